@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Passage.Tests.Infrastructure;
+
+/// <summary>
+/// The real <c>passage</c> program, run as a child process from the test output folder.
+/// Every wait has a timeout so a broken build or a hung relay fails the test instead of hanging it.
+/// </summary>
+internal sealed partial class PassageProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = new();
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private PassageProcess(Process process) => _process = process;
+
+    /// <summary>Path of the program's entry assembly next to the tests.</summary>
+    public static string EntryAssembly => Path.Combine(AppContext.BaseDirectory, "Passage.Cli.dll");
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public string StandardOutput { get { lock (_stdout) { return _stdout.ToString(); } } }
+
+    public string StandardError { get { lock (_stderr) { return _stderr.ToString(); } } }
+
+    /// <summary>Everything the process printed so far, both streams, for assertion messages.</summary>
+    public string Output => $"--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
+
+    /// <summary>Starts <c>passage ARGS</c>. Environment entries with a null value are removed.</summary>
+    public static PassageProcess Start(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
+        };
+        info.ArgumentList.Add(EntryAssembly);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(key);
+            }
+            else
+            {
+                info.Environment[key] = value;
+            }
+        }
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var result = new PassageProcess(process);
+        process.OutputDataReceived += (_, e) => result.OnLine(e.Data, result._stdout, result._stdoutClosed);
+        process.ErrorDataReceived += (_, e) => result.OnLine(e.Data, result._stderr, result._stderrClosed);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return result;
+    }
+
+    /// <summary>Runs <c>passage ARGS</c> to completion and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunAsync(
+        IEnumerable<string> args, TimeSpan? timeout = null, IDictionary<string, string?>? environment = null)
+    {
+        await using var process = Start(args, environment);
+        await process.WaitForExitAsync(timeout ?? TimeSpan.FromSeconds(60));
+        return (process.ExitCode, process.StandardOutput, process.StandardError);
+    }
+
+    /// <summary>Waits until a line on either stream satisfies <paramref name="match"/>; returns that line.</summary>
+    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    {
+        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waiters)
+        {
+            foreach (var line in (StandardOutput + "\n" + StandardError).Split('\n'))
+            {
+                if (match(line))
+                {
+                    return Task.FromResult(line);
+                }
+            }
+            _waiters.Add((match, done));
+        }
+        return WithTimeout(done.Task, timeout ?? TimeSpan.FromSeconds(30), "a matching output line");
+    }
+
+    /// <summary>Waits for the process to exit and for its output to be fully read.</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"passage did not exit within {timeout}.\n{Output}");
+        }
+    }
+
+    /// <summary>Sends SIGTERM (or SIGINT), as a service manager or Ctrl-C would.</summary>
+    public void Signal(int signal = SigTerm)
+    {
+        if (!_process.HasExited && Kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    public const int SigInt = 2;
+    public const int SigTerm = 15;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            try
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+            }
+            catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+            {
+                // Already gone, or unkillable; nothing more a test can do.
+            }
+        }
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line, StringBuilder sink, TaskCompletionSource closed)
+    {
+        if (line is null)
+        {
+            closed.TrySetResult();
+            return;
+        }
+        lock (sink)
+        {
+            sink.AppendLine(line);
+        }
+        lock (_waiters)
+        {
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Match(line))
+                {
+                    _waiters[i].Done.TrySetResult(line);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    private async Task<T> WithTimeout<T>(Task<T> task, TimeSpan timeout, string what)
+    {
+        try
+        {
+            return await task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Timed out after {timeout} waiting for {what}.\n{Output}");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
