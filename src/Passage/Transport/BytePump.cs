@@ -1,0 +1,279 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace Passage.Transport;
+
+/// <summary>
+/// The one place that moves bytes between two connections.
+/// </summary>
+/// <remarks>
+/// <para>Both directions run at once. End of stream on one side is passed on as a half-close to the
+/// other while the opposite direction keeps flowing; the run completes when both directions have
+/// ended. A failed read or write on either side, the idle timeout, or the caller's token ends the
+/// run at once and aborts both sides (so nothing is left waiting).</para>
+/// <para>An idle direction holds no buffer: it waits with a zero-byte read and rents a pooled buffer
+/// only when data is there, returning it as soon as a read comes back short.</para>
+/// <para>Byte counts are of bytes delivered (written successfully), so they stay right when a side
+/// fails mid-transfer.</para>
+/// <code>
+///   client ──read──► [buffer] ──write──► upstream      (EOF ⇒ upstream.CompleteWrites)
+///   client ◄─write── [buffer] ◄──read─── upstream      (EOF ⇒ client.CompleteWrites)
+/// </code>
+/// </remarks>
+public static class BytePump
+{
+    /// <summary>
+    /// Relays between <paramref name="client"/> and <paramref name="upstream"/> until both directions
+    /// end, a side fails, the idle timeout passes or <paramref name="cancellationToken"/> is cancelled.
+    /// Never throws for network failures: they come back in the <see cref="PumpResult"/>. The caller
+    /// still owns (and disposes) both connections.
+    /// </summary>
+    /// <param name="client">The accepted side.</param>
+    /// <param name="upstream">The dialed side.</param>
+    /// <param name="options">Tunables; <see cref="PumpOptions.Default"/> when null.</param>
+    /// <param name="clientPreamble">Bytes already read from the client (e.g. a ClientHello that was
+    /// inspected for routing), written to the upstream before anything else and counted.</param>
+    /// <param name="cancellationToken">Ends the run (result <see cref="PumpEnd.Canceled"/>).</param>
+    public static async Task<PumpResult> RunAsync(
+        IDuplexConnection client,
+        IDuplexConnection upstream,
+        PumpOptions? options = null,
+        ReadOnlyMemory<byte> clientPreamble = default,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(upstream);
+        options ??= PumpOptions.Default;
+
+        using var run = new PumpRun(client, upstream, options, cancellationToken);
+        return await run.RunAsync(clientPreamble).ConfigureAwait(false);
+    }
+
+    private sealed class PumpRun : IDisposable
+    {
+        private readonly IDuplexConnection _client;
+        private readonly IDuplexConnection _upstream;
+        private readonly PumpOptions _options;
+        private readonly CancellationToken _callerToken;
+        private readonly CancellationTokenSource _stop;
+        private readonly CancellationTokenRegistration _abortOnStop;
+        private readonly ITimer? _idleTimer;
+        private long _lastActivity;
+        private long _toUpstream;
+        private long _toClient;
+        private int _idleExpired;
+
+        public PumpRun(IDuplexConnection client, IDuplexConnection upstream, PumpOptions options, CancellationToken callerToken)
+        {
+            _client = client;
+            _upstream = upstream;
+            _options = options;
+            _callerToken = callerToken;
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
+            // Operations that ignore cancellation are unblocked by tearing the transports down.
+            _abortOnStop = _stop.Token.Register(static state => ((PumpRun)state!).AbortBoth(), this);
+            _lastActivity = options.TimeProvider.GetTimestamp();
+            if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
+            {
+                _idleTimer = options.TimeProvider.CreateTimer(static state => ((PumpRun)state!).CheckIdle(), this, options.IdleTimeout, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        public async Task<PumpResult> RunAsync(ReadOnlyMemory<byte> clientPreamble)
+        {
+            var toUpstream = CopyAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream, clientPreamble);
+            var toClient = CopyAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client, ReadOnlyMemory<byte>.Empty);
+
+            var first = await Task.WhenAny(toUpstream, toClient).ConfigureAwait(false);
+            if (first.Result.Kind != DirectionEnd.EndOfStream)
+            {
+                Stop();
+            }
+            var firstResult = first.Result;
+            var secondResult = await (first == toUpstream ? toClient : toUpstream).ConfigureAwait(false);
+            if (secondResult.Kind != DirectionEnd.EndOfStream)
+            {
+                Stop();
+            }
+
+            var toUpstreamBytes = Interlocked.Read(ref _toUpstream);
+            var toClientBytes = Interlocked.Read(ref _toClient);
+            if (Volatile.Read(ref _idleExpired) != 0)
+            {
+                return new PumpResult(PumpEnd.IdleTimeout, PumpSide.None, toUpstreamBytes, toClientBytes);
+            }
+            if (_callerToken.IsCancellationRequested)
+            {
+                return new PumpResult(PumpEnd.Canceled, PumpSide.None, toUpstreamBytes, toClientBytes);
+            }
+            var failure = firstResult.Kind == DirectionEnd.Failed ? firstResult
+                : secondResult.Kind == DirectionEnd.Failed ? secondResult
+                : default;
+            if (failure.Kind == DirectionEnd.Failed)
+            {
+                return new PumpResult(PumpEnd.Failed, failure.Side, toUpstreamBytes, toClientBytes, SocketErrorOf(failure.Error), failure.Error);
+            }
+            return new PumpResult(PumpEnd.Completed, PumpSide.None, toUpstreamBytes, toClientBytes);
+        }
+
+        private async Task<DirectionResult> CopyAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide, ReadOnlyMemory<byte> preamble)
+        {
+            // Yield so that both directions start before either runs a synchronous stretch.
+            await Task.Yield();
+            var token = _stop.Token;
+            byte[]? buffer = null;
+            try
+            {
+                if (!preamble.IsEmpty)
+                {
+                    try
+                    {
+                        await to.WriteAsync(preamble, token).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        return Ended(toSide, e);
+                    }
+                    Delivered(toSide, preamble.Length);
+                }
+
+                while (true)
+                {
+                    int read;
+                    try
+                    {
+                        if (buffer is null)
+                        {
+                            // Wait for data without holding memory (STYLE habit 5).
+                            await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
+                            buffer = ArrayPool<byte>.Shared.Rent(_options.BufferSize);
+                        }
+                        read = await from.ReadAsync(buffer, token).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        return Ended(fromSide, e);
+                    }
+
+                    if (read == 0)
+                    {
+                        try
+                        {
+                            await to.CompleteWritesAsync(token).ConfigureAwait(false);
+                        }
+                        catch (Exception e)
+                        {
+                            return Ended(toSide, e);
+                        }
+                        return new DirectionResult(DirectionEnd.EndOfStream, PumpSide.None, null);
+                    }
+
+                    Touch();
+                    try
+                    {
+                        await to.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        return Ended(toSide, e);
+                    }
+                    Delivered(toSide, read);
+
+                    if (read < buffer.Length)
+                    {
+                        // A short read means the source is drained for now: go idle without the buffer.
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = null;
+                    }
+                }
+            }
+            finally
+            {
+                if (buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+        }
+
+        private DirectionResult Ended(PumpSide side, Exception error) =>
+            _stop.IsCancellationRequested
+                ? new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null)
+                : new DirectionResult(DirectionEnd.Failed, side, error);
+
+        private void Delivered(PumpSide toSide, int count)
+        {
+            if (toSide == PumpSide.Upstream)
+            {
+                Interlocked.Add(ref _toUpstream, count);
+            }
+            else
+            {
+                Interlocked.Add(ref _toClient, count);
+            }
+            Touch();
+        }
+
+        private void Touch() => Volatile.Write(ref _lastActivity, _options.TimeProvider.GetTimestamp());
+
+        private void CheckIdle()
+        {
+            var idleFor = _options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity));
+            if (idleFor >= _options.IdleTimeout)
+            {
+                Volatile.Write(ref _idleExpired, 1);
+                Stop();
+                return;
+            }
+            try
+            {
+                _idleTimer?.Change(_options.IdleTimeout - idleFor, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run ended while this check was in flight.
+            }
+        }
+
+        private void Stop()
+        {
+            try
+            {
+                _stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already finished.
+            }
+        }
+
+        private void AbortBoth()
+        {
+            _client.Abort();
+            _upstream.Abort();
+        }
+
+        public void Dispose()
+        {
+            _idleTimer?.Dispose();
+            _abortOnStop.Dispose();
+            _stop.Dispose();
+        }
+
+        private static SocketError SocketErrorOf(Exception? error) => error switch
+        {
+            SocketException socket => socket.SocketErrorCode,
+            IOException { InnerException: SocketException socket } => socket.SocketErrorCode,
+            _ => SocketError.Success,
+        };
+    }
+
+    private enum DirectionEnd
+    {
+        EndOfStream,
+        Stopped,
+        Failed,
+    }
+
+    private readonly record struct DirectionResult(DirectionEnd Kind, PumpSide Side, Exception? Error);
+}
