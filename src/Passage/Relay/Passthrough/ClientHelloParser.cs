@@ -1,0 +1,236 @@
+using System.Buffers;
+
+namespace Passage.Relay.Passthrough;
+
+/// <summary>
+/// Reads the TLS ClientHello a client sends first, without terminating TLS, so that the pass-through relay can
+/// route on its SNI host name and then forward every byte unchanged. A pure function of the bytes buffered so
+/// far: call it again with the whole buffer after each read until the status is no longer
+/// <see cref="ClientHelloStatus.Incomplete"/>.
+/// </summary>
+/// <remarks>
+/// <code>
+///  buffered bytes ──► record layer (RFC 8446 §5.1) ──► handshake header ──► ClientHello body (§4.1.2)
+///                     type 22, version 3.1-3.4,        type 1, uint24 len    ──► extensions (§4.2)
+///                     1..2^14 bytes each; the hello     ≤ bound, else           ──► server_name (RFC 6066 §3)
+///                     may span records                  TooLarge at once        ──► ALPN (RFC 7301 §3.1)
+/// </code>
+/// A hello held in one record is parsed in place; one spread over several records is first copied into a
+/// pooled buffer no larger than the bound. SSLv2-compatible hellos (RFC 5246 Appendix E.2) are not TLS records
+/// and are reported as <see cref="ClientHelloStatus.NotTls"/>.
+/// </remarks>
+internal static class ClientHelloParser
+{
+    /// <summary>
+    /// A sensible bound for the ClientHello body (a Passage tunable, not a TLS limit, which is 2^24 - 1): one full
+    /// record. Browsers' hellos, post-quantum key shares included, stay well under 4 KiB.
+    /// </summary>
+    public const int DefaultMaxHandshakeBytes = TlsWire.MaxPlaintextLength;
+
+    /// <summary>
+    /// Examines the bytes a client has sent so far.
+    /// </summary>
+    /// <param name="buffered">Everything read from the connection so far, from its first byte. Not modified.</param>
+    /// <param name="maxHandshakeBytes">
+    /// The largest ClientHello body accepted, counted as the handshake header's uint24 length (the 4-byte header
+    /// excluded). A longer one is <see cref="ClientHelloStatus.TooLarge"/> as soon as its header is read.
+    /// </param>
+    /// <returns>The verdict; never throws for any content of <paramref name="buffered"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxHandshakeBytes"/> is negative (a caller bug).</exception>
+    public static ClientHelloResult Parse(ReadOnlySequence<byte> buffered, int maxHandshakeBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxHandshakeBytes);
+
+        var framing = ReadRecords(buffered, maxHandshakeBytes, out int bodyLength, out int records, out long end);
+        if (framing is { } verdict)
+        {
+            return verdict;
+        }
+
+        if (records == 1)
+        {
+            // The common case: the whole message sits in the first record's fragment, parse it in place.
+            var body = buffered.Slice(TlsWire.RecordHeaderLength + TlsWire.HandshakeHeaderLength, bodyLength);
+            return ClientHelloBodyParser.Parse(body, end);
+        }
+
+        var rented = ArrayPool<byte>.Shared.Rent(bodyLength);
+        try
+        {
+            CopyBody(buffered, rented.AsSpan(0, bodyLength));
+            return ClientHelloBodyParser.Parse(new ReadOnlySequence<byte>(rented, 0, bodyLength), end);
+        }
+        finally
+        {
+            // The hello crossed the network in clear; nothing secret to wipe.
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// Walks the TLSPlaintext records holding the ClientHello handshake message. Returns a verdict when the
+    /// framing alone decides (incomplete, not TLS, malformed, too large), or null when the whole message is
+    /// buffered and consistent; then <paramref name="bodyLength"/>, the number of <paramref name="records"/> and
+    /// the offset just past the last of them (<paramref name="end"/>) are set.
+    /// </summary>
+    private static ClientHelloResult? ReadRecords(ReadOnlySequence<byte> buffered, int maxHandshakeBytes, out int bodyLength, out int records, out long end)
+    {
+        bodyLength = -1;
+        records = 0;
+        end = 0;
+        var reader = new SequenceReader<byte>(buffered);
+        Span<byte> header = stackalloc byte[TlsWire.HandshakeHeaderLength];
+        int headerFilled = 0;
+        long bodyRemaining = 0;
+
+        while (true)
+        {
+            // RFC 8446 §5.1: struct { ContentType type; ProtocolVersion legacy_record_version; uint16 length;
+            // opaque fragment[length]; } TLSPlaintext. Each header byte is judged as soon as it arrives.
+            if (!reader.TryRead(out byte contentType))
+            {
+                return ClientHelloResult.Incomplete(reader.Consumed);
+            }
+
+            if (contentType != TlsWire.ContentTypeHandshake)
+            {
+                // RFC 8446 §4.1.2: a client's first message is the ClientHello, so the first record is a
+                // handshake record. Once committed to TLS, any other record type (alert, change_cipher_spec,
+                // application data) before the hello is complete is out of order (§5.1: handshake messages
+                // may not be interleaved with other record types).
+                return records == 0
+                    ? ClientHelloResult.NotTls(reader.Consumed, "first byte is not a TLS handshake record")
+                    : ClientHelloResult.Malformed(reader.Consumed, "non-handshake record before the ClientHello was complete");
+            }
+
+            if (!reader.TryRead(out byte major))
+            {
+                return ClientHelloResult.Incomplete(reader.Consumed);
+            }
+
+            if (major != TlsWire.VersionMajor)
+            {
+                return records == 0
+                    ? ClientHelloResult.NotTls(reader.Consumed, "record version major byte is not 3")
+                    : ClientHelloResult.Malformed(reader.Consumed, "record version major byte is not 3");
+            }
+
+            if (!reader.TryRead(out byte minor))
+            {
+                return ClientHelloResult.Incomplete(reader.Consumed);
+            }
+
+            // RFC 8446 §5.1: legacy_record_version is 0x0303, or 0x0301 in an initial ClientHello; RFC 5246
+            // Appendix E lets older clients use their own version. Accept TLS 1.0 (0x0301) to 1.3 (0x0304);
+            // SSL 3.0 (0x0300) and unknown values are refused.
+            if (minor is < 1 or > 4)
+            {
+                return ClientHelloResult.Malformed(reader.Consumed, "record version outside 0x0301..0x0304");
+            }
+
+            if (!reader.TryReadBigEndian(out short rawLength))
+            {
+                return ClientHelloResult.Incomplete(reader.Consumed);
+            }
+
+            int fragmentLeft = (ushort)rawLength;
+
+            // RFC 8446 §5.1: "Implementations MUST NOT send zero-length fragments of Handshake types".
+            if (fragmentLeft == 0)
+            {
+                return ClientHelloResult.Malformed(reader.Consumed, "zero-length handshake record");
+            }
+
+            // RFC 8446 §5.1: "The length MUST NOT exceed 2^14 bytes" (record_overflow).
+            if (fragmentLeft > TlsWire.MaxPlaintextLength)
+            {
+                return ClientHelloResult.Malformed(reader.Consumed, "record longer than 2^14 bytes");
+            }
+
+            records++;
+
+            // RFC 8446 §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake; the header itself may
+            // be split across records (§5.1: a message may be fragmented across several records).
+            while (headerFilled < TlsWire.HandshakeHeaderLength && fragmentLeft > 0)
+            {
+                if (!reader.TryRead(out byte b))
+                {
+                    return ClientHelloResult.Incomplete(reader.Consumed);
+                }
+
+                if (headerFilled == 0 && b != TlsWire.HandshakeTypeClientHello)
+                {
+                    return ClientHelloResult.Malformed(reader.Consumed, "first handshake message is not a ClientHello");
+                }
+
+                header[headerFilled++] = b;
+                fragmentLeft--;
+            }
+
+            if (headerFilled < TlsWire.HandshakeHeaderLength)
+            {
+                continue;
+            }
+
+            if (bodyLength < 0)
+            {
+                bodyLength = (header[1] << 16) | (header[2] << 8) | header[3];
+                if (bodyLength > maxHandshakeBytes)
+                {
+                    return ClientHelloResult.TooLarge(reader.Consumed, "ClientHello longer than the configured bound");
+                }
+
+                if (bodyLength < TlsWire.MinClientHelloBodyLength)
+                {
+                    return ClientHelloResult.Malformed(reader.Consumed, "ClientHello shorter than its mandatory fields");
+                }
+
+                bodyRemaining = bodyLength;
+            }
+
+            // RFC 8446 §5.1: a ClientHello can precede a key change, so it MUST end on a record boundary; bytes
+            // after it in the same record are an unexpected_message. Known from the header, without waiting.
+            if (fragmentLeft > bodyRemaining)
+            {
+                return ClientHelloResult.Malformed(reader.Consumed, "record continues past the end of the ClientHello");
+            }
+
+            if (reader.Remaining < fragmentLeft)
+            {
+                return ClientHelloResult.Incomplete(reader.Consumed);
+            }
+
+            reader.Advance(fragmentLeft);
+            bodyRemaining -= fragmentLeft;
+            if (bodyRemaining == 0)
+            {
+                end = reader.Consumed;
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies the ClientHello body out of records already validated by <see cref="ReadRecords"/>, dropping
+    /// record headers and the 4-byte handshake header.
+    /// </summary>
+    private static void CopyBody(ReadOnlySequence<byte> buffered, Span<byte> destination)
+    {
+        var reader = new SequenceReader<byte>(buffered);
+        int headerLeft = TlsWire.HandshakeHeaderLength;
+        int copied = 0;
+        while (copied < destination.Length)
+        {
+            reader.Advance(TlsWire.RecordHeaderLength - 2);
+            reader.TryReadBigEndian(out short rawLength);
+            int fragmentLeft = (ushort)rawLength;
+            int skip = Math.Min(headerLeft, fragmentLeft);
+            reader.Advance(skip);
+            headerLeft -= skip;
+            fragmentLeft -= skip;
+            reader.TryCopyTo(destination.Slice(copied, fragmentLeft));
+            reader.Advance(fragmentLeft);
+            copied += fragmentLeft;
+        }
+    }
+}
