@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Passage.Relay.Destinations;
+
+/// <summary>
+/// Which destination addresses the relay may connect to. Immutable and safe to share between
+/// connections.
+/// </summary>
+/// <remarks>
+/// The rules, in order:
+/// <list type="number">
+/// <item>A <see cref="AddressCategory.Public"/> address is allowed.</item>
+/// <item>An address inside one of <see cref="AllowedNetworks"/> (<c>--allow-network</c>) is allowed,
+/// whatever its category. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
+/// <item>With <see cref="AllowPrivate"/> (<c>--allow-private</c>), <see cref="AddressCategory.Loopback"/>,
+/// <see cref="AddressCategory.Private"/>, <see cref="AddressCategory.LinkLocal"/> and
+/// <see cref="AddressCategory.SharedCgnat"/> are allowed.</item>
+/// <item>Everything else is refused. <see cref="AddressCategory.Metadata"/>,
+/// <see cref="AddressCategory.Multicast"/>, <see cref="AddressCategory.Unspecified"/> and
+/// <see cref="AddressCategory.Reserved"/> are never opened by <c>--allow-private</c>: a metadata
+/// endpoint hands out the host's cloud credentials, and the others are not unicast destinations.
+/// Each needs its network named with <c>--allow-network</c> (for example <c>169.254.169.254/32</c>).</item>
+/// </list>
+/// </remarks>
+public sealed class AddressPolicy
+{
+    /// <summary>The default policy: public addresses only.</summary>
+    public static AddressPolicy PublicOnly { get; } = new(allowPrivate: false, allowedNetworks: []);
+
+    private readonly IPNetwork[] _allowedNetworks;
+
+    /// <summary>Creates a policy.</summary>
+    /// <param name="allowPrivate">Allow loopback, private, link-local and CGNAT addresses.</param>
+    /// <param name="allowedNetworks">Networks allowed whatever their category; copied.</param>
+    public AddressPolicy(bool allowPrivate, IEnumerable<IPNetwork> allowedNetworks)
+    {
+        ArgumentNullException.ThrowIfNull(allowedNetworks);
+        AllowPrivate = allowPrivate;
+        _allowedNetworks = [.. allowedNetworks];
+    }
+
+    /// <summary>Whether loopback, private, link-local and CGNAT addresses are allowed.</summary>
+    public bool AllowPrivate { get; }
+
+    /// <summary>Networks allowed whatever the category of their addresses.</summary>
+    public IReadOnlyList<IPNetwork> AllowedNetworks => _allowedNetworks;
+
+    /// <summary>Decides whether the relay may connect to <paramref name="address"/>.</summary>
+    /// <param name="address">A resolved destination address; its scope ID is ignored.</param>
+    /// <returns>Allowed or refused, with the address's category.</returns>
+    public AddressVerdict Check(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        AddressCategory category = AddressClassifier.Classify(address);
+        bool allowed = category == AddressCategory.Public
+            || IsInAllowedNetwork(address)
+            || (AllowPrivate && category is AddressCategory.Loopback or AddressCategory.Private
+                or AddressCategory.LinkLocal or AddressCategory.SharedCgnat);
+        return new AddressVerdict(allowed, category);
+    }
+
+    /// <summary>
+    /// Parses a configured list of networks in CIDR form (<c>10.0.0.0/8</c>, <c>fd00::/8</c>), adding one
+    /// message per bad entry to <paramref name="errors"/> so that a validator can report every error at once.
+    /// </summary>
+    /// <param name="entries">The configured strings.</param>
+    /// <param name="key">The configuration key named in messages, e.g. <c>relay.allowNetworks</c>.</param>
+    /// <param name="errors">Receives messages such as
+    /// <c>relay.allowNetworks[1]: '10.0.0.0/33' is not a network in CIDR form</c>.</param>
+    /// <returns>The networks that parsed; complete only when no error was added.</returns>
+    /// <remarks>
+    /// Nothing is coerced: surrounding spaces, a missing prefix length, abbreviated IPv4 forms such as
+    /// <c>10.1/16</c>, and address bits set beyond the prefix (<c>10.0.0.1/8</c>) are errors.
+    /// </remarks>
+    public static IReadOnlyList<IPNetwork> ParseNetworks(
+        IReadOnlyList<string?> entries, string key, ICollection<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(errors);
+
+        var networks = new List<IPNetwork>(entries.Count);
+        for (int i = 0; i < entries.Count; i++)
+        {
+            string? entry = entries[i];
+            string where = string.Create(CultureInfo.InvariantCulture, $"{key}[{i}]");
+            if (string.IsNullOrEmpty(entry))
+            {
+                errors.Add($"{where}: an empty entry is not a network in CIDR form");
+                continue;
+            }
+
+            int slash = entry.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0
+                || !IPNetwork.TryParse(entry, out IPNetwork network)
+                || !IPAddress.TryParse(entry.AsSpan(0, slash), out IPAddress? written)
+                || (written.AddressFamily == AddressFamily.InterNetwork && !IsDottedQuad(entry.AsSpan(0, slash))))
+            {
+                errors.Add($"{where}: '{entry}' is not a network in CIDR form");
+                continue;
+            }
+
+            if (!written.Equals(network.BaseAddress))
+            {
+                errors.Add($"{where}: '{entry}' has address bits set beyond its prefix length; did you mean '{network}'?");
+                continue;
+            }
+
+            networks.Add(network);
+        }
+
+        return networks;
+    }
+
+    private bool IsInAllowedNetwork(IPAddress address)
+    {
+        IPAddress? mapped = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : null;
+        foreach (IPNetwork network in _allowedNetworks)
+        {
+            if (network.Contains(address) || (mapped is not null && network.Contains(mapped)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Four decimal parts of one to three digits without leading zeros: the only IPv4 form a
+    // configuration should contain (inet_aton's short, octal and hex forms are easy to misread).
+    private static bool IsDottedQuad(ReadOnlySpan<char> text)
+    {
+        int parts = 0;
+        foreach (Range range in text.Split('.'))
+        {
+            ReadOnlySpan<char> part = text[range];
+            if (++parts > 4 || part.IsEmpty || part.Length > 3 || (part.Length > 1 && part[0] == '0')
+                || part.ContainsAnyExceptInRange('0', '9'))
+            {
+                return false;
+            }
+        }
+
+        return parts == 4;
+    }
+}

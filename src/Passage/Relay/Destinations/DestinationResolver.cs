@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Passage.Relay.Destinations;
+
+/// <summary>
+/// Turns a destination host into the addresses the relay may connect to, checking every one against
+/// the <see cref="AddressPolicy"/>. The relay connects to exactly the addresses returned and never
+/// looks the name up again, so a DNS answer that changes between check and use (rebinding) cannot
+/// slip a refused address through.
+/// </summary>
+/// <remarks>
+/// <code>
+/// host ──▶ literal? ──yes──────────────────────────────┐
+///            │ no                                       ▼
+///            ▼                                   check every address ──▶ Ok(addresses)
+///        valid name? ──no──▶ InvalidName                │ any refused
+///            │ yes                                      ▼
+///            ▼                                      Prohibited(first refused, category)
+///        static map? ──hit──────────────────────────────▲
+///            │ miss                                     │
+///            ▼                                          │
+///           DNS ──failed──▶ DnsError   ──none──▶ NoAddresses
+///            └──────────────────────────────────────────┘
+/// </code>
+/// Timeouts are the caller's: cancel the token. Cancellation propagates as
+/// <see cref="OperationCanceledException"/>; every other expected failure is a <see cref="ResolveStatus"/>.
+/// </remarks>
+public sealed class DestinationResolver
+{
+    private readonly AddressPolicy _policy;
+    private readonly Dictionary<string, IPAddress[]> _map;
+    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _lookup;
+
+    /// <summary>Creates a resolver.</summary>
+    /// <param name="policy">The policy every address is checked against.</param>
+    /// <param name="staticMap">
+    /// Names resolved without DNS (<c>--map host=address</c>); names compare ignoring case and a final dot.
+    /// Mapped addresses are still checked by <paramref name="policy"/>. Copied.
+    /// </param>
+    /// <param name="lookup">
+    /// The DNS lookup; <see langword="null"/> for <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/>.
+    /// A seam for tests. It signals failure with <see cref="SocketException"/>.
+    /// </param>
+    /// <exception cref="ArgumentException">A map key is not a valid host name, or maps to no address.</exception>
+    public DestinationResolver(
+        AddressPolicy policy,
+        IReadOnlyDictionary<string, IPAddress[]>? staticMap = null,
+        Func<string, CancellationToken, Task<IPAddress[]>>? lookup = null)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        _policy = policy;
+        _lookup = lookup ?? Dns.GetHostAddressesAsync;
+        _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
+        foreach ((string name, IPAddress[] addresses) in staticMap ?? new Dictionary<string, IPAddress[]>())
+        {
+            if (HostSyntax.Parse(name, out _) != HostKind.Name)
+            {
+                throw new ArgumentException($"'{name}' in the static map is not a host name.", nameof(staticMap));
+            }
+
+            if (addresses is null || addresses.Length == 0 || Array.IndexOf(addresses, null) >= 0)
+            {
+                throw new ArgumentException($"'{name}' in the static map has no address.", nameof(staticMap));
+            }
+
+            if (!_map.TryAdd(HostSyntax.ToMapKey(name), [.. addresses]))
+            {
+                throw new ArgumentException($"'{name}' is in the static map twice.", nameof(staticMap));
+            }
+        }
+    }
+
+    /// <summary>The policy every address is checked against.</summary>
+    public AddressPolicy Policy => _policy;
+
+    /// <summary>Resolves <paramref name="host"/> and checks every address it resolves to.</summary>
+    /// <param name="host">
+    /// A DNS name (A-labels only), or an IPv4 or IPv6 literal in any form a resolver accepts
+    /// (<c>127.1</c>, <c>0x7f000001</c>, <c>[::1]</c>, <c>fe80::1%eth0</c>); literals are never looked up.
+    /// No port.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the lookup; the caller's timeout.</param>
+    /// <returns>The addresses to connect to, or why there are none.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async ValueTask<ResolveResult> ResolveAsync(string host, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        switch (HostSyntax.Parse(host, out IPAddress? literal))
+        {
+            case HostKind.Address:
+                return Check([literal!]);
+            case HostKind.Invalid:
+                return ResolveResult.InvalidName();
+        }
+
+        if (_map.TryGetValue(HostSyntax.ToMapKey(host), out IPAddress[]? mapped))
+        {
+            return Check(mapped);
+        }
+
+        IPAddress[]? resolved;
+        try
+        {
+            resolved = await _lookup(host, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException exception)
+        {
+            // A lookup that fails because the caller gave up is the caller's cancellation, not a DNS error.
+            cancellationToken.ThrowIfCancellationRequested();
+            return ResolveResult.DnsError(exception.SocketErrorCode);
+        }
+
+        return resolved is null || resolved.Length == 0 ? ResolveResult.NoAddresses() : Check(resolved);
+    }
+
+    private ResolveResult Check(IPAddress[] addresses)
+    {
+        var distinct = new List<IPAddress>(addresses.Length);
+        foreach (IPAddress address in addresses)
+        {
+            if (address is null || distinct.Contains(address))
+            {
+                continue;
+            }
+
+            AddressVerdict verdict = _policy.Check(address);
+            if (!verdict.IsAllowed)
+            {
+                return ResolveResult.Prohibited(address, verdict.Category);
+            }
+
+            distinct.Add(address);
+        }
+
+        return distinct.Count == 0 ? ResolveResult.NoAddresses() : ResolveResult.Ok(distinct);
+    }
+}
