@@ -15,6 +15,9 @@ internal static class Program
             IdCommand.Create(),
             ConfigCommand.Create(),
         };
-        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+        // Passage handles SIGTERM and Ctrl-C itself (drain, then stop); the parser must not kill the
+        // process a fixed time after the first signal.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null };
+        return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);
     }
 }

@@ -1,13 +1,161 @@
 using System.CommandLine;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Cli.Hosting;
+using Passage.Configuration;
+using Passage.Relay;
+using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
+using Passage.Telemetry;
 
 namespace Passage.Cli.Commands;
 
+/// <summary><c>passage relay</c>: run a relay. With no arguments, a pass-through relay on 127.0.0.1:9443.</summary>
 internal static class RelayCommand
 {
+    private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
+    private static readonly Option<string[]> Passthrough = new("--passthrough") { Description = "Listen for TLS pass-through on ENDPOINT, e.g. 127.0.0.1:9443 or [::]:443 (repeatable; port 0 picks a free port). Default 127.0.0.1:9443", HelpName = "ENDPOINT" };
+    private static readonly Option<string[]> Route = new("--route") { Description = "Route by SNI: PATTERN is a name, *.suffix or *; UPSTREAM is host:port, or :port for the SNI name itself on that port (repeatable)", HelpName = "PATTERN=UPSTREAM" };
+    private static readonly Option<string?> Upstream = new("--upstream") { Description = "Send every connection to one fixed upstream instead of routing by SNI", HelpName = "HOST:PORT" };
+    private static readonly Option<string[]> Map = new("--map") { Description = "Resolve HOST to ADDRESS[,ADDRESS...] without DNS (repeatable); the address is still checked by the policy", HelpName = "HOST=ADDRESS" };
+    private static readonly Option<bool> AllowPrivate = new("--allow-private") { Description = "Allow loopback, private, link-local and CGNAT destinations (metadata, multicast and reserved ranges still need --allow-network)" };
+    private static readonly Option<string[]> AllowNetwork = new("--allow-network") { Description = "Allow destinations in CIDR whatever their kind (repeatable)", HelpName = "CIDR" };
+    private static readonly Option<string?> MaxConnections = new("--max-connections") { Description = $"Client connections open at once; one more is refused at once. Default {RelayLimits.DefaultMaxConnections}", HelpName = "N" };
+    private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to resolve and connect to an upstream. Default 10s", HelpName = "DURATION" };
+    private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a relayed connection after this long with no byte either way ('infinite' to never). Default 5m", HelpName = "DURATION" };
+    private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has to send its whole TLS ClientHello. Default 5s", HelpName = "DURATION" };
+    private static readonly Option<string?> DrainTimeout = new("--drain-timeout") { Description = "On SIGTERM or Ctrl-C, how long open connections may finish before they are closed (a second signal closes them at once). Default 30s", HelpName = "DURATION" };
+    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information (never pairs a client address with a destination)", HelpName = "LEVEL" };
+    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
+
     public static Command Create()
     {
-        var command = new Command("relay", "TODO");
-        command.SetAction(_ => 1);
+        var command = new Command("relay", """
+            Run a relay. The pass-through relay reads the server name (SNI) of each TLS ClientHello without
+            terminating TLS, and relays the connection to the upstream its route names: it sees who connects,
+            never what they say. Destinations are checked by name and by every resolved address; private
+            ranges are refused unless allowed. Durations: 500ms, 30s, 5m, 1h. Settings also come from
+            --config FILE and PASSAGE__RELAY__KEY environment variables; flags win.
+            With no arguments: listen on 127.0.0.1:9443 and relay to any public host on port 443
+            (curl --connect-to example.org:443:127.0.0.1:9443 https://example.org/).
+            """)
+        {
+            ConfigFile, Passthrough, Route, Upstream, Map, AllowPrivate, AllowNetwork,
+            MaxConnections, ConnectTimeout, IdleTimeout, HandshakeTimeout, DrainTimeout, LogLevel, LogFormat,
+        };
+        command.SetAction(RunAsync);
         return command;
+    }
+
+    /// <summary>Turns the flags into configuration keys (the same names as in the JSON file).</summary>
+    internal static List<KeyValuePair<string, string?>> Flags(ParseResult parse, List<string> errors)
+    {
+        var flags = new List<KeyValuePair<string, string?>>();
+        void Scalar(Option<string?> option, string key)
+        {
+            if (parse.GetValue(option) is { } value)
+            {
+                flags.Add(new(key, value));
+            }
+        }
+        void List(Option<string[]> option, string key)
+        {
+            var values = parse.GetValue(option) ?? [];
+            for (var i = 0; i < values.Length; i++)
+            {
+                flags.Add(new($"{key}:{i}", values[i]));
+            }
+        }
+        void Pairs(Option<string[]> option, string key, string flag, string shape)
+        {
+            foreach (var pair in parse.GetValue(option) ?? [])
+            {
+                var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                {
+                    errors.Add($"{flag} '{pair}': expected {shape}");
+                    continue;
+                }
+                flags.Add(new($"{key}:{pair[..eq].Trim()}", pair[(eq + 1)..].Trim()));
+            }
+        }
+
+        List(Passthrough, "relay:passthrough");
+        Pairs(Route, "relay:routes", "--route", "PATTERN=UPSTREAM");
+        Scalar(Upstream, "relay:upstream");
+        Pairs(Map, "relay:map", "--map", "HOST=ADDRESS");
+        if (parse.GetResult(AllowPrivate) is not null)
+        {
+            flags.Add(new("relay:allowPrivate", parse.GetValue(AllowPrivate) ? "true" : "false"));
+        }
+        List(AllowNetwork, "relay:allowNetworks");
+        Scalar(MaxConnections, "relay:maxConnections");
+        Scalar(ConnectTimeout, "relay:connectTimeout");
+        Scalar(IdleTimeout, "relay:idleTimeout");
+        Scalar(HandshakeTimeout, "relay:handshakeTimeout");
+        Scalar(DrainTimeout, "relay:drainTimeout");
+        Scalar(LogLevel, "log:level");
+        Scalar(LogFormat, "log:format");
+        return flags;
+    }
+
+    /// <summary>Reads and validates everything; errors name their keys.</summary>
+    internal static (RelayOptions Relay, LogOptions Log, IReadOnlyList<string> Errors) Load(string? configFile, IEnumerable<KeyValuePair<string, string?>> flags, IEnumerable<string> flagErrors)
+    {
+        var (layers, errors) = CliSettings.Build(configFile, flags);
+        var reader = new SettingsReader(layers);
+        var relay = RelaySettings.Read(reader);
+        var log = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        return (relay, log, [.. errors, .. flagErrors, .. reader.Errors]);
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var flagErrors = new List<string>();
+        var flags = Flags(parse, flagErrors);
+        var (options, logOptions, errors) = Load(parse.GetValue(ConfigFile), flags, flagErrors);
+        if (errors.Count > 0)
+        {
+            await ReportErrors(errors).ConfigureAwait(false);
+            return 1;
+        }
+
+        using var signals = new ShutdownSignals();
+        using var loggerFactory = LoggingSetup.Create(logOptions);
+        var logger = loggerFactory.CreateLogger("Passage.Relay");
+        using var metrics = new RelayMetrics();
+        var resolver = new DestinationResolver(
+            new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
+            options.Destinations.Map);
+        await using var relay = new PassthroughRelay(options.Passthrough!, options.Limits, resolver, loggerFactory, metrics);
+        try
+        {
+            relay.Start();
+        }
+        catch (SocketException e)
+        {
+            logger.LogCritical("Cannot listen on {Endpoints}: {Error}", string.Join(", ", options.Passthrough!.Endpoints), e.Message);
+            return 1;
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGTERM or Ctrl-C: drain.
+        }
+        await relay.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+        return 0;
+    }
+
+    internal static async Task ReportErrors(IReadOnlyList<string> errors)
+    {
+        await Console.Error.WriteLineAsync($"passage: the configuration has {errors.Count} error{(errors.Count == 1 ? "" : "s")}; nothing was started:").ConfigureAwait(false);
+        foreach (var error in errors)
+        {
+            await Console.Error.WriteLineAsync($"  {error}").ConfigureAwait(false);
+        }
     }
 }

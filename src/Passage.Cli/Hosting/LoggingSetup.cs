@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Passage.Telemetry;
+
+namespace Passage.Cli.Hosting;
+
+/// <summary>Console logging in the chosen format, always to standard error (standard output is for results).</summary>
+internal static class LoggingSetup
+{
+    /// <summary>True when systemd connected our output to the journal.</summary>
+    public static bool JournalAttached => Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 };
+
+    public static ILoggerFactory Create(LogOptions options) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(options.Level);
+        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        switch (options.Format)
+        {
+            case "json":
+                builder.AddJsonConsole(o =>
+                {
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                });
+                break;
+            case "systemd":
+                // journald adds its own timestamps; the <N> priority prefix sets the level.
+                builder.AddSystemdConsole();
+                break;
+            default:
+                builder.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.ColorBehavior = LoggerColorBehavior.Disabled;
+                });
+                break;
+        }
+    });
+}

@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace Passage.Cli.Hosting;
+
+/// <summary>
+/// SIGTERM and SIGINT (Ctrl-C): the first asks for a graceful stop (<see cref="StopRequested"/>),
+/// the second for an immediate one (<see cref="HurryRequested"/>: open connections are closed now).
+/// </summary>
+internal sealed class ShutdownSignals : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly CancellationTokenSource _hurry = new();
+    private readonly PosixSignalRegistration[] _registrations;
+    private int _count;
+
+    public ShutdownSignals()
+    {
+        _registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+        ];
+    }
+
+    public CancellationToken StopRequested => _stop.Token;
+
+    public CancellationToken HurryRequested => _hurry.Token;
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        // We stop on our own terms: keep the runtime from terminating the process.
+        context.Cancel = true;
+        if (Interlocked.Increment(ref _count) == 1)
+        {
+            _stop.Cancel();
+        }
+        else
+        {
+            _hurry.Cancel();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var registration in _registrations)
+        {
+            registration.Dispose();
+        }
+        _stop.Dispose();
+        _hurry.Dispose();
+    }
+}

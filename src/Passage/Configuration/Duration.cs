@@ -1,0 +1,84 @@
+using System.Globalization;
+
+namespace Passage.Configuration;
+
+/// <summary>
+/// Durations as operators write them: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c>, a bare
+/// number of milliseconds, or <c>infinite</c>. Nothing is coerced: a typo is an error, never zero.
+/// </summary>
+public static class Duration
+{
+    /// <summary>The text shown in error messages.</summary>
+    public const string Expected = "a duration such as 500ms, 30s, 5m or 1h";
+
+    /// <summary>Parses <paramref name="text"/>; false for anything that is not exactly a duration.</summary>
+    public static bool TryParse(string? text, out TimeSpan value)
+    {
+        value = default;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+        var s = text.Trim();
+        if (s.Equals("infinite", StringComparison.OrdinalIgnoreCase))
+        {
+            value = Timeout.InfiniteTimeSpan;
+            return true;
+        }
+        var split = 0;
+        while (split < s.Length && (char.IsAsciiDigit(s[split]) || s[split] == '.'))
+        {
+            split++;
+        }
+        if (split == 0 || !double.TryParse(s.AsSpan(0, split), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number))
+        {
+            return false;
+        }
+        double milliseconds;
+        switch (s[split..].Trim().ToLowerInvariant())
+        {
+            case "":
+            case "ms":
+                milliseconds = number;
+                break;
+            case "s":
+                milliseconds = number * 1000;
+                break;
+            case "m":
+            case "min":
+                milliseconds = number * 60_000;
+                break;
+            case "h":
+                milliseconds = number * 3_600_000;
+                break;
+            case "d":
+                milliseconds = number * 86_400_000;
+                break;
+            default:
+                return false;
+        }
+        if (milliseconds > TimeSpan.FromDays(365).TotalMilliseconds)
+        {
+            return false;
+        }
+        value = TimeSpan.FromMilliseconds(milliseconds);
+        return true;
+    }
+
+    /// <summary>Formats <paramref name="value"/> the way <see cref="TryParse"/> reads it back.</summary>
+    public static string Format(TimeSpan value)
+    {
+        if (value == Timeout.InfiniteTimeSpan)
+        {
+            return "infinite";
+        }
+        var ms = (long)value.TotalMilliseconds;
+        return ms switch
+        {
+            _ when ms != 0 && ms % 3_600_000 == 0 => $"{ms / 3_600_000}h",
+            _ when ms != 0 && ms % 60_000 == 0 => $"{ms / 60_000}m",
+            _ when ms != 0 && ms % 1000 == 0 => $"{ms / 1000}s",
+            _ => $"{ms}ms",
+        };
+    }
+}

@@ -1,0 +1,183 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace Passage.Configuration;
+
+/// <summary>
+/// Reads typed settings from layers (file, then environment, then flags; a later layer wins) and
+/// collects every error, each naming its key, so that a bad configuration is reported at once.
+/// </summary>
+/// <remarks>
+/// A key set in a later layer replaces the whole value of earlier ones, lists and maps included:
+/// <c>--passthrough 127.0.0.1:1</c> replaces the file's list rather than overwriting its first entry.
+/// Keys are shown as in the JSON file, dotted: <c>relay.idleTimeout</c>.
+/// </remarks>
+public sealed class SettingsReader
+{
+    private readonly IReadOnlyList<SettingsLayer> _layers;
+    private readonly List<string> _errors = new();
+
+    /// <summary>Reads from <paramref name="layers"/>, lowest precedence first.</summary>
+    public SettingsReader(IReadOnlyList<SettingsLayer> layers) => _layers = layers;
+
+    /// <summary>Every error found so far.</summary>
+    public IReadOnlyList<string> Errors => _errors;
+
+    /// <summary>Records an error about <paramref name="key"/>.</summary>
+    public void AddError(string key, string message, SettingsLayer? layer = null) =>
+        AddMessage($"{Display(key)}: {message}", layer);
+
+    /// <summary>Records an error whose text already names its key.</summary>
+    public void AddMessage(string message, SettingsLayer? layer = null) =>
+        _errors.Add(layer is null ? message : $"{message} (from {layer.Source})");
+
+    /// <summary>The raw text of a scalar key from the top layer that sets it, or null.</summary>
+    public string? GetString(string key) => Find(key) is { } hit ? hit.Configuration[key] : null;
+
+    /// <summary>A boolean (<c>true</c>/<c>false</c>); <paramref name="fallback"/> when unset.</summary>
+    public bool GetBool(string key, bool fallback) => Get(key, fallback, "true or false", static (string s, out bool v) => bool.TryParse(s, out v));
+
+    /// <summary>An integer within [<paramref name="min"/>, <paramref name="max"/>]; <paramref name="fallback"/> when unset.</summary>
+    public int GetInt(string key, int fallback, int min, int max)
+    {
+        var value = Get(key, fallback, $"a whole number from {min} to {max}",
+            (string s, out int v) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out v) && v >= min && v <= max);
+        return value;
+    }
+
+    /// <summary>A duration (see <see cref="Duration"/>), positive unless <paramref name="allowInfinite"/>.</summary>
+    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false)
+    {
+        var expected = allowInfinite ? Duration.Expected + ", or infinite" : Duration.Expected + ", above zero";
+        return Get(key, fallback, expected, (string s, out TimeSpan v) =>
+            Duration.TryParse(s, out v) && (v > TimeSpan.Zero || (allowInfinite && v == Timeout.InfiniteTimeSpan)));
+    }
+
+    /// <summary>One of <paramref name="choices"/> (case-insensitive), returned in its canonical spelling.</summary>
+    public string GetChoice(string key, string fallback, params string[] choices)
+    {
+        return Get(key, fallback, "one of " + string.Join(", ", choices), (string s, out string v) =>
+        {
+            v = choices.FirstOrDefault(c => c.Equals(s.Trim(), StringComparison.OrdinalIgnoreCase)) ?? "";
+            return v.Length > 0;
+        });
+    }
+
+    /// <summary>The list at <paramref name="key"/> as plain values, with the layer they came from.</summary>
+    public (IReadOnlyList<string> Values, SettingsLayer? Layer) GetValues(string key)
+    {
+        var list = GetList(key);
+        return (list.Select(e => e.Value).ToArray(), list.Count > 0 ? list[0].Layer : null);
+    }
+
+    /// <summary>
+    /// A list from the top layer that sets it: a JSON array (or indexed keys), or a single string
+    /// holding comma-separated entries. Each entry comes with its display key for messages.
+    /// </summary>
+    public IReadOnlyList<(string Key, string Value, SettingsLayer Layer)> GetList(string key)
+    {
+        if (Find(key) is not { } hit)
+        {
+            return Array.Empty<(string, string, SettingsLayer)>();
+        }
+        var section = hit.Configuration.GetSection(key);
+        if (section.Value is { } single)
+        {
+            return single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select((v, i) => ($"{key}[{i}]", v, hit)).ToArray();
+        }
+        return section.GetChildren()
+            .OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue)
+            .Select((c, i) => ($"{key}[{i}]", c.Value ?? "", hit))
+            .ToArray();
+    }
+
+    /// <summary>A map (JSON object) from the top layer that sets it: name to text value.</summary>
+    public IReadOnlyList<(string Key, string Name, string Value, SettingsLayer Layer)> GetMap(string key)
+    {
+        if (Find(key) is not { } hit)
+        {
+            return Array.Empty<(string, string, string, SettingsLayer)>();
+        }
+        var section = hit.Configuration.GetSection(key);
+        if (section.Value is not null)
+        {
+            AddError(key, "expected an object of name: value pairs", hit);
+            return Array.Empty<(string, string, string, SettingsLayer)>();
+        }
+        return section.GetChildren().Select(c => (c.Path, c.Key, c.Value ?? "", hit)).ToArray();
+    }
+
+    /// <summary>
+    /// Reports every key that no reader knows. <paramref name="known"/> lists the known keys; a key
+    /// ending in <c>:*</c> accepts any key below it (lists and maps).
+    /// </summary>
+    public void CheckUnknownKeys(IEnumerable<string> known)
+    {
+        var exact = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var prefixes = new List<string>();
+        foreach (var k in known)
+        {
+            if (k.EndsWith(":*", StringComparison.Ordinal))
+            {
+                prefixes.Add(k[..^1]);
+                exact.Add(k[..^2]);
+            }
+            else
+            {
+                exact.Add(k);
+            }
+        }
+        foreach (var layer in _layers)
+        {
+            foreach (var (path, _) in layer.Configuration.AsEnumerable())
+            {
+                var isKnown = exact.Contains(path)
+                    || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase))
+                    || exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase));
+                if (!isKnown)
+                {
+                    AddError(path, "unknown setting", layer);
+                }
+            }
+        }
+    }
+
+    /// <summary>The dotted form of a configuration key, as written in the JSON file.</summary>
+    public static string Display(string key) => key.Replace(':', '.');
+
+    private delegate bool Parser<T>(string text, out T value);
+
+    private T Get<T>(string key, T fallback, string expected, Parser<T> parse)
+    {
+        if (Find(key) is not { } hit)
+        {
+            return fallback;
+        }
+        var text = hit.Configuration[key];
+        if (text is null)
+        {
+            AddError(key, $"expected {expected}, not an object or list", hit);
+            return fallback;
+        }
+        if (!parse(text, out var value))
+        {
+            AddError(key, $"'{text}' is not {expected}", hit);
+            return fallback;
+        }
+        return value;
+    }
+
+    private SettingsLayer? Find(string key)
+    {
+        for (var i = _layers.Count - 1; i >= 0; i--)
+        {
+            var section = _layers[i].Configuration.GetSection(key);
+            if (section.Value is not null || section.GetChildren().Any())
+            {
+                return _layers[i];
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,22 @@
+using System.Net;
+
+namespace Passage.Relay.Destinations;
+
+/// <summary>Which destination addresses a relay may reach, and names pinned to addresses.</summary>
+public sealed record DestinationOptions
+{
+    /// <summary>
+    /// Allow loopback, private (RFC 1918, ULA), link-local and CGNAT addresses. Metadata, multicast,
+    /// unspecified and reserved addresses still need <see cref="AllowNetworks"/>. Default false.
+    /// </summary>
+    public bool AllowPrivate { get; init; }
+
+    /// <summary>Networks allowed whatever their kind. Default none.</summary>
+    public IReadOnlyList<IPNetwork> AllowNetworks { get; init; } = Array.Empty<IPNetwork>();
+
+    /// <summary>
+    /// Names resolved without DNS (<c>--map host=address</c>); keys lower-case without a trailing dot.
+    /// The addresses are still checked against the policy. Default none.
+    /// </summary>
+    public IReadOnlyDictionary<string, IPAddress[]> Map { get; init; } = new Dictionary<string, IPAddress[]>();
+}

@@ -1,0 +1,240 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Configuration;
+using Passage.Relay.Destinations;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay.Passthrough;
+
+/// <summary>
+/// Serves one pass-through connection.
+/// <code>
+///  accept ─► read ClientHello (handshake timeout, size bound) ─► route by SNI ─► resolve + check
+///         ─► dial the checked address (connect timeout) ─► pump (hello first, then both ways)
+///  any refusal before the pump: a fatal TLS alert to the client, then close; nothing is dialed
+///  unless a route matched and every resolved address passed the policy.
+/// </code>
+/// </summary>
+internal sealed class PassthroughConnectionHandler
+{
+    // Records add 5 bytes of header each; real clients send the hello in one or two records.
+    private const int RecordOverheadAllowance = 2048;
+
+    private readonly PassthroughOptions _options;
+    private readonly RelayLimits _limits;
+    private readonly DestinationResolver _resolver;
+    private readonly ILogger _logger;
+    private readonly RelayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly SniRouteTable _routes;
+    private readonly PumpOptions _pumpOptions;
+
+    public PassthroughConnectionHandler(
+        PassthroughOptions options, RelayLimits limits, DestinationResolver resolver, ILogger logger, RelayMetrics metrics, TimeProvider time)
+    {
+        _options = options;
+        _limits = limits;
+        _resolver = resolver;
+        _logger = logger;
+        _metrics = metrics;
+        _time = time;
+        _routes = new SniRouteTable(options.Routes);
+        _pumpOptions = new PumpOptions { IdleTimeout = limits.IdleTimeout, TimeProvider = time };
+    }
+
+    public async Task HandleAsync(Socket clientSocket, long id, CancellationToken closeAll)
+    {
+        clientSocket.NoDelay = true;
+        PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
+        await using var client = new SocketConnection(clientSocket);
+        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
+        try
+        {
+            var (hello, length) = await ReadClientHelloAsync(clientSocket, buffer, closeAll).ConfigureAwait(false);
+            if (hello.Refusal is { } refused)
+            {
+                await RefuseAsync(clientSocket, id, refused, hello.Detail).ConfigureAwait(false);
+                return;
+            }
+
+            HostPort target;
+            if (_options.Upstream is { } fixedUpstream)
+            {
+                target = fixedUpstream;
+            }
+            else if (hello.ServerName is null)
+            {
+                await RefuseAsync(clientSocket, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
+                return;
+            }
+            else if (_routes.Match(hello.ServerName) is { } route)
+            {
+                target = route.TargetFor(hello.ServerName);
+            }
+            else
+            {
+                await RefuseAsync(clientSocket, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
+                return;
+            }
+
+            var (upstreamSocket, failure) = await ReachAsync(target, id, closeAll).ConfigureAwait(false);
+            if (upstreamSocket is null)
+            {
+                await RefuseAsync(clientSocket, id, failure, null).ConfigureAwait(false);
+                return;
+            }
+
+            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
+            await using var upstream = new SocketConnection(upstreamSocket);
+            var result = await BytePump.RunAsync(client, upstream, _pumpOptions, buffer.AsMemory(0, length), closeAll).ConfigureAwait(false);
+            _metrics.Relayed(PassthroughRelay.FrontDoor, result);
+            PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private readonly record struct Hello(string? ServerName, RefusalReason? Refusal, string? Detail);
+
+    private async Task<(Hello Hello, int Length)> ReadClientHelloAsync(Socket client, byte[] buffer, CancellationToken closeAll)
+    {
+        using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var filled = 0;
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = await client.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return (new Hello(null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.HandshakeTimeout, null), filled);
+            }
+            catch (SocketException e)
+            {
+                return (new Hello(null, RefusalReason.ClientClosed, e.SocketErrorCode.ToString()), filled);
+            }
+            if (read == 0)
+            {
+                return (new Hello(null, RefusalReason.ClientClosed, null), filled);
+            }
+            filled += read;
+
+            var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _options.MaxClientHelloBytes);
+            switch (result.Status)
+            {
+                case ClientHelloStatus.Complete:
+                    return (new Hello(result.ServerName, null, null), filled);
+                case ClientHelloStatus.NotTls:
+                    return (new Hello(null, RefusalReason.NotTls, result.Detail), filled);
+                case ClientHelloStatus.Malformed:
+                    return (new Hello(null, RefusalReason.MalformedHello, result.Detail), filled);
+                case ClientHelloStatus.TooLarge:
+                    return (new Hello(null, RefusalReason.HelloTooLarge, result.Detail), filled);
+                case ClientHelloStatus.Incomplete when filled == buffer.Length:
+                    return (new Hello(null, RefusalReason.HelloTooLarge, "fragmented beyond the buffer"), filled);
+                default:
+                    continue;
+            }
+        }
+    }
+
+    private async Task<(Socket? Socket, RefusalReason Failure)> ReachAsync(HostPort target, long id, CancellationToken closeAll)
+    {
+        using var deadline = new CancellationTokenSource(_limits.ConnectTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        ResolveResult resolved;
+        try
+        {
+            resolved = await _resolver.ResolveAsync(target.Host, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return (null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.DnsError);
+        }
+
+        switch (resolved.Status)
+        {
+            case ResolveStatus.Ok:
+                break;
+            case ResolveStatus.Prohibited:
+                PassthroughRelay.Log.DestinationProhibited(_logger, target.ToString(), $"{resolved.RefusedAddress} is {resolved.RefusedCategory}");
+                return (null, RefusalReason.DestinationProhibited);
+            case ResolveStatus.InvalidName:
+                return (null, RefusalReason.InvalidDestination);
+            default:
+                PassthroughRelay.Log.UpstreamUnavailable(_logger, target.ToString(), RefusalReason.DnsError.Name(), resolved.DnsErrorCode ?? SocketError.HostNotFound);
+                return (null, RefusalReason.DnsError);
+        }
+
+        DialResult dialed;
+        try
+        {
+            // The linked token carries the deadline for lookup and connect together.
+            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, _limits.ConnectTimeout, _time, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return (null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.UpstreamTimeout);
+        }
+        if (dialed.Socket is { } socket)
+        {
+            return (socket, default);
+        }
+        var reason = dialed.Error switch
+        {
+            DialError.Refused => RefusalReason.UpstreamRefused,
+            DialError.TimedOut => RefusalReason.UpstreamTimeout,
+            _ => RefusalReason.UpstreamUnreachable,
+        };
+        PassthroughRelay.Log.UpstreamUnavailable(_logger, target.ToString(), reason.Name(), dialed.SocketError);
+        return (null, reason);
+    }
+
+    private async Task RefuseAsync(Socket client, long id, RefusalReason reason, string? detail)
+    {
+        _metrics.Refused(PassthroughRelay.FrontDoor, reason);
+        PassthroughRelay.Log.Refused(_logger, id, reason.Name(), detail is null ? "" : $" ({detail})");
+        var alert = reason switch
+        {
+            RefusalReason.ClientClosed or RefusalReason.HandshakeTimeout or RefusalReason.ShuttingDown => (TlsAlertDescription?)null,
+            RefusalReason.NoServerName or RefusalReason.NoRoute or RefusalReason.InvalidDestination or RefusalReason.DestinationProhibited => TlsAlertDescription.UnrecognizedName,
+            RefusalReason.MalformedHello => TlsAlertDescription.DecodeError,
+            RefusalReason.NotTls or RefusalReason.HelloTooLarge => TlsAlertDescription.HandshakeFailure,
+            _ => TlsAlertDescription.InternalError,
+        };
+        if (alert is null)
+        {
+            return;
+        }
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
+            await client.SendAsync(TlsAlert.Fatal(alert.Value), SocketFlags.None, deadline.Token).ConfigureAwait(false);
+            // Half-close and drain briefly, so the alert is read rather than lost to a reset caused
+            // by unread bytes still in our receive buffer.
+            client.Shutdown(SocketShutdown.Send);
+            var sink = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                while (await client.ReceiveAsync(sink, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
+                {
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(sink);
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone or silent; closing is all that is left.
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay.Passthrough;
+
+// Privacy rule: at Information and above, no line carries both a client address and a destination,
+// and no line that names a destination carries a connection id that a client line also carries.
+// Per-connection detail (which does pair them through the connection id) is Debug only.
+public sealed partial class PassthroughRelay
+{
+    internal static partial class Log
+    {
+        [LoggerMessage(LogEvents.RelayListening, LogLevel.Information, "Pass-through relay listening on {Endpoint}", EventName = "Listening")]
+        public static partial void Listening(ILogger logger, IPEndPoint endpoint);
+
+        [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "Stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
+        public static partial void Draining(ILogger logger, int open, string drainTimeout);
+
+        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "Pass-through relay stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
+        public static partial void Stopped(ILogger logger, int closed);
+
+        [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
+        public static partial void ConnectionLimitReached(ILogger logger, int max);
+
+        [LoggerMessage(LogEvents.PassthroughAccepted, LogLevel.Debug, "Connection {ConnectionId} from {Client}", EventName = "Accepted")]
+        public static partial void Accepted(ILogger logger, long connectionId, EndPoint? client);
+
+        [LoggerMessage(LogEvents.PassthroughRouted, LogLevel.Debug, "Connection {ConnectionId} relayed to {Upstream} at {Address}", EventName = "Routed")]
+        public static partial void Routed(ILogger logger, long connectionId, string upstream, EndPoint? address);
+
+        [LoggerMessage(LogEvents.PassthroughRefused, LogLevel.Debug, "Connection {ConnectionId} refused: {Reason}{Detail}", EventName = "Refused")]
+        public static partial void Refused(ILogger logger, long connectionId, string reason, string detail);
+
+        [LoggerMessage(LogEvents.PassthroughClosed, LogLevel.Debug, "Connection {ConnectionId} ended: {End} {FailedSide}; {ToUpstream} bytes to upstream, {ToClient} to client", EventName = "Closed")]
+        public static partial void Closed(ILogger logger, long connectionId, PumpEnd end, PumpSide failedSide, long toUpstream, long toClient);
+
+        [LoggerMessage(LogEvents.UpstreamUnavailable, LogLevel.Warning, "Upstream {Upstream} unavailable: {Reason} ({SocketError})", EventName = "UpstreamUnavailable")]
+        public static partial void UpstreamUnavailable(ILogger logger, string upstream, string reason, System.Net.Sockets.SocketError socketError);
+
+        [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
+        public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
+
+        [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]
+        public static partial void ConnectionFault(ILogger logger, long connectionId, Exception error);
+    }
+}

@@ -1,0 +1,23 @@
+namespace Passage.Relay;
+
+/// <summary>Limits and timeouts every relay front door applies. Each default is the documented one.</summary>
+public sealed record RelayLimits
+{
+    /// <summary>Default for <see cref="MaxConnections"/>: 4096.</summary>
+    public const int DefaultMaxConnections = 4096;
+
+    /// <summary>
+    /// Client connections open at once, across all endpoints of the relay. One more is refused at
+    /// once (closed with a reset) and counted. Default 4096.
+    /// </summary>
+    public int MaxConnections { get; init; } = DefaultMaxConnections;
+
+    /// <summary>How long to try reaching an upstream (all its addresses together). Default 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Close a relayed connection when no byte moved either way for this long. Default 5 min.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>On shutdown, how long open connections may finish before they are closed. Default 30 s.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,17 @@
+using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
+
+namespace Passage.Relay;
+
+/// <summary>Everything <c>passage relay</c> runs with, validated.</summary>
+public sealed record RelayOptions
+{
+    /// <summary>The pass-through front door; null when it is not enabled.</summary>
+    public PassthroughOptions? Passthrough { get; init; }
+
+    /// <summary>Destination policy shared by every front door.</summary>
+    public DestinationOptions Destinations { get; init; } = new();
+
+    /// <summary>Limits shared by every front door.</summary>
+    public RelayLimits Limits { get; init; } = new();
+}

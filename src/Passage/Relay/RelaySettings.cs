@@ -1,0 +1,232 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Passage.Configuration;
+using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
+using Passage.Telemetry;
+
+namespace Passage.Relay;
+
+/// <summary>
+/// The <c>relay</c> and <c>log</c> sections of a configuration: reading them into validated options
+/// (every error at once, each naming its key) and writing the effective configuration back as JSON.
+/// </summary>
+public static class RelaySettings
+{
+    /// <summary>Where <c>passage relay</c> listens when nothing says otherwise: loopback only.</summary>
+    public static readonly IPEndPoint DefaultPassthroughEndpoint = new(IPAddress.Loopback, 9443);
+
+    /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
+    public static readonly IReadOnlyList<string> KnownKeys =
+    [
+        "relay:passthrough:*", "relay:routes:*", "relay:upstream", "relay:map:*",
+        "relay:allowPrivate", "relay:allowNetworks:*",
+        "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
+        "log:level", "log:format",
+    ];
+
+    /// <summary>Reads the relay options; check <see cref="SettingsReader.Errors"/> before using them.</summary>
+    public static RelayOptions Read(SettingsReader reader)
+    {
+        reader.CheckUnknownKeys(KnownKeys);
+        var limits = new RelayLimits
+        {
+            MaxConnections = reader.GetInt("relay:maxConnections", RelayLimits.DefaultMaxConnections, 1, 1_000_000),
+            ConnectTimeout = reader.GetDuration("relay:connectTimeout", new RelayLimits().ConnectTimeout),
+            IdleTimeout = reader.GetDuration("relay:idleTimeout", new RelayLimits().IdleTimeout, allowInfinite: true),
+            DrainTimeout = reader.GetDuration("relay:drainTimeout", new RelayLimits().DrainTimeout),
+        };
+        return new RelayOptions
+        {
+            Passthrough = ReadPassthrough(reader),
+            Destinations = ReadDestinations(reader),
+            Limits = limits,
+        };
+    }
+
+    /// <summary>Reads the <c>log</c> section.</summary>
+    public static LogOptions ReadLog(SettingsReader reader, bool journalAttached)
+    {
+        var level = reader.GetChoice("log:level", "information", "trace", "debug", "information", "warning", "error", "critical", "none");
+        return new LogOptions
+        {
+            Level = Enum.Parse<LogLevel>(level, ignoreCase: true),
+            Format = reader.GetChoice("log:format", journalAttached ? "systemd" : "text", "text", "json", "systemd"),
+        };
+    }
+
+    private static PassthroughOptions ReadPassthrough(SettingsReader reader)
+    {
+        var endpoints = new List<IPEndPoint>();
+        foreach (var (key, value, layer) in reader.GetList("relay:passthrough"))
+        {
+            if (ListenEndpoint.TryParse(value, out var endpoint, out var error))
+            {
+                endpoints.Add(endpoint);
+            }
+            else
+            {
+                reader.AddError(key, $"'{value}': {error}", layer);
+            }
+        }
+
+        var routes = new List<SniRoute>();
+        foreach (var (key, pattern, upstream, layer) in reader.GetMap("relay:routes"))
+        {
+            if (SniRoute.TryParse(pattern, upstream, out var route, out var error))
+            {
+                routes.Add(route);
+            }
+            else
+            {
+                reader.AddError(key, error!, layer);
+            }
+        }
+
+        HostPort? fixedUpstream = null;
+        if (reader.GetString("relay:upstream") is { Length: > 0 } upstreamText)
+        {
+            if (HostPort.TryParse(upstreamText, out var parsed, out var error))
+            {
+                fixedUpstream = parsed;
+            }
+            else
+            {
+                reader.AddError("relay:upstream", $"'{upstreamText}': {error}");
+            }
+        }
+
+        var handshakeTimeout = reader.GetDuration("relay:handshakeTimeout", new PassthroughOptions().HandshakeTimeout);
+        if (fixedUpstream is not null && routes.Count > 0)
+        {
+            reader.AddError("relay:upstream", "set either relay.upstream (one fixed upstream) or relay.routes (by server name), not both");
+        }
+        if (endpoints.Count == 0 && routes.Count == 0 && fixedUpstream is null)
+        {
+            // `passage relay` alone: a loopback relay that forwards to any public host on port 443.
+            endpoints.Add(DefaultPassthroughEndpoint);
+            routes.Add(new SniRoute("*", null, 443));
+        }
+        else if (routes.Count == 0 && fixedUpstream is null)
+        {
+            reader.AddError("relay:routes", "no route and no upstream: every connection would be refused (add --route PATTERN=UPSTREAM or --upstream HOST:PORT)");
+        }
+        else if (endpoints.Count == 0)
+        {
+            endpoints.Add(DefaultPassthroughEndpoint);
+        }
+        return new PassthroughOptions
+        {
+            Endpoints = endpoints,
+            Routes = routes,
+            Upstream = fixedUpstream,
+            HandshakeTimeout = handshakeTimeout,
+        };
+    }
+
+    private static DestinationOptions ReadDestinations(SettingsReader reader)
+    {
+        var (networkTexts, networksLayer) = reader.GetValues("relay:allowNetworks");
+        var networkErrors = new List<string>();
+        var networks = AddressPolicy.ParseNetworks(networkTexts, SettingsReader.Display("relay:allowNetworks"), networkErrors);
+        foreach (var error in networkErrors)
+        {
+            reader.AddMessage(error, networksLayer);
+        }
+
+        var map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, name, value, layer) in reader.GetMap("relay:map"))
+        {
+            var host = name.TrimEnd('.').ToLowerInvariant();
+            if (!HostName.IsValid(host))
+            {
+                reader.AddError(key, $"'{name}' is not a host name", layer);
+                continue;
+            }
+            var addresses = new List<IPAddress>();
+            var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var part in parts)
+            {
+                if (IPAddress.TryParse(part.Trim('[', ']'), out var address))
+                {
+                    addresses.Add(address);
+                }
+                else
+                {
+                    reader.AddError(key, $"'{part}' is not an IP address", layer);
+                }
+            }
+            if (parts.Length == 0)
+            {
+                reader.AddError(key, "expected one or more IP addresses, comma-separated", layer);
+            }
+            map[host] = addresses.ToArray();
+        }
+
+        return new DestinationOptions
+        {
+            AllowPrivate = reader.GetBool("relay:allowPrivate", false),
+            AllowNetworks = networks,
+            Map = map,
+        };
+    }
+
+    /// <summary>Writes the effective configuration in the file's own schema, defaults included.</summary>
+    public static string ToJson(RelayOptions relay, LogOptions log)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("relay");
+            if (relay.Passthrough is { } p)
+            {
+                WriteArray(json, "passthrough", p.Endpoints.Select(FormatEndpoint));
+                json.WriteStartObject("routes");
+                foreach (var route in p.Routes)
+                {
+                    json.WriteString(route.Pattern, route.UpstreamText);
+                }
+                json.WriteEndObject();
+                if (p.Upstream is { } upstream)
+                {
+                    json.WriteString("upstream", upstream.ToString());
+                }
+                json.WriteString("handshakeTimeout", Duration.Format(p.HandshakeTimeout));
+            }
+            json.WriteStartObject("map");
+            foreach (var (host, addresses) in relay.Destinations.Map.OrderBy(m => m.Key, StringComparer.Ordinal))
+            {
+                json.WriteString(host, string.Join(",", addresses.Select(a => a.ToString())));
+            }
+            json.WriteEndObject();
+            json.WriteBoolean("allowPrivate", relay.Destinations.AllowPrivate);
+            WriteArray(json, "allowNetworks", relay.Destinations.AllowNetworks.Select(n => n.ToString()));
+            json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
+            json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
+            json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));
+            json.WriteString("drainTimeout", Duration.Format(relay.Limits.DrainTimeout));
+            json.WriteEndObject();
+            json.WriteStartObject("log");
+            json.WriteString("level", log.Level.ToString().ToLowerInvariant());
+            json.WriteString("format", log.Format);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>An endpoint as the settings write it: <c>127.0.0.1:9443</c>, <c>[::]:443</c>.</summary>
+    public static string FormatEndpoint(IPEndPoint endpoint) => endpoint.ToString();
+
+    private static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<string> values)
+    {
+        json.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            json.WriteStringValue(value);
+        }
+        json.WriteEndArray();
+    }
+}

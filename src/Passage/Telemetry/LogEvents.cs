@@ -1,0 +1,21 @@
+namespace Passage.Telemetry;
+
+/// <summary>
+/// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
+/// 1xx relay lifecycle, 2xx pass-through connections. Next free: 104, 207.
+/// </summary>
+internal static class LogEvents
+{
+    public const int RelayListening = 100;
+    public const int RelayDraining = 101;
+    public const int RelayStopped = 102;
+    public const int ConnectionLimitReached = 103;
+
+    public const int PassthroughAccepted = 200;
+    public const int PassthroughRouted = 201;
+    public const int PassthroughRefused = 202;
+    public const int PassthroughClosed = 203;
+    public const int UpstreamUnavailable = 204;
+    public const int DestinationProhibited = 205;
+    public const int ConnectionFault = 206;
+}

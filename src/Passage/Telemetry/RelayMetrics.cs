@@ -1,0 +1,71 @@
+using System.Diagnostics.Metrics;
+using Passage.Relay;
+using Passage.Transport;
+
+namespace Passage.Telemetry;
+
+/// <summary>
+/// A relay's counters, through <see cref="System.Diagnostics.Metrics"/> (readable with
+/// <c>dotnet-counters</c> or any OpenTelemetry exporter). All aggregate: no tag carries a client
+/// address or a destination.
+/// </summary>
+public sealed class RelayMetrics : IDisposable
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Passage.Relay";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _refused;
+    private readonly UpDownCounter<long> _open;
+    private readonly Counter<long> _bytes;
+    private readonly Counter<long> _closed;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
+    public RelayMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _accepted = _meter.CreateCounter<long>("passage.relay.connections.accepted", "{connection}", "Client connections accepted");
+        _refused = _meter.CreateCounter<long>("passage.relay.connections.refused", "{connection}", "Client connections turned away before relaying, by reason");
+        _open = _meter.CreateUpDownCounter<long>("passage.relay.connections.open", "{connection}", "Client connections open now");
+        _bytes = _meter.CreateCounter<long>("passage.relay.bytes", "By", "Bytes delivered, by direction");
+        _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections ended, by how they ended");
+    }
+
+    /// <summary>The meter, for listeners that filter by instance.</summary>
+    public Meter Meter => _meter;
+
+    /// <summary>Counts an accepted client connection (before any limit check).</summary>
+    public void Accepted(string frontDoor) => _accepted.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
+
+    /// <summary>Counts a refusal.</summary>
+    public void Refused(string frontDoor, RefusalReason reason) =>
+        _refused.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor), new KeyValuePair<string, object?>("reason", reason.Name()));
+
+    /// <summary>Tracks connections open now.</summary>
+    public void Open(int delta) => _open.Add(delta);
+
+    /// <summary>Counts a finished relay run: its bytes each way and how it ended.</summary>
+    public void Relayed(string frontDoor, in PumpResult result)
+    {
+        if (result.ClientToUpstreamBytes > 0)
+        {
+            _bytes.Add(result.ClientToUpstreamBytes, new KeyValuePair<string, object?>("direction", "client_to_upstream"));
+        }
+        if (result.UpstreamToClientBytes > 0)
+        {
+            _bytes.Add(result.UpstreamToClientBytes, new KeyValuePair<string, object?>("direction", "upstream_to_client"));
+        }
+        var end = result.End switch
+        {
+            PumpEnd.Completed => "completed",
+            PumpEnd.IdleTimeout => "idle_timeout",
+            PumpEnd.Canceled => "shutdown",
+            _ => result.FailedSide == PumpSide.Client ? "client_failed" : "upstream_failed",
+        };
+        _closed.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor), new KeyValuePair<string, object?>("end", end));
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,9 @@
+using System.Net.Sockets;
+
+namespace Passage.Transport;
+
+/// <summary>The outcome of <see cref="TcpDialer.ConnectAsync"/>: a connected socket, or why there is none.</summary>
+/// <param name="Socket">The connected socket (owned by the caller), or null.</param>
+/// <param name="Error">Why there is no socket, or <see cref="DialError.None"/>.</param>
+/// <param name="SocketError">The last socket error seen.</param>
+public readonly record struct DialResult(Socket? Socket, DialError Error, SocketError SocketError);
