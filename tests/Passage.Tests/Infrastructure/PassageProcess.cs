@@ -101,6 +101,15 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         return WithTimeout(done.Task, timeout ?? TimeSpan.FromSeconds(30), "a matching output line");
     }
 
+    /// <summary>Waits for the relay's "listening on ADDRESS:PORT" line and returns the port.</summary>
+    public async Task<int> WaitForListeningPortAsync(string address = "127.0.0.1")
+    {
+        var marker = $"listening on {address}:";
+        var line = await WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
+        var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
+        return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Waits for the process to exit and for its output to be fully read.</summary>
     public async Task WaitForExitAsync(TimeSpan timeout)
     {

@@ -1,0 +1,265 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Passage.Configuration;
+using Passage.Relay;
+using Passage.Relay.Passthrough;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Passthrough;
+
+/// <summary>The pass-through relay in process, over real loopback sockets.</summary>
+public sealed class PassthroughRelayTests
+{
+    private static readonly Dictionary<string, IPAddress[]> OriginMap = new() { ["origin.test"] = [IPAddress.Loopback] };
+
+    private static PassthroughOptions RouteTo(int port, string pattern = "origin.test") =>
+        new() { Routes = [new SniRoute(pattern, null, port)] };
+
+    private static byte[] Alert(TlsAlertDescription description) => TlsAlert.Fatal(description).ToArray();
+
+    [Fact]
+    public async Task The_upstream_sees_the_clients_own_client_hello_first_and_tls_runs_end_to_end()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var tap = new TcpTap(forwardTo: new IPEndPoint(IPAddress.Loopback, origin.Port));
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), map: OriginMap);
+
+        using var socket = await relay.ConnectAsync();
+        var sent = new RecordingStream(new NetworkStream(socket, ownsSocket: false));
+        await using var tls = new SslStream(sent);
+        // The client validates the origin's own certificate: the relay holds no key of the origin.
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "origin.test",
+            RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == origin.Certificate.GetCertHashString(),
+        }).WaitAsync(Timeouts.Default);
+        await tls.WriteAsync("GET / HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"u8.ToArray());
+        var reply = await new StreamReader(tls).ReadToEndAsync().WaitAsync(Timeouts.Default);
+        Assert.Contains("origin origin.test saw remote=", reply);
+
+        var first = Assert.Single(tap.FirstBytes);
+        var hello = ClientHelloParser.Parse(new System.Buffers.ReadOnlySequence<byte>(first), ClientHelloParser.DefaultMaxHandshakeBytes);
+        Assert.Equal(ClientHelloStatus.Complete, hello.Status);
+        Assert.Equal("origin.test", hello.ServerName);
+        // Byte for byte what the client wrote, starting with its first byte.
+        Assert.Equal(sent.Written[..first.Length], first);
+    }
+
+    [Fact]
+    public async Task Half_close_passes_through_and_the_reply_still_arrives()
+    {
+        var (echo, echoPort, listener) = PassthroughRelayProcessTests.StartEcho();
+        using var _ = listener;
+        await using var relay = RelayHarness.Start(RouteTo(echoPort), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+
+        var hello = SyntheticHello.WithServerName("origin.test");
+        var payload = RandomNumberGenerator.GetBytes(1_000_000);
+        await Loopback.SendAllAsync(client, hello);
+        await Loopback.SendAllAsync(client, payload);
+        client.Shutdown(SocketShutdown.Send);
+
+        var back = await Loopback.ReadToEndAsync(client);
+        Assert.Equal([.. hello, .. payload], back);
+        await echo.WaitAsync(Timeouts.Default);
+        await relay.WaitForAsync(r => r.Counter("passage.relay.connections.closed/completed") == 1);
+        Assert.Equal(hello.Length + payload.Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
+        Assert.Equal(hello.Length + payload.Length, relay.Counter("passage.relay.bytes/upstream_to_client"));
+    }
+
+    [Fact]
+    public async Task A_route_miss_gets_unrecognized_name_and_dials_nothing()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("elsewhere.test"));
+
+        Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/no_route"));
+        Assert.Equal(0, tap.Accepted);
+    }
+
+    [Fact]
+    public async Task A_hello_without_sni_is_refused_when_routing_by_name_but_relayed_to_a_fixed_upstream()
+    {
+        await using var tap = new TcpTap();
+        await using (var byName = RelayHarness.Start(RouteTo(tap.Port, "*"), map: OriginMap))
+        {
+            using var client = await byName.ConnectAsync();
+            await Loopback.SendAllAsync(client, SyntheticHello.WithExtensions(SyntheticHello.SupportedVersions()));
+            Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+            Assert.Equal(1, byName.Counter("passage.relay.connections.refused/no_server_name"));
+        }
+
+        await using var fixedUpstream = RelayHarness.Start(new PassthroughOptions { Upstream = new HostPort("127.0.0.1", tap.Port) });
+        using var second = await fixedUpstream.ConnectAsync();
+        var noSni = SyntheticHello.WithExtensions(SyntheticHello.SupportedVersions());
+        await Loopback.SendAllAsync(second, noSni);
+        await WaitUntil(() => tap.FirstBytes.Count == 1);
+        Assert.Equal(noSni, tap.FirstBytes[0]);
+    }
+
+    [Fact]
+    public async Task Plain_http_gets_a_handshake_failure_alert()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, "GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"u8.ToArray());
+        Assert.Equal(Alert(TlsAlertDescription.HandshakeFailure), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/not_tls"));
+        Assert.Equal(0, tap.Accepted);
+    }
+
+    [Fact]
+    public async Task A_private_destination_is_refused_unless_allowed_and_never_dialed()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), allowPrivate: false, map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+        Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/destination_ip_prohibited"));
+        Assert.Equal(0, tap.Accepted);
+    }
+
+    [Fact]
+    public async Task A_refused_upstream_closes_the_client_promptly_with_an_alert()
+    {
+        // A port that nothing listens on: bind, note the port, close.
+        int closedPort;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        await using var relay = RelayHarness.Start(RouteTo(closedPort), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+        Assert.Equal(Alert(TlsAlertDescription.InternalError), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_refused"));
+    }
+
+    [Fact]
+    public async Task An_upstream_that_never_answers_is_given_up_at_the_connect_timeout()
+    {
+        // A listener whose accept queue is full drops further SYNs: connecting to it hangs.
+        using var blackhole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackhole.Listen(0);
+        var fillers = new List<Socket>();
+        for (var i = 0; i < 4; i++)
+        {
+            var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _ = filler.ConnectAsync(blackhole.LocalEndPoint!);
+            fillers.Add(filler);
+        }
+        try
+        {
+            var port = ((IPEndPoint)blackhole.LocalEndPoint!).Port;
+            await using var relay = RelayHarness.Start(RouteTo(port), new RelayLimits { ConnectTimeout = TimeSpan.FromMilliseconds(500) }, map: OriginMap);
+            using var client = await relay.ConnectAsync();
+            await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+            Assert.Equal(Alert(TlsAlertDescription.InternalError), await Loopback.ReadToEndAsync(client));
+            Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_timeout"));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task A_silent_client_is_cut_at_the_handshake_timeout_while_others_are_served()
+    {
+        var (echo, echoPort, listener) = PassthroughRelayProcessTests.StartEcho();
+        using var _ = listener;
+        await using var relay = RelayHarness.Start(RouteTo(echoPort) with { HandshakeTimeout = TimeSpan.FromMilliseconds(400) }, map: OriginMap);
+
+        using var silent = await relay.ConnectAsync();
+        using var talker = await relay.ConnectAsync();
+        var hello = SyntheticHello.WithServerName("origin.test");
+        await Loopback.SendAllAsync(talker, hello);
+        Assert.Equal(hello, await Loopback.ReadToEndAsync(talker, limit: hello.Length));
+
+        // The silent one is closed without an answer; the other keeps working after that.
+        Assert.Empty(await Loopback.ReadToEndAsync(silent));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/tls_handshake_timeout"));
+        await Loopback.SendAllAsync(talker, "more"u8.ToArray());
+        Assert.Equal("more"u8.ToArray(), await Loopback.ReadToEndAsync(talker, limit: 4));
+        talker.Shutdown(SocketShutdown.Send);
+        await echo.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public async Task A_partial_hello_that_stalls_is_cut_at_the_handshake_timeout()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port) with { HandshakeTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        var hello = SyntheticHello.WithServerName("origin.test");
+        await Loopback.SendAllAsync(client, hello.AsMemory(0, hello.Length / 2));
+        Assert.Empty(await Loopback.ReadToEndAsync(client));
+        Assert.Equal(0, tap.Accepted);
+    }
+
+    [Fact]
+    public async Task Beyond_max_connections_a_client_is_refused_at_once_and_counted()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { MaxConnections = 2 }, map: OriginMap);
+        using var first = await relay.ConnectAsync();
+        using var second = await relay.ConnectAsync();
+        await WaitUntil(() => relay.Relay.OpenConnections == 2);
+
+        using var third = await relay.ConnectAsync();
+        Assert.True(await Loopback.IsClosedByPeerAsync(third));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
+
+        // A slot freed is a slot offered again.
+        first.Close();
+        await WaitUntil(() => relay.Relay.OpenConnections == 1);
+        using var fourth = await relay.ConnectAsync();
+        await WaitUntil(() => relay.Relay.OpenConnections == 2);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
+    }
+
+    [Fact]
+    public async Task Idle_relayed_connections_are_closed_at_the_idle_timeout()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { IdleTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+        Assert.True(await Loopback.IsClosedByPeerAsync(client));
+        await relay.WaitForAsync(r => r.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+    }
+
+    [Fact]
+    public async Task Stopping_closes_what_is_still_open_at_the_drain_deadline()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+        await WaitUntil(() => tap.FirstBytes.Count == 1);
+
+        await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(0, relay.Relay.OpenConnections);
+        Assert.True(await Loopback.IsClosedByPeerAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Passage.Relay;
+using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
+using Passage.Telemetry;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Passthrough;
+
+/// <summary>A <see cref="PassthroughRelay"/> in this process on 127.0.0.1:0, with its counters collected.</summary>
+internal sealed class RelayHarness : IAsyncDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly Dictionary<string, long> _counters = new();
+
+    private RelayHarness(PassthroughRelay relay, RelayMetrics metrics)
+    {
+        Relay = relay;
+        Metrics = metrics;
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter == metrics.Meter)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var key = instrument.Name;
+            foreach (var tag in tags)
+            {
+                if (tag.Key is "reason" or "end" or "direction")
+                {
+                    key += $"/{tag.Value}";
+                }
+            }
+            lock (_counters)
+            {
+                _counters[key] = _counters.GetValueOrDefault(key) + value;
+            }
+        });
+        _listener.Start();
+    }
+
+    public PassthroughRelay Relay { get; }
+
+    public RelayMetrics Metrics { get; }
+
+    public int Port => Relay.LocalEndpoints[0].Port;
+
+    /// <summary>The sum of a counter, by name and tag values joined with '/': "passage.relay.connections.refused/no_route".</summary>
+    public long Counter(string key)
+    {
+        lock (_counters)
+        {
+            return _counters.GetValueOrDefault(key);
+        }
+    }
+
+    public static RelayHarness Start(
+        PassthroughOptions? options = null,
+        RelayLimits? limits = null,
+        bool allowPrivate = true,
+        IReadOnlyDictionary<string, IPAddress[]>? map = null,
+        TimeProvider? time = null)
+    {
+        options ??= new PassthroughOptions();
+        if (options.Endpoints.Count == 0)
+        {
+            options = options with { Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)] };
+        }
+        var metrics = new RelayMetrics();
+        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, []), map);
+        var relay = new PassthroughRelay(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
+        var harness = new RelayHarness(relay, metrics);
+        relay.Start();
+        return harness;
+    }
+
+    /// <summary>A client connected to the relay.</summary>
+    public async Task<Socket> ConnectAsync()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Port)).WaitAsync(Timeouts.Default);
+        return socket;
+    }
+
+    /// <summary>Waits until a condition on the counters holds (they are updated as connections end).</summary>
+    public async Task WaitForAsync(Func<RelayHarness, bool> condition)
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!condition(this))
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Relay.DisposeAsync();
+        _listener.Dispose();
+        Metrics.Dispose();
+    }
+}
