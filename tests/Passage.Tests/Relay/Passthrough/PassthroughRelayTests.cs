@@ -216,8 +216,15 @@ public sealed class PassthroughRelayTests
         using var second = await relay.ConnectAsync();
         await WaitUntil(() => relay.Relay.OpenConnections == 2);
 
-        using var third = await relay.ConnectAsync();
-        Assert.True(await Loopback.IsClosedByPeerAsync(third));
+        // The reset may come so fast that the connect itself reports it.
+        try
+        {
+            using var third = await relay.ConnectAsync();
+            Assert.True(await Loopback.IsClosedByPeerAsync(third));
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+        }
         Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
 
         // A slot freed is a slot offered again.
