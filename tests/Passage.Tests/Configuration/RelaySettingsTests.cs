@@ -1,0 +1,158 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Passage.Configuration;
+using Passage.Relay;
+
+namespace Passage.Tests.Configuration;
+
+public sealed class RelaySettingsTests
+{
+    private static SettingsLayer Layer(string source, params (string Key, string Value)[] values) =>
+        new(source, new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build());
+
+    private static SettingsLayer JsonLayer(string json) =>
+        new("relay.json", new ConfigurationBuilder().AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json))).Build());
+
+    private static (RelayOptions Options, IReadOnlyList<string> Errors) Read(params SettingsLayer[] layers)
+    {
+        var reader = new SettingsReader(layers);
+        var options = RelaySettings.Read(reader);
+        RelaySettings.ReadLog(reader, journalAttached: false);
+        return (options, reader.Errors);
+    }
+
+    [Fact]
+    public void With_nothing_set_the_relay_is_a_safe_loopback_relay_to_public_hosts_on_443()
+    {
+        var (options, errors) = Read();
+        Assert.Empty(errors);
+        var passthrough = options.Passthrough!;
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 9443)], passthrough.Endpoints);
+        var route = Assert.Single(passthrough.Routes);
+        Assert.Equal(("*", (string?)null, 443), (route.Pattern, route.Upstream, route.Port));
+        Assert.False(options.Destinations.AllowPrivate);
+        Assert.Equal(TimeSpan.FromSeconds(5), passthrough.HandshakeTimeout);
+        Assert.Equal(RelayLimits.DefaultMaxConnections, options.Limits.MaxConnections);
+    }
+
+    [Fact]
+    public void A_json_file_with_comments_is_read_in_full()
+    {
+        var (options, errors) = Read(JsonLayer("""
+            {
+              // where clients come in
+              "relay": {
+                "passthrough": ["127.0.0.1:0", "[::1]:0"],
+                "routes": { "origin.test": ":8443", "*.example.org": "backend.internal:443" },
+                "map": { "origin.test": "127.0.0.1", "backend.internal": "10.1.2.3,10.1.2.4" },
+                "allowPrivate": true,
+                "allowNetworks": ["192.0.2.0/24"],
+                "maxConnections": 10,
+                "connectTimeout": "2s",
+                "idleTimeout": "infinite",
+                "handshakeTimeout": 750,
+                "drainTimeout": "1m", /* trailing commas are fine too */
+              },
+              "log": { "level": "debug", "format": "json" }
+            }
+            """));
+        Assert.Empty(errors);
+        var p = options.Passthrough!;
+        Assert.Equal(2, p.Endpoints.Count);
+        Assert.Equal(2, p.Routes.Count);
+        Assert.Equal([IPAddress.Parse("10.1.2.3"), IPAddress.Parse("10.1.2.4")], options.Destinations.Map["backend.internal"]);
+        Assert.True(options.Destinations.AllowPrivate);
+        Assert.Equal(IPNetwork.Parse("192.0.2.0/24"), Assert.Single(options.Destinations.AllowNetworks));
+        Assert.Equal(10, options.Limits.MaxConnections);
+        Assert.Equal(Timeout.InfiniteTimeSpan, options.Limits.IdleTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(750), p.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(1), options.Limits.DrainTimeout);
+    }
+
+    [Fact]
+    public void Every_error_is_reported_at_once_each_naming_its_key_and_source()
+    {
+        var (_, errors) = Read(JsonLayer("""
+            {
+              "relay": {
+                "passthrough": ["127.0.0.1:99999"],
+                "routes": { "origin.test": "nohostport" },
+                "maxConnections": "lots",
+                "idleTimeout": "5 minutes",
+                "allowNetworks": ["10.0.0.1/8"],
+                "allowPrivate": "yes",
+                "colour": "blue"
+              },
+              "log": { "level": "loud" }
+            }
+            """));
+        Assert.Equal(8, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("relay.passthrough[0]: ", StringComparison.Ordinal) && e.EndsWith("(from relay.json)", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.routes.origin.test: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.maxConnections: 'lots'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.idleTimeout: '5 minutes'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.allowNetworks[0]: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.allowPrivate: 'yes'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.colour: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("log.level: 'loud'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Later_layers_win_and_a_list_set_later_replaces_the_whole_list()
+    {
+        var file = JsonLayer("""{ "relay": { "passthrough": ["127.0.0.1:1", "127.0.0.1:2"], "upstream": "a.test:443", "idleTimeout": "1m" } }""");
+        var environment = Layer("environment", ("relay:idleTimeout", "2m"));
+        var flags = Layer("flags", ("relay:passthrough:0", "127.0.0.1:3"));
+        var (options, errors) = Read(file, environment, flags);
+        Assert.Empty(errors);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 3)], options.Passthrough!.Endpoints);
+        Assert.Equal(TimeSpan.FromMinutes(2), options.Limits.IdleTimeout);
+        Assert.Equal(new HostPort("a.test", 443), options.Passthrough.Upstream);
+    }
+
+    [Fact]
+    public void An_environment_variable_with_a_typo_is_an_error_not_ignored()
+    {
+        var (_, errors) = Read(Layer("environment", ("relay:idleTimout", "1m")));
+        Assert.Equal("relay.idleTimout: unknown setting (from environment)", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Endpoints_without_routes_or_upstream_would_refuse_everything_and_are_an_error()
+    {
+        var (_, errors) = Read(Layer("flags", ("relay:passthrough:0", "127.0.0.1:0")));
+        Assert.StartsWith("relay.routes: no route and no upstream", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Upstream_and_routes_together_are_an_error()
+    {
+        var (_, errors) = Read(Layer("flags", ("relay:upstream", "a.test:443"), ("relay:routes:b.test", ":443")));
+        Assert.StartsWith("relay.upstream: set either", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void The_effective_configuration_written_as_json_reads_back_to_the_same_options()
+    {
+        var (options, errors) = Read(JsonLayer("""
+            { "relay": { "passthrough": ["[::1]:9443"], "routes": { "*.example.org": ":443", "a.test": "b.test:8443" },
+                         "map": { "a.test": "127.0.0.1" }, "allowPrivate": true, "allowNetworks": ["fd00::/8"], "idleTimeout": "90s" } }
+            """));
+        Assert.Empty(errors);
+        var json = RelaySettings.ToJson(options, new Passage.Telemetry.LogOptions { Level = LogLevel.Warning, Format = "json" });
+        using (JsonDocument.Parse(json))
+        {
+        }
+
+        var (again, againErrors) = Read(JsonLayer(json));
+        Assert.Empty(againErrors);
+        Assert.Equal(options.Passthrough!.Endpoints, again.Passthrough!.Endpoints);
+        Assert.Equal(options.Passthrough.Routes.OrderBy(r => r.Pattern), again.Passthrough.Routes.OrderBy(r => r.Pattern));
+        Assert.Equal(options.Destinations.AllowNetworks, again.Destinations.AllowNetworks);
+        Assert.Equal(options.Destinations.Map["a.test"], again.Destinations.Map["a.test"]);
+        Assert.Equal(options.Limits, again.Limits);
+        Assert.Equal(options.Passthrough.HandshakeTimeout, again.Passthrough.HandshakeTimeout);
+    }
+}
