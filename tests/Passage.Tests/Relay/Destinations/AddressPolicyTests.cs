@@ -1,0 +1,125 @@
+using System.Net;
+using Passage.Relay.Destinations;
+
+namespace Passage.Tests.Relay.Destinations;
+
+public sealed class AddressPolicyTests
+{
+    private static readonly AddressPolicy s_allowPrivate = new(allowPrivate: true, allowedNetworks: []);
+
+    [Theory]
+    [InlineData("8.8.8.8")]
+    [InlineData("2606:4700:4700::1111")]
+    [InlineData("::ffff:8.8.8.8")]
+    public void Allows_public_addresses(string address)
+    {
+        AddressVerdict verdict = AddressPolicy.PublicOnly.Check(IPAddress.Parse(address));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Public), verdict);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0", AddressCategory.Unspecified)]
+    [InlineData("::", AddressCategory.Unspecified)]
+    [InlineData("127.0.0.1", AddressCategory.Loopback)]
+    [InlineData("::1", AddressCategory.Loopback)]
+    [InlineData("::ffff:127.0.0.1", AddressCategory.Loopback)]
+    [InlineData("10.1.2.3", AddressCategory.Private)]
+    [InlineData("fd12::1", AddressCategory.Private)]
+    [InlineData("169.254.1.1", AddressCategory.LinkLocal)]
+    [InlineData("fe80::1", AddressCategory.LinkLocal)]
+    [InlineData("100.64.0.1", AddressCategory.SharedCgnat)]
+    [InlineData("224.0.0.1", AddressCategory.Multicast)]
+    [InlineData("ff02::1", AddressCategory.Multicast)]
+    [InlineData("255.255.255.255", AddressCategory.Reserved)]
+    [InlineData("2001:db8::1", AddressCategory.Reserved)]
+    [InlineData("169.254.169.254", AddressCategory.Metadata)]
+    [InlineData("fd00:ec2::254", AddressCategory.Metadata)]
+    public void Refuses_every_other_category_by_default(string address, AddressCategory category)
+    {
+        AddressVerdict verdict = AddressPolicy.PublicOnly.Check(IPAddress.Parse(address));
+        Assert.Equal(new AddressVerdict(false, category), verdict);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", AddressCategory.Loopback)]
+    [InlineData("::1", AddressCategory.Loopback)]
+    [InlineData("10.1.2.3", AddressCategory.Private)]
+    [InlineData("192.168.1.1", AddressCategory.Private)]
+    [InlineData("fd12::1", AddressCategory.Private)]
+    [InlineData("169.254.1.1", AddressCategory.LinkLocal)]
+    [InlineData("fe80::1", AddressCategory.LinkLocal)]
+    [InlineData("100.64.0.1", AddressCategory.SharedCgnat)]
+    [InlineData("::ffff:10.0.0.1", AddressCategory.Private)]
+    public void Allow_private_opens_loopback_private_link_local_and_cgnat(string address, AddressCategory category) =>
+        Assert.Equal(new AddressVerdict(true, category), s_allowPrivate.Check(IPAddress.Parse(address)));
+
+    [Theory]
+    [InlineData("169.254.169.254", AddressCategory.Metadata)]
+    [InlineData("169.254.170.2", AddressCategory.Metadata)]
+    [InlineData("100.100.100.200", AddressCategory.Metadata)]
+    [InlineData("fd00:ec2::254", AddressCategory.Metadata)]
+    [InlineData("::ffff:169.254.169.254", AddressCategory.Metadata)]
+    [InlineData("64:ff9b::a9fe:a9fe", AddressCategory.Metadata)]
+    [InlineData("224.0.0.1", AddressCategory.Multicast)]
+    [InlineData("0.0.0.0", AddressCategory.Unspecified)]
+    [InlineData("::", AddressCategory.Unspecified)]
+    [InlineData("255.255.255.255", AddressCategory.Reserved)]
+    [InlineData("198.18.0.1", AddressCategory.Reserved)]
+    public void Allow_private_keeps_metadata_multicast_unspecified_and_reserved_refused(string address, AddressCategory category) =>
+        Assert.Equal(new AddressVerdict(false, category), s_allowPrivate.Check(IPAddress.Parse(address)));
+
+    [Fact]
+    public void An_allowed_network_opens_its_addresses_whatever_their_category()
+    {
+        var policy = new AddressPolicy(
+            allowPrivate: false,
+            [IPNetwork.Parse("10.1.0.0/16"), IPNetwork.Parse("169.254.169.254/32"), IPNetwork.Parse("fd00:1::/32")]);
+
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), policy.Check(IPAddress.Parse("10.1.2.3")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), policy.Check(IPAddress.Parse("::ffff:10.1.2.3")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Metadata), policy.Check(IPAddress.Parse("169.254.169.254")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), policy.Check(IPAddress.Parse("fd00:1::5")));
+
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Private), policy.Check(IPAddress.Parse("10.2.0.1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.LinkLocal), policy.Check(IPAddress.Parse("169.254.169.253")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), policy.Check(IPAddress.Parse("169.254.170.2")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Private), policy.Check(IPAddress.Parse("fd00:2::5")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Public), policy.Check(IPAddress.Parse("8.8.8.8")));
+    }
+
+    [Fact]
+    public void Copies_the_allowed_networks()
+    {
+        var networks = new List<IPNetwork> { IPNetwork.Parse("10.0.0.0/8") };
+        var policy = new AddressPolicy(allowPrivate: false, networks);
+        networks.Clear();
+
+        Assert.True(policy.Check(IPAddress.Parse("10.0.0.1")).IsAllowed);
+        Assert.Single(policy.AllowedNetworks);
+    }
+
+    [Fact]
+    public void Parses_a_network_list_reporting_every_bad_entry_with_its_key()
+    {
+        var errors = new List<string>();
+        IReadOnlyList<IPNetwork> networks = AddressPolicy.ParseNetworks(
+            ["10.0.0.0/8", "10.0.0.0/33", "fd00::/8", "", null, "10.0.0.1/8", "10.1/16", " 10.0.0.0/8", "10.0.0.1", "garbage", "::1/129", "169.254.169.254/32"],
+            "relay.allowNetworks",
+            errors);
+
+        Assert.Equal([IPNetwork.Parse("10.0.0.0/8"), IPNetwork.Parse("fd00::/8"), IPNetwork.Parse("169.254.169.254/32")], networks);
+        Assert.Equal(
+            [
+                "relay.allowNetworks[1]: '10.0.0.0/33' is not a network in CIDR form",
+                "relay.allowNetworks[3]: an empty entry is not a network in CIDR form",
+                "relay.allowNetworks[4]: an empty entry is not a network in CIDR form",
+                "relay.allowNetworks[5]: '10.0.0.1/8' has address bits set beyond its prefix length; did you mean '10.0.0.0/8'?",
+                "relay.allowNetworks[6]: '10.1/16' is not a network in CIDR form",
+                "relay.allowNetworks[7]: ' 10.0.0.0/8' is not a network in CIDR form",
+                "relay.allowNetworks[8]: '10.0.0.1' is not a network in CIDR form",
+                "relay.allowNetworks[9]: 'garbage' is not a network in CIDR form",
+                "relay.allowNetworks[10]: '::1/129' is not a network in CIDR form",
+            ],
+            errors);
+    }
+}
