@@ -139,7 +139,7 @@ public static class RelaySettings
         foreach (var (key, name, value, layer) in reader.GetMap("relay:map"))
         {
             var host = name.TrimEnd('.').ToLowerInvariant();
-            if (!HostName.IsValid(host))
+            if (HostSyntax.Parse(host, out _) != HostKind.Name)
             {
                 reader.AddError(key, $"'{name}' is not a host name", layer);
                 continue;

@@ -29,7 +29,7 @@ public sealed record SniRoute(string Pattern, string? Upstream, int Port)
         route = null;
         var p = pattern.Trim().TrimEnd('.').ToLowerInvariant();
         var name = p.StartsWith("*.", StringComparison.Ordinal) ? p[2..] : p;
-        if (p != "*" && !HostName.IsValid(name))
+        if (p != "*" && Destinations.HostSyntax.Parse(name, out _) != Destinations.HostKind.Name)
         {
             error = $"'{pattern}' is not a host name, '*.' wildcard or '*'";
             return false;
