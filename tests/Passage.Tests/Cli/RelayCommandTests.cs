@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Passage.Cli.Commands;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Cli;
+
+/// <summary>The <c>passage relay</c> and <c>passage config</c> commands as a user runs them.</summary>
+public sealed class RelayCommandTests
+{
+    [Fact]
+    public async Task Relay_help_explains_every_flag()
+    {
+        var (exit, help, _) = await PassageProcess.RunAsync(["relay", "--help"]);
+        Assert.Equal(0, exit);
+        var options = RelayCommand.Create().Options;
+        Assert.True(options.Count >= 14);
+        foreach (var option in options)
+        {
+            Assert.False(string.IsNullOrWhiteSpace(option.Description), $"{option.Name} has no description");
+            Assert.Contains(option.Name, help);
+        }
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_names_every_bad_key_and_starts_nothing()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """
+            { "relay": { "passthrough": ["127.0.0.1:0"], "routes": { "a.test": ":443" }, "idleTimeout": "soon", "bogus": 1 } }
+            """);
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
+            ["relay", "--config", file, "--max-connections", "0"],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__DRAINTIMEOUT"] = "-1s" });
+
+        Assert.Equal(1, exit);
+        Assert.Contains("4 errors; nothing was started", stderr);
+        Assert.Contains("relay.idleTimeout: 'soon'", stderr);
+        Assert.Contains("relay.bogus: unknown setting (from relay.json)", stderr.Replace(file, "relay.json"));
+        Assert.Contains("relay.maxConnections: '0' is not a whole number from 1 to 1000000 (from flags)", stderr);
+        Assert.Contains("relay.drainTimeout: '-1s'", stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+    }
+
+    [Fact]
+    public async Task Config_check_prints_the_effective_configuration_with_defaults()
+    {
+        var example = Path.Combine(RepositoryRoot(), "deploy", "relay.json");
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", example]);
+        Assert.True(exit == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var relay = json.RootElement.GetProperty("relay");
+        Assert.Equal("127.0.0.1:9443", relay.GetProperty("passthrough")[0].GetString());
+        Assert.Equal(":443", relay.GetProperty("routes").GetProperty("api.example.org").GetString());
+        Assert.Equal("5m", relay.GetProperty("idleTimeout").GetString());
+    }
+
+    [Fact]
+    public async Task Config_check_of_a_file_that_is_not_json_says_so()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("broken.json", "{ \"relay\": ");
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+        Assert.Equal(1, exit);
+        Assert.Contains("not valid JSON", stderr);
+    }
+
+    [Fact]
+    public async Task Config_check_of_a_missing_file_says_so()
+    {
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", "/nonexistent/passage.json"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("no such file", stderr);
+    }
+
+    [Fact]
+    public async Task A_port_already_in_use_is_a_clear_startup_error()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["relay", "--passthrough", $"127.0.0.1:{port}", "--route", "*=:443"]);
+        Assert.Equal(1, exit);
+        Assert.Contains($"Cannot listen on 127.0.0.1:{port}", stderr);
+    }
+
+    internal static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Passage.slnx")))
+        {
+            directory = directory.Parent;
+        }
+        return directory?.FullName ?? throw new InvalidOperationException("Passage.slnx not found above the test folder");
+    }
+}
