@@ -70,6 +70,40 @@ public sealed class PassthroughRelayTests
     }
 
     [Fact]
+    public async Task A_hello_trickled_in_small_segments_and_records_is_still_routed()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+
+        // The same hello re-cut into records of 7 bytes of handshake each, sent 5 bytes at a time.
+        var hello = TlsRecords.Wrap(SyntheticHello.Handshake(SyntheticHello.Body([SyntheticHello.ServerName("origin.test")])), [7]);
+        for (var offset = 0; offset < hello.Length; offset += 5)
+        {
+            await Loopback.SendAllAsync(client, hello.AsMemory(offset, Math.Min(5, hello.Length - offset)));
+            await Task.Delay(1);
+        }
+        await WaitUntil(() => tap.FirstBytes.Count == 1);
+        // The upstream gets the bytes exactly as the client cut them into records.
+        var received = tap.FirstBytes[0];
+        Assert.Equal(hello.AsSpan(0, received.Length).ToArray(), received);
+    }
+
+    [Fact]
+    public async Task An_ipv6_dual_mode_endpoint_serves_ipv4_and_ipv6_clients()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port) with { Endpoints = [new IPEndPoint(IPAddress.IPv6Any, 0)] }, map: OriginMap);
+        foreach (var address in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
+        {
+            using var client = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(new IPEndPoint(address, relay.Port)).WaitAsync(Timeouts.Default);
+            await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+        }
+        await WaitUntil(() => tap.FirstBytes.Count == 2);
+    }
+
+    [Fact]
     public async Task A_route_miss_gets_unrecognized_name_and_dials_nothing()
     {
         await using var tap = new TcpTap();
