@@ -2,7 +2,7 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
-/// 1xx relay lifecycle, 2xx pass-through connections. Next free: 104, 207.
+/// 1xx relay lifecycle, 2xx pass-through connections. Next free: 105, 207.
 /// </summary>
 internal static class LogEvents
 {
@@ -10,6 +10,7 @@ internal static class LogEvents
     public const int RelayDraining = 101;
     public const int RelayStopped = 102;
     public const int ConnectionLimitReached = 103;
+    public const int RefusedAtLimit = 104;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

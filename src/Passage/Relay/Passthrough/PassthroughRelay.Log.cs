@@ -12,18 +12,6 @@ public sealed partial class PassthroughRelay
 {
     internal static partial class Log
     {
-        [LoggerMessage(LogEvents.RelayListening, LogLevel.Information, "Pass-through relay listening on {Endpoint}", EventName = "Listening")]
-        public static partial void Listening(ILogger logger, IPEndPoint endpoint);
-
-        [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "Stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
-        public static partial void Draining(ILogger logger, int open, string drainTimeout);
-
-        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "Pass-through relay stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
-        public static partial void Stopped(ILogger logger, int closed);
-
-        [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
-        public static partial void ConnectionLimitReached(ILogger logger, int max);
-
         [LoggerMessage(LogEvents.PassthroughAccepted, LogLevel.Debug, "Connection {ConnectionId} from {Client}", EventName = "Accepted")]
         public static partial void Accepted(ILogger logger, long connectionId, EndPoint? client);
 
@@ -41,8 +29,5 @@ public sealed partial class PassthroughRelay
 
         [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
         public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
-
-        [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]
-        public static partial void ConnectionFault(ILogger logger, long connectionId, Exception error);
     }
 }

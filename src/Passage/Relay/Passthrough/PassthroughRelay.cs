@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Relay.Destinations;
@@ -20,21 +19,7 @@ public sealed partial class PassthroughRelay : IAsyncDisposable
 {
     internal const string FrontDoor = "passthrough";
 
-    private readonly PassthroughOptions _options;
-    private readonly RelayLimits _limits;
-    private readonly ILogger _logger;
-    private readonly RelayMetrics _metrics;
-    private readonly TimeProvider _time;
-    private readonly PassthroughConnectionHandler _handler;
-    private readonly List<Socket> _listeners = new();
-    private readonly List<Task> _acceptLoops = new();
-    private readonly CancellationTokenSource _closeAll = new();
-    private readonly object _gate = new();
-    private TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _open;
-    private long _nextConnectionId;
-    private int _limitLogged;
-    private Task? _stopping;
+    private readonly FrontDoorListener _listener;
 
     /// <summary>Creates a relay; nothing listens until <see cref="Start"/>.</summary>
     public PassthroughRelay(
@@ -48,202 +33,28 @@ public sealed partial class PassthroughRelay : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(limits);
         ArgumentNullException.ThrowIfNull(resolver);
-        _options = options;
-        _limits = limits;
-        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassthroughRelay>();
-        _metrics = metrics ?? new RelayMetrics();
-        _time = timeProvider ?? TimeProvider.System;
-        _handler = new PassthroughConnectionHandler(options, limits, resolver, _logger, _metrics, _time);
-        _allClosed.TrySetResult();
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassthroughRelay>();
+        metrics ??= new RelayMetrics();
+        var time = timeProvider ?? TimeProvider.System;
+        var handler = new PassthroughConnectionHandler(options, limits, resolver, logger, metrics, time);
+        _listener = new FrontDoorListener(FrontDoor, options.Endpoints, limits, handler.HandleAsync, logger, metrics, time);
     }
 
     /// <summary>The addresses actually bound (with the OS-chosen ports), once started.</summary>
-    public IReadOnlyList<IPEndPoint> LocalEndpoints { get; private set; } = Array.Empty<IPEndPoint>();
+    public IReadOnlyList<IPEndPoint> LocalEndpoints => _listener.LocalEndpoints;
 
     /// <summary>Client connections open now.</summary>
-    public int OpenConnections => Volatile.Read(ref _open);
+    public int OpenConnections => _listener.OpenConnections;
 
-    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="SocketException"/> if one cannot be bound.</summary>
-    public void Start()
-    {
-        var bound = new List<IPEndPoint>();
-        try
-        {
-            foreach (var endpoint in _options.Endpoints)
-            {
-                var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                _listeners.Add(listener);
-                if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
-                {
-                    listener.DualMode = true;
-                }
-                // Restarting while old connections sit in TIME_WAIT must not fail the bind.
-                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                listener.Bind(endpoint);
-                listener.Listen(512);
-                bound.Add((IPEndPoint)listener.LocalEndPoint!);
-            }
-        }
-        catch
-        {
-            foreach (var listener in _listeners)
-            {
-                listener.Dispose();
-            }
-            _listeners.Clear();
-            throw;
-        }
-        LocalEndpoints = bound;
-        for (var i = 0; i < _listeners.Count; i++)
-        {
-            Log.Listening(_logger, bound[i]);
-            _acceptLoops.Add(AcceptLoopAsync(_listeners[i]));
-        }
-    }
+    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> if one cannot be bound.</summary>
+    public void Start() => _listener.Start();
 
     /// <summary>
     /// Stops accepting, lets open connections finish for up to the drain timeout, then closes the
     /// rest. <paramref name="cancellationToken"/> cuts the drain short (a second Ctrl-C).
     /// </summary>
-    public Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        lock (_gate)
-        {
-            _stopping ??= StopCoreAsync(cancellationToken);
-            return _stopping;
-        }
-    }
-
-    private async Task StopCoreAsync(CancellationToken cancellationToken)
-    {
-        foreach (var listener in _listeners)
-        {
-            listener.Dispose();
-        }
-        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
-        Log.Draining(_logger, OpenConnections, Configuration.Duration.Format(_limits.DrainTimeout));
-
-        Task allClosed;
-        lock (_gate)
-        {
-            allClosed = _allClosed.Task;
-        }
-        var closedAtDeadline = 0;
-        try
-        {
-            await allClosed.WaitAsync(_limits.DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
-            closedAtDeadline = OpenConnections;
-            await _closeAll.CancelAsync().ConfigureAwait(false);
-            // Every handler observes the token and aborts its sockets, so this is quick.
-            await allClosed.WaitAsync(TimeSpan.FromSeconds(10), _time, CancellationToken.None).ConfigureAwait(false);
-        }
-        Log.Stopped(_logger, closedAtDeadline);
-    }
-
-    private async Task AcceptLoopAsync(Socket listener)
-    {
-        while (true)
-        {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is ObjectDisposedException or SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted })
-            {
-                return; // The listener was closed: stopping.
-            }
-            catch (SocketException)
-            {
-                // A connection that died in the backlog (reset before accept): nothing to answer.
-                continue;
-            }
-
-            _metrics.Accepted(FrontDoor);
-            var id = Interlocked.Increment(ref _nextConnectionId);
-            if (!TryTrack())
-            {
-                Refuse(client, id);
-                continue;
-            }
-            _ = RunConnectionAsync(client, id);
-        }
-    }
-
-    private async Task RunConnectionAsync(Socket client, long id)
-    {
-        try
-        {
-            await _handler.HandleAsync(client, id, _closeAll.Token).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            // The handler returns failures as values; anything here is a bug. Keep serving others.
-            Log.ConnectionFault(_logger, id, e);
-            client.Dispose();
-        }
-        finally
-        {
-            Untrack();
-        }
-    }
-
-    private bool TryTrack()
-    {
-        lock (_gate)
-        {
-            if (_open >= _limits.MaxConnections)
-            {
-                return false;
-            }
-            if (_open++ == 0)
-            {
-                _allClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-        _metrics.Open(1);
-        return true;
-    }
-
-    private void Untrack()
-    {
-        _metrics.Open(-1);
-        lock (_gate)
-        {
-            if (--_open == 0)
-            {
-                _allClosed.TrySetResult();
-            }
-        }
-    }
-
-    private void Refuse(Socket client, long id)
-    {
-        _metrics.Refused(FrontDoor, RefusalReason.ConnectionLimit);
-        if (Interlocked.Exchange(ref _limitLogged, 1) == 0)
-        {
-            Log.ConnectionLimitReached(_logger, _limits.MaxConnections);
-        }
-        Log.Refused(_logger, id, RefusalReason.ConnectionLimit.Name(), "");
-        // Refused at once: a reset, no read, no answer to wait for.
-        try
-        {
-            client.LingerState = new LingerOption(true, 0);
-        }
-        catch (SocketException)
-        {
-            // Already broken.
-        }
-        client.Dispose();
-    }
+    public Task StopAsync(CancellationToken cancellationToken = default) => _listener.StopAsync(cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
-        _closeAll.Dispose();
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 }

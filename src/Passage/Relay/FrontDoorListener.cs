@@ -1,0 +1,248 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Telemetry;
+
+namespace Passage.Relay;
+
+/// <summary>
+/// The accepting half of every relay front door: binds its endpoints, accepts, enforces the
+/// open-connection limit (refusing at once beyond it), hands each connection to a handler, and
+/// drains on stop.
+/// </summary>
+/// <remarks>
+/// Lifecycle: created → <see cref="Start"/> (listening) → <see cref="StopAsync"/> (draining: no new
+/// connections, open ones may finish until the drain timeout, then are closed) → stopped.
+/// <see cref="StopAsync"/> and <see cref="DisposeAsync"/> are idempotent. The handler owns the
+/// accepted socket; it must watch the token, which is cancelled at the drain deadline.
+/// </remarks>
+internal sealed partial class FrontDoorListener : IAsyncDisposable
+{
+    private readonly string _frontDoor;
+    private readonly IReadOnlyList<IPEndPoint> _endpoints;
+    private readonly RelayLimits _limits;
+    private readonly ILogger _logger;
+    private readonly RelayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly Func<Socket, long, CancellationToken, Task> _handler;
+    private readonly List<Socket> _listeners = new();
+    private readonly List<Task> _acceptLoops = new();
+    private readonly CancellationTokenSource _closeAll = new();
+    private readonly object _gate = new();
+    private TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _open;
+    private long _nextConnectionId;
+    private int _limitLogged;
+    private Task? _stopping;
+
+    /// <summary>Creates the listener; nothing listens until <see cref="Start"/>.</summary>
+    public FrontDoorListener(
+        string frontDoor,
+        IReadOnlyList<IPEndPoint> endpoints,
+        RelayLimits limits,
+        Func<Socket, long, CancellationToken, Task> handler,
+        ILogger logger,
+        RelayMetrics metrics,
+        TimeProvider time)
+    {
+        _frontDoor = frontDoor;
+        _endpoints = endpoints;
+        _limits = limits;
+        _handler = handler;
+        _logger = logger;
+        _metrics = metrics;
+        _time = time;
+        _allClosed.TrySetResult();
+    }
+
+    /// <summary>The addresses actually bound (with the OS-chosen ports), once started.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndpoints { get; private set; } = Array.Empty<IPEndPoint>();
+
+    /// <summary>Client connections open now.</summary>
+    public int OpenConnections => Volatile.Read(ref _open);
+
+    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="SocketException"/> if one cannot be bound.</summary>
+    public void Start()
+    {
+        var bound = new List<IPEndPoint>();
+        try
+        {
+            foreach (var endpoint in _endpoints)
+            {
+                var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                _listeners.Add(listener);
+                if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+                {
+                    listener.DualMode = true;
+                }
+                // Restarting while old connections sit in TIME_WAIT must not fail the bind.
+                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                listener.Bind(endpoint);
+                listener.Listen(512);
+                bound.Add((IPEndPoint)listener.LocalEndPoint!);
+            }
+        }
+        catch
+        {
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+            _listeners.Clear();
+            throw;
+        }
+        LocalEndpoints = bound;
+        for (var i = 0; i < _listeners.Count; i++)
+        {
+            Log.Listening(_logger, _frontDoor, bound[i]);
+            _acceptLoops.Add(AcceptLoopAsync(_listeners[i]));
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting, lets open connections finish for up to the drain timeout, then closes the
+    /// rest. <paramref name="cancellationToken"/> cuts the drain short (a second Ctrl-C).
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _stopping ??= StopCoreAsync(cancellationToken);
+            return _stopping;
+        }
+    }
+
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
+    {
+        foreach (var listener in _listeners)
+        {
+            listener.Dispose();
+        }
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        Log.Draining(_logger, OpenConnections, Configuration.Duration.Format(_limits.DrainTimeout));
+
+        Task allClosed;
+        lock (_gate)
+        {
+            allClosed = _allClosed.Task;
+        }
+        var closedAtDeadline = 0;
+        try
+        {
+            await allClosed.WaitAsync(_limits.DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            closedAtDeadline = OpenConnections;
+            await _closeAll.CancelAsync().ConfigureAwait(false);
+            // Every handler observes the token and aborts its sockets, so this is quick.
+            await allClosed.WaitAsync(TimeSpan.FromSeconds(10), _time, CancellationToken.None).ConfigureAwait(false);
+        }
+        Log.Stopped(_logger, _frontDoor, closedAtDeadline);
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted })
+            {
+                return; // The listener was closed: stopping.
+            }
+            catch (SocketException)
+            {
+                // A connection that died in the backlog (reset before accept): nothing to answer.
+                continue;
+            }
+
+            _metrics.Accepted(_frontDoor);
+            var id = Interlocked.Increment(ref _nextConnectionId);
+            if (!TryTrack())
+            {
+                Refuse(client, id);
+                continue;
+            }
+            _ = RunConnectionAsync(client, id);
+        }
+    }
+
+    private async Task RunConnectionAsync(Socket client, long id)
+    {
+        try
+        {
+            await _handler(client, id, _closeAll.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The handler returns failures as values; anything here is a bug. Keep serving others.
+            Log.ConnectionFault(_logger, id, e);
+            client.Dispose();
+        }
+        finally
+        {
+            Untrack();
+        }
+    }
+
+    private bool TryTrack()
+    {
+        lock (_gate)
+        {
+            if (_open >= _limits.MaxConnections)
+            {
+                return false;
+            }
+            if (_open++ == 0)
+            {
+                _allClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+        _metrics.Open(1);
+        return true;
+    }
+
+    private void Untrack()
+    {
+        _metrics.Open(-1);
+        lock (_gate)
+        {
+            if (--_open == 0)
+            {
+                _allClosed.TrySetResult();
+            }
+        }
+    }
+
+    private void Refuse(Socket client, long id)
+    {
+        _metrics.Refused(_frontDoor, RefusalReason.ConnectionLimit);
+        if (Interlocked.Exchange(ref _limitLogged, 1) == 0)
+        {
+            Log.ConnectionLimitReached(_logger, _limits.MaxConnections);
+        }
+        Log.RefusedAtLimit(_logger, id);
+        // Refused at once: a reset, no read, no answer to wait for.
+        try
+        {
+            client.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+            // Already broken.
+        }
+        client.Dispose();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        _closeAll.Dispose();
+    }
+}
