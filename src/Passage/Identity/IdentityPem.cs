@@ -56,7 +56,7 @@ internal sealed class IdentityPem : IDisposable
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new FileNotFoundException($"Identity file '{path}' does not exist.", path, e);
+            throw new FileNotFoundException($"'{path}' does not exist.", path, e);
         }
 
         var chars = Encoding.UTF8.GetChars(bytes);

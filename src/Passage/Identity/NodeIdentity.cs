@@ -264,7 +264,7 @@ public sealed class NodeIdentity : IDisposable
             }
             else
             {
-                throw new ArgumentException($"'{name}' is neither a DNS name nor an IP address.", nameof(names));
+                throw new ArgumentException($"'{name}' is neither a DNS name nor an IP address.");
             }
             any = true;
         }
