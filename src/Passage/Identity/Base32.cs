@@ -70,16 +70,17 @@ internal static class Base32
             {
                 return false;
             }
-            buffer = ((buffer << 5) | value) & 0x3FF;
+            buffer = (buffer << 5) | value;
             bits += 5;
             if (bits >= 8)
             {
                 bits -= 8;
                 result[written++] = (byte)(buffer >> bits);
+                buffer &= (1 << bits) - 1;
             }
         }
         // RFC 4648 §3.5: the leftover bits are padding and must be zero in canonical text.
-        if ((buffer & ((1 << bits) - 1)) != 0)
+        if (buffer != 0)
         {
             return false;
         }

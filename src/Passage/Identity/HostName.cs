@@ -15,7 +15,7 @@ internal static class HostName
     public static bool TryParseIpLiteral(string host, [NotNullWhen(true)] out IPAddress? address)
     {
         if (IPAddress.TryParse(host, out address)
-            && (address.AddressFamily == AddressFamily.InterNetworkV6 || Uri.CheckHostName(host) == UriHostNameType.IPv4))
+            && (address.AddressFamily == AddressFamily.InterNetworkV6 || IsDottedQuad(host)))
         {
             return true;
         }
@@ -36,5 +36,16 @@ internal static class HostName
         var last = host.TrimEnd('.');
         last = last[(last.LastIndexOf('.') + 1)..];
         return !last.All(char.IsAsciiDigit);
+    }
+
+    /// <summary>
+    /// Four decimal parts without leading zeros (RFC 3986 §3.2.2 dec-octet): inet_aton would
+    /// read "010" as octal, so such text is not taken as an address at all.
+    /// </summary>
+    private static bool IsDottedQuad(string host)
+    {
+        var parts = host.Split('.');
+        return parts.Length == 4
+            && parts.All(part => part.Length is > 0 and <= 3 && part.All(char.IsAsciiDigit) && (part.Length == 1 || part[0] != '0'));
     }
 }
