@@ -25,6 +25,8 @@ public sealed class NodeIdentity : IDisposable
     private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
     private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
 
+    private bool _disposed;
+
     private NodeIdentity(X509Certificate2 certificate, NodeId nodeId)
     {
         Certificate = certificate;
@@ -205,8 +207,6 @@ public sealed class NodeIdentity : IDisposable
             Array.Clear(text);
         }
     }
-
-    private bool _disposed;
 
     /// <summary>Releases the certificate and its private key. Safe to call more than once.</summary>
     public void Dispose()
