@@ -1,13 +1,40 @@
 using System.CommandLine;
+using System.Security.Cryptography;
+using Passage.Identity;
 
 namespace Passage.Cli.Commands;
 
+/// <summary><c>passage id FILE</c>: prints the node ID of an identity, key or certificate file.</summary>
 internal static class IdCommand
 {
     public static Command Create()
     {
-        var command = new Command("id", "TODO");
-        command.SetAction(_ => 1);
+        var file = new Argument<string>("file")
+        {
+            Description = "A PEM file with a certificate, a private key, a public key, or an identity written by 'passage keygen'.",
+            HelpName = "FILE",
+        };
+        var command = new Command(
+            "id",
+            "Print the node ID of a key or certificate file: the base32 SHA-256 of its public key, "
+            + "the ID that peers put in ID@host:port.")
+        {
+            file,
+        };
+        command.SetAction(parseResult =>
+        {
+            var path = parseResult.GetValue(file)!;
+            try
+            {
+                parseResult.InvocationConfiguration.Output.WriteLine(NodeIdentity.ReadNodeId(path));
+                return 0;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine($"passage id: {e.Message}");
+                return 1;
+            }
+        });
         return command;
     }
 }

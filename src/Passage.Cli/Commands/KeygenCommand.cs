@@ -1,13 +1,62 @@
 using System.CommandLine;
+using System.Security.Cryptography;
+using Passage.Identity;
 
 namespace Passage.Cli.Commands;
 
+/// <summary><c>passage keygen --out FILE [--force] [--name NAME ...]</c>: creates a node identity.</summary>
 internal static class KeygenCommand
 {
     public static Command Create()
     {
-        var command = new Command("keygen", "TODO");
-        command.SetAction(_ => 1);
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "File to write: the private key and its self-signed certificate, as PEM, readable by its owner only (mode 0600).",
+            HelpName = "FILE",
+            Required = true,
+        };
+        var force = new Option<bool>("--force", "-f")
+        {
+            Description = "Replace FILE if it exists. The old key is gone for good, and peers that pinned its node ID will refuse the new one.",
+        };
+        var names = new Option<string[]>("--name")
+        {
+            Description = "A DNS name or IP address to put in the certificate (repeatable). Peers pin the node ID, so names matter only to clients that check them.",
+            HelpName = "NAME",
+        };
+        var command = new Command(
+            "keygen",
+            "Create a new node identity (an ECDSA P-256 key in a self-signed certificate) and print its node ID. "
+            + "Peers address this node as ID@host:port and verify it by that ID.")
+        {
+            output,
+            force,
+            names,
+        };
+        command.SetAction(parseResult =>
+        {
+            var path = parseResult.GetValue(output)!;
+            var overwrite = parseResult.GetValue(force);
+            var stdout = parseResult.InvocationConfiguration.Output;
+            var stderr = parseResult.InvocationConfiguration.Error;
+            if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
+            {
+                stderr.WriteLine($"passage keygen: '{path}' already exists; it was left untouched. Use --force to replace it with a new identity.");
+                return 1;
+            }
+            try
+            {
+                using var identity = NodeIdentity.Create(parseResult.GetValue(names));
+                identity.Save(path, overwrite);
+                stdout.WriteLine(identity.NodeId);
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                stderr.WriteLine($"passage keygen: {e.Message}");
+                return 1;
+            }
+        });
         return command;
     }
 }

@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+
+namespace Passage.Identity;
+
+/// <summary>
+/// Writes files that hold secrets: readable and writable by the owner only (0600) from the
+/// moment they exist, never created with wider permissions and narrowed afterwards.
+/// </summary>
+internal static class SecretFile
+{
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>
+    /// Writes <paramref name="content"/> to <paramref name="path"/>. Without
+    /// <paramref name="overwrite"/> an existing file is refused with an <see cref="IOException"/>
+    /// and left untouched. With it, the content goes to a 0600 temporary file in the same
+    /// directory that is then renamed over the old one, so readers see either the old file or
+    /// the whole new one.
+    /// </summary>
+    public static void Write(string path, ReadOnlySpan<byte> content, bool overwrite)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fullPath = Path.GetFullPath(path);
+        if (!overwrite)
+        {
+            if (File.Exists(fullPath) || Directory.Exists(fullPath))
+            {
+                throw new IOException($"'{path}' already exists; refusing to overwrite it.");
+            }
+            // CreateNew also refuses a file that appeared since the check (O_EXCL).
+            WriteNew(fullPath, content);
+            return;
+        }
+
+        var directory = Path.GetDirectoryName(fullPath) ?? throw new IOException($"'{path}' has no directory.");
+        var temporary = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
+        WriteNew(temporary, content);
+        try
+        {
+            // rename(2) within one directory replaces the target atomically.
+            File.Move(temporary, fullPath, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temporary);
+            throw;
+        }
+    }
+
+    private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+        };
+        if (!OperatingSystem.IsWindows())
+        {
+            // Applied by open(2) itself (minus the umask), so the file is never readable by others.
+            options.UnixCreateMode = OwnerOnly;
+        }
+        var stream = new FileStream(fullPath, options);
+        try
+        {
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+            stream.Dispose();
+        }
+        catch
+        {
+            stream.Dispose();
+            TryDelete(fullPath);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string fullPath)
+    {
+        try
+        {
+            File.Delete(fullPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the original error is the one worth reporting.
+        }
+    }
+}

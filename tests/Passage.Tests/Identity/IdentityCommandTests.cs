@@ -1,0 +1,94 @@
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Identity;
+
+/// <summary><c>passage keygen</c> and <c>passage id</c>, run as the real program.</summary>
+public sealed class IdentityCommandTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task KeygenPrintsTheIdThatIdReadsBack()
+    {
+        var path = _directory.File("node.pem");
+
+        var keygen = await PassageProcess.RunAsync(["keygen", "--out", path, "--name", "relay.example", "--name", "127.0.0.1"], Timeout);
+        var id = await PassageProcess.RunAsync(["id", path], Timeout);
+
+        Assert.True(keygen.ExitCode == 0, keygen.StandardError);
+        Assert.Matches("^[a-z2-7]{52}\n$", keygen.StandardOutput.Replace("\r", "", StringComparison.Ordinal));
+        Assert.True(id.ExitCode == 0, id.StandardError);
+        Assert.Equal(keygen.StandardOutput.Trim(), id.StandardOutput.Trim());
+        Assert.Equal(keygen.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(path).ToString());
+    }
+
+    [Fact]
+    public async Task KeygenRefusesAnExistingFileUnlessForced()
+    {
+        var path = _directory.File("node.pem");
+        var first = await PassageProcess.RunAsync(["keygen", "--out", path], Timeout);
+        Assert.True(first.ExitCode == 0, first.StandardError);
+        var before = await File.ReadAllBytesAsync(path).WaitAsync(Timeout);
+
+        var refused = await PassageProcess.RunAsync(["keygen", "--out", path], Timeout);
+
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Equal("", refused.StandardOutput);
+        Assert.Contains(path, refused.StandardError, StringComparison.Ordinal);
+        Assert.Contains("--force", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal(before, await File.ReadAllBytesAsync(path).WaitAsync(Timeout));
+
+        var forced = await PassageProcess.RunAsync(["keygen", "--out", path, "--force"], Timeout);
+
+        Assert.True(forced.ExitCode == 0, forced.StandardError);
+        Assert.NotEqual(first.StandardOutput, forced.StandardOutput);
+        var id = await PassageProcess.RunAsync(["id", path], Timeout);
+        Assert.Equal(forced.StandardOutput.Trim(), id.StandardOutput.Trim());
+    }
+
+    [Fact]
+    public async Task KeygenRefusesABadName()
+    {
+        var path = _directory.File("node.pem");
+
+        var result = await PassageProcess.RunAsync(["keygen", "--out", path, "--name", "not a name"], Timeout);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("'not a name'", result.StandardError, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task IdReportsAMissingOrUnusableFileOnStandardError()
+    {
+        var missing = _directory.File("absent.pem");
+        var junk = _directory.File("junk.pem");
+        await File.WriteAllTextAsync(junk, "not a key").WaitAsync(Timeout);
+
+        var absent = await PassageProcess.RunAsync(["id", missing], Timeout);
+        var bad = await PassageProcess.RunAsync(["id", junk], Timeout);
+
+        Assert.Equal(1, absent.ExitCode);
+        Assert.Contains($"'{missing}' does not exist", absent.StandardError, StringComparison.Ordinal);
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("not a PEM file", bad.StandardError, StringComparison.Ordinal);
+        Assert.Equal("", bad.StandardOutput);
+    }
+
+    [Theory]
+    [InlineData("keygen", "--out", "--force", "--name")]
+    [InlineData("id", "FILE", "node ID", "certificate")]
+    public async Task HelpDescribesTheCommand(string command, string first, string second, string third)
+    {
+        var help = await PassageProcess.RunAsync([command, "--help"], Timeout);
+
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains(first, help.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains(second, help.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains(third, help.StandardOutput, StringComparison.Ordinal);
+    }
+}
