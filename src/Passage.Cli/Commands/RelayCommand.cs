@@ -1,11 +1,11 @@
 using System.CommandLine;
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Configuration;
 using Passage.Relay;
-using Passage.Relay.Destinations;
-using Passage.Relay.Passthrough;
+using Passage.Relay.Connect;
 using Passage.Telemetry;
 
 namespace Passage.Cli.Commands;
@@ -14,6 +14,22 @@ namespace Passage.Cli.Commands;
 internal static class RelayCommand
 {
     private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
+    private static readonly Option<string[]> Connect = new("--connect") { Description = "Serve CONNECT over TLS on ENDPOINT (HTTP/1.1 and HTTP/2 extended CONNECT; repeatable). Default 127.0.0.1:8443 when no front door is given", HelpName = "ENDPOINT" };
+    private static readonly Option<string[]> ConnectPlain = new("--connect-plain") { Description = "Serve CONNECT without TLS on ENDPOINT (repeatable); loopback only unless --insecure-plain", HelpName = "ENDPOINT" };
+    private static readonly Option<bool> InsecurePlain = new("--insecure-plain") { Description = "Allow --connect-plain on a non-loopback address (credentials and destinations then cross the network in the clear)" };
+    private static readonly Option<string?> Key = new("--key") { Description = "The relay's identity file (key and certificate), created on first start if missing. Default passage-data/relay.pem", HelpName = "FILE" };
+    private static readonly Option<string[]> Name = new("--name") { Description = "A DNS name or IP address to put in a newly created certificate, so clients can verify it by name (repeatable)", HelpName = "NAME" };
+    private static readonly Option<string[]> Allow = new("--allow") { Description = "Allow CONNECT destinations matching HOST:PORT; HOST is a name, *.suffix, *, ~regex or an IP; PORT a number, LOW-HIGH or * (repeatable). Default: any public host, port 443", HelpName = "PATTERN" };
+    private static readonly Option<string[]> Deny = new("--deny") { Description = "Refuse CONNECT destinations matching HOST:PORT; wins over --allow (repeatable)", HelpName = "PATTERN" };
+    private static readonly Option<bool> RequireTls = new("--require-tls") { Description = "Close a tunnel whose first bytes are not a TLS ClientHello (nothing is decrypted)" };
+    private static readonly Option<string?> TokenFile = new("--token-file") { Description = "Require Proxy-Authorization: Bearer TOKEN (or Basic with the token as password); one token per line, re-read when the file changes", HelpName = "FILE" };
+    private static readonly Option<string[]> ClientId = new("--client-id") { Description = "Require mutual TLS from a client with this node ID (repeatable)", HelpName = "ID" };
+    private static readonly Option<string?> MinHttpVersion = new("--min-http-version") { Description = "1.1 (HTTP/1.1 and HTTP/2) or 2 (HTTP/2 only). Default 1.1", HelpName = "VERSION" };
+    private static readonly Option<string?> RequestHeadTimeout = new("--request-head-timeout") { Description = "Time for a whole HTTP/1.1 request head (slowloris guard). Default 10s", HelpName = "DURATION" };
+    private static readonly Option<string?> MaxRequestHeadBytes = new("--max-request-head") { Description = "Largest HTTP/1.1 request head in bytes. Default 8192", HelpName = "BYTES" };
+    private static readonly Option<string?> MaxTunnels = new("--max-tunnels") { Description = "CONNECT tunnels open at once; one more gets 503. Default 4096", HelpName = "N" };
+    private static readonly Option<string?> MaxTunnelsPerClient = new("--max-tunnels-per-client") { Description = "CONNECT tunnels open at once from one client address. Default 256", HelpName = "N" };
+    private static readonly Option<string?> Admin = new("--admin") { Description = "Serve /metrics (Prometheus text) and /healthz on ENDPOINT; no authentication, so bind it to loopback or a management network", HelpName = "ENDPOINT" };
     private static readonly Option<string[]> Passthrough = new("--passthrough") { Description = "Listen for TLS pass-through on ENDPOINT, e.g. 127.0.0.1:9443 or [::]:443 (repeatable; port 0 picks a free port). Default 127.0.0.1:9443", HelpName = "ENDPOINT" };
     private static readonly Option<string[]> Route = new("--route") { Description = "Route by SNI: PATTERN is a name, *.suffix or *; UPSTREAM is host:port, or :port for the SNI name itself on that port (repeatable)", HelpName = "PATTERN=UPSTREAM" };
     private static readonly Option<string?> Upstream = new("--upstream") { Description = "Send every connection to one fixed upstream instead of routing by SNI", HelpName = "HOST:PORT" };
@@ -23,7 +39,7 @@ internal static class RelayCommand
     private static readonly Option<string?> MaxConnections = new("--max-connections") { Description = $"Client connections open at once; one more is refused at once. Default {RelayLimits.DefaultMaxConnections}", HelpName = "N" };
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to resolve and connect to an upstream. Default 10s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a relayed connection after this long with no byte either way ('infinite' to never). Default 5m", HelpName = "DURATION" };
-    private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has to send its whole TLS ClientHello. Default 5s", HelpName = "DURATION" };
+    private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has for its TLS handshake (pass-through: its whole ClientHello). Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> DrainTimeout = new("--drain-timeout") { Description = "On SIGTERM or Ctrl-C, how long open connections may finish before they are closed (a second signal closes them at once). Default 30s", HelpName = "DURATION" };
     private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information (never pairs a client address with a destination)", HelpName = "LEVEL" };
     private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
@@ -40,7 +56,9 @@ internal static class RelayCommand
             (curl --connect-to example.org:443:127.0.0.1:9443 https://example.org/).
             """)
         {
-            ConfigFile, Passthrough, Route, Upstream, Map, AllowPrivate, AllowNetwork,
+            ConfigFile, Connect, ConnectPlain, InsecurePlain, Key, Name, Allow, Deny, RequireTls, TokenFile, ClientId, MinHttpVersion,
+            RequestHeadTimeout, MaxRequestHeadBytes, MaxTunnels, MaxTunnelsPerClient, Admin,
+            Passthrough, Route, Upstream, Map, AllowPrivate, AllowNetwork,
             MaxConnections, ConnectTimeout, IdleTimeout, HandshakeTimeout, DrainTimeout, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
@@ -80,14 +98,35 @@ internal static class RelayCommand
             }
         }
 
+        void Switch(Option<bool> option, string key)
+        {
+            if (parse.GetResult(option) is not null)
+            {
+                flags.Add(new(key, parse.GetValue(option) ? "true" : "false"));
+            }
+        }
+
+        List(Connect, "relay:connect");
+        List(ConnectPlain, "relay:connectPlain");
+        Switch(InsecurePlain, "relay:insecurePlain");
+        Scalar(Key, "relay:key");
+        List(Name, "relay:names");
+        List(Allow, "relay:allow");
+        List(Deny, "relay:deny");
+        Switch(RequireTls, "relay:requireTls");
+        Scalar(TokenFile, "relay:tokenFile");
+        List(ClientId, "relay:clientIds");
+        Scalar(MinHttpVersion, "relay:minHttpVersion");
+        Scalar(RequestHeadTimeout, "relay:requestHeadTimeout");
+        Scalar(MaxRequestHeadBytes, "relay:maxRequestHeadBytes");
+        Scalar(MaxTunnels, "relay:maxTunnels");
+        Scalar(MaxTunnelsPerClient, "relay:maxTunnelsPerClient");
+        Scalar(Admin, "relay:admin");
         List(Passthrough, "relay:passthrough");
         Pairs(Route, "relay:routes", "--route", "PATTERN=UPSTREAM");
         Scalar(Upstream, "relay:upstream");
         Pairs(Map, "relay:map", "--map", "HOST=ADDRESS");
-        if (parse.GetResult(AllowPrivate) is not null)
-        {
-            flags.Add(new("relay:allowPrivate", parse.GetValue(AllowPrivate) ? "true" : "false"));
-        }
+        Switch(AllowPrivate, "relay:allowPrivate");
         List(AllowNetwork, "relay:allowNetworks");
         Scalar(MaxConnections, "relay:maxConnections");
         Scalar(ConnectTimeout, "relay:connectTimeout");
@@ -124,30 +163,54 @@ internal static class RelayCommand
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Relay");
         using var metrics = new RelayMetrics();
-        var resolver = new DestinationResolver(
-            new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
-            options.Destinations.Map);
-        await using var relay = new PassthroughRelay(options.Passthrough!, options.Limits, resolver, loggerFactory, metrics);
+        RelayHost host;
         try
         {
-            relay.Start();
+            host = await RelayHost.StartAsync(options, loggerFactory, metrics).ConfigureAwait(false);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            logger.LogCritical("Cannot listen on {Endpoints}: {Error}", string.Join(", ", options.Passthrough!.Endpoints), e.Message);
+            logger.LogCritical("Cannot start: {Error}", e.Message);
             return 1;
         }
-
-        try
+        await using (host.ConfigureAwait(false))
         {
-            await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+            if (host.Connect is { } connect)
+            {
+                await Console.Out.WriteLineAsync(ConnectBanner(connect)).ConfigureAwait(false);
+            }
+            try
+            {
+                await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGTERM or Ctrl-C: drain.
+            }
+            await host.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
-        {
-            // SIGTERM or Ctrl-C: drain.
-        }
-        await relay.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>What a user needs to use a CONNECT relay: its ID, its pin, and a command that works as printed.</summary>
+    internal static string ConnectBanner(ConnectRelay relay)
+    {
+        var pin = "sha256//" + Convert.ToBase64String(relay.NodeId.Hash);
+        var text = new System.Text.StringBuilder();
+        text.AppendLine($"node ID  {relay.NodeId}");
+        text.AppendLine($"pin      {pin}");
+        foreach (var endpoint in relay.LocalEndpoints)
+        {
+            var proxy = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)
+                ? $"https://127.0.0.1:{endpoint.Port}"
+                : $"https://{endpoint}";
+            text.AppendLine($"try      curl -p -x {proxy} --proxy-insecure --proxy-pinnedpubkey '{pin}' https://example.org/");
+        }
+        foreach (var endpoint in relay.LocalPlainEndpoints)
+        {
+            text.AppendLine($"plain    curl -p -x http://{endpoint} https://example.org/");
+        }
+        return text.ToString().TrimEnd();
     }
 
     internal static async Task ReportErrors(IReadOnlyList<string> errors)

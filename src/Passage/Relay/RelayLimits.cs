@@ -12,6 +12,12 @@ public sealed record RelayLimits
     /// </summary>
     public int MaxConnections { get; init; } = DefaultMaxConnections;
 
+    /// <summary>
+    /// Time a client has for its TLS handshake: to send its whole ClientHello (pass-through) or to
+    /// complete the handshake with the relay (CONNECT). Default 5 s.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long to try reaching an upstream (all its addresses together). Default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

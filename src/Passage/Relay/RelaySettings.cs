@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
+using Passage.Relay.Connect;
 using Passage.Relay.Destinations;
 using Passage.Relay.Passthrough;
 using Passage.Telemetry;
@@ -14,13 +15,14 @@ namespace Passage.Relay;
 /// </summary>
 public static class RelaySettings
 {
-    /// <summary>Where <c>passage relay</c> listens when nothing says otherwise: loopback only.</summary>
-    public static readonly IPEndPoint DefaultPassthroughEndpoint = new(IPAddress.Loopback, 9443);
-
     /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
     public static readonly IReadOnlyList<string> KnownKeys =
     [
-        "relay:passthrough:*", "relay:routes:*", "relay:upstream", "relay:map:*",
+        "relay:passthrough:*", "relay:routes:*", "relay:upstream", "relay:map:*", "relay:admin",
+        "relay:connect:*", "relay:connectPlain:*", "relay:insecurePlain", "relay:key", "relay:names:*", "relay:allow:*", "relay:deny:*",
+        "relay:requireTls", "relay:tokenFile", "relay:clientIds:*", "relay:minHttpVersion", "relay:requestHeadTimeout",
+        "relay:maxRequestHeadBytes", "relay:maxTunnels", "relay:maxTunnelsPerClient", "relay:maxStreamsPerConnection",
+        "relay:streamWindow", "relay:connectionWindow",
         "relay:allowPrivate", "relay:allowNetworks:*",
         "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
         "log:level", "log:format",
@@ -36,10 +38,36 @@ public static class RelaySettings
             ConnectTimeout = reader.GetDuration("relay:connectTimeout", new RelayLimits().ConnectTimeout),
             IdleTimeout = reader.GetDuration("relay:idleTimeout", new RelayLimits().IdleTimeout, allowInfinite: true),
             DrainTimeout = reader.GetDuration("relay:drainTimeout", new RelayLimits().DrainTimeout),
+            HandshakeTimeout = reader.GetDuration("relay:handshakeTimeout", new RelayLimits().HandshakeTimeout),
         };
+        var passthrough = PassthroughSettings.Read(reader);
+        var (connect, connectConfigured) = ConnectSettings.Read(reader);
+        if (!connectConfigured && passthrough is not null)
+        {
+            connect = null;
+        }
+        else if (!connectConfigured)
+        {
+            // `passage relay` alone: a CONNECT relay on loopback, public destinations on port 443.
+            connect = connect with { Endpoints = [ConnectSettings.DefaultEndpoint] };
+        }
+        IPEndPoint? admin = null;
+        if (reader.GetString("relay:admin") is { Length: > 0 } adminText)
+        {
+            if (ListenEndpoint.TryParse(adminText, out var endpoint, out var error))
+            {
+                admin = endpoint;
+            }
+            else
+            {
+                reader.AddError("relay:admin", $"'{adminText}': {error}");
+            }
+        }
         return new RelayOptions
         {
-            Passthrough = ReadPassthrough(reader),
+            Passthrough = passthrough,
+            Connect = connect,
+            AdminEndpoint = admin,
             Destinations = ReadDestinations(reader),
             Limits = limits,
         };
@@ -53,75 +81,6 @@ public static class RelaySettings
         {
             Level = Enum.Parse<LogLevel>(level, ignoreCase: true),
             Format = reader.GetChoice("log:format", journalAttached ? "systemd" : "text", "text", "json", "systemd"),
-        };
-    }
-
-    private static PassthroughOptions ReadPassthrough(SettingsReader reader)
-    {
-        var endpoints = new List<IPEndPoint>();
-        foreach (var (key, value, layer) in reader.GetList("relay:passthrough"))
-        {
-            if (ListenEndpoint.TryParse(value, out var endpoint, out var error))
-            {
-                endpoints.Add(endpoint);
-            }
-            else
-            {
-                reader.AddError(key, $"'{value}': {error}", layer);
-            }
-        }
-
-        var routes = new List<SniRoute>();
-        foreach (var (key, pattern, upstream, layer) in reader.GetMap("relay:routes"))
-        {
-            if (SniRoute.TryParse(pattern, upstream, out var route, out var error))
-            {
-                routes.Add(route);
-            }
-            else
-            {
-                reader.AddError(key, error!, layer);
-            }
-        }
-
-        HostPort? fixedUpstream = null;
-        if (reader.GetString("relay:upstream") is { Length: > 0 } upstreamText)
-        {
-            if (HostPort.TryParse(upstreamText, out var parsed, out var error))
-            {
-                fixedUpstream = parsed;
-            }
-            else
-            {
-                reader.AddError("relay:upstream", $"'{upstreamText}': {error}");
-            }
-        }
-
-        var handshakeTimeout = reader.GetDuration("relay:handshakeTimeout", new PassthroughOptions().HandshakeTimeout);
-        if (fixedUpstream is not null && routes.Count > 0)
-        {
-            reader.AddError("relay:upstream", "set either relay.upstream (one fixed upstream) or relay.routes (by server name), not both");
-        }
-        if (endpoints.Count == 0 && routes.Count == 0 && fixedUpstream is null)
-        {
-            // `passage relay` alone: a loopback relay that forwards to any public host on port 443.
-            endpoints.Add(DefaultPassthroughEndpoint);
-            routes.Add(new SniRoute("*", null, 443));
-        }
-        else if (routes.Count == 0 && fixedUpstream is null)
-        {
-            reader.AddError("relay:routes", "no route and no upstream: every connection would be refused (add --route PATTERN=UPSTREAM or --upstream HOST:PORT)");
-        }
-        else if (endpoints.Count == 0)
-        {
-            endpoints.Add(DefaultPassthroughEndpoint);
-        }
-        return new PassthroughOptions
-        {
-            Endpoints = endpoints,
-            Routes = routes,
-            Upstream = fixedUpstream,
-            HandshakeTimeout = handshakeTimeout,
         };
     }
 
@@ -172,6 +131,24 @@ public static class RelaySettings
         };
     }
 
+    /// <summary>Reads a list of listen endpoints, reporting each bad one.</summary>
+    internal static List<IPEndPoint> ReadEndpoints(SettingsReader reader, string key)
+    {
+        var endpoints = new List<IPEndPoint>();
+        foreach (var (entryKey, value, layer) in reader.GetList(key))
+        {
+            if (ListenEndpoint.TryParse(value, out var endpoint, out var error))
+            {
+                endpoints.Add(endpoint);
+            }
+            else
+            {
+                reader.AddError(entryKey, $"'{value}': {error}", layer);
+            }
+        }
+        return endpoints;
+    }
+
     /// <summary>Writes the effective configuration in the file's own schema, defaults included.</summary>
     public static string ToJson(RelayOptions relay, LogOptions log)
     {
@@ -193,7 +170,6 @@ public static class RelaySettings
                 {
                     json.WriteString("upstream", upstream.ToString());
                 }
-                json.WriteString("handshakeTimeout", Duration.Format(p.HandshakeTimeout));
             }
             json.WriteStartObject("map");
             foreach (var (host, addresses) in relay.Destinations.Map.OrderBy(m => m.Key, StringComparer.Ordinal))
@@ -206,6 +182,7 @@ public static class RelaySettings
             json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
             json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
             json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));
+            json.WriteString("handshakeTimeout", Duration.Format(relay.Limits.HandshakeTimeout));
             json.WriteString("drainTimeout", Duration.Format(relay.Limits.DrainTimeout));
             json.WriteEndObject();
             json.WriteStartObject("log");

@@ -2,7 +2,7 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
-/// 1xx relay lifecycle, 2xx pass-through connections. Next free: 105, 207.
+/// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels. Next free: 105, 207, 304.
 /// </summary>
 internal static class LogEvents
 {
@@ -19,4 +19,9 @@ internal static class LogEvents
     public const int UpstreamUnavailable = 204;
     public const int DestinationProhibited = 205;
     public const int ConnectionFault = 206;
+
+    public const int TunnelRequested = 300;
+    public const int TunnelRefused = 301;
+    public const int TunnelClosed = 302;
+    public const int ConnectRefused = 303;
 }

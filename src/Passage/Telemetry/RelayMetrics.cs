@@ -20,6 +20,8 @@ public sealed class RelayMetrics : IDisposable
     private readonly UpDownCounter<long> _open;
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _closed;
+    private readonly Counter<long> _tunnelsOpened;
+    private readonly UpDownCounter<long> _tunnelsOpen;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
     public RelayMetrics(IMeterFactory? meterFactory = null)
@@ -29,7 +31,9 @@ public sealed class RelayMetrics : IDisposable
         _refused = _meter.CreateCounter<long>("passage.relay.connections.refused", "{connection}", "Client connections turned away before relaying, by reason");
         _open = _meter.CreateUpDownCounter<long>("passage.relay.connections.open", "{connection}", "Client connections open now");
         _bytes = _meter.CreateCounter<long>("passage.relay.bytes", "By", "Bytes delivered, by direction");
-        _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections ended, by how they ended");
+        _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections and tunnels ended, by how they ended");
+        _tunnelsOpened = _meter.CreateCounter<long>("passage.relay.tunnels.opened", "{tunnel}", "CONNECT tunnels established (upstream connected, 2xx sent)");
+        _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
     }
 
     /// <summary>The meter, for listeners that filter by instance.</summary>
@@ -44,6 +48,12 @@ public sealed class RelayMetrics : IDisposable
 
     /// <summary>Tracks connections open now.</summary>
     public void Open(int delta) => _open.Add(delta);
+
+    /// <summary>Counts a tunnel whose upstream is connected.</summary>
+    public void TunnelOpened(string frontDoor) => _tunnelsOpened.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
+
+    /// <summary>Tracks tunnels relaying now.</summary>
+    public void TunnelOpen(int delta) => _tunnelsOpen.Add(delta);
 
     /// <summary>Counts a finished relay run: its bytes each way and how it ended.</summary>
     public void Relayed(string frontDoor, in PumpResult result)

@@ -33,7 +33,6 @@ public sealed class RelaySettingsTests
         var route = Assert.Single(passthrough.Routes);
         Assert.Equal(("*", (string?)null, 443), (route.Pattern, route.Upstream, route.Port));
         Assert.False(options.Destinations.AllowPrivate);
-        Assert.Equal(TimeSpan.FromSeconds(5), passthrough.HandshakeTimeout);
         Assert.Equal(RelayLimits.DefaultMaxConnections, options.Limits.MaxConnections);
     }
 
@@ -67,7 +66,7 @@ public sealed class RelaySettingsTests
         Assert.Equal(IPNetwork.Parse("192.0.2.0/24"), Assert.Single(options.Destinations.AllowNetworks));
         Assert.Equal(10, options.Limits.MaxConnections);
         Assert.Equal(Timeout.InfiniteTimeSpan, options.Limits.IdleTimeout);
-        Assert.Equal(TimeSpan.FromMilliseconds(750), p.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(750), options.Limits.HandshakeTimeout);
         Assert.Equal(TimeSpan.FromMinutes(1), options.Limits.DrainTimeout);
     }
 
@@ -153,6 +152,5 @@ public sealed class RelaySettingsTests
         Assert.Equal(options.Destinations.AllowNetworks, again.Destinations.AllowNetworks);
         Assert.Equal(options.Destinations.Map["a.test"], again.Destinations.Map["a.test"]);
         Assert.Equal(options.Limits, again.Limits);
-        Assert.Equal(options.Passthrough.HandshakeTimeout, again.Passthrough.HandshakeTimeout);
     }
 }

@@ -55,7 +55,7 @@ internal sealed class PassthroughConnectionHandler
             var (hello, length) = await ReadClientHelloAsync(clientSocket, buffer, closeAll).ConfigureAwait(false);
             if (hello.Refusal is { } refused)
             {
-                await RefuseAsync(clientSocket, id, refused, hello.Detail).ConfigureAwait(false);
+                await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
                 return;
             }
 
@@ -66,7 +66,7 @@ internal sealed class PassthroughConnectionHandler
             }
             else if (hello.ServerName is null)
             {
-                await RefuseAsync(clientSocket, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
+                await RefuseAsync(client, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
                 return;
             }
             else if (_routes.Match(hello.ServerName) is { } route)
@@ -75,14 +75,14 @@ internal sealed class PassthroughConnectionHandler
             }
             else
             {
-                await RefuseAsync(clientSocket, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
+                await RefuseAsync(client, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
                 return;
             }
 
             var (upstreamSocket, failure) = await ReachAsync(target, id, closeAll).ConfigureAwait(false);
             if (upstreamSocket is null)
             {
-                await RefuseAsync(clientSocket, id, failure, null).ConfigureAwait(false);
+                await RefuseAsync(client, id, failure, null).ConfigureAwait(false);
                 return;
             }
 
@@ -102,7 +102,7 @@ internal sealed class PassthroughConnectionHandler
 
     private async Task<(Hello Hello, int Length)> ReadClientHelloAsync(Socket client, byte[] buffer, CancellationToken closeAll)
     {
-        using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
+        using var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
         var filled = 0;
         while (true)
@@ -197,7 +197,7 @@ internal sealed class PassthroughConnectionHandler
         return (null, reason);
     }
 
-    private async Task RefuseAsync(Socket client, long id, RefusalReason reason, string? detail)
+    private async Task RefuseAsync(SocketConnection client, long id, RefusalReason reason, string? detail)
     {
         _metrics.Refused(PassthroughRelay.FrontDoor, reason);
         PassthroughRelay.Log.Refused(_logger, id, reason.Name(), detail is null ? "" : $" ({detail})");
@@ -209,32 +209,9 @@ internal sealed class PassthroughConnectionHandler
             RefusalReason.NotTls or RefusalReason.HelloTooLarge => TlsAlertDescription.HandshakeFailure,
             _ => TlsAlertDescription.InternalError,
         };
-        if (alert is null)
+        if (alert is not null)
         {
-            return;
-        }
-        try
-        {
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
-            await client.SendAsync(TlsAlert.Fatal(alert.Value), SocketFlags.None, deadline.Token).ConfigureAwait(false);
-            // Half-close and drain briefly, so the alert is read rather than lost to a reset caused
-            // by unread bytes still in our receive buffer.
-            client.Shutdown(SocketShutdown.Send);
-            var sink = ArrayPool<byte>.Shared.Rent(4096);
-            try
-            {
-                while (await client.ReceiveAsync(sink, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
-                {
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(sink);
-            }
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The client is gone or silent; closing is all that is left.
+            await LingeringClose.CloseAsync(client, TlsAlert.Fatal(alert.Value), _time).ConfigureAwait(false);
         }
     }
 }

@@ -18,9 +18,6 @@ public sealed record PassthroughOptions
     /// <summary>One fixed upstream for every connection, whatever its server name (or none). Default none.</summary>
     public HostPort? Upstream { get; init; }
 
-    /// <summary>How long a client has to send its whole ClientHello. Default 5 s.</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
-
     /// <summary>Largest ClientHello accepted, in bytes of handshake message. Default 16 KiB.</summary>
     public int MaxClientHelloBytes { get; init; } = DefaultMaxClientHelloBytes;
 }

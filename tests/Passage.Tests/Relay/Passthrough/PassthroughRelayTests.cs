@@ -212,7 +212,7 @@ public sealed class PassthroughRelayTests
     {
         var (echo, echoPort, listener) = PassthroughRelayProcessTests.StartEcho();
         using var _ = listener;
-        await using var relay = RelayHarness.Start(RouteTo(echoPort) with { HandshakeTimeout = TimeSpan.FromMilliseconds(400) }, map: OriginMap);
+        await using var relay = RelayHarness.Start(RouteTo(echoPort), new RelayLimits { HandshakeTimeout = TimeSpan.FromMilliseconds(400) }, map: OriginMap);
 
         using var silent = await relay.ConnectAsync();
         using var talker = await relay.ConnectAsync();
@@ -233,7 +233,7 @@ public sealed class PassthroughRelayTests
     public async Task A_partial_hello_that_stalls_is_cut_at_the_handshake_timeout()
     {
         await using var tap = new TcpTap();
-        await using var relay = RelayHarness.Start(RouteTo(tap.Port) with { HandshakeTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { HandshakeTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
         using var client = await relay.ConnectAsync();
         var hello = SyntheticHello.WithServerName("origin.test");
         await Loopback.SendAllAsync(client, hello.AsMemory(0, hello.Length / 2));

@@ -1,0 +1,291 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Identity;
+using Passage.Relay.Auth;
+using Passage.Relay.Destinations;
+using Passage.Telemetry;
+using Passage.Transport;
+using Passage.Transport.Handoff;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// The CONNECT relay: an HTTPS proxy with the relay's own identity, serving HTTP/1.1 CONNECT and
+/// HTTP/2 extended CONNECT (<c>:protocol connect-tcp</c>, many tunnels over one connection).
+/// </summary>
+/// <remarks>
+/// <code>
+///  accept (FrontDoorListener: limits, drain)
+///   ├─ TLS endpoint: TLS handshake (identity, ALPN h2/http1.1, optional client pin)
+///   │    ├─ h2        → handed to Kestrel (HTTP/2 framing) → Http2ConnectHandler per stream
+///   │    └─ http/1.1  → Http1ConnectSession on the SslStream
+///   └─ plain endpoint: h2 prior-knowledge preface → Kestrel; otherwise Http1ConnectSession on the socket
+///  each tunnel: auth → name/port rules → resolve + address policy → dial → pump
+/// </code>
+/// HTTP/1.1 tunnels move bytes on Passage's own pump (zero-copy where both ends are plain sockets);
+/// HTTP/2 tunnels go through Kestrel's streams.
+/// </remarks>
+public sealed partial class ConnectRelay : IAsyncDisposable
+{
+    internal const string FrontDoor = "connect";
+    private static readonly byte[] Http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
+
+    private readonly ConnectOptions _options;
+    private readonly RelayLimits _limits;
+    private readonly NodeIdentity _identity;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly RelayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly TunnelOpener _opener;
+    private readonly SslServerAuthenticationOptions _tlsOptions;
+    private readonly List<FrontDoorListener> _listeners = new();
+    private Http2ConnectServer? _http2;
+    private long _nextHandoffId;
+
+    /// <summary>Creates the relay; nothing listens until <see cref="StartAsync"/>.</summary>
+    internal ConnectRelay(
+        ConnectOptions options,
+        RelayLimits limits,
+        NodeIdentity identity,
+        TunnelOpener opener,
+        ILoggerFactory? loggerFactory,
+        RelayMetrics metrics,
+        TimeProvider? timeProvider)
+    {
+        _options = options;
+        _limits = limits;
+        _identity = identity;
+        _opener = opener;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<ConnectRelay>();
+        _metrics = metrics;
+        _time = timeProvider ?? TimeProvider.System;
+        _tlsOptions = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(identity.Certificate, additionalCertificates: null, offline: true),
+            ApplicationProtocols = options.MinHttpVersion >= 2
+                ? [SslApplicationProtocol.Http2]
+                : [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ClientCertificateRequired = opener.RequiresClientCertificate,
+            RemoteCertificateValidationCallback = opener.RequiresClientCertificate
+                ? (_, certificate, _, _) => opener.AllowsClientCertificate(certificate)
+                : null,
+        };
+    }
+
+    /// <summary>
+    /// Builds a CONNECT relay: loads its identity (creating it, mode 0600, if missing), its
+    /// destination rules, token file and client pins. Throws <see cref="ArgumentException"/> for
+    /// settings that do not parse (validate them first with <see cref="ConnectSettings"/>).
+    /// </summary>
+    public static ConnectRelay Create(
+        ConnectOptions options,
+        RelayLimits limits,
+        DestinationResolver resolver,
+        ILoggerFactory? loggerFactory = null,
+        RelayMetrics? metrics = null,
+        TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentNullException.ThrowIfNull(resolver);
+        var errors = new List<string>();
+        var rules = DestinationRules.Parse(options.Allow, options.Deny, "allow", "deny", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        }
+        var keyDirectory = Path.GetDirectoryName(Path.GetFullPath(options.KeyFile))!;
+        if (!Directory.Exists(keyDirectory))
+        {
+            Directory.CreateDirectory(keyDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var identity = NodeIdentity.LoadOrCreate(options.KeyFile, options.Names, out _);
+        var time = timeProvider ?? TimeProvider.System;
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConnectRelay>();
+        var tokens = options.TokenFile is null ? null : new TokenFile(options.TokenFile, time);
+        var opener = new TunnelOpener(
+            rules,
+            resolver,
+            new ProxyAuthenticator(tokens),
+            new ClientIdPolicy(options.ClientIds.Select(NodeId.Parse)),
+            new TunnelLimiter(options.MaxTunnels, options.MaxTunnelsPerClient),
+            limits,
+            logger,
+            time);
+        return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time);
+    }
+
+    /// <summary>The relay's node ID (its key's pin).</summary>
+    public NodeId NodeId => _identity.NodeId;
+
+    /// <summary>The TLS endpoints actually bound, once started.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndpoints { get; private set; } = Array.Empty<IPEndPoint>();
+
+    /// <summary>The plain endpoints actually bound, once started.</summary>
+    public IReadOnlyList<IPEndPoint> LocalPlainEndpoints { get; private set; } = Array.Empty<IPEndPoint>();
+
+    /// <summary>Tunnels open now.</summary>
+    public int OpenTunnels => _opener.OpenTunnels;
+
+    /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
+    public async Task StartAsync()
+    {
+        var handler = new Http2ConnectHandler(_opener, _options, _logger, _metrics, _pumpOptions());
+        _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
+        if (_options.Endpoints.Count > 0)
+        {
+            var tls = new FrontDoorListener(FrontDoor, _options.Endpoints, _limits, HandleTlsAsync, _logger, _metrics, _time);
+            _listeners.Add(tls);
+            tls.Start();
+            LocalEndpoints = tls.LocalEndpoints;
+        }
+        if (_options.PlainEndpoints.Count > 0)
+        {
+            var plain = new FrontDoorListener(FrontDoor + "-plain", _options.PlainEndpoints, _limits, HandlePlainAsync, _logger, _metrics, _time);
+            _listeners.Add(plain);
+            plain.Start();
+            LocalPlainEndpoints = plain.LocalEndpoints;
+        }
+    }
+
+    private PumpOptions _pumpOptions() => new() { IdleTimeout = _limits.IdleTimeout, TimeProvider = _time };
+
+    /// <summary>Stops accepting, drains open connections up to the drain timeout, then closes them.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        await Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken))).ConfigureAwait(false);
+        if (_http2 is not null)
+        {
+            await _http2.StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task HandleTlsAsync(Socket socket, long id, CancellationToken closeAll)
+    {
+        socket.NoDelay = true;
+        var remote = socket.RemoteEndPoint as IPEndPoint;
+        var local = socket.LocalEndPoint as IPEndPoint;
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            using (var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll))
+            {
+                try
+                {
+                    await tls.AuthenticateAsServerAsync(_tlsOptions, linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Refused(id, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.HandshakeTimeout);
+                    await tls.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception e) when (e is AuthenticationException or IOException or SocketException)
+                {
+                    Refused(id, RefusalReason.TlsHandshakeFailed);
+                    await tls.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            if (tls.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
+            {
+                await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
+                return;
+            }
+            var session = new Http1ConnectSession(_opener, _options, _logger, _metrics, _pumpOptions(), _time);
+            await session.RunAsync(new StreamConnection(tls, socket), socket, remote, id, closeAll).ConfigureAwait(false);
+        }
+        finally
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task HandlePlainAsync(Socket socket, long id, CancellationToken closeAll)
+    {
+        socket.NoDelay = true;
+        var remote = socket.RemoteEndPoint as IPEndPoint;
+        var local = socket.LocalEndPoint as IPEndPoint;
+        // HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
+        // else is read as HTTP/1.1. Peek, so the bytes stay for whoever parses them.
+        var peek = new byte[Http2Preface.Length];
+        var seen = 0;
+        using (var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll))
+        {
+            try
+            {
+                while (seen < peek.Length && peek.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
+                {
+                    var n = await socket.ReceiveAsync(peek.AsMemory(seen), SocketFlags.Peek, linked.Token).ConfigureAwait(false);
+                    if (n == 0 || n == seen)
+                    {
+                        break;
+                    }
+                    seen = n;
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException)
+            {
+                Refused(id, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout);
+                socket.Dispose();
+                return;
+            }
+        }
+        if (seen == Http2Preface.Length && peek.AsSpan().SequenceEqual(Http2Preface))
+        {
+            await HandToKestrelAsync(new NetworkStream(socket, ownsSocket: true), local, remote, closeAll).ConfigureAwait(false);
+            return;
+        }
+        if (_options.MinHttpVersion >= 2)
+        {
+            await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
+            return;
+        }
+        var session = new Http1ConnectSession(_opener, _options, _logger, _metrics, _pumpOptions(), _time);
+        await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll).ConfigureAwait(false);
+    }
+
+    private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)
+    {
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connection = new StreamConnectionContext($"p{Interlocked.Increment(ref _nextHandoffId)}", stream, local, remote, () => closed.TrySetResult());
+        if (_http2 is null || !_http2.Hand(connection))
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+        // The front door keeps counting this connection until Kestrel is done with it.
+        using var abortAtDeadline = closeAll.Register(() => connection.Abort(new ConnectionAbortedException("relay stopping")));
+        await closed.Task.ConfigureAwait(false);
+    }
+
+    private void Refused(long id, RefusalReason reason)
+    {
+        _metrics.Refused(FrontDoor, reason);
+        Log.Refused(_logger, id, reason.Name());
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        foreach (var listener in _listeners)
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_http2 is not null)
+        {
+            await _http2.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

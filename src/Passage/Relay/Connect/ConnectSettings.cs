@@ -1,0 +1,80 @@
+using System.Net;
+using Passage.Configuration;
+using Passage.Identity;
+using Passage.Relay.Destinations;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>The CONNECT keys of the <c>relay</c> section.</summary>
+public static class ConnectSettings
+{
+    /// <summary>Where <c>passage relay</c> alone listens: loopback only.</summary>
+    public static readonly IPEndPoint DefaultEndpoint = new(IPAddress.Loopback, 8443);
+
+    /// <summary>Reads the CONNECT settings; <c>Configured</c> says whether any endpoint was set.</summary>
+    public static (ConnectOptions Options, bool Configured) Read(SettingsReader reader)
+    {
+        var defaults = new ConnectOptions();
+        var endpoints = RelaySettings.ReadEndpoints(reader, "relay:connect");
+        var plain = RelaySettings.ReadEndpoints(reader, "relay:connectPlain");
+        var insecurePlain = reader.GetBool("relay:insecurePlain", false);
+        foreach (var endpoint in plain)
+        {
+            if (!insecurePlain && !IPAddress.IsLoopback(endpoint.Address))
+            {
+                reader.AddError("relay:connectPlain", $"{endpoint} is not a loopback address: without TLS, credentials and destinations cross the network in the clear (set relay.insecurePlain / --insecure-plain to allow it)");
+            }
+        }
+
+        var (allow, allowLayer) = reader.GetValues("relay:allow");
+        var (deny, denyLayer) = reader.GetValues("relay:deny");
+        var ruleErrors = new List<string>();
+        DestinationRules.Parse(allow, deny, SettingsReader.Display("relay:allow"), SettingsReader.Display("relay:deny"), ruleErrors);
+        foreach (var error in ruleErrors)
+        {
+            reader.AddMessage(error, error.StartsWith("relay.allow", StringComparison.Ordinal) ? allowLayer : denyLayer);
+        }
+
+        var clientIds = new List<string>();
+        foreach (var (key, value, layer) in reader.GetList("relay:clientIds"))
+        {
+            if (NodeId.TryParse(value, out var id))
+            {
+                clientIds.Add(id.ToString());
+            }
+            else
+            {
+                reader.AddError(key, $"'{value}' is not a node ID (52 base32 characters, as `passage id` prints)", layer);
+            }
+        }
+
+        var tokenFile = reader.GetString("relay:tokenFile") is { Length: > 0 } t ? t : null;
+        if (tokenFile is not null && !File.Exists(tokenFile))
+        {
+            reader.AddError("relay:tokenFile", $"'{tokenFile}': no such file");
+        }
+
+        var version = reader.GetChoice("relay:minHttpVersion", "1.1", "1.1", "2");
+        var options = new ConnectOptions
+        {
+            Endpoints = endpoints,
+            PlainEndpoints = plain,
+            KeyFile = reader.GetString("relay:key") is { Length: > 0 } key ? key : defaults.KeyFile,
+            Names = reader.GetList("relay:names").Select(n => n.Value).ToArray(),
+            Allow = allow,
+            Deny = deny,
+            RequireTls = reader.GetBool("relay:requireTls", false),
+            TokenFile = tokenFile,
+            ClientIds = clientIds,
+            MinHttpVersion = version == "2" ? 2 : 1,
+            RequestHeadTimeout = reader.GetDuration("relay:requestHeadTimeout", defaults.RequestHeadTimeout),
+            MaxRequestHeadBytes = reader.GetInt("relay:maxRequestHeadBytes", defaults.MaxRequestHeadBytes, 512, 1024 * 1024),
+            MaxTunnels = reader.GetInt("relay:maxTunnels", defaults.MaxTunnels, 1, 1_000_000),
+            MaxTunnelsPerClient = reader.GetInt("relay:maxTunnelsPerClient", defaults.MaxTunnelsPerClient, 1, 1_000_000),
+            MaxStreamsPerConnection = reader.GetInt("relay:maxStreamsPerConnection", defaults.MaxStreamsPerConnection, 1, 100_000),
+            StreamWindowBytes = reader.GetInt("relay:streamWindow", defaults.StreamWindowBytes, 65_535, int.MaxValue),
+            ConnectionWindowBytes = reader.GetInt("relay:connectionWindow", defaults.ConnectionWindowBytes, 65_535, int.MaxValue),
+        };
+        return (options, endpoints.Count > 0 || plain.Count > 0);
+    }
+}

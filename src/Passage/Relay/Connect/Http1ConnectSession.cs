@@ -1,0 +1,126 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// One HTTP/1.1 CONNECT on a connection Passage owns (TLS it terminated, or a plain socket):
+/// <code>
+///  read the request head (head timeout, size bound) → credentials → open the tunnel
+///  → "200 Connection established" → pump (bytes the client sent after the head go first)
+///  any failure before the 200: a status with Proxy-Status, "Connection: close", then close
+/// </code>
+/// The head is read by Passage rather than Kestrel, so the tunnel's bytes run on the byte pump
+/// (and zero-copy where both ends are plain sockets).
+/// </summary>
+internal sealed class Http1ConnectSession(
+    TunnelOpener opener, ConnectOptions options, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
+{
+    public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll)
+    {
+        await using var _ = client;
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
+        try
+        {
+            var limits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
+            var (head, filled) = await ReadHeadAsync(client, buffer, limits, closeAll).ConfigureAwait(false);
+            if (head.Status != Http1ParseStatus.Complete)
+            {
+                if (head.Refusal is { } refusal)
+                {
+                    await RefuseAsync(client, refusal, head.Detail ?? "", metrics, time, logger, id).ConfigureAwait(false);
+                }
+                return;
+            }
+
+            var request = head.Request!;
+            if (opener.Authenticate(request.ProxyAuthorization) is { } denied)
+            {
+                await RefuseAsync(client, denied, "credentials required", metrics, time, logger, id).ConfigureAwait(false);
+                return;
+            }
+            TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
+            var opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, closeAll).ConfigureAwait(false);
+            if (opening.Upstream is not { } upstreamSocket)
+            {
+                await RefuseAsync(client, opening.Refusal, opening.Detail, metrics, time, logger, id).ConfigureAwait(false);
+                return;
+            }
+
+            using var lease = opening.Lease;
+            await using var upstream = new SocketConnection(upstreamSocket);
+            metrics.TunnelOpened(ConnectRelay.FrontDoor);
+            var answer = new ArrayBufferWriter<byte>(64);
+            Http1Response.Success(answer);
+            try
+            {
+                await client.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            // A client may send its first tunnel bytes (a ClientHello) right behind the head.
+            var early = buffer.AsMemory(head.HeadLength, filled - head.HeadLength);
+            await TunnelPump.RunAsync(client, upstream, options, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task<(Http1ParseResult Head, int Filled)> ReadHeadAsync(IDuplexConnection client, byte[] buffer, Http1ParseLimits limits, CancellationToken closeAll)
+    {
+        using var deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var filled = 0;
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = await client.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, options.MaxRequestHeadBytes) - filled), linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return (Http1ParseResult.Failed(closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout, "request head not received in time"), filled);
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                return (Http1ParseResult.Failed(null, null), filled);
+            }
+            if (read == 0)
+            {
+                return (Http1ParseResult.Failed(null, null), filled);
+            }
+            filled += read;
+            var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), limits);
+            if (result.Status != Http1ParseStatus.Incomplete)
+            {
+                return (result, filled);
+            }
+            if (filled >= options.MaxRequestHeadBytes)
+            {
+                return (Http1ParseResult.Failed(RefusalReason.HeadTooLarge, "request head too large"), filled);
+            }
+        }
+    }
+
+    /// <summary>Answers with the refusal's status and Proxy-Status, then closes gracefully.</summary>
+    public static async Task RefuseAsync(IDuplexConnection client, RefusalReason reason, string detail, RelayMetrics metrics, TimeProvider time, ILogger? logger = null, long id = 0)
+    {
+        metrics.Refused(ConnectRelay.FrontDoor, reason);
+        if (logger is not null)
+        {
+            TunnelLog.Refused(logger, id, reason.Name(), detail);
+        }
+        var answer = new ArrayBufferWriter<byte>(256);
+        Http1Response.Error(answer, reason, detail);
+        await LingeringClose.CloseAsync(client, answer.WrittenMemory, time).ConfigureAwait(false);
+    }
+}

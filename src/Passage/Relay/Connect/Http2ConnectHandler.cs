@@ -1,0 +1,89 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// Serves one HTTP/2 request handed to Kestrel: an extended CONNECT with <c>:protocol connect-tcp</c>
+/// (draft-ietf-httpbis-connect-tcp; RFC 8441 §4 mechanics) whose path names the target. Each
+/// request is one tunnel on its own stream, flow-controlled by HTTP/2, so a stalled tunnel does not
+/// stall the others on the connection.
+/// </summary>
+internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions options, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions)
+{
+    private long _nextTunnelId;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var id = Interlocked.Increment(ref _nextTunnelId);
+        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        if (connect is not { IsExtendedConnect: true })
+        {
+            // Classic HTTP/2 CONNECT (RFC 9113 §8.5) is not served: Kestrel offers no tunnel stream for it.
+            var classic = HttpMethods.IsConnect(context.Request.Method);
+            Refuse(context, id, RefusalReason.MethodNotAllowed, classic ? "use extended CONNECT with :protocol connect-tcp" : "only CONNECT is served");
+            return;
+        }
+        if (!string.Equals(connect.Protocol, "connect-tcp", StringComparison.OrdinalIgnoreCase))
+        {
+            Refuse(context, id, RefusalReason.MalformedRequest, "unsupported :protocol; use connect-tcp");
+            return;
+        }
+        if (!ConnectTarget.TryParsePath(context.Request.Path.Value, out var host, out var port))
+        {
+            Refuse(context, id, RefusalReason.MalformedRequest, "path is not /.well-known/masque/tcp/{host}/{port}/");
+            return;
+        }
+        if (opener.Authenticate(context.Request.Headers.ProxyAuthorization) is { } denied)
+        {
+            Refuse(context, id, denied, "credentials required");
+            return;
+        }
+
+        var client = context.Connection.RemoteIpAddress;
+        TunnelLog.Requested(logger, id, context.Connection.RemoteIpAddress, host, port);
+        var opening = await opener.OpenAsync(host, port, client, context.RequestAborted).ConfigureAwait(false);
+        if (opening.Upstream is not { } upstreamSocket)
+        {
+            Refuse(context, id, opening.Refusal, opening.Detail);
+            return;
+        }
+
+        using var lease = opening.Lease;
+        await using var upstream = new SocketConnection(upstreamSocket);
+        metrics.TunnelOpened(ConnectRelay.FrontDoor);
+        Stream stream;
+        try
+        {
+            stream = await connect.AcceptAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            return; // The client reset the stream before the answer went out.
+        }
+        await using var tunnel = new StreamConnection(
+            stream,
+            completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
+            abort: context.Abort);
+        await TunnelPump.RunAsync(tunnel, upstream, options, pumpOptions, ReadOnlyMemory<byte>.Empty, metrics, logger, id, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)
+    {
+        metrics.Refused(ConnectRelay.FrontDoor, reason);
+        TunnelLog.Refused(logger, id, reason.Name(), detail);
+        context.Response.StatusCode = reason.StatusCode();
+        context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(reason, detail);
+        if (reason == RefusalReason.AuthenticationRequired)
+        {
+            context.Response.Headers.ProxyAuthenticate = ProxyChallenge.Value;
+        }
+        if (reason == RefusalReason.MethodNotAllowed)
+        {
+            context.Response.Headers.Allow = "CONNECT";
+        }
+    }
+}

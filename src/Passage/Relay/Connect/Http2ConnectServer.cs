@@ -1,0 +1,70 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Passage.Transport.Handoff;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// Kestrel, used for what it does best here: HTTP/2 framing, flow control and stream multiplexing
+/// of connections that Passage accepted and TLS-terminated itself and hands over.
+/// No socket is bound: connections arrive through a <see cref="HandoffListener"/>.
+/// </summary>
+internal sealed class Http2ConnectServer : IAsyncDisposable
+{
+    private const string HandoffName = "connect";
+
+    private readonly WebApplication _app;
+    private readonly HandoffListenerFactory _factory;
+
+    private Http2ConnectServer(WebApplication app, HandoffListenerFactory factory)
+    {
+        _app = app;
+        _factory = factory;
+    }
+
+    /// <summary>Starts Kestrel with <paramref name="handler"/> serving every HTTP/2 request.</summary>
+    public static async Task<Http2ConnectServer> StartAsync(ConnectOptions options, RequestDelegate handler, ILoggerFactory loggerFactory)
+    {
+        var factory = new HandoffListenerFactory();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
+        builder.Services.AddSingleton<IConnectionListenerFactory>(factory);
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            // Tunnels may sit idle or move bytes slowly for as long as the relay's idle timeout
+            // allows: Kestrel's rate and size guards for request bodies must not cut them.
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // The defaults (768 KiB per stream, 1 MiB per connection) cap one tunnel's throughput.
+            kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamWindowBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = options.ConnectionWindowBytes;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(30);
+            kestrel.Listen(new HandoffEndPoint(HandoffName), listen => listen.Protocols = HttpProtocols.Http2);
+        });
+        var app = builder.Build();
+        app.Run(handler);
+        await app.StartAsync().ConfigureAwait(false);
+        return new Http2ConnectServer(app, factory);
+    }
+
+    /// <summary>Hands a TLS-terminated (or prior-knowledge h2c) connection to Kestrel.</summary>
+    public bool Hand(ConnectionContext connection) => _factory.Listener(HandoffName).Hand(connection);
+
+    /// <summary>Stops Kestrel; open HTTP/2 connections are closed after <paramref name="grace"/>.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        using var cts = new CancellationTokenSource(grace);
+        await _app.StopAsync(cts.Token).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync().ConfigureAwait(false);
+}

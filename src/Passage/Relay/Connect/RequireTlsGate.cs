@@ -1,0 +1,59 @@
+using System.Buffers;
+using Passage.Relay.Passthrough;
+using Passage.Transport;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// <c>--require-tls</c>: before relaying, read the client's first bytes inside the tunnel and go on
+/// only if they form a TLS ClientHello (tokio-sando's "force HTTPS in the tunnel"). Nothing is
+/// decrypted; the bytes read are forwarded unchanged as the pump's preamble.
+/// </summary>
+internal static class RequireTlsGate
+{
+    /// <summary>
+    /// Reads until the bytes already held plus new ones form a complete ClientHello. Returns the
+    /// buffer (pooled; the caller returns it) and its length, or null when the bytes are not TLS,
+    /// are malformed, are too large, or the client went quiet past <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<(byte[]? Buffer, int Length)> ReadClientHelloAsync(
+        IDuplexConnection client, ReadOnlyMemory<byte> already, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        const int max = PassthroughOptions.DefaultMaxClientHelloBytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(max + 2048);
+        already.CopyTo(buffer);
+        var filled = already.Length;
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
+        {
+            while (true)
+            {
+                if (filled > 0)
+                {
+                    var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), max);
+                    if (result.Status == ClientHelloStatus.Complete)
+                    {
+                        return (buffer, filled);
+                    }
+                    if (result.Status != ClientHelloStatus.Incomplete || filled == buffer.Length)
+                    {
+                        break;
+                    }
+                }
+                var read = await client.ReadAsync(buffer.AsMemory(filled), linked.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                filled += read;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // Silent, gone or stopped: not a ClientHello.
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        return (null, 0);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Passage.Relay.Auth;
+using Passage.Relay.Destinations;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// Everything between "a client asked for host:port" and "a socket to it is open", shared by the
+/// HTTP/1.1 and HTTP/2 front doors:
+/// <code>
+///  credentials → name/port rules (before any lookup) → tunnel slot (overall, per client)
+///  → resolve and check every address → dial exactly the checked addresses (connect timeout)
+/// </code>
+/// Every refusal comes back as a <see cref="RefusalReason"/> that maps to a status and a Proxy-Status.
+/// </summary>
+internal sealed partial class TunnelOpener
+{
+    private readonly DestinationRules _rules;
+    private readonly DestinationResolver _resolver;
+    private readonly ProxyAuthenticator _authenticator;
+    private readonly ClientIdPolicy _clientIds;
+    private readonly TunnelLimiter _limiter;
+    private readonly RelayLimits _limits;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    public TunnelOpener(
+        DestinationRules rules,
+        DestinationResolver resolver,
+        ProxyAuthenticator authenticator,
+        ClientIdPolicy clientIds,
+        TunnelLimiter limiter,
+        RelayLimits limits,
+        ILogger logger,
+        TimeProvider time)
+    {
+        _rules = rules;
+        _resolver = resolver;
+        _authenticator = authenticator;
+        _clientIds = clientIds;
+        _limiter = limiter;
+        _limits = limits;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <summary>True when clients must present a pinned certificate (mutual TLS).</summary>
+    public bool RequiresClientCertificate => _clientIds.IsRequired;
+
+    /// <summary>Tunnels open now.</summary>
+    public int OpenTunnels => _limiter.Open;
+
+    /// <summary>The mutual-TLS check, for the TLS handshake.</summary>
+    public bool AllowsClientCertificate(X509Certificate? certificate) =>
+        _clientIds.Allows(certificate is null ? null : certificate as X509Certificate2 ?? new X509Certificate2(certificate));
+
+    /// <summary>Null when the credentials are good (or none are required); else the refusal.</summary>
+    public RefusalReason? Authenticate(string? proxyAuthorization) =>
+        _authenticator.Check(proxyAuthorization) == AuthResult.Allowed ? null : RefusalReason.AuthenticationRequired;
+
+    /// <summary>Checks, resolves and dials <paramref name="host"/>:<paramref name="port"/> for <paramref name="client"/>.</summary>
+    public async Task<TunnelOpening> OpenAsync(string host, int port, IPAddress? client, CancellationToken cancellationToken)
+    {
+        var verdict = _rules.Check(host, port);
+        if (!verdict.IsAllowed)
+        {
+            return verdict.Status == RuleStatus.InvalidHost
+                ? TunnelOpening.Refused(RefusalReason.InvalidDestination, "not a valid host name")
+                : TunnelOpening.Refused(RefusalReason.DestinationDenied, "destination not allowed by the relay's policy");
+        }
+
+        var lease = _limiter.TryAcquire(client);
+        if (lease is null)
+        {
+            return TunnelOpening.Refused(RefusalReason.ConnectionLimit, "too many tunnels");
+        }
+
+        try
+        {
+            var (socket, refusal, detail) = await ReachAsync(host, port, cancellationToken).ConfigureAwait(false);
+            if (socket is null)
+            {
+                lease.Dispose();
+                return TunnelOpening.Refused(refusal, detail);
+            }
+            return new TunnelOpening(socket, lease, default, "");
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<(Socket? Socket, RefusalReason Refusal, string Detail)> ReachAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(_limits.ConnectTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        ResolveResult resolved;
+        try
+        {
+            resolved = await _resolver.ResolveAsync(host, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, RefusalReason.DnsError, "lookup timed out");
+        }
+        switch (resolved.Status)
+        {
+            case ResolveStatus.Ok:
+                break;
+            case ResolveStatus.Prohibited:
+                return (null, RefusalReason.DestinationProhibited, $"resolves to a {resolved.RefusedCategory} address");
+            case ResolveStatus.InvalidName:
+                return (null, RefusalReason.InvalidDestination, "not a valid host name");
+            case ResolveStatus.NoAddresses:
+                return (null, RefusalReason.DnsError, "no addresses");
+            default:
+                Log.UpstreamUnavailable(_logger, $"{host}:{port}", RefusalReason.DnsError.Name(), resolved.DnsErrorCode ?? SocketError.HostNotFound);
+                return (null, RefusalReason.DnsError, resolved.DnsErrorCode?.ToString() ?? "lookup failed");
+        }
+
+        DialResult dialed;
+        try
+        {
+            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, port, _limits.ConnectTimeout, _time, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, RefusalReason.UpstreamTimeout, "connect timed out");
+        }
+        if (dialed.Socket is { } socket)
+        {
+            return (socket, default, "");
+        }
+        var reason = dialed.Error switch
+        {
+            DialError.Refused => RefusalReason.UpstreamRefused,
+            DialError.TimedOut => RefusalReason.UpstreamTimeout,
+            _ => RefusalReason.UpstreamUnreachable,
+        };
+        Log.UpstreamUnavailable(_logger, $"{host}:{port}", reason.Name(), dialed.SocketError);
+        return (null, reason, dialed.SocketError.ToString());
+    }
+}

@@ -1,0 +1,109 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Relay.Connect;
+using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
+using Passage.Telemetry;
+
+namespace Passage.Relay;
+
+/// <summary>
+/// Everything <c>passage relay</c> runs, for embedding: the configured front doors (pass-through,
+/// CONNECT), the admin listener, one set of counters, one destination policy.
+/// </summary>
+public sealed class RelayHost : IAsyncDisposable
+{
+    private readonly RelayOptions _options;
+    private readonly RelayMetrics _metrics;
+    private PassthroughRelay? _passthrough;
+    private ConnectRelay? _connect;
+    private AdminServer? _admin;
+    private volatile bool _stopping;
+
+    private RelayHost(RelayOptions options, RelayMetrics metrics)
+    {
+        _options = options;
+        _metrics = metrics;
+    }
+
+    /// <summary>The pass-through front door, when configured.</summary>
+    public PassthroughRelay? Passthrough => _passthrough;
+
+    /// <summary>The CONNECT front door, when configured.</summary>
+    public ConnectRelay? Connect => _connect;
+
+    /// <summary>The admin listener's address, when configured.</summary>
+    public IPEndPoint? AdminEndpoint => _admin?.LocalEndpoint;
+
+    /// <summary>
+    /// Starts every configured front door. Throws <see cref="System.Net.Sockets.SocketException"/>
+    /// when an endpoint cannot be bound, after closing whatever had started.
+    /// </summary>
+    public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory? loggerFactory = null, RelayMetrics? metrics = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var host = new RelayHost(options, metrics ?? new RelayMetrics());
+        var resolver = new DestinationResolver(
+            new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
+            options.Destinations.Map);
+        try
+        {
+            if (options.Passthrough is { } passthrough)
+            {
+                host._passthrough = new PassthroughRelay(passthrough, options.Limits, resolver, loggerFactory, host._metrics, timeProvider);
+                host._passthrough.Start();
+            }
+            if (options.Connect is { } connect)
+            {
+                host._connect = ConnectRelay.Create(connect, options.Limits, resolver, loggerFactory, host._metrics, timeProvider);
+                await host._connect.StartAsync().ConfigureAwait(false);
+            }
+            if (options.AdminEndpoint is { } admin)
+            {
+                host._admin = await AdminServer.StartAsync(admin, host._metrics, () => !host._stopping, loggerFactory).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return host;
+    }
+
+    /// <summary>Stops accepting everywhere and drains (see <see cref="RelayLimits.DrainTimeout"/>).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        _stopping = true;
+        var stops = new List<Task>();
+        if (_passthrough is not null)
+        {
+            stops.Add(_passthrough.StopAsync(cancellationToken));
+        }
+        if (_connect is not null)
+        {
+            stops.Add(_connect.StopAsync(cancellationToken));
+        }
+        await Task.WhenAll(stops).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _stopping = true;
+        if (_passthrough is not null)
+        {
+            await _passthrough.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_connect is not null)
+        {
+            await _connect.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+
+namespace Passage.Telemetry;
+
+/// <summary>
+/// Collects the counters of one <see cref="Meter"/> and renders them in the Prometheus text
+/// exposition format (version 0.0.4): counters as <c>NAME_total</c>, up-down counters as gauges.
+/// Tags become labels; Passage's tags are aggregate by design (no addresses, no destinations).
+/// </summary>
+public sealed class PrometheusText : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, long>> _values = new();
+
+    /// <summary>Starts collecting the instruments of <paramref name="meter"/>.</summary>
+    public PrometheusText(Meter meter)
+    {
+        ArgumentNullException.ThrowIfNull(meter);
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter == meter && instrument is Counter<long> or UpDownCounter<long>)
+            {
+                _values.TryAdd(instrument, new ConcurrentDictionary<string, long>(StringComparer.Ordinal));
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (!_values.TryGetValue(instrument, out var series))
+            {
+                return;
+            }
+            var labels = new StringBuilder();
+            foreach (var tag in tags)
+            {
+                labels.Append(labels.Length == 0 ? "{" : ",").Append(tag.Key).Append("=\"").Append(Escape(Convert.ToString(tag.Value, CultureInfo.InvariantCulture))).Append('"');
+            }
+            if (labels.Length > 0)
+            {
+                labels.Append('}');
+            }
+            series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
+        });
+        _listener.Start();
+    }
+
+    /// <summary>The current values, rendered.</summary>
+    public string Render()
+    {
+        var text = new StringBuilder();
+        foreach (var (instrument, series) in _values.OrderBy(v => v.Key.Name, StringComparer.Ordinal))
+        {
+            var isCounter = instrument is Counter<long>;
+            var name = instrument.Name.Replace('.', '_') + (instrument.Unit == "By" ? "_bytes" : "") + (isCounter ? "_total" : "");
+            text.Append("# HELP ").Append(name).Append(' ').Append(instrument.Description).Append('\n');
+            text.Append("# TYPE ").Append(name).Append(isCounter ? " counter\n" : " gauge\n");
+            if (series.IsEmpty)
+            {
+                text.Append(name).Append(" 0\n");
+            }
+            foreach (var (labels, value) in series.OrderBy(s => s.Key, StringComparer.Ordinal))
+            {
+                text.Append(name).Append(labels).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+        }
+        return text.ToString();
+    }
+
+    private static string Escape(string? value) =>
+        (value ?? "").Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
+    /// <inheritdoc />
+    public void Dispose() => _listener.Dispose();
+}

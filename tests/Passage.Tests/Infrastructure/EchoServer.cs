@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Passage.Tests.Infrastructure;
+
+/// <summary>A TCP echo server on 127.0.0.1:0 for any number of connections; half-closes after the peer does.</summary>
+internal sealed class EchoServer : IAsyncDisposable
+{
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private readonly Task _acceptLoop;
+    private int _accepted;
+
+    public EchoServer()
+    {
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(1024);
+        _acceptLoop = AcceptLoopAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket peer;
+            try
+            {
+                peer = await _listener.AcceptAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            Interlocked.Increment(ref _accepted);
+            _ = EchoAsync(peer);
+        }
+    }
+
+    private static async Task EchoAsync(Socket peer)
+    {
+        using (peer)
+        {
+            var buffer = new byte[64 * 1024];
+            try
+            {
+                int n;
+                while ((n = await peer.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+                {
+                    await Loopback.SendAllAsync(peer, buffer.AsMemory(0, n));
+                }
+                peer.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // The peer went away; nothing to echo.
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Dispose();
+        await _acceptLoop.WaitAsync(Timeouts.Default);
+    }
+}

@@ -1,0 +1,173 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using Passage.Identity;
+using Passage.Relay;
+using Passage.Relay.Connect;
+using Passage.Relay.Destinations;
+using Passage.Telemetry;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>A CONNECT relay in this process: a TLS and a plain endpoint on 127.0.0.1:0, counters collected.</summary>
+internal sealed class ConnectHarness : IAsyncDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly Dictionary<string, long> _counters = new();
+    private readonly TemporaryDirectory _directory;
+
+    private ConnectHarness(ConnectRelay relay, RelayMetrics metrics, TemporaryDirectory directory)
+    {
+        Relay = relay;
+        Metrics = metrics;
+        _directory = directory;
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter == metrics.Meter)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var key = instrument.Name;
+            foreach (var tag in tags)
+            {
+                if (tag.Key is "reason" or "end" or "direction")
+                {
+                    key += $"/{tag.Value}";
+                }
+            }
+            lock (_counters)
+            {
+                _counters[key] = _counters.GetValueOrDefault(key) + value;
+            }
+        });
+        _listener.Start();
+    }
+
+    public ConnectRelay Relay { get; }
+
+    public RelayMetrics Metrics { get; }
+
+    public int TlsPort => Relay.LocalEndpoints[0].Port;
+
+    public int PlainPort => Relay.LocalPlainEndpoints[0].Port;
+
+    public string Pin => "sha256//" + Convert.ToBase64String(Relay.NodeId.Hash);
+
+    public string Directory => _directory.Path;
+
+    public long Counter(string key)
+    {
+        lock (_counters)
+        {
+            return _counters.GetValueOrDefault(key);
+        }
+    }
+
+    /// <summary>
+    /// Starts a relay. By default it allows private destinations (tests run on loopback), maps
+    /// origin.test to 127.0.0.1 and allows every port: tests narrow that as they need.
+    /// </summary>
+    public static async Task<ConnectHarness> StartAsync(
+        Func<ConnectOptions, ConnectOptions>? configure = null,
+        RelayLimits? limits = null,
+        bool allowPrivate = true,
+        Func<string, CancellationToken, Task<IPAddress[]>>? dns = null)
+    {
+        var directory = new TemporaryDirectory();
+        var options = new ConnectOptions
+        {
+            Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)],
+            PlainEndpoints = [new IPEndPoint(IPAddress.Loopback, 0)],
+            KeyFile = Path.Combine(directory.Path, "relay.pem"),
+            Allow = ["*:*"],
+        };
+        options = configure?.Invoke(options) ?? options;
+        var resolver = new DestinationResolver(
+            new AddressPolicy(allowPrivate, []),
+            new Dictionary<string, IPAddress[]> { ["origin.test"] = [IPAddress.Loopback] },
+            dns);
+        var metrics = new RelayMetrics();
+        var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, metrics: metrics);
+        var harness = new ConnectHarness(relay, metrics, directory);
+        await relay.StartAsync();
+        return harness;
+    }
+
+    /// <summary>A raw connection to the plain endpoint.</summary>
+    public async Task<Socket> ConnectPlainAsync()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, PlainPort)).WaitAsync(Timeouts.Default);
+        return socket;
+    }
+
+    /// <summary>Sends <paramref name="head"/> on the plain endpoint and returns the status line and headers of the answer.</summary>
+    public async Task<(int Status, string Head, Socket Socket)> SendHeadAsync(string head)
+    {
+        var socket = await ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(head));
+        var answer = await ReadHeadAsync(socket);
+        return (int.Parse(answer.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), answer, socket);
+    }
+
+    /// <summary>Reads an HTTP response head byte by byte (so no tunnel byte is consumed).</summary>
+    public static async Task<string> ReadHeadAsync(Socket socket)
+    {
+        var head = new StringBuilder();
+        var one = new byte[1];
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await socket.ReceiveAsync(one, SocketFlags.None, cts.Token) == 0)
+            {
+                break;
+            }
+            head.Append((char)one[0]);
+        }
+        return head.ToString();
+    }
+
+    /// <summary>An HttpClient speaking HTTP/2 to the relay's TLS endpoint, pinning the relay's key.</summary>
+    public HttpClient CreateHttp2Client(Action<SocketsHttpHandler>? configure = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(Relay.NodeId) },
+            EnableMultipleHttp2Connections = false,
+        };
+        configure?.Invoke(handler);
+        return new HttpClient(handler)
+        {
+            BaseAddress = new Uri($"https://127.0.0.1:{TlsPort}"),
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = Timeouts.Default,
+        };
+    }
+
+    /// <summary>An extended CONNECT request for <paramref name="host"/>:<paramref name="port"/>.</summary>
+    public static HttpRequestMessage ExtendedConnect(string host, int port)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Connect, ConnectTarget.PathFor(host, port))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Protocol = "connect-tcp";
+        return request;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Relay.DisposeAsync();
+        _listener.Dispose();
+        Metrics.Dispose();
+        _directory.Dispose();
+    }
+}

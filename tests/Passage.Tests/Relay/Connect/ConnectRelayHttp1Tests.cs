@@ -1,0 +1,269 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Passage.Relay;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>HTTP/1.1 CONNECT on the plain endpoint: every answer, as a raw client sees it.</summary>
+public sealed class ConnectRelayHttp1Tests
+{
+    private static string Connect(string target, string extra = "") => $"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n";
+
+    private static void AssertProxyStatus(string head, string errorType)
+    {
+        var line = head.Split("\r\n").SingleOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase));
+        Assert.True(line is not null, $"no Proxy-Status in:\n{head}");
+        Assert.Contains($"error={errorType}", line);
+    }
+
+    [Fact]
+    public async Task A_tunnel_carries_bytes_both_ways_including_bytes_sent_right_after_the_head()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var socket = await relay.ConnectPlainAsync();
+        var early = RandomNumberGenerator.GetBytes(3000);
+        await Loopback.SendAllAsync(socket, [.. System.Text.Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}")), .. early]);
+
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 200", head);
+        Assert.Equal(early, await Loopback.ReadToEndAsync(socket, limit: early.Length));
+        var more = RandomNumberGenerator.GetBytes(2_000_000);
+        var reading = Loopback.ReadToEndAsync(socket);
+        await Loopback.SendAllAsync(socket, more);
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal(SHA256.HashData(more), SHA256.HashData(await reading));
+
+        await WaitUntil(() => relay.Counter("passage.relay.connections.closed/completed") == 1);
+        Assert.Equal(early.Length + more.Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
+        Assert.Equal(1, relay.Counter("passage.relay.tunnels.opened"));
+    }
+
+    [Fact]
+    public async Task A_malformed_request_gets_400()
+    {
+        await using var relay = await ConnectHarness.StartAsync();
+        var (status, head, socket) = await relay.SendHeadAsync("CONNECT origin.test HTTP/1.1\r\n\r\n");
+        using var _ = socket;
+        Assert.Equal(400, status);
+        AssertProxyStatus(head, "http_request_error");
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+    }
+
+    [Fact]
+    public async Task A_method_other_than_connect_gets_405_with_allow()
+    {
+        await using var relay = await ConnectHarness.StartAsync();
+        var (status, head, socket) = await relay.SendHeadAsync("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n");
+        using var _ = socket;
+        Assert.Equal(405, status);
+        Assert.Contains("Allow: CONNECT", head);
+        AssertProxyStatus(head, "http_request_denied");
+    }
+
+    [Fact]
+    public async Task An_unsupported_http_version_gets_505()
+    {
+        await using var relay = await ConnectHarness.StartAsync();
+        var (status, head, socket) = await relay.SendHeadAsync("CONNECT origin.test:443 HTTP/2.0\r\nHost: origin.test:443\r\n\r\n");
+        using var _ = socket;
+        Assert.Equal(505, status);
+        AssertProxyStatus(head, "http_protocol_error");
+    }
+
+    [Fact]
+    public async Task Http2_only_refuses_http1_with_505()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MinHttpVersion = 2 });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect("origin.test:443"));
+        using var __ = socket;
+        Assert.Equal(505, status);
+    }
+
+    [Fact]
+    public async Task A_destination_outside_the_rules_gets_403_http_request_denied()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { Allow = ["origin.test:443"], Deny = ["*:25"] });
+        foreach (var target in new[] { "origin.test:8443", "other.test:443", "origin.test:25" })
+        {
+            var (status, head, socket) = await relay.SendHeadAsync(Connect(target));
+            using var _ = socket;
+            Assert.Equal(403, status);
+            AssertProxyStatus(head, "http_request_denied");
+        }
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("2130706433")]
+    [InlineData("0x7f.1")]
+    [InlineData("127.1")]
+    [InlineData("[::ffff:127.0.0.1]")]
+    [InlineData("[::1]")]
+    [InlineData("origin.test")]
+    [InlineData("169.254.169.254")]
+    public async Task Private_addresses_in_every_form_get_403_destination_ip_prohibited(string host)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(allowPrivate: false);
+        var (status, head, socket) = await relay.SendHeadAsync(Connect($"{host}:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(403, status);
+        AssertProxyStatus(head, "destination_ip_prohibited");
+        Assert.Equal(0, echo.Accepted);
+    }
+
+    [Fact]
+    public async Task A_name_that_does_not_resolve_gets_502_dns_error()
+    {
+        await using var relay = await ConnectHarness.StartAsync(dns: (_, _) => throw new SocketException((int)SocketError.HostNotFound));
+        var (status, head, socket) = await relay.SendHeadAsync(Connect("nowhere.test:443"));
+        using var _ = socket;
+        Assert.Equal(502, status);
+        AssertProxyStatus(head, "dns_error");
+    }
+
+    [Fact]
+    public async Task A_refused_connection_gets_502_connection_refused()
+    {
+        int closedPort;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        await using var relay = await ConnectHarness.StartAsync();
+        var (status, head, socket) = await relay.SendHeadAsync(Connect($"origin.test:{closedPort}"));
+        using var _ = socket;
+        Assert.Equal(502, status);
+        AssertProxyStatus(head, "connection_refused");
+    }
+
+    [Fact]
+    public async Task An_upstream_that_never_answers_gets_504_connection_timeout()
+    {
+        using var blackhole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackhole.Listen(0);
+        var fillers = Enumerable.Range(0, 4).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)).ToList();
+        fillers.ForEach(f => _ = f.ConnectAsync(blackhole.LocalEndPoint!));
+        try
+        {
+            await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { ConnectTimeout = TimeSpan.FromMilliseconds(500) });
+            var (status, head, socket) = await relay.SendHeadAsync(Connect($"origin.test:{((IPEndPoint)blackhole.LocalEndPoint!).Port}"));
+            using var _ = socket;
+            Assert.Equal(504, status);
+            AssertProxyStatus(head, "connection_timeout");
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Beyond_the_tunnel_limit_a_request_gets_503_and_per_client_limits_apply()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxTunnels = 10, MaxTunnelsPerClient = 2 });
+        var open = new List<Socket>();
+        for (var i = 0; i < 2; i++)
+        {
+            var (ok, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+            Assert.Equal(200, ok);
+            open.Add(socket);
+        }
+        var (status, head, third) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = third;
+        Assert.Equal(503, status);
+        AssertProxyStatus(head, "connection_limit_reached");
+
+        // One ends: a slot opens again.
+        open[0].Dispose();
+        await WaitUntil(() => relay.Relay.OpenTunnels == 1);
+        var (again, _, fourth) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var __ = fourth;
+        Assert.Equal(200, again);
+        open.ForEach(s => s.Dispose());
+    }
+
+    [Fact]
+    public async Task A_head_larger_than_the_limit_gets_431()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxRequestHeadBytes = 1024 });
+        var (status, head, socket) = await relay.SendHeadAsync(Connect("origin.test:443", $"X-Filler: {new string('a', 2000)}\r\n"));
+        using var _ = socket;
+        Assert.Equal(431, status);
+        AssertProxyStatus(head, "http_request_error");
+    }
+
+    [Fact]
+    public async Task A_slow_head_is_cut_at_the_head_timeout_with_408()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequestHeadTimeout = TimeSpan.FromMilliseconds(400) });
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, "CONNECT origin.test:443 HTTP/1.1\r\n"u8.ToArray());
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 408", head);
+    }
+
+    [Fact]
+    public async Task With_a_token_file_requests_need_the_token_as_bearer_or_basic_password()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o =>
+        {
+            var file = Path.Combine(Path.GetDirectoryName(o.KeyFile)!, "tokens");
+            File.WriteAllText(file, "# relay tokens\ns3cret-token\n");
+            return o with { TokenFile = file };
+        });
+        var target = $"origin.test:{echo.Port}";
+
+        var (missing, missingHead, s1) = await relay.SendHeadAsync(Connect(target));
+        Assert.Equal(407, missing);
+        Assert.Contains("Proxy-Authenticate: Bearer realm=\"passage\", Basic realm=\"passage\"", missingHead);
+        var (wrong, _, s2) = await relay.SendHeadAsync(Connect(target, "Proxy-Authorization: Bearer nope\r\n"));
+        Assert.Equal(407, wrong);
+        var (bearer, _, s3) = await relay.SendHeadAsync(Connect(target, "Proxy-Authorization: Bearer s3cret-token\r\n"));
+        Assert.Equal(200, bearer);
+        var basic = Convert.ToBase64String("anyone:s3cret-token"u8.ToArray());
+        var (basicStatus, _, s4) = await relay.SendHeadAsync(Connect(target, $"Proxy-Authorization: Basic {basic}\r\n"));
+        Assert.Equal(200, basicStatus);
+        foreach (var s in new[] { s1, s2, s3, s4 })
+        {
+            s.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Require_tls_closes_a_tunnel_that_does_not_start_with_a_client_hello()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequireTls = true });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(200, status);
+        await Loopback.SendAllAsync(socket, "GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"u8.ToArray());
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        await WaitUntil(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+
+        // A ClientHello passes, byte for byte.
+        var (ok, _, tls) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var __ = tls;
+        Assert.Equal(200, ok);
+        var hello = Passthrough.SyntheticHello.WithServerName("origin.test");
+        await Loopback.SendAllAsync(tls, hello);
+        Assert.Equal(hello, await Loopback.ReadToEndAsync(tls, limit: hello.Length));
+    }
+
+    internal static async Task WaitUntil(Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>The CONNECT relay over TLS: curl, HttpClient, HTTP/2 multiplexing, mutual TLS.</summary>
+public sealed class ConnectRelayTlsTests
+{
+    [Fact]
+    public async Task Curl_reaches_an_https_origin_through_the_relay_pinning_its_key()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await ConnectHarness.StartAsync(o => o with { Allow = [$"origin.test:{origin.Port}"] });
+
+        var (exit, body, error) = await Curl.RunAsync(
+            "-p", "-x", $"https://127.0.0.1:{relay.TlsPort}", "--proxy-insecure", "--proxy-pinnedpubkey", relay.Pin,
+            "--cacert", origin.CertificatePath, $"https://origin.test:{origin.Port}/");
+        Assert.True(exit == 0, $"curl exit {exit}: {error}");
+        Assert.StartsWith("origin origin.test saw remote=", body);
+
+        // A wrong pin is refused by curl: the relay's key is what identifies it.
+        var wrongPin = "sha256//" + Convert.ToBase64String(new byte[32]);
+        var (refused, _, _) = await Curl.RunAsync(
+            "-p", "-x", $"https://127.0.0.1:{relay.TlsPort}", "--proxy-insecure", "--proxy-pinnedpubkey", wrongPin,
+            "--cacert", origin.CertificatePath, $"https://origin.test:{origin.Port}/");
+        Assert.NotEqual(0, refused);
+    }
+
+    [Fact]
+    public async Task HttpClient_with_the_relay_as_its_proxy_reaches_the_origin()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await ConnectHarness.StartAsync(o => o with { Allow = [$"origin.test:{origin.Port}"] });
+        using var handler = new SocketsHttpHandler
+        {
+            Proxy = new WebProxy($"http://127.0.0.1:{relay.PlainPort}"),
+            UseProxy = true,
+            // The origin's name is known only to the relay (its map): the client never resolves it.
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == origin.Certificate.GetCertHashString(),
+            },
+        };
+        using var client = new HttpClient(handler) { Timeout = Timeouts.Default };
+        var body = await client.GetStringAsync($"https://origin.test:{origin.Port}/");
+        Assert.StartsWith("origin origin.test saw remote=", body);
+    }
+
+    [Fact]
+    public async Task A_hundred_tunnels_share_one_http2_connection_and_each_moves_its_own_data()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var client = relay.CreateHttp2Client();
+
+        async Task<bool> OneTunnelAsync(int index)
+        {
+            var data = RandomNumberGenerator.GetBytes(64 * 1024 + index * 517);
+            using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await using var tunnel = await response.Content.ReadAsStreamAsync();
+            var reading = Task.Run(async () =>
+            {
+                var received = new MemoryStream();
+                var buffer = new byte[16 * 1024];
+                while (received.Length < data.Length)
+                {
+                    var n = await tunnel.ReadAsync(buffer);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+                    received.Write(buffer, 0, n);
+                }
+                return received.ToArray();
+            });
+            for (var offset = 0; offset < data.Length; offset += 8192)
+            {
+                await tunnel.WriteAsync(data.AsMemory(offset, Math.Min(8192, data.Length - offset)));
+                await tunnel.FlushAsync();
+            }
+            var back = await reading.WaitAsync(Timeouts.Default);
+            return SHA256.HashData(back).AsSpan().SequenceEqual(SHA256.HashData(data));
+        }
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 100).Select(OneTunnelAsync)).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.All(results, Assert.True);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.accepted"));
+        Assert.Equal(100, echo.Accepted);
+        Assert.Equal(100, relay.Counter("passage.relay.tunnels.opened"));
+    }
+
+    [Fact]
+    public async Task A_stalled_tunnel_does_not_stall_the_others_on_its_connection()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var client = relay.CreateHttp2Client();
+
+        // The stalled tunnel: its client writes far more than it reads, so its echo backs up.
+        using var stalledRequest = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var stalledResponse = await client.SendAsync(stalledRequest, HttpCompletionOption.ResponseHeadersRead);
+        var stalled = await stalledResponse.Content.ReadAsStreamAsync();
+        var junk = new byte[256 * 1024];
+        using var stopStalling = new CancellationTokenSource();
+        var stalling = Task.Run(async () =>
+        {
+            try
+            {
+                while (!stopStalling.IsCancellationRequested)
+                {
+                    await stalled.WriteAsync(junk, stopStalling.Token);
+                    await stalled.FlushAsync(stopStalling.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        // Meanwhile another tunnel on the same connection still round-trips.
+        for (var i = 0; i < 3; i++)
+        {
+            using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var tunnel = await response.Content.ReadAsStreamAsync();
+            await tunnel.WriteAsync("ping"u8.ToArray());
+            await tunnel.FlushAsync();
+            var buffer = new byte[4];
+            await tunnel.ReadExactlyAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal("ping"u8.ToArray(), buffer);
+        }
+        Assert.Equal(1, relay.Counter("passage.relay.connections.accepted"));
+        stopStalling.Cancel();
+        await stalled.DisposeAsync();
+        await stalling.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public async Task Http2_refusals_carry_status_and_proxy_status()
+    {
+        await using var relay = await ConnectHarness.StartAsync(
+            o => o with { Allow = ["origin.test:443"] }, allowPrivate: false);
+        using var client = relay.CreateHttp2Client();
+
+        using var denied = await client.SendAsync(ConnectHarness.ExtendedConnect("other.test", 443));
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Contains("error=http_request_denied", string.Join(",", denied.Headers.GetValues("Proxy-Status")));
+
+        using var prohibited = await client.SendAsync(ConnectHarness.ExtendedConnect("origin.test", 443));
+        Assert.Equal(HttpStatusCode.Forbidden, prohibited.StatusCode);
+        Assert.Contains("error=destination_ip_prohibited", string.Join(",", prohibited.Headers.GetValues("Proxy-Status")));
+
+        using var notConnect = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, notConnect.StatusCode);
+    }
+
+    [Fact]
+    public async Task Http2_without_the_token_gets_407()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o =>
+        {
+            var file = Path.Combine(Path.GetDirectoryName(o.KeyFile)!, "tokens");
+            File.WriteAllText(file, "tok-en\n");
+            return o with { TokenFile = file };
+        });
+        using var client = relay.CreateHttp2Client();
+        using var missing = await client.SendAsync(ConnectHarness.ExtendedConnect("origin.test", echo.Port));
+        Assert.Equal(HttpStatusCode.ProxyAuthenticationRequired, missing.StatusCode);
+        Assert.Contains("Bearer", missing.Headers.ProxyAuthenticate.ToString());
+
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        request.Headers.ProxyAuthorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "tok-en");
+        using var ok = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task Mutual_tls_admits_only_pinned_clients()
+    {
+        await using var echo = new EchoServer();
+        using var allowed = NodeIdentity.Create();
+        using var stranger = NodeIdentity.Create();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { ClientIds = [allowed.NodeId.ToString()] });
+
+        async Task<HttpStatusCode> TryAsync(NodeIdentity? identity)
+        {
+            using var client = relay.CreateHttp2Client(handler =>
+            {
+                if (identity is not null)
+                {
+                    handler.SslOptions.ClientCertificates = [identity.Certificate];
+                }
+            });
+            using var response = await client.SendAsync(ConnectHarness.ExtendedConnect("origin.test", echo.Port), HttpCompletionOption.ResponseHeadersRead);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await TryAsync(allowed));
+        await Assert.ThrowsAsync<HttpRequestException>(() => TryAsync(stranger));
+        await Assert.ThrowsAsync<HttpRequestException>(() => TryAsync(null));
+    }
+
+    [Fact]
+    public async Task A_silent_client_is_cut_at_the_tls_handshake_timeout()
+    {
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.refused/tls_handshake_timeout") == 1);
+    }
+}
