@@ -27,17 +27,17 @@ internal sealed class Http1ConnectSession(
         try
         {
             var limits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
-            var (head, filled) = await ReadHeadAsync(client, buffer, limits, closeAll).ConfigureAwait(false);
-            if (head.Status != Http1ParseStatus.Complete)
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, limits, closeAll).ConfigureAwait(false);
+            if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
-                if (head.Refusal is { } refusal)
+                if (failure is { } refusal)
                 {
-                    await RefuseAsync(client, refusal, head.Detail ?? "", metrics, time, logger, id).ConfigureAwait(false);
+                    await RefuseAsync(client, refusal, detail, metrics, time, logger, id).ConfigureAwait(false);
                 }
                 return;
             }
 
-            var request = head.Request!;
+            var request = head.Value.Request;
             if (opener.Authenticate(request.ProxyAuthorization) is { } denied)
             {
                 await RefuseAsync(client, denied, "credentials required", metrics, time, logger, id).ConfigureAwait(false);
@@ -65,7 +65,8 @@ internal sealed class Http1ConnectSession(
                 return;
             }
             // A client may send its first tunnel bytes (a ClientHello) right behind the head.
-            var early = buffer.AsMemory(head.HeadLength, filled - head.HeadLength);
+            var headLength = (int)head.Value.HeadLength;
+            var early = buffer.AsMemory(headLength, filled - headLength);
             await TunnelPump.RunAsync(client, upstream, options, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
         }
         finally
@@ -74,39 +75,52 @@ internal sealed class Http1ConnectSession(
         }
     }
 
-    private async Task<(Http1ParseResult Head, int Filled)> ReadHeadAsync(IDuplexConnection client, byte[] buffer, Http1ParseLimits limits, CancellationToken closeAll)
+    /// <summary>
+    /// Reads until the head is complete. On failure the head is null and the refusal says what to
+    /// answer (null: the client left, nothing to answer).
+    /// </summary>
+    private async Task<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
+        IDuplexConnection client, byte[] buffer, Http1ParseLimits limits, CancellationToken closeAll)
     {
         using var deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
         var filled = 0;
         while (true)
         {
             int read;
             try
             {
-                read = await client.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, options.MaxRequestHeadBytes) - filled), linked.Token).ConfigureAwait(false);
+                read = await client.ReadAsync(buffer.AsMemory(filled, size - filled), linked.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                return (Http1ParseResult.Failed(closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout, "request head not received in time"), filled);
+                return closeAll.IsCancellationRequested
+                    ? (null, RefusalReason.ShuttingDown, "relay shutting down", filled)
+                    : (null, RefusalReason.RequestHeadTimeout, "request head not received in time", filled);
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
-                return (Http1ParseResult.Failed(null, null), filled);
+                return (null, null, "", filled);
             }
             if (read == 0)
             {
-                return (Http1ParseResult.Failed(null, null), filled);
+                return (null, null, "", filled);
             }
             filled += read;
             var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), limits);
-            if (result.Status != Http1ParseStatus.Incomplete)
+            switch (result.Status)
             {
-                return (result, filled);
-            }
-            if (filled >= options.MaxRequestHeadBytes)
-            {
-                return (Http1ParseResult.Failed(RefusalReason.HeadTooLarge, "request head too large"), filled);
+                case Http1ParseStatus.Complete:
+                    return (result, null, "", filled);
+                case Http1ParseStatus.Error:
+                    return (null, result.Refusal, result.Detail ?? "", filled);
+                default:
+                    if (filled >= size)
+                    {
+                        return (null, RefusalReason.HeadTooLarge, "request head too large", filled);
+                    }
+                    break;
             }
         }
     }

@@ -32,7 +32,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions op
             Refuse(context, id, RefusalReason.MalformedRequest, "unsupported :protocol; use connect-tcp");
             return;
         }
-        if (!ConnectTarget.TryParsePath(context.Request.Path.Value, out var host, out var port))
+        if (!MasqueTcpPath.TryParsePath(context.Request.Path.Value, out var host, out var port))
         {
             Refuse(context, id, RefusalReason.MalformedRequest, "path is not /.well-known/masque/tcp/{host}/{port}/");
             return;

@@ -154,7 +154,7 @@ internal sealed class ConnectHarness : IAsyncDisposable
     /// <summary>An extended CONNECT request for <paramref name="host"/>:<paramref name="port"/>.</summary>
     public static HttpRequestMessage ExtendedConnect(string host, int port)
     {
-        var request = new HttpRequestMessage(HttpMethod.Connect, ConnectTarget.PathFor(host, port))
+        var request = new HttpRequestMessage(HttpMethod.Connect, MasqueTcpPath.PathFor(host, port))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

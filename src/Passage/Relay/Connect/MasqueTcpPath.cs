@@ -8,7 +8,7 @@ namespace Passage.Relay.Connect;
 /// template of draft-ietf-httpbis-connect-tcp: <c>/.well-known/masque/tcp/{target_host}/{tcp_port}/</c>.
 /// The host is percent-decoded (an IPv6 literal arrives with its colons encoded).
 /// </summary>
-internal static class ConnectTarget
+internal static class MasqueTcpPath
 {
     private const string Prefix = "/.well-known/masque/tcp/";
 
