@@ -1,8 +1,9 @@
 namespace Passage.Relay;
 
 /// <summary>
-/// Why a relay turned a connection away before relaying a byte. The metric tag names follow the
-/// proxy error types of RFC 9209 §2.3 where one fits.
+/// Why a relay turned a connection or a tunnel away. The metric tag names (<see cref="RefusalReasonNames"/>)
+/// follow the proxy error types of RFC 9209 §2.3 where one fits; the HTTP answer a CONNECT relay sends for
+/// each is in <see cref="RefusalReasonHttp"/>. New members go at the end so that the values stay stable.
 /// </summary>
 public enum RefusalReason
 {
@@ -50,4 +51,48 @@ public enum RefusalReason
 
     /// <summary>The relay is shutting down (<c>proxy_shutting_down</c>).</summary>
     ShuttingDown,
+
+    /// <summary>
+    /// The HTTP request head breaks the HTTP/1.1 syntax (RFC 9112), or a CONNECT request carries content or a
+    /// target not in authority-form (<c>http_request_error</c>; answered 400, Proxy-Status
+    /// <c>http_request_error</c>).
+    /// </summary>
+    MalformedRequest,
+
+    /// <summary>
+    /// A well-formed request with a method other than CONNECT (<c>method_not_allowed</c>; answered 405 with
+    /// <c>Allow: CONNECT</c>, Proxy-Status <c>http_request_denied</c>).
+    /// </summary>
+    MethodNotAllowed,
+
+    /// <summary>
+    /// An HTTP version other than 1.0 or 1.1 on an HTTP/1 connection (<c>http_version_not_supported</c>;
+    /// answered 505, Proxy-Status <c>http_protocol_error</c>).
+    /// </summary>
+    UnsupportedVersion,
+
+    /// <summary>
+    /// The request head is longer, or has more header fields, than allowed (<c>http_request_head_too_large</c>;
+    /// answered 431, Proxy-Status <c>http_request_error</c>).
+    /// </summary>
+    HeadTooLarge,
+
+    /// <summary>
+    /// The destination policy refuses the requested host name or port (<c>destination_denied</c>; answered 403,
+    /// Proxy-Status <c>http_request_denied</c>). Refusals on a resolved address are
+    /// <see cref="DestinationProhibited"/>.
+    /// </summary>
+    DestinationDenied,
+
+    /// <summary>
+    /// The request carried no acceptable proxy credentials (<c>authentication_required</c>; answered 407 with a
+    /// <c>Proxy-Authenticate</c> challenge, Proxy-Status <c>http_request_denied</c>).
+    /// </summary>
+    AuthenticationRequired,
+
+    /// <summary>
+    /// The client did not send a whole request head in time (<c>http_request_timeout</c>; answered 408,
+    /// Proxy-Status <c>http_request_error</c>).
+    /// </summary>
+    RequestHeadTimeout,
 }

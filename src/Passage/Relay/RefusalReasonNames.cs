@@ -21,6 +21,13 @@ public static class RefusalReasonNames
         RefusalReason.UpstreamTimeout => "connection_timeout",
         RefusalReason.UpstreamUnreachable => "destination_ip_unroutable",
         RefusalReason.ShuttingDown => "proxy_shutting_down",
+        RefusalReason.MalformedRequest => "http_request_error",
+        RefusalReason.MethodNotAllowed => "method_not_allowed",
+        RefusalReason.UnsupportedVersion => "http_version_not_supported",
+        RefusalReason.HeadTooLarge => "http_request_head_too_large",
+        RefusalReason.DestinationDenied => "destination_denied",
+        RefusalReason.AuthenticationRequired => "authentication_required",
+        RefusalReason.RequestHeadTimeout => "http_request_timeout",
         _ => "other",
     };
 }

@@ -1,0 +1,406 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// Reads the HTTP/1.1 request head a client sends to a CONNECT relay (RFC 9112 §2-§5, RFC 9110 §9.3.6). A pure
+/// function of the bytes buffered so far: call it again with the whole buffer after each read until the status is
+/// no longer <see cref="Http1ParseStatus.Incomplete"/>. It never throws for any content of the buffer and looks at
+/// no more than <see cref="Http1ParseLimits.MaxHeadBytes"/> bytes.
+/// </summary>
+/// <remarks>
+/// <code>
+///  buffered ──► window: first MaxHeadBytes bytes (copied to a pooled buffer when spread over segments)
+///           ──► empty lines before the request line are skipped (RFC 9112 §2.2)
+///           ──► request line: method SP target SP version (§3)
+///                 garbage ─► 400 · version not 1.0/1.1 ─► 505 · method not CONNECT ─► 405 · bad target ─► 400
+///           ──► header field lines (§5), each judged when its line end arrives;
+///                 one more than MaxHeaderCount ─► 431
+///           ──► empty line ─► Complete, HeadLength = bytes up to and including its line end
+///  no empty line inside the window and more bytes buffered than the window ─► 431
+/// </code>
+/// Line ends: CRLF, or a bare LF, which RFC 9112 §2.2 lets a recipient accept; tools that type a request by hand
+/// send it, and no HTTP parser downstream could read the head differently, since only the tunnel's bytes are
+/// forwarded. A CR not followed by LF is refused (§2.2: a bare CR is invalid). Single spaces only inside the
+/// request line (§3: the MAY to split on any whitespace is not taken). Decisions are taken as soon as a complete
+/// line decides them; an incomplete first line is refused early only when its method already holds a byte no
+/// token can hold (a TLS ClientHello sent to a plain-text port), or a bare CR.
+/// </remarks>
+internal static class Http1ConnectParser
+{
+    private static ReadOnlySpan<byte> ConnectMethod => "CONNECT"u8;
+
+    private static ReadOnlySpan<byte> HttpName => "HTTP/"u8;
+
+    private static ReadOnlySpan<byte> ProxyAuthorizationName => "Proxy-Authorization"u8;
+
+    private static ReadOnlySpan<byte> HostName => "Host"u8;
+
+    private static ReadOnlySpan<byte> ContentLengthName => "Content-Length"u8;
+
+    private static ReadOnlySpan<byte> TransferEncodingName => "Transfer-Encoding"u8;
+
+    /// <summary>Examines the bytes a client has sent so far on a connection to a CONNECT relay.</summary>
+    /// <param name="buffered">Everything read from the connection so far, from its first byte. Not modified.</param>
+    /// <param name="limits">The bounds on the head.</param>
+    /// <returns>The verdict; never throws for any content of <paramref name="buffered"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="limits"/> is null (a caller bug).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limits"/> holds a bound below its minimum (a caller bug).</exception>
+    public static Http1ParseResult Parse(ReadOnlySequence<byte> buffered, Http1ParseLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limits.MaxHeadBytes, 1, nameof(limits));
+        ArgumentOutOfRangeException.ThrowIfNegative(limits.MaxHeaderCount, nameof(limits));
+
+        bool overLimit = buffered.Length > limits.MaxHeadBytes;
+        var window = overLimit ? buffered.Slice(0, limits.MaxHeadBytes) : buffered;
+        if (window.IsSingleSegment)
+        {
+            return ParseHead(window.FirstSpan, overLimit, limits.MaxHeaderCount);
+        }
+
+        // A head spread over segments is copied once, bounded by the window; heads are small and pipes usually
+        // hand them over in one segment.
+        int length = (int)window.Length;
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            window.CopyTo(rented);
+            return ParseHead(rented.AsSpan(0, length), overLimit, limits.MaxHeaderCount);
+        }
+        finally
+        {
+            // The head may hold a Proxy-Authorization credential: do not leave it in a shared pool.
+            rented.AsSpan(0, length).Clear();
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static Http1ParseResult ParseHead(ReadOnlySpan<byte> head, bool overLimit, int maxHeaderCount)
+    {
+        int position = 0;
+        ReadOnlySpan<byte> line;
+        int next;
+
+        // RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least
+        // one empty line (CRLF) received prior to the request-line". Any number, within the window.
+        while (true)
+        {
+            var found = NextLine(head, position, out line, out next);
+            if (found == LineEnd.None)
+            {
+                return CheckPartialRequestLine(head[position..], position) ?? Pending(position, overLimit);
+            }
+
+            if (found == LineEnd.BareCarriageReturn)
+            {
+                return Malformed(position, "bare CR in the request line");
+            }
+
+            if (!line.IsEmpty)
+            {
+                break;
+            }
+
+            position = next;
+        }
+
+        var requestLine = ParseRequestLine(line, next, out string host, out int port, out Version? version);
+        if (requestLine is { } refused)
+        {
+            return refused;
+        }
+
+        position = next;
+        int headerCount = 0;
+        string? proxyAuthorization = null;
+        string? hostHeader = null;
+        while (true)
+        {
+            var found = NextLine(head, position, out line, out next);
+            if (found == LineEnd.None)
+            {
+                return Pending(position, overLimit);
+            }
+
+            if (found == LineEnd.BareCarriageReturn)
+            {
+                return Malformed(position, "bare CR in a header field line");
+            }
+
+            if (line.IsEmpty)
+            {
+                var request = new ConnectRequest("CONNECT", host, port, version!, proxyAuthorization, hostHeader, headerCount);
+                return Http1ParseResult.Complete(request, next);
+            }
+
+            if (Http1Syntax.IsWhitespace(line[0]))
+            {
+                // RFC 9112 §2.2: whitespace between the start-line and the first field MUST be rejected or the
+                // line ignored; §5.2: a server that is not a user agent rejects obs-fold with 400.
+                return Malformed(next, headerCount == 0 ? "whitespace before the first header field" : "obsolete line folding in a header field");
+            }
+
+            headerCount++;
+            if (headerCount > maxHeaderCount)
+            {
+                return Http1ParseResult.Error(RefusalReason.HeadTooLarge, next, "too many header fields");
+            }
+
+            var field = ReadField(line, next, ref proxyAuthorization, ref hostHeader);
+            if (field is { } badField)
+            {
+                return badField;
+            }
+
+            position = next;
+        }
+    }
+
+    /// <summary>
+    /// Judges a complete request line (RFC 9112 §3: <c>request-line = method SP request-target SP HTTP-version</c>).
+    /// Returns null when it is a valid CONNECT, else the refusal.
+    /// </summary>
+    private static Http1ParseResult? ParseRequestLine(ReadOnlySpan<byte> line, int end, out string host, out int port, out Version? version)
+    {
+        host = "";
+        port = 0;
+        version = null;
+
+        int firstSpace = line.IndexOf(Http1Syntax.SP);
+        if (firstSpace <= 0)
+        {
+            return Malformed(end, firstSpace == 0 ? "whitespace before the method" : "request line is not method SP target SP version");
+        }
+
+        var method = line[..firstSpace];
+        if (method.IndexOfAnyExcept(Http1Syntax.TokenChars) >= 0)
+        {
+            return Malformed(end, "method is not a token");
+        }
+
+        var rest = line[(firstSpace + 1)..];
+        int secondSpace = rest.IndexOf(Http1Syntax.SP);
+        if (secondSpace <= 0)
+        {
+            return Malformed(end, "request line is not method SP target SP version");
+        }
+
+        var target = rest[..secondSpace];
+        var versionText = rest[(secondSpace + 1)..];
+        if (target.IndexOfAnyExcept(Http1Syntax.VisibleAscii) >= 0)
+        {
+            return Malformed(end, "request target holds a byte that is not visible ASCII");
+        }
+
+        switch (ReadVersion(versionText, out version))
+        {
+            case VersionVerdict.Garbage:
+                return Malformed(end, "HTTP version is malformed");
+            case VersionVerdict.Unsupported:
+                return Http1ParseResult.Error(RefusalReason.UnsupportedVersion, end, "only HTTP/1.1 and HTTP/1.0 are spoken here");
+        }
+
+        // RFC 9110 §9.1: the method token is case-sensitive.
+        if (!method.SequenceEqual(ConnectMethod))
+        {
+            return Http1ParseResult.Error(RefusalReason.MethodNotAllowed, end, "only CONNECT is allowed");
+        }
+
+        if (!ConnectTarget.TryParse(target, out host, out port, out string detail))
+        {
+            return Malformed(end, detail);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// RFC 9112 §2.3: <c>HTTP-version = HTTP-name "/" DIGIT "." DIGIT</c>, HTTP-name case-sensitive. A well-formed
+    /// version other than 1.0 and 1.1, and the minor-less forms of later versions (<c>HTTP/2</c>, <c>HTTP/3</c>),
+    /// are unsupported (505, RFC 9110 §15.6.6); anything else is garbage (400).
+    /// </summary>
+    private static VersionVerdict ReadVersion(ReadOnlySpan<byte> text, out Version? version)
+    {
+        version = null;
+        if (!text.StartsWith(HttpName))
+        {
+            return VersionVerdict.Garbage;
+        }
+
+        var number = text[HttpName.Length..];
+        bool wellFormed = (number.Length == 1 && char.IsAsciiDigit((char)number[0]))
+            || (number.Length == 3 && char.IsAsciiDigit((char)number[0]) && number[1] == (byte)'.' && char.IsAsciiDigit((char)number[2]));
+        if (!wellFormed)
+        {
+            return VersionVerdict.Garbage;
+        }
+
+        if (number.SequenceEqual("1.1"u8))
+        {
+            version = HttpVersion.Version11;
+            return VersionVerdict.Supported;
+        }
+
+        if (number.SequenceEqual("1.0"u8))
+        {
+            version = HttpVersion.Version10;
+            return VersionVerdict.Supported;
+        }
+
+        return VersionVerdict.Unsupported;
+    }
+
+    /// <summary>
+    /// Judges one header field line (RFC 9112 §5: <c>field-line = field-name ":" OWS field-value OWS</c>) and keeps
+    /// the fields the relay needs. Returns null when it is acceptable, else the refusal.
+    /// </summary>
+    private static Http1ParseResult? ReadField(ReadOnlySpan<byte> line, int end, ref string? proxyAuthorization, ref string? hostHeader)
+    {
+        int colon = line.IndexOf((byte)':');
+        if (colon < 0)
+        {
+            return Malformed(end, "header field line without a colon");
+        }
+
+        if (colon == 0)
+        {
+            return Malformed(end, "empty header field name");
+        }
+
+        var name = line[..colon];
+
+        // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A server MUST reject,
+        // with a response status code of 400 (Bad Request), any received request message that contains
+        // whitespace between a header field name and colon."
+        if (Http1Syntax.IsWhitespace(name[^1]))
+        {
+            return Malformed(end, "whitespace between a header field name and the colon");
+        }
+
+        if (name.IndexOfAnyExcept(Http1Syntax.TokenChars) >= 0)
+        {
+            return Malformed(end, "header field name is not a token");
+        }
+
+        // RFC 9110 §5.5: field values hold no control characters but HTAB; CR and LF were split off already.
+        var value = line[(colon + 1)..];
+        if (value.IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
+        {
+            return Malformed(end, "control character in a header field value");
+        }
+
+        value = Http1Syntax.TrimWhitespace(value);
+
+        // RFC 9110 §5.1: field names are case-insensitive.
+        if (Ascii.EqualsIgnoreCase(name, ProxyAuthorizationName))
+        {
+            // RFC 9110 §5.3: a field that is not a list may not be repeated; two credentials are ambiguous.
+            if (proxyAuthorization is not null)
+            {
+                return Malformed(end, "more than one Proxy-Authorization field");
+            }
+
+            proxyAuthorization = Encoding.Latin1.GetString(value);
+        }
+        else if (Ascii.EqualsIgnoreCase(name, HostName))
+        {
+            // RFC 9112 §3.2: a request with more than one Host field is answered 400.
+            if (hostHeader is not null)
+            {
+                return Malformed(end, "more than one Host field");
+            }
+
+            hostHeader = Encoding.Latin1.GetString(value);
+        }
+        else if (Ascii.EqualsIgnoreCase(name, ContentLengthName))
+        {
+            // RFC 9110 §9.3.6: "A CONNECT request message does not have content"; a Content-Length of zero says
+            // as much, any other value (or a list, or garbage) would leave bytes whose meaning is ambiguous.
+            if (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0)
+            {
+                return Malformed(end, "content on a CONNECT request");
+            }
+        }
+        else if (Ascii.EqualsIgnoreCase(name, TransferEncodingName))
+        {
+            // RFC 9110 §9.3.6 as above; RFC 9112 §6.1: Transfer-Encoding announces content.
+            return Malformed(end, "Transfer-Encoding on a CONNECT request");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Refuses a first line whose end has not arrived when its bytes already break the grammar: a bare CR, or a
+    /// method byte no token can hold. Returns null when more bytes could still make it valid.
+    /// </summary>
+    private static Http1ParseResult? CheckPartialRequestLine(ReadOnlySpan<byte> partial, int start)
+    {
+        int cr = partial.IndexOf(Http1Syntax.CR);
+        if (cr >= 0 && cr < partial.Length - 1)
+        {
+            // No LF in the partial line, so this CR is followed by something else.
+            return Malformed(start + cr + 1, "bare CR in the request line");
+        }
+
+        int methodEnd = partial.IndexOfAny(Http1Syntax.SP, Http1Syntax.CR);
+        var method = methodEnd < 0 ? partial : partial[..methodEnd];
+        if (methodEnd == 0 && partial[0] == Http1Syntax.SP)
+        {
+            return Malformed(start + 1, "whitespace before the method");
+        }
+
+        int bad = method.IndexOfAnyExcept(Http1Syntax.TokenChars);
+        return bad >= 0 ? Malformed(start + bad + 1, "method is not a token") : null;
+    }
+
+    /// <summary>
+    /// Finds the line that starts at <paramref name="start"/>: its content without the line end, and where the
+    /// next line starts.
+    /// </summary>
+    private static LineEnd NextLine(ReadOnlySpan<byte> head, int start, out ReadOnlySpan<byte> line, out int next)
+    {
+        line = default;
+        next = start;
+        int lf = head[start..].IndexOf(Http1Syntax.LF);
+        if (lf < 0)
+        {
+            return LineEnd.None;
+        }
+
+        line = head.Slice(start, lf);
+        next = start + lf + 1;
+        if (!line.IsEmpty && line[^1] == Http1Syntax.CR)
+        {
+            line = line[..^1];
+        }
+
+        // RFC 9112 §2.2: "A sender MUST NOT generate a bare CR ... a recipient of such a bare CR MUST consider that
+        // element to be invalid".
+        return line.Contains(Http1Syntax.CR) ? LineEnd.BareCarriageReturn : LineEnd.Found;
+    }
+
+    private static Http1ParseResult Pending(int examined, bool overLimit) => overLimit
+        ? Http1ParseResult.Error(RefusalReason.HeadTooLarge, examined, "request head larger than the limit")
+        : Http1ParseResult.Incomplete(examined);
+
+    private static Http1ParseResult Malformed(int examined, string detail) =>
+        Http1ParseResult.Error(RefusalReason.MalformedRequest, examined, detail);
+
+    private enum LineEnd
+    {
+        None,
+        Found,
+        BareCarriageReturn,
+    }
+
+    private enum VersionVerdict
+    {
+        Supported,
+        Unsupported,
+        Garbage,
+    }
+}
