@@ -1,0 +1,59 @@
+namespace Passage.Relay.Auth;
+
+/// <summary>
+/// Decides whether a CONNECT request may proceed, from its <c>Proxy-Authorization</c> header and the
+/// token file. Safe to share between connections.
+/// </summary>
+/// <remarks>
+/// The caller answers <see cref="AuthResult.Missing"/> and <see cref="AuthResult.Invalid"/> alike with
+/// 407 and <c>Proxy-Authenticate: </c><see cref="Challenge"/> (RFC 9110 §15.5.8, §11.7.1), and never logs
+/// the header.
+/// </remarks>
+public sealed class ProxyAuthenticator
+{
+    /// <summary>The <c>Proxy-Authenticate</c> value offering both schemes that <see cref="Check"/> accepts.</summary>
+    public const string Challenge = "Bearer realm=\"passage\", Basic realm=\"passage\"";
+
+    private readonly TokenFile? _tokens;
+
+    /// <summary>Creates an authenticator.</summary>
+    /// <param name="tokens">The valid tokens; <see langword="null"/> when no authentication is required.
+    /// Not owned: the caller disposes it.</param>
+    public ProxyAuthenticator(TokenFile? tokens) => _tokens = tokens;
+
+    /// <summary>An authenticator that lets every request through.</summary>
+    public static ProxyAuthenticator None { get; } = new(null);
+
+    /// <summary>Whether requests must carry a token.</summary>
+    public bool IsRequired => _tokens is not null;
+
+    /// <summary>Checks one request's credentials.</summary>
+    /// <param name="proxyAuthorizationHeader">The <c>Proxy-Authorization</c> field value, or
+    /// <see langword="null"/> when the request has none.</param>
+    /// <returns>Allowed, or why not.</returns>
+    public AuthResult Check(string? proxyAuthorizationHeader)
+    {
+        if (_tokens is null)
+        {
+            return AuthResult.Allowed;
+        }
+
+        if (string.IsNullOrWhiteSpace(proxyAuthorizationHeader))
+        {
+            return AuthResult.Missing;
+        }
+
+        Span<char> token = stackalloc char[ProxyCredentials.MaxTokenLength];
+        try
+        {
+            return ProxyCredentials.TryReadToken(proxyAuthorizationHeader, token, out int length)
+                && _tokens.IsValid(token[..length])
+                ? AuthResult.Allowed
+                : AuthResult.Invalid;
+        }
+        finally
+        {
+            token.Clear();
+        }
+    }
+}

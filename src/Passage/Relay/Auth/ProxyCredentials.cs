@@ -1,0 +1,125 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text.Unicode;
+
+namespace Passage.Relay.Auth;
+
+/// <summary>
+/// Reads the token from a <c>Proxy-Authorization</c> header value (RFC 9110 §11.7.2) into a buffer the
+/// caller owns and clears, so that the secret never lands in a string, a log or the heap.
+/// </summary>
+/// <remarks>
+/// <para>Two schemes, named case-insensitively (RFC 9110 §11.1):</para>
+/// <list type="bullet">
+/// <item><c>Bearer TOKEN</c> (RFC 6750 §2.1): the token as sent.</item>
+/// <item><c>Basic base64(user:password)</c> (RFC 7617 §2): the password is the token and the user is
+/// ignored, so <c>curl --proxy-user any:TOKEN</c> works. The user-id ends at the first colon; the
+/// password is UTF-8 (RFC 7617 §2.1).</item>
+/// </list>
+/// <para>The grammar is <c>credentials = auth-scheme 1*SP token68</c> (RFC 9110 §11.4), with optional
+/// whitespace around the field value (RFC 9110 §5.5). Anything else (another scheme, auth-params, a
+/// missing or empty token, bad base64, no colon in Basic) yields no token; the caller does not learn
+/// which, and neither does the client.</para>
+/// </remarks>
+internal static class ProxyCredentials
+{
+    /// <summary>The longest token accepted, in characters; longer ones are malformed.</summary>
+    public const int MaxTokenLength = 1024;
+
+    // Basic carries "user:password" in base64; a generous user-id on top of the longest token.
+    private const int MaxBasicDecodedLength = 2 * MaxTokenLength;
+
+    private static readonly SearchValues<char> s_token68 =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+
+    private static readonly SearchValues<char> s_tchar =
+        SearchValues.Create("!#$%&'*+-.^_`|~ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+
+    /// <summary>Extracts the token from a header value.</summary>
+    /// <param name="headerValue">The <c>Proxy-Authorization</c> field value.</param>
+    /// <param name="token">Receives the token; at least <see cref="MaxTokenLength"/> long. The caller clears it.</param>
+    /// <param name="length">The token's length in <paramref name="token"/>.</param>
+    /// <returns>Whether the header carries a non-empty token of a known scheme.</returns>
+    public static bool TryReadToken(ReadOnlySpan<char> headerValue, Span<char> token, out int length)
+    {
+        length = 0;
+        ReadOnlySpan<char> value = headerValue.Trim(" \t");
+        int space = value.IndexOf(' ');
+        if (space <= 0)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> scheme = value[..space];
+        ReadOnlySpan<char> credentials = value[space..].TrimStart(' ');
+        if (scheme.ContainsAnyExcept(s_tchar) || !IsToken68(credentials))
+        {
+            return false;
+        }
+
+        if (scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            if (credentials.Length > MaxTokenLength || credentials.Length > token.Length)
+            {
+                return false;
+            }
+
+            credentials.CopyTo(token);
+            length = credentials.Length;
+            return true;
+        }
+
+        return scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && TryReadBasicPassword(credentials, token, out length);
+    }
+
+    // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 9110 §11.2).
+    private static bool IsToken68(ReadOnlySpan<char> text)
+    {
+        ReadOnlySpan<char> body = text.TrimEnd('=');
+        return !body.IsEmpty && !body.ContainsAnyExcept(s_token68);
+    }
+
+    private static bool TryReadBasicPassword(ReadOnlySpan<char> base64, Span<char> token, out int length)
+    {
+        length = 0;
+        if (base64.Length > Base64.GetMaxEncodedToUtf8Length(MaxBasicDecodedLength))
+        {
+            return false;
+        }
+
+        Span<byte> decoded = stackalloc byte[MaxBasicDecodedLength];
+        try
+        {
+            if (!Convert.TryFromBase64Chars(base64, decoded, out int decodedLength))
+            {
+                return false;
+            }
+
+            // RFC 7617 §2: the user-id cannot contain a colon, so the first one ends it.
+            ReadOnlySpan<byte> userPass = decoded[..decodedLength];
+            int colon = userPass.IndexOf((byte)':');
+            if (colon < 0)
+            {
+                return false;
+            }
+
+            ReadOnlySpan<byte> password = userPass[(colon + 1)..];
+            int limit = Math.Min(token.Length, MaxTokenLength);
+            OperationStatus status = Utf8.ToUtf16(
+                password, token[..limit], out int read, out int written, replaceInvalidSequences: false);
+            if (status != OperationStatus.Done || read != password.Length || written == 0)
+            {
+                token[..limit].Clear();
+                return false;
+            }
+
+            length = written;
+            return true;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(decoded);
+        }
+    }
+}
