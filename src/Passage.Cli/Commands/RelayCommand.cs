@@ -199,12 +199,15 @@ internal static class RelayCommand
         var text = new System.Text.StringBuilder();
         text.AppendLine($"node ID  {relay.NodeId}");
         text.AppendLine($"pin      {pin}");
+        var certificate = Path.GetRelativePath(Environment.CurrentDirectory, relay.CertificatePath);
+        text.AppendLine($"cert     {certificate}");
         foreach (var endpoint in relay.LocalEndpoints)
         {
-            var proxy = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)
+            var proxy = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) || endpoint.Address.Equals(IPAddress.Loopback)
                 ? $"https://127.0.0.1:{endpoint.Port}"
                 : $"https://{endpoint}";
-            text.AppendLine($"try      curl -p -x {proxy} --proxy-insecure --proxy-pinnedpubkey '{pin}' https://example.org/");
+            // --proxy-cacert verifies the relay on every curl; curl 8.10 and later also check the pin.
+            text.AppendLine($"try      curl -p -x {proxy} --proxy-cacert {certificate} --proxy-pinnedpubkey '{pin}' https://example.org/");
         }
         foreach (var endpoint in relay.LocalPlainEndpoints)
         {

@@ -13,6 +13,8 @@ internal static class LoggingSetup
     public static ILoggerFactory Create(LogOptions options) => LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(options.Level);
+        // Kestrel and hosting are parts inside Passage; their routine lines are not the operator's business.
+        builder.AddFilter("Microsoft", options.Level > LogLevel.Warning ? options.Level : LogLevel.Warning);
         builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         switch (options.Format)
         {

@@ -13,6 +13,9 @@ public enum RefusalReason
     /// <summary>The client did not send its whole ClientHello in time (<c>tls_handshake_timeout</c>).</summary>
     HandshakeTimeout,
 
+    /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher, or a refused client certificate (<c>tls_handshake_failed</c>).</summary>
+    TlsHandshakeFailed,
+
     /// <summary>The client closed before sending a whole ClientHello (<c>client_closed</c>).</summary>
     ClientClosed,
 

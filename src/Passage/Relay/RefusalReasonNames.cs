@@ -9,6 +9,7 @@ public static class RefusalReasonNames
         RefusalReason.ConnectionLimit => "connection_limit_reached",
         RefusalReason.HandshakeTimeout => "tls_handshake_timeout",
         RefusalReason.ClientClosed => "client_closed",
+        RefusalReason.TlsHandshakeFailed => "tls_handshake_failed",
         RefusalReason.NotTls => "not_tls",
         RefusalReason.MalformedHello => "tls_protocol_error",
         RefusalReason.HelloTooLarge => "tls_hello_too_large",

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Identity;
@@ -104,23 +105,58 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var keyDirectory = Path.GetDirectoryName(Path.GetFullPath(options.KeyFile))!;
         if (!Directory.Exists(keyDirectory))
         {
-            Directory.CreateDirectory(keyDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(keyDirectory);
+            }
+            else
+            {
+                Directory.CreateDirectory(keyDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
         }
-        var identity = NodeIdentity.LoadOrCreate(options.KeyFile, options.Names, out _);
+        // Loopback names go into every new certificate, so local clients can verify it by name.
+        var names = options.Names.Concat(["localhost", "127.0.0.1", "::1"]).Distinct(StringComparer.OrdinalIgnoreCase);
+        var identity = NodeIdentity.LoadOrCreate(options.KeyFile, names, out _);
+        WriteCertificateBeside(options.KeyFile, identity);
         var time = timeProvider ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConnectRelay>();
-        var tokens = options.TokenFile is null ? null : new TokenFile(options.TokenFile, time);
+        TokenFile? tokens = null;
+        if (options.TokenFile is not null && !TokenFile.TryOpen(options.TokenFile, out tokens, out var tokenError, time))
+        {
+            throw new ArgumentException($"token file: {tokenError}", nameof(options));
+        }
+        var clientIds = ClientIdPolicy.Parse(options.ClientIds, "clientIds", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        }
         var opener = new TunnelOpener(
             rules,
             resolver,
             new ProxyAuthenticator(tokens),
-            new ClientIdPolicy(options.ClientIds.Select(NodeId.Parse)),
+            clientIds,
             new TunnelLimiter(options.MaxTunnels, options.MaxTunnelsPerClient),
             limits,
             logger,
             time);
         return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time);
     }
+
+    /// <summary>Where the relay's certificate (public) is written: the key file's name with <c>.crt</c>.</summary>
+    public static string CertificatePathFor(string keyFile) => Path.ChangeExtension(keyFile, ".crt");
+
+    private static void WriteCertificateBeside(string keyFile, NodeIdentity identity)
+    {
+        var path = CertificatePathFor(keyFile);
+        var pem = identity.Certificate.ExportCertificatePem() + "\n";
+        if (!File.Exists(path) || File.ReadAllText(path) != pem)
+        {
+            File.WriteAllText(path, pem);
+        }
+    }
+
+    /// <summary>The relay's certificate file (public; for clients that verify by CA file, e.g. <c>curl --proxy-cacert</c>).</summary>
+    public string CertificatePath => CertificatePathFor(_options.KeyFile);
 
     /// <summary>The relay's node ID (its key's pin).</summary>
     public NodeId NodeId => _identity.NodeId;
@@ -137,7 +173,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
     public async Task StartAsync()
     {
-        var handler = new Http2ConnectHandler(_opener, _options, _logger, _metrics, _pumpOptions());
+        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _pumpOptions());
         _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {
@@ -201,7 +237,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
                 return;
             }
-            var session = new Http1ConnectSession(_opener, _options, _logger, _metrics, _pumpOptions(), _time);
+            var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _pumpOptions(), _time);
             await session.RunAsync(new StreamConnection(tls, socket), socket, remote, id, closeAll).ConfigureAwait(false);
         }
         finally
@@ -251,7 +287,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
             return;
         }
-        var session = new Http1ConnectSession(_opener, _options, _logger, _metrics, _pumpOptions(), _time);
+        var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _pumpOptions(), _time);
         await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll).ConfigureAwait(false);
     }
 

@@ -1,6 +1,6 @@
 using System.Net;
 using Passage.Configuration;
-using Passage.Identity;
+using Passage.Relay.Auth;
 using Passage.Relay.Destinations;
 
 namespace Passage.Relay.Connect;
@@ -35,17 +35,12 @@ public static class ConnectSettings
             reader.AddMessage(error, error.StartsWith("relay.allow", StringComparison.Ordinal) ? allowLayer : denyLayer);
         }
 
-        var clientIds = new List<string>();
-        foreach (var (key, value, layer) in reader.GetList("relay:clientIds"))
+        var (clientIds, clientIdsLayer) = reader.GetValues("relay:clientIds");
+        var idErrors = new List<string>();
+        ClientIdPolicy.Parse(clientIds, SettingsReader.Display("relay:clientIds"), idErrors);
+        foreach (var error in idErrors)
         {
-            if (NodeId.TryParse(value, out var id))
-            {
-                clientIds.Add(id.ToString());
-            }
-            else
-            {
-                reader.AddError(key, $"'{value}' is not a node ID (52 base32 characters, as `passage id` prints)", layer);
-            }
+            reader.AddMessage(error, clientIdsLayer);
         }
 
         var tokenFile = reader.GetString("relay:tokenFile") is { Length: > 0 } t ? t : null;
@@ -59,7 +54,7 @@ public static class ConnectSettings
         {
             Endpoints = endpoints,
             PlainEndpoints = plain,
-            KeyFile = reader.GetString("relay:key") is { Length: > 0 } key ? key : defaults.KeyFile,
+            KeyFile = reader.GetString("relay:key") is { Length: > 0 } keyFile ? keyFile : defaults.KeyFile,
             Names = reader.GetList("relay:names").Select(n => n.Value).ToArray(),
             Allow = allow,
             Deny = deny,

@@ -18,7 +18,7 @@ namespace Passage.Relay.Connect;
 /// (and zero-copy where both ends are plain sockets).
 /// </summary>
 internal sealed class Http1ConnectSession(
-    TunnelOpener opener, ConnectOptions options, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
+    TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
 {
     public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll)
     {
@@ -26,8 +26,8 @@ internal sealed class Http1ConnectSession(
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
-            var limits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
-            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, limits, closeAll).ConfigureAwait(false);
+            var headLimits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, headLimits, closeAll).ConfigureAwait(false);
             if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
                 if (failure is { } refusal)
@@ -55,7 +55,7 @@ internal sealed class Http1ConnectSession(
             await using var upstream = new SocketConnection(upstreamSocket);
             metrics.TunnelOpened(ConnectRelay.FrontDoor);
             var answer = new ArrayBufferWriter<byte>(64);
-            Http1Response.Success(answer);
+            Http1Response.Success(answer, request.Version);
             try
             {
                 await client.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
@@ -67,7 +67,7 @@ internal sealed class Http1ConnectSession(
             // A client may send its first tunnel bytes (a ClientHello) right behind the head.
             var headLength = (int)head.Value.HeadLength;
             var early = buffer.AsMemory(headLength, filled - headLength);
-            await TunnelPump.RunAsync(client, upstream, options, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
+            await TunnelPump.RunAsync(client, upstream, options, limits.HandshakeTimeout, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
         }
         finally
         {

@@ -12,7 +12,7 @@ namespace Passage.Relay.Connect;
 /// request is one tunnel on its own stream, flow-controlled by HTTP/2, so a stalled tunnel does not
 /// stall the others on the connection.
 /// </summary>
-internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions options, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions)
+internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions)
 {
     private long _nextTunnelId;
 
@@ -68,7 +68,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions op
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
             abort: context.Abort);
-        await TunnelPump.RunAsync(tunnel, upstream, options, pumpOptions, ReadOnlyMemory<byte>.Empty, metrics, logger, id, context.RequestAborted).ConfigureAwait(false);
+        await TunnelPump.RunAsync(tunnel, upstream, options, limits.HandshakeTimeout, pumpOptions, ReadOnlyMemory<byte>.Empty, metrics, logger, id, context.RequestAborted).ConfigureAwait(false);
     }
 
     private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)
@@ -79,7 +79,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions op
         context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(reason, detail);
         if (reason == RefusalReason.AuthenticationRequired)
         {
-            context.Response.Headers.ProxyAuthenticate = ProxyChallenge.Value;
+            context.Response.Headers.ProxyAuthenticate = Auth.ProxyAuthenticator.Challenge;
         }
         if (reason == RefusalReason.MethodNotAllowed)
         {

@@ -37,6 +37,9 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Passage terminated TLS before the handoff, so Kestrel sees a cleartext transport while
+            // clients rightly send :scheme https (RFC 9113 §8.3.1); accept it.
+            kestrel.AllowAlternateSchemes = true;
             // Tunnels may sit idle or move bytes slowly for as long as the relay's idle timeout
             // allows: Kestrel's rate and size guards for request bodies must not cut them.
             kestrel.Limits.MinRequestBodyDataRate = null;

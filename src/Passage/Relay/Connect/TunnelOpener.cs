@@ -50,7 +50,7 @@ internal sealed partial class TunnelOpener
     }
 
     /// <summary>True when clients must present a pinned certificate (mutual TLS).</summary>
-    public bool RequiresClientCertificate => _clientIds.IsRequired;
+    public bool RequiresClientCertificate => _clientIds.RequiresClientCertificate;
 
     /// <summary>Tunnels open now.</summary>
     public int OpenTunnels => _limiter.Open;

@@ -67,12 +67,23 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
         {
             return;
         }
-        await Transport.Input.CompleteAsync().ConfigureAwait(false);
-        await Transport.Output.CompleteAsync().ConfigureAwait(false);
-        await _stream.DisposeAsync().ConfigureAwait(false);
-        SignalClosed();
-        _closed.Dispose();
-        _onClosed?.Invoke();
+        try
+        {
+            await Transport.Input.CompleteAsync().ConfigureAwait(false);
+            // Completing the writer flushes what is buffered; on an aborted transport that fails.
+            await Transport.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // The transport is gone: nothing left to flush.
+        }
+        finally
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+            SignalClosed();
+            _closed.Dispose();
+            _onClosed?.Invoke();
+        }
     }
 
     private void SignalClosed()

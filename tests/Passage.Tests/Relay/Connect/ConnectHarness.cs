@@ -61,6 +61,9 @@ internal sealed class ConnectHarness : IAsyncDisposable
 
     public string Directory => _directory.Path;
 
+    /// <summary>The relay's certificate, written beside its key for clients that verify by CA file.</summary>
+    public string CertificatePath => Path.ChangeExtension(Path.Combine(_directory.Path, "relay.pem"), ".crt");
+
     public long Counter(string key)
     {
         lock (_counters)

@@ -25,7 +25,7 @@ public sealed class ConnectRelayHttp1Tests
         await using var relay = await ConnectHarness.StartAsync();
         using var socket = await relay.ConnectPlainAsync();
         var early = RandomNumberGenerator.GetBytes(3000);
-        await Loopback.SendAllAsync(socket, [.. System.Text.Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}")), .. early]);
+        await Loopback.SendAllAsync(socket, (byte[])[.. System.Text.Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}")), .. early]);
 
         var head = await ConnectHarness.ReadHeadAsync(socket);
         Assert.StartsWith("HTTP/1.1 200", head);

@@ -24,7 +24,8 @@ public sealed partial class ConnectRelayProcessTests
         // the CONNECT with 502 dns_error: proof that TLS to the relay, the pin and CONNECT worked.
         var match = CurlCommand().Match(tryLine);
         Assert.True(match.Success, tryLine);
-        var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", match.Groups["proxy"].Value, "--proxy-insecure",
+        var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", match.Groups["proxy"].Value,
+            "--proxy-cacert", Path.Combine(directory.Path, match.Groups["cert"].Value),
             "--proxy-pinnedpubkey", match.Groups["pin"].Value, match.Groups["url"].Value);
         Assert.NotEqual(0, exit);
         Assert.Contains("HTTP/1.1 502", error);
@@ -61,6 +62,6 @@ public sealed partial class ConnectRelayProcessTests
         }
     }
 
-    [GeneratedRegex(@"curl -p -x (?<proxy>\S+) --proxy-insecure --proxy-pinnedpubkey '(?<pin>[^']+)' (?<url>\S+)")]
+    [GeneratedRegex(@"curl -p -x (?<proxy>\S+) --proxy-cacert (?<cert>\S+) --proxy-pinnedpubkey '(?<pin>[^']+)' (?<url>\S+)")]
     private static partial Regex CurlCommand();
 }
