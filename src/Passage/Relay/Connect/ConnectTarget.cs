@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Passage.Relay.Connect;
 
 /// <summary>
@@ -24,16 +22,20 @@ internal static class ConnectTarget
     // "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
     private const int MaxIPv6Length = 45;
 
-    /// <summary>Splits <paramref name="target"/> into its host (without brackets) and port.</summary>
+    /// <summary>
+    /// Splits <paramref name="target"/> into its host (without brackets) and port. The host comes back as a range,
+    /// so that no string is made until the whole head has arrived.
+    /// </summary>
     /// <param name="target">The request target, as it appeared between the two spaces of the request line.</param>
-    /// <param name="host">The host as written, ASCII, without brackets; empty on failure.</param>
+    /// <param name="host">Where the host, as written and without brackets, lies in <paramref name="target"/>; empty on failure.</param>
     /// <param name="port">The port; 0 on failure.</param>
     /// <param name="detail">On failure, a constant reason that holds none of the target's bytes.</param>
     /// <returns>Whether the target is a valid authority-form.</returns>
-    public static bool TryParse(ReadOnlySpan<byte> target, out string host, out int port, out string detail)
+    public static bool TryParse(ReadOnlySpan<byte> target, out Range host, out int port, out string detail)
     {
-        host = "";
+        host = default;
         port = 0;
+        int hostStart;
         ReadOnlySpan<byte> hostBytes;
         ReadOnlySpan<byte> rest;
         if (target.IsEmpty)
@@ -51,6 +53,7 @@ internal static class ConnectTarget
                 return false;
             }
 
+            hostStart = 1;
             hostBytes = target[1..close];
             if (hostBytes.Length is < 2 or > MaxIPv6Length || hostBytes.IndexOfAnyExcept(Http1Syntax.IPv6Chars) >= 0 || !hostBytes.Contains((byte)':'))
             {
@@ -63,6 +66,7 @@ internal static class ConnectTarget
         else
         {
             int colon = target.IndexOf((byte)':');
+            hostStart = 0;
             hostBytes = colon < 0 ? target : target[..colon];
             if (hostBytes.IsEmpty)
             {
@@ -97,7 +101,7 @@ internal static class ConnectTarget
             return false;
         }
 
-        host = Encoding.ASCII.GetString(hostBytes);
+        host = new Range(hostStart, hostStart + hostBytes.Length);
         detail = "";
         return true;
     }

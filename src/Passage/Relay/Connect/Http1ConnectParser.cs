@@ -25,22 +25,15 @@ namespace Passage.Relay.Connect;
 /// send it, and no HTTP parser downstream could read the head differently, since only the tunnel's bytes are
 /// forwarded. A CR not followed by LF is refused (§2.2: a bare CR is invalid). Single spaces only inside the
 /// request line (§3: the MAY to split on any whitespace is not taken). Decisions are taken as soon as a complete
-/// line decides them; an incomplete first line is refused early only when its method already holds a byte no
-/// token can hold (a TLS ClientHello sent to a plain-text port), or a bare CR.
+/// line decides them, and on the last, incomplete line as soon as its bytes can no longer begin a valid line: a
+/// method byte no token can hold (a TLS ClientHello sent to a plain-text port answers at once), a bare CR, a
+/// folded or badly named field, a control character in a value.
 /// </remarks>
-internal static class Http1ConnectParser
+internal static partial class Http1ConnectParser
 {
     private static ReadOnlySpan<byte> ConnectMethod => "CONNECT"u8;
 
     private static ReadOnlySpan<byte> HttpName => "HTTP/"u8;
-
-    private static ReadOnlySpan<byte> ProxyAuthorizationName => "Proxy-Authorization"u8;
-
-    private static ReadOnlySpan<byte> HostName => "Host"u8;
-
-    private static ReadOnlySpan<byte> ContentLengthName => "Content-Length"u8;
-
-    private static ReadOnlySpan<byte> TransferEncodingName => "Transfer-Encoding"u8;
 
     /// <summary>Examines the bytes a client has sent so far on a connection to a CONNECT relay.</summary>
     /// <param name="buffered">Everything read from the connection so far, from its first byte. Not modified.</param>
@@ -107,7 +100,8 @@ internal static class Http1ConnectParser
             position = next;
         }
 
-        var requestLine = ParseRequestLine(line, next, out string host, out int port, out Version? version);
+        int lineStart = position;
+        var requestLine = ParseRequestLine(line, next, out Range target, out Range host, out int port, out Version? version);
         if (requestLine is { } refused)
         {
             return refused;
@@ -115,14 +109,14 @@ internal static class Http1ConnectParser
 
         position = next;
         int headerCount = 0;
-        string? proxyAuthorization = null;
-        string? hostHeader = null;
+        Range? proxyAuthorization = null;
+        Range? hostHeader = null;
         while (true)
         {
             var found = NextLine(head, position, out line, out next);
             if (found == LineEnd.None)
             {
-                return Pending(position, overLimit);
+                return CheckPartialFieldLine(head[position..], position, headerCount) ?? Pending(position, overLimit);
             }
 
             if (found == LineEnd.BareCarriageReturn)
@@ -132,7 +126,16 @@ internal static class Http1ConnectParser
 
             if (line.IsEmpty)
             {
-                var request = new ConnectRequest("CONNECT", host, port, version!, proxyAuthorization, hostHeader, headerCount);
+                // Strings are made only now: a head still arriving costs no allocation on each read.
+                var hostName = Encoding.ASCII.GetString(head[lineStart..][target][host]);
+                var request = new ConnectRequest(
+                    "CONNECT",
+                    hostName,
+                    port,
+                    version!,
+                    proxyAuthorization is { } credential ? Encoding.Latin1.GetString(head[credential]) : null,
+                    hostHeader is { } hostField ? Encoding.Latin1.GetString(head[hostField]) : null,
+                    headerCount);
                 return Http1ParseResult.Complete(request, next);
             }
 
@@ -149,7 +152,7 @@ internal static class Http1ConnectParser
                 return Http1ParseResult.Error(RefusalReason.HeadTooLarge, next, "too many header fields");
             }
 
-            var field = ReadField(line, next, ref proxyAuthorization, ref hostHeader);
+            var field = ReadField(line, position, next, ref proxyAuthorization, ref hostHeader);
             if (field is { } badField)
             {
                 return badField;
@@ -163,9 +166,10 @@ internal static class Http1ConnectParser
     /// Judges a complete request line (RFC 9112 §3: <c>request-line = method SP request-target SP HTTP-version</c>).
     /// Returns null when it is a valid CONNECT, else the refusal.
     /// </summary>
-    private static Http1ParseResult? ParseRequestLine(ReadOnlySpan<byte> line, int end, out string host, out int port, out Version? version)
+    private static Http1ParseResult? ParseRequestLine(ReadOnlySpan<byte> line, int end, out Range target, out Range host, out int port, out Version? version)
     {
-        host = "";
+        target = default;
+        host = default;
         port = 0;
         version = null;
 
@@ -188,9 +192,10 @@ internal static class Http1ConnectParser
             return Malformed(end, "request line is not method SP target SP version");
         }
 
-        var target = rest[..secondSpace];
+        target = new Range(firstSpace + 1, firstSpace + 1 + secondSpace);
+        var targetText = line[target];
         var versionText = rest[(secondSpace + 1)..];
-        if (target.IndexOfAnyExcept(Http1Syntax.VisibleAscii) >= 0)
+        if (targetText.IndexOfAnyExcept(Http1Syntax.VisibleAscii) >= 0)
         {
             return Malformed(end, "request target holds a byte that is not visible ASCII");
         }
@@ -209,7 +214,7 @@ internal static class Http1ConnectParser
             return Http1ParseResult.Error(RefusalReason.MethodNotAllowed, end, "only CONNECT is allowed");
         }
 
-        if (!ConnectTarget.TryParse(target, out host, out port, out string detail))
+        if (!ConnectTarget.TryParse(targetText, out host, out port, out string detail))
         {
             return Malformed(end, detail);
         }
@@ -251,86 +256,6 @@ internal static class Http1ConnectParser
         }
 
         return VersionVerdict.Unsupported;
-    }
-
-    /// <summary>
-    /// Judges one header field line (RFC 9112 §5: <c>field-line = field-name ":" OWS field-value OWS</c>) and keeps
-    /// the fields the relay needs. Returns null when it is acceptable, else the refusal.
-    /// </summary>
-    private static Http1ParseResult? ReadField(ReadOnlySpan<byte> line, int end, ref string? proxyAuthorization, ref string? hostHeader)
-    {
-        int colon = line.IndexOf((byte)':');
-        if (colon < 0)
-        {
-            return Malformed(end, "header field line without a colon");
-        }
-
-        if (colon == 0)
-        {
-            return Malformed(end, "empty header field name");
-        }
-
-        var name = line[..colon];
-
-        // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A server MUST reject,
-        // with a response status code of 400 (Bad Request), any received request message that contains
-        // whitespace between a header field name and colon."
-        if (Http1Syntax.IsWhitespace(name[^1]))
-        {
-            return Malformed(end, "whitespace between a header field name and the colon");
-        }
-
-        if (name.IndexOfAnyExcept(Http1Syntax.TokenChars) >= 0)
-        {
-            return Malformed(end, "header field name is not a token");
-        }
-
-        // RFC 9110 §5.5: field values hold no control characters but HTAB; CR and LF were split off already.
-        var value = line[(colon + 1)..];
-        if (value.IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
-        {
-            return Malformed(end, "control character in a header field value");
-        }
-
-        value = Http1Syntax.TrimWhitespace(value);
-
-        // RFC 9110 §5.1: field names are case-insensitive.
-        if (Ascii.EqualsIgnoreCase(name, ProxyAuthorizationName))
-        {
-            // RFC 9110 §5.3: a field that is not a list may not be repeated; two credentials are ambiguous.
-            if (proxyAuthorization is not null)
-            {
-                return Malformed(end, "more than one Proxy-Authorization field");
-            }
-
-            proxyAuthorization = Encoding.Latin1.GetString(value);
-        }
-        else if (Ascii.EqualsIgnoreCase(name, HostName))
-        {
-            // RFC 9112 §3.2: a request with more than one Host field is answered 400.
-            if (hostHeader is not null)
-            {
-                return Malformed(end, "more than one Host field");
-            }
-
-            hostHeader = Encoding.Latin1.GetString(value);
-        }
-        else if (Ascii.EqualsIgnoreCase(name, ContentLengthName))
-        {
-            // RFC 9110 §9.3.6: "A CONNECT request message does not have content"; a Content-Length of zero says
-            // as much, any other value (or a list, or garbage) would leave bytes whose meaning is ambiguous.
-            if (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0)
-            {
-                return Malformed(end, "content on a CONNECT request");
-            }
-        }
-        else if (Ascii.EqualsIgnoreCase(name, TransferEncodingName))
-        {
-            // RFC 9110 §9.3.6 as above; RFC 9112 §6.1: Transfer-Encoding announces content.
-            return Malformed(end, "Transfer-Encoding on a CONNECT request");
-        }
-
-        return null;
     }
 
     /// <summary>

@@ -47,8 +47,8 @@ internal static class Http1Syntax
     /// <summary>Whether <paramref name="b"/> is optional whitespace (RFC 9110 §5.6.3: OWS is SP or HTAB).</summary>
     public static bool IsWhitespace(byte b) => b is SP or HTAB;
 
-    /// <summary><paramref name="value"/> without leading and trailing OWS.</summary>
-    public static ReadOnlySpan<byte> TrimWhitespace(ReadOnlySpan<byte> value)
+    /// <summary>Where <paramref name="value"/> lies without its leading and trailing OWS.</summary>
+    public static Range TrimWhitespace(ReadOnlySpan<byte> value)
     {
         int start = 0;
         while (start < value.Length && IsWhitespace(value[start]))
@@ -62,6 +62,6 @@ internal static class Http1Syntax
             end--;
         }
 
-        return value[start..end];
+        return new Range(start, end);
     }
 }

@@ -1,0 +1,148 @@
+using System.Text;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>The header field lines of the CONNECT head (RFC 9112 §5, RFC 9110 §5).</summary>
+internal static partial class Http1ConnectParser
+{
+    private static ReadOnlySpan<byte> ProxyAuthorizationName => "Proxy-Authorization"u8;
+
+    private static ReadOnlySpan<byte> HostName => "Host"u8;
+
+    private static ReadOnlySpan<byte> ContentLengthName => "Content-Length"u8;
+
+    private static ReadOnlySpan<byte> TransferEncodingName => "Transfer-Encoding"u8;
+
+    /// <summary>
+    /// Judges one header field line (RFC 9112 §5: <c>field-line = field-name ":" OWS field-value OWS</c>) and keeps
+    /// where the values of the fields the relay needs lie in the head. Returns null when it is acceptable, else the
+    /// refusal.
+    /// </summary>
+    private static Http1ParseResult? ReadField(ReadOnlySpan<byte> line, int lineStart, int end, ref Range? proxyAuthorization, ref Range? hostHeader)
+    {
+        int colon = line.IndexOf((byte)':');
+        if (colon < 0)
+        {
+            return Malformed(end, "header field line without a colon");
+        }
+
+        if (colon == 0)
+        {
+            return Malformed(end, "empty header field name");
+        }
+
+        var name = line[..colon];
+
+        // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A server MUST reject,
+        // with a response status code of 400 (Bad Request), any received request message that contains
+        // whitespace between a header field name and colon."
+        if (Http1Syntax.IsWhitespace(name[^1]))
+        {
+            return Malformed(end, "whitespace between a header field name and the colon");
+        }
+
+        if (name.IndexOfAnyExcept(Http1Syntax.TokenChars) >= 0)
+        {
+            return Malformed(end, "header field name is not a token");
+        }
+
+        // RFC 9110 §5.5: field values hold no control characters but HTAB; CR and LF were split off already.
+        var value = line[(colon + 1)..];
+        if (value.IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
+        {
+            return Malformed(end, "control character in a header field value");
+        }
+
+        var trimmed = Http1Syntax.TrimWhitespace(value);
+        int valueStart = lineStart + colon + 1;
+        var valueInHead = new Range(valueStart + trimmed.Start.Value, valueStart + trimmed.End.Value);
+        value = value[trimmed];
+
+        // RFC 9110 §5.1: field names are case-insensitive.
+        if (Ascii.EqualsIgnoreCase(name, ProxyAuthorizationName))
+        {
+            // RFC 9110 §5.3: a field that is not a list may not be repeated; two credentials are ambiguous.
+            if (proxyAuthorization is not null)
+            {
+                return Malformed(end, "more than one Proxy-Authorization field");
+            }
+
+            proxyAuthorization = valueInHead;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, HostName))
+        {
+            // RFC 9112 §3.2: a request with more than one Host field is answered 400.
+            if (hostHeader is not null)
+            {
+                return Malformed(end, "more than one Host field");
+            }
+
+            hostHeader = valueInHead;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, ContentLengthName))
+        {
+            // RFC 9110 §9.3.6: "A CONNECT request message does not have content"; a Content-Length of zero says
+            // as much, any other value (or a list, or garbage) would leave bytes whose meaning is ambiguous.
+            if (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0)
+            {
+                return Malformed(end, "content on a CONNECT request");
+            }
+        }
+        else if (Ascii.EqualsIgnoreCase(name, TransferEncodingName))
+        {
+            // RFC 9110 §9.3.6 as above; RFC 9112 §6.1: Transfer-Encoding announces content.
+            return Malformed(end, "Transfer-Encoding on a CONNECT request");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Refuses a header field line whose end has not arrived when its bytes already break the grammar: a bare CR,
+    /// leading whitespace (obs-fold), a byte no field name can hold, a control character in the value. Returns
+    /// null when more bytes could still make it valid (a CR at the very end may be the start of CRLF).
+    /// </summary>
+    private static Http1ParseResult? CheckPartialFieldLine(ReadOnlySpan<byte> partial, int start, int headerCount)
+    {
+        if (partial.IsEmpty)
+        {
+            return null;
+        }
+
+        int cr = partial.IndexOf(Http1Syntax.CR);
+        if (cr >= 0 && cr < partial.Length - 1)
+        {
+            return Malformed(start + cr + 1, "bare CR in a header field line");
+        }
+
+        if (cr >= 0)
+        {
+            partial = partial[..cr];
+        }
+
+        if (partial.IsEmpty)
+        {
+            return null;
+        }
+
+        if (Http1Syntax.IsWhitespace(partial[0]))
+        {
+            return Malformed(start + 1, headerCount == 0 ? "whitespace before the first header field" : "obsolete line folding in a header field");
+        }
+
+        int colon = partial.IndexOf((byte)':');
+        var name = colon < 0 ? partial : partial[..colon];
+        int bad = name.IndexOfAnyExcept(Http1Syntax.TokenChars);
+        if (bad >= 0)
+        {
+            return Malformed(start + bad + 1, Http1Syntax.IsWhitespace(name[bad]) ? "whitespace in or after a header field name" : "header field name is not a token");
+        }
+
+        if (colon >= 0 && partial[(colon + 1)..].IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
+        {
+            return Malformed(start + partial.Length, "control character in a header field value");
+        }
+
+        return null;
+    }
+}
