@@ -13,9 +13,6 @@ public enum RefusalReason
     /// <summary>The client did not send its whole ClientHello in time (<c>tls_handshake_timeout</c>).</summary>
     HandshakeTimeout,
 
-    /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher, or a refused client certificate (<c>tls_handshake_failed</c>).</summary>
-    TlsHandshakeFailed,
-
     /// <summary>The client closed before sending a whole ClientHello (<c>client_closed</c>).</summary>
     ClientClosed,
 
@@ -98,4 +95,7 @@ public enum RefusalReason
     /// Proxy-Status <c>http_request_error</c>).
     /// </summary>
     RequestHeadTimeout,
+
+    /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher, or a refused client certificate (<c>tls_handshake_failed</c>).</summary>
+    TlsHandshakeFailed,
 }

@@ -24,16 +24,52 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
-    public void With_nothing_set_the_relay_is_a_safe_loopback_relay_to_public_hosts_on_443()
+    public void With_nothing_set_the_relay_is_a_connect_relay_on_loopback_to_public_hosts_on_443()
     {
         var (options, errors) = Read();
         Assert.Empty(errors);
-        var passthrough = options.Passthrough!;
-        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 9443)], passthrough.Endpoints);
-        var route = Assert.Single(passthrough.Routes);
-        Assert.Equal(("*", (string?)null, 443), (route.Pattern, route.Upstream, route.Port));
+        Assert.Null(options.Passthrough);
+        var connect = options.Connect!;
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 8443)], connect.Endpoints);
+        Assert.Empty(connect.PlainEndpoints);
+        Assert.Empty(connect.Allow);
+        Assert.Equal("passage-data/relay.pem", connect.KeyFile);
         Assert.False(options.Destinations.AllowPrivate);
         Assert.Equal(RelayLimits.DefaultMaxConnections, options.Limits.MaxConnections);
+    }
+
+    [Fact]
+    public void Routes_alone_start_a_pass_through_relay_on_its_loopback_default_and_no_connect_relay()
+    {
+        var (options, errors) = Read(Layer("flags", ("relay:routes:*", ":443")));
+        Assert.Empty(errors);
+        Assert.Null(options.Connect);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 9443)], options.Passthrough!.Endpoints);
+    }
+
+    [Fact]
+    public void Plain_connect_off_loopback_needs_insecure_plain()
+    {
+        var (_, errors) = Read(Layer("flags", ("relay:connectPlain:0", "0.0.0.0:8080")));
+        Assert.Contains("not a loopback address", Assert.Single(errors));
+        var (_, allowed) = Read(Layer("flags", ("relay:connectPlain:0", "0.0.0.0:8080"), ("relay:insecurePlain", "true")));
+        Assert.Empty(allowed);
+    }
+
+    [Fact]
+    public void Connect_settings_are_validated_with_the_rest()
+    {
+        var (_, errors) = Read(JsonLayer("""
+            { "relay": { "connect": ["127.0.0.1:0"], "allow": ["example.org"], "deny": ["~(:443"], "clientIds": ["nope"],
+                         "minHttpVersion": "3", "maxTunnels": 0, "tokenFile": "/nonexistent/tokens" } }
+            """));
+        Assert.Equal(6, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("relay.allow[0]: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.deny[0]: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.clientIds[0]: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.minHttpVersion: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.maxTunnels: ", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.tokenFile: ", StringComparison.Ordinal));
     }
 
     [Fact]
