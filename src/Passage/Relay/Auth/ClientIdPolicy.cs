@@ -1,3 +1,4 @@
+using Passage.Identity;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -26,7 +27,7 @@ public sealed class ClientIdPolicy
     public static ClientIdPolicy None { get; } = new([]);
 
     /// <summary>The number of allowed IDs.</summary>
-    public int Count => _ids.Length / NodeIdText.ByteLength;
+    public int Count => _ids.Length / NodeId.HashLength;
 
     /// <summary>Whether clients must present a certificate whose key has an allowed ID.</summary>
     public bool RequiresClientCertificate => _ids.Length > 0;
@@ -50,10 +51,10 @@ public sealed class ClientIdPolicy
             return false;
         }
 
-        Span<byte> id = stackalloc byte[NodeIdText.ByteLength];
+        NodeId presented;
         try
         {
-            SHA256.HashData(clientCertificate.PublicKey.ExportSubjectPublicKeyInfo(), id);
+            presented = NodeId.FromCertificate(clientCertificate);
         }
         catch (CryptographicException)
         {
@@ -61,9 +62,9 @@ public sealed class ClientIdPolicy
         }
 
         int matched = 0;
-        for (int offset = 0; offset < _ids.Length; offset += NodeIdText.ByteLength)
+        for (int offset = 0; offset < _ids.Length; offset += NodeId.HashLength)
         {
-            matched |= CryptographicOperations.FixedTimeEquals(id, _ids.AsSpan(offset, NodeIdText.ByteLength)) ? 1 : 0;
+            matched |= CryptographicOperations.FixedTimeEquals(presented.Hash, _ids.AsSpan(offset, NodeId.HashLength)) ? 1 : 0;
         }
 
         return matched != 0;
@@ -84,23 +85,20 @@ public sealed class ClientIdPolicy
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(errors);
 
-        var bytes = new List<byte>(ids.Count * NodeIdText.ByteLength);
-        Span<byte> id = stackalloc byte[NodeIdText.ByteLength];
+        var bytes = new List<byte>(ids.Count * NodeId.HashLength);
         for (int i = 0; i < ids.Count; i++)
         {
             string text = ids[i] ?? "";
-            if (NodeIdText.TryDecode(text, id))
+            if (NodeId.TryParse(text, out var id))
             {
-                bytes.AddRange(id);
+                bytes.AddRange(id.Hash);
                 continue;
             }
 
-            string hint = text.Contains('@', StringComparison.Ordinal) ? "; give the ID alone, without @host:port"
-                : NodeIdText.TryDecode(text.ToLowerInvariant(), id) ? "; write it in lower case"
-                : "";
+            string hint = text.Contains('@', StringComparison.Ordinal) ? "; give the ID alone, without @host:port" : "";
             errors.Add(string.Create(
                 CultureInfo.InvariantCulture,
-                $"{key}[{i}]: '{text}' is not a node ID ({NodeIdText.Length} lower-case base32 characters){hint}"));
+                $"{key}[{i}]: '{text}' is not a node ID ({NodeId.TextLength} base32 characters, as `passage id` prints){hint}"));
         }
 
         return bytes.Count == 0 ? None : new ClientIdPolicy([.. bytes]);

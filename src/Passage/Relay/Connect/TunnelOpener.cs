@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
+using Passage.Configuration;
 using Passage.Relay.Auth;
 using Passage.Relay.Destinations;
 using Passage.Telemetry;
@@ -18,16 +19,13 @@ namespace Passage.Relay.Connect;
 /// </code>
 /// Every refusal comes back as a <see cref="RefusalReason"/> that maps to a status and a Proxy-Status.
 /// </summary>
-internal sealed partial class TunnelOpener
+internal sealed class TunnelOpener
 {
     private readonly DestinationRules _rules;
-    private readonly DestinationResolver _resolver;
+    private readonly UpstreamConnector _upstreams;
     private readonly ProxyAuthenticator _authenticator;
     private readonly ClientIdPolicy _clientIds;
     private readonly TunnelLimiter _limiter;
-    private readonly RelayLimits _limits;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
 
     public TunnelOpener(
         DestinationRules rules,
@@ -40,13 +38,10 @@ internal sealed partial class TunnelOpener
         TimeProvider time)
     {
         _rules = rules;
-        _resolver = resolver;
+        _upstreams = new UpstreamConnector(resolver, limits, logger, time);
         _authenticator = authenticator;
         _clientIds = clientIds;
         _limiter = limiter;
-        _limits = limits;
-        _logger = logger;
-        _time = time;
     }
 
     /// <summary>True when clients must present a pinned certificate (mutual TLS).</summary>
@@ -82,11 +77,11 @@ internal sealed partial class TunnelOpener
 
         try
         {
-            var (socket, refusal, detail) = await ReachAsync(host, port, cancellationToken).ConfigureAwait(false);
-            if (socket is null)
+            var reached = await _upstreams.ConnectAsync(new HostPort(host, port), cancellationToken).ConfigureAwait(false);
+            if (reached.Socket is not { } socket)
             {
                 lease.Dispose();
-                return TunnelOpening.Refused(refusal, detail);
+                return TunnelOpening.Refused(reached.Refusal, reached.Detail);
             }
             return new TunnelOpening(socket, lease, default, "");
         }
@@ -95,56 +90,5 @@ internal sealed partial class TunnelOpener
             lease.Dispose();
             throw;
         }
-    }
-
-    private async Task<(Socket? Socket, RefusalReason Refusal, string Detail)> ReachAsync(string host, int port, CancellationToken cancellationToken)
-    {
-        using var deadline = new CancellationTokenSource(_limits.ConnectTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        ResolveResult resolved;
-        try
-        {
-            resolved = await _resolver.ResolveAsync(host, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return (null, RefusalReason.DnsError, "lookup timed out");
-        }
-        switch (resolved.Status)
-        {
-            case ResolveStatus.Ok:
-                break;
-            case ResolveStatus.Prohibited:
-                return (null, RefusalReason.DestinationProhibited, $"resolves to a {resolved.RefusedCategory} address");
-            case ResolveStatus.InvalidName:
-                return (null, RefusalReason.InvalidDestination, "not a valid host name");
-            case ResolveStatus.NoAddresses:
-                return (null, RefusalReason.DnsError, "no addresses");
-            default:
-                Log.UpstreamUnavailable(_logger, $"{host}:{port}", RefusalReason.DnsError.Name(), resolved.DnsErrorCode ?? SocketError.HostNotFound);
-                return (null, RefusalReason.DnsError, resolved.DnsErrorCode?.ToString() ?? "lookup failed");
-        }
-
-        DialResult dialed;
-        try
-        {
-            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, port, _limits.ConnectTimeout, _time, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return (null, RefusalReason.UpstreamTimeout, "connect timed out");
-        }
-        if (dialed.Socket is { } socket)
-        {
-            return (socket, default, "");
-        }
-        var reason = dialed.Error switch
-        {
-            DialError.Refused => RefusalReason.UpstreamRefused,
-            DialError.TimedOut => RefusalReason.UpstreamTimeout,
-            _ => RefusalReason.UpstreamUnreachable,
-        };
-        Log.UpstreamUnavailable(_logger, $"{host}:{port}", reason.Name(), dialed.SocketError);
-        return (null, reason, dialed.SocketError.ToString());
     }
 }

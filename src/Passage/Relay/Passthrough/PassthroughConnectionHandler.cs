@@ -24,7 +24,7 @@ internal sealed class PassthroughConnectionHandler
 
     private readonly PassthroughOptions _options;
     private readonly RelayLimits _limits;
-    private readonly DestinationResolver _resolver;
+    private readonly UpstreamConnector _upstreams;
     private readonly ILogger _logger;
     private readonly RelayMetrics _metrics;
     private readonly TimeProvider _time;
@@ -36,7 +36,7 @@ internal sealed class PassthroughConnectionHandler
     {
         _options = options;
         _limits = limits;
-        _resolver = resolver;
+        _upstreams = new UpstreamConnector(resolver, limits, logger, time);
         _logger = logger;
         _metrics = metrics;
         _time = time;
@@ -79,10 +79,10 @@ internal sealed class PassthroughConnectionHandler
                 return;
             }
 
-            var (upstreamSocket, failure) = await ReachAsync(target, id, closeAll).ConfigureAwait(false);
-            if (upstreamSocket is null)
+            var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
+            if (reached.Socket is not { } upstreamSocket)
             {
-                await RefuseAsync(client, id, failure, null).ConfigureAwait(false);
+                await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
                 return;
             }
 
@@ -143,58 +143,6 @@ internal sealed class PassthroughConnectionHandler
                     continue;
             }
         }
-    }
-
-    private async Task<(Socket? Socket, RefusalReason Failure)> ReachAsync(HostPort target, long id, CancellationToken closeAll)
-    {
-        using var deadline = new CancellationTokenSource(_limits.ConnectTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
-        ResolveResult resolved;
-        try
-        {
-            resolved = await _resolver.ResolveAsync(target.Host, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return (null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.DnsError);
-        }
-
-        switch (resolved.Status)
-        {
-            case ResolveStatus.Ok:
-                break;
-            case ResolveStatus.Prohibited:
-                PassthroughRelay.Log.DestinationProhibited(_logger, target.ToString(), $"{resolved.RefusedAddress} is {resolved.RefusedCategory}");
-                return (null, RefusalReason.DestinationProhibited);
-            case ResolveStatus.InvalidName:
-                return (null, RefusalReason.InvalidDestination);
-            default:
-                PassthroughRelay.Log.UpstreamUnavailable(_logger, target.ToString(), RefusalReason.DnsError.Name(), resolved.DnsErrorCode ?? SocketError.HostNotFound);
-                return (null, RefusalReason.DnsError);
-        }
-
-        DialResult dialed;
-        try
-        {
-            // The linked token carries the deadline for lookup and connect together.
-            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, _limits.ConnectTimeout, _time, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return (null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.UpstreamTimeout);
-        }
-        if (dialed.Socket is { } socket)
-        {
-            return (socket, default);
-        }
-        var reason = dialed.Error switch
-        {
-            DialError.Refused => RefusalReason.UpstreamRefused,
-            DialError.TimedOut => RefusalReason.UpstreamTimeout,
-            _ => RefusalReason.UpstreamUnreachable,
-        };
-        PassthroughRelay.Log.UpstreamUnavailable(_logger, target.ToString(), reason.Name(), dialed.SocketError);
-        return (null, reason);
     }
 
     private async Task RefuseAsync(SocketConnection client, long id, RefusalReason reason, string? detail)

@@ -24,10 +24,6 @@ public sealed partial class PassthroughRelay
         [LoggerMessage(LogEvents.PassthroughClosed, LogLevel.Debug, "Connection {ConnectionId} ended: {End} {FailedSide}; {ToUpstream} bytes to upstream, {ToClient} to client", EventName = "Closed")]
         public static partial void Closed(ILogger logger, long connectionId, PumpEnd end, PumpSide failedSide, long toUpstream, long toClient);
 
-        [LoggerMessage(LogEvents.UpstreamUnavailable, LogLevel.Warning, "Upstream {Upstream} unavailable: {Reason} ({SocketError})", EventName = "UpstreamUnavailable")]
-        public static partial void UpstreamUnavailable(ILogger logger, string upstream, string reason, System.Net.Sockets.SocketError socketError);
 
-        [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
-        public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
     }
 }

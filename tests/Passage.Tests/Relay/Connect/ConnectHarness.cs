@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -15,8 +14,7 @@ namespace Passage.Tests.Relay.Connect;
 /// <summary>A CONNECT relay in this process: a TLS and a plain endpoint on 127.0.0.1:0, counters collected.</summary>
 internal sealed class ConnectHarness : IAsyncDisposable
 {
-    private readonly MeterListener _listener = new();
-    private readonly Dictionary<string, long> _counters = new();
+    private readonly MetricsRecorder _recorder;
     private readonly TemporaryDirectory _directory;
 
     private ConnectHarness(ConnectRelay relay, RelayMetrics metrics, TemporaryDirectory directory)
@@ -24,29 +22,7 @@ internal sealed class ConnectHarness : IAsyncDisposable
         Relay = relay;
         Metrics = metrics;
         _directory = directory;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter == metrics.Meter)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var key = instrument.Name;
-            foreach (var tag in tags)
-            {
-                if (tag.Key is "reason" or "end" or "direction")
-                {
-                    key += $"/{tag.Value}";
-                }
-            }
-            lock (_counters)
-            {
-                _counters[key] = _counters.GetValueOrDefault(key) + value;
-            }
-        });
-        _listener.Start();
+        _recorder = new MetricsRecorder(metrics.Meter);
     }
 
     public ConnectRelay Relay { get; }
@@ -64,13 +40,7 @@ internal sealed class ConnectHarness : IAsyncDisposable
     /// <summary>The relay's certificate, written beside its key for clients that verify by CA file.</summary>
     public string CertificatePath => Path.ChangeExtension(Path.Combine(_directory.Path, "relay.pem"), ".crt");
 
-    public long Counter(string key)
-    {
-        lock (_counters)
-        {
-            return _counters.GetValueOrDefault(key);
-        }
-    }
+    public long Counter(string key) => _recorder[key];
 
     /// <summary>
     /// Starts a relay. By default it allows private destinations (tests run on loopback), maps
@@ -169,7 +139,7 @@ internal sealed class ConnectHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Relay.DisposeAsync();
-        _listener.Dispose();
+        _recorder.Dispose();
         Metrics.Dispose();
         _directory.Dispose();
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Passage.Relay;
@@ -12,36 +11,13 @@ namespace Passage.Tests.Relay.Passthrough;
 /// <summary>A <see cref="PassthroughRelay"/> in this process on 127.0.0.1:0, with its counters collected.</summary>
 internal sealed class RelayHarness : IAsyncDisposable
 {
-    private readonly MeterListener _listener = new();
-    private readonly Dictionary<string, long> _counters = new();
+    private readonly MetricsRecorder _recorder;
 
     private RelayHarness(PassthroughRelay relay, RelayMetrics metrics)
     {
         Relay = relay;
         Metrics = metrics;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter == metrics.Meter)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var key = instrument.Name;
-            foreach (var tag in tags)
-            {
-                if (tag.Key is "reason" or "end" or "direction")
-                {
-                    key += $"/{tag.Value}";
-                }
-            }
-            lock (_counters)
-            {
-                _counters[key] = _counters.GetValueOrDefault(key) + value;
-            }
-        });
-        _listener.Start();
+        _recorder = new MetricsRecorder(metrics.Meter);
     }
 
     public PassthroughRelay Relay { get; }
@@ -51,13 +27,7 @@ internal sealed class RelayHarness : IAsyncDisposable
     public int Port => Relay.LocalEndpoints[0].Port;
 
     /// <summary>The sum of a counter, by name and tag values joined with '/': "passage.relay.connections.refused/no_route".</summary>
-    public long Counter(string key)
-    {
-        lock (_counters)
-        {
-            return _counters.GetValueOrDefault(key);
-        }
-    }
+    public long Counter(string key) => _recorder[key];
 
     public static RelayHarness Start(
         PassthroughOptions? options = null,
@@ -100,7 +70,7 @@ internal sealed class RelayHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Relay.DisposeAsync();
-        _listener.Dispose();
+        _recorder.Dispose();
         Metrics.Dispose();
     }
 }

@@ -1,0 +1,92 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Configuration;
+using Passage.Relay.Destinations;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Relay;
+
+/// <summary>
+/// Reaches an upstream for any front door: resolve the name (or take the literal), check every
+/// address against the policy, and dial exactly the checked addresses, all within the connect
+/// timeout. The client never decides where bytes go beyond the name its route or request allows.
+/// </summary>
+internal sealed partial class UpstreamConnector(DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time)
+{
+    /// <summary>A connected socket (the caller owns it), or why there is none.</summary>
+    public readonly record struct Result(Socket? Socket, RefusalReason Refusal, string Detail);
+
+    /// <summary>
+    /// Connects to <paramref name="target"/>. <paramref name="cancellationToken"/> is the caller's
+    /// stop signal: when it fires the result is <see cref="RefusalReason.ShuttingDown"/>.
+    /// </summary>
+    public async Task<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(limits.ConnectTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        ResolveResult resolved;
+        try
+        {
+            resolved = await resolver.ResolveAsync(target.Host, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return cancellationToken.IsCancellationRequested
+                ? new(null, RefusalReason.ShuttingDown, "stopping")
+                : new(null, RefusalReason.DnsError, "lookup timed out");
+        }
+
+        switch (resolved.Status)
+        {
+            case ResolveStatus.Ok:
+                break;
+            case ResolveStatus.Prohibited:
+                Log.DestinationProhibited(logger, target.ToString(), $"{resolved.RefusedAddress} is {resolved.RefusedCategory}");
+                return new(null, RefusalReason.DestinationProhibited, $"resolves to a {resolved.RefusedCategory} address");
+            case ResolveStatus.InvalidName:
+                return new(null, RefusalReason.InvalidDestination, "not a valid host name");
+            case ResolveStatus.NoAddresses:
+                return new(null, RefusalReason.DnsError, "no addresses");
+            default:
+                var dnsError = resolved.DnsErrorCode ?? SocketError.HostNotFound;
+                Log.UpstreamUnavailable(logger, target.ToString(), RefusalReason.DnsError.Name(), dnsError);
+                return new(null, RefusalReason.DnsError, dnsError.ToString());
+        }
+
+        DialResult dialed;
+        try
+        {
+            // The linked token carries the deadline for lookup and connect together.
+            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, limits.ConnectTimeout, time, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return cancellationToken.IsCancellationRequested
+                ? new(null, RefusalReason.ShuttingDown, "stopping")
+                : new(null, RefusalReason.UpstreamTimeout, "connect timed out");
+        }
+        if (dialed.Socket is { } socket)
+        {
+            return new(socket, default, "");
+        }
+        var reason = dialed.Error switch
+        {
+            DialError.Refused => RefusalReason.UpstreamRefused,
+            DialError.TimedOut => RefusalReason.UpstreamTimeout,
+            _ => RefusalReason.UpstreamUnreachable,
+        };
+        Log.UpstreamUnavailable(logger, target.ToString(), reason.Name(), dialed.SocketError);
+        return new(null, reason, dialed.SocketError.ToString());
+    }
+
+    // Destination only, never a client: these may be logged at Warning.
+    private static partial class Log
+    {
+        [LoggerMessage(LogEvents.UpstreamUnavailable, LogLevel.Warning, "Upstream {Upstream} unavailable: {Reason} ({SocketError})", EventName = "UpstreamUnavailable")]
+        public static partial void UpstreamUnavailable(ILogger logger, string upstream, string reason, SocketError socketError);
+
+        [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
+        public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
+    }
+}
