@@ -15,12 +15,16 @@ namespace Passage.Transport;
 /// only when data is there, returning it as soon as a read comes back short.</para>
 /// <para>Byte counts are of bytes delivered (written successfully), so they stay right when a side
 /// fails mid-transfer.</para>
+/// <para>Each direction picks its path itself: where both ends are plain sockets on Linux it splices
+/// (socket → kernel pipe → socket, no copy into user space; see <c>BytePump.Splice.cs</c>), and
+/// everywhere else, or when <see cref="PumpOptions.ZeroCopy"/> is off, it copies through a pooled
+/// buffer. The contract above holds on both paths.</para>
 /// <code>
 ///   client ──read──► [buffer] ──write──► upstream      (EOF ⇒ upstream.CompleteWrites)
 ///   client ◄─write── [buffer] ◄──read─── upstream      (EOF ⇒ client.CompleteWrites)
 /// </code>
 /// </remarks>
-public static class BytePump
+public static partial class BytePump
 {
     /// <summary>
     /// Relays between <paramref name="client"/> and <paramref name="upstream"/> until both directions
@@ -49,7 +53,7 @@ public static class BytePump
         return await run.RunAsync(clientPreamble).ConfigureAwait(false);
     }
 
-    private sealed class PumpRun : IDisposable
+    private sealed partial class PumpRun : IDisposable
     {
         private readonly IDuplexConnection _client;
         private readonly IDuplexConnection _upstream;
@@ -58,6 +62,9 @@ public static class BytePump
         private readonly CancellationTokenSource _stop;
         private readonly CancellationTokenRegistration _abortOnStop;
         private readonly ITimer? _idleTimer;
+        private readonly bool _zeroCopy;
+        private int _toUpstreamPath;
+        private int _toClientPath;
         private long _lastActivity;
         private long _toUpstream;
         private long _toClient;
@@ -73,6 +80,7 @@ public static class BytePump
             // Operations that ignore cancellation are unblocked by tearing the transports down.
             _abortOnStop = _stop.Token.Register(static state => ((PumpRun)state!).AbortBoth(), this);
             _lastActivity = options.TimeProvider.GetTimestamp();
+            _zeroCopy = options.ZeroCopy && LinuxSplice.IsAvailable && client.Socket is not null && upstream.Socket is not null;
             if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
             {
                 _idleTimer = options.TimeProvider.CreateTimer(static state => ((PumpRun)state!).CheckIdle(), this, options.IdleTimeout, Timeout.InfiniteTimeSpan);
@@ -81,8 +89,8 @@ public static class BytePump
 
         public async Task<PumpResult> RunAsync(ReadOnlyMemory<byte> clientPreamble)
         {
-            var toUpstream = CopyAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream, clientPreamble);
-            var toClient = CopyAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client, ReadOnlyMemory<byte>.Empty);
+            var toUpstream = MoveAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream, clientPreamble);
+            var toClient = MoveAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client, ReadOnlyMemory<byte>.Empty);
 
             var first = await Task.WhenAny(toUpstream, toClient).ConfigureAwait(false);
             if (first.Result.Kind != DirectionEnd.EndOfStream)
@@ -96,6 +104,16 @@ public static class BytePump
                 Stop();
             }
 
+            var result = Result(firstResult, secondResult);
+            return result with
+            {
+                ClientToUpstreamPath = (PumpPath)Volatile.Read(ref _toUpstreamPath),
+                UpstreamToClientPath = (PumpPath)Volatile.Read(ref _toClientPath),
+            };
+        }
+
+        private PumpResult Result(DirectionResult firstResult, DirectionResult secondResult)
+        {
             var toUpstreamBytes = Interlocked.Read(ref _toUpstream);
             var toClientBytes = Interlocked.Read(ref _toClient);
             if (Volatile.Read(ref _idleExpired) != 0)
@@ -116,27 +134,37 @@ public static class BytePump
             return new PumpResult(PumpEnd.Completed, PumpSide.None, toUpstreamBytes, toClientBytes);
         }
 
-        private async Task<DirectionResult> CopyAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide, ReadOnlyMemory<byte> preamble)
+        private async Task<DirectionResult> MoveAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide, ReadOnlyMemory<byte> preamble)
         {
             // Yield so that both directions start before either runs a synchronous stretch.
             await Task.Yield();
+            if (!preamble.IsEmpty)
+            {
+                // Written the ordinary way on either path; splicing takes over after it.
+                try
+                {
+                    await to.WriteAsync(preamble, _stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    return Ended(toSide, e);
+                }
+                Delivered(toSide, preamble.Length);
+            }
+            if (_zeroCopy && await SpliceAsync(from, to, fromSide, toSide).ConfigureAwait(false) is { } spliced)
+            {
+                Volatile.Write(ref toSide == PumpSide.Upstream ? ref _toUpstreamPath : ref _toClientPath, (int)PumpPath.Splice);
+                return spliced;
+            }
+            return await CopyAsync(from, to, fromSide, toSide).ConfigureAwait(false);
+        }
+
+        private async Task<DirectionResult> CopyAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)
+        {
             var token = _stop.Token;
             byte[]? buffer = null;
             try
             {
-                if (!preamble.IsEmpty)
-                {
-                    try
-                    {
-                        await to.WriteAsync(preamble, token).ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        return Ended(toSide, e);
-                    }
-                    Delivered(toSide, preamble.Length);
-                }
-
                 while (true)
                 {
                     int read;

@@ -12,8 +12,20 @@ public sealed record PumpOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Size of the pooled buffer rented while data is flowing. Default 64 KiB.</summary>
+    /// <summary>
+    /// Size of the pooled buffer rented while data is flowing, and the size asked for the kernel pipe
+    /// of a direction on the zero-copy path (rounded up to a power of two pages; the kernel may grant
+    /// less). Default 64 KiB.
+    /// </summary>
     public int BufferSize { get; init; } = DefaultBufferSize;
+
+    /// <summary>
+    /// Move bytes with splice(2) (socket → kernel pipe → socket, no copy through user space) where both
+    /// ends are plain sockets (<see cref="IDuplexConnection.Socket"/>) on Linux. Default true; false
+    /// forces the pooled-buffer copy. Either way the pump's results are the same; the copy is used
+    /// anyway where splicing cannot be (a stream end, another OS, a kernel that refuses it).
+    /// </summary>
+    public bool ZeroCopy { get; init; } = true;
 
     /// <summary>Clock for the idle timeout; tests inject their own.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

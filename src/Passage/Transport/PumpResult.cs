@@ -19,4 +19,10 @@ public readonly record struct PumpResult(
 {
     /// <summary>Total bytes delivered both ways.</summary>
     public long TotalBytes => ClientToUpstreamBytes + UpstreamToClientBytes;
+
+    /// <summary>How the client-to-upstream direction moved its bytes (for tests and diagnostics).</summary>
+    internal PumpPath ClientToUpstreamPath { get; init; }
+
+    /// <summary>How the upstream-to-client direction moved its bytes (for tests and diagnostics).</summary>
+    internal PumpPath UpstreamToClientPath { get; init; }
 }

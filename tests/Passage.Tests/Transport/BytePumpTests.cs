@@ -8,13 +8,21 @@ namespace Passage.Tests.Transport;
 /// <summary>
 /// The pump between two real loopback connections:
 /// app ⇄ [relayIn | pump | relayOut] ⇄ server.
+/// Every scenario runs on both paths (<see cref="BytePumpCopyPathTests"/>, <see cref="BytePumpSplicePathTests"/>):
+/// the results must not depend on which one moved the bytes.
 /// </summary>
-public sealed class BytePumpTests : IAsyncLifetime
+public abstract class BytePumpTests : IAsyncLifetime
 {
-    private Socket _app = null!;
-    private Socket _relayIn = null!;
-    private Socket _relayOut = null!;
-    private Socket _server = null!;
+    private protected Socket _app = null!;
+    private protected Socket _relayIn = null!;
+    private protected Socket _relayOut = null!;
+    private protected Socket _server = null!;
+
+    /// <summary>The value of <see cref="PumpOptions.ZeroCopy"/> for every run.</summary>
+    private protected abstract bool ZeroCopy { get; }
+
+    /// <summary>The path both directions of a socket-to-socket run must have taken.</summary>
+    private protected PumpPath ExpectedPath => ZeroCopy && OperatingSystem.IsLinux() ? PumpPath.Splice : PumpPath.Copy;
 
     public async Task InitializeAsync()
     {
@@ -31,8 +39,17 @@ public sealed class BytePumpTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private Task<PumpResult> StartPump(PumpOptions? options = null, ReadOnlyMemory<byte> preamble = default, CancellationToken token = default) =>
-        BytePump.RunAsync(new SocketConnection(_relayIn), new SocketConnection(_relayOut), options, preamble, token);
+    private protected Task<PumpResult> StartPump(PumpOptions? options = null, ReadOnlyMemory<byte> preamble = default, CancellationToken token = default) =>
+        CheckedPath(BytePump.RunAsync(
+            new SocketConnection(_relayIn), new SocketConnection(_relayOut), (options ?? new PumpOptions()) with { ZeroCopy = ZeroCopy }, preamble, token));
+
+    private async Task<PumpResult> CheckedPath(Task<PumpResult> run)
+    {
+        var result = await run;
+        Assert.Equal(ExpectedPath, result.ClientToUpstreamPath);
+        Assert.Equal(ExpectedPath, result.UpstreamToClientPath);
+        return result;
+    }
 
     [Fact]
     public async Task Moves_bulk_data_both_ways_at_once_intact_and_counts_it()
@@ -196,63 +213,70 @@ public sealed class BytePumpTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_idle_direction_waits_with_zero_byte_reads_and_holds_no_buffer()
+    public async Task A_slow_reader_holds_the_pump_back_and_every_byte_still_arrives_in_order()
     {
-        var client = new RecordingConnection(new SocketConnection(_relayIn));
-        var upstream = new RecordingConnection(new SocketConnection(_relayOut));
-        var pump = BytePump.RunAsync(client, upstream);
+        // Small buffers on the way out fill at once, so the pump must wait for the destination.
+        _relayOut.SendBufferSize = 16 * 1024;
+        _server.ReceiveBufferSize = 16 * 1024;
+        var up = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 5);
+        var pump = StartPump();
+        var appSends = Task.Run(async () => { await Loopback.SendAllAsync(_app, up); _app.Shutdown(SocketShutdown.Send); });
 
-        // Before any data, each side has been asked only for a zero-byte read.
-        await WaitUntil(() => client.ReadSizes.Count > 0 && upstream.ReadSizes.Count > 0);
-        Assert.All(client.ReadSizes, size => Assert.Equal(0, size));
-        Assert.All(upstream.ReadSizes, size => Assert.Equal(0, size));
-
-        await Loopback.SendAllAsync(_app, "ping"u8.ToArray());
-        Assert.Equal("ping"u8.ToArray(), await Loopback.ReadToEndAsync(_server, limit: 4));
-        // After a short read the buffer goes back: the next wait is a zero-byte read again.
-        await WaitUntil(() => client.ReadSizes.Count >= 3);
-        Assert.Equal(0, client.ReadSizes[0]);
-        Assert.True(client.ReadSizes[1] > 0);
-        Assert.Equal(0, client.ReadSizes[2]);
-
-        _app.Shutdown(SocketShutdown.Send);
-        _server.Shutdown(SocketShutdown.Send);
-        Assert.Equal(PumpEnd.Completed, (await pump.WaitAsync(Timeouts.Default)).End);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
+        await Task.Delay(100);
+        var received = new MemoryStream();
+        var buffer = new byte[7 * 1024];
         using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
+        int n;
+        while ((n = await _server.ReceiveAsync(buffer, SocketFlags.None, cts.Token)) > 0)
         {
-            await Task.Delay(10, cts.Token);
+            received.Write(buffer, 0, n);
+            if (received.Length % (512 * 1024) < n)
+            {
+                await Task.Delay(5);
+            }
         }
+        await appSends;
+        _server.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal(SHA256.HashData(up), SHA256.HashData(received.ToArray()));
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(up.Length, result.ClientToUpstreamBytes);
     }
 
-    /// <summary>Passes everything through to a real connection and records the buffer size of each read.</summary>
-    private sealed class RecordingConnection(IDuplexConnection inner) : IDuplexConnection
+    [Fact]
+    public async Task Upstream_reset_while_data_flows_fails_on_the_upstream_side_with_the_socket_error()
     {
-        private readonly List<int> _reads = new();
-
-        public IReadOnlyList<int> ReadSizes { get { lock (_reads) { return _reads.ToArray(); } } }
-
-        public Socket? Socket => null;
-
-        public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+        var pump = StartPump();
+        var sent = 0L;
+        var appSends = Task.Run(async () =>
         {
-            lock (_reads)
+            var chunk = RandomNumberGenerator.GetBytes(256 * 1024);
+            try
             {
-                _reads.Add(buffer.Length);
+                for (var i = 0; i < 256; i++)
+                {
+                    await Loopback.SendAllAsync(_app, chunk);
+                    Interlocked.Add(ref sent, chunk.Length);
+                }
             }
-            return inner.ReadAsync(buffer, cancellationToken);
-        }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                // The relay reset the app once the upstream was gone.
+            }
+        });
+        Assert.Equal(1024 * 1024, (await Loopback.ReadToEndAsync(_server, limit: 1024 * 1024)).Length);
+        _server.LingerState = new LingerOption(true, 0);
+        _server.Close();
 
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.WriteAsync(data, cancellationToken);
-
-        public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => inner.CompleteWritesAsync(cancellationToken);
-
-        public void Abort() => inner.Abort();
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Failed, result.End);
+        Assert.Equal(PumpSide.Upstream, result.FailedSide);
+        // A reset seen by a read is ConnectionReset; by a write, ConnectionReset then EPIPE (Shutdown).
+        Assert.Contains(result.SocketError, new[] { SocketError.ConnectionReset, SocketError.Shutdown });
+        Assert.InRange(result.ClientToUpstreamBytes, 1024 * 1024, 256L * 256 * 1024);
+        Assert.True(await Loopback.IsClosedByPeerAsync(_app));
+        await appSends.WaitAsync(Timeouts.Default);
+        Assert.True(result.ClientToUpstreamBytes <= Interlocked.Read(ref sent) + 256 * 1024);
     }
 }

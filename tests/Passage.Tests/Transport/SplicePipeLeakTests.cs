@@ -1,0 +1,173 @@
+using System.Net.Sockets;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Transport;
+
+/// <summary>
+/// The zero-copy path holds a pipe only while data moves and closes it on every way out: a run that
+/// completes, fails, is cancelled or times out leaves no descriptor behind.
+/// </summary>
+[Collection(PipeAccountingCollection.Name)]
+public sealed class SplicePipeLeakTests
+{
+    [Fact]
+    public async Task An_idle_spliced_connection_holds_no_pipe()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var (app, relayIn) = await Loopback.ConnectedPairAsync();
+        var (relayOut, server) = await Loopback.ConnectedPairAsync();
+        using var _ = new Disposer(app, relayIn, relayOut, server);
+        var pump = BytePump.RunAsync(new SocketConnection(relayIn), new SocketConnection(relayOut));
+
+        await Loopback.SendAllAsync(app, new byte[100_000]);
+        Assert.Equal(100_000, (await Loopback.ReadToEndAsync(server, limit: 100_000)).Length);
+        await Loopback.SendAllAsync(server, new byte[10]);
+        Assert.Equal(10, (await Loopback.ReadToEndAsync(app, limit: 10)).Length);
+
+        // Both directions parked again: no pipe while nothing moves, though the run goes on.
+        await WaitUntil(() => { SplicePipe.CloseSpares(); return SplicePipe.OpenCount == 0; });
+        Assert.False(pump.IsCompleted);
+
+        app.Shutdown(SocketShutdown.Send);
+        server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpPath.Splice, result.ClientToUpstreamPath);
+    }
+
+    [Fact]
+    public async Task Many_runs_ending_every_way_leave_no_descriptor_behind()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        // Warm up: the runtime opens its own descriptors (epoll, event pipes) on first use.
+        await RunOnce(0);
+        SplicePipe.CloseSpares();
+        var before = SocketsAndPipes();
+
+        for (var i = 0; i < 120; i++)
+        {
+            await RunOnce(i);
+        }
+
+        SplicePipe.CloseSpares();
+        Assert.Equal(0, SplicePipe.OpenCount);
+        // Only sockets and pipes: the runtime opens files of its own (assemblies, symbols) at any time.
+        // Fewer is fine (earlier tests' child-process pipes are finalized meanwhile); one leak per run
+        // would add hundreds.
+        var after = SocketsAndPipes();
+        Assert.InRange(after.Sockets, 0, before.Sockets);
+        Assert.InRange(after.Pipes, 0, before.Pipes);
+    }
+
+    /// <summary>One run that ends in one of four ways, with bytes in flight in the pipes when it can.</summary>
+    private static async Task RunOnce(int way)
+    {
+        var (app, relayIn) = await Loopback.ConnectedPairAsync();
+        var (relayOut, server) = await Loopback.ConnectedPairAsync();
+        using var _ = new Disposer(app, relayIn, relayOut, server);
+        var clock = new ManualTimeProvider();
+        using var cts = new CancellationTokenSource();
+        var options = new PumpOptions { IdleTimeout = TimeSpan.FromSeconds(10), TimeProvider = clock };
+        var client = new SocketConnection(relayIn);
+        var upstream = new SocketConnection(relayOut);
+        var pump = BytePump.RunAsync(client, upstream, options, cancellationToken: cts.Token);
+
+        // The server does not read: the upstream send buffer fills and the pipe stays loaded.
+        var appSends = Task.Run(async () =>
+        {
+            try
+            {
+                await Loopback.SendAllAsync(app, new byte[4 * 1024 * 1024], TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The run ended under it.
+            }
+        });
+        await Loopback.SendAllAsync(server, new byte[1000]);
+        Assert.Equal(1000, (await Loopback.ReadToEndAsync(app, limit: 1000)).Length);
+
+        var expected = (way % 4) switch
+        {
+            0 => Complete(app, server),
+            1 => Reset(server),
+            2 => Cancel(cts),
+            _ => await Idle(clock, pump),
+        };
+        var ended = await Task.WhenAny(pump, Task.Delay(Timeouts.Default));
+        Assert.True(ended == pump, $"The run that should end {expected} did not end.");
+        Assert.Equal(expected, pump.Result.End);
+        relayIn.Dispose();
+        relayOut.Dispose();
+        app.Dispose();
+        await appSends.WaitAsync(Timeouts.Default);
+        await client.DisposeAsync();
+        await upstream.DisposeAsync();
+    }
+
+    private static PumpEnd Complete(Socket app, Socket server)
+    {
+        // Drain what the app sent, then both sides finish.
+        _ = Task.Run(() => Loopback.ReadToEndAsync(server, timeout: TimeSpan.FromSeconds(10)));
+        app.Shutdown(SocketShutdown.Both);
+        server.Shutdown(SocketShutdown.Send);
+        return PumpEnd.Completed;
+    }
+
+    private static PumpEnd Reset(Socket server)
+    {
+        server.LingerState = new LingerOption(true, 0);
+        server.Close();
+        return PumpEnd.Failed;
+    }
+
+    private static PumpEnd Cancel(CancellationTokenSource cts)
+    {
+        cts.Cancel();
+        return PumpEnd.Canceled;
+    }
+
+    private static async Task<PumpEnd> Idle(ManualTimeProvider clock, Task<PumpResult> pump)
+    {
+        // Bytes may still be trickling into the pipe while the clock moves: let time pass until nothing has.
+        for (var i = 0; i < 100 && !pump.IsCompleted; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(11));
+            await Task.WhenAny(pump, Task.Delay(20));
+        }
+        return PumpEnd.IdleTimeout;
+    }
+
+    /// <summary>Open descriptors of this process that are sockets or pipes, e.g. (sockets 2, pipes 9).</summary>
+    private static (int Sockets, int Pipes) SocketsAndPipes()
+    {
+        var targets = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+        return (targets.Count(t => t.StartsWith("socket:", StringComparison.Ordinal)), targets.Count(t => t.StartsWith("pipe:", StringComparison.Ordinal)));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(10, cts.Token);
+        }
+    }
+
+    private sealed class Disposer(params Socket[] sockets) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+}
