@@ -24,6 +24,15 @@ public sealed record RelayLimits
     /// <summary>Close a relayed connection when no byte moved either way for this long. Default 5 min.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Move bytes with splice(2) where both ends of a relayed connection are plain sockets (Linux);
+    /// the pooled copy otherwise. Default true.
+    /// </summary>
+    public bool ZeroCopy { get; init; } = true;
+
+    /// <summary>The pump settings these limits imply.</summary>
+    internal Transport.PumpOptions PumpOptions(TimeProvider time) => new() { IdleTimeout = IdleTimeout, TimeProvider = time, ZeroCopy = ZeroCopy };
+
     /// <summary>On shutdown, how long open connections may finish before they are closed. Default 30 s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

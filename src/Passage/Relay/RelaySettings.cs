@@ -24,7 +24,7 @@ public static class RelaySettings
         "relay:maxRequestHeadBytes", "relay:maxTunnels", "relay:maxTunnelsPerClient", "relay:maxStreamsPerConnection",
         "relay:streamWindow", "relay:connectionWindow",
         "relay:allowPrivate", "relay:allowNetworks:*",
-        "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
+        "relay:zeroCopy", "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
         "log:level", "log:format",
     ];
 
@@ -39,6 +39,7 @@ public static class RelaySettings
             IdleTimeout = reader.GetDuration("relay:idleTimeout", new RelayLimits().IdleTimeout, allowInfinite: true),
             DrainTimeout = reader.GetDuration("relay:drainTimeout", new RelayLimits().DrainTimeout),
             HandshakeTimeout = reader.GetDuration("relay:handshakeTimeout", new RelayLimits().HandshakeTimeout),
+            ZeroCopy = reader.GetBool("relay:zeroCopy", true),
         };
         var passthrough = PassthroughSettings.Read(reader);
         var (connect, connectConfigured) = ConnectSettings.Read(reader);
@@ -179,6 +180,7 @@ public static class RelaySettings
             json.WriteEndObject();
             json.WriteBoolean("allowPrivate", relay.Destinations.AllowPrivate);
             WriteArray(json, "allowNetworks", relay.Destinations.AllowNetworks.Select(n => n.ToString()));
+            json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
             json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
             json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
             json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));

@@ -173,7 +173,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
     public async Task StartAsync()
     {
-        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _pumpOptions());
+        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time));
         _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {
@@ -190,8 +190,6 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             LocalPlainEndpoints = plain.LocalEndpoints;
         }
     }
-
-    private PumpOptions _pumpOptions() => new() { IdleTimeout = _limits.IdleTimeout, TimeProvider = _time };
 
     /// <summary>Stops accepting, drains open connections up to the drain timeout, then closes them.</summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
@@ -237,7 +235,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
                 return;
             }
-            var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _pumpOptions(), _time);
+            var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time), _time);
             await session.RunAsync(new StreamConnection(tls, socket), socket, remote, id, closeAll).ConfigureAwait(false);
         }
         finally
@@ -287,7 +285,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
             return;
         }
-        var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _pumpOptions(), _time);
+        var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time), _time);
         await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll).ConfigureAwait(false);
     }
 

@@ -41,7 +41,7 @@ internal sealed class PassthroughConnectionHandler
         _metrics = metrics;
         _time = time;
         _routes = new SniRouteTable(options.Routes);
-        _pumpOptions = new PumpOptions { IdleTimeout = limits.IdleTimeout, TimeProvider = time };
+        _pumpOptions = limits.PumpOptions(time);
     }
 
     public async Task HandleAsync(Socket clientSocket, long id, CancellationToken closeAll)
