@@ -54,7 +54,12 @@ public sealed class PrometheusText : IDisposable
         foreach (var (instrument, series) in _values.OrderBy(v => v.Key.Name, StringComparer.Ordinal))
         {
             var isCounter = instrument is Counter<long>;
-            var name = instrument.Name.Replace('.', '_') + (instrument.Unit == "By" ? "_bytes" : "") + (isCounter ? "_total" : "");
+            var name = instrument.Name.Replace('.', '_');
+            if (instrument.Unit == "By" && !name.EndsWith("_bytes", StringComparison.Ordinal))
+            {
+                name += "_bytes";
+            }
+            name += isCounter ? "_total" : "";
             text.Append("# HELP ").Append(name).Append(' ').Append(instrument.Description).Append('\n');
             text.Append("# TYPE ").Append(name).Append(isCounter ? " counter\n" : " gauge\n");
             if (series.IsEmpty)

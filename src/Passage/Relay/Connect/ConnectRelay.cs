@@ -192,13 +192,18 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     }
 
     /// <summary>Stops accepting, drains open connections up to the drain timeout, then closes them.</summary>
+    /// <remarks>
+    /// HTTP/2 connections are told to go away (GOAWAY, RFC 9113 §6.8) at once, so idle ones close
+    /// now and busy ones finish their tunnels; both kinds are closed at the drain deadline.
+    /// </remarks>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
-        await Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken))).ConfigureAwait(false);
+        var stops = _listeners.Select(l => l.StopAsync(cancellationToken)).ToList();
         if (_http2 is not null)
         {
-            await _http2.StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            stops.Add(_http2.StopAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : _limits.DrainTimeout));
         }
+        await Task.WhenAll(stops).ConfigureAwait(false);
     }
 
     private async Task HandleTlsAsync(Socket socket, long id, CancellationToken closeAll)

@@ -227,4 +227,21 @@ public sealed class ConnectRelayTlsTests
         Assert.True(await Loopback.IsClosedByPeerAsync(socket));
         await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.refused/tls_handshake_timeout") == 1);
     }
+
+    [Fact]
+    public async Task Stopping_sends_idle_http2_connections_away_without_waiting_for_the_drain_deadline()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMinutes(5) });
+        using var client = relay.CreateHttp2Client();
+        using (var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port))
+        using (var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        await using (var tunnel = await response.Content.ReadAsStreamAsync())
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        // The HTTP/2 connection stays open and idle in the client's pool; stopping must not wait
+        // five minutes for it (the bound below is the test's own timeout, not a performance figure).
+        await relay.Relay.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }
