@@ -10,7 +10,7 @@ using Passage.Telemetry;
 
 namespace Passage.Cli.Commands;
 
-/// <summary><c>passage relay</c>: run a relay. With no arguments, a pass-through relay on 127.0.0.1:9443.</summary>
+/// <summary><c>passage relay</c>: run a relay. With no arguments, a CONNECT relay on 127.0.0.1:8443.</summary>
 internal static class RelayCommand
 {
     private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
@@ -47,13 +47,17 @@ internal static class RelayCommand
     public static Command Create()
     {
         var command = new Command("relay", """
-            Run a relay. The pass-through relay reads the server name (SNI) of each TLS ClientHello without
-            terminating TLS, and relays the connection to the upstream its route names: it sees who connects,
-            never what they say. Destinations are checked by name and by every resolved address; private
-            ranges are refused unless allowed. Durations: 500ms, 30s, 5m, 1h. Settings also come from
-            --config FILE and PASSAGE__RELAY__KEY environment variables; flags win.
-            With no arguments: listen on 127.0.0.1:9443 and relay to any public host on port 443
-            (curl --connect-to example.org:443:127.0.0.1:9443 https://example.org/).
+            Run a relay: it sees who connects, never what they say.
+            CONNECT (--connect, --connect-plain): an HTTPS proxy with the relay's own key, serving HTTP/1.1
+            CONNECT and HTTP/2 extended CONNECT (many tunnels over one connection). Destinations are checked
+            by name and port (--allow, --deny) and by every resolved address; private ranges are refused
+            unless allowed.
+            Pass-through (--passthrough): reads the server name of each TLS ClientHello without terminating
+            TLS and relays the connection to the upstream its route names.
+            Durations: 500ms, 30s, 5m, 1h. Settings also come from --config FILE and PASSAGE__RELAY__KEY
+            environment variables; flags win.
+            With no arguments: a CONNECT relay on 127.0.0.1:8443 to any public host on port 443, its identity
+            kept in ./passage-data/; it prints a curl command to try it.
             """)
         {
             ConfigFile, Connect, ConnectPlain, InsecurePlain, Key, Name, Allow, Deny, RequireTls, TokenFile, ClientId, MinHttpVersion,

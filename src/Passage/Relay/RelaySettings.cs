@@ -172,6 +172,33 @@ public static class RelaySettings
                     json.WriteString("upstream", upstream.ToString());
                 }
             }
+            if (relay.Connect is { } c)
+            {
+                WriteArray(json, "connect", c.Endpoints.Select(FormatEndpoint));
+                WriteArray(json, "connectPlain", c.PlainEndpoints.Select(FormatEndpoint));
+                json.WriteString("key", c.KeyFile);
+                WriteArray(json, "names", c.Names);
+                WriteArray(json, "allow", c.Allow);
+                WriteArray(json, "deny", c.Deny);
+                json.WriteBoolean("requireTls", c.RequireTls);
+                if (c.TokenFile is not null)
+                {
+                    json.WriteString("tokenFile", c.TokenFile);
+                }
+                WriteArray(json, "clientIds", c.ClientIds);
+                json.WriteString("minHttpVersion", c.MinHttpVersion >= 2 ? "2" : "1.1");
+                json.WriteString("requestHeadTimeout", Duration.Format(c.RequestHeadTimeout));
+                json.WriteNumber("maxRequestHeadBytes", c.MaxRequestHeadBytes);
+                json.WriteNumber("maxTunnels", c.MaxTunnels);
+                json.WriteNumber("maxTunnelsPerClient", c.MaxTunnelsPerClient);
+                json.WriteNumber("maxStreamsPerConnection", c.MaxStreamsPerConnection);
+                json.WriteNumber("streamWindow", c.StreamWindowBytes);
+                json.WriteNumber("connectionWindow", c.ConnectionWindowBytes);
+            }
+            if (relay.AdminEndpoint is { } admin)
+            {
+                json.WriteString("admin", FormatEndpoint(admin));
+            }
             json.WriteStartObject("map");
             foreach (var (host, addresses) in relay.Destinations.Map.OrderBy(m => m.Key, StringComparer.Ordinal))
             {

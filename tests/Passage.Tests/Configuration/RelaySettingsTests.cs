@@ -169,6 +169,26 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void Connect_settings_written_as_json_read_back_to_the_same_options()
+    {
+        var (options, errors) = Read(JsonLayer("""
+            { "relay": { "connect": ["127.0.0.1:0"], "connectPlain": ["[::1]:0"], "key": "k.pem", "names": ["relay.test"],
+                         "allow": ["*.example.org:443", "~api[0-9]+\\.test:8000-8999"], "deny": ["*:25"], "requireTls": true,
+                         "minHttpVersion": "2", "maxTunnels": 7, "maxTunnelsPerClient": 3, "admin": "127.0.0.1:0" } }
+            """));
+        Assert.Empty(errors);
+        var json = RelaySettings.ToJson(options, new Passage.Telemetry.LogOptions());
+        var (again, againErrors) = Read(JsonLayer(json));
+        Assert.Empty(againErrors);
+        Assert.Equal(options.Connect! with { Endpoints = [], PlainEndpoints = [], Names = [], Allow = [], Deny = [], ClientIds = [] },
+                     again.Connect! with { Endpoints = [], PlainEndpoints = [], Names = [], Allow = [], Deny = [], ClientIds = [] });
+        Assert.Equal(options.Connect.Allow, again.Connect.Allow);
+        Assert.Equal(options.Connect.Deny, again.Connect.Deny);
+        Assert.Equal(options.Connect.PlainEndpoints, again.Connect.PlainEndpoints);
+        Assert.Equal(options.AdminEndpoint, again.AdminEndpoint);
+    }
+
+    [Fact]
     public void The_effective_configuration_written_as_json_reads_back_to_the_same_options()
     {
         var (options, errors) = Read(JsonLayer("""
