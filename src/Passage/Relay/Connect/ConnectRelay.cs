@@ -255,34 +255,36 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var local = socket.LocalEndPoint as IPEndPoint;
         // HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
-        // else is read as HTTP/1.1. Peek, so the bytes stay for whoever parses them.
-        var peek = new byte[Http2Preface.Length];
+        // else is HTTP/1.1. Read only as far as the bytes agree with the preface (at most 24): they
+        // are handed on to whichever protocol it turns out to be.
+        var first = new byte[Http2Preface.Length];
         var seen = 0;
         using (var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time))
         using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll))
         {
             try
             {
-                while (seen < peek.Length && peek.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
+                while (seen < first.Length && first.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
                 {
-                    var n = await socket.ReceiveAsync(peek.AsMemory(seen), SocketFlags.Peek, linked.Token).ConfigureAwait(false);
-                    if (n == 0 || n == seen)
+                    var n = await socket.ReceiveAsync(first.AsMemory(seen), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                    if (n == 0)
                     {
-                        break;
+                        socket.Dispose();
+                        return;
                     }
-                    seen = n;
+                    seen += n;
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException)
             {
-                Refused(id, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout);
-                socket.Dispose();
+                await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
+                    "request head not received in time", _metrics, _time).ConfigureAwait(false);
                 return;
             }
         }
-        if (seen == Http2Preface.Length && peek.AsSpan().SequenceEqual(Http2Preface))
+        if (first.AsSpan(0, seen).SequenceEqual(Http2Preface))
         {
-            await HandToKestrelAsync(new NetworkStream(socket, ownsSocket: true), local, remote, closeAll).ConfigureAwait(false);
+            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(socket, ownsSocket: true)), local, remote, closeAll).ConfigureAwait(false);
             return;
         }
         if (_options.MinHttpVersion >= 2)
@@ -291,7 +293,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             return;
         }
         var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time), _time);
-        await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll).ConfigureAwait(false);
+        await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll, first.AsMemory(0, seen)).ConfigureAwait(false);
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

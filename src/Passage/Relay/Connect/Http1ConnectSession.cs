@@ -20,14 +20,15 @@ namespace Passage.Relay.Connect;
 internal sealed class Http1ConnectSession(
     TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
 {
-    public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll)
+    /// <summary>Serves one CONNECT; <paramref name="initial"/> holds bytes already read from the client.</summary>
+    public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
     {
         await using var _ = client;
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
             var headLimits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
-            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, headLimits, closeAll).ConfigureAwait(false);
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, headLimits, closeAll).ConfigureAwait(false);
             if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
                 if (failure is { } refusal)
@@ -80,14 +81,33 @@ internal sealed class Http1ConnectSession(
     /// answer (null: the client left, nothing to answer).
     /// </summary>
     private async Task<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
-        IDuplexConnection client, byte[] buffer, Http1ParseLimits limits, CancellationToken closeAll)
+        IDuplexConnection client, byte[] buffer, ReadOnlyMemory<byte> initial, Http1ParseLimits limits, CancellationToken closeAll)
     {
         using var deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
         var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
-        var filled = 0;
+        initial.CopyTo(buffer);
+        var filled = initial.Length;
         while (true)
         {
+            if (filled > 0)
+            {
+                var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), limits);
+                switch (result.Status)
+                {
+                    case Http1ParseStatus.Complete:
+                        return (result, null, "", filled);
+                    case Http1ParseStatus.Error:
+                        return (null, result.Refusal, result.Detail ?? "", filled);
+                    default:
+                        if (filled >= size)
+                        {
+                            return (null, RefusalReason.HeadTooLarge, "request head too large", filled);
+                        }
+                        break;
+                }
+            }
+
             int read;
             try
             {
@@ -108,20 +128,6 @@ internal sealed class Http1ConnectSession(
                 return (null, null, "", filled);
             }
             filled += read;
-            var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), limits);
-            switch (result.Status)
-            {
-                case Http1ParseStatus.Complete:
-                    return (result, null, "", filled);
-                case Http1ParseStatus.Error:
-                    return (null, result.Refusal, result.Detail ?? "", filled);
-                default:
-                    if (filled >= size)
-                    {
-                        return (null, RefusalReason.HeadTooLarge, "request head too large", filled);
-                    }
-                    break;
-            }
         }
     }
 
