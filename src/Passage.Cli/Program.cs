@@ -14,6 +14,7 @@ internal static class Program
             KeygenCommand.Create(),
             IdCommand.Create(),
             ConfigCommand.Create(),
+            ClientCommand.Create(),
         };
         // Passage handles SIGTERM and Ctrl-C itself (drain, then stop); the parser must not kill the
         // process a fixed time after the first signal.

@@ -8,13 +8,13 @@ internal sealed partial class FrontDoorListener
 {
     private static partial class Log
     {
-        [LoggerMessage(LogEvents.RelayListening, LogLevel.Information, "{FrontDoor} relay listening on {Endpoint}", EventName = "Listening")]
+        [LoggerMessage(LogEvents.RelayListening, LogLevel.Information, "{FrontDoor} listening on {Endpoint}", EventName = "Listening")]
         public static partial void Listening(ILogger logger, string frontDoor, IPEndPoint endpoint);
 
         [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "Stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
         public static partial void Draining(ILogger logger, int open, string drainTimeout);
 
-        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} relay stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
+        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
         public static partial void Stopped(ILogger logger, string frontDoor, int closed);
 
         [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]

@@ -20,6 +20,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions op
     {
         var id = Interlocked.Increment(ref _nextTunnelId);
         var connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        if (connect is not { IsExtendedConnect: true } && context.Request.Path == MasqueTcpPath.PingPath && (HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsGet(context.Request.Method)))
+        {
+            // A client measuring its round trip to this relay: answered at once, counted nowhere.
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return;
+        }
         if (connect is not { IsExtendedConnect: true })
         {
             // Classic HTTP/2 CONNECT (RFC 9113 §8.5) is not served: Kestrel offers no tunnel stream for it.

@@ -12,6 +12,9 @@ internal static class MasqueTcpPath
 {
     private const string Prefix = "/.well-known/masque/tcp/";
 
+    /// <summary>Where Passage clients probe a relay's round trip (HEAD or GET, answered 204).</summary>
+    public const string PingPath = "/.well-known/passage/ping";
+
     public static bool TryParsePath(string? path, [NotNullWhen(true)] out string? host, out int port)
     {
         host = null;

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Cli.Hosting;
+using Passage.Client;
+using Passage.Configuration;
+using Passage.Relay;
+using Passage.Telemetry;
+
+namespace Passage.Cli.Commands;
+
+/// <summary><c>passage client</c>: local SOCKS5 and HTTP proxies whose every connection is a tunnel through pinned relays.</summary>
+internal static class ClientCommand
+{
+    private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
+    private static readonly Option<string[]> Relay = new("--relay") { Description = "A relay, pinned by its node ID: ID@HOST:PORT (repeatable; listed order is the failover order until round trips are measured)", HelpName = "ID@HOST:PORT" };
+    private static readonly Option<string[]> Socks = new("--socks") { Description = "Serve SOCKS5 on ENDPOINT (repeatable; 'off' for none). Default 127.0.0.1:1080", HelpName = "ENDPOINT" };
+    private static readonly Option<string[]> Http = new("--http") { Description = "Serve an HTTP proxy (CONNECT and http:// requests) on ENDPOINT (repeatable; 'off' for none). Default 127.0.0.1:8118", HelpName = "ENDPOINT" };
+    private static readonly Option<string[]> SocksUser = new("--socks-user") { Description = "Require SOCKS5 username/password (RFC 1929); repeatable", HelpName = "USER:PASSWORD" };
+    private static readonly Option<string?> Token = new("--token") { Description = "A bearer token for relays that require one", HelpName = "TOKEN" };
+    private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to reach a relay. Default 5s", HelpName = "DURATION" };
+    private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a tunnel after this long with no byte either way. Default 5m", HelpName = "DURATION" };
+    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information", HelpName = "LEVEL" };
+    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd", HelpName = "FORMAT" };
+
+    public static Command Create()
+    {
+        var command = new Command("client", """
+            Run local proxies whose every connection is a tunnel through Passage relays: SOCKS5 (domain names go
+            to the relay unresolved: no DNS lookup happens here) and an HTTP proxy. Each relay is pinned by its
+            node ID and reached over one persistent HTTP/2 connection; new tunnels go to the fastest healthy
+            relay, and a relay that fails is skipped until it answers again.
+              passage client --relay ID@relay.example:8443
+              curl --socks5-hostname 127.0.0.1:1080 https://example.org/
+            """)
+        {
+            ConfigFile, Relay, Socks, Http, SocksUser, Token, ConnectTimeout, IdleTimeout, LogLevel, LogFormat,
+        };
+        command.SetAction(RunAsync);
+        return command;
+    }
+
+    private static List<KeyValuePair<string, string?>> Flags(ParseResult parse, List<string> errors)
+    {
+        var flags = new List<KeyValuePair<string, string?>>();
+        void List(Option<string[]> option, string key)
+        {
+            var values = parse.GetValue(option) ?? [];
+            for (var i = 0; i < values.Length; i++)
+            {
+                flags.Add(new($"{key}:{i}", values[i]));
+            }
+        }
+        void Scalar(Option<string?> option, string key)
+        {
+            if (parse.GetValue(option) is { } value)
+            {
+                flags.Add(new(key, value));
+            }
+        }
+        List(Relay, "client:relays");
+        List(Socks, "client:socks");
+        List(Http, "client:http");
+        foreach (var pair in parse.GetValue(SocksUser) ?? [])
+        {
+            var colon = pair.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                errors.Add($"--socks-user '{pair.Split(':')[0]}...': expected USER:PASSWORD");
+                continue;
+            }
+            flags.Add(new($"client:socksUsers:{pair[..colon]}", pair[(colon + 1)..]));
+        }
+        Scalar(Token, "client:token");
+        Scalar(ConnectTimeout, "client:connectTimeout");
+        Scalar(IdleTimeout, "client:idleTimeout");
+        Scalar(LogLevel, "log:level");
+        Scalar(LogFormat, "log:format");
+        return flags;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var flagErrors = new List<string>();
+        var (layers, errors) = CliSettings.Build(parse.GetValue(ConfigFile), Flags(parse, flagErrors));
+        var reader = new SettingsReader(layers);
+        var (clientOptions, proxyOptions) = ClientSettings.Read(reader);
+        var logOptions = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        var all = errors.Concat(flagErrors).Concat(reader.Errors).ToList();
+        if (all.Count > 0)
+        {
+            await RelayCommand.ReportErrors(all).ConfigureAwait(false);
+            return 1;
+        }
+
+        using var signals = new ShutdownSignals();
+        using var loggerFactory = LoggingSetup.Create(logOptions);
+        var logger = loggerFactory.CreateLogger("Passage.Client");
+        using var metrics = new RelayMetrics();
+        await using var client = new PassageClient(clientOptions, loggerFactory);
+        await client.StartAsync(signals.StopRequested).ConfigureAwait(false);
+        foreach (var (relay, up, rtt) in client.Status)
+        {
+            logger.LogInformation("Relay {Relay}: {State}{Rtt}", relay, up ? "up" : "down", rtt is { } ms ? $", {ms:0.0} ms" : "");
+        }
+        LocalProxy proxy;
+        try
+        {
+            proxy = LocalProxy.Start(client, proxyOptions, loggerFactory, metrics);
+        }
+        catch (SocketException e)
+        {
+            logger.LogCritical("Cannot start: {Error}", e.Message);
+            return 1;
+        }
+        await using (proxy.ConfigureAwait(false))
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGTERM or Ctrl-C.
+            }
+            await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,70 @@
+using Passage.Configuration;
+using Passage.Identity;
+
+namespace Passage.Client;
+
+/// <summary>The <c>client</c> section of a configuration, read and validated (every error named by key).</summary>
+public static class ClientSettings
+{
+    /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
+    public static readonly IReadOnlyList<string> KnownKeys =
+    [
+        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:token",
+        "client:connectTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
+        "log:level", "log:format",
+    ];
+
+    /// <summary>Reads the client and local proxy options; check <see cref="SettingsReader.Errors"/> before using them.</summary>
+    public static (PassageClientOptions Client, LocalProxyOptions Proxy) Read(SettingsReader reader)
+    {
+        reader.CheckUnknownKeys(KnownKeys);
+        var relays = new List<PeerAddress>();
+        foreach (var (key, value, layer) in reader.GetList("client:relays"))
+        {
+            if (PeerAddress.TryParse(value, out var peer, out var error))
+            {
+                relays.Add(peer);
+            }
+            else
+            {
+                reader.AddError(key, $"'{value}': {error}", layer);
+            }
+        }
+        if (relays.Count == 0)
+        {
+            reader.AddError("client:relays", "no relay: give one or more as --relay ID@HOST:PORT (the ID is what `passage relay` prints as its node ID, or `passage id` of its key)");
+        }
+
+        var defaults = new LocalProxyOptions();
+        var socks = RelayEndpoints(reader, "client:socks", defaults.SocksEndpoints);
+        var http = RelayEndpoints(reader, "client:http", defaults.HttpEndpoints);
+        var users = reader.GetMap("client:socksUsers").ToDictionary(u => u.Name, u => u.Value, StringComparer.Ordinal);
+        var clientDefaults = new PassageClientOptions();
+        return (
+            new PassageClientOptions
+            {
+                Relays = relays,
+                Token = reader.GetString("client:token") is { Length: > 0 } token ? token : null,
+                ConnectTimeout = reader.GetDuration("client:connectTimeout", clientDefaults.ConnectTimeout),
+            },
+            new LocalProxyOptions
+            {
+                SocksEndpoints = socks,
+                HttpEndpoints = http,
+                SocksUsers = users,
+                MaxConnections = reader.GetInt("client:maxConnections", defaults.MaxConnections, 1, 1_000_000),
+                HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
+                IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
+            });
+    }
+
+    private static IReadOnlyList<System.Net.IPEndPoint> RelayEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)
+    {
+        var list = reader.GetList(key);
+        if (list.Count == 1 && list[0].Value is "off" or "none")
+        {
+            return [];
+        }
+        return list.Count == 0 ? fallback : Relay.RelaySettings.ReadEndpoints(reader, key);
+    }
+}

@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using Passage.Identity;
+using Passage.Transport;
+
+namespace Passage.Client;
+
+/// <summary>
+/// HTTP/1.1 CONNECT to a relay that does not speak HTTP/2: one TLS connection per tunnel, the relay
+/// pinned by node ID. Used only when the relay's ALPN says it has no h2.
+/// </summary>
+internal static class Http1ConnectDialer
+{
+    private const int MaxHead = 8 * 1024;
+
+    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        SslStream? tls = null;
+        try
+        {
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                deadline.CancelAfter(connectTimeout);
+                try
+                {
+                    await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
+                    tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+                    await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                    {
+                        TargetHost = relay.Host,
+                        ApplicationProtocols = [SslApplicationProtocol.Http11],
+                        RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+                    }, deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "connect to the relay timed out");
+                }
+            }
+
+            var target = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+            var head = new StringBuilder().Append("CONNECT ").Append(target).Append(" HTTP/1.1\r\nHost: ").Append(target).Append("\r\n");
+            if (token is not null)
+            {
+                head.Append("Proxy-Authorization: Bearer ").Append(token).Append("\r\n");
+            }
+            head.Append("\r\n");
+            await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), cancellationToken).ConfigureAwait(false);
+            await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+            var (answer, extra) = await ReadHeadAsync(tls, cancellationToken).ConfigureAwait(false);
+            if (answer is null)
+            {
+                return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");
+            }
+            var status = ParseStatus(answer);
+            if (status == 200)
+            {
+                Stream stream = extra.Length > 0 ? new PrefixedStream(extra, tls) : tls;
+                tls = null;
+                return new TunnelAttempt(stream, default, "");
+            }
+            var proxyStatus = answer.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase))?["Proxy-Status:".Length..].Trim();
+            return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}");
+        }
+        catch (AuthenticationException e)
+        {
+            return TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {relay.Host}:{relay.Port} did not present the key of {relay.NodeId}: {e.Message}");
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, e.Message);
+        }
+        finally
+        {
+            if (tls is not null)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+            }
+            else if (!socket.Connected)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    private static async Task<(string? Head, byte[] Extra)> ReadHeadAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxHead];
+        var filled = 0;
+        while (filled < buffer.Length)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return (null, []);
+            }
+            filled += n;
+            var end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8);
+            if (end >= 0)
+            {
+                return (Encoding.ASCII.GetString(buffer, 0, end + 4), buffer[(end + 4)..filled]);
+            }
+        }
+        return (null, []);
+    }
+
+    private static int ParseStatus(string head)
+    {
+        var parts = head.Split(' ', 3);
+        return parts.Length >= 2 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var status) ? status : 0;
+    }
+}

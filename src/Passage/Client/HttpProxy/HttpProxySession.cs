@@ -1,0 +1,127 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Passage.Relay;
+using Passage.Relay.Connect;
+using Passage.Telemetry;
+using Passage.Transport;
+
+namespace Passage.Client.HttpProxy;
+
+/// <summary>
+/// One connection to the local HTTP proxy: a CONNECT (answered 200, then relayed) or a plain
+/// <c>http://</c> request in absolute-form (forwarded through a tunnel to the origin in origin-form,
+/// one request per tunnel). A failure answers with a status and a Proxy-Status.
+/// </summary>
+internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
+{
+    private const int MaxHead = 16 * 1024;
+
+    public async Task HandleAsync(Socket socket, long id, CancellationToken closeAll)
+    {
+        socket.NoDelay = true;
+        var app = new SocketConnection(socket);
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
+        try
+        {
+            var (headLength, filled) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
+            if (headLength < 0)
+            {
+                if (headLength == -2)
+                {
+                    await Refuse(app, RefusalReason.HeadTooLarge, "request head too large").ConfigureAwait(false);
+                }
+                else if (headLength == -3)
+                {
+                    await Refuse(app, RefusalReason.RequestHeadTimeout, "request head not received in time").ConfigureAwait(false);
+                }
+                return;
+            }
+            var head = ProxyRequestHead.Parse(buffer.AsSpan(0, headLength), out var error);
+            if (head is null)
+            {
+                await Refuse(app, RefusalReason.MalformedRequest, error ?? "malformed request").ConfigureAwait(false);
+                return;
+            }
+
+            Stream tunnel;
+            try
+            {
+                tunnel = await client.ConnectAsync(head.Host, head.Port, closeAll).ConfigureAwait(false);
+            }
+            catch (PassageTunnelException e)
+            {
+                await Refuse(app, e.Failure.Http(), e.Failure.ToString()).ConfigureAwait(false);
+                return;
+            }
+
+            await using var upstream = new StreamConnection(tunnel);
+            var rest = buffer.AsMemory(headLength, filled - headLength);
+            ReadOnlyMemory<byte> preamble;
+            if (head.IsConnect)
+            {
+                var answer = new ArrayBufferWriter<byte>(64);
+                Http1Response.Success(answer, System.Net.HttpVersion.Version11);
+                await app.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
+                preamble = rest.ToArray();
+            }
+            else
+            {
+                preamble = (byte[])[.. head.ToOriginForm(), .. rest.Span];
+            }
+            await BytePump.RunAsync(app, upstream, pump, preamble, closeAll).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The application went away.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task Refuse(IDuplexConnection app, RefusalReason reason, string detail)
+    {
+        metrics.Refused("http-proxy", reason);
+        var answer = new ArrayBufferWriter<byte>(256);
+        Http1Response.Error(answer, reason, detail);
+        return LingeringClose.CloseAsync(app, answer.WrittenMemory, time);
+    }
+
+    /// <summary>Reads until the empty line: the head's length, or -1 (closed), -2 (too large), -3 (timed out).</summary>
+    private async Task<(int HeadLength, int Filled)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
+    {
+        using var deadline = new CancellationTokenSource(options.HandshakeTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var filled = 0;
+        var size = Math.Min(buffer.Length, MaxHead);
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = await app.ReadAsync(buffer.AsMemory(filled, size - filled), linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
+            {
+                return (-3, filled);
+            }
+            if (read == 0)
+            {
+                return (-1, filled);
+            }
+            var searchFrom = Math.Max(0, filled - 3);
+            filled += read;
+            var end = buffer.AsSpan(searchFrom, filled - searchFrom).IndexOf("\r\n\r\n"u8);
+            if (end >= 0)
+            {
+                return (searchFrom + end + 4, filled);
+            }
+            if (filled == size)
+            {
+                return (-2, filled);
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+
+namespace Passage.Client;
+
+// The client's log names relays, never destinations, above Debug.
+public sealed partial class PassageClient
+{
+    private static partial class Log
+    {
+        [LoggerMessage(LogEvents.ClientRelayFailed, LogLevel.Warning, "Relay {Relay} failed a tunnel setup: {Failure}; trying the next relay", EventName = "RelayFailed")]
+        public static partial void RelayFailedCore(ILogger logger, string relay, TunnelFailure failure);
+
+        public static void RelayFailed(ILogger logger, string relay, TunnelFailure failure, string detail)
+        {
+            RelayFailedCore(logger, relay, failure);
+            RelayFailedDetail(logger, relay, detail);
+        }
+
+        [LoggerMessage(LogEvents.ClientRelayFailedDetail, LogLevel.Debug, "Relay {Relay}: {Detail}", EventName = "RelayFailedDetail")]
+        public static partial void RelayFailedDetail(ILogger logger, string relay, string detail);
+
+        [LoggerMessage(LogEvents.ClientRelayDown, LogLevel.Warning, "Relay {Relay} is down; probing it with backoff", EventName = "RelayDown")]
+        public static partial void RelayDown(ILogger logger, string relay);
+
+        [LoggerMessage(LogEvents.ClientRelayUp, LogLevel.Information, "Relay {Relay} is up", EventName = "RelayUp")]
+        public static partial void RelayUp(ILogger logger, string relay);
+    }
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Passage.Client;
+
+/// <summary>
+/// Opens TCP connections through Passage relays: the relay sees the client's address but not what
+/// it says (the application runs its own TLS inside), the destination sees the relay.
+/// </summary>
+/// <remarks>
+/// <para>Each relay is pinned by node ID and reached over one persistent HTTP/2 connection, opened
+/// at <see cref="StartAsync"/> and kept alive with pings. New tunnels go to the healthy relay with
+/// the lowest average round trip (from probes and tunnel setups), in the configured order while
+/// nothing is measured. A relay that fails is marked down and probed with backoff; a tunnel whose
+/// setup fails at a relay is retried on the next one (no byte has reached the application then).</para>
+/// <para>Destination names are passed to the relay unresolved: the client never looks them up.</para>
+/// <code>
+/// await using var client = new PassageClient(new PassageClientOptions { Relays = [PeerAddress.Parse("ID@relay.example:8443")] });
+/// await client.StartAsync();
+/// using var http = new HttpClient(client.CreateHttpHandler());
+/// var page = await http.GetStringAsync("https://example.org/");
+/// </code>
+/// </remarks>
+public sealed partial class PassageClient : IAsyncDisposable
+{
+    private readonly PassageClientOptions _options;
+    private readonly (RelayLink Link, RelayHealth Health)[] _relays;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _prober;
+
+    /// <summary>Creates a client; call <see cref="StartAsync"/> to open the relay connections.</summary>
+    public PassageClient(PassageClientOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Relays.Count == 0)
+        {
+            throw new ArgumentException("at least one relay (ID@host:port) is needed", nameof(options));
+        }
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassageClient>();
+        _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout), new RelayHealth(i))).ToArray();
+    }
+
+    /// <summary>Opens the connection to every relay and measures it; then keeps measuring in the background.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await Task.WhenAll(_relays.Select(r => ProbeAsync(r.Link, r.Health, cancellationToken))).ConfigureAwait(false);
+        _prober ??= ProbeLoopAsync(_stop.Token);
+    }
+
+    /// <summary>The relays in the order new tunnels would try them now, with what is known of each.</summary>
+    public IReadOnlyList<(string Relay, bool IsUp, double? RttMilliseconds)> Status =>
+        Ranked().Select(r => (r.Link.Relay.ToString(), r.Health.IsUp, r.Health.RttMilliseconds)).ToArray();
+
+    /// <summary>
+    /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through the best relay,
+    /// failing over to the next one when a relay fails. Throws <see cref="PassageTunnelException"/>
+    /// when no tunnel could be opened; its <see cref="PassageTunnelException.Failure"/> says why.
+    /// </summary>
+    public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        TunnelAttempt last = TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "no relay");
+        foreach (var (link, health) in Ranked())
+        {
+            var started = Stopwatch.GetTimestamp();
+            var attempt = await link.OpenAsync(host, port, cancellationToken).ConfigureAwait(false);
+            if (attempt.Stream is { } stream)
+            {
+                health.Succeeded(Stopwatch.GetElapsedTime(started));
+                return stream;
+            }
+            last = attempt;
+            if (!attempt.Failure.IsRelayFault())
+            {
+                // The destination's answer, not the relay's: another relay would say the same.
+                health.Succeeded(null);
+                break;
+            }
+            health.Failed(_time);
+            Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
+        }
+        throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");
+    }
+
+    /// <summary>
+    /// A handler for <see cref="HttpClient"/> whose every connection is a tunnel through Passage; TLS
+    /// to the destination runs inside the tunnel, end to end.
+    /// </summary>
+    public SocketsHttpHandler CreateHttpHandler() => new()
+    {
+        UseProxy = false,
+        ConnectCallback = async (context, cancellationToken) =>
+            await ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken).ConfigureAwait(false),
+    };
+
+    private IEnumerable<(RelayLink Link, RelayHealth Health)> Ranked() =>
+        _relays
+            .OrderBy(r => r.Health.IsUp ? 0 : 1)
+            .ThenBy(r => r.Health.RttMilliseconds ?? double.MaxValue)
+            .ThenBy(r => r.Health.Order)
+            .ToArray();
+
+    private async Task ProbeLoopAsync(CancellationToken cancellationToken)
+    {
+        var lastProbe = new long[_relays.Length];
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
+                var now = _time.GetTimestamp();
+                for (var i = 0; i < _relays.Length; i++)
+                {
+                    var (link, health) = _relays[i];
+                    var due = health.IsUp
+                        ? _time.GetElapsedTime(lastProbe[i]) >= _options.ProbeInterval
+                        : now >= health.NextProbe;
+                    if (due)
+                    {
+                        lastProbe[i] = now;
+                        await ProbeAsync(link, health, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task ProbeAsync(RelayLink link, RelayHealth health, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.ConnectTimeout);
+        TimeSpan? rtt;
+        try
+        {
+            rtt = await link.ProbeAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            rtt = null;
+        }
+        if (rtt is { } measured)
+        {
+            var wasDown = !health.IsUp;
+            health.Succeeded(measured);
+            if (wasDown)
+            {
+                Log.RelayUp(_logger, link.Relay.ToString());
+            }
+        }
+        else if (health.IsUp || health.NextProbe <= _time.GetTimestamp())
+        {
+            var wasUp = health.IsUp;
+            health.Failed(_time);
+            if (wasUp)
+            {
+                Log.RelayDown(_logger, link.Relay.ToString());
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_prober is not null)
+        {
+            await _prober.ConfigureAwait(false);
+        }
+        foreach (var (link, _) in _relays)
+        {
+            link.Dispose();
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,19 @@
+using Passage.Identity;
+
+namespace Passage.Client;
+
+/// <summary>How a <see cref="PassageClient"/> reaches its relays.</summary>
+public sealed record PassageClientOptions
+{
+    /// <summary>The relays, each pinned by node ID (<c>ID@host:port</c>), in failover order.</summary>
+    public IReadOnlyList<PeerAddress> Relays { get; init; } = Array.Empty<PeerAddress>();
+
+    /// <summary>A bearer token for relays that require one. Default none.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>Time to reach a relay (TCP and TLS). Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a healthy relay's round trip is measured. Default 5 s.</summary>
+    public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(5);
+}

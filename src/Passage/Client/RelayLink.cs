@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Authentication;
+using Passage.Identity;
+
+namespace Passage.Client;
+
+/// <summary>
+/// The client's persistent link to one relay: an HTTP/2 connection (re-opened when lost, kept alive
+/// with pings) carrying one extended CONNECT stream per tunnel, the relay pinned by its node ID.
+/// Falls back to HTTP/1.1 CONNECT (one TLS connection per tunnel) when the relay has no h2.
+/// </summary>
+internal sealed class RelayLink : IDisposable
+{
+    private readonly HttpMessageInvoker _http;
+    private readonly string? _token;
+    private readonly TimeSpan _connectTimeout;
+    private volatile bool _http1Only;
+
+    public RelayLink(PeerAddress relay, string? token, TimeSpan connectTimeout)
+    {
+        Relay = relay;
+        _token = token;
+        _connectTimeout = connectTimeout;
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            ConnectTimeout = connectTimeout,
+            // More connections only when one carries as many tunnels as the relay allows.
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(15),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+            },
+        };
+        _http = new HttpMessageInvoker(handler, disposeHandler: true);
+        BaseUri = new UriBuilder("https", relay.Host.Contains(':', StringComparison.Ordinal) ? $"[{relay.Host}]" : relay.Host, relay.Port).Uri;
+    }
+
+    /// <summary>The relay this link goes to.</summary>
+    public PeerAddress Relay { get; }
+
+    private Uri BaseUri { get; }
+
+    /// <summary>Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay.</summary>
+    public async Task<TunnelAttempt> OpenAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        if (_http1Only)
+        {
+            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Connect, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PathFor(host, port)))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Protocol = "connect-tcp";
+        if (_token is not null)
+        {
+            request.Headers.ProxyAuthorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
+        {
+            // The relay speaks HTTP/1.1 only: remember it and use CONNECT over HTTP/1.1.
+            _http1Only = true;
+            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return Failure(e);
+        }
+
+        if (response.StatusCode == HttpStatusCode.OK)
+        {
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return new TunnelAttempt(new TunnelStream(stream, response), default, "");
+        }
+        using (response)
+        {
+            var proxyStatus = response.Headers.TryGetValues("Proxy-Status", out var values) ? string.Join(", ", values) : null;
+            var status = (int)response.StatusCode;
+            return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}".Trim());
+        }
+    }
+
+    /// <summary>
+    /// One round trip to the relay over the link (a request it answers at once), also opening the
+    /// connection when it is not open. Null when the relay could not be reached.
+    /// </summary>
+    public async Task<TimeSpan?> ProbeAsync(CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PingPath))
+        {
+            Version = _http1Only ? HttpVersion.Version11 : HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return Stopwatch.GetElapsedTime(started);
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
+        {
+            _http1Only = true;
+            return await ProbeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
+    private TunnelAttempt Failure(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is AuthenticationException)
+            {
+                return TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}");
+            }
+        }
+        return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
+    }
+
+    public void Dispose() => _http.Dispose();
+}

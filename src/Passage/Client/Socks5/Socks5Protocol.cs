@@ -1,0 +1,188 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net;
+using System.Text;
+
+namespace Passage.Client.Socks5;
+
+/// <summary>
+/// The SOCKS5 messages (RFC 1928) and username/password sub-negotiation (RFC 1929), as pure
+/// functions over the bytes received so far: each returns <see cref="ParseStatus.Incomplete"/>
+/// until the message is whole, and never throws for any input.
+/// </summary>
+internal static class Socks5Protocol
+{
+    public const byte Version = 5;
+    public const byte MethodNoAuth = 0x00;
+    public const byte MethodUserPass = 0x02;
+    public const byte MethodNoneAcceptable = 0xFF;
+    public const byte CommandConnect = 0x01;
+    public const byte AddressIPv4 = 0x01;
+    public const byte AddressDomain = 0x03;
+    public const byte AddressIPv6 = 0x04;
+
+    /// <summary>Reply codes, RFC 1928 §6.</summary>
+    public enum Reply : byte
+    {
+        Succeeded = 0x00,
+        GeneralFailure = 0x01,
+        NotAllowedByRuleset = 0x02,
+        NetworkUnreachable = 0x03,
+        HostUnreachable = 0x04,
+        ConnectionRefused = 0x05,
+        TtlExpired = 0x06,
+        CommandNotSupported = 0x07,
+        AddressTypeNotSupported = 0x08,
+    }
+
+    public enum ParseStatus
+    {
+        Incomplete,
+        Complete,
+        Invalid,
+    }
+
+    /// <summary>RFC 1928 §3: VER NMETHODS METHODS. Returns whether <paramref name="method"/> is offered.</summary>
+    public static ParseStatus ParseGreeting(ReadOnlySequence<byte> data, byte method, out bool offered, out int consumed)
+    {
+        offered = false;
+        consumed = 0;
+        var reader = new SequenceReader<byte>(data);
+        if (!reader.TryRead(out var version))
+        {
+            return ParseStatus.Incomplete;
+        }
+        if (version != Version)
+        {
+            return ParseStatus.Invalid;
+        }
+        if (!reader.TryRead(out var count))
+        {
+            return ParseStatus.Incomplete;
+        }
+        if (count == 0)
+        {
+            return ParseStatus.Invalid;
+        }
+        if (reader.Remaining < count)
+        {
+            return ParseStatus.Incomplete;
+        }
+        for (var i = 0; i < count; i++)
+        {
+            reader.TryRead(out var offeredMethod);
+            offered |= offeredMethod == method;
+        }
+        consumed = (int)reader.Consumed;
+        return ParseStatus.Complete;
+    }
+
+    /// <summary>RFC 1929 §2: VER(1) ULEN UNAME PLEN PASSWD.</summary>
+    public static ParseStatus ParseUserPass(ReadOnlySequence<byte> data, out string user, out string password, out int consumed)
+    {
+        user = password = "";
+        consumed = 0;
+        var reader = new SequenceReader<byte>(data);
+        if (!reader.TryRead(out var version))
+        {
+            return ParseStatus.Incomplete;
+        }
+        if (version != 1)
+        {
+            return ParseStatus.Invalid;
+        }
+        if (!TryReadLengthPrefixed(ref reader, out var userBytes) || !TryReadLengthPrefixed(ref reader, out var passwordBytes))
+        {
+            return ParseStatus.Incomplete;
+        }
+        user = Encoding.UTF8.GetString(userBytes);
+        password = Encoding.UTF8.GetString(passwordBytes);
+        consumed = (int)reader.Consumed;
+        return ParseStatus.Complete;
+    }
+
+    /// <summary>
+    /// RFC 1928 §4: VER CMD RSV ATYP DST.ADDR DST.PORT. The host comes back as text: a domain name
+    /// exactly as sent (never resolved here), or an address literal.
+    /// </summary>
+    public static ParseStatus ParseRequest(ReadOnlySequence<byte> data, out byte command, out string host, out int port, out int consumed, out Reply error)
+    {
+        command = 0;
+        host = "";
+        port = 0;
+        consumed = 0;
+        error = Reply.GeneralFailure;
+        var reader = new SequenceReader<byte>(data);
+        if (!reader.TryRead(out var version) || !reader.TryRead(out command) || !reader.TryRead(out var reserved) || !reader.TryRead(out var addressType))
+        {
+            return version != 0 && version != Version ? ParseStatus.Invalid : ParseStatus.Incomplete;
+        }
+        if (version != Version || reserved != 0)
+        {
+            return ParseStatus.Invalid;
+        }
+        switch (addressType)
+        {
+            case AddressIPv4:
+            case AddressIPv6:
+                var length = addressType == AddressIPv4 ? 4 : 16;
+                Span<byte> address = stackalloc byte[16];
+                if (!reader.TryCopyTo(address[..length]))
+                {
+                    return ParseStatus.Incomplete;
+                }
+                reader.Advance(length);
+                host = new IPAddress(address[..length]).ToString();
+                break;
+            case AddressDomain:
+                if (!TryReadLengthPrefixed(ref reader, out var name))
+                {
+                    return ParseStatus.Incomplete;
+                }
+                if (name.Length == 0 || name.Any(b => b <= 0x20 || b >= 0x7f))
+                {
+                    error = Reply.HostUnreachable;
+                    return ParseStatus.Invalid;
+                }
+                host = Encoding.ASCII.GetString(name);
+                break;
+            default:
+                error = Reply.AddressTypeNotSupported;
+                return ParseStatus.Invalid;
+        }
+        Span<byte> portBytes = stackalloc byte[2];
+        if (!reader.TryCopyTo(portBytes))
+        {
+            return ParseStatus.Incomplete;
+        }
+        reader.Advance(2);
+        port = BinaryPrimitives.ReadUInt16BigEndian(portBytes);
+        consumed = (int)reader.Consumed;
+        if (port == 0)
+        {
+            error = Reply.HostUnreachable;
+            return ParseStatus.Invalid;
+        }
+        return ParseStatus.Complete;
+    }
+
+    /// <summary>A reply (RFC 1928 §6) with BND.ADDR 0.0.0.0:0: the relay's side is nobody's business here.</summary>
+    public static byte[] ReplyBytes(Reply reply) => [Version, (byte)reply, 0, AddressIPv4, 0, 0, 0, 0, 0, 0];
+
+    private static bool TryReadLengthPrefixed(ref SequenceReader<byte> reader, out byte[] value)
+    {
+        value = [];
+        if (!reader.TryRead(out var length))
+        {
+            return false;
+        }
+        if (reader.Remaining < length)
+        {
+            return false;
+        }
+        value = new byte[length];
+        reader.TryCopyTo(value);
+        reader.Advance(length);
+        return true;
+    }
+}

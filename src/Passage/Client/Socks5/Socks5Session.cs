@@ -1,0 +1,139 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Passage.Transport;
+using static Passage.Client.Socks5.Socks5Protocol;
+
+namespace Passage.Client.Socks5;
+
+/// <summary>
+/// One SOCKS5 connection (RFC 1928): method selection, optional username/password (RFC 1929),
+/// a CONNECT request whose host goes to the relay unresolved, the reply, then the pump.
+/// </summary>
+internal sealed class Socks5Session(PassageClient client, LocalProxyOptions options, PumpOptions pump, TimeProvider time)
+{
+    public async Task HandleAsync(Socket socket, long id, CancellationToken closeAll)
+    {
+        socket.NoDelay = true;
+        await using var app = new SocketConnection(socket);
+        var buffer = ArrayPool<byte>.Shared.Rent(1024);
+        try
+        {
+            using var handshake = new CancellationTokenSource(options.HandshakeTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(handshake.Token, closeAll);
+            var requireUser = options.SocksUsers.Count > 0;
+            var filled = 0;
+
+            // Method selection (RFC 1928 §3).
+            bool offered = false;
+            int used = 0;
+            (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), linked.Token).ConfigureAwait(false);
+            if (status != ParseStatus.Complete)
+            {
+                return;
+            }
+            filled = Consume(buffer, filled, used);
+            if (!offered)
+            {
+                await app.WriteAsync(new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, linked.Token).ConfigureAwait(false);
+                return;
+            }
+            await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, linked.Token).ConfigureAwait(false);
+
+            if (requireUser)
+            {
+                string user = "", password = "";
+                (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), linked.Token).ConfigureAwait(false);
+                if (status != ParseStatus.Complete)
+                {
+                    return;
+                }
+                filled = Consume(buffer, filled, used);
+                var ok = options.SocksUsers.TryGetValue(user, out var expected)
+                    && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(expected)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
+                await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, linked.Token).ConfigureAwait(false);
+                if (!ok)
+                {
+                    return;
+                }
+            }
+
+            // The request (RFC 1928 §4).
+            byte command = 0;
+            string host = "";
+            int port = 0;
+            var error = Reply.GeneralFailure;
+            (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out command, out host, out port, out used, out error), linked.Token).ConfigureAwait(false);
+            if (status == ParseStatus.Invalid)
+            {
+                await app.WriteAsync(ReplyBytes(error), linked.Token).ConfigureAwait(false);
+                return;
+            }
+            if (status != ParseStatus.Complete)
+            {
+                return;
+            }
+            if (command != CommandConnect)
+            {
+                await app.WriteAsync(ReplyBytes(Reply.CommandNotSupported), linked.Token).ConfigureAwait(false);
+                return;
+            }
+            var early = buffer.AsMemory(used, filled - used).ToArray();
+
+            Stream tunnel;
+            try
+            {
+                tunnel = await client.ConnectAsync(host, port, closeAll).ConfigureAwait(false);
+            }
+            catch (PassageTunnelException e)
+            {
+                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), linked.Token).ConfigureAwait(false);
+                return;
+            }
+            await using var upstream = new StreamConnection(tunnel);
+            await app.WriteAsync(ReplyBytes(Reply.Succeeded), linked.Token).ConfigureAwait(false);
+            await BytePump.RunAsync(app, upstream, pump, early, closeAll).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The application went away or was too slow; nothing to answer.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task<(int Filled, ParseStatus Status)> ReadUntilAsync(
+        IDuplexConnection connection, byte[] buffer, int filled, Func<ReadOnlySequence<byte>, ParseStatus> parse, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (filled > 0)
+            {
+                var status = parse(new ReadOnlySequence<byte>(buffer, 0, filled));
+                if (status != ParseStatus.Incomplete)
+                {
+                    return (filled, status);
+                }
+            }
+            if (filled == buffer.Length)
+            {
+                return (filled, ParseStatus.Invalid);
+            }
+            var read = await connection.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return (filled, ParseStatus.Incomplete);
+            }
+            filled += read;
+        }
+    }
+
+    private static int Consume(byte[] buffer, int filled, int used)
+    {
+        Buffer.BlockCopy(buffer, used, buffer, 0, filled - used);
+        return filled - used;
+    }
+}

@@ -1,0 +1,35 @@
+namespace Passage.Client;
+
+/// <summary>Why the client could not open a tunnel. Relay-side failures are retried on the next relay.</summary>
+public enum TunnelFailure
+{
+    /// <summary>The relay could not be reached or its connection broke (retried on the next relay).</summary>
+    RelayUnavailable,
+
+    /// <summary>The relay presented a key other than its pinned node ID (retried on the next relay; never trusted).</summary>
+    PinMismatch,
+
+    /// <summary>The relay is at its tunnel limit or shutting down: 503 (retried on the next relay).</summary>
+    RelayBusy,
+
+    /// <summary>The relay wants credentials this client does not have or that it refused: 407.</summary>
+    AuthenticationRequired,
+
+    /// <summary>The relay's policy refuses the destination: 403 (<c>http_request_denied</c>, <c>destination_ip_prohibited</c>).</summary>
+    DestinationDenied,
+
+    /// <summary>The destination's name did not resolve at the relay (<c>dns_error</c>).</summary>
+    DnsError,
+
+    /// <summary>The destination refused the connection (<c>connection_refused</c>).</summary>
+    ConnectionRefused,
+
+    /// <summary>The destination could not be reached (<c>destination_ip_unroutable</c>).</summary>
+    Unreachable,
+
+    /// <summary>The destination did not answer in time (504, <c>connection_timeout</c>).</summary>
+    Timeout,
+
+    /// <summary>The relay answered something else (a status Passage does not expect).</summary>
+    Other,
+}

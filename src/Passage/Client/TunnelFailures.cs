@@ -1,0 +1,46 @@
+namespace Passage.Client;
+
+/// <summary>Reading a relay's refusal, and which failures are the relay's own (worth trying another relay).</summary>
+public static class TunnelFailures
+{
+    /// <summary>True when another relay may well succeed: the failure was the relay's, not the destination's.</summary>
+    public static bool IsRelayFault(this TunnelFailure failure) =>
+        failure is TunnelFailure.RelayUnavailable or TunnelFailure.PinMismatch or TunnelFailure.RelayBusy;
+
+    /// <summary>Maps a relay's answer (status and the <c>error=</c> of its Proxy-Status, RFC 9209) to a failure.</summary>
+    public static TunnelFailure FromAnswer(int status, string? proxyStatus)
+    {
+        var error = ErrorType(proxyStatus);
+        return (status, error) switch
+        {
+            (407, _) => TunnelFailure.AuthenticationRequired,
+            (403, _) => TunnelFailure.DestinationDenied,
+            (503, _) => TunnelFailure.RelayBusy,
+            (504, _) => TunnelFailure.Timeout,
+            (_, "dns_error") or (_, "destination_not_found") => TunnelFailure.DnsError,
+            (_, "connection_refused") => TunnelFailure.ConnectionRefused,
+            (_, "destination_ip_unroutable") or (_, "destination_unavailable") => TunnelFailure.Unreachable,
+            (_, "connection_timeout") => TunnelFailure.Timeout,
+            (_, "destination_ip_prohibited") or (_, "http_request_denied") => TunnelFailure.DestinationDenied,
+            _ => TunnelFailure.Other,
+        };
+    }
+
+    /// <summary>The <c>error</c> parameter of a Proxy-Status value, or null.</summary>
+    public static string? ErrorType(string? proxyStatus)
+    {
+        if (proxyStatus is null)
+        {
+            return null;
+        }
+        foreach (var part in proxyStatus.Split(';'))
+        {
+            var trimmed = part.Trim();
+            if (trimmed.StartsWith("error=", StringComparison.Ordinal))
+            {
+                return trimmed["error=".Length..].Trim('"');
+            }
+        }
+        return null;
+    }
+}
