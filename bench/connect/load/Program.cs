@@ -1,0 +1,400 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+// The load tool of bench/connect/run. Modes:
+//   sink                                  listen on 127.0.0.1 (ports from the OS) as a sink and as an echo
+//                                         server; print "sink PORT" and "echo PORT"; run until killed (at most 1 h)
+//   freeport                              print a port the OS had free a moment ago (for tinyproxy's config)
+//   throughput --via V --target H:P --gib G [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
+//                                         send G GiB one way to the sink; print "gbps X cpu_s_per_gb Y"
+//   setup --via V --target H:P --count K [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
+//                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
+//                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"
+// V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP) or tls (HTTP/1.1 CONNECT over
+// TLS to the proxy, whose certificate must equal --cert byte for byte: a pin, no CA, no name check).
+// --pid names the proxy process: its utime+stime from /proc/PID/stat is read before and after.
+var inv = CultureInfo.InvariantCulture;
+if (args.Length == 0)
+{
+    Console.Error.WriteLine("usage: connect-load sink | freeport | throughput ... | setup ...");
+    return 2;
+}
+var options = ParseOptions(args.AsSpan(1));
+try
+{
+    switch (args[0])
+    {
+        case "sink":
+            return Sink.Run();
+        case "freeport":
+            using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                Console.WriteLine(((IPEndPoint)probe.LocalEndPoint!).Port);
+            }
+            return 0;
+        case "throughput":
+            {
+                var path = PathOptions.From(options);
+                var gib = double.Parse(options.GetValueOrDefault("gib", "2"), inv);
+                var total = (long)(gib * 1024 * 1024 * 1024);
+                var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
+                var seconds = Throughput.Run(path, total);
+                var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
+                var gbps = total * 8 / seconds / 1e9;
+                Console.WriteLine(string.Create(inv, $"gbps {gbps:F2} cpu_s_per_gb {(path.Pid is null ? "-" : (cpu / (total / 1e9)).ToString("F3", inv))}"));
+                return 0;
+            }
+        case "setup":
+            {
+                var path = PathOptions.From(options);
+                var count = int.Parse(options.GetValueOrDefault("count", "2000"), inv);
+                var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
+                var (samples, errors, firstError) = Setup.Run(path, count);
+                var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
+                if (samples.Count == 0)
+                {
+                    Console.Error.WriteLine($"setup: every attempt failed; first: {firstError}");
+                    return 1;
+                }
+                if (firstError is not null)
+                {
+                    Console.Error.WriteLine($"setup: {errors} of {count} failed; first: {firstError}");
+                }
+                samples.Sort();
+                double Percentile(double p) => samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(p * samples.Count) - 1)];
+                Console.WriteLine(string.Create(inv, $"p50_us {Percentile(0.50):F0} p99_us {Percentile(0.99):F0} errors {errors} cpu_ms_per_1k {(path.Pid is null ? "-" : (cpu * 1000 / (count / 1000.0)).ToString("F0", inv))}"));
+                return 0;
+            }
+        default:
+            Console.Error.WriteLine($"unknown mode {args[0]}");
+            return 2;
+    }
+}
+catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or AuthenticationException)
+{
+    Console.Error.WriteLine($"{args[0]}: {e.GetType().Name}: {e.Message}");
+    return 1;
+}
+
+static Dictionary<string, string> ParseOptions(ReadOnlySpan<string> rest)
+{
+    var result = new Dictionary<string, string>(StringComparer.Ordinal);
+    for (var i = 0; i + 1 < rest.Length; i += 2)
+    {
+        if (!rest[i].StartsWith("--", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"expected --option, got {rest[i]}");
+        }
+        result[rest[i][2..]] = rest[i + 1];
+    }
+    return result;
+}
+
+/// <summary>How the tool reaches the target: straight, or through a proxy by plain or TLS CONNECT.</summary>
+sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509Certificate2? Pin, int? Pid, int ClockTicks)
+{
+    public static PathOptions From(Dictionary<string, string> o)
+    {
+        var via = o.GetValueOrDefault("via", "none");
+        if (via is not ("none" or "plain" or "tls"))
+        {
+            throw new ArgumentException($"--via must be none, plain or tls, not {via}");
+        }
+        var proxy = o.TryGetValue("proxy", out var p) ? IPEndPoint.Parse(p) : null;
+        if (via != "none" && proxy is null)
+        {
+            throw new ArgumentException("--proxy is needed with --via plain or tls");
+        }
+        var pin = o.TryGetValue("cert", out var c) ? X509CertificateLoader.LoadCertificateFromFile(c) : null;
+        if (via == "tls" && pin is null)
+        {
+            throw new ArgumentException("--cert is needed with --via tls");
+        }
+        return new PathOptions(via, IPEndPoint.Parse(o["target"]), proxy, pin,
+            o.TryGetValue("pid", out var pid) ? int.Parse(pid, CultureInfo.InvariantCulture) : null,
+            int.Parse(o.GetValueOrDefault("clk-tck", "100"), CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Opens a stream to the target (through the proxy if any), ready for payload.</summary>
+    public (Socket Socket, Stream Stream) Open()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+        {
+            NoDelay = true,
+            ReceiveTimeout = 30_000,
+            SendTimeout = 30_000,
+        };
+        try
+        {
+            socket.Connect(Via == "none" ? Target : Proxy!);
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (Via == "none")
+            {
+                return (socket, stream);
+            }
+            if (Via == "tls")
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                tls.AuthenticateAsClient(new SslClientAuthenticationOptions
+                {
+                    TargetHost = Proxy!.Address.ToString(),
+                    ApplicationProtocols = [SslApplicationProtocol.Http11],
+                    RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetRawCertData().AsSpan().SequenceEqual(Pin!.RawData),
+                });
+                stream = tls;
+            }
+            var request = Encoding.ASCII.GetBytes($"CONNECT {Target} HTTP/1.1\r\nHost: {Target}\r\n\r\n");
+            stream.Write(request);
+            stream.Flush();
+            ReadConnectResponse(stream);
+            return (socket, stream);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    // The target never speaks first, so everything up to the blank line is the proxy's answer.
+    static void ReadConnectResponse(Stream stream)
+    {
+        var head = new byte[4096];
+        var length = 0;
+        while (true)
+        {
+            var n = stream.Read(head, length, head.Length - length);
+            if (n == 0)
+            {
+                throw new IOException($"proxy closed before answering CONNECT ({length} bytes)");
+            }
+            length += n;
+            var end = head.AsSpan(0, length).IndexOf("\r\n\r\n"u8);
+            if (end >= 0)
+            {
+                if (end + 4 != length)
+                {
+                    throw new IOException("bytes after the CONNECT answer");
+                }
+                var text = Encoding.ASCII.GetString(head, 0, end);
+                if (!(text.StartsWith("HTTP/1.1 200", StringComparison.Ordinal) || text.StartsWith("HTTP/1.0 200", StringComparison.Ordinal)))
+                {
+                    throw new IOException($"CONNECT refused: {text.Split("\r\n")[0]}");
+                }
+                return;
+            }
+            if (length == head.Length)
+            {
+                throw new IOException("CONNECT answer too long");
+            }
+        }
+    }
+}
+
+static class Throughput
+{
+    // Header: 8 bytes of length; then the payload; the sink answers one byte when it has all of it,
+    // so no half-close has to cross the proxy (tinyproxy closes both ways on the first end).
+    public static double Run(PathOptions path, long total)
+    {
+        var (socket, stream) = path.Open();
+        using (socket)
+        using (stream)
+        {
+            var buffer = new byte[256 * 1024];
+            Random.Shared.NextBytes(buffer);
+            var header = new byte[8];
+            BinaryPrimitives.WriteInt64BigEndian(header, total);
+            var stopwatch = Stopwatch.StartNew();
+            stream.Write(header);
+            for (var left = total; left > 0;)
+            {
+                var n = (int)Math.Min(left, buffer.Length);
+                stream.Write(buffer, 0, n);
+                left -= n;
+            }
+            stream.Flush();
+            var ack = new byte[1];
+            if (stream.Read(ack) != 1 || ack[0] != 0x55)
+            {
+                throw new IOException("the sink did not confirm the whole payload");
+            }
+            return stopwatch.Elapsed.TotalSeconds;
+        }
+    }
+}
+
+static class Setup
+{
+    public static (List<double> Samples, int Errors, string? FirstError) Run(PathOptions path, int count)
+    {
+        var samples = new List<double>(count);
+        var errors = 0;
+        string? firstError = null;
+        var payload = new byte[32];
+        Random.Shared.NextBytes(payload);
+        var back = new byte[32];
+        var deadline = Stopwatch.StartNew();
+        for (var i = 0; i < count && deadline.Elapsed < TimeSpan.FromSeconds(120); i++)
+        {
+            var stopwatch = Stopwatch.StartNew();
+            try
+            {
+                var (socket, stream) = path.Open();
+                using (socket)
+                using (stream)
+                {
+                    stream.Write(payload);
+                    stream.Flush();
+                    for (var got = 0; got < back.Length;)
+                    {
+                        var n = stream.Read(back, got, back.Length - got);
+                        if (n == 0)
+                        {
+                            throw new IOException($"closed after {got} echoed bytes");
+                        }
+                        got += n;
+                    }
+                    if (!back.AsSpan().SequenceEqual(payload))
+                    {
+                        throw new IOException("echo differs");
+                    }
+                }
+                samples.Add(stopwatch.Elapsed.TotalMicroseconds);
+            }
+            catch (Exception e) when (e is IOException or SocketException or AuthenticationException)
+            {
+                errors++;
+                firstError ??= $"{e.GetType().Name}: {e.Message}";
+            }
+        }
+        return (samples, errors + (count - samples.Count - errors), firstError);
+    }
+}
+
+static class Cpu
+{
+    // utime and stime are fields 14 and 15 of /proc/PID/stat, counted after the ')' that ends the name.
+    public static double Seconds(int? pid, int clockTicks)
+    {
+        if (pid is null)
+        {
+            return 0;
+        }
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / (double)clockTicks;
+    }
+}
+
+static class Sink
+{
+    public static int Run()
+    {
+        var sink = Listen();
+        var echo = Listen();
+        Console.WriteLine($"sink {((IPEndPoint)sink.LocalEndPoint!).Port}");
+        Console.WriteLine($"echo {((IPEndPoint)echo.LocalEndPoint!).Port}");
+        Console.Out.Flush();
+        // Sink connections are few and long: a thread each, blocking reads. Echo connections are many
+        // and short: async.
+        new Thread(() =>
+        {
+            while (true)
+            {
+                var s = sink.Accept();
+                new Thread(() => Drain(s)) { IsBackground = true }.Start();
+            }
+        }) { IsBackground = true }.Start();
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var s = await echo.AcceptAsync();
+                _ = EchoAsync(s);
+            }
+        });
+        // Ends when the script kills it, or after an hour in case nobody does.
+        Thread.Sleep(TimeSpan.FromHours(1));
+        return 0;
+    }
+
+    static Socket Listen()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1024);
+        return listener;
+    }
+
+    static void Drain(Socket s)
+    {
+        using (s)
+        {
+            try
+            {
+                s.NoDelay = true;
+                var buffer = new byte[256 * 1024];
+                var header = new byte[8];
+                for (var got = 0; got < 8;)
+                {
+                    var n = s.Receive(header, got, 8 - got, SocketFlags.None);
+                    if (n == 0)
+                    {
+                        return;
+                    }
+                    got += n;
+                }
+                var left = BinaryPrimitives.ReadInt64BigEndian(header);
+                while (left > 0)
+                {
+                    var n = s.Receive(buffer, 0, (int)Math.Min(left, buffer.Length), SocketFlags.None);
+                    if (n == 0)
+                    {
+                        Console.Error.WriteLine($"sink: closed with {left} bytes missing");
+                        return;
+                    }
+                    left -= n;
+                }
+                s.Send([0x55]);
+                // Wait for the sender to close first, so the TIME_WAIT stays on the sender's side.
+                while (s.Receive(buffer) > 0)
+                {
+                }
+            }
+            catch (SocketException e)
+            {
+                Console.Error.WriteLine($"sink: {e.Message}");
+            }
+        }
+    }
+
+    static async Task EchoAsync(Socket s)
+    {
+        using (s)
+        {
+            try
+            {
+                s.NoDelay = true;
+                var buffer = new byte[4096];
+                int n;
+                while ((n = await s.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+                {
+                    await s.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
+                }
+            }
+            catch (SocketException)
+            {
+                // A client that resets is its own business; the client side counts errors.
+            }
+        }
+    }
+}
