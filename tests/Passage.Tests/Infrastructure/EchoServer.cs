@@ -8,11 +8,17 @@ internal sealed class EchoServer : IAsyncDisposable
 {
     private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
     private readonly Task _acceptLoop;
+    private readonly byte[]? _greeting;
     private int _accepted;
 
-    public EchoServer()
+    /// <summary>
+    /// Listens on <paramref name="address"/> (default 127.0.0.1) and <paramref name="port"/> (default
+    /// from the OS). With a <paramref name="greeting"/>, each connection is first sent those bytes.
+    /// </summary>
+    public EchoServer(IPAddress? address = null, int port = 0, byte[]? greeting = null)
     {
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _greeting = greeting;
+        _listener.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _listener.Listen(1024);
         _acceptLoop = AcceptLoopAsync();
     }
@@ -35,17 +41,21 @@ internal sealed class EchoServer : IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref _accepted);
-            _ = EchoAsync(peer);
+            _ = EchoAsync(peer, _greeting);
         }
     }
 
-    private static async Task EchoAsync(Socket peer)
+    private static async Task EchoAsync(Socket peer, byte[]? greeting)
     {
         using (peer)
         {
             var buffer = new byte[64 * 1024];
             try
             {
+                if (greeting is not null)
+                {
+                    await Loopback.SendAllAsync(peer, greeting);
+                }
                 int n;
                 while ((n = await peer.ReceiveAsync(buffer, SocketFlags.None)) > 0)
                 {

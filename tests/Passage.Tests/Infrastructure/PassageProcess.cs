@@ -16,6 +16,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = new();
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposed;
 
     private PassageProcess(Process process) => _process = process;
 
@@ -137,8 +138,22 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     public const int SigInt = 2;
     public const int SigTerm = 15;
 
+    /// <summary>Kills the process at once (SIGKILL): no drain, no goodbye to its peers.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(new CancellationTokenSource(Timeouts.Default).Token);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         if (!_process.HasExited)
         {
             try

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Client;
+
+/// <summary><c>passage client</c> as a real process: SOCKS5 and HTTP proxy front doors, with curl.</summary>
+public sealed class ClientProcessTests
+{
+    private static async Task<(PassageProcess Process, int SocksPort, int HttpPort)> StartClientAsync(string relay, params string[] extra)
+    {
+        var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", .. extra]);
+        var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
+        var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
+        return (process, socks, http);
+    }
+
+    private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
+    {
+        var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
+        var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
+        return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task Curl_reaches_an_origin_known_only_to_the_relay_through_socks5_and_the_http_proxy()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, socks, http) = await StartClientAsync(relay.Address.ToString());
+        await using var _ = client;
+
+        // origin.test resolves nowhere on this side: --socks5-hostname hands the name to the client,
+        // which passes it to the relay unresolved; only the relay's --map knows it.
+        var viaSocks = await Curl.RunAsync("--socks5-hostname", $"127.0.0.1:{socks}", "--cacert", origin.CertificatePath, $"https://origin.test:{origin.Port}/");
+        Assert.True(viaSocks.ExitCode == 0, viaSocks.StandardError + client.Output);
+        Assert.StartsWith("origin origin.test saw remote=", viaSocks.StandardOutput);
+
+        var viaHttp = await Curl.RunAsync("-x", $"http://127.0.0.1:{http}", "--cacert", origin.CertificatePath, $"https://origin.test:{origin.Port}/");
+        Assert.True(viaHttp.ExitCode == 0, viaHttp.StandardError + client.Output);
+        Assert.StartsWith("origin origin.test saw remote=", viaHttp.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Plain_http_requests_are_forwarded_through_a_tunnel_in_origin_form()
+    {
+        await using var tap = new TcpTap();
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+        await using var __ = client;
+        await Curl.RunAsync("--max-time", "3", "-x", $"http://127.0.0.1:{http}", "-H", "Proxy-Authorization: Basic c2VjcmV0", $"http://origin.test:{tap.Port}/path?q=1");
+        var head = Encoding.ASCII.GetString(Assert.Single(tap.FirstBytes));
+        Assert.StartsWith("GET /path?q=1 HTTP/1.1\r\n", head);
+        Assert.Contains($"Host: origin.test:{tap.Port}\r\n", head);
+        Assert.DoesNotContain("Proxy-", head);
+    }
+
+    [Fact]
+    public async Task Relay_errors_map_to_socks_reply_codes()
+    {
+        await using var relay = await RelayProcess.StartAsync("127.0.0.1", "--deny", "*:25");
+        var (client, socks, _) = await StartClientAsync(relay.Address.ToString());
+        await using var _ = client;
+
+        async Task<byte> ReplyCodeAsync(string host, int port)
+        {
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+            await Loopback.SendAllAsync(socket, new byte[] { 5, 1, 0 });
+            Assert.Equal(new byte[] { 5, 0 }, await Loopback.ReadToEndAsync(socket, limit: 2));
+            var name = Encoding.ASCII.GetBytes(host);
+            await Loopback.SendAllAsync(socket, (byte[])[5, 1, 0, 3, (byte)name.Length, .. name, (byte)(port >> 8), (byte)port]);
+            var reply = await Loopback.ReadToEndAsync(socket, limit: 10);
+            return reply[1];
+        }
+
+        int closedPort;
+        using (var probe = new Socket(SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        Assert.Equal(0x02, await ReplyCodeAsync("origin.test", 25));          // not allowed by ruleset
+        Assert.Equal(0x05, await ReplyCodeAsync("origin.test", closedPort));  // connection refused
+        Assert.Equal(0x04, await ReplyCodeAsync("nowhere.invalid", 443));     // host unreachable (DNS)
+
+        // Other commands (BIND) are not supported.
+        using var bind = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await bind.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+        await Loopback.SendAllAsync(bind, new byte[] { 5, 1, 0 });
+        await Loopback.ReadToEndAsync(bind, limit: 2);
+        await Loopback.SendAllAsync(bind, new byte[] { 5, 2, 0, 1, 127, 0, 0, 1, 0, 80 });
+        Assert.Equal(0x07, (await Loopback.ReadToEndAsync(bind, limit: 10))[1]);
+    }
+
+    [Fact]
+    public async Task Socks_username_and_password_are_required_when_configured()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, socks, _) = await StartClientAsync(relay.Address.ToString(), "--socks-user", "alice:wonder");
+        await using var _ = client;
+        var url = $"https://origin.test:{origin.Port}/";
+        var good = await Curl.RunAsync("--max-time", "5", "--cacert", origin.CertificatePath, "--socks5-hostname", $"alice:wonder@127.0.0.1:{socks}", url);
+        var bad = await Curl.RunAsync("--max-time", "5", "--cacert", origin.CertificatePath, "--socks5-hostname", $"alice:nope@127.0.0.1:{socks}", url);
+        var none = await Curl.RunAsync("--max-time", "5", "--cacert", origin.CertificatePath, "--socks5-hostname", $"127.0.0.1:{socks}", url);
+        Assert.StartsWith("origin origin.test saw remote=", good.StandardOutput);
+        Assert.Equal(97, bad.ExitCode);   // curl: proxy handshake error (authentication failed)
+        Assert.Equal(97, none.ExitCode);  // no acceptable method
+    }
+
+    [Fact]
+    public async Task Five_hundred_concurrent_socks_connections_share_the_relay_connections_and_keep_their_data()
+    {
+        await using var echo = new EchoServer();
+        // One local client carries every application's tunnels: the relay's per-client cap is raised to match.
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxTunnelsPerClient = 1000 });
+        var (client, socks, _) = await StartClientAsync($"{relay.Relay.NodeId}@127.0.0.1:{relay.TlsPort}");
+        await using var _ = client;
+
+        async Task<bool> OneAsync(int i)
+        {
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+            await Loopback.SendAllAsync(socket, new byte[] { 5, 1, 0 });
+            await Loopback.ReadToEndAsync(socket, limit: 2);
+            var name = "origin.test"u8.ToArray();
+            await Loopback.SendAllAsync(socket, (byte[])[5, 1, 0, 3, (byte)name.Length, .. name, (byte)(echo.Port >> 8), (byte)echo.Port]);
+            var reply = await Loopback.ReadToEndAsync(socket, limit: 10);
+            if (reply.Length < 2 || reply[1] != 0)
+            {
+                return false;
+            }
+            var data = RandomNumberGenerator.GetBytes(16 * 1024 + i);
+            var reading = Loopback.ReadToEndAsync(socket, limit: data.Length, timeout: TimeSpan.FromMinutes(2));
+            await Loopback.SendAllAsync(socket, data);
+            return SHA256.HashData(await reading).AsSpan().SequenceEqual(SHA256.HashData(data));
+        }
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 500).Select(OneAsync)).WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.Equal(500, results.Count(ok => ok));
+        Assert.Equal(500, relay.Counter("passage.relay.tunnels.opened"));
+        // Tunnels are streams on a few HTTP/2 connections (up to 256 each), not one connection each.
+        Assert.InRange(relay.Counter("passage.relay.connections.accepted"), 1, 8);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Security.Cryptography;
+using Passage.Client;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Client;
+
+/// <summary>The library API: streams and HttpClient through a relay.</summary>
+public sealed class PassageClientTests
+{
+    private static async Task<PassageClient> StartClientAsync(params PeerAddress[] relays)
+    {
+        var client = new PassageClient(new PassageClientOptions { Relays = relays, ProbeInterval = TimeSpan.FromMilliseconds(200) });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        return client;
+    }
+
+    [Fact]
+    public async Task ConnectAsync_gives_a_stream_to_the_destination_through_the_relay()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        await using var client = await StartClientAsync(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort));
+
+        await using var stream = await client.ConnectAsync("origin.test", echo.Port);
+        var data = RandomNumberGenerator.GetBytes(300_000);
+        var reading = Task.Run(async () =>
+        {
+            var back = new byte[data.Length];
+            await stream.ReadExactlyAsync(back);
+            return back;
+        });
+        await stream.WriteAsync(data);
+        Assert.Equal(data, await reading.WaitAsync(Timeouts.Default));
+        Assert.Equal(1, relay.Counter("passage.relay.tunnels.opened"));
+    }
+
+    [Fact]
+    public async Task HttpClient_through_the_handler_reaches_an_https_origin_with_tls_end_to_end()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await ConnectHarness.StartAsync();
+        await using var client = await StartClientAsync(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort));
+        using var handler = client.CreateHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == origin.Certificate.GetCertHashString();
+        using var http = new HttpClient(handler) { Timeout = Timeouts.Default };
+
+        var body = await http.GetStringAsync($"https://origin.test:{origin.Port}/");
+        Assert.StartsWith("origin origin.test saw remote=", body);
+    }
+
+    [Fact]
+    public async Task A_relay_presenting_another_key_is_refused_with_a_clear_error()
+    {
+        await using var relay = await ConnectHarness.StartAsync();
+        using var impostor = NodeIdentity.Create();
+        await using var client = new PassageClient(new PassageClientOptions { Relays = [new PeerAddress(impostor.NodeId, "127.0.0.1", relay.TlsPort)] });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(async () => await client.ConnectAsync("origin.test", 443));
+        Assert.Equal(TunnelFailure.PinMismatch, error.Failure);
+        Assert.Contains(impostor.NodeId.ToString(), error.Message);
+        Assert.Equal(0, relay.Counter("passage.relay.tunnels.opened"));
+    }
+
+    [Fact]
+    public async Task Destination_refusals_come_back_as_failures_and_are_not_retried_elsewhere()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { Allow = ["origin.test:443"] });
+        await using var client = await StartClientAsync(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort));
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(async () => await client.ConnectAsync("other.test", 443));
+        Assert.Equal(TunnelFailure.DestinationDenied, error.Failure);
+        Assert.True(client.Status.Single().IsUp);
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_a_tunnel_setup()
+    {
+        // A destination that never answers: the relay waits for its connect timeout.
+        using var blackhole = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackhole.Listen(0);
+        var fillers = Enumerable.Range(0, 4).Select(_ => new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)).ToList();
+        fillers.ForEach(f => _ = f.ConnectAsync(blackhole.LocalEndPoint!));
+        try
+        {
+            await using var relay = await ConnectHarness.StartAsync();
+            await using var client = await StartClientAsync(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort));
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.ConnectAsync("origin.test", ((IPEndPoint)blackhole.LocalEndPoint!).Port, cts.Token));
+            // The relay stays usable for the next tunnel.
+            Assert.True(client.Status.Single().IsUp);
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+}
