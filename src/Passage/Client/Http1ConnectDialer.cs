@@ -16,6 +16,40 @@ internal static class Http1ConnectDialer
 {
     private const int MaxHead = 8 * 1024;
 
+    /// <summary>
+    /// A TLS handshake with the relay (pinned, ALPN http/1.1) and nothing more: its duration, or null
+    /// when it failed (and whether the relay's key was the reason).
+    /// </summary>
+    public static async Task<(TimeSpan? RoundTrip, bool PinMismatch)> ProbeAsync(PeerAddress relay, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(connectTimeout);
+        try
+        {
+            await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
+            await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+            await tls.AuthenticateAsClientAsync(ClientOptions(relay), deadline.Token).ConfigureAwait(false);
+            return (System.Diagnostics.Stopwatch.GetElapsedTime(started), false);
+        }
+        catch (AuthenticationException)
+        {
+            return (null, true);
+        }
+        catch (Exception e) when (e is SocketException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return (null, false);
+        }
+    }
+
+    private static SslClientAuthenticationOptions ClientOptions(PeerAddress relay) => new()
+    {
+        TargetHost = relay.Host,
+        ApplicationProtocols = [SslApplicationProtocol.Http11],
+        RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+    };
+
     public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -29,12 +63,7 @@ internal static class Http1ConnectDialer
                 {
                     await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
                     tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
-                    await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-                    {
-                        TargetHost = relay.Host,
-                        ApplicationProtocols = [SslApplicationProtocol.Http11],
-                        RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
-                    }, deadline.Token).ConfigureAwait(false);
+                    await tls.AuthenticateAsClientAsync(ClientOptions(relay), deadline.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {

@@ -82,6 +82,16 @@ internal sealed class RelayLink : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
+            if (IsTlsFailure(e))
+            {
+                // A wrong key, or a relay without h2 that refused our ALPN: HTTP/1.1 tells them apart.
+                var attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+                if (attempt.Failure != TunnelFailure.PinMismatch || attempt.Stream is not null)
+                {
+                    _http1Only = attempt.Stream is not null || attempt.Failure != TunnelFailure.RelayUnavailable;
+                    return attempt;
+                }
+            }
             return Failure(e);
         }
 
@@ -104,6 +114,10 @@ internal sealed class RelayLink : IDisposable
     /// </summary>
     public async Task<TimeSpan?> ProbeAsync(CancellationToken cancellationToken)
     {
+        if (_http1Only)
+        {
+            return (await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, cancellationToken).ConfigureAwait(false)).RoundTrip;
+        }
         using var request = new HttpRequestMessage(HttpMethod.Head, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PingPath))
         {
             Version = _http1Only ? HttpVersion.Version11 : HttpVersion.Version20,
@@ -122,21 +136,31 @@ internal sealed class RelayLink : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
+            if (IsTlsFailure(e))
+            {
+                var (roundTrip, pinMismatch) = await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, cancellationToken).ConfigureAwait(false);
+                _http1Only = !pinMismatch && roundTrip is not null;
+                return roundTrip;
+            }
             return null;
         }
     }
 
-    private TunnelAttempt Failure(Exception e)
+    private static bool IsTlsFailure(Exception e)
     {
         for (var inner = e; inner is not null; inner = inner.InnerException)
         {
             if (inner is AuthenticationException)
             {
-                return TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}");
+                return true;
             }
         }
-        return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
+        return false;
     }
+
+    private TunnelAttempt Failure(Exception e) => IsTlsFailure(e)
+        ? TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}")
+        : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
 
     public void Dispose() => _http.Dispose();
 }

@@ -84,6 +84,14 @@ public sealed class RelayCommandTests
         Assert.Contains("address already in use", stderr, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Fact]
+    public async Task Client_without_a_relay_explains_what_it_needs()
+    {
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["client"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("client.relays: no relay: give one or more as --relay ID@HOST:PORT", stderr);
+    }
+
     internal static string RepositoryRoot()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using Passage.Client;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Client;
+
+/// <summary>A relay without HTTP/2: the client falls back to HTTP/1.1 CONNECT over a pinned TLS connection.</summary>
+public sealed class Http1FallbackTests
+{
+    [Fact]
+    public async Task A_relay_that_offers_only_http1_still_carries_tunnels()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var heads = new List<string>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        for (var i = 0; i < 2; i++)
+        {
+            await using var tunnel = await client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default);
+            await tunnel.WriteAsync("hello"u8.ToArray());
+            var back = new byte[5];
+            await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal("hello"u8.ToArray(), back);
+        }
+        lock (heads)
+        {
+            Assert.Equal(2, heads.Count);
+            Assert.All(heads, h => Assert.StartsWith($"CONNECT origin.test:{echo.Port} HTTP/1.1\r\n", h));
+        }
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, 200, then to the echo server.</summary>
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads)
+    {
+        var tasks = new List<Task>();
+        while (true)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listener.AcceptAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                break;
+            }
+            tasks.Add(Task.Run(async () =>
+            {
+                await using var tls = new SslStream(new NetworkStream(accepted, ownsSocket: true));
+                try
+                {
+                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificate = identity.Certificate,
+                        ApplicationProtocols = [SslApplicationProtocol.Http11],
+                    });
+                    var head = new StringBuilder();
+                    var one = new byte[1];
+                    while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await tls.ReadAsync(one) == 1)
+                    {
+                        head.Append((char)one[0]);
+                    }
+                    if (!head.ToString().StartsWith("CONNECT", StringComparison.Ordinal))
+                    {
+                        return; // the client's probe (it found out there is no h2)
+                    }
+                    lock (heads)
+                    {
+                        heads.Add(head.ToString());
+                    }
+                    var upstream = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    await upstream.ConnectAsync(new IPEndPoint(IPAddress.Loopback, echoPort));
+                    await tls.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray());
+                    await using var up = new SocketConnection(upstream);
+                    await BytePump.RunAsync(new StreamConnection(tls), up);
+                }
+                catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException)
+                {
+                }
+            }));
+        }
+        await Task.WhenAll(tasks);
+    }
+}
