@@ -40,49 +40,26 @@ internal static class ClientCommand
         return command;
     }
 
-    private static List<KeyValuePair<string, string?>> Flags(ParseResult parse, List<string> errors)
+    private static FlagSettings Flags(ParseResult parse)
     {
-        var flags = new List<KeyValuePair<string, string?>>();
-        void List(Option<string[]> option, string key)
-        {
-            var values = parse.GetValue(option) ?? [];
-            for (var i = 0; i < values.Length; i++)
-            {
-                flags.Add(new($"{key}:{i}", values[i]));
-            }
-        }
-        void Scalar(Option<string?> option, string key)
-        {
-            if (parse.GetValue(option) is { } value)
-            {
-                flags.Add(new(key, value));
-            }
-        }
-        List(Relay, "client:relays");
-        List(Socks, "client:socks");
-        List(Http, "client:http");
-        foreach (var pair in parse.GetValue(SocksUser) ?? [])
-        {
-            var colon = pair.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
-            {
-                errors.Add($"--socks-user '{pair.Split(':')[0]}...': expected USER:PASSWORD");
-                continue;
-            }
-            flags.Add(new($"client:socksUsers:{pair[..colon]}", pair[(colon + 1)..]));
-        }
-        Scalar(Token, "client:token");
-        Scalar(ConnectTimeout, "client:connectTimeout");
-        Scalar(IdleTimeout, "client:idleTimeout");
-        Scalar(LogLevel, "log:level");
-        Scalar(LogFormat, "log:format");
+        var flags = new FlagSettings(parse);
+        flags.List(Relay, "client:relays");
+        flags.List(Socks, "client:socks");
+        flags.List(Http, "client:http");
+        flags.Pairs(SocksUser, "client:socksUsers", ':', "USER:PASSWORD");
+        flags.Scalar(Token, "client:token");
+        flags.Scalar(ConnectTimeout, "client:connectTimeout");
+        flags.Scalar(IdleTimeout, "client:idleTimeout");
+        flags.Scalar(LogLevel, "log:level");
+        flags.Scalar(LogFormat, "log:format");
         return flags;
     }
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
-        var flagErrors = new List<string>();
-        var (layers, errors) = CliSettings.Build(parse.GetValue(ConfigFile), Flags(parse, flagErrors));
+        var flags = Flags(parse);
+        var flagErrors = flags.Errors;
+        var (layers, errors) = CliSettings.Build(parse.GetValue(ConfigFile), flags.Values);
         var reader = new SettingsReader(layers);
         var (clientOptions, proxyOptions) = ClientSettings.Read(reader);
         var logOptions = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);

@@ -70,45 +70,12 @@ internal static class RelayCommand
     }
 
     /// <summary>Turns the flags into configuration keys (the same names as in the JSON file).</summary>
-    internal static List<KeyValuePair<string, string?>> Flags(ParseResult parse, List<string> errors)
+    internal static FlagSettings Flags(ParseResult parse)
     {
-        var flags = new List<KeyValuePair<string, string?>>();
-        void Scalar(Option<string?> option, string key)
-        {
-            if (parse.GetValue(option) is { } value)
-            {
-                flags.Add(new(key, value));
-            }
-        }
-        void List(Option<string[]> option, string key)
-        {
-            var values = parse.GetValue(option) ?? [];
-            for (var i = 0; i < values.Length; i++)
-            {
-                flags.Add(new($"{key}:{i}", values[i]));
-            }
-        }
-        void Pairs(Option<string[]> option, string key, string flag, string shape)
-        {
-            foreach (var pair in parse.GetValue(option) ?? [])
-            {
-                var eq = pair.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0)
-                {
-                    errors.Add($"{flag} '{pair}': expected {shape}");
-                    continue;
-                }
-                flags.Add(new($"{key}:{pair[..eq].Trim()}", pair[(eq + 1)..].Trim()));
-            }
-        }
-
-        void Switch(Option<bool> option, string key)
-        {
-            if (parse.GetResult(option) is not null)
-            {
-                flags.Add(new(key, parse.GetValue(option) ? "true" : "false"));
-            }
-        }
+        var flags = new FlagSettings(parse);
+        void List(Option<string[]> option, string key) => flags.List(option, key);
+        void Scalar(Option<string?> option, string key) => flags.Scalar(option, key);
+        void Switch(Option<bool> option, string key) => flags.Switch(option, key);
 
         List(Connect, "relay:connect");
         List(ConnectPlain, "relay:connectPlain");
@@ -127,9 +94,9 @@ internal static class RelayCommand
         Scalar(MaxTunnelsPerClient, "relay:maxTunnelsPerClient");
         Scalar(Admin, "relay:admin");
         List(Passthrough, "relay:passthrough");
-        Pairs(Route, "relay:routes", "--route", "PATTERN=UPSTREAM");
+        flags.Pairs(Route, "relay:routes", '=', "PATTERN=UPSTREAM");
         Scalar(Upstream, "relay:upstream");
-        Pairs(Map, "relay:map", "--map", "HOST=ADDRESS");
+        flags.Pairs(Map, "relay:map", '=', "HOST=ADDRESS");
         Switch(AllowPrivate, "relay:allowPrivate");
         List(AllowNetwork, "relay:allowNetworks");
         Scalar(MaxConnections, "relay:maxConnections");
@@ -154,9 +121,8 @@ internal static class RelayCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
-        var flagErrors = new List<string>();
-        var flags = Flags(parse, flagErrors);
-        var (options, logOptions, errors) = Load(parse.GetValue(ConfigFile), flags, flagErrors);
+        var flags = Flags(parse);
+        var (options, logOptions, errors) = Load(parse.GetValue(ConfigFile), flags.Values, flags.Errors);
         if (errors.Count > 0)
         {
             await ReportErrors(errors).ConfigureAwait(false);
