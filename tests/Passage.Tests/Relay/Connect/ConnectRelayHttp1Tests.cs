@@ -258,6 +258,19 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(hello, await Loopback.ReadToEndAsync(tls, limit: hello.Length));
     }
 
+    [Fact]
+    public async Task An_idle_tunnel_is_closed_at_the_idle_timeout_and_counted()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(200, status);
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        await WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
     internal static async Task WaitUntil(Func<bool> condition)
     {
         using var cts = new CancellationTokenSource(Timeouts.Default);
