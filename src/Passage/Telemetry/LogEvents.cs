@@ -2,7 +2,8 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
-/// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels. Next free: 105, 207, 304.
+/// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point tunnel.
+/// Next free: 105, 207, 304, 411.
 /// </summary>
 internal static class LogEvents
 {
@@ -24,4 +25,16 @@ internal static class LogEvents
     public const int TunnelRefused = 301;
     public const int TunnelClosed = 302;
     public const int ConnectRefused = 303;
+
+    public const int TunnelListening = 400;
+    public const int TunnelIdentity = 401;
+    public const int TunnelSessionUp = 402;
+    public const int TunnelSessionDown = 403;
+    public const int TunnelPeerRefused = 404;
+    public const int TunnelExchangeFailed = 405;
+    public const int TunnelRequestFailed = 406;
+    public const int TunnelStopping = 407;
+    public const int TunnelStopped = 408;
+    public const int TunnelNotifyFailed = 409;
+    public const int TunnelUpgradeFailed = 410;
 }
