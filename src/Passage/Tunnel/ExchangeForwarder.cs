@@ -64,6 +64,10 @@ internal static class ExchangeForwarder
             && !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304
             && response.Content.Headers.ContentEncoding.Count == 0;
         MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
+        if (MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
+        {
+            context.Response.StatusCode = (int)real;
+        }
         if (decompress && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Length)) is { } length)
         {
             context.Response.ContentLength = length;

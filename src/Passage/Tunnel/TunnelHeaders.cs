@@ -25,6 +25,19 @@ internal static class TunnelHeaders
     /// <summary>With <see cref="Encoding"/>: the body's length before compression, restored as Content-Length on the far side.</summary>
     public const string Length = "passage-tunnel-length";
 
+    /// <summary>
+    /// On a 200 answer to extended CONNECT: the backend switched protocols (101). Needed because a backend that
+    /// declines an upgrade may answer 200 too, and that must reach the application as a plain answer.
+    /// </summary>
+    public const string Switched = "passage-tunnel-switched";
+
+    /// <summary>
+    /// On a 200 answer to extended CONNECT without <see cref="Switched"/>: the backend's real 2xx status. HTTP/2
+    /// lets a 2xx answer to extended CONNECT only open the tunnel (RFC 8441 §5), so a declined upgrade that the
+    /// backend answered with a 2xx travels as 200 plus this field, and its body through the opened stream.
+    /// </summary>
+    public const string Status = "passage-tunnel-status";
+
     /// <summary>The only coding used: Brotli (RFC 7932).</summary>
     public const string Brotli = "br";
 

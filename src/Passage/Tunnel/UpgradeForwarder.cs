@@ -47,12 +47,18 @@ internal static class UpgradeForwarder
         {
             if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
             {
+                if ((int)response.StatusCode is >= 200 and < 300)
+                {
+                    await DeclineWithSuccessAsync(context, connect, response, logger).ConfigureAwait(false);
+                    return;
+                }
                 await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
                 return;
             }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
             // RFC 8441 §5: success is a 2xx; the 101 stays between this end and the backend.
             context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.Headers[TunnelHeaders.Switched] = protocol;
             Stream upstream;
             Stream downstream;
             try
@@ -72,6 +78,30 @@ internal static class UpgradeForwarder
             await using var backendSide = new StreamConnection(upstream);
             var result = await BytePump.RunAsync(tunnel, backendSide, new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
             TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
+        }
+    }
+
+    /// <summary>The backend declined the upgrade with a 2xx answer: send it as 200 + <see cref="TunnelHeaders.Status"/>, its body through the stream.</summary>
+    private static async Task DeclineWithSuccessAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpResponseMessage response, ILogger logger)
+    {
+        MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
+        context.Response.Headers[TunnelHeaders.Status] = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+            var stream = await connect.AcceptAsync().ConfigureAwait(false);
+            if (await BodyCopier.CopyAsync(body, stream, context.RequestAborted).ConfigureAwait(false) != BodyCopyResult.Completed)
+            {
+                context.Abort();
+                return;
+            }
+            await context.Response.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            TunnelLog.UpgradeEnded(logger, connect.Protocol ?? "", e.GetType().Name);
+            context.Abort();
         }
     }
 
@@ -100,7 +130,7 @@ internal static class UpgradeForwarder
         }
         using (response)
         {
-            if (response.StatusCode != HttpStatusCode.OK)
+            if (response.StatusCode != HttpStatusCode.OK || MessageCopy.Single(response, TunnelHeaders.Switched) is null)
             {
                 await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
                 return;
