@@ -89,6 +89,13 @@ internal sealed class TunnelPair : IAsyncDisposable
 
     public void ReplaceServer(PassageProcess server) => Server = server;
 
+    /// <summary>Kills the server end (SIGKILL: no goodbye beyond what the kernel sends).</summary>
+    public async Task KillServerAsync()
+    {
+        await Server.DisposeAsync();
+        Server = null!;
+    }
+
     public HttpClient CreateHttpClient() => new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None })
     {
         BaseAddress = BaseAddress,

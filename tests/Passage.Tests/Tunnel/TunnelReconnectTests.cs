@@ -13,7 +13,7 @@ public sealed class TunnelReconnectTests
         using var client = pair.CreateHttpClient();
         Assert.Equal("GET /before", await client.GetStringAsync("/before").WaitAsync(Timeouts.Default));
 
-        await pair.Server.DisposeAsync(); // SIGKILL: no goodbye on the wire beyond the kernel's reset.
+        await pair.KillServerAsync();
         await pair.Client.WaitForLineAsync(l => l.Contains("tunnel down", StringComparison.Ordinal));
         using (var down = await client.GetAsync("/while-down").WaitAsync(Timeouts.Default))
         {
