@@ -37,11 +37,14 @@ internal sealed class TunnelPair : IAsyncDisposable
 
     public string Directory => _directory.Path;
 
+    /// <summary>Extra members of the <c>system</c> section of both ends.</summary>
+    public string SystemExtra { get; private set; } = "";
+
     /// <summary>http://127.0.0.1:port of the client end.</summary>
     public Uri BaseAddress => new($"http://127.0.0.1:{HttpPort}");
 
     /// <summary>Extra JSON members for the sections of both ends, e.g. <c>"transport": { "compress": true }</c>.</summary>
-    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true)
+    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "")
     {
         var pair = new TunnelPair();
         pair.Backend = await TunnelBackend.StartAsync();
@@ -50,9 +53,10 @@ internal sealed class TunnelPair : IAsyncDisposable
         pair.ServerId = serverId;
         pair.ClientId = clientId;
         pair.TunnelPort = FreePort();
+        pair.SystemExtra = system;
         pair.Server = pair.StartServer(extra);
         await pair.Server.WaitForListeningPortAsync();
-        pair.Client = pair.StartEnd("client.json", ClientConfig(pair.ServerId, pair.TunnelPort, pair.ClientKey, extra));
+        pair.Client = pair.StartEnd("client.json", ClientConfig(pair.ServerId, pair.TunnelPort, pair.ClientKey, extra, system));
         pair.HttpPort = await pair.Client.WaitForListeningPortAsync();
         if (waitUntilUp)
         {
@@ -61,11 +65,11 @@ internal sealed class TunnelPair : IAsyncDisposable
         return pair;
     }
 
-    public static string ClientConfig(NodeId serverId, int tunnelPort, string key, string extra) => $$"""
+    public static string ClientConfig(NodeId serverId, int tunnelPort, string key, string extra, string system = "") => $$"""
         {
           "general": { "mode": "client", "peer": "{{serverId}}", "connectAddress": "127.0.0.1:{{tunnelPort}}", "httpBindAddress": "127.0.0.1:0" },
           "tls": { "key": "{{key}}" },
-          "system": { "connectInterval": "300ms" }
+          "system": { "connectInterval": "300ms" {{(system.Length > 0 ? "," + system : "")}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;
@@ -73,7 +77,8 @@ internal sealed class TunnelPair : IAsyncDisposable
     public string ServerConfig(string extra, NodeId? peer = null, string? key = null) => $$"""
         {
           "general": { "mode": "server", "peer": "{{peer ?? ClientId}}", "bindAddress": "127.0.0.1:{{TunnelPort}}", "httpConnectAddress": "127.0.0.1:{{Backend.Port}}" },
-          "tls": { "key": "{{key ?? ServerKey}}" }
+          "tls": { "key": "{{key ?? ServerKey}}" },
+          "system": { "drainTimeout": "10s" {{(SystemExtra.Length > 0 ? "," + SystemExtra : "")}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;
