@@ -11,6 +11,7 @@ internal static class Program
         var root = new RootCommand("Passage: a privacy-preserving relay. The relay knows who you are but not what you say; the destination knows what you say but not who you are.")
         {
             RelayCommand.Create(),
+            TunnelCommand.Create(),
             KeygenCommand.Create(),
             IdCommand.Create(),
             ConfigCommand.Create(),

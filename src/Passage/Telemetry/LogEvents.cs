@@ -2,7 +2,8 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
-/// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 5xx client. Next free: 105, 207, 304, 510.
+/// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
+/// tunnel, 5xx the client. Next free: 105, 207, 304, 411, 504.
 /// </summary>
 internal static class LogEvents
 {
@@ -25,11 +26,20 @@ internal static class LogEvents
     public const int TunnelClosed = 302;
     public const int ConnectRefused = 303;
 
+    public const int TunnelListening = 400;
+    public const int TunnelIdentity = 401;
+    public const int TunnelSessionUp = 402;
+    public const int TunnelSessionDown = 403;
+    public const int TunnelPeerRefused = 404;
+    public const int TunnelExchangeFailed = 405;
+    public const int TunnelRequestFailed = 406;
+    public const int TunnelStopping = 407;
+    public const int TunnelStopped = 408;
+    public const int TunnelNotifyFailed = 409;
+    public const int TunnelUpgradeFailed = 410;
+
     public const int ClientRelayFailed = 500;
     public const int ClientRelayFailedDetail = 501;
     public const int ClientRelayDown = 502;
     public const int ClientRelayUp = 503;
-    public const int ClientListening = 504;
-    public const int ClientFrontDoorRefused = 505;
-    public const int ClientTunnelClosed = 506;
 }

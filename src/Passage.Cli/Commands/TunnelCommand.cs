@@ -1,0 +1,180 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Passage.Cli.Hosting;
+using Passage.Configuration;
+using Passage.Relay;
+using Passage.Telemetry;
+using Passage.Tunnel;
+
+namespace Passage.Cli.Commands;
+
+/// <summary><c>passage tunnel --config FILE</c>: one end of a point-to-point HTTP tunnel.</summary>
+internal static class TunnelCommand
+{
+    private static readonly Option<string> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed): general, tls, transport, system and log sections", HelpName = "FILE", Required = true };
+    private static readonly Option<bool> Check = new("--check") { Description = "Only check the settings: print the errors, or nothing and exit 0" };
+    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information", HelpName = "LEVEL" };
+    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
+
+    public static Command Create()
+    {
+        var command = new Command("tunnel", """
+            Run one end of a point-to-point HTTP tunnel. The client end takes plain HTTP/1.1 from local services
+            and carries it over one persistent, mutually authenticated HTTP/2 session (TLS 1.3) to the server end,
+            which sends it to its backend. The session is opened at start, kept alive with pings and re-opened
+            when lost; while it is down, requests get 503 with a Proxy-Status saying why.
+            Each end pins the other by node ID (general.peer; `passage id FILE` prints it), or trusts a CA
+            (tls.ca) for a name (general.peerHostname). Settings: --config FILE, overridden by PASSAGE__SECTION__KEY
+            environment variables. Under systemd (Type=notify) it reports READY, STATUS and STOPPING and feeds the
+            watchdog. The first SIGTERM lets requests in flight finish; a second stops at once.
+            """)
+        {
+            ConfigFile, Check, LogLevel, LogFormat,
+        };
+        command.SetAction(RunAsync);
+        return command;
+    }
+
+    /// <summary>Reads and validates everything; errors name their keys.</summary>
+    internal static (TunnelOptions Tunnel, LogOptions Log, IReadOnlyList<string> Errors) Load(string configFile, IEnumerable<KeyValuePair<string, string?>> flags)
+    {
+        var (layers, errors) = CliSettings.Build(configFile, flags);
+        var reader = new SettingsReader(layers);
+        var tunnel = TunnelSettings.Read(reader, TunnelSettings.IsQuicSupported);
+        var log = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        return (tunnel, log, [.. errors, .. reader.Errors]);
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var flags = new List<KeyValuePair<string, string?>>();
+        if (parse.GetValue(LogLevel) is { } level)
+        {
+            flags.Add(new("log:level", level));
+        }
+        if (parse.GetValue(LogFormat) is { } format)
+        {
+            flags.Add(new("log:format", format));
+        }
+        var (options, logOptions, errors) = Load(parse.GetValue(ConfigFile)!, flags);
+        if (errors.Count > 0)
+        {
+            await RelayCommand.ReportErrors(errors).ConfigureAwait(false);
+            return 1;
+        }
+        if (parse.GetValue(Check))
+        {
+            return 0;
+        }
+
+        using var signals = new ShutdownSignals();
+        using var loggerFactory = LoggingSetup.Create(logOptions);
+        var logger = loggerFactory.CreateLogger("Passage.Tunnel");
+        using var notify = SdNotify.FromEnvironment();
+        void Notify(string state)
+        {
+            if (notify?.Send(state) is { } error)
+            {
+                TunnelLog.NotifyFailed(logger, error);
+            }
+        }
+
+        using var watchdogStop = new CancellationTokenSource();
+        var watchdog = notify is not null && SdNotify.WatchdogInterval(options.WatchdogFactor) is { } every
+            ? FeedWatchdogAsync(every, Notify, watchdogStop.Token)
+            : Task.CompletedTask;
+        try
+        {
+            if (options.Mode == TunnelMode.Server)
+            {
+                await RunServerAsync(options, loggerFactory, signals, Notify).ConfigureAwait(false);
+            }
+            else
+            {
+                await RunClientAsync(options, loggerFactory, signals, Notify).ConfigureAwait(false);
+            }
+            return 0;
+        }
+        catch (Exception e) when (e is SocketException or IOException or InvalidDataException or UnauthorizedAccessException or CryptographicException)
+        {
+            logger.LogCritical("Cannot start: {Error}", e.Message);
+            Notify(SdNotify.Status($"cannot start: {e.Message}"));
+            return 1;
+        }
+        finally
+        {
+            await watchdogStop.CancelAsync().ConfigureAwait(false);
+            await watchdog.ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RunServerAsync(TunnelOptions options, ILoggerFactory loggerFactory, ShutdownSignals signals, Action<string> notify)
+    {
+        var server = await TunnelServer.StartAsync(options, loggerFactory).ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            notify($"READY=1\n{SdNotify.Status($"listening on {server.LocalEndpoint}")}");
+            await WaitForStopAsync(signals).ConfigureAwait(false);
+            notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
+            await server.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RunClientAsync(TunnelOptions options, ILoggerFactory loggerFactory, ShutdownSignals signals, Action<string> notify)
+    {
+        var client = await TunnelClient.StartAsync(options, loggerFactory).ConfigureAwait(false);
+        await using (client.ConfigureAwait(false))
+        {
+            var ready = 0;
+            client.StatusChanged += status =>
+            {
+                if (Volatile.Read(ref ready) != 0 && status.Phase != TunnelPhase.Stopped)
+                {
+                    notify(SdNotify.Status(status.ToString()));
+                }
+            };
+            if (options.WaitForFirstAttempt)
+            {
+                // Bounded: an attempt ends within maxIdleTimeout.
+                await Task.WhenAny(client.FirstAttempt, Task.Delay(Timeout.Infinite, signals.StopRequested)).ConfigureAwait(false);
+            }
+            Volatile.Write(ref ready, 1);
+            notify($"READY=1\n{SdNotify.Status(client.Status.ToString())}");
+            await WaitForStopAsync(signals).ConfigureAwait(false);
+            Volatile.Write(ref ready, 0);
+            notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
+            await client.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WaitForStopAsync(ShutdownSignals signals)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGTERM or Ctrl-C: drain.
+        }
+    }
+
+    private static async Task FeedWatchdogAsync(TimeSpan every, Action<string> notify, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(every);
+        try
+        {
+            notify("WATCHDOG=1");
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                notify("WATCHDOG=1");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+}

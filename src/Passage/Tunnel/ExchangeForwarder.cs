@@ -1,0 +1,124 @@
+using System.IO.Compression;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// One request/response exchange, once the outgoing request is built: send it, copy the answer's head, stream
+/// its body (decompressing or compressing it on the way where the two ends agreed to), pass on trailers.
+/// </summary>
+/// <remarks>
+/// Errors are classed by blast radius: a failure before the answer started becomes a 502 with Proxy-Status;
+/// one after it started aborts this request only (the client sees a cut-off HTTP/1.1 body or an HTTP/2
+/// RST_STREAM); the session and the other requests carry on.
+/// </remarks>
+internal static class ExchangeForwarder
+{
+    public static async Task ForwardAsync(
+        HttpContext context,
+        HttpMessageInvoker invoker,
+        HttpRequestMessage message,
+        bool compressResponse,
+        ILogger logger,
+        CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await invoker.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
+        {
+            TunnelLog.RequestFailed(logger, "canceled", e.GetType().Name);
+            context.Abort();
+            return;
+        }
+        catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.SourceFailed })
+        {
+            TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);
+            context.Abort();
+            return;
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is System.Security.Authentication.AuthenticationException)
+        {
+            var failure = TunnelFailure.From(e);
+            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
+            return;
+        }
+
+        using (response)
+        {
+            await CopyResponseAsync(context, response, compressResponse, logger, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Copies an answer that came back to the waiting client.</summary>
+    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, ILogger logger, CancellationToken cancellationToken)
+    {
+        var decompress = MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
+        var status = (int)response.StatusCode;
+        var compress = !decompress && compressResponse
+            && !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304
+            && response.Content.Headers.ContentEncoding.Count == 0;
+        MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
+        if (MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
+        {
+            context.Response.StatusCode = (int)real;
+        }
+        if (decompress && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Length)) is { } length)
+        {
+            context.Response.ContentLength = length;
+        }
+        if (compress)
+        {
+            context.Response.Headers[TunnelHeaders.Encoding] = TunnelHeaders.Brotli;
+            if (response.Content.Headers.ContentLength is { } original)
+            {
+                context.Response.Headers[TunnelHeaders.Length] = original.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        BodyCopyResult result;
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            if (decompress)
+            {
+                body = new BrotliStream(body, CompressionMode.Decompress);
+            }
+            await using (body.ConfigureAwait(false))
+            {
+                // The head goes out now: a response that streams slowly must not wait for its first chunk.
+                await context.Response.StartAsync(cancellationToken).ConfigureAwait(false);
+                if (compress)
+                {
+                    var brotli = new BrotliStream(context.Response.Body, CompressionLevel.Fastest, leaveOpen: true);
+                    await using (brotli.ConfigureAwait(false))
+                    {
+                        result = await BodyCopier.CopyAsync(body, brotli, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    result = await BodyCopier.CopyAsync(body, context.Response.Body, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            TunnelLog.RequestFailed(logger, "response body", e.GetType().Name);
+            context.Abort();
+            return;
+        }
+        if (result != BodyCopyResult.Completed)
+        {
+            TunnelLog.RequestFailed(logger, "response body", result.ToString());
+            context.Abort();
+            return;
+        }
+        MessageCopy.CopyTrailers(response, context.Response);
+    }
+}

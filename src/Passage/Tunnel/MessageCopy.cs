@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
+using Passage.Relay.Connect;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Turns an incoming request (Kestrel's view) into the outgoing one (HttpClient's), and the answer back:
+/// method, target, end-to-end header fields, Host kept, bodies streamed, trailers passed on.
+/// </summary>
+internal static class MessageCopy
+{
+    private static readonly UriCreationOptions s_exactTarget = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
+    /// <summary>
+    /// A request for <paramref name="origin"/> (<c>scheme://host:port</c>) with the incoming method, target and
+    /// end-to-end fields. The body is not attached. Host is kept (HTTP/2: as :authority, RFC 9113 §8.3.1).
+    /// </summary>
+    public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null)
+    {
+        var request = context.Request;
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(target) || target[0] != '/')
+        {
+            // Absolute-form or asterisk-form: forward the path and query Kestrel parsed from it.
+            target = request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
+            if (target.Length == 0)
+            {
+                target = "/";
+            }
+        }
+        var message = new HttpRequestMessage(method ?? HttpMethod.Parse(request.Method), new Uri(origin + target, in s_exactTarget))
+        {
+            Version = version,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        var connection = request.Headers.Connection;
+        foreach (var (name, values) in request.Headers)
+        {
+            if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || !TunnelHeaders.IsEndToEnd(name, connection) || IsContentField(name))
+            {
+                continue;
+            }
+            message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+        }
+        if (request.Host.HasValue)
+        {
+            message.Headers.Host = request.Host.Value;
+        }
+        if (TunnelHeaders.WantsTrailers(request.Headers))
+        {
+            message.Headers.TryAddWithoutValidation("TE", "trailers");
+        }
+        return message;
+    }
+
+    /// <summary>Adds the incoming request's content fields (Content-Type, ...) to <paramref name="content"/>, except Content-Length.</summary>
+    public static void CopyContentFields(HttpRequest request, HttpContent content)
+    {
+        foreach (var (name, values) in request.Headers)
+        {
+            if (IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                content.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Appends an RFC 7239 §4 element to the Forwarded field: <c>for=</c> the address the request came from,
+    /// and with <paramref name="withHost"/> also <c>proto=http</c> and the <c>host</c> it was sent to.
+    /// </summary>
+    public static void AddForwarded(HttpRequestMessage message, HttpContext context, bool withHost)
+    {
+        var address = context.Connection.RemoteIpAddress;
+        if (address is { IsIPv4MappedToIPv6: true })
+        {
+            address = address.MapToIPv4();
+        }
+        // RFC 7239 §6: an IPv6 node is "[address]" in a quoted-string; unknown peers are "unknown".
+        var node = address is null ? "unknown"
+            : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"\"[{address}]\""
+            : address.ToString();
+        var element = $"for={node}";
+        if (withHost)
+        {
+            element += ";proto=http";
+            if (context.Request.Host.HasValue)
+            {
+                element += $";host=\"{context.Request.Host.Value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"";
+            }
+        }
+        var existing = context.Request.Headers["Forwarded"];
+        message.Headers.Remove("Forwarded");
+        message.Headers.TryAddWithoutValidation("Forwarded", existing.Count > 0 ? $"{existing}, {element}" : element);
+    }
+
+    /// <summary>Copies status and end-to-end fields (response and content fields) of <paramref name="from"/> to <paramref name="to"/>.</summary>
+    /// <param name="from">The answer that came back.</param>
+    /// <param name="to">The answer going out; nothing may have been sent yet.</param>
+    /// <param name="keepContentLength">False when the body is re-encoded on the way and its length changes.</param>
+    public static void CopyResponseHead(HttpResponseMessage from, HttpResponse to, bool keepContentLength)
+    {
+        to.StatusCode = (int)from.StatusCode;
+        var connection = new StringValues(from.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : []);
+        foreach (var (name, values) in from.Headers.NonValidated)
+        {
+            if (TunnelHeaders.IsEndToEnd(name, connection))
+            {
+                to.Headers[name] = values.ToArray();
+            }
+        }
+        foreach (var (name, values) in from.Content.Headers.NonValidated)
+        {
+            if (!TunnelHeaders.IsEndToEnd(name, connection) || (!keepContentLength && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+            to.Headers[name] = values.ToArray();
+        }
+    }
+
+    /// <summary>The value of one of our own fields on the answer, or null.</summary>
+    public static string? Single(HttpResponseMessage message, string name) =>
+        message.Headers.NonValidated.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+
+    /// <summary>Parses a non-negative length field, or null.</summary>
+    public static long? ParseLength(string? text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    /// <summary>Passes on the trailer fields that came after the body, where the outgoing answer can carry them.</summary>
+    public static void CopyTrailers(HttpResponseMessage from, HttpResponse to)
+    {
+        if (!to.SupportsTrailers())
+        {
+            return;
+        }
+        foreach (var (name, values) in from.TrailingHeaders.NonValidated)
+        {
+            if (TunnelHeaders.IsEndToEnd(name, StringValues.Empty))
+            {
+                to.AppendTrailer(name, values.ToArray());
+            }
+        }
+    }
+
+    /// <summary>Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>.</summary>
+    public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure)
+    {
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+        context.Response.Clear();
+        context.Response.StatusCode = (int)status;
+        context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(ProxyStatus.DefaultProxyName, failure.ErrorType, failure.Details);
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync($"passage tunnel: {failure.ErrorType}: {failure.Details}\n", context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the incoming request has a body to forward (RFC 9112 §6.3: Content-Length or Transfer-Encoding; HTTP/2: no END_STREAM on HEADERS).</summary>
+    public static bool HasBody(HttpContext context) =>
+        context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? context.Request.ContentLength > 0;
+
+    private static bool IsContentField(string name) =>
+        name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
+            || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase) || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
+}

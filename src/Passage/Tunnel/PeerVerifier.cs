@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Passage.Identity;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Decides whether the certificate the other end presented is the one peer this end talks to: by its
+/// node ID (<c>general.peer</c>, <see cref="CertificatePin.MatchesPin"/>), or issued by the CA of
+/// <c>tls.ca</c> for the name <c>general.peerHostname</c>. Used on both sides of the mutual TLS handshake.
+/// </summary>
+internal sealed class PeerVerifier : IDisposable
+{
+    private readonly NodeId? _pin;
+    private readonly X509Certificate2Collection? _roots;
+    private readonly string? _hostname;
+
+    private PeerVerifier(NodeId? pin, X509Certificate2Collection? roots, string? hostname)
+    {
+        _pin = pin;
+        _roots = roots;
+        _hostname = hostname;
+    }
+
+    /// <summary>Who is expected, for log lines: the node ID or the CA-issued name.</summary>
+    public string Expected => _pin is not null ? $"node ID {_pin}" : $"'{_hostname}' issued by the CA in tls.ca";
+
+    /// <summary>The verifier the options ask for.</summary>
+    /// <exception cref="CryptographicException">The CA file is not a PEM certificate.</exception>
+    /// <exception cref="IOException">The CA file cannot be read.</exception>
+    public static PeerVerifier Create(TunnelOptions options)
+    {
+        if (options.Peer is { } pin)
+        {
+            return new PeerVerifier(pin, null, null);
+        }
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(options.CaFile ?? throw new InvalidOperationException("neither general.peer nor tls.ca is set"));
+        if (roots.Count == 0)
+        {
+            throw new CryptographicException($"'{options.CaFile}' holds no certificate");
+        }
+        return new PeerVerifier(null, roots, options.PeerHostname);
+    }
+
+    /// <summary>True when <paramref name="presented"/> is the expected peer.</summary>
+    public bool Verify(System.Security.Cryptography.X509Certificates.X509Certificate? presented)
+    {
+        if (_pin is not null)
+        {
+            return CertificatePin.MatchesPin(presented, _pin);
+        }
+        if (presented is null || _roots is null || _hostname is null)
+        {
+            return false;
+        }
+        try
+        {
+            using var owned = presented as X509Certificate2 is null ? X509CertificateLoader.LoadCertificate(presented.GetRawCertData()) : null;
+            var certificate = owned ?? (X509Certificate2)presented;
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(certificate) && certificate.MatchesHostname(_hostname);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_roots is not null)
+        {
+            foreach (var root in _roots)
+            {
+                root.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// The service manager's notification protocol (systemd's <c>sd_notify</c>): one datagram of
+/// <c>KEY=VALUE</c> lines to the Unix socket named by <c>NOTIFY_SOCKET</c>, a path or, starting with <c>@</c>,
+/// an abstract socket name. Sending is best effort: a service manager that went away stops no service.
+/// </summary>
+internal sealed class SdNotify : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly UnixDomainSocketEndPoint _endpoint;
+
+    private SdNotify(Socket socket, UnixDomainSocketEndPoint endpoint)
+    {
+        _socket = socket;
+        _endpoint = endpoint;
+    }
+
+    /// <summary>A notifier for <c>NOTIFY_SOCKET</c>, or null when it is not set (not run by a service manager).</summary>
+    public static SdNotify? FromEnvironment() =>
+        Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 } name ? Create(name) : null;
+
+    /// <summary>A notifier for the socket <paramref name="name"/>: a path, or <c>@name</c> for an abstract socket.</summary>
+    public static SdNotify Create(string name)
+    {
+        // Linux abstract socket names start with a NUL byte; systemd writes it as '@'.
+        var endpoint = new UnixDomainSocketEndPoint(name.StartsWith('@') ? "\0" + name[1..] : name);
+        return new SdNotify(new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified), endpoint);
+    }
+
+    /// <summary>
+    /// How often to send <c>WATCHDOG=1</c>: <c>WATCHDOG_USEC</c> × <paramref name="factor"/>, or null when no
+    /// watchdog is asked for (or it is meant for another process, <c>WATCHDOG_PID</c>).
+    /// </summary>
+    public static TimeSpan? WatchdogInterval(double factor)
+    {
+        if (Environment.GetEnvironmentVariable("WATCHDOG_USEC") is not { Length: > 0 } text
+            || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var microseconds) || microseconds <= 0)
+        {
+            return null;
+        }
+        if (Environment.GetEnvironmentVariable("WATCHDOG_PID") is { Length: > 0 } pid && pid != Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
+        {
+            return null;
+        }
+        return TimeSpan.FromMicroseconds(microseconds * factor);
+    }
+
+    /// <summary>Sends <paramref name="state"/> (newline-separated assignments). Null on success, else the error.</summary>
+    public string? Send(string state)
+    {
+        try
+        {
+            _socket.SendTo(Encoding.UTF8.GetBytes(state), SocketFlags.None, _endpoint);
+            return null;
+        }
+        catch (SocketException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>A STATUS= value on one line.</summary>
+    public static string Status(string text) => "STATUS=" + text.ReplaceLineEndings(" ");
+
+    public void Dispose() => _socket.Dispose();
+}

@@ -1,0 +1,169 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Passage.Identity;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// The client end: takes plain HTTP/1.1 on <c>general.httpBindAddress</c> and carries each request over the one
+/// persistent session (<see cref="TunnelSession"/>) to the server end. While the session is down a request is
+/// answered 503 at once, with a Proxy-Status field (RFC 9209) saying why.
+/// </summary>
+/// <remarks>
+/// <code>
+///  app ──HTTP/1.1──► Kestrel ──► handler ──┬─ session down: 503 + Proxy-Status, at once
+///                                          ├─ Upgrade (WebSocket): extended CONNECT, then bytes
+///                                          └─ otherwise: HTTP/2 request on the session, bodies streamed
+/// </code>
+/// </remarks>
+public sealed class TunnelClient : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly TunnelSession _session;
+    private readonly TunnelCredentials _credentials;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _drainTimeout;
+
+    private TunnelClient(WebApplication app, TunnelSession session, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
+    {
+        _app = app;
+        _session = session;
+        _credentials = credentials;
+        _logger = logger;
+        _drainTimeout = drainTimeout;
+        LocalEndpoint = endpoint;
+    }
+
+    /// <summary>Where local HTTP/1.1 requests are taken (the port the OS chose when 0 was asked for).</summary>
+    public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>This end's node ID (what the server end puts in <c>general.peer</c>).</summary>
+    public NodeId NodeId => _credentials.NodeId;
+
+    /// <summary>The session's state now.</summary>
+    public TunnelStatus Status => _session.Status;
+
+    /// <summary>Completes when the first connection attempt has ended, whether it succeeded or not.</summary>
+    public Task FirstAttempt => _session.FirstAttempt;
+
+    /// <summary>Raised on every change of <see cref="Status"/>.</summary>
+    public event Action<TunnelStatus>? StatusChanged
+    {
+        add => _session.StatusChanged += value;
+        remove => _session.StatusChanged -= value;
+    }
+
+    /// <summary>Loads the credentials, starts the session (its first attempt at once) and the local listener.</summary>
+    /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
+    /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
+    public static async Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = loggerFactory.CreateLogger("Passage.Tunnel");
+        var credentials = TunnelCredentials.Load(options);
+        TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
+        var session = new TunnelSession(options, credentials, logger);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Listen(options.HttpBindAddress, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        var app = builder.Build();
+        app.Run(context => HandleAsync(context, session, options, logger));
+        session.Start();
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            await session.DisposeAsync().ConfigureAwait(false);
+            credentials.Dispose();
+            throw;
+        }
+        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
+        var bound = addresses?.FirstOrDefault() is { } first && Uri.TryCreate(first, UriKind.Absolute, out var uri)
+            ? new IPEndPoint(options.HttpBindAddress.Address, uri.Port)
+            : options.HttpBindAddress;
+        TunnelLog.Listening(logger, "client", bound, $"HTTP/1.1; carried to {options.ConnectAddress}");
+        return new TunnelClient(app, session, credentials, logger, options.DrainTimeout, bound);
+    }
+
+    /// <summary>
+    /// Stops taking requests and lets those in flight finish for <c>system.drainTimeout</c>, or until
+    /// <paramref name="hurry"/> is cancelled; then closes the session.
+    /// </summary>
+    public async Task StopAsync(CancellationToken hurry)
+    {
+        TunnelLog.Stopping(_logger, Configuration.Duration.Format(_drainTimeout));
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(hurry);
+        drain.CancelAfter(_drainTimeout);
+        await _app.StopAsync(drain.Token).ConfigureAwait(false);
+        TunnelLog.Stopped(_logger);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        await _session.DisposeAsync().ConfigureAwait(false);
+        _credentials.Dispose();
+    }
+
+    private static async Task HandleAsync(HttpContext context, TunnelSession session, TunnelOptions options, ILogger logger)
+    {
+        var status = session.Status;
+        if (status.Phase != TunnelPhase.Up)
+        {
+            var failure = status.Phase == TunnelPhase.Down
+                ? new TunnelFailure(status.ErrorType ?? "destination_unavailable", $"tunnel down: {status.Details}")
+                : status.Phase == TunnelPhase.Stopped ? new TunnelFailure("proxy_internal_response", "stopping") : TunnelFailure.NotYetConnected;
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, failure).ConfigureAwait(false);
+            return;
+        }
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+        {
+            await UpgradeForwarder.RelayAsync(context, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
+            return;
+        }
+        using var message = MessageCopy.CreateRequest(context, session.Origin, session.Version);
+        if (options.AddForwarded)
+        {
+            MessageCopy.AddForwarded(message, context, withHost: true);
+        }
+        message.Headers.TryAddWithoutValidation(TunnelHeaders.AcceptEncoding, TunnelHeaders.Brotli);
+        if (MessageCopy.HasBody(context))
+        {
+            var length = context.Request.ContentLength;
+            var compress = options.Compress && length is not 0 && !context.Request.Headers.ContainsKey("Content-Encoding");
+            var content = new StreamingContent(context.Request.Body, compress, context.RequestAborted);
+            MessageCopy.CopyContentFields(context.Request, content);
+            if (compress)
+            {
+                message.Headers.TryAddWithoutValidation(TunnelHeaders.Encoding, TunnelHeaders.Brotli);
+                if (length is { } original)
+                {
+                    message.Headers.TryAddWithoutValidation(TunnelHeaders.Length, original.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+            }
+            else if (length is { } known)
+            {
+                content.Headers.ContentLength = known;
+            }
+            message.Content = content;
+        }
+        await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+    }
+}

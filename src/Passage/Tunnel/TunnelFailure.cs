@@ -1,0 +1,60 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Security.Authentication;
+
+namespace Passage.Tunnel;
+
+/// <summary>Why the session is down or a request failed: an RFC 9209 error type and words for a human.</summary>
+/// <param name="ErrorType">An RFC 9209 §2.3 error type, e.g. <c>connection_refused</c>.</param>
+/// <param name="Details">What happened, for the <c>details</c> parameter and the log. Holds no request data.</param>
+internal sealed record TunnelFailure(string ErrorType, string Details)
+{
+    /// <summary>The first attempt has not ended yet.</summary>
+    public static TunnelFailure NotYetConnected { get; } = new("destination_unavailable", "the tunnel is connecting");
+
+    /// <summary>
+    /// The failure an exception from connecting or from an HTTP exchange stands for. The innermost cause
+    /// decides: a refused socket is <c>connection_refused</c>, a failed TLS handshake <c>tls_protocol_error</c>
+    /// (or <c>tls_certificate_error</c> when <paramref name="peerRefused"/> says our check refused the peer).
+    /// </summary>
+    public static TunnelFailure From(Exception exception, bool peerRefused = false)
+    {
+        if (peerRefused)
+        {
+            return new("tls_certificate_error", "the other end presented a key that is not the pinned peer's");
+        }
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case SocketException socket:
+                    return socket.SocketErrorCode switch
+                    {
+                        SocketError.ConnectionRefused => new("connection_refused", "connection refused"),
+                        SocketError.TimedOut => new("connection_timeout", "connecting timed out"),
+                        SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => new("dns_error", $"name not resolved ({socket.SocketErrorCode})"),
+                        SocketError.HostUnreachable or SocketError.NetworkUnreachable => new("destination_ip_unroutable", socket.SocketErrorCode.ToString()),
+                        SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown => new("connection_terminated", $"the connection was closed ({socket.SocketErrorCode})"),
+                        _ => new("connection_terminated", socket.SocketErrorCode.ToString()),
+                    };
+                case AuthenticationException auth:
+                    return new("tls_protocol_error", $"TLS handshake failed: {auth.Message}");
+                case TimeoutException or OperationCanceledException:
+                    return new("connection_timeout", "no answer in time");
+            }
+        }
+        if (exception is HttpRequestException http)
+        {
+            return http.HttpRequestError switch
+            {
+                HttpRequestError.NameResolutionError => new("dns_error", "name not resolved"),
+                HttpRequestError.ConnectionError => new("connection_refused", http.Message),
+                HttpRequestError.SecureConnectionError => new("tls_protocol_error", http.Message),
+                HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse => new("http_protocol_error", http.Message),
+                HttpRequestError.ResponseEnded => new("connection_terminated", "the connection ended before the answer"),
+                _ => new("connection_terminated", http.Message),
+            };
+        }
+        return new("connection_terminated", exception.Message);
+    }
+}

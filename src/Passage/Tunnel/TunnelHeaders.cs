@@ -1,0 +1,92 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Which header fields cross the tunnel, and the few the two ends use to talk to each other. Those all start
+/// with <c>passage-tunnel-</c>; the client end removes any such field that a local application sent, and the
+/// server end any that the backend sent, so neither can steer the other end.
+/// </summary>
+internal static class TunnelHeaders
+{
+    /// <summary>The prefix of the fields only the two ends exchange.</summary>
+    public const string Prefix = "passage-tunnel-";
+
+    /// <summary>On the client's session request: the server answers it itself and holds it open for the session's life.</summary>
+    public const string Session = "passage-tunnel-session";
+
+    /// <summary>On a request: the client can take a response body compressed with the given coding (<c>br</c>).</summary>
+    public const string AcceptEncoding = "passage-tunnel-accept-encoding";
+
+    /// <summary>On a request or response: its body crossed the link compressed with this coding (<c>br</c>).</summary>
+    public const string Encoding = "passage-tunnel-encoding";
+
+    /// <summary>With <see cref="Encoding"/>: the body's length before compression, restored as Content-Length on the far side.</summary>
+    public const string Length = "passage-tunnel-length";
+
+    /// <summary>
+    /// On a 200 answer to extended CONNECT: the backend switched protocols (101). Needed because a backend that
+    /// declines an upgrade may answer 200 too, and that must reach the application as a plain answer.
+    /// </summary>
+    public const string Switched = "passage-tunnel-switched";
+
+    /// <summary>
+    /// On a 200 answer to extended CONNECT without <see cref="Switched"/>: the backend's real 2xx status. HTTP/2
+    /// lets a 2xx answer to extended CONNECT only open the tunnel (RFC 8441 §5), so a declined upgrade that the
+    /// backend answered with a 2xx travels as 200 plus this field, and its body through the opened stream.
+    /// </summary>
+    public const string Status = "passage-tunnel-status";
+
+    /// <summary>The only coding used: Brotli (RFC 7932).</summary>
+    public const string Brotli = "br";
+
+    /// <summary>
+    /// RFC 9110 §7.6.1: fields that describe one connection, not the message; never forwarded. (HTTP/2 forbids
+    /// them outright, RFC 9113 §8.2.2.) TE is handled apart: only "trailers" survives.
+    /// </summary>
+    private static readonly HashSet<string> s_hopByHop = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "TE",
+    };
+
+    /// <summary>
+    /// Whether <paramref name="name"/> may be forwarded from a message whose Connection field is
+    /// <paramref name="connection"/>: not hop-by-hop, not named in Connection (RFC 9110 §7.6.1), not one of ours.
+    /// </summary>
+    public static bool IsEndToEnd(string name, StringValues connection)
+    {
+        if (s_hopByHop.Contains(name) || name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(':'))
+        {
+            return false;
+        }
+        foreach (var value in connection)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+            foreach (var option in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (option.Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>True when the request's TE field asks for trailers (the one TE value that may be forwarded).</summary>
+    public static bool WantsTrailers(IHeaderDictionary headers)
+    {
+        foreach (var value in headers.TE)
+        {
+            if (value is not null && value.Contains("trailers", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+
+namespace Passage.Tunnel;
+
+/// <summary>The tunnel's log lines. At Information no line names a request's target or a local client's address.</summary>
+internal static partial class TunnelLog
+{
+    [LoggerMessage(EventId = LogEvents.TunnelListening, EventName = "TunnelListening", Level = LogLevel.Information,
+        Message = "tunnel {Mode} listening on {Endpoint} ({What})")]
+    public static partial void Listening(ILogger logger, string mode, IPEndPoint endpoint, string what);
+
+    [LoggerMessage(EventId = LogEvents.TunnelIdentity, EventName = "TunnelIdentity", Level = LogLevel.Information,
+        Message = "this end's node ID is {NodeId}{Created}; accepting only {Expected}")]
+    public static partial void Identity(ILogger logger, string nodeId, string created, string expected);
+
+    [LoggerMessage(EventId = LogEvents.TunnelSessionUp, EventName = "TunnelSessionUp", Level = LogLevel.Information,
+        Message = "tunnel up: session with {Server} established")]
+    public static partial void SessionUp(ILogger logger, string server);
+
+    [LoggerMessage(EventId = LogEvents.TunnelSessionDown, EventName = "TunnelSessionDown", Level = LogLevel.Warning,
+        Message = "tunnel down: {ErrorType}: {Details}; retrying every {Interval}")]
+    public static partial void SessionDown(ILogger logger, string errorType, string details, string interval);
+
+    [LoggerMessage(EventId = LogEvents.TunnelPeerRefused, EventName = "TunnelPeerRefused", Level = LogLevel.Warning,
+        Message = "refused a peer presenting {Presented}; expected {Expected}")]
+    public static partial void PeerRefused(ILogger logger, string presented, string expected);
+
+    [LoggerMessage(EventId = LogEvents.TunnelExchangeFailed, EventName = "TunnelExchangeFailed", Level = LogLevel.Warning,
+        Message = "request not delivered: {ErrorType}: {Details}")]
+    public static partial void ExchangeFailed(ILogger logger, string errorType, string details);
+
+    [LoggerMessage(EventId = LogEvents.TunnelRequestFailed, EventName = "TunnelRequestFailed", Level = LogLevel.Debug,
+        Message = "request cut off: {Where}: {Why}")]
+    public static partial void RequestFailed(ILogger logger, string where, string why);
+
+    [LoggerMessage(EventId = LogEvents.TunnelStopping, EventName = "TunnelStopping", Level = LogLevel.Information,
+        Message = "stopping: no new requests; requests in flight may finish for {Drain} (a second signal stops at once)")]
+    public static partial void Stopping(ILogger logger, string drain);
+
+    [LoggerMessage(EventId = LogEvents.TunnelStopped, EventName = "TunnelStopped", Level = LogLevel.Information,
+        Message = "stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = LogEvents.TunnelNotifyFailed, EventName = "TunnelNotifyFailed", Level = LogLevel.Warning,
+        Message = "could not notify the service manager at NOTIFY_SOCKET: {Error}")]
+    public static partial void NotifyFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = LogEvents.TunnelUpgradeFailed, EventName = "TunnelUpgradeFailed", Level = LogLevel.Debug,
+        Message = "protocol upgrade ({Protocol}) ended: {End}")]
+    public static partial void UpgradeEnded(ILogger logger, string protocol, string end);
+}

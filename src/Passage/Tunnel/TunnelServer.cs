@@ -1,0 +1,246 @@
+using System.Net;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Passage.Identity;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// The server end: listens with mutual TLS 1.3 (accepting only the pinned peer), serves HTTP/2 with Kestrel,
+/// and sends each request to the backend (<c>general.httpConnectAddress</c>) over plain HTTP/1.1.
+/// </summary>
+/// <remarks>
+/// <code>
+///  client end ══ TLS 1.3, HTTP/2 ══► Kestrel ──► handler ──HTTP/1.1──► backend
+///                                    (pin check      ├─ session request: answered here, held open
+///                                     in handshake)  ├─ extended CONNECT (:protocol): Upgrade to the backend, then bytes
+///                                                    └─ anything else: forwarded, bodies streamed
+/// </code>
+/// Kestrel's own TLS does the handshake; its client-certificate callback applies the pin, so a peer with another
+/// key never gets to send a request. Socket options are set on the listening socket, whose accepted sockets
+/// inherit them (Linux).
+/// </remarks>
+public sealed class TunnelServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HttpMessageInvoker _backend;
+    private readonly TunnelCredentials _credentials;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _drainTimeout;
+
+    private TunnelServer(WebApplication app, HttpMessageInvoker backend, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
+    {
+        _app = app;
+        _backend = backend;
+        _credentials = credentials;
+        _logger = logger;
+        _drainTimeout = drainTimeout;
+        LocalEndpoint = endpoint;
+    }
+
+    /// <summary>Where the tunnel listens (the port the OS chose when 0 was asked for).</summary>
+    public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>This end's node ID.</summary>
+    public NodeId NodeId => _credentials.NodeId;
+
+    /// <summary>Loads the credentials, binds the listener and starts serving.</summary>
+    /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
+    /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
+    public static async Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var backendAddress = options.HttpConnectAddress ?? throw new ArgumentException("general.httpConnectAddress is required in server mode", nameof(options));
+        var logger = loggerFactory.CreateLogger("Passage.Tunnel");
+        var credentials = TunnelCredentials.Load(options);
+        TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
+        var backend = CreateBackendInvoker(options);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.UseSockets(sockets =>
+        {
+            sockets.NoDelay = options.TcpNoDelay;
+            sockets.CreateBoundListenSocket = endpoint =>
+            {
+                var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                TcpTuning.Apply(socket, options);
+                return socket;
+            };
+        });
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            // Bodies of any size and pace: the peer's flow control is the only brake.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromDays(1);
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams;
+            kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamReceiveWindow;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = options.ReceiveWindow;
+            // RFC 9113 §6.7: PING after this much silence; no answer within maxIdleTimeout closes the connection.
+            kestrel.Limits.Http2.KeepAlivePingDelay = options.KeepAliveInterval;
+            kestrel.Limits.Http2.KeepAlivePingTimeout = options.MaxIdleTimeout;
+            kestrel.Listen(options.BindAddress, listen =>
+            {
+                listen.Protocols = options.Protocol == TunnelProtocol.Http3 ? HttpProtocols.Http3 : HttpProtocols.Http2;
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = credentials.Certificate,
+                    SslProtocols = SslProtocols.Tls13,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (certificate, _, _) =>
+                    {
+                        if (credentials.Verifier.Verify(certificate))
+                        {
+                            return true;
+                        }
+                        TunnelLog.PeerRefused(logger, Describe(certificate), credentials.Verifier.Expected);
+                        return false;
+                    },
+                    HandshakeTimeout = options.MaxIdleTimeout,
+                });
+            });
+        });
+        var app = builder.Build();
+        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var origin = $"http://{backendAddress}";
+        app.Run(context => HandleAsync(context, backend, origin, options, logger, stopping));
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            backend.Dispose();
+            credentials.Dispose();
+            throw;
+        }
+        var bound = BoundEndpoint(app, options.BindAddress);
+        TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}");
+        return new TunnelServer(app, backend, credentials, logger, options.DrainTimeout, bound);
+    }
+
+    /// <summary>
+    /// Stops accepting, ends the peers' session requests (so their ends know at once) and lets requests in
+    /// flight finish for <c>system.drainTimeout</c>, or until <paramref name="hurry"/> is cancelled.
+    /// </summary>
+    public async Task StopAsync(CancellationToken hurry)
+    {
+        TunnelLog.Stopping(_logger, Configuration.Duration.Format(_drainTimeout));
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(hurry);
+        drain.CancelAfter(_drainTimeout);
+        await _app.StopAsync(drain.Token).ConfigureAwait(false);
+        TunnelLog.Stopped(_logger);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _backend.Dispose();
+        _credentials.Dispose();
+    }
+
+    private static async Task HandleAsync(HttpContext context, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
+    {
+        if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
+        {
+            await HoldSessionAsync(context, stopping).ConfigureAwait(false);
+            return;
+        }
+        if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
+        {
+            await UpgradeForwarder.ServeAsync(context, connect, backend, origin, options, logger).ConfigureAwait(false);
+            return;
+        }
+        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11);
+        if (options.AddForwarded)
+        {
+            MessageCopy.AddForwarded(message, context, withHost: false);
+        }
+        if (MessageCopy.HasBody(context))
+        {
+            var compressed = context.Request.Headers[TunnelHeaders.Encoding] == TunnelHeaders.Brotli;
+            var body = compressed ? new System.IO.Compression.BrotliStream(context.Request.Body, System.IO.Compression.CompressionMode.Decompress) : context.Request.Body;
+            var content = new StreamingContent(body, compress: false, context.RequestAborted);
+            MessageCopy.CopyContentFields(context.Request, content);
+            var length = compressed ? MessageCopy.ParseLength(context.Request.Headers[TunnelHeaders.Length]) : context.Request.ContentLength;
+            if (length is { } known)
+            {
+                content.Headers.ContentLength = known;
+            }
+            message.Content = content;
+        }
+        var compressResponse = options.Compress && context.Request.Headers[TunnelHeaders.AcceptEncoding] == TunnelHeaders.Brotli;
+        await ExchangeForwarder.ForwardAsync(context, backend, message, compressResponse, logger, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>The client end's session request: answered at once and held open until this end stops or the peer goes.</summary>
+    private static async Task HoldSessionAsync(HttpContext context, CancellationToken stopping)
+    {
+        if (stopping.IsCancellationRequested)
+        {
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, new TunnelFailure("proxy_internal_response", "the server end is stopping")).ConfigureAwait(false);
+            return;
+        }
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        await context.Response.StartAsync(context.RequestAborted).ConfigureAwait(false);
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, context.RequestAborted);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping, or the peer went away: end the session request so its end reconnects elsewhere or later.
+        }
+    }
+
+    /// <summary>The backend client: plain HTTP/1.1, a pool of keep-alive connections, nothing added or changed.</summary>
+    private static HttpMessageInvoker CreateBackendInvoker(TunnelOptions options) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        ActivityHeadersPropagator = null,
+        ConnectTimeout = options.MaxIdleTimeout,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+        MaxResponseHeadersLength = 64,
+    }, disposeHandler: true);
+
+    private static IPEndPoint BoundEndpoint(WebApplication app, IPEndPoint asked)
+    {
+        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
+        var first = addresses?.FirstOrDefault();
+        return first is not null && Uri.TryCreate(first, UriKind.Absolute, out var uri) ? new IPEndPoint(asked.Address, uri.Port) : asked;
+    }
+
+    private static string Describe(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    {
+        if (certificate is null)
+        {
+            return "no certificate";
+        }
+        try
+        {
+            return $"node ID {NodeId.FromCertificate(certificate)}";
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return "an unreadable certificate";
+        }
+    }
+}

@@ -1,0 +1,241 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// The client end's one persistent HTTP/2 connection to the server end: opened at start (not at the first
+/// request), kept alive with PINGs, watched through a session request that the server holds open, and
+/// re-opened when lost. Requests share the same connection (one connection per origin, never a second one).
+/// </summary>
+/// <remarks>
+/// <para>The session request is how the loss of the connection becomes visible at once: when the peer goes,
+/// the socket fails or a PING goes unanswered for <c>maxIdleTimeout</c>, the connection is torn down and the
+/// session request's body read fails. The loop then tries again at once, and every <c>connectInterval</c>
+/// after a failed attempt. An attempt (connect, TLS, the session request's answer) is bounded by
+/// <c>maxIdleTimeout</c>.</para>
+/// <para>The phases are drawn on <see cref="TunnelPhase"/>.</para>
+/// </remarks>
+internal sealed class TunnelSession : IAsyncDisposable
+{
+    private readonly TunnelOptions _options;
+    private readonly ILogger _logger;
+    private readonly SocketsHttpHandler _handler;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _server;
+    private Task? _loop;
+    private volatile TunnelStatus _status = new(TunnelPhase.Connecting);
+    private volatile bool _peerRefused;
+
+    public TunnelSession(TunnelOptions options, TunnelCredentials credentials, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        var target = options.ConnectAddress ?? throw new ArgumentException("general.connectAddress is required in client mode", nameof(options));
+        _server = target.ToString();
+        Origin = $"https://{target}";
+        _handler = new SocketsHttpHandler
+        {
+            // One connection, pre-established and kept: requests never wait for a handshake.
+            EnableMultipleHttp2Connections = false,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = options.KeepAliveInterval,
+            KeepAlivePingTimeout = options.MaxIdleTimeout,
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            InitialHttp2StreamWindowSize = options.StreamReceiveWindow,
+            ConnectTimeout = options.MaxIdleTimeout,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ActivityHeadersPropagator = null,
+            MaxResponseHeadersLength = 64,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                TargetHost = options.PeerHostname ?? target.Host,
+                EnabledSslProtocols = SslProtocols.Tls13,
+                ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null),
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                {
+                    if (credentials.Verifier.Verify(certificate))
+                    {
+                        return true;
+                    }
+                    _peerRefused = true;
+                    TunnelLog.PeerRefused(logger, Describe(certificate), credentials.Verifier.Expected);
+                    return false;
+                },
+            },
+            ConnectCallback = ConnectAsync,
+        };
+        Invoker = new HttpMessageInvoker(_handler, disposeHandler: false);
+    }
+
+    /// <summary>Where requests go: <c>https://host:port</c> of the server end.</summary>
+    public string Origin { get; }
+
+    /// <summary>Sends requests over the session's connection.</summary>
+    public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>The state now.</summary>
+    public TunnelStatus Status => _status;
+
+    /// <summary>Completes when the first connection attempt has ended, whether it succeeded or not.</summary>
+    public Task FirstAttempt => _firstAttempt.Task;
+
+    /// <summary>Raised on every change of <see cref="Status"/> (from the session's loop).</summary>
+    public event Action<TunnelStatus>? StatusChanged;
+
+    /// <summary>Starts the connect-and-watch loop.</summary>
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    /// <summary>The HTTP version requests use over the link.</summary>
+    public Version Version => _options.Protocol == TunnelProtocol.Http3 ? HttpVersion.Version30 : HttpVersion.Version20;
+
+    public async ValueTask DisposeAsync()
+    {
+        SetStatus(new TunnelStatus(TunnelPhase.Stopped));
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        Invoker.Dispose();
+        _handler.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var interval = Configuration.Duration.Format(_options.ConnectInterval);
+        while (!stop.IsCancellationRequested)
+        {
+            var started = Environment.TickCount64;
+            var failure = await HoldOneSessionAsync(stop).ConfigureAwait(false);
+            _firstAttempt.TrySetResult();
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            // Lost after a while up: try again at once. A failed attempt, or a session that ended as soon as it
+            // began, waits connectInterval first, so the loop never spins.
+            var retryNow = _status.Phase == TunnelPhase.Up && Environment.TickCount64 - started >= _options.ConnectInterval.TotalMilliseconds;
+            if (_status.Phase != TunnelPhase.Down || _status.ErrorType != failure.ErrorType || _status.Details != failure.Details)
+            {
+                TunnelLog.SessionDown(_logger, failure.ErrorType, failure.Details, interval);
+            }
+            SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details));
+            if (!retryNow)
+            {
+                try
+                {
+                    await Task.Delay(_options.ConnectInterval, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+        _firstAttempt.TrySetResult();
+    }
+
+    /// <summary>One attempt: connect and open the session request; while it is open, the tunnel is up. Returns why it ended.</summary>
+    private async Task<TunnelFailure> HoldOneSessionAsync(CancellationToken stop)
+    {
+        _peerRefused = false;
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        attempt.CancelAfter(_options.MaxIdleTimeout);
+        using var request = new HttpRequestMessage(HttpMethod.Get, Origin + "/")
+        {
+            Version = Version,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.TryAddWithoutValidation(TunnelHeaders.Session, "1");
+        try
+        {
+            using var response = await Invoker.SendAsync(request, attempt.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                return new TunnelFailure("destination_unavailable", "the server end is stopping");
+            }
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return new TunnelFailure("http_response_status_error", $"the server end answered the session request with {(int)response.StatusCode}; is it a passage tunnel server?");
+            }
+            var body = await response.Content.ReadAsStreamAsync(attempt.Token).ConfigureAwait(false);
+            // Established: from here only the PINGs (maxIdleTimeout) and the socket decide.
+            attempt.CancelAfter(Timeout.InfiniteTimeSpan);
+            TunnelLog.SessionUp(_logger, _server);
+            SetStatus(new TunnelStatus(TunnelPhase.Up));
+            _firstAttempt.TrySetResult();
+            var buffer = new byte[16];
+            while (await body.ReadAsync(buffer, stop).ConfigureAwait(false) > 0)
+            {
+                // The server sends nothing on the session request; whatever comes is ignored.
+            }
+            return new TunnelFailure("connection_terminated", "the server end closed the session (stopping?)");
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is AuthenticationException or SocketException)
+        {
+            if (stop.IsCancellationRequested)
+            {
+                return new TunnelFailure("proxy_internal_response", "stopping");
+            }
+            if (attempt.IsCancellationRequested && !_peerRefused)
+            {
+                return new TunnelFailure("connection_timeout", $"no session within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
+            }
+            return TunnelFailure.From(e, _peerRefused);
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            TcpTuning.Apply(socket, _options);
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private void SetStatus(TunnelStatus status)
+    {
+        var previous = _status;
+        _status = status;
+        if (previous != status)
+        {
+            StatusChanged?.Invoke(status);
+        }
+    }
+
+    private static string Describe(X509Certificate? certificate)
+    {
+        if (certificate is null)
+        {
+            return "no certificate";
+        }
+        try
+        {
+            using var copy = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return $"node ID {Identity.NodeId.FromCertificate(copy)}";
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return "an unreadable certificate";
+        }
+    }
+}

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Quic;
+using Passage.Configuration;
+using Passage.Identity;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Reads the tunnel's sections (<c>general</c>, <c>tls</c>, <c>transport</c>, <c>system</c>) into
+/// <see cref="TunnelOptions"/>, collecting every error, each naming its key.
+/// </summary>
+public static class TunnelSettings
+{
+    /// <summary>Every key the tunnel understands (the <c>log</c> section included).</summary>
+    public static readonly IReadOnlyList<string> KnownKeys =
+    [
+        "general:mode", "general:peer", "general:peerHostname", "general:bindAddress", "general:connectAddress",
+        "general:httpBindAddress", "general:httpConnectAddress",
+        "tls:key", "tls:cert", "tls:ca",
+        "transport:protocol", "transport:maxIdleTimeout", "transport:keepAliveInterval", "transport:maxConcurrentHttpStreams",
+        "transport:streamReceiveWindow", "transport:receiveWindow", "transport:socketReceiveBufferSize", "transport:socketSendBufferSize",
+        "transport:congestionAlgorithm", "transport:compress",
+        "system:connectInterval", "system:tcpNoDelay", "system:waitForFirstAttempt", "system:watchdogFactor", "system:addForwarded",
+        "system:drainTimeout",
+        "log:level", "log:format",
+    ];
+
+    /// <summary>Reads and validates; check <see cref="SettingsReader.Errors"/> before using the result.</summary>
+    /// <param name="reader">The settings layers.</param>
+    /// <param name="quicSupported">Whether this runtime can speak QUIC (normally <see cref="IsQuicSupported"/>).</param>
+    public static TunnelOptions Read(SettingsReader reader, bool quicSupported)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        reader.CheckUnknownKeys(KnownKeys);
+        var defaults = new TunnelOptions();
+
+        TunnelMode? mode = null;
+        if (reader.GetString("general:mode") is null)
+        {
+            reader.AddError("general:mode", "required: client or server");
+        }
+        else
+        {
+            mode = reader.GetChoice("general:mode", "client", "client", "server") == "server" ? TunnelMode.Server : TunnelMode.Client;
+        }
+
+        NodeId? peer = null;
+        if (reader.GetString("general:peer") is { Length: > 0 } peerText)
+        {
+            if (!NodeId.TryParse(peerText.Trim(), out peer))
+            {
+                reader.AddError("general:peer", $"'{peerText}' is not a node ID: expected {NodeId.TextLength} characters of base32 (a-z, 2-7); `passage id FILE` prints one");
+            }
+        }
+        var peerHostname = reader.GetString("general:peerHostname") is { Length: > 0 } h ? h.Trim().TrimEnd('.').ToLowerInvariant() : null;
+        var ca = ExistingFile(reader, "tls:ca");
+        var cert = ExistingFile(reader, "tls:cert");
+        var key = reader.GetString("tls:key") is { Length: > 0 } k ? k : null;
+        if (key is null)
+        {
+            reader.AddError("tls:key", "required: this end's identity file (created on first start), or the key of tls.cert");
+        }
+        else if (cert is not null && !File.Exists(key))
+        {
+            reader.AddError("tls:key", $"'{key}': no such file (with tls.cert, tls.key is that certificate's key)");
+        }
+        var peerSet = reader.GetString("general:peer") is { Length: > 0 };
+        if (peerSet && (ca is not null || peerHostname is not null))
+        {
+            reader.AddError("general:peer", "set either general.peer or tls.ca with general.peerHostname, not both");
+        }
+        else if (!peerSet && ca is null && reader.GetString("tls:ca") is null)
+        {
+            reader.AddError("general:peer", "required: the other end's node ID (or tls.ca with general.peerHostname)");
+        }
+        else if (!peerSet && peerHostname is null)
+        {
+            reader.AddError("general:peerHostname", "required with tls.ca: the name the other end's certificate must carry");
+        }
+
+        var bindAddress = Endpoint(reader, "general:bindAddress", defaults.BindAddress);
+        var httpBindAddress = Endpoint(reader, "general:httpBindAddress", defaults.HttpBindAddress);
+        var connectAddress = Target(reader, "general:connectAddress", defaults.ConnectAddress);
+        var httpConnectAddress = Target(reader, "general:httpConnectAddress", defaults.HttpConnectAddress);
+        if (mode == TunnelMode.Client && connectAddress is null && reader.GetString("general:connectAddress") is null)
+        {
+            reader.AddError("general:connectAddress", "required in client mode: where the server end listens, host:port");
+        }
+        if (mode == TunnelMode.Server && httpConnectAddress is null && reader.GetString("general:httpConnectAddress") is null)
+        {
+            reader.AddError("general:httpConnectAddress", "required in server mode: the backend to send requests to, host:port");
+        }
+
+        var protocolText = reader.GetChoice("transport:protocol", "auto", "auto", "h2", "h3");
+        var protocol = TunnelProtocol.Http2;
+        if (protocolText == "h3")
+        {
+            if (quicSupported)
+            {
+                protocol = TunnelProtocol.Http3;
+            }
+            else
+            {
+                reader.AddError("transport:protocol", "h3 needs QUIC, and this system has none (the runtime reports QuicConnection.IsSupported = false: no libmsquic); use h2 or auto");
+            }
+        }
+
+        var congestion = reader.GetString("transport:congestionAlgorithm") is { Length: > 0 } c ? c.Trim() : null;
+        if (congestion is not null && TcpTuning.CheckCongestionAlgorithm(congestion) is { } congestionError)
+        {
+            reader.AddError("transport:congestionAlgorithm", congestionError);
+        }
+
+        var options = new TunnelOptions
+        {
+            Mode = mode ?? TunnelMode.Client,
+            Peer = peer,
+            PeerHostname = peerHostname,
+            BindAddress = bindAddress,
+            ConnectAddress = connectAddress,
+            HttpBindAddress = httpBindAddress,
+            HttpConnectAddress = httpConnectAddress,
+            KeyFile = key ?? "",
+            CertFile = cert,
+            CaFile = ca,
+            Protocol = protocol,
+            MaxIdleTimeout = reader.GetDuration("transport:maxIdleTimeout", defaults.MaxIdleTimeout),
+            KeepAliveInterval = reader.GetDuration("transport:keepAliveInterval", defaults.KeepAliveInterval),
+            MaxConcurrentHttpStreams = reader.GetInt("transport:maxConcurrentHttpStreams", defaults.MaxConcurrentHttpStreams, 1, 100_000),
+            StreamReceiveWindow = reader.GetInt("transport:streamReceiveWindow", defaults.StreamReceiveWindow, 65_535, int.MaxValue),
+            ReceiveWindow = reader.GetInt("transport:receiveWindow", defaults.ReceiveWindow, 65_535, int.MaxValue),
+            SocketReceiveBufferSize = OptionalInt(reader, "transport:socketReceiveBufferSize", 1024, 1 << 30),
+            SocketSendBufferSize = OptionalInt(reader, "transport:socketSendBufferSize", 1024, 1 << 30),
+            CongestionAlgorithm = congestion,
+            Compress = reader.GetBool("transport:compress", defaults.Compress),
+            ConnectInterval = reader.GetDuration("system:connectInterval", defaults.ConnectInterval),
+            TcpNoDelay = reader.GetBool("system:tcpNoDelay", defaults.TcpNoDelay),
+            WaitForFirstAttempt = reader.GetBool("system:waitForFirstAttempt", defaults.WaitForFirstAttempt),
+            WatchdogFactor = Factor(reader, "system:watchdogFactor", defaults.WatchdogFactor),
+            AddForwarded = reader.GetBool("system:addForwarded", defaults.AddForwarded),
+            DrainTimeout = reader.GetDuration("system:drainTimeout", defaults.DrainTimeout),
+        };
+        return options;
+    }
+
+    /// <summary>True where the runtime can speak QUIC (and so HTTP/3).</summary>
+    public static bool IsQuicSupported =>
+        (OperatingSystem.IsLinux() || OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()) && QuicConnection.IsSupported;
+
+    private static string? ExistingFile(SettingsReader reader, string key)
+    {
+        if (reader.GetString(key) is not { Length: > 0 } path)
+        {
+            return null;
+        }
+        if (!File.Exists(path))
+        {
+            reader.AddError(key, $"'{path}': no such file");
+            return null;
+        }
+        return path;
+    }
+
+    private static IPEndPoint Endpoint(SettingsReader reader, string key, IPEndPoint fallback)
+    {
+        if (reader.GetString(key) is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+        if (ListenEndpoint.TryParse(text, out var endpoint, out var error))
+        {
+            return endpoint;
+        }
+        reader.AddError(key, $"'{text}': {error}");
+        return fallback;
+    }
+
+    private static HostPort? Target(SettingsReader reader, string key, HostPort? fallback)
+    {
+        if (reader.GetString(key) is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+        if (HostPort.TryParse(text, out var target, out var error))
+        {
+            return target;
+        }
+        reader.AddError(key, $"'{text}': {error}");
+        return fallback;
+    }
+
+    private static int? OptionalInt(SettingsReader reader, string key, int min, int max) =>
+        reader.GetString(key) is null ? null : reader.GetInt(key, min, min, max);
+
+    private static double Factor(SettingsReader reader, string key, double fallback)
+    {
+        if (reader.GetString(key) is not { } text)
+        {
+            return fallback;
+        }
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value is > 0 and < 1)
+        {
+            return value;
+        }
+        reader.AddError(key, $"'{text}' is not a number between 0 and 1 (exclusive), e.g. 0.5");
+        return fallback;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Passage.Transport;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Protocol upgrades (WebSocket and any other HTTP/1.1 <c>Upgrade</c>) through the tunnel. HTTP/2 has no
+/// Upgrade, so the link carries them as extended CONNECT (RFC 8441 §4: <c>:protocol</c> names the protocol):
+/// <code>
+///  app ──GET, Upgrade: websocket──► client end ──CONNECT :protocol websocket──► server end ──GET, Upgrade──► backend
+///  app ◄──────101────────────────── client end ◄──────────200───────────────── server end ◄─────101──────── backend
+///      ◄════════════ bytes ═══════════════════════════ one HTTP/2 stream ═══════════════════════════════════►
+/// </code>
+/// The upgrade's own fields (Sec-WebSocket-Key, -Accept, -Protocol, -Extensions, -Version) travel unchanged,
+/// so the application and the backend complete their handshake with each other, end to end. An answer other
+/// than 101 from the backend comes back as an ordinary response.
+/// </summary>
+internal static class UpgradeForwarder
+{
+    /// <summary>Server end: open the upgrade at the backend and, when it switches, join it to the CONNECT stream.</summary>
+    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger)
+    {
+        var protocol = connect.Protocol ?? "";
+        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11, HttpMethod.Get);
+        message.Headers.TryAddWithoutValidation("Connection", "Upgrade");
+        message.Headers.TryAddWithoutValidation("Upgrade", protocol);
+        if (options.AddForwarded)
+        {
+            MessageCopy.AddForwarded(message, context, withHost: false);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await backend.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            var failure = TunnelFailure.From(e);
+            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
+            return;
+        }
+        using (response)
+        {
+            if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+            {
+                if ((int)response.StatusCode is >= 200 and < 300)
+                {
+                    await DeclineWithSuccessAsync(context, connect, response, logger).ConfigureAwait(false);
+                    return;
+                }
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+            MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
+            // RFC 8441 §5: success is a 2xx; the 101 stays between this end and the backend.
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.Headers[TunnelHeaders.Switched] = protocol;
+            Stream upstream;
+            Stream downstream;
+            try
+            {
+                upstream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+                downstream = await connect.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (BodyCopier.IsIoFailure(e))
+            {
+                TunnelLog.UpgradeEnded(logger, protocol, e.GetType().Name);
+                context.Abort();
+                return;
+            }
+            await using var tunnel = new StreamConnection(downstream,
+                completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
+                abort: context.Abort);
+            await using var backendSide = new StreamConnection(upstream);
+            var result = await BytePump.RunAsync(tunnel, backendSide, new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
+        }
+    }
+
+    /// <summary>The backend declined the upgrade with a 2xx answer: send it as 200 + <see cref="TunnelHeaders.Status"/>, its body through the stream.</summary>
+    private static async Task DeclineWithSuccessAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpResponseMessage response, ILogger logger)
+    {
+        MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
+        context.Response.Headers[TunnelHeaders.Status] = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+            var stream = await connect.AcceptAsync().ConfigureAwait(false);
+            if (await BodyCopier.CopyAsync(body, stream, context.RequestAborted).ConfigureAwait(false) != BodyCopyResult.Completed)
+            {
+                context.Abort();
+                return;
+            }
+            await context.Response.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            TunnelLog.UpgradeEnded(logger, connect.Protocol ?? "", e.GetType().Name);
+            context.Abort();
+        }
+    }
+
+    /// <summary>Client end: carry an HTTP/1.1 Upgrade request across as extended CONNECT and, on success, switch.</summary>
+    public static async Task RelayAsync(HttpContext context, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
+    {
+        var protocol = context.Request.Headers.Upgrade.ToString().Split(',')[0].Trim();
+        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect);
+        // RFC 8441 §4: the protocol token, as registered ("websocket"), goes in :protocol.
+        message.Headers.Protocol = protocol.ToLowerInvariant();
+        if (options.AddForwarded)
+        {
+            MessageCopy.AddForwarded(message, context, withHost: true);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await tunnel.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            var failure = TunnelFailure.From(e);
+            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
+            return;
+        }
+        using (response)
+        {
+            if (response.StatusCode != HttpStatusCode.OK || MessageCopy.Single(response, TunnelHeaders.Switched) is null)
+            {
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+            MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
+            context.Response.Headers.Upgrade = protocol;
+            Stream upstream;
+            Stream downstream;
+            try
+            {
+                upstream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+                // Sends "101 Switching Protocols" with the fields set above (RFC 9110 §15.2.2).
+                downstream = await upgrade.UpgradeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (BodyCopier.IsIoFailure(e))
+            {
+                TunnelLog.UpgradeEnded(logger, protocol, e.GetType().Name);
+                context.Abort();
+                return;
+            }
+            await using var application = new StreamConnection(downstream, abort: context.Abort);
+            await using var server = new StreamConnection(upstream);
+            var result = await BytePump.RunAsync(application, server, new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
+        }
+    }
+}

@@ -1,0 +1,187 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>HTTP through a real client end and server end to a local backend: methods, bodies of every shape, headers, WebSocket.</summary>
+public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<TunnelPairFixture>
+{
+    private const long HundredMiB = 100L * 1024 * 1024;
+
+    private TunnelPair Pair => fixture.Pair;
+
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("POST")]
+    [InlineData("PUT")]
+    [InlineData("DELETE")]
+    public async Task Small_requests_arrive_with_their_method_and_body(string method)
+    {
+        using var client = Pair.CreateHttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), "/hash");
+        var body = Encoding.UTF8.GetBytes($"small {method} body");
+        if (method != "GET")
+        {
+            request.Content = new ByteArrayContent(body);
+        }
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var expected = method == "GET" ? $"GET 0 {Convert.ToHexString(SHA256.HashData([]))}" : $"{method} {body.Length} {Convert.ToHexString(SHA256.HashData(body))} cl={body.Length}";
+        Assert.StartsWith(expected, text);
+    }
+
+    [Fact]
+    public async Task A_100_MiB_upload_with_a_length_streams_through_intact()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var content = new StreamContent(new SizedPatternStream(HundredMiB));
+        content.Headers.ContentLength = HundredMiB;
+        using var response = await client.PostAsync("/hash", content).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal($"POST {HundredMiB} {SizedPatternStream.Hash(HundredMiB)} cl={HundredMiB} te=", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_100_MiB_chunked_upload_streams_through_intact()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var content = new StreamContent(new SizedPatternStream(HundredMiB));
+        using var request = new HttpRequestMessage(HttpMethod.Put, "/hash") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+        using var response = await client.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(60));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.StartsWith($"PUT {HundredMiB} {SizedPatternStream.Hash(HundredMiB)} cl=none te=chunked", text);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_100_MiB_download_streams_through_intact(bool withLength)
+    {
+        using var client = Pair.CreateHttpClient();
+        using var response = await client.GetAsync($"/bytes/{HundredMiB}{(withLength ? "?length" : "")}", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeouts.Default);
+        Assert.Equal(withLength ? HundredMiB : null, response.Content.Headers.ContentLength);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[256 * 1024];
+        long total = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        int n;
+        while ((n = await body.ReadAsync(buffer, cts.Token)) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            total += n;
+        }
+        Assert.Equal(HundredMiB, total);
+        Assert.Equal(SizedPatternStream.Hash(HundredMiB), Convert.ToHexString(sha.GetHashAndReset()));
+    }
+
+    [Fact]
+    public async Task Curl_gets_posts_and_puts_chunked_through_the_tunnel()
+    {
+        var file = Path.Combine(Pair.Directory, "upload.bin");
+        var data = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17);
+        await File.WriteAllBytesAsync(file, data);
+        var hash = Convert.ToHexString(SHA256.HashData(data));
+        var url = new Uri(Pair.BaseAddress, "/hash").ToString();
+
+        var get = await Curl.RunAsync(new Uri(Pair.BaseAddress, "/plain/path?q=1").ToString());
+        Assert.Equal(0, get.ExitCode);
+        Assert.Equal("GET /plain/path", get.StandardOutput);
+
+        var post = await Curl.RunAsync("--data-binary", "@" + file, url);
+        Assert.StartsWith($"POST {data.Length} {hash} cl={data.Length}", post.StandardOutput);
+
+        var put = await Curl.RunAsync("-T", file, "-H", "Transfer-Encoding: chunked", url);
+        Assert.StartsWith($"PUT {data.Length} {hash} cl=none te=chunked", put.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Host_is_kept_hop_by_hop_fields_are_removed_and_no_Forwarded_is_added()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/headers?a=%2F%20b");
+        request.Headers.Host = "api.internal.test";
+        request.Headers.Connection.Add("x-private-hop");
+        request.Headers.Add("x-private-hop", "1");
+        request.Headers.Add("Keep-Alive", "timeout=5");
+        request.Headers.Add("x-end-to-end", "kept");
+        request.Headers.Add("passage-tunnel-encoding", "br");
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        var seen = await response.Content.ReadAsStringAsync();
+        Assert.StartsWith("GET /headers?a=%2F%20b\n", seen);
+        Assert.Contains("host: api.internal.test\n", seen);
+        Assert.Contains("x-end-to-end: kept\n", seen);
+        Assert.DoesNotContain("x-private-hop", seen);
+        Assert.DoesNotContain("keep-alive", seen);
+        Assert.DoesNotContain("passage-tunnel", seen);
+        Assert.DoesNotContain("forwarded", seen);
+    }
+
+    [Fact]
+    public async Task A_slow_reader_does_not_stall_the_other_requests()
+    {
+        using var stalledClient = Pair.CreateHttpClient();
+        // Far more than every window on the way: the backend stays blocked writing this one.
+        using var stalled = await stalledClient.GetAsync($"/bytes/{HundredMiB}", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeouts.Default);
+        await using var stalledBody = await stalled.Content.ReadAsStreamAsync();
+        var first = new byte[1024];
+        await stalledBody.ReadExactlyAsync(first).AsTask().WaitAsync(Timeouts.Default);
+
+        using var client = Pair.CreateHttpClient();
+        var others = Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var content = new ByteArrayContent(Encoding.UTF8.GetBytes($"request {i}"));
+            using var response = await client.PostAsync("/echo", content);
+            return await response.Content.ReadAsStringAsync();
+        });
+        var answers = await Task.WhenAll(others).WaitAsync(Timeouts.Default);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"request {i}"), answers);
+
+        using var download = await client.GetAsync("/bytes/5000000").WaitAsync(Timeouts.Default);
+        Assert.Equal(5_000_000, (await download.Content.ReadAsByteArrayAsync()).Length);
+    }
+
+    [Fact]
+    public async Task A_WebSocket_echo_works_through_the_tunnel()
+    {
+        using var socket = new ClientWebSocket();
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{Pair.HttpPort}/ws"), cts.Token);
+        foreach (var size in new[] { 5, 70_000, 1_000_000 })
+        {
+            var message = RandomNumberGenerator.GetBytes(size);
+            await socket.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, cts.Token);
+            var received = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer.AsMemory(), cts.Token);
+                received.Write(buffer, 0, result.Count);
+            }
+            while (!result.EndOfMessage);
+            Assert.Equal(message, received.ToArray());
+        }
+        await socket.SendAsync("text frame"u8.ToArray(), WebSocketMessageType.Text, true, cts.Token);
+        var back = new byte[64];
+        var text = await socket.ReceiveAsync(back.AsMemory(), cts.Token);
+        Assert.Equal("text frame", Encoding.UTF8.GetString(back, 0, text.Count));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cts.Token);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+    }
+
+    [Fact]
+    public async Task A_refused_WebSocket_upgrade_comes_back_as_the_backends_answer()
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri($"ws://127.0.0.1:{Pair.HttpPort}/not-a-websocket"), cts.Token));
+        Assert.Equal(HttpStatusCode.OK, socket.HttpStatusCode);
+    }
+}

@@ -1,0 +1,144 @@
+using System.Net;
+using System.Net.Sockets;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>
+/// A backend, a server end and a client end of the tunnel, as real <c>passage tunnel</c> processes on loopback,
+/// with fresh identities pinned to each other.
+/// </summary>
+internal sealed class TunnelPair : IAsyncDisposable
+{
+    private readonly TemporaryDirectory _directory = new();
+
+    private TunnelPair()
+    {
+    }
+
+    public TunnelBackend Backend { get; private set; } = null!;
+
+    public PassageProcess Server { get; private set; } = null!;
+
+    public PassageProcess Client { get; private set; } = null!;
+
+    public NodeId ServerId { get; private set; } = null!;
+
+    public NodeId ClientId { get; private set; } = null!;
+
+    public string ServerKey { get; private set; } = "";
+
+    public string ClientKey { get; private set; } = "";
+
+    public int TunnelPort { get; private set; }
+
+    public int HttpPort { get; private set; }
+
+    public string Directory => _directory.Path;
+
+    /// <summary>Extra members of the <c>system</c> section of both ends.</summary>
+    public string SystemExtra { get; private set; } = "";
+
+    /// <summary>http://127.0.0.1:port of the client end.</summary>
+    public Uri BaseAddress => new($"http://127.0.0.1:{HttpPort}");
+
+    /// <summary>Extra JSON members for the sections of both ends, e.g. <c>"transport": { "compress": true }</c>.</summary>
+    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "")
+    {
+        var pair = new TunnelPair();
+        pair.Backend = await TunnelBackend.StartAsync();
+        pair.ServerKey = pair.NewIdentity("server.pem", out var serverId);
+        pair.ClientKey = pair.NewIdentity("client.pem", out var clientId);
+        pair.ServerId = serverId;
+        pair.ClientId = clientId;
+        pair.TunnelPort = FreePort();
+        pair.SystemExtra = system;
+        pair.Server = pair.StartServer(extra);
+        await pair.Server.WaitForListeningPortAsync();
+        pair.Client = pair.StartEnd("client.json", ClientConfig(pair.ServerId, pair.TunnelPort, pair.ClientKey, extra, system));
+        pair.HttpPort = await pair.Client.WaitForListeningPortAsync();
+        if (waitUntilUp)
+        {
+            await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
+        }
+        return pair;
+    }
+
+    public static string ClientConfig(NodeId serverId, int tunnelPort, string key, string extra, string system = "") => $$"""
+        {
+          "general": { "mode": "client", "peer": "{{serverId}}", "connectAddress": "127.0.0.1:{{tunnelPort}}", "httpBindAddress": "127.0.0.1:0" },
+          "tls": { "key": "{{key}}" },
+          "system": { "connectInterval": "300ms" {{(system.Length > 0 ? "," + system : "")}} }
+          {{(extra.Length > 0 ? "," + extra : "")}}
+        }
+        """;
+
+    public string ServerConfig(string extra, NodeId? peer = null, string? key = null) => $$"""
+        {
+          "general": { "mode": "server", "peer": "{{peer ?? ClientId}}", "bindAddress": "127.0.0.1:{{TunnelPort}}", "httpConnectAddress": "127.0.0.1:{{Backend.Port}}" },
+          "tls": { "key": "{{key ?? ServerKey}}" },
+          "system": { "drainTimeout": "10s" {{(SystemExtra.Length > 0 ? "," + SystemExtra : "")}} }
+          {{(extra.Length > 0 ? "," + extra : "")}}
+        }
+        """;
+
+    /// <summary>Starts (or starts again) the server end on the same port.</summary>
+    public PassageProcess StartServer(string extra = "") => StartEnd("server.json", ServerConfig(extra));
+
+    public PassageProcess StartEnd(string name, string json, IDictionary<string, string?>? environment = null)
+    {
+        var file = _directory.Write(name, json);
+        return PassageProcess.Start(["tunnel", "--config", file, "--log-level", "debug"], environment);
+    }
+
+    public void ReplaceServer(PassageProcess server) => Server = server;
+
+    /// <summary>Kills the server end (SIGKILL: no goodbye beyond what the kernel sends).</summary>
+    public async Task KillServerAsync()
+    {
+        await Server.DisposeAsync();
+        Server = null!;
+    }
+
+    public HttpClient CreateHttpClient() => new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None })
+    {
+        BaseAddress = BaseAddress,
+        Timeout = TimeSpan.FromSeconds(60),
+    };
+
+    /// <summary>A new identity file in the pair's directory.</summary>
+    public string NewIdentity(string name, out NodeId id)
+    {
+        var path = Path.Combine(_directory.Path, name);
+        using var identity = NodeIdentity.Create();
+        identity.Save(path, overwrite: false);
+        id = identity.NodeId;
+        return path;
+    }
+
+    /// <summary>A port that was free a moment ago (for an end that must come back on the same port).</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Client is not null)
+        {
+            await Client.DisposeAsync();
+        }
+        if (Server is not null)
+        {
+            await Server.DisposeAsync();
+        }
+        if (Backend is not null)
+        {
+            await Backend.DisposeAsync();
+        }
+        _directory.Dispose();
+    }
+}
