@@ -20,7 +20,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     {
         socket.NoDelay = true;
         var app = new SocketConnection(socket);
-        var buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
+        byte[]? buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
         try
         {
             var (headLength, filled) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
@@ -68,6 +68,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             {
                 preamble = (byte[])[.. head.ToOriginForm(), .. rest.Span];
             }
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
             await BytePump.RunAsync(app, upstream, pump, preamble, closeAll).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -76,7 +78,10 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
             await app.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -17,7 +17,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
     {
         socket.NoDelay = true;
         await using var app = new SocketConnection(socket);
-        var buffer = ArrayPool<byte>.Shared.Rent(1024);
+        byte[]? buffer = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
             using var handshake = new CancellationTokenSource(options.HandshakeTimeout, time);
@@ -80,6 +80,8 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 return;
             }
             var early = buffer.AsMemory(used, filled - used).ToArray();
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
 
             Stream tunnel;
             try
@@ -101,7 +103,10 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -24,7 +24,7 @@ internal sealed class Http1ConnectSession(
     public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
     {
         await using var _ = client;
-        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
+        byte[]? buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
             var headLimits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
@@ -67,12 +67,18 @@ internal sealed class Http1ConnectSession(
             }
             // A client may send its first tunnel bytes (a ClientHello) right behind the head.
             var headLength = (int)head.Value.HeadLength;
-            var early = buffer.AsMemory(headLength, filled - headLength);
+            // Keep those bytes, not the head buffer: an idle tunnel holds no buffer.
+            var early = buffer.AsSpan(headLength, filled - headLength).ToArray();
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
             await TunnelPump.RunAsync(client, upstream, options, limits.HandshakeTimeout, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed class PassthroughConnectionHandler
         clientSocket.NoDelay = true;
         PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
         await using var client = new SocketConnection(clientSocket);
-        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
+        byte[]? buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
         try
         {
             var (hello, length) = await ReadClientHelloAsync(clientSocket, buffer, closeAll).ConfigureAwait(false);
@@ -88,13 +88,21 @@ internal sealed class PassthroughConnectionHandler
 
             PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
             await using var upstream = new SocketConnection(upstreamSocket);
-            var result = await BytePump.RunAsync(client, upstream, _pumpOptions, buffer.AsMemory(0, length), closeAll).ConfigureAwait(false);
+            // The relayed connection keeps only the hello itself, not the buffer it was read into:
+            // an idle connection holds no buffer.
+            var helloBytes = buffer.AsSpan(0, length).ToArray();
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
+            var result = await BytePump.RunAsync(client, upstream, _pumpOptions, helloBytes, closeAll).ConfigureAwait(false);
             _metrics.Relayed(PassthroughRelay.FrontDoor, result);
             PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 
