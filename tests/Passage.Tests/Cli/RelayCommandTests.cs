@@ -85,6 +85,27 @@ public sealed class RelayCommandTests
     }
 
     [Fact]
+    public async Task Config_check_tells_tunnel_and_client_files_apart_and_validates_them()
+    {
+        using var directory = new TemporaryDirectory();
+        var tunnel = directory.Write("tunnel.json", """{ "general": { "mode": "sideways" } }""");
+        var (tunnelExit, _, tunnelErrors) = await PassageProcess.RunAsync(["config", "check", tunnel]);
+        Assert.Equal(1, tunnelExit);
+        Assert.Contains("general.mode", tunnelErrors);
+
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var client = directory.Write("client.json", $$"""{ "client": { "relays": ["{{id}}@127.0.0.1:8443"], "socks": ["127.0.0.1:0"] } }""");
+        var (clientExit, clientOut, clientErrors) = await PassageProcess.RunAsync(["config", "check", client]);
+        Assert.True(clientExit == 0, clientErrors);
+        Assert.Contains("valid client settings", clientOut);
+
+        var badClient = directory.Write("bad-client.json", """{ "client": { "relays": ["nope@127.0.0.1:1"], "sox": [] } }""");
+        var (badExit, _, badErrors) = await PassageProcess.RunAsync(["config", "check", badClient]);
+        Assert.Equal(1, badExit);
+        Assert.Contains("client.relays[0]", badErrors);
+    }
+
+    [Fact]
     public async Task Client_without_a_relay_explains_what_it_needs()
     {
         var (exit, _, stderr) = await PassageProcess.RunAsync(["client"]);
