@@ -331,6 +331,7 @@ static class Setup
         string? firstError = null;
         var payload = new byte[32];
         Random.Shared.NextBytes(payload);
+        payload[0] = 0x42; // never 0x16: the echo server drops a leading TLS handshake record
         var back = new byte[32];
         var deadline = Stopwatch.StartNew();
         for (var i = 0; i < count && deadline.Elapsed < TimeSpan.FromSeconds(120); i++)
