@@ -17,8 +17,18 @@ using System.Text;
 //   setup --via V --target H:P --count K [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
 //                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
 //                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"
-// V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP) or tls (HTTP/1.1 CONNECT over
-// TLS to the proxy, whose certificate must equal --cert byte for byte: a pin, no CA, no name check).
+//   idle --via V --target H:P --steps N1,N2,... --pid PID [--settle S] [--proxy H:P] [--hello SNI]
+//                                         open connections up to N1, N2, ... (kept open, idle); S seconds after
+//                                         each step read VmRSS of PID; print "rss_kib_N X" per step and
+//                                         "slope_kib_per_conn Y" (least squares over the steps); then close all
+// V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP), tls (HTTP/1.1 CONNECT over
+// TLS to the proxy, whose certificate must equal --cert byte for byte: a pin, no CA, no name check),
+// relay (TCP to --proxy, which forwards to the target by itself: HAProxy, pass-through) or tlsrelay
+// (TLS to --proxy, pinned as for tls, which forwards plain bytes: HAProxy terminating TLS).
+// --hello SNI: the first bytes on the stream (after CONNECT, if any) are a real TLS 1.3 ClientHello record
+// naming SNI, as a pass-through relay needs; the sink and echo server skip a leading handshake record, so
+// the payload after it is plain bytes on every path (no TLS cost at either end).
+// --streams N (throughput): N connections at once, each carrying G/N GiB; Gbit/s of the whole.
 // --pid names the proxy process: its utime+stime from /proc/PID/stat is read before and after.
 var inv = CultureInfo.InvariantCulture;
 if (args.Length == 0)
@@ -46,7 +56,8 @@ try
                 var gib = double.Parse(options.GetValueOrDefault("gib", "2"), inv);
                 var total = (long)(gib * 1024 * 1024 * 1024);
                 var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
-                var seconds = Throughput.Run(path, total);
+                var streams = int.Parse(options.GetValueOrDefault("streams", "1"), inv);
+                var seconds = Throughput.RunMany(path, total, streams);
                 var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
                 var gbps = total * 8 / seconds / 1e9;
                 Console.WriteLine(string.Create(inv, $"gbps {gbps:F2} cpu_s_per_gb {(path.Pid is null ? "-" : (cpu / (total / 1e9)).ToString("F3", inv))}"));
@@ -71,6 +82,25 @@ try
                 samples.Sort();
                 double Percentile(double p) => samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(p * samples.Count) - 1)];
                 Console.WriteLine(string.Create(inv, $"p50_us {Percentile(0.50):F0} p99_us {Percentile(0.99):F0} errors {errors} cpu_ms_per_1k {(path.Pid is null ? "-" : (cpu * 1000 / (count / 1000.0)).ToString("F0", inv))}"));
+                return 0;
+            }
+        case "idle":
+            {
+                var path = PathOptions.From(options);
+                var steps = options["steps"].Split(',').Select(x => int.Parse(x, inv)).ToArray();
+                var settle = double.Parse(options.GetValueOrDefault("settle", "3"), inv);
+                var points = Idle.Run(path, steps, TimeSpan.FromSeconds(settle));
+                var line = new StringBuilder();
+                foreach (var (n, rss) in points)
+                {
+                    line.Append(inv, $"rss_kib_{n} {rss} ");
+                }
+                // least squares slope of RSS over the count
+                double mx = points.Average(p => (double)p.Count), my = points.Average(p => (double)p.RssKib);
+                var sxy = points.Sum(p => (p.Count - mx) * (p.RssKib - my));
+                var sxx = points.Sum(p => (p.Count - mx) * (p.Count - mx));
+                line.Append(inv, $"slope_kib_per_conn {(sxx > 0 ? sxy / sxx : 0):F2}");
+                Console.WriteLine(line.ToString());
                 return 0;
             }
         default:
@@ -99,28 +129,29 @@ static Dictionary<string, string> ParseOptions(ReadOnlySpan<string> rest)
 }
 
 /// <summary>How the tool reaches the target: straight, or through a proxy by plain or TLS CONNECT.</summary>
-sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509Certificate2? Pin, int? Pid, int ClockTicks)
+sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509Certificate2? Pin, int? Pid, int ClockTicks, byte[]? Hello)
 {
     public static PathOptions From(Dictionary<string, string> o)
     {
         var via = o.GetValueOrDefault("via", "none");
-        if (via is not ("none" or "plain" or "tls"))
+        if (via is not ("none" or "plain" or "tls" or "relay" or "tlsrelay"))
         {
-            throw new ArgumentException($"--via must be none, plain or tls, not {via}");
+            throw new ArgumentException($"--via must be none, plain, tls, relay or tlsrelay, not {via}");
         }
         var proxy = o.TryGetValue("proxy", out var p) ? IPEndPoint.Parse(p) : null;
         if (via != "none" && proxy is null)
         {
-            throw new ArgumentException("--proxy is needed with --via plain or tls");
+            throw new ArgumentException("--proxy is needed unless --via none");
         }
         var pin = o.TryGetValue("cert", out var c) ? X509CertificateLoader.LoadCertificateFromFile(c) : null;
-        if (via == "tls" && pin is null)
+        if (via is "tls" or "tlsrelay" && pin is null)
         {
-            throw new ArgumentException("--cert is needed with --via tls");
+            throw new ArgumentException("--cert is needed with --via tls or tlsrelay");
         }
         return new PathOptions(via, IPEndPoint.Parse(o["target"]), proxy, pin,
             o.TryGetValue("pid", out var pid) ? int.Parse(pid, CultureInfo.InvariantCulture) : null,
-            int.Parse(o.GetValueOrDefault("clk-tck", "100"), CultureInfo.InvariantCulture));
+            int.Parse(o.GetValueOrDefault("clk-tck", "100"), CultureInfo.InvariantCulture),
+            o.TryGetValue("hello", out var sni) ? ClientHello.Capture(sni) : null);
     }
 
     /// <summary>Opens a stream to the target (through the proxy if any), ready for payload.</summary>
@@ -136,11 +167,11 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
         {
             socket.Connect(Via == "none" ? Target : Proxy!);
             Stream stream = new NetworkStream(socket, ownsSocket: false);
-            if (Via == "none")
+            if (Via is "none" or "relay")
             {
-                return (socket, stream);
+                return (socket, WithHello(stream));
             }
-            if (Via == "tls")
+            if (Via is "tls" or "tlsrelay")
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false);
                 tls.AuthenticateAsClient(new SslClientAuthenticationOptions
@@ -150,18 +181,31 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
                     RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetRawCertData().AsSpan().SequenceEqual(Pin!.RawData),
                 });
                 stream = tls;
+                if (Via == "tlsrelay")
+                {
+                    return (socket, WithHello(stream));
+                }
             }
             var request = Encoding.ASCII.GetBytes($"CONNECT {Target} HTTP/1.1\r\nHost: {Target}\r\n\r\n");
             stream.Write(request);
             stream.Flush();
             ReadConnectResponse(stream);
-            return (socket, stream);
+            return (socket, WithHello(stream));
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+
+    Stream WithHello(Stream stream)
+    {
+        if (Hello is not null)
+        {
+            stream.Write(Hello);
+        }
+        return stream;
     }
 
     // The target never speaks first, so everything up to the blank line is the proxy's answer.
@@ -201,11 +245,59 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
 
 static class Throughput
 {
+    // N connections at once (opened first, then started together); the time is until the last is confirmed.
+    public static double RunMany(PathOptions path, long total, int streams)
+    {
+        if (streams <= 1)
+        {
+            return Run(path, total);
+        }
+        var opened = Enumerable.Range(0, streams).Select(_ => path.Open()).ToArray();
+        var share = total / streams;
+        var stopwatch = Stopwatch.StartNew();
+        var errors = new List<Exception>();
+        var threads = opened.Select(o => new Thread(() =>
+        {
+            try
+            {
+                Send(o.Socket, o.Stream, share);
+            }
+            catch (Exception e)
+            {
+                lock (errors)
+                {
+                    errors.Add(e);
+                }
+            }
+        })).ToArray();
+        foreach (var t in threads)
+        {
+            t.Start();
+        }
+        foreach (var t in threads)
+        {
+            t.Join();
+        }
+        var seconds = stopwatch.Elapsed.TotalSeconds;
+        if (errors.Count > 0)
+        {
+            throw new IOException($"{errors.Count} of {streams} streams failed; first: {errors[0].Message}");
+        }
+        return seconds * total / (share * (double)streams);
+    }
+
     // Header: 8 bytes of length; then the payload; the sink answers one byte when it has all of it,
     // so no half-close has to cross the proxy (tinyproxy closes both ways on the first end).
     public static double Run(PathOptions path, long total)
     {
         var (socket, stream) = path.Open();
+        var stopwatch = Stopwatch.StartNew();
+        Send(socket, stream, total);
+        return stopwatch.Elapsed.TotalSeconds;
+    }
+
+    static void Send(Socket socket, Stream stream, long total)
+    {
         using (socket)
         using (stream)
         {
@@ -213,7 +305,6 @@ static class Throughput
             Random.Shared.NextBytes(buffer);
             var header = new byte[8];
             BinaryPrimitives.WriteInt64BigEndian(header, total);
-            var stopwatch = Stopwatch.StartNew();
             stream.Write(header);
             for (var left = total; left > 0;)
             {
@@ -227,7 +318,6 @@ static class Throughput
             {
                 throw new IOException("the sink did not confirm the whole payload");
             }
-            return stopwatch.Elapsed.TotalSeconds;
         }
     }
 }
@@ -241,6 +331,7 @@ static class Setup
         string? firstError = null;
         var payload = new byte[32];
         Random.Shared.NextBytes(payload);
+        payload[0] = 0x42; // never 0x16: the echo server drops a leading TLS handshake record
         var back = new byte[32];
         var deadline = Stopwatch.StartNew();
         for (var i = 0; i < count && deadline.Elapsed < TimeSpan.FromSeconds(120); i++)
@@ -277,6 +368,97 @@ static class Setup
             }
         }
         return (samples, errors + (count - samples.Count - errors), firstError);
+    }
+}
+
+/// <summary>A real TLS ClientHello record for a name, taken from SslStream's first write (no peer at all).</summary>
+static class ClientHello
+{
+    public static byte[] Capture(string serverName)
+    {
+        var capture = new CaptureStream();
+        using var tls = new SslStream(capture);
+        try
+        {
+            tls.AuthenticateAsClient(new SslClientAuthenticationOptions { TargetHost = serverName });
+        }
+        catch (Exception e) when (e is CapturedException or IOException && capture.First is not null)
+        {
+        }
+        var first = capture.First ?? throw new InvalidOperationException("no ClientHello written");
+        if (first.Length < 5 || first[0] != 0x16 || 5 + ((first[3] << 8) | first[4]) != first.Length)
+        {
+            throw new InvalidOperationException("the first write is not one handshake record");
+        }
+        return first;
+    }
+
+    sealed class CapturedException() : IOException("captured");
+
+    sealed class CaptureStream : Stream
+    {
+        public byte[]? First { get; private set; }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new CapturedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => First ??= buffer.AsSpan(offset, count).ToArray();
+    }
+}
+
+static class Idle
+{
+    // Opens connections step by step and keeps them; after each step (and a settle time) reads the RSS
+    // of the proxy process. Opening is sequential, so the proxy sees a steady trickle, not a storm.
+    public static List<(int Count, long RssKib)> Run(PathOptions path, int[] steps, TimeSpan settle)
+    {
+        var pid = path.Pid ?? throw new ArgumentException("--pid is needed with idle");
+        var held = new List<(Socket Socket, Stream Stream)>();
+        var points = new List<(int, long)>();
+        var deadline = Stopwatch.StartNew();
+        try
+        {
+            foreach (var step in steps)
+            {
+                while (held.Count < step)
+                {
+                    if (deadline.Elapsed > TimeSpan.FromSeconds(240))
+                    {
+                        throw new IOException($"idle: only {held.Count} connections opened in 240 s");
+                    }
+                    held.Add(path.Open());
+                }
+                // A round trip on the last one proves the whole chain is up before the reading.
+                Thread.Sleep(settle);
+                points.Add((step, Rss(pid)));
+            }
+        }
+        finally
+        {
+            foreach (var (socket, stream) in held)
+            {
+                stream.Dispose();
+                socket.Dispose();
+            }
+        }
+        return points;
+    }
+
+    static long Rss(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            }
+        }
+        throw new IOException($"no VmRSS for {pid}");
     }
 }
 
@@ -335,6 +517,37 @@ static class Sink
         return listener;
     }
 
+    // Reads 5 bytes; a leading TLS handshake record (the bench's ClientHello) is read whole and dropped,
+    // anything else is kept at the start of header. Returns how many bytes of header are filled.
+    static int SkipHello(Socket s, byte[] header)
+    {
+        for (var got = 0; got < 5;)
+        {
+            var n = s.Receive(header, got, 5 - got, SocketFlags.None);
+            if (n == 0)
+            {
+                throw new SocketException((int)SocketError.ConnectionReset);
+            }
+            got += n;
+        }
+        if (header[0] != 0x16)
+        {
+            return 5;
+        }
+        var left = (header[3] << 8) | header[4];
+        var scratch = new byte[left];
+        for (var got = 0; got < left;)
+        {
+            var n = s.Receive(scratch, got, left - got, SocketFlags.None);
+            if (n == 0)
+            {
+                throw new SocketException((int)SocketError.ConnectionReset);
+            }
+            got += n;
+        }
+        return 0;
+    }
+
     static void Drain(Socket s)
     {
         using (s)
@@ -344,7 +557,8 @@ static class Sink
                 s.NoDelay = true;
                 var buffer = new byte[256 * 1024];
                 var header = new byte[8];
-                for (var got = 0; got < 8;)
+                var start = SkipHello(s, header);
+                for (var got = start; got < 8;)
                 {
                     var n = s.Receive(header, got, 8 - got, SocketFlags.None);
                     if (n == 0)
@@ -386,9 +600,23 @@ static class Sink
                 s.NoDelay = true;
                 var buffer = new byte[4096];
                 int n;
-                while ((n = await s.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+                // A leading TLS handshake record (the bench's ClientHello) is dropped, not echoed.
+                var have = 0;
+                while (have < 5 && (n = await s.ReceiveAsync(buffer.AsMemory(have), SocketFlags.None)) > 0)
                 {
-                    await s.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
+                    have += n;
+                }
+                var skip = have >= 5 && buffer[0] == 0x16 ? 5 + ((buffer[3] << 8) | buffer[4]) : 0;
+                n = have;
+                while (n > 0)
+                {
+                    var drop = Math.Min(skip, n);
+                    skip -= drop;
+                    if (n > drop)
+                    {
+                        await s.SendAsync(buffer.AsMemory(drop, n - drop), SocketFlags.None);
+                    }
+                    n = await s.ReceiveAsync(buffer, SocketFlags.None);
                 }
             }
             catch (SocketException)
