@@ -23,6 +23,9 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.RefusedAtLimit, LogLevel.Debug, "Connection {ConnectionId} refused: connection_limit_reached", EventName = "RefusedAtLimit")]
         public static partial void RefusedAtLimit(ILogger logger, long connectionId);
 
+        [LoggerMessage(LogEvents.StuckAtStop, LogLevel.Error, "{FrontDoor}: {Open} connections did not close 10 s after being told to; stopping anyway", EventName = "StuckAtStop")]
+        public static partial void StuckAtStop(ILogger logger, string frontDoor, int open);
+
         [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]
         public static partial void ConnectionFault(ILogger logger, long connectionId, Exception error);
     }

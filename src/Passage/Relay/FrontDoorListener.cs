@@ -137,7 +137,15 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
             closedAtDeadline = OpenConnections;
             await _closeAll.CancelAsync().ConfigureAwait(false);
             // Every handler observes the token and aborts its sockets, so this is quick.
-            await allClosed.WaitAsync(TimeSpan.FromSeconds(10), _time, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await allClosed.WaitAsync(TimeSpan.FromSeconds(10), _time, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // A handler ignored the token (a bug): say so and stop anyway rather than hang or crash.
+                Log.StuckAtStop(_logger, _frontDoor, OpenConnections);
+            }
         }
         Log.Stopped(_logger, _frontDoor, closedAtDeadline);
     }

@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 105, 207, 304, 411, 504.
+/// tunnel, 5xx the client. Next free: 106, 207, 304, 411, 504.
 /// </summary>
 internal static class LogEvents
 {
@@ -12,6 +12,7 @@ internal static class LogEvents
     public const int RelayStopped = 102;
     public const int ConnectionLimitReached = 103;
     public const int RefusedAtLimit = 104;
+    public const int StuckAtStop = 105;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;
