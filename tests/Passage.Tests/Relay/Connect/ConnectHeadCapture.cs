@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
+using Passage.Tests.Infrastructure;
+
 namespace Passage.Tests.Relay.Connect;
 
 /// <summary>
@@ -40,33 +42,8 @@ internal static class ConnectHeadCapture
         _ => throw new ArgumentOutOfRangeException(nameof(source)),
     };
 
-    private static async Task<byte[]> CaptureAsync(Func<int, CancellationToken, Task> client)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var clientTask = Task.Run(() => client(port, cts.Token));
-        byte[] head;
-        using (var socket = await listener.AcceptSocketAsync(cts.Token))
-        {
-            // One connection only: a client that retries after the close is refused instead of left waiting.
-            listener.Stop();
-            head = await ReadHeadAsync(socket, cts.Token);
-        }
-
-        // The client fails once the connection closes; only its ending, not its outcome, matters here.
-        cts.CancelAfter(TimeSpan.FromSeconds(3));
-        try
-        {
-            await clientTask.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (Exception e) when (e is not TimeoutException)
-        {
-        }
-
-        return head;
-    }
+    private static Task<byte[]> CaptureAsync(Func<int, CancellationToken, Task> client) =>
+        FirstBytesCapture.CaptureAsync(client, ReadHeadAsync, Timeout);
 
     /// <summary>Reads up to and including the first CRLFCRLF. Deliberately naive and independent of the parser under test.</summary>
     private static async Task<byte[]> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)

@@ -5,6 +5,8 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 
+using Passage.Tests.Infrastructure;
+
 namespace Passage.Tests.Relay.Passthrough;
 
 /// <summary>
@@ -45,31 +47,8 @@ internal static class ClientHelloCapture
     }
 
     /// <summary>Runs <paramref name="client"/> against a one-shot listener and returns the hello records it sent.</summary>
-    public static async Task<byte[]> CaptureAsync(Func<int, CancellationToken, Task> client)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var clientTask = Task.Run(() => client(port, cts.Token));
-        byte[] hello;
-        using (var socket = await listener.AcceptSocketAsync(cts.Token))
-        {
-            hello = await ReadHelloRecordsAsync(socket, cts.Token);
-        }
-
-        // The client fails once the connection closes; only its ending, not its outcome, matters here.
-        cts.CancelAfter(TimeSpan.FromSeconds(5));
-        try
-        {
-            await clientTask.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (Exception e) when (e is not TimeoutException)
-        {
-        }
-
-        return hello;
-    }
+    public static Task<byte[]> CaptureAsync(Func<int, CancellationToken, Task> client) =>
+        FirstBytesCapture.CaptureAsync(client, ReadHelloRecordsAsync, Timeout);
 
     /// <summary>
     /// Reads whole records until the handshake message that starts in the first one is complete. Deliberately
