@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Telemetry;
+using Passage.Transport;
 
 namespace Passage.Relay;
 
@@ -236,15 +237,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
         }
         Log.RefusedAtLimit(_logger, id);
         // Refused at once: a reset, no read, no answer to wait for.
-        try
-        {
-            client.LingerState = new LingerOption(true, 0);
-        }
-        catch (SocketException)
-        {
-            // Already broken.
-        }
-        client.Dispose();
+        SocketReset.Close(client);
     }
 
     /// <inheritdoc />

@@ -52,16 +52,7 @@ public sealed class SocketConnection : IDuplexConnection
         {
             return;
         }
-        try
-        {
-            // Linger 0: close sends RST, so the peer learns at once that the relay gave up.
-            Socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            // The socket is already closed or broken; closing it below is all that is left.
-        }
-        Socket.Dispose();
+        SocketReset.Close(Socket);
     }
 
     /// <inheritdoc />

@@ -85,15 +85,7 @@ public sealed class StreamConnection : IDuplexConnection
         }
         if (_transport is not null)
         {
-            try
-            {
-                _transport.LingerState = new LingerOption(true, 0);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                // Already closed or broken.
-            }
-            _transport.Dispose();
+            SocketReset.Close(_transport);
         }
         _stream.Dispose();
     }
