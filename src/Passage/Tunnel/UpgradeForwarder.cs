@@ -20,6 +20,25 @@ namespace Passage.Tunnel;
 /// </summary>
 internal static class UpgradeForwarder
 {
+    // An upgraded connection (a WebSocket) may sit idle for as long as its ends like; it is never two plain sockets.
+    private static readonly PumpOptions UpgradedPump = new() { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false };
+
+    /// <summary>Sends the upgrade request on; when that fails, answers 502 with the reason and returns null.</summary>
+    private static async Task<HttpResponseMessage?> SendOrRefuseAsync(HttpMessageInvoker invoker, HttpRequestMessage message, HttpContext context, ILogger logger)
+    {
+        try
+        {
+            return await invoker.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            var failure = TunnelFailure.From(e);
+            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
+            return null;
+        }
+    }
+
     /// <summary>Server end: open the upgrade at the backend and, when it switches, join it to the CONNECT stream.</summary>
     public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger)
     {
@@ -31,16 +50,8 @@ internal static class UpgradeForwarder
         {
             MessageCopy.AddForwarded(message, context, withHost: false);
         }
-        HttpResponseMessage response;
-        try
+        if (await SendOrRefuseAsync(backend, message, context, logger).ConfigureAwait(false) is not { } response)
         {
-            response = await backend.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception e) when (BodyCopier.IsIoFailure(e))
-        {
-            var failure = TunnelFailure.From(e);
-            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
-            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return;
         }
         using (response)
@@ -76,7 +87,7 @@ internal static class UpgradeForwarder
                 completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
                 abort: context.Abort);
             await using var backendSide = new StreamConnection(upstream);
-            var result = await BytePump.RunAsync(tunnel, backendSide, new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            var result = await BytePump.RunAsync(tunnel, backendSide, UpgradedPump, cancellationToken: context.RequestAborted).ConfigureAwait(false);
             TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
         }
     }
@@ -116,16 +127,8 @@ internal static class UpgradeForwarder
         {
             MessageCopy.AddForwarded(message, context, withHost: true);
         }
-        HttpResponseMessage response;
-        try
+        if (await SendOrRefuseAsync(tunnel, message, context, logger).ConfigureAwait(false) is not { } response)
         {
-            response = await tunnel.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception e) when (BodyCopier.IsIoFailure(e))
-        {
-            var failure = TunnelFailure.From(e);
-            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
-            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return;
         }
         using (response)
@@ -153,7 +156,7 @@ internal static class UpgradeForwarder
             }
             await using var application = new StreamConnection(downstream, abort: context.Abort);
             await using var server = new StreamConnection(upstream);
-            var result = await BytePump.RunAsync(application, server, new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            var result = await BytePump.RunAsync(application, server, UpgradedPump, cancellationToken: context.RequestAborted).ConfigureAwait(false);
             TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
         }
     }
