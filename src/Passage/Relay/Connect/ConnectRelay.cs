@@ -44,6 +44,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly TunnelOpener _opener;
     private readonly SslServerAuthenticationOptions _tlsOptions;
+    private readonly PumpOptions _pump;
+    private readonly Http1ConnectSession _http1;
     private readonly List<FrontDoorListener> _listeners = new();
     private Http2ConnectServer? _http2;
     private long _nextHandoffId;
@@ -66,6 +68,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<ConnectRelay>();
         _metrics = metrics;
         _time = timeProvider ?? TimeProvider.System;
+        _pump = limits.PumpOptions(_time);
+        _http1 = new Http1ConnectSession(opener, options, limits, _logger, metrics, _pump, _time);
         _tlsOptions = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = SslStreamCertificateContext.Create(identity.Certificate, additionalCertificates: null, offline: true),
@@ -173,7 +177,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
     public async Task StartAsync()
     {
-        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time));
+        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _pump);
         _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {
@@ -240,8 +244,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
                 return;
             }
-            var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time), _time);
-            await session.RunAsync(new StreamConnection(tls, socket), socket, remote, id, closeAll).ConfigureAwait(false);
+            await _http1.RunAsync(new StreamConnection(tls, socket), remote, id, closeAll).ConfigureAwait(false);
         }
         finally
         {
@@ -292,8 +295,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
             return;
         }
-        var session = new Http1ConnectSession(_opener, _options, _limits, _logger, _metrics, _limits.PumpOptions(_time), _time);
-        await session.RunAsync(new SocketConnection(socket), socket, remote, id, closeAll, first.AsMemory(0, seen)).ConfigureAwait(false);
+        await _http1.RunAsync(new SocketConnection(socket), remote, id, closeAll, first.AsMemory(0, seen)).ConfigureAwait(false);
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

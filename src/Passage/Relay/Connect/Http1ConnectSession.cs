@@ -20,15 +20,16 @@ namespace Passage.Relay.Connect;
 internal sealed class Http1ConnectSession(
     TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
 {
+    private readonly Http1ParseLimits _headLimits = new() { MaxHeadBytes = options.MaxRequestHeadBytes };
+
     /// <summary>Serves one CONNECT; <paramref name="initial"/> holds bytes already read from the client.</summary>
-    public async Task RunAsync(IDuplexConnection client, Socket socket, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
+    public async Task RunAsync(IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
     {
         await using var _ = client;
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
-            var headLimits = new Http1ParseLimits { MaxHeadBytes = options.MaxRequestHeadBytes };
-            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, headLimits, closeAll).ConfigureAwait(false);
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, _headLimits, closeAll).ConfigureAwait(false);
             if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
                 if (failure is { } refusal)
