@@ -62,7 +62,7 @@ internal static class ClientCommand
         var (layers, errors) = CliSettings.Build(parse.GetValue(ConfigFile), flags.Values);
         var reader = new SettingsReader(layers);
         var (clientOptions, proxyOptions) = ClientSettings.Read(reader);
-        var logOptions = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        var logOptions = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         var all = errors.Concat(flagErrors).Concat(reader.Errors).ToList();
         if (all.Count > 0)
         {

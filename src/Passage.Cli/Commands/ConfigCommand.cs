@@ -4,6 +4,7 @@ using Passage.Cli.Hosting;
 using Passage.Client;
 using Passage.Configuration;
 using Passage.Relay;
+using Passage.Telemetry;
 
 namespace Passage.Cli.Commands;
 
@@ -35,7 +36,7 @@ internal static class ConfigCommand
                     var (layers, fileErrors) = CliSettings.Build(path, []);
                     var reader = new SettingsReader(layers);
                     ClientSettings.Read(reader);
-                    RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+                    LogOptions.Read(reader, LoggingSetup.JournalAttached);
                     errors = [.. fileErrors, .. reader.Errors];
                     break;
                 default:

@@ -115,7 +115,7 @@ internal static class RelayCommand
         var (layers, errors) = CliSettings.Build(configFile, flags);
         var reader = new SettingsReader(layers);
         var relay = RelaySettings.Read(reader);
-        var log = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         return (relay, log, [.. errors, .. flagErrors, .. reader.Errors]);
     }
 

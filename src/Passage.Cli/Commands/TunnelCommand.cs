@@ -43,7 +43,7 @@ internal static class TunnelCommand
         var (layers, errors) = CliSettings.Build(configFile, flags);
         var reader = new SettingsReader(layers);
         var tunnel = TunnelSettings.Read(reader, TunnelSettings.IsQuicSupported);
-        var log = RelaySettings.ReadLog(reader, LoggingSetup.JournalAttached);
+        var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         return (tunnel, log, [.. errors, .. reader.Errors]);
     }
 

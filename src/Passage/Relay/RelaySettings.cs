@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 using Passage.Relay.Connect;
 using Passage.Relay.Destinations;
@@ -71,17 +70,6 @@ public static class RelaySettings
             AdminEndpoint = admin,
             Destinations = ReadDestinations(reader),
             Limits = limits,
-        };
-    }
-
-    /// <summary>Reads the <c>log</c> section.</summary>
-    public static LogOptions ReadLog(SettingsReader reader, bool journalAttached)
-    {
-        var level = reader.GetChoice("log:level", "information", "trace", "debug", "information", "warning", "error", "critical", "none");
-        return new LogOptions
-        {
-            Level = Enum.Parse<LogLevel>(level, ignoreCase: true),
-            Format = reader.GetChoice("log:format", journalAttached ? "systemd" : "text", "text", "json", "systemd"),
         };
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Passage.Configuration;
 
 namespace Passage.Telemetry;
 
@@ -14,4 +15,15 @@ public sealed record LogOptions
     /// with its output going to the journal, else <c>text</c>.
     /// </summary>
     public string Format { get; init; } = "text";
+
+    /// <summary>Reads the <c>log</c> section, shared by every role; <paramref name="journalAttached"/> picks the default format.</summary>
+    public static LogOptions Read(SettingsReader reader, bool journalAttached)
+    {
+        var level = reader.GetChoice("log:level", "information", "trace", "debug", "information", "warning", "error", "critical", "none");
+        return new LogOptions
+        {
+            Level = Enum.Parse<LogLevel>(level, ignoreCase: true),
+            Format = reader.GetChoice("log:format", journalAttached ? "systemd" : "text", "text", "json", "systemd"),
+        };
+    }
 }

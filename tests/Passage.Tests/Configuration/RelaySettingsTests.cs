@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 using Passage.Relay;
+using Passage.Telemetry;
 
 namespace Passage.Tests.Configuration;
 
@@ -19,7 +20,7 @@ public sealed class RelaySettingsTests
     {
         var reader = new SettingsReader(layers);
         var options = RelaySettings.Read(reader);
-        RelaySettings.ReadLog(reader, journalAttached: false);
+        LogOptions.Read(reader, journalAttached: false);
         return (options, reader.Errors);
     }
 
