@@ -36,8 +36,8 @@ public static class ClientSettings
         }
 
         var defaults = new LocalProxyOptions();
-        var socks = RelayEndpoints(reader, "client:socks", defaults.SocksEndpoints);
-        var http = RelayEndpoints(reader, "client:http", defaults.HttpEndpoints);
+        var socks = ListenEndpoints(reader, "client:socks", defaults.SocksEndpoints);
+        var http = ListenEndpoints(reader, "client:http", defaults.HttpEndpoints);
         var users = reader.GetMap("client:socksUsers").ToDictionary(u => u.Name, u => u.Value, StringComparer.Ordinal);
         var clientDefaults = new PassageClientOptions();
         return (
@@ -58,7 +58,7 @@ public static class ClientSettings
             });
     }
 
-    private static IReadOnlyList<System.Net.IPEndPoint> RelayEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)
+    private static IReadOnlyList<System.Net.IPEndPoint> ListenEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)
     {
         var list = reader.GetList(key);
         if (list.Count == 1 && list[0].Value is "off" or "none")
