@@ -23,18 +23,15 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
         try
         {
-            var (headLength, filled) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
+            var (headLength, filled, failure) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
+            if (failure is { } refusal)
+            {
+                await Refuse(app, refusal.Reason, refusal.Detail).ConfigureAwait(false);
+                return;
+            }
             if (headLength < 0)
             {
-                if (headLength == -2)
-                {
-                    await Refuse(app, RefusalReason.HeadTooLarge, "request head too large").ConfigureAwait(false);
-                }
-                else if (headLength == -3)
-                {
-                    await Refuse(app, RefusalReason.RequestHeadTimeout, "request head not received in time").ConfigureAwait(false);
-                }
-                return;
+                return; // The application left before sending a whole head.
             }
             var head = ProxyRequestHead.Parse(buffer.AsSpan(0, headLength), out var error);
             if (head is null)
@@ -94,8 +91,11 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         return LingeringClose.CloseAsync(app, answer.WrittenMemory, time);
     }
 
-    /// <summary>Reads until the empty line: the head's length, or -1 (closed), -2 (too large), -3 (timed out).</summary>
-    private async Task<(int HeadLength, int Filled)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
+    /// <summary>
+    /// Reads until the empty line: the head's length; or -1 with the refusal to answer (too large, too
+    /// slow), or with none when the application closed first.
+    /// </summary>
+    private async Task<(int HeadLength, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
     {
         using var deadline = new CancellationTokenSource(options.HandshakeTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
@@ -110,22 +110,22 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
             catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
             {
-                return (-3, filled);
+                return (-1, filled, (RefusalReason.RequestHeadTimeout, "request head not received in time"));
             }
             if (read == 0)
             {
-                return (-1, filled);
+                return (-1, filled, null);
             }
             var searchFrom = Math.Max(0, filled - 3);
             filled += read;
             var end = buffer.AsSpan(searchFrom, filled - searchFrom).IndexOf("\r\n\r\n"u8);
             if (end >= 0)
             {
-                return (searchFrom + end + 4, filled);
+                return (searchFrom + end + 4, filled, null);
             }
             if (filled == size)
             {
-                return (-2, filled);
+                return (-1, filled, (RefusalReason.HeadTooLarge, "request head too large"));
             }
         }
     }
