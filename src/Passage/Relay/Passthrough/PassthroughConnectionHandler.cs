@@ -49,107 +49,107 @@ internal sealed class PassthroughConnectionHandler
         clientSocket.NoDelay = true;
         PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
         await using var client = new SocketConnection(clientSocket);
-        byte[]? buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
-        try
+        var hello = await ReadClientHelloAsync(clientSocket, closeAll).ConfigureAwait(false);
+        if (hello.Refusal is { } refused)
         {
-            var (hello, length) = await ReadClientHelloAsync(clientSocket, buffer, closeAll).ConfigureAwait(false);
-            if (hello.Refusal is { } refused)
-            {
-                await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
-                return;
-            }
-
-            HostPort target;
-            if (_options.Upstream is { } fixedUpstream)
-            {
-                target = fixedUpstream;
-            }
-            else if (hello.ServerName is null)
-            {
-                await RefuseAsync(client, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
-                return;
-            }
-            else if (_routes.Match(hello.ServerName) is { } route)
-            {
-                target = route.TargetFor(hello.ServerName);
-            }
-            else
-            {
-                await RefuseAsync(client, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
-                return;
-            }
-
-            var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
-            if (reached.Socket is not { } upstreamSocket)
-            {
-                await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
-                return;
-            }
-
-            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
-            await using var upstream = new SocketConnection(upstreamSocket);
-            // The relayed connection keeps only the hello itself, not the buffer it was read into:
-            // an idle connection holds no buffer.
-            var helloBytes = buffer.AsSpan(0, length).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null;
-            var result = await BytePump.RunAsync(client, upstream, _pumpOptions, helloBytes, closeAll).ConfigureAwait(false);
-            _metrics.Relayed(PassthroughRelay.FrontDoor, result);
-            PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+            await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
+            return;
         }
-        finally
+
+        HostPort target;
+        if (_options.Upstream is { } fixedUpstream)
         {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            target = fixedUpstream;
         }
+        else if (hello.ServerName is null)
+        {
+            await RefuseAsync(client, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
+            return;
+        }
+        else if (_routes.Match(hello.ServerName) is { } route)
+        {
+            target = route.TargetFor(hello.ServerName);
+        }
+        else
+        {
+            await RefuseAsync(client, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
+            return;
+        }
+
+        var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
+        if (reached.Socket is not { } upstreamSocket)
+        {
+            await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
+            return;
+        }
+
+        PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
+        await using var upstream = new SocketConnection(upstreamSocket);
+        var result = await BytePump.RunAsync(client, upstream, _pumpOptions, hello.Bytes, closeAll).ConfigureAwait(false);
+        _metrics.Relayed(PassthroughRelay.FrontDoor, result);
+        PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
     }
 
-    private readonly record struct Hello(string? ServerName, RefusalReason? Refusal, string? Detail);
-
-    private async Task<(Hello Hello, int Length)> ReadClientHelloAsync(Socket client, byte[] buffer, CancellationToken closeAll)
+    /// <summary>The ClientHello read: its server name and its bytes (to forward first), or why there is none.</summary>
+    private readonly record struct Hello(string? ServerName, byte[] Bytes, RefusalReason? Refusal, string? Detail)
     {
+        public static Hello Refused(RefusalReason reason, string? detail) => new(null, [], reason, detail);
+    }
+
+    /// <summary>
+    /// Reads the whole ClientHello into a pooled buffer and returns a copy of just its bytes: the
+    /// relayed connection then holds no buffer while idle.
+    /// </summary>
+    private async Task<Hello> ReadClientHelloAsync(Socket client, CancellationToken closeAll)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
         using var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
         var filled = 0;
-        while (true)
+        try
         {
-            int read;
-            try
+            while (true)
             {
-                read = await client.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return (new Hello(null, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.HandshakeTimeout, null), filled);
-            }
-            catch (SocketException e)
-            {
-                return (new Hello(null, RefusalReason.ClientClosed, e.SocketErrorCode.ToString()), filled);
-            }
-            if (read == 0)
-            {
-                return (new Hello(null, RefusalReason.ClientClosed, null), filled);
-            }
-            filled += read;
+                int read;
+                try
+                {
+                    read = await client.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return Hello.Refused(closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.HandshakeTimeout, null);
+                }
+                catch (SocketException e)
+                {
+                    return Hello.Refused(RefusalReason.ClientClosed, e.SocketErrorCode.ToString());
+                }
+                if (read == 0)
+                {
+                    return Hello.Refused(RefusalReason.ClientClosed, null);
+                }
+                filled += read;
 
-            var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _options.MaxClientHelloBytes);
-            switch (result.Status)
-            {
-                case ClientHelloStatus.Complete:
-                    return (new Hello(result.ServerName, null, null), filled);
-                case ClientHelloStatus.NotTls:
-                    return (new Hello(null, RefusalReason.NotTls, result.Detail), filled);
-                case ClientHelloStatus.Malformed:
-                    return (new Hello(null, RefusalReason.MalformedHello, result.Detail), filled);
-                case ClientHelloStatus.TooLarge:
-                    return (new Hello(null, RefusalReason.HelloTooLarge, result.Detail), filled);
-                case ClientHelloStatus.Incomplete when filled == buffer.Length:
-                    return (new Hello(null, RefusalReason.HelloTooLarge, "fragmented beyond the buffer"), filled);
-                default:
-                    continue;
+                var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _options.MaxClientHelloBytes);
+                switch (result.Status)
+                {
+                    case ClientHelloStatus.Complete:
+                        return new Hello(result.ServerName, buffer.AsSpan(0, filled).ToArray(), null, null);
+                    case ClientHelloStatus.NotTls:
+                        return Hello.Refused(RefusalReason.NotTls, result.Detail);
+                    case ClientHelloStatus.Malformed:
+                        return Hello.Refused(RefusalReason.MalformedHello, result.Detail);
+                    case ClientHelloStatus.TooLarge:
+                        return Hello.Refused(RefusalReason.HelloTooLarge, result.Detail);
+                    case ClientHelloStatus.Incomplete when filled == buffer.Length:
+                        return Hello.Refused(RefusalReason.HelloTooLarge, "fragmented beyond the buffer");
+                    default:
+                        continue;
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
