@@ -80,22 +80,22 @@ internal static class ExchangeForwarder
                 context.Response.Headers[TunnelHeaders.Length] = original.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
         }
+        // Kestrel's HTTP/1.1 server cannot send trailers; where the answer may have some, Passage frames it itself.
+        var chunked = FramesItself(context, status) ? new ChunkedWriteStream(context.Response.Body) : null;
 
         BodyCopyResult result;
         try
         {
-            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            if (decompress)
-            {
-                body = new BrotliStream(body, CompressionMode.Decompress);
-            }
+            var raw = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var body = decompress ? new BrotliStream(raw, CompressionMode.Decompress) : raw;
             await using (body.ConfigureAwait(false))
             {
                 // The head goes out now: a response that streams slowly must not wait for its first chunk.
                 await context.Response.StartAsync(cancellationToken).ConfigureAwait(false);
+                var target = chunked ?? context.Response.Body;
                 if (compress)
                 {
-                    var brotli = new BrotliStream(context.Response.Body, CompressionLevel.Fastest, leaveOpen: true);
+                    var brotli = new BrotliStream(target, CompressionLevel.Fastest, leaveOpen: true);
                     await using (brotli.ConfigureAwait(false))
                     {
                         result = await BodyCopier.CopyAsync(body, brotli, cancellationToken).ConfigureAwait(false);
@@ -103,7 +103,16 @@ internal static class ExchangeForwarder
                 }
                 else
                 {
-                    result = await BodyCopier.CopyAsync(body, context.Response.Body, cancellationToken).ConfigureAwait(false);
+                    result = await BodyCopier.CopyAsync(body, target, cancellationToken).ConfigureAwait(false);
+                }
+                if (result == BodyCopyResult.Completed && decompress)
+                {
+                    // Brotli knows where its data ends and stops reading there; the trailers come after.
+                    result = await ReadToEndAsync(raw, cancellationToken).ConfigureAwait(false);
+                }
+                if (result == BodyCopyResult.Completed && chunked is not null)
+                {
+                    await chunked.CompleteAsync(MessageCopy.TrailerLines(response), cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -119,6 +128,37 @@ internal static class ExchangeForwarder
             context.Abort();
             return;
         }
-        MessageCopy.CopyTrailers(response, context.Response);
+        if (chunked is null)
+        {
+            MessageCopy.CopyTrailers(response, context.Response);
+        }
+    }
+
+    /// <summary>Reads <paramref name="stream"/> to its end, which must hold nothing more.</summary>
+    private static async Task<BodyCopyResult> ReadToEndAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var rest = new byte[1];
+        return await stream.ReadAsync(rest, cancellationToken).ConfigureAwait(false) == 0 ? BodyCopyResult.Completed : BodyCopyResult.SourceFailed;
+    }
+
+    /// <summary>
+    /// Whether the answer goes out in Passage's own chunked framing: over HTTP/1.1, with content, and either of
+    /// unknown length or announcing trailers (RFC 9110 §6.6.2; a length would leave no room for them, so it is
+    /// dropped, RFC 9112 §6.1).
+    /// </summary>
+    private static bool FramesItself(HttpContext context, int status)
+    {
+        if (!HttpProtocol.IsHttp11(context.Request.Protocol) || HttpMethods.IsHead(context.Request.Method) || status is < 200 or 204 or 304)
+        {
+            return false;
+        }
+        var response = context.Response;
+        if (response.ContentLength is not null && !TunnelHeaders.DeclaresTrailers(response.Headers))
+        {
+            return false;
+        }
+        response.ContentLength = null;
+        response.Headers.TransferEncoding = "chunked";
+        return true;
     }
 }

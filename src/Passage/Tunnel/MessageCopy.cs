@@ -138,14 +138,18 @@ internal static class MessageCopy
         {
             return;
         }
-        foreach (var (name, values) in from.TrailingHeaders.NonValidated)
+        foreach (var (name, value) in TrailerLines(from))
         {
-            if (TunnelHeaders.IsEndToEnd(name, StringValues.Empty))
+            if (TunnelHeaders.IsAllowedTrailer(name))
             {
-                to.AppendTrailer(name, values.ToArray());
+                to.AppendTrailer(name, value);
             }
         }
     }
+
+    /// <summary>The answer's trailer fields that came after its body, one per field line.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> TrailerLines(HttpResponseMessage response) =>
+        response.TrailingHeaders.NonValidated.SelectMany(field => field.Value.Select(value => new KeyValuePair<string, string>(field.Key, value)));
 
     /// <summary>Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>.</summary>
     public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure)
@@ -166,7 +170,8 @@ internal static class MessageCopy
     public static bool HasBody(HttpContext context) =>
         context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? context.Request.ContentLength > 0;
 
-    private static bool IsContentField(string name) =>
+    /// <summary>Whether <paramref name="name"/> is a field .NET keeps on the content rather than on the message.</summary>
+    public static bool IsContentField(string name) =>
         name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
             || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase) || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
 }

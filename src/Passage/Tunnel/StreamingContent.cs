@@ -7,19 +7,37 @@ namespace Passage.Tunnel;
 /// A request body that is streamed from where it comes in (the local application, or the tunnel) to where it
 /// goes, as it arrives, optionally compressed on the way. Never buffered whole.
 /// </summary>
+/// <remarks>
+/// With trailers, the content writes its own HTTP/1.1 chunked framing and ends with the trailer section (read
+/// once the body is through): how request trailers cross the link, and how they reach the backend, since the
+/// .NET HTTP client cannot send them. Such content is only sent where that framing is expected: on the link
+/// with <see cref="TunnelHeaders.Framing"/>, or by <see cref="ChunkedRequestHandler"/>.
+/// </remarks>
 internal sealed class StreamingContent : HttpContent
 {
     private readonly Stream _source;
     private readonly bool _compress;
     private readonly CancellationToken _cancellationToken;
+    private readonly Func<IEnumerable<KeyValuePair<string, string>>>? _trailers;
 
     /// <summary>Streams <paramref name="source"/>; with <paramref name="compress"/>, Brotli at its fastest level.</summary>
-    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken)
+    /// <param name="source">The body.</param>
+    /// <param name="compress">Compress with Brotli on the way (outside the chunked framing, if any).</param>
+    /// <param name="cancellationToken">Ends the copy.</param>
+    /// <param name="trailers">
+    /// When set, the body is written in chunked framing and ends with these trailer fields, asked for once
+    /// <paramref name="source"/> has ended.
+    /// </param>
+    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken, Func<IEnumerable<KeyValuePair<string, string>>>? trailers = null)
     {
         _source = source;
         _compress = compress;
         _cancellationToken = cancellationToken;
+        _trailers = trailers;
     }
+
+    /// <summary>Whether the content writes its own chunked framing with a trailer section.</summary>
+    public bool IsChunkFramed => _trailers is not null;
 
     /// <summary>How the copy ended; <see cref="BodyCopyResult.SourceFailed"/> means the sender broke off.</summary>
     public BodyCopyResult? Result { get; private set; }
@@ -35,17 +53,27 @@ internal sealed class StreamingContent : HttpContent
             var brotli = new BrotliStream(stream, CompressionLevel.Fastest, leaveOpen: true);
             await using (brotli.ConfigureAwait(false))
             {
-                Result = await BodyCopier.CopyAsync(_source, brotli, linked.Token).ConfigureAwait(false);
+                await CopyAsync(brotli, linked.Token).ConfigureAwait(false);
             }
         }
         else
         {
-            Result = await BodyCopier.CopyAsync(_source, stream, linked.Token).ConfigureAwait(false);
+            await CopyAsync(stream, linked.Token).ConfigureAwait(false);
         }
+    }
+
+    private async Task CopyAsync(Stream destination, CancellationToken cancellationToken)
+    {
+        var chunked = _trailers is null ? null : new ChunkedWriteStream(destination);
+        Result = await BodyCopier.CopyAsync(_source, chunked ?? destination, cancellationToken).ConfigureAwait(false);
         if (Result != BodyCopyResult.Completed)
         {
             // The receiver must not take a cut-off body for a whole one: fail the exchange.
             throw new IOException($"request body not forwarded whole ({Result})");
+        }
+        if (chunked is not null)
+        {
+            await chunked.CompleteAsync(_trailers!(), cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -148,7 +148,16 @@ public sealed class TunnelClient : IAsyncDisposable
         {
             var length = context.Request.ContentLength;
             var compress = options.Compress && length is not 0 && !context.Request.Headers.ContainsKey("Content-Encoding");
-            var content = new StreamingContent(context.Request.Body, compress, context.RequestAborted);
+            // Request trailers (announced in a Trailer field, RFC 9110 §6.6.2) cross in chunked framing of our own.
+            var trailers = length is null && TunnelHeaders.DeclaresTrailers(context.Request.Headers)
+                ? context.Features.Get<IHttpRequestTrailersFeature>()
+                : null;
+            var content = new StreamingContent(context.Request.Body, compress, context.RequestAborted,
+                trailers is null ? null : () => trailers.Available ? TunnelHeaders.Lines(trailers.Trailers) : []);
+            if (trailers is not null)
+            {
+                message.Headers.TryAddWithoutValidation(TunnelHeaders.Framing, TunnelHeaders.Chunked);
+            }
             MessageCopy.CopyContentFields(context.Request, content);
             if (compress)
             {

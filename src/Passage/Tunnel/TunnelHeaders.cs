@@ -38,6 +38,16 @@ internal static class TunnelHeaders
     /// </summary>
     public const string Status = "passage-tunnel-status";
 
+    /// <summary>
+    /// On a request: its body crosses the link in HTTP/1.1 chunked framing (RFC 9112 §7.1), trailer section
+    /// included. The .NET HTTP/2 client cannot send request trailers, so the client end frames a request that
+    /// declares trailers itself and the server end reads the framing back (value: <c>chunked</c>).
+    /// </summary>
+    public const string Framing = "passage-tunnel-framing";
+
+    /// <summary>The one framing <see cref="Framing"/> names.</summary>
+    public const string Chunked = "chunked";
+
     /// <summary>The only coding used: Brotli (RFC 7932).</summary>
     public const string Brotli = "br";
 
@@ -75,6 +85,39 @@ internal static class TunnelHeaders
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// RFC 9110 §6.5.1: fields a trailer section may not carry because they frame, route, authenticate or
+    /// describe the message (and so must be known before the content), beyond the hop-by-hop ones.
+    /// </summary>
+    private static readonly HashSet<string> s_notInTrailers = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Trailer", "Host", "Authorization",
+        "Proxy-Authorization", "Proxy-Authenticate", "WWW-Authenticate", "Set-Cookie", "Cookie", "Cache-Control",
+        "Expect", "Max-Forwards", "Pragma", "Range", "Age", "Expires", "Date", "Location", "Retry-After", "Vary",
+        "Warning", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
+    };
+
+    /// <summary>Whether a trailer field named <paramref name="name"/> is passed on (end-to-end and allowed in a trailer section).</summary>
+    public static bool IsAllowedTrailer(string name) => !s_notInTrailers.Contains(name) && IsEndToEnd(name, StringValues.Empty);
+
+    /// <summary>True when the message announces trailer fields in a Trailer field (RFC 9110 §6.6.2).</summary>
+    public static bool DeclaresTrailers(IHeaderDictionary headers) => !StringValues.IsNullOrEmpty(headers.Trailer);
+
+    /// <summary>One name/value pair per field line of <paramref name="fields"/>.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> Lines(IEnumerable<KeyValuePair<string, StringValues>> fields)
+    {
+        foreach (var (name, values) in fields)
+        {
+            foreach (var value in values)
+            {
+                if (value is not null)
+                {
+                    yield return new(name, value);
+                }
+            }
+        }
     }
 
     /// <summary>True when the request's TE field asks for trailers (the one TE value that may be forwarded).</summary>

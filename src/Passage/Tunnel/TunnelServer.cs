@@ -23,7 +23,8 @@ namespace Passage.Tunnel;
 ///  client end ══ TLS 1.3, HTTP/2 ══► Kestrel ──► handler ──HTTP/1.1──► backend
 ///                                    (pin check      ├─ session request: answered here, held open
 ///                                     in handshake)  ├─ extended CONNECT (:protocol): Upgrade to the backend, then bytes
-///                                                    └─ anything else: forwarded, bodies streamed
+///                                                    ├─ body with trailers: own HTTP/1.1 framing, one connection
+///                                                    └─ anything else: forwarded, bodies streamed (pooled client)
 /// </code>
 /// Kestrel's own TLS does the handshake; its client-certificate callback applies the pin, so a peer with another
 /// key never gets to send a request. Socket options are set on the listening socket, whose accepted sockets
@@ -32,15 +33,15 @@ namespace Passage.Tunnel;
 public sealed class TunnelServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly HttpMessageInvoker _backend;
+    private readonly BackendInvokers _backends;
     private readonly TunnelCredentials _credentials;
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
 
-    private TunnelServer(WebApplication app, HttpMessageInvoker backend, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
+    private TunnelServer(WebApplication app, BackendInvokers backends, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
     {
         _app = app;
-        _backend = backend;
+        _backends = backends;
         _credentials = credentials;
         _logger = logger;
         _drainTimeout = drainTimeout;
@@ -63,7 +64,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");
         var credentials = TunnelCredentials.Load(options);
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
-        var backend = CreateBackendInvoker(options);
+        var backends = new BackendInvokers(CreateBackendInvoker(options), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay)));
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.UseSockets(sockets =>
@@ -114,7 +115,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
-        app.Run(context => HandleAsync(context, backend, origin, options, logger, stopping));
+        app.Run(context => HandleAsync(context, backends, origin, options, logger, stopping));
         try
         {
             await app.StartAsync().ConfigureAwait(false);
@@ -122,13 +123,13 @@ public sealed class TunnelServer : IAsyncDisposable
         catch
         {
             await app.DisposeAsync().ConfigureAwait(false);
-            backend.Dispose();
+            backends.Dispose();
             credentials.Dispose();
             throw;
         }
         var bound = BoundEndpoint(app, options.BindAddress);
         TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}");
-        return new TunnelServer(app, backend, credentials, logger, options.DrainTimeout, bound);
+        return new TunnelServer(app, backends, credentials, logger, options.DrainTimeout, bound);
     }
 
     /// <summary>
@@ -147,11 +148,11 @@ public sealed class TunnelServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.DisposeAsync().ConfigureAwait(false);
-        _backend.Dispose();
+        _backends.Dispose();
         _credentials.Dispose();
     }
 
-    private static async Task HandleAsync(HttpContext context, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
+    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
     {
         if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
         {
@@ -160,7 +161,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
         {
-            await UpgradeForwarder.ServeAsync(context, connect, backend, origin, options, logger).ConfigureAwait(false);
+            await UpgradeForwarder.ServeAsync(context, connect, backends.Pooled, origin, options, logger).ConfigureAwait(false);
             return;
         }
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11);
@@ -168,21 +169,41 @@ public sealed class TunnelServer : IAsyncDisposable
         {
             MessageCopy.AddForwarded(message, context, withHost: false);
         }
+        var framing = context.Request.Headers[TunnelHeaders.Framing];
+        if (framing.Count > 0 && (framing != TunnelHeaders.Chunked || !MessageCopy.HasBody(context)))
+        {
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, new TunnelFailure("http_request_error", $"unknown body framing '{framing}' from the client end")).ConfigureAwait(false);
+            return;
+        }
         if (MessageCopy.HasBody(context))
         {
             var compressed = context.Request.Headers[TunnelHeaders.Encoding] == TunnelHeaders.Brotli;
             var body = compressed ? new System.IO.Compression.BrotliStream(context.Request.Body, System.IO.Compression.CompressionMode.Decompress) : context.Request.Body;
-            var content = new StreamingContent(body, compress: false, context.RequestAborted);
-            MessageCopy.CopyContentFields(context.Request, content);
-            var length = compressed ? MessageCopy.ParseLength(context.Request.Headers[TunnelHeaders.Length]) : context.Request.ContentLength;
-            if (length is { } known)
+            StreamingContent content;
+            if (framing.Count > 0)
             {
-                content.Headers.ContentLength = known;
+                // The body and its trailers, read back from the client end's chunked framing and framed anew for the backend.
+                var reader = new Http1Reader(body);
+                context.Response.RegisterForDispose(reader);
+                var unframed = new ChunkedReadStream(reader);
+                content = new StreamingContent(unframed, compress: false, context.RequestAborted, () => unframed.Trailers);
             }
+            else
+            {
+                content = new StreamingContent(body, compress: false, context.RequestAborted);
+                var length = compressed ? MessageCopy.ParseLength(context.Request.Headers[TunnelHeaders.Length]) : context.Request.ContentLength;
+                if (length is { } known)
+                {
+                    content.Headers.ContentLength = known;
+                }
+            }
+            MessageCopy.CopyContentFields(context.Request, content);
             message.Content = content;
         }
         var compressResponse = options.Compress && context.Request.Headers[TunnelHeaders.AcceptEncoding] == TunnelHeaders.Brotli;
-        await ExchangeForwarder.ForwardAsync(context, backend, message, compressResponse, logger, context.RequestAborted).ConfigureAwait(false);
+        // The pooled client frames bodies itself and cannot send trailers: a request that carries them goes on its own connection.
+        var invoker = message.Content is StreamingContent { IsChunkFramed: true } ? backends.Chunked : backends.Pooled;
+        await ExchangeForwarder.ForwardAsync(context, invoker, message, compressResponse, logger, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>The client end's session request: answered at once and held open until this end stops or the peer goes.</summary>
@@ -204,6 +225,16 @@ public sealed class TunnelServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Stopping, or the peer went away: end the session request so its end reconnects elsewhere or later.
+        }
+    }
+
+    /// <summary>The two ways to the backend: the pooled HTTP client, and one connection per request for requests with trailers.</summary>
+    private sealed record BackendInvokers(HttpMessageInvoker Pooled, HttpMessageInvoker Chunked) : IDisposable
+    {
+        public void Dispose()
+        {
+            Pooled.Dispose();
+            Chunked.Dispose();
         }
     }
 

@@ -15,7 +15,8 @@ namespace Passage.Tests.Tunnel;
 /// <summary>
 /// The service behind the server end: plain HTTP/1.1 on loopback. <c>/hash</c> reads the body and answers its
 /// SHA-256 and length; <c>/echo</c> streams the body back; <c>/bytes/N</c> streams N deterministic bytes;
-/// <c>/headers</c> lists what arrived; <c>/ws</c> is a WebSocket echo.
+/// <c>/headers</c> lists what arrived; <c>/ws</c> is a WebSocket echo; <c>/trailers/N</c> streams N bytes and ends
+/// with trailer fields (<c>x-sha256</c>, <c>x-length</c>). <c>/hash</c> also lists the request's trailer fields.
 /// </summary>
 internal sealed class TunnelBackend : IAsyncDisposable
 {
@@ -74,7 +75,10 @@ internal sealed class TunnelBackend : IAsyncDisposable
                 length += n;
             }
             var chunked = context.Request.Headers.TransferEncoding.ToString();
-            await context.Response.WriteAsync($"{context.Request.Method} {length} {Convert.ToHexString(sha.GetHashAndReset())} cl={context.Request.ContentLength?.ToString() ?? "none"} te={chunked}");
+            var trailers = context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } feature && feature.Trailers.Count > 0
+                ? " trailers=" + string.Join(";", feature.Trailers.Select(t => $"{t.Key.ToLowerInvariant()}:{t.Value}"))
+                : "";
+            await context.Response.WriteAsync($"{context.Request.Method} {length} {Convert.ToHexString(sha.GetHashAndReset())} cl={context.Request.ContentLength?.ToString() ?? "none"} te={chunked}{trailers}");
         }
         else if (path == "/echo")
         {
@@ -94,6 +98,29 @@ internal sealed class TunnelBackend : IAsyncDisposable
                 await context.Response.Body.WriteAsync(Pattern(sent, chunk));
                 sent += chunk;
             }
+        }
+        else if (path.StartsWith("/trailers/", StringComparison.Ordinal))
+        {
+            // N pattern bytes, then trailers: their hash and length, and two fields no trailer section may pass on.
+            // Kestrel cannot send HTTP/1.1 trailers, but leaves a body alone whose chunked framing the app writes itself.
+            var total = int.Parse(path["/trailers/".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers.Trailer = "x-sha256, x-length";
+            if (HttpMethods.IsHead(context.Request.Method))
+            {
+                return;
+            }
+            context.Response.Headers.TransferEncoding = "chunked";
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            for (var sent = 0; sent < total;)
+            {
+                var chunk = Pattern(sent, Math.Min(64 * 1024, total - sent));
+                sha.AppendData(chunk);
+                await context.Response.Body.WriteAsync(Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n"));
+                await context.Response.Body.WriteAsync(chunk);
+                await context.Response.Body.WriteAsync("\r\n"u8.ToArray());
+                sent += chunk.Length;
+            }
+            await context.Response.WriteAsync($"0\r\nx-sha256: {Convert.ToHexString(sha.GetHashAndReset())}\r\nx-length: {total}\r\nContent-Length: 1\r\nSet-Cookie: a=b\r\n\r\n");
         }
         else if (path == "/headers")
         {

@@ -40,6 +40,20 @@ public sealed class TunnelCompressionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Trailers_cross_both_ways_with_compression_on()
+    {
+        var body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("compressible text ", 50_000)));
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        var answer = await RawHttp1.SendChunkedAsync(_pair.HttpPort, "POST", "/hash", new MemoryStream(body), "Trailer: x-digest\r\n", "x-digest: abc\r\n", cts.Token);
+        Assert.Equal($"POST {body.Length} {Convert.ToHexString(SHA256.HashData(body))} cl=none te=chunked trailers=x-digest:abc", Encoding.ASCII.GetString(answer.Body));
+
+        using var client = _pair.CreateHttpClient();
+        using var response = await client.GetAsync("/trailers/200000").WaitAsync(Timeouts.Default);
+        var download = await response.Content.ReadAsByteArrayAsync();
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(download)), Assert.Single(response.TrailingHeaders.GetValues("x-sha256")));
+    }
+
+    [Fact]
     public async Task Forwarded_names_each_hop_when_asked_for()
     {
         using var client = _pair.CreateHttpClient();

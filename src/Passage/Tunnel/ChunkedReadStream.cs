@@ -1,0 +1,132 @@
+using System.Globalization;
+using Passage.Transport;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Reads a body in HTTP/1.1 chunked framing (RFC 9112 §7.1) and yields its content; the trailer section that
+/// ends it is parsed and kept in <see cref="Trailers"/>. Strict: a malformed size, a missing CRLF or a cut-off
+/// body is an <see cref="InvalidDataException"/> or <see cref="IOException"/>, never a shorter body.
+/// </summary>
+internal sealed class ChunkedReadStream : ReadOnlyStream
+{
+    /// <summary>A chunk-size line with its extensions (which are read and ignored, RFC 9112 §7.1.1).</summary>
+    private const int MaxSizeLine = 4 * 1024;
+
+    private readonly Http1Reader _reader;
+    private readonly int _maxTrailerBytes;
+    private readonly Action<IReadOnlyList<KeyValuePair<string, string>>>? _onTrailers;
+    private readonly List<KeyValuePair<string, string>> _trailers = [];
+    private long _remaining;
+    private bool _afterChunk;
+    private bool _done;
+
+    /// <summary>Reads the framed body from <paramref name="reader"/>.</summary>
+    /// <param name="reader">Where the framed bytes come from; owned by the caller.</param>
+    /// <param name="maxTrailerBytes">The most the trailer section may hold, field lines together.</param>
+    /// <param name="onTrailers">Called once with the trailer fields when the last chunk has been read.</param>
+    public ChunkedReadStream(Http1Reader reader, int maxTrailerBytes = 32 * 1024, Action<IReadOnlyList<KeyValuePair<string, string>>>? onTrailers = null)
+    {
+        _reader = reader;
+        _maxTrailerBytes = maxTrailerBytes;
+        _onTrailers = onTrailers;
+    }
+
+    /// <summary>The trailer fields, in order; complete once a read has returned 0.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Trailers => _trailers;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_done)
+        {
+            return 0;
+        }
+        if (buffer.IsEmpty)
+        {
+            // Wait for data without holding a buffer (the caller's zero-byte read).
+            return await _reader.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        if (_remaining == 0)
+        {
+            if (_afterChunk)
+            {
+                await ExpectEmptyLineAsync(cancellationToken).ConfigureAwait(false);
+                _afterChunk = false;
+            }
+            _remaining = await ReadChunkSizeAsync(cancellationToken).ConfigureAwait(false);
+            if (_remaining == 0)
+            {
+                await ReadTrailersAsync(cancellationToken).ConfigureAwait(false);
+                _done = true;
+                _onTrailers?.Invoke(_trailers);
+                return 0;
+            }
+            _afterChunk = true;
+        }
+        var read = await _reader.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken).ConfigureAwait(false);
+        if (read == 0)
+        {
+            throw new IOException("the chunked body was cut off inside a chunk");
+        }
+        _remaining -= read;
+        return read;
+    }
+
+    /// <summary>Parses <c>chunk-size [ chunk-ext ] CRLF</c>; the size is hexadecimal and must fit in 63 bits.</summary>
+    private async ValueTask<long> ReadChunkSizeAsync(CancellationToken cancellationToken)
+    {
+        var line = await _reader.ReadLineAsync(MaxSizeLine, cancellationToken).ConfigureAwait(false)
+            ?? throw new IOException("the chunked body was cut off before its last chunk");
+        var end = line.IndexOf(';');
+        var digits = (end < 0 ? line : line[..end]).TrimEnd(' ', '\t');
+        if (digits.Length is 0 or > 15 || !IsHex(digits)
+            || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size))
+        {
+            throw new InvalidDataException("a chunk size is not a hexadecimal number");
+        }
+        return size;
+    }
+
+    private async ValueTask ExpectEmptyLineAsync(CancellationToken cancellationToken)
+    {
+        var line = await _reader.ReadLineAsync(0, cancellationToken).ConfigureAwait(false)
+            ?? throw new IOException("the chunked body was cut off after a chunk");
+        if (line.Length != 0)
+        {
+            throw new InvalidDataException("a chunk is not followed by CRLF");
+        }
+    }
+
+    /// <summary>RFC 9112 §7.1.2: <c>*( field-line CRLF ) CRLF</c>, bounded by <c>maxTrailerBytes</c>.</summary>
+    private async ValueTask ReadTrailersAsync(CancellationToken cancellationToken)
+    {
+        var budget = _maxTrailerBytes;
+        while (true)
+        {
+            var line = await _reader.ReadLineAsync(budget, cancellationToken).ConfigureAwait(false)
+                ?? throw new IOException("the chunked body was cut off in its trailer section");
+            if (line.Length == 0)
+            {
+                return;
+            }
+            budget -= line.Length + 2;
+            if (budget < 0)
+            {
+                throw new InvalidDataException($"the trailer section is larger than {_maxTrailerBytes} bytes");
+            }
+            _trailers.Add(FieldSyntax.ParseLine(line) ?? throw new InvalidDataException("a trailer field is malformed"));
+        }
+    }
+
+    private static bool IsHex(string digits)
+    {
+        foreach (var c in digits)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,318 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Passage.Transport;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Sends a request that carries trailer fields to the HTTP/1.1 backend, on a connection of its own, and reads
+/// the answer with Passage's own HTTP/1.1 reader. The .NET HTTP client frames request bodies itself and has no
+/// way to send request trailers, so the server end sends requests that declare them this way: the content
+/// (<see cref="StreamingContent"/> with trailers) writes the chunked framing and the trailer section, this
+/// handler the head, and the answer comes back as an <see cref="HttpResponseMessage"/> like any other, its
+/// trailers in <see cref="HttpResponseMessage.TrailingHeaders"/>.
+/// </summary>
+/// <remarks>
+/// The connection is used once (<c>Connection: close</c>): such requests are rare, and an unpooled connection
+/// keeps this path small. The request body is sent while the answer is read, so a backend that answers as it
+/// reads (an echo, an early refusal) never deadlocks against a large upload.
+/// </remarks>
+internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDelay) : HttpMessageHandler
+{
+    /// <summary>The most a response head may hold, as for the pooled backend client.</summary>
+    private const int MaxHeadBytes = 64 * 1024;
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.Content is not StreamingContent { IsChunkFramed: true } content || request.RequestUri is not { } uri)
+        {
+            throw new InvalidOperationException("only requests with a chunk-framed body go this way");
+        }
+        var head = FormatHead(request, uri);
+        var exchange = new Exchange(await ConnectAsync(uri, cancellationToken).ConfigureAwait(false), cancellationToken);
+        Task<(HttpResponseMessage, List<KeyValuePair<string, string>>)>? reading = null;
+        try
+        {
+            await exchange.Stream.WriteAsync(head, cancellationToken).ConfigureAwait(false);
+            exchange.Sending = content.CopyToAsync(exchange.Stream, exchange.Token);
+            reading = ReadHeadAsync(exchange.Reader, request, exchange.Token);
+            if (await Task.WhenAny(reading, exchange.Sending).ConfigureAwait(false) == exchange.Sending && exchange.Sending.IsFaulted)
+            {
+                // The body broke off (the sender went, or the backend closed): no answer is coming that could be trusted.
+                await exchange.Sending.ConfigureAwait(false);
+            }
+            var (response, contentFields) = await reading.ConfigureAwait(false);
+            try
+            {
+                response.Content = new StreamContent(new BackendBody(exchange, response, contentFields, HasNoBody(request, response)));
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
+            foreach (var (name, value) in contentFields)
+            {
+                response.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+            return response;
+        }
+        catch
+        {
+            exchange.Dispose();
+            Observe(reading);
+            throw;
+        }
+    }
+
+    /// <summary>Marks a task's failure as seen: it belongs to an exchange that has already failed or ended.</summary>
+    private static void Observe(Task? task) => task?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+
+    private async Task<Socket> ConnectAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(connectTimeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay };
+        try
+        {
+            await socket.ConnectAsync(new DnsEndPoint(uri.IdnHost, uri.Port), deadline.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new HttpRequestException(HttpRequestError.ConnectionError, "connecting to the backend timed out", new SocketException((int)SocketError.TimedOut));
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new HttpRequestException(HttpRequestError.ConnectionError, $"connecting to the backend failed ({e.SocketErrorCode})", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The request line and fields; the body is announced as chunked and the connection as used once.</summary>
+    private static byte[] FormatHead(HttpRequestMessage request, Uri uri)
+    {
+        var head = new StringBuilder();
+        head.Append(request.Method.Method).Append(' ').Append(uri.PathAndQuery).Append(" HTTP/1.1\r\n");
+        head.Append("Host: ").Append(request.Headers.Host ?? uri.Authority).Append("\r\n");
+        var fields = request.Headers.NonValidated.Concat(request.Content!.Headers.NonValidated);
+        foreach (var (name, values) in fields)
+        {
+            if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || !TunnelHeaders.IsEndToEnd(name, default)
+                || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            foreach (var value in values)
+            {
+                if (!FieldSyntax.IsToken(name) || !FieldSyntax.IsValue(value))
+                {
+                    throw new HttpRequestException(HttpRequestError.InvalidResponse, $"the request field {name} cannot be written in HTTP/1.1");
+                }
+                head.Append(name).Append(": ").Append(value).Append("\r\n");
+            }
+        }
+        head.Append("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        return Encoding.Latin1.GetBytes(head.ToString());
+    }
+
+    /// <summary>
+    /// Reads the final answer's status line and fields (RFC 9112 §4, §5), passing over interim 1xx answers. The
+    /// content fields (Content-Type, Content-Length, ...) come back apart: they belong on the content.
+    /// </summary>
+    private static async Task<(HttpResponseMessage, List<KeyValuePair<string, string>>)> ReadHeadAsync(Http1Reader reader, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var budget = MaxHeadBytes;
+            var statusLine = await ReadHeadLineAsync(reader, budget, cancellationToken).ConfigureAwait(false)
+                ?? throw new HttpRequestException(HttpRequestError.ResponseEnded, "the backend closed the connection before answering");
+            budget -= statusLine.Length + 2;
+            if (statusLine.Length < 12 || !statusLine.StartsWith("HTTP/1.", StringComparison.Ordinal) || statusLine[8] != ' '
+                || !int.TryParse(statusLine.AsSpan(9, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var status)
+                || status < 100 || (statusLine.Length > 12 && statusLine[12] != ' '))
+            {
+                throw new HttpRequestException(HttpRequestError.InvalidResponse, "the backend's status line is malformed");
+            }
+            var contentFields = new List<KeyValuePair<string, string>>();
+            var response = new HttpResponseMessage((HttpStatusCode)status)
+            {
+                Version = HttpVersion.Version11,
+                ReasonPhrase = statusLine.Length > 13 ? statusLine[13..] : null,
+                RequestMessage = request,
+            };
+            while (true)
+            {
+                var line = await ReadHeadLineAsync(reader, budget, cancellationToken).ConfigureAwait(false);
+                if (line is null)
+                {
+                    throw new HttpRequestException(HttpRequestError.ResponseEnded, "the backend closed the connection inside its answer head");
+                }
+                if (line.Length == 0)
+                {
+                    break;
+                }
+                budget -= line.Length + 2;
+                var (name, value) = FieldSyntax.ParseLine(line)
+                    ?? throw new HttpRequestException(HttpRequestError.InvalidResponse, "a field in the backend's answer head is malformed");
+                if (MessageCopy.IsContentField(name))
+                {
+                    contentFields.Add(new(name, value));
+                }
+                else
+                {
+                    response.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+            if (status >= 200)
+            {
+                return (response, contentFields);
+            }
+            response.Dispose();
+            if (status == 101)
+            {
+                throw new HttpRequestException(HttpRequestError.InvalidResponse, "the backend switched protocols unasked");
+            }
+        }
+    }
+
+    private static async Task<string?> ReadHeadLineAsync(Http1Reader reader, int budget, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadLineAsync(budget, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new HttpRequestException(HttpRequestError.InvalidResponse, $"the backend's answer head is malformed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>RFC 9112 §6.3: answers to HEAD, and 204 and 304 answers, have no content whatever their fields say.</summary>
+    private static bool HasNoBody(HttpRequestMessage request, HttpResponseMessage response) =>
+        request.Method == HttpMethod.Head || response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified;
+
+    /// <summary>One connection and what runs on it: the body being sent, the reader of the answer.</summary>
+    private sealed class Exchange : IDisposable
+    {
+        private readonly CancellationTokenSource _stop;
+
+        public Exchange(Socket socket, CancellationToken cancellationToken)
+        {
+            Stream = new NetworkStream(socket, ownsSocket: true);
+            Reader = new Http1Reader(Stream);
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        }
+
+        public NetworkStream Stream { get; }
+
+        public Http1Reader Reader { get; }
+
+        public CancellationToken Token => _stop.Token;
+
+        public Task? Sending { get; set; }
+
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+            _stop.Cancel();
+            Stream.Dispose();
+            // A body still being sent ends with the connection; its failure is not the answer's.
+            Observe(Sending);
+            Reader.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The answer's content, delimited as RFC 9112 §6.3 says: chunked (trailers into the answer's
+    /// <see cref="HttpResponseMessage.TrailingHeaders"/>), a Content-Length, or the end of the connection.
+    /// Ending early is an <see cref="IOException"/>. Disposing it closes the connection.
+    /// </summary>
+    private sealed class BackendBody : ReadOnlyStream
+    {
+        private readonly Exchange _exchange;
+        private readonly ChunkedReadStream? _chunked;
+        private long? _remaining;
+
+        public BackendBody(Exchange exchange, HttpResponseMessage response, List<KeyValuePair<string, string>> contentFields, bool noBody)
+        {
+            _exchange = exchange;
+            var codings = response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var te) ? string.Join(',', te) : null;
+            if (noBody)
+            {
+                _remaining = 0;
+            }
+            else if (codings is not null)
+            {
+                // Transfer-Encoding overrides Content-Length, which must then not be passed on.
+                contentFields.RemoveAll(f => f.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase));
+                if (codings.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Equals("chunked", StringComparison.OrdinalIgnoreCase) == true)
+                {
+                    _chunked = new ChunkedReadStream(exchange.Reader, onTrailers: trailers =>
+                    {
+                        foreach (var (name, value) in trailers)
+                        {
+                            response.TrailingHeaders.TryAddWithoutValidation(name, value);
+                        }
+                    });
+                }
+            }
+            else if (contentFields.Where(f => f.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)).Select(f => f.Value).ToList() is { Count: > 0 } lengths)
+            {
+                var distinct = lengths.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).Distinct().ToList();
+                if (distinct.Count != 1 || !long.TryParse(distinct[0], NumberStyles.None, CultureInfo.InvariantCulture, out var length))
+                {
+                    throw new HttpRequestException(HttpRequestError.InvalidResponse, "the backend's Content-Length is malformed");
+                }
+                contentFields.RemoveAll(f => f.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase));
+                contentFields.Add(new("Content-Length", distinct[0]));
+                _remaining = length;
+            }
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_chunked is not null)
+            {
+                return await _chunked.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            if (_remaining == 0)
+            {
+                return 0;
+            }
+            var slice = _remaining is { } left && left < buffer.Length ? buffer[..(int)left] : buffer;
+            var read = await _exchange.Reader.ReadAsync(slice, cancellationToken).ConfigureAwait(false);
+            if (read == 0 && !buffer.IsEmpty && _remaining is not null)
+            {
+                throw new IOException("the backend's answer ended before its Content-Length");
+            }
+            _remaining -= read;
+            return read;
+        }
+
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _chunked?.Dispose();
+                _exchange.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using Passage.Relay.Connect;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Field names and values as text, checked against the same byte classes the CONNECT head reader uses
+/// (<see cref="Http1Syntax"/>), for fields Passage writes onto an HTTP/1.1 connection itself.
+/// </summary>
+internal static class FieldSyntax
+{
+    /// <summary>
+    /// Parses a field line (RFC 9112 §5: <c>field-name ":" OWS field-value OWS</c>), or null when it is not one.
+    /// An obs-fold continuation (a line starting with whitespace) is not one either (RFC 9112 §5.2).
+    /// </summary>
+    public static KeyValuePair<string, string>? ParseLine(string line)
+    {
+        var colon = line.IndexOf(':');
+        if (colon <= 0)
+        {
+            return null;
+        }
+        var name = line[..colon];
+        var value = line[(colon + 1)..].Trim(' ', '\t');
+        return IsToken(name) && IsValue(value) ? new(name, value) : null;
+    }
+
+    /// <summary>RFC 9110 §5.1: a field name is a token.</summary>
+    public static bool IsToken(string name)
+    {
+        if (name.Length == 0)
+        {
+            return false;
+        }
+        foreach (var c in name)
+        {
+            if (c > 0x7F || !Http1Syntax.TokenChars.Contains((byte)c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>RFC 9110 §5.5: a field value holds no control characters other than HTAB (so no CR, LF or NUL), and no code point above Latin-1.</summary>
+    public static bool IsValue(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c > 0xFF || Http1Syntax.ForbiddenInFieldValue.Contains((byte)c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,147 @@
+using System.Buffers;
+using System.Text;
+
+namespace Passage.Tunnel;
+
+/// <summary>
+/// Buffered reading of an HTTP/1.1 byte stream: lines (a head, a chunk size, a trailer field) and body bytes.
+/// Body reads take what is buffered first and then go to the stream directly, so large bodies are not copied
+/// through the buffer.
+/// </summary>
+/// <remarks>
+/// Lines must end in CRLF: a bare LF or CR is refused rather than tolerated (RFC 9112 §2.2 allows a recipient
+/// to accept a bare LF, but two parsers that disagree on line ends are how requests get smuggled).
+/// </remarks>
+internal sealed class Http1Reader : IDisposable
+{
+    private const int BufferSize = 8 * 1024;
+
+    private readonly Stream _inner;
+    private byte[]? _buffer;
+    private int _start;
+    private int _end;
+
+    public Http1Reader(Stream inner) => _inner = inner;
+
+    /// <summary>The stream read from.</summary>
+    public Stream Inner => _inner;
+
+    /// <summary>
+    /// Reads one line, without its CRLF, as Latin-1 text (RFC 9110 §5.5: field values are octets; obs-text
+    /// survives as the same code points). Null when the stream ends before the line's first byte.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The line is longer than <paramref name="maxLength"/>, holds a bare CR or LF, or the stream ends inside it.</exception>
+    public async ValueTask<string?> ReadLineAsync(int maxLength, CancellationToken cancellationToken)
+    {
+        var scanned = 0;
+        while (true)
+        {
+            if (_buffer is not null)
+            {
+                var pending = _buffer.AsSpan(_start, _end - _start);
+                var lf = pending[scanned..].IndexOf((byte)'\n');
+                if (lf >= 0)
+                {
+                    lf += scanned;
+                    if (lf == 0 || pending[lf - 1] != (byte)'\r')
+                    {
+                        throw new InvalidDataException("a line ends in a bare LF");
+                    }
+                    var line = pending[..(lf - 1)];
+                    if (line.Length > maxLength)
+                    {
+                        throw new InvalidDataException($"a line is longer than {maxLength} bytes");
+                    }
+                    if (line.Contains((byte)'\r'))
+                    {
+                        throw new InvalidDataException("a line holds a bare CR");
+                    }
+                    var text = Encoding.Latin1.GetString(line);
+                    _start += lf + 1;
+                    ReleaseIfEmpty();
+                    return text;
+                }
+                scanned = pending.Length;
+                if (scanned > maxLength + 1)
+                {
+                    throw new InvalidDataException($"a line is longer than {maxLength} bytes");
+                }
+            }
+            if (await FillAsync(cancellationToken).ConfigureAwait(false) == 0)
+            {
+                if (_buffer is null)
+                {
+                    return null;
+                }
+                throw new InvalidDataException("the stream ended inside a line");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads body bytes: buffered ones first, else straight from the stream. A zero-length
+    /// <paramref name="destination"/> waits until data is available without holding a buffer.
+    /// </summary>
+    public ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        if (_buffer is null)
+        {
+            return _inner.ReadAsync(destination, cancellationToken);
+        }
+        var n = Math.Min(destination.Length, _end - _start);
+        _buffer.AsSpan(_start, n).CopyTo(destination.Span);
+        _start += n;
+        ReleaseIfEmpty();
+        return ValueTask.FromResult(n);
+    }
+
+    public void Dispose()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+    }
+
+    /// <summary>Reads more into the buffer (compacting or growing it); 0 at the end of the stream.</summary>
+    private async ValueTask<int> FillAsync(CancellationToken cancellationToken)
+    {
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+            _start = _end = 0;
+        }
+        else if (_end == _buffer.Length)
+        {
+            var pending = _end - _start;
+            if (_start > 0)
+            {
+                _buffer.AsSpan(_start, pending).CopyTo(_buffer);
+            }
+            else
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+                _buffer.AsSpan(0, pending).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = larger;
+            }
+            _start = 0;
+            _end = pending;
+        }
+        var read = await _inner.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+        _end += read;
+        ReleaseIfEmpty();
+        return read;
+    }
+
+    private void ReleaseIfEmpty()
+    {
+        if (_buffer is not null && _start == _end)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _start = _end = 0;
+        }
+    }
+}

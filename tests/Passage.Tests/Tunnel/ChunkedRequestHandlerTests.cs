@@ -1,0 +1,189 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Passage.Tests.Infrastructure;
+using Passage.Tunnel;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>
+/// The server end's own HTTP/1.1 exchange for requests with trailers, against a backend on a real loopback socket
+/// that answers with scripted bytes: what goes out, and every shape of answer, good and bad.
+/// </summary>
+public sealed class ChunkedRequestHandlerTests
+{
+    [Fact]
+    public async Task Sends_the_head_the_chunked_body_and_the_trailers_and_reads_a_length_delimited_answer()
+    {
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nx-a: 1\r\n\r\nhello");
+        using var response = await SendAsync(backend.Port, "ab", [new("x-digest", "d1"), new("Host", "not-in-trailers")]);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.ToString());
+        Assert.Equal("1", Assert.Single(response.Headers.GetValues("x-a")));
+        Assert.Equal("hello", await response.Content.ReadAsStringAsync());
+        var request = await backend.Request;
+        Assert.Equal(
+            "POST /path?q=%2F HTTP/1.1\r\nHost: app.test\r\nTrailer: x-digest\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+            "2\r\nab\r\n0\r\nx-digest: d1\r\n\r\n",
+            request);
+    }
+
+    [Fact]
+    public async Task A_chunked_answer_brings_its_trailers_along()
+    {
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 42\r\n\r\n");
+        using var response = await SendAsync(backend.Port, "x", []);
+        Assert.Null(response.Content.Headers.ContentLength);
+        Assert.Equal("abc", await response.Content.ReadAsStringAsync());
+        Assert.Equal("42", Assert.Single(response.TrailingHeaders.GetValues("x-sum")));
+    }
+
+    [Fact]
+    public async Task An_answer_delimited_by_the_close_reads_to_the_end()
+    {
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 200 OK\r\n\r\nuntil the end");
+        using var response = await SendAsync(backend.Port, "x", []);
+        Assert.Equal("until the end", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n")]
+    [InlineData("POST", "HTTP/1.1 204 No Content\r\nContent-Length: 50\r\n\r\n")]
+    [InlineData("POST", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n")]
+    public async Task Answers_without_content_have_none_whatever_their_fields_say(string method, string answer)
+    {
+        await using var backend = await ScriptedBackend.StartAsync(answer);
+        using var response = await SendAsync(backend.Port, "x", [], new HttpMethod(method));
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1 2000 OK\r\n\r\n")]
+    [InlineData("HTTP/2 200 OK\r\n\r\n")]
+    [InlineData("ICY 200 OK\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nbad field\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\n folded: v\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")]
+    [InlineData("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")]
+    public async Task A_malformed_answer_head_is_an_invalid_response(string answer)
+    {
+        await using var backend = await ScriptedBackend.StartAsync(answer);
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => SendAsync(backend.Port, "x", []));
+        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
+        Assert.Equal("http_protocol_error", TunnelFailure.From(error).ErrorType);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("HTTP/1.1 200 OK\r\nx-a: 1\r\n")]
+    public async Task A_backend_that_closes_before_answering_ended_the_response(string answer)
+    {
+        await using var backend = await ScriptedBackend.StartAsync(answer);
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => SendAsync(backend.Port, "x", []));
+        Assert.Equal(HttpRequestError.ResponseEnded, error.HttpRequestError);
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n")]
+    public async Task A_body_cut_short_is_an_error_not_a_shorter_body(string answer)
+    {
+        await using var backend = await ScriptedBackend.StartAsync(answer);
+        using var response = await SendAsync(backend.Port, "x", []);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        await Assert.ThrowsAnyAsync<IOException>(() => body.CopyToAsync(Stream.Null));
+    }
+
+    [Fact]
+    public async Task A_refused_connection_is_a_connection_error()
+    {
+        var port = TunnelPair.FreePort();
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => SendAsync(port, "x", []));
+        Assert.Equal(HttpRequestError.ConnectionError, error.HttpRequestError);
+        Assert.Equal("connection_refused", TunnelFailure.From(error).ErrorType);
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(int port, string body, KeyValuePair<string, string>[] trailers, HttpMethod? method = null)
+    {
+        using var invoker = new HttpMessageInvoker(new ChunkedRequestHandler(Timeouts.Default, noDelay: true), disposeHandler: true);
+        var request = new HttpRequestMessage(method ?? HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/path?q=%2F"))
+        {
+            Content = new StreamingContent(new MemoryStream(Encoding.ASCII.GetBytes(body)), compress: false, CancellationToken.None, () => trailers),
+        };
+        request.Headers.Host = "app.test";
+        request.Headers.TryAddWithoutValidation("Trailer", "x-digest");
+        request.Headers.TryAddWithoutValidation("Connection", "keep-alive");
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "text/plain");
+        return await invoker.SendAsync(request, CancellationToken.None).WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>Accepts one connection, reads one chunked request, answers with fixed bytes and closes.</summary>
+    private sealed class ScriptedBackend : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly Task<string> _request;
+
+        private ScriptedBackend(TcpListener listener, string answer)
+        {
+            _listener = listener;
+            _request = ServeAsync(answer);
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        /// <summary>The request exactly as it arrived.</summary>
+        public Task<string> Request => _request;
+
+        public static Task<ScriptedBackend> StartAsync(string answer)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return Task.FromResult(new ScriptedBackend(listener, answer));
+        }
+
+        private async Task<string> ServeAsync(string answer)
+        {
+            using var socket = await _listener.AcceptSocketAsync();
+            var seen = new ReadRecorder(new NetworkStream(socket, ownsSocket: false));
+            using (var reader = new Http1Reader(seen))
+            {
+                while (await reader.ReadLineAsync(8192, CancellationToken.None) is { Length: > 0 })
+                {
+                }
+                await new ChunkedReadStream(reader).CopyToAsync(Stream.Null);
+            }
+            await socket.SendAsync(Encoding.ASCII.GetBytes(answer));
+            socket.Shutdown(SocketShutdown.Send);
+            return Encoding.ASCII.GetString(seen.Seen.ToArray());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            try
+            {
+                await _request.WaitAsync(Timeouts.Default);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+            {
+                // The handler under test gave up on the exchange; what the backend saw does not matter then.
+            }
+        }
+    }
+
+    /// <summary>Keeps a copy of what was read through it.</summary>
+    private sealed class ReadRecorder(Stream inner) : Passage.Transport.ReadOnlyStream
+    {
+        public MemoryStream Seen { get; } = new();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken);
+            Seen.Write(buffer.Span[..n]);
+            return n;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>
+/// Trailer fields (RFC 9110 §6.5) through a real client end and server end: response trailers from the backend
+/// reach an HTTP/1.1 application, and request trailers the application announced reach the backend.
+/// </summary>
+public sealed class TunnelTrailerTests(TunnelPairFixture fixture) : IClassFixture<TunnelPairFixture>
+{
+    private TunnelPair Pair => fixture.Pair;
+
+    [Fact]
+    public async Task Response_trailers_reach_an_HTTP11_client_after_the_body()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var response = await client.GetAsync("/trailers/300000").WaitAsync(Timeouts.Default);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(300_000, body.Length);
+        Assert.True(response.Headers.TransferEncodingChunked);
+        Assert.Equal("x-sha256, x-length", string.Join(", ", response.Headers.GetValues("Trailer")));
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(body)), Assert.Single(response.TrailingHeaders.GetValues("x-sha256")));
+        Assert.Equal("300000", Assert.Single(response.TrailingHeaders.GetValues("x-length")));
+        // Fields a trailer section may not carry are not passed on.
+        Assert.False(response.TrailingHeaders.Contains("Set-Cookie"));
+        Assert.DoesNotContain(response.TrailingHeaders.NonValidated, t => t.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task Curl_sees_the_response_trailers()
+    {
+        var headers = Path.Combine(Pair.Directory, "trailers-dump.txt");
+        var result = await Curl.RunAsync("--dump-header", headers, "--output", "/dev/null", new Uri(Pair.BaseAddress, "/trailers/1000").ToString());
+        Assert.Equal(0, result.ExitCode);
+        var dump = await File.ReadAllTextAsync(headers);
+        var expected = Convert.ToHexString(SHA256.HashData(TunnelBackend.Pattern(0, 1000)));
+        Assert.Contains($"x-sha256: {expected}\r\n", dump);
+        Assert.Contains("x-length: 1000\r\n", dump);
+        Assert.DoesNotContain("a=b", dump);
+    }
+
+    [Fact]
+    public async Task A_HEAD_request_gets_the_head_alone()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Head, "/trailers/5000");
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("x-sha256, x-length", string.Join(", ", response.Headers.GetValues("Trailer")));
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task Announced_request_trailers_reach_the_backend_and_forbidden_ones_do_not()
+    {
+        var body = Encoding.ASCII.GetBytes("a body with trailers");
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        var answer = await RawHttp1.SendChunkedAsync(Pair.HttpPort, "POST", "/hash", new MemoryStream(body),
+            "Trailer: x-digest, x-note\r\n", "x-digest: sha-256=abc\r\nX-Note: two  words\r\nHost: elsewhere.test\r\nContent-Length: 3\r\n", cts.Token);
+
+        Assert.Equal(200, answer.Status);
+        var text = Encoding.ASCII.GetString(answer.Body);
+        Assert.Equal($"POST {body.Length} {Convert.ToHexString(SHA256.HashData(body))} cl=none te=chunked trailers=x-digest:sha-256=abc;x-note:two  words", text);
+    }
+
+    [Fact]
+    public async Task A_large_upload_with_trailers_streams_while_the_backend_echoes_it()
+    {
+        // 48 MiB is more than loopback socket buffers hold: sending it all before reading the echo would stall.
+        const long size = 48L * 1024 * 1024;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var answer = await RawHttp1.SendChunkedAsync(Pair.HttpPort, "PUT", "/echo", new SizedPatternStream(size),
+            "Trailer: x-digest\r\nContent-Type: application/octet-stream\r\n", "x-digest: done\r\n", cts.Token);
+
+        Assert.Equal(200, answer.Status);
+        Assert.Equal(size, answer.Body.LongLength);
+        Assert.Equal(SizedPatternStream.Hash(size), Convert.ToHexString(SHA256.HashData(answer.Body)));
+        Assert.Equal("application/octet-stream", answer.Fields["Content-Type"]);
+    }
+
+    [Fact]
+    public async Task Trailers_that_were_not_announced_are_not_forwarded()
+    {
+        var body = Encoding.ASCII.GetBytes("unannounced");
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        var answer = await RawHttp1.SendChunkedAsync(Pair.HttpPort, "POST", "/hash", new MemoryStream(body), "", "x-digest: abc\r\n", cts.Token);
+        Assert.Equal($"POST {body.Length} {Convert.ToHexString(SHA256.HashData(body))} cl=none te=chunked", Encoding.ASCII.GetString(answer.Body));
+    }
+}
