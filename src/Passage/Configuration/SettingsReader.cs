@@ -45,12 +45,18 @@ public sealed class SettingsReader
         return value;
     }
 
-    /// <summary>A duration (see <see cref="Duration"/>), positive unless <paramref name="allowInfinite"/>.</summary>
-    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false)
+    /// <summary>
+    /// A duration (see <see cref="Duration"/>), positive unless <paramref name="allowInfinite"/> or
+    /// <paramref name="allowZero"/> (for settings that zero turns off).
+    /// </summary>
+    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false)
     {
-        var expected = allowInfinite ? Duration.Expected + ", or infinite" : Duration.Expected + ", above zero";
+        var expected = allowInfinite ? Duration.Expected + ", or infinite"
+            : allowZero ? Duration.Expected + ", or 0 for none"
+            : Duration.Expected + ", above zero";
         return Get(key, fallback, expected, (string s, out TimeSpan v) =>
-            Duration.TryParse(s, out v) && (v > TimeSpan.Zero || (allowInfinite && v == Timeout.InfiniteTimeSpan)));
+            Duration.TryParse(s, out v)
+            && (v > TimeSpan.Zero || (allowZero && v == TimeSpan.Zero) || (allowInfinite && v == Timeout.InfiniteTimeSpan)));
     }
 
     /// <summary>One of <paramref name="choices"/> (case-insensitive), returned in its canonical spelling.</summary>

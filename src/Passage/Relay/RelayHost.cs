@@ -47,7 +47,10 @@ public sealed class RelayHost : IAsyncDisposable
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
-            options.Destinations.Map);
+            options.Destinations.Map,
+            dnsCache: options.Destinations.DnsCache,
+            timeProvider: timeProvider,
+            metrics: host._metrics);
         try
         {
             if (options.Passthrough is { } passthrough)

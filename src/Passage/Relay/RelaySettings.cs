@@ -22,7 +22,7 @@ public static class RelaySettings
         "relay:requireTls", "relay:tokenFile", "relay:clientIds:*", "relay:minHttpVersion", "relay:requestHeadTimeout",
         "relay:maxRequestHeadBytes", "relay:maxTunnels", "relay:maxTunnelsPerClient", "relay:maxStreamsPerConnection",
         "relay:streamWindow", "relay:connectionWindow",
-        "relay:allowPrivate", "relay:allowNetworks:*",
+        "relay:allowPrivate", "relay:allowNetworks:*", "relay:dnsCacheTtl", "relay:dnsNegativeTtl", "relay:dnsCacheSize",
         "relay:zeroCopy", "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
         "log:level", "log:format",
     ];
@@ -112,11 +112,18 @@ public static class RelaySettings
             map[host] = addresses.ToArray();
         }
 
+        var dnsDefaults = new DnsCacheOptions();
         return new DestinationOptions
         {
             AllowPrivate = reader.GetBool("relay:allowPrivate", false),
             AllowNetworks = networks,
             Map = map,
+            DnsCache = new DnsCacheOptions
+            {
+                MaxAge = reader.GetDuration("relay:dnsCacheTtl", dnsDefaults.MaxAge, allowZero: true),
+                NegativeMaxAge = reader.GetDuration("relay:dnsNegativeTtl", dnsDefaults.NegativeMaxAge, allowZero: true),
+                MaxEntries = reader.GetInt("relay:dnsCacheSize", DnsCacheOptions.DefaultMaxEntries, 1, 1_000_000),
+            },
         };
     }
 
@@ -195,6 +202,9 @@ public static class RelaySettings
             json.WriteEndObject();
             json.WriteBoolean("allowPrivate", relay.Destinations.AllowPrivate);
             WriteArray(json, "allowNetworks", relay.Destinations.AllowNetworks.Select(n => n.ToString()));
+            json.WriteString("dnsCacheTtl", Duration.Format(relay.Destinations.DnsCache.MaxAge));
+            json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
+            json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
             json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
             json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
             json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Passage.Relay;
+using Passage.Relay.Destinations;
 using Passage.Transport;
 
 namespace Passage.Telemetry;
@@ -22,6 +23,7 @@ public sealed class RelayMetrics : IDisposable
     private readonly Counter<long> _closed;
     private readonly Counter<long> _tunnelsOpened;
     private readonly UpDownCounter<long> _tunnelsOpen;
+    private readonly Counter<long> _dnsAnswers;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
     public RelayMetrics(IMeterFactory? meterFactory = null)
@@ -34,6 +36,8 @@ public sealed class RelayMetrics : IDisposable
         _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections and tunnels ended, by how they ended");
         _tunnelsOpened = _meter.CreateCounter<long>("passage.relay.tunnels.opened", "{tunnel}", "CONNECT tunnels established (upstream connected, 2xx sent)");
         _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
+        _dnsAnswers = _meter.CreateCounter<long>("passage.relay.dns.answers", "{answer}",
+            "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss)");
     }
 
     /// <summary>The meter, for listeners that filter by instance.</summary>
@@ -54,6 +58,14 @@ public sealed class RelayMetrics : IDisposable
 
     /// <summary>Tracks tunnels relaying now.</summary>
     public void TunnelOpen(int delta) => _tunnelsOpen.Add(delta);
+
+    /// <summary>Counts a DNS answer for a destination name by where it came from.</summary>
+    internal void DnsAnswered(DnsCacheResult result) => _dnsAnswers.Add(1, new KeyValuePair<string, object?>("result", result switch
+    {
+        DnsCacheResult.Hit => "hit",
+        DnsCacheResult.Coalesced => "coalesced",
+        _ => "miss",
+    }));
 
     /// <summary>Counts a finished relay run: its bytes each way and how it ended.</summary>
     public void Relayed(string frontDoor, in PumpResult result)

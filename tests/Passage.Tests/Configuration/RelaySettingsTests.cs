@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 using Passage.Relay;
+using Passage.Relay.Destinations;
 using Passage.Telemetry;
 
 namespace Passage.Tests.Configuration;
@@ -136,6 +137,40 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void The_dns_cache_defaults_to_30_seconds_5_seconds_for_failures_and_4096_names()
+    {
+        var (options, errors) = Read();
+        Assert.Empty(errors);
+        Assert.Equal(new DnsCacheOptions(), options.Destinations.DnsCache);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.Destinations.DnsCache.MaxAge);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Destinations.DnsCache.NegativeMaxAge);
+        Assert.Equal(4096, options.Destinations.DnsCache.MaxEntries);
+    }
+
+    [Fact]
+    public void The_dns_cache_settings_are_read_and_zero_turns_caching_off()
+    {
+        var (options, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "2m", "dnsNegativeTtl": 0, "dnsCacheSize": 100 } }"""));
+        Assert.Empty(errors);
+        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMinutes(2), NegativeMaxAge = TimeSpan.Zero, MaxEntries = 100 }, options.Destinations.DnsCache);
+
+        var (off, offErrors) = Read(Layer("environment", ("relay:dnsCacheTtl", "0s")));
+        Assert.Empty(offErrors);
+        Assert.Equal(TimeSpan.Zero, off.Destinations.DnsCache.MaxAge);
+    }
+
+    [Fact]
+    public void Bad_dns_cache_settings_are_errors_naming_their_keys()
+    {
+        var (_, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "infinite", "dnsNegativeTtl": "-1s", "dnsCacheSize": 0, "dnsCacheTTL2": 1 } }"""));
+        Assert.Equal(4, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsCacheTtl: 'infinite' is not a duration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsNegativeTtl: '-1s' is not a duration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsCacheSize: '0' is not a whole number", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsCacheTTL2: unknown setting", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Later_layers_win_and_a_list_set_later_replaces_the_whole_list()
     {
         var file = JsonLayer("""{ "relay": { "passthrough": ["127.0.0.1:1", "127.0.0.1:2"], "upstream": "a.test:443", "idleTimeout": "1m" } }""");
@@ -194,7 +229,8 @@ public sealed class RelaySettingsTests
     {
         var (options, errors) = Read(JsonLayer("""
             { "relay": { "passthrough": ["[::1]:9443"], "routes": { "*.example.org": ":443", "a.test": "b.test:8443" },
-                         "map": { "a.test": "127.0.0.1" }, "allowPrivate": true, "allowNetworks": ["fd00::/8"], "idleTimeout": "90s" } }
+                         "map": { "a.test": "127.0.0.1" }, "allowPrivate": true, "allowNetworks": ["fd00::/8"], "idleTimeout": "90s",
+                         "dnsCacheTtl": "1500ms", "dnsNegativeTtl": "0", "dnsCacheSize": 10 } }
             """));
         Assert.Empty(errors);
         var json = RelaySettings.ToJson(options, new Passage.Telemetry.LogOptions { Level = LogLevel.Warning, Format = "json" });
@@ -208,6 +244,7 @@ public sealed class RelaySettingsTests
         Assert.Equal(options.Passthrough.Routes.OrderBy(r => r.Pattern), again.Passthrough.Routes.OrderBy(r => r.Pattern));
         Assert.Equal(options.Destinations.AllowNetworks, again.Destinations.AllowNetworks);
         Assert.Equal(options.Destinations.Map["a.test"], again.Destinations.Map["a.test"]);
+        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMilliseconds(1500), NegativeMaxAge = TimeSpan.Zero, MaxEntries = 10 }, again.Destinations.DnsCache);
         Assert.Equal(options.Limits, again.Limits);
     }
 }

@@ -4,7 +4,7 @@ namespace Passage.Tests.Infrastructure;
 
 /// <summary>
 /// Sums the long-valued measurements of one meter instance by instrument name and the tags
-/// <c>reason</c>, <c>end</c> and <c>direction</c>, as "name/tag": "passage.relay.connections.refused/no_route".
+/// <c>reason</c>, <c>end</c>, <c>direction</c> and <c>result</c>, as "name/tag": "passage.relay.connections.refused/no_route".
 /// </summary>
 internal sealed class MetricsRecorder : IDisposable
 {
@@ -25,7 +25,7 @@ internal sealed class MetricsRecorder : IDisposable
             var key = instrument.Name;
             foreach (var tag in tags)
             {
-                if (tag.Key is "reason" or "end" or "direction")
+                if (tag.Key is "reason" or "end" or "direction" or "result")
                 {
                     key += $"/{tag.Value}";
                 }

@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Passage.Relay.Destinations;
 
-/// <summary>Which destination addresses a relay may reach, and names pinned to addresses.</summary>
+/// <summary>Which destination addresses a relay may reach, names pinned to addresses, and how long DNS answers are reused.</summary>
 public sealed record DestinationOptions
 {
     /// <summary>
@@ -19,4 +19,7 @@ public sealed record DestinationOptions
     /// The addresses are still checked against the policy. Default none.
     /// </summary>
     public IReadOnlyDictionary<string, IPAddress[]> Map { get; init; } = new Dictionary<string, IPAddress[]>();
+
+    /// <summary>How long DNS answers for destination names are reused. Default 30 s, failures 5 s, 4096 names.</summary>
+    public DnsCacheOptions DnsCache { get; init; } = new();
 }

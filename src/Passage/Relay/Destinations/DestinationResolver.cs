@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Passage.Telemetry;
 
 namespace Passage.Relay.Destinations;
 
@@ -20,9 +21,13 @@ namespace Passage.Relay.Destinations;
 ///        static map? ──hit──────────────────────────────▲
 ///            │ miss                                     │
 ///            ▼                                          │
-///           DNS ──failed──▶ DnsError   ──none──▶ NoAddresses
+///       DNS/cache ──failed──▶ DnsError ──none──▶ NoAddresses
 ///            └──────────────────────────────────────────┘
 /// </code>
+/// With a <see cref="DnsCacheOptions"/> that is on, DNS answers are reused for a bounded time and
+/// concurrent lookups of one name share one (see <see cref="DnsCache"/>); only raw answers are kept,
+/// so every address handed out, kept or not, is checked against the policy then. Literals and
+/// mapped names never reach DNS and are never kept.
 /// Timeouts are the caller's: cancel the token. Cancellation propagates as
 /// <see cref="OperationCanceledException"/>; every other expected failure is a <see cref="ResolveStatus"/>.
 /// </remarks>
@@ -30,7 +35,7 @@ public sealed class DestinationResolver
 {
     private readonly AddressPolicy _policy;
     private readonly Dictionary<string, IPAddress[]> _map;
-    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _lookup;
+    private readonly DnsCache _dns;
 
     /// <summary>Creates a resolver.</summary>
     /// <param name="policy">The policy every address is checked against.</param>
@@ -42,15 +47,25 @@ public sealed class DestinationResolver
     /// The DNS lookup; <see langword="null"/> for <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/>.
     /// A seam for tests. It signals failure with <see cref="SocketException"/>.
     /// </param>
+    /// <param name="dnsCache">
+    /// How long DNS answers are reused; <see langword="null"/> for <see cref="DnsCacheOptions.Off"/>
+    /// (every name looked up each time).
+    /// </param>
+    /// <param name="timeProvider">The clock answers age by; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <param name="metrics">Counts where DNS answers came from; optional.</param>
     /// <exception cref="ArgumentException">A map key is not a valid host name, or maps to no address.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dnsCache"/> has a negative age or no room.</exception>
     public DestinationResolver(
         AddressPolicy policy,
         IReadOnlyDictionary<string, IPAddress[]>? staticMap = null,
-        Func<string, CancellationToken, Task<IPAddress[]>>? lookup = null)
+        Func<string, CancellationToken, Task<IPAddress[]>>? lookup = null,
+        DnsCacheOptions? dnsCache = null,
+        TimeProvider? timeProvider = null,
+        RelayMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         _policy = policy;
-        _lookup = lookup ?? Dns.GetHostAddressesAsync;
+        _dns = new DnsCache(lookup ?? Dns.GetHostAddressesAsync, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
         _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
         foreach ((string name, IPAddress[] addresses) in staticMap ?? new Dictionary<string, IPAddress[]>())
         {
@@ -101,20 +116,14 @@ public sealed class DestinationResolver
             return Check(mapped);
         }
 
-        IPAddress[]? resolved;
-        try
-        {
-            resolved = await _lookup(host, cancellationToken).ConfigureAwait(false);
-        }
-        catch (SocketException exception)
-        {
-            // A lookup that fails because the caller gave up is the caller's cancellation, not a DNS error.
-            cancellationToken.ThrowIfCancellationRequested();
-            return ResolveResult.DnsError(exception.SocketErrorCode);
-        }
-
-        return resolved is null || resolved.Length == 0 ? ResolveResult.NoAddresses() : Check(resolved);
+        DnsAnswer answer = await _dns.LookupAsync(host, cancellationToken).ConfigureAwait(false);
+        return answer.Error is { } error ? ResolveResult.DnsError(error)
+            : answer.Addresses.Length == 0 ? ResolveResult.NoAddresses()
+            : Check(answer.Addresses);
     }
+
+    /// <summary>The DNS cache in front of the lookup, for tests.</summary>
+    internal DnsCache Cache => _dns;
 
     private ResolveResult Check(IPAddress[] addresses)
     {

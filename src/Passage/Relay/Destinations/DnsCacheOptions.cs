@@ -1,0 +1,36 @@
+namespace Passage.Relay.Destinations;
+
+/// <summary>
+/// How long the relay reuses DNS answers for destination names. The system resolver (getaddrinfo)
+/// does not report the records' TTLs, so these are maximum ages counted from when an answer arrived,
+/// whatever TTL its records carried: a record whose TTL is shorter is still reused this long.
+/// </summary>
+public sealed record DnsCacheOptions
+{
+    /// <summary>Default for <see cref="MaxEntries"/>: 4096.</summary>
+    public const int DefaultMaxEntries = 4096;
+
+    /// <summary>
+    /// How long a name's addresses are reused. Zero turns the cache off: every connection looks its
+    /// name up itself, and concurrent lookups of one name are not combined. Default 30 s.
+    /// </summary>
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a failed lookup (a DNS error, or a name without addresses) is reused; zero keeps no
+    /// failure (concurrent lookups are still combined). Unused when <see cref="MaxAge"/> is zero. Default 5 s.
+    /// </summary>
+    public TimeSpan NegativeMaxAge { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Names kept at most, lookups under way included; a new name beyond that pushes out the one
+    /// added longest ago. Default 4096.
+    /// </summary>
+    public int MaxEntries { get; init; } = DefaultMaxEntries;
+
+    /// <summary>No cache: every name is looked up each time, as it comes.</summary>
+    public static DnsCacheOptions Off { get; } = new() { MaxAge = TimeSpan.Zero, NegativeMaxAge = TimeSpan.Zero };
+
+    /// <summary>Whether answers are kept at all.</summary>
+    internal bool Enabled => MaxAge > TimeSpan.Zero;
+}
