@@ -40,8 +40,8 @@ internal enum DnsCacheResult
 ///        start one, keep it (pushing out the oldest name when full) and wait for it (miss)
 /// </code>
 /// An answer's age counts from when it arrived, on the <see cref="TimeProvider"/>; getaddrinfo reports
-/// no TTL, so the maximum age stands in for it. Names compare ignoring case and a final dot, and are
-/// looked up without that dot. A caller that gives up gets <see cref="OperationCanceledException"/> at
+/// no TTL, so the maximum age stands in for it. Names compare ignoring case; a final dot makes another
+/// name (it skips the resolver's search domains), so each is looked up as written. A caller that gives up gets <see cref="OperationCanceledException"/> at
 /// once and leaves the lookup running for the others; the lookup is cancelled only when every caller
 /// waiting for it has given up. A lookup that ends in anything but an answer or a
 /// <see cref="SocketException"/> is passed to its callers and not kept.
@@ -92,7 +92,8 @@ internal sealed class DnsCache
             return await LookupOnceAsync(_lookup, name, cancellationToken).ConfigureAwait(false);
         }
 
-        string key = HostSyntax.ToMapKey(name);
+        // Case does not matter to DNS; a final dot does (it skips the resolver's search domains), so it stays.
+        string key = name.ToLowerInvariant();
         Entry entry;
         DnsCacheResult result;
         lock (_gate)
@@ -252,7 +253,7 @@ internal sealed class DnsCache
 
     private sealed class Entry(string name)
     {
-        /// <summary>The name as looked up: no final dot.</summary>
+        /// <summary>The name as looked up (lower case; a final dot kept).</summary>
         public string Name { get; } = name;
 
         /// <summary>Completes with the answer, for the callers waiting.</summary>

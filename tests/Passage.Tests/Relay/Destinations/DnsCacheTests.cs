@@ -222,9 +222,8 @@ public sealed class DnsCacheTests
 
     [Theory]
     [InlineData("Example.COM.")]
-    [InlineData("example.com")]
     [InlineData("EXAMPLE.com.")]
-    public async Task Names_are_kept_ignoring_case_and_a_final_dot(string other)
+    public async Task Names_are_kept_ignoring_case(string other)
     {
         var dns = new CountingDns("8.8.8.8");
         var resolver = Resolver(dns);
@@ -233,7 +232,20 @@ public sealed class DnsCacheTests
         await Resolve(resolver, other);
         await Resolve(resolver, "www.example.com");
 
-        Assert.Equal(["example.com", "www.example.com"], dns.Names);
+        Assert.Equal(["example.com.", "www.example.com"], dns.Names);
+        Assert.Equal(2, resolver.Cache.Count);
+    }
+
+    [Fact]
+    public async Task A_name_with_a_final_dot_is_another_name_looked_up_as_written()
+    {
+        var dns = new CountingDns("8.8.8.8");
+        var resolver = Resolver(dns);
+
+        await Resolve(resolver, "example.com.");
+        await Resolve(resolver, "example.com");
+
+        Assert.Equal(["example.com.", "example.com"], dns.Names);
         Assert.Equal(2, resolver.Cache.Count);
     }
 
