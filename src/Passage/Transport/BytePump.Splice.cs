@@ -113,7 +113,7 @@ public static partial class BytePump
                         {
                             if (!spliceWorked && MeansUnsupported((int)-moved))
                             {
-                                MarkUnsupported();
+                                NoteRefusal((int)-moved);
                                 return null;
                             }
                             return Ended(fromSide, ToSocketException((int)-moved));
@@ -159,7 +159,7 @@ public static partial class BytePump
                                 }
                                 // The destination takes no spliced pages: send what is in the pipe the
                                 // ordinary way, then let the copy path carry on.
-                                MarkUnsupported();
+                                NoteRefusal((int)-sent);
                                 copyOut = true;
                             }
 

@@ -43,16 +43,27 @@ internal static partial class LinuxSplice
     private static int s_unsupported;
 
     /// <summary>
-    /// True on Linux until splice(2) has answered EINVAL or ENOSYS (a kernel or socket family without
-    /// it); from then on every pump takes the copy path.
+    /// True on Linux until splice(2) has answered ENOSYS (a kernel without it); from then on every pump
+    /// takes the copy path.
     /// </summary>
     public static bool IsAvailable => OperatingSystem.IsLinux() && Volatile.Read(ref s_unsupported) == 0;
 
     /// <summary>True for the answers that mean "splice cannot do this here" rather than a network failure.</summary>
     public static bool MeansUnsupported(int errno) => errno is EINVAL or ENOSYS;
 
-    /// <summary>Turns the zero-copy path off for the rest of the process.</summary>
-    public static void MarkUnsupported() => Volatile.Write(ref s_unsupported, 1);
+    /// <summary>
+    /// Takes note of a refusal (<see cref="MeansUnsupported"/>). ENOSYS is the kernel's and turns the
+    /// zero-copy path off for the rest of the process; EINVAL is about these two descriptors (a
+    /// destination opened for appending, a file system or socket family without splice), so only the
+    /// direction that met it falls back, and the next connection tries again.
+    /// </summary>
+    public static void NoteRefusal(int errno)
+    {
+        if (errno == ENOSYS)
+        {
+            Volatile.Write(ref s_unsupported, 1);
+        }
+    }
 
     /// <summary>
     /// The exception the runtime's own socket calls throw for <paramref name="errno"/>, so that a

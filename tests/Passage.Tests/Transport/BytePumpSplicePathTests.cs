@@ -49,6 +49,60 @@ public sealed class BytePumpSplicePathTests : BytePumpTests
         Assert.Equal(4, result.ClientToUpstreamBytes);
     }
 
+    [Fact]
+    public async Task A_destination_that_refuses_spliced_pages_is_fed_by_copying_and_nothing_is_lost()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        // splice(2) into a descriptor opened for appending answers EINVAL (fs/splice.c): a real refusal that
+        // comes only after the first bytes are already in the pipe.
+        SetAppend(_relayOut);
+        var pump = BytePump.RunAsync(new SocketConnection(_relayIn), new SocketConnection(_relayOut));
+        var up = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
+        var sending = Loopback.SendAllAsync(_app, up);
+        var received = Loopback.ReadToEndAsync(_server, limit: up.Length);
+        await sending.WaitAsync(Timeouts.Default);
+        Assert.Equal(up, await received.WaitAsync(Timeouts.Default));
+        await Loopback.SendAllAsync(_server, "bye"u8.ToArray());
+        _app.Shutdown(SocketShutdown.Send);
+        _server.Shutdown(SocketShutdown.Send);
+        Assert.Equal("bye"u8.ToArray(), await Loopback.ReadToEndAsync(_app));
+
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(PumpPath.Copy, result.ClientToUpstreamPath);
+        Assert.Equal(PumpPath.Splice, result.UpstreamToClientPath);
+        Assert.Equal(up.Length, result.ClientToUpstreamBytes);
+        Assert.Equal(3, result.UpstreamToClientBytes);
+
+        // One socket's refusal says nothing about the next connection's: it still splices.
+        var (app, relayIn) = await Loopback.ConnectedPairAsync();
+        var (relayOut, server) = await Loopback.ConnectedPairAsync();
+        using (app)
+        using (server)
+        {
+            var next = BytePump.RunAsync(new SocketConnection(relayIn), new SocketConnection(relayOut));
+            await Loopback.SendAllAsync(app, "ping"u8.ToArray());
+            Assert.Equal("ping"u8.ToArray(), await Loopback.ReadToEndAsync(server, limit: 4));
+            app.Shutdown(SocketShutdown.Send);
+            server.Shutdown(SocketShutdown.Send);
+            Assert.Equal(PumpPath.Splice, (await next.WaitAsync(Timeouts.Default)).ClientToUpstreamPath);
+        }
+    }
+
+    private static void SetAppend(Socket socket)
+    {
+        const int F_GETFL = 3, F_SETFL = 4, O_APPEND = 0x400;
+        var fd = (int)socket.SafeHandle.DangerousGetHandle();
+        var flags = Fcntl(fd, F_GETFL, 0);
+        Assert.True(flags >= 0 && Fcntl(fd, F_SETFL, flags | O_APPEND) == 0, "fcntl failed");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static extern int Fcntl(int fd, int command, int argument);
+
     [Theory]
     [InlineData(LinuxSplice.ECONNRESET, SocketError.ConnectionReset)]
     [InlineData(LinuxSplice.EPIPE, SocketError.Shutdown)]
