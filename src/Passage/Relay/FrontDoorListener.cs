@@ -80,7 +80,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
                 // Restarting while old connections sit in TIME_WAIT must not fail the bind.
                 listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                 listener.Bind(endpoint);
-                listener.Listen(512);
+                // As long a backlog as the kernel allows (net.core.somaxconn, 4096 on current kernels): in a
+                // storm of new connections a full queue drops SYNs, and each dropped one costs its client a
+                // retransmission a second later, a far worse wait than queueing.
+                listener.Listen();
                 bound.Add((IPEndPoint)listener.LocalEndPoint!);
             }
         }
