@@ -17,10 +17,12 @@ using System.Text;
 //   setup --via V --target H:P --count K [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
 //                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
 //                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"
-//   idle --via V --target H:P --steps N1,N2,... --pid PID [--settle S] [--proxy H:P] [--hello SNI]
+//   idle --via V --target H:P --steps N1,N2,... --pid PID [--settle S] [--proxy H:P] [--hello SNI] [--at-step CMD]
 //                                         open connections up to N1, N2, ... (kept open, idle); S seconds after
 //                                         each step read VmRSS of PID; print "rss_kib_N X" per step and
-//                                         "slope_kib_per_conn Y" (least squares over the steps); then close all
+//                                         "slope_kib_per_conn Y" (least squares over the steps); then close all.
+//                                         --at-step: after each reading run `sh -c "CMD N"` (N: the step) while
+//                                         the connections are still open, e.g. to take a heap snapshot
 // V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP), tls (HTTP/1.1 CONNECT over
 // TLS to the proxy, whose certificate must equal --cert byte for byte: a pin, no CA, no name check),
 // relay (TCP to --proxy, which forwards to the target by itself: HAProxy, pass-through) or tlsrelay
@@ -89,7 +91,7 @@ try
                 var path = PathOptions.From(options);
                 var steps = options["steps"].Split(',').Select(x => int.Parse(x, inv)).ToArray();
                 var settle = double.Parse(options.GetValueOrDefault("settle", "3"), inv);
-                var points = Idle.Run(path, steps, TimeSpan.FromSeconds(settle));
+                var points = Idle.Run(path, steps, TimeSpan.FromSeconds(settle), options.GetValueOrDefault("at-step"));
                 var line = new StringBuilder();
                 foreach (var (n, rss) in points)
                 {
@@ -415,7 +417,7 @@ static class Idle
 {
     // Opens connections step by step and keeps them; after each step (and a settle time) reads the RSS
     // of the proxy process. Opening is sequential, so the proxy sees a steady trickle, not a storm.
-    public static List<(int Count, long RssKib)> Run(PathOptions path, int[] steps, TimeSpan settle)
+    public static List<(int Count, long RssKib)> Run(PathOptions path, int[] steps, TimeSpan settle, string? atStep)
     {
         var pid = path.Pid ?? throw new ArgumentException("--pid is needed with idle");
         var held = new List<(Socket Socket, Stream Stream)>();
@@ -436,6 +438,10 @@ static class Idle
                 // A round trip on the last one proves the whole chain is up before the reading.
                 Thread.Sleep(settle);
                 points.Add((step, Rss(pid)));
+                if (atStep is not null)
+                {
+                    RunAtStep(atStep, step);
+                }
             }
         }
         finally
@@ -447,6 +453,16 @@ static class Idle
             }
         }
         return points;
+    }
+
+    static void RunAtStep(string command, int step)
+    {
+        using var process = Process.Start("/bin/sh", ["-c", $"{command} {step.ToString(CultureInfo.InvariantCulture)}"]);
+        if (!process.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            process.Kill();
+            throw new IOException($"idle: --at-step command still running after 120 s: {command}");
+        }
     }
 
     static long Rss(int pid)

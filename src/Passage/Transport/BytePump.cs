@@ -38,7 +38,7 @@ public static partial class BytePump
     /// <param name="clientPreamble">Bytes already read from the client (e.g. a ClientHello that was
     /// inspected for routing), written to the upstream before anything else and counted.</param>
     /// <param name="cancellationToken">Ends the run (result <see cref="PumpEnd.Canceled"/>).</param>
-    public static async Task<PumpResult> RunAsync(
+    public static Task<PumpResult> RunAsync(
         IDuplexConnection client,
         IDuplexConnection upstream,
         PumpOptions? options = null,
@@ -47,12 +47,15 @@ public static partial class BytePump
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(upstream);
-        options ??= PumpOptions.Default;
-
-        using var run = new PumpRun(client, upstream, options, cancellationToken);
-        return await run.RunAsync(clientPreamble).ConfigureAwait(false);
+        // Not an async method: a relayed connection lives as long as its run, so every frame kept
+        // waiting above the two directions is memory an idle connection holds.
+        return new PumpRun(client, upstream, options ?? PumpOptions.Default, clientPreamble, cancellationToken).Start();
     }
 
+    /// <summary>
+    /// One relayed connection's run. Held while the connection is idle: itself, one pending
+    /// direction each way and the task the caller awaits; nothing waits above the directions.
+    /// </summary>
     private sealed partial class PumpRun : IDisposable
     {
         private readonly IDuplexConnection _client;
@@ -63,18 +66,27 @@ public static partial class BytePump
         private readonly CancellationTokenRegistration _abortOnStop;
         private readonly ITimer? _idleTimer;
         private readonly bool _zeroCopy;
+        private readonly TaskCompletionSource<PumpResult> _done = new();
+        // Dropped once written: an idle connection keeps no copy of its first bytes.
+        private ReadOnlyMemory<byte> _clientPreamble;
         private int _toUpstreamPath;
         private int _toClientPath;
         private long _lastActivity;
         private long _toUpstream;
         private long _toClient;
         private int _idleExpired;
+        private DirectionResult _toUpstreamEnd;
+        private DirectionResult _toClientEnd;
+        private Exception? _fault;
+        private int _firstEnded;
+        private int _ended;
 
-        public PumpRun(IDuplexConnection client, IDuplexConnection upstream, PumpOptions options, CancellationToken callerToken)
+        public PumpRun(IDuplexConnection client, IDuplexConnection upstream, PumpOptions options, ReadOnlyMemory<byte> clientPreamble, CancellationToken callerToken)
         {
             _client = client;
             _upstream = upstream;
             _options = options;
+            _clientPreamble = clientPreamble;
             _callerToken = callerToken;
             _stop = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
             // Operations that ignore cancellation are unblocked by tearing the transports down.
@@ -87,29 +99,58 @@ public static partial class BytePump
             }
         }
 
-        public async Task<PumpResult> RunAsync(ReadOnlyMemory<byte> clientPreamble)
+        /// <summary>Starts both directions; the task completes when both have ended.</summary>
+        public Task<PumpResult> Start()
         {
-            var toUpstream = MoveAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream, clientPreamble);
-            var toClient = MoveAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client, ReadOnlyMemory<byte>.Empty);
+            _ = MoveAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream);
+            _ = MoveAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client);
+            return _done.Task;
+        }
 
-            var first = await Task.WhenAny(toUpstream, toClient).ConfigureAwait(false);
-            if (first.Result.Kind != DirectionEnd.EndOfStream)
+        /// <summary>
+        /// Called once by each direction as it ends. The first to end other than by end of stream
+        /// stops the run; the second to end completes it.
+        /// </summary>
+        private void DirectionEnded(PumpSide toSide, DirectionResult result, Exception? fault)
+        {
+            if (toSide == PumpSide.Upstream)
+            {
+                _toUpstreamEnd = result;
+            }
+            else
+            {
+                _toClientEnd = result;
+            }
+            if (fault is not null)
+            {
+                Interlocked.CompareExchange(ref _fault, fault, null);
+            }
+            Interlocked.CompareExchange(ref _firstEnded, (int)toSide, 0);
+            if (result.Kind != DirectionEnd.EndOfStream || fault is not null)
             {
                 Stop();
             }
-            var firstResult = first.Result;
-            var secondResult = await (first == toUpstream ? toClient : toUpstream).ConfigureAwait(false);
-            if (secondResult.Kind != DirectionEnd.EndOfStream)
+            if (Interlocked.Increment(ref _ended) < 2)
             {
-                Stop();
+                return;
             }
 
-            var result = Result(firstResult, secondResult);
-            return result with
+            var upstreamFirst = Volatile.Read(ref _firstEnded) == (int)PumpSide.Upstream;
+            var result2 = Result(upstreamFirst ? _toUpstreamEnd : _toClientEnd, upstreamFirst ? _toClientEnd : _toUpstreamEnd) with
             {
                 ClientToUpstreamPath = (PumpPath)Volatile.Read(ref _toUpstreamPath),
                 UpstreamToClientPath = (PumpPath)Volatile.Read(ref _toClientPath),
             };
+            var unexpected = Volatile.Read(ref _fault);
+            Dispose();
+            if (unexpected is not null)
+            {
+                _done.SetException(unexpected);
+            }
+            else
+            {
+                _done.SetResult(result2);
+            }
         }
 
         private PumpResult Result(DirectionResult firstResult, DirectionResult secondResult)
@@ -134,13 +175,53 @@ public static partial class BytePump
             return new PumpResult(PumpEnd.Completed, PumpSide.None, toUpstreamBytes, toClientBytes);
         }
 
-        private async Task<DirectionResult> MoveAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide, ReadOnlyMemory<byte> preamble)
+        private async Task MoveAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)
         {
-            // Yield so that both directions start before either runs a synchronous stretch.
-            await Task.Yield();
-            if (!preamble.IsEmpty)
+            DirectionResult result;
+            Exception? fault = null;
+            try
             {
-                // Written the ordinary way on either path; splicing takes over after it.
+                // Yield so that both directions start before either runs a synchronous stretch.
+                await Task.Yield();
+                if (await WritePreambleAsync(to, toSide).ConfigureAwait(false) is { } failed)
+                {
+                    result = failed;
+                }
+                else if (_zeroCopy && await SpliceAsync(from, to, fromSide, toSide).ConfigureAwait(false) is { } spliced)
+                {
+                    Volatile.Write(ref toSide == PumpSide.Upstream ? ref _toUpstreamPath : ref _toClientPath, (int)PumpPath.Splice);
+                    result = spliced;
+                }
+                else
+                {
+                    result = await CopyAsync(from, to, fromSide, toSide).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e)
+            {
+                // A bug, not a network failure (those come back as values): the run fails with it.
+                fault = e;
+                result = new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null);
+            }
+            DirectionEnded(toSide, result, fault);
+        }
+
+        /// <summary>
+        /// Writes the client's preamble upstream, the ordinary way on either path (splicing takes over
+        /// after it), and lets go of it. Null when written or when there is none.
+        /// </summary>
+        private ValueTask<DirectionResult?> WritePreambleAsync(IDuplexConnection to, PumpSide toSide)
+        {
+            if (toSide != PumpSide.Upstream || _clientPreamble.IsEmpty)
+            {
+                return default;
+            }
+            var preamble = _clientPreamble;
+            _clientPreamble = default;
+            return WriteAsync(preamble);
+
+            async ValueTask<DirectionResult?> WriteAsync(ReadOnlyMemory<byte> preamble)
+            {
                 try
                 {
                     await to.WriteAsync(preamble, _stop.Token).ConfigureAwait(false);
@@ -150,13 +231,8 @@ public static partial class BytePump
                     return Ended(toSide, e);
                 }
                 Delivered(toSide, preamble.Length);
+                return null;
             }
-            if (_zeroCopy && await SpliceAsync(from, to, fromSide, toSide).ConfigureAwait(false) is { } spliced)
-            {
-                Volatile.Write(ref toSide == PumpSide.Upstream ? ref _toUpstreamPath : ref _toClientPath, (int)PumpPath.Splice);
-                return spliced;
-            }
-            return await CopyAsync(from, to, fromSide, toSide).ConfigureAwait(false);
         }
 
         private async Task<DirectionResult> CopyAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)

@@ -123,6 +123,42 @@ public abstract class BytePumpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_idle_run_keeps_no_reference_to_the_preamble_once_it_is_delivered()
+    {
+        var (pump, preamble) = StartPumpWithUnreferencedPreamble(1500);
+        Assert.Equal(1500, (await Loopback.ReadToEndAsync(_server, limit: 1500)).Length);
+
+        // Both directions now wait for data; whatever they hold is what an idle connection holds.
+        var collected = false;
+        for (var i = 0; i < 50 && !collected; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            collected = !preamble.IsAlive;
+            if (!collected)
+            {
+                // The write's completion may still be unwinding on another thread.
+                await Task.Delay(20);
+            }
+        }
+        Assert.False(pump.IsCompleted);
+        Assert.True(collected, "the idle run still references the preamble it has delivered");
+
+        _app.Shutdown(SocketShutdown.Send);
+        _server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(1500, result.ClientToUpstreamBytes);
+    }
+
+    /// <summary>Starts a run whose preamble nothing else references (not inlined, so no caller frame keeps it).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private (Task<PumpResult> Pump, WeakReference Preamble) StartPumpWithUnreferencedPreamble(int length)
+    {
+        var preamble = RandomNumberGenerator.GetBytes(length);
+        return (StartPump(preamble: preamble), new WeakReference(preamble));
+    }
+
+    [Fact]
     public async Task Idle_timeout_closes_both_sides_when_nothing_moves()
     {
         var clock = new ManualTimeProvider();

@@ -256,38 +256,15 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     {
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
-        var local = socket.LocalEndPoint as IPEndPoint;
-        // HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
-        // else is HTTP/1.1. Read only as far as the bytes agree with the preface (at most 24): they
-        // are handed on to whichever protocol it turns out to be.
-        var first = new byte[Http2Preface.Length];
-        var seen = 0;
-        using (var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time))
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll))
+        // The sniffing has a frame of its own: this one waits as long as the tunnel lives.
+        var first = await ReadPrefaceAsync(socket, closeAll).ConfigureAwait(false);
+        if (first is null)
         {
-            try
-            {
-                while (seen < first.Length && first.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
-                {
-                    var n = await socket.ReceiveAsync(first.AsMemory(seen), SocketFlags.None, linked.Token).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        socket.Dispose();
-                        return;
-                    }
-                    seen += n;
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException)
-            {
-                await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
-                    "request head not received in time", _metrics, _time).ConfigureAwait(false);
-                return;
-            }
+            return;
         }
-        if (first.AsSpan(0, seen).SequenceEqual(Http2Preface))
+        if (first.AsSpan().SequenceEqual(Http2Preface))
         {
-            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(socket, ownsSocket: true)), local, remote, closeAll).ConfigureAwait(false);
+            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(socket, ownsSocket: true)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
             return;
         }
         if (_options.MinHttpVersion >= 2)
@@ -295,7 +272,44 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
             return;
         }
-        await _http1.RunAsync(new SocketConnection(socket), remote, id, closeAll, first.AsMemory(0, seen)).ConfigureAwait(false);
+        var session = _http1.RunAsync(new SocketConnection(socket), remote, id, closeAll, first);
+        // The session copied the bytes; this frame keeps no reference to them.
+        first = null;
+        await session.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
+    /// else is HTTP/1.1. Reads only as far as the bytes agree with the preface (at most 24) and
+    /// returns them, to be handed on to whichever protocol it turns out to be; null when the client
+    /// left or went quiet (then it has been answered and closed).
+    /// </summary>
+    private async Task<byte[]?> ReadPrefaceAsync(Socket socket, CancellationToken closeAll)
+    {
+        var first = new byte[Http2Preface.Length];
+        var seen = 0;
+        using var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        try
+        {
+            while (seen < first.Length && first.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
+            {
+                var n = await socket.ReceiveAsync(first.AsMemory(seen), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    socket.Dispose();
+                    return null;
+                }
+                seen += n;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        {
+            await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
+                "request head not received in time", _metrics, _time).ConfigureAwait(false);
+            return null;
+        }
+        return seen == first.Length ? first : first.AsSpan(0, seen).ToArray();
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

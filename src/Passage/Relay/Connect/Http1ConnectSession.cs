@@ -26,6 +26,30 @@ internal sealed class Http1ConnectSession(
     public async Task RunAsync(IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
     {
         await using var _ = client;
+        // Everything before the pump lives in OpenAsync, so that none of it (the head buffer, the
+        // parsed request, its strings) stays reachable from this frame while the tunnel is open.
+        var opening = OpenAsync(client, remote, id, closeAll, initial);
+        // A parameter stays in this frame for its whole life: let go of the caller's bytes.
+        initial = default;
+        var opened = await opening.ConfigureAwait(false);
+        if (opened.Upstream is not { } upstreamSocket)
+        {
+            return;
+        }
+        using var lease = opened.Lease;
+        await using var upstream = new SocketConnection(upstreamSocket);
+        await TunnelPump.RunAsync(client, upstream, options, limits.HandshakeTimeout, pumpOptions, opened.Early, metrics, logger, id, closeAll).ConfigureAwait(false);
+    }
+
+    /// <summary>An open tunnel's upstream and slot (the caller owns both) and the client's bytes read past the head.</summary>
+    private readonly record struct Opened(Socket? Upstream, TunnelLimiter.Lease? Lease, byte[] Early);
+
+    /// <summary>
+    /// Reads the head, checks it, opens the tunnel and answers 200; every refusal is answered here
+    /// and comes back without an upstream.
+    /// </summary>
+    private async Task<Opened> OpenAsync(IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial)
+    {
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
@@ -36,43 +60,51 @@ internal sealed class Http1ConnectSession(
                 {
                     await RefuseAsync(client, refusal, detail, metrics, time, logger, id).ConfigureAwait(false);
                 }
-                return;
+                return default;
             }
 
             var request = head.Value.Request;
             if (opener.Authenticate(request.ProxyAuthorization) is { } denied)
             {
                 await RefuseAsync(client, denied, "credentials required", metrics, time, logger, id).ConfigureAwait(false);
-                return;
+                return default;
             }
             TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
             var opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, closeAll).ConfigureAwait(false);
             if (opening.Upstream is not { } upstreamSocket)
             {
                 await RefuseAsync(client, opening.Refusal, opening.Detail, metrics, time, logger, id).ConfigureAwait(false);
-                return;
+                return default;
             }
 
-            using var lease = opening.Lease;
-            await using var upstream = new SocketConnection(upstreamSocket);
             metrics.TunnelOpened(ConnectRelay.FrontDoor);
-            var answer = new ArrayBufferWriter<byte>(64);
-            Http1Response.Success(answer, request.Version);
+            var handedOver = false;
             try
             {
+                var answer = new ArrayBufferWriter<byte>(64);
+                Http1Response.Success(answer, request.Version);
                 await client.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
+                // A client may send its first tunnel bytes (a ClientHello) right behind the head.
+                var headLength = (int)head.Value.HeadLength;
+                // Keep those bytes, not the head buffer: an idle tunnel holds no buffer.
+                var early = buffer.AsSpan(headLength, filled - headLength).ToArray();
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+                handedOver = true;
+                return new Opened(upstreamSocket, opening.Lease, early);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
-                return;
+                return default;
             }
-            // A client may send its first tunnel bytes (a ClientHello) right behind the head.
-            var headLength = (int)head.Value.HeadLength;
-            // Keep those bytes, not the head buffer: an idle tunnel holds no buffer.
-            var early = buffer.AsSpan(headLength, filled - headLength).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null;
-            await TunnelPump.RunAsync(client, upstream, options, limits.HandshakeTimeout, pumpOptions, early, metrics, logger, id, closeAll).ConfigureAwait(false);
+            finally
+            {
+                if (!handedOver)
+                {
+                    opening.Lease?.Dispose();
+                    upstreamSocket.Dispose();
+                }
+            }
         }
         finally
         {

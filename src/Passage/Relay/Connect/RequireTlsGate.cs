@@ -12,11 +12,12 @@ namespace Passage.Relay.Connect;
 internal static class RequireTlsGate
 {
     /// <summary>
-    /// Reads until the bytes already held plus new ones form a complete ClientHello. Returns the
-    /// buffer (pooled; the caller returns it) and its length, or null when the bytes are not TLS,
-    /// are malformed, are too large, or the client went quiet past <paramref name="timeout"/>.
+    /// Reads until the bytes already held plus new ones form a complete ClientHello. Returns a copy
+    /// of exactly those bytes (the pooled buffer they were read into is given back at once: the
+    /// tunnel then holds no buffer while idle), or null when the bytes are not TLS, are malformed,
+    /// are too large, or the client went quiet past <paramref name="timeout"/>.
     /// </summary>
-    public static async Task<(byte[]? Buffer, int Length)> ReadClientHelloAsync(
+    public static async Task<byte[]?> ReadClientHelloAsync(
         IDuplexConnection client, ReadOnlyMemory<byte> already, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         const int max = PassthroughOptions.DefaultMaxClientHelloBytes;
@@ -34,7 +35,9 @@ internal static class RequireTlsGate
                     var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), max);
                     if (result.Status == ClientHelloStatus.Complete)
                     {
-                        return (buffer, filled);
+                        var hello = buffer.AsSpan(0, filled).ToArray();
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        return hello;
                     }
                     if (result.Status != ClientHelloStatus.Incomplete || filled == buffer.Length)
                     {
@@ -54,6 +57,6 @@ internal static class RequireTlsGate
             // Silent, gone or stopped: not a ClientHello.
         }
         ArrayPool<byte>.Shared.Return(buffer);
-        return (null, 0);
+        return null;
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.Extensions.Logging;
 using Passage.Telemetry;
 using Passage.Transport;
@@ -23,40 +22,32 @@ internal static class TunnelPump
         long id,
         CancellationToken cancellationToken)
     {
-        byte[]? hello = null;
+        if (options.RequireTls)
+        {
+            var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, handshakeTimeout, pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
+            if (hello is null)
+            {
+                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.NotTls);
+                TunnelLog.Refused(logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
+                client.Abort();
+                return;
+            }
+            preamble = hello;
+        }
+        metrics.TunnelOpen(1);
         try
         {
-            if (options.RequireTls)
-            {
-                var (buffer, length) = await RequireTlsGate.ReadClientHelloAsync(client, preamble, handshakeTimeout, pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
-                if (buffer is null)
-                {
-                    metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.NotTls);
-                    TunnelLog.Refused(logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
-                    client.Abort();
-                    return;
-                }
-                hello = buffer;
-                preamble = buffer.AsMemory(0, length);
-            }
-            metrics.TunnelOpen(1);
-            try
-            {
-                var result = await BytePump.RunAsync(client, upstream, pumpOptions, preamble, cancellationToken).ConfigureAwait(false);
-                metrics.Relayed(ConnectRelay.FrontDoor, result);
-                TunnelLog.Closed(logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
-            }
-            finally
-            {
-                metrics.TunnelOpen(-1);
-            }
+            var pump = BytePump.RunAsync(client, upstream, pumpOptions, preamble, cancellationToken);
+            // This frame waits as long as the tunnel lives; the pump lets go of the first bytes once
+            // they are written, and so does this frame.
+            preamble = default;
+            var result = await pump.ConfigureAwait(false);
+            metrics.Relayed(ConnectRelay.FrontDoor, result);
+            TunnelLog.Closed(logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
         }
         finally
         {
-            if (hello is not null)
-            {
-                ArrayPool<byte>.Shared.Return(hello);
-            }
+            metrics.TunnelOpen(-1);
         }
     }
 }

@@ -47,13 +47,36 @@ internal sealed class PassthroughConnectionHandler
     public async Task HandleAsync(Socket clientSocket, long id, CancellationToken closeAll)
     {
         clientSocket.NoDelay = true;
-        PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
         await using var client = new SocketConnection(clientSocket);
+        // Everything before the pump lives in RouteAsync, so that none of it (the hello, the name,
+        // the route) stays reachable from this frame while the connection is relayed.
+        var routed = await RouteAsync(client, clientSocket, id, closeAll).ConfigureAwait(false);
+        if (routed.Upstream is not { } upstreamSocket)
+        {
+            return;
+        }
+        await using var upstream = new SocketConnection(upstreamSocket);
+        var result = await BytePump.RunAsync(client, upstream, _pumpOptions, routed.Hello, closeAll).ConfigureAwait(false);
+        _metrics.Relayed(PassthroughRelay.FrontDoor, result);
+        PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+    }
+
+    /// <summary>A dialed upstream (the caller owns it) and the hello to send it first; no upstream when refused.</summary>
+    private readonly record struct Routed(Socket? Upstream, byte[] Hello);
+
+    /// <summary>Reads the ClientHello, routes it and dials; a refusal is answered here.</summary>
+    private async Task<Routed> RouteAsync(SocketConnection client, Socket clientSocket, long id, CancellationToken closeAll)
+    {
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            // Asking a socket for its peer caches the address objects on it for its life: only when logged.
+            PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
+        }
         var hello = await ReadClientHelloAsync(clientSocket, closeAll).ConfigureAwait(false);
         if (hello.Refusal is { } refused)
         {
             await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
-            return;
+            return default;
         }
 
         HostPort target;
@@ -64,7 +87,7 @@ internal sealed class PassthroughConnectionHandler
         else if (hello.ServerName is null)
         {
             await RefuseAsync(client, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
-            return;
+            return default;
         }
         else if (_routes.Match(hello.ServerName) is { } route)
         {
@@ -73,21 +96,20 @@ internal sealed class PassthroughConnectionHandler
         else
         {
             await RefuseAsync(client, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
-            return;
+            return default;
         }
 
         var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
         if (reached.Socket is not { } upstreamSocket)
         {
             await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
-            return;
+            return default;
         }
-
-        PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
-        await using var upstream = new SocketConnection(upstreamSocket);
-        var result = await BytePump.RunAsync(client, upstream, _pumpOptions, hello.Bytes, closeAll).ConfigureAwait(false);
-        _metrics.Relayed(PassthroughRelay.FrontDoor, result);
-        PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
+        }
+        return new Routed(upstreamSocket, hello.Bytes);
     }
 
     /// <summary>The ClientHello read: its server name and its bytes (to forward first), or why there is none.</summary>

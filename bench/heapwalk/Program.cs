@@ -1,0 +1,99 @@
+using System.Globalization;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Runtime;
+
+// heapwalk PID OUT.tsv: a heap dump of PID (createdump, via the diagnostics port), then every object
+// reachable from the GC roots, grouped by type: "type<TAB>count<TAB>bytes", largest first. The first
+// lines are "#total<TAB>objects<TAB>bytes" of the live heap and "#committed<TAB>segments<TAB>bytes".
+// Byte arrays are grouped by length and by the type of the object that first led to them.
+// heapwalk diff A.tsv B.tsv N: per type, (B - A) / N bytes and objects: what each of N more
+// connections keeps, when A and B were taken with N connections between them (load tool idle --at-step).
+if (args[0] == "diff")
+{
+    return Diff(args[1], args[2], double.Parse(args[3], CultureInfo.InvariantCulture));
+}
+var pid = int.Parse(args[0], CultureInfo.InvariantCulture);
+var output = args[1];
+var dump = Path.Combine(Path.GetTempPath(), $"heapwalk-{pid}-{Environment.TickCount64}.dmp");
+try
+{
+    new DiagnosticsClient(pid).WriteDump(DumpType.WithHeap, dump);
+    using var target = DataTarget.LoadDump(dump);
+    using var runtime = target.ClrVersions[0].CreateRuntime();
+    var heap = runtime.Heap;
+    var seen = new HashSet<ulong>();
+    var stack = new Stack<ulong>();
+    foreach (var root in heap.EnumerateRoots())
+    {
+        if (root.Object.Address != 0 && seen.Add(root.Object.Address))
+        {
+            stack.Push(root.Object.Address);
+        }
+    }
+    var byType = new Dictionary<string, (long Count, long Bytes)>();
+    // For arrays of bytes: which type of object first led to each (by length), to see who holds them.
+    var parentOf = new Dictionary<ulong, string>();
+    long objects = 0, bytes = 0;
+    while (stack.Count > 0)
+    {
+        var obj = heap.GetObject(stack.Pop());
+        if (!obj.IsValid)
+        {
+            continue;
+        }
+        var name = obj.Type?.Name ?? "?";
+        if (name == "System.Byte[]")
+        {
+            name = $"System.Byte[{obj.AsArray().Length}] via {parentOf.GetValueOrDefault(obj.Address, "root")}";
+        }
+        var size = (long)obj.Size;
+        byType[name] = byType.TryGetValue(name, out var c) ? (c.Count + 1, c.Bytes + size) : (1, size);
+        objects++;
+        bytes += size;
+        foreach (var reference in obj.EnumerateReferenceAddresses(carefully: true, considerDependantHandles: true))
+        {
+            if (reference != 0 && seen.Add(reference))
+            {
+                if (heap.GetObjectType(reference)?.Name == "System.Byte[]")
+                {
+                    parentOf[reference] = obj.Type?.Name ?? "?";
+                }
+                stack.Push(reference);
+            }
+        }
+    }
+    using var writer = new StreamWriter(output);
+    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#total\t{objects}\t{bytes}"));
+    var committed = heap.Segments.Sum(s => (long)s.CommittedMemory.Length);
+    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#committed\t{heap.Segments.Length}\t{committed}"));
+    foreach (var (name, (count, size)) in byType.OrderByDescending(p => p.Value.Bytes))
+    {
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}\t{count}\t{size}"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"live_objects {objects} live_bytes {bytes}"));
+    return 0;
+}
+finally
+{
+    File.Delete(dump);
+}
+
+static int Diff(string before, string after, double n)
+{
+    static Dictionary<string, (long Count, long Bytes)> Load(string path) =>
+        File.ReadLines(path).Select(l => l.Split('\t')).ToDictionary(
+            f => f[0], f => (long.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture)));
+    var a = Load(before);
+    var b = Load(after);
+    var rows = a.Keys.Union(b.Keys).Select(t =>
+    {
+        var (ca, ba) = a.GetValueOrDefault(t);
+        var (cb, bb) = b.GetValueOrDefault(t);
+        return (Type: t, Bytes: (bb - ba) / n, Count: (cb - ca) / n);
+    }).Where(r => Math.Abs(r.Bytes) >= 1).OrderByDescending(r => r.Type.StartsWith('#')).ThenByDescending(r => r.Bytes);
+    foreach (var (type, bytes, count) in rows)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{bytes,8:F0} B {count,6:F2} objects  {type}"));
+    }
+    return 0;
+}
