@@ -1,0 +1,78 @@
+using System.Security.Cryptography.X509Certificates;
+using Passage.Tests.Infrastructure;
+using Passage.Tunnel;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>
+/// CA mode's check of the other end's certificate, one rule at a time: issued by the CA of <c>tls.ca</c> (and only
+/// that CA), in its validity period, named <c>general.peerHostname</c> in its SAN, and good for the peer's role.
+/// </summary>
+public sealed class PeerVerifierTests : IDisposable
+{
+    private const string ServerName = "server.tunnel.test";
+    private const string ClientName = "client.tunnel.test";
+
+    private readonly TemporaryDirectory _directory = new();
+    private readonly TestCertificateAuthority _ca = TestCertificateAuthority.Create("Passage Test CA");
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _directory.Dispose();
+    }
+
+    /// <summary>The check an end in <paramref name="mode"/> makes of the other end, expecting <paramref name="peerHostname"/>.</summary>
+    private PeerVerifier Verifier(TunnelMode mode, string peerHostname) => PeerVerifier.Create(new TunnelOptions
+    {
+        Mode = mode,
+        PeerHostname = peerHostname,
+        CaFile = _directory.Write("ca.pem", _ca.CertificatePem),
+        KeyFile = "unused.pem",
+    });
+
+    private static X509Certificate2 Load(PemLeaf leaf) => X509Certificate2.CreateFromPem(leaf.Certificate);
+
+    [Theory]
+    [InlineData(TunnelMode.Client, ServerName, TestCertificateAuthority.ServerAuth)]
+    [InlineData(TunnelMode.Server, ClientName, TestCertificateAuthority.ClientAuth)]
+    public void A_certificate_from_the_CA_for_the_name_and_role_is_accepted(TunnelMode mode, string name, string usage)
+    {
+        using var verifier = Verifier(mode, name);
+        using var certificate = Load(_ca.Issue(name, [usage]));
+        Assert.True(verifier.Verify(certificate));
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client, ServerName)]
+    [InlineData(TunnelMode.Server, ClientName)]
+    public void A_certificate_good_for_both_roles_or_without_usages_is_accepted(TunnelMode mode, string name)
+    {
+        using var verifier = Verifier(mode, name);
+        using var both = Load(_ca.Issue(name, [TestCertificateAuthority.ServerAuth, TestCertificateAuthority.ClientAuth]));
+        using var unrestricted = Load(_ca.Issue(name, []));
+        Assert.True(verifier.Verify(both));
+        Assert.True(verifier.Verify(unrestricted));
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client, "from another CA")]
+    [InlineData(TunnelMode.Server, "from another CA")]
+    [InlineData(TunnelMode.Client, "expired")]
+    [InlineData(TunnelMode.Server, "expired")]
+    [InlineData(TunnelMode.Client, "for another name")]
+    [InlineData(TunnelMode.Server, "for another name")]
+    public void A_certificate_is_refused_when_it_is(TunnelMode mode, string flaw)
+    {
+        using var other = TestCertificateAuthority.Create("Passage Test CA");
+        var leaf = flaw switch
+        {
+            "from another CA" => other.Issue(ServerName, []),
+            "expired" => _ca.Issue(ServerName, [], notAfter: DateTimeOffset.UtcNow.AddDays(-1)),
+            _ => _ca.Issue("other.tunnel.test", []),
+        };
+        using var verifier = Verifier(mode, ServerName);
+        using var certificate = Load(leaf);
+        Assert.False(verifier.Verify(certificate));
+    }
+}

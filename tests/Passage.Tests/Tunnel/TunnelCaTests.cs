@@ -1,0 +1,128 @@
+using System.Net;
+using System.Text;
+using Passage.Tests.Infrastructure;
+using Passage.Tunnel;
+using static Passage.Tests.Tunnel.TestCertificateAuthority;
+
+namespace Passage.Tests.Tunnel;
+
+/// <summary>
+/// CA mode end to end (<c>tls.cert</c>, <c>tls.key</c>, <c>tls.ca</c> and <c>general.peerHostname</c> on both ends):
+/// certificates issued by the one CA for the expected names carry requests; anything else is refused by the end that
+/// checks it, and the client end answers 503 with Proxy-Status.
+/// </summary>
+public sealed class TunnelCaTests : IDisposable
+{
+    private const string ServerName = "server.tunnel.test";
+    private const string ClientName = "client.tunnel.test";
+
+    private readonly TemporaryDirectory _directory = new();
+    private readonly TestCertificateAuthority _ca = Create("Passage Test CA");
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _directory.Dispose();
+    }
+
+    [Fact]
+    public async Task Ends_with_certificates_from_the_CA_carry_a_request_to_the_backend_and_its_answer_back()
+    {
+        await using var pair = await StartAsync();
+        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
+        await pair.Client.WaitForLineAsync(l => l.Contains($"accepting only '{ServerName}' issued by the CA in tls.ca", StringComparison.Ordinal));
+        await pair.Server.WaitForLineAsync(l => l.Contains($"accepting only '{ClientName}' issued by the CA in tls.ca", StringComparison.Ordinal));
+
+        using var http = pair.CreateHttpClient();
+        using var response = await http.PostAsync("/echo", new StringContent("through the CA tunnel", Encoding.UTF8)).WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("through the CA tunnel", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, pair.Backend.Requests);
+        Assert.DoesNotContain("refused a peer", pair.Client.Output + pair.Server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_end_refuses_a_server_certificate_from_another_CA()
+    {
+        using var other = Create("Passage Test CA");
+        await using var pair = await StartAsync(server: other.Issue(ServerName, [ServerAuth]));
+        await AssertRefusedAsync(pair, TunnelMode.Client);
+    }
+
+    [Fact]
+    public async Task A_server_end_refuses_a_client_certificate_from_another_CA()
+    {
+        using var other = Create("Passage Test CA");
+        await using var pair = await StartAsync(client: other.Issue(ClientName, [ClientAuth]));
+        await AssertRefusedAsync(pair, TunnelMode.Server);
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public async Task An_end_refuses_a_certificate_that_does_not_carry_its_peerHostname(TunnelMode checker)
+    {
+        // The certificates are good; the checking end expects another name than the one in the other's SAN.
+        await using var pair = checker == TunnelMode.Client
+            ? await StartAsync(clientExpects: "elsewhere.tunnel.test")
+            : await StartAsync(serverExpects: "elsewhere.tunnel.test");
+        await AssertRefusedAsync(pair, checker, "'elsewhere.tunnel.test' issued by the CA in tls.ca");
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public async Task An_end_refuses_an_expired_certificate(TunnelMode checker)
+    {
+        var expired = DateTimeOffset.UtcNow.AddDays(-1);
+        await using var pair = checker == TunnelMode.Client
+            ? await StartAsync(server: _ca.Issue(ServerName, [ServerAuth], notAfter: expired))
+            : await StartAsync(client: _ca.Issue(ClientName, [ClientAuth], notAfter: expired));
+        await AssertRefusedAsync(pair, checker);
+    }
+
+    /// <summary>
+    /// Starts a pair in CA mode, healthy unless told otherwise: the server end presents a certificate from the CA for
+    /// <see cref="ServerName"/> good for server authentication and expects <see cref="ClientName"/>; the client end
+    /// the other way round. Both trust the one CA.
+    /// </summary>
+    private Task<TunnelPair> StartAsync(PemLeaf? server = null, PemLeaf? client = null, string serverExpects = ClientName, string clientExpects = ServerName)
+    {
+        var ca = _directory.Write("ca.pem", _ca.CertificatePem);
+        return TunnelPair.StartAsync(
+            End("server", server ?? _ca.Issue(ServerName, [ServerAuth]), ca, serverExpects),
+            End("client", client ?? _ca.Issue(ClientName, [ClientAuth]), ca, clientExpects));
+    }
+
+    private EndTrust End(string name, PemLeaf leaf, string ca, string peerHostname) =>
+        EndTrust.Ca(peerHostname, _directory.Write($"{name}.crt", leaf.Certificate), _directory.Write($"{name}.key", leaf.Key), ca);
+
+    /// <summary>
+    /// <paramref name="checker"/> logged that it refused the other end (expecting <paramref name="expected"/>, by
+    /// default the right name); the tunnel never came up, the client end reports it down, and nothing reached the backend.
+    /// </summary>
+    private static async Task AssertRefusedAsync(TunnelPair pair, TunnelMode checker, string? expected = null)
+    {
+        var (refuser, refused) = checker == TunnelMode.Client ? (pair.Client, pair.Server) : (pair.Server, pair.Client);
+        expected ??= $"'{(checker == TunnelMode.Client ? ServerName : ClientName)}' issued by the CA in tls.ca";
+        var line = await refuser.WaitForLineAsync(l => l.Contains("refused a peer presenting", StringComparison.Ordinal));
+        Assert.EndsWith($"expected {expected}", line.TrimEnd(), StringComparison.Ordinal);
+        var down = await pair.Client.WaitForLineAsync(l => l.Contains("tunnel down", StringComparison.Ordinal));
+        using var http = pair.CreateHttpClient();
+        using var response = await http.GetAsync("/").WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var status = Assert.Single(response.Headers.GetValues("Proxy-Status"));
+        if (checker == TunnelMode.Client)
+        {
+            Assert.Contains("tunnel down: tls_certificate_error", down, StringComparison.Ordinal);
+            Assert.StartsWith("passage; error=tls_certificate_error", status, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.StartsWith("passage; error=", status, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain("refused a peer", refused.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("tunnel up", pair.Client.Output, StringComparison.Ordinal);
+        Assert.Equal(0, pair.Backend.Requests);
+    }
+}
