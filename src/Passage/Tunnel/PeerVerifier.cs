@@ -9,17 +9,30 @@ namespace Passage.Tunnel;
 /// node ID (<c>general.peer</c>, <see cref="CertificatePin.MatchesPin"/>), or issued by the CA of
 /// <c>tls.ca</c> for the name <c>general.peerHostname</c>. Used on both sides of the mutual TLS handshake.
 /// </summary>
+/// <remarks>
+/// In CA mode the other end's certificate must chain to a certificate of <c>tls.ca</c> (the system's trusted roots
+/// play no part), be within its validity period, be good for the role the other end plays (extended key usage,
+/// RFC 5280 §4.2.1.12: server authentication when a client end checks the server, client authentication when the
+/// server end checks a client; a certificate without the extension is good for both), and carry
+/// <c>general.peerHostname</c>. The same rules hold on both ends.
+/// </remarks>
 internal sealed class PeerVerifier : IDisposable
 {
+    // RFC 5280 §4.2.1.12.
+    private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
+    private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
+
     private readonly NodeId? _pin;
     private readonly X509Certificate2Collection? _roots;
     private readonly string? _hostname;
+    private readonly string? _peerUsage;
 
-    private PeerVerifier(NodeId? pin, X509Certificate2Collection? roots, string? hostname)
+    private PeerVerifier(NodeId? pin, X509Certificate2Collection? roots, string? hostname, string? peerUsage)
     {
         _pin = pin;
         _roots = roots;
         _hostname = hostname;
+        _peerUsage = peerUsage;
     }
 
     /// <summary>Who is expected, for log lines: the node ID or the CA-issued name.</summary>
@@ -32,7 +45,7 @@ internal sealed class PeerVerifier : IDisposable
     {
         if (options.Peer is { } pin)
         {
-            return new PeerVerifier(pin, null, null);
+            return new PeerVerifier(pin, null, null, null);
         }
         var roots = new X509Certificate2Collection();
         roots.ImportFromPemFile(options.CaFile ?? throw new InvalidOperationException("neither general.peer nor tls.ca is set"));
@@ -40,7 +53,9 @@ internal sealed class PeerVerifier : IDisposable
         {
             throw new CryptographicException($"'{options.CaFile}' holds no certificate");
         }
-        return new PeerVerifier(null, roots, options.PeerHostname);
+        // The other end plays the opposite role in the handshake.
+        var peerUsage = options.Mode == TunnelMode.Server ? ClientAuth : ServerAuth;
+        return new PeerVerifier(null, roots, options.PeerHostname, peerUsage);
     }
 
     /// <summary>True when <paramref name="presented"/> is the expected peer.</summary>
@@ -50,7 +65,7 @@ internal sealed class PeerVerifier : IDisposable
         {
             return CertificatePin.MatchesPin(presented, _pin);
         }
-        if (presented is null || _roots is null || _hostname is null)
+        if (presented is null || _roots is null || _hostname is null || _peerUsage is null)
         {
             return false;
         }
@@ -62,6 +77,7 @@ internal sealed class PeerVerifier : IDisposable
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(_peerUsage));
             return chain.Build(certificate) && certificate.MatchesHostname(_hostname);
         }
         catch (CryptographicException)

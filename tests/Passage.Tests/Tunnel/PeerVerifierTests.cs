@@ -34,13 +34,16 @@ public sealed class PeerVerifierTests : IDisposable
     private static X509Certificate2 Load(PemLeaf leaf) => X509Certificate2.CreateFromPem(leaf.Certificate);
 
     [Theory]
-    [InlineData(TunnelMode.Client, ServerName, TestCertificateAuthority.ServerAuth)]
-    [InlineData(TunnelMode.Server, ClientName, TestCertificateAuthority.ClientAuth)]
-    public void A_certificate_from_the_CA_for_the_name_and_role_is_accepted(TunnelMode mode, string name, string usage)
+    [InlineData(TunnelMode.Client, ServerName, TestCertificateAuthority.ServerAuth, true)]
+    [InlineData(TunnelMode.Server, ClientName, TestCertificateAuthority.ClientAuth, true)]
+    [InlineData(TunnelMode.Client, ServerName, TestCertificateAuthority.ClientAuth, false)]
+    [InlineData(TunnelMode.Server, ClientName, TestCertificateAuthority.ServerAuth, false)]
+    public void A_certificate_from_the_CA_for_the_name_is_accepted_only_for_the_role_the_other_end_plays(TunnelMode mode, string name, string usage, bool accepted)
     {
+        // A client end checks a server, which must be good for server authentication; a server end checks a client.
         using var verifier = Verifier(mode, name);
         using var certificate = Load(_ca.Issue(name, [usage]));
-        Assert.True(verifier.Verify(certificate));
+        Assert.Equal(accepted, verifier.Verify(certificate));
     }
 
     [Theory]

@@ -81,6 +81,16 @@ public sealed class TunnelCaTests : IDisposable
         await AssertRefusedAsync(pair, checker);
     }
 
+    [Fact]
+    public async Task A_server_end_refuses_a_client_certificate_meant_only_for_server_authentication()
+    {
+        // From the CA, for the right name, but its extended key usage (RFC 5280 §4.2.1.12) leaves out client
+        // authentication. (The other way round cannot be staged here: a server end does not start with a certificate
+        // that leaves out server authentication; PeerVerifierTests covers the client end's check.)
+        await using var pair = await StartAsync(client: _ca.Issue(ClientName, [ServerAuth]));
+        await AssertRefusedAsync(pair, TunnelMode.Server);
+    }
+
     /// <summary>
     /// Starts a pair in CA mode, healthy unless told otherwise: the server end presents a certificate from the CA for
     /// <see cref="ServerName"/> good for server authentication and expects <see cref="ClientName"/>; the client end
