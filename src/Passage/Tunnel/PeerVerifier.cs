@@ -14,7 +14,9 @@ namespace Passage.Tunnel;
 /// play no part), be within its validity period, be good for the role the other end plays (extended key usage,
 /// RFC 5280 §4.2.1.12: server authentication when a client end checks the server, client authentication when the
 /// server end checks a client; a certificate without the extension is good for both), and carry
-/// <c>general.peerHostname</c>. The same rules hold on both ends.
+/// <c>general.peerHostname</c> in its subject alternative names (a DNS name, possibly a wildcard for one label, or an
+/// IP address; the subject's common name is not looked at: RFC 9525 no longer counts it as a name). The same rules
+/// hold on both ends.
 /// </remarks>
 internal sealed class PeerVerifier : IDisposable
 {
@@ -78,7 +80,7 @@ internal sealed class PeerVerifier : IDisposable
             chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             chain.ChainPolicy.ApplicationPolicy.Add(new Oid(_peerUsage));
-            return chain.Build(certificate) && certificate.MatchesHostname(_hostname);
+            return chain.Build(certificate) && certificate.MatchesHostname(_hostname, allowWildcards: true, allowCommonName: false);
         }
         catch (CryptographicException)
         {

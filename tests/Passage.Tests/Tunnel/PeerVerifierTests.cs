@@ -78,4 +78,16 @@ public sealed class PeerVerifierTests : IDisposable
         using var certificate = Load(leaf);
         Assert.False(verifier.Verify(certificate));
     }
+
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public void The_name_must_be_in_the_SAN_not_only_in_the_subject(TunnelMode mode)
+    {
+        using var verifier = Verifier(mode, ServerName);
+        using var bySubject = Load(_ca.Issue(null, [], commonName: ServerName));
+        using var bySan = Load(_ca.Issue(ServerName, [], commonName: "something else"));
+        Assert.False(verifier.Verify(bySubject));
+        Assert.True(verifier.Verify(bySan));
+    }
 }
