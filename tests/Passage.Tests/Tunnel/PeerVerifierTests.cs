@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
@@ -89,5 +91,22 @@ public sealed class PeerVerifierTests : IDisposable
         using var bySan = Load(_ca.Issue(ServerName, [], commonName: "something else"));
         Assert.False(verifier.Verify(bySubject));
         Assert.True(verifier.Verify(bySan));
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public void Checking_a_stranger_fetches_nothing_its_certificate_points_to(TunnelMode mode)
+    {
+        // A certificate from an unknown CA naming where its issuer may be downloaded (authority information access):
+        // the check fails without fetching it (TunnelCaTests has the handshake's own check too).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var url = new Uri($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/issuer.cer");
+        using var other = TestCertificateAuthority.Create("Stranger CA");
+        using var verifier = Verifier(mode, ServerName);
+        using var certificate = Load(other.Issue(ServerName, [], issuerUrl: url));
+        Assert.False(verifier.Verify(certificate));
+        Assert.False(listener.Pending(), "the check connected to the URL in the certificate");
     }
 }

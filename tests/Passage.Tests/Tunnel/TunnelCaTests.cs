@@ -1,4 +1,8 @@
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
@@ -89,6 +93,87 @@ public sealed class TunnelCaTests : IDisposable
         // that leaves out server authentication; PeerVerifierTests covers the client end's check.)
         await using var pair = await StartAsync(client: _ca.Issue(ClientName, [ServerAuth]));
         await AssertRefusedAsync(pair, TunnelMode.Server);
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public async Task An_end_fetches_nothing_a_strangers_certificate_points_to(TunnelMode checker)
+    {
+        // A certificate from an unknown CA that says where its issuer can be downloaded (authority information access,
+        // RFC 5280 §4.2.2.1). Following it would let anyone who connects make this end send requests where they like,
+        // and hold the handshake meanwhile. The stranger is this test rather than a passage process, which would look
+        // the URL up for its own certificate as it starts.
+        using var issuerUrl = new TcpListener(IPAddress.Loopback, 0);
+        issuerUrl.Start();
+        var url = new Uri($"http://127.0.0.1:{((IPEndPoint)issuerUrl.LocalEndpoint).Port}/issuer.cer");
+        using var stranger = Create("Stranger CA");
+        await using var pair = await StartAsync();
+        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
+        if (checker == TunnelMode.Server)
+        {
+            await ConnectAsStrangerAsync(pair, stranger.Issue(ClientName, [ClientAuth], issuerUrl: url));
+        }
+        else
+        {
+            await ServeAsStrangerAsync(pair, stranger.Issue(ServerName, [ServerAuth], issuerUrl: url));
+        }
+        // The refusal is logged after the handshake's certificate checks, so a fetch would have connected by now.
+        Assert.False(issuerUrl.Pending(), "an end connected to the URL in the stranger's certificate");
+    }
+
+    /// <summary>A TLS client presenting <paramref name="leaf"/> to the pair's server end, until the server end refuses it.</summary>
+    private static async Task ConnectAsStrangerAsync(TunnelPair pair, PemLeaf leaf)
+    {
+        using var connection = new TcpClient();
+        await connection.ConnectAsync(IPAddress.Loopback, pair.TunnelPort).WaitAsync(Timeouts.Default);
+        await using var tls = new SslStream(connection.GetStream());
+        await PresentAsync(tls, leaf, asServer: false);
+        await pair.Server.WaitForLineAsync(l => l.Contains("refused a peer presenting", StringComparison.Ordinal));
+    }
+
+    /// <summary>A TLS server presenting <paramref name="leaf"/> to a new client end, until that client end refuses it.</summary>
+    private async Task ServeAsStrangerAsync(TunnelPair pair, PemLeaf leaf)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var client = End("fooled", _ca.Issue(ClientName, [ClientAuth]), _directory.Write("ca.pem", _ca.CertificatePem), ServerName);
+        await using var fooled = pair.StartEnd("fooled.json", TunnelPair.ClientConfig(client, ((IPEndPoint)listener.LocalEndpoint).Port, ""));
+        using var connection = await listener.AcceptTcpClientAsync().WaitAsync(Timeouts.Default);
+        await using var tls = new SslStream(connection.GetStream());
+        await PresentAsync(tls, leaf, asServer: true);
+        await fooled.WaitForLineAsync(l => l.Contains("refused a peer presenting", StringComparison.Ordinal));
+    }
+
+    /// <summary>One TLS handshake presenting <paramref name="leaf"/>, taking whatever the other side shows and fetching nothing.</summary>
+    private static async Task PresentAsync(SslStream tls, PemLeaf leaf, bool asServer)
+    {
+        using var certificate = X509Certificate2.CreateFromPem(leaf.Certificate, leaf.Key);
+        var context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+        var offline = new X509ChainPolicy { DisableCertificateDownloads = true, RevocationMode = X509RevocationMode.NoCheck };
+        try
+        {
+            var handshake = asServer
+                ? tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificateContext = context,
+                    ClientCertificateRequired = true,
+                    CertificateChainPolicy = offline,
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                })
+                : tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = ServerName,
+                    ClientCertificateContext = context,
+                    CertificateChainPolicy = offline,
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                });
+            await handshake.WaitAsync(Timeouts.Default);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            // The other end refused this certificate: the point.
+        }
     }
 
     /// <summary>
