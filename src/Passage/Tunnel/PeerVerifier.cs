@@ -20,9 +20,6 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal sealed class PeerVerifier : IDisposable
 {
-    // RFC 5280 §4.2.1.12.
-    private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
-    private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
 
     private readonly NodeId? _pin;
     private readonly X509Certificate2Collection? _roots;
@@ -56,9 +53,15 @@ internal sealed class PeerVerifier : IDisposable
             throw new CryptographicException($"'{options.CaFile}' holds no certificate");
         }
         // The other end plays the opposite role in the handshake.
-        var peerUsage = options.Mode == TunnelMode.Server ? ClientAuth : ServerAuth;
+        var peerUsage = UsageFor(options.Mode == TunnelMode.Server ? TunnelMode.Client : TunnelMode.Server);
         return new PeerVerifier(null, roots, options.PeerHostname, peerUsage);
     }
+
+    /// <summary>
+    /// The extended key usage (RFC 5280 §4.2.1.12) a certificate needs to play <paramref name="role"/> in the
+    /// handshake: server authentication for the server end, client authentication for a client end.
+    /// </summary>
+    public static string UsageFor(TunnelMode role) => role == TunnelMode.Server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2";
 
     /// <summary>
     /// A chain policy that never goes to the network: no download of an issuer the certificate points to (authority

@@ -85,14 +85,34 @@ public sealed class TunnelCaTests : IDisposable
         await AssertRefusedAsync(pair, checker);
     }
 
-    [Fact]
-    public async Task A_server_end_refuses_a_client_certificate_meant_only_for_server_authentication()
+    [Theory]
+    [InlineData(TunnelMode.Client)]
+    [InlineData(TunnelMode.Server)]
+    public async Task An_end_refuses_a_certificate_not_meant_for_the_role_the_other_end_plays(TunnelMode checker)
     {
-        // From the CA, for the right name, but its extended key usage (RFC 5280 §4.2.1.12) leaves out client
-        // authentication. (The other way round cannot be staged here: a server end does not start with a certificate
-        // that leaves out server authentication; PeerVerifierTests covers the client end's check.)
-        await using var pair = await StartAsync(client: _ca.Issue(ClientName, [ServerAuth]));
-        await AssertRefusedAsync(pair, TunnelMode.Server);
+        // From the CA, for the right name, but its extended key usage (RFC 5280 §4.2.1.12) lists only the other role.
+        // No passage end starts with such a certificate of its own, so this test presents it.
+        await using var pair = await StartAsync();
+        await PresentToAsync(pair, checker, checker == TunnelMode.Server ? _ca.Issue(ClientName, [ServerAuth]) : _ca.Issue(ServerName, [ClientAuth]));
+        Assert.Equal(0, pair.Backend.Requests);
+    }
+
+    [Theory]
+    [InlineData(TunnelMode.Server, ClientAuth)]
+    [InlineData(TunnelMode.Client, ServerAuth)]
+    public async Task An_end_does_not_start_with_a_certificate_not_meant_for_its_own_role(TunnelMode mode, string usage)
+    {
+        // The other end would refuse it (and a server end's TLS cannot even offer it): say so at start, naming the file.
+        var name = mode == TunnelMode.Server ? ServerName : ClientName;
+        var end = End("misissued", _ca.Issue(name, [usage]), _directory.Write("ca.pem", _ca.CertificatePem), "peer.tunnel.test");
+        var config = _directory.Write("misissued.json", mode == TunnelMode.Server
+            ? TunnelPair.ServerConfig(end, TunnelPair.FreePort(), TunnelPair.FreePort(), "")
+            : TunnelPair.ClientConfig(end, TunnelPair.FreePort(), ""));
+        var (exitCode, _, error) = await PassageProcess.RunAsync(["tunnel", "--config", config]);
+        Assert.Equal(1, exitCode);
+        var role = mode == TunnelMode.Server ? "server" : "client";
+        Assert.Contains($"Cannot start: tls.cert: '{Path.Combine(_directory.Path, "misissued.crt")}' is not meant for TLS {role} authentication", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -109,18 +129,18 @@ public sealed class TunnelCaTests : IDisposable
         var url = new Uri($"http://127.0.0.1:{((IPEndPoint)issuerUrl.LocalEndpoint).Port}/issuer.cer");
         using var stranger = Create("Stranger CA");
         await using var pair = await StartAsync();
-        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
-        if (checker == TunnelMode.Server)
-        {
-            await ConnectAsStrangerAsync(pair, stranger.Issue(ClientName, [ClientAuth], issuerUrl: url));
-        }
-        else
-        {
-            await ServeAsStrangerAsync(pair, stranger.Issue(ServerName, [ServerAuth], issuerUrl: url));
-        }
+        var leaf = checker == TunnelMode.Server ? stranger.Issue(ClientName, [ClientAuth], issuerUrl: url) : stranger.Issue(ServerName, [ServerAuth], issuerUrl: url);
+        await PresentToAsync(pair, checker, leaf);
         // The refusal is logged after the handshake's certificate checks, so a fetch would have connected by now.
         Assert.False(issuerUrl.Pending(), "an end connected to the URL in the stranger's certificate");
     }
+
+    /// <summary>
+    /// Presents <paramref name="leaf"/> from this test to <paramref name="checker"/>: as a TLS client to the pair's server
+    /// end, or as a TLS server to a new client end; returns once that end has logged its refusal.
+    /// </summary>
+    private Task PresentToAsync(TunnelPair pair, TunnelMode checker, PemLeaf leaf) =>
+        checker == TunnelMode.Server ? ConnectAsStrangerAsync(pair, leaf) : ServeAsStrangerAsync(pair, leaf);
 
     /// <summary>A TLS client presenting <paramref name="leaf"/> to the pair's server end, until the server end refuses it.</summary>
     private static async Task ConnectAsStrangerAsync(TunnelPair pair, PemLeaf leaf)

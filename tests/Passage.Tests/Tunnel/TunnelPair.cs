@@ -98,11 +98,13 @@ internal sealed class TunnelPair : IAsyncDisposable
     public string ServerConfig(string extra, NodeId? peer = null, string? key = null) =>
         ServerConfig(peer is null && key is null ? _serverTrust : EndTrust.Pinned(peer ?? ClientId, key ?? ServerKey), extra);
 
-    public string ServerConfig(EndTrust trust, string extra) => $$"""
+    public string ServerConfig(EndTrust trust, string extra) => ServerConfig(trust, TunnelPort, Backend.Port, extra, SystemExtra);
+
+    public static string ServerConfig(EndTrust trust, int tunnelPort, int backendPort, string extra, string system = "") => $$"""
         {
-          "general": { "mode": "server", {{trust.General}}, "bindAddress": "127.0.0.1:{{TunnelPort}}", "httpConnectAddress": "127.0.0.1:{{Backend.Port}}" },
+          "general": { "mode": "server", {{trust.General}}, "bindAddress": "127.0.0.1:{{tunnelPort}}", "httpConnectAddress": "127.0.0.1:{{backendPort}}" },
           "tls": { {{trust.Tls}} },
-          "system": { "drainTimeout": "10s" {{(SystemExtra.Length > 0 ? "," + SystemExtra : "")}} }
+          "system": { "drainTimeout": "10s" {{(system.Length > 0 ? "," + system : "")}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;
