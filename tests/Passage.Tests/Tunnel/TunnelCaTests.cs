@@ -231,6 +231,7 @@ public sealed class TunnelCaTests : IDisposable
         {
             Assert.Contains("tunnel down: tls_certificate_error", down, StringComparison.Ordinal);
             Assert.StartsWith("passage; error=tls_certificate_error", status, StringComparison.Ordinal);
+            Assert.Contains("the other end's certificate is not the expected peer's", status, StringComparison.Ordinal);
         }
         else
         {
