@@ -10,17 +10,17 @@ namespace Passage.Tunnel;
 /// <c>tls.ca</c> for the name <c>general.peerHostname</c>. Used on both sides of the mutual TLS handshake.
 /// </summary>
 /// <remarks>
-/// In CA mode the other end's certificate must chain to a certificate of <c>tls.ca</c> (the system's trusted roots
-/// play no part), be within its validity period, be good for the role the other end plays (extended key usage,
-/// RFC 5280 §4.2.1.12: server authentication when a client end checks the server, client authentication when the
-/// server end checks a client; a certificate without the extension is good for both), and carry
+/// In CA mode the other end's certificate must chain to a root certificate of <c>tls.ca</c>, through the intermediate
+/// CA certificates <c>tls.ca</c> also holds if the CA has any (the ends send only their own certificate; the system's
+/// trusted roots play no part); be within its validity period; be good for the role the other end plays (extended key
+/// usage, RFC 5280 §4.2.1.12: server authentication when a client end checks the server, client authentication when
+/// the server end checks a client; a certificate without the extension is good for both); and carry
 /// <c>general.peerHostname</c> in its subject alternative names (a DNS name, possibly a wildcard for one label, or an
 /// IP address; the subject's common name is not looked at: RFC 9525 no longer counts it as a name). The same rules
 /// hold on both ends.
 /// </remarks>
 internal sealed class PeerVerifier : IDisposable
 {
-
     private readonly NodeId? _pin;
     private readonly X509Certificate2Collection? _roots;
     private readonly string? _hostname;
@@ -38,7 +38,7 @@ internal sealed class PeerVerifier : IDisposable
     public string Expected => _pin is not null ? $"node ID {_pin}" : $"'{_hostname}' issued by the CA in tls.ca";
 
     /// <summary>The verifier the options ask for.</summary>
-    /// <exception cref="CryptographicException">The CA file is not a PEM certificate.</exception>
+    /// <exception cref="CryptographicException">The CA file holds no PEM certificate, or no root certificate.</exception>
     /// <exception cref="IOException">The CA file cannot be read.</exception>
     public static PeerVerifier Create(TunnelOptions options)
     {
@@ -48,14 +48,20 @@ internal sealed class PeerVerifier : IDisposable
         }
         var roots = new X509Certificate2Collection();
         roots.ImportFromPemFile(options.CaFile ?? throw new InvalidOperationException("neither general.peer nor tls.ca is set"));
-        if (roots.Count == 0)
+        if (!roots.Any(IsRoot))
         {
-            throw new CryptographicException($"'{options.CaFile}' holds no certificate");
+            // An intermediate CA's certificate alone anchors nothing: every peer would be refused.
+            DisposeAll(roots);
+            throw new CryptographicException(roots.Count == 0
+                ? $"'{options.CaFile}' holds no certificate"
+                : $"'{options.CaFile}' holds no root certificate (one issued by itself): put the CA's root there, with any intermediate CA certificates");
         }
         // The other end plays the opposite role in the handshake.
         var peerUsage = UsageFor(options.Mode == TunnelMode.Server ? TunnelMode.Client : TunnelMode.Server);
         return new PeerVerifier(null, roots, options.PeerHostname, peerUsage);
     }
+
+    private static bool IsRoot(X509Certificate2 certificate) => certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
 
     /// <summary>
     /// The extended key usage (RFC 5280 §4.2.1.12) a certificate needs to play <paramref name="role"/> in the
@@ -107,10 +113,15 @@ internal sealed class PeerVerifier : IDisposable
     {
         if (_roots is not null)
         {
-            foreach (var root in _roots)
-            {
-                root.Dispose();
-            }
+            DisposeAll(_roots);
+        }
+    }
+
+    private static void DisposeAll(X509Certificate2Collection certificates)
+    {
+        foreach (var certificate in certificates)
+        {
+            certificate.Dispose();
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
@@ -24,12 +25,15 @@ public sealed class PeerVerifierTests : IDisposable
         _directory.Dispose();
     }
 
-    /// <summary>The check an end in <paramref name="mode"/> makes of the other end, expecting <paramref name="peerHostname"/>.</summary>
-    private PeerVerifier Verifier(TunnelMode mode, string peerHostname) => PeerVerifier.Create(new TunnelOptions
+    /// <summary>
+    /// The check an end in <paramref name="mode"/> makes of the other end, expecting <paramref name="peerHostname"/>, with
+    /// <c>tls.ca</c> holding <paramref name="caPem"/> (by default the test CA's certificate).
+    /// </summary>
+    private PeerVerifier Verifier(TunnelMode mode, string peerHostname, string? caPem = null) => PeerVerifier.Create(new TunnelOptions
     {
         Mode = mode,
         PeerHostname = peerHostname,
-        CaFile = _directory.Write("ca.pem", _ca.CertificatePem),
+        CaFile = _directory.Write("ca.pem", caPem ?? _ca.CertificatePem),
         KeyFile = "unused.pem",
     });
 
@@ -79,6 +83,34 @@ public sealed class PeerVerifierTests : IDisposable
         using var verifier = Verifier(mode, ServerName);
         using var certificate = Load(leaf);
         Assert.False(verifier.Verify(certificate));
+    }
+
+    [Theory]
+    [InlineData("the root", false)]
+    [InlineData("the root and the intermediate", true)]
+    [InlineData("the intermediate and the root", true)]
+    public void A_certificate_from_an_intermediate_CA_is_accepted_when_tls_ca_holds_it_with_the_root(string caHolds, bool accepted)
+    {
+        // The ends send only their own certificate, so the intermediate comes from tls.ca; the root alone anchors trust.
+        using var intermediate = _ca.IssueIntermediate("Passage Test Intermediate");
+        var pem = caHolds switch
+        {
+            "the root" => _ca.CertificatePem,
+            "the root and the intermediate" => _ca.CertificatePem + intermediate.CertificatePem,
+            _ => intermediate.CertificatePem + _ca.CertificatePem,
+        };
+        using var verifier = Verifier(TunnelMode.Server, ClientName, pem);
+        using var certificate = Load(intermediate.Issue(ClientName, [TestCertificateAuthority.ClientAuth]));
+        Assert.Equal(accepted, verifier.Verify(certificate));
+    }
+
+    [Fact]
+    public void A_tls_ca_without_a_root_certificate_is_refused_at_start()
+    {
+        // An intermediate is no trust anchor: nothing would ever chain to it, so say so instead of refusing every peer.
+        using var intermediate = _ca.IssueIntermediate("Passage Test Intermediate");
+        var error = Assert.Throws<CryptographicException>(() => Verifier(TunnelMode.Server, ClientName, intermediate.CertificatePem));
+        Assert.Contains("no root", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -17,18 +17,42 @@ internal sealed class TestCertificateAuthority : IDisposable
 
     private TestCertificateAuthority(X509Certificate2 certificate) => _certificate = certificate;
 
-    /// <summary>The CA's certificate as PEM (what <c>tls.ca</c> holds).</summary>
-    public string CertificatePem => _certificate.ExportCertificatePem();
+    /// <summary>The CA's certificate as PEM, ending in a newline as a file would (what <c>tls.ca</c> holds).</summary>
+    public string CertificatePem => _certificate.ExportCertificatePem() + "\n";
 
     public static TestCertificateAuthority Create(string name)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var now = DateTimeOffset.UtcNow;
+        return new TestCertificateAuthority(CaRequest(name, key).CreateSelfSigned(now.AddYears(-1), now.AddYears(1)));
+    }
+
+    /// <summary>An intermediate CA issued by this one (valid from a month ago for most of a year).</summary>
+    public TestCertificateAuthority IssueIntermediate(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = CaRequest(name, key);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        var now = DateTimeOffset.UtcNow;
+        using var issued = request.Create(_certificate, now.AddDays(-30), now.AddDays(300), NewSerialNumber());
+        return new TestCertificateAuthority(issued.CopyWithPrivateKey(key));
+    }
+
+    private static CertificateRequest CaRequest(string name, ECDsa key)
+    {
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        var now = DateTimeOffset.UtcNow;
-        return new TestCertificateAuthority(request.CreateSelfSigned(now.AddYears(-1), now.AddYears(1)));
+        return request;
+    }
+
+    /// <summary>16 random bytes, positive (RFC 5280 §4.1.2.2).</summary>
+    private static byte[] NewSerialNumber()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7f;
+        return serial;
     }
 
     /// <summary>
@@ -64,10 +88,8 @@ internal sealed class TestCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         var now = DateTimeOffset.UtcNow;
         var end = notAfter ?? now.AddDays(7);
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7f;
-        using var leaf = request.Create(_certificate, (end < now ? end : now).AddDays(-1), end, serial);
-        return new PemLeaf(leaf.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+        using var leaf = request.Create(_certificate, (end < now ? end : now).AddDays(-1), end, NewSerialNumber());
+        return new PemLeaf(leaf.ExportCertificatePem() + "\n", key.ExportPkcs8PrivateKeyPem() + "\n");
     }
 
     public void Dispose() => _certificate.Dispose();

@@ -46,6 +46,22 @@ public sealed class TunnelCaTests : IDisposable
     }
 
     [Fact]
+    public async Task Ends_with_certificates_from_an_intermediate_CA_come_up_when_tls_ca_holds_it_with_the_root()
+    {
+        // As CAs such as step-ca issue: leaves signed by an intermediate, tls.cert the leaf followed by the intermediate.
+        using var intermediate = _ca.IssueIntermediate("Passage Test Intermediate");
+        var server = intermediate.Issue(ServerName, [ServerAuth]);
+        var client = intermediate.Issue(ClientName, [ClientAuth]);
+        await using var pair = await StartAsync(
+            server with { Certificate = server.Certificate + intermediate.CertificatePem },
+            client with { Certificate = client.Certificate + intermediate.CertificatePem },
+            caPem: _ca.CertificatePem + intermediate.CertificatePem);
+        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
+        using var http = pair.CreateHttpClient();
+        Assert.Equal("GET /via-intermediate", await http.GetStringAsync("/via-intermediate").WaitAsync(Timeouts.Default));
+    }
+
+    [Fact]
     public async Task A_client_end_refuses_a_server_certificate_from_another_CA()
     {
         using var other = Create("Passage Test CA");
@@ -199,11 +215,11 @@ public sealed class TunnelCaTests : IDisposable
     /// <summary>
     /// Starts a pair in CA mode, healthy unless told otherwise: the server end presents a certificate from the CA for
     /// <see cref="ServerName"/> good for server authentication and expects <see cref="ClientName"/>; the client end
-    /// the other way round. Both trust the one CA.
+    /// the other way round. Both trust the one CA (<paramref name="caPem"/> is what their <c>tls.ca</c> holds instead).
     /// </summary>
-    private Task<TunnelPair> StartAsync(PemLeaf? server = null, PemLeaf? client = null, string serverExpects = ClientName, string clientExpects = ServerName)
+    private Task<TunnelPair> StartAsync(PemLeaf? server = null, PemLeaf? client = null, string serverExpects = ClientName, string clientExpects = ServerName, string? caPem = null)
     {
-        var ca = _directory.Write("ca.pem", _ca.CertificatePem);
+        var ca = _directory.Write("ca.pem", caPem ?? _ca.CertificatePem);
         return TunnelPair.StartAsync(
             End("server", server ?? _ca.Issue(ServerName, [ServerAuth]), ca, serverExpects),
             End("client", client ?? _ca.Issue(ClientName, [ClientAuth]), ca, clientExpects));
