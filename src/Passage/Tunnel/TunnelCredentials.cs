@@ -44,6 +44,12 @@ internal sealed class TunnelCredentials : IDisposable
                 return new TunnelCredentials(identity.Certificate, identity, verifier, created);
             }
             var certificate = X509Certificate2.CreateFromPemFile(options.CertFile, options.KeyFile);
+            if (!IsMeantFor(certificate, options.Mode))
+            {
+                certificate.Dispose();
+                var role = options.Mode == TunnelMode.Server ? "server" : "client";
+                throw new InvalidDataException($"tls.cert: '{options.CertFile}' is not meant for TLS {role} authentication (its extended key usage leaves it out), which the {role} end needs");
+            }
             return new TunnelCredentials(certificate, null, verifier, created: false);
         }
         catch
@@ -51,6 +57,17 @@ internal sealed class TunnelCredentials : IDisposable
             verifier.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// True when <paramref name="certificate"/> may play <paramref name="role"/>: its extended key usage lists that
+    /// role's usage, or it has none (good for any). The other end checks the same (<see cref="PeerVerifier"/>).
+    /// </summary>
+    private static bool IsMeantFor(X509Certificate2 certificate, TunnelMode role)
+    {
+        var needed = PeerVerifier.UsageFor(role);
+        return certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is not { } usages
+            || usages.EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>().Any(usage => usage.Value == needed);
     }
 
     public void Dispose()

@@ -21,7 +21,7 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
     {
         if (peerRefused)
         {
-            return new("tls_certificate_error", "the other end presented a key that is not the pinned peer's");
+            return new("tls_certificate_error", "the other end's certificate is not the expected peer's");
         }
         for (var e = exception; e is not null; e = e.InnerException)
         {

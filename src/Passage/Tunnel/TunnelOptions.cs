@@ -37,10 +37,10 @@ public sealed record TunnelOptions
     /// <summary><c>tls.key</c>: this end's identity file (key and certificate; created on first start), or with <c>tls.cert</c> the key of that certificate. Required.</summary>
     public string KeyFile { get; init; } = "";
 
-    /// <summary><c>tls.cert</c>: a PEM certificate (chain) for <c>tls.key</c>, e.g. issued by the CA in <c>tls.ca</c>. Default none: <c>tls.key</c> is an identity file.</summary>
+    /// <summary><c>tls.cert</c>: a PEM certificate for <c>tls.key</c>, e.g. issued by the CA in <c>tls.ca</c>; only the first in the file is used (and sent). Default none: <c>tls.key</c> is an identity file.</summary>
     public string? CertFile { get; init; }
 
-    /// <summary><c>tls.ca</c>: PEM file of the CA that issued the other end's certificate; used with <c>general.peerHostname</c> instead of <c>general.peer</c>.</summary>
+    /// <summary><c>tls.ca</c>: PEM file with the root certificate of the CA that issued the other end's certificate, and any intermediate CA certificates in between; used with <c>general.peerHostname</c> instead of <c>general.peer</c>.</summary>
     public string? CaFile { get; init; }
 
     /// <summary><c>transport.protocol</c>: <c>auto</c> (default; HTTP/2), <c>h2</c>, or <c>h3</c> (only where QUIC is supported).</summary>

@@ -99,6 +99,7 @@ public sealed class TunnelServer : IAsyncDisposable
                     ServerCertificate = credentials.Certificate,
                     SslProtocols = SslProtocols.Tls13,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    OnAuthenticate = (_, tls) => tls.CertificateChainPolicy = PeerVerifier.OfflineChainPolicy(),
                     ClientCertificateValidation = (certificate, _, _) =>
                     {
                         if (credentials.Verifier.Verify(certificate))

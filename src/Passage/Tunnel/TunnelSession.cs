@@ -61,6 +61,7 @@ internal sealed class TunnelSession : IAsyncDisposable
                 TargetHost = options.PeerHostname ?? target.Host,
                 EnabledSslProtocols = SslProtocols.Tls13,
                 ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null),
+                CertificateChainPolicy = PeerVerifier.OfflineChainPolicy(),
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                 {
                     if (credentials.Verifier.Verify(certificate))

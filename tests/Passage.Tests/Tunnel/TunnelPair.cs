@@ -7,11 +7,12 @@ namespace Passage.Tests.Tunnel;
 
 /// <summary>
 /// A backend, a server end and a client end of the tunnel, as real <c>passage tunnel</c> processes on loopback,
-/// with fresh identities pinned to each other.
+/// with fresh identities pinned to each other (or trusting each other as the caller says, see <see cref="EndTrust"/>).
 /// </summary>
 internal sealed class TunnelPair : IAsyncDisposable
 {
     private readonly TemporaryDirectory _directory = new();
+    private EndTrust _serverTrust = null!;
 
     private TunnelPair()
     {
@@ -47,38 +48,63 @@ internal sealed class TunnelPair : IAsyncDisposable
     public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "")
     {
         var pair = new TunnelPair();
-        pair.Backend = await TunnelBackend.StartAsync();
         pair.ServerKey = pair.NewIdentity("server.pem", out var serverId);
         pair.ClientKey = pair.NewIdentity("client.pem", out var clientId);
         pair.ServerId = serverId;
         pair.ClientId = clientId;
-        pair.TunnelPort = FreePort();
-        pair.SystemExtra = system;
-        pair.Server = pair.StartServer(extra);
-        await pair.Server.WaitForListeningPortAsync();
-        pair.Client = pair.StartEnd("client.json", ClientConfig(pair.ServerId, pair.TunnelPort, pair.ClientKey, extra, system));
-        pair.HttpPort = await pair.Client.WaitForListeningPortAsync();
-        if (waitUntilUp)
-        {
-            await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
-        }
+        await pair.StartEndsAsync(EndTrust.Pinned(clientId, pair.ServerKey), EndTrust.Pinned(serverId, pair.ClientKey), extra, waitUntilUp, system);
         return pair;
     }
 
-    public static string ClientConfig(NodeId serverId, int tunnelPort, string key, string extra, string system = "") => $$"""
+    /// <summary>
+    /// A pair whose ends prove themselves and check each other as <paramref name="server"/> and <paramref name="client"/>
+    /// say (e.g. CA mode). Returns once the client end listens for HTTP; the session may still be coming up, or refused.
+    /// </summary>
+    public static async Task<TunnelPair> StartAsync(EndTrust server, EndTrust client)
+    {
+        var pair = new TunnelPair();
+        await pair.StartEndsAsync(server, client, "", waitUntilUp: false, "");
+        return pair;
+    }
+
+    private async Task StartEndsAsync(EndTrust server, EndTrust client, string extra, bool waitUntilUp, string system)
+    {
+        Backend = await TunnelBackend.StartAsync();
+        TunnelPort = FreePort();
+        SystemExtra = system;
+        _serverTrust = server;
+        Server = StartServer(extra);
+        await Server.WaitForListeningPortAsync();
+        Client = StartEnd("client.json", ClientConfig(client, TunnelPort, extra, system));
+        HttpPort = await Client.WaitForListeningPortAsync();
+        if (waitUntilUp)
         {
-          "general": { "mode": "client", "peer": "{{serverId}}", "connectAddress": "127.0.0.1:{{tunnelPort}}", "httpBindAddress": "127.0.0.1:0" },
-          "tls": { "key": "{{key}}" },
+            await Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal));
+        }
+    }
+
+    public static string ClientConfig(NodeId serverId, int tunnelPort, string key, string extra, string system = "") =>
+        ClientConfig(EndTrust.Pinned(serverId, key), tunnelPort, extra, system);
+
+    public static string ClientConfig(EndTrust trust, int tunnelPort, string extra, string system = "") => $$"""
+        {
+          "general": { "mode": "client", {{trust.General}}, "connectAddress": "127.0.0.1:{{tunnelPort}}", "httpBindAddress": "127.0.0.1:0" },
+          "tls": { {{trust.Tls}} },
           "system": { "connectInterval": "300ms" {{(system.Length > 0 ? "," + system : "")}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;
 
-    public string ServerConfig(string extra, NodeId? peer = null, string? key = null) => $$"""
+    public string ServerConfig(string extra, NodeId? peer = null, string? key = null) =>
+        ServerConfig(peer is null && key is null ? _serverTrust : EndTrust.Pinned(peer ?? ClientId, key ?? ServerKey), extra);
+
+    public string ServerConfig(EndTrust trust, string extra) => ServerConfig(trust, TunnelPort, Backend.Port, extra, SystemExtra);
+
+    public static string ServerConfig(EndTrust trust, int tunnelPort, int backendPort, string extra, string system = "") => $$"""
         {
-          "general": { "mode": "server", "peer": "{{peer ?? ClientId}}", "bindAddress": "127.0.0.1:{{TunnelPort}}", "httpConnectAddress": "127.0.0.1:{{Backend.Port}}" },
-          "tls": { "key": "{{key ?? ServerKey}}" },
-          "system": { "drainTimeout": "10s" {{(SystemExtra.Length > 0 ? "," + SystemExtra : "")}} }
+          "general": { "mode": "server", {{trust.General}}, "bindAddress": "127.0.0.1:{{tunnelPort}}", "httpConnectAddress": "127.0.0.1:{{backendPort}}" },
+          "tls": { {{trust.Tls}} },
+          "system": { "drainTimeout": "10s" {{(system.Length > 0 ? "," + system : "")}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;
