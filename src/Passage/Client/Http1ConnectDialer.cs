@@ -48,6 +48,7 @@ internal static class Http1ConnectDialer
         TargetHost = relay.Host,
         ApplicationProtocols = [SslApplicationProtocol.Http11],
         RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+        CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
     };
 
     public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, CancellationToken cancellationToken)

@@ -41,6 +41,7 @@ internal sealed class RelayLink : IDisposable
             SslOptions = new SslClientAuthenticationOptions
             {
                 RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+                CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
             },
         };
         _http = new HttpMessageInvoker(handler, disposeHandler: true);

@@ -52,6 +52,19 @@ public static class CertificatePin
         return (_, certificate, _, _) => MatchesPin(certificate, expected);
     }
 
+    /// <summary>
+    /// A chain policy that never goes to the network: no download of an issuer the certificate points to (authority
+    /// information access, RFC 5280 §4.2.2.1) and no revocation check. The other side chooses the certificate it
+    /// presents, and the TLS layer builds its chain before any pin or CA check is asked, so following it would let
+    /// a relay make its clients reveal their address to any host it names, or anyone who connects make this end
+    /// send requests where they like, holding the handshake meanwhile. Every Passage TLS endpoint uses it.
+    /// </summary>
+    public static X509ChainPolicy OfflineChainPolicy() => new()
+    {
+        DisableCertificateDownloads = true,
+        RevocationMode = X509RevocationMode.NoCheck,
+    };
+
     private static bool Matches(X509Certificate2 certificate, NodeId expected) =>
         NodeId.FromCertificate(certificate).Equals(expected) && CertificateDer.IsSelfSigned(certificate);
 }

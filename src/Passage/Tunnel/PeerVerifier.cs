@@ -69,17 +69,6 @@ internal sealed class PeerVerifier : IDisposable
     /// </summary>
     public static string UsageFor(TunnelMode role) => role == TunnelMode.Server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2";
 
-    /// <summary>
-    /// A chain policy that never goes to the network: no download of an issuer the certificate points to (authority
-    /// information access, RFC 5280 §4.2.2.1) and no revocation check. Whoever connects chooses the certificate, so
-    /// following it would let anyone make this end send requests where they like, and hold the handshake meanwhile.
-    /// For <see cref="Verify"/>, and for the TLS handshake's own chain, built before <see cref="Verify"/> is asked.
-    /// </summary>
-    public static X509ChainPolicy OfflineChainPolicy() => new()
-    {
-        DisableCertificateDownloads = true,
-        RevocationMode = X509RevocationMode.NoCheck,
-    };
 
     /// <summary>True when <paramref name="presented"/> is the expected peer.</summary>
     public bool Verify(System.Security.Cryptography.X509Certificates.X509Certificate? presented)
@@ -97,7 +86,7 @@ internal sealed class PeerVerifier : IDisposable
             using var owned = presented as X509Certificate2 is null ? X509CertificateLoader.LoadCertificate(presented.GetRawCertData()) : null;
             var certificate = owned ?? (X509Certificate2)presented;
             using var chain = new X509Chain();
-            chain.ChainPolicy = OfflineChainPolicy();
+            chain.ChainPolicy = CertificatePin.OfflineChainPolicy();
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
             chain.ChainPolicy.ApplicationPolicy.Add(new Oid(_peerUsage));

@@ -99,7 +99,7 @@ public sealed class TunnelServer : IAsyncDisposable
                     ServerCertificate = credentials.Certificate,
                     SslProtocols = SslProtocols.Tls13,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    OnAuthenticate = (_, tls) => tls.CertificateChainPolicy = PeerVerifier.OfflineChainPolicy(),
+                    OnAuthenticate = (_, tls) => tls.CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
                     ClientCertificateValidation = (certificate, _, _) =>
                     {
                         if (credentials.Verifier.Verify(certificate))

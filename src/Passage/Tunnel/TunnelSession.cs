@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
+using Passage.Identity;
 
 namespace Passage.Tunnel;
 
@@ -61,7 +62,7 @@ internal sealed class TunnelSession : IAsyncDisposable
                 TargetHost = options.PeerHostname ?? target.Host,
                 EnabledSslProtocols = SslProtocols.Tls13,
                 ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null),
-                CertificateChainPolicy = PeerVerifier.OfflineChainPolicy(),
+                CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                 {
                     if (credentials.Verifier.Verify(certificate))

@@ -81,6 +81,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             RemoteCertificateValidationCallback = opener.RequiresClientCertificate
                 ? (_, certificate, _, _) => opener.AllowsClientCertificate(certificate)
                 : null,
+            CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
         };
     }
 
