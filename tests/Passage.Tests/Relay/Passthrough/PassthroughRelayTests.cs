@@ -237,7 +237,18 @@ public sealed class PassthroughRelayTests
         using var client = await relay.ConnectAsync();
         var hello = SyntheticHello.WithServerName("origin.test");
         await Loopback.SendAllAsync(client, hello.AsMemory(0, hello.Length / 2));
-        Assert.Empty(await Loopback.ReadToEndAsync(client));
+        byte[] answer;
+        try
+        {
+            answer = await Loopback.ReadToEndAsync(client);
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset)
+        {
+            // On a loaded machine the deadline can pass before the relay has taken the half hello off the
+            // socket, and closing a socket with unread bytes resets it: still closed without an answer.
+            answer = [];
+        }
+        Assert.Empty(answer);
         Assert.Equal(0, tap.Accepted);
     }
 
