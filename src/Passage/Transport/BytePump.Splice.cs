@@ -60,13 +60,14 @@ public static partial class BytePump
             var sourceNonBlocking = false;
             var destinationNonBlocking = false;
             var spliceWorked = false;
+            var unbroken = 0;
             try
             {
                 while (true)
                 {
                     try
                     {
-                        var wait = from.ReadAsync(Memory<byte>.Empty, token);
+                        var wait = Waited(from.ReadAsync(Memory<byte>.Empty, token), ref unbroken);
                         if (!wait.IsCompleted && pipe is not null)
                         {
                             // Going idle: an idle direction holds no pipe (it is empty here).
@@ -171,7 +172,7 @@ public static partial class BytePump
                                 {
                                     return Ended(toSide, new IOException($"Reading the splice pipe failed (errno {-count})."));
                                 }
-                                await to.WriteAsync(chunk.AsMemory(0, count), token).ConfigureAwait(false);
+                                await Waited(to.WriteAsync(chunk.AsMemory(0, count), token), ref unbroken).ConfigureAwait(false);
                                 Delivered(toSide, count);
                             }
                             catch (Exception e)
@@ -186,6 +187,12 @@ public static partial class BytePump
                         if (copyOut)
                         {
                             return null;
+                        }
+                        if ((unbroken += (int)moved) >= FairShare)
+                        {
+                            // The pipe is empty here: nothing is held across the turn given up.
+                            unbroken = 0;
+                            await Task.Yield();
                         }
                     }
                 }

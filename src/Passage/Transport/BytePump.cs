@@ -239,6 +239,7 @@ public static partial class BytePump
         {
             var token = _stop.Token;
             byte[]? buffer = null;
+            var unbroken = 0;
             try
             {
                 while (true)
@@ -249,10 +250,10 @@ public static partial class BytePump
                         if (buffer is null)
                         {
                             // Wait for data without holding memory (STYLE habit 5).
-                            await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
+                            await Waited(from.ReadAsync(Memory<byte>.Empty, token), ref unbroken).ConfigureAwait(false);
                             buffer = ArrayPool<byte>.Shared.Rent(_options.BufferSize);
                         }
-                        read = await from.ReadAsync(buffer, token).ConfigureAwait(false);
+                        read = await Waited(from.ReadAsync(buffer, token), ref unbroken).ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {
@@ -275,13 +276,18 @@ public static partial class BytePump
                     Touch();
                     try
                     {
-                        await to.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                        await Waited(to.WriteAsync(buffer.AsMemory(0, read), token), ref unbroken).ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {
                         return Ended(toSide, e);
                     }
                     Delivered(toSide, read);
+                    if ((unbroken += read) >= FairShare)
+                    {
+                        unbroken = 0;
+                        await Task.Yield();
+                    }
 
                     if (read < buffer.Length)
                     {
@@ -298,6 +304,34 @@ public static partial class BytePump
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
             }
+        }
+
+        /// <summary>
+        /// Bytes a direction may move without once having to wait before it lets other work run. A source that
+        /// always has data and a destination that always has room never make a direction wait, and with the
+        /// runtime's inline socket completions its loop runs on an event thread that other connections' sockets
+        /// share: without a turn to give up, one busy connection would hold theirs back for as long as it flows.
+        /// </summary>
+        private const int FairShare = 1024 * 1024;
+
+        /// <summary><paramref name="operation"/>, noting in <paramref name="unbroken"/> when it will wait (which gives others their turn).</summary>
+        private static ValueTask Waited(ValueTask operation, ref int unbroken)
+        {
+            if (!operation.IsCompleted)
+            {
+                unbroken = 0;
+            }
+            return operation;
+        }
+
+        /// <inheritdoc cref="Waited(ValueTask, ref int)"/>
+        private static ValueTask<int> Waited(ValueTask<int> operation, ref int unbroken)
+        {
+            if (!operation.IsCompleted)
+            {
+                unbroken = 0;
+            }
+            return operation;
         }
 
         private DirectionResult Ended(PumpSide side, Exception error) =>
