@@ -181,8 +181,8 @@ public static partial class BytePump
             Exception? fault = null;
             try
             {
-                // Yield so that both directions start before either runs a synchronous stretch.
-                await Task.Yield();
+                // No hop to the thread pool to start: the first direction runs here until it has to wait or
+                // has had its fair share, then the second starts (Start calls both in turn).
                 if (await WritePreambleAsync(to, toSide).ConfigureAwait(false) is { } failed)
                 {
                     result = failed;
