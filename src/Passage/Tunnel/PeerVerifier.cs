@@ -35,6 +35,30 @@ internal sealed class PeerVerifier : IDisposable
     }
 
     /// <summary>Who is expected, for log lines: the node ID or the CA-issued name.</summary>
+    /// <summary>
+    /// What a presented certificate is, for the log line that refuses it: its node ID (what a pin names) and, when
+    /// it carries DNS names, those (what CA mode checks).
+    /// </summary>
+    public static string Describe(X509Certificate? presented)
+    {
+        if (presented is null)
+        {
+            return "no certificate";
+        }
+        try
+        {
+            using var owned = presented as X509Certificate2 is null ? X509CertificateLoader.LoadCertificate(presented.GetRawCertData()) : null;
+            var certificate = owned ?? (X509Certificate2)presented;
+            var names = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().SelectMany(e => e.EnumerateDnsNames()).ToList();
+            var id = $"node ID {NodeId.FromCertificate(certificate)}";
+            return names.Count == 0 ? id : $"{id} (names {string.Join(", ", names)})";
+        }
+        catch (CryptographicException)
+        {
+            return "an unreadable certificate";
+        }
+    }
+
     public string Expected => _pin is not null ? $"node ID {_pin}" : $"'{_hostname}' issued by the CA in tls.ca";
 
     /// <summary>The verifier the options ask for.</summary>

@@ -15,19 +15,20 @@ using Passage.Identity;
 namespace Passage.Tunnel;
 
 /// <summary>
-/// The server end: listens with mutual TLS 1.3 (accepting only the pinned peer), serves HTTP/2 with Kestrel,
+/// The server end: listens with mutual TLS 1.3 (accepting only the expected peer: pinned, or issued by the CA for
+/// <c>peerHostname</c>), serves HTTP/2 with Kestrel,
 /// and sends each request to the backend (<c>general.httpConnectAddress</c>) over plain HTTP/1.1.
 /// </summary>
 /// <remarks>
 /// <code>
 ///  client end ══ TLS 1.3, HTTP/2 ══► Kestrel ──► handler ──HTTP/1.1──► backend
-///                                    (pin check      ├─ session request: answered here, held open
+///                                    (peer check     ├─ session request: answered here, held open
 ///                                     in handshake)  ├─ extended CONNECT (:protocol): Upgrade to the backend, then bytes
 ///                                                    ├─ body with trailers: own HTTP/1.1 framing, one connection
 ///                                                    └─ anything else: forwarded, bodies streamed (pooled client)
 /// </code>
-/// Kestrel's own TLS does the handshake; its client-certificate callback applies the pin, so a peer with another
-/// key never gets to send a request. Socket options are set on the listening socket, whose accepted sockets
+/// Kestrel's own TLS does the handshake; its client-certificate callback applies <see cref="PeerVerifier"/>, so any
+/// other peer never gets to send a request. Socket options are set on the listening socket, whose accepted sockets
 /// inherit them (Linux).
 /// </remarks>
 public sealed class TunnelServer : IAsyncDisposable
@@ -106,7 +107,7 @@ public sealed class TunnelServer : IAsyncDisposable
                         {
                             return true;
                         }
-                        TunnelLog.PeerRefused(logger, Describe(certificate), credentials.Verifier.Expected);
+                        TunnelLog.PeerRefused(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
                         return false;
                     },
                     HandshakeTimeout = options.MaxIdleTimeout,
@@ -258,21 +259,5 @@ public sealed class TunnelServer : IAsyncDisposable
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
         var first = addresses?.FirstOrDefault();
         return first is not null && Uri.TryCreate(first, UriKind.Absolute, out var uri) ? new IPEndPoint(asked.Address, uri.Port) : asked;
-    }
-
-    private static string Describe(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
-    {
-        if (certificate is null)
-        {
-            return "no certificate";
-        }
-        try
-        {
-            return $"node ID {NodeId.FromCertificate(certificate)}";
-        }
-        catch (System.Security.Cryptography.CryptographicException)
-        {
-            return "an unreadable certificate";
-        }
     }
 }

@@ -70,7 +70,7 @@ internal sealed class TunnelSession : IAsyncDisposable
                         return true;
                     }
                     _peerRefused = true;
-                    TunnelLog.PeerRefused(logger, Describe(certificate), credentials.Verifier.Expected);
+                    TunnelLog.PeerRefused(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
                     return false;
                 },
             },
@@ -221,23 +221,6 @@ internal sealed class TunnelSession : IAsyncDisposable
         if (previous != status)
         {
             StatusChanged?.Invoke(status);
-        }
-    }
-
-    private static string Describe(X509Certificate? certificate)
-    {
-        if (certificate is null)
-        {
-            return "no certificate";
-        }
-        try
-        {
-            using var copy = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return $"node ID {Identity.NodeId.FromCertificate(copy)}";
-        }
-        catch (System.Security.Cryptography.CryptographicException)
-        {
-            return "an unreadable certificate";
         }
     }
 }

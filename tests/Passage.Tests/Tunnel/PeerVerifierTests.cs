@@ -39,6 +39,15 @@ public sealed class PeerVerifierTests : IDisposable
 
     private static X509Certificate2 Load(PemLeaf leaf) => X509Certificate2.CreateFromPem(leaf.Certificate);
 
+    [Fact]
+    public void A_refused_certificate_is_described_by_its_node_ID_and_its_names()
+    {
+        var leaf = _ca.Issue("peer.test", [TestCertificateAuthority.ServerAuth]);
+        using var certificate = X509Certificate2.CreateFromPem(leaf.Certificate, leaf.Key);
+        Assert.Equal($"node ID {Passage.Identity.NodeId.FromCertificate(certificate)} (names peer.test)", PeerVerifier.Describe(certificate));
+        Assert.Equal("no certificate", PeerVerifier.Describe(null));
+    }
+
     [Theory]
     [InlineData(TunnelMode.Client, ServerName, TestCertificateAuthority.ServerAuth, true)]
     [InlineData(TunnelMode.Server, ClientName, TestCertificateAuthority.ClientAuth, true)]
