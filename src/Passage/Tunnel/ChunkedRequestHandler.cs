@@ -38,9 +38,11 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
             await exchange.Stream.WriteAsync(head, cancellationToken).ConfigureAwait(false);
             exchange.Sending = content.CopyToAsync(exchange.Stream, exchange.Token);
             reading = ReadHeadAsync(exchange.Reader, request, exchange.Token);
-            if (await Task.WhenAny(reading, exchange.Sending).ConfigureAwait(false) == exchange.Sending && exchange.Sending.IsFaulted)
+            if (await Task.WhenAny(reading, exchange.Sending).ConfigureAwait(false) == exchange.Sending && exchange.Sending.IsFaulted
+                && content.Result != BodyCopyResult.DestinationFailed)
             {
-                // The body broke off (the sender went, or the backend closed): no answer is coming that could be trusted.
+                // The sender broke off: the backend got a cut-off body, and no answer to it can be passed on as whole.
+                // (Had the backend stopped taking the body instead, its answer may already be there: read on.)
                 await exchange.Sending.ConfigureAwait(false);
             }
             var (response, contentFields) = await reading.ConfigureAwait(false);

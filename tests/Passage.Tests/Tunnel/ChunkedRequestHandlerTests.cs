@@ -98,6 +98,16 @@ public sealed class ChunkedRequestHandlerTests
     }
 
     [Fact]
+    public async Task A_backend_that_answers_early_and_resets_still_has_its_answer_passed_on()
+    {
+        // It refuses the upload from the head alone and closes with the body unread (a reset), so sending fails.
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 413 Content Too Large\r\nContent-Length: 5\r\n\r\nlarge", readBody: false);
+        using var response = await SendAsync(backend.Port, new string('x', 16 * 1024 * 1024), []);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("large", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task A_refused_connection_is_a_connection_error()
     {
         var port = TunnelPair.FreePort();
@@ -126,10 +136,10 @@ public sealed class ChunkedRequestHandlerTests
         private readonly TcpListener _listener;
         private readonly Task<string> _request;
 
-        private ScriptedBackend(TcpListener listener, string answer)
+        private ScriptedBackend(TcpListener listener, string answer, bool readBody)
         {
             _listener = listener;
-            _request = ServeAsync(answer);
+            _request = ServeAsync(answer, readBody);
         }
 
         public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
@@ -137,14 +147,16 @@ public sealed class ChunkedRequestHandlerTests
         /// <summary>The request exactly as it arrived.</summary>
         public Task<string> Request => _request;
 
-        public static Task<ScriptedBackend> StartAsync(string answer)
+        /// <param name="answer">The bytes answered.</param>
+        /// <param name="readBody">False to answer after the head and close with the body unread (which resets the connection).</param>
+        public static Task<ScriptedBackend> StartAsync(string answer, bool readBody = true)
         {
             var listener = new TcpListener(IPAddress.Loopback, 0);
             listener.Start();
-            return Task.FromResult(new ScriptedBackend(listener, answer));
+            return Task.FromResult(new ScriptedBackend(listener, answer, readBody));
         }
 
-        private async Task<string> ServeAsync(string answer)
+        private async Task<string> ServeAsync(string answer, bool readBody)
         {
             using var socket = await _listener.AcceptSocketAsync();
             var seen = new ReadRecorder(new NetworkStream(socket, ownsSocket: false));
@@ -152,6 +164,12 @@ public sealed class ChunkedRequestHandlerTests
             {
                 while (await reader.ReadLineAsync(8192, CancellationToken.None) is { Length: > 0 })
                 {
+                }
+                if (!readBody)
+                {
+                    await socket.SendAsync(Encoding.ASCII.GetBytes(answer));
+                    socket.Close(0);
+                    return Encoding.ASCII.GetString(seen.Seen.ToArray());
                 }
                 await new ChunkedReadStream(reader).CopyToAsync(Stream.Null);
             }
