@@ -93,11 +93,7 @@ public sealed class TunnelClient : IAsyncDisposable
             credentials.Dispose();
             throw;
         }
-        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
-        var bound = addresses?.FirstOrDefault() is { } first && Uri.TryCreate(first, UriKind.Absolute, out var uri)
-            ? new IPEndPoint(options.HttpBindAddress.Address, uri.Port)
-            : options.HttpBindAddress;
+        var bound = TunnelHosting.BoundEndpoint(app, options.HttpBindAddress);
         TunnelLog.Listening(logger, "client", bound, $"HTTP/1.1; carried to {options.ConnectAddress}");
         return new TunnelClient(app, session, credentials, logger, options.DrainTimeout, bound);
     }
@@ -106,14 +102,7 @@ public sealed class TunnelClient : IAsyncDisposable
     /// Stops taking requests and lets those in flight finish for <c>system.drainTimeout</c>, or until
     /// <paramref name="hurry"/> is cancelled; then closes the session.
     /// </summary>
-    public async Task StopAsync(CancellationToken hurry)
-    {
-        TunnelLog.Stopping(_logger, Configuration.Duration.Format(_drainTimeout));
-        using var drain = CancellationTokenSource.CreateLinkedTokenSource(hurry);
-        drain.CancelAfter(_drainTimeout);
-        await _app.StopAsync(drain.Token).ConfigureAwait(false);
-        TunnelLog.Stopped(_logger);
-    }
+    public Task StopAsync(CancellationToken hurry) => TunnelHosting.StopAsync(_app, _logger, _drainTimeout, hurry);
 
     public async ValueTask DisposeAsync()
     {

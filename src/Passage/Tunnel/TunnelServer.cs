@@ -129,7 +129,7 @@ public sealed class TunnelServer : IAsyncDisposable
             credentials.Dispose();
             throw;
         }
-        var bound = BoundEndpoint(app, options.BindAddress);
+        var bound = TunnelHosting.BoundEndpoint(app, options.BindAddress);
         TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}");
         return new TunnelServer(app, backends, credentials, logger, options.DrainTimeout, bound);
     }
@@ -138,14 +138,7 @@ public sealed class TunnelServer : IAsyncDisposable
     /// Stops accepting, ends the peers' session requests (so their ends know at once) and lets requests in
     /// flight finish for <c>system.drainTimeout</c>, or until <paramref name="hurry"/> is cancelled.
     /// </summary>
-    public async Task StopAsync(CancellationToken hurry)
-    {
-        TunnelLog.Stopping(_logger, Configuration.Duration.Format(_drainTimeout));
-        using var drain = CancellationTokenSource.CreateLinkedTokenSource(hurry);
-        drain.CancelAfter(_drainTimeout);
-        await _app.StopAsync(drain.Token).ConfigureAwait(false);
-        TunnelLog.Stopped(_logger);
-    }
+    public Task StopAsync(CancellationToken hurry) => TunnelHosting.StopAsync(_app, _logger, _drainTimeout, hurry);
 
     public async ValueTask DisposeAsync()
     {
@@ -252,12 +245,4 @@ public sealed class TunnelServer : IAsyncDisposable
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
         MaxResponseHeadersLength = 64,
     }, disposeHandler: true);
-
-    private static IPEndPoint BoundEndpoint(WebApplication app, IPEndPoint asked)
-    {
-        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
-        var first = addresses?.FirstOrDefault();
-        return first is not null && Uri.TryCreate(first, UriKind.Absolute, out var uri) ? new IPEndPoint(asked.Address, uri.Port) : asked;
-    }
 }
