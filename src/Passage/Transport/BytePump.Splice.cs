@@ -6,7 +6,7 @@ namespace Passage.Transport;
 /// <summary>The zero-copy path of the pump: splice(2) between two plain sockets on Linux.</summary>
 public static partial class BytePump
 {
-    private sealed partial class PumpRun
+    private sealed partial class Direction
     {
         /// <summary>
         /// Bytes copied out of the pipe and sent the ordinary way when the destination's send buffer
@@ -14,17 +14,24 @@ public static partial class BytePump
         /// </summary>
         private const int WritabilityProbeSize = 16 * 1024;
 
+        // Splice state: the pipe is held only while data flows (released when the direction parks).
+        private SplicePipe? _pipe;
+        private bool _sourceNonBlocking;
+        private bool _destinationNonBlocking;
+        private bool _spliceWorked;
+
         /// <summary>
-        /// Moves <paramref name="from"/> → <paramref name="to"/> with splice(2) until end of stream or
-        /// a failure. Returns null, before anything was lost, when this direction must take the copy
-        /// path instead (splice refused with EINVAL/ENOSYS, no pipe to be had, a blocking socket).
+        /// One burst of <see cref="_from"/> → <see cref="_to"/> with splice(2), the source being readable:
+        /// null when the source ran dry, or how the direction ended. Where this direction must take the
+        /// copy path instead (splice refused with EINVAL/ENOSYS, no pipe to be had, a blocking socket),
+        /// it switches for good, before anything was lost, and copies.
         /// </summary>
         /// <remarks>
         /// <code>
-        ///   wait: zero-byte ReceiveAsync on the source (epoll; no pipe held while parked)
+        ///   (parked: zero-byte read of the source, no pipe held; see Direction)
         ///     │ readable (or end of stream, or error)
         ///     ▼
-        ///   fill: splice source → pipe ──EAGAIN──► back to wait (pipe released if the wait parks)
+        ///   fill: splice source → pipe ──EAGAIN──► source dry: park again
         ///     │ n bytes                  └─0─────► end of stream: pipe is empty ⇒ CompleteWrites
         ///     ▼
         ///   drain: splice pipe → destination until empty, then fill again
@@ -51,158 +58,142 @@ public static partial class BytePump
         /// direction might not have started, so until it is seen non-blocking the direction sends
         /// through the same chunked path, whose <c>SendAsync</c> switches it.</para>
         /// </remarks>
-        private async Task<DirectionResult?> SpliceAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)
+        private async ValueTask<DirectionResult?> SpliceAsync()
         {
-            var source = from.Socket!;
-            var destination = to.Socket!;
-            var token = _stop.Token;
-            SplicePipe? pipe = null;
-            var sourceNonBlocking = false;
-            var destinationNonBlocking = false;
-            var spliceWorked = false;
-            var unbroken = 0;
+            var source = _from.Socket!;
+            var destination = _to.Socket!;
             try
             {
-                while (true)
+                if (!_sourceNonBlocking && !(_sourceNonBlocking = SplicePipe.IsNonBlocking(source)))
                 {
+                    // A splice from it would park this thread.
+                    return await CopyInsteadAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception e)
+            {
+                return _run.Ended(_fromSide, e);
+            }
+
+            // Created lazily: only once data is there.
+            _pipe ??= SplicePipe.Rent(_run.Options.BufferSize, out _);
+            if (_pipe is not { } pipe)
+            {
+                // Out of descriptors: the copy path needs none. Nothing is in flight.
+                return await CopyInsteadAsync().ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                long moved;
+                try
+                {
+                    moved = pipe.FillFrom(source);
+                }
+                catch (Exception e)
+                {
+                    return _run.Ended(_fromSide, e);
+                }
+                if (moved == -EAGAIN)
+                {
+                    // The pipe is drained before every fill, so this means the source ran dry.
+                    return null;
+                }
+                if (moved < 0)
+                {
+                    if (!_spliceWorked && MeansUnsupported((int)-moved))
+                    {
+                        NoteRefusal((int)-moved);
+                        return await CopyInsteadAsync().ConfigureAwait(false);
+                    }
+                    return _run.Ended(_fromSide, ToSocketException((int)-moved));
+                }
+                if (moved == 0)
+                {
+                    return await PassEndOfStreamAsync().ConfigureAwait(false);
+                }
+                _spliceWorked = true;
+                _run.Touch();
+
+                var copyOut = false;
+                while (pipe.Count > 0)
+                {
+                    long sent;
                     try
                     {
-                        var wait = Waited(from.ReadAsync(Memory<byte>.Empty, token), ref unbroken);
-                        if (!wait.IsCompleted && pipe is not null)
-                        {
-                            // Going idle: an idle direction holds no pipe (it is empty here).
-                            pipe.Return();
-                            pipe = null;
-                        }
-                        await wait.ConfigureAwait(false);
-                        if (!sourceNonBlocking && !(sourceNonBlocking = SplicePipe.IsNonBlocking(source)))
-                        {
-                            // A splice from it would park this thread-pool thread.
-                            return null;
-                        }
+                        _destinationNonBlocking = _destinationNonBlocking || SplicePipe.IsNonBlocking(destination);
+                        sent = copyOut || !_destinationNonBlocking ? -EAGAIN : pipe.DrainTo(destination);
                     }
                     catch (Exception e)
                     {
-                        return Ended(fromSide, e);
+                        return _run.Ended(_toSide, e);
+                    }
+                    if (sent > 0)
+                    {
+                        _run.Delivered(_toSide, (int)sent);
+                        continue;
+                    }
+                    if (sent != -EAGAIN)
+                    {
+                        if (!MeansUnsupported((int)-sent))
+                        {
+                            return _run.Ended(_toSide, ToSocketException((int)-sent));
+                        }
+                        // The destination takes no spliced pages: send what is in the pipe the
+                        // ordinary way, then let the copy path carry on.
+                        NoteRefusal((int)-sent);
+                        copyOut = true;
                     }
 
-                    // Created lazily: only once data is there.
-                    pipe ??= SplicePipe.Rent(_options.BufferSize, out _);
-                    if (pipe is null)
+                    var chunk = ArrayPool<byte>.Shared.Rent(WritabilityProbeSize);
+                    try
                     {
-                        // Out of descriptors: the copy path needs none. Nothing is in flight.
-                        return null;
+                        var count = pipe.ReadInto(chunk, Math.Min(pipe.Count, WritabilityProbeSize));
+                        if (count <= 0)
+                        {
+                            return _run.Ended(_toSide, new IOException($"Reading the splice pipe failed (errno {-count})."));
+                        }
+                        await Waited(_to.WriteAsync(chunk.AsMemory(0, count), default)).ConfigureAwait(false);
+                        _run.Delivered(_toSide, count);
                     }
-
-                    while (true)
+                    catch (Exception e)
                     {
-                        long moved;
-                        try
-                        {
-                            moved = pipe.FillFrom(source);
-                        }
-                        catch (Exception e)
-                        {
-                            return Ended(fromSide, e);
-                        }
-                        if (moved == -EAGAIN)
-                        {
-                            // The pipe is drained before every fill, so this means the source ran dry.
-                            break;
-                        }
-                        if (moved < 0)
-                        {
-                            if (!spliceWorked && MeansUnsupported((int)-moved))
-                            {
-                                NoteRefusal((int)-moved);
-                                return null;
-                            }
-                            return Ended(fromSide, ToSocketException((int)-moved));
-                        }
-                        if (moved == 0)
-                        {
-                            try
-                            {
-                                await to.CompleteWritesAsync(token).ConfigureAwait(false);
-                            }
-                            catch (Exception e)
-                            {
-                                return Ended(toSide, e);
-                            }
-                            return new DirectionResult(DirectionEnd.EndOfStream, PumpSide.None, null);
-                        }
-                        spliceWorked = true;
-                        Touch();
-
-                        var copyOut = false;
-                        while (pipe.Count > 0)
-                        {
-                            long sent;
-                            try
-                            {
-                                destinationNonBlocking = destinationNonBlocking || SplicePipe.IsNonBlocking(destination);
-                                sent = copyOut || !destinationNonBlocking ? -EAGAIN : pipe.DrainTo(destination);
-                            }
-                            catch (Exception e)
-                            {
-                                return Ended(toSide, e);
-                            }
-                            if (sent > 0)
-                            {
-                                Delivered(toSide, (int)sent);
-                                continue;
-                            }
-                            if (sent != -EAGAIN)
-                            {
-                                if (!MeansUnsupported((int)-sent))
-                                {
-                                    return Ended(toSide, ToSocketException((int)-sent));
-                                }
-                                // The destination takes no spliced pages: send what is in the pipe the
-                                // ordinary way, then let the copy path carry on.
-                                NoteRefusal((int)-sent);
-                                copyOut = true;
-                            }
-
-                            var chunk = ArrayPool<byte>.Shared.Rent(WritabilityProbeSize);
-                            try
-                            {
-                                var count = pipe.ReadInto(chunk, Math.Min(pipe.Count, WritabilityProbeSize));
-                                if (count <= 0)
-                                {
-                                    return Ended(toSide, new IOException($"Reading the splice pipe failed (errno {-count})."));
-                                }
-                                await Waited(to.WriteAsync(chunk.AsMemory(0, count), token), ref unbroken).ConfigureAwait(false);
-                                Delivered(toSide, count);
-                            }
-                            catch (Exception e)
-                            {
-                                return Ended(toSide, e);
-                            }
-                            finally
-                            {
-                                ArrayPool<byte>.Shared.Return(chunk);
-                            }
-                        }
-                        if (copyOut)
-                        {
-                            return null;
-                        }
-                        if ((unbroken += (int)moved) >= FairShare)
-                        {
-                            // The pipe is empty here: nothing is held across the turn given up.
-                            unbroken = 0;
-                            await Task.Yield();
-                        }
+                        return _run.Ended(_toSide, e);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(chunk);
                     }
                 }
+                if (copyOut)
+                {
+                    // The pipe is empty: the copy path takes over from the next wait for the source.
+                    _splice = false;
+                    ReleasePipe();
+                    return null;
+                }
+                if ((_unbroken += (int)moved) >= FairShare)
+                {
+                    // The pipe is empty here: nothing is held across the turn given up.
+                    _unbroken = 0;
+                    await Task.Yield();
+                }
             }
-            finally
-            {
-                // Every way out (end, failure, stop, fallback) gives the pipe back; one still holding
-                // bytes is closed.
-                pipe?.Return();
-            }
+        }
+
+        /// <summary>Leaves the splice path for good (its pipe is empty here) and copies what the source has.</summary>
+        private ValueTask<DirectionResult?> CopyInsteadAsync()
+        {
+            _splice = false;
+            ReleasePipe();
+            return CopyAsync();
+        }
+
+        /// <summary>Gives the pipe back (one still holding bytes is closed).</summary>
+        private void ReleasePipe()
+        {
+            _pipe?.Return();
+            _pipe = null;
         }
     }
 }

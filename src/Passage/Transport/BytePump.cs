@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net.Sockets;
 
 namespace Passage.Transport;
@@ -53,8 +52,10 @@ public static partial class BytePump
     }
 
     /// <summary>
-    /// One relayed connection's run. Held while the connection is idle: itself, one pending
-    /// direction each way and the task the caller awaits; nothing waits above the directions.
+    /// One relayed connection's run: what the two directions share (counts, how each ended, the idle
+    /// timer, stopping). Held while the connection is idle: itself, its two <see cref="Direction"/>s
+    /// (each parked on a zero-byte read of its source, with no async frame waiting) and the task the
+    /// caller awaits.
     /// </summary>
     private sealed partial class PumpRun : IDisposable
     {
@@ -62,11 +63,11 @@ public static partial class BytePump
         private readonly IDuplexConnection _upstream;
         private readonly PumpOptions _options;
         private readonly CancellationToken _callerToken;
-        private readonly CancellationTokenSource _stop;
-        private readonly CancellationTokenRegistration _abortOnStop;
+        private readonly CancellationTokenRegistration _stopOnCancel;
         private readonly ITimer? _idleTimer;
-        private readonly bool _zeroCopy;
         private readonly TaskCompletionSource<PumpResult> _done = new();
+        private readonly Direction _toUpstreamDirection;
+        private readonly Direction _toClientDirection;
         // Dropped once written: an idle connection keeps no copy of its first bytes.
         private ReadOnlyMemory<byte> _clientPreamble;
         private int _toUpstreamPath;
@@ -74,6 +75,7 @@ public static partial class BytePump
         private long _lastActivity;
         private long _toUpstream;
         private long _toClient;
+        private int _stopped;
         private int _idleExpired;
         private DirectionResult _toUpstreamEnd;
         private DirectionResult _toClientEnd;
@@ -88,22 +90,28 @@ public static partial class BytePump
             _options = options;
             _clientPreamble = clientPreamble;
             _callerToken = callerToken;
-            _stop = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
-            // Operations that ignore cancellation are unblocked by tearing the transports down.
-            _abortOnStop = _stop.Token.Register(static state => ((PumpRun)state!).AbortBoth(), this);
             _lastActivity = options.TimeProvider.GetTimestamp();
-            _zeroCopy = options.ZeroCopy && LinuxSplice.IsAvailable && client.Socket is not null && upstream.Socket is not null;
+            var zeroCopy = options.ZeroCopy && LinuxSplice.IsAvailable && client.Socket is not null && upstream.Socket is not null;
+            _toUpstreamDirection = new Direction(this, client, upstream, PumpSide.Client, PumpSide.Upstream, zeroCopy);
+            _toClientDirection = new Direction(this, upstream, client, PumpSide.Upstream, PumpSide.Client, zeroCopy);
+            // No operation is given a token: stopping tears both transports down, which ends whatever
+            // is pending on them. One registration on the caller's token, none per read.
+            _stopOnCancel = callerToken.UnsafeRegister(static state => ((PumpRun)state!).Stop(), this);
             if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
             {
                 _idleTimer = options.TimeProvider.CreateTimer(static state => ((PumpRun)state!).CheckIdle(), this, options.IdleTimeout, Timeout.InfiniteTimeSpan);
             }
         }
 
+        public PumpOptions Options => _options;
+
         /// <summary>Starts both directions; the task completes when both have ended.</summary>
         public Task<PumpResult> Start()
         {
-            _ = MoveAsync(_client, _upstream, PumpSide.Client, PumpSide.Upstream);
-            _ = MoveAsync(_upstream, _client, PumpSide.Upstream, PumpSide.Client);
+            // No hop to the thread pool to start: the first direction runs here until it has to wait or
+            // has had its fair share, then the second starts.
+            _toUpstreamDirection.Start();
+            _toClientDirection.Start();
             return _done.Task;
         }
 
@@ -111,15 +119,17 @@ public static partial class BytePump
         /// Called once by each direction as it ends. The first to end other than by end of stream
         /// stops the run; the second to end completes it.
         /// </summary>
-        private void DirectionEnded(PumpSide toSide, DirectionResult result, Exception? fault)
+        public void DirectionEnded(PumpSide toSide, DirectionResult result, PumpPath path, Exception? fault)
         {
             if (toSide == PumpSide.Upstream)
             {
                 _toUpstreamEnd = result;
+                Volatile.Write(ref _toUpstreamPath, (int)path);
             }
             else
             {
                 _toClientEnd = result;
+                Volatile.Write(ref _toClientPath, (int)path);
             }
             if (fault is not null)
             {
@@ -175,42 +185,11 @@ public static partial class BytePump
             return new PumpResult(PumpEnd.Completed, PumpSide.None, toUpstreamBytes, toClientBytes);
         }
 
-        private async Task MoveAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)
-        {
-            DirectionResult result;
-            Exception? fault = null;
-            try
-            {
-                // No hop to the thread pool to start: the first direction runs here until it has to wait or
-                // has had its fair share, then the second starts (Start calls both in turn).
-                if (await WritePreambleAsync(to, toSide).ConfigureAwait(false) is { } failed)
-                {
-                    result = failed;
-                }
-                else if (_zeroCopy && await SpliceAsync(from, to, fromSide, toSide).ConfigureAwait(false) is { } spliced)
-                {
-                    Volatile.Write(ref toSide == PumpSide.Upstream ? ref _toUpstreamPath : ref _toClientPath, (int)PumpPath.Splice);
-                    result = spliced;
-                }
-                else
-                {
-                    result = await CopyAsync(from, to, fromSide, toSide).ConfigureAwait(false);
-                }
-            }
-            catch (Exception e)
-            {
-                // A bug, not a network failure (those come back as values): the run fails with it.
-                fault = e;
-                result = new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null);
-            }
-            DirectionEnded(toSide, result, fault);
-        }
-
         /// <summary>
         /// Writes the client's preamble upstream, the ordinary way on either path (splicing takes over
         /// after it), and lets go of it. Null when written or when there is none.
         /// </summary>
-        private ValueTask<DirectionResult?> WritePreambleAsync(IDuplexConnection to, PumpSide toSide)
+        public ValueTask<DirectionResult?> WritePreambleAsync(IDuplexConnection to, PumpSide toSide)
         {
             if (toSide != PumpSide.Upstream || _clientPreamble.IsEmpty)
             {
@@ -224,7 +203,7 @@ public static partial class BytePump
             {
                 try
                 {
-                    await to.WriteAsync(preamble, _stop.Token).ConfigureAwait(false);
+                    await to.WriteAsync(preamble, default).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
@@ -235,111 +214,13 @@ public static partial class BytePump
             }
         }
 
-        private async Task<DirectionResult> CopyAsync(IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide)
-        {
-            var token = _stop.Token;
-            byte[]? buffer = null;
-            var unbroken = 0;
-            try
-            {
-                while (true)
-                {
-                    int read;
-                    try
-                    {
-                        if (buffer is null)
-                        {
-                            // Wait for data without holding memory (STYLE habit 5).
-                            await Waited(from.ReadAsync(Memory<byte>.Empty, token), ref unbroken).ConfigureAwait(false);
-                            buffer = ArrayPool<byte>.Shared.Rent(_options.BufferSize);
-                        }
-                        read = await Waited(from.ReadAsync(buffer, token), ref unbroken).ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        return Ended(fromSide, e);
-                    }
-
-                    if (read == 0)
-                    {
-                        try
-                        {
-                            await to.CompleteWritesAsync(token).ConfigureAwait(false);
-                        }
-                        catch (Exception e)
-                        {
-                            return Ended(toSide, e);
-                        }
-                        return new DirectionResult(DirectionEnd.EndOfStream, PumpSide.None, null);
-                    }
-
-                    Touch();
-                    try
-                    {
-                        await Waited(to.WriteAsync(buffer.AsMemory(0, read), token), ref unbroken).ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        return Ended(toSide, e);
-                    }
-                    Delivered(toSide, read);
-                    if ((unbroken += read) >= FairShare)
-                    {
-                        unbroken = 0;
-                        await Task.Yield();
-                    }
-
-                    if (read < buffer.Length)
-                    {
-                        // A short read means the source is drained for now: go idle without the buffer.
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = null;
-                    }
-                }
-            }
-            finally
-            {
-                if (buffer is not null)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
-            }
-        }
-
-        /// <summary>
-        /// Bytes a direction may move without once having to wait before it lets other work run. A source that
-        /// always has data and a destination that always has room never make a direction wait, and with the
-        /// runtime's inline socket completions its loop runs on an event thread that other connections' sockets
-        /// share: without a turn to give up, one busy connection would hold theirs back for as long as it flows.
-        /// </summary>
-        private const int FairShare = 1024 * 1024;
-
-        /// <summary><paramref name="operation"/>, noting in <paramref name="unbroken"/> when it will wait (which gives others their turn).</summary>
-        private static ValueTask Waited(ValueTask operation, ref int unbroken)
-        {
-            if (!operation.IsCompleted)
-            {
-                unbroken = 0;
-            }
-            return operation;
-        }
-
-        /// <inheritdoc cref="Waited(ValueTask, ref int)"/>
-        private static ValueTask<int> Waited(ValueTask<int> operation, ref int unbroken)
-        {
-            if (!operation.IsCompleted)
-            {
-                unbroken = 0;
-            }
-            return operation;
-        }
-
-        private DirectionResult Ended(PumpSide side, Exception error) =>
-            _stop.IsCancellationRequested
+        /// <summary>How a direction that failed with <paramref name="error"/> ended: stopped, when the run was stopping anyway (the failure is the teardown's).</summary>
+        public DirectionResult Ended(PumpSide side, Exception error) =>
+            Volatile.Read(ref _stopped) != 0
                 ? new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null)
                 : new DirectionResult(DirectionEnd.Failed, side, error);
 
-        private void Delivered(PumpSide toSide, int count)
+        public void Delivered(PumpSide toSide, int count)
         {
             if (toSide == PumpSide.Upstream)
             {
@@ -352,7 +233,7 @@ public static partial class BytePump
             Touch();
         }
 
-        private void Touch() => Volatile.Write(ref _lastActivity, _options.TimeProvider.GetTimestamp());
+        public void Touch() => Volatile.Write(ref _lastActivity, _options.TimeProvider.GetTimestamp());
 
         private void CheckIdle()
         {
@@ -373,29 +254,20 @@ public static partial class BytePump
             }
         }
 
+        /// <summary>Ends the run: both transports are torn down, which ends every pending read and write (once).</summary>
         private void Stop()
         {
-            try
+            if (Interlocked.Exchange(ref _stopped, 1) == 0)
             {
-                _stop.Cancel();
+                _client.Abort();
+                _upstream.Abort();
             }
-            catch (ObjectDisposedException)
-            {
-                // Already finished.
-            }
-        }
-
-        private void AbortBoth()
-        {
-            _client.Abort();
-            _upstream.Abort();
         }
 
         public void Dispose()
         {
             _idleTimer?.Dispose();
-            _abortOnStop.Dispose();
-            _stop.Dispose();
+            _stopOnCancel.Dispose();
         }
 
         private static SocketError SocketErrorOf(Exception? error) => error switch

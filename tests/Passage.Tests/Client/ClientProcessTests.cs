@@ -146,4 +146,29 @@ public sealed class ClientProcessTests
         // Tunnels are streams on a few HTTP/2 connections (up to 256 each), not one connection each.
         Assert.InRange(relay.Counter("passage.relay.connections.accepted"), 1, 8);
     }
+    [Fact]
+    public async Task An_idle_tunnel_is_closed_at_the_clients_idle_timeout_on_both_sides()
+    {
+        // The client's pump gives its reads no token: its idle timeout tears the two ends down, and tearing down
+        // the tunnel stream (an HTTP/2 stream of the client's relay link) must end the read pending on it.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var process = PassageProcess.Start(
+            ["client", "--relay", $"{relay.Relay.NodeId}@127.0.0.1:{relay.TlsPort}", "--http", "127.0.0.1:0"],
+            environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__IDLETIMEOUT"] = "500ms" });
+        await using var _ = process;
+        var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"CONNECT origin.test:{echo.Port} HTTP/1.1\r\nHost: origin.test:{echo.Port}\r\n\r\n"));
+        var head = await ConnectHarness.ReadHeadAsync(socket).WaitAsync(Timeouts.Default);
+        Assert.StartsWith("HTTP/1.1 200", head);
+        await Loopback.SendAllAsync(socket, "ping"u8.ToArray());
+        Assert.Equal("ping"u8.ToArray(), await Loopback.ReadToEndAsync(socket, limit: 4));
+        Assert.Equal(1, relay.Relay.OpenTunnels);
+
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket), process.Output);
+        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Relay.OpenTunnels == 0);
+    }
 }

@@ -37,10 +37,11 @@ public sealed class BytePumpFairnessTests
         }
     }
 
-    /// <summary>Always has data at once (zeros), and takes whatever is written at once.</summary>
+    /// <summary>Always has data at once (zeros), and takes whatever is written at once, until aborted.</summary>
     private sealed class EndlessConnection : IDuplexConnection
     {
         private readonly TaskCompletionSource _flowing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _aborted;
 
         public Task Flowing => _flowing.Task;
 
@@ -48,25 +49,34 @@ public sealed class BytePumpFairnessTests
 
         public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            ThrowIfAborted(cancellationToken);
             _flowing.TrySetResult();
             return ValueTask.FromResult(buffer.Length);
         }
 
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            ThrowIfAborted(cancellationToken);
+            return ValueTask.CompletedTask;
+        }
 
         public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
-        public void Abort()
+        public void Abort() => Volatile.Write(ref _aborted, 1);
+
+        private void ThrowIfAborted(CancellationToken cancellationToken)
         {
+            cancellationToken.ThrowIfCancellationRequested();
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _aborted) != 0, this);
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    /// <summary>Never sends anything (its reads wait until cancelled), and takes whatever is written at once, counting it.</summary>
+    /// <summary>Never sends anything (its reads wait until it is aborted), and takes whatever is written at once, counting it.</summary>
     private sealed class QuietConnection : IDuplexConnection
     {
+        private readonly CancellationTokenSource _aborted = new();
         private long _received;
 
         public long Received => Interlocked.Read(ref _received);
@@ -75,7 +85,8 @@ public sealed class BytePumpFairnessTests
 
         public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _aborted.Token);
+            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
             return 0;
         }
 
@@ -88,9 +99,7 @@ public sealed class BytePumpFairnessTests
 
         public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
-        public void Abort()
-        {
-        }
+        public void Abort() => _aborted.Cancel();
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

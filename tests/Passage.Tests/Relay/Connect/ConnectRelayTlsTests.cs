@@ -244,4 +244,92 @@ public sealed class ConnectRelayTlsTests
         // five minutes for it (the bound below is the test's own timeout, not a performance figure).
         await relay.Relay.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
     }
+    // The pump gives its reads and writes no token: stopping a tunnel (idle timeout, drain deadline) tears its
+    // two ends down, which must end what is pending on them. These cover the two kinds of TLS-side end the relay
+    // has: a TLS stream of its own (HTTP/1.1 CONNECT) and a Kestrel HTTP/2 stream (extended CONNECT).
+
+    [Fact]
+    public async Task An_idle_http1_tunnel_over_tls_is_closed_at_the_idle_timeout()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        var (tls, socket) = await OpenHttp1TunnelOverTlsAsync(relay, echo.Port);
+        using var _ = socket;
+        await using var __ = tls;
+
+        // The relay resets the connection (an end it gives up on is aborted, not closed).
+        await Assert.ThrowsAsync<IOException>(() => tls.ReadAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
+        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    [Fact]
+    public async Task An_idle_http1_tunnel_over_tls_is_closed_at_the_drain_deadline()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(200) });
+        var (tls, socket) = await OpenHttp1TunnelOverTlsAsync(relay, echo.Port);
+        using var _ = socket;
+        await using var __ = tls;
+
+        await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    [Fact]
+    public async Task An_idle_http2_tunnel_is_closed_at_the_idle_timeout()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        using var client = relay.CreateHttp2Client();
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var tunnel = await response.Content.ReadAsStreamAsync();
+        await tunnel.WriteAsync("ping"u8.ToArray());
+        await tunnel.FlushAsync();
+        var buffer = new byte[4];
+        await tunnel.ReadExactlyAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+
+        // The relay resets the stream: the read ends one way or the other, but it ends.
+        try
+        {
+            Assert.Equal(0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+        }
+        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    /// <summary>HTTP/1.1 CONNECT inside TLS to the relay (ALPN http/1.1), one echo round trip through the tunnel.</summary>
+    private static async Task<(SslStream Tls, Socket Socket)> OpenHttp1TunnelOverTlsAsync(ConnectHarness relay, int echoPort)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "relay.test",
+            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            // The test trusts the relay it started; pinning is covered elsewhere.
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT origin.test:{echoPort} HTTP/1.1\r\nHost: origin.test:{echoPort}\r\n\r\n"));
+        var head = new List<byte>();
+        var one = new byte[1];
+        while (!head.ToArray().AsSpan().EndsWith("\r\n\r\n"u8))
+        {
+            Assert.Equal(1, await tls.ReadAsync(one).AsTask().WaitAsync(Timeouts.Default));
+            head.Add(one[0]);
+        }
+        Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString(head.ToArray()));
+        await tls.WriteAsync("ping"u8.ToArray());
+        var back = new byte[4];
+        await tls.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("ping"u8.ToArray(), back);
+        return (tls, socket);
+    }
 }

@@ -1,0 +1,245 @@
+using System.Buffers;
+
+namespace Passage.Transport;
+
+/// <summary>One direction of the pump, and the copy path.</summary>
+public static partial class BytePump
+{
+    /// <summary>
+    /// One direction of a run: moves its source's bytes to its destination in bursts, and between
+    /// bursts parks on a zero-byte read of the source with nothing but a callback to itself.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    ///   Start ─► burst (first: the preamble) ─► park: zero-byte read of the source
+    ///              ▲      │ ended                  │ readable (or end of stream, or error)
+    ///              │      ▼                        ▼
+    ///              │   DirectionEnded         burst: splice or copy until the source runs dry
+    ///              └───────────────────────────────┘
+    /// </code>
+    /// <para>A burst is an async method only while it runs: one that completes without waiting (the
+    /// usual case: data was there, it went out at once) allocates nothing, and one that has to wait
+    /// (a full destination, its fair share given up) lives only until it is done. An idle direction
+    /// therefore holds no async frame, no buffer and no pipe: the source's pending read refers to
+    /// this object's one cached callback, and that is all. Only one step of a direction runs at a
+    /// time (each is started by the end of the one before), so its fields need no locking.</para>
+    /// </remarks>
+    private sealed partial class Direction
+    {
+        private readonly PumpRun _run;
+        private readonly IDuplexConnection _from;
+        private readonly IDuplexConnection _to;
+        private readonly PumpSide _fromSide;
+        private readonly PumpSide _toSide;
+        private readonly Action _resume;
+        private bool _splice;
+        // What _resume is to pick up: the source became readable, or a burst that had to wait is done.
+        private bool _parked;
+        private ValueTask<int> _readable;
+        private ValueTask<DirectionResult?> _burst;
+        // Bytes moved since this direction last had to wait (see FairShare).
+        private int _unbroken;
+
+        public Direction(PumpRun run, IDuplexConnection from, IDuplexConnection to, PumpSide fromSide, PumpSide toSide, bool splice)
+        {
+            _run = run;
+            _from = from;
+            _to = to;
+            _fromSide = fromSide;
+            _toSide = toSide;
+            _splice = splice;
+            _resume = Resume;
+        }
+
+        public void Start() => Drive(_run.WritePreambleAsync(_to, _toSide));
+
+        private void Resume()
+        {
+            if (_parked)
+            {
+                var readable = _readable;
+                _readable = default;
+                Drive(Burst(readable));
+            }
+            else
+            {
+                var burst = _burst;
+                _burst = default;
+                Drive(burst);
+            }
+        }
+
+        /// <summary>
+        /// Runs this direction from a burst on: parks when the burst found the source dry, goes on at
+        /// once while the source stays readable, and returns when something has to be waited for.
+        /// </summary>
+        private void Drive(ValueTask<DirectionResult?> burst)
+        {
+            while (true)
+            {
+                if (!burst.IsCompleted)
+                {
+                    _burst = burst;
+                    _parked = false;
+                    burst.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume);
+                    return;
+                }
+                DirectionResult? ended;
+                try
+                {
+                    ended = burst.Result;
+                }
+                catch (Exception e)
+                {
+                    // A bug, not a network failure (those come back as values): the run fails with it.
+                    End(new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null), e);
+                    return;
+                }
+                if (ended is { } result)
+                {
+                    End(result, null);
+                    return;
+                }
+
+                // Wait for data without holding memory (STYLE habit 5).
+                ValueTask<int> readable;
+                try
+                {
+                    readable = _from.ReadAsync(Memory<byte>.Empty, default);
+                }
+                catch (Exception e)
+                {
+                    readable = ValueTask.FromException<int>(e);
+                }
+                if (!readable.IsCompleted)
+                {
+                    _unbroken = 0;
+                    // Going idle: an idle direction holds no pipe (it is empty here).
+                    ReleasePipe();
+                    _readable = readable;
+                    _parked = true;
+                    readable.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume);
+                    return;
+                }
+                burst = Burst(readable);
+            }
+        }
+
+        /// <summary>The burst that follows a completed wait for the source: its failure, or the data moved.</summary>
+        private ValueTask<DirectionResult?> Burst(ValueTask<int> readable)
+        {
+            try
+            {
+                readable.GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                return new ValueTask<DirectionResult?>(_run.Ended(_fromSide, e));
+            }
+            return _splice ? SpliceAsync() : CopyAsync();
+        }
+
+        private void End(DirectionResult result, Exception? fault)
+        {
+            ReleasePipe();
+            _run.DirectionEnded(_toSide, result, _splice ? PumpPath.Splice : PumpPath.Copy, fault);
+        }
+
+        /// <summary>
+        /// Copies through a pooled buffer while the source has data. Null when it ran dry (the buffer
+        /// is back in the pool then), or how the direction ended.
+        /// </summary>
+        private async ValueTask<DirectionResult?> CopyAsync()
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(_run.Options.BufferSize);
+            try
+            {
+                while (true)
+                {
+                    int read;
+                    try
+                    {
+                        read = await Waited(_from.ReadAsync(buffer, default)).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        return _run.Ended(_fromSide, e);
+                    }
+
+                    if (read == 0)
+                    {
+                        return await PassEndOfStreamAsync().ConfigureAwait(false);
+                    }
+
+                    _run.Touch();
+                    try
+                    {
+                        await Waited(_to.WriteAsync(buffer.AsMemory(0, read), default)).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        return _run.Ended(_toSide, e);
+                    }
+                    _run.Delivered(_toSide, read);
+                    if ((_unbroken += read) >= FairShare)
+                    {
+                        _unbroken = 0;
+                        await Task.Yield();
+                    }
+
+                    if (read < buffer.Length)
+                    {
+                        // A short read means the source is drained for now: go idle without the buffer.
+                        return null;
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        /// <summary>The source ended: passes the half-close on to the destination.</summary>
+        private async ValueTask<DirectionResult?> PassEndOfStreamAsync()
+        {
+            try
+            {
+                await _to.CompleteWritesAsync(default).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                return _run.Ended(_toSide, e);
+            }
+            return new DirectionResult(DirectionEnd.EndOfStream, PumpSide.None, null);
+        }
+
+        /// <summary>
+        /// Bytes a direction may move without once having to wait before it lets other work run. A source that
+        /// always has data and a destination that always has room never make a direction wait, and with the
+        /// runtime's inline socket completions its loop runs on an event thread that other connections' sockets
+        /// share: without a turn to give up, one busy connection would hold theirs back for as long as it flows.
+        /// </summary>
+        private const int FairShare = 1024 * 1024;
+
+        /// <summary><paramref name="operation"/>, noting when it will wait (which gives others their turn).</summary>
+        private ValueTask Waited(ValueTask operation)
+        {
+            if (!operation.IsCompleted)
+            {
+                _unbroken = 0;
+            }
+            return operation;
+        }
+
+        /// <inheritdoc cref="Waited(ValueTask)"/>
+        private ValueTask<int> Waited(ValueTask<int> operation)
+        {
+            if (!operation.IsCompleted)
+            {
+                _unbroken = 0;
+            }
+            return operation;
+        }
+    }
+}
