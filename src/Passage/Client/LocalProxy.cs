@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Client.HttpProxy;
@@ -43,7 +44,7 @@ public sealed class LocalProxy : IAsyncDisposable
             if (options.SocksEndpoints.Count > 0)
             {
                 var socks = new Socks5Session(client, options, pump, time);
-                var listener = new FrontDoorListener("socks", options.SocksEndpoints, limits, socks.HandleAsync, logger, metrics, time);
+                var listener = new FrontDoorListener("socks", options.SocksEndpoints, limits, ServedToTheEnd(socks.HandleAsync), logger, metrics, time);
                 proxy._listeners.Add(listener);
                 listener.Start();
                 proxy.SocksEndpoints = listener.LocalEndpoints;
@@ -51,7 +52,7 @@ public sealed class LocalProxy : IAsyncDisposable
             if (options.HttpEndpoints.Count > 0)
             {
                 var http = new HttpProxySession(client, options, metrics, pump, time);
-                var listener = new FrontDoorListener("http-proxy", options.HttpEndpoints, limits, http.HandleAsync, logger, metrics, time);
+                var listener = new FrontDoorListener("http-proxy", options.HttpEndpoints, limits, ServedToTheEnd(http.HandleAsync), logger, metrics, time);
                 proxy._listeners.Add(listener);
                 listener.Start();
                 proxy.HttpEndpoints = listener.LocalEndpoints;
@@ -67,6 +68,17 @@ public sealed class LocalProxy : IAsyncDisposable
         }
         return proxy;
     }
+
+    /// <summary>
+    /// These sessions serve each connection to its end in one task (their tunnels are streams through
+    /// the client, not a relay's idle sockets by the ten thousand), so nothing is handed on.
+    /// </summary>
+    private static ConnectionHandler ServedToTheEnd(Func<Socket, long, CancellationToken, Task> serve) =>
+        async (socket, id, _, closeAll) =>
+        {
+            await serve(socket, id, closeAll).ConfigureAwait(false);
+            return false;
+        };
 
     /// <summary>Stops accepting and lets open tunnels finish briefly.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) =>

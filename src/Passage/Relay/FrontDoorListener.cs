@@ -17,8 +17,11 @@ namespace Passage.Relay;
 /// connections, open ones may finish until the drain timeout, then are closed) → stopped.
 /// <see cref="StopAsync"/> and <see cref="DisposeAsync"/> are idempotent. The handler owns the
 /// accepted socket; it must watch the token, which is cancelled at the drain deadline.
+/// A connection counts as open from accept until it has ended: when its handler's setup completes
+/// without handing it on, or when the relay it was handed to reports its end (<see cref="IConnectionEnd"/>);
+/// nothing awaits a relayed connection in between.
 /// </remarks>
-internal sealed partial class FrontDoorListener : IAsyncDisposable
+internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionEnd
 {
     private readonly string _frontDoor;
     private readonly IReadOnlyList<IPEndPoint> _endpoints;
@@ -26,7 +29,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly RelayMetrics _metrics;
     private readonly TimeProvider _time;
-    private readonly Func<Socket, long, CancellationToken, Task> _handler;
+    private readonly ConnectionHandler _handler;
     private readonly List<Socket> _listeners = new();
     private readonly List<Task> _acceptLoops = new();
     private readonly CancellationTokenSource _closeAll = new();
@@ -42,7 +45,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
         string frontDoor,
         IReadOnlyList<IPEndPoint> endpoints,
         RelayLimits limits,
-        Func<Socket, long, CancellationToken, Task> handler,
+        ConnectionHandler handler,
         ILogger logger,
         RelayMetrics metrics,
         TimeProvider time)
@@ -186,20 +189,32 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable
 
     private async Task RunConnectionAsync(Socket client, long id)
     {
+        bool relayed;
         try
         {
-            await _handler(client, id, _closeAll.Token).ConfigureAwait(false);
+            relayed = await _handler(client, id, this, _closeAll.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {
             // The handler returns failures as values; anything here is a bug. Keep serving others.
             Log.ConnectionFault(_logger, id, e);
             client.Dispose();
+            relayed = false;
         }
-        finally
+        if (!relayed)
         {
             Untrack();
         }
+    }
+
+    /// <inheritdoc />
+    void IConnectionEnd.Ended(long id, Exception? fault)
+    {
+        if (fault is not null)
+        {
+            Log.ConnectionFault(_logger, id, fault);
+        }
+        Untrack();
     }
 
     private bool TryTrack()

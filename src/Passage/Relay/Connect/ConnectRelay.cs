@@ -44,7 +44,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly TunnelOpener _opener;
     private readonly SslServerAuthenticationOptions _tlsOptions;
-    private readonly PumpOptions _pump;
+    private readonly TunnelPump _tunnels;
     private readonly Http1ConnectSession _http1;
     private readonly List<FrontDoorListener> _listeners = new();
     private Http2ConnectServer? _http2;
@@ -68,8 +68,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<ConnectRelay>();
         _metrics = metrics;
         _time = timeProvider ?? TimeProvider.System;
-        _pump = limits.PumpOptions(_time);
-        _http1 = new Http1ConnectSession(opener, options, limits, _logger, metrics, _pump, _time);
+        _tunnels = new TunnelPump(options, limits.HandshakeTimeout, limits.PumpOptions(_time), metrics, _logger);
+        _http1 = new Http1ConnectSession(opener, _tunnels, options, _logger, metrics, _time);
         _tlsOptions = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = SslStreamCertificateContext.Create(identity.Certificate, additionalCertificates: null, offline: true),
@@ -178,7 +178,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
     public async Task StartAsync()
     {
-        var handler = new Http2ConnectHandler(_opener, _options, _limits, _logger, _metrics, _pump);
+        var handler = new Http2ConnectHandler(_opener, _tunnels, _logger, _metrics);
         _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {
@@ -211,12 +211,13 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         await Task.WhenAll(stops).ConfigureAwait(false);
     }
 
-    private async Task HandleTlsAsync(Socket socket, long id, CancellationToken closeAll)
+    private async Task<bool> HandleTlsAsync(Socket socket, long id, IConnectionEnd end, CancellationToken closeAll)
     {
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var local = socket.LocalEndPoint as IPEndPoint;
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        var relayed = false;
         try
         {
             using (var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time))
@@ -229,54 +230,53 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 catch (OperationCanceledException)
                 {
                     Refused(id, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.HandshakeTimeout);
-                    await tls.DisposeAsync().ConfigureAwait(false);
-                    return;
+                    return false;
                 }
                 catch (Exception e) when (e is AuthenticationException or IOException or SocketException)
                 {
                     Refused(id, RefusalReason.TlsHandshakeFailed);
-                    await tls.DisposeAsync().ConfigureAwait(false);
-                    return;
+                    return false;
                 }
             }
 
             if (tls.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
             {
                 await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
-                return;
+                return false;
             }
-            await _http1.RunAsync(new StreamConnection(tls, socket), remote, id, closeAll).ConfigureAwait(false);
+            // Relayed: the tunnel's connection owns the TLS stream and disposes it at the end.
+            relayed = await _http1.StartAsync(new StreamConnection(tls, socket), remote, id, end, closeAll).ConfigureAwait(false);
+            return relayed;
         }
         finally
         {
-            await tls.DisposeAsync().ConfigureAwait(false);
+            if (!relayed)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
-    private async Task HandlePlainAsync(Socket socket, long id, CancellationToken closeAll)
+    private async Task<bool> HandlePlainAsync(Socket socket, long id, IConnectionEnd end, CancellationToken closeAll)
     {
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
-        // The sniffing has a frame of its own: this one waits as long as the tunnel lives.
         var first = await ReadPrefaceAsync(socket, closeAll).ConfigureAwait(false);
         if (first is null)
         {
-            return;
+            return false;
         }
         if (first.AsSpan().SequenceEqual(Http2Preface))
         {
             await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(socket, ownsSocket: true)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
-            return;
+            return false;
         }
         if (_options.MinHttpVersion >= 2)
         {
             await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
-            return;
+            return false;
         }
-        var session = _http1.RunAsync(new SocketConnection(socket), remote, id, closeAll, first);
-        // The session copied the bytes; this frame keeps no reference to them.
-        first = null;
-        await session.ConfigureAwait(false);
+        return await _http1.StartAsync(new SocketConnection(socket), remote, id, end, closeAll, first).ConfigureAwait(false);
     }
 
     /// <summary>

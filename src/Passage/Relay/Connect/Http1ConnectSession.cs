@@ -18,27 +18,34 @@ namespace Passage.Relay.Connect;
 /// (and zero-copy where both ends are plain sockets).
 /// </summary>
 internal sealed class Http1ConnectSession(
-    TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions, TimeProvider time)
+    TunnelOpener opener, TunnelPump tunnels, ConnectOptions options, ILogger logger, RelayMetrics metrics, TimeProvider time)
 {
     private readonly Http1ParseLimits _headLimits = new() { MaxHeadBytes = options.MaxRequestHeadBytes };
 
-    /// <summary>Serves one CONNECT; <paramref name="initial"/> holds bytes already read from the client.</summary>
-    public async Task RunAsync(IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
+    /// <summary>
+    /// Serves one CONNECT up to its tunnel's start, and owns <paramref name="client"/>;
+    /// <paramref name="initial"/> holds bytes already read from the client. True: the tunnel runs and
+    /// reports its end to <paramref name="end"/>; false: the connection has ended (refused or gone).
+    /// </summary>
+    public async Task<bool> StartAsync(IDuplexConnection client, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
     {
-        await using var _ = client;
-        // Everything before the pump lives in OpenAsync, so that none of it (the head buffer, the
-        // parsed request, its strings) stays reachable from this frame while the tunnel is open.
-        var opening = OpenAsync(client, remote, id, closeAll, initial);
-        // A parameter stays in this frame for its whole life: let go of the caller's bytes.
-        initial = default;
-        var opened = await opening.ConfigureAwait(false);
-        if (opened.Upstream is not { } upstreamSocket)
+        var started = false;
+        try
         {
-            return;
+            var opened = await OpenAsync(client, remote, id, closeAll, initial).ConfigureAwait(false);
+            if (opened.Upstream is { } upstream)
+            {
+                started = await tunnels.StartAsync(client, new SocketConnection(upstream), opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
+            }
+            return started;
         }
-        using var lease = opened.Lease;
-        await using var upstream = new SocketConnection(upstreamSocket);
-        await TunnelPump.RunAsync(client, upstream, options, limits.HandshakeTimeout, pumpOptions, opened.Early, metrics, logger, id, closeAll).ConfigureAwait(false);
+        finally
+        {
+            if (!started)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>An open tunnel's upstream and slot (the caller owns both) and the client's bytes read past the head.</summary>

@@ -12,7 +12,7 @@ namespace Passage.Relay.Connect;
 /// request is one tunnel on its own stream, flow-controlled by HTTP/2, so a stalled tunnel does not
 /// stall the others on the connection.
 /// </summary>
-internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions options, RelayLimits limits, ILogger logger, RelayMetrics metrics, PumpOptions pumpOptions)
+internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnels, ILogger logger, RelayMetrics metrics)
 {
     private long _nextTunnelId;
 
@@ -58,23 +58,29 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, ConnectOptions op
             return;
         }
 
-        using var lease = opening.Lease;
-        await using var upstream = new SocketConnection(upstreamSocket);
+        var upstream = new SocketConnection(upstreamSocket);
         metrics.TunnelOpened(ConnectRelay.FrontDoor);
         Stream stream;
         try
         {
             stream = await connect.AcceptAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        catch (Exception e)
         {
-            return; // The client reset the stream before the answer went out.
+            await upstream.DisposeAsync().ConfigureAwait(false);
+            opening.Lease?.Dispose();
+            if (e is IOException or OperationCanceledException or InvalidOperationException)
+            {
+                return; // The client reset the stream before the answer went out.
+            }
+            throw;
         }
         await using var tunnel = new StreamConnection(
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
             abort: context.Abort);
-        await TunnelPump.RunAsync(tunnel, upstream, options, limits.HandshakeTimeout, pumpOptions, ReadOnlyMemory<byte>.Empty, metrics, logger, id, context.RequestAborted).ConfigureAwait(false);
+        // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
+        await tunnels.RunAsync(tunnel, upstream, opening.Lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
     }
 
     private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)

@@ -8,46 +8,94 @@ namespace Passage.Relay.Connect;
 /// The last step of every CONNECT tunnel, HTTP/1.1 or HTTP/2: the <c>--require-tls</c> gate when
 /// asked for, then the byte pump, then the counters (bytes are counted however the tunnel ended).
 /// </summary>
-internal static class TunnelPump
+/// <remarks>
+/// <see cref="StartAsync"/> returns once the pump runs; the tunnel's end is a <see cref="RelayedConnection"/>'s
+/// continuation, so an idle HTTP/1.1 tunnel keeps no async frame of its own.
+/// </remarks>
+internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeout, PumpOptions pumpOptions, RelayMetrics metrics, ILogger logger) : IRelayAccounting
 {
-    public static async Task RunAsync(
+    /// <summary>
+    /// Starts the tunnel between <paramref name="client"/> and <paramref name="upstream"/>, which holds
+    /// <paramref name="slot"/>. It takes the upstream and the slot at once; the client only when the
+    /// tunnel starts (true): then all three are disposed when it ends, and its end is reported to
+    /// <paramref name="end"/>. False: refused by the gate (the client is aborted; the caller disposes it).
+    /// </summary>
+    public async Task<bool> StartAsync(
         IDuplexConnection client,
         IDuplexConnection upstream,
-        ConnectOptions options,
-        TimeSpan handshakeTimeout,
-        PumpOptions pumpOptions,
+        IDisposable? slot,
         ReadOnlyMemory<byte> preamble,
-        RelayMetrics metrics,
-        ILogger logger,
         long id,
+        IConnectionEnd end,
         CancellationToken cancellationToken)
     {
-        if (options.RequireTls)
-        {
-            var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, handshakeTimeout, pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
-            if (hello is null)
-            {
-                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.NotTls);
-                TunnelLog.Refused(logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
-                client.Abort();
-                return;
-            }
-            preamble = hello;
-        }
-        metrics.TunnelOpen(1);
+        var started = false;
         try
         {
-            var pump = BytePump.RunAsync(client, upstream, pumpOptions, preamble, cancellationToken);
-            // This frame waits as long as the tunnel lives; the pump lets go of the first bytes once
-            // they are written, and so does this frame.
-            preamble = default;
-            var result = await pump.ConfigureAwait(false);
-            metrics.Relayed(ConnectRelay.FrontDoor, result);
-            TunnelLog.Closed(logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+            if (options.RequireTls)
+            {
+                var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, handshakeTimeout, pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
+                if (hello is null)
+                {
+                    metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.NotTls);
+                    TunnelLog.Refused(logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
+                    client.Abort();
+                    return false;
+                }
+                preamble = hello;
+            }
+            metrics.TunnelOpen(1);
+            new RelayedConnection(client, upstream, slot, this, end, id).Start(pumpOptions, preamble, cancellationToken);
+            started = true;
+            return true;
         }
         finally
         {
-            metrics.TunnelOpen(-1);
+            if (!started)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+                slot?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="StartAsync"/>, for a caller whose own life is the tunnel's (an HTTP/2 request):
+    /// completes when the tunnel has ended, or at once when it did not start.
+    /// </summary>
+    public async Task RunAsync(IDuplexConnection client, IDuplexConnection upstream, IDisposable? slot, ReadOnlyMemory<byte> preamble, long id, CancellationToken cancellationToken)
+    {
+        var ended = new Awaited();
+        if (await StartAsync(client, upstream, slot, preamble, id, ended, cancellationToken).ConfigureAwait(false))
+        {
+            await ended.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    void IRelayAccounting.Relayed(long id, PumpResult? result)
+    {
+        if (result is { } relayed)
+        {
+            metrics.Relayed(ConnectRelay.FrontDoor, relayed);
+            TunnelLog.Closed(logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
+        }
+        metrics.TunnelOpen(-1);
+    }
+
+    /// <summary>A tunnel's end as a task, for <see cref="RunAsync"/>.</summary>
+    private sealed class Awaited() : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IConnectionEnd
+    {
+        public void Ended(long id, Exception? fault)
+        {
+            if (fault is null)
+            {
+                TrySetResult();
+            }
+            else
+            {
+                TrySetException(fault);
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ namespace Passage.Relay.Passthrough;
 ///  unless a route matched and every resolved address passed the policy.
 /// </code>
 /// </summary>
-internal sealed class PassthroughConnectionHandler
+internal sealed class PassthroughConnectionHandler : IRelayAccounting
 {
     // Records add 5 bytes of header each; real clients send the hello in one or two records.
     private const int RecordOverheadAllowance = 2048;
@@ -44,21 +44,29 @@ internal sealed class PassthroughConnectionHandler
         _pumpOptions = limits.PumpOptions(time);
     }
 
-    public async Task HandleAsync(Socket clientSocket, long id, CancellationToken closeAll)
+    /// <summary>Serves one connection up to its pump's start (see <see cref="ConnectionHandler"/>).</summary>
+    public async Task<bool> HandleAsync(Socket clientSocket, long id, IConnectionEnd end, CancellationToken closeAll)
     {
         clientSocket.NoDelay = true;
-        await using var client = new SocketConnection(clientSocket);
-        // Everything before the pump lives in RouteAsync, so that none of it (the hello, the name,
-        // the route) stays reachable from this frame while the connection is relayed.
+        var client = new SocketConnection(clientSocket);
         var routed = await RouteAsync(client, clientSocket, id, closeAll).ConfigureAwait(false);
         if (routed.Upstream is not { } upstreamSocket)
         {
-            return;
+            await client.DisposeAsync().ConfigureAwait(false);
+            return false;
         }
-        await using var upstream = new SocketConnection(upstreamSocket);
-        var result = await BytePump.RunAsync(client, upstream, _pumpOptions, routed.Hello, closeAll).ConfigureAwait(false);
-        _metrics.Relayed(PassthroughRelay.FrontDoor, result);
-        PassthroughRelay.Log.Closed(_logger, id, result.End, result.FailedSide, result.ClientToUpstreamBytes, result.UpstreamToClientBytes);
+        new RelayedConnection(client, new SocketConnection(upstreamSocket), slot: null, this, end, id).Start(_pumpOptions, routed.Hello, closeAll);
+        return true;
+    }
+
+    /// <inheritdoc />
+    void IRelayAccounting.Relayed(long id, PumpResult? result)
+    {
+        if (result is { } relayed)
+        {
+            _metrics.Relayed(PassthroughRelay.FrontDoor, relayed);
+            PassthroughRelay.Log.Closed(_logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
+        }
     }
 
     /// <summary>A dialed upstream (the caller owns it) and the hello to send it first; no upstream when refused.</summary>

@@ -106,6 +106,21 @@ internal sealed class ConnectHarness : IAsyncDisposable
         return head.ToString();
     }
 
+    /// <summary>
+    /// Stops the relay with one tunnel open (and idle): nothing awaits a tunnel, yet the drain must
+    /// wait for its end, close it at the deadline, and have its slot, counters and connection count
+    /// settled before the stop returns. <paramref name="client"/> is the tunnel's client socket.
+    /// </summary>
+    public async Task StopWithOneTunnelOpenAsync(Socket client)
+    {
+        await Relay.StopAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(0, Relay.OpenTunnels);
+        Assert.Equal(1, Counter("passage.relay.connections.closed/shutdown"));
+        Assert.Equal(0, Counter("passage.relay.tunnels.open"));
+        Assert.Equal(0, Counter("passage.relay.connections.open"));
+        Assert.True(await Loopback.IsClosedByPeerAsync(client));
+    }
+
     /// <summary>An HttpClient speaking HTTP/2 to the relay's TLS endpoint, pinning the relay's key.</summary>
     public HttpClient CreateHttp2Client(Action<SocketsHttpHandler>? configure = null)
     {

@@ -271,6 +271,47 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(0, relay.Relay.OpenTunnels);
     }
 
+    [Fact]
+    public async Task Stopping_waits_for_an_open_tunnel_and_its_end_work_is_done_when_the_stop_returns()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300) });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(200, status);
+        await WaitUntil(() => relay.Counter("passage.relay.tunnels.open") == 1);
+        await relay.StopWithOneTunnelOpenAsync(socket);
+    }
+
+    [Fact]
+    public async Task Each_ended_tunnel_gives_its_slot_back_exactly_once()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxTunnelsPerClient = 2 });
+        for (var round = 1; round <= 3; round++)
+        {
+            var open = new List<Socket>();
+            for (var i = 0; i < 2; i++)
+            {
+                var (ok, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+                open.Add(socket);
+                Assert.Equal(200, ok);
+            }
+            // A slot given back twice would let a third in; never, and the next round would get 503.
+            var (full, head, third) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+            third.Dispose();
+            Assert.Equal(503, full);
+            AssertProxyStatus(head, "connection_limit_reached");
+
+            open.ForEach(s => s.Dispose());
+            await WaitUntil(() => relay.Counter("passage.relay.connections.closed/completed") + relay.Counter("passage.relay.connections.closed/failed") == 2 * round);
+            await WaitUntil(() => relay.Counter("passage.relay.connections.open") == 0);
+            Assert.Equal(0, relay.Relay.OpenTunnels);
+            Assert.Equal(0, relay.Counter("passage.relay.tunnels.open"));
+        }
+        Assert.Equal(6, relay.Counter("passage.relay.tunnels.opened"));
+    }
+
     internal static async Task WaitUntil(Func<bool> condition)
     {
         using var cts = new CancellationTokenSource(Timeouts.Default);

@@ -229,6 +229,36 @@ public sealed class ConnectRelayTlsTests
     }
 
     [Fact]
+    public async Task Stopping_waits_for_an_http1_tunnel_over_tls_and_its_end_closes_the_tls_connection()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300) });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort)).WaitAsync(Timeouts.Default);
+        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.Relay.NodeId),
+        }).WaitAsync(Timeouts.Default);
+        Assert.Equal(SslApplicationProtocol.Http11, tls.NegotiatedApplicationProtocol);
+        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT origin.test:{echo.Port} HTTP/1.1\r\nHost: origin.test:{echo.Port}\r\n\r\n"));
+        var head = new System.Text.StringBuilder();
+        var one = new byte[1];
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await tls.ReadAsync(one).AsTask().WaitAsync(Timeouts.Default) == 1)
+        {
+            head.Append((char)one[0]);
+        }
+        Assert.StartsWith("HTTP/1.1 200", head.ToString());
+        await tls.WriteAsync("ping"u8.ToArray());
+        var pong = new byte[4];
+        await tls.ReadExactlyAsync(pong).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("ping"u8.ToArray(), pong);
+        await relay.StopWithOneTunnelOpenAsync(socket);
+    }
+
+    [Fact]
     public async Task Stopping_sends_idle_http2_connections_away_without_waiting_for_the_drain_deadline()
     {
         await using var echo = new EchoServer();
