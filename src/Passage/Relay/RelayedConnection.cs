@@ -4,12 +4,12 @@ namespace Passage.Relay;
 
 /// <summary>
 /// One connection whose bytes are being relayed, from the moment its pump starts to its end, with
-/// nothing awaiting it in between: the pump's task carries one continuation, which does the end's
+/// nothing awaiting it in between: the pump tells this object of its end, which does the end's
 /// work once and reports the end.
 /// </summary>
 /// <remarks>
 /// <code>
-///  setup (awaited; completes once the pump runs) ─► Start: the pump's task + this continuation
+///  setup (awaited; completes once the pump runs) ─► Start: the pump, told to report to this object
 ///    … while relayed, no frame waits above the pump: this object is all that is added to it …
 ///  the pump ends ─► the front door counts and logs it ─► upstream, tunnel slot, client disposed
 ///               ─► end.Ended(id, fault)
@@ -24,54 +24,41 @@ namespace Passage.Relay;
 /// <param name="end">Told once the end's work is done.</param>
 /// <param name="id">The connection's id, for logs.</param>
 internal sealed class RelayedConnection(IDuplexConnection client, IDuplexConnection upstream, IDisposable? slot, IRelayAccounting accounting, IConnectionEnd end, long id)
+    : IPumpCompletion
 {
-    private Task<PumpResult>? _pump;
-
     /// <summary>
     /// Starts the pump (<paramref name="preamble"/> goes to the upstream first) and returns at once;
     /// from here on the end is certain to run, once.
     /// </summary>
     public void Start(PumpOptions options, ReadOnlyMemory<byte> preamble, CancellationToken cancellationToken)
     {
-        Task<PumpResult> pump;
         try
         {
-            pump = BytePump.RunAsync(client, upstream, options, preamble, cancellationToken);
+            BytePump.Run(client, upstream, options, preamble, this, cancellationToken);
         }
         catch (Exception e)
         {
             // A bug: ended as if the pump had failed, so that the end's work still runs once.
-            pump = Task.FromException<PumpResult>(e);
+            PumpEnded(default, e);
         }
-        _pump = pump;
-        // Not ExecutionContext-flowing: the end needs nothing from the setup's context.
-        pump.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(End);
     }
 
-    private void End() => _ = EndAsync();
+    /// <inheritdoc />
+    public void PumpEnded(PumpResult result, Exception? fault) => _ = EndAsync(fault is null ? result : null, fault);
 
-    private async Task EndAsync()
+    private async Task EndAsync(PumpResult? result, Exception? pumpFault)
     {
-        Exception? fault = null;
+        Exception? fault = pumpFault;
         try
         {
             await using var ownedClient = client;
             using var ownedSlot = slot;
             await using var ownedUpstream = upstream;
-            PumpResult? result = null;
-            try
-            {
-                // Complete by now: no wait, only its result (or the exception of a bug in the pump).
-                result = await _pump!.ConfigureAwait(false);
-            }
-            finally
-            {
-                accounting.Relayed(id, result);
-            }
+            accounting.Relayed(id, result);
         }
         catch (Exception e)
         {
-            fault = e;
+            fault ??= e;
         }
         end.Ended(id, fault);
     }

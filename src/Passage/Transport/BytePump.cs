@@ -48,7 +48,29 @@ public static partial class BytePump
         ArgumentNullException.ThrowIfNull(upstream);
         // Not an async method: a relayed connection lives as long as its run, so every frame kept
         // waiting above the two directions is memory an idle connection holds.
-        return new PumpRun(client, upstream, options ?? PumpOptions.Default, clientPreamble, cancellationToken).Start();
+        var done = new TaskCompletionSource<PumpResult>();
+        new PumpRun(client, upstream, options ?? PumpOptions.Default, clientPreamble, done, cancellationToken).Start();
+        return done.Task;
+    }
+
+    /// <summary>
+    /// As <see cref="RunAsync"/>, but the end is told to <paramref name="completion"/> (once, on the
+    /// thread that ended the run) instead of through a task: for a caller that keeps an object per
+    /// relayed connection anyway, the task, its source and a continuation on it are memory that an
+    /// idle connection would hold for nothing.
+    /// </summary>
+    internal static void Run(
+        IDuplexConnection client,
+        IDuplexConnection upstream,
+        PumpOptions options,
+        ReadOnlyMemory<byte> clientPreamble,
+        IPumpCompletion completion,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(upstream);
+        ArgumentNullException.ThrowIfNull(completion);
+        new PumpRun(client, upstream, options, clientPreamble, completion, cancellationToken).Start();
     }
 
     /// <summary>
@@ -65,7 +87,8 @@ public static partial class BytePump
         private readonly CancellationToken _callerToken;
         private readonly CancellationTokenRegistration _stopOnCancel;
         private readonly ITimer? _idleTimer;
-        private readonly TaskCompletionSource<PumpResult> _done = new();
+        // Told of the end: a TaskCompletionSource<PumpResult> or an IPumpCompletion.
+        private readonly object _completion;
         private readonly Direction _toUpstreamDirection;
         private readonly Direction _toClientDirection;
         // Dropped once written: an idle connection keeps no copy of its first bytes.
@@ -83,8 +106,9 @@ public static partial class BytePump
         private int _firstEnded;
         private int _ended;
 
-        public PumpRun(IDuplexConnection client, IDuplexConnection upstream, PumpOptions options, ReadOnlyMemory<byte> clientPreamble, CancellationToken callerToken)
+        public PumpRun(IDuplexConnection client, IDuplexConnection upstream, PumpOptions options, ReadOnlyMemory<byte> clientPreamble, object completion, CancellationToken callerToken)
         {
+            _completion = completion;
             _client = client;
             _upstream = upstream;
             _options = options;
@@ -105,14 +129,13 @@ public static partial class BytePump
 
         public PumpOptions Options => _options;
 
-        /// <summary>Starts both directions; the task completes when both have ended.</summary>
-        public Task<PumpResult> Start()
+        /// <summary>Starts both directions; the completion is told when both have ended.</summary>
+        public void Start()
         {
             // No hop to the thread pool to start: the first direction runs here until it has to wait or
             // has had its fair share, then the second starts.
             _toUpstreamDirection.Start();
             _toClientDirection.Start();
-            return _done.Task;
         }
 
         /// <summary>
@@ -153,13 +176,17 @@ public static partial class BytePump
             };
             var unexpected = Volatile.Read(ref _fault);
             Dispose();
-            if (unexpected is not null)
+            if (_completion is IPumpCompletion completion)
             {
-                _done.SetException(unexpected);
+                completion.PumpEnded(result2, unexpected);
+            }
+            else if (unexpected is not null)
+            {
+                ((TaskCompletionSource<PumpResult>)_completion).SetException(unexpected);
             }
             else
             {
-                _done.SetResult(result2);
+                ((TaskCompletionSource<PumpResult>)_completion).SetResult(result2);
             }
         }
 
