@@ -178,6 +178,13 @@ public static partial class BytePump
                     _unbroken = 0;
                     await Task.Yield();
                 }
+                if (moved < pipe.Capacity)
+                {
+                    // A short fill: the source had nothing more for now (or the pipe ran out of slots). Park
+                    // instead of asking again: the park's zero-byte read answers at once when more is there,
+                    // and a small message (a request, an answer) costs one splice fewer.
+                    return null;
+                }
             }
         }
 
