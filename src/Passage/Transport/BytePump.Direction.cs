@@ -172,15 +172,18 @@ public static partial class BytePump
                     }
 
                     _run.Touch();
+                    bool waited;
                     try
                     {
-                        await Waited(_to.WriteAsync(buffer.AsMemory(0, read), default)).ConfigureAwait(false);
+                        var write = Waited(_to.WriteAsync(buffer.AsMemory(0, read), default));
+                        waited = !write.IsCompleted;
+                        await write.ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {
                         return _run.Ended(_toSide, e);
                     }
-                    _run.Delivered(_toSide, read);
+                    _run.Delivered(_toSide, read, waited);
                     if ((_unbroken += read) >= FairShare)
                     {
                         _unbroken = 0;

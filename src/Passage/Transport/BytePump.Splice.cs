@@ -130,7 +130,7 @@ public static partial class BytePump
                     }
                     if (sent > 0)
                     {
-                        _run.Delivered(_toSide, (int)sent);
+                        _run.Delivered(_toSide, (int)sent, waited: false);
                         continue;
                     }
                     if (sent != -EAGAIN)
@@ -153,8 +153,10 @@ public static partial class BytePump
                         {
                             return _run.Ended(_toSide, new IOException($"Reading the splice pipe failed (errno {-count})."));
                         }
-                        await Waited(_to.WriteAsync(chunk.AsMemory(0, count), default)).ConfigureAwait(false);
-                        _run.Delivered(_toSide, count);
+                        var write = Waited(_to.WriteAsync(chunk.AsMemory(0, count), default));
+                        var waited = !write.IsCompleted;
+                        await write.ConfigureAwait(false);
+                        _run.Delivered(_toSide, count, waited);
                     }
                     catch (Exception e)
                     {

@@ -228,15 +228,18 @@ public static partial class BytePump
 
             async ValueTask<DirectionResult?> WriteAsync(ReadOnlyMemory<byte> preamble)
             {
+                bool waited;
                 try
                 {
-                    await to.WriteAsync(preamble, default).ConfigureAwait(false);
+                    var write = to.WriteAsync(preamble, default);
+                    waited = !write.IsCompleted;
+                    await write.ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
                     return Ended(toSide, e);
                 }
-                Delivered(toSide, preamble.Length);
+                Delivered(toSide, preamble.Length, waited);
                 return null;
             }
         }
@@ -247,7 +250,14 @@ public static partial class BytePump
                 ? new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null)
                 : new DirectionResult(DirectionEnd.Failed, side, error);
 
-        public void Delivered(PumpSide toSide, int count)
+        /// <summary>
+        /// Counts <paramref name="count"/> bytes written to <paramref name="toSide"/>. A write that had to
+        /// wait (a slow reader taking its bytes) is activity in itself and restarts the idle timer; one
+        /// that completed at once needs no second stamp: the read that brought the bytes made one just
+        /// before, and stamping again after the bytes are already visible to the peer would let a
+        /// stamp land after the moment the peer saw them.
+        /// </summary>
+        public void Delivered(PumpSide toSide, int count, bool waited)
         {
             if (toSide == PumpSide.Upstream)
             {
@@ -257,7 +267,10 @@ public static partial class BytePump
             {
                 Interlocked.Add(ref _toClient, count);
             }
-            Touch();
+            if (waited)
+            {
+                Touch();
+            }
         }
 
         public void Touch() => Volatile.Write(ref _lastActivity, _options.TimeProvider.GetTimestamp());
