@@ -175,9 +175,7 @@ public static partial class BytePump
                     bool waited;
                     try
                     {
-                        var write = Waited(_to.WriteAsync(buffer.AsMemory(0, read), default));
-                        waited = !write.IsCompleted;
-                        await write.ConfigureAwait(false);
+                        await Waited(_to.WriteAsync(buffer.AsMemory(0, read), default), out waited).ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {
@@ -225,17 +223,21 @@ public static partial class BytePump
         /// </summary>
         private const int FairShare = 1024 * 1024;
 
-        /// <summary><paramref name="operation"/>, noting when it will wait (which gives others their turn).</summary>
-        private ValueTask Waited(ValueTask operation)
+        /// <summary>
+        /// A write, noting when it will wait (which gives others their turn); <paramref name="waited"/> tells
+        /// the caller so, for the idle clock.
+        /// </summary>
+        private ValueTask Waited(ValueTask operation, out bool waited)
         {
-            if (!operation.IsCompleted)
+            waited = !operation.IsCompleted;
+            if (waited)
             {
                 _unbroken = 0;
             }
             return operation;
         }
 
-        /// <inheritdoc cref="Waited(ValueTask)"/>
+        /// <summary><paramref name="operation"/>, noting when it will wait (which gives others their turn).</summary>
         private ValueTask<int> Waited(ValueTask<int> operation)
         {
             if (!operation.IsCompleted)

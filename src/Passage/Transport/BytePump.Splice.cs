@@ -153,9 +153,7 @@ public static partial class BytePump
                         {
                             return _run.Ended(_toSide, new IOException($"Reading the splice pipe failed (errno {-count})."));
                         }
-                        var write = Waited(_to.WriteAsync(chunk.AsMemory(0, count), default));
-                        var waited = !write.IsCompleted;
-                        await write.ConfigureAwait(false);
+                        await Waited(_to.WriteAsync(chunk.AsMemory(0, count), default), out var waited).ConfigureAwait(false);
                         _run.Delivered(_toSide, count, waited);
                     }
                     catch (Exception e)
