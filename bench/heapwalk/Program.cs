@@ -66,6 +66,25 @@ try
     writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#total\t{objects}\t{bytes}"));
     var committed = heap.Segments.Sum(s => (long)s.CommittedMemory.Length);
     writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#committed\t{heap.Segments.Length}\t{committed}"));
+    // Where the committed bytes that are not live go: per kind of segment, live objects, dead ones
+    // (unreachable, not yet collected) and free space (gaps the GC left, e.g. between survivors).
+    var bySegment = new Dictionary<string, (long Count, long Bytes)>();
+    void Add(string key, long size) =>
+        bySegment[key] = bySegment.TryGetValue(key, out var c) ? (c.Count + 1, c.Bytes + size) : (1, size);
+    foreach (var segment in heap.Segments)
+    {
+        var kind = segment.Kind.ToString();
+        Add($"#segment-committed {kind}", (long)segment.CommittedMemory.Length);
+        foreach (var obj in segment.EnumerateObjects())
+        {
+            var state = obj.IsFree ? "free" : seen.Contains(obj.Address) ? "live" : "dead";
+            Add($"#{state} {kind}", (long)obj.Size);
+        }
+    }
+    foreach (var (key, (count, size)) in bySegment.OrderBy(p => p.Key, StringComparer.Ordinal))
+    {
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key}\t{count}\t{size}"));
+    }
     foreach (var (name, (count, size)) in byType.OrderByDescending(p => p.Value.Bytes))
     {
         writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}\t{count}\t{size}"));

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
@@ -15,7 +16,7 @@ namespace Passage.Relay;
 internal sealed partial class UpstreamConnector(DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time)
 {
     /// <summary>A connected socket (the caller owns it), or why there is none.</summary>
-    public readonly record struct Result(Socket? Socket, RefusalReason Refusal, string Detail);
+    public readonly record struct Result(Socket? Socket, RefusalReason Refusal, string Detail, IPEndPoint? Reached = null);
 
     /// <summary>
     /// Connects to <paramref name="target"/>. <paramref name="cancellationToken"/> is the caller's
@@ -68,7 +69,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         }
         if (dialed.Socket is { } socket)
         {
-            return new(socket, default, "");
+            return new(socket, default, "", dialed.Reached);
         }
         var reason = dialed.Error switch
         {

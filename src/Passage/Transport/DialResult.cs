@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 
 namespace Passage.Transport;
@@ -6,4 +7,5 @@ namespace Passage.Transport;
 /// <param name="Socket">The connected socket (owned by the caller), or null.</param>
 /// <param name="Error">Why there is no socket, or <see cref="DialError.None"/>.</param>
 /// <param name="SocketError">The last socket error seen.</param>
-public readonly record struct DialResult(Socket? Socket, DialError Error, SocketError SocketError);
+/// <param name="Reached">The address connected to (the socket itself is not asked: see <see cref="SocketConnection.ConnectAsync"/>).</param>
+public readonly record struct DialResult(Socket? Socket, DialError Error, SocketError SocketError, IPEndPoint? Reached = null);

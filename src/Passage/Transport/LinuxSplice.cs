@@ -18,6 +18,7 @@ internal static partial class LinuxSplice
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
     public const int F_SETPIPE_SZ = 1031;
     public const int F_GETPIPE_SZ = 1032;
 
@@ -37,8 +38,10 @@ internal static partial class LinuxSplice
     public const int ENOBUFS = 105;
     public const int ENOTCONN = 107;
     public const int ETIMEDOUT = 110;
+    public const int ECONNREFUSED = 111;
     public const int EHOSTDOWN = 112;
     public const int EHOSTUNREACH = 113;
+    public const int EINPROGRESS = 115;
 
     private static int s_unsupported;
 
@@ -73,6 +76,7 @@ internal static partial class LinuxSplice
     public static SocketException ToSocketException(int errno) => new((int)(errno switch
     {
         ECONNRESET => SocketError.ConnectionReset,
+        ECONNREFUSED => SocketError.ConnectionRefused,
         EPIPE => SocketError.Shutdown,
         ENOTCONN => SocketError.NotConnected,
         ETIMEDOUT => SocketError.TimedOut,

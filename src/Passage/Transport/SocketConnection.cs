@@ -1,19 +1,52 @@
+using System.Net;
 using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+using static Passage.Transport.LinuxSplice;
+using static Passage.Transport.SocketReadiness;
 
 namespace Passage.Transport;
 
 /// <summary>An <see cref="IDuplexConnection"/> over a connected plain socket. Owns the socket.</summary>
-public sealed class SocketConnection : IDuplexConnection
+/// <remarks>
+/// <para>On Linux the socket is used in non-blocking mode with plain recv(2)/send(2), and waits for
+/// readiness through <see cref="SocketReadiness"/> instead of the runtime's asynchronous socket calls:
+/// those give a socket about 900 bytes of async state for the rest of its life on first use, which
+/// every idle relayed connection would hold twice. A waiting read here costs one small waiter
+/// (<see cref="Waiter"/>), created once and reused. Elsewhere the runtime's calls are used.</para>
+/// <para>Dispose (or abort) through this object, not the socket: that takes the socket out of the
+/// readiness set before it is closed and ends whatever waits on it.</para>
+/// </remarks>
+public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 {
+    private readonly bool _readiness;
+    private SpinLock _lock = new(enableThreadOwnerTracking: false);
+    private ulong _registration;
+    private bool _registered;
+    private bool _added;
+    private Waiter? _reader;
+    private Waiter? _writer;
     private int _writesCompleted;
     private int _nonBlocking;
-    private int _disposed;
+    private int _closed;
 
     /// <summary>Wraps <paramref name="socket"/>, which must be connected; disposing this disposes it.</summary>
     public SocketConnection(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
         Socket = socket;
+        _readiness = SocketReadiness.IsAvailable;
+        if (_readiness)
+        {
+            try
+            {
+                // Everything this class does with it is non-blocking; splicing needs it so too.
+                SetNonBlocking(socket, nonBlocking: true);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed already: every call will say so.
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -22,22 +55,98 @@ public sealed class SocketConnection : IDuplexConnection
     Socket? IDuplexConnection.Socket => Socket;
 
     /// <inheritdoc />
-    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-        Socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (!_readiness)
+        {
+            return Socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+        if (buffer.IsEmpty)
+        {
+            // Readiness only: nothing is consumed, and no buffer is held while waiting.
+            return Wait(EPOLLIN, cancellationToken);
+        }
+        var read = SocketReadiness.Receive(Socket, buffer.Span);
+        return read >= 0 ? new ValueTask<int>((int)read)
+            : read == -EAGAIN ? ReceiveWhenReadyAsync(buffer, cancellationToken)
+            : ValueTask.FromException<int>(ToSocketException((int)-read));
+    }
+
+    private async ValueTask<int> ReceiveWhenReadyAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Wait(EPOLLIN, cancellationToken).ConfigureAwait(false);
+            var read = SocketReadiness.Receive(Socket, buffer.Span);
+            if (read >= 0)
+            {
+                return (int)read;
+            }
+            if (read != -EAGAIN)
+            {
+                throw ToSocketException((int)-read);
+            }
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>
-    /// What the send buffer takes at once is sent right here, without the runtime's async send: a
-    /// socket keeps the event args of its first async send (about 360 bytes, and the last buffer
-    /// sent) for the rest of its life, which an idle relayed connection would hold for nothing.
-    /// Only a full send buffer waits asynchronously. For this the socket is put in non-blocking
-    /// mode; everything this class does with it is asynchronous anyway.
+    /// What the send buffer takes at once is sent right here; only a full send buffer waits. (With
+    /// the runtime's calls, the socket is put in non-blocking mode for this: its first async send
+    /// would keep about 360 bytes of event args for the rest of the socket's life.)
     /// </remarks>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        if (!_readiness)
+        {
+            return WriteWithRuntimeAsync(data, cancellationToken);
+        }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+        if (data.IsEmpty)
+        {
+            return ValueTask.CompletedTask;
+        }
+        var sent = SocketReadiness.Send(Socket, data.Span);
+        return sent == data.Length ? ValueTask.CompletedTask
+            : sent >= 0 ? SendWhenReadyAsync(data[(int)sent..], cancellationToken)
+            : sent == -EAGAIN ? SendWhenReadyAsync(data, cancellationToken)
+            : ValueTask.FromException(ToSocketException((int)-sent));
+    }
+
+    private async ValueTask SendWhenReadyAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+            var sent = SocketReadiness.Send(Socket, data.Span);
+            if (sent == -EAGAIN)
+            {
+                continue;
+            }
+            if (sent < 0)
+            {
+                throw ToSocketException((int)-sent);
+            }
+            data = data[(int)sent..];
+            if (data.IsEmpty)
+            {
+                return;
+            }
+        }
+    }
+
+    private ValueTask WriteWithRuntimeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
         if (data.IsEmpty || cancellationToken.IsCancellationRequested)
         {
-            return SendAsync(data, cancellationToken);
+            return SendWithRuntimeAsync(data, cancellationToken);
         }
         if (Interlocked.Exchange(ref _nonBlocking, 1) == 0)
         {
@@ -46,16 +155,16 @@ public sealed class SocketConnection : IDuplexConnection
         var sent = Socket.Send(data.Span, SocketFlags.None, out var error);
         if (error == SocketError.WouldBlock)
         {
-            return SendAsync(data, cancellationToken);
+            return SendWithRuntimeAsync(data, cancellationToken);
         }
         if (error != SocketError.Success)
         {
             return ValueTask.FromException(new SocketException((int)error));
         }
-        return sent == data.Length ? ValueTask.CompletedTask : SendAsync(data[sent..], cancellationToken);
+        return sent == data.Length ? ValueTask.CompletedTask : SendWithRuntimeAsync(data[sent..], cancellationToken);
     }
 
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private async ValueTask SendWithRuntimeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         // Socket.SendAsync on a stream socket completes only once every byte is queued.
@@ -79,20 +188,263 @@ public sealed class SocketConnection : IDuplexConnection
     /// <inheritdoc />
     public void Abort()
     {
-        if (Volatile.Read(ref _disposed) != 0)
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
-            return;
+            Close(reset: true);
         }
-        SocketReset.Close(Socket);
     }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            Close(reset: false);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Connects <paramref name="socket"/> (not yet connected) to <paramref name="endpoint"/> without
+    /// a thread waiting and without giving the socket the runtime's async state. The socket is left
+    /// in non-blocking mode, ready for a <see cref="SocketConnection"/>. Failures throw as the
+    /// runtime's <c>ConnectAsync</c> does (a <see cref="SocketException"/>, or cancellation).
+    /// </summary>
+    internal static async ValueTask ConnectAsync(Socket socket, EndPoint endpoint, CancellationToken cancellationToken)
+    {
+        if (!SocketReadiness.IsAvailable)
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var probe = new SocketConnection(socket);
+        try
+        {
+            // connect(2) itself: the runtime's synchronous call on a non-blocking socket needs
+            // Socket.Blocking, which gives the socket the async state avoided here. The runtime
+            // then does not know the socket is connected (its RemoteEndPoint is null); nothing that
+            // takes a dialed socket asks it.
+            var error = SocketReadiness.Connect(socket, endpoint.Serialize());
+            if (error == 0)
+            {
+                return;
+            }
+            if (error != EINPROGRESS)
+            {
+                throw ToSocketException(error);
+            }
+            // A fresh registration hears only of this connect: writable once connected, an error
+            // or hang-up once it failed.
+            await probe.Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+            error = SocketReadiness.PendingError(socket);
+            if (error != 0)
+            {
+                throw ToSocketException(error);
+            }
+        }
+        finally
+        {
+            probe.Release();
+        }
+    }
+
+    /// <summary>
+    /// Hands the socket back, open and in blocking mode, for a caller that goes on with it another
+    /// way (a <see cref="NetworkStream"/>); this object is done with it. Nothing may be waiting.
+    /// </summary>
+    internal Socket Detach()
+    {
+        Release();
+        if (_readiness)
+        {
+            SetNonBlocking(Socket, nonBlocking: false);
+        }
+        return Socket;
+    }
+
+    /// <summary>Lets go of the socket without closing it (its registration, if any, is given back).</summary>
+    private void Release()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            Unregister();
+        }
+    }
+
+    private void Close(bool reset)
+    {
+        Unregister();
+        if (reset)
+        {
+            SocketReset.Close(Socket);
+        }
+        else
         {
             Socket.Dispose();
         }
-        return ValueTask.CompletedTask;
+        if (_reader is not null || _writer is not null)
+        {
+            var aborted = new SocketException((int)SocketError.OperationAborted);
+            _reader?.Finish(aborted);
+            _writer?.Finish(aborted);
+        }
+    }
+
+    private void Unregister()
+    {
+        var taken = false;
+        try
+        {
+            _lock.Enter(ref taken);
+            if (_registered)
+            {
+                _registered = false;
+                SocketReadiness.Unregister(_registration, Socket, _added);
+            }
+        }
+        finally
+        {
+            if (taken)
+            {
+                _lock.Exit(useMemoryBarrier: false);
+            }
+        }
+    }
+
+    /// <summary>Waits (without a thread) until the socket is ready for <paramref name="events"/>: EPOLLIN or EPOLLOUT.</summary>
+    private ValueTask<int> Wait(uint events, CancellationToken cancellationToken)
+    {
+        var waiter = events == EPOLLIN ? _reader ??= new Waiter(this) : _writer ??= new Waiter(this);
+        return waiter.Begin(cancellationToken);
+    }
+
+    /// <summary>Arms the socket for every waiter that is waiting; 0 or the errno.</summary>
+    private int Arm()
+    {
+        var taken = false;
+        try
+        {
+            _lock.Enter(ref taken);
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                return EBADF;
+            }
+            if (!_registered)
+            {
+                _registration = SocketReadiness.Register(this);
+                _registered = true;
+            }
+            return SocketReadiness.Arm(_registration, Socket, Waiting(), ref _added);
+        }
+        finally
+        {
+            if (taken)
+            {
+                _lock.Exit(useMemoryBarrier: false);
+            }
+        }
+    }
+
+    private uint Waiting() => (_reader?.IsWaiting == true ? EPOLLIN : 0) | (_writer?.IsWaiting == true ? EPOLLOUT : 0);
+
+    void IReadinessTarget.OnReady(uint events)
+    {
+        var readable = (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
+        var writable = (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+        var taken = false;
+        try
+        {
+            _lock.Enter(ref taken);
+            // The report used the arming up: arm again for a waiter it did not answer.
+            var rest = Waiting() & ~((readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0));
+            if (rest != 0 && _registered)
+            {
+                SocketReadiness.Arm(_registration, Socket, rest, ref _added);
+            }
+        }
+        finally
+        {
+            if (taken)
+            {
+                _lock.Exit(useMemoryBarrier: false);
+            }
+        }
+        if (readable)
+        {
+            _reader?.Finish(null);
+        }
+        if (writable)
+        {
+            _writer?.Finish(null);
+        }
+    }
+
+    /// <summary>
+    /// One kind of wait (for reading or for writing) on this socket, reused wait after wait: the
+    /// value task a waiting caller holds, completed on the thread pool when the socket is ready,
+    /// the caller's token fires, or the socket is closed.
+    /// </summary>
+    private sealed class Waiter(SocketConnection owner) : IValueTaskSource<int>, IThreadPoolWorkItem
+    {
+        private ManualResetValueTaskSourceCore<int> _core;
+        private CancellationTokenRegistration _cancellation;
+        private Exception? _outcome;
+        private int _waiting;
+
+        public bool IsWaiting => Volatile.Read(ref _waiting) != 0;
+
+        public ValueTask<int> Begin(CancellationToken cancellationToken)
+        {
+            _core.Reset();
+            _outcome = null;
+            Volatile.Write(ref _waiting, 1);
+            if (cancellationToken.CanBeCanceled)
+            {
+                _cancellation = cancellationToken.UnsafeRegister(
+                    static (state, token) => ((Waiter)state!).Finish(new OperationCanceledException(token)), this);
+            }
+            var error = owner.Arm();
+            if (error != 0)
+            {
+                Finish(ToSocketException(error));
+            }
+            return new ValueTask<int>(this, _core.Version);
+        }
+
+        /// <summary>Ends the wait (once; later calls do nothing): ready when <paramref name="outcome"/> is null.</summary>
+        public void Finish(Exception? outcome)
+        {
+            if (Interlocked.CompareExchange(ref _waiting, 0, 1) != 1)
+            {
+                return;
+            }
+            _outcome = outcome;
+            // Never the waiter's code on the readiness thread or inside a cancellation.
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+
+        void IThreadPoolWorkItem.Execute()
+        {
+            _cancellation.Dispose();
+            _cancellation = default;
+            var outcome = _outcome;
+            _outcome = null;
+            if (outcome is null)
+            {
+                _core.SetResult(0);
+            }
+            else
+            {
+                _core.SetException(outcome);
+            }
+        }
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
     }
 }

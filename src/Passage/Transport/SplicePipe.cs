@@ -106,24 +106,15 @@ internal sealed class SplicePipe : IDisposable
         return new SplicePipe(fds[0], fds[1], requestedSize, capacity > 0 ? capacity : 4096);
     }
 
-    /// <summary>True when the runtime has put <paramref name="socket"/> in non-blocking mode (it does on the first async operation).</summary>
+    /// <summary>
+    /// True when <paramref name="socket"/>'s descriptor is in non-blocking mode (a
+    /// <see cref="SocketConnection"/> puts it so, as does the runtime's first async operation).
+    /// </summary>
     public static bool IsNonBlocking(Socket socket)
     {
-        var handle = socket.SafeHandle;
-        var added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            var flags = Fcntl((int)handle.DangerousGetHandle(), F_GETFL, 0);
-            return flags >= 0 && (flags & O_NONBLOCK) != 0;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        using var socketFd = new SocketDescriptor(socket);
+        var flags = Fcntl(socketFd.Fd, F_GETFL, 0);
+        return flags >= 0 && (flags & O_NONBLOCK) != 0;
     }
 
     /// <summary>
@@ -177,30 +168,18 @@ internal sealed class SplicePipe : IDisposable
 
     private unsafe long SpliceSocket(Socket socket, bool toSocket, nuint length)
     {
-        var handle = socket.SafeHandle;
-        var added = false;
-        try
+        // Throws ObjectDisposedException once the socket is closed: the fd is never used stale.
+        using var socketFd = new SocketDescriptor(socket);
+        var fd = socketFd.Fd;
+        nint moved;
+        do
         {
-            // Throws ObjectDisposedException once the socket is closed: the fd is never used stale.
-            handle.DangerousAddRef(ref added);
-            var fd = (int)handle.DangerousGetHandle();
-            nint moved;
-            do
-            {
-                moved = toSocket
-                    ? Splice(_readEnd, null, fd, null, length, Flags)
-                    : Splice(fd, null, _writeEnd, null, length, Flags);
-            }
-            while (moved < 0 && Marshal.GetLastPInvokeError() == EINTR);
-            return moved >= 0 ? moved : -Marshal.GetLastPInvokeError();
+            moved = toSocket
+                ? Splice(_readEnd, null, fd, null, length, Flags)
+                : Splice(fd, null, _writeEnd, null, length, Flags);
         }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        while (moved < 0 && Marshal.GetLastPInvokeError() == EINTR);
+        return moved >= 0 ? moved : -Marshal.GetLastPInvokeError();
     }
 
     /// <summary>

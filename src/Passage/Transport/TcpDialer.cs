@@ -12,7 +12,8 @@ public static class TcpDialer
     /// <summary>
     /// Tries <paramref name="addresses"/> in order on <paramref name="port"/> until one connects,
     /// within <paramref name="timeout"/> for all of them together. Connection failures come back as
-    /// values; only the caller's cancellation throws.
+    /// values; only the caller's cancellation throws. On Linux the socket comes back in non-blocking mode, as a
+    /// <see cref="SocketConnection"/> uses it (see <see cref="SocketConnection.ConnectAsync"/>).
     /// </summary>
     public static async Task<DialResult> ConnectAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
@@ -27,8 +28,9 @@ public static class TcpDialer
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(address, port), linked.Token).ConfigureAwait(false);
-                return new DialResult(socket, DialError.None, SocketError.Success);
+                var endpoint = new IPEndPoint(address, port);
+                await SocketConnection.ConnectAsync(socket, endpoint, linked.Token).ConfigureAwait(false);
+                return new DialResult(socket, DialError.None, SocketError.Success, endpoint);
             }
             catch (OperationCanceledException)
             {

@@ -6,7 +6,7 @@ namespace Passage.Tests.Transport;
 
 /// <summary>
 /// The zero-copy path holds a pipe only while data moves and closes it on every way out: a run that
-/// completes, fails, is cancelled or times out leaves no descriptor behind.
+/// completes, fails, is cancelled or times out leaves no descriptor (and no readiness registration) behind.
 /// </summary>
 [Collection(PipeAccountingCollection.Name)]
 public sealed class SplicePipeLeakTests
@@ -49,6 +49,7 @@ public sealed class SplicePipeLeakTests
         await RunOnce(0);
         SplicePipe.CloseSpares();
         var before = SocketsAndPipes();
+        var registeredBefore = SocketReadiness.Registered;
 
         for (var i = 0; i < 120; i++)
         {
@@ -63,6 +64,8 @@ public sealed class SplicePipeLeakTests
         var after = SocketsAndPipes();
         Assert.InRange(after.Sockets, 0, before.Sockets);
         Assert.InRange(after.Pipes, 0, before.Pipes);
+        // Every socket the runs waited on gave its readiness registration back.
+        Assert.InRange(SocketReadiness.Registered, 0, registeredBefore);
     }
 
     /// <summary>One run that ends in one of four ways, with bytes in flight in the pipes when it can.</summary>

@@ -261,22 +261,23 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     {
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
-        var first = await ReadPrefaceAsync(socket, closeAll).ConfigureAwait(false);
+        var client = new SocketConnection(socket);
+        var first = await ReadPrefaceAsync(client, closeAll).ConfigureAwait(false);
         if (first is null)
         {
             return false;
         }
         if (first.AsSpan().SequenceEqual(Http2Preface))
         {
-            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(socket, ownsSocket: true)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
+            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(client.Detach(), ownsSocket: true)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
             return false;
         }
         if (_options.MinHttpVersion >= 2)
         {
-            await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
+            await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
             return false;
         }
-        return await _http1.StartAsync(new SocketConnection(socket), remote, id, end, closeAll, first).ConfigureAwait(false);
+        return await _http1.StartAsync(client, remote, id, end, closeAll, first).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -285,7 +286,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// returns them, to be handed on to whichever protocol it turns out to be; null when the client
     /// left or went quiet (then it has been answered and closed).
     /// </summary>
-    private async Task<byte[]?> ReadPrefaceAsync(Socket socket, CancellationToken closeAll)
+    private async Task<byte[]?> ReadPrefaceAsync(SocketConnection client, CancellationToken closeAll)
     {
         var first = new byte[Http2Preface.Length];
         var seen = 0;
@@ -295,10 +296,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             while (seen < first.Length && first.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
             {
-                var n = await socket.ReceiveAsync(first.AsMemory(seen), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                var n = await client.ReadAsync(first.AsMemory(seen), linked.Token).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    socket.Dispose();
+                    await client.DisposeAsync().ConfigureAwait(false);
                     return null;
                 }
                 seen += n;
@@ -306,7 +307,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException)
         {
-            await Http1ConnectSession.RefuseAsync(new SocketConnection(socket), closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
+            await Http1ConnectSession.RefuseAsync(client, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
                 "request head not received in time", _metrics, _time).ConfigureAwait(false);
             return null;
         }

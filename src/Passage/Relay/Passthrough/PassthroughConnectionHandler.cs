@@ -80,7 +80,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             // Asking a socket for its peer caches the address objects on it for its life: only when logged.
             PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
         }
-        var hello = await ReadClientHelloAsync(clientSocket, closeAll).ConfigureAwait(false);
+        var hello = await ReadClientHelloAsync(client, closeAll).ConfigureAwait(false);
         if (hello.Refusal is { } refused)
         {
             await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
@@ -115,7 +115,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         if (_logger.IsEnabled(LogLevel.Debug))
         {
-            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), upstreamSocket.RemoteEndPoint);
+            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), reached.Reached);
         }
         return new Routed(upstreamSocket, hello.Bytes);
     }
@@ -130,7 +130,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     /// Reads the whole ClientHello into a pooled buffer and returns a copy of just its bytes: the
     /// relayed connection then holds no buffer while idle.
     /// </summary>
-    private async Task<Hello> ReadClientHelloAsync(Socket client, CancellationToken closeAll)
+    private async Task<Hello> ReadClientHelloAsync(SocketConnection client, CancellationToken closeAll)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
         using var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time);
@@ -143,7 +143,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 int read;
                 try
                 {
-                    read = await client.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                    read = await client.ReadAsync(buffer.AsMemory(filled), linked.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {

@@ -1,0 +1,252 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Transport;
+
+/// <summary>
+/// A plain socket as one end of a relay: reads, writes and waits (on Linux through the relay's own
+/// readiness, see <see cref="SocketReadiness"/>), what ends a wait, and connecting.
+/// </summary>
+public sealed class SocketConnectionTests : IAsyncLifetime
+{
+    private Socket _peer = null!;
+    private Socket _socket = null!;
+    private SocketConnection _connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        (_peer, _socket) = await Loopback.ConnectedPairAsync();
+        _connection = new SocketConnection(_socket);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _connection.DisposeAsync();
+        _peer.Dispose();
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_waits_for_data_and_takes_none_of_it()
+    {
+        var wait = _connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.False(wait.IsCompleted);
+
+        await Loopback.SendAllAsync(_peer, "hello"u8.ToArray());
+        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("hello"u8.ToArray(), await ReadAsync(_connection, 5));
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_completes_at_end_of_stream_and_the_next_read_returns_zero()
+    {
+        var wait = _connection.ReadAsync(Memory<byte>.Empty, default);
+        _peer.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(0, await _connection.ReadAsync(new byte[16], default).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    [Fact]
+    public async Task A_read_that_waits_gets_the_bytes_that_come_later()
+    {
+        var buffer = new byte[64];
+        var read = _connection.ReadAsync(buffer, default);
+        Assert.False(read.IsCompleted);
+
+        await Loopback.SendAllAsync(_peer, "later"u8.ToArray());
+        var n = await read.AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("later"u8.ToArray(), buffer.AsSpan(0, n).ToArray());
+    }
+
+    [Fact]
+    public async Task A_waiting_read_ends_when_its_token_fires_and_the_socket_stays_usable()
+    {
+        using var cts = new CancellationTokenSource();
+        var read = _connection.ReadAsync(new byte[16], cts.Token);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.AsTask().WaitAsync(Timeouts.Default));
+
+        await Loopback.SendAllAsync(_peer, "still here"u8.ToArray());
+        Assert.Equal("still here"u8.ToArray(), await ReadAsync(_connection, 10));
+    }
+
+    [Fact]
+    public async Task Abort_ends_a_waiting_read_and_resets_the_peer()
+    {
+        var read = _connection.ReadAsync(Memory<byte>.Empty, default);
+        _connection.Abort();
+
+        var error = await Assert.ThrowsAsync<SocketException>(() => read.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.OperationAborted, error.SocketErrorCode);
+        var reset = await Assert.ThrowsAsync<SocketException>(() => _peer.ReceiveAsync(new byte[1], SocketFlags.None).WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_write_larger_than_the_buffers_waits_for_the_reader_and_delivers_every_byte_in_order()
+    {
+        Shrink(_socket, _peer);
+        var data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+
+        var write = _connection.WriteAsync(data, default);
+        Assert.False(write.IsCompleted);
+        var received = Loopback.ReadToEndAsync(_peer, limit: data.Length);
+
+        await write.AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(data, await received);
+    }
+
+    [Fact]
+    public async Task A_read_and_a_write_wait_on_the_same_socket_at_once_and_each_is_woken_for_its_own()
+    {
+        Shrink(_socket, _peer);
+        var data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+        var write = _connection.WriteAsync(data, default);
+        var buffer = new byte[16];
+        var read = _connection.ReadAsync(buffer, default);
+        Assert.False(write.IsCompleted);
+        Assert.False(read.IsCompleted);
+
+        // Readable, while the write still waits: only the read is woken, the write stays armed.
+        await _peer.SendAsync("r"u8.ToArray(), SocketFlags.None);
+        Assert.Equal(1, await read.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal((byte)'r', buffer[0]);
+        Assert.False(write.IsCompleted);
+
+        Assert.Equal(data, await Loopback.ReadToEndAsync(_peer, limit: data.Length));
+        await write.AsTask().WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public async Task Disposing_ends_a_waiting_write()
+    {
+        Shrink(_socket, _peer);
+        var write = _connection.WriteAsync(new byte[16 * 1024 * 1024], default);
+        Assert.False(write.IsCompleted);
+
+        await _connection.DisposeAsync();
+        var error = await Assert.ThrowsAsync<SocketException>(() => write.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.OperationAborted, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_write_to_a_reset_peer_fails_as_the_runtime_reports_it()
+    {
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Close();
+        await Task.Yield();
+
+        // The first send may still be taken (the reset is in flight); a later one meets it.
+        var error = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                await _connection.WriteAsync(new byte[1024], default).AsTask().WaitAsync(Timeouts.Default);
+                await Task.Delay(1);
+            }
+        });
+        Assert.Contains(error.SocketErrorCode, new[] { SocketError.ConnectionReset, SocketError.Shutdown });
+    }
+
+    [Fact]
+    public async Task Detach_gives_the_socket_back_in_blocking_mode_with_what_was_not_read()
+    {
+        await Loopback.SendAllAsync(_peer, "ab"u8.ToArray());
+        Assert.Equal("a"u8.ToArray(), await ReadAsync(_connection, 1));
+
+        using var stream = new NetworkStream(_connection.Detach(), ownsSocket: false);
+        var buffer = new byte[8];
+        Assert.Equal(1, stream.Read(buffer));
+        Assert.Equal((byte)'b', buffer[0]);
+
+        // A blocking read waits for data; a non-blocking descriptor would fail it at once instead.
+        var blockingRead = Task.Run(() => stream.Read(buffer));
+        await Task.Delay(100);
+        await Loopback.SendAllAsync(_peer, "c"u8.ToArray());
+        Assert.Equal(1, await blockingRead.WaitAsync(Timeouts.Default));
+        Assert.Equal((byte)'c', buffer[0]);
+        _socket.Dispose();
+    }
+
+    [Fact]
+    public async Task Connect_reaches_a_listener_and_the_connection_carries_bytes()
+    {
+        using var listener = Listen(backlog: 8);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var accept = listener.AcceptAsync();
+
+        await SocketConnection.ConnectAsync(socket, listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
+        using var accepted = await accept.WaitAsync(Timeouts.Default);
+        await using var connection = new SocketConnection(socket);
+        await connection.WriteAsync("over"u8.ToArray(), default);
+        Assert.Equal("over"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
+    }
+
+    [Fact]
+    public async Task Connect_to_a_port_nobody_listens_on_is_refused()
+    {
+        // Bound but not listening: the port stays taken, and the kernel refuses connections to it.
+        using var bound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        bound.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        var error = await Assert.ThrowsAsync<SocketException>(() => SocketConnection.ConnectAsync(socket, bound.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_connect_that_gets_no_answer_ends_when_its_token_fires()
+    {
+        // A listener whose accept queue is full drops new handshakes: a connect to it hangs.
+        using var listener = Listen(backlog: 1);
+        var fillers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                _ = filler.ConnectAsync(listener.LocalEndPoint!).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            }
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => SocketConnection.ConnectAsync(socket, listener.LocalEndPoint!, cts.Token).AsTask().WaitAsync(Timeouts.Default));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
+    private static Socket Listen(int backlog)
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(backlog);
+        return listener;
+    }
+
+    /// <summary>Small socket buffers, so that a large write is sure to have to wait for the reader.</summary>
+    private static void Shrink(Socket sender, Socket receiver)
+    {
+        sender.SendBufferSize = 64 * 1024;
+        receiver.ReceiveBufferSize = 64 * 1024;
+    }
+
+    private static async Task<byte[]> ReadAsync(SocketConnection connection, int count)
+    {
+        var buffer = new byte[count];
+        var filled = 0;
+        while (filled < count)
+        {
+            var n = await connection.ReadAsync(buffer.AsMemory(filled), default).AsTask().WaitAsync(Timeouts.Default);
+            Assert.NotEqual(0, n);
+            filled += n;
+        }
+        return buffer;
+    }
+}
