@@ -13,6 +13,8 @@ namespace Passage.Transport;
 /// those give a socket about 900 bytes of async state for the rest of its life on first use, which
 /// every idle relayed connection would hold twice. A waiting read here costs one small waiter
 /// (<see cref="Waiter"/>), created once and reused. Elsewhere the runtime's calls are used.</para>
+/// <para>Wake-ups run their continuation on the readiness thread or on the thread pool, following the
+/// runtime's switch for its own socket completions (<see cref="SocketReadiness.Inline"/>).</para>
 /// <para>Dispose (or abort) through this object, not the socket: that takes the socket out of the
 /// readiness set before it is closed and ends whatever waits on it.</para>
 /// </remarks>
@@ -372,11 +374,11 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
         if (readable)
         {
-            _reader?.Finish(null);
+            _reader?.Finish(null, SocketReadiness.Inline);
         }
         if (writable)
         {
-            _writer?.Finish(null);
+            _writer?.Finish(null, SocketReadiness.Inline);
         }
     }
 
@@ -412,16 +414,26 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             return new ValueTask<int>(this, _core.Version);
         }
 
-        /// <summary>Ends the wait (once; later calls do nothing): ready when <paramref name="outcome"/> is null.</summary>
-        public void Finish(Exception? outcome)
+        /// <summary>
+        /// Ends the wait (once; later calls do nothing): ready when <paramref name="outcome"/> is null.
+        /// The waiter's continuation runs right here when <paramref name="inline"/> (on a readiness
+        /// thread), else on the thread pool: never inside a cancellation callback or an abort.
+        /// </summary>
+        public void Finish(Exception? outcome, bool inline = false)
         {
             if (Interlocked.CompareExchange(ref _waiting, 0, 1) != 1)
             {
                 return;
             }
             _outcome = outcome;
-            // Never the waiter's code on the readiness thread or inside a cancellation.
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (inline)
+            {
+                ((IThreadPoolWorkItem)this).Execute();
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
         }
 
         void IThreadPoolWorkItem.Execute()

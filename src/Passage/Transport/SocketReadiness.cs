@@ -9,15 +9,17 @@ namespace Passage.Transport;
 internal interface IReadinessTarget
 {
     /// <summary>
-    /// Called on the readiness thread with the epoll events that fired; the arming is used up. Must
-    /// be quick and must not run user code: hand the work to the thread pool.
+    /// Called on the readiness thread with the epoll events that fired; the arming is used up. Runs
+    /// the woken waiter's continuation right here when <see cref="SocketReadiness.Inline"/> (that is
+    /// short work: move some bytes, parse a head), else hands it to the thread pool.
     /// </summary>
     void OnReady(uint events);
 }
 
 /// <summary>
-/// Readiness of plain sockets on Linux: one epoll instance and one thread for the process, with
-/// one-shot arming, so that a socket waiting for data holds nothing but its registration.
+/// Readiness of plain sockets on Linux: epoll sets with a thread each (one, or one per core, see
+/// <see cref="Inline"/>), with one-shot arming, so that a socket waiting for data holds nothing but
+/// its registration.
 /// </summary>
 /// <remarks>
 /// <para>Why not the runtime's own asynchronous socket calls: the first one on a socket gives it an
@@ -28,7 +30,7 @@ internal interface IReadinessTarget
 /// <code>
 ///   Register(target) ─► slot              (once per socket; Unregister frees it, before the close)
 ///   Arm(slot, fd, IN|OUT) ─► epoll_ctl    (EPOLLONESHOT: at most one report per arming)
-///   readiness thread: epoll_wait ─► slot ─► target.OnReady(events) ─► thread pool
+///   readiness thread: epoll_wait ─► slot ─► target.OnReady(events) ─► waiter (inline or thread pool)
 /// </code>
 /// <para>A report may come late (a slot freed and taken again between the kernel's report and its
 /// delivery is caught by the generation in the event's data, but an arming's report may still
@@ -62,10 +64,24 @@ internal static unsafe partial class SocketReadiness
     private static int s_freeCount;
     private static int s_used;
     private static uint s_generation;
-    private static readonly int s_epoll = Start();
+    private static long s_reports;
 
-    /// <summary>True where this is used instead of the runtime's asynchronous socket calls: on Linux, once its epoll instance and thread are up.</summary>
-    public static bool IsAvailable => s_epoll >= 0;
+    /// <summary>
+    /// Whether a waiter's continuation runs right on the readiness thread that heard of it, as the
+    /// runtime's own socket completions do under the same switch (which <c>passage</c> turns on):
+    /// one thread hop less per wake-up. Then there is one readiness thread per core, each with its
+    /// own epoll set, and sockets are spread over them; otherwise one thread hands every wake-up to
+    /// the thread pool.
+    /// </summary>
+    public static readonly bool Inline = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
+
+    private static readonly int[] s_epolls = Start();
+
+    /// <summary>True where this is used instead of the runtime's asynchronous socket calls: on Linux, once its epoll sets and threads are up.</summary>
+    public static bool IsAvailable => s_epolls.Length > 0;
+
+    /// <summary>Reports delivered since the process started: a check that nothing is reported over and over.</summary>
+    public static long Reports => Volatile.Read(ref s_reports);
 
     /// <summary>Registered sockets right now: a check that every registration was given back.</summary>
     public static int Registered
@@ -115,16 +131,22 @@ internal static unsafe partial class SocketReadiness
 
     /// <summary>
     /// Asks for one report when <paramref name="socket"/> is ready for <paramref name="events"/>
-    /// (EPOLLIN, EPOLLOUT or both; errors and hang-ups are always reported). The first arming of a
-    /// registration adds the socket to the epoll set. Returns 0 or the errno.
+    /// (EPOLLIN, EPOLLOUT or both; errors and hang-ups are always reported, and the peer's half-close
+    /// when waiting to read). The first arming of a registration adds the socket to the epoll set.
+    /// Returns 0 or the errno.
     /// </summary>
+    /// <remarks>
+    /// EPOLLRDHUP only with EPOLLIN: a peer that has half-closed stays so, and a wait to write on its
+    /// socket (for a reader that is slow, not gone) would be reported at once, re-armed and reported
+    /// again, round and round on the readiness thread.
+    /// </remarks>
     public static int Arm(ulong registration, Socket socket, uint events, ref bool added)
     {
         try
         {
             using var socketFd = new SocketDescriptor(socket);
             var fd = socketFd.Fd;
-            var mask = events | EPOLLRDHUP | EPOLLONESHOT;
+            var mask = events | ((events & EPOLLIN) != 0 ? EPOLLRDHUP : 0) | EPOLLONESHOT;
             var result = Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, mask, registration);
             if (result == EEXIST || result == ENOENT)
             {
@@ -152,7 +174,7 @@ internal static unsafe partial class SocketReadiness
             try
             {
                 using var socketFd = new SocketDescriptor(socket);
-                Control(EPOLL_CTL_DEL, socketFd.Fd, 0, 0);
+                Control(EPOLL_CTL_DEL, socketFd.Fd, 0, registration);
             }
             catch (ObjectDisposedException)
             {
@@ -172,40 +194,54 @@ internal static unsafe partial class SocketReadiness
         }
     }
 
-    private static int Control(int operation, int fd, uint events, ulong data)
+    /// <summary>epoll_ctl(2) on the set that <paramref name="registration"/>'s slot belongs to.</summary>
+    private static int Control(int operation, int fd, uint events, ulong registration)
     {
         var ev = stackalloc byte[16];
         *(uint*)ev = events;
-        *(ulong*)(ev + s_dataOffset) = data;
-        return EpollCtl(s_epoll, operation, fd, ev) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        *(ulong*)(ev + s_dataOffset) = registration;
+        var epoll = s_epolls[(int)((uint)registration % (uint)s_epolls.Length)];
+        return EpollCtl(epoll, operation, fd, ev) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
-    private static int Start()
+    private static int[] Start()
     {
         if (!OperatingSystem.IsLinux())
         {
-            return -1;
+            return [];
         }
-        int epoll;
-        try
+        var epolls = new int[Inline ? Environment.ProcessorCount : 1];
+        for (var i = 0; i < epolls.Length; i++)
         {
-            epoll = EpollCreate1(EPOLL_CLOEXEC);
+            try
+            {
+                epolls[i] = EpollCreate1(EPOLL_CLOEXEC);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                return [];
+            }
+            if (epolls[i] < 0)
+            {
+                // Out of descriptors at first use: the runtime's calls serve instead.
+                for (var j = 0; j < i; j++)
+                {
+                    Close(epolls[j]);
+                }
+                return [];
+            }
         }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        for (var i = 0; i < epolls.Length; i++)
         {
-            return -1;
+            var epoll = epolls[i];
+            var thread = new Thread(() => Run(epoll))
+            {
+                IsBackground = true,
+                Name = $"Passage socket readiness {i}",
+            };
+            thread.UnsafeStart();
         }
-        if (epoll < 0)
-        {
-            return -1;
-        }
-        var thread = new Thread(() => Run(epoll))
-        {
-            IsBackground = true,
-            Name = "Passage socket readiness",
-        };
-        thread.UnsafeStart();
-        return epoll;
+        return epolls;
     }
 
     private static void Run(int epoll)
@@ -240,6 +276,7 @@ internal static unsafe partial class SocketReadiness
                 {
                     target.OnReady(events);
                 }
+                Interlocked.Increment(ref s_reports);
             }
         }
     }

@@ -1,7 +1,7 @@
 namespace Passage.Tests.Transport;
 
 /// <summary>
-/// Tests that count process-wide descriptors and pipes: they run alone, since any other test's pump
+/// Tests that count process-wide descriptors, pipes and readiness reports: they run alone, since any other test's pump
 /// would move the counts.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
