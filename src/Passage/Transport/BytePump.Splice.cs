@@ -53,10 +53,11 @@ public static partial class BytePump
         /// empty pipes are kept process-wide (a few, see <see cref="SplicePipe"/>), since creating and
         /// closing one per burst measurably cost throughput. Its size is
         /// <see cref="PumpOptions.BufferSize"/>, as asked of F_SETPIPE_SZ.</para>
-        /// <para>The runtime puts a socket in non-blocking mode on its first async operation. The source
-        /// has had one (the zero-byte receive); the destination may not have yet, since the opposite
-        /// direction might not have started, so until it is seen non-blocking the direction sends
-        /// through the same chunked path, whose <c>SendAsync</c> switches it.</para>
+        /// <para>Splicing needs both sockets in non-blocking mode. A <see cref="SocketConnection"/> puts
+        /// its socket so from the start; another end's socket is asked (fcntl), and since the runtime
+        /// switches a socket only on its first async operation, until the destination is seen
+        /// non-blocking the direction sends through the same chunked path, whose <c>WriteAsync</c>
+        /// switches it.</para>
         /// </remarks>
         private async ValueTask<DirectionResult?> SpliceAsync()
         {
@@ -64,7 +65,7 @@ public static partial class BytePump
             var destination = _to.Socket!;
             try
             {
-                if (!_sourceNonBlocking && !(_sourceNonBlocking = SplicePipe.IsNonBlocking(source)))
+                if (!_sourceNonBlocking && !(_sourceNonBlocking = KnownNonBlocking(_from) || SplicePipe.IsNonBlocking(source)))
                 {
                     // A splice from it would park this thread.
                     return await CopyInsteadAsync().ConfigureAwait(false);
@@ -121,7 +122,7 @@ public static partial class BytePump
                     long sent;
                     try
                     {
-                        _destinationNonBlocking = _destinationNonBlocking || SplicePipe.IsNonBlocking(destination);
+                        _destinationNonBlocking = _destinationNonBlocking || KnownNonBlocking(_to) || SplicePipe.IsNonBlocking(destination);
                         sent = copyOut || !_destinationNonBlocking ? -EAGAIN : pipe.DrainTo(destination);
                     }
                     catch (Exception e)
@@ -187,6 +188,9 @@ public static partial class BytePump
                 }
             }
         }
+
+        /// <summary>A <see cref="SocketConnection"/> that keeps its socket non-blocking needs no fcntl(2) to say so.</summary>
+        private static bool KnownNonBlocking(IDuplexConnection end) => end is SocketConnection { IsNonBlocking: true };
 
         /// <summary>Leaves the splice path for good (its pipe is empty here) and copies what the source has.</summary>
         private ValueTask<DirectionResult?> CopyInsteadAsync()

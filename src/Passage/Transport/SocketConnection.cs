@@ -54,6 +54,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     /// <inheritdoc />
     public Socket Socket { get; }
 
+    /// <summary>True when this object has put the descriptor in non-blocking mode (on Linux), so nobody needs to ask the kernel.</summary>
+    internal bool IsNonBlocking => _readiness;
+
     Socket? IDuplexConnection.Socket => Socket;
 
     /// <inheritdoc />
@@ -270,13 +273,13 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     {
         if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
-            Unregister();
+            Unregister(closing: false);
         }
     }
 
     private void Close(bool reset)
     {
-        Unregister();
+        Unregister(closing: true);
         if (reset)
         {
             SocketReset.Close(Socket);
@@ -293,7 +296,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
     }
 
-    private void Unregister()
+    private void Unregister(bool closing)
     {
         var taken = false;
         try
@@ -302,7 +305,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             if (_registered)
             {
                 _registered = false;
-                SocketReadiness.Unregister(_registration, Socket, _added);
+                SocketReadiness.Unregister(_registration, Socket, _added, closing);
             }
         }
         finally

@@ -163,13 +163,14 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>
-    /// Takes <paramref name="socket"/> out of the epoll set (when <paramref name="added"/>; before it
-    /// is closed) and frees the slot: no report reaches the target after this returns, except one
-    /// already on its way, which the generation turns away.
+    /// Frees the slot, and takes <paramref name="socket"/> out of the epoll set when it was added and
+    /// stays open (<paramref name="closing"/> false): closing its descriptor takes it out anyway.
+    /// No report reaches the target after this returns, except one already on its way (or one from a
+    /// set the closing socket is still in for a moment), which the generation turns away.
     /// </summary>
-    public static void Unregister(ulong registration, Socket socket, bool added)
+    public static void Unregister(ulong registration, Socket socket, bool added, bool closing)
     {
-        if (added)
+        if (added && !closing)
         {
             try
             {
@@ -315,16 +316,17 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>
-    /// Puts the descriptor in (or out of) non-blocking mode with fcntl(2) itself. The runtime's
+    /// Puts the descriptor in (or out of) non-blocking mode with ioctl(FIONBIO) itself. The runtime's
     /// <see cref="Socket.Blocking"/> would create the socket's async context (the state this class
     /// exists to avoid); the runtime goes on taking the socket for a blocking one, which only its
     /// own synchronous send and receive calls would notice, and those are not used on it.
     /// </summary>
     public static void SetNonBlocking(Socket socket, bool nonBlocking)
     {
+        const nuint FIONBIO = 0x5421;
         using var socketFd = new SocketDescriptor(socket);
-        var flags = Fcntl(socketFd.Fd, F_GETFL, 0);
-        if (flags < 0 || Fcntl(socketFd.Fd, F_SETFL, nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0)
+        var on = nonBlocking ? 1 : 0;
+        if (Ioctl(socketFd.Fd, FIONBIO, &on) < 0)
         {
             throw ToSocketException(Marshal.GetLastPInvokeError());
         }
@@ -352,6 +354,10 @@ internal static unsafe partial class SocketReadiness
             return EBADF;
         }
     }
+
+    // ioctl is variadic in C; a pointer third argument is passed as for a fixed-argument call.
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int Ioctl(int fd, nuint request, int* argument);
 
     [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
     private static partial int ConnectCall(int fd, byte* address, uint length);
