@@ -8,6 +8,8 @@ using Microsoft.Diagnostics.Runtime;
 // Byte arrays are grouped by length and by the type of the object that first led to them.
 // heapwalk diff A.tsv B.tsv N: per type, (B - A) / N bytes and objects: what each of N more
 // connections keeps, when A and B were taken with N connections between them (load tool idle --at-step).
+// Lines starting with "~" are dead objects (unreachable, not yet collected) by type: after a burst of work
+// with no collection in between, what that work allocated and dropped.
 if (args[0] == "diff")
 {
     return Diff(args[1], args[2], double.Parse(args[3], CultureInfo.InvariantCulture));
@@ -79,6 +81,18 @@ try
         {
             var state = obj.IsFree ? "free" : seen.Contains(obj.Address) ? "live" : "dead";
             Add($"#{state} {kind}", (long)obj.Size);
+            if (state == "dead")
+            {
+                // Garbage not yet collected, by type: what recent work allocated and dropped.
+                var deadName = obj.Type?.Name ?? "?";
+                Add(deadName == "System.Byte[]" ? $"~System.Byte[{obj.AsArray().Length}]" : $"~{deadName}", (long)obj.Size);
+                if (deadName == "System.String" && Environment.GetEnvironmentVariable("HEAPWALK_STRINGS") == "1")
+                {
+                    // Which strings: their text, shortened, tabs and line ends escaped.
+                    var text = obj.AsString(80) ?? "";
+                    Add($"~\"{text.Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)}\"", (long)obj.Size);
+                }
+            }
         }
     }
     foreach (var (key, (count, size)) in bySegment.OrderBy(p => p.Key, StringComparer.Ordinal))

@@ -58,8 +58,8 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         DialResult dialed;
         try
         {
-            // The linked token carries the deadline for lookup and connect together.
-            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, limits.ConnectTimeout, time, linked.Token).ConfigureAwait(false);
+            // The linked token carries the deadline for lookup and connect together: the dialer needs no timer.
+            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, Timeout.InfiniteTimeSpan, time, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -224,24 +224,25 @@ public static partial class BytePump
             }
             var preamble = _clientPreamble;
             _clientPreamble = default;
-            return WriteAsync(preamble);
+            return WritePreambleAsync(to, toSide, preamble);
+        }
 
-            async ValueTask<DirectionResult?> WriteAsync(ReadOnlyMemory<byte> preamble)
+        // Not a local function: one capturing the parameters would cost a closure object on every call.
+        private async ValueTask<DirectionResult?> WritePreambleAsync(IDuplexConnection to, PumpSide toSide, ReadOnlyMemory<byte> preamble)
+        {
+            bool waited;
+            try
             {
-                bool waited;
-                try
-                {
-                    var write = to.WriteAsync(preamble, default);
-                    waited = !write.IsCompleted;
-                    await write.ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    return Ended(toSide, e);
-                }
-                Delivered(toSide, preamble.Length, waited);
-                return null;
+                var write = to.WriteAsync(preamble, default);
+                waited = !write.IsCompleted;
+                await write.ConfigureAwait(false);
             }
+            catch (Exception e)
+            {
+                return Ended(toSide, e);
+            }
+            Delivered(toSide, preamble.Length, waited);
+            return null;
         }
 
         /// <summary>How a direction that failed with <paramref name="error"/> ended: stopped, when the run was stopping anyway (the failure is the teardown's).</summary>

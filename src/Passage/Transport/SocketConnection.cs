@@ -288,8 +288,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             Socket.Dispose();
         }
-        if (_reader is not null || _writer is not null)
+        if (Waiting() != 0)
         {
+            // Only for a wait that is there: most closes find none, and an exception is not free.
             var aborted = new SocketException((int)SocketError.OperationAborted);
             _reader?.Finish(aborted);
             _writer?.Finish(aborted);

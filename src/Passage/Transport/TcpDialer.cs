@@ -11,16 +11,32 @@ public static class TcpDialer
 {
     /// <summary>
     /// Tries <paramref name="addresses"/> in order on <paramref name="port"/> until one connects,
-    /// within <paramref name="timeout"/> for all of them together. Connection failures come back as
+    /// within <paramref name="timeout"/> for all of them together (<see cref="Timeout.InfiniteTimeSpan"/>:
+    /// none of its own, for a caller whose token already carries a deadline). Connection failures come back as
     /// values; only the caller's cancellation throws. On Linux the socket comes back in non-blocking mode, as a
     /// <see cref="SocketConnection"/> uses it (see <see cref="SocketConnection.ConnectAsync"/>).
     /// </summary>
-    public static async Task<DialResult> ConnectAsync(
+    public static Task<DialResult> ConnectAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(addresses);
-        using var deadline = new CancellationTokenSource(timeout, timeProvider ?? TimeProvider.System);
+        // With no timeout of its own, no timer: the caller's token carries the deadline (or there is none).
+        return timeout == Timeout.InfiniteTimeSpan
+            ? DialAsync(addresses, port, cancellationToken, cancellationToken)
+            : DialWithDeadlineAsync(addresses, port, timeout, timeProvider ?? TimeProvider.System, cancellationToken);
+    }
+
+    private static async Task<DialResult> DialWithDeadlineAsync(
+        IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(timeout, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        return await DialAsync(addresses, port, linked.Token, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The dial itself: <paramref name="token"/> ends it (a timeout when <paramref name="cancellationToken"/>, the caller's, has not fired).</summary>
+    private static async Task<DialResult> DialAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken token, CancellationToken cancellationToken)
+    {
         var worst = DialError.Unreachable;
         var lastError = SocketError.HostUnreachable;
         foreach (var address in addresses)
@@ -29,7 +45,7 @@ public static class TcpDialer
             try
             {
                 var endpoint = new IPEndPoint(address, port);
-                await SocketConnection.ConnectAsync(socket, endpoint, linked.Token).ConfigureAwait(false);
+                await SocketConnection.ConnectAsync(socket, endpoint, token).ConfigureAwait(false);
                 return new DialResult(socket, DialError.None, SocketError.Success, endpoint);
             }
             catch (OperationCanceledException)
