@@ -9,7 +9,8 @@ using Microsoft.Diagnostics.Runtime;
 // heapwalk diff A.tsv B.tsv N: per type, (B - A) / N bytes and objects: what each of N more
 // connections keeps, when A and B were taken with N connections between them (load tool idle --at-step).
 // Lines starting with "~" are dead objects (unreachable, not yet collected) by type: after a burst of work
-// with no collection in between, what that work allocated and dropped.
+// with no collection in between, what that work allocated and dropped (HEAPWALK_STRINGS=1 adds the dead
+// strings by text).
 if (args[0] == "diff")
 {
     return Diff(args[1], args[2], double.Parse(args[3], CultureInfo.InvariantCulture));

@@ -171,11 +171,13 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         _socket.Dispose();
     }
 
-    [Fact]
-    public async Task Connect_reaches_a_listener_and_the_connection_carries_bytes()
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public async Task Connect_reaches_a_listener_and_the_connection_carries_bytes(string address)
     {
-        using var listener = Listen(backlog: 8);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var listener = Listen(backlog: 8, IPAddress.Parse(address));
+        using var socket = new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         var accept = listener.AcceptAsync();
 
         await SocketConnection.ConnectAsync(socket, listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
@@ -222,10 +224,11 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         }
     }
 
-    private static Socket Listen(int backlog)
+    private static Socket Listen(int backlog, IPAddress? address = null)
     {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        address ??= IPAddress.Loopback;
+        var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(address, 0));
         listener.Listen(backlog);
         return listener;
     }
