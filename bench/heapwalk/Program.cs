@@ -10,7 +10,8 @@ using Microsoft.Diagnostics.Runtime;
 // connections keeps, when A and B were taken with N connections between them (load tool idle --at-step).
 // Lines starting with "~" are dead objects (unreachable, not yet collected) by type: after a burst of work
 // with no collection in between, what that work allocated and dropped (HEAPWALK_STRINGS=1 adds the dead
-// strings by text).
+// strings by text). HEAPWALK_WHY=TYPE prints, for a few live objects of TYPE, the chain of objects that holds
+// them (the first path the walk found from a root).
 if (args[0] == "diff")
 {
     return Diff(args[1], args[2], double.Parse(args[3], CultureInfo.InvariantCulture));
@@ -36,6 +37,9 @@ try
     var byType = new Dictionary<string, (long Count, long Bytes)>();
     // For arrays of bytes: which type of object first led to each (by length), to see who holds them.
     var parentOf = new Dictionary<ulong, string>();
+    // HEAPWALK_WHY=TYPE: the chain of referrers (as first found) from a root to a few objects of TYPE.
+    var why = Environment.GetEnvironmentVariable("HEAPWALK_WHY");
+    var referrer = new Dictionary<ulong, ulong>();
     long objects = 0, bytes = 0;
     while (stack.Count > 0)
     {
@@ -57,12 +61,32 @@ try
         {
             if (reference != 0 && seen.Add(reference))
             {
+                if (why is not null)
+                {
+                    referrer[reference] = obj.Address;
+                }
                 if (heap.GetObjectType(reference)?.Name == "System.Byte[]")
                 {
                     parentOf[reference] = obj.Type?.Name ?? "?";
                 }
                 stack.Push(reference);
             }
+        }
+    }
+    if (why is not null)
+    {
+        foreach (var address in seen.Where(a => heap.GetObjectType(a)?.Name == why).Take(3))
+        {
+            var chain = new List<string>();
+            for (var at = address; chain.Count < 40; at = referrer[at])
+            {
+                chain.Add(heap.GetObjectType(at)?.Name ?? "?");
+                if (!referrer.ContainsKey(at))
+                {
+                    break;
+                }
+            }
+            Console.WriteLine($"{why} held by: {string.Join(" <- ", chain.Skip(1))}");
         }
     }
     using var writer = new StreamWriter(output);
