@@ -16,7 +16,7 @@ namespace Passage.Relay;
 internal sealed partial class UpstreamConnector(DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time)
 {
     /// <summary>A connected socket (the caller owns it), or why there is none.</summary>
-    public readonly record struct Result(Socket? Socket, RefusalReason Refusal, string Detail, IPEndPoint? Reached = null);
+    public readonly record struct Result(SocketConnection? Connection, RefusalReason Refusal, string Detail, IPEndPoint? Reached = null);
 
     /// <summary>
     /// Connects to <paramref name="target"/>. <paramref name="cancellationToken"/> is the caller's
@@ -67,9 +67,9 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
                 ? new(null, RefusalReason.ShuttingDown, "stopping")
                 : new(null, RefusalReason.UpstreamTimeout, "connect timed out");
         }
-        if (dialed.Socket is { } socket)
+        if (dialed.Connection is { } connection)
         {
-            return new(socket, default, "", dialed.Reached);
+            return new(connection, default, "", dialed.Reached);
         }
         var reason = dialed.Error switch
         {

@@ -31,7 +31,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private int _nonBlocking;
     private int _closed;
 
-    /// <summary>Wraps <paramref name="socket"/>, which must be connected; disposing this disposes it.</summary>
+    /// <summary>
+    /// Wraps <paramref name="socket"/>, which must be connected (or be connected with
+    /// <see cref="ConnectAsync"/>); disposing this disposes it.
+    /// </summary>
     public SocketConnection(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
@@ -210,47 +213,38 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     }
 
     /// <summary>
-    /// Connects <paramref name="socket"/> (not yet connected) to <paramref name="endpoint"/> without
-    /// a thread waiting and without giving the socket the runtime's async state. The socket is left
-    /// in non-blocking mode, ready for a <see cref="SocketConnection"/>. Failures throw as the
-    /// runtime's <c>ConnectAsync</c> does (a <see cref="SocketException"/>, or cancellation).
+    /// Connects the socket (created, not yet connected) to <paramref name="endpoint"/> without a
+    /// thread waiting and without giving it the runtime's async state. Failures throw as the
+    /// runtime's <c>ConnectAsync</c> does (a <see cref="SocketException"/>, or cancellation); the
+    /// caller still owns (and disposes) this object either way.
     /// </summary>
-    internal static async ValueTask ConnectAsync(Socket socket, EndPoint endpoint, CancellationToken cancellationToken)
+    internal async ValueTask ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken)
     {
-        if (!SocketReadiness.IsAvailable)
+        if (!_readiness)
         {
-            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            await Socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
             return;
         }
         cancellationToken.ThrowIfCancellationRequested();
-        var probe = new SocketConnection(socket);
-        try
+        // connect(2) itself: the runtime's call on a non-blocking socket needs Socket.Blocking, which
+        // gives the socket the async state avoided here. The runtime then does not know the socket is
+        // connected (its RemoteEndPoint is null); nothing that takes a dialed socket asks it.
+        var error = SocketReadiness.Connect(Socket, endpoint.Serialize());
+        if (error == 0)
         {
-            // connect(2) itself: the runtime's synchronous call on a non-blocking socket needs
-            // Socket.Blocking, which gives the socket the async state avoided here. The runtime
-            // then does not know the socket is connected (its RemoteEndPoint is null); nothing that
-            // takes a dialed socket asks it.
-            var error = SocketReadiness.Connect(socket, endpoint.Serialize());
-            if (error == 0)
-            {
-                return;
-            }
-            if (error != EINPROGRESS)
-            {
-                throw ToSocketException(error);
-            }
-            // A fresh registration hears only of this connect: writable once connected, an error
-            // or hang-up once it failed.
-            await probe.Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
-            error = SocketReadiness.PendingError(socket);
-            if (error != 0)
-            {
-                throw ToSocketException(error);
-            }
+            return;
         }
-        finally
+        if (error != EINPROGRESS)
         {
-            probe.Release();
+            throw ToSocketException(error);
+        }
+        // Nothing else waits on this socket yet: a report now is about this connect (writable once
+        // connected, an error or hang-up once it failed).
+        await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+        error = SocketReadiness.PendingError(Socket);
+        if (error != 0)
+        {
+            throw ToSocketException(error);
         }
     }
 
@@ -260,7 +254,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     /// </summary>
     internal Socket Detach()
     {
-        Release();
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            Unregister(closing: false);
+        }
         if (_readiness)
         {
             SetNonBlocking(Socket, nonBlocking: false);
@@ -268,14 +265,6 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         return Socket;
     }
 
-    /// <summary>Lets go of the socket without closing it (its registration, if any, is given back).</summary>
-    private void Release()
-    {
-        if (Interlocked.Exchange(ref _closed, 1) == 0)
-        {
-            Unregister(closing: false);
-        }
-    }
 
     private void Close(bool reset)
     {

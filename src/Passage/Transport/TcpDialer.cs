@@ -13,8 +13,8 @@ public static class TcpDialer
     /// Tries <paramref name="addresses"/> in order on <paramref name="port"/> until one connects,
     /// within <paramref name="timeout"/> for all of them together (<see cref="Timeout.InfiniteTimeSpan"/>:
     /// none of its own, for a caller whose token already carries a deadline). Connection failures come back as
-    /// values; only the caller's cancellation throws. On Linux the socket comes back in non-blocking mode, as a
-    /// <see cref="SocketConnection"/> uses it (see <see cref="SocketConnection.ConnectAsync"/>).
+    /// values; only the caller's cancellation throws. The connection comes back ready to relay: the
+    /// <see cref="SocketConnection"/> that dialed it (see <see cref="SocketConnection.ConnectAsync"/>).
     /// </summary>
     public static Task<DialResult> ConnectAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
@@ -41,22 +41,22 @@ public static class TcpDialer
         var lastError = SocketError.HostUnreachable;
         foreach (var address in addresses)
         {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            var connection = new SocketConnection(new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
             try
             {
                 var endpoint = new IPEndPoint(address, port);
-                await SocketConnection.ConnectAsync(socket, endpoint, token).ConfigureAwait(false);
-                return new DialResult(socket, DialError.None, SocketError.Success, endpoint);
+                await connection.ConnectAsync(endpoint, token).ConfigureAwait(false);
+                return new DialResult(connection, DialError.None, SocketError.Success, endpoint);
             }
             catch (OperationCanceledException)
             {
-                socket.Dispose();
+                await connection.DisposeAsync().ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 return new DialResult(null, DialError.TimedOut, SocketError.TimedOut);
             }
             catch (SocketException e)
             {
-                socket.Dispose();
+                await connection.DisposeAsync().ConfigureAwait(false);
                 lastError = e.SocketErrorCode;
                 var kind = e.SocketErrorCode switch
                 {

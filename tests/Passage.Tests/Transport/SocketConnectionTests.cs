@@ -177,14 +177,15 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     public async Task Connect_reaches_a_listener_and_the_connection_carries_bytes(string address)
     {
         using var listener = Listen(backlog: 8, IPAddress.Parse(address));
-        using var socket = new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await using var connection = new SocketConnection(new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
         var accept = listener.AcceptAsync();
 
-        await SocketConnection.ConnectAsync(socket, listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
+        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
         using var accepted = await accept.WaitAsync(Timeouts.Default);
-        await using var connection = new SocketConnection(socket);
         await connection.WriteAsync("over"u8.ToArray(), default);
         Assert.Equal("over"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
+        await Loopback.SendAllAsync(accepted, "back"u8.ToArray());
+        Assert.Equal("back"u8.ToArray(), await ReadAsync(connection, 4));
     }
 
     [Fact]
@@ -193,9 +194,9 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         // Bound but not listening: the port stays taken, and the kernel refuses connections to it.
         using var bound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         bound.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
 
-        var error = await Assert.ThrowsAsync<SocketException>(() => SocketConnection.ConnectAsync(socket, bound.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default));
+        var error = await Assert.ThrowsAsync<SocketException>(() => connection.ConnectAsync(bound.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default));
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
     }
 
@@ -213,10 +214,10 @@ public sealed class SocketConnectionTests : IAsyncLifetime
                 fillers.Add(filler);
                 _ = filler.ConnectAsync(listener.LocalEndPoint!).ContinueWith(t => t.Exception, TaskScheduler.Default);
             }
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
             using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
 
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => SocketConnection.ConnectAsync(socket, listener.LocalEndPoint!, cts.Token).AsTask().WaitAsync(Timeouts.Default));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connection.ConnectAsync(listener.LocalEndPoint!, cts.Token).AsTask().WaitAsync(Timeouts.Default));
         }
         finally
         {

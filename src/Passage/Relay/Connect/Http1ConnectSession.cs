@@ -35,7 +35,7 @@ internal sealed class Http1ConnectSession(
             var opened = await OpenAsync(client, remote, id, closeAll, initial).ConfigureAwait(false);
             if (opened.Upstream is { } upstream)
             {
-                started = await tunnels.StartAsync(client, new SocketConnection(upstream), opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
+                started = await tunnels.StartAsync(client, upstream, opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
             }
             return started;
         }
@@ -49,7 +49,7 @@ internal sealed class Http1ConnectSession(
     }
 
     /// <summary>An open tunnel's upstream and slot (the caller owns both) and the client's bytes read past the head.</summary>
-    private readonly record struct Opened(Socket? Upstream, TunnelLimiter.Lease? Lease, byte[] Early);
+    private readonly record struct Opened(SocketConnection? Upstream, TunnelLimiter.Lease? Lease, byte[] Early);
 
     /// <summary>
     /// Reads the head, checks it, opens the tunnel and answers 200; every refusal is answered here
@@ -78,7 +78,7 @@ internal sealed class Http1ConnectSession(
             }
             TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
             var opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, closeAll).ConfigureAwait(false);
-            if (opening.Upstream is not { } upstreamSocket)
+            if (opening.Upstream is not { } upstream)
             {
                 await RefuseAsync(client, opening.Refusal, opening.Detail, metrics, time, logger, id).ConfigureAwait(false);
                 return default;
@@ -98,7 +98,7 @@ internal sealed class Http1ConnectSession(
                 ArrayPool<byte>.Shared.Return(buffer);
                 buffer = null;
                 handedOver = true;
-                return new Opened(upstreamSocket, opening.Lease, early);
+                return new Opened(upstream, opening.Lease, early);
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
@@ -109,7 +109,7 @@ internal sealed class Http1ConnectSession(
                 if (!handedOver)
                 {
                     opening.Lease?.Dispose();
-                    upstreamSocket.Dispose();
+                    await upstream.DisposeAsync().ConfigureAwait(false);
                 }
             }
         }

@@ -52,13 +52,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         var client = context.Connection.RemoteIpAddress;
         TunnelLog.Requested(logger, id, context.Connection.RemoteIpAddress, host, port);
         var opening = await opener.OpenAsync(host, port, client, context.RequestAborted).ConfigureAwait(false);
-        if (opening.Upstream is not { } upstreamSocket)
+        if (opening.Upstream is not { } upstream)
         {
             Refuse(context, id, opening.Refusal, opening.Detail);
             return;
         }
 
-        var upstream = new SocketConnection(upstreamSocket);
         metrics.TunnelOpened(ConnectRelay.FrontDoor);
         Stream stream;
         try

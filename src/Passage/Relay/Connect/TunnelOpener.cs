@@ -78,12 +78,12 @@ internal sealed class TunnelOpener
         try
         {
             var reached = await _upstreams.ConnectAsync(new HostPort(host, port), cancellationToken).ConfigureAwait(false);
-            if (reached.Socket is not { } socket)
+            if (reached.Connection is not { } upstream)
             {
                 lease.Dispose();
                 return TunnelOpening.Refused(reached.Refusal, reached.Detail);
             }
-            return new TunnelOpening(socket, lease, default, "");
+            return new TunnelOpening(upstream, lease, default, "");
         }
         catch
         {

@@ -50,12 +50,12 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         clientSocket.NoDelay = true;
         var client = new SocketConnection(clientSocket);
         var routed = await RouteAsync(client, clientSocket, id, closeAll).ConfigureAwait(false);
-        if (routed.Upstream is not { } upstreamSocket)
+        if (routed.Upstream is not { } upstream)
         {
             await client.DisposeAsync().ConfigureAwait(false);
             return false;
         }
-        new RelayedConnection(client, new SocketConnection(upstreamSocket), slot: null, this, end, id).Start(_pumpOptions, routed.Hello, closeAll);
+        new RelayedConnection(client, upstream, slot: null, this, end, id).Start(_pumpOptions, routed.Hello, closeAll);
         return true;
     }
 
@@ -70,7 +70,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     }
 
     /// <summary>A dialed upstream (the caller owns it) and the hello to send it first; no upstream when refused.</summary>
-    private readonly record struct Routed(Socket? Upstream, byte[] Hello);
+    private readonly record struct Routed(SocketConnection? Upstream, byte[] Hello);
 
     /// <summary>Reads the ClientHello, routes it and dials; a refusal is answered here.</summary>
     private async Task<Routed> RouteAsync(SocketConnection client, Socket clientSocket, long id, CancellationToken closeAll)
@@ -108,7 +108,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
 
         var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
-        if (reached.Socket is not { } upstreamSocket)
+        if (reached.Connection is not { } upstream)
         {
             await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
             return default;
@@ -117,7 +117,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         {
             PassthroughRelay.Log.Routed(_logger, id, target.ToString(), reached.Reached);
         }
-        return new Routed(upstreamSocket, hello.Bytes);
+        return new Routed(upstream, hello.Bytes);
     }
 
     /// <summary>The ClientHello read: its server name and its bytes (to forward first), or why there is none.</summary>
