@@ -45,7 +45,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             try
             {
                 // Everything this class does with it is non-blocking; splicing needs it so too.
-                SetNonBlocking(socket, nonBlocking: true);
+                SetNonBlocking(socket);
             }
             catch (ObjectDisposedException)
             {
@@ -240,31 +240,21 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
         // Nothing else waits on this socket yet: a report now is about this connect (writable once
         // connected, an error or hang-up once it failed).
-        await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // A relayed socket seldom waits to write: it need not keep the connect's waiter.
+            _writer = null;
+        }
         error = SocketReadiness.PendingError(Socket);
         if (error != 0)
         {
             throw ToSocketException(error);
         }
     }
-
-    /// <summary>
-    /// Hands the socket back, open and in blocking mode, for a caller that goes on with it another
-    /// way (a <see cref="NetworkStream"/>); this object is done with it. Nothing may be waiting.
-    /// </summary>
-    internal Socket Detach()
-    {
-        if (Interlocked.Exchange(ref _closed, 1) == 0)
-        {
-            Unregister(closing: false);
-        }
-        if (_readiness)
-        {
-            SetNonBlocking(Socket, nonBlocking: false);
-        }
-        return Socket;
-    }
-
 
     private void Close(bool reset)
     {
@@ -445,7 +435,19 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             }
         }
 
-        public int GetResult(short token) => _core.GetResult(token);
+        public int GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                // Lets go of the continuation now, not at the next wait: an idle socket would otherwise
+                // keep the last waiter's frame (an async method's box) alive.
+                _core.Reset();
+            }
+        }
 
         public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 

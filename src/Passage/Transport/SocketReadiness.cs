@@ -316,16 +316,16 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>
-    /// Puts the descriptor in (or out of) non-blocking mode with ioctl(FIONBIO) itself. The runtime's
+    /// Puts the descriptor in non-blocking mode with ioctl(FIONBIO) itself. The runtime's
     /// <see cref="Socket.Blocking"/> would create the socket's async context (the state this class
     /// exists to avoid); the runtime goes on taking the socket for a blocking one, which only its
     /// own synchronous send and receive calls would notice, and those are not used on it.
     /// </summary>
-    public static void SetNonBlocking(Socket socket, bool nonBlocking)
+    public static void SetNonBlocking(Socket socket)
     {
         const nuint FIONBIO = 0x5421;
         using var socketFd = new SocketDescriptor(socket);
-        var on = nonBlocking ? 1 : 0;
+        var on = 1;
         if (Ioctl(socketFd.Fd, FIONBIO, &on) < 0)
         {
             throw ToSocketException(Marshal.GetLastPInvokeError());

@@ -152,23 +152,22 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Detach_gives_the_socket_back_in_blocking_mode_with_what_was_not_read()
+    public async Task A_socket_stream_reads_and_writes_through_the_connection_and_ends_a_waiting_read_when_disposed()
     {
-        await Loopback.SendAllAsync(_peer, "ab"u8.ToArray());
-        Assert.Equal("a"u8.ToArray(), await ReadAsync(_connection, 1));
+        var stream = new SocketStream(_connection);
+        await stream.WriteAsync("to peer"u8.ToArray());
+        Assert.Equal("to peer"u8.ToArray(), await Loopback.ReadToEndAsync(_peer, limit: 7));
+        await Loopback.SendAllAsync(_peer, "to us"u8.ToArray());
+        var buffer = new byte[16];
+        Assert.Equal(5, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+        // Asynchronous only: a blocking read could hold up the very thread that would wake it.
+        Assert.Throws<NotSupportedException>(() => stream.Read(buffer, 0, buffer.Length));
 
-        using var stream = new NetworkStream(_connection.Detach(), ownsSocket: false);
-        var buffer = new byte[8];
-        Assert.Equal(1, stream.Read(buffer));
-        Assert.Equal((byte)'b', buffer[0]);
-
-        // A blocking read waits for data; a non-blocking descriptor would fail it at once instead.
-        var blockingRead = Task.Run(() => stream.Read(buffer));
-        await Task.Delay(100);
-        await Loopback.SendAllAsync(_peer, "c"u8.ToArray());
-        Assert.Equal(1, await blockingRead.WaitAsync(Timeouts.Default));
-        Assert.Equal((byte)'c', buffer[0]);
-        _socket.Dispose();
+        var waiting = stream.ReadAsync(buffer).AsTask();
+        Assert.False(waiting.IsCompleted);
+        await stream.DisposeAsync();
+        var error = await Assert.ThrowsAsync<SocketException>(() => waiting.WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.OperationAborted, error.SocketErrorCode);
     }
 
     [Theory]

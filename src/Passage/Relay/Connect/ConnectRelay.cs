@@ -216,7 +216,9 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var local = socket.LocalEndPoint as IPEndPoint;
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        // The TLS socket waits through Passage's own readiness, as plain ones do (see SocketStream).
+        var transport = new SocketConnection(socket);
+        var tls = new SslStream(new SocketStream(transport), leaveInnerStreamOpen: false);
         var relayed = false;
         try
         {
@@ -245,7 +247,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 return false;
             }
             // Relayed: the tunnel's connection owns the TLS stream and disposes it at the end.
-            relayed = await _http1.StartAsync(new StreamConnection(tls, socket), remote, id, end, closeAll).ConfigureAwait(false);
+            // Aborted through its SocketConnection, which also ends a read waiting on the socket.
+            relayed = await _http1.StartAsync(new StreamConnection(tls, socket, abort: transport.Abort), remote, id, end, closeAll).ConfigureAwait(false);
             return relayed;
         }
         finally
@@ -269,7 +272,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         if (first.AsSpan().SequenceEqual(Http2Preface))
         {
-            await HandToKestrelAsync(new PrefixedStream(first, new NetworkStream(client.Detach(), ownsSocket: true)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
+            await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
             return false;
         }
         if (_options.MinHttpVersion >= 2)
