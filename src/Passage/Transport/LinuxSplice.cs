@@ -18,7 +18,6 @@ internal static partial class LinuxSplice
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     public const int F_GETFL = 3;
-    public const int F_SETFL = 4;
     public const int F_SETPIPE_SZ = 1031;
     public const int F_GETPIPE_SZ = 1032;
 
