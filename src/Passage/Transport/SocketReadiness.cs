@@ -49,8 +49,6 @@ internal static unsafe partial class SocketReadiness
     private const int EPOLL_CTL_DEL = 2;
     private const int EPOLL_CTL_MOD = 3;
     private const int EPOLL_CLOEXEC = 0x80000;
-    private const int ENOENT = 2;
-    private const int EEXIST = 17;
     private const int MaxEvents = 256;
 
     // struct epoll_event is packed on x86-64 (12 bytes: events, then the 64-bit data at offset 4)
@@ -148,11 +146,6 @@ internal static unsafe partial class SocketReadiness
             var fd = socketFd.Fd;
             var mask = events | ((events & EPOLLIN) != 0 ? EPOLLRDHUP : 0) | EPOLLONESHOT;
             var result = Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, mask, registration);
-            if (result == EEXIST || result == ENOENT)
-            {
-                // Registered (or not) by another wrapper of the same socket: take it over.
-                result = Control(result == EEXIST ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, mask, registration);
-            }
             added |= result == 0;
             return result;
         }
@@ -277,8 +270,8 @@ internal static unsafe partial class SocketReadiness
                 {
                     target.OnReady(events);
                 }
-                Interlocked.Increment(ref s_reports);
             }
+            Interlocked.Add(ref s_reports, count);
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     {
         clientSocket.NoDelay = true;
         var client = new SocketConnection(clientSocket);
-        var routed = await RouteAsync(client, clientSocket, id, closeAll).ConfigureAwait(false);
+        var routed = await RouteAsync(client, id, closeAll).ConfigureAwait(false);
         if (routed.Upstream is not { } upstream)
         {
             await client.DisposeAsync().ConfigureAwait(false);
@@ -73,12 +73,12 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     private readonly record struct Routed(SocketConnection? Upstream, byte[] Hello);
 
     /// <summary>Reads the ClientHello, routes it and dials; a refusal is answered here.</summary>
-    private async Task<Routed> RouteAsync(SocketConnection client, Socket clientSocket, long id, CancellationToken closeAll)
+    private async Task<Routed> RouteAsync(SocketConnection client, long id, CancellationToken closeAll)
     {
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             // Asking a socket for its peer caches the address objects on it for its life: only when logged.
-            PassthroughRelay.Log.Accepted(_logger, id, clientSocket.RemoteEndPoint);
+            PassthroughRelay.Log.Accepted(_logger, id, client.Socket.RemoteEndPoint);
         }
         var hello = await ReadClientHelloAsync(client, closeAll).ConfigureAwait(false);
         if (hello.Refusal is { } refused)
