@@ -185,7 +185,7 @@ public static partial class BytePump
                     if ((_unbroken += read) >= FairShare)
                     {
                         _unbroken = 0;
-                        await Task.Yield();
+                        await SocketReadiness.Yield();
                     }
 
                     if (read < buffer.Length)
@@ -217,9 +217,10 @@ public static partial class BytePump
 
         /// <summary>
         /// Bytes a direction may move without once having to wait before it lets other work run. A source that
-        /// always has data and a destination that always has room never make a direction wait, and with the
-        /// runtime's inline socket completions its loop runs on an event thread that other connections' sockets
-        /// share: without a turn to give up, one busy connection would hold theirs back for as long as it flows.
+        /// always has data and a destination that always has room never make a direction wait, and with inline
+        /// completions its loop runs on a readiness thread that other connections' sockets share: without a turn
+        /// to give up (<see cref="SocketReadiness.Yield"/>), one busy connection would hold theirs back for as
+        /// long as it flows.
         /// </summary>
         private const int FairShare = 1024 * 1024;
 

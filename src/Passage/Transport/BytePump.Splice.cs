@@ -177,7 +177,7 @@ public static partial class BytePump
                 {
                     // The pipe is empty here: nothing is held across the turn given up.
                     _unbroken = 0;
-                    await Task.Yield();
+                    await SocketReadiness.Yield();
                 }
                 if (moved < pipe.Capacity)
                 {

@@ -27,6 +27,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private bool _added;
     private Waiter? _reader;
     private Waiter? _writer;
+    // The last receive filled its buffer, so the socket may well hold more: a zero-byte read looks
+    // (one peek) before it waits. A reader that takes a record at a time (SslStream asks for exactly
+    // one TLS record) would otherwise go through the readiness set for every record.
+    private bool _mayHoldMore;
     private int _writesCompleted;
     private int _nonBlocking;
     private int _closed;
@@ -76,11 +80,24 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         if (buffer.IsEmpty)
         {
             // Readiness only: nothing is consumed, and no buffer is held while waiting.
+            if (_mayHoldMore)
+            {
+                _mayHoldMore = false;
+                var peeked = Peek(Socket);
+                if (peeked != -EAGAIN)
+                {
+                    return peeked >= 0 ? default : ValueTask.FromException<int>(ToSocketException((int)-peeked));
+                }
+            }
             return Wait(EPOLLIN, cancellationToken);
         }
         var read = SocketReadiness.Receive(Socket, buffer.Span);
-        return read >= 0 ? new ValueTask<int>((int)read)
-            : read == -EAGAIN ? ReceiveWhenReadyAsync(buffer, cancellationToken)
+        if (read >= 0)
+        {
+            _mayHoldMore = read == buffer.Length;
+            return new ValueTask<int>((int)read);
+        }
+        return read == -EAGAIN ? ReceiveWhenReadyAsync(buffer, cancellationToken)
             : ValueTask.FromException<int>(ToSocketException((int)-read));
     }
 
@@ -92,6 +109,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             var read = SocketReadiness.Receive(Socket, buffer.Span);
             if (read >= 0)
             {
+                _mayHoldMore = read == buffer.Length;
                 return (int)read;
             }
             if (read != -EAGAIN)

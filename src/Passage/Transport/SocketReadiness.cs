@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static Passage.Transport.LinuxSplice;
 
@@ -241,9 +242,15 @@ internal static unsafe partial class SocketReadiness
     private static void Run(int epoll)
     {
         var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * s_eventSize));
+        var turns = new Queue<Action>();
+        if (Inline)
+        {
+            t_turns = turns;
+        }
         while (true)
         {
-            var count = EpollWait(epoll, buffer, MaxEvents, -1);
+            // With turns waiting, only look for what became ready meanwhile (and let those go first).
+            var count = EpollWait(epoll, buffer, MaxEvents, turns.Count > 0 ? 0 : -1);
             if (count < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
@@ -272,16 +279,75 @@ internal static unsafe partial class SocketReadiness
                 }
             }
             Interlocked.Add(ref s_reports, count);
+
+            // The turns given up before this round; one given up again now waits for the next.
+            for (var waiting = turns.Count; waiting > 0; waiting--)
+            {
+                turns.Dequeue()();
+            }
+        }
+    }
+
+    // The turns given up on this readiness thread (see Yield); null on every other thread.
+    [ThreadStatic]
+    private static Queue<Action>? t_turns;
+
+    /// <summary>
+    /// Gives up the current turn: on a readiness thread the awaiting code goes on after the sockets
+    /// that became ready meanwhile on this thread had theirs, with no thread hop; elsewhere it goes on
+    /// as after <see cref="Task.Yield"/> (on the thread pool, or the current scheduler). For work that
+    /// could otherwise run on without ever waiting, such as a pump whose source always has data.
+    /// </summary>
+    /// <remarks>
+    /// Measured with a TLS tunnel moving bulk data: <see cref="Task.Yield"/> there moved the pump to the
+    /// thread pool, whose workers then took turns at it, woke one another and spun in sched_yield.
+    /// </remarks>
+    public static TurnAwaitable Yield() => default;
+
+    /// <summary>What <see cref="Yield"/> returns.</summary>
+    public readonly struct TurnAwaitable : ICriticalNotifyCompletion
+    {
+        public TurnAwaitable GetAwaiter() => this;
+
+        public bool IsCompleted => false;
+
+        public void GetResult()
+        {
+        }
+
+        public void OnCompleted(Action continuation) => Task.Yield().GetAwaiter().OnCompleted(continuation);
+
+        public void UnsafeOnCompleted(Action continuation)
+        {
+            if (t_turns is { } turns)
+            {
+                turns.Enqueue(continuation);
+            }
+            else
+            {
+                Task.Yield().GetAwaiter().UnsafeOnCompleted(continuation);
+            }
         }
     }
 
     /// <summary>recv(2) without waiting: bytes read, 0 at end of stream, or the negated errno (-EAGAIN: nothing there yet).</summary>
-    public static nint Receive(Socket socket, Span<byte> buffer) => Transfer(socket, buffer, send: false);
+    public static nint Receive(Socket socket, Span<byte> buffer) => Transfer(socket, buffer, send: false, flags: 0);
+
+    /// <summary>
+    /// recv(2) of one byte with MSG_PEEK, without waiting: whether a read would find something now without
+    /// taking it. 1 (data), 0 (end of stream), or the negated errno (-EAGAIN: nothing there yet).
+    /// </summary>
+    public static nint Peek(Socket socket)
+    {
+        const int MSG_PEEK = 0x2;
+        Span<byte> one = stackalloc byte[1];
+        return Transfer(socket, one, send: false, flags: MSG_PEEK);
+    }
 
     /// <summary>send(2) without waiting: bytes taken, or the negated errno (-EAGAIN: the send buffer is full).</summary>
-    public static nint Send(Socket socket, ReadOnlySpan<byte> data) => Transfer(socket, MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(data), data.Length), send: true);
+    public static nint Send(Socket socket, ReadOnlySpan<byte> data) => Transfer(socket, MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(data), data.Length), send: true, flags: 0);
 
-    private static nint Transfer(Socket socket, Span<byte> buffer, bool send)
+    private static nint Transfer(Socket socket, Span<byte> buffer, bool send, int flags)
     {
         const int MSG_DONTWAIT = 0x40;
         const int MSG_NOSIGNAL = 0x4000;
@@ -295,8 +361,8 @@ internal static unsafe partial class SocketReadiness
                 do
                 {
                     result = send
-                        ? SendCall(fd, p, (nuint)buffer.Length, MSG_DONTWAIT | MSG_NOSIGNAL)
-                        : ReceiveCall(fd, p, (nuint)buffer.Length, MSG_DONTWAIT);
+                        ? SendCall(fd, p, (nuint)buffer.Length, flags | MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : ReceiveCall(fd, p, (nuint)buffer.Length, flags | MSG_DONTWAIT);
                 }
                 while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
             }

@@ -50,6 +50,35 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_read_that_filled_its_buffer_a_zero_byte_read_answers_at_once_if_more_is_there_and_waits_if_not()
+    {
+        // One segment on loopback: once its first half is readable, all of it is.
+        await Loopback.SendAllAsync(_peer, "abcdefgh"u8.ToArray());
+        Assert.Equal("abcd"u8.ToArray(), await ReadAsync(_connection, 4));
+
+        // A reader that takes one record at a time (TLS) asks this after every record: no readiness round trip.
+        var more = _connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.True(more.IsCompleted);
+        Assert.Equal(0, await more);
+
+        // A short read drained the socket: the next zero-byte read waits, and nothing was taken by looking.
+        var buffer = new byte[16];
+        Assert.Equal(4, await _connection.ReadAsync(buffer, default));
+        Assert.Equal("efgh"u8.ToArray(), buffer.AsSpan(0, 4).ToArray());
+        var wait = _connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.False(wait.IsCompleted);
+        await Loopback.SendAllAsync(_peer, "ij"u8.ToArray());
+        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("ij"u8.ToArray(), await ReadAsync(_connection, 2));
+
+        // After a full read, the end of stream answers a zero-byte read too (looked at, or waited for).
+        _peer.Shutdown(SocketShutdown.Send);
+        var end = _connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.Equal(0, await end.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(0, await _connection.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    [Fact]
     public async Task A_read_that_waits_gets_the_bytes_that_come_later()
     {
         var buffer = new byte[64];

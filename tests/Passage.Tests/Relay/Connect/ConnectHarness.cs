@@ -90,6 +90,34 @@ internal sealed class ConnectHarness : IAsyncDisposable
     }
 
     /// <summary>Reads an HTTP response head byte by byte (so no tunnel byte is consumed).</summary>
+    /// <summary>TLS to the relay on <paramref name="inner"/> as an HTTP/1.1 client (ALPN http/1.1), trusting the relay the test started.</summary>
+    public static async Task<SslStream> TlsToRelayAsync(Stream inner)
+    {
+        var tls = new SslStream(inner);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "relay.test",
+            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            // Pinning is covered elsewhere.
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        return tls;
+    }
+
+    /// <summary>Sends an HTTP/1.1 CONNECT for <paramref name="target"/> on <paramref name="stream"/>; the relay's answer must be 200.</summary>
+    public static async Task ConnectThroughAsync(Stream stream, string target)
+    {
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
+        var head = new List<byte>();
+        var one = new byte[1];
+        while (!head.ToArray().AsSpan().EndsWith("\r\n\r\n"u8))
+        {
+            Assert.Equal(1, await stream.ReadAsync(one).AsTask().WaitAsync(Timeouts.Default));
+            head.Add(one[0]);
+        }
+        Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(head.ToArray()));
+    }
+
     public static async Task<string> ReadHeadAsync(Socket socket)
     {
         var head = new StringBuilder();

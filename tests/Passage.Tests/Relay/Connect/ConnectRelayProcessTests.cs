@@ -62,6 +62,73 @@ public sealed partial class ConnectRelayProcessTests
         }
     }
 
+    /// <summary>
+    /// The process runs socket work on its readiness threads, and a stream that never has to wait gives up its
+    /// turn there every megabyte: the stream must go on after each turn (whole and in order, both ways), and a
+    /// tunnel opened meanwhile must be served. Plain CONNECT (spliced) and CONNECT over TLS (copied).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_of_many_turns_arrives_whole_while_another_tunnel_is_served(bool tls)
+    {
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start([
+            "relay", tls ? "--connect" : "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private",
+            "--key", Path.Combine(directory.Path, "relay.pem"),
+        ]);
+        var port = await relay.WaitForListeningPortAsync();
+
+        await using var bulk = await OpenTunnelAsync(port, echo.Port, tls);
+        var data = new byte[24 * 1024 * 1024];
+        new Random(6).NextBytes(data);
+        var send = Task.Run(async () =>
+        {
+            for (var offset = 0; offset < data.Length; offset += 256 * 1024)
+            {
+                await bulk.WriteAsync(data.AsMemory(offset, 256 * 1024));
+            }
+        });
+        var back = new byte[data.Length];
+        var receive = Task.Run(async () =>
+        {
+            var filled = 0;
+            while (filled < back.Length)
+            {
+                var n = await bulk.ReadAsync(back.AsMemory(filled));
+                Assert.NotEqual(0, n);
+                filled += n;
+            }
+        });
+
+        // Another tunnel through the same process while the stream flows.
+        await using (var other = await OpenTunnelAsync(port, echo.Port, tls))
+        {
+            await other.WriteAsync("ping"u8.ToArray());
+            var pong = new byte[4];
+            await other.ReadExactlyAsync(pong).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal("ping"u8.ToArray(), pong);
+        }
+
+        await Task.WhenAll(send, receive).WaitAsync(Timeouts.Default);
+        Assert.True(data.AsSpan().SequenceEqual(back), "the echoed stream differs from what was sent");
+    }
+
+    /// <summary>A CONNECT tunnel to 127.0.0.1:<paramref name="echoPort"/> through the relay on <paramref name="port"/>, over TLS or not.</summary>
+    private static async Task<Stream> OpenTunnelAsync(int port, int echoPort, bool tls)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+        Stream stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        if (tls)
+        {
+            stream = await ConnectHarness.TlsToRelayAsync(stream);
+        }
+        await ConnectHarness.ConnectThroughAsync(stream, $"127.0.0.1:{echoPort}");
+        return stream;
+    }
+
     [GeneratedRegex(@"curl -p -x (?<proxy>\S+) --proxy-cacert (?<cert>\S+) --proxy-pinnedpubkey '(?<pin>[^']+)' (?<url>\S+)")]
     private static partial Regex CurlCommand();
 }

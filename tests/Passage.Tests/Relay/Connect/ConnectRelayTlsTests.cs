@@ -339,23 +339,8 @@ public sealed class ConnectRelayTlsTests
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
-        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-        {
-            TargetHost = "relay.test",
-            ApplicationProtocols = [SslApplicationProtocol.Http11],
-            // The test trusts the relay it started; pinning is covered elsewhere.
-            RemoteCertificateValidationCallback = (_, _, _, _) => true,
-        });
-        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT origin.test:{echoPort} HTTP/1.1\r\nHost: origin.test:{echoPort}\r\n\r\n"));
-        var head = new List<byte>();
-        var one = new byte[1];
-        while (!head.ToArray().AsSpan().EndsWith("\r\n\r\n"u8))
-        {
-            Assert.Equal(1, await tls.ReadAsync(one).AsTask().WaitAsync(Timeouts.Default));
-            head.Add(one[0]);
-        }
-        Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString(head.ToArray()));
+        var tls = await ConnectHarness.TlsToRelayAsync(new NetworkStream(socket, ownsSocket: false));
+        await ConnectHarness.ConnectThroughAsync(tls, $"origin.test:{echoPort}");
         await tls.WriteAsync("ping"u8.ToArray());
         var back = new byte[4];
         await tls.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
