@@ -64,6 +64,16 @@ internal static unsafe partial class SocketReadiness
     private static int s_used;
     private static uint s_generation;
     private static long s_reports;
+    private static uint s_nextSet;
+
+    // A registration: the slot (low 24 bits) and the epoll set (next 8) in the low word, the slot's
+    // generation in the high word.
+    private const int SetShift = 24;
+    private const uint SlotMask = (1u << SetShift) - 1;
+
+    // One more than the epoll set this thread waits on: 0 on every thread but the readiness threads.
+    [ThreadStatic]
+    private static int t_set;
 
     /// <summary>
     /// Whether a waiter's continuation runs right on the readiness thread that heard of it, as the
@@ -101,8 +111,20 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>A slot for <paramref name="target"/>, to be armed with <see cref="Arm"/> and freed with <see cref="Unregister"/>.</summary>
+    /// <remarks>
+    /// The socket joins the epoll set of the readiness thread this runs on, if it runs on one, else the
+    /// sets in turn. A connection's first socket is usually registered from an accept, and the sockets
+    /// that serve it (the upstream it dials) from its own continuations on that socket's readiness
+    /// thread: so one connection keeps to one thread, and its wake-ups do not hop between threads
+    /// (which, on a busy machine, each may have to wait to be scheduled).
+    /// </remarks>
     public static ulong Register(IReadinessTarget target)
     {
+        var set = t_set - 1;
+        if (set < 0)
+        {
+            set = (int)(Interlocked.Increment(ref s_nextSet) % (uint)s_epolls.Length);
+        }
         lock (s_slotsLock)
         {
             int slot;
@@ -119,12 +141,16 @@ internal static unsafe partial class SocketReadiness
                     Volatile.Write(ref s_slots, grown);
                     Array.Resize(ref s_free, grown.Length);
                 }
+                if (s_used > SlotMask)
+                {
+                    throw new InvalidOperationException($"More than {SlotMask + 1} sockets wait for readiness at once.");
+                }
                 slot = s_used++;
             }
             var generation = ++s_generation;
             s_slots[slot].Generation = generation;
             Volatile.Write(ref s_slots[slot].Target, target);
-            return (uint)slot | ((ulong)generation << 32);
+            return (uint)slot | ((uint)set << SetShift) | ((ulong)generation << 32);
         }
     }
 
@@ -176,7 +202,7 @@ internal static unsafe partial class SocketReadiness
                 // Closed already: the kernel dropped it from the set with the descriptor.
             }
         }
-        var slot = (int)(uint)registration;
+        var slot = (int)((uint)registration & SlotMask);
         lock (s_slotsLock)
         {
             if (s_slots[slot].Generation != (uint)(registration >> 32))
@@ -189,13 +215,13 @@ internal static unsafe partial class SocketReadiness
         }
     }
 
-    /// <summary>epoll_ctl(2) on the set that <paramref name="registration"/>'s slot belongs to.</summary>
+    /// <summary>epoll_ctl(2) on the set that <paramref name="registration"/> belongs to.</summary>
     private static int Control(int operation, int fd, uint events, ulong registration)
     {
         var ev = stackalloc byte[16];
         *(uint*)ev = events;
         *(ulong*)(ev + s_dataOffset) = registration;
-        var epoll = s_epolls[(int)((uint)registration % (uint)s_epolls.Length)];
+        var epoll = s_epolls[(int)((uint)registration >> SetShift)];
         return EpollCtl(epoll, operation, fd, ev) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
@@ -205,7 +231,7 @@ internal static unsafe partial class SocketReadiness
         {
             return [];
         }
-        var epolls = new int[Inline ? Environment.ProcessorCount : 1];
+        var epolls = new int[Inline ? Math.Min(Environment.ProcessorCount, 1 << (32 - SetShift)) : 1];
         for (var i = 0; i < epolls.Length; i++)
         {
             try
@@ -228,8 +254,8 @@ internal static unsafe partial class SocketReadiness
         }
         for (var i = 0; i < epolls.Length; i++)
         {
-            var epoll = epolls[i];
-            var thread = new Thread(() => Run(epoll))
+            var set = i;
+            var thread = new Thread(() => Run(epolls[set], set))
             {
                 IsBackground = true,
                 Name = $"Passage socket readiness {i}",
@@ -239,8 +265,9 @@ internal static unsafe partial class SocketReadiness
         return epolls;
     }
 
-    private static void Run(int epoll)
+    private static void Run(int epoll, int set)
     {
+        t_set = set + 1;
         var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * s_eventSize));
         var turns = new Queue<Action>();
         if (Inline)
@@ -267,7 +294,7 @@ internal static unsafe partial class SocketReadiness
                 var ev = buffer + (i * s_eventSize);
                 var events = *(uint*)ev;
                 var data = *(ulong*)(ev + s_dataOffset);
-                var slot = (int)(uint)data;
+                var slot = (int)((uint)data & SlotMask);
                 if (slot >= slots.Length)
                 {
                     slots = Volatile.Read(ref s_slots);
