@@ -65,6 +65,8 @@ internal static class Http1ConnectDialer
                     await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
                     tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
                     await tls.AuthenticateAsClientAsync(ClientOptions(relay), deadline.Token).ConfigureAwait(false);
+                    // A tunnel may stay open and idle for long: its TLS buffers go back while it is.
+                    TlsIdleBuffers.Apply(tls);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {

@@ -228,6 +228,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 try
                 {
                     await tls.AuthenticateAsServerAsync(_tlsOptions, linked.Token).ConfigureAwait(false);
+                    // Idle tunnels are most of a relay's tunnels: their TLS buffers go back while they are.
+                    TlsIdleBuffers.Apply(tls);
                 }
                 catch (OperationCanceledException)
                 {
