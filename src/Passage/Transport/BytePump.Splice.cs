@@ -37,22 +37,23 @@ public static partial class BytePump
         ///   drain: splice pipe → destination until empty, then fill again
         ///     │ EAGAIN (send buffer full)
         ///     ▼
-        ///   read ≤16 KiB from the pipe head, WriteAsync it (the runtime's epoll wait for writability)
+        ///   read ≤16 KiB from the pipe head, WriteAsync it (which waits for writability)
         /// </code>
         /// <para>Waiting for writability without a thread: the runtime offers no readiness-only wait for
         /// sending. A zero-byte <c>Socket.SendAsync</c> completes at once even on a full socket (send(2)
         /// of nothing succeeds), <c>Socket.Poll</c>/<c>Select</c> block a thread, and a poll loop with
         /// back-off costs latency and throughput. A private epoll instance would need a thread of its
         /// own. So when splicing out returns EAGAIN, the direction copies a small chunk from the head
-        /// of the pipe (order is kept: the pipe is FIFO) and sends it with the runtime's
-        /// <c>SendAsync</c>, which parks on the runtime's epoll until the socket drains. TCP reports
+        /// of the pipe (order is kept: the pipe is FIFO) and sends it with the destination's
+        /// <c>WriteAsync</c>, which waits for the socket to drain (a <see cref="SocketConnection"/>
+        /// through <see cref="SocketReadiness"/>). TCP reports
         /// writable only once a third of the send buffer is free, so each such wait is followed by
         /// a long zero-copy stretch and the copied share stays small (0.1–0.3% of the bytes on
         /// loopback, bench/RESULTS.md).</para>
         /// <para>The pipe is rented when data arrives and given back when the direction parks; spare
         /// empty pipes are kept process-wide (a few, see <see cref="SplicePipe"/>), since creating and
         /// closing one per burst measurably cost throughput. Its size is
-        /// <see cref="PumpOptions.BufferSize"/>, as asked of F_SETPIPE_SZ.</para>
+        /// <see cref="PumpOptions.PipeSize"/>, as asked of F_SETPIPE_SZ.</para>
         /// <para>Splicing needs both sockets in non-blocking mode. A <see cref="SocketConnection"/> puts
         /// its socket so from the start; another end's socket is asked (fcntl), and since the runtime
         /// switches a socket only on its first async operation, until the destination is seen
@@ -77,7 +78,7 @@ public static partial class BytePump
             }
 
             // Created lazily: only once data is there.
-            _pipe ??= SplicePipe.Rent(_run.Options.BufferSize, out _);
+            _pipe ??= SplicePipe.Rent(_run.Options.PipeSize, out _);
             if (_pipe is not { } pipe)
             {
                 // Out of descriptors: the copy path needs none. Nothing is in flight.
