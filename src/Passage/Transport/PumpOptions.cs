@@ -17,9 +17,9 @@ public sealed record PumpOptions
     /// Measured with bench's plain CONNECT bulk stream (fresh relays alternating, 3 rounds of 3 x 1 GiB):
     /// 64 KiB pipes 11.0-14.3 Gbit/s at 0.37-0.61 CPU s/GB, 256 KiB 13.4-19.8 at 0.24-0.53, 1 MiB 15.1-19.8
     /// at 0.20-0.36. A pipe is held only while its direction flows, but the kernel counts its whole size
-    /// against the user's pipe pages (fs.pipe-user-pages-soft, 64 MiB by default, not applied to root):
-    /// past that, an unprivileged relay's new pipes stay at the kernel's default and it splices in smaller
-    /// steps. 256 KiB keeps 256 flowing directions within the default limit.
+    /// against the user's pipe pages (fs.pipe-user-pages-soft, 64 MiB by default, not applied to root), so
+    /// an unprivileged relay makes pipes this large only within three quarters of that limit (192
+    /// directions flowing at once by default) and the kernel's default size past it (see SplicePipe).
     /// </remarks>
     public const int DefaultPipeSize = 256 * 1024;
 

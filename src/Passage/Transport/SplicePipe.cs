@@ -31,7 +31,15 @@ internal sealed class SplicePipe : IDisposable
     private static readonly int s_spareLimit = Math.Max(2, Environment.ProcessorCount * 2);
     private static int s_spareCount;
     private static long s_open;
+    private static long s_openBytes;
     private static long s_copiedOut;
+
+    /// <summary>
+    /// How many bytes of pipes this process lets be open at once before it stops asking for more than
+    /// the kernel's default size (see <see cref="LargePipeBudget"/>).
+    /// </summary>
+    private static readonly long s_largePipeBudget = LargePipeBudget(
+        Environment.IsPrivilegedProcess, ReadSoftLimit(), Environment.SystemPageSize);
 
     private readonly int _readEnd;
     private readonly int _writeEnd;
@@ -45,6 +53,7 @@ internal sealed class SplicePipe : IDisposable
         _requestedSize = requestedSize;
         Capacity = capacity;
         Interlocked.Increment(ref s_open);
+        Interlocked.Add(ref s_openBytes, capacity);
     }
 
     /// <summary>Pipes open right now in this process, spares included (for leak checks in tests).</summary>
@@ -74,8 +83,9 @@ internal sealed class SplicePipe : IDisposable
 
     /// <summary>
     /// Opens a pipe and asks for <paramref name="requestedSize"/> bytes of room (the kernel rounds up
-    /// to a power of two pages). When the size is refused (above /proc/sys/fs/pipe-max-size, or the
-    /// user's pipe-user-pages-soft quota is spent) the pipe keeps the size the kernel gave it.
+    /// to a power of two pages), unless this process's open pipes already take the share of the user's
+    /// pipe quota that larger pipes may have (<see cref="LargePipeBudget"/>). When the size is refused
+    /// (above /proc/sys/fs/pipe-max-size, or the quota is spent) the pipe keeps the size the kernel gave it.
     /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE).
     /// </summary>
     public static unsafe SplicePipe? Rent(int requestedSize, out int errno)
@@ -96,7 +106,9 @@ internal sealed class SplicePipe : IDisposable
             errno = Marshal.GetLastPInvokeError();
             return null;
         }
-        var capacity = Fcntl(fds[1], F_SETPIPE_SZ, requestedSize);
+        var capacity = Interlocked.Read(ref s_openBytes) + requestedSize <= s_largePipeBudget
+            ? Fcntl(fds[1], F_SETPIPE_SZ, requestedSize)
+            : 0;
         if (capacity <= 0)
         {
             capacity = Fcntl(fds[1], F_GETPIPE_SZ, 0);
@@ -210,5 +222,41 @@ internal sealed class SplicePipe : IDisposable
         Close(_readEnd);
         Close(_writeEnd);
         Interlocked.Decrement(ref s_open);
+        Interlocked.Add(ref s_openBytes, -Capacity);
+    }
+
+    /// <summary>
+    /// The bytes of pipe capacity up to which pipes are made larger than the kernel's default. The kernel
+    /// charges a pipe's whole size to its user, empty or not, and once an unprivileged user's pipes pass
+    /// fs.pipe-user-pages-soft (16,384 pages, 64 MiB, by default) it refuses to enlarge pipes and gives new
+    /// ones two pages: a busy relay running as its own user (the systemd units do) would then splice 8 KiB
+    /// at a time. So large pipes may take three quarters of that limit; past it, pipes keep the default
+    /// size (64 KiB), which lets four times as many directions flow before the limit bites. No limit for
+    /// a privileged process (the kernel does not count for it) or when the limit is 0 (off); none larger
+    /// than the default when the limit cannot be read.
+    /// </summary>
+    internal static long LargePipeBudget(bool privileged, string? softLimitPages, int pageSize)
+    {
+        if (privileged)
+        {
+            return long.MaxValue;
+        }
+        if (!long.TryParse(softLimitPages, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pages))
+        {
+            return 0;
+        }
+        return pages == 0 ? long.MaxValue : pages * pageSize / 4 * 3;
+    }
+
+    private static string? ReadSoftLimit()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }
