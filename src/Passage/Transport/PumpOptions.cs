@@ -18,8 +18,8 @@ public sealed record PumpOptions
     /// 64 KiB pipes 11.0-14.3 Gbit/s at 0.37-0.61 CPU s/GB, 256 KiB 13.4-19.8 at 0.24-0.53, 1 MiB 15.1-19.8
     /// at 0.20-0.36. A pipe is held only while its direction flows, but the kernel counts its whole size
     /// against the user's pipe pages (fs.pipe-user-pages-soft, 64 MiB by default, not applied to root), so
-    /// an unprivileged relay makes pipes this large only within three quarters of that limit (192
-    /// directions flowing at once by default) and the kernel's default size past it (see SplicePipe).
+    /// an unprivileged relay makes pipes this large only within a quarter of that limit (64 directions
+    /// flowing at once by default) and the kernel's default size past it (see SplicePipe).
     /// </remarks>
     public const int DefaultPipeSize = 256 * 1024;
 
