@@ -276,7 +276,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 
     private void Close(bool reset)
     {
-        Unregister(closing: true);
+        Unregister();
         if (reset)
         {
             SocketReset.Close(Socket);
@@ -294,7 +294,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
     }
 
-    private void Unregister(bool closing)
+    private void Unregister()
     {
         var taken = false;
         try
@@ -303,7 +303,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             if (_registered)
             {
                 _registered = false;
-                SocketReadiness.Unregister(_registration, Socket, _added, closing);
+                SocketReadiness.Unregister(_registration);
             }
         }
         finally
@@ -385,8 +385,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 
     /// <summary>
     /// One kind of wait (for reading or for writing) on this socket, reused wait after wait: the
-    /// value task a waiting caller holds, completed on the thread pool when the socket is ready,
-    /// the caller's token fires, or the socket is closed.
+    /// value task a waiting caller holds, completed when the socket is ready (on the readiness thread
+    /// or the thread pool, see <see cref="Finish"/>), the caller's token fires, or the socket is closed.
     /// </summary>
     private sealed class Waiter(SocketConnection owner) : IValueTaskSource<int>, IThreadPoolWorkItem
     {

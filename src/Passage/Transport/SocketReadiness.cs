@@ -47,7 +47,6 @@ internal static unsafe partial class SocketReadiness
     public const uint EPOLLRDHUP = 0x2000;
     private const uint EPOLLONESHOT = 1u << 30;
     private const int EPOLL_CTL_ADD = 1;
-    private const int EPOLL_CTL_DEL = 2;
     private const int EPOLL_CTL_MOD = 3;
     private const int EPOLL_CLOEXEC = 0x80000;
     private const int MaxEvents = 256;
@@ -183,25 +182,13 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>
-    /// Frees the slot, and takes <paramref name="socket"/> out of the epoll set when it was added and
-    /// stays open (<paramref name="closing"/> false): closing its descriptor takes it out anyway.
-    /// No report reaches the target after this returns, except one already on its way (or one from a
-    /// set the closing socket is still in for a moment), which the generation turns away.
+    /// Frees the slot, just before the socket is closed (closing its descriptor takes it out of the
+    /// epoll set; no EPOLL_CTL_DEL is needed). No report reaches the target after this returns, except
+    /// one already on its way (or one from the set the closing socket is still in for a moment), which
+    /// the generation turns away.
     /// </summary>
-    public static void Unregister(ulong registration, Socket socket, bool added, bool closing)
+    public static void Unregister(ulong registration)
     {
-        if (added && !closing)
-        {
-            try
-            {
-                using var socketFd = new SocketDescriptor(socket);
-                Control(EPOLL_CTL_DEL, socketFd.Fd, 0, registration);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Closed already: the kernel dropped it from the set with the descriptor.
-            }
-        }
         var slot = (int)((uint)registration & SlotMask);
         lock (s_slotsLock)
         {
