@@ -12,8 +12,9 @@ using System.Text;
 //   sink                                  listen on 127.0.0.1 (ports from the OS) as a sink and as an echo
 //                                         server; print "sink PORT" and "echo PORT"; run until killed (at most 1 h)
 //   freeport                              print a port the OS had free a moment ago (for tinyproxy's config)
-//   throughput --via V --target H:P --gib G [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
-//                                         send G GiB one way to the sink; print "gbps X cpu_s_per_gb Y"
+//   throughput --via V --target H:P --gib G [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N] [--direction up|down]
+//                                         move G GiB one way: up (the default) sends it to the sink, down has the
+//                                         sink send it; print "gbps X cpu_s_per_gb Y"
 //   setup --via V --target H:P --count K [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
 //                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
 //                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"
@@ -59,7 +60,13 @@ try
                 var total = (long)(gib * 1024 * 1024 * 1024);
                 var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
                 var streams = int.Parse(options.GetValueOrDefault("streams", "1"), inv);
-                var seconds = Throughput.RunMany(path, total, streams);
+                var download = options.GetValueOrDefault("direction", "up") switch
+                {
+                    "up" => false,
+                    "down" => true,
+                    var other => throw new ArgumentException($"--direction must be up or down, not {other}"),
+                };
+                var seconds = Throughput.RunMany(path, total, streams, download);
                 var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
                 var gbps = total * 8 / seconds / 1e9;
                 Console.WriteLine(string.Create(inv, $"gbps {gbps:F2} cpu_s_per_gb {(path.Pid is null ? "-" : (cpu / (total / 1e9)).ToString("F3", inv))}"));
@@ -248,11 +255,11 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
 static class Throughput
 {
     // N connections at once (opened first, then started together); the time is until the last is confirmed.
-    public static double RunMany(PathOptions path, long total, int streams)
+    public static double RunMany(PathOptions path, long total, int streams, bool download)
     {
         if (streams <= 1)
         {
-            return Run(path, total);
+            return Run(path, total, download);
         }
         var opened = Enumerable.Range(0, streams).Select(_ => path.Open()).ToArray();
         var share = total / streams;
@@ -262,7 +269,7 @@ static class Throughput
         {
             try
             {
-                Send(o.Socket, o.Stream, share);
+                Move(o.Socket, o.Stream, share, download);
             }
             catch (Exception e)
             {
@@ -290,12 +297,48 @@ static class Throughput
 
     // Header: 8 bytes of length; then the payload; the sink answers one byte when it has all of it,
     // so no half-close has to cross the proxy (tinyproxy closes both ways on the first end).
-    public static double Run(PathOptions path, long total)
+    // Download: the length is negative, and the sink sends that many bytes; the client closes once it
+    // has them all.
+    public static double Run(PathOptions path, long total, bool download)
     {
         var (socket, stream) = path.Open();
         var stopwatch = Stopwatch.StartNew();
-        Send(socket, stream, total);
+        Move(socket, stream, total, download);
         return stopwatch.Elapsed.TotalSeconds;
+    }
+
+    static void Move(Socket socket, Stream stream, long total, bool download)
+    {
+        if (download)
+        {
+            Receive(socket, stream, total);
+        }
+        else
+        {
+            Send(socket, stream, total);
+        }
+    }
+
+    static void Receive(Socket socket, Stream stream, long total)
+    {
+        using (socket)
+        using (stream)
+        {
+            var header = new byte[8];
+            BinaryPrimitives.WriteInt64BigEndian(header, -total);
+            stream.Write(header);
+            stream.Flush();
+            var buffer = new byte[256 * 1024];
+            for (var left = total; left > 0;)
+            {
+                var n = stream.Read(buffer, 0, (int)Math.Min(left, buffer.Length));
+                if (n == 0)
+                {
+                    throw new IOException($"the stream ended with {left} of {total} bytes missing");
+                }
+                left -= n;
+            }
+        }
     }
 
     static void Send(Socket socket, Stream stream, long total)
@@ -584,6 +627,20 @@ static class Sink
                     got += n;
                 }
                 var left = BinaryPrimitives.ReadInt64BigEndian(header);
+                if (left < 0)
+                {
+                    // A download: send that many bytes, then wait for the client to close.
+                    Random.Shared.NextBytes(buffer);
+                    for (left = -left; left > 0;)
+                    {
+                        var n = s.Send(buffer, 0, (int)Math.Min(left, buffer.Length), SocketFlags.None);
+                        left -= n;
+                    }
+                    while (s.Receive(buffer) > 0)
+                    {
+                    }
+                    return;
+                }
                 while (left > 0)
                 {
                     var n = s.Receive(buffer, 0, (int)Math.Min(left, buffer.Length), SocketFlags.None);
