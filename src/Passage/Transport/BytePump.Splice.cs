@@ -77,6 +77,20 @@ public static partial class BytePump
                 return _run.Ended(_fromSide, e);
             }
 
+            var watched = _from as SocketConnection;
+            if (watched is not null && _pipe is null)
+            {
+                // A burst starts with an ordinary read of a little: most messages (a request, an answer,
+                // a TLS record) are smaller, and for them recv+send is as many calls as two splices, takes
+                // no pipe, and a short read tells that the socket is empty, so the park that follows needs
+                // no call to find out. Only what fills it goes on by splice.
+                var (ended, spliceOn) = await FirstReadAsync(watched).ConfigureAwait(false);
+                if (!spliceOn)
+                {
+                    return ended;
+                }
+            }
+
             // Created lazily: only once data is there.
             _pipe ??= SplicePipe.Rent(_run.Options.PipeSize, out _);
             if (_pipe is not { } pipe)
@@ -88,6 +102,7 @@ public static partial class BytePump
             while (true)
             {
                 long moved;
+                var mark = watched?.ReadMark ?? 0;
                 try
                 {
                     moved = pipe.FillFrom(source);
@@ -98,7 +113,9 @@ public static partial class BytePump
                 }
                 if (moved == -EAGAIN)
                 {
-                    // The pipe is drained before every fill, so this means the source ran dry.
+                    // The pipe is drained before every fill, so this means the source ran dry; the park's
+                    // zero-byte read need not ask the kernel again.
+                    watched?.NoteDrained(mark);
                     return null;
                 }
                 if (moved < 0)
@@ -189,6 +206,56 @@ public static partial class BytePump
                 }
             }
         }
+
+        /// <summary>
+        /// The first read of a burst, at most <see cref="FirstReadSize"/> bytes, sent the ordinary way.
+        /// SpliceOn when it filled its buffer (splice the rest); else Ended is null when the source is
+        /// empty now, or how the direction ended.
+        /// </summary>
+        private async ValueTask<(DirectionResult? Ended, bool SpliceOn)> FirstReadAsync(SocketConnection source)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(FirstReadSize);
+            try
+            {
+                // Never waits: the source was reported readable, and if that was for bytes taken already,
+                // the direction parks again rather than wait holding this buffer.
+                var read = source.ReceiveNow(buffer.AsSpan(0, FirstReadSize));
+                if (read == -EAGAIN)
+                {
+                    return (null, false);
+                }
+                if (read < 0)
+                {
+                    return (_run.Ended(_fromSide, ToSocketException((int)-read)), false);
+                }
+                if (read == 0)
+                {
+                    return (await PassEndOfStreamAsync().ConfigureAwait(false), false);
+                }
+                _run.Touch();
+                try
+                {
+                    await Waited(_to.WriteAsync(buffer.AsMemory(0, (int)read), default), out var waited).ConfigureAwait(false);
+                    _run.Delivered(_toSide, (int)read, waited);
+                }
+                catch (Exception e)
+                {
+                    return (_run.Ended(_toSide, e), false);
+                }
+                _unbroken += (int)read;
+                return (null, read == FirstReadSize);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        /// <summary>
+        /// How much the first read of a burst takes (<see cref="FirstReadAsync"/>): a full TLS record
+        /// (16 KiB of payload and its overhead) and more.
+        /// </summary>
+        private const int FirstReadSize = 32 * 1024;
 
         /// <summary>A <see cref="SocketConnection"/> that keeps its socket non-blocking needs no fcntl(2) to say so.</summary>
         private static bool KnownNonBlocking(IDuplexConnection end) => end is SocketConnection { IsNonBlocking: true };

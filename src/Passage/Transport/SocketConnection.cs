@@ -24,13 +24,24 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private SpinLock _lock = new(enableThreadOwnerTracking: false);
     private ulong _registration;
     private bool _registered;
-    private bool _added;
+    // What the epoll set watches on this socket (0: not added yet).
+    private uint _watched;
     private Waiter? _reader;
     private Waiter? _writer;
-    // The last receive filled its buffer, so the socket may well hold more: a zero-byte read looks
-    // (one peek) before it waits. A reader that takes a record at a time (SslStream asks for exactly
-    // one TLS record) would otherwise go through the readiness set for every record.
-    private bool _mayHoldMore;
+    // Reports of readiness (edge-triggered) for reading and for writing, counted under the lock. A call
+    // that finds nothing notes the count it started at, and waits only while no report came since.
+    private int _readReports;
+    private int _writeReports;
+    // The last read found the socket empty (EAGAIN, or fewer bytes than it asked for), starting at
+    // _readReports == _drainedAt: a zero-byte read then waits without asking the kernel. Otherwise
+    // (a read that filled its buffer, end of stream, a fresh socket, bytes taken by someone else such
+    // as a splice) a zero-byte read looks first (one peek).
+    private bool _drained;
+    private int _drainedAt;
+    // A report said the peer half-closed, hung up or failed: a short read no longer means "nothing
+    // more", since the end of stream (or the error) waiting behind the bytes it took is news that came
+    // with an earlier report.
+    private bool _hungUp;
     private int _writesCompleted;
     private int _nonBlocking;
     private int _closed;
@@ -80,36 +91,86 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         if (buffer.IsEmpty)
         {
             // Readiness only: nothing is consumed, and no buffer is held while waiting.
-            if (_mayHoldMore)
+            var drained = _drained;
+            // Once: whatever the caller does next (a read, or a splice this object does not see) changes
+            // what is there.
+            _drained = false;
+            if (drained && ReadMark == _drainedAt && !Volatile.Read(ref _hungUp))
             {
-                _mayHoldMore = false;
-                var peeked = Peek(Socket);
-                if (peeked != -EAGAIN)
-                {
-                    return peeked >= 0 ? default : ValueTask.FromException<int>(ToSocketException((int)-peeked));
-                }
+                return Wait(EPOLLIN, _drainedAt, cancellationToken);
             }
-            return Wait(EPOLLIN, cancellationToken);
+            // Not known to be empty, or reported since: a report may be about bytes the last read took
+            // already, and a caller woken for nothing would wait again holding its buffer.
+            var mark = ReadMark;
+            var peeked = Peek(Socket);
+            if (peeked != -EAGAIN)
+            {
+                return peeked >= 0 ? default : ValueTask.FromException<int>(ToSocketException((int)-peeked));
+            }
+            return Wait(EPOLLIN, mark, cancellationToken);
         }
+        var before = ReadMark;
         var read = SocketReadiness.Receive(Socket, buffer.Span);
         if (read >= 0)
         {
-            _mayHoldMore = read == buffer.Length;
+            Took(read, buffer.Length, before);
             return new ValueTask<int>((int)read);
         }
-        return read == -EAGAIN ? ReceiveWhenReadyAsync(buffer, cancellationToken)
+        return read == -EAGAIN ? ReceiveWhenReadyAsync(buffer, before, cancellationToken)
             : ValueTask.FromException<int>(ToSocketException((int)-read));
     }
 
-    private async ValueTask<int> ReceiveWhenReadyAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    /// <summary>The count of read reports so far: taken before a call that reads, for <see cref="NoteDrained"/>.</summary>
+    internal int ReadMark => Volatile.Read(ref _readReports);
+
+    /// <summary>
+    /// Tells this object that a read of its socket done elsewhere (a splice), begun at
+    /// <paramref name="mark"/> (<see cref="ReadMark"/>), found it empty (EAGAIN): the next zero-byte
+    /// read can wait without asking the kernel first.
+    /// </summary>
+    internal void NoteDrained(int mark)
+    {
+        _drained = true;
+        _drainedAt = mark;
+    }
+
+    /// <summary>
+    /// recv(2) without waiting, as <see cref="SocketReadiness.Receive"/>, keeping note of whether it
+    /// emptied the socket (so that a zero-byte read after it waits without asking the kernel).
+    /// </summary>
+    internal nint ReceiveNow(Span<byte> buffer)
+    {
+        var mark = ReadMark;
+        var read = SocketReadiness.Receive(Socket, buffer);
+        if (read >= 0)
+        {
+            Took(read, buffer.Length, mark);
+        }
+        else if (read == -EAGAIN)
+        {
+            NoteDrained(mark);
+        }
+        return read;
+    }
+
+    // A receive took `read` bytes of the `asked`: fewer means it emptied the socket (a stream socket's
+    // recv(2) stops short only when nothing more is queued); none means end of stream, which stays.
+    private void Took(nint read, int asked, int mark)
+    {
+        _drained = read > 0 && read < asked;
+        _drainedAt = mark;
+    }
+
+    private async ValueTask<int> ReceiveWhenReadyAsync(Memory<byte> buffer, int mark, CancellationToken cancellationToken)
     {
         while (true)
         {
-            await Wait(EPOLLIN, cancellationToken).ConfigureAwait(false);
+            await Wait(EPOLLIN, mark, cancellationToken).ConfigureAwait(false);
+            mark = ReadMark;
             var read = SocketReadiness.Receive(Socket, buffer.Span);
             if (read >= 0)
             {
-                _mayHoldMore = read == buffer.Length;
+                Took(read, buffer.Length, mark);
                 return (int)read;
             }
             if (read != -EAGAIN)
@@ -139,18 +200,22 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             return ValueTask.CompletedTask;
         }
+        var mark = Volatile.Read(ref _writeReports);
         var sent = SocketReadiness.Send(Socket, data.Span);
         return sent == data.Length ? ValueTask.CompletedTask
-            : sent >= 0 ? SendWhenReadyAsync(data[(int)sent..], cancellationToken)
-            : sent == -EAGAIN ? SendWhenReadyAsync(data, cancellationToken)
+            : sent >= 0 ? SendWhenReadyAsync(data[(int)sent..], mark, cancellationToken)
+            : sent == -EAGAIN ? SendWhenReadyAsync(data, mark, cancellationToken)
             : ValueTask.FromException(ToSocketException((int)-sent));
     }
 
-    private async ValueTask SendWhenReadyAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    // A send that took less than all (or EAGAIN) found the send buffer full, which makes the kernel
+    // report the next room that frees up.
+    private async ValueTask SendWhenReadyAsync(ReadOnlyMemory<byte> data, int mark, CancellationToken cancellationToken)
     {
         while (true)
         {
-            await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+            await Wait(EPOLLOUT, mark, cancellationToken).ConfigureAwait(false);
+            mark = Volatile.Read(ref _writeReports);
             var sent = SocketReadiness.Send(Socket, data.Span);
             if (sent == -EAGAIN)
             {
@@ -247,6 +312,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         // connect(2) itself: the runtime's call on a non-blocking socket needs Socket.Blocking, which
         // gives the socket the async state avoided here. The runtime then does not know the socket is
         // connected (its RemoteEndPoint is null); nothing that takes a dialed socket asks it.
+        var mark = Volatile.Read(ref _writeReports);
         var error = SocketReadiness.Connect(Socket, endpoint.Serialize());
         if (error == 0)
         {
@@ -257,10 +323,11 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             throw ToSocketException(error);
         }
         // Nothing else waits on this socket yet: a report now is about this connect (writable once
-        // connected, an error or hang-up once it failed).
+        // connected, an error or hang-up once it failed). Adding the socket to the epoll set reports
+        // at once if the connect has finished already.
         try
         {
-            await Wait(EPOLLOUT, cancellationToken).ConfigureAwait(false);
+            await Wait(EPOLLOUT, mark, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -315,15 +382,23 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
     }
 
-    /// <summary>Waits (without a thread) until the socket is ready for <paramref name="events"/>: EPOLLIN or EPOLLOUT.</summary>
-    private ValueTask<int> Wait(uint events, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits (without a thread) until the socket is reported ready for <paramref name="events"/> (EPOLLIN
+    /// or EPOLLOUT) after <paramref name="mark"/>, the count of such reports when the caller last found it
+    /// not ready; completes at once if one came since.
+    /// </summary>
+    private ValueTask<int> Wait(uint events, int mark, CancellationToken cancellationToken)
     {
         var waiter = events == EPOLLIN ? _reader ??= new Waiter(this) : _writer ??= new Waiter(this);
-        return waiter.Begin(cancellationToken);
+        return waiter.Begin(events, mark, cancellationToken);
     }
 
-    /// <summary>Arms the socket for every waiter that is waiting; 0 or the errno.</summary>
-    private int Arm()
+    /// <summary>
+    /// Under the lock: 1 if a report for <paramref name="events"/> came after <paramref name="mark"/>,
+    /// else makes sure the epoll set watches for them, marks <paramref name="waiter"/> waiting and
+    /// returns 0; or the negated errno.
+    /// </summary>
+    private int Install(Waiter waiter, uint events, int mark)
     {
         var taken = false;
         try
@@ -331,14 +406,31 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             _lock.Enter(ref taken);
             if (Volatile.Read(ref _closed) != 0)
             {
-                return EBADF;
+                return -EBADF;
+            }
+            if ((events == EPOLLIN ? _readReports : _writeReports) != mark)
+            {
+                return 1;
             }
             if (!_registered)
             {
                 _registration = SocketReadiness.Register(this);
                 _registered = true;
             }
-            return SocketReadiness.Arm(_registration, Socket, Waiting(), ref _added);
+            if ((_watched & events) != events)
+            {
+                // Reading is always watched; writing from the first wait to send on (a dialed socket's
+                // connect is one), which most relayed sockets never need.
+                var watch = _watched | events | EPOLLIN;
+                var error = SocketReadiness.Watch(_registration, Socket, watch, added: _watched != 0);
+                if (error != 0)
+                {
+                    return -error;
+                }
+                _watched = watch;
+            }
+            waiter.MarkWaiting();
+            return 0;
         }
         finally
         {
@@ -359,11 +451,19 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         try
         {
             _lock.Enter(ref taken);
-            // The report used the arming up: arm again for a waiter it did not answer.
-            var rest = Waiting() & ~((readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0));
-            if (rest != 0 && _registered)
+            // Counted under the lock that Install checks under: a waiter is either installed before
+            // this report (and woken below) or sees the new count and does not wait.
+            if (readable)
             {
-                SocketReadiness.Arm(_registration, Socket, rest, ref _added);
+                _readReports++;
+            }
+            if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+            {
+                _hungUp = true;
+            }
+            if (writable)
+            {
+                _writeReports++;
             }
         }
         finally
@@ -397,23 +497,31 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 
         public bool IsWaiting => Volatile.Read(ref _waiting) != 0;
 
-        public ValueTask<int> Begin(CancellationToken cancellationToken)
+        public ValueTask<int> Begin(uint events, int mark, CancellationToken cancellationToken)
         {
             _core.Reset();
             _outcome = null;
-            Volatile.Write(ref _waiting, 1);
+            var installed = owner.Install(this, events, mark);
+            if (installed != 0)
+            {
+                return installed > 0 ? new ValueTask<int>(0) : ValueTask.FromException<int>(ToSocketException(-installed));
+            }
             if (cancellationToken.CanBeCanceled)
             {
-                _cancellation = cancellationToken.UnsafeRegister(
+                var registration = cancellationToken.UnsafeRegister(
                     static (state, token) => ((Waiter)state!).Finish(new OperationCanceledException(token)), this);
-            }
-            var error = owner.Arm();
-            if (error != 0)
-            {
-                Finish(ToSocketException(error));
+                _cancellation = registration;
+                if (!IsWaiting)
+                {
+                    // Woken before the registration was in place, whose end then did not see it.
+                    registration.Dispose();
+                }
             }
             return new ValueTask<int>(this, _core.Version);
         }
+
+        /// <summary>Under the owner's lock, once the socket is watched.</summary>
+        public void MarkWaiting() => Volatile.Write(ref _waiting, 1);
 
         /// <summary>
         /// Ends the wait (once; later calls do nothing): ready when <paramref name="outcome"/> is null.

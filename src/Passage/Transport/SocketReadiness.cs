@@ -6,11 +6,11 @@ using static Passage.Transport.LinuxSplice;
 
 namespace Passage.Transport;
 
-/// <summary>Told by <see cref="SocketReadiness"/> that a socket it armed became ready.</summary>
+/// <summary>Told by <see cref="SocketReadiness"/> that a socket it watches became ready.</summary>
 internal interface IReadinessTarget
 {
     /// <summary>
-    /// Called on the readiness thread with the epoll events that fired; the arming is used up. Runs
+    /// Called on the readiness thread with the epoll events that fired (edge-triggered: what changed). Runs
     /// the woken waiter's continuation right here when <see cref="SocketReadiness.Inline"/> (that is
     /// short work: move some bytes, parse a head), else hands it to the thread pool.
     /// </summary>
@@ -19,7 +19,7 @@ internal interface IReadinessTarget
 
 /// <summary>
 /// Readiness of plain sockets on Linux: epoll sets with a thread each (one, or one per core, see
-/// <see cref="Inline"/>), with one-shot arming, so that a socket waiting for data holds nothing but
+/// <see cref="Inline"/>), edge-triggered, so that a socket waiting for data holds nothing but
 /// its registration.
 /// </summary>
 /// <remarks>
@@ -30,13 +30,13 @@ internal interface IReadinessTarget
 /// socket costs its registration slot and one small waiter.</para>
 /// <code>
 ///   Register(target) ─► slot              (once per socket; Unregister frees it, before the close)
-///   Arm(slot, fd, IN|OUT) ─► epoll_ctl    (EPOLLONESHOT: at most one report per arming)
+///   Watch(slot, fd, IN[|OUT]) ─► epoll_ctl (EPOLLET: once for reading, once more if a send ever waits)
 ///   readiness thread: epoll_wait ─► slot ─► target.OnReady(events) ─► waiter (inline or thread pool)
 /// </code>
 /// <para>A report may come late (a slot freed and taken again between the kernel's report and its
-/// delivery is caught by the generation in the event's data, but an arming's report may still
-/// arrive after its waiter gave up): every waiter treats readiness as a hint and tries its call
-/// again, so a spurious report costs one syscall and nothing else.</para>
+/// delivery is caught by the generation in the event's data, and a report may describe data that
+/// a call has taken meanwhile): every waiter treats readiness as a hint and tries its call again,
+/// so a spurious report costs one syscall and nothing else.</para>
 /// </remarks>
 internal static unsafe partial class SocketReadiness
 {
@@ -45,7 +45,7 @@ internal static unsafe partial class SocketReadiness
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
     public const uint EPOLLRDHUP = 0x2000;
-    private const uint EPOLLONESHOT = 1u << 30;
+    private const uint EPOLLET = 1u << 31;
     private const int EPOLL_CTL_ADD = 1;
     private const int EPOLL_CTL_MOD = 3;
     private const int EPOLL_CLOEXEC = 0x80000;
@@ -109,7 +109,7 @@ internal static unsafe partial class SocketReadiness
         public uint Generation;
     }
 
-    /// <summary>A slot for <paramref name="target"/>, to be armed with <see cref="Arm"/> and freed with <see cref="Unregister"/>.</summary>
+    /// <summary>A slot for <paramref name="target"/>, to be watched with <see cref="Watch"/> and freed with <see cref="Unregister"/>.</summary>
     /// <remarks>
     /// The socket joins the epoll set of the readiness thread this runs on, if it runs on one, else the
     /// sets in turn. A connection's first socket is usually registered from an accept, and the sockets
@@ -154,26 +154,25 @@ internal static unsafe partial class SocketReadiness
     }
 
     /// <summary>
-    /// Asks for one report when <paramref name="socket"/> is ready for <paramref name="events"/>
-    /// (EPOLLIN, EPOLLOUT or both; errors and hang-ups are always reported, and the peer's half-close
-    /// when waiting to read). The first arming of a registration adds the socket to the epoll set.
-    /// Returns 0 or the errno.
+    /// Watches <paramref name="socket"/> for <paramref name="events"/> (EPOLLIN, EPOLLOUT or both; errors,
+    /// hang-ups and the peer's half-close are always reported), edge-triggered: from now on every change
+    /// (data arrived, room to send freed up after a send found none) is reported once, with nobody having
+    /// to ask again. The first call for a registration adds the socket to its epoll set
+    /// (<paramref name="added"/> false), later ones widen what is watched. Returns 0 or the errno.
     /// </summary>
     /// <remarks>
-    /// EPOLLRDHUP only with EPOLLIN: a peer that has half-closed stays so, and a wait to write on its
-    /// socket (for a reader that is slow, not gone) would be reported at once, re-armed and reported
-    /// again, round and round on the readiness thread.
+    /// Edge-triggered rather than one-shot: a one-shot arming costs an epoll_ctl(2) before every wait,
+    /// which for a connection that carries small messages back and forth was a third of the relay's
+    /// system calls. The price is that a report says only that something changed since the last one:
+    /// a waiter must know the socket had nothing for it (an EAGAIN, or a short read) at a count of
+    /// reports, and wait only while no report came after (<see cref="SocketConnection"/>).
     /// </remarks>
-    public static int Arm(ulong registration, Socket socket, uint events, ref bool added)
+    public static int Watch(ulong registration, Socket socket, uint events, bool added)
     {
         try
         {
             using var socketFd = new SocketDescriptor(socket);
-            var fd = socketFd.Fd;
-            var mask = events | ((events & EPOLLIN) != 0 ? EPOLLRDHUP : 0) | EPOLLONESHOT;
-            var result = Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, mask, registration);
-            added |= result == 0;
-            return result;
+            return Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socketFd.Fd, events | EPOLLRDHUP | EPOLLET, registration);
         }
         catch (ObjectDisposedException)
         {

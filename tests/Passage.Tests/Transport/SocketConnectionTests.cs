@@ -79,6 +79,57 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_short_read_that_leaves_only_the_end_of_stream_behind_does_not_make_the_next_zero_byte_read_wait()
+    {
+        // Watched from a first wait on, so that the end of stream is reported before the read that follows.
+        var first = _connection.ReadAsync(Memory<byte>.Empty, default);
+        await Loopback.SendAllAsync(_peer, "abc"u8.ToArray());
+        await first.AsTask().WaitAsync(Timeouts.Default);
+        _peer.Shutdown(SocketShutdown.Send);
+        await Task.Delay(100);
+
+        // Fewer bytes than asked for: the socket holds no more data, but the end of stream is still there
+        // to be read, and no report about it will come again.
+        var buffer = new byte[16];
+        Assert.Equal(3, await _connection.ReadAsync(buffer, default));
+        Assert.Equal(0, await _connection.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(0, await _connection.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    [Fact]
+    public async Task Bytes_that_arrive_after_a_short_read_wake_the_zero_byte_read_that_follows_whenever_they_come()
+    {
+        var buffer = new byte[16];
+        for (var i = 0; i < 40; i++)
+        {
+            await Loopback.SendAllAsync(_peer, "a"u8.ToArray());
+            Assert.Equal(1, await _connection.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+            // The next byte comes before the zero-byte read (its report handled before, or not yet), or after.
+            var wait = default(ValueTask<int>);
+            switch (i % 3)
+            {
+                case 0:
+                    await Loopback.SendAllAsync(_peer, "b"u8.ToArray());
+                    break;
+                case 1:
+                    await Loopback.SendAllAsync(_peer, "b"u8.ToArray());
+                    await Task.Delay(5);
+                    break;
+                default:
+                    wait = _connection.ReadAsync(Memory<byte>.Empty, default);
+                    await Loopback.SendAllAsync(_peer, "b"u8.ToArray());
+                    break;
+            }
+            if (i % 3 != 2)
+            {
+                wait = _connection.ReadAsync(Memory<byte>.Empty, default);
+            }
+            Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
+            Assert.Equal("b"u8.ToArray(), await ReadAsync(_connection, 1));
+        }
+    }
+
+    [Fact]
     public async Task A_read_that_waits_gets_the_bytes_that_come_later()
     {
         var buffer = new byte[64];
