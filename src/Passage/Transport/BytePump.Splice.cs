@@ -78,7 +78,7 @@ public static partial class BytePump
             }
 
             var watched = _from as SocketConnection;
-            if (watched is not null && _pipe is null)
+            if (watched is { IsNonBlocking: true } && _pipe is null)
             {
                 // A burst starts with an ordinary read of a little: most messages (a request, an answer,
                 // a TLS record) are smaller, and for them recv+send is as many calls as two splices, takes

@@ -136,7 +136,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 
     /// <summary>
     /// recv(2) without waiting, as <see cref="SocketReadiness.Receive"/>, keeping note of whether it
-    /// emptied the socket (so that a zero-byte read after it waits without asking the kernel).
+    /// emptied the socket (so that a zero-byte read after it waits without asking the kernel). Only
+    /// where <see cref="IsNonBlocking"/> (Linux, with the relay's own readiness).
     /// </summary>
     internal nint ReceiveNow(Span<byte> buffer)
     {

@@ -250,6 +250,47 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         Assert.Equal(SocketError.OperationAborted, error.SocketErrorCode);
     }
 
+    [Fact]
+    public async Task A_socket_stream_reads_ahead_for_small_reads_keeps_the_order_and_holds_nothing_once_drained()
+    {
+        if (!_connection.IsNonBlocking)
+        {
+            return; // Reading ahead is for the relay's own readiness (Linux).
+        }
+        var stream = new SocketStream(_connection);
+        var sent = RandomNumberGenerator.GetBytes(200_000);
+        var send = Loopback.SendAllAsync(_peer, sent);
+        var received = new MemoryStream();
+        // Smaller than what one receive takes: the rest is kept for the next reads.
+        var buffer = new byte[16_406];
+        while (received.Length < sent.Length)
+        {
+            var n = await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+            Assert.NotEqual(0, n);
+            received.Write(buffer, 0, n);
+            if (stream.HoldsReadAhead)
+            {
+                // Bytes are there: a zero-byte read says so at once, and takes none.
+                var ready = stream.ReadAsync(Memory<byte>.Empty);
+                Assert.True(ready.IsCompleted);
+                Assert.Equal(0, await ready);
+            }
+        }
+        await send;
+        Assert.Equal(sent, received.ToArray());
+        Assert.False(stream.HoldsReadAhead);
+
+        // Drained, the next read waits holding nothing of the stream's, and the end of stream comes through
+        // after the last bytes.
+        var waiting = stream.ReadAsync(buffer).AsTask();
+        Assert.False(waiting.IsCompleted);
+        await Loopback.SendAllAsync(_peer, "tail"u8.ToArray());
+        _peer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(4, await waiting.WaitAsync(Timeouts.Default));
+        Assert.False(stream.HoldsReadAhead);
+        Assert.Equal(0, await stream.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+    }
+
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("::1")]
