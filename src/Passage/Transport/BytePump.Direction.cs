@@ -37,6 +37,9 @@ public static partial class BytePump
         private bool _parked;
         private ValueTask<int> _readable;
         private ValueTask<DirectionResult?> _burst;
+        // A zero-byte read of the source that a copy burst started and found pending: the park to come.
+        private ValueTask<int> _nextReadable;
+        private bool _hasNextReadable;
         // Bytes moved since this direction last had to wait (see FairShare).
         private int _unbroken;
 
@@ -102,15 +105,7 @@ public static partial class BytePump
                 }
 
                 // Wait for data without holding memory (STYLE habit 5).
-                ValueTask<int> readable;
-                try
-                {
-                    readable = _from.ReadAsync(Memory<byte>.Empty, default);
-                }
-                catch (Exception e)
-                {
-                    readable = ValueTask.FromException<int>(e);
-                }
+                var readable = TakeNextReadable() ?? StartReadable();
                 if (!readable.IsCompleted)
                 {
                     _unbroken = 0;
@@ -123,6 +118,44 @@ public static partial class BytePump
                 }
                 burst = Burst(readable);
             }
+        }
+
+        private static async Task Observe(ValueTask<int> read)
+        {
+            try
+            {
+                await read.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The run has ended already and reported what ended it.
+            }
+        }
+
+        /// <summary>A zero-byte read of the source: completes when it has something (or ended, or failed).</summary>
+        private ValueTask<int> StartReadable()
+        {
+            try
+            {
+                return _from.ReadAsync(Memory<byte>.Empty, default);
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException<int>(e);
+            }
+        }
+
+        /// <summary>The zero-byte read a copy burst left pending, if any (taken: the caller owns it now).</summary>
+        private ValueTask<int>? TakeNextReadable()
+        {
+            if (!_hasNextReadable)
+            {
+                return null;
+            }
+            var readable = _nextReadable;
+            _nextReadable = default;
+            _hasNextReadable = false;
+            return readable;
         }
 
         /// <summary>The burst that follows a completed wait for the source: its failure, or the data moved.</summary>
@@ -142,6 +175,11 @@ public static partial class BytePump
         private void End(DirectionResult result, Exception? fault)
         {
             ReleasePipe();
+            if (TakeNextReadable() is { } pending)
+            {
+                // Ends with the run's close of the source; nobody needs what it says then.
+                _ = Observe(pending);
+            }
             _run.DirectionEnded(_toSide, result, _splice ? PumpPath.Splice : PumpPath.Copy, fault);
         }
 
@@ -149,6 +187,13 @@ public static partial class BytePump
         /// Copies through a pooled buffer while the source has data. Null when it ran dry (the buffer
         /// is back in the pool then), or how the direction ended.
         /// </summary>
+        /// <remarks>
+        /// Before sending, it fills the buffer with what the source has at once: a source that hands out
+        /// a unit per read (a TLS stream gives one record, 16 KiB, per read) would otherwise cost a send
+        /// per unit. What it has at once is asked with a zero-byte read; one that does not complete
+        /// there and then is the park that follows (left in <see cref="_nextReadable"/>), so finding
+        /// the source dry costs nothing more than parking did.
+        /// </remarks>
         private async ValueTask<DirectionResult?> CopyAsync()
         {
             var buffer = ArrayPool<byte>.Shared.Rent(_run.Options.BufferSize);
@@ -156,41 +201,94 @@ public static partial class BytePump
             {
                 while (true)
                 {
-                    int read;
+                    int filled;
                     try
                     {
-                        read = await Waited(_from.ReadAsync(buffer, default)).ConfigureAwait(false);
+                        filled = await Waited(_from.ReadAsync(buffer, default)).ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {
                         return _run.Ended(_fromSide, e);
                     }
 
-                    if (read == 0)
+                    if (filled == 0)
                     {
                         return await PassEndOfStreamAsync().ConfigureAwait(false);
                     }
 
                     _run.Touch();
-                    bool waited;
-                    try
+                    var sent = 0;
+                    Exception? sourceFault = null;
+                    var endOfStream = false;
+                    while (filled < buffer.Length)
                     {
-                        await Waited(_to.WriteAsync(buffer.AsMemory(0, read), default), out waited).ConfigureAwait(false);
+                        var probe = StartReadable();
+                        if (!probe.IsCompleted)
+                        {
+                            _nextReadable = probe;
+                            _hasNextReadable = true;
+                            break;
+                        }
+                        ValueTask<int> next;
+                        try
+                        {
+                            probe.GetAwaiter().GetResult();
+                            next = _from.ReadAsync(buffer.AsMemory(filled), default);
+                        }
+                        catch (Exception e)
+                        {
+                            sourceFault = e;
+                            break;
+                        }
+                        if (!next.IsCompleted)
+                        {
+                            // Readable, yet this read waits (the rest of a TLS record is on its way): what is
+                            // here goes out meanwhile.
+                            if (await SendAsync(buffer, sent, filled).ConfigureAwait(false) is { } failed)
+                            {
+                                return failed;
+                            }
+                            sent = filled;
+                        }
+                        int more;
+                        try
+                        {
+                            more = await Waited(next).ConfigureAwait(false);
+                        }
+                        catch (Exception e)
+                        {
+                            sourceFault = e;
+                            break;
+                        }
+                        if (more == 0)
+                        {
+                            endOfStream = true;
+                            break;
+                        }
+                        filled += more;
                     }
-                    catch (Exception e)
+
+                    // The bytes that came before an end or a failure of the source are delivered first.
+                    if (await SendAsync(buffer, sent, filled).ConfigureAwait(false) is { } sendFailed)
                     {
-                        return _run.Ended(_toSide, e);
+                        return sendFailed;
                     }
-                    _run.Delivered(_toSide, read, waited);
-                    if ((_unbroken += read) >= FairShare)
+                    if (sourceFault is not null)
+                    {
+                        return _run.Ended(_fromSide, sourceFault);
+                    }
+                    if (endOfStream)
+                    {
+                        return await PassEndOfStreamAsync().ConfigureAwait(false);
+                    }
+                    if ((_unbroken += filled) >= FairShare)
                     {
                         _unbroken = 0;
                         await SocketReadiness.Yield();
                     }
-
-                    if (read < buffer.Length)
+                    if (_hasNextReadable)
                     {
-                        // A short read means the source is drained for now: go idle without the buffer.
+                        // The source is dry for now: park (on the read already started) without the buffer.
                         return null;
                     }
                 }
@@ -199,6 +297,26 @@ public static partial class BytePump
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
+        }
+
+        /// <summary>Sends buffer[from..to] (if anything); null, or how the direction ended.</summary>
+        private async ValueTask<DirectionResult?> SendAsync(byte[] buffer, int from, int to)
+        {
+            if (to == from)
+            {
+                return null;
+            }
+            bool waited;
+            try
+            {
+                await Waited(_to.WriteAsync(buffer.AsMemory(from, to - from), default), out waited).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                return _run.Ended(_toSide, e);
+            }
+            _run.Delivered(_toSide, to - from, waited);
+            return null;
         }
 
         /// <summary>The source ended: passes the half-close on to the destination.</summary>

@@ -34,6 +34,46 @@ public sealed class BytePumpCopyPathTests : BytePumpTests
         Assert.Equal(PumpEnd.Completed, (await pump.WaitAsync(Timeouts.Default)).End);
     }
 
+    [Fact]
+    public async Task A_source_that_hands_out_a_little_per_read_is_gathered_into_fewer_larger_sends()
+    {
+        // Like a TLS stream, which gives one record per read: here 1000 bytes at most.
+        var data = System.Security.Cryptography.RandomNumberGenerator.GetBytes(60_000);
+        await Loopback.SendAllAsync(_app, data);
+        await Task.Delay(100); // all of it waiting in the relay's socket before the pump starts
+        var client = new ChunkingConnection(new SocketConnection(_relayIn), 1000);
+        var upstream = new RecordingConnection(new SocketConnection(_relayOut));
+        var pump = BytePump.RunAsync(client, upstream, new PumpOptions { ZeroCopy = false });
+
+        Assert.Equal(data, await Loopback.ReadToEndAsync(_server, limit: data.Length));
+        // What the source had at once went out together, not a send per read.
+        Assert.True(upstream.WriteSizes.Count <= 3, $"{upstream.WriteSizes.Count} sends: {string.Join(", ", upstream.WriteSizes)}");
+        Assert.Equal(data.Length, upstream.WriteSizes.Sum());
+
+        _app.Shutdown(SocketShutdown.Send);
+        _server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(data.Length, result.ClientToUpstreamBytes);
+    }
+
+    /// <summary>Gives at most <paramref name="most"/> bytes per read.</summary>
+    private sealed class ChunkingConnection(IDuplexConnection inner, int most) : IDuplexConnection
+    {
+        public Socket? Socket => null;
+
+        public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+            inner.ReadAsync(buffer[..Math.Min(buffer.Length, most)], cancellationToken);
+
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.WriteAsync(data, cancellationToken);
+
+        public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => inner.CompleteWritesAsync(cancellationToken);
+
+        public void Abort() => inner.Abort();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         using var cts = new CancellationTokenSource(Timeouts.Default);
@@ -47,8 +87,11 @@ public sealed class BytePumpCopyPathTests : BytePumpTests
     private sealed class RecordingConnection(IDuplexConnection inner) : IDuplexConnection
     {
         private readonly List<int> _reads = new();
+        private readonly List<int> _writes = new();
 
         public IReadOnlyList<int> ReadSizes { get { lock (_reads) { return _reads.ToArray(); } } }
+
+        public IReadOnlyList<int> WriteSizes { get { lock (_writes) { return _writes.ToArray(); } } }
 
         public Socket? Socket => null;
 
@@ -61,7 +104,14 @@ public sealed class BytePumpCopyPathTests : BytePumpTests
             return inner.ReadAsync(buffer, cancellationToken);
         }
 
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.WriteAsync(data, cancellationToken);
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            lock (_writes)
+            {
+                _writes.Add(data.Length);
+            }
+            return inner.WriteAsync(data, cancellationToken);
+        }
 
         public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => inner.CompleteWritesAsync(cancellationToken);
 
