@@ -31,6 +31,9 @@ public static partial class BytePump
         ///   (parked: zero-byte read of the source, no pipe held; see Direction)
         ///     │ readable (or end of stream, or error)
         ///     ▼
+        ///   first read: recv ≤32 KiB, send it ──short──► source dry: park again (no pipe taken)
+        ///     │ filled (a bulk burst; skipped while a pipe is still held from the burst before)
+        ///     ▼
         ///   fill: splice source → pipe ──EAGAIN──► source dry: park again
         ///     │ n bytes                  └─0─────► end of stream: pipe is empty ⇒ CompleteWrites
         ///     ▼
