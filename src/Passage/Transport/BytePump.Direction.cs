@@ -38,8 +38,7 @@ public static partial class BytePump
         private ValueTask<int> _readable;
         private ValueTask<DirectionResult?> _burst;
         // A zero-byte read of the source that a copy burst started and found pending: the park to come.
-        private ValueTask<int> _nextReadable;
-        private bool _hasNextReadable;
+        private ValueTask<int>? _nextReadable;
         // Bytes moved since this direction last had to wait (see FairShare).
         private int _unbroken;
 
@@ -148,13 +147,8 @@ public static partial class BytePump
         /// <summary>The zero-byte read a copy burst left pending, if any (taken: the caller owns it now).</summary>
         private ValueTask<int>? TakeNextReadable()
         {
-            if (!_hasNextReadable)
-            {
-                return null;
-            }
             var readable = _nextReadable;
-            _nextReadable = default;
-            _hasNextReadable = false;
+            _nextReadable = null;
             return readable;
         }
 
@@ -226,7 +220,6 @@ public static partial class BytePump
                         if (!probe.IsCompleted)
                         {
                             _nextReadable = probe;
-                            _hasNextReadable = true;
                             break;
                         }
                         ValueTask<int> next;
@@ -286,7 +279,7 @@ public static partial class BytePump
                         _unbroken = 0;
                         await SocketReadiness.Yield();
                     }
-                    if (_hasNextReadable)
+                    if (_nextReadable is not null)
                     {
                         // The source is dry for now: park (on the read already started) without the buffer.
                         return null;

@@ -236,14 +236,9 @@ public static partial class BytePump
                     return (await PassEndOfStreamAsync().ConfigureAwait(false), false);
                 }
                 _run.Touch();
-                try
+                if (await SendAsync(buffer, 0, (int)read).ConfigureAwait(false) is { } failed)
                 {
-                    await Waited(_to.WriteAsync(buffer.AsMemory(0, (int)read), default), out var waited).ConfigureAwait(false);
-                    _run.Delivered(_toSide, (int)read, waited);
-                }
-                catch (Exception e)
-                {
-                    return (_run.Ended(_toSide, e), false);
+                    return (failed, false);
                 }
                 _unbroken += (int)read;
                 return (null, read == FirstReadSize);
