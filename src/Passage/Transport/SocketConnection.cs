@@ -33,9 +33,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private int _readReports;
     private int _writeReports;
     // The last read found the socket empty (EAGAIN, or fewer bytes than it asked for), starting at
-    // _readReports == _drainedAt: a zero-byte read then waits without asking the kernel. Otherwise
-    // (a read that filled its buffer, end of stream, a fresh socket, bytes taken by someone else such
-    // as a splice) a zero-byte read looks first (one peek).
+    // _readReports == _drainedAt: a zero-byte read then waits without asking the kernel; so does one on a
+    // socket this object connected, before any read. Otherwise (a read that filled its buffer, end of
+    // stream, a socket accepted elsewhere, bytes taken by someone else such as a splice) a zero-byte
+    // read looks first (one peek).
     private bool _drained;
     private int _drainedAt;
     // A report said the peer half-closed, hung up or failed: a short read no longer means "nothing
@@ -314,6 +315,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         // gives the socket the async state avoided here. The runtime then does not know the socket is
         // connected (its RemoteEndPoint is null); nothing that takes a dialed socket asks it.
         var mark = Volatile.Read(ref _writeReports);
+        var readMark = ReadMark;
         var error = SocketReadiness.Connect(Socket, endpoint.Serialize());
         if (error == 0)
         {
@@ -340,6 +342,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             throw ToSocketException(error);
         }
+        // The wait put the socket in the epoll set for reading as well, before anything could be read
+        // from it, and adding a socket reports what is queued already: it is empty until a read report
+        // comes, so the first zero-byte read waits without a peek.
+        NoteDrained(readMark);
     }
 
     private void Close(bool reset)

@@ -309,6 +309,44 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_connect_a_zero_byte_read_answers_for_bytes_the_peer_sent_first_and_waits_for_later_ones()
+    {
+        // A socket this object connected counts as empty until a read report comes: the bytes a server
+        // sends as soon as it accepts (before anyone reads) must still be noticed.
+        using var listener = Listen(backlog: 8);
+        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var accept = listener.AcceptAsync();
+        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
+        using var accepted = await accept.WaitAsync(Timeouts.Default);
+        await Loopback.SendAllAsync(accepted, "first"u8.ToArray());
+        while (connection.Socket.Available < 5)
+        {
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(0, await connection.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("first"u8.ToArray(), await ReadAsync(connection, 5));
+        var later = connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.False(later.IsCompleted);
+        await Loopback.SendAllAsync(accepted, "later"u8.ToArray());
+        Assert.Equal(0, await later.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("later"u8.ToArray(), await ReadAsync(connection, 5));
+    }
+
+    [Fact]
+    public async Task After_connect_a_zero_byte_read_answers_when_the_peer_closes_at_once()
+    {
+        using var listener = Listen(backlog: 8);
+        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var accept = listener.AcceptAsync();
+        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
+        (await accept.WaitAsync(Timeouts.Default)).Dispose();
+
+        Assert.Equal(0, await connection.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(0, await connection.ReadAsync(new byte[16], default).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    [Fact]
     public async Task Connect_to_a_port_nobody_listens_on_is_refused()
     {
         // Bound but not listening: the port stays taken, and the kernel refuses connections to it.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -267,41 +268,54 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var client = new SocketConnection(socket);
-        var first = await ReadPrefaceAsync(client, closeAll).ConfigureAwait(false);
-        if (first is null)
+        byte[]? first;
+        // One deadline for the whole request head, the bytes that tell HTTP/2 from HTTP/1.1 included.
+        var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time);
+        var head = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        try
         {
-            return false;
+            first = await ReadPrefaceAsync(client, head.Token, closeAll).ConfigureAwait(false);
+            if (first is null)
+            {
+                return false;
+            }
+            if (!first.AsSpan().StartsWith(Http2Preface))
+            {
+                if (_options.MinHttpVersion >= 2)
+                {
+                    await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
+                    return false;
+                }
+                return await _http1.StartAsync(client, remote, id, end, closeAll, first, head.Token).ConfigureAwait(false);
+            }
         }
-        if (first.AsSpan().SequenceEqual(Http2Preface))
+        finally
         {
-            await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
-            return false;
+            head.Dispose();
+            deadline.Dispose();
         }
-        if (_options.MinHttpVersion >= 2)
-        {
-            await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
-            return false;
-        }
-        return await _http1.StartAsync(client, remote, id, end, closeAll, first).ConfigureAwait(false);
+        // Kestrel keeps its own timeouts for the connection's life.
+        await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
+        return false;
     }
 
     /// <summary>
     /// HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
-    /// else is HTTP/1.1. Reads only as far as the bytes agree with the preface (at most 24) and
-    /// returns them, to be handed on to whichever protocol it turns out to be; null when the client
-    /// left or went quiet (then it has been answered and closed).
+    /// else is HTTP/1.1. Reads what the client has sent (most often its whole request head, in one
+    /// call), more only while that is a shorter start of the preface, and returns it, to be handed on
+    /// to whichever protocol it turns out to be; null when the client left or went quiet (then it
+    /// has been answered and closed).
     /// </summary>
-    private async Task<byte[]?> ReadPrefaceAsync(SocketConnection client, CancellationToken closeAll)
+    private async Task<byte[]?> ReadPrefaceAsync(SocketConnection client, CancellationToken headDeadline, CancellationToken closeAll)
     {
-        var first = new byte[Http2Preface.Length];
-        var seen = 0;
-        using var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var size = _options.MaxRequestHeadBytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            while (seen < first.Length && first.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)))
+            var seen = 0;
+            do
             {
-                var n = await client.ReadAsync(first.AsMemory(seen), linked.Token).ConfigureAwait(false);
+                var n = await client.ReadAsync(buffer.AsMemory(seen, size - seen), headDeadline).ConfigureAwait(false);
                 if (n == 0)
                 {
                     await client.DisposeAsync().ConfigureAwait(false);
@@ -309,6 +323,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 }
                 seen += n;
             }
+            while (seen < Http2Preface.Length && buffer.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)));
+            return buffer.AsSpan(0, seen).ToArray();
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException)
         {
@@ -316,7 +332,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 "request head not received in time", _metrics, _time).ConfigureAwait(false);
             return null;
         }
-        return seen == first.Length ? first : first.AsSpan(0, seen).ToArray();
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

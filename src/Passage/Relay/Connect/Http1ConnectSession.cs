@@ -24,15 +24,19 @@ internal sealed class Http1ConnectSession(
 
     /// <summary>
     /// Serves one CONNECT up to its tunnel's start, and owns <paramref name="client"/>;
-    /// <paramref name="initial"/> holds bytes already read from the client. True: the tunnel runs and
-    /// reports its end to <paramref name="end"/>; false: the connection has ended (refused or gone).
+    /// <paramref name="initial"/> holds bytes already read from the client, and
+    /// <paramref name="headDeadline"/> (when it can fire) the deadline those were read under, which the
+    /// rest of the head keeps (else the head timeout starts now). True: the tunnel runs and reports its
+    /// end to <paramref name="end"/>; false: the connection has ended (refused or gone).
     /// </summary>
-    public async Task<bool> StartAsync(IDuplexConnection client, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll, ReadOnlyMemory<byte> initial = default)
+    public async Task<bool> StartAsync(
+        IDuplexConnection client, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll,
+        ReadOnlyMemory<byte> initial = default, CancellationToken headDeadline = default)
     {
         var started = false;
         try
         {
-            var opened = await OpenAsync(client, remote, id, closeAll, initial).ConfigureAwait(false);
+            var opened = await OpenAsync(client, remote, id, closeAll, initial, headDeadline).ConfigureAwait(false);
             if (opened.Upstream is { } upstream)
             {
                 started = await tunnels.StartAsync(client, upstream, opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
@@ -55,12 +59,13 @@ internal sealed class Http1ConnectSession(
     /// Reads the head, checks it, opens the tunnel and answers 200; every refusal is answered here
     /// and comes back without an upstream.
     /// </summary>
-    private async Task<Opened> OpenAsync(IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial)
+    private async Task<Opened> OpenAsync(
+        IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial, CancellationToken headDeadline)
     {
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
-            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, _headLimits, closeAll).ConfigureAwait(false);
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, headDeadline, closeAll).ConfigureAwait(false);
             if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
                 if (failure is { } refusal)
@@ -123,57 +128,72 @@ internal sealed class Http1ConnectSession(
     }
 
     /// <summary>
-    /// Reads until the head is complete. On failure the head is null and the refusal says what to
-    /// answer (null: the client left, nothing to answer).
+    /// Reads until the head is complete, by <paramref name="headDeadline"/> if it can fire, else within
+    /// the head timeout from now. On failure the head is null and the refusal says what to answer
+    /// (null: the client left, nothing to answer).
     /// </summary>
     private async Task<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
-        IDuplexConnection client, byte[] buffer, ReadOnlyMemory<byte> initial, Http1ParseLimits limits, CancellationToken closeAll)
+        IDuplexConnection client, byte[] buffer, ReadOnlyMemory<byte> initial, CancellationToken headDeadline, CancellationToken closeAll)
     {
-        using var deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
-        var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
-        initial.CopyTo(buffer);
-        var filled = initial.Length;
-        while (true)
+        CancellationTokenSource? deadline = null;
+        CancellationTokenSource? linked = null;
+        if (!headDeadline.CanBeCanceled)
         {
-            if (filled > 0)
+            deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
+            linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+            headDeadline = linked.Token;
+        }
+        try
+        {
+            var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
+            initial.CopyTo(buffer);
+            var filled = initial.Length;
+            while (true)
             {
-                var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), limits);
-                switch (result.Status)
+                if (filled > 0)
                 {
-                    case Http1ParseStatus.Complete:
-                        return (result, null, "", filled);
-                    case Http1ParseStatus.Error:
-                        return (null, result.Refusal, result.Detail ?? "", filled);
-                    default:
-                        if (filled >= size)
-                        {
-                            return (null, RefusalReason.HeadTooLarge, "request head too large", filled);
-                        }
-                        break;
+                    var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _headLimits);
+                    switch (result.Status)
+                    {
+                        case Http1ParseStatus.Complete:
+                            return (result, null, "", filled);
+                        case Http1ParseStatus.Error:
+                            return (null, result.Refusal, result.Detail ?? "", filled);
+                        default:
+                            if (filled >= size)
+                            {
+                                return (null, RefusalReason.HeadTooLarge, "request head too large", filled);
+                            }
+                            break;
+                    }
                 }
-            }
 
-            int read;
-            try
-            {
-                read = await client.ReadAsync(buffer.AsMemory(filled, size - filled), linked.Token).ConfigureAwait(false);
+                int read;
+                try
+                {
+                    read = await client.ReadAsync(buffer.AsMemory(filled, size - filled), headDeadline).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return closeAll.IsCancellationRequested
+                        ? (null, RefusalReason.ShuttingDown, "relay shutting down", filled)
+                        : (null, RefusalReason.RequestHeadTimeout, "request head not received in time", filled);
+                }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+                {
+                    return (null, null, "", filled);
+                }
+                if (read == 0)
+                {
+                    return (null, null, "", filled);
+                }
+                filled += read;
             }
-            catch (OperationCanceledException)
-            {
-                return closeAll.IsCancellationRequested
-                    ? (null, RefusalReason.ShuttingDown, "relay shutting down", filled)
-                    : (null, RefusalReason.RequestHeadTimeout, "request head not received in time", filled);
-            }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-            {
-                return (null, null, "", filled);
-            }
-            if (read == 0)
-            {
-                return (null, null, "", filled);
-            }
-            filled += read;
+        }
+        finally
+        {
+            linked?.Dispose();
+            deadline?.Dispose();
         }
     }
 

@@ -50,7 +50,8 @@ internal sealed class ConnectHarness : IAsyncDisposable
         Func<ConnectOptions, ConnectOptions>? configure = null,
         RelayLimits? limits = null,
         bool allowPrivate = true,
-        Func<string, CancellationToken, Task<IPAddress[]>>? dns = null)
+        Func<string, CancellationToken, Task<IPAddress[]>>? dns = null,
+        TimeProvider? time = null)
     {
         var directory = new TemporaryDirectory();
         var options = new ConnectOptions
@@ -66,7 +67,7 @@ internal sealed class ConnectHarness : IAsyncDisposable
             new Dictionary<string, IPAddress[]> { ["origin.test"] = [IPAddress.Loopback] },
             dns);
         var metrics = new RelayMetrics();
-        var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, metrics: metrics);
+        var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
         var harness = new ConnectHarness(relay, metrics, directory);
         await relay.StartAsync();
         return harness;

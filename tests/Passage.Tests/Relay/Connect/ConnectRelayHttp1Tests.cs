@@ -210,6 +210,27 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     [Fact]
+    public async Task The_head_timeout_covers_the_whole_head_even_when_it_starts_like_the_HTTP2_preface()
+    {
+        // The first bytes decide HTTP/2 (prior knowledge) or HTTP/1.1; a client that trickles a start of the
+        // preface and then turns out to speak HTTP/1.1 gets no second head timeout.
+        var clock = new ManualTimeProvider();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequestHeadTimeout = TimeSpan.FromSeconds(10) }, time: clock);
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, "PRI * HTTP/"u8.ToArray());
+        await Task.Delay(100);
+        clock.Advance(TimeSpan.FromSeconds(6));
+        await Loopback.SendAllAsync(socket, "1"u8.ToArray());
+        // Real time for the relay to take those bytes and go on reading an HTTP/1.1 head (if it has not,
+        // the deadline fires in the first read instead, with the same answer).
+        await Task.Delay(200);
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 408", head);
+    }
+
+    [Fact]
     public async Task With_a_token_file_requests_need_the_token_as_bearer_or_basic_password()
     {
         await using var echo = new EchoServer();
