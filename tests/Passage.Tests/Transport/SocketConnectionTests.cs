@@ -296,12 +296,9 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     [InlineData("::1")]
     public async Task Connect_reaches_a_listener_and_the_connection_carries_bytes(string address)
     {
-        using var listener = Listen(backlog: 8, IPAddress.Parse(address));
-        await using var connection = new SocketConnection(new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
-        var accept = listener.AcceptAsync();
-
-        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
-        using var accepted = await accept.WaitAsync(Timeouts.Default);
+        var (connection, accepted) = await DialAsync(IPAddress.Parse(address));
+        await using var _ = connection;
+        using var __ = accepted;
         await connection.WriteAsync("over"u8.ToArray(), default);
         Assert.Equal("over"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
         await Loopback.SendAllAsync(accepted, "back"u8.ToArray());
@@ -313,11 +310,9 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     {
         // A socket this object connected counts as empty until a read report comes: the bytes a server
         // sends as soon as it accepts (before anyone reads) must still be noticed.
-        using var listener = Listen(backlog: 8);
-        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        var accept = listener.AcceptAsync();
-        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
-        using var accepted = await accept.WaitAsync(Timeouts.Default);
+        var (connection, accepted) = await DialAsync(IPAddress.Loopback);
+        await using var _ = connection;
+        using var __ = accepted;
         await Loopback.SendAllAsync(accepted, "first"u8.ToArray());
         while (connection.Socket.Available < 5)
         {
@@ -336,11 +331,9 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     [Fact]
     public async Task After_connect_a_zero_byte_read_answers_when_the_peer_closes_at_once()
     {
-        using var listener = Listen(backlog: 8);
-        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        var accept = listener.AcceptAsync();
-        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
-        (await accept.WaitAsync(Timeouts.Default)).Dispose();
+        var (connection, accepted) = await DialAsync(IPAddress.Loopback);
+        await using var _ = connection;
+        accepted.Dispose();
 
         Assert.Equal(0, await connection.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default));
         Assert.Equal(0, await connection.ReadAsync(new byte[16], default).AsTask().WaitAsync(Timeouts.Default));
@@ -381,6 +374,16 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         {
             fillers.ForEach(f => f.Dispose());
         }
+    }
+
+    /// <summary>A <see cref="SocketConnection"/> connected with its own ConnectAsync, and the socket a listener accepted for it.</summary>
+    private static async Task<(SocketConnection Connection, Socket Accepted)> DialAsync(IPAddress address)
+    {
+        using var listener = Listen(backlog: 8, address);
+        var connection = new SocketConnection(new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        var accept = listener.AcceptAsync();
+        await connection.ConnectAsync(listener.LocalEndPoint!, default).AsTask().WaitAsync(Timeouts.Default);
+        return (connection, await accept.WaitAsync(Timeouts.Default));
     }
 
     private static Socket Listen(int backlog, IPAddress? address = null)
