@@ -304,16 +304,43 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// else is HTTP/1.1. Reads what the client has sent (most often its whole request head, in one
     /// call), more only while that is a shorter start of the preface, and returns it, to be handed on
     /// to whichever protocol it turns out to be; null when the client left or went quiet (then it
-    /// has been answered and closed).
+    /// has been answered and closed). Until the client's first bytes come, no buffer is held.
     /// </summary>
     private async Task<byte[]?> ReadPrefaceAsync(SocketConnection client, CancellationToken headDeadline, CancellationToken closeAll)
     {
         var size = _options.MaxRequestHeadBytes;
-        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        byte[]? buffer = null;
         try
         {
             var seen = 0;
-            do
+            if (client.IsNonBlocking)
+            {
+                // Most clients have sent their head by the time it is accepted: one recv takes it.
+                buffer = ArrayPool<byte>.Shared.Rent(size);
+                var now = client.ReceiveNow(buffer.AsSpan(0, size));
+                if (now > 0)
+                {
+                    seen = (int)now;
+                }
+                else if (now != -LinuxSplice.EAGAIN)
+                {
+                    // Gone already (end of stream, or reset).
+                    await client.DisposeAsync().ConfigureAwait(false);
+                    return null;
+                }
+                else
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+            if (seen == 0)
+            {
+                // Nothing yet: wait holding no buffer (after the recv above, without asking the kernel again).
+                await client.ReadAsync(Memory<byte>.Empty, headDeadline).ConfigureAwait(false);
+            }
+            buffer ??= ArrayPool<byte>.Shared.Rent(size);
+            while (seen == 0 || (seen < Http2Preface.Length && buffer.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen))))
             {
                 var n = await client.ReadAsync(buffer.AsMemory(seen, size - seen), headDeadline).ConfigureAwait(false);
                 if (n == 0)
@@ -323,7 +350,6 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 }
                 seen += n;
             }
-            while (seen < Http2Preface.Length && buffer.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen)));
             return buffer.AsSpan(0, seen).ToArray();
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException)
@@ -334,7 +360,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -210,15 +210,32 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     [Fact]
+    public async Task A_client_that_connects_and_says_nothing_is_cut_at_the_head_timeout_with_408()
+    {
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequestHeadTimeout = TimeSpan.FromMilliseconds(400) });
+        using var socket = await relay.ConnectPlainAsync();
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 408", head);
+    }
+
+    [Fact]
     public async Task The_head_timeout_covers_the_whole_head_even_when_it_starts_like_the_HTTP2_preface()
     {
         // The first bytes decide HTTP/2 (prior knowledge) or HTTP/1.1; a client that trickles a start of the
         // preface and then turns out to speak HTTP/1.1 gets no second head timeout.
         var clock = new ManualTimeProvider();
         await using var relay = await ConnectHarness.StartAsync(o => o with { RequestHeadTimeout = TimeSpan.FromSeconds(10) }, time: clock);
+        var armed = clock.ArmedTimers;
         using var socket = await relay.ConnectPlainAsync();
         await Loopback.SendAllAsync(socket, "PRI * HTTP/"u8.ToArray());
-        await Task.Delay(100);
+        // The head deadline runs from the connection's start: wait for the relay to have set it.
+        using (var waiting = new CancellationTokenSource(Timeouts.Default))
+        {
+            while (clock.ArmedTimers <= armed)
+            {
+                await Task.Delay(10, waiting.Token);
+            }
+        }
         clock.Advance(TimeSpan.FromSeconds(6));
         await Loopback.SendAllAsync(socket, "1"u8.ToArray());
         // Real time for the relay to take those bytes and go on reading an HTTP/1.1 head (if it has not,
