@@ -40,19 +40,19 @@ public static partial class BytePump
         ///   drain: splice pipe → destination until empty, then fill again
         ///     │ EAGAIN (send buffer full)
         ///     ▼
-        ///   read ≤16 KiB from the pipe head, WriteAsync it (which waits for writability)
+        ///   a SocketConnection: wait for room (no bytes in hand), then drain on
+        ///   another end: read ≤16 KiB from the pipe head, WriteAsync it (which waits for writability)
         /// </code>
-        /// <para>Waiting for writability without a thread: the runtime offers no readiness-only wait for
-        /// sending. A zero-byte <c>Socket.SendAsync</c> completes at once even on a full socket (send(2)
-        /// of nothing succeeds), <c>Socket.Poll</c>/<c>Select</c> block a thread, and a poll loop with
-        /// back-off costs latency and throughput. A private epoll instance would need a thread of its
-        /// own. So when splicing out returns EAGAIN, the direction copies a small chunk from the head
-        /// of the pipe (order is kept: the pipe is FIFO) and sends it with the destination's
-        /// <c>WriteAsync</c>, which waits for the socket to drain (a <see cref="SocketConnection"/>
-        /// through <see cref="SocketReadiness"/>). TCP reports
-        /// writable only once a third of the send buffer is free, so each such wait is followed by
-        /// a long zero-copy stretch and the copied share stays small (0.1–0.3% of the bytes on
-        /// loopback, bench/RESULTS.md).</para>
+        /// <para>Waiting for writability without a thread: a <see cref="SocketConnection"/> with the
+        /// relay's own readiness (<see cref="SocketReadiness"/>, Linux) waits for the report that room freed
+        /// up, which the refused splice itself arms, and nothing leaves the pipe. The runtime offers no such
+        /// wait: a zero-byte <c>Socket.SendAsync</c> completes at once even on a full socket (send(2) of
+        /// nothing succeeds), and <c>Socket.Poll</c>/<c>Select</c> block a thread. So for any other
+        /// destination the direction copies a small chunk from the head of the pipe (order is kept: the
+        /// pipe is FIFO) and sends it with the destination's <c>WriteAsync</c>, which waits for the socket
+        /// to drain. TCP reports writable only once a third of the send buffer is free, so each such wait
+        /// is followed by a long zero-copy stretch and the copied share stays small (0.1–0.3% of the bytes
+        /// on loopback, bench/RESULTS.md).</para>
         /// <para>The pipe is rented when data arrives and given back when the direction parks; spare
         /// empty pipes are kept process-wide (a few, see <see cref="SplicePipe"/>), since creating and
         /// closing one per burst measurably cost throughput. Its size is
@@ -81,6 +81,8 @@ public static partial class BytePump
             }
 
             var watched = _from as SocketConnection;
+            // A destination with the relay's own readiness can be waited on for room without sending.
+            var roomFor = _to is SocketConnection { IsNonBlocking: true } writable ? writable : null;
             if (watched is { IsNonBlocking: true } && _pipe is null)
             {
                 // A burst starts with an ordinary read of a little: most messages (a request, an answer,
@@ -138,9 +140,11 @@ public static partial class BytePump
                 _run.Touch();
 
                 var copyOut = false;
+                var roomWaited = false;
                 while (pipe.Count > 0)
                 {
                     long sent;
+                    var writeMark = roomFor?.WriteMark ?? 0;
                     try
                     {
                         _destinationNonBlocking = _destinationNonBlocking || KnownNonBlocking(_to) || SplicePipe.IsNonBlocking(destination);
@@ -152,7 +156,8 @@ public static partial class BytePump
                     }
                     if (sent > 0)
                     {
-                        _run.Delivered(_toSide, (int)sent, waited: false);
+                        _run.Delivered(_toSide, (int)sent, waited: roomWaited);
+                        roomWaited = false;
                         continue;
                     }
                     if (sent != -EAGAIN)
@@ -165,6 +170,21 @@ public static partial class BytePump
                         // ordinary way, then let the copy path carry on.
                         NoteRefusal((int)-sent);
                         copyOut = true;
+                    }
+                    else if (roomFor is not null && !copyOut)
+                    {
+                        // The send buffer is full: wait for room holding no bytes but the pipe's, then splice on.
+                        try
+                        {
+                            var room = roomFor.WaitWritableAsync(writeMark, default);
+                            roomWaited = !room.IsCompleted;
+                            await Waited(room).ConfigureAwait(false);
+                        }
+                        catch (Exception e)
+                        {
+                            return _run.Ended(_toSide, e);
+                        }
+                        continue;
                     }
 
                     var chunk = ArrayPool<byte>.Shared.Rent(WritabilityProbeSize);

@@ -135,6 +135,17 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         _drainedAt = mark;
     }
 
+    /// <summary>The count of write reports so far: taken before a send done elsewhere (a splice), for <see cref="WaitWritableAsync"/>.</summary>
+    internal int WriteMark => Volatile.Read(ref _writeReports);
+
+    /// <summary>
+    /// Waits without a thread until the socket is reported writable after <paramref name="mark"/>
+    /// (<see cref="WriteMark"/>, taken before a send done elsewhere, such as a splice, that found the send
+    /// buffer full; that refusal is what makes the kernel report the next room). Completes at once if a
+    /// report came since. Only where <see cref="IsNonBlocking"/>.
+    /// </summary>
+    internal ValueTask<int> WaitWritableAsync(int mark, CancellationToken cancellationToken) => Wait(EPOLLOUT, mark, cancellationToken);
+
     /// <summary>
     /// recv(2) without waiting, as <see cref="SocketReadiness.Receive"/>, keeping note of whether it
     /// emptied the socket (so that a zero-byte read after it waits without asking the kernel). Only
