@@ -70,8 +70,9 @@ internal sealed class SplicePipe : IDisposable
     }
 
     /// <summary>
-    /// Bytes that left a pipe through <see cref="ReadInto"/> (copied to user space to wait for
-    /// writability) since the process started: the share of spliced traffic that was copied after all.
+    /// Bytes that left a pipe through <see cref="ReadInto"/> since the process started: copied to user
+    /// space to wait for a destination without the relay's own readiness to drain, or to feed one that
+    /// refuses spliced pages. The share of spliced traffic that was copied after all.
     /// </summary>
     public static long CopiedOutBytes => Interlocked.Read(ref s_copiedOut);
 
