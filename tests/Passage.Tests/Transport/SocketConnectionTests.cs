@@ -31,12 +31,7 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     [Fact]
     public async Task A_zero_byte_read_waits_for_data_and_takes_none_of_it()
     {
-        var wait = _connection.ReadAsync(Memory<byte>.Empty, default);
-        Assert.False(wait.IsCompleted);
-
-        await Loopback.SendAllAsync(_peer, "hello"u8.ToArray());
-        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
-        Assert.Equal("hello"u8.ToArray(), await ReadAsync(_connection, 5));
+        await AssertZeroByteReadWaitsForAsync(_connection, _peer, "hello"u8.ToArray());
     }
 
     [Fact]
@@ -65,11 +60,7 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         var buffer = new byte[16];
         Assert.Equal(4, await _connection.ReadAsync(buffer, default));
         Assert.Equal("efgh"u8.ToArray(), buffer.AsSpan(0, 4).ToArray());
-        var wait = _connection.ReadAsync(Memory<byte>.Empty, default);
-        Assert.False(wait.IsCompleted);
-        await Loopback.SendAllAsync(_peer, "ij"u8.ToArray());
-        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
-        Assert.Equal("ij"u8.ToArray(), await ReadAsync(_connection, 2));
+        await AssertZeroByteReadWaitsForAsync(_connection, _peer, "ij"u8.ToArray());
 
         // After a full read, the end of stream answers a zero-byte read too (looked at, or waited for).
         _peer.Shutdown(SocketShutdown.Send);
@@ -321,11 +312,7 @@ public sealed class SocketConnectionTests : IAsyncLifetime
 
         Assert.Equal(0, await connection.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default));
         Assert.Equal("first"u8.ToArray(), await ReadAsync(connection, 5));
-        var later = connection.ReadAsync(Memory<byte>.Empty, default);
-        Assert.False(later.IsCompleted);
-        await Loopback.SendAllAsync(accepted, "later"u8.ToArray());
-        Assert.Equal(0, await later.AsTask().WaitAsync(Timeouts.Default));
-        Assert.Equal("later"u8.ToArray(), await ReadAsync(connection, 5));
+        await AssertZeroByteReadWaitsForAsync(connection, accepted, "later"u8.ToArray());
     }
 
     [Fact]
@@ -374,6 +361,19 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         {
             fillers.ForEach(f => f.Dispose());
         }
+    }
+
+    /// <summary>
+    /// A zero-byte read on <paramref name="connection"/> stays pending until <paramref name="peer"/> sends
+    /// <paramref name="bytes"/>, then completes with 0 and leaves all of them for the read after it.
+    /// </summary>
+    private static async Task AssertZeroByteReadWaitsForAsync(SocketConnection connection, Socket peer, byte[] bytes)
+    {
+        var wait = connection.ReadAsync(Memory<byte>.Empty, default);
+        Assert.False(wait.IsCompleted);
+        await Loopback.SendAllAsync(peer, bytes);
+        Assert.Equal(0, await wait.AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(bytes, await ReadAsync(connection, bytes.Length));
     }
 
     /// <summary>A <see cref="SocketConnection"/> connected with its own ConnectAsync, and the socket a listener accepted for it.</summary>
