@@ -115,6 +115,10 @@ public static partial class BytePump
             _clientPreamble = clientPreamble;
             _callerToken = callerToken;
             _lastActivity = options.TimeProvider.GetTimestamp();
+            if (client is SocketConnection clientSocket && upstream is SocketConnection upstreamSocket)
+            {
+                SocketConnection.KeepTogether(clientSocket, upstreamSocket);
+            }
             var zeroCopy = options.ZeroCopy && LinuxSplice.IsAvailable && client.Socket is not null && upstream.Socket is not null;
             _toUpstreamDirection = new Direction(this, client, upstream, PumpSide.Client, PumpSide.Upstream, zeroCopy);
             _toClientDirection = new Direction(this, upstream, client, PumpSide.Upstream, PumpSide.Client, zeroCopy);

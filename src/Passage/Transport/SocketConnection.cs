@@ -24,6 +24,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private SpinLock _lock = new(enableThreadOwnerTracking: false);
     private ulong _registration;
     private bool _registered;
+    // One more than the epoll set to join when registered (0: whichever Register picks), so that the
+    // two sockets of a relayed connection wait on one readiness thread (see KeepTogether).
+    private byte _set;
     // What the epoll set watches on this socket (0: not added yet).
     private uint _watched;
     private Waiter? _reader;
@@ -336,27 +339,66 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             throw ToSocketException(error);
         }
-        // Nothing else waits on this socket yet: a report now is about this connect (writable once
-        // connected, an error or hang-up once it failed). Adding the socket to the epoll set reports
-        // at once if the connect has finished already.
-        try
+        // A connect to a loopback or near peer has mostly finished by now. Taking that here, on this
+        // thread, spares a wake-up of a readiness thread (and the hand-over to it) per connection, and
+        // leaves the socket out of the epoll set until something waits on it, watched for reading only.
+        if (!SocketReadiness.ConnectFinished(Socket))
         {
-            await Wait(EPOLLOUT, mark, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // A relayed socket seldom waits to write: it need not keep the connect's waiter.
-            _writer = null;
+            // Nothing else waits on this socket yet: a report now is about this connect (writable once
+            // connected, an error or hang-up once it failed). Adding the socket to the epoll set reports
+            // at once if the connect has finished in the meantime.
+            try
+            {
+                await Wait(EPOLLOUT, mark, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // A relayed socket seldom waits to write: it need not keep the connect's waiter.
+                _writer = null;
+            }
         }
         error = SocketReadiness.PendingError(Socket);
         if (error != 0)
         {
             throw ToSocketException(error);
         }
-        // The wait put the socket in the epoll set for reading as well, before anything could be read
-        // from it, and adding a socket reports what is queued already: it is empty until a read report
-        // comes, so the first zero-byte read waits without a peek.
+        // Either the wait put the socket in the epoll set for reading as well, before anything could be
+        // read from it, or the first wait will; adding a socket reports what is queued already. So it is
+        // empty until a read report comes, and the first zero-byte read waits without a peek.
         NoteDrained(readMark);
+    }
+
+    /// <summary>
+    /// Makes the two ends of a relayed connection wait on the same readiness thread: the one that
+    /// either already waits on, else one chosen now. Its wake-ups then do not hop between threads
+    /// (which, on a busy machine, each may have to wait to be scheduled), whichever thread set the
+    /// connection up: a dialed socket that connected at once is registered from the thread that dialed.
+    /// </summary>
+    internal static void KeepTogether(SocketConnection a, SocketConnection b)
+    {
+        if (!a._readiness || !b._readiness)
+        {
+            return;
+        }
+        var set = a.RegisteredSet() ?? b.RegisteredSet() ?? SocketReadiness.ChooseSet();
+        a._set = b._set = (byte)(set + 1);
+    }
+
+    private int? RegisteredSet()
+    {
+        var taken = false;
+        try
+        {
+            _lock.Enter(ref taken);
+            return _registered ? SocketReadiness.SetOf(_registration) : null;
+        }
+        finally
+        {
+            if (taken)
+            {
+                _lock.Exit(useMemoryBarrier: false);
+            }
+        }
     }
 
     private void Close(bool reset)
@@ -432,7 +474,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             }
             if (!_registered)
             {
-                _registration = SocketReadiness.Register(this);
+                _registration = _set != 0 ? SocketReadiness.Register(this, _set - 1) : SocketReadiness.Register(this);
                 _registered = true;
             }
             if ((_watched & events) != events)
@@ -538,8 +580,11 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             return new ValueTask<int>(this, _core.Version);
         }
 
-        /// <summary>Under the owner's lock, once the socket is watched.</summary>
+        /// <summary>Under the owner's lock, once the socket is watched or about to be.</summary>
         public void MarkWaiting() => Volatile.Write(ref _waiting, 1);
+
+        /// <summary>Takes back a wait that nothing will end (watching failed): false if something ended it already.</summary>
+        public bool Unmark() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
 
         /// <summary>
         /// Ends the wait (once; later calls do nothing): ready when <paramref name="outcome"/> is null.

@@ -112,18 +112,29 @@ internal static unsafe partial class SocketReadiness
     /// <summary>A slot for <paramref name="target"/>, to be watched with <see cref="Watch"/> and freed with <see cref="Unregister"/>.</summary>
     /// <remarks>
     /// The socket joins the epoll set of the readiness thread this runs on, if it runs on one, else the
-    /// sets in turn. A connection's first socket is usually registered from an accept, and the sockets
-    /// that serve it (the upstream it dials) from its own continuations on that socket's readiness
-    /// thread: so one connection keeps to one thread, and its wake-ups do not hop between threads
-    /// (which, on a busy machine, each may have to wait to be scheduled).
+    /// sets in turn. The two sockets of a relayed connection are given one set explicitly
+    /// (<see cref="SocketConnection.KeepTogether"/>): both are often registered from the thread that
+    /// accepted and dialed, and one connection should keep to one thread, so that its wake-ups do not
+    /// hop between threads (which, on a busy machine, each may have to wait to be scheduled).
     /// </remarks>
-    public static ulong Register(IReadinessTarget target)
+    public static ulong Register(IReadinessTarget target) => Register(target, ChooseSet());
+
+    /// <summary>
+    /// The epoll set a socket registered now would join: the one of the readiness thread this runs on,
+    /// if it runs on one, else the sets in turn.
+    /// </summary>
+    public static int ChooseSet()
     {
         var set = t_set - 1;
-        if (set < 0)
-        {
-            set = (int)(Interlocked.Increment(ref s_nextSet) % (uint)s_epolls.Length);
-        }
+        return set >= 0 ? set : (int)(Interlocked.Increment(ref s_nextSet) % (uint)s_epolls.Length);
+    }
+
+    /// <summary>The epoll set of <paramref name="registration"/> (from <see cref="Register(IReadinessTarget, int)"/>).</summary>
+    public static int SetOf(ulong registration) => (int)(((uint)registration >> SetShift) & 0xff);
+
+    /// <summary>As <see cref="Register(IReadinessTarget)"/>, in epoll set <paramref name="set"/> (from <see cref="ChooseSet"/>).</summary>
+    public static ulong Register(IReadinessTarget target, int set)
+    {
         lock (s_slotsLock)
         {
             int slot;
@@ -453,6 +464,44 @@ internal static unsafe partial class SocketReadiness
             return EBADF;
         }
     }
+
+    /// <summary>
+    /// poll(2) without waiting: true when a connect under way on <paramref name="socket"/> has finished,
+    /// either way (writable, or an error or hang-up to read with <see cref="PendingError"/>). A connect
+    /// to a loopback or near peer often has by the time connect(2) returns.
+    /// </summary>
+    public static bool ConnectFinished(Socket socket)
+    {
+        const short POLLOUT = 0x4;
+        const short POLLERR = 0x8;
+        const short POLLHUP = 0x10;
+        try
+        {
+            using var socketFd = new SocketDescriptor(socket);
+            var entry = new PollEntry { Fd = socketFd.Fd, Events = POLLOUT };
+            int result;
+            do
+            {
+                result = PollCall(&entry, 1, 0);
+            }
+            while (result < 0 && Marshal.GetLastPInvokeError() == EINTR);
+            return result > 0 && (entry.ReturnedEvents & (POLLOUT | POLLERR | POLLHUP)) != 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private struct PollEntry
+    {
+        public int Fd;
+        public short Events;
+        public short ReturnedEvents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static partial int PollCall(PollEntry* entries, nuint count, int timeout);
 
     [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
     private static partial int GetSocketOption(int fd, int level, int name, int* value, uint* length);

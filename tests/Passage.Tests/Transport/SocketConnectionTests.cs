@@ -339,6 +339,42 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_connect_not_finished_at_once_completes_through_its_wait()
+    {
+        // A loopback connect has mostly finished when connect(2) returns, and is taken at once. One
+        // whose handshake the listener dropped (its accept queue full) waits for readiness instead,
+        // and completes when the retried handshake (about a second later) finds room.
+        using var listener = Listen(backlog: 1);
+        var fillers = new List<Socket>();
+        try
+        {
+            // A backlog of 1 queues two: after them, new handshakes are dropped.
+            for (var i = 0; i < 2; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                await filler.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeouts.Default);
+            }
+            await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+            var connect = connection.ConnectAsync(listener.LocalEndPoint!, default);
+            Assert.False(connect.IsCompleted);
+
+            using var first = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+            using var second = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+            await connect.AsTask().WaitAsync(Timeouts.Default);
+            using var accepted = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+
+            await AssertZeroByteReadWaitsForAsync(connection, accepted, "late"u8.ToArray());
+            await connection.WriteAsync("back"u8.ToArray(), default);
+            Assert.Equal("back"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_connect_that_gets_no_answer_ends_when_its_token_fires()
     {
         // A listener whose accept queue is full drops new handshakes: a connect to it hangs.

@@ -88,6 +88,125 @@ public sealed class PassthroughRelayProcessTests
     }
 
     /// <summary>A one-connection echo server: sends back whatever it receives, half-closes at end of stream.</summary>
+    [Fact]
+    public async Task Both_sockets_of_a_relayed_connection_wait_on_the_same_readiness_thread()
+    {
+        // One epoll set per core, each with its own thread. A relayed connection's client socket and the
+        // upstream it dialed belong together: then its wake-ups do not hop between threads. The dial
+        // completes on the accepting thread (a loopback connect finishes inside connect(2)), so this
+        // holds only because the pump keeps the two together. Seen from outside, in /proc.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        await using var echo = new EchoServer();
+        await using var relay = PassageProcess.Start([
+            "relay", "--passthrough", "127.0.0.1:0", "--upstream", $"127.0.0.1:{echo.Port}", "--allow-private",
+        ]);
+        var port = await relay.WaitForListeningPortAsync();
+
+        var clients = new List<Socket>();
+        var upstreamsSeen = new HashSet<long>();
+        try
+        {
+            var hello = SyntheticHello.WithServerName("origin.test");
+            // One at a time, so that the upstream socket that is new is this connection's.
+            for (var i = 0; i < 6; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+                await Loopback.SendAllAsync(client, hello);
+                Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
+                var clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
+
+                // Each socket joins its epoll set at its first wait, which may come just after the echo.
+                RelaySockets? found = null;
+                var deadline = DateTime.UtcNow + Timeouts.Default;
+                while (DateTime.UtcNow < deadline)
+                {
+                    found = RelaySockets.Read(relay.Id, port, clientPort, echo.Port, upstreamsSeen);
+                    if (found is { FrontSet: not null, BackSet: not null })
+                    {
+                        break;
+                    }
+                    await Task.Delay(20);
+                }
+                Assert.True(found is { FrontSet: not null, BackSet: not null }, $"connection {i}: {found}");
+                Assert.Equal(found!.FrontSet, found.BackSet);
+                upstreamsSeen.Add(found.BackInode);
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// A relayed connection as the relay process holds it, read from /proc: its socket from the client
+    /// (local port <c>port</c>, remote <c>clientPort</c>) and the one upstream socket to <c>upstreamPort</c>
+    /// not in <c>seen</c>, each with the epoll descriptor that watches it (null: none yet).
+    /// </summary>
+    private sealed record RelaySockets(long FrontInode, string? FrontSet, long BackInode, string? BackSet)
+    {
+        public static RelaySockets? Read(int pid, int port, int clientPort, int upstreamPort, HashSet<long> seen)
+        {
+            long front = -1, back = -1;
+            foreach (var line in File.ReadLines($"/proc/{pid}/net/tcp").Skip(1))
+            {
+                // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var local = PortOf(fields[1]);
+                var remote = PortOf(fields[2]);
+                var inode = long.Parse(fields[9], System.Globalization.CultureInfo.InvariantCulture);
+                if (fields[3] != "01" || inode == 0)
+                {
+                    continue; // not established
+                }
+                if (local == port && remote == clientPort)
+                {
+                    front = inode;
+                }
+                else if (remote == upstreamPort && !seen.Contains(inode))
+                {
+                    back = back == -1 ? inode : throw new InvalidOperationException("two new upstream sockets");
+                }
+            }
+            if (front == -1 || back == -1)
+            {
+                return null;
+            }
+            // Descriptor number of each socket inode, and which epoll descriptor watches each descriptor.
+            var fdOf = new Dictionary<long, string>();
+            var watchedBy = new Dictionary<string, string>();
+            foreach (var fd in Directory.GetFiles($"/proc/{pid}/fd"))
+            {
+                var target = new FileInfo(fd).LinkTarget ?? "";
+                var name = Path.GetFileName(fd);
+                if (target.StartsWith("socket:[", StringComparison.Ordinal))
+                {
+                    fdOf[long.Parse(target[8..^1], System.Globalization.CultureInfo.InvariantCulture)] = name;
+                }
+                else if (target == "anon_inode:[eventpoll]")
+                {
+                    foreach (var info in File.ReadLines($"/proc/{pid}/fdinfo/{name}"))
+                    {
+                        // tfd:       42 events:       19 data: ...
+                        if (info.StartsWith("tfd:", StringComparison.Ordinal))
+                        {
+                            watchedBy[info.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]] = name;
+                        }
+                    }
+                }
+            }
+            string? SetOf(long inode) => fdOf.TryGetValue(inode, out var fd) && watchedBy.TryGetValue(fd, out var set) ? set : null;
+            return new RelaySockets(front, SetOf(front), back, SetOf(back));
+        }
+
+        private static int PortOf(string address) => int.Parse(address[(address.IndexOf(':', StringComparison.Ordinal) + 1)..], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     internal static (Task Task, int Port, Socket Listener) StartEcho()
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
