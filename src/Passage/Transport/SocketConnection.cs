@@ -27,6 +27,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     // One more than the epoll set to join when registered (0: whichever Register picks), so that the
     // two sockets of a relayed connection wait on one readiness thread (see KeepTogether).
     private byte _set;
+    // An epoll_ctl(2) for this socket is under way outside the lock (see Install).
+    private bool _widening;
     // What the epoll set watches on this socket (0: not added yet).
     private uint _watched;
     private Waiter? _reader;
@@ -454,51 +456,103 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     }
 
     /// <summary>
-    /// Under the lock: 1 if a report for <paramref name="events"/> came after <paramref name="mark"/>,
-    /// else makes sure the epoll set watches for them, marks <paramref name="waiter"/> waiting and
-    /// returns 0; or the negated errno.
+    /// 1 if a report for <paramref name="events"/> came after <paramref name="mark"/>, else makes sure
+    /// the epoll set watches for them, marks <paramref name="waiter"/> waiting and returns 0; or the
+    /// negated errno.
     /// </summary>
+    /// <remarks>
+    /// The epoll_ctl(2) that adds the socket or widens what is watched runs outside the lock: adding a
+    /// socket that has something queued reports at once, and the readiness thread that hears of it
+    /// takes the lock to count the report. Holding the lock through the call made that thread spin,
+    /// then yield its core (a millisecond once, on a busy machine) for a report about a connection that
+    /// was just being set up. The waiter is marked before the call, so the report finds it.
+    /// </remarks>
     private int Install(Waiter waiter, uint events, int mark)
     {
-        var taken = false;
+        uint before;
+        uint watch;
+        var spinner = new SpinWait();
+        while (true)
+        {
+            var taken = false;
+            try
+            {
+                _lock.Enter(ref taken);
+                if (Volatile.Read(ref _closed) != 0)
+                {
+                    return -EBADF;
+                }
+                if ((events == EPOLLIN ? _readReports : _writeReports) != mark)
+                {
+                    return 1;
+                }
+                if (!_registered)
+                {
+                    _registration = _set != 0 ? SocketReadiness.Register(this, _set - 1) : SocketReadiness.Register(this);
+                    _registered = true;
+                }
+                if ((_watched & events) == events)
+                {
+                    // Watched: by an epoll_ctl done, or under way on another thread, whose report (if
+                    // the socket is ready) comes after it and finds this waiter.
+                    waiter.MarkWaiting();
+                    return 0;
+                }
+                if (!_widening)
+                {
+                    // Reading is always watched; writing from the first wait to send on (a dialed
+                    // socket's connect is one), which most relayed sockets never need.
+                    before = _watched;
+                    watch = before | events | EPOLLIN;
+                    _watched = watch;
+                    _widening = true;
+                    waiter.MarkWaiting();
+                    break;
+                }
+            }
+            finally
+            {
+                if (taken)
+                {
+                    _lock.Exit(useMemoryBarrier: false);
+                }
+            }
+            // The other kind of wait is adding the socket right now (its first read and first wait to
+            // send began together): rare, and over within one call.
+            spinner.SpinOnce();
+        }
+
+        var error = SocketReadiness.Watch(_registration, Socket, watch, added: before != 0);
+        var restored = false;
         try
         {
-            _lock.Enter(ref taken);
-            if (Volatile.Read(ref _closed) != 0)
+            _lock.Enter(ref restored);
+            _widening = false;
+            if (error != 0)
             {
-                return -EBADF;
+                _watched = before;
             }
-            if ((events == EPOLLIN ? _readReports : _writeReports) != mark)
-            {
-                return 1;
-            }
-            if (!_registered)
-            {
-                _registration = _set != 0 ? SocketReadiness.Register(this, _set - 1) : SocketReadiness.Register(this);
-                _registered = true;
-            }
-            if ((_watched & events) != events)
-            {
-                // Reading is always watched; writing from the first wait to send on (a dialed socket's
-                // connect is one), which most relayed sockets never need.
-                var watch = _watched | events | EPOLLIN;
-                var error = SocketReadiness.Watch(_registration, Socket, watch, added: _watched != 0);
-                if (error != 0)
-                {
-                    return -error;
-                }
-                _watched = watch;
-            }
-            waiter.MarkWaiting();
-            return 0;
         }
         finally
         {
-            if (taken)
+            if (restored)
             {
                 _lock.Exit(useMemoryBarrier: false);
             }
         }
+        if (error == 0)
+        {
+            return 0;
+        }
+        // Nothing watches for what this waiter (or the other kind, if it counted on this call) waits
+        // for: each ends with the error, unless something (a close) ended it already.
+        var failure = ToSocketException(error);
+        var other = events == EPOLLIN ? _writer : _reader;
+        if ((before & (events == EPOLLIN ? EPOLLOUT : EPOLLIN)) == 0)
+        {
+            other?.Finish(failure);
+        }
+        return waiter.Unmark() ? -error : 0;
     }
 
     private uint Waiting() => (_reader?.IsWaiting == true ? EPOLLIN : 0) | (_writer?.IsWaiting == true ? EPOLLOUT : 0);

@@ -192,6 +192,53 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task First_waits_to_read_and_to_write_begun_together_both_get_watched_and_woken()
+    {
+        // The first wait of each kind adds the socket to the epoll set or widens what it watches, outside
+        // the socket's lock. Begun on two threads together, on many fresh sockets, each still gets
+        // watched and woken. (The two epoll_ctl calls seldom overlap exactly: the case where one waits
+        // for the other's call to end is not reliably reached here.)
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var data = new byte[64 * 1024];
+        for (var i = 0; i < 100; i++)
+        {
+            var (peer, socket) = await Loopback.ConnectedPairAsync();
+            using var _ = peer;
+            await using var connection = new SocketConnection(socket);
+            Shrink(socket, peer);
+            // Full already (without this object, which would watch the socket): the write's first send
+            // finds no room, so its wait begins as soon as the read's.
+            var chunk = new byte[64 * 1024];
+            var filled = 0L;
+            nint sent;
+            while ((sent = SocketReadiness.Send(socket, chunk)) > 0)
+            {
+                filled += sent;
+            }
+            Assert.Equal(-LinuxSplice.EAGAIN, sent);
+            using var start = new Barrier(2);
+            var read = Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                await connection.ReadAsync(Memory<byte>.Empty, default);
+            });
+            var write = Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                await connection.WriteAsync(data, default);
+            });
+
+            await peer.SendAsync("r"u8.ToArray(), SocketFlags.None);
+            await read.WaitAsync(Timeouts.Default);
+            Assert.Equal(filled + data.Length, (await Loopback.ReadToEndAsync(peer, limit: (int)filled + data.Length)).Length);
+            await write.WaitAsync(Timeouts.Default);
+        }
+    }
+
+    [Fact]
     public async Task Disposing_ends_a_waiting_write()
     {
         Shrink(_socket, _peer);
