@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Passage.Transport;
 
 namespace Passage.Telemetry;
 
@@ -11,7 +12,7 @@ namespace Passage.Telemetry;
 /// The admin listener: <c>GET /metrics</c> (Prometheus text) and <c>GET /healthz</c>. Bind it to a
 /// loopback or management address: it has no authentication.
 /// </summary>
-public sealed class AdminServer : IAsyncDisposable
+public sealed partial class AdminServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly PrometheusText _metrics;
@@ -30,8 +31,7 @@ public sealed class AdminServer : IAsyncDisposable
     public static async Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory)
     {
         var prometheus = new PrometheusText(metrics.Meter);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
-        builder.Services.AddSingleton(loggerFactory);
+        var builder = KestrelHost.CreateBuilder(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -41,9 +41,13 @@ public sealed class AdminServer : IAsyncDisposable
         app.MapGet("/metrics", () => Results.Text(prometheus.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapGet("/healthz", () => healthy() ? Results.Text("ok\n") : Results.Text("stopping\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         await app.StartAsync().ConfigureAwait(false);
-        var bound = new Uri(app.Urls.First());
-        return new AdminServer(app, prometheus, new IPEndPoint(endpoint.Address, bound.Port));
+        var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
+        Listening(loggerFactory.CreateLogger<AdminServer>(), bound);
+        return new AdminServer(app, prometheus, bound);
     }
+
+    [LoggerMessage(LogEvents.AdminListening, LogLevel.Information, "admin listening on {Endpoint} (/metrics, /healthz)", EventName = "AdminListening")]
+    private static partial void Listening(ILogger logger, IPEndPoint endpoint);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

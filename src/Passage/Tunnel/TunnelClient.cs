@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Passage.Identity;
+using Passage.Transport;
 
 namespace Passage.Tunnel;
 
@@ -69,8 +70,7 @@ public sealed class TunnelClient : IAsyncDisposable
         var credentials = TunnelCredentials.Load(options);
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
         var session = new TunnelSession(options, credentials, logger);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
-        builder.Services.AddSingleton(loggerFactory);
+        var builder = KestrelHost.CreateBuilder(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

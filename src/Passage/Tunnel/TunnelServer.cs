@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Passage.Identity;
+using Passage.Transport;
 
 namespace Passage.Tunnel;
 
@@ -66,8 +67,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var credentials = TunnelCredentials.Load(options);
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
         var backends = new BackendInvokers(CreateBackendInvoker(options), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay)));
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
-        builder.Services.AddSingleton(loggerFactory);
+        var builder = KestrelHost.CreateBuilder(loggerFactory);
         builder.WebHost.UseSockets(sockets =>
         {
             sockets.NoDelay = options.TcpNoDelay;

@@ -73,6 +73,44 @@ public sealed class RelayCommandTests
     }
 
     [Fact]
+    public async Task The_relay_takes_nothing_from_its_working_directory_or_the_frameworks_environment_variables()
+    {
+        // The framework's default web builders read appsettings.json from the working directory (and
+        // watch that whole tree for changes to it) and Kestrel__* or ASPNETCORE_URLS variables. Passage's
+        // servers inside the relay (admin, HTTP/2 CONNECT) must open no listener because of them.
+        using var directory = new TemporaryDirectory();
+        var (filePort, variablePort, urlsPort) = (Tunnel.TunnelPair.FreePort(), Tunnel.TunnelPair.FreePort(), Tunnel.TunnelPair.FreePort());
+        directory.Write("appsettings.json", $$"""{ "Kestrel": { "Endpoints": { "stray": { "Url": "http://127.0.0.1:{{filePort}}" } } } }""");
+        Directory.CreateDirectory(Path.Combine(directory.Path, "nested", "deeper"));
+        await using var relay = PassageProcess.Start(
+            ["relay", "--connect-plain", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--allow-private"],
+            new Dictionary<string, string?>
+            {
+                ["Kestrel__Endpoints__variable__Url"] = $"http://127.0.0.1:{variablePort}",
+                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{urlsPort}",
+            },
+            workingDirectory: directory.Path);
+        await relay.WaitForListeningPortAsync();
+        var line = await relay.WaitForLineAsync(l => l.Contains("admin listening on 127.0.0.1:", StringComparison.Ordinal));
+        var adminPort = int.Parse(line.Split("127.0.0.1:")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+
+        using var http = new HttpClient();
+        Assert.Equal("ok\n", await http.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/healthz")));
+        foreach (var port in new[] { filePort, variablePort, urlsPort })
+        {
+            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            var refused = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(async () => await probe.ConnectAsync(System.Net.IPAddress.Loopback, port));
+            Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+        if (OperatingSystem.IsLinux())
+        {
+            // No file watching at all (it was one inotify instance per server, a watch per directory).
+            var watchers = Directory.GetFiles($"/proc/{relay.Id}/fd").Count(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify");
+            Assert.Equal(0, watchers);
+        }
+    }
+
+    [Fact]
     public async Task A_port_already_in_use_is_a_clear_startup_error()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Passage.Transport.Handoff;
+using Passage.Transport;
 
 namespace Passage.Relay.Connect;
 
@@ -31,9 +32,8 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
     public static async Task<Http2ConnectServer> StartAsync(ConnectOptions options, RequestDelegate handler, ILoggerFactory loggerFactory)
     {
         var factory = new HandoffListenerFactory();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
+        var builder = KestrelHost.CreateBuilder(loggerFactory);
         builder.Services.AddSingleton<IConnectionListenerFactory>(factory);
-        builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
