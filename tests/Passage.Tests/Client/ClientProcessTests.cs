@@ -155,7 +155,9 @@ public sealed class ClientProcessTests
         await using var relay = await ConnectHarness.StartAsync();
         var process = PassageProcess.Start(
             ["client", "--relay", $"{relay.Relay.NodeId}@127.0.0.1:{relay.TlsPort}", "--http", "127.0.0.1:0"],
-            environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__IDLETIMEOUT"] = "500ms" });
+            // Long enough that a busy machine (the whole suite runs at once) does not pause this test past it
+            // between the 200 and the ping: with 500 ms, the ping once found the tunnel closed already.
+            environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__IDLETIMEOUT"] = "2s" });
         await using var _ = process;
         var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
 
