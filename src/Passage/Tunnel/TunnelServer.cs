@@ -78,6 +78,12 @@ public sealed class TunnelServer : IAsyncDisposable
                 return socket;
             };
         });
+        if (options.Protocol == TunnelProtocol.Http3)
+        {
+            // Kestrel serves HTTP/3 only with the QUIC transport registered (settings allow h3 only
+            // where the runtime has QUIC; not testable on machines without libmsquic).
+            builder.WebHost.UseQuic();
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
