@@ -26,7 +26,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     private bool _registered;
     // One more than the epoll set to join when registered (0: whichever Register picks), so that the
     // two sockets of a relayed connection wait on one readiness thread (see KeepTogether).
-    private byte _set;
+    private ushort _set;
     // An epoll_ctl(2) for this socket is under way outside the lock (see Install).
     private bool _widening;
     // What the epoll set watches on this socket (0: not added yet).
@@ -343,7 +343,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
         // A connect to a loopback or near peer has mostly finished by now. Taking that here, on this
         // thread, spares a wake-up of a readiness thread (and the hand-over to it) per connection, and
-        // leaves the socket out of the epoll set until something waits on it, watched for reading only.
+        // leaves the socket out of the epoll set until something waits on it (and unwatched for writing
+        // until something waits to write).
         if (!SocketReadiness.ConnectFinished(Socket))
         {
             // Nothing else waits on this socket yet: a report now is about this connect (writable once
@@ -383,7 +384,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             return;
         }
         var set = a.RegisteredSet() ?? b.RegisteredSet() ?? SocketReadiness.ChooseSet();
-        a._set = b._set = (byte)(set + 1);
+        a._set = b._set = (ushort)(set + 1);
     }
 
     private int? RegisteredSet()
@@ -456,9 +457,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     }
 
     /// <summary>
-    /// 1 if a report for <paramref name="events"/> came after <paramref name="mark"/>, else makes sure
-    /// the epoll set watches for them, marks <paramref name="waiter"/> waiting and returns 0; or the
-    /// negated errno.
+    /// 1 if a report for <paramref name="events"/> came after <paramref name="mark"/>; else marks
+    /// <paramref name="waiter"/> waiting and returns 0, once the epoll set watches for them or another
+    /// thread's call that adds them is under way (should that call fail, it ends this wait with its
+    /// error); or the negated errno of this call's own failure (0 if a close ended the wait first).
     /// </summary>
     /// <remarks>
     /// The epoll_ctl(2) that adds the socket or widens what is watched runs outside the lock: adding a
@@ -518,11 +520,13 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
                 }
             }
             // The other kind of wait is adding the socket right now (its first read and first wait to
-            // send began together): rare, and over within one call.
-            spinner.SpinOnce();
+            // send began together): rare, and over within one call. Never a sleep: this may be a
+            // readiness thread, which would stall every socket of its set.
+            spinner.SpinOnce(sleep1Threshold: -1);
         }
 
         var error = SocketReadiness.Watch(_registration, Socket, watch, added: before != 0);
+        Waiter? dependent = null;
         var restored = false;
         try
         {
@@ -531,6 +535,14 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             if (error != 0)
             {
                 _watched = before;
+                // The other kind's waiter counted on this call if it was installed while the call was
+                // under way: waiting for what was not watched before. Decided under the lock: a waiter
+                // installed after the restore makes its own call.
+                var other = events == EPOLLIN ? _writer : _reader;
+                if ((before & (events == EPOLLIN ? EPOLLOUT : EPOLLIN)) == 0 && other?.IsWaiting == true)
+                {
+                    dependent = other;
+                }
             }
         }
         finally
@@ -544,14 +556,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             return 0;
         }
-        // Nothing watches for what this waiter (or the other kind, if it counted on this call) waits
-        // for: each ends with the error, unless something (a close) ended it already.
-        var failure = ToSocketException(error);
-        var other = events == EPOLLIN ? _writer : _reader;
-        if ((before & (events == EPOLLIN ? EPOLLOUT : EPOLLIN)) == 0)
-        {
-            other?.Finish(failure);
-        }
+        // Nothing watches for what this waiter (or the dependent one) waits for: each ends with the
+        // error, unless something (a close) ended it already.
+        dependent?.Finish(ToSocketException(error));
         return waiter.Unmark() ? -error : 0;
     }
 
