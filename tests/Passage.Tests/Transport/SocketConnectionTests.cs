@@ -392,33 +392,19 @@ public sealed class SocketConnectionTests : IAsyncLifetime
         // whose handshake the listener dropped (its accept queue full) waits for readiness instead,
         // and completes when the retried handshake (about a second later) finds room.
         using var listener = Listen(backlog: 1);
-        var fillers = new List<Socket>();
-        try
-        {
-            // A backlog of 1 queues two: after them, new handshakes are dropped.
-            for (var i = 0; i < 2; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(filler);
-                await filler.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeouts.Default);
-            }
-            await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-            var connect = connection.ConnectAsync(listener.LocalEndPoint!, default);
-            Assert.False(connect.IsCompleted);
+        using var fillers = await FillAcceptQueueAsync(listener);
+        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var connect = connection.ConnectAsync(listener.LocalEndPoint!, default);
+        Assert.False(connect.IsCompleted);
 
-            using var first = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
-            using var second = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
-            await connect.AsTask().WaitAsync(Timeouts.Default);
-            using var accepted = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        using var first = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        using var second = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await connect.AsTask().WaitAsync(Timeouts.Default);
+        using var accepted = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
 
-            await AssertZeroByteReadWaitsForAsync(connection, accepted, "late"u8.ToArray());
-            await connection.WriteAsync("back"u8.ToArray(), default);
-            Assert.Equal("back"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
-        }
-        finally
-        {
-            fillers.ForEach(f => f.Dispose());
-        }
+        await AssertZeroByteReadWaitsForAsync(connection, accepted, "late"u8.ToArray());
+        await connection.WriteAsync("back"u8.ToArray(), default);
+        Assert.Equal("back"u8.ToArray(), await Loopback.ReadToEndAsync(accepted, limit: 4));
     }
 
     [Fact]
@@ -426,24 +412,35 @@ public sealed class SocketConnectionTests : IAsyncLifetime
     {
         // A listener whose accept queue is full drops new handshakes: a connect to it hangs.
         using var listener = Listen(backlog: 1);
-        var fillers = new List<Socket>();
-        try
-        {
-            for (var i = 0; i < 3; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(filler);
-                _ = filler.ConnectAsync(listener.LocalEndPoint!).ContinueWith(t => t.Exception, TaskScheduler.Default);
-            }
-            await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var fillers = await FillAcceptQueueAsync(listener);
+        await using var connection = new SocketConnection(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
 
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connection.ConnectAsync(listener.LocalEndPoint!, cts.Token).AsTask().WaitAsync(Timeouts.Default));
-        }
-        finally
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connection.ConnectAsync(listener.LocalEndPoint!, cts.Token).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>
+    /// Two connections to <paramref name="listener"/> (made with a backlog of 1), established and not
+    /// accepted: its accept queue is full, so the kernel drops the next handshakes (a connect retries
+    /// about a second later). Disposing closes them.
+    /// </summary>
+    private static async Task<Fillers> FillAcceptQueueAsync(Socket listener)
+    {
+        var fillers = new Fillers();
+        for (var i = 0; i < 2; i++)
         {
-            fillers.ForEach(f => f.Dispose());
+            var filler = new Socket(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            fillers.Sockets.Add(filler);
+            await filler.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeouts.Default);
         }
+        return fillers;
+    }
+
+    private sealed class Fillers : IDisposable
+    {
+        public List<Socket> Sockets { get; } = [];
+
+        public void Dispose() => Sockets.ForEach(s => s.Dispose());
     }
 
     /// <summary>
