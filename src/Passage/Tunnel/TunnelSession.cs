@@ -128,11 +128,13 @@ internal sealed class TunnelSession : IAsyncDisposable
             // Lost after a while up: try again at once. A failed attempt, or a session that ended as soon as it
             // began, waits connectInterval first, so the loop never spins.
             var retryNow = _status.Phase == TunnelPhase.Up && Environment.TickCount64 - started >= _options.ConnectInterval.TotalMilliseconds;
-            if (_status.Phase != TunnelPhase.Down || _status.ErrorType != failure.ErrorType || _status.Details != failure.Details)
+            var changed = _status.Phase != TunnelPhase.Down || _status.ErrorType != failure.ErrorType || _status.Details != failure.Details;
+            // Status first, then the line: whoever reads "tunnel down" must find requests already answered 503.
+            SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details));
+            if (changed)
             {
                 TunnelLog.SessionDown(_logger, failure.ErrorType, failure.Details, interval);
             }
-            SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details));
             if (!retryNow)
             {
                 try
@@ -174,8 +176,8 @@ internal sealed class TunnelSession : IAsyncDisposable
             var body = await response.Content.ReadAsStreamAsync(attempt.Token).ConfigureAwait(false);
             // Established: from here only the PINGs (maxIdleTimeout) and the socket decide.
             attempt.CancelAfter(Timeout.InfiniteTimeSpan);
-            TunnelLog.SessionUp(_logger, _server);
             SetStatus(new TunnelStatus(TunnelPhase.Up));
+            TunnelLog.SessionUp(_logger, _server);
             _firstAttempt.TrySetResult();
             var buffer = new byte[16];
             while (await body.ReadAsync(buffer, stop).ConfigureAwait(false) > 0)
