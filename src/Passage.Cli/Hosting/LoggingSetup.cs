@@ -15,7 +15,15 @@ internal static class LoggingSetup
         builder.SetMinimumLevel(options.Level);
         // Kestrel and hosting are parts inside Passage; their routine lines are not the operator's business.
         builder.AddFilter("Microsoft", options.Level > LogLevel.Warning ? options.Level : LogLevel.Warning);
-        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.AddConsole(o =>
+        {
+            o.LogToStandardErrorThreshold = LogLevel.Trace;
+            // Lines queue for a writer thread. When whoever reads standard error stalls (a paused pager, a stuck
+            // log shipper) and the queue is full, the framework's default makes every thread that logs wait, the
+            // relay's I/O threads among them: traffic would stop for the log. Lines are dropped instead, and the
+            // writer says how many once it can write again.
+            o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
+        });
         switch (options.Format)
         {
             case "json":

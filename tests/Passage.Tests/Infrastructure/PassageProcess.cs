@@ -17,6 +17,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private volatile bool _readingStandardError;
 
     private PassageProcess(Process process) => _process = process;
 
@@ -36,8 +37,13 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// <summary>Everything the process printed so far, both streams, for assertion messages.</summary>
     public string Output => $"--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
 
-    /// <summary>Starts <c>passage ARGS</c>. Environment entries with a null value are removed.</summary>
-    public static PassageProcess Start(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null)
+    /// <summary>
+    /// Starts <c>passage ARGS</c>. Environment entries with a null value are removed. With
+    /// <paramref name="readStandardError"/> false nothing reads its standard error, as under a stalled log
+    /// reader: once the pipe's buffer is full, a write to it waits (<see cref="StandardError"/> stays empty
+    /// until <see cref="StartReadingStandardError"/>).
+    /// </summary>
+    public static PassageProcess Start(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -71,8 +77,18 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => result.OnLine(e.Data, result._stderr, result._stderrClosed);
         process.Start();
         process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        if (readStandardError)
+        {
+            result.StartReadingStandardError();
+        }
         return result;
+    }
+
+    /// <summary>Begins reading standard error (a process started with it unread).</summary>
+    public void StartReadingStandardError()
+    {
+        _readingStandardError = true;
+        _process.BeginErrorReadLine();
     }
 
     /// <summary>Runs <c>passage ARGS</c> to completion and returns its exit code and output.</summary>
@@ -118,7 +134,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         try
         {
             await _process.WaitForExitAsync(cts.Token);
-            await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(cts.Token);
+            await Task.WhenAll(_stdoutClosed.Task, _readingStandardError ? _stderrClosed.Task : Task.CompletedTask).WaitAsync(cts.Token);
         }
         catch (OperationCanceledException)
         {
