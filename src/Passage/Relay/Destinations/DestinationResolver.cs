@@ -44,8 +44,8 @@ public sealed class DestinationResolver
     /// Mapped addresses are still checked by <paramref name="policy"/>. Copied.
     /// </param>
     /// <param name="lookup">
-    /// The DNS lookup; <see langword="null"/> for <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/>.
-    /// A seam for tests. It signals failure with <see cref="SocketException"/>.
+    /// The DNS lookup; <see langword="null"/> for getaddrinfo on the process's lookup threads
+    /// (<see cref="LookupThreads.Shared"/>). A seam for tests. It signals failure with <see cref="SocketException"/>.
     /// </param>
     /// <param name="dnsCache">
     /// How long DNS answers are reused; <see langword="null"/> for <see cref="DnsCacheOptions.Off"/>
@@ -65,7 +65,7 @@ public sealed class DestinationResolver
     {
         ArgumentNullException.ThrowIfNull(policy);
         _policy = policy;
-        _dns = new DnsCache(lookup ?? Dns.GetHostAddressesAsync, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
+        _dns = new DnsCache(lookup ?? LookupThreads.Shared.LookupAsync, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
         _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
         foreach ((string name, IPAddress[] addresses) in staticMap ?? new Dictionary<string, IPAddress[]>())
         {

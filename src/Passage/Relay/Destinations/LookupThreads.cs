@@ -1,0 +1,155 @@
+using System.Net;
+
+namespace Passage.Relay.Destinations;
+
+/// <summary>
+/// Runs blocking name lookups (getaddrinfo(3), through <see cref="Dns.GetHostAddresses(string)"/>) on a few
+/// threads of their own, never on the thread pool.
+/// </summary>
+/// <remarks>
+/// On Linux the runtime's <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/> calls getaddrinfo
+/// on a pool thread, which it holds until the answer comes: with an unresponsive DNS server, that is
+/// <c>timeout × attempts</c> of resolv.conf (10 s by default) per name. A burst of destinations under a dead
+/// domain then takes every pool thread, and with them the timers and continuations the rest of the relay runs
+/// on: measured with 100 such names in flight, clients waited 9–50 s for answers that connectTimeout (10 s)
+/// should have given, one every half second as the pool grew. Here a lookup waits in a queue for one of at
+/// most <c>maxThreads</c> threads; the caller's cancellation (its connect timeout) ends its wait at once, and a
+/// lookup whose caller has gone is skipped rather than started. A thread idle for <c>idleExit</c> ends.
+/// <code>
+///   LookupAsync ──▶ queue ──▶ idle thread? wake it : fewer than max? start one : wait for one
+///       ▲                          │
+///       └── cancelled: answered at once; skipped when its turn comes
+/// </code>
+/// </remarks>
+internal sealed class LookupThreads
+{
+    private readonly Func<string, IPAddress[]> _lookup;
+    private readonly int _maxThreads;
+    private readonly TimeSpan _idleExit;
+    private readonly object _gate = new();
+    private readonly Queue<Work> _queue = new();
+    private int _threads;
+    private int _idle;
+
+    /// <summary>Creates the lookup threads (none runs until the first lookup).</summary>
+    /// <param name="lookup">The blocking lookup; it signals failure by throwing.</param>
+    /// <param name="maxThreads">At most this many lookups run at once.</param>
+    /// <param name="idleExit">A thread with no lookup for this long ends.</param>
+    public LookupThreads(Func<string, IPAddress[]> lookup, int maxThreads, TimeSpan idleExit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxThreads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(idleExit, TimeSpan.Zero);
+        _lookup = lookup;
+        _maxThreads = maxThreads;
+        _idleExit = idleExit;
+    }
+
+    /// <summary>
+    /// The process's lookups of destination names: up to 32 at once (getaddrinfo blocks in recvfrom, so they
+    /// cost little but a thread each), threads ending after 30 s without work.
+    /// </summary>
+    public static LookupThreads Shared { get; } = new(Dns.GetHostAddresses, 32, TimeSpan.FromSeconds(30));
+
+    /// <summary>Threads alive now, busy or idle.</summary>
+    public int Threads
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _threads;
+            }
+        }
+    }
+
+    /// <summary>The addresses of <paramref name="name"/>, looked up on one of the threads.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (at once).</exception>
+    /// <exception cref="System.Net.Sockets.SocketException">The lookup failed.</exception>
+    public Task<IPAddress[]> LookupAsync(string name, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<IPAddress[]>(cancellationToken);
+        }
+        // The caller's continuation must not run on a lookup thread, nor the lookup on the caller's.
+        var work = new Work(name, new TaskCompletionSource<IPAddress[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (cancellationToken.CanBeCanceled)
+        {
+            work.Registration = cancellationToken.UnsafeRegister(
+                static (state, token) => ((TaskCompletionSource<IPAddress[]>)state!).TrySetCanceled(token), work.Completion);
+        }
+        bool start;
+        lock (_gate)
+        {
+            _queue.Enqueue(work);
+            // Idle threads count as idle until they wake, woken or not: more lookups queued than there are idle
+            // threads means one more thread is needed, room permitting.
+            start = _queue.Count > _idle && _threads < _maxThreads;
+            if (start)
+            {
+                _threads++;
+            }
+            if (_idle > 0)
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+        if (start)
+        {
+            new Thread(Run) { IsBackground = true, Name = "passage dns" }.UnsafeStart();
+        }
+        return work.Completion.Task;
+    }
+
+    private void Run()
+    {
+        while (Next() is { } work)
+        {
+            try
+            {
+                // Nobody is waiting any more (the caller's timeout): the thread goes to the next one.
+                if (!work.Completion.Task.IsCompleted)
+                {
+                    work.Completion.TrySetResult(_lookup(work.Name));
+                }
+            }
+            catch (Exception e)
+            {
+                work.Completion.TrySetException(e);
+            }
+            finally
+            {
+                work.Registration.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The next lookup, waiting up to the idle time for one; null when this thread is to end.</summary>
+    private Work? Next()
+    {
+        lock (_gate)
+        {
+            while (_queue.Count == 0)
+            {
+                _idle++;
+                var woken = Monitor.Wait(_gate, _idleExit);
+                _idle--;
+                if (!woken && _queue.Count == 0)
+                {
+                    _threads--;
+                    return null;
+                }
+            }
+            return _queue.Dequeue();
+        }
+    }
+
+    private sealed class Work(string name, TaskCompletionSource<IPAddress[]> completion)
+    {
+        public string Name { get; } = name;
+
+        public TaskCompletionSource<IPAddress[]> Completion { get; } = completion;
+
+        public CancellationTokenRegistration Registration { get; set; }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Passage.Relay.Destinations;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Destinations;
+
+/// <summary>
+/// Blocking lookups on threads of their own. The lookup here blocks until the test lets it go, as getaddrinfo
+/// does while a DNS server stays silent.
+/// </summary>
+public sealed class LookupThreadsTests : IDisposable
+{
+    private readonly ManualResetEventSlim _release = new();
+    private readonly ConcurrentQueue<string> _started = new();
+    private readonly ConcurrentBag<bool> _onPoolThread = new();
+    private int _running;
+    private int _mostAtOnce;
+
+    public void Dispose()
+    {
+        _release.Set();
+        _release.Dispose();
+    }
+
+    [Fact]
+    public async Task Lookups_run_off_the_thread_pool_at_most_max_at_once_and_each_gets_its_own_answer()
+    {
+        var threads = new LookupThreads(BlockingLookup, maxThreads: 4, idleExit: TimeSpan.FromSeconds(30));
+        var lookups = Enumerable.Range(0, 20).Select(i => threads.LookupAsync($"host{i}.test", CancellationToken.None)).ToList();
+
+        await WaitUntilAsync(() => Volatile.Read(ref _running) == 4);
+        Assert.Equal(4, threads.Threads);
+        Assert.All(lookups, l => Assert.False(l.IsCompleted));
+
+        _release.Set();
+        var answers = await Task.WhenAll(lookups).WaitAsync(Timeouts.Default);
+        for (var i = 0; i < answers.Length; i++)
+        {
+            Assert.Equal(AddressOf($"host{i}.test"), Assert.Single(answers[i]));
+        }
+        Assert.Equal(4, _mostAtOnce);
+        Assert.Equal(20, _started.Count);
+        Assert.DoesNotContain(true, _onPoolThread);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_is_answered_at_once_and_its_lookup_is_never_started()
+    {
+        var threads = new LookupThreads(BlockingLookup, maxThreads: 1, idleExit: TimeSpan.FromSeconds(30));
+        var first = threads.LookupAsync("first.test", CancellationToken.None);
+        await WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
+
+        using var giveUp = new CancellationTokenSource();
+        var abandoned = threads.LookupAsync("abandoned.test", giveUp.Token);
+        var after = threads.LookupAsync("after.test", CancellationToken.None);
+        giveUp.Cancel();
+        // Answered while the only thread is still stuck in the first lookup.
+        var canceled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned.WaitAsync(Timeouts.Default));
+        Assert.Equal(giveUp.Token, canceled.CancellationToken);
+        Assert.False(first.IsCompleted);
+
+        _release.Set();
+        await Task.WhenAll(first, after).WaitAsync(Timeouts.Default);
+        Assert.Equal(["first.test", "after.test"], _started);
+    }
+
+    [Fact]
+    public async Task A_token_already_cancelled_starts_nothing()
+    {
+        var threads = new LookupThreads(BlockingLookup, maxThreads: 1, idleExit: TimeSpan.FromSeconds(30));
+        var task = threads.LookupAsync("never.test", new CancellationToken(canceled: true));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task);
+        Assert.Equal(0, threads.Threads);
+        Assert.Empty(_started);
+    }
+
+    [Fact]
+    public async Task A_failed_lookup_reaches_its_caller_and_the_thread_goes_on()
+    {
+        var threads = new LookupThreads(
+            name => name == "missing.test" ? throw new SocketException((int)SocketError.HostNotFound) : [AddressOf(name)],
+            maxThreads: 1,
+            idleExit: TimeSpan.FromSeconds(30));
+        var failed = await Assert.ThrowsAsync<SocketException>(() => threads.LookupAsync("missing.test", CancellationToken.None).WaitAsync(Timeouts.Default));
+        Assert.Equal(SocketError.HostNotFound, failed.SocketErrorCode);
+        Assert.Equal(AddressOf("found.test"), Assert.Single(await threads.LookupAsync("found.test", CancellationToken.None).WaitAsync(Timeouts.Default)));
+        Assert.Equal(1, threads.Threads);
+    }
+
+    [Fact]
+    public async Task Threads_idle_for_the_idle_time_end_and_the_next_lookup_starts_one_again()
+    {
+        var threads = new LookupThreads(name => [AddressOf(name)], maxThreads: 2, idleExit: TimeSpan.FromMilliseconds(50));
+        await Task.WhenAll(threads.LookupAsync("a.test", CancellationToken.None), threads.LookupAsync("b.test", CancellationToken.None)).WaitAsync(Timeouts.Default);
+        await WaitUntilAsync(() => threads.Threads == 0);
+
+        Assert.Equal(AddressOf("c.test"), Assert.Single(await threads.LookupAsync("c.test", CancellationToken.None).WaitAsync(Timeouts.Default)));
+    }
+
+    /// <summary>
+    /// Lookups queued faster than a woken idle thread takes them: each must still get a thread of its own while
+    /// there is room (an idle thread that has been woken but has not yet run counts only once).
+    /// </summary>
+    [Fact]
+    public async Task Lookups_queued_together_after_an_idle_spell_run_together()
+    {
+        var threads = new LookupThreads(BlockingLookup, maxThreads: 3, idleExit: TimeSpan.FromSeconds(30));
+        _release.Set();
+        await threads.LookupAsync("warm.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+        await WaitUntilAsync(() => Volatile.Read(ref _running) == 0);
+        _release.Reset();
+
+        var lookups = Enumerable.Range(0, 3).Select(i => threads.LookupAsync($"burst{i}.test", CancellationToken.None)).ToList();
+        await WaitUntilAsync(() => Volatile.Read(ref _running) == 3);
+        _release.Set();
+        await Task.WhenAll(lookups).WaitAsync(Timeouts.Default);
+        Assert.Equal(3, threads.Threads);
+    }
+
+    private IPAddress[] BlockingLookup(string name)
+    {
+        _started.Enqueue(name);
+        _onPoolThread.Add(Thread.CurrentThread.IsThreadPoolThread);
+        var now = Interlocked.Increment(ref _running);
+        int most;
+        while ((most = Volatile.Read(ref _mostAtOnce)) < now && Interlocked.CompareExchange(ref _mostAtOnce, now, most) != most)
+        {
+        }
+        try
+        {
+            Assert.True(_release.Wait(Timeouts.Default), "the test never released the lookup");
+            return [AddressOf(name)];
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    /// <summary>An IPv6 address spelling the name (16 characters at most), so every name has its own.</summary>
+    private static IPAddress AddressOf(string name) => new(System.Text.Encoding.ASCII.GetBytes(name.PadRight(16, '\0')));
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(5, cts.Token);
+        }
+    }
+}
