@@ -18,6 +18,7 @@ public static class TunnelFailures
             (503, _) => TunnelFailure.RelayBusy,
             (504, _) => TunnelFailure.Timeout,
             (_, "dns_error") or (_, "destination_not_found") => TunnelFailure.DnsError,
+            (_, "dns_timeout") => TunnelFailure.Timeout,
             (_, "connection_refused") => TunnelFailure.ConnectionRefused,
             (_, "destination_ip_unroutable") or (_, "destination_unavailable") => TunnelFailure.Unreachable,
             (_, "connection_timeout") => TunnelFailure.Timeout,

@@ -98,4 +98,9 @@ public enum RefusalReason
 
     /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher, or a refused client certificate (<c>tls_handshake_failed</c>).</summary>
     TlsHandshakeFailed,
+
+    /// <summary>
+    /// The destination name's lookup did not finish within the connect timeout (<c>dns_timeout</c>; answered 504).
+    /// </summary>
+    DnsTimeout,
 }

@@ -22,6 +22,7 @@ namespace Passage.Relay;
 ///  ConnectionLimit          503    connection_limit_reached
 ///  ShuttingDown             503    proxy_internal_response   answered locally, nothing was tried
 ///  UpstreamTimeout          504    connection_timeout
+///  DnsTimeout               504    dns_timeout               the lookup outlasted the connect timeout
 ///  UnsupportedVersion       505    http_protocol_error
 ///  ClientClosed, HandshakeTimeout, NotTls, MalformedHello,
 ///  HelloTooLarge, NoServerName  0  (none)                    no HTTP answer: the connection or tunnel is closed
@@ -49,7 +50,7 @@ public static class RefusalReasonHttp
         RefusalReason.HeadTooLarge => 431,
         RefusalReason.NoRoute or RefusalReason.DnsError or RefusalReason.UpstreamRefused or RefusalReason.UpstreamUnreachable => 502,
         RefusalReason.ConnectionLimit or RefusalReason.ShuttingDown => 503,
-        RefusalReason.UpstreamTimeout => 504,
+        RefusalReason.UpstreamTimeout or RefusalReason.DnsTimeout => 504,
         RefusalReason.UnsupportedVersion => 505,
         _ => 0,
     };
@@ -74,6 +75,7 @@ public static class RefusalReasonHttp
         RefusalReason.DestinationProhibited => "destination_ip_prohibited",
         RefusalReason.NoRoute => "destination_not_found",
         RefusalReason.DnsError => "dns_error",
+        RefusalReason.DnsTimeout => "dns_timeout",
         RefusalReason.UpstreamRefused => "connection_refused",
         RefusalReason.UpstreamTimeout => "connection_timeout",
         RefusalReason.UpstreamUnreachable => "destination_ip_unroutable",

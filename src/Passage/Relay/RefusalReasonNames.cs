@@ -18,6 +18,7 @@ public static class RefusalReasonNames
         RefusalReason.InvalidDestination => "destination_not_found",
         RefusalReason.DestinationProhibited => "destination_ip_prohibited",
         RefusalReason.DnsError => "dns_error",
+        RefusalReason.DnsTimeout => "dns_timeout",
         RefusalReason.UpstreamRefused => "connection_refused",
         RefusalReason.UpstreamTimeout => "connection_timeout",
         RefusalReason.UpstreamUnreachable => "destination_ip_unroutable",

@@ -35,7 +35,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         {
             return cancellationToken.IsCancellationRequested
                 ? new(null, RefusalReason.ShuttingDown, "stopping")
-                : new(null, RefusalReason.DnsError, "lookup timed out");
+                : new(null, RefusalReason.DnsTimeout, "lookup timed out");
         }
 
         switch (resolved.Status)

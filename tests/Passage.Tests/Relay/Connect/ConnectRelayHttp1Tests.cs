@@ -126,6 +126,25 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     [Fact]
+    public async Task A_lookup_that_outlasts_the_connect_timeout_gets_504_dns_timeout()
+    {
+        // A DNS server that stays silent: the lookup ends only when the relay gives up on it.
+        await using var relay = await ConnectHarness.StartAsync(
+            limits: new RelayLimits { ConnectTimeout = TimeSpan.FromMilliseconds(300) },
+            dns: async (_, cancellationToken) =>
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+                return [];
+            });
+        var (status, head, socket) = await relay.SendHeadAsync(Connect("silent.test:443"));
+        using var _ = socket;
+        Assert.Equal(504, status);
+        AssertProxyStatus(head, "dns_timeout");
+        Assert.Contains("lookup timed out", head);
+        await WaitUntil(() => relay.Counter("passage.relay.connections.refused/dns_timeout") == 1);
+    }
+
+    [Fact]
     public async Task A_refused_connection_gets_502_connection_refused()
     {
         int closedPort;

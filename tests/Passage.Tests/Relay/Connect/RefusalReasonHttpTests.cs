@@ -31,6 +31,7 @@ public sealed class RefusalReasonHttpTests
     [InlineData(RefusalReason.DnsError, 502, "dns_error")]
     [InlineData(RefusalReason.UpstreamRefused, 502, "connection_refused")]
     [InlineData(RefusalReason.UpstreamTimeout, 504, "connection_timeout")]
+    [InlineData(RefusalReason.DnsTimeout, 504, "dns_timeout")]
     [InlineData(RefusalReason.UpstreamUnreachable, 502, "destination_ip_unroutable")]
     [InlineData(RefusalReason.ConnectionLimit, 503, "connection_limit_reached")]
     [InlineData(RefusalReason.InvalidDestination, 400, "http_request_error")]
