@@ -24,6 +24,14 @@ using System.Text;
 //                                         "slope_kib_per_conn Y" (least squares over the steps); then close all.
 //                                         --at-step: after each reading run `sh -c "CMD N"` (N: the step) while
 //                                         the connections are still open, e.g. to take a heap snapshot
+//   silent-dns                            bind UDP 127.0.0.1:53 and never answer: a DNS server that stays silent
+//                                         (run in a network namespace of its own); run until killed (at most 1 h)
+//   names --proxy H:P --count N --target H:P [--probes K]
+//                                         N plain CONNECTs at once, each to its own name (nameI.silent.test:443);
+//                                         meanwhile, K CONNECT + echo setups one after another to --target (a
+//                                         literal); print per status and error type how many answered and how
+//                                         soon ("answer STATUS ERROR count C first_s X last_s Y"), the names
+//                                         unanswered after 120 s, and the probes ("probes p50_ms X max_ms Y errors E")
 // V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP), tls (HTTP/1.1 CONNECT over
 // TLS to the proxy, whose certificate must equal --cert byte for byte: a pin, no CA, no name check),
 // relay (TCP to --proxy, which forwards to the target by itself: HAProxy, pass-through) or tlsrelay
@@ -112,6 +120,20 @@ try
                 Console.WriteLine(line.ToString());
                 return 0;
             }
+        case "silent-dns":
+            using (var dns = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+            {
+                dns.Bind(new IPEndPoint(IPAddress.Loopback, 53));
+                Console.WriteLine("silent-dns 127.0.0.1:53");
+                Console.Out.Flush();
+                // Queries queue in the socket unread until it drops them: never an answer, never an ICMP error.
+                Thread.Sleep(TimeSpan.FromHours(1));
+            }
+            return 0;
+        case "names":
+            return Names.Run(
+                IPEndPoint.Parse(options["proxy"]), IPEndPoint.Parse(options["target"]),
+                int.Parse(options.GetValueOrDefault("count", "100"), inv), int.Parse(options.GetValueOrDefault("probes", "20"), inv));
         default:
             Console.Error.WriteLine($"unknown mode {args[0]}");
             return 2;
@@ -697,5 +719,66 @@ static class Sink
                 // A client that resets is its own business; the client side counts errors.
             }
         }
+    }
+}
+
+/// <summary>Many CONNECTs to names at once, and setups to a literal beside them (bench/dns/run).</summary>
+static class Names
+{
+    public static int Run(IPEndPoint proxy, IPEndPoint target, int count, int probes)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var clock = Stopwatch.StartNew();
+        var answers = new (string Key, double Seconds)?[count];
+        var tasks = Enumerable.Range(0, count).Select(i => Task.Run(async () =>
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            try
+            {
+                await socket.ConnectAsync(proxy, cts.Token);
+                var name = $"name{i}.silent.test:443";
+                await socket.SendAsync(Encoding.ASCII.GetBytes($"CONNECT {name} HTTP/1.1\r\nHost: {name}\r\n\r\n"), cts.Token);
+                var head = new byte[4096];
+                var length = 0;
+                while (head.AsSpan(0, length).IndexOf("\r\n\r\n"u8) < 0 && length < head.Length)
+                {
+                    var n = await socket.ReceiveAsync(head.AsMemory(length), cts.Token);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+                    length += n;
+                }
+                var text = Encoding.ASCII.GetString(head, 0, length);
+                var status = text.Length > 12 ? text[9..12] : "closed";
+                var error = text.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase)) is { } field
+                    && field.IndexOf("error=", StringComparison.Ordinal) is var at and >= 0
+                        ? new string(field[(at + 6)..].TakeWhile(c => c != ';').ToArray())
+                        : "-";
+                answers[i] = ($"{status} {error}", clock.Elapsed.TotalSeconds);
+            }
+            catch (OperationCanceledException)
+            {
+                // Unanswered after 120 s.
+            }
+        })).ToArray();
+
+        // The literal probes start once the names are in flight.
+        Thread.Sleep(1000);
+        var path = new PathOptions("plain", target, proxy, null, null, 100, null);
+        var (samples, errors, firstError) = Setup.Run(path, probes);
+        Task.WaitAll(tasks);
+
+        foreach (var group in answers.Where(a => a is not null).Select(a => a!.Value).GroupBy(a => a.Key).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Console.WriteLine(string.Create(inv, $"answer {group.Key} count {group.Count()} first_s {group.Min(a => a.Seconds):F1} last_s {group.Max(a => a.Seconds):F1}"));
+        }
+        Console.WriteLine(string.Create(inv, $"unanswered {answers.Count(a => a is null)}"));
+        samples.Sort();
+        Console.WriteLine(samples.Count == 0
+            ? $"probes p50_ms - max_ms - errors {errors} first_error {firstError}"
+            : string.Create(inv, $"probes p50_ms {samples[samples.Count / 2] / 1000:F1} max_ms {samples[^1] / 1000:F1} errors {errors}"));
+        return 0;
     }
 }
