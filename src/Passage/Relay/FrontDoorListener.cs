@@ -157,8 +157,12 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         Log.Stopped(_logger, _frontDoor, closedAtDeadline);
     }
 
+    /// <summary>How long accepting pauses when the process is out of descriptors or memory.</summary>
+    internal static readonly TimeSpan AcceptPause = TimeSpan.FromMilliseconds(100);
+
     private async Task AcceptLoopAsync(Socket listener)
     {
+        var paused = false;
         while (true)
         {
             Socket client;
@@ -170,11 +174,24 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             {
                 return; // The listener was closed: stopping.
             }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            {
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory: every accept fails at once until some are
+                // freed, so trying again at once would spin a core. The connection waits in the listen backlog.
+                if (!paused)
+                {
+                    paused = true;
+                    Log.AcceptPaused(_logger, _frontDoor, e.SocketErrorCode, AcceptPause.TotalMilliseconds);
+                }
+                await Task.Delay(AcceptPause, _time).ConfigureAwait(false);
+                continue;
+            }
             catch (SocketException)
             {
                 // A connection that died in the backlog (reset before accept): nothing to answer.
                 continue;
             }
+            paused = false;
 
             _metrics.Accepted(_frontDoor);
             var id = Interlocked.Increment(ref _nextConnectionId);

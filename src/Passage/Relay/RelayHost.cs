@@ -44,6 +44,7 @@ public sealed class RelayHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         loggerFactory ??= NullLoggerFactory.Instance;
+        options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, loggerFactory.CreateLogger<RelayHost>());
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),

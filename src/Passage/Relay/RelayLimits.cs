@@ -7,8 +7,9 @@ public sealed record RelayLimits
     public const int DefaultMaxConnections = 4096;
 
     /// <summary>
-    /// Client connections open at once, across all endpoints of the relay. One more is refused at
-    /// once (closed with a reset) and counted. Default 4096.
+    /// Client connections open at once on each front-door listener (across its endpoints). One more is
+    /// refused at once (closed with a reset) and counted. Lowered at startup when the open-file limit cannot
+    /// hold it (<see cref="DescriptorBudget"/>). Default 4096.
     /// </summary>
     public int MaxConnections { get; init; } = DefaultMaxConnections;
 

@@ -31,6 +31,8 @@ internal sealed class SplicePipe : IDisposable
     private static readonly int s_spareLimit = Math.Max(2, Environment.ProcessorCount * 2);
     private static int s_spareCount;
     private static long s_open;
+    // Two descriptors a pipe, within the share of the open-file limit set aside for pipes.
+    private static readonly long s_maxOpen = OpenFileLimit.Current is { } limit ? Math.Max(8, OpenFileLimit.PipeShare(limit) / 2) : long.MaxValue;
     private static long s_openBytes;
     private static long s_copiedOut;
 
@@ -87,7 +89,8 @@ internal sealed class SplicePipe : IDisposable
     /// to a power of two pages), unless this process's open pipes already take the share of the user's
     /// pipe quota that larger pipes may have (<see cref="LargePipeBudget"/>). When the size is refused
     /// (above /proc/sys/fs/pipe-max-size, or the quota is spent) the pipe keeps the size the kernel gave it.
-    /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE).
+    /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE), EMFILE too when this process's
+    /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>).
     /// </summary>
     public static unsafe SplicePipe? Rent(int requestedSize, out int errno)
     {
@@ -100,6 +103,11 @@ internal sealed class SplicePipe : IDisposable
                 return spare;
             }
             spare.Dispose();
+        }
+        if (Interlocked.Read(ref s_open) >= s_maxOpen)
+        {
+            errno = EMFILE;
+            return null;
         }
         int* fds = stackalloc int[2];
         if (Pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -50,12 +49,9 @@ public sealed partial class RelayLogBackpressureTests
 
     private static async Task EchoThroughAsync(int relayPort, int echoPort, string what)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        var (socket, head) = await ConnectHarness.RequestTunnelAsync(relayPort, $"127.0.0.1:{echoPort}");
+        using var _ = socket;
         using var cts = new CancellationTokenSource(Timeouts.Default);
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relayPort), cts.Token);
-        var target = $"127.0.0.1:{echoPort}";
-        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
-        var head = await ConnectHarness.ReadHeadAsync(socket);
         Assert.True(head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), $"{what}: {head}");
         var payload = Encoding.ASCII.GetBytes(what.PadRight(32, '.'));
         await Loopback.SendAllAsync(socket, payload);

@@ -41,11 +41,14 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// Starts <c>passage ARGS</c>. Environment entries with a null value are removed. With
     /// <paramref name="readStandardError"/> false nothing reads its standard error, as under a stalled log
     /// reader: once the pipe's buffer is full, a write to it waits (<see cref="StandardError"/> stays empty
-    /// until <see cref="StartReadingStandardError"/>).
+    /// until <see cref="StartReadingStandardError"/>). With <paramref name="openFiles"/> it starts under that
+    /// limit on open files (soft and hard, as <c>ulimit -Sn</c>/<c>-Hn</c> would set them).
     /// </summary>
-    public static PassageProcess Start(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true)
+    public static PassageProcess Start(
+        IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true,
+        (int Soft, int Hard)? openFiles = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(openFiles is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -53,6 +56,13 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
+        if (openFiles is { } limit)
+        {
+            // The shell sets the limit and becomes dotnet (same process, same PID).
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && exec \"$0\" \"$@\"");
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(EntryAssembly);
         foreach (var arg in args)
         {

@@ -119,6 +119,26 @@ internal sealed class ConnectHarness : IAsyncDisposable
         Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(head.ToArray()));
     }
 
+    /// <summary>
+    /// Connects to a relay's plain CONNECT endpoint on 127.0.0.1:<paramref name="relayPort"/> and asks for
+    /// <paramref name="target"/>: the socket (the caller's) and the answer's head.
+    /// </summary>
+    public static async Task<(Socket Socket, string Head)> RequestTunnelAsync(int relayPort, string target)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relayPort)).WaitAsync(Timeouts.Default);
+            await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
+            return (socket, await ReadHeadAsync(socket));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     public static async Task<string> ReadHeadAsync(Socket socket)
     {
         var head = new StringBuilder();

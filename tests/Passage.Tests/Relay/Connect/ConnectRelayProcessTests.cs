@@ -45,11 +45,8 @@ public sealed partial class ConnectRelayProcessTests
         var port = await relay.WaitForListeningPortAsync();
         for (var i = 0; i < 10; i++)
         {
-            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
-            var target = i % 3 == 0 ? "nowhere.invalid:1" : $"origin.test:{echo.Port}";
-            await Loopback.SendAllAsync(socket, System.Text.Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
-            var head = await ConnectHarness.ReadHeadAsync(socket);
+            var (socket, head) = await ConnectHarness.RequestTunnelAsync(port, i % 3 == 0 ? "nowhere.invalid:1" : $"origin.test:{echo.Port}");
+            using var _ = socket;
             Assert.StartsWith("HTTP/1.1 ", head);
         }
         relay.Signal(PassageProcess.SigTerm);

@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
+
+namespace Passage.Relay;
+
+/// <summary>
+/// Keeps the relay's caps within the open-file limit, so that connections alone can never take the last
+/// descriptors: out of them, the runtime cannot load an assembly or start a thread, and the process aborts.
+/// </summary>
+/// <remarks>
+/// Each front-door listener admits up to <see cref="RelayLimits.MaxConnections"/> client connections, a descriptor
+/// each. Upstream sockets: one per pass-through connection, and for CONNECT one per tunnel, which
+/// <see cref="Connect.ConnectOptions.MaxTunnels"/> bounds (an HTTP/2 connection carries many). So at most
+/// <c>listeners × maxConnections</c> (+ <c>maxConnections</c> with pass-through) (+ <c>maxTunnels</c> with CONNECT)
+/// descriptors go to traffic; an eighth of the limit is left to splice pipes (<see cref="Transport.OpenFileLimit.PipeShare"/>,
+/// beyond which a direction copies instead), and <see cref="Reserve"/> more to the runtime, logs and the admin
+/// listener (an idle relay holds about 190). When the limit is lower, both caps are lowered to an equal share that
+/// fits, with a warning naming the keys.
+/// </remarks>
+internal static partial class DescriptorBudget
+{
+    /// <summary>Descriptors never planned for traffic.</summary>
+    public const int Reserve = 256;
+
+    /// <summary>
+    /// <paramref name="options"/> with its caps lowered to fit <paramref name="openFiles"/> descriptors (unchanged when
+    /// they fit or the limit is unknown).
+    /// </summary>
+    public static RelayOptions Fit(RelayOptions options, long? openFiles, ILogger logger)
+    {
+        if (openFiles is not { } limit)
+        {
+            return options;
+        }
+        var listeners = (options.Passthrough is null ? 0 : 1)
+            + (options.Connect is { Endpoints.Count: > 0 } ? 1 : 0)
+            + (options.Connect is { PlainEndpoints.Count: > 0 } ? 1 : 0);
+        if (listeners == 0)
+        {
+            return options;
+        }
+        var connections = options.Limits.MaxConnections;
+        var tunnels = options.Connect?.MaxTunnels ?? 0;
+        var upstreamShares = (options.Passthrough is null ? 0 : 1) + (options.Connect is null ? 0 : 1);
+        var available = limit - Reserve - Transport.OpenFileLimit.PipeShare(limit);
+        if ((long)(listeners + (options.Passthrough is null ? 0 : 1)) * connections + tunnels <= available)
+        {
+            return options;
+        }
+        // An equal share for every kind of slot: each listener's connections, pass-through upstreams, tunnels.
+        var each = (int)Math.Clamp(available / (listeners + upstreamShares), 1, int.MaxValue);
+        var fitted = options with
+        {
+            Limits = options.Limits with { MaxConnections = Math.Min(connections, each) },
+            Connect = options.Connect is { } connect ? connect with { MaxTunnels = Math.Min(tunnels, each) } : null,
+        };
+        Lowered(logger, limit, connections, tunnels, fitted.Limits.MaxConnections, fitted.Connect?.MaxTunnels ?? 0, listeners, Reserve);
+        return fitted;
+    }
+
+    [LoggerMessage(LogEvents.CapsLowered, LogLevel.Warning,
+        "The open-file limit ({Limit}) is below what relay.maxConnections {Connections} and relay.maxTunnels {Tunnels} need "
+        + "(one descriptor per client connection on each of {Listeners} listeners, one per pass-through upstream and per tunnel, an eighth for splice pipes, {Reserve} kept for the process); "
+        + "using relay.maxConnections {FittedConnections} and relay.maxTunnels {FittedTunnels}. Raise the limit (ulimit -n, LimitNOFILE=) to lift this",
+        EventName = "CapsLowered")]
+    private static partial void Lowered(ILogger logger, long limit, int connections, int tunnels, int fittedConnections, int fittedTunnels, int listeners, int reserve);
+}

@@ -1,0 +1,37 @@
+using System.Runtime.InteropServices;
+
+namespace Passage.Transport;
+
+/// <summary>
+/// The process's limit on open file descriptors (RLIMIT_NOFILE), which bounds its sockets and pipes. Linux only.
+/// </summary>
+/// <remarks>
+/// The .NET runtime raises the soft limit to the hard one as it starts (a process started under soft 1024, hard 3000
+/// runs with 3000), so this is the hard limit the process was given. A relay holds two descriptors per relayed
+/// connection, and the runtime itself about two per loaded assembly (some 190 for an idle relay). Out of descriptors,
+/// the runtime can fail to load an assembly or start a thread and the process aborts ("Out of memory."), measured
+/// with 430 tunnels under <c>ulimit -n 1024</c>; so the relay sizes its caps to the limit
+/// (<see cref="Relay.DescriptorBudget"/>).
+/// </remarks>
+internal static partial class OpenFileLimit
+{
+    private const int RLIMIT_NOFILE = 7;
+
+    /// <summary>The soft limit now, or null where it is not read (not Linux, or getrlimit failed).</summary>
+    public static long? Current => OperatingSystem.IsLinux() && GetRLimit(RLIMIT_NOFILE, out var limit) == 0 ? Clamp(limit.Current) : null;
+
+    /// <summary>
+    /// Descriptors set aside for splice pipes out of <paramref name="limit"/>: an eighth. Beyond it a direction copies
+    /// instead of splicing (<see cref="SplicePipe.Rent"/>); the relay's caps leave it free (<see cref="Relay.DescriptorBudget"/>).
+    /// </summary>
+    public static long PipeShare(long limit) => limit / 8;
+
+    // RLIM_INFINITY is all ones: no limit worth counting against.
+    private static long Clamp(ulong value) => value > long.MaxValue ? long.MaxValue : (long)value;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private record struct RLimit(ulong Current, ulong Maximum);
+
+    [LibraryImport("libc", EntryPoint = "getrlimit")]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+}

@@ -1,0 +1,107 @@
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Cli;
+
+/// <summary>The relay under a limit on open files, as a real process started with <c>ulimit -n</c>.</summary>
+public sealed partial class RelayOpenFilesTests
+{
+    /// <summary>
+    /// Under 1024 (soft and hard, a common default) one listener's caps are lowered to 320 connections and
+    /// 320 tunnels. Without that, the relay took tunnels until the process ran out of descriptors (about 430)
+    /// and aborted.
+    /// </summary>
+    [Fact]
+    public async Task Under_a_low_limit_the_relay_lowers_its_caps_refuses_beyond_them_and_keeps_serving()
+    {
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start([
+            "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private", "--max-tunnels-per-client", "4096",
+            "--key", Path.Combine(directory.Path, "relay.pem"),
+        ], openFiles: (1024, 1024));
+        var port = await relay.WaitForListeningPortAsync();
+        Assert.Contains("using relay.maxConnections 320 and relay.maxTunnels 320", relay.StandardError);
+
+        var open = new List<Socket>();
+        var refused = 0;
+        try
+        {
+            for (var i = 0; i < 420; i++)
+            {
+                var (socket, head) = await TryTunnelAsync(port, echo.Port);
+                if (head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+                {
+                    open.Add(socket!);
+                }
+                else
+                {
+                    socket?.Dispose();
+                    refused++;
+                }
+            }
+            Assert.Equal(320, open.Count);
+            Assert.Equal(100, refused);
+            Assert.False(relay.HasExited, relay.Output);
+        }
+        finally
+        {
+            open.ForEach(s => s.Dispose());
+        }
+
+        // Once they close, there is room again.
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (true)
+        {
+            var (socket, head) = await TryTunnelAsync(port, echo.Port);
+            using (socket)
+            {
+                if (head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+            await Task.Delay(50, cts.Token);
+        }
+    }
+
+    /// <summary>
+    /// The budget reads the soft limit; the runtime raises it to the hard one as the process starts, so the hard
+    /// limit is what counts (LimitNOFILE= in a unit sets both).
+    /// </summary>
+    [Fact]
+    public async Task The_relay_runs_with_its_soft_limit_raised_to_the_hard_one_and_sizes_its_caps_to_that()
+    {
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(
+            ["relay", "--connect-plain", "127.0.0.1:0", "--allow-private", "--key", Path.Combine(directory.Path, "relay.pem")],
+            openFiles: (1024, 3000));
+        await relay.WaitForListeningPortAsync();
+        // (3000 − 256 − 375) / 2
+        Assert.Contains("using relay.maxConnections 1184 and relay.maxTunnels 1184", relay.StandardError);
+        var limits = await File.ReadAllTextAsync($"/proc/{relay.Id}/limits");
+        var match = OpenFilesLine().Match(limits);
+        Assert.True(match.Success, limits);
+        Assert.Equal("3000", match.Groups["soft"].Value);
+        Assert.Equal("3000", match.Groups["hard"].Value);
+    }
+
+    /// <summary>A CONNECT to the echo server: the socket and the answer's head ("" when the relay refused the connection outright).</summary>
+    private static async Task<(Socket? Socket, string Head)> TryTunnelAsync(int relayPort, int echoPort)
+    {
+        try
+        {
+            return await ConnectHarness.RequestTunnelAsync(relayPort, $"127.0.0.1:{echoPort}");
+        }
+        catch (SocketException)
+        {
+            // Refused at the connection limit: closed with a reset.
+            return (null, "");
+        }
+    }
+
+    [GeneratedRegex(@"Max open files\s+(?<soft>\d+)\s+(?<hard>\d+)")]
+    private static partial Regex OpenFilesLine();
+}

@@ -1,0 +1,102 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Passage.Relay;
+using Passage.Relay.Connect;
+using Passage.Relay.Passthrough;
+
+namespace Passage.Tests.Relay;
+
+/// <summary>
+/// The relay's caps against the open-file limit: a descriptor per client connection on each listener, one per
+/// pass-through upstream and per tunnel, an eighth of the limit for splice pipes, 256 kept.
+/// </summary>
+public sealed class DescriptorBudgetTests
+{
+    private static readonly IPEndPoint[] One = [new(IPAddress.Loopback, 0)];
+    private readonly LinesLogger _log = new();
+
+    private static RelayOptions Options(bool passthrough, bool tls, bool plain, int connections = 4096, int tunnels = 4096) => new()
+    {
+        Passthrough = passthrough ? new PassthroughOptions { Endpoints = One } : null,
+        Connect = tls || plain ? new ConnectOptions { Endpoints = tls ? One : [], PlainEndpoints = plain ? One : [], MaxTunnels = tunnels } : null,
+        Limits = new RelayLimits { MaxConnections = connections },
+    };
+
+    [Fact]
+    public void Caps_that_fit_are_kept_and_nothing_is_logged()
+    {
+        var options = Options(passthrough: true, tls: true, plain: true);
+        // 3 listeners × 4096 + 4096 pass-through upstreams + 4096 tunnels = 20,480 ≤ 23,698 − 256 − 2,962
+        Assert.Same(options, DescriptorBudget.Fit(options, 23_698, _log));
+        Assert.Empty(_log.Lines);
+    }
+
+    [Fact]
+    public void One_descriptor_short_lowers_both_caps_to_an_equal_share_and_says_which_keys()
+    {
+        var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: true, plain: true), 23_697, _log);
+        // (23,697 − 256 − 2,962) / (3 + 1 + 1) = 4095
+        Assert.Equal(4095, fitted.Limits.MaxConnections);
+        Assert.Equal(4095, fitted.Connect!.MaxTunnels);
+        var line = Assert.Single(_log.Lines);
+        Assert.Contains("open-file limit (23697)", line);
+        Assert.Contains("using relay.maxConnections 4095 and relay.maxTunnels 4095", line);
+    }
+
+    [Fact]
+    public void Under_the_common_limit_of_1024_one_connect_listener_gets_320_connections_and_320_tunnels()
+    {
+        // (1024 − 256 − 128) / 2
+        var fitted = DescriptorBudget.Fit(Options(passthrough: false, tls: false, plain: true), 1024, _log);
+        Assert.Equal(320, fitted.Limits.MaxConnections);
+        Assert.Equal(320, fitted.Connect!.MaxTunnels);
+    }
+
+    [Fact]
+    public void The_default_relay_fits_a_limit_of_20000()
+    {
+        // Two CONNECT listeners (TLS and plain) × 4096 + 4096 tunnels = 12,288 ≤ 20,000 − 256 − 2,500.
+        var options = Options(passthrough: false, tls: true, plain: true);
+        Assert.Same(options, DescriptorBudget.Fit(options, 20_000, _log));
+        Assert.Empty(_log.Lines);
+    }
+
+    [Fact]
+    public void Pass_through_alone_plans_no_tunnels_and_a_cap_already_lower_stays()
+    {
+        var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: false, plain: false), 1024, _log);
+        Assert.Equal(320, fitted.Limits.MaxConnections);
+        Assert.Null(fitted.Connect);
+
+        var low = DescriptorBudget.Fit(Options(passthrough: false, tls: true, plain: false, connections: 100, tunnels: 5000), 1024, _log);
+        Assert.Equal(100, low.Limits.MaxConnections);
+        Assert.Equal(320, low.Connect!.MaxTunnels);
+    }
+
+    [Fact]
+    public void A_limit_below_the_reserve_leaves_one_of_each_and_an_unknown_limit_or_no_front_door_changes_nothing()
+    {
+        var tiny = DescriptorBudget.Fit(Options(passthrough: true, tls: true, plain: false), 100, _log);
+        Assert.Equal(1, tiny.Limits.MaxConnections);
+        Assert.Equal(1, tiny.Connect!.MaxTunnels);
+
+        var unknown = Options(passthrough: true, tls: true, plain: true);
+        Assert.Same(unknown, DescriptorBudget.Fit(unknown, null, _log));
+        var none = Options(passthrough: false, tls: false, plain: false);
+        Assert.Same(none, DescriptorBudget.Fit(none, 10, _log));
+        Assert.Single(_log.Lines);
+    }
+
+    private sealed class LinesLogger : ILogger
+    {
+        public List<string> Lines { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add(formatter(state, exception));
+    }
+}
