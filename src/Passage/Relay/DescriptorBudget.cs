@@ -12,7 +12,7 @@ namespace Passage.Relay;
 /// each. Upstream sockets: one per pass-through connection, and for CONNECT one per tunnel, which
 /// <see cref="Connect.ConnectOptions.MaxTunnels"/> bounds (an HTTP/2 connection carries many). So at most
 /// <c>listeners × maxConnections</c> (+ <c>maxConnections</c> with pass-through) (+ <c>maxTunnels</c> with CONNECT)
-/// descriptors go to traffic; an eighth of the limit is left to splice pipes (<see cref="Transport.OpenFileLimit.PipeShare"/>,
+/// descriptors go to traffic; a sixteenth of the limit is left to splice pipes (<see cref="Transport.OpenFileLimit.PipeShare"/>,
 /// beyond which a direction copies instead), and <see cref="Reserve"/> more to the runtime, logs and the admin
 /// listener (an idle relay holds about 190). When the limit is lower, both caps are lowered to an equal share that
 /// fits, with a warning naming the keys.
@@ -54,14 +54,18 @@ internal static partial class DescriptorBudget
             Limits = options.Limits with { MaxConnections = Math.Min(connections, each) },
             Connect = options.Connect is { } connect ? connect with { MaxTunnels = Math.Min(tunnels, each) } : null,
         };
-        Lowered(logger, limit, connections, tunnels, fitted.Limits.MaxConnections, fitted.Connect?.MaxTunnels ?? 0, listeners, Reserve);
+        Lowered(logger, limit, Caps(connections, options.Connect is null ? null : tunnels), listeners, Reserve,
+            Caps(fitted.Limits.MaxConnections, fitted.Connect?.MaxTunnels));
         return fitted;
     }
 
+    private static string Caps(int connections, int? tunnels) =>
+        tunnels is { } t ? $"relay.maxConnections {connections} and relay.maxTunnels {t}" : $"relay.maxConnections {connections}";
+
     [LoggerMessage(LogEvents.CapsLowered, LogLevel.Warning,
-        "The open-file limit ({Limit}) is below what relay.maxConnections {Connections} and relay.maxTunnels {Tunnels} need "
-        + "(one descriptor per client connection on each of {Listeners} listeners, one per pass-through upstream and per tunnel, an eighth for splice pipes, {Reserve} kept for the process); "
-        + "using relay.maxConnections {FittedConnections} and relay.maxTunnels {FittedTunnels}. Raise the limit (ulimit -n, LimitNOFILE=) to lift this",
+        "The open-file limit ({Limit}) is below what {Configured} need (one descriptor per client connection on each of {Listeners} listeners, "
+        + "one per pass-through upstream and per tunnel, a sixteenth for splice pipes, {Reserve} kept for the process); "
+        + "using {Fitted}. Raise the limit (ulimit -n, LimitNOFILE=) to lift this",
         EventName = "CapsLowered")]
-    private static partial void Lowered(ILogger logger, long limit, int connections, int tunnels, int fittedConnections, int fittedTunnels, int listeners, int reserve);
+    private static partial void Lowered(ILogger logger, long limit, string configured, int listeners, int reserve, string fitted);
 }

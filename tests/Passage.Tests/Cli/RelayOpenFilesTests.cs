@@ -9,8 +9,8 @@ namespace Passage.Tests.Cli;
 public sealed partial class RelayOpenFilesTests
 {
     /// <summary>
-    /// Under 1024 (soft and hard, a common default) one listener's caps are lowered to 320 connections and
-    /// 320 tunnels. Without that, the relay took tunnels until the process ran out of descriptors (about 430)
+    /// Under 1024 (soft and hard, a common default) one listener's caps are lowered to 352 connections and
+    /// 352 tunnels. Without that, the relay took tunnels until the process ran out of descriptors (about 430)
     /// and aborted.
     /// </summary>
     [Fact]
@@ -23,7 +23,7 @@ public sealed partial class RelayOpenFilesTests
             "--key", Path.Combine(directory.Path, "relay.pem"),
         ], openFiles: (1024, 1024));
         var port = await relay.WaitForListeningPortAsync();
-        Assert.Contains("using relay.maxConnections 320 and relay.maxTunnels 320", relay.StandardError);
+        Assert.Contains("using relay.maxConnections 352 and relay.maxTunnels 352", relay.StandardError);
 
         var open = new List<Socket>();
         var refused = 0;
@@ -42,8 +42,8 @@ public sealed partial class RelayOpenFilesTests
                     refused++;
                 }
             }
-            Assert.Equal(320, open.Count);
-            Assert.Equal(100, refused);
+            Assert.Equal(352, open.Count);
+            Assert.Equal(68, refused);
             Assert.False(relay.HasExited, relay.Output);
         }
         finally
@@ -79,8 +79,8 @@ public sealed partial class RelayOpenFilesTests
             ["relay", "--connect-plain", "127.0.0.1:0", "--allow-private", "--key", Path.Combine(directory.Path, "relay.pem")],
             openFiles: (1024, 3000));
         await relay.WaitForListeningPortAsync();
-        // (3000 − 256 − 375) / 2
-        Assert.Contains("using relay.maxConnections 1184 and relay.maxTunnels 1184", relay.StandardError);
+        // (3000 − 256 − 187) / 2
+        Assert.Contains("using relay.maxConnections 1278 and relay.maxTunnels 1278", relay.StandardError);
         var limits = await File.ReadAllTextAsync($"/proc/{relay.Id}/limits");
         var match = OpenFilesLine().Match(limits);
         Assert.True(match.Success, limits);

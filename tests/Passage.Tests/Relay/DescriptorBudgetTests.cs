@@ -8,7 +8,7 @@ namespace Passage.Tests.Relay;
 
 /// <summary>
 /// The relay's caps against the open-file limit: a descriptor per client connection on each listener, one per
-/// pass-through upstream and per tunnel, an eighth of the limit for splice pipes, 256 kept.
+/// pass-through upstream and per tunnel, a sixteenth of the limit for splice pipes, 256 kept.
 /// </summary>
 public sealed class DescriptorBudgetTests
 {
@@ -26,36 +26,48 @@ public sealed class DescriptorBudgetTests
     public void Caps_that_fit_are_kept_and_nothing_is_logged()
     {
         var options = Options(passthrough: true, tls: true, plain: true);
-        // 3 listeners × 4096 + 4096 pass-through upstreams + 4096 tunnels = 20,480 ≤ 23,698 − 256 − 2,962
-        Assert.Same(options, DescriptorBudget.Fit(options, 23_698, _log));
+        // 3 listeners × 4096 + 4096 pass-through upstreams + 4096 tunnels = 20,480 = 22,118 − 256 − 1,382
+        Assert.Same(options, DescriptorBudget.Fit(options, 22_118, _log));
         Assert.Empty(_log.Lines);
     }
 
     [Fact]
     public void One_descriptor_short_lowers_both_caps_to_an_equal_share_and_says_which_keys()
     {
-        var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: true, plain: true), 23_697, _log);
-        // (23,697 − 256 − 2,962) / (3 + 1 + 1) = 4095
+        var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: true, plain: true), 22_117, _log);
+        // (22,117 − 256 − 1,382) / (3 + 1 + 1) = 4095
         Assert.Equal(4095, fitted.Limits.MaxConnections);
         Assert.Equal(4095, fitted.Connect!.MaxTunnels);
         var line = Assert.Single(_log.Lines);
-        Assert.Contains("open-file limit (23697)", line);
+        Assert.Contains("open-file limit (22117)", line);
         Assert.Contains("using relay.maxConnections 4095 and relay.maxTunnels 4095", line);
     }
 
     [Fact]
-    public void Under_the_common_limit_of_1024_one_connect_listener_gets_320_connections_and_320_tunnels()
+    public void Under_the_common_limit_of_1024_one_connect_listener_gets_352_connections_and_352_tunnels()
     {
-        // (1024 − 256 − 128) / 2
+        // (1024 − 256 − 64) / 2
         var fitted = DescriptorBudget.Fit(Options(passthrough: false, tls: false, plain: true), 1024, _log);
-        Assert.Equal(320, fitted.Limits.MaxConnections);
-        Assert.Equal(320, fitted.Connect!.MaxTunnels);
+        Assert.Equal(352, fitted.Limits.MaxConnections);
+        Assert.Equal(352, fitted.Connect!.MaxTunnels);
+    }
+
+    [Fact]
+    public void Pass_through_alone_under_20000_keeps_9247_connections_for_the_bench_s_9000_idle_ones()
+    {
+        // (20,000 − 256 − 1,250) / 2
+        var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: false, plain: false, connections: 20_000), 20_000, _log);
+        Assert.Equal(9247, fitted.Limits.MaxConnections);
+        var line = Assert.Single(_log.Lines);
+        Assert.Contains("below what relay.maxConnections 20000 need", line);
+        Assert.Contains("using relay.maxConnections 9247.", line);
+        Assert.DoesNotContain("maxTunnels", line);
     }
 
     [Fact]
     public void The_default_relay_fits_a_limit_of_20000()
     {
-        // Two CONNECT listeners (TLS and plain) × 4096 + 4096 tunnels = 12,288 ≤ 20,000 − 256 − 2,500.
+        // Two CONNECT listeners (TLS and plain) × 4096 + 4096 tunnels = 12,288 ≤ 20,000 − 256 − 1,250.
         var options = Options(passthrough: false, tls: true, plain: true);
         Assert.Same(options, DescriptorBudget.Fit(options, 20_000, _log));
         Assert.Empty(_log.Lines);
@@ -65,12 +77,12 @@ public sealed class DescriptorBudgetTests
     public void Pass_through_alone_plans_no_tunnels_and_a_cap_already_lower_stays()
     {
         var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: false, plain: false), 1024, _log);
-        Assert.Equal(320, fitted.Limits.MaxConnections);
+        Assert.Equal(352, fitted.Limits.MaxConnections);
         Assert.Null(fitted.Connect);
 
         var low = DescriptorBudget.Fit(Options(passthrough: false, tls: true, plain: false, connections: 100, tunnels: 5000), 1024, _log);
         Assert.Equal(100, low.Limits.MaxConnections);
-        Assert.Equal(320, low.Connect!.MaxTunnels);
+        Assert.Equal(352, low.Connect!.MaxTunnels);
     }
 
     [Fact]
