@@ -13,15 +13,12 @@ namespace Passage.Relay;
 /// <see cref="Connect.ConnectOptions.MaxTunnels"/> bounds (an HTTP/2 connection carries many). So at most
 /// <c>listeners × maxConnections</c> (+ <c>maxConnections</c> with pass-through) (+ <c>maxTunnels</c> with CONNECT)
 /// descriptors go to traffic; a sixteenth of the limit is left to splice pipes (<see cref="Transport.OpenFileLimit.PipeShare"/>,
-/// beyond which a direction copies instead), and <see cref="Reserve"/> more to the runtime, logs and the admin
-/// listener (an idle relay holds about 190). When the limit is lower, both caps are lowered to an equal share that
+/// beyond which a direction copies instead), and <see cref="Transport.OpenFileLimit.ProcessReserve"/> more to the
+/// runtime, logs and the admin listener (an idle relay holds about 190; see <see cref="Transport.OpenFileLimit.ForTraffic"/>). When the limit is lower, both caps are lowered to an equal share that
 /// fits, with a warning naming the keys.
 /// </remarks>
 internal static partial class DescriptorBudget
 {
-    /// <summary>Descriptors never planned for traffic.</summary>
-    public const int Reserve = 256;
-
     /// <summary>
     /// <paramref name="options"/> with its caps lowered to fit <paramref name="openFiles"/> descriptors (unchanged when
     /// they fit or the limit is unknown).
@@ -42,7 +39,7 @@ internal static partial class DescriptorBudget
         var connections = options.Limits.MaxConnections;
         var tunnels = options.Connect?.MaxTunnels ?? 0;
         var upstreamShares = (options.Passthrough is null ? 0 : 1) + (options.Connect is null ? 0 : 1);
-        var available = limit - Reserve - Transport.OpenFileLimit.PipeShare(limit);
+        var available = Transport.OpenFileLimit.ForTraffic(limit);
         if ((long)(listeners + (options.Passthrough is null ? 0 : 1)) * connections + tunnels <= available)
         {
             return options;
@@ -54,7 +51,7 @@ internal static partial class DescriptorBudget
             Limits = options.Limits with { MaxConnections = Math.Min(connections, each) },
             Connect = options.Connect is { } connect ? connect with { MaxTunnels = Math.Min(tunnels, each) } : null,
         };
-        Lowered(logger, limit, Caps(connections, options.Connect is null ? null : tunnels), listeners, Reserve,
+        Lowered(logger, limit, Caps(connections, options.Connect is null ? null : tunnels), listeners, Transport.OpenFileLimit.ProcessReserve,
             Caps(fitted.Limits.MaxConnections, fitted.Connect?.MaxTunnels));
         return fitted;
     }

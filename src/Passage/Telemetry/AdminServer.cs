@@ -24,6 +24,9 @@ public sealed partial class AdminServer : IAsyncDisposable
         LocalEndpoint = endpoint;
     }
 
+    /// <summary>Connections the admin listener holds at once.</summary>
+    public const int MaxConnections = 32;
+
     /// <summary>The address actually bound.</summary>
     public IPEndPoint LocalEndpoint { get; }
 
@@ -35,6 +38,9 @@ public sealed partial class AdminServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A scraper and a health check need a few; anyone who can reach the port must not be able to spend the
+            // relay's descriptors on it. One more is closed at once.
+            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
             kestrel.Listen(endpoint);
         });
         var app = builder.Build();

@@ -20,6 +20,22 @@ internal static partial class OpenFileLimit
     /// <summary>The soft limit now, or null where it is not read (not Linux, or getrlimit failed).</summary>
     public static long? Current => OperatingSystem.IsLinux() && GetRLimit(RLIMIT_NOFILE, out var limit) == 0 ? Clamp(limit.Current) : null;
 
+    /// <summary>Descriptors never planned for traffic: the runtime's own (about 190 for an idle relay), logs, admin.</summary>
+    public const int ProcessReserve = 256;
+
+    /// <summary>
+    /// Descriptors left for traffic under <paramref name="limit"/>: less the splice pipes' share and
+    /// <see cref="ProcessReserve"/>. Can be zero or less when the limit is very low.
+    /// </summary>
+    public static long ForTraffic(long limit) => limit - ProcessReserve - PipeShare(limit);
+
+    /// <summary>
+    /// How many connections of <paramref name="descriptorsEach"/> descriptors fit in what the current limit leaves for
+    /// traffic (at least 1), or null where the limit is not read. For listeners whose connections have no other cap.
+    /// </summary>
+    public static int? ConnectionsThatFit(int descriptorsEach) =>
+        Current is { } limit ? (int)Math.Clamp(ForTraffic(limit) / descriptorsEach, 1, int.MaxValue) : null;
+
     /// <summary>
     /// Descriptors set aside for splice pipes out of <paramref name="limit"/>: a sixteenth (625 pipes under 20000, as many
     /// directions splicing at once; 32 under 1024). Beyond it a direction copies

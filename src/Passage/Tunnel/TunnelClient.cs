@@ -77,6 +77,9 @@ public sealed class TunnelClient : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
+            // Each application connection holds a descriptor (requests share the one session): as many as the open-file
+            // limit leaves for traffic; out of descriptors the process would abort. One more is closed at once.
+            kestrel.Limits.MaxConcurrentConnections = OpenFileLimit.ConnectionsThatFit(1);
             kestrel.Listen(options.HttpBindAddress, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();

@@ -92,6 +92,9 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromDays(1);
+            // Connections (a peer's, or anyone's before the handshake) and backend connections share what the open-file
+            // limit leaves for traffic, half each: out of descriptors the process would abort. One more is closed at once.
+            kestrel.Limits.MaxConcurrentConnections = OpenFileLimit.ConnectionsThatFit(2);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams;
             kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamReceiveWindow;
             kestrel.Limits.Http2.InitialConnectionWindowSize = options.ReceiveWindow;
@@ -250,5 +253,7 @@ public sealed class TunnelServer : IAsyncDisposable
         ConnectTimeout = options.MaxIdleTimeout,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
         MaxResponseHeadersLength = 64,
+        // The other half of the descriptors left for traffic (see the listener's cap); requests beyond wait for a connection.
+        MaxConnectionsPerServer = OpenFileLimit.ConnectionsThatFit(2) ?? int.MaxValue,
     }, disposeHandler: true);
 }

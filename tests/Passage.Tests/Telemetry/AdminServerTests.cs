@@ -1,6 +1,7 @@
 using System.Net;
 using Passage.Relay;
 using Passage.Relay.Passthrough;
+using Passage.Telemetry;
 using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Telemetry;
@@ -11,12 +12,7 @@ public sealed class AdminServerTests
     [Fact]
     public async Task Metrics_show_aggregate_counters_and_healthz_answers_until_stopping()
     {
-        var options = new RelayOptions
-        {
-            Passthrough = new PassthroughOptions { Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)], Routes = [new SniRoute("*", null, 443)] },
-            AdminEndpoint = new IPEndPoint(IPAddress.Loopback, 0),
-        };
-        await using var host = await RelayHost.StartAsync(options);
+        await using var host = await StartRelayWithAdminAsync();
         using var http = new HttpClient { BaseAddress = new Uri($"http://{host.AdminEndpoint}"), Timeout = Timeouts.Default };
 
         // One refused connection (not TLS), so there is something to count.
@@ -43,4 +39,55 @@ public sealed class AdminServerTests
         using var stopping = await http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, stopping.StatusCode);
     }
+
+    /// <summary>
+    /// Whoever reaches the admin port could otherwise hold connections until the relay runs out of descriptors (and
+    /// the process aborts): beyond <see cref="AdminServer.MaxConnections"/> one more is closed at once.
+    /// </summary>
+    [Fact]
+    public async Task Connections_beyond_the_admin_limit_are_closed_at_once_and_room_comes_back()
+    {
+        await using var host = await StartRelayWithAdminAsync();
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (var i = 0; i < AdminServer.MaxConnections + 8; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                held.Add(socket);
+                await socket.ConnectAsync(host.AdminEndpoint!).WaitAsync(Timeouts.Default);
+            }
+            // Idle connections are kept for Kestrel's header timeout (30 s); only those beyond the limit close now.
+            var closed = await Task.WhenAll(held.Select(s => Loopback.IsClosedByPeerAsync(s, TimeSpan.FromSeconds(2))));
+            Assert.Equal(8, closed.Count(c => c));
+            Assert.All(closed.Take(AdminServer.MaxConnections), c => Assert.False(c));
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{host.AdminEndpoint}"), Timeout = Timeouts.Default };
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (true)
+        {
+            try
+            {
+                Assert.Equal("ok\n", await http.GetStringAsync("/healthz", cts.Token));
+                break;
+            }
+            catch (HttpRequestException)
+            {
+                // A slot is freed once Kestrel has seen its connection close.
+                await Task.Delay(50, cts.Token);
+            }
+        }
+    }
+
+    /// <summary>A pass-through relay (every name to port 443) with its admin listener, both on loopback ports from the OS.</summary>
+    private static Task<RelayHost> StartRelayWithAdminAsync() => RelayHost.StartAsync(new RelayOptions
+    {
+        Passthrough = new PassthroughOptions { Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)], Routes = [new SniRoute("*", null, 443)] },
+        AdminEndpoint = new IPEndPoint(IPAddress.Loopback, 0),
+    });
 }

@@ -114,10 +114,10 @@ internal sealed class TunnelPair : IAsyncDisposable
     /// <summary>Starts (or starts again) the server end on the same port.</summary>
     public PassageProcess StartServer(string extra = "") => StartEnd("server.json", ServerConfig(extra));
 
-    public PassageProcess StartEnd(string name, string json, IDictionary<string, string?>? environment = null)
+    public PassageProcess StartEnd(string name, string json, IDictionary<string, string?>? environment = null, (int Soft, int Hard)? openFiles = null)
     {
         var file = _directory.Write(name, json);
-        return PassageProcess.Start(["tunnel", "--config", file, "--log-level", "debug"], environment);
+        return PassageProcess.Start(["tunnel", "--config", file, "--log-level", "debug"], environment, openFiles: openFiles);
     }
 
     public void ReplaceServer(PassageProcess server) => Server = server;
