@@ -13,7 +13,7 @@ namespace Passage.Client;
 /// The local front doors of <c>passage client</c>: SOCKS5 and an HTTP proxy on loopback, each
 /// connection a tunnel through a <see cref="PassageClient"/>.
 /// </summary>
-public sealed class LocalProxy : IAsyncDisposable
+public sealed partial class LocalProxy : IAsyncDisposable
 {
     private readonly List<FrontDoorListener> _listeners = new();
 
@@ -35,7 +35,16 @@ public sealed class LocalProxy : IAsyncDisposable
         var time = timeProvider ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalProxy>();
         metrics ??= new RelayMetrics();
-        var limits = new RelayLimits { MaxConnections = options.MaxConnections, IdleTimeout = options.IdleTimeout, DrainTimeout = TimeSpan.FromSeconds(5) };
+        // Each local connection holds its socket and its own connection to a relay: two descriptors. Out of them the
+        // process would abort, so the cap fits the open-file limit (see DescriptorBudget).
+        var listeners = (options.SocksEndpoints.Count > 0 ? 1 : 0) + (options.HttpEndpoints.Count > 0 ? 1 : 0);
+        var openFiles = Transport.OpenFileLimit.Current;
+        var maxConnections = DescriptorBudget.FitConnections(options.MaxConnections, listeners, 2, openFiles);
+        if (maxConnections < options.MaxConnections)
+        {
+            CapLowered(logger, openFiles!.Value, options.MaxConnections, listeners, maxConnections);
+        }
+        var limits = new RelayLimits { MaxConnections = maxConnections, IdleTimeout = options.IdleTimeout, DrainTimeout = TimeSpan.FromSeconds(5) };
         // Tunnel streams are never plain sockets here, so the copy path is always the one used.
         var pump = limits.PumpOptions(time);
         var proxy = new LocalProxy();
@@ -92,4 +101,11 @@ public sealed class LocalProxy : IAsyncDisposable
             await listener.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(LogEvents.ClientCapLowered, LogLevel.Warning,
+        "The open-file limit ({Limit}) is below what client.maxConnections {Connections} needs (two descriptors per connection, "
+        + "its own and its relay's, on each of {Listeners} listeners, with room kept for the process); using {Fitted}. "
+        + "Raise the limit (ulimit -n, LimitNOFILE=) to lift this",
+        EventName = "CapLowered")]
+    private static partial void CapLowered(ILogger logger, long limit, int connections, int listeners, int fitted);
 }

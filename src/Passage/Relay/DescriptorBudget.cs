@@ -56,6 +56,21 @@ internal static partial class DescriptorBudget
         return fitted;
     }
 
+    /// <summary>
+    /// <paramref name="connections"/> per listener, lowered when <paramref name="listeners"/> listeners of connections
+    /// holding <paramref name="descriptorsEach"/> descriptors would not fit in what <paramref name="openFiles"/> leaves
+    /// for traffic (unchanged when they fit or the limit is unknown). For front doors with no other cap to share.
+    /// </summary>
+    public static int FitConnections(int connections, int listeners, int descriptorsEach, long? openFiles)
+    {
+        if (openFiles is not { } limit || listeners == 0)
+        {
+            return connections;
+        }
+        var each = Math.Clamp(Transport.OpenFileLimit.ForTraffic(limit) / ((long)listeners * descriptorsEach), 1, int.MaxValue);
+        return (int)Math.Min(connections, each);
+    }
+
     private static string Caps(int connections, int? tunnels) =>
         tunnels is { } t ? $"relay.maxConnections {connections} and relay.maxTunnels {t}" : $"relay.maxConnections {connections}";
 

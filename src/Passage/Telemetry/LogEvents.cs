@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 109, 207, 304, 411, 504.
+/// tunnel, 5xx the client. Next free: 109, 207, 304, 411, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -46,4 +46,5 @@ internal static class LogEvents
     public const int ClientRelayFailedDetail = 501;
     public const int ClientRelayDown = 502;
     public const int ClientRelayUp = 503;
+    public const int ClientCapLowered = 504;
 }

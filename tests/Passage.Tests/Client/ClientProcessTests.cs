@@ -25,6 +25,20 @@ public sealed class ClientProcessTests
         return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Each local connection holds two descriptors (its own and its relay's): under 1024 the cap comes down.</summary>
+    [Fact]
+    public async Task Under_a_low_open_file_limit_the_client_lowers_its_connection_cap_and_says_so()
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        await using var client = PassageProcess.Start(
+            ["client", "--relay", relay.Address.ToString(), "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0"], openFiles: (1024, 1024));
+        var line = await client.WaitForLineAsync(l => l.Contains("client.maxConnections", StringComparison.Ordinal));
+        // (1024 − 256 − 64) / (2 listeners × 2)
+        Assert.Contains("client.maxConnections 4096 needs", line);
+        Assert.Contains("using 176.", line);
+        await PortAfterAsync(client, "http-proxy listening on 127.0.0.1:");
+    }
+
     [Fact]
     public async Task Curl_reaches_an_origin_known_only_to_the_relay_through_socks5_and_the_http_proxy()
     {

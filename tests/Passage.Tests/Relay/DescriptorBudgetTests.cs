@@ -99,6 +99,15 @@ public sealed class DescriptorBudgetTests
         Assert.Single(_log.Lines);
     }
 
+    [Theory]
+    [InlineData(4096, 2, 2, 1024L, 176)] // (1024 − 256 − 64) / (2 × 2): the client's SOCKS and HTTP listeners
+    [InlineData(100, 2, 2, 1024L, 100)]
+    [InlineData(4096, 1, 2, 100L, 1)]
+    [InlineData(4096, 2, 2, null, 4096)]
+    [InlineData(4096, 0, 2, 1024L, 4096)]
+    public void Connections_of_a_front_door_with_no_other_cap_fit_the_limit(int connections, int listeners, int each, long? limit, int expected) =>
+        Assert.Equal(expected, DescriptorBudget.FitConnections(connections, listeners, each, limit));
+
     private sealed class LinesLogger : ILogger
     {
         public List<string> Lines { get; } = new();
