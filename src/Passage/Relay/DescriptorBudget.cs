@@ -12,10 +12,11 @@ namespace Passage.Relay;
 /// each. Upstream sockets: one per pass-through connection, and for CONNECT one per tunnel, which
 /// <see cref="Connect.ConnectOptions.MaxTunnels"/> bounds (an HTTP/2 connection carries many). So at most
 /// <c>listeners × maxConnections</c> (+ <c>maxConnections</c> with pass-through) (+ <c>maxTunnels</c> with CONNECT)
-/// descriptors go to traffic; a sixteenth of the limit is left to splice pipes (<see cref="Transport.OpenFileLimit.PipeShare"/>,
-/// beyond which a direction copies instead), and <see cref="Transport.OpenFileLimit.ProcessReserve"/> more to the
-/// runtime, logs and the admin listener (an idle relay holds about 190; see <see cref="Transport.OpenFileLimit.ForTraffic"/>). When the limit is lower, both caps are lowered to an equal share that
-/// fits, with a warning naming the keys.
+/// descriptors go to traffic; a sixteenth of the limit is left to splice pipes
+/// (<see cref="Transport.OpenFileLimit.PipeShare"/>, beyond which a direction copies instead), and
+/// <see cref="Transport.OpenFileLimit.ProcessReserve"/> more to the runtime, logs and the admin listener (an idle relay
+/// holds about 190; see <see cref="Transport.OpenFileLimit.ForTraffic"/>). When the limit is lower, both caps are
+/// lowered to an equal share that fits, with a warning naming the keys.
 /// </remarks>
 internal static partial class DescriptorBudget
 {
@@ -45,7 +46,7 @@ internal static partial class DescriptorBudget
             return options;
         }
         // An equal share for every kind of slot: each listener's connections, pass-through upstreams, tunnels.
-        var each = (int)Math.Clamp(available / (listeners + upstreamShares), 1, int.MaxValue);
+        var each = Transport.OpenFileLimit.ConnectionsThatFit(limit, listeners + upstreamShares);
         var fitted = options with
         {
             Limits = options.Limits with { MaxConnections = Math.Min(connections, each) },
@@ -63,12 +64,9 @@ internal static partial class DescriptorBudget
     /// </summary>
     public static int FitConnections(int connections, int listeners, int descriptorsEach, long? openFiles)
     {
-        if (openFiles is not { } limit || listeners == 0)
-        {
-            return connections;
-        }
-        var each = Math.Clamp(Transport.OpenFileLimit.ForTraffic(limit) / ((long)listeners * descriptorsEach), 1, int.MaxValue);
-        return (int)Math.Min(connections, each);
+        return openFiles is { } limit && listeners > 0
+            ? Math.Min(connections, Transport.OpenFileLimit.ConnectionsThatFit(limit, (long)listeners * descriptorsEach))
+            : connections;
     }
 
     private static string Caps(int connections, int? tunnels) =>

@@ -30,11 +30,16 @@ internal static partial class OpenFileLimit
     public static long ForTraffic(long limit) => limit - ProcessReserve - PipeShare(limit);
 
     /// <summary>
-    /// How many connections of <paramref name="descriptorsEach"/> descriptors fit in what the current limit leaves for
-    /// traffic (at least 1), or null where the limit is not read. For listeners whose connections have no other cap.
+    /// How many slots of <paramref name="descriptorsEach"/> descriptors fit in what <paramref name="limit"/> leaves for
+    /// traffic; at least 1.
     /// </summary>
-    public static int? ConnectionsThatFit(int descriptorsEach) =>
-        Current is { } limit ? (int)Math.Clamp(ForTraffic(limit) / descriptorsEach, 1, int.MaxValue) : null;
+    public static int ConnectionsThatFit(long limit, long descriptorsEach) => (int)Math.Clamp(ForTraffic(limit) / descriptorsEach, 1, int.MaxValue);
+
+    /// <summary>
+    /// <see cref="ConnectionsThatFit(long, long)"/> under the current limit, or null where the limit is not read. For
+    /// listeners whose connections have no other cap.
+    /// </summary>
+    public static int? ConnectionsThatFit(int descriptorsEach) => Current is { } limit ? ConnectionsThatFit(limit, descriptorsEach) : null;
 
     /// <summary>
     /// Descriptors set aside for splice pipes out of <paramref name="limit"/>: a sixteenth (625 pipes under 20000, as many

@@ -16,7 +16,7 @@ namespace Passage.Relay.Destinations;
 /// most <c>maxThreads</c> threads; the caller's cancellation (its connect timeout) ends its wait at once, and a
 /// lookup whose caller has gone is skipped rather than started. A thread idle for <c>idleExit</c> ends.
 /// <code>
-///   LookupAsync ──▶ queue ──▶ idle thread? wake it : fewer than max? start one : wait for one
+///   LookupAsync ──▶ queue ──▶ wake an idle thread, if any; more queued than idle and fewer than max? start one
 ///       ▲                          │
 ///       └── cancelled: answered at once; skipped when its turn comes
 /// </code>
