@@ -26,7 +26,7 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.StuckAtStop, LogLevel.Error, "{FrontDoor}: {Open} connections did not close 10 s after being told to; stopping anyway", EventName = "StuckAtStop")]
         public static partial void StuckAtStop(ILogger logger, string frontDoor, int open);
 
-        [LoggerMessage(LogEvents.AcceptPaused, LogLevel.Warning, "{FrontDoor}: accept failed ({Error}: out of descriptors or memory); trying again every {PauseMs} ms while new connections wait in the backlog", EventName = "AcceptPaused")]
+        [LoggerMessage(LogEvents.AcceptPaused, LogLevel.Warning, "{FrontDoor}: accept failed ({Error}: out of descriptors or memory); spare descriptors released for the process, and new connections refused (reset) every {PauseMs} ms until the spares can be held again", EventName = "AcceptPaused")]
         public static partial void AcceptPaused(ILogger logger, string frontDoor, System.Net.Sockets.SocketError error, double pauseMs);
 
         [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]

@@ -69,6 +69,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     /// <summary>Binds every endpoint and starts accepting. Throws <see cref="SocketException"/> if one cannot be bound.</summary>
     public void Start()
     {
+        OpenFileLimit.HoldSpares();
         var bound = new List<IPEndPoint>();
         try
         {
@@ -177,10 +178,15 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
             {
                 // Out of descriptors (EMFILE, ENFILE) or kernel memory: every accept fails at once until some are
-                // freed, so trying again at once would spin a core. The connection waits in the listen backlog.
+                // freed, so trying again at once would spin a core; the connection waits in the listen backlog.
+                // The descriptor budget keeps the relay from getting here by itself; something else did (a limit
+                // lowered under the running process, say).
                 if (!paused)
                 {
                     paused = true;
+                    // The runtime needs a descriptor or two to go on (a thread for the timer below, code to load):
+                    // without the spares it could abort here.
+                    OpenFileLimit.ReleaseSpares();
                     Log.AcceptPaused(_logger, _frontDoor, e.SocketErrorCode, AcceptPause.TotalMilliseconds);
                 }
                 await Task.Delay(AcceptPause, _time).ConfigureAwait(false);
@@ -191,10 +197,20 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 // A connection that died in the backlog (reset before accept): nothing to answer.
                 continue;
             }
-            paused = false;
-
             _metrics.Accepted(_frontDoor);
             var id = Interlocked.Increment(ref _nextConnectionId);
+            if (paused)
+            {
+                if (!OpenFileLimit.HoldSpares())
+                {
+                    // Still at the edge: this connection would take the descriptors the runtime may need. Refused
+                    // like one over the limit, until enough have closed for the spares to be held again.
+                    Refuse(client, id, outOfDescriptors: true);
+                    await Task.Delay(AcceptPause, _time).ConfigureAwait(false);
+                    continue;
+                }
+                paused = false;
+            }
             if (!TryTrack())
             {
                 Refuse(client, id);
@@ -263,10 +279,15 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         }
     }
 
-    private void Refuse(Socket client, long id)
+    /// <summary>
+    /// Resets <paramref name="client"/> at once, counted as <c>connection_limit_reached</c>: over the open-connection
+    /// limit, or (<paramref name="outOfDescriptors"/>, which the accept pause has already logged) at the edge of the
+    /// open-file limit.
+    /// </summary>
+    private void Refuse(Socket client, long id, bool outOfDescriptors = false)
     {
         _metrics.Refused(_frontDoor, RefusalReason.ConnectionLimit);
-        if (Interlocked.Exchange(ref _limitLogged, 1) == 0)
+        if (!outOfDescriptors && Interlocked.Exchange(ref _limitLogged, 1) == 0)
         {
             Log.ConnectionLimitReached(_logger, _limits.MaxConnections);
         }

@@ -48,6 +48,62 @@ internal static partial class OpenFileLimit
     /// </summary>
     public static long PipeShare(long limit) => limit / 16;
 
+    /// <summary>
+    /// Spare descriptors (/dev/null, opened at first use) for the moment the process runs out: closing them gives the
+    /// runtime room to start the thread or load the code that handling the shortage needs, instead of aborting.
+    /// </summary>
+    private const int SpareCount = 16;
+    private static readonly object s_spareGate = new();
+    private static List<Microsoft.Win32.SafeHandles.SafeFileHandle>? s_spares;
+
+    /// <summary>Opens the spare descriptors if they are not held (again, after <see cref="ReleaseSpares"/>); false when it could not.</summary>
+    public static bool HoldSpares()
+    {
+        lock (s_spareGate)
+        {
+            if (s_spares is not null || !OperatingSystem.IsLinux())
+            {
+                return true;
+            }
+            var spares = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>(SpareCount);
+            try
+            {
+                for (var i = 0; i < SpareCount; i++)
+                {
+                    spares.Add(File.OpenHandle("/dev/null"));
+                }
+            }
+            catch (IOException)
+            {
+                // Still short: give back what was had and try again later.
+                spares.ForEach(s => s.Dispose());
+                return false;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                spares.ForEach(s => s.Dispose());
+                return false;
+            }
+            s_spares = spares;
+            return true;
+        }
+    }
+
+    /// <summary>Closes the spare descriptors (out of descriptors: someone needs them now). True when they were held.</summary>
+    public static bool ReleaseSpares()
+    {
+        lock (s_spareGate)
+        {
+            if (s_spares is not { } spares)
+            {
+                return false;
+            }
+            spares.ForEach(s => s.Dispose());
+            s_spares = null;
+            return true;
+        }
+    }
+
     // RLIM_INFINITY is all ones: no limit worth counting against.
     private static long Clamp(ulong value) => value > long.MaxValue ? long.MaxValue : (long)value;
 
