@@ -49,8 +49,8 @@ internal static partial class OpenFileLimit
     public static long PipeShare(long limit) => limit / 16;
 
     /// <summary>
-    /// Spare descriptors (/dev/null, opened at first use) for the moment the process runs out: closing them gives the
-    /// runtime room to start the thread or load the code that handling the shortage needs, instead of aborting.
+    /// Spare descriptors (/dev/null, opened when a front door starts) for the moment the process runs out: closing them
+    /// gives the runtime room to start the thread or load the code that handling the shortage needs, instead of aborting.
     /// </summary>
     private const int SpareCount = 16;
     private static readonly object s_spareGate = new();
@@ -73,14 +73,9 @@ internal static partial class OpenFileLimit
                     spares.Add(File.OpenHandle("/dev/null"));
                 }
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // Still short: give back what was had and try again later.
-                spares.ForEach(s => s.Dispose());
-                return false;
-            }
-            catch (UnauthorizedAccessException)
-            {
                 spares.ForEach(s => s.Dispose());
                 return false;
             }
@@ -89,18 +84,13 @@ internal static partial class OpenFileLimit
         }
     }
 
-    /// <summary>Closes the spare descriptors (out of descriptors: someone needs them now). True when they were held.</summary>
-    public static bool ReleaseSpares()
+    /// <summary>Closes the spare descriptors, if held (out of descriptors: someone needs them now).</summary>
+    public static void ReleaseSpares()
     {
         lock (s_spareGate)
         {
-            if (s_spares is not { } spares)
-            {
-                return false;
-            }
-            spares.ForEach(s => s.Dispose());
+            s_spares?.ForEach(s => s.Dispose());
             s_spares = null;
-            return true;
         }
     }
 
