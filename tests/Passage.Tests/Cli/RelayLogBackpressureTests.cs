@@ -19,10 +19,7 @@ public sealed partial class RelayLogBackpressureTests
     {
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
-        await using var relay = PassageProcess.Start([
-            "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private", "--log-level", "debug",
-            "--key", Path.Combine(directory.Path, "relay.pem"),
-        ], readStandardError: false);
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--log-level", "debug"), readStandardError: false);
         var line = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
         var port = int.Parse(PlainProxyPort().Match(line).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
 

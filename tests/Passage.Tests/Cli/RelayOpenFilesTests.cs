@@ -18,10 +18,8 @@ public sealed partial class RelayOpenFilesTests
     {
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
-        await using var relay = PassageProcess.Start([
-            "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private", "--max-tunnels-per-client", "4096",
-            "--key", Path.Combine(directory.Path, "relay.pem"),
-        ], openFiles: (1024, 1024));
+        await using var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096"), openFiles: (1024, 1024));
         var port = await relay.WaitForListeningPortAsync();
         Assert.Contains("using relay.maxConnections 352 and relay.maxTunnels 352", relay.StandardError);
 
@@ -49,9 +47,7 @@ public sealed partial class RelayOpenFilesTests
     public async Task The_relay_runs_with_its_soft_limit_raised_to_the_hard_one_and_sizes_its_caps_to_that()
     {
         using var directory = new TemporaryDirectory();
-        await using var relay = PassageProcess.Start(
-            ["relay", "--connect-plain", "127.0.0.1:0", "--allow-private", "--key", Path.Combine(directory.Path, "relay.pem")],
-            openFiles: (1024, 3000));
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path), openFiles: (1024, 3000));
         await relay.WaitForListeningPortAsync();
         // (3000 − 256 − 187) / 2
         Assert.Contains("using relay.maxConnections 1278 and relay.maxTunnels 1278", relay.StandardError);
@@ -132,10 +128,7 @@ public sealed partial class RelayOpenFilesTests
     {
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
-        await using var relay = PassageProcess.Start([
-            "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private", "--max-tunnels-per-client", "4096",
-            "--key", Path.Combine(directory.Path, "relay.pem"),
-        ]);
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096"));
         var port = await relay.WaitForListeningPortAsync();
         var lowered = new RLimit(320, 320);
         Assert.True(SetLimit(relay.Id, RLIMIT_NOFILE, lowered, 0) == 0, $"prlimit failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");

@@ -120,6 +120,17 @@ internal sealed class ConnectHarness : IAsyncDisposable
     }
 
     /// <summary>
+    /// Arguments for a <c>passage relay</c> process serving plain CONNECT on a loopback port from the OS, to any port
+    /// and to private addresses (tests run on loopback), its key in <paramref name="keyDirectory"/>; then
+    /// <paramref name="extra"/>.
+    /// </summary>
+    public static string[] PlainRelayArguments(string keyDirectory, params string[] extra) =>
+    [
+        "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private",
+        "--key", Path.Combine(keyDirectory, "relay.pem"), .. extra,
+    ];
+
+    /// <summary>
     /// Connects to a relay's plain CONNECT endpoint on 127.0.0.1:<paramref name="relayPort"/> and asks for
     /// <paramref name="target"/>: the socket (the caller's) and the answer's head.
     /// </summary>

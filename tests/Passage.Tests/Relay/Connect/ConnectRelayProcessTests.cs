@@ -38,10 +38,7 @@ public sealed partial class ConnectRelayProcessTests
     {
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
-        await using var relay = PassageProcess.Start([
-            "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private", "--map", "origin.test=127.0.0.1",
-            "--key", Path.Combine(directory.Path, "relay.pem"),
-        ]);
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--map", "origin.test=127.0.0.1"));
         var port = await relay.WaitForListeningPortAsync();
         for (var i = 0; i < 10; i++)
         {
