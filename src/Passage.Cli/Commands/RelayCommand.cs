@@ -34,6 +34,7 @@ internal static class RelayCommand
     private static readonly Option<string[]> Route = new("--route") { Description = "Route by SNI: PATTERN is a name, *.suffix or *; UPSTREAM is host:port, or :port for the SNI name itself on that port (repeatable)", HelpName = "PATTERN=UPSTREAM" };
     private static readonly Option<string?> Upstream = new("--upstream") { Description = "Send every connection to one fixed upstream instead of routing by SNI", HelpName = "HOST:PORT" };
     private static readonly Option<string[]> Map = new("--map") { Description = "Resolve HOST to ADDRESS[,ADDRESS...] without DNS (repeatable); the address is still checked by the policy", HelpName = "HOST=ADDRESS" };
+    private static readonly Option<string[]> DnsServer = new("--dns-server") { Description = "Ask this DNS server for destination names instead of resolv.conf's (repeatable; the relay's own resolver, answers kept within their TTLs)", HelpName = "ADDRESS[:PORT]" };
     private static readonly Option<bool> AllowPrivate = new("--allow-private") { Description = "Allow loopback, private, link-local and CGNAT destinations (metadata, multicast and reserved ranges still need --allow-network)" };
     private static readonly Option<string[]> AllowNetwork = new("--allow-network") { Description = "Allow destinations in CIDR whatever their kind (repeatable)", HelpName = "CIDR" };
     private static readonly Option<string?> MaxConnections = new("--max-connections") { Description = $"Client connections open at once; one more is refused at once. Default {RelayLimits.DefaultMaxConnections}", HelpName = "N" };
@@ -62,7 +63,7 @@ internal static class RelayCommand
         {
             ConfigFile, Connect, ConnectPlain, InsecurePlain, Key, Name, Allow, Deny, RequireTls, TokenFile, ClientId, MinHttpVersion,
             RequestHeadTimeout, MaxRequestHeadBytes, MaxTunnels, MaxTunnelsPerClient, Admin,
-            Passthrough, Route, Upstream, Map, AllowPrivate, AllowNetwork,
+            Passthrough, Route, Upstream, Map, DnsServer, AllowPrivate, AllowNetwork,
             MaxConnections, ConnectTimeout, IdleTimeout, HandshakeTimeout, DrainTimeout, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
@@ -97,6 +98,7 @@ internal static class RelayCommand
         flags.Pairs(Route, "relay:routes", '=', "PATTERN=UPSTREAM");
         Scalar(Upstream, "relay:upstream");
         flags.Pairs(Map, "relay:map", '=', "HOST=ADDRESS");
+        List(DnsServer, "relay:dnsServers");
         Switch(AllowPrivate, "relay:allowPrivate");
         List(AllowNetwork, "relay:allowNetworks");
         Scalar(MaxConnections, "relay:maxConnections");

@@ -51,7 +51,8 @@ public sealed class RelayHost : IAsyncDisposable
             options.Destinations.Map,
             dnsCache: options.Destinations.DnsCache,
             timeProvider: timeProvider,
-            metrics: host._metrics);
+            metrics: host._metrics,
+            dns: options.Destinations.Dns);
         try
         {
             if (options.Passthrough is { } passthrough)

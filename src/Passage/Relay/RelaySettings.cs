@@ -23,6 +23,7 @@ public static class RelaySettings
         "relay:maxRequestHeadBytes", "relay:maxTunnels", "relay:maxTunnelsPerClient", "relay:maxStreamsPerConnection",
         "relay:streamWindow", "relay:connectionWindow",
         "relay:allowPrivate", "relay:allowNetworks:*", "relay:dnsCacheTtl", "relay:dnsNegativeTtl", "relay:dnsCacheSize",
+        "relay:dnsResolver", "relay:dnsServers:*",
         "relay:zeroCopy", "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
         "log:level", "log:format",
     ];
@@ -118,6 +119,7 @@ public static class RelaySettings
             AllowPrivate = reader.GetBool("relay:allowPrivate", false),
             AllowNetworks = networks,
             Map = map,
+            Dns = ReadResolver(reader),
             DnsCache = new DnsCacheOptions
             {
                 MaxAge = reader.GetDuration("relay:dnsCacheTtl", dnsDefaults.MaxAge, allowZero: true),
@@ -125,6 +127,61 @@ public static class RelaySettings
                 MaxEntries = reader.GetInt("relay:dnsCacheSize", DnsCacheOptions.DefaultMaxEntries, 1, 1_000_000),
             },
         };
+    }
+
+    /// <summary>
+    /// Which resolver looks destination names up: <c>relay:dnsResolver</c> <c>builtin</c> (the relay's own, with
+    /// resolv.conf's settings and <c>relay:dnsServers</c> in place of its servers when given), <c>system</c>
+    /// (getaddrinfo), or <c>auto</c> (the default: builtin where nsswitch.conf says hosts are files then DNS,
+    /// as getaddrinfo would answer the same there; else system). Servers given choose builtin under auto.
+    /// </summary>
+    internal static ResolverConf? ReadResolver(SettingsReader reader, string resolvConfPath = ResolverConf.DefaultPath, string nsswitchPath = "/etc/nsswitch.conf")
+    {
+        string mode = reader.GetChoice("relay:dnsResolver", "auto", "auto", "builtin", "system");
+        var servers = new List<IPEndPoint>();
+        foreach (var (key, value, layer) in reader.GetList("relay:dnsServers"))
+        {
+            if (IPEndPoint.TryParse(value, out IPEndPoint? server) && !value.EndsWith(":0", StringComparison.Ordinal))
+            {
+                servers.Add(server.Port == 0 ? new IPEndPoint(server.Address, 53) : server);
+            }
+            else
+            {
+                reader.AddError(key, $"'{value}' is not a DNS server: an IP address, with :PORT if not 53 ([IPv6]:PORT)", layer);
+            }
+        }
+
+        if (servers.Count > 0 && mode == "system")
+        {
+            reader.AddError("relay:dnsServers", "the system resolver asks the servers of resolv.conf; set relay.dnsResolver to builtin or auto to use these", null);
+            return null;
+        }
+
+        bool builtin = mode switch
+        {
+            "builtin" => true,
+            "system" => false,
+            _ => servers.Count > 0 || ResolverConf.NameServiceIsFilesThenDns(ReadIfPresent(nsswitchPath)),
+        };
+        if (!builtin)
+        {
+            return null;
+        }
+
+        ResolverConf conf = ResolverConf.Load(resolvConfPath);
+        return servers.Count > 0 ? conf with { Servers = servers } : conf;
+    }
+
+    private static string? ReadIfPresent(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Reads a list of listen endpoints, reporting each bad one.</summary>
@@ -205,6 +262,8 @@ public static class RelaySettings
             json.WriteString("dnsCacheTtl", Duration.Format(relay.Destinations.DnsCache.MaxAge));
             json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
             json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
+            json.WriteString("dnsResolver", relay.Destinations.Dns is null ? "system" : "builtin");
+            WriteArray(json, "dnsServers", relay.Destinations.Dns?.Servers.Select(s => s.ToString()) ?? []);
             json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
             json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
             json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));

@@ -171,6 +171,59 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void Dns_servers_choose_the_relays_own_resolver_with_the_rest_of_resolv_conf()
+    {
+        using var directory = new Passage.Tests.Infrastructure.TemporaryDirectory();
+        var resolvConf = Path.Combine(directory.Path, "resolv.conf");
+        File.WriteAllText(resolvConf, "nameserver 10.0.0.53\nsearch lab.example\noptions timeout:2\n");
+        var missing = Path.Combine(directory.Path, "nsswitch.conf");
+
+        var reader = new SettingsReader([JsonLayer("""{ "relay": { "dnsServers": ["127.0.0.1:5353", "::1", "[::1]:54"] } }""")]);
+        var conf = RelaySettings.ReadResolver(reader, resolvConf, missing);
+        Assert.Empty(reader.Errors);
+        Assert.Equal([IPEndPoint.Parse("127.0.0.1:5353"), IPEndPoint.Parse("[::1]:53"), IPEndPoint.Parse("[::1]:54")], conf!.Servers);
+        Assert.Equal(["lab.example"], conf.Search);
+        Assert.Equal(TimeSpan.FromSeconds(2), conf.Timeout);
+    }
+
+    [Theory]
+    [InlineData("hosts: files dns\n", "auto", true)]
+    [InlineData("hosts: files mdns4_minimal [NOTFOUND=return] dns\n", "auto", false)]
+    [InlineData("hosts: files mdns4_minimal dns\n", "builtin", true)]
+    [InlineData("hosts: files dns\n", "system", false)]
+    public void Auto_takes_the_relays_own_resolver_only_where_the_system_asks_the_hosts_file_then_dns(string nsswitch, string mode, bool builtin)
+    {
+        using var directory = new Passage.Tests.Infrastructure.TemporaryDirectory();
+        var resolvConf = Path.Combine(directory.Path, "resolv.conf");
+        File.WriteAllText(resolvConf, "nameserver 10.0.0.53\n");
+        var nsswitchConf = Path.Combine(directory.Path, "nsswitch.conf");
+        File.WriteAllText(nsswitchConf, nsswitch);
+
+        var reader = new SettingsReader([Layer("environment", ("relay:dnsResolver", mode))]);
+        var conf = RelaySettings.ReadResolver(reader, resolvConf, nsswitchConf);
+        Assert.Empty(reader.Errors);
+        Assert.Equal(builtin, conf is not null);
+        if (conf is not null)
+        {
+            Assert.Equal([IPEndPoint.Parse("10.0.0.53:53")], conf.Servers);
+        }
+    }
+
+    [Fact]
+    public void Bad_dns_resolver_settings_are_errors_naming_their_keys()
+    {
+        var (_, errors) = Read(JsonLayer("""{ "relay": { "dnsResolver": "bind", "dnsServers": ["10.0.0.1", "dns.example", "10.0.0.2:0", "10.0.0.3:99999"] } }"""));
+        Assert.Equal(4, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsResolver: 'bind' is not one of auto, builtin, system", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsServers[1]: 'dns.example' is not a DNS server", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsServers[2]: '10.0.0.2:0' is not a DNS server", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("relay.dnsServers[3]: '10.0.0.3:99999' is not a DNS server", StringComparison.Ordinal));
+
+        var (_, conflict) = Read(JsonLayer("""{ "relay": { "dnsResolver": "system", "dnsServers": ["10.0.0.1"] } }"""));
+        Assert.Equal("relay.dnsServers: the system resolver asks the servers of resolv.conf; set relay.dnsResolver to builtin or auto to use these", Assert.Single(conflict));
+    }
+
+    [Fact]
     public void Later_layers_win_and_a_list_set_later_replaces_the_whole_list()
     {
         var file = JsonLayer("""{ "relay": { "passthrough": ["127.0.0.1:1", "127.0.0.1:2"], "upstream": "a.test:443", "idleTimeout": "1m" } }""");

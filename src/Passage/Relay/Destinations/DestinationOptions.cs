@@ -20,6 +20,13 @@ public sealed record DestinationOptions
     /// </summary>
     public IReadOnlyDictionary<string, IPAddress[]> Map { get; init; } = new Dictionary<string, IPAddress[]>();
 
-    /// <summary>How long DNS answers for destination names are reused. Default 30 s, failures 5 s, 4096 names.</summary>
+    /// <summary>
+    /// The relay's own resolver (hosts(5), then these DNS servers; answers kept within their TTLs), or
+    /// <see langword="null"/> for the system's (getaddrinfo on a few threads of its own; no TTLs). Default null;
+    /// <c>passage relay</c> chooses the relay's own where the system's would answer the same (see <see cref="RelaySettings"/>).
+    /// </summary>
+    public ResolverConf? Dns { get; init; }
+
+    /// <summary>How long DNS answers for destination names are reused at most. Default 30 s, failures 5 s, 4096 names.</summary>
     public DnsCacheOptions DnsCache { get; init; } = new();
 }

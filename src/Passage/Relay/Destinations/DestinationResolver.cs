@@ -44,8 +44,8 @@ public sealed class DestinationResolver
     /// Mapped addresses are still checked by <paramref name="policy"/>. Copied.
     /// </param>
     /// <param name="lookup">
-    /// The DNS lookup; <see langword="null"/> for getaddrinfo on the process's lookup threads
-    /// (<see cref="LookupThreads.Shared"/>). A seam for tests. It signals failure with <see cref="SocketException"/>.
+    /// The DNS lookup; <see langword="null"/> for the one <paramref name="dns"/> chooses. A seam for tests.
+    /// It signals failure with <see cref="SocketException"/>.
     /// </param>
     /// <param name="dnsCache">
     /// How long DNS answers are reused; <see langword="null"/> for <see cref="DnsCacheOptions.Off"/>
@@ -53,6 +53,11 @@ public sealed class DestinationResolver
     /// </param>
     /// <param name="timeProvider">The clock answers age by; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     /// <param name="metrics">Counts where DNS answers came from; optional.</param>
+    /// <param name="dns">
+    /// The relay's own resolver's settings: hosts(5), then these DNS servers, answers kept within their TTLs
+    /// (<see cref="StubResolver"/>). <see langword="null"/> for getaddrinfo on the process's lookup threads
+    /// (<see cref="LookupThreads.Shared"/>), whose answers carry no TTL.
+    /// </param>
     /// <exception cref="ArgumentException">A map key is not a valid host name, or maps to no address.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="dnsCache"/> has a negative age or no room.</exception>
     public DestinationResolver(
@@ -61,11 +66,16 @@ public sealed class DestinationResolver
         Func<string, CancellationToken, Task<IPAddress[]>>? lookup = null,
         DnsCacheOptions? dnsCache = null,
         TimeProvider? timeProvider = null,
-        RelayMetrics? metrics = null)
+        RelayMetrics? metrics = null,
+        ResolverConf? dns = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         _policy = policy;
-        _dns = new DnsCache(lookup ?? LookupThreads.Shared.LookupAsync, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
+        Func<string, CancellationToken, Task<DnsAnswer>> answer =
+            lookup is not null ? DnsCache.FromAddresses(lookup)
+            : dns is not null ? new StubResolver(dns, new HostsFile(HostsFile.DefaultPath)).LookupAsync
+            : DnsCache.FromAddresses(LookupThreads.Shared.LookupAsync);
+        _dns = new DnsCache(answer, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
         _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
         foreach ((string name, IPAddress[] addresses) in staticMap ?? new Dictionary<string, IPAddress[]>())
         {

@@ -4,8 +4,11 @@ using Passage.Telemetry;
 
 namespace Passage.Relay.Destinations;
 
-/// <summary>A DNS answer as the resolver uses it: the addresses (perhaps none), or the lookup's error.</summary>
-internal readonly record struct DnsAnswer(IPAddress[] Addresses, SocketError? Error)
+/// <summary>
+/// A DNS answer as the resolver uses it: the addresses (perhaps none), or the lookup's error; and how long it
+/// may be kept by the TTLs of its records, when the lookup knows them (null: only the cache's maximum ages bound it).
+/// </summary>
+internal readonly record struct DnsAnswer(IPAddress[] Addresses, SocketError? Error, TimeSpan? Ttl = null)
 {
     /// <summary>An answer with at least one address; anything else is a negative answer.</summary>
     public bool HasAddresses => Error is null && Addresses.Length > 0;
@@ -39,8 +42,9 @@ internal enum DnsCacheResult
 ///            ▼
 ///        start one, keep it (pushing out the oldest name when full) and wait for it (miss)
 /// </code>
-/// An answer's age counts from when it arrived, on the <see cref="TimeProvider"/>; getaddrinfo reports
-/// no TTL, so the maximum age stands in for it. Names compare ignoring case; a final dot makes another
+/// An answer's age counts from when it arrived, on the <see cref="TimeProvider"/>. It is kept for its TTL
+/// (<see cref="DnsAnswer.Ttl"/>, from the relay's own resolver) but never longer than the maximum age;
+/// getaddrinfo reports no TTL, so there the maximum age stands in for it. Names compare ignoring case; a final dot makes another
 /// name (it skips the resolver's search domains), so each is looked up as written. A caller that gives up gets <see cref="OperationCanceledException"/> at
 /// once and leaves the lookup running for the others; the lookup is cancelled only when every caller
 /// waiting for it has given up. A lookup that ends in anything but an answer or a
@@ -48,7 +52,7 @@ internal enum DnsCacheResult
 /// </remarks>
 internal sealed class DnsCache
 {
-    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _lookup;
+    private readonly Func<string, CancellationToken, Task<DnsAnswer>> _lookup;
     private readonly DnsCacheOptions _options;
     private readonly TimeProvider _time;
     private readonly RelayMetrics? _metrics;
@@ -59,7 +63,7 @@ internal sealed class DnsCache
     /// <summary>Creates a cache in front of <paramref name="lookup"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A maximum age is negative, or no entry is allowed.</exception>
     public DnsCache(
-        Func<string, CancellationToken, Task<IPAddress[]>> lookup, DnsCacheOptions options, TimeProvider time, RelayMetrics? metrics)
+        Func<string, CancellationToken, Task<DnsAnswer>> lookup, DnsCacheOptions options, TimeProvider time, RelayMetrics? metrics)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxAge, TimeSpan.Zero, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.NegativeMaxAge, TimeSpan.Zero, nameof(options));
@@ -89,7 +93,7 @@ internal sealed class DnsCache
         if (!_options.Enabled)
         {
             _metrics?.DnsAnswered(DnsCacheResult.Miss);
-            return await LookupOnceAsync(_lookup, name, cancellationToken).ConfigureAwait(false);
+            return await _lookup(name, cancellationToken).ConfigureAwait(false);
         }
 
         // Case does not matter to DNS; a final dot does (it skips the resolver's search domains), so it stays.
@@ -142,11 +146,15 @@ internal sealed class DnsCache
         }
     }
 
+    /// <summary>A lookup that gives addresses (getaddrinfo's), its <see cref="SocketException"/> turned into an answer.</summary>
+    public static Func<string, CancellationToken, Task<DnsAnswer>> FromAddresses(Func<string, CancellationToken, Task<IPAddress[]>> lookup) =>
+        (name, cancellationToken) => LookupOnceAsync(lookup, name, cancellationToken);
+
     /// <summary>One lookup, its <see cref="SocketException"/> turned into an answer.</summary>
     /// <exception cref="OperationCanceledException">
     /// <paramref name="cancellationToken"/> was cancelled, even if the lookup reported that as a failure.
     /// </exception>
-    internal static async Task<DnsAnswer> LookupOnceAsync(
+    private static async Task<DnsAnswer> LookupOnceAsync(
         Func<string, CancellationToken, Task<IPAddress[]>> lookup, string name, CancellationToken cancellationToken)
     {
         try
@@ -162,8 +170,16 @@ internal sealed class DnsCache
         }
     }
 
-    private bool IsFresh(Entry entry, DnsAnswer answer) =>
-        _time.GetElapsedTime(entry.ArrivedAt) < (answer.HasAddresses ? _options.MaxAge : _options.NegativeMaxAge);
+    private bool IsFresh(Entry entry, DnsAnswer answer)
+    {
+        TimeSpan maxAge = answer.HasAddresses ? _options.MaxAge : _options.NegativeMaxAge;
+        if (answer.Ttl is { } ttl && ttl < maxAge)
+        {
+            maxAge = ttl;
+        }
+
+        return _time.GetElapsedTime(entry.ArrivedAt) < maxAge;
+    }
 
     /// <summary>The shared lookup: nobody's cancellation but the abandonment of all its callers stops it.</summary>
     private async Task RunAsync(Entry entry)
@@ -171,7 +187,7 @@ internal sealed class DnsCache
         DnsAnswer answer;
         try
         {
-            answer = await LookupOnceAsync(_lookup, entry.Name, entry.Abandon.Token).ConfigureAwait(false);
+            answer = await _lookup(entry.Name, entry.Abandon.Token).ConfigureAwait(false);
         }
         catch (Exception exception)
         {
@@ -198,7 +214,7 @@ internal sealed class DnsCache
             entry.ArrivedAt = _time.GetTimestamp();
             if (!IsFresh(entry, answer))
             {
-                // A maximum age of zero: the callers waiting get the answer, nobody after them.
+                // A maximum age or TTL of zero: the callers waiting get the answer, nobody after them.
                 Remove(entry);
             }
         }

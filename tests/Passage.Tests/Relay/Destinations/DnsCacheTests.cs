@@ -204,11 +204,53 @@ public sealed class DnsCacheTests
         Assert.Equal(1, dns.Count);
     }
 
+    [Theory]
+    [InlineData(10, 30, 10)]
+    [InlineData(0, 30, 0)]
+    [InlineData(3600, 30, 30)]
+    public async Task An_answer_with_a_ttl_is_kept_for_the_smaller_of_its_ttl_and_the_maximum_age(int ttlSeconds, int maxAgeSeconds, int keptSeconds)
+    {
+        var lookups = 0;
+        var options = s_defaults with { MaxAge = TimeSpan.FromSeconds(maxAgeSeconds) };
+        var cache = new DnsCache(
+            (_, _) => { lookups++; return Task.FromResult(new DnsAnswer([IPAddress.Parse("8.8.8.8")], null, TimeSpan.FromSeconds(ttlSeconds))); },
+            options, _time, metrics: null);
+
+        await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        if (keptSeconds > 0)
+        {
+            _time.Advance(TimeSpan.FromSeconds(keptSeconds) - s_tick);
+            await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal(1, lookups);
+            _time.Advance(s_tick);
+        }
+
+        await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(2, lookups);
+    }
+
+    [Fact]
+    public async Task A_failure_with_a_ttl_is_kept_for_the_smaller_of_its_ttl_and_the_negative_maximum_age()
+    {
+        var lookups = 0;
+        var cache = new DnsCache(
+            (_, _) => { lookups++; return Task.FromResult(new DnsAnswer([], SocketError.HostNotFound, TimeSpan.FromSeconds(2))); },
+            s_defaults, _time, metrics: null);
+
+        await cache.LookupAsync("gone.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        _time.Advance(TimeSpan.FromSeconds(2) - s_tick);
+        await cache.LookupAsync("gone.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(1, lookups);
+        _time.Advance(s_tick);
+        await cache.LookupAsync("gone.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(2, lookups);
+    }
+
     [Fact]
     public async Task The_cache_keeps_the_raw_answer_never_a_verdict()
     {
         var dns = new CountingDns("8.8.8.8", "8.8.8.8", "10.0.0.1");
-        var cache = new DnsCache(dns.LookupAsync, s_defaults, _time, metrics: null);
+        var cache = new DnsCache(DnsCache.FromAddresses(dns.LookupAsync), s_defaults, _time, metrics: null);
 
         foreach (var _ in Enumerable.Range(0, 2))
         {

@@ -1,0 +1,267 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace Passage.Relay.Destinations;
+
+/// <summary>
+/// The relay's own name lookup: hosts(5), then the DNS servers of <see cref="ResolverConf"/>, asked over UDP
+/// (TCP when a reply comes truncated) without holding a thread while waiting, and with the TTLs of the answer,
+/// so the <see cref="DnsCache"/> keeps a name no longer than its records allow.
+/// </summary>
+/// <remarks>
+/// For each candidate name (<see cref="ResolverConf.Candidates"/>) the A and AAAA questions go out together on
+/// one UDP socket, to one server after the other, round after round (<see cref="ResolverConf.Attempts"/>), each
+/// waited for <see cref="ResolverConf.Timeout"/>; a question is done at a server's first reply that answers it
+/// (no error, or no such name), and goes to the next server after a failure (SERVFAIL, REFUSED, ...), an
+/// unreachable port or the timeout. Each question has a random ID and goes out from a port the system picks
+/// at random; a reply must come from the server asked and match the question and ID, or it is ignored.
+/// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
+/// candidate exists without them, a temporary failure when a server could not answer, and otherwise
+/// "no such host". Both families present, IPv6 comes first when this host has a route to it (RFC 6724 on
+/// most hosts), else IPv4. The caller's cancellation ends a lookup at once.
+/// <code>
+///  name ─▶ hosts(5)? ─yes─▶ its addresses (no TTL: the cache's maximum age)
+///            │ no
+///            ▼
+///   each candidate ─▶ A + AAAA ─▶ server 1 ─▶ server 2 ... (× attempts) ─▶ addresses, TTL = min of the chain
+/// </code>
+/// </remarks>
+internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
+{
+    private const int ReceiveBuffer = 4096;
+
+    /// <summary>The settings it asks with.</summary>
+    public ResolverConf Conf => conf;
+
+    /// <summary>The addresses of <paramref name="name"/> (a valid DNS name), or why there are none.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<DnsAnswer> LookupAsync(string name, CancellationToken cancellationToken)
+    {
+        if (hosts?.Find(name) is { } listed)
+        {
+            return new DnsAnswer(listed, null);
+        }
+
+        bool noData = false;
+        bool tryAgain = false;
+        TimeSpan? negativeTtl = null;
+        foreach (string candidate in conf.Candidates(name))
+        {
+            Outcome outcome = await AskAsync(candidate, cancellationToken).ConfigureAwait(false);
+            if (outcome.Addresses.Count > 0)
+            {
+                return new DnsAnswer(Order(outcome.Addresses), null, outcome.Ttl);
+            }
+
+            noData |= outcome.Kind == OutcomeKind.NoData;
+            tryAgain |= outcome.Kind == OutcomeKind.Failed;
+            negativeTtl = Min(negativeTtl, outcome.Ttl);
+        }
+
+        return noData ? new DnsAnswer([], null, negativeTtl)
+            : tryAgain ? new DnsAnswer([], SocketError.TryAgain)
+            : new DnsAnswer([], SocketError.HostNotFound, negativeTtl);
+    }
+
+    private enum OutcomeKind
+    {
+        Addresses,
+        NoData,
+        NoSuchName,
+        Failed,
+    }
+
+    private readonly record struct Outcome(OutcomeKind Kind, List<IPAddress> Addresses, TimeSpan? Ttl);
+
+    /// <summary>One question of a candidate: its type, its ID at the server now asked, and its reply once final.</summary>
+    private sealed class Question(ushort type)
+    {
+        public ushort Type { get; } = type;
+
+        public ushort Id { get; set; }
+
+        public DnsReply? Reply { get; set; }
+
+        /// <summary>Answered, or failed, at the server now asked.</summary>
+        public bool DoneHere { get; set; }
+    }
+
+    private async Task<Outcome> AskAsync(string name, CancellationToken cancellationToken)
+    {
+        Question[] questions = conf.NoAaaa ? [new(DnsWire.TypeA)] : [new(DnsWire.TypeA), new(DnsWire.TypeAaaa)];
+        for (int attempt = 0; attempt < conf.Attempts; attempt++)
+        {
+            foreach (IPEndPoint server in conf.Servers)
+            {
+                if (Array.TrueForAll(questions, q => q.Reply is not null)
+                    || Array.Exists(questions, q => q.Reply is { Rcode: DnsWire.RcodeNameError }))
+                {
+                    return Combine(questions);
+                }
+
+                await AskServerAsync(server, name, questions, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return Combine(questions);
+    }
+
+    private static Outcome Combine(Question[] questions)
+    {
+        var addresses = new List<IPAddress>();
+        TimeSpan? ttl = null;
+        bool failed = false;
+        bool noSuchName = false;
+        foreach (Question question in questions)
+        {
+            if (question.Reply is not { } reply)
+            {
+                failed = true;
+                continue;
+            }
+
+            noSuchName |= reply.Rcode == DnsWire.RcodeNameError;
+            addresses.AddRange(reply.Addresses);
+            ttl = Min(ttl, reply.Addresses.Count > 0 ? reply.Ttl : reply.NegativeTtl);
+        }
+
+        OutcomeKind kind = addresses.Count > 0 ? OutcomeKind.Addresses
+            : noSuchName ? OutcomeKind.NoSuchName
+            : failed ? OutcomeKind.Failed
+            : OutcomeKind.NoData;
+        return new Outcome(kind, addresses, ttl);
+    }
+
+    /// <summary>Asks <paramref name="server"/> the questions without a final reply yet, waiting at most the timeout.</summary>
+    private async Task AskServerAsync(IPEndPoint server, string name, Question[] questions, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(conf.Timeout);
+        using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        byte[] buffer = new byte[ReceiveBuffer];
+        try
+        {
+            // Connected: the kernel drops datagrams from anyone but the server, and reports its port closed.
+            socket.Connect(server);
+            foreach (Question question in questions)
+            {
+                question.DoneHere = question.Reply is not null;
+                if (!question.DoneHere)
+                {
+                    question.Id = NewId();
+                    int length = DnsWire.WriteQuery(buffer, question.Id, name, question.Type);
+                    await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                }
+            }
+
+            while (!Array.TrueForAll(questions, q => q.DoneHere))
+            {
+                int received = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                foreach (Question question in questions)
+                {
+                    if (question.DoneHere || !DnsWire.TryParseReply(buffer.AsSpan(0, received), question.Id, name, question.Type, out DnsReply reply))
+                    {
+                        continue;
+                    }
+
+                    if (reply.Truncated)
+                    {
+                        reply = await AskOverTcpAsync(server, name, question, timeout.Token).ConfigureAwait(false) ?? reply;
+                    }
+
+                    question.DoneHere = true;
+                    if (!reply.Truncated && reply.Rcode is DnsWire.RcodeNoError or DnsWire.RcodeNameError)
+                    {
+                        question.Reply = reply;
+                    }
+
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // This server's time is up; the next one is asked.
+        }
+        catch (SocketException)
+        {
+            // Port unreachable, no route, ...: the next server is asked.
+        }
+    }
+
+    /// <summary>The question asked again over TCP (RFC 7766), after a truncated reply; null when that failed.</summary>
+    private static async Task<DnsReply?> AskOverTcpAsync(IPEndPoint server, string name, Question question, CancellationToken token)
+    {
+        using var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(server, token).ConfigureAwait(false);
+            byte[] query = new byte[2 + DnsWire.MaxQuery];
+            question.Id = NewId();
+            int length = DnsWire.WriteQuery(query.AsSpan(2), question.Id, name, question.Type);
+            BinaryPrimitives.WriteUInt16BigEndian(query, (ushort)length);
+            await socket.SendAsync(query.AsMemory(0, 2 + length), SocketFlags.None, token).ConfigureAwait(false);
+            byte[] prefix = new byte[2];
+            await ReceiveExactlyAsync(socket, prefix, token).ConfigureAwait(false);
+            byte[] message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
+            await ReceiveExactlyAsync(socket, message, token).ConfigureAwait(false);
+            return DnsWire.TryParseReply(message, question.Id, name, question.Type, out DnsReply reply) && !reply.Truncated ? reply : null;
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+        catch (EndOfStreamException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken token)
+    {
+        while (buffer.Length > 0)
+        {
+            int received = await socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
+            if (received == 0)
+            {
+                throw new EndOfStreamException();
+            }
+
+            buffer = buffer[received..];
+        }
+    }
+
+    private static ushort NewId() => (ushort)RandomNumberGenerator.GetInt32(0, 65536);
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
+    /// <summary>IPv6 first when this host can route to the first IPv6 address, else IPv4 first; each family in answer order.</summary>
+    private static IPAddress[] Order(List<IPAddress> addresses)
+    {
+        IPAddress? firstV6 = addresses.Find(a => a.AddressFamily == AddressFamily.InterNetworkV6);
+        if (firstV6 is null || !addresses.Exists(a => a.AddressFamily == AddressFamily.InterNetwork))
+        {
+            return [.. addresses];
+        }
+
+        bool v6First = HasRoute(firstV6);
+        return [.. addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetworkV6 ? (v6First ? 0 : 1) : (v6First ? 1 : 0))];
+    }
+
+    /// <summary>Whether the system would send to <paramref name="address"/>: connecting a UDP socket picks a route and sends nothing.</summary>
+    private static bool HasRoute(IPAddress address)
+    {
+        try
+        {
+            using var probe = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            probe.Connect(address, 9);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,191 @@
+using System.Net;
+using System.Net.Sockets;
+using Passage.Relay.Destinations;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Destinations;
+
+/// <summary>The relay's own resolver against a real DNS server on loopback (UDP and TCP).</summary>
+public sealed class StubResolverTests
+{
+    private static ResolverConf Conf(params IPEndPoint[] servers) =>
+        new() { Servers = servers, Timeout = TimeSpan.FromSeconds(5), Attempts = 1 };
+
+    private static StubResolver Resolver(ResolverConf conf) => new(conf, hosts: null);
+
+    [Fact]
+    public async Task Asks_for_both_families_and_keeps_the_answer_no_longer_than_its_smallest_ttl()
+    {
+        await using var dns = new TestDnsServer();
+        dns.Set("web.passage.test", TestDnsServer.A, new TestDnsServer.Rr(300, IPAddress.Parse("192.0.2.1")), new TestDnsServer.Rr(120, IPAddress.Parse("192.0.2.2")));
+        dns.Set("web.passage.test", TestDnsServer.Aaaa, new TestDnsServer.Rr(200, IPAddress.Parse("2001:db8::1")));
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("web.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Null(answer.Error);
+        Assert.Equal(["192.0.2.1", "192.0.2.2", "2001:db8::1"], answer.Addresses.Select(a => a.ToString()).Order());
+        Assert.Equal(TimeSpan.FromSeconds(120), answer.Ttl);
+        Assert.Equal(2, dns.Count("web.passage.test", "udp"));
+        Assert.Equal(0, dns.Count("web.passage.test", "tcp"));
+    }
+
+    [Fact]
+    public async Task Follows_a_cname_chain_to_its_addresses_and_counts_the_aliases_ttls()
+    {
+        await using var dns = new TestDnsServer();
+        dns.Set("alias.passage.test", TestDnsServer.Cname, new TestDnsServer.Rr(30, Target: "middle.passage.test"));
+        dns.Set("middle.passage.test", TestDnsServer.Cname, new TestDnsServer.Rr(900, Target: "end.passage.test"));
+        dns.SetAddress("end.passage.test", 600, "192.0.2.7");
+
+        var answer = await Resolver(Conf(dns.EndPoint) with { NoAaaa = true }).LookupAsync("ALIAS.passage.test.", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.7")], answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(30), answer.Ttl);
+        Assert.All(dns.Questions, q => Assert.Equal(TestDnsServer.A, q.Type));
+    }
+
+    [Fact]
+    public async Task A_truncated_reply_is_asked_again_over_tcp()
+    {
+        await using var dns = new TestDnsServer { TruncateUdp = true };
+        dns.SetAddress("big.passage.test", 60, "192.0.2.9", "2001:db8::9");
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("big.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(2, answer.Addresses.Length);
+        Assert.Equal(2, dns.Count("big.passage.test", "udp"));
+        Assert.Equal(2, dns.Count("big.passage.test", "tcp"));
+    }
+
+    [Fact]
+    public async Task A_reply_with_another_id_is_ignored_and_the_real_one_taken()
+    {
+        await using var dns = new TestDnsServer { ForgeFirst = IPAddress.Parse("203.0.113.66") };
+        dns.SetAddress("bank.passage.test", 60, "192.0.2.10");
+
+        var answer = await Resolver(Conf(dns.EndPoint) with { NoAaaa = true }).LookupAsync("bank.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.10")], answer.Addresses);
+    }
+
+    [Fact]
+    public async Task A_server_that_is_not_there_or_fails_is_passed_over_for_the_next()
+    {
+        await using var failing = new TestDnsServer { FailWith = 2 };
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("next.passage.test", 60, "192.0.2.11");
+        IPEndPoint closed;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closed = (IPEndPoint)probe.LocalEndPoint!;
+        }
+
+        var answer = await Resolver(Conf(closed, failing.EndPoint, dns.EndPoint)).LookupAsync("next.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.11")], answer.Addresses);
+        Assert.Equal(2, failing.Count("next.passage.test"));
+    }
+
+    [Fact]
+    public async Task A_silent_server_is_waited_for_its_timeout_then_the_next_is_asked()
+    {
+        await using var silent = new TestDnsServer();
+        silent.Silent["slow.passage.test"] = true;
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("slow.passage.test", 60, "192.0.2.12");
+        var conf = Conf(silent.EndPoint, dns.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(300) };
+
+        var answer = await Resolver(conf).LookupAsync("slow.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.12")], answer.Addresses);
+        Assert.Equal(2, silent.Count("slow.passage.test"));
+    }
+
+    [Fact]
+    public async Task When_every_server_fails_the_answer_is_try_again_and_not_kept_by_ttl()
+    {
+        await using var dns = new TestDnsServer { FailWith = 5 };
+
+        var answer = await Resolver(Conf(dns.EndPoint) with { Attempts = 2 }).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(SocketError.TryAgain, answer.Error);
+        Assert.Null(answer.Ttl);
+        Assert.Equal(4, dns.Count("x.passage.test"));
+    }
+
+    [Fact]
+    public async Task No_such_name_is_host_not_found_kept_for_the_soa_minimum()
+    {
+        await using var dns = new TestDnsServer { NegativeSoa = (600, 45) };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("missing.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(SocketError.HostNotFound, answer.Error);
+        Assert.Empty(answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(45), answer.Ttl);
+    }
+
+    [Fact]
+    public async Task A_name_without_addresses_of_either_family_has_no_addresses_and_no_error()
+    {
+        await using var dns = new TestDnsServer { NegativeSoa = (20, 300) };
+        dns.Set("mail.passage.test", 15, new TestDnsServer.Rr(60, Target: "mx.passage.test")); // an MX, say
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("mail.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Null(answer.Error);
+        Assert.Empty(answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(20), answer.Ttl);
+    }
+
+    [Fact]
+    public async Task A_short_name_is_tried_under_the_search_domains_first()
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("svc.corp.passage.test", 60, "192.0.2.13");
+        var conf = Conf(dns.EndPoint) with { Search = ["other.passage.test", "corp.passage.test"], NoAaaa = true };
+
+        var answer = await Resolver(conf).LookupAsync("svc", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.13")], answer.Addresses);
+        Assert.Equal(["other.passage.test", "corp.passage.test"], dns.Questions.Select(q => q.Name["svc.".Length..]));
+    }
+
+    [Fact]
+    public async Task The_callers_cancellation_ends_a_lookup_at_once()
+    {
+        await using var dns = new TestDnsServer();
+        dns.Silent["hang.passage.test"] = true;
+        using var cts = new CancellationTokenSource();
+        var lookup = Resolver(Conf(dns.EndPoint) with { Timeout = TimeSpan.FromSeconds(30) }).LookupAsync("hang.passage.test", cts.Token);
+        while (dns.Count("hang.passage.test") < 2)
+        {
+            await Task.Delay(10);
+        }
+
+        // Well before the server's 30 s timeout; a lookup that waited for it would throw TimeoutException here.
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lookup.WaitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task A_name_in_the_hosts_file_is_answered_from_it_and_the_file_is_read_again_when_it_changes()
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("db.passage.test", 60, "192.0.2.14");
+        using var directory = new TemporaryDirectory();
+        var path = Path.Combine(directory.Path, "hosts");
+        await File.WriteAllTextAsync(path, "# local\n10.1.2.3  db.passage.test db\n::1 DB.passage.test\n");
+        var resolver = new StubResolver(Conf(dns.EndPoint), new HostsFile(path));
+
+        var answer = await resolver.LookupAsync("db.passage.test.", CancellationToken.None);
+        Assert.Equal(["10.1.2.3", "::1"], answer.Addresses.Select(a => a.ToString()));
+        Assert.Null(answer.Ttl);
+        Assert.Empty(dns.Questions);
+
+        await File.WriteAllTextAsync(path, "10.9.9.9 other.passage.test\n# and a longer file than before\n");
+        answer = await resolver.LookupAsync("db.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+        Assert.Equal([IPAddress.Parse("192.0.2.14")], answer.Addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork));
+    }
+}
