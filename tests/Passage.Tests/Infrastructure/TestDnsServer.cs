@@ -58,6 +58,9 @@ public sealed class TestDnsServer : IAsyncDisposable
     /// <summary>Names never answered (a silent server for them).</summary>
     public ConcurrentDictionary<string, bool> Silent { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Questions of this type are never answered (a middlebox that drops AAAA, say); null for none.</summary>
+    public ushort? DropType { get; set; }
+
     /// <summary>Answer every name with this response code and no records (2 server failure, 5 refused); 0 for normal answers.</summary>
     public int FailWith { get; set; }
 
@@ -187,7 +190,7 @@ public sealed class TestDnsServer : IAsyncDisposable
         var name = string.Join('.', labels);
         var type = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
         Questions.Enqueue((transport, name, type));
-        if (Silent.ContainsKey(name))
+        if (Silent.ContainsKey(name) || type == DropType)
         {
             return null;
         }

@@ -15,7 +15,9 @@ namespace Passage.Relay.Destinations;
 /// one UDP socket, to one server after the other, round after round (<see cref="ResolverConf.Attempts"/>), each
 /// waited for <see cref="ResolverConf.Timeout"/>; a question is done at a server's first reply that answers it
 /// (no error, or no such name), and goes to the next server after a failure (SERVFAIL, REFUSED, ...), an
-/// unreachable port or the timeout. Each question has a random ID and goes out from a port the system picks
+/// unreachable port or the timeout. Once one family has addresses, the other is waited for
+/// <see cref="OtherFamilyGrace"/> more at that server and no further; such a one-family answer is kept
+/// <see cref="PartialAnswerTtl"/> at most. Each question has a random ID and goes out from a port the system picks
 /// at random; a reply must come from the server asked and match the question and ID, or it is ignored.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
 /// candidate exists without them, a temporary failure when a server could not answer, and otherwise
@@ -31,6 +33,16 @@ namespace Passage.Relay.Destinations;
 internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
 {
     private const int ReceiveBuffer = 4096;
+
+    /// <summary>
+    /// How long the other family's reply is still waited for once one family has addresses. A server that
+    /// answers sends both within a round trip; one that drops AAAA questions (some old middleboxes do) would
+    /// otherwise hold every lookup for its whole timeout, and the connection for its connect timeout.
+    /// </summary>
+    internal static readonly TimeSpan OtherFamilyGrace = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Longest an answer is kept when only one family was answered (the other failed or never came).</summary>
+    internal static readonly TimeSpan PartialAnswerTtl = TimeSpan.FromSeconds(5);
 
     /// <summary>The settings it asks with.</summary>
     public ResolverConf Conf => conf;
@@ -95,8 +107,10 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
         {
             foreach (IPEndPoint server in conf.Servers)
             {
+                // Done when every question has its reply, when the name does not exist, and when one family has
+                // addresses: the other, failed at a server, is not worth another round of timeouts.
                 if (Array.TrueForAll(questions, q => q.Reply is not null)
-                    || Array.Exists(questions, q => q.Reply is { Rcode: DnsWire.RcodeNameError }))
+                    || Array.Exists(questions, q => q.Reply is { Rcode: DnsWire.RcodeNameError } or { Addresses.Count: > 0 }))
                 {
                     return Combine(questions);
                 }
@@ -127,6 +141,12 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
             ttl = Min(ttl, reply.Addresses.Count > 0 ? reply.Ttl : reply.NegativeTtl);
         }
 
+        if (failed && addresses.Count > 0)
+        {
+            // One family only, the other unanswered: asked again soon rather than after the records' TTL.
+            ttl = Min(ttl, PartialAnswerTtl);
+        }
+
         OutcomeKind kind = addresses.Count > 0 ? OutcomeKind.Addresses
             : noSuchName ? OutcomeKind.NoSuchName
             : failed ? OutcomeKind.Failed
@@ -139,6 +159,8 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(conf.Timeout);
+        long started = Environment.TickCount64;
+        bool graceSet = false;
         using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         byte[] buffer = new byte[ReceiveBuffer];
         try
@@ -178,6 +200,13 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
                     }
 
                     break;
+                }
+
+                if (!graceSet && Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 }))
+                {
+                    graceSet = true;
+                    TimeSpan left = conf.Timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+                    timeout.CancelAfter(left < OtherFamilyGrace ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : OtherFamilyGrace);
                 }
             }
         }

@@ -103,6 +103,22 @@ public sealed class StubResolverTests
     }
 
     [Fact]
+    public async Task When_one_family_is_never_answered_the_other_is_taken_after_a_short_grace_and_kept_briefly()
+    {
+        await using var dns = new TestDnsServer { DropType = TestDnsServer.Aaaa };
+        dns.SetAddress("v4only.passage.test", 3600, "192.0.2.15");
+        await using var second = new TestDnsServer();
+        var conf = Conf(dns.EndPoint, second.EndPoint) with { Timeout = TimeSpan.FromSeconds(30), Attempts = 2 };
+
+        // Well before the server's 30 s timeout; a lookup that waited for the AAAA reply would throw TimeoutException here.
+        var answer = await Resolver(conf).LookupAsync("v4only.passage.test", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal([IPAddress.Parse("192.0.2.15")], answer.Addresses);
+        Assert.Equal(StubResolver.PartialAnswerTtl, answer.Ttl);
+        Assert.Empty(second.Questions);
+    }
+
+    [Fact]
     public async Task When_every_server_fails_the_answer_is_try_again_and_not_kept_by_ttl()
     {
         await using var dns = new TestDnsServer { FailWith = 5 };
