@@ -58,9 +58,9 @@ public sealed class AdminServerTests
                 await socket.ConnectAsync(host.AdminEndpoint!).WaitAsync(Timeouts.Default);
             }
             // Idle connections are kept for Kestrel's header timeout (30 s); only those beyond the limit close now.
+            // Which ones is Kestrel's order of dispatch, not quite the order of connecting: only the count is checked.
             var closed = await Task.WhenAll(held.Select(s => Loopback.IsClosedByPeerAsync(s, TimeSpan.FromSeconds(2))));
             Assert.Equal(8, closed.Count(c => c));
-            Assert.All(closed.Take(AdminServer.MaxConnections), c => Assert.False(c));
         }
         finally
         {
