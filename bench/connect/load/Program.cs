@@ -24,12 +24,14 @@ using System.Text;
 //                                         "slope_kib_per_conn Y" (least squares over the steps); then close all.
 //                                         --at-step: after each reading run `sh -c "CMD N"` (N: the step) while
 //                                         the connections are still open, e.g. to take a heap snapshot
-//   silent-dns                            bind UDP 127.0.0.1:53 and never answer: a DNS server that stays silent
-//                                         (run in a network namespace of its own); run until killed (at most 1 h)
-//   names --proxy H:P --count N --target H:P [--probes K]
+//   silent-dns                            bind UDP 127.0.0.1:53 and answer only names under answer.test (A 127.0.0.1,
+//                                         TTL 60; no AAAA), every other name never: a DNS server that stays silent
+//                                         for them (run in a network namespace of its own); run until killed (1 h at most)
+//   names --proxy H:P --count N --target H:P [--probes K] [--probe-by literal|name]
 //                                         N plain CONNECTs at once, each to its own name (nameI.silent.test:443);
 //                                         meanwhile, K CONNECT + echo setups one after another to --target (a
-//                                         literal); print per status and error type how many answered and how
+//                                         literal; with --probe-by name, to probeI.answer.test at its port, a new
+//                                         name each, which the silent-dns server answers); print per status and error type how many answered and how
 //                                         soon ("answer STATUS ERROR count C first_s X last_s Y"), the names
 //                                         unanswered after 120 s, and the probes ("probes p50_ms X max_ms Y errors E")
 // V is none (straight to the target), plain (HTTP/1.1 CONNECT over TCP), tls (HTTP/1.1 CONNECT over
@@ -126,14 +128,19 @@ try
                 dns.Bind(new IPEndPoint(IPAddress.Loopback, 53));
                 Console.WriteLine("silent-dns 127.0.0.1:53");
                 Console.Out.Flush();
-                // Queries queue in the socket unread until it drops them: never an answer, never an ICMP error.
-                Thread.Sleep(TimeSpan.FromHours(1));
+                SilentDns.Serve(dns, TimeSpan.FromHours(1));
             }
             return 0;
         case "names":
             return Names.Run(
                 IPEndPoint.Parse(options["proxy"]), IPEndPoint.Parse(options["target"]),
-                int.Parse(options.GetValueOrDefault("count", "100"), inv), int.Parse(options.GetValueOrDefault("probes", "20"), inv));
+                int.Parse(options.GetValueOrDefault("count", "100"), inv), int.Parse(options.GetValueOrDefault("probes", "20"), inv),
+                options.GetValueOrDefault("probe-by", "literal") switch
+                {
+                    "literal" => false,
+                    "name" => true,
+                    var other => throw new ArgumentException($"--probe-by must be literal or name, not {other}"),
+                });
         default:
             Console.Error.WriteLine($"unknown mode {args[0]}");
             return 2;
@@ -185,6 +192,9 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
             o.TryGetValue("hello", out var sni) ? ClientHello.Capture(sni) : null);
     }
 
+    /// <summary>What each CONNECT asks for, when not <see cref="Target"/> itself (a name per connection, say).</summary>
+    public Func<string>? ConnectTarget { get; init; }
+
     /// <summary>Opens a stream to the target (through the proxy if any), ready for payload.</summary>
     public (Socket Socket, Stream Stream) Open()
     {
@@ -217,7 +227,8 @@ sealed record PathOptions(string Via, IPEndPoint Target, IPEndPoint? Proxy, X509
                     return (socket, WithHello(stream));
                 }
             }
-            var request = Encoding.ASCII.GetBytes($"CONNECT {Target} HTTP/1.1\r\nHost: {Target}\r\n\r\n");
+            var target = ConnectTarget?.Invoke() ?? Target.ToString();
+            var request = Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
             stream.Write(request);
             stream.Flush();
             ReadConnectResponse(stream);
@@ -723,9 +734,67 @@ static class Sink
 }
 
 /// <summary>Many CONNECTs to names at once, and setups to a literal beside them (bench/dns/run).</summary>
+/// <summary>
+/// A DNS server for bench/dns: answers A questions for names under answer.test with 127.0.0.1 (TTL 60) and AAAA
+/// questions there with no record; never answers anything else, and sends no error either.
+/// </summary>
+static class SilentDns
+{
+    public static void Serve(Socket socket, TimeSpan lifetime)
+    {
+        var buffer = new byte[1500];
+        var end = Stopwatch.StartNew();
+        socket.ReceiveTimeout = 1000;
+        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+        while (end.Elapsed < lifetime)
+        {
+            int length;
+            try
+            {
+                length = socket.ReceiveFrom(buffer, ref from);
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            if (Reply(buffer.AsSpan(0, length)) is { } reply)
+            {
+                socket.SendTo(reply, from);
+            }
+        }
+    }
+
+    private static byte[]? Reply(ReadOnlySpan<byte> query)
+    {
+        var at = 12;
+        var labels = new List<string>();
+        while (at < query.Length && query[at] is > 0 and < 64 && at + 1 + query[at] <= query.Length)
+        {
+            labels.Add(Encoding.ASCII.GetString(query.Slice(at + 1, query[at])));
+            at += 1 + query[at];
+        }
+        if (at + 5 > query.Length || query[at] != 0 || labels.Count < 2 || !string.Join('.', labels[^2..]).Equals("answer.test", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        var questionEnd = at + 5;
+        var type = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
+        var reply = new List<byte>(query[..questionEnd].ToArray());
+        reply[2] = 0x81;
+        reply[3] = 0x80;
+        reply[7] = (byte)(type == 1 ? 1 : 0);
+        reply[8] = reply[9] = reply[10] = reply[11] = 0;
+        if (type == 1)
+        {
+            reply.AddRange([0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        }
+        return [.. reply];
+    }
+}
+
 static class Names
 {
-    public static int Run(IPEndPoint proxy, IPEndPoint target, int count, int probes)
+    public static int Run(IPEndPoint proxy, IPEndPoint target, int count, int probes, bool probeNames)
     {
         var inv = CultureInfo.InvariantCulture;
         var clock = Stopwatch.StartNew();
@@ -766,7 +835,11 @@ static class Names
 
         // The literal probes start once the names are in flight.
         Thread.Sleep(1000);
-        var path = new PathOptions("plain", target, proxy, null, null, 100, null);
+        var probe = 0;
+        var path = new PathOptions("plain", target, proxy, null, null, 100, null)
+        {
+            ConnectTarget = probeNames ? () => $"probe{probe++}.answer.test:{target.Port}" : null,
+        };
         var (samples, errors, firstError) = Setup.Run(path, probes);
         Task.WaitAll(tasks);
 
