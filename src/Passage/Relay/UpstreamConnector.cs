@@ -49,6 +49,9 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
                 return new(null, RefusalReason.InvalidDestination, "not a valid host name");
             case ResolveStatus.NoAddresses:
                 return new(null, RefusalReason.DnsError, "no addresses");
+            case ResolveStatus.DnsError when resolved.DnsErrorCode == SocketError.TimedOut:
+                // The relay's own resolver heard nothing from any server within timeout × attempts.
+                return new(null, RefusalReason.DnsTimeout, "no DNS server answered");
             default:
                 var dnsError = resolved.DnsErrorCode ?? SocketError.HostNotFound;
                 Log.UpstreamUnavailable(logger, target.ToString(), RefusalReason.DnsError.Name(), dnsError);

@@ -24,6 +24,7 @@ public sealed class RelayMetrics : IDisposable
     private readonly Counter<long> _tunnelsOpened;
     private readonly UpDownCounter<long> _tunnelsOpen;
     private readonly Counter<long> _dnsAnswers;
+    private readonly Counter<long> _dnsQueries;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
     public RelayMetrics(IMeterFactory? meterFactory = null)
@@ -38,6 +39,8 @@ public sealed class RelayMetrics : IDisposable
         _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
         _dnsAnswers = _meter.CreateCounter<long>("passage.relay.dns.answers", "{answer}",
             "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss)");
+        _dnsQueries = _meter.CreateCounter<long>("passage.relay.dns.queries", "{query}",
+            "Questions the relay's own resolver put to a DNS server, by how the server answered: answered (an answer, or no such name), truncated (asked again over TCP), server_failure (SERVFAIL, REFUSED, ...), timeout, unreachable");
     }
 
     /// <summary>The meter, for listeners that filter by instance.</summary>
@@ -66,6 +69,9 @@ public sealed class RelayMetrics : IDisposable
         DnsCacheResult.Coalesced => "coalesced",
         _ => "miss",
     }));
+
+    /// <summary>Counts a question the relay's own resolver put to a DNS server, by how it was answered (tag <c>result</c>).</summary>
+    internal void DnsQueried(string outcome) => _dnsQueries.Add(1, new KeyValuePair<string, object?>("result", outcome));
 
     /// <summary>Counts a finished relay run: its bytes each way and how it ended.</summary>
     public void Relayed(string frontDoor, in PumpResult result)

@@ -73,7 +73,7 @@ public sealed class DestinationResolver
         _policy = policy;
         Func<string, CancellationToken, Task<DnsAnswer>> answer =
             lookup is not null ? DnsCache.FromAddresses(lookup)
-            : dns is not null ? new StubResolver(dns, new HostsFile(HostsFile.DefaultPath)).LookupAsync
+            : dns is not null ? new StubResolver(dns, new HostsFile(HostsFile.DefaultPath), metrics).LookupAsync
             : DnsCache.FromAddresses(LookupThreads.Shared.LookupAsync);
         _dns = new DnsCache(answer, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
         _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Passage.Telemetry;
 
 namespace Passage.Relay.Destinations;
 
@@ -20,7 +21,8 @@ namespace Passage.Relay.Destinations;
 /// <see cref="PartialAnswerTtl"/> at most. Each question has a random ID and goes out from a port the system picks
 /// at random; a reply must come from the server asked and match the question and ID, or it is ignored.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
-/// candidate exists without them, a temporary failure when a server could not answer, and otherwise
+/// candidate exists without them, a temporary failure (<see cref="SocketError.TryAgain"/>) when a server could
+/// not answer, <see cref="SocketError.TimedOut"/> when no server said anything at all, and otherwise
 /// "no such host". Both families present, IPv6 comes first when this host has a route to it (RFC 6724 on
 /// most hosts), else IPv4. The caller's cancellation ends a lookup at once.
 /// <code>
@@ -30,7 +32,7 @@ namespace Passage.Relay.Destinations;
 ///   each candidate ─▶ A + AAAA ─▶ server 1 ─▶ server 2 ... (× attempts) ─▶ addresses, TTL = min of the chain
 /// </code>
 /// </remarks>
-internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
+internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMetrics? metrics = null)
 {
     private const int ReceiveBuffer = 4096;
 
@@ -58,6 +60,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
 
         bool noData = false;
         bool tryAgain = false;
+        bool heard = false;
         TimeSpan? negativeTtl = null;
         foreach (string candidate in conf.Candidates(name))
         {
@@ -68,12 +71,14 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
             }
 
             noData |= outcome.Kind == OutcomeKind.NoData;
-            tryAgain |= outcome.Kind == OutcomeKind.Failed;
+            tryAgain |= outcome.Kind is OutcomeKind.Failed or OutcomeKind.TimedOut;
+            heard |= outcome.Kind != OutcomeKind.TimedOut;
             negativeTtl = Min(negativeTtl, outcome.Ttl);
         }
 
+        // Nothing but silence from every server: a timeout (504 dns_timeout), not a DNS error.
         return noData ? new DnsAnswer([], null, negativeTtl)
-            : tryAgain ? new DnsAnswer([], SocketError.TryAgain)
+            : tryAgain ? new DnsAnswer([], heard ? SocketError.TryAgain : SocketError.TimedOut)
             : new DnsAnswer([], SocketError.HostNotFound, negativeTtl);
     }
 
@@ -83,6 +88,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
         NoData,
         NoSuchName,
         Failed,
+
+        /// <summary>Failed, and no server said anything at all: every wait ended in the timeout.</summary>
+        TimedOut,
     }
 
     private readonly record struct Outcome(OutcomeKind Kind, List<IPAddress> Addresses, TimeSpan? Ttl);
@@ -98,6 +106,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
 
         /// <summary>Answered, or failed, at the server now asked.</summary>
         public bool DoneHere { get; set; }
+
+        /// <summary>Some server replied to it or refused it, rather than staying silent.</summary>
+        public bool Heard { get; set; }
     }
 
     private async Task<Outcome> AskAsync(string name, CancellationToken cancellationToken)
@@ -127,9 +138,11 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
         var addresses = new List<IPAddress>();
         TimeSpan? ttl = null;
         bool failed = false;
+        bool heard = false;
         bool noSuchName = false;
         foreach (Question question in questions)
         {
+            heard |= question.Heard;
             if (question.Reply is not { } reply)
             {
                 failed = true;
@@ -149,7 +162,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
 
         OutcomeKind kind = addresses.Count > 0 ? OutcomeKind.Addresses
             : noSuchName ? OutcomeKind.NoSuchName
-            : failed ? OutcomeKind.Failed
+            : failed ? (heard ? OutcomeKind.Failed : OutcomeKind.TimedOut)
             : OutcomeKind.NoData;
         return new Outcome(kind, addresses, ttl);
     }
@@ -190,13 +203,20 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
 
                     if (reply.Truncated)
                     {
+                        metrics?.DnsQueried("truncated");
                         reply = await AskOverTcpAsync(server, name, question, timeout.Token).ConfigureAwait(false) ?? reply;
                     }
 
                     question.DoneHere = true;
+                    question.Heard = true;
                     if (!reply.Truncated && reply.Rcode is DnsWire.RcodeNoError or DnsWire.RcodeNameError)
                     {
                         question.Reply = reply;
+                        metrics?.DnsQueried("answered");
+                    }
+                    else
+                    {
+                        metrics?.DnsQueried(reply.Truncated ? "unreachable" : "server_failure");
                     }
 
                     break;
@@ -213,10 +233,24 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts)
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // This server's time is up; the next one is asked.
+            CountUnanswered(questions, "timeout");
         }
         catch (SocketException)
         {
             // Port unreachable, no route, ...: the next server is asked.
+            CountUnanswered(questions, "unreachable");
+            Array.ForEach(questions, q => q.Heard |= !q.DoneHere);
+        }
+    }
+
+    private void CountUnanswered(Question[] questions, string outcome)
+    {
+        foreach (Question question in questions)
+        {
+            if (!question.DoneHere)
+            {
+                metrics?.DnsQueried(outcome);
+            }
         }
     }
 

@@ -145,6 +145,18 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     [Fact]
+    public async Task A_lookup_no_dns_server_answered_within_its_own_timeouts_gets_504_dns_timeout()
+    {
+        // The relay's own resolver gives up before the connect timeout, having heard nothing: SocketError.TimedOut.
+        await using var relay = await ConnectHarness.StartAsync(dns: (_, _) => throw new SocketException((int)SocketError.TimedOut));
+        var (status, head, socket) = await relay.SendHeadAsync(Connect("silent.test:443"));
+        using var _ = socket;
+        Assert.Equal(504, status);
+        AssertProxyStatus(head, "dns_timeout");
+        Assert.Contains("no DNS server answered", head);
+    }
+
+    [Fact]
     public async Task A_refused_connection_gets_502_connection_refused()
     {
         int closedPort;

@@ -131,6 +131,47 @@ public sealed class StubResolverTests
     }
 
     [Fact]
+    public async Task When_no_server_says_anything_the_answer_is_timed_out_and_each_wait_is_counted()
+    {
+        await using var silent = new TestDnsServer();
+        silent.Silent["quiet.passage.test"] = true;
+        using var metrics = new Passage.Telemetry.RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+        var conf = Conf(silent.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(200), Attempts = 2 };
+
+        var answer = await new StubResolver(conf, null, metrics).LookupAsync("quiet.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(SocketError.TimedOut, answer.Error);
+        Assert.Equal(4, silent.Count("quiet.passage.test"));
+        Assert.Equal(4, recorder["passage.relay.dns.queries/timeout"]);
+    }
+
+    [Fact]
+    public async Task Each_servers_answer_is_counted_by_how_it_answered()
+    {
+        await using var failing = new TestDnsServer { FailWith = 2 };
+        await using var dns = new TestDnsServer { TruncateUdp = true };
+        dns.SetAddress("counted.passage.test", 60, "192.0.2.16");
+        IPEndPoint closed;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closed = (IPEndPoint)probe.LocalEndPoint!;
+        }
+        using var metrics = new Passage.Telemetry.RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+
+        var answer = await new StubResolver(Conf(closed, failing.EndPoint, dns.EndPoint), null, metrics)
+            .LookupAsync("counted.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.16")], answer.Addresses);
+        Assert.Equal(2, recorder["passage.relay.dns.queries/unreachable"]);
+        Assert.Equal(2, recorder["passage.relay.dns.queries/server_failure"]);
+        Assert.Equal(2, recorder["passage.relay.dns.queries/truncated"]);
+        Assert.Equal(2, recorder["passage.relay.dns.queries/answered"]);
+    }
+
+    [Fact]
     public async Task No_such_name_is_host_not_found_kept_for_the_soa_minimum()
     {
         await using var dns = new TestDnsServer { NegativeSoa = (600, 45) };

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Cli;
+
+/// <summary>The relay process looking destination names up with its own resolver, against a real DNS server on loopback.</summary>
+public sealed partial class RelayDnsTests
+{
+    [Fact]
+    public async Task A_name_is_looked_up_again_when_its_ttl_runs_out_and_not_before_when_it_is_long()
+    {
+        await using var dns = new TestDnsServer();
+        await using var first = new EchoServer(IPAddress.Loopback, greeting: "first"u8.ToArray());
+        await using var second = new EchoServer(IPAddress.Parse("127.0.0.2"), first.Port, "second"u8.ToArray());
+        dns.SetAddress("short.passage.test", 1, "127.0.0.1");
+        dns.SetAddress("long.passage.test", 300, "127.0.0.1");
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--dns-server", dns.EndPoint.ToString()));
+        var port = await PlainPortAsync(relay);
+
+        Assert.Equal("first", await GreetingThroughAsync(port, $"short.passage.test:{first.Port}"));
+        Assert.Equal("first", await GreetingThroughAsync(port, $"long.passage.test:{first.Port}"));
+        dns.SetAddress("short.passage.test", 1, "127.0.0.2");
+        dns.SetAddress("long.passage.test", 300, "127.0.0.2");
+
+        // The short answer (1 s) runs out well within the cache's maximum age (30 s); the long one does not.
+        var greeting = "";
+        for (var i = 0; i < 150 && greeting != "second"; i++)
+        {
+            await Task.Delay(100);
+            greeting = await GreetingThroughAsync(port, $"short.passage.test:{first.Port}");
+        }
+        Assert.Equal("second", greeting);
+        Assert.Equal("first", await GreetingThroughAsync(port, $"long.passage.test:{first.Port}"));
+        Assert.Equal(2, dns.Count("long.passage.test"));
+        Assert.True(dns.Count("short.passage.test") >= 4);
+    }
+
+    [Fact]
+    public async Task A_name_that_does_not_exist_is_502_dns_error_and_a_silent_server_504_dns_timeout()
+    {
+        await using var dns = new TestDnsServer();
+        dns.Silent["silent.passage.test"] = true;
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(
+            directory.Path, "--dns-server", dns.EndPoint.ToString(), "--connect-timeout", "1s"));
+        var port = await PlainPortAsync(relay);
+
+        var (missing, missingHead) = await ConnectHarness.RequestTunnelAsync(port, "missing.passage.test:443");
+        missing.Dispose();
+        Assert.StartsWith("HTTP/1.1 502", missingHead);
+        Assert.Contains("error=dns_error; details=\"HostNotFound\"", missingHead);
+
+        var (silent, silentHead) = await ConnectHarness.RequestTunnelAsync(port, "silent.passage.test:443");
+        silent.Dispose();
+        Assert.StartsWith("HTTP/1.1 504", silentHead);
+        Assert.Contains("error=dns_timeout", silentHead);
+    }
+
+    private static async Task<int> PlainPortAsync(PassageProcess relay)
+    {
+        var line = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
+        return int.Parse(PlainProxyPort().Match(line).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<string> GreetingThroughAsync(int relayPort, string target)
+    {
+        var (socket, head) = await ConnectHarness.RequestTunnelAsync(relayPort, target);
+        using var _ = socket;
+        Assert.StartsWith("HTTP/1.1 200", head);
+        socket.Shutdown(SocketShutdown.Send);
+        return Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket));
+    }
+
+    [GeneratedRegex(@"http://127\.0\.0\.1:(?<port>\d+)")]
+    private static partial Regex PlainProxyPort();
+}
