@@ -1,14 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.RegularExpressions;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 
 namespace Passage.Tests.Cli;
 
 /// <summary>The relay process looking destination names up with its own resolver, against a real DNS server on loopback.</summary>
-public sealed partial class RelayDnsTests
+public sealed class RelayDnsTests
 {
     [Fact]
     public async Task A_name_is_looked_up_again_when_its_ttl_runs_out_and_not_before_when_it_is_long()
@@ -20,7 +19,7 @@ public sealed partial class RelayDnsTests
         dns.SetAddress("long.passage.test", 300, "127.0.0.1");
         using var directory = new TemporaryDirectory();
         await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--dns-server", dns.EndPoint.ToString()));
-        var port = await PlainPortAsync(relay);
+        var port = await ConnectHarness.PlainPortAsync(relay);
 
         Assert.Equal("first", await GreetingThroughAsync(port, $"short.passage.test:{first.Port}"));
         Assert.Equal("first", await GreetingThroughAsync(port, $"long.passage.test:{first.Port}"));
@@ -48,7 +47,7 @@ public sealed partial class RelayDnsTests
         using var directory = new TemporaryDirectory();
         await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(
             directory.Path, "--dns-server", dns.EndPoint.ToString(), "--connect-timeout", "1s"));
-        var port = await PlainPortAsync(relay);
+        var port = await ConnectHarness.PlainPortAsync(relay);
 
         var (missing, missingHead) = await ConnectHarness.RequestTunnelAsync(port, "missing.passage.test:443");
         missing.Dispose();
@@ -61,12 +60,6 @@ public sealed partial class RelayDnsTests
         Assert.Contains("error=dns_timeout", silentHead);
     }
 
-    private static async Task<int> PlainPortAsync(PassageProcess relay)
-    {
-        var line = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
-        return int.Parse(PlainProxyPort().Match(line).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     private static async Task<string> GreetingThroughAsync(int relayPort, string target)
     {
         var (socket, head) = await ConnectHarness.RequestTunnelAsync(relayPort, target);
@@ -75,7 +68,4 @@ public sealed partial class RelayDnsTests
         socket.Shutdown(SocketShutdown.Send);
         return Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket));
     }
-
-    [GeneratedRegex(@"http://127\.0\.0\.1:(?<port>\d+)")]
-    private static partial Regex PlainProxyPort();
 }

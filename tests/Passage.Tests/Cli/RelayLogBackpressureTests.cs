@@ -1,13 +1,12 @@
 using System.Net.Sockets;
 using System.Text;
-using System.Text.RegularExpressions;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 
 namespace Passage.Tests.Cli;
 
 /// <summary>The relay's log must never hold up its traffic, as a real process whose log nobody reads.</summary>
-public sealed partial class RelayLogBackpressureTests
+public sealed class RelayLogBackpressureTests
 {
     /// <summary>
     /// At debug level every tunnel writes two lines. With standard error unread, the pipe fills after a few
@@ -20,8 +19,7 @@ public sealed partial class RelayLogBackpressureTests
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
         await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--log-level", "debug"), readStandardError: false);
-        var line = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
-        var port = int.Parse(PlainProxyPort().Match(line).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var port = await ConnectHarness.PlainPortAsync(relay);
 
         const int Workers = 4, PerWorker = 750;
         await Task.WhenAll(Enumerable.Range(0, Workers).Select(async worker =>
@@ -62,7 +60,4 @@ public sealed partial class RelayLogBackpressureTests
         }
         Assert.Equal(payload, back);
     }
-
-    [GeneratedRegex(@"http://127\.0\.0\.1:(?<port>\d+)")]
-    private static partial Regex PlainProxyPort();
 }

@@ -12,7 +12,7 @@ using Passage.Tests.Infrastructure;
 namespace Passage.Tests.Relay.Connect;
 
 /// <summary>A CONNECT relay in this process: a TLS and a plain endpoint on 127.0.0.1:0, counters collected.</summary>
-internal sealed class ConnectHarness : IAsyncDisposable
+internal sealed partial class ConnectHarness : IAsyncDisposable
 {
     private readonly MetricsRecorder _recorder;
     private readonly TemporaryDirectory _directory;
@@ -129,6 +129,16 @@ internal sealed class ConnectHarness : IAsyncDisposable
         "relay", "--connect-plain", "127.0.0.1:0", "--allow", "*:*", "--allow-private",
         "--key", Path.Combine(keyDirectory, "relay.pem"), .. extra,
     ];
+
+    /// <summary>The port of a relay process's plain CONNECT endpoint, from the line it prints for it (<c>plain ... http://127.0.0.1:PORT</c>).</summary>
+    public static async Task<int> PlainPortAsync(PassageProcess relay)
+    {
+        var line = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
+        return int.Parse(PlainProxyPort().Match(line).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"http://127\.0\.0\.1:(?<port>\d+)")]
+    private static partial System.Text.RegularExpressions.Regex PlainProxyPort();
 
     /// <summary>
     /// Connects to a relay's plain CONNECT endpoint on 127.0.0.1:<paramref name="relayPort"/> and asks for
