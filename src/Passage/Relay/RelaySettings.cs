@@ -141,9 +141,9 @@ public static class RelaySettings
         var servers = new List<IPEndPoint>();
         foreach (var (key, value, layer) in reader.GetList("relay:dnsServers"))
         {
-            if (IPEndPoint.TryParse(value, out IPEndPoint? server) && !value.EndsWith(":0", StringComparison.Ordinal))
+            if (ParseDnsServer(value) is { } server)
             {
-                servers.Add(server.Port == 0 ? new IPEndPoint(server.Address, 53) : server);
+                servers.Add(server);
             }
             else
             {
@@ -169,7 +169,33 @@ public static class RelaySettings
         }
 
         ResolverConf conf = ResolverConf.Load(resolvConfPath);
-        return servers.Count > 0 ? conf with { Servers = servers } : conf;
+        return servers.Count > 0 ? conf with { Servers = servers, GivenServers = servers } : conf;
+    }
+
+    /// <summary>
+    /// A DNS server as written in settings: an address (port 53), <c>IPv4:PORT</c> or <c>[IPv6]:PORT</c>; a port,
+    /// when written, from 1 to 65535. Null when it is none of these.
+    /// </summary>
+    internal static IPEndPoint? ParseDnsServer(string text)
+    {
+        if (IPAddress.TryParse(text, out IPAddress? address) && !text.StartsWith('['))
+        {
+            return new IPEndPoint(address, 53); // "10.0.0.1", "2001:db8::1:0": no port written
+        }
+
+        int colon = text.LastIndexOf(':');
+        bool bracketed = text.StartsWith('[');
+        if (colon <= 0 || (bracketed && text[colon - 1] != ']') || (!bracketed && text.IndexOf(':') != colon)
+            || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port is < 1 or > 65535)
+        {
+            return bracketed && text.EndsWith(']') && IPAddress.TryParse(text[1..^1], out IPAddress? bare) ? new IPEndPoint(bare, 53) : null;
+        }
+
+        string host = bracketed ? text[1..(colon - 1)] : text[..colon];
+        return IPAddress.TryParse(host, out IPAddress? hostAddress) && (bracketed == (hostAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6))
+            ? new IPEndPoint(hostAddress, port)
+            : null;
     }
 
     private static string? ReadIfPresent(string path)

@@ -187,6 +187,22 @@ public sealed class RelaySettingsTests
     }
 
     [Theory]
+    [InlineData("10.0.0.1", "10.0.0.1:53")]
+    [InlineData("10.0.0.1:5353", "10.0.0.1:5353")]
+    [InlineData("2001:db8::1:0", "[2001:db8::1:0]:53")]
+    [InlineData("[2001:db8::1]", "[2001:db8::1]:53")]
+    [InlineData("[2001:db8::1]:5353", "[2001:db8::1]:5353")]
+    [InlineData("10.0.0.1:0", null)]
+    [InlineData("10.0.0.1:65536", null)]
+    [InlineData("[10.0.0.1]:53", null)]
+    [InlineData("2001:db8::1]:53", null)]
+    [InlineData("dns.example", null)]
+    [InlineData("dns.example:53", null)]
+    [InlineData("", null)]
+    public void A_dns_server_is_an_address_with_a_port_only_when_one_is_written(string text, string? expected) =>
+        Assert.Equal(expected, RelaySettings.ParseDnsServer(text)?.ToString());
+
+    [Theory]
     [InlineData("hosts: files dns\n", "auto", true)]
     [InlineData("hosts: files mdns4_minimal [NOTFOUND=return] dns\n", "auto", false)]
     [InlineData("hosts: files mdns4_minimal dns\n", "builtin", true)]

@@ -47,8 +47,8 @@ internal enum DnsCacheResult
 /// getaddrinfo reports no TTL, so there the maximum age stands in for it. Names compare ignoring case; a final dot makes another
 /// name (it skips the resolver's search domains), so each is looked up as written. A caller that gives up gets <see cref="OperationCanceledException"/> at
 /// once and leaves the lookup running for the others; the lookup is cancelled only when every caller
-/// waiting for it has given up. A lookup that ends in anything but an answer or a
-/// <see cref="SocketException"/> is passed to its callers and not kept.
+/// waiting for it has given up. A lookup that throws (the system resolver's <see cref="SocketException"/> is
+/// turned into an answer by <see cref="FromAddresses"/> before it gets here) is passed to its callers and not kept.
 /// </remarks>
 internal sealed class DnsCache
 {

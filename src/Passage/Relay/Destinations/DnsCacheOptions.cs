@@ -1,9 +1,9 @@
 namespace Passage.Relay.Destinations;
 
 /// <summary>
-/// How long the relay reuses DNS answers for destination names. The system resolver (getaddrinfo)
-/// does not report the records' TTLs, so these are maximum ages counted from when an answer arrived,
-/// whatever TTL its records carried: a record whose TTL is shorter is still reused this long.
+/// How long the relay reuses DNS answers for destination names at most, counted from when an answer arrived.
+/// Answers of the relay's own resolver carry their records' TTLs and are kept no longer than those; the
+/// system resolver (getaddrinfo) reports no TTLs, so its answers (and names from /etc/hosts) are kept this long.
 /// </summary>
 public sealed record DnsCacheOptions
 {

@@ -29,7 +29,8 @@ internal readonly record struct DnsReply
 /// </summary>
 /// <remarks>
 /// A reply is read defensively, as bytes from the network: every length is checked against the message,
-/// compression pointers must point backward (so they cannot loop), names are at most 255 bytes, and a reply
+/// compression pointers must point backward and are followed at most 64 times in one name (a backward pointer
+/// can still loop, through a label before it; the count and the 255-byte limit on names end that), and a reply
 /// whose ID, flags or question do not match what was asked is not the reply (a late or forged datagram),
 /// so <see cref="TryParseReply"/> refuses it and the caller waits on. Names are compared as text in which
 /// label bytes other than letters, digits, <c>-</c> and <c>_</c> are escaped (<c>\DDD</c>), so a label
@@ -158,7 +159,7 @@ internal static class DnsWire
             return true;
         }
 
-        var records = new List<Record>(answers);
+        var records = new List<Record>(Math.Min(answers, message.Length / 11)); // a record takes 11 bytes at least
         for (int i = 0; i < answers; i++)
         {
             if (!TryReadRecord(message, ref at, out Record record))
@@ -189,7 +190,7 @@ internal static class DnsWire
         uint ttl = uint.MaxValue;
         for (int hop = 0; hop < MaxCnameHops; hop++)
         {
-            int alias = records.FindIndex(r => r.Type == TypeCname && r.Owner == owner);
+            int alias = records.FindIndex(r => r.Type == TypeCname && r.Target is not null && r.Owner == owner);
             if (alias < 0)
             {
                 break;
@@ -317,7 +318,7 @@ internal static class DnsWire
 
                     int target = ((length & 0x3F) << 8) | message[position + 1];
 
-                    // Only backward, and not too often: a pointer cannot loop or run away.
+                    // Only backward, and not too often: a loop through earlier labels ends at the jump count.
                     if (target >= position || ++jumps > MaxPointerJumps)
                     {
                         return false;

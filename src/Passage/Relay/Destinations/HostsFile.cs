@@ -4,28 +4,23 @@ namespace Passage.Relay.Destinations;
 
 /// <summary>
 /// The names of hosts(5) (<c>/etc/hosts</c>), asked before DNS as the C library asks them, and read again
-/// when the file changes (its size or time of last write).
+/// when the file changes (<see cref="ReloadingFile{T}"/>).
 /// </summary>
 /// <remarks>
 /// Each line is an address and its names (aliases included), <c>#</c> starting a comment. A name on several
-/// lines gets every address of them, in file order, as getaddrinfo gives them. Names compare ignoring case
-/// and a final dot. A line whose address does not parse is skipped.
+/// lines gets every address of them, once each (the resolver orders them as it orders DNS answers). Names
+/// compare ignoring case and a final dot. A line whose address does not parse is skipped.
 /// </remarks>
 internal sealed class HostsFile(string path)
 {
     /// <summary>The file read by default.</summary>
     public const string DefaultPath = "/etc/hosts";
 
-    private readonly object _gate = new();
-    private (long Length, DateTime Written)? _version;
-    private Dictionary<string, IPAddress[]> _names = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ReloadingFile<Dictionary<string, IPAddress[]>> _file = new(path, text => Parse(text ?? ""));
 
     /// <summary>The addresses <paramref name="name"/> has in the file, or null when it has none (or there is no file).</summary>
-    public IPAddress[]? Find(string name)
-    {
-        Dictionary<string, IPAddress[]> names = Current();
-        return names.TryGetValue(HostSyntax.ToMapKey(name), out IPAddress[]? addresses) ? addresses : null;
-    }
+    public IPAddress[]? Find(string name) =>
+        _file.Current.TryGetValue(HostSyntax.ToMapKey(name), out IPAddress[]? addresses) ? addresses : null;
 
     /// <summary>Reads hosts(5) text.</summary>
     public static Dictionary<string, IPAddress[]> Parse(string text)
@@ -55,35 +50,5 @@ internal sealed class HostsFile(string path)
         }
 
         return lists.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.OrdinalIgnoreCase);
-    }
-
-    private Dictionary<string, IPAddress[]> Current()
-    {
-        var info = new FileInfo(path);
-        (long, DateTime)? version = info.Exists ? (info.Length, info.LastWriteTimeUtc) : null;
-        lock (_gate)
-        {
-            if (version == _version)
-            {
-                return _names;
-            }
-        }
-
-        Dictionary<string, IPAddress[]> names;
-        try
-        {
-            names = version is null ? new(StringComparer.OrdinalIgnoreCase) : Parse(File.ReadAllText(path));
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            names = new(StringComparer.OrdinalIgnoreCase);
-        }
-
-        lock (_gate)
-        {
-            _version = version;
-            _names = names;
-            return names;
-        }
     }
 }

@@ -9,49 +9,119 @@ namespace Passage.Relay.Destinations;
 /// </summary>
 /// <remarks>
 /// Read from the file: <c>nameserver</c> (at most 3, as glibc), <c>search</c> and <c>domain</c> (the last of them
-/// wins), and the options <c>ndots:N</c> (at most 15), <c>timeout:N</c> (seconds, at most 30), <c>attempts:N</c>
-/// (at most 5) and <c>no-aaaa</c>. Other options (<c>rotate</c>, <c>edns0</c>, <c>single-request</c>, ...) are
-/// ignored: they change how queries are sent, not what the answer is. Without a <c>nameserver</c> line the C
-/// library asks 127.0.0.1, and so does this.
+/// wins; without either, the domain of this host's name, as <c>gethostname</c> gives it, after its first dot),
+/// and the options <c>ndots:N</c> (at most 15), <c>timeout:N</c> (seconds, at most 30), <c>attempts:N</c> (at
+/// most 5) and <c>no-aaaa</c>. As in the C library, a keyword counts only at the start of its line, and the
+/// environment variables <c>LOCALDOMAIN</c> (a search list) and <c>RES_OPTIONS</c> (options) override the file.
+/// Other options (<c>rotate</c>, <c>edns0</c>, <c>single-request</c>, ...) are ignored: they change how queries
+/// are sent, not what the answer is. Without a <c>nameserver</c> line the C library asks 127.0.0.1, and so does
+/// this. With <see cref="SourcePath"/> set, the resolver reads the file again when it changes, as glibc does.
 /// </remarks>
 public sealed record ResolverConf
 {
     /// <summary>The file read by default.</summary>
     public const string DefaultPath = "/etc/resolv.conf";
 
-    /// <summary>The servers, asked in order.</summary>
-    public IReadOnlyList<IPEndPoint> Servers { get; init; } = [new IPEndPoint(IPAddress.Loopback, 53)];
+    private readonly IReadOnlyList<IPEndPoint> _servers = [new IPEndPoint(IPAddress.Loopback, 53)];
+    private readonly TimeSpan _timeout = TimeSpan.FromSeconds(5);
+    private readonly int _attempts = 2;
+    private readonly int _ndots = 1;
+
+    /// <summary>The servers, asked in order; at least one.</summary>
+    public IReadOnlyList<IPEndPoint> Servers
+    {
+        get => _servers;
+        init => _servers = value is { Count: > 0 } ? value : throw new ArgumentException("At least one DNS server is needed.", nameof(value));
+    }
 
     /// <summary>Domains appended to a name with fewer than <see cref="Ndots"/> dots (first), or after the name failed as given.</summary>
     public IReadOnlyList<string> Search { get; init; } = [];
 
     /// <summary>Dots a name needs to be asked as given before the search list. Default 1.</summary>
-    public int Ndots { get; init; } = 1;
+    public int Ndots
+    {
+        get => _ndots;
+        init => _ndots = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "ndots is 0 or more.");
+    }
 
-    /// <summary>How long to wait for one server's reply. Default 5 s.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>How long to wait for one server's reply: more than zero, at most a minute. Default 5 s.</summary>
+    public TimeSpan Timeout
+    {
+        get => _timeout;
+        init => _timeout = value > TimeSpan.Zero && value <= TimeSpan.FromMinutes(1)
+            ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "A DNS timeout is more than zero and at most a minute.");
+    }
 
-    /// <summary>Rounds over the servers before giving up. Default 2.</summary>
-    public int Attempts { get; init; } = 2;
+    /// <summary>Rounds over the servers before giving up; at least 1. Default 2.</summary>
+    public int Attempts
+    {
+        get => _attempts;
+        init => _attempts = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least one attempt.");
+    }
 
     /// <summary>Ask for IPv4 addresses only (<c>options no-aaaa</c>).</summary>
     public bool NoAaaa { get; init; }
 
+    /// <summary>The resolv.conf these settings came from, read again when it changes; null: never read again.</summary>
+    public string? SourcePath { get; init; }
+
+    /// <summary>Servers given in the relay's settings, which stand whatever the file says; null: the file's.</summary>
+    public IReadOnlyList<IPEndPoint>? GivenServers { get; init; }
+
     /// <summary>Reads resolv.conf text; lines it does not know are skipped, as the C library skips them.</summary>
-    public static ResolverConf Parse(string text)
+    public static ResolverConf Parse(string text) => Read(text, localDomain: null, resOptions: null, hostName: null);
+
+    /// <summary>
+    /// Reads <paramref name="path"/> as the C library would in this process: with <c>LOCALDOMAIN</c>, <c>RES_OPTIONS</c>
+    /// and this host's name. A missing or unreadable file gives the defaults, as in the C library.
+    /// </summary>
+    public static ResolverConf Load(string path = DefaultPath)
+    {
+        string? text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            text = null;
+        }
+
+        return FromFileText(text, path);
+    }
+
+    /// <summary>What <see cref="Load"/> makes of <paramref name="text"/> (null: no file) read from <paramref name="path"/>.</summary>
+    internal static ResolverConf FromFileText(string? text, string path)
+    {
+        string? hostName;
+        try
+        {
+            hostName = Dns.GetHostName();
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            hostName = null;
+        }
+
+        return Read(text ?? "", Environment.GetEnvironmentVariable("LOCALDOMAIN"), Environment.GetEnvironmentVariable("RES_OPTIONS"), hostName)
+            with { SourcePath = path };
+    }
+
+    /// <summary>resolv.conf text, then the environment's overrides, then the host name's domain when no search list was set.</summary>
+    internal static ResolverConf Read(string text, string? localDomain, string? resOptions, string? hostName)
     {
         var servers = new List<IPEndPoint>();
-        IReadOnlyList<string> search = [];
+        IReadOnlyList<string>? search = null;
         var conf = new ResolverConf();
         foreach (string rawLine in text.Split('\n'))
         {
-            string line = rawLine.Trim();
-            if (line.Length == 0 || line[0] is '#' or ';')
+            // As in the C library, a keyword counts only at the very start of its line.
+            string[] words = rawLine.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length == 0 || rawLine[0] is ' ' or '\t' or '#' or ';')
             {
                 continue;
             }
 
-            string[] words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
             switch (words[0])
             {
                 case "nameserver" when words.Length > 1 && servers.Count < 3:
@@ -63,42 +133,44 @@ public sealed record ResolverConf
                     break;
                 case "search":
                 case "domain":
-                    search = [.. words.Skip(1).Select(d => d.TrimEnd('.')).Where(d => d.Length > 0 && HostSyntax.Parse(d, out _) == HostKind.Name)];
+                    search = SearchList(words.Skip(1));
                     break;
                 case "options":
-                    foreach (string option in words.Skip(1))
-                    {
-                        conf = WithOption(conf, option);
-                    }
-
+                    conf = WithOptions(conf, words.Skip(1));
                     break;
             }
+        }
+
+        if (!string.IsNullOrWhiteSpace(localDomain))
+        {
+            search = SearchList(localDomain.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        if (!string.IsNullOrWhiteSpace(resOptions))
+        {
+            conf = WithOptions(conf, resOptions.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        if (search is null && hostName?.IndexOf('.') is int dot and >= 0)
+        {
+            search = SearchList([hostName[(dot + 1)..]]);
         }
 
         return conf with
         {
             Servers = servers.Count > 0 ? servers : conf.Servers,
-            Search = search,
+            Search = search ?? [],
         };
     }
 
-    /// <summary>Reads <paramref name="path"/>; a missing or unreadable file gives the defaults, as in the C library.</summary>
-    public static ResolverConf Load(string path = DefaultPath)
-    {
-        try
-        {
-            return Parse(File.ReadAllText(path));
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return new ResolverConf();
-        }
-    }
+    private static string[] SearchList(IEnumerable<string> domains) =>
+        [.. domains.Select(d => d.TrimEnd('.')).Where(d => d.Length > 0 && HostSyntax.Parse(d, out _) == HostKind.Name)];
 
     /// <summary>
     /// Whether name lookups on this machine are <c>/etc/hosts</c> then DNS and nothing else, so that this
     /// resolver answers as getaddrinfo would: the <c>hosts:</c> line of nsswitch.conf(5) names the services
-    /// <c>files</c> and <c>dns</c>, in that order, and no other (actions in brackets aside). A machine that asks
+    /// <c>files</c> and <c>dns</c>, in that order, and no other, with no action between them (one after
+    /// <c>dns</c> changes nothing, as nothing follows). A machine that asks
     /// mDNS, systemd-resolved, LDAP or anything else first keeps the system's resolver.
     /// </summary>
     public static bool NameServiceIsFilesThenDns(string? nsswitchText)
@@ -116,18 +188,20 @@ public sealed record ResolverConf
                 continue;
             }
 
-            var services = new List<string>();
+            // An action between the two ("files [NOTFOUND=return] dns") changes when DNS is asked: not a match.
+            var items = new List<string>();
             bool inAction = false;
             foreach (string word in line["hosts:".Length..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
             {
                 if (word.StartsWith('['))
                 {
                     inAction = true;
+                    items.Add("[action]");
                 }
 
                 if (!inAction)
                 {
-                    services.Add(word);
+                    items.Add(word);
                 }
 
                 if (word.EndsWith(']'))
@@ -136,7 +210,7 @@ public sealed record ResolverConf
                 }
             }
 
-            return services is ["files", "dns"];
+            return items is ["files", "dns", ..] && items.Skip(2).All(item => item == "[action]");
         }
 
         return false;
@@ -172,6 +246,16 @@ public sealed record ResolverConf
         }
 
         return names;
+    }
+
+    private static ResolverConf WithOptions(ResolverConf conf, IEnumerable<string> options)
+    {
+        foreach (string option in options)
+        {
+            conf = WithOption(conf, option);
+        }
+
+        return conf;
     }
 
     private static ResolverConf WithOption(ResolverConf conf, string option)

@@ -26,7 +26,7 @@ namespace Passage.Relay.Destinations;
 /// "no such host". Both families present, IPv6 comes first when this host has a route to it (RFC 6724 on
 /// most hosts), else IPv4. The caller's cancellation ends a lookup at once.
 /// <code>
-///  name ─▶ hosts(5)? ─yes─▶ its addresses (no TTL: the cache's maximum age)
+///  name ─▶ hosts(5)? ─yes─▶ its addresses, ordered alike (no TTL: the cache's maximum age)
 ///            │ no
 ///            ▼
 ///   each candidate ─▶ A + AAAA ─▶ server 1 ─▶ server 2 ... (× attempts) ─▶ addresses, TTL = min of the chain
@@ -34,6 +34,12 @@ namespace Passage.Relay.Destinations;
 /// </remarks>
 internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMetrics? metrics = null)
 {
+    private readonly ReloadingFile<ResolverConf>? _file = conf.SourcePath is { } path
+        ? new(path, text => ResolverConf.FromFileText(text, path) is var read && conf.GivenServers is { } given
+            ? read with { Servers = given, GivenServers = given }
+            : read)
+        : null;
+
     private const int ReceiveBuffer = 4096;
 
     /// <summary>
@@ -46,16 +52,30 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     /// <summary>Longest an answer is kept when only one family was answered (the other failed or never came).</summary>
     internal static readonly TimeSpan PartialAnswerTtl = TimeSpan.FromSeconds(5);
 
-    /// <summary>The settings it asks with.</summary>
-    public ResolverConf Conf => conf;
+    /// <summary>The settings it asks with now: its file's as it reads now, when it has one.</summary>
+    public ResolverConf Conf => _file?.Current ?? conf;
 
     /// <summary>The addresses of <paramref name="name"/> (a valid DNS name), or why there are none.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<DnsAnswer> LookupAsync(string name, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await ResolveAsync(name, Conf, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Out of descriptors for a socket, an address family the kernel lacks, ...: this host cannot ask now.
+            return new DnsAnswer([], SocketError.TryAgain);
+        }
+    }
+
+    private async Task<DnsAnswer> ResolveAsync(string name, ResolverConf conf, CancellationToken cancellationToken)
+    {
         if (hosts?.Find(name) is { } listed)
         {
-            return new DnsAnswer(listed, null);
+            // Ordered as DNS answers are (getaddrinfo sorts both alike): "::1 localhost" before "127.0.0.1 localhost".
+            return new DnsAnswer(Order([.. listed]), null);
         }
 
         bool noData = false;
@@ -64,7 +84,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         TimeSpan? negativeTtl = null;
         foreach (string candidate in conf.Candidates(name))
         {
-            Outcome outcome = await AskAsync(candidate, cancellationToken).ConfigureAwait(false);
+            Outcome outcome = await AskAsync(candidate, conf, cancellationToken).ConfigureAwait(false);
             if (outcome.Addresses.Count > 0)
             {
                 return new DnsAnswer(Order(outcome.Addresses), null, outcome.Ttl);
@@ -74,6 +94,11 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             tryAgain |= outcome.Kind is OutcomeKind.Failed or OutcomeKind.TimedOut;
             heard |= outcome.Kind != OutcomeKind.TimedOut;
             negativeTtl = Min(negativeTtl, outcome.Ttl);
+            if (outcome.Kind == OutcomeKind.TimedOut)
+            {
+                // As glibc's search: servers that said nothing to one name will say nothing to the next.
+                break;
+            }
         }
 
         // Nothing but silence from every server: a timeout (504 dns_timeout), not a DNS error.
@@ -111,7 +136,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         public bool Heard { get; set; }
     }
 
-    private async Task<Outcome> AskAsync(string name, CancellationToken cancellationToken)
+    private async Task<Outcome> AskAsync(string name, ResolverConf conf, CancellationToken cancellationToken)
     {
         Question[] questions = conf.NoAaaa ? [new(DnsWire.TypeA)] : [new(DnsWire.TypeA), new(DnsWire.TypeAaaa)];
         for (int attempt = 0; attempt < conf.Attempts; attempt++)
@@ -126,7 +151,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     return Combine(questions);
                 }
 
-                await AskServerAsync(server, name, questions, cancellationToken).ConfigureAwait(false);
+                await AskServerAsync(server, name, questions, conf.Timeout, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -168,21 +193,26 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     }
 
     /// <summary>Asks <paramref name="server"/> the questions without a final reply yet, waiting at most the timeout.</summary>
-    private async Task AskServerAsync(IPEndPoint server, string name, Question[] questions, CancellationToken cancellationToken)
+    private async Task AskServerAsync(IPEndPoint server, string name, Question[] questions, TimeSpan serverTimeout, CancellationToken cancellationToken)
     {
+        foreach (Question question in questions)
+        {
+            question.DoneHere = question.Reply is not null;
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(conf.Timeout);
+        timeout.CancelAfter(serverTimeout);
         long started = Environment.TickCount64;
         bool graceSet = false;
-        using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        Socket? socket = null;
         byte[] buffer = new byte[ReceiveBuffer];
         try
         {
             // Connected: the kernel drops datagrams from anyone but the server, and reports its port closed.
+            socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(server);
             foreach (Question question in questions)
             {
-                question.DoneHere = question.Reply is not null;
                 if (!question.DoneHere)
                 {
                     question.Id = NewId();
@@ -225,7 +255,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                 if (!graceSet && Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 }))
                 {
                     graceSet = true;
-                    TimeSpan left = conf.Timeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+                    TimeSpan left = serverTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
                     timeout.CancelAfter(left < OtherFamilyGrace ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : OtherFamilyGrace);
                 }
             }
@@ -240,6 +270,10 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             // Port unreachable, no route, ...: the next server is asked.
             CountUnanswered(questions, "unreachable");
             Array.ForEach(questions, q => q.Heard |= !q.DoneHere);
+        }
+        finally
+        {
+            socket?.Dispose();
         }
     }
 

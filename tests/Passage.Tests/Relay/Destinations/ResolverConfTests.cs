@@ -51,6 +51,40 @@ public sealed class ResolverConfTests
         Assert.Equal(5, conf.Attempts);
     }
 
+    [Fact]
+    public void A_keyword_counts_only_at_the_start_of_its_line()
+    {
+        var conf = ResolverConf.Parse(" nameserver 10.0.0.9\n\tsearch x.example\nnameserver 10.0.0.2\n");
+        Assert.Equal([new IPEndPoint(IPAddress.Parse("10.0.0.2"), 53)], conf.Servers);
+        Assert.Empty(conf.Search);
+    }
+
+    [Fact]
+    public void The_environment_overrides_the_file_and_the_host_names_domain_is_the_search_list_by_default()
+    {
+        var fromHost = ResolverConf.Read("nameserver 10.0.0.2\n", localDomain: null, resOptions: null, hostName: "box.corp.example");
+        Assert.Equal(["corp.example"], fromHost.Search);
+        Assert.Empty(ResolverConf.Read("", null, null, "box").Search);
+
+        var fromFile = ResolverConf.Read("search lab.example\noptions ndots:3\n", null, null, "box.corp.example");
+        Assert.Equal(["lab.example"], fromFile.Search);
+
+        var fromEnvironment = ResolverConf.Read("search lab.example\noptions ndots:3\n", "env.example other.example", "ndots:2 attempts:1", "box.corp.example");
+        Assert.Equal(["env.example", "other.example"], fromEnvironment.Search);
+        Assert.Equal(2, fromEnvironment.Ndots);
+        Assert.Equal(1, fromEnvironment.Attempts);
+    }
+
+    [Fact]
+    public void Settings_outside_what_a_resolver_can_use_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => new ResolverConf { Servers = [] });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResolverConf { Timeout = TimeSpan.Zero });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResolverConf { Timeout = TimeSpan.FromDays(1) });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResolverConf { Attempts = 0 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResolverConf { Ndots = -1 });
+    }
+
     [Theory]
     [InlineData("db", 1, "db.a.example db.b.example db")]
     [InlineData("db.internal", 1, "db.internal db.internal.a.example db.internal.b.example")]
@@ -65,7 +99,8 @@ public sealed class ResolverConfTests
     [Theory]
     [InlineData("hosts: files dns\n", true)]
     [InlineData("passwd: files\nhosts:\tfiles   dns # comment\n", true)]
-    [InlineData("hosts: files [NOTFOUND=return] dns\n", true)]
+    [InlineData("hosts: files [NOTFOUND=return] dns\n", false)]
+    [InlineData("hosts: files dns [!UNAVAIL=return]\n", true)]
     [InlineData("hosts: files mdns4_minimal [NOTFOUND=return] dns\n", false)]
     [InlineData("hosts: files resolve [!UNAVAIL=return] dns myhostname\n", false)]
     [InlineData("hosts: dns files\n", false)]

@@ -210,6 +210,41 @@ public sealed class StubResolverTests
     }
 
     [Fact]
+    public async Task After_a_name_every_server_was_silent_to_the_rest_of_the_search_list_is_not_asked()
+    {
+        await using var dns = new TestDnsServer();
+        foreach (var name in new[] { "svc.a.passage.test", "svc.b.passage.test", "svc" })
+        {
+            dns.Silent[name] = true;
+        }
+        var conf = Conf(dns.EndPoint) with { Search = ["a.passage.test", "b.passage.test"], Timeout = TimeSpan.FromMilliseconds(200) };
+
+        var answer = await Resolver(conf).LookupAsync("svc", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(SocketError.TimedOut, answer.Error);
+        Assert.Equal(["svc.a.passage.test"], dns.Questions.Select(q => q.Name).Distinct());
+    }
+
+    [Fact]
+    public async Task Resolv_conf_is_read_again_when_it_changes_and_given_servers_stand()
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("svc.one.passage.test", 60, "192.0.2.21");
+        dns.SetAddress("svc.two.passage.test", 60, "192.0.2.22");
+        using var directory = new TemporaryDirectory();
+        var path = Path.Combine(directory.Path, "resolv.conf");
+        await File.WriteAllTextAsync(path, "nameserver 192.0.2.53\nsearch one.passage.test\noptions no-aaaa\n");
+        var conf = ResolverConf.Load(path) with { Servers = [dns.EndPoint], GivenServers = [dns.EndPoint] };
+        var resolver = Resolver(conf);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.21")], (await resolver.LookupAsync("svc", CancellationToken.None).WaitAsync(Timeouts.Default)).Addresses);
+
+        await File.WriteAllTextAsync(path, "nameserver 192.0.2.53\nsearch two.passage.test\noptions no-aaaa\n# longer than before\n");
+        Assert.Equal([IPAddress.Parse("192.0.2.22")], (await resolver.LookupAsync("svc", CancellationToken.None).WaitAsync(Timeouts.Default)).Addresses);
+        Assert.Equal([dns.EndPoint], resolver.Conf.Servers);
+    }
+
+    [Fact]
     public async Task The_callers_cancellation_ends_a_lookup_at_once()
     {
         await using var dns = new TestDnsServer();
@@ -237,7 +272,7 @@ public sealed class StubResolverTests
         var resolver = new StubResolver(Conf(dns.EndPoint), new HostsFile(path));
 
         var answer = await resolver.LookupAsync("db.passage.test.", CancellationToken.None);
-        Assert.Equal(["10.1.2.3", "::1"], answer.Addresses.Select(a => a.ToString()));
+        Assert.Equal(["10.1.2.3", "::1"], answer.Addresses.Select(a => a.ToString()).Order());
         Assert.Null(answer.Ttl);
         Assert.Empty(dns.Questions);
 
