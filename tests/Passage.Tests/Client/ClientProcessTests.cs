@@ -185,6 +185,6 @@ public sealed class ClientProcessTests
         Assert.Equal(1, relay.Relay.OpenTunnels);
 
         Assert.True(await Loopback.IsClosedByPeerAsync(socket), process.Output);
-        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Relay.OpenTunnels == 0);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0);
     }
 }

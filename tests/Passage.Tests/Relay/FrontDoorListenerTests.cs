@@ -56,7 +56,7 @@ public sealed class FrontDoorListenerTests
             return Task.FromResult(true);
         }, logger, new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(200) });
         using var client = await ConnectAsync(listener);
-        await WaitUntil(() => listener.OpenConnections == 1);
+        await Timeouts.WaitUntilAsync(() => listener.OpenConnections == 1);
 
         await listener.StopAsync().WaitAsync(Timeouts.Default);
         Assert.Equal(0, listener.OpenConnections);
@@ -81,7 +81,7 @@ public sealed class FrontDoorListenerTests
         {
             using var client = await ConnectAsync(listener);
             Assert.True(await Loopback.IsClosedByPeerAsync(client));
-            await WaitUntil(() => listener.OpenConnections == 0);
+            await Timeouts.WaitUntilAsync(() => listener.OpenConnections == 0);
         }
         Assert.Equal(0, listener.OpenConnections);
         Assert.Empty(logger.Named("RefusedAtLimit"));
@@ -97,7 +97,7 @@ public sealed class FrontDoorListenerTests
         Assert.True(await Loopback.IsClosedByPeerAsync(client));
         var fault = await logger.WaitForAsync("ConnectionFault");
         Assert.IsType<InvalidOperationException>(fault.Exception);
-        await WaitUntil(() => listener.OpenConnections == 0);
+        await Timeouts.WaitUntilAsync(() => listener.OpenConnections == 0);
     }
 
     [Fact]
@@ -132,15 +132,6 @@ public sealed class FrontDoorListenerTests
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(listener.LocalEndpoints[0]).WaitAsync(Timeouts.Default);
         return socket;
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 
     /// <summary>Keeps every log entry: its event name, its values and its exception.</summary>

@@ -17,14 +17,14 @@ public sealed class BytePumpCopyPathTests : BytePumpTests
         var pump = BytePump.RunAsync(client, upstream, new PumpOptions { ZeroCopy = false });
 
         // Before any data, each side has been asked only for a zero-byte read.
-        await WaitUntil(() => client.ReadSizes.Count > 0 && upstream.ReadSizes.Count > 0);
+        await Timeouts.WaitUntilAsync(() => client.ReadSizes.Count > 0 && upstream.ReadSizes.Count > 0);
         Assert.All(client.ReadSizes, size => Assert.Equal(0, size));
         Assert.All(upstream.ReadSizes, size => Assert.Equal(0, size));
 
         await Loopback.SendAllAsync(_app, "ping"u8.ToArray());
         Assert.Equal("ping"u8.ToArray(), await Loopback.ReadToEndAsync(_server, limit: 4));
         // After a short read the buffer goes back: the next wait is a zero-byte read again.
-        await WaitUntil(() => client.ReadSizes.Count >= 3);
+        await Timeouts.WaitUntilAsync(() => client.ReadSizes.Count >= 3);
         Assert.Equal(0, client.ReadSizes[0]);
         Assert.True(client.ReadSizes[1] > 0);
         Assert.Equal(0, client.ReadSizes[2]);
@@ -72,15 +72,6 @@ public sealed class BytePumpCopyPathTests : BytePumpTests
         public void Abort() => inner.Abort();
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 
     /// <summary>Passes everything through to a real connection and records the buffer size of each read.</summary>

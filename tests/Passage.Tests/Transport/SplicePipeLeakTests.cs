@@ -30,7 +30,7 @@ public sealed class SplicePipeLeakTests
         Assert.Equal(10, (await Loopback.ReadToEndAsync(app, limit: 10)).Length);
 
         // Both directions parked again: no pipe while nothing moves, though the run goes on.
-        await WaitUntil(() => { SplicePipe.CloseSpares(); return SplicePipe.OpenCount == 0; });
+        await Timeouts.WaitUntilAsync(() => { SplicePipe.CloseSpares(); return SplicePipe.OpenCount == 0; });
         Assert.False(pump.IsCompleted);
 
         app.Shutdown(SocketShutdown.Send);
@@ -185,15 +185,6 @@ public sealed class SplicePipeLeakTests
     {
         var targets = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
         return (targets.Count(t => t.StartsWith("socket:", StringComparison.Ordinal)), targets.Count(t => t.StartsWith("pipe:", StringComparison.Ordinal)));
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 
     private sealed class Disposer(params Socket[] sockets) : IDisposable

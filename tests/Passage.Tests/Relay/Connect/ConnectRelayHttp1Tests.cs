@@ -36,7 +36,7 @@ public sealed class ConnectRelayHttp1Tests
         socket.Shutdown(SocketShutdown.Send);
         Assert.Equal(SHA256.HashData(more), SHA256.HashData(await reading));
 
-        await WaitUntil(() => relay.Counter("passage.relay.connections.closed/completed") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/completed") == 1);
         Assert.Equal(early.Length + more.Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
         Assert.Equal(1, relay.Counter("passage.relay.tunnels.opened"));
     }
@@ -141,7 +141,7 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(504, status);
         AssertProxyStatus(head, "dns_timeout");
         Assert.Contains("lookup timed out", head);
-        await WaitUntil(() => relay.Counter("passage.relay.connections.refused/dns_timeout") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/dns_timeout") == 1);
     }
 
     [Fact]
@@ -213,7 +213,7 @@ public sealed class ConnectRelayHttp1Tests
 
         // One ends: a slot opens again.
         open[0].Dispose();
-        await WaitUntil(() => relay.Relay.OpenTunnels == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 1);
         var (again, _, fourth) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
         using var __ = fourth;
         Assert.Equal(200, again);
@@ -316,7 +316,7 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(200, status);
         await Loopback.SendAllAsync(socket, "GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"u8.ToArray());
         Assert.True(await Loopback.IsClosedByPeerAsync(socket));
-        await WaitUntil(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
 
         // A ClientHello passes, byte for byte.
         var (ok, _, tls) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
@@ -336,7 +336,7 @@ public sealed class ConnectRelayHttp1Tests
         using var _ = socket;
         Assert.Equal(200, status);
         Assert.True(await Loopback.IsClosedByPeerAsync(socket));
-        await WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
         Assert.Equal(0, relay.Relay.OpenTunnels);
     }
 
@@ -348,7 +348,7 @@ public sealed class ConnectRelayHttp1Tests
         var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
         using var _ = socket;
         Assert.Equal(200, status);
-        await WaitUntil(() => relay.Counter("passage.relay.tunnels.open") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 1);
         await relay.StopWithOneTunnelOpenAsync(socket);
     }
 
@@ -373,20 +373,11 @@ public sealed class ConnectRelayHttp1Tests
             AssertProxyStatus(head, "connection_limit_reached");
 
             open.ForEach(s => s.Dispose());
-            await WaitUntil(() => relay.Counter("passage.relay.connections.closed/completed") + relay.Counter("passage.relay.connections.closed/failed") == 2 * round);
-            await WaitUntil(() => relay.Counter("passage.relay.connections.open") == 0);
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/completed") + relay.Counter("passage.relay.connections.closed/failed") == 2 * round);
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 0);
             Assert.Equal(0, relay.Relay.OpenTunnels);
             Assert.Equal(0, relay.Counter("passage.relay.tunnels.open"));
         }
         Assert.Equal(6, relay.Counter("passage.relay.tunnels.opened"));
-    }
-
-    internal static async Task WaitUntil(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 }

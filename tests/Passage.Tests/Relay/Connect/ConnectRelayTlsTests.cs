@@ -215,7 +215,7 @@ public sealed class ConnectRelayTlsTests
             var error = await Assert.ThrowsAnyAsync<Exception>(() => TryAsync(refused));
             Assert.True(error is HttpRequestException or IOException, error.ToString());
         }
-        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.refused/tls_handshake_failed") == 2);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/tls_handshake_failed") == 2);
     }
 
     [Fact]
@@ -225,7 +225,7 @@ public sealed class ConnectRelayTlsTests
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
         Assert.True(await Loopback.IsClosedByPeerAsync(socket));
-        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.refused/tls_handshake_timeout") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/tls_handshake_timeout") == 1);
     }
 
     [Fact]
@@ -289,7 +289,7 @@ public sealed class ConnectRelayTlsTests
 
         // The relay resets the connection (an end it gives up on is aborted, not closed).
         await Assert.ThrowsAsync<IOException>(() => tls.ReadAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
-        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
         Assert.Equal(0, relay.Relay.OpenTunnels);
     }
 
@@ -330,7 +330,7 @@ public sealed class ConnectRelayTlsTests
         catch (Exception e) when (e is IOException or HttpRequestException)
         {
         }
-        await ConnectRelayHttp1Tests.WaitUntil(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/idle_timeout") == 1);
         Assert.Equal(0, relay.Relay.OpenTunnels);
     }
 

@@ -30,7 +30,7 @@ public sealed class LookupThreadsTests : IDisposable
         var threads = new LookupThreads(BlockingLookup, maxThreads: 4, idleExit: TimeSpan.FromSeconds(30));
         var lookups = Enumerable.Range(0, 20).Select(i => threads.LookupAsync($"host{i}.test", CancellationToken.None)).ToList();
 
-        await WaitUntilAsync(() => Volatile.Read(ref _running) == 4);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 4);
         Assert.Equal(4, threads.Threads);
         Assert.All(lookups, l => Assert.False(l.IsCompleted));
 
@@ -50,7 +50,7 @@ public sealed class LookupThreadsTests : IDisposable
     {
         var threads = new LookupThreads(BlockingLookup, maxThreads: 1, idleExit: TimeSpan.FromSeconds(30));
         var first = threads.LookupAsync("first.test", CancellationToken.None);
-        await WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
 
         using var giveUp = new CancellationTokenSource();
         var abandoned = threads.LookupAsync("abandoned.test", giveUp.Token);
@@ -94,7 +94,7 @@ public sealed class LookupThreadsTests : IDisposable
     {
         var threads = new LookupThreads(name => [AddressOf(name)], maxThreads: 2, idleExit: TimeSpan.FromMilliseconds(50));
         await Task.WhenAll(threads.LookupAsync("a.test", CancellationToken.None), threads.LookupAsync("b.test", CancellationToken.None)).WaitAsync(Timeouts.Default);
-        await WaitUntilAsync(() => threads.Threads == 0);
+        await Timeouts.WaitUntilAsync(() => threads.Threads == 0);
 
         Assert.Equal(AddressOf("c.test"), Assert.Single(await threads.LookupAsync("c.test", CancellationToken.None).WaitAsync(Timeouts.Default)));
     }
@@ -109,11 +109,11 @@ public sealed class LookupThreadsTests : IDisposable
         var threads = new LookupThreads(BlockingLookup, maxThreads: 3, idleExit: TimeSpan.FromSeconds(30));
         _release.Set();
         await threads.LookupAsync("warm.test", CancellationToken.None).WaitAsync(Timeouts.Default);
-        await WaitUntilAsync(() => Volatile.Read(ref _running) == 0);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 0);
         _release.Reset();
 
         var lookups = Enumerable.Range(0, 3).Select(i => threads.LookupAsync($"burst{i}.test", CancellationToken.None)).ToList();
-        await WaitUntilAsync(() => Volatile.Read(ref _running) == 3);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 3);
         _release.Set();
         await Task.WhenAll(lookups).WaitAsync(Timeouts.Default);
         Assert.Equal(3, threads.Threads);
@@ -142,12 +142,4 @@ public sealed class LookupThreadsTests : IDisposable
     /// <summary>An IPv6 address spelling the name (16 characters at most), so every name has its own.</summary>
     private static IPAddress AddressOf(string name) => new(System.Text.Encoding.ASCII.GetBytes(name.PadRight(16, '\0')));
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(5, cts.Token);
-        }
-    }
 }

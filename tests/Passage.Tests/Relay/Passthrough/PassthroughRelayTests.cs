@@ -83,7 +83,7 @@ public sealed class PassthroughRelayTests
             await Loopback.SendAllAsync(client, hello.AsMemory(offset, Math.Min(5, hello.Length - offset)));
             await Task.Delay(1);
         }
-        await WaitUntil(() => tap.FirstBytes.Count == 1);
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count == 1);
         // The upstream gets the bytes exactly as the client cut them into records.
         var received = tap.FirstBytes[0];
         Assert.Equal(hello.AsSpan(0, received.Length).ToArray(), received);
@@ -100,7 +100,7 @@ public sealed class PassthroughRelayTests
             await client.ConnectAsync(new IPEndPoint(address, relay.Port)).WaitAsync(Timeouts.Default);
             await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
         }
-        await WaitUntil(() => tap.FirstBytes.Count == 2);
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count == 2);
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public sealed class PassthroughRelayTests
         using var second = await fixedUpstream.ConnectAsync();
         var noSni = SyntheticHello.WithExtensions(SyntheticHello.SupportedVersions());
         await Loopback.SendAllAsync(second, noSni);
-        await WaitUntil(() => tap.FirstBytes.Count == 1);
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count == 1);
         Assert.Equal(noSni, tap.FirstBytes[0]);
     }
 
@@ -259,7 +259,7 @@ public sealed class PassthroughRelayTests
         await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { MaxConnections = 2 }, map: OriginMap);
         using var first = await relay.ConnectAsync();
         using var second = await relay.ConnectAsync();
-        await WaitUntil(() => relay.Relay.OpenConnections == 2);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenConnections == 2);
 
         // The reset may come so fast that the connect itself reports it.
         try
@@ -274,9 +274,9 @@ public sealed class PassthroughRelayTests
 
         // A slot freed is a slot offered again.
         first.Close();
-        await WaitUntil(() => relay.Relay.OpenConnections == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenConnections == 1);
         using var fourth = await relay.ConnectAsync();
-        await WaitUntil(() => relay.Relay.OpenConnections == 2);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenConnections == 2);
         Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
     }
 
@@ -298,20 +298,11 @@ public sealed class PassthroughRelayTests
         await using var relay = RelayHarness.Start(RouteTo(tap.Port), new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300) }, map: OriginMap);
         using var client = await relay.ConnectAsync();
         await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
-        await WaitUntil(() => tap.FirstBytes.Count == 1);
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count == 1);
 
         await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
         Assert.Equal(0, relay.Relay.OpenConnections);
         Assert.True(await Loopback.IsClosedByPeerAsync(client));
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        while (!condition())
-        {
-            await Task.Delay(10, cts.Token);
-        }
     }
 }
