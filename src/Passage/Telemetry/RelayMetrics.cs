@@ -38,7 +38,7 @@ public sealed class RelayMetrics : IDisposable
         _tunnelsOpened = _meter.CreateCounter<long>("passage.relay.tunnels.opened", "{tunnel}", "CONNECT tunnels established (upstream connected, 2xx sent)");
         _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
         _dnsAnswers = _meter.CreateCounter<long>("passage.relay.dns.answers", "{answer}",
-            "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss)");
+            "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss); and kept names looked up again before they ran out (refreshed)");
         _dnsQueries = _meter.CreateCounter<long>("passage.relay.dns.queries", "{query}",
             "Questions the relay's own resolver put to a DNS server, by how the server answered: answered (an answer, or no such name), truncated (asked again over TCP), server_failure (SERVFAIL, REFUSED, ...), timeout, unreachable");
     }
@@ -67,6 +67,7 @@ public sealed class RelayMetrics : IDisposable
     {
         DnsCacheResult.Hit => "hit",
         DnsCacheResult.Coalesced => "coalesced",
+        DnsCacheResult.Refreshed => "refreshed",
         _ => "miss",
     }));
 

@@ -25,6 +25,9 @@ internal enum DnsCacheResult
 
     /// <summary>A new lookup.</summary>
     Miss,
+
+    /// <summary>A lookup of a kept name near the end of its lifetime, made while its answer still served (not an answer to a connection).</summary>
+    Refreshed,
 }
 
 /// <summary>
@@ -34,7 +37,7 @@ internal enum DnsCacheResult
 /// </summary>
 /// <remarks>
 /// <code>
-/// name ──▶ kept and younger than its max age? ──yes──▶ the kept answer (hit)
+/// name ──▶ kept and younger than its max age? ──yes──▶ the kept answer (hit); in its last tenth, look it up again meanwhile
 ///            │ no
 ///            ▼
 ///        lookup under way? ──yes──▶ wait for it (coalesced)
@@ -100,12 +103,17 @@ internal sealed class DnsCache
         string key = name.ToLowerInvariant();
         Entry entry;
         DnsCacheResult result;
+        bool refresh = false;
+        DnsAnswer hit = default;
         lock (_gate)
         {
             if (_entries.TryGetValue(key, out Entry? kept) && kept.Answer is { } answer && IsFresh(kept, answer))
             {
                 entry = kept;
                 result = DnsCacheResult.Hit;
+                hit = answer;
+                refresh = !entry.Refreshing && answer.HasAddresses && IsNearItsEnd(entry, answer);
+                entry.Refreshing |= refresh;
             }
             else if (kept is not null && kept.Answer is null)
             {
@@ -129,7 +137,12 @@ internal sealed class DnsCache
         switch (result)
         {
             case DnsCacheResult.Hit:
-                return entry.Answer!.Value;
+                if (refresh)
+                {
+                    _ = RefreshAsync(entry);
+                }
+
+                return hit;
             case DnsCacheResult.Miss:
                 _ = RunAsync(entry);
                 break;
@@ -170,15 +183,51 @@ internal sealed class DnsCache
         }
     }
 
-    private bool IsFresh(Entry entry, DnsAnswer answer)
+    private bool IsFresh(Entry entry, DnsAnswer answer) => _time.GetElapsedTime(entry.ArrivedAt) < Lifetime(answer);
+
+    /// <summary>In the last tenth of its lifetime: a name still in use is looked up again before it runs out.</summary>
+    private bool IsNearItsEnd(Entry entry, DnsAnswer answer) => _time.GetElapsedTime(entry.ArrivedAt) >= Lifetime(answer) * 0.9;
+
+    private TimeSpan Lifetime(DnsAnswer answer)
     {
         TimeSpan maxAge = answer.HasAddresses ? _options.MaxAge : _options.NegativeMaxAge;
-        if (answer.Ttl is { } ttl && ttl < maxAge)
+        return answer.Ttl is { } ttl && ttl < maxAge ? ttl : maxAge;
+    }
+
+    /// <summary>
+    /// Looks a kept name up again while its answer still serves (prefetch, as caching resolvers do), so a name in
+    /// steady use never makes a connection wait for DNS. A new answer with addresses replaces the kept one; after
+    /// a failure, the kept one runs out as it would have, with no second refresh.
+    /// </summary>
+    private async Task RefreshAsync(Entry entry)
+    {
+        DnsAnswer answer = default;
+        try
         {
-            maxAge = ttl;
+            // Nobody waits for it: bounded by the resolver's own timeouts.
+            answer = await _lookup(entry.Name, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // As a failed refresh: the kept answer stands until it runs out.
         }
 
-        return _time.GetElapsedTime(entry.ArrivedAt) < maxAge;
+        lock (_gate)
+        {
+            // A failed refresh is not tried again: the kept answer runs out and the next connection looks it up.
+            if (answer.HasAddresses && entry.Node is not null)
+            {
+                entry.Refreshing = false;
+                entry.Answer = answer;
+                entry.ArrivedAt = _time.GetTimestamp();
+                if (!IsFresh(entry, answer))
+                {
+                    Remove(entry);
+                }
+            }
+        }
+
+        _metrics?.DnsAnswered(DnsCacheResult.Refreshed);
     }
 
     /// <summary>The shared lookup: nobody's cancellation but the abandonment of all its callers stops it.</summary>
@@ -286,6 +335,9 @@ internal sealed class DnsCache
 
         /// <summary>When <see cref="Answer"/> arrived (a <see cref="TimeProvider"/> timestamp).</summary>
         public long ArrivedAt { get; set; }
+
+        /// <summary>A refresh of the kept answer is under way, or failed; under the lock.</summary>
+        public bool Refreshing { get; set; }
 
         /// <summary>Its place in the age order while kept; null once forgotten.</summary>
         public LinkedListNode<Entry>? Node { get; set; }

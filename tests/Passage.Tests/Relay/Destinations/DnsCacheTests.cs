@@ -16,6 +16,9 @@ public sealed class DnsCacheTests
 
     private static readonly DnsCacheOptions s_defaults = new();
 
+    /// <summary>When a kept answer enters the last tenth of its lifetime at the default maximum age, and a use looks it up again ahead.</summary>
+    private static readonly TimeSpan s_prefetchAt = s_defaults.MaxAge * 0.9;
+
     private readonly ManualTimeProvider _time = new();
 
     private DestinationResolver Resolver(
@@ -42,16 +45,17 @@ public sealed class DnsCacheTests
 
         Assert.Equal([IPAddress.Parse("8.8.8.8")], (await Resolve(resolver, "example.com")).Addresses);
         dns.Answer = ["1.1.1.1"];
-        _time.Advance(s_defaults.MaxAge - s_tick);
+        _time.Advance(s_prefetchAt - s_tick);
         Assert.Equal([IPAddress.Parse("8.8.8.8")], (await Resolve(resolver, "example.com")).Addresses);
         Assert.Equal(1, dns.Count);
 
-        _time.Advance(s_tick);
+        // Not used in its last tenth (which would look it up again ahead), it runs out.
+        _time.Advance(s_defaults.MaxAge - s_prefetchAt + s_tick);
         Assert.Equal([IPAddress.Parse("1.1.1.1")], (await Resolve(resolver, "example.com")).Addresses);
         Assert.Equal(2, dns.Count);
 
         // The new answer is kept in turn, its age counted from when it arrived.
-        _time.Advance(s_defaults.MaxAge - s_tick);
+        _time.Advance(s_prefetchAt - s_tick);
         await Resolve(resolver, "example.com");
         Assert.Equal(2, dns.Count);
     }
@@ -219,14 +223,81 @@ public sealed class DnsCacheTests
         await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
         if (keptSeconds > 0)
         {
-            _time.Advance(TimeSpan.FromSeconds(keptSeconds) - s_tick);
+            // Short of its last tenth, where a use would look it up again ahead.
+            _time.Advance(TimeSpan.FromSeconds(keptSeconds * 0.9) - s_tick);
             await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
             Assert.Equal(1, lookups);
-            _time.Advance(s_tick);
+            _time.Advance(TimeSpan.FromSeconds(keptSeconds * 0.1) + s_tick);
         }
 
         await cache.LookupAsync("ttl.example", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
         Assert.Equal(2, lookups);
+    }
+
+    [Fact]
+    public async Task A_name_used_in_the_last_tenth_of_its_life_is_looked_up_again_while_its_answer_still_serves()
+    {
+        var dns = new CountingDns("8.8.8.8");
+        using var metrics = new RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+        var resolver = Resolver(dns, metrics: metrics);
+        await Resolve(resolver, "example.com");
+
+        dns.Answer = ["1.1.1.1"];
+        _time.Advance(s_prefetchAt);
+        Assert.Equal([IPAddress.Parse("8.8.8.8")], (await Resolve(resolver, "example.com")).Addresses);
+        await Timeouts.WaitUntilAsync(() => recorder["passage.relay.dns.answers/refreshed"] == 1);
+        Assert.Equal(2, dns.Count);
+
+        // The refreshed answer serves from then on, its age counted from the refresh: past the first answer's end.
+        _time.Advance(s_defaults.MaxAge - s_prefetchAt + TimeSpan.FromSeconds(1));
+        Assert.Equal([IPAddress.Parse("1.1.1.1")], (await Resolve(resolver, "example.com")).Addresses);
+        Assert.Equal(2, dns.Count);
+        Assert.Equal(2, recorder["passage.relay.dns.answers/hit"]);
+    }
+
+    [Fact]
+    public async Task One_refresh_at_a_time_and_none_again_after_one_failed()
+    {
+        var dns = new CountingDns("8.8.8.8");
+        using var metrics = new RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+        var resolver = Resolver(dns, metrics: metrics);
+        await Resolve(resolver, "example.com");
+        var hold = Held();
+        dns.Hold = hold;
+        _time.Advance(s_prefetchAt);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal([IPAddress.Parse("8.8.8.8")], (await Resolve(resolver, "example.com")).Addresses);
+        }
+        Assert.Equal(2, dns.Count);
+
+        dns.Hold = null;
+        hold.SetException(new SocketException((int)SocketError.TryAgain));
+        await Timeouts.WaitUntilAsync(() => recorder["passage.relay.dns.answers/refreshed"] == 1);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal([IPAddress.Parse("8.8.8.8")], (await Resolve(resolver, "example.com")).Addresses);
+        }
+        Assert.Equal(2, dns.Count);
+
+        // Run out, the name is looked up as any other.
+        _time.Advance(s_defaults.MaxAge - s_prefetchAt);
+        await Resolve(resolver, "example.com");
+        Assert.Equal(3, dns.Count);
+    }
+
+    [Fact]
+    public async Task A_failure_is_not_looked_up_ahead()
+    {
+        var dns = new CountingDns { Error = SocketError.HostNotFound };
+        var resolver = Resolver(dns);
+        await Resolve(resolver, "gone.example");
+        _time.Advance(s_defaults.NegativeMaxAge * 0.95);
+        Assert.Equal(ResolveStatus.DnsError, (await Resolve(resolver, "gone.example")).Status);
+        Assert.Equal(1, dns.Count);
     }
 
     [Fact]
