@@ -70,7 +70,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         }
     }
 
-    private async Task<DnsAnswer> ResolveAsync(string name, ResolverConf conf, CancellationToken cancellationToken)
+    private async Task<DnsAnswer> ResolveAsync(string name, ResolverConf settings, CancellationToken cancellationToken)
     {
         if (hosts?.Find(name) is { } listed)
         {
@@ -82,9 +82,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         bool tryAgain = false;
         bool heard = false;
         TimeSpan? negativeTtl = null;
-        foreach (string candidate in conf.Candidates(name))
+        foreach (string candidate in settings.Candidates(name))
         {
-            Outcome outcome = await AskAsync(candidate, conf, cancellationToken).ConfigureAwait(false);
+            Outcome outcome = await AskAsync(candidate, settings, cancellationToken).ConfigureAwait(false);
             if (outcome.Addresses.Count > 0)
             {
                 return new DnsAnswer(Order(outcome.Addresses), null, outcome.Ttl);
@@ -136,12 +136,12 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         public bool Heard { get; set; }
     }
 
-    private async Task<Outcome> AskAsync(string name, ResolverConf conf, CancellationToken cancellationToken)
+    private async Task<Outcome> AskAsync(string name, ResolverConf settings, CancellationToken cancellationToken)
     {
-        Question[] questions = conf.NoAaaa ? [new(DnsWire.TypeA)] : [new(DnsWire.TypeA), new(DnsWire.TypeAaaa)];
-        for (int attempt = 0; attempt < conf.Attempts; attempt++)
+        Question[] questions = settings.NoAaaa ? [new(DnsWire.TypeA)] : [new(DnsWire.TypeA), new(DnsWire.TypeAaaa)];
+        for (int attempt = 0; attempt < settings.Attempts; attempt++)
         {
-            foreach (IPEndPoint server in conf.Servers)
+            foreach (IPEndPoint server in settings.Servers)
             {
                 // Done when every question has its reply, when the name does not exist, and when one family has
                 // addresses: the other, failed at a server, is not worth another round of timeouts.
@@ -151,7 +151,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     return Combine(questions);
                 }
 
-                await AskServerAsync(server, name, questions, conf.Timeout, cancellationToken).ConfigureAwait(false);
+                await AskServerAsync(server, name, questions, settings.Timeout, cancellationToken).ConfigureAwait(false);
             }
         }
 
