@@ -12,7 +12,7 @@ namespace Passage.Relay;
 /// Everything <c>passage relay</c> runs, for embedding: the configured front doors (pass-through,
 /// CONNECT), the admin listener, one set of counters, one destination policy.
 /// </summary>
-public sealed class RelayHost : IAsyncDisposable
+public sealed partial class RelayHost : IAsyncDisposable
 {
     private readonly RelayOptions _options;
     private readonly RelayMetrics _metrics;
@@ -44,7 +44,9 @@ public sealed class RelayHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         loggerFactory ??= NullLoggerFactory.Instance;
-        options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, loggerFactory.CreateLogger<RelayHost>());
+        ILogger logger = loggerFactory.CreateLogger<RelayHost>();
+        options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
+        LogResolver(logger, options.Destinations.Dns);
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
@@ -111,4 +113,33 @@ public sealed class RelayHost : IAsyncDisposable
             await _admin.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>Says once, at start, which resolver looks destination names up and whom it asks (no client data).</summary>
+    private static void LogResolver(ILogger logger, ResolverConf? dns)
+    {
+        if (dns is null)
+        {
+            SystemResolver(logger);
+        }
+        else
+        {
+            OwnResolver(
+                logger,
+                string.Join(", ", dns.Servers),
+                dns.GivenServers is null ? dns.SourcePath ?? "settings" : "relay.dnsServers",
+                dns.Search.Count == 0 ? "none" : string.Join(" ", dns.Search),
+                dns.Timeout.TotalSeconds,
+                dns.Attempts);
+        }
+    }
+
+    [LoggerMessage(LogEvents.OwnResolver, LogLevel.Information,
+        "Destination names: /etc/hosts, then DNS servers {Servers} (from {Source}), search {Search}, {TimeoutSeconds} s x {Attempts} attempts; answers kept within their TTLs",
+        EventName = "OwnResolver")]
+    private static partial void OwnResolver(ILogger logger, string servers, string source, string search, double timeoutSeconds, int attempts);
+
+    [LoggerMessage(LogEvents.SystemResolver, LogLevel.Information,
+        "Destination names: the system resolver (getaddrinfo, as nsswitch.conf says or relay.dnsResolver asks); answers kept up to relay.dnsCacheTtl",
+        EventName = "SystemResolver")]
+    private static partial void SystemResolver(ILogger logger);
 }

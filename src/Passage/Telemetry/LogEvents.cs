@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 109, 207, 304, 411, 505.
+/// tunnel, 5xx the client. Next free: 111, 207, 304, 411, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -16,6 +16,8 @@ internal static class LogEvents
     public const int AdminListening = 106;
     public const int CapsLowered = 107;
     public const int AcceptPaused = 108;
+    public const int OwnResolver = 109;
+    public const int SystemResolver = 110;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

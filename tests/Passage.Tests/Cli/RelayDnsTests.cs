@@ -37,6 +37,7 @@ public sealed class RelayDnsTests
         Assert.Equal("first", await GreetingThroughAsync(port, $"long.passage.test:{first.Port}"));
         Assert.Equal(2, dns.Count("long.passage.test"));
         Assert.True(dns.Count("short.passage.test") >= 4);
+        Assert.Contains($"DNS servers {dns.EndPoint} (from relay.dnsServers)", relay.StandardError);
     }
 
     [Fact]
