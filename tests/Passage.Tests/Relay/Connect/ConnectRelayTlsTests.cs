@@ -311,7 +311,8 @@ public sealed class ConnectRelayTlsTests
     public async Task An_idle_http2_tunnel_is_closed_at_the_idle_timeout()
     {
         await using var echo = new EchoServer();
-        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        // Long enough that a loaded machine does not stall the first echo past it (300 ms did, once in a full run).
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { IdleTimeout = TimeSpan.FromSeconds(1) });
         using var client = relay.CreateHttp2Client();
         using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
