@@ -10,7 +10,8 @@ namespace Passage.Transport;
 public static class TcpDialer
 {
     /// <summary>
-    /// Tries <paramref name="addresses"/> in order on <paramref name="port"/> until one connects,
+    /// Tries <paramref name="addresses"/> in order on <paramref name="port"/> until one connects (with more than one,
+    /// the families alternating and the next started beside the last after <see cref="AttemptDelay"/>: Happy Eyeballs),
     /// within <paramref name="timeout"/> for all of them together (<see cref="Timeout.InfiniteTimeSpan"/>:
     /// none of its own, for a caller whose token already carries a deadline). Connection failures come back as
     /// values; only the caller's cancellation throws. The connection comes back ready to relay: the
@@ -34,44 +35,194 @@ public static class TcpDialer
         return await DialAsync(addresses, port, linked.Token, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// How long one address is given to connect before the next one is tried beside it (RFC 8305 §5 recommends
+    /// 250 ms): an address that swallows the SYN costs a quarter second, not the whole connect timeout.
+    /// </summary>
+    public static readonly TimeSpan AttemptDelay = TimeSpan.FromMilliseconds(250);
+
     /// <summary>The dial itself: <paramref name="token"/> ends it (a timeout when <paramref name="cancellationToken"/>, the caller's, has not fired).</summary>
     private static async Task<DialResult> DialAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken token, CancellationToken cancellationToken)
     {
-        var worst = DialError.Unreachable;
-        var lastError = SocketError.HostUnreachable;
+        if (addresses.Count > 1)
+        {
+            return await RaceAsync(Interleave(addresses), port, token, cancellationToken).ConfigureAwait(false);
+        }
+
+        var failures = new Failures();
         foreach (var address in addresses)
         {
-            var connection = new SocketConnection(new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
-            try
+            var endpoint = new IPEndPoint(address, port);
+            var (connection, error) = await AttemptAsync(endpoint, token).ConfigureAwait(false);
+            if (connection is not null)
             {
-                var endpoint = new IPEndPoint(address, port);
-                await connection.ConnectAsync(endpoint, token).ConfigureAwait(false);
                 return new DialResult(connection, DialError.None, SocketError.Success, endpoint);
             }
-            catch (OperationCanceledException)
+
+            if (error is null)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 return new DialResult(null, DialError.TimedOut, SocketError.TimedOut);
             }
-            catch (SocketException e)
+
+            failures.Add(error);
+        }
+
+        return failures.Result(addresses.Count);
+    }
+
+    /// <summary>
+    /// Happy Eyeballs (RFC 8305 §5): the addresses are tried one after another, each started when the one before it
+    /// failed or after <see cref="AttemptDelay"/>, whichever comes first, earlier ones still running; the first to
+    /// connect wins and the others are cancelled and closed.
+    /// </summary>
+    private static async Task<DialResult> RaceAsync(List<IPAddress> addresses, int port, CancellationToken token, CancellationToken cancellationToken)
+    {
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var running = new List<Task<(SocketConnection? Connection, SocketException? Error, IPEndPoint Endpoint)>>(addresses.Count);
+        var failures = new Failures();
+        int next = 0;
+        Task? delay = null;
+        try
+        {
+            while (true)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                lastError = e.SocketErrorCode;
-                var kind = e.SocketErrorCode switch
+                if (next < addresses.Count && (delay is null || delay.IsCompleted || running.Count == 0))
                 {
-                    SocketError.ConnectionRefused => DialError.Refused,
-                    SocketError.TimedOut => DialError.TimedOut,
-                    SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown or SocketError.NetworkDown => DialError.Unreachable,
-                    _ => DialError.Other,
-                };
-                // Report the most telling failure: a refusal says more than an unreachable address.
-                if (kind < worst || worst == DialError.Unreachable)
-                {
-                    worst = kind;
+                    var endpoint = new IPEndPoint(addresses[next++], port);
+                    running.Add(AttemptWithEndpointAsync(endpoint, race.Token));
+                    delay = next < addresses.Count ? Task.Delay(AttemptDelay, race.Token) : null;
                 }
+
+                if (running.Count == 0)
+                {
+                    return failures.Result(addresses.Count);
+                }
+
+                Task done = delay is null ? await Task.WhenAny(running).ConfigureAwait(false)
+                    : await Task.WhenAny([.. running, delay]).ConfigureAwait(false);
+                if (done == delay)
+                {
+                    if (token.IsCancellationRequested)
+                    {
+                        break;
+                    }
+
+                    continue; // time for the next address
+                }
+
+                var attempt = (Task<(SocketConnection? Connection, SocketException? Error, IPEndPoint Endpoint)>)done;
+                running.Remove(attempt);
+                var (connection, error, reached) = await attempt.ConfigureAwait(false);
+                if (connection is not null)
+                {
+                    return new DialResult(connection, DialError.None, SocketError.Success, reached);
+                }
+
+                if (error is null)
+                {
+                    break; // cancelled: the deadline or the caller
+                }
+
+                failures.Add(error);
+                delay = null; // a failure starts the next address at once
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            return new DialResult(null, DialError.TimedOut, SocketError.TimedOut);
+        }
+        finally
+        {
+            // The losers: cancelled, and closed should they connect after all.
+            race.Cancel();
+            foreach (var loser in running)
+            {
+                _ = CloseWhenDoneAsync(loser);
             }
         }
-        return new DialResult(null, addresses.Count == 0 ? DialError.Unreachable : worst, lastError);
+    }
+
+    private static async Task CloseWhenDoneAsync(Task<(SocketConnection? Connection, SocketException? Error, IPEndPoint Endpoint)> attempt)
+    {
+        var (connection, _, _) = await attempt.ConfigureAwait(false);
+        if (connection is not null)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<(SocketConnection?, SocketException?, IPEndPoint)> AttemptWithEndpointAsync(IPEndPoint endpoint, CancellationToken token)
+    {
+        var (connection, error) = await AttemptAsync(endpoint, token).ConfigureAwait(false);
+        return (connection, error, endpoint);
+    }
+
+    /// <summary>One connect: the connection, or its failure, or neither when <paramref name="token"/> ended it.</summary>
+    private static async ValueTask<(SocketConnection? Connection, SocketException? Error)> AttemptAsync(IPEndPoint endpoint, CancellationToken token)
+    {
+        var connection = new SocketConnection(new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
+        try
+        {
+            await connection.ConnectAsync(endpoint, token).ConfigureAwait(false);
+            return (connection, null);
+        }
+        catch (OperationCanceledException)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return (null, null);
+        }
+        catch (SocketException e)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return (null, e);
+        }
+    }
+
+    /// <summary>RFC 8305 §4: the families alternate, starting with the first address's; each family in its order.</summary>
+    private static List<IPAddress> Interleave(IReadOnlyList<IPAddress> addresses)
+    {
+        var first = addresses[0].AddressFamily;
+        var same = new Queue<IPAddress>(addresses.Where(a => a.AddressFamily == first));
+        var other = new Queue<IPAddress>(addresses.Where(a => a.AddressFamily != first));
+        var order = new List<IPAddress>(addresses.Count);
+        while (same.Count > 0 || other.Count > 0)
+        {
+            if (same.TryDequeue(out var a))
+            {
+                order.Add(a);
+            }
+
+            if (other.TryDequeue(out var b))
+            {
+                order.Add(b);
+            }
+        }
+
+        return order;
+    }
+
+    /// <summary>The most telling failure of those seen: a refusal says more than an unreachable address.</summary>
+    private sealed class Failures
+    {
+        private DialError _worst = DialError.Unreachable;
+        private SocketError _last = SocketError.HostUnreachable;
+
+        public void Add(SocketException e)
+        {
+            _last = e.SocketErrorCode;
+            var kind = e.SocketErrorCode switch
+            {
+                SocketError.ConnectionRefused => DialError.Refused,
+                SocketError.TimedOut => DialError.TimedOut,
+                SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown or SocketError.NetworkDown => DialError.Unreachable,
+                _ => DialError.Other,
+            };
+            if (kind < _worst || _worst == DialError.Unreachable)
+            {
+                _worst = kind;
+            }
+        }
+
+        public DialResult Result(int addresses) => new(null, addresses == 0 ? DialError.Unreachable : _worst, _last);
     }
 }

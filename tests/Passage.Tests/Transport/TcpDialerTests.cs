@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Sockets;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Transport;
+
+/// <summary>Dialing resolved addresses on loopback, some of which swallow the SYN, refuse, or answer.</summary>
+public sealed class TcpDialerTests
+{
+    [Fact]
+    public async Task An_address_that_swallows_the_syn_does_not_hold_up_the_next_one()
+    {
+        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.2"));
+        await using var echo = new EchoServer(IPAddress.Loopback, blackhole.Port);
+
+        // Well inside the 20 s deadline: without trying the next address beside it, the dial would wait for it.
+        var result = await TcpDialer.ConnectAsync(
+            [IPAddress.Parse("127.0.0.2"), IPAddress.Loopback], blackhole.Port, TimeSpan.FromSeconds(20)).WaitAsync(TimeSpan.FromSeconds(10));
+
+        await using var connection = result.Connection;
+        Assert.Equal(DialError.None, result.Error);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, blackhole.Port), result.Reached);
+    }
+
+    [Fact]
+    public async Task A_refusal_moves_on_to_the_next_address()
+    {
+        await using var echo = new EchoServer(IPAddress.Loopback);
+
+        var result = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.3"), IPAddress.Loopback], echo.Port, TimeSpan.FromSeconds(20)).WaitAsync(Timeouts.Default);
+
+        await using var connection = result.Connection;
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, echo.Port), result.Reached);
+    }
+
+    [Fact]
+    public async Task Every_address_refusing_is_refused_and_every_one_silent_is_timed_out()
+    {
+        int closed;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closed = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        var refused = await TcpDialer.ConnectAsync([IPAddress.Loopback, IPAddress.Parse("127.0.0.4")], closed, TimeSpan.FromSeconds(20)).WaitAsync(Timeouts.Default);
+        Assert.Null(refused.Connection);
+        Assert.Equal(DialError.Refused, refused.Error);
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketError);
+
+        using var first = new Blackhole(IPAddress.Parse("127.0.0.5"));
+        using var second = new Blackhole(IPAddress.Parse("127.0.0.6"), first.Port);
+        var silent = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.5"), IPAddress.Parse("127.0.0.6")], first.Port, TimeSpan.FromMilliseconds(800)).WaitAsync(Timeouts.Default);
+        Assert.Null(silent.Connection);
+        Assert.Equal(DialError.TimedOut, silent.Error);
+    }
+
+    [Fact]
+    public async Task The_callers_cancellation_throws_and_ends_every_attempt()
+    {
+        using var first = new Blackhole(IPAddress.Parse("127.0.0.7"));
+        using var second = new Blackhole(IPAddress.Parse("127.0.0.8"), first.Port);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(600));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.7"), IPAddress.Parse("127.0.0.8")], first.Port, TimeSpan.FromSeconds(20), cancellationToken: cts.Token)
+                .WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    /// <summary>
+    /// A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a connect to it
+    /// waits (retransmitting) until its caller gives up, as to a host that drops packets.
+    /// </summary>
+    private sealed class Blackhole : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly Socket _filler = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        public Blackhole(IPAddress address, int port = 0)
+        {
+            _listener.Bind(new IPEndPoint(address, port));
+            _listener.Listen(0);
+            _filler.Connect(_listener.LocalEndPoint!);
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+        public void Dispose()
+        {
+            _filler.Dispose();
+            _listener.Dispose();
+        }
+    }
+}
