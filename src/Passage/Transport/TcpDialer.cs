@@ -23,7 +23,7 @@ public static class TcpDialer
         ArgumentNullException.ThrowIfNull(addresses);
         // With no timeout of its own, no timer: the caller's token carries the deadline (or there is none).
         return timeout == Timeout.InfiniteTimeSpan
-            ? DialAsync(addresses, port, cancellationToken, cancellationToken)
+            ? DialAsync(addresses, port, timeProvider ?? TimeProvider.System, cancellationToken, cancellationToken)
             : DialWithDeadlineAsync(addresses, port, timeout, timeProvider ?? TimeProvider.System, cancellationToken);
     }
 
@@ -32,7 +32,7 @@ public static class TcpDialer
     {
         using var deadline = new CancellationTokenSource(timeout, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        return await DialAsync(addresses, port, linked.Token, cancellationToken).ConfigureAwait(false);
+        return await DialAsync(addresses, port, timeProvider, linked.Token, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -42,11 +42,12 @@ public static class TcpDialer
     public static readonly TimeSpan AttemptDelay = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The dial itself: <paramref name="token"/> ends it (a timeout when <paramref name="cancellationToken"/>, the caller's, has not fired).</summary>
-    private static async Task<DialResult> DialAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken token, CancellationToken cancellationToken)
+    private static async Task<DialResult> DialAsync(
+        IReadOnlyList<IPAddress> addresses, int port, TimeProvider timeProvider, CancellationToken token, CancellationToken cancellationToken)
     {
         if (addresses.Count > 1)
         {
-            return await RaceAsync(Interleave(addresses), port, token, cancellationToken).ConfigureAwait(false);
+            return await RaceAsync(Interleave(addresses), port, timeProvider, token, cancellationToken).ConfigureAwait(false);
         }
 
         var failures = new Failures();
@@ -76,7 +77,8 @@ public static class TcpDialer
     /// failed or after <see cref="AttemptDelay"/>, whichever comes first, earlier ones still running; the first to
     /// connect wins and the others are cancelled and closed.
     /// </summary>
-    private static async Task<DialResult> RaceAsync(List<IPAddress> addresses, int port, CancellationToken token, CancellationToken cancellationToken)
+    private static async Task<DialResult> RaceAsync(
+        List<IPAddress> addresses, int port, TimeProvider timeProvider, CancellationToken token, CancellationToken cancellationToken)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(token);
         var running = new List<Task<(SocketConnection? Connection, SocketException? Error, IPEndPoint Endpoint)>>(addresses.Count);
@@ -91,7 +93,7 @@ public static class TcpDialer
                 {
                     var endpoint = new IPEndPoint(addresses[next++], port);
                     running.Add(AttemptWithEndpointAsync(endpoint, race.Token));
-                    delay = next < addresses.Count ? Task.Delay(AttemptDelay, race.Token) : null;
+                    delay = next < addresses.Count ? Task.Delay(AttemptDelay, timeProvider, race.Token) : null;
                 }
 
                 if (running.Count == 0)
@@ -142,13 +144,11 @@ public static class TcpDialer
         }
     }
 
+    /// <summary>A loser that connects after all is reset (no FIN, no TIME_WAIT here, an empty connection there).</summary>
     private static async Task CloseWhenDoneAsync(Task<(SocketConnection? Connection, SocketException? Error, IPEndPoint Endpoint)> attempt)
     {
         var (connection, _, _) = await attempt.ConfigureAwait(false);
-        if (connection is not null)
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-        }
+        connection?.Abort();
     }
 
     private static async Task<(SocketConnection?, SocketException?, IPEndPoint)> AttemptWithEndpointAsync(IPEndPoint endpoint, CancellationToken token)
@@ -160,23 +160,27 @@ public static class TcpDialer
     /// <summary>One connect: the connection, or its failure, or neither when <paramref name="token"/> ended it.</summary>
     private static async ValueTask<(SocketConnection? Connection, SocketException? Error)> AttemptAsync(IPEndPoint endpoint, CancellationToken token)
     {
-        var connection = new SocketConnection(new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
+        SocketConnection? connection = null;
         try
         {
+            // Inside the try: no socket for this family (IPv6 off in the kernel) or no descriptor is this address's failure.
+            connection = new SocketConnection(new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
             await connection.ConnectAsync(endpoint, token).ConfigureAwait(false);
             return (connection, null);
         }
         catch (OperationCanceledException)
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(connection).ConfigureAwait(false);
             return (null, null);
         }
         catch (SocketException e)
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(connection).ConfigureAwait(false);
             return (null, e);
         }
     }
+
+    private static ValueTask DisposeAsync(SocketConnection? connection) => connection?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>RFC 8305 §4: the families alternate, starting with the first address's; each family in its order.</summary>
     private static List<IPAddress> Interleave(IReadOnlyList<IPAddress> addresses)
@@ -201,15 +205,18 @@ public static class TcpDialer
         return order;
     }
 
-    /// <summary>The most telling failure of those seen: a refusal says more than an unreachable address.</summary>
+    /// <summary>
+    /// The most telling failure of those seen, whatever order they came in (attempts race): a refusal says most,
+    /// then a timeout, then any other error, and an unreachable address least.
+    /// </summary>
     private sealed class Failures
     {
         private DialError _worst = DialError.Unreachable;
-        private SocketError _last = SocketError.HostUnreachable;
+        private SocketError _error = SocketError.HostUnreachable;
+        private bool _any;
 
         public void Add(SocketException e)
         {
-            _last = e.SocketErrorCode;
             var kind = e.SocketErrorCode switch
             {
                 SocketError.ConnectionRefused => DialError.Refused,
@@ -217,12 +224,22 @@ public static class TcpDialer
                 SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown or SocketError.NetworkDown => DialError.Unreachable,
                 _ => DialError.Other,
             };
-            if (kind < _worst || _worst == DialError.Unreachable)
+            if (!_any || Rank(kind) < Rank(_worst) || (Rank(kind) == Rank(_worst) && e.SocketErrorCode < _error))
             {
                 _worst = kind;
+                _error = e.SocketErrorCode;
+                _any = true;
             }
         }
 
-        public DialResult Result(int addresses) => new(null, addresses == 0 ? DialError.Unreachable : _worst, _last);
+        public DialResult Result(int addresses) => new(null, addresses == 0 ? DialError.Unreachable : _worst, _error);
+
+        private static int Rank(DialError kind) => kind switch
+        {
+            DialError.Refused => 0,
+            DialError.TimedOut => 1,
+            DialError.Other => 2,
+            _ => 3,
+        };
     }
 }

@@ -24,6 +24,23 @@ public sealed class TcpDialerTests
     }
 
     [Fact]
+    public async Task The_next_address_starts_when_the_attempt_delay_has_passed_on_the_callers_clock()
+    {
+        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.9"));
+        await using var echo = new EchoServer(IPAddress.Loopback, blackhole.Port);
+        var time = new ManualTimeProvider();
+
+        var dial = TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.9"), IPAddress.Loopback], blackhole.Port, Timeout.InfiniteTimeSpan, time);
+        await Task.Delay(300);
+        Assert.False(dial.IsCompleted, "the second address started before the clock moved");
+
+        time.Advance(TcpDialer.AttemptDelay);
+        var result = await dial.WaitAsync(Timeouts.Default);
+        await using var connection = result.Connection;
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, blackhole.Port), result.Reached);
+    }
+
+    [Fact]
     public async Task A_refusal_moves_on_to_the_next_address()
     {
         await using var echo = new EchoServer(IPAddress.Loopback);
