@@ -178,6 +178,13 @@ public static class RelaySettings
     /// </summary>
     internal static IPEndPoint? ParseDnsServer(string text)
     {
+        // Only the dotted quad for IPv4: the resolver's short forms would read "53" as 0.0.0.53.
+        string hostPart = text.Contains(']') || text.AsSpan().Count(':') > 1 ? "" : text.Split(':')[0];
+        if (hostPart.Length > 0 && hostPart.AsSpan().Count('.') != 3)
+        {
+            return null;
+        }
+
         if (IPAddress.TryParse(text, out IPAddress? address) && !text.StartsWith('['))
         {
             return new IPEndPoint(address, 53); // "10.0.0.1", "2001:db8::1:0": no port written
