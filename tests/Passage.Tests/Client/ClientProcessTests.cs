@@ -91,12 +91,7 @@ public sealed class ClientProcessTests
             return reply[1];
         }
 
-        int closedPort;
-        using (var probe = new Socket(SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        var closedPort = Loopback.ClosedPort();
         Assert.Equal(0x02, await ReplyCodeAsync("origin.test", 25));          // not allowed by ruleset
         Assert.Equal(0x05, await ReplyCodeAsync("origin.test", closedPort));  // connection refused
         Assert.Equal(0x04, await ReplyCodeAsync("nowhere.invalid", 443));     // host unreachable (DNS)

@@ -6,6 +6,17 @@ namespace Passage.Tests.Infrastructure;
 /// <summary>Real TCP connections on loopback, ports from the OS.</summary>
 internal static class Loopback
 {
+    /// <summary>
+    /// A port on 127.0.0.1 that the system had free a moment ago and nothing listens on now (TCP: a connect is
+    /// refused; UDP: a datagram gets port unreachable).
+    /// </summary>
+    public static int ClosedPort(SocketType type = SocketType.Stream)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Dgram ? ProtocolType.Udp : ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
     /// <summary>A connected pair of sockets: (the connecting end, the accepted end).</summary>
     public static async Task<(Socket Connector, Socket Accepted)> ConnectedPairAsync(IPAddress? address = null)
     {

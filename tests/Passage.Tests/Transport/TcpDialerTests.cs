@@ -54,12 +54,7 @@ public sealed class TcpDialerTests
     [Fact]
     public async Task Every_address_refusing_is_refused_and_every_one_silent_is_timed_out()
     {
-        int closed;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closed = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        var closed = Loopback.ClosedPort();
 
         var refused = await TcpDialer.ConnectAsync([IPAddress.Loopback, IPAddress.Parse("127.0.0.4")], closed, TimeSpan.FromSeconds(20)).WaitAsync(Timeouts.Default);
         Assert.Null(refused.Connection);

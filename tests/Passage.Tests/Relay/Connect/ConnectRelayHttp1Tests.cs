@@ -159,12 +159,7 @@ public sealed class ConnectRelayHttp1Tests
     [Fact]
     public async Task A_refused_connection_gets_502_connection_refused()
     {
-        int closedPort;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        var closedPort = Loopback.ClosedPort();
         await using var relay = await ConnectHarness.StartAsync();
         var (status, head, socket) = await relay.SendHeadAsync(Connect($"origin.test:{closedPort}"));
         using var _ = socket;

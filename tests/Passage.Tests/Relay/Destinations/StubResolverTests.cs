@@ -74,12 +74,7 @@ public sealed class StubResolverTests
         await using var failing = new TestDnsServer { FailWith = 2 };
         await using var dns = new TestDnsServer();
         dns.SetAddress("next.passage.test", 60, "192.0.2.11");
-        IPEndPoint closed;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closed = (IPEndPoint)probe.LocalEndPoint!;
-        }
+        var closed = new IPEndPoint(IPAddress.Loopback, Loopback.ClosedPort(SocketType.Dgram));
 
         var answer = await Resolver(Conf(closed, failing.EndPoint, dns.EndPoint)).LookupAsync("next.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
 
@@ -152,12 +147,7 @@ public sealed class StubResolverTests
         await using var failing = new TestDnsServer { FailWith = 2 };
         await using var dns = new TestDnsServer { TruncateUdp = true };
         dns.SetAddress("counted.passage.test", 60, "192.0.2.16");
-        IPEndPoint closed;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closed = (IPEndPoint)probe.LocalEndPoint!;
-        }
+        var closed = new IPEndPoint(IPAddress.Loopback, Loopback.ClosedPort(SocketType.Dgram));
         using var metrics = new Passage.Telemetry.RelayMetrics();
         using var recorder = new MetricsRecorder(metrics.Meter);
 

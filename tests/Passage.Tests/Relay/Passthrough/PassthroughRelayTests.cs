@@ -165,12 +165,7 @@ public sealed class PassthroughRelayTests
     public async Task A_refused_upstream_closes_the_client_promptly_with_an_alert()
     {
         // A port that nothing listens on: bind, note the port, close.
-        int closedPort;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        var closedPort = Loopback.ClosedPort();
         await using var relay = RelayHarness.Start(RouteTo(closedPort), map: OriginMap);
         using var client = await relay.ConnectAsync();
         await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
