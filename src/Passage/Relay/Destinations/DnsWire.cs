@@ -145,7 +145,7 @@ internal static class DnsWire
         if (!TryReadName(message, ref at, out string? asked) || at + 4 > message.Length
             || BinaryPrimitives.ReadUInt16BigEndian(message[at..]) != type
             || BinaryPrimitives.ReadUInt16BigEndian(message[(at + 2)..]) != ClassIn
-            || !SameName(asked, name))
+            || asked != Canonical(name))
         {
             return false;
         }
@@ -186,7 +186,7 @@ internal static class DnsWire
         }
 
         // Follow the chain from the asked name; the addresses are those owned by its end.
-        string owner = Canonical(name);
+        string owner = asked; // the question's name, as the chain starts from it
         uint ttl = uint.MaxValue;
         for (int hop = 0; hop < MaxCnameHops; hop++)
         {
@@ -397,6 +397,4 @@ internal static class DnsWire
 
         return text.ToString();
     }
-
-    private static bool SameName(string canonical, string asked) => canonical == Canonical(asked);
 }
