@@ -161,7 +161,7 @@ public static class RelaySettings
         {
             "builtin" => true,
             "system" => false,
-            _ => servers.Count > 0 || ResolverConf.NameServiceIsFilesThenDns(ReadIfPresent(nsswitchPath)),
+            _ => servers.Count > 0 || ResolverConf.NameServiceIsFilesThenDns(SystemFile.ReadIfPresent(nsswitchPath)),
         };
         if (!builtin)
         {
@@ -203,18 +203,6 @@ public static class RelaySettings
         return IPAddress.TryParse(host, out IPAddress? hostAddress) && (bracketed == (hostAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6))
             ? new IPEndPoint(hostAddress, port)
             : null;
-    }
-
-    private static string? ReadIfPresent(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Reads a list of listen endpoints, reporting each bad one.</summary>

@@ -29,17 +29,7 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
                 }
             }
 
-            string? text;
-            try
-            {
-                text = version.Item1 ? File.ReadAllText(path) : null;
-            }
-            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-            {
-                text = null;
-            }
-
-            T value = read(text);
+            T value = read(version.Item1 ? SystemFile.ReadIfPresent(path) : null);
             lock (_gate)
             {
                 _version = version;
@@ -53,5 +43,22 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
     {
         var info = new FileInfo(path);
         return info.Exists ? (true, info.Length, info.LastWriteTimeUtc) : (false, 0, default);
+    }
+}
+
+/// <summary>Small system files (resolv.conf, hosts, nsswitch.conf) read whole, the way the C library tolerates them.</summary>
+internal static class SystemFile
+{
+    /// <summary>The text of <paramref name="path"/>, or null when it is missing or cannot be read.</summary>
+    public static string? ReadIfPresent(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }

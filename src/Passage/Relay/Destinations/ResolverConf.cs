@@ -75,20 +75,7 @@ public sealed record ResolverConf
     /// Reads <paramref name="path"/> as the C library would in this process: with <c>LOCALDOMAIN</c>, <c>RES_OPTIONS</c>
     /// and this host's name. A missing or unreadable file gives the defaults, as in the C library.
     /// </summary>
-    public static ResolverConf Load(string path = DefaultPath)
-    {
-        string? text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            text = null;
-        }
-
-        return FromFileText(text, path);
-    }
+    public static ResolverConf Load(string path = DefaultPath) => FromFileText(SystemFile.ReadIfPresent(path), path);
 
     /// <summary>What <see cref="Load"/> makes of <paramref name="text"/> (null: no file) read from <paramref name="path"/>.</summary>
     internal static ResolverConf FromFileText(string? text, string path)

@@ -300,33 +300,21 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             int length = DnsWire.WriteQuery(query.AsSpan(2), question.Id, name, question.Type);
             BinaryPrimitives.WriteUInt16BigEndian(query, (ushort)length);
             await socket.SendAsync(query.AsMemory(0, 2 + length), SocketFlags.None, token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
             byte[] prefix = new byte[2];
-            await ReceiveExactlyAsync(socket, prefix, token).ConfigureAwait(false);
+            await stream.ReadExactlyAsync(prefix, token).ConfigureAwait(false);
             byte[] message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
-            await ReceiveExactlyAsync(socket, message, token).ConfigureAwait(false);
+            await stream.ReadExactlyAsync(message, token).ConfigureAwait(false);
             return DnsWire.TryParseReply(message, question.Id, name, question.Type, out DnsReply reply) && !reply.Truncated ? reply : null;
         }
         catch (SocketException)
         {
             return null;
         }
-        catch (EndOfStreamException)
+        catch (IOException)
         {
+            // The stream's end before the whole answer, or a socket error wrapped by NetworkStream.
             return null;
-        }
-    }
-
-    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken token)
-    {
-        while (buffer.Length > 0)
-        {
-            int received = await socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
-            if (received == 0)
-            {
-                throw new EndOfStreamException();
-            }
-
-            buffer = buffer[received..];
         }
     }
 
