@@ -152,6 +152,107 @@ public sealed partial class RelayOpenFilesTests
         Assert.False(relay.HasExited, relay.Output);
     }
 
+    /// <summary>
+    /// Splice pipes take descriptors too: a relay keeps them within a sixteenth of its limit on open files (under
+    /// 1024, 32 pipes). Forty tunnels whose upstream stops reading each stall with bytes in flight. Thirty-two of them
+    /// hold a pipe; the rest find none and copy through user space instead. The relay never holds more pipes than
+    /// its share, and once the upstream reads, every byte of all forty arrives, in order.
+    /// </summary>
+    [Fact]
+    public async Task Past_its_share_of_pipes_a_stalled_direction_copies_instead_and_every_byte_arrives()
+    {
+        const int Tunnels = 40, PipeShare = 32, PerTunnel = 4 << 20;
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096"), openFiles: (1024, 1024));
+        var port = await relay.WaitForListeningPortAsync();
+
+        // An upstream that accepts and does not read until told. Its small receive buffer (inherited by the accepted
+        // sockets) fills early; it still takes a direction's first 32 KiB read, so every direction goes on to ask for a pipe.
+        using var sink = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024 };
+        sink.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        sink.Listen(Tunnels);
+        var sinkPort = ((System.Net.IPEndPoint)sink.LocalEndPoint!).Port;
+        var before = PipeDescriptors(relay.Id);
+
+        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(PerTunnel);
+        var expected = System.Security.Cryptography.SHA256.HashData(payload);
+        var clients = new List<Socket>();
+        var upstreams = new List<Socket>();
+        try
+        {
+            var sends = new List<Task>();
+            for (var i = 0; i < Tunnels; i++)
+            {
+                var (client, head) = await ConnectHarness.RequestTunnelAsync(port, $"127.0.0.1:{sinkPort}");
+                clients.Add(client);
+                Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+                upstreams.Add(await sink.AcceptAsync().WaitAsync(Timeouts.Default));
+                sends.Add(SendThenEndAsync(client, payload));
+            }
+
+            // Every direction stalls: the relay's send queue towards the sink is not empty on all forty.
+            await Timeouts.WaitUntilAsync(() => StalledTowards(sinkPort) == Tunnels);
+            var most = 0;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (watch.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                most = Math.Max(most, PipeDescriptors(relay.Id) - before);
+                await Task.Delay(20);
+            }
+            // Two descriptors a pipe: the share was taken in full, and not one pipe beyond it.
+            Assert.Equal(2 * PipeShare, most);
+
+            var reads = upstreams.Select(ReadAndHashAsync).ToList();
+            await Task.WhenAll(sends).WaitAsync(Timeouts.Default);
+            foreach (var (length, hash) in await Task.WhenAll(reads).WaitAsync(Timeouts.Default))
+            {
+                Assert.Equal(PerTunnel, length);
+                Assert.Equal(expected, hash);
+            }
+            Assert.False(relay.HasExited, relay.Output);
+        }
+        finally
+        {
+            clients.ForEach(s => s.Dispose());
+            upstreams.ForEach(s => s.Dispose());
+        }
+    }
+
+    private static async Task SendThenEndAsync(Socket socket, byte[] data)
+    {
+        await Loopback.SendAllAsync(socket, data);
+        socket.Shutdown(SocketShutdown.Send);
+    }
+
+    /// <summary>Reads <paramref name="socket"/> to its end: how many bytes, and their SHA-256.</summary>
+    private static async Task<(long Length, byte[] Hash)> ReadAndHashAsync(Socket socket)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[64 * 1024];
+        long length = 0;
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            length += read;
+        }
+        return (length, hash.GetHashAndReset());
+    }
+
+    /// <summary>How many descriptors process <paramref name="pid"/> has open on pipes.</summary>
+    private static int PipeDescriptors(int pid) =>
+        new DirectoryInfo($"/proc/{pid}/fd").EnumerateFiles().Count(fd => fd.LinkTarget?.StartsWith("pipe:", StringComparison.Ordinal) == true);
+
+    /// <summary>Established IPv4 connections to 127.0.0.1:<paramref name="port"/> with bytes waiting in their send queue.</summary>
+    private static int StalledTowards(int port)
+    {
+        var remote = $"0100007F:{port:X4}";
+        return File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f[2] == remote && f[3] == "01" && f[4].Split(':')[0] != "00000000");
+    }
+
     private const int RLIMIT_NOFILE = 7;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
