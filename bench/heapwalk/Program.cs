@@ -104,6 +104,12 @@ try
         Add($"#segment-committed {kind}", (long)segment.CommittedMemory.Length);
         foreach (var obj in segment.EnumerateObjects())
         {
+            if (!obj.IsValid)
+            {
+                // Unreadable (a gap the runtime had not yet formatted, with a large gen0 budget): counted, skipped.
+                Add($"#unreadable {kind}", 0);
+                continue;
+            }
             var state = obj.IsFree ? "free" : seen.Contains(obj.Address) ? "live" : "dead";
             Add($"#{state} {kind}", (long)obj.Size);
             if (state == "dead")
