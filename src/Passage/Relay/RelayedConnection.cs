@@ -28,13 +28,14 @@ internal sealed class RelayedConnection(IDuplexConnection client, IDuplexConnect
 {
     /// <summary>
     /// Starts the pump (<paramref name="preamble"/> goes to the upstream first) and returns at once;
-    /// from here on the end is certain to run, once.
+    /// from here on the end is certain to run, once. With <paramref name="pooledPreamble"/>, the preamble's array
+    /// is the pump's to give back to <see cref="System.Buffers.ArrayPool{T}.Shared"/> once written.
     /// </summary>
-    public void Start(PumpOptions options, ReadOnlyMemory<byte> preamble, CancellationToken cancellationToken)
+    public void Start(PumpOptions options, ReadOnlyMemory<byte> preamble, CancellationToken cancellationToken, bool pooledPreamble = false)
     {
         try
         {
-            BytePump.Run(client, upstream, options, preamble, this, cancellationToken);
+            BytePump.Run(client, upstream, options, preamble, this, cancellationToken, pooledPreamble);
         }
         catch (Exception e)
         {

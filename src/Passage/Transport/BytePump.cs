@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Passage.Transport;
 
@@ -57,7 +59,9 @@ public static partial class BytePump
     /// As <see cref="RunAsync"/>, but the end is told to <paramref name="completion"/> (once, on the
     /// thread that ended the run) instead of through a task: for a caller that keeps an object per
     /// relayed connection anyway, the task, its source and a continuation on it are memory that an
-    /// idle connection would hold for nothing.
+    /// idle connection would hold for nothing. With <paramref name="pooledPreamble"/>, the array behind
+    /// <paramref name="clientPreamble"/> was rented from <see cref="ArrayPool{T}.Shared"/> and the run gives it
+    /// back once the preamble is written (or its write failed): the caller lets go of it here.
     /// </summary>
     internal static void Run(
         IDuplexConnection client,
@@ -65,12 +69,13 @@ public static partial class BytePump
         PumpOptions options,
         ReadOnlyMemory<byte> clientPreamble,
         IPumpCompletion completion,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool pooledPreamble = false)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(upstream);
         ArgumentNullException.ThrowIfNull(completion);
-        new PumpRun(client, upstream, options, clientPreamble, completion, cancellationToken).Start();
+        new PumpRun(client, upstream, options, clientPreamble, completion, cancellationToken) { PooledPreamble = pooledPreamble }.Start();
     }
 
     /// <summary>
@@ -132,6 +137,9 @@ public static partial class BytePump
         }
 
         public PumpOptions Options => _options;
+
+        /// <summary>Whether the preamble's array goes back to <see cref="ArrayPool{T}.Shared"/> once written.</summary>
+        public bool PooledPreamble { get; init; }
 
         /// <summary>Starts both directions; the completion is told when both have ended.</summary>
         public void Start()
@@ -244,6 +252,14 @@ public static partial class BytePump
             catch (Exception e)
             {
                 return Ended(toSide, e);
+            }
+            finally
+            {
+                // The write has ended either way: nothing reads the bytes any more.
+                if (PooledPreamble && MemoryMarshal.TryGetArray(preamble, out var rented))
+                {
+                    ArrayPool<byte>.Shared.Return(rented.Array!);
+                }
             }
             Delivered(toSide, preamble.Length, waited);
             return null;

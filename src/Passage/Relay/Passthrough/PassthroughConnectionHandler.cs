@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 using Passage.Relay.Destinations;
@@ -55,7 +56,8 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             await client.DisposeAsync().ConfigureAwait(false);
             return false;
         }
-        new RelayedConnection(client, upstream, slot: null, this, end, id).Start(_pumpOptions, routed.Hello, closeAll);
+        // The hello's pooled buffer is the pump's from here: it gives it back once the hello is forwarded.
+        new RelayedConnection(client, upstream, slot: null, this, end, id).Start(_pumpOptions, routed.Hello, closeAll, pooledPreamble: true);
         return true;
     }
 
@@ -69,8 +71,11 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
     }
 
-    /// <summary>A dialed upstream (the caller owns it) and the hello to send it first; no upstream when refused.</summary>
-    private readonly record struct Routed(SocketConnection? Upstream, byte[] Hello);
+    /// <summary>
+    /// A dialed upstream (the caller owns it) and the hello to send it first, in a buffer rented from the shared
+    /// pool (the caller's too); no upstream and no hello when refused.
+    /// </summary>
+    private readonly record struct Routed(SocketConnection? Upstream, ReadOnlyMemory<byte> Hello);
 
     /// <summary>Reads the ClientHello, routes it and dials; a refusal is answered here.</summary>
     private async Task<Routed> RouteAsync(SocketConnection client, long id, CancellationToken closeAll)
@@ -86,49 +91,61 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
             return default;
         }
-
-        HostPort target;
-        if (_options.Upstream is { } fixedUpstream)
+        // The hello's buffer is rented: it goes on with a dialed upstream, or back to the pool before a refusal
+        // is answered (which may linger).
+        RefusalReason refusal;
+        string? detail = null;
+        var handedOn = false;
+        try
         {
-            target = fixedUpstream;
+            HostPort? target = _options.Upstream;
+            if (target is null && hello.ServerName is not null && _routes.Match(hello.ServerName) is { } route)
+            {
+                target = route.TargetFor(hello.ServerName);
+            }
+            if (target is null)
+            {
+                refusal = hello.ServerName is null ? RefusalReason.NoServerName : RefusalReason.NoRoute;
+            }
+            else
+            {
+                var destination = target.Value;
+                var reached = await _upstreams.ConnectAsync(destination, closeAll).ConfigureAwait(false);
+                if (reached.Connection is { } upstream)
+                {
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        PassthroughRelay.Log.Routed(_logger, id, destination.ToString(), reached.Reached);
+                    }
+                    handedOn = true;
+                    return new Routed(upstream, hello.Bytes);
+                }
+                (refusal, detail) = (reached.Refusal, reached.Detail);
+            }
         }
-        else if (hello.ServerName is null)
+        finally
         {
-            await RefuseAsync(client, id, RefusalReason.NoServerName, null).ConfigureAwait(false);
-            return default;
+            if (!handedOn && MemoryMarshal.TryGetArray(hello.Bytes, out var rented))
+            {
+                ArrayPool<byte>.Shared.Return(rented.Array!);
+            }
         }
-        else if (_routes.Match(hello.ServerName) is { } route)
-        {
-            target = route.TargetFor(hello.ServerName);
-        }
-        else
-        {
-            await RefuseAsync(client, id, RefusalReason.NoRoute, null).ConfigureAwait(false);
-            return default;
-        }
-
-        var reached = await _upstreams.ConnectAsync(target, closeAll).ConfigureAwait(false);
-        if (reached.Connection is not { } upstream)
-        {
-            await RefuseAsync(client, id, reached.Refusal, reached.Detail).ConfigureAwait(false);
-            return default;
-        }
-        if (_logger.IsEnabled(LogLevel.Debug))
-        {
-            PassthroughRelay.Log.Routed(_logger, id, target.ToString(), reached.Reached);
-        }
-        return new Routed(upstream, hello.Bytes);
-    }
-
-    /// <summary>The ClientHello read: its server name and its bytes (to forward first), or why there is none.</summary>
-    private readonly record struct Hello(string? ServerName, byte[] Bytes, RefusalReason? Refusal, string? Detail)
-    {
-        public static Hello Refused(RefusalReason reason, string? detail) => new(null, [], reason, detail);
+        await RefuseAsync(client, id, refusal, detail).ConfigureAwait(false);
+        return default;
     }
 
     /// <summary>
-    /// Reads the whole ClientHello into a pooled buffer and returns a copy of just its bytes: the
-    /// relayed connection then holds no buffer while idle.
+    /// The ClientHello read: its server name and its bytes (to forward first, in a buffer rented from the shared
+    /// pool), or why there is none (and no buffer).
+    /// </summary>
+    private readonly record struct Hello(string? ServerName, ReadOnlyMemory<byte> Bytes, RefusalReason? Refusal, string? Detail)
+    {
+        public static Hello Refused(RefusalReason reason, string? detail) => new(null, default, reason, detail);
+    }
+
+    /// <summary>
+    /// Reads the whole ClientHello into a pooled buffer, which goes with a complete hello to whoever forwards it
+    /// (and back to the pool once it is forwarded: the relayed connection holds no buffer while idle).
     /// </summary>
     private async Task<Hello> ReadClientHelloAsync(SocketConnection client, CancellationToken closeAll)
     {
@@ -136,6 +153,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         using var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
         var filled = 0;
+        var handedOn = false;
         try
         {
             while (true)
@@ -163,7 +181,8 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 switch (result.Status)
                 {
                     case ClientHelloStatus.Complete:
-                        return new Hello(result.ServerName, buffer.AsSpan(0, filled).ToArray(), null, null);
+                        handedOn = true;
+                        return new Hello(result.ServerName, buffer.AsMemory(0, filled), null, null);
                     case ClientHelloStatus.NotTls:
                         return Hello.Refused(RefusalReason.NotTls, result.Detail);
                     case ClientHelloStatus.Malformed:
@@ -179,7 +198,10 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (!handedOn)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 
