@@ -169,7 +169,8 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             Socket client;
             try
             {
-                client = await listener.AcceptAsync().ConfigureAwait(false);
+                // The overload with a token gives a ValueTask: the one without wraps it in a Task, an object per accept.
+                client = await listener.AcceptAsync(CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ObjectDisposedException or SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted })
             {

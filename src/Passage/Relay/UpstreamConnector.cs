@@ -22,7 +22,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
     /// Connects to <paramref name="target"/>. <paramref name="cancellationToken"/> is the caller's
     /// stop signal: when it fires the result is <see cref="RefusalReason.ShuttingDown"/>.
     /// </summary>
-    public async Task<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken)
+    public async ValueTask<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken)
     {
         using var deadline = new CancellationTokenSource(limits.ConnectTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);

@@ -17,7 +17,7 @@ public static class TcpDialer
     /// values; only the caller's cancellation throws. The connection comes back ready to relay: the
     /// <see cref="SocketConnection"/> that dialed it (see <see cref="SocketConnection.ConnectAsync"/>).
     /// </summary>
-    public static Task<DialResult> ConnectAsync(
+    public static ValueTask<DialResult> ConnectAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(addresses);
@@ -27,7 +27,7 @@ public static class TcpDialer
             : DialWithDeadlineAsync(addresses, port, timeout, timeProvider ?? TimeProvider.System, cancellationToken);
     }
 
-    private static async Task<DialResult> DialWithDeadlineAsync(
+    private static async ValueTask<DialResult> DialWithDeadlineAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         using var deadline = new CancellationTokenSource(timeout, timeProvider);
@@ -42,7 +42,7 @@ public static class TcpDialer
     public static readonly TimeSpan AttemptDelay = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The dial itself: <paramref name="token"/> ends it (a timeout when <paramref name="cancellationToken"/>, the caller's, has not fired).</summary>
-    private static async Task<DialResult> DialAsync(
+    private static async ValueTask<DialResult> DialAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeProvider timeProvider, CancellationToken token, CancellationToken cancellationToken)
     {
         if (addresses.Count > 1)

@@ -16,7 +16,7 @@ public sealed class TcpDialerTests
 
         // Well inside the 20 s deadline: without trying the next address beside it, the dial would wait for it.
         var result = await TcpDialer.ConnectAsync(
-            [IPAddress.Parse("127.0.0.2"), IPAddress.Loopback], blackhole.Port, TimeSpan.FromSeconds(20)).WaitAsync(TimeSpan.FromSeconds(10));
+            [IPAddress.Parse("127.0.0.2"), IPAddress.Loopback], blackhole.Port, TimeSpan.FromSeconds(20)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
         await using var connection = result.Connection;
         Assert.Equal(DialError.None, result.Error);
@@ -30,7 +30,7 @@ public sealed class TcpDialerTests
         await using var echo = new EchoServer(IPAddress.Loopback, blackhole.Port);
         var time = new ManualTimeProvider();
 
-        var dial = TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.9"), IPAddress.Loopback], blackhole.Port, Timeout.InfiniteTimeSpan, time);
+        var dial = TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.9"), IPAddress.Loopback], blackhole.Port, Timeout.InfiniteTimeSpan, time).AsTask();
         await Task.Delay(300);
         Assert.False(dial.IsCompleted, "the second address started before the clock moved");
 
@@ -45,7 +45,7 @@ public sealed class TcpDialerTests
     {
         await using var echo = new EchoServer(IPAddress.Loopback);
 
-        var result = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.3"), IPAddress.Loopback], echo.Port, TimeSpan.FromSeconds(20)).WaitAsync(Timeouts.Default);
+        var result = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.3"), IPAddress.Loopback], echo.Port, TimeSpan.FromSeconds(20)).AsTask().WaitAsync(Timeouts.Default);
 
         await using var connection = result.Connection;
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, echo.Port), result.Reached);
@@ -56,14 +56,14 @@ public sealed class TcpDialerTests
     {
         var closed = Loopback.ClosedPort();
 
-        var refused = await TcpDialer.ConnectAsync([IPAddress.Loopback, IPAddress.Parse("127.0.0.4")], closed, TimeSpan.FromSeconds(20)).WaitAsync(Timeouts.Default);
+        var refused = await TcpDialer.ConnectAsync([IPAddress.Loopback, IPAddress.Parse("127.0.0.4")], closed, TimeSpan.FromSeconds(20)).AsTask().WaitAsync(Timeouts.Default);
         Assert.Null(refused.Connection);
         Assert.Equal(DialError.Refused, refused.Error);
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketError);
 
         using var first = new Blackhole(IPAddress.Parse("127.0.0.5"));
         using var second = new Blackhole(IPAddress.Parse("127.0.0.6"), first.Port);
-        var silent = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.5"), IPAddress.Parse("127.0.0.6")], first.Port, TimeSpan.FromMilliseconds(800)).WaitAsync(Timeouts.Default);
+        var silent = await TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.5"), IPAddress.Parse("127.0.0.6")], first.Port, TimeSpan.FromMilliseconds(800)).AsTask().WaitAsync(Timeouts.Default);
         Assert.Null(silent.Connection);
         Assert.Equal(DialError.TimedOut, silent.Error);
     }
@@ -77,7 +77,7 @@ public sealed class TcpDialerTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.7"), IPAddress.Parse("127.0.0.8")], first.Port, TimeSpan.FromSeconds(20), cancellationToken: cts.Token)
-                .WaitAsync(TimeSpan.FromSeconds(10)));
+                .AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     /// <summary>

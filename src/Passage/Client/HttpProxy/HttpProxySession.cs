@@ -56,9 +56,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             ReadOnlyMemory<byte> preamble;
             if (head.IsConnect)
             {
-                var answer = new ArrayBufferWriter<byte>(64);
-                Http1Response.Success(answer, System.Net.HttpVersion.Version11);
-                await app.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
+                await app.WriteAsync(Http1Response.Established(System.Net.HttpVersion.Version11), closeAll).ConfigureAwait(false);
                 preamble = rest.ToArray();
             }
             else

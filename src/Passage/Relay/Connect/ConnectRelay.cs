@@ -268,26 +268,31 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         socket.NoDelay = true;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var client = new SocketConnection(socket);
-        byte[]? first;
+        byte[] first;
         // One deadline for the whole request head, the bytes that tell HTTP/2 from HTTP/1.1 included.
         var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time);
         var head = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
         try
         {
-            first = await ReadPrefaceAsync(client, head.Token, closeAll).ConfigureAwait(false);
-            if (first is null)
+            var (buffer, seen) = await ReadPrefaceAsync(client, head.Token, closeAll).ConfigureAwait(false);
+            if (buffer is null)
             {
                 return false;
             }
-            if (!first.AsSpan().StartsWith(Http2Preface))
+            if (!buffer.AsSpan(0, seen).StartsWith(Http2Preface))
             {
                 if (_options.MinHttpVersion >= 2)
                 {
+                    ArrayPool<byte>.Shared.Return(buffer);
                     await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
                     return false;
                 }
-                return await _http1.StartAsync(client, remote, id, end, closeAll, first, head.Token).ConfigureAwait(false);
+                // The buffer is the session's from here: the rest of the head is read into it, behind what came.
+                return await _http1.StartAsync(client, remote, id, end, closeAll, new Http1ConnectSession.ReadSoFar(buffer, seen), head.Token).ConfigureAwait(false);
             }
+            // Kestrel reads the preface from a prefix of its own: a rare path, and the connection outlives the buffer.
+            first = buffer.AsSpan(0, seen).ToArray();
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         finally
         {
@@ -303,10 +308,11 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// HTTP/2 with prior knowledge (RFC 9113 §3.3) starts with the connection preface; anything
     /// else is HTTP/1.1. Reads what the client has sent (most often its whole request head, in one
     /// call), more only while that is a shorter start of the preface, and returns it, to be handed on
-    /// to whichever protocol it turns out to be; null when the client left or went quiet (then it
-    /// has been answered and closed). Until the client's first bytes come, no buffer is held.
+    /// to whichever protocol it turns out to be, in a buffer of <c>MaxRequestHeadBytes</c> rented from the shared pool
+    /// (the caller's to give back); no buffer when the client left or went quiet (then it has been answered and
+    /// closed). Until the client's first bytes come, no buffer is held.
     /// </summary>
-    private async Task<byte[]?> ReadPrefaceAsync(SocketConnection client, CancellationToken headDeadline, CancellationToken closeAll)
+    private async ValueTask<(byte[]? Buffer, int Length)> ReadPrefaceAsync(SocketConnection client, CancellationToken headDeadline, CancellationToken closeAll)
     {
         var size = _options.MaxRequestHeadBytes;
         byte[]? buffer = null;
@@ -326,7 +332,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 {
                     // Gone already (end of stream, or reset).
                     await client.DisposeAsync().ConfigureAwait(false);
-                    return null;
+                    return default;
                 }
                 else
                 {
@@ -346,17 +352,19 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 if (n == 0)
                 {
                     await client.DisposeAsync().ConfigureAwait(false);
-                    return null;
+                    return default;
                 }
                 seen += n;
             }
-            return buffer.AsSpan(0, seen).ToArray();
+            var read = buffer;
+            buffer = null;
+            return (read, seen);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException)
         {
             await Http1ConnectSession.RefuseAsync(client, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
                 "request head not received in time", _metrics, _time).ConfigureAwait(false);
-            return null;
+            return default;
         }
         finally
         {

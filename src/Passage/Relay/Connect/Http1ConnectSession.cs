@@ -24,19 +24,19 @@ internal sealed class Http1ConnectSession(
 
     /// <summary>
     /// Serves one CONNECT up to its tunnel's start, and owns <paramref name="client"/>;
-    /// <paramref name="initial"/> holds bytes already read from the client, and
+    /// <paramref name="readSoFar"/> holds bytes already read from the client (its buffer is the session's from here), and
     /// <paramref name="headDeadline"/> (when it can fire) the deadline those were read under, which the
     /// rest of the head keeps (else the head timeout starts now). True: the tunnel runs and reports its
     /// end to <paramref name="end"/>; false: the connection has ended (refused or gone).
     /// </summary>
     public async Task<bool> StartAsync(
         IDuplexConnection client, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll,
-        ReadOnlyMemory<byte> initial = default, CancellationToken headDeadline = default)
+        ReadSoFar? readSoFar = null, CancellationToken headDeadline = default)
     {
         var started = false;
         try
         {
-            var opened = await OpenAsync(client, remote, id, closeAll, initial, headDeadline).ConfigureAwait(false);
+            var opened = await OpenAsync(client, remote, id, closeAll, readSoFar, headDeadline).ConfigureAwait(false);
             if (opened.Upstream is { } upstream)
             {
                 started = await tunnels.StartAsync(client, upstream, opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
@@ -52,6 +52,13 @@ internal sealed class Http1ConnectSession(
         }
     }
 
+    /// <summary>
+    /// The first bytes of a request head, read by whoever took the connection: <paramref name="Length"/> bytes at the
+    /// start of <paramref name="Buffer"/>, which was rented from <see cref="ArrayPool{T}.Shared"/> and holds at least
+    /// <c>MaxRequestHeadBytes</c>.
+    /// </summary>
+    internal readonly record struct ReadSoFar(byte[] Buffer, int Length);
+
     /// <summary>An open tunnel's upstream and slot (the caller owns both) and the client's bytes read past the head.</summary>
     private readonly record struct Opened(SocketConnection? Upstream, TunnelLimiter.Lease? Lease, byte[] Early);
 
@@ -59,13 +66,13 @@ internal sealed class Http1ConnectSession(
     /// Reads the head, checks it, opens the tunnel and answers 200; every refusal is answered here
     /// and comes back without an upstream.
     /// </summary>
-    private async Task<Opened> OpenAsync(
-        IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadOnlyMemory<byte> initial, CancellationToken headDeadline)
+    private async ValueTask<Opened> OpenAsync(
+        IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadSoFar? readSoFar, CancellationToken headDeadline)
     {
-        byte[]? buffer = ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
+        byte[]? buffer = readSoFar?.Buffer ?? ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
         {
-            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, initial, headDeadline, closeAll).ConfigureAwait(false);
+            var (head, failure, detail, filled) = await ReadHeadAsync(client, buffer, readSoFar?.Length ?? 0, headDeadline, closeAll).ConfigureAwait(false);
             if (head is not { Status: Http1ParseStatus.Complete, Request: not null })
             {
                 if (failure is { } refusal)
@@ -93,9 +100,7 @@ internal sealed class Http1ConnectSession(
             var handedOver = false;
             try
             {
-                var answer = new ArrayBufferWriter<byte>(64);
-                Http1Response.Success(answer, request.Version);
-                await client.WriteAsync(answer.WrittenMemory, closeAll).ConfigureAwait(false);
+                await client.WriteAsync(Http1Response.Established(request.Version), closeAll).ConfigureAwait(false);
                 // A client may send its first tunnel bytes (a ClientHello) right behind the head.
                 var headLength = (int)head.Value.HeadLength;
                 // Keep those bytes, not the head buffer: an idle tunnel holds no buffer.
@@ -132,8 +137,8 @@ internal sealed class Http1ConnectSession(
     /// the head timeout from now. On failure the head is null and the refusal says what to answer
     /// (null: the client left, nothing to answer).
     /// </summary>
-    private async Task<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
-        IDuplexConnection client, byte[] buffer, ReadOnlyMemory<byte> initial, CancellationToken headDeadline, CancellationToken closeAll)
+    private async ValueTask<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
+        IDuplexConnection client, byte[] buffer, int filled, CancellationToken headDeadline, CancellationToken closeAll)
     {
         CancellationTokenSource? deadline = null;
         CancellationTokenSource? linked = null;
@@ -146,8 +151,6 @@ internal sealed class Http1ConnectSession(
         try
         {
             var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
-            initial.CopyTo(buffer);
-            var filled = initial.Length;
             while (true)
             {
                 if (filled > 0)

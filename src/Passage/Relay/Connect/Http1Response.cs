@@ -21,24 +21,23 @@ internal static class Http1Response
     public const string ProxyAuthenticateChallenges = "Bearer realm=\"passage\", Basic realm=\"passage\"";
 
     /// <summary>
-    /// Writes <c>HTTP/1.1 200 Connection established</c> and the empty line: the tunnel starts with the next byte.
-    /// No Content-Length nor Transfer-Encoding (RFC 9110 §9.3.6: a client MUST ignore them on a 2xx to CONNECT,
-    /// so a server sends none).
+    /// The success answer, <c>HTTP/1.1 200 Connection established</c> and the empty line: the tunnel starts with the
+    /// next byte. No Content-Length nor Transfer-Encoding (RFC 9110 §9.3.6: a client MUST ignore them on a 2xx to
+    /// CONNECT, so a server sends none). One array for every tunnel: nothing is allocated per answer.
     /// </summary>
-    /// <param name="output">Where the head goes.</param>
     /// <param name="requestVersion">The version of the CONNECT being answered, 1.0 or 1.1.</param>
     /// <exception cref="ArgumentException"><paramref name="requestVersion"/> is not HTTP/1.0 or HTTP/1.1 (a caller bug).</exception>
-    public static void Success(IBufferWriter<byte> output, Version requestVersion)
+    public static ReadOnlyMemory<byte> Established(Version requestVersion)
     {
-        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(requestVersion);
         if (requestVersion != HttpVersion.Version11 && requestVersion != HttpVersion.Version10)
         {
             throw new ArgumentException("an HTTP/1 CONNECT is version 1.0 or 1.1", nameof(requestVersion));
         }
-
-        output.Write("HTTP/1.1 200 Connection established\r\n\r\n"u8);
+        return s_established;
     }
+
+    private static readonly byte[] s_established = "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray();
 
     /// <summary>
     /// Writes the complete error answer for <paramref name="reason"/>: status line, <c>Proxy-Status</c>,

@@ -59,7 +59,7 @@ internal sealed class TunnelOpener
         _authenticator.Check(proxyAuthorization) == AuthResult.Allowed ? null : RefusalReason.AuthenticationRequired;
 
     /// <summary>Checks, resolves and dials <paramref name="host"/>:<paramref name="port"/> for <paramref name="client"/>.</summary>
-    public async Task<TunnelOpening> OpenAsync(string host, int port, IPAddress? client, CancellationToken cancellationToken)
+    public async ValueTask<TunnelOpening> OpenAsync(string host, int port, IPAddress? client, CancellationToken cancellationToken)
     {
         var verdict = _rules.Check(host, port);
         if (!verdict.IsAllowed)

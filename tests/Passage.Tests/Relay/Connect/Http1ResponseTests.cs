@@ -10,18 +10,18 @@ namespace Passage.Tests.Relay.Connect;
 public sealed class Http1ResponseTests
 {
     [Fact]
-    public void Success_opens_the_tunnel_without_framing_fields()
+    public void Established_opens_the_tunnel_without_framing_fields()
     {
-        Assert.Equal("HTTP/1.1 200 Connection established\r\n\r\n", Write(o => Http1Response.Success(o, HttpVersion.Version11)));
+        Assert.Equal("HTTP/1.1 200 Connection established\r\n\r\n", Encoding.ASCII.GetString(Http1Response.Established(HttpVersion.Version11).Span));
 
         // RFC 9110 §6.2: an HTTP/1.0 request is answered in the highest 1.x version the server speaks.
-        Assert.Equal("HTTP/1.1 200 Connection established\r\n\r\n", Write(o => Http1Response.Success(o, HttpVersion.Version10)));
+        Assert.Equal("HTTP/1.1 200 Connection established\r\n\r\n", Encoding.ASCII.GetString(Http1Response.Established(HttpVersion.Version10).Span));
     }
 
     [Fact]
-    public void Success_for_another_version_is_a_caller_bug()
+    public void Established_for_another_version_is_a_caller_bug()
     {
-        Assert.Throws<ArgumentException>(() => Http1Response.Success(new ArrayBufferWriter<byte>(), HttpVersion.Version20));
+        Assert.Throws<ArgumentException>(() => Http1Response.Established(HttpVersion.Version20));
     }
 
     [Fact]
