@@ -24,12 +24,11 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
     /// </summary>
     public async ValueTask<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken)
     {
-        using var deadline = new CancellationTokenSource(limits.ConnectTimeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        using var deadline = new Deadline(limits.ConnectTimeout, time, cancellationToken);
         ResolveResult resolved;
         try
         {
-            resolved = await resolver.ResolveAsync(target.Host, linked.Token).ConfigureAwait(false);
+            resolved = await resolver.ResolveAsync(target.Host, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -61,8 +60,8 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         DialResult dialed;
         try
         {
-            // The linked token carries the deadline for lookup and connect together: the dialer needs no timer.
-            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, Timeout.InfiniteTimeSpan, time, linked.Token).ConfigureAwait(false);
+            // One deadline for lookup and connect together: the dialer needs no timer.
+            dialed = await TcpDialer.ConnectAsync(resolved.Addresses, target.Port, Timeout.InfiniteTimeSpan, time, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -30,9 +30,8 @@ public static class TcpDialer
     private static async ValueTask<DialResult> DialWithDeadlineAsync(
         IReadOnlyList<IPAddress> addresses, int port, TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
-        using var deadline = new CancellationTokenSource(timeout, timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        return await DialAsync(addresses, port, timeProvider, linked.Token, cancellationToken).ConfigureAwait(false);
+        using var deadline = new Deadline(timeout, timeProvider, cancellationToken);
+        return await DialAsync(addresses, port, timeProvider, deadline.Token, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -95,8 +95,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     /// </summary>
     private async Task<(int HeadLength, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
     {
-        using var deadline = new CancellationTokenSource(options.HandshakeTimeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
         var filled = 0;
         var size = Math.Min(buffer.Length, MaxHead);
         while (true)
@@ -104,7 +103,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             int read;
             try
             {
-                read = await app.ReadAsync(buffer.AsMemory(filled, size - filled), linked.Token).ConfigureAwait(false);
+                read = await app.ReadAsync(buffer.AsMemory(filled, size - filled), deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
             {

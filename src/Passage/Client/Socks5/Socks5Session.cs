@@ -20,15 +20,14 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
-            using var handshake = new CancellationTokenSource(options.HandshakeTimeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(handshake.Token, closeAll);
+            using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
             var requireUser = options.SocksUsers.Count > 0;
             var filled = 0;
 
             // Method selection (RFC 1928 §3).
             bool offered = false;
             int used = 0;
-            (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), linked.Token).ConfigureAwait(false);
+            (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), deadline.Token).ConfigureAwait(false);
             if (status != ParseStatus.Complete)
             {
                 return;
@@ -36,15 +35,15 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             filled = Consume(buffer, filled, used);
             if (!offered)
             {
-                await app.WriteAsync(new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, linked.Token).ConfigureAwait(false);
+                await app.WriteAsync(new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, deadline.Token).ConfigureAwait(false);
                 return;
             }
-            await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, linked.Token).ConfigureAwait(false);
+            await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, deadline.Token).ConfigureAwait(false);
 
             if (requireUser)
             {
                 string user = "", password = "";
-                (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), linked.Token).ConfigureAwait(false);
+                (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), deadline.Token).ConfigureAwait(false);
                 if (status != ParseStatus.Complete)
                 {
                     return;
@@ -52,7 +51,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 filled = Consume(buffer, filled, used);
                 var ok = options.SocksUsers.TryGetValue(user, out var expected)
                     && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(expected)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
-                await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, linked.Token).ConfigureAwait(false);
+                await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, deadline.Token).ConfigureAwait(false);
                 if (!ok)
                 {
                     return;
@@ -64,10 +63,10 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             string host = "";
             int port = 0;
             var error = Reply.GeneralFailure;
-            (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out command, out host, out port, out used, out error), linked.Token).ConfigureAwait(false);
+            (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out command, out host, out port, out used, out error), deadline.Token).ConfigureAwait(false);
             if (status == ParseStatus.Invalid)
             {
-                await app.WriteAsync(ReplyBytes(error), linked.Token).ConfigureAwait(false);
+                await app.WriteAsync(ReplyBytes(error), deadline.Token).ConfigureAwait(false);
                 return;
             }
             if (status != ParseStatus.Complete)
@@ -76,7 +75,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             if (command != CommandConnect)
             {
-                await app.WriteAsync(ReplyBytes(Reply.CommandNotSupported), linked.Token).ConfigureAwait(false);
+                await app.WriteAsync(ReplyBytes(Reply.CommandNotSupported), deadline.Token).ConfigureAwait(false);
                 return;
             }
             var early = buffer.AsMemory(used, filled - used).ToArray();
@@ -90,11 +89,11 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             catch (PassageTunnelException e)
             {
-                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), linked.Token).ConfigureAwait(false);
+                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), deadline.Token).ConfigureAwait(false);
                 return;
             }
             await using var upstream = new StreamConnection(tunnel);
-            await app.WriteAsync(ReplyBytes(Reply.Succeeded), linked.Token).ConfigureAwait(false);
+            await app.WriteAsync(ReplyBytes(Reply.Succeeded), deadline.Token).ConfigureAwait(false);
             await BytePump.RunAsync(app, upstream, pump, early, closeAll).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)

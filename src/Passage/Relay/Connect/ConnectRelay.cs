@@ -223,12 +223,11 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var relayed = false;
         try
         {
-            using (var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time))
-            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll))
+            using (var deadline = new Deadline(_limits.HandshakeTimeout, _time, closeAll))
             {
                 try
                 {
-                    await tls.AuthenticateAsServerAsync(_tlsOptions, linked.Token).ConfigureAwait(false);
+                    await tls.AuthenticateAsServerAsync(_tlsOptions, deadline.Token).ConfigureAwait(false);
                     // Idle tunnels are most of a relay's tunnels: their TLS buffers go back while they are.
                     TlsIdleBuffers.Apply(tls);
                 }
@@ -270,8 +269,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var client = new SocketConnection(socket);
         byte[] first;
         // One deadline for the whole request head, the bytes that tell HTTP/2 from HTTP/1.1 included.
-        var deadline = new CancellationTokenSource(_options.RequestHeadTimeout, _time);
-        var head = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        var head = new Deadline(_options.RequestHeadTimeout, _time, closeAll);
         try
         {
             var (buffer, seen) = await ReadPrefaceAsync(client, head.Token, closeAll).ConfigureAwait(false);
@@ -297,7 +295,6 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         finally
         {
             head.Dispose();
-            deadline.Dispose();
         }
         // Kestrel keeps its own timeouts for the connection's life.
         await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);

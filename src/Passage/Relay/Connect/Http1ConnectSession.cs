@@ -140,13 +140,11 @@ internal sealed class Http1ConnectSession(
     private async ValueTask<(Http1ParseResult? Head, RefusalReason? Failure, string Detail, int Filled)> ReadHeadAsync(
         IDuplexConnection client, byte[] buffer, int filled, CancellationToken headDeadline, CancellationToken closeAll)
     {
-        CancellationTokenSource? deadline = null;
-        CancellationTokenSource? linked = null;
+        Deadline? deadline = null;
         if (!headDeadline.CanBeCanceled)
         {
-            deadline = new CancellationTokenSource(options.RequestHeadTimeout, time);
-            linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
-            headDeadline = linked.Token;
+            deadline = new Deadline(options.RequestHeadTimeout, time, closeAll);
+            headDeadline = deadline.Value.Token;
         }
         try
         {
@@ -195,7 +193,6 @@ internal sealed class Http1ConnectSession(
         }
         finally
         {
-            linked?.Dispose();
             deadline?.Dispose();
         }
     }

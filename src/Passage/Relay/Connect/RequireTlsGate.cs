@@ -24,8 +24,7 @@ internal static class RequireTlsGate
         var buffer = ArrayPool<byte>.Shared.Rent(max + 2048);
         already.CopyTo(buffer);
         var filled = already.Length;
-        using var deadline = new CancellationTokenSource(timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        using var deadline = new Deadline(timeout, time, cancellationToken);
         try
         {
             while (true)
@@ -44,7 +43,7 @@ internal static class RequireTlsGate
                         break;
                     }
                 }
-                var read = await client.ReadAsync(buffer.AsMemory(filled), linked.Token).ConfigureAwait(false);
+                var read = await client.ReadAsync(buffer.AsMemory(filled), deadline.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;

@@ -150,8 +150,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     private async Task<Hello> ReadClientHelloAsync(SocketConnection client, CancellationToken closeAll)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
-        using var deadline = new CancellationTokenSource(_limits.HandshakeTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, closeAll);
+        using var deadline = new Deadline(_limits.HandshakeTimeout, _time, closeAll);
         var filled = 0;
         var handedOn = false;
         try
@@ -161,7 +160,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 int read;
                 try
                 {
-                    read = await client.ReadAsync(buffer.AsMemory(filled), linked.Token).ConfigureAwait(false);
+                    read = await client.ReadAsync(buffer.AsMemory(filled), deadline.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
