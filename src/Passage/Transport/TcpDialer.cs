@@ -50,9 +50,10 @@ public static class TcpDialer
         }
 
         var failures = new Failures();
-        foreach (var address in addresses)
+        // By index: a foreach over the interface would box the list's enumerator.
+        for (var i = 0; i < addresses.Count; i++)
         {
-            var endpoint = new IPEndPoint(address, port);
+            var endpoint = new IPEndPoint(addresses[i], port);
             var (connection, error) = await AttemptAsync(endpoint, token).ConfigureAwait(false);
             if (connection is not null)
             {

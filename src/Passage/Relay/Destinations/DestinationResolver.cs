@@ -137,6 +137,13 @@ public sealed class DestinationResolver
 
     private ResolveResult Check(IPAddress[] addresses)
     {
+        if (addresses is [{ } only])
+        {
+            // The common case (a literal, a name with one address): the array itself, read only from here on.
+            AddressVerdict onlyVerdict = _policy.Check(only);
+            return onlyVerdict.IsAllowed ? ResolveResult.Ok(addresses) : ResolveResult.Prohibited(only, onlyVerdict.Category);
+        }
+
         var distinct = new List<IPAddress>(addresses.Length);
         foreach (IPAddress address in addresses)
         {
