@@ -152,7 +152,6 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
         using var deadline = new Deadline(_limits.HandshakeTimeout, _time, closeAll);
         var filled = 0;
-        var handedOn = false;
         try
         {
             while (true)
@@ -180,8 +179,11 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 switch (result.Status)
                 {
                     case ClientHelloStatus.Complete:
-                        handedOn = true;
-                        return new Hello(result.ServerName, buffer.AsMemory(0, filled), null, null);
+                        // Moved to a pooled array of its own size: the read buffer (tens of KiB) would otherwise be
+                        // held through the upstream's lookup and dial, up to the connect timeout.
+                        var bytes = ArrayPool<byte>.Shared.Rent(filled);
+                        buffer.AsSpan(0, filled).CopyTo(bytes);
+                        return new Hello(result.ServerName, bytes.AsMemory(0, filled), null, null);
                     case ClientHelloStatus.NotTls:
                         return Hello.Refused(RefusalReason.NotTls, result.Detail);
                     case ClientHelloStatus.Malformed:
@@ -197,10 +199,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         finally
         {
-            if (!handedOn)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
