@@ -144,8 +144,8 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     }
 
     /// <summary>
-    /// Reads the whole ClientHello into a pooled buffer, which goes with a complete hello to whoever forwards it
-    /// (and back to the pool once it is forwarded: the relayed connection holds no buffer while idle).
+    /// Reads the whole ClientHello into a pooled buffer and moves a complete one into a pooled array of its own size,
+    /// which goes to whoever forwards it (and back to the pool once forwarded: an idle connection holds no buffer).
     /// </summary>
     private async Task<Hello> ReadClientHelloAsync(SocketConnection client, CancellationToken closeAll)
     {
