@@ -105,7 +105,7 @@ public sealed class RelayCommandTests
         if (OperatingSystem.IsLinux())
         {
             // No file watching at all (it was one inotify instance per server, a watch per directory).
-            var watchers = Directory.GetFiles($"/proc/{relay.Id}/fd").Count(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify");
+            var watchers = OpenDescriptors.Count(relay.Id, "anon_inode:inotify");
             Assert.Equal(0, watchers);
         }
     }

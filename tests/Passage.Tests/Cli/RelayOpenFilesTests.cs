@@ -242,7 +242,7 @@ public sealed partial class RelayOpenFilesTests
 
     /// <summary>How many descriptors process <paramref name="pid"/> has open on pipes.</summary>
     private static int PipeDescriptors(int pid) =>
-        new DirectoryInfo($"/proc/{pid}/fd").EnumerateFiles().Count(fd => fd.LinkTarget?.StartsWith("pipe:", StringComparison.Ordinal) == true);
+        OpenDescriptors.Count(pid, "pipe:");
 
     /// <summary>Established IPv4 connections to 127.0.0.1:<paramref name="port"/> with bytes waiting in their send queue.</summary>
     private static int StalledTowards(int port)

@@ -183,7 +183,7 @@ public sealed class SplicePipeLeakTests
     /// <summary>Open descriptors of this process that are sockets or pipes, e.g. (sockets 2, pipes 9).</summary>
     private static (int Sockets, int Pipes) SocketsAndPipes()
     {
-        var targets = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+        var targets = OpenDescriptors.Targets("self");
         return (targets.Count(t => t.StartsWith("socket:", StringComparison.Ordinal)), targets.Count(t => t.StartsWith("pipe:", StringComparison.Ordinal)));
     }
 
