@@ -7,7 +7,8 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// Collects the counters of one <see cref="Meter"/> and renders them in the Prometheus text
-/// exposition format (version 0.0.4): counters as <c>NAME_total</c>, up-down counters as gauges.
+/// exposition format (version 0.0.4): counters as <c>NAME_total</c>, up-down counters and gauges as
+/// gauges. Observable instruments are read when rendering, and report their value as it is then.
 /// Tags become labels; Passage's tags are aggregate by design (no addresses, no destinations).
 /// </summary>
 public sealed class PrometheusText : IDisposable
@@ -21,7 +22,8 @@ public sealed class PrometheusText : IDisposable
         ArgumentNullException.ThrowIfNull(meter);
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter == meter && instrument is Counter<long> or UpDownCounter<long>)
+            if (instrument.Meter == meter && instrument is Counter<long> or UpDownCounter<long>
+                or ObservableCounter<long> or ObservableGauge<long> or ObservableUpDownCounter<long>)
             {
                 _values.TryAdd(instrument, new ConcurrentDictionary<string, long>(StringComparer.Ordinal));
                 listener.EnableMeasurementEvents(instrument);
@@ -42,7 +44,15 @@ public sealed class PrometheusText : IDisposable
             {
                 labels.Append('}');
             }
-            series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
+            if (instrument.IsObservable)
+            {
+                // A total (or a level) as of now, not an increment.
+                series[labels.ToString()] = value;
+            }
+            else
+            {
+                series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
+            }
         });
         _listener.Start();
     }
@@ -50,10 +60,11 @@ public sealed class PrometheusText : IDisposable
     /// <summary>The current values, rendered.</summary>
     public string Render()
     {
+        _listener.RecordObservableInstruments();
         var text = new StringBuilder();
         foreach (var (instrument, series) in _values.OrderBy(v => v.Key.Name, StringComparer.Ordinal))
         {
-            var isCounter = instrument is Counter<long>;
+            var isCounter = instrument is Counter<long> or ObservableCounter<long>;
             var name = instrument.Name.Replace('.', '_');
             if (instrument.Unit == "By" && !name.EndsWith("_bytes", StringComparison.Ordinal))
             {

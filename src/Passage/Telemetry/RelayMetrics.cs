@@ -41,6 +41,22 @@ public sealed class RelayMetrics : IDisposable
             "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss); and kept names looked up again before they ran out (refreshed)");
         _dnsQueries = _meter.CreateCounter<long>("passage.relay.dns.queries", "{query}",
             "Questions the relay's own resolver put to a DNS server, by how the server answered: answered (an answer, or no such name), truncated (asked again over TCP), server_failure (SERVFAIL, REFUSED, ...), timeout, unreachable");
+
+        // The zero-copy path's pipes and fallbacks are the process's, read when collected.
+        _meter.CreateObservableCounter("passage.relay.splice.fallbacks", ObserveFallbacks, "{fallback}",
+            "Times a spliced direction copied through user space instead, by reason: no_pipe (the pipes' share of open files, or the system's descriptors, used up; that burst is copied), refused (the kernel refused splice for those sockets), blocking_socket");
+        _meter.CreateObservableGauge("passage.relay.splice.pipes", () => SplicePipe.OpenCount, "{pipe}",
+            "Splice pipes open now (moving bytes, or kept spare)");
+        _meter.CreateObservableGauge("passage.relay.splice.pipe_capacity", () => SplicePipe.OpenCapacity, "By",
+            "Capacity of the splice pipes open now: what counts against fs.pipe-user-pages-soft");
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveFallbacks()
+    {
+        foreach (var reason in SpliceFallbacks.All)
+        {
+            yield return new Measurement<long>(SpliceFallbacks.Of(reason), new KeyValuePair<string, object?>("reason", SpliceFallbacks.Name(reason)));
+        }
     }
 
     /// <summary>The meter, for listeners that filter by instance.</summary>

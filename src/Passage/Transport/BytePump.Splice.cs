@@ -22,9 +22,10 @@ public static partial class BytePump
 
         /// <summary>
         /// One burst of <see cref="_from"/> → <see cref="_to"/> with splice(2), the source being readable:
-        /// null when the source ran dry, or how the direction ended. Where this direction must take the
-        /// copy path instead (splice refused with EINVAL/ENOSYS, no pipe to be had, a blocking socket),
-        /// it switches for good, before anything was lost, and copies.
+        /// null when the source ran dry, or how the direction ended. Where it cannot splice (splice
+        /// refused with EINVAL/ENOSYS, a blocking socket, no pipe to be had) it copies instead, before
+        /// anything was lost: for good, except without a pipe (then for this burst only). Each such
+        /// fallback is counted (<see cref="SpliceFallbacks"/>).
         /// </summary>
         /// <remarks>
         /// <code>
@@ -72,7 +73,7 @@ public static partial class BytePump
                 if (!_sourceNonBlocking && !(_sourceNonBlocking = KnownNonBlocking(_from) || SplicePipe.IsNonBlocking(source)))
                 {
                     // A splice from it would park this thread.
-                    return await CopyInsteadAsync().ConfigureAwait(false);
+                    return await CopyInsteadAsync(SpliceFallback.BlockingSocket).ConfigureAwait(false);
                 }
             }
             catch (Exception e)
@@ -100,8 +101,10 @@ public static partial class BytePump
             _pipe ??= SplicePipe.Rent(_run.Options.PipeSize, out _);
             if (_pipe is not { } pipe)
             {
-                // Out of descriptors: the copy path needs none. Nothing is in flight.
-                return await CopyInsteadAsync().ConfigureAwait(false);
+                // Out of descriptors: the copy path needs none. Nothing is in flight. Only this burst is
+                // copied: pipes come free as other directions park, and the next burst asks again.
+                SpliceFallbacks.Count(SpliceFallback.NoPipe);
+                return await CopyAsync().ConfigureAwait(false);
             }
 
             while (true)
@@ -128,7 +131,7 @@ public static partial class BytePump
                     if (!_spliceWorked && MeansUnsupported((int)-moved))
                     {
                         NoteRefusal((int)-moved);
-                        return await CopyInsteadAsync().ConfigureAwait(false);
+                        return await CopyInsteadAsync(SpliceFallback.Refused).ConfigureAwait(false);
                     }
                     return _run.Ended(_fromSide, ToSocketException((int)-moved));
                 }
@@ -169,6 +172,7 @@ public static partial class BytePump
                         // The destination takes no spliced pages: send what is in the pipe the
                         // ordinary way, then let the copy path carry on.
                         NoteRefusal((int)-sent);
+                        SpliceFallbacks.Count(SpliceFallback.Refused);
                         copyOut = true;
                     }
                     else if (roomFor is not null && !copyOut)
@@ -279,8 +283,9 @@ public static partial class BytePump
         private static bool KnownNonBlocking(IDuplexConnection end) => end is SocketConnection { IsNonBlocking: true };
 
         /// <summary>Leaves the splice path for good (its pipe is empty here) and copies what the source has.</summary>
-        private ValueTask<DirectionResult?> CopyInsteadAsync()
+        private ValueTask<DirectionResult?> CopyInsteadAsync(SpliceFallback reason)
         {
+            SpliceFallbacks.Count(reason);
             _splice = false;
             ReleasePipe();
             return CopyAsync();

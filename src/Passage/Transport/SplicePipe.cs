@@ -61,6 +61,12 @@ internal sealed class SplicePipe : IDisposable
     /// <summary>Pipes open right now in this process, spares included (for leak checks in tests).</summary>
     public static long OpenCount => Interlocked.Read(ref s_open);
 
+    /// <summary>
+    /// Bytes of capacity of the pipes open right now (spares included): what the kernel charges this process's
+    /// user against fs.pipe-user-pages-soft, empty or not.
+    /// </summary>
+    public static long OpenCapacity => Interlocked.Read(ref s_openBytes);
+
     /// <summary>Closes every spare pipe (tests call it before counting descriptors).</summary>
     public static void CloseSpares()
     {

@@ -91,8 +91,7 @@ public sealed class RelayCommandTests
             },
             workingDirectory: directory.Path);
         await relay.WaitForListeningPortAsync();
-        var line = await relay.WaitForLineAsync(l => l.Contains("admin listening on 127.0.0.1:", StringComparison.Ordinal));
-        var adminPort = int.Parse(line.Split("127.0.0.1:")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        var adminPort = await relay.WaitForAdminPortAsync();
 
         using var http = new HttpClient();
         Assert.Equal("ok\n", await http.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/healthz")));

@@ -156,7 +156,8 @@ public sealed partial class RelayOpenFilesTests
     /// Splice pipes take descriptors too: a relay keeps them within a sixteenth of its limit on open files (under
     /// 1024, 32 pipes). Forty tunnels whose upstream stops reading each stall with bytes in flight. Thirty-two of them
     /// hold a pipe; the rest find none and copy through user space instead. The relay never holds more pipes than
-    /// its share, and once the upstream reads, every byte of all forty arrives, in order.
+    /// its share, says so on /metrics while it happens, and once the upstream reads, every byte of all forty
+    /// arrives, in order.
     /// </summary>
     [Fact]
     public async Task Past_its_share_of_pipes_a_stalled_direction_copies_instead_and_every_byte_arrives()
@@ -164,8 +165,9 @@ public sealed partial class RelayOpenFilesTests
         const int Tunnels = 40, PipeShare = 32, PerTunnel = 4 << 20;
         using var directory = new TemporaryDirectory();
         await using var relay = PassageProcess.Start(
-            ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096"), openFiles: (1024, 1024));
+            ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096", "--admin", "127.0.0.1:0"), openFiles: (1024, 1024));
         var port = await relay.WaitForListeningPortAsync();
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
 
         // An upstream that accepts and does not read until told. Its small receive buffer (inherited by the accepted
         // sockets) fills early; it still takes a direction's first 32 KiB read, so every direction goes on to ask for a pipe.
@@ -202,6 +204,13 @@ public sealed partial class RelayOpenFilesTests
             }
             // Two descriptors a pipe: the share was taken in full, and not one pipe beyond it.
             Assert.Equal(2 * PipeShare, most);
+            // The operator sees it as it happens, not when the tunnels end: every pipe in use, and at least one
+            // fallback for each direction left without one.
+            var metrics = await admin.GetStringAsync("/metrics");
+            Assert.Equal(PipeShare, MetricValue(metrics, "passage_relay_splice_pipes"));
+            Assert.True(MetricValue(metrics, "passage_relay_splice_pipe_capacity_bytes") >= PipeShare * 4096, metrics);
+            Assert.True(MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}") >= Tunnels - PipeShare, metrics);
+            Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"refused\"}"));
 
             var reads = upstreams.Select(ReadAndHashAsync).ToList();
             await Task.WhenAll(sends).WaitAsync(Timeouts.Default);
@@ -238,6 +247,14 @@ public sealed partial class RelayOpenFilesTests
             length += read;
         }
         return (length, hash.GetHashAndReset());
+    }
+
+    /// <summary>The value of the series <paramref name="series"/> (name and labels, as written) in a Prometheus exposition.</summary>
+    private static long MetricValue(string exposition, string series)
+    {
+        var line = exposition.Split('\n').SingleOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"no {series} in:\n{exposition}");
+        return long.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>How many descriptors process <paramref name="pid"/> has open on pipes.</summary>

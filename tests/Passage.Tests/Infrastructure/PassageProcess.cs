@@ -128,11 +128,18 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         return WithTimeout(done.Task, timeout ?? TimeSpan.FromSeconds(30), "a matching output line");
     }
 
-    /// <summary>Waits for the relay's "listening on ADDRESS:PORT" line and returns the port.</summary>
-    public async Task<int> WaitForListeningPortAsync(string address = "127.0.0.1")
+    /// <summary>Waits for the relay's "listening on ADDRESS:PORT" line of a front door (not the admin listener's) and returns the port.</summary>
+    public Task<int> WaitForListeningPortAsync(string address = "127.0.0.1") =>
+        WaitForPortAsync($"listening on {address}:", line => !line.Contains(AdminMarker, StringComparison.Ordinal));
+
+    /// <summary>Waits for the "admin listening on 127.0.0.1:PORT" line and returns the port.</summary>
+    public Task<int> WaitForAdminPortAsync() => WaitForPortAsync(AdminMarker + "127.0.0.1:", _ => true);
+
+    private const string AdminMarker = "admin listening on ";
+
+    private async Task<int> WaitForPortAsync(string marker, Func<string, bool> also)
     {
-        var marker = $"listening on {address}:";
-        var line = await WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
+        var line = await WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal) && also(l));
         var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
         return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
     }

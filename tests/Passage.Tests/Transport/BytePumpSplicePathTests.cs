@@ -59,6 +59,7 @@ public sealed class BytePumpSplicePathTests : BytePumpTests
         // splice(2) into a descriptor opened for appending answers EINVAL (fs/splice.c): a real refusal that
         // comes only after the first bytes are already in the pipe.
         SetAppend(_relayOut);
+        var refusedBefore = SpliceFallbacks.Of(SpliceFallback.Refused);
         var pump = BytePump.RunAsync(new SocketConnection(_relayIn), new SocketConnection(_relayOut));
         var up = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
         var sending = Loopback.SendAllAsync(_app, up);
@@ -76,6 +77,8 @@ public sealed class BytePumpSplicePathTests : BytePumpTests
         Assert.Equal(PumpPath.Splice, result.UpstreamToClientPath);
         Assert.Equal(up.Length, result.ClientToUpstreamBytes);
         Assert.Equal(3, result.UpstreamToClientBytes);
+        // Counted for the relay's /metrics, once: the direction copies from then on.
+        Assert.Equal(refusedBefore + 1, SpliceFallbacks.Of(SpliceFallback.Refused));
 
         // One socket's refusal says nothing about the next connection's: it still splices.
         var (app, relayIn) = await Loopback.ConnectedPairAsync();
