@@ -17,7 +17,8 @@ using System.Text;
 //                                         sink send it; print "gbps X cpu_s_per_gb Y"
 //   setup --via V --target H:P --count K [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
 //                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
-//                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"
+//                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"; --samples FILE also writes
+//                                         each setup's µs, in the order they ran, one per line (to see where a tail comes from)
 //   idle --via V --target H:P --steps N1,N2,... --pid PID [--settle S] [--proxy H:P] [--hello SNI] [--at-step CMD]
 //                                         open connections up to N1, N2, ... (kept open, idle); S seconds after
 //                                         each step read VmRSS of PID; print "rss_kib_N X" per step and
@@ -89,6 +90,10 @@ try
                 var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
                 var (samples, errors, firstError) = Setup.Run(path, count);
                 var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
+                if (options.GetValueOrDefault("samples") is { } samplesFile)
+                {
+                    File.WriteAllLines(samplesFile, samples.Select(s => s.ToString("F0", inv)));
+                }
                 if (samples.Count == 0)
                 {
                     Console.Error.WriteLine($"setup: every attempt failed; first: {firstError}");
