@@ -50,4 +50,48 @@ public sealed class DeadlineTests
         stop.Cancel(); // would throw ObjectDisposedException through Cancel had the registration stayed
         Assert.False(token.IsCancellationRequested);
     }
+
+    /// <summary>
+    /// The relay's stop fires on one thread while a connection's step ends and disposes its deadline on another:
+    /// Dispose waits for a cancel already running, so the stop never cancels a disposed source (which would throw
+    /// out of the stop signal's Cancel and cut short the stop of every other connection).
+    /// </summary>
+    [Fact]
+    public void A_stop_racing_dispose_never_reaches_a_disposed_source()
+    {
+        const int Rounds = 20_000;
+        var failures = 0;
+        CancellationTokenSource? stop = null;
+        using var go = new Barrier(2);
+        // The stop's thread: one for all rounds, meeting this one at the start and the end of each.
+        var stopper = new Thread(() =>
+        {
+            for (var i = 0; i < Rounds; i++)
+            {
+                go.SignalAndWait();
+                try
+                {
+                    Volatile.Read(ref stop)!.Cancel();
+                }
+                catch (AggregateException)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+                go.SignalAndWait();
+            }
+        }) { IsBackground = true };
+        stopper.Start();
+        for (var i = 0; i < Rounds; i++)
+        {
+            using var source = new CancellationTokenSource();
+            var deadline = new Deadline(TimeSpan.FromMinutes(1), TimeProvider.System, source.Token);
+            Volatile.Write(ref stop, source);
+            go.SignalAndWait();
+            // Spread the dispose over the span of the cancel.
+            Thread.SpinWait(i % 64);
+            deadline.Dispose();
+            go.SignalAndWait();
+        }
+        Assert.Equal(0, failures);
+    }
 }
