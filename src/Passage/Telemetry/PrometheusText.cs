@@ -14,6 +14,7 @@ namespace Passage.Telemetry;
 public sealed class PrometheusText : IDisposable
 {
     private readonly MeterListener _listener = new();
+    private readonly Lock _renderLock = new();
     private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, long>> _values = new();
 
     /// <summary>Starts collecting the instruments of <paramref name="meter"/>.</summary>
@@ -59,6 +60,16 @@ public sealed class PrometheusText : IDisposable
 
     /// <summary>The current values, rendered.</summary>
     public string Render()
+    {
+        // One render at a time: two scrapes recording observable totals at once could leave the older
+        // total last, which a reader takes for a counter reset.
+        lock (_renderLock)
+        {
+            return RenderLocked();
+        }
+    }
+
+    private string RenderLocked()
     {
         _listener.RecordObservableInstruments();
         var text = new StringBuilder();

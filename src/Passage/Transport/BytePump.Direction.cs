@@ -278,6 +278,12 @@ public static partial class BytePump
                     {
                         _unbroken = 0;
                         await SocketReadiness.Yield();
+                        if (_splice)
+                        {
+                            // A splicing direction copying for want of a pipe: the next burst asks for one
+                            // again, even while the source never runs dry.
+                            return null;
+                        }
                     }
                     if (_nextReadable is not null)
                     {

@@ -104,6 +104,22 @@ public static partial class BytePump
                 // Out of descriptors: the copy path needs none. Nothing is in flight. Only this burst is
                 // copied: pipes come free as other directions park, and the next burst asks again.
                 SpliceFallbacks.Count(SpliceFallback.NoPipe);
+                // The first read may have emptied the source: then park, rather than wait in the copy's
+                // read holding its buffer.
+                var probe = StartReadable();
+                if (!probe.IsCompleted)
+                {
+                    _nextReadable = probe;
+                    return null;
+                }
+                try
+                {
+                    probe.GetAwaiter().GetResult();
+                }
+                catch (Exception e)
+                {
+                    return _run.Ended(_fromSide, e);
+                }
                 return await CopyAsync().ConfigureAwait(false);
             }
 

