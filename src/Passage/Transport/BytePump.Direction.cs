@@ -153,17 +153,22 @@ public static partial class BytePump
         }
 
         /// <summary>The burst that follows a completed wait for the source: its failure, or the data moved.</summary>
-        private ValueTask<DirectionResult?> Burst(ValueTask<int> readable)
+        private ValueTask<DirectionResult?> Burst(ValueTask<int> readable) =>
+            FailedWait(readable) is { } failed ? new ValueTask<DirectionResult?>(failed)
+            : _splice ? SpliceAsync() : CopyAsync();
+
+        /// <summary>How the direction ended if a completed wait for the source failed; null when it found data (or the end).</summary>
+        private DirectionResult? FailedWait(ValueTask<int> readable)
         {
             try
             {
                 readable.GetAwaiter().GetResult();
+                return null;
             }
             catch (Exception e)
             {
-                return new ValueTask<DirectionResult?>(_run.Ended(_fromSide, e));
+                return _run.Ended(_fromSide, e);
             }
-            return _splice ? SpliceAsync() : CopyAsync();
         }
 
         private void End(DirectionResult result, Exception? fault)

@@ -112,15 +112,7 @@ public static partial class BytePump
                     _nextReadable = probe;
                     return null;
                 }
-                try
-                {
-                    probe.GetAwaiter().GetResult();
-                }
-                catch (Exception e)
-                {
-                    return _run.Ended(_fromSide, e);
-                }
-                return await CopyAsync().ConfigureAwait(false);
+                return FailedWait(probe) ?? await CopyAsync().ConfigureAwait(false);
             }
 
             while (true)
