@@ -6,6 +6,10 @@ internal enum PumpPath
     /// <summary>Through a pooled user-space buffer: read, then write.</summary>
     Copy,
 
-    /// <summary>Zero-copy with splice(2): source socket → kernel pipe → destination socket (Linux).</summary>
+    /// <summary>
+    /// Zero-copy with splice(2): source socket → kernel pipe → destination socket (Linux). A direction stays on
+    /// this path through bursts it copied for want of a pipe (it asks for one again at its next burst); those
+    /// are counted as <see cref="SpliceFallback.NoPipe"/>, not here.
+    /// </summary>
     Splice,
 }

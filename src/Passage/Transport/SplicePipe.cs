@@ -32,7 +32,7 @@ internal sealed class SplicePipe : IDisposable
     private static int s_spareCount;
     private static long s_open;
     // Two descriptors a pipe, within the share of the open-file limit set aside for pipes.
-    private static readonly long s_maxOpen = OpenFileLimit.Current is { } limit ? Math.Max(8, OpenFileLimit.PipeShare(limit) / 2) : long.MaxValue;
+    private static long s_maxOpen = OpenFileLimit.Current is { } limit ? Math.Max(8, OpenFileLimit.PipeShare(limit) / 2) : long.MaxValue;
     private static long s_openBytes;
     private static long s_copiedOut;
 
@@ -66,6 +66,17 @@ internal sealed class SplicePipe : IDisposable
     /// user against fs.pipe-user-pages-soft, empty or not.
     /// </summary>
     public static long OpenCapacity => Interlocked.Read(ref s_openBytes);
+
+    /// <summary>
+    /// How many pipes this process may hold open at once, spares included: half the share of the open-file limit
+    /// set aside for pipes (<see cref="OpenFileLimit.PipeShare"/>), at least 8. Tests lower it to run a direction
+    /// out of pipes without exhausting the process's descriptors.
+    /// </summary>
+    internal static long MaxOpen
+    {
+        get => Interlocked.Read(ref s_maxOpen);
+        set => Interlocked.Exchange(ref s_maxOpen, value);
+    }
 
     /// <summary>Closes every spare pipe (tests call it before counting descriptors).</summary>
     public static void CloseSpares()
@@ -111,7 +122,7 @@ internal sealed class SplicePipe : IDisposable
             spare.Dispose();
         }
         // Reserved before the pipe is opened, so that directions renting at once cannot pass the cap together.
-        if (Interlocked.Increment(ref s_open) > s_maxOpen)
+        if (Interlocked.Increment(ref s_open) > Interlocked.Read(ref s_maxOpen))
         {
             Interlocked.Decrement(ref s_open);
             errno = EMFILE;

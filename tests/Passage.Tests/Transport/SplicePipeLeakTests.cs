@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Passage.Tests.Infrastructure;
 using Passage.Transport;
 
@@ -37,6 +38,54 @@ public sealed class SplicePipeLeakTests
         server.Shutdown(SocketShutdown.Send);
         var result = await pump.WaitAsync(Timeouts.Default);
         Assert.Equal(PumpPath.Splice, result.ClientToUpstreamPath);
+    }
+
+    [Fact]
+    public async Task A_direction_that_finds_no_pipe_copies_that_burst_and_splices_again_once_one_is_free()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var (app, relayIn) = await Loopback.ConnectedPairAsync();
+        var (relayOut, server) = await Loopback.ConnectedPairAsync();
+        using var _ = new Disposer(app, relayIn, relayOut, server);
+        SplicePipe.CloseSpares();
+        var cap = SplicePipe.MaxOpen;
+        var noPipeBefore = SpliceFallbacks.Of(SpliceFallback.NoPipe);
+        var pump = BytePump.RunAsync(new SocketConnection(relayIn), new SocketConnection(relayOut));
+        var first = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        var second = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        long noPipeAfterFirst;
+        try
+        {
+            // The process may hold no pipe: bursts larger than the first read want one and are copied instead.
+            SplicePipe.MaxOpen = 0;
+            var sending = Loopback.SendAllAsync(app, first);
+            Assert.Equal(first, await Loopback.ReadToEndAsync(server, limit: first.Length));
+            await sending.WaitAsync(Timeouts.Default);
+            noPipeAfterFirst = SpliceFallbacks.Of(SpliceFallback.NoPipe);
+            Assert.True(noPipeAfterFirst > noPipeBefore, "No burst was counted as copied for want of a pipe.");
+            Assert.Equal(0, SplicePipe.OpenCount);
+        }
+        finally
+        {
+            SplicePipe.MaxOpen = cap;
+        }
+
+        // Pipes are to be had again: the next burst asks, gets one, and gives it back as a spare when it parks.
+        var resending = Loopback.SendAllAsync(app, second);
+        Assert.Equal(second, await Loopback.ReadToEndAsync(server, limit: second.Length));
+        await resending.WaitAsync(Timeouts.Default);
+        await Timeouts.WaitUntilAsync(() => SplicePipe.OpenCount > 0);
+        Assert.Equal(noPipeAfterFirst, SpliceFallbacks.Of(SpliceFallback.NoPipe));
+
+        app.Shutdown(SocketShutdown.Send);
+        server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(PumpPath.Splice, result.ClientToUpstreamPath);
+        Assert.Equal(first.Length + second.Length, result.ClientToUpstreamBytes);
     }
 
     [Fact]
