@@ -260,8 +260,8 @@ internal sealed class SplicePipe : IDisposable
     /// fs.pipe-user-pages-soft (16,384 pages, 64 MiB, by default) it refuses to enlarge pipes and gives new
     /// ones two pages: a busy relay running as its own user (the systemd units do) would then splice 8 KiB
     /// at a time. So large pipes may take a quarter of that limit; past it, pipes keep the default size
-    /// (64 KiB). With the default limit that is 64 directions flowing at once through 256 KiB pipes, and
-    /// 832 in all before new pipes shrink to two pages (1024 with default-sized pipes only, 256 with large
+    /// (64 KiB). With the default limit that is 32 directions flowing at once through 512 KiB pipes, and
+    /// 800 in all before new pipes shrink to two pages (1024 with default-sized pipes only, 128 with large
     /// ones only). No limit for a privileged process (the kernel does not count for it) or when the limit
     /// is 0 (off); none larger than the default when the limit cannot be read.
     /// </summary>
