@@ -12,25 +12,26 @@ public sealed record PumpOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>The default kernel pipe size on the zero-copy path: 512 KiB.</summary>
+    /// <summary>The default kernel pipe size on the zero-copy path: 1 MiB.</summary>
     /// <remarks>
     /// Measured across processes on 2 cores (bench/RESULTS.md, "Pipe size"): plain CONNECT relays side by side,
     /// alternating rounds of iperf3 and the load tool. Against 256 KiB, 512 KiB pipes cost the relay 8-26% less
     /// CPU per GB (one stream: 0.277 against 0.343 s/GB with iperf3, 0.284 against 0.382 with the load tool) and
-    /// moved as much or more; 1 MiB saved 6-14% more again and moved the same. A pipe is held only
-    /// while its direction flows, but the kernel counts its whole size against the user's pipe pages
-    /// (fs.pipe-user-pages-soft, 64 MiB by default, not applied to root), so an unprivileged relay makes pipes
-    /// this large only within a quarter of that limit (32 directions flowing at once by default; 16 at 1 MiB)
-    /// and the kernel's default size past it (see SplicePipe).
+    /// moved as much or more; measured twice with the relays' places swapped, 1 MiB saved another 15-18% against
+    /// 512 KiB and moved the same. The kernel's pipe-max-size allows an unprivileged process 1 MiB by default.
+    /// A pipe is held only while its direction flows, but its whole size counts against the budget for large
+    /// pipes (a quarter of fs.pipe-user-pages-soft, 16 MiB by default), so pipes come smaller as that fills: see
+    /// SplicePipe.LargeSize.
     /// </remarks>
-    public const int DefaultPipeSize = 512 * 1024;
+    public const int DefaultPipeSize = 1024 * 1024;
 
     /// <summary>Size of the pooled buffer rented while data is flowing on the copy path. Default 64 KiB.</summary>
     public int BufferSize { get; init; } = DefaultBufferSize;
 
     /// <summary>
     /// The size asked for the kernel pipe of a direction on the zero-copy path (rounded up to a power
-    /// of two pages; the kernel may grant less). Default 512 KiB (<see cref="DefaultPipeSize"/>).
+    /// of two pages; the kernel may grant less, and smaller pipes are asked for as the process's budget for
+    /// large pipes fills). Default 1 MiB (<see cref="DefaultPipeSize"/>).
     /// </summary>
     public int PipeSize { get; init; } = DefaultPipeSize;
 

@@ -25,7 +25,7 @@ internal sealed class SplicePipe : IDisposable
     /// direction parks costs four syscalls and, measured, a third of the throughput; keeping a few
     /// (not one per connection) keeps that cost away while an idle connection still holds none.
     /// Small, because a pipe's whole capacity counts against the user's pipe quota
-    /// (/proc/sys/fs/pipe-user-pages-soft) whether or not it holds data.
+    /// (/proc/sys/fs/pipe-user-pages-soft) and the budget for large pipes whether or not it holds data.
     /// </summary>
     private static readonly ConcurrentQueue<SplicePipe> s_spare = new();
     private static readonly int s_spareLimit = Math.Max(2, Environment.ProcessorCount * 2);
@@ -38,7 +38,7 @@ internal sealed class SplicePipe : IDisposable
 
     /// <summary>
     /// How many bytes of pipes this process lets be open at once before it stops asking for more than
-    /// the kernel's default size (see <see cref="LargePipeBudget"/>).
+    /// the kernel's default size (see <see cref="LargePipeBudget"/> and <see cref="LargeSize"/>).
     /// </summary>
     private static readonly long s_largePipeBudget = LargePipeBudget(
         Environment.IsPrivilegedProcess, ReadSoftLimit(), Environment.SystemPageSize);
@@ -103,8 +103,8 @@ internal sealed class SplicePipe : IDisposable
 
     /// <summary>
     /// Opens a pipe and asks for <paramref name="requestedSize"/> bytes of room (the kernel rounds up
-    /// to a power of two pages), unless this process's open pipes already take the share of the user's
-    /// pipe quota that larger pipes may have (<see cref="LargePipeBudget"/>). When the size is refused
+    /// to a power of two pages), or less as this process's open pipes fill the budget for large pipes
+    /// (<see cref="LargeSize"/>), or nothing past it (<see cref="LargePipeBudget"/>). When the size is refused
     /// (above /proc/sys/fs/pipe-max-size, or the quota is spent) the pipe keeps the size the kernel gave it.
     /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE), EMFILE too when this process's
     /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>).
@@ -135,9 +135,8 @@ internal sealed class SplicePipe : IDisposable
             Interlocked.Decrement(ref s_open);
             return null;
         }
-        var capacity = Interlocked.Read(ref s_openBytes) + requestedSize <= s_largePipeBudget
-            ? Fcntl(fds[1], F_SETPIPE_SZ, requestedSize)
-            : 0;
+        var size = LargeSize(requestedSize, Interlocked.Read(ref s_openBytes), s_largePipeBudget);
+        var capacity = size > 0 ? Fcntl(fds[1], F_SETPIPE_SZ, size) : 0;
         if (capacity <= 0)
         {
             capacity = Fcntl(fds[1], F_GETPIPE_SZ, 0);
@@ -255,27 +254,47 @@ internal sealed class SplicePipe : IDisposable
     }
 
     /// <summary>
-    /// The bytes of pipe capacity up to which pipes are made larger than the kernel's default. The kernel
-    /// charges a pipe's whole size to its user, empty or not, and once an unprivileged user's pipes pass
-    /// fs.pipe-user-pages-soft (16,384 pages, 64 MiB, by default) it refuses to enlarge pipes and gives new
-    /// ones two pages: a busy relay running as its own user (the systemd units do) would then splice 8 KiB
-    /// at a time. So large pipes may take a quarter of that limit; past it, pipes keep the default size
-    /// (64 KiB). With the default limit that is 32 directions flowing at once through 512 KiB pipes, and
-    /// 800 in all before new pipes shrink to two pages (1024 with default-sized pipes only, 128 with large
-    /// ones only). No limit for a privileged process (the kernel does not count for it) or when the limit
-    /// is 0 (off); none larger than the default when the limit cannot be read.
+    /// The bytes of pipe capacity up to which pipes are made larger than the kernel's default (64 KiB), for two
+    /// reasons. The kernel charges a pipe's whole size to its user, empty or not, and once an unprivileged user's
+    /// pipes pass fs.pipe-user-pages-soft (16,384 pages, 64 MiB, by default) it refuses to enlarge pipes and gives
+    /// new ones two pages: a busy relay running as its own user (the systemd units do) would then splice 8 KiB at
+    /// a time. And a direction waiting for a slow destination keeps its pipe full: those pages are counted
+    /// neither against the sockets' memory (tcp_mem) nor against the process, so without a cap, thousands of
+    /// connections whose readers stall would pin a large pipe each. So large pipes may take a quarter of that
+    /// limit, for a privileged process too (which the kernel does not limit); past it, pipes keep the default
+    /// size. With the default limit that is 16 MiB: 37 directions flowing at once on large pipes
+    /// (<see cref="LargeSize"/>), and about 800 in all before an unprivileged relay's new pipes shrink to two
+    /// pages. When the limit is 0 (off), or cannot be read by a privileged process, a quarter of the default
+    /// (16 MiB); none larger than the default when an unprivileged process cannot read it.
     /// </summary>
     internal static long LargePipeBudget(bool privileged, string? softLimitPages, int pageSize)
     {
-        if (privileged)
-        {
-            return long.MaxValue;
-        }
+        const long DefaultBudget = 16384L * 4096 / 4;
         if (!long.TryParse(softLimitPages, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pages))
         {
-            return 0;
+            return privileged ? DefaultBudget : 0;
         }
-        return pages == 0 ? long.MaxValue : pages * pageSize / 4;
+        return pages == 0 ? DefaultBudget : pages * pageSize / 4;
+    }
+
+    /// <summary>
+    /// The size to ask of a new pipe (0: leave the kernel's default), given the bytes of pipes open and the
+    /// budget for large ones: <paramref name="wanted"/> while the budget has room for eight more such pipes,
+    /// halved as it fills, down to 128 KiB, and nothing once it is spent. The first pipes (the usual case: a
+    /// few bulk transfers at a time) get the full size, and more directions get a large pipe in all than at
+    /// one fixed size: with a 16 MiB budget and 1 MiB wanted, 9 pipes of 1 MiB, 7 of 512 KiB, 7 of 256 KiB and
+    /// 14 of 128 KiB.
+    /// </summary>
+    internal static int LargeSize(int wanted, long openBytes, long budget)
+    {
+        const int Smallest = 128 * 1024;
+        var free = budget - openBytes;
+        var size = wanted;
+        while (size > Smallest && (long)size * 8 > free)
+        {
+            size /= 2;
+        }
+        return size <= free ? size : 0;
     }
 
     private static string? ReadSoftLimit()
