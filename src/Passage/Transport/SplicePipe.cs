@@ -46,13 +46,16 @@ internal sealed class SplicePipe : IDisposable
     private readonly int _readEnd;
     private readonly int _writeEnd;
     private readonly int _requestedSize;
+    // The size asked of the kernel at opening (0: none), smaller than requested while the budget was filling.
+    private readonly int _askedSize;
     private int _disposed;
 
-    private SplicePipe(int readEnd, int writeEnd, int requestedSize, int capacity)
+    private SplicePipe(int readEnd, int writeEnd, int requestedSize, int askedSize, int capacity)
     {
         _readEnd = readEnd;
         _writeEnd = writeEnd;
         _requestedSize = requestedSize;
+        _askedSize = askedSize;
         Capacity = capacity;
         // s_open was counted by Rent, which reserves the slot before it opens the pipe.
         Interlocked.Add(ref s_openBytes, capacity);
@@ -143,7 +146,7 @@ internal sealed class SplicePipe : IDisposable
         }
         errno = 0;
         // A pipe always holds at least one page; 4096 is the floor if the size cannot be read.
-        return new SplicePipe(fds[0], fds[1], requestedSize, capacity > 0 ? capacity : 4096);
+        return new SplicePipe(fds[0], fds[1], requestedSize, size, capacity > 0 ? capacity : 4096);
     }
 
     /// <summary>
@@ -224,11 +227,14 @@ internal sealed class SplicePipe : IDisposable
 
     /// <summary>
     /// Gives the pipe back: kept as a spare when it is empty and there is room, closed otherwise
-    /// (a pipe that still holds bytes of a failed run is never reused).
+    /// (a pipe that still holds bytes of a failed run is never reused). A pipe made smaller while the budget
+    /// for large pipes was filling is closed too once a new one would be larger, so that the spares do not
+    /// keep the sizes of a busy moment.
     /// </summary>
     public void Return()
     {
-        if (Count == 0 && Volatile.Read(ref _disposed) == 0)
+        if (Count == 0 && Volatile.Read(ref _disposed) == 0
+            && _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, s_largePipeBudget))
         {
             if (Interlocked.Increment(ref s_spareCount) <= s_spareLimit)
             {

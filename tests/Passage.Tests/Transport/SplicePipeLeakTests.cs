@@ -89,6 +89,74 @@ public sealed class SplicePipeLeakTests
     }
 
     [Fact]
+    public void Pipes_come_smaller_as_the_budget_fills_and_a_small_one_is_not_kept_once_a_new_one_would_be_larger()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        SplicePipe.CloseSpares();
+        var held = new List<SplicePipe>();
+        try
+        {
+            var first = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
+            Assert.NotNull(first);
+            held.Add(first);
+            if (first.Capacity < PumpOptions.DefaultPipeSize)
+            {
+                // No budget for large pipes here (an unprivileged process that cannot read its pipe quota).
+                return;
+            }
+            // Rent until the budget for large pipes is filling up and a pipe comes smaller.
+            SplicePipe? small = null;
+            for (var i = 0; i < 1000 && small is null; i++)
+            {
+                if (SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _) is not { } pipe)
+                {
+                    // The process's cap on open pipes comes first (a budget larger than the open-file limit allows).
+                    return;
+                }
+                if (pipe.Capacity < PumpOptions.DefaultPipeSize)
+                {
+                    small = pipe;
+                }
+                else
+                {
+                    held.Add(pipe);
+                }
+            }
+            Assert.NotNull(small);
+            Assert.True(held.Count >= 8, $"Only {held.Count} full-size pipes before a smaller one.");
+
+            // The large pipes close: a new pipe would be full-size again, so the small one is not kept as a spare.
+            foreach (var pipe in held)
+            {
+                pipe.Dispose();
+            }
+            held.Clear();
+            small.Return();
+            Assert.Equal(0, SplicePipe.OpenCount);
+            var next = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
+            Assert.NotNull(next);
+            held.Add(next);
+            Assert.Equal(PumpOptions.DefaultPipeSize, next.Capacity);
+
+            // A full-size pipe given back is kept.
+            next.Return();
+            held.Clear();
+            Assert.Equal(1, SplicePipe.OpenCount);
+        }
+        finally
+        {
+            foreach (var pipe in held)
+            {
+                pipe.Dispose();
+            }
+            SplicePipe.CloseSpares();
+        }
+    }
+
+    [Fact]
     public async Task A_full_destination_socket_is_waited_for_without_copying_bytes_out_of_the_pipe()
     {
         if (!OperatingSystem.IsLinux())
