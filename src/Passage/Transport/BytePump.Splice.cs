@@ -57,7 +57,8 @@ public static partial class BytePump
         /// <para>The pipe is rented when data arrives and given back when the direction parks; spare
         /// empty pipes are kept process-wide (a few, see <see cref="SplicePipe"/>), since creating and
         /// closing one per burst measurably cost throughput. Its size is
-        /// <see cref="PumpOptions.PipeSize"/>, as asked of F_SETPIPE_SZ.</para>
+        /// <see cref="PumpOptions.PipeSize"/>, or less as the process's budget for large pipes fills
+        /// (<see cref="SplicePipe.LargeSize"/>).</para>
         /// <para>Splicing needs both sockets in non-blocking mode. A <see cref="SocketConnection"/> puts
         /// its socket so from the start; another end's socket is asked (fcntl), and since the runtime
         /// switches a socket only on its first async operation, until the destination is seen

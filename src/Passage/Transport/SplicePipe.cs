@@ -118,7 +118,7 @@ internal sealed class SplicePipe : IDisposable
         while (s_spare.TryDequeue(out var spare))
         {
             Interlocked.Decrement(ref s_spareCount);
-            if (spare._requestedSize == requestedSize)
+            if (spare._requestedSize == requestedSize && spare.SizedForNow())
             {
                 return spare;
             }
@@ -233,8 +233,7 @@ internal sealed class SplicePipe : IDisposable
     /// </summary>
     public void Return()
     {
-        if (Count == 0 && Volatile.Read(ref _disposed) == 0
-            && _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, s_largePipeBudget))
+        if (Count == 0 && Volatile.Read(ref _disposed) == 0 && SizedForNow())
         {
             if (Interlocked.Increment(ref s_spareCount) <= s_spareLimit)
             {
@@ -245,6 +244,10 @@ internal sealed class SplicePipe : IDisposable
         }
         Dispose();
     }
+
+    /// <summary>Whether this pipe was asked to be at least as large as a new one would be now.</summary>
+    private bool SizedForNow() =>
+        _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, s_largePipeBudget);
 
     /// <summary>Closes both ends; bytes still inside are dropped. Idempotent.</summary>
     public void Dispose()
@@ -286,7 +289,8 @@ internal sealed class SplicePipe : IDisposable
     /// <summary>
     /// The size to ask of a new pipe (0: leave the kernel's default), given the bytes of pipes open and the
     /// budget for large ones: <paramref name="wanted"/> while the budget has room for eight more such pipes,
-    /// halved as it fills, down to 128 KiB, and nothing once it is spent. The first pipes (the usual case: a
+    /// halved as it fills, down to 128 KiB, and nothing once it is spent or when that is no larger than the
+    /// kernel's default (16 pages). The first pipes (the usual case: a
     /// few bulk transfers at a time) get the full size, and more directions get a large pipe in all than at
     /// one fixed size: with a 16 MiB budget and 1 MiB wanted, 9 pipes of 1 MiB, 7 of 512 KiB, 7 of 256 KiB and
     /// 14 of 128 KiB.
@@ -300,7 +304,8 @@ internal sealed class SplicePipe : IDisposable
         {
             size /= 2;
         }
-        return size <= free ? size : 0;
+        // Asking for no more than the kernel's default (16 pages) would only shrink a pipe on large-page kernels.
+        return size <= free && size > 16 * Environment.SystemPageSize ? size : 0;
     }
 
     private static string? ReadSoftLimit()

@@ -89,69 +89,60 @@ public sealed class SplicePipeLeakTests
     }
 
     [Fact]
-    public void Pipes_come_smaller_as_the_budget_fills_and_a_small_one_is_not_kept_once_a_new_one_would_be_larger()
+    public void Pipes_come_smaller_as_the_budget_fills_and_small_ones_are_not_kept_once_a_new_one_would_be_larger()
     {
         if (!OperatingSystem.IsLinux())
         {
             return;
         }
         SplicePipe.CloseSpares();
-        var held = new List<SplicePipe>();
+        var large = new List<SplicePipe>();
+        var small = new List<SplicePipe>();
         try
         {
-            var first = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
-            Assert.NotNull(first);
-            held.Add(first);
-            if (first.Capacity < PumpOptions.DefaultPipeSize)
-            {
-                // No budget for large pipes here (an unprivileged process that cannot read its pipe quota).
-                return;
-            }
-            // Rent until the budget for large pipes is filling up and a pipe comes smaller.
-            SplicePipe? small = null;
-            for (var i = 0; i < 1000 && small is null; i++)
+            // Rent until the budget for large pipes is filling up and two pipes came smaller.
+            for (var i = 0; i < 1000 && small.Count < 2; i++)
             {
                 if (SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _) is not { } pipe)
                 {
                     // The process's cap on open pipes comes first (a budget larger than the open-file limit allows).
                     return;
                 }
-                if (pipe.Capacity < PumpOptions.DefaultPipeSize)
+                (pipe.Capacity < PumpOptions.DefaultPipeSize ? small : large).Add(pipe);
+                if (large.Count == 0)
                 {
-                    small = pipe;
-                }
-                else
-                {
-                    held.Add(pipe);
+                    // No budget for large pipes here (an unprivileged process that cannot read its pipe quota).
+                    return;
                 }
             }
-            Assert.NotNull(small);
-            Assert.True(held.Count >= 8, $"Only {held.Count} full-size pipes before a smaller one.");
+            Assert.Equal(2, small.Count);
+            Assert.True(large.Count >= 8, $"Only {large.Count} full-size pipes before smaller ones.");
+            var open = SplicePipe.OpenCount;
 
-            // The large pipes close: a new pipe would be full-size again, so the small one is not kept as a spare.
-            foreach (var pipe in held)
-            {
-                pipe.Dispose();
-            }
-            held.Clear();
-            small.Return();
-            Assert.Equal(0, SplicePipe.OpenCount);
+            // Given back while the budget is still full: a new pipe would be as small, so it is kept as a spare.
+            small[0].Return();
+            Assert.Equal(open, SplicePipe.OpenCount);
+            // The large pipes close: a new pipe would be full-size again. A small one given back now is closed,
+            // and the small spare is passed over (and closed) by the next rent, which opens a full-size pipe.
+            large.ForEach(pipe => pipe.Dispose());
+            small[1].Return();
+            small.Clear();
+            Assert.Equal(1, SplicePipe.OpenCount);
             var next = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
             Assert.NotNull(next);
-            held.Add(next);
+            large.Add(next);
             Assert.Equal(PumpOptions.DefaultPipeSize, next.Capacity);
+            Assert.Equal(1, SplicePipe.OpenCount);
 
             // A full-size pipe given back is kept.
             next.Return();
-            held.Clear();
+            large.Clear();
             Assert.Equal(1, SplicePipe.OpenCount);
         }
         finally
         {
-            foreach (var pipe in held)
-            {
-                pipe.Dispose();
-            }
+            large.ForEach(pipe => pipe.Dispose());
+            small.ForEach(pipe => pipe.Dispose());
             SplicePipe.CloseSpares();
         }
     }
