@@ -290,10 +290,9 @@ internal sealed class SplicePipe : IDisposable
     /// The size to ask of a new pipe (0: leave the kernel's default), given the bytes of pipes open and the
     /// budget for large ones: <paramref name="wanted"/> while the budget has room for eight more such pipes,
     /// halved as it fills, down to 128 KiB, and nothing once it is spent or when that is no larger than the
-    /// kernel's default (16 pages). The first pipes (the usual case: a
-    /// few bulk transfers at a time) get the full size, and more directions get a large pipe in all than at
-    /// one fixed size: with a 16 MiB budget and 1 MiB wanted, 9 pipes of 1 MiB, 7 of 512 KiB, 7 of 256 KiB and
-    /// 14 of 128 KiB.
+    /// kernel's default (16 pages). The first pipes (the usual case: a few bulk transfers at a time) get the full
+    /// size, and more directions get a large pipe in all than at one fixed size: with a 16 MiB budget and 1 MiB
+    /// wanted, 9 pipes of 1 MiB, 7 of 512 KiB, 7 of 256 KiB and 14 of 128 KiB.
     /// </summary>
     internal static int LargeSize(int wanted, long openBytes, long budget)
     {
