@@ -22,6 +22,7 @@ internal static partial class LinuxSplice
     public const int F_GETPIPE_SZ = 1032;
 
     // errno values.
+    public const int EPERM = 1;
     public const int EINTR = 4;
     public const int EBADF = 9;
     public const int EAGAIN = 11;

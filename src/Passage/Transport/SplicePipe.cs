@@ -40,7 +40,7 @@ internal sealed class SplicePipe : IDisposable
     /// How many bytes of pipes this process lets be open at once before it stops asking for more than
     /// the kernel's default size (see <see cref="LargePipeBudget"/> and <see cref="LargeSize"/>).
     /// </summary>
-    private static readonly long s_largePipeBudget = LargePipeBudget(
+    private static long s_largePipeBudget = LargePipeBudget(
         Environment.IsPrivilegedProcess, ReadSoftLimit(), Environment.SystemPageSize);
 
     private readonly int _readEnd;
@@ -81,6 +81,16 @@ internal sealed class SplicePipe : IDisposable
         set => Interlocked.Exchange(ref s_maxOpen, value);
     }
 
+    /// <summary>
+    /// The bytes of pipe capacity up to which pipes are asked to be larger than the kernel's default
+    /// (<see cref="LargePipeBudget"/>, read at start). Tests set it to run the budget out, or to leave it out of the way.
+    /// </summary>
+    internal static long LargeBudget
+    {
+        get => Interlocked.Read(ref s_largePipeBudget);
+        set => Interlocked.Exchange(ref s_largePipeBudget, value);
+    }
+
     /// <summary>Closes every spare pipe (tests call it before counting descriptors).</summary>
     public static void CloseSpares()
     {
@@ -107,8 +117,9 @@ internal sealed class SplicePipe : IDisposable
     /// <summary>
     /// Opens a pipe and asks for <paramref name="requestedSize"/> bytes of room (the kernel rounds up
     /// to a power of two pages), or less as this process's open pipes fill the budget for large pipes
-    /// (<see cref="LargeSize"/>), or nothing past it (<see cref="LargePipeBudget"/>). When the size is refused
-    /// (above /proc/sys/fs/pipe-max-size, or the quota is spent) the pipe keeps the size the kernel gave it.
+    /// (<see cref="LargeSize"/>), or nothing past it (<see cref="LargePipeBudget"/>). A size the kernel refuses
+    /// (above /proc/sys/fs/pipe-max-size for a process without CAP_SYS_RESOURCE, or past the user's hard pipe quota)
+    /// is asked again at half, down to 128 KiB, and past that the pipe keeps the size the kernel gave it.
     /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE), EMFILE too when this process's
     /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>).
     /// </summary>
@@ -138,15 +149,34 @@ internal sealed class SplicePipe : IDisposable
             Interlocked.Decrement(ref s_open);
             return null;
         }
-        var size = LargeSize(requestedSize, Interlocked.Read(ref s_openBytes), s_largePipeBudget);
-        var capacity = size > 0 ? Fcntl(fds[1], F_SETPIPE_SZ, size) : 0;
-        if (capacity <= 0)
-        {
-            capacity = Fcntl(fds[1], F_GETPIPE_SZ, 0);
-        }
+        var size = LargeSize(requestedSize, Interlocked.Read(ref s_openBytes), LargeBudget);
+        var capacity = Enlarge(fds[1], size);
         errno = 0;
         // A pipe always holds at least one page; 4096 is the floor if the size cannot be read.
         return new SplicePipe(fds[0], fds[1], requestedSize, size, capacity > 0 ? capacity : 4096);
+    }
+
+    /// <summary>
+    /// Asks the kernel to make the pipe <paramref name="size"/> bytes (0: leave it), and half that each time it
+    /// refuses with EPERM, while that is more than its default of 16 pages. A relay without CAP_SYS_RESOURCE on a
+    /// host whose pipe-max-size is below the wanted size thus gets the largest pipe allowed rather than the default.
+    /// Returns the capacity the pipe has.
+    /// </summary>
+    private static int Enlarge(int writeEnd, int size)
+    {
+        for (var ask = size; ask > 16 * Environment.SystemPageSize; ask /= 2)
+        {
+            var granted = Fcntl(writeEnd, F_SETPIPE_SZ, ask);
+            if (granted > 0)
+            {
+                return granted;
+            }
+            if (Marshal.GetLastPInvokeError() != EPERM)
+            {
+                break;
+            }
+        }
+        return Fcntl(writeEnd, F_GETPIPE_SZ, 0);
     }
 
     /// <summary>
@@ -246,8 +276,11 @@ internal sealed class SplicePipe : IDisposable
     }
 
     /// <summary>Whether this pipe was asked to be at least as large as a new one would be now.</summary>
+    /// <remarks>
+    /// What was asked, not what was granted: a pipe the kernel capped (pipe-max-size) is as large as a new one would be.
+    /// </remarks>
     private bool SizedForNow() =>
-        _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, s_largePipeBudget);
+        _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, LargeBudget);
 
     /// <summary>Closes both ends; bytes still inside are dropped. Idempotent.</summary>
     public void Dispose()
@@ -283,7 +316,12 @@ internal sealed class SplicePipe : IDisposable
         {
             return privileged ? DefaultBudget : 0;
         }
-        return pages == 0 ? DefaultBudget : pages * pageSize / 4;
+        if (pages == 0)
+        {
+            return DefaultBudget;
+        }
+        // A limit too large to count in bytes is no limit that matters.
+        return pages <= long.MaxValue / pageSize ? pages * pageSize / 4 : long.MaxValue / 4;
     }
 
     /// <summary>

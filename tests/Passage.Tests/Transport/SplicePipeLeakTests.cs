@@ -96,27 +96,23 @@ public sealed class SplicePipeLeakTests
             return;
         }
         SplicePipe.CloseSpares();
+        var (cap, budget) = (SplicePipe.MaxOpen, SplicePipe.LargeBudget);
         var large = new List<SplicePipe>();
         var small = new List<SplicePipe>();
         try
         {
+            // The default budget (a quarter of the default pipe quota), whatever this machine's quota and open-file limit.
+            SplicePipe.LargeBudget = 16L * 1024 * 1024;
+            SplicePipe.MaxOpen = 100;
             // Rent until the budget for large pipes is filling up and two pipes came smaller.
-            for (var i = 0; i < 1000 && small.Count < 2; i++)
+            while (small.Count < 2)
             {
-                if (SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _) is not { } pipe)
-                {
-                    // The process's cap on open pipes comes first (a budget larger than the open-file limit allows).
-                    return;
-                }
+                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
+                Assert.True(pipe is not null, $"No pipe (errno {errno}) after {large.Count} large ones.");
                 (pipe.Capacity < PumpOptions.DefaultPipeSize ? small : large).Add(pipe);
-                if (large.Count == 0)
-                {
-                    // No budget for large pipes here (an unprivileged process that cannot read its pipe quota).
-                    return;
-                }
             }
-            Assert.Equal(2, small.Count);
-            Assert.True(large.Count >= 8, $"Only {large.Count} full-size pipes before smaller ones.");
+            Assert.Equal(9, large.Count);
+            Assert.Equal(PumpOptions.DefaultPipeSize / 2, small[0].Capacity);
             var open = SplicePipe.OpenCount;
 
             // Given back while the budget is still full: a new pipe would be as small, so it is kept as a spare.
@@ -138,14 +134,93 @@ public sealed class SplicePipeLeakTests
             next.Return();
             large.Clear();
             Assert.Equal(1, SplicePipe.OpenCount);
+
+            // Past the budget, new pipes keep the kernel's default size.
+            SplicePipe.CloseSpares();
+            SplicePipe.LargeBudget = 0;
+            var plain = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
+            Assert.NotNull(plain);
+            small.Add(plain);
+            Assert.Equal(16 * Environment.SystemPageSize, plain.Capacity);
         }
         finally
         {
             large.ForEach(pipe => pipe.Dispose());
             small.ForEach(pipe => pipe.Dispose());
             SplicePipe.CloseSpares();
+            (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
         }
     }
+
+    [Fact]
+    public void A_size_above_the_kernels_pipe_max_size_gets_the_largest_pipe_it_allows_not_the_default()
+    {
+        if (!OperatingSystem.IsLinux()
+            || !long.TryParse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), out var maxSize)
+            || maxSize > 64 * 1024 * 1024)
+        {
+            return;
+        }
+        SplicePipe.CloseSpares();
+        var budget = SplicePipe.LargeBudget;
+        SplicePipe.LargeBudget = long.MaxValue / 4;
+        try
+        {
+            // pipe-max-size binds only a process without CAP_SYS_RESOURCE, as a relay running as its own user is.
+            // Capabilities belong to a thread: this one drops it for its own short life.
+            var capacity = 0;
+            Exception? failed = null;
+            var thread = new Thread(() =>
+            {
+                try
+                {
+                    WithoutCapability(CapSysResource);
+                    var pipe = SplicePipe.Rent((int)maxSize * 4, out _);
+                    Assert.NotNull(pipe);
+                    capacity = pipe.Capacity;
+                    pipe.Dispose();
+                }
+                catch (Exception e)
+                {
+                    failed = e;
+                }
+            });
+            thread.Start();
+            Assert.True(thread.Join(Timeouts.Default), "The renting thread did not finish.");
+            Assert.Null(failed);
+            Assert.Equal(maxSize, capacity);
+        }
+        finally
+        {
+            SplicePipe.LargeBudget = budget;
+            SplicePipe.CloseSpares();
+        }
+    }
+
+    private const int CapSysResource = 24;
+
+    /// <summary>Drops <paramref name="capability"/> from the calling thread's effective set (capset(2) acts on one thread).</summary>
+    private static void WithoutCapability(int capability)
+    {
+        // _LINUX_CAPABILITY_VERSION_3: two structs of three 32-bit sets (effective, permitted, inheritable).
+        var header = new CapHeader { Version = 0x20080522, Pid = 0 };
+        var data = new uint[6];
+        Assert.Equal(0, CapGet(ref header, data));
+        data[capability / 32 * 3] &= ~(1u << (capability % 32));
+        Assert.Equal(0, CapSet(ref header, data));
+    }
+
+    private struct CapHeader
+    {
+        public uint Version;
+        public int Pid;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "capget", SetLastError = true)]
+    private static extern int CapGet(ref CapHeader header, [System.Runtime.InteropServices.In, System.Runtime.InteropServices.Out] uint[] data);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "capset", SetLastError = true)]
+    private static extern int CapSet(ref CapHeader header, uint[] data);
 
     [Fact]
     public async Task A_full_destination_socket_is_waited_for_without_copying_bytes_out_of_the_pipe()
