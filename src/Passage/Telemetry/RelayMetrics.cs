@@ -44,7 +44,7 @@ public sealed class RelayMetrics : IDisposable
 
         // The zero-copy path's pipes and fallbacks are the process's, read when collected.
         _meter.CreateObservableCounter("passage.relay.splice.fallbacks", ObserveFallbacks, "{fallback}",
-            "Times a spliced direction copied through user space instead, by reason: no_pipe (the pipes' share of open files, or the system's descriptors, used up; counted per burst copied), refused (the kernel refused splice for those sockets; counted once per direction, and a kernel without splice is counted once, after which every connection copies), blocking_socket");
+            "Times a spliced direction copied through user space instead, by reason: no_pipe (the pipes' share of open files, the system's descriptors, or the user's pipe quota used up; counted per burst copied), refused (the kernel refused splice for those sockets; counted once per direction, and a kernel without splice is counted once, after which every connection copies), blocking_socket");
         _meter.CreateObservableGauge("passage.relay.splice.pipes", () => SplicePipe.OpenCount, "{pipe}",
             "Splice pipes open now (moving bytes, or kept spare)");
         _meter.CreateObservableGauge("passage.relay.splice.pipe_capacity", () => SplicePipe.OpenCapacity, "By",

@@ -4,8 +4,9 @@ namespace Passage.Transport;
 internal enum SpliceFallback
 {
     /// <summary>
-    /// No pipe to be had: the pipes already open fill this process's share of the open-file limit, or the
-    /// process or system is out of descriptors. That burst is copied; the next one asks for a pipe again.
+    /// No pipe to be had: the pipes already open fill this process's share of the open-file limit, the
+    /// process or system is out of descriptors, or the kernel would give only a pipe smaller than its default (the
+    /// user is past fs.pipe-user-pages-soft). That burst is copied; the next one asks for a pipe again.
     /// </summary>
     NoPipe,
 

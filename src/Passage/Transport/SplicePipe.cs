@@ -43,6 +43,9 @@ internal sealed class SplicePipe : IDisposable
     private static long s_largePipeBudget = LargePipeBudget(
         Environment.IsPrivilegedProcess, ReadSoftLimit(), Environment.SystemPageSize);
 
+    /// <summary>The kernel's default pipe size, 16 pages (64 KiB with 4 KiB pages); no pipe is used smaller.</summary>
+    internal static readonly int DefaultCapacity = 16 * Environment.SystemPageSize;
+
     private readonly int _readEnd;
     private readonly int _writeEnd;
     private readonly int _requestedSize;
@@ -121,7 +124,8 @@ internal sealed class SplicePipe : IDisposable
     /// (above /proc/sys/fs/pipe-max-size for a process without CAP_SYS_RESOURCE, or past the user's hard pipe quota)
     /// is asked again at half, down to 128 KiB, and past that the pipe keeps the size the kernel gave it.
     /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE), EMFILE too when this process's
-    /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>).
+    /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>), and ENOBUFS
+    /// when the kernel would give only a pipe smaller than its default (<see cref="DefaultCapacity"/>).
     /// </summary>
     public static unsafe SplicePipe? Rent(int requestedSize, out int errno)
     {
@@ -151,6 +155,17 @@ internal sealed class SplicePipe : IDisposable
         }
         var size = LargeSize(requestedSize, Interlocked.Read(ref s_openBytes), LargeBudget);
         var capacity = Enlarge(fds[1], size);
+        if (capacity > 0 && capacity < DefaultCapacity)
+        {
+            // Smaller than the kernel's default: this user is past fs.pipe-user-pages-soft (new pipes get two
+            // pages) or pipe-max-size is below the default. Splicing 8 KiB at a time moved half what the copy
+            // path moves (bench/RESULTS.md, "Pipes past the user's quota"), so this burst is copied instead.
+            Close(fds[0]);
+            Close(fds[1]);
+            Interlocked.Decrement(ref s_open);
+            errno = ENOBUFS;
+            return null;
+        }
         errno = 0;
         // A pipe always holds at least one page; 4096 is the floor if the size cannot be read.
         return new SplicePipe(fds[0], fds[1], requestedSize, size, capacity > 0 ? capacity : 4096);
@@ -164,7 +179,7 @@ internal sealed class SplicePipe : IDisposable
     /// </summary>
     private static int Enlarge(int writeEnd, int size)
     {
-        for (var ask = size; ask > 16 * Environment.SystemPageSize; ask /= 2)
+        for (var ask = size; ask > DefaultCapacity; ask /= 2)
         {
             var granted = Fcntl(writeEnd, F_SETPIPE_SZ, ask);
             if (granted > 0)
@@ -342,7 +357,7 @@ internal sealed class SplicePipe : IDisposable
             size /= 2;
         }
         // Asking for no more than the kernel's default (16 pages) would only shrink a pipe on large-page kernels.
-        return size <= free && size > 16 * Environment.SystemPageSize ? size : 0;
+        return size <= free && size > DefaultCapacity ? size : 0;
     }
 
     private static string? ReadSoftLimit()

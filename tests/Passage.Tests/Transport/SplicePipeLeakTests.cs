@@ -168,26 +168,13 @@ public sealed class SplicePipeLeakTests
         {
             // pipe-max-size binds only a process without CAP_SYS_RESOURCE, as a relay running as its own user is.
             // Capabilities belong to a thread: this one drops it for its own short life.
-            var capacity = 0;
-            Exception? failed = null;
-            var thread = new Thread(() =>
+            var capacity = OnThreadWithout([CapSysResource], () =>
             {
-                try
-                {
-                    WithoutCapability(CapSysResource);
-                    var pipe = SplicePipe.Rent((int)maxSize * 4, out _);
-                    Assert.NotNull(pipe);
-                    capacity = pipe.Capacity;
-                    pipe.Dispose();
-                }
-                catch (Exception e)
-                {
-                    failed = e;
-                }
+                var pipe = SplicePipe.Rent((int)maxSize * 4, out _);
+                Assert.NotNull(pipe);
+                pipe.Dispose();
+                return pipe.Capacity;
             });
-            thread.Start();
-            Assert.True(thread.Join(Timeouts.Default), "The renting thread did not finish.");
-            Assert.Null(failed);
             Assert.Equal(maxSize, capacity);
         }
         finally
@@ -197,7 +184,96 @@ public sealed class SplicePipeLeakTests
         }
     }
 
+    [Fact]
+    public void Past_the_users_pipe_quota_no_pipe_is_rented_rather_than_one_of_two_pages()
+    {
+        if (!OperatingSystem.IsLinux()
+            || !long.TryParse(File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim(), out var softPages)
+            || softPages == 0
+            || softPages * Environment.SystemPageSize > 256L * 1024 * 1024)
+        {
+            // No quota, or one too large to fill here.
+            return;
+        }
+        SplicePipe.CloseSpares();
+        var (cap, budget) = (SplicePipe.MaxOpen, SplicePipe.LargeBudget);
+        var hog = new List<SplicePipe>();
+        try
+        {
+            // Fill this user's quota with 1 MiB pipes: the kernel charges their pages to the user, privileged or not,
+            // and enlarging a pipe is refused only past the hard limit (off by default).
+            SplicePipe.LargeBudget = long.MaxValue / 4;
+            SplicePipe.MaxOpen = 10_000;
+            for (long pages = 0; pages <= softPages;)
+            {
+                var pipe = SplicePipe.Rent(1024 * 1024, out var errno);
+                Assert.True(pipe is not null, $"No pipe to fill the quota with (errno {errno}).");
+                hog.Add(pipe);
+                pages += pipe.Capacity / Environment.SystemPageSize;
+            }
+            // The large-pipe budget spent, as it is long before the quota is reached.
+            SplicePipe.LargeBudget = 0;
+
+            // A process the quota binds (without CAP_SYS_RESOURCE and CAP_SYS_ADMIN) is given a pipe of two pages.
+            var (rented, errnoSeen) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
+            {
+                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
+                var capacity = pipe?.Capacity;
+                pipe?.Dispose();
+                return (capacity, errno);
+            });
+            Assert.Null(rented);
+            Assert.Equal(LinuxSplice.ENOBUFS, errnoSeen);
+            Assert.Equal(hog.Count, SplicePipe.OpenCount);
+
+            // Once the quota has room again, pipes come at the kernel's default size.
+            hog.ForEach(pipe => pipe.Dispose());
+            hog.Clear();
+            var (again, _) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
+            {
+                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
+                var capacity = pipe?.Capacity;
+                pipe?.Dispose();
+                return (capacity, errno);
+            });
+            Assert.Equal(SplicePipe.DefaultCapacity, again);
+        }
+        finally
+        {
+            hog.ForEach(pipe => pipe.Dispose());
+            SplicePipe.CloseSpares();
+            (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
+        }
+    }
+
     private const int CapSysResource = 24;
+    private const int CapSysAdmin = 21;
+
+    /// <summary>Runs <paramref name="work"/> on a thread of its own that has dropped <paramref name="capabilities"/> first.</summary>
+    private static T OnThreadWithout<T>(int[] capabilities, Func<T> work)
+    {
+        T result = default!;
+        Exception? failed = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                foreach (var capability in capabilities)
+                {
+                    WithoutCapability(capability);
+                }
+                result = work();
+            }
+            catch (Exception e)
+            {
+                failed = e;
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(Timeouts.Default), "The thread did not finish.");
+        Assert.Null(failed);
+        return result;
+    }
 
     /// <summary>Drops <paramref name="capability"/> from the calling thread's effective set (capset(2) acts on one thread).</summary>
     private static void WithoutCapability(int capability)
