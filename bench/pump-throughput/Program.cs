@@ -14,9 +14,9 @@ var cases = new (string Name, PumpOptions? Options)[]
 {
     ("direct", null),
     ("copy 64K", new PumpOptions { ZeroCopy = false, IdleTimeout = Timeout.InfiniteTimeSpan }),
-    ("splice 64K", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan }),
-    ("splice 256K", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, BufferSize = 256 * 1024 }),
-    ("splice 1M", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, BufferSize = 1024 * 1024 }),
+    ("splice 64K", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, PipeSize = 64 * 1024 }),
+    ("splice 256K", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, PipeSize = 256 * 1024 }),
+    ("splice 1M", new PumpOptions { IdleTimeout = Timeout.InfiniteTimeSpan, PipeSize = 1024 * 1024 }),
 };
 Console.WriteLine($"{Environment.ProcessorCount} cores, {gib} GiB per run, {runs} runs");
 foreach (var (name, options) in cases)
