@@ -2,10 +2,14 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
+using Passage.Transport;
 
 namespace Passage.Tests.Cli;
 
-/// <summary>The relay under a limit on open files, as a real process started with <c>ulimit -n</c>.</summary>
+/// <summary>
+/// The relay under the limits the kernel sets a process, as a real process: open files (started with <c>ulimit -n</c>),
+/// and an unprivileged user's pipes (started as nobody).
+/// </summary>
 public sealed partial class RelayOpenFilesTests
 {
     /// <summary>
@@ -226,6 +230,49 @@ public sealed partial class RelayOpenFilesTests
             clients.ForEach(s => s.Dispose());
             upstreams.ForEach(s => s.Dispose());
         }
+    }
+
+    /// <summary>
+    /// The systemd unit runs the relay as a user of its own, without capabilities: the kernel then counts its pipes
+    /// against fs.pipe-user-pages-soft and caps their size at fs.pipe-max-size. Such a relay still splices, through
+    /// pipes larger than the kernel's default.
+    /// </summary>
+    [Fact]
+    public async Task Run_as_an_unprivileged_user_the_relay_splices_through_pipes_larger_than_the_default()
+    {
+        if (!OperatingSystem.IsLinux()
+            || !PassageProcess.CanRunUnprivileged()
+            || long.Parse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), System.Globalization.CultureInfo.InvariantCulture) is var maxSize && maxSize <= 64 * 1024)
+        {
+            // Not root, no setpriv, a checkout the user nobody cannot read, or no pipe larger than the default allowed.
+            return;
+        }
+        await using var echo = new EchoServer();
+        // Its key and data go in a folder the user nobody may write to.
+        using var directory = new TemporaryDirectory();
+        File.SetUnixFileMode(directory.Path, (UnixFileMode)Convert.ToInt32("777", 8));
+        await using var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(directory.Path, "--admin", "127.0.0.1:0"), workingDirectory: directory.Path, unprivileged: true);
+        var port = await relay.WaitForListeningPortAsync();
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
+        var status = await File.ReadAllTextAsync($"/proc/{relay.Id}/status");
+        Assert.Matches(@"\nUid:\s+65534\s", status);
+        Assert.Matches(@"\nCapEff:\s+0+\n", status);
+
+        var (client, head) = await ConnectHarness.RequestTunnelAsync(port, $"127.0.0.1:{echo.Port}");
+        using var _ = client;
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 << 20);
+        var sending = Loopback.SendAllAsync(client, payload);
+        Assert.Equal(payload, await Loopback.ReadToEndAsync(client, limit: payload.Length));
+        await sending.WaitAsync(Timeouts.Default);
+
+        // A direction gives its pipe back when it parks, and the process keeps a few empty ones for the next burst.
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.True(MetricValue(metrics, "passage_relay_splice_pipe_capacity_bytes") >= Math.Min(maxSize, PumpOptions.DefaultPipeSize), metrics);
+        Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}"));
+        Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"refused\"}"));
+        Assert.False(relay.HasExited, relay.Output);
     }
 
     private static async Task SendThenEndAsync(Socket socket, byte[] data)

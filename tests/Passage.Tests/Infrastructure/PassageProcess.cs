@@ -42,13 +42,16 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// <paramref name="readStandardError"/> false nothing reads its standard error, as under a stalled log
     /// reader: once the pipe's buffer is full, a write to it waits (<see cref="StandardError"/> stays empty
     /// until <see cref="StartReadingStandardError"/>). With <paramref name="openFiles"/> it starts under that
-    /// limit on open files (soft and hard, as <c>ulimit -Sn</c>/<c>-Hn</c> would set them).
+    /// limit on open files (soft and hard, as <c>ulimit -Sn</c>/<c>-Hn</c> would set them). With
+    /// <paramref name="unprivileged"/> (the test running as root) it runs as the user nobody, without capabilities,
+    /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here).
     /// </summary>
     public static PassageProcess Start(
         IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true,
-        (int Soft, int Hard)? openFiles = null)
+        (int Soft, int Hard)? openFiles = null, bool unprivileged = false)
     {
-        var info = new ProcessStartInfo(openFiles is null ? "dotnet" : "/bin/sh")
+        var wrapped = openFiles is not null || unprivileged;
+        var info = new ProcessStartInfo(wrapped ? "/bin/sh" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -56,11 +59,13 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
-        if (openFiles is { } limit)
+        if (wrapped)
         {
-            // The shell sets the limit and becomes dotnet (same process, same PID).
+            // The shell sets the limit and becomes dotnet (same process, same PID), through setpriv when unprivileged.
             info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && exec \"$0\" \"$@\"");
+            info.ArgumentList.Add(
+                (openFiles is { } limit ? $"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && " : "")
+                + "exec " + (unprivileged ? SetprivNobody + " " : "") + "\"$0\" \"$@\"");
             info.ArgumentList.Add("dotnet");
         }
         info.ArgumentList.Add(EntryAssembly);
@@ -92,6 +97,39 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             result.StartReadingStandardError();
         }
         return result;
+    }
+
+    // User and group nobody, no supplementary groups; changing the user from root clears every capability.
+    private const string SetprivNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+
+    /// <summary>
+    /// Whether <see cref="Start"/> can run the program as nobody here: the tests run as root, setpriv(1) is there, and
+    /// nobody can reach the program and the runtime (a checkout under a private home directory would not let it).
+    /// </summary>
+    public static bool CanRunUnprivileged()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            return false;
+        }
+        try
+        {
+            var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"{SetprivNobody} dotnet --list-runtimes >/dev/null && exec {SetprivNobody} test -r \"$0\"");
+            info.ArgumentList.Add(EntryAssembly);
+            using var check = Process.Start(info)!;
+            if (!check.WaitForExit(30_000))
+            {
+                check.Kill();
+                return false;
+            }
+            return check.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
     }
 
     /// <summary>Begins reading standard error (a process started with it unread).</summary>
