@@ -79,6 +79,18 @@ public static partial class BytePump
     }
 
     /// <summary>
+    /// Gives the array behind <paramref name="bytes"/> back to <see cref="ArrayPool{T}.Shared"/>: for a pooled
+    /// preamble that never reached a run (the connection was refused), as the run does once it has written one.
+    /// </summary>
+    internal static void ReturnPooled(ReadOnlyMemory<byte> bytes)
+    {
+        if (MemoryMarshal.TryGetArray(bytes, out var rented))
+        {
+            ArrayPool<byte>.Shared.Return(rented.Array!);
+        }
+    }
+
+    /// <summary>
     /// One relayed connection's run: what the two directions share (counts, how each ended, the idle
     /// timer, stopping). Held while the connection is idle: itself, its two <see cref="Direction"/>s
     /// (each parked on a zero-byte read of its source, with no async frame waiting) and the task the
@@ -256,9 +268,9 @@ public static partial class BytePump
             finally
             {
                 // The write has ended either way: nothing reads the bytes any more.
-                if (PooledPreamble && MemoryMarshal.TryGetArray(preamble, out var rented))
+                if (PooledPreamble)
                 {
-                    ArrayPool<byte>.Shared.Return(rented.Array!);
+                    ReturnPooled(preamble);
                 }
             }
             Delivered(toSide, preamble.Length, waited);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 using Passage.Relay.Destinations;
@@ -125,9 +124,9 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         finally
         {
-            if (!handedOn && MemoryMarshal.TryGetArray(hello.Bytes, out var rented))
+            if (!handedOn)
             {
-                ArrayPool<byte>.Shared.Return(rented.Array!);
+                BytePump.ReturnPooled(hello.Bytes);
             }
         }
         await RefuseAsync(client, id, refusal, detail).ConfigureAwait(false);
