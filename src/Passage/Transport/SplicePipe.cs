@@ -121,8 +121,9 @@ internal sealed class SplicePipe : IDisposable
     /// Opens a pipe and asks for <paramref name="requestedSize"/> bytes of room (the kernel rounds up
     /// to a power of two pages), or less as this process's open pipes fill the budget for large pipes
     /// (<see cref="LargeSize"/>), or nothing past it (<see cref="LargePipeBudget"/>). A size the kernel refuses
-    /// (above /proc/sys/fs/pipe-max-size for a process without CAP_SYS_RESOURCE, or past the user's hard pipe quota)
-    /// is asked again at half, down to 128 KiB, and past that the pipe keeps the size the kernel gave it.
+    /// (above /proc/sys/fs/pipe-max-size for a process without CAP_SYS_RESOURCE, or past the user's pipe quota for one
+    /// without CAP_SYS_RESOURCE and CAP_SYS_ADMIN) is asked again at half, down to 128 KiB, and past that the pipe keeps
+    /// the size the kernel gave it.
     /// Returns null with the errno when no pipe can be had (EMFILE, ENFILE), EMFILE too when this process's
     /// pipes already fill their share of the open-file limit (<see cref="OpenFileLimit.PipeShare"/>), and ENOBUFS
     /// when the kernel would give only a pipe smaller than its default (<see cref="DefaultCapacity"/>).
@@ -175,7 +176,8 @@ internal sealed class SplicePipe : IDisposable
     /// Asks the kernel to make the pipe <paramref name="size"/> bytes (0: leave it), and half that each time it
     /// refuses with EPERM, while that is more than its default of 16 pages. A relay without CAP_SYS_RESOURCE on a
     /// host whose pipe-max-size is below the wanted size thus gets the largest pipe allowed rather than the default.
-    /// Returns the capacity the pipe has.
+    /// The kernel also refuses to enlarge an unprivileged user's pipe past fs.pipe-user-pages-soft: then the pipe,
+    /// born with two pages, is left as it is at once (the caller does not use it). Returns the capacity the pipe has.
     /// </summary>
     private static int Enlarge(int writeEnd, int size)
     {
@@ -189,6 +191,11 @@ internal sealed class SplicePipe : IDisposable
             if (Marshal.GetLastPInvokeError() != EPERM)
             {
                 break;
+            }
+            if (ask == size && Fcntl(writeEnd, F_GETPIPE_SZ, 0) is var born && born < DefaultCapacity)
+            {
+                // Born small: the user is past its quota, and no smaller ask would be granted either.
+                return born;
             }
         }
         return Fcntl(writeEnd, F_GETPIPE_SZ, 0);
@@ -293,6 +300,8 @@ internal sealed class SplicePipe : IDisposable
     /// <summary>Whether this pipe was asked to be at least as large as a new one would be now.</summary>
     /// <remarks>
     /// What was asked, not what was granted: a pipe the kernel capped (pipe-max-size) is as large as a new one would be.
+    /// One capped because the user's quota was nearly spent stays a spare at that size once it frees; that is rare, and
+    /// the spares are few.
     /// </remarks>
     private bool SizedForNow() =>
         _askedSize >= LargeSize(_requestedSize, Interlocked.Read(ref s_openBytes) - Capacity, LargeBudget);
@@ -327,7 +336,7 @@ internal sealed class SplicePipe : IDisposable
     internal static long LargePipeBudget(bool privileged, string? softLimitPages, int pageSize)
     {
         const long DefaultBudget = 16384L * 4096 / 4;
-        if (!long.TryParse(softLimitPages, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pages))
+        if (!ulong.TryParse(softLimitPages, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pages))
         {
             return privileged ? DefaultBudget : 0;
         }
@@ -335,8 +344,8 @@ internal sealed class SplicePipe : IDisposable
         {
             return DefaultBudget;
         }
-        // A limit too large to count in bytes is no limit that matters.
-        return pages <= long.MaxValue / pageSize ? pages * pageSize / 4 : long.MaxValue / 4;
+        // A limit too large to count in bytes (the kernel takes up to 2^64 - 1 pages) is no limit that matters.
+        return pages <= (ulong)(long.MaxValue / pageSize) ? (long)pages * pageSize / 4 : long.MaxValue / 4;
     }
 
     /// <summary>

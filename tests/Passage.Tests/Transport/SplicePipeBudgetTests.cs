@@ -20,6 +20,7 @@ public sealed class SplicePipeBudgetTests
     // A limit too large to count in bytes does not wrap around.
     [InlineData(false, "9223372036854775807", 4096, long.MaxValue / 4)]
     [InlineData(true, "4611686018427387904", 65536, long.MaxValue / 4)]
+    [InlineData(false, "18446744073709551615", 4096, long.MaxValue / 4)]
     // No kernel limit (0, or a privileged process that cannot read it): a quarter of the kernel's default limit.
     [InlineData(false, "0", 4096, 16 * Mib)]
     [InlineData(true, "16384", 4096, 16 * Mib)]

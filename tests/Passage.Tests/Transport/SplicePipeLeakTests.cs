@@ -104,6 +104,14 @@ public sealed class SplicePipeLeakTests
             // The default budget (a quarter of the default pipe quota), whatever this machine's quota and open-file limit.
             SplicePipe.LargeBudget = 16L * 1024 * 1024;
             SplicePipe.MaxOpen = 100;
+            using (var probe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _))
+            {
+                if (probe?.Capacity != PumpOptions.DefaultPipeSize)
+                {
+                    // 64 KiB pages (the default pipe is 1 MiB), or pipe-max-size below 1 MiB for a test process it binds.
+                    return;
+                }
+            }
             // Rent until the budget for large pipes is filling up and two pipes came smaller.
             while (small.Count < 2)
             {
@@ -157,7 +165,8 @@ public sealed class SplicePipeLeakTests
     {
         if (!OperatingSystem.IsLinux()
             || !long.TryParse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), out var maxSize)
-            || maxSize > 64 * 1024 * 1024)
+            || maxSize > 64 * 1024 * 1024
+            || maxSize < SplicePipe.DefaultCapacity)
         {
             return;
         }
@@ -190,9 +199,12 @@ public sealed class SplicePipeLeakTests
         if (!OperatingSystem.IsLinux()
             || !long.TryParse(File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim(), out var softPages)
             || softPages == 0
-            || softPages * Environment.SystemPageSize > 256L * 1024 * 1024)
+            || softPages * Environment.SystemPageSize > 256L * 1024 * 1024
+            || File.ReadAllText("/proc/sys/fs/pipe-user-pages-hard").Trim() != "0"
+            || !(HasCapability(CapSysResource) || HasCapability(CapSysAdmin)))
         {
-            // No quota, or one too large to fill here.
+            // No quota, one too large to fill here, a hard limit (pipe2 would fail instead), or a test process the
+            // quota binds, which could not fill it with large pipes.
             return;
         }
         SplicePipe.CloseSpares();
@@ -201,7 +213,8 @@ public sealed class SplicePipeLeakTests
         try
         {
             // Fill this user's quota with 1 MiB pipes: the kernel charges their pages to the user, privileged or not,
-            // and enlarging a pipe is refused only past the hard limit (off by default).
+            // and lets a privileged thread enlarge pipes past it. For these few milliseconds, other processes of this
+            // user that the quota binds get two-page pipes too (a relay counts that as no_pipe and copies).
             SplicePipe.LargeBudget = long.MaxValue / 4;
             SplicePipe.MaxOpen = 10_000;
             for (long pages = 0; pages <= softPages;)
@@ -225,8 +238,21 @@ public sealed class SplicePipeLeakTests
             Assert.Null(rented);
             Assert.Equal(LinuxSplice.ENOBUFS, errnoSeen);
             Assert.Equal(hog.Count, SplicePipe.OpenCount);
+            // Nor would the kernel enlarge it for such a process, with room in the budget or not.
+            SplicePipe.LargeBudget = long.MaxValue / 4;
+            (rented, errnoSeen) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
+            {
+                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
+                var capacity = pipe?.Capacity;
+                pipe?.Dispose();
+                return (capacity, errno);
+            });
+            Assert.Null(rented);
+            Assert.Equal(LinuxSplice.ENOBUFS, errnoSeen);
+            Assert.Equal(hog.Count, SplicePipe.OpenCount);
 
-            // Once the quota has room again, pipes come at the kernel's default size.
+            // Once the quota has room again, pipes come at the kernel's default size (the budget spent again).
+            SplicePipe.LargeBudget = 0;
             hog.ForEach(pipe => pipe.Dispose());
             hog.Clear();
             var (again, _) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
@@ -273,6 +299,14 @@ public sealed class SplicePipeLeakTests
         Assert.True(thread.Join(Timeouts.Default), "The thread did not finish.");
         Assert.Null(failed);
         return result;
+    }
+
+    /// <summary>Whether the calling thread has <paramref name="capability"/> in its effective set.</summary>
+    private static bool HasCapability(int capability)
+    {
+        var header = new CapHeader { Version = 0x20080522, Pid = 0 };
+        var data = new uint[6];
+        return CapGet(ref header, data) == 0 && (data[capability / 32 * 3] & (1u << (capability % 32))) != 0;
     }
 
     /// <summary>Drops <paramref name="capability"/> from the calling thread's effective set (capset(2) acts on one thread).</summary>
