@@ -228,25 +228,13 @@ public sealed class SplicePipeLeakTests
             SplicePipe.LargeBudget = 0;
 
             // A process the quota binds (without CAP_SYS_RESOURCE and CAP_SYS_ADMIN) is given a pipe of two pages.
-            var (rented, errnoSeen) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
-            {
-                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
-                var capacity = pipe?.Capacity;
-                pipe?.Dispose();
-                return (capacity, errno);
-            });
+            var (rented, errnoSeen) = RentUnprivileged();
             Assert.Null(rented);
             Assert.Equal(LinuxSplice.ENOBUFS, errnoSeen);
             Assert.Equal(hog.Count, SplicePipe.OpenCount);
             // Nor would the kernel enlarge it for such a process, with room in the budget or not.
             SplicePipe.LargeBudget = long.MaxValue / 4;
-            (rented, errnoSeen) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
-            {
-                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
-                var capacity = pipe?.Capacity;
-                pipe?.Dispose();
-                return (capacity, errno);
-            });
+            (rented, errnoSeen) = RentUnprivileged();
             Assert.Null(rented);
             Assert.Equal(LinuxSplice.ENOBUFS, errnoSeen);
             Assert.Equal(hog.Count, SplicePipe.OpenCount);
@@ -255,13 +243,7 @@ public sealed class SplicePipeLeakTests
             SplicePipe.LargeBudget = 0;
             hog.ForEach(pipe => pipe.Dispose());
             hog.Clear();
-            var (again, _) = OnThreadWithout([CapSysResource, CapSysAdmin], () =>
-            {
-                var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
-                var capacity = pipe?.Capacity;
-                pipe?.Dispose();
-                return (capacity, errno);
-            });
+            var (again, _) = RentUnprivileged();
             Assert.Equal(SplicePipe.DefaultCapacity, again);
         }
         finally
@@ -271,6 +253,15 @@ public sealed class SplicePipeLeakTests
             (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
         }
     }
+
+    /// <summary>Rents a pipe on a thread the pipe quota binds, and closes it: its capacity (null: none) and the errno.</summary>
+    private static (int? Capacity, int Errno) RentUnprivileged() => OnThreadWithout([CapSysResource, CapSysAdmin], () =>
+    {
+        var pipe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out var errno);
+        var capacity = pipe?.Capacity;
+        pipe?.Dispose();
+        return (capacity, errno);
+    });
 
     private const int CapSysResource = 24;
     private const int CapSysAdmin = 21;
