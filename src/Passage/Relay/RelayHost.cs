@@ -47,6 +47,8 @@ public sealed partial class RelayHost : IAsyncDisposable
         ILogger logger = loggerFactory.CreateLogger<RelayHost>();
         options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
         LogResolver(logger, options.Destinations.Dns);
+        // Only pass-through and plain CONNECT have a plain socket at both ends.
+        LogSplicing(logger, options.Limits.ZeroCopy && (options.Passthrough is not null || options.Connect is { PlainEndpoints.Count: > 0 }));
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
@@ -132,6 +134,40 @@ public sealed partial class RelayHost : IAsyncDisposable
                 dns.Attempts);
         }
     }
+
+    /// <summary>
+    /// Says once, at start, how large the splice pipes may be and how many may be open: the figures an operator of a
+    /// relay carrying many bulk transfers at once needs to decide whether to raise fs.pipe-user-pages-soft.
+    /// </summary>
+    private static void LogSplicing(ILogger logger, bool splices)
+    {
+        if (!splices || !Transport.LinuxSplice.IsAvailable)
+        {
+            return;
+        }
+        var maxOpen = Transport.SplicePipe.MaxOpen;
+        var cap = maxOpen == long.MaxValue ? "no cap on open pipes" : $"at most {maxOpen} open (a sixteenth of the open-file limit, two descriptors each)";
+        var budget = Transport.SplicePipe.LargeBudget;
+        if (budget > 0)
+        {
+            Splicing(logger, Transport.PumpOptions.DefaultPipeSize / 1024, budget / (1024.0 * 1024), cap);
+        }
+        else
+        {
+            SplicingDefaultPipes(logger, cap);
+        }
+    }
+
+    [LoggerMessage(LogEvents.Splicing, LogLevel.Information,
+        "Splicing plain sockets through pipes of up to {PipeKiB} KiB while those larger than 64 KiB take under {BudgetMiB:0.#} MiB "
+        + "(a quarter of fs.pipe-user-pages-soft: raise it for many bulk transfers at once), 64 KiB ones past that; {Cap}",
+        EventName = "Splicing")]
+    private static partial void Splicing(ILogger logger, int pipeKiB, double budgetMiB, string cap);
+
+    [LoggerMessage(LogEvents.SplicingDefaultPipes, LogLevel.Information,
+        "Splicing plain sockets through 64 KiB pipes (fs.pipe-user-pages-soft could not be read); {Cap}",
+        EventName = "SplicingDefaultPipes")]
+    private static partial void SplicingDefaultPipes(ILogger logger, string cap);
 
     [LoggerMessage(LogEvents.OwnResolver, LogLevel.Information,
         "Destination names: /etc/hosts, then DNS servers {Servers} (from {Source}), search {Search}, {TimeoutSeconds} s x {Attempts} attempts; answers kept within their TTLs",

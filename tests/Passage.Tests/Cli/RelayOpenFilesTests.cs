@@ -172,6 +172,8 @@ public sealed partial class RelayOpenFilesTests
             ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096", "--admin", "127.0.0.1:0"), openFiles: (1024, 1024));
         var port = await relay.WaitForListeningPortAsync();
         using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
+        // Said at start, for the operator: (1024 / 16) / 2.
+        Assert.Contains("at most 32 open (a sixteenth of the open-file limit", relay.StandardError);
 
         // An upstream that accepts and does not read until told. Its small receive buffer (inherited by the accepted
         // sockets) fills early; it still takes a direction's first 32 KiB read, so every direction goes on to ask for a pipe.
@@ -255,6 +257,10 @@ public sealed partial class RelayOpenFilesTests
             ConnectHarness.PlainRelayArguments(directory.Path, "--admin", "127.0.0.1:0"), workingDirectory: directory.Path, unprivileged: true);
         var port = await relay.WaitForListeningPortAsync();
         using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
+        // The budget for large pipes is a quarter of this user's pipe quota, and the relay says so at start.
+        var softPages = long.Parse(File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var budgetMiB = softPages == 0 ? "16" : (softPages * Environment.SystemPageSize / 4.0 / (1024 * 1024)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"pipes of up to 1024 KiB while those larger than 64 KiB take under {budgetMiB} MiB", relay.StandardError);
         var status = await File.ReadAllTextAsync($"/proc/{relay.Id}/status");
         Assert.Matches(@"\nUid:\s+65534\s", status);
         Assert.Matches(@"\nCapEff:\s+0+\n", status);
