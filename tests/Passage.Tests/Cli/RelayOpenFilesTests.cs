@@ -258,8 +258,10 @@ public sealed partial class RelayOpenFilesTests
         var port = await relay.WaitForListeningPortAsync();
         using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
         // The budget for large pipes is a quarter of this user's pipe quota, and the relay says so at start.
-        var softPages = long.Parse(File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        var budgetMiB = softPages == 0 ? "16" : (softPages * Environment.SystemPageSize / 4.0 / (1024 * 1024)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+        var budget = SplicePipe.LargePipeBudget(
+            privileged: false, File.ReadAllText("/proc/sys/fs/pipe-user-pages-soft").Trim(), Environment.SystemPageSize);
+        Assert.True(budget > 0);
+        var budgetMiB = (budget / (1024.0 * 1024)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
         Assert.Contains($"pipes of up to 1024 KiB while those larger than 64 KiB take under {budgetMiB} MiB", relay.StandardError);
         var status = await File.ReadAllTextAsync($"/proc/{relay.Id}/status");
         Assert.Matches(@"\nUid:\s+65534\s", status);
