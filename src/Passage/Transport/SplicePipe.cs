@@ -60,8 +60,7 @@ internal sealed class SplicePipe : IDisposable
         _requestedSize = requestedSize;
         _askedSize = askedSize;
         Capacity = capacity;
-        // s_open was counted by Rent, which reserves the slot before it opens the pipe.
-        Interlocked.Add(ref s_openBytes, capacity);
+        // s_open and s_openBytes were counted by Rent, which reserves the slot and the bytes before it opens the pipe.
     }
 
     /// <summary>Pipes open right now in this process, spares included (for leak checks in tests).</summary>
@@ -69,7 +68,8 @@ internal sealed class SplicePipe : IDisposable
 
     /// <summary>
     /// Bytes of capacity of the pipes open right now (spares included): what the kernel charges this process's
-    /// user against fs.pipe-user-pages-soft, empty or not.
+    /// user against fs.pipe-user-pages-soft, empty or not. A pipe being opened counts from before its opening, at the
+    /// size asked, until the kernel says what it gave.
     /// </summary>
     public static long OpenCapacity => Interlocked.Read(ref s_openBytes);
 
@@ -154,7 +154,7 @@ internal sealed class SplicePipe : IDisposable
             Interlocked.Decrement(ref s_open);
             return null;
         }
-        var size = LargeSize(requestedSize, Interlocked.Read(ref s_openBytes), LargeBudget);
+        var size = ReserveBytes(requestedSize, out var reserved);
         var capacity = Enlarge(fds[1], size);
         if (capacity > 0 && capacity < DefaultCapacity)
         {
@@ -164,12 +164,35 @@ internal sealed class SplicePipe : IDisposable
             Close(fds[0]);
             Close(fds[1]);
             Interlocked.Decrement(ref s_open);
+            Interlocked.Add(ref s_openBytes, -reserved);
             errno = ENOBUFS;
             return null;
         }
         errno = 0;
         // A pipe always holds at least one page; 4096 is the floor if the size cannot be read.
-        return new SplicePipe(fds[0], fds[1], requestedSize, size, capacity > 0 ? capacity : 4096);
+        capacity = capacity > 0 ? capacity : 4096;
+        Interlocked.Add(ref s_openBytes, capacity - reserved);
+        return new SplicePipe(fds[0], fds[1], requestedSize, size, capacity);
+    }
+
+    /// <summary>
+    /// Picks the size to ask of a new pipe (<see cref="LargeSize"/>) and counts it as open in the same step, so that
+    /// directions renting at once cannot each see the same room left in the budget and pass it together. The
+    /// reservation is the size asked, or the kernel's default when none is; the caller corrects it to the capacity
+    /// the kernel gave, or takes it back.
+    /// </summary>
+    private static int ReserveBytes(int requestedSize, out long reserved)
+    {
+        while (true)
+        {
+            var open = Interlocked.Read(ref s_openBytes);
+            var size = LargeSize(requestedSize, open, LargeBudget);
+            reserved = size > 0 ? size : DefaultCapacity;
+            if (Interlocked.CompareExchange(ref s_openBytes, open + reserved, open) == open)
+            {
+                return size;
+            }
+        }
     }
 
     /// <summary>

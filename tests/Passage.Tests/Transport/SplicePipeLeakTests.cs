@@ -104,13 +104,9 @@ public sealed class SplicePipeLeakTests
             // The default budget (a quarter of the default pipe quota), whatever this machine's quota and open-file limit.
             SplicePipe.LargeBudget = 16L * 1024 * 1024;
             SplicePipe.MaxOpen = 100;
-            using (var probe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _))
+            if (!FullSizePipesGranted())
             {
-                if (probe?.Capacity != PumpOptions.DefaultPipeSize)
-                {
-                    // 64 KiB pages (the default pipe is 1 MiB), or pipe-max-size below 1 MiB for a test process it binds.
-                    return;
-                }
+                return;
             }
             // Rent until the budget for large pipes is filling up and two pipes came smaller.
             while (small.Count < 2)
@@ -155,6 +151,58 @@ public sealed class SplicePipeLeakTests
         {
             large.ForEach(pipe => pipe.Dispose());
             small.ForEach(pipe => pipe.Dispose());
+            SplicePipe.CloseSpares();
+            (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
+        }
+    }
+
+    [Fact]
+    public void Directions_renting_at_once_do_not_pass_the_budget_for_large_pipes_together()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        SplicePipe.CloseSpares();
+        var (cap, budget) = (SplicePipe.MaxOpen, SplicePipe.LargeBudget);
+        const int Renters = 8;
+        try
+        {
+            SplicePipe.MaxOpen = 1000;
+            if (!FullSizePipesGranted())
+            {
+                return;
+            }
+            // Room for one pipe larger than the kernel's default (128 KiB), wanted by renters that start together,
+            // many times over: each round, the large pipes must fit the budget however the renters interleaved.
+            SplicePipe.LargeBudget = 128 * 1024;
+            for (var round = 0; round < 200; round++)
+            {
+                var pipes = new SplicePipe?[Renters];
+                using var start = new Barrier(Renters);
+                var threads = Enumerable.Range(0, Renters).Select(i => new Thread(() =>
+                {
+                    start.SignalAndWait();
+                    pipes[i] = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _);
+                })).ToList();
+                threads.ForEach(thread => thread.Start());
+                threads.ForEach(thread => thread.Join());
+                try
+                {
+                    Assert.All(pipes, pipe => Assert.NotNull(pipe));
+                    var large = pipes.Where(pipe => pipe!.Capacity > SplicePipe.DefaultCapacity).Sum(pipe => (long)pipe!.Capacity);
+                    Assert.True(large <= SplicePipe.LargeBudget, $"Round {round}: {large} bytes of large pipes against a budget of {SplicePipe.LargeBudget}.");
+                    Assert.Equal(pipes.Sum(pipe => (long)pipe!.Capacity), SplicePipe.OpenCapacity);
+                }
+                finally
+                {
+                    Array.ForEach(pipes, pipe => pipe?.Dispose());
+                }
+            }
+            Assert.Equal(0, SplicePipe.OpenCapacity);
+        }
+        finally
+        {
             SplicePipe.CloseSpares();
             (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
         }
@@ -252,6 +300,23 @@ public sealed class SplicePipeLeakTests
             SplicePipe.CloseSpares();
             (SplicePipe.MaxOpen, SplicePipe.LargeBudget) = (cap, budget);
         }
+    }
+
+    /// <summary>
+    /// Whether a pipe of <see cref="PumpOptions.DefaultPipeSize"/> is granted in full here: not with 64 KiB pages (the
+    /// default pipe is then 1 MiB), nor with pipe-max-size below 1 MiB for a test process it binds. Keeps no pipe.
+    /// </summary>
+    private static bool FullSizePipesGranted()
+    {
+        using (var probe = SplicePipe.Rent(PumpOptions.DefaultPipeSize, out _))
+        {
+            if (probe?.Capacity != PumpOptions.DefaultPipeSize)
+            {
+                return false;
+            }
+        }
+        SplicePipe.CloseSpares();
+        return true;
     }
 
     /// <summary>Rents a pipe on a thread the pipe quota binds, and closes it: its capacity (null: none) and the errno.</summary>
