@@ -19,6 +19,7 @@ public sealed partial class RelayHost : IAsyncDisposable
     private PassthroughRelay? _passthrough;
     private ConnectRelay? _connect;
     private AdminServer? _admin;
+    private PipeRefusals? _pipeRefusals;
     private volatile bool _stopping;
 
     private RelayHost(RelayOptions options, RelayMetrics metrics)
@@ -48,7 +49,9 @@ public sealed partial class RelayHost : IAsyncDisposable
         options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
         LogResolver(logger, options.Destinations.Dns);
         // Only pass-through and plain CONNECT have a plain socket at both ends.
-        LogSplicing(logger, options.Limits.ZeroCopy && (options.Passthrough is not null || options.Connect is { PlainEndpoints.Count: > 0 }));
+        var splices = options.Limits.ZeroCopy && (options.Passthrough is not null || options.Connect is { PlainEndpoints.Count: > 0 })
+            && Transport.LinuxSplice.IsAvailable;
+        LogSplicing(logger, splices);
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
@@ -57,6 +60,8 @@ public sealed partial class RelayHost : IAsyncDisposable
             timeProvider: timeProvider,
             metrics: host._metrics,
             dns: options.Destinations.Dns);
+        // Disposed with the host, on a failed start too.
+        host._pipeRefusals = splices ? new PipeRefusals(logger) : null;
         try
         {
             if (options.Passthrough is { } passthrough)
@@ -102,6 +107,7 @@ public sealed partial class RelayHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopping = true;
+        _pipeRefusals?.Dispose();
         if (_passthrough is not null)
         {
             await _passthrough.DisposeAsync().ConfigureAwait(false);
@@ -141,7 +147,7 @@ public sealed partial class RelayHost : IAsyncDisposable
     /// </summary>
     private static void LogSplicing(ILogger logger, bool splices)
     {
-        if (!splices || !Transport.LinuxSplice.IsAvailable)
+        if (!splices)
         {
             return;
         }
@@ -157,6 +163,65 @@ public sealed partial class RelayHost : IAsyncDisposable
             SplicingDefaultPipes(logger, cap);
         }
     }
+
+    /// <summary>
+    /// Says once per cause, when it first happens, that a spliced direction found no pipe and copied instead: the
+    /// counter (<c>passage_relay_splice_fallbacks_total{reason="no_pipe"}</c>) goes on counting, but nobody reads a
+    /// counter they do not know to look at. The pipes are the process's, so the news comes from
+    /// <see cref="Transport.SpliceFallbacks.PipeRefused"/>; each relay says it once in its own log.
+    /// </summary>
+    private sealed class PipeRefusals : IDisposable
+    {
+        private readonly ILogger _logger;
+        private int _quotaSaid;
+        private int _descriptorsSaid;
+
+        public PipeRefusals(ILogger logger)
+        {
+            _logger = logger;
+            Transport.SpliceFallbacks.PipeRefused += OnRefused;
+        }
+
+        public void Dispose() => Transport.SpliceFallbacks.PipeRefused -= OnRefused;
+
+        private void OnRefused(int errno)
+        {
+            // Called for every burst copied for want of a pipe: a read, and one exchange the first time.
+            if (errno == Transport.LinuxSplice.ENOBUFS)
+            {
+                if (Volatile.Read(ref _quotaSaid) == 0 && Interlocked.Exchange(ref _quotaSaid, 1) == 0)
+                {
+                    SplicePipeQuotaReached(_logger);
+                }
+            }
+            else if (Volatile.Read(ref _descriptorsSaid) == 0 && Interlocked.Exchange(ref _descriptorsSaid, 1) == 0)
+            {
+                var maxOpen = Transport.SplicePipe.MaxOpen;
+                SplicePipesOutOfDescriptors(
+                    _logger,
+                    errno switch { Transport.LinuxSplice.ENFILE => "ENFILE", Transport.LinuxSplice.EMFILE => "EMFILE", _ => $"errno {errno}" },
+                    maxOpen == long.MaxValue
+                        ? $"{Transport.SplicePipe.OpenCount} (no cap)"
+                        : $"{Transport.SplicePipe.OpenCount} of at most {maxOpen}");
+            }
+        }
+    }
+
+    [LoggerMessage(LogEvents.SplicePipeQuotaReached, LogLevel.Warning,
+        "No splice pipe to be had: this user's pipes fill the kernel's quota (fs.pipe-user-pages-soft), past which new pipes "
+        + "get two pages. Bursts are copied through user space until pipes come free, counted in "
+        + "passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}; raise fs.pipe-user-pages-soft for many bulk transfers at once. "
+        + "Not logged again",
+        EventName = "SplicePipeQuotaReached")]
+    private static partial void SplicePipeQuotaReached(ILogger logger);
+
+    [LoggerMessage(LogEvents.SplicePipesOutOfDescriptors, LogLevel.Warning,
+        "No splice pipe to be had ({Error}) with {Pipes} pipes open (a sixteenth of the open-file limit, two descriptors "
+        + "each): the pipes' share of descriptors, or all of them, are in use. Bursts are copied through user space until "
+        + "pipes come free, counted in passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}; a higher open-file "
+        + "limit (ulimit -n, LimitNOFILE=) allows more. Not logged again",
+        EventName = "SplicePipesOutOfDescriptors")]
+    private static partial void SplicePipesOutOfDescriptors(ILogger logger, string error, string pipes);
 
     [LoggerMessage(LogEvents.Splicing, LogLevel.Information,
         "Splicing plain sockets through pipes of up to {PipeKiB} KiB while those larger than 64 KiB take under {BudgetMiB:0.#} MiB "

@@ -99,12 +99,13 @@ public static partial class BytePump
             }
 
             // Created lazily: only once data is there.
-            _pipe ??= SplicePipe.Rent(_run.Options.PipeSize, out _);
+            var noPipe = 0;
+            _pipe ??= SplicePipe.Rent(_run.Options.PipeSize, out noPipe);
             if (_pipe is not { } pipe)
             {
-                // Out of descriptors: the copy path needs none. Nothing is in flight. Only this burst is
-                // copied: pipes come free as other directions park, and the next burst asks again.
-                SpliceFallbacks.Count(SpliceFallback.NoPipe);
+                // Out of descriptors or past the pipe quota: the copy path needs neither. Nothing is in flight. Only
+                // this burst is copied: pipes come free as other directions park, and the next burst asks again.
+                SpliceFallbacks.CountNoPipe(noPipe);
                 // The first read may have emptied the source: then park, rather than wait in the copy's
                 // read holding its buffer.
                 var probe = StartReadable();

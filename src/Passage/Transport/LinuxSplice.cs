@@ -28,6 +28,7 @@ internal static partial class LinuxSplice
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EINVAL = 22;
+    public const int ENFILE = 23;
     public const int EMFILE = 24;
     public const int EPIPE = 32;
     public const int ENOSYS = 38;

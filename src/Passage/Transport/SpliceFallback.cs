@@ -29,8 +29,22 @@ internal static class SpliceFallbacks
     /// <summary>Every reason, in the order of the enum.</summary>
     public static IReadOnlyList<SpliceFallback> All { get; } = [SpliceFallback.NoPipe, SpliceFallback.Refused, SpliceFallback.BlockingSocket];
 
+    /// <summary>
+    /// Raised each time a direction finds no pipe, with the errno <see cref="SplicePipe.Rent"/> gave (EMFILE, ENFILE,
+    /// ENOBUFS): a relay says so once in its log, where the count alone would go unnoticed. Raised for every burst
+    /// copied for want of a pipe, so a handler must be cheap.
+    /// </summary>
+    public static event Action<int>? PipeRefused;
+
     /// <summary>Counts one fallback.</summary>
     public static void Count(SpliceFallback reason) => Interlocked.Increment(ref s_counts[(int)reason]);
+
+    /// <summary>Counts one burst copied for want of a pipe, and tells <see cref="PipeRefused"/> why there was none.</summary>
+    public static void CountNoPipe(int errno)
+    {
+        Count(SpliceFallback.NoPipe);
+        PipeRefused?.Invoke(errno);
+    }
 
     /// <summary>Fallbacks for <paramref name="reason"/> so far.</summary>
     public static long Of(SpliceFallback reason) => Interlocked.Read(ref s_counts[(int)reason]);

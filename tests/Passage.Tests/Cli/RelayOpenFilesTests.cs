@@ -217,6 +217,9 @@ public sealed partial class RelayOpenFilesTests
             Assert.True(MetricValue(metrics, "passage_relay_splice_pipe_capacity_bytes") >= PipeShare * 4096, metrics);
             Assert.True(MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}") >= 1, metrics);
             Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"refused\"}"));
+            // And the log says so, at the default level, once however many bursts are copied.
+            await Timeouts.WaitUntilAsync(() => relay.StandardError.Contains("No splice pipe to be had (EMFILE)", StringComparison.Ordinal));
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.StandardError, "No splice pipe to be had"));
 
             var reads = upstreams.Select(ReadAndHashAsync).ToList();
             await Task.WhenAll(sends).WaitAsync(Timeouts.Default);
