@@ -200,7 +200,11 @@ public sealed partial class RelayOpenFilesTests
             }
 
             // Every direction stalls: the relay's send queue towards the sink is not empty on all forty.
-            await Timeouts.WaitUntilAsync(() => StalledTowards(sinkPort) == Tunnels);
+            await Timeouts.WaitUntilAsync(
+                () => StalledTowards(sinkPort) == Tunnels,
+                () => $"{StalledTowards(sinkPort)} of {Tunnels} stalled; relay pipes {PipeDescriptors(relay.Id) - before} fds\n"
+                    + string.Join('\n', File.ReadLines("/proc/net/tcp").Where(line => line.Contains($":{sinkPort:X4} ", StringComparison.Ordinal)))
+                    + $"\n{relay.Output}");
             var most = 0;
             var watch = System.Diagnostics.Stopwatch.StartNew();
             while (watch.Elapsed < TimeSpan.FromSeconds(2))

@@ -14,4 +14,20 @@ internal static class Timeouts
             await Task.Delay(10, cts.Token);
         }
     }
+
+    /// <summary>
+    /// As <see cref="WaitUntilAsync(Func{bool})"/>, but a wait that runs out throws a <see cref="TimeoutException"/> that
+    /// says what <paramref name="state"/> saw last, so that a failure on a loaded machine can be read from its message.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, Func<string> state)
+    {
+        try
+        {
+            await WaitUntilAsync(condition);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"Still not so after {Default.TotalSeconds} s: {state()}");
+        }
+    }
 }
