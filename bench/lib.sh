@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # sets passage and load for the sourcing script, which sets bench_name and root
 # Helpers the bench scripts share; sourced, not run. The sourcing script sets bench_name (its tag in progress
 # lines) and root (the repository), and uses `set -euo pipefail`.
 
