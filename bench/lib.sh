@@ -28,9 +28,14 @@ bench_build() { # [load]: builds Passage (and the load tool, bench/connect/load)
     fi
 }
 
-stop_pids() { # PID...: TERM to each, then up to 5 s each to end, then KILL; only these processes
+stop_pids() { # PID...: TERM to each, then reap_pids; only these processes
     local pid
     for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    reap_pids "$@"
+}
+
+reap_pids() { # PID...: up to 5 s each to end (after a TERM sent by the caller), then KILL
+    local pid
     for pid in "$@"; do
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true

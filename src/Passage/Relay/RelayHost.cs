@@ -197,31 +197,36 @@ public sealed partial class RelayHost : IAsyncDisposable
             else if (Volatile.Read(ref _descriptorsSaid) == 0 && Interlocked.Exchange(ref _descriptorsSaid, 1) == 0)
             {
                 var maxOpen = Transport.SplicePipe.MaxOpen;
-                SplicePipesOutOfDescriptors(
-                    _logger,
-                    errno switch { Transport.LinuxSplice.ENFILE => "ENFILE", Transport.LinuxSplice.EMFILE => "EMFILE", _ => $"errno {errno}" },
-                    maxOpen == long.MaxValue
-                        ? $"{Transport.SplicePipe.OpenCount} (no cap)"
-                        : $"{Transport.SplicePipe.OpenCount} of at most {maxOpen}");
+                var (error, why) = errno switch
+                {
+                    Transport.LinuxSplice.EMFILE when maxOpen != long.MaxValue => ("EMFILE",
+                        $"the pipes fill their share of the open-file limit (at most {maxOpen} pipes, a sixteenth of it at two "
+                        + "descriptors each) or the process is out of descriptors; a higher open-file limit (ulimit -n, "
+                        + "LimitNOFILE=) allows more"),
+                    Transport.LinuxSplice.EMFILE => ("EMFILE",
+                        "the process is out of descriptors; a higher open-file limit (ulimit -n, LimitNOFILE=) allows more"),
+                    Transport.LinuxSplice.ENFILE => ("ENFILE",
+                        "the system's open files (fs.file-max) or this user's hard pipe quota (fs.pipe-user-pages-hard) are used up"),
+                    _ => ($"errno {errno}", "the kernel would not open a pipe"),
+                };
+                SplicePipesOutOfDescriptors(_logger, error, Transport.SplicePipe.OpenCount, why);
             }
         }
     }
 
     [LoggerMessage(LogEvents.SplicePipeQuotaReached, LogLevel.Warning,
-        "No splice pipe to be had: this user's pipes fill the kernel's quota (fs.pipe-user-pages-soft), past which new pipes "
-        + "get two pages. Bursts are copied through user space until pipes come free, counted in "
-        + "passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}; raise fs.pipe-user-pages-soft for many bulk transfers at once. "
-        + "Not logged again",
+        "No splice pipe to be had: the kernel gives new pipes less than 64 KiB, because this user's pipes fill its quota "
+        + "(fs.pipe-user-pages-soft) or, rarely, fs.pipe-max-size is set below that. Bursts are copied through user space "
+        + "until pipes come free, counted in passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}; raise "
+        + "fs.pipe-user-pages-soft for many bulk transfers at once. Not logged again",
         EventName = "SplicePipeQuotaReached")]
     private static partial void SplicePipeQuotaReached(ILogger logger);
 
     [LoggerMessage(LogEvents.SplicePipesOutOfDescriptors, LogLevel.Warning,
-        "No splice pipe to be had ({Error}) with {Pipes} pipes open (a sixteenth of the open-file limit, two descriptors "
-        + "each): the pipes' share of descriptors, or all of them, are in use. Bursts are copied through user space until "
-        + "pipes come free, counted in passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}; a higher open-file "
-        + "limit (ulimit -n, LimitNOFILE=) allows more. Not logged again",
+        "No splice pipe to be had ({Error}, {Open} pipes open): {Why}. Bursts are copied through user space until pipes "
+        + "come free, counted in passage_relay_splice_fallbacks_total{{reason=\"no_pipe\"}}. Not logged again",
         EventName = "SplicePipesOutOfDescriptors")]
-    private static partial void SplicePipesOutOfDescriptors(ILogger logger, string error, string pipes);
+    private static partial void SplicePipesOutOfDescriptors(ILogger logger, string error, long open, string why);
 
     [LoggerMessage(LogEvents.Splicing, LogLevel.Information,
         "Splicing plain sockets through pipes of up to {PipeKiB} KiB while those larger than 64 KiB take under {BudgetMiB:0.#} MiB "

@@ -222,8 +222,9 @@ public sealed partial class RelayOpenFilesTests
             Assert.True(MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}") >= 1, metrics);
             Assert.Equal(0, MetricValue(metrics, "passage_relay_splice_fallbacks_total{reason=\"refused\"}"));
             // And the log says so, at the default level, once however many bursts are copied.
-            await Timeouts.WaitUntilAsync(() => relay.StandardError.Contains("No splice pipe to be had (EMFILE)", StringComparison.Ordinal));
-            Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.StandardError, "No splice pipe to be had"));
+            await Timeouts.WaitUntilAsync(() => relay.StandardError.Contains("No splice pipe to be had (EMFILE, ", StringComparison.Ordinal));
+            Assert.Contains("at most 32 pipes", relay.StandardError);
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(relay.StandardError, @"No splice pipe to be had \(EMFILE"));
 
             var reads = upstreams.Select(ReadAndHashAsync).ToList();
             await Task.WhenAll(sends).WaitAsync(Timeouts.Default);

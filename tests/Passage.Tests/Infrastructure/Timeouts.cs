@@ -25,9 +25,18 @@ internal static class Timeouts
         {
             await WaitUntilAsync(condition);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException e)
         {
-            throw new TimeoutException($"Still not so after {Default.TotalSeconds} s: {state()}");
+            string seen;
+            try
+            {
+                seen = state();
+            }
+            catch (Exception failure)
+            {
+                seen = $"(the state could not be read: {failure.Message})";
+            }
+            throw new TimeoutException($"Still not so after {Default.TotalSeconds} s: {seen}", e);
         }
     }
 }

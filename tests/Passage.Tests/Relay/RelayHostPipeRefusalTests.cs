@@ -50,6 +50,7 @@ public sealed class RelayHostPipeRefusalTests
             var said = Assert.Single(log.Named("SplicePipesOutOfDescriptors"));
             Assert.Equal(LogLevel.Warning, said.Level);
             Assert.Equal("EMFILE", said.Value("Error"));
+            Assert.Contains("at most 0 pipes", said.Message);
             Assert.Contains("passage_relay_splice_fallbacks_total{reason=\"no_pipe\"}", said.Message);
             Assert.Empty(log.Named("SplicePipeQuotaReached"));
         }

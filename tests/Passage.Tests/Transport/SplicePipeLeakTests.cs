@@ -169,6 +169,8 @@ public sealed class SplicePipeLeakTests
         try
         {
             SplicePipe.MaxOpen = 1000;
+            // A budget with room for a full-size pipe, whatever this machine's quota, to ask whether one is granted.
+            SplicePipe.LargeBudget = 16L * 1024 * 1024;
             if (!FullSizePipesGranted())
             {
                 return;
