@@ -166,7 +166,10 @@ public sealed partial class RelayOpenFilesTests
     [Fact]
     public async Task Past_its_share_of_pipes_a_stalled_direction_copies_instead_and_every_byte_arrives()
     {
-        const int Tunnels = 40, PipeShare = 32, PerTunnel = 4 << 20;
+        // More per tunnel than the relay can hold towards a sink that does not read (a send buffer of at most
+        // net.ipv4.tcp_wmem's 4 MiB, and a 1 MiB pipe or a 64 KiB buffer): with 4 MiB, a direction under a busy suite
+        // sometimes got all of it into its send buffer, half-closed (FIN_WAIT1), and was not counted as stalled.
+        const int Tunnels = 40, PipeShare = 32, PerTunnel = 8 << 20;
         using var directory = new TemporaryDirectory();
         await using var relay = PassageProcess.Start(
             ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096", "--admin", "127.0.0.1:0"), openFiles: (1024, 1024));
