@@ -24,6 +24,18 @@ internal sealed class RecordingLogger : ILogger, ILoggerProvider
         }
     }
 
+    /// <summary>Every entry's message as written, in order.</summary>
+    public IReadOnlyList<string> Messages
+    {
+        get
+        {
+            lock (_entries)
+            {
+                return _entries.Select(e => e.Message).ToList();
+            }
+        }
+    }
+
     public IReadOnlyList<LogEntry> Named(string name)
     {
         lock (_entries)

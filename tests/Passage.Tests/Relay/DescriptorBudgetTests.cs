@@ -1,8 +1,8 @@
 using System.Net;
-using Microsoft.Extensions.Logging;
 using Passage.Relay;
 using Passage.Relay.Connect;
 using Passage.Relay.Passthrough;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay;
 
@@ -13,7 +13,7 @@ namespace Passage.Tests.Relay;
 public sealed class DescriptorBudgetTests
 {
     private static readonly IPEndPoint[] One = [new(IPAddress.Loopback, 0)];
-    private readonly LinesLogger _log = new();
+    private readonly RecordingLogger _log = new();
 
     private static RelayOptions Options(bool passthrough, bool tls, bool plain, int connections = 4096, int tunnels = 4096) => new()
     {
@@ -28,7 +28,7 @@ public sealed class DescriptorBudgetTests
         var options = Options(passthrough: true, tls: true, plain: true);
         // 3 listeners × 4096 + 4096 pass-through upstreams + 4096 tunnels = 20,480 = 22,118 − 256 − 1,382
         Assert.Same(options, DescriptorBudget.Fit(options, 22_118, _log));
-        Assert.Empty(_log.Lines);
+        Assert.Empty(_log.Messages);
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public sealed class DescriptorBudgetTests
         // (22,117 − 256 − 1,382) / (3 + 1 + 1) = 4095
         Assert.Equal(4095, fitted.Limits.MaxConnections);
         Assert.Equal(4095, fitted.Connect!.MaxTunnels);
-        var line = Assert.Single(_log.Lines);
+        var line = Assert.Single(_log.Messages);
         Assert.Contains("open-file limit (22117)", line);
         Assert.Contains("using relay.maxConnections 4095 and relay.maxTunnels 4095", line);
     }
@@ -58,7 +58,7 @@ public sealed class DescriptorBudgetTests
         // (20,000 − 256 − 1,250) / 2
         var fitted = DescriptorBudget.Fit(Options(passthrough: true, tls: false, plain: false, connections: 20_000), 20_000, _log);
         Assert.Equal(9247, fitted.Limits.MaxConnections);
-        var line = Assert.Single(_log.Lines);
+        var line = Assert.Single(_log.Messages);
         Assert.Contains("below what relay.maxConnections 20000 need", line);
         Assert.Contains("using relay.maxConnections 9247.", line);
         Assert.DoesNotContain("maxTunnels", line);
@@ -70,7 +70,7 @@ public sealed class DescriptorBudgetTests
         // Two CONNECT listeners (TLS and plain) × 4096 + 4096 tunnels = 12,288 ≤ 20,000 − 256 − 1,250.
         var options = Options(passthrough: false, tls: true, plain: true);
         Assert.Same(options, DescriptorBudget.Fit(options, 20_000, _log));
-        Assert.Empty(_log.Lines);
+        Assert.Empty(_log.Messages);
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public sealed class DescriptorBudgetTests
         Assert.Same(unknown, DescriptorBudget.Fit(unknown, null, _log));
         var none = Options(passthrough: false, tls: false, plain: false);
         Assert.Same(none, DescriptorBudget.Fit(none, 10, _log));
-        Assert.Single(_log.Lines);
+        Assert.Single(_log.Messages);
     }
 
     [Theory]
@@ -107,17 +107,4 @@ public sealed class DescriptorBudgetTests
     [InlineData(4096, 0, 2, 1024L, 4096)]
     public void Connections_of_a_front_door_with_no_other_cap_fit_the_limit(int connections, int listeners, int each, long? limit, int expected) =>
         Assert.Equal(expected, DescriptorBudget.FitConnections(connections, listeners, each, limit));
-
-    private sealed class LinesLogger : ILogger
-    {
-        public List<string> Lines { get; } = new();
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Add(formatter(state, exception));
-    }
 }
