@@ -61,6 +61,48 @@ public sealed class RelayDnsTests
         Assert.Contains("error=dns_timeout", silentHead);
     }
 
+    /// <summary>
+    /// getaddrinfo answers EAI_AGAIN both for a server that never answered and for one that answered SERVFAIL. With
+    /// resolv.conf's defaults the first comes at the connect timeout, and the relay answered 502 or 504 by which came
+    /// first; with a shorter resolver timeout, always 502. The relay tells the two apart by how long the lookup took.
+    /// Here the relay runs in a mount namespace whose resolv.conf names a server on port 53 of a loopback address.
+    /// </summary>
+    [Fact]
+    public async Task Through_the_system_resolver_a_silent_server_is_504_dns_timeout_and_a_failing_one_502_dns_error()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
+        {
+            // Port 53 and a mount namespace of its own need root.
+            return;
+        }
+        var address = new IPAddress([127, 0, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
+        await using var dns = new TestDnsServer(new IPEndPoint(address, 53));
+        dns.Silent["silent.passage.test"] = true;
+        using var directory = new TemporaryDirectory();
+        var resolvConf = Path.Combine(directory.Path, "resolv.conf");
+        await File.WriteAllTextAsync(resolvConf, $"nameserver {address}\noptions timeout:2 attempts:1\n");
+        await using var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(directory.Path, "--connect-timeout", "10s"),
+            new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" },
+            resolvConf: resolvConf);
+        var port = await ConnectHarness.PlainPortAsync(relay);
+        Assert.Contains("Destination names: the system resolver", relay.StandardError);
+
+        // Silent for 2 s, well within the connect timeout: a timeout all the same.
+        var (silent, silentHead) = await ConnectHarness.RequestTunnelAsync(port, "silent.passage.test:443");
+        silent.Dispose();
+        Assert.True(dns.Count("silent.passage.test") >= 1, "the system resolver never asked the test's server");
+        Assert.StartsWith("HTTP/1.1 504", silentHead);
+        Assert.Contains("error=dns_timeout", silentHead);
+
+        dns.FailWith = 2;
+        var (failing, failingHead) = await ConnectHarness.RequestTunnelAsync(port, "failing.passage.test:443");
+        failing.Dispose();
+        Assert.True(dns.Count("failing.passage.test") >= 1);
+        Assert.StartsWith("HTTP/1.1 502", failingHead);
+        Assert.Contains("error=dns_error; details=\"TryAgain\"", failingHead);
+    }
+
     private static async Task<string> GreetingThroughAsync(int relayPort, string target)
     {
         var (socket, head) = await ConnectHarness.RequestTunnelAsync(relayPort, target);

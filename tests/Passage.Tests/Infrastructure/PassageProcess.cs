@@ -44,14 +44,16 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// until <see cref="StartReadingStandardError"/>). With <paramref name="openFiles"/> it starts under that
     /// limit on open files (soft and hard, as <c>ulimit -Sn</c>/<c>-Hn</c> would set them). With
     /// <paramref name="unprivileged"/> (the test running as root) it runs as the user nobody, without capabilities,
-    /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here).
+    /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here). With
+    /// <paramref name="resolvConf"/> (root only) it runs in a mount namespace of its own in which that file is
+    /// /etc/resolv.conf, so the C library's resolver asks the servers it names.
     /// </summary>
     public static PassageProcess Start(
         IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true,
-        (int Soft, int Hard)? openFiles = null, bool unprivileged = false)
+        (int Soft, int Hard)? openFiles = null, bool unprivileged = false, string? resolvConf = null)
     {
-        var wrapped = openFiles is not null || unprivileged;
-        var info = new ProcessStartInfo(wrapped ? "/bin/sh" : "dotnet")
+        var wrapped = openFiles is not null || unprivileged || resolvConf is not null;
+        var info = new ProcessStartInfo(resolvConf is not null ? "unshare" : wrapped ? "/bin/sh" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -59,12 +61,20 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
+        if (resolvConf is not null)
+        {
+            // unshare(1) without --fork becomes the shell, which becomes dotnet: one process, one PID throughout.
+            info.ArgumentList.Add("--mount");
+            info.ArgumentList.Add("--propagation=private");
+            info.ArgumentList.Add("/bin/sh");
+        }
         if (wrapped)
         {
             // The shell sets the limit and becomes dotnet (same process, same PID), through setpriv when unprivileged.
             info.ArgumentList.Add("-c");
             info.ArgumentList.Add(
-                (openFiles is { } limit ? $"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && " : "")
+                (resolvConf is not null ? $"mount --bind '{resolvConf}' /etc/resolv.conf && " : "")
+                + (openFiles is { } limit ? $"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && " : "")
                 + "exec " + (unprivileged ? SetprivNobody + " " : "") + "\"$0\" \"$@\"");
             info.ArgumentList.Add("dotnet");
         }

@@ -22,13 +22,25 @@ public sealed class TestDnsServer : IAsyncDisposable
     private readonly Task _tcpLoop;
     private readonly ConcurrentDictionary<(string Name, ushort Type), Rr[]> _records = new();
 
-    public TestDnsServer()
+    /// <summary>
+    /// A server on <paramref name="endPoint"/> (an IPv4 one), or on a loopback port from the OS. A given end point is
+    /// bound once: a <see cref="SocketException"/> when it is taken or not allowed (port 53 needs root).
+    /// </summary>
+    public TestDnsServer(IPEndPoint? endPoint = null)
     {
         // One port for both transports, as a real server has; retry when the port is taken for TCP.
         for (var attempt = 0; ; attempt++)
         {
             _udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            _udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            try
+            {
+                _udp.Bind(endPoint ?? new IPEndPoint(IPAddress.Loopback, 0));
+            }
+            catch (SocketException)
+            {
+                _udp.Dispose();
+                throw;
+            }
             _tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             try
             {
@@ -36,10 +48,14 @@ public sealed class TestDnsServer : IAsyncDisposable
                 _tcp.Listen(16);
                 break;
             }
-            catch (SocketException) when (attempt < 20)
+            catch (SocketException)
             {
                 _udp.Dispose();
                 _tcp.Dispose();
+                if (attempt >= 20 || endPoint is not null)
+                {
+                    throw;
+                }
             }
         }
 

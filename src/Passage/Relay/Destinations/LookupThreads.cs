@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 
 namespace Passage.Relay.Destinations;
 
@@ -15,6 +17,12 @@ namespace Passage.Relay.Destinations;
 /// should have given, one every half second as the pool grew. Here a lookup waits in a queue for one of at
 /// most <c>maxThreads</c> threads; the caller's cancellation (its connect timeout) ends its wait at once, and a
 /// lookup whose caller has gone is skipped rather than started. A thread idle for <c>idleExit</c> ends.
+/// <para>getaddrinfo answers EAI_AGAIN (<see cref="SocketError.TryAgain"/>) both when a server said SERVFAIL and when
+/// no server answered at all, and with resolv.conf's defaults (5 s × 2) that second failure comes right at the
+/// relay's connect timeout, racing it: the same silent server was answered 504 dns_timeout or 502 dns_error by
+/// chance. A server's answer comes in milliseconds, silence only after the resolver's per-server timeout, so a
+/// TryAgain that took most of that timeout (<c>silentAfter</c>) is reported as <see cref="SocketError.TimedOut"/>,
+/// as the relay's own resolver reports its silent servers.</para>
 /// <code>
 ///   LookupAsync ──▶ queue ──▶ wake an idle thread, if any; more queued than idle and fewer than max? start one
 ///       ▲                          │
@@ -26,6 +34,7 @@ internal sealed class LookupThreads
     private readonly Func<string, IPAddress[]> _lookup;
     private readonly int _maxThreads;
     private readonly TimeSpan _idleExit;
+    private readonly Func<TimeSpan>? _silentAfter;
     private readonly object _gate = new();
     private readonly Queue<Work> _queue = new();
     private int _threads;
@@ -35,20 +44,27 @@ internal sealed class LookupThreads
     /// <param name="lookup">The blocking lookup; it signals failure by throwing.</param>
     /// <param name="maxThreads">At most this many lookups run at once.</param>
     /// <param name="idleExit">A thread with no lookup for this long ends.</param>
-    public LookupThreads(Func<string, IPAddress[]> lookup, int maxThreads, TimeSpan idleExit)
+    /// <param name="silentAfter">
+    /// A lookup failing with <see cref="SocketError.TryAgain"/> after at least this long (asked on each such failure)
+    /// failed with <see cref="SocketError.TimedOut"/>: no server answered. Null to pass TryAgain on as it is.
+    /// </param>
+    public LookupThreads(Func<string, IPAddress[]> lookup, int maxThreads, TimeSpan idleExit, Func<TimeSpan>? silentAfter = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxThreads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(idleExit, TimeSpan.Zero);
         _lookup = lookup;
         _maxThreads = maxThreads;
         _idleExit = idleExit;
+        _silentAfter = silentAfter;
     }
 
     /// <summary>
     /// The process's lookups of destination names: up to 32 at once (getaddrinfo blocks in recvfrom, so they
-    /// cost little but a thread each), threads ending after 30 s without work.
+    /// cost little but a thread each), threads ending after 30 s without work. A TryAgain after nine tenths of
+    /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time.
     /// </summary>
-    public static LookupThreads Shared { get; } = new(Dns.GetHostAddresses, 32, TimeSpan.FromSeconds(30));
+    public static LookupThreads Shared { get; } = new(
+        Dns.GetHostAddresses, 32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
 
     /// <summary>Threads alive now, busy or idle.</summary>
     public int Threads
@@ -105,6 +121,7 @@ internal sealed class LookupThreads
     {
         while (Next() is { } work)
         {
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 // Nobody is waiting any more (the caller's timeout): the thread goes to the next one.
@@ -112,6 +129,11 @@ internal sealed class LookupThreads
                 {
                     work.Completion.TrySetResult(_lookup(work.Name));
                 }
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TryAgain && _silentAfter is not null
+                && Stopwatch.GetElapsedTime(started) >= _silentAfter())
+            {
+                work.Completion.TrySetException(new SocketException((int)SocketError.TimedOut));
             }
             catch (Exception e)
             {

@@ -99,6 +99,42 @@ public sealed class LookupThreadsTests : IDisposable
         Assert.Equal(AddressOf("c.test"), Assert.Single(await threads.LookupAsync("c.test", CancellationToken.None).WaitAsync(Timeouts.Default)));
     }
 
+    [Fact]
+    public async Task A_try_again_that_took_the_resolvers_timeout_is_a_timeout_and_a_quick_one_stays_what_it_is()
+    {
+        var threads = new LookupThreads(
+            name => name.StartsWith("slow", StringComparison.Ordinal) ? WaitThenFail(name, SocketError.TryAgain)
+                : name == "missing.test" ? throw new SocketException((int)SocketError.HostNotFound)
+                : throw new SocketException((int)SocketError.TryAgain),
+            maxThreads: 1,
+            idleExit: TimeSpan.FromSeconds(30),
+            silentAfter: () => TimeSpan.FromMilliseconds(100));
+
+        // The lookup itself ran for at least 200 ms before failing: no server answered.
+        var slow = threads.LookupAsync("slow.test", CancellationToken.None);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
+        // Queued behind it for as long: its time in the queue is not the lookup's.
+        var quick = threads.LookupAsync("quick.test", CancellationToken.None);
+        var missing = threads.LookupAsync("missing.test", CancellationToken.None);
+        await Task.Delay(200);
+        _release.Set();
+
+        Assert.Equal(SocketError.TimedOut, (await Assert.ThrowsAsync<SocketException>(() => slow.WaitAsync(Timeouts.Default))).SocketErrorCode);
+        Assert.Equal(SocketError.TryAgain, (await Assert.ThrowsAsync<SocketException>(() => quick.WaitAsync(Timeouts.Default))).SocketErrorCode);
+        Assert.Equal(SocketError.HostNotFound, (await Assert.ThrowsAsync<SocketException>(() => missing.WaitAsync(Timeouts.Default))).SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Without_a_silence_threshold_a_slow_try_again_is_passed_on_as_it_is()
+    {
+        var threads = new LookupThreads(name => WaitThenFail(name, SocketError.TryAgain), maxThreads: 1, idleExit: TimeSpan.FromSeconds(30));
+        var slow = threads.LookupAsync("slow.test", CancellationToken.None);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
+        await Task.Delay(200);
+        _release.Set();
+        Assert.Equal(SocketError.TryAgain, (await Assert.ThrowsAsync<SocketException>(() => slow.WaitAsync(Timeouts.Default))).SocketErrorCode);
+    }
+
     /// <summary>
     /// Lookups queued faster than a woken idle thread takes them: each must still get a thread of its own while
     /// there is room (an idle thread that has been woken but has not yet run counts only once).
@@ -140,6 +176,12 @@ public sealed class LookupThreadsTests : IDisposable
     }
 
     /// <summary>An IPv6 address spelling the name (16 characters at most), so every name has its own.</summary>
-    private static IPAddress AddressOf(string name) => new(System.Text.Encoding.ASCII.GetBytes(name.PadRight(16, '\0')));
+    /// <summary>Blocks as <see cref="BlockingLookup"/> does, then fails with <paramref name="error"/>.</summary>
+    private IPAddress[] WaitThenFail(string name, SocketError error)
+    {
+        BlockingLookup(name);
+        throw new SocketException((int)error);
+    }
 
+    private static IPAddress AddressOf(string name) => new(System.Text.Encoding.ASCII.GetBytes(name.PadRight(16, '\0')));
 }
