@@ -342,10 +342,7 @@ public sealed class SplicePipeLeakTests
         {
             try
             {
-                foreach (var capability in capabilities)
-                {
-                    WithoutCapability(capability);
-                }
+                WithoutCapabilities(capabilities);
                 result = work();
             }
             catch (Exception e)
@@ -360,22 +357,30 @@ public sealed class SplicePipeLeakTests
     }
 
     /// <summary>Whether the calling thread has <paramref name="capability"/> in its effective set.</summary>
-    private static bool HasCapability(int capability)
+    private static bool HasCapability(int capability) =>
+        ThreadCapabilities(out _) is { } data && (data[capability / 32 * 3] & (1u << (capability % 32))) != 0;
+
+    /// <summary>Drops <paramref name="capabilities"/> from the calling thread's effective set (capset(2) acts on one thread).</summary>
+    private static void WithoutCapabilities(int[] capabilities)
     {
-        var header = new CapHeader { Version = 0x20080522, Pid = 0 };
-        var data = new uint[6];
-        return CapGet(ref header, data) == 0 && (data[capability / 32 * 3] & (1u << (capability % 32))) != 0;
+        var data = ThreadCapabilities(out var header);
+        Assert.NotNull(data);
+        foreach (var capability in capabilities)
+        {
+            data[capability / 32 * 3] &= ~(1u << (capability % 32));
+        }
+        Assert.Equal(0, CapSet(ref header, data));
     }
 
-    /// <summary>Drops <paramref name="capability"/> from the calling thread's effective set (capset(2) acts on one thread).</summary>
-    private static void WithoutCapability(int capability)
+    /// <summary>
+    /// The calling thread's capability sets, as capget(2) gives them (null when it fails), and the header to set them
+    /// with: _LINUX_CAPABILITY_VERSION_3, two structs of three 32-bit sets (effective, permitted, inheritable).
+    /// </summary>
+    private static uint[]? ThreadCapabilities(out CapHeader header)
     {
-        // _LINUX_CAPABILITY_VERSION_3: two structs of three 32-bit sets (effective, permitted, inheritable).
-        var header = new CapHeader { Version = 0x20080522, Pid = 0 };
+        header = new CapHeader { Version = 0x20080522, Pid = 0 };
         var data = new uint[6];
-        Assert.Equal(0, CapGet(ref header, data));
-        data[capability / 32 * 3] &= ~(1u << (capability % 32));
-        Assert.Equal(0, CapSet(ref header, data));
+        return CapGet(ref header, data) == 0 ? data : null;
     }
 
     private struct CapHeader
