@@ -82,3 +82,24 @@ ratio() { # A B: A/B to two decimals, "-" unless both are numbers and B > 0
         awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
     else echo -; fi
 }
+
+start_squid() { # PORT DIR: squid as a CONNECT proxy to any port on 127.0.0.1:PORT, its files in DIR; appends its PID
+    # to pids and sets squid_pid; returns once it listens
+    mkdir -p "$2" && chmod 777 "$2"
+    cat >"$2/squid.conf" <<EOF
+http_port 127.0.0.1:$1
+http_access allow all
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_log $2/cache.log
+pid_filename $2/squid.pid
+coredump_dir $2
+pinger_enable off
+max_filedescriptors 16384
+shutdown_lifetime 1 seconds
+EOF
+    squid -N -f "$2/squid.conf" >"$2/squid.out" 2>&1 &
+    pids+=($!); squid_pid=$!
+    wait_listen "$1" "$2/squid.out" "$2/cache.log"
+}

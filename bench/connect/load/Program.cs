@@ -19,6 +19,9 @@ using System.Text;
 //                                         K times: connect, CONNECT, send 32 bytes, read them back, close;
 //                                         print "p50_us X p99_us Y errors E cpu_ms_per_1k Z"; --samples FILE also writes
 //                                         each setup's µs, in the order they ran, one per line (to see where a tail comes from)
+//   storm --via V --target H:P --concurrency C --seconds S [--proxy H:P] [--cert FILE] [--pid PID] [--clk-tck N]
+//                                         C clients at once, each doing setups (as above) one after another for S s;
+//                                         print "per_s X p50_us Y p99_us Z max_us M errors E cpu_ms_per_1k W"
 //   idle --via V --target H:P --steps N1,N2,... --pid PID [--settle S] [--proxy H:P] [--hello SNI] [--at-step CMD]
 //                                         open connections up to N1, N2, ... (kept open, idle); S seconds after
 //                                         each step read VmRSS of PID; print "rss_kib_N X" per step and
@@ -94,18 +97,26 @@ try
                 {
                     File.WriteAllLines(samplesFile, samples.Select(s => s.ToString("F0", inv)));
                 }
-                if (samples.Count == 0)
+                if (Latencies("setup", samples, errors, firstError, count) is not { } latencies)
                 {
-                    Console.Error.WriteLine($"setup: every attempt failed; first: {firstError}");
                     return 1;
                 }
-                if (firstError is not null)
+                Console.WriteLine(string.Create(inv, $"{latencies} errors {errors} cpu_ms_per_1k {(path.Pid is null ? "-" : (cpu * 1000 / (count / 1000.0)).ToString("F0", inv))}"));
+                return 0;
+            }
+        case "storm":
+            {
+                var path = PathOptions.From(options);
+                var concurrency = int.Parse(options.GetValueOrDefault("concurrency", "64"), inv);
+                var seconds = double.Parse(options.GetValueOrDefault("seconds", "5"), inv);
+                var cpuBefore = Cpu.Seconds(path.Pid, path.ClockTicks);
+                var (samples, errors, firstError, elapsed) = Storm.Run(path, concurrency, TimeSpan.FromSeconds(seconds));
+                var cpu = Cpu.Seconds(path.Pid, path.ClockTicks) - cpuBefore;
+                if (Latencies("storm", samples, errors, firstError, samples.Count + errors) is not { } latencies)
                 {
-                    Console.Error.WriteLine($"setup: {errors} of {count} failed; first: {firstError}");
+                    return 1;
                 }
-                samples.Sort();
-                double Percentile(double p) => samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(p * samples.Count) - 1)];
-                Console.WriteLine(string.Create(inv, $"p50_us {Percentile(0.50):F0} p99_us {Percentile(0.99):F0} errors {errors} cpu_ms_per_1k {(path.Pid is null ? "-" : (cpu * 1000 / (count / 1000.0)).ToString("F0", inv))}"));
+                Console.WriteLine(string.Create(inv, $"per_s {samples.Count / elapsed:F0} {latencies} max_us {samples[^1]:F0} errors {errors} cpu_ms_per_1k {(path.Pid is null ? "-" : (cpu * 1000 / (samples.Count / 1000.0)).ToString("F0", inv))}"));
                 return 0;
             }
         case "idle":
@@ -155,6 +166,24 @@ catch (Exception e) when (e is IOException or SocketException or InvalidOperatio
 {
     Console.Error.WriteLine($"{args[0]}: {e.GetType().Name}: {e.Message}");
     return 1;
+}
+
+// Sorts the samples (µs) and gives "p50_us X p99_us Y"; says on standard error what failed, and gives null when every
+// attempt did.
+static string? Latencies(string mode, List<double> samples, int errors, string? firstError, int attempts)
+{
+    if (samples.Count == 0)
+    {
+        Console.Error.WriteLine($"{mode}: every attempt failed; first: {firstError}");
+        return null;
+    }
+    if (firstError is not null)
+    {
+        Console.Error.WriteLine($"{mode}: {errors} of {attempts} failed; first: {firstError}");
+    }
+    samples.Sort();
+    double Percentile(double p) => samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(p * samples.Count) - 1)];
+    return string.Create(CultureInfo.InvariantCulture, $"p50_us {Percentile(0.50):F0} p99_us {Percentile(0.99):F0}");
 }
 
 static Dictionary<string, string> ParseOptions(ReadOnlySpan<string> rest)
@@ -412,45 +441,104 @@ static class Setup
         var samples = new List<double>(count);
         var errors = 0;
         string? firstError = null;
-        var payload = new byte[32];
-        Random.Shared.NextBytes(payload);
-        payload[0] = 0x42; // never 0x16: the echo server drops a leading TLS handshake record
-        var back = new byte[32];
+        var (payload, back) = Buffers();
         var deadline = Stopwatch.StartNew();
         for (var i = 0; i < count && deadline.Elapsed < TimeSpan.FromSeconds(120); i++)
         {
-            var stopwatch = Stopwatch.StartNew();
-            try
+            if (Once(path, payload, back, ref firstError) is { } us)
             {
-                var (socket, stream) = path.Open();
-                using (socket)
-                using (stream)
-                {
-                    stream.Write(payload);
-                    stream.Flush();
-                    for (var got = 0; got < back.Length;)
-                    {
-                        var n = stream.Read(back, got, back.Length - got);
-                        if (n == 0)
-                        {
-                            throw new IOException($"closed after {got} echoed bytes");
-                        }
-                        got += n;
-                    }
-                    if (!back.AsSpan().SequenceEqual(payload))
-                    {
-                        throw new IOException("echo differs");
-                    }
-                }
-                samples.Add(stopwatch.Elapsed.TotalMicroseconds);
+                samples.Add(us);
             }
-            catch (Exception e) when (e is IOException or SocketException or AuthenticationException)
+            else
             {
                 errors++;
-                firstError ??= $"{e.GetType().Name}: {e.Message}";
             }
         }
         return (samples, errors + (count - samples.Count - errors), firstError);
+    }
+
+    /// <summary>The 32 bytes each setup sends, and room for their echo.</summary>
+    public static (byte[] Payload, byte[] Back) Buffers()
+    {
+        var payload = new byte[32];
+        Random.Shared.NextBytes(payload);
+        payload[0] = 0x42; // never 0x16: the echo server drops a leading TLS handshake record
+        return (payload, new byte[32]);
+    }
+
+    /// <summary>One connect, [CONNECT,] send, echo, close: its µs, or null when it failed (the first failure kept).</summary>
+    public static double? Once(PathOptions path, byte[] payload, byte[] back, ref string? firstError)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            var (socket, stream) = path.Open();
+            using (socket)
+            using (stream)
+            {
+                stream.Write(payload);
+                stream.Flush();
+                for (var got = 0; got < back.Length;)
+                {
+                    var n = stream.Read(back, got, back.Length - got);
+                    if (n == 0)
+                    {
+                        throw new IOException($"closed after {got} echoed bytes");
+                    }
+                    got += n;
+                }
+                if (!back.AsSpan().SequenceEqual(payload))
+                {
+                    throw new IOException("echo differs");
+                }
+            }
+            return stopwatch.Elapsed.TotalMicroseconds;
+        }
+        catch (Exception e) when (e is IOException or SocketException or AuthenticationException)
+        {
+            firstError ??= $"{e.GetType().Name}: {e.Message}";
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// A storm of new connections: <c>concurrency</c> clients, each a thread setting up one connection after another
+/// (<see cref="Setup.Once"/>) until the time is up. Closed loop: a new connection starts as soon as one ends.
+/// </summary>
+static class Storm
+{
+    public static (List<double> Samples, int Errors, string? FirstError, double Seconds) Run(PathOptions path, int concurrency, TimeSpan duration)
+    {
+        var results = new (List<double> Samples, int Errors, string? FirstError)[concurrency];
+        using var start = new ManualResetEventSlim();
+        var clock = new Stopwatch();
+        var threads = Enumerable.Range(0, concurrency).Select(i => new Thread(() =>
+        {
+            var samples = new List<double>();
+            var errors = 0;
+            string? firstError = null;
+            var (payload, back) = Setup.Buffers();
+            start.Wait();
+            while (clock.Elapsed < duration)
+            {
+                if (Setup.Once(path, payload, back, ref firstError) is { } us)
+                {
+                    samples.Add(us);
+                }
+                else
+                {
+                    errors++;
+                }
+            }
+            results[i] = (samples, errors, firstError);
+        }, 256 * 1024) { IsBackground = true }).ToList();
+        threads.ForEach(t => t.Start());
+        clock.Start();
+        start.Set();
+        threads.ForEach(t => t.Join());
+        var seconds = clock.Elapsed.TotalSeconds;
+        return ([.. results.SelectMany(r => r.Samples)], results.Sum(r => r.Errors), results.Select(r => r.FirstError).FirstOrDefault(e => e is not null), seconds);
     }
 }
 
