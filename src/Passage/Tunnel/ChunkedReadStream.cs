@@ -77,9 +77,19 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
     {
         var line = await _reader.ReadLineAsync(MaxSizeLine, cancellationToken).ConfigureAwait(false)
             ?? throw new IOException("the chunked body was cut off before its last chunk");
+        return ParseSize(line);
+    }
+
+    /// <summary>
+    /// A chunk-size line without its CRLF: the size (hexadecimal, at most 15 digits, so it fits in 63 bits); the
+    /// extensions after a ';' are not read, but may hold no control character other than HTAB.
+    /// </summary>
+    /// <exception cref="InvalidDataException">It is not such a line.</exception>
+    public static long ParseSize(string line)
+    {
         var end = line.IndexOf(';');
         var digits = (end < 0 ? line : line[..end]).TrimEnd(' ', '\t');
-        if (digits.Length is 0 or > 15 || !IsHex(digits)
+        if (digits.Length is 0 or > 15 || !IsHex(digits) || !FieldSyntax.IsValue(line)
             || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size))
         {
             throw new InvalidDataException("a chunk size is not a hexadecimal number");

@@ -72,6 +72,75 @@ public sealed class ClientProcessTests
         Assert.DoesNotContain("Proxy-", head);
     }
 
+    /// <summary>
+    /// One request per tunnel: the request's body goes to its origin, framed as its head says, and what the application
+    /// pipelines after it (here a request for another host, with that host's cookie) never does.
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Length: 5\r\n\r\nhello")]
+    [InlineData("Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Check: 1\r\n\r\n")]
+    [InlineData("\r\n")]
+    public async Task Only_the_requests_own_body_reaches_its_origin_and_a_request_pipelined_after_it_does_not(string framingAndBody)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+        await using var __ = client;
+
+        var method = framingAndBody == "\r\n" ? "GET" : "POST";
+        var request = $"{method} http://origin.test:{originPort}/a HTTP/1.1\r\nHost: origin.test\r\n{framingAndBody}";
+        var pipelined = $"GET http://other.test:{originPort}/secret HTTP/1.1\r\nHost: other.test\r\nCookie: session=for-other-host\r\n\r\n";
+        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(request + pipelined));
+
+        // The origin answers once the request is whole, then reads everything it is sent until its end.
+        using var origin = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        var expected = $"{method} /a HTTP/1.1\r\nHost: origin.test\r\n" + (framingAndBody == "\r\n" ? "" : framingAndBody.Split("\r\n\r\n", 2)[0] + "\r\n")
+            + "Connection: close\r\n\r\n" + (framingAndBody == "\r\n" ? "" : framingAndBody.Split("\r\n\r\n", 2)[1]);
+        var received = new List<byte>();
+        var chunk = new byte[4096];
+        while (received.Count < expected.Length)
+        {
+            var n = await origin.ReceiveAsync(chunk, SocketFlags.None).WaitAsync(Timeouts.Default);
+            Assert.True(n > 0, Encoding.ASCII.GetString([.. received]));
+            received.AddRange(chunk[..n]);
+        }
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"u8.ToArray());
+        origin.Shutdown(SocketShutdown.Send);
+
+        // The application gets the answer and its end, and closes: only then does the origin's read end.
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer);
+        Assert.EndsWith("\r\n\r\nok", answer);
+        app.Shutdown(SocketShutdown.Send);
+        received.AddRange(await Loopback.ReadToEndAsync(origin));
+        Assert.Equal(expected, Encoding.ASCII.GetString([.. received]));
+    }
+
+    [Theory]
+    [InlineData("GET http://origin.test:0/ HTTP/1.1\r\nHost: x\r\n\r\n", "port")]
+    [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding")]
+    [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\n", "Content-Length")]
+    [InlineData("GET http://origin.test:8080/ HTTP/1.1\r\nX-A: a\0b\r\n\r\n", "malformed header")]
+    public async Task A_request_the_origin_could_read_differently_is_refused_400_with_a_reason(string head, string detail)
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+        await using var __ = client;
+        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        await Loopback.SendAllAsync(app, Encoding.Latin1.GetBytes(head));
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 400 ", answer);
+        Assert.Contains("Proxy-Status: ", answer);
+        Assert.Contains(detail, answer);
+        Assert.DoesNotContain("fail:", client.StandardError);
+    }
+
     [Fact]
     public async Task Relay_errors_map_to_socks_reply_codes()
     {

@@ -10,7 +10,8 @@ namespace Passage.Client.HttpProxy;
 /// <summary>
 /// One connection to the local HTTP proxy: a CONNECT (answered 200, then relayed) or a plain
 /// <c>http://</c> request in absolute-form (forwarded through a tunnel to the origin in origin-form,
-/// one request per tunnel). A failure answers with a status and a Proxy-Status.
+/// one request per tunnel: its body goes with it, and anything sent after that is dropped, see
+/// <see cref="RequestBodyConnection"/>). A failure answers with a status and a Proxy-Status.
 /// </summary>
 internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
 {
@@ -52,20 +53,20 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
 
             await using var upstream = new StreamConnection(tunnel);
-            var rest = buffer.AsMemory(headLength, filled - headLength);
-            ReadOnlyMemory<byte> preamble;
+            byte[] rest = buffer.AsSpan(headLength, filled - headLength).ToArray();
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
             if (head.IsConnect)
             {
                 await app.WriteAsync(Http1Response.Established(System.Net.HttpVersion.Version11), closeAll).ConfigureAwait(false);
-                preamble = rest.ToArray();
+                await BytePump.RunAsync(app, upstream, pump, rest, closeAll).ConfigureAwait(false);
             }
             else
             {
-                preamble = (byte[])[.. head.ToOriginForm(), .. rest.Span];
+                // Only this request's body follows its head to the origin: what comes after it is not this tunnel's.
+                var request = new RequestBodyConnection(app, rest, head.Framing, head.ContentLength);
+                await BytePump.RunAsync(request, upstream, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
             }
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null;
-            await BytePump.RunAsync(app, upstream, pump, preamble, closeAll).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {

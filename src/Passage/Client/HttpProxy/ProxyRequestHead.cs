@@ -1,14 +1,22 @@
+using System.Globalization;
 using System.Text;
 using Passage.Configuration;
+using Passage.Tunnel;
 
 namespace Passage.Client.HttpProxy;
 
 /// <summary>
 /// A request head as a local HTTP proxy receives it (RFC 9112 §3.2): CONNECT in authority-form, or
 /// a plain <c>http://</c> request in absolute-form, which is forwarded in origin-form with the
-/// proxy's own hop-by-hop headers removed.
+/// proxy's own hop-by-hop headers removed. Field lines are checked as the relay checks its own (RFC 9110 §5:
+/// a token for a name, no control character but HTAB in a value, no obs-fold), and a request's body framing must
+/// be unambiguous (RFC 9112 §6.3): never Content-Length beside Transfer-Encoding, Content-Length values that all
+/// agree, and chunked last in Transfer-Encoding. Otherwise the request is refused, since a head the origin reads
+/// differently from this proxy is how requests get smuggled.
 /// </summary>
-internal sealed record ProxyRequestHead(string Method, string Host, int Port, string PathAndQuery, string Version, IReadOnlyList<(string Name, string Value)> Headers)
+internal sealed record ProxyRequestHead(
+    string Method, string Host, int Port, string PathAndQuery, string Version, IReadOnlyList<(string Name, string Value)> Headers,
+    BodyFraming Framing = BodyFraming.None, long ContentLength = 0)
 {
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -33,7 +41,8 @@ internal sealed record ProxyRequestHead(string Method, string Host, int Port, st
         }
         var lines = text.Split("\r\n");
         var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
+        if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal)
+            || !FieldSyntax.IsToken(requestLine[0]) || lines[0].Any(char.IsControl))
         {
             error = "malformed request line";
             return null;
@@ -41,13 +50,12 @@ internal sealed record ProxyRequestHead(string Method, string Host, int Port, st
         var headers = new List<(string, string)>();
         foreach (var line in lines.Skip(1).TakeWhile(l => l.Length > 0))
         {
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0 || char.IsWhiteSpace(line[0]) || char.IsWhiteSpace(line[colon - 1]))
+            if (FieldSyntax.ParseLine(line) is not { } field)
             {
                 error = "malformed header";
                 return null;
             }
-            headers.Add((line[..colon], line[(colon + 1)..].Trim()));
+            headers.Add((field.Key, field.Value));
         }
         var (method, target, version) = (requestLine[0], requestLine[1], requestLine[2]);
         if (method == "CONNECT")
@@ -63,7 +71,68 @@ internal sealed record ProxyRequestHead(string Method, string Host, int Port, st
             error = "only CONNECT and absolute http:// requests are served";
             return null;
         }
-        return new ProxyRequestHead(method, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery, version, headers);
+        if (uri.Port is < 1 or > 65535)
+        {
+            error = "the port must be 1-65535";
+            return null;
+        }
+        if (!TryFraming(headers, out var framing, out var contentLength, out error))
+        {
+            return null;
+        }
+        return new ProxyRequestHead(method, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery, version, headers, framing, contentLength);
+    }
+
+    /// <summary>How the request's body is delimited; false, with why, when the head does not say so unambiguously.</summary>
+    private static bool TryFraming(List<(string Name, string Value)> headers, out BodyFraming framing, out long contentLength, out string? error)
+    {
+        framing = BodyFraming.None;
+        contentLength = 0;
+        error = null;
+        var codings = new List<string>();
+        long? length = null;
+        foreach (var (name, value) in headers)
+        {
+            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                codings.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+            }
+            else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var item in value.Split(',', StringSplitOptions.TrimEntries))
+                {
+                    // Digits only (no sign, no spaces inside), and every value the same (RFC 9110 §8.6).
+                    if (item.Length is 0 or > 18 || !item.All(char.IsAsciiDigit) || (length is { } seen && seen != long.Parse(item, CultureInfo.InvariantCulture)))
+                    {
+                        error = "Content-Length is not one non-negative number";
+                        return false;
+                    }
+                    length = long.Parse(item, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        if (codings.Count > 0)
+        {
+            if (length is not null)
+            {
+                error = "both Content-Length and Transfer-Encoding";
+                return false;
+            }
+            if (!codings[^1].Equals("chunked", StringComparison.OrdinalIgnoreCase)
+                || codings.Count(c => c.Equals("chunked", StringComparison.OrdinalIgnoreCase)) > 1)
+            {
+                error = "Transfer-Encoding does not end in chunked, once";
+                return false;
+            }
+            framing = BodyFraming.Chunked;
+            return true;
+        }
+        if (length is { } n)
+        {
+            framing = BodyFraming.Length;
+            contentLength = n;
+        }
+        return true;
     }
 
     /// <summary>
@@ -74,9 +143,13 @@ internal sealed record ProxyRequestHead(string Method, string Host, int Port, st
     {
         var builder = new StringBuilder().Append(Method).Append(' ').Append(PathAndQuery).Append(' ').Append(Version).Append("\r\n");
         var hasHost = false;
+        // Fields that Connection names are this hop's too (RFC 9110 §7.6.1).
+        var named = Headers.Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in Headers)
         {
-            if (HopByHop.Contains(name))
+            if (HopByHop.Contains(name) || named.Contains(name))
             {
                 continue;
             }

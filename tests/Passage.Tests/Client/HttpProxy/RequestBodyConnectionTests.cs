@@ -1,0 +1,119 @@
+using System.Net.Sockets;
+using System.Text;
+using Passage.Client.HttpProxy;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Client.HttpProxy;
+
+/// <summary>
+/// The body of one forwarded request, read from a real socket: exactly as framed, then nothing, however the
+/// application's writes fall.
+/// </summary>
+public sealed class RequestBodyConnectionTests
+{
+    private const string Pipelined = "GET http://other.test/ HTTP/1.1\r\nCookie: for-other\r\n\r\n";
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(4096)]
+    public async Task A_chunked_body_passes_whole_and_unchanged_and_what_follows_it_is_dropped(int writeSize)
+    {
+        const string body = "5;name=\"v\"\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n";
+        var (read, error) = await ReadBodyAsync(BodyFraming.Chunked, 0, buffered: "5;na", body[4..] + Pipelined, writeSize);
+        Assert.Null(error);
+        Assert.Equal(body, read);
+    }
+
+    [Fact]
+    public async Task A_content_length_body_ends_after_its_length_whatever_was_read_with_the_head()
+    {
+        var (read, error) = await ReadBodyAsync(BodyFraming.Length, 11, buffered: "hello wo", "rld" + Pipelined, writeSize: 64);
+        Assert.Null(error);
+        Assert.Equal("hello world", read);
+    }
+
+    [Fact]
+    public async Task Without_a_body_nothing_passes()
+    {
+        var (read, error) = await ReadBodyAsync(BodyFraming.None, 0, buffered: Pipelined, Pipelined, writeSize: 64);
+        Assert.Null(error);
+        Assert.Equal("", read);
+    }
+
+    [Fact]
+    public async Task An_application_that_leaves_inside_the_body_ends_it_there()
+    {
+        var (read, error) = await ReadBodyAsync(BodyFraming.Length, 100, buffered: "", "only this", writeSize: 64);
+        Assert.Null(error);
+        Assert.Equal("only this", read);
+    }
+
+    [Theory]
+    [InlineData("5\nhello\r\n0\r\n\r\n")]
+    [InlineData("5\r\nhello\n0\r\n\r\n")]
+    [InlineData("5\r\nhelloXY0\r\n\r\n")]
+    [InlineData("5\r\x01\nhello\r\n0\r\n\r\n")]
+    [InlineData("x5\r\nhello\r\n0\r\n\r\n")]
+    [InlineData("5;a=\x01\r\nhello\r\n0\r\n\r\n")]
+    [InlineData("10000000000000000\r\n")]
+    [InlineData("0\r\nbad trailer\r\n\r\n")]
+    [InlineData("0\r\n folded: x\r\n\r\n")]
+    public async Task Broken_chunked_framing_is_an_error_not_a_shorter_or_longer_body(string body)
+    {
+        var (_, error) = await ReadBodyAsync(BodyFraming.Chunked, 0, buffered: "", body + Pipelined, writeSize: 4096);
+        Assert.IsType<InvalidDataException>(error);
+    }
+
+    [Fact]
+    public async Task A_size_line_longer_than_4_KiB_is_an_error()
+    {
+        var (_, error) = await ReadBodyAsync(BodyFraming.Chunked, 0, buffered: "", "5;" + new string('a', 5000) + "\r\nhello\r\n0\r\n\r\n", writeSize: 4096);
+        Assert.IsType<InvalidDataException>(error);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="sent"/> to a socket in <paramref name="writeSize"/> pieces, then closes it; reads the
+    /// other end through a <see cref="RequestBodyConnection"/> (given <paramref name="buffered"/> as read with the
+    /// head) until it ends: what it gave, and the exception it threw, if any.
+    /// </summary>
+    private static async Task<(string Read, Exception? Error)> ReadBodyAsync(BodyFraming framing, long length, string buffered, string sent, int writeSize)
+    {
+        var (writer, reader) = await Loopback.ConnectedPairAsync();
+        using var _ = writer;
+        await using var app = new SocketConnection(reader);
+        var body = new RequestBodyConnection(app, Encoding.Latin1.GetBytes(buffered), framing, length);
+        var writing = Task.Run(async () =>
+        {
+            var bytes = Encoding.Latin1.GetBytes(sent);
+            for (var at = 0; at < bytes.Length; at += writeSize)
+            {
+                await writer.SendAsync(bytes.AsMemory(at, Math.Min(writeSize, bytes.Length - at)));
+            }
+            writer.Shutdown(SocketShutdown.Send);
+        });
+        var read = new StringBuilder();
+        var buffer = new byte[7];
+        try
+        {
+            while (true)
+            {
+                // A zero-byte read first, as the pump waits, then a small read.
+                await body.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default);
+                var n = await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default);
+                if (n == 0)
+                {
+                    break;
+                }
+                read.Append(Encoding.Latin1.GetString(buffer, 0, n));
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            return (read.ToString(), e);
+        }
+        await writing.WaitAsync(Timeouts.Default);
+        return (read.ToString(), null);
+    }
+}
