@@ -24,6 +24,7 @@ namespace Passage.Relay;
 internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionEnd
 {
     private readonly string _frontDoor;
+    private readonly string _metricsFrontDoor;
     private readonly IReadOnlyList<IPEndPoint> _endpoints;
     private readonly RelayLimits _limits;
     private readonly ILogger _logger;
@@ -41,6 +42,17 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     private Task? _stopping;
 
     /// <summary>Creates the listener; nothing listens until <see cref="Start"/>.</summary>
+    /// <param name="frontDoor">Its name in log lines, and its <c>front_door</c> tag unless <paramref name="metricsFrontDoor"/> is given.</param>
+    /// <param name="endpoints">Where it listens.</param>
+    /// <param name="limits">Connection cap and drain time.</param>
+    /// <param name="handler">Serves each accepted connection.</param>
+    /// <param name="logger">For its own lines.</param>
+    /// <param name="metrics">Where it counts accepted and refused connections.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="metricsFrontDoor">
+    /// The <c>front_door</c> tag of what it counts, when that is not <paramref name="frontDoor"/>: the tag its handlers count
+    /// the same connections' later fates under, so that a front door's counts add up.
+    /// </param>
     public FrontDoorListener(
         string frontDoor,
         IReadOnlyList<IPEndPoint> endpoints,
@@ -48,9 +60,11 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         ConnectionHandler handler,
         ILogger logger,
         RelayMetrics metrics,
-        TimeProvider time)
+        TimeProvider time,
+        string? metricsFrontDoor = null)
     {
         _frontDoor = frontDoor;
+        _metricsFrontDoor = metricsFrontDoor ?? frontDoor;
         _endpoints = endpoints;
         _limits = limits;
         _handler = handler;
@@ -198,7 +212,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 // A connection that died in the backlog (reset before accept): nothing to answer.
                 continue;
             }
-            _metrics.Accepted(_frontDoor);
+            _metrics.Accepted(_metricsFrontDoor);
             var id = Interlocked.Increment(ref _nextConnectionId);
             if (paused)
             {
@@ -287,7 +301,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     /// </summary>
     private void Refuse(Socket client, long id, bool outOfDescriptors = false)
     {
-        _metrics.Refused(_frontDoor, RefusalReason.ConnectionLimit);
+        _metrics.Refused(_metricsFrontDoor, RefusalReason.ConnectionLimit);
         if (!outOfDescriptors && Interlocked.Exchange(ref _limitLogged, 1) == 0)
         {
             Log.ConnectionLimitReached(_logger, _limits.MaxConnections);

@@ -72,7 +72,7 @@ public sealed class RelayMetrics : IDisposable
     /// <summary>Tracks connections open now.</summary>
     public void Open(int delta) => _open.Add(delta);
 
-    /// <summary>Counts a tunnel whose upstream is connected.</summary>
+    /// <summary>Counts a tunnel that starts relaying (its upstream connected, the client answered); each is counted closed once.</summary>
     public void TunnelOpened(string frontDoor) => _tunnelsOpened.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
 
     /// <summary>Tracks tunnels relaying now.</summary>

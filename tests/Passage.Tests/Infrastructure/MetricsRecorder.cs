@@ -10,6 +10,7 @@ internal sealed class MetricsRecorder : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly Dictionary<string, long> _sums = new();
+    private readonly HashSet<string> _frontDoors = new();
 
     public MetricsRecorder(Meter meter)
     {
@@ -23,16 +24,25 @@ internal sealed class MetricsRecorder : IDisposable
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
             var key = instrument.Name;
+            string? frontDoor = null;
             foreach (var tag in tags)
             {
                 if (tag.Key is "reason" or "end" or "direction" or "result")
                 {
                     key += $"/{tag.Value}";
                 }
+                else if (tag.Key == "front_door")
+                {
+                    frontDoor = tag.Value as string;
+                }
             }
             lock (_sums)
             {
                 _sums[key] = _sums.GetValueOrDefault(key) + value;
+                if (frontDoor is not null)
+                {
+                    _frontDoors.Add(frontDoor);
+                }
             }
         });
         _listener.Start();
@@ -46,6 +56,27 @@ internal sealed class MetricsRecorder : IDisposable
             lock (_sums)
             {
                 return _sums.GetValueOrDefault(key);
+            }
+        }
+    }
+
+    /// <summary>The sum so far of <paramref name="instrument"/> over all its tags ("name" and every "name/...").</summary>
+    public long Total(string instrument)
+    {
+        lock (_sums)
+        {
+            return _sums.Where(s => s.Key == instrument || s.Key.StartsWith(instrument + "/", StringComparison.Ordinal)).Sum(s => s.Value);
+        }
+    }
+
+    /// <summary>Every <c>front_door</c> tag value measured so far.</summary>
+    public IReadOnlyCollection<string> FrontDoors
+    {
+        get
+        {
+            lock (_sums)
+            {
+                return [.. _frontDoors];
             }
         }
     }

@@ -190,7 +190,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         if (_options.PlainEndpoints.Count > 0)
         {
-            var plain = new FrontDoorListener(FrontDoor + "-plain", _options.PlainEndpoints, _limits, HandlePlainAsync, _logger, _metrics, _time);
+            // Counted as "connect" too: the sessions behind both listeners count under that tag.
+            var plain = new FrontDoorListener(FrontDoor + "-plain", _options.PlainEndpoints, _limits, HandlePlainAsync, _logger, _metrics, _time, FrontDoor);
             _listeners.Add(plain);
             plain.Start();
             LocalPlainEndpoints = plain.LocalEndpoints;
@@ -328,8 +329,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 else if (now != -LinuxSplice.EAGAIN)
                 {
                     // Gone already (end of stream, or reset).
-                    await client.DisposeAsync().ConfigureAwait(false);
-                    return default;
+                    return await LeftAsync(client).ConfigureAwait(false);
                 }
                 else
                 {
@@ -348,8 +348,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 var n = await client.ReadAsync(buffer.AsMemory(seen, size - seen), headDeadline).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    await client.DisposeAsync().ConfigureAwait(false);
-                    return default;
+                    return await LeftAsync(client).ConfigureAwait(false);
                 }
                 seen += n;
             }
@@ -357,11 +356,16 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             buffer = null;
             return (read, seen);
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        catch (OperationCanceledException)
         {
             await Http1ConnectSession.RefuseAsync(client, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
                 "request head not received in time", _metrics, _time).ConfigureAwait(false);
             return default;
+        }
+        catch (SocketException)
+        {
+            // Reset before its first bytes.
+            return await LeftAsync(client).ConfigureAwait(false);
         }
         finally
         {
@@ -370,6 +374,14 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>A client gone before its first bytes: counted (as pass-through counts one gone before its hello) and closed.</summary>
+    private async ValueTask<(byte[]? Buffer, int Length)> LeftAsync(SocketConnection client)
+    {
+        _metrics.Refused(FrontDoor, RefusalReason.ClientClosed);
+        await client.DisposeAsync().ConfigureAwait(false);
+        return default;
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

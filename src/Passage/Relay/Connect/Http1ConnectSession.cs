@@ -79,6 +79,11 @@ internal sealed class Http1ConnectSession(
                 {
                     await RefuseAsync(client, refusal, detail, metrics, time, logger, id).ConfigureAwait(false);
                 }
+                else
+                {
+                    // Gone before a whole head: counted, as pass-through counts a client gone before its hello.
+                    metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                }
                 return default;
             }
 
@@ -96,7 +101,6 @@ internal sealed class Http1ConnectSession(
                 return default;
             }
 
-            metrics.TunnelOpened(ConnectRelay.FrontDoor);
             var handedOver = false;
             try
             {
@@ -112,6 +116,8 @@ internal sealed class Http1ConnectSession(
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
+                // Gone before its 200 went out: no tunnel started.
+                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
                 return default;
             }
             finally

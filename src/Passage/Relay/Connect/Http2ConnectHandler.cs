@@ -58,7 +58,6 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             return;
         }
 
-        metrics.TunnelOpened(ConnectRelay.FrontDoor);
         Stream stream;
         try
         {
@@ -70,7 +69,9 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             opening.Lease?.Dispose();
             if (e is IOException or OperationCanceledException or InvalidOperationException)
             {
-                return; // The client reset the stream before the answer went out.
+                // The client reset the stream before the answer went out: no tunnel started.
+                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                return;
             }
             throw;
         }

@@ -44,6 +44,8 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
                 }
                 preamble = hello;
             }
+            // Counted where relaying starts, so that every tunnel counted opened is counted closed once.
+            metrics.TunnelOpened(ConnectRelay.FrontDoor);
             metrics.TunnelOpen(1);
             new RelayedConnection(client, upstream, slot, this, end, id).Start(pumpOptions, preamble, cancellationToken);
             started = true;

@@ -42,6 +42,12 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
 
     public long Counter(string key) => _recorder[key];
 
+    /// <summary>An instrument's sum over all its tags.</summary>
+    public long Total(string instrument) => _recorder.Total(instrument);
+
+    /// <summary>Every <c>front_door</c> tag counted so far.</summary>
+    public IReadOnlyCollection<string> FrontDoors => _recorder.FrontDoors;
+
     /// <summary>
     /// Starts a relay. By default it allows private destinations (tests run on loopback), maps
     /// origin.test to 127.0.0.1 and allows every port: tests narrow that as they need.
