@@ -38,7 +38,7 @@ public static class ClientSettings
         var defaults = new LocalProxyOptions();
         var socks = ListenEndpoints(reader, "client:socks", defaults.SocksEndpoints);
         var http = ListenEndpoints(reader, "client:http", defaults.HttpEndpoints);
-        var users = reader.GetMap("client:socksUsers").ToDictionary(u => u.Name, u => u.Value, StringComparer.Ordinal);
+        var users = SocksUsers(reader);
         var clientDefaults = new PassageClientOptions();
         return (
             new PassageClientOptions
@@ -56,6 +56,44 @@ public static class ClientSettings
                 HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
                 IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
             });
+    }
+
+    /// <summary>
+    /// <c>client.socksUsers</c>: user name to password, each 1 to 255 bytes of UTF-8 as RFC 1929 §2 carries them.
+    /// Passwords are never echoed in errors.
+    /// </summary>
+    private static Dictionary<string, string> SocksUsers(SettingsReader reader)
+    {
+        const string Key = "client:socksUsers";
+        const string Expected = "an object of user: password pairs, e.g. { \"alice\": \"secret\" }";
+        const int MaxBytes = 255;
+        var users = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, user, password, layer) in reader.GetMap(Key, Expected))
+        {
+            var userBytes = System.Text.Encoding.UTF8.GetByteCount(user);
+            var passwordBytes = System.Text.Encoding.UTF8.GetByteCount(password);
+            if (userBytes == 0)
+            {
+                reader.AddError(Key, "a user name is empty: RFC 1929 needs 1 to 255 bytes", layer);
+            }
+            else if (userBytes > MaxBytes)
+            {
+                reader.AddError(Key, $"user '{user[..16]}...' is {userBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
+            }
+            else if (passwordBytes == 0)
+            {
+                reader.AddError(key, "the password is empty: RFC 1929 needs 1 to 255 bytes", layer);
+            }
+            else if (passwordBytes > MaxBytes)
+            {
+                reader.AddError(key, $"the password is {passwordBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
+            }
+            else
+            {
+                users[user] = password;
+            }
+        }
+        return users;
     }
 
     private static IReadOnlyList<System.Net.IPEndPoint> ListenEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)

@@ -98,8 +98,16 @@ public sealed class SettingsReader
             .ToArray();
     }
 
-    /// <summary>A map (JSON object) from the top layer that sets it: name to text value.</summary>
-    public IReadOnlyList<(string Key, string Name, string Value, SettingsLayer Layer)> GetMap(string key)
+    /// <summary>
+    /// A map (JSON object) from the top layer that sets it: name to text value. A single value, a list, and an
+    /// entry whose value is an object or list are errors (<paramref name="expected"/> says what to write instead)
+    /// and are left out.
+    /// </summary>
+    /// <remarks>
+    /// The configuration reads a JSON list as a map whose names are its indexes, so a map whose names are exactly
+    /// <c>0</c>, <c>1</c>, ... is taken for a list and refused: read as a map it would hold names nobody wrote.
+    /// </remarks>
+    public IReadOnlyList<(string Key, string Name, string Value, SettingsLayer Layer)> GetMap(string key, string expected = "an object of name: value pairs")
     {
         if (Find(key) is not { } hit)
         {
@@ -108,10 +116,45 @@ public sealed class SettingsReader
         var section = hit.Configuration.GetSection(key);
         if (section.Value is not null)
         {
-            AddError(key, "expected an object of name: value pairs", hit);
+            AddError(key, $"expected {expected}, not a single value", hit);
             return Array.Empty<(string, string, string, SettingsLayer)>();
         }
-        return section.GetChildren().Select(c => (c.Path, c.Key, c.Value ?? "", hit)).ToArray();
+        var children = section.GetChildren().ToArray();
+        if (IsList(children))
+        {
+            AddError(key, $"expected {expected}, not a list", hit);
+            return Array.Empty<(string, string, string, SettingsLayer)>();
+        }
+        var entries = new List<(string, string, string, SettingsLayer)>(children.Length);
+        foreach (var child in children)
+        {
+            if (child.Value is null && child.GetChildren().Any())
+            {
+                AddError(child.Path, "expected a text value, not an object or list", hit);
+                continue;
+            }
+            entries.Add((child.Path, child.Key, child.Value ?? "", hit));
+        }
+        return entries;
+    }
+
+    private static bool IsList(IReadOnlyList<IConfigurationSection> children)
+    {
+        if (children.Count == 0)
+        {
+            return false;
+        }
+        var indexes = new HashSet<int>();
+        foreach (var child in children)
+        {
+            if (child.Key.Length == 0 || !child.Key.All(char.IsAsciiDigit) || (child.Key.Length > 1 && child.Key[0] == '0')
+                || !int.TryParse(child.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= children.Count)
+            {
+                return false;
+            }
+            indexes.Add(index);
+        }
+        return indexes.Count == children.Count;
     }
 
     /// <summary>

@@ -1,0 +1,106 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Passage.Client;
+using Passage.Configuration;
+using Passage.Identity;
+
+namespace Passage.Tests.Configuration;
+
+public sealed class ClientSettingsTests
+{
+    private static readonly string Relay = $"{NodeIdentity.Create().NodeId}@127.0.0.1:25443";
+
+    private static SettingsLayer JsonLayer(string socksUsers) =>
+        new("client.json", new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
+            $$"""{ "client": { "relays": ["{{Relay}}"], "socks": ["127.0.0.1:26080"], "http": ["off"], "socksUsers": {{socksUsers}} } }"""))).Build());
+
+    private static SettingsLayer Flags(params (string Key, string Value)[] values) =>
+        new("flags", new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build());
+
+    private static (LocalProxyOptions Proxy, IReadOnlyList<string> Errors) Read(params SettingsLayer[] layers)
+    {
+        var reader = new SettingsReader(layers);
+        var (_, proxy) = ClientSettings.Read(reader);
+        return (proxy, reader.Errors);
+    }
+
+    [Fact]
+    public void Socks_users_are_an_object_of_user_and_password()
+    {
+        var (proxy, errors) = Read(JsonLayer("""{ "alice": "secret", "bob": "p:w" }"""));
+        Assert.Empty(errors);
+        Assert.Equal(new Dictionary<string, string> { ["alice"] = "secret", ["bob"] = "p:w" }, proxy.SocksUsers);
+    }
+
+    [Fact]
+    public void Socks_users_at_the_rfc_1929_limit_of_255_bytes_are_accepted()
+    {
+        // 85 three-byte characters: 255 bytes of UTF-8, as the SOCKS5 handshake carries them.
+        var name = new string('€', 85);
+        var (proxy, errors) = Read(JsonLayer($$"""{ "{{name}}": "{{new string('p', 255)}}" }"""));
+        Assert.Empty(errors);
+        Assert.Equal(new string('p', 255), proxy.SocksUsers[name]);
+    }
+
+    [Fact]
+    public void The_socks_user_flag_gives_the_same_map()
+    {
+        var (proxy, errors) = Read(Flags(("client:relays:0", Relay), ("client:socksUsers:alice", "secret")));
+        Assert.Empty(errors);
+        Assert.Equal("secret", Assert.Single(proxy.SocksUsers).Value);
+    }
+
+    [Theory]
+    [InlineData("""["alice:secret"]""")]
+    [InlineData("""[":"]""")]
+    [InlineData("""["u:"]""")]
+    [InlineData("""[":p"]""")]
+    [InlineData("""{ "0": "alice", "1": "secret" }""")]
+    public void Socks_users_written_as_a_list_are_an_error_that_shows_the_object_form(string socksUsers)
+    {
+        var (proxy, errors) = Read(JsonLayer(socksUsers));
+        var error = Assert.Single(errors);
+        Assert.StartsWith("client.socksUsers: expected an object of user: password pairs, e.g. { \"alice\": \"secret\" }, not a list", error);
+        Assert.EndsWith("(from client.json)", error);
+        Assert.Empty(proxy.SocksUsers);
+    }
+
+    [Fact]
+    public void Socks_users_as_one_string_are_an_error()
+    {
+        var (_, errors) = Read(JsonLayer("\"alice:secret\""));
+        Assert.StartsWith("client.socksUsers: expected an object of user: password pairs", Assert.Single(errors));
+    }
+
+    [Theory]
+    [InlineData("""{ "": "secret" }""", "client.socksUsers: a user name is empty")]
+    [InlineData("""{ "alice": "" }""", "client.socksUsers.alice: the password is empty")]
+    [InlineData("""{ "alice": { "x": "y" } }""", "client.socksUsers.alice: expected a text value")]
+    public void Empty_user_names_and_passwords_are_errors_naming_the_key(string socksUsers, string expected)
+    {
+        var (proxy, errors) = Read(JsonLayer(socksUsers));
+        Assert.StartsWith(expected, Assert.Single(errors));
+        Assert.Empty(proxy.SocksUsers);
+    }
+
+    [Fact]
+    public void User_names_and_passwords_longer_than_255_bytes_are_errors_naming_the_key()
+    {
+        var longName = new string('a', 300);
+        var (_, nameErrors) = Read(JsonLayer($$"""{ "{{longName}}": "secret" }"""));
+        Assert.StartsWith("client.socksUsers: user 'aaaaaaaaaaaaaaaa...' is 300 bytes long: RFC 1929 allows 1 to 255", Assert.Single(nameErrors));
+
+        // 128 two-byte characters: 128 characters, but 256 bytes on the wire.
+        var (_, passwordErrors) = Read(JsonLayer($$"""{ "alice": "{{new string('é', 128)}}" }"""));
+        var error = Assert.Single(passwordErrors);
+        Assert.StartsWith("client.socksUsers.alice: the password is 256 bytes long: RFC 1929 allows 1 to 255", error);
+        Assert.DoesNotContain("é", error);
+    }
+
+    [Fact]
+    public void An_empty_password_from_the_flag_is_an_error_naming_the_key_and_the_flags()
+    {
+        var (_, errors) = Read(Flags(("client:relays:0", Relay), ("client:socksUsers:alice", "")));
+        Assert.Equal("client.socksUsers.alice: the password is empty: RFC 1929 needs 1 to 255 bytes (from flags)", Assert.Single(errors));
+    }
+}
