@@ -32,4 +32,10 @@ public enum TunnelFailure
 
     /// <summary>The relay answered something else (a status Passage does not expect).</summary>
     Other,
+
+    /// <summary>
+    /// The relay found the request malformed: 400 (<c>http_request_error</c>), e.g. a target that is not a host
+    /// name. Another relay would say the same.
+    /// </summary>
+    InvalidRequest,
 }

@@ -17,14 +17,22 @@ internal static class TunnelFailureAnswers
         _ => Socks5Protocol.Reply.GeneralFailure,
     };
 
-    /// <summary>The HTTP answer (status and Proxy-Status) of the local HTTP proxy.</summary>
+    /// <summary>
+    /// The HTTP answer (status and Proxy-Status) of the local HTTP proxy. What the relay said of the destination
+    /// is passed on; a relay that could not be used (down, or not the pinned key) is answered 503, as the tunnel's
+    /// client end answers while its session is down, with an error type about the relay, never the destination.
+    /// </summary>
     public static RefusalReason Http(this TunnelFailure failure) => failure switch
     {
+        TunnelFailure.InvalidRequest => RefusalReason.MalformedRequest,
         TunnelFailure.DestinationDenied => RefusalReason.DestinationDenied,
         TunnelFailure.DnsError => RefusalReason.DnsError,
         TunnelFailure.ConnectionRefused => RefusalReason.UpstreamRefused,
+        TunnelFailure.Unreachable => RefusalReason.UpstreamUnreachable,
         TunnelFailure.Timeout => RefusalReason.UpstreamTimeout,
         TunnelFailure.RelayBusy => RefusalReason.ConnectionLimit,
-        _ => RefusalReason.UpstreamUnreachable,
+        TunnelFailure.RelayUnavailable => RefusalReason.RelayUnavailable,
+        TunnelFailure.PinMismatch => RefusalReason.RelayKeyMismatch,
+        _ => RefusalReason.RelayError,
     };
 }

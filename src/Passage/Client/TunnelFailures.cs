@@ -13,6 +13,7 @@ public static class TunnelFailures
         var error = ErrorType(proxyStatus);
         return (status, error) switch
         {
+            (400, _) => TunnelFailure.InvalidRequest,
             (407, _) => TunnelFailure.AuthenticationRequired,
             (403, _) => TunnelFailure.DestinationDenied,
             (503, _) => TunnelFailure.RelayBusy,

@@ -103,4 +103,23 @@ public enum RefusalReason
     /// The destination name's lookup did not finish within the connect timeout (<c>dns_timeout</c>; answered 504).
     /// </summary>
     DnsTimeout,
+
+    /// <summary>
+    /// The client's relay could not be reached or its connection broke (<c>relay_unavailable</c>; answered by the
+    /// client's HTTP proxy with 503, Proxy-Status <c>destination_unavailable</c>: its next hop is down).
+    /// </summary>
+    RelayUnavailable,
+
+    /// <summary>
+    /// The client's relay presented a key other than its pinned node ID (<c>relay_key_mismatch</c>; answered by the
+    /// client's HTTP proxy with 503, Proxy-Status <c>tls_certificate_error</c>).
+    /// </summary>
+    RelayKeyMismatch,
+
+    /// <summary>
+    /// The client's relay answered what the client cannot pass on: a status it does not expect, or a demand for
+    /// credentials the client has not got (<c>relay_error</c>; answered by the client's HTTP proxy with 502,
+    /// Proxy-Status <c>http_protocol_error</c>).
+    /// </summary>
+    RelayError,
 }

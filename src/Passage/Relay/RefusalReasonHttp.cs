@@ -24,6 +24,9 @@ namespace Passage.Relay;
 ///  UpstreamTimeout          504    connection_timeout
 ///  DnsTimeout               504    dns_timeout               the lookup outlasted the connect timeout
 ///  UnsupportedVersion       505    http_protocol_error
+///  RelayUnavailable         503    destination_unavailable   the client's HTTP proxy: its relay is down
+///  RelayKeyMismatch         503    tls_certificate_error     the client's HTTP proxy: its relay is not the pinned key
+///  RelayError               502    http_protocol_error       the client's HTTP proxy: an answer it cannot pass on
 ///  ClientClosed, HandshakeTimeout, NotTls, MalformedHello,
 ///  HelloTooLarge, NoServerName  0  (none)                    no HTTP answer: the connection or tunnel is closed
 /// </code>
@@ -31,6 +34,8 @@ namespace Passage.Relay;
 /// the relay's policy, not a failure of the next hop, and a client should not retry it. <see cref="RefusalReason.NotTls"/>
 /// arises after the 200 of a CONNECT (the tunnel's first bytes are not a ClientHello), when no HTTP answer is
 /// possible any more; the other reasons without an answer belong to the TLS layer or to a client that left.
+/// The <c>Relay*</c> reasons are the client's (<c>passage client</c>'s HTTP proxy), whose next hop is a relay: 503
+/// while no relay can be used, as the tunnel's client end answers while its session is down.
 /// </remarks>
 public static class RefusalReasonHttp
 {
@@ -48,8 +53,9 @@ public static class RefusalReasonHttp
         RefusalReason.AuthenticationRequired => 407,
         RefusalReason.RequestHeadTimeout => 408,
         RefusalReason.HeadTooLarge => 431,
-        RefusalReason.NoRoute or RefusalReason.DnsError or RefusalReason.UpstreamRefused or RefusalReason.UpstreamUnreachable => 502,
-        RefusalReason.ConnectionLimit or RefusalReason.ShuttingDown => 503,
+        RefusalReason.NoRoute or RefusalReason.DnsError or RefusalReason.UpstreamRefused or RefusalReason.UpstreamUnreachable
+            or RefusalReason.RelayError => 502,
+        RefusalReason.ConnectionLimit or RefusalReason.ShuttingDown or RefusalReason.RelayUnavailable or RefusalReason.RelayKeyMismatch => 503,
         RefusalReason.UpstreamTimeout or RefusalReason.DnsTimeout => 504,
         RefusalReason.UnsupportedVersion => 505,
         _ => 0,
@@ -81,6 +87,9 @@ public static class RefusalReasonHttp
         RefusalReason.UpstreamUnreachable => "destination_ip_unroutable",
         RefusalReason.ConnectionLimit => "connection_limit_reached",
         RefusalReason.ShuttingDown => "proxy_internal_response",
+        RefusalReason.RelayUnavailable => "destination_unavailable",
+        RefusalReason.RelayKeyMismatch => "tls_certificate_error",
+        RefusalReason.RelayError => "http_protocol_error",
         _ => "http_request_error",
     };
 }

@@ -30,6 +30,9 @@ public static class RefusalReasonNames
         RefusalReason.DestinationDenied => "destination_denied",
         RefusalReason.AuthenticationRequired => "authentication_required",
         RefusalReason.RequestHeadTimeout => "http_request_timeout",
+        RefusalReason.RelayUnavailable => "relay_unavailable",
+        RefusalReason.RelayKeyMismatch => "relay_key_mismatch",
+        RefusalReason.RelayError => "relay_error",
         _ => "other",
     };
 }

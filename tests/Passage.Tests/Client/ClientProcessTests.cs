@@ -174,6 +174,65 @@ public sealed class ClientProcessTests
         Assert.Equal(0x07, (await Loopback.ReadToEndAsync(bind, limit: 10))[1]);
     }
 
+    private static async Task<string> ConnectThroughHttpProxyAsync(int httpPort, string target)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, httpPort));
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
+        return await ConnectHarness.ReadHeadAsync(socket).WaitAsync(Timeouts.Default);
+    }
+
+    private static async Task<byte> SocksReplyCodeAsync(int socksPort, string host, int port)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socksPort));
+        await Loopback.SendAllAsync(socket, new byte[] { 5, 1, 0 });
+        Assert.Equal(new byte[] { 5, 0 }, await Loopback.ReadToEndAsync(socket, limit: 2));
+        var name = Encoding.ASCII.GetBytes(host);
+        await Loopback.SendAllAsync(socket, (byte[])[5, 1, 0, 3, (byte)name.Length, .. name, (byte)(port >> 8), (byte)port]);
+        return (await Loopback.ReadToEndAsync(socket, limit: 10))[1];
+    }
+
+    [Fact]
+    public async Task A_target_the_relay_finds_malformed_is_a_400_from_the_http_proxy()
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, socks, http) = await StartClientAsync(relay.Address.ToString());
+        await using var _ = client;
+
+        var head = await ConnectThroughHttpProxyAsync(http, "a/b:40443");
+        Assert.StartsWith("HTTP/1.1 400 ", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"InvalidRequest\"\r\n", head);
+        Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "a/b", 40443)); // general failure: SOCKS has no "bad request"
+    }
+
+    [Fact]
+    public async Task A_relay_that_is_down_is_a_503_about_the_relay_not_an_unroutable_destination()
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, socks, http) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+
+        var head = await ConnectThroughHttpProxyAsync(http, "origin.test:443");
+        Assert.StartsWith("HTTP/1.1 503 ", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=destination_unavailable; details=\"RelayUnavailable\"\r\n", head);
+        Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
+    }
+
+    [Fact]
+    public async Task A_relay_with_another_key_than_the_pinned_one_is_a_503_certificate_error()
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        var impostor = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", relay.Port);
+        var (client, socks, http) = await StartClientAsync(impostor.ToString());
+        await using var _ = client;
+
+        var head = await ConnectThroughHttpProxyAsync(http, "origin.test:443");
+        Assert.StartsWith("HTTP/1.1 503 ", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=tls_certificate_error; details=\"PinMismatch\"\r\n", head);
+        Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
+    }
+
     [Fact]
     public async Task Socks_username_and_password_are_required_when_configured()
     {

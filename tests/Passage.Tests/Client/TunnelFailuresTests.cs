@@ -1,4 +1,5 @@
 using Passage.Client;
+using Passage.Relay;
 
 namespace Passage.Tests.Client;
 
@@ -6,6 +7,8 @@ namespace Passage.Tests.Client;
 public sealed class TunnelFailuresTests
 {
     [Theory]
+    [InlineData(400, "passage; error=http_request_error; details=\"malformed target\"", TunnelFailure.InvalidRequest)]
+    [InlineData(400, null, TunnelFailure.InvalidRequest)]
     [InlineData(407, "passage; error=http_request_denied", TunnelFailure.AuthenticationRequired)]
     [InlineData(403, "passage; error=destination_ip_prohibited", TunnelFailure.DestinationDenied)]
     [InlineData(503, "passage; error=connection_limit_reached", TunnelFailure.RelayBusy)]
@@ -28,5 +31,51 @@ public sealed class TunnelFailuresTests
         Assert.True(TunnelFailure.RelayBusy.IsRelayFault());
         Assert.False(TunnelFailure.Timeout.IsRelayFault());
         Assert.False(TunnelFailure.DnsError.IsRelayFault());
+        Assert.False(TunnelFailure.InvalidRequest.IsRelayFault());
+    }
+
+    /// <summary>
+    /// The local HTTP proxy passes on what the relay said of the request and the destination; a relay it could
+    /// not use is the proxy's next hop failing (503, as the tunnel's client end answers while down), never the
+    /// destination being unroutable.
+    /// </summary>
+    [Theory]
+    [InlineData(TunnelFailure.InvalidRequest, 400, "http_request_error")]
+    [InlineData(TunnelFailure.DestinationDenied, 403, "http_request_denied")]
+    [InlineData(TunnelFailure.DnsError, 502, "dns_error")]
+    [InlineData(TunnelFailure.ConnectionRefused, 502, "connection_refused")]
+    [InlineData(TunnelFailure.Unreachable, 502, "destination_ip_unroutable")]
+    [InlineData(TunnelFailure.Timeout, 504, "connection_timeout")]
+    [InlineData(TunnelFailure.RelayBusy, 503, "connection_limit_reached")]
+    [InlineData(TunnelFailure.RelayUnavailable, 503, "destination_unavailable")]
+    [InlineData(TunnelFailure.PinMismatch, 503, "tls_certificate_error")]
+    [InlineData(TunnelFailure.AuthenticationRequired, 502, "http_protocol_error")]
+    [InlineData(TunnelFailure.Other, 502, "http_protocol_error")]
+    public void Each_failure_has_an_http_proxy_answer(TunnelFailure failure, int status, string errorType)
+    {
+        Assert.Equal(status, failure.Http().StatusCode());
+        Assert.Equal(errorType, failure.Http().ProxyStatusErrorType());
+    }
+
+    [Theory]
+    [InlineData(TunnelFailure.DestinationDenied, 0x02)]
+    [InlineData(TunnelFailure.DnsError, 0x04)]
+    [InlineData(TunnelFailure.ConnectionRefused, 0x05)]
+    [InlineData(TunnelFailure.Unreachable, 0x03)]
+    [InlineData(TunnelFailure.Timeout, 0x06)]
+    [InlineData(TunnelFailure.InvalidRequest, 0x01)]
+    [InlineData(TunnelFailure.RelayUnavailable, 0x01)]
+    [InlineData(TunnelFailure.PinMismatch, 0x01)]
+    [InlineData(TunnelFailure.Other, 0x01)]
+    public void Each_failure_has_a_socks_reply_code(TunnelFailure failure, byte code) =>
+        Assert.Equal(code, (byte)failure.Socks());
+
+    [Fact]
+    public void Every_failure_has_an_answer_on_both_front_doors()
+    {
+        foreach (var failure in Enum.GetValues<TunnelFailure>())
+        {
+            Assert.True(failure.Http().HasHttpAnswer(), failure.ToString());
+        }
     }
 }

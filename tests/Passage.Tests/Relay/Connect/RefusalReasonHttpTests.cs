@@ -37,6 +37,9 @@ public sealed class RefusalReasonHttpTests
     [InlineData(RefusalReason.InvalidDestination, 400, "http_request_error")]
     [InlineData(RefusalReason.NoRoute, 502, "destination_not_found")]
     [InlineData(RefusalReason.ShuttingDown, 503, "proxy_internal_response")]
+    [InlineData(RefusalReason.RelayUnavailable, 503, "destination_unavailable")]
+    [InlineData(RefusalReason.RelayKeyMismatch, 503, "tls_certificate_error")]
+    [InlineData(RefusalReason.RelayError, 502, "http_protocol_error")]
     public void Answered_reasons(RefusalReason reason, int status, string errorType)
     {
         Assert.True(reason.HasHttpAnswer());
