@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 115, 207, 304, 411, 505.
+/// tunnel, 5xx the client. Next free: 118, 207, 304, 411, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -22,6 +22,9 @@ internal static class LogEvents
     public const int SplicingDefaultPipes = 112;
     public const int SplicePipeQuotaReached = 113;
     public const int SplicePipesOutOfDescriptors = 114;
+    public const int TokenFileReloaded = 115;
+    public const int TokenFileEmpty = 116;
+    public const int TokenFileUnusable = 117;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

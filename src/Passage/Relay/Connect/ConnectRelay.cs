@@ -131,6 +131,16 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             throw new ArgumentException($"token file: {tokenError}", nameof(options));
         }
+        if (tokens is not null)
+        {
+            // The file is re-read as it changes: say what each re-read found, and at start if it lets no one in.
+            var tokenPath = options.TokenFile!;
+            tokens.Changed += (_, change) => Log.TokenFileChanged(logger, tokenPath, change);
+            if (tokens.Count == 0)
+            {
+                Log.TokenFileEmpty(logger, tokenPath);
+            }
+        }
         var clientIds = ClientIdPolicy.Parse(options.ClientIds, "clientIds", errors);
         if (errors.Count > 0)
         {

@@ -33,6 +33,61 @@ public sealed partial class ConnectRelayProcessTests
         Assert.Contains("listening on 127.0.0.1:8443", relay.Output);
     }
 
+    /// <summary>
+    /// The token file is re-read as it changes; the relay says what each re-read found (never a token), so that an
+    /// operator whose relay starts refusing everyone 407 can see why.
+    /// </summary>
+    [Fact]
+    public async Task The_relay_logs_what_each_re_read_of_its_token_file_found()
+    {
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        var tokens = Path.Combine(directory.Path, "tokens");
+        await File.WriteAllTextAsync(tokens, "first-token\n");
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--token-file", tokens));
+        var port = await ConnectHarness.PlainPortAsync(relay);
+
+        async Task<string> StatusWith(string token)
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+            var target = $"127.0.0.1:{echo.Port}";
+            await Loopback.SendAllAsync(socket, System.Text.Encoding.ASCII.GetBytes(
+                $"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Bearer {token}\r\n\r\n"));
+            return (await ConnectHarness.ReadHeadAsync(socket)).Split(' ')[1];
+        }
+        // The file is re-read at most once a second, on a request: ask until the condition holds.
+        async Task Until(Func<Task<bool>> condition)
+        {
+            using var giveUp = new CancellationTokenSource(Timeouts.Default);
+            while (!await condition())
+            {
+                await Task.Delay(100, giveUp.Token);
+            }
+        }
+        Task UntilStatus(string token, string status) => Until(async () => await StatusWith(token) == status);
+
+        Assert.Equal("200", await StatusWith("first-token"));
+        await File.WriteAllTextAsync(tokens, "# nobody for now\n");
+        await UntilStatus("first-token", "407");
+        await relay.WaitForLineAsync(l => l.Contains($"Token file {tokens} holds no token: every CONNECT is refused 407", StringComparison.Ordinal));
+
+        await File.WriteAllTextAsync(tokens, "second-token\n");
+        await UntilStatus("second-token", "200");
+        await relay.WaitForLineAsync(l => l.Contains($"Token file {tokens} re-read: 1 tokens in force", StringComparison.Ordinal));
+
+        // A file gone keeps the last good set in force, and says so once.
+        File.Delete(tokens);
+        await Until(async () =>
+        {
+            Assert.Equal("200", await StatusWith("second-token"));
+            return relay.StandardError.Contains($"Token file {tokens} cannot be used (", StringComparison.Ordinal);
+        });
+        Assert.Contains("the 1 tokens read last stay in force", relay.StandardError);
+        Assert.Equal("200", await StatusWith("second-token"));
+        Assert.DoesNotContain("second-token", relay.StandardError + relay.StandardOutput);
+    }
+
     [Fact]
     public async Task At_information_level_no_log_line_pairs_a_client_with_a_destination()
     {
