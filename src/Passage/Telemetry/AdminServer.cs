@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Passage.Transport;
@@ -27,11 +28,21 @@ public sealed partial class AdminServer : IAsyncDisposable
     /// <summary>Connections the admin listener holds at once.</summary>
     public const int MaxConnections = 32;
 
+    /// <summary>
+    /// How long a connection may sit silent (before its first request or between requests), and how long a request
+    /// head may take once it has begun, before the admin listener closes the connection.
+    /// </summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>The address actually bound.</summary>
     public IPEndPoint LocalEndpoint { get; }
 
     /// <summary>Starts serving the counters of <paramref name="metrics"/> on <paramref name="endpoint"/>.</summary>
-    public static async Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory)
+    public static Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory) =>
+        StartAsync(endpoint, metrics, healthy, loggerFactory, IdleTimeout);
+
+    /// <summary>As the public overload, with <paramref name="idleTimeout"/> in place of <see cref="IdleTimeout"/>.</summary>
+    internal static async Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory, TimeSpan idleTimeout)
     {
         var prometheus = new PrometheusText(metrics.Meter);
         var builder = KestrelHost.CreateBuilder(loggerFactory);
@@ -41,7 +52,18 @@ public sealed partial class AdminServer : IAsyncDisposable
             // A scraper and a health check need a few; anyone who can reach the port must not be able to spend the
             // relay's descriptors on it. One more is closed at once.
             kestrel.Limits.MaxConcurrentConnections = MaxConnections;
-            kestrel.Listen(endpoint);
+            // With only that limit, connections that send nothing held every slot for Kestrel's keep-alive timeout
+            // (130 s, also its wait for a new connection's first byte) and health checks were refused all that time,
+            // again for whoever reopened them. A scraper sends its request at once and may reconnect for the next
+            // one, so a connection silent for the idle timeout (5 s), before its first request or between requests,
+            // is closed, and so is one whose request head has begun and not ended within it. (An unread request body
+            // is drained for 5 s
+            // at most, and a client reading its response at under 240 bytes/s is cut after a 5 s grace: Kestrel's
+            // defaults, so neither holds a slot for long either.)
+            kestrel.Limits.KeepAliveTimeout = idleTimeout;
+            kestrel.Limits.RequestHeadersTimeout = idleTimeout;
+            // HTTP/1.1 only (all a scraper speaks): there are no HTTP/2 connection windows or streams to keep.
+            kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();
         app.MapGet("/metrics", () => Results.Text(prometheus.Render(), "text/plain; version=0.0.4; charset=utf-8"));
