@@ -36,6 +36,18 @@ internal sealed class RecordingLogger : ILogger, ILoggerProvider
         }
     }
 
+    /// <summary>Every entry so far, in order.</summary>
+    public IReadOnlyList<LogEntry> Entries
+    {
+        get
+        {
+            lock (_entries)
+            {
+                return _entries.ToList();
+            }
+        }
+    }
+
     public IReadOnlyList<LogEntry> Named(string name)
     {
         lock (_entries)

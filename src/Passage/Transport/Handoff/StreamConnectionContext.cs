@@ -9,7 +9,8 @@ namespace Passage.Transport.Handoff;
 /// <summary>
 /// A Kestrel connection over a <see cref="Stream"/> that Passage already owns (typically an
 /// <see cref="System.Net.Security.SslStream"/> it terminated). Kestrel reads and writes through pipes
-/// over the stream; disposing the context disposes the stream and runs the close callback.
+/// over the stream, which tell it of a client gone as its own transports do (<see cref="ClientPipeReader"/>,
+/// <see cref="ClientPipeWriter"/>); disposing the context disposes the stream and runs the close callback.
 /// </summary>
 internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLifetimeFeature, IConnectionEndPointFeature, IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature
 {
@@ -26,8 +27,8 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
         LocalEndPoint = local;
         RemoteEndPoint = remote;
         Transport = new DuplexPipe(
-            PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true)),
-            PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
+            new ClientPipeReader(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true))),
+            new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true))));
         Features = new FeatureCollection();
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Passage.Identity;
 using Passage.Relay;
 using Passage.Relay.Connect;
@@ -50,14 +51,16 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
 
     /// <summary>
     /// Starts a relay. By default it allows private destinations (tests run on loopback), maps
-    /// origin.test to 127.0.0.1 and allows every port: tests narrow that as they need.
+    /// origin.test to 127.0.0.1 and allows every port: tests narrow that as they need. It logs to
+    /// <paramref name="loggerFactory"/> when given, Kestrel inside it too.
     /// </summary>
     public static async Task<ConnectHarness> StartAsync(
         Func<ConnectOptions, ConnectOptions>? configure = null,
         RelayLimits? limits = null,
         bool allowPrivate = true,
         Func<string, CancellationToken, Task<IPAddress[]>>? dns = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        ILoggerFactory? loggerFactory = null)
     {
         var directory = new TemporaryDirectory();
         var options = new ConnectOptions
@@ -73,7 +76,7 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
             new Dictionary<string, IPAddress[]> { ["origin.test"] = [IPAddress.Loopback] },
             dns);
         var metrics = new RelayMetrics();
-        var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
+        var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, loggerFactory, metrics, time);
         var harness = new ConnectHarness(relay, metrics, directory);
         await relay.StartAsync();
         return harness;

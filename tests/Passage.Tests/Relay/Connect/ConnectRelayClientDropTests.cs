@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>HTTP/2 clients that go away without a word: an ordinary end, not something to log as an error.</summary>
+public sealed class ConnectRelayClientDropTests
+{
+    /// <summary>
+    /// A client drops its TCP connection (a reset: no GOAWAY, no TLS close_notify) while its extended CONNECT tunnel
+    /// is open, with echoed bytes on their way to it or with the tunnel quiet. Kestrel used to log such a drop as
+    /// "Unexpected exception in TimingPipeFlusher.FlushAsync" at error level with a stack trace (when a write to the
+    /// client failed first), or on the plain endpoint as "Connection processing ended abnormally" at warning level
+    /// (when a read did), so any client could write such lines at will. Over TLS (ALPN h2) and over the plain
+    /// endpoint (prior knowledge), nothing at warning level or above is logged for it, and the relay lets go of the
+    /// connection and the tunnel.
+    /// </summary>
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(false, false)]
+    public async Task A_client_that_drops_its_connection_mid_tunnel_is_logged_as_no_error(bool tls, bool bytesInFlight)
+    {
+        var log = new RecordingLogger();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(loggerFactory: log.Factory());
+        Socket? socket = null;
+        using var client = relay.CreateHttp2Client(handler => handler.ConnectCallback = async (context, cancellationToken) =>
+        {
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        });
+        if (!tls)
+        {
+            client.BaseAddress = new Uri($"http://127.0.0.1:{relay.PlainPort}");
+        }
+
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var tunnel = await response.Content.ReadAsStreamAsync();
+        var data = new byte[1000];
+        await tunnel.WriteAsync(data);
+        await tunnel.FlushAsync();
+        await tunnel.ReadExactlyAsync(new byte[data.Length]).AsTask().WaitAsync(Timeouts.Default);
+        if (bytesInFlight)
+        {
+            // More bytes, whose echo the client will never read.
+            await tunnel.WriteAsync(data);
+            await tunnel.FlushAsync();
+        }
+        socket!.LingerState = new LingerOption(true, 0);
+        socket.Close();
+
+        await Timeouts.WaitUntilAsync(
+            () => relay.Counter("passage.relay.connections.open") == 0 && relay.Counter("passage.relay.tunnels.open") == 0,
+            () => $"connections open {relay.Counter("passage.relay.connections.open")}, tunnels open {relay.Counter("passage.relay.tunnels.open")}");
+        var loud = log.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level}: {e.Message} {e.Exception}").ToList();
+        Assert.True(loud.Count == 0, string.Join("\n", loud));
+    }
+}
