@@ -215,6 +215,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// </remarks>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
+        // Before any tunnel can be cancelled by the stop: those are counted as shut down.
+        _tunnels.Stopping();
         var stops = _listeners.Select(l => l.StopAsync(cancellationToken)).ToList();
         if (_http2 is not null)
         {

@@ -308,6 +308,23 @@ public sealed class ConnectRelayTlsTests
     }
 
     [Fact]
+    public async Task An_http2_tunnel_still_open_at_the_drain_deadline_is_closed_and_counted_as_shut_down()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(200) });
+        using var client = relay.CreateHttp2Client();
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var tunnel = await response.Content.ReadAsStreamAsync();
+
+        await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 0);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
+        Assert.Equal(0, relay.Counter("passage.relay.connections.closed/client_failed"));
+    }
+
+    [Fact]
     public async Task An_idle_http2_tunnel_is_closed_at_the_idle_timeout()
     {
         await using var echo = new EchoServer();
