@@ -15,6 +15,14 @@ namespace Passage.Relay;
 /// </summary>
 internal sealed partial class UpstreamConnector(DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time)
 {
+    /// <summary>
+    /// Clients choose destinations, and so how many upstreams fail: at most this many such warnings every 10 s, the
+    /// rest counted and said before the next one.
+    /// </summary>
+    internal const int WarningsPerWindow = 10;
+
+    private readonly LogBudget _warnings = new(WarningsPerWindow, TimeSpan.FromSeconds(10), time);
+
     /// <summary>A connected socket (the caller owns it), or why there is none.</summary>
     public readonly record struct Result(SocketConnection? Connection, RefusalReason Refusal, string Detail, IPEndPoint? Reached = null);
 
@@ -53,7 +61,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
                 return new(null, RefusalReason.DnsTimeout, "no DNS server answered");
             default:
                 var dnsError = resolved.DnsErrorCode ?? SocketError.HostNotFound;
-                Log.UpstreamUnavailable(logger, target.ToString(), RefusalReason.DnsError.Name(), dnsError);
+                Warn(target, RefusalReason.DnsError, dnsError);
                 return new(null, RefusalReason.DnsError, dnsError.ToString());
         }
 
@@ -79,8 +87,21 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
             DialError.TimedOut => RefusalReason.UpstreamTimeout,
             _ => RefusalReason.UpstreamUnreachable,
         };
-        Log.UpstreamUnavailable(logger, target.ToString(), reason.Name(), dialed.SocketError);
+        Warn(target, reason, dialed.SocketError);
         return new(null, reason, dialed.SocketError.ToString());
+    }
+
+    private void Warn(HostPort target, RefusalReason reason, SocketError error)
+    {
+        if (!logger.IsEnabled(LogLevel.Warning) || !_warnings.TryTake(out var skipped))
+        {
+            return;
+        }
+        if (skipped > 0)
+        {
+            Log.UpstreamUnavailableSkipped(logger, skipped, _warnings.PerWindow, (int)_warnings.Window.TotalSeconds);
+        }
+        Log.UpstreamUnavailable(logger, target.ToString(), reason.Name(), error);
     }
 
     // Destination only, never a client: these may be logged at Warning.
@@ -88,6 +109,9 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
     {
         [LoggerMessage(LogEvents.UpstreamUnavailable, LogLevel.Warning, "Upstream {Upstream} unavailable: {Reason} ({SocketError})", EventName = "UpstreamUnavailable")]
         public static partial void UpstreamUnavailable(ILogger logger, string upstream, string reason, SocketError socketError);
+
+        [LoggerMessage(LogEvents.UpstreamUnavailableSkipped, LogLevel.Warning, "{Count} more upstreams were unavailable and not logged (at most {PerWindow} such lines every {Seconds} s; the connections.refused counters have them all)", EventName = "UpstreamUnavailableSkipped")]
+        public static partial void UpstreamUnavailableSkipped(ILogger logger, int count, int perWindow, int seconds);
 
         [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
         public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);

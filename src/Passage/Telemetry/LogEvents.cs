@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 118, 207, 304, 411, 505.
+/// tunnel, 5xx the client. Next free: 118, 208, 304, 411, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -33,6 +33,7 @@ internal static class LogEvents
     public const int UpstreamUnavailable = 204;
     public const int DestinationProhibited = 205;
     public const int ConnectionFault = 206;
+    public const int UpstreamUnavailableSkipped = 207;
 
     public const int TunnelRequested = 300;
     public const int TunnelRefused = 301;
