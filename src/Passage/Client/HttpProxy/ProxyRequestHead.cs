@@ -23,6 +23,9 @@ internal sealed record ProxyRequestHead(
         "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Upgrade",
     };
 
+    /// <summary>The fields the request's framing and destination are read from: never dropped on Connection's say-so.</summary>
+    private static readonly HashSet<string> FramingFields = new(StringComparer.OrdinalIgnoreCase) { "Content-Length", "Transfer-Encoding", "Host" };
+
     public bool IsConnect => Method == "CONNECT";
 
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
@@ -76,7 +79,7 @@ internal sealed record ProxyRequestHead(
             error = "the port must be 1-65535";
             return null;
         }
-        if (!TryFraming(headers, out var framing, out var contentLength, out error))
+        if (!TryFraming(headers, version, out var framing, out var contentLength, out error))
         {
             return null;
         }
@@ -84,17 +87,26 @@ internal sealed record ProxyRequestHead(
     }
 
     /// <summary>How the request's body is delimited; false, with why, when the head does not say so unambiguously.</summary>
-    private static bool TryFraming(List<(string Name, string Value)> headers, out BodyFraming framing, out long contentLength, out string? error)
+    private static bool TryFraming(List<(string Name, string Value)> headers, string version, out BodyFraming framing, out long contentLength, out string? error)
     {
         framing = BodyFraming.None;
         contentLength = 0;
         error = null;
         var codings = new List<string>();
+        var transferEncoding = false;
         long? length = null;
         foreach (var (name, value) in headers)
         {
+            if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)
+                && value.Split(',', StringSplitOptions.TrimEntries).Any(o => FramingFields.Contains(o)))
+            {
+                // The origin would get the request without the field this proxy framed it by.
+                error = "Connection names Content-Length, Transfer-Encoding or Host";
+                return false;
+            }
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
+                transferEncoding = true;
                 codings.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
             }
             else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
@@ -111,11 +123,22 @@ internal sealed record ProxyRequestHead(
                 }
             }
         }
-        if (codings.Count > 0)
+        if (transferEncoding)
         {
             if (length is not null)
             {
                 error = "both Content-Length and Transfer-Encoding";
+                return false;
+            }
+            if (version == "HTTP/1.0")
+            {
+                // RFC 9112 §6.1: an HTTP/1.0 origin may not know it.
+                error = "Transfer-Encoding in an HTTP/1.0 request";
+                return false;
+            }
+            if (codings.Count == 0)
+            {
+                error = "Transfer-Encoding does not end in chunked, once";
                 return false;
             }
             if (!codings[^1].Equals("chunked", StringComparison.OrdinalIgnoreCase)
@@ -137,7 +160,8 @@ internal sealed record ProxyRequestHead(
 
     /// <summary>
     /// The head to send to the origin through the tunnel: origin-form, the proxy's hop-by-hop headers
-    /// removed, Host kept (or set from the URI), and <c>Connection: close</c> (one request per tunnel).
+    /// removed, Host kept (or set from the URI), Content-Length written once as it was read, and <c>Connection: close</c>
+    /// (one request per tunnel).
     /// </summary>
     public byte[] ToOriginForm()
     {
@@ -149,12 +173,17 @@ internal sealed record ProxyRequestHead(
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in Headers)
         {
-            if (HopByHop.Contains(name) || named.Contains(name))
+            if (HopByHop.Contains(name) || named.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
             hasHost |= name.Equals("Host", StringComparison.OrdinalIgnoreCase);
             builder.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+        if (Framing == BodyFraming.Length)
+        {
+            // One value, as this proxy read it (repeated or listed equal values become one).
+            builder.Append("Content-Length: ").Append(ContentLength.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
         }
         if (!hasHost)
         {

@@ -1,0 +1,56 @@
+using System.Text;
+using Passage.Client.HttpProxy;
+
+namespace Passage.Tests.Client.HttpProxy;
+
+/// <summary>Request heads the local HTTP proxy forwards, and those it refuses because an origin could frame them otherwise.</summary>
+public sealed class ProxyRequestHeadTests
+{
+    [Theory]
+    [InlineData("Content-Length: 3\r\nConnection: Content-Length", "Connection names")]
+    [InlineData("Transfer-Encoding: chunked\r\nConnection: close, Transfer-Encoding", "Connection names")]
+    [InlineData("Connection: Host", "Connection names")]
+    [InlineData("Transfer-Encoding:\r\nContent-Length: 3", "both Content-Length and Transfer-Encoding")]
+    [InlineData("Transfer-Encoding: ,", "does not end in chunked")]
+    [InlineData("Transfer-Encoding: chunked, gzip", "does not end in chunked")]
+    [InlineData("Transfer-Encoding: chunked, chunked", "does not end in chunked")]
+    [InlineData("Content-Length: 3, 4", "Content-Length")]
+    [InlineData("Content-Length: +3", "Content-Length")]
+    [InlineData("Content-Length: 3\r\nContent-Length: 4", "Content-Length")]
+    [InlineData("X-A: a\u0001b", "malformed header")]
+    [InlineData("X A: b", "malformed header")]
+    [InlineData(" X-A: b", "malformed header")]
+    public void A_head_whose_framing_an_origin_could_read_otherwise_is_refused(string fields, string error)
+    {
+        Assert.Null(Parse($"POST http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n{fields}\r\n\r\n", out var why));
+        Assert.Contains(error, why);
+    }
+
+    [Fact]
+    public void Transfer_encoding_in_an_http_1_0_request_is_refused()
+    {
+        Assert.Null(Parse("POST http://origin.test/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", out var why));
+        Assert.Contains("HTTP/1.0", why);
+    }
+
+    [Fact]
+    public void Content_length_given_twice_with_one_value_goes_on_once()
+    {
+        var head = Parse("POST http://origin.test:8080/a HTTP/1.1\r\nContent-Length: 5, 5\r\nX-B: 1\r\nContent-Length: 5\r\nConnection: X-Drop\r\nX-Drop: 1\r\n\r\n", out _);
+        Assert.NotNull(head);
+        Assert.Equal(BodyFraming.Length, head.Framing);
+        Assert.Equal(5, head.ContentLength);
+        Assert.Equal("POST /a HTTP/1.1\r\nX-B: 1\r\nContent-Length: 5\r\nHost: origin.test:8080\r\nConnection: close\r\n\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
+    [Fact]
+    public void A_chunked_request_goes_on_chunked()
+    {
+        var head = Parse("POST http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", out _);
+        Assert.NotNull(head);
+        Assert.Equal(BodyFraming.Chunked, head.Framing);
+        Assert.Contains("\r\nTransfer-Encoding: gzip, chunked\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
+    private static ProxyRequestHead? Parse(string head, out string? error) => ProxyRequestHead.Parse(Encoding.Latin1.GetBytes(head), out error);
+}
