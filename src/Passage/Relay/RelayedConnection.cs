@@ -55,7 +55,7 @@ internal sealed class RelayedConnection(IDuplexConnection client, IDuplexConnect
             await using var ownedClient = client;
             using var ownedSlot = slot;
             await using var ownedUpstream = upstream;
-            accounting.Relayed(id, result);
+            accounting.Relayed(id, result ?? new PumpResult(PumpEnd.Failed, PumpSide.Upstream, 0, 0));
         }
         catch (Exception e)
         {

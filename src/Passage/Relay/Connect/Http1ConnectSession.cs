@@ -116,8 +116,8 @@ internal sealed class Http1ConnectSession(
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
-                // Gone before its 200 went out: no tunnel started.
-                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                // Gone before its 200 went out (or the relay is stopping): no tunnel started.
+                metrics.Refused(ConnectRelay.FrontDoor, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.ClientClosed);
                 return default;
             }
             finally

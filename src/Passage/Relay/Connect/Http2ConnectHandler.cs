@@ -54,6 +54,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         var opening = await opener.OpenAsync(host, port, client, context.RequestAborted).ConfigureAwait(false);
         if (opening.Upstream is not { } upstream)
         {
+            if (opening.Refusal == RefusalReason.ShuttingDown && !tunnels.IsStopping)
+            {
+                // The dial was given up because the request was aborted: the client reset its stream, nobody to answer.
+                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                return;
+            }
             Refuse(context, id, opening.Refusal, opening.Detail);
             return;
         }

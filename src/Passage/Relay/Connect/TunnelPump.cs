@@ -79,20 +79,20 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
     /// <summary>The relay has begun to stop: a tunnel cancelled from now on was cancelled by the stop.</summary>
     public void Stopping() => _stopping = true;
 
+    /// <summary>Whether the relay has begun to stop (<see cref="Stopping"/>).</summary>
+    public bool IsStopping => _stopping;
+
     /// <inheritdoc />
-    void IRelayAccounting.Relayed(long id, PumpResult? result)
+    void IRelayAccounting.Relayed(long id, PumpResult relayed)
     {
-        if (result is { } relayed)
+        if (relayed.End == PumpEnd.Canceled && !_stopping)
         {
-            if (relayed.End == PumpEnd.Canceled && !_stopping)
-            {
-                // While the relay runs, only an HTTP/2 tunnel is cancelled (its request aborted): its client reset the
-                // stream or dropped the connection. That is the client's end, not a shutdown.
-                relayed = relayed with { End = PumpEnd.Failed, FailedSide = PumpSide.Client };
-            }
-            metrics.Relayed(ConnectRelay.FrontDoor, relayed);
-            TunnelLog.Closed(logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
+            // While the relay runs, only an HTTP/2 tunnel is cancelled (its request aborted): its client reset the
+            // stream or dropped the connection. That is the client's end, not a shutdown.
+            relayed = relayed with { End = PumpEnd.Failed, FailedSide = PumpSide.Client };
         }
+        metrics.Relayed(ConnectRelay.FrontDoor, relayed);
+        TunnelLog.Closed(logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
         metrics.TunnelOpen(-1);
     }
 

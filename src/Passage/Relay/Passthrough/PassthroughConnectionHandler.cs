@@ -61,13 +61,10 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     }
 
     /// <inheritdoc />
-    void IRelayAccounting.Relayed(long id, PumpResult? result)
+    void IRelayAccounting.Relayed(long id, PumpResult relayed)
     {
-        if (result is { } relayed)
-        {
-            _metrics.Relayed(PassthroughRelay.FrontDoor, relayed);
-            PassthroughRelay.Log.Closed(_logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
-        }
+        _metrics.Relayed(PassthroughRelay.FrontDoor, relayed);
+        PassthroughRelay.Log.Closed(_logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
     }
 
     /// <summary>

@@ -65,4 +65,33 @@ public sealed class ConnectRelayClientDropTests
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
         Assert.Equal(0, relay.Counter("passage.relay.connections.closed/shutdown"));
     }
+
+    /// <summary>
+    /// A client that resets its stream while the relay is still resolving and dialing its destination: nobody is left to
+    /// answer, and it is counted as a client gone, not as the relay shutting down.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_reset_while_the_relay_dials_is_counted_client_closed()
+    {
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = await ConnectHarness.StartAsync(dns: async (name, cancellationToken) =>
+        {
+            // A DNS server that never answers, until the lookup is given up.
+            asked.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return [];
+        });
+        using var client = relay.CreateHttp2Client();
+        using var giveUp = new CancellationTokenSource();
+        using var request = ConnectHarness.ExtendedConnect("silent.test", 443);
+        var sending = client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, giveUp.Token);
+        await asked.Task.WaitAsync(Timeouts.Default);
+        giveUp.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
+
+        await Timeouts.WaitUntilAsync(
+            () => relay.Counter("passage.relay.connections.refused/client_closed") == 1,
+            () => $"client_closed {relay.Counter("passage.relay.connections.refused/client_closed")}, proxy_shutting_down {relay.Counter("passage.relay.connections.refused/proxy_shutting_down")}");
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+    }
 }
