@@ -18,7 +18,8 @@ public sealed class ClientPipeTests
         var (connector, accepted) = await Loopback.ConnectedPairAsync();
         using var _ = connector;
         await using var stream = new NetworkStream(accepted, ownsSocket: true);
-        var writer = new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
+        var gone = 0;
+        var writer = new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)), () => gone++);
         connector.LingerState = new LingerOption(true, 0);
         connector.Close();
 
@@ -39,6 +40,8 @@ public sealed class ClientPipeTests
         writer.GetSpan(1)[0] = 1;
         writer.Advance(1);
         await writer.CompleteAsync();
+        // The connection is told once, at the first failure, so that it is torn down then.
+        Assert.Equal(1, gone);
     }
 
     [Fact]

@@ -15,8 +15,15 @@ namespace Passage.Transport.Handoff;
 /// client leave and Kestrel ends the connection from there, at debug level (see <see cref="ClientPipeReader"/>). Any
 /// other failure still throws, and Kestrel logs it as before.
 /// </remarks>
-internal sealed class ClientPipeWriter(PipeWriter inner) : PipeWriter
+/// <param name="inner">The pipe over the connection's stream.</param>
+/// <param name="gone">
+/// Called once, the first time a write finds the client gone: to tear the connection down at once, as Kestrel's own
+/// transport does, rather than leave what the failed write held buffered for every later flush to retry.
+/// </param>
+internal sealed class ClientPipeWriter(PipeWriter inner, Action? gone = null) : PipeWriter
 {
+    private int _gone;
+
     public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
 
     public override long UnflushedBytes => inner.UnflushedBytes;
@@ -38,7 +45,7 @@ internal sealed class ClientPipeWriter(PipeWriter inner) : PipeWriter
         }
         catch (Exception e) when (ClientGone.Is(e))
         {
-            return new ValueTask<FlushResult>(Gone);
+            return new ValueTask<FlushResult>(Left());
         }
     }
 
@@ -51,7 +58,7 @@ internal sealed class ClientPipeWriter(PipeWriter inner) : PipeWriter
         }
         catch (Exception e) when (ClientGone.Is(e))
         {
-            return new ValueTask<FlushResult>(Gone);
+            return new ValueTask<FlushResult>(Left());
         }
     }
 
@@ -80,9 +87,17 @@ internal sealed class ClientPipeWriter(PipeWriter inner) : PipeWriter
         }
     }
 
-    private static FlushResult Gone => new(isCanceled: false, isCompleted: true);
+    /// <summary>The flush result of a client gone; the first time, the connection is torn down.</summary>
+    private FlushResult Left()
+    {
+        if (Interlocked.Exchange(ref _gone, 1) == 0)
+        {
+            gone?.Invoke();
+        }
+        return new FlushResult(isCanceled: false, isCompleted: true);
+    }
 
-    private static async ValueTask<FlushResult> Settle(ValueTask<FlushResult> flush)
+    private async ValueTask<FlushResult> Settle(ValueTask<FlushResult> flush)
     {
         try
         {
@@ -90,7 +105,7 @@ internal sealed class ClientPipeWriter(PipeWriter inner) : PipeWriter
         }
         catch (Exception e) when (ClientGone.Is(e))
         {
-            return Gone;
+            return Left();
         }
     }
 }

@@ -28,7 +28,7 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
         RemoteEndPoint = remote;
         Transport = new DuplexPipe(
             new ClientPipeReader(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true))),
-            new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true))));
+            new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)), () => Abort(new ConnectionAbortedException("the client has gone"))));
         Features = new FeatureCollection();
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);
