@@ -46,6 +46,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     private readonly TunnelOpener _opener;
     private readonly SslServerAuthenticationOptions _tlsOptions;
     private readonly TunnelPump _tunnels;
+    private readonly IDisposable? _tokenFile;
     private readonly Http1ConnectSession _http1;
     private readonly List<FrontDoorListener> _listeners = new();
     private Http2ConnectServer? _http2;
@@ -59,8 +60,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         TunnelOpener opener,
         ILoggerFactory? loggerFactory,
         RelayMetrics metrics,
-        TimeProvider? timeProvider)
+        TimeProvider? timeProvider,
+        IDisposable? tokenFile = null)
     {
+        _tokenFile = tokenFile;
         _options = options;
         _limits = limits;
         _identity = identity;
@@ -126,6 +129,12 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         WriteCertificateBeside(options.KeyFile, identity);
         var time = timeProvider ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConnectRelay>();
+        // Checked before the token file is opened, which holds a watcher from then on.
+        var clientIds = ClientIdPolicy.Parse(options.ClientIds, "clientIds", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        }
         TokenFile? tokens = null;
         if (options.TokenFile is not null && !TokenFile.TryOpen(options.TokenFile, out tokens, out var tokenError, time))
         {
@@ -141,11 +150,6 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 Log.TokenFileEmpty(logger, tokenPath);
             }
         }
-        var clientIds = ClientIdPolicy.Parse(options.ClientIds, "clientIds", errors);
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", errors), nameof(options));
-        }
         var opener = new TunnelOpener(
             rules,
             resolver,
@@ -155,7 +159,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             limits,
             logger,
             time);
-        return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time);
+        return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time, tokens);
     }
 
     /// <summary>Where the relay's certificate (public) is written: the key file's name with <c>.crt</c>.</summary>
@@ -428,5 +432,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             await _http2.DisposeAsync().ConfigureAwait(false);
         }
+        // Its file watcher, and the handler that logs its re-reads.
+        _tokenFile?.Dispose();
     }
 }

@@ -108,15 +108,15 @@ public sealed class LookupThreadsTests : IDisposable
                 : throw new SocketException((int)SocketError.TryAgain),
             maxThreads: 1,
             idleExit: TimeSpan.FromSeconds(30),
-            silentAfter: () => TimeSpan.FromMilliseconds(100));
+            silentAfter: () => TimeSpan.FromSeconds(1));
 
-        // The lookup itself ran for at least 200 ms before failing: no server answered.
+        // The lookup itself ran for at least 1.2 s before failing: no server answered.
         var slow = threads.LookupAsync("slow.test", CancellationToken.None);
         await Timeouts.WaitUntilAsync(() => Volatile.Read(ref _running) == 1);
         // Queued behind it for as long: its time in the queue is not the lookup's.
         var quick = threads.LookupAsync("quick.test", CancellationToken.None);
         var missing = threads.LookupAsync("missing.test", CancellationToken.None);
-        await Task.Delay(200);
+        await Task.Delay(1200);
         _release.Set();
 
         Assert.Equal(SocketError.TimedOut, (await Assert.ThrowsAsync<SocketException>(() => slow.WaitAsync(Timeouts.Default))).SocketErrorCode);
