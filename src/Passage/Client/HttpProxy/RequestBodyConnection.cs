@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Text;
 using Passage.Transport;
@@ -34,6 +35,7 @@ internal enum BodyFraming
 internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemory<byte> buffered, BodyFraming framing, long length) : IDuplexConnection
 {
     private const int MaxLine = 4 * 1024;
+    private const int DropSize = 4 * 1024;
 
     private ReadOnlyMemory<byte> _buffered = buffered;
     private long _remaining = framing == BodyFraming.Length ? length : 0;
@@ -41,6 +43,7 @@ internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemor
     private ChunkState _state = ChunkState.SizeLine;
     private readonly StringBuilder _line = new();
     private bool _sawCr;
+    private bool _ended;
 
     private enum ChunkState
     {
@@ -60,39 +63,59 @@ internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemor
     /// <inheritdoc />
     public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        while (true)
+        if (_done)
         {
-            int read;
-            if (!_buffered.IsEmpty)
+            return await DropUntilEndAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        int read;
+        if (!_buffered.IsEmpty)
+        {
+            if (buffer.IsEmpty)
             {
-                if (buffer.IsEmpty)
-                {
-                    return 0;
-                }
-                read = Math.Min(buffer.Length, _buffered.Length);
-                _buffered.Span[..read].CopyTo(buffer.Span);
-                _buffered = _buffered[read..];
+                return 0;
             }
-            else
+            read = Math.Min(buffer.Length, _buffered.Length);
+            _buffered.Span[..read].CopyTo(buffer.Span);
+            _buffered = _buffered[read..];
+        }
+        else
+        {
+            read = await app.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
             {
-                read = await app.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    // End of stream, or a zero-byte read's readiness.
-                    return 0;
-                }
-            }
-            if (_done)
-            {
-                // Past the body: dropped; read on until the application closes.
-                continue;
-            }
-            var taken = Take(buffer.Span[..read]);
-            if (taken > 0)
-            {
-                return taken;
+                // End of stream, or a zero-byte read's readiness.
+                return 0;
             }
         }
+        // Never 0 while the body is not whole; what follows its end in this read is dropped.
+        return Take(buffer.Span[..read]);
+    }
+
+    /// <summary>
+    /// Past the body: what the application sends is read and dropped until it closes, then end of stream. The pump
+    /// waits with a zero-byte read, holding no buffer, and that read does the dropping, with a small buffer of its own
+    /// taken only while bytes are there.
+    /// </summary>
+    private async ValueTask<int> DropUntilEndAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        _buffered = default;
+        while (!_ended)
+        {
+            await app.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            var scratch = buffer.IsEmpty ? ArrayPool<byte>.Shared.Rent(DropSize) : null;
+            try
+            {
+                _ended = await app.ReadAsync(scratch is null ? buffer : scratch.AsMemory(0, DropSize), cancellationToken).ConfigureAwait(false) == 0;
+            }
+            finally
+            {
+                if (scratch is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(scratch);
+                }
+            }
+        }
+        return 0;
     }
 
     /// <inheritdoc />

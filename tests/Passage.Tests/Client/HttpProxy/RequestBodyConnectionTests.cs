@@ -50,6 +50,33 @@ public sealed class RequestBodyConnectionTests
         Assert.Equal("only this", read);
     }
 
+    /// <summary>
+    /// Past the body the pump waits with a zero-byte read, holding no buffer: that wait drops what the application sends
+    /// and ends only when the application closes, and the read after it is the end of stream.
+    /// </summary>
+    [Fact]
+    public async Task Past_the_body_a_zero_byte_read_drops_what_comes_and_ends_with_the_application()
+    {
+        var (writer, reader) = await Loopback.ConnectedPairAsync();
+        using var _ = writer;
+        await using var app = new SocketConnection(reader);
+        var body = new RequestBodyConnection(app, "hel"u8.ToArray(), BodyFraming.Length, 5);
+        await Loopback.SendAllAsync(writer, "lo"u8.ToArray());
+        var buffer = new byte[16];
+        Assert.Equal(3, await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(2, await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+
+        var waiting = body.ReadAsync(Memory<byte>.Empty, default).AsTask();
+        await Loopback.SendAllAsync(writer, Encoding.ASCII.GetBytes(Pipelined));
+        await Loopback.SendAllAsync(writer, Encoding.ASCII.GetBytes(Pipelined));
+        // Still waiting a while later: those bytes were dropped, not reported.
+        await Task.Delay(200);
+        Assert.False(waiting.IsCompleted);
+        writer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await waiting.WaitAsync(Timeouts.Default));
+        Assert.Equal(0, await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
+    }
+
     [Theory]
     [InlineData("5\nhello\r\n0\r\n\r\n")]
     [InlineData("5\r\nhello\n0\r\n\r\n")]
