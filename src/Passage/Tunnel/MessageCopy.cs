@@ -17,9 +17,12 @@ internal static class MessageCopy
 
     /// <summary>
     /// A request for <paramref name="origin"/> (<c>scheme://host:port</c>) with the incoming method, target and
-    /// end-to-end fields. The body is not attached. Host is kept (HTTP/2: as :authority, RFC 9113 §8.3.1).
+    /// end-to-end fields. The body is not attached. Host is kept: <paramref name="toPeer"/> (the client end's request
+    /// to the server end), in <see cref="TunnelHeaders.Host"/>, the request going to the server end's own authority;
+    /// else (the server end's request to the backend) as Host, from that field, and without one none is set (the
+    /// backend's address is used, never the server end's own authority).
     /// </summary>
-    public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null)
+    public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null, bool toPeer = false)
     {
         var request = context.Request;
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
@@ -46,9 +49,17 @@ internal static class MessageCopy
             }
             message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
         }
-        if (request.Host.HasValue)
+        if (toPeer)
         {
-            message.Headers.Host = request.Host.Value;
+            if (request.Host.HasValue)
+            {
+                message.Headers.TryAddWithoutValidation(TunnelHeaders.Host, request.Host.Value);
+            }
+        }
+        else if (request.Headers[TunnelHeaders.Host] is [{ Length: > 0 } host])
+        {
+            // From the authenticated client end: the application's Host.
+            message.Headers.Host = host;
         }
         if (TunnelHeaders.WantsTrailers(request.Headers))
         {

@@ -130,7 +130,7 @@ public sealed class TunnelClient : IAsyncDisposable
             await UpgradeForwarder.RelayAsync(context, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
             return;
         }
-        using var message = MessageCopy.CreateRequest(context, session.Origin, session.Version);
+        using var message = MessageCopy.CreateRequest(context, session.Origin, session.Version, toPeer: true);
         if (options.AddForwarded)
         {
             MessageCopy.AddForwarded(message, context, withHost: true);

@@ -45,6 +45,14 @@ internal static class TunnelHeaders
     /// </summary>
     public const string Framing = "passage-tunnel-framing";
 
+    /// <summary>
+    /// On a request to the server end: the Host the application sent, which the server end gives the backend. The
+    /// request itself goes to the server end's own authority: the HTTP client keys its connections and picks its TLS
+    /// server name by the request's Host, so carrying the application's there opened one TLS connection per Host
+    /// (never closed) and named each Host in clear text in its ClientHello.
+    /// </summary>
+    public const string Host = "passage-tunnel-host";
+
     /// <summary>The one framing <see cref="Framing"/> names.</summary>
     public const string Chunked = "chunked";
 

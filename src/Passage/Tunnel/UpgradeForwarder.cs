@@ -120,7 +120,7 @@ internal static class UpgradeForwarder
     public static async Task RelayAsync(HttpContext context, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
     {
         var protocol = context.Request.Headers.Upgrade.ToString().Split(',')[0].Trim();
-        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect);
+        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect, toPeer: true);
         // RFC 8441 §4: the protocol token, as registered ("websocket"), goes in :protocol.
         message.Headers.Protocol = protocol.ToLowerInvariant();
         if (options.AddForwarded)

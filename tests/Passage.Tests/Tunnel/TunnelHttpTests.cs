@@ -122,6 +122,29 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         Assert.DoesNotContain("forwarded", seen);
     }
 
+    /// <summary>
+    /// The application's Host reaches the backend, but the link to the server end is one TLS connection whatever the
+    /// Hosts: the HTTP client keyed its connections, and chose its TLS server name, by the request's Host, so each new
+    /// Host opened a connection of its own that never closed and named that Host in clear text.
+    /// </summary>
+    [Fact]
+    public async Task Requests_for_many_hosts_share_the_one_connection_to_the_server_end_and_each_host_reaches_the_backend()
+    {
+        using var client = Pair.CreateHttpClient();
+        for (var i = 0; i < 5; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/headers");
+            request.Headers.Host = $"host{i}.internal.test";
+            using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+            Assert.Contains($"host: host{i}.internal.test\n", await response.Content.ReadAsStringAsync());
+        }
+        var port = $":{Pair.TunnelPort:X4} ";
+        var established = File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => (f[1] + " ").EndsWith(port, StringComparison.Ordinal) && f[3] == "01");
+        Assert.Equal(1, established);
+    }
+
     [Fact]
     public async Task A_slow_reader_does_not_stall_the_other_requests()
     {
