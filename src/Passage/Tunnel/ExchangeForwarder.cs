@@ -16,11 +16,17 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal static class ExchangeForwarder
 {
+    /// <summary>
+    /// Sends <paramref name="message"/> and copies the answer back: <paramref name="fromPeer"/> when the answer comes
+    /// from the other end of the tunnel (this is the client end), whose <c>passage-tunnel-</c> fields are read; from a
+    /// backend they are not, so that a backend cannot steer the server end.
+    /// </summary>
     public static async Task ForwardAsync(
         HttpContext context,
         HttpMessageInvoker invoker,
         HttpRequestMessage message,
         bool compressResponse,
+        bool fromPeer,
         ILogger logger,
         CancellationToken cancellationToken)
     {
@@ -51,20 +57,23 @@ internal static class ExchangeForwarder
 
         using (response)
         {
-            await CopyResponseAsync(context, response, compressResponse, logger, cancellationToken).ConfigureAwait(false);
+            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Copies an answer that came back to the waiting client.</summary>
-    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, ILogger logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies an answer that came back to the waiting client. Only an answer <paramref name="fromPeer"/> has its
+    /// <c>passage-tunnel-</c> fields read (compression, the real status); a backend's are dropped unread.
+    /// </summary>
+    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken)
     {
-        var decompress = MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
+        var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
         var compress = !decompress && compressResponse
             && !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304
             && response.Content.Headers.ContentEncoding.Count == 0;
         MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
-        if (MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
+        if (fromPeer && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
         {
             context.Response.StatusCode = (int)real;
         }

@@ -165,6 +165,6 @@ public sealed class TunnelClient : IAsyncDisposable
             }
             message.Content = content;
         }
-        await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+        await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, fromPeer: true, logger, context.RequestAborted).ConfigureAwait(false);
     }
 }

@@ -207,7 +207,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var compressResponse = options.Compress && context.Request.Headers[TunnelHeaders.AcceptEncoding] == TunnelHeaders.Brotli;
         // The pooled client frames bodies itself and cannot send trailers: a request that carries them goes on its own connection.
         var invoker = message.Content is StreamingContent { IsChunkFramed: true } ? backends.Chunked : backends.Pooled;
-        await ExchangeForwarder.ForwardAsync(context, invoker, message, compressResponse, logger, context.RequestAborted).ConfigureAwait(false);
+        await ExchangeForwarder.ForwardAsync(context, invoker, message, compressResponse, fromPeer: false, logger, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>The client end's session request: answered at once and held open until this end stops or the peer goes.</summary>

@@ -63,7 +63,7 @@ internal static class UpgradeForwarder
                     await DeclineWithSuccessAsync(context, connect, response, logger).ConfigureAwait(false);
                     return;
                 }
-                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: false, logger, context.RequestAborted).ConfigureAwait(false);
                 return;
             }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
@@ -135,7 +135,7 @@ internal static class UpgradeForwarder
         {
             if (response.StatusCode != HttpStatusCode.OK || MessageCopy.Single(response, TunnelHeaders.Switched) is null)
             {
-                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, logger, context.RequestAborted).ConfigureAwait(false);
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: true, logger, context.RequestAborted).ConfigureAwait(false);
                 return;
             }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);

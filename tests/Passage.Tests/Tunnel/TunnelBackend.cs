@@ -132,6 +132,14 @@ internal sealed class TunnelBackend : IAsyncDisposable
             }
             await context.Response.WriteAsync(text.ToString());
         }
+        else if (path == "/steer")
+        {
+            // A backend sending the fields the two ends use to talk to each other.
+            context.Response.Headers["passage-tunnel-status"] = "206";
+            context.Response.Headers["passage-tunnel-encoding"] = "br";
+            context.Response.Headers["passage-tunnel-length"] = "99";
+            await context.Response.WriteAsync("plain ok");
+        }
         else if (path == "/ws" && context.WebSockets.IsWebSocketRequest)
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync();

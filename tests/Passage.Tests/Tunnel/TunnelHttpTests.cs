@@ -145,6 +145,20 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         Assert.Equal(1, established);
     }
 
+    /// <summary>
+    /// The server end reads the fields the two ends exchange only from the client end, never from a backend: a backend
+    /// sending them made the server end decompress a plain body into nothing, or change the status.
+    /// </summary>
+    [Fact]
+    public async Task A_backend_cannot_steer_the_tunnel_with_its_own_passage_tunnel_fields()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var response = await client.GetAsync("/steer").WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("plain ok", await response.Content.ReadAsStringAsync());
+        Assert.DoesNotContain(response.Headers.Concat(response.Content.Headers), h => h.Key.StartsWith("passage-tunnel-", StringComparison.OrdinalIgnoreCase));
+    }
+
     [Fact]
     public async Task A_slow_reader_does_not_stall_the_other_requests()
     {
