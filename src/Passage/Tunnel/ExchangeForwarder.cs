@@ -50,7 +50,7 @@ internal static class ExchangeForwarder
         catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is System.Security.Authentication.AuthenticationException)
         {
             var failure = TunnelFailure.From(e);
-            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, failure.Details);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return;
         }

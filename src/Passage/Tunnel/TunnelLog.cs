@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Passage.Telemetry;
 
@@ -50,4 +51,49 @@ internal static partial class TunnelLog
     [LoggerMessage(EventId = LogEvents.TunnelUpgradeFailed, EventName = "TunnelUpgradeFailed", Level = LogLevel.Debug,
         Message = "protocol upgrade ({Protocol}) ended: {End}")]
     public static partial void UpgradeEnded(ILogger logger, string protocol, string end);
+
+    [LoggerMessage(EventId = LogEvents.TunnelLinesSkipped, EventName = "TunnelLinesSkipped", Level = LogLevel.Warning,
+        Message = "{Count} more '{What}' lines were not logged (at most {PerWindow} every {Seconds} s)")]
+    private static partial void Skipped(ILogger logger, int count, string what, int perWindow, int seconds);
+
+    /// <summary>At most this many of each rationed warning every 10 s, per logger.</summary>
+    internal const int RationPerWindow = 10;
+
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_peerRefusals = new();
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_exchangeFailures = new();
+
+    /// <summary>
+    /// <see cref="PeerRefused"/>, rationed: anyone who can reach the port can present a certificate of their own
+    /// making, as often as they like, and its names are theirs.
+    /// </summary>
+    public static void PeerRefusedRationed(ILogger logger, string presented, string expected)
+    {
+        if (Ration(logger, s_peerRefusals, "refused a peer"))
+        {
+            PeerRefused(logger, presented, expected);
+        }
+    }
+
+    /// <summary><see cref="ExchangeFailed"/>, rationed: an application can send requests that fail as often as it likes.</summary>
+    public static void ExchangeFailedRationed(ILogger logger, string errorType, string details)
+    {
+        if (Ration(logger, s_exchangeFailures, "request not delivered"))
+        {
+            ExchangeFailed(logger, errorType, details);
+        }
+    }
+
+    private static bool Ration(ILogger logger, ConditionalWeakTable<ILogger, LogBudget> budgets, string what)
+    {
+        var budget = budgets.GetValue(logger, static _ => new LogBudget(RationPerWindow, TimeSpan.FromSeconds(10), TimeProvider.System));
+        if (!logger.IsEnabled(LogLevel.Warning) || !budget.TryTake(out var skipped))
+        {
+            return false;
+        }
+        if (skipped > 0)
+        {
+            Skipped(logger, skipped, what, budget.PerWindow, (int)budget.Window.TotalSeconds);
+        }
+        return true;
+    }
 }

@@ -116,7 +116,7 @@ public sealed class TunnelServer : IAsyncDisposable
                         {
                             return true;
                         }
-                        TunnelLog.PeerRefused(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
+                        TunnelLog.PeerRefusedRationed(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
                         return false;
                     },
                     HandshakeTimeout = options.MaxIdleTimeout,

@@ -70,7 +70,7 @@ internal sealed class TunnelSession : IAsyncDisposable
                         return true;
                     }
                     _peerRefused = true;
-                    TunnelLog.PeerRefused(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
+                    TunnelLog.PeerRefusedRationed(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
                     return false;
                 },
             },

@@ -33,7 +33,7 @@ internal static class UpgradeForwarder
         catch (Exception e) when (BodyCopier.IsIoFailure(e))
         {
             var failure = TunnelFailure.From(e);
-            TunnelLog.ExchangeFailed(logger, failure.ErrorType, failure.Details);
+            TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, failure.Details);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return null;
         }
