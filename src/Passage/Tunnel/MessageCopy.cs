@@ -71,9 +71,11 @@ internal static class MessageCopy
     /// <summary>Adds the incoming request's content fields (Content-Type, ...) to <paramref name="content"/>, except Content-Length.</summary>
     public static void CopyContentFields(HttpRequest request, HttpContent content)
     {
+        var connection = request.Headers.Connection;
         foreach (var (name, values) in request.Headers)
         {
-            if (IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            // Content fields that Connection names are this hop's too (RFC 9110 §7.6.1), as for every other field.
+            if (IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && TunnelHeaders.IsEndToEnd(name, connection))
             {
                 content.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
             }

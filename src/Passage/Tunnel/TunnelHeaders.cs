@@ -133,9 +133,13 @@ internal static class TunnelHeaders
     {
         foreach (var value in headers.TE)
         {
-            if (value is not null && value.Contains("trailers", StringComparison.OrdinalIgnoreCase))
+            // A list of codings with parameters (RFC 9110 §10.1.4): "trailers" is a member, not a substring.
+            foreach (var member in (value ?? "").Split(',', StringSplitOptions.TrimEntries))
             {
-                return true;
+                if (member.Equals("trailers", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
             }
         }
         return false;

@@ -160,6 +160,23 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     }
 
     [Fact]
+    public async Task Content_fields_named_in_Connection_are_removed_and_TE_asks_for_trailers_only_by_the_member()
+    {
+        using var client = Pair.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/headers") { Content = new StringContent("x") };
+        request.Content.Headers.Expires = DateTimeOffset.UnixEpoch;
+        request.Headers.Connection.Add("Content-Type");
+        request.Headers.Connection.Add("Expires");
+        request.Headers.TryAddWithoutValidation("TE", "xtrailersx");
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        var seen = await response.Content.ReadAsStringAsync();
+        Assert.StartsWith("POST /headers\n", seen);
+        Assert.DoesNotContain("content-type", seen);
+        Assert.DoesNotContain("expires", seen);
+        Assert.DoesNotContain("te: ", seen);
+    }
+
+    [Fact]
     public async Task A_slow_reader_does_not_stall_the_other_requests()
     {
         using var stalledClient = Pair.CreateHttpClient();
