@@ -116,6 +116,12 @@ public sealed class TunnelClient : IAsyncDisposable
 
     private static async Task HandleAsync(HttpContext context, TunnelSession session, TunnelOptions options, ILogger logger)
     {
+        if (HttpMethods.IsConnect(context.Request.Method))
+        {
+            // This end serves as the service's origin, not as a proxy: the HTTP client would refuse it on the way anyway.
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "CONNECT is not served here")).ConfigureAwait(false);
+            return;
+        }
         var status = session.Status;
         if (status.Phase != TunnelPhase.Up)
         {

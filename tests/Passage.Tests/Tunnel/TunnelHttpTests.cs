@@ -177,6 +177,17 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     }
 
     [Fact]
+    public async Task A_CONNECT_at_the_client_end_is_501_with_a_reason_not_a_502()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Pair.HttpPort)).WaitAsync(Timeouts.Default);
+        await Loopback.SendAllAsync(socket, "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n"u8.ToArray());
+        var head = await Passage.Tests.Relay.Connect.ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 501 ", head);
+        Assert.Contains("error=http_request_error", head);
+    }
+
+    [Fact]
     public async Task A_slow_reader_does_not_stall_the_other_requests()
     {
         using var stalledClient = Pair.CreateHttpClient();
