@@ -103,3 +103,23 @@ EOF
     pids+=($!); squid_pid=$!
     wait_listen "$1" "$2/squid.out" "$2/cache.log"
 }
+
+haproxy_head() { # the global and defaults sections of every bench's HAProxy (TCP mode); the caller adds its listen sections
+    cat <<EOF
+global
+    # fds: 2 per connection, 2 per splice pipe; the hard limit on these machines is 20000
+    ulimit-n 20000
+    maxconn 9400
+    maxpipes 256
+    nbthread $(nproc)
+    log stderr format short local0 warning
+defaults
+    mode tcp
+    maxconn 9400
+    log global
+    option dontlognull
+    timeout connect 10s
+    timeout client 5m
+    timeout server 5m
+EOF
+}
