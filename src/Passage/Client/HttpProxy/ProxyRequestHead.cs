@@ -114,12 +114,13 @@ internal sealed record ProxyRequestHead(
                 foreach (var item in value.Split(',', StringSplitOptions.TrimEntries))
                 {
                     // Digits only (no sign, no spaces inside), and every value the same (RFC 9110 §8.6).
-                    if (item.Length is 0 or > 18 || !item.All(char.IsAsciiDigit) || (length is { } seen && seen != long.Parse(item, CultureInfo.InvariantCulture)))
+                    if (item.Length is 0 or > 18 || !item.All(char.IsAsciiDigit)
+                        || long.Parse(item, CultureInfo.InvariantCulture) is var number && length is { } seen && seen != number)
                     {
                         error = "Content-Length is not one non-negative number";
                         return false;
                     }
-                    length = long.Parse(item, CultureInfo.InvariantCulture);
+                    length = number;
                 }
             }
         }
