@@ -52,6 +52,7 @@ internal static class LogEvents
     public const int TunnelNotifyFailed = 409;
     public const int TunnelUpgradeFailed = 410;
     public const int TunnelLinesSkipped = 411;
+    public const int TunnelBackendTimedOut = 412;
 
     public const int ClientRelayFailed = 500;
     public const int ClientRelayFailedDetail = 501;

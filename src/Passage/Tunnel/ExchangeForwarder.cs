@@ -28,12 +28,23 @@ internal static class ExchangeForwarder
         bool compressResponse,
         bool fromPeer,
         ILogger logger,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        BackendTimer? backend = null)
     {
         HttpResponseMessage response;
+        if (message.Content is not StreamingContent)
+        {
+            // No body to send first (or one sent at once): the answer is owed from now.
+            backend?.AwaitAnswer();
+        }
         try
         {
-            response = await invoker.SendAsync(message, cancellationToken).ConfigureAwait(false);
+            response = await invoker.SendAsync(message, backend?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (backend is { Expired: true })
+        {
+            await RefuseTimedOutAsync(context, backend, logger).ConfigureAwait(false);
+            return;
         }
         catch (Exception e) when (cancellationToken.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
         {
@@ -54,19 +65,33 @@ internal static class ExchangeForwarder
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return;
         }
+        finally
+        {
+            backend?.Answered();
+        }
 
         using (response)
         {
-            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken).ConfigureAwait(false);
+            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The backend kept the request waiting past <c>system.backendTimeout</c> before its answer began: 504.</summary>
+    public static async Task RefuseTimedOutAsync(HttpContext context, BackendTimer backend, ILogger logger)
+    {
+        var waited = Configuration.Duration.Format(backend.Limit);
+        TunnelLog.BackendTimedOutRationed(logger, waited, "answered 504");
+        await MessageCopy.RefuseAsync(context, HttpStatusCode.GatewayTimeout, new TunnelFailure("http_response_timeout", $"the backend moved no byte for {waited}")).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Copies an answer that came back to the waiting client. Only an answer <paramref name="fromPeer"/> has its
-    /// <c>passage-tunnel-</c> fields read (compression, the real status); a backend's are dropped unread.
+    /// <c>passage-tunnel-</c> fields read (compression, the real status); a backend's are dropped unread. With
+    /// <paramref name="backend"/> set, the reads of the body are waits on the backend and may time out.
     /// </summary>
-    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken)
+    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
     {
+        cancellationToken = backend?.Token ?? cancellationToken;
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
         var compress = !decompress && compressResponse
@@ -96,6 +121,7 @@ internal static class ExchangeForwarder
         try
         {
             var raw = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            raw = backend?.WatchBackend(raw) ?? raw;
             var body = decompress ? new BrotliStream(raw, CompressionMode.Decompress) : raw;
             await using (body.ConfigureAwait(false))
             {
@@ -127,20 +153,29 @@ internal static class ExchangeForwarder
         }
         catch (Exception e) when (BodyCopier.IsIoFailure(e))
         {
-            TunnelLog.RequestFailed(logger, "response body", e.GetType().Name);
-            context.Abort();
+            CutOff(context, backend, logger, e.GetType().Name);
             return;
         }
         if (result != BodyCopyResult.Completed)
         {
-            TunnelLog.RequestFailed(logger, "response body", result.ToString());
-            context.Abort();
+            CutOff(context, backend, logger, result.ToString());
             return;
         }
         if (chunked is null)
         {
             MessageCopy.CopyTrailers(response, context.Response);
         }
+    }
+
+    /// <summary>The answer broke off after it began: the client must see it cut off, not whole.</summary>
+    private static void CutOff(HttpContext context, BackendTimer? backend, ILogger logger, string why)
+    {
+        if (backend is { Expired: true })
+        {
+            TunnelLog.BackendTimedOutRationed(logger, Configuration.Duration.Format(backend.Limit), "answer cut off");
+        }
+        TunnelLog.RequestFailed(logger, "response body", why);
+        context.Abort();
     }
 
     /// <summary>Reads <paramref name="stream"/> to its end, which must hold nothing more.</summary>

@@ -19,6 +19,7 @@ internal sealed class StreamingContent : HttpContent
     private readonly bool _compress;
     private readonly CancellationToken _cancellationToken;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>>? _trailers;
+    private readonly BackendTimer? _backend;
 
     /// <summary>Streams <paramref name="source"/>; with <paramref name="compress"/>, Brotli at its fastest level.</summary>
     /// <param name="source">The body.</param>
@@ -28,12 +29,14 @@ internal sealed class StreamingContent : HttpContent
     /// When set, the body is written in chunked framing and ends with these trailer fields, asked for once
     /// <paramref name="source"/> has ended.
     /// </param>
-    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken, Func<IEnumerable<KeyValuePair<string, string>>>? trailers = null)
+    /// <param name="backend">When the body goes to a backend: times its writes, and starts the wait for the answer once the body is through.</param>
+    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken, Func<IEnumerable<KeyValuePair<string, string>>>? trailers = null, BackendTimer? backend = null)
     {
-        _source = source;
+        _source = backend?.WatchClient(source) ?? source;
         _compress = compress;
         _cancellationToken = cancellationToken;
         _trailers = trailers;
+        _backend = backend;
     }
 
     /// <summary>Whether the content writes its own chunked framing with a trailer section.</summary>
@@ -48,6 +51,7 @@ internal sealed class StreamingContent : HttpContent
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _cancellationToken);
+        stream = _backend?.WatchBackend(stream) ?? stream;
         if (_compress)
         {
             var brotli = new BrotliStream(stream, CompressionLevel.Fastest, leaveOpen: true);
@@ -60,6 +64,7 @@ internal sealed class StreamingContent : HttpContent
         {
             await CopyAsync(stream, linked.Token).ConfigureAwait(false);
         }
+        _backend?.AwaitAnswer();
     }
 
     private async Task CopyAsync(Stream destination, CancellationToken cancellationToken)

@@ -52,6 +52,10 @@ internal static partial class TunnelLog
         Message = "protocol upgrade ({Protocol}) ended: {End}")]
     public static partial void UpgradeEnded(ILogger logger, string protocol, string end);
 
+    [LoggerMessage(EventId = LogEvents.TunnelBackendTimedOut, EventName = "TunnelBackendTimedOut", Level = LogLevel.Warning,
+        Message = "the backend kept a request waiting {Waited} without a byte (system.backendTimeout): {Outcome}")]
+    public static partial void BackendTimedOut(ILogger logger, string waited, string outcome);
+
     [LoggerMessage(EventId = LogEvents.TunnelLinesSkipped, EventName = "TunnelLinesSkipped", Level = LogLevel.Warning,
         Message = "{Count} more '{What}' lines were not logged (at most {PerWindow} every {Seconds} s)")]
     private static partial void Skipped(ILogger logger, int count, string what, int perWindow, int seconds);
@@ -61,6 +65,7 @@ internal static partial class TunnelLog
 
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_peerRefusals = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_exchangeFailures = new();
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_backendTimeouts = new();
 
     /// <summary>
     /// <see cref="PeerRefused"/>, rationed: anyone who can reach the port can present a certificate of their own
@@ -80,6 +85,15 @@ internal static partial class TunnelLog
         if (Ration(logger, s_exchangeFailures, "request not delivered"))
         {
             ExchangeFailed(logger, errorType, details);
+        }
+    }
+
+    /// <summary><see cref="BackendTimedOut"/>, rationed: a stuck backend holds up every request sent to it.</summary>
+    public static void BackendTimedOutRationed(ILogger logger, string waited, string outcome)
+    {
+        if (Ration(logger, s_backendTimeouts, "the backend kept a request waiting"))
+        {
+            BackendTimedOut(logger, waited, outcome);
         }
     }
 

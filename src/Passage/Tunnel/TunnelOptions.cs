@@ -88,6 +88,13 @@ public sealed record TunnelOptions
     /// <summary><c>system.watchdogFactor</c>: with <c>WATCHDOG_USEC</c> set, ping systemd's watchdog every WATCHDOG_USEC × this (0 &lt; f &lt; 1). Default 0.5.</summary>
     public double WatchdogFactor { get; init; } = 0.5;
 
+    /// <summary>
+    /// <c>system.backendTimeout</c> (server): a request the backend keeps waiting this long without a byte moving (no
+    /// answer, a body that stalls, a request body it does not take) is answered 504, or cut off if its answer had
+    /// begun. A slow client never counts. Default 60s; 0 for none.
+    /// </summary>
+    public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary><c>system.addForwarded</c>: append an RFC 7239 <c>Forwarded</c> element (<c>for=</c> the address the request came from). Default false.</summary>
     public bool AddForwarded { get; init; }
 

@@ -168,6 +168,7 @@ public sealed class TunnelServer : IAsyncDisposable
             await UpgradeForwarder.ServeAsync(context, connect, backends.Pooled, origin, options, logger).ConfigureAwait(false);
             return;
         }
+        using var backend = new BackendTimer(options.BackendTimeout, context.RequestAborted);
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11);
         if (options.AddForwarded)
         {
@@ -190,11 +191,11 @@ public sealed class TunnelServer : IAsyncDisposable
                 var reader = new Http1Reader(body);
                 context.Response.RegisterForDispose(reader);
                 var unframed = new ChunkedReadStream(reader);
-                content = new StreamingContent(unframed, compress: false, context.RequestAborted, () => unframed.Trailers);
+                content = new StreamingContent(unframed, compress: false, context.RequestAborted, () => unframed.Trailers, backend);
             }
             else
             {
-                content = new StreamingContent(body, compress: false, context.RequestAborted);
+                content = new StreamingContent(body, compress: false, context.RequestAborted, backend: backend);
                 var length = compressed ? MessageCopy.ParseLength(context.Request.Headers[TunnelHeaders.Length]) : context.Request.ContentLength;
                 if (length is { } known)
                 {
@@ -204,11 +205,23 @@ public sealed class TunnelServer : IAsyncDisposable
             MessageCopy.CopyContentFields(context.Request, content);
             message.Content = content;
         }
+        else if (!IsIdempotent(context.Request.Method))
+        {
+            // The pooled client sends a request without content again, on another connection, when the backend closes
+            // a kept-alive one without answering it; a method that is not idempotent might then do its work twice
+            // (RFC 9110 §9.2.2). Any content stops that, and these methods carry Content-Length: 0 either way.
+            message.Content = new ByteArrayContent([]);
+        }
         var compressResponse = options.Compress && context.Request.Headers[TunnelHeaders.AcceptEncoding] == TunnelHeaders.Brotli;
         // The pooled client frames bodies itself and cannot send trailers: a request that carries them goes on its own connection.
         var invoker = message.Content is StreamingContent { IsChunkFramed: true } ? backends.Chunked : backends.Pooled;
-        await ExchangeForwarder.ForwardAsync(context, invoker, message, compressResponse, fromPeer: false, logger, context.RequestAborted).ConfigureAwait(false);
+        await ExchangeForwarder.ForwardAsync(context, invoker, message, compressResponse, fromPeer: false, logger, context.RequestAborted, backend).ConfigureAwait(false);
     }
+
+    /// <summary>RFC 9110 §9.2.2: the methods whose repetition has the effect of one request.</summary>
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)
+            || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     /// <summary>The client end's session request: answered at once and held open until this end stops or the peer goes.</summary>
     private static async Task HoldSessionAsync(HttpContext context, CancellationToken stopping)

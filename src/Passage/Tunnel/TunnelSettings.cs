@@ -22,7 +22,7 @@ public static class TunnelSettings
         "transport:streamReceiveWindow", "transport:receiveWindow", "transport:socketReceiveBufferSize", "transport:socketSendBufferSize",
         "transport:congestionAlgorithm", "transport:compress",
         "system:connectInterval", "system:tcpNoDelay", "system:waitForFirstAttempt", "system:watchdogFactor", "system:addForwarded",
-        "system:drainTimeout",
+        "system:drainTimeout", "system:backendTimeout",
         "log:level", "log:format",
     ];
 
@@ -140,6 +140,7 @@ public static class TunnelSettings
             WatchdogFactor = Factor(reader, "system:watchdogFactor", defaults.WatchdogFactor),
             AddForwarded = reader.GetBool("system:addForwarded", defaults.AddForwarded),
             DrainTimeout = reader.GetDuration("system:drainTimeout", defaults.DrainTimeout),
+            BackendTimeout = reader.GetDuration("system:backendTimeout", defaults.BackendTimeout, allowZero: true),
         };
         return options;
     }

@@ -23,12 +23,21 @@ internal static class UpgradeForwarder
     // An upgraded connection (a WebSocket) may sit idle for as long as its ends like; it is never two plain sockets.
     private static readonly PumpOptions UpgradedPump = new() { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false };
 
-    /// <summary>Sends the upgrade request on; when that fails, answers 502 with the reason and returns null.</summary>
-    private static async Task<HttpResponseMessage?> SendOrRefuseAsync(HttpMessageInvoker invoker, HttpRequestMessage message, HttpContext context, ILogger logger)
+    /// <summary>
+    /// Sends the upgrade request on; when that fails, answers 502 with the reason (504 when <paramref name="backend"/> ran
+    /// out waiting for the answer) and returns null.
+    /// </summary>
+    private static async Task<HttpResponseMessage?> SendOrRefuseAsync(HttpMessageInvoker invoker, HttpRequestMessage message, HttpContext context, ILogger logger, BackendTimer? backend = null)
     {
+        backend?.AwaitAnswer();
         try
         {
-            return await invoker.SendAsync(message, context.RequestAborted).ConfigureAwait(false);
+            return await invoker.SendAsync(message, backend?.Token ?? context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception) when (backend is { Expired: true })
+        {
+            await ExchangeForwarder.RefuseTimedOutAsync(context, backend, logger).ConfigureAwait(false);
+            return null;
         }
         catch (Exception e) when (BodyCopier.IsIoFailure(e))
         {
@@ -36,6 +45,10 @@ internal static class UpgradeForwarder
             TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, failure.Details);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
             return null;
+        }
+        finally
+        {
+            backend?.Answered();
         }
     }
 
@@ -50,7 +63,8 @@ internal static class UpgradeForwarder
         {
             MessageCopy.AddForwarded(message, context, withHost: false);
         }
-        if (await SendOrRefuseAsync(backend, message, context, logger).ConfigureAwait(false) is not { } response)
+        using var timer = new BackendTimer(options.BackendTimeout, context.RequestAborted);
+        if (await SendOrRefuseAsync(backend, message, context, logger, timer).ConfigureAwait(false) is not { } response)
         {
             return;
         }
@@ -63,7 +77,7 @@ internal static class UpgradeForwarder
                     await DeclineWithSuccessAsync(context, connect, response, logger).ConfigureAwait(false);
                     return;
                 }
-                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: false, logger, context.RequestAborted).ConfigureAwait(false);
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: false, logger, context.RequestAborted, timer).ConfigureAwait(false);
                 return;
             }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);

@@ -17,6 +17,8 @@ namespace Passage.Tests.Tunnel;
 /// SHA-256 and length; <c>/echo</c> streams the body back; <c>/bytes/N</c> streams N deterministic bytes;
 /// <c>/headers</c> lists what arrived; <c>/ws</c> is a WebSocket echo; <c>/trailers/N</c> streams N bytes and ends
 /// with trailer fields (<c>x-sha256</c>, <c>x-length</c>). <c>/hash</c> also lists the request's trailer fields.
+/// <c>/drop</c> closes the connection without an answer; <c>/silent</c> never answers; <c>/stall</c> sends a little
+/// and then nothing; <c>/drip</c> sends a byte every 200 ms, fifteen times.
 /// </summary>
 internal sealed class TunnelBackend : IAsyncDisposable
 {
@@ -26,8 +28,11 @@ internal sealed class TunnelBackend : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    /// <summary>Requests seen so far, by path.</summary>
+    /// <summary>Requests seen so far.</summary>
     public int Requests;
+
+    /// <summary>Requests to <c>/drop</c> seen so far.</summary>
+    public int Drops;
 
     public static async Task<TunnelBackend> StartAsync()
     {
@@ -161,6 +166,31 @@ internal sealed class TunnelBackend : IAsyncDisposable
             await context.Response.Body.FlushAsync();
             await Task.Delay(TimeSpan.FromSeconds(2));
             await context.Response.WriteAsync("second");
+        }
+        else if (path == "/drop")
+        {
+            Interlocked.Increment(ref Drops);
+            // A clean close (FIN), as a backend that exits or closes an idle connection does; Abort alone resets it.
+            context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()!.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            context.Abort();
+        }
+        else if (path is "/silent" or "/stall")
+        {
+            if (path == "/stall")
+            {
+                await context.Response.WriteAsync("first;");
+                await context.Response.Body.FlushAsync();
+            }
+            await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        else if (path == "/drip")
+        {
+            for (var i = 0; i < 15; i++)
+            {
+                await Task.Delay(200);
+                await context.Response.WriteAsync(".");
+                await context.Response.Body.FlushAsync();
+            }
         }
         else
         {

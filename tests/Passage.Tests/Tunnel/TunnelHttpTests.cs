@@ -249,4 +249,23 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri($"ws://127.0.0.1:{Pair.HttpPort}/not-a-websocket"), cts.Token));
         Assert.Equal(HttpStatusCode.OK, socket.HttpStatusCode);
     }
+
+    [Theory]
+    [InlineData("POST")]
+    [InlineData("PATCH")]
+    public async Task A_request_that_is_not_idempotent_reaches_the_backend_once_even_when_it_closes_without_an_answer(string method)
+    {
+        // A request first leaves a kept-alive connection in the server end's pool; the HTTP client there would send a
+        // request without a body again, on a new connection, when the backend closes that one without answering.
+        using var client = Pair.CreateHttpClient();
+        using (var first = await client.GetAsync("/before").WaitAsync(Timeouts.Default))
+        {
+            Assert.Equal("GET /before", await first.Content.ReadAsStringAsync());
+        }
+        var drops = Volatile.Read(ref Pair.Backend.Drops);
+        using var request = new HttpRequestMessage(new HttpMethod(method), "/drop");
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(1, Volatile.Read(ref Pair.Backend.Drops) - drops);
+    }
 }

@@ -40,6 +40,7 @@ public sealed class TunnelSettingsTests
         Assert.False(options.AddForwarded);
         Assert.False(options.Compress);
         Assert.Equal(0.5, options.WatchdogFactor);
+        Assert.Equal(TimeSpan.FromSeconds(60), options.BackendTimeout);
     }
 
     [Fact]
@@ -49,8 +50,10 @@ public sealed class TunnelSettingsTests
         {
             ["general:mode"] = "server", ["general:peer"] = PeerId, ["general:httpConnectAddress"] = "localhost:8081", ["tls:key"] = "s.pem",
             ["transport:maxIdleTimeout"] = "1500ms", ["transport:keepAliveInterval"] = "750", ["system:connectInterval"] = "5s",
+            ["system:backendTimeout"] = "0",
         });
         Assert.Empty(errors);
+        Assert.Equal(TimeSpan.Zero, options.BackendTimeout);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.MaxIdleTimeout);
         Assert.Equal(TimeSpan.FromMilliseconds(750), options.KeepAliveInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), options.ConnectInterval);
@@ -68,6 +71,7 @@ public sealed class TunnelSettingsTests
             ["transport:maxConcurrentHttpStreams"] = "0",
             ["transport:bogus"] = "1",
             ["system:watchdogFactor"] = "2",
+            ["system:backendTimeout"] = "-1s",
         });
         Assert.Contains(errors, e => e.StartsWith("general.mode: 'sideways' is not one of client, server", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("general.peer: 'not-an-id' is not a node ID", StringComparison.Ordinal));
@@ -76,6 +80,7 @@ public sealed class TunnelSettingsTests
         Assert.Contains(errors, e => e.StartsWith("transport.maxConcurrentHttpStreams: '0'", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("transport.bogus: unknown setting", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("system.watchdogFactor: '2'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("system.backendTimeout: '-1s'", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("tls.key: required", StringComparison.Ordinal));
     }
 
