@@ -92,6 +92,12 @@ internal static class ExchangeForwarder
     public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
     {
         cancellationToken = backend?.Token ?? cancellationToken;
+        if (MessageCopy.InvalidAnswer(response) is { } invalid)
+        {
+            TunnelLog.ExchangeFailedRationed(logger, invalid.ErrorType, invalid.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, invalid).ConfigureAwait(false);
+            return;
+        }
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
         var compress = !decompress && compressResponse

@@ -118,6 +118,9 @@ internal static class MessageCopy
     public static void CopyResponseHead(HttpResponseMessage from, HttpResponse to, bool keepContentLength)
     {
         to.StatusCode = (int)from.StatusCode;
+        // A length means nothing beside chunked framing, which decided where the body ended (RFC 9112 §6.3), and an
+        // answer without content carries none (RFC 9110 §8.6).
+        keepContentLength &= from.Headers.TransferEncodingChunked != true && to.StatusCode is >= 200 and not 204;
         var connection = new StringValues(from.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : []);
         foreach (var (name, values) in from.Headers.NonValidated)
         {
@@ -128,12 +131,55 @@ internal static class MessageCopy
         }
         foreach (var (name, values) in from.Content.Headers.NonValidated)
         {
-            if (!TunnelHeaders.IsEndToEnd(name, connection) || (!keepContentLength && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+            if (!TunnelHeaders.IsEndToEnd(name, connection))
             {
+                continue;
+            }
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                if (keepContentLength)
+                {
+                    // Once, however often it came (InvalidAnswer has refused lengths that disagree).
+                    to.ContentLength = SingleLength(values);
+                }
                 continue;
             }
             to.Headers[name] = values.ToArray();
         }
+    }
+
+    /// <summary>
+    /// Why an answer cannot be passed on, or null: a 1xx other than the upgrade that was asked for (HTTP/2 has no
+    /// 101, and a stray one there would take the whole session down), or a Content-Length that disagrees with itself or
+    /// is no number (RFC 9112 §6.3: a proxy answers 502 then).
+    /// </summary>
+    public static TunnelFailure? InvalidAnswer(HttpResponseMessage response)
+    {
+        var status = (int)response.StatusCode;
+        if (status < 200)
+        {
+            return new("http_protocol_error", $"the answer's status was {status}, which was not asked for");
+        }
+        if (response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths) && SingleLength(lengths) is null)
+        {
+            return new("http_protocol_error", "the answer's Content-Length is invalid or disagrees with itself");
+        }
+        return null;
+    }
+
+    /// <summary>The one length that every Content-Length value and list member states, or null if they disagree or are not numbers.</summary>
+    private static long? SingleLength(IEnumerable<string> values)
+    {
+        long? length = null;
+        foreach (var member in values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)))
+        {
+            if (ParseLength(member) is not { } value || (length is { } seen && seen != value))
+            {
+                return null;
+            }
+            length = value;
+        }
+        return length;
     }
 
     /// <summary>The value of one of our own fields on the answer, or null.</summary>

@@ -13,6 +13,7 @@ internal sealed class TunnelPair : IAsyncDisposable
 {
     private readonly TemporaryDirectory _directory = new();
     private EndTrust _serverTrust = null!;
+    private int? _backendPort;
 
     private TunnelPair()
     {
@@ -44,10 +45,13 @@ internal sealed class TunnelPair : IAsyncDisposable
     /// <summary>http://127.0.0.1:port of the client end.</summary>
     public Uri BaseAddress => new($"http://127.0.0.1:{HttpPort}");
 
-    /// <summary>Extra JSON members for the sections of both ends, e.g. <c>"transport": { "compress": true }</c>.</summary>
-    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "")
+    /// <summary>
+    /// Extra JSON members for the sections of both ends, e.g. <c>"transport": { "compress": true }</c>; with
+    /// <paramref name="backendPort"/>, the server end sends requests there instead of to the pair's own <see cref="Backend"/>.
+    /// </summary>
+    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "", int? backendPort = null)
     {
-        var pair = new TunnelPair();
+        var pair = new TunnelPair { _backendPort = backendPort };
         pair.ServerKey = pair.NewIdentity("server.pem", out var serverId);
         pair.ClientKey = pair.NewIdentity("client.pem", out var clientId);
         pair.ServerId = serverId;
@@ -100,7 +104,7 @@ internal sealed class TunnelPair : IAsyncDisposable
     public string ServerConfig(string extra, NodeId? peer = null, string? key = null) =>
         ServerConfig(peer is null && key is null ? _serverTrust : EndTrust.Pinned(peer ?? ClientId, key ?? ServerKey), extra);
 
-    public string ServerConfig(EndTrust trust, string extra) => ServerConfig(trust, TunnelPort, Backend.Port, extra, SystemExtra);
+    public string ServerConfig(EndTrust trust, string extra) => ServerConfig(trust, TunnelPort, _backendPort ?? Backend.Port, extra, SystemExtra);
 
     public static string ServerConfig(EndTrust trust, int tunnelPort, int backendPort, string extra, string system = "") => $$"""
         {
