@@ -74,6 +74,8 @@ public sealed class TunnelClient : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.RequestHeaderEncodingSelector = _ => TunnelHeaders.FieldEncoding;
+            kestrel.ResponseHeaderEncodingSelector = _ => TunnelHeaders.FieldEncoding;
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;

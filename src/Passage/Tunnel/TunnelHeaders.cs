@@ -10,6 +10,13 @@ namespace Passage.Tunnel;
 /// </summary>
 internal static class TunnelHeaders
 {
+    /// <summary>
+    /// How field values are read and written everywhere in the tunnel: byte for byte. RFC 9110 §5.5 lets a value hold
+    /// octets beyond ASCII (obs-text) that a recipient treats as opaque; .NET's HTTP stacks refuse them by default (an
+    /// application's request got a bare 400 and a backend's answer a 500), and Latin-1 maps every octet to one char and back.
+    /// </summary>
+    public static readonly System.Text.Encoding FieldEncoding = System.Text.Encoding.Latin1;
+
     /// <summary>The prefix of the fields only the two ends exchange.</summary>
     public const string Prefix = "passage-tunnel-";
 

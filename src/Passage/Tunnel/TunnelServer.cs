@@ -87,6 +87,8 @@ public sealed class TunnelServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.RequestHeaderEncodingSelector = _ => TunnelHeaders.FieldEncoding;
+            kestrel.ResponseHeaderEncodingSelector = _ => TunnelHeaders.FieldEncoding;
             // Bodies of any size and pace: the peer's flow control is the only brake.
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
@@ -266,6 +268,8 @@ public sealed class TunnelServer : IAsyncDisposable
         ConnectTimeout = options.MaxIdleTimeout,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
         MaxResponseHeadersLength = 64,
+        RequestHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
+        ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
         // The other half of the descriptors left for traffic (see the listener's cap); requests beyond wait for a connection.
         MaxConnectionsPerServer = OpenFileLimit.ConnectionsThatFit(2) ?? int.MaxValue,
     }, disposeHandler: true);

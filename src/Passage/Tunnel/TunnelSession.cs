@@ -57,6 +57,8 @@ internal sealed class TunnelSession : IAsyncDisposable
             AutomaticDecompression = DecompressionMethods.None,
             ActivityHeadersPropagator = null,
             MaxResponseHeadersLength = 64,
+            RequestHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
+            ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
             SslOptions = new SslClientAuthenticationOptions
             {
                 TargetHost = options.PeerHostname ?? target.Host,

@@ -133,7 +133,14 @@ internal static class UpgradeForwarder
     /// <summary>Client end: carry an HTTP/1.1 Upgrade request across as extended CONNECT and, on success, switch.</summary>
     public static async Task RelayAsync(HttpContext context, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
     {
-        var protocol = context.Request.Headers.Upgrade.ToString().Split(',')[0].Trim();
+        // RFC 9110 §7.8: the first protocol offered, a token with an optional "/version".
+        var protocol = context.Request.Headers.Upgrade.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+        var parts = protocol.Split('/');
+        if (parts.Length > 2 || !parts.All(FieldSyntax.IsToken))
+        {
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, new TunnelFailure("http_request_error", "the Upgrade field names no protocol")).ConfigureAwait(false);
+            return;
+        }
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect, toPeer: true);
         // RFC 8441 §4: the protocol token, as registered ("websocket"), goes in :protocol.
         message.Headers.Protocol = protocol.ToLowerInvariant();

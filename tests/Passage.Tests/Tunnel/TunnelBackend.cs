@@ -41,6 +41,8 @@ internal sealed class TunnelBackend : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
+            // Field values byte for byte (obs-text), so /headers shows what crossed.
+            kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();

@@ -16,6 +16,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/same-length-twice"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
         ["/length-and-chunked"] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/no-content-with-length"] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+        ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
     };
 
     private RawBackend _backend = null!;
@@ -85,5 +86,14 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
         Assert.False(response.Content.Headers.Contains("Content-Length"));
+    }
+
+    [Fact]
+    public async Task An_answer_field_beyond_ASCII_crosses_byte_for_byte()
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false, ResponseHeaderEncodingSelector = (_, _) => System.Text.Encoding.Latin1 });
+        using var response = await client.GetAsync(new Uri(_pair.BaseAddress, "/beyond-ascii")).WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("caf\u00e9", Assert.Single(response.Headers.GetValues("X-Name")));
     }
 }
