@@ -66,8 +66,10 @@ public sealed partial class AdminServer : IAsyncDisposable
             kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();
-        app.MapGet("/metrics", () => Results.Text(prometheus.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        app.MapGet("/healthz", () => healthy() ? Results.Text("ok\n") : Results.Text("stopping\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        // HEAD as well as GET (RFC 9110 §9.3.2): probes and load balancers often ask with HEAD.
+        string[] methods = [HttpMethods.Get, HttpMethods.Head];
+        app.MapMethods("/metrics", methods, () => Results.Text(prometheus.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapMethods("/healthz", methods, () => healthy() ? Results.Text("ok\n") : Results.Text("stopping\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         await app.StartAsync().ConfigureAwait(false);
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
         Listening(loggerFactory.CreateLogger<AdminServer>(), bound);

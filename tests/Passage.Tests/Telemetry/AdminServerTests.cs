@@ -38,9 +38,18 @@ public sealed class AdminServerTests
         // Aggregate only: no address of any kind in the exposition.
         Assert.DoesNotContain("127.0.0.1", text);
 
+        foreach (var path in new[] { "/healthz", "/metrics" })
+        {
+            using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        }
+
         await host.StopAsync();
         using var stopping = await http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, stopping.StatusCode);
+        using var stoppingHead = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/healthz"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, stoppingHead.StatusCode);
     }
 
     /// <summary>
