@@ -123,8 +123,9 @@ public sealed class ConnectRelayTlsTests
                     await stalled.FlushAsync(stopStalling.Token);
                 }
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (stopStalling.IsCancellationRequested)
             {
+                // Told to stop: a write cut short by that is expected, whatever it throws.
             }
         });
 
@@ -141,9 +142,11 @@ public sealed class ConnectRelayTlsTests
             Assert.Equal("ping"u8.ToArray(), buffer);
         }
         Assert.Equal(1, relay.Counter("passage.relay.connections.accepted"));
+        // The writer ends before the stream goes: disposing an HTTP/2 request stream while a write is in flight
+        // fails inside the HTTP client (a NullReferenceException once in a full run).
         stopStalling.Cancel();
-        await stalled.DisposeAsync();
         await stalling.WaitAsync(Timeouts.Default);
+        await stalled.DisposeAsync();
     }
 
     [Fact]
