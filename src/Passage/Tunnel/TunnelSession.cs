@@ -19,6 +19,11 @@ namespace Passage.Tunnel;
 /// session request's body read fails. The loop then tries again at once, and every <c>connectInterval</c>
 /// after a failed attempt. An attempt (connect, TLS, the session request's answer) is bounded by
 /// <c>maxIdleTimeout</c>.</para>
+/// <para>A server end that refuses this end's certificate cannot say so: in TLS 1.3 it checks the certificate only once
+/// this end's side of the handshake is done, and then closes the connection (on Linux without an alert). The HTTP/2
+/// client fails wherever that close finds it (writing its preface, reading the server's SETTINGS, a reset), with a
+/// different exception each time; an attempt that fails after the server's certificate was accepted and before the
+/// answer is therefore named as one cause, so that it keeps one line in the log and one Proxy-Status.</para>
 /// <para>The phases are drawn on <see cref="TunnelPhase"/>.</para>
 /// </remarks>
 internal sealed class TunnelSession : IAsyncDisposable
@@ -29,9 +34,11 @@ internal sealed class TunnelSession : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _server;
+    private readonly string _nodeId;
     private Task? _loop;
     private volatile TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
+    private volatile bool _peerAccepted;
 
     public TunnelSession(TunnelOptions options, TunnelCredentials credentials, ILogger logger)
     {
@@ -39,6 +46,7 @@ internal sealed class TunnelSession : IAsyncDisposable
         _logger = logger;
         var target = options.ConnectAddress ?? throw new ArgumentException("general.connectAddress is required in client mode", nameof(options));
         _server = target.ToString();
+        _nodeId = credentials.NodeId.ToString();
         Origin = $"https://{target}";
         _handler = new SocketsHttpHandler
         {
@@ -69,6 +77,7 @@ internal sealed class TunnelSession : IAsyncDisposable
                 {
                     if (credentials.Verifier.Verify(certificate))
                     {
+                        _peerAccepted = true;
                         return true;
                     }
                     _peerRefused = true;
@@ -156,6 +165,8 @@ internal sealed class TunnelSession : IAsyncDisposable
     private async Task<TunnelFailure> HoldOneSessionAsync(CancellationToken stop)
     {
         _peerRefused = false;
+        _peerAccepted = false;
+        var answered = false;
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
         attempt.CancelAfter(_options.MaxIdleTimeout);
         using var request = new HttpRequestMessage(HttpMethod.Get, Origin + "/")
@@ -167,6 +178,7 @@ internal sealed class TunnelSession : IAsyncDisposable
         try
         {
             using var response = await Invoker.SendAsync(request, attempt.Token).ConfigureAwait(false);
+            answered = true;
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
             {
                 return new TunnelFailure("destination_unavailable", "the server end is stopping");
@@ -197,6 +209,10 @@ internal sealed class TunnelSession : IAsyncDisposable
             if (attempt.IsCancellationRequested && !_peerRefused)
             {
                 return new TunnelFailure("connection_timeout", $"no session within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
+            }
+            if (_peerAccepted && !answered)
+            {
+                return new TunnelFailure("connection_terminated", $"the server end closed the connection after the TLS handshake, before answering (as it does when it refuses this end's certificate, node ID {_nodeId})");
             }
             return TunnelFailure.From(e, _peerRefused);
         }

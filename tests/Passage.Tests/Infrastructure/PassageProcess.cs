@@ -176,6 +176,9 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         return WithTimeout(done.Task, timeout ?? TimeSpan.FromSeconds(30), "a matching output line");
     }
 
+    /// <summary>How many lines written to standard error so far contain <paramref name="text"/>.</summary>
+    public int CountLines(string text) => StandardError.Split('\n').Count(l => l.Contains(text, StringComparison.Ordinal));
+
     /// <summary>Waits for the relay's "listening on ADDRESS:PORT" line of a front door (not the admin listener's) and returns the port.</summary>
     public Task<int> WaitForListeningPortAsync(string address = "127.0.0.1") =>
         WaitForPortAsync($"listening on {address}:", line => !line.Contains(AdminMarker, StringComparison.Ordinal));

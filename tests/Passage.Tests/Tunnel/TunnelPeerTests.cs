@@ -20,6 +20,9 @@ public sealed class TunnelPeerTests
 
         await client.WaitForLineAsync(l => l.Contains("refused a peer presenting node ID", StringComparison.Ordinal));
         await client.WaitForLineAsync(l => l.Contains("tunnel down: tls_certificate_error", StringComparison.Ordinal));
+        // Every attempt (300ms apart) is refused the same way: one line for the cause, however many attempts.
+        await client.WaitForLineAsync(_ => client.CountLines("refused a peer presenting") >= Attempts);
+        Assert.Equal(1, client.CountLines("tunnel down"));
         using var http = new HttpClient();
         using var response = await http.GetAsync($"http://127.0.0.1:{port}/").WaitAsync(Timeouts.Default);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
@@ -44,4 +47,28 @@ public sealed class TunnelPeerTests
         Assert.DoesNotContain("tunnel up", stranger.StandardError);
         Assert.Equal(0, pair.Backend.Requests);
     }
+
+    [Fact]
+    public async Task A_client_end_the_server_end_refuses_names_that_cause_in_one_line_and_in_its_503()
+    {
+        await using var pair = await TunnelPair.StartAsync(waitUntilUp: true);
+        var strangerKey = pair.NewIdentity("stranger.pem", out var strangerId);
+        await using var stranger = pair.StartEnd("stranger.json", TunnelPair.ClientConfig(pair.ServerId, pair.TunnelPort, strangerKey, ""));
+        var port = await stranger.WaitForListeningPortAsync();
+
+        // The server end refuses each attempt after the TLS handshake, by closing; the client end's HTTP/2 setup fails
+        // wherever the close finds it. Still one cause, one line.
+        await pair.Server.WaitForLineAsync(_ => pair.Server.CountLines($"refused a peer presenting node ID {strangerId}") >= Attempts);
+        await stranger.WaitForLineAsync(l => l.Contains("tunnel down", StringComparison.Ordinal));
+        Assert.Equal(1, stranger.CountLines("tunnel down"));
+        using var http = new HttpClient();
+        using var response = await http.GetAsync($"http://127.0.0.1:{port}/").WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var status = Assert.Single(response.Headers.GetValues("Proxy-Status"));
+        Assert.StartsWith("passage; error=connection_terminated;", status);
+        Assert.Contains($"refuses this end's certificate, node ID {strangerId}", status);
+    }
+
+    /// <summary>Connection attempts to watch (the client ends try every 300ms) before counting "tunnel down" lines.</summary>
+    private const int Attempts = 8;
 }

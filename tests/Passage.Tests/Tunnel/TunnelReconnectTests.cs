@@ -22,15 +22,13 @@ public sealed class TunnelReconnectTests
             Assert.Matches("^passage; error=(connection_refused|connection_terminated); details=\"tunnel down: .+\"$", status);
         }
 
-        var upLines = CountUp(pair.Client.StandardError);
+        var upLines = pair.Client.CountLines("tunnel up");
         pair.ReplaceServer(pair.StartServer());
         await pair.Server.WaitForListeningPortAsync();
         var restarted = DateTime.UtcNow;
         // connectInterval is 300ms; a handshake on loopback takes milliseconds.
-        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal) && CountUp(pair.Client.StandardError) > upLines, TimeSpan.FromSeconds(10));
+        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal) && pair.Client.CountLines("tunnel up") > upLines, TimeSpan.FromSeconds(10));
         Assert.True(DateTime.UtcNow - restarted < TimeSpan.FromSeconds(5), "the session should be back within connectInterval plus a handshake");
         Assert.Equal("GET /after", await client.GetStringAsync("/after").WaitAsync(Timeouts.Default));
     }
-
-    private static int CountUp(string output) => output.Split('\n').Count(l => l.Contains("tunnel up", StringComparison.Ordinal));
 }
