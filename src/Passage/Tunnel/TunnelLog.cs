@@ -66,6 +66,7 @@ internal static partial class TunnelLog
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_peerRefusals = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_exchangeFailures = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_backendTimeouts = new();
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_sessionDowns = new();
 
     /// <summary>
     /// <see cref="PeerRefused"/>, rationed: anyone who can reach the port can present a certificate of their own
@@ -94,6 +95,18 @@ internal static partial class TunnelLog
         if (Ration(logger, s_backendTimeouts, "the backend kept a request waiting"))
         {
             BackendTimedOut(logger, waited, outcome);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SessionDown"/>, rationed: it is written once per change of cause, and a cause that keeps changing (a
+    /// link that comes and goes, a peer that fails in turns) would otherwise write one every <c>connectInterval</c>.
+    /// </summary>
+    public static void SessionDownRationed(ILogger logger, string errorType, string details, string interval)
+    {
+        if (Ration(logger, s_sessionDowns, "tunnel down"))
+        {
+            SessionDown(logger, errorType, details, interval);
         }
     }
 

@@ -144,7 +144,7 @@ internal sealed class TunnelSession : IAsyncDisposable
             SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details));
             if (changed)
             {
-                TunnelLog.SessionDown(_logger, failure.ErrorType, failure.Details, interval);
+                TunnelLog.SessionDownRationed(_logger, failure.ErrorType, failure.Details, interval);
             }
             if (!retryNow)
             {

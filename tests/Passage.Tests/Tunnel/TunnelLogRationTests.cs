@@ -5,7 +5,8 @@ namespace Passage.Tests.Tunnel;
 
 /// <summary>
 /// Warnings that others can cause at will (a peer presenting a certificate of its own making, an application sending
-/// requests that fail) are rationed per end: ten every ten seconds, the rest counted in a line before the next.
+/// requests that fail), and "tunnel down", written per change of a cause that may keep changing, are rationed per end:
+/// ten every ten seconds, the rest counted in a line before the next.
 /// </summary>
 public sealed class TunnelLogRationTests
 {
@@ -17,9 +18,11 @@ public sealed class TunnelLogRationTests
         {
             TunnelLog.PeerRefusedRationed(log, $"a certificate for attacker{i}.example", "the pinned ID");
             TunnelLog.ExchangeFailedRationed(log, "connection_refused", "backend down");
+            TunnelLog.SessionDownRationed(log, i % 2 == 0 ? "connection_refused" : "connection_terminated", "a cause that keeps changing", "300ms");
         }
         Assert.Equal(TunnelLog.RationPerWindow, log.Entries.Count(e => e.Name == "TunnelPeerRefused"));
         Assert.Equal(TunnelLog.RationPerWindow, log.Entries.Count(e => e.Name == "TunnelExchangeFailed"));
+        Assert.Equal(TunnelLog.RationPerWindow, log.Entries.Count(e => e.Name == "TunnelSessionDown"));
         Assert.DoesNotContain(log.Entries, e => e.Message.Contains("attacker10.example", StringComparison.Ordinal));
 
         // Another end (another logger) has a ration of its own.
