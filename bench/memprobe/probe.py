@@ -14,12 +14,19 @@
 # handshake timeout. Bounded: ROUNDS x PER_ROUND connections (at most 50 x 20,000), CONCURRENCY at once; all to
 # 127.0.0.1.
 #
+# --until-closed N: no rounds and no memory figures; instead each kind (N connections of it, one after the other, N at
+# most 20; the kinds side by side) sends its input and then reads until the relay closes the connection (end of stream or reset),
+# for at most --close-limit seconds (default 30, at most 120), and one line per kind says how long the relay took to
+# close after the input went out (median and max), how it closed and the start of what it answered. Kinds whose point
+# is the client leaving (vanish, reset) and the working tunnels are left out; --pid and --admin are not needed.
+#
 # The relay's settings (ports free on 127.0.0.1; P the plain, T the TLS, S the pass-through, A the admin, E the echo):
 #   { "relay": { "connect": ["127.0.0.1:T"], "connectPlain": ["127.0.0.1:P"], "passthrough": ["127.0.0.1:S"],
 #                "routes": { "ok.test": "127.0.0.1:E" }, "allow": ["127.0.0.1:E"], "allowNetworks": ["127.0.0.1/32"],
 #                "admin": "127.0.0.1:A" } }
 # python3 probe.py --pid PID --plain P --tls T --passthrough S --admin A --echo E
 #                  [--rounds 10] [--per-round 2000] [--concurrency 16] [--heapwalk PATH] [--kinds a,b,...]
+# python3 probe.py --plain P --tls T --passthrough S --echo E --until-closed 3 [--kinds a,b,...] [--close-limit 30]
 import argparse
 import asyncio
 import socket
@@ -70,12 +77,38 @@ async def close(writer):
         pass
 
 
+async def read_until_closed(reader, limit):
+    """Reads until the relay closes (end of stream or reset) or LIMIT seconds pass: (seconds, how, first bytes)."""
+    started = time.monotonic()
+    first = b""
+    how = "open"
+    try:
+        while (left := limit - (time.monotonic() - started)) > 0:
+            chunk = await asyncio.wait_for(reader.read(4096), left)
+            if not chunk:
+                how = "eof"
+                break
+            first = (first + chunk)[:256]
+    except asyncio.TimeoutError:
+        pass
+    except (ConnectionError, ssl.SSLError):
+        how = "reset"
+    return time.monotonic() - started, how, first
+
+
+# Set by --until-closed: every probe reads until the relay closes, for at most this many seconds, and returns
+# what read_until_closed saw.
+CLOSE_LIMIT = None
+
+
 async def send_close(port, data, linger_reset=False, read=True, pause=0.0, until_closed=False):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         if data:
             writer.write(data)
             await writer.drain()
+        if CLOSE_LIMIT:
+            return await read_until_closed(reader, CLOSE_LIMIT)
         if pause:
             await asyncio.sleep(pause)
         if read:
@@ -98,6 +131,9 @@ async def tls_then(port, data, ctx=TLS_CTX):
         if data:
             writer.write(data)
             await writer.drain()
+        if CLOSE_LIMIT:
+            return await read_until_closed(reader, CLOSE_LIMIT)
+        if data:
             try:
                 await asyncio.wait_for(reader.read(4096), 2.0)
             except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
@@ -241,10 +277,43 @@ def heapwalk(path, pid, round_no):
     return figures, out
 
 
+# Kinds left out of --until-closed: the client leaving is their point, or they are working tunnels.
+CLIENT_LEAVES = ("plain-vanish", "plain-reset", "tls-vanish", "pt-vanish", "pt-reset")
+
+
+async def until_closed(a, table):
+    """Per kind, how long the relay takes to close a connection after the kind's input went out."""
+    global CLOSE_LIMIT
+    CLOSE_LIMIT = min(max(a.close_limit, 1.0), 120.0)
+    n = min(a.until_closed, 20)
+    server = await echo_server(a.echo)
+    kinds = a.kinds.split(",") if a.kinds else [k for k in table if not k.startswith(("timeout-", "ok-")) and k not in CLIENT_LEAVES]
+
+    async def kind(name):
+        # One connection of a kind at a time; the kinds side by side (a connection each, so the load is slight).
+        seen = []
+        for _ in range(n):
+            try:
+                seen.append(await asyncio.wait_for(table[name](), CLOSE_LIMIT + 10))
+            except (OSError, asyncio.TimeoutError, ssl.SSLError) as ex:
+                seen.append((float("nan"), f"failed: {ex!r}"[:60], b""))
+        took = sorted(s[0] for s in seen)
+        return name, took[len(took) // 2], took[-1], ",".join(sorted({s[1] for s in seen})), seen[-1][2][:60]
+
+    print("kind\tmedian_s\tmax_s\tclosed_by\tanswer", flush=True)
+    for name, median, worst, hows, answer in await asyncio.gather(*(kind(k) for k in kinds)):
+        print(f"{name}\t{median:.2f}\t{worst:.2f}\t{hows}\t{answer!r}", flush=True)
+    server.close()
+
+
 async def main():
     ap = argparse.ArgumentParser()
-    for name in ("pid", "plain", "tls", "passthrough", "admin", "echo"):
+    for name in ("plain", "tls", "passthrough", "echo"):
         ap.add_argument(f"--{name}", type=int, required=True)
+    ap.add_argument("--pid", type=int)
+    ap.add_argument("--admin", type=int)
+    ap.add_argument("--until-closed", type=int, metavar="N", help="per kind, N connections that read until the relay closes")
+    ap.add_argument("--close-limit", type=float, default=30.0, help="with --until-closed: seconds to wait for the close")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=16)
@@ -255,6 +324,11 @@ async def main():
     a.rounds = min(a.rounds, 50)
     a.per_round = min(a.per_round, 20000)
     table = probes(a)
+    if a.until_closed:
+        await until_closed(a, table)
+        return
+    if a.pid is None or a.admin is None:
+        ap.error("--pid and --admin are needed unless --until-closed")
     kinds = a.kinds.split(",") if a.kinds else [k for k in table if not k.startswith("timeout-")]
     server = await echo_server(a.echo)
     errors = {}
