@@ -23,9 +23,9 @@ namespace Passage.Relay.Connect;
 /// <code>
 ///  accept (FrontDoorListener: limits, drain)
 ///   ├─ TLS endpoint: TLS handshake (identity, ALPN h2/http1.1, optional client pin)
-///   │    ├─ h2        → handed to Kestrel (HTTP/2 framing) → Http2ConnectHandler per stream
+///   │    ├─ h2        → preface checked (Http2Start) → Kestrel (HTTP/2 framing) → Http2ConnectHandler per stream
 ///   │    └─ http/1.1  → Http1ConnectSession on the SslStream
-///   └─ plain endpoint: h2 prior-knowledge preface → Kestrel; otherwise Http1ConnectSession on the socket
+///   └─ plain endpoint: h2 prior-knowledge preface, checked → Kestrel; otherwise Http1ConnectSession on the socket
 ///  each tunnel: auth → name/port rules → resolve + address policy → dial → pump
 /// </code>
 /// HTTP/1.1 tunnels move bytes on Passage's own pump (zero-copy where both ends are plain sockets);
@@ -34,7 +34,6 @@ namespace Passage.Relay.Connect;
 public sealed partial class ConnectRelay : IAsyncDisposable
 {
     internal const string FrontDoor = "connect";
-    private static readonly byte[] Http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
     private readonly ConnectOptions _options;
     private readonly RelayLimits _limits;
@@ -262,7 +261,17 @@ public sealed partial class ConnectRelay : IAsyncDisposable
 
             if (tls.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
             {
-                await HandToKestrelAsync(tls, local, remote, closeAll).ConfigureAwait(false);
+                // Exactly the bytes checked are read here: the rest stays in the TLS stream for Kestrel.
+                var start = new byte[Http2Start.Length];
+                int seen;
+                using (var head = new Deadline(_options.RequestHeadTimeout, _time, closeAll))
+                {
+                    seen = await ReadHttp2StartAsync(new StreamConnection(tls, socket, abort: transport.Abort), start, 0, id, head.Token, closeAll).ConfigureAwait(false);
+                }
+                if (seen > 0)
+                {
+                    await HandToKestrelAsync(new PrefixedStream(start, tls), local, remote, closeAll).ConfigureAwait(false);
+                }
                 return false;
             }
             // Relayed: the tunnel's connection owns the TLS stream and disposes it at the end.
@@ -285,7 +294,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var remote = socket.RemoteEndPoint as IPEndPoint;
         var client = new SocketConnection(socket);
         byte[] first;
-        // One deadline for the whole request head, the bytes that tell HTTP/2 from HTTP/1.1 included.
+        // One deadline for the whole request head, the bytes that tell HTTP/2 from HTTP/1.1 included, and for the
+        // start of an HTTP/2 connection.
         var head = new Deadline(_options.RequestHeadTimeout, _time, closeAll);
         try
         {
@@ -294,7 +304,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             {
                 return false;
             }
-            if (!buffer.AsSpan(0, seen).StartsWith(Http2Preface))
+            if (!buffer.AsSpan(0, seen).StartsWith(Http2Start.Preface))
             {
                 if (_options.MinHttpVersion >= 2)
                 {
@@ -305,9 +315,20 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 // The buffer is the session's from here: the rest of the head is read into it, behind what came.
                 return await _http1.StartAsync(client, remote, id, end, closeAll, new Http1ConnectSession.ReadSoFar(buffer, seen), head.Token).ConfigureAwait(false);
             }
-            // Kestrel reads the preface from a prefix of its own: a rare path, and the connection outlives the buffer.
-            first = buffer.AsSpan(0, seen).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer);
+            try
+            {
+                seen = await ReadHttp2StartAsync(client, buffer, seen, id, head.Token, closeAll).ConfigureAwait(false);
+                if (seen == 0)
+                {
+                    return false;
+                }
+                // Kestrel reads the preface from a prefix of its own: a rare path, and the connection outlives the buffer.
+                first = buffer.AsSpan(0, seen).ToArray();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
         finally
         {
@@ -345,7 +366,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 else if (now != -LinuxSplice.EAGAIN)
                 {
                     // Gone already (end of stream, or reset).
-                    return await LeftAsync(client).ConfigureAwait(false);
+                    await LeftAsync(client).ConfigureAwait(false);
+                    return default;
                 }
                 else
                 {
@@ -359,12 +381,13 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 await client.ReadAsync(Memory<byte>.Empty, headDeadline).ConfigureAwait(false);
             }
             buffer ??= ArrayPool<byte>.Shared.Rent(size);
-            while (seen == 0 || (seen < Http2Preface.Length && buffer.AsSpan(0, seen).SequenceEqual(Http2Preface.AsSpan(0, seen))))
+            while (seen == 0 || (seen < Http2Start.Preface.Length && buffer.AsSpan(0, seen).SequenceEqual(Http2Start.Preface[..seen])))
             {
                 var n = await client.ReadAsync(buffer.AsMemory(seen, size - seen), headDeadline).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    return await LeftAsync(client).ConfigureAwait(false);
+                    await LeftAsync(client).ConfigureAwait(false);
+                    return default;
                 }
                 seen += n;
             }
@@ -381,7 +404,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         catch (SocketException)
         {
             // Reset before its first bytes.
-            return await LeftAsync(client).ConfigureAwait(false);
+            await LeftAsync(client).ConfigureAwait(false);
+            return default;
         }
         finally
         {
@@ -392,12 +416,63 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>A client gone before its first bytes: counted (as pass-through counts one gone before its hello) and closed.</summary>
-    private async ValueTask<(byte[]? Buffer, int Length)> LeftAsync(SocketConnection client)
+    /// <summary>
+    /// A client gone before its first bytes or before its HTTP/2 connection's start was whole: counted (as pass-through
+    /// counts one gone before its hello) and closed.
+    /// </summary>
+    private async ValueTask LeftAsync(IDuplexConnection client)
     {
         _metrics.Refused(FrontDoor, RefusalReason.ClientClosed);
         await client.DisposeAsync().ConfigureAwait(false);
-        return default;
+    }
+
+    /// <summary>
+    /// Reads the start of an HTTP/2 connection (<see cref="Http2Start"/>: its preface and its first frame's header)
+    /// behind the <paramref name="seen"/> bytes at the start of <paramref name="buffer"/>, by <paramref name="deadline"/>,
+    /// and returns how many bytes the buffer holds then, for Kestrel to read first. 0: the start was wrong, late or cut
+    /// short; the client has been answered (SETTINGS and GOAWAY) or has left, it is counted, and the connection closed.
+    /// </summary>
+    private async ValueTask<int> ReadHttp2StartAsync(IDuplexConnection client, byte[] buffer, int seen, long id, CancellationToken deadline, CancellationToken closeAll)
+    {
+        RefusalReason reason;
+        uint error;
+        string detail;
+        try
+        {
+            while (true)
+            {
+                var verdict = Http2Start.Check(buffer.AsSpan(0, seen), out error, out detail);
+                if (verdict == Http2Start.Verdict.Valid)
+                {
+                    return seen;
+                }
+                if (verdict == Http2Start.Verdict.Invalid)
+                {
+                    reason = RefusalReason.MalformedRequest;
+                    break;
+                }
+                var n = await client.ReadAsync(buffer.AsMemory(seen), deadline).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    await LeftAsync(client).ConfigureAwait(false);
+                    return 0;
+                }
+                seen += n;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            reason = closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout;
+            (error, detail) = (Http2Start.NoError, closeAll.IsCancellationRequested ? "relay shutting down" : "connection preface not received in time");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            await LeftAsync(client).ConfigureAwait(false);
+            return 0;
+        }
+        Refused(id, reason);
+        await LingeringClose.CloseAsync(client, Http2Start.GoAway(error, detail), _time).ConfigureAwait(false);
+        return 0;
     }
 
     private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)

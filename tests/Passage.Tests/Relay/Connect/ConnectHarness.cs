@@ -100,14 +100,17 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
     }
 
     /// <summary>Reads an HTTP response head byte by byte (so no tunnel byte is consumed).</summary>
-    /// <summary>TLS to the relay on <paramref name="inner"/> as an HTTP/1.1 client (ALPN http/1.1), trusting the relay the test started.</summary>
-    public static async Task<SslStream> TlsToRelayAsync(Stream inner)
+    /// <summary>
+    /// TLS to the relay on <paramref name="inner"/> as an HTTP/1.1 client (ALPN http/1.1, or <paramref name="protocol"/>),
+    /// trusting the relay the test started.
+    /// </summary>
+    public static async Task<SslStream> TlsToRelayAsync(Stream inner, SslApplicationProtocol? protocol = null)
     {
         var tls = new SslStream(inner);
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "relay.test",
-            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            ApplicationProtocols = [protocol ?? SslApplicationProtocol.Http11],
             // Pinning is covered elsewhere.
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
         });
