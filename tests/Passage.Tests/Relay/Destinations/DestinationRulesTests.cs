@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Passage.Relay.Destinations;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Destinations;
 
@@ -112,18 +112,18 @@ public sealed class DestinationRulesTests
         Assert.Equal(RuleStatus.NotAllowed, Status(pattern, host, 443));
 
     [Fact]
-    public void Hostile_regex_and_name_finish_promptly()
+    public async Task Hostile_regex_and_name_finish()
     {
-        // With backtracking, (a+)+$ over "aaaa...!" takes exponential time.
+        // With backtracking, (a+)+$ over "aaaa...!" takes exponential time: years, not the test's patience.
         DestinationRules rules = Rules([@"~(a+)+b:443", @"~(a|aa)*c:443", @"~(.*a){20}:443"]);
         string name = new string('a', 60) + "." + new string('a', 60) + "." + new string('a', 60) + ".x";
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < 100; i++)
+        await Task.Run(() =>
         {
-            Assert.Equal(RuleStatus.NotAllowed, rules.Check(name, 443).Status);
-        }
-
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+            for (int i = 0; i < 100; i++)
+            {
+                Assert.Equal(RuleStatus.NotAllowed, rules.Check(name, 443).Status);
+            }
+        }).WaitAsync(Timeouts.Default);
     }
 
     [Theory]
