@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 118, 208, 304, 412, 505.
+/// tunnel, 5xx the client. Next free: 118, 208, 304, 414, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -53,6 +53,7 @@ internal static class LogEvents
     public const int TunnelUpgradeFailed = 410;
     public const int TunnelLinesSkipped = 411;
     public const int TunnelBackendTimedOut = 412;
+    public const int TunnelAnswerRefused = 413;
 
     public const int ClientRelayFailed = 500;
     public const int ClientRelayFailedDetail = 501;

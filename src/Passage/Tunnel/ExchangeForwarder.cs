@@ -94,7 +94,7 @@ internal static class ExchangeForwarder
         cancellationToken = backend?.Token ?? cancellationToken;
         if (MessageCopy.InvalidAnswer(response) is { } invalid)
         {
-            TunnelLog.ExchangeFailedRationed(logger, invalid.ErrorType, invalid.Details);
+            TunnelLog.AnswerRefusedRationed(logger, invalid.ErrorType, invalid.Details);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, invalid).ConfigureAwait(false);
             return;
         }

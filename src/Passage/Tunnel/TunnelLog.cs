@@ -56,6 +56,10 @@ internal static partial class TunnelLog
         Message = "the backend kept a request waiting {Waited} without a byte (system.backendTimeout): {Outcome}")]
     public static partial void BackendTimedOut(ILogger logger, string waited, string outcome);
 
+    [LoggerMessage(EventId = LogEvents.TunnelAnswerRefused, EventName = "TunnelAnswerRefused", Level = LogLevel.Warning,
+        Message = "the request was delivered, but its answer could not be passed on: {ErrorType}: {Details}; the client got 502")]
+    public static partial void AnswerRefused(ILogger logger, string errorType, string details);
+
     [LoggerMessage(EventId = LogEvents.TunnelLinesSkipped, EventName = "TunnelLinesSkipped", Level = LogLevel.Warning,
         Message = "{Count} more '{What}' lines were not logged (at most {PerWindow} every {Seconds} s)")]
     private static partial void Skipped(ILogger logger, int count, string what, int perWindow, int seconds);
@@ -67,6 +71,7 @@ internal static partial class TunnelLog
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_exchangeFailures = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_backendTimeouts = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_sessionDowns = new();
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_answersRefused = new();
 
     /// <summary>
     /// <see cref="PeerRefused"/>, rationed: anyone who can reach the port can present a certificate of their own
@@ -86,6 +91,15 @@ internal static partial class TunnelLog
         if (Ration(logger, s_exchangeFailures, "request not delivered"))
         {
             ExchangeFailed(logger, errorType, details);
+        }
+    }
+
+    /// <summary><see cref="AnswerRefused"/>, rationed: a backend answers as often as it is asked.</summary>
+    public static void AnswerRefusedRationed(ILogger logger, string errorType, string details)
+    {
+        if (Ration(logger, s_answersRefused, "answer could not be passed on"))
+        {
+            AnswerRefused(logger, errorType, details);
         }
     }
 
