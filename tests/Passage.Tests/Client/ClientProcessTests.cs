@@ -184,13 +184,38 @@ public sealed class ClientProcessTests
 
     private static async Task<byte> SocksReplyCodeAsync(int socksPort, string host, int port)
     {
+        var name = Encoding.ASCII.GetBytes(host);
+        var reply = await SocksReplyAsync(socksPort, [5, 1, 0, 3, (byte)name.Length, .. name, (byte)(port >> 8), (byte)port]);
+        Assert.True(reply.Length == 10, $"a 10-byte reply, not {Convert.ToHexString(reply)}");
+        return reply[1];
+    }
+
+    /// <summary>Greets without authentication, sends <paramref name="request"/> and reads the reply to the connection's end.</summary>
+    private static async Task<byte[]> SocksReplyAsync(int socksPort, byte[] request)
+    {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socksPort));
         await Loopback.SendAllAsync(socket, new byte[] { 5, 1, 0 });
         Assert.Equal(new byte[] { 5, 0 }, await Loopback.ReadToEndAsync(socket, limit: 2));
-        var name = Encoding.ASCII.GetBytes(host);
-        await Loopback.SendAllAsync(socket, (byte[])[5, 1, 0, 3, (byte)name.Length, .. name, (byte)(port >> 8), (byte)port]);
-        return (await Loopback.ReadToEndAsync(socket, limit: 10))[1];
+        await Loopback.SendAllAsync(socket, request);
+        return await Loopback.ReadToEndAsync(socket);
+    }
+
+    /// <summary>
+    /// Applications ask UDP ASSOCIATE (and BIND) for 0.0.0.0:0 when they do not know their own address yet: what they
+    /// hear is that the command is not supported (0x07), not that a host is unreachable (0x04).
+    /// </summary>
+    [Theory]
+    [InlineData("05030001000000000000")]                                 // UDP ASSOCIATE 0.0.0.0:0
+    [InlineData("05030004000000000000000000000000000000000000")]         // UDP ASSOCIATE [::]:0
+    [InlineData("05030003000000")]                                       // UDP ASSOCIATE, empty name, port 0
+    [InlineData("05020001000000000000")]                                 // BIND 0.0.0.0:0
+    public async Task Commands_other_than_connect_are_not_supported_whatever_address_they_name(string request)
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, socks, _) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+        Assert.Equal("05070001000000000000", Convert.ToHexString(await SocksReplyAsync(socks, Convert.FromHexString(request))));
     }
 
     [Fact]

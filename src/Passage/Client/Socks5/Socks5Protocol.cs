@@ -103,17 +103,17 @@ internal static class Socks5Protocol
 
     /// <summary>
     /// RFC 1928 §4: VER CMD RSV ATYP DST.ADDR DST.PORT. The host comes back as text: a domain name
-    /// exactly as sent (never resolved here), or an address literal.
+    /// exactly as sent (never resolved here), or an address literal. A command other than CONNECT is
+    /// refused as such whatever its address: UDP ASSOCIATE and BIND usually name 0.0.0.0:0.
     /// </summary>
-    public static ParseStatus ParseRequest(ReadOnlySequence<byte> data, out byte command, out string host, out int port, out int consumed, out Reply error)
+    public static ParseStatus ParseRequest(ReadOnlySequence<byte> data, out string host, out int port, out int consumed, out Reply error)
     {
-        command = 0;
         host = "";
         port = 0;
         consumed = 0;
         error = Reply.GeneralFailure;
         var reader = new SequenceReader<byte>(data);
-        if (!reader.TryRead(out var version) || !reader.TryRead(out command) || !reader.TryRead(out var reserved) || !reader.TryRead(out var addressType))
+        if (!reader.TryRead(out var version) || !reader.TryRead(out var command) || !reader.TryRead(out var reserved) || !reader.TryRead(out var addressType))
         {
             return version != 0 && version != Version ? ParseStatus.Invalid : ParseStatus.Incomplete;
         }
@@ -139,12 +139,8 @@ internal static class Socks5Protocol
                 {
                     return ParseStatus.Incomplete;
                 }
-                if (name.Length == 0 || name.Any(b => b <= 0x20 || b >= 0x7f))
-                {
-                    error = Reply.HostUnreachable;
-                    return ParseStatus.Invalid;
-                }
-                host = Encoding.ASCII.GetString(name);
+                // Left empty when the name cannot be one: refused below, once the command is known.
+                host = name.Length == 0 || name.Any(b => b <= 0x20 || b >= 0x7f) ? "" : Encoding.ASCII.GetString(name);
                 break;
             default:
                 error = Reply.AddressTypeNotSupported;
@@ -158,7 +154,12 @@ internal static class Socks5Protocol
         reader.Advance(2);
         port = BinaryPrimitives.ReadUInt16BigEndian(portBytes);
         consumed = (int)reader.Consumed;
-        if (port == 0)
+        if (command != CommandConnect)
+        {
+            error = Reply.CommandNotSupported;
+            return ParseStatus.Invalid;
+        }
+        if (host.Length == 0 || port == 0)
         {
             error = Reply.HostUnreachable;
             return ParseStatus.Invalid;

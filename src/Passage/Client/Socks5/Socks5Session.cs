@@ -59,11 +59,10 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
 
             // The request (RFC 1928 §4).
-            byte command = 0;
             string host = "";
             int port = 0;
             var error = Reply.GeneralFailure;
-            (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out command, out host, out port, out used, out error), deadline.Token).ConfigureAwait(false);
+            (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out host, out port, out used, out error), deadline.Token).ConfigureAwait(false);
             if (status == ParseStatus.Invalid)
             {
                 await app.WriteAsync(ReplyBytes(error), deadline.Token).ConfigureAwait(false);
@@ -71,11 +70,6 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             if (status != ParseStatus.Complete)
             {
-                return;
-            }
-            if (command != CommandConnect)
-            {
-                await app.WriteAsync(ReplyBytes(Reply.CommandNotSupported), deadline.Token).ConfigureAwait(false);
                 return;
             }
             var early = buffer.AsMemory(used, filled - used).ToArray();
