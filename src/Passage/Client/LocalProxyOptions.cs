@@ -17,7 +17,7 @@ public sealed record LocalProxyOptions
     /// <summary>Connections open at once across the front doors. Default 4096.</summary>
     public int MaxConnections { get; init; } = 4096;
 
-    /// <summary>Time for a SOCKS handshake or an HTTP request head. Default 10 s.</summary>
+    /// <summary>Time for a SOCKS handshake or an HTTP request head (the application's part, not the relay's answer). Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Close a tunnel after this long with no byte either way. Default 5 min.</summary>

@@ -10,9 +10,13 @@ namespace Passage.Tests.Client;
 /// <summary><c>passage client</c> as a real process: SOCKS5 and HTTP proxy front doors, with curl.</summary>
 public sealed class ClientProcessTests
 {
-    private static async Task<(PassageProcess Process, int SocksPort, int HttpPort)> StartClientAsync(string relay, params string[] extra)
+    private static Task<(PassageProcess Process, int SocksPort, int HttpPort)> StartClientAsync(string relay, params string[] extra) =>
+        StartClientAsync(relay, null, extra);
+
+    private static async Task<(PassageProcess Process, int SocksPort, int HttpPort)> StartClientAsync(
+        string relay, IDictionary<string, string?>? environment, params string[] extra)
     {
-        var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", .. extra]);
+        var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", .. extra], environment);
         var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
         var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
         return (process, socks, http);
@@ -216,6 +220,23 @@ public sealed class ClientProcessTests
         var (client, socks, _) = await StartClientAsync(relay.ToString());
         await using var _ = client;
         Assert.Equal("05070001000000000000", Convert.ToHexString(await SocksReplyAsync(socks, Convert.FromHexString(request))));
+    }
+
+    /// <summary>
+    /// The handshake timeout bounds the application's asking, not the relay's answer: a destination that does not
+    /// answer within the relay's connect timeout is TTL expired (0x06), even when that is longer than the handshake
+    /// timeout (10 s each by default).
+    /// </summary>
+    [Fact]
+    public async Task A_connect_timeout_at_the_relay_is_answered_ttl_expired_after_the_handshake_timeout()
+    {
+        using var blackhole = new Blackhole();
+        await using var relay = await RelayProcess.StartAsync("127.0.0.1", "--connect-timeout", "2s");
+        var (client, socks, _) = await StartClientAsync(
+            relay.Address.ToString(), new Dictionary<string, string?> { ["PASSAGE__CLIENT__HANDSHAKETIMEOUT"] = "1s" });
+        await using var _ = client;
+        Assert.Equal(0x06, await SocksReplyCodeAsync(socks, "origin.test", blackhole.Port));
+        Assert.DoesNotContain("fail:", client.StandardError);
     }
 
     [Fact]

@@ -79,29 +79,4 @@ public sealed class TcpDialerTests
             TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.7"), IPAddress.Parse("127.0.0.8")], first.Port, TimeSpan.FromSeconds(20), cancellationToken: cts.Token)
                 .AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
     }
-
-    /// <summary>
-    /// A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a connect to it
-    /// waits (retransmitting) until its caller gives up, as to a host that drops packets.
-    /// </summary>
-    private sealed class Blackhole : IDisposable
-    {
-        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        private readonly Socket _filler = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-
-        public Blackhole(IPAddress address, int port = 0)
-        {
-            _listener.Bind(new IPEndPoint(address, port));
-            _listener.Listen(0);
-            _filler.Connect(_listener.LocalEndPoint!);
-        }
-
-        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
-
-        public void Dispose()
-        {
-            _filler.Dispose();
-            _listener.Dispose();
-        }
-    }
 }

@@ -17,10 +17,46 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
     {
         socket.NoDelay = true;
         await using var app = new SocketConnection(socket);
-        byte[]? buffer = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
-            using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
+            if (await HandshakeAsync(app, closeAll).ConfigureAwait(false) is not { } request)
+            {
+                return;
+            }
+            var (host, port, early) = request;
+
+            // The handshake timeout is the application's time to ask; the relay's answer takes what it takes (its
+            // connect timeout bounds it), and the reply goes out whenever it comes: a timeout there is 0x06.
+            Stream tunnel;
+            try
+            {
+                tunnel = await client.ConnectAsync(host, port, closeAll).ConfigureAwait(false);
+            }
+            catch (PassageTunnelException e)
+            {
+                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), closeAll).ConfigureAwait(false);
+                return;
+            }
+            await using var upstream = new StreamConnection(tunnel);
+            await app.WriteAsync(ReplyBytes(Reply.Succeeded), closeAll).ConfigureAwait(false);
+            await BytePump.RunAsync(app, upstream, pump, early, closeAll).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The application went away or was too slow; nothing to answer.
+        }
+    }
+
+    /// <summary>
+    /// Method selection, authentication and the request, within the handshake timeout: the CONNECT target and
+    /// the bytes the application sent after its request, or null when it got its answer (or left) already.
+    /// </summary>
+    private async Task<(string Host, int Port, byte[] Early)?> HandshakeAsync(SocketConnection app, CancellationToken closeAll)
+    {
+        using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
+        var buffer = ArrayPool<byte>.Shared.Rent(1024);
+        try
+        {
             var requireUser = options.SocksUsers.Count > 0;
             var filled = 0;
 
@@ -30,13 +66,13 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), deadline.Token).ConfigureAwait(false);
             if (status != ParseStatus.Complete)
             {
-                return;
+                return null;
             }
             filled = Consume(buffer, filled, used);
             if (!offered)
             {
                 await app.WriteAsync(new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, deadline.Token).ConfigureAwait(false);
-                return;
+                return null;
             }
             await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, deadline.Token).ConfigureAwait(false);
 
@@ -46,7 +82,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), deadline.Token).ConfigureAwait(false);
                 if (status != ParseStatus.Complete)
                 {
-                    return;
+                    return null;
                 }
                 filled = Consume(buffer, filled, used);
                 var ok = options.SocksUsers.TryGetValue(user, out var expected)
@@ -54,7 +90,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, deadline.Token).ConfigureAwait(false);
                 if (!ok)
                 {
-                    return;
+                    return null;
                 }
             }
 
@@ -66,40 +102,12 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             if (status == ParseStatus.Invalid)
             {
                 await app.WriteAsync(ReplyBytes(error), deadline.Token).ConfigureAwait(false);
-                return;
             }
-            if (status != ParseStatus.Complete)
-            {
-                return;
-            }
-            var early = buffer.AsMemory(used, filled - used).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null;
-
-            Stream tunnel;
-            try
-            {
-                tunnel = await client.ConnectAsync(host, port, closeAll).ConfigureAwait(false);
-            }
-            catch (PassageTunnelException e)
-            {
-                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), deadline.Token).ConfigureAwait(false);
-                return;
-            }
-            await using var upstream = new StreamConnection(tunnel);
-            await app.WriteAsync(ReplyBytes(Reply.Succeeded), deadline.Token).ConfigureAwait(false);
-            await BytePump.RunAsync(app, upstream, pump, early, closeAll).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The application went away or was too slow; nothing to answer.
+            return status == ParseStatus.Complete ? (host, port, buffer.AsMemory(used, filled - used).ToArray()) : null;
         }
         finally
         {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
