@@ -53,7 +53,7 @@ public static class TcpDialer
         // By index: a foreach over the interface would box the list's enumerator.
         for (var i = 0; i < addresses.Count; i++)
         {
-            var endpoint = new IPEndPoint(addresses[i], port);
+            var endpoint = Endpoint(addresses[i], port);
             var (connection, error) = await AttemptAsync(endpoint, token).ConfigureAwait(false);
             if (connection is not null)
             {
@@ -91,7 +91,7 @@ public static class TcpDialer
             {
                 if (next < addresses.Count && (delay is null || delay.IsCompleted || running.Count == 0))
                 {
-                    var endpoint = new IPEndPoint(addresses[next++], port);
+                    var endpoint = Endpoint(addresses[next++], port);
                     running.Add(AttemptWithEndpointAsync(endpoint, race.Token));
                     delay = next < addresses.Count ? Task.Delay(AttemptDelay, timeProvider, race.Token) : null;
                 }
@@ -179,6 +179,14 @@ public static class TcpDialer
             return (null, e);
         }
     }
+
+    /// <summary>
+    /// Where to connect for <paramref name="address"/>: an IPv4-mapped IPv6 address (<c>::ffff:a.b.c.d</c>, RFC 4291
+    /// §2.5.5.2) is its IPv4 address. An IPv6 socket here is IPv6-only, and one dialing a mapped address failed with
+    /// NetworkUnreachable; the destination rules already judge such an address as its IPv4 one.
+    /// </summary>
+    private static IPEndPoint Endpoint(IPAddress address, int port) =>
+        new(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, port);
 
     private static ValueTask DisposeAsync(SocketConnection? connection) => connection?.DisposeAsync() ?? ValueTask.CompletedTask;
 

@@ -41,6 +41,17 @@ public sealed class TcpDialerTests
     }
 
     [Fact]
+    public async Task An_ipv4_mapped_ipv6_address_is_dialed_as_its_ipv4_address()
+    {
+        await using var echo = new EchoServer(IPAddress.Loopback);
+        var result = await TcpDialer.ConnectAsync([IPAddress.Parse("::ffff:127.0.0.1")], echo.Port, Timeouts.Default).AsTask().WaitAsync(Timeouts.Default);
+
+        await using var connection = result.Connection;
+        Assert.Equal(DialError.None, result.Error);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, echo.Port), result.Reached);
+    }
+
+    [Fact]
     public async Task A_refusal_moves_on_to_the_next_address()
     {
         await using var echo = new EchoServer(IPAddress.Loopback);
