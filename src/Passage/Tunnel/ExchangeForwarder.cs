@@ -92,10 +92,8 @@ internal static class ExchangeForwarder
     public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
     {
         cancellationToken = backend?.Token ?? cancellationToken;
-        if (MessageCopy.InvalidAnswer(response) is { } invalid)
+        if (await RefusedAsInvalidAsync(context, response, logger).ConfigureAwait(false))
         {
-            TunnelLog.AnswerRefusedRationed(logger, invalid.ErrorType, invalid.Details);
-            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, invalid).ConfigureAwait(false);
             return;
         }
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
@@ -173,8 +171,20 @@ internal static class ExchangeForwarder
         }
     }
 
+    /// <summary>Answers 502 for an answer <see cref="MessageCopy.InvalidAnswer"/> refuses: true when it did.</summary>
+    public static async Task<bool> RefusedAsInvalidAsync(HttpContext context, HttpResponseMessage response, ILogger logger)
+    {
+        if (MessageCopy.InvalidAnswer(response) is not { } invalid)
+        {
+            return false;
+        }
+        TunnelLog.AnswerRefusedRationed(logger, invalid.ErrorType, invalid.Details);
+        await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, invalid).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>The answer broke off after it began: the client must see it cut off, not whole.</summary>
-    private static void CutOff(HttpContext context, BackendTimer? backend, ILogger logger, string why)
+    public static void CutOff(HttpContext context, BackendTimer? backend, ILogger logger, string why)
     {
         if (backend is { Expired: true })
         {

@@ -74,7 +74,7 @@ internal static class UpgradeForwarder
             {
                 if ((int)response.StatusCode is >= 200 and < 300)
                 {
-                    await DeclineWithSuccessAsync(context, connect, response, logger).ConfigureAwait(false);
+                    await DeclineWithSuccessAsync(context, connect, response, timer, logger).ConfigureAwait(false);
                     return;
                 }
                 await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: false, logger, context.RequestAborted, timer).ConfigureAwait(false);
@@ -106,19 +106,26 @@ internal static class UpgradeForwarder
         }
     }
 
-    /// <summary>The backend declined the upgrade with a 2xx answer: send it as 200 + <see cref="TunnelHeaders.Status"/>, its body through the stream.</summary>
-    private static async Task DeclineWithSuccessAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpResponseMessage response, ILogger logger)
+    /// <summary>
+    /// The backend declined the upgrade with a 2xx answer: send it as 200 + <see cref="TunnelHeaders.Status"/>, its body
+    /// through the stream, read under <paramref name="backend"/>'s clock like any answer's.
+    /// </summary>
+    private static async Task DeclineWithSuccessAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpResponseMessage response, BackendTimer backend, ILogger logger)
     {
+        if (await ExchangeForwarder.RefusedAsInvalidAsync(context, response, logger).ConfigureAwait(false))
+        {
+            return;
+        }
         MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
         context.Response.Headers[TunnelHeaders.Status] = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.StatusCode = StatusCodes.Status200OK;
         try
         {
-            var body = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+            var body = backend.WatchBackend(await response.Content.ReadAsStreamAsync(backend.Token).ConfigureAwait(false));
             var stream = await connect.AcceptAsync().ConfigureAwait(false);
-            if (await BodyCopier.CopyAsync(body, stream, context.RequestAborted).ConfigureAwait(false) != BodyCopyResult.Completed)
+            if (await BodyCopier.CopyAsync(body, stream, backend.Token).ConfigureAwait(false) is var result and not BodyCopyResult.Completed)
             {
-                context.Abort();
+                ExchangeForwarder.CutOff(context, backend, logger, result.ToString());
                 return;
             }
             await context.Response.CompleteAsync().ConfigureAwait(false);

@@ -68,4 +68,21 @@ internal static class RawHttp1
         await sending;
         return new Answer(int.Parse(status.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), answerFields, content.ToArray());
     }
+
+    /// <summary>Sends <paramref name="request"/> (Latin-1) on a new connection to <paramref name="port"/>; returns the answer's head, or all of it.</summary>
+    public static async Task<string> SendHeadAsync(int port, string request, bool readToEnd = false)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        using var cts = new CancellationTokenSource(Infrastructure.Timeouts.Default);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+        await socket.SendAsync(Encoding.Latin1.GetBytes(request), cts.Token);
+        var answer = new StringBuilder();
+        var buffer = new byte[8192];
+        int n;
+        while ((readToEnd || !answer.ToString().Contains("\r\n\r\n", StringComparison.Ordinal)) && (n = await socket.ReceiveAsync(buffer, cts.Token)) > 0)
+        {
+            answer.Append(Encoding.Latin1.GetString(buffer, 0, n));
+        }
+        return answer.ToString();
+    }
 }

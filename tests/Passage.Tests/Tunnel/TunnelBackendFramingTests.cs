@@ -16,6 +16,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/same-length-twice"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
         ["/length-and-chunked"] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/no-content-with-length"] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+        ["/declined-two-lengths"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
     };
 
@@ -95,5 +96,14 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         using var response = await client.GetAsync(new Uri(_pair.BaseAddress, "/beyond-ascii")).WaitAsync(Timeouts.Default);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("caf\u00e9", Assert.Single(response.Headers.GetValues("X-Name")));
+    }
+
+    [Fact]
+    public async Task An_upgrade_declined_with_lengths_that_disagree_gets_502()
+    {
+        var head = await RawHttp1.SendHeadAsync(_pair.HttpPort, "GET /declined-two-lengths HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 502 ", head, StringComparison.Ordinal);
+        Assert.Contains("Proxy-Status: passage; error=http_protocol_error", head, StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -278,7 +277,7 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     [InlineData("web socket", "HTTP/1.1 400 ")]
     public async Task An_upgrade_takes_the_first_protocol_named_and_one_naming_none_gets_400(string upgrade, string expected)
     {
-        var head = await SendHeadAsync($"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: {upgrade}\r\n"
+        var head = await RawHttp1.SendHeadAsync(Pair.HttpPort, $"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: {upgrade}\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
         Assert.StartsWith(expected, head, StringComparison.Ordinal);
         if (expected.Contains("400", StringComparison.Ordinal))
@@ -290,26 +289,9 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     [Fact]
     public async Task Field_values_beyond_ASCII_cross_byte_for_byte_both_ways()
     {
-        var head = await SendHeadAsync("GET /headers HTTP/1.1\r\nHost: app.test\r\nX-Name: caf\u00e9\r\nConnection: close\r\n\r\n", readToEnd: true);
+        var head = await RawHttp1.SendHeadAsync(Pair.HttpPort, "GET /headers HTTP/1.1\r\nHost: app.test\r\nX-Name: caf\u00e9\r\nConnection: close\r\n\r\n", readToEnd: true);
         Assert.StartsWith("HTTP/1.1 200 ", head, StringComparison.Ordinal);
         // The backend lists what arrived, as UTF-8 text: the one octet 0xE9 came as the one character U+00E9.
         Assert.Contains("x-name: caf\u00c3\u00a9\n", head, StringComparison.Ordinal);
-    }
-
-    /// <summary>Sends <paramref name="request"/> (Latin-1) on a new connection to the client end; returns the answer's head (or all of it).</summary>
-    private async Task<string> SendHeadAsync(string request, bool readToEnd = false)
-    {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Pair.HttpPort), cts.Token);
-        await socket.SendAsync(Encoding.Latin1.GetBytes(request), cts.Token);
-        var answer = new StringBuilder();
-        var buffer = new byte[8192];
-        int n;
-        while ((readToEnd || !answer.ToString().Contains("\r\n\r\n", StringComparison.Ordinal)) && (n = await socket.ReceiveAsync(buffer, cts.Token)) > 0)
-        {
-            answer.Append(Encoding.Latin1.GetString(buffer, 0, n));
-        }
-        return answer.ToString();
     }
 }
