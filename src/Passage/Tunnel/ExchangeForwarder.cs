@@ -31,7 +31,24 @@ internal static class ExchangeForwarder
         CancellationToken cancellationToken,
         BackendTimer? backend = null)
     {
-        HttpResponseMessage response;
+        if (await SendOrRefuseAsync(context, invoker, message, logger, cancellationToken, backend).ConfigureAwait(false) is not { } response)
+        {
+            return;
+        }
+        using (response)
+        {
+            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="message"/> and returns the answer once its head is in; or, when that fails, answers the
+    /// client itself (502 with the reason, 504 when <paramref name="backend"/> ran out waiting, nothing to a client
+    /// that went) and returns null.
+    /// </summary>
+    public static async Task<HttpResponseMessage?> SendOrRefuseAsync(
+        HttpContext context, HttpMessageInvoker invoker, HttpRequestMessage message, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
+    {
         if (message.Content is not StreamingContent)
         {
             // No body to send first (or one sent at once): the answer is owed from now.
@@ -39,41 +56,33 @@ internal static class ExchangeForwarder
         }
         try
         {
-            response = await invoker.SendAsync(message, backend?.Token ?? cancellationToken).ConfigureAwait(false);
+            return await invoker.SendAsync(message, backend?.Token ?? cancellationToken).ConfigureAwait(false);
         }
         catch (Exception) when (backend is { Expired: true })
         {
             await RefuseTimedOutAsync(context, backend, logger).ConfigureAwait(false);
-            return;
         }
         catch (Exception e) when (cancellationToken.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
         {
             TunnelLog.RequestFailed(logger, "canceled", e.GetType().Name);
             context.Abort();
-            return;
         }
         catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.SourceFailed })
         {
             TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);
             context.Abort();
-            return;
         }
         catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is System.Security.Authentication.AuthenticationException)
         {
             var failure = TunnelFailure.From(e);
             TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, failure.Details);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
-            return;
         }
         finally
         {
             backend?.Answered();
         }
-
-        using (response)
-        {
-            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
-        }
+        return null;
     }
 
     /// <summary>The backend kept the request waiting past <c>system.backendTimeout</c> before its answer began: 504.</summary>

@@ -23,35 +23,6 @@ internal static class UpgradeForwarder
     // An upgraded connection (a WebSocket) may sit idle for as long as its ends like; it is never two plain sockets.
     private static readonly PumpOptions UpgradedPump = new() { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false };
 
-    /// <summary>
-    /// Sends the upgrade request on; when that fails, answers 502 with the reason (504 when <paramref name="backend"/> ran
-    /// out waiting for the answer) and returns null.
-    /// </summary>
-    private static async Task<HttpResponseMessage?> SendOrRefuseAsync(HttpMessageInvoker invoker, HttpRequestMessage message, HttpContext context, ILogger logger, BackendTimer? backend = null)
-    {
-        backend?.AwaitAnswer();
-        try
-        {
-            return await invoker.SendAsync(message, backend?.Token ?? context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception) when (backend is { Expired: true })
-        {
-            await ExchangeForwarder.RefuseTimedOutAsync(context, backend, logger).ConfigureAwait(false);
-            return null;
-        }
-        catch (Exception e) when (BodyCopier.IsIoFailure(e))
-        {
-            var failure = TunnelFailure.From(e);
-            TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, failure.Details);
-            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
-            return null;
-        }
-        finally
-        {
-            backend?.Answered();
-        }
-    }
-
     /// <summary>Server end: open the upgrade at the backend and, when it switches, join it to the CONNECT stream.</summary>
     public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger)
     {
@@ -64,7 +35,7 @@ internal static class UpgradeForwarder
             MessageCopy.AddForwarded(message, context, withHost: false);
         }
         using var timer = new BackendTimer(options.BackendTimeout, context.RequestAborted);
-        if (await SendOrRefuseAsync(backend, message, context, logger, timer).ConfigureAwait(false) is not { } response)
+        if (await ExchangeForwarder.SendOrRefuseAsync(context, backend, message, logger, context.RequestAborted, timer).ConfigureAwait(false) is not { } response)
         {
             return;
         }
@@ -155,7 +126,7 @@ internal static class UpgradeForwarder
         {
             MessageCopy.AddForwarded(message, context, withHost: true);
         }
-        if (await SendOrRefuseAsync(tunnel, message, context, logger).ConfigureAwait(false) is not { } response)
+        if (await ExchangeForwarder.SendOrRefuseAsync(context, tunnel, message, logger, context.RequestAborted).ConfigureAwait(false) is not { } response)
         {
             return;
         }
