@@ -126,6 +126,37 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             : ValueTask.FromException<int>(ToSocketException((int)-read));
     }
 
+    /// <summary>
+    /// The first byte queued on the socket, without taking it, once there is one: -1 at end of stream. For a
+    /// listener that must tell what a client speaks before handing the socket to the code that reads it.
+    /// </summary>
+    internal async ValueTask<int> PeekByteAsync(CancellationToken cancellationToken)
+    {
+        var one = new byte[1];
+        if (!_readiness)
+        {
+            await ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            // Readable now (bytes, or the end), so this does not block.
+            return Socket.Receive(one, SocketFlags.Peek) == 0 ? -1 : one[0];
+        }
+        while (true)
+        {
+            var mark = ReadMark;
+            var peeked = SocketReadiness.Peek(Socket, one);
+            if (peeked >= 0)
+            {
+                return peeked == 0 ? -1 : one[0];
+            }
+            if (peeked != -EAGAIN)
+            {
+                throw ToSocketException((int)-peeked);
+            }
+            // Known empty: the zero-byte read waits without asking the kernel again.
+            NoteDrained(mark);
+            await ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The count of read reports so far: taken before a call that reads, for <see cref="NoteDrained"/>.</summary>
     internal int ReadMark => Volatile.Read(ref _readReports);
 

@@ -363,9 +363,15 @@ internal static unsafe partial class SocketReadiness
     /// </summary>
     public static nint Peek(Socket socket)
     {
-        const int MSG_PEEK = 0x2;
         Span<byte> one = stackalloc byte[1];
-        return Transfer(socket, one, send: false, flags: MSG_PEEK);
+        return Peek(socket, one);
+    }
+
+    /// <summary>recv(2) with MSG_PEEK, without waiting: as <see cref="Receive"/>, but the bytes stay queued.</summary>
+    public static nint Peek(Socket socket, Span<byte> buffer)
+    {
+        const int MSG_PEEK = 0x2;
+        return Transfer(socket, buffer, send: false, flags: MSG_PEEK);
     }
 
     /// <summary>send(2) without waiting: bytes taken, or the negated errno (-EAGAIN: the send buffer is full).</summary>

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Identity;
 using Passage.Relay.Auth;
 using Passage.Relay.Destinations;
+using Passage.Relay.Passthrough;
 using Passage.Telemetry;
 using Passage.Transport;
 using Passage.Transport.Handoff;
@@ -243,6 +244,14 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             {
                 try
                 {
+                    // A TLS client's first byte opens a handshake record. Anything else is refused now rather than at
+                    // the handshake timeout, and a plain HTTP request is told what went wrong in HTTP.
+                    var first = await transport.PeekByteAsync(deadline.Token).ConfigureAwait(false);
+                    if (first != TlsWire.ContentTypeHandshake)
+                    {
+                        await RefuseNotTlsAsync(transport, id, first).ConfigureAwait(false);
+                        return false;
+                    }
                     await tls.AuthenticateAsServerAsync(_tlsOptions, deadline.Token).ConfigureAwait(false);
                     // Idle tunnels are most of a relay's tunnels: their TLS buffers go back while they are.
                     TlsIdleBuffers.Apply(tls);
@@ -487,6 +496,33 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         // The front door keeps counting this connection until Kestrel is done with it.
         using var abortAtDeadline = closeAll.Register(() => connection.Abort(new ConnectionAbortedException("relay stopping")));
         await closed.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Turns away a connection to the TLS listener whose first byte (or end, -1) is not TLS. A letter starts a plain
+    /// HTTP request, most likely from a client given an http:// proxy URL for this port: it gets a 400 saying so, as
+    /// a web server answers plain HTTP on its HTTPS port. Anything else gets the fatal alert pass-through sends.
+    /// </summary>
+    private async Task RefuseNotTlsAsync(SocketConnection client, long id, int first)
+    {
+        if (first < 0)
+        {
+            Refused(id, RefusalReason.ClientClosed);
+            return;
+        }
+        Refused(id, RefusalReason.NotTls);
+        ReadOnlyMemory<byte> answer;
+        if (char.IsAsciiLetter((char)first))
+        {
+            var http = new ArrayBufferWriter<byte>(256);
+            Http1Response.Error(http, RefusalReason.MalformedRequest, "plain HTTP sent to the TLS listener: use an https:// proxy URL");
+            answer = http.WrittenMemory;
+        }
+        else
+        {
+            answer = TlsAlert.Fatal(TlsAlertDescription.HandshakeFailure);
+        }
+        await LingeringClose.CloseAsync(client, answer, _time).ConfigureAwait(false);
     }
 
     private void Refused(long id, RefusalReason reason)

@@ -232,6 +232,37 @@ public sealed class ConnectRelayTlsTests
     }
 
     [Fact]
+    public async Task Plain_http_sent_to_the_tls_listener_is_told_so_in_http_at_once()
+    {
+        // A handshake timeout longer than the test's guards: an answer can only come from the first bytes.
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { HandshakeTimeout = TimeSpan.FromMinutes(10) });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        // Less than a TLS record header, so that nothing a TLS stack reads could end it.
+        await Loopback.SendAllAsync(socket, "CON"u8.ToArray());
+
+        var answer = System.Text.Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket));
+        Assert.StartsWith("HTTP/1.1 400 Bad Request\r\n", answer);
+        Assert.Contains("Proxy-Status: passage; error=http_request_error; details=\"plain HTTP sent to the TLS listener: use an https:// proxy URL\"", answer);
+        Assert.EndsWith("\r\n\r\n", answer);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+    }
+
+    [Fact]
+    public async Task Bytes_that_are_neither_tls_nor_http_get_a_fatal_alert_at_once()
+    {
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { HandshakeTimeout = TimeSpan.FromMinutes(10) });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        await Loopback.SendAllAsync(socket, new byte[] { 0, 1, 2 });
+
+        // handshake_failure (40), as pass-through answers a first byte that is not TLS.
+        Assert.Equal(new byte[] { 21, 3, 3, 0, 2, 2, 40 }, await Loopback.ReadToEndAsync(socket));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/tls_handshake_timeout"));
+    }
+
+    [Fact]
     public async Task Stopping_waits_for_an_http1_tunnel_over_tls_and_its_end_closes_the_tls_connection()
     {
         await using var echo = new EchoServer();
