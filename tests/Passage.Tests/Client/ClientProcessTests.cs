@@ -249,7 +249,44 @@ public sealed class ClientProcessTests
         var head = await ConnectThroughHttpProxyAsync(http, "a/b:40443");
         Assert.StartsWith("HTTP/1.1 400 ", head);
         Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"InvalidRequest\"\r\n", head);
-        Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "a/b", 40443)); // general failure: SOCKS has no "bad request"
+        // Not asked of the relay (whose refusal would be 0x01, as for any malformed request): a name the relay's syntax
+        // refuses is host unreachable at once, as an empty one is.
+        Assert.Equal(0x04, await SocksReplyCodeAsync(socks, "a/b", 40443));
+        Assert.Equal(0x04, await SocksReplyCodeAsync(socks, string.Concat(Enumerable.Repeat("a.", 127)) + "a", 40443)); // 255 characters
+    }
+
+    /// <summary>RFC 1928 §3 and RFC 1929 §2: each way the authentication can fail is answered before the close.</summary>
+    [Fact]
+    public async Task Socks_authentication_failures_are_answered_and_passwords_are_compared_as_bytes()
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        // A password of one replacement character, the bytes EF BF BD.
+        var (client, socks, _) = await StartClientAsync(relay.ToString(), "--socks-user", "alice:\uFFFD");
+        await using var _ = client;
+
+        async Task<byte[]> AnswerAsync(byte[] greeting, byte[]? authentication = null, int limit = int.MaxValue)
+        {
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+            await Loopback.SendAllAsync(socket, greeting);
+            if (authentication is null)
+            {
+                return await Loopback.ReadToEndAsync(socket, limit);
+            }
+            Assert.Equal(new byte[] { 5, 2 }, await Loopback.ReadToEndAsync(socket, limit: 2));
+            await Loopback.SendAllAsync(socket, authentication);
+            return await Loopback.ReadToEndAsync(socket, limit);
+        }
+
+        byte[] UserPass(byte version, byte[] password) => [version, 5, .. "alice"u8, (byte)password.Length, .. password];
+        byte[] offerUserPass = [5, 1, 2];
+
+        Assert.Equal(new byte[] { 5, 0xFF }, await AnswerAsync([5, 0]));           // no method offered at all
+        Assert.Equal(new byte[] { 5, 0xFF }, await AnswerAsync([5, 1, 0]));        // only "no authentication"
+        Assert.Equal(new byte[] { 1, 0 }, await AnswerAsync(offerUserPass, UserPass(1, [0xEF, 0xBF, 0xBD]), limit: 2));
+        // 0xFF is not UTF-8: read with replacement it was the configured password.
+        Assert.Equal(new byte[] { 1, 1 }, await AnswerAsync(offerUserPass, UserPass(1, [0xFF])));
+        Assert.Equal(new byte[] { 1, 1 }, await AnswerAsync(offerUserPass, UserPass(2, [0xEF, 0xBF, 0xBD])));
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Text;
+using Passage.Relay.Destinations;
 
 namespace Passage.Client.Socks5;
 
@@ -60,10 +61,6 @@ internal static class Socks5Protocol
         {
             return ParseStatus.Incomplete;
         }
-        if (count == 0)
-        {
-            return ParseStatus.Invalid;
-        }
         if (reader.Remaining < count)
         {
             return ParseStatus.Incomplete;
@@ -77,10 +74,13 @@ internal static class Socks5Protocol
         return ParseStatus.Complete;
     }
 
-    /// <summary>RFC 1929 §2: VER(1) ULEN UNAME PLEN PASSWD.</summary>
-    public static ParseStatus ParseUserPass(ReadOnlySequence<byte> data, out string user, out string password, out int consumed)
+    /// <summary>
+    /// RFC 1929 §2: VER(1) ULEN UNAME PLEN PASSWD. A name or password that is not UTF-8 comes back null: no configured
+    /// one can match it (decoding it with replacement characters could make two different ones equal).
+    /// </summary>
+    public static ParseStatus ParseUserPass(ReadOnlySequence<byte> data, out string? user, out string? password, out int consumed)
     {
-        user = password = "";
+        user = password = null;
         consumed = 0;
         var reader = new SequenceReader<byte>(data);
         if (!reader.TryRead(out var version))
@@ -95,8 +95,8 @@ internal static class Socks5Protocol
         {
             return ParseStatus.Incomplete;
         }
-        user = Encoding.UTF8.GetString(userBytes);
-        password = Encoding.UTF8.GetString(passwordBytes);
+        user = StrictUtf8(userBytes);
+        password = StrictUtf8(passwordBytes);
         consumed = (int)reader.Consumed;
         return ParseStatus.Complete;
     }
@@ -139,8 +139,13 @@ internal static class Socks5Protocol
                 {
                     return ParseStatus.Incomplete;
                 }
-                // Left empty when the name cannot be one: refused below, once the command is known.
-                host = name.Length == 0 || name.Any(b => b <= 0x20 || b >= 0x7f) ? "" : Encoding.ASCII.GetString(name);
+                // Left empty when the name cannot be one by the relay's own syntax (Latin-1: one character per byte, so
+                // that it sees every byte): refused below, once the command is known.
+                host = Encoding.Latin1.GetString(name);
+                if (HostSyntax.Parse(host, out _) == HostKind.Invalid)
+                {
+                    host = "";
+                }
                 break;
             default:
                 error = Reply.AddressTypeNotSupported;
@@ -169,6 +174,20 @@ internal static class Socks5Protocol
 
     /// <summary>A reply (RFC 1928 §6) with BND.ADDR 0.0.0.0:0: the relay's side is nobody's business here.</summary>
     public static byte[] ReplyBytes(Reply reply) => [Version, (byte)reply, 0, AddressIPv4, 0, 0, 0, 0, 0, 0];
+
+    private static string? StrictUtf8(byte[] bytes)
+    {
+        try
+        {
+            return s_strictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static bool TryReadLengthPrefixed(ref SequenceReader<byte> reader, out byte[] value)
     {

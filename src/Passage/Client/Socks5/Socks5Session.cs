@@ -78,14 +78,16 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
 
             if (requireUser)
             {
-                string user = "", password = "";
+                string? user = null, password = null;
                 (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), deadline.Token).ConfigureAwait(false);
-                if (status != ParseStatus.Complete)
+                if (status == ParseStatus.Incomplete)
                 {
                     return null;
                 }
-                filled = Consume(buffer, filled, used);
-                var ok = options.SocksUsers.TryGetValue(user, out var expected)
+                // Another sub-negotiation version is answered as a failure too (RFC 1929 §2: the server closes after it).
+                filled = status == ParseStatus.Complete ? Consume(buffer, filled, used) : 0;
+                var ok = status == ParseStatus.Complete && user is not null && password is not null
+                    && options.SocksUsers.TryGetValue(user, out var expected)
                     && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(expected)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
                 await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, deadline.Token).ConfigureAwait(false);
                 if (!ok)
