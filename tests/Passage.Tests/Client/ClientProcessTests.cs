@@ -223,6 +223,36 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// A refusal is sent, then the close waits for the application's end while reading what it sent: closing with
+    /// its bytes unread would reset the connection, and a reset may cost the application the reply.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_socks_request_closes_cleanly_after_its_reply_even_with_bytes_behind_it()
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, socks, _) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+        // Greeting, a CONNECT to port 0 (refused 0x04 without asking the relay), and a first flight of data behind it.
+        await Loopback.SendAllAsync(socket, (byte[])[5, 1, 0, 5, 1, 0, 3, 1, (byte)'a', 0, 0, .. new byte[64 * 1024]]);
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal("0500" + "05040001000000000000", Convert.ToHexString(await Loopback.ReadToEndAsync(socket)));
+    }
+
+    [Fact]
+    public async Task A_socks4_request_is_rejected_in_socks4()
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, socks, _) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+        await Loopback.SendAllAsync(socket, new byte[] { 4, 1, 0, 80, 127, 0, 0, 1, 0 });
+        Assert.Equal("005B000000000000", Convert.ToHexString(await Loopback.ReadToEndAsync(socket)));
+    }
+
+    /// <summary>
     /// The handshake timeout bounds the application's asking, not the relay's answer: a destination that does not
     /// answer within the relay's connect timeout is TTL expired (0x06), even when that is longer than the handshake
     /// timeout (10 s each by default).

@@ -172,6 +172,12 @@ internal static class Socks5Protocol
         return ParseStatus.Complete;
     }
 
+    /// <summary>The version byte a SOCKS4 request starts with.</summary>
+    public const byte Socks4Version = 4;
+
+    /// <summary>A SOCKS4 reply: VN 0, CD 91 (request rejected or failed), port and address zero.</summary>
+    public static ReadOnlyMemory<byte> Socks4Rejected { get; } = new byte[] { 0, 91, 0, 0, 0, 0, 0, 0 };
+
     /// <summary>A reply (RFC 1928 §6) with BND.ADDR 0.0.0.0:0: the relay's side is nobody's business here.</summary>
     public static byte[] ReplyBytes(Reply reply) => [Version, (byte)reply, 0, AddressIPv4, 0, 0, 0, 0, 0, 0];
 

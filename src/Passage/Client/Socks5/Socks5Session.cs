@@ -34,7 +34,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             catch (PassageTunnelException e)
             {
-                await app.WriteAsync(ReplyBytes(e.Failure.Socks()), closeAll).ConfigureAwait(false);
+                await LingeringClose.CloseAsync(app, ReplyBytes(e.Failure.Socks()), time).ConfigureAwait(false);
                 return;
             }
             await using var upstream = new StreamConnection(tunnel);
@@ -66,12 +66,17 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), deadline.Token).ConfigureAwait(false);
             if (status != ParseStatus.Complete)
             {
+                if (status == ParseStatus.Invalid && buffer[0] == Socks4Version)
+                {
+                    // A SOCKS4 client hears that its request is rejected, rather than a bare close.
+                    await LingeringClose.CloseAsync(app, Socks4Rejected, time).ConfigureAwait(false);
+                }
                 return null;
             }
             filled = Consume(buffer, filled, used);
             if (!offered)
             {
-                await app.WriteAsync(new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, deadline.Token).ConfigureAwait(false);
+                await LingeringClose.CloseAsync(app, new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, time).ConfigureAwait(false);
                 return null;
             }
             await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, deadline.Token).ConfigureAwait(false);
@@ -89,11 +94,12 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 var ok = status == ParseStatus.Complete && user is not null && password is not null
                     && options.SocksUsers.TryGetValue(user, out var expected)
                     && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(expected)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
-                await app.WriteAsync(new byte[] { 1, ok ? (byte)0 : (byte)1 }, deadline.Token).ConfigureAwait(false);
                 if (!ok)
                 {
+                    await LingeringClose.CloseAsync(app, new byte[] { 1, 1 }, time).ConfigureAwait(false);
                     return null;
                 }
+                await app.WriteAsync(new byte[] { 1, 0 }, deadline.Token).ConfigureAwait(false);
             }
 
             // The request (RFC 1928 §4).
@@ -103,7 +109,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out host, out port, out used, out error), deadline.Token).ConfigureAwait(false);
             if (status == ParseStatus.Invalid)
             {
-                await app.WriteAsync(ReplyBytes(error), deadline.Token).ConfigureAwait(false);
+                await LingeringClose.CloseAsync(app, ReplyBytes(error), time).ConfigureAwait(false);
             }
             return status == ParseStatus.Complete ? (host, port, buffer.AsMemory(used, filled - used).ToArray()) : null;
         }
