@@ -7,7 +7,20 @@ namespace Passage.Transport;
 internal abstract class DelegatingStream(Stream inner) : Stream
 {
     /// <summary>The stream underneath.</summary>
-    protected Stream Inner { get; } = inner;
+    internal Stream Inner { get; } = inner;
+
+    /// <summary>
+    /// The stream under every pass-through wrapper: the one whose end of writes (a TLS close_notify, a socket's
+    /// half-close) ends this stream's writes too.
+    /// </summary>
+    internal static Stream Innermost(Stream stream)
+    {
+        while (stream is DelegatingStream wrapper)
+        {
+            stream = wrapper.Inner;
+        }
+        return stream;
+    }
 
     public override bool CanRead => Inner.CanRead;
     public override bool CanWrite => Inner.CanWrite;

@@ -27,7 +27,7 @@ public sealed class StreamConnection : IDuplexConnection
     {
         ArgumentNullException.ThrowIfNull(stream);
         _stream = stream;
-        _transport = transport ?? (stream as NetworkStream)?.Socket;
+        _transport = transport ?? (DelegatingStream.Innermost(stream) as NetworkStream)?.Socket;
         _completeWrites = completeWrites;
         _abort = abort;
     }
@@ -62,7 +62,8 @@ public sealed class StreamConnection : IDuplexConnection
             await _completeWrites(_stream, cancellationToken).ConfigureAwait(false);
             return;
         }
-        if (_stream is SslStream tls)
+        // Under a wrapper too: a tunnel whose first bytes came with the relay's answer is a prefix over its TLS stream.
+        if (DelegatingStream.Innermost(_stream) is SslStream tls)
         {
             // RFC 8446 §6.1: close_notify ends our direction; the peer may still send.
             await tls.ShutdownAsync().ConfigureAwait(false);

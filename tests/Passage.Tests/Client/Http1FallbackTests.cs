@@ -45,8 +45,59 @@ public sealed class Http1FallbackTests
         await serving.WaitAsync(Timeouts.Default);
     }
 
-    /// <summary>A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, 200, then to the echo server.</summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads)
+    /// <summary>
+    /// A destination that speaks first (as SSH or SMTP do) can have its first bytes arrive with the relay's 200: the
+    /// application's end of sending must still reach it.
+    /// </summary>
+    [Fact]
+    public async Task The_applications_half_close_reaches_a_destination_whose_first_bytes_came_with_the_200()
+    {
+        using var destination = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        destination.Listen(1);
+        var answering = Task.Run(async () =>
+        {
+            using var accepted = await destination.AcceptAsync();
+            var received = await Loopback.ReadToEndAsync(accepted);
+            await Loopback.SendAllAsync(accepted, Encoding.ASCII.GetBytes($"got {received.Length}, bye"));
+            accepted.Shutdown(SocketShutdown.Send);
+        });
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var serving = ServeHttp1OnlyAsync(listener, identity, ((IPEndPoint)destination.LocalEndPoint!).Port, [], behind200: "BANNER"u8.ToArray());
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        await using var tunnel = new StreamConnection(await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        var banner = new byte[6];
+        Assert.Equal(6, await tunnel.ReadAsync(banner, CancellationToken.None).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("BANNER"u8.ToArray(), banner);
+
+        await tunnel.WriteAsync("hello"u8.ToArray(), CancellationToken.None);
+        await tunnel.CompleteWritesAsync(CancellationToken.None);
+        var rest = new MemoryStream();
+        var buffer = new byte[256];
+        int n;
+        while ((n = await tunnel.ReadAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Timeouts.Default)) > 0)
+        {
+            rest.Write(buffer, 0, n);
+        }
+        Assert.Equal("got 5, bye", Encoding.ASCII.GetString(rest.ToArray()));
+        await answering.WaitAsync(Timeouts.Default);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, 200 (with <paramref name="behind200"/> in the same
+    /// write, as if the destination's first bytes had come at once), then to the destination.
+    /// </summary>
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null)
     {
         var tasks = new List<Task>();
         while (true)
@@ -86,7 +137,7 @@ public sealed class Http1FallbackTests
                     }
                     var upstream = new Socket(SocketType.Stream, ProtocolType.Tcp);
                     await upstream.ConnectAsync(new IPEndPoint(IPAddress.Loopback, echoPort));
-                    await tls.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray());
+                    await tls.WriteAsync((byte[])[.. "HTTP/1.1 200 Connection established\r\n\r\n"u8, .. behind200 ?? []]);
                     await using var up = new SocketConnection(upstream);
                     await BytePump.RunAsync(new StreamConnection(tls), up);
                 }
