@@ -10,6 +10,37 @@ namespace Passage.Relay.Destinations;
 /// </summary>
 internal readonly record struct DnsAnswer(IPAddress[] Addresses, SocketError? Error, TimeSpan? Ttl = null)
 {
+    /// <summary>
+    /// Addresses of one family an answer keeps at most: the first ones, in its order. About as many A records as an
+    /// answer over UDP holds (512 bytes), and with both families more than the dialer reaches in the default connect
+    /// timeout (it starts one every 250 ms). The DNS server of a name is the name owner's: over TCP it can send
+    /// thousands, and each would be checked on every connection to the name and kept in the cache.
+    /// </summary>
+    public const int MaxAddressesPerFamily = 32;
+
+    /// <summary>At most <see cref="MaxAddressesPerFamily"/> of each family of <paramref name="addresses"/>, in their order.</summary>
+    public static IPAddress[] Bounded(IPAddress[] addresses)
+    {
+        if (addresses.Length <= MaxAddressesPerFamily)
+        {
+            return addresses;
+        }
+
+        var kept = new List<IPAddress>(2 * MaxAddressesPerFamily);
+        int v4 = 0;
+        int v6 = 0;
+        foreach (IPAddress address in addresses)
+        {
+            ref int count = ref address.AddressFamily == AddressFamily.InterNetworkV6 ? ref v6 : ref v4;
+            if (count++ < MaxAddressesPerFamily)
+            {
+                kept.Add(address);
+            }
+        }
+
+        return kept.Count == addresses.Length ? addresses : [.. kept];
+    }
+
     /// <summary>An answer with at least one address; anything else is a negative answer.</summary>
     public bool HasAddresses => Error is null && Addresses.Length > 0;
 }
@@ -159,7 +190,10 @@ internal sealed class DnsCache
         }
     }
 
-    /// <summary>A lookup that gives addresses (getaddrinfo's), its <see cref="SocketException"/> turned into an answer.</summary>
+    /// <summary>
+    /// A lookup that gives addresses (getaddrinfo's), its <see cref="SocketException"/> turned into an answer that keeps
+    /// <see cref="DnsAnswer.MaxAddressesPerFamily"/> of each family at most.
+    /// </summary>
     public static Func<string, CancellationToken, Task<DnsAnswer>> FromAddresses(Func<string, CancellationToken, Task<IPAddress[]>> lookup) =>
         (name, cancellationToken) => LookupOnceAsync(lookup, name, cancellationToken);
 
@@ -173,7 +207,7 @@ internal sealed class DnsCache
         try
         {
             IPAddress[]? addresses = await lookup(name, cancellationToken).ConfigureAwait(false);
-            return new DnsAnswer(addresses ?? [], null);
+            return new DnsAnswer(DnsAnswer.Bounded(addresses ?? []), null);
         }
         catch (SocketException exception)
         {

@@ -13,7 +13,10 @@ internal readonly record struct DnsReply
     /// <summary>The TC bit: the answer did not fit in the datagram; ask again over TCP.</summary>
     public bool Truncated { get; init; }
 
-    /// <summary>The addresses of the asked type at the end of the CNAME chain that starts at the question's name.</summary>
+    /// <summary>
+    /// The addresses of the asked type at the end of the CNAME chain that starts at the question's name: the first
+    /// <see cref="DnsAnswer.MaxAddressesPerFamily"/> of them.
+    /// </summary>
     public IReadOnlyList<IPAddress> Addresses { get; init; }
 
     /// <summary>The smallest TTL of the records that led to <see cref="Addresses"/> (the chain's CNAMEs included); null without addresses.</summary>
@@ -208,6 +211,10 @@ internal static class DnsWire
             {
                 addresses.Add(address);
                 ttl = Math.Min(ttl, record.Ttl);
+                if (addresses.Count == DnsAnswer.MaxAddressesPerFamily)
+                {
+                    break;
+                }
             }
         }
 

@@ -46,6 +46,19 @@ public sealed class DestinationResolverTests
     }
 
     [Fact]
+    public async Task Of_a_system_answer_with_hundreds_of_addresses_the_first_of_each_family_are_kept()
+    {
+        string[] v4 = [.. Enumerable.Range(0, 100).Select(i => $"8.8.{i}.8")];
+        string[] v6 = [.. Enumerable.Range(0, 100).Select(i => $"2606:4700::{i + 1:x}")];
+        var resolver = new DestinationResolver(AddressPolicy.PublicOnly, lookup: new FakeDns([.. v6, .. v4]).LookupAsync);
+
+        ResolveResult result = await resolver.ResolveAsync("many.example", CancellationToken.None);
+
+        Assert.Equal(ResolveStatus.Ok, result.Status);
+        Assert.Equal([.. v6.Take(DnsAnswer.MaxAddressesPerFamily), .. v4.Take(DnsAnswer.MaxAddressesPerFamily)], result.Addresses.Select(a => a.ToString()));
+    }
+
+    [Fact]
     public async Task Allow_private_accepts_mixed_answers_but_not_metadata()
     {
         var mixed = new DestinationResolver(s_allowPrivate, lookup: new FakeDns("8.8.8.8", "10.0.0.1").LookupAsync);

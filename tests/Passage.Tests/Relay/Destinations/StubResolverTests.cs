@@ -58,6 +58,22 @@ public sealed class StubResolverTests
     }
 
     [Fact]
+    public async Task Of_an_answer_with_hundreds_of_addresses_the_first_of_each_family_are_kept()
+    {
+        // Over TCP a name's own DNS server can send thousands, each checked on every connection and kept in the cache.
+        await using var dns = new TestDnsServer { TruncateUdp = true };
+        string[] v4 = [.. Enumerable.Range(0, 200).Select(i => $"203.0.{113 + i / 100}.{i % 100}")];
+        string[] v6 = [.. Enumerable.Range(0, 200).Select(i => $"2001:db8::{i + 1:x}")];
+        dns.SetAddress("many.passage.test", 60, [.. v4, .. v6]);
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("many.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(v4.Take(DnsAnswer.MaxAddressesPerFamily), answer.Addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork).Select(a => a.ToString()));
+        Assert.Equal(v6.Take(DnsAnswer.MaxAddressesPerFamily), answer.Addresses.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6).Select(a => a.ToString()));
+        Assert.Equal(2, dns.Count("many.passage.test", "tcp"));
+    }
+
+    [Fact]
     public async Task A_reply_with_another_id_is_ignored_and_the_real_one_taken()
     {
         await using var dns = new TestDnsServer { ForgeFirst = IPAddress.Parse("203.0.113.66") };
