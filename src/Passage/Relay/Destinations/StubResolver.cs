@@ -18,7 +18,8 @@ namespace Passage.Relay.Destinations;
 /// (no error, or no such name), and goes to the next server after a failure (SERVFAIL, REFUSED, ...), an
 /// unreachable port or the timeout. Once one family has addresses, the other is waited for
 /// <see cref="OtherFamilyGrace"/> more at that server and no further; such a one-family answer is kept
-/// <see cref="PartialAnswerTtl"/> at most. Each question has a random ID and goes out from a port the system picks
+/// <see cref="PartialAnswerTtl"/> at most. Once one says the name does not exist, which holds for every type
+/// (RFC 8020), the other is not waited for at all. Each question has a random ID and goes out from a port the system picks
 /// at random; a reply must come from the server asked and match the question and ID, or it is ignored.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
 /// candidate exists without them, a temporary failure (<see cref="SocketError.TryAgain"/>) when a server could
@@ -221,7 +222,8 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                 }
             }
 
-            while (!Array.TrueForAll(questions, q => q.DoneHere))
+            // No such name is said for every type (RFC 8020): then the other question is not waited for.
+            while (!Array.TrueForAll(questions, q => q.DoneHere) && !Array.Exists(questions, q => q.Reply is { Rcode: DnsWire.RcodeNameError }))
             {
                 int received = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 foreach (Question question in questions)

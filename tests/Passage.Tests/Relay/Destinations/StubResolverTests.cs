@@ -130,6 +130,22 @@ public sealed class StubResolverTests
     }
 
     [Fact]
+    public async Task When_one_family_says_the_name_does_not_exist_the_other_is_not_waited_for()
+    {
+        // No such name is said for every type (RFC 8020): a server that drops AAAA questions must not hold the answer.
+        await using var dns = new TestDnsServer { DropType = TestDnsServer.Aaaa, NegativeSoa = (600, 45) };
+        await using var second = new TestDnsServer();
+        var conf = Conf(dns.EndPoint, second.EndPoint) with { Timeout = TimeSpan.FromSeconds(30) };
+
+        // Well before the server's 30 s timeout; a lookup that waited for the AAAA reply would throw TimeoutException here.
+        var answer = await Resolver(conf).LookupAsync("gone.passage.test", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(SocketError.HostNotFound, answer.Error);
+        Assert.Equal(TimeSpan.FromSeconds(45), answer.Ttl);
+        Assert.Empty(second.Questions);
+    }
+
+    [Fact]
     public async Task When_every_server_fails_the_answer_is_try_again_and_not_kept_by_ttl()
     {
         await using var dns = new TestDnsServer { FailWith = 5 };
