@@ -89,6 +89,48 @@ public sealed class TestDnsServer : IAsyncDisposable
     /// <summary>A missing name is answered NXDOMAIN with an SOA of this TTL and MINIMUM; null for none.</summary>
     public (uint Ttl, uint Minimum)? NegativeSoa { get; set; } = (600, 60);
 
+    /// <summary>
+    /// When set, answers every UDP question instead of the records: given the query as received, the datagrams to send
+    /// back, in order (none: silence). For the replies no sound server sends: malformed, forged, mismatched.
+    /// </summary>
+    public Func<byte[], IEnumerable<byte[]>>? RawUdp { get; set; }
+
+    /// <summary>When set, serves each TCP connection instead of the records, given the query read from it.</summary>
+    public Func<byte[], Socket, Task>? RawTcp { get; set; }
+
+    /// <summary>Where the last UDP question came from.</summary>
+    public IPEndPoint? LastClient { get; private set; }
+
+    /// <summary>A name in wire form, uncompressed.</summary>
+    public static byte[] WireName(string name) =>
+        [.. name.Split('.', StringSplitOptions.RemoveEmptyEntries).SelectMany(l => (byte[])[(byte)l.Length, .. Encoding.ASCII.GetBytes(l)]), 0];
+
+    /// <summary>A resource record in wire form: the owner as given (a name or a pointer), then type, class, TTL and data.</summary>
+    public static byte[] RawRecord(byte[] owner, ushort type, uint ttl, byte[] data, ushort @class = 1) =>
+        [.. owner, (byte)(type >> 8), (byte)type, (byte)(@class >> 8), (byte)@class,
+            (byte)(ttl >> 24), (byte)(ttl >> 16), (byte)(ttl >> 8), (byte)ttl, (byte)(data.Length >> 8), (byte)data.Length, .. data];
+
+    /// <summary>
+    /// A reply to <paramref name="query"/>: its ID and question, these answer and authority records, the flags of a
+    /// recursive server's answer with <paramref name="rcode"/> (and TC when <paramref name="truncated"/>).
+    /// </summary>
+    public static byte[] RawReply(byte[] query, int rcode, byte[][] answers, byte[][]? authorities = null, bool truncated = false)
+    {
+        var questionEnd = 12;
+        while (query[questionEnd] != 0)
+        {
+            questionEnd += 1 + query[questionEnd];
+        }
+        questionEnd += 5;
+        authorities ??= [];
+        byte[] header =
+        [
+            query[0], query[1], (byte)(0x81 | (truncated ? 0x02 : 0)), (byte)(0x80 | rcode), 0, 1,
+            (byte)(answers.Length >> 8), (byte)answers.Length, (byte)(authorities.Length >> 8), (byte)authorities.Length, 0, 0,
+        ];
+        return [.. header, .. query[12..questionEnd], .. answers.SelectMany(a => a), .. authorities.SelectMany(a => a)];
+    }
+
     public void Set(string name, ushort type, params Rr[] records) => _records[(name.ToLowerInvariant(), type)] = records;
 
     public void SetAddress(string name, uint ttl, params string[] addresses)
@@ -116,6 +158,18 @@ public sealed class TestDnsServer : IAsyncDisposable
             }
             catch (SocketException)
             {
+                continue;
+            }
+
+            LastClient = (IPEndPoint)received.RemoteEndPoint;
+            if (RawUdp is { } raw)
+            {
+                var query = buffer[..received.ReceivedBytes];
+                Record(query, "udp");
+                foreach (var datagram in raw(query))
+                {
+                    await _udp.SendToAsync(datagram, SocketFlags.None, received.RemoteEndPoint);
+                }
                 continue;
             }
 
@@ -157,7 +211,12 @@ public sealed class TestDnsServer : IAsyncDisposable
                     await ReceiveExactlyAsync(client, prefix);
                     var query = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
                     await ReceiveExactlyAsync(client, query);
-                    if (Answer(query, "tcp", out _) is { } answer)
+                    if (RawTcp is { } raw)
+                    {
+                        Record(query, "tcp");
+                        await raw(query, client);
+                    }
+                    else if (Answer(query, "tcp", out _) is { } answer)
                     {
                         var framed = new byte[2 + answer.Length];
                         BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)answer.Length);
@@ -165,7 +224,7 @@ public sealed class TestDnsServer : IAsyncDisposable
                         await client.SendAsync(framed, SocketFlags.None);
                     }
                 }
-                catch (Exception exception) when (exception is SocketException or EndOfStreamException)
+                catch (Exception exception) when (exception is SocketException or EndOfStreamException or ObjectDisposedException or OperationCanceledException)
                 {
                 }
             });
@@ -183,6 +242,19 @@ public sealed class TestDnsServer : IAsyncDisposable
             }
             buffer = buffer[n..];
         }
+    }
+
+    /// <summary>Notes the question of <paramref name="query"/> in <see cref="Questions"/>.</summary>
+    private void Record(byte[] query, string transport)
+    {
+        var at = 12;
+        var labels = new List<string>();
+        while (at < query.Length && query[at] != 0)
+        {
+            labels.Add(Encoding.ASCII.GetString(query, at + 1, query[at]));
+            at += 1 + query[at];
+        }
+        Questions.Enqueue((transport, string.Join('.', labels), BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(at + 1))));
     }
 
     /// <summary>The answer to <paramref name="query"/>, or null to stay silent.</summary>

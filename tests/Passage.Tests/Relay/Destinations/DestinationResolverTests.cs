@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Passage.Relay.Destinations;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Destinations;
 
@@ -56,6 +57,39 @@ public sealed class DestinationResolverTests
 
         Assert.Equal(ResolveStatus.Ok, result.Status);
         Assert.Equal([.. v6.Take(DnsAnswer.MaxAddressesPerFamily), .. v4.Take(DnsAnswer.MaxAddressesPerFamily)], result.Addresses.Select(a => a.ToString()));
+    }
+
+    [Theory]
+    [InlineData("8.8.8.8 10.0.0.1", "10.0.0.1", AddressCategory.Private)]
+    [InlineData("2606:4700::1 ::1", "::1", AddressCategory.Loopback)]
+    [InlineData("0.0.0.0", "0.0.0.0", AddressCategory.Unspecified)]
+    [InlineData("::", "::", AddressCategory.Unspecified)]
+    [InlineData("::ffff:127.0.0.1", "::ffff:127.0.0.1", AddressCategory.Loopback)]
+    [InlineData("169.254.169.254", "169.254.169.254", AddressCategory.Metadata)]
+    [InlineData("::ffff:169.254.169.254", "::ffff:169.254.169.254", AddressCategory.Metadata)]
+    [InlineData("::127.0.0.1", "::127.0.0.1", AddressCategory.Loopback)]
+    [InlineData("64:ff9b::169.254.169.254", "64:ff9b::a9fe:a9fe", AddressCategory.Metadata)]
+    [InlineData("2002:7f00:1::1", "2002:7f00:1::1", AddressCategory.Loopback)]
+    public async Task Through_the_relays_own_resolver_a_name_with_any_refused_address_is_refused_whole(
+        string answer, string refused, AddressCategory category)
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("rebind.passage.test", 60, answer.Split(' '));
+        var resolver = new DestinationResolver(
+            AddressPolicy.PublicOnly, dns: new ResolverConf { Servers = [dns.EndPoint], Attempts = 1 }, dnsCache: new DnsCacheOptions());
+
+        for (var i = 0; i < 2; i++)
+        {
+            // The second from the cache: addresses are kept, the verdict is made again.
+            ResolveResult result = await resolver.ResolveAsync("rebind.passage.test", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+
+            Assert.Equal(ResolveStatus.Prohibited, result.Status);
+            Assert.Empty(result.Addresses);
+            Assert.Equal(IPAddress.Parse(refused), result.RefusedAddress);
+            Assert.Equal(category, result.RefusedCategory);
+        }
+
+        Assert.Equal(2, dns.Questions.Count); // A and AAAA, once
     }
 
     [Fact]

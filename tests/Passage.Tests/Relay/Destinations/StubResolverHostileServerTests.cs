@@ -1,0 +1,271 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Passage.Relay.Destinations;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Destinations;
+
+/// <summary>
+/// The relay's own resolver against DNS servers on loopback that break the protocol, forge, lie or stall: every reply
+/// is untrusted bytes from a real socket, and none may give an address it should not, hold a lookup past its server's
+/// timeout, or throw.
+/// </summary>
+public sealed class StubResolverHostileServerTests
+{
+    private static readonly byte[] QuestionName = [0xC0, 12];
+
+    private static readonly IPAddress Real = IPAddress.Parse("192.0.2.80");
+
+    private static ResolverConf Conf(params IPEndPoint[] servers) =>
+        new() { Servers = servers, Timeout = TimeSpan.FromSeconds(5), Attempts = 1 };
+
+    private static StubResolver Resolver(ResolverConf conf) => new(conf, hosts: null);
+
+    private static ushort Type(byte[] query) => BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(query.Length - 4));
+
+    /// <summary>The sound reply: <see cref="Real"/> for A, nothing for AAAA.</summary>
+    private static byte[] Good(byte[] query) => TestDnsServer.RawReply(
+        query, 0, Type(query) == TestDnsServer.A ? [TestDnsServer.RawRecord(QuestionName, TestDnsServer.A, 60, Real.GetAddressBytes())] : []);
+
+    private static byte[] Record(byte[] owner, ushort type, byte[] data) => TestDnsServer.RawRecord(owner, type, 60, data);
+
+    /// <summary>A reply to <paramref name="query"/> with a loopback address of its type.</summary>
+    private static byte[] Forged(byte[] query) => TestDnsServer.RawReply(
+        query, 0, [Record(QuestionName, Type(query), Type(query) == TestDnsServer.A ? [127, 0, 0, 1] : IPAddress.IPv6Loopback.GetAddressBytes())]);
+
+    /// <summary>A reply that is not a reply to <paramref name="query"/>, or cannot be read, carrying loopback if it were taken.</summary>
+    private static byte[] Bad(string kind, byte[] query)
+    {
+        byte[] loopback = [127, 0, 0, 1];
+        byte[] forged = Forged(query);
+        int questionEnd = query.Length;
+        switch (kind)
+        {
+            case "header only": return forged[..12];
+            case "more answers than it holds": forged[7] = 2; return forged;
+            case "record data past the end": forged[forged.Length - (Type(query) == TestDnsServer.A ? 4 : 16) - 2] = 0xFF; return forged;
+            case "pointer loop": return TestDnsServer.RawReply(query, 0, [Record([1, (byte)'x', 0xC0, (byte)questionEnd], TestDnsServer.A, loopback)]);
+            case "forward pointer": return TestDnsServer.RawReply(query, 0, [Record([0xC0, (byte)(questionEnd + 2)], TestDnsServer.A, loopback)]);
+            case "name over 255 bytes":
+                return TestDnsServer.RawReply(query, 0, [Record([.. Enumerable.Repeat((byte[])[63, .. Enumerable.Repeat((byte)'a', 63)], 5).SelectMany(l => l), 0], TestDnsServer.A, loopback)]);
+            case "label type 0x40": return TestDnsServer.RawReply(query, 0, [Record([0x41, (byte)'a', 0], TestDnsServer.A, loopback)]);
+            case "another name": forged[13] ^= 0x01; return forged;
+            case "another type": forged[questionEnd - 3] ^= 0x40; return forged;
+            case "another class": forged[questionEnd - 1] = 3; return forged;
+            case "another id": forged[1] ^= 0x01; return forged;
+            case "a query": forged[2] &= 0x7F; return forged;
+            case "no question": forged[5] = 0; return forged;
+            case "two questions": forged[5] = 2; return forged;
+            case "empty": return [];
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+        }
+    }
+
+    public static TheoryData<string> BadReplies() =>
+    [
+        "header only", "more answers than it holds", "record data past the end", "pointer loop", "forward pointer", "name over 255 bytes",
+        "label type 0x40", "another name", "another type", "another class", "another id", "a query", "no question", "two questions", "empty",
+    ];
+
+    [Theory]
+    [MemberData(nameof(BadReplies))]
+    public async Task A_reply_that_cannot_be_read_or_is_not_for_the_question_is_ignored_and_the_real_one_taken(string kind)
+    {
+        await using var dns = new TestDnsServer { RawUdp = query => [Bad(kind, query), Good(query)] };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+    }
+
+    [Fact]
+    public async Task A_server_that_sends_only_unreadable_replies_is_passed_over_at_its_timeout()
+    {
+        await using var bad = new TestDnsServer { RawUdp = query => [Bad("pointer loop", query), Bad("another id", query)] };
+        await using var dns = new TestDnsServer { RawUdp = query => [Good(query)] };
+
+        var answer = await Resolver(Conf(bad.EndPoint, dns.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(300) })
+            .LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+    }
+
+    [Fact]
+    public async Task A_reply_with_the_right_id_from_another_port_is_dropped()
+    {
+        using var spoofer = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        spoofer.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        TestDnsServer? server = null;
+        await using var dns = server = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                // The forged reply is sent first and reaches the resolver's port; only the server's own may be taken.
+                spoofer.SendTo(Forged(query), server!.LastClient!);
+                return [Good(query)];
+            },
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+    }
+
+    public static TheoryData<string> BrokenTcp() => ["closed mid-message", "silent", "length beyond the message", "length zero", "truncated again"];
+
+    [Theory]
+    [MemberData(nameof(BrokenTcp))]
+    public async Task A_truncated_reply_whose_tcp_answer_fails_ends_at_the_servers_timeout_and_the_next_server_answers(string kind)
+    {
+        await using var bad = new TestDnsServer
+        {
+            RawUdp = query => [TestDnsServer.RawReply(query, 0, [], truncated: true)],
+            RawTcp = async (query, connection) =>
+            {
+                byte[] reply = kind == "truncated again" ? TestDnsServer.RawReply(query, 0, [], truncated: true) : Forged(query);
+                byte[] framed = [(byte)(reply.Length >> 8), (byte)reply.Length, .. reply];
+                switch (kind)
+                {
+                    case "closed mid-message":
+                        await connection.SendAsync(framed[..10]);
+                        connection.Shutdown(SocketShutdown.Both);
+                        return;
+                    case "length beyond the message":
+                        framed[1] += 10;
+                        break;
+                    case "length zero":
+                        framed[0] = framed[1] = 0;
+                        break;
+                }
+
+                if (kind != "silent")
+                {
+                    await connection.SendAsync(framed);
+                }
+
+                // Held open: only the resolver's timeout ends the wait for the rest.
+                await connection.ReceiveAsync(new byte[1]);
+            },
+        };
+        await using var dns = new TestDnsServer { RawUdp = query => [Good(query)] };
+
+        var answer = await Resolver(Conf(bad.EndPoint, dns.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(300) })
+            .LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+        Assert.Contains(bad.Questions, q => q.Transport == "tcp");
+    }
+
+    public static TheoryData<string, string[]> OddAnswers() => new()
+    {
+        // Records the chain from the question's name does not reach are not its addresses.
+        { "an address of another name", ["192.0.2.80"] },
+        { "a cname loop", [] },
+        { "a chain longer than 16 aliases", [] },
+        { "a cname to localhost without its address", [] },
+        { "an A of 3 bytes", [] },
+        { "an A of 16 bytes", [] },
+        { "an AAAA of 4 bytes", [] },
+        { "an address of another class", [] },
+    };
+
+    [Theory]
+    [MemberData(nameof(OddAnswers))]
+    public async Task Only_addresses_of_the_chain_from_the_questions_name_and_of_the_right_size_are_taken(string kind, string[] expected)
+    {
+        static byte[] Name(string name) => TestDnsServer.WireName(name);
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                byte[][] records = kind switch
+                {
+                    "an address of another name" => [Record(Name("y.passage.test"), TestDnsServer.A, [127, 0, 0, 1]), Record(QuestionName, TestDnsServer.A, Real.GetAddressBytes())],
+                    "a cname loop" =>
+                    [
+                        Record(QuestionName, TestDnsServer.Cname, Name("b.passage.test")),
+                        Record(Name("b.passage.test"), TestDnsServer.Cname, Name("x.passage.test")),
+                        Record(Name("b.passage.test"), TestDnsServer.A, [127, 0, 0, 1]),
+                    ],
+                    "a chain longer than 16 aliases" =>
+                    [
+                        .. Enumerable.Range(0, 20).Select(i => Record(i == 0 ? QuestionName : Name($"c{i}.passage.test"), TestDnsServer.Cname, Name($"c{i + 1}.passage.test"))),
+                        Record(Name("c20.passage.test"), TestDnsServer.A, Real.GetAddressBytes()),
+                    ],
+                    "a cname to localhost without its address" => [Record(QuestionName, TestDnsServer.Cname, Name("localhost"))],
+                    "an A of 3 bytes" => [Record(QuestionName, TestDnsServer.A, [127, 0, 1])],
+                    "an A of 16 bytes" => [Record(QuestionName, TestDnsServer.A, IPAddress.IPv6Loopback.GetAddressBytes())],
+                    "an AAAA of 4 bytes" => [Record(QuestionName, TestDnsServer.Aaaa, [127, 0, 0, 1])],
+                    "an address of another class" => [TestDnsServer.RawRecord(QuestionName, TestDnsServer.A, 60, [127, 0, 0, 1], @class: 3)],
+                    _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+                };
+                return [TestDnsServer.RawReply(query, 0, records)];
+            },
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Null(answer.Error);
+        Assert.Equal(expected, answer.Addresses.Select(a => a.ToString()));
+    }
+
+    [Theory]
+    [InlineData(0x8000_0000u, 0)]
+    [InlineData(0xFFFF_FFFFu, 0)]
+    [InlineData(0u, 0)]
+    [InlineData(0x7FFF_FFFFu, 0x7FFF_FFFF)]
+    public async Task A_ttl_with_its_top_bit_set_counts_as_zero_and_the_largest_other_stands(uint ttl, int seconds)
+    {
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query => [TestDnsServer.RawReply(query, 0, [TestDnsServer.RawRecord(QuestionName, Type(query), ttl, Type(query) == TestDnsServer.A ? Real.GetAddressBytes() : [])])],
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint) with { NoAaaa = true }).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), answer.Ttl);
+    }
+
+    [Fact]
+    public async Task A_question_answered_in_other_letter_case_is_answered()
+    {
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                byte[] reply = Good(query);
+                for (var i = 12; i < query.Length - 4; i++)
+                {
+                    reply[i] = (byte)char.ToUpperInvariant((char)reply[i]);
+                }
+                return [reply];
+            },
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("x.Passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+    }
+
+    [Fact]
+    public async Task Lookups_that_time_out_or_are_cancelled_leave_no_socket_open()
+    {
+        await using var dns = new TestDnsServer { RawUdp = _ => [] };
+        var resolver = Resolver(Conf(dns.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(100) });
+        var before = OpenDescriptors.Count(Environment.ProcessId, "socket:");
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => resolver.LookupAsync($"n{i}.passage.test", CancellationToken.None)));
+        using var cancel = new CancellationTokenSource();
+        var cancelled = Enumerable.Range(0, 20).Select(i => resolver.LookupAsync($"m{i}.passage.test", cancel.Token)).ToArray();
+        await Timeouts.WaitUntilAsync(() => dns.Questions.Count >= 80);
+        cancel.Cancel();
+        foreach (var lookup in cancelled)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lookup);
+        }
+
+        Assert.Equal(before, OpenDescriptors.Count(Environment.ProcessId, "socket:"));
+    }
+}
