@@ -93,6 +93,34 @@ public sealed class DestinationResolverTests
     }
 
     [Fact]
+    public async Task Records_for_other_names_in_an_answer_are_not_kept_for_them()
+    {
+        // The server for one name puts an address for another in its answer (out of bailiwick), as a poisoner would.
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                var type = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(query.Length - 4));
+                var victim = query[13] == (byte)'v';
+                byte[][] records = type != TestDnsServer.A ? []
+                    : victim ? [TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, [8, 8, 4, 4])]
+                    : [TestDnsServer.RawRecord(TestDnsServer.WireName("victim.passage.test"), TestDnsServer.A, 3600, [10, 0, 0, 1]),
+                        TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, [8, 8, 8, 8])];
+                return [TestDnsServer.RawReply(query, 0, records)];
+            },
+        };
+        var resolver = new DestinationResolver(
+            AddressPolicy.PublicOnly, dns: new ResolverConf { Servers = [dns.EndPoint], Attempts = 1 }, dnsCache: new DnsCacheOptions());
+
+        ResolveResult poisoner = await resolver.ResolveAsync("attacker.passage.test", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+        ResolveResult victim = await resolver.ResolveAsync("victim.passage.test", CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("8.8.8.8")], poisoner.Addresses);
+        Assert.Equal([IPAddress.Parse("8.8.4.4")], victim.Addresses);
+        Assert.Equal(2, dns.Count("victim.passage.test"));
+    }
+
+    [Fact]
     public async Task Allow_private_accepts_mixed_answers_but_not_metadata()
     {
         var mixed = new DestinationResolver(s_allowPrivate, lookup: new FakeDns("8.8.8.8", "10.0.0.1").LookupAsync);
