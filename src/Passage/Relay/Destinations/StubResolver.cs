@@ -18,9 +18,10 @@ namespace Passage.Relay.Destinations;
 /// (no error, or no such name), and goes to the next server after a failure (SERVFAIL, REFUSED, ...), an
 /// unreachable port or the timeout. Once one family has addresses, the other is waited for
 /// <see cref="OtherFamilyGrace"/> more at that server and no further; such a one-family answer is kept
-/// <see cref="PartialAnswerTtl"/> at most. Once one says the name does not exist, which holds for every type
-/// (RFC 8020), the other is not waited for at all. Each question has a random ID and goes out from a port the system picks
-/// at random; a reply must come from the server asked and match the question and ID, or it is ignored.
+/// <see cref="PartialAnswerTtl"/> at most. So is the other once one says the name does not exist: that holds
+/// for every type (RFC 8020), but some servers say it to AAAA questions of names with A records (RFC 4074).
+/// Each question has a random ID and goes out from a port the system picks at random; a reply must come from
+/// the server asked and match the question and ID, or it is ignored.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
 /// candidate exists without them, a temporary failure (<see cref="SocketError.TryAgain"/>) when a server could
 /// not answer, <see cref="SocketError.TimedOut"/> when no server said anything at all, and otherwise
@@ -44,7 +45,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     private const int ReceiveBuffer = 4096;
 
     /// <summary>
-    /// How long the other family's reply is still waited for once one family has addresses. A server that
+    /// How long the other family's reply is still waited for once one family has addresses or no such name. A server that
     /// answers sends both within a round trip; one that drops AAAA questions (some old middleboxes do) would
     /// otherwise hold every lookup for its whole timeout, and the connection for its connect timeout.
     /// </summary>
@@ -222,8 +223,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                 }
             }
 
-            // No such name is said for every type (RFC 8020): then the other question is not waited for.
-            while (!Array.TrueForAll(questions, q => q.DoneHere) && !Array.Exists(questions, q => q.Reply is { Rcode: DnsWire.RcodeNameError }))
+            while (!Array.TrueForAll(questions, q => q.DoneHere))
             {
                 int received = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 foreach (Question question in questions)
@@ -254,7 +254,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     break;
                 }
 
-                if (!graceSet && Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 }))
+                // Addresses, or no such name (said for every type, RFC 8020; yet some servers say it to AAAA
+                // questions of names with A records, RFC 4074 §4.2): the other reply, if it comes, comes now.
+                if (!graceSet && Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 } or { Rcode: DnsWire.RcodeNameError }))
                 {
                     graceSet = true;
                     TimeSpan left = serverTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);

@@ -130,7 +130,7 @@ public sealed class StubResolverTests
     }
 
     [Fact]
-    public async Task When_one_family_says_the_name_does_not_exist_the_other_is_not_waited_for()
+    public async Task When_one_family_says_the_name_does_not_exist_the_other_is_waited_for_only_a_short_grace()
     {
         // No such name is said for every type (RFC 8020): a server that drops AAAA questions must not hold the answer.
         await using var dns = new TestDnsServer { DropType = TestDnsServer.Aaaa, NegativeSoa = (600, 45) };
@@ -143,6 +143,31 @@ public sealed class StubResolverTests
         Assert.Equal(SocketError.HostNotFound, answer.Error);
         Assert.Equal(TimeSpan.FromSeconds(45), answer.Ttl);
         Assert.Empty(second.Questions);
+    }
+
+    [Fact]
+    public async Task Addresses_of_one_family_stand_when_the_server_says_no_such_name_to_the_other_first()
+    {
+        // RFC 4074 §4.2: some servers answer AAAA questions of names with A records with no such name.
+        byte[]? aQuery = null;
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                if (query[^3] == TestDnsServer.A)
+                {
+                    aQuery = query;
+                    return [];
+                }
+
+                return [TestDnsServer.RawReply(query, 3, []), TestDnsServer.RawReply(aQuery!, 0, [TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, [192, 0, 2, 17])])];
+            },
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("v4.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Null(answer.Error);
+        Assert.Equal([IPAddress.Parse("192.0.2.17")], answer.Addresses);
     }
 
     [Fact]
