@@ -10,7 +10,7 @@ public static class ClientSettings
     public static readonly IReadOnlyList<string> KnownKeys =
     [
         "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:token",
-        "client:connectTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
+        "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
         "log:level", "log:format",
     ];
 
@@ -46,6 +46,7 @@ public static class ClientSettings
                 Relays = relays,
                 Token = reader.GetString("client:token") is { Length: > 0 } token ? token : null,
                 ConnectTimeout = reader.GetDuration("client:connectTimeout", clientDefaults.ConnectTimeout),
+                AnswerTimeout = reader.GetDuration("client:answerTimeout", clientDefaults.AnswerTimeout),
             },
             new LocalProxyOptions
             {

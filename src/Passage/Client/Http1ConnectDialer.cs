@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
+using Passage.Configuration;
 using Passage.Identity;
 using Passage.Transport;
 
@@ -51,7 +52,7 @@ internal static class Http1ConnectDialer
         CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
     };
 
-    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         SslStream? tls = null;
@@ -81,10 +82,22 @@ internal static class Http1ConnectDialer
                 head.Append("Proxy-Authorization: Bearer ").Append(token).Append("\r\n");
             }
             head.Append("\r\n");
-            await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), cancellationToken).ConfigureAwait(false);
-            await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
-
-            var (answer, extra) = await ReadHeadAsync(tls, cancellationToken).ConfigureAwait(false);
+            string? answer;
+            byte[] extra;
+            using (var answerDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                answerDeadline.CancelAfter(answerTimeout);
+                try
+                {
+                    await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), answerDeadline.Token).ConfigureAwait(false);
+                    await tls.FlushAsync(answerDeadline.Token).ConfigureAwait(false);
+                    (answer, extra) = await ReadHeadAsync(tls, answerDeadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {relay.Host}:{relay.Port} did not answer within {Duration.Format(answerTimeout)}");
+                }
+            }
             if (answer is null)
             {
                 return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");

@@ -43,7 +43,7 @@ public sealed partial class PassageClient : IAsyncDisposable
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassageClient>();
-        _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout), new RelayHealth(i))).ToArray();
+        _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout, options.AnswerTimeout), new RelayHealth(i))).ToArray();
     }
 
     /// <summary>Opens the connection to every relay and measures it; then keeps measuring in the background.</summary>

@@ -14,6 +14,13 @@ public sealed record PassageClientOptions
     /// <summary>Time to reach a relay (TCP and TLS). Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Time for a relay to answer a tunnel request once it is sent. A relay answers within its own connect timeout
+    /// (10 s unless its operator changed it); one that does not is treated as failing, and the next relay is tried.
+    /// Default 30 s.
+    /// </summary>
+    public TimeSpan AnswerTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often a healthy relay's round trip is measured. Default 5 s.</summary>
     public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -17,13 +17,15 @@ internal sealed class RelayLink : IDisposable
     private readonly HttpMessageInvoker _http;
     private readonly string? _token;
     private readonly TimeSpan _connectTimeout;
+    private readonly TimeSpan _answerTimeout;
     private volatile bool _http1Only;
 
-    public RelayLink(PeerAddress relay, string? token, TimeSpan connectTimeout)
+    public RelayLink(PeerAddress relay, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout)
     {
         Relay = relay;
         _token = token;
         _connectTimeout = connectTimeout;
+        _answerTimeout = answerTimeout;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -58,7 +60,7 @@ internal sealed class RelayLink : IDisposable
     {
         if (_http1Only)
         {
-            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
         }
         using var request = new HttpRequestMessage(HttpMethod.Connect, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PathFor(host, port)))
         {
@@ -71,22 +73,30 @@ internal sealed class RelayLink : IDisposable
             request.Headers.ProxyAuthorization = new AuthenticationHeaderValue("Bearer", _token);
         }
         HttpResponseMessage response;
+        // The connection's setup (bounded by the connect timeout) and the relay's answer: the relay's own connect
+        // timeout should end that wait first, and this one ends it if the relay does not.
+        using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        answer.CancelAfter(_connectTimeout + _answerTimeout);
         try
         {
-            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            response = await _http.SendAsync(request, answer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port} did not answer within {Configuration.Duration.Format(_answerTimeout)}");
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
         {
             // The relay speaks HTTP/1.1 only: remember it and use CONNECT over HTTP/1.1.
             _http1Only = true;
-            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             if (IsTlsFailure(e))
             {
                 // A wrong key, or a relay without h2 that refused our ALPN: HTTP/1.1 tells them apart.
-                var attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, cancellationToken).ConfigureAwait(false);
+                var attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
                 if (attempt.Failure != TunnelFailure.PinMismatch || attempt.Stream is not null)
                 {
                     _http1Only = attempt.Stream is not null || attempt.Failure != TunnelFailure.RelayUnavailable;

@@ -45,6 +45,34 @@ public sealed class Http1FallbackTests
         await serving.WaitAsync(Timeouts.Default);
     }
 
+    [Fact]
+    public async Task A_relay_that_does_not_answer_a_tunnel_request_fails_it_at_the_answer_timeout()
+    {
+        // The relay's dial to a destination that drops SYNs never ends, so neither does its wait before the 200.
+        using var blackhole = new Blackhole();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var heads = new List<string>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, blackhole.Port, heads);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            AnswerTimeout = TimeSpan.FromMilliseconds(500),
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        Assert.Contains("did not answer within 500ms", error.Message);
+        lock (heads)
+        {
+            Assert.Single(heads);
+        }
+        listener.Close();
+    }
+
     /// <summary>
     /// A destination that speaks first (as SSH or SMTP do) can have its first bytes arrive with the relay's 200: the
     /// application's end of sending must still reach it.

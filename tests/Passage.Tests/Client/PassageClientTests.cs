@@ -51,6 +51,27 @@ public sealed class PassageClientTests
         Assert.StartsWith("origin origin.test saw remote=", body);
     }
 
+    /// <summary>
+    /// A relay that takes a tunnel request and never answers (here: its connect timeout is longer than anyone waits,
+    /// toward a destination that drops SYNs) fails the attempt at the answer timeout, as a relay that is down.
+    /// </summary>
+    [Fact]
+    public async Task A_relay_that_does_not_answer_a_tunnel_request_fails_it_at_the_answer_timeout()
+    {
+        using var blackhole = new Blackhole();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort)],
+            AnswerTimeout = TimeSpan.FromMilliseconds(500),
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", blackhole.Port).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        Assert.Contains("did not answer within 500ms", error.Message);
+    }
+
     [Fact]
     public async Task A_relay_presenting_another_key_is_refused_with_a_clear_error()
     {

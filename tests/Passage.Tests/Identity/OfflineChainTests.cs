@@ -41,7 +41,7 @@ public sealed class OfflineChainTests : IDisposable
     public async Task A_clients_HTTP2_link_fetches_nothing_the_relays_certificate_points_to()
     {
         var (port, serving) = ServeStranger();
-        using var link = new RelayLink(new PeerAddress(OtherNodeId(), "127.0.0.1", port), token: null, Timeouts.Default);
+        using var link = new RelayLink(new PeerAddress(OtherNodeId(), "127.0.0.1", port), token: null, Timeouts.Default, Timeouts.Default);
         var attempt = await link.OpenAsync("origin.test", 443, CancellationToken.None).WaitAsync(Timeouts.Default);
         await serving;
         Assert.Null(attempt.Stream);

@@ -26,7 +26,8 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             var (host, port, early) = request;
 
             // The handshake timeout is the application's time to ask; the relay's answer takes what it takes (its
-            // connect timeout bounds it), and the reply goes out whenever it comes: a timeout there is 0x06.
+            // connect timeout bounds it, and the client's answer timeout a relay that does not answer), and the reply
+            // goes out whenever it comes: a connect timeout at the relay is 0x06.
             Stream tunnel;
             try
             {
