@@ -22,7 +22,10 @@ public sealed record RelayLimits
     /// <summary>How long to try reaching an upstream (all its addresses together). Default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Close a relayed connection when no byte moved either way for this long. Default 5 min.</summary>
+    /// <summary>
+    /// Close a relayed connection when no byte moved either way for this long, and an HTTP/2 CONNECT connection when it
+    /// has carried no tunnel for as long. Default 5 min.
+    /// </summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>

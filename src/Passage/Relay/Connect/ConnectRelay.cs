@@ -488,6 +488,9 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     {
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var connection = new StreamConnectionContext($"p{Interlocked.Increment(ref _nextHandoffId)}", stream, local, remote, () => closed.TrySetResult());
+        // Its clock runs from now: Kestrel's own keep-alive timeout starts again at every PING (Http2ConnectionIdle).
+        using var idle = new Http2ConnectionIdle(connection, _limits.IdleTimeout, _time);
+        connection.Features.Set(idle);
         if (_http2 is null || !_http2.Hand(connection))
         {
             await connection.DisposeAsync().ConfigureAwait(false);

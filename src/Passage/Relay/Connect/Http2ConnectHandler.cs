@@ -64,6 +64,8 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             return;
         }
 
+        // From here a tunnel holds the connection open: its end starts the connection's idle clock again.
+        using var busy = context.Features.Get<Http2ConnectionIdle>()?.TunnelStarted();
         Stream stream;
         try
         {

@@ -1,0 +1,97 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// The idle timeout of one HTTP/2 connection handed to Kestrel: carrying no tunnel for the relay's idle timeout, it is
+/// told to go away (GOAWAY, NO_ERROR, as at the relay's stop) and Kestrel closes it once its last stream has ended.
+/// Set on the connection's features, where <see cref="Http2ConnectHandler"/> finds it for each stream.
+/// </summary>
+/// <remarks>
+/// Kestrel's own keep-alive timeout does not do this: every PING the client sends starts it again, and so does the
+/// client's answer to the keep-alive PING that Kestrel itself sends after 30 s of silence. Any client that answers
+/// pings, as RFC 9113 §6.7 says it must, held a connection (a socket, a front-door connection slot) without a tunnel
+/// for as long as it liked: measured, one with no stream still open after 200 s. Only tunnels count as use, not
+/// requests: a refused request or a ping of the relay is cheap to send every few minutes; a tunnel takes a slot
+/// that the tunnel limits bound.
+/// </remarks>
+internal sealed class Http2ConnectionIdle : IDisposable
+{
+    private readonly ConnectionContext _connection;
+    private readonly TimeSpan _timeout;
+    private readonly ITimer? _timer;
+    private readonly object _gate = new();
+    private int _tunnels;
+
+    /// <summary>Starts the clock for <paramref name="connection"/>; <see cref="Timeout.InfiniteTimeSpan"/> never closes it.</summary>
+    public Http2ConnectionIdle(ConnectionContext connection, TimeSpan timeout, TimeProvider time)
+    {
+        _connection = connection;
+        _timeout = timeout;
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            _timer = time.CreateTimer(static state => ((Http2ConnectionIdle)state!).Expired(), this, timeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>A tunnel has started on the connection: the clock stops until the result is disposed (once), at the tunnel's end.</summary>
+    public IDisposable TunnelStarted()
+    {
+        lock (_gate)
+        {
+            if (_tunnels++ == 0)
+            {
+                _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+        return new Tunnel(this);
+    }
+
+    private void TunnelEnded()
+    {
+        lock (_gate)
+        {
+            if (--_tunnels == 0)
+            {
+                _timer?.Change(_timeout, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void Expired()
+    {
+        lock (_gate)
+        {
+            if (_tunnels > 0)
+            {
+                return;
+            }
+        }
+        // Kestrel wraps every connection it takes with this feature; without it (not yet taken), there is nothing to drain.
+        if (_connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
+        {
+            lifetime.RequestClose();
+        }
+        else
+        {
+            _connection.Abort(new ConnectionAbortedException("idle"));
+        }
+    }
+
+    /// <summary>Stops the clock for good (the connection has closed).</summary>
+    public void Dispose() => _timer?.Dispose();
+
+    private sealed class Tunnel(Http2ConnectionIdle owner) : IDisposable
+    {
+        private int _ended;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _ended, 1) == 0)
+            {
+                owner.TunnelEnded();
+            }
+        }
+    }
+}

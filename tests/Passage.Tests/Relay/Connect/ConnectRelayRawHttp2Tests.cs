@@ -1,0 +1,58 @@
+using Passage.Relay;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>HTTP/2 clients that write their own frames and do what a well-behaved one would not.</summary>
+public sealed class ConnectRelayRawHttp2Tests
+{
+    [Fact]
+    public async Task A_connection_that_carries_no_tunnel_gets_GOAWAY_at_the_idle_timeout_though_it_answers_pings()
+    {
+        // Kestrel's keep-alive timeout starts again at every PING, the answers to its own included: such a connection
+        // was held for as long as its client liked. A tunnel on it stops the relay's clock until the tunnel ends.
+        var clock = new ManualTimeProvider();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { IdleTimeout = TimeSpan.FromMinutes(5) }, time: clock);
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.Settings && f.Flags == 0));
+
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "origin.test", echo.Port));
+        var answer = await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1);
+        // :status 200, from HPACK's static table (RFC 7541 Appendix A, index 8).
+        Assert.Equal(0x88, answer!.Payload[0]);
+        for (var i = 0; i < 3; i++)
+        {
+            // Nine minutes with the tunnel open, its bytes moving every three.
+            clock.Advance(TimeSpan.FromMinutes(3));
+            await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, 1, "x"u8));
+            var back = await h2.ReadUntilAsync(f => f.Type is RawHttp2.Data or RawHttp2.GoAway);
+            Assert.Equal(RawHttp2.Data, back!.Type);
+        }
+        Assert.Equal(RawHttp2.Ping, (await PingAsync(h2))!.Type);
+
+        // The tunnel ends; from then on the connection only answers pings.
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, 1, []));
+        Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.Data && f.Stream == 1 && (f.Flags & RawHttp2.EndStream) != 0));
+        RawFrame? last = null;
+        for (var i = 0; i < 100 && last?.Type != RawHttp2.GoAway; i++)
+        {
+            // Each round gives the relay a moment to have seen the tunnel's end before the clock moves on.
+            clock.Advance(TimeSpan.FromMinutes(6));
+            last = await PingAsync(h2);
+            await Task.Delay(10);
+        }
+        Assert.Equal(RawHttp2.GoAway, last?.Type);
+        Assert.Equal(RawHttp2.NoError, last!.ErrorCode);
+        // Then closed by the relay.
+        Assert.Null(await h2.ReadUntilAsync(_ => false));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
+    }
+
+    /// <summary>Sends a PING; returns its ACK, or a GOAWAY that came first (null: the connection closed).</summary>
+    private static async Task<RawFrame?> PingAsync(RawHttp2 h2)
+    {
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Ping, 0, 0, "passage!"u8));
+        return await h2.ReadUntilAsync(f => (f.Type == RawHttp2.Ping && (f.Flags & RawHttp2.Ack) != 0) || f.Type == RawHttp2.GoAway);
+    }
+}

@@ -1,0 +1,151 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Passage.Relay.Connect;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>One HTTP/2 frame as read: type, flags, stream and payload (RFC 9113 §4.1).</summary>
+internal sealed record RawFrame(byte Type, byte Flags, int Stream, byte[] Payload)
+{
+    /// <summary>A GOAWAY's or RST_STREAM's error code.</summary>
+    public uint ErrorCode => Type == RawHttp2.GoAway
+        ? BinaryPrimitives.ReadUInt32BigEndian(Payload.AsSpan(4))
+        : BinaryPrimitives.ReadUInt32BigEndian(Payload);
+}
+
+/// <summary>
+/// An HTTP/2 client that writes its frames by hand, as a hostile one would: prior knowledge on the plain endpoint,
+/// header blocks of HPACK literals without indexing (RFC 7541 §6.2.2), and nothing done for it (no PING answered, no
+/// WINDOW_UPDATE sent) unless the test says so.
+/// </summary>
+internal sealed class RawHttp2 : IDisposable
+{
+    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7;
+    public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
+    public const uint NoError = 0x0, Cancel = 0x8;
+
+    private readonly Socket _socket;
+    private readonly byte[] _buffer = new byte[64 * 1024];
+    private int _start;
+    private int _end;
+
+    private RawHttp2(Socket socket) => _socket = socket;
+
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/> and sends the preface and an empty SETTINGS frame.</summary>
+    public static async Task<RawHttp2> ConnectAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(Timeouts.Default);
+        var h2 = new RawHttp2(socket);
+        byte[] start = [.. Http2Start.Preface, .. Frame(Settings, 0, 0, [])];
+        await h2.SendAsync(start);
+        return h2;
+    }
+
+    /// <summary>A frame's bytes.</summary>
+    public static byte[] Frame(byte type, byte flags, int stream, ReadOnlySpan<byte> payload)
+    {
+        var frame = new byte[9 + payload.Length];
+        (frame[0], frame[1], frame[2], frame[3], frame[4]) = ((byte)(payload.Length >> 16), (byte)(payload.Length >> 8), (byte)payload.Length, type, flags);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), stream);
+        payload.CopyTo(frame.AsSpan(9));
+        return frame;
+    }
+
+    /// <summary>A header block of literal fields without indexing, names and values as given (short ones: 7-bit lengths).</summary>
+    public static byte[] HeaderBlock(params (string Name, string Value)[] fields)
+    {
+        var block = new List<byte>();
+        foreach (var (name, value) in fields)
+        {
+            block.Add(0x00);
+            foreach (var text in new[] { name, value })
+            {
+                var bytes = Encoding.ASCII.GetBytes(text);
+                Assert.True(bytes.Length < 127, "only short fields");
+                block.Add((byte)bytes.Length);
+                block.AddRange(bytes);
+            }
+        }
+        return [.. block];
+    }
+
+    /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with an extended CONNECT for <paramref name="host"/>:<paramref name="port"/>.</summary>
+    public static byte[] ExtendedConnect(int stream, string host, int port) => Frame(Headers, EndHeaders, stream, HeaderBlock(
+        (":method", "CONNECT"),
+        (":protocol", "connect-tcp"),
+        (":scheme", "https"),
+        (":authority", "relay.test"),
+        (":path", MasqueTcpPath.PathFor(host, port))));
+
+    /// <summary>An RST_STREAM frame for <paramref name="stream"/>.</summary>
+    public static byte[] Reset(int stream, uint errorCode = Cancel)
+    {
+        var code = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(code, errorCode);
+        return Frame(RstStream, 0, stream, code);
+    }
+
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes) => await Loopback.SendAllAsync(_socket, bytes);
+
+    /// <summary>The next frame; null once the relay has closed the connection (end of stream or reset).</summary>
+    public async Task<RawFrame?> ReadFrameAsync()
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        while (true)
+        {
+            if (_end - _start >= 9)
+            {
+                var length = (_buffer[_start] << 16) | (_buffer[_start + 1] << 8) | _buffer[_start + 2];
+                Assert.True(length <= _buffer.Length - 9, "frame larger than the test's buffer");
+                if (_end - _start >= 9 + length)
+                {
+                    var frame = new RawFrame(
+                        _buffer[_start + 3],
+                        _buffer[_start + 4],
+                        BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + 5)) & 0x7fff_ffff,
+                        _buffer.AsSpan(_start + 9, length).ToArray());
+                    _start += 9 + length;
+                    return frame;
+                }
+            }
+            if (_start > 0)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                (_end, _start) = (_end - _start, 0);
+            }
+            int n;
+            try
+            {
+                n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token);
+            }
+            catch (SocketException)
+            {
+                return null;
+            }
+            if (n == 0)
+            {
+                return null;
+            }
+            _end += n;
+        }
+    }
+
+    /// <summary>Reads frames until one that <paramref name="match"/> accepts (returned), or the end (null).</summary>
+    public async Task<RawFrame?> ReadUntilAsync(Func<RawFrame, bool> match)
+    {
+        while (await ReadFrameAsync() is { } frame)
+        {
+            if (match(frame))
+            {
+                return frame;
+            }
+        }
+        return null;
+    }
+
+    public void Dispose() => _socket.Dispose();
+}
