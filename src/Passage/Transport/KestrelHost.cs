@@ -28,7 +28,58 @@ internal static class KestrelHost
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();
         builder.Services.AddLogging();
-        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<ILoggerFactory>(new KestrelLoggerFactory(loggerFactory));
         return builder;
+    }
+
+    /// <summary>
+    /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
+    /// (<c>Http2QueueOperationsExceeded</c>) comes at Debug rather than Critical.
+    /// </summary>
+    /// <remarks>
+    /// That event is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
+    /// faster than Kestrel could clear them, and its connection is closed (GOAWAY, INTERNAL_ERROR). So any client could
+    /// write Critical lines at will, several per connection: measured, 50 from eight connections of 1,500 HEADERS and
+    /// RST_STREAM each. At Debug it goes where Kestrel's routine lines go (the command line's logging shows Kestrel's
+    /// from Warning up); each stream that reached the relay is counted, refused <c>client_closed</c>.
+    /// </remarks>
+    private sealed class KestrelLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+    {
+        private const string Http2Category = "Microsoft.AspNetCore.Server.Kestrel.Http2";
+        private const int QueueOperationsExceeded = 60;
+
+        public ILogger CreateLogger(string categoryName)
+        {
+            var logger = inner.CreateLogger(categoryName);
+            return categoryName == Http2Category ? new Demoting(logger) : logger;
+        }
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+            // Passage's factory, not Kestrel's to dispose.
+        }
+
+        private sealed class Demoting(ILogger inner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => inner.BeginScope(state);
+
+            public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (eventId.Id == QueueOperationsExceeded)
+                {
+                    logLevel = LogLevel.Debug;
+                    if (!inner.IsEnabled(logLevel))
+                    {
+                        return;
+                    }
+                }
+                inner.Log(logLevel, eventId, state, exception, formatter);
+            }
+        }
     }
 }

@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Passage.Relay;
 using Passage.Tests.Infrastructure;
 
@@ -47,6 +49,44 @@ public sealed class ConnectRelayRawHttp2Tests
         // Then closed by the relay.
         Assert.Null(await h2.ReadUntilAsync(_ => false));
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
+    }
+
+    [Fact]
+    public async Task Rapid_reset_is_stopped_by_closing_the_connection_with_every_slot_freed_and_no_line_above_debug()
+    {
+        // CVE-2023-44487: streams opened and reset at once, each one a request the relay starts on. Kestrel closes such
+        // a connection (its output queue overflows, or too many ENHANCE_YOUR_CALM); the first way it logged at
+        // Critical, a line any client could write at will.
+        using var blackhole = new Blackhole();
+        var log = new RecordingLogger();
+        using var logs = log.Factory();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxTunnelsPerClient = 8 }, loggerFactory: logs);
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        var stream = 1;
+        try
+        {
+            for (var round = 0; round < 40; round++)
+            {
+                var burst = new List<byte>();
+                for (var i = 0; i < 500; i++, stream += 2)
+                {
+                    burst.AddRange(RawHttp2.ExtendedConnect(stream, "127.0.0.1", blackhole.Port));
+                    burst.AddRange(RawHttp2.Reset(stream));
+                }
+                await h2.SendAsync(burst.ToArray());
+            }
+        }
+        catch (SocketException)
+        {
+            // Closed by the relay while the client was still at it.
+        }
+        // Closed by the relay: its GOAWAY may be lost to the reset that closing with the flood unread sends.
+        Assert.Null(await h2.ReadUntilAsync(_ => false));
+
+        // Every dial given up, every slot back.
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0, () => $"{relay.Relay.OpenTunnels} tunnels open");
+        Assert.Equal(0, relay.Counter("passage.relay.tunnels.opened"));
+        Assert.DoesNotContain(log.Entries, e => e.Level > LogLevel.Information);
     }
 
     /// <summary>Sends a PING; returns its ACK, or a GOAWAY that came first (null: the connection closed).</summary>
