@@ -38,7 +38,8 @@ public static partial class BytePump
     /// <param name="options">Tunables; <see cref="PumpOptions.Default"/> when null.</param>
     /// <param name="clientPreamble">Bytes already read from the client (e.g. a ClientHello that was
     /// inspected for routing), written to the upstream before anything else and counted.</param>
-    /// <param name="cancellationToken">Ends the run (result <see cref="PumpEnd.Canceled"/>).</param>
+    /// <param name="cancellationToken">Ends the run (result <see cref="PumpEnd.Canceled"/>, unless the run had already
+    /// stopped for another reason: a caller whose token is cancelled by the pump's own teardown still learns why).</param>
     public static Task<PumpResult> RunAsync(
         IDuplexConnection client,
         IDuplexConnection upstream,
@@ -101,7 +102,6 @@ public static partial class BytePump
         private readonly IDuplexConnection _client;
         private readonly IDuplexConnection _upstream;
         private readonly PumpOptions _options;
-        private readonly CancellationToken _callerToken;
         private readonly CancellationTokenRegistration _stopOnCancel;
         private readonly ITimer? _idleTimer;
         // Told of the end: a TaskCompletionSource<PumpResult> or an IPumpCompletion.
@@ -117,6 +117,7 @@ public static partial class BytePump
         private long _toClient;
         private int _stopped;
         private int _idleExpired;
+        private int _canceled;
         private DirectionResult _toUpstreamEnd;
         private DirectionResult _toClientEnd;
         private Exception? _fault;
@@ -130,7 +131,6 @@ public static partial class BytePump
             _upstream = upstream;
             _options = options;
             _clientPreamble = clientPreamble;
-            _callerToken = callerToken;
             _lastActivity = options.TimeProvider.GetTimestamp();
             if (client is SocketConnection clientSocket && upstream is SocketConnection upstreamSocket)
             {
@@ -141,7 +141,7 @@ public static partial class BytePump
             _toClientDirection = new Direction(this, upstream, client, PumpSide.Upstream, PumpSide.Client, zeroCopy);
             // No operation is given a token: stopping tears both transports down, which ends whatever
             // is pending on them. One registration on the caller's token, none per read.
-            _stopOnCancel = callerToken.UnsafeRegister(static state => ((PumpRun)state!).Stop(), this);
+            _stopOnCancel = callerToken.UnsafeRegister(static state => ((PumpRun)state!).StopOnCancel(), this);
             if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
             {
                 _idleTimer = options.TimeProvider.CreateTimer(static state => ((PumpRun)state!).CheckIdle(), this, options.IdleTimeout, Timeout.InfiniteTimeSpan);
@@ -222,7 +222,7 @@ public static partial class BytePump
             {
                 return new PumpResult(PumpEnd.IdleTimeout, PumpSide.None, toUpstreamBytes, toClientBytes);
             }
-            if (_callerToken.IsCancellationRequested)
+            if (Volatile.Read(ref _canceled) != 0)
             {
                 return new PumpResult(PumpEnd.Canceled, PumpSide.None, toUpstreamBytes, toClientBytes);
             }
@@ -325,6 +325,20 @@ public static partial class BytePump
             {
                 // The run ended while this check was in flight.
             }
+        }
+
+        /// <summary>
+        /// The caller's token: the run ends as cancelled unless it had already stopped. An HTTP/2 tunnel's token is its
+        /// request's, which aborting the tunnel's stream cancels: a destination that reset its connection was counted
+        /// as the client's failure.
+        /// </summary>
+        private void StopOnCancel()
+        {
+            if (Volatile.Read(ref _stopped) == 0)
+            {
+                Volatile.Write(ref _canceled, 1);
+            }
+            Stop();
         }
 
         /// <summary>Ends the run: both transports are torn down, which ends every pending read and write (once).</summary>

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Relay;
@@ -87,6 +88,29 @@ public sealed class ConnectRelayRawHttp2Tests
         await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0, () => $"{relay.Relay.OpenTunnels} tunnels open");
         Assert.Equal(0, relay.Counter("passage.relay.tunnels.opened"));
         Assert.DoesNotContain(log.Entries, e => e.Level > LogLevel.Information);
+    }
+
+    [Fact]
+    public async Task A_destination_that_resets_its_connection_is_counted_as_the_upstream_failing()
+    {
+        // Aborting the tunnel's stream cancels its request, whose token the pump watches: that was taken for the
+        // client having gone, and counted client_failed.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port));
+        using (var upstream = await listener.AcceptAsync().WaitAsync(Timeouts.Default))
+        {
+            Assert.Equal(0x88, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))!.Payload[0]);
+            upstream.LingerState = new LingerOption(true, 0);
+        }
+        Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.RstStream && f.Stream == 1));
+        await Timeouts.WaitUntilAsync(
+            () => relay.Total("passage.relay.connections.closed") == 1,
+            () => $"{relay.Total("passage.relay.connections.closed")} closed");
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/upstream_failed"));
     }
 
     /// <summary>Sends a PING; returns its ACK, or a GOAWAY that came first (null: the connection closed).</summary>
