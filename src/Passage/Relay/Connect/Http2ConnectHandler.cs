@@ -86,9 +86,28 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         await using var tunnel = new StreamConnection(
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
-            abort: context.Abort);
+            abort: () => Reset(context));
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
         await tunnels.RunAsync(tunnel, upstream, opening.Lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>RFC 9113 §7: the error code for a tunnel's TCP connection reset or abnormally closed.</summary>
+    private const int ConnectError = 0xa;
+
+    /// <summary>
+    /// Ends a tunnel's stream abnormally: RST_STREAM with CONNECT_ERROR, as RFC 9113 §8.5 has a proxy answer a TCP reset
+    /// from the destination. (Aborting the request would send INTERNAL_ERROR, which says the relay failed.)
+    /// </summary>
+    private static void Reset(HttpContext context)
+    {
+        if (context.Features.Get<IHttpResetFeature>() is { } reset)
+        {
+            reset.Reset(ConnectError);
+        }
+        else
+        {
+            context.Abort();
+        }
     }
 
     private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)

@@ -91,10 +91,11 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
-    public async Task A_destination_that_resets_its_connection_is_counted_as_the_upstream_failing()
+    public async Task A_destination_that_resets_its_connection_is_passed_on_as_CONNECT_ERROR_and_counted_as_the_upstream_failing()
     {
-        // Aborting the tunnel's stream cancels its request, whose token the pump watches: that was taken for the
-        // client having gone, and counted client_failed.
+        // RFC 9113 §8.5: a TCP reset from the destination becomes RST_STREAM with CONNECT_ERROR, not INTERNAL_ERROR (a
+        // failure of the relay's own). And aborting the tunnel's stream cancels its request, whose token the pump
+        // watches: that was taken for the client having gone, and counted client_failed.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(1);
@@ -106,7 +107,8 @@ public sealed class ConnectRelayRawHttp2Tests
             Assert.Equal(0x88, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))!.Payload[0]);
             upstream.LingerState = new LingerOption(true, 0);
         }
-        Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.RstStream && f.Stream == 1));
+        var reset = await h2.ReadUntilAsync(f => f.Type == RawHttp2.RstStream && f.Stream == 1);
+        Assert.Equal(RawHttp2.ConnectError, reset!.ErrorCode);
         await Timeouts.WaitUntilAsync(
             () => relay.Total("passage.relay.connections.closed") == 1,
             () => $"{relay.Total("passage.relay.connections.closed")} closed");

@@ -25,7 +25,7 @@ internal sealed class RawHttp2 : IDisposable
 {
     public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7;
     public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
-    public const uint NoError = 0x0, Cancel = 0x8;
+    public const uint NoError = 0x0, Cancel = 0x8, ConnectError = 0xa;
 
     private readonly Socket _socket;
     private readonly byte[] _buffer = new byte[64 * 1024];
