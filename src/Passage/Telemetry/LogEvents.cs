@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 118, 208, 304, 414, 505.
+/// tunnel, 5xx the client. Next free: 119, 208, 304, 414, 505.
 /// </summary>
 internal static class LogEvents
 {
@@ -25,6 +25,7 @@ internal static class LogEvents
     public const int TokenFileReloaded = 115;
     public const int TokenFileEmpty = 116;
     public const int TokenFileUnusable = 117;
+    public const int RapidResetLinesSkipped = 118;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
 
 namespace Passage.Transport;
 
@@ -16,7 +17,7 @@ namespace Passage.Transport;
 /// listeners nobody asked for, and a relay started in a large tree held an inotify watch on every
 /// directory of it, once per server (and failed to start where the inotify limits are low).
 /// </remarks>
-internal static class KestrelHost
+internal static partial class KestrelHost
 {
     /// <summary>
     /// A builder with Kestrel and routing and nothing else: no configuration sources, no file
@@ -34,24 +35,27 @@ internal static class KestrelHost
 
     /// <summary>
     /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
-    /// (<c>Http2QueueOperationsExceeded</c>) comes at Debug rather than Critical.
+    /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed.
     /// </summary>
     /// <remarks>
     /// That event is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
     /// faster than Kestrel could clear them, and its connection is closed (GOAWAY, INTERNAL_ERROR). So any client could
     /// write Critical lines at will, several per connection: measured, 50 from eight connections of 1,500 HEADERS and
-    /// RST_STREAM each. At Debug it goes where Kestrel's routine lines go (the command line's logging shows Kestrel's
-    /// from Warning up); each stream that reached the relay is counted, refused <c>client_closed</c>.
+    /// RST_STREAM each. An operator should still hear of it, as of an upstream that fails: at most
+    /// <see cref="RapidResetLinesPerWindow"/> lines every 10 s, then one line counting those left out. Each stream that
+    /// reached the relay is counted too, refused <c>client_closed</c>.
     /// </remarks>
     private sealed class KestrelLoggerFactory(ILoggerFactory inner) : ILoggerFactory
     {
         private const string Http2Category = "Microsoft.AspNetCore.Server.Kestrel.Http2";
         private const int QueueOperationsExceeded = 60;
 
+        private readonly LogBudget _rapidResets = new(RapidResetLinesPerWindow, TimeSpan.FromSeconds(10), TimeProvider.System);
+
         public ILogger CreateLogger(string categoryName)
         {
             var logger = inner.CreateLogger(categoryName);
-            return categoryName == Http2Category ? new Demoting(logger) : logger;
+            return categoryName == Http2Category ? new Rationing(logger, _rapidResets) : logger;
         }
 
         public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
@@ -61,7 +65,7 @@ internal static class KestrelHost
             // Passage's factory, not Kestrel's to dispose.
         }
 
-        private sealed class Demoting(ILogger inner) : ILogger
+        private sealed class Rationing(ILogger inner, LogBudget budget) : ILogger
         {
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => inner.BeginScope(state);
@@ -72,14 +76,24 @@ internal static class KestrelHost
             {
                 if (eventId.Id == QueueOperationsExceeded)
                 {
-                    logLevel = LogLevel.Debug;
-                    if (!inner.IsEnabled(logLevel))
+                    logLevel = LogLevel.Warning;
+                    if (!inner.IsEnabled(logLevel) || !budget.TryTake(out var skipped))
                     {
                         return;
+                    }
+                    if (skipped > 0)
+                    {
+                        RapidResetLinesSkipped(inner, skipped, budget.PerWindow, (int)budget.Window.TotalSeconds);
                     }
                 }
                 inner.Log(logLevel, eventId, state, exception, formatter);
             }
         }
     }
+
+    /// <summary>At most this many of Kestrel's rapid-reset lines every 10 s, per server.</summary>
+    internal const int RapidResetLinesPerWindow = 10;
+
+    [LoggerMessage(LogEvents.RapidResetLinesSkipped, LogLevel.Warning, "{Count} more HTTP/2 connections closed for resetting streams too fast were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RapidResetLinesSkipped")]
+    private static partial void RapidResetLinesSkipped(ILogger logger, int count, int perWindow, int seconds);
 }
