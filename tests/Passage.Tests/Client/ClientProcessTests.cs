@@ -103,7 +103,7 @@ public sealed class ClientProcessTests
 
         // The origin answers once the request is whole, then reads everything it is sent until its end.
         using var origin = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
-        var expected = $"{method} /a HTTP/1.1\r\nHost: origin.test\r\n" + (framingAndBody == "\r\n" ? "" : framingAndBody.Split("\r\n\r\n", 2)[0] + "\r\n")
+        var expected = $"{method} /a HTTP/1.1\r\nHost: origin.test:{originPort}\r\n" + (framingAndBody == "\r\n" ? "" : framingAndBody.Split("\r\n\r\n", 2)[0] + "\r\n")
             + "Connection: close\r\n\r\n" + (framingAndBody == "\r\n" ? "" : framingAndBody.Split("\r\n\r\n", 2)[1]);
         var received = new List<byte>();
         var chunk = new byte[4096];
@@ -125,11 +125,51 @@ public sealed class ClientProcessTests
         Assert.Equal(expected, Encoding.ASCII.GetString([.. received]));
     }
 
+    /// <summary>
+    /// RFC 9110 §7.7 and RFC 9112 §3.2.2: the origin gets the path and query byte for byte (no dot segment removed, no
+    /// percent-encoding undone) and, for Host, the authority the tunnel goes to, whatever Host fields the application sent.
+    /// </summary>
+    [Fact]
+    public async Task The_origin_gets_the_target_as_written_and_the_host_the_tunnel_goes_to()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+        await using var __ = client;
+
+        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        var target = "/admin/..%2f../a/./%2e%2e/%41%2F?q=%2e%2e&r=/../";
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"GET http://origin.test:{originPort}{target} HTTP/1.1\r\nHost: other.test\r\nAccept: */*\r\nHost: third.test\r\n\r\n"));
+
+        using var origin = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        var expected = $"GET {target} HTTP/1.1\r\nHost: origin.test:{originPort}\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+        var received = new List<byte>();
+        var chunk = new byte[4096];
+        while (received.Count < expected.Length)
+        {
+            var n = await origin.ReceiveAsync(chunk, SocketFlags.None).WaitAsync(Timeouts.Default);
+            Assert.True(n > 0, Encoding.ASCII.GetString([.. received]));
+            received.AddRange(chunk[..n]);
+        }
+        Assert.Equal(expected, Encoding.ASCII.GetString([.. received]));
+    }
+
     [Theory]
     [InlineData("GET http://origin.test:0/ HTTP/1.1\r\nHost: x\r\n\r\n", "port")]
     [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding")]
     [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\n", "Content-Length")]
     [InlineData("GET http://origin.test:8080/ HTTP/1.1\r\nX-A: a\0b\r\n\r\n", "malformed header")]
+    [InlineData("GET http://origin.test:8080/ HTTP/1.1x\r\n\r\n", "HTTP version is malformed")]
+    [InlineData("GET http://user:secret@origin.test:8080/ HTTP/1.1\r\n\r\n", "userinfo")]
+    [InlineData("GET http://origin.test:8080\\x/ HTTP/1.1\r\n\r\n", "port")]
+    [InlineData("GET http://[::1%25lo]:8080/ HTTP/1.1\r\n\r\n", "IPv6")]
+    [InlineData("GET http://origin.test:8080/\u00c3\u00a9 HTTP/1.1\r\n\r\n", "visible ASCII")]
+    [InlineData("GET http://origin.test:8080/a#b HTTP/1.1\r\n\r\n", "fragment")]
     public async Task A_request_the_origin_could_read_differently_is_refused_400_with_a_reason(string head, string detail)
     {
         await using var relay = await RelayProcess.StartAsync();

@@ -34,10 +34,10 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             {
                 return; // The application left before sending a whole head.
             }
-            var head = ProxyRequestHead.Parse(buffer.AsSpan(0, headLength), out var error);
+            var head = ProxyRequestHead.Parse(buffer.AsSpan(0, headLength), out var reason, out var error);
             if (head is null)
             {
-                await Refuse(app, RefusalReason.MalformedRequest, error ?? "malformed request").ConfigureAwait(false);
+                await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
                 return;
             }
 

@@ -1,14 +1,16 @@
 using System.Globalization;
 using System.Text;
 using Passage.Configuration;
+using Passage.Relay;
+using Passage.Relay.Connect;
 using Passage.Tunnel;
 
 namespace Passage.Client.HttpProxy;
 
 /// <summary>
 /// A request head as a local HTTP proxy receives it (RFC 9112 §3.2): CONNECT in authority-form, or
-/// a plain <c>http://</c> request in absolute-form, which is forwarded in origin-form with the
-/// proxy's own hop-by-hop headers removed. Field lines are checked as the relay checks its own (RFC 9110 §5:
+/// a plain <c>http://</c> request in absolute-form, which is forwarded in origin-form (its path and query as written,
+/// Host its authority) with the proxy's own hop-by-hop headers removed. Field lines are checked as the relay checks its own (RFC 9110 §5:
 /// a token for a name, no control character but HTAB in a value, no obs-fold), and a request's body framing must
 /// be unambiguous (RFC 9112 §6.3): never Content-Length beside Transfer-Encoding, Content-Length values that all
 /// agree, and chunked last in Transfer-Encoding. Otherwise the request is refused, since a head the origin reads
@@ -16,7 +18,7 @@ namespace Passage.Client.HttpProxy;
 /// </summary>
 internal sealed record ProxyRequestHead(
     string Method, string Host, int Port, string PathAndQuery, string Version, IReadOnlyList<(string Name, string Value)> Headers,
-    BodyFraming Framing = BodyFraming.None, long ContentLength = 0)
+    BodyFraming Framing = BodyFraming.None, long ContentLength = 0, string Authority = "")
 {
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -29,8 +31,16 @@ internal sealed record ProxyRequestHead(
     public bool IsConnect => Method == "CONNECT";
 
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
-    public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error)
+    public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
+
+    /// <summary>
+    /// Parses a whole head (ending with the empty line). Null when it is not one this proxy serves, with the refusal
+    /// to answer (<see cref="RefusalReason.MalformedRequest"/>, or <see cref="RefusalReason.UnsupportedVersion"/> for
+    /// a well-formed HTTP version other than 1.0 and 1.1, as the relay answers it) and why.
+    /// </summary>
+    public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out RefusalReason refusal, out string? error)
     {
+        refusal = RefusalReason.MalformedRequest;
         error = null;
         string text;
         try
@@ -44,11 +54,21 @@ internal sealed record ProxyRequestHead(
         }
         var lines = text.Split("\r\n");
         var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal)
-            || !FieldSyntax.IsToken(requestLine[0]) || lines[0].Any(char.IsControl))
+        if (requestLine.Length != 3 || !FieldSyntax.IsToken(requestLine[0]) || lines[0].Any(char.IsControl))
         {
             error = "malformed request line";
             return null;
+        }
+        // Exactly HTTP/1.1 or HTTP/1.0: the version goes on to the origin as it was read.
+        switch (Http1ConnectParser.ReadVersion(Encoding.Latin1.GetBytes(requestLine[2]), out _))
+        {
+            case Http1ConnectParser.VersionVerdict.Garbage:
+                error = "HTTP version is malformed";
+                return null;
+            case Http1ConnectParser.VersionVerdict.Unsupported:
+                refusal = RefusalReason.UnsupportedVersion;
+                error = "only HTTP/1.1 and HTTP/1.0 are spoken here";
+                return null;
         }
         var headers = new List<(string, string)>();
         foreach (var line in lines.Skip(1).TakeWhile(l => l.Length > 0))
@@ -69,21 +89,70 @@ internal sealed record ProxyRequestHead(
             }
             return new ProxyRequestHead(method, hostPort.Value.Host, hostPort.Value.Port, "", version, headers);
         }
-        if (!Uri.TryCreate(target, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.UserInfo.Length > 0)
+        if (!TryAbsoluteForm(target, out var host, out var port, out var authority, out var pathAndQuery, out error))
         {
-            error = "only CONNECT and absolute http:// requests are served";
-            return null;
-        }
-        if (uri.Port is < 1 or > 65535)
-        {
-            error = "the port must be 1-65535";
             return null;
         }
         if (!TryFraming(headers, version, out var framing, out var contentLength, out error))
         {
             return null;
         }
-        return new ProxyRequestHead(method, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery, version, headers, framing, contentLength);
+        return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority);
+    }
+
+    /// <summary>
+    /// Reads an absolute-form target (RFC 9112 §3.2.2), <c>http</c> only, as it is written: its authority names the
+    /// destination and is the Host the origin gets; its path and query go on byte for byte (RFC 9110 §7.7: a proxy
+    /// does not rewrite them; no dot segment removed, no percent-encoding undone), "/" standing in for an empty path
+    /// (RFC 9112 §3.2.1). The authority is read as the relay reads a CONNECT target (<see cref="ConnectTarget"/>,
+    /// port 80 when none is given): no userinfo, no IPv6 zone, nothing a URI parser could read another way.
+    /// </summary>
+    private static bool TryAbsoluteForm(string target, out string host, out int port, out string authority, out string pathAndQuery, out string? error)
+    {
+        const string Scheme = "http://";
+        host = authority = pathAndQuery = "";
+        port = 0;
+        if (!target.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            error = "only CONNECT and absolute http:// requests are served";
+            return false;
+        }
+        if (target.AsSpan().ContainsAnyExceptInRange('!', '~'))
+        {
+            error = "request target holds a byte that is not visible ASCII";
+            return false;
+        }
+        var rest = target[Scheme.Length..];
+        var end = rest.AsSpan().IndexOfAny('/', '?', '#');
+        authority = end < 0 ? rest : rest[..end];
+        pathAndQuery = end < 0 ? "/" : rest[end..];
+        if (pathAndQuery.Contains('#', StringComparison.Ordinal))
+        {
+            error = "a fragment is no part of a request target";
+            return false;
+        }
+        if (pathAndQuery[0] == '?')
+        {
+            pathAndQuery = "/" + pathAndQuery;
+        }
+        if (authority.Contains('@', StringComparison.Ordinal))
+        {
+            // user:password@ is for the origin's eyes only if the application puts it in Authorization itself.
+            error = "userinfo in the URL is not forwarded";
+            return false;
+        }
+        var hasPort = authority.StartsWith('[')
+            ? authority.AsSpan(authority.IndexOf(']', StringComparison.Ordinal) + 1).StartsWith(':')
+            : authority.Contains(':', StringComparison.Ordinal);
+        var hostPort = Encoding.ASCII.GetBytes(hasPort ? authority : authority + ":80");
+        if (!ConnectTarget.TryParse(hostPort, out var range, out port, out var detail))
+        {
+            error = detail;
+            return false;
+        }
+        error = null;
+        host = HostPort.Normalize(Encoding.ASCII.GetString(hostPort[range]));
+        return true;
     }
 
     /// <summary>How the request's body is delimited; false, with why, when the head does not say so unambiguously.</summary>
@@ -161,35 +230,31 @@ internal sealed record ProxyRequestHead(
 
     /// <summary>
     /// The head to send to the origin through the tunnel: origin-form, the proxy's hop-by-hop headers
-    /// removed, Host kept (or set from the URI), Content-Length written once as it was read, and <c>Connection: close</c>
-    /// (one request per tunnel).
+    /// removed, Host the target's authority whatever Host fields the application sent (RFC 9112 §3.2.2: the origin
+    /// learns the destination the tunnel goes to, nothing else), Content-Length written once as it was read, and
+    /// <c>Connection: close</c> (one request per tunnel).
     /// </summary>
     public byte[] ToOriginForm()
     {
         var builder = new StringBuilder().Append(Method).Append(' ').Append(PathAndQuery).Append(' ').Append(Version).Append("\r\n");
-        var hasHost = false;
+        builder.Append("Host: ").Append(Authority).Append("\r\n");
         // Fields that Connection names are this hop's too (RFC 9110 §7.6.1).
         var named = Headers.Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
             .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in Headers)
         {
-            if (HopByHop.Contains(name) || named.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            if (HopByHop.Contains(name) || named.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("Host", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
-            hasHost |= name.Equals("Host", StringComparison.OrdinalIgnoreCase);
             builder.Append(name).Append(": ").Append(value).Append("\r\n");
         }
         if (Framing == BodyFraming.Length)
         {
             // One value, as this proxy read it (repeated or listed equal values become one).
             builder.Append("Content-Length: ").Append(ContentLength.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
-        }
-        if (!hasHost)
-        {
-            builder.Append("Host: ").Append(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host);
-            builder.Append(Port == 80 ? "" : $":{Port}").Append("\r\n");
         }
         builder.Append("Connection: close\r\n\r\n");
         return Encoding.UTF8.GetBytes(builder.ToString());

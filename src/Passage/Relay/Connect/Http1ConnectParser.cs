@@ -227,7 +227,7 @@ internal static partial class Http1ConnectParser
     /// version other than 1.0 and 1.1, and the minor-less forms of later versions (<c>HTTP/2</c>, <c>HTTP/3</c>),
     /// are unsupported (505, RFC 9110 §15.6.6); anything else is garbage (400).
     /// </summary>
-    private static VersionVerdict ReadVersion(ReadOnlySpan<byte> text, out Version? version)
+    internal static VersionVerdict ReadVersion(ReadOnlySpan<byte> text, out Version? version)
     {
         version = null;
         if (!text.StartsWith(HttpName))
@@ -322,7 +322,8 @@ internal static partial class Http1ConnectParser
         BareCarriageReturn,
     }
 
-    private enum VersionVerdict
+    /// <summary>What <see cref="ReadVersion"/> made of an HTTP-version.</summary>
+    internal enum VersionVerdict
     {
         Supported,
         Unsupported,

@@ -1,5 +1,6 @@
 using System.Text;
 using Passage.Client.HttpProxy;
+using Passage.Relay;
 
 namespace Passage.Tests.Client.HttpProxy;
 
@@ -26,6 +27,19 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains(error, why);
     }
 
+    [Theory]
+    [InlineData("HTTP/1.2", RefusalReason.UnsupportedVersion)]
+    [InlineData("HTTP/2.0", RefusalReason.UnsupportedVersion)]
+    [InlineData("HTTP/1.1x", RefusalReason.MalformedRequest)]
+    [InlineData("HTTP/1.", RefusalReason.MalformedRequest)]
+    [InlineData("http/1.1", RefusalReason.MalformedRequest)]
+    public void A_version_other_than_1_0_and_1_1_is_refused_as_the_relay_refuses_it(string version, RefusalReason expected)
+    {
+        Assert.Null(ProxyRequestHead.Parse(Encoding.ASCII.GetBytes($"GET http://origin.test/ {version}\r\n\r\n"), out var reason, out var why));
+        Assert.Equal(expected, reason);
+        Assert.NotNull(why);
+    }
+
     [Fact]
     public void Transfer_encoding_in_an_http_1_0_request_is_refused()
     {
@@ -40,7 +54,7 @@ public sealed class ProxyRequestHeadTests
         Assert.NotNull(head);
         Assert.Equal(BodyFraming.Length, head.Framing);
         Assert.Equal(5, head.ContentLength);
-        Assert.Equal("POST /a HTTP/1.1\r\nX-B: 1\r\nContent-Length: 5\r\nHost: origin.test:8080\r\nConnection: close\r\n\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+        Assert.Equal("POST /a HTTP/1.1\r\nHost: origin.test:8080\r\nX-B: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
     [Fact]
