@@ -122,4 +122,10 @@ public enum RefusalReason
     /// Proxy-Status <c>http_protocol_error</c>).
     /// </summary>
     RelayError,
+
+    /// <summary>
+    /// The origin of a plain <c>http://</c> request that the client's HTTP proxy forwarded ended its side without a
+    /// byte of answer (<c>origin_no_answer</c>; answered 502, Proxy-Status <c>http_response_incomplete</c>).
+    /// </summary>
+    OriginNoAnswer,
 }

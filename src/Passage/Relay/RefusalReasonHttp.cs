@@ -27,6 +27,7 @@ namespace Passage.Relay;
 ///  RelayUnavailable         503    destination_unavailable   the client's HTTP proxy: its relay is down
 ///  RelayKeyMismatch         503    tls_certificate_error     the client's HTTP proxy: its relay is not the pinned key
 ///  RelayError               502    http_protocol_error       the client's HTTP proxy: an answer it cannot pass on
+///  OriginNoAnswer           502    http_response_incomplete  the client's HTTP proxy: the origin closed, answering nothing
 ///  ClientClosed, HandshakeTimeout, NotTls, MalformedHello,
 ///  HelloTooLarge, NoServerName  0  (none)                    no HTTP answer: the connection or tunnel is closed
 /// </code>
@@ -54,7 +55,7 @@ public static class RefusalReasonHttp
         RefusalReason.RequestHeadTimeout => 408,
         RefusalReason.HeadTooLarge => 431,
         RefusalReason.NoRoute or RefusalReason.DnsError or RefusalReason.UpstreamRefused or RefusalReason.UpstreamUnreachable
-            or RefusalReason.RelayError => 502,
+            or RefusalReason.RelayError or RefusalReason.OriginNoAnswer => 502,
         RefusalReason.ConnectionLimit or RefusalReason.ShuttingDown or RefusalReason.RelayUnavailable or RefusalReason.RelayKeyMismatch => 503,
         RefusalReason.UpstreamTimeout or RefusalReason.DnsTimeout => 504,
         RefusalReason.UnsupportedVersion => 505,
@@ -90,6 +91,7 @@ public static class RefusalReasonHttp
         RefusalReason.RelayUnavailable => "destination_unavailable",
         RefusalReason.RelayKeyMismatch => "tls_certificate_error",
         RefusalReason.RelayError => "http_protocol_error",
+        RefusalReason.OriginNoAnswer => "http_response_incomplete",
         _ => "http_request_error",
     };
 }

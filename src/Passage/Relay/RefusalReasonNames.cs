@@ -33,6 +33,7 @@ public static class RefusalReasonNames
         RefusalReason.RelayUnavailable => "relay_unavailable",
         RefusalReason.RelayKeyMismatch => "relay_key_mismatch",
         RefusalReason.RelayError => "relay_error",
+        RefusalReason.OriginNoAnswer => "origin_no_answer",
         _ => "other",
     };
 }

@@ -159,6 +159,40 @@ public sealed class ClientProcessTests
         Assert.Equal(expected, Encoding.ASCII.GetString([.. received]));
     }
 
+    /// <summary>An origin that takes the request and closes without a byte of answer: the application is told so, in a 502.</summary>
+    [Fact]
+    public async Task An_origin_that_closes_without_answering_is_a_502_with_a_proxy_status()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+        await using var __ = client;
+
+        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{originPort}/ HTTP/1.1\r\n\r\n"));
+        using (var origin = await listener.AcceptAsync().WaitAsync(Timeouts.Default))
+        {
+            var head = new List<byte>();
+            var chunk = new byte[4096];
+            while (!Encoding.ASCII.GetString([.. head]).Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var n = await origin.ReceiveAsync(chunk, SocketFlags.None).WaitAsync(Timeouts.Default);
+                Assert.True(n > 0);
+                head.AddRange(chunk[..n]);
+            }
+            origin.Shutdown(SocketShutdown.Both);
+        }
+
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 502 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_response_incomplete; details=\"the origin closed without answering\"\r\n", answer);
+        Assert.EndsWith("\r\n\r\n", answer);
+    }
+
     [Theory]
     [InlineData("GET http://origin.test:0/ HTTP/1.1\r\nHost: x\r\n\r\n", "port")]
     [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding")]

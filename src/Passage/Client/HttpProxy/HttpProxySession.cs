@@ -64,8 +64,12 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             else
             {
                 // Only this request's body follows its head to the origin: what comes after it is not this tunnel's.
-                var request = new RequestBodyConnection(app, rest, head.Framing, head.ContentLength);
+                var request = new RequestBodyConnection(app, rest, head.Framing, head.ContentLength, Answer(RefusalReason.OriginNoAnswer, "the origin closed without answering"));
                 await BytePump.RunAsync(request, upstream, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
+                if (request.AnsweredForOrigin)
+                {
+                    metrics.Refused("http-proxy", RefusalReason.OriginNoAnswer);
+                }
             }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -85,9 +89,14 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     private Task Refuse(IDuplexConnection app, RefusalReason reason, string detail)
     {
         metrics.Refused("http-proxy", reason);
+        return LingeringClose.CloseAsync(app, Answer(reason, detail), time);
+    }
+
+    private static ReadOnlyMemory<byte> Answer(RefusalReason reason, string detail)
+    {
         var answer = new ArrayBufferWriter<byte>(256);
         Http1Response.Error(answer, reason, detail);
-        return LingeringClose.CloseAsync(app, answer.WrittenMemory, time);
+        return answer.WrittenMemory;
     }
 
     /// <summary>

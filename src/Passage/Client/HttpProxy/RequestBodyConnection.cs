@@ -32,7 +32,16 @@ internal enum BodyFraming
 /// over 4 KiB, is an <see cref="InvalidDataException"/>, which ends the pump. The application's end of stream
 /// before the body is whole passes on as end of stream, as it would have before.
 /// </remarks>
-internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemory<byte> buffered, BodyFraming framing, long length) : IDuplexConnection
+/// <param name="app">The application's connection.</param>
+/// <param name="buffered">Bytes the application sent behind the request head, read already.</param>
+/// <param name="framing">How the request's body is delimited.</param>
+/// <param name="length">The body's length, for <see cref="BodyFraming.Length"/>.</param>
+/// <param name="noAnswer">
+/// What the application gets when the origin ends its side without a byte of answer (a 502 with its Proxy-Status), so
+/// that it learns why rather than finding the connection closed; empty for nothing.
+/// </param>
+internal sealed class RequestBodyConnection(
+    IDuplexConnection app, ReadOnlyMemory<byte> buffered, BodyFraming framing, long length, ReadOnlyMemory<byte> noAnswer = default) : IDuplexConnection
 {
     private const int MaxLine = 4 * 1024;
     private const int DropSize = 4 * 1024;
@@ -44,6 +53,7 @@ internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemor
     private readonly StringBuilder _line = new();
     private bool _sawCr;
     private bool _ended;
+    private bool _answered;
 
     private enum ChunkState
     {
@@ -55,6 +65,9 @@ internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemor
 
     /// <summary>True once the whole body has been read.</summary>
     public bool BodyComplete => _done;
+
+    /// <summary>True when the origin ended its side without answering and the application was sent <c>noAnswer</c> instead.</summary>
+    public bool AnsweredForOrigin { get; private set; }
 
     /// <inheritdoc />
     /// <remarks>Null: the body's end is found by reading, so bytes cannot go by splice.</remarks>
@@ -119,10 +132,24 @@ internal sealed class RequestBodyConnection(IDuplexConnection app, ReadOnlyMemor
     }
 
     /// <inheritdoc />
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => app.WriteAsync(data, cancellationToken);
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        _answered |= !data.IsEmpty;
+        return app.WriteAsync(data, cancellationToken);
+    }
 
     /// <inheritdoc />
-    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => app.CompleteWritesAsync(cancellationToken);
+    /// <remarks>The origin's end: with no answer before it, the application gets <c>noAnswer</c> first.</remarks>
+    public async ValueTask CompleteWritesAsync(CancellationToken cancellationToken)
+    {
+        if (!_answered && !noAnswer.IsEmpty)
+        {
+            _answered = true;
+            AnsweredForOrigin = true;
+            await app.WriteAsync(noAnswer, cancellationToken).ConfigureAwait(false);
+        }
+        await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
     public void Abort() => app.Abort();

@@ -40,6 +40,7 @@ public sealed class RefusalReasonHttpTests
     [InlineData(RefusalReason.RelayUnavailable, 503, "destination_unavailable")]
     [InlineData(RefusalReason.RelayKeyMismatch, 503, "tls_certificate_error")]
     [InlineData(RefusalReason.RelayError, 502, "http_protocol_error")]
+    [InlineData(RefusalReason.OriginNoAnswer, 502, "http_response_incomplete")]
     public void Answered_reasons(RefusalReason reason, int status, string errorType)
     {
         Assert.True(reason.HasHttpAnswer());
