@@ -141,6 +141,11 @@ internal sealed record ProxyRequestHead(
             error = "userinfo in the URL is not forwarded";
             return false;
         }
+        if (authority.EndsWith(':'))
+        {
+            // An empty port is the scheme's default (RFC 3986 §3.2.3, RFC 9110 §4.2.1): sent on without the colon.
+            authority = authority[..^1];
+        }
         var hasPort = authority.StartsWith('[')
             ? authority.AsSpan(authority.IndexOf(']', StringComparison.Ordinal) + 1).StartsWith(':')
             : authority.Contains(':', StringComparison.Ordinal);

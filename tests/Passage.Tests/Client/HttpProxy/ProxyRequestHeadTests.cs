@@ -66,5 +66,16 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains("\r\nTransfer-Encoding: gzip, chunked\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
+    [Theory]
+    [InlineData("http://origin.test:/a", "origin.test", "/a")]
+    [InlineData("http://[::1]:?q", "[::1]", "/?q")]
+    public void An_empty_port_is_port_80(string target, string authority, string path)
+    {
+        var head = Parse($"GET {target} HTTP/1.1\r\n\r\n", out var why);
+        Assert.True(head is not null, why);
+        Assert.Equal(80, head.Port);
+        Assert.StartsWith($"GET {path} HTTP/1.1\r\nHost: {authority}\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
     private static ProxyRequestHead? Parse(string head, out string? error) => ProxyRequestHead.Parse(Encoding.Latin1.GetBytes(head), out error);
 }
