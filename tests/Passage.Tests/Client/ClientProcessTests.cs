@@ -204,6 +204,8 @@ public sealed class ClientProcessTests
     [InlineData("GET http://[::1%25lo]:8080/ HTTP/1.1\r\n\r\n", "IPv6")]
     [InlineData("GET http://origin.test:8080/\u00c3\u00a9 HTTP/1.1\r\n\r\n", "visible ASCII")]
     [InlineData("GET http://origin.test:8080/a#b HTTP/1.1\r\n\r\n", "fragment")]
+    [InlineData("GET http://origin.test:8080/ HTTP/1.1\nHost: x\n\n", "bare LF")]
+    [InlineData("GET http://origin.test:8080/ HTTP/1.1\r\nHost: x\n\r\n", "bare LF")]
     public async Task A_request_the_origin_could_read_differently_is_refused_400_with_a_reason(string head, string detail)
     {
         await using var relay = await RelayProcess.StartAsync();

@@ -124,11 +124,22 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 return (-1, filled, null);
             }
             var searchFrom = Math.Max(0, filled - 3);
+            var scanFrom = filled;
             filled += read;
             var end = buffer.AsSpan(searchFrom, filled - searchFrom).IndexOf("\r\n\r\n"u8);
+            var headEnd = end >= 0 ? searchFrom + end + 4 : filled;
+            // A line ended by LF alone would never make the head end here, and would wait for the timeout: refused now,
+            // as the relay refuses it (the bytes after the head are the body's, and may hold anything).
+            for (var i = scanFrom; i < headEnd; i++)
+            {
+                if (buffer[i] == (byte)'\n' && (i == 0 || buffer[i - 1] != (byte)'\r'))
+                {
+                    return (-1, filled, (RefusalReason.MalformedRequest, "a line of the request head ends in a bare LF"));
+                }
+            }
             if (end >= 0)
             {
-                return (searchFrom + end + 4, filled, null);
+                return (headEnd, filled, null);
             }
             if (filled == size)
             {
