@@ -86,7 +86,8 @@ internal static class Http1ConnectDialer
             byte[] extra;
             using (var answerDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                answerDeadline.CancelAfter(answerTimeout);
+                // Infinite (a library caller's choice) is no limit; a timer takes no more than Duration.Max.
+                answerDeadline.CancelAfter(answerTimeout == Timeout.InfiniteTimeSpan || answerTimeout <= Duration.Max ? answerTimeout : Duration.Max);
                 try
                 {
                     await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), answerDeadline.Token).ConfigureAwait(false);

@@ -17,7 +17,7 @@ public sealed record PassageClientOptions
     /// <summary>
     /// Time for a relay to answer a tunnel request once it is sent. A relay answers within its own connect timeout
     /// (10 s unless its operator changed it); one that does not is treated as failing, and the next relay is tried.
-    /// Default 30 s.
+    /// Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.
     /// </summary>
     public TimeSpan AnswerTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

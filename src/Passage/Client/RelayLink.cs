@@ -76,7 +76,7 @@ internal sealed class RelayLink : IDisposable
         // The connection's setup (bounded by the connect timeout) and the relay's answer: the relay's own connect
         // timeout should end that wait first, and this one ends it if the relay does not.
         using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        answer.CancelAfter(_connectTimeout + _answerTimeout);
+        answer.CancelAfter(_answerTimeout == Timeout.InfiniteTimeSpan ? _answerTimeout : Min(_connectTimeout + _answerTimeout, Configuration.Duration.Max));
         try
         {
             response = await _http.SendAsync(request, answer.Token).ConfigureAwait(false);
@@ -156,6 +156,8 @@ internal sealed class RelayLink : IDisposable
             return null;
         }
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private static bool IsTlsFailure(Exception e)
     {

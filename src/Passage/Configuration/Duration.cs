@@ -9,7 +9,13 @@ namespace Passage.Configuration;
 public static class Duration
 {
     /// <summary>The text shown in error messages.</summary>
-    public const string Expected = "a duration such as 500ms, 30s, 5m or 1h";
+    public const string Expected = "a duration such as 500ms, 30s, 5m or 1h (at most 30d)";
+
+    /// <summary>
+    /// The longest duration read: 30 days. Every duration ends up in a timer, and .NET's timers take at most about 49.7
+    /// days (2^32 − 2 ms): beyond that, each connection's timer threw, and the connection ended without an answer.
+    /// </summary>
+    public static readonly TimeSpan Max = TimeSpan.FromDays(30);
 
     /// <summary>Parses <paramref name="text"/>; false for anything that is not exactly a duration.</summary>
     public static bool TryParse(string? text, out TimeSpan value)
@@ -57,7 +63,7 @@ public static class Duration
             default:
                 return false;
         }
-        if (milliseconds > TimeSpan.FromDays(365).TotalMilliseconds)
+        if (milliseconds > Max.TotalMilliseconds)
         {
             return false;
         }

@@ -12,6 +12,7 @@ public sealed class DurationTests
     [InlineData("5m", 300_000)]
     [InlineData("2h", 7_200_000)]
     [InlineData(" 1d ", 86_400_000)]
+    [InlineData("30d", 2_592_000_000)]
     [InlineData("0", 0)]
     public void Reads_the_forms_operators_write(string text, long milliseconds)
     {
@@ -27,6 +28,8 @@ public sealed class DurationTests
     [InlineData("5 seconds")]
     [InlineData("1e3")]
     [InlineData("400d")]
+    [InlineData("31d")]
+    [InlineData("50d")]
     [InlineData(null)]
     public void Refuses_anything_else_rather_than_reading_it_as_zero(string? text) =>
         Assert.False(Duration.TryParse(text, out _));
