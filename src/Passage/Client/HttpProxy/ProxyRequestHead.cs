@@ -141,10 +141,11 @@ internal sealed record ProxyRequestHead(
             error = "userinfo in the URL is not forwarded";
             return false;
         }
-        if (authority.EndsWith(':'))
+        if (authority.EndsWith(':') && authority[..^1] is var bare && (bare.StartsWith('[') ? bare.EndsWith(']') : !bare.Contains(':', StringComparison.Ordinal)))
         {
-            // An empty port is the scheme's default (RFC 3986 §3.2.3, RFC 9110 §4.2.1): sent on without the colon.
-            authority = authority[..^1];
+            // An empty port is the scheme's default (RFC 3986 §3.2.3, RFC 9110 §4.2.1): sent on without the colon. (Only
+            // after a host: "host:80:" is no authority, and is refused below.)
+            authority = bare;
         }
         var hasPort = authority.StartsWith('[')
             ? authority.AsSpan(authority.IndexOf(']', StringComparison.Ordinal) + 1).StartsWith(':')

@@ -77,5 +77,12 @@ public sealed class ProxyRequestHeadTests
         Assert.StartsWith($"GET {path} HTTP/1.1\r\nHost: {authority}\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
+    [Theory]
+    [InlineData("http://origin.test:80:/")]
+    [InlineData("http://[::1]:80:/")]
+    [InlineData("http://[::1:/")]
+    public void A_colon_after_a_port_is_no_empty_port(string target) =>
+        Assert.Null(Parse($"GET {target} HTTP/1.1\r\n\r\n", out _));
+
     private static ProxyRequestHead? Parse(string head, out string? error) => ProxyRequestHead.Parse(Encoding.Latin1.GetBytes(head), out error);
 }
