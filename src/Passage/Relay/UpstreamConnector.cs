@@ -93,13 +93,9 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
 
     private void Warn(HostPort target, RefusalReason reason, SocketError error)
     {
-        if (!logger.IsEnabled(LogLevel.Warning) || !_warnings.TryTake(out var skipped))
+        if (!_warnings.TryTakeWarning(logger, 0, static (l, count, budget, _) => Log.UpstreamUnavailableSkipped(l, count, budget.PerWindow, (int)budget.Window.TotalSeconds)))
         {
             return;
-        }
-        if (skipped > 0)
-        {
-            Log.UpstreamUnavailableSkipped(logger, skipped, _warnings.PerWindow, (int)_warnings.Window.TotalSeconds);
         }
         Log.UpstreamUnavailable(logger, target.ToString(), reason.Name(), error);
     }

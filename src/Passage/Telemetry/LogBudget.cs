@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Passage.Telemetry;
 
 /// <summary>
@@ -45,5 +47,23 @@ internal sealed class LogBudget(int perWindow, TimeSpan window, TimeProvider tim
             skippedBefore = 0;
             return false;
         }
+    }
+
+    /// <summary>
+    /// True when a Warning line may be written to <paramref name="logger"/> now: Warning is enabled there and the budget
+    /// allows it. Before returning true, when lines were left out since the last one written, <paramref name="saySkipped"/>
+    /// is given their count (with this budget and <paramref name="state"/>) to say so first.
+    /// </summary>
+    public bool TryTakeWarning<TState>(ILogger logger, TState state, Action<ILogger, int, LogBudget, TState> saySkipped)
+    {
+        if (!logger.IsEnabled(LogLevel.Warning) || !TryTake(out var skipped))
+        {
+            return false;
+        }
+        if (skipped > 0)
+        {
+            saySkipped(logger, skipped, this, state);
+        }
+        return true;
     }
 }

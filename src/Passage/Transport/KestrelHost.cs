@@ -77,13 +77,9 @@ internal static partial class KestrelHost
                 if (eventId.Id == QueueOperationsExceeded)
                 {
                     logLevel = LogLevel.Warning;
-                    if (!inner.IsEnabled(logLevel) || !budget.TryTake(out var skipped))
+                    if (!budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RapidResetLinesSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds)))
                     {
                         return;
-                    }
-                    if (skipped > 0)
-                    {
-                        RapidResetLinesSkipped(inner, skipped, budget.PerWindow, (int)budget.Window.TotalSeconds);
                     }
                 }
                 inner.Log(logLevel, eventId, state, exception, formatter);

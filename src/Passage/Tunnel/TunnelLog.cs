@@ -127,14 +127,6 @@ internal static partial class TunnelLog
     private static bool Ration(ILogger logger, ConditionalWeakTable<ILogger, LogBudget> budgets, string what)
     {
         var budget = budgets.GetValue(logger, static _ => new LogBudget(RationPerWindow, TimeSpan.FromSeconds(10), TimeProvider.System));
-        if (!logger.IsEnabled(LogLevel.Warning) || !budget.TryTake(out var skipped))
-        {
-            return false;
-        }
-        if (skipped > 0)
-        {
-            Skipped(logger, skipped, what, budget.PerWindow, (int)budget.Window.TotalSeconds);
-        }
-        return true;
+        return budget.TryTakeWarning(logger, what, static (l, count, b, w) => Skipped(l, count, w, b.PerWindow, (int)b.Window.TotalSeconds));
     }
 }
