@@ -3,7 +3,6 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
-using Passage.Configuration;
 using Passage.Identity;
 using Passage.Transport;
 
@@ -86,8 +85,7 @@ internal static class Http1ConnectDialer
             byte[] extra;
             using (var answerDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                // Infinite (a library caller's choice) is no limit; a timer takes no more than Duration.Max.
-                answerDeadline.CancelAfter(answerTimeout == Timeout.InfiniteTimeSpan || answerTimeout <= Duration.Max ? answerTimeout : Duration.Max);
+                answerDeadline.CancelAfter(answerTimeout);
                 try
                 {
                     await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), answerDeadline.Token).ConfigureAwait(false);
@@ -96,7 +94,7 @@ internal static class Http1ConnectDialer
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {relay.Host}:{relay.Port} did not answer within {Duration.Format(answerTimeout)}");
+                    return TunnelAttempt.NoAnswer(relay, answerTimeout);
                 }
             }
             if (answer is null)

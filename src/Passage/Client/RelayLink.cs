@@ -18,6 +18,7 @@ internal sealed class RelayLink : IDisposable
     private readonly string? _token;
     private readonly TimeSpan _connectTimeout;
     private readonly TimeSpan _answerTimeout;
+    private readonly TimeSpan _setupAndAnswerTimeout;
     private volatile bool _http1Only;
 
     public RelayLink(PeerAddress relay, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout)
@@ -25,7 +26,10 @@ internal sealed class RelayLink : IDisposable
         Relay = relay;
         _token = token;
         _connectTimeout = connectTimeout;
-        _answerTimeout = answerTimeout;
+        // Infinite (a library caller's choice) is no limit; a timer takes no more than Duration.Max. Over HTTP/2 the wait
+        // also covers the link's setup, which the connect timeout bounds.
+        _answerTimeout = ForTimer(answerTimeout);
+        _setupAndAnswerTimeout = answerTimeout == Timeout.InfiniteTimeSpan ? answerTimeout : ForTimer(connectTimeout + answerTimeout);
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -73,17 +77,17 @@ internal sealed class RelayLink : IDisposable
             request.Headers.ProxyAuthorization = new AuthenticationHeaderValue("Bearer", _token);
         }
         HttpResponseMessage response;
-        // The connection's setup (bounded by the connect timeout) and the relay's answer: the relay's own connect
-        // timeout should end that wait first, and this one ends it if the relay does not.
+        // The connection's setup and the relay's answer: the relay's own connect timeout should end that wait first,
+        // and this one ends it if the relay does not.
         using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        answer.CancelAfter(_answerTimeout == Timeout.InfiniteTimeSpan ? _answerTimeout : Min(_connectTimeout + _answerTimeout, Configuration.Duration.Max));
+        answer.CancelAfter(_setupAndAnswerTimeout);
         try
         {
             response = await _http.SendAsync(request, answer.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port} did not answer within {Configuration.Duration.Format(_answerTimeout)}");
+            return TunnelAttempt.NoAnswer(Relay, _answerTimeout);
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
         {
@@ -157,7 +161,8 @@ internal sealed class RelayLink : IDisposable
         }
     }
 
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+    private static TimeSpan ForTimer(TimeSpan timeout) =>
+        timeout == Timeout.InfiniteTimeSpan || timeout <= Configuration.Duration.Max ? timeout : Configuration.Duration.Max;
 
     private static bool IsTlsFailure(Exception e)
     {
