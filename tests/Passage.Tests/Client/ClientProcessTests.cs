@@ -22,6 +22,53 @@ public sealed class ClientProcessTests
         return (process, socks, http);
     }
 
+    /// <summary>
+    /// A listening origin on loopback, a relay, and a client whose HTTP proxy reaches that origin through the relay: what
+    /// the HTTP proxy's forwarding tests share. The origin's connections are the test's to accept.
+    /// </summary>
+    private sealed class ProxiedOrigin : IAsyncDisposable
+    {
+        private ProxiedOrigin(Socket listener, RelayProcess relay, PassageProcess client, int httpPort)
+        {
+            (Listener, Relay, Client, HttpPort) = (listener, relay, client, httpPort);
+        }
+
+        public Socket Listener { get; }
+
+        public int OriginPort => ((IPEndPoint)Listener.LocalEndPoint!).Port;
+
+        private RelayProcess Relay { get; }
+
+        private PassageProcess Client { get; }
+
+        private int HttpPort { get; }
+
+        public static async Task<ProxiedOrigin> StartAsync()
+        {
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(4);
+            var relay = await RelayProcess.StartAsync();
+            var (client, _, http) = await StartClientAsync(relay.Address.ToString());
+            return new ProxiedOrigin(listener, relay, client, http);
+        }
+
+        /// <summary>An application's connection to the client's HTTP proxy.</summary>
+        public async Task<Socket> ConnectAppAsync()
+        {
+            var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, HttpPort));
+            return app;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Relay.DisposeAsync();
+            Listener.Dispose();
+        }
+    }
+
     private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
     {
         var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
@@ -86,19 +133,13 @@ public sealed class ClientProcessTests
     [InlineData("\r\n")]
     public async Task Only_the_requests_own_body_reaches_its_origin_and_a_request_pipelined_after_it_does_not(string framingAndBody)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(4);
-        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        await using var relay = await RelayProcess.StartAsync();
-        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
-        await using var __ = client;
+        await using var path = await ProxiedOrigin.StartAsync();
+        var (listener, originPort) = (path.Listener, path.OriginPort);
 
         var method = framingAndBody == "\r\n" ? "GET" : "POST";
         var request = $"{method} http://origin.test:{originPort}/a HTTP/1.1\r\nHost: origin.test\r\n{framingAndBody}";
         var pipelined = $"GET http://other.test:{originPort}/secret HTTP/1.1\r\nHost: other.test\r\nCookie: session=for-other-host\r\n\r\n";
-        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        using var app = await path.ConnectAppAsync();
         await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(request + pipelined));
 
         // The origin answers once the request is whole, then reads everything it is sent until its end.
@@ -132,16 +173,10 @@ public sealed class ClientProcessTests
     [Fact]
     public async Task The_origin_gets_the_target_as_written_and_the_host_the_tunnel_goes_to()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(4);
-        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        await using var relay = await RelayProcess.StartAsync();
-        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
-        await using var __ = client;
+        await using var path = await ProxiedOrigin.StartAsync();
+        var (listener, originPort) = (path.Listener, path.OriginPort);
 
-        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        using var app = await path.ConnectAppAsync();
         var target = "/admin/..%2f../a/./%2e%2e/%41%2F?q=%2e%2e&r=/../";
         await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
             $"GET http://origin.test:{originPort}{target} HTTP/1.1\r\nHost: other.test\r\nAccept: */*\r\nHost: third.test\r\n\r\n"));
@@ -163,16 +198,10 @@ public sealed class ClientProcessTests
     [Fact]
     public async Task An_origin_that_closes_without_answering_is_a_502_with_a_proxy_status()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(4);
-        var originPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        await using var relay = await RelayProcess.StartAsync();
-        var (client, _, http) = await StartClientAsync(relay.Address.ToString());
-        await using var __ = client;
+        await using var path = await ProxiedOrigin.StartAsync();
+        var (listener, originPort) = (path.Listener, path.OriginPort);
 
-        using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        using var app = await path.ConnectAppAsync();
         await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{originPort}/ HTTP/1.1\r\n\r\n"));
         using (var origin = await listener.AcceptAsync().WaitAsync(Timeouts.Default))
         {
