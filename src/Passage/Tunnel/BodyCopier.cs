@@ -15,8 +15,12 @@ internal static class BodyCopier
 {
     private const int BufferSize = 64 * 1024;
 
-    /// <summary>Copies until <paramref name="source"/> ends. Never throws for I/O failures: they come back as the result.</summary>
-    public static async Task<BodyCopyResult> CopyAsync(Stream source, Stream destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies until <paramref name="source"/> ends. Never throws for I/O failures: they come back as the result, and
+    /// what reading the source threw goes to <paramref name="sourceFailed"/> (to tell a sender that broke the framing
+    /// from one that went away).
+    /// </summary>
+    public static async Task<BodyCopyResult> CopyAsync(Stream source, Stream destination, CancellationToken cancellationToken, Action<Exception>? sourceFailed = null)
     {
         byte[]? buffer = null;
         try
@@ -40,6 +44,7 @@ internal static class BodyCopier
                 }
                 catch (Exception e) when (IsIoFailure(e))
                 {
+                    sourceFailed?.Invoke(e);
                     return BodyCopyResult.SourceFailed;
                 }
                 if (read == 0)

@@ -67,6 +67,15 @@ internal static class ExchangeForwarder
             TunnelLog.RequestFailed(logger, "canceled", e.GetType().Name);
             context.Abort();
         }
+        catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.SourceFailed, SenderError: { } bad }
+            && !context.RequestAborted.IsCancellationRequested)
+        {
+            // The application's own framing was wrong (a bad chunk, a body cut short of its length, too slow): the
+            // exchange on the other side was reset, not completed, and the application is told why (RFC 9209 §2.3.10).
+            TunnelLog.RequestFailed(logger, "request body malformed", e.GetType().Name);
+            // Where this body ends is unknown, so nothing after it on the connection can be read as a request.
+            await MessageCopy.RefuseAsync(context, (HttpStatusCode)bad.StatusCode, new TunnelFailure("http_request_error", bad.Message), closeConnection: true).ConfigureAwait(false);
+        }
         catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.SourceFailed })
         {
             TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);

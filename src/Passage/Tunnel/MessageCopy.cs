@@ -210,8 +210,11 @@ internal static class MessageCopy
     public static IEnumerable<KeyValuePair<string, string>> TrailerLines(HttpResponseMessage response) =>
         response.TrailingHeaders.NonValidated.SelectMany(field => field.Value.Select(value => new KeyValuePair<string, string>(field.Key, value)));
 
-    /// <summary>Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>.</summary>
-    public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure)
+    /// <summary>
+    /// Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>;
+    /// with <paramref name="closeConnection"/>, HTTP/1.1 closes the connection after it.
+    /// </summary>
+    public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure, bool closeConnection = false)
     {
         if (context.Response.HasStarted)
         {
@@ -222,6 +225,10 @@ internal static class MessageCopy
         context.Response.StatusCode = (int)status;
         context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(ProxyStatus.DefaultProxyName, failure.ErrorType, failure.Details);
         context.Response.ContentType = "text/plain; charset=utf-8";
+        if (closeConnection)
+        {
+            context.Response.Headers.Connection = "close";
+        }
         await context.Response.WriteAsync($"passage tunnel: {failure.ErrorType}: {failure.Details}\n", context.RequestAborted).ConfigureAwait(false);
     }
 

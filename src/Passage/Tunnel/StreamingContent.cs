@@ -45,6 +45,13 @@ internal sealed class StreamingContent : HttpContent
     /// <summary>How the copy ended; <see cref="BodyCopyResult.SourceFailed"/> means the sender broke off.</summary>
     public BodyCopyResult? Result { get; private set; }
 
+    /// <summary>
+    /// When <see cref="Result"/> is <see cref="BodyCopyResult.SourceFailed"/> because the sender broke HTTP/1.1's
+    /// rules (bad chunked framing, a body shorter than its length, too slow): what the server read it as, with the
+    /// status it calls for.
+    /// </summary>
+    public Microsoft.AspNetCore.Http.BadHttpRequestException? SenderError { get; private set; }
+
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);
 
@@ -70,7 +77,8 @@ internal sealed class StreamingContent : HttpContent
     private async Task CopyAsync(Stream destination, CancellationToken cancellationToken)
     {
         var chunked = _trailers is null ? null : new ChunkedWriteStream(destination);
-        Result = await BodyCopier.CopyAsync(_source, chunked ?? destination, cancellationToken).ConfigureAwait(false);
+        Result = await BodyCopier.CopyAsync(_source, chunked ?? destination, cancellationToken,
+            e => SenderError = e as Microsoft.AspNetCore.Http.BadHttpRequestException).ConfigureAwait(false);
         if (Result != BodyCopyResult.Completed)
         {
             // The receiver must not take a cut-off body for a whole one: fail the exchange.

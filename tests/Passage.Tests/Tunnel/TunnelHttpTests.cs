@@ -286,6 +286,25 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         }
     }
 
+    [Theory]
+    [InlineData("Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n", "400", "Bad chunk size data.")]
+    [InlineData("Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", "400", "Bad chunk suffix.")]
+    public async Task A_request_body_with_broken_framing_is_answered_with_its_status_and_reason_and_the_connection_closed(string bodyAndFraming, string status, string reason)
+    {
+        // What follows a body whose end is unknown is not a request: the GET behind it must not be answered.
+        var answer = await RawHttp1.SendHeadAsync(Pair.HttpPort, $"POST /hash HTTP/1.1\r\nHost: app.test\r\n{bodyAndFraming}"
+            + "GET /before HTTP/1.1\r\nHost: app.test\r\n\r\n", readToEnd: true);
+        Assert.StartsWith($"HTTP/1.1 {status} ", answer, StringComparison.Ordinal);
+        Assert.Contains($"Proxy-Status: passage; error=http_request_error; details=\"{reason}\"\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Connection: close\r\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("GET /before", answer, StringComparison.Ordinal);
+
+        // The tunnel carries on.
+        using var client = Pair.CreateHttpClient();
+        using var next = await client.GetAsync("/before").WaitAsync(Timeouts.Default);
+        Assert.Equal("GET /before", await next.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task Field_values_beyond_ASCII_cross_byte_for_byte_both_ways()
     {
