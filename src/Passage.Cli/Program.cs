@@ -20,8 +20,12 @@ internal static class Program
         {
             Environment.SetEnvironmentVariable(InlineCompletions, "1");
         }
-        var root = new RootCommand("Passage: a privacy-preserving relay. The relay knows who you are but not what you say; the destination knows what you say but not who you are.")
+        // Not a RootCommand: that takes its name from the assembly (Passage.Cli), and help would tell operators to
+        // type "Passage.Cli relay". The options a RootCommand brings are added here instead.
+        var root = new Command("passage", "Passage: a privacy-preserving relay. The relay knows who you are but not what you say; the destination knows what you say but not who you are.")
         {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
             RelayCommand.Create(),
             TunnelCommand.Create(),
             KeygenCommand.Create(),

@@ -12,6 +12,8 @@ public sealed class RelayCommandTests
     {
         var (exit, help, _) = await PassageProcess.RunAsync(["relay", "--help"]);
         Assert.Equal(0, exit);
+        // The usage line names the command operators type, not the assembly behind it.
+        Assert.Contains("Usage:\n  passage relay [options]", help.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         var options = RelayCommand.Create().Options;
         Assert.True(options.Count >= 14);
         foreach (var option in options)
