@@ -19,6 +19,8 @@ public sealed record DnsCacheOptions
     /// <summary>
     /// How long a failed lookup (a DNS error, or a name without addresses) is reused; zero keeps no
     /// failure (concurrent lookups are still combined). Unused when <see cref="MaxAge"/> is zero. Default 5 s.
+    /// The relay's own resolver keeps a name without addresses no longer than its SOA allows, and not at all
+    /// when the answer came without one (RFC 2308 §5).
     /// </summary>
     public TimeSpan NegativeMaxAge { get; init; } = TimeSpan.FromSeconds(5);
 

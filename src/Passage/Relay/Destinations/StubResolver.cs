@@ -20,6 +20,9 @@ namespace Passage.Relay.Destinations;
 /// <see cref="OtherFamilyGrace"/> more at that server and no further; such a one-family answer is kept
 /// <see cref="PartialAnswerTtl"/> at most. So is the other once one says the name does not exist: that holds
 /// for every type (RFC 8020), but some servers say it to AAAA questions of names with A records (RFC 4074).
+/// A negative answer (no such name, or no addresses) is kept for the TTL its SOA gives (RFC 2308 §5); one
+/// without an SOA has none and is not kept, and addresses beside such an answer for the other family are kept
+/// <see cref="PartialAnswerTtl"/> at most.
 /// Each question has a random ID and goes out from a port the system picks at random; a reply must come from
 /// the server asked and match the question and ID, or it is ignored.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
@@ -51,7 +54,10 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     /// </summary>
     internal static readonly TimeSpan OtherFamilyGrace = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>Longest an answer is kept when only one family was answered (the other failed or never came).</summary>
+    /// <summary>
+    /// Longest an answer is kept when only one family was answered (the other failed or never came), or when the
+    /// other's empty answer came without an SOA to say how long its absence may be kept.
+    /// </summary>
     internal static readonly TimeSpan PartialAnswerTtl = TimeSpan.FromSeconds(5);
 
     /// <summary>The settings it asks with now: its file's as it reads now, when it has one.</summary>
@@ -167,6 +173,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         bool failed = false;
         bool heard = false;
         bool noSuchName = false;
+        bool withoutSoa = false;
         foreach (Question question in questions)
         {
             heard |= question.Heard;
@@ -179,12 +186,18 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             noSuchName |= reply.Rcode == DnsWire.RcodeNameError;
             addresses.AddRange(reply.Addresses);
             ttl = Min(ttl, reply.Addresses.Count > 0 ? reply.Ttl : reply.NegativeTtl);
+            withoutSoa |= reply.Addresses.Count == 0 && reply.NegativeTtl is null;
         }
 
-        if (failed && addresses.Count > 0)
+        if (addresses.Count > 0 && (failed || withoutSoa))
         {
-            // One family only, the other unanswered: asked again soon rather than after the records' TTL.
+            // One family only, the other unanswered or its absence given no TTL: asked again soon rather than after the records' TTL.
             ttl = Min(ttl, PartialAnswerTtl);
+        }
+        else if (addresses.Count == 0 && withoutSoa)
+        {
+            // A negative answer without an SOA has no TTL to be kept by, and is not kept (RFC 2308 §5).
+            ttl = TimeSpan.Zero;
         }
 
         OutcomeKind kind = addresses.Count > 0 ? OutcomeKind.Addresses

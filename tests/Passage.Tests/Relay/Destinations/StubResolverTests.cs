@@ -218,6 +218,40 @@ public sealed class StubResolverTests
         Assert.Equal(2, recorder["passage.relay.dns.queries/answered"]);
     }
 
+    [Theory]
+    [InlineData("missing.passage.test", true, 1)]
+    [InlineData("mail.passage.test", true, 1)]
+    [InlineData("missing.passage.test", false, 2)]
+    [InlineData("mail.passage.test", false, 2)]
+    public async Task A_negative_answer_is_kept_only_when_it_has_an_soa(string name, bool soa, int lookups)
+    {
+        // RFC 2308 §5: without an SOA in the authority section there is no TTL to keep it by, so it is not kept.
+        await using var dns = new TestDnsServer { NegativeSoa = soa ? (600, 45) : null };
+        dns.Set("mail.passage.test", 15, new TestDnsServer.Rr(60, Target: "mx.passage.test")); // an MX, no addresses
+        var resolver = new DestinationResolver(
+            AddressPolicy.PublicOnly, dnsCache: new DnsCacheOptions(), timeProvider: new ManualTimeProvider(), dns: Conf(dns.EndPoint));
+
+        for (var i = 0; i < 2; i++)
+        {
+            var result = await resolver.ResolveAsync(name, CancellationToken.None).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal(name == "mail.passage.test" ? ResolveStatus.NoAddresses : ResolveStatus.DnsError, result.Status);
+        }
+
+        Assert.Equal(2 * lookups, dns.Count(name)); // A and AAAA, per lookup
+    }
+
+    [Fact]
+    public async Task Addresses_beside_the_other_familys_empty_answer_without_an_soa_are_kept_briefly()
+    {
+        await using var dns = new TestDnsServer { NegativeSoa = null };
+        dns.SetAddress("v4only.passage.test", 3600, "192.0.2.18");
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("v4only.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.18")], answer.Addresses);
+        Assert.Equal(StubResolver.PartialAnswerTtl, answer.Ttl);
+    }
+
     [Fact]
     public async Task No_such_name_is_host_not_found_kept_for_the_soa_minimum()
     {
