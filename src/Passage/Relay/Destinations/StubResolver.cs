@@ -16,7 +16,8 @@ namespace Passage.Relay.Destinations;
 /// one UDP socket, to one server after the other, round after round (<see cref="ResolverConf.Attempts"/>), each
 /// waited for <see cref="ResolverConf.Timeout"/>; a question is done at a server's first reply that answers it
 /// (no error, or no such name), and goes to the next server after a failure (SERVFAIL, REFUSED, ...), an
-/// unreachable port or the timeout. Once one family has addresses, the other is waited for
+/// unreachable port or the timeout. Once one family has addresses, the other is waited for (over UDP, or over TCP
+/// after a truncated reply: asked beside the wait for the other, never instead of it)
 /// <see cref="OtherFamilyGrace"/> more at that server and no further; such a one-family answer is kept
 /// <see cref="PartialAnswerTtl"/> at most. So is the other once one says the name does not exist: that holds
 /// for every type (RFC 8020), but some servers say it to AAAA questions of names with A records (RFC 4074).
@@ -140,6 +141,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         /// <summary>Answered, or failed, at the server now asked.</summary>
         public bool DoneHere { get; set; }
 
+        /// <summary>Its reply came truncated from the server now asked, which is being asked again over TCP.</summary>
+        public bool OverTcp { get; set; }
+
         /// <summary>Some server replied to it or refused it, rather than staying silent.</summary>
         public bool Heard { get; set; }
     }
@@ -208,24 +212,71 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     }
 
     /// <summary>Asks <paramref name="server"/> the questions without a final reply yet, waiting at most the timeout.</summary>
+    /// <remarks>
+    /// A question whose reply comes truncated is asked again over TCP beside the wait for the others over UDP, not
+    /// instead of it: a TCP answer that hangs must not keep the other family's reply unread until the timeout, and
+    /// once either has addresses the other is waited for <see cref="OtherFamilyGrace"/> more, over UDP or TCP alike.
+    /// </remarks>
     private async Task AskServerAsync(IPEndPoint server, string name, Question[] questions, TimeSpan serverTimeout, CancellationToken cancellationToken)
     {
         foreach (Question question in questions)
         {
             question.DoneHere = question.Reply is not null;
+            question.OverTcp = false;
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(serverTimeout);
         long started = Environment.TickCount64;
-        bool graceSet = false;
-        Socket? socket = null;
-        byte[] buffer = new byte[ReceiveBuffer];
+        int graceSet = 0;
+        var overTcp = new List<Task>();
+        string? failure = null;
+
+        // The reply that ends a question here; from the UDP wait, or from a question's TCP retry beside it.
+        void Settle(Question question, DnsReply reply)
+        {
+            if (!reply.Truncated && reply.Rcode is DnsWire.RcodeNoError or DnsWire.RcodeNameError)
+            {
+                question.Reply = reply;
+                metrics?.DnsQueried("answered");
+            }
+            else
+            {
+                metrics?.DnsQueried(reply.Truncated ? "unreachable" : "server_failure");
+            }
+
+            question.Heard = true;
+            question.DoneHere = true;
+
+            // Addresses, or no such name (said for every type, RFC 8020; yet some servers say it to AAAA
+            // questions of names with A records, RFC 4074 §4.2): the other reply, if it comes, comes now.
+            if (Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 } or { Rcode: DnsWire.RcodeNameError })
+                && Interlocked.Exchange(ref graceSet, 1) == 0)
+            {
+                TimeSpan left = serverTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+                timeout.CancelAfter(left < OtherFamilyGrace ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : OtherFamilyGrace);
+            }
+        }
+
+        async Task RetryOverTcpAsync(Question question, DnsReply truncated)
+        {
+            try
+            {
+                DnsReply? reply = await AskOverTcpAsync(server, name, question, timeout.Token).ConfigureAwait(false);
+                Settle(question, reply ?? truncated);
+            }
+            catch (OperationCanceledException)
+            {
+                // This server's time (or the caller's) is up: counted below with the other questions left unanswered.
+            }
+        }
+
         try
         {
             // Connected: the kernel drops datagrams from anyone but the server, and reports its port closed.
-            socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(server);
+            byte[] buffer = new byte[ReceiveBuffer];
             foreach (Question question in questions)
             {
                 if (!question.DoneHere)
@@ -236,12 +287,13 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                 }
             }
 
-            while (!Array.TrueForAll(questions, q => q.DoneHere))
+            while (!Array.TrueForAll(questions, q => q.DoneHere || q.OverTcp))
             {
                 int received = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 foreach (Question question in questions)
                 {
-                    if (question.DoneHere || !DnsWire.TryParseReply(buffer.AsSpan(0, received), question.Id, name, question.Type, out DnsReply reply))
+                    if (question.DoneHere || question.OverTcp
+                        || !DnsWire.TryParseReply(buffer.AsSpan(0, received), question.Id, name, question.Type, out DnsReply reply))
                     {
                         continue;
                     }
@@ -249,49 +301,41 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     if (reply.Truncated)
                     {
                         metrics?.DnsQueried("truncated");
-                        reply = await AskOverTcpAsync(server, name, question, timeout.Token).ConfigureAwait(false) ?? reply;
-                    }
-
-                    question.DoneHere = true;
-                    question.Heard = true;
-                    if (!reply.Truncated && reply.Rcode is DnsWire.RcodeNoError or DnsWire.RcodeNameError)
-                    {
-                        question.Reply = reply;
-                        metrics?.DnsQueried("answered");
+                        question.OverTcp = true;
+                        overTcp.Add(RetryOverTcpAsync(question, reply));
                     }
                     else
                     {
-                        metrics?.DnsQueried(reply.Truncated ? "unreachable" : "server_failure");
+                        Settle(question, reply);
                     }
 
                     break;
-                }
-
-                // Addresses, or no such name (said for every type, RFC 8020; yet some servers say it to AAAA
-                // questions of names with A records, RFC 4074 §4.2): the other reply, if it comes, comes now.
-                if (!graceSet && Array.Exists(questions, q => q.Reply is { Addresses.Count: > 0 } or { Rcode: DnsWire.RcodeNameError }))
-                {
-                    graceSet = true;
-                    TimeSpan left = serverTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
-                    timeout.CancelAfter(left < OtherFamilyGrace ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : OtherFamilyGrace);
                 }
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // This server's time is up; the next one is asked.
-            CountUnanswered(questions, "timeout");
+            failure = "timeout";
         }
         catch (SocketException)
         {
             // Port unreachable, no route, ...: the next server is asked.
-            CountUnanswered(questions, "unreachable");
-            Array.ForEach(questions, q => q.Heard |= !q.DoneHere);
+            failure = "unreachable";
         }
         finally
         {
-            socket?.Dispose();
+            // Each retry over TCP ends by itself: at its answer, or with this server's time.
+            await Task.WhenAll(overTcp).ConfigureAwait(false);
         }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (failure == "unreachable")
+        {
+            Array.ForEach(questions, q => q.Heard |= !q.DoneHere);
+        }
+
+        CountUnanswered(questions, failure ?? "timeout");
     }
 
     private void CountUnanswered(Question[] questions, string outcome)

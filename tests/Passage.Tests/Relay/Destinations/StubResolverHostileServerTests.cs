@@ -157,6 +157,44 @@ public sealed class StubResolverHostileServerTests
         Assert.Contains(bad.Questions, q => q.Transport == "tcp");
     }
 
+    [Fact]
+    public async Task A_truncated_reply_whose_tcp_answer_hangs_leaves_the_other_familys_addresses_standing()
+    {
+        // The AAAA reply comes truncated ahead of the A reply; over TCP the server takes the question and says nothing.
+        byte[]? aQuery = null;
+        byte[]? aaaaQuery = null;
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                if (Type(query) == TestDnsServer.A)
+                {
+                    aQuery = query;
+                }
+                else
+                {
+                    aaaaQuery = query;
+                }
+
+                return aQuery is null || aaaaQuery is null ? [] : [TestDnsServer.RawReply(aaaaQuery, 0, [], truncated: true), Good(aQuery)];
+            },
+            RawTcp = async (_, connection) => await connection.ReceiveAsync(new byte[1]),
+        };
+        using var metrics = new Passage.Telemetry.RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+
+        var conf = Conf(dns.EndPoint) with { Timeout = TimeSpan.FromSeconds(30) };
+
+        // Well before the server's 30 s timeout: the TCP retry, as a reply over UDP would, gets the short grace only.
+        var answer = await new StubResolver(conf, null, metrics).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Null(answer.Error);
+        Assert.Equal([Real], answer.Addresses);
+        Assert.Equal(StubResolver.PartialAnswerTtl, answer.Ttl);
+        Assert.Equal(1, recorder["passage.relay.dns.queries/truncated"]);
+        Assert.Equal(1, recorder["passage.relay.dns.queries/answered"]);
+    }
+
     public static TheoryData<string, string[]> OddAnswers() => new()
     {
         // Records the chain from the question's name does not reach are not its addresses.
