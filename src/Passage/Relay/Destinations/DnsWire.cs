@@ -35,7 +35,8 @@ internal readonly record struct DnsReply
 /// compression pointers must point backward and are followed at most 64 times in one name (a backward pointer
 /// can still loop, through a label before it; the count and the 255-byte limit on names end that), and a reply
 /// whose ID, flags or question do not match what was asked is not the reply (a late or forged datagram),
-/// so <see cref="TryParseReply"/> refuses it and the caller waits on. Names are compared as text in which
+/// so <see cref="TryParseReply"/> refuses it and the caller waits on; only an error reply without a question is
+/// known by its ID alone. Names are compared as text in which
 /// label bytes other than letters, digits, <c>-</c> and <c>_</c> are escaped (<c>\DDD</c>), so a label
 /// holding a dot cannot pass for two labels; letters compare ignoring case, as DNS does.
 /// </remarks>
@@ -123,7 +124,8 @@ internal static class DnsWire
     /// <summary>
     /// Reads <paramref name="message"/> as the reply to the question <paramref name="name"/>/<paramref name="type"/>
     /// sent with <paramref name="id"/>. False when it is not that reply or cannot be read; a truncated reply
-    /// is read as far as its question and returned with <see cref="DnsReply.Truncated"/>.
+    /// is read as far as its question and returned with <see cref="DnsReply.Truncated"/>. An error reply (other than
+    /// no such name) without a question section is that error when its ID is <paramref name="id"/>.
     /// </summary>
     public static bool TryParseReply(ReadOnlySpan<byte> message, ushort id, string name, ushort type, out DnsReply reply)
     {
@@ -139,7 +141,23 @@ internal static class DnsWire
         int authorities = BinaryPrimitives.ReadUInt16BigEndian(message[8..]);
         bool isResponse = (flags & 0x8000) != 0;
         int opcode = (flags >> 11) & 0xF;
-        if (!isResponse || opcode != 0 || questions != 1)
+        int rcode = flags & 0xF;
+        if (!isResponse || opcode != 0)
+        {
+            return false;
+        }
+
+        if (questions == 0 && rcode is not (RcodeNoError or RcodeNameError))
+        {
+            // An error without the question (FORMERR, SERVFAIL, NOTIMP, REFUSED, as some servers send them): known
+            // by its ID alone, and taken only as this server failing the question, never as an answer. The name
+            // adds nothing a forger lacks (the one who asks for a name knows it), so the ID and the port are all
+            // there is to guess either way; and a forged failure could as well have carried the question.
+            reply = new DnsReply { Rcode = rcode, Addresses = [] };
+            return true;
+        }
+
+        if (questions != 1)
         {
             return false;
         }
@@ -155,7 +173,6 @@ internal static class DnsWire
 
         at += 4;
         bool truncated = (flags & 0x0200) != 0;
-        int rcode = flags & 0xF;
         if (truncated)
         {
             reply = new DnsReply { Rcode = rcode, Truncated = true, Addresses = [] };

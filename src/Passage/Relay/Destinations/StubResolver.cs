@@ -24,8 +24,9 @@ namespace Passage.Relay.Destinations;
 /// A negative answer (no such name, or no addresses) is kept for the TTL its SOA gives (RFC 2308 §5); one
 /// without an SOA has none and is not kept, and addresses beside such an answer for the other family are kept
 /// <see cref="PartialAnswerTtl"/> at most.
-/// Each question has a random ID and goes out from a port the system picks at random; a reply must come from
-/// the server asked and match the question and ID, or it is ignored.
+/// Each question has a random ID (the two apart) and goes out from a port the system picks at random; a reply
+/// must come from the server asked and match the question and ID, or it is ignored. An error reply without the
+/// question, as some servers send, is matched by its ID and source alone, and only fails the question there.
 /// The answer is what the first candidate with addresses gave; failing that, "no addresses" when some
 /// candidate exists without them, a temporary failure (<see cref="SocketError.TryAgain"/>) when a server could
 /// not answer, <see cref="SocketError.TimedOut"/> when no server said anything at all, and otherwise
@@ -281,7 +282,13 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             {
                 if (!question.DoneHere)
                 {
-                    question.Id = NewId();
+                    // Apart from the other's: an error reply without the question is known by its ID alone.
+                    do
+                    {
+                        question.Id = NewId();
+                    }
+                    while (Array.Exists(questions, q => q != question && q.Id == question.Id));
+
                     int length = DnsWire.WriteQuery(buffer, question.Id, name, question.Type);
                     await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 }

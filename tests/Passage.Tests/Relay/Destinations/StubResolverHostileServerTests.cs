@@ -34,6 +34,9 @@ public sealed class StubResolverHostileServerTests
     private static byte[] Forged(byte[] query) => TestDnsServer.RawReply(
         query, 0, [Record(QuestionName, Type(query), Type(query) == TestDnsServer.A ? [127, 0, 0, 1] : IPAddress.IPv6Loopback.GetAddressBytes())]);
 
+    /// <summary>A bare header answering <paramref name="query"/> with <paramref name="rcode"/>: no question, no records.</summary>
+    private static byte[] WithoutQuestion(byte[] query, int rcode) => [query[0], query[1], 0x81, (byte)(0x80 | rcode), 0, 0, 0, 0, 0, 0, 0, 0];
+
     /// <summary>A reply that is not a reply to <paramref name="query"/>, or cannot be read, carrying loopback if it were taken.</summary>
     private static byte[] Bad(string kind, byte[] query)
     {
@@ -58,6 +61,8 @@ public sealed class StubResolverHostileServerTests
             case "no question": forged[5] = 0; return forged;
             case "two questions": forged[5] = 2; return forged;
             case "empty": return [];
+            case "no question, no such name": return WithoutQuestion(query, 3);
+            case "no question, refused, another id": return WithoutQuestion([query[0], (byte)(query[1] ^ 0x01)], 5);
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
     }
@@ -66,6 +71,7 @@ public sealed class StubResolverHostileServerTests
     [
         "header only", "more answers than it holds", "record data past the end", "pointer loop", "forward pointer", "name over 255 bytes",
         "label type 0x40", "another name", "another type", "another class", "another id", "a query", "no question", "two questions", "empty",
+        "no question, no such name", "no question, refused, another id",
     ];
 
     [Theory]
@@ -89,6 +95,38 @@ public sealed class StubResolverHostileServerTests
             .LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
 
         Assert.Equal([Real], answer.Addresses);
+    }
+
+    [Theory]
+    [InlineData(1)] // format error
+    [InlineData(2)] // server failure
+    [InlineData(4)] // not implemented
+    [InlineData(5)] // refused
+    public async Task An_error_reply_without_the_question_passes_the_server_over_at_once(int rcode)
+    {
+        // Some servers leave the question out of an error reply (RFC 1035 does not require it): matched by its ID,
+        // from the server's address and port, it fails the question there rather than costing the server's timeout.
+        await using var failing = new TestDnsServer { RawUdp = query => [WithoutQuestion(query, rcode)] };
+        await using var dns = new TestDnsServer { RawUdp = query => [Good(query)] };
+        using var metrics = new Passage.Telemetry.RelayMetrics();
+        using var recorder = new MetricsRecorder(metrics.Meter);
+
+        var answer = await new StubResolver(Conf(failing.EndPoint, dns.EndPoint), null, metrics)
+            .LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], answer.Addresses);
+        Assert.Equal(2, recorder["passage.relay.dns.queries/server_failure"]);
+        Assert.Equal(0, recorder["passage.relay.dns.queries/timeout"]);
+    }
+
+    [Fact]
+    public async Task A_server_that_only_refuses_without_the_question_is_a_dns_error_not_a_timeout()
+    {
+        await using var dns = new TestDnsServer { RawUdp = query => [WithoutQuestion(query, 5)] };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(SocketError.TryAgain, answer.Error);
     }
 
     [Fact]
