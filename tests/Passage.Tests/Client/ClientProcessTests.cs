@@ -69,6 +69,20 @@ public sealed class ClientProcessTests
         }
     }
 
+    /// <summary>Reads from <paramref name="socket"/> until the empty line that ends a head, and returns what came.</summary>
+    private static async Task<string> ReadHeadAsync(Socket socket)
+    {
+        var received = new List<byte>();
+        var chunk = new byte[1];
+        while (!Encoding.Latin1.GetString([.. received]).EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            var n = await socket.ReceiveAsync(chunk, SocketFlags.None).WaitAsync(Timeouts.Default);
+            Assert.True(n > 0, "the head ended early: " + Encoding.Latin1.GetString([.. received]));
+            received.Add(chunk[0]);
+        }
+        return Encoding.Latin1.GetString([.. received]);
+    }
+
     private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
     {
         var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
@@ -192,6 +206,18 @@ public sealed class ClientProcessTests
             received.AddRange(chunk[..n]);
         }
         Assert.Equal(expected, Encoding.ASCII.GetString([.. received]));
+    }
+
+    /// <summary>RFC 9112 §2.2: empty lines before the request line (an application's CRLF after a previous body) are passed over.</summary>
+    [Fact]
+    public async Task Empty_lines_before_the_request_line_are_ignored()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"\r\n\r\nGET http://origin.test:{path.OriginPort}/a HTTP/1.1\r\n\r\n"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal($"GET /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nConnection: close\r\n\r\n", await ReadHeadAsync(origin));
     }
 
     /// <summary>An origin that takes the request and closes without a byte of answer: the application is told so, in a 502.</summary>

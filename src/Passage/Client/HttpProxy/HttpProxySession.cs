@@ -24,17 +24,19 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         byte[]? buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
         try
         {
-            var (headLength, filled, failure) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
+            var (headRange, filled, failure) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
             if (failure is { } refusal)
             {
                 await Refuse(app, refusal.Reason, refusal.Detail).ConfigureAwait(false);
                 return;
             }
-            if (headLength < 0)
+            var (headStart, headLength) = headRange.GetOffsetAndLength(filled);
+            if (headLength == 0)
             {
                 return; // The application left before sending a whole head.
             }
-            var head = ProxyRequestHead.Parse(buffer.AsSpan(0, headLength), out var reason, out var error);
+            var headEnd = headStart + headLength;
+            var head = ProxyRequestHead.Parse(buffer.AsSpan(headRange), out var reason, out var error);
             if (head is null)
             {
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
@@ -53,7 +55,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
 
             await using var upstream = new StreamConnection(tunnel);
-            byte[] rest = buffer.AsSpan(headLength, filled - headLength).ToArray();
+            byte[] rest = buffer.AsSpan(headEnd, filled - headEnd).ToArray();
             ArrayPool<byte>.Shared.Return(buffer);
             buffer = null;
             if (head.IsConnect)
@@ -100,51 +102,27 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     }
 
     /// <summary>
-    /// Reads until the empty line: the head's length; or -1 with the refusal to answer (too large, too
-    /// slow), or with none when the application closed first.
+    /// Reads the request head, empty lines before it passed over: where it lies and how much was read; or the refusal to
+    /// answer (too large, too slow, a bare LF), or with none when the application closed first (the range is empty then).
     /// </summary>
-    private async Task<(int HeadLength, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
+    private async Task<(Range Head, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
     {
         using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
-        var filled = 0;
-        var size = Math.Min(buffer.Length, MaxHead);
-        while (true)
+        HeadReader.Result read;
+        try
         {
-            int read;
-            try
-            {
-                read = await app.ReadAsync(buffer.AsMemory(filled, size - filled), deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
-            {
-                return (-1, filled, (RefusalReason.RequestHeadTimeout, "request head not received in time"));
-            }
-            if (read == 0)
-            {
-                return (-1, filled, null);
-            }
-            var searchFrom = Math.Max(0, filled - 3);
-            var scanFrom = filled;
-            filled += read;
-            var end = buffer.AsSpan(searchFrom, filled - searchFrom).IndexOf("\r\n\r\n"u8);
-            var headEnd = end >= 0 ? searchFrom + end + 4 : filled;
-            // A line ended by LF alone would never make the head end here, and would wait for the timeout: refused now,
-            // as the relay refuses it (the bytes after the head are the body's, and may hold anything).
-            for (var i = scanFrom; i < headEnd; i++)
-            {
-                if (buffer[i] == (byte)'\n' && (i == 0 || buffer[i - 1] != (byte)'\r'))
-                {
-                    return (-1, filled, (RefusalReason.MalformedRequest, "a line of the request head ends in a bare LF"));
-                }
-            }
-            if (end >= 0)
-            {
-                return (headEnd, filled, null);
-            }
-            if (filled == size)
-            {
-                return (-1, filled, (RefusalReason.HeadTooLarge, "request head too large"));
-            }
+            read = await HeadReader.ReadAsync(app, buffer, 0, Math.Min(buffer.Length, MaxHead), skipEmptyLines: true, deadline.Token).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
+        {
+            return (default, 0, (RefusalReason.RequestHeadTimeout, "request head not received in time"));
+        }
+        return read.Outcome switch
+        {
+            HeadReader.Outcome.Whole => (read.Start..read.End, read.Filled, null),
+            HeadReader.Outcome.TooLarge => (default, read.Filled, (RefusalReason.HeadTooLarge, "request head too large")),
+            HeadReader.Outcome.BareLf => (default, read.Filled, (RefusalReason.MalformedRequest, "a line of the request head ends in a bare LF")),
+            _ => (default, read.Filled, null),
+        };
     }
 }
