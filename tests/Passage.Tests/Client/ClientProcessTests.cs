@@ -407,13 +407,33 @@ public sealed class ClientProcessTests
         var (client, socks, http) = await StartClientAsync(relay.Address.ToString());
         await using var _ = client;
 
-        var head = await ConnectThroughHttpProxyAsync(http, "a/b:40443");
+        // An authority the proxy's own reading lets through (letters, dots, a port), but no host name: an empty label.
+        var head = await ConnectThroughHttpProxyAsync(http, "a..b:40443");
         Assert.StartsWith("HTTP/1.1 400 ", head);
         Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"InvalidRequest\"\r\n", head);
         // Not asked of the relay (whose refusal would be 0x01, as for any malformed request): a name the relay's syntax
         // refuses is host unreachable at once, as an empty one is.
         Assert.Equal(0x04, await SocksReplyCodeAsync(socks, "a/b", 40443));
         Assert.Equal(0x04, await SocksReplyCodeAsync(socks, string.Concat(Enumerable.Repeat("a.", 127)) + "a", 40443)); // 255 characters
+    }
+
+    /// <summary>
+    /// A CONNECT target the relay would refuse is refused by the proxy itself, as an absolute-form one is: here no relay is
+    /// reachable, so an answer other than 400 means a relay was asked.
+    /// </summary>
+    [Theory]
+    [InlineData("[fe80::1%25eth0]:443", "IPv6")]
+    [InlineData("user@origin.test:443", "authority-form")]
+    public async Task A_connect_target_the_relay_would_refuse_is_a_400_without_asking_a_relay(string target, string detail)
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, _, http) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+
+        var head = await ConnectThroughHttpProxyAsync(http, target);
+        Assert.StartsWith("HTTP/1.1 400 ", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"", head);
+        Assert.Contains(detail, head);
     }
 
     /// <summary>RFC 1928 §3 and RFC 1929 §2: each way the authentication can fail is answered before the close.</summary>

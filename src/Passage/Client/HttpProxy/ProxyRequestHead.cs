@@ -83,11 +83,12 @@ internal sealed record ProxyRequestHead(
         var (method, target, version) = (requestLine[0], requestLine[1], requestLine[2]);
         if (method == "CONNECT")
         {
-            if (!HostPort.TryParse(target, out var hostPort, out error))
+            // Read as the relay reads it: what it would refuse (an IPv6 zone, userinfo, no port) is refused here at once.
+            if (!TryAuthority(target, out var connectHost, out var connectPort, out error))
             {
                 return null;
             }
-            return new ProxyRequestHead(method, hostPort.Value.Host, hostPort.Value.Port, "", version, headers);
+            return new ProxyRequestHead(method, connectHost, connectPort, "", version, headers);
         }
         if (!TryAbsoluteForm(target, out var host, out var port, out var authority, out var pathAndQuery, out error))
         {
@@ -150,14 +151,30 @@ internal sealed record ProxyRequestHead(
         var hasPort = authority.StartsWith('[')
             ? authority.AsSpan(authority.IndexOf(']', StringComparison.Ordinal) + 1).StartsWith(':')
             : authority.Contains(':', StringComparison.Ordinal);
-        var hostPort = Encoding.ASCII.GetBytes(hasPort ? authority : authority + ":80");
-        if (!ConnectTarget.TryParse(hostPort, out var range, out port, out var detail))
+        return TryAuthority(hasPort ? authority : authority + ":80", out host, out port, out error);
+    }
+
+    /// <summary>
+    /// Reads <c>host:port</c> as the relay reads a CONNECT target (<see cref="ConnectTarget"/>): a name or a bracketed
+    /// IPv6 literal without a zone, and a port from 1 to 65535. The host comes back normalized (<see cref="HostPort.Normalize"/>).
+    /// </summary>
+    private static bool TryAuthority(string hostAndPort, out string host, out int port, out string? error)
+    {
+        host = "";
+        port = 0;
+        if (hostAndPort.AsSpan().ContainsAnyExceptInRange('!', '~'))
+        {
+            error = "request target holds a byte that is not visible ASCII";
+            return false;
+        }
+        var bytes = Encoding.ASCII.GetBytes(hostAndPort);
+        if (!ConnectTarget.TryParse(bytes, out var range, out port, out var detail))
         {
             error = detail;
             return false;
         }
         error = null;
-        host = HostPort.Normalize(Encoding.ASCII.GetString(hostPort[range]));
+        host = HostPort.Normalize(Encoding.ASCII.GetString(bytes[range]));
         return true;
     }
 

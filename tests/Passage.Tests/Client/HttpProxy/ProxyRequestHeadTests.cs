@@ -84,5 +84,32 @@ public sealed class ProxyRequestHeadTests
     public void A_colon_after_a_port_is_no_empty_port(string target) =>
         Assert.Null(Parse($"GET {target} HTTP/1.1\r\n\r\n", out _));
 
+    /// <summary>A CONNECT target is read as the relay reads it: what the relay would refuse (or time out on) is refused here.</summary>
+    [Theory]
+    [InlineData("[fe80::1%25eth0]:443", "IPv6")]
+    [InlineData("[fe80::1%eth0]:443", "IPv6")]
+    [InlineData("user@origin.test:443", "authority-form")]
+    [InlineData("origin.test", "no port")]
+    [InlineData("origin.test:0", "port")]
+    [InlineData("[::1]", "no port")]
+    [InlineData("origin.test:443/", "port")]
+    public void A_connect_target_the_relay_would_refuse_is_refused(string target, string error)
+    {
+        Assert.Null(Parse($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n", out var why));
+        Assert.Contains(error, why);
+    }
+
+    [Theory]
+    [InlineData("Origin.Test.:443", "origin.test", 443)]
+    [InlineData("[::1]:8443", "::1", 8443)]
+    [InlineData("192.0.2.1:80", "192.0.2.1", 80)]
+    public void A_connect_target_names_its_host_and_port(string target, string host, int port)
+    {
+        var head = Parse($"CONNECT {target} HTTP/1.1\r\n\r\n", out var why);
+        Assert.True(head is not null, why);
+        Assert.True(head.IsConnect);
+        Assert.Equal((host, port), (head.Host, head.Port));
+    }
+
     private static ProxyRequestHead? Parse(string head, out string? error) => ProxyRequestHead.Parse(Encoding.Latin1.GetBytes(head), out error);
 }
