@@ -181,6 +181,31 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// Credentials meant for the proxy never reach the origin, in a chunked body's trailer section no more than in the
+    /// head; nor do the trailer's hop-by-hop fields. The other trailer fields and the framing pass on unchanged.
+    /// </summary>
+    [Fact]
+    public async Task Proxy_credentials_and_hop_by_hop_fields_in_a_request_trailer_do_not_reach_the_origin()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\n\r\n"
+            + "5\r\nhello\r\n0\r\nX-Sum: 1\r\nProxy-Authorization: Basic c2VjcmV0\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\r\n"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(
+            $"POST /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            await ReadHeadAsync(origin));
+        // The origin answers and closes, the application reads that and closes: only then does the origin's read end.
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
+        origin.Shutdown(SocketShutdown.Send);
+        Assert.StartsWith("HTTP/1.1 204 ", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+        app.Shutdown(SocketShutdown.Send);
+        Assert.Equal("5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin)));
+    }
+
+    /// <summary>
     /// RFC 9110 §7.7 and RFC 9112 §3.2.2: the origin gets the path and query byte for byte (no dot segment removed, no
     /// percent-encoding undone) and, for Host, the authority the tunnel goes to, whatever Host fields the application sent.
     /// </summary>

@@ -66,7 +66,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             else
             {
                 // Only this request's body follows its head to the origin: what comes after it is not this tunnel's.
-                var request = new RequestBodyConnection(app, rest, head.Framing, head.ContentLength, Answer(RefusalReason.OriginNoAnswer, "the origin closed without answering"));
+                var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), Answer(RefusalReason.OriginNoAnswer, "the origin closed without answering"));
                 await BytePump.RunAsync(request, upstream, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
                 if (request.AnsweredForOrigin)
                 {

@@ -30,6 +30,23 @@ internal sealed record ProxyRequestHead(
 
     public bool IsConnect => Method == "CONNECT";
 
+    /// <summary>The field names the head's Connection fields list: this hop's too (RFC 9110 §7.6.1).</summary>
+    private HashSet<string> ConnectionOptions => _connectionOptions ??= Headers
+        .Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+        .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    private HashSet<string>? _connectionOptions;
+
+    /// <summary>
+    /// Whether a field of the application's request, in its head or in its chunked body's trailer section, goes on to the
+    /// origin: not when it is this hop's (a hop-by-hop field, the proxy's own credentials, one Connection names), nor one
+    /// this proxy writes itself (Host, Content-Length).
+    /// </summary>
+    public bool Forwards(string name) =>
+        !HopByHop.Contains(name) && !ConnectionOptions.Contains(name)
+        && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && !name.Equals("Host", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
 
@@ -261,17 +278,8 @@ internal sealed record ProxyRequestHead(
     {
         var builder = new StringBuilder().Append(Method).Append(' ').Append(PathAndQuery).Append(' ').Append(Version).Append("\r\n");
         builder.Append("Host: ").Append(Authority).Append("\r\n");
-        // Fields that Connection names are this hop's too (RFC 9110 §7.6.1).
-        var named = Headers.Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
-            .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            .ToHashSet(StringComparer.OrdinalIgnoreCase);
-        foreach (var (name, value) in Headers)
+        foreach (var (name, value) in Headers.Where(h => Forwards(h.Name)))
         {
-            if (HopByHop.Contains(name) || named.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
-                || name.Equals("Host", StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
             builder.Append(name).Append(": ").Append(value).Append("\r\n");
         }
         if (Framing == BodyFraming.Length)

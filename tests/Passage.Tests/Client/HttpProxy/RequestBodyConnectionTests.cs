@@ -26,6 +26,36 @@ public sealed class RequestBodyConnectionTests
         Assert.Equal(body, read);
     }
 
+    /// <summary>
+    /// The proxy's credentials, hop-by-hop fields and those the head's Connection names are cut out of the trailer section
+    /// as out of the head; the other trailer lines and the framing around them pass on byte for byte.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(4096)]
+    public async Task Trailer_fields_for_this_hop_are_cut_out_and_the_rest_passes_unchanged(int writeSize)
+    {
+        var head = ProxyRequestHead.Parse(
+            "POST http://origin.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\n\r\n"u8, out _, out var why);
+        Assert.True(head is not null, why);
+        const string chunks = "5\r\nhello\r\n0;last\r\n";
+        const string trailers = "X-Sum:1\r\nproxy-authorization: Basic c2VjcmV0\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nX-Other: \u00e9 2 \r\n"
+            + "Connection: X-Sum\r\nHost: other.test\r\n\r\n";
+        var (read, error) = await ReadBodyAsync(BodyFraming.Chunked, 0, buffered: "", chunks + trailers + Pipelined, writeSize, head.Forwards);
+        Assert.Null(error);
+        Assert.Equal(chunks + "X-Sum:1\r\nX-Other: \u00e9 2 \r\n\r\n", read);
+    }
+
+    [Fact]
+    public async Task A_trailer_section_of_nothing_but_cut_fields_still_ends_the_body()
+    {
+        var (read, error) = await ReadBodyAsync(
+            BodyFraming.Chunked, 0, buffered: "0\r\nProxy-Authorization: x\r\n", "\r\n" + Pipelined, writeSize: 4096, name => name != "Proxy-Authorization");
+        Assert.Null(error);
+        Assert.Equal("0\r\n\r\n", read);
+    }
+
     [Fact]
     public async Task A_content_length_body_ends_after_its_length_whatever_was_read_with_the_head()
     {
@@ -60,7 +90,7 @@ public sealed class RequestBodyConnectionTests
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var app = new SocketConnection(reader);
-        var body = new RequestBodyConnection(app, "hel"u8.ToArray(), BodyFraming.Length, 5);
+        var body = new RequestBodyConnection(app, "hel"u8.ToArray(), new FramedBody(BodyFraming.Length, 5));
         await Loopback.SendAllAsync(writer, "lo"u8.ToArray());
         var buffer = new byte[16];
         Assert.Equal(3, await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
@@ -105,12 +135,13 @@ public sealed class RequestBodyConnectionTests
     /// other end through a <see cref="RequestBodyConnection"/> (given <paramref name="buffered"/> as read with the
     /// head) until it ends: what it gave, and the exception it threw, if any.
     /// </summary>
-    private static async Task<(string Read, Exception? Error)> ReadBodyAsync(BodyFraming framing, long length, string buffered, string sent, int writeSize)
+    private static async Task<(string Read, Exception? Error)> ReadBodyAsync(
+        BodyFraming framing, long length, string buffered, string sent, int writeSize, Func<string, bool>? forwardsTrailer = null)
     {
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var app = new SocketConnection(reader);
-        var body = new RequestBodyConnection(app, Encoding.Latin1.GetBytes(buffered), framing, length);
+        var body = new RequestBodyConnection(app, Encoding.Latin1.GetBytes(buffered), new FramedBody(framing, length, forwardsTrailer));
         var writing = Task.Run(async () =>
         {
             var bytes = Encoding.Latin1.GetBytes(sent);
