@@ -128,4 +128,18 @@ public enum RefusalReason
     /// byte of answer (<c>origin_no_answer</c>; answered 502, Proxy-Status <c>http_response_incomplete</c>).
     /// </summary>
     OriginNoAnswer,
+
+    /// <summary>
+    /// The origin of a plain <c>http://</c> request that the client's HTTP proxy forwarded answered with a head larger
+    /// than the proxy reads (<c>origin_answer_too_large</c>; answered 502, Proxy-Status
+    /// <c>http_response_header_section_size</c>).
+    /// </summary>
+    OriginAnswerTooLarge,
+
+    /// <summary>
+    /// The origin of a plain <c>http://</c> request that the client's HTTP proxy forwarded answered with a head the proxy
+    /// cannot pass on: not an HTTP/1.x status line, a malformed field line, an ambiguous body framing, a switch of
+    /// protocols (<c>origin_bad_answer</c>; answered 502, Proxy-Status <c>http_protocol_error</c>).
+    /// </summary>
+    OriginBadAnswer,
 }

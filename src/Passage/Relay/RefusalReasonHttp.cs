@@ -28,6 +28,8 @@ namespace Passage.Relay;
 ///  RelayKeyMismatch         503    tls_certificate_error     the client's HTTP proxy: its relay is not the pinned key
 ///  RelayError               502    http_protocol_error       the client's HTTP proxy: an answer it cannot pass on
 ///  OriginNoAnswer           502    http_response_incomplete  the client's HTTP proxy: the origin closed, answering nothing
+///  OriginAnswerTooLarge     502    http_response_header_section_size  the client's HTTP proxy: the origin's answer head
+///  OriginBadAnswer          502    http_protocol_error       the client's HTTP proxy: an answer head it cannot pass on
 ///  ClientClosed, HandshakeTimeout, NotTls, MalformedHello,
 ///  HelloTooLarge, NoServerName  0  (none)                    no HTTP answer: the connection or tunnel is closed
 /// </code>
@@ -55,7 +57,7 @@ public static class RefusalReasonHttp
         RefusalReason.RequestHeadTimeout => 408,
         RefusalReason.HeadTooLarge => 431,
         RefusalReason.NoRoute or RefusalReason.DnsError or RefusalReason.UpstreamRefused or RefusalReason.UpstreamUnreachable
-            or RefusalReason.RelayError or RefusalReason.OriginNoAnswer => 502,
+            or RefusalReason.RelayError or RefusalReason.OriginNoAnswer or RefusalReason.OriginAnswerTooLarge or RefusalReason.OriginBadAnswer => 502,
         RefusalReason.ConnectionLimit or RefusalReason.ShuttingDown or RefusalReason.RelayUnavailable or RefusalReason.RelayKeyMismatch => 503,
         RefusalReason.UpstreamTimeout or RefusalReason.DnsTimeout => 504,
         RefusalReason.UnsupportedVersion => 505,
@@ -90,8 +92,9 @@ public static class RefusalReasonHttp
         RefusalReason.ShuttingDown => "proxy_internal_response",
         RefusalReason.RelayUnavailable => "destination_unavailable",
         RefusalReason.RelayKeyMismatch => "tls_certificate_error",
-        RefusalReason.RelayError => "http_protocol_error",
+        RefusalReason.RelayError or RefusalReason.OriginBadAnswer => "http_protocol_error",
         RefusalReason.OriginNoAnswer => "http_response_incomplete",
+        RefusalReason.OriginAnswerTooLarge => "http_response_header_section_size",
         _ => "http_request_error",
     };
 }

@@ -34,6 +34,8 @@ public static class RefusalReasonNames
         RefusalReason.RelayKeyMismatch => "relay_key_mismatch",
         RefusalReason.RelayError => "relay_error",
         RefusalReason.OriginNoAnswer => "origin_no_answer",
+        RefusalReason.OriginAnswerTooLarge => "origin_answer_too_large",
+        RefusalReason.OriginBadAnswer => "origin_bad_answer",
         _ => "other",
     };
 }

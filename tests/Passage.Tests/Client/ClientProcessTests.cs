@@ -83,6 +83,25 @@ public sealed class ClientProcessTests
         return Encoding.Latin1.GetString([.. received]);
     }
 
+    /// <summary>What comes until the peer closes, a reset counting as a close.</summary>
+    private static async Task<byte[]> ReadUntilClosedAsync(Socket socket)
+    {
+        var received = new List<byte>();
+        var chunk = new byte[4096];
+        try
+        {
+            int n;
+            while ((n = await socket.ReceiveAsync(chunk, SocketFlags.None).WaitAsync(Timeouts.Default)) > 0)
+            {
+                received.AddRange(chunk[..n]);
+            }
+        }
+        catch (SocketException)
+        {
+        }
+        return [.. received];
+    }
+
     private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
     {
         var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
@@ -243,6 +262,109 @@ public sealed class ClientProcessTests
 
         using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
         Assert.Equal($"GET /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nConnection: close\r\n\r\n", await ReadHeadAsync(origin));
+    }
+
+    /// <summary>
+    /// The origin's hop-by-hop fields do not reach the application, which is told Connection: close; and an origin that
+    /// ignores the Connection: close it was sent (keeping its connection open) no longer keeps the application's open: the
+    /// answer ends where its length says, and the application's connection with it. A request the application sent
+    /// next on that connection is not silently held: the application sees the close, and sends it again elsewhere.
+    /// </summary>
+    [Fact]
+    public async Task The_origins_answer_ends_the_applications_connection_without_its_hop_by_hop_fields()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"GET http://origin.test:{path.OriginPort}/a HTTP/1.1\r\n\r\nGET http://origin.test:{path.OriginPort}/b HTTP/1.1\r\n\r\n"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.StartsWith("GET /a HTTP/1.1\r\n", await ReadHeadAsync(origin));
+        await Loopback.SendAllAsync(origin, Encoding.ASCII.GetBytes(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=60\r\nX-Hop: 1\r\nProxy-Authenticate: Basic realm=\"o\"\r\n"
+            + "Content-Length: 2\r\nX-End: 1\r\n\r\nok"));
+
+        // The origin's connection stays open; the application's ends after the answer.
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-End: 1\r\nConnection: close\r\n\r\nok", answer);
+    }
+
+    /// <summary>RFC 9110 §10.1.1: an application that waits for 100 Continue before its body gets it, and then the answer.</summary>
+    [Fact]
+    public async Task An_expect_100_continue_request_gets_the_interim_answer_and_then_the_final_one()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"PUT http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Contains("\r\nExpect: 100-continue\r\n", await ReadHeadAsync(origin));
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray());
+        Assert.Equal("HTTP/1.1 100 Continue\r\n\r\n", await ReadHeadAsync(app));
+        await Loopback.SendAllAsync(app, "hello"u8.ToArray());
+        Assert.Equal("hello", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: 5)));
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
+
+        Assert.Equal("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+    }
+
+    /// <summary>RFC 9112 §6.3: an answer whose framing is invalid is not passed on; the application gets a 502 saying why.</summary>
+    [Fact]
+    public async Task An_answer_the_application_could_frame_otherwise_is_a_502_with_a_proxy_status()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{path.OriginPort}/ HTTP/1.1\r\n\r\n"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 12\r\n\r\nok"u8.ToArray());
+
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 502 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_protocol_error; details=\"the origin's answer: Content-Length is not one non-negative number\"\r\n", answer);
+    }
+
+    /// <summary>
+    /// A chunked body whose framing breaks before the origin has answered: the tunnel is reset (the origin never gets a
+    /// request it could take for whole), and the application is told why in a 400, as the relay tells a malformed request.
+    /// </summary>
+    [Fact]
+    public async Task Broken_chunked_framing_before_the_answer_is_a_400_with_a_reason_and_the_tunnel_is_reset()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await ReadHeadAsync(origin);
+        Assert.Equal("5\r\nhello\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: 10)));
+
+        await Loopback.SendAllAsync(app, "ZZ\r\nmore"u8.ToArray());
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 400 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"a chunk size is not a hexadecimal number\"\r\n", answer);
+        // The origin's connection ends with nothing more.
+        Assert.Equal("", Encoding.ASCII.GetString(await ReadUntilClosedAsync(origin)));
+    }
+
+    /// <summary>Once the origin's answer has begun, no honest status can follow: broken framing after it is a reset.</summary>
+    [Fact]
+    public async Task Broken_chunked_framing_after_the_answer_began_resets_the_application()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"u8.ToArray());
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ReadHeadAsync(app));
+
+        await Loopback.SendAllAsync(app, "ZZ\r\n"u8.ToArray());
+        var reset = await Assert.ThrowsAsync<SocketException>(() => Loopback.ReadToEndAsync(app));
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
     }
 
     /// <summary>An origin that takes the request and closes without a byte of answer: the application is told so, in a 502.</summary>

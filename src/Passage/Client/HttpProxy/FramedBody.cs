@@ -15,6 +15,9 @@ internal enum BodyFraming
 
     /// <summary>Chunked, through its last chunk and trailer section.</summary>
     Chunked,
+
+    /// <summary>Until the connection ends: an answer with neither Content-Length nor chunked (RFC 9112 §6.3).</summary>
+    UntilClose,
 }
 
 /// <summary>
@@ -86,7 +89,7 @@ internal sealed class FramedBody(BodyFraming framing, long length, Func<string, 
         }
         if (framing != BodyFraming.Chunked)
         {
-            return 0;
+            return framing == BodyFraming.UntilClose ? bytes.Length : 0;
         }
         var at = 0;
         var kept = 0;

@@ -11,7 +11,8 @@ namespace Passage.Client.HttpProxy;
 /// One connection to the local HTTP proxy: a CONNECT (answered 200, then relayed) or a plain
 /// <c>http://</c> request in absolute-form (forwarded through a tunnel to the origin in origin-form,
 /// one request per tunnel: its body goes with it, and anything sent after that is dropped, see
-/// <see cref="RequestBodyConnection"/>). A failure answers with a status and a Proxy-Status.
+/// <see cref="RequestBodyConnection"/>; the origin's answer comes back without this hop's fields, and the
+/// connection ends with it, see <see cref="OriginAnswerConnection"/>). A failure answers with a status and a Proxy-Status.
 /// </summary>
 internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
 {
@@ -65,12 +66,20 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
             else
             {
-                // Only this request's body follows its head to the origin: what comes after it is not this tunnel's.
-                var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), Answer(RefusalReason.OriginNoAnswer, "the origin closed without answering"));
-                await BytePump.RunAsync(request, upstream, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
-                if (request.AnsweredForOrigin)
+                // Only this request's body follows its head to the origin: what comes after it is not this tunnel's. Only the
+                // origin's answer comes back, and the application's connection ends with it.
+                var claim = new AnswerClaim();
+                var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim);
+                await using var answer = new OriginAnswerConnection(upstream, toHead: head.Method == "HEAD", claim);
+                await BytePump.RunAsync(request, answer, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
+                if (answer.Refusal is { } refused)
                 {
-                    metrics.Refused("http-proxy", RefusalReason.OriginNoAnswer);
+                    metrics.Refused("http-proxy", refused);
+                }
+                else if (request.Refusal is { } malformed)
+                {
+                    // The body's framing broke before the origin answered: the tunnel was reset, and the application hears why.
+                    await Refuse(app, RefusalReason.MalformedRequest, malformed).ConfigureAwait(false);
                 }
             }
         }
@@ -94,7 +103,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         return LingeringClose.CloseAsync(app, Answer(reason, detail), time);
     }
 
-    private static ReadOnlyMemory<byte> Answer(RefusalReason reason, string detail)
+    /// <summary>The answer the application gets when this proxy refuses, or answers for the origin: a status and a Proxy-Status.</summary>
+    internal static ReadOnlyMemory<byte> Answer(RefusalReason reason, string detail)
     {
         var answer = new ArrayBufferWriter<byte>(256);
         Http1Response.Error(answer, reason, detail);

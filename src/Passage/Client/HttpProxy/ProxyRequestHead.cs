@@ -20,23 +20,7 @@ internal sealed record ProxyRequestHead(
     string Method, string Host, int Port, string PathAndQuery, string Version, IReadOnlyList<(string Name, string Value)> Headers,
     BodyFraming Framing = BodyFraming.None, long ContentLength = 0, string Authority = "")
 {
-    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Upgrade",
-    };
-
-    /// <summary>The fields the request's framing and destination are read from: never dropped on Connection's say-so.</summary>
-    private static readonly HashSet<string> FramingFields = new(StringComparer.OrdinalIgnoreCase) { "Content-Length", "Transfer-Encoding", "Host" };
-
     public bool IsConnect => Method == "CONNECT";
-
-    /// <summary>The field names the head's Connection fields list: this hop's too (RFC 9110 §7.6.1).</summary>
-    private HashSet<string> ConnectionOptions => _connectionOptions ??= Headers
-        .Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
-        .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        .ToHashSet(StringComparer.OrdinalIgnoreCase);
-
-    private HashSet<string>? _connectionOptions;
 
     /// <summary>
     /// Whether a field of the application's request, in its head or in its chunked body's trailer section, goes on to the
@@ -44,8 +28,10 @@ internal sealed record ProxyRequestHead(
     /// this proxy writes itself (Host, Content-Length).
     /// </summary>
     public bool Forwards(string name) =>
-        !HopByHop.Contains(name) && !ConnectionOptions.Contains(name)
+        MessageFields.Forwards(name, _connectionOptions ??= MessageFields.ConnectionOptions(Headers))
         && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && !name.Equals("Host", StringComparison.OrdinalIgnoreCase);
+
+    private HashSet<string>? _connectionOptions;
 
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
@@ -111,7 +97,7 @@ internal sealed record ProxyRequestHead(
         {
             return null;
         }
-        if (!TryFraming(headers, version, out var framing, out var contentLength, out error))
+        if (!MessageFields.TryFraming(headers, version, response: false, out var framing, out var contentLength, out error))
         {
             return null;
         }
@@ -192,79 +178,6 @@ internal sealed record ProxyRequestHead(
         }
         error = null;
         host = HostPort.Normalize(Encoding.ASCII.GetString(bytes[range]));
-        return true;
-    }
-
-    /// <summary>How the request's body is delimited; false, with why, when the head does not say so unambiguously.</summary>
-    private static bool TryFraming(List<(string Name, string Value)> headers, string version, out BodyFraming framing, out long contentLength, out string? error)
-    {
-        framing = BodyFraming.None;
-        contentLength = 0;
-        error = null;
-        var codings = new List<string>();
-        var transferEncoding = false;
-        long? length = null;
-        foreach (var (name, value) in headers)
-        {
-            if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)
-                && value.Split(',', StringSplitOptions.TrimEntries).Any(o => FramingFields.Contains(o)))
-            {
-                // The origin would get the request without the field this proxy framed it by.
-                error = "Connection names Content-Length, Transfer-Encoding or Host";
-                return false;
-            }
-            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
-            {
-                transferEncoding = true;
-                codings.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-            }
-            else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-            {
-                foreach (var item in value.Split(',', StringSplitOptions.TrimEntries))
-                {
-                    // Digits only (no sign, no spaces inside), and every value the same (RFC 9110 §8.6).
-                    if (item.Length is 0 or > 18 || !item.All(char.IsAsciiDigit)
-                        || long.Parse(item, CultureInfo.InvariantCulture) is var number && length is { } seen && seen != number)
-                    {
-                        error = "Content-Length is not one non-negative number";
-                        return false;
-                    }
-                    length = number;
-                }
-            }
-        }
-        if (transferEncoding)
-        {
-            if (length is not null)
-            {
-                error = "both Content-Length and Transfer-Encoding";
-                return false;
-            }
-            if (version == "HTTP/1.0")
-            {
-                // RFC 9112 §6.1: an HTTP/1.0 origin may not know it.
-                error = "Transfer-Encoding in an HTTP/1.0 request";
-                return false;
-            }
-            if (codings.Count == 0)
-            {
-                error = "Transfer-Encoding does not end in chunked, once";
-                return false;
-            }
-            if (!codings[^1].Equals("chunked", StringComparison.OrdinalIgnoreCase)
-                || codings.Count(c => c.Equals("chunked", StringComparison.OrdinalIgnoreCase)) > 1)
-            {
-                error = "Transfer-Encoding does not end in chunked, once";
-                return false;
-            }
-            framing = BodyFraming.Chunked;
-            return true;
-        }
-        if (length is { } n)
-        {
-            framing = BodyFraming.Length;
-            contentLength = n;
-        }
         return true;
     }
 

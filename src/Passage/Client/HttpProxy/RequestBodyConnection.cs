@@ -8,32 +8,30 @@ namespace Passage.Client.HttpProxy;
 /// The application's side of one plain <c>http://</c> request forwarded through a tunnel (one request per tunnel):
 /// reads yield the request's body exactly as framed, passed on byte for byte, and then nothing more. Whatever the
 /// application sends after it (a pipelined request, perhaps for another host, with that host's cookies) is read and
-/// dropped until the application closes, never sent to this request's origin. The origin's answer, written here,
-/// passes straight through.
+/// dropped until the application closes, never sent to this request's origin. The origin's answer, written here
+/// (as <see cref="OriginAnswerConnection"/> gives it), passes straight through.
 /// </summary>
 /// <remarks>
-/// The body is followed as <see cref="FramedBody"/> says: broken chunked framing is an <see cref="InvalidDataException"/>,
-/// which ends the pump, and the trailer section's fields that are not for the origin are cut out. The application's end
-/// of stream before the body is whole passes on as end of stream, as it would have before.
+/// The body is followed as <see cref="FramedBody"/> says, and the trailer section's fields that are not for the origin are
+/// cut out. Broken chunked framing is an <see cref="InvalidDataException"/>, which ends the pump and resets the tunnel;
+/// when the origin's final answer has not begun, the request is refused instead (<see cref="Refusal"/>): the application's
+/// connection is left whole for its owner to answer 400 on, and nothing of the origin's reaches it any more. The
+/// application's end of stream before the body is whole passes on as end of stream, as it would have before.
 /// </remarks>
 /// <param name="app">The application's connection.</param>
 /// <param name="buffered">Bytes the application sent behind the request head, read already.</param>
 /// <param name="body">How the request's body is delimited, and which of its trailer fields go on.</param>
-/// <param name="noAnswer">
-/// What the application gets when the origin ends its side without a byte of answer (a 502 with its Proxy-Status), so
-/// that it learns why rather than finding the connection closed; empty for nothing.
-/// </param>
+/// <param name="claim">Who answers the application: shared with the origin's side.</param>
 internal sealed class RequestBodyConnection(
-    IDuplexConnection app, ReadOnlyMemory<byte> buffered, FramedBody body, ReadOnlyMemory<byte> noAnswer = default) : IDuplexConnection
+    IDuplexConnection app, ReadOnlyMemory<byte> buffered, FramedBody body, AnswerClaim claim) : IDuplexConnection
 {
     private const int DropSize = 4 * 1024;
 
     private ReadOnlyMemory<byte> _buffered = buffered;
     private bool _ended;
-    private bool _answered;
 
-    /// <summary>True when the origin ended its side without answering and the application was sent <c>noAnswer</c> instead.</summary>
-    public bool AnsweredForOrigin { get; private set; }
+    /// <summary>Why the request was refused (its framing broke before the origin answered); null while it was not.</summary>
+    public string? Refusal { get; private set; }
 
     /// <inheritdoc />
     /// <remarks>Null: the body's end is found by reading, so bytes cannot go by splice.</remarks>
@@ -74,7 +72,16 @@ internal sealed class RequestBodyConnection(
             }
             // Never 0 while the body is not whole (a trailer line held until whole reads on); what follows its end in
             // this read is dropped.
-            var kept = body.Take(buffer.Span[..read]);
+            int kept;
+            try
+            {
+                kept = body.Take(buffer.Span[..read]);
+            }
+            catch (InvalidDataException e) when (claim.ForRefusal())
+            {
+                Refusal = e.Message;
+                throw;
+            }
             if (kept > 0)
             {
                 return kept;
@@ -110,27 +117,23 @@ internal sealed class RequestBodyConnection(
     }
 
     /// <inheritdoc />
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        _answered |= !data.IsEmpty;
-        return app.WriteAsync(data, cancellationToken);
-    }
+    /// <remarks>Once the request is refused, nothing of the origin's goes on.</remarks>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        claim.Refused ? ValueTask.CompletedTask : app.WriteAsync(data, cancellationToken);
 
     /// <inheritdoc />
-    /// <remarks>The origin's end: with no answer before it, the application gets <c>noAnswer</c> first.</remarks>
-    public async ValueTask CompleteWritesAsync(CancellationToken cancellationToken)
+    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
+        claim.Refused ? ValueTask.CompletedTask : app.CompleteWritesAsync(cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>A refused request's connection is kept for its refusal (a reset could cost the application that answer).</remarks>
+    public void Abort()
     {
-        if (!_answered && !noAnswer.IsEmpty)
+        if (!claim.Refused)
         {
-            _answered = true;
-            AnsweredForOrigin = true;
-            await app.WriteAsync(noAnswer, cancellationToken).ConfigureAwait(false);
+            app.Abort();
         }
-        await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
     }
-
-    /// <inheritdoc />
-    public void Abort() => app.Abort();
 
     /// <inheritdoc />
     /// <remarks>The application's connection stays its owner's to dispose.</remarks>

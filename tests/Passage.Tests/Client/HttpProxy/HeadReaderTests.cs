@@ -48,15 +48,7 @@ public sealed class HeadReaderTests
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var from = new SocketConnection(reader);
-        var writing = Task.Run(async () =>
-        {
-            var bytes = Encoding.ASCII.GetBytes(sent);
-            for (var at = 0; at < bytes.Length; at += writeSize)
-            {
-                await writer.SendAsync(bytes.AsMemory(at, Math.Min(writeSize, bytes.Length - at)));
-            }
-            writer.Shutdown(SocketShutdown.Send);
-        });
+        var writing = PieceByPiece.WriteAsync(writer, sent, writeSize);
         var result = await HeadReader.ReadAsync(from, new byte[size], 0, size, skipEmptyLines, default).AsTask().WaitAsync(Timeouts.Default);
         await writing.WaitAsync(Timeouts.Default);
         return result;

@@ -90,7 +90,7 @@ public sealed class RequestBodyConnectionTests
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var app = new SocketConnection(reader);
-        var body = new RequestBodyConnection(app, "hel"u8.ToArray(), new FramedBody(BodyFraming.Length, 5));
+        var body = new RequestBodyConnection(app, "hel"u8.ToArray(), new FramedBody(BodyFraming.Length, 5), new AnswerClaim());
         await Loopback.SendAllAsync(writer, "lo"u8.ToArray());
         var buffer = new byte[16];
         Assert.Equal(3, await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default));
@@ -141,31 +141,12 @@ public sealed class RequestBodyConnectionTests
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var app = new SocketConnection(reader);
-        var body = new RequestBodyConnection(app, Encoding.Latin1.GetBytes(buffered), new FramedBody(framing, length, forwardsTrailer));
-        var writing = Task.Run(async () =>
-        {
-            var bytes = Encoding.Latin1.GetBytes(sent);
-            for (var at = 0; at < bytes.Length; at += writeSize)
-            {
-                await writer.SendAsync(bytes.AsMemory(at, Math.Min(writeSize, bytes.Length - at)));
-            }
-            writer.Shutdown(SocketShutdown.Send);
-        });
+        var body = new RequestBodyConnection(app, Encoding.Latin1.GetBytes(buffered), new FramedBody(framing, length, forwardsTrailer), new AnswerClaim());
+        var writing = PieceByPiece.WriteAsync(writer, sent, writeSize);
         var read = new StringBuilder();
-        var buffer = new byte[7];
         try
         {
-            while (true)
-            {
-                // A zero-byte read first, as the pump waits, then a small read.
-                await body.ReadAsync(Memory<byte>.Empty, default).AsTask().WaitAsync(Timeouts.Default);
-                var n = await body.ReadAsync(buffer, default).AsTask().WaitAsync(Timeouts.Default);
-                if (n == 0)
-                {
-                    break;
-                }
-                read.Append(Encoding.Latin1.GetString(buffer, 0, n));
-            }
+            await PieceByPiece.ReadToEndAsync(body, read);
         }
         catch (InvalidDataException e)
         {

@@ -41,6 +41,8 @@ public sealed class RefusalReasonHttpTests
     [InlineData(RefusalReason.RelayKeyMismatch, 503, "tls_certificate_error")]
     [InlineData(RefusalReason.RelayError, 502, "http_protocol_error")]
     [InlineData(RefusalReason.OriginNoAnswer, 502, "http_response_incomplete")]
+    [InlineData(RefusalReason.OriginAnswerTooLarge, 502, "http_response_header_section_size")]
+    [InlineData(RefusalReason.OriginBadAnswer, 502, "http_protocol_error")]
     public void Answered_reasons(RefusalReason reason, int status, string errorType)
     {
         Assert.True(reason.HasHttpAnswer());

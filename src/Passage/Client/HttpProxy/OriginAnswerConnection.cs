@@ -1,0 +1,180 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Passage.Relay;
+using Passage.Transport;
+
+namespace Passage.Client.HttpProxy;
+
+/// <summary>
+/// The origin's side of one plain <c>http://</c> request forwarded through a tunnel: writes go to the origin as they
+/// are; reads yield the origin's answer as the application is to get it, and end where the answer ends.
+/// </summary>
+/// <remarks>
+/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 16 KiB, and goes on as
+/// <see cref="OriginAnswerHead"/> writes it: without this hop's fields, the final one with <c>Connection: close</c>. The
+/// body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
+/// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
+/// application's, and the application's connection is closed after the answer, as that head told it.</para>
+/// <para>An origin that closes before its final head is whole, or whose head is too large or one this proxy cannot
+/// pass on, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
+/// bare close.</para>
+/// </remarks>
+/// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
+/// <param name="toHead">Whether the request was HEAD (its answer has no body).</param>
+/// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
+internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHead, AnswerClaim claim) : IDuplexConnection
+{
+    private const int MaxHead = 16 * 1024;
+
+    private byte[]? _head;
+    private int _headFilled;
+    private ReadOnlyMemory<byte> _ready;
+    private FramedBody? _body;
+    private bool _ended;
+
+    /// <summary>Why the application was answered by this proxy instead of the origin, if it was.</summary>
+    public RefusalReason? Refusal { get; private set; }
+
+    /// <inheritdoc />
+    /// <remarks>Null: the answer's head is rewritten and its end found by reading.</remarks>
+    public Socket? Socket => null;
+
+    /// <inheritdoc />
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (!_ready.IsEmpty)
+            {
+                var n = Math.Min(buffer.Length, _ready.Length);
+                _ready.Span[..n].CopyTo(buffer.Span);
+                _ready = _ready[n..];
+                return n;
+            }
+            if (_ended)
+            {
+                return 0;
+            }
+            if (_body is null)
+            {
+                if (buffer.IsEmpty)
+                {
+                    // Waiting for the head holds no buffer; bytes behind an interim head are there at once.
+                    return _headFilled > 0 ? 0 : await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                }
+                await ReadHeadAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (_body.HasHeld)
+            {
+                return _body.TakeHeld(buffer.Span);
+            }
+            if (_body.Done)
+            {
+                _ended = true;
+                continue;
+            }
+            var read = await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                // End of stream (a body cut short ends so too: the application's framing tells it), or readiness.
+                return 0;
+            }
+            var kept = _body.Take(buffer.Span[..read]);
+            if (kept > 0)
+            {
+                return kept;
+            }
+        }
+    }
+
+    /// <summary>Reads the next head whole and makes ready what the application is to get of it: the head, or a refusal.</summary>
+    private async ValueTask ReadHeadAsync(CancellationToken cancellationToken)
+    {
+        _head ??= ArrayPool<byte>.Shared.Rent(MaxHead);
+        var read = await HeadReader.ReadAsync(origin, _head, _headFilled, MaxHead, skipEmptyLines: false, cancellationToken).ConfigureAwait(false);
+        _headFilled = read.Filled;
+        switch (read.Outcome)
+        {
+            case HeadReader.Outcome.Closed:
+                Refuse(RefusalReason.OriginNoAnswer, read.Filled == 0 ? "the origin closed without answering" : "the origin closed inside its answer's head");
+                return;
+            case HeadReader.Outcome.TooLarge:
+                Refuse(RefusalReason.OriginAnswerTooLarge, $"the origin's answer head is larger than {MaxHead / 1024} KiB");
+                return;
+            case HeadReader.Outcome.BareLf:
+                Refuse(RefusalReason.OriginBadAnswer, "a line of the origin's answer head ends in a bare LF");
+                return;
+        }
+        if (OriginAnswerHead.Parse(_head.AsSpan(read.Start..read.End), toHead, out var error) is not { } answer)
+        {
+            Refuse(RefusalReason.OriginBadAnswer, error ?? "the origin's answer is malformed");
+            return;
+        }
+        var rest = _head.AsSpan(read.End, read.Filled - read.End);
+        if (answer.IsInterim)
+        {
+            // What came behind it is the next head's beginning.
+            _ready = answer.ToApplication();
+            rest.CopyTo(_head);
+            _headFilled = rest.Length;
+            return;
+        }
+        if (!claim.ForOrigin())
+        {
+            // The request was refused: the application gets that, not this.
+            _ended = true;
+            ReturnHead();
+            return;
+        }
+        _body = new FramedBody(answer.Framing, answer.ContentLength, answer.Forwards);
+        var head = answer.ToApplication();
+        var ready = new byte[head.Length + rest.Length];
+        head.CopyTo(ready, 0);
+        rest.CopyTo(ready.AsSpan(head.Length));
+        var kept = _body.Take(ready.AsSpan(head.Length));
+        _ready = ready.AsMemory(0, head.Length + kept);
+        ReturnHead();
+    }
+
+    /// <summary>The application gets <paramref name="reason"/>'s answer instead of the origin's, and then its end.</summary>
+    private void Refuse(RefusalReason reason, string detail)
+    {
+        _ended = true;
+        if (!claim.ForOrigin())
+        {
+            ReturnHead();
+            return;
+        }
+        Refusal = reason;
+        _ready = HttpProxySession.Answer(reason, detail);
+        ReturnHead();
+    }
+
+    private void ReturnHead()
+    {
+        if (_head is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_head);
+            _head = null;
+            _headFilled = 0;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => origin.WriteAsync(data, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => origin.CompleteWritesAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public void Abort() => origin.Abort();
+
+    /// <inheritdoc />
+    /// <remarks>The tunnel stays its owner's to dispose; a head buffer still held goes back to the pool.</remarks>
+    public ValueTask DisposeAsync()
+    {
+        ReturnHead();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Text;
+using Passage.Relay.Connect;
+using Passage.Tunnel;
+
+namespace Passage.Client.HttpProxy;
+
+/// <summary>
+/// The head of an answer an origin gives to a request the local HTTP proxy forwarded: an interim one (1xx, RFC 9110
+/// §15.2, such as 100 Continue or 103 Early Hints), which the final one follows, or the final one. It goes on to the
+/// application as it came, less the fields that were this hop's (the hop-by-hop ones, the proxy challenges, those the
+/// answer's Connection names: RFC 9110 §7.6.1), and a final one says <c>Connection: close</c>: the application's
+/// connection ends with this answer, one request per tunnel, whatever the origin meant to do with its own.
+/// </summary>
+/// <remarks>
+/// Read strictly, as a request head is: an HTTP/1.0 or 1.1 status line, field lines that are field lines, and a body
+/// framing that is unambiguous (RFC 9112 §6.3). An answer the application could frame otherwise than this proxy does
+/// is not passed on: the proxy finds where the answer ends by that framing.
+/// </remarks>
+internal sealed record OriginAnswerHead(
+    int Status, string StatusLine, IReadOnlyList<(string Name, string Value, string Line)> Fields, BodyFraming Framing, long ContentLength)
+{
+    /// <summary>True for a 1xx answer, which another follows.</summary>
+    public bool IsInterim => Status < 200;
+
+    /// <summary>Whether a field of this answer (its head's or its chunked body's trailer section's) goes on to the application.</summary>
+    public bool Forwards(string name) => MessageFields.Forwards(name, _options ??= MessageFields.ConnectionOptions(Fields.Select(f => (f.Name, f.Value))));
+
+    private HashSet<string>? _options;
+
+    /// <summary>
+    /// Parses a whole answer head (ending with the empty line). Null, with why, when it is not one this proxy passes on.
+    /// </summary>
+    /// <param name="head">The head's bytes.</param>
+    /// <param name="toHead">Whether the request was HEAD: its answer has no body whatever its fields say (RFC 9110 §9.3.2).</param>
+    /// <param name="error">Why the head is refused.</param>
+    public static OriginAnswerHead? Parse(ReadOnlySpan<byte> head, bool toHead, out string? error)
+    {
+        // Latin-1: one character per byte, so that a field value's obs-text goes on as it came.
+        var lines = Encoding.Latin1.GetString(head).Split("\r\n");
+        if (!TryStatusLine(lines[0], out var status, out error))
+        {
+            return null;
+        }
+        var fields = new List<(string, string, string)>();
+        foreach (var line in lines.Skip(1).TakeWhile(l => l.Length > 0))
+        {
+            if (FieldSyntax.ParseLine(line) is not { } field)
+            {
+                error = "a field line of the origin's answer is malformed";
+                return null;
+            }
+            fields.Add((field.Key, field.Value, line));
+        }
+        if (status == 101)
+        {
+            // The proxy never forwards Upgrade: a switch was not asked for (RFC 9110 §15.2.2).
+            error = "the origin switched protocols unasked";
+            return null;
+        }
+        var framing = BodyFraming.None;
+        long length = 0;
+        // RFC 9112 §6.3: no content after a 1xx, 204 or 304, nor in the answer to HEAD, whatever the fields say.
+        if (status >= 200 && status is not 204 and not 304 && !toHead
+            && !MessageFields.TryFraming(fields.Select(f => (f.Item1, f.Item2)), lines[0][..8], response: true, out framing, out length, out error))
+        {
+            error = "the origin's answer: " + error;
+            return null;
+        }
+        return new OriginAnswerHead(status, lines[0], fields, framing, length);
+    }
+
+    /// <summary>
+    /// The head as the application gets it: the status line as it came, the fields that go on (each line as it came),
+    /// and on a final answer <c>Connection: close</c>.
+    /// </summary>
+    public byte[] ToApplication()
+    {
+        var builder = new StringBuilder(StatusLine).Append("\r\n");
+        foreach (var (name, _, line) in Fields)
+        {
+            if (Forwards(name))
+            {
+                builder.Append(line).Append("\r\n");
+            }
+        }
+        if (!IsInterim)
+        {
+            builder.Append("Connection: close\r\n");
+        }
+        return Encoding.Latin1.GetBytes(builder.Append("\r\n").ToString());
+    }
+
+    /// <summary>
+    /// RFC 9112 §4: <c>HTTP-version SP 3DIGIT SP [ reason-phrase ]</c>, the version 1.0 or 1.1; the reason phrase holds no
+    /// control character but HTAB. (A status line without the space before an empty reason is taken too.)
+    /// </summary>
+    private static bool TryStatusLine(string line, out int status, out string? error)
+    {
+        status = 0;
+        error = "the origin's answer does not start with an HTTP/1.1 status line";
+        if (line.Length < 12 || line[8] != ' ' || (line.Length > 12 && line[12] != ' ')
+            || Http1ConnectParser.ReadVersion(Encoding.Latin1.GetBytes(line[..8]), out _) != Http1ConnectParser.VersionVerdict.Supported
+            || line.AsSpan(9, 3).ContainsAnyExceptInRange('0', '9') || line[9] == '0'
+            || !FieldSyntax.IsValue(line.Length > 12 ? line[13..] : ""))
+        {
+            return false;
+        }
+        status = int.Parse(line.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture);
+        error = null;
+        return true;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net.Sockets;
+using System.Text;
+using Passage.Client.HttpProxy;
+using Passage.Relay;
+using Passage.Tests.Infrastructure;
+using Passage.Transport;
+
+namespace Passage.Tests.Client.HttpProxy;
+
+/// <summary>
+/// The origin's answer as the application gets it, read from a real socket however the origin's writes fall: its heads
+/// without this hop's fields, the final one saying Connection: close, its body byte for byte, and then its end.
+/// </summary>
+public sealed class OriginAnswerConnectionTests
+{
+    /// <summary>What an origin that keeps its connection open sends after its answer: never the application's.</summary>
+    private const string After = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra";
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    public async Task Hop_by_hop_fields_go_connection_close_comes_and_the_answer_ends_at_its_length(int writeSize)
+    {
+        var (read, refusal) = await ReadAnswerAsync(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nProxy-Authenticate: Basic realm=\"x\"\r\n"
+            + "Proxy-Connection: keep-alive\r\nUpgrade: h2c\r\nContent-Length: 2\r\nX-End:  \u00e9 \r\n\r\nok" + After, writeSize, close: false);
+        Assert.Null(refusal);
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-End:  \u00e9 \r\nConnection: close\r\n\r\nok", read);
+    }
+
+    /// <summary>RFC 9110 §15.2: interim answers (100 Continue, 103 Early Hints) precede the final one and go on as they are.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4096)]
+    public async Task Interim_answers_go_on_before_the_final_one(int writeSize)
+    {
+        var (read, refusal) = await ReadAnswerAsync(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: X-A\r\nX-A: 1\r\n\r\n"
+            + "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\nKeep-Alive: 1\r\n\r\n" + After, writeSize, close: false);
+        Assert.Null(refusal);
+        Assert.Equal(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+            + "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", read);
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")]
+    [InlineData("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")]
+    [InlineData("HTTP/1.1 200\r\nContent-Length: 1, 1\r\n\r\nx", false, "HTTP/1.1 200\r\nContent-Length: 1, 1\r\nConnection: close\r\n\r\nx")]
+    public async Task An_answer_without_a_body_or_with_an_empty_one_ends_after_its_head(string answer, bool toHead, string expected)
+    {
+        var (read, refusal) = await ReadAnswerAsync(answer + After, 4096, close: false, toHead);
+        Assert.Null(refusal);
+        Assert.Equal(expected, read);
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.0 200 OK\r\n\r\nuntil the end")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nuntil the end")]
+    public async Task An_answer_without_a_length_lasts_until_the_origin_closes(string answer)
+    {
+        var (read, refusal) = await ReadAnswerAsync(answer, 3, close: true);
+        Assert.Null(refusal);
+        var head = answer.Split("\r\n\r\n")[0];
+        Assert.Equal(head + "\r\nConnection: close\r\n\r\nuntil the end", read);
+    }
+
+    [Theory]
+    [InlineData("", RefusalReason.OriginNoAnswer, "the origin closed without answering")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Le", RefusalReason.OriginNoAnswer, "inside its answer's head")]
+    [InlineData("HTTP/1.1 200 OK\nContent-Length: 0\n\n", RefusalReason.OriginBadAnswer, "bare LF")]
+    [InlineData("SSH-2.0-OpenSSH_9.6\r\n\r\n", RefusalReason.OriginBadAnswer, "status line")]
+    [InlineData("HTTP/2 200 OK\r\n\r\n", RefusalReason.OriginBadAnswer, "status line")]
+    [InlineData("HTTP/1.1 20x OK\r\n\r\n", RefusalReason.OriginBadAnswer, "status line")]
+    [InlineData("HTTP/1.1 200 O\u0001K\r\n\r\n", RefusalReason.OriginBadAnswer, "status line")]
+    [InlineData("HTTP/1.1 200 OK\r\nBad Field: 1\r\n\r\n", RefusalReason.OriginBadAnswer, "field line")]
+    [InlineData("HTTP/1.1 200 OK\r\n Folded: 1\r\n\r\n", RefusalReason.OriginBadAnswer, "field line")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", RefusalReason.OriginBadAnswer, "Content-Length")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", RefusalReason.OriginBadAnswer, "both")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", RefusalReason.OriginBadAnswer, "chunked")]
+    [InlineData("HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok", RefusalReason.OriginBadAnswer, "Connection names")]
+    [InlineData("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", RefusalReason.OriginBadAnswer, "switched protocols")]
+    public async Task An_answer_head_the_proxy_cannot_pass_on_is_a_502_with_a_proxy_status(string answer, RefusalReason reason, string detail)
+    {
+        var (read, refusal) = await ReadAnswerAsync(answer, 4096, close: true);
+        Assert.Equal(reason, refusal);
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=", read);
+        Assert.Contains(detail, read);
+        Assert.EndsWith("\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", read);
+    }
+
+    [Fact]
+    public async Task An_origin_that_closes_after_an_interim_answer_is_a_502_after_it()
+    {
+        var (read, refusal) = await ReadAnswerAsync("HTTP/1.1 100 Continue\r\n\r\n", 4096, close: true);
+        Assert.Equal(RefusalReason.OriginNoAnswer, refusal);
+        Assert.StartsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=http_response_incomplete; ", read);
+    }
+
+    [Fact]
+    public async Task An_answer_head_over_16_KiB_is_a_502_about_its_size()
+    {
+        var (read, refusal) = await ReadAnswerAsync("HTTP/1.1 200 OK\r\nX-Big: " + new string('a', 16 * 1024) + "\r\n\r\n", 4096, close: false);
+        Assert.Equal(RefusalReason.OriginAnswerTooLarge, refusal);
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=http_response_header_section_size; ", read);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="sent"/> to a socket in <paramref name="writeSize"/> pieces (then closes it, or leaves it open,
+    /// as an origin that ignores Connection: close does); reads the other end through an
+    /// <see cref="OriginAnswerConnection"/> until it ends: what it gave, and the refusal it answered for the origin.
+    /// </summary>
+    private static async Task<(string Read, RefusalReason? Refusal)> ReadAnswerAsync(string sent, int writeSize, bool close, bool toHead = false)
+    {
+        var (writer, reader) = await Loopback.ConnectedPairAsync();
+        using var _ = writer;
+        await using var origin = new SocketConnection(reader);
+        await using var answer = new OriginAnswerConnection(origin, toHead, new AnswerClaim());
+        var writing = PieceByPiece.WriteAsync(writer, sent, writeSize, close);
+        var read = new StringBuilder();
+        await PieceByPiece.ReadToEndAsync(answer, read);
+        await writing.WaitAsync(Timeouts.Default);
+        return (read.ToString(), answer.Refusal);
+    }
+}
