@@ -57,7 +57,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
 
             await using var upstream = new StreamConnection(tunnel);
             byte[] rest = buffer.AsSpan(headEnd, filled - headEnd).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
             buffer = null;
             if (head.IsConnect)
             {
@@ -91,7 +91,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         {
             if (buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
             }
             await app.DisposeAsync().ConfigureAwait(false);
         }

@@ -317,7 +317,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             {
                 if (_options.MinHttpVersion >= 2)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // what it read may hold credentials
                     await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
                     return false;
                 }
@@ -336,7 +336,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // what it read may hold credentials
             }
         }
         finally
@@ -420,7 +420,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             if (buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // what it read may hold credentials
             }
         }
     }

@@ -109,7 +109,7 @@ internal sealed class Http1ConnectSession(
                 var headLength = (int)head.Value.HeadLength;
                 // Keep those bytes, not the head buffer: an idle tunnel holds no buffer.
                 var early = buffer.AsSpan(headLength, filled - headLength).ToArray();
-                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
                 buffer = null;
                 handedOver = true;
                 return new Opened(upstream, opening.Lease, early);
@@ -133,7 +133,7 @@ internal sealed class Http1ConnectSession(
         {
             if (buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
             }
         }
     }
