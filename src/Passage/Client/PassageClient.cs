@@ -84,7 +84,7 @@ public sealed partial class PassageClient : IAsyncDisposable
                 health.Succeeded(null);
                 break;
             }
-            health.Failed(_time);
+            Failed(link, health);
             Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
         }
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");
@@ -162,12 +162,19 @@ public sealed partial class PassageClient : IAsyncDisposable
         else if (health.IsUp || health.NextProbe <= _time.GetTimestamp())
         {
             var wasUp = health.IsUp;
-            health.Failed(_time);
+            Failed(link, health);
             if (wasUp)
             {
                 Log.RelayDown(_logger, link.Relay.ToString());
             }
         }
+    }
+
+    /// <summary>A relay that failed is marked down and its connections dropped: the next attempt starts afresh.</summary>
+    private void Failed(RelayLink link, RelayHealth health)
+    {
+        health.Failed(_time);
+        link.Reset();
     }
 
     /// <inheritdoc />

@@ -14,7 +14,7 @@ namespace Passage.Client;
 /// </summary>
 internal sealed class RelayLink : IDisposable
 {
-    private readonly HttpMessageInvoker _http;
+    private RelayConnections _connections;
     private readonly string? _token;
     private readonly TimeSpan _connectTimeout;
     private readonly TimeSpan _answerTimeout;
@@ -30,27 +30,7 @@ internal sealed class RelayLink : IDisposable
         // also covers the link's setup, which the connect timeout bounds.
         _answerTimeout = ForTimer(answerTimeout);
         _setupAndAnswerTimeout = answerTimeout == Timeout.InfiniteTimeSpan ? answerTimeout : ForTimer(connectTimeout + answerTimeout);
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            UseCookies = false,
-            AllowAutoRedirect = false,
-            ConnectTimeout = connectTimeout,
-            // More connections only when one carries as many tunnels as the relay allows.
-            EnableMultipleHttp2Connections = true,
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(15),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
-                CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
-            },
-        };
-        _http = new HttpMessageInvoker(handler, disposeHandler: true);
+        _connections = new RelayConnections(CreateHandler());
         BaseUri = new UriBuilder("https", relay.Host.Contains(':', StringComparison.Ordinal) ? $"[{relay.Host}]" : relay.Host, relay.Port).Uri;
     }
 
@@ -59,6 +39,51 @@ internal sealed class RelayLink : IDisposable
 
     private Uri BaseUri { get; }
 
+    private SocketsHttpHandler CreateHandler() => new()
+    {
+        UseProxy = false,
+        UseCookies = false,
+        AllowAutoRedirect = false,
+        ConnectTimeout = _connectTimeout,
+        // More connections only when one carries as many tunnels as the relay allows.
+        EnableMultipleHttp2Connections = true,
+        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(15),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(Relay.NodeId),
+            CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
+        },
+    };
+
+    /// <summary>
+    /// Drops the link's connections, after the relay failed: the next request opens a new one. A connection that
+    /// carries tunnels closes when the last of them ends; the others close now (see <see cref="RelayConnections"/>).
+    /// </summary>
+    public void Reset() => Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler())).Dispose();
+
+    /// <summary>Sends a request made by <paramref name="create"/>, again on the new connections if <see cref="Reset"/> came between.</summary>
+    private async Task<(HttpResponseMessage Response, RelayConnections Connections)> SendAsync(Func<HttpRequestMessage> create, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var connections = Volatile.Read(ref _connections);
+            using var request = create();
+            try
+            {
+                return (await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false), connections);
+            }
+            catch (ObjectDisposedException) when (!ReferenceEquals(connections, Volatile.Read(ref _connections)))
+            {
+                // Reset while this request was on its way: ask again.
+            }
+        }
+    }
+
     /// <summary>Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay.</summary>
     public async Task<TunnelAttempt> OpenAsync(string host, int port, CancellationToken cancellationToken)
     {
@@ -66,24 +91,15 @@ internal sealed class RelayLink : IDisposable
         {
             return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
         }
-        using var request = new HttpRequestMessage(HttpMethod.Connect, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PathFor(host, port)))
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        request.Headers.Protocol = "connect-tcp";
-        if (_token is not null)
-        {
-            request.Headers.ProxyAuthorization = new AuthenticationHeaderValue("Bearer", _token);
-        }
         HttpResponseMessage response;
+        RelayConnections connections;
         // The connection's setup and the relay's answer: the relay's own connect timeout should end that wait first,
         // and this one ends it if the relay does not.
         using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         answer.CancelAfter(_setupAndAnswerTimeout);
         try
         {
-            response = await _http.SendAsync(request, answer.Token).ConfigureAwait(false);
+            (response, connections) = await SendAsync(() => TunnelRequest(host, port), answer.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -113,7 +129,7 @@ internal sealed class RelayLink : IDisposable
         if (response.StatusCode == HttpStatusCode.OK)
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new TunnelAttempt(new TunnelStream(stream, response), default, "");
+            return new TunnelAttempt(new TunnelStream(stream, connections.Tunnel(response)), default, "");
         }
         using (response)
         {
@@ -121,6 +137,21 @@ internal sealed class RelayLink : IDisposable
             var status = (int)response.StatusCode;
             return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}".Trim());
         }
+    }
+
+    private HttpRequestMessage TunnelRequest(string host, int port)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Connect, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PathFor(host, port)))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Protocol = "connect-tcp";
+        if (_token is not null)
+        {
+            request.Headers.ProxyAuthorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+        return request;
     }
 
     /// <summary>
@@ -133,15 +164,16 @@ internal sealed class RelayLink : IDisposable
         {
             return (await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, cancellationToken).ConfigureAwait(false)).RoundTrip;
         }
-        using var request = new HttpRequestMessage(HttpMethod.Head, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PingPath))
-        {
-            Version = _http1Only ? HttpVersion.Version11 : HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            using var response = (await SendAsync(
+                () => new HttpRequestMessage(HttpMethod.Head, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PingPath))
+                {
+                    Version = HttpVersion.Version20,
+                    VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                },
+                cancellationToken).ConfigureAwait(false)).Response;
             return Stopwatch.GetElapsedTime(started);
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
@@ -180,5 +212,5 @@ internal sealed class RelayLink : IDisposable
         ? TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}")
         : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _connections.Dispose();
 }

@@ -17,29 +17,36 @@ internal sealed record RawFrame(byte Type, byte Flags, int Stream, byte[] Payloa
 }
 
 /// <summary>
-/// An HTTP/2 client that writes its frames by hand, as a hostile one would: prior knowledge on the plain endpoint,
-/// header blocks of HPACK literals without indexing (RFC 7541 §6.2.2), and nothing done for it (no PING answered, no
-/// WINDOW_UPDATE sent) unless the test says so.
+/// An HTTP/2 end that writes its frames by hand, as a hostile one would: header blocks of HPACK literals without
+/// indexing (RFC 7541 §6.2.2), and nothing done for it (no PING answered, no WINDOW_UPDATE sent) unless the test says
+/// so. A client with prior knowledge on a relay's plain endpoint (<see cref="ConnectAsync"/>), or either end over a
+/// stream the test opened (<see cref="Over"/>: a relay behind TLS).
 /// </summary>
 internal sealed class RawHttp2 : IDisposable
 {
-    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7;
+    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7, WindowUpdate = 0x8, Continuation = 0x9;
     public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
     public const uint NoError = 0x0, Cancel = 0x8, ConnectError = 0xa;
 
-    private readonly Socket _socket;
+    /// <summary>SETTINGS parameters (RFC 9113 §6.5.2, RFC 8441 §3).</summary>
+    public const ushort MaxConcurrentStreams = 0x3, InitialWindowSize = 0x4, EnableConnectProtocol = 0x8;
+
+    private readonly Stream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start;
     private int _end;
 
-    private RawHttp2(Socket socket) => _socket = socket;
+    private RawHttp2(Stream stream) => _stream = stream;
+
+    /// <summary>Frames over <paramref name="stream"/> (owned: disposed with this).</summary>
+    public static RawHttp2 Over(Stream stream) => new(stream);
 
     /// <summary>Connects to 127.0.0.1:<paramref name="port"/> and sends the preface and an empty SETTINGS frame.</summary>
     public static async Task<RawHttp2> ConnectAsync(int port)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(Timeouts.Default);
-        var h2 = new RawHttp2(socket);
+        var h2 = new RawHttp2(new NetworkStream(socket, ownsSocket: true));
         byte[] start = [.. Http2Start.Preface, .. Frame(Settings, 0, 0, [])];
         await h2.SendAsync(start);
         return h2;
@@ -55,7 +62,7 @@ internal sealed class RawHttp2 : IDisposable
         return frame;
     }
 
-    /// <summary>A header block of literal fields without indexing, names and values as given (short ones: 7-bit lengths).</summary>
+    /// <summary>A header block of literal fields without indexing, names and values as given (no Huffman coding).</summary>
     public static byte[] HeaderBlock(params (string Name, string Value)[] fields)
     {
         var block = new List<byte>();
@@ -65,12 +72,48 @@ internal sealed class RawHttp2 : IDisposable
             foreach (var text in new[] { name, value })
             {
                 var bytes = Encoding.ASCII.GetBytes(text);
-                Assert.True(bytes.Length < 127, "only short fields");
-                block.Add((byte)bytes.Length);
+                // The length as an HPACK integer with a 7-bit prefix (RFC 7541 §5.1).
+                if (bytes.Length < 127)
+                {
+                    block.Add((byte)bytes.Length);
+                }
+                else
+                {
+                    block.Add(127);
+                    for (var rest = bytes.Length - 127; ; rest >>= 7)
+                    {
+                        block.Add((byte)(rest >= 128 ? (rest & 0x7f) | 0x80 : rest));
+                        if (rest < 128)
+                        {
+                            break;
+                        }
+                    }
+                }
                 block.AddRange(bytes);
             }
         }
         return [.. block];
+    }
+
+    /// <summary>A SETTINGS frame with the given parameters.</summary>
+    public static byte[] SettingsFrame(params (ushort Id, uint Value)[] parameters)
+    {
+        var payload = new byte[6 * parameters.Length];
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(payload.AsSpan(6 * i), parameters[i].Id);
+            BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(6 * i + 2), parameters[i].Value);
+        }
+        return Frame(Settings, 0, 0, payload);
+    }
+
+    /// <summary>A GOAWAY frame naming <paramref name="lastStream"/> as the last stream that may have been processed.</summary>
+    public static byte[] GoAwayFrame(int lastStream, uint errorCode = NoError)
+    {
+        var payload = new byte[8];
+        BinaryPrimitives.WriteInt32BigEndian(payload, lastStream);
+        BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(4), errorCode);
+        return Frame(GoAway, 0, 0, payload);
     }
 
     /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with an extended CONNECT for <paramref name="host"/>:<paramref name="port"/>.</summary>
@@ -89,12 +132,20 @@ internal sealed class RawHttp2 : IDisposable
         return Frame(RstStream, 0, stream, code);
     }
 
-    public async Task SendAsync(ReadOnlyMemory<byte> bytes) => await Loopback.SendAllAsync(_socket, bytes);
-
-    /// <summary>The next frame; null once the relay has closed the connection (end of stream or reset).</summary>
-    public async Task<RawFrame?> ReadFrameAsync()
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes)
     {
         using var cts = new CancellationTokenSource(Timeouts.Default);
+        await _stream.WriteAsync(bytes, cts.Token);
+        await _stream.FlushAsync(cts.Token);
+    }
+
+    /// <summary>
+    /// The next frame; null once the peer has closed the connection (end of stream or reset). Waits at most
+    /// <paramref name="patience"/> (<see cref="Timeouts.Default"/> unless given).
+    /// </summary>
+    public async Task<RawFrame?> ReadFrameAsync(TimeSpan? patience = null)
+    {
+        using var cts = new CancellationTokenSource(patience ?? Timeouts.Default);
         while (true)
         {
             if (_end - _start >= 9)
@@ -120,9 +171,9 @@ internal sealed class RawHttp2 : IDisposable
             int n;
             try
             {
-                n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token);
+                n = await _stream.ReadAsync(_buffer.AsMemory(_end), cts.Token);
             }
-            catch (SocketException)
+            catch (IOException)
             {
                 return null;
             }
@@ -147,5 +198,5 @@ internal sealed class RawHttp2 : IDisposable
         return null;
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose() => _stream.Dispose();
 }

@@ -1,0 +1,156 @@
+using System.Net.Sockets;
+using Passage.Transport;
+
+namespace Passage.Client;
+
+/// <summary>
+/// One generation of a <see cref="RelayLink"/>'s connections: the HTTP client that opens them, the TCP connections it
+/// opened, and the tunnels they carry. Retired (disposed) when the relay fails: the HTTP client is disposed, and every
+/// one of its TCP connections is closed once no tunnel of this generation is open any more, at once when none is.
+/// </summary>
+/// <remarks>
+/// The HTTP client's own disposal is not enough: it keeps, and never closes, a connection whose relay allows no
+/// stream (SETTINGS_MAX_CONCURRENT_STREAMS 0), opening another beside it for every request, so such a relay gathered
+/// the client's sockets with every attempt and every probe.
+/// </remarks>
+internal sealed class RelayConnections : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly HashSet<Transport> _transports = [];
+    private int _tunnels;
+    private bool _retired;
+
+    /// <summary>Takes <paramref name="handler"/> (its connect callback becomes this generation's).</summary>
+    public RelayConnections(SocketsHttpHandler handler)
+    {
+        handler.ConnectCallback = ConnectAsync;
+        Http = new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    /// <summary>Sends requests over this generation's connections.</summary>
+    public HttpMessageInvoker Http { get; }
+
+    /// <summary>
+    /// Counts a tunnel opened over this generation until the returned object is disposed, which also disposes
+    /// <paramref name="exchange"/> (disposing it more than once is harmless).
+    /// </summary>
+    public IDisposable Tunnel(IDisposable exchange)
+    {
+        lock (_gate)
+        {
+            _tunnels++;
+        }
+        return new TunnelLease(this, exchange);
+    }
+
+    /// <summary>Retires this generation: no new request, and its connections closed as their tunnels end.</summary>
+    public void Dispose()
+    {
+        bool idle;
+        lock (_gate)
+        {
+            if (_retired)
+            {
+                return;
+            }
+            _retired = true;
+            idle = _tunnels == 0;
+        }
+        Http.Dispose();
+        if (idle)
+        {
+            CloseAll();
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var transport = new Transport(this, new NetworkStream(socket, ownsSocket: true));
+        lock (_gate)
+        {
+            if (!_retired)
+            {
+                _transports.Add(transport);
+                return transport;
+            }
+        }
+        await transport.DisposeAsync().ConfigureAwait(false);
+        throw new IOException("the connection to the relay was dropped while it was being opened");
+    }
+
+    private void TunnelEnded()
+    {
+        lock (_gate)
+        {
+            if (--_tunnels > 0 || !_retired)
+            {
+                return;
+            }
+        }
+        CloseAll();
+    }
+
+    private void CloseAll()
+    {
+        Transport[] all;
+        lock (_gate)
+        {
+            all = [.. _transports];
+        }
+        foreach (var transport in all)
+        {
+            transport.Dispose();
+        }
+    }
+
+    /// <summary>One TCP connection of the generation; it leaves the generation's set when closed.</summary>
+    private sealed class Transport(RelayConnections owner, Stream inner) : DelegatingStream(inner)
+    {
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                Forget();
+            }
+            base.Dispose(disposing);
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            Forget();
+            return base.DisposeAsync();
+        }
+
+        private void Forget()
+        {
+            lock (owner._gate)
+            {
+                owner._transports.Remove(this);
+            }
+        }
+    }
+
+    private sealed class TunnelLease(RelayConnections owner, IDisposable exchange) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                exchange.Dispose();
+                owner.TunnelEnded();
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Client;
+
+/// <summary>
+/// A relay that the client's pin accepts (TLS with its own identity, ALPN h2) and that then speaks hand-written HTTP/2
+/// frames, as a broken or hostile relay would. On each connection it reads the client's preface, sends
+/// <c>start</c> (by default a SETTINGS frame that allows extended CONNECT), and serves the client's frames: its
+/// SETTINGS and PINGs acknowledged, a request that ends with its headers (the client's probe) answered 204, and each
+/// tunnel request (headers without END_STREAM) handed to the test's <c>onTunnel</c>. Everything else the client sends
+/// is kept in <see cref="HostileConnection.Received"/>.
+/// </summary>
+internal sealed class HostileRelay : IAsyncDisposable
+{
+    private readonly NodeIdentity _identity = NodeIdentity.Create();
+    private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
+    private readonly Func<HostileConnection, int, Task> _onTunnel;
+    private readonly byte[] _start;
+    private readonly ConcurrentQueue<HostileConnection> _connections = new();
+    private readonly List<Task> _tasks = [];
+    private readonly Task _accepting;
+
+    private HostileRelay(Func<HostileConnection, int, Task> onTunnel, byte[] start)
+    {
+        _onTunnel = onTunnel;
+        _start = start;
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(64);
+        _accepting = AcceptAsync();
+    }
+
+    /// <summary>The SETTINGS a relay sends: extended CONNECT allowed (RFC 8441 §3), and <paramref name="more"/>.</summary>
+    public static byte[] Settings(params (ushort Id, uint Value)[] more) =>
+        RawHttp2.SettingsFrame([(RawHttp2.EnableConnectProtocol, 1), .. more]);
+
+    /// <summary>Starts a relay that answers every tunnel request with <paramref name="onTunnel"/>, after sending <paramref name="start"/> (default <see cref="Settings"/>).</summary>
+    public static HostileRelay Start(Func<HostileConnection, int, Task> onTunnel, byte[]? start = null) => new(onTunnel, start ?? Settings());
+
+    public PeerAddress Address => new(_identity.NodeId, "127.0.0.1", ((IPEndPoint)_listener.LocalEndPoint!).Port);
+
+    /// <summary>The connections accepted so far, first first.</summary>
+    public IReadOnlyList<HostileConnection> Connections => _connections.ToArray();
+
+    /// <summary>The tunnel requests seen so far, on every connection.</summary>
+    public int Tunnels => _connections.Sum(c => c.Tunnels);
+
+    private async Task AcceptAsync()
+    {
+        while (true)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await _listener.AcceptAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            var connection = new HostileConnection(accepted);
+            _connections.Enqueue(connection);
+            lock (_tasks)
+            {
+                _tasks.Add(Task.Run(() => connection.ServeAsync(_identity, _start, _onTunnel)));
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Dispose();
+        await _accepting;
+        foreach (var connection in _connections)
+        {
+            connection.Dispose();
+        }
+        Task[] tasks;
+        lock (_tasks)
+        {
+            tasks = [.. _tasks];
+        }
+        await Task.WhenAll(tasks).WaitAsync(Timeouts.Default);
+        _identity.Dispose();
+    }
+}
+
+/// <summary>One connection of a <see cref="HostileRelay"/>.</summary>
+internal sealed class HostileConnection(Socket socket) : IDisposable
+{
+    private readonly SemaphoreSlim _writing = new(1, 1);
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Task> _tunnels = [];
+    private readonly ConcurrentDictionary<int, bool> _echoed = new();
+    private RawHttp2? _h2;
+
+    /// <summary>Frames the client sent that the relay does not serve itself (DATA, RST_STREAM, GOAWAY, WINDOW_UPDATE...).</summary>
+    public ConcurrentQueue<RawFrame> Received { get; } = new();
+
+    /// <summary>Completes when the client has closed the connection (or it broke).</summary>
+    public Task Closed => _closed.Task;
+
+    /// <summary>Tunnel requests seen on this connection.</summary>
+    public int Tunnels { get; private set; }
+
+    /// <summary>Whether the client's PINGs are answered (true unless a test turns it off).</summary>
+    public bool AnswerPings { get; set; } = true;
+
+    /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with <c>:status</c> and <paramref name="fields"/>.</summary>
+    public static byte[] Answer(int stream, int status, bool endStream = false, params (string Name, string Value)[] fields) =>
+        RawHttp2.Frame(RawHttp2.Headers, (byte)(RawHttp2.EndHeaders | (endStream ? RawHttp2.EndStream : 0)), stream,
+            RawHttp2.HeaderBlock([(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)), .. fields]));
+
+    /// <summary>A WINDOW_UPDATE frame granting <paramref name="increment"/> bytes on <paramref name="stream"/> (0: the connection).</summary>
+    public static byte[] WindowUpdate(int stream, int increment)
+    {
+        var payload = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(payload, increment);
+        return RawHttp2.Frame(RawHttp2.WindowUpdate, 0, stream, payload);
+    }
+
+    /// <summary>From now on the DATA the client sends on <paramref name="stream"/> comes back to it (and its window is granted again).</summary>
+    public void Echo(int stream) => _echoed[stream] = true;
+
+    /// <summary>Sends <paramref name="bytes"/> to the client, whole (writes from the serving loop and the test do not interleave).</summary>
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes)
+    {
+        await _writing.WaitAsync();
+        try
+        {
+            await _h2!.SendAsync(bytes);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    /// <summary>Sends, and says false instead of throwing when the client has gone.</summary>
+    public async Task<bool> TrySendAsync(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            await SendAsync(bytes);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Closes the TCP connection (with RST when <paramref name="abort"/>).</summary>
+    public void Close(bool abort = false)
+    {
+        if (abort)
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        socket.Dispose();
+    }
+
+    internal async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel)
+    {
+        try
+        {
+            var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            _h2 = RawHttp2.Over(tls);
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = identity.Certificate,
+                ApplicationProtocols = [SslApplicationProtocol.Http2],
+            });
+            var preface = new byte[24];
+            await tls.ReadExactlyAsync(preface);
+            await SendAsync(start);
+            while (await _h2.ReadFrameAsync(Timeout.InfiniteTimeSpan) is { } frame)
+            {
+                switch (frame.Type)
+                {
+                    case RawHttp2.Settings when frame.Flags == 0:
+                        await SendAsync(RawHttp2.Frame(RawHttp2.Settings, RawHttp2.Ack, 0, []));
+                        break;
+                    case RawHttp2.Ping when frame.Flags == 0 && AnswerPings:
+                        await SendAsync(RawHttp2.Frame(RawHttp2.Ping, RawHttp2.Ack, 0, frame.Payload));
+                        break;
+                    case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0:
+                        await SendAsync(Answer(frame.Stream, 204, endStream: true));
+                        break;
+                    case RawHttp2.Headers:
+                        Tunnels++;
+                        lock (_tunnels)
+                        {
+                            _tunnels.Add(Task.Run(() => onTunnel(this, frame.Stream)));
+                        }
+                        break;
+                    case RawHttp2.Data when _echoed.ContainsKey(frame.Stream) && frame.Payload.Length > 0:
+                        await SendAsync((byte[])[.. RawHttp2.Frame(RawHttp2.Data, 0, frame.Stream, frame.Payload),
+                            .. WindowUpdate(0, frame.Payload.Length), .. WindowUpdate(frame.Stream, frame.Payload.Length)]);
+                        break;
+                    default:
+                        Received.Enqueue(frame);
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+        {
+        }
+        finally
+        {
+            _closed.TrySetResult();
+            Task[] tunnels;
+            lock (_tunnels)
+            {
+                tunnels = [.. _tunnels];
+            }
+            try
+            {
+                await Task.WhenAll(tunnels).WaitAsync(Timeouts.Default);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                // A tunnel's script that was still writing when the client went.
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _h2?.Dispose();
+        socket.Dispose();
+    }
+}

@@ -1,0 +1,84 @@
+using Passage.Client;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Client;
+
+/// <summary>
+/// Relays that the client's pin accepts and that then break HTTP/2 or answer tunnel requests wrongly: what the
+/// application gets, whether the relay is taken for down, and what the client holds afterwards.
+/// </summary>
+public sealed class HostileRelayTests
+{
+    private static async Task<PassageClient> StartClientAsync(params HostileRelay[] relays)
+    {
+        var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = relays.Select(r => r.Address).ToArray(),
+            // Only the tests' own attempts and the start's probe: the probe loop measures no healthy relay meanwhile.
+            ProbeInterval = TimeSpan.FromHours(1),
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        return client;
+    }
+
+    private static string Connections(HostileRelay relay) =>
+        string.Join(" ", relay.Connections.Select(c => $"[tunnels {c.Tunnels}, closed {c.Closed.IsCompleted}]"));
+
+    /// <summary>
+    /// A relay whose SETTINGS allow no stream at all: the HTTP client keeps each such connection (the relay may raise
+    /// the limit later) and opens another beside it for the next request, so every failed attempt, and every probe of
+    /// the relay while it is down, left sockets open for good (13 after five attempts; a probe every 30 s adds more).
+    /// </summary>
+    [Fact]
+    public async Task A_relay_that_allows_no_stream_fails_the_attempt_and_keeps_none_of_its_connections_open()
+    {
+        await using var relay = HostileRelay.Start((_, _) => Task.CompletedTask, HostileRelay.Settings((RawHttp2.MaxConcurrentStreams, 0)));
+        await using var client = await StartClientAsync(relay);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+            Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        }
+        Assert.False(client.Status.Single().IsUp);
+        Assert.Equal(0, relay.Tunnels);
+        // Every connection those attempts opened is closed (the probe loop may open more meanwhile: not these).
+        var opened = relay.Connections;
+        Assert.True(opened.Count >= 2, Connections(relay));
+        await Timeouts.WaitUntilAsync(() => opened.All(c => c.Closed.IsCompleted), () => Connections(relay));
+    }
+
+    /// <summary>Dropping a failed relay's connections does not cut the tunnels they carry: those end when they end.</summary>
+    [Fact]
+    public async Task A_tunnel_open_on_a_relay_that_then_fails_keeps_working()
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            if (connection.Tunnels == 1)
+            {
+                // The first tunnel: answered, and its bytes echoed.
+                await connection.SendAsync(HostileConnection.Answer(stream, 200));
+                connection.Echo(stream);
+            }
+            // Every later request: never answered.
+        });
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [relay.Address],
+            ProbeInterval = TimeSpan.FromHours(1),
+            AnswerTimeout = TimeSpan.FromMilliseconds(200),
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Contains("did not answer", error.Message);
+        Assert.False(client.Status.Single().IsUp);
+
+        await tunnel.WriteAsync("still here"u8.ToArray());
+        var back = new byte[10];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("still here"u8.ToArray(), back);
+    }
+}
