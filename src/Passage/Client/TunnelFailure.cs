@@ -30,7 +30,7 @@ public enum TunnelFailure
     /// <summary>The destination did not answer in time (504, <c>connection_timeout</c>).</summary>
     Timeout,
 
-    /// <summary>The relay answered something else (a status Passage does not expect).</summary>
+    /// <summary>The relay answered 502 without naming the destination's failure (not retried: another relay would likely say the same).</summary>
     Other,
 
     /// <summary>
@@ -38,4 +38,10 @@ public enum TunnelFailure
     /// name. Another relay would say the same.
     /// </summary>
     InvalidRequest,
+
+    /// <summary>
+    /// The relay answered what says nothing of the destination: a redirect, a 404, a 500, a status line it could not
+    /// read (retried on the next relay).
+    /// </summary>
+    RelayError,
 }

@@ -33,6 +33,7 @@ internal static class TunnelFailureAnswers
         TunnelFailure.RelayBusy => RefusalReason.ConnectionLimit,
         TunnelFailure.RelayUnavailable => RefusalReason.RelayUnavailable,
         TunnelFailure.PinMismatch => RefusalReason.RelayKeyMismatch,
+        // An answer the client cannot pass on: RelayError, Other, AuthenticationRequired.
         _ => RefusalReason.RelayError,
     };
 }

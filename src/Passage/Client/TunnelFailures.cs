@@ -5,9 +5,14 @@ public static class TunnelFailures
 {
     /// <summary>True when another relay may well succeed: the failure was the relay's, not the destination's.</summary>
     public static bool IsRelayFault(this TunnelFailure failure) =>
-        failure is TunnelFailure.RelayUnavailable or TunnelFailure.PinMismatch or TunnelFailure.RelayBusy;
+        failure is TunnelFailure.RelayUnavailable or TunnelFailure.PinMismatch or TunnelFailure.RelayBusy or TunnelFailure.RelayError;
 
-    /// <summary>Maps a relay's answer (status and the <c>error=</c> of its Proxy-Status, RFC 9209) to a failure.</summary>
+    /// <summary>
+    /// Maps a relay's answer (status and the <c>error=</c> of its Proxy-Status, RFC 9209) to a failure. What the
+    /// Proxy-Status says of the destination wins over a 503 (a proxy may answer a refused connection so); a 502
+    /// without it is a failure beyond the relay, unnamed; any other answer says nothing of the destination (a redirect,
+    /// a 404, a 500, an unreadable status line) and is the relay's own.
+    /// </summary>
     public static TunnelFailure FromAnswer(int status, string? proxyStatus)
     {
         var error = ErrorType(proxyStatus);
@@ -16,7 +21,6 @@ public static class TunnelFailures
             (400, _) => TunnelFailure.InvalidRequest,
             (407, _) => TunnelFailure.AuthenticationRequired,
             (403, _) => TunnelFailure.DestinationDenied,
-            (503, _) => TunnelFailure.RelayBusy,
             (504, _) => TunnelFailure.Timeout,
             (_, "dns_error") or (_, "destination_not_found") => TunnelFailure.DnsError,
             (_, "dns_timeout") => TunnelFailure.Timeout,
@@ -24,7 +28,9 @@ public static class TunnelFailures
             (_, "destination_ip_unroutable") or (_, "destination_unavailable") => TunnelFailure.Unreachable,
             (_, "connection_timeout") => TunnelFailure.Timeout,
             (_, "destination_ip_prohibited") or (_, "http_request_denied") => TunnelFailure.DestinationDenied,
-            _ => TunnelFailure.Other,
+            (503, _) => TunnelFailure.RelayBusy,
+            (502, _) => TunnelFailure.Other,
+            _ => TunnelFailure.RelayError,
         };
     }
 

@@ -81,4 +81,65 @@ public sealed class HostileRelayTests
         await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
         Assert.Equal("still here"u8.ToArray(), back);
     }
+
+    /// <summary>
+    /// An answer that says nothing of the destination is the relay's failing: the tunnel goes to the next relay and
+    /// this one is taken for down. Such answers used to end the attempt, relay kept up and first in line, so one
+    /// misconfigured relay failed every tunnel while a healthy one stood next to it.
+    /// </summary>
+    [Theory]
+    [InlineData(404, null)]
+    [InlineData(500, null)]
+    [InlineData(500, "other-proxy; error=proxy_internal_error")]
+    [InlineData(301, null)]
+    public async Task An_answer_that_says_nothing_of_the_destination_sends_the_tunnel_to_the_next_relay(int status, string? proxyStatus)
+    {
+        // The first tunnel request either relay sees gets the answer; every later one is answered 200 and echoed.
+        var requests = 0;
+        async Task Serve(HostileConnection connection, int stream)
+        {
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                await connection.SendAsync(proxyStatus is null
+                    ? HostileConnection.Answer(stream, status, endStream: true)
+                    : HostileConnection.Answer(stream, status, endStream: true, ("proxy-status", proxyStatus)));
+                return;
+            }
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            connection.Echo(stream);
+        }
+        await using var first = HostileRelay.Start(Serve);
+        await using var second = HostileRelay.Start(Serve);
+        await using var client = await StartClientAsync(first, second);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync("hi"u8.ToArray());
+        var back = new byte[2];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("hi"u8.ToArray(), back);
+        Assert.Equal(1, first.Tunnels);
+        Assert.Equal(1, second.Tunnels);
+        // The one asked first (it got the answer) is down, the other up.
+        Assert.Single(client.Status, r => !r.IsUp);
+    }
+
+    /// <summary>
+    /// A 503 whose Proxy-Status names the destination's failure (as a proxy that answers a refused connection with 503
+    /// may send) is that failure: the relay stays up and no other relay is asked. It used to be read as the relay at
+    /// its limit, so one unreachable destination took every relay down in turn.
+    /// </summary>
+    [Fact]
+    public async Task A_503_that_names_the_destination_s_failure_is_that_failure_and_leaves_the_relay_up()
+    {
+        static Task Refuse(HostileConnection connection, int stream) =>
+            connection.SendAsync(HostileConnection.Answer(stream, 503, endStream: true, ("proxy-status", "other-proxy; error=connection_refused")));
+        await using var first = HostileRelay.Start(Refuse);
+        await using var second = HostileRelay.Start(Refuse);
+        await using var client = await StartClientAsync(first, second);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.ConnectionRefused, error.Failure);
+        Assert.Equal(1, first.Tunnels + second.Tunnels);
+        Assert.All(client.Status, r => Assert.True(r.IsUp));
+    }
 }

@@ -21,7 +21,16 @@ public sealed class TunnelFailuresTests
     [InlineData(502, "passage; error=destination_ip_unroutable", TunnelFailure.Unreachable)]
     [InlineData(502, "other-proxy; error=destination_unavailable", TunnelFailure.Unreachable)]
     [InlineData(502, null, TunnelFailure.Other)]
-    [InlineData(500, "passage; error=proxy_internal_error", TunnelFailure.Other)]
+    [InlineData(500, "passage; error=proxy_internal_error", TunnelFailure.RelayError)]
+    [InlineData(500, null, TunnelFailure.RelayError)]
+    [InlineData(404, null, TunnelFailure.RelayError)]
+    [InlineData(301, null, TunnelFailure.RelayError)]
+    [InlineData(204, null, TunnelFailure.RelayError)]
+    [InlineData(0, null, TunnelFailure.RelayError)]
+    [InlineData(503, "other-proxy; error=connection_refused", TunnelFailure.ConnectionRefused)]
+    [InlineData(503, "other-proxy; error=dns_error", TunnelFailure.DnsError)]
+    [InlineData(503, "passage; error=proxy_internal_response", TunnelFailure.RelayBusy)]
+    [InlineData(503, null, TunnelFailure.RelayBusy)]
     public void A_relay_answer_maps_to_the_failure_it_describes(int status, string? proxyStatus, TunnelFailure expected) =>
         Assert.Equal(expected, TunnelFailures.FromAnswer(status, proxyStatus));
 
@@ -29,6 +38,9 @@ public sealed class TunnelFailuresTests
     public void Only_the_relay_s_own_failures_send_the_client_to_another_relay()
     {
         Assert.True(TunnelFailure.RelayBusy.IsRelayFault());
+        Assert.True(TunnelFailure.RelayError.IsRelayFault());
+        Assert.False(TunnelFailure.Other.IsRelayFault());
+        Assert.False(TunnelFailure.ConnectionRefused.IsRelayFault());
         Assert.False(TunnelFailure.Timeout.IsRelayFault());
         Assert.False(TunnelFailure.DnsError.IsRelayFault());
         Assert.False(TunnelFailure.InvalidRequest.IsRelayFault());
@@ -51,6 +63,7 @@ public sealed class TunnelFailuresTests
     [InlineData(TunnelFailure.PinMismatch, 503, "tls_certificate_error")]
     [InlineData(TunnelFailure.AuthenticationRequired, 502, "http_protocol_error")]
     [InlineData(TunnelFailure.Other, 502, "http_protocol_error")]
+    [InlineData(TunnelFailure.RelayError, 502, "http_protocol_error")]
     public void Each_failure_has_an_http_proxy_answer(TunnelFailure failure, int status, string errorType)
     {
         Assert.Equal(status, failure.Http().StatusCode());
@@ -67,6 +80,7 @@ public sealed class TunnelFailuresTests
     [InlineData(TunnelFailure.RelayUnavailable, 0x01)]
     [InlineData(TunnelFailure.PinMismatch, 0x01)]
     [InlineData(TunnelFailure.Other, 0x01)]
+    [InlineData(TunnelFailure.RelayError, 0x01)]
     public void Each_failure_has_a_socks_reply_code(TunnelFailure failure, byte code) =>
         Assert.Equal(code, (byte)failure.Socks());
 
