@@ -12,8 +12,15 @@ namespace Passage.Tests.Client;
 /// <summary>A relay without HTTP/2: the client falls back to HTTP/1.1 CONNECT over a pinned TLS connection.</summary>
 public sealed class Http1FallbackTests
 {
-    [Fact]
-    public async Task A_relay_that_offers_only_http1_still_carries_tunnels()
+    /// <summary>
+    /// Also when the relay sends interim answers before its 200 (RFC 9110 §15.2: a client must be able to read them):
+    /// here two in one write, so that the second is read from what came behind the first. The first used to be read
+    /// as the relay's answer: a failed tunnel.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")]
+    public async Task A_relay_that_offers_only_http1_still_carries_tunnels(string? interim)
     {
         await using var echo = new EchoServer();
         using var identity = NodeIdentity.Create();
@@ -21,7 +28,7 @@ public sealed class Http1FallbackTests
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(16);
         var heads = new List<string>();
-        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads);
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads, before200: interim is null ? null : Encoding.ASCII.GetBytes(interim));
 
         await using var client = new PassageClient(new PassageClientOptions
         {
@@ -41,6 +48,7 @@ public sealed class Http1FallbackTests
             Assert.Equal(2, heads.Count);
             Assert.All(heads, h => Assert.StartsWith($"CONNECT origin.test:{echo.Port} HTTP/1.1\r\n", h));
         }
+        Assert.True(client.Status.Single().IsUp);
         listener.Close();
         await serving.WaitAsync(Timeouts.Default);
     }
@@ -122,10 +130,11 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
-    /// A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, 200 (with <paramref name="behind200"/> in the same
-    /// write, as if the destination's first bytes had come at once), then to the destination.
+    /// A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, <paramref name="before200"/> (interim answers, in
+    /// a write of their own), 200 (with <paramref name="behind200"/> in the same write, as if the destination's first
+    /// bytes had come at once), then to the destination.
     /// </summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null)
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null)
     {
         var tasks = new List<Task>();
         while (true)
@@ -165,6 +174,10 @@ public sealed class Http1FallbackTests
                     }
                     var upstream = new Socket(SocketType.Stream, ProtocolType.Tcp);
                     await upstream.ConnectAsync(new IPEndPoint(IPAddress.Loopback, echoPort));
+                    if (before200 is not null)
+                    {
+                        await tls.WriteAsync(before200);
+                    }
                     await tls.WriteAsync((byte[])[.. "HTTP/1.1 200 Connection established\r\n\r\n"u8, .. behind200 ?? []]);
                     await using var up = new SocketConnection(upstream);
                     await BytePump.RunAsync(new StreamConnection(tls), up);
