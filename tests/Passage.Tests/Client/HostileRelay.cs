@@ -109,9 +109,6 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
     /// <summary>Tunnel requests seen on this connection.</summary>
     public int Tunnels { get; private set; }
 
-    /// <summary>Whether the client's PINGs are answered (true unless a test turns it off).</summary>
-    public bool AnswerPings { get; set; } = true;
-
     /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with <c>:status</c> and <paramref name="fields"/>.</summary>
     public static byte[] Answer(int stream, int status, bool endStream = false, params (string Name, string Value)[] fields) =>
         RawHttp2.Frame(RawHttp2.Headers, (byte)(RawHttp2.EndHeaders | (endStream ? RawHttp2.EndStream : 0)), stream,
@@ -142,29 +139,11 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
         }
     }
 
-    /// <summary>Sends, and says false instead of throwing when the client has gone.</summary>
-    public async Task<bool> TrySendAsync(ReadOnlyMemory<byte> bytes)
-    {
-        try
-        {
-            await SendAsync(bytes);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Closes the TCP connection (with RST when <paramref name="abort"/>).</summary>
-    public void Close(bool abort = false)
-    {
-        if (abort)
-        {
-            socket.LingerState = new LingerOption(true, 0);
-        }
-        socket.Dispose();
-    }
+    /// <summary>
+    /// Ends the TCP connection's sending side (a FIN, no TLS close_notify), as a relay that dies would; what was sent
+    /// before still arrives, and the client's frames are still read.
+    /// </summary>
+    public void Shutdown() => socket.Shutdown(SocketShutdown.Send);
 
     internal async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel)
     {
@@ -187,7 +166,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                     case RawHttp2.Settings when frame.Flags == 0:
                         await SendAsync(RawHttp2.Frame(RawHttp2.Settings, RawHttp2.Ack, 0, []));
                         break;
-                    case RawHttp2.Ping when frame.Flags == 0 && AnswerPings:
+                    case RawHttp2.Ping when frame.Flags == 0:
                         await SendAsync(RawHttp2.Frame(RawHttp2.Ping, RawHttp2.Ack, 0, frame.Payload));
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0:

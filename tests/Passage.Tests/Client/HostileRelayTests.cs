@@ -142,4 +142,130 @@ public sealed class HostileRelayTests
         Assert.Equal(1, first.Tunnels + second.Tunnels);
         Assert.All(client.Status, r => Assert.True(r.IsUp));
     }
+
+    /// <summary>
+    /// A relay that breaks HTTP/2 in answering a tunnel request fails the attempt as its own fault, and soon: the HTTP
+    /// client's limits end each of these long before any timeout of Passage's (none is set here).
+    /// </summary>
+    [Theory]
+    [InlineData("garbage instead of SETTINGS")]
+    [InlineData("no extended CONNECT")]
+    [InlineData("header block over the limit")]
+    [InlineData("endless CONTINUATION")]
+    [InlineData("endless 1xx")]
+    public async Task A_relay_that_breaks_http2_in_its_answer_fails_the_attempt_without_a_timeout(string how)
+    {
+        using var stop = new CancellationTokenSource();
+        async Task Misbehave(HostileConnection connection, int stream)
+        {
+            try
+            {
+                switch (how)
+                {
+                    case "header block over the limit":
+                        // 200 KB of one field, in frames of the default maximum size.
+                        var block = RawHttp2.HeaderBlock((":status", "200"), ("x-big", new string('a', 200_000)));
+                        for (var offset = 0; offset < block.Length; offset += 16_384)
+                        {
+                            var length = Math.Min(16_384, block.Length - offset);
+                            var flags = offset + length == block.Length ? RawHttp2.EndHeaders : (byte)0;
+                            await connection.SendAsync(RawHttp2.Frame(offset == 0 ? RawHttp2.Headers : RawHttp2.Continuation, flags, stream, block.AsSpan(offset, length)));
+                        }
+                        break;
+                    case "endless CONTINUATION":
+                        await connection.SendAsync(RawHttp2.Frame(RawHttp2.Headers, 0, stream, RawHttp2.HeaderBlock((":status", "200"))));
+                        while (!stop.IsCancellationRequested)
+                        {
+                            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Continuation, 0, stream, RawHttp2.HeaderBlock(("x-a", "b"))));
+                        }
+                        break;
+                    case "endless 1xx":
+                        while (!stop.IsCancellationRequested)
+                        {
+                            await connection.SendAsync(HostileConnection.Answer(stream, 103));
+                        }
+                        break;
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                // The client has had enough.
+            }
+        }
+        var start = how switch
+        {
+            "garbage instead of SETTINGS" => "HTTP/1.1 400 Bad Request\r\n\r\n"u8.ToArray(),
+            "no extended CONNECT" => RawHttp2.SettingsFrame(),
+            _ => null,
+        };
+        await using var relay = HostileRelay.Start(Misbehave, start);
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [relay.Address],
+            ProbeInterval = TimeSpan.FromHours(1),
+            AnswerTimeout = Timeout.InfiniteTimeSpan,
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        await stop.CancelAsync();
+        Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        Assert.False(client.Status.Single().IsUp);
+        // And the connection that carried the request is not kept (the probes' connections may be: the relay answers
+        // those well).
+        await Timeouts.WaitUntilAsync(() => relay.Connections.Where(c => c.Tunnels > 0).All(c => c.Closed.IsCompleted), () => Connections(relay));
+    }
+
+    /// <summary>
+    /// A tunnel that the relay breaks after its 200 ends in an error for the application, never in a clean end of
+    /// stream that would pass a cut-off answer for a whole one.
+    /// </summary>
+    [Theory]
+    [InlineData("RST_STREAM")]
+    [InlineData("GOAWAY without the stream")]
+    [InlineData("TCP closed between frames")]
+    [InlineData("TCP closed in a frame")]
+    public async Task A_tunnel_the_relay_breaks_after_its_200_ends_in_an_error(string how)
+    {
+        // The tunnel is read once the relay is done with it.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, 0, stream, "some"u8)]);
+            try
+            {
+                switch (how)
+                {
+                    case "RST_STREAM":
+                        await connection.SendAsync(RawHttp2.Reset(stream, RawHttp2.ConnectError));
+                        break;
+                    case "GOAWAY without the stream":
+                        await connection.SendAsync(RawHttp2.GoAwayFrame(0));
+                        break;
+                    case "TCP closed between frames":
+                        connection.Shutdown();
+                        break;
+                    case "TCP closed in a frame":
+                        await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, new byte[16_384]).AsMemory(0, 1000));
+                        connection.Shutdown();
+                        break;
+                }
+            }
+            finally
+            {
+                done.TrySetResult();
+            }
+        });
+        await using var client = await StartClientAsync(relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await done.Task.WaitAsync(Timeouts.Default);
+
+        var buffer = new byte[64 * 1024];
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            while (await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default) > 0)
+            {
+            }
+        });
+    }
 }
