@@ -5,8 +5,10 @@ namespace Passage.Client;
 
 /// <summary>
 /// One generation of a <see cref="RelayLink"/>'s connections: the HTTP client that opens them, the TCP connections it
-/// opened, and the tunnels they carry. Retired (disposed) when the relay fails: the HTTP client is disposed, and every
-/// one of its TCP connections is closed once no tunnel of this generation is open any more, at once when none is.
+/// opened, and what uses them: requests on their way and the tunnels they opened. Retired (disposed) when the relay
+/// fails: the HTTP client is disposed, and every one of its TCP connections is closed once nothing of this generation
+/// is in use any more, at once when nothing is. A request counts from before it is sent, so that one waiting for its
+/// answer when another fails the relay is not cut, nor a tunnel whose 200 came just before.
 /// </summary>
 /// <remarks>
 /// The HTTP client's own disposal is not enough: it keeps, and never closes, a connection whose relay allows no
@@ -17,7 +19,7 @@ internal sealed class RelayConnections : IDisposable
 {
     private readonly object _gate = new();
     private readonly HashSet<Transport> _transports = [];
-    private int _tunnels;
+    private int _uses;
     private bool _retired;
 
     /// <summary>Takes <paramref name="handler"/> (its connect callback becomes this generation's).</summary>
@@ -31,16 +33,15 @@ internal sealed class RelayConnections : IDisposable
     public HttpMessageInvoker Http { get; }
 
     /// <summary>
-    /// Counts a tunnel opened over this generation until the returned object is disposed, which also disposes
-    /// <paramref name="exchange"/> (disposing it more than once is harmless).
+    /// Counts a use of this generation (a request, and the tunnel it may open) until the returned lease is disposed.
     /// </summary>
-    public IDisposable Tunnel(IDisposable exchange)
+    public Lease Use()
     {
         lock (_gate)
         {
-            _tunnels++;
+            _uses++;
         }
-        return new TunnelLease(this, exchange);
+        return new Lease(this);
     }
 
     /// <summary>Retires this generation: no new request, and its connections closed as their tunnels end.</summary>
@@ -54,7 +55,7 @@ internal sealed class RelayConnections : IDisposable
                 return;
             }
             _retired = true;
-            idle = _tunnels == 0;
+            idle = _uses == 0;
         }
         Http.Dispose();
         if (idle)
@@ -78,7 +79,8 @@ internal sealed class RelayConnections : IDisposable
         var transport = new Transport(this, new NetworkStream(socket, ownsSocket: true));
         lock (_gate)
         {
-            if (!_retired)
+            // Retired, a connection is still opened for a request on its way (it closes when the last use ends).
+            if (!_retired || _uses > 0)
             {
                 _transports.Add(transport);
                 return transport;
@@ -88,11 +90,11 @@ internal sealed class RelayConnections : IDisposable
         throw new IOException("the connection to the relay was dropped while it was being opened");
     }
 
-    private void TunnelEnded()
+    private void Ended()
     {
         lock (_gate)
         {
-            if (--_tunnels > 0 || !_retired)
+            if (--_uses > 0 || !_retired)
             {
                 return;
             }
@@ -140,16 +142,25 @@ internal sealed class RelayConnections : IDisposable
         }
     }
 
-    private sealed class TunnelLease(RelayConnections owner, IDisposable exchange) : IDisposable
+    /// <summary>One use of the generation; disposing it also disposes the exchange it was given (more than once is harmless).</summary>
+    public sealed class Lease(RelayConnections owner) : IDisposable
     {
+        private IDisposable? _exchange;
         private int _disposed;
+
+        /// <summary>The tunnel's exchange, disposed with this lease: the use goes on as long as the tunnel.</summary>
+        public Lease With(IDisposable exchange)
+        {
+            _exchange = exchange;
+            return this;
+        }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                exchange.Dispose();
-                owner.TunnelEnded();
+                _exchange?.Dispose();
+                owner.Ended();
             }
         }
     }

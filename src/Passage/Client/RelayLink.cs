@@ -61,25 +61,35 @@ internal sealed class RelayLink : IDisposable
     };
 
     /// <summary>
-    /// Drops the link's connections, after the relay failed: the next request opens a new one. A connection that
-    /// carries tunnels closes when the last of them ends; the others close now (see <see cref="RelayConnections"/>).
+    /// Drops the link's connections, after the relay failed: the next request opens a new one. The connections close
+    /// once no tunnel they carry and no request sent on them is left, at once when none is (see <see cref="RelayConnections"/>).
     /// </summary>
     public void Reset() => Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler())).Dispose();
 
-    /// <summary>Sends a request made by <paramref name="create"/>, again on the new connections if <see cref="Reset"/> came between.</summary>
-    private async Task<(HttpResponseMessage Response, RelayConnections Connections)> SendAsync(Func<HttpRequestMessage> create, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a request made by <paramref name="create"/>, again on the new connections if <see cref="Reset"/> came between;
+    /// its use of the connections (the returned lease, the caller's to dispose) counts from before it is sent.
+    /// </summary>
+    private async Task<(HttpResponseMessage Response, RelayConnections.Lease Use)> SendAsync(Func<HttpRequestMessage> create, CancellationToken cancellationToken)
     {
         while (true)
         {
             var connections = Volatile.Read(ref _connections);
+            var use = connections.Use();
             using var request = create();
             try
             {
-                return (await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false), connections);
+                return (await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false), use);
             }
             catch (ObjectDisposedException) when (!ReferenceEquals(connections, Volatile.Read(ref _connections)))
             {
                 // Reset while this request was on its way: ask again.
+                use.Dispose();
+            }
+            catch
+            {
+                use.Dispose();
+                throw;
             }
         }
     }
@@ -92,14 +102,14 @@ internal sealed class RelayLink : IDisposable
             return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
         }
         HttpResponseMessage response;
-        RelayConnections connections;
+        RelayConnections.Lease use;
         // The connection's setup and the relay's answer: the relay's own connect timeout should end that wait first,
         // and this one ends it if the relay does not.
         using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         answer.CancelAfter(_setupAndAnswerTimeout);
         try
         {
-            (response, connections) = await SendAsync(() => TunnelRequest(host, port), answer.Token).ConfigureAwait(false);
+            (response, use) = await SendAsync(() => TunnelRequest(host, port), answer.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -126,12 +136,21 @@ internal sealed class RelayLink : IDisposable
             return Failure(e);
         }
 
+        use.With(response);
         if (response.StatusCode == HttpStatusCode.OK)
         {
-            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new TunnelAttempt(new TunnelStream(stream, connections.Tunnel(response)), default, "");
+            try
+            {
+                var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                return new TunnelAttempt(new TunnelStream(stream, use), default, "");
+            }
+            catch
+            {
+                use.Dispose();
+                throw;
+            }
         }
-        using (response)
+        using (use)
         {
             var proxyStatus = response.Headers.TryGetValues("Proxy-Status", out var values) ? string.Join(", ", values) : null;
             var status = (int)response.StatusCode;
@@ -167,13 +186,14 @@ internal sealed class RelayLink : IDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var response = (await SendAsync(
+            var (response, use) = await SendAsync(
                 () => new HttpRequestMessage(HttpMethod.Head, new Uri(BaseUri, Passage.Relay.Connect.MasqueTcpPath.PingPath))
                 {
                     Version = HttpVersion.Version20,
                     VersionPolicy = HttpVersionPolicy.RequestVersionExact,
                 },
-                cancellationToken).ConfigureAwait(false)).Response;
+                cancellationToken).ConfigureAwait(false);
+            use.With(response).Dispose();
             return Stopwatch.GetElapsedTime(started);
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)

@@ -83,6 +83,44 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// Dropping a failed relay's connections does not cut a tunnel request that was waiting for its answer on them
+    /// either: it counts from before it is sent, as a tunnel does. (Counted only from its 200, it was cut when another
+    /// attempt failed the relay meanwhile: RelayUnavailable, "An error occurred while sending the request".)
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_request_waiting_for_its_answer_survives_another_attempt_failing_the_relay()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var requests = 0;
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                // The first tunnel request: answered 200 once the second has failed the relay.
+                await release.Task;
+                await connection.SendAsync(HostileConnection.Answer(stream, 200));
+                connection.Echo(stream);
+                return;
+            }
+            await connection.SendAsync(HostileConnection.Answer(stream, 404, endStream: true));
+        });
+        await using var client = await StartClientAsync(relay);
+
+        var first = client.ConnectAsync("origin.test", 443).AsTask();
+        await Timeouts.WaitUntilAsync(() => relay.Tunnels == 1, () => Connections(relay));
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, error.Failure);
+        Assert.False(client.Status.Single().IsUp);
+
+        release.SetResult();
+        await using var tunnel = await first.WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync("hi"u8.ToArray());
+        var back = new byte[2];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("hi"u8.ToArray(), back);
+    }
+
+    /// <summary>
     /// An answer that says nothing of the destination is the relay's failing: the tunnel goes to the next relay and
     /// this one is taken for down. Such answers used to end the attempt, relay kept up and first in line, so one
     /// misconfigured relay failed every tunnel while a healthy one stood next to it.
