@@ -132,7 +132,18 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHe
         var ready = new byte[head.Length + rest.Length];
         head.CopyTo(ready, 0);
         rest.CopyTo(ready.AsSpan(head.Length));
-        var kept = _body.Take(ready.AsSpan(head.Length));
+        int kept;
+        try
+        {
+            kept = _body.Take(ready.AsSpan(head.Length));
+        }
+        catch (InvalidDataException e)
+        {
+            // The body's framing broke in the bytes that came with the head: nothing of the answer went on yet, so the
+            // application can still be told why, rather than reset.
+            Refuse(RefusalReason.OriginBadAnswer, "the origin's answer body: " + e.Message);
+            return;
+        }
         _ready = ready.AsMemory(0, head.Length + kept);
         ReturnHead();
     }

@@ -92,6 +92,21 @@ public sealed class OriginAnswerConnectionTests
         Assert.EndsWith("\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", read);
     }
 
+    /// <summary>
+    /// Chunked framing that breaks in the bytes that came with the head: nothing of the answer has gone on, so the
+    /// application gets a 502 with the reason (it got a reset and nothing else).
+    /// </summary>
+    [Theory]
+    [InlineData("ZZ\r\n")]
+    [InlineData("2\r\nok\r\n2\r\nokX\r\n")]
+    public async Task Chunked_framing_broken_in_the_head_s_own_read_is_a_502_with_the_reason(string body)
+    {
+        var (read, refusal) = await ReadAnswerAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body, 4096, close: true);
+        Assert.Equal(RefusalReason.OriginBadAnswer, refusal);
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=http_protocol_error; ", read);
+        Assert.Contains("the origin's answer body: a ", read);
+    }
+
     [Fact]
     public async Task An_origin_that_closes_after_an_interim_answer_is_a_502_after_it()
     {
