@@ -91,8 +91,9 @@ internal static class Http1ConnectDialer
                     await tls.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), answerDeadline.Token).ConfigureAwait(false);
                     await tls.FlushAsync(answerDeadline.Token).ConfigureAwait(false);
                     (answer, extra) = await ReadHeadAsync(tls, answerDeadline.Token).ConfigureAwait(false);
-                    // Interim answers (1xx) may come before the final one (RFC 9110 §15.2): passed over.
-                    while (answer is not null && ParseStatus(answer) is >= 100 and < 200)
+                    // Interim answers (1xx) may come before the final one (RFC 9110 §15.2): passed over. Not a 101: nothing asked
+                    // to switch protocols, and what follows it is no HTTP head; it fails the attempt as any other answer.
+                    while (answer is not null && ParseStatus(answer) is >= 100 and < 200 and not 101)
                     {
                         (answer, extra) = await ReadHeadAsync(extra.Length > 0 ? new PrefixedStream(extra, tls) : tls, answerDeadline.Token).ConfigureAwait(false);
                     }

@@ -53,6 +53,31 @@ public sealed class Http1FallbackTests
         await serving.WaitAsync(Timeouts.Default);
     }
 
+    /// <summary>
+    /// A 101 is no interim answer to pass over: nothing asked to switch protocols, and the 200 behind it would be the new
+    /// protocol's bytes. The attempt fails as the relay's (its answer said nothing of the destination).
+    /// </summary>
+    [Fact]
+    public async Task A_101_before_the_200_fails_the_attempt_as_the_relays()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], before200: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"u8.ToArray());
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var failure = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, failure.Failure);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
     [Fact]
     public async Task A_relay_that_does_not_answer_a_tunnel_request_fails_it_at_the_answer_timeout()
     {

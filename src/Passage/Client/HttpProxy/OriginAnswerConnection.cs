@@ -166,7 +166,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHe
     {
         if (_head is not null)
         {
-            ArrayPool<byte>.Shared.Return(_head);
+            ArrayPool<byte>.Shared.Return(_head, clearArray: true); // the origin's head: Set-Cookie, say
             _head = null;
             _headFilled = 0;
         }
