@@ -35,7 +35,7 @@ public sealed record ConnectOptions
     /// <summary>Lowest HTTP version served: 1 (HTTP/1.1 and HTTP/2) or 2 (HTTP/2 only). Default 1.</summary>
     public int MinHttpVersion { get; init; } = 1;
 
-    /// <summary>Time for the whole HTTP/1.1 request head (slowloris guard). Default 10 s.</summary>
+    /// <summary>Time for the whole HTTP/1.1 request head, an HTTP/2 connection's start, or an HTTP/2 header block once begun (slowloris guard). Default 10 s.</summary>
     public TimeSpan RequestHeadTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Largest HTTP/1.1 request head. Default 8 KiB.</summary>

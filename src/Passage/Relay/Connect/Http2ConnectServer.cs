@@ -45,6 +45,9 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MaxRequestBodySize = null;
+            // A header block begun and never ended (HEADERS without END_HEADERS, no CONTINUATION) holds its connection
+            // for as long as an HTTP/1.1 head may take, not Kestrel's 30 s.
+            kestrel.Limits.RequestHeadersTimeout = options.RequestHeadTimeout;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
             // The defaults (768 KiB per stream, 1 MiB per connection) cap one tunnel's throughput.
             kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamWindowBytes;

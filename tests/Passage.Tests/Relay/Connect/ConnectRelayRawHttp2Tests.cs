@@ -121,6 +121,27 @@ public sealed class ConnectRelayRawHttp2Tests
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/upstream_failed"));
     }
 
+    [Fact]
+    public async Task A_header_block_that_never_ends_closes_the_connection_at_the_request_head_timeout()
+    {
+        // A HEADERS frame without END_HEADERS and no CONTINUATION after it: Kestrel waits for the rest for its own
+        // request headers timeout (30 s by default), an HTTP/1.1 head gets the relay's (here 1 s). The relay's applies.
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequestHeadTimeout = TimeSpan.FromSeconds(1) });
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        var whole = RawHttp2.ExtendedConnect(1, "127.0.0.1", 9);
+        // The frame's first half, its length and flags made to match: a header block cut off in the middle.
+        var part = RawHttp2.Frame(RawHttp2.Headers, 0, 1, whole.AsSpan(9, (whole.Length - 9) / 2));
+        await h2.SendAsync(part);
+        // Well within Kestrel's 30 s, well beyond the relay's 1 s (no timing is asserted beyond "not half a minute").
+        var patience = TimeSpan.FromSeconds(20);
+        RawFrame? frame;
+        while ((frame = await h2.ReadFrameAsync(patience)) is { Type: not RawHttp2.GoAway })
+        {
+        }
+        Assert.True(frame is null || frame.Type == RawHttp2.GoAway);
+        Assert.Null(await h2.ReadUntilAsync(_ => false));
+    }
+
     /// <summary>Sends a PING; returns its ACK, or a GOAWAY that came first (null: the connection closed).</summary>
     private static async Task<RawFrame?> PingAsync(RawHttp2 h2)
     {
