@@ -34,12 +34,33 @@ internal static class CliSettings
                 }
                 catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
                 {
-                    errors.Add($"{configFile}: not valid JSON: {(e.InnerException ?? e).Message}");
+                    errors.Add($"{configFile}: not valid JSON{Where(e)}");
                 }
             }
         }
         layers.Add(new SettingsLayer("environment", new ConfigurationBuilder().AddEnvironmentVariables(EnvironmentPrefix).Build()));
         layers.Add(new SettingsLayer("flags", new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
         return (layers, errors);
+    }
+
+    /// <summary>
+    /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."), from the JsonException the configuration
+    /// provider wraps twice (a file error around a format error); the innermost message when there is none.
+    /// </summary>
+    private static string Where(Exception e)
+    {
+        var innermost = e;
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            innermost = inner;
+            if (inner is System.Text.Json.JsonException { LineNumber: { } line } json)
+            {
+                // Its message repeats the position 0-based ("LineNumber: 2 | BytePositionInLine: 13."): keep what comes before.
+                var message = json.Message;
+                var cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                return $": line {line + 1}, byte {(json.BytePositionInLine ?? 0) + 1}: {(cut > 0 ? message[..cut] : message)}";
+            }
+        }
+        return ": " + innermost.Message;
     }
 }

@@ -60,10 +60,11 @@ public sealed class RelayCommandTests
     public async Task Config_check_of_a_file_that_is_not_json_says_so()
     {
         using var directory = new TemporaryDirectory();
-        var file = directory.Write("broken.json", "{ \"relay\": ");
+        var file = directory.Write("broken.json", "{\n  \"relay\": {\n    \"connect\": \"127.0.0.1:0\"\n    \"idleTimeout\": \"5m\"\n  }\n}\n");
         var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
         Assert.Equal(1, exit);
-        Assert.Contains("not valid JSON", stderr);
+        // Where the reader stopped, counted from 1: the comma missing after line 3.
+        Assert.Contains("not valid JSON: line 4, byte 5: ", stderr);
     }
 
     [Fact]
