@@ -291,20 +291,19 @@ public sealed class TestDnsServer : IAsyncDisposable
 
         // Follow CNAMEs as a recursive server would, putting the chain in the answer.
         var answers = new List<(string Owner, ushort Type, Rr Rr)>();
+        // The response code and the SOA speak of the chain's end (RFC 6604): no such name when it does not exist.
         var owner = name.ToLowerInvariant();
-        var exists = false;
         for (var hop = 0; hop < 8 && _records.TryGetValue((owner, Cname), out var alias) && alias.Length > 0; hop++)
         {
-            exists = true;
             answers.Add((owner, Cname, alias[0]));
             owner = alias[0].Target!.ToLowerInvariant();
         }
-        if (_records.TryGetValue((owner, type), out var records))
+        var found = _records.TryGetValue((owner, type), out var records) && records.Length > 0;
+        if (found)
         {
-            exists = true;
-            answers.AddRange(records.Select(r => (owner, type, r)));
+            answers.AddRange(records!.Select(r => (owner, type, r)));
         }
-        exists |= _records.Keys.Any(k => k.Name == owner);
+        var exists = found || _records.Keys.Any(k => k.Name == owner);
 
         if (transport == "udp" && TruncateUdp)
         {
@@ -316,7 +315,7 @@ public sealed class TestDnsServer : IAsyncDisposable
             forged = Message((ushort)(id ^ 0x5a5a), 0, question, [(name.ToLowerInvariant(), type, new Rr(3600, fake))], soa: false);
         }
 
-        return Message(id, exists ? 0 : 3, question, answers, soa: answers.Count == 0);
+        return Message(id, exists ? 0 : 3, question, answers, soa: !found);
     }
 
     private byte[] Message(ushort id, int rcode, byte[] question, List<(string Owner, ushort Type, Rr Rr)> answers, bool soa, bool truncated = false)

@@ -22,7 +22,10 @@ internal readonly record struct DnsReply
     /// <summary>The smallest TTL of the records that led to <see cref="Addresses"/> (the chain's CNAMEs included); null without addresses.</summary>
     public TimeSpan? Ttl { get; init; }
 
-    /// <summary>How long the absence of an answer may be kept (RFC 2308 §5: the SOA's TTL or its MINIMUM, the smaller); null without an SOA.</summary>
+    /// <summary>
+    /// How long the absence of an answer may be kept (RFC 2308 §5: the SOA's TTL or its MINIMUM, the smaller, and no
+    /// longer than the TTLs of the CNAMEs that led to it); null without an SOA.
+    /// </summary>
     public TimeSpan? NegativeTtl { get; init; }
 }
 
@@ -190,21 +193,6 @@ internal static class DnsWire
             records.Add(record);
         }
 
-        TimeSpan? negativeTtl = null;
-        for (int i = 0; i < authorities; i++)
-        {
-            if (!TryReadRecord(message, ref at, out Record record))
-            {
-                // The authority section only refines negative caching; an answer stands without it.
-                break;
-            }
-
-            if (record.Type == TypeSoa && record.Minimum is { } minimum)
-            {
-                negativeTtl = TimeSpan.FromSeconds(Math.Min(record.Ttl, minimum));
-            }
-        }
-
         // Follow the chain from the asked name; the addresses are those owned by its end.
         string owner = asked; // the question's name, as the chain starts from it
         uint ttl = uint.MaxValue;
@@ -221,6 +209,7 @@ internal static class DnsWire
             records.RemoveAt(alias); // a chain that comes back to a name it passed ends there
         }
 
+        uint chainTtl = ttl; // uint.MaxValue without a chain
         var addresses = new List<IPAddress>();
         foreach (Record record in records)
         {
@@ -235,12 +224,29 @@ internal static class DnsWire
             }
         }
 
+        uint? negativeTtl = null;
+        for (int i = 0; i < authorities; i++)
+        {
+            if (!TryReadRecord(message, ref at, out Record record))
+            {
+                // The authority section only refines negative caching; an answer stands without it.
+                break;
+            }
+
+            if (record.Type == TypeSoa && record.Minimum is { } minimum)
+            {
+                negativeTtl = Math.Min(record.Ttl, minimum);
+            }
+        }
+
         reply = new DnsReply
         {
             Rcode = rcode,
             Addresses = addresses,
             Ttl = addresses.Count > 0 ? TimeSpan.FromSeconds(ttl) : null,
-            NegativeTtl = negativeTtl,
+
+            // Reached through CNAMEs, the absence lasts no longer than the chain that led to it (RFC 2308 §5).
+            NegativeTtl = negativeTtl is { } seconds ? TimeSpan.FromSeconds(Math.Min(seconds, chainTtl)) : null,
         };
         return true;
     }

@@ -44,6 +44,25 @@ public sealed class StubResolverTests
         Assert.All(dns.Questions, q => Assert.Equal(TestDnsServer.A, q.Type));
     }
 
+    [Theory]
+    [InlineData("gone.passage.test", 30, 600, 300, 30)] // no such name at the chain's end
+    [InlineData("mail.passage.test", 30, 600, 300, 30)] // no addresses at the chain's end
+    [InlineData("gone.passage.test", 900, 600, 45, 45)]
+    [InlineData("mail.passage.test", 900, 20, 300, 20)]
+    public async Task A_negative_answer_through_a_cname_chain_is_kept_no_longer_than_the_chain(string end, uint aliasTtl, uint soaTtl, uint minimum, int seconds)
+    {
+        // RFC 2308 §5: the aliases that led to the absence expire with their TTLs, whatever the SOA allows.
+        await using var dns = new TestDnsServer { NegativeSoa = (soaTtl, minimum) };
+        dns.Set("alias.passage.test", TestDnsServer.Cname, new TestDnsServer.Rr(aliasTtl, Target: end));
+        dns.Set("mail.passage.test", 15, new TestDnsServer.Rr(3600, Target: "mx.passage.test")); // an MX, no addresses
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync("alias.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal(end == "mail.passage.test" ? (SocketError?)null : SocketError.HostNotFound, answer.Error);
+        Assert.Empty(answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), answer.Ttl);
+    }
+
     [Fact]
     public async Task A_truncated_reply_is_asked_again_over_tcp()
     {
