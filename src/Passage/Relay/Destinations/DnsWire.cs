@@ -24,7 +24,7 @@ internal readonly record struct DnsReply
 
     /// <summary>
     /// How long the absence of an answer may be kept (RFC 2308 §5: the SOA's TTL or its MINIMUM, the smaller, and no
-    /// longer than the TTLs of the CNAMEs that led to it); null without an SOA.
+    /// longer than the TTLs of the CNAMEs that led to it); null without an SOA of the chain's end or a parent of it.
     /// </summary>
     public TimeSpan? NegativeTtl { get; init; }
 }
@@ -224,6 +224,8 @@ internal static class DnsWire
             }
         }
 
+        // Only an SOA of the zone the chain's end is in speaks of its absence: one of another zone is not taken
+        // (a server's error, or records slipped in), and of several that fit the shortest is.
         uint? negativeTtl = null;
         for (int i = 0; i < authorities; i++)
         {
@@ -233,9 +235,9 @@ internal static class DnsWire
                 break;
             }
 
-            if (record.Type == TypeSoa && record.Minimum is { } minimum)
+            if (record.Type == TypeSoa && record.Minimum is { } minimum && IsAtOrUnder(owner, record.Owner))
             {
-                negativeTtl = Math.Min(record.Ttl, minimum);
+                negativeTtl = Math.Min(negativeTtl ?? uint.MaxValue, Math.Min(record.Ttl, minimum));
             }
         }
 
@@ -250,6 +252,10 @@ internal static class DnsWire
         };
         return true;
     }
+
+    /// <summary>Whether <paramref name="name"/> is <paramref name="zone"/> or under it (both canonical; "" is the root).</summary>
+    private static bool IsAtOrUnder(string name, string zone) =>
+        zone.Length == 0 || name == zone || (name.Length > zone.Length && name[^(zone.Length + 1)] == '.' && name.EndsWith(zone, StringComparison.Ordinal));
 
     /// <summary>A resource record, as far as it matters here.</summary>
     private readonly record struct Record(string Owner, ushort Type, uint Ttl, IPAddress? Address, string? Target, uint? Minimum);

@@ -22,8 +22,8 @@ namespace Passage.Relay.Destinations;
 /// <see cref="PartialAnswerTtl"/> at most. So is the other once one says the name does not exist: that holds
 /// for every type (RFC 8020), but some servers say it to AAAA questions of names with A records (RFC 4074).
 /// A negative answer (no such name, or no addresses) is kept for the TTL its SOA gives, and no longer than the
-/// CNAMEs that led to it (RFC 2308 §5); one
-/// without an SOA has none and is not kept, and addresses beside such an answer for the other family are kept
+/// CNAMEs that led to it (RFC 2308 §5); one without an SOA of its zone (owned by the chain's end or a parent of
+/// it; others are ignored) has no TTL and is not kept, and addresses beside such an answer for the other family are kept
 /// <see cref="PartialAnswerTtl"/> at most.
 /// Each question has a random ID (the two apart) and goes out from a port the system picks at random; a reply
 /// must come from the server asked and match the question and ID, or it is ignored. An error reply without the

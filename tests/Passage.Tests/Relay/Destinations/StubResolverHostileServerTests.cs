@@ -286,6 +286,59 @@ public sealed class StubResolverHostileServerTests
         Assert.Equal(expected, answer.Addresses.Select(a => a.ToString()));
     }
 
+    /// <summary>An SOA record owned by <paramref name="owner"/> whose negative TTL is <paramref name="ttl"/> (its TTL and MINIMUM alike).</summary>
+    private static byte[] Soa(string owner, uint ttl) => TestDnsServer.RawRecord(
+        TestDnsServer.WireName(owner), TestDnsServer.Soa, ttl,
+        [.. TestDnsServer.WireName("ns.passage.test"), .. TestDnsServer.WireName("hostmaster.passage.test"), .. new byte[16], (byte)(ttl >> 24), (byte)(ttl >> 16), (byte)(ttl >> 8), (byte)ttl]);
+
+    public static TheoryData<string, int?> SoaOwners() => new()
+    {
+        // The SOA that says how long x.passage.test's absence may be kept is its zone's: the name or a parent of it.
+        { "passage.test", 60 },
+        { "x.passage.test", 60 },
+        { "PASSAGE.Test", 60 },
+        { "test", 60 },
+        { "", 60 }, // the root
+        { "other.test", null },
+        { "assage.test", null }, // a suffix, but not on a label boundary
+        { "y.x.passage.test", null }, // under the name, not above it
+        { "passage.test, then other.test", 60 }, // the last one no longer wins
+        { "other.test, then passage.test", 60 },
+        { "passage.test, then test", 30 }, // of two that fit, the shorter
+        { "through a cname: its end's zone", 60 },
+        { "through a cname: the question's zone", null },
+    };
+
+    [Theory]
+    [MemberData(nameof(SoaOwners))]
+    public async Task Only_an_soa_of_the_names_zone_says_how_long_its_absence_is_kept(string kind, int? seconds)
+    {
+        var name = kind.StartsWith("through", StringComparison.Ordinal) ? "alias.passage.test" : "x.passage.test";
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                byte[][] chain = name == "x.passage.test" ? [] : [Record(QuestionName, TestDnsServer.Cname, TestDnsServer.WireName("x.other.test"))];
+                byte[][] authority = kind switch
+                {
+                    "passage.test, then other.test" => [Soa("passage.test", 60), Soa("other.test", 3600)],
+                    "other.test, then passage.test" => [Soa("other.test", 3600), Soa("passage.test", 60)],
+                    "passage.test, then test" => [Soa("passage.test", 60), Soa("test", 30)],
+                    "through a cname: its end's zone" => [Soa("other.test", 60)],
+                    "through a cname: the question's zone" => [Soa("passage.test", 60)],
+                    _ => [Soa(kind, 60)],
+                };
+                return [TestDnsServer.RawReply(query, 3, chain, authority)];
+            },
+        };
+
+        var answer = await Resolver(Conf(dns.EndPoint)).LookupAsync(name, CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        // Without an SOA that fits, the absence has no TTL and is not kept (RFC 2308 §5).
+        Assert.Equal(SocketError.HostNotFound, answer.Error);
+        Assert.Equal(TimeSpan.FromSeconds(seconds ?? 0), answer.Ttl);
+    }
+
     [Theory]
     [InlineData(0x8000_0000u, 0)]
     [InlineData(0xFFFF_FFFFu, 0)]
