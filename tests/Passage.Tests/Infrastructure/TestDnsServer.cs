@@ -110,18 +110,27 @@ public sealed class TestDnsServer : IAsyncDisposable
         [.. owner, (byte)(type >> 8), (byte)type, (byte)(@class >> 8), (byte)@class,
             (byte)(ttl >> 24), (byte)(ttl >> 16), (byte)(ttl >> 8), (byte)ttl, (byte)(data.Length >> 8), (byte)data.Length, .. data];
 
+    /// <summary>Where the question of <paramref name="query"/> ends (an OPT record may follow).</summary>
+    public static int QuestionEnd(byte[] query)
+    {
+        var at = 12;
+        while (query[at] != 0)
+        {
+            at += 1 + query[at];
+        }
+        return at + 5;
+    }
+
+    /// <summary>The record type asked in <paramref name="query"/>.</summary>
+    public static ushort QuestionType(byte[] query) => BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(QuestionEnd(query) - 4));
+
     /// <summary>
     /// A reply to <paramref name="query"/>: its ID and question, these answer and authority records, the flags of a
     /// recursive server's answer with <paramref name="rcode"/> (and TC when <paramref name="truncated"/>).
     /// </summary>
     public static byte[] RawReply(byte[] query, int rcode, byte[][] answers, byte[][]? authorities = null, bool truncated = false)
     {
-        var questionEnd = 12;
-        while (query[questionEnd] != 0)
-        {
-            questionEnd += 1 + query[questionEnd];
-        }
-        questionEnd += 5;
+        var questionEnd = QuestionEnd(query);
         authorities ??= [];
         byte[] header =
         [

@@ -7,8 +7,15 @@ namespace Passage.Relay.Destinations;
 /// <summary>What a DNS server said to one question, as <see cref="DnsWire.TryParseReply"/> read it.</summary>
 internal readonly record struct DnsReply
 {
-    /// <summary>The response code (RFC 1035 §4.1.1): 0 no error, 2 server failure, 3 no such name, 5 refused.</summary>
+    /// <summary>
+    /// The response code (RFC 1035 §4.1.1): 0 no error, 1 format error, 2 server failure, 3 no such name, 4 not
+    /// implemented, 5 refused; with the upper 8 bits of an OPT record (RFC 6891 §6.1.3), so 16 and above are extended
+    /// codes (16 BADVERS); <see cref="DnsWire.RcodeBadOpt"/> when the reply's OPT record is malformed.
+    /// </summary>
     public int Rcode { get; init; }
+
+    /// <summary>The reply carried an OPT record: its server speaks EDNS (RFC 6891).</summary>
+    public bool Edns { get; init; }
 
     /// <summary>The TC bit: the answer did not fit in the datagram; ask again over TCP.</summary>
     public bool Truncated { get; init; }
@@ -57,36 +64,63 @@ internal static class DnsWire
     /// <summary>Record type AAAA (an IPv6 address).</summary>
     public const ushort TypeAaaa = 28;
 
+    /// <summary>Record type OPT: the EDNS pseudo-record of the additional section (RFC 6891 §6.1).</summary>
+    public const ushort TypeOpt = 41;
+
     /// <summary>Class IN.</summary>
     public const ushort ClassIn = 1;
 
     /// <summary>The largest reply over UDP without EDNS (RFC 1035 §2.3.4); larger answers come truncated.</summary>
     public const int MaxUdpReply = 512;
 
-    /// <summary>The largest query written: a header, a 255-byte name and the question's type and class.</summary>
-    public const int MaxQuery = HeaderLength + MaxNameLength + 4;
+    /// <summary>
+    /// The UDP payload a query with EDNS advertises: replies up to this size come whole over UDP, larger ones
+    /// truncated. 1232 bytes fit an IPv6 datagram in the minimum MTU of 1280 without fragments (DNS Flag Day 2020).
+    /// </summary>
+    public const int EdnsUdpPayload = 1232;
+
+    /// <summary>The largest query written: a header, a 255-byte name, the question's type and class, and an OPT record.</summary>
+    public const int MaxQuery = HeaderLength + MaxNameLength + 4 + OptLength;
 
     /// <summary>No error.</summary>
     public const int RcodeNoError = 0;
 
+    /// <summary>Format error: the server could not read the query (an old one, a query with OPT).</summary>
+    public const int RcodeFormatError = 1;
+
     /// <summary>The name does not exist (authoritative for every type).</summary>
     public const int RcodeNameError = 3;
+
+    /// <summary>Not implemented: the server does not do this kind of query (an old one, a query with OPT).</summary>
+    public const int RcodeNotImplemented = 4;
+
+    /// <summary>
+    /// Not a response code of the protocol: the reply's OPT record is malformed (two of them, not owned by the root,
+    /// or options running past its data), so what the server meant cannot be known; a failure of that server.
+    /// </summary>
+    public const int RcodeBadOpt = -1;
+
+    private const int OptLength = 11;
 
     private const int HeaderLength = 12;
     private const int MaxNameLength = 255;
     private const int MaxCnameHops = 16;
     private const int MaxPointerJumps = 64;
 
-    /// <summary>Writes a query for <paramref name="name"/> (A-labels, a final dot optional) into <paramref name="destination"/>.</summary>
+    /// <summary>
+    /// Writes a query for <paramref name="name"/> (A-labels, a final dot optional) into <paramref name="destination"/>,
+    /// with an OPT record when <paramref name="edns"/> (RFC 6891: version 0, <see cref="EdnsUdpPayload"/>, DNSSEC OK off).
+    /// </summary>
     /// <returns>The query's length.</returns>
     /// <exception cref="ArgumentException">The name is empty, has an empty or too long label, is too long, or is not ASCII.</exception>
-    public static int WriteQuery(Span<byte> destination, ushort id, string name, ushort type)
+    public static int WriteQuery(Span<byte> destination, ushort id, string name, ushort type, bool edns = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, MaxQuery, nameof(destination));
         BinaryPrimitives.WriteUInt16BigEndian(destination, id);
         BinaryPrimitives.WriteUInt16BigEndian(destination[2..], 0x0100); // standard query, recursion desired
         BinaryPrimitives.WriteUInt16BigEndian(destination[4..], 1); // one question
         destination[6..HeaderLength].Clear();
+        destination[11] = edns ? (byte)1 : (byte)0; // one additional record: the OPT
         int at = HeaderLength;
         string trimmed = name.EndsWith('.') ? name[..^1] : name;
         if (trimmed.Length == 0)
@@ -114,7 +148,18 @@ internal static class DnsWire
         destination[at++] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(destination[at..], type);
         BinaryPrimitives.WriteUInt16BigEndian(destination[(at + 2)..], ClassIn);
-        return at + 4;
+        at += 4;
+        if (edns)
+        {
+            // The root's name, the type, the payload size in the class; extended RCODE, version and flags (DO off) zero; no options.
+            destination[at] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(destination[(at + 1)..], TypeOpt);
+            BinaryPrimitives.WriteUInt16BigEndian(destination[(at + 3)..], EdnsUdpPayload);
+            destination[(at + 5)..(at + OptLength)].Clear();
+            at += OptLength;
+        }
+
+        return at;
     }
 
     /// <summary>The ID of a message, or -1 when it is shorter than a header.</summary>
@@ -122,7 +167,16 @@ internal static class DnsWire
         message.Length < HeaderLength ? -1 : BinaryPrimitives.ReadUInt16BigEndian(message);
 
     /// <summary>The record type asked in <paramref name="query"/> (one written by <see cref="WriteQuery"/>).</summary>
-    public static ushort QueryType(ReadOnlySpan<byte> query) => BinaryPrimitives.ReadUInt16BigEndian(query[^4..]);
+    public static ushort QueryType(ReadOnlySpan<byte> query)
+    {
+        int at = HeaderLength;
+        while (query[at] != 0)
+        {
+            at += 1 + query[at];
+        }
+
+        return BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
+    }
 
     /// <summary>
     /// Reads <paramref name="message"/> as the reply to the question <paramref name="name"/>/<paramref name="type"/>
@@ -142,6 +196,7 @@ internal static class DnsWire
         int questions = BinaryPrimitives.ReadUInt16BigEndian(message[4..]);
         int answers = BinaryPrimitives.ReadUInt16BigEndian(message[6..]);
         int authorities = BinaryPrimitives.ReadUInt16BigEndian(message[8..]);
+        int additionals = BinaryPrimitives.ReadUInt16BigEndian(message[10..]);
         bool isResponse = (flags & 0x8000) != 0;
         int opcode = (flags >> 11) & 0xF;
         int rcode = flags & 0xF;
@@ -227,11 +282,13 @@ internal static class DnsWire
         // Only an SOA of the zone the chain's end is in speaks of its absence: one of another zone is not taken
         // (a server's error, or records slipped in), and of several that fit the shortest is.
         uint? negativeTtl = null;
+        bool authorityRead = true;
         for (int i = 0; i < authorities; i++)
         {
             if (!TryReadRecord(message, ref at, out Record record))
             {
                 // The authority section only refines negative caching; an answer stands without it.
+                authorityRead = false;
                 break;
             }
 
@@ -241,9 +298,31 @@ internal static class DnsWire
             }
         }
 
+        // The additional section matters only for its OPT record, whose TTL field holds the RCODE's upper 8 bits
+        // (RFC 6891 §6.1.3): a BADVERS, or a code this resolver does not know, fails the question at this server.
+        bool edns = false;
+        bool badOpt = false;
+        int extended = 0;
+        for (int i = 0; authorityRead && i < additionals; i++)
+        {
+            if (!TryReadRecord(message, ref at, out Record record))
+            {
+                return false; // an OPT that may be in it cannot be read, nor then the reply
+            }
+
+            if (record.Type == TypeOpt)
+            {
+                // A second OPT, one not owned by the root, or options past its data: what the server meant is unknown.
+                badOpt |= edns || record.Owner.Length != 0 || record.Malformed;
+                extended = (int)(record.Ttl >> 24);
+                edns = true;
+            }
+        }
+
         reply = new DnsReply
         {
-            Rcode = rcode,
+            Rcode = badOpt ? RcodeBadOpt : (extended << 4) | rcode,
+            Edns = edns,
             Addresses = addresses,
             Ttl = addresses.Count > 0 ? TimeSpan.FromSeconds(ttl) : null,
 
@@ -257,8 +336,8 @@ internal static class DnsWire
     private static bool IsAtOrUnder(string name, string zone) =>
         zone.Length == 0 || name == zone || (name.Length > zone.Length && name[^(zone.Length + 1)] == '.' && name.EndsWith(zone, StringComparison.Ordinal));
 
-    /// <summary>A resource record, as far as it matters here.</summary>
-    private readonly record struct Record(string Owner, ushort Type, uint Ttl, IPAddress? Address, string? Target, uint? Minimum);
+    /// <summary>A resource record, as far as it matters here; <paramref name="Malformed"/>: an OPT whose options run past its data.</summary>
+    private readonly record struct Record(string Owner, ushort Type, uint Ttl, IPAddress? Address, string? Target, uint? Minimum, bool Malformed = false);
 
     private static bool TryReadRecord(ReadOnlySpan<byte> message, ref int at, out Record record)
     {
@@ -279,6 +358,20 @@ internal static class DnsWire
         }
 
         int end = at + length;
+        if (type == TypeOpt)
+        {
+            // Its class is the sender's UDP payload and its TTL the extended RCODE, version and flags, all kept as
+            // they are; its data is options, each a code, a length and that many bytes, which must end with it.
+            int option = at;
+            while (option + 4 <= end)
+            {
+                option += 4 + BinaryPrimitives.ReadUInt16BigEndian(message[(option + 2)..]);
+            }
+
+            at = end;
+            record = new Record(owner, type, ttl, null, null, null, Malformed: option != end);
+            return true;
+        }
 
         // RFC 2181 §8: a TTL with the top bit set is read as zero.
         ttl = ttl > int.MaxValue ? 0 : ttl;

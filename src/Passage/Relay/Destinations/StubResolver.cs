@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -25,6 +26,10 @@ namespace Passage.Relay.Destinations;
 /// CNAMEs that led to it (RFC 2308 §5); one without an SOA of its zone (owned by the chain's end or a parent of
 /// it; others are ignored) has no TTL and is not kept, and addresses beside such an answer for the other family are kept
 /// <see cref="PartialAnswerTtl"/> at most.
+/// Queries over UDP carry an OPT record (EDNS, RFC 6891) offering <see cref="DnsWire.EdnsUdpPayload"/> bytes, so
+/// answers up to that size need no TCP retry; a server that refuses it (FORMERR or NOTIMP, without an OPT of its own)
+/// is asked again at once without, and so for <see cref="WithoutEdnsFor"/>. An extended response code (BADVERS, or
+/// one unknown here) or a malformed OPT in a reply fails the question at that server. Over TCP, queries go without.
 /// Each question has a random ID (the two apart) and goes out from a port the system picks at random; a reply
 /// must come from the server asked and match the question and ID, or it is ignored. An error reply without the
 /// question, as some servers send, is matched by its ID and source alone, and only fails the question there.
@@ -48,7 +53,22 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             : read)
         : null;
 
+    /// <summary>
+    /// Room for a UDP reply: more than the <see cref="DnsWire.EdnsUdpPayload"/> the queries advertise, so a reply the
+    /// server sends within it (or somewhat beyond) is read whole rather than cut by the kernel.
+    /// </summary>
     private const int ReceiveBuffer = 4096;
+
+    /// <summary>
+    /// How long a server that refused a query for its OPT record (FORMERR or NOTIMP without an OPT of its own, as
+    /// servers from before EDNS answer) is asked without one. Not for the resolver's life: the server may be
+    /// upgraded, or the refusal have come from a middlebox now gone; a server not asked without EDNS for this long
+    /// costs one query more to find out again.
+    /// </summary>
+    internal static readonly TimeSpan WithoutEdnsFor = TimeSpan.FromMinutes(15);
+
+    /// <summary>Servers asked without EDNS, and until when (<see cref="Environment.TickCount64"/>).</summary>
+    private readonly ConcurrentDictionary<IPEndPoint, long> _withoutEdns = new();
 
     /// <summary>
     /// How long the other family's reply is still waited for once one family has addresses or no such name. A server that
@@ -142,6 +162,9 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
 
         /// <summary>Answered, or failed, at the server now asked.</summary>
         public bool DoneHere { get; set; }
+
+        /// <summary>It went to the server now asked with an OPT record (RFC 6891).</summary>
+        public bool Edns { get; set; }
 
         /// <summary>Its reply came truncated from the server now asked, which is being asked again over TCP.</summary>
         public bool OverTcp { get; set; }
@@ -279,19 +302,36 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(server);
             byte[] buffer = new byte[ReceiveBuffer];
+            byte[] query = new byte[DnsWire.MaxQuery];
+            async Task SendAsync(Question question, bool edns)
+            {
+                // Apart from the other's: an error reply without the question is known by its ID alone.
+                do
+                {
+                    question.Id = NewId();
+                }
+                while (Array.Exists(questions, q => q != question && q.Id == question.Id));
+
+                question.Edns = edns;
+                int length = DnsWire.WriteQuery(query, question.Id, name, question.Type, edns);
+                await socket.SendAsync(query.AsMemory(0, length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            }
+
+            bool edns = true;
+            if (_withoutEdns.TryGetValue(server, out long until))
+            {
+                edns = Environment.TickCount64 >= until;
+                if (edns)
+                {
+                    _withoutEdns.TryRemove(KeyValuePair.Create(server, until));
+                }
+            }
+
             foreach (Question question in questions)
             {
                 if (!question.DoneHere)
                 {
-                    // Apart from the other's: an error reply without the question is known by its ID alone.
-                    do
-                    {
-                        question.Id = NewId();
-                    }
-                    while (Array.Exists(questions, q => q != question && q.Id == question.Id));
-
-                    int length = DnsWire.WriteQuery(buffer, question.Id, name, question.Type);
-                    await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                    await SendAsync(question, edns).ConfigureAwait(false);
                 }
             }
 
@@ -306,7 +346,14 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                         continue;
                     }
 
-                    if (reply.Truncated)
+                    if (question.Edns && !reply.Edns && reply.Rcode is DnsWire.RcodeFormatError or DnsWire.RcodeNotImplemented)
+                    {
+                        // A server from before EDNS (RFC 6891 §7): asked again at once without the OPT, and so for a
+                        // while. Counted by how the question ends at it, as one question to one server.
+                        _withoutEdns[server] = Environment.TickCount64 + (long)WithoutEdnsFor.TotalMilliseconds;
+                        await SendAsync(question, edns: false).ConfigureAwait(false);
+                    }
+                    else if (reply.Truncated)
                     {
                         metrics?.DnsQueried("truncated");
                         question.OverTcp = true;

@@ -100,7 +100,7 @@ public sealed class DestinationResolverTests
         {
             RawUdp = query =>
             {
-                var type = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(query.Length - 4));
+                var type = TestDnsServer.QuestionType(query);
                 var victim = query[13] == (byte)'v';
                 byte[][] records = type != TestDnsServer.A ? []
                     : victim ? [TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, [8, 8, 4, 4])]

@@ -24,6 +24,30 @@ public sealed class DnsWireTests
         Assert.Equal(DnsWire.TypeAaaa, DnsWire.QueryType(buffer.AsSpan(0, length)));
     }
 
+    [Fact]
+    public void A_query_with_edns_has_an_opt_record_offering_1232_bytes()
+    {
+        var buffer = new byte[DnsWire.MaxQuery];
+        var length = DnsWire.WriteQuery(buffer, Id, "a.test", DnsWire.TypeA, edns: true);
+
+        byte[] expected =
+        [
+            0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+            1, (byte)'a', 4, (byte)'t', (byte)'e', (byte)'s', (byte)'t', 0, 0, 1, 0, 1,
+            0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0,
+        ];
+        Assert.Equal(expected, buffer[..length]);
+        Assert.Equal(DnsWire.TypeA, DnsWire.QueryType(buffer.AsSpan(0, length)));
+    }
+
+    [Fact]
+    public void The_longest_query_with_edns_fits()
+    {
+        var label = new string('a', 63);
+        var name = string.Join('.', label, label, label, new string('a', 61));
+        Assert.Equal(DnsWire.MaxQuery, DnsWire.WriteQuery(new byte[DnsWire.MaxQuery], Id, name, DnsWire.TypeA, edns: true));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData(".")]
@@ -123,12 +147,19 @@ public sealed class DnsWireTests
     [Fact]
     public void Every_cut_and_every_flipped_byte_of_a_reply_is_read_or_refused_never_thrown()
     {
-        var reply = Reply(
-            Id, 0, "www.a.test", DnsWire.TypeA,
-            [0xC0, 12, .. Fixed(DnsWire.TypeCname, 300, [1, (byte)'b', 0xC0, 16])],
-            Answer("b.a.test", DnsWire.TypeA, 60, [192, 0, 2, 1]));
+        byte[] reply =
+        [
+            .. Reply(
+                Id, 0, "www.a.test", DnsWire.TypeA,
+                [0xC0, 12, .. Fixed(DnsWire.TypeCname, 300, [1, (byte)'b', 0xC0, 16])],
+                Answer("b.a.test", DnsWire.TypeA, 60, [192, 0, 2, 1])),
+            0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 8, 0, 10, 0, 4, 1, 2, 3, 4, // an OPT with one option
+        ];
+        reply[11] = 1;
         Assert.True(DnsWire.TryParseReply(reply, Id, "www.a.test", DnsWire.TypeA, out var whole));
         Assert.Equal([IPAddress.Parse("192.0.2.1")], whole.Addresses);
+        Assert.True(whole.Edns);
+        Assert.Equal(DnsWire.RcodeNoError, whole.Rcode);
 
         for (var cut = 0; cut < reply.Length; cut++)
         {

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Passage.Relay.Destinations;
@@ -22,7 +21,7 @@ public sealed class StubResolverHostileServerTests
 
     private static StubResolver Resolver(ResolverConf conf) => new(conf, hosts: null);
 
-    private static ushort Type(byte[] query) => BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(query.Length - 4));
+    private static ushort Type(byte[] query) => TestDnsServer.QuestionType(query);
 
     /// <summary>The sound reply: <see cref="Real"/> for A, nothing for AAAA.</summary>
     private static byte[] Good(byte[] query) => TestDnsServer.RawReply(
@@ -42,7 +41,7 @@ public sealed class StubResolverHostileServerTests
     {
         byte[] loopback = [127, 0, 0, 1];
         byte[] forged = Forged(query);
-        int questionEnd = query.Length;
+        int questionEnd = TestDnsServer.QuestionEnd(query);
         switch (kind)
         {
             case "header only": return forged[..12];
@@ -365,7 +364,7 @@ public sealed class StubResolverHostileServerTests
             RawUdp = query =>
             {
                 byte[] reply = Good(query);
-                for (var i = 12; i < query.Length - 4; i++)
+                for (var i = 12; i < TestDnsServer.QuestionEnd(query) - 4; i++)
                 {
                     reply[i] = (byte)char.ToUpperInvariant((char)reply[i]);
                 }

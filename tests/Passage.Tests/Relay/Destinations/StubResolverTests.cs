@@ -173,7 +173,7 @@ public sealed class StubResolverTests
         {
             RawUdp = query =>
             {
-                if (query[^3] == TestDnsServer.A)
+                if (TestDnsServer.QuestionType(query) == TestDnsServer.A)
                 {
                     aQuery = query;
                     return [];
