@@ -85,7 +85,7 @@ internal static class ClientCommand
         {
             proxy = LocalProxy.Start(client, proxyOptions, loggerFactory, metrics);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or IOException)
         {
             logger.LogCritical("Cannot start: {Error}", e.Message);
             return 1;

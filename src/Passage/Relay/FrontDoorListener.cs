@@ -97,11 +97,19 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 }
                 // Restarting while old connections sit in TIME_WAIT must not fail the bind.
                 listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                listener.Bind(endpoint);
-                // As long a backlog as the kernel allows (net.core.somaxconn, 4096 on current kernels): in a
-                // storm of new connections a full queue drops SYNs, and each dropped one costs its client a
-                // retransmission a second later, a far worse wait than queueing.
-                listener.Listen();
+                try
+                {
+                    listener.Bind(endpoint);
+                    // As long a backlog as the kernel allows (net.core.somaxconn, 4096 on current kernels): in a
+                    // storm of new connections a full queue drops SYNs, and each dropped one costs its client a
+                    // retransmission a second later, a far worse wait than queueing.
+                    listener.Listen();
+                }
+                catch (SocketException e)
+                {
+                    // "Address already in use" alone leaves the operator to guess which of the listeners it was.
+                    throw new IOException($"{_frontDoor} cannot listen on {endpoint}: {e.Message}", e);
+                }
                 bound.Add((IPEndPoint)listener.LocalEndPoint!);
             }
         }

@@ -35,7 +35,8 @@ internal static partial class KestrelHost
 
     /// <summary>
     /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
-    /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed.
+    /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed, and the host's own
+    /// report of a failed start at Debug (see <see cref="StartFailureQuiet"/>).
     /// </summary>
     /// <remarks>
     /// That event is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
@@ -49,13 +50,20 @@ internal static partial class KestrelHost
     {
         private const string Http2Category = "Microsoft.AspNetCore.Server.Kestrel.Http2";
         private const int QueueOperationsExceeded = 60;
+        private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
+        private const int HostingStartupFailed = 11;
 
         private readonly LogBudget _rapidResets = new(RapidResetLinesPerWindow, TimeSpan.FromSeconds(10), TimeProvider.System);
 
         public ILogger CreateLogger(string categoryName)
         {
             var logger = inner.CreateLogger(categoryName);
-            return categoryName == Http2Category ? new Rationing(logger, _rapidResets) : logger;
+            return categoryName switch
+            {
+                Http2Category => new Rationing(logger, _rapidResets),
+                HostCategory => new StartFailureQuiet(logger),
+                _ => logger,
+            };
         }
 
         public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
@@ -78,6 +86,31 @@ internal static partial class KestrelHost
                 {
                     logLevel = LogLevel.Warning;
                     if (!budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RapidResetLinesSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds)))
+                    {
+                        return;
+                    }
+                }
+                inner.Log(logLevel, eventId, state, exception, formatter);
+            }
+        }
+
+        /// <summary>
+        /// The host's "Hosting failed to start" (event 11) at Debug: it comes with the whole stack of the exception that
+        /// <c>StartAsync</c> throws on to Passage's caller, which reports it in one line (a port already in use, say).
+        /// </summary>
+        private sealed class StartFailureQuiet(ILogger inner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => inner.BeginScope(state);
+
+            public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (eventId.Id == HostingStartupFailed)
+                {
+                    logLevel = LogLevel.Debug;
+                    if (!inner.IsEnabled(logLevel))
                     {
                         return;
                     }

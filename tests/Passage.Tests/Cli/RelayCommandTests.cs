@@ -121,7 +121,36 @@ public sealed class RelayCommandTests
         var (exit, _, stderr) = await PassageProcess.RunAsync(["relay", "--passthrough", $"127.0.0.1:{port}", "--route", "*=:443"]);
         Assert.Equal(1, exit);
         Assert.Contains("Cannot start", stderr);
+        Assert.Contains($"passthrough cannot listen on 127.0.0.1:{port}: ", stderr);
         Assert.Contains("address already in use", stderr, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task An_admin_port_already_in_use_is_one_line_naming_it_not_a_stack()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--admin", $"127.0.0.1:{port}"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("Cannot start", stderr);
+        Assert.Contains($"127.0.0.1:{port}", stderr);
+        // The host's own report of the failure, with the exception's whole stack, is left to debug logging.
+        Assert.DoesNotContain("Hosting failed to start", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
+    public async Task A_client_port_already_in_use_is_a_clear_startup_error()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var relay = $"{Passage.Identity.NodeIdentity.Create().NodeId}@127.0.0.1:{Loopback.ClosedPort()}";
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["client", "--relay", relay, "--socks", $"127.0.0.1:{port}", "--http", "127.0.0.1:0"]);
+        Assert.Equal(1, exit);
+        Assert.Contains($"Cannot start: socks cannot listen on 127.0.0.1:{port}: ", stderr);
+        Assert.DoesNotContain("Unhandled exception", stderr);
     }
 
     [Fact]
