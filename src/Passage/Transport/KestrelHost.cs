@@ -36,7 +36,7 @@ internal static partial class KestrelHost
     /// <summary>
     /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
     /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed, and the host's own
-    /// report of a failed start at Debug (see <see cref="StartFailureQuiet"/>).
+    /// report of a failed start at Debug.
     /// </summary>
     /// <remarks>
     /// That event is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
@@ -60,8 +60,10 @@ internal static partial class KestrelHost
             var logger = inner.CreateLogger(categoryName);
             return categoryName switch
             {
-                Http2Category => new Rationing(logger, _rapidResets),
-                HostCategory => new StartFailureQuiet(logger),
+                Http2Category => new Relevelled(logger, QueueOperationsExceeded, LogLevel.Warning, _rapidResets),
+                // The host's "Hosting failed to start" comes with the whole stack of the exception StartAsync throws on
+                // to Passage's caller, which reports it in one line (a port already in use, say).
+                HostCategory => new Relevelled(logger, HostingStartupFailed, LogLevel.Debug),
                 _ => logger,
             };
         }
@@ -73,49 +75,29 @@ internal static partial class KestrelHost
             // Passage's factory, not Kestrel's to dispose.
         }
 
-        private sealed class Rationing(ILogger inner, LogBudget budget) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => inner.BeginScope(state);
-
-            public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (eventId.Id == QueueOperationsExceeded)
-                {
-                    logLevel = LogLevel.Warning;
-                    if (!budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RapidResetLinesSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds)))
-                    {
-                        return;
-                    }
-                }
-                inner.Log(logLevel, eventId, state, exception, formatter);
-            }
-        }
-
         /// <summary>
-        /// The host's "Hosting failed to start" (event 11) at Debug: it comes with the whole stack of the exception that
-        /// <c>StartAsync</c> throws on to Passage's caller, which reports it in one line (a port already in use, say).
+        /// One of Kestrel's or the host's events at another level: <paramref name="eventId"/> at <paramref name="level"/>,
+        /// and within <paramref name="budget"/> when one is given; every other event as it comes.
         /// </summary>
-        private sealed class StartFailureQuiet(ILogger inner) : ILogger
+        private sealed class Relevelled(ILogger inner, int eventId, LogLevel level, LogBudget? budget = null) : ILogger
         {
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => inner.BeginScope(state);
 
             public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
 
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            public void Log<TState>(LogLevel logLevel, EventId id, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
             {
-                if (eventId.Id == HostingStartupFailed)
+                if (id.Id == eventId)
                 {
-                    logLevel = LogLevel.Debug;
-                    if (!inner.IsEnabled(logLevel))
+                    logLevel = level;
+                    if (!inner.IsEnabled(logLevel)
+                        || (budget is not null && !budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RapidResetLinesSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds))))
                     {
                         return;
                     }
                 }
-                inner.Log(logLevel, eventId, state, exception, formatter);
+                inner.Log(logLevel, id, state, exception, formatter);
             }
         }
     }
