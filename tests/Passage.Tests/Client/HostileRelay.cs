@@ -122,7 +122,10 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
         return RawHttp2.Frame(RawHttp2.WindowUpdate, 0, stream, payload);
     }
 
-    /// <summary>From now on the DATA the client sends on <paramref name="stream"/> comes back to it (and its window is granted again).</summary>
+    /// <summary>
+    /// From now on the DATA the client sends on <paramref name="stream"/> comes back to it (and its window is granted again).
+    /// Call it before the answer that lets the client send, or its first DATA may be read before and kept in <see cref="Received"/>.
+    /// </summary>
     public void Echo(int stream) => _echoed[stream] = true;
 
     /// <summary>Sends <paramref name="bytes"/> to the client, whole (writes from the serving loop and the test do not interleave).</summary>

@@ -58,8 +58,8 @@ public sealed class HostileRelayTests
             if (connection.Tunnels == 1)
             {
                 // The first tunnel: answered, and its bytes echoed.
-                await connection.SendAsync(HostileConnection.Answer(stream, 200));
                 connection.Echo(stream);
+                await connection.SendAsync(HostileConnection.Answer(stream, 200));
             }
             // Every later request: never answered.
         });
@@ -98,8 +98,8 @@ public sealed class HostileRelayTests
             {
                 // The first tunnel request: answered 200 once the second has failed the relay.
                 await release.Task;
-                await connection.SendAsync(HostileConnection.Answer(stream, 200));
                 connection.Echo(stream);
+                await connection.SendAsync(HostileConnection.Answer(stream, 200));
                 return;
             }
             await connection.SendAsync(HostileConnection.Answer(stream, 404, endStream: true));
@@ -143,8 +143,8 @@ public sealed class HostileRelayTests
                     : HostileConnection.Answer(stream, status, endStream: true, ("proxy-status", proxyStatus)));
                 return;
             }
-            await connection.SendAsync(HostileConnection.Answer(stream, 200));
             connection.Echo(stream);
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
         }
         await using var first = HostileRelay.Start(Serve);
         await using var second = HostileRelay.Start(Serve);
