@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
+using Passage.Http;
 
 namespace Passage.Tunnel;
 
@@ -67,40 +68,16 @@ internal static class TunnelHeaders
     public const string Brotli = "br";
 
     /// <summary>
-    /// RFC 9110 §7.6.1: fields that describe one connection, not the message; never forwarded. (HTTP/2 forbids
-    /// them outright, RFC 9113 §8.2.2.) TE is handled apart: only "trailers" survives.
-    /// </summary>
-    private static readonly HashSet<string> s_hopByHop = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "TE",
-    };
-
-    /// <summary>
     /// Whether <paramref name="name"/> may be forwarded from a message whose Connection field is
-    /// <paramref name="connection"/>: not hop-by-hop, not named in Connection (RFC 9110 §7.6.1), not one of ours.
+    /// <paramref name="connection"/>: not hop-by-hop (<see cref="HopByHop"/>, RFC 9110 §7.6.1; HTTP/2 forbids those
+    /// outright, RFC 9113 §8.2.2), not named in Connection, not one of ours, not an HTTP/2 pseudo-field. The core is
+    /// taken as it is: Transfer-Encoding stays behind, since each hop of the tunnel frames bodies anew; TE is handled
+    /// apart (only "trailers" survives, <see cref="WantsTrailers"/>); Trailer goes on, as the trailer fields it announces
+    /// do (<see cref="IsAllowedTrailer"/>).
     /// </summary>
-    public static bool IsEndToEnd(string name, StringValues connection)
-    {
-        if (s_hopByHop.Contains(name) || name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(':'))
-        {
-            return false;
-        }
-        foreach (var value in connection)
-        {
-            if (value is null)
-            {
-                continue;
-            }
-            foreach (var option in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (option.Equals(name, StringComparison.OrdinalIgnoreCase))
-                {
-                    return false;
-                }
-            }
-        }
-        return true;
-    }
+    public static bool IsEndToEnd(string name, StringValues connection) =>
+        !HopByHop.IsCore(name) && !name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) && !name.StartsWith(':')
+        && (connection.Count == 0 || !HopByHop.Names(connection, name));
 
     /// <summary>
     /// RFC 9110 §6.5.1: fields a trailer section may not carry because they frame, route, authenticate or

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Passage.Http;
 
 namespace Passage.Client.HttpProxy;
 
@@ -9,25 +10,25 @@ namespace Passage.Client.HttpProxy;
 internal static class MessageFields
 {
     /// <summary>
-    /// The fields that describe one connection, or that a proxy and its client exchange, never the message (RFC 9110
-    /// §7.6.1, §11.7): Transfer-Encoding stays, since the body passes on in the framing it came in.
+    /// This proxy's departures from the hop-by-hop core (<see cref="HopByHop"/>). Transfer-Encoding goes on, since the body
+    /// passes on byte for byte in the framing it came in (the tunnel writes framing of its own instead). What the
+    /// application and this proxy exchange stays here too: its credentials and challenges (RFC 9110 §11.7). Trailer is
+    /// dropped as well.
     /// </summary>
-    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Upgrade",
-    };
+    private static readonly HashSet<string> ThisHop = new(StringComparer.OrdinalIgnoreCase) { "Proxy-Authorization", "Proxy-Authenticate", "Trailer" };
 
     /// <summary>The fields the message's framing and destination are read from: never dropped on Connection's say-so.</summary>
     private static readonly HashSet<string> FramingFields = new(StringComparer.OrdinalIgnoreCase) { "Content-Length", "Transfer-Encoding", "Host" };
 
     /// <summary>The field names a message's Connection fields list: that hop's too (RFC 9110 §7.6.1).</summary>
-    public static HashSet<string> ConnectionOptions(IEnumerable<(string Name, string Value)> fields) => fields
-        .Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
-        .SelectMany(h => h.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+    public static HashSet<string> ConnectionOptions(IEnumerable<(string Name, string Value)> fields) => HopByHop
+        .ConnectionOptions(fields.Where(h => h.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value))
         .ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Whether a field goes on past this hop: not a hop-by-hop field, nor one the message's Connection names (<paramref name="connectionOptions"/>).</summary>
-    public static bool Forwards(string name, HashSet<string> connectionOptions) => !HopByHop.Contains(name) && !connectionOptions.Contains(name);
+    public static bool Forwards(string name, HashSet<string> connectionOptions) =>
+        (!HopByHop.IsCore(name) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+        && !ThisHop.Contains(name) && !connectionOptions.Contains(name);
 
     /// <summary>
     /// How the message's body is delimited (RFC 9112 §6.3); false, with why, when the fields do not say so unambiguously:
@@ -48,7 +49,7 @@ internal static class MessageFields
         foreach (var (name, value) in fields)
         {
             if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)
-                && value.Split(',', StringSplitOptions.TrimEntries).Any(o => FramingFields.Contains(o)))
+                && HopByHop.ConnectionOptions([value]).Any(FramingFields.Contains))
             {
                 error = "Connection names Content-Length, Transfer-Encoding or Host";
                 return false;
