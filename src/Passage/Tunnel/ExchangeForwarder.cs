@@ -116,9 +116,7 @@ internal static class ExchangeForwarder
         }
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
-        var compress = !decompress && compressResponse
-            && !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304
-            && response.Content.Headers.ContentEncoding.Count == 0;
+        var compress = !decompress && compressResponse && HasContent(context, status) && response.Content.Headers.ContentEncoding.Count == 0;
         MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
         if (fromPeer && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
         {
@@ -138,6 +136,12 @@ internal static class ExchangeForwarder
         }
         // Kestrel's HTTP/1.1 server cannot send trailers; where the answer may have some, Passage frames it itself.
         var chunked = FramesItself(context, status) ? new ChunkedWriteStream(context.Response.Body) : null;
+        if (chunked is null && HasContent(context, status) && !context.Response.SupportsTrailers())
+        {
+            // The trailer fields are dropped here (an HTTP/1.0 application gets no chunked framing, RFC 9112 §7.1), so the
+            // Trailer field that announces them goes too (RFC 9110 §6.6.2). Wherever trailers go on, it does.
+            context.Response.Headers.Remove("Trailer");
+        }
 
         BodyCopyResult result;
         try
@@ -219,6 +223,10 @@ internal static class ExchangeForwarder
         return await stream.ReadAsync(rest, cancellationToken).ConfigureAwait(false) == 0 ? BodyCopyResult.Completed : BodyCopyResult.SourceFailed;
     }
 
+    /// <summary>Whether the answer has content (RFC 9110 §6.4.1: none to HEAD, nor with a 1xx, 204 or 304).</summary>
+    private static bool HasContent(HttpContext context, int status) =>
+        !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304;
+
     /// <summary>
     /// Whether the answer goes out in Passage's own chunked framing: over HTTP/1.1, with content, and either of
     /// unknown length or announcing trailers (RFC 9110 §6.6.2; a length would leave no room for them, so it is
@@ -226,7 +234,7 @@ internal static class ExchangeForwarder
     /// </summary>
     private static bool FramesItself(HttpContext context, int status)
     {
-        if (!HttpProtocol.IsHttp11(context.Request.Protocol) || HttpMethods.IsHead(context.Request.Method) || status is < 200 or 204 or 304)
+        if (!HttpProtocol.IsHttp11(context.Request.Protocol) || !HasContent(context, status))
         {
             return false;
         }

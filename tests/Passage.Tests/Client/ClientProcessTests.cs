@@ -201,7 +201,8 @@ public sealed class ClientProcessTests
 
     /// <summary>
     /// Credentials meant for the proxy never reach the origin, in a chunked body's trailer section no more than in the
-    /// head; nor do the trailer's hop-by-hop fields. The other trailer fields and the framing pass on unchanged.
+    /// head; nor do the trailer's hop-by-hop fields. The other trailer fields and the framing pass on unchanged, and the
+    /// Trailer field that announces them (end-to-end, RFC 9110 §6.6.2) with them.
     /// </summary>
     [Fact]
     public async Task Proxy_credentials_and_hop_by_hop_fields_in_a_request_trailer_do_not_reach_the_origin()
@@ -209,12 +210,12 @@ public sealed class ClientProcessTests
         await using var path = await ProxiedOrigin.StartAsync();
         using var app = await path.ConnectAppAsync();
         await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
-            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\n\r\n"
+            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\nTrailer: X-Sum\r\n\r\n"
             + "5\r\nhello\r\n0\r\nX-Sum: 1\r\nProxy-Authorization: Basic c2VjcmV0\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\r\n"));
 
         using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
         Assert.Equal(
-            $"POST /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            $"POST /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n",
             await ReadHeadAsync(origin));
         // The origin answers and closes, the application reads that and closes: only then does the origin's read end.
         await Loopback.SendAllAsync(origin, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());

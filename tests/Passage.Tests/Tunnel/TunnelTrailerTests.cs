@@ -44,6 +44,21 @@ public sealed class TunnelTrailerTests(TunnelPairFixture fixture) : IClassFixtur
         Assert.DoesNotContain("a=b", dump);
     }
 
+    /// <summary>
+    /// An HTTP/1.0 application cannot be sent trailers (RFC 9112 §7.1: no chunked framing to it), so they are dropped, and
+    /// with them the Trailer field that announced them (RFC 9110 §6.6.2): it would announce fields that never come.
+    /// </summary>
+    [Fact]
+    public async Task An_HTTP10_application_gets_the_body_without_trailers_or_the_field_announcing_them()
+    {
+        var answer = await RawHttp1.SendHeadAsync(Pair.HttpPort, "GET /trailers/1000 HTTP/1.0\r\nHost: app.test\r\n\r\n", readToEnd: true);
+        var (head, body) = (answer.Split("\r\n\r\n", 2)[0], answer.Split("\r\n\r\n", 2)[1]);
+        Assert.StartsWith("HTTP/1.1 200 ", head);
+        Assert.DoesNotContain("\r\nTrailer:", head, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("\r\nTransfer-Encoding:", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(TunnelBackend.Pattern(0, 1000), Encoding.Latin1.GetBytes(body));
+    }
+
     [Fact]
     public async Task A_HEAD_request_gets_the_head_alone()
     {

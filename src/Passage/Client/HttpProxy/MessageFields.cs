@@ -12,10 +12,11 @@ internal static class MessageFields
     /// <summary>
     /// This proxy's departures from the hop-by-hop core (<see cref="HopByHop"/>). Transfer-Encoding goes on, since the body
     /// passes on byte for byte in the framing it came in (the tunnel writes framing of its own instead). What the
-    /// application and this proxy exchange stays here too: its credentials and challenges (RFC 9110 §11.7). Trailer is
-    /// dropped as well.
+    /// application and this proxy exchange stays here too: its credentials and challenges (RFC 9110 §11.7). Trailer goes
+    /// on, end to end (RFC 9110 §6.6.2), as the trailer fields it announces do: a chunked body passes with its trailer
+    /// section (less this hop's fields, <see cref="FramedBody"/>).
     /// </summary>
-    private static readonly HashSet<string> ThisHop = new(StringComparer.OrdinalIgnoreCase) { "Proxy-Authorization", "Proxy-Authenticate", "Trailer" };
+    private static readonly HashSet<string> ThisHop = new(StringComparer.OrdinalIgnoreCase) { "Proxy-Authorization", "Proxy-Authenticate" };
 
     /// <summary>The fields the message's framing and destination are read from: never dropped on Connection's say-so.</summary>
     private static readonly HashSet<string> FramingFields = new(StringComparer.OrdinalIgnoreCase) { "Content-Length", "Transfer-Encoding", "Host" };

@@ -44,6 +44,17 @@ public sealed class OriginAnswerConnectionTests
             + "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", read);
     }
 
+    /// <summary>RFC 9110 §6.6.2: a chunked answer's Trailer field goes on, as the trailer fields it announces do.</summary>
+    [Fact]
+    public async Task A_chunked_answer_s_trailer_field_goes_on_with_its_trailer_fields()
+    {
+        var (read, refusal) = await ReadAnswerAsync(
+            "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n" + After, 5, close: false);
+        Assert.Null(refusal);
+        Assert.Equal(
+            "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", read);
+    }
+
     [Theory]
     [InlineData("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")]
     [InlineData("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")]

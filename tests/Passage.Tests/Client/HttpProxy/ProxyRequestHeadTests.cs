@@ -66,6 +66,18 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains("\r\nTransfer-Encoding: gzip, chunked\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
+    /// <summary>RFC 9110 §6.6.2: Trailer is end-to-end; it goes on with the trailer fields it announces, which the body carries on.</summary>
+    [Fact]
+    public void A_chunked_request_s_trailer_field_goes_on()
+    {
+        var head = Parse("POST http://origin.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n", out _);
+        Assert.NotNull(head);
+        Assert.True(head.Forwards("Trailer"));
+        Assert.Equal(
+            "POST / HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n",
+            Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
     [Theory]
     [InlineData("http://origin.test:/a", "origin.test", "/a")]
     [InlineData("http://[::1]:?q", "[::1]", "/?q")]
