@@ -310,6 +310,30 @@ public sealed class ClientProcessTests
         Assert.Equal("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
     }
 
+    /// <summary>
+    /// An HTTP/1.0 application: its request reaches the origin in HTTP/1.1 with the Host of its target and without its
+    /// 100-continue expectation (RFC 9110 §6.2, §10.1.1); the answer reaches it without the origin's interim answers
+    /// (RFC 9110 §15.2) and without chunked framing (RFC 9112 §6.1): the body's data alone, ended by the close.
+    /// </summary>
+    [Fact]
+    public async Task An_HTTP10_application_gets_no_interim_answer_and_no_chunked_framing()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"POST http://origin.test:{path.OriginPort}/a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal($"POST /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", await ReadHeadAsync(origin));
+        Assert.Equal("hello", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: 5)));
+        // The origin keeps its connection open after the answer: the body's end, not the origin's close, ends the application's.
+        await Loopback.SendAllAsync(origin, Encoding.ASCII.GetBytes(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n"));
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+    }
+
     /// <summary>RFC 9112 §6.3: an answer whose framing is invalid is not passed on; the application gets a 502 saying why.</summary>
     [Fact]
     public async Task An_answer_the_application_could_frame_otherwise_is_a_502_with_a_proxy_status()

@@ -30,11 +30,14 @@ internal enum BodyFraming
 /// 4 KiB, is an <see cref="InvalidDataException"/>. The trailer section is the one part not passed on as it comes: each
 /// of its lines is held until it is whole, then dropped when <c>forwardsTrailer</c> says its field does not go on (the
 /// framing stays whole: a trailer section is any number of field lines and an empty line), else passed on unchanged.
+/// With <c>unchunk</c>, only the chunks' data passes, for a recipient that cannot read chunked framing (HTTP/1.0,
+/// RFC 9112 §7): the framing is checked and taken off, the trailer section dropped whole.
 /// </remarks>
 /// <param name="framing">How the body is delimited.</param>
 /// <param name="length">The body's length, for <see cref="BodyFraming.Length"/>.</param>
 /// <param name="forwardsTrailer">Whether a trailer field of this name goes on; null for every one.</param>
-internal sealed class FramedBody(BodyFraming framing, long length, Func<string, bool>? forwardsTrailer = null)
+/// <param name="unchunk">Whether a chunked body passes as its data alone.</param>
+internal sealed class FramedBody(BodyFraming framing, long length, Func<string, bool>? forwardsTrailer = null, bool unchunk = false)
 {
     private const int MaxLine = 4 * 1024;
 
@@ -109,7 +112,7 @@ internal sealed class FramedBody(BodyFraming framing, long length, Func<string, 
                 continue;
             }
             var b = bytes[at++];
-            if (_state != ChunkState.TrailerLine)
+            if (_state != ChunkState.TrailerLine && !unchunk)
             {
                 bytes[kept++] = b;
             }
@@ -133,14 +136,17 @@ internal sealed class FramedBody(BodyFraming framing, long length, Func<string, 
                 case ChunkState.TrailerLine:
                     if (line.Length == 0)
                     {
-                        Hold("");
+                        if (!unchunk)
+                        {
+                            Hold("");
+                        }
                         Done = true;
                     }
                     else if (FieldSyntax.ParseLine(line) is not { } field)
                     {
                         throw new InvalidDataException("a trailer field is malformed");
                     }
-                    else if (forwardsTrailer?.Invoke(field.Key) ?? true)
+                    else if (!unchunk && (forwardsTrailer?.Invoke(field.Key) ?? true))
                     {
                         Hold(line);
                     }

@@ -70,7 +70,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 // origin's answer comes back, and the application's connection ends with it.
                 var claim = new AnswerClaim();
                 var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim);
-                await using var answer = new OriginAnswerConnection(upstream, toHead: head.Method == "HEAD", claim);
+                await using var answer = new OriginAnswerConnection(upstream, head, claim);
                 await BytePump.RunAsync(request, answer, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
                 if (answer.Refusal is { } refused)
                 {

@@ -15,14 +15,16 @@ namespace Passage.Client.HttpProxy;
 /// body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
 /// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
 /// application's, and the application's connection is closed after the answer, as that head told it.</para>
+/// <para>An HTTP/1.0 application gets no interim answer (RFC 9110 §15.2: it does not expect one), and a chunked body
+/// as its data alone, which its connection's close ends (RFC 9112 §6.1, §6.3).</para>
 /// <para>An origin that closes before its final head is whole, or whose head is too large or one this proxy cannot
 /// pass on, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
 /// bare close.</para>
 /// </remarks>
 /// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
-/// <param name="toHead">Whether the request was HEAD (its answer has no body).</param>
+/// <param name="request">The request answered: its method (HEAD's answer has no body) and version.</param>
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
-internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHead, AnswerClaim claim) : IDuplexConnection
+internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
 {
     private const int MaxHead = 16 * 1024;
 
@@ -106,7 +108,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHe
                 Refuse(RefusalReason.OriginBadAnswer, "a line of the origin's answer head ends in a bare LF");
                 return;
         }
-        if (OriginAnswerHead.Parse(_head.AsSpan(read.Start..read.End), toHead, out var error) is not { } answer)
+        if (OriginAnswerHead.Parse(_head.AsSpan(read.Start..read.End), request, out var error) is not { } answer)
         {
             Refuse(RefusalReason.OriginBadAnswer, error ?? "the origin's answer is malformed");
             return;
@@ -114,8 +116,8 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHe
         var rest = _head.AsSpan(read.End, read.Filled - read.End);
         if (answer.IsInterim)
         {
-            // What came behind it is the next head's beginning.
-            _ready = answer.ToApplication();
+            // What came behind it is the next head's beginning. An HTTP/1.0 application is not sent it (RFC 9110 §15.2).
+            _ready = request.IsHttp10 ? ReadOnlyMemory<byte>.Empty : answer.ToApplication();
             rest.CopyTo(_head);
             _headFilled = rest.Length;
             return;
@@ -127,7 +129,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, bool toHe
             ReturnHead();
             return;
         }
-        _body = new FramedBody(answer.Framing, answer.ContentLength, answer.Forwards);
+        _body = new FramedBody(answer.Framing, answer.ContentLength, answer.Forwards, unchunk: request.IsHttp10);
         var head = answer.ToApplication();
         var ready = new byte[head.Length + rest.Length];
         head.CopyTo(ready, 0);

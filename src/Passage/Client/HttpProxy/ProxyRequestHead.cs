@@ -23,6 +23,12 @@ internal sealed record ProxyRequestHead(
     public bool IsConnect => Method == "CONNECT";
 
     /// <summary>
+    /// True when the application speaks HTTP/1.0: its answer comes without interim (1xx) answers (RFC 9110 §15.2) and
+    /// without chunked framing (RFC 9112 §6.1, §7), see <see cref="OriginAnswerConnection"/>.
+    /// </summary>
+    public bool IsHttp10 => Version == "HTTP/1.0";
+
+    /// <summary>
     /// Whether a field of the application's request, in its head or in its chunked body's trailer section, goes on to the
     /// origin: not when it is this hop's (a hop-by-hop field, the proxy's own credentials, one Connection names), nor one
     /// this proxy writes itself (Host, Content-Length).
@@ -62,7 +68,7 @@ internal sealed record ProxyRequestHead(
             error = "malformed request line";
             return null;
         }
-        // Exactly HTTP/1.1 or HTTP/1.0: the version goes on to the origin as it was read.
+        // Exactly HTTP/1.1 or HTTP/1.0. The origin is sent HTTP/1.1 either way (RFC 9110 §6.2: this proxy's own version).
         switch (Http1ConnectParser.ReadVersion(Encoding.Latin1.GetBytes(requestLine[2]), out _))
         {
             case Http1ConnectParser.VersionVerdict.Garbage:
@@ -182,17 +188,29 @@ internal sealed record ProxyRequestHead(
     }
 
     /// <summary>
-    /// The head to send to the origin through the tunnel: origin-form, the proxy's hop-by-hop headers
-    /// removed, Host the target's authority whatever Host fields the application sent (RFC 9112 §3.2.2: the origin
-    /// learns the destination the tunnel goes to, nothing else), Content-Length written once as it was read, and
-    /// <c>Connection: close</c> (one request per tunnel).
+    /// The head to send to the origin through the tunnel: origin-form, in HTTP/1.1 whatever the application's version
+    /// (RFC 9110 §6.2: an intermediary sends its own), the proxy's hop-by-hop headers removed, Host the target's
+    /// authority whatever Host fields the application sent, and sent without one (RFC 9112 §3.2.2: the origin learns the
+    /// destination the tunnel goes to, nothing else), Content-Length written once as it was read, and
+    /// <c>Connection: close</c> (one request per tunnel). An HTTP/1.0 request's 100-continue expectation is left out: its
+    /// recipient ignores it (RFC 9110 §10.1.1), and the origin, reading HTTP/1.1, would not.
     /// </summary>
     public byte[] ToOriginForm()
     {
-        var builder = new StringBuilder().Append(Method).Append(' ').Append(PathAndQuery).Append(' ').Append(Version).Append("\r\n");
+        var builder = new StringBuilder().Append(Method).Append(' ').Append(PathAndQuery).Append(" HTTP/1.1\r\n");
         builder.Append("Host: ").Append(Authority).Append("\r\n");
         foreach (var (name, value) in Headers.Where(h => Forwards(h.Name)))
         {
+            if (IsHttp10 && name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
+            {
+                var others = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Where(e => !e.Equals("100-continue", StringComparison.OrdinalIgnoreCase)).ToArray();
+                if (others.Length > 0)
+                {
+                    builder.Append(name).Append(": ").Append(string.Join(", ", others)).Append("\r\n");
+                }
+                continue;
+            }
             builder.Append(name).Append(": ").Append(value).Append("\r\n");
         }
         if (Framing == BodyFraming.Length)

@@ -16,6 +16,10 @@ public sealed class OriginAnswerConnectionTests
     /// <summary>What an origin that keeps its connection open sends after its answer: never the application's.</summary>
     private const string After = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra";
 
+    private const string Get11 = "GET http://origin.test/ HTTP/1.1";
+
+    private const string Get10 = "GET http://origin.test/ HTTP/1.0";
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]
@@ -63,11 +67,12 @@ public sealed class OriginAnswerConnectionTests
     [InlineData("HTTP/1.1 200\r\nContent-Length: 1, 1\r\n\r\nx", false, "HTTP/1.1 200\r\nContent-Length: 1, 1\r\nConnection: close\r\n\r\nx")]
     public async Task An_answer_without_a_body_or_with_an_empty_one_ends_after_its_head(string answer, bool toHead, string expected)
     {
-        var (read, refusal) = await ReadAnswerAsync(answer + After, 4096, close: false, toHead);
+        var (read, refusal) = await ReadAnswerAsync(answer + After, 4096, close: false, toHead ? "HEAD http://origin.test/ HTTP/1.1" : Get11);
         Assert.Null(refusal);
         Assert.Equal(expected, read);
     }
 
+    /// <summary>RFC 9110 §6.2: the status line carries this proxy's version, HTTP/1.1, whatever the origin's.</summary>
     [Theory]
     [InlineData("HTTP/1.0 200 OK\r\n\r\nuntil the end")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nuntil the end")]
@@ -76,7 +81,52 @@ public sealed class OriginAnswerConnectionTests
         var (read, refusal) = await ReadAnswerAsync(answer, 3, close: true);
         Assert.Null(refusal);
         var head = answer.Split("\r\n\r\n")[0];
-        Assert.Equal(head + "\r\nConnection: close\r\n\r\nuntil the end", read);
+        Assert.Equal("HTTP/1.1" + head[8..] + "\r\nConnection: close\r\n\r\nuntil the end", read);
+    }
+
+    /// <summary>
+    /// RFC 9110 §15.2 and RFC 9112 §6.1, §7: an HTTP/1.0 application is sent no interim answer and no chunked framing. The
+    /// body comes as the chunks' data alone, without its trailer section or the fields that framed it, and ends with the
+    /// connection; the status line says HTTP/1.1, which a 1.0 recipient reads (RFC 9110 §6.2).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    public async Task To_an_HTTP10_application_interim_answers_go_and_a_chunked_body_comes_as_its_data(int writeSize)
+    {
+        var (read, refusal) = await ReadAnswerAsync(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+            + "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\nX-End: 1\r\n\r\n"
+            + "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n" + After, writeSize, close: false, Get10);
+        Assert.Null(refusal);
+        Assert.Equal("HTTP/1.1 200 OK\r\nX-End: 1\r\nConnection: close\r\n\r\nhello world", read);
+    }
+
+    [Theory]
+    [InlineData("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")]
+    [InlineData("HTTP/1.1 200 OK\r\n\r\nuntil the end", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")]
+    [InlineData("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n")]
+    public async Task To_an_HTTP10_application_other_answers_go_on_as_they_are(string answer, string expected)
+    {
+        var (read, refusal) = await ReadAnswerAsync(answer, 4096, close: true, Get10);
+        Assert.Null(refusal);
+        Assert.Equal(expected, read);
+    }
+
+    /// <summary>
+    /// A transfer coding other than chunked (not asked for: TE is never forwarded) cannot be taken off for an HTTP/1.0
+    /// application, nor named to it: a 502 saying so, not a body it would read wrong.
+    /// </summary>
+    [Theory]
+    [InlineData("Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")]
+    [InlineData("Transfer-Encoding: gzip\r\n\r\nuntil the end")]
+    public async Task To_an_HTTP10_application_a_transfer_coding_other_than_chunked_is_a_502(string fieldsAndBody)
+    {
+        var (read, refusal) = await ReadAnswerAsync("HTTP/1.1 200 OK\r\n" + fieldsAndBody, 4096, close: true, Get10);
+        Assert.Equal(RefusalReason.OriginBadAnswer, refusal);
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=http_protocol_error; ", read);
+        Assert.Contains("a transfer coding other than chunked", read);
     }
 
     [Theory]
@@ -137,14 +187,17 @@ public sealed class OriginAnswerConnectionTests
     /// <summary>
     /// Writes <paramref name="sent"/> to a socket in <paramref name="writeSize"/> pieces (then closes it, or leaves it open,
     /// as an origin that ignores Connection: close does); reads the other end through an
-    /// <see cref="OriginAnswerConnection"/> until it ends: what it gave, and the refusal it answered for the origin.
+    /// <see cref="OriginAnswerConnection"/> answering <paramref name="requestLine"/> until it ends: what it gave, and the
+    /// refusal it answered for the origin.
     /// </summary>
-    private static async Task<(string Read, RefusalReason? Refusal)> ReadAnswerAsync(string sent, int writeSize, bool close, bool toHead = false)
+    private static async Task<(string Read, RefusalReason? Refusal)> ReadAnswerAsync(string sent, int writeSize, bool close, string requestLine = Get11)
     {
+        var request = ProxyRequestHead.Parse(Encoding.ASCII.GetBytes(requestLine + "\r\n\r\n"), out var why);
+        Assert.True(request is not null, why);
         var (writer, reader) = await Loopback.ConnectedPairAsync();
         using var _ = writer;
         await using var origin = new SocketConnection(reader);
-        await using var answer = new OriginAnswerConnection(origin, toHead, new AnswerClaim());
+        await using var answer = new OriginAnswerConnection(origin, request, new AnswerClaim());
         var writing = PieceByPiece.WriteAsync(writer, sent, writeSize, close);
         var read = new StringBuilder();
         await PieceByPiece.ReadToEndAsync(answer, read);

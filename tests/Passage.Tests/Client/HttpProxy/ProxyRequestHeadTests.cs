@@ -78,6 +78,32 @@ public sealed class ProxyRequestHeadTests
             Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
+    /// <summary>
+    /// RFC 9110 §6.2: the origin is sent this proxy's version, HTTP/1.1, Host the target's authority (a 1.0 request often
+    /// has none); RFC 9110 §10.1.1: a 1.0 request's 100-continue expectation is ignored, so it does not go on.
+    /// </summary>
+    [Theory]
+    [InlineData("Expect: 100-continue\r\n", "")]
+    [InlineData("Expect: 100-Continue, x-other\r\n", "Expect: x-other\r\n")]
+    [InlineData("Proxy-Connection: keep-alive\r\nKeep-Alive: 5\r\n", "")]
+    public void An_HTTP10_request_goes_on_in_HTTP11_with_the_host_of_its_target(string fields, string sent)
+    {
+        var head = Parse($"POST http://origin.test:8080/a?b HTTP/1.0\r\n{fields}Content-Length: 5\r\n\r\n", out _);
+        Assert.NotNull(head);
+        Assert.True(head.IsHttp10);
+        Assert.Equal(
+            $"POST /a?b HTTP/1.1\r\nHost: origin.test:8080\r\n{sent}Content-Length: 5\r\nConnection: close\r\n\r\n",
+            Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
+    [Fact]
+    public void An_HTTP11_request_keeps_its_100_continue_expectation()
+    {
+        var head = Parse("PUT http://origin.test/ HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", out _);
+        Assert.NotNull(head);
+        Assert.Contains("\r\nExpect: 100-continue\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
     [Theory]
     [InlineData("http://origin.test:/a", "origin.test", "/a")]
     [InlineData("http://[::1]:?q", "[::1]", "/?q")]
