@@ -10,7 +10,7 @@ namespace Passage.Client.HttpProxy;
 /// are; reads yield the origin's answer as the application is to get it, and end where the answer ends.
 /// </summary>
 /// <remarks>
-/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 16 KiB, and goes on as
+/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 64 KiB, and goes on as
 /// <see cref="OriginAnswerHead"/> writes it: without this hop's fields, the final one with <c>Connection: close</c>. The
 /// body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
 /// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
@@ -26,7 +26,15 @@ namespace Passage.Client.HttpProxy;
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
 internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
 {
-    private const int MaxHead = 16 * 1024;
+    /// <summary>The head buffer first rented: most answer heads fit in it.</summary>
+    private const int FirstHead = 16 * 1024;
+
+    /// <summary>
+    /// The largest answer head passed on, as HttpClient's own default (<c>MaxResponseHeadersLength</c>) and Squid's
+    /// <c>reply_header_max_size</c> have it: large Set-Cookie or Content-Security-Policy fields take real heads past
+    /// 16 KiB, which a browser talking to the origin directly reads. The buffer grows to it only for a head that needs it.
+    /// </summary>
+    private const int MaxHead = 64 * 1024;
 
     private byte[]? _head;
     private int _headFilled;
@@ -93,9 +101,22 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <summary>Reads the next head whole and makes ready what the application is to get of it: the head, or a refusal.</summary>
     private async ValueTask ReadHeadAsync(CancellationToken cancellationToken)
     {
-        _head ??= ArrayPool<byte>.Shared.Rent(MaxHead);
-        var read = await HeadReader.ReadAsync(origin, _head, _headFilled, MaxHead, skipEmptyLines: false, cancellationToken).ConfigureAwait(false);
-        _headFilled = read.Filled;
+        _head ??= ArrayPool<byte>.Shared.Rent(FirstHead);
+        HeadReader.Result read;
+        while (true)
+        {
+            read = await HeadReader.ReadAsync(origin, _head, _headFilled, Math.Min(_head.Length, MaxHead), skipEmptyLines: false, cancellationToken).ConfigureAwait(false);
+            _headFilled = read.Filled;
+            if (read.Outcome != HeadReader.Outcome.TooLarge || _head.Length >= MaxHead)
+            {
+                break;
+            }
+            // A head larger than most: the buffer grows once, to the limit, and the smaller one goes back.
+            var larger = ArrayPool<byte>.Shared.Rent(MaxHead);
+            _head.AsSpan(0, _headFilled).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_head, clearArray: true);
+            _head = larger;
+        }
         switch (read.Outcome)
         {
             case HeadReader.Outcome.Closed:
