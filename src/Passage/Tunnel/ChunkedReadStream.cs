@@ -1,4 +1,5 @@
 using System.Globalization;
+using Passage.Http;
 using Passage.Transport;
 
 namespace Passage.Tunnel;

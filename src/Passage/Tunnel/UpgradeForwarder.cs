@@ -1,7 +1,8 @@
 using System.Net;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Passage.Http;
 using Passage.Transport;
 
 namespace Passage.Tunnel;

@@ -1,6 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
+using Passage.Http;
 using Passage.Tunnel;
 
 namespace Passage.Tests.Tunnel;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Passage.Http;
 using Passage.Tunnel;
 
 namespace Passage.Client.HttpProxy;

@@ -1,6 +1,6 @@
 using System.Text;
+using Passage.Http;
 using Passage.Relay.Connect;
-using Passage.Tunnel;
 
 namespace Passage.Client.HttpProxy;
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Passage.Configuration;
-using Passage.Relay;
+using Passage.Http;
 using Passage.Relay.Connect;
-using Passage.Tunnel;
+using Passage.Relay;
 
 namespace Passage.Client.HttpProxy;
 

@@ -1,6 +1,6 @@
 using Passage.Relay.Connect;
 
-namespace Passage.Tunnel;
+namespace Passage.Http;
 
 /// <summary>
 /// Field names and values as text, checked against the same byte classes the CONNECT head reader uses
