@@ -9,7 +9,7 @@ public static class ClientSettings
     /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
     public static readonly IReadOnlyList<string> KnownKeys =
     [
-        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:token",
+        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:insecureOpen", "client:token",
         "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
         "log:level", "log:format",
     ];
@@ -39,6 +39,10 @@ public static class ClientSettings
         var socks = ListenEndpoints(reader, "client:socks", defaults.SocksEndpoints);
         var http = ListenEndpoints(reader, "client:http", defaults.HttpEndpoints);
         var users = SocksUsers(reader);
+        if (!reader.GetBool("client:insecureOpen", false))
+        {
+            RequireCredentialsBeyondLoopback(reader, socks, http, users.Count > 0);
+        }
         var clientDefaults = new PassageClientOptions();
         return (
             new PassageClientOptions
@@ -95,6 +99,25 @@ public static class ClientSettings
             }
         }
         return users;
+    }
+
+    /// <summary>
+    /// A local proxy that asks no credentials serves whoever reaches it, through this client's relays and with its token:
+    /// beyond loopback, an open proxy on the user's name. So the HTTP proxy (which asks none) and SOCKS5 without
+    /// <c>client.socksUsers</c> listen on loopback only, unless <c>client.insecureOpen</c> says otherwise (as
+    /// <c>relay.insecurePlain</c> does for the relay's plain CONNECT).
+    /// </summary>
+    private static void RequireCredentialsBeyondLoopback(SettingsReader reader, IReadOnlyList<System.Net.IPEndPoint> socks, IReadOnlyList<System.Net.IPEndPoint> http, bool socksAsksCredentials)
+    {
+        const string Open = "anyone who reaches it would open tunnels through your relays, with your token (set client.insecureOpen / --insecure-open to allow it)";
+        foreach (var endpoint in http.Where(e => !System.Net.IPAddress.IsLoopback(e.Address)))
+        {
+            reader.AddError("client:http", $"{endpoint} is not a loopback address: the HTTP proxy asks no credentials, so {Open}");
+        }
+        foreach (var endpoint in socks.Where(e => !socksAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
+        {
+            reader.AddError("client:socks", $"{endpoint} is not a loopback address: without client.socksUsers (--socks-user) {Open}");
+        }
     }
 
     private static IReadOnlyList<System.Net.IPEndPoint> ListenEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)

@@ -103,4 +103,36 @@ public sealed class ClientSettingsTests
         var (_, errors) = Read(Flags(("client:relays:0", Relay), ("client:socksUsers:alice", "")));
         Assert.Equal("client.socksUsers.alice: the password is empty: RFC 1929 needs 1 to 255 bytes (from flags)", Assert.Single(errors));
     }
+
+    /// <summary>
+    /// A proxy that asks no credentials, listening beyond loopback, serves whoever reaches it through the user's relays
+    /// and token: a configuration error unless <c>client.insecureOpen</c> says it is meant.
+    /// </summary>
+    [Theory]
+    [InlineData("client:http:0", "0.0.0.0:8118", false, "client.http")]
+    [InlineData("client:http:0", "[::]:8118", false, "client.http")]
+    [InlineData("client:socks:0", "192.0.2.1:1080", false, "client.socks")]
+    [InlineData("client:socks:0", "0.0.0.0:1080", true, null)]
+    public void A_proxy_without_credentials_beyond_loopback_needs_insecure_open(string key, string endpoint, bool socksUser, string? error)
+    {
+        (string, string)[] values = [("client:relays:0", Relay), (key, endpoint), .. socksUser ? [("client:socksUsers:alice", "secret")] : Array.Empty<(string, string)>()];
+        var (_, errors) = Read(Flags(values));
+        if (error is null)
+        {
+            Assert.Empty(errors);
+        }
+        else
+        {
+            Assert.Contains(errors, e => e.StartsWith($"{error}: {endpoint} is not a loopback address", StringComparison.Ordinal) && e.Contains("--insecure-open", StringComparison.Ordinal));
+            var (_, allowed) = Read(Flags([.. values, ("client:insecureOpen", "true")]));
+            Assert.Empty(allowed);
+        }
+    }
+
+    [Fact]
+    public void Loopback_proxies_need_no_credentials()
+    {
+        var (_, errors) = Read(Flags(("client:relays:0", Relay), ("client:http:0", "[::1]:8118"), ("client:socks:0", "127.0.0.2:1080")));
+        Assert.Empty(errors);
+    }
 }
