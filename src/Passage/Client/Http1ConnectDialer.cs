@@ -108,8 +108,10 @@ internal static class Http1ConnectDialer
                 return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");
             }
             var status = ParseStatus(answer);
-            if (status == 200)
+            if (TunnelFailures.OpensTunnel(status))
             {
+                // No body, whatever a Content-Length or Transfer-Encoding in the head says (RFC 9110 §9.3.6): the bytes
+                // behind the head are the destination's.
                 Stream stream = extra.Length > 0 ? new PrefixedStream(extra, tls) : tls;
                 tls = null;
                 return new TunnelAttempt(stream, default, "");

@@ -137,7 +137,8 @@ internal sealed class RelayLink : IDisposable
         }
 
         use.With(response);
-        if (response.StatusCode == HttpStatusCode.OK)
+        var status = (int)response.StatusCode;
+        if (status == 200)
         {
             try
             {
@@ -150,10 +151,16 @@ internal sealed class RelayLink : IDisposable
                 throw;
             }
         }
+        // Disposing the exchange resets the stream: the relay closes whatever it opened for it.
         using (use)
         {
+            if (TunnelFailures.OpensTunnel(status))
+            {
+                // Any 2xx opens the tunnel (RFC 9220), but the .NET HTTP/2 client makes an extended CONNECT's stream
+                // writable only after a 200 (it hands out a read-only one otherwise): no tunnel this client can use.
+                return TunnelAttempt.Failed(TunnelFailure.RelayError, $"{status}: the relay opened the tunnel, but over HTTP/2 this client can use only a 200's");
+            }
             var proxyStatus = response.Headers.TryGetValues("Proxy-Status", out var values) ? string.Join(", ", values) : null;
-            var status = (int)response.StatusCode;
             return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}".Trim());
         }
     }

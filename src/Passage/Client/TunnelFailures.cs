@@ -8,6 +8,12 @@ public static class TunnelFailures
         failure is TunnelFailure.RelayUnavailable or TunnelFailure.PinMismatch or TunnelFailure.RelayBusy or TunnelFailure.RelayError;
 
     /// <summary>
+    /// True when a relay's answer to a tunnel request opens the tunnel: any 2xx (RFC 9110 §9.3.6; RFC 8441 §5 and RFC 9220
+    /// for extended CONNECT), not only 200. Such an answer has no body: what follows it is the tunnel's.
+    /// </summary>
+    internal static bool OpensTunnel(int status) => status is >= 200 and < 300;
+
+    /// <summary>
     /// Maps a relay's answer (status and the <c>error=</c> of its Proxy-Status, RFC 9209) to a failure. What the
     /// Proxy-Status says of the destination wins over a 503 (a proxy may answer a refused connection so); a 502
     /// without it is a failure beyond the relay, unnamed; any other answer says nothing of the destination (a redirect,

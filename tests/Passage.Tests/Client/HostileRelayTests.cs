@@ -26,6 +26,34 @@ public sealed class HostileRelayTests
         string.Join(" ", relay.Connections.Select(c => $"[tunnels {c.Tunnels}, closed {c.Closed.IsCompleted}]"));
 
     /// <summary>
+    /// A tunnel script for relays that share it: the first tunnel request any of them sees is answered with
+    /// <paramref name="first"/> (the frames for its stream); every later one 200, its bytes echoed.
+    /// </summary>
+    private static Func<HostileConnection, int, Task> FirstAnsweredWith(Func<int, byte[]> first)
+    {
+        var requests = 0;
+        return async (connection, stream) =>
+        {
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                await connection.SendAsync(first(stream));
+                return;
+            }
+            connection.Echo(stream);
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+        };
+    }
+
+    /// <summary>Bytes written to <paramref name="tunnel"/> come back (the relay echoes them).</summary>
+    private static async Task AssertEchoesAsync(Stream tunnel)
+    {
+        await tunnel.WriteAsync("hi"u8.ToArray());
+        var back = new byte[2];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal("hi"u8.ToArray(), back);
+    }
+
+    /// <summary>
     /// A relay whose SETTINGS allow no stream at all: the HTTP client keeps each such connection (the relay may raise
     /// the limit later) and opens another beside it for the next request, so every failed attempt, and every probe of
     /// the relay while it is down, left sockets open for good (13 after five attempts; a probe every 30 s adds more).
@@ -114,10 +142,7 @@ public sealed class HostileRelayTests
 
         release.SetResult();
         await using var tunnel = await first.WaitAsync(Timeouts.Default);
-        await tunnel.WriteAsync("hi"u8.ToArray());
-        var back = new byte[2];
-        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
-        Assert.Equal("hi"u8.ToArray(), back);
+        await AssertEchoesAsync(tunnel);
     }
 
     /// <summary>
@@ -132,33 +157,58 @@ public sealed class HostileRelayTests
     [InlineData(301, null)]
     public async Task An_answer_that_says_nothing_of_the_destination_sends_the_tunnel_to_the_next_relay(int status, string? proxyStatus)
     {
-        // The first tunnel request either relay sees gets the answer; every later one is answered 200 and echoed.
-        var requests = 0;
-        async Task Serve(HostileConnection connection, int stream)
-        {
-            if (Interlocked.Increment(ref requests) == 1)
-            {
-                await connection.SendAsync(proxyStatus is null
-                    ? HostileConnection.Answer(stream, status, endStream: true)
-                    : HostileConnection.Answer(stream, status, endStream: true, ("proxy-status", proxyStatus)));
-                return;
-            }
-            connection.Echo(stream);
-            await connection.SendAsync(HostileConnection.Answer(stream, 200));
-        }
-        await using var first = HostileRelay.Start(Serve);
-        await using var second = HostileRelay.Start(Serve);
+        var serve = FirstAnsweredWith(stream => proxyStatus is null
+            ? HostileConnection.Answer(stream, status, endStream: true)
+            : HostileConnection.Answer(stream, status, endStream: true, ("proxy-status", proxyStatus)));
+        await using var first = HostileRelay.Start(serve);
+        await using var second = HostileRelay.Start(serve);
         await using var client = await StartClientAsync(first, second);
 
         await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
-        await tunnel.WriteAsync("hi"u8.ToArray());
-        var back = new byte[2];
-        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
-        Assert.Equal("hi"u8.ToArray(), back);
+        await AssertEchoesAsync(tunnel);
         Assert.Equal(1, first.Tunnels);
         Assert.Equal(1, second.Tunnels);
         // The one asked first (it got the answer) is down, the other up.
         Assert.Single(client.Status, r => !r.IsUp);
+    }
+
+    /// <summary>
+    /// A 2xx other than 200 opens the tunnel too (RFC 9110 §9.3.6, RFC 9220), but the .NET 10 HTTP/2 client makes the
+    /// stream of an extended CONNECT writable only after a 200 (otherwise it hands out a read-only stream: "The stream
+    /// does not support writing"). Such a relay cannot carry this client's tunnels over HTTP/2: the attempt goes to the
+    /// next relay, with the reason said, and the stream it opened is reset, not left to hold a connection to the
+    /// destination open at the relay.
+    /// </summary>
+    [Theory]
+    [InlineData(201)]
+    [InlineData(204)]
+    [InlineData(299)]
+    public async Task A_2xx_other_than_200_over_http2_sends_the_tunnel_to_the_next_relay_and_resets_its_stream(int status)
+    {
+        var serve = FirstAnsweredWith(stream => HostileConnection.Answer(stream, status));
+        await using var first = HostileRelay.Start(serve);
+        await using var second = HostileRelay.Start(serve);
+        await using var client = await StartClientAsync(first, second);
+
+        await using (var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default))
+        {
+            await AssertEchoesAsync(tunnel);
+        }
+        Assert.Equal(1, first.Tunnels);
+        Assert.Equal(1, second.Tunnels);
+        var answered = client.Status.Single(r => !r.IsUp).Relay == first.Address.ToString() ? first : second;
+        // Its stream reset, or the connection that carried it closed (the relay is dropped as failed): either ends it.
+        await Timeouts.WaitUntilAsync(
+            () => answered.Connections.Where(c => c.Tunnels > 0).All(c => c.Closed.IsCompleted || c.Received.Any(f => f.Type == RawHttp2.RstStream)),
+            () => Connections(answered));
+
+        // With no other relay, the application is told why.
+        await using var alone = HostileRelay.Start((connection, stream) => connection.SendAsync(HostileConnection.Answer(stream, status)));
+        await using var aloneClient = await StartClientAsync(alone);
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => aloneClient.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, error.Failure);
+        Assert.Contains($"{status}: ", error.Message);
+        Assert.Contains("only a 200", error.Message);
     }
 
     /// <summary>

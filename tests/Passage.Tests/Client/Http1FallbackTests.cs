@@ -54,6 +54,41 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// Any 2xx answer to CONNECT opens the tunnel (RFC 9110 §9.3.6), not only a 200; it has no body: a Content-Length or
+    /// Transfer-Encoding in it is ignored, and the bytes behind its head (here the destination's greeting, in the same
+    /// write) are the tunnel's. A 201 or 204 used to fail the attempt as the relay's.
+    /// </summary>
+    [Theory]
+    [InlineData("HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\n")]
+    [InlineData("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 Connection established\r\nContent-Length: 0\r\n\r\n")]
+    public async Task Any_2xx_answer_opens_the_tunnel_and_its_framing_fields_are_ignored(string answer)
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], behind200: "HELLO"u8.ToArray(), answer: Encoding.ASCII.GetBytes(answer));
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        await using (var tunnel = await client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default))
+        {
+            await tunnel.WriteAsync("hello"u8.ToArray());
+            var back = new byte[10];
+            await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal("HELLOhello"u8.ToArray(), back);
+        }
+        Assert.True(client.Status.Single().IsUp);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
     /// A 101 is no interim answer to pass over: nothing asked to switch protocols, and the 200 behind it would be the new
     /// protocol's bytes. The attempt fails as the relay's (its answer said nothing of the destination).
     /// </summary>
@@ -156,10 +191,10 @@ public sealed class Http1FallbackTests
 
     /// <summary>
     /// A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, <paramref name="before200"/> (interim answers, in
-    /// a write of their own), 200 (with <paramref name="behind200"/> in the same write, as if the destination's first
-    /// bytes had come at once), then to the destination.
+    /// a write of their own), 200 or <paramref name="answer"/> (with <paramref name="behind200"/> in the same write, as
+    /// if the destination's first bytes had come at once), then to the destination.
     /// </summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null)
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null)
     {
         var tasks = new List<Task>();
         while (true)
@@ -203,7 +238,7 @@ public sealed class Http1FallbackTests
                     {
                         await tls.WriteAsync(before200);
                     }
-                    await tls.WriteAsync((byte[])[.. "HTTP/1.1 200 Connection established\r\n\r\n"u8, .. behind200 ?? []]);
+                    await tls.WriteAsync((byte[])[.. answer ?? "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), .. behind200 ?? []]);
                     await using var up = new SocketConnection(upstream);
                     await BytePump.RunAsync(new StreamConnection(tls), up);
                 }
