@@ -14,7 +14,8 @@ namespace Passage.Client;
 /// at <see cref="StartAsync"/> and kept alive with pings. New tunnels go to the healthy relay with
 /// the lowest average round trip (from probes and tunnel setups), in the configured order while
 /// nothing is measured. A relay that fails is marked down and probed with backoff; a tunnel whose
-/// setup fails at a relay is retried on the next one (no byte has reached the application then).</para>
+/// setup fails at a relay is retried on the next one (no byte has reached the application then), and so is one a relay
+/// refuses with 407, that relay staying up.</para>
 /// <para>Destination names are passed to the relay unresolved: the client never looks them up.</para>
 /// <code>
 /// await using var client = new PassageClient(new PassageClientOptions { Relays = [PeerAddress.Parse("ID@relay.example:8443")] });
@@ -77,14 +78,25 @@ public sealed partial class PassageClient : IAsyncDisposable
                 health.Succeeded(Stopwatch.GetElapsedTime(started));
                 return stream;
             }
-            last = attempt;
-            if (!attempt.Failure.IsRelayFault())
+            if (attempt.Failure.TellsMoreThan(last.Failure))
+            {
+                last = attempt;
+            }
+            if (!attempt.Failure.TriesAnotherRelay())
             {
                 // The destination's answer, not the relay's: another relay would say the same.
                 health.Succeeded(null);
                 break;
             }
-            Failed(link, health);
+            if (attempt.Failure.IsRelayFault())
+            {
+                Failed(link, health);
+            }
+            else
+            {
+                // A 407: the relay works, it refuses this client; another relay may not.
+                health.Succeeded(null);
+            }
             Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
         }
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");

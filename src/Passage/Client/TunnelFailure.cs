@@ -1,6 +1,10 @@
 namespace Passage.Client;
 
-/// <summary>Why the client could not open a tunnel. Relay-side failures are retried on the next relay.</summary>
+/// <summary>
+/// Why the client could not open a tunnel. Relay-side failures and a relay's 407 are retried on the next relay; with
+/// none left the most telling failure seen is reported: a destination's (it ends the search), else a 407, else the
+/// last relay's.
+/// </summary>
 public enum TunnelFailure
 {
     /// <summary>The relay could not be reached or its connection broke (retried on the next relay).</summary>
@@ -12,7 +16,11 @@ public enum TunnelFailure
     /// <summary>The relay is at its tunnel limit or shutting down: 503 (retried on the next relay).</summary>
     RelayBusy,
 
-    /// <summary>The relay wants credentials this client does not have or that it refused: 407.</summary>
+    /// <summary>
+    /// The relay wants credentials this client does not have or that it refused: 407. Retried on the next relay (relays
+    /// may be run by different operators, or a token rotated at one), and this one stays up: it works, it refuses us.
+    /// Reported when no relay opened the tunnel, one answered so, and none named a destination's failure.
+    /// </summary>
     AuthenticationRequired,
 
     /// <summary>The relay's policy refuses the destination: 403 (<c>http_request_denied</c>, <c>destination_ip_prohibited</c>).</summary>

@@ -1,11 +1,32 @@
 namespace Passage.Client;
 
-/// <summary>Reading a relay's refusal, and which failures are the relay's own (worth trying another relay).</summary>
+/// <summary>
+/// Reading a relay's refusal, which failures are worth trying another relay for, and which of those are the relay's
+/// own (it is then taken for down).
+/// </summary>
 public static class TunnelFailures
 {
-    /// <summary>True when another relay may well succeed: the failure was the relay's, not the destination's.</summary>
+    /// <summary>
+    /// True when the failure was the relay's, not the destination's nor this client's: another relay may well succeed,
+    /// and this one is taken for down.
+    /// </summary>
     public static bool IsRelayFault(this TunnelFailure failure) =>
         failure is TunnelFailure.RelayUnavailable or TunnelFailure.PinMismatch or TunnelFailure.RelayBusy or TunnelFailure.RelayError;
+
+    /// <summary>
+    /// True when another relay may well succeed: the relay's own failure (<see cref="IsRelayFault"/>), or its refusal of
+    /// this client's credentials (407: relays run by different operators, a token rotated at one), which leaves it up.
+    /// </summary>
+    public static bool TriesAnotherRelay(this TunnelFailure failure) =>
+        failure.IsRelayFault() || failure == TunnelFailure.AuthenticationRequired;
+
+    /// <summary>
+    /// Of two failures at different relays, the one that tells the application more, <paramref name="next"/> on a
+    /// tie: a credentials refusal (407) over a relay's own failure, which says only that one relay could not be used.
+    /// (A destination's failure ends the search: it is always the one reported.)
+    /// </summary>
+    internal static bool TellsMoreThan(this TunnelFailure next, TunnelFailure kept) =>
+        !(kept == TunnelFailure.AuthenticationRequired && next.IsRelayFault());
 
     /// <summary>
     /// True when a relay's answer to a tunnel request opens the tunnel: any 2xx (RFC 9110 §9.3.6; RFC 8441 §5 and RFC 9220

@@ -26,22 +26,34 @@ public sealed class HostileRelayTests
         string.Join(" ", relay.Connections.Select(c => $"[tunnels {c.Tunnels}, closed {c.Closed.IsCompleted}]"));
 
     /// <summary>
-    /// A tunnel script for relays that share it: the first tunnel request any of them sees is answered with
-    /// <paramref name="first"/> (the frames for its stream); every later one 200, its bytes echoed.
+    /// A tunnel script for relays that share it: the n-th tunnel request any of them sees is answered with
+    /// <paramref name="answers"/>[n] (the frames for its stream); every later one 200, its bytes echoed.
     /// </summary>
-    private static Func<HostileConnection, int, Task> FirstAnsweredWith(Func<int, byte[]> first)
+    private static Func<HostileConnection, int, Task> AnsweredInTurn(params Func<int, byte[]>[] answers)
     {
         var requests = 0;
         return async (connection, stream) =>
         {
-            if (Interlocked.Increment(ref requests) == 1)
+            var n = Interlocked.Increment(ref requests) - 1;
+            if (n < answers.Length)
             {
-                await connection.SendAsync(first(stream));
+                await connection.SendAsync(answers[n](stream));
                 return;
             }
             connection.Echo(stream);
             await connection.SendAsync(HostileConnection.Answer(stream, 200));
         };
+    }
+
+    /// <summary>A refusal as a relay sends it: <c>407</c>, or a status and the error type of its Proxy-Status (<c>502 connection_refused</c>).</summary>
+    private static Func<int, byte[]> Refusal(string answer)
+    {
+        var parts = answer.Split(' ');
+        var status = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
+        (string, string)[] fields = status == 407
+            ? [("proxy-authenticate", "Bearer"), ("proxy-status", "passage; error=http_request_denied")]
+            : parts.Length > 1 ? [("proxy-status", $"passage; error={parts[1]}")] : [];
+        return stream => HostileConnection.Answer(stream, status, endStream: true, fields);
     }
 
     /// <summary>Bytes written to <paramref name="tunnel"/> come back (the relay echoes them).</summary>
@@ -148,18 +160,20 @@ public sealed class HostileRelayTests
     /// <summary>
     /// An answer that says nothing of the destination is the relay's failing: the tunnel goes to the next relay and
     /// this one is taken for down. Such answers used to end the attempt, relay kept up and first in line, so one
-    /// misconfigured relay failed every tunnel while a healthy one stood next to it.
+    /// misconfigured relay failed every tunnel while a healthy one stood next to it. A 407 is no fault of the relay's,
+    /// and yet another relay may take the tunnel (relays run by different operators, a token rotated at one): the
+    /// tunnel goes to the next relay too, but the refusing one stays up. A 407 used to end the search: the application
+    /// was refused while a relay that would take it stood next.
     /// </summary>
     [Theory]
-    [InlineData(404, null)]
-    [InlineData(500, null)]
-    [InlineData(500, "other-proxy; error=proxy_internal_error")]
-    [InlineData(301, null)]
-    public async Task An_answer_that_says_nothing_of_the_destination_sends_the_tunnel_to_the_next_relay(int status, string? proxyStatus)
+    [InlineData("404", false)]
+    [InlineData("500", false)]
+    [InlineData("500 proxy_internal_error", false)]
+    [InlineData("301", false)]
+    [InlineData("407", true)]
+    public async Task A_refusal_another_relay_may_not_give_sends_the_tunnel_to_the_next_relay(string answer, bool staysUp)
     {
-        var serve = FirstAnsweredWith(stream => proxyStatus is null
-            ? HostileConnection.Answer(stream, status, endStream: true)
-            : HostileConnection.Answer(stream, status, endStream: true, ("proxy-status", proxyStatus)));
+        var serve = AnsweredInTurn(Refusal(answer));
         await using var first = HostileRelay.Start(serve);
         await using var second = HostileRelay.Start(serve);
         await using var client = await StartClientAsync(first, second);
@@ -168,8 +182,8 @@ public sealed class HostileRelayTests
         await AssertEchoesAsync(tunnel);
         Assert.Equal(1, first.Tunnels);
         Assert.Equal(1, second.Tunnels);
-        // The one asked first (it got the answer) is down, the other up.
-        Assert.Single(client.Status, r => !r.IsUp);
+        // The one asked first (it got the answer) is down unless it refused only this client; the other is up.
+        Assert.Equal(staysUp ? 2 : 1, client.Status.Count(r => r.IsUp));
     }
 
     /// <summary>
@@ -185,7 +199,7 @@ public sealed class HostileRelayTests
     [InlineData(299)]
     public async Task A_2xx_other_than_200_over_http2_sends_the_tunnel_to_the_next_relay_and_resets_its_stream(int status)
     {
-        var serve = FirstAnsweredWith(stream => HostileConnection.Answer(stream, status));
+        var serve = AnsweredInTurn(stream => HostileConnection.Answer(stream, status));
         await using var first = HostileRelay.Start(serve);
         await using var second = HostileRelay.Start(serve);
         await using var client = await StartClientAsync(first, second);
@@ -209,6 +223,33 @@ public sealed class HostileRelayTests
         Assert.Equal(TunnelFailure.RelayError, error.Failure);
         Assert.Contains($"{status}: ", error.Message);
         Assert.Contains("only a 200", error.Message);
+    }
+
+    /// <summary>
+    /// When no relay opens the tunnel, the application is told the most telling failure seen, whatever the relays'
+    /// order: a destination's (it ends the search), else a 407 (it needs credentials, not another relay), else a
+    /// relay's own. A relay that answered 407 stays up; one that failed is down.
+    /// </summary>
+    [Theory]
+    [InlineData("407", "407", TunnelFailure.AuthenticationRequired)]
+    [InlineData("407", "404", TunnelFailure.AuthenticationRequired)]
+    [InlineData("404", "407", TunnelFailure.AuthenticationRequired)]
+    [InlineData("407", "503", TunnelFailure.AuthenticationRequired)]
+    [InlineData("407", "502 connection_refused", TunnelFailure.ConnectionRefused)]
+    [InlineData("503", "404", TunnelFailure.RelayError)]
+    public async Task When_no_relay_opens_the_tunnel_the_most_telling_failure_is_reported(string firstAnswer, string secondAnswer, TunnelFailure expected)
+    {
+        var serve = AnsweredInTurn(Refusal(firstAnswer), Refusal(secondAnswer));
+        await using var first = HostileRelay.Start(serve);
+        await using var second = HostileRelay.Start(serve);
+        await using var client = await StartClientAsync(first, second);
+
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(expected, error.Failure);
+        Assert.Equal(1, first.Tunnels);
+        Assert.Equal(1, second.Tunnels);
+        var up = (firstAnswer.StartsWith("407", StringComparison.Ordinal) ? 1 : 0) + (secondAnswer is "407" or "502 connection_refused" ? 1 : 0);
+        Assert.Equal(up, client.Status.Count(r => r.IsUp));
     }
 
     /// <summary>

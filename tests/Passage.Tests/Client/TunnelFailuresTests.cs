@@ -46,6 +46,17 @@ public sealed class TunnelFailuresTests
         Assert.False(TunnelFailure.InvalidRequest.IsRelayFault());
     }
 
+    /// <summary>A 407 sends the client to another relay too, but it is no fault of the relay's (it stays up).</summary>
+    [Fact]
+    public void A_407_tries_another_relay_without_being_the_relay_s_fault()
+    {
+        Assert.True(TunnelFailure.AuthenticationRequired.TriesAnotherRelay());
+        Assert.False(TunnelFailure.AuthenticationRequired.IsRelayFault());
+        Assert.True(TunnelFailure.RelayUnavailable.TriesAnotherRelay());
+        Assert.False(TunnelFailure.ConnectionRefused.TriesAnotherRelay());
+        Assert.False(TunnelFailure.Other.TriesAnotherRelay());
+    }
+
     /// <summary>
     /// The local HTTP proxy passes on what the relay said of the request and the destination; a relay it could
     /// not use is the proxy's next hop failing (503, as the tunnel's client end answers while down), never the
