@@ -20,6 +20,9 @@ public sealed partial class PassageClient
         [LoggerMessage(LogEvents.ClientRelayFailedDetail, LogLevel.Debug, "Relay {Relay}: {Detail}", EventName = "RelayFailedDetail")]
         public static partial void RelayFailedDetail(ILogger logger, string relay, string detail);
 
+        [LoggerMessage(LogEvents.ClientRelayBrokeTunnel, LogLevel.Warning, "Relay {Relay} broke a tunnel before its first byte, just after opening it; taking it for down", EventName = "RelayBrokeTunnel")]
+        public static partial void RelayBrokeTunnel(ILogger logger, string relay);
+
         [LoggerMessage(LogEvents.ClientRelayDown, LogLevel.Warning, "Relay {Relay} is down; probing it with backoff", EventName = "RelayDown")]
         public static partial void RelayDown(ILogger logger, string relay);
 

@@ -15,7 +15,8 @@ namespace Passage.Client;
 /// the lowest average round trip (from probes and tunnel setups), in the configured order while
 /// nothing is measured. A relay that fails is marked down and probed with backoff; a tunnel whose
 /// setup fails at a relay is retried on the next one (no byte has reached the application then), and so is one a relay
-/// refuses with 407, that relay staying up.</para>
+/// refuses with 407, that relay staying up. A relay that answers 200 and then breaks the tunnel before its first byte
+/// is marked down too (the application gets the error on its stream).</para>
 /// <para>Destination names are passed to the relay unresolved: the client never looks them up.</para>
 /// <code>
 /// await using var client = new PassageClient(new PassageClientOptions { Relays = [PeerAddress.Parse("ID@relay.example:8443")] });
@@ -72,7 +73,7 @@ public sealed partial class PassageClient : IAsyncDisposable
         foreach (var (link, health) in Ranked())
         {
             var started = Stopwatch.GetTimestamp();
-            var attempt = await link.OpenAsync(host, port, cancellationToken).ConfigureAwait(false);
+            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health), cancellationToken).ConfigureAwait(false);
             if (attempt.Stream is { } stream)
             {
                 health.Succeeded(Stopwatch.GetElapsedTime(started));
@@ -179,6 +180,20 @@ public sealed partial class PassageClient : IAsyncDisposable
             {
                 Log.RelayDown(_logger, link.Relay.ToString());
             }
+        }
+    }
+
+    /// <summary>
+    /// A relay that answered 200 and then broke the tunnel before its first byte (reset the stream, dropped the
+    /// connection) has failed as if at the setup: the application already has its stream, so nothing is retried, but
+    /// the next tunnel goes to another relay. Counted once while the relay is down (its tunnels may all break at once).
+    /// </summary>
+    private void BrokeTunnel(RelayLink link, RelayHealth health)
+    {
+        if (health.IsUp)
+        {
+            Failed(link, health);
+            Log.RelayBrokeTunnel(_logger, link.Relay.ToString());
         }
     }
 

@@ -94,8 +94,12 @@ internal sealed class RelayLink : IDisposable
         }
     }
 
-    /// <summary>Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay.</summary>
-    public async Task<TunnelAttempt> OpenAsync(string host, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay. An HTTP/2 tunnel calls
+    /// <paramref name="brokeEarly"/> if the relay breaks it before its first byte, soon after its 200 (see
+    /// <see cref="TunnelStream"/>); over HTTP/1.1 a relay's broken tunnel cannot be told from the destination's reset.
+    /// </summary>
+    public async Task<TunnelAttempt> OpenAsync(string host, int port, Action brokeEarly, CancellationToken cancellationToken)
     {
         if (_http1Only)
         {
@@ -143,7 +147,7 @@ internal sealed class RelayLink : IDisposable
             try
             {
                 var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                return new TunnelAttempt(new TunnelStream(stream, use), default, "");
+                return new TunnelAttempt(new TunnelStream(stream, use, brokeEarly), default, "");
             }
             catch
             {

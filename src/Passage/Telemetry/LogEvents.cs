@@ -61,4 +61,5 @@ internal static class LogEvents
     public const int ClientRelayDown = 502;
     public const int ClientRelayUp = 503;
     public const int ClientCapLowered = 504;
+    public const int ClientRelayBrokeTunnel = 505;
 }

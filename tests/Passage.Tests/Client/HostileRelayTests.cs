@@ -10,14 +10,17 @@ namespace Passage.Tests.Client;
 /// </summary>
 public sealed class HostileRelayTests
 {
-    private static async Task<PassageClient> StartClientAsync(params HostileRelay[] relays)
+    private static Task<PassageClient> StartClientAsync(params HostileRelay[] relays) => StartClientAsync(null, relays);
+
+    /// <summary>With a <paramref name="time"/> that does not move, the probe loop never runs: a relay taken for down stays so.</summary>
+    private static async Task<PassageClient> StartClientAsync(TimeProvider? time, params HostileRelay[] relays)
     {
         var client = new PassageClient(new PassageClientOptions
         {
             Relays = relays.Select(r => r.Address).ToArray(),
             // Only the tests' own attempts and the start's probe: the probe loop measures no healthy relay meanwhile.
             ProbeInterval = TimeSpan.FromHours(1),
-        });
+        }, timeProvider: time);
         await client.StartAsync().WaitAsync(Timeouts.Default);
         return client;
     }
@@ -54,6 +57,35 @@ public sealed class HostileRelayTests
             ? [("proxy-authenticate", "Bearer"), ("proxy-status", "passage; error=http_request_denied")]
             : parts.Length > 1 ? [("proxy-status", $"passage; error={parts[1]}")] : [];
         return stream => HostileConnection.Answer(stream, status, endStream: true, fields);
+    }
+
+    /// <summary>A relay breaking a tunnel it answered: by a stream reset with an error code, a GOAWAY, or its TCP connection's end.</summary>
+    private static async Task BreakAsync(HostileConnection connection, int stream, string how)
+    {
+        switch (how)
+        {
+            case "RST_STREAM CONNECT_ERROR":
+                await connection.SendAsync(RawHttp2.Reset(stream, RawHttp2.ConnectError));
+                break;
+            case "RST_STREAM INTERNAL_ERROR":
+                await connection.SendAsync(RawHttp2.Reset(stream, 0x2));
+                break;
+            case "RST_STREAM CANCEL":
+                await connection.SendAsync(RawHttp2.Reset(stream, RawHttp2.Cancel));
+                break;
+            case "GOAWAY without the stream":
+                await connection.SendAsync(RawHttp2.GoAwayFrame(0));
+                break;
+            case "TCP closed between frames":
+                connection.Shutdown();
+                break;
+            case "TCP closed in a frame":
+                await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, new byte[16_384]).AsMemory(0, 1000));
+                connection.Shutdown();
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(how), how, null);
+        }
     }
 
     /// <summary>Bytes written to <paramref name="tunnel"/> come back (the relay echoes them).</summary>
@@ -350,7 +382,7 @@ public sealed class HostileRelayTests
     /// stream that would pass a cut-off answer for a whole one.
     /// </summary>
     [Theory]
-    [InlineData("RST_STREAM")]
+    [InlineData("RST_STREAM CONNECT_ERROR")]
     [InlineData("GOAWAY without the stream")]
     [InlineData("TCP closed between frames")]
     [InlineData("TCP closed in a frame")]
@@ -363,22 +395,7 @@ public sealed class HostileRelayTests
             await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, 0, stream, "some"u8)]);
             try
             {
-                switch (how)
-                {
-                    case "RST_STREAM":
-                        await connection.SendAsync(RawHttp2.Reset(stream, RawHttp2.ConnectError));
-                        break;
-                    case "GOAWAY without the stream":
-                        await connection.SendAsync(RawHttp2.GoAwayFrame(0));
-                        break;
-                    case "TCP closed between frames":
-                        connection.Shutdown();
-                        break;
-                    case "TCP closed in a frame":
-                        await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, new byte[16_384]).AsMemory(0, 1000));
-                        connection.Shutdown();
-                        break;
-                }
+                await BreakAsync(connection, stream, how);
             }
             finally
             {
@@ -396,5 +413,98 @@ public sealed class HostileRelayTests
             {
             }
         });
+    }
+
+    /// <summary>
+    /// A relay that answers 200 and then breaks every tunnel before its first byte (resets the stream with an error,
+    /// drops the connection) stayed up: health was judged from setups and probes only, so every new tunnel went to it
+    /// again. Such a break, soon after the 200, now counts as the relay's failure: the application still gets the
+    /// error on its tunnel (nothing is retried: it has its stream), but the relay is taken for down and the next tunnel
+    /// goes to the other relay.
+    /// </summary>
+    [Theory]
+    [InlineData("RST_STREAM INTERNAL_ERROR")]
+    [InlineData("RST_STREAM CANCEL")]
+    [InlineData("GOAWAY without the stream")]
+    [InlineData("TCP closed between frames")]
+    public async Task A_relay_that_breaks_a_tunnel_before_its_first_byte_is_taken_for_down(string how)
+    {
+        // Whichever relay the first tunnel goes to breaks it; every later tunnel is answered 200 and echoed.
+        var requests = 0;
+        async Task Serve(HostileConnection connection, int stream)
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                await BreakAsync(connection, stream, how);
+                return;
+            }
+            connection.Echo(stream);
+        }
+        await using var first = HostileRelay.Start(Serve);
+        await using var second = HostileRelay.Start(Serve);
+        await using var client = await StartClientAsync(new ManualTimeProvider(), first, second);
+
+        await using (var broken = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default))
+        {
+            await Assert.ThrowsAnyAsync<IOException>(async () => await broken.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        }
+        var breaker = first.Tunnels == 1 ? first : second;
+        Assert.False(client.Status.Single(r => r.Relay == breaker.Address.ToString()).IsUp);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await AssertEchoesAsync(tunnel);
+        Assert.Equal(1, first.Tunnels);
+        Assert.Equal(1, second.Tunnels);
+    }
+
+    /// <summary>
+    /// What is not the relay's breaking leaves it up: the destination closing at once (END_STREAM, a clean end), the
+    /// destination resetting its connection (RST_STREAM with CONNECT_ERROR, RFC 9113 §8.5: any relay would see that),
+    /// and a break after the tunnel has carried a byte.
+    /// </summary>
+    [Theory]
+    [InlineData("END_STREAM")]
+    [InlineData("RST_STREAM CONNECT_ERROR")]
+    [InlineData("a byte, then RST_STREAM INTERNAL_ERROR")]
+    public async Task A_tunnel_that_ends_by_the_destination_or_after_a_byte_leaves_the_relay_up(string how)
+    {
+        var byteRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            switch (how)
+            {
+                case "END_STREAM":
+                    await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, stream, [])]);
+                    break;
+                case "RST_STREAM CONNECT_ERROR":
+                    await connection.SendAsync(HostileConnection.Answer(stream, 200));
+                    await BreakAsync(connection, stream, how);
+                    break;
+                default:
+                    await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, 0, stream, "x"u8)]);
+                    await byteRead.Task;
+                    await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
+                    break;
+            }
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var buffer = new byte[16];
+        if (how == "END_STREAM")
+        {
+            Assert.Equal(0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+        }
+        else
+        {
+            if (how != "RST_STREAM CONNECT_ERROR")
+            {
+                Assert.Equal(1, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                byteRead.SetResult();
+            }
+            await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+        }
+        Assert.True(client.Status.Single().IsUp);
     }
 }

@@ -42,7 +42,7 @@ public sealed class OfflineChainTests : IDisposable
     {
         var (port, serving) = ServeStranger();
         using var link = new RelayLink(new PeerAddress(OtherNodeId(), "127.0.0.1", port), token: null, Timeouts.Default, Timeouts.Default);
-        var attempt = await link.OpenAsync("origin.test", 443, CancellationToken.None).WaitAsync(Timeouts.Default);
+        var attempt = await link.OpenAsync("origin.test", 443, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await serving;
         Assert.Null(attempt.Stream);
         Assert.False(_issuerUrl.Pending(), "the client connected to the URL in the relay's certificate");
