@@ -27,6 +27,13 @@ namespace Passage.Client;
 /// </remarks>
 public sealed partial class PassageClient : IAsyncDisposable
 {
+    /// <summary>
+    /// How long after a relay's 200 a tunnel broken before its first byte is the relay's failure: a relay that answers
+    /// and then resets every tunnel does so at once; a tunnel waiting longer for its destination's first byte may end
+    /// for other reasons (the relay's idle timeout, its restart).
+    /// </summary>
+    private static readonly TimeSpan BrokenTunnelWindow = TimeSpan.FromSeconds(10);
+
     private readonly PassageClientOptions _options;
     private readonly (RelayLink Link, RelayHealth Health)[] _relays;
     private readonly TimeProvider _time;
@@ -73,9 +80,12 @@ public sealed partial class PassageClient : IAsyncDisposable
         foreach (var (link, health) in Ranked())
         {
             var started = Stopwatch.GetTimestamp();
-            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health), cancellationToken).ConfigureAwait(false);
+            // When the relay's 200 came (set before the stream is handed out, read only if the tunnel breaks).
+            var answered = 0L;
+            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health, answered), cancellationToken).ConfigureAwait(false);
             if (attempt.Stream is { } stream)
             {
+                answered = _time.GetTimestamp();
                 health.Succeeded(Stopwatch.GetElapsedTime(started));
                 return stream;
             }
@@ -185,12 +195,13 @@ public sealed partial class PassageClient : IAsyncDisposable
 
     /// <summary>
     /// A relay that answered 200 and then broke the tunnel before its first byte (reset the stream, dropped the
-    /// connection) has failed as if at the setup: the application already has its stream, so nothing is retried, but
-    /// the next tunnel goes to another relay. Counted once while the relay is down (its tunnels may all break at once).
+    /// connection), within <see cref="BrokenTunnelWindow"/> of its 200 (<paramref name="answered"/>), has failed as if at
+    /// the setup: the application already has its stream, so nothing is retried, but the next tunnel goes to another
+    /// relay. Not counted again while the relay is down (its tunnels may all break at once).
     /// </summary>
-    private void BrokeTunnel(RelayLink link, RelayHealth health)
+    private void BrokeTunnel(RelayLink link, RelayHealth health, long answered)
     {
-        if (health.IsUp)
+        if (health.IsUp && _time.GetElapsedTime(answered) <= BrokenTunnelWindow)
         {
             Failed(link, health);
             Log.RelayBrokeTunnel(_logger, link.Relay.ToString());

@@ -96,10 +96,10 @@ internal sealed class RelayLink : IDisposable
 
     /// <summary>
     /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay. An HTTP/2 tunnel calls
-    /// <paramref name="brokeEarly"/> if the relay breaks it before its first byte, soon after its 200 (see
-    /// <see cref="TunnelStream"/>); over HTTP/1.1 a relay's broken tunnel cannot be told from the destination's reset.
+    /// <paramref name="brokeBeforeFirstByte"/> if the relay breaks it before its first byte (see <see cref="TunnelStream"/>);
+    /// over HTTP/1.1 a relay's breaking a tunnel cannot be told from the destination's reset.
     /// </summary>
-    public async Task<TunnelAttempt> OpenAsync(string host, int port, Action brokeEarly, CancellationToken cancellationToken)
+    public async Task<TunnelAttempt> OpenAsync(string host, int port, Action brokeBeforeFirstByte, CancellationToken cancellationToken)
     {
         if (_http1Only)
         {
@@ -147,7 +147,7 @@ internal sealed class RelayLink : IDisposable
             try
             {
                 var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                return new TunnelAttempt(new TunnelStream(stream, use, brokeEarly), default, "");
+                return new TunnelAttempt(new TunnelStream(stream, use, brokeBeforeFirstByte), default, "");
             }
             catch
             {

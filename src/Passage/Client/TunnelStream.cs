@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Passage.Transport;
 
 namespace Passage.Client;
@@ -8,34 +7,25 @@ namespace Passage.Client;
 /// is flushed (an HTTP/2 request body is otherwise held back), and disposal ends the exchange.
 /// </summary>
 /// <remarks>
-/// With <c>brokeEarly</c>, the tunnel also watches for a relay that answers 200 and then breaks the tunnel before it
-/// has delivered a byte (see <see cref="BrokeEarly"/>): <c>brokeEarly</c> is called, once, when a read fails so. The
-/// application gets the read's error either way. The watch ends with the first byte, a clean end, or a failure: one
-/// field check per read after that.
+/// With <c>brokeBeforeFirstByte</c>, the tunnel also watches for a relay that answers 200 and then breaks the tunnel
+/// before it has delivered a byte (see <see cref="IsRelayBreak"/>): <c>brokeBeforeFirstByte</c> is called, once, when a
+/// read fails so. The application gets the read's error either way. The watch ends with the first byte, a clean end,
+/// or an I/O failure: one field check per read after that.
 /// </remarks>
-internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeEarly = null) : DelegatingStream(inner)
+internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null) : DelegatingStream(inner)
 {
-    /// <summary>How long after the relay's 200 a failure before its first byte is still taken for the relay's.</summary>
-    public static readonly TimeSpan EarlyWindow = TimeSpan.FromSeconds(10);
-
     /// <summary>RFC 9113 §8.5: the error code with which a proxy resets a tunnel's stream after the destination's TCP reset.</summary>
     private const long ConnectError = 0xa;
 
-    private readonly long _opened = Stopwatch.GetTimestamp();
-    private Action? _watch = brokeEarly;
+    private Action? _watch = brokeBeforeFirstByte;
 
     /// <summary>
-    /// True when a read's failure (an I/O error: the application's own cancelling or disposing is none) on a tunnel that has delivered no byte yet is the relay's: it came within
-    /// <see cref="EarlyWindow"/> of the 200, and it is no reset with CONNECT_ERROR (RFC 9113 §8.5: the destination
-    /// reset its connection, which another relay would see too). A relay that drops the connection or resets the stream
-    /// otherwise has opened a tunnel that does not work.
+    /// True when a read's I/O failure (the application's own cancelling or disposing is none) is the relay's breaking
+    /// the tunnel: anything but a reset with CONNECT_ERROR, by which a relay says the destination reset its connection
+    /// (RFC 9113 §8.5), which another relay would see too.
     /// </summary>
-    internal static bool BrokeEarly(IOException failure, TimeSpan sinceOpened)
+    internal static bool IsRelayBreak(IOException failure)
     {
-        if (sinceOpened > EarlyWindow)
-        {
-            return false;
-        }
         for (Exception? inner = failure; inner is not null; inner = inner.InnerException)
         {
             if (inner is HttpProtocolException { ErrorCode: ConnectError })
@@ -93,7 +83,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     {
         var watch = _watch;
         _watch = null;
-        if (watch is not null && BrokeEarly(e, Stopwatch.GetElapsedTime(_opened)))
+        if (watch is not null && IsRelayBreak(e))
         {
             watch();
         }

@@ -461,14 +461,16 @@ public sealed class HostileRelayTests
     /// <summary>
     /// What is not the relay's breaking leaves it up: the destination closing at once (END_STREAM, a clean end), the
     /// destination resetting its connection (RST_STREAM with CONNECT_ERROR, RFC 9113 §8.5: any relay would see that),
-    /// and a break after the tunnel has carried a byte.
+    /// a break after the tunnel has carried a byte, and one long (on the client's clock) after the 200.
     /// </summary>
     [Theory]
     [InlineData("END_STREAM")]
     [InlineData("RST_STREAM CONNECT_ERROR")]
     [InlineData("a byte, then RST_STREAM INTERNAL_ERROR")]
-    public async Task A_tunnel_that_ends_by_the_destination_or_after_a_byte_leaves_the_relay_up(string how)
+    [InlineData("RST_STREAM INTERNAL_ERROR, a minute later")]
+    public async Task A_tunnel_that_ends_by_the_destination_or_after_a_byte_or_late_leaves_the_relay_up(string how)
     {
+        var time = new ManualTimeProvider();
         var byteRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
@@ -481,6 +483,11 @@ public sealed class HostileRelayTests
                     await connection.SendAsync(HostileConnection.Answer(stream, 200));
                     await BreakAsync(connection, stream, how);
                     break;
+                case "RST_STREAM INTERNAL_ERROR, a minute later":
+                    await connection.SendAsync(HostileConnection.Answer(stream, 200));
+                    await byteRead.Task;
+                    await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
+                    break;
                 default:
                     await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, 0, stream, "x"u8)]);
                     await byteRead.Task;
@@ -488,22 +495,28 @@ public sealed class HostileRelayTests
                     break;
             }
         });
-        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var client = await StartClientAsync(time, relay);
 
         await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
         var buffer = new byte[16];
-        if (how == "END_STREAM")
+        switch (how)
         {
-            Assert.Equal(0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
-        }
-        else
-        {
-            if (how != "RST_STREAM CONNECT_ERROR")
-            {
+            case "END_STREAM":
+                Assert.Equal(0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                break;
+            case "RST_STREAM CONNECT_ERROR":
+                await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                break;
+            case "RST_STREAM INTERNAL_ERROR, a minute later":
+                time.Advance(TimeSpan.FromMinutes(1));
+                byteRead.SetResult();
+                await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                break;
+            default:
                 Assert.Equal(1, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
                 byteRead.SetResult();
-            }
-            await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default));
+                break;
         }
         Assert.True(client.Status.Single().IsUp);
     }
