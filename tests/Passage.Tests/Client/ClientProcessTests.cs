@@ -334,6 +334,26 @@ public sealed class ClientProcessTests
         Assert.Equal("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
     }
 
+    /// <summary>
+    /// An HTTP/1.0 application gets a chunked body as its data alone, ended by the close: one the origin cuts short must
+    /// not end so, or it reads as whole (RFC 9112 §8). Its connection is reset instead.
+    /// </summary>
+    [Fact]
+    public async Task A_chunked_answer_the_origin_cuts_short_resets_an_HTTP10_application()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{path.OriginPort}/a HTTP/1.0\r\n\r\n"));
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"u8.ToArray());
+        Assert.Equal("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", await ReadHeadAsync(app));
+
+        origin.Shutdown(SocketShutdown.Send);
+        var reset = await Assert.ThrowsAsync<SocketException>(() => Loopback.ReadToEndAsync(app));
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+    }
+
     /// <summary>RFC 9112 §6.3: an answer whose framing is invalid is not passed on; the application gets a 502 saying why.</summary>
     [Fact]
     public async Task An_answer_the_application_could_frame_otherwise_is_a_502_with_a_proxy_status()

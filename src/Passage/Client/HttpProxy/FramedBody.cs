@@ -157,6 +157,20 @@ internal sealed class FramedBody(BodyFraming framing, long length, Func<string, 
         return kept;
     }
 
+    /// <summary>
+    /// The message's stream ended after what was taken. A chunked body not yet whole is incomplete (RFC 9112 §8); passed on
+    /// with its framing, its recipient sees that, but as its data alone (<c>unchunk</c>), ended by the close, it would
+    /// read as whole: an <see cref="InvalidDataException"/> then, so that the recipient's connection is reset, not closed.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The body passes as its data alone and was cut short.</exception>
+    public void Ended()
+    {
+        if (unchunk && framing == BodyFraming.Chunked && !Done)
+        {
+            throw new InvalidDataException("the origin closed inside its chunked body");
+        }
+    }
+
     /// <summary>Holds a trailer line, as it came (Latin-1: one character per byte), and its CRLF.</summary>
     private void Hold(string line)
     {

@@ -16,7 +16,8 @@ namespace Passage.Client.HttpProxy;
 /// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
 /// application's, and the application's connection is closed after the answer, as that head told it.</para>
 /// <para>An HTTP/1.0 application gets no interim answer (RFC 9110 §15.2: it does not expect one), and a chunked body
-/// as its data alone, which its connection's close ends (RFC 9112 §6.1, §6.3).</para>
+/// as its data alone, which its connection's close ends (RFC 9112 §6.1, §6.3); one the origin cuts short ends in a reset
+/// instead, since a close would tell it the body was whole (RFC 9112 §8).</para>
 /// <para>An origin that closes before its final head is whole, or whose head is too large or one this proxy cannot
 /// pass on, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
 /// bare close.</para>
@@ -87,7 +88,12 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             var read = await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
-                // End of stream (a body cut short ends so too: the application's framing tells it), or readiness.
+                // End of stream (a body cut short ends so too: the application's framing tells it, or, where it cannot, a
+                // reset does), or readiness.
+                if (!buffer.IsEmpty)
+                {
+                    _body.Ended();
+                }
                 return 0;
             }
             var kept = _body.Take(buffer.Span[..read]);

@@ -103,6 +103,22 @@ public sealed class OriginAnswerConnectionTests
         Assert.Equal("HTTP/1.1 200 OK\r\nX-End: 1\r\nConnection: close\r\n\r\nhello world", read);
     }
 
+    /// <summary>
+    /// RFC 9112 §8: a chunked body without its last chunk and trailer section is incomplete. Passed on to an HTTP/1.0
+    /// application as its data alone, it cannot show that by its framing, as it does to an HTTP/1.1 one: the read fails
+    /// (the pump then resets the application's connection) rather than ending as though the body were whole.
+    /// </summary>
+    [Theory]
+    [InlineData("5\r\nhel")]
+    [InlineData("5\r\nhello\r\n")]
+    [InlineData("5\r\nhello\r\n0\r\nX-Sum: 1\r\n")]
+    public async Task To_an_HTTP10_application_a_chunked_body_the_origin_cuts_short_fails_the_read(string body)
+    {
+        var cut = await Assert.ThrowsAsync<InvalidDataException>(
+            () => ReadAnswerAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body, 7, close: true, Get10));
+        Assert.Contains("the origin closed inside its chunked body", cut.Message);
+    }
+
     [Theory]
     [InlineData("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")]
     [InlineData("HTTP/1.1 200 OK\r\n\r\nuntil the end", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")]
