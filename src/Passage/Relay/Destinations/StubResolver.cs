@@ -349,7 +349,8 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     if (question.Edns && !reply.Edns && reply.Rcode is DnsWire.RcodeFormatError or DnsWire.RcodeNotImplemented)
                     {
                         // A server from before EDNS (RFC 6891 §7): asked again at once without the OPT, and so for a
-                        // while. Counted by how the question ends at it, as one question to one server.
+                        // while. Counted by how the question ends at it, as one question to one server; heard, whatever follows.
+                        question.Heard = true;
                         _withoutEdns[server] = Environment.TickCount64 + (long)WithoutEdnsFor.TotalMilliseconds;
                         await SendAsync(question, edns: false).ConfigureAwait(false);
                     }

@@ -130,6 +130,23 @@ public sealed class StubResolverEdnsTests
         Assert.Equal(0, recorder["passage.relay.dns.queries/server_failure"]);
     }
 
+    /// <summary>
+    /// A server that refuses the OPT and then says nothing to the question asked without it did answer: the lookup is a
+    /// temporary failure, not the timeout of servers that never said anything (504 dns_timeout).
+    /// </summary>
+    [Fact]
+    public async Task A_server_that_refuses_the_opt_then_stays_silent_has_been_heard()
+    {
+        await using var dns = new TestDnsServer { RawUdp = query => Opt(query) is null ? [] : [TestDnsServer.RawReply(query, 1, [])] };
+        var conf = Conf(dns.EndPoint) with { Timeout = TimeSpan.FromMilliseconds(500) };
+
+        var answer = await new StubResolver(conf, null).LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Empty(answer.Addresses);
+        Assert.Equal(System.Net.Sockets.SocketError.TryAgain, answer.Error);
+        Assert.Equal(4, dns.Questions.Count); // A and AAAA, with the OPT and then without
+    }
+
     public static TheoryData<string, bool> BrokenOpts() => new()
     {
         // What the server meant cannot be known, or is more than this resolver knows: the next server is asked.
