@@ -80,7 +80,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     /// <summary>Client connections open now.</summary>
     public int OpenConnections => Volatile.Read(ref _open);
 
-    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="SocketException"/> if one cannot be bound.</summary>
+    /// <summary>
+    /// Binds every endpoint and starts accepting. Throws <see cref="IOException"/> naming this front door and the endpoint
+    /// if one cannot be bound (the <see cref="SocketException"/> inside it).
+    /// </summary>
     public void Start()
     {
         OpenFileLimit.HoldSpares();

@@ -38,8 +38,8 @@ public sealed partial class RelayHost : IAsyncDisposable
     public IPEndPoint? AdminEndpoint => _admin?.LocalEndpoint;
 
     /// <summary>
-    /// Starts every configured front door. Throws <see cref="System.Net.Sockets.SocketException"/>
-    /// when an endpoint cannot be bound, after closing whatever had started.
+    /// Starts every configured front door. Throws <see cref="IOException"/> naming the front door and endpoint when one
+    /// cannot be bound (the admin listener's own: Kestrel's, naming its address), after closing whatever had started.
     /// </summary>
     public static async Task<RelayHost> StartAsync(RelayOptions options, ILoggerFactory? loggerFactory = null, RelayMetrics? metrics = null, TimeProvider? timeProvider = null)
     {

@@ -46,7 +46,7 @@ public sealed partial class PassthroughRelay : IAsyncDisposable
     /// <summary>Client connections open now.</summary>
     public int OpenConnections => _listener.OpenConnections;
 
-    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> if one cannot be bound.</summary>
+    /// <summary>Binds every endpoint and starts accepting. Throws <see cref="IOException"/> naming the endpoint if one cannot be bound.</summary>
     public void Start() => _listener.Start();
 
     /// <summary>
