@@ -87,6 +87,7 @@ public sealed partial class PassageClient : IAsyncDisposable
             {
                 answered = _time.GetTimestamp();
                 health.Succeeded(Stopwatch.GetElapsedTime(started));
+                health.Admitted();
                 return stream;
             }
             if (attempt.Failure.TellsMoreThan(last.Failure))
@@ -102,13 +103,22 @@ public sealed partial class PassageClient : IAsyncDisposable
             if (attempt.Failure.IsRelayFault())
             {
                 Failed(link, health);
+                Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
             }
             else
             {
-                // A 407: the relay works, it refuses this client; another relay may not.
+                // A 407: the relay works, it refuses this client; another relay may not. It goes behind the relays that
+                // have not refused, so that each tunnel does not ask it first again (and its warning is said once).
                 health.Succeeded(null);
+                if (health.Refused(_time))
+                {
+                    Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
+                }
+                else
+                {
+                    Log.RelayFailedDetail(_logger, link.Relay.ToString(), attempt.Detail);
+                }
             }
-            Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
         }
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");
     }
@@ -126,7 +136,7 @@ public sealed partial class PassageClient : IAsyncDisposable
 
     private IEnumerable<(RelayLink Link, RelayHealth Health)> Ranked() =>
         _relays
-            .OrderBy(r => r.Health.IsUp ? 0 : 1)
+            .OrderBy(r => !r.Health.IsUp ? 2 : r.Health.IsRefusing(_time) ? 1 : 0)
             .ThenBy(r => r.Health.RttMilliseconds ?? double.MaxValue)
             .ThenBy(r => r.Health.Order)
             .ToArray();

@@ -2,7 +2,8 @@ namespace Passage.Client;
 
 /// <summary>
 /// What the client knows of one relay: up or down, an exponentially weighted moving average of its
-/// round-trip time, and when to probe it next (backing off while it stays down).
+/// round-trip time, when to probe it next (backing off while it stays down), and whether it refuses this client's
+/// credentials lately.
 /// </summary>
 internal sealed class RelayHealth(int order)
 {
@@ -12,8 +13,13 @@ internal sealed class RelayHealth(int order)
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a relay that refused this client's credentials (407) goes behind the others, at first and at most.</summary>
+    private static readonly TimeSpan FirstRefusal = TimeSpan.FromSeconds(30), MaxRefusal = TimeSpan.FromMinutes(10);
+
     private readonly object _gate = new();
     private TimeSpan _backoff = FirstBackoff;
+    private TimeSpan _refusal = FirstRefusal;
+    private long _refusingUntil;
 
     /// <summary>The relay's place in the configured list (the tie-break, and the order while nothing is measured).</summary>
     public int Order { get; } = order;
@@ -37,6 +43,38 @@ internal sealed class RelayHealth(int order)
                 var sample = rtt.TotalMilliseconds;
                 RttMilliseconds = RttMilliseconds is { } average ? average + Alpha * (sample - average) : sample;
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether the relay refused this client's credentials (407) lately: it is up, but tried after the relays that are
+    /// up and have not, until <see cref="Admitted"/> or the refusal's time is over.
+    /// </summary>
+    public bool IsRefusing(TimeProvider time) => Volatile.Read(ref _refusingUntil) > time.GetTimestamp();
+
+    /// <summary>
+    /// The relay refused this client's credentials: behind the others for a while, twice as long as last time (30 s,
+    /// up to 10 min) while it keeps refusing. True when it was not refusing before: worth a warning.
+    /// </summary>
+    public bool Refused(TimeProvider time)
+    {
+        lock (_gate)
+        {
+            var now = time.GetTimestamp();
+            var news = _refusingUntil <= now;
+            Volatile.Write(ref _refusingUntil, now + (long)(_refusal.TotalSeconds * time.TimestampFrequency));
+            _refusal = TimeSpan.FromTicks(Math.Min(_refusal.Ticks * 2, MaxRefusal.Ticks));
+            return news;
+        }
+    }
+
+    /// <summary>The relay opened a tunnel for this client: whatever it refused before, it takes the client's credentials now.</summary>
+    public void Admitted()
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _refusingUntil, 0);
+            _refusal = FirstRefusal;
         }
     }
 

@@ -23,14 +23,16 @@ internal sealed class HostileRelay : IAsyncDisposable
     private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
     private readonly Func<HostileConnection, int, Task> _onTunnel;
     private readonly byte[] _start;
+    private readonly TimeSpan _probeDelay;
     private readonly ConcurrentQueue<HostileConnection> _connections = new();
     private readonly List<Task> _tasks = [];
     private readonly Task _accepting;
 
-    private HostileRelay(Func<HostileConnection, int, Task> onTunnel, byte[] start)
+    private HostileRelay(Func<HostileConnection, int, Task> onTunnel, byte[] start, TimeSpan probeDelay)
     {
         _onTunnel = onTunnel;
         _start = start;
+        _probeDelay = probeDelay;
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(64);
         _accepting = AcceptAsync();
@@ -40,8 +42,13 @@ internal sealed class HostileRelay : IAsyncDisposable
     public static byte[] Settings(params (ushort Id, uint Value)[] more) =>
         RawHttp2.SettingsFrame([(RawHttp2.EnableConnectProtocol, 1), .. more]);
 
-    /// <summary>Starts a relay that answers every tunnel request with <paramref name="onTunnel"/>, after sending <paramref name="start"/> (default <see cref="Settings"/>).</summary>
-    public static HostileRelay Start(Func<HostileConnection, int, Task> onTunnel, byte[]? start = null) => new(onTunnel, start ?? Settings());
+    /// <summary>
+    /// Starts a relay that answers every tunnel request with <paramref name="onTunnel"/>, after sending <paramref name="start"/>
+    /// (default <see cref="Settings"/>), and the client's probes after <paramref name="probeDelay"/> (none by default): a
+    /// relay the client measures as far, so that another comes first.
+    /// </summary>
+    public static HostileRelay Start(Func<HostileConnection, int, Task> onTunnel, byte[]? start = null, TimeSpan probeDelay = default) =>
+        new(onTunnel, start ?? Settings(), probeDelay);
 
     public PeerAddress Address => new(_identity.NodeId, "127.0.0.1", ((IPEndPoint)_listener.LocalEndPoint!).Port);
 
@@ -68,7 +75,7 @@ internal sealed class HostileRelay : IAsyncDisposable
             _connections.Enqueue(connection);
             lock (_tasks)
             {
-                _tasks.Add(Task.Run(() => connection.ServeAsync(_identity, _start, _onTunnel)));
+                _tasks.Add(Task.Run(() => connection.ServeAsync(_identity, _start, _onTunnel, _probeDelay)));
             }
         }
     }
@@ -148,7 +155,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
     /// </summary>
     public void Shutdown() => socket.Shutdown(SocketShutdown.Send);
 
-    internal async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel)
+    internal async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel, TimeSpan probeDelay)
     {
         try
         {
@@ -171,6 +178,17 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                         break;
                     case RawHttp2.Ping when frame.Flags == 0:
                         await SendAsync(RawHttp2.Frame(RawHttp2.Ping, RawHttp2.Ack, 0, frame.Payload));
+                        break;
+                    case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0 && probeDelay > TimeSpan.Zero:
+                        lock (_tunnels)
+                        {
+                            var probe = frame.Stream;
+                            _tunnels.Add(Task.Run(async () =>
+                            {
+                                await Task.Delay(probeDelay);
+                                await SendAsync(Answer(probe, 204, endStream: true));
+                            }));
+                        }
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0:
                         await SendAsync(Answer(frame.Stream, 204, endStream: true));

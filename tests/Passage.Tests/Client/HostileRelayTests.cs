@@ -219,6 +219,30 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// A relay that refuses this client's credentials goes behind the relays that take them, for a while: it stays up, but
+    /// each tunnel no longer asks it first (a round trip more and a warning each time, when its token is wrong for good).
+    /// The refusing relay is the nearer one here (the other answers probes late), so that it would come first otherwise.
+    /// </summary>
+    [Fact]
+    public async Task A_relay_that_answered_407_is_asked_after_the_others_for_a_while()
+    {
+        await using var refusing = HostileRelay.Start((connection, stream) => connection.SendAsync(Refusal("407")(stream)));
+        await using var taking = HostileRelay.Start(AnsweredInTurn(), probeDelay: TimeSpan.FromMilliseconds(500));
+        await using var client = await StartClientAsync(taking, refusing);
+        Assert.Equal(refusing.Address.ToString(), client.Status[0].Relay);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+            await AssertEchoesAsync(tunnel);
+        }
+        Assert.Equal(1, refusing.Tunnels);
+        Assert.Equal(3, taking.Tunnels);
+        Assert.All(client.Status, r => Assert.True(r.IsUp));
+        Assert.Equal(refusing.Address.ToString(), client.Status[1].Relay);
+    }
+
+    /// <summary>
     /// A 2xx other than 200 opens the tunnel too (RFC 9110 §9.3.6, RFC 9220), but the .NET 10 HTTP/2 client makes the
     /// stream of an extended CONNECT writable only after a 200 (otherwise it hands out a read-only stream: "The stream
     /// does not support writing"). Such a relay cannot carry this client's tunnels over HTTP/2: the attempt goes to the
