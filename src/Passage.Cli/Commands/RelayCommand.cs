@@ -175,11 +175,12 @@ internal static class RelayCommand
         text.AppendLine($"cert     {certificate}");
         foreach (var endpoint in relay.LocalEndpoints)
         {
-            var proxy = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) || endpoint.Address.Equals(IPAddress.Loopback)
-                ? $"https://127.0.0.1:{endpoint.Port}"
-                : $"https://{endpoint}";
-            // --proxy-cacert verifies the relay on every curl; curl 8.10 and later also check the pin.
-            text.AppendLine($"try      curl -p -x {proxy} --proxy-cacert {certificate} --proxy-pinnedpubkey '{pin}' https://example.org/");
+            var address = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address;
+            var proxy = $"https://{new IPEndPoint(address, endpoint.Port)}";
+            // --proxy-cacert verifies the relay on every curl, by name; curl 8.10 and later also check the pin.
+            text.AppendLine(relay.CertificateNames(address)
+                ? $"try      curl -p -x {proxy} --proxy-cacert {certificate} --proxy-pinnedpubkey '{pin}' https://example.org/"
+                : $"note     {certificate} does not name {address}, so curl cannot verify the relay at {proxy}; clients that pin the node ID can (a key made with --name {address} would serve both)");
         }
         foreach (var endpoint in relay.LocalPlainEndpoints)
         {

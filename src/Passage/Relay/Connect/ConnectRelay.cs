@@ -123,8 +123,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 Directory.CreateDirectory(keyDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
         }
-        // Loopback names go into every new certificate, so local clients can verify it by name.
-        var names = options.Names.Concat(["localhost", "127.0.0.1", "::1"]).Distinct(StringComparer.OrdinalIgnoreCase);
+        // Loopback names and the addresses the TLS endpoints bind go into every new certificate, so clients that
+        // reach the relay there can verify it by name (the banner's curl command among them).
+        var bound = options.Endpoints.Where(e => !e.Address.Equals(IPAddress.Any) && !e.Address.Equals(IPAddress.IPv6Any)).Select(e => e.Address.ToString());
+        var names = options.Names.Concat(["localhost", "127.0.0.1", "::1"]).Concat(bound).Distinct(StringComparer.OrdinalIgnoreCase);
         var identity = NodeIdentity.LoadOrCreate(options.KeyFile, names, out _);
         WriteCertificateBeside(options.KeyFile, identity);
         var time = timeProvider ?? TimeProvider.System;
@@ -180,6 +182,13 @@ public sealed partial class ConnectRelay : IAsyncDisposable
 
     /// <summary>The relay's node ID (its key's pin).</summary>
     public NodeId NodeId => _identity.NodeId;
+
+    /// <summary>
+    /// Whether the relay's certificate names <paramref name="address"/>, so a client that verifies the relay by
+    /// its certificate file (not by its node ID) can reach it there. A certificate made before the relay listened
+    /// there, or by <c>passage keygen</c> without <c>--name</c>, does not.
+    /// </summary>
+    public bool CertificateNames(IPAddress address) => _identity.Certificate.MatchesHostname(address.ToString(), allowWildcards: false, allowCommonName: false);
 
     /// <summary>The TLS endpoints actually bound, once started.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndpoints { get; private set; } = Array.Empty<IPEndPoint>();

@@ -20,17 +20,56 @@ public sealed partial class ConnectRelayProcessTests
         var (_, id, _) = await PassageProcess.RunAsync(["id", key]);
         Assert.Equal(nodeLine["node ID ".Length..].Trim(), id.Trim());
 
-        // Run the printed command. The machine has no route to example.org, so the relay answers
-        // the CONNECT with 502 dns_error: proof that TLS to the relay, the pin and CONNECT worked.
+        await RunThePrintedCurlCommandAsync(tryLine, directory.Path);
+        Assert.Contains("listening on 127.0.0.1:8443", relay.Output);
+    }
+
+    /// <summary>
+    /// A relay told to listen on one address of its host puts that address in its new certificate, so the printed
+    /// command, which verifies the relay by its certificate file, works there too (127.0.0.2: loopback, but not the
+    /// 127.0.0.1 every certificate names).
+    /// </summary>
+    [Fact]
+    public async Task The_printed_curl_command_works_on_the_address_the_relay_was_told_to_listen_on()
+    {
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(["relay", "--connect", "127.0.0.2:0"], workingDirectory: directory.Path);
+        var tryLine = await relay.WaitForLineAsync(l => l.StartsWith("try ", StringComparison.Ordinal));
+        Assert.Contains("-x https://127.0.0.2:", tryLine, StringComparison.Ordinal);
+        await RunThePrintedCurlCommandAsync(tryLine, directory.Path);
+    }
+
+    /// <summary>
+    /// A key whose certificate does not name the address (here one from <c>passage keygen</c> without <c>--name</c>)
+    /// gets no curl command that would fail its name check, but a line saying why there is none.
+    /// </summary>
+    [Fact]
+    public async Task A_key_whose_certificate_does_not_name_the_address_gets_a_note_instead_of_a_failing_command()
+    {
+        using var directory = new TemporaryDirectory();
+        var key = Path.Combine(directory.Path, "relay.pem");
+        var (keygen, _, keygenError) = await PassageProcess.RunAsync(["keygen", "--out", key]);
+        Assert.True(keygen == 0, keygenError);
+        await using var relay = PassageProcess.Start(["relay", "--connect", "127.0.0.1:0", "--key", key], workingDirectory: directory.Path);
+        var note = await relay.WaitForLineAsync(l => l.StartsWith("note ", StringComparison.Ordinal));
+        Assert.Contains("relay.crt does not name 127.0.0.1, so curl cannot verify the relay at https://127.0.0.1:", note, StringComparison.Ordinal);
+        Assert.DoesNotContain("try ", relay.StandardOutput, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Runs a printed <c>try</c> command. The machine has no route to example.org, so the relay answers the CONNECT
+    /// with 502 dns_error: proof that TLS to the relay, its certificate's name, the pin and CONNECT worked.
+    /// </summary>
+    private static async Task RunThePrintedCurlCommandAsync(string tryLine, string workingDirectory)
+    {
         var match = CurlCommand().Match(tryLine);
         Assert.True(match.Success, tryLine);
         var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", match.Groups["proxy"].Value,
-            "--proxy-cacert", Path.Combine(directory.Path, match.Groups["cert"].Value),
+            "--proxy-cacert", Path.Combine(workingDirectory, match.Groups["cert"].Value),
             "--proxy-pinnedpubkey", match.Groups["pin"].Value, match.Groups["url"].Value);
         Assert.NotEqual(0, exit);
         Assert.Contains("HTTP/1.1 502", error);
         Assert.Contains("error=dns_error", error);
-        Assert.Contains("listening on 127.0.0.1:8443", relay.Output);
     }
 
     /// <summary>
