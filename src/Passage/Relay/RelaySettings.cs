@@ -249,6 +249,8 @@ public static class RelaySettings
             {
                 WriteArray(json, "connect", c.Endpoints.Select(FormatEndpoint));
                 WriteArray(json, "connectPlain", c.PlainEndpoints.Select(FormatEndpoint));
+                // Not kept in the options: what the endpoints above need, so the output reads back without errors.
+                json.WriteBoolean("insecurePlain", c.PlainEndpoints.Any(e => !IPAddress.IsLoopback(e.Address)));
                 json.WriteString("key", c.KeyFile);
                 WriteArray(json, "names", c.Names);
                 WriteArray(json, "allow", c.Allow);

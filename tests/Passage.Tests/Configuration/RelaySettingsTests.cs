@@ -297,6 +297,19 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void A_plain_endpoint_off_loopback_written_as_json_reads_back_without_errors()
+    {
+        var (options, errors) = Read(JsonLayer("""
+            { "relay": { "connectPlain": ["192.0.2.1:0"], "insecurePlain": true } }
+            """));
+        Assert.Empty(errors);
+        var json = RelaySettings.ToJson(options, new Passage.Telemetry.LogOptions());
+        var (again, againErrors) = Read(JsonLayer(json));
+        Assert.Empty(againErrors);
+        Assert.Equal(options.Connect!.PlainEndpoints, again.Connect!.PlainEndpoints);
+    }
+
+    [Fact]
     public void The_effective_configuration_written_as_json_reads_back_to_the_same_options()
     {
         var (options, errors) = Read(JsonLayer("""
