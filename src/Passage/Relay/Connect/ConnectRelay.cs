@@ -77,9 +77,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         _tlsOptions = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = SslStreamCertificateContext.Create(identity.Certificate, additionalCertificates: null, offline: true),
-            ApplicationProtocols = options.MinHttpVersion >= 2
-                ? [SslApplicationProtocol.Http2]
-                : [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+            // http/1.1 also when only HTTP/2 is served, so that an HTTP/1.1 client is told so in HTTP (505), not by an alert.
+            ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateRequired = opener.RequiresClientCertificate,
             RemoteCertificateValidationCallback = opener.RequiresClientCertificate
@@ -294,7 +293,14 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             }
             // Relayed: the tunnel's connection owns the TLS stream and disposes it at the end.
             // Aborted through its SocketConnection, which also ends a read waiting on the socket.
-            relayed = await _http1.StartAsync(new StreamConnection(tls, socket, abort: transport.Abort), remote, id, end, closeAll).ConfigureAwait(false);
+            var connection = new StreamConnection(tls, socket, abort: transport.Abort);
+            if (_options.MinHttpVersion >= 2)
+            {
+                // ALPN http/1.1, or none at all: HTTP/1.1, answered as on the plain listener.
+                await RefuseHttp1Async(connection).ConfigureAwait(false);
+                return false;
+            }
+            relayed = await _http1.StartAsync(connection, remote, id, end, closeAll).ConfigureAwait(false);
             return relayed;
         }
         finally
@@ -305,6 +311,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>An HTTP/1.1 client of a relay that serves HTTP/2 only (<c>minHttpVersion</c> 2): 505, on either listener.</summary>
+    private Task RefuseHttp1Async(IDuplexConnection client) =>
+        Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time);
 
     private async Task<bool> HandlePlainAsync(Socket socket, long id, IConnectionEnd end, CancellationToken closeAll)
     {
@@ -327,7 +337,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 if (_options.MinHttpVersion >= 2)
                 {
                     ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // what it read may hold credentials
-                    await Http1ConnectSession.RefuseAsync(client, RefusalReason.UnsupportedVersion, "this relay serves HTTP/2 only", _metrics, _time).ConfigureAwait(false);
+                    await RefuseHttp1Async(client).ConfigureAwait(false);
                     return false;
                 }
                 // The buffer is the session's from here: the rest of the head is read into it, behind what came.

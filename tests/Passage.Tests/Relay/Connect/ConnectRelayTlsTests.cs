@@ -248,6 +248,39 @@ public sealed class ConnectRelayTlsTests
         await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
     }
 
+    /// <summary>
+    /// A relay that serves HTTP/2 only answers an HTTP/1.1 CONNECT over TLS as it does on the plain listener: 505 with a
+    /// Proxy-Status, whether the client offered ALPN http/1.1 (once refused with a no_application_protocol alert) or no
+    /// ALPN at all (once relayed as if HTTP/1.1 were served).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Http2_only_answers_an_http1_connect_over_tls_with_505(bool offersHttp11)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MinHttpVersion = 2 });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "relay.test",
+            ApplicationProtocols = offersHttp11 ? [SslApplicationProtocol.Http11] : null,
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        var target = $"origin.test:{echo.Port}";
+        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"));
+
+        using var answer = new MemoryStream();
+        await tls.CopyToAsync(answer).WaitAsync(Timeouts.Default);
+        var text = System.Text.Encoding.ASCII.GetString(answer.ToArray());
+        Assert.StartsWith("HTTP/1.1 505 HTTP Version Not Supported\r\n", text);
+        Assert.Contains("Proxy-Status: passage; error=http_protocol_error; details=\"this relay serves HTTP/2 only\"", text);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/http_version_not_supported") == 1);
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
+    }
+
     [Fact]
     public async Task Bytes_that_are_neither_tls_nor_http_get_a_fatal_alert_at_once()
     {
