@@ -17,7 +17,8 @@ internal static class ClientCommand
     private static readonly Option<string[]> Socks = new("--socks") { Description = "Serve SOCKS5 on ENDPOINT (repeatable; 'off' for none). Default 127.0.0.1:1080", HelpName = "ENDPOINT" };
     private static readonly Option<string[]> Http = new("--http") { Description = "Serve an HTTP proxy (CONNECT and http:// requests) on ENDPOINT (repeatable; 'off' for none). Default 127.0.0.1:8118", HelpName = "ENDPOINT" };
     private static readonly Option<string[]> SocksUser = new("--socks-user") { Description = "Require SOCKS5 username/password (RFC 1929); repeatable", HelpName = "USER:PASSWORD" };
-    private static readonly Option<bool> InsecureOpen = new("--insecure-open") { Description = "Allow the HTTP proxy, or SOCKS5 without --socks-user, on a non-loopback address (anyone who reaches it can then use your relays and token)" };
+    private static readonly Option<string[]> HttpUser = new("--http-user") { Description = "Require HTTP proxy Basic authentication (Proxy-Authorization, RFC 7617); repeatable", HelpName = "USER:PASSWORD" };
+    private static readonly Option<bool> InsecureOpen = new("--insecure-open") { Description = "Allow the HTTP proxy without --http-user, or SOCKS5 without --socks-user, on a non-loopback address (anyone who reaches it can then use your relays and token)" };
     private static readonly Option<string?> Token = new("--token") { Description = "A bearer token for relays that require one", HelpName = "TOKEN" };
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to reach a relay. Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a tunnel after this long with no byte either way. Default 5m", HelpName = "DURATION" };
@@ -35,7 +36,7 @@ internal static class ClientCommand
               curl --socks5-hostname 127.0.0.1:1080 https://example.org/
             """)
         {
-            ConfigFile, Relay, Socks, Http, SocksUser, InsecureOpen, Token, ConnectTimeout, IdleTimeout, LogLevel, LogFormat,
+            ConfigFile, Relay, Socks, Http, SocksUser, HttpUser, InsecureOpen, Token, ConnectTimeout, IdleTimeout, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
         return command;
@@ -48,6 +49,7 @@ internal static class ClientCommand
         flags.List(Socks, "client:socks");
         flags.List(Http, "client:http");
         flags.Pairs(SocksUser, "client:socksUsers", ':', "USER:PASSWORD");
+        flags.Pairs(HttpUser, "client:httpUsers", ':', "USER:PASSWORD");
         flags.Switch(InsecureOpen, "client:insecureOpen");
         flags.Scalar(Token, "client:token");
         flags.Scalar(ConnectTimeout, "client:connectTimeout");

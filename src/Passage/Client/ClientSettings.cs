@@ -9,7 +9,7 @@ public static class ClientSettings
     /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
     public static readonly IReadOnlyList<string> KnownKeys =
     [
-        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:insecureOpen", "client:token",
+        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:httpUsers:*", "client:insecureOpen", "client:token",
         "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
         "log:level", "log:format",
     ];
@@ -38,10 +38,11 @@ public static class ClientSettings
         var defaults = new LocalProxyOptions();
         var socks = ListenEndpoints(reader, "client:socks", defaults.SocksEndpoints);
         var http = ListenEndpoints(reader, "client:http", defaults.HttpEndpoints);
-        var users = SocksUsers(reader);
+        var users = Users(reader, "client:socksUsers");
+        var httpUsers = Users(reader, "client:httpUsers");
         if (!reader.GetBool("client:insecureOpen", false))
         {
-            RequireCredentialsBeyondLoopback(reader, socks, http, users.Count > 0);
+            RequireCredentialsBeyondLoopback(reader, socks, http, users.Count > 0, httpUsers.Count > 0);
         }
         var clientDefaults = new PassageClientOptions();
         return (
@@ -57,6 +58,7 @@ public static class ClientSettings
                 SocksEndpoints = socks,
                 HttpEndpoints = http,
                 SocksUsers = users,
+                HttpUsers = httpUsers,
                 MaxConnections = reader.GetInt("client:maxConnections", defaults.MaxConnections, 1, 1_000_000),
                 HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
                 IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
@@ -64,26 +66,26 @@ public static class ClientSettings
     }
 
     /// <summary>
-    /// <c>client.socksUsers</c>: user name to password, each 1 to 255 bytes of UTF-8 as RFC 1929 §2 carries them.
-    /// Passwords are never echoed in errors.
+    /// <c>client.socksUsers</c> or <c>client.httpUsers</c> (<paramref name="setting"/>): user name to password, each 1 to 255
+    /// bytes of UTF-8 as RFC 1929 §2 carries them (and Basic, RFC 7617, within the same bounds). A name cannot hold a colon
+    /// (the configuration's key separator; Basic's too, RFC 7617 §2). Passwords are never echoed in errors.
     /// </summary>
-    private static Dictionary<string, string> SocksUsers(SettingsReader reader)
+    private static Dictionary<string, string> Users(SettingsReader reader, string setting)
     {
-        const string Key = "client:socksUsers";
         const string Expected = "an object of user: password pairs, e.g. { \"alice\": \"secret\" }";
         const int MaxBytes = 255;
         var users = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (key, user, password, layer) in reader.GetMap(Key, Expected))
+        foreach (var (key, user, password, layer) in reader.GetMap(setting, Expected))
         {
             var userBytes = System.Text.Encoding.UTF8.GetByteCount(user);
             var passwordBytes = System.Text.Encoding.UTF8.GetByteCount(password);
             if (userBytes == 0)
             {
-                reader.AddError(Key, "a user name is empty: RFC 1929 needs 1 to 255 bytes", layer);
+                reader.AddError(setting, "a user name is empty: RFC 1929 needs 1 to 255 bytes", layer);
             }
             else if (userBytes > MaxBytes)
             {
-                reader.AddError(Key, $"user '{user[..16]}...' is {userBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
+                reader.AddError(setting, $"user '{user[..16]}...' is {userBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
             }
             else if (passwordBytes == 0)
             {
@@ -103,16 +105,17 @@ public static class ClientSettings
 
     /// <summary>
     /// A local proxy that asks no credentials serves whoever reaches it, through this client's relays and with its token:
-    /// beyond loopback, an open proxy on the user's name. So the HTTP proxy (which asks none) and SOCKS5 without
-    /// <c>client.socksUsers</c> listen on loopback only, unless <c>client.insecureOpen</c> says otherwise (as
+    /// beyond loopback, an open proxy on the user's name. So the HTTP proxy without <c>client.httpUsers</c> and SOCKS5
+    /// without <c>client.socksUsers</c> listen on loopback only, unless <c>client.insecureOpen</c> says otherwise (as
     /// <c>relay.insecurePlain</c> does for the relay's plain CONNECT).
     /// </summary>
-    private static void RequireCredentialsBeyondLoopback(SettingsReader reader, IReadOnlyList<System.Net.IPEndPoint> socks, IReadOnlyList<System.Net.IPEndPoint> http, bool socksAsksCredentials)
+    private static void RequireCredentialsBeyondLoopback(
+        SettingsReader reader, IReadOnlyList<System.Net.IPEndPoint> socks, IReadOnlyList<System.Net.IPEndPoint> http, bool socksAsksCredentials, bool httpAsksCredentials)
     {
         const string Open = "anyone who reaches it would open tunnels through your relays, with your token (set client.insecureOpen / --insecure-open to allow it)";
-        foreach (var endpoint in http.Where(e => !System.Net.IPAddress.IsLoopback(e.Address)))
+        foreach (var endpoint in http.Where(e => !httpAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
         {
-            reader.AddError("client:http", $"{endpoint} is not a loopback address: the HTTP proxy asks no credentials, so {Open}");
+            reader.AddError("client:http", $"{endpoint} is not a loopback address: without client.httpUsers (--http-user) {Open}");
         }
         foreach (var endpoint in socks.Where(e => !socksAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
         {

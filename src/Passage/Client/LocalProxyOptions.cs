@@ -14,6 +14,9 @@ public sealed record LocalProxyOptions
     /// <summary>SOCKS5 username/password pairs (RFC 1929); none means no authentication. Default none.</summary>
     public IReadOnlyDictionary<string, string> SocksUsers { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>HTTP proxy users (<c>Proxy-Authorization: Basic</c>, RFC 7617); none means no authentication. Default none.</summary>
+    public IReadOnlyDictionary<string, string> HttpUsers { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Connections open at once across the front doors. Default 4096.</summary>
     public int MaxConnections { get; init; } = 4096;
 

@@ -706,6 +706,36 @@ public sealed class ClientProcessTests
     }
 
     [Fact]
+    public async Task Http_proxy_basic_credentials_are_required_when_configured()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await RelayProcess.StartAsync();
+        // A user name may not hold a colon in Basic; a password may.
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString(), "--http-user", "alice:won:der");
+        await using var _ = client;
+        var url = $"https://origin.test:{origin.Port}/";
+        async Task<(int Exit, string Output, string Error)> CurlAsync(params string[] extra) =>
+            await Curl.RunAsync([.. extra, "--max-time", "5", "--cacert", origin.CertificatePath, "-x", $"http://127.0.0.1:{http}", url]);
+
+        var good = await CurlAsync("--proxy-user", "alice:won:der");
+        Assert.StartsWith("origin origin.test saw remote=", good.Output);
+        foreach (var wrong in new[] { "alice:wonder", "bob:won:der", "alice:" })
+        {
+            var bad = await CurlAsync("--proxy-user", wrong, "-v");
+            Assert.NotEqual(0, bad.Exit);
+            Assert.Contains("< HTTP/1.1 407", bad.Error);
+        }
+        // No credentials at all: the 407 says which scheme to use, and why.
+        var none = await CurlAsync("-v");
+        Assert.Contains("< HTTP/1.1 407", none.Error);
+        Assert.Contains("< Proxy-Authenticate: Basic realm=\"passage\"", none.Error);
+        Assert.Contains("< Proxy-Status: passage; error=http_request_denied; details=\"credentials required\"", none.Error);
+        // A plain http:// request is asked the same.
+        var plain = await Curl.RunAsync("--max-time", "5", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", $"http://127.0.0.1:{http}", $"http://origin.test:{origin.Port}/");
+        Assert.Equal("407", plain.StandardOutput);
+    }
+
+    [Fact]
     public async Task Five_hundred_concurrent_socks_connections_share_the_relay_connections_and_keep_their_data()
     {
         await using var echo = new EchoServer();

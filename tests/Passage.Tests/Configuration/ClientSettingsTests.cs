@@ -135,4 +135,12 @@ public sealed class ClientSettingsTests
         var (_, errors) = Read(Flags(("client:relays:0", Relay), ("client:http:0", "[::1]:8118"), ("client:socks:0", "127.0.0.2:1080")));
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public void Http_users_let_the_http_proxy_listen_beyond_loopback()
+    {
+        var (proxy, errors) = Read(Flags(("client:relays:0", Relay), ("client:http:0", "0.0.0.0:8118"), ("client:httpUsers:alice", "se:cret")));
+        Assert.Empty(errors);
+        Assert.Equal("se:cret", proxy.HttpUsers["alice"]);
+    }
 }

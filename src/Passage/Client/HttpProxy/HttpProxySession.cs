@@ -43,6 +43,12 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
                 return;
             }
+            if (options.HttpUsers.Count > 0 && !Admitted(head))
+            {
+                // Missing and wrong credentials alike: the application learns nothing of which.
+                await Refuse(app, RefusalReason.AuthenticationRequired, "credentials required").ConfigureAwait(false);
+                return;
+            }
 
             Stream tunnel;
             try
@@ -97,6 +103,21 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         }
     }
 
+    /// <summary>What a 407 of this proxy offers: Basic (RFC 7617), the only scheme it reads.</summary>
+    private const string Challenge = "Basic realm=\"passage\", charset=\"UTF-8\"";
+
+    /// <summary>
+    /// Whether the request carries one <c>Proxy-Authorization</c> with the Basic credentials of one of
+    /// <see cref="LocalProxyOptions.HttpUsers"/>.
+    /// </summary>
+    private bool Admitted(ProxyRequestHead head)
+    {
+        var credentials = head.Headers.Where(h => h.Name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)).Take(2).ToArray();
+        return credentials.Length == 1
+            && Relay.Auth.ProxyCredentials.TryReadBasic(credentials[0].Value, out var user, out var password)
+            && LocalUsers.Admits(options.HttpUsers, user, password);
+    }
+
     private Task Refuse(IDuplexConnection app, RefusalReason reason, string detail)
     {
         metrics.Refused("http-proxy", reason);
@@ -107,7 +128,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     internal static ReadOnlyMemory<byte> Answer(RefusalReason reason, string detail)
     {
         var answer = new ArrayBufferWriter<byte>(256);
-        Http1Response.Error(answer, reason, detail);
+        Http1Response.Error(answer, reason, detail, challenge: Challenge);
         return answer.WrittenMemory;
     }
 

@@ -93,8 +93,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 // Another sub-negotiation version is answered as a failure too (RFC 1929 §2: the server closes after it).
                 filled = status == ParseStatus.Complete ? Consume(buffer, filled, used) : 0;
                 var ok = status == ParseStatus.Complete && user is not null && password is not null
-                    && options.SocksUsers.TryGetValue(user, out var expected)
-                    && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(expected)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
+                    && LocalUsers.Admits(options.SocksUsers, user, password);
                 if (!ok)
                 {
                     await LingeringClose.CloseAsync(app, new byte[] { 1, 1 }, time).ConfigureAwait(false);

@@ -44,16 +44,7 @@ internal static class ProxyCredentials
     public static bool TryReadToken(ReadOnlySpan<char> headerValue, Span<char> token, out int length)
     {
         length = 0;
-        ReadOnlySpan<char> value = headerValue.Trim(" \t");
-        int space = value.IndexOf(' ');
-        if (space <= 0)
-        {
-            return false;
-        }
-
-        ReadOnlySpan<char> scheme = value[..space];
-        ReadOnlySpan<char> credentials = value[space..].TrimStart(' ');
-        if (scheme.ContainsAnyExcept(s_tchar) || !IsToken68(credentials))
+        if (!TrySplit(headerValue, out var scheme, out var credentials))
         {
             return false;
         }
@@ -73,17 +64,14 @@ internal static class ProxyCredentials
         return scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && TryReadBasicPassword(credentials, token, out length);
     }
 
-    // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 9110 §11.2).
-    private static bool IsToken68(ReadOnlySpan<char> text)
+    /// <summary>
+    /// Reads the user-id and password of <c>Basic base64(user:password)</c> (RFC 7617 §2; the user-id ends at the first
+    /// colon, both are UTF-8): false for another scheme or anything malformed, the caller not told which.
+    /// </summary>
+    public static bool TryReadBasic(ReadOnlySpan<char> headerValue, out string user, out string password)
     {
-        ReadOnlySpan<char> body = text.TrimEnd('=');
-        return !body.IsEmpty && !body.ContainsAnyExcept(s_token68);
-    }
-
-    private static bool TryReadBasicPassword(ReadOnlySpan<char> base64, Span<char> token, out int length)
-    {
-        length = 0;
-        if (base64.Length > Base64.GetMaxEncodedToUtf8Length(MaxBasicDecodedLength))
+        (user, password) = ("", "");
+        if (!TrySplit(headerValue, out var scheme, out var credentials) || !scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
@@ -91,20 +79,77 @@ internal static class ProxyCredentials
         Span<byte> decoded = stackalloc byte[MaxBasicDecodedLength];
         try
         {
-            if (!Convert.TryFromBase64Chars(base64, decoded, out int decodedLength))
+            if (!TryDecodeBasic(credentials, decoded, out int length, out int colon))
             {
                 return false;
             }
 
-            // RFC 7617 §2: the user-id cannot contain a colon, so the first one ends it.
-            ReadOnlySpan<byte> userPass = decoded[..decodedLength];
-            int colon = userPass.IndexOf((byte)':');
-            if (colon < 0)
+            var strict = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+            try
+            {
+                (user, password) = (strict.GetString(decoded[..colon]), strict.GetString(decoded[(colon + 1)..length]));
+                return true;
+            }
+            catch (System.Text.DecoderFallbackException)
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(decoded);
+        }
+    }
+
+    /// <summary>
+    /// <c>credentials = auth-scheme 1*SP token68</c> (RFC 9110 §11.4), the field value's surrounding whitespace
+    /// trimmed (RFC 9110 §5.5).
+    /// </summary>
+    private static bool TrySplit(ReadOnlySpan<char> headerValue, out ReadOnlySpan<char> scheme, out ReadOnlySpan<char> credentials)
+    {
+        ReadOnlySpan<char> value = headerValue.Trim(" \t");
+        int space = value.IndexOf(' ');
+        scheme = space <= 0 ? default : value[..space];
+        credentials = space <= 0 ? default : value[space..].TrimStart(' ');
+        return space > 0 && !scheme.ContainsAnyExcept(s_tchar) && IsToken68(credentials);
+    }
+
+    // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 9110 §11.2).
+    private static bool IsToken68(ReadOnlySpan<char> text)
+    {
+        ReadOnlySpan<char> body = text.TrimEnd('=');
+        return !body.IsEmpty && !body.ContainsAnyExcept(s_token68);
+    }
+
+    /// <summary>
+    /// Decodes <c>base64(user:password)</c> into <paramref name="decoded"/> (at least <see cref="MaxBasicDecodedLength"/>;
+    /// the caller clears it): its length, and where the colon that ends the user-id is (RFC 7617 §2: a user-id has none).
+    /// </summary>
+    private static bool TryDecodeBasic(ReadOnlySpan<char> base64, Span<byte> decoded, out int length, out int colon)
+    {
+        colon = -1;
+        length = 0;
+        if (base64.Length > Base64.GetMaxEncodedToUtf8Length(MaxBasicDecodedLength) || !Convert.TryFromBase64Chars(base64, decoded, out length))
+        {
+            return false;
+        }
+
+        colon = decoded[..length].IndexOf((byte)':');
+        return colon >= 0;
+    }
+
+    private static bool TryReadBasicPassword(ReadOnlySpan<char> base64, Span<char> token, out int length)
+    {
+        length = 0;
+        Span<byte> decoded = stackalloc byte[MaxBasicDecodedLength];
+        try
+        {
+            if (!TryDecodeBasic(base64, decoded, out int decodedLength, out int colon))
             {
                 return false;
             }
 
-            ReadOnlySpan<byte> password = userPass[(colon + 1)..];
+            ReadOnlySpan<byte> password = decoded[(colon + 1)..decodedLength];
             int limit = Math.Min(token.Length, MaxTokenLength);
             OperationStatus status = Utf8.ToUtf16(
                 password, token[..limit], out int read, out int written, replaceInvalidSequences: false);

@@ -51,8 +51,11 @@ internal static class Http1Response
     /// it is escaped and bounded anyway (<see cref="ProxyStatus"/>).
     /// </param>
     /// <param name="proxyName">The proxy name in <c>Proxy-Status</c>.</param>
+    /// <param name="challenge">
+    /// The <c>Proxy-Authenticate</c> value of a 407: the schemes the proxy accepts; the relay's (Bearer and Basic) unless given.
+    /// </param>
     /// <exception cref="ArgumentException"><paramref name="reason"/> is never answered in HTTP (a caller bug).</exception>
-    public static void Error(IBufferWriter<byte> output, RefusalReason reason, string? details, string proxyName = ProxyStatus.DefaultProxyName)
+    public static void Error(IBufferWriter<byte> output, RefusalReason reason, string? details, string proxyName = ProxyStatus.DefaultProxyName, string challenge = Auth.ProxyAuthenticator.Challenge)
     {
         ArgumentNullException.ThrowIfNull(output);
         var statusLine = StatusLine(reason.StatusCode());
@@ -71,7 +74,9 @@ internal static class Http1Response
         }
         else if (reason == RefusalReason.AuthenticationRequired)
         {
-            output.Write("Proxy-Authenticate: Bearer realm=\"passage\", Basic realm=\"passage\"\r\n"u8);
+            output.Write("Proxy-Authenticate: "u8);
+            output.Advance(System.Text.Encoding.ASCII.GetBytes(challenge, output.GetSpan(challenge.Length)));
+            output.Write("\r\n"u8);
         }
 
         output.Write("Connection: close\r\nContent-Length: 0\r\n\r\n"u8);

@@ -76,4 +76,24 @@ public sealed class ProxyCredentialsTests
         Assert.Null(Read(Basic("u:" + longest + "a")));
         Assert.Null(Read("Basic " + new string('A', 100_000)));
     }
+
+    [Theory]
+    [InlineData("alice:secret", "alice", "secret")]
+    [InlineData("alice:se:cret", "alice", "se:cret")]
+    [InlineData(":secret", "", "secret")]
+    [InlineData("älice:pässwörd", "älice", "pässwörd")]
+    public void Basic_user_and_password_both_come_out(string userPass, string user, string password)
+    {
+        Assert.True(ProxyCredentials.TryReadBasic(Basic(userPass), out var readUser, out var readPassword));
+        Assert.Equal((user, password), (readUser, readPassword));
+    }
+
+    [Theory]
+    [InlineData("Bearer abc123")]                 // another scheme
+    [InlineData("Basic")]                         // no credentials
+    [InlineData("Basic !!!!")]                    // not base64
+    [InlineData("Basic YWxpY2U=")]                // "alice": no colon
+    [InlineData("Basic YWxpY2U6/w==")]            // "alice:" then 0xFF: not UTF-8
+    public void Basic_user_and_password_are_not_read_from_anything_else(string header) =>
+        Assert.False(ProxyCredentials.TryReadBasic(header, out _, out _));
 }
