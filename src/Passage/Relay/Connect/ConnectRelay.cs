@@ -220,6 +220,9 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
     }
 
+    /// <summary>How long Kestrel's stop waits beyond the drain deadline, by which the front doors have closed every connection.</summary>
+    private static readonly TimeSpan KestrelGraceAfterDrain = TimeSpan.FromSeconds(10);
+
     /// <summary>Stops accepting, drains open connections up to the drain timeout, then closes them.</summary>
     /// <remarks>
     /// HTTP/2 connections are told to go away (GOAWAY, RFC 9113 §6.8) at once, so idle ones close
@@ -232,7 +235,9 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         var stops = _listeners.Select(l => l.StopAsync(cancellationToken)).ToList();
         if (_http2 is not null)
         {
-            stops.Add(_http2.StopAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : _limits.DrainTimeout));
+            // The front doors close the HTTP/2 connections at the drain deadline (the tunnels then counted shut down);
+            // Kestrel's own grace runs past it, so that it does not cut them first, unannounced.
+            stops.Add(_http2.StopAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : _limits.DrainTimeout + KestrelGraceAfterDrain));
         }
         await Task.WhenAll(stops).ConfigureAwait(false);
     }
@@ -516,7 +521,11 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             return;
         }
         // The front door keeps counting this connection until Kestrel is done with it.
-        using var abortAtDeadline = closeAll.Register(() => connection.Abort(new ConnectionAbortedException("relay stopping")));
+        using var abortAtDeadline = closeAll.Register(() =>
+        {
+            _tunnels.ClosingAll();
+            connection.Abort(new ConnectionAbortedException("relay stopping"));
+        });
         await closed.Task.ConfigureAwait(false);
     }
 

@@ -82,10 +82,23 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
     /// <summary>Whether the relay has begun to stop (<see cref="Stopping"/>).</summary>
     public bool IsStopping => _stopping;
 
+    private volatile bool _closingAll;
+
+    /// <summary>
+    /// The drain is over: the relay closes every connection still open. Called before it does, so that each tunnel that
+    /// ends from now on is counted shut down however its end reached the pump (an HTTP/2 tunnel's stream may fail
+    /// as the client's side before its request's cancellation is seen).
+    /// </summary>
+    public void ClosingAll() => _closingAll = true;
+
     /// <inheritdoc />
     void IRelayAccounting.Relayed(long id, PumpResult relayed)
     {
-        if (relayed.End == PumpEnd.Canceled && !_stopping)
+        if (_closingAll)
+        {
+            relayed = relayed with { End = PumpEnd.Canceled };
+        }
+        else if (relayed.End == PumpEnd.Canceled && !_stopping)
         {
             // While the relay runs, only an HTTP/2 tunnel is cancelled (its request aborted): its client reset the
             // stream or dropped the connection. That is the client's end, not a shutdown.

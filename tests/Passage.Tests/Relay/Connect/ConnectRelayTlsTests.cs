@@ -393,6 +393,40 @@ public sealed class ConnectRelayTlsTests
         Assert.Equal(0, relay.Counter("passage.relay.connections.closed/client_failed"));
     }
 
+    /// <summary>
+    /// The relay's drain deadline, on its clock, is what closes an HTTP/2 tunnel at a stop, and the tunnel is counted shut
+    /// down. Kestrel's own grace, on the wall clock, used to run out at the same moment and cut the connection first,
+    /// unannounced: the tunnel's stream then failed as the client's side before its request's cancellation was seen,
+    /// and was now and then counted client_failed.
+    /// </summary>
+    [Fact]
+    public async Task An_http2_tunnel_is_closed_by_the_drain_deadline_on_the_relay_s_clock_and_counted_shut_down()
+    {
+        var clock = new ManualTimeProvider();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(200) }, time: clock);
+        using var client = relay.CreateHttp2Client();
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var tunnel = await response.Content.ReadAsStreamAsync();
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 1);
+
+        var stopping = relay.Relay.StopAsync();
+        // A second of the wall clock, five times the drain timeout, and none of the relay's: the tunnel still works.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var buffer = new byte[4];
+        await tunnel.WriteAsync("ping"u8.ToArray());
+        await tunnel.FlushAsync();
+        await tunnel.ReadExactlyAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(0, relay.Total("passage.relay.connections.closed"));
+
+        clock.Advance(TimeSpan.FromMilliseconds(200));
+        await stopping.WaitAsync(Timeouts.Default);
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed") == 1);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
+    }
+
     [Fact]
     public async Task An_idle_http2_tunnel_is_closed_at_the_idle_timeout()
     {
