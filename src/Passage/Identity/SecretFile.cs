@@ -4,7 +4,8 @@ namespace Passage.Identity;
 
 /// <summary>
 /// Writes files that hold secrets: readable and writable by the owner only (0600) from the
-/// moment they exist, never created with wider permissions and narrowed afterwards.
+/// moment they exist, never created with wider permissions and narrowed afterwards; a directory
+/// missing on the way is created for the owner only (0700).
 /// </summary>
 internal static class SecretFile
 {
@@ -21,6 +22,7 @@ internal static class SecretFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
+        CreateDirectory(Path.GetDirectoryName(fullPath));
         if (!overwrite)
         {
             if (File.Exists(fullPath) || Directory.Exists(fullPath))
@@ -44,6 +46,23 @@ internal static class SecretFile
         {
             TryDelete(temporary);
             throw;
+        }
+    }
+
+    /// <summary>A directory missing on the way to a secret is created for its owner only (0700), as a key's home should be.</summary>
+    private static void CreateDirectory(string? directory)
+    {
+        if (directory is null || Directory.Exists(directory))
+        {
+            return;
+        }
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
     }
 

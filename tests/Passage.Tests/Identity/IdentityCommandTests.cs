@@ -27,6 +27,24 @@ public sealed class IdentityCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task KeygenCreatesMissingDirectoriesForItsOwnerOnly()
+    {
+        // As the relay does for its --key: the identity's home is made, readable by its owner alone.
+        var path = Path.Combine(_directory.File("keys"), "relay", "node.pem");
+
+        var keygen = await PassageProcess.RunAsync(["keygen", "--out", path], Timeout);
+
+        Assert.True(keygen.ExitCode == 0, keygen.StandardError);
+        Assert.Equal(keygen.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(path).ToString());
+        if (!OperatingSystem.IsWindows())
+        {
+            var owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Assert.Equal(owner, File.GetUnixFileMode(Path.GetDirectoryName(path)!));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
+    }
+
+    [Fact]
     public async Task KeygenRefusesAnExistingFileUnlessForced()
     {
         var path = _directory.File("node.pem");

@@ -110,18 +110,6 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             throw new ArgumentException(string.Join("; ", errors), nameof(options));
         }
-        var keyDirectory = Path.GetDirectoryName(Path.GetFullPath(options.KeyFile))!;
-        if (!Directory.Exists(keyDirectory))
-        {
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(keyDirectory);
-            }
-            else
-            {
-                Directory.CreateDirectory(keyDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-        }
         // Loopback names and the addresses the TLS endpoints bind go into every new certificate, so clients that
         // reach the relay there can verify it by name (the banner's curl command among them).
         var bound = options.Endpoints.Where(e => !e.Address.Equals(IPAddress.Any) && !e.Address.Equals(IPAddress.IPv6Any)).Select(e => e.Address.ToString());
