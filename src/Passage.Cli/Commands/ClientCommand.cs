@@ -10,7 +10,7 @@ using Passage.Telemetry;
 namespace Passage.Cli.Commands;
 
 /// <summary><c>passage client</c>: local SOCKS5 and HTTP proxies whose every connection is a tunnel through pinned relays.</summary>
-internal static class ClientCommand
+internal static partial class ClientCommand
 {
     private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
     private static readonly Option<string[]> Relay = new("--relay") { Description = "A relay, pinned by its node ID: ID@HOST:PORT (repeatable; listed order is the failover order until round trips are measured)", HelpName = "ID@HOST:PORT" };
@@ -82,7 +82,7 @@ internal static class ClientCommand
         await client.StartAsync(signals.StopRequested).ConfigureAwait(false);
         foreach (var (relay, up, rtt) in client.Status)
         {
-            logger.LogInformation("Relay {Relay}: {State}{Rtt}", relay, up ? "up" : "down", rtt is { } ms ? $", {ms:0.0} ms" : "");
+            RelayStatus(logger, relay, up ? "up" : "down", rtt is { } ms ? $", {ms:0.0} ms" : "");
         }
         LocalProxy proxy;
         try
@@ -108,4 +108,7 @@ internal static class ClientCommand
         }
         return 0;
     }
+
+    [LoggerMessage(Passage.Telemetry.LogEvents.ClientRelayStatus, Microsoft.Extensions.Logging.LogLevel.Information, "Relay {Relay}: {State}{Rtt}", EventName = "RelayStatus")]
+    private static partial void RelayStatus(ILogger logger, string relay, string state, string rtt);
 }

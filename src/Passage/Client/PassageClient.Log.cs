@@ -8,7 +8,7 @@ public sealed partial class PassageClient
 {
     private static partial class Log
     {
-        [LoggerMessage(LogEvents.ClientRelayFailed, LogLevel.Warning, "Relay {Relay} failed a tunnel setup: {Failure}; trying the next relay", EventName = "RelayFailed")]
+        [LoggerMessage(LogEvents.ClientRelayFailed, LogLevel.Warning, "Relay {Relay} failed a tunnel setup: {Failure}", EventName = "RelayFailed")]
         public static partial void RelayFailedCore(ILogger logger, string relay, TunnelFailure failure);
 
         public static void RelayFailed(ILogger logger, string relay, TunnelFailure failure, string detail)

@@ -51,7 +51,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
                 break;
             case ResolveStatus.Prohibited:
                 Log.DestinationProhibited(logger, target.ToString(), $"{resolved.RefusedAddress} is {resolved.RefusedCategory}");
-                return new(null, RefusalReason.DestinationProhibited, $"resolves to a {resolved.RefusedCategory} address");
+                return new(null, RefusalReason.DestinationProhibited, $"resolves to {Described(resolved.RefusedCategory)}");
             case ResolveStatus.InvalidName:
                 return new(null, RefusalReason.InvalidDestination, "not a valid host name");
             case ResolveStatus.NoAddresses:
@@ -112,4 +112,18 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         [LoggerMessage(LogEvents.DestinationProhibited, LogLevel.Debug, "Destination {Upstream} refused by policy: {Detail}", EventName = "DestinationProhibited")]
         public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
     }
+
+    /// <summary>A refused address's kind as the refusal's details say it ("a loopback address", "an unspecified address").</summary>
+    private static string Described(AddressCategory? category) => category switch
+    {
+        AddressCategory.Unspecified => "an unspecified address",
+        AddressCategory.Loopback => "a loopback address",
+        AddressCategory.Private => "a private address",
+        AddressCategory.LinkLocal => "a link-local address",
+        AddressCategory.SharedCgnat => "a shared (CGNAT) address",
+        AddressCategory.Multicast => "a multicast address",
+        AddressCategory.Reserved => "a reserved address",
+        AddressCategory.Metadata => "a cloud metadata address",
+        _ => "a refused address",
+    };
 }

@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 119, 208, 304, 414, 505.
+/// tunnel, 5xx the client. Next free: 119, 208, 304, 414, 507.
 /// </summary>
 internal static class LogEvents
 {
@@ -62,4 +62,5 @@ internal static class LogEvents
     public const int ClientRelayUp = 503;
     public const int ClientCapLowered = 504;
     public const int ClientRelayBrokeTunnel = 505;
+    public const int ClientRelayStatus = 506;
 }

@@ -112,6 +112,8 @@ public sealed class ConnectRelayHttp1Tests
         using var _ = socket;
         Assert.Equal(403, status);
         AssertProxyStatus(head, "destination_ip_prohibited");
+        // What kind of address, in words a reader takes in (it said "a Loopback address", "a Metadata address").
+        Assert.Contains(host == "169.254.169.254" ? "details=\"resolves to a cloud metadata address\"" : "details=\"resolves to a loopback address\"", head);
         Assert.Equal(0, echo.Accepted);
     }
 
