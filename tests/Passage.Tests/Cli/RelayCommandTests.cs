@@ -44,6 +44,15 @@ public sealed class RelayCommandTests
     }
 
     [Fact]
+    public async Task Config_check_accepts_the_client_example()
+    {
+        var example = Path.Combine(RepositoryRoot(), "deploy", "client.json");
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", example]);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("valid client settings", stdout);
+    }
+
+    [Fact]
     public async Task Config_check_prints_the_effective_configuration_with_defaults()
     {
         var example = Path.Combine(RepositoryRoot(), "deploy", "relay.json");
