@@ -10,7 +10,8 @@ namespace Passage.Client;
 /// With <c>brokeBeforeFirstByte</c>, the tunnel also watches for a relay that answers 200 and then breaks the tunnel
 /// before it has delivered a byte (see <see cref="IsRelayBreak"/>): <c>brokeBeforeFirstByte</c> is called, once, when a
 /// read fails so. The application gets the read's error either way. The watch ends with the first byte, a clean end,
-/// or an I/O failure: one field check per read after that.
+/// an I/O failure, or the tunnel's disposal (a read it aborts fails by the application's doing, not the relay's): one
+/// field check per read after that.
 /// </remarks>
 internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null) : DelegatingStream(inner)
 {
@@ -103,6 +104,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     protected override void Dispose(bool disposing)
     {
+        _watch = null;
         base.Dispose(disposing);
         if (disposing)
         {
@@ -112,6 +114,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     public override async ValueTask DisposeAsync()
     {
+        _watch = null;
         await base.DisposeAsync().ConfigureAwait(false);
         exchange?.Dispose();
     }

@@ -544,4 +544,30 @@ public sealed class HostileRelayTests
         }
         Assert.True(client.Status.Single().IsUp);
     }
+
+    /// <summary>
+    /// The application's own end of a tunnel is not the relay's breaking it: an application that disposes its tunnel
+    /// while a read waits for the destination's first byte (one that gives up, or resets its connection to the local
+    /// proxy: the pump's teardown disposes the tunnel under its parked zero-byte read) failed that read with the
+    /// stream's abort, an <see cref="IOException"/> without CONNECT_ERROR, and the relay was taken for down.
+    /// </summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(0)]
+    public async Task An_application_that_disposes_its_tunnel_under_a_waiting_read_leaves_the_relay_up(int readSize)
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            connection.Echo(stream);
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var read = tunnel.ReadAsync(new byte[readSize]).AsTask();
+        await tunnel.DisposeAsync();
+        var error = await Record.ExceptionAsync(() => read.WaitAsync(Timeouts.Default));
+        Assert.True(error is not null, "the read ended without an error");
+        Assert.True(client.Status.Single().IsUp, $"taken for down after {error.GetType().Name}: {error.Message}");
+    }
 }
