@@ -80,14 +80,17 @@ public sealed partial class PassageClient : IAsyncDisposable
         foreach (var (link, health) in Ranked())
         {
             var started = Stopwatch.GetTimestamp();
-            // When the relay's 200 came (set before the stream is handed out, read only if the tunnel breaks).
+            // When the relay's 200 came, and how often it had failed by then (set before the stream is handed out, read only
+            // if the tunnel breaks).
             var answered = 0L;
-            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health, answered), cancellationToken).ConfigureAwait(false);
+            var failures = 0;
+            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health, answered, failures), cancellationToken).ConfigureAwait(false);
             if (attempt.Stream is { } stream)
             {
                 answered = _time.GetTimestamp();
                 health.Succeeded(Stopwatch.GetElapsedTime(started));
                 health.Admitted();
+                failures = health.Failures;
                 return stream;
             }
             if (attempt.Failure.TellsMoreThan(last.Failure))
@@ -207,13 +210,14 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// A relay that answered 200 and then broke the tunnel before its first byte (reset the stream, dropped the
     /// connection), within <see cref="BrokenTunnelWindow"/> of its 200 (<paramref name="answered"/>), has failed as if at
     /// the setup: the application already has its stream, so nothing is retried, but the next tunnel goes to another
-    /// relay. Not counted again while the relay is down (its tunnels may all break at once).
+    /// relay. Not counted if the relay has been taken for down since its 200 (<paramref name="failures"/>): the tunnels of
+    /// one dropped connection break at once, and may be read one by one, after the relay is up again.
     /// </summary>
-    private void BrokeTunnel(RelayLink link, RelayHealth health, long answered)
+    private void BrokeTunnel(RelayLink link, RelayHealth health, long answered, int failures)
     {
-        if (health.IsUp && _time.GetElapsedTime(answered) <= BrokenTunnelWindow)
+        if (_time.GetElapsedTime(answered) <= BrokenTunnelWindow && health.FailedIfNoneSince(failures, _time))
         {
-            Failed(link, health);
+            link.Reset();
             Log.RelayBrokeTunnel(_logger, link.Relay.ToString());
         }
     }

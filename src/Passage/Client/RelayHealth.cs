@@ -20,6 +20,7 @@ internal sealed class RelayHealth(int order)
     private TimeSpan _backoff = FirstBackoff;
     private TimeSpan _refusal = FirstRefusal;
     private long _refusingUntil;
+    private int _failures;
 
     /// <summary>The relay's place in the configured list (the tie-break, and the order while nothing is measured).</summary>
     public int Order { get; } = order;
@@ -31,6 +32,18 @@ internal sealed class RelayHealth(int order)
 
     /// <summary>When a down relay may be probed again (timestamp of the client's clock).</summary>
     public long NextProbe { get; private set; }
+
+    /// <summary>How many times the relay has been taken for down (see <see cref="FailedIfNoneSince"/>).</summary>
+    public int Failures
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _failures;
+            }
+        }
+    }
 
     public void Succeeded(TimeSpan? roundTrip)
     {
@@ -83,8 +96,27 @@ internal sealed class RelayHealth(int order)
         lock (_gate)
         {
             IsUp = false;
+            _failures++;
             NextProbe = time.GetTimestamp() + (long)(_backoff.TotalSeconds * time.TimestampFrequency);
             _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Failed"/>, if the relay is up and has not been taken for down since <see cref="Failures"/> read
+    /// <paramref name="failures"/>: true if so. What was known then tells nothing new now: the tunnels of one dropped
+    /// connection break at once, and may be read one by one, after the relay is up again.
+    /// </summary>
+    public bool FailedIfNoneSince(int failures, TimeProvider time)
+    {
+        lock (_gate)
+        {
+            if (!IsUp || _failures != failures)
+            {
+                return false;
+            }
+            Failed(time);
+            return true;
         }
     }
 }

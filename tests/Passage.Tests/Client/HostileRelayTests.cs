@@ -570,4 +570,38 @@ public sealed class HostileRelayTests
         Assert.True(error is not null, "the read ended without an error");
         Assert.True(client.Status.Single().IsUp, $"taken for down after {error.GetType().Name}: {error.Message}");
     }
+
+    /// <summary>
+    /// A relay connection that drops breaks every tunnel it carried at once: one failure of the relay, counted once.
+    /// Each broken tunnel used to count as soon as its application read it, while the relay was up: one read after the
+    /// relay had been probed up again took it for down a second time (and dropped its new connections) for a break
+    /// already counted.
+    /// </summary>
+    [Fact]
+    public async Task The_tunnels_of_one_dropped_connection_take_the_relay_for_down_once()
+    {
+        var tunnels = 0;
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            if (Interlocked.Increment(ref tunnels) == 2)
+            {
+                connection.Shutdown();
+            }
+        });
+        var time = new ManualTimeProvider();
+        await using var client = await StartClientAsync(time, relay);
+        await using var first = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await using var second = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Single(relay.Connections);
+
+        await Assert.ThrowsAnyAsync<IOException>(async () => await first.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.False(client.Status.Single().IsUp);
+        // Past its backoff, the relay is probed on a new connection, and up again.
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Timeouts.WaitUntilAsync(() => client.Status.Single().IsUp, () => "the relay was not probed up again");
+
+        await Assert.ThrowsAnyAsync<IOException>(async () => await second.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.True(client.Status.Single().IsUp);
+    }
 }
