@@ -31,9 +31,13 @@ internal sealed class FlagSettings(ParseResult parse)
         }
     }
 
+    /// <summary>
+    /// A boolean flag, only when given: System.CommandLine gives one left off an implicit result (false), which would
+    /// override the file's setting.
+    /// </summary>
     public void Switch(Option<bool> option, string key)
     {
-        if (parse.GetResult(option) is not null)
+        if (parse.GetResult(option) is { Implicit: false })
         {
             _values.Add(new(key, parse.GetValue(option) ? "true" : "false"));
         }

@@ -43,6 +43,30 @@ public sealed class RelayCommandTests
         Assert.DoesNotContain("listening", stdout + stderr);
     }
 
+    /// <summary>
+    /// A switch left off the command line says nothing: the file's setting stands. System.CommandLine gives an unused
+    /// boolean option an implicit result, which the flags layer took for a given <c>false</c>: the file's
+    /// <c>requireTls</c>, <c>allowPrivate</c> and <c>insecurePlain</c> were overridden, silently off.
+    /// </summary>
+    [Fact]
+    public void Switches_left_off_the_command_line_leave_the_files_settings()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """
+            { "relay": { "connect": ["127.0.0.1:0"], "connectPlain": ["0.0.0.0:0"], "insecurePlain": true, "requireTls": true, "allowPrivate": true } }
+            """);
+        var flags = RelayCommand.Flags(RelayCommand.Create().Parse(["--config", file]));
+        Assert.Empty(flags.Values);
+
+        var (relay, _, errors) = RelayCommand.Load(file, flags.Values, flags.Errors);
+        Assert.Empty(errors);
+        Assert.True(relay.Connect?.RequireTls);
+        Assert.True(relay.Destinations.AllowPrivate);
+
+        var given = RelayCommand.Flags(RelayCommand.Create().Parse(["--config", file, "--require-tls"]));
+        Assert.Equal([new("relay:requireTls", "true")], given.Values);
+    }
+
     [Fact]
     public async Task Config_check_accepts_the_client_example()
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Passage.Identity;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 
@@ -107,6 +108,24 @@ public sealed class ClientProcessTests
         var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
         var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
         return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// <c>client.insecureOpen</c> in the configuration file lets a proxy that asks no credentials listen beyond loopback,
+    /// as the flag does. The flags layer used to set it false whenever <c>--insecure-open</c> was not given, so the
+    /// file's setting was overridden and such a client refused to start.
+    /// </summary>
+    [Fact]
+    public async Task Insecure_open_in_the_configuration_file_lets_a_proxy_listen_beyond_loopback()
+    {
+        using var directory = new TemporaryDirectory();
+        using var identity = NodeIdentity.Create();
+        var relay = new PeerAddress(identity.NodeId, "127.0.0.1", 1);
+        var file = directory.Write("client.json", $$"""
+            { "client": { "relays": ["{{relay}}"], "socks": ["0.0.0.0:0"], "http": ["off"], "insecureOpen": true } }
+            """);
+        await using var client = PassageProcess.Start(["client", "--config", file]);
+        await PortAfterAsync(client, "socks listening on 0.0.0.0:");
     }
 
     /// <summary>Each local connection holds two descriptors (its own and its relay's): under 1024 the cap comes down.</summary>
