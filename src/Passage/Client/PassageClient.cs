@@ -101,6 +101,7 @@ public sealed partial class PassageClient : IAsyncDisposable
             {
                 // The destination's answer, not the relay's: another relay would say the same.
                 health.Succeeded(null);
+                health.Admitted();
                 break;
             }
             if (attempt.Failure.IsRelayFault())

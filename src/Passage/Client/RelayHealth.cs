@@ -45,12 +45,16 @@ internal sealed class RelayHealth(int order)
         }
     }
 
+    /// <summary>
+    /// The relay answered (a probe, a tunnel request): it is up, and <paramref name="roundTrip"/> goes into the average.
+    /// The backoff stays: a relay that answers probes but fails tunnels would otherwise be up again within 250 ms each
+    /// time, and fail the next tunnel; only a tunnel it serves (<see cref="Admitted"/>) starts the backoff afresh.
+    /// </summary>
     public void Succeeded(TimeSpan? roundTrip)
     {
         lock (_gate)
         {
             IsUp = true;
-            _backoff = FirstBackoff;
             if (roundTrip is { } rtt)
             {
                 var sample = rtt.TotalMilliseconds;
@@ -81,11 +85,15 @@ internal sealed class RelayHealth(int order)
         }
     }
 
-    /// <summary>The relay opened a tunnel for this client: whatever it refused before, it takes the client's credentials now.</summary>
+    /// <summary>
+    /// The relay served a tunnel request for this client (opened it, or answered the destination's failure): it works, and
+    /// takes the client's credentials, whatever it failed or refused before.
+    /// </summary>
     public void Admitted()
     {
         lock (_gate)
         {
+            _backoff = FirstBackoff;
             Volatile.Write(ref _refusingUntil, 0);
             _refusal = FirstRefusal;
         }
