@@ -400,11 +400,29 @@ public sealed class ConnectRelayTlsTests
     /// and was now and then counted client_failed.
     /// </summary>
     [Fact]
-    public async Task An_http2_tunnel_is_closed_by_the_drain_deadline_on_the_relay_s_clock_and_counted_shut_down()
+    public Task An_http2_tunnel_is_closed_by_the_drain_deadline_on_the_relay_s_clock_and_counted_shut_down() =>
+        // A second of the wall clock, five times the drain timeout, and none of the relay's: the tunnel still works.
+        AssertHttp2TunnelLastsTheDrain(TimeSpan.FromMilliseconds(200), wallClock: TimeSpan.FromSeconds(1));
+
+    /// <summary>
+    /// A drain timeout longer than the 30 s that Kestrel's host gives a stop of its own accord (HostOptions.ShutdownTimeout)
+    /// holds for HTTP/2 tunnels too: the host's default used to cut them at 30 s of the wall clock, whatever the drain.
+    /// </summary>
+    [Fact]
+    public Task An_http2_tunnel_outlasts_kestrel_s_default_shutdown_timeout_while_the_drain_runs() =>
+        // Past the host's 30 s of the wall clock, and none of the relay's: the tunnel still works.
+        AssertHttp2TunnelLastsTheDrain(TimeSpan.FromMinutes(5), wallClock: TimeSpan.FromSeconds(32));
+
+    /// <summary>
+    /// Stops a relay (drain <paramref name="drain"/>, on a manual clock) with an HTTP/2 tunnel open: after
+    /// <paramref name="wallClock"/> of the wall clock and none of the relay's the tunnel still echoes; at the relay's drain
+    /// deadline it is closed, counted shut down.
+    /// </summary>
+    private static async Task AssertHttp2TunnelLastsTheDrain(TimeSpan drain, TimeSpan wallClock)
     {
         var clock = new ManualTimeProvider();
         await using var echo = new EchoServer();
-        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(200) }, time: clock);
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { DrainTimeout = drain }, time: clock);
         using var client = relay.CreateHttp2Client();
         using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
@@ -413,15 +431,14 @@ public sealed class ConnectRelayTlsTests
         await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 1);
 
         var stopping = relay.Relay.StopAsync();
-        // A second of the wall clock, five times the drain timeout, and none of the relay's: the tunnel still works.
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await Task.Delay(wallClock);
         var buffer = new byte[4];
         await tunnel.WriteAsync("ping"u8.ToArray());
         await tunnel.FlushAsync();
         await tunnel.ReadExactlyAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
         Assert.Equal(0, relay.Total("passage.relay.connections.closed"));
 
-        clock.Advance(TimeSpan.FromMilliseconds(200));
+        clock.Advance(drain);
         await stopping.WaitAsync(Timeouts.Default);
         await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed") == 1);
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
