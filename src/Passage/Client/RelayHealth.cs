@@ -71,17 +71,21 @@ internal sealed class RelayHealth(int order)
 
     /// <summary>
     /// The relay refused this client's credentials: behind the others for a while, twice as long as last time (30 s,
-    /// up to 10 min) while it keeps refusing. True when it was not refusing before: worth a warning.
+    /// up to 10 min) while it keeps refusing. A refusal while it is behind already (tunnels asked it together, or when
+    /// the others failed) neither lengthens nor doubles that. True when it was not refusing before: worth a warning.
     /// </summary>
     public bool Refused(TimeProvider time)
     {
         lock (_gate)
         {
             var now = time.GetTimestamp();
-            var news = _refusingUntil <= now;
+            if (_refusingUntil > now)
+            {
+                return false;
+            }
             Volatile.Write(ref _refusingUntil, now + (long)(_refusal.TotalSeconds * time.TimestampFrequency));
             _refusal = TimeSpan.FromTicks(Math.Min(_refusal.Ticks * 2, MaxRefusal.Ticks));
-            return news;
+            return true;
         }
     }
 

@@ -243,6 +243,44 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// Tunnels refused together are one refusal: the relay goes behind the others for 30 s, not for 30 s doubled once per
+    /// tunnel. Each 407 used to double the time, so the three tunnels an application opens at once put a relay whose
+    /// token was refused for a moment behind the others for 2 min (and six for 10 min) at its first refusal.
+    /// </summary>
+    [Fact]
+    public async Task Tunnels_a_relay_refuses_together_put_it_behind_the_others_for_the_first_period_only()
+    {
+        var clock = new ManualTimeProvider();
+        var asked = 0;
+        var allAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var refusing = HostileRelay.Start(async (connection, stream) =>
+        {
+            // Each tunnel asks before any is refused, as those an application opens at once do.
+            if (Interlocked.Increment(ref asked) == 3)
+            {
+                allAsked.SetResult();
+            }
+            await allAsked.Task;
+            await connection.SendAsync(Refusal("407")(stream));
+        });
+        await using var taking = HostileRelay.Start(AnsweredInTurn(), probeDelay: TimeSpan.FromMilliseconds(500));
+        await using var client = await StartClientAsync(clock, taking, refusing);
+        Assert.Equal(refusing.Address.ToString(), client.Status[0].Relay);
+
+        var tunnels = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default)));
+        foreach (var tunnel in tunnels)
+        {
+            await AssertEchoesAsync(tunnel);
+            await tunnel.DisposeAsync();
+        }
+        Assert.Equal(3, refusing.Tunnels);
+        Assert.Equal(refusing.Address.ToString(), client.Status[1].Relay);
+
+        clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(refusing.Address.ToString(), client.Status[0].Relay);
+    }
+
+    /// <summary>
     /// A 2xx other than 200 opens the tunnel too (RFC 9110 §9.3.6, RFC 9220), but the .NET 10 HTTP/2 client makes the
     /// stream of an extended CONNECT writable only after a 200 (otherwise it hands out a read-only stream: "The stream
     /// does not support writing"). Such a relay cannot carry this client's tunnels over HTTP/2: the attempt goes to the
