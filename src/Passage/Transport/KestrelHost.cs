@@ -34,6 +34,15 @@ internal static partial class KestrelHost
     }
 
     /// <summary>
+    /// Makes the grace given to the host's <c>StopAsync</c> the only limit on its stop. The host's own
+    /// (<see cref="Microsoft.Extensions.Hosting.HostOptions.ShutdownTimeout"/>, 30 s of the wall clock by default) would
+    /// otherwise cut requests and tunnels at 30 s, whatever drain timeout the operator set. For hosts whose every stop
+    /// passes a grace (a disposal stops at once).
+    /// </summary>
+    public static void StopOnlyByGrace(WebApplicationBuilder builder) =>
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = Timeout.InfiniteTimeSpan);
+
+    /// <summary>
     /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
     /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed, and the host's own
     /// report of a failed start at Debug.

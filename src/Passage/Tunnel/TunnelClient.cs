@@ -71,6 +71,8 @@ public sealed class TunnelClient : IAsyncDisposable
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
         var session = new TunnelSession(options, credentials, logger);
         var builder = KestrelHost.CreateBuilder(loggerFactory);
+        // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
+        KestrelHost.StopOnlyByGrace(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -68,6 +68,8 @@ public sealed class TunnelServer : IAsyncDisposable
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
         var backends = new BackendInvokers(CreateBackendInvoker(options), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay)));
         var builder = KestrelHost.CreateBuilder(loggerFactory);
+        // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
+        KestrelHost.StopOnlyByGrace(builder);
         builder.WebHost.UseSockets(sockets =>
         {
             sockets.NoDelay = options.TcpNoDelay;

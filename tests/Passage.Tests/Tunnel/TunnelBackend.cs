@@ -164,9 +164,11 @@ internal sealed class TunnelBackend : IAsyncDisposable
         }
         else if (path == "/slow")
         {
+            // ?seconds=N waits N seconds instead of 2.
+            var seconds = int.TryParse(context.Request.Query["seconds"], out var asked) ? asked : 2;
             await context.Response.WriteAsync("first;");
             await context.Response.Body.FlushAsync();
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            await Task.Delay(TimeSpan.FromSeconds(seconds));
             await context.Response.WriteAsync("second");
         }
         else if (path == "/drop")

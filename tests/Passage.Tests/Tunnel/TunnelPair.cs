@@ -106,11 +106,16 @@ internal sealed class TunnelPair : IAsyncDisposable
 
     public string ServerConfig(EndTrust trust, string extra) => ServerConfig(trust, TunnelPort, _backendPort ?? Backend.Port, extra, SystemExtra);
 
+    /// <summary>The <c>system</c> section's members: <paramref name="system"/>, with a 10 s drain unless it sets its own.</summary>
+    private static string SystemSection(string system) =>
+        system.Contains("\"drainTimeout\"", StringComparison.Ordinal) ? system
+        : system.Length > 0 ? "\"drainTimeout\": \"10s\", " + system : "\"drainTimeout\": \"10s\"";
+
     public static string ServerConfig(EndTrust trust, int tunnelPort, int backendPort, string extra, string system = "") => $$"""
         {
           "general": { "mode": "server", {{trust.General}}, "bindAddress": "127.0.0.1:{{tunnelPort}}", "httpConnectAddress": "127.0.0.1:{{backendPort}}" },
           "tls": { {{trust.Tls}} },
-          "system": { "drainTimeout": "10s" {{(system.Length > 0 ? "," + system : "")}} }
+          "system": { {{SystemSection(system)}} }
           {{(extra.Length > 0 ? "," + extra : "")}}
         }
         """;

@@ -42,6 +42,29 @@ public sealed class TunnelStopTests
         Assert.Equal(0, pair.Client.ExitCode);
     }
 
+    /// <summary>
+    /// A request in flight gets the whole drain timeout, here past 30 s: the Kestrel host's own stop limit (30 s of the
+    /// wall clock by default) used to cut it at 30 s, whatever <c>system.drainTimeout</c> said.
+    /// </summary>
+    [Fact]
+    public async Task A_request_in_flight_may_outlast_the_hosts_own_30_s_when_the_drain_timeout_is_longer()
+    {
+        await using var pair = await TunnelPair.StartAsync(system: "\"drainTimeout\": \"2m\"");
+        using var client = pair.CreateHttpClient();
+        client.Timeout = TimeSpan.FromMinutes(2);
+        using var response = await client.GetAsync("/slow?seconds=33", HttpCompletionOption.ResponseHeadersRead).WaitAsync(Timeouts.Default);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var first = new byte[6];
+        await body.ReadExactlyAsync(first).AsTask().WaitAsync(Timeouts.Default);
+
+        pair.Client.Signal();
+        await pair.Client.WaitForLineAsync(l => l.Contains("stopping", StringComparison.Ordinal));
+        using var reader = new StreamReader(body);
+        Assert.Equal("second", await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(90)));
+        await pair.Client.WaitForExitAsync(Timeouts.Default);
+        Assert.Equal(0, pair.Client.ExitCode);
+    }
+
     [Fact]
     public async Task A_second_SIGTERM_stops_at_once()
     {

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Passage.Transport.Handoff;
 using Passage.Transport;
@@ -37,7 +36,7 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
         builder.Services.AddSingleton<IConnectionListenerFactory>(factory);
         // The grace StopAsync is given is the only limit on a stop: the host's own (30 s by default, on the wall clock)
         // would cut the HTTP/2 tunnels before a longer drain deadline.
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = Timeout.InfiniteTimeSpan);
+        KestrelHost.StopOnlyByGrace(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
