@@ -31,6 +31,14 @@ internal static class MessageFields
         (!HopByHop.IsCore(name) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
         && !ThisHop.Contains(name) && !connectionOptions.Contains(name);
 
+    /// <summary>The transfer codings of a message: every member of its Transfer-Encoding fields, in order.</summary>
+    public static IEnumerable<string> TransferCodings(IEnumerable<(string Name, string Value)> fields) => fields
+        .Where(f => f.Name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+        .SelectMany(f => Codings(f.Value));
+
+    /// <summary>The members of one Transfer-Encoding field value.</summary>
+    private static string[] Codings(string value) => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
     /// <summary>
     /// How the message's body is delimited (RFC 9112 §6.3); false, with why, when the fields do not say so unambiguously:
     /// Content-Length beside Transfer-Encoding, Content-Length values that differ, Transfer-Encoding in HTTP/1.0, chunked
@@ -58,7 +66,7 @@ internal static class MessageFields
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
                 transferEncoding = true;
-                codings.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+                codings.AddRange(Codings(value));
             }
             else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {

@@ -77,9 +77,7 @@ internal sealed record OriginAnswerHead(
             return null;
         }
         if (request.IsHttp10 && framing is BodyFraming.Chunked or BodyFraming.UntilClose
-            && fields.Where(f => f.Item1.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
-                .SelectMany(f => f.Item2.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-                .Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)))
+            && MessageFields.TransferCodings(fields.Select(f => (f.Item1, f.Item2))).Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)))
         {
             // Not asked for (TE is never forwarded, RFC 9110 §10.1.4), and an HTTP/1.0 application cannot be told of it.
             error = "the origin's answer: a transfer coding other than chunked, which an HTTP/1.0 application cannot be sent";
