@@ -88,8 +88,7 @@ public sealed partial class PassageClient : IAsyncDisposable
             if (attempt.Stream is { } stream)
             {
                 answered = _time.GetTimestamp();
-                health.Succeeded(Stopwatch.GetElapsedTime(started));
-                health.Admitted();
+                health.Served(Stopwatch.GetElapsedTime(started));
                 failures = health.Failures;
                 return stream;
             }
@@ -100,8 +99,7 @@ public sealed partial class PassageClient : IAsyncDisposable
             if (!attempt.Failure.TriesAnotherRelay())
             {
                 // The destination's answer, not the relay's: another relay would say the same.
-                health.Succeeded(null);
-                health.Admitted();
+                health.Served(null);
                 break;
             }
             if (attempt.Failure.IsRelayFault())

@@ -48,7 +48,7 @@ internal sealed class RelayHealth(int order)
     /// <summary>
     /// The relay answered (a probe, a tunnel request): it is up, and <paramref name="roundTrip"/> goes into the average.
     /// The backoff stays: a relay that answers probes but fails tunnels would otherwise be up again within 250 ms each
-    /// time, and fail the next tunnel; only a tunnel it serves (<see cref="Admitted"/>) starts the backoff afresh.
+    /// time, and fail the next tunnel; only a tunnel it serves (<see cref="Served"/>) starts the backoff afresh.
     /// </summary>
     public void Succeeded(TimeSpan? roundTrip)
     {
@@ -65,7 +65,7 @@ internal sealed class RelayHealth(int order)
 
     /// <summary>
     /// Whether the relay refused this client's credentials (407) lately: it is up, but tried after the relays that are
-    /// up and have not, until <see cref="Admitted"/> or the refusal's time is over.
+    /// up and have not, until <see cref="Served"/> or the refusal's time is over.
     /// </summary>
     public bool IsRefusing(TimeProvider time) => Volatile.Read(ref _refusingUntil) > time.GetTimestamp();
 
@@ -90,13 +90,14 @@ internal sealed class RelayHealth(int order)
     }
 
     /// <summary>
-    /// The relay served a tunnel request for this client (opened it, or answered the destination's failure): it works, and
-    /// takes the client's credentials, whatever it failed or refused before.
+    /// The relay served a tunnel request for this client (opened it, or answered the destination's failure): as
+    /// <see cref="Succeeded"/>, and it works and takes the client's credentials, whatever it failed or refused before.
     /// </summary>
-    public void Admitted()
+    public void Served(TimeSpan? roundTrip)
     {
         lock (_gate)
         {
+            Succeeded(roundTrip);
             _backoff = FirstBackoff;
             Volatile.Write(ref _refusingUntil, 0);
             _refusal = FirstRefusal;

@@ -31,8 +31,7 @@ public sealed class RelayHealthTests
         health.Failed(clock);
         Assert.Equal(TimeSpan.FromSeconds(1), UntilNextProbe(health, clock));
 
-        health.Succeeded(TimeSpan.FromMilliseconds(1));
-        health.Admitted(); // a tunnel it served
+        health.Served(TimeSpan.FromMilliseconds(1)); // a tunnel it served
         health.Failed(clock);
         Assert.Equal(TimeSpan.FromMilliseconds(250), UntilNextProbe(health, clock));
     }
