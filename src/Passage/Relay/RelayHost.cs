@@ -47,6 +47,7 @@ public sealed partial class RelayHost : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         ILogger logger = loggerFactory.CreateLogger<RelayHost>();
         options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
+        options = MemoryBudget.Fit(options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, logger);
         LogResolver(logger, options.Destinations.Dns);
         // Only pass-through and plain CONNECT have a plain socket at both ends.
         var splices = options.Limits.ZeroCopy && (options.Passthrough is not null || options.Connect is { PlainEndpoints.Count: > 0 })

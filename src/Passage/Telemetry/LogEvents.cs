@@ -26,6 +26,8 @@ internal static class LogEvents
     public const int TokenFileEmpty = 116;
     public const int TokenFileUnusable = 117;
     public const int RapidResetLinesSkipped = 118;
+    public const int TunnelWindowLowered = 121;
+    public const int TunnelWindowsTooLarge = 122;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;
