@@ -80,19 +80,10 @@ internal static class TunnelHeaders
         && (connection.Count == 0 || !HopByHop.Names(connection, name));
 
     /// <summary>
-    /// RFC 9110 §6.5.1: fields a trailer section may not carry because they frame, route, authenticate or
-    /// describe the message (and so must be known before the content), beyond the hop-by-hop ones.
+    /// Whether a trailer field named <paramref name="name"/> is passed on: one a trailer section may carry
+    /// (<see cref="TrailerFields"/>, RFC 9110 §6.5.1) and end-to-end (<see cref="IsEndToEnd"/>: not one of ours either).
     /// </summary>
-    private static readonly HashSet<string> s_notInTrailers = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Trailer", "Host", "Authorization",
-        "Proxy-Authorization", "Proxy-Authenticate", "WWW-Authenticate", "Set-Cookie", "Cookie", "Cache-Control",
-        "Expect", "Max-Forwards", "Pragma", "Range", "Age", "Expires", "Date", "Location", "Retry-After", "Vary",
-        "Warning", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
-    };
-
-    /// <summary>Whether a trailer field named <paramref name="name"/> is passed on (end-to-end and allowed in a trailer section).</summary>
-    public static bool IsAllowedTrailer(string name) => !s_notInTrailers.Contains(name) && IsEndToEnd(name, StringValues.Empty);
+    public static bool IsAllowedTrailer(string name) => TrailerFields.MayCarry(name) && IsEndToEnd(name, StringValues.Empty);
 
     /// <summary>True when the message announces trailer fields in a Trailer field (RFC 9110 §6.6.2).</summary>
     public static bool DeclaresTrailers(IHeaderDictionary headers) => !StringValues.IsNullOrEmpty(headers.Trailer);

@@ -69,4 +69,24 @@ public sealed class HopByHopTests
         Assert.False(HopByHop.IsCore("Trailer"));
         Assert.True(TunnelHeaders.IsEndToEnd("Trailer", StringValues.Empty));
     }
+
+    /// <summary>
+    /// RFC 9110 §6.5.1, one list for both forwarders: what a trailer section may not carry stays out of the tunnel's and
+    /// the HTTP proxy's trailers alike, whatever either lets through in a head (the HTTP proxy passes Transfer-Encoding on).
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Length", false)]
+    [InlineData("transfer-encoding", false)]
+    [InlineData("Host", false)]
+    [InlineData("Set-Cookie", false)]
+    [InlineData("Authorization", false)]
+    [InlineData("Trailer", false)]
+    [InlineData("TE", false)]
+    [InlineData("X-Sum", true)]
+    [InlineData("Server-Timing", true)]
+    public void One_list_says_which_fields_a_trailer_section_may_carry(string name, bool carried)
+    {
+        Assert.Equal(carried, TrailerFields.MayCarry(name));
+        Assert.Equal(carried, TunnelHeaders.IsAllowedTrailer(name));
+    }
 }

@@ -29,14 +29,17 @@ internal enum BodyFraming
 /// Chunked framing is checked as it passes (RFC 9112 §7.1): a size line of hexadecimal digits and extensions, CRLF
 /// after each chunk, trailer fields that are field lines; a bare CR or LF anywhere in the framing, or a line over
 /// 4 KiB, is an <see cref="InvalidDataException"/>. The trailer section is the one part not passed on as it comes: each
-/// of its lines is held until it is whole, then dropped when <c>forwardsTrailer</c> says its field does not go on (the
-/// framing stays whole: a trailer section is any number of field lines and an empty line), else passed on unchanged.
+/// of its lines is held until it is whole, then dropped when its field is one no trailer section may carry
+/// (<see cref="TrailerFields"/>, RFC 9110 §6.5.1: Content-Length, Host, Set-Cookie, ...) or one <c>forwardsTrailer</c>
+/// says does not go on (the framing stays whole: a trailer section is any number of field lines and an empty line),
+/// else passed on unchanged. This proxy's departure: the fields its heads keep back (<c>forwardsTrailer</c>: its
+/// credentials, those the head's Connection names) stay behind in a trailer section too.
 /// With <c>unchunk</c>, only the chunks' data passes, for a recipient that cannot read chunked framing (HTTP/1.0,
 /// RFC 9112 §7): the framing is checked and taken off, the trailer section dropped whole.
 /// </remarks>
 /// <param name="framing">How the body is delimited.</param>
 /// <param name="length">The body's length, for <see cref="BodyFraming.Length"/>.</param>
-/// <param name="forwardsTrailer">Whether a trailer field of this name goes on; null for every one.</param>
+/// <param name="forwardsTrailer">Whether a trailer field of this name goes on, of those a trailer section may carry; null for every one.</param>
 /// <param name="unchunk">Whether a chunked body passes as its data alone.</param>
 internal sealed class FramedBody(BodyFraming framing, long length, Func<string, bool>? forwardsTrailer = null, bool unchunk = false)
 {
@@ -147,7 +150,7 @@ internal sealed class FramedBody(BodyFraming framing, long length, Func<string, 
                     {
                         throw new InvalidDataException("a trailer field is malformed");
                     }
-                    else if (!unchunk && (forwardsTrailer?.Invoke(field.Key) ?? true))
+                    else if (!unchunk && TrailerFields.MayCarry(field.Key) && (forwardsTrailer?.Invoke(field.Key) ?? true))
                     {
                         Hold(line);
                     }

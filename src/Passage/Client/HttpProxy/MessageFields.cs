@@ -14,7 +14,7 @@ internal static class MessageFields
     /// passes on byte for byte in the framing it came in (the tunnel writes framing of its own instead). What the
     /// application and this proxy exchange stays here too: its credentials and challenges (RFC 9110 §11.7). Trailer goes
     /// on, end to end (RFC 9110 §6.6.2), as the trailer fields it announces do: a chunked body passes with its trailer
-    /// section (less this hop's fields, <see cref="FramedBody"/>).
+    /// section (less this hop's fields and those no trailer section may carry, <see cref="FramedBody"/>).
     /// </summary>
     private static readonly HashSet<string> ThisHop = new(StringComparer.OrdinalIgnoreCase) { "Proxy-Authorization", "Proxy-Authenticate" };
 

@@ -59,6 +59,27 @@ public sealed class OriginAnswerConnectionTests
             "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", read);
     }
 
+    /// <summary>
+    /// RFC 9110 §6.5.1: fields that frame, route, authenticate or describe the answer are not taken from its trailer
+    /// section (an application that merged them would take a Set-Cookie or a Content-Length the head never had); the
+    /// fields a trailer section may carry go on, and the framing stays whole.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4096)]
+    public async Task Fields_no_trailer_section_may_carry_are_cut_out_of_the_answer_s(int writeSize)
+    {
+        var (read, refusal) = await ReadAnswerAsync(
+            "HTTP/1.1 200 OK\r\nTrailer: X-Sum, Server-Timing\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+            + "Content-Length: 9\r\nX-Sum: 1\r\nTransfer-Encoding: chunked\r\nset-cookie: session=1\r\nHost: other.test\r\n"
+            + "WWW-Authenticate: Basic\r\nLocation: /elsewhere\r\nTrailer: X-More\r\nContent-Type: text/html\r\nServer-Timing: db;dur=5\r\n\r\n"
+            + After, writeSize, close: false);
+        Assert.Null(refusal);
+        Assert.Equal(
+            "HTTP/1.1 200 OK\r\nTrailer: X-Sum, Server-Timing\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n"
+            + "X-Sum: 1\r\nServer-Timing: db;dur=5\r\n\r\n", read);
+    }
+
     [Theory]
     [InlineData("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")]
     [InlineData("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")]

@@ -47,6 +47,25 @@ public sealed class RequestBodyConnectionTests
         Assert.Equal(chunks + "X-Sum:1\r\nX-Other: \u00e9 2 \r\n\r\n", read);
     }
 
+    /// <summary>
+    /// RFC 9110 §6.5.1: fields that frame, route, authenticate or modify the request are not sent to the origin in its
+    /// trailer section, though the head would have taken them (Authorization, Cookie); the rest passes unchanged.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4096)]
+    public async Task Fields_no_trailer_section_may_carry_are_cut_out_of_the_request_s(int writeSize)
+    {
+        var head = ProxyRequestHead.Parse("POST http://origin.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"u8, out _, out var why);
+        Assert.True(head is not null, why);
+        const string chunks = "5\r\nhello\r\n0\r\n";
+        const string trailers = "Transfer-Encoding: chunked\r\nX-Sum: 1\r\nContent-Length: 99\r\nAuthorization: Basic c2VjcmV0\r\n"
+            + "Cookie: a=1\r\nExpect: 100-continue\r\nMax-Forwards: 0\r\nIf-None-Match: *\r\nX-Other: 2\r\n\r\n";
+        var (read, error) = await ReadBodyAsync(BodyFraming.Chunked, 0, buffered: "", chunks + trailers + Pipelined, writeSize, head.Forwards);
+        Assert.Null(error);
+        Assert.Equal(chunks + "X-Sum: 1\r\nX-Other: 2\r\n\r\n", read);
+    }
+
     [Fact]
     public async Task A_trailer_section_of_nothing_but_cut_fields_still_ends_the_body()
     {

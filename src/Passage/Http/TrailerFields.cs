@@ -1,0 +1,22 @@
+namespace Passage.Http;
+
+/// <summary>
+/// RFC 9110 §6.5.1: the fields a trailer section may not carry, whoever forwards it: those that frame, route, authenticate
+/// or modify the message or describe its content (they must be known before the content is), and the hop-by-hop core
+/// (<see cref="HopByHop"/>). Each forwarder states its departures beside its use of it: the client's HTTP proxy
+/// (<c>FramedBody</c>, with the fields its heads keep back) and the tunnel (<c>TunnelHeaders.IsAllowedTrailer</c>).
+/// </summary>
+internal static class TrailerFields
+{
+    /// <summary>The fields barred from trailer sections beyond the hop-by-hop core.</summary>
+    private static readonly HashSet<string> s_barred = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Trailer", "Host", "Authorization",
+        "Proxy-Authorization", "Proxy-Authenticate", "WWW-Authenticate", "Set-Cookie", "Cookie", "Cache-Control",
+        "Expect", "Max-Forwards", "Pragma", "Range", "Age", "Expires", "Date", "Location", "Retry-After", "Vary",
+        "Warning", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
+    };
+
+    /// <summary>Whether a trailer section may carry a field named <paramref name="name"/>.</summary>
+    public static bool MayCarry(string name) => !s_barred.Contains(name) && !HopByHop.IsCore(name);
+}
