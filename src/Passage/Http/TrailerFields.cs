@@ -19,4 +19,16 @@ internal static class TrailerFields
 
     /// <summary>Whether a trailer section may carry a field named <paramref name="name"/>.</summary>
     public static bool MayCarry(string name) => !s_barred.Contains(name) && !HopByHop.IsCore(name);
+
+    /// <summary>
+    /// Whether a request in <paramref name="protocol"/> (<c>HTTP/1.1</c>, ...) whose TE field values are <paramref name="te"/>
+    /// accepts trailer fields, so that a forwarder that passes trailers on end to end may send <c>TE: trailers</c> to
+    /// the next hop in its stead (RFC 9110 §10.1.4; gRPC servers require it). TE is hop-by-hop, so it is not forwarded
+    /// as it came: only its <c>trailers</c> member counts (a member, not a substring), and never from HTTP/1.0, whose
+    /// recipient gets no chunked framing and so no trailer section (RFC 9112 §7).
+    /// </summary>
+    public static bool Accepted(string protocol, IEnumerable<string?> te) =>
+        protocol != "HTTP/1.0"
+        && te.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries))
+            .Any(member => member.Equals("trailers", StringComparison.OrdinalIgnoreCase));
 }

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
+using Passage.Http;
 using Passage.Relay.Connect;
 
 namespace Passage.Tunnel;
@@ -61,9 +62,14 @@ internal static class MessageCopy
             // From the authenticated client end: the application's Host.
             message.Headers.Host = host;
         }
-        if (TunnelHeaders.WantsTrailers(request.Headers))
+        if (TrailerFields.Accepted(request.Protocol, request.Headers.TE))
         {
             message.Headers.TryAddWithoutValidation("TE", "trailers");
+            if (version.Major == 1)
+            {
+                // RFC 9110 §10.1.4: TE is this hop's, which HTTP/1.1 says in Connection (HTTP/2 has no Connection, RFC 9113 §8.2.2).
+                message.Headers.Connection.Add("TE");
+            }
         }
         return message;
     }

@@ -72,7 +72,7 @@ internal static class TunnelHeaders
     /// <paramref name="connection"/>: not hop-by-hop (<see cref="HopByHop"/>, RFC 9110 §7.6.1; HTTP/2 forbids those
     /// outright, RFC 9113 §8.2.2), not named in Connection, not one of ours, not an HTTP/2 pseudo-field. The core is
     /// taken as it is: Transfer-Encoding stays behind, since each hop of the tunnel frames bodies anew; TE is handled
-    /// apart (only "trailers" survives, <see cref="WantsTrailers"/>); Trailer goes on, as the trailer fields it announces
+    /// apart (only "trailers" survives, <see cref="TrailerFields.Accepted"/>); Trailer goes on, as the trailer fields it announces
     /// do (<see cref="IsAllowedTrailer"/>).
     /// </summary>
     public static bool IsEndToEnd(string name, StringValues connection) =>
@@ -101,22 +101,5 @@ internal static class TunnelHeaders
                 }
             }
         }
-    }
-
-    /// <summary>True when the request's TE field asks for trailers (the one TE value that may be forwarded).</summary>
-    public static bool WantsTrailers(IHeaderDictionary headers)
-    {
-        foreach (var value in headers.TE)
-        {
-            // A list of codings with parameters (RFC 9110 §10.1.4): "trailers" is a member, not a substring.
-            foreach (var member in (value ?? "").Split(',', StringSplitOptions.TrimEntries))
-            {
-                if (member.Equals("trailers", StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-        }
-        return false;
     }
 }

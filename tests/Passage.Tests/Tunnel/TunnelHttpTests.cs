@@ -176,6 +176,31 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         Assert.DoesNotContain("te: ", seen);
     }
 
+    /// <summary>
+    /// RFC 9110 §10.1.4: an application that accepts trailers has the backend asked for them, over HTTP/1.1 with TE named
+    /// in Connection, as the client's HTTP proxy asks; an HTTP/1.0 application, which gets no trailer section, does not.
+    /// </summary>
+    [Theory]
+    [InlineData("HTTP/1.1", true)]
+    [InlineData("HTTP/1.0", false)]
+    public async Task An_application_that_accepts_trailers_has_the_backend_asked_for_them(string version, bool asked)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Pair.HttpPort)).WaitAsync(Timeouts.Default);
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"GET /headers {version}\r\nHost: backend.test\r\nTE: gzip, trailers\r\nConnection: TE, close\r\n\r\n"));
+        var seen = Encoding.Latin1.GetString(await Loopback.ReadToEndAsync(socket));
+        Assert.Contains("GET /headers\n", seen);
+        if (asked)
+        {
+            Assert.Contains("\nte: trailers\n", seen);
+            Assert.Contains("\nconnection: TE\n", seen);
+        }
+        else
+        {
+            Assert.DoesNotContain("\nte: ", seen);
+        }
+    }
+
     [Fact]
     public async Task A_CONNECT_at_the_client_end_is_501_with_a_reason_not_a_502()
     {

@@ -79,7 +79,7 @@ internal sealed record OriginAnswerHead(
         if (request.IsHttp10 && framing is BodyFraming.Chunked or BodyFraming.UntilClose
             && MessageFields.TransferCodings(fields.Select(f => (f.Item1, f.Item2))).Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)))
         {
-            // Not asked for (TE is never forwarded, RFC 9110 §10.1.4), and an HTTP/1.0 application cannot be told of it.
+            // Not asked for (of TE only "trailers" goes on, and not from HTTP/1.0, RFC 9110 §10.1.4), and an HTTP/1.0 application cannot be told of it.
             error = "the origin's answer: a transfer coding other than chunked, which an HTTP/1.0 application cannot be sent";
             return null;
         }

@@ -39,6 +39,13 @@ internal sealed record ProxyRequestHead(
 
     private HashSet<string>? _connectionOptions;
 
+    /// <summary>
+    /// True when the application accepts trailer fields (its TE says <c>trailers</c>, and it speaks HTTP/1.1): the origin
+    /// is asked for them in its stead (<see cref="TrailerFields.Accepted"/>), as a chunked answer's trailer section goes on.
+    /// </summary>
+    public bool AcceptsTrailers => TrailerFields.Accepted(
+        Version, Headers.Where(h => h.Name.Equals("TE", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
 
@@ -193,7 +200,9 @@ internal sealed record ProxyRequestHead(
     /// authority whatever Host fields the application sent, and sent without one (RFC 9112 §3.2.2: the origin learns the
     /// destination the tunnel goes to, nothing else), Content-Length written once as it was read, and
     /// <c>Connection: close</c> (one request per tunnel). An HTTP/1.0 request's 100-continue expectation is left out: its
-    /// recipient ignores it (RFC 9110 §10.1.1), and the origin, reading HTTP/1.1, would not.
+    /// recipient ignores it (RFC 9110 §10.1.1), and the origin, reading HTTP/1.1, would not. An application that accepts
+    /// trailers (<see cref="AcceptsTrailers"/>) has this hop send <c>TE: trailers</c>, named in Connection as RFC 9110
+    /// §10.1.4 requires.
     /// </summary>
     public byte[] ToOriginForm()
     {
@@ -218,7 +227,14 @@ internal sealed record ProxyRequestHead(
             // One value, as this proxy read it (repeated or listed equal values become one).
             builder.Append("Content-Length: ").Append(ContentLength.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
         }
-        builder.Append("Connection: close\r\n\r\n");
+        if (AcceptsTrailers)
+        {
+            builder.Append("TE: trailers\r\nConnection: TE, close\r\n\r\n");
+        }
+        else
+        {
+            builder.Append("Connection: close\r\n\r\n");
+        }
         return Encoding.UTF8.GetBytes(builder.ToString());
     }
 }

@@ -152,7 +152,7 @@ public sealed class OriginAnswerConnectionTests
     }
 
     /// <summary>
-    /// A transfer coding other than chunked (not asked for: TE is never forwarded) cannot be taken off for an HTTP/1.0
+    /// A transfer coding other than chunked (not asked for: of TE only "trailers" goes on) cannot be taken off for an HTTP/1.0
     /// application, nor named to it: a 502 saying so, not a body it would read wrong.
     /// </summary>
     [Theory]

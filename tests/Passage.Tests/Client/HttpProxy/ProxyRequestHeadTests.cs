@@ -66,6 +66,28 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains("\r\nTransfer-Encoding: gzip, chunked\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
     }
 
+    /// <summary>
+    /// RFC 9110 §10.1.4: TE is this hop's, but an application that accepts trailers has the proxy, which passes them on,
+    /// ask the origin for them (gRPC needs it), named in Connection; any other TE member, or one from an HTTP/1.0
+    /// application (which gets no trailer section), asks nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("HTTP/1.1", "TE: trailers", true)]
+    [InlineData("HTTP/1.1", "te: gzip;q=0.5 ,Trailers\r\nConnection: TE", true)]
+    [InlineData("HTTP/1.1", "TE: gzip\r\nTE: trailers", true)]
+    [InlineData("HTTP/1.1", "TE: xtrailersx, gzip", false)]
+    [InlineData("HTTP/1.1", "X-TE: trailers", false)]
+    [InlineData("HTTP/1.0", "TE: trailers", false)]
+    public void An_application_that_accepts_trailers_has_the_origin_asked_for_them(string version, string fields, bool asked)
+    {
+        var head = Parse($"GET http://origin.test/ {version}\r\n{fields}\r\n\r\n", out _);
+        Assert.NotNull(head);
+        var sent = Encoding.ASCII.GetString(head.ToOriginForm());
+        Assert.Equal(asked, head.AcceptsTrailers);
+        Assert.EndsWith(asked ? "\r\nTE: trailers\r\nConnection: TE, close\r\n\r\n" : "\r\nConnection: close\r\n\r\n", sent);
+        Assert.Equal(asked ? 1 : 0, sent.Split("\r\n").Count(line => line.StartsWith("TE:", StringComparison.OrdinalIgnoreCase)));
+    }
+
     /// <summary>RFC 9110 §6.6.2: Trailer is end-to-end; it goes on with the trailer fields it announces, which the body carries on.</summary>
     [Fact]
     public void A_chunked_request_s_trailer_field_goes_on()
