@@ -288,6 +288,51 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// Real applications send request heads past 16 KiB (many or large cookies): up to 64 KiB, empty lines before the
+    /// request line counted, the head reaches the origin whole, as an origin's answer head of that size reaches the application.
+    /// </summary>
+    [Fact]
+    public async Task A_request_head_of_up_to_64_KiB_reaches_the_origin_whole()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        var (sent, cookie) = RequestHeadOf(64 * 1024, path.OriginPort);
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(sent));
+
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        var expected = $"GET /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\n{cookie}\r\nConnection: close\r\n\r\n";
+        Assert.Equal(expected, Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: expected.Length)));
+    }
+
+    /// <summary>A request head over 64 KiB is refused 431 with a Proxy-Status saying why.</summary>
+    [Fact]
+    public async Task A_request_head_over_64_KiB_is_a_431_with_a_proxy_status()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        // The answer comes once 64 KiB are there, while the last byte may still be on its way.
+        var sending = Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(RequestHeadOf(64 * 1024 + 1, path.OriginPort).Head));
+
+        var answer = await ReadHeadAsync(app);
+        Assert.StartsWith("HTTP/1.1 431 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"request head larger than 64 KiB\"\r\n", answer);
+        await sending.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A request head of exactly <paramref name="size"/> bytes for the origin at <paramref name="port"/>, behind two empty
+    /// lines, most of it one Cookie field: the head, and that field's line.
+    /// </summary>
+    private static (string Head, string Cookie) RequestHeadOf(int size, int port)
+    {
+        var start = $"\r\n\r\nGET http://origin.test:{port}/a HTTP/1.1\r\n";
+        var cookie = "Cookie: a=" + new string('b', size - start.Length - "Cookie: a=".Length - 4);
+        var head = start + cookie + "\r\n\r\n";
+        Assert.Equal(size, head.Length);
+        return (head, cookie);
+    }
+
+    /// <summary>
     /// The origin's hop-by-hop fields do not reach the application, which is told Connection: close; and an origin that
     /// ignores the Connection: close it was sent (keeping its connection open) no longer keeps the application's open: the
     /// answer ends where its length says, and the application's connection with it. A request the application sent

@@ -16,13 +16,12 @@ namespace Passage.Client.HttpProxy;
 /// </summary>
 internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
 {
-    private const int MaxHead = 16 * 1024;
-
     public async Task HandleAsync(Socket socket, long id, CancellationToken closeAll)
     {
         socket.NoDelay = true;
         var app = new SocketConnection(socket);
-        byte[]? buffer = ArrayPool<byte>.Shared.Rent(MaxHead);
+        // It holds the head, and with it any Proxy-Authorization, until the tunnel is open.
+        var buffer = new HeadBuffer();
         try
         {
             var (headRange, filled, failure) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
@@ -37,7 +36,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 return; // The application left before sending a whole head.
             }
             var headEnd = headStart + headLength;
-            var head = ProxyRequestHead.Parse(buffer.AsSpan(headRange), out var reason, out var error);
+            var head = ProxyRequestHead.Parse(buffer.Bytes.AsSpan(headRange), out var reason, out var error);
             if (head is null)
             {
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
@@ -62,9 +61,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
 
             await using var upstream = new StreamConnection(tunnel);
-            byte[] rest = buffer.AsSpan(headEnd, filled - headEnd).ToArray();
-            ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
-            buffer = null;
+            byte[] rest = buffer.Bytes.AsSpan(headEnd, filled - headEnd).ToArray();
+            buffer.Return();
             if (head.IsConnect)
             {
                 await app.WriteAsync(Http1Response.Established(System.Net.HttpVersion.Version11), closeAll).ConfigureAwait(false);
@@ -95,10 +93,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         }
         finally
         {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
-            }
+            buffer.Return();
             await app.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -133,16 +128,18 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     }
 
     /// <summary>
-    /// Reads the request head, empty lines before it passed over: where it lies and how much was read; or the refusal to
-    /// answer (too large, too slow, a bare LF), or with none when the application closed first (the range is empty then).
+    /// Reads the request head, empty lines before it passed over, into <paramref name="buffer"/> (at most 64 KiB, as the
+    /// origin's answer heads: large cookies take real request heads past 16 KiB): where it lies and how much was read; or
+    /// the refusal to answer (too large: 431, too slow, a bare LF), or with none when the application closed first (the
+    /// range is empty then).
     /// </summary>
-    private async Task<(Range Head, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, byte[] buffer, CancellationToken closeAll)
+    private async Task<(Range Head, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, HeadBuffer buffer, CancellationToken closeAll)
     {
         using var deadline = new Deadline(options.HandshakeTimeout, time, closeAll);
         HeadReader.Result read;
         try
         {
-            read = await HeadReader.ReadAsync(app, buffer, 0, Math.Min(buffer.Length, MaxHead), skipEmptyLines: true, deadline.Token).ConfigureAwait(false);
+            read = await buffer.ReadAsync(app, skipEmptyLines: true, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
         {
@@ -151,7 +148,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         return read.Outcome switch
         {
             HeadReader.Outcome.Whole => (read.Start..read.End, read.Filled, null),
-            HeadReader.Outcome.TooLarge => (default, read.Filled, (RefusalReason.HeadTooLarge, "request head too large")),
+            HeadReader.Outcome.TooLarge => (default, read.Filled, (RefusalReason.HeadTooLarge, $"request head larger than {HeadBuffer.MaxSize / 1024} KiB")),
             HeadReader.Outcome.BareLf => (default, read.Filled, (RefusalReason.MalformedRequest, "a line of the request head ends in a bare LF")),
             _ => (default, read.Filled, null),
         };

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net.Sockets;
 using Passage.Relay;
 using Passage.Transport;
@@ -10,7 +9,7 @@ namespace Passage.Client.HttpProxy;
 /// are; reads yield the origin's answer as the application is to get it, and end where the answer ends.
 /// </summary>
 /// <remarks>
-/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 64 KiB, and goes on as
+/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 64 KiB (<see cref="HeadBuffer"/>), and goes on as
 /// <see cref="OriginAnswerHead"/> writes it: without this hop's fields, the final one with <c>Connection: close</c>. The
 /// body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
 /// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
@@ -27,18 +26,8 @@ namespace Passage.Client.HttpProxy;
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
 internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
 {
-    /// <summary>The head buffer first rented: most answer heads fit in it.</summary>
-    private const int FirstHead = 16 * 1024;
-
-    /// <summary>
-    /// The largest answer head passed on, as HttpClient's own default (<c>MaxResponseHeadersLength</c>) and Squid's
-    /// <c>reply_header_max_size</c> have it: large Set-Cookie or Content-Security-Policy fields take real heads past
-    /// 16 KiB, which a browser talking to the origin directly reads. The buffer grows to it only for a head that needs it.
-    /// </summary>
-    private const int MaxHead = 64 * 1024;
-
-    private byte[]? _head;
-    private int _headFilled;
+    /// <summary>Where each head is read; given back as soon as the final one is (it holds the origin's Set-Cookie, say).</summary>
+    private readonly HeadBuffer _head = new();
     private ReadOnlyMemory<byte> _ready;
     private FramedBody? _body;
     private bool _ended;
@@ -71,7 +60,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
                 if (buffer.IsEmpty)
                 {
                     // Waiting for the head holds no buffer; bytes behind an interim head are there at once.
-                    return _headFilled > 0 ? 0 : await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    return _head.Filled > 0 ? 0 : await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
                 }
                 await ReadHeadAsync(cancellationToken).ConfigureAwait(false);
                 continue;
@@ -107,53 +96,37 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <summary>Reads the next head whole and makes ready what the application is to get of it: the head, or a refusal.</summary>
     private async ValueTask ReadHeadAsync(CancellationToken cancellationToken)
     {
-        _head ??= ArrayPool<byte>.Shared.Rent(FirstHead);
-        HeadReader.Result read;
-        while (true)
-        {
-            read = await HeadReader.ReadAsync(origin, _head, _headFilled, Math.Min(_head.Length, MaxHead), skipEmptyLines: false, cancellationToken).ConfigureAwait(false);
-            _headFilled = read.Filled;
-            if (read.Outcome != HeadReader.Outcome.TooLarge || _head.Length >= MaxHead)
-            {
-                break;
-            }
-            // A head larger than most: the buffer grows once, to the limit, and the smaller one goes back.
-            var larger = ArrayPool<byte>.Shared.Rent(MaxHead);
-            _head.AsSpan(0, _headFilled).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_head, clearArray: true);
-            _head = larger;
-        }
+        var read = await _head.ReadAsync(origin, skipEmptyLines: false, cancellationToken).ConfigureAwait(false);
         switch (read.Outcome)
         {
             case HeadReader.Outcome.Closed:
                 Refuse(RefusalReason.OriginNoAnswer, read.Filled == 0 ? "the origin closed without answering" : "the origin closed inside its answer's head");
                 return;
             case HeadReader.Outcome.TooLarge:
-                Refuse(RefusalReason.OriginAnswerTooLarge, $"the origin's answer head is larger than {MaxHead / 1024} KiB");
+                Refuse(RefusalReason.OriginAnswerTooLarge, $"the origin's answer head is larger than {HeadBuffer.MaxSize / 1024} KiB");
                 return;
             case HeadReader.Outcome.BareLf:
                 Refuse(RefusalReason.OriginBadAnswer, "a line of the origin's answer head ends in a bare LF");
                 return;
         }
-        if (OriginAnswerHead.Parse(_head.AsSpan(read.Start..read.End), request, out var error) is not { } answer)
+        if (OriginAnswerHead.Parse(_head.Bytes.AsSpan(read.Start..read.End), request, out var error) is not { } answer)
         {
             Refuse(RefusalReason.OriginBadAnswer, error ?? "the origin's answer is malformed");
             return;
         }
-        var rest = _head.AsSpan(read.End, read.Filled - read.End);
         if (answer.IsInterim)
         {
             // What came behind it is the next head's beginning. An HTTP/1.0 application is not sent it (RFC 9110 §15.2).
             _ready = request.IsHttp10 ? ReadOnlyMemory<byte>.Empty : answer.ToApplication();
-            rest.CopyTo(_head);
-            _headFilled = rest.Length;
+            _head.TakeUpTo(read.End);
             return;
         }
+        var rest = _head.Bytes.AsSpan(read.End, read.Filled - read.End);
         if (!claim.ForOrigin())
         {
             // The request was refused: the application gets that, not this.
             _ended = true;
-            ReturnHead();
+            _head.Return();
             return;
         }
         _body = new FramedBody(answer.Framing, answer.ContentLength, answer.Forwards, unchunk: request.IsHttp10);
@@ -174,7 +147,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             return;
         }
         _ready = ready.AsMemory(0, head.Length + kept);
-        ReturnHead();
+        _head.Return();
     }
 
     /// <summary>The application gets <paramref name="reason"/>'s answer instead of the origin's, and then its end.</summary>
@@ -183,22 +156,12 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         _ended = true;
         if (!claim.ForOrigin())
         {
-            ReturnHead();
+            _head.Return();
             return;
         }
         Refusal = reason;
         _ready = HttpProxySession.Answer(reason, detail);
-        ReturnHead();
-    }
-
-    private void ReturnHead()
-    {
-        if (_head is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_head, clearArray: true); // the origin's head: Set-Cookie, say
-            _head = null;
-            _headFilled = 0;
-        }
+        _head.Return();
     }
 
     /// <inheritdoc />
@@ -214,7 +177,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <remarks>The tunnel stays its owner's to dispose; a head buffer still held goes back to the pool.</remarks>
     public ValueTask DisposeAsync()
     {
-        ReturnHead();
+        _head.Return();
         return ValueTask.CompletedTask;
     }
 }
