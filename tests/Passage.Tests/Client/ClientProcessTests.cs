@@ -402,6 +402,25 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// An origin that sends interim answers without end to an HTTP/1.0 application, which is sent none of them, would
+    /// hold its connection with nothing to see: past the bound it gets a 502 saying why, and its connection ends.
+    /// </summary>
+    [Fact]
+    public async Task An_origin_that_sends_interim_answers_without_end_is_a_502_to_an_HTTP10_application()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{path.OriginPort}/a HTTP/1.0\r\n\r\n"));
+        using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        await ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 100))));
+
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 502 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_protocol_error; details=\"the origin sent more than 32 interim (1xx) answers\"\r\n", answer);
+    }
+
+    /// <summary>
     /// An HTTP/1.0 application gets a chunked body as its data alone, ended by the close: one the origin cuts short must
     /// not end so, or it reads as whole (RFC 9112 §8). Its connection is reset instead.
     /// </summary>

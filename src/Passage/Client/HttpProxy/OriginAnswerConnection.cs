@@ -9,16 +9,16 @@ namespace Passage.Client.HttpProxy;
 /// are; reads yield the origin's answer as the application is to get it, and end where the answer ends.
 /// </summary>
 /// <remarks>
-/// <para>Each head (any 1xx interim ones, then the final one) is read whole, at most 64 KiB (<see cref="HeadBuffer"/>), and goes on as
-/// <see cref="OriginAnswerHead"/> writes it: without this hop's fields, the final one with <c>Connection: close</c>. The
-/// body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
+/// <para>Each head (any 1xx interim ones, at most <see cref="MaxInterim"/>, then the final one) is read whole, at most
+/// 64 KiB (<see cref="HeadBuffer"/>), and goes on as <see cref="OriginAnswerHead"/> writes it: without this hop's fields,
+/// the final one with <c>Connection: close</c>. The body follows byte for byte (<see cref="FramedBody"/>) up to its end, and then reads end: whatever the origin sends
 /// after its answer (it may keep its connection open, whatever our <c>Connection: close</c> said) is never the
 /// application's, and the application's connection is closed after the answer, as that head told it.</para>
 /// <para>An HTTP/1.0 application gets no interim answer (RFC 9110 §15.2: it does not expect one), and a chunked body
 /// as its data alone, which its connection's close ends (RFC 9112 §6.1, §6.3); one the origin cuts short ends in a reset
 /// instead, since a close would tell it the body was whole (RFC 9112 §8).</para>
-/// <para>An origin that closes before its final head is whole, or whose head is too large or one this proxy cannot
-/// pass on, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
+/// <para>An origin that closes before its final head is whole, whose head is too large or one this proxy cannot pass
+/// on, or that sends more interim answers than <see cref="MaxInterim"/>, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
 /// bare close.</para>
 /// </remarks>
 /// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
@@ -26,8 +26,18 @@ namespace Passage.Client.HttpProxy;
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
 internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
 {
+    /// <summary>
+    /// The most interim (1xx) answers one request may get. An origin that sends them without end would hold the
+    /// connection: an HTTP/1.0 application, which is sent none, would see nothing until the idle timeout, and any other
+    /// would never get its answer. Go's HTTP client (net/http and its HTTP/2) and Rust's h2 stop at 5 they do not pass
+    /// on; a proxy passes them on, and 103 Early Hints may come more than once and 102 Processing again and again while
+    /// a long request is worked on, so the bound is looser, and still far from unbounded.
+    /// </summary>
+    public const int MaxInterim = 32;
+
     /// <summary>Where each head is read; given back as soon as the final one is (it holds the origin's Set-Cookie, say).</summary>
     private readonly HeadBuffer _head = new();
+    private int _interim;
     private ReadOnlyMemory<byte> _ready;
     private FramedBody? _body;
     private bool _ended;
@@ -112,6 +122,11 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         if (OriginAnswerHead.Parse(_head.Bytes.AsSpan(read.Start..read.End), request, out var error) is not { } answer)
         {
             Refuse(RefusalReason.OriginBadAnswer, error ?? "the origin's answer is malformed");
+            return;
+        }
+        if (answer.IsInterim && ++_interim > MaxInterim)
+        {
+            Refuse(RefusalReason.OriginBadAnswer, $"the origin sent more than {MaxInterim} interim (1xx) answers");
             return;
         }
         if (answer.IsInterim)

@@ -48,6 +48,35 @@ public sealed class OriginAnswerConnectionTests
             + "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", read);
     }
 
+    /// <summary>Up to <see cref="OriginAnswerConnection.MaxInterim"/> interim answers go on before the final one (none to HTTP/1.0).</summary>
+    [Theory]
+    [InlineData(Get11)]
+    [InlineData(Get10)]
+    public async Task Interim_answers_up_to_the_bound_go_on_before_the_final_one(string requestLine)
+    {
+        var interim = string.Concat(Enumerable.Repeat("HTTP/1.1 102 Processing\r\n\r\n", OriginAnswerConnection.MaxInterim));
+        var (read, refusal) = await ReadAnswerAsync(interim + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + After, 4096, close: false, requestLine);
+        Assert.Null(refusal);
+        Assert.Equal((requestLine == Get11 ? interim : "") + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", read);
+    }
+
+    /// <summary>
+    /// An origin that sends interim answers without end (and never closes) is answered for past the bound: a 502 behind
+    /// those that went on, and the answer's end, rather than a connection held until the idle timeout.
+    /// </summary>
+    [Theory]
+    [InlineData(Get11)]
+    [InlineData(Get10)]
+    public async Task More_interim_answers_than_the_bound_are_a_502_and_the_answer_ends(string requestLine)
+    {
+        const string interim = "HTTP/1.1 102 Processing\r\n\r\n";
+        var (read, refusal) = await ReadAnswerAsync(string.Concat(Enumerable.Repeat(interim, 100)), 4096, close: false, requestLine);
+        Assert.Equal(RefusalReason.OriginBadAnswer, refusal);
+        var passed = requestLine == Get11 ? string.Concat(Enumerable.Repeat(interim, OriginAnswerConnection.MaxInterim)) : "";
+        Assert.StartsWith(passed + "HTTP/1.1 502 Bad Gateway\r\nProxy-Status: passage; error=http_protocol_error; ", read);
+        Assert.Contains($"the origin sent more than {OriginAnswerConnection.MaxInterim} interim (1xx) answers", read);
+    }
+
     /// <summary>RFC 9110 §6.6.2: a chunked answer's Trailer field goes on, as the trailer fields it announces do.</summary>
     [Fact]
     public async Task A_chunked_answer_s_trailer_field_goes_on_with_its_trailer_fields()
