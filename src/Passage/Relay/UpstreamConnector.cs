@@ -50,8 +50,9 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
             case ResolveStatus.Ok:
                 break;
             case ResolveStatus.Prohibited:
-                Log.DestinationProhibited(logger, target.ToString(), $"{resolved.RefusedAddress} is {resolved.RefusedCategory}");
-                return new(null, RefusalReason.DestinationProhibited, $"resolves to {Described(resolved.RefusedCategory)}");
+                var described = Described(resolved.RefusedCategory);
+                Log.DestinationProhibited(logger, target.ToString(), $"{resolved.RefusedAddress} is {described}");
+                return new(null, RefusalReason.DestinationProhibited, $"resolves to {described}");
             case ResolveStatus.InvalidName:
                 return new(null, RefusalReason.InvalidDestination, "not a valid host name");
             case ResolveStatus.NoAddresses:
@@ -113,7 +114,7 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
     }
 
-    /// <summary>A refused address's kind as the refusal's details say it ("a loopback address", "an unspecified address").</summary>
+    /// <summary>A refused address's kind as the refusal's details and its log line say it ("a loopback address", "an unspecified address").</summary>
     private static string Described(AddressCategory? category) => category switch
     {
         AddressCategory.Unspecified => "an unspecified address",

@@ -37,4 +37,23 @@ public sealed class UpstreamConnectorWarningTests
         Assert.Equal(UpstreamConnector.WarningsPerWindow + 1, log.Entries.Count(e => e.Name == "UpstreamUnavailable"));
         Assert.Equal("UpstreamUnavailable", log.Entries[^1].Name);
     }
+
+    /// <summary>
+    /// A refused address is said in the log line in the same words as in the refusal's details, not as the name of its
+    /// category; the line names the destination only, never the client.
+    /// </summary>
+    [Fact]
+    public async Task A_destination_refused_by_policy_is_logged_in_the_words_of_the_refusal()
+    {
+        var log = new RecordingLogger();
+        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate: false, []), new Dictionary<string, IPAddress[]> { ["inside.test"] = [IPAddress.Loopback] });
+        var connector = new UpstreamConnector(resolver, new RelayLimits(), log, new ManualTimeProvider());
+
+        var result = await connector.ConnectAsync(new HostPort("inside.test", 443), CancellationToken.None);
+
+        Assert.Equal(RefusalReason.DestinationProhibited, result.Refusal);
+        Assert.Equal("resolves to a loopback address", result.Detail);
+        var line = Assert.Single(log.Entries, e => e.Name == "DestinationProhibited");
+        Assert.Equal("Destination inside.test:443 refused by policy: 127.0.0.1 is a loopback address", line.Message);
+    }
 }
