@@ -160,14 +160,16 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         {
             allClosed = _allClosed.Task;
         }
-        var closedAtDeadline = 0;
+        var closed = 0;
+        var atSignal = false;
         try
         {
             await allClosed.WaitAsync(_limits.DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            closedAtDeadline = OpenConnections;
+            closed = OpenConnections;
+            atSignal = e is OperationCanceledException;
             await _closeAll.CancelAsync().ConfigureAwait(false);
             // Every handler observes the token and aborts its sockets, so this is quick.
             try
@@ -180,7 +182,15 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 Log.StuckAtStop(_logger, _frontDoor, OpenConnections);
             }
         }
-        Log.Stopped(_logger, _frontDoor, closedAtDeadline);
+        if (atSignal)
+        {
+            // Told to stop at once (a second signal) before the drain deadline: not the deadline's doing.
+            Log.StoppedAtSignal(_logger, _frontDoor, closed);
+        }
+        else
+        {
+            Log.Stopped(_logger, _frontDoor, closed);
+        }
     }
 
     /// <summary>How long accepting pauses when the process is out of descriptors or memory.</summary>

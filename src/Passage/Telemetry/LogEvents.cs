@@ -26,6 +26,7 @@ internal static class LogEvents
     public const int TokenFileEmpty = 116;
     public const int TokenFileUnusable = 117;
     public const int RapidResetLinesSkipped = 118;
+    public const int RelayStoppedAtSignal = 119;
     public const int TunnelWindowLowered = 121;
     public const int TunnelWindowsTooLarge = 122;
 

@@ -57,20 +57,9 @@ public sealed class PassthroughRelayProcessTests
     {
         var (echoTask, echoPort, echoListener) = StartEcho();
         using var _ = echoListener;
-        await using var relay = PassageProcess.Start([
-            "relay", "--passthrough", "127.0.0.1:0", "--upstream", $"127.0.0.1:{echoPort}", "--allow-private", "--drain-timeout", "20s",
-        ]);
-        var port = await relay.WaitForListeningPortAsync();
-
-        // An open relayed connection (a ClientHello-shaped first record gets it past the reader).
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
-        var hello = SyntheticHello.WithServerName("origin.test");
-        await Loopback.SendAllAsync(client, hello);
-        Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
-
-        relay.Signal(PassageProcess.SigTerm);
-        await relay.WaitForLineAsync(l => l.Contains("Stopping", StringComparison.Ordinal));
+        var (relay, client, port) = await DrainingWithOneConnectionAsync(echoPort, "20s");
+        await using var __ = relay;
+        using var ___ = client;
 
         // New connections are refused...
         using var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -85,6 +74,60 @@ public sealed class PassthroughRelayProcessTests
         Assert.Equal(0, relay.ExitCode);
         Assert.Contains("0 connections were closed at the drain deadline", relay.Output);
         await echoTask.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A second SIGTERM during a long drain closes the open connections at once, and the log says so: closed at the
+    /// second signal, not at a drain deadline that was never reached.
+    /// </summary>
+    [Fact]
+    public async Task A_second_sigterm_closes_open_connections_at_once_and_the_log_says_so()
+    {
+        var (echoTask, echoPort, echoListener) = StartEcho();
+        using var _ = echoListener;
+        var (relay, client, _) = await DrainingWithOneConnectionAsync(echoPort, "10m");
+        await using var __ = relay;
+        using var ___ = client;
+
+        relay.Signal(PassageProcess.SigTerm);
+
+        await relay.WaitForExitAsync(Timeouts.Default);
+        Assert.Equal(0, relay.ExitCode);
+        Assert.True(await Loopback.IsClosedByPeerAsync(client));
+        Assert.Contains("1 connections were closed at once, at the second stop signal", relay.Output);
+        Assert.DoesNotContain("drain deadline", relay.Output);
+        // The upstream side is cut as well (reset, or closed): the echo ends either way.
+        await Task.WhenAny(echoTask).WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A pass-through relay to the echo at <paramref name="echoPort"/> with one open relayed connection (a
+    /// ClientHello-shaped first record gets it past the reader), after a SIGTERM: draining, for up to <paramref name="drainTimeout"/>.
+    /// </summary>
+    private static async Task<(PassageProcess Relay, Socket Client, int Port)> DrainingWithOneConnectionAsync(int echoPort, string drainTimeout)
+    {
+        var relay = PassageProcess.Start([
+            "relay", "--passthrough", "127.0.0.1:0", "--upstream", $"127.0.0.1:{echoPort}", "--allow-private", "--drain-timeout", drainTimeout,
+        ]);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            var port = await relay.WaitForListeningPortAsync();
+            await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            var hello = SyntheticHello.WithServerName("origin.test");
+            await Loopback.SendAllAsync(client, hello);
+            Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
+
+            relay.Signal(PassageProcess.SigTerm);
+            await relay.WaitForLineAsync(l => l.Contains("Stopping", StringComparison.Ordinal));
+            return (relay, client, port);
+        }
+        catch
+        {
+            client.Dispose();
+            await relay.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>A one-connection echo server: sends back whatever it receives, half-closes at end of stream.</summary>
