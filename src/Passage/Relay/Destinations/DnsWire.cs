@@ -43,7 +43,9 @@ internal readonly record struct DnsReply
 /// <remarks>
 /// A reply is read defensively, as bytes from the network: every length is checked against the message,
 /// compression pointers must point backward and are followed at most 64 times in one name (a backward pointer
-/// can still loop, through a label before it; the count and the 255-byte limit on names end that), and a reply
+/// can still loop, through a label before it; the count and the 255-byte limit on names end that), a record that
+/// cannot be read makes the whole reply unreadable, whichever section it is in (past it, the OPT record that may
+/// change the response code cannot be found), and a reply
 /// whose ID, flags or question do not match what was asked is not the reply (a late or forged datagram),
 /// so <see cref="TryParseReply"/> refuses it and the caller waits on; only an error reply without a question is
 /// known by its ID alone. Names are compared as text in which
@@ -282,14 +284,13 @@ internal static class DnsWire
         // Only an SOA of the zone the chain's end is in speaks of its absence: one of another zone is not taken
         // (a server's error, or records slipped in), and of several that fit the shortest is.
         uint? negativeTtl = null;
-        bool authorityRead = true;
         for (int i = 0; i < authorities; i++)
         {
             if (!TryReadRecord(message, ref at, out Record record))
             {
-                // The authority section only refines negative caching; an answer stands without it.
-                authorityRead = false;
-                break;
+                // Past an unreadable record nothing can be found: not the additional section, nor an OPT whose
+                // extended RCODE (BADVERS, say) would fail this answer. Unreadable as a whole, as with any section.
+                return false;
             }
 
             if (record.Type == TypeSoa && record.Minimum is { } minimum && IsAtOrUnder(owner, record.Owner))
@@ -303,7 +304,7 @@ internal static class DnsWire
         bool edns = false;
         bool badOpt = false;
         int extended = 0;
-        for (int i = 0; authorityRead && i < additionals; i++)
+        for (int i = 0; i < additionals; i++)
         {
             if (!TryReadRecord(message, ref at, out Record record))
             {

@@ -32,9 +32,9 @@ public sealed class StubResolverEdnsTests
             BinaryPrimitives.ReadUInt32BigEndian(span[5..]), BinaryPrimitives.ReadUInt16BigEndian(span[9..]), at + 11);
     }
 
-    /// <summary>The sound reply: <see cref="Real"/> for A, nothing for AAAA.</summary>
-    private static byte[] Good(byte[] query) => TestDnsServer.RawReply(
-        query, 0, TestDnsServer.QuestionType(query) == TestDnsServer.A ? [TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, Real.GetAddressBytes())] : []);
+    /// <summary>The sound reply: <see cref="Real"/> for A, nothing for AAAA; with <paramref name="authorities"/> when given.</summary>
+    private static byte[] Good(byte[] query, byte[][]? authorities = null) => TestDnsServer.RawReply(
+        query, 0, TestDnsServer.QuestionType(query) == TestDnsServer.A ? [TestDnsServer.RawRecord([0xC0, 12], TestDnsServer.A, 60, Real.GetAddressBytes())] : [], authorities);
 
     /// <summary><paramref name="reply"/> with an OPT record added to its additional section, as a server that speaks EDNS sends it.</summary>
     private static byte[] WithOpt(byte[] reply, uint ttl = 0, byte[]? data = null, byte[]? owner = null)
@@ -158,6 +158,7 @@ public sealed class StubResolverEdnsTests
         { "an extended rcode above no such name", true },
         { "a format error with an OPT", true }, // a server that speaks EDNS: not a refusal of it
         { "the OPT's length past the message", false }, // unreadable as any such reply: ignored, the server passed at its timeout
+        { "an unreadable authority record before a BADVERS OPT", false }, // the OPT cannot be reached: unreadable alike
     };
 
     [Theory]
@@ -181,6 +182,7 @@ public sealed class StubResolverEdnsTests
                         "an extended rcode above no such name" => WithOpt(TestDnsServer.RawReply(query, 3, []), ttl: 1u << 24),
                         "a format error with an OPT" => WithOpt(TestDnsServer.RawReply(query, 1, [])),
                         "the OPT's length past the message" => WithOpt(reply, data: [0, 10, 0, 0])[..^2],
+                        "an unreadable authority record before a BADVERS OPT" => WithOpt(Good(query, [TestDnsServer.RawRecord([0xC0, 0xFF], 6, 60, [])]), ttl: 1u << 24), // owned by a forward pointer
                         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
                     },
                 ];
