@@ -17,6 +17,12 @@ internal readonly record struct DnsReply
     /// <summary>The reply carried an OPT record: its server speaks EDNS (RFC 6891).</summary>
     public bool Edns { get; init; }
 
+    /// <summary>
+    /// An error reply that left the question out, so known by its ID alone: as easy to forge as any failure, it fails
+    /// the question at its server and no more (it does not say the server cannot take EDNS, RFC 6891 §7).
+    /// </summary>
+    public bool WithoutQuestion { get; init; }
+
     /// <summary>The TC bit: the answer did not fit in the datagram; ask again over TCP.</summary>
     public bool Truncated { get; init; }
 
@@ -213,7 +219,7 @@ internal static class DnsWire
             // by its ID alone, and taken only as this server failing the question, never as an answer. The name
             // adds nothing a forger lacks (the one who asks for a name knows it), so the ID and the port are all
             // there is to guess either way; and a forged failure could as well have carried the question.
-            reply = new DnsReply { Rcode = rcode, Addresses = [] };
+            reply = new DnsReply { Rcode = rcode, WithoutQuestion = true, Addresses = [] };
             return true;
         }
 

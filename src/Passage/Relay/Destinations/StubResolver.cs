@@ -28,7 +28,8 @@ namespace Passage.Relay.Destinations;
 /// <see cref="PartialAnswerTtl"/> at most.
 /// Queries over UDP carry an OPT record (EDNS, RFC 6891) offering <see cref="DnsWire.EdnsUdpPayload"/> bytes, so
 /// answers up to that size need no TCP retry; a server that refuses it (FORMERR or NOTIMP, without an OPT of its own)
-/// is asked again at once without, and so for <see cref="WithoutEdnsFor"/>. An extended response code (BADVERS, or
+/// is asked again at once without, and so for <see cref="WithoutEdnsFor"/> when the refusal carried the question
+/// (one without it, known by its ID alone, is asked again without for that question only). An extended response code (BADVERS, or
 /// one unknown here) or a malformed OPT in a reply fails the question at that server. Over TCP, queries go without.
 /// Each question has a random ID (the two apart) and goes out from a port the system picks at random; a reply
 /// must come from the server asked and match the question and ID, or it is ignored. An error reply without the
@@ -349,9 +350,15 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
                     if (question.Edns && !reply.Edns && reply.Rcode is DnsWire.RcodeFormatError or DnsWire.RcodeNotImplemented)
                     {
                         // A server from before EDNS (RFC 6891 §7): asked again at once without the OPT, and so for a
-                        // while. Counted by how the question ends at it, as one question to one server; heard, whatever follows.
+                        // while when its reply carries the question; one known by its ID alone is as easy to forge as
+                        // any failure (RFC 5452), so it costs this question a query and never turns EDNS off for every
+                        // lookup. Counted by how the question ends at it, as one question to one server; heard, whatever follows.
                         question.Heard = true;
-                        _withoutEdns[server] = Environment.TickCount64 + (long)WithoutEdnsFor.TotalMilliseconds;
+                        if (!reply.WithoutQuestion)
+                        {
+                            _withoutEdns[server] = Environment.TickCount64 + (long)WithoutEdnsFor.TotalMilliseconds;
+                        }
+
                         await SendAsync(question, edns: false).ConfigureAwait(false);
                     }
                     else if (reply.Truncated)

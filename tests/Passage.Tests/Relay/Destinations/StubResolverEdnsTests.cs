@@ -97,7 +97,7 @@ public sealed class StubResolverEdnsTests
     [Theory]
     [InlineData(1, true)] // format error
     [InlineData(4, true)] // not implemented
-    [InlineData(1, false)] // format error, without the question
+    [InlineData(1, false)] // format error, without the question: asked again without the OPT, but not so afterwards
     public async Task A_server_that_refuses_the_opt_is_asked_again_without_it_at_once_and_so_afterwards(int rcode, bool withQuestion)
     {
         // As servers from before EDNS answer a query with an OPT record (RFC 6891 §7): an error, and no OPT of their own.
@@ -124,10 +124,45 @@ public sealed class StubResolverEdnsTests
 
         Assert.Equal([Real], first.Addresses);
         Assert.Equal([Real], second.Addresses);
-        Assert.Equal(2, withOpt); // the first lookup's A and AAAA; the second asked without
-        Assert.Equal(6, dns.Questions.Count);
+        // With the question: the first lookup's A and AAAA, the second asked without. Without it, a reply known by its
+        // ID alone, each question is asked again without the OPT, and the next lookup asks with it again.
+        Assert.Equal(withQuestion ? 2 : 4, withOpt);
+        Assert.Equal(withQuestion ? 6 : 8, dns.Questions.Count);
         Assert.Equal(4, recorder["passage.relay.dns.queries/answered"]); // one question to one server, counted once
         Assert.Equal(0, recorder["passage.relay.dns.queries/server_failure"]);
+    }
+
+    /// <summary>
+    /// A format error without the question, known by its ID alone, is as easy to forge as any failure (RFC 5452): one
+    /// racing a server that speaks EDNS costs the question a query without the OPT, and does not turn EDNS off at that
+    /// server for the lookups after it (RFC 6891 §7: the fallback is for the server's own refusal of the query).
+    /// </summary>
+    [Fact]
+    public async Task A_forged_format_error_without_the_question_does_not_turn_edns_off_for_later_lookups()
+    {
+        var laterWithoutOpt = 0;
+        await using var dns = new TestDnsServer
+        {
+            RawUdp = query =>
+            {
+                if (!query.AsSpan(12).StartsWith(TestDnsServer.WireName("x.passage.test")))
+                {
+                    Interlocked.Add(ref laterWithoutOpt, Opt(query) is null ? 1 : 0);
+                    return [WithOpt(Good(query))];
+                }
+
+                // Ahead of the server's own answer, from its address and port: a header with the query's ID and FORMERR.
+                return Opt(query) is null ? [Good(query)] : [[query[0], query[1], 0x81, 0x81, 0, 0, 0, 0, 0, 0, 0, 0], WithOpt(Good(query))];
+            },
+        };
+        var resolver = new StubResolver(Conf(dns.EndPoint), null);
+
+        var first = await resolver.LookupAsync("x.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+        var later = await resolver.LookupAsync("y.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+
+        Assert.Equal([Real], first.Addresses);
+        Assert.Equal([Real], later.Addresses);
+        Assert.Equal(0, laterWithoutOpt);
     }
 
     /// <summary>
