@@ -47,16 +47,18 @@ public sealed class SettingsReader
 
     /// <summary>
     /// A duration (see <see cref="Duration"/>), positive unless <paramref name="allowInfinite"/> or
-    /// <paramref name="allowZero"/> (for settings that zero turns off).
+    /// <paramref name="allowZero"/> (for settings that zero turns off), and no shorter than <paramref name="atLeast"/> when given.
     /// </summary>
-    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false)
+    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false, TimeSpan? atLeast = null)
     {
-        var expected = allowInfinite ? Duration.Expected + ", or infinite"
+        var expected = atLeast is { } least ? $"{Duration.Expected}, {Duration.Format(least)} or more"
+            : allowInfinite ? Duration.Expected + ", or infinite"
             : allowZero ? Duration.Expected + ", or 0 for none"
             : Duration.Expected + ", above zero";
         return Get(key, fallback, expected, (string s, out TimeSpan v) =>
             Duration.TryParse(s, out v)
-            && (v > TimeSpan.Zero || (allowZero && v == TimeSpan.Zero) || (allowInfinite && v == Timeout.InfiniteTimeSpan)));
+            && (v > TimeSpan.Zero || (allowZero && v == TimeSpan.Zero) || (allowInfinite && v == Timeout.InfiniteTimeSpan))
+            && (atLeast is not { } minimum || v >= minimum));
     }
 
     /// <summary>One of <paramref name="choices"/> (case-insensitive), returned in its canonical spelling.</summary>

@@ -123,7 +123,7 @@ public static class RelaySettings
             DnsCache = new DnsCacheOptions
             {
                 MaxAge = reader.GetDuration("relay:dnsCacheTtl", dnsDefaults.MaxAge, allowZero: true),
-                NegativeMaxAge = reader.GetDuration("relay:dnsNegativeTtl", dnsDefaults.NegativeMaxAge, allowZero: true),
+                NegativeMaxAge = reader.GetDuration("relay:dnsNegativeTtl", dnsDefaults.NegativeMaxAge, atLeast: DnsCacheOptions.MinNegativeMaxAge),
                 MaxEntries = reader.GetInt("relay:dnsCacheSize", DnsCacheOptions.DefaultMaxEntries, 1, 1_000_000),
             },
         };

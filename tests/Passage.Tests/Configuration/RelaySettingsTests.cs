@@ -150,13 +150,30 @@ public sealed class RelaySettingsTests
     [Fact]
     public void The_dns_cache_settings_are_read_and_zero_turns_caching_off()
     {
-        var (options, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "2m", "dnsNegativeTtl": 0, "dnsCacheSize": 100 } }"""));
+        var (options, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "2m", "dnsNegativeTtl": 1000, "dnsCacheSize": 100 } }"""));
         Assert.Empty(errors);
-        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMinutes(2), NegativeMaxAge = TimeSpan.Zero, MaxEntries = 100 }, options.Destinations.DnsCache);
+        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMinutes(2), NegativeMaxAge = TimeSpan.FromSeconds(1), MaxEntries = 100 }, options.Destinations.DnsCache);
 
         var (off, offErrors) = Read(Layer("environment", ("relay:dnsCacheTtl", "0s")));
         Assert.Empty(offErrors);
         Assert.Equal(TimeSpan.Zero, off.Destinations.DnsCache.MaxAge);
+    }
+
+    /// <summary>
+    /// RFC 9520: a failed lookup is kept 1 s at least, so a name whose servers fail is not asked again on every
+    /// connection. A shorter <c>relay.dnsNegativeTtl</c> (zero, which kept none, among them) is an error naming the key.
+    /// </summary>
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0s")]
+    [InlineData("999ms")]
+    public void A_dns_negative_ttl_under_one_second_is_an_error_naming_the_key(string value)
+    {
+        var (_, errors) = Read(JsonLayer($$"""{ "relay": { "dnsNegativeTtl": "{{value}}" } }"""));
+        var error = Assert.Single(errors);
+        Assert.StartsWith($"relay.dnsNegativeTtl: '{value}' is not a duration", error);
+        Assert.Contains("1s or more", error);
+        Assert.EndsWith("(from relay.json)", error);
     }
 
     [Fact]
@@ -315,7 +332,7 @@ public sealed class RelaySettingsTests
         var (options, errors) = Read(JsonLayer("""
             { "relay": { "passthrough": ["[::1]:9443"], "routes": { "*.example.org": ":443", "a.test": "b.test:8443" },
                          "map": { "a.test": "127.0.0.1" }, "allowPrivate": true, "allowNetworks": ["fd00::/8"], "idleTimeout": "90s",
-                         "dnsCacheTtl": "1500ms", "dnsNegativeTtl": "0", "dnsCacheSize": 10 } }
+                         "dnsCacheTtl": "1500ms", "dnsNegativeTtl": "1200ms", "dnsCacheSize": 10 } }
             """));
         Assert.Empty(errors);
         var json = RelaySettings.ToJson(options, new Passage.Telemetry.LogOptions { Level = LogLevel.Warning, Format = "json" });
@@ -329,7 +346,7 @@ public sealed class RelaySettingsTests
         Assert.Equal(options.Passthrough.Routes.OrderBy(r => r.Pattern), again.Passthrough.Routes.OrderBy(r => r.Pattern));
         Assert.Equal(options.Destinations.AllowNetworks, again.Destinations.AllowNetworks);
         Assert.Equal(options.Destinations.Map["a.test"], again.Destinations.Map["a.test"]);
-        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMilliseconds(1500), NegativeMaxAge = TimeSpan.Zero, MaxEntries = 10 }, again.Destinations.DnsCache);
+        Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMilliseconds(1500), NegativeMaxAge = TimeSpan.FromMilliseconds(1200), MaxEntries = 10 }, again.Destinations.DnsCache);
         Assert.Equal(options.Limits, again.Limits);
     }
 }

@@ -17,8 +17,15 @@ public sealed record DnsCacheOptions
     public TimeSpan MaxAge { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// The shortest <see cref="NegativeMaxAge"/> the configuration takes (<c>relay.dnsNegativeTtl</c>): RFC 9520 has
+    /// resolvers keep a failed lookup 1 s at least, so a name whose servers fail is not asked again on every connection.
+    /// </summary>
+    public static readonly TimeSpan MinNegativeMaxAge = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// How long a failed lookup (a DNS error, or a name without addresses) is reused; zero keeps no
-    /// failure (concurrent lookups are still combined). Unused when <see cref="MaxAge"/> is zero. Default 5 s.
+    /// failure (concurrent lookups are still combined), which the configuration does not offer: it takes
+    /// <see cref="MinNegativeMaxAge"/> or more. Unused when <see cref="MaxAge"/> is zero. Default 5 s.
     /// The relay's own resolver keeps a name without addresses no longer than its SOA allows, and not at all
     /// when the answer came without one (RFC 2308 §5).
     /// </summary>
