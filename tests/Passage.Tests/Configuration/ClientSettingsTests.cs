@@ -1,8 +1,14 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Client;
 using Passage.Configuration;
 using Passage.Identity;
+using Passage.Relay;
+using Passage.Telemetry;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Configuration;
 
@@ -134,6 +140,26 @@ public sealed class ClientSettingsTests
     {
         var (_, errors) = Read(Flags(("client:relays:0", Relay), ("client:http:0", "[::1]:8118"), ("client:socks:0", "127.0.0.2:1080")));
         Assert.Empty(errors);
+    }
+
+    /// <summary>
+    /// <c>[::ffff:127.0.0.1]</c> is loopback (its IPv4 address decides), but an IPv6 socket that is not dual-mode cannot
+    /// bind it: it is read as the IPv4 address it maps, and the front door listens there.
+    /// </summary>
+    [Theory]
+    [InlineData("client:socks:0")]
+    [InlineData("client:http:0")]
+    public async Task An_ipv4_mapped_listen_address_is_read_as_its_ipv4_address_and_listened_on(string key)
+    {
+        var (proxy, errors) = Read(Flags(("client:relays:0", Relay), (key, "[::ffff:127.0.0.1]:0")));
+        Assert.Empty(errors);
+        var endpoint = Assert.Single(key.StartsWith("client:socks", StringComparison.Ordinal) ? proxy.SocksEndpoints : proxy.HttpEndpoints);
+
+        await using var listener = new FrontDoorListener("test", [endpoint], new RelayLimits(), (_, _, _, _) => Task.FromResult(false), NullLogger.Instance, new RelayMetrics(), TimeProvider.System);
+        listener.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, listener.LocalEndpoints[0].Port)).WaitAsync(Timeouts.Default);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 0), endpoint);
     }
 
     [Fact]
