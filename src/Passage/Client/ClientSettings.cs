@@ -55,8 +55,8 @@ public static class ClientSettings
             },
             new LocalProxyOptions
             {
-                SocksEndpoints = socks,
-                HttpEndpoints = http,
+                SocksEndpoints = socks.Endpoints,
+                HttpEndpoints = http.Endpoints,
                 SocksUsers = users,
                 HttpUsers = httpUsers,
                 MaxConnections = reader.GetInt("client:maxConnections", defaults.MaxConnections, 1, 1_000_000),
@@ -110,26 +110,34 @@ public static class ClientSettings
     /// <c>relay.insecurePlain</c> does for the relay's plain CONNECT).
     /// </summary>
     private static void RequireCredentialsBeyondLoopback(
-        SettingsReader reader, IReadOnlyList<System.Net.IPEndPoint> socks, IReadOnlyList<System.Net.IPEndPoint> http, bool socksAsksCredentials, bool httpAsksCredentials)
+        SettingsReader reader, ListenSetting socks, ListenSetting http, bool socksAsksCredentials, bool httpAsksCredentials)
     {
         const string Open = "anyone who reaches it would open tunnels through your relays, with your token (set client.insecureOpen / --insecure-open to allow it)";
-        foreach (var endpoint in http.Where(e => !httpAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
+        foreach (var endpoint in http.Endpoints.Where(e => !httpAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
         {
-            reader.AddError("client:http", $"{endpoint} is not a loopback address: without client.httpUsers (--http-user) {Open}");
+            reader.AddError("client:http", $"{endpoint} is not a loopback address: without client.httpUsers (--http-user) {Open}", http.Layer);
         }
-        foreach (var endpoint in socks.Where(e => !socksAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
+        foreach (var endpoint in socks.Endpoints.Where(e => !socksAsksCredentials && !System.Net.IPAddress.IsLoopback(e.Address)))
         {
-            reader.AddError("client:socks", $"{endpoint} is not a loopback address: without client.socksUsers (--socks-user) {Open}");
+            reader.AddError("client:socks", $"{endpoint} is not a loopback address: without client.socksUsers (--socks-user) {Open}", socks.Layer);
         }
     }
 
-    private static IReadOnlyList<System.Net.IPEndPoint> ListenEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)
+    /// <summary>A listen setting's endpoints, and the layer they came from (null for the default).</summary>
+    private readonly record struct ListenSetting(IReadOnlyList<System.Net.IPEndPoint> Endpoints, SettingsLayer? Layer);
+
+    private static ListenSetting ListenEndpoints(SettingsReader reader, string key, IReadOnlyList<System.Net.IPEndPoint> fallback)
     {
         var list = reader.GetList(key);
         if (list.Count == 1 && list[0].Value is "off" or "none")
         {
-            return [];
+            return new([], list[0].Layer);
         }
-        return list.Count == 0 ? fallback : Relay.RelaySettings.ReadEndpoints(reader, key);
+        if (list.Count == 0)
+        {
+            return new(fallback, null);
+        }
+        var (endpoints, layer) = Relay.RelaySettings.ReadEndpoints(reader, key);
+        return new(endpoints, layer);
     }
 }

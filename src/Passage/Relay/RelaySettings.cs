@@ -205,11 +205,15 @@ public static class RelaySettings
             : null;
     }
 
-    /// <summary>Reads a list of listen endpoints, reporting each bad one.</summary>
-    internal static List<IPEndPoint> ReadEndpoints(SettingsReader reader, string key)
+    /// <summary>
+    /// Reads a list of listen endpoints, reporting each bad one; with the layer they came from (null when unset), for
+    /// the errors found in them later.
+    /// </summary>
+    internal static (List<IPEndPoint> Endpoints, SettingsLayer? Layer) ReadEndpoints(SettingsReader reader, string key)
     {
         var endpoints = new List<IPEndPoint>();
-        foreach (var (entryKey, value, layer) in reader.GetList(key))
+        var list = reader.GetList(key);
+        foreach (var (entryKey, value, layer) in list)
         {
             if (ListenEndpoint.TryParse(value, out var endpoint, out var error))
             {
@@ -220,7 +224,7 @@ public static class RelaySettings
                 reader.AddError(entryKey, $"'{value}': {error}", layer);
             }
         }
-        return endpoints;
+        return (endpoints, list.Count > 0 ? list[0].Layer : null);
     }
 
     /// <summary>Writes the effective configuration in the file's own schema, defaults included.</summary>

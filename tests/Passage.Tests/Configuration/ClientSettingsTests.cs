@@ -129,7 +129,9 @@ public sealed class ClientSettingsTests
         }
         else
         {
-            Assert.Contains(errors, e => e.StartsWith($"{error}: {endpoint} is not a loopback address", StringComparison.Ordinal) && e.Contains("--insecure-open", StringComparison.Ordinal));
+            // Where the address came from, as every other setting's error says it.
+            Assert.Contains(errors, e => e.StartsWith($"{error}: {endpoint} is not a loopback address", StringComparison.Ordinal)
+                && e.Contains("--insecure-open", StringComparison.Ordinal) && e.EndsWith("(from flags)", StringComparison.Ordinal));
             var (_, allowed) = Read(Flags([.. values, ("client:insecureOpen", "true")]));
             Assert.Empty(allowed);
         }

@@ -53,7 +53,9 @@ public sealed class RelaySettingsTests
     public void Plain_connect_off_loopback_needs_insecure_plain()
     {
         var (_, errors) = Read(Layer("flags", ("relay:connectPlain:0", "0.0.0.0:8080")));
-        Assert.Contains("not a loopback address", Assert.Single(errors));
+        var error = Assert.Single(errors);
+        Assert.Contains("not a loopback address", error);
+        Assert.EndsWith("(from flags)", error); // where the address came from, as every other setting's error says it
         var (_, allowed) = Read(Layer("flags", ("relay:connectPlain:0", "0.0.0.0:8080"), ("relay:insecurePlain", "true")));
         Assert.Empty(allowed);
     }

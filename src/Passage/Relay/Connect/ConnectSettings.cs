@@ -15,14 +15,14 @@ public static class ConnectSettings
     public static (ConnectOptions Options, bool Configured) Read(SettingsReader reader)
     {
         var defaults = new ConnectOptions();
-        var endpoints = RelaySettings.ReadEndpoints(reader, "relay:connect");
-        var plain = RelaySettings.ReadEndpoints(reader, "relay:connectPlain");
+        var (endpoints, _) = RelaySettings.ReadEndpoints(reader, "relay:connect");
+        var (plain, plainLayer) = RelaySettings.ReadEndpoints(reader, "relay:connectPlain");
         var insecurePlain = reader.GetBool("relay:insecurePlain", false);
         foreach (var endpoint in plain)
         {
             if (!insecurePlain && !IPAddress.IsLoopback(endpoint.Address))
             {
-                reader.AddError("relay:connectPlain", $"{endpoint} is not a loopback address: without TLS, credentials and destinations cross the network in the clear (set relay.insecurePlain / --insecure-plain to allow it)");
+                reader.AddError("relay:connectPlain", $"{endpoint} is not a loopback address: without TLS, credentials and destinations cross the network in the clear (set relay.insecurePlain / --insecure-plain to allow it)", plainLayer);
             }
         }
 

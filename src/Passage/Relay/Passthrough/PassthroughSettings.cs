@@ -12,7 +12,7 @@ public static class PassthroughSettings
     /// <summary>The pass-through front door's settings, or null when none is set.</summary>
     public static PassthroughOptions? Read(SettingsReader reader)
     {
-        var endpoints = RelaySettings.ReadEndpoints(reader, "relay:passthrough");
+        var (endpoints, _) = RelaySettings.ReadEndpoints(reader, "relay:passthrough");
 
         var routes = new List<SniRoute>();
         foreach (var (key, pattern, upstream, layer) in reader.GetMap("relay:routes"))
