@@ -175,6 +175,8 @@ internal static class RelayCommand
         text.AppendLine($"cert     {certificate}");
         foreach (var endpoint in relay.LocalEndpoints)
         {
+            // [::] is bound dual-mode (FrontDoorListener), so 127.0.0.1 reaches it too; and it is there where ::1 may not be
+            // (a container with IPv6 off), while every new certificate names it.
             var address = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address;
             var proxy = $"https://{new IPEndPoint(address, endpoint.Port)}";
             // --proxy-cacert verifies the relay on every curl, by name; curl 8.10 and later also check the pin.

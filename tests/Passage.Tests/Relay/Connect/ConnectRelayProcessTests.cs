@@ -40,6 +40,28 @@ public sealed partial class ConnectRelayProcessTests
     }
 
     /// <summary>
+    /// A relay on <c>[::]</c> prints its command for 127.0.0.1: the listener binds <c>[::]</c> dual-mode, so IPv4 clients
+    /// reach it as well as IPv6 ones, and the command works as printed; so does the plain line's.
+    /// </summary>
+    [Fact]
+    public async Task On_the_ipv6_unspecified_address_the_printed_curl_commands_work()
+    {
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(
+            ["relay", "--connect", "[::]:0", "--connect-plain", "[::]:0", "--insecure-plain"], workingDirectory: directory.Path);
+        var tryLine = await relay.WaitForLineAsync(l => l.StartsWith("try ", StringComparison.Ordinal));
+        var plainLine = await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal));
+
+        Assert.Contains("-x https://127.0.0.1:", tryLine, StringComparison.Ordinal);
+        await RunThePrintedCurlCommandAsync(tryLine, directory.Path);
+        var plain = Regex.Match(plainLine, @"curl -p -x (?<proxy>\S+) (?<url>\S+)$");
+        Assert.True(plain.Success, plainLine);
+        var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", plain.Groups["proxy"].Value, plain.Groups["url"].Value);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("HTTP/1.1 502", error);
+    }
+
+    /// <summary>
     /// A key whose certificate does not name the address (here one from <c>passage keygen</c> without <c>--name</c>)
     /// gets no curl command that would fail its name check, but a line saying why there is none.
     /// </summary>
