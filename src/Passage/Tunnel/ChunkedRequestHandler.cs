@@ -100,7 +100,7 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
         }
     }
 
-    /// <summary>The request line and fields; the body is announced as chunked and the connection as used once.</summary>
+    /// <summary>The request line and fields; the body is announced as chunked, the connection as used once, and trailers as accepted when the request accepts them.</summary>
     private static byte[] FormatHead(HttpRequestMessage request, Uri uri)
     {
         var head = new StringBuilder();
@@ -123,9 +123,16 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
                 head.Append(name).Append(": ").Append(value).Append("\r\n");
             }
         }
-        head.Append("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        head.Append("Transfer-Encoding: chunked\r\n");
+        // TE is this hop's, so the loop above left it: the "trailers" the request was given for an application that accepts
+        // them (MessageCopy.CreateRequest) goes on, named in Connection as RFC 9110 §10.1.4 requires.
+        head.Append(AsksForTrailers(request) ? "TE: trailers\r\nConnection: TE, close\r\n\r\n" : "Connection: close\r\n\r\n");
         return Encoding.Latin1.GetBytes(head.ToString());
     }
+
+    /// <summary>Whether the request asks its recipient for trailer fields (<c>TE: trailers</c>).</summary>
+    private static bool AsksForTrailers(HttpRequestMessage request) =>
+        request.Headers.NonValidated.TryGetValues("TE", out var te) && te.Any(value => value.Equals("trailers", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Reads the final answer's status line and fields (RFC 9112 §4, §5), passing over interim 1xx answers. The

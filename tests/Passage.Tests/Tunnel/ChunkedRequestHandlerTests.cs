@@ -29,6 +29,23 @@ public sealed class ChunkedRequestHandlerTests
             request);
     }
 
+    /// <summary>
+    /// The TE: trailers a request was given for an application that accepts trailers (TE is hop-by-hop, so only this one
+    /// value) goes on, named in Connection (RFC 9110 §10.1.4).
+    /// </summary>
+    [Fact]
+    public async Task A_request_that_accepts_trailers_asks_the_backend_for_them()
+    {
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        using var response = await SendAsync(backend.Port, "ab", [], acceptsTrailers: true);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(
+            "POST /path?q=%2F HTTP/1.1\r\nHost: app.test\r\nTrailer: x-digest\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+            + "TE: trailers\r\nConnection: TE, close\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            await backend.Request);
+    }
+
     [Fact]
     public async Task A_chunked_answer_brings_its_trailers_along()
     {
@@ -116,7 +133,7 @@ public sealed class ChunkedRequestHandlerTests
         Assert.Equal("connection_refused", TunnelFailure.From(error).ErrorType);
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(int port, string body, KeyValuePair<string, string>[] trailers, HttpMethod? method = null)
+    private static async Task<HttpResponseMessage> SendAsync(int port, string body, KeyValuePair<string, string>[] trailers, HttpMethod? method = null, bool acceptsTrailers = false)
     {
         using var invoker = new HttpMessageInvoker(new ChunkedRequestHandler(Timeouts.Default, noDelay: true), disposeHandler: true);
         var request = new HttpRequestMessage(method ?? HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/path?q=%2F"))
@@ -126,6 +143,12 @@ public sealed class ChunkedRequestHandlerTests
         request.Headers.Host = "app.test";
         request.Headers.TryAddWithoutValidation("Trailer", "x-digest");
         request.Headers.TryAddWithoutValidation("Connection", "keep-alive");
+        if (acceptsTrailers)
+        {
+            // As MessageCopy.CreateRequest asks for them.
+            request.Headers.TryAddWithoutValidation("TE", "trailers");
+            request.Headers.Connection.Add("TE");
+        }
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "text/plain");
         return await invoker.SendAsync(request, CancellationToken.None).WaitAsync(Timeouts.Default);
     }

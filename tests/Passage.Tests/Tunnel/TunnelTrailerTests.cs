@@ -83,6 +83,24 @@ public sealed class TunnelTrailerTests(TunnelPairFixture fixture) : IClassFixtur
         Assert.Equal($"POST {body.Length} {Convert.ToHexString(SHA256.HashData(body))} cl=none te=chunked trailers=x-digest:sha-256=abc;x-note:two  words", text);
     }
 
+    /// <summary>
+    /// A request with trailers goes to the backend on a connection of its own, in a head Passage writes itself: an
+    /// application that accepts trailers has the backend asked for them there too (the head's bytes:
+    /// <see cref="ChunkedRequestHandlerTests.A_request_that_accepts_trailers_asks_the_backend_for_them"/>).
+    /// </summary>
+    [Fact]
+    public async Task A_request_with_trailers_from_an_application_that_accepts_them_has_the_backend_asked_for_them()
+    {
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        var answer = await RawHttp1.SendChunkedAsync(Pair.HttpPort, "POST", "/headers", new MemoryStream("x"u8.ToArray()),
+            "Trailer: x-digest\r\nTE: trailers\r\n", "x-digest: abc\r\n", cts.Token);
+
+        Assert.Equal(200, answer.Status);
+        var seen = Encoding.Latin1.GetString(answer.Body);
+        Assert.StartsWith("POST /headers\n", seen);
+        Assert.Contains("\nte: trailers\n", seen);
+    }
+
     [Fact]
     public async Task A_large_upload_with_trailers_streams_while_the_backend_echoes_it()
     {
