@@ -18,7 +18,8 @@ namespace Passage.Relay.Connect;
 ///                 garbage ─► 400 · version not 1.0/1.1 ─► 505 · method not CONNECT ─► 405 · bad target ─► 400
 ///           ──► header field lines (§5), each judged when its line end arrives;
 ///                 one more than MaxHeaderCount ─► 431
-///           ──► empty line ─► Complete, HeadLength = bytes up to and including its line end
+///           ──► empty line: no Host in HTTP/1.1, or a Host that does not name the target ─► 400
+///                 else Complete, HeadLength = bytes up to and including its line end
 ///  no empty line inside the window and more bytes buffered than the window ─► 431
 /// </code>
 /// Line ends: CRLF, or a bare LF, which RFC 9112 §2.2 lets a recipient accept; tools that type a request by hand
@@ -126,6 +127,11 @@ internal static partial class Http1ConnectParser
 
             if (line.IsEmpty)
             {
+                if (CheckHostField(head[lineStart..][target], version!, hostHeader is not null, hostHeader is { } hostRange ? head[hostRange] : default) is { } hostProblem)
+                {
+                    return Malformed(next, hostProblem);
+                }
+
                 // Strings are made only now: a head still arriving costs no allocation on each read.
                 var hostName = Encoding.ASCII.GetString(head[lineStart..][target][host]);
                 var request = new ConnectRequest(
@@ -220,6 +226,32 @@ internal static partial class Http1ConnectParser
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that
+    /// lacks a Host header field" (more than one is refused as it is read); an HTTP/1.0 request may leave it out. A
+    /// client sends as Host the target URI's authority (§3.2), which for a CONNECT is the request target itself, and
+    /// RFC 9110 §7.2 lets a server refuse a Host that does not name the target: curl, browsers, .NET, Go and OkHttp send
+    /// <c>host:port</c> as written in the target; Node's fetch (undici) leaves out the port, which is accepted too.
+    /// Returns null when the field is acceptable, else a constant reason that holds none of the request's bytes.
+    /// </summary>
+    /// <param name="target">The request target, already read as authority-form.</param>
+    /// <param name="version">The request's HTTP version.</param>
+    /// <param name="hasHostField">Whether the head had a Host field.</param>
+    /// <param name="value">The Host field's value without surrounding whitespace.</param>
+    private static string? CheckHostField(ReadOnlySpan<byte> target, Version version, bool hasHostField, ReadOnlySpan<byte> value)
+    {
+        if (!hasHostField)
+        {
+            return version == HttpVersion.Version11 ? "no Host field in an HTTP/1.1 request" : null;
+        }
+
+        // In a valid authority-form the last colon starts the port: an IPv6 literal's colons are inside its brackets.
+        var hostAndBrackets = target[..target.LastIndexOf((byte)':')];
+        return Ascii.EqualsIgnoreCase(value, target) || Ascii.EqualsIgnoreCase(value, hostAndBrackets)
+            ? null
+            : "Host field does not name the request target";
     }
 
     /// <summary>

@@ -52,6 +52,21 @@ public sealed class ConnectRelayHttp1Tests
         Assert.True(await Loopback.IsClosedByPeerAsync(socket));
     }
 
+    [Theory]
+    [InlineData("CONNECT origin.test:443 HTTP/1.1\r\n\r\n", "no Host field in an HTTP/1.1 request")]
+    [InlineData("CONNECT origin.test:443 HTTP/1.1\r\nHost: relay.test:8443\r\n\r\n", "Host field does not name the request target")]
+    public async Task A_request_without_a_Host_naming_its_target_gets_400_with_the_reason_and_is_counted(string request, string detail)
+    {
+        await using var relay = await ConnectHarness.StartAsync();
+        var (status, head, socket) = await relay.SendHeadAsync(request);
+        using var _ = socket;
+        Assert.Equal(400, status);
+        AssertProxyStatus(head, "http_request_error");
+        Assert.Contains($"details=\"{detail}\"", head);
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/http_request_error"));
+    }
+
     [Fact]
     public async Task A_method_other_than_connect_gets_405_with_allow()
     {

@@ -114,7 +114,7 @@ public sealed class Http1ConnectParserErrorTests
     [Fact]
     public void Overlong_host_is_malformed()
     {
-        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse($"CONNECT {new string('a', 254)}:443 HTTP/1.1\r\n\r\n").Status);
+        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse($"CONNECT {new string('a', 254)}:443 HTTP/1.0\r\n\r\n").Status);
         Assert.Equal(RefusalReason.MalformedRequest, Heads.Refusal($"CONNECT {new string('a', 255)}:443 HTTP/1.1\r\n\r\n").Reason);
     }
 
@@ -148,6 +148,16 @@ public sealed class Http1ConnectParserErrorTests
     [InlineData("CONNECT a.test:443 HTTP/1.1\r\nContent-Length: -0\r\n\r\n", "content on a CONNECT request")]
     [InlineData("CONNECT a.test:443 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "Transfer-Encoding on a CONNECT request")]
     [InlineData("CONNECT a.test:443 HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n", "Transfer-Encoding on a CONNECT request")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "no Host field in an HTTP/1.1 request")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nProxy-Authorization: Basic a\r\n\r\n", "no Host field in an HTTP/1.1 request")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost:\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: relay.test:8443\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:444\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: user@a.test:443\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test.:443\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT [::1]:443 HTTP/1.1\r\nHost: ::1\r\n\r\n", "Host field does not name the request target")]
+    [InlineData("CONNECT a.test:443 HTTP/1.0\r\nHost: b.test:443\r\n\r\n", "Host field does not name the request target")]
     public void Broken_header_sections_are_malformed(string head, string detail)
     {
         var refusal = Heads.Refusal(head);
@@ -157,12 +167,25 @@ public sealed class Http1ConnectParserErrorTests
     }
 
     [Theory]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: A.Test:443\r\n\r\n")]
+    [InlineData("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test\r\n\r\n")]
+    [InlineData("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:DB8::1]:8443\r\n\r\n")]
+    [InlineData("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n")]
+    [InlineData("CONNECT a.test:443 HTTP/1.0\r\n\r\n")]
+    public void A_Host_naming_the_target_with_or_without_its_port_is_accepted_and_HTTP10_may_leave_it_out(string head)
+    {
+        // What curl, browsers, .NET and OkHttp send (host:port), what Node's fetch sends (no port), and HTTP/1.0.
+        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse(head).Status);
+    }
+
+    [Theory]
     [InlineData("Content-Length: 0")]
     [InlineData("Content-Length: 000")]
     [InlineData("content-length:0")]
     public void Content_length_zero_is_no_content(string field)
     {
-        var head = $"CONNECT a.test:443 HTTP/1.1\r\n{field}\r\n{field}\r\n\r\n";
+        var head = $"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n{field}\r\n{field}\r\n\r\n";
 
         Assert.Equal(Http1ParseStatus.Complete, Heads.Parse(head).Status);
     }

@@ -101,7 +101,8 @@ public sealed class Http1ConnectParserLimitTests
     {
         var limits = new Http1ParseLimits { MaxHeaderCount = 0 };
 
-        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse("CONNECT a.test:443 HTTP/1.1\r\n\r\n", limits).Status);
+        // HTTP/1.0 needs no Host field (RFC 9112 §3.2), so a head with none is complete.
+        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse("CONNECT a.test:443 HTTP/1.0\r\n\r\n", limits).Status);
         Assert.Equal(RefusalReason.HeadTooLarge, Heads.Parse(Heads.Minimal, limits).Refusal);
     }
 
@@ -118,15 +119,15 @@ public sealed class Http1ConnectParserLimitTests
     /// <summary>A complete head of exactly <paramref name="length"/> bytes, padded in one field value.</summary>
     private static byte[] HeadOfLength(int length)
     {
-        const string Start = "CONNECT a.test:443 HTTP/1.1\r\nX-Pad: ";
+        const string Start = "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nX-Pad: ";
         const string End = "\r\n\r\n";
         return Heads.Bytes(Start + new string('p', length - Start.Length - End.Length) + End);
     }
 
     private static string HeadWithFields(int count)
     {
-        var head = new StringBuilder("CONNECT a.test:443 HTTP/1.1\r\n");
-        for (int i = 0; i < count; i++)
+        var head = new StringBuilder("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n");
+        for (int i = 1; i < count; i++)
         {
             head.Append("X-F").Append(i).Append(": ").Append(i).Append("\r\n");
         }

@@ -13,7 +13,7 @@ public sealed class Http1ConnectParserSegmentationTests
     public static TheoryData<string> HandWritten => new(
         Heads.Minimal,
         "CONNECT [2001:db8::1]:8443 HTTP/1.0\r\n\r\n",
-        "\r\nCONNECT a.test:1 HTTP/1.1\nProxy-Authorization: Bearer t\nX: \t y\t\n\n",
+        "\r\nCONNECT a.test:1 HTTP/1.1\nProxy-Authorization: Bearer t\nhost:A.TEST\nX: \t y\t\n\n",
         "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nProxy-Authorization: Basic YTpi\r\nContent-Length: 0\r\nX-Latin1: \u00e9\r\n\r\n");
 
     public static TheoryData<HeadSource> Sources => ConnectHeadCapture.Sources;

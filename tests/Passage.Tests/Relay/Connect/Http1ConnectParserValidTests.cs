@@ -63,13 +63,13 @@ public sealed class Http1ConnectParserValidTests
     [InlineData("xn--bcher-kva.example:443", "xn--bcher-kva.example", 443)]
     public void Authority_forms(string target, string host, int port)
     {
-        var result = Heads.Parse($"CONNECT {target} HTTP/1.1\r\n\r\n");
+        var result = Heads.Parse($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
 
         Assert.Equal(Http1ParseStatus.Complete, result.Status);
         Assert.Equal(host, result.Request!.Host);
         Assert.Equal(port, result.Request.Port);
-        Assert.Null(result.Request.HostHeader);
-        Assert.Equal(0, result.Request.HeaderCount);
+        Assert.Equal(target, result.Request.HostHeader);
+        Assert.Equal(1, result.Request.HeaderCount);
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public sealed class Http1ConnectParserValidTests
     [Fact]
     public void The_credential_stays_out_of_ToString()
     {
-        var result = Heads.Parse("CONNECT a.test:443 HTTP/1.1\r\nProxy-Authorization: Basic c2VjcmV0\r\n\r\n");
+        var result = Heads.Parse("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nProxy-Authorization: Basic c2VjcmV0\r\n\r\n");
 
         Assert.Equal("Basic c2VjcmV0", result.Request!.ProxyAuthorization);
         Assert.DoesNotContain("c2VjcmV0", result.ToString(), StringComparison.Ordinal);
