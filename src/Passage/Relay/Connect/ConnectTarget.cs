@@ -31,7 +31,23 @@ internal static class ConnectTarget
     /// <param name="port">The port; 0 on failure.</param>
     /// <param name="detail">On failure, a constant reason that holds none of the target's bytes.</param>
     /// <returns>Whether the target is a valid authority-form.</returns>
-    public static bool TryParse(ReadOnlySpan<byte> target, out Range host, out int port, out string detail)
+    public static bool TryParse(ReadOnlySpan<byte> target, out Range host, out int port, out string detail) =>
+        TryParse(target, portRequired: true, out host, out port, out detail);
+
+    /// <summary>
+    /// Reads an authority whose port may be left out (RFC 3986 §3.2: <c>host [ ":" port ]</c>), such as an HTTP/2
+    /// request's <c>:authority</c>, by the same rules as <see cref="TryParse(ReadOnlySpan{byte}, out Range, out int, out string)"/>
+    /// otherwise: no userinfo, nothing after the port, a port from 1 to 65535 when given.
+    /// </summary>
+    /// <param name="authority">The authority, as received.</param>
+    /// <param name="host">Where the host, as written and without brackets, lies in <paramref name="authority"/>; empty on failure.</param>
+    /// <param name="port">The port; 0 when left out or on failure.</param>
+    /// <param name="detail">On failure, a constant reason that holds none of the authority's bytes.</param>
+    /// <returns>Whether the authority is valid.</returns>
+    public static bool TryParseAuthority(ReadOnlySpan<byte> authority, out Range host, out int port, out string detail) =>
+        TryParse(authority, portRequired: false, out host, out port, out detail);
+
+    private static bool TryParse(ReadOnlySpan<byte> target, bool portRequired, out Range host, out int port, out string detail)
     {
         host = default;
         port = 0;
@@ -89,16 +105,19 @@ internal static class ConnectTarget
             rest = colon < 0 ? default : target[colon..];
         }
 
-        if (rest.IsEmpty || rest[0] != (byte)':')
+        if (!rest.IsEmpty || portRequired)
         {
-            detail = rest.IsEmpty ? "request target has no port" : "request target is not in authority-form (host:port)";
-            return false;
-        }
+            if (rest.IsEmpty || rest[0] != (byte)':')
+            {
+                detail = rest.IsEmpty ? "request target has no port" : "request target is not in authority-form (host:port)";
+                return false;
+            }
 
-        if (!TryParsePort(rest[1..], out port))
-        {
-            detail = "request target port is not a number from 1 to 65535";
-            return false;
+            if (!TryParsePort(rest[1..], out port))
+            {
+                detail = "request target port is not a number from 1 to 65535";
+                return false;
+            }
         }
 
         host = new Range(hostStart, hostStart + hostBytes.Length);

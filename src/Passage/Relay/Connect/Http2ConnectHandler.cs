@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -38,9 +39,16 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, "unsupported :protocol; use connect-tcp");
             return;
         }
-        if (!MasqueTcpPath.TryParsePath(context.Request.Path.Value, out var host, out var port))
+        if (!IsAuthority(context.Request.Headers.Host.ToString()))
         {
-            Refuse(context, id, RefusalReason.MalformedRequest, "path is not /.well-known/masque/tcp/{host}/{port}/");
+            // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo (Kestrel resets
+            // a stream whose value it cannot read at all, and lets an empty one or a port past 65535 through).
+            Refuse(context, id, RefusalReason.MalformedRequest, ":authority is missing or not host[:port]");
+            return;
+        }
+        if (!MasqueTcpPath.TryParsePath(context.Features.Get<IHttpRequestFeature>()?.RawTarget, out var host, out var port, out var pathProblem))
+        {
+            Refuse(context, id, RefusalReason.MalformedRequest, pathProblem);
             return;
         }
         if (opener.Authenticate(context.Request.Headers.ProxyAuthorization) is { } denied)
@@ -90,6 +98,10 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
         await tunnels.RunAsync(tunnel, upstream, opening.Lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
     }
+
+    /// <summary>Whether <paramref name="authority"/> (Kestrel puts :authority in Host) is a host and optional port, read as a CONNECT target is.</summary>
+    private static bool IsAuthority(string authority) =>
+        ConnectTarget.TryParseAuthority(Encoding.Latin1.GetBytes(authority), out _, out _, out _);
 
     /// <summary>RFC 9113 §7: the error code for a tunnel's TCP connection reset or abnormally closed.</summary>
     private const int ConnectError = 0xa;

@@ -10,6 +10,9 @@ namespace Passage.Tests.Relay.Connect;
 /// <summary>One HTTP/2 frame as read: type, flags, stream and payload (RFC 9113 §4.1).</summary>
 internal sealed record RawFrame(byte Type, byte Flags, int Stream, byte[] Payload)
 {
+    /// <summary>The payload as text, each byte one character: a header block's literals (not Huffman-coded) can be read in it.</summary>
+    public string Text => Encoding.Latin1.GetString(Payload);
+
     /// <summary>A GOAWAY's or RST_STREAM's error code.</summary>
     public uint ErrorCode => Type == RawHttp2.GoAway
         ? BinaryPrimitives.ReadUInt32BigEndian(Payload.AsSpan(4))
@@ -117,12 +120,15 @@ internal sealed class RawHttp2 : IDisposable
     }
 
     /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with an extended CONNECT for <paramref name="host"/>:<paramref name="port"/>.</summary>
-    public static byte[] ExtendedConnect(int stream, string host, int port) => Frame(Headers, EndHeaders, stream, HeaderBlock(
+    public static byte[] ExtendedConnect(int stream, string host, int port) => ExtendedConnect(stream, MasqueTcpPath.PathFor(host, port));
+
+    /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with an extended CONNECT for <paramref name="path"/>, as written.</summary>
+    public static byte[] ExtendedConnect(int stream, string path, string authority = "relay.test") => Frame(Headers, EndHeaders, stream, HeaderBlock(
         (":method", "CONNECT"),
         (":protocol", "connect-tcp"),
         (":scheme", "https"),
-        (":authority", "relay.test"),
-        (":path", MasqueTcpPath.PathFor(host, port))));
+        (":authority", authority),
+        (":path", path)));
 
     /// <summary>An RST_STREAM frame for <paramref name="stream"/>.</summary>
     public static byte[] Reset(int stream, uint errorCode = Cancel)

@@ -1,0 +1,90 @@
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>
+/// HTTP/2 requests the relay refuses before a tunnel is opened, each answered with a status and a Proxy-Status and
+/// counted refused, as over HTTP/1.1. The targets name a destination that would be reached, so that a request let
+/// through would get 200.
+/// </summary>
+public sealed class ConnectRelayHttp2RequestTests
+{
+    /// <summary>A 400 as Kestrel writes it: <c>:status</c> from HPACK's static table (RFC 7541 Appendix A, index 12).</summary>
+    private const byte Status400 = 0x8c;
+
+    [Theory]
+    // Percent-encoded twice: read once, the host holds '%', as an HTTP/1.1 target would.
+    [InlineData("/.well-known/masque/tcp/%2531%2532%2537.0.0.1/{port}/", "request target is not in authority-form (host:port)")]
+    [InlineData("/.well-known/masque/tcp/user%40127.0.0.1/{port}/", "request target is not in authority-form (host:port)")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1/{port}/?x=1", "path is not /.well-known/masque/tcp/{host}/{port}/")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1/{port}/#x", "path is not /.well-known/masque/tcp/{host}/{port}/")]
+    [InlineData("/.well-known/masque/tcp/localhost%3A80/{port}/", "request target has a malformed IPv6 literal")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1%/{port}/", "malformed percent-encoding in the target host")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1%2/{port}/", "malformed percent-encoding in the target host")]
+    [InlineData("/.well-known/masque/tcp/%5B%3A%3A1/{port}/", "unclosed IPv6 literal in the request target")]
+    [InlineData("/.well-known/masque/tcp/%3A%3A1%25lo/{port}/", "request target has a malformed IPv6 literal")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1/0{port}0/", "request target port is not a number from 1 to 65535")]
+    [InlineData("/.well-known/masque/tcp/127.0.0.1/+{port}/", "request target port is not a number from 1 to 65535")]
+    [InlineData("/.well-known/masque/tcp//{port}/", "path is not /.well-known/masque/tcp/{host}/{port}/")]
+    public async Task A_target_path_not_read_as_an_http1_target_would_be_gets_400_with_proxy_status_and_is_counted(string path, string detail)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, RawHttp2.ExtendedConnect(1, path.Replace("{port}", echo.Port.ToString(), StringComparison.Ordinal)));
+
+        AssertRefused400(relay, answer, detail);
+    }
+
+    [Theory]
+    // What Kestrel lets through; an :authority it cannot read at all (userinfo, a path, a space, "host:", "[::1") it
+    // resets with PROTOCOL_ERROR before the relay sees the request.
+    [InlineData("")]
+    [InlineData("relay.test:99999")]
+    [InlineData("relay.test:0")]
+    public async Task An_extended_connect_whose_authority_is_not_host_and_port_gets_400_with_proxy_status_and_is_counted(string authority)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, RawHttp2.ExtendedConnect(1, MasqueTcpPathFor(echo.Port), authority));
+
+        AssertRefused400(relay, answer, ":authority is missing or not host[:port]");
+    }
+
+    [Fact]
+    public async Task An_extended_connect_without_authority_gets_400_and_one_with_a_host_alone_or_an_ipv6_literal_is_served()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var missing = RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
+            (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":path", MasqueTcpPathFor(echo.Port))));
+        AssertRefused400(relay, await AnswerAsync(relay, missing), ":authority is missing or not host[:port]");
+
+        foreach (var authority in new[] { "relay.test", "relay.test:8443", "[::1]:8443", "127.0.0.1" })
+        {
+            var served = await AnswerAsync(relay, RawHttp2.ExtendedConnect(1, MasqueTcpPathFor(echo.Port), authority));
+            // :status 200 (static table index 8).
+            Assert.Equal(0x88, served.Payload[0]);
+        }
+    }
+
+    private static string MasqueTcpPathFor(int port) => Passage.Relay.Connect.MasqueTcpPath.PathFor("127.0.0.1", port);
+
+    /// <summary>Sends <paramref name="request"/> on a new connection; returns the relay's first frame for stream 1.</summary>
+    private static async Task<RawFrame> AnswerAsync(ConnectHarness relay, byte[] request)
+    {
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(request);
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 1 || f.Type == RawHttp2.GoAway);
+        Assert.NotNull(answer);
+        return answer;
+    }
+
+    private static void AssertRefused400(ConnectHarness relay, RawFrame answer, string detail)
+    {
+        Assert.Equal(RawHttp2.Headers, answer.Type);
+        Assert.Equal(Status400, answer.Payload[0]);
+        Assert.Contains($"passage; error=http_request_error; details=\"{detail}\"", answer.Text);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/http_request_error"));
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
+    }
+}
