@@ -26,7 +26,7 @@ internal static class RelayCommand
     private static readonly Option<string[]> ClientId = new("--client-id") { Description = "Require mutual TLS from a client with this node ID (repeatable)", HelpName = "ID" };
     private static readonly Option<string?> MinHttpVersion = new("--min-http-version") { Description = "1.1 (HTTP/1.1 and HTTP/2) or 2 (HTTP/2 only). Default 1.1", HelpName = "VERSION" };
     private static readonly Option<string?> RequestHeadTimeout = new("--request-head-timeout") { Description = "Time for a whole HTTP/1.1 request head, HTTP/2 connection start or header block (slowloris guard). Default 10s", HelpName = "DURATION" };
-    private static readonly Option<string?> MaxRequestHeadBytes = new("--max-request-head") { Description = "Largest HTTP/1.1 request head in bytes. Default 8192", HelpName = "BYTES" };
+    private static readonly Option<string?> MaxRequestHeadBytes = new("--max-request-head") { Description = "Largest request head in bytes (HTTP/1.1 head, HTTP/2 header list). Default 8192", HelpName = "BYTES" };
     private static readonly Option<string?> MaxTunnels = new("--max-tunnels") { Description = "CONNECT tunnels open at once; one more gets 503. Default 4096", HelpName = "N" };
     private static readonly Option<string?> MaxTunnelsPerClient = new("--max-tunnels-per-client") { Description = "CONNECT tunnels open at once from one client address. Default 256", HelpName = "N" };
     private static readonly Option<string?> Admin = new("--admin") { Description = "Serve /metrics (Prometheus text) and /healthz on ENDPOINT; no authentication, so bind it to loopback or a management network", HelpName = "ENDPOINT" };

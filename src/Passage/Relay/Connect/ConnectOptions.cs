@@ -38,7 +38,7 @@ public sealed record ConnectOptions
     /// <summary>Time for the whole HTTP/1.1 request head, an HTTP/2 connection's start, or an HTTP/2 header block once begun (slowloris guard). Default 10 s.</summary>
     public TimeSpan RequestHeadTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Largest HTTP/1.1 request head. Default 8 KiB.</summary>
+    /// <summary>Largest HTTP/1.1 request head, and HTTP/2 request header list (RFC 9113 §6.5.2's measure). Default 8 KiB.</summary>
     public int MaxRequestHeadBytes { get; init; } = 8 * 1024;
 
     /// <summary>Tunnels open at once across all clients. Default 4096.</summary>

@@ -13,13 +13,26 @@ namespace Passage.Relay.Connect;
 /// request is one tunnel on its own stream, flow-controlled by HTTP/2, so a stalled tunnel does not
 /// stall the others on the connection.
 /// </summary>
-internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnels, ILogger logger, RelayMetrics metrics)
+/// <remarks>
+/// A request's header list is held to the bounds of an HTTP/1.1 head (<paramref name="maxHeadBytes"/>, and
+/// <see cref="Http1ParseLimits.DefaultMaxHeaderCount"/> fields) and answered 431 with a Proxy-Status beyond them;
+/// Kestrel's own bounds (<see cref="Http2ConnectServer"/>) are set above these, so that it is the relay that answers.
+/// </remarks>
+internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnels, ILogger logger, RelayMetrics metrics, int maxHeadBytes)
 {
+    /// <summary>RFC 9113 §6.5.2: each field of a header list counts its name and value in octets, plus 32.</summary>
+    internal const int FieldOverhead = 32;
+
     private long _nextTunnelId;
 
     public async Task HandleAsync(HttpContext context)
     {
         var id = Interlocked.Increment(ref _nextTunnelId);
+        if (HeadProblem(context.Request.Headers) is { } tooLarge)
+        {
+            Refuse(context, id, RefusalReason.HeadTooLarge, tooLarge);
+            return;
+        }
         var connect = context.Features.Get<IHttpExtendedConnectFeature>();
         if (connect is not { IsExtendedConnect: true } && context.Request.Path == MasqueTcpPath.PingPath && (HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsGet(context.Request.Method)))
         {
@@ -97,6 +110,30 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             abort: () => Reset(context));
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
         await tunnels.RunAsync(tunnel, upstream, opening.Lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Null when the header list is within the relay's bounds, else why not: its size measured as RFC 9113 §6.5.2 does
+    /// (what Kestrel holds to its own bound), over <c>maxHeadBytes</c>, or more fields than an HTTP/1.1 head may have.
+    /// </summary>
+    private string? HeadProblem(IHeaderDictionary headers)
+    {
+        long size = 0;
+        var count = 0;
+        foreach (var (name, values) in headers)
+        {
+            foreach (var value in values)
+            {
+                size += name.Length + (value?.Length ?? 0) + FieldOverhead;
+                if (!name.StartsWith(':'))
+                {
+                    count++;
+                }
+            }
+        }
+        return size > maxHeadBytes ? "request head larger than the limit"
+            : count > Http1ParseLimits.DefaultMaxHeaderCount ? "too many header fields"
+            : null;
     }
 
     /// <summary>Whether <paramref name="authority"/> (Kestrel puts :authority in Host) is a host and optional port, read as a CONNECT target is.</summary>

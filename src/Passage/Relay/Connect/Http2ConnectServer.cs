@@ -51,6 +51,13 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             // A header block begun and never ended (HEADERS without END_HEADERS, no CONTINUATION) holds its connection
             // for as long as an HTTP/1.1 head may take, not Kestrel's 30 s.
             kestrel.Limits.RequestHeadersTimeout = options.RequestHeadTimeout;
+            // The relay bounds a request's header list as it bounds an HTTP/1.1 head, and answers 431 with a Proxy-Status
+            // (Http2ConnectHandler). Kestrel's bounds are kept well above it, so that its own answers (a bare 431, or a
+            // GOAWAY that takes every tunnel of the connection with it for a field HPACK will not decode) come only
+            // past them: at least its defaults (32 KiB, 100 fields), and twice the relay's when that is more.
+            kestrel.Limits.MaxRequestHeadersTotalSize = Math.Max(kestrel.Limits.MaxRequestHeadersTotalSize, 2 * options.MaxRequestHeadBytes);
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = kestrel.Limits.MaxRequestHeadersTotalSize;
+            kestrel.Limits.MaxRequestHeaderCount = Math.Max(kestrel.Limits.MaxRequestHeaderCount, 2 * Http1ParseLimits.DefaultMaxHeaderCount);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
             // The defaults (768 KiB per stream, 1 MiB per connection) cap one tunnel's throughput.
             kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamWindowBytes;

@@ -1,3 +1,4 @@
+using Passage.Relay.Connect;
 using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Connect;
@@ -67,7 +68,51 @@ public sealed class ConnectRelayHttp2RequestTests
         }
     }
 
-    private static string MasqueTcpPathFor(int port) => Passage.Relay.Connect.MasqueTcpPath.PathFor("127.0.0.1", port);
+    [Theory]
+    [InlineData(1, Http1ParseLimits.DefaultMaxHeadBytes, "request head larger than the limit")]
+    [InlineData(Http1ParseLimits.DefaultMaxHeaderCount + 1, 1, "too many header fields")]
+    public async Task A_header_list_past_the_bounds_of_an_http1_head_gets_431_with_proxy_status_and_is_counted(int fields, int valueLength, string detail)
+    {
+        // Within Kestrel's bounds (32 KiB, 100 fields): Kestrel took it, and the relay opened the tunnel.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, WithFields(MasqueTcpPathFor(echo.Port), fields, valueLength));
+
+        Assert.Equal(431, answer.Status);
+        Assert.Contains($"passage; error=http_request_error; details=\"{detail}\"", answer.Text);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/http_request_head_too_large"));
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
+    }
+
+    [Fact]
+    public async Task A_header_list_within_a_raised_head_limit_is_served_though_past_kestrels_default()
+    {
+        // 39 KB of fields, over Kestrel's default 32 KiB (which answered a bare 431), under the relay's 64 KiB.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxRequestHeadBytes = 64 * 1024 });
+        var answer = await AnswerAsync(relay, WithFields(MasqueTcpPathFor(echo.Port), 3, 13_000));
+
+        Assert.Equal(200, answer.Status);
+    }
+
+    /// <summary>An extended CONNECT for <paramref name="path"/> with <paramref name="count"/> more fields of <paramref name="valueLength"/> bytes each, in CONTINUATION frames as needed.</summary>
+    private static byte[] WithFields(string path, int count, int valueLength)
+    {
+        var block = RawHttp2.HeaderBlock([
+            (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":authority", "relay.test"), (":path", path),
+            .. Enumerable.Range(0, count).Select(i => ($"x-field-{i}", new string('v', valueLength)))]);
+        const int MaxFrame = 16 * 1024;
+        var frames = new List<byte>();
+        for (var offset = 0; offset < block.Length; offset += MaxFrame)
+        {
+            var last = offset + MaxFrame >= block.Length;
+            var piece = block.AsSpan(offset, Math.Min(MaxFrame, block.Length - offset));
+            frames.AddRange(RawHttp2.Frame(offset == 0 ? RawHttp2.Headers : RawHttp2.Continuation, last ? RawHttp2.EndHeaders : (byte)0, 1, piece));
+        }
+        return [.. frames];
+    }
+
+    private static string MasqueTcpPathFor(int port) => MasqueTcpPath.PathFor("127.0.0.1", port);
 
     /// <summary>Sends <paramref name="request"/> on a new connection; returns the relay's first frame for stream 1.</summary>
     private static async Task<RawFrame> AnswerAsync(ConnectHarness relay, byte[] request)

@@ -13,6 +13,17 @@ internal sealed record RawFrame(byte Type, byte Flags, int Stream, byte[] Payloa
     /// <summary>The payload as text, each byte one character: a header block's literals (not Huffman-coded) can be read in it.</summary>
     public string Text => Encoding.Latin1.GetString(Payload);
 
+    /// <summary>
+    /// The <c>:status</c> of a response's HEADERS as Kestrel writes the first one on a connection: indexed from HPACK's
+    /// static table (RFC 7541 Appendix A) or a literal with its name from there.
+    /// </summary>
+    public int Status => Payload[0] switch
+    {
+        >= 0x88 and <= 0x8e => new[] { 200, 204, 206, 304, 400, 404, 500 }[Payload[0] - 0x88],
+        0x48 or 0x08 when Payload[1] == 3 => int.Parse(Encoding.ASCII.GetString(Payload, 2, 3), System.Globalization.CultureInfo.InvariantCulture),
+        _ => throw new InvalidOperationException($"no :status read in {Convert.ToHexString(Payload.AsSpan(0, Math.Min(8, Payload.Length)))}"),
+    };
+
     /// <summary>A GOAWAY's or RST_STREAM's error code.</summary>
     public uint ErrorCode => Type == RawHttp2.GoAway
         ? BinaryPrimitives.ReadUInt32BigEndian(Payload.AsSpan(4))
