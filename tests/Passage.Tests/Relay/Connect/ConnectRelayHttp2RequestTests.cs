@@ -56,8 +56,7 @@ public sealed class ConnectRelayHttp2RequestTests
     {
         await using var echo = new EchoServer();
         await using var relay = await ConnectHarness.StartAsync();
-        var missing = RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
-            (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":path", MasqueTcpPathFor(echo.Port))));
+        var missing = Request((":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":path", MasqueTcpPathFor(echo.Port)));
         AssertRefused400(relay, await AnswerAsync(relay, missing), ":authority is missing or not host[:port]");
 
         foreach (var authority in new[] { "relay.test", "relay.test:8443", "[::1]:8443", "127.0.0.1" })
@@ -111,6 +110,40 @@ public sealed class ConnectRelayHttp2RequestTests
         }
         return [.. frames];
     }
+
+    [Fact]
+    public async Task Every_request_the_relay_refuses_is_answered_and_counted_by_its_reason()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o =>
+        {
+            var file = Path.Combine(Path.GetDirectoryName(o.KeyFile)!, "tokens");
+            File.WriteAllText(file, "tok-en\n");
+            return o with { TokenFile = file };
+        });
+        var path = MasqueTcpPathFor(echo.Port);
+        (byte[] Request, int Status, string Reason)[] refusals =
+        [
+            (Request((":method", "GET"), (":scheme", "https"), (":authority", "relay.test"), (":path", "/")), 405, "method_not_allowed"),
+            (Request((":method", "CONNECT"), (":authority", $"127.0.0.1:{echo.Port}")), 405, "method_not_allowed"),
+            (Request((":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "relay.test"), (":path", path)), 400, "http_request_error"),
+            (RawHttp2.ExtendedConnect(1, path), 407, "authentication_required"),
+            (WithFields(path, 1, Http1ParseLimits.DefaultMaxHeadBytes), 431, "http_request_head_too_large"),
+        ];
+        foreach (var (request, status, reason) in refusals)
+        {
+            var before = relay.Counter($"passage.relay.connections.refused/{reason}");
+            var answer = await AnswerAsync(relay, request);
+            Assert.Equal(status, answer.Status);
+            Assert.Contains("proxy-status", answer.Text);
+            Assert.Equal(before + 1, relay.Counter($"passage.relay.connections.refused/{reason}"));
+        }
+        Assert.Equal(refusals.Length, relay.Total("passage.relay.connections.refused"));
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
+    }
+
+    private static byte[] Request(params (string Name, string Value)[] fields) =>
+        RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(fields));
 
     private static string MasqueTcpPathFor(int port) => MasqueTcpPath.PathFor("127.0.0.1", port);
 
