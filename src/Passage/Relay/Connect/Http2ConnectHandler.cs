@@ -104,12 +104,19 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             }
             throw;
         }
+        var lease = opening.Lease;
         await using var tunnel = new StreamConnection(
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
-            abort: () => Reset(context));
+            abort: () =>
+            {
+                // The slot goes back before the reset goes out: a client at its limit that opens a tunnel as soon as it
+                // sees one reset finds the slot free (the tunnel's end gives it back again, which does nothing).
+                lease?.Dispose();
+                Reset(context);
+            });
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
-        await tunnels.RunAsync(tunnel, upstream, opening.Lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+        await tunnels.RunAsync(tunnel, upstream, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>
