@@ -110,6 +110,12 @@ internal sealed record ProxyRequestHead(
         {
             return null;
         }
+        if (pathAndQuery.Length == 0)
+        {
+            // RFC 9112 §3.2.4: the last proxy sends an OPTIONS whose URI has an empty path and no query as "OPTIONS *",
+            // a question about the server as a whole; any other method asks for "/" (§3.2.1).
+            pathAndQuery = method == "OPTIONS" ? "*" : "/";
+        }
         if (!MessageFields.TryFraming(headers, version, response: false, out var framing, out var contentLength, out error))
         {
             return null;
@@ -120,8 +126,8 @@ internal sealed record ProxyRequestHead(
     /// <summary>
     /// Reads an absolute-form target (RFC 9112 §3.2.2), <c>http</c> only, as it is written: its authority names the
     /// destination and is the Host the origin gets; its path and query go on byte for byte (RFC 9110 §7.7: a proxy
-    /// does not rewrite them; no dot segment removed, no percent-encoding undone), "/" standing in for an empty path
-    /// (RFC 9112 §3.2.1). The authority is read as the relay reads a CONNECT target (<see cref="ConnectTarget"/>,
+    /// does not rewrite them; no dot segment removed, no percent-encoding undone); an empty path comes back empty when
+    /// there is no query (the caller picks "/" or "*"), and as "/" before a query (RFC 9112 §3.2.1). The authority is read as the relay reads a CONNECT target (<see cref="ConnectTarget"/>,
     /// port 80 when none is given): no userinfo, no IPv6 zone, nothing a URI parser could read another way.
     /// </summary>
     private static bool TryAbsoluteForm(string target, out string host, out int port, out string authority, out string pathAndQuery, out string? error)
@@ -142,13 +148,13 @@ internal sealed record ProxyRequestHead(
         var rest = target[Scheme.Length..];
         var end = rest.AsSpan().IndexOfAny('/', '?', '#');
         authority = end < 0 ? rest : rest[..end];
-        pathAndQuery = end < 0 ? "/" : rest[end..];
+        pathAndQuery = end < 0 ? "" : rest[end..];
         if (pathAndQuery.Contains('#', StringComparison.Ordinal))
         {
             error = "a fragment is no part of a request target";
             return false;
         }
-        if (pathAndQuery[0] == '?')
+        if (pathAndQuery.StartsWith('?'))
         {
             pathAndQuery = "/" + pathAndQuery;
         }

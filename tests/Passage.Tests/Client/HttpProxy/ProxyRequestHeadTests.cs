@@ -40,6 +40,20 @@ public sealed class ProxyRequestHeadTests
         Assert.NotNull(why);
     }
 
+    [Theory]
+    [InlineData("OPTIONS http://origin.test:8080 HTTP/1.1", "OPTIONS * HTTP/1.1")]
+    [InlineData("OPTIONS http://origin.test:8080/ HTTP/1.1", "OPTIONS / HTTP/1.1")]
+    [InlineData("OPTIONS http://origin.test:8080?q HTTP/1.1", "OPTIONS /?q HTTP/1.1")]
+    [InlineData("GET http://origin.test:8080 HTTP/1.1", "GET / HTTP/1.1")]
+    [InlineData("OPTIONS http://origin.test:8080 HTTP/1.0", "OPTIONS * HTTP/1.1")]
+    public void An_options_request_for_an_empty_path_asks_about_the_server_as_a_whole(string requestLine, string originLine)
+    {
+        // RFC 9112 §3.2.4: the last proxy sends OPTIONS with an empty path and no query as "OPTIONS *".
+        var head = Parse($"{requestLine}\r\n\r\n", out var why);
+        Assert.True(head is not null, why);
+        Assert.StartsWith(originLine + "\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+    }
+
     [Fact]
     public void Transfer_encoding_in_an_http_1_0_request_is_refused()
     {
