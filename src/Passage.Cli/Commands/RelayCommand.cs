@@ -175,9 +175,7 @@ internal static class RelayCommand
         text.AppendLine($"cert     {certificate}");
         foreach (var endpoint in relay.LocalEndpoints)
         {
-            // [::] is bound dual-mode (FrontDoorListener), so 127.0.0.1 reaches it too; and it is there where ::1 may not be
-            // (a container with IPv6 off), while every new certificate names it.
-            var address = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address;
+            var address = Reachable(endpoint.Address);
             var proxy = $"https://{new IPEndPoint(address, endpoint.Port)}";
             // --proxy-cacert verifies the relay on every curl, by name; curl 8.10 and later also check the pin.
             text.AppendLine(relay.CertificateNames(address)
@@ -186,10 +184,18 @@ internal static class RelayCommand
         }
         foreach (var endpoint in relay.LocalPlainEndpoints)
         {
-            text.AppendLine($"plain    curl -p -x http://{endpoint} https://example.org/");
+            text.AppendLine($"plain    curl -p -x http://{new IPEndPoint(Reachable(endpoint.Address), endpoint.Port)} https://example.org/");
         }
         return text.ToString().TrimEnd();
     }
+
+    /// <summary>
+    /// Where a command run on this machine reaches a listener bound to <paramref name="bound"/>: 127.0.0.1 for the
+    /// unspecified addresses ([::] is bound dual-mode, FrontDoorListener, so 127.0.0.1 reaches it too; and it is there
+    /// where ::1 may not be, in a container with IPv6 off, while every new certificate names it), else the address itself.
+    /// </summary>
+    private static IPAddress Reachable(IPAddress bound) =>
+        bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : bound;
 
     internal static async Task ReportErrors(IReadOnlyList<string> errors)
     {

@@ -41,7 +41,7 @@ public sealed partial class ConnectRelayProcessTests
 
     /// <summary>
     /// A relay on <c>[::]</c> prints its command for 127.0.0.1: the listener binds <c>[::]</c> dual-mode, so IPv4 clients
-    /// reach it as well as IPv6 ones, and the command works as printed; so does the plain line's.
+    /// reach it as well as IPv6 ones, and the command works as printed; so does the plain line's, for 127.0.0.1 too.
     /// </summary>
     [Fact]
     public async Task On_the_ipv6_unspecified_address_the_printed_curl_commands_work()
@@ -54,6 +54,7 @@ public sealed partial class ConnectRelayProcessTests
 
         Assert.Contains("-x https://127.0.0.1:", tryLine, StringComparison.Ordinal);
         await RunThePrintedCurlCommandAsync(tryLine, directory.Path);
+        Assert.Contains("-x http://127.0.0.1:", plainLine, StringComparison.Ordinal);
         var plain = Regex.Match(plainLine, @"curl -p -x (?<proxy>\S+) (?<url>\S+)$");
         Assert.True(plain.Success, plainLine);
         var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", plain.Groups["proxy"].Value, plain.Groups["url"].Value);
