@@ -170,17 +170,15 @@ internal sealed record ProxyRequestHead(
             // after a host: "host:80:" is no authority, and is refused below.)
             authority = bare;
         }
-        var hasPort = authority.StartsWith('[')
-            ? authority.AsSpan(authority.IndexOf(']', StringComparison.Ordinal) + 1).StartsWith(':')
-            : authority.Contains(':', StringComparison.Ordinal);
-        return TryAuthority(hasPort ? authority : authority + ":80", out host, out port, out error);
+        return TryAuthority(authority, out host, out port, out error, defaultPort: 80);
     }
 
     /// <summary>
     /// Reads <c>host:port</c> as the relay reads a CONNECT target (<see cref="ConnectTarget"/>): a name or a bracketed
-    /// IPv6 literal without a zone, and a port from 1 to 65535. The host comes back normalized (<see cref="HostPort.Normalize"/>).
+    /// IPv6 literal without a zone, and a port from 1 to 65535, which may be left out when there is a
+    /// <paramref name="defaultPort"/>. The host comes back normalized (<see cref="HostPort.Normalize"/>).
     /// </summary>
-    private static bool TryAuthority(string hostAndPort, out string host, out int port, out string? error)
+    private static bool TryAuthority(string hostAndPort, out string host, out int port, out string? error, int? defaultPort = null)
     {
         host = "";
         port = 0;
@@ -190,10 +188,16 @@ internal sealed record ProxyRequestHead(
             return false;
         }
         var bytes = Encoding.ASCII.GetBytes(hostAndPort);
-        if (!ConnectTarget.TryParse(bytes, out var range, out port, out var detail))
+        if (!(defaultPort is null
+                ? ConnectTarget.TryParse(bytes, out var range, out port, out var detail)
+                : ConnectTarget.TryParseAuthority(bytes, out range, out port, out detail)))
         {
             error = detail;
             return false;
+        }
+        if (port == 0)
+        {
+            port = defaultPort!.Value;
         }
         error = null;
         host = HostPort.Normalize(Encoding.ASCII.GetString(bytes[range]));
