@@ -140,8 +140,12 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
     /// </summary>
     private static async Task<(HttpResponseMessage, List<KeyValuePair<string, string>>)> ReadHeadAsync(Http1Reader reader, HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        while (true)
+        for (var interim = 0; ; interim++)
         {
+            if (interim > InterimAnswers.Max)
+            {
+                throw new HttpRequestException(HttpRequestError.InvalidResponse, $"the backend sent more than {InterimAnswers.Max} interim (1xx) answers");
+            }
             var budget = MaxHeadBytes;
             var statusLine = await ReadHeadLineAsync(reader, budget, cancellationToken).ConfigureAwait(false)
                 ?? throw new HttpRequestException(HttpRequestError.ResponseEnded, "the backend closed the connection before answering");

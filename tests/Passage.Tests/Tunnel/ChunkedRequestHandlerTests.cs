@@ -93,6 +93,29 @@ public sealed class ChunkedRequestHandlerTests
         Assert.Equal("http_protocol_error", TunnelFailure.From(error).ErrorType);
     }
 
+    /// <summary>
+    /// Interim answers are skipped, up to <see cref="Passage.Http.InterimAnswers.Max"/>; one more is an invalid response
+    /// (each one read would start the backend's waiting clock again, so a backend sending them without end held the request).
+    /// </summary>
+    [Theory]
+    [InlineData(32, true)]
+    [InlineData(33, false)]
+    public async Task Interim_answers_are_skipped_up_to_the_bound_and_past_it_are_an_invalid_response(int count, bool served)
+    {
+        var answer = string.Concat(Enumerable.Repeat("HTTP/1.1 102 Processing\r\n\r\n", count)) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        await using var backend = await ScriptedBackend.StartAsync(answer);
+        if (served)
+        {
+            using var response = await SendAsync(backend.Port, "x", []);
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+            return;
+        }
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => SendAsync(backend.Port, "x", []));
+        Assert.Equal(HttpRequestError.InvalidResponse, error.HttpRequestError);
+        Assert.Contains("more than 32 interim (1xx) answers", error.Message);
+        Assert.Equal("http_protocol_error", TunnelFailure.From(error).ErrorType);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("HTTP/1.1 200 OK\r\nx-a: 1\r\n")]

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Passage.Http;
 using Passage.Relay;
 using Passage.Transport;
 
@@ -26,14 +27,8 @@ namespace Passage.Client.HttpProxy;
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
 internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
 {
-    /// <summary>
-    /// The most interim (1xx) answers one request may get. An origin that sends them without end would hold the
-    /// connection: an HTTP/1.0 application, which is sent none, would see nothing until the idle timeout, and any other
-    /// would never get its answer. Go's HTTP client (net/http and its HTTP/2) and Rust's h2 stop at 5 they do not pass
-    /// on; a proxy passes them on, and 103 Early Hints may come more than once and 102 Processing again and again while
-    /// a long request is worked on, so the bound is looser, and still far from unbounded.
-    /// </summary>
-    public const int MaxInterim = 32;
+    /// <summary>The most interim (1xx) answers one request may get (<see cref="InterimAnswers.Max"/>).</summary>
+    public const int MaxInterim = InterimAnswers.Max;
 
     /// <summary>Where each head is read; given back as soon as the final one is (it holds the origin's Set-Cookie, say).</summary>
     private readonly HeadBuffer _head = new();
