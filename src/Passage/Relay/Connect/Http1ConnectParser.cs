@@ -233,7 +233,8 @@ internal static partial class Http1ConnectParser
     /// lacks a Host header field" (more than one is refused as it is read); an HTTP/1.0 request may leave it out. A
     /// client sends as Host the target URI's authority (§3.2), which for a CONNECT is the request target itself, and
     /// RFC 9110 §7.2 lets a server refuse a Host that does not name the target: curl, browsers, .NET, Go and OkHttp send
-    /// <c>host:port</c> as written in the target; Node's fetch (undici) leaves out the port, which is accepted too.
+    /// <c>host:port</c> as written in the target; Node's fetch (undici) leaves out the port, and Python's http.client an IPv6
+    /// address's brackets (<c>addr:port</c>), which are accepted too.
     /// Returns null when the field is acceptable, else a constant reason that holds none of the request's bytes.
     /// </summary>
     /// <param name="target">The request target, already read as authority-form.</param>
@@ -248,10 +249,27 @@ internal static partial class Http1ConnectParser
         }
 
         // In a valid authority-form the last colon starts the port: an IPv6 literal's colons are inside its brackets.
-        var hostAndBrackets = target[..target.LastIndexOf((byte)':')];
-        return Ascii.EqualsIgnoreCase(value, target) || Ascii.EqualsIgnoreCase(value, hostAndBrackets)
+        int portColon = target.LastIndexOf((byte)':');
+        var hostAndBrackets = target[..portColon];
+        return Ascii.EqualsIgnoreCase(value, target) || Ascii.EqualsIgnoreCase(value, hostAndBrackets) || IsUnbracketed(value, target, portColon)
             ? null
             : "Host field does not name the request target";
+
+        // Python's http.client (3.12 on) names an IPv6 target in Host as "addr:port", without the brackets of its
+        // request line; nothing but the port can follow the address, so this names the target as surely.
+        static bool IsUnbracketed(ReadOnlySpan<byte> value, ReadOnlySpan<byte> target, int portColon)
+        {
+            if (target[0] != (byte)'[')
+            {
+                return false;
+            }
+
+            var address = target[1..(portColon - 1)];
+            var port = target[portColon..];
+            return value.Length == address.Length + port.Length
+                && Ascii.EqualsIgnoreCase(value[..address.Length], address)
+                && value[address.Length..].SequenceEqual(port);
+        }
     }
 
     /// <summary>

@@ -179,6 +179,16 @@ public sealed class Http1ConnectParserErrorTests
         Assert.Equal(Http1ParseStatus.Complete, Heads.Parse(head).Status);
     }
 
+    [Fact]
+    public void An_IPv6_target_named_in_Host_without_brackets_but_with_its_port_is_accepted()
+    {
+        // Python's http.client (3.12 on, under urllib and requests) sends CONNECT [addr]:port HTTP/1.1 with
+        // "Host: addr:port", the address unbracketed; the bytes still name this target and no other.
+        Assert.Equal(Http1ParseStatus.Complete, Heads.Parse("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: 2001:DB8::1:8443\r\n\r\n").Status);
+        Assert.Equal("Host field does not name the request target", Heads.Refusal("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: 2001:db8::1:8444\r\n\r\n").Detail);
+        Assert.Equal("Host field does not name the request target", Heads.Refusal("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: 2001:db8::1:84\r\n\r\n").Detail);
+    }
+
     [Theory]
     [InlineData("Content-Length: 0")]
     [InlineData("Content-Length: 000")]
