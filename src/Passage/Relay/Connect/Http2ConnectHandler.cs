@@ -28,7 +28,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     public async Task HandleAsync(HttpContext context)
     {
         var id = Interlocked.Increment(ref _nextTunnelId);
-        if (HeadProblem(context.Request.Headers) is { } tooLarge)
+        if (HeadProblem(context) is { } tooLarge)
         {
             Refuse(context, id, RefusalReason.HeadTooLarge, tooLarge);
             return;
@@ -123,25 +123,41 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     /// Null when the header list is within the relay's bounds, else why not: its size measured as RFC 9113 §6.5.2 does
     /// (what Kestrel holds to its own bound), over <c>maxHeadBytes</c>, or more fields than an HTTP/1.1 head may have.
     /// </summary>
-    private string? HeadProblem(IHeaderDictionary headers)
+    /// <remarks>
+    /// Kestrel keeps the pseudo-header fields out of the header dictionary, and :authority in it as Host: each is counted
+    /// under its own name, as the request line is part of an HTTP/1.1 head. Classic CONNECT carries neither :scheme
+    /// nor :path (RFC 9113 §8.5).
+    /// </remarks>
+    private string? HeadProblem(HttpContext context)
     {
-        long size = 0;
-        var count = 0;
-        foreach (var (name, values) in headers)
+        var request = context.Request;
+        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        long size = FieldSize(":method", request.Method);
+        if (connect is { IsExtendedConnect: true } || !HttpMethods.IsConnect(request.Method))
         {
+            size += FieldSize(":scheme", request.Scheme) + FieldSize(":path", context.Features.Get<IHttpRequestFeature>()?.RawTarget);
+        }
+        if (connect is { IsExtendedConnect: true })
+        {
+            size += FieldSize(":protocol", connect.Protocol);
+        }
+        var count = 0;
+        foreach (var (name, values) in request.Headers)
+        {
+            var listed = name.Equals("Host", StringComparison.OrdinalIgnoreCase) ? ":authority" : name;
             foreach (var value in values)
             {
-                size += name.Length + (value?.Length ?? 0) + FieldOverhead;
-                if (!name.StartsWith(':'))
-                {
-                    count++;
-                }
+                size += FieldSize(listed, value);
+                count++;
             }
         }
         return size > maxHeadBytes ? "request head larger than the limit"
             : count > Http1ParseLimits.DefaultMaxHeaderCount ? "too many header fields"
             : null;
     }
+
+    /// <summary>One field's size in a header list (RFC 9113 §6.5.2).</summary>
+    private static long FieldSize(string name, string? value) => name.Length + (value?.Length ?? 0) + FieldOverhead;
 
     /// <summary>Whether <paramref name="authority"/> (Kestrel puts :authority in Host) is a host and optional port, read as a CONNECT target is.</summary>
     private static bool IsAuthority(string authority) =>
