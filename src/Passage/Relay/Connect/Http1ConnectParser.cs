@@ -18,7 +18,7 @@ namespace Passage.Relay.Connect;
 ///                 garbage ─► 400 · version not 1.0/1.1 ─► 505 · method not CONNECT ─► 405 · bad target ─► 400
 ///           ──► header field lines (§5), each judged when its line end arrives;
 ///                 one more than MaxHeaderCount ─► 431
-///           ──► empty line: no Host in HTTP/1.1, or a Host that does not name the target ─► 400
+///           ──► empty line: no Host in HTTP/1.1 ─► 400
 ///                 else Complete, HeadLength = bytes up to and including its line end
 ///  no empty line inside the window and more bytes buffered than the window ─► 431
 /// </code>
@@ -127,7 +127,7 @@ internal static partial class Http1ConnectParser
 
             if (line.IsEmpty)
             {
-                if (CheckHostField(head[lineStart..][target], version!, hostHeader is not null, hostHeader is { } hostRange ? head[hostRange] : default) is { } hostProblem)
+                if (CheckHostField(version!, hostHeader is not null) is { } hostProblem)
                 {
                     return Malformed(next, hostProblem);
                 }
@@ -230,47 +230,15 @@ internal static partial class Http1ConnectParser
 
     /// <summary>
     /// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that
-    /// lacks a Host header field" (more than one is refused as it is read); an HTTP/1.0 request may leave it out. A
-    /// client sends as Host the target URI's authority (§3.2), which for a CONNECT is the request target itself, and
-    /// RFC 9110 §7.2 lets a server refuse a Host that does not name the target: curl, browsers, .NET, Go and OkHttp send
-    /// <c>host:port</c> as written in the target; Node's fetch (undici) leaves out the port, and Python's http.client an IPv6
-    /// address's brackets (<c>addr:port</c>), which are accepted too.
+    /// lacks a Host header field" (more than one is refused as it is read); an HTTP/1.0 request may leave it out. Its
+    /// value is not used, nor held against the request: the request target alone names the destination, as a proxy
+    /// ignores Host beside an absolute-form target (§3.2.2). Clients differ in what they put there: most the target,
+    /// Node's fetch the host alone, Python's http.client an IPv6 target without brackets, Node's own
+    /// <c>http.request</c> (the tunnel of its documentation) the proxy's address.
     /// Returns null when the field is acceptable, else a constant reason that holds none of the request's bytes.
     /// </summary>
-    /// <param name="target">The request target, already read as authority-form.</param>
-    /// <param name="version">The request's HTTP version.</param>
-    /// <param name="hasHostField">Whether the head had a Host field.</param>
-    /// <param name="value">The Host field's value without surrounding whitespace.</param>
-    private static string? CheckHostField(ReadOnlySpan<byte> target, Version version, bool hasHostField, ReadOnlySpan<byte> value)
-    {
-        if (!hasHostField)
-        {
-            return version == HttpVersion.Version11 ? "no Host field in an HTTP/1.1 request" : null;
-        }
-
-        // In a valid authority-form the last colon starts the port: an IPv6 literal's colons are inside its brackets.
-        int portColon = target.LastIndexOf((byte)':');
-        var hostAndBrackets = target[..portColon];
-        return Ascii.EqualsIgnoreCase(value, target) || Ascii.EqualsIgnoreCase(value, hostAndBrackets) || IsUnbracketed(value, target, portColon)
-            ? null
-            : "Host field does not name the request target";
-
-        // Python's http.client (3.12 on) names an IPv6 target in Host as "addr:port", without the brackets of its
-        // request line; nothing but the port can follow the address, so this names the target as surely.
-        static bool IsUnbracketed(ReadOnlySpan<byte> value, ReadOnlySpan<byte> target, int portColon)
-        {
-            if (target[0] != (byte)'[')
-            {
-                return false;
-            }
-
-            var address = target[1..(portColon - 1)];
-            var port = target[portColon..];
-            return value.Length == address.Length + port.Length
-                && Ascii.EqualsIgnoreCase(value[..address.Length], address)
-                && value[address.Length..].SequenceEqual(port);
-        }
-    }
+    private static string? CheckHostField(Version version, bool hasHostField) =>
+        !hasHostField && version == HttpVersion.Version11 ? "no Host field in an HTTP/1.1 request" : null;
 
     /// <summary>
     /// RFC 9112 §2.3: <c>HTTP-version = HTTP-name "/" DIGIT "." DIGIT</c>, HTTP-name case-sensitive. A well-formed
