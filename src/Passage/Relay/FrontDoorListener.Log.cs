@@ -17,7 +17,7 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
         public static partial void Stopped(ILogger logger, string frontDoor, int closed);
 
-        [LoggerMessage(LogEvents.RelayStoppedAtSignal, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at once, at the second stop signal", EventName = "StoppedAtSignal")]
+        [LoggerMessage(LogEvents.RelayStoppedAtSignal, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at once, told to stop without waiting for the drain deadline", EventName = "StoppedAtSignal")]
         public static partial void StoppedAtSignal(ILogger logger, string frontDoor, int closed);
 
         [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]

@@ -184,7 +184,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         }
         if (atSignal)
         {
-            // Told to stop at once (a second signal) before the drain deadline: not the deadline's doing.
+            // Told to stop at once (a second signal, or disposed) before the drain deadline: not the deadline's doing.
             Log.StoppedAtSignal(_logger, _frontDoor, closed);
         }
         else
