@@ -56,7 +56,8 @@ internal static class ConnectTarget
         ReadOnlySpan<byte> rest;
         if (target.IsEmpty)
         {
-            detail = "empty request target";
+            // An authority whose port may be left out has, when empty, an empty host (RFC 3986 §3.2.2), as "http:///a" has.
+            detail = portRequired ? "empty request target" : "request target has no host";
             return false;
         }
 

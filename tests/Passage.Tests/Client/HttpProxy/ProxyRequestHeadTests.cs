@@ -158,6 +158,18 @@ public sealed class ProxyRequestHeadTests
     public void A_colon_after_a_port_is_no_empty_port(string target) =>
         Assert.Null(Parse($"GET {target} HTTP/1.1\r\n\r\n", out _));
 
+    /// <summary>A URL with no host (an empty authority, or a port alone) is refused, and the reason says so.</summary>
+    [Theory]
+    [InlineData("http:///a")]
+    [InlineData("http://?q")]
+    [InlineData("http://:/a")]
+    [InlineData("http://:80/a")]
+    public void A_url_without_a_host_is_refused_as_having_none(string target)
+    {
+        Assert.Null(Parse($"GET {target} HTTP/1.1\r\n\r\n", out var why));
+        Assert.Equal("request target has no host", why);
+    }
+
     /// <summary>A CONNECT target is read as the relay reads it: what the relay would refuse (or time out on) is refused here.</summary>
     [Theory]
     [InlineData("[fe80::1%25eth0]:443", "IPv6")]
