@@ -14,10 +14,10 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "Stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
         public static partial void Draining(ILogger logger, int open, string drainTimeout);
 
-        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at the drain deadline", EventName = "Stopped")]
+        [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} stopped; connections closed at the drain deadline: {Closed}", EventName = "Stopped")]
         public static partial void Stopped(ILogger logger, string frontDoor, int closed);
 
-        [LoggerMessage(LogEvents.RelayStoppedAtSignal, LogLevel.Information, "{FrontDoor} stopped; {Closed} connections were closed at once, told to stop without waiting for the drain deadline", EventName = "StoppedAtSignal")]
+        [LoggerMessage(LogEvents.RelayStoppedAtSignal, LogLevel.Information, "{FrontDoor} stopped, told not to wait for the drain deadline; connections closed at once: {Closed}", EventName = "StoppedAtSignal")]
         public static partial void StoppedAtSignal(ILogger logger, string frontDoor, int closed);
 
         [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]

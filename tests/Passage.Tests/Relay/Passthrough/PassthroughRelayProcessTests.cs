@@ -72,7 +72,7 @@ public sealed class PassthroughRelayProcessTests
 
         await relay.WaitForExitAsync(Timeouts.Default);
         Assert.Equal(0, relay.ExitCode);
-        Assert.Contains("0 connections were closed at the drain deadline", relay.Output);
+        Assert.Contains("connections closed at the drain deadline: 0", relay.Output);
         await echoTask.WaitAsync(Timeouts.Default);
     }
 
@@ -94,7 +94,7 @@ public sealed class PassthroughRelayProcessTests
         await relay.WaitForExitAsync(Timeouts.Default);
         Assert.Equal(0, relay.ExitCode);
         Assert.True(await Loopback.IsClosedByPeerAsync(client));
-        Assert.Contains("1 connections were closed at once, told to stop without waiting for the drain deadline", relay.Output);
+        Assert.Contains("told not to wait for the drain deadline; connections closed at once: 1", relay.Output);
         Assert.DoesNotContain("closed at the drain deadline", relay.Output);
         // The upstream side is cut as well (reset, or closed): the echo ends either way.
         await Task.WhenAny(echoTask).WaitAsync(Timeouts.Default);
