@@ -28,12 +28,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     public async Task HandleAsync(HttpContext context)
     {
         var id = Interlocked.Increment(ref _nextTunnelId);
-        if (HeadProblem(context) is { } tooLarge)
+        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
+        if (HeadProblem(context, connect) is { } tooLarge)
         {
             Refuse(context, id, RefusalReason.HeadTooLarge, tooLarge);
             return;
         }
-        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
         if (connect is not { IsExtendedConnect: true } && context.Request.Path == MasqueTcpPath.PingPath && (HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsGet(context.Request.Method)))
         {
             // A client measuring its round trip to this relay: answered at once, counted nowhere.
@@ -128,10 +128,9 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     /// under its own name, as the request line is part of an HTTP/1.1 head. Classic CONNECT carries neither :scheme
     /// nor :path (RFC 9113 §8.5).
     /// </remarks>
-    private string? HeadProblem(HttpContext context)
+    private string? HeadProblem(HttpContext context, IHttpExtendedConnectFeature? connect)
     {
         var request = context.Request;
-        var connect = context.Features.Get<IHttpExtendedConnectFeature>();
         long size = FieldSize(":method", request.Method);
         if (connect is { IsExtendedConnect: true } || !HttpMethods.IsConnect(request.Method))
         {
