@@ -34,8 +34,9 @@ public sealed record RelayLimits
     /// </summary>
     public bool ZeroCopy { get; init; } = true;
 
-    /// <summary>The pump settings these limits imply.</summary>
-    internal Transport.PumpOptions PumpOptions(TimeProvider time) => new() { IdleTimeout = IdleTimeout, TimeProvider = time, ZeroCopy = ZeroCopy };
+    /// <summary>The pump settings these limits imply, adding the bytes delivered to <paramref name="tally"/> if given.</summary>
+    internal Transport.PumpOptions PumpOptions(TimeProvider time, Transport.ByteTally? tally = null) =>
+        new() { IdleTimeout = IdleTimeout, TimeProvider = time, ZeroCopy = ZeroCopy, Tally = tally };
 
     /// <summary>On shutdown, how long open connections may finish before they are closed. Default 30 s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);

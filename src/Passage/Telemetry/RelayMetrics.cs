@@ -19,7 +19,6 @@ public sealed class RelayMetrics : IDisposable
     private readonly Counter<long> _accepted;
     private readonly Counter<long> _refused;
     private readonly UpDownCounter<long> _open;
-    private readonly Counter<long> _bytes;
     private readonly Counter<long> _closed;
     private readonly Counter<long> _tunnelsOpened;
     private readonly UpDownCounter<long> _tunnelsOpen;
@@ -33,7 +32,7 @@ public sealed class RelayMetrics : IDisposable
         _accepted = _meter.CreateCounter<long>("passage.relay.connections.accepted", "{connection}", "Client connections accepted");
         _refused = _meter.CreateCounter<long>("passage.relay.connections.refused", "{connection}", "Client connections turned away before relaying, by reason");
         _open = _meter.CreateUpDownCounter<long>("passage.relay.connections.open", "{connection}", "Client connections open now");
-        _bytes = _meter.CreateCounter<long>("passage.relay.bytes", "By", "Bytes delivered, by direction");
+        _meter.CreateObservableCounter("passage.relay.bytes", ObserveBytes, "By", "Bytes delivered, by direction, counted as each write completes");
         _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections and tunnels ended, by how they ended");
         _tunnelsOpened = _meter.CreateCounter<long>("passage.relay.tunnels.opened", "{tunnel}", "CONNECT tunnels established (upstream connected, 2xx sent)");
         _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
@@ -49,6 +48,25 @@ public sealed class RelayMetrics : IDisposable
             "Splice pipes open now (moving bytes, or kept spare)");
         _meter.CreateObservableGauge("passage.relay.splice.pipe_capacity", () => SplicePipe.OpenCapacity, "By",
             "Capacity of the splice pipes open now: what counts against fs.pipe-user-pages-soft");
+    }
+
+    /// <summary>
+    /// Where the relay's pumps add the bytes they deliver, as they deliver them (<see cref="PumpOptions.Tally"/>); read as
+    /// <c>passage.relay.bytes</c>, so that a long-lived connection's bytes show while it lasts.
+    /// </summary>
+    internal ByteTally Bytes { get; } = new();
+
+    /// <summary>Each direction once bytes have gone that way: a series appears once it has been counted, as a counter's would.</summary>
+    private IEnumerable<Measurement<long>> ObserveBytes()
+    {
+        if (Bytes.ToUpstream is var toUpstream and > 0)
+        {
+            yield return new Measurement<long>(toUpstream, new KeyValuePair<string, object?>("direction", "client_to_upstream"));
+        }
+        if (Bytes.ToClient is var toClient and > 0)
+        {
+            yield return new Measurement<long>(toClient, new KeyValuePair<string, object?>("direction", "upstream_to_client"));
+        }
     }
 
     private static IEnumerable<Measurement<long>> ObserveFallbacks()
@@ -90,17 +108,9 @@ public sealed class RelayMetrics : IDisposable
     /// <summary>Counts a question the relay's own resolver put to a DNS server, by how it was answered (tag <c>result</c>).</summary>
     internal void DnsQueried(string outcome) => _dnsQueries.Add(1, new KeyValuePair<string, object?>("result", outcome));
 
-    /// <summary>Counts a finished relay run: its bytes each way and how it ended.</summary>
+    /// <summary>Counts a finished relay run by how it ended (its bytes were counted as they went, <see cref="Bytes"/>).</summary>
     public void Relayed(string frontDoor, in PumpResult result)
     {
-        if (result.ClientToUpstreamBytes > 0)
-        {
-            _bytes.Add(result.ClientToUpstreamBytes, new KeyValuePair<string, object?>("direction", "client_to_upstream"));
-        }
-        if (result.UpstreamToClientBytes > 0)
-        {
-            _bytes.Add(result.UpstreamToClientBytes, new KeyValuePair<string, object?>("direction", "upstream_to_client"));
-        }
         var end = result.End switch
         {
             PumpEnd.Completed => "completed",

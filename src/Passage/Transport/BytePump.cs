@@ -300,6 +300,7 @@ public static partial class BytePump
             {
                 Interlocked.Add(ref _toClient, count);
             }
+            _options.Tally?.Add(toSide, count);
             if (waited)
             {
                 Touch();

@@ -43,6 +43,9 @@ public sealed record PumpOptions
     /// </summary>
     public bool ZeroCopy { get; init; } = true;
 
+    /// <summary>Where each run also adds the bytes it delivers, as it delivers them (a relay's byte counters); null for none.</summary>
+    public ByteTally? Tally { get; init; }
+
     /// <summary>Clock for the idle timeout; tests inject their own.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

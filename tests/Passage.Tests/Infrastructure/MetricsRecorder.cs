@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace Passage.Tests.Infrastructure;
 
 /// <summary>
-/// Sums the long-valued measurements of one meter instance by instrument name and the tags
+/// Sums the long-valued measurements of one meter instance (observable instruments: their latest value, read when asked) by instrument name and the tags
 /// <c>reason</c>, <c>end</c>, <c>direction</c> and <c>result</c>, as "name/tag": "passage.relay.connections.refused/no_route".
 /// </summary>
 internal sealed class MetricsRecorder : IDisposable
@@ -38,7 +38,8 @@ internal sealed class MetricsRecorder : IDisposable
             }
             lock (_sums)
             {
-                _sums[key] = _sums.GetValueOrDefault(key) + value;
+                // An observable counter reports its running total each time it is read: the latest is the sum.
+                _sums[key] = instrument.IsObservable ? value : _sums.GetValueOrDefault(key) + value;
                 if (frontDoor is not null)
                 {
                     _frontDoors.Add(frontDoor);
@@ -53,6 +54,7 @@ internal sealed class MetricsRecorder : IDisposable
     {
         get
         {
+            _listener.RecordObservableInstruments();
             lock (_sums)
             {
                 return _sums.GetValueOrDefault(key);
@@ -63,6 +65,7 @@ internal sealed class MetricsRecorder : IDisposable
     /// <summary>The sum so far of <paramref name="instrument"/> over all its tags ("name" and every "name/...").</summary>
     public long Total(string instrument)
     {
+        _listener.RecordObservableInstruments();
         lock (_sums)
         {
             return _sums.Where(s => s.Key == instrument || s.Key.StartsWith(instrument + "/", StringComparison.Ordinal)).Sum(s => s.Value);

@@ -72,7 +72,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<ConnectRelay>();
         _metrics = metrics;
         _time = timeProvider ?? TimeProvider.System;
-        _tunnels = new TunnelPump(options, limits.HandshakeTimeout, limits.PumpOptions(_time), metrics, _logger);
+        _tunnels = new TunnelPump(options, limits.HandshakeTimeout, limits.PumpOptions(_time, metrics.Bytes), metrics, _logger);
         _http1 = new Http1ConnectSession(opener, _tunnels, options, _logger, metrics, _time);
         _tlsOptions = new SslServerAuthenticationOptions
         {

@@ -41,7 +41,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         _metrics = metrics;
         _time = time;
         _routes = new SniRouteTable(options.Routes);
-        _pumpOptions = limits.PumpOptions(time);
+        _pumpOptions = limits.PumpOptions(time, metrics.Bytes);
     }
 
     /// <summary>Serves one connection up to its pump's start (see <see cref="ConnectionHandler"/>).</summary>

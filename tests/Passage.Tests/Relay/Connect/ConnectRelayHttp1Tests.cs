@@ -41,6 +41,35 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(1, relay.Counter("passage.relay.tunnels.opened"));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_open_tunnel_shows_its_bytes_as_they_go_and_they_are_not_counted_again_at_its_end(bool zeroCopy)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { ZeroCopy = zeroCopy });
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, System.Text.Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}")));
+        Assert.StartsWith("HTTP/1.1 200", await ConnectHarness.ReadHeadAsync(socket));
+
+        var sent = RandomNumberGenerator.GetBytes(300_000);
+        var reading = Loopback.ReadToEndAsync(socket, limit: sent.Length);
+        await Loopback.SendAllAsync(socket, sent);
+        Assert.Equal(SHA256.HashData(sent), SHA256.HashData(await reading));
+
+        // Still open: every byte echoed back has been delivered both ways, and counted.
+        string Seen() => $"to upstream {relay.Counter("passage.relay.bytes/client_to_upstream")}, to client {relay.Counter("passage.relay.bytes/upstream_to_client")}";
+        await Timeouts.WaitUntilAsync(
+            () => relay.Counter("passage.relay.bytes/client_to_upstream") == sent.Length && relay.Counter("passage.relay.bytes/upstream_to_client") == sent.Length, Seen);
+        Assert.Equal(0, relay.Counter("passage.relay.connections.closed/completed"));
+
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await Loopback.ReadToEndAsync(socket));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/completed") == 1);
+        Assert.Equal(sent.Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
+        Assert.Equal(sent.Length, relay.Counter("passage.relay.bytes/upstream_to_client"));
+    }
+
     [Fact]
     public async Task A_malformed_request_gets_400()
     {
