@@ -10,7 +10,8 @@ using Passage.Transport;
 namespace Passage.Telemetry;
 
 /// <summary>
-/// The admin listener: <c>GET /metrics</c> (Prometheus text) and <c>GET /healthz</c>. Bind it to a
+/// The admin listener: <c>GET /metrics</c> (Prometheus text: the relay's counters, then the process figures of
+/// <see cref="ProcessMetrics"/>) and <c>GET /healthz</c>. Bind it to a
 /// loopback or management address: it has no authentication.
 /// </summary>
 public sealed partial class AdminServer : IAsyncDisposable
@@ -68,7 +69,7 @@ public sealed partial class AdminServer : IAsyncDisposable
         var app = builder.Build();
         // HEAD as well as GET (RFC 9110 §9.3.2): probes and load balancers often ask with HEAD.
         string[] methods = [HttpMethods.Get, HttpMethods.Head];
-        app.MapMethods("/metrics", methods, () => Results.Text(prometheus.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapMethods("/metrics", methods, () => Results.Text(prometheus.Render() + ProcessMetrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapMethods("/healthz", methods, () => healthy() ? Results.Text("ok\n") : Results.Text("stopping\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         await app.StartAsync().ConfigureAwait(false);
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);

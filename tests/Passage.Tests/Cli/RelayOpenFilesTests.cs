@@ -157,6 +157,57 @@ public sealed partial class RelayOpenFilesTests
     }
 
     /// <summary>
+    /// /metrics carries the process figures every Prometheus exporter shows (process_open_fds against process_max_fds,
+    /// memory, CPU, start time), so an operator can alert on descriptors before the caps bite: 60 open tunnels show as
+    /// 120 descriptors more, and each figure is the process's own, as /proc says.
+    /// </summary>
+    [Fact]
+    public async Task Metrics_show_the_process_figures_and_its_descriptors_follow_the_open_tunnels()
+    {
+        const int Tunnels = 60;
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        var started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await using var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(directory.Path, "--max-tunnels-per-client", "4096", "--admin", "127.0.0.1:0"), openFiles: (1024, 3000));
+        var port = await relay.WaitForListeningPortAsync();
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await relay.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
+
+        var before = await admin.GetStringAsync("/metrics");
+        Assert.Contains("# TYPE process_open_fds gauge", before);
+        Assert.Contains("# TYPE process_cpu_seconds_total counter", before);
+        Assert.Equal(3000, MetricValue(before, "process_max_fds"));
+        var rss = long.Parse(Regex.Match(await File.ReadAllTextAsync($"/proc/{relay.Id}/status"), @"VmRSS:\s+(\d+) kB").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        var shown = MetricValue(before, "process_resident_memory_bytes");
+        Assert.InRange(shown, rss / 2, rss * 2);
+        Assert.InRange(Number(before, "process_start_time_seconds"), started - 1, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
+        Assert.True(Number(before, "process_cpu_seconds_total") > 0, before);
+
+        var (open, refused) = await OpenTunnelsAsync(port, echo.Port, Tunnels);
+        try
+        {
+            Assert.Equal(0, refused);
+            var during = await admin.GetStringAsync("/metrics");
+            var real = Directory.GetFiles($"/proc/{relay.Id}/fd").Length;
+            // Each tunnel holds its client's socket and its upstream's; the scrape's own connection and the pool's spare
+            // descriptors may differ by a few between the two readings.
+            Assert.InRange(MetricValue(during, "process_open_fds") - MetricValue(before, "process_open_fds"), 2 * Tunnels, 2 * Tunnels + 8);
+            Assert.InRange(MetricValue(during, "process_open_fds"), real - 8, real + 8);
+        }
+        finally
+        {
+            open.ForEach(s => s.Dispose());
+        }
+    }
+
+    private static double Number(string exposition, string series)
+    {
+        var line = exposition.Split('\n').SingleOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"no {series} in:\n{exposition}");
+        return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
     /// Splice pipes take descriptors too: a relay keeps them within a sixteenth of its limit on open files (under
     /// 1024, 32 pipes). Forty tunnels whose upstream stops reading each stall with bytes in flight. Thirty-two of them
     /// hold a pipe; the rest find none and copy through user space instead. The relay never holds more pipes than
