@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Cli.Hosting;
 using Passage.Client;
 using Passage.Configuration;
@@ -27,6 +28,7 @@ internal static class ConfigCommand
             var role = RoleOf(path);
             IReadOnlyList<string> errors;
             string? effective = null;
+            IReadOnlyList<string> fitted = [];
             switch (role)
             {
                 case "tunnel":
@@ -43,6 +45,10 @@ internal static class ConfigCommand
                     var (relay, log, relayErrors) = RelayCommand.Load(path, [], []);
                     errors = relayErrors;
                     effective = RelaySettings.ToJson(relay, log);
+                    if (errors.Count == 0)
+                    {
+                        fitted = Fitted(relay, RelayHost.Fit(relay, NullLogger.Instance));
+                    }
                     break;
             }
             if (errors.Count > 0)
@@ -51,9 +57,37 @@ internal static class ConfigCommand
                 return 1;
             }
             await Console.Out.WriteLineAsync(effective ?? $"{path}: valid {role} settings").ConfigureAwait(false);
+            foreach (var line in fitted)
+            {
+                await Console.Error.WriteLineAsync(line).ConfigureAwait(false);
+            }
             return 0;
         });
         return new Command("config", "Work with settings files") { check };
+    }
+
+    /// <summary>
+    /// A line for each setting that a relay started here would run with at another value than <paramref name="configured"/>
+    /// (<paramref name="fitted"/>: what <see cref="RelayHost.Fit"/>, which a start runs, makes of it), such as
+    /// <c>relay.streamWindow: 131072 at start (configured 4194304; fitted to memory)</c>, then what they were fitted to;
+    /// none when every value is used as configured. The printed configuration keeps the configured values, so that it
+    /// reads back as the same settings.
+    /// </summary>
+    private static IReadOnlyList<string> Fitted(RelayOptions configured, RelayOptions fitted)
+    {
+        (string Key, int? Configured, int? Fitted, string Why)[] settings =
+        [
+            ("relay.maxConnections", configured.Limits.MaxConnections, fitted.Limits.MaxConnections, "fitted to the open-file limit"),
+            ("relay.maxTunnels", configured.Connect?.MaxTunnels, fitted.Connect?.MaxTunnels, "fitted to the open-file limit"),
+            ("relay.streamWindow", configured.Connect?.StreamWindowBytes, fitted.Connect?.StreamWindowBytes, "fitted to memory"),
+        ];
+        List<string> lines = [.. settings.Where(s => s.Configured != s.Fitted).Select(s => $"{s.Key}: {s.Fitted} at start (configured {s.Configured}; {s.Why})")];
+        if (lines.Count > 0)
+        {
+            lines.Add("(fitted to the open-file limit and the memory of this process: a relay started under other limits, such as systemd's "
+                + "LimitNOFILE= or a container's memory limit, fits to those)");
+        }
+        return lines;
     }
 
     /// <summary>Which role a file configures, from its top-level sections; relay when unclear (its reader names the problem).</summary>

@@ -38,6 +38,18 @@ public sealed partial class RelayHost : IAsyncDisposable
     public IPEndPoint? AdminEndpoint => _admin?.LocalEndpoint;
 
     /// <summary>
+    /// <paramref name="options"/> as a relay started in this process runs them: its caps fitted to the open-file limit
+    /// (<see cref="DescriptorBudget"/>), then its HTTP/2 tunnels' receive window to the memory the process may use
+    /// (<see cref="MemoryBudget"/>, for the tunnels that fit), each change logged to <paramref name="logger"/>.
+    /// <see cref="StartAsync"/> runs with these; <c>passage config check</c> shows where they differ from the configured.
+    /// </summary>
+    internal static RelayOptions Fit(RelayOptions options, ILogger logger)
+    {
+        options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
+        return MemoryBudget.Fit(options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, logger);
+    }
+
+    /// <summary>
     /// Starts every configured front door. Throws <see cref="IOException"/> naming the front door and endpoint when one
     /// cannot be bound (the admin listener's own: Kestrel's, naming its address), after closing whatever had started.
     /// </summary>
@@ -46,8 +58,7 @@ public sealed partial class RelayHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         loggerFactory ??= NullLoggerFactory.Instance;
         ILogger logger = loggerFactory.CreateLogger<RelayHost>();
-        options = DescriptorBudget.Fit(options, Transport.OpenFileLimit.Current, logger);
-        options = MemoryBudget.Fit(options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, logger);
+        options = Fit(options, logger);
         LogResolver(logger, options.Destinations.Dns);
         // Only pass-through and plain CONNECT have a plain socket at both ends.
         var splices = options.Limits.ZeroCopy && (options.Passthrough is not null || options.Connect is { PlainEndpoints.Count: > 0 })

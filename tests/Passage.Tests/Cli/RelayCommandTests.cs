@@ -89,6 +89,48 @@ public sealed class RelayCommandTests
         Assert.Equal("5m", relay.GetProperty("idleTimeout").GetString());
     }
 
+    /// <summary>
+    /// Under 1024 open files and 1 GiB, a relay starts with 352 connections and tunnels (a share of the descriptors each)
+    /// and a window that fits 352 tunnels in half of 1 GiB (512 MiB / 352, in whole pages): config check says so, and
+    /// prints the configured values, which read back as the same settings.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_shows_the_values_a_relay_would_start_with_where_the_limits_lower_them()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""");
+        await using var check = PassageProcess.Start(
+            ["config", "check", file], new Dictionary<string, string?> { ["DOTNET_GCHeapHardLimit"] = "0x40000000" }, openFiles: (1024, 1024));
+        await check.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Equal(
+            [
+                "relay.maxConnections: 352 at start (configured 4096; fitted to the open-file limit)",
+                "relay.maxTunnels: 352 at start (configured 4096; fitted to the open-file limit)",
+                "relay.streamWindow: 1523712 at start (configured 4194304; fitted to memory)",
+            ],
+            check.StandardError.ReplaceLineEndings("\n").Split('\n').Where(l => l.StartsWith("relay.", StringComparison.Ordinal)));
+        Assert.Contains("LimitNOFILE=", check.StandardError);
+        var relay = JsonDocument.Parse(check.StandardOutput).RootElement.GetProperty("relay");
+        Assert.Equal(4096, relay.GetProperty("maxTunnels").GetInt32());
+        Assert.Equal(4 * 1024 * 1024, relay.GetProperty("streamWindow").GetInt32());
+    }
+
+    [Fact]
+    public async Task Config_check_adds_nothing_when_the_configured_values_fit()
+    {
+        using var directory = new TemporaryDirectory();
+        // 8 tunnels × 4 MiB fit in half of 1 GiB; 100 connections and 8 tunnels in 1024 open files.
+        var file = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"], "maxTunnels": 8, "maxConnections": 100 } }""");
+        await using var check = PassageProcess.Start(
+            ["config", "check", file], new Dictionary<string, string?> { ["DOTNET_GCHeapHardLimit"] = "0x40000000" }, openFiles: (1024, 1024));
+        await check.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Equal("", check.StandardError.Trim());
+    }
+
     [Fact]
     public async Task Config_check_of_a_file_that_is_not_json_says_so()
     {
