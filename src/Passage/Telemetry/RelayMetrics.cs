@@ -24,6 +24,7 @@ public sealed class RelayMetrics : IDisposable
     private readonly UpDownCounter<long> _tunnelsOpen;
     private readonly Counter<long> _dnsAnswers;
     private readonly Counter<long> _dnsQueries;
+    private readonly Counter<long> _http2ConnectionErrors;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
     public RelayMetrics(IMeterFactory? meterFactory = null)
@@ -40,6 +41,9 @@ public sealed class RelayMetrics : IDisposable
             "Destination names answered through DNS, by where the answer came from: the cache (hit), a lookup already under way (coalesced), a new lookup (miss); and kept names looked up again before they ran out (refreshed)");
         _dnsQueries = _meter.CreateCounter<long>("passage.relay.dns.queries", "{query}",
             "Questions the relay's own resolver put to a DNS server, by how the server answered: answered (an answer, or no such name), truncated (asked again over TCP), server_failure (SERVFAIL, REFUSED, ...), timeout, unreachable");
+
+        _http2ConnectionErrors = _meter.CreateCounter<long>("passage.relay.http2.connection_errors", "{connection}",
+            "HTTP/2 connections of the CONNECT door that Kestrel ended with an error, by Kestrel's error type (reason): a GOAWAY it sent for a header field or block past its bounds (error_reading_headers, max_request_headers_total_size_exceeded) or a frame breaking HTTP/2 (invalid_stream_id, ...), a connection the client reset with tunnels open (connection_reset), ...");
 
         // The zero-copy path's pipes and fallbacks are the process's, read when collected.
         _meter.CreateObservableCounter("passage.relay.splice.fallbacks", ObserveFallbacks, "{fallback}",
@@ -107,6 +111,9 @@ public sealed class RelayMetrics : IDisposable
 
     /// <summary>Counts a question the relay's own resolver put to a DNS server, by how it was answered (tag <c>result</c>).</summary>
     internal void DnsQueried(string outcome) => _dnsQueries.Add(1, new KeyValuePair<string, object?>("result", outcome));
+
+    /// <summary>Counts an HTTP/2 connection that Kestrel ended with an error, by Kestrel's name for it (tag <c>reason</c>).</summary>
+    internal void Http2ConnectionFailed(string errorType) => _http2ConnectionErrors.Add(1, new KeyValuePair<string, object?>("reason", errorType));
 
     /// <summary>Counts a finished relay run by how it ended (its bytes were counted as they went, <see cref="Bytes"/>).</summary>
     public void Relayed(string frontDoor, in PumpResult result)

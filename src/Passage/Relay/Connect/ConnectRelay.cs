@@ -190,7 +190,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     public async Task StartAsync()
     {
         var handler = new Http2ConnectHandler(_opener, _tunnels, _logger, _metrics, _options.MaxRequestHeadBytes);
-        _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory).ConfigureAwait(false);
+        _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory, _metrics).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {
             var tls = new FrontDoorListener(FrontDoor, _options.Endpoints, _limits, HandleTlsAsync, _logger, _metrics, _time);

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -5,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Passage.Telemetry;
 using Passage.Transport.Handoff;
 using Passage.Transport;
 
@@ -21,15 +23,20 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly HandoffListenerFactory _factory;
+    private readonly KestrelConnectionErrors _errors;
 
-    private Http2ConnectServer(WebApplication app, HandoffListenerFactory factory)
+    private Http2ConnectServer(WebApplication app, HandoffListenerFactory factory, KestrelConnectionErrors errors)
     {
         _app = app;
         _factory = factory;
+        _errors = errors;
     }
 
-    /// <summary>Starts Kestrel with <paramref name="handler"/> serving every HTTP/2 request.</summary>
-    public static async Task<Http2ConnectServer> StartAsync(ConnectOptions options, RequestDelegate handler, ILoggerFactory loggerFactory)
+    /// <summary>
+    /// Starts Kestrel with <paramref name="handler"/> serving every HTTP/2 request, the connections it ends with an error
+    /// counted in <paramref name="metrics"/>.
+    /// </summary>
+    public static async Task<Http2ConnectServer> StartAsync(ConnectOptions options, RequestDelegate handler, ILoggerFactory loggerFactory, RelayMetrics metrics)
     {
         var factory = new HandoffListenerFactory();
         var builder = KestrelHost.CreateBuilder(loggerFactory);
@@ -68,8 +75,17 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
         });
         var app = builder.Build();
         app.Run(handler);
-        await app.StartAsync().ConfigureAwait(false);
-        return new Http2ConnectServer(app, factory);
+        var errors = new KestrelConnectionErrors(app.Services.GetRequiredService<IMeterFactory>(), metrics);
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            errors.Dispose();
+            throw;
+        }
+        return new Http2ConnectServer(app, factory, errors);
     }
 
     /// <summary>Hands a TLS-terminated (or prior-knowledge h2c) connection to Kestrel.</summary>
@@ -82,5 +98,9 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
         await _app.StopAsync(cts.Token).ConfigureAwait(false);
     }
 
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _errors.Dispose();
+    }
 }

@@ -95,7 +95,7 @@ public sealed class ConnectRelayHttp2RequestTests
     }
 
     /// <summary>An extended CONNECT for <paramref name="path"/> with <paramref name="count"/> more fields of <paramref name="valueLength"/> bytes each, in CONTINUATION frames as needed.</summary>
-    private static byte[] WithFields(string path, int count, int valueLength)
+    internal static byte[] WithFields(string path, int count, int valueLength)
     {
         var block = RawHttp2.HeaderBlock([
             (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":authority", "relay.test"), (":path", path),

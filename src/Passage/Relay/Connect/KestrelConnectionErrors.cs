@@ -1,0 +1,55 @@
+using System.Diagnostics.Metrics;
+using Passage.Telemetry;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// Counts the HTTP/2 connections that the CONNECT door's Kestrel ends with an error, by the error type Kestrel's own
+/// metric gives them: <c>error.type</c> on <c>kestrel.connection.duration</c> (meter
+/// <c>Microsoft.AspNetCore.Server.Kestrel</c>), such as the GOAWAY it sends for a header field past HPACK's bound
+/// (<c>error_reading_headers</c>), for a header block past twice its bound (<c>max_request_headers_total_size_exceeded</c>)
+/// or for a frame that breaks HTTP/2 (<c>invalid_stream_id</c>, ...), a client that resets its connection with tunnels
+/// open (<c>connection_reset</c>), a keep-alive ping left unanswered (<c>keep_alive_timeout</c>).
+/// </summary>
+/// <remarks>
+/// Kestrel measures a connection once, when it ends: this is work per connection, none per request. Only the meters of
+/// the CONNECT door's own Kestrel are heard (its meter factory), not those of the admin listener's. A stream Kestrel
+/// resets before the relay sees its request (RST_STREAM for a request HTTP/2 calls malformed, REFUSED_STREAM past
+/// SETTINGS_MAX_CONCURRENT_STREAMS) is in none of Kestrel's metrics (.NET 10: only its Debug log events 30 and 35 of
+/// <c>Microsoft.AspNetCore.Server.Kestrel.Http2</c> tell of one), so it is counted nowhere.
+/// </remarks>
+internal sealed class KestrelConnectionErrors : IDisposable
+{
+    private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
+    private const string ConnectionDuration = "kestrel.connection.duration";
+    private const string ErrorType = "error.type";
+
+    private readonly MeterListener _listener = new();
+
+    /// <summary>Starts counting the errors of the Kestrel whose meters <paramref name="kestrelMeters"/> creates, into <paramref name="metrics"/>.</summary>
+    public KestrelConnectionErrors(IMeterFactory kestrelMeters, RelayMetrics metrics)
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, kestrelMeters) && instrument.Meter.Name == KestrelMeter && instrument.Name == ConnectionDuration)
+            {
+                listener.EnableMeasurementEvents(instrument, metrics);
+            }
+        };
+        _listener.SetMeasurementEventCallback<double>(static (_, _, tags, state) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == ErrorType && tag.Value is string error)
+                {
+                    ((RelayMetrics)state!).Http2ConnectionFailed(error);
+                    return;
+                }
+            }
+        });
+        _listener.Start();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _listener.Dispose();
+}

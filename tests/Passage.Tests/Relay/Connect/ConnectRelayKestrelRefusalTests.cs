@@ -1,0 +1,84 @@
+using Passage.Relay.Connect;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Relay.Connect;
+
+/// <summary>
+/// What the CONNECT door's Kestrel refuses before the relay sees a request. A connection it closes with a GOAWAY is
+/// counted in <c>passage.relay.http2.connection_errors</c> by Kestrel's error type; a stream it resets is in none of
+/// Kestrel's metrics, gets no Proxy-Status and is counted nowhere.
+/// </summary>
+public sealed class ConnectRelayKestrelRefusalTests
+{
+    /// <summary>Kestrel's bound on a header field and on a header list under the relay's default head limit (its own default, 32 KiB).</summary>
+    private const int KestrelBound = 32 * 1024;
+
+    [Theory]
+    // One field HPACK will not decode past the bound: COMPRESSION_ERROR.
+    [InlineData("field", RawHttp2.CompressionError, "error_reading_headers")]
+    // A block past twice the bound, each field within it: PROTOCOL_ERROR.
+    [InlineData("block", RawHttp2.ProtocolError, "max_request_headers_total_size_exceeded")]
+    // HEADERS on an even stream, which only a server may open: PROTOCOL_ERROR.
+    [InlineData("even", RawHttp2.ProtocolError, "invalid_stream_id")]
+    public async Task A_connection_kestrel_closes_with_a_goaway_is_counted_by_its_error_type(string frames, uint code, string errorType)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var path = MasqueTcpPath.PathFor("127.0.0.1", echo.Port);
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(frames switch
+        {
+            "field" => ConnectRelayHttp2RequestTests.WithFields(path, 1, KestrelBound + 1),
+            "block" => ConnectRelayHttp2RequestTests.WithFields(path, 3, KestrelBound * 2 / 3 + 1),
+            _ => RawHttp2.ExtendedConnect(2, path),
+        });
+
+        var goAway = await h2.ReadUntilAsync(f => f.Type == RawHttp2.GoAway);
+
+        Assert.Equal(code, goAway?.ErrorCode);
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.http2.connection_errors") > 0);
+        Assert.Equal(1, relay.Counter($"passage.relay.http2.connection_errors/{errorType}"));
+        Assert.Equal(1, relay.Total("passage.relay.http2.connection_errors"));
+        Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
+    }
+
+    [Theory]
+    [InlineData("authority with userinfo", RawHttp2.ProtocolError)]
+    [InlineData("authority with a space", RawHttp2.ProtocolError)]
+    [InlineData("authority with a path", RawHttp2.ProtocolError)]
+    [InlineData(":protocol on a GET", RawHttp2.ProtocolError)]
+    [InlineData("extended CONNECT without :scheme", RawHttp2.ProtocolError)]
+    [InlineData("extended CONNECT without :path", RawHttp2.ProtocolError)]
+    [InlineData("a stream past SETTINGS_MAX_CONCURRENT_STREAMS", RawHttp2.RefusedStream)]
+    public async Task A_stream_kestrel_resets_before_the_relay_sees_its_request_is_counted_nowhere(string request, uint code)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxStreamsPerConnection = 1 });
+        var path = MasqueTcpPath.PathFor("127.0.0.1", echo.Port);
+        (string, string)[] method = [(":method", "CONNECT"), (":protocol", "connect-tcp")];
+        (string, string)[] scheme = [(":scheme", "https")], authority = [(":authority", "relay.test")], target = [(":path", path)];
+        var (stream, frames) = request switch
+        {
+            "authority with userinfo" => (1, RawHttp2.ExtendedConnect(1, path, "user@relay.test")),
+            "authority with a space" => (1, RawHttp2.ExtendedConnect(1, path, "relay .test")),
+            "authority with a path" => (1, RawHttp2.ExtendedConnect(1, path, "relay.test/x")),
+            ":protocol on a GET" => (1, Request([(":method", "GET"), (":protocol", "connect-tcp"), .. scheme, .. authority, (":path", "/")])),
+            "extended CONNECT without :scheme" => (1, Request([.. method, .. authority, .. target])),
+            "extended CONNECT without :path" => (1, Request([.. method, .. scheme, .. authority])),
+            // The first opens a tunnel; the second is one more than the one stream allowed.
+            _ => (3, [.. RawHttp2.ExtendedConnect(1, path), .. RawHttp2.ExtendedConnect(3, path)]),
+        };
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(frames);
+
+        var reset = await h2.ReadUntilAsync(f => f.Stream == stream);
+
+        Assert.Equal(RawHttp2.RstStream, reset?.Type);
+        Assert.Equal(code, reset!.ErrorCode);
+        Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
+        Assert.Equal(0, relay.Total("passage.relay.http2.connection_errors"));
+    }
+
+    private static byte[] Request(params (string Name, string Value)[] fields) =>
+        RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(fields));
+}
