@@ -132,8 +132,11 @@ public static partial class BytePump
                 if (moved == -EAGAIN)
                 {
                     // The pipe is drained before every fill, so this means the source ran dry; the park's
-                    // zero-byte read need not ask the kernel again.
+                    // zero-byte read need not ask the kernel again. Or the source holds urgent data, at whose
+                    // mark splice(2) stops for good (tcp_read_sock): the socket says so (the zero-byte read
+                    // then asks), and the next burst starts with an ordinary read, which steps over it.
                     watched?.NoteDrained(mark);
+                    ReleasePipe();
                     return null;
                 }
                 if (moved < 0)

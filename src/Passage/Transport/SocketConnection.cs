@@ -44,10 +44,11 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     // read looks first (one peek).
     private bool _drained;
     private int _drainedAt;
-    // A report said the peer half-closed, hung up or failed: a short read no longer means "nothing
-    // more", since the end of stream (or the error) waiting behind the bytes it took is news that came
-    // with an earlier report.
-    private bool _hungUp;
+    // A report said the peer half-closed, hung up or failed, or sent urgent data: a short read no longer
+    // means "nothing more", since the end of stream (or the error) waiting behind the bytes it took is
+    // news that came with an earlier report, and a read (or a splice) stops short at the urgent byte's
+    // mark with the bytes after it already queued.
+    private bool _shortReadUnsure;
     private int _writesCompleted;
     private int _nonBlocking;
     private int _closed;
@@ -101,7 +102,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             // Once: whatever the caller does next (a read, or a splice this object does not see) changes
             // what is there.
             _drained = false;
-            if (drained && ReadMark == _drainedAt && !Volatile.Read(ref _hungUp))
+            if (drained && ReadMark == _drainedAt && !Volatile.Read(ref _shortReadUnsure))
             {
                 return Wait(EPOLLIN, _drainedAt, cancellationToken);
             }
@@ -597,7 +598,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
 
     void IReadinessTarget.OnReady(uint events)
     {
-        var readable = (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
+        var readable = (events & (EPOLLIN | EPOLLPRI | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
         var writable = (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
         var taken = false;
         try
@@ -609,9 +610,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             {
                 _readReports++;
             }
-            if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+            if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0)
             {
-                _hungUp = true;
+                _shortReadUnsure = true;
             }
             if (writable)
             {

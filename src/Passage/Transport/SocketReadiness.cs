@@ -41,6 +41,7 @@ internal interface IReadinessTarget
 internal static unsafe partial class SocketReadiness
 {
     public const uint EPOLLIN = 0x001;
+    public const uint EPOLLPRI = 0x002;
     public const uint EPOLLOUT = 0x004;
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
@@ -166,7 +167,7 @@ internal static unsafe partial class SocketReadiness
 
     /// <summary>
     /// Watches <paramref name="socket"/> for <paramref name="events"/> (EPOLLIN, EPOLLOUT or both; errors,
-    /// hang-ups and the peer's half-close are always reported), edge-triggered: from now on every change
+    /// hang-ups, the peer's half-close and its urgent data are always reported), edge-triggered: from now on every change
     /// (data arrived, room to send freed up after a send found none) is reported once, with nobody having
     /// to ask again. The first call for a registration adds the socket to its epoll set
     /// (<paramref name="added"/> false), later ones widen what is watched. Returns 0 or the errno.
@@ -183,7 +184,7 @@ internal static unsafe partial class SocketReadiness
         try
         {
             using var socketFd = new SocketDescriptor(socket);
-            return Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socketFd.Fd, events | EPOLLRDHUP | EPOLLET, registration);
+            return Control(added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socketFd.Fd, events | EPOLLRDHUP | EPOLLPRI | EPOLLET, registration);
         }
         catch (ObjectDisposedException)
         {

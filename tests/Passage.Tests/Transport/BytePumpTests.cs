@@ -159,6 +159,51 @@ public abstract class BytePumpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Urgent_data_does_not_stall_the_bytes_that_follow_it()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        // TCP's urgent byte (MSG_OOB) stops a read short at its mark, and splice(2) stops there for good: neither
+        // may be taken for "the source is empty" while the rest waits behind it. The relay carries no urgency:
+        // the byte is left out, as a plain read leaves it out.
+        _relayOut.SendBufferSize = 16 * 1024;
+        _server.ReceiveBufferSize = 16 * 1024;
+        _relayIn.ReceiveBufferSize = 1024 * 1024;
+        var head = RandomNumberGenerator.GetBytes(200_000);
+        var tail = RandomNumberGenerator.GetBytes(30_000);
+        var pump = StartPump(new PumpOptions { PipeSize = 64 * 1024 });
+
+        // The server does not read yet: the direction is held up by its destination while everything, the
+        // urgent byte too, reaches the relay's socket. Once the relay has it all, no more news comes of it.
+        await Loopback.SendAllAsync(_app, head);
+        Assert.Equal(1, _app.Send("!"u8.ToArray(), SocketFlags.OutOfBand));
+        await Loopback.SendAllAsync(_app, tail);
+        await Timeouts.WaitUntilAsync(() => UnsentOrUnacknowledged(_app) == 0);
+
+        var received = await Loopback.ReadToEndAsync(_server, limit: head.Length + tail.Length);
+        Assert.Equal(head.Concat(tail), received);
+        _app.Shutdown(SocketShutdown.Send);
+        _server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(head.Length + tail.Length, result.ClientToUpstreamBytes);
+    }
+
+    /// <summary>Bytes <paramref name="socket"/> has sent that its peer has not acknowledged, or not sent yet (TIOCOUTQ).</summary>
+    private static int UnsentOrUnacknowledged(Socket socket)
+    {
+        const nuint TIOCOUTQ = 0x5411;
+        var count = 0;
+        Assert.Equal(0, Ioctl((int)socket.SafeHandle.DangerousGetHandle(), TIOCOUTQ, ref count));
+        return count;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static extern int Ioctl(int fd, nuint request, ref int count);
+
+    [Fact]
     public async Task Idle_timeout_closes_both_sides_when_nothing_moves()
     {
         var clock = new ManualTimeProvider();
