@@ -311,13 +311,14 @@ public static partial class BytePump
                 return null;
             }
             bool waited;
+            var written = PumpRun.Written(_to);
             try
             {
                 await Waited(_to.WriteAsync(buffer.AsMemory(from, to - from), default), out waited).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                return _run.Ended(_toSide, e);
+                return _run.WriteFailed(_to, _toSide, written, e);
             }
             _run.Delivered(_toSide, to - from, waited);
             return null;

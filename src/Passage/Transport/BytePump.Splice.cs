@@ -205,6 +205,7 @@ public static partial class BytePump
                     }
 
                     var chunk = ArrayPool<byte>.Shared.Rent(WritabilityProbeSize);
+                    var written = PumpRun.Written(_to);
                     try
                     {
                         var count = pipe.ReadInto(chunk, Math.Min(pipe.Count, WritabilityProbeSize));
@@ -217,7 +218,7 @@ public static partial class BytePump
                     }
                     catch (Exception e)
                     {
-                        return _run.Ended(_toSide, e);
+                        return _run.WriteFailed(_to, _toSide, written, e);
                     }
                     finally
                     {

@@ -255,6 +255,7 @@ public static partial class BytePump
         private async ValueTask<DirectionResult?> WritePreambleAsync(IDuplexConnection to, PumpSide toSide, ReadOnlyMemory<byte> preamble)
         {
             bool waited;
+            var written = Written(to);
             try
             {
                 var write = to.WriteAsync(preamble, default);
@@ -263,7 +264,7 @@ public static partial class BytePump
             }
             catch (Exception e)
             {
-                return Ended(toSide, e);
+                return WriteFailed(to, toSide, written, e);
             }
             finally
             {
@@ -282,6 +283,23 @@ public static partial class BytePump
             Volatile.Read(ref _stopped) != 0
                 ? new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null)
                 : new DirectionResult(DirectionEnd.Failed, side, error);
+
+        /// <summary>What <paramref name="to"/> has taken of writes so far (<see cref="SocketConnection.Written"/>); 0 for an end that cannot tell.</summary>
+        public static long Written(IDuplexConnection to) => to is SocketConnection socket ? socket.Written : 0;
+
+        /// <summary>
+        /// How a direction whose write to <paramref name="to"/> failed with <paramref name="error"/> ended (<see cref="Ended"/>),
+        /// once the part of that write which went out all the same is counted: <see cref="Written"/> now, less
+        /// <paramref name="writtenBefore"/>, what it was before the write. A peer may have read those bytes before it reset.
+        /// </summary>
+        public DirectionResult WriteFailed(IDuplexConnection to, PumpSide toSide, long writtenBefore, Exception error)
+        {
+            if (Written(to) - writtenBefore is > 0 and var taken)
+            {
+                Delivered(toSide, (int)taken, waited: false);
+            }
+            return Ended(toSide, error);
+        }
 
         /// <summary>
         /// Counts <paramref name="count"/> bytes written to <paramref name="toSide"/>. A write that had to

@@ -49,6 +49,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     // news that came with an earlier report, and a read (or a splice) stops short at the urgent byte's
     // mark with the bytes after it already queued.
     private bool _shortReadUnsure;
+    // What send(2) has taken of this object's writes, the part of one that then failed included (see Written).
+    private long _written;
     private int _writesCompleted;
     private int _nonBlocking;
     private int _closed;
@@ -230,6 +232,14 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
     }
 
+    /// <summary>
+    /// Bytes the kernel has taken from this object's writes so far, those of a write that then failed
+    /// included. Read before a write and again once it has failed, it tells how much of it went out all
+    /// the same: a peer that read those bytes before it reset had them. Counted by the one writer at a
+    /// time that a connection allows.
+    /// </summary>
+    internal long Written => Volatile.Read(ref _written);
+
     /// <inheritdoc />
     /// <remarks>
     /// What the send buffer takes at once is sent right here; only a full send buffer waits. (With
@@ -252,6 +262,10 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         }
         var mark = Volatile.Read(ref _writeReports);
         var sent = SocketReadiness.Send(Socket, data.Span);
+        if (sent > 0)
+        {
+            Volatile.Write(ref _written, _written + sent);
+        }
         return sent == data.Length ? ValueTask.CompletedTask
             : sent >= 0 ? SendWhenReadyAsync(data[(int)sent..], mark, cancellationToken)
             : sent == -EAGAIN ? SendWhenReadyAsync(data, mark, cancellationToken)
@@ -275,6 +289,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
             {
                 throw ToSocketException((int)-sent);
             }
+            Volatile.Write(ref _written, _written + sent);
             data = data[(int)sent..];
             if (data.IsEmpty)
             {
@@ -302,6 +317,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         {
             return ValueTask.FromException(new SocketException((int)error));
         }
+        Volatile.Write(ref _written, _written + sent);
         return sent == data.Length ? ValueTask.CompletedTask : SendWithRuntimeAsync(data[sent..], cancellationToken);
     }
 
@@ -312,6 +328,7 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
         while (!data.IsEmpty)
         {
             var sent = await Socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _written, _written + sent);
             data = data[sent..];
         }
     }

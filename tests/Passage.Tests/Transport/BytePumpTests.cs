@@ -168,9 +168,7 @@ public abstract class BytePumpTests : IAsyncLifetime
         // TCP's urgent byte (MSG_OOB) stops a read short at its mark, and splice(2) stops there for good: neither
         // may be taken for "the source is empty" while the rest waits behind it. The relay carries no urgency:
         // the byte is left out, as a plain read leaves it out.
-        _relayOut.SendBufferSize = 16 * 1024;
-        _server.ReceiveBufferSize = 16 * 1024;
-        _relayIn.ReceiveBufferSize = 1024 * 1024;
+        HoldBackTheWayOut();
         var head = RandomNumberGenerator.GetBytes(200_000);
         var tail = RandomNumberGenerator.GetBytes(30_000);
         var pump = StartPump(new PumpOptions { PipeSize = 64 * 1024 });
@@ -189,6 +187,17 @@ public abstract class BytePumpTests : IAsyncLifetime
         var result = await pump.WaitAsync(Timeouts.Default);
         Assert.Equal(PumpEnd.Completed, result.End);
         Assert.Equal(head.Length + tail.Length, result.ClientToUpstreamBytes);
+    }
+
+    /// <summary>
+    /// Small buffers on the way out (relay to server), a large one on the way in: with the server not reading, a direction
+    /// is soon held up by its destination while what the app sends still reaches the relay's socket.
+    /// </summary>
+    private void HoldBackTheWayOut()
+    {
+        _relayOut.SendBufferSize = 16 * 1024;
+        _server.ReceiveBufferSize = 16 * 1024;
+        _relayIn.ReceiveBufferSize = 1024 * 1024;
     }
 
     /// <summary>Bytes <paramref name="socket"/> has sent that its peer has not acknowledged, or not sent yet (TIOCOUTQ).</summary>
@@ -279,6 +288,51 @@ public abstract class BytePumpTests : IAsyncLifetime
         Assert.Equal(500, result.UpstreamToClientBytes);
         // The client is told at once, not left waiting.
         Assert.True(await Loopback.IsClosedByPeerAsync(_app));
+    }
+
+    [Fact]
+    public async Task Bytes_the_upstream_read_before_it_reset_are_counted_though_the_write_that_carried_them_failed()
+    {
+        // Small buffers on the way out: the preamble's one write is still waiting for room, most of it
+        // unsent, when the server has read the first 100,000 bytes of it and resets.
+        _relayOut.SendBufferSize = 16 * 1024;
+        _server.ReceiveBufferSize = 16 * 1024;
+        var preamble = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        await ServerReadsSomeThenResets(StartPump(preamble: preamble), preamble);
+    }
+
+    [Fact]
+    public async Task Relayed_bytes_the_upstream_read_before_it_reset_are_counted_though_the_write_that_carried_them_failed()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        // As above, for bytes relayed from the client: all queued in the relay's socket before the run starts,
+        // so that the copy path takes them in one read and sends them in one write.
+        HoldBackTheWayOut();
+        var data = RandomNumberGenerator.GetBytes(300_000);
+        await Loopback.SendAllAsync(_app, data);
+        await Timeouts.WaitUntilAsync(() => UnsentOrUnacknowledged(_app) == 0);
+        await ServerReadsSomeThenResets(StartPump(new PumpOptions { BufferSize = 1024 * 1024 }), data);
+    }
+
+    /// <summary>
+    /// The server reads the first 100,000 bytes of <paramref name="sent"/> and resets, while the write that carried them
+    /// still waits for room: the run fails on the upstream side and counts what the server read, not the whole write.
+    /// </summary>
+    private async Task ServerReadsSomeThenResets(Task<PumpResult> pump, byte[] sent)
+    {
+        var read = await Loopback.ReadToEndAsync(_server, limit: 100_000);
+        Assert.Equal(sent.Take(100_000), read);
+        _server.LingerState = new LingerOption(true, 0);
+        _server.Close();
+
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Failed, result.End);
+        Assert.Equal(PumpSide.Upstream, result.FailedSide);
+        // Delivered: the server read them. At most what the kernel took: not the whole write.
+        Assert.InRange(result.ClientToUpstreamBytes, read.Length, sent.Length - 1);
     }
 
     [Fact]
