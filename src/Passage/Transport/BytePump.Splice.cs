@@ -134,9 +134,14 @@ public static partial class BytePump
                     // The pipe is drained before every fill, so this means the source ran dry; the park's
                     // zero-byte read need not ask the kernel again. Or the source holds urgent data, at whose
                     // mark splice(2) stops for good (tcp_read_sock): the socket says so (the zero-byte read
-                    // then asks), and the next burst starts with an ordinary read, which steps over it.
+                    // then asks), and giving the pipe back makes the next burst start with an ordinary read,
+                    // which steps over it. Only then: a bulk burst that found the source dry for a moment
+                    // goes on splicing with the pipe it holds, without a first read's copy.
                     watched?.NoteDrained(mark);
-                    ReleasePipe();
+                    if (watched is { ShortReadUnsure: true })
+                    {
+                        ReleasePipe();
+                    }
                     return null;
                 }
                 if (moved < 0)

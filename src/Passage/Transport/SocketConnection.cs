@@ -240,6 +240,12 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     /// </summary>
     internal long Written => Volatile.Read(ref _written);
 
+    /// <summary>
+    /// Whether a report said the peer half-closed, hung up, failed or sent urgent data: then a short read, or a splice
+    /// that stops, proves nothing about what is still queued.
+    /// </summary>
+    internal bool ShortReadUnsure => Volatile.Read(ref _shortReadUnsure);
+
     /// <inheritdoc />
     /// <remarks>
     /// What the send buffer takes at once is sent right here; only a full send buffer waits. (With
