@@ -74,7 +74,7 @@ public sealed class ChunkedFramingPropertyTests
             var tunnelVerdict = read.Fault switch
             {
                 null => "done",
-                InvalidDataException { Message: "the stream ended inside a line" } when Verdict(first) == "malformed" => "malformed",
+                InvalidDataException { Message: "the stream ended inside a line" } when first.Fault?.Message == "a bare CR in the chunked framing" => "malformed",
                 InvalidDataException { Message: "the stream ended inside a line" } => "incomplete",
                 InvalidDataException => "malformed",
                 IOException => "incomplete",

@@ -6,7 +6,7 @@ namespace Passage.Relay.Connect;
 
 /// <summary>
 /// The last step of every CONNECT tunnel, HTTP/1.1 or HTTP/2: the <c>--require-tls</c> gate when
-/// asked for, then the byte pump, then the counters (bytes are counted however the tunnel ended).
+/// asked for, then the byte pump (which counts the bytes as it delivers them), then the count of how the tunnel ended.
 /// </summary>
 /// <remarks>
 /// <see cref="StartAsync"/> returns once the pump runs; the tunnel's end is a <see cref="RelayedConnection"/>'s
