@@ -14,9 +14,15 @@ namespace Passage.Tests.Client;
 /// frames, as a broken or hostile relay would. On each connection it reads the client's preface, sends
 /// <c>start</c> (by default a SETTINGS frame that allows extended CONNECT), and serves the client's frames: its
 /// SETTINGS and PINGs acknowledged, a request that ends with its headers (the client's probe) answered 204, and each
-/// tunnel request (headers without END_STREAM) handed to the test's <c>onTunnel</c>. Everything else the client sends
-/// is kept in <see cref="HostileConnection.Received"/>.
+/// tunnel request (headers without END_STREAM) handed to the test's <c>onTunnel</c>, in the order the requests came
+/// (each script runs on the serving loop up to its first wait). Everything else the client sends is kept in
+/// <see cref="HostileConnection.Received"/>.
 /// </summary>
+/// <remarks>
+/// Disposing it waits until every connection's serving loop and every script it started have ended; one that has not
+/// within <see cref="Timeouts.Default"/> is named in the <see cref="TimeoutException"/> (a script that waits for what
+/// the test was to give and did not: the test failed before, and this exception stands in for its failure).
+/// </remarks>
 internal sealed class HostileRelay : IAsyncDisposable
 {
     private readonly NodeIdentity _identity = NodeIdentity.Create();
@@ -25,7 +31,6 @@ internal sealed class HostileRelay : IAsyncDisposable
     private readonly byte[] _start;
     private readonly TimeSpan _probeDelay;
     private readonly ConcurrentQueue<HostileConnection> _connections = new();
-    private readonly List<Task> _tasks = [];
     private readonly Task _accepting;
 
     private HostileRelay(Func<HostileConnection, int, Task> onTunnel, byte[] start, TimeSpan probeDelay)
@@ -72,11 +77,8 @@ internal sealed class HostileRelay : IAsyncDisposable
                 return;
             }
             var connection = new HostileConnection(accepted);
+            connection.Serve(_identity, _start, _onTunnel, _probeDelay);
             _connections.Enqueue(connection);
-            lock (_tasks)
-            {
-                _tasks.Add(Task.Run(() => connection.ServeAsync(_identity, _start, _onTunnel, _probeDelay)));
-            }
         }
     }
 
@@ -84,16 +86,21 @@ internal sealed class HostileRelay : IAsyncDisposable
     {
         _listener.Dispose();
         await _accepting;
-        foreach (var connection in _connections)
+        var connections = _connections.ToArray();
+        foreach (var connection in connections)
         {
             connection.Dispose();
         }
-        Task[] tasks;
-        lock (_tasks)
+        var ended = Task.WhenAll(connections.Select(c => c.EndedAsync()));
+        try
         {
-            tasks = [.. _tasks];
+            await ended.WaitAsync(Timeouts.Default);
         }
-        await Task.WhenAll(tasks).WaitAsync(Timeouts.Default);
+        catch (TimeoutException e)
+        {
+            var stuck = connections.Select((c, i) => (c.Unfinished(), i)).Where(c => c.Item1 is not null).Select(c => $"connection {c.i + 1}: {c.Item1}");
+            throw new TimeoutException($"{Timeouts.Default.TotalSeconds} s after the hostile relay was disposed, not ended: {string.Join("; ", stuck)}", e);
+        }
         _identity.Dispose();
     }
 }
@@ -103,9 +110,11 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
 {
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Task> _tunnels = [];
+    private readonly List<(string What, Task Task)> _scripts = [];
     private readonly ConcurrentDictionary<int, bool> _echoed = new();
     private RawHttp2? _h2;
+    private Task _serving = Task.CompletedTask;
+    private volatile string _doing = "not started";
 
     /// <summary>Frames the client sent that the relay does not serve itself (DATA, RST_STREAM, GOAWAY, WINDOW_UPDATE...).</summary>
     public ConcurrentQueue<RawFrame> Received { get; } = new();
@@ -155,22 +164,65 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
     /// </summary>
     public void Shutdown() => socket.Shutdown(SocketShutdown.Send);
 
-    internal async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel, TimeSpan probeDelay)
+    /// <summary>Starts serving the connection (see <see cref="HostileRelay"/>).</summary>
+    internal void Serve(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel, TimeSpan probeDelay) =>
+        _serving = Task.Run(() => ServeAsync(identity, start, onTunnel, probeDelay));
+
+    /// <summary>
+    /// Completes when the serving loop and every script it started have ended; faults with a script's failure other than
+    /// the client's going (an I/O error, the connection disposed).
+    /// </summary>
+    internal async Task EndedAsync()
+    {
+        await _serving;
+        Task[] scripts;
+        lock (_scripts)
+        {
+            scripts = [.. _scripts.Select(s => s.Task)];
+        }
+        try
+        {
+            await Task.WhenAll(scripts);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // A script that was still writing when the client went.
+        }
+    }
+
+    /// <summary>What of this connection has not ended (its serving loop and what it was doing, its scripts), or null.</summary>
+    internal string? Unfinished()
+    {
+        string[] scripts;
+        lock (_scripts)
+        {
+            scripts = [.. _scripts.Where(s => !s.Task.IsCompleted).Select(s => s.What)];
+        }
+        string[] parts = _serving.IsCompleted ? scripts : [$"serving loop ({_doing})", .. scripts];
+        return parts.Length == 0 ? null : $"{string.Join(", ", parts)} (tunnel requests {Tunnels}, connection closed {Closed.IsCompleted})";
+    }
+
+    private async Task ServeAsync(NodeIdentity identity, byte[] start, Func<HostileConnection, int, Task> onTunnel, TimeSpan probeDelay)
     {
         try
         {
             var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
             _h2 = RawHttp2.Over(tls);
+            _doing = "TLS handshake";
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
                 ServerCertificate = identity.Certificate,
                 ApplicationProtocols = [SslApplicationProtocol.Http2],
             });
             var preface = new byte[24];
+            _doing = "reading the preface";
             await tls.ReadExactlyAsync(preface);
+            _doing = "sending the start";
             await SendAsync(start);
+            _doing = "reading a frame";
             while (await _h2.ReadFrameAsync(Timeout.InfiniteTimeSpan) is { } frame)
             {
+                _doing = $"serving frame type {frame.Type} on stream {frame.Stream}";
                 switch (frame.Type)
                 {
                     case RawHttp2.Settings when frame.Flags == 0:
@@ -180,25 +232,20 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                         await SendAsync(RawHttp2.Frame(RawHttp2.Ping, RawHttp2.Ack, 0, frame.Payload));
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0 && probeDelay > TimeSpan.Zero:
-                        lock (_tunnels)
+                        var probe = frame.Stream;
+                        Started($"probe answer on stream {probe}", async () =>
                         {
-                            var probe = frame.Stream;
-                            _tunnels.Add(Task.Run(async () =>
-                            {
-                                await Task.Delay(probeDelay);
-                                await SendAsync(Answer(probe, 204, endStream: true));
-                            }));
-                        }
+                            await Task.Delay(probeDelay);
+                            await SendAsync(Answer(probe, 204, endStream: true));
+                        });
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0:
                         await SendAsync(Answer(frame.Stream, 204, endStream: true));
                         break;
                     case RawHttp2.Headers:
                         Tunnels++;
-                        lock (_tunnels)
-                        {
-                            _tunnels.Add(Task.Run(() => onTunnel(this, frame.Stream)));
-                        }
+                        var stream = frame.Stream;
+                        Started($"script of tunnel request {Tunnels} (stream {stream})", () => onTunnel(this, stream));
                         break;
                     case RawHttp2.Data when _echoed.ContainsKey(frame.Stream) && frame.Payload.Length > 0:
                         await SendAsync((byte[])[.. RawHttp2.Frame(RawHttp2.Data, 0, frame.Stream, frame.Payload),
@@ -208,6 +255,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                         Received.Enqueue(frame);
                         break;
                 }
+                _doing = "reading a frame";
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
@@ -216,19 +264,27 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
         finally
         {
             _closed.TrySetResult();
-            Task[] tunnels;
-            lock (_tunnels)
-            {
-                tunnels = [.. _tunnels];
-            }
-            try
-            {
-                await Task.WhenAll(tunnels).WaitAsync(Timeouts.Default);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
-            {
-                // A tunnel's script that was still writing when the client went.
-            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="script"/> here, up to its first wait, so that scripts start in the order their requests came
+    /// (a script queued to the thread pool may start after a later one: a test's "first request" was then its second).
+    /// </summary>
+    private void Started(string what, Func<Task> script)
+    {
+        Task task;
+        try
+        {
+            task = script();
+        }
+        catch (Exception e)
+        {
+            task = Task.FromException(e);
+        }
+        lock (_scripts)
+        {
+            _scripts.Add((what, task));
         }
     }
 
