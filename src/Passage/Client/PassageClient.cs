@@ -40,6 +40,7 @@ public sealed partial class PassageClient : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private Task? _prober;
+    private int _disposed;
 
     /// <summary>Creates a client; call <see cref="StartAsync"/> to open the relay connections.</summary>
     public PassageClient(PassageClientOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
@@ -69,10 +70,12 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// <summary>
     /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through the best relay,
     /// failing over to the next one when a relay fails. Throws <see cref="PassageTunnelException"/>
-    /// when no tunnel could be opened; its <see cref="PassageTunnelException.Failure"/> says why.
+    /// when no tunnel could be opened; its <see cref="PassageTunnelException.Failure"/> says why, and
+    /// <see cref="ObjectDisposedException"/> when the client is disposed before (or while waiting for a relay's answer).
     /// </summary>
     public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
@@ -214,7 +217,8 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// </summary>
     private void BrokeTunnel(RelayLink link, RelayHealth health, long answered, int failures)
     {
-        if (_time.GetElapsedTime(answered) <= BrokenTunnelWindow && health.FailedIfNoneSince(failures, _time))
+        // A tunnel that the client's disposing ended was not broken by the relay.
+        if (Volatile.Read(ref _disposed) == 0 && _time.GetElapsedTime(answered) <= BrokenTunnelWindow && health.FailedIfNoneSince(failures, _time))
         {
             link.Reset();
             Log.RelayBrokeTunnel(_logger, link.Relay.ToString());
@@ -228,9 +232,18 @@ public sealed partial class PassageClient : IAsyncDisposable
         link.Reset();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Stops the probes and closes every HTTP/2 connection to a relay that the client opened, those dropped after a
+    /// failure and still used too: the tunnels they carry end (their reads and writes fail), and the tunnel requests still
+    /// waiting for an answer on them throw <see cref="ObjectDisposedException"/>. (A tunnel over HTTP/1.1 has a connection
+    /// of its own, which the application's disposing it closes.)
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_prober is not null)
         {

@@ -8,7 +8,8 @@ namespace Passage.Client;
 /// opened, and what uses them: requests on their way and the tunnels they opened. Retired (disposed) when the relay
 /// fails: the HTTP client is disposed, and every one of its TCP connections is closed once nothing of this generation
 /// is in use any more, at once when nothing is. A request counts from before it is sent, so that one waiting for its
-/// answer when another fails the relay is not cut, nor a tunnel whose 200 came just before.
+/// answer when another fails the relay is not cut, nor a tunnel whose 200 came just before. Closed, with the link it
+/// belongs to, every connection goes at once, whatever still uses it.
 /// </summary>
 /// <remarks>
 /// The HTTP client's own disposal is not enough: it keeps, and never closes, a connection whose relay allows no
@@ -19,14 +20,21 @@ internal sealed class RelayConnections : IDisposable
 {
     private readonly object _gate = new();
     private readonly HashSet<Transport> _transports = [];
+    private readonly CancellationTokenRegistration _closing;
     private int _uses;
     private bool _retired;
+    private bool _closed;
 
-    /// <summary>Takes <paramref name="handler"/> (its connect callback becomes this generation's).</summary>
-    public RelayConnections(SocketsHttpHandler handler)
+    /// <summary>
+    /// Takes <paramref name="handler"/> (its connect callback becomes this generation's); when <paramref name="closing"/>
+    /// is cancelled (the client is disposed), closes every connection at once, in use or not.
+    /// </summary>
+    public RelayConnections(SocketsHttpHandler handler, CancellationToken closing)
     {
         handler.ConnectCallback = ConnectAsync;
         Http = new HttpMessageInvoker(handler, disposeHandler: true);
+        // Last: on a token already cancelled, Close runs here.
+        _closing = closing.Register(Close);
     }
 
     /// <summary>Sends requests over this generation's connections.</summary>
@@ -64,6 +72,18 @@ internal sealed class RelayConnections : IDisposable
         }
     }
 
+    /// <summary>Retires this generation and closes its connections now, even those a request or a tunnel still uses.</summary>
+    private void Close()
+    {
+        lock (_gate)
+        {
+            _retired = true;
+            _closed = true;
+        }
+        Http.Dispose();
+        CloseAll();
+    }
+
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -79,8 +99,8 @@ internal sealed class RelayConnections : IDisposable
         var transport = new Transport(this, new NetworkStream(socket, ownsSocket: true));
         lock (_gate)
         {
-            // Retired, a connection is still opened for a request on its way (it closes when the last use ends).
-            if (!_retired || _uses > 0)
+            // Retired, a connection is still opened for a request on its way (it closes when the last use ends); closed, none.
+            if (!_closed && (!_retired || _uses > 0))
             {
                 _transports.Add(transport);
                 return transport;
@@ -104,6 +124,8 @@ internal sealed class RelayConnections : IDisposable
 
     private void CloseAll()
     {
+        // Done with: the link's closing has nothing left to close here (Unregister does not wait for a running Close).
+        _closing.Unregister();
         Transport[] all;
         lock (_gate)
         {

@@ -15,6 +15,9 @@ namespace Passage.Client;
 internal sealed class RelayLink : IDisposable
 {
     private RelayConnections _connections;
+    // Cancelled when the link is disposed: every generation's connections close, and the requests waiting end. Not
+    // disposed, so that a Reset after that (a tunnel's read failing) still gets a token, and a generation closed at once.
+    private readonly CancellationTokenSource _closing = new();
     private readonly string? _token;
     private readonly TimeSpan _connectTimeout;
     private readonly TimeSpan _answerTimeout;
@@ -30,7 +33,7 @@ internal sealed class RelayLink : IDisposable
         // also covers the link's setup, which the connect timeout bounds.
         _answerTimeout = ForTimer(answerTimeout);
         _setupAndAnswerTimeout = answerTimeout == Timeout.InfiniteTimeSpan ? answerTimeout : ForTimer(connectTimeout + answerTimeout);
-        _connections = new RelayConnections(CreateHandler());
+        _connections = new RelayConnections(CreateHandler(), _closing.Token);
         BaseUri = new UriBuilder("https", relay.Host.Contains(':', StringComparison.Ordinal) ? $"[{relay.Host}]" : relay.Host, relay.Port).Uri;
     }
 
@@ -64,7 +67,7 @@ internal sealed class RelayLink : IDisposable
     /// Drops the link's connections, after the relay failed: the next request opens a new one. The connections close
     /// once no tunnel they carry and no request sent on them is left, at once when none is (see <see cref="RelayConnections"/>).
     /// </summary>
-    public void Reset() => Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler())).Dispose();
+    public void Reset() => Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler(), _closing.Token)).Dispose();
 
     /// <summary>
     /// Sends a request made by <paramref name="create"/>, again on the new connections if <see cref="Reset"/> came between;
@@ -99,8 +102,13 @@ internal sealed class RelayLink : IDisposable
     /// <paramref name="brokeBeforeFirstByte"/> if the relay breaks it before its first byte (see <see cref="TunnelStream"/>);
     /// over HTTP/1.1 a relay's breaking a tunnel cannot be told from the destination's reset.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The link was disposed before the tunnel was opened.</exception>
     public async Task<TunnelAttempt> OpenAsync(string host, int port, Action brokeBeforeFirstByte, CancellationToken cancellationToken)
     {
+        if (_closing.IsCancellationRequested)
+        {
+            throw Disposed();
+        }
         if (_http1Only)
         {
             return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
@@ -109,11 +117,16 @@ internal sealed class RelayLink : IDisposable
         RelayConnections.Lease use;
         // The connection's setup and the relay's answer: the relay's own connect timeout should end that wait first,
         // and this one ends it if the relay does not.
-        using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         answer.CancelAfter(_setupAndAnswerTimeout);
         try
         {
             (response, use) = await SendAsync(() => TunnelRequest(host, port), answer.Token).ConfigureAwait(false);
+        }
+        catch (Exception) when (_closing.IsCancellationRequested)
+        {
+            // Disposed while the request waited: its connection is closed, and so is the link.
+            throw Disposed();
         }
         catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -224,6 +237,8 @@ internal sealed class RelayLink : IDisposable
         }
     }
 
+    private static ObjectDisposedException Disposed() => new(nameof(PassageClient));
+
     private static TimeSpan ForTimer(TimeSpan timeout) =>
         timeout == Timeout.InfiniteTimeSpan || timeout <= Configuration.Duration.Max ? timeout : Configuration.Duration.Max;
 
@@ -243,5 +258,10 @@ internal sealed class RelayLink : IDisposable
         ? TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}")
         : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
 
-    public void Dispose() => _connections.Dispose();
+    /// <summary>Closes every connection of the link, those tunnels and requests still use too, and ends the requests waiting.</summary>
+    public void Dispose()
+    {
+        _closing.Cancel();
+        _connections.Dispose();
+    }
 }

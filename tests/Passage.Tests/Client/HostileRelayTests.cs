@@ -190,6 +190,56 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// Disposing the client closes every relay connection it opened and ends the tunnel requests still waiting on them:
+    /// here one waiting for its answer on the connection that another attempt's failure dropped (kept open for it
+    /// alone). That connection used to stay open after the client was disposed, as long as the request waited (up to
+    /// the connect and answer timeouts), and the request went on: a tunnel could come out of a disposed client.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_a_tunnel_request_waiting_for_its_answer_and_closes_its_connection()
+    {
+        var requests = 0;
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            // The first tunnel request: never answered.
+            if (Interlocked.Increment(ref requests) > 1)
+            {
+                await connection.SendAsync(HostileConnection.Answer(stream, 404, endStream: true));
+            }
+        });
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [relay.Address],
+            ProbeInterval = TimeSpan.FromHours(1),
+            AnswerTimeout = Timeout.InfiniteTimeSpan,
+        }, timeProvider: new ManualTimeProvider());
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var waiting = client.ConnectAsync("origin.test", 443).AsTask();
+        await Timeouts.WaitUntilAsync(() => relay.Tunnels == 1, () => Connections(relay));
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, error.Failure);
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(Timeouts.Default));
+        await Timeouts.WaitUntilAsync(() => relay.Connections.All(c => c.Closed.IsCompleted), () => Connections(relay));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>Disposing the client ends the tunnels it opened: their relay connection is closed, not kept for them.</summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_its_open_tunnels()
+    {
+        await using var relay = HostileRelay.Start(AnsweredInTurn());
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await AssertEchoesAsync(tunnel);
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Timeouts.WaitUntilAsync(() => relay.Connections.All(c => c.Closed.IsCompleted), () => Connections(relay));
+        await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>
     /// An answer that says nothing of the destination is the relay's failing: the tunnel goes to the next relay and
     /// this one is taken for down. Such answers used to end the attempt, relay kept up and first in line, so one
     /// misconfigured relay failed every tunnel while a healthy one stood next to it. A 407 is no fault of the relay's,
