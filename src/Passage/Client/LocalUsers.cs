@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Passage.Client;
 
@@ -17,12 +19,73 @@ internal static class LocalUsers
     /// Whether <paramref name="user"/> is one of <paramref name="users"/> and <paramref name="password"/> its password,
     /// compared in a time that does not tell how much of it was right, nor whether the name was known.
     /// </summary>
-    public static bool Admits(IReadOnlyDictionary<string, string> users, string user, string password)
+    public static bool Admits(IReadOnlyDictionary<string, string> users, string user, string password) =>
+        Admits(users, Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(password));
+
+    /// <summary>
+    /// <see cref="Admits(IReadOnlyDictionary{string, string}, string, string)"/> for a user name and password as they
+    /// came, in UTF-8 (a name that is not is no one's): the password never becomes a string, which could not be cleared.
+    /// </summary>
+    public static bool Admits(IReadOnlyDictionary<string, string> users, ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
     {
-        var known = users.TryGetValue(user, out var expected);
-        var same = CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(known ? expected! : UnknownUserPassword)), SHA256.HashData(Encoding.UTF8.GetBytes(password)));
-        // Both computed before either is looked at: no branch on which failed.
-        return known & same;
+        var known = TryFind(users, user, out var expected);
+        Span<byte> expectedHash = stackalloc byte[SHA256.HashSizeInBytes];
+        Span<byte> passwordHash = stackalloc byte[SHA256.HashSizeInBytes];
+        try
+        {
+            HashUtf8(known ? expected! : UnknownUserPassword, expectedHash);
+            SHA256.HashData(password, passwordHash);
+            var same = CryptographicOperations.FixedTimeEquals(expectedHash, passwordHash);
+            // Both computed before either is looked at: no branch on which failed.
+            return known & same;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(expectedHash);
+            CryptographicOperations.ZeroMemory(passwordHash);
+        }
+    }
+
+    /// <summary>
+    /// The password of the user whose name is <paramref name="user"/> in UTF-8: looked up by the name's characters where
+    /// the dictionary can (a <see cref="Dictionary{TKey, TValue}"/> with a string comparer that reads spans, as the
+    /// configuration's is), by a string of the name otherwise.
+    /// </summary>
+    private static bool TryFind(IReadOnlyDictionary<string, string> users, ReadOnlySpan<byte> user, out string? password)
+    {
+        password = null;
+        char[]? rented = null;
+        Span<char> name = user.Length <= 256 ? stackalloc char[256] : (rented = ArrayPool<char>.Shared.Rent(user.Length));
+        try
+        {
+            if (Utf8.ToUtf16(user, name, out _, out var length, replaceInvalidSequences: false) != OperationStatus.Done)
+            {
+                return false;
+            }
+            return users is Dictionary<string, string> dictionary && dictionary.TryGetAlternateLookup<ReadOnlySpan<char>>(out var lookup)
+                ? lookup.TryGetValue(name[..length], out password)
+                : users.TryGetValue(new string(name[..length]), out password);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented, clearArray: true);
+            }
+        }
+    }
+
+    /// <summary>The SHA-256 of <paramref name="text"/>'s UTF-8, through a buffer cleared after.</summary>
+    private static void HashUtf8(string text, Span<byte> hash)
+    {
+        var bytes = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        try
+        {
+            SHA256.HashData(bytes.AsSpan(0, Encoding.UTF8.GetBytes(text, bytes)), hash);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes, clearArray: true);
+        }
     }
 }

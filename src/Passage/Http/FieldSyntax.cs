@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using Passage.Relay.Connect;
 
 namespace Passage.Http;
@@ -46,11 +48,30 @@ internal static class FieldSyntax
     {
         foreach (var c in value)
         {
-            if (c > 0xFF || Http1Syntax.ForbiddenInFieldValue.Contains((byte)c))
+            if (!IsValueCharacter(c))
             {
                 return false;
             }
         }
         return true;
     }
+
+    /// <summary>
+    /// <see cref="IsValue(string)"/> for a value still in UTF-8, read character by character without making it text: for
+    /// a value that must not become a string (credentials: a string cannot be cleared). Not UTF-8 is no value either.
+    /// </summary>
+    public static bool IsValue(ReadOnlySpan<byte> utf8)
+    {
+        while (!utf8.IsEmpty)
+        {
+            if (Rune.DecodeFromUtf8(utf8, out var rune, out var length) != OperationStatus.Done || !IsValueCharacter(rune.Value))
+            {
+                return false;
+            }
+            utf8 = utf8[length..];
+        }
+        return true;
+    }
+
+    private static bool IsValueCharacter(int c) => c <= 0xFF && !Http1Syntax.ForbiddenInFieldValue.Contains((byte)c);
 }

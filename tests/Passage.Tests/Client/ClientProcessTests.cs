@@ -821,6 +821,61 @@ public sealed class ClientProcessTests
         Assert.Equal("407", plain.StandardOutput);
     }
 
+    /// <summary>
+    /// Basic credentials as applications send them are admitted: the scheme in any case, whitespace around the value and
+    /// after the scheme, a user name in UTF-8, a password holding colons. Anything else is answered as missing credentials
+    /// are, 407 with the challenge: two fields, bad base64, no colon, a name that is not UTF-8. Admitted credentials go no
+    /// further than this proxy.
+    /// </summary>
+    [Fact]
+    public async Task Http_proxy_basic_credentials_are_read_as_applications_send_them()
+    {
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var tap = new TcpTap();
+        await using var relay = await RelayProcess.StartAsync();
+        var (client, _, http) = await StartClientAsync(relay.Address.ToString(), "--http-user", "zo\u00eb:pa:ss");
+        await using var _ = client;
+        var good = Convert.ToBase64String(Encoding.UTF8.GetBytes("zo\u00eb:pa:ss"));
+        async Task<string> ConnectAsync(params string[] fields)
+        {
+            using var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await app.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+            var head = $"CONNECT origin.test:{origin.Port} HTTP/1.1\r\nHost: origin.test:{origin.Port}\r\n{string.Concat(fields.Select(f => f + "\r\n"))}\r\n";
+            await Loopback.SendAllAsync(app, Encoding.UTF8.GetBytes(head));
+            return await ReadHeadAsync(app);
+        }
+
+        foreach (var admitted in new[] { $"Proxy-Authorization: Basic {good}", $"proxy-authorization: bAsIc {good}", $"Proxy-Authorization:\t Basic   {good} \t" })
+        {
+            Assert.StartsWith("HTTP/1.1 200 ", await ConnectAsync(admitted));
+        }
+        string[][] refused =
+        [
+            [],
+            [$"Proxy-Authorization: Basic {good}", $"Proxy-Authorization: Basic {good}"],
+            ["Proxy-Authorization: Basic !!!!"],
+            [$"Proxy-Authorization: Basic {Convert.ToBase64String("zo\u00eb"u8.ToArray())}"],
+            [$"Proxy-Authorization: Basic {Convert.ToBase64String(Encoding.Latin1.GetBytes("zo\u00eb:pa:ss"))}"],
+            [$"Proxy-Authorization: Basic {Convert.ToBase64String(Encoding.UTF8.GetBytes("zo\u00eb:pa:s"))}"],
+            [$"Proxy-Authorization: Bearer {good}"],
+        ];
+        foreach (var fields in refused)
+        {
+            var answer = await ConnectAsync(fields);
+            Assert.StartsWith("HTTP/1.1 407 ", answer);
+            Assert.Contains("\r\nProxy-Authenticate: Basic realm=\"passage\", charset=\"UTF-8\"\r\n", answer);
+        }
+
+        // As users run it: curl sends the name's UTF-8.
+        var viaCurl = await Curl.RunAsync("--max-time", "5", "--cacert", origin.CertificatePath, "-x", $"http://127.0.0.1:{http}", "--proxy-user", "zo\u00eb:pa:ss", $"https://origin.test:{origin.Port}/");
+        Assert.True(viaCurl.StandardOutput.StartsWith("origin origin.test saw remote=", StringComparison.Ordinal), viaCurl.StandardError);
+        await Curl.RunAsync("--max-time", "3", "-x", $"http://127.0.0.1:{http}", "--proxy-user", "zo\u00eb:pa:ss", $"http://origin.test:{tap.Port}/p");
+        var forwarded = Encoding.UTF8.GetString(Assert.Single(tap.FirstBytes));
+        Assert.StartsWith("GET /p HTTP/1.1\r\n", forwarded);
+        Assert.DoesNotContain("Proxy-", forwarded);
+        Assert.DoesNotContain(good, forwarded);
+    }
+
     [Fact]
     public async Task Five_hundred_concurrent_socks_connections_share_the_relay_connections_and_keep_their_data()
     {

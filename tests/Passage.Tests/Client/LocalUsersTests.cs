@@ -1,3 +1,4 @@
+using System.Text;
 using Passage.Client;
 
 namespace Passage.Tests.Client;
@@ -20,6 +21,33 @@ public sealed class LocalUsersTests
     [InlineData("carol", "", false)]
     public void Only_a_known_name_with_its_own_password_is_admitted(string user, string password, bool admitted) =>
         Assert.Equal(admitted, LocalUsers.Admits(Users, user, password));
+
+    /// <summary>
+    /// A name as it came is its bytes: one that is not UTF-8 is no one's, not even the user's whose name its bytes would
+    /// be read as with each bad sequence replaced.
+    /// </summary>
+    [Fact]
+    public void A_name_that_is_not_utf8_is_no_ones()
+    {
+        var users = new Dictionary<string, string>(StringComparer.Ordinal) { ["\uFFFD"] = "x" };
+        Assert.True(LocalUsers.Admits(users, "\uFFFD"u8, "x"u8));
+        Assert.False(LocalUsers.Admits(users, [0xFF], "x"u8));
+    }
+
+    /// <summary>Users are found by name in any dictionary, whatever its kind, and whatever the name's length.</summary>
+    [Fact]
+    public void Users_are_found_in_any_dictionary_and_by_a_long_name()
+    {
+        var longName = new string('\u00e9', 300);
+        var users = new Dictionary<string, string>(StringComparer.Ordinal) { ["alice"] = "won:der", [longName] = "p" };
+        foreach (IReadOnlyDictionary<string, string> kind in new IReadOnlyDictionary<string, string>[] { users, new SortedDictionary<string, string>(users, StringComparer.Ordinal) })
+        {
+            Assert.True(LocalUsers.Admits(kind, "alice"u8, "won:der"u8));
+            Assert.False(LocalUsers.Admits(kind, "alice"u8, "won:de"u8));
+            Assert.True(LocalUsers.Admits(kind, Encoding.UTF8.GetBytes(longName), "p"u8));
+            Assert.False(LocalUsers.Admits(kind, Encoding.UTF8.GetBytes(longName[1..]), "p"u8));
+        }
+    }
 
     /// <summary>The password an unknown name is compared with matches, and the name is still refused.</summary>
     [Fact]

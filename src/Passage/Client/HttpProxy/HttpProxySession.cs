@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
 using Passage.Relay;
 using Passage.Relay.Connect;
 using Passage.Telemetry;
@@ -42,7 +45,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
                 return;
             }
-            if (options.HttpUsers.Count > 0 && !Admitted(head))
+            if (options.HttpUsers.Count > 0 && !Admitted(buffer.Bytes.AsSpan(headRange), head))
             {
                 // Missing and wrong credentials alike: the application learns nothing of which.
                 await Refuse(app, RefusalReason.AuthenticationRequired, "credentials required").ConfigureAwait(false);
@@ -103,14 +106,31 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
 
     /// <summary>
     /// Whether the request carries one <c>Proxy-Authorization</c> with the Basic credentials of one of
-    /// <see cref="LocalProxyOptions.HttpUsers"/>.
+    /// <see cref="LocalProxyOptions.HttpUsers"/>, read from the <paramref name="bytes"/> of its head through buffers
+    /// cleared after: neither the field value, nor its base64, nor the password becomes a string, which could not be.
     /// </summary>
-    private bool Admitted(ProxyRequestHead head)
+    private bool Admitted(ReadOnlySpan<byte> bytes, ProxyRequestHead head)
     {
-        var credentials = head.Headers.Where(h => h.Name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)).Take(2).ToArray();
-        return credentials.Length == 1
-            && Relay.Auth.ProxyCredentials.TryReadBasic(credentials[0].Value, out var user, out var password)
-            && LocalUsers.Admits(options.HttpUsers, user, password);
+        if (head.Credentials is not [var field])
+        {
+            return false;
+        }
+        var value = bytes[field];
+        var text = ArrayPool<char>.Shared.Rent(value.Length);
+        Span<byte> decoded = stackalloc byte[Relay.Auth.ProxyCredentials.MaxBasicDecodedLength];
+        try
+        {
+            // The head was read as UTF-8 (ProxyRequestHead.Parse), and the value holds no character past Latin-1.
+            var length = Encoding.UTF8.GetChars(value, text);
+            return Relay.Auth.ProxyCredentials.TryReadBasic(text.AsSpan(0, length), decoded, out var user, out var password)
+                && LocalUsers.Admits(options.HttpUsers, decoded[user], decoded[password]);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(text.AsSpan()));
+            ArrayPool<char>.Shared.Return(text);
+            CryptographicOperations.ZeroMemory(decoded);
+        }
     }
 
     private Task Refuse(IDuplexConnection app, RefusalReason reason, string detail)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Unicode;
 using Passage.Configuration;
 using Passage.Http;
 using Passage.Relay.Connect;
@@ -40,6 +41,14 @@ internal sealed record ProxyRequestHead(
     private HashSet<string>? _connectionOptions;
 
     /// <summary>
+    /// Where the values of the request's <c>Proxy-Authorization</c> fields lie in the head it was parsed from, in order,
+    /// their surrounding whitespace left out: this proxy's credentials (RFC 9110 §11.7.2), read from the head's bytes
+    /// and never made into a string, which could not be cleared. They are no part of <see cref="Headers"/>, and so never
+    /// go on to the origin.
+    /// </summary>
+    public IReadOnlyList<Range> Credentials { get; init; } = [];
+
+    /// <summary>
     /// True when the application accepts trailer fields (its TE says <c>trailers</c>, and it speaks HTTP/1.1): the origin
     /// is asked for them in its stead (<see cref="TrailerFields.Accepted"/>), as a chunked answer's trailer section goes on.
     /// </summary>
@@ -58,19 +67,16 @@ internal sealed record ProxyRequestHead(
     {
         refusal = RefusalReason.MalformedRequest;
         error = null;
-        string text;
-        try
-        {
-            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(head);
-        }
-        catch (DecoderFallbackException)
+        if (!Utf8.IsValid(head))
         {
             error = "the request head is not text";
             return null;
         }
-        var lines = text.Split("\r\n");
-        var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || !FieldSyntax.IsToken(requestLine[0]) || lines[0].Any(char.IsControl))
+        // Line by line, each made text on its own: a Proxy-Authorization line never is (see Credentials).
+        var requestLineEnd = head.IndexOf("\r\n"u8);
+        var firstLine = Encoding.UTF8.GetString(requestLineEnd < 0 ? head : head[..requestLineEnd]);
+        var requestLine = firstLine.Split(' ');
+        if (requestLine.Length != 3 || !FieldSyntax.IsToken(requestLine[0]) || firstLine.Any(char.IsControl))
         {
             error = "malformed request line";
             return null;
@@ -87,14 +93,39 @@ internal sealed record ProxyRequestHead(
                 return null;
         }
         var headers = new List<(string, string)>();
-        foreach (var line in lines.Skip(1).TakeWhile(l => l.Length > 0))
+        var credentials = new List<Range>();
+        for (var lineStart = requestLineEnd + 2; requestLineEnd >= 0;)
         {
-            if (FieldSyntax.ParseLine(line) is not { } field)
+            var length = head[lineStart..].IndexOf("\r\n"u8);
+            var line = length < 0 ? head[lineStart..] : head.Slice(lineStart, length);
+            if (line.IsEmpty)
+            {
+                break;
+            }
+            if (CredentialsIn(line) is { } value)
+            {
+                // This proxy's credentials: checked as any field value is, and only where they lie is kept.
+                if (!FieldSyntax.IsValue(line[value]))
+                {
+                    error = "malformed header";
+                    return null;
+                }
+                credentials.Add(new Range(lineStart + value.Start.Value, lineStart + value.End.Value));
+            }
+            else if (FieldSyntax.ParseLine(Encoding.UTF8.GetString(line)) is { } field)
+            {
+                headers.Add((field.Key, field.Value));
+            }
+            else
             {
                 error = "malformed header";
                 return null;
             }
-            headers.Add((field.Key, field.Value));
+            if (length < 0)
+            {
+                break;
+            }
+            lineStart += length + 2;
         }
         var (method, target, version) = (requestLine[0], requestLine[1], requestLine[2]);
         if (method == "CONNECT")
@@ -104,7 +135,7 @@ internal sealed record ProxyRequestHead(
             {
                 return null;
             }
-            return new ProxyRequestHead(method, connectHost, connectPort, "", version, headers);
+            return new ProxyRequestHead(method, connectHost, connectPort, "", version, headers) { Credentials = credentials };
         }
         if (!TryAbsoluteForm(target, out var host, out var port, out var authority, out var pathAndQuery, out error))
         {
@@ -120,7 +151,22 @@ internal sealed record ProxyRequestHead(
         {
             return null;
         }
-        return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority);
+        return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority) { Credentials = credentials };
+    }
+
+    /// <summary>
+    /// Where the value of a <c>Proxy-Authorization</c> field line lies in it, its surrounding whitespace left out (RFC 9112
+    /// §5); null for a line of another field, or no field line.
+    /// </summary>
+    private static Range? CredentialsIn(ReadOnlySpan<byte> line)
+    {
+        var colon = line.IndexOf((byte)':');
+        if (colon <= 0 || !Ascii.EqualsIgnoreCase(line[..colon], "Proxy-Authorization"u8))
+        {
+            return null;
+        }
+        var value = Http1Syntax.TrimWhitespace(line[(colon + 1)..]);
+        return new Range(colon + 1 + value.Start.Value, colon + 1 + value.End.Value);
     }
 
     /// <summary>

@@ -27,8 +27,11 @@ internal static class ProxyCredentials
     /// <summary>The longest token accepted, in characters; longer ones are malformed.</summary>
     public const int MaxTokenLength = 1024;
 
-    // Basic carries "user:password" in base64; a generous user-id on top of the longest token.
-    private const int MaxBasicDecodedLength = 2 * MaxTokenLength;
+    /// <summary>
+    /// The longest <c>user:password</c> of Basic read, in bytes: a generous user-id on top of the longest token. Longer
+    /// ones are malformed.
+    /// </summary>
+    public const int MaxBasicDecodedLength = 2 * MaxTokenLength;
 
     private static readonly SearchValues<char> s_token68 =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
@@ -66,39 +69,25 @@ internal static class ProxyCredentials
 
     /// <summary>
     /// Reads the user-id and password of <c>Basic base64(user:password)</c> (RFC 7617 §2; the user-id ends at the first
-    /// colon, both are UTF-8): false for another scheme or anything malformed, the caller not told which.
+    /// colon, both are UTF-8) into <paramref name="decoded"/>, where they lie: false for another scheme or anything
+    /// malformed, the caller not told which. Neither becomes a string.
     /// </summary>
-    public static bool TryReadBasic(ReadOnlySpan<char> headerValue, out string user, out string password)
+    /// <param name="headerValue">The <c>Proxy-Authorization</c> field value.</param>
+    /// <param name="decoded">Receives the decoded credentials; at least <see cref="MaxBasicDecodedLength"/> long. The caller clears it.</param>
+    /// <param name="user">Where the user-id lies in <paramref name="decoded"/>.</param>
+    /// <param name="password">Where the password lies in <paramref name="decoded"/>.</param>
+    public static bool TryReadBasic(ReadOnlySpan<char> headerValue, Span<byte> decoded, out Range user, out Range password)
     {
-        (user, password) = ("", "");
-        if (!TrySplit(headerValue, out var scheme, out var credentials) || !scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
+        (user, password) = (default, default);
+        if (!TrySplit(headerValue, out var scheme, out var credentials) || !scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)
+            || !TryDecodeBasic(credentials, decoded, out int length, out int colon)
+            || !Utf8.IsValid(decoded[..colon]) || !Utf8.IsValid(decoded[(colon + 1)..length]))
         {
             return false;
         }
 
-        Span<byte> decoded = stackalloc byte[MaxBasicDecodedLength];
-        try
-        {
-            if (!TryDecodeBasic(credentials, decoded, out int length, out int colon))
-            {
-                return false;
-            }
-
-            var strict = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-            try
-            {
-                (user, password) = (strict.GetString(decoded[..colon]), strict.GetString(decoded[(colon + 1)..length]));
-                return true;
-            }
-            catch (System.Text.DecoderFallbackException)
-            {
-                return false;
-            }
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(decoded);
-        }
+        (user, password) = (..colon, (colon + 1)..length);
+        return true;
     }
 
     /// <summary>

@@ -27,6 +27,36 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains(error, why);
     }
 
+    /// <summary>
+    /// This proxy's credentials are kept where they lie in the head, each field's value without its surrounding whitespace,
+    /// and are no header: nothing of them is made text, nor goes on to the origin.
+    /// </summary>
+    [Theory]
+    [InlineData("CONNECT origin.test:443 HTTP/1.1")]
+    [InlineData("GET http://origin.test/ HTTP/1.1")]
+    public void Proxy_authorization_values_are_kept_where_they_lie_and_are_no_header(string requestLine)
+    {
+        var bytes = Encoding.UTF8.GetBytes(
+            $"{requestLine}\r\nProxy-Authorization: \t Basic YTpi \t\r\nX-A: 1\r\nproxy-authorization:Bearer \u00e9\r\nPROXY-AUTHORIZATION:\r\n\r\n");
+        var head = ProxyRequestHead.Parse(bytes, out var why);
+        Assert.True(head is not null, why);
+        Assert.Equal([("X-A", "1")], head.Headers);
+        Assert.Equal(["Basic YTpi", "Bearer \u00e9", ""], head.Credentials.Select(r => Encoding.UTF8.GetString(bytes.AsSpan(r))));
+        Assert.DoesNotContain("YTpi", Encoding.UTF8.GetString(head.ToOriginForm()));
+    }
+
+    /// <summary>A Proxy-Authorization value is held to what any field value is: no control character, nothing past Latin-1.</summary>
+    [Theory]
+    [InlineData("Basic YTpi\u0001")]
+    [InlineData("Basic YTpi\u007f")]
+    [InlineData("Basic \u0100")]
+    [InlineData("Basic \U0001F600")]
+    public void A_proxy_authorization_value_no_field_value_may_hold_is_refused(string value)
+    {
+        Assert.Null(ProxyRequestHead.Parse(Encoding.UTF8.GetBytes($"GET http://origin.test/ HTTP/1.1\r\nProxy-Authorization: {value}\r\n\r\n"), out var why));
+        Assert.Equal("malformed header", why);
+    }
+
     [Theory]
     [InlineData("HTTP/1.2", RefusalReason.UnsupportedVersion)]
     [InlineData("HTTP/2.0", RefusalReason.UnsupportedVersion)]

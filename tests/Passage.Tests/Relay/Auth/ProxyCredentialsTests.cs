@@ -84,8 +84,9 @@ public sealed class ProxyCredentialsTests
     [InlineData("älice:pässwörd", "älice", "pässwörd")]
     public void Basic_user_and_password_both_come_out(string userPass, string user, string password)
     {
-        Assert.True(ProxyCredentials.TryReadBasic(Basic(userPass), out var readUser, out var readPassword));
-        Assert.Equal((user, password), (readUser, readPassword));
+        var decoded = new byte[ProxyCredentials.MaxBasicDecodedLength];
+        Assert.True(ProxyCredentials.TryReadBasic(Basic(userPass), decoded, out var readUser, out var readPassword));
+        Assert.Equal((user, password), (Encoding.UTF8.GetString(decoded[readUser]), Encoding.UTF8.GetString(decoded[readPassword])));
     }
 
     [Theory]
@@ -94,6 +95,7 @@ public sealed class ProxyCredentialsTests
     [InlineData("Basic !!!!")]                    // not base64
     [InlineData("Basic YWxpY2U=")]                // "alice": no colon
     [InlineData("Basic YWxpY2U6/w==")]            // "alice:" then 0xFF: not UTF-8
+    [InlineData("Basic /zpi")]                    // 0xFF then ":b": a user-id that is not UTF-8
     public void Basic_user_and_password_are_not_read_from_anything_else(string header) =>
-        Assert.False(ProxyCredentials.TryReadBasic(header, out _, out _));
+        Assert.False(ProxyCredentials.TryReadBasic(header, new byte[ProxyCredentials.MaxBasicDecodedLength], out _, out _));
 }
