@@ -1,3 +1,8 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
 namespace Passage.Relay.Auth;
 
 /// <summary>
@@ -31,14 +36,40 @@ public sealed class ProxyAuthenticator
     /// <param name="proxyAuthorizationHeader">The <c>Proxy-Authorization</c> field value, or
     /// <see langword="null"/> when the request has none.</param>
     /// <returns>Allowed, or why not.</returns>
-    public AuthResult Check(string? proxyAuthorizationHeader)
+    public AuthResult Check(string? proxyAuthorizationHeader) => CheckValue(proxyAuthorizationHeader.AsSpan());
+
+    /// <summary>
+    /// <see cref="Check(string?)"/> for a field value whose bytes are each a Latin-1 character (RFC 9110 §5.5), as the
+    /// HTTP/1.1 door reads it, empty when the request has none: read through a buffer cleared after, never a string.
+    /// </summary>
+    internal AuthResult CheckLatin1(ReadOnlySpan<byte> proxyAuthorizationHeader)
     {
         if (_tokens is null)
         {
             return AuthResult.Allowed;
         }
 
-        if (string.IsNullOrWhiteSpace(proxyAuthorizationHeader))
+        var text = ArrayPool<char>.Shared.Rent(proxyAuthorizationHeader.Length);
+        try
+        {
+            return CheckValue(text.AsSpan(0, Encoding.Latin1.GetChars(proxyAuthorizationHeader, text)));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(text.AsSpan()));
+            ArrayPool<char>.Shared.Return(text);
+        }
+    }
+
+    /// <summary>The check itself, on the field value's characters (none when the request has no such field).</summary>
+    private AuthResult CheckValue(ReadOnlySpan<char> proxyAuthorizationHeader)
+    {
+        if (_tokens is null)
+        {
+            return AuthResult.Allowed;
+        }
+
+        if (proxyAuthorizationHeader.IsWhiteSpace())
         {
             return AuthResult.Missing;
         }

@@ -12,8 +12,10 @@ namespace Passage.Relay.Connect;
 /// <param name="Port">The target port, 1 to 65535.</param>
 /// <param name="Version">The request's HTTP version: <see cref="System.Net.HttpVersion.Version10"/> or <see cref="System.Net.HttpVersion.Version11"/>.</param>
 /// <param name="ProxyAuthorization">
-/// The <c>Proxy-Authorization</c> field value (RFC 9110 §11.7.2) without surrounding whitespace, each byte
-/// one Latin-1 character, or null when absent. A credential: never log it.
+/// Where the <c>Proxy-Authorization</c> field value (RFC 9110 §11.7.2) lies in the bytes parsed, counted from their first
+/// byte, without surrounding whitespace (each byte one Latin-1 character), or null when absent. A credential: read from
+/// those bytes (<see cref="Auth.ProxyAuthenticator.CheckLatin1"/>), never made a string, which could not be cleared, and
+/// never logged.
 /// </param>
 /// <param name="HostHeader">The <c>Host</c> field value (RFC 9110 §7.2) without surrounding whitespace, or null when absent.</param>
 /// <param name="HeaderCount">How many header field lines the head had.</param>
@@ -22,7 +24,7 @@ internal sealed record ConnectRequest(
     string Host,
     int Port,
     Version Version,
-    string? ProxyAuthorization,
+    Range? ProxyAuthorization,
     string? HostHeader,
     int HeaderCount)
 {

@@ -139,7 +139,7 @@ internal static partial class Http1ConnectParser
                     hostName,
                     port,
                     version!,
-                    proxyAuthorization is { } credential ? Encoding.Latin1.GetString(head[credential]) : null,
+                    proxyAuthorization,
                     hostHeader is { } hostField ? Encoding.Latin1.GetString(head[hostField]) : null,
                     headerCount);
                 return Http1ParseResult.Complete(request, next);

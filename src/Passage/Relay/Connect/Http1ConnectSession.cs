@@ -88,7 +88,8 @@ internal sealed class Http1ConnectSession(
             }
 
             var request = head.Value.Request;
-            if (opener.Authenticate(request.ProxyAuthorization) is { } denied)
+            // The credentials are read where they lie in the head, still in the buffer.
+            if (opener.Authenticate(request.ProxyAuthorization is { } credentials ? buffer.AsSpan(0, filled)[credentials] : default) is { } denied)
             {
                 await RefuseAsync(client, denied, "credentials required", metrics, time, logger, id).ConfigureAwait(false);
                 return default;

@@ -55,8 +55,15 @@ internal sealed class TunnelOpener
         _clientIds.Allows(certificate is null ? null : certificate as X509Certificate2 ?? new X509Certificate2(certificate));
 
     /// <summary>Null when the credentials are good (or none are required); else the refusal.</summary>
-    public RefusalReason? Authenticate(string? proxyAuthorization) =>
-        _authenticator.Check(proxyAuthorization) == AuthResult.Allowed ? null : RefusalReason.AuthenticationRequired;
+    public RefusalReason? Authenticate(string? proxyAuthorization) => Refusal(_authenticator.Check(proxyAuthorization));
+
+    /// <summary>
+    /// <see cref="Authenticate(string?)"/> for a field value as the HTTP/1.1 door reads it, its bytes each a Latin-1
+    /// character (empty when there is none): it never becomes a string.
+    /// </summary>
+    public RefusalReason? Authenticate(ReadOnlySpan<byte> proxyAuthorization) => Refusal(_authenticator.CheckLatin1(proxyAuthorization));
+
+    private static RefusalReason? Refusal(AuthResult result) => result == AuthResult.Allowed ? null : RefusalReason.AuthenticationRequired;
 
     /// <summary>Checks, resolves and dials <paramref name="host"/>:<paramref name="port"/> for <paramref name="client"/>.</summary>
     public async ValueTask<TunnelOpening> OpenAsync(string host, int port, IPAddress? client, CancellationToken cancellationToken)

@@ -46,6 +46,28 @@ public sealed class ProxyAuthenticatorTests : IDisposable
         Assert.Equal(AuthResult.Invalid, authenticator.Check("s3cret-token"));
     }
 
+    /// <summary>The HTTP/1.1 door's check, on the field value's bytes as it read them, decides as the check on text does.</summary>
+    [Fact]
+    public void The_check_on_latin1_bytes_decides_as_the_check_on_text()
+    {
+        _fixture.Write("s3cret-token\nx\n");
+        using TokenFile tokens = _fixture.Open();
+        var authenticator = new ProxyAuthenticator(tokens);
+
+        string[] headers =
+        [
+            "", "  ", "Bearer s3cret-token", "bearer x", "Bearer   x", Basic("any:s3cret-token"), Basic("someone-else:x"),
+            "Bearer s3cret-tokeN", "Bearer s3cret-tok\u00e9n", Basic("s3cret-token"), "Digest s3cret-token", "s3cret-token",
+        ];
+        foreach (var header in headers)
+        {
+            Assert.Equal(authenticator.Check(header), authenticator.CheckLatin1(Encoding.Latin1.GetBytes(header)));
+        }
+        Assert.Equal(AuthResult.Allowed, authenticator.CheckLatin1("Bearer x"u8));
+        Assert.Equal(AuthResult.Missing, authenticator.CheckLatin1([]));
+        Assert.Equal(AuthResult.Allowed, ProxyAuthenticator.None.CheckLatin1("garbage"u8));
+    }
+
     [Fact]
     public void Follows_the_token_file_as_it_changes()
     {

@@ -20,6 +20,10 @@ internal static class Heads
     /// <summary>Parses <paramref name="text"/> in one segment with the default limits.</summary>
     public static Http1ParseResult Parse(string text, Http1ParseLimits? limits = null) => Parse(Bytes(text), limits);
 
+    /// <summary>The Proxy-Authorization value of <paramref name="request"/>, read from the <paramref name="bytes"/> it was parsed from.</summary>
+    public static string? ProxyAuthorization(byte[] bytes, ConnectRequest request) =>
+        request.ProxyAuthorization is { } value ? Encoding.Latin1.GetString(bytes.AsSpan(value)) : null;
+
     /// <summary>Parses <paramref name="text"/> expecting an error, and returns its reason.</summary>
     public static RefusalReasonAndDetail Refusal(string text, Http1ParseLimits? limits = null)
     {

@@ -48,4 +48,31 @@ public sealed class Http1ConnectParserAllocationTests
         // The record (~64 bytes), "origin.test" and "origin.test:443" (~48 and ~56 bytes).
         Assert.InRange(allocated, 1, 256);
     }
+
+    /// <summary>
+    /// The credential is never made a string (a string cannot be cleared): a complete head with Proxy-Authorization, in one
+    /// segment or spread over several, allocates what the same head without it does.
+    /// </summary>
+    [Fact]
+    public void A_credential_in_a_complete_head_allocates_nothing()
+    {
+        var without = "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n"u8.ToArray();
+        var with = System.Text.Encoding.ASCII.GetBytes(
+            "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\nProxy-Authorization: Bearer " + new string('t', 500) + "\r\n\r\n");
+        foreach (var split in new[] { false, true })
+        {
+            long Allocated(byte[] head)
+            {
+                var input = split ? TestSequences.Split(head, 10, 40) : new ReadOnlySequence<byte>(head);
+                Http1ConnectParser.Parse(input, Http1ParseLimits.Default);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                var result = Http1ConnectParser.Parse(input, Http1ParseLimits.Default);
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                Assert.Equal(Http1ParseStatus.Complete, result.Status);
+                return allocated;
+            }
+
+            Assert.Equal(Allocated(without), Allocated(with));
+        }
+    }
 }

@@ -23,7 +23,7 @@ public sealed class Http1ConnectParserValidTests
         Assert.Equal(head.Host, request.Host);
         Assert.Equal(head.Port, request.Port);
         Assert.Equal(HttpVersion.Version11, request.Version);
-        Assert.Equal(head.ProxyAuthorization, request.ProxyAuthorization);
+        Assert.Equal(head.ProxyAuthorization, Heads.ProxyAuthorization(head.Bytes, request));
         Assert.NotNull(request.HostHeader);
         Assert.InRange(request.HeaderCount, 1, 10);
     }
@@ -92,7 +92,7 @@ public sealed class Http1ConnectParserValidTests
         var request = result.Request!;
         Assert.Equal("2001:db8::7", request.Host);
         Assert.Equal("[2001:db8::7]:443", request.HostHeader);
-        Assert.Equal("Bearer abc.def-ghi", request.ProxyAuthorization);
+        Assert.Equal("Bearer abc.def-ghi", Heads.ProxyAuthorization(Heads.Bytes(Head), request));
         Assert.Equal(7, request.HeaderCount);
     }
 
@@ -160,10 +160,12 @@ public sealed class Http1ConnectParserValidTests
     [Fact]
     public void The_credential_stays_out_of_ToString()
     {
-        var result = Heads.Parse("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nProxy-Authorization: Basic c2VjcmV0\r\n\r\n");
+        var bytes = Heads.Bytes("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nProxy-Authorization: Basic c2VjcmV0\r\n\r\n");
+        var result = Heads.Parse(bytes);
+        var request = result.Request!;
 
-        Assert.Equal("Basic c2VjcmV0", result.Request!.ProxyAuthorization);
+        Assert.Equal("Basic c2VjcmV0", Heads.ProxyAuthorization(bytes, request));
         Assert.DoesNotContain("c2VjcmV0", result.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("c2VjcmV0", result.Request.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0", request.ToString(), StringComparison.Ordinal);
     }
 }
