@@ -49,6 +49,23 @@ public sealed class LocalUsersTests
         }
     }
 
+    /// <summary>
+    /// Checking a name and password as they came allocates nothing: no string of the password, nor of the name where the
+    /// dictionary is looked up by its characters (the configuration's).
+    /// </summary>
+    [Fact]
+    public void Checking_bytes_allocates_nothing()
+    {
+        var users = new Dictionary<string, string>(StringComparer.Ordinal) { ["alice"] = "won:der" };
+        Assert.True(LocalUsers.Admits(users, "alice"u8, "won:der"u8));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var admitted = LocalUsers.Admits(users, "alice"u8, "won:der"u8);
+        var refused = LocalUsers.Admits(users, "carol"u8, "won:der"u8);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(admitted);
+        Assert.False(refused);
+    }
+
     /// <summary>The password an unknown name is compared with matches, and the name is still refused.</summary>
     [Fact]
     public void An_unknown_name_is_refused_even_with_the_password_it_is_compared_with()

@@ -45,6 +45,27 @@ public sealed class ProxyRequestHeadTests
         Assert.DoesNotContain("YTpi", Encoding.UTF8.GetString(head.ToOriginForm()));
     }
 
+    /// <summary>
+    /// Nothing of the credentials is copied, into a string or otherwise: a head allocates the same whatever its
+    /// Proxy-Authorization value's length.
+    /// </summary>
+    [Fact]
+    public void Parsing_allocates_the_same_whatever_the_credentials_length()
+    {
+        long Allocated(int length)
+        {
+            var head = Encoding.ASCII.GetBytes($"GET http://origin.test/ HTTP/1.1\r\nProxy-Authorization: Basic {new string('A', length)}\r\n\r\n");
+            ProxyRequestHead.Parse(head, out _);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var parsed = ProxyRequestHead.Parse(head, out _);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Single(parsed!.Credentials);
+            return allocated;
+        }
+
+        Assert.Equal(Allocated(4), Allocated(1000));
+    }
+
     /// <summary>A Proxy-Authorization value is held to what any field value is: no control character, nothing past Latin-1.</summary>
     [Theory]
     [InlineData("Basic YTpi\u0001")]
