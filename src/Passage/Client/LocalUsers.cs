@@ -17,14 +17,9 @@ internal static class LocalUsers
 
     /// <summary>
     /// Whether <paramref name="user"/> is one of <paramref name="users"/> and <paramref name="password"/> its password,
-    /// compared in a time that does not tell how much of it was right, nor whether the name was known.
-    /// </summary>
-    public static bool Admits(IReadOnlyDictionary<string, string> users, string user, string password) =>
-        Admits(users, Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(password));
-
-    /// <summary>
-    /// <see cref="Admits(IReadOnlyDictionary{string, string}, string, string)"/> for a user name and password as they
-    /// came, in UTF-8 (a name that is not is no one's): the password never becomes a string, which could not be cleared.
+    /// compared in a time that does not tell how much of it was right, nor whether the name was known. Both are read as
+    /// they came, in UTF-8 (a name that is not is no one's, and a password that is not is no configured one): the password
+    /// never becomes a string, which could not be cleared.
     /// </summary>
     public static bool Admits(IReadOnlyDictionary<string, string> users, ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
     {

@@ -20,7 +20,7 @@ public sealed class LocalUsersTests
     [InlineData("carol", "won:der", false)]
     [InlineData("carol", "", false)]
     public void Only_a_known_name_with_its_own_password_is_admitted(string user, string password, bool admitted) =>
-        Assert.Equal(admitted, LocalUsers.Admits(Users, user, password));
+        Assert.Equal(admitted, LocalUsers.Admits(Users, Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(password)));
 
     /// <summary>
     /// A name as it came is its bytes: one that is not UTF-8 is no one's, not even the user's whose name its bytes would
@@ -70,7 +70,8 @@ public sealed class LocalUsersTests
     [Fact]
     public void An_unknown_name_is_refused_even_with_the_password_it_is_compared_with()
     {
-        Assert.False(LocalUsers.Admits(Users, "carol", LocalUsers.UnknownUserPassword));
-        Assert.False(LocalUsers.Admits(new Dictionary<string, string>(), "", LocalUsers.UnknownUserPassword));
+        var unknownUserPassword = Encoding.UTF8.GetBytes(LocalUsers.UnknownUserPassword);
+        Assert.False(LocalUsers.Admits(Users, "carol"u8, unknownUserPassword));
+        Assert.False(LocalUsers.Admits(new Dictionary<string, string>(), ""u8, unknownUserPassword));
     }
 }

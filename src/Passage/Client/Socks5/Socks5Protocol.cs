@@ -75,12 +75,13 @@ internal static class Socks5Protocol
     }
 
     /// <summary>
-    /// RFC 1929 §2: VER(1) ULEN UNAME PLEN PASSWD. A name or password that is not UTF-8 comes back null: no configured
-    /// one can match it (decoding it with replacement characters could make two different ones equal).
+    /// RFC 1929 §2: VER(1) ULEN UNAME PLEN PASSWD: where the name and the password lie in <paramref name="data"/>, counted
+    /// from its first byte. Both stay bytes, to be checked as they came (<see cref="LocalUsers"/>): the password never
+    /// becomes a string, which could not be cleared.
     /// </summary>
-    public static ParseStatus ParseUserPass(ReadOnlySequence<byte> data, out string? user, out string? password, out int consumed)
+    public static ParseStatus ParseUserPass(ReadOnlySequence<byte> data, out Range user, out Range password, out int consumed)
     {
-        user = password = null;
+        user = password = default;
         consumed = 0;
         var reader = new SequenceReader<byte>(data);
         if (!reader.TryRead(out var version))
@@ -91,12 +92,10 @@ internal static class Socks5Protocol
         {
             return ParseStatus.Invalid;
         }
-        if (!TryReadLengthPrefixed(ref reader, out var userBytes) || !TryReadLengthPrefixed(ref reader, out var passwordBytes))
+        if (!TryReadLengthPrefixed(ref reader, out user) || !TryReadLengthPrefixed(ref reader, out password))
         {
             return ParseStatus.Incomplete;
         }
-        user = StrictUtf8(userBytes);
-        password = StrictUtf8(passwordBytes);
         consumed = (int)reader.Consumed;
         return ParseStatus.Complete;
     }
@@ -141,7 +140,7 @@ internal static class Socks5Protocol
                 }
                 // Left empty when the name cannot be one by the relay's own syntax (Latin-1: one character per byte, so
                 // that it sees every byte): refused below, once the command is known.
-                host = Encoding.Latin1.GetString(name);
+                host = Encoding.Latin1.GetString(data.Slice(name.Start.Value, name.End.Value - name.Start.Value));
                 if (HostSyntax.Parse(host, out _) == HostKind.Invalid)
                 {
                     host = "";
@@ -181,34 +180,17 @@ internal static class Socks5Protocol
     /// <summary>A reply (RFC 1928 §6) with BND.ADDR 0.0.0.0:0: the relay's side is nobody's business here.</summary>
     public static byte[] ReplyBytes(Reply reply) => [Version, (byte)reply, 0, AddressIPv4, 0, 0, 0, 0, 0, 0];
 
-    private static string? StrictUtf8(byte[] bytes)
+    /// <summary>A field of one length byte and that many bytes: where its bytes lie, counted from the reader's first byte.</summary>
+    private static bool TryReadLengthPrefixed(ref SequenceReader<byte> reader, out Range value)
     {
-        try
-        {
-            return s_strictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
-    }
-
-    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    private static bool TryReadLengthPrefixed(ref SequenceReader<byte> reader, out byte[] value)
-    {
-        value = [];
-        if (!reader.TryRead(out var length))
+        value = default;
+        if (!reader.TryRead(out var length) || reader.Remaining < length)
         {
             return false;
         }
-        if (reader.Remaining < length)
-        {
-            return false;
-        }
-        value = new byte[length];
-        reader.TryCopyTo(value);
+        var start = (int)reader.Consumed;
         reader.Advance(length);
+        value = start..(start + length);
         return true;
     }
 }

@@ -84,16 +84,17 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
 
             if (requireUser)
             {
-                string? user = null, password = null;
+                Range user = default, password = default;
                 (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseUserPass(seq, out user, out password, out used), deadline.Token).ConfigureAwait(false);
                 if (status == ParseStatus.Incomplete)
                 {
                     return null;
                 }
                 // Another sub-negotiation version is answered as a failure too (RFC 1929 §2: the server closes after it).
+                var ok = status == ParseStatus.Complete && LocalUsers.Admits(options.SocksUsers, buffer.AsSpan(user), buffer.AsSpan(password));
+                // Checked where they lie, then cleared before what follows them takes their place.
+                CryptographicOperations.ZeroMemory(buffer.AsSpan(0, status == ParseStatus.Complete ? used : filled));
                 filled = status == ParseStatus.Complete ? Consume(buffer, filled, used) : 0;
-                var ok = status == ParseStatus.Complete && user is not null && password is not null
-                    && LocalUsers.Admits(options.SocksUsers, user, password);
                 if (!ok)
                 {
                     await LingeringClose.CloseAsync(app, new byte[] { 1, 1 }, time).ConfigureAwait(false);
@@ -115,7 +116,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the password
         }
     }
 
