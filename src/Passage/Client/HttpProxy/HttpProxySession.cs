@@ -23,7 +23,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     {
         socket.NoDelay = true;
         var app = new SocketConnection(socket);
-        // It holds the head, and with it any Proxy-Authorization, until the tunnel is open.
+        // It holds the head until the tunnel is open; any Proxy-Authorization in it is cleared as soon as it was checked.
         var buffer = new HeadBuffer();
         try
         {
@@ -45,7 +45,13 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
                 return;
             }
-            if (options.HttpUsers.Count > 0 && !Admitted(buffer.Bytes.AsSpan(headRange), head))
+            var admitted = options.HttpUsers.Count == 0 || Admitted(buffer.Bytes.AsSpan(headRange), head);
+            foreach (var credentials in head.Credentials)
+            {
+                // Needed for that check alone: not left in the buffer while the tunnel opens, or the refusal lingers.
+                CryptographicOperations.ZeroMemory(buffer.Bytes.AsSpan(headRange)[credentials]);
+            }
+            if (!admitted)
             {
                 // Missing and wrong credentials alike: the application learns nothing of which.
                 await Refuse(app, RefusalReason.AuthenticationRequired, "credentials required").ConfigureAwait(false);
