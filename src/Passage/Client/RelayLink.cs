@@ -111,7 +111,7 @@ internal sealed class RelayLink : IDisposable
         }
         if (_http1Only)
         {
-            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
+            return await OpenHttp1Async(host, port, cancellationToken).ConfigureAwait(false);
         }
         HttpResponseMessage response;
         RelayConnections.Lease use;
@@ -136,14 +136,14 @@ internal sealed class RelayLink : IDisposable
         {
             // The relay speaks HTTP/1.1 only: remember it and use CONNECT over HTTP/1.1.
             _http1Only = true;
-            return await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
+            return await OpenHttp1Async(host, port, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             if (IsTlsFailure(e))
             {
                 // A wrong key, or a relay without h2 that refused our ALPN: HTTP/1.1 tells them apart.
-                var attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, cancellationToken).ConfigureAwait(false);
+                var attempt = await OpenHttp1Async(host, port, cancellationToken).ConfigureAwait(false);
                 if (attempt.Failure != TunnelFailure.PinMismatch || attempt.Stream is not null)
                 {
                     _http1Only = attempt.Stream is not null || attempt.Failure != TunnelFailure.RelayUnavailable;
@@ -235,6 +235,34 @@ internal sealed class RelayLink : IDisposable
             }
             return null;
         }
+    }
+
+    /// <summary>
+    /// A tunnel over HTTP/1.1 CONNECT (<see cref="Http1ConnectDialer"/>), ended as one over HTTP/2 is when the link is
+    /// disposed while it waits: its connection closed, and <see cref="ObjectDisposedException"/> thrown, no tunnel of a
+    /// disposed client handed out.
+    /// </summary>
+    private async Task<TunnelAttempt> OpenHttp1Async(string host, int port, CancellationToken cancellationToken)
+    {
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        TunnelAttempt attempt;
+        try
+        {
+            attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, closing.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw Disposed();
+        }
+        if (_closing.IsCancellationRequested)
+        {
+            if (attempt.Stream is { } stream)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            throw Disposed();
+        }
+        return attempt;
     }
 
     private static ObjectDisposedException Disposed() => new(nameof(PassageClient));

@@ -142,6 +142,37 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// Disposing the client ends a tunnel request still waiting for an HTTP/1.1 relay's answer, as it does one over
+    /// HTTP/2: it throws <see cref="ObjectDisposedException"/>, and hands out no tunnel of a disposed client. It used to
+    /// wait on, for as long as the answer timeout (here none).
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_a_tunnel_request_waiting_for_an_http1_relays_answer()
+    {
+        // The relay's dial to a destination that drops SYNs never ends, so neither does its wait before the 200.
+        using var blackhole = new Blackhole();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var heads = new List<string>();
+        _ = ServeHttp1OnlyAsync(listener, identity, blackhole.Port, heads);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            AnswerTimeout = Timeout.InfiniteTimeSpan,
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var waiting = client.ConnectAsync("origin.test", 443).AsTask();
+        await Timeouts.WaitUntilAsync(() => { lock (heads) { return heads.Count == 1; } });
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(Timeouts.Default));
+        listener.Close();
+    }
+
+    /// <summary>
     /// A destination that speaks first (as SSH or SMTP do) can have its first bytes arrive with the relay's 200: the
     /// application's end of sending must still reach it.
     /// </summary>
