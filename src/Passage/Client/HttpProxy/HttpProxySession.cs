@@ -30,6 +30,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             var (headRange, filled, failure) = await ReadHeadAsync(app, buffer, closeAll).ConfigureAwait(false);
             if (failure is { } refusal)
             {
+                // Whatever the head held (credentials perhaps) is not needed for the refusal, which lingers.
+                buffer.Return();
                 await Refuse(app, refusal.Reason, refusal.Detail).ConfigureAwait(false);
                 return;
             }
@@ -42,6 +44,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             var head = ProxyRequestHead.Parse(buffer.Bytes.AsSpan(headRange), out var reason, out var error);
             if (head is null)
             {
+                // A head refused for a later line may hold valid credentials: cleared now, not after the lingering refusal.
+                buffer.Return();
                 await Refuse(app, reason, error ?? "malformed request").ConfigureAwait(false);
                 return;
             }
