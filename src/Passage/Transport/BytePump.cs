@@ -115,9 +115,8 @@ public static partial class BytePump
         private long _lastActivity;
         private long _toUpstream;
         private long _toClient;
+        // Why the run was stopped (a StopReason): set once, by whichever stop came first.
         private int _stopped;
-        private int _idleExpired;
-        private int _canceled;
         private DirectionResult _toUpstreamEnd;
         private DirectionResult _toClientEnd;
         private Exception? _fault;
@@ -185,7 +184,7 @@ public static partial class BytePump
             Interlocked.CompareExchange(ref _firstEnded, (int)toSide, 0);
             if (result.Kind != DirectionEnd.EndOfStream || fault is not null)
             {
-                Stop();
+                Stop(StopReason.Ended);
             }
             if (Interlocked.Increment(ref _ended) < 2)
             {
@@ -218,14 +217,8 @@ public static partial class BytePump
         {
             var toUpstreamBytes = Interlocked.Read(ref _toUpstream);
             var toClientBytes = Interlocked.Read(ref _toClient);
-            if (Volatile.Read(ref _idleExpired) != 0)
-            {
-                return new PumpResult(PumpEnd.IdleTimeout, PumpSide.None, toUpstreamBytes, toClientBytes);
-            }
-            if (Volatile.Read(ref _canceled) != 0)
-            {
-                return new PumpResult(PumpEnd.Canceled, PumpSide.None, toUpstreamBytes, toClientBytes);
-            }
+            // A failure is one seen before any stop (see Ended), so it is what ended the run, whatever stopped it
+            // after: an idle timer or a token that fired while the run was already winding down does not hide it.
             var failure = firstResult.Kind == DirectionEnd.Failed ? firstResult
                 : secondResult.Kind == DirectionEnd.Failed ? secondResult
                 : default;
@@ -233,7 +226,13 @@ public static partial class BytePump
             {
                 return new PumpResult(PumpEnd.Failed, failure.Side, toUpstreamBytes, toClientBytes, SocketErrorOf(failure.Error), failure.Error);
             }
-            return new PumpResult(PumpEnd.Completed, PumpSide.None, toUpstreamBytes, toClientBytes);
+            var end = (StopReason)Volatile.Read(ref _stopped) switch
+            {
+                StopReason.IdleTimeout => PumpEnd.IdleTimeout,
+                StopReason.Canceled => PumpEnd.Canceled,
+                _ => PumpEnd.Completed,
+            };
+            return new PumpResult(end, PumpSide.None, toUpstreamBytes, toClientBytes);
         }
 
         /// <summary>
@@ -332,8 +331,7 @@ public static partial class BytePump
             var idleFor = _options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity));
             if (idleFor >= _options.IdleTimeout)
             {
-                Volatile.Write(ref _idleExpired, 1);
-                Stop();
+                Stop(StopReason.IdleTimeout);
                 return;
             }
             try
@@ -351,19 +349,15 @@ public static partial class BytePump
         /// request's, which aborting the tunnel's stream cancels: a destination that reset its connection was counted
         /// as the client's failure.
         /// </summary>
-        private void StopOnCancel()
-        {
-            if (Volatile.Read(ref _stopped) == 0)
-            {
-                Volatile.Write(ref _canceled, 1);
-            }
-            Stop();
-        }
+        private void StopOnCancel() => Stop(StopReason.Canceled);
 
-        /// <summary>Ends the run: both transports are torn down, which ends every pending read and write (once).</summary>
-        private void Stop()
+        /// <summary>
+        /// Ends the run for <paramref name="reason"/>: both transports are torn down, which ends every pending read and
+        /// write (once). A run already stopped keeps the reason it stopped for.
+        /// </summary>
+        private void Stop(StopReason reason)
         {
-            if (Interlocked.Exchange(ref _stopped, 1) == 0)
+            if (Interlocked.CompareExchange(ref _stopped, (int)reason, 0) == 0)
             {
                 _client.Abort();
                 _upstream.Abort();
@@ -382,6 +376,15 @@ public static partial class BytePump
             IOException { InnerException: SocketException socket } => socket.SocketErrorCode,
             _ => SocketError.Success,
         };
+    }
+
+    /// <summary>Why a run was stopped before both directions ended by themselves (0: it was not).</summary>
+    private enum StopReason
+    {
+        /// <summary>A direction failed, or a bug ended it.</summary>
+        Ended = 1,
+        IdleTimeout,
+        Canceled,
     }
 
     private enum DirectionEnd
