@@ -129,12 +129,13 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     /// <c>:scheme</c> nor <c>:path</c>, RFC 9113 §8.5, <c>:authority</c>, which Kestrel puts in the raw target) and
     /// the version; then each field as a field line (<c>name: value</c> and CRLF), <c>:authority</c> under its
     /// HTTP/1.1 name Host (Kestrel keeps it in the header dictionary so), <c>:scheme</c> and <c>:protocol</c> under
-    /// their own; then the empty line.
+    /// their own; then the empty line. Sizes are in bytes as they came (<see cref="Octets"/>), as the HTTP/1.1 door
+    /// counts them: a value of five "é" in UTF-8 is ten bytes on either door (Kestrel's default reading, UTF-8, made it five).
     /// </remarks>
     private string? HeadProblem(HttpContext context, IHttpExtendedConnectFeature? connect)
     {
         var request = context.Request;
-        long size = request.Method.Length + 1 + (context.Features.Get<IHttpRequestFeature>()?.RawTarget.Length ?? 0) + VersionAndLineEnd.Length;
+        long size = Octets(request.Method) + 1 + Octets(context.Features.Get<IHttpRequestFeature>()?.RawTarget) + VersionAndLineEnd.Length;
         if (connect is { IsExtendedConnect: true } || !HttpMethods.IsConnect(request.Method))
         {
             size += FieldLineSize(":scheme", request.Scheme);
@@ -165,7 +166,10 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     private const string LineEnd = "\r\n";
 
     /// <summary>One field's size as an HTTP/1.1 field line: <c>name: value</c> and CRLF (RFC 9112 §5).</summary>
-    private static long FieldLineSize(string name, string? value) => name.Length + ": ".Length + (value?.Length ?? 0) + LineEnd.Length;
+    private static long FieldLineSize(string name, string? value) => Octets(name) + ": ".Length + Octets(value) + LineEnd.Length;
+
+    /// <summary>The bytes <paramref name="text"/> came as, read by Kestrel in <see cref="Http2ConnectServer.FieldEncoding"/>.</summary>
+    private static int Octets(string? text) => text is null ? 0 : Http2ConnectServer.FieldEncoding.GetByteCount(text);
 
     /// <summary>Whether <paramref name="authority"/> (Kestrel puts :authority in Host) is a host and optional port, read as a CONNECT target is.</summary>
     private static bool IsAuthority(string authority) =>

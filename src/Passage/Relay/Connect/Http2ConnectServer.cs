@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -20,6 +21,9 @@ namespace Passage.Relay.Connect;
 internal sealed class Http2ConnectServer : IAsyncDisposable
 {
     private const string HandoffName = "connect";
+
+    /// <summary>How Kestrel reads a request's field values: Latin-1, each byte one character, as the HTTP/1.1 door does (RFC 9110 §5.5).</summary>
+    internal static readonly Encoding FieldEncoding = Encoding.Latin1;
 
     private readonly WebApplication _app;
     private readonly HandoffListenerFactory _factory;
@@ -50,6 +54,10 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             // Passage terminated TLS before the handoff, so Kestrel sees a cleartext transport while
             // clients rightly send :scheme https (RFC 9113 §8.3.1); accept it.
             kestrel.AllowAlternateSchemes = true;
+            // Field values are read as the HTTP/1.1 door reads them, each byte one character: Kestrel's default, UTF-8,
+            // would answer a byte of obs-text (RFC 9110 §5.5) that the HTTP/1.1 door takes with a GOAWAY, and make a
+            // value shorter in characters than it was in bytes on the wire.
+            kestrel.RequestHeaderEncodingSelector = _ => FieldEncoding;
             // Tunnels may sit idle or move bytes slowly for as long as the relay's idle timeout
             // allows: Kestrel's rate and size guards for request bodies must not cut them.
             kestrel.Limits.MinRequestBodyDataRate = null;

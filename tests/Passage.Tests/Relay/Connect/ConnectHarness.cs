@@ -90,11 +90,11 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
         return socket;
     }
 
-    /// <summary>Sends <paramref name="head"/> on the plain endpoint and returns the status line and headers of the answer.</summary>
+    /// <summary>Sends <paramref name="head"/> (each character one byte, Latin-1) on the plain endpoint and returns the status line and headers of the answer.</summary>
     public async Task<(int Status, string Head, Socket Socket)> SendHeadAsync(string head)
     {
         var socket = await ConnectPlainAsync();
-        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(head));
+        await Loopback.SendAllAsync(socket, Encoding.Latin1.GetBytes(head));
         var answer = await ReadHeadAsync(socket);
         return (int.Parse(answer.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), answer, socket);
     }

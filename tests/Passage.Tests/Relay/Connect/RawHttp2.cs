@@ -76,7 +76,11 @@ internal sealed class RawHttp2 : IDisposable
         return frame;
     }
 
-    /// <summary>A header block of literal fields without indexing, names and values as given (no Huffman coding).</summary>
+    /// <summary>
+    /// A header block of literal fields without indexing, names and values as given (no Huffman coding), each character
+    /// one byte (Latin-1), so that a test can send any octet, UTF-8 sequences or obs-text, as the same string it sends
+    /// over HTTP/1.1 (<see cref="ConnectHarness.SendHeadAsync"/>).
+    /// </summary>
     public static byte[] HeaderBlock(params (string Name, string Value)[] fields)
     {
         var block = new List<byte>();
@@ -85,7 +89,7 @@ internal sealed class RawHttp2 : IDisposable
             block.Add(0x00);
             foreach (var text in new[] { name, value })
             {
-                var bytes = Encoding.ASCII.GetBytes(text);
+                var bytes = Encoding.Latin1.GetBytes(text);
                 // The length as an HPACK integer with a 7-bit prefix (RFC 7541 §5.1).
                 if (bytes.Length < 127)
                 {

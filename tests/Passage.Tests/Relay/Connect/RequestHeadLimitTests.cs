@@ -63,6 +63,46 @@ public sealed class RequestHeadLimitTests
         Assert.Equal(past, relay.Counter("passage.relay.connections.refused/http_request_head_too_large"));
     }
 
+    [Theory]
+    [InlineData(false, Utf8, 0, 200)]
+    [InlineData(false, Utf8, 1, 431)]
+    [InlineData(true, Utf8, 0, 200)]
+    [InlineData(true, Utf8, 1, 431)]
+    [InlineData(false, ObsText, 0, 200)]
+    [InlineData(false, ObsText, 1, 431)]
+    [InlineData(true, ObsText, 0, 200)]
+    [InlineData(true, ObsText, 1, 431)]
+    public async Task A_head_with_a_non_ASCII_value_is_measured_in_bytes_on_both_doors(bool http2, string character, int past, int status)
+    {
+        // Each character of these strings is one byte on the wire: the value's bytes, whatever they spell, are counted.
+        var accents = string.Concat(Enumerable.Repeat(character, 5));
+        await using var echo = new EchoServer();
+        await using var relay = await StartAsync();
+        Func<string, string> head = http2 ? padding => Http1Equivalent(echo.Port, padding) : padding => Http1Head(echo.Port, padding);
+        var padding = accents + Padding(head(accents).Length, past);
+        Assert.Equal(Limit + past, head(padding).Length);
+
+        int answer;
+        if (http2)
+        {
+            answer = (await ConnectRelayHttp2RequestTests.AnswerAsync(relay, Http2Request(echo.Port, padding))).Status;
+        }
+        else
+        {
+            (answer, _, var socket) = await relay.SendHeadAsync(Http1Head(echo.Port, padding));
+            socket.Dispose();
+        }
+
+        Assert.Equal(status, answer);
+        Assert.Equal(past, relay.Counter("passage.relay.connections.refused/http_request_head_too_large"));
+    }
+
+    /// <summary>"é" in UTF-8, two bytes.</summary>
+    private const string Utf8 = "\u00c3\u00a9";
+
+    /// <summary>"é" in Latin-1, one byte of obs-text (RFC 9110 §5.5), which is not UTF-8.</summary>
+    private const string ObsText = "\u00e9";
+
     private static Task<ConnectHarness> StartAsync() => ConnectHarness.StartAsync(o =>
     {
         var file = Path.Combine(Path.GetDirectoryName(o.KeyFile)!, "tokens");
