@@ -146,9 +146,16 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
         }
     }
 
-    private static int Consume(byte[] buffer, int filled, int used)
+    /// <summary>
+    /// Drops the first <paramref name="used"/> of <paramref name="filled"/> bytes: moves the rest up to the start and clears
+    /// the places they leave, which would otherwise keep a copy of the last bytes moved. Those can be the RFC 1929
+    /// request, when it came in the greeting's read: its password's last bytes stayed behind the request, out of reach of
+    /// its clearing, until the handshake ended. Returns the bytes left.
+    /// </summary>
+    internal static int Consume(byte[] buffer, int filled, int used)
     {
         Buffer.BlockCopy(buffer, used, buffer, 0, filled - used);
+        CryptographicOperations.ZeroMemory(buffer.AsSpan(filled - used, used));
         return filled - used;
     }
 }

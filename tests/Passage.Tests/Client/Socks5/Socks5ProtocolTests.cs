@@ -30,4 +30,25 @@ public sealed class Socks5ProtocolTests
         Assert.Equal("won:der"u8, request.AsSpan(password));
         Assert.Equal(request.Length - 2, consumed);
     }
+
+    /// <summary>
+    /// A greeting and the RFC 1929 request in one read: once the greeting is consumed, the request moves up, and no copy
+    /// of it stays behind in the buffer, where its clearing once checked would not reach (it stayed until the handshake's
+    /// end: with 255 methods offered, the whole password).
+    /// </summary>
+    [Fact]
+    public void Consuming_the_greeting_leaves_no_copy_of_the_request_that_came_with_it()
+    {
+        var password = Enumerable.Repeat("secret"u8.ToArray(), 42).SelectMany(b => b).Take(255).ToArray();
+        byte[] greeting = [Socks5Protocol.Version, 255, .. Enumerable.Repeat(Socks5Protocol.MethodUserPass, 255)];
+        byte[] request = [1, 5, .. "alice"u8, (byte)password.Length, .. password];
+        var buffer = new byte[1024];
+        byte[] read = [.. greeting, .. request];
+        read.CopyTo(buffer, 0);
+
+        var filled = Socks5Session.Consume(buffer, read.Length, greeting.Length);
+
+        Assert.Equal(request, buffer.AsSpan(0, filled));
+        Assert.Equal(new byte[buffer.Length - filled], buffer.AsSpan(filled));
+    }
 }
