@@ -43,7 +43,7 @@ public sealed class RelayMetrics : IDisposable
             "Questions the relay's own resolver put to a DNS server, by how the server answered: answered (an answer, or no such name), truncated (asked again over TCP), server_failure (SERVFAIL, REFUSED, ...), timeout, unreachable");
 
         _http2ConnectionErrors = _meter.CreateCounter<long>("passage.relay.http2.connection_errors", "{connection}",
-            "HTTP/2 connections of the CONNECT door that Kestrel ended with an error, by Kestrel's error type (reason): a GOAWAY it sent for a header field or block past its bounds (error_reading_headers, max_request_headers_total_size_exceeded) or a frame breaking HTTP/2 (invalid_stream_id, ...), a connection the client reset with tunnels open (connection_reset), ...");
+            "HTTP/2 connections of the CONNECT door that Kestrel ended with an error, by Kestrel's error type (reason): a GOAWAY it sent for a header field or block past its bounds (error_reading_headers, max_request_headers_total_size_exceeded) or a frame breaking HTTP/2 (invalid_stream_id, ...); not the ordinary ends Kestrel also gives an error type (connection_reset, keep_alive_timeout, app_shutdown_timeout)");
 
         // The zero-copy path's pipes and fallbacks are the process's, read when collected.
         _meter.CreateObservableCounter("passage.relay.splice.fallbacks", ObserveFallbacks, "{fallback}",

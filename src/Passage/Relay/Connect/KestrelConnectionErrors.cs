@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics.Metrics;
 using Passage.Telemetry;
 
@@ -8,8 +9,8 @@ namespace Passage.Relay.Connect;
 /// metric gives them: <c>error.type</c> on <c>kestrel.connection.duration</c> (meter
 /// <c>Microsoft.AspNetCore.Server.Kestrel</c>), such as the GOAWAY it sends for a header field past HPACK's bound
 /// (<c>error_reading_headers</c>), for a header block past twice its bound (<c>max_request_headers_total_size_exceeded</c>)
-/// or for a frame that breaks HTTP/2 (<c>invalid_stream_id</c>, ...), a client that resets its connection with tunnels
-/// open (<c>connection_reset</c>), a keep-alive ping left unanswered (<c>keep_alive_timeout</c>).
+/// or for a frame that breaks HTTP/2 (<c>invalid_stream_id</c>, ...). Kestrel gives an error type to some ends that are
+/// ordinary for a relay (<see cref="OrdinaryEnds"/>): those are not counted.
 /// </summary>
 /// <remarks>
 /// Kestrel measures a connection once, when it ends: this is work per connection, none per request. Only the meters of
@@ -23,6 +24,15 @@ internal sealed class KestrelConnectionErrors : IDisposable
     private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
     private const string ConnectionDuration = "kestrel.connection.duration";
     private const string ErrorType = "error.type";
+
+    /// <summary>
+    /// Error types Kestrel gives ends that are no one's error here: <c>connection_reset</c>, a client that closed or
+    /// reset its connection with tunnels open (the way a client leaves, each tunnel counted in
+    /// <c>passage.relay.connections.closed</c> already); <c>keep_alive_timeout</c>, one gone silent, its PING unanswered
+    /// or no frame for Kestrel's keep-alive timeout; <c>app_shutdown_timeout</c>, one still open when the relay's stop
+    /// closed it, its tunnels counted <c>shutdown</c>.
+    /// </summary>
+    internal static readonly FrozenSet<string> OrdinaryEnds = FrozenSet.Create(StringComparer.Ordinal, "connection_reset", "keep_alive_timeout", "app_shutdown_timeout");
 
     private readonly MeterListener _listener = new();
 
@@ -42,7 +52,10 @@ internal sealed class KestrelConnectionErrors : IDisposable
             {
                 if (tag.Key == ErrorType && tag.Value is string error)
                 {
-                    ((RelayMetrics)state!).Http2ConnectionFailed(error);
+                    if (!OrdinaryEnds.Contains(error))
+                    {
+                        ((RelayMetrics)state!).Http2ConnectionFailed(error);
+                    }
                     return;
                 }
             }

@@ -42,6 +42,80 @@ public sealed class ConnectRelayKestrelRefusalTests
         Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
     }
 
+    [Fact]
+    public async Task A_client_that_leaves_with_a_tunnel_open_is_no_connection_error()
+    {
+        // Kestrel gives this end the error type connection_reset; for a relay it is how a client leaves.
+        using var kestrelEnds = new KestrelEndTypes();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        System.Net.Sockets.Socket? socket = null;
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{relay.PlainPort}"),
+            DefaultRequestVersion = System.Net.HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = Timeouts.Default,
+        };
+        using var request = ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+
+        // The client's connection drops with the tunnel open (its host went away: a TCP reset).
+        socket!.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        socket.Close();
+
+        await Timeouts.WaitUntilAsync(() => kestrelEnds.Seen("connection_reset"), () => string.Join(", ", kestrelEnds.All));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
+        Assert.Equal(0, relay.Total("passage.relay.http2.connection_errors"));
+    }
+
+    /// <summary>
+    /// The error types of the connections any Kestrel in this process ends, as its <c>kestrel.connection.duration</c> gives
+    /// them: once one is seen here, the relay's own listener has been given the same measurement.
+    /// </summary>
+    private sealed class KestrelEndTypes : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private readonly System.Collections.Concurrent.ConcurrentBag<string> _seen = [];
+
+        public KestrelEndTypes()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == "Microsoft.AspNetCore.Server.Kestrel" && instrument.Name == "kestrel.connection.duration")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag is { Key: "error.type", Value: string error })
+                    {
+                        _seen.Add(error);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public IEnumerable<string> All => _seen;
+
+        public bool Seen(string errorType) => _seen.Contains(errorType);
+
+        public void Dispose() => _listener.Dispose();
+    }
+
     [Theory]
     [InlineData("authority with userinfo", RawHttp2.ProtocolError)]
     [InlineData("authority with a space", RawHttp2.ProtocolError)]
