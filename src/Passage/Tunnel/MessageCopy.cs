@@ -20,8 +20,7 @@ internal static class MessageCopy
     /// A request for <paramref name="origin"/> (<c>scheme://host:port</c>) with the incoming method, target and
     /// end-to-end fields. The body is not attached. Host is kept: <paramref name="toPeer"/> (the client end's request
     /// to the server end), in <see cref="TunnelHeaders.Host"/>, the request going to the server end's own authority;
-    /// else (the server end's request to the backend) as Host, from that field, and without one none is set (the
-    /// backend's address is used, never the server end's own authority).
+    /// else (the server end's request to the backend) the caller sets it with <see cref="SetBackendHost"/>.
     /// </summary>
     public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null, bool toPeer = false)
     {
@@ -50,17 +49,9 @@ internal static class MessageCopy
             }
             message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
         }
-        if (toPeer)
+        if (toPeer && request.Host.HasValue)
         {
-            if (request.Host.HasValue)
-            {
-                message.Headers.TryAddWithoutValidation(TunnelHeaders.Host, request.Host.Value);
-            }
-        }
-        else if (request.Headers[TunnelHeaders.Host] is [{ Length: > 0 } host])
-        {
-            // From the authenticated client end: the application's Host.
-            message.Headers.Host = host;
+            message.Headers.TryAddWithoutValidation(TunnelHeaders.Host, request.Host.Value);
         }
         if (TrailerFields.Accepted(request.Protocol, request.Headers.TE))
         {
@@ -72,6 +63,24 @@ internal static class MessageCopy
             }
         }
         return message;
+    }
+
+    /// <summary>
+    /// At the server end: gives <paramref name="message"/> the application's Host, which the client end sent in
+    /// <see cref="TunnelHeaders.Host"/>; without one none is set (the backend's address is used, never the server end's
+    /// own authority). Returns why it cannot be sent, or null: the client end's HTTP/1.1 server takes a Host that the
+    /// .NET HTTP client refuses (a port past 65535, a name its URI rules refuse such as <c>a!b</c>), and that client,
+    /// given one unchecked, sends a Host of its own before it, so the backend would read two.
+    /// </summary>
+    public static TunnelFailure? SetBackendHost(HttpContext context, HttpRequestMessage message)
+    {
+        if (context.Request.Headers[TunnelHeaders.Host] is not [{ Length: > 0 } host])
+        {
+            return null;
+        }
+        // Added unchecked and read back: the HTTP client's own parser decides, and a value it cannot read reads back as null.
+        message.Headers.TryAddWithoutValidation("Host", host);
+        return message.Headers.Host == host ? null : new("http_request_error", "the Host field cannot be sent to the backend");
     }
 
     /// <summary>Adds the incoming request's content fields (Content-Type, ...) to <paramref name="content"/>, except Content-Length.</summary>

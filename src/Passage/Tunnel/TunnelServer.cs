@@ -174,6 +174,11 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         using var backend = new BackendTimer(options.BackendTimeout, context.RequestAborted);
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11);
+        if (MessageCopy.SetBackendHost(context, message) is { } badHost)
+        {
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, badHost).ConfigureAwait(false);
+            return;
+        }
         if (options.AddForwarded)
         {
             MessageCopy.AddForwarded(message, context, withHost: false);

@@ -29,6 +29,11 @@ internal static class UpgradeForwarder
     {
         var protocol = connect.Protocol ?? "";
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11, HttpMethod.Get);
+        if (MessageCopy.SetBackendHost(context, message) is { } badHost)
+        {
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, badHost).ConfigureAwait(false);
+            return;
+        }
         message.Headers.TryAddWithoutValidation("Connection", "Upgrade");
         message.Headers.TryAddWithoutValidation("Upgrade", protocol);
         if (options.AddForwarded)

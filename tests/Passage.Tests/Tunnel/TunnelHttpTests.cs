@@ -123,6 +123,29 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     }
 
     /// <summary>
+    /// The client end's HTTP/1.1 server takes a Host that the .NET HTTP client at the server end will not send (a port past
+    /// 65535, a name its URI rules refuse). Setting it there threw, and the application got a bare 500; sent unchecked,
+    /// the backend would read two Host fields. It gets 400 with the reason, for a plain request and an upgrade alike.
+    /// </summary>
+    [Theory]
+    [InlineData("app.test:99999", "")]
+    [InlineData("a!b", "")]
+    [InlineData("[::1]:99999", "")]
+    [InlineData("app.test:99999", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")]
+    public async Task A_Host_the_backend_client_cannot_send_gets_400_with_the_reason(string host, string upgrade)
+    {
+        var answer = await RawHttp1.SendHeadAsync(Pair.HttpPort, $"GET /ws HTTP/1.1\r\nHost: {host}\r\n{upgrade}\r\n");
+        Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+        // The server end's answer: its field names come through HTTP/2 in lower case.
+        Assert.Contains("proxy-status: passage; error=http_request_error; details=\"the Host field cannot be sent to the backend\"\r\n", answer, StringComparison.Ordinal);
+
+        // The tunnel carries on.
+        using var client = Pair.CreateHttpClient();
+        using var next = await client.GetAsync("/after-host").WaitAsync(Timeouts.Default);
+        Assert.Equal("GET /after-host", await next.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
     /// The application's Host reaches the backend, but the link to the server end is one TLS connection whatever the
     /// Hosts: the HTTP client keyed its connections, and chose its TLS server name, by the request's Host, so each new
     /// Host opened a connection of its own that never closed and named that Host in clear text.
