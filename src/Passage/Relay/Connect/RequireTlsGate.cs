@@ -21,7 +21,8 @@ internal static class RequireTlsGate
         IDuplexConnection client, ReadOnlyMemory<byte> already, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         const int max = PassthroughOptions.DefaultMaxClientHelloBytes;
-        var buffer = ArrayPool<byte>.Shared.Rent(max + 2048);
+        // Room for what came behind the head too, which a raised maxRequestHeadBytes lets be more than a ClientHello.
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(max + 2048, already.Length));
         already.CopyTo(buffer);
         var filled = already.Length;
         using var deadline = new Deadline(timeout, time, cancellationToken);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text;
 using Passage.Relay;
 using Passage.Tests.Infrastructure;
 
@@ -366,6 +367,25 @@ public sealed class ConnectRelayHttp1Tests
         var hello = Passthrough.SyntheticHello.WithServerName("origin.test");
         await Loopback.SendAllAsync(tls, hello);
         Assert.Equal(hello, await Loopback.ReadToEndAsync(tls, limit: hello.Length));
+    }
+
+    /// <summary>
+    /// With <c>maxRequestHeadBytes</c> raised, the bytes a client sends behind its head (a ClientHello and 0-RTT data
+    /// behind it) may be more than the <c>--require-tls</c> gate's buffer held: copying them in threw, the relay logged an
+    /// unexpected fault and closed the tunnel it had just answered 200. They pass, byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task Require_tls_passes_a_client_hello_with_more_bytes_behind_the_head_than_its_own_buffer_holds()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequireTls = true, MaxRequestHeadBytes = 128 * 1024 });
+        var head = Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}"));
+        // A ClientHello, then 48 KiB in application-data records (0x17) as a client's early data would come.
+        byte[] early = [.. Passthrough.SyntheticHello.WithServerName("origin.test"), .. Enumerable.Range(0, 3).SelectMany(i => (byte[])[0x17, 3, 3, 0x40, 0x00, .. Enumerable.Repeat((byte)i, 0x4000)])];
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, (byte[])[.. head, .. early]);
+        Assert.StartsWith("HTTP/1.1 200 ", await ConnectHarness.ReadHeadAsync(socket), StringComparison.Ordinal);
+        Assert.Equal(early, await Loopback.ReadToEndAsync(socket, limit: early.Length));
     }
 
     [Fact]
