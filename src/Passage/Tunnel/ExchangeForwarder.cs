@@ -194,9 +194,9 @@ internal static class ExchangeForwarder
     }
 
     /// <summary>Answers 502 for an answer <see cref="MessageCopy.InvalidAnswer"/> refuses: true when it did.</summary>
-    public static async Task<bool> RefusedAsInvalidAsync(HttpContext context, HttpResponseMessage response, ILogger logger)
+    public static async Task<bool> RefusedAsInvalidAsync(HttpContext context, HttpResponseMessage response, ILogger logger, bool switched = false)
     {
-        if (MessageCopy.InvalidAnswer(response) is not { } invalid)
+        if (MessageCopy.InvalidAnswer(response, switched) is not { } invalid)
         {
             return false;
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
@@ -165,13 +166,14 @@ internal static class MessageCopy
 
     /// <summary>
     /// Why an answer cannot be passed on, or null: a 1xx other than the upgrade that was asked for (HTTP/2 has no
-    /// 101, and a stray one there would take the whole session down), or a Content-Length that disagrees with itself or
-    /// is no number (RFC 9112 §6.3: a proxy answers 502 then).
+    /// 101, and a stray one there would take the whole session down; <paramref name="switched"/>: the 101 answers the
+    /// upgrade asked for), a Content-Length that disagrees with itself or is no number (RFC 9112 §6.3: a proxy answers
+    /// 502 then), or a field value with a control character (RFC 9110 §5.5: invalid; Kestrel will not send it).
     /// </summary>
-    public static TunnelFailure? InvalidAnswer(HttpResponseMessage response)
+    public static TunnelFailure? InvalidAnswer(HttpResponseMessage response, bool switched = false)
     {
         var status = (int)response.StatusCode;
-        if (status < 200)
+        if (status < 200 && !switched)
         {
             return new("http_protocol_error", $"the answer's status was {status}, which was not asked for");
         }
@@ -179,7 +181,27 @@ internal static class MessageCopy
         {
             return new("http_protocol_error", "the answer's Content-Length is invalid or disagrees with itself");
         }
+        if (!AllValues(response.Headers.NonValidated) || !AllValues(response.Content.Headers.NonValidated))
+        {
+            return new("http_protocol_error", "a field value of the answer holds a control character");
+        }
         return null;
+    }
+
+    /// <summary>Whether every value of <paramref name="fields"/> is a valid field value (<see cref="FieldSyntax.IsValue(string)"/>).</summary>
+    private static bool AllValues(HttpHeadersNonValidated fields)
+    {
+        foreach (var (_, values) in fields)
+        {
+            foreach (var value in values)
+            {
+                if (!FieldSyntax.IsValue(value))
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /// <summary>The one length that every Content-Length value and list member states, or null if they disagree or are not numbers.</summary>
@@ -214,7 +236,8 @@ internal static class MessageCopy
         }
         foreach (var (name, value) in TrailerLines(from))
         {
-            if (TunnelHeaders.IsAllowedTrailer(name))
+            // The body has gone: a value Kestrel will not send (a control character) is dropped, as ChunkedWriteStream drops it.
+            if (TunnelHeaders.IsAllowedTrailer(name) && FieldSyntax.IsValue(value))
             {
                 to.AppendTrailer(name, value);
             }

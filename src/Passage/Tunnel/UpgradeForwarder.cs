@@ -57,6 +57,10 @@ internal static class UpgradeForwarder
                 await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: false, logger, context.RequestAborted, timer).ConfigureAwait(false);
                 return;
             }
+            if (await ExchangeForwarder.RefusedAsInvalidAsync(context, response, logger, switched: true).ConfigureAwait(false))
+            {
+                return;
+            }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
             // RFC 8441 §5: success is a 2xx; the 101 stays between this end and the backend.
             context.Response.StatusCode = StatusCodes.Status200OK;

@@ -17,6 +17,10 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/length-and-chunked"] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/no-content-with-length"] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
         ["/declined-two-lengths"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ["/control-character"] = "HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok",
+        ["/delete-character"] = "HTTP/1.1 200 OK\r\nContent-Type: text/a\u007fb\r\nContent-Length: 2\r\n\r\nok",
+        ["/switch-control-character"] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Bad: a\u0001b\r\n\r\n",
+        ["/trailer-control-character"] = "HTTP/1.1 200 OK\r\nTrailer: X-Good, X-Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Good: 1\r\nX-Bad: a\u0001b\r\n\r\n",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
     };
 
@@ -33,6 +37,45 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
     {
         await _pair.DisposeAsync();
         await _backend.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A field value with a control character other than HTAB is invalid (RFC 9110 §5.5), and Kestrel will not send one:
+    /// copied onto the answer it threw, so the application got a bare 500 and the server end logged a failure. It gets
+    /// 502 with the reason, the session stays up; the same for an upgrade the backend accepted with such a field.
+    /// </summary>
+    [Theory]
+    [InlineData("/control-character")]
+    [InlineData("/delete-character")]
+    [InlineData("/switch-control-character")]
+    public async Task A_field_value_with_a_control_character_gets_502_without_a_failure_in_the_log(string path)
+    {
+        var upgrade = path.StartsWith("/switch", StringComparison.Ordinal)
+            ? "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            : "";
+        var answer = await RawHttp1.SendHeadAsync(_pair.HttpPort, $"GET {path} HTTP/1.1\r\nHost: app.test\r\n{upgrade}\r\n");
+        Assert.StartsWith("HTTP/1.1 502 ", answer, StringComparison.Ordinal);
+        Assert.Contains("proxy-status: passage; error=http_protocol_error; details=\"a field value of the answer holds a control character\"", answer, StringComparison.Ordinal);
+
+        using var client = _pair.CreateHttpClient();
+        using var next = await client.GetAsync("/after").WaitAsync(Timeouts.Default);
+        Assert.Equal("ok", await next.Content.ReadAsStringAsync());
+        Assert.DoesNotContain("fail:", _pair.Server.StandardOutput + _pair.Server.StandardError, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A trailer field with a control character comes once the body has gone: Kestrel threw on it, and the application saw
+    /// its whole answer reset. The field is dropped, as the client end's own chunked framing drops it; the others pass.
+    /// </summary>
+    [Fact]
+    public async Task A_trailer_field_with_a_control_character_is_dropped_and_the_answer_completes()
+    {
+        using var client = _pair.CreateHttpClient();
+        using var response = await client.GetAsync("/trailer-control-character").WaitAsync(Timeouts.Default);
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync().WaitAsync(Timeouts.Default));
+        Assert.Equal("1", Assert.Single(response.TrailingHeaders.GetValues("X-Good")));
+        Assert.False(response.TrailingHeaders.Contains("X-Bad"));
+        Assert.DoesNotContain("fail:", _pair.Server.StandardOutput + _pair.Server.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
