@@ -418,8 +418,11 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            await Http1ConnectSession.RefuseAsync(client, closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout,
-                "request head not received in time", _metrics, _time).ConfigureAwait(false);
+            // As the rest of the head is answered (Http1ConnectSession): the stop is not a timeout.
+            var (reason, detail) = closeAll.IsCancellationRequested
+                ? (RefusalReason.ShuttingDown, "relay shutting down")
+                : (RefusalReason.RequestHeadTimeout, "request head not received in time");
+            await Http1ConnectSession.RefuseAsync(client, reason, detail, _metrics, _time).ConfigureAwait(false);
             return default;
         }
         catch (SocketException)

@@ -388,6 +388,27 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(early, await Loopback.ReadToEndAsync(socket, limit: early.Length));
     }
 
+    /// <summary>
+    /// A client still short of a whole head when the drain ends is told the relay is stopping (503), and why: one that
+    /// had sent nothing yet was told "request head not received in time", a timeout that had not come.
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("CONNECT ")]
+    public async Task A_client_without_a_whole_head_when_the_drain_ends_is_told_the_relay_is_stopping(string sent)
+    {
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300) });
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(sent));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 1);
+        var stopping = relay.Relay.StopAsync();
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 503 ", head, StringComparison.Ordinal);
+        Assert.Contains("Proxy-Status: passage; error=proxy_internal_response; details=\"relay shutting down\"\r\n", head, StringComparison.Ordinal);
+        socket.Dispose();
+        await stopping.WaitAsync(Timeouts.Default);
+    }
+
     [Fact]
     public async Task An_idle_tunnel_is_closed_at_the_idle_timeout_and_counted()
     {
