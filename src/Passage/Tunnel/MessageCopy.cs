@@ -168,7 +168,9 @@ internal static class MessageCopy
     /// Why an answer cannot be passed on, or null: a 1xx other than the upgrade that was asked for (HTTP/2 has no
     /// 101, and a stray one there would take the whole session down; <paramref name="switched"/>: the 101 answers the
     /// upgrade asked for), a Content-Length that disagrees with itself or is no number (RFC 9112 §6.3: a proxy answers
-    /// 502 then), or a field value with a control character (RFC 9110 §5.5: invalid; Kestrel will not send it).
+    /// 502 then), a field value with a control character (RFC 9110 §5.5: invalid; Kestrel will not send it), or a transfer
+    /// coding other than chunked (RFC 9112 §6.1: this hop's, which the application could not undo once its name is gone;
+    /// the backend was never offered one, RFC 9110 §10.1.4).
     /// </summary>
     public static TunnelFailure? InvalidAnswer(HttpResponseMessage response, bool switched = false)
     {
@@ -184,6 +186,12 @@ internal static class MessageCopy
         if (!AllValues(response.Headers.NonValidated) || !AllValues(response.Content.Headers.NonValidated))
         {
             return new("http_protocol_error", "a field value of the answer holds a control character");
+        }
+        if (response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var codings)
+            && codings.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                .Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)))
+        {
+            return new("http_protocol_error", "the answer has a transfer coding other than chunked");
         }
         return null;
     }

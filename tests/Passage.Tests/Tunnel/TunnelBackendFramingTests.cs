@@ -21,6 +21,9 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/delete-character"] = "HTTP/1.1 200 OK\r\nContent-Type: text/a\u007fb\r\nContent-Length: 2\r\n\r\nok",
         ["/switch-control-character"] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Bad: a\u0001b\r\n\r\n",
         ["/trailer-control-character"] = "HTTP/1.1 200 OK\r\nTrailer: X-Good, X-Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Good: 1\r\nX-Bad: a\u0001b\r\n\r\n",
+        ["/gzip-then-chunked"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ["/gzip-to-the-end"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
+        ["/chunked-twice-named"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
     };
 
@@ -76,6 +79,28 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         Assert.Equal("1", Assert.Single(response.TrailingHeaders.GetValues("X-Good")));
         Assert.False(response.TrailingHeaders.Contains("X-Bad"));
         Assert.DoesNotContain("fail:", _pair.Server.StandardOutput + _pair.Server.StandardError, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A transfer coding other than chunked (RFC 9112 §6.1) is this hop's, and HTTP/2 has none to carry it on: the coding
+    /// was dropped with the field that named it, so the application took the still coded bytes for the content. Such an
+    /// answer gets 502 with the reason; chunked alone, in any case, passes.
+    /// </summary>
+    [Theory]
+    [InlineData("/gzip-then-chunked", HttpStatusCode.BadGateway)]
+    [InlineData("/gzip-to-the-end", HttpStatusCode.BadGateway)]
+    [InlineData("/chunked-twice-named", HttpStatusCode.OK)]
+    public async Task A_transfer_coding_other_than_chunked_gets_502(string path, HttpStatusCode expected)
+    {
+        using var client = _pair.CreateHttpClient();
+        using var response = await client.GetAsync(path).WaitAsync(Timeouts.Default);
+        Assert.Equal(expected, response.StatusCode);
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Equal("hello", await response.Content.ReadAsStringAsync());
+            return;
+        }
+        Assert.Equal("passage; error=http_protocol_error; details=\"the answer has a transfer coding other than chunked\"", Assert.Single(response.Headers.GetValues("Proxy-Status")));
     }
 
     [Fact]
