@@ -18,7 +18,8 @@ namespace Passage.Relay.Auth;
 /// with an error naming the line number but not its content.</para>
 /// <para>Re-reading: on use, at most once per check interval (one second by default), the file is
 /// re-read when a <see cref="FileSystemWatcher"/> on its directory has seen it written, created, deleted
-/// or renamed over, or when its length or last-write time differ from those of the last read. The
+/// or renamed over, or when its length or last-write time differ from those of the last read (through a
+/// symbolic link, those of the file it leads to: a mounted Kubernetes secret changes only there). The
 /// watcher catches replacement by rename (as editors and configuration managers do) even when the new
 /// file keeps the old one's length and time (<c>cp -p</c>, <c>rsync -t</c>); the comparison is the
 /// fallback where no watcher could be created (inotify limits) or an event was lost. The re-read runs on
@@ -309,7 +310,7 @@ public sealed class TokenFile : IDisposable
         error = null;
         try
         {
-            var info = new FileInfo(path);
+            FileInfo info = Destinations.SystemFile.Stat(path);
             if (!info.Exists)
             {
                 error = $"'{path}' does not exist or is not a file";

@@ -2,7 +2,7 @@ namespace Passage.Relay.Destinations;
 
 /// <summary>
 /// A small system file read again when it changes (its size or time of last write, checked on each use, as the
-/// C library checks resolv.conf and hosts): <c>/etc/hosts</c>, <c>/etc/resolv.conf</c>. A missing or unreadable
+/// C library checks resolv.conf and hosts; through a symbolic link, the file it leads to): <c>/etc/hosts</c>, <c>/etc/resolv.conf</c>. A missing or unreadable
 /// file reads as null text.
 /// </summary>
 /// <typeparam name="T">What the file says.</typeparam>
@@ -41,7 +41,7 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
 
     private (bool, long, DateTime) Version()
     {
-        var info = new FileInfo(path);
+        FileInfo info = SystemFile.Stat(path);
         return info.Exists ? (true, info.Length, info.LastWriteTimeUtc) : (false, 0, default);
     }
 }
@@ -49,6 +49,25 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
 /// <summary>Small system files (resolv.conf, hosts, nsswitch.conf) read whole, the way the C library tolerates them.</summary>
 internal static class SystemFile
 {
+    /// <summary>
+    /// The file at <paramref name="path"/> as reading it finds it: through a symbolic link, the file it leads to, whose
+    /// length and time of last write change when new content arrives, where the link's own never do (a Kubernetes secret
+    /// or config map, whose links are swapped to a new directory; resolv.conf under systemd-resolved). The link itself
+    /// when it cannot be followed (a loop): reading it then fails as well.
+    /// </summary>
+    public static FileInfo Stat(string path)
+    {
+        var info = new FileInfo(path);
+        try
+        {
+            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target ? target : info;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return info;
+        }
+    }
+
     /// <summary>The text of <paramref name="path"/>, or null when it is missing or cannot be read.</summary>
     public static string? ReadIfPresent(string path)
     {

@@ -7,6 +7,7 @@ namespace Passage.Tests.Relay.Auth;
 internal sealed class TokenFileFixture : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("passage-tokens-").FullName;
+    private int _secretVersion;
 
     public TokenFileFixture() => Path = System.IO.Path.Combine(_directory, "tokens");
 
@@ -24,6 +25,25 @@ internal sealed class TokenFileFixture : IDisposable
         string aside = System.IO.Path.Combine(_directory, "tokens.tmp");
         File.WriteAllText(aside, content);
         File.Move(aside, Path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Publishes the file as Kubernetes mounts a secret: <c>tokens</c> is a link to <c>..data/tokens</c>, and
+    /// <c>..data</c> a link to a directory of this version, replaced by a link to a new one (Kubernetes renames it over; deleted and made again here).
+    /// Neither <c>tokens</c> itself nor its directory entry ever changes.
+    /// </summary>
+    public void PublishAsMountedSecret(string content)
+    {
+        string version = System.IO.Path.Combine(_directory, $"..{++_secretVersion}");
+        Directory.CreateDirectory(version);
+        File.WriteAllText(System.IO.Path.Combine(version, "tokens"), content);
+        string data = System.IO.Path.Combine(_directory, "..data");
+        File.Delete(data);
+        File.CreateSymbolicLink(data, System.IO.Path.GetFileName(version));
+        if (!File.Exists(Path))
+        {
+            File.CreateSymbolicLink(Path, System.IO.Path.Combine("..data", "tokens"));
+        }
     }
 
     public TokenFile Open(bool watch = true)

@@ -154,6 +154,23 @@ public sealed class TokenFileTests : IDisposable
     }
 
     [Fact]
+    public void Rereads_a_mounted_secret_when_its_link_is_swapped_to_new_content()
+    {
+        // The link itself never changes: only what it leads to does.
+        _fixture.PublishAsMountedSecret("revoked-token\n");
+        using TokenFile file = _fixture.Open();
+        Assert.True(file.IsValid("revoked-token"));
+        _fixture.Tick();
+        Assert.True(file.IsValid("revoked-token"));
+
+        _fixture.PublishAsMountedSecret("new-token\n");
+        _fixture.Tick();
+        Assert.True(file.IsValid("new-token"));
+        Assert.False(file.IsValid("revoked-token"));
+        Assert.Single(_fixture.Changes);
+    }
+
+    [Fact]
     public void Without_a_watcher_length_and_time_still_catch_edits_and_renames()
     {
         _fixture.Write("first\n");

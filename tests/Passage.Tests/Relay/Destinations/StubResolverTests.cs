@@ -380,4 +380,22 @@ public sealed class StubResolverTests
         answer = await resolver.LookupAsync("db.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
         Assert.Equal([IPAddress.Parse("192.0.2.14")], answer.Addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork));
     }
+
+    [Fact]
+    public async Task A_hosts_file_behind_a_symbolic_link_is_read_again_when_the_file_it_leads_to_changes()
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("db.passage.test", 60, "192.0.2.14");
+        using var directory = new TemporaryDirectory();
+        var target = directory.Write("hosts.managed", "10.1.2.3 db.passage.test\n");
+        var path = Path.Combine(directory.Path, "hosts");
+        File.CreateSymbolicLink(path, target);
+        var resolver = new StubResolver(Conf(dns.EndPoint) with { NoAaaa = true }, new HostsFile(path));
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], (await resolver.LookupAsync("db.passage.test", CancellationToken.None)).Addresses);
+
+        // The link keeps its length and time; only the file it leads to changes.
+        await File.WriteAllTextAsync(target, "10.9.9.9 other.passage.test\n# and a longer file than before\n");
+        var answer = await resolver.LookupAsync("db.passage.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+        Assert.Equal([IPAddress.Parse("192.0.2.14")], answer.Addresses);
+    }
 }
