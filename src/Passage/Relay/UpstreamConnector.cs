@@ -13,7 +13,16 @@ namespace Passage.Relay;
 /// address against the policy, and dial exactly the checked addresses, all within the connect
 /// timeout. The client never decides where bytes go beyond the name its route or request allows.
 /// </summary>
-internal sealed partial class UpstreamConnector(DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time)
+/// <param name="resolver">Resolves and checks the destination.</param>
+/// <param name="limits">The connect timeout.</param>
+/// <param name="logger">Where refusals and unavailable upstreams are said.</param>
+/// <param name="time">The clock the timeout runs on.</param>
+/// <param name="ownListeners">
+/// The endpoints the front door listens on, when reaching one of them must be refused (see <see cref="IsOwnListener"/>);
+/// null for none.
+/// </param>
+internal sealed partial class UpstreamConnector(
+    DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time, Func<IReadOnlyList<IPEndPoint>>? ownListeners = null)
 {
     /// <summary>
     /// Clients choose destinations, and so how many upstreams fail: at most this many such warnings every 10 s, the
@@ -80,6 +89,12 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         }
         if (dialed.Connection is { } connection)
         {
+            if (dialed.Reached is { } reached && IsOwnListener(connection, reached))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                Log.DestinationProhibited(logger, target.ToString(), $"{reached} is {OwnListener}");
+                return new(null, RefusalReason.DestinationProhibited, $"reaches {OwnListener}");
+            }
             return new(connection, default, "", dialed.Reached);
         }
         var reason = dialed.Error switch
@@ -91,6 +106,43 @@ internal sealed partial class UpstreamConnector(DestinationResolver resolver, Re
         Warn(target, reason, dialed.SocketError);
         return new(null, reason, dialed.SocketError.ToString());
     }
+
+    private const string OwnListener = "this relay's own listener";
+
+    /// <summary>
+    /// Whether <paramref name="reached"/> is one of <c>ownListeners</c>: a route back to the relay itself, which would
+    /// forward the same first bytes to itself again and again (a pass-through relay with <c>*=:443</c> and a client
+    /// naming the relay), one client connection taking every slot. Known only once connected: a listener bound to every
+    /// address is reached at any of this host's, which the kernel sends from (a local destination is its own source),
+    /// or at loopback; the listener has then accepted a connection that ends at once (counted <c>client_closed</c>).
+    /// </summary>
+    private bool IsOwnListener(SocketConnection connection, IPEndPoint reached)
+    {
+        if (ownListeners is null)
+        {
+            return false;
+        }
+        IPAddress address = Unmapped(reached.Address);
+        foreach (IPEndPoint listening in ownListeners())
+        {
+            if (listening.Port != reached.Port)
+            {
+                continue;
+            }
+            IPAddress bound = Unmapped(listening.Address);
+            bool everyAddress = bound.Equals(IPAddress.IPv6Any)
+                || (bound.Equals(IPAddress.Any) && address.AddressFamily == AddressFamily.InterNetwork);
+            if (bound.Equals(address)
+                || (everyAddress && (IPAddress.IsLoopback(address)
+                    || (connection.Socket.LocalEndPoint is IPEndPoint local && Unmapped(local.Address).Equals(address)))))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     private void Warn(HostPort target, RefusalReason reason, SocketError error)
     {

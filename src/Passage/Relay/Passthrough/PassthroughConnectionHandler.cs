@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
@@ -31,12 +32,14 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     private readonly SniRouteTable _routes;
     private readonly PumpOptions _pumpOptions;
 
+    // listening: the endpoints the relay listens on, once bound; an upstream there is the relay itself, refused.
     public PassthroughConnectionHandler(
-        PassthroughOptions options, RelayLimits limits, DestinationResolver resolver, ILogger logger, RelayMetrics metrics, TimeProvider time)
+        PassthroughOptions options, RelayLimits limits, DestinationResolver resolver, ILogger logger, RelayMetrics metrics, TimeProvider time,
+        Func<IReadOnlyList<IPEndPoint>> listening)
     {
         _options = options;
         _limits = limits;
-        _upstreams = new UpstreamConnector(resolver, limits, logger, time);
+        _upstreams = new UpstreamConnector(resolver, limits, logger, time, listening);
         _logger = logger;
         _metrics = metrics;
         _time = time;

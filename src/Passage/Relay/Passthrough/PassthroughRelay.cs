@@ -36,7 +36,7 @@ public sealed partial class PassthroughRelay : IAsyncDisposable
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassthroughRelay>();
         metrics ??= new RelayMetrics();
         var time = timeProvider ?? TimeProvider.System;
-        var handler = new PassthroughConnectionHandler(options, limits, resolver, logger, metrics, time);
+        var handler = new PassthroughConnectionHandler(options, limits, resolver, logger, metrics, time, () => LocalEndpoints);
         _listener = new FrontDoorListener(FrontDoor, options.Endpoints, limits, handler.HandleAsync, logger, metrics, time);
     }
 

@@ -161,6 +161,30 @@ public sealed class PassthroughRelayTests
         Assert.Equal(0, tap.Accepted);
     }
 
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::")]
+    public async Task A_route_back_to_the_relay_itself_is_refused_rather_than_followed_round_and_round(string listenOn)
+    {
+        // "*=:443" on a relay whose own name (here mapped) a client sends: each hop would forward the hello to the
+        // relay again, one client connection taking every connection slot.
+        int port = Loopback.ClosedPort();
+        var options = RouteTo(port, "*") with { Endpoints = [new IPEndPoint(IPAddress.Parse(listenOn), port)] };
+        await using var relay = RelayHarness.Start(options, new RelayLimits { MaxConnections = 16 }, map: OriginMap);
+        using var client = await relay.ConnectAsync();
+
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));
+
+        Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/destination_ip_prohibited"));
+
+        // The one hop back in was accepted before it could be known for what it is, and ended at once.
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/client_closed") == 1);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenConnections == 0);
+        Assert.Equal(2, relay.Counter("passage.relay.connections.accepted"));
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
+    }
+
     [Fact]
     public async Task A_refused_upstream_closes_the_client_promptly_with_an_alert()
     {
