@@ -151,6 +151,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
         using var deadline = new Deadline(_limits.HandshakeTimeout, _time, closeAll);
         var filled = 0;
+        var progress = default(ClientHelloProgress);
         try
         {
             while (true)
@@ -174,7 +175,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 }
                 filled += read;
 
-                var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _options.MaxClientHelloBytes);
+                var result = ClientHelloParser.Resume(new ReadOnlySequence<byte>(buffer, 0, filled), _options.MaxClientHelloBytes, ref progress);
                 switch (result.Status)
                 {
                     case ClientHelloStatus.Complete:
