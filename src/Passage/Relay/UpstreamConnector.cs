@@ -122,19 +122,22 @@ internal sealed partial class UpstreamConnector(
         {
             return false;
         }
-        IPAddress address = Unmapped(reached.Address);
-        foreach (IPEndPoint listening in ownListeners())
+        IReadOnlyList<IPEndPoint> listeners = ownListeners();
+        // By index: a foreach over the interface would allocate an enumerator for every connection.
+        for (int i = 0; i < listeners.Count; i++)
         {
+            IPEndPoint listening = listeners[i];
             if (listening.Port != reached.Port)
             {
                 continue;
             }
+            IPAddress address = Unmapped(reached.Address);
             IPAddress bound = Unmapped(listening.Address);
             bool everyAddress = bound.Equals(IPAddress.IPv6Any)
                 || (bound.Equals(IPAddress.Any) && address.AddressFamily == AddressFamily.InterNetwork);
+            // The socket's own address from the kernel, not LocalEndPoint, which each relayed connection would keep.
             if (bound.Equals(address)
-                || (everyAddress && (IPAddress.IsLoopback(address)
-                    || (connection.Socket.LocalEndPoint is IPEndPoint local && Unmapped(local.Address).Equals(address)))))
+                || (everyAddress && (IPAddress.IsLoopback(address) || SocketReadiness.LocalAddressIs(connection.Socket, address))))
             {
                 return true;
             }

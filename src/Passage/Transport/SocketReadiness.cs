@@ -445,9 +445,56 @@ internal static unsafe partial class SocketReadiness
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="socket"/>'s own address (getsockname(2)) is <paramref name="address"/>, an IPv4-mapped one
+    /// read as its IPv4 address. Asked of the kernel each time: <see cref="Socket.LocalEndPoint"/> would keep the endpoint
+    /// it made for the socket's life. False for a closed socket or one of another family.
+    /// </summary>
+    public static bool LocalAddressIs(Socket socket, IPAddress address)
+    {
+        const ushort AF_INET = 2;
+        const ushort AF_INET6 = 10;
+        // sockaddr_in6, the larger of the two: family, port, flow info, 16 address bytes, scope.
+        var raw = stackalloc byte[28];
+        uint length = 28;
+        try
+        {
+            using var socketFd = new SocketDescriptor(socket);
+            if (GetSockName(socketFd.Fd, raw, &length) < 0)
+            {
+                return false;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> local;
+        switch (*(ushort*)raw)
+        {
+            case AF_INET:
+                local = new ReadOnlySpan<byte>(raw + 4, 4);
+                break;
+            case AF_INET6:
+                local = new ReadOnlySpan<byte>(raw + 8, 16);
+                if (local[..10].IndexOfAnyExcept((byte)0) < 0 && local[10] == 0xff && local[11] == 0xff)
+                {
+                    local = local[12..];
+                }
+                break;
+            default:
+                return false;
+        }
+        Span<byte> wanted = stackalloc byte[16];
+        return address.TryWriteBytes(wanted, out var written) && wanted[..written].SequenceEqual(local);
+    }
+
     // ioctl is variadic in C; a pointer third argument is passed as for a fixed-argument call.
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     private static partial int Ioctl(int fd, nuint request, int* argument);
+
+    [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
+    private static partial int GetSockName(int fd, byte* address, uint* length);
 
     [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
     private static partial int ConnectCall(int fd, byte* address, uint length);
