@@ -25,6 +25,9 @@ internal static class RequireTlsGate
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(max + 2048, already.Length));
         already.CopyTo(buffer);
         var filled = already.Length;
+        // Each read's bytes are walked once: a hello trickled in one-byte records, parsed again from its start after
+        // every read, cost seconds of CPU.
+        var progress = default(ClientHelloProgress);
         using var deadline = new Deadline(timeout, time, cancellationToken);
         try
         {
@@ -32,7 +35,7 @@ internal static class RequireTlsGate
             {
                 if (filled > 0)
                 {
-                    var result = ClientHelloParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), max);
+                    var result = ClientHelloParser.Resume(new ReadOnlySequence<byte>(buffer, 0, filled), max, ref progress);
                     if (result.Status == ClientHelloStatus.Complete)
                     {
                         var hello = buffer.AsSpan(0, filled).ToArray();

@@ -370,6 +370,41 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     /// <summary>
+    /// The gate carries on from the records it walked before each read: a hello in one-byte records, sent piece by
+    /// piece with pieces split inside records, passes byte for byte, and one that then turns out not to be a hello is refused.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Require_tls_reads_a_client_hello_trickled_in_tiny_records_across_many_reads(bool wellFormed)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequireTls = true });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(200, status);
+        var hello = Passthrough.TlsRecords.Refragment(Passthrough.SyntheticHello.WithServerName("origin.test"), 1);
+        if (!wellFormed)
+        {
+            // The last record's type becomes application data: the handshake never completes in handshake records.
+            hello[^6] = 0x17;
+        }
+        for (var at = 0; at < hello.Length; at += 7)
+        {
+            await Loopback.SendAllAsync(socket, hello.AsMemory(at, Math.Min(7, hello.Length - at)));
+        }
+        if (wellFormed)
+        {
+            Assert.Equal(hello, await Loopback.ReadToEndAsync(socket, limit: hello.Length));
+        }
+        else
+        {
+            Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+        }
+    }
+
+    /// <summary>
     /// With <c>maxRequestHeadBytes</c> raised, the bytes a client sends behind its head (a ClientHello and 0-RTT data
     /// behind it) may be more than the <c>--require-tls</c> gate's buffer held: copying them in threw, the relay logged an
     /// unexpected fault and closed the tunnel it had just answered 200. They pass, byte for byte.
