@@ -51,7 +51,13 @@ internal static class Http1ConnectDialer
         CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
     };
 
-    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through <paramref name="relay"/> over a connection
+    /// of its own. The tunnel's connection is closed when <paramref name="closing"/> is cancelled (the client disposed) or
+    /// the tunnel is: its reads and writes then fail with an <see cref="IOException"/>, as an HTTP/2 tunnel's do when its
+    /// connection is closed (not with the <see cref="ObjectDisposedException"/> of a stream disposed under them).
+    /// </summary>
+    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout, CancellationToken closing, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         SslStream? tls = null;
@@ -114,7 +120,10 @@ internal static class Http1ConnectDialer
                 // behind the head are the destination's.
                 Stream stream = extra.Length > 0 ? new PrefixedStream(extra, tls) : tls;
                 tls = null;
-                return new TunnelAttempt(stream, default, "");
+                // The socket, not the stream: a read or write under way, or one to come, fails with an IOException. The
+                // registration goes with the tunnel: one the application disposes is not kept until the client is.
+                var closed = closing.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
+                return new TunnelAttempt(new TunnelStream(stream, closed), default, "");
             }
             var proxyStatus = answer.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase))?["Proxy-Status:".Length..].Trim();
             return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}");

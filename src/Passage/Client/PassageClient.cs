@@ -233,11 +233,10 @@ public sealed partial class PassageClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops the probes and closes every HTTP/2 connection to a relay that the client opened, those dropped after a
-    /// failure and still used too: the tunnels they carry end (their reads and writes fail), and the tunnel requests still
-    /// waiting for an answer on them throw <see cref="ObjectDisposedException"/>, as do those waiting for an HTTP/1.1 relay's
-    /// answer (their connection closed). (An open tunnel over HTTP/1.1 has a connection of its own, which the application's
-    /// disposing it closes.)
+    /// Stops the probes and closes every connection to a relay that the client opened, those dropped after a failure and
+    /// still used too: the tunnels they carry end (their reads and writes fail with an <see cref="IOException"/>), HTTP/1.1
+    /// ones (a connection each) too, and the tunnel requests still waiting for an answer throw
+    /// <see cref="ObjectDisposedException"/>.
     /// </summary>
     public async ValueTask DisposeAsync()
     {

@@ -239,8 +239,8 @@ internal sealed class RelayLink : IDisposable
 
     /// <summary>
     /// A tunnel over HTTP/1.1 CONNECT (<see cref="Http1ConnectDialer"/>), ended as one over HTTP/2 is when the link is
-    /// disposed while it waits: its connection closed, and <see cref="ObjectDisposedException"/> thrown, no tunnel of a
-    /// disposed client handed out.
+    /// disposed: while it waits, its connection closed and <see cref="ObjectDisposedException"/> thrown, no tunnel of a
+    /// disposed client handed out; once open, its connection closed.
     /// </summary>
     private async Task<TunnelAttempt> OpenHttp1Async(string host, int port, CancellationToken cancellationToken)
     {
@@ -248,7 +248,7 @@ internal sealed class RelayLink : IDisposable
         TunnelAttempt attempt;
         try
         {
-            attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, closing.Token).ConfigureAwait(false);
+            attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, _closing.Token, closing.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {

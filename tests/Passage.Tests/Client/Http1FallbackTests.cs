@@ -173,6 +173,126 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// Disposing the client ends its open HTTP/1.1 tunnels, as it does those over HTTP/2: a read under way and the reads and
+    /// writes after fail with an <see cref="IOException"/>, and the relay sees the connection end. Such a tunnel used to
+    /// stay open until the application disposed it (its read waited on).
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_its_open_http1_tunnels()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, []);
+
+        var client = await StartClientAsync(identity, listener);
+        await using var tunnel = await client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync("hello"u8.ToArray());
+        var back = new byte[5];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        var reading = tunnel.ReadAsync(new byte[16]).AsTask();
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAnyAsync<IOException>(() => reading.WaitAsync(Timeouts.Default));
+        await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        await Assert.ThrowsAnyAsync<IOException>(async () => await tunnel.WriteAsync("more"u8.ToArray()).AsTask().WaitAsync(Timeouts.Default));
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// An HTTP/1.1 tunnel that the application disposes is not kept by the client until the client is disposed (its
+    /// connection, closed, would be held for every tunnel the client ever opened).
+    /// </summary>
+    [Fact]
+    public async Task An_http1_tunnel_the_application_disposes_is_not_kept_by_the_client()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, []);
+
+        await using var client = await StartClientAsync(identity, listener);
+        var connection = await OpenUseAndDisposeAsync(client, echo.Port);
+
+        // Collected once what ran on the thread pool for it has let go.
+        await Timeouts.WaitUntilAsync(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return !connection.IsAlive;
+        }, () => "the disposed tunnel's connection is still held");
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>A socket listening on a loopback port of its own: a relay of these tests.</summary>
+    private static Socket Listen()
+    {
+        var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        return listener;
+    }
+
+    /// <summary>A started client of the relay <paramref name="identity"/> on <paramref name="listener"/>; its clock never moves, so it probes only at the start.</summary>
+    private static async Task<PassageClient> StartClientAsync(NodeIdentity identity, Socket listener, TimeSpan? connectTimeout = null)
+    {
+        var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            ConnectTimeout = connectTimeout ?? new PassageClientOptions().ConnectTimeout,
+        }, timeProvider: new ManualTimeProvider());
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        return client;
+    }
+
+    /// <summary>Opens a tunnel, passes bytes through it and disposes it: a weak reference to its connection's socket.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> OpenUseAndDisposeAsync(PassageClient client, int port)
+    {
+        var tunnel = await client.ConnectAsync("origin.test", port).AsTask().WaitAsync(Timeouts.Default);
+        // The TLS stream's own (protected) InnerStream: the test has no other way to the socket.
+        var inner = typeof(System.Net.Security.AuthenticatedStream).GetProperty("InnerStream", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var socket = ((NetworkStream)inner.GetValue(DelegatingStream.Innermost(tunnel))!).Socket;
+        await tunnel.WriteAsync("hello"u8.ToArray());
+        var back = new byte[5];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.DisposeAsync();
+        return new WeakReference(socket);
+    }
+
+    /// <summary>
+    /// Disposing the client ends a tunnel request whose TLS handshake with an HTTP/1.1 relay is under way: it throws
+    /// <see cref="ObjectDisposedException"/> and its connection is closed, whatever the connect timeout (here an hour).
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_a_tunnel_request_in_its_tls_handshake_with_an_http1_relay()
+    {
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var silent = false;
+        var held = new List<Task>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, 1, [], silent: () => Volatile.Read(ref silent), held: held);
+
+        await using var client = await StartClientAsync(identity, listener, connectTimeout: TimeSpan.FromHours(1));
+        Volatile.Write(ref silent, true);
+        var waiting = client.ConnectAsync("origin.test", 443).AsTask();
+        await Timeouts.WaitUntilAsync(() => { lock (held) { return held.Count == 1; } });
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(Timeouts.Default));
+        Task connection;
+        lock (held)
+        {
+            connection = held[0];
+        }
+        await connection.WaitAsync(Timeouts.Default);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
     /// A destination that speaks first (as SSH or SMTP do) can have its first bytes arrive with the relay's 200: the
     /// application's end of sending must still reach it.
     /// </summary>
@@ -223,9 +343,11 @@ public sealed class Http1FallbackTests
     /// <summary>
     /// A minimal HTTP/1.1-only CONNECT relay: TLS with ALPN http/1.1, <paramref name="before200"/> (interim answers, in
     /// a write of their own), 200 or <paramref name="answer"/> (with <paramref name="behind200"/> in the same write, as
-    /// if the destination's first bytes had come at once), then to the destination.
+    /// if the destination's first bytes had come at once), then to the destination. A connection accepted while
+    /// <paramref name="silent"/> says so gets nothing, not even the TLS handshake: it is read until the client closes it
+    /// (the task that does so added to <paramref name="held"/>).
     /// </summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null)
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null)
     {
         var tasks = new List<Task>();
         while (true)
@@ -238,6 +360,29 @@ public sealed class Http1FallbackTests
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 break;
+            }
+            if (silent?.Invoke() == true)
+            {
+                var holding = Task.Run(async () =>
+                {
+                    using (accepted)
+                    {
+                        try
+                        {
+                            await Loopback.ReadToEndAsync(accepted);
+                        }
+                        catch (SocketException)
+                        {
+                            // Reset: closed too.
+                        }
+                    }
+                });
+                lock (held!)
+                {
+                    held.Add(holding);
+                }
+                tasks.Add(holding);
+                continue;
             }
             tasks.Add(Task.Run(async () =>
             {
