@@ -38,6 +38,8 @@ public sealed partial class PassageClient : IAsyncDisposable
     private readonly (RelayLink Link, RelayHealth Health)[] _relays;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    // Cancelled when the client is disposed. Not disposed, so that a start the disposing overtook still gets its token:
+    // the probe loop it starts ends at once.
     private readonly CancellationTokenSource _stop = new();
     private Task? _prober;
     private int _disposed;
@@ -56,9 +58,14 @@ public sealed partial class PassageClient : IAsyncDisposable
         _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout, options.AnswerTimeout), new RelayHealth(i))).ToArray();
     }
 
-    /// <summary>Opens the connection to every relay and measures it; then keeps measuring in the background.</summary>
+    /// <summary>
+    /// Opens the connection to every relay and measures it; then keeps measuring in the background. Throws
+    /// <see cref="ObjectDisposedException"/> when the client is disposed before; a disposing that comes while it measures
+    /// ends it quietly.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         await Task.WhenAll(_relays.Select(r => ProbeAsync(r.Link, r.Health, cancellationToken))).ConfigureAwait(false);
         _prober ??= ProbeLoopAsync(_stop.Token);
     }
@@ -188,6 +195,15 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             rtt = null;
         }
+        catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            // The client's disposing ended the probe (closed its connection): it tells nothing of the relay.
+            return;
+        }
         if (rtt is { } measured)
         {
             var wasDown = !health.IsUp;
@@ -253,6 +269,5 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             link.Dispose();
         }
-        _stop.Dispose();
     }
 }

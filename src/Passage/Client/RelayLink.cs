@@ -199,13 +199,15 @@ internal sealed class RelayLink : IDisposable
 
     /// <summary>
     /// One round trip to the relay over the link (a request it answers at once), also opening the
-    /// connection when it is not open. Null when the relay could not be reached.
+    /// connection when it is not open. Null when the relay could not be reached, or the link was disposed meanwhile.
     /// </summary>
     public async Task<TimeSpan?> ProbeAsync(CancellationToken cancellationToken)
     {
+        // The link's disposing ends an HTTP/1.1 probe too (its connection is its own): it is null then.
+        using var probing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         if (_http1Only)
         {
-            return (await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, cancellationToken).ConfigureAwait(false)).RoundTrip;
+            return (await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, probing.Token).ConfigureAwait(false)).RoundTrip;
         }
         var started = Stopwatch.GetTimestamp();
         try
@@ -216,7 +218,7 @@ internal sealed class RelayLink : IDisposable
                     Version = HttpVersion.Version20,
                     VersionPolicy = HttpVersionPolicy.RequestVersionExact,
                 },
-                cancellationToken).ConfigureAwait(false);
+                probing.Token).ConfigureAwait(false);
             use.With(response).Dispose();
             return Stopwatch.GetElapsedTime(started);
         }
@@ -229,7 +231,7 @@ internal sealed class RelayLink : IDisposable
         {
             if (IsTlsFailure(e))
             {
-                var (roundTrip, pinMismatch) = await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, cancellationToken).ConfigureAwait(false);
+                var (roundTrip, pinMismatch) = await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, probing.Token).ConfigureAwait(false);
                 _http1Only = !pinMismatch && roundTrip is not null;
                 return roundTrip;
             }

@@ -226,6 +226,31 @@ public sealed class Http1FallbackTests
         await serving.WaitAsync(Timeouts.Default);
     }
 
+    /// <summary>
+    /// Disposing the client ends an HTTP/1.1 relay's probe under way (its connection is its own, in a TLS handshake the
+    /// relay never answers): the start that made it returns, and the connection is closed, whatever the connect timeout.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_client_ends_an_http1_relays_probe_under_way()
+    {
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var silent = false;
+        var held = new List<Task>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, 1, [], silent: () => Volatile.Read(ref silent), held: held);
+
+        var client = await StartClientAsync(identity, listener, connectTimeout: TimeSpan.FromHours(1));
+        Volatile.Write(ref silent, true);
+        var starting = client.StartAsync();
+        await Timeouts.WaitUntilAsync(() => { lock (held) { return held.Count == 1; } });
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await starting.WaitAsync(Timeouts.Default);
+        Assert.True(client.Status.Single().IsUp);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
     /// <summary>A socket listening on a loopback port of its own: a relay of these tests.</summary>
     private static Socket Listen()
     {

@@ -96,6 +96,35 @@ public sealed class PassageClientTests
         Assert.True(client.Status.Single().IsUp);
     }
 
+    /// <summary>
+    /// A relay probe that the client's disposing interrupts (here the start's, in a TLS handshake the relay never answers)
+    /// ends quietly: the start returns, and the relay is not reported down for it. It used to throw the
+    /// <see cref="ObjectDisposedException"/> of the relay's closed connections out of <see cref="PassageClient.StartAsync"/>.
+    /// A start after the disposal is refused as a tunnel is.
+    /// </summary>
+    [Fact]
+    public async Task A_relay_probe_the_disposal_interrupts_ends_quietly()
+    {
+        using var identity = NodeIdentity.Create();
+        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(4);
+        var log = new RecordingLogger();
+        using var loggerFactory = log.Factory();
+        var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)silent.LocalEndPoint!).Port)],
+            ConnectTimeout = TimeSpan.FromHours(1),
+        }, loggerFactory, new ManualTimeProvider());
+        var starting = client.StartAsync();
+        using var probe = await silent.AcceptAsync().WaitAsync(Timeouts.Default);
+
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await starting.WaitAsync(Timeouts.Default);
+        Assert.Empty(log.Named("RelayDown"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => client.StartAsync().WaitAsync(Timeouts.Default));
+    }
+
     [Fact]
     public async Task Cancellation_stops_a_tunnel_setup()
     {
