@@ -89,6 +89,11 @@ internal sealed class RelayLink : IDisposable
                 // Reset while this request was on its way: ask again.
                 use.Dispose();
             }
+            catch (Exception e) when (IsHttpClientsOwn(e))
+            {
+                use.Dispose();
+                throw new HttpRequestException(HttpRequestError.InvalidResponse, $"the connection to the relay failed: {e.Message}", e);
+            }
             catch
             {
                 use.Dispose();
@@ -96,6 +101,15 @@ internal sealed class RelayLink : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// True for a failure the HTTP client passes on as it came, of a type of its own that is neither an
+    /// <see cref="HttpRequestException"/> nor an <see cref="IOException"/>: a request that was still to be sent, or a tunnel
+    /// write under way, when the relay broke the connection gets the connection's failure itself (an HPACK decoding
+    /// failure: a header block over the limit). Told by the type's assembly, the type being internal.
+    /// </summary>
+    internal static bool IsHttpClientsOwn(Exception e) =>
+        e is not (HttpRequestException or IOException) && e.GetType().Assembly == typeof(HttpMessageInvoker).Assembly;
 
     /// <summary>
     /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through this relay. An HTTP/2 tunnel calls

@@ -92,15 +92,63 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        Inner.Write(buffer, offset, count);
-        Inner.Flush();
+        try
+        {
+            Inner.Write(buffer, offset, count);
+        }
+        catch (Exception e) when (CameAsItWas(e))
+        {
+            throw Broken(e);
+        }
+        Flush();
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        await Inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (CameAsItWas(e))
+        {
+            throw Broken(e);
+        }
+        await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    public override void Flush()
+    {
+        try
+        {
+            Inner.Flush();
+        }
+        catch (Exception e) when (CameAsItWas(e))
+        {
+            throw Broken(e);
+        }
+    }
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (CameAsItWas(e))
+        {
+            throw Broken(e);
+        }
+    }
+
+    /// <summary>
+    /// True for a write's failure that the HTTP client passes on as it came: a write waiting to be sent when the relay broke
+    /// the connection gets the connection's failure itself (an <see cref="HttpRequestException"/> for a header the client
+    /// refused, an HPACK decoding failure for a block over the limit), not the <see cref="IOException"/> of a stream.
+    /// </summary>
+    private static bool CameAsItWas(Exception e) => e is HttpRequestException || RelayLink.IsHttpClientsOwn(e);
+
+    /// <summary>A write's failure as the application expects a stream's: an <see cref="IOException"/>, with the HTTP client's own inside.</summary>
+    private static IOException Broken(Exception e) => new($"the tunnel's connection to the relay failed: {e.Message}", e);
 
     protected override void Dispose(bool disposing)
     {

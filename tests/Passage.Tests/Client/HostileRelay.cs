@@ -115,6 +115,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
     private RawHttp2? _h2;
     private Task _serving = Task.CompletedTask;
     private volatile string _doing = "not started";
+    private volatile Task _reads = Task.CompletedTask;
 
     /// <summary>Frames the client sent that the relay does not serve itself (DATA, RST_STREAM, GOAWAY, WINDOW_UPDATE...).</summary>
     public ConcurrentQueue<RawFrame> Received { get; } = new();
@@ -157,6 +158,15 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
             _writing.Release();
         }
     }
+
+    /// <summary>Bytes the client sent that the relay has not read yet (in its socket's receive queue).</summary>
+    public int Unread => socket.Available;
+
+    /// <summary>
+    /// The relay reads nothing more of this connection until <paramref name="until"/> completes (the client's writes back
+    /// up once the socket's buffers are full). Called from a script before its first wait, it holds the next read.
+    /// </summary>
+    public void HoldReads(Task until) => _reads = until;
 
     /// <summary>
     /// Ends the TCP connection's sending side (a FIN, no TLS close_notify), as a relay that dies would; what was sent
@@ -220,7 +230,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
             _doing = "sending the start";
             await SendAsync(start);
             _doing = "reading a frame";
-            while (await _h2.ReadFrameAsync(Timeout.InfiniteTimeSpan) is { } frame)
+            while (await ReadFrameAsync() is { } frame)
             {
                 _doing = $"serving frame type {frame.Type} on stream {frame.Stream}";
                 switch (frame.Type)
@@ -265,6 +275,18 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
         {
             _closed.TrySetResult();
         }
+    }
+
+    /// <summary>The client's next frame, once reads are no longer held (<see cref="HoldReads"/>); null at its end.</summary>
+    private async Task<RawFrame?> ReadFrameAsync()
+    {
+        if (!_reads.IsCompleted)
+        {
+            _doing = "reads held";
+            await _reads;
+            _doing = "reading a frame";
+        }
+        return await _h2!.ReadFrameAsync(Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>

@@ -417,6 +417,66 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// A header block the HTTP client refuses to decode: 200 KB of one field, in frames of the default maximum size; a
+    /// <paramref name="trailing"/> one (after the answer's) without <c>:status</c>.
+    /// </summary>
+    private static IEnumerable<byte[]> HeaderBlockOverTheLimit(int stream, bool trailing = false)
+    {
+        (string, string) big = ("x-big", new string('a', 200_000));
+        var block = trailing ? RawHttp2.HeaderBlock(big) : RawHttp2.HeaderBlock((":status", "200"), big);
+        for (var offset = 0; offset < block.Length; offset += 16_384)
+        {
+            var length = Math.Min(16_384, block.Length - offset);
+            var flags = offset + length == block.Length ? RawHttp2.EndHeaders : (byte)0;
+            yield return RawHttp2.Frame(offset == 0 ? RawHttp2.Headers : RawHttp2.Continuation, flags, stream, block.AsSpan(offset, length));
+        }
+    }
+
+    /// <summary>
+    /// A tunnel request still waiting to be sent on a connection that the relay breaks (a header block the HTTP client
+    /// cannot decode) fails as the relay's failure, like the request the block answered. The HTTP client hands such a
+    /// request the decoder's own exception, of a type of its own that is neither an HttpRequestException nor an
+    /// IOException, and that used to escape <see cref="PassageClient.ConnectAsync"/> (and a probe, the probe loop). Here
+    /// the request waits behind the client's writes, which the relay holds back by not reading.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_request_waiting_to_be_sent_when_the_relay_breaks_http2_fails_as_the_relays_failure()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var opened = new TaskCompletionSource<(HostileConnection Connection, int Stream)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            if (connection.Tunnels > 1)
+            {
+                return; // Never answered.
+            }
+            // The first tunnel: answered, the client let send as much as it likes, and nothing read from it meanwhile.
+            connection.HoldReads(release.Task);
+            await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. HostileConnection.WindowUpdate(0, 1 << 30), .. HostileConnection.WindowUpdate(stream, 1 << 30)]);
+            opened.SetResult((connection, stream));
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var (connection, stream) = await opened.Task.WaitAsync(Timeouts.Default);
+        var flooding = tunnel.WriteAsync(new byte[64 << 20]).AsTask();
+        // The relay's receive queue full (it no longer grows between two looks): the client's writes back up behind it,
+        // and a request sent now waits behind them. Were they not backed up yet, the request would go out at once and the
+        // test pass without showing anything; it cannot pass wrongly.
+        var unread = -1;
+        await Timeouts.WaitUntilAsync(() => unread == (unread = connection.Unread) && unread > 0, () => $"{connection.Unread} bytes unread");
+
+        var waiting = client.ConnectAsync("origin.test", 443).AsTask();
+        foreach (var frame in HeaderBlockOverTheLimit(stream, trailing: true))
+        {
+            await connection.SendAsync(frame);
+        }
+        release.SetResult();
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => waiting.WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        await Assert.ThrowsAnyAsync<IOException>(() => flooding.WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>
     /// A relay that breaks HTTP/2 in answering a tunnel request fails the attempt as its own fault, and soon: the HTTP
     /// client's limits end each of these long before any timeout of Passage's (none is set here).
     /// </summary>
@@ -436,13 +496,9 @@ public sealed class HostileRelayTests
                 switch (how)
                 {
                     case "header block over the limit":
-                        // 200 KB of one field, in frames of the default maximum size.
-                        var block = RawHttp2.HeaderBlock((":status", "200"), ("x-big", new string('a', 200_000)));
-                        for (var offset = 0; offset < block.Length; offset += 16_384)
+                        foreach (var frame in HeaderBlockOverTheLimit(stream))
                         {
-                            var length = Math.Min(16_384, block.Length - offset);
-                            var flags = offset + length == block.Length ? RawHttp2.EndHeaders : (byte)0;
-                            await connection.SendAsync(RawHttp2.Frame(offset == 0 ? RawHttp2.Headers : RawHttp2.Continuation, flags, stream, block.AsSpan(offset, length)));
+                            await connection.SendAsync(frame);
                         }
                         break;
                     case "endless CONTINUATION":
