@@ -9,7 +9,7 @@ namespace Passage.Client;
 /// <remarks>
 /// With <c>brokeBeforeFirstByte</c>, the tunnel also watches for a relay that answers 200 and then breaks the tunnel
 /// before it has delivered a byte (see <see cref="IsRelayBreak"/>): <c>brokeBeforeFirstByte</c> is called, once, when a
-/// read fails so. The application gets the read's error either way. The watch ends with the first byte, a clean end,
+/// read or a write fails so. The application gets the read's or write's error either way. The watch ends with the first byte, a clean end,
 /// an I/O failure, or the tunnel's disposal (a read it aborts fails by the application's doing, not the relay's): one
 /// field check per read after that.
 /// </remarks>
@@ -21,7 +21,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     private Action? _watch = brokeBeforeFirstByte;
 
     /// <summary>
-    /// True when a read's I/O failure (the application's own cancelling or disposing is none) is the relay's breaking
+    /// True when a read's or write's I/O failure (the application's own cancelling or disposing is none) is the relay's breaking
     /// the tunnel: anything but a reset with CONNECT_ERROR, by which a relay says the destination reset its connection
     /// (RFC 9113 §8.5), which another relay would see too.
     /// </summary>
@@ -82,8 +82,8 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     private void Failed(IOException e)
     {
-        var watch = _watch;
-        _watch = null;
+        // A read and a write may fail at once: the relay's break is counted once.
+        var watch = Interlocked.Exchange(ref _watch, null);
         if (watch is not null && IsRelayBreak(e))
         {
             watch();
@@ -96,9 +96,9 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             Inner.Write(buffer, offset, count);
         }
-        catch (Exception e) when (CameAsItWas(e))
+        catch (Exception e) when (WriteFailed(e))
         {
-            throw Broken(e);
+            throw Watched(Broken(e));
         }
         Flush();
     }
@@ -109,9 +109,9 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (CameAsItWas(e))
+        catch (Exception e) when (WriteFailed(e))
         {
-            throw Broken(e);
+            throw Watched(Broken(e));
         }
         await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -122,9 +122,9 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             Inner.Flush();
         }
-        catch (Exception e) when (CameAsItWas(e))
+        catch (Exception e) when (WriteFailed(e))
         {
-            throw Broken(e);
+            throw Watched(Broken(e));
         }
     }
 
@@ -134,10 +134,38 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             await Inner.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (CameAsItWas(e))
+        catch (Exception e) when (WriteFailed(e))
         {
-            throw Broken(e);
+            throw Watched(Broken(e));
         }
+    }
+
+    /// <summary>
+    /// Whether a write's failure is to be caught and passed on as an <see cref="IOException"/> (see <see cref="CameAsItWas"/>);
+    /// an <see cref="IOException"/> goes on as it came (not caught: its stack kept), watched here.
+    /// </summary>
+    private bool WriteFailed(Exception e)
+    {
+        if (e is IOException failure)
+        {
+            Watched(failure);
+            return false;
+        }
+        return CameAsItWas(e);
+    }
+
+    /// <summary>
+    /// A write that failed before the tunnel's first byte is watched as a read is (see <see cref="Failed"/>): an
+    /// application that speaks first (a TLS client's hello) may never read a tunnel whose connection the relay dropped.
+    /// (A relay's resetting the stream fails no write: the .NET client drops what is written after; a read sees the reset.)
+    /// </summary>
+    private IOException Watched(IOException failure)
+    {
+        if (_watch is not null)
+        {
+            Failed(failure);
+        }
+        return failure;
     }
 
     /// <summary>

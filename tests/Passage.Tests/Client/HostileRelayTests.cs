@@ -627,6 +627,35 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// The same when the application writes first and never reads (a TLS client whose hello fails): a relay that drops the
+    /// connection right after its 200 fails the tunnel's writes, and is taken for down. A write's failure was not watched:
+    /// the relay stayed up, and the next tunnel went to it again. (A stream reset fails no write: a read sees it.)
+    /// </summary>
+    [Fact]
+    public async Task A_relay_that_drops_the_connection_before_the_first_byte_is_taken_for_down_when_the_application_only_wrote()
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            connection.Shutdown();
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using (var broken = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default))
+        {
+            async Task WriteUntilItFailsAsync()
+            {
+                while (true)
+                {
+                    await broken.WriteAsync(new byte[1000]);
+                }
+            }
+            await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync().WaitAsync(Timeouts.Default));
+        }
+        Assert.False(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
     /// What is not the relay's breaking leaves it up: the destination closing at once (END_STREAM, a clean end), the
     /// destination resetting its connection (RST_STREAM with CONNECT_ERROR, RFC 9113 §8.5: any relay would see that),
     /// a break after the tunnel has carried a byte, and one long (on the client's clock) after the 200.
