@@ -155,7 +155,10 @@ public sealed partial class PassageClient : IAsyncDisposable
 
     private async Task ProbeLoopAsync(CancellationToken cancellationToken)
     {
+        // The start has just measured every relay: the interval runs from then (from 0, the clock's zero, its first pass
+        // took every healthy relay for due and measured it again at once).
         var lastProbe = new long[_relays.Length];
+        Array.Fill(lastProbe, _time.GetTimestamp());
         try
         {
             while (true)

@@ -63,6 +63,9 @@ internal sealed class HostileRelay : IAsyncDisposable
     /// <summary>The tunnel requests seen so far, on every connection.</summary>
     public int Tunnels => _connections.Sum(c => c.Tunnels);
 
+    /// <summary>The client's probes seen so far (requests that end with their headers), on every connection.</summary>
+    public int Probes => _connections.Sum(c => c.Probes);
+
     private async Task AcceptAsync()
     {
         while (true)
@@ -125,6 +128,11 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
 
     /// <summary>Tunnel requests seen on this connection.</summary>
     public int Tunnels { get; private set; }
+
+    /// <summary>The client's probes seen so far on this connection.</summary>
+    public int Probes => Volatile.Read(ref _probes);
+
+    private int _probes;
 
     /// <summary>A HEADERS frame (END_HEADERS) on <paramref name="stream"/> with <c>:status</c> and <paramref name="fields"/>.</summary>
     public static byte[] Answer(int stream, int status, bool endStream = false, params (string Name, string Value)[] fields) =>
@@ -242,6 +250,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                         await SendAsync(RawHttp2.Frame(RawHttp2.Ping, RawHttp2.Ack, 0, frame.Payload));
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0 && probeDelay > TimeSpan.Zero:
+                        Interlocked.Increment(ref _probes);
                         var probe = frame.Stream;
                         Started($"probe answer on stream {probe}", async () =>
                         {
@@ -250,6 +259,7 @@ internal sealed class HostileConnection(Socket socket) : IDisposable
                         });
                         break;
                     case RawHttp2.Headers when (frame.Flags & RawHttp2.EndStream) != 0:
+                        Interlocked.Increment(ref _probes);
                         await SendAsync(Answer(frame.Stream, 204, endStream: true));
                         break;
                     case RawHttp2.Headers:

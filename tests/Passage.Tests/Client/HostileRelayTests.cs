@@ -225,6 +225,35 @@ public sealed class HostileRelayTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
     }
 
+    /// <summary>
+    /// The probe loop measures a healthy relay every <see cref="PassageClientOptions.ProbeInterval"/> from the start's own
+    /// probe: its first pass took the time since the clock's zero (the machine's boot) as the time since the last probe,
+    /// and measured every relay again 100 ms after the start, whatever the interval.
+    /// </summary>
+    [Fact]
+    public async Task The_probe_loop_waits_its_interval_after_the_start_before_measuring_a_healthy_relay_again()
+    {
+        var clock = new ManualTimeProvider();
+        // A machine up for a day.
+        clock.Advance(TimeSpan.FromDays(1));
+        await using var relay = HostileRelay.Start(AnsweredInTurn());
+        await using var client = await StartClientAsync(clock, relay);
+        Assert.Equal(1, relay.Probes);
+
+        // A few passes of the loop (one every 100 ms), each seen through: the loop waits for its next pass again.
+        for (var pass = 0; pass < 3; pass++)
+        {
+            await Timeouts.WaitUntilAsync(() => clock.ArmedTimers == 1);
+            clock.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        await Timeouts.WaitUntilAsync(() => clock.ArmedTimers == 1);
+        Assert.Equal(1, relay.Probes);
+
+        // At the interval (an hour here), it measures again.
+        clock.Advance(TimeSpan.FromHours(1));
+        await Timeouts.WaitUntilAsync(() => relay.Probes == 2);
+    }
+
     /// <summary>Disposing the client ends the tunnels it opened: their relay connection is closed, not kept for them.</summary>
     [Fact]
     public async Task Disposing_the_client_ends_its_open_tunnels()
