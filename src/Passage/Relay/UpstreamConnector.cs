@@ -37,15 +37,16 @@ internal sealed partial class UpstreamConnector(
 
     /// <summary>
     /// Connects to <paramref name="target"/>. <paramref name="cancellationToken"/> is the caller's
-    /// stop signal: when it fires the result is <see cref="RefusalReason.ShuttingDown"/>.
+    /// stop signal: when it fires the result is <see cref="RefusalReason.ShuttingDown"/>. With <paramref name="clientNamed"/>,
+    /// the target's name is a client's (see <see cref="DestinationResolver.ResolveAsync"/>).
     /// </summary>
-    public async ValueTask<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken)
+    public async ValueTask<Result> ConnectAsync(HostPort target, CancellationToken cancellationToken, bool clientNamed = false)
     {
         using var deadline = new Deadline(limits.ConnectTimeout, time, cancellationToken);
         ResolveResult resolved;
         try
         {
-            resolved = await resolver.ResolveAsync(target.Host, deadline.Token).ConfigureAwait(false);
+            resolved = await resolver.ResolveAsync(target.Host, deadline.Token, clientNamed).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -84,7 +84,7 @@ internal sealed class TunnelOpener
 
         try
         {
-            var reached = await _upstreams.ConnectAsync(new HostPort(host, port), cancellationToken).ConfigureAwait(false);
+            var reached = await _upstreams.ConnectAsync(new HostPort(host, port), cancellationToken, clientNamed: true).ConfigureAwait(false);
             if (reached.Connection is not { } upstream)
             {
                 lease.Dispose();

@@ -36,6 +36,8 @@ public sealed class DestinationResolver
     private readonly AddressPolicy _policy;
     private readonly Dictionary<string, IPAddress[]> _map;
     private readonly DnsCache _dns;
+    // The relay's own resolver answers: it can be told a name is absolute (a final dot) and still find it in hosts(5).
+    private readonly bool _ownResolver;
 
     /// <summary>Creates a resolver.</summary>
     /// <param name="policy">The policy every address is checked against.</param>
@@ -76,6 +78,7 @@ public sealed class DestinationResolver
             : dns is not null ? new StubResolver(dns, new HostsFile(HostsFile.DefaultPath), metrics).LookupAsync
             : DnsCache.FromAddresses(LookupThreads.Shared.LookupAsync);
         _dns = new DnsCache(answer, dnsCache ?? DnsCacheOptions.Off, timeProvider ?? TimeProvider.System, metrics);
+        _ownResolver = lookup is null && dns is not null;
         _map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
         foreach ((string name, IPAddress[] addresses) in staticMap ?? new Dictionary<string, IPAddress[]>())
         {
@@ -106,9 +109,16 @@ public sealed class DestinationResolver
     /// No port.
     /// </param>
     /// <param name="cancellationToken">Cancels the lookup; the caller's timeout.</param>
+    /// <param name="clientNamed">
+    /// The name is a client's (a CONNECT target, a ClientHello's server name), not the operator's: the relay's own
+    /// resolver looks it up as written, never with this host's search domains. The allow and deny rules judged the name
+    /// the client sent, and <c>vault</c> or <c>x.example.com</c> completed to <c>vault.corp.internal</c> by a search
+    /// list would reach a host no rule was asked about. (The system's resolver applies its search list whatever is asked:
+    /// see the README.)
+    /// </param>
     /// <returns>The addresses to connect to, or why there are none.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async ValueTask<ResolveResult> ResolveAsync(string host, CancellationToken cancellationToken)
+    public async ValueTask<ResolveResult> ResolveAsync(string host, CancellationToken cancellationToken, bool clientNamed = false)
     {
         ArgumentNullException.ThrowIfNull(host);
         cancellationToken.ThrowIfCancellationRequested();
@@ -126,7 +136,9 @@ public sealed class DestinationResolver
             return Check(mapped);
         }
 
-        DnsAnswer answer = await _dns.LookupAsync(host, cancellationToken).ConfigureAwait(false);
+        // A final dot makes the name absolute (no search list); hosts(5) names match with or without one.
+        string asked = clientNamed && _ownResolver && !host.EndsWith('.') ? host + "." : host;
+        DnsAnswer answer = await _dns.LookupAsync(asked, cancellationToken).ConfigureAwait(false);
         return answer.Error is { } error ? ResolveResult.DnsError(error)
             : answer.Addresses.Length == 0 ? ResolveResult.NoAddresses()
             : Check(answer.Addresses);

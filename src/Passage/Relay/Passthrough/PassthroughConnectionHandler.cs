@@ -98,9 +98,12 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         try
         {
             HostPort? target = _options.Upstream;
+            // A route without an upstream name dials the name the client's hello gave.
+            var clientNamed = false;
             if (target is null && hello.ServerName is not null && _routes.Match(hello.ServerName) is { } route)
             {
                 target = route.TargetFor(hello.ServerName);
+                clientNamed = route.Upstream is null;
             }
             if (target is null)
             {
@@ -109,7 +112,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             else
             {
                 var destination = target.Value;
-                var reached = await _upstreams.ConnectAsync(destination, closeAll).ConfigureAwait(false);
+                var reached = await _upstreams.ConnectAsync(destination, closeAll, clientNamed).ConfigureAwait(false);
                 if (reached.Connection is { } upstream)
                 {
                     if (_logger.IsEnabled(LogLevel.Debug))

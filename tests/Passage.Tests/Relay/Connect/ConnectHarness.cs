@@ -60,7 +60,8 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
         bool allowPrivate = true,
         Func<string, CancellationToken, Task<IPAddress[]>>? dns = null,
         TimeProvider? time = null,
-        ILoggerFactory? loggerFactory = null)
+        ILoggerFactory? loggerFactory = null,
+        ResolverConf? resolverConf = null)
     {
         var directory = new TemporaryDirectory();
         var options = new ConnectOptions
@@ -74,7 +75,8 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
         var resolver = new DestinationResolver(
             new AddressPolicy(allowPrivate, []),
             new Dictionary<string, IPAddress[]> { ["origin.test"] = [IPAddress.Loopback] },
-            dns);
+            dns,
+            dns: resolverConf);
         var metrics = new RelayMetrics();
         var relay = ConnectRelay.Create(options, limits ?? new RelayLimits(), resolver, loggerFactory, metrics, time);
         var harness = new ConnectHarness(relay, metrics, directory);

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Passage.Relay;
+using Passage.Relay.Destinations;
 using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Connect;
@@ -138,6 +139,32 @@ public sealed class ConnectRelayHttp1Tests
             Assert.Equal(403, status);
             AssertProxyStatus(head, "http_request_denied");
         }
+    }
+
+    /// <summary>
+    /// The rules judge the name the client sent, so the relay looks up that name and no other: with this host's search
+    /// list (<c>corp.passage.test</c>), <c>vault</c> became <c>vault.corp.passage.test</c>, which a deny rule names, and the
+    /// tunnel opened to it.
+    /// </summary>
+    [Fact]
+    public async Task A_deny_rule_is_not_passed_by_way_of_the_relay_hosts_search_domains()
+    {
+        await using var echo = new EchoServer();
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("vault.corp.passage.test", 60, "127.0.0.1");
+        var conf = new ResolverConf { Servers = [dns.EndPoint], Timeout = TimeSpan.FromSeconds(5), Attempts = 1, Search = ["corp.passage.test"], NoAaaa = true };
+        await using var relay = await ConnectHarness.StartAsync(o => o with { Deny = ["*.corp.passage.test:*"] }, resolverConf: conf);
+
+        var (status, head, socket) = await relay.SendHeadAsync(Connect($"vault:{echo.Port}"));
+        socket.Dispose();
+        Assert.Equal(502, status);
+        AssertProxyStatus(head, "dns_error");
+        Assert.Equal(0, dns.Count("vault.corp.passage.test"));
+
+        (status, head, socket) = await relay.SendHeadAsync(Connect($"vault.corp.passage.test:{echo.Port}"));
+        socket.Dispose();
+        Assert.Equal(403, status);
+        AssertProxyStatus(head, "http_request_denied");
     }
 
     [Theory]

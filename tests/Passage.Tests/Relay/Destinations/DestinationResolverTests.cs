@@ -11,6 +11,45 @@ public sealed class DestinationResolverTests
 
     private static readonly AddressPolicy s_allowPrivate = new(allowPrivate: true, allowedNetworks: []);
 
+    /// <summary>
+    /// A client's name is looked up as written: this host's search domains would make <c>vault</c> (or a name that does
+    /// not exist, such as <c>vault.nowhere</c>) into <c>vault.corp.passage.test</c>, a host the relay's allow and deny rules
+    /// were never asked about. The operator's names (a route's upstream) keep the search list.
+    /// </summary>
+    [Theory]
+    [InlineData("vault")]
+    [InlineData("vault.nowhere")]
+    public async Task A_client_named_destination_gets_none_of_this_host_search_domains(string name)
+    {
+        await using var dns = new TestDnsServer();
+        dns.SetAddress(name + ".corp.passage.test", 60, "10.20.30.40");
+        var conf = new ResolverConf { Servers = [dns.EndPoint], Timeout = TimeSpan.FromSeconds(5), Attempts = 1, Search = ["corp.passage.test"], NoAaaa = true };
+        var resolver = new DestinationResolver(s_allowPrivate, dns: conf);
+
+        ResolveResult clients = await resolver.ResolveAsync(name, CancellationToken.None, clientNamed: true).AsTask().WaitAsync(s_timeout);
+        Assert.Equal(ResolveStatus.DnsError, clients.Status);
+        Assert.Equal(0, dns.Count(name + ".corp.passage.test"));
+
+        ResolveResult operators = await resolver.ResolveAsync(name, CancellationToken.None).AsTask().WaitAsync(s_timeout);
+        Assert.Equal(ResolveStatus.Ok, operators.Status);
+        Assert.Equal([IPAddress.Parse("10.20.30.40")], operators.Addresses);
+    }
+
+    [Fact]
+    public async Task A_client_named_destination_is_still_found_in_the_hosts_file()
+    {
+        await using var dns = new TestDnsServer();
+        var conf = new ResolverConf { Servers = [dns.EndPoint], Timeout = TimeSpan.FromSeconds(5), Attempts = 1, Search = ["corp.passage.test"] };
+        var resolver = new DestinationResolver(s_allowPrivate, dns: conf);
+
+        // Every hosts(5) file names localhost.
+        ResolveResult result = await resolver.ResolveAsync("localhost", CancellationToken.None, clientNamed: true).AsTask().WaitAsync(s_timeout);
+
+        Assert.Equal(ResolveStatus.Ok, result.Status);
+        Assert.Contains(result.Addresses, IPAddress.IsLoopback);
+        Assert.Empty(dns.Questions);
+    }
+
     [Fact]
     public async Task Returns_checked_addresses_in_order_without_duplicates()
     {

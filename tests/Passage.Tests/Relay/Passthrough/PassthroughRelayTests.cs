@@ -47,6 +47,44 @@ public sealed class PassthroughRelayTests
         Assert.Equal(sent.Written[..first.Length], first);
     }
 
+    /// <summary>
+    /// A route without an upstream dials the hello's server name, a client's name: it is looked up as written, not under
+    /// this host's search domains (a name that does not exist became an internal one). A route's own upstream name, the
+    /// operator's, still is.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_server_name_is_looked_up_as_written_and_a_routes_own_upstream_under_the_search_domains(bool operatorsName)
+    {
+        var (echo, echoPort, listener) = PassthroughRelayProcessTests.StartEcho();
+        using var _ = listener;
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("vault.nowhere.corp.passage.test", 60, "127.0.0.1");
+        var conf = new Passage.Relay.Destinations.ResolverConf
+        {
+            Servers = [dns.EndPoint], Timeout = TimeSpan.FromSeconds(5), Attempts = 1, Search = ["corp.passage.test"], NoAaaa = true,
+        };
+        var options = new PassthroughOptions { Routes = [new SniRoute("*.nowhere", operatorsName ? "vault.nowhere" : null, echoPort)] };
+        await using var relay = RelayHarness.Start(options, resolverConf: conf);
+        using var client = await relay.ConnectAsync();
+
+        var hello = SyntheticHello.WithServerName("vault.nowhere");
+        await Loopback.SendAllAsync(client, hello);
+        if (operatorsName)
+        {
+            Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
+            client.Shutdown(SocketShutdown.Send);
+            await echo.WaitAsync(Timeouts.Default);
+        }
+        else
+        {
+            Assert.True(await Loopback.IsClosedByPeerAsync(client));
+            await relay.WaitForAsync(r => r.Counter("passage.relay.connections.refused/dns_error") == 1);
+            Assert.Equal(0, dns.Count("vault.nowhere.corp.passage.test"));
+        }
+    }
+
     [Fact]
     public async Task Half_close_passes_through_and_the_reply_still_arrives()
     {

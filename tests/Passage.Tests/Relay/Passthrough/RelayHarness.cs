@@ -34,7 +34,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         RelayLimits? limits = null,
         bool allowPrivate = true,
         IReadOnlyDictionary<string, IPAddress[]>? map = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        ResolverConf? resolverConf = null)
     {
         options ??= new PassthroughOptions();
         if (options.Endpoints.Count == 0)
@@ -42,7 +43,7 @@ internal sealed class RelayHarness : IAsyncDisposable
             options = options with { Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)] };
         }
         var metrics = new RelayMetrics();
-        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, []), map);
+        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, []), map, dns: resolverConf);
         var relay = new PassthroughRelay(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
         var harness = new RelayHarness(relay, metrics);
         relay.Start();
