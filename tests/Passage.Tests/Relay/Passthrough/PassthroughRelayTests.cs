@@ -206,9 +206,31 @@ public sealed class PassthroughRelayTests
     {
         // "*=:443" on a relay whose own name (here mapped) a client sends: each hop would forward the hello to the
         // relay again, one client connection taking every connection slot.
+        await AssertARouteBackIsRefusedAsync(listenOn, IPAddress.Loopback);
+    }
+
+    /// <summary>
+    /// The same when the route leads back at one of this host's own addresses other than loopback, to a relay listening
+    /// on every address: that listener is known by the address the upstream socket was sent from, which for a local
+    /// destination is the destination itself (the loopback case above never asks for it).
+    /// </summary>
+    [OwnAddressTheory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    public async Task A_route_back_to_the_relay_at_one_of_the_hosts_own_addresses_is_refused(string listenOn) =>
+        await AssertARouteBackIsRefusedAsync(listenOn, OwnAddressTheoryAttribute.Address!);
+
+    /// <summary>
+    /// A relay listening on <paramref name="listenOn"/> that routes every name to its own port, "origin.test" being
+    /// <paramref name="origin"/>: the client is refused, and the one hop back in ends at once.
+    /// </summary>
+    private static async Task AssertARouteBackIsRefusedAsync(string listenOn, IPAddress origin)
+    {
         int port = Loopback.ClosedPort();
         var options = RouteTo(port, "*") with { Endpoints = [new IPEndPoint(IPAddress.Parse(listenOn), port)] };
-        await using var relay = RelayHarness.Start(options, new RelayLimits { MaxConnections = 16 }, map: OriginMap);
+        await using var relay = RelayHarness.Start(
+            options, new RelayLimits { MaxConnections = 16 }, map: new Dictionary<string, IPAddress[]> { ["origin.test"] = [origin] },
+            allowNetworks: [new IPNetwork(origin, origin.AddressFamily == AddressFamily.InterNetwork ? 32 : 128)]);
         using var client = await relay.ConnectAsync();
 
         await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("origin.test"));

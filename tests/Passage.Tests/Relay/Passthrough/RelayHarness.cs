@@ -35,7 +35,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         bool allowPrivate = true,
         IReadOnlyDictionary<string, IPAddress[]>? map = null,
         TimeProvider? time = null,
-        ResolverConf? resolverConf = null)
+        ResolverConf? resolverConf = null,
+        IEnumerable<IPNetwork>? allowNetworks = null)
     {
         options ??= new PassthroughOptions();
         if (options.Endpoints.Count == 0)
@@ -43,7 +44,7 @@ internal sealed class RelayHarness : IAsyncDisposable
             options = options with { Endpoints = [new IPEndPoint(IPAddress.Loopback, 0)] };
         }
         var metrics = new RelayMetrics();
-        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, []), map, dns: resolverConf);
+        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, allowNetworks ?? []), map, dns: resolverConf);
         var relay = new PassthroughRelay(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
         var harness = new RelayHarness(relay, metrics);
         relay.Start();
