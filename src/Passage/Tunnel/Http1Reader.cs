@@ -11,15 +11,27 @@ namespace Passage.Tunnel;
 /// <remarks>
 /// Lines must end in CRLF: a bare LF or CR is refused rather than tolerated (RFC 9112 §2.2 allows a recipient
 /// to accept a bare LF, but two parsers that disagree on line ends are how requests get smuggled).
+/// <para>The buffer comes from the shared pool and goes back to it exactly once, and never while a read uses it:
+/// the reader may be disposed on another thread while a read waits for bytes (the server end disposes a request's
+/// reader when the answer is done, while the body's copy may still be reading). Disposal then leaves the buffer to
+/// that read, which returns it when it ends; otherwise the bytes it brings in would land in an array the pool has
+/// handed to another request.</para>
 /// </remarks>
 internal sealed class Http1Reader : IDisposable
 {
     private const int BufferSize = 8 * 1024;
 
+    /// <summary><see cref="_state"/>: a read is using the buffer.</summary>
+    private const int Reading = 1;
+
+    /// <summary><see cref="_state"/>: the reader has been disposed; whoever sees this last returns the buffer.</summary>
+    private const int Disposed = 2;
+
     private readonly Stream _inner;
     private byte[]? _buffer;
     private int _start;
     private int _end;
+    private int _state;
 
     public Http1Reader(Stream inner) => _inner = inner;
 
@@ -31,7 +43,21 @@ internal sealed class Http1Reader : IDisposable
     /// survives as the same code points). Null when the stream ends before the line's first byte.
     /// </summary>
     /// <exception cref="InvalidDataException">The line is longer than <paramref name="maxLength"/>, holds a bare CR or LF, or the stream ends inside it.</exception>
+    /// <exception cref="ObjectDisposedException">The reader has been disposed.</exception>
     public async ValueTask<string?> ReadLineAsync(int maxLength, CancellationToken cancellationToken)
+    {
+        Enter();
+        try
+        {
+            return await ReadLineCoreAsync(maxLength, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private async ValueTask<string?> ReadLineCoreAsync(int maxLength, CancellationToken cancellationToken)
     {
         var scanned = 0;
         while (true)
@@ -82,31 +108,71 @@ internal sealed class Http1Reader : IDisposable
     /// Reads body bytes: buffered ones first, else straight from the stream. A zero-length
     /// <paramref name="destination"/> waits until data is available without holding a buffer.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The reader has been disposed.</exception>
     public ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
-        if (_buffer is null)
+        Enter();
+        try
         {
-            return _inner.ReadAsync(destination, cancellationToken);
+            if (_buffer is null)
+            {
+                // The read goes into the caller's memory, not the buffer: it need not hold the buffer's ownership.
+                return _inner.ReadAsync(destination, cancellationToken);
+            }
+            var n = Math.Min(destination.Length, _end - _start);
+            _buffer.AsSpan(_start, n).CopyTo(destination.Span);
+            _start += n;
+            ReleaseIfEmpty();
+            return ValueTask.FromResult(n);
         }
-        var n = Math.Min(destination.Length, _end - _start);
-        _buffer.AsSpan(_start, n).CopyTo(destination.Span);
-        _start += n;
-        ReleaseIfEmpty();
-        return ValueTask.FromResult(n);
+        finally
+        {
+            Exit();
+        }
     }
 
+    /// <summary>Returns the buffer to the pool now or, when a read is using it, when that read ends.</summary>
     public void Dispose()
     {
-        if (_buffer is not null)
+        if ((Interlocked.Or(ref _state, Disposed) & Reading) == 0)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            Release();
         }
+    }
+
+    /// <summary>Marks a read as using the buffer (reads never overlap: one caller reads at a time).</summary>
+    private void Enter()
+    {
+        if ((Interlocked.Or(ref _state, Reading) & Disposed) != 0)
+        {
+            Exit();
+            throw new ObjectDisposedException(nameof(Http1Reader));
+        }
+    }
+
+    /// <summary>Ends a read; if the reader was disposed meanwhile, the buffer is returned here.</summary>
+    private void Exit()
+    {
+        if ((Interlocked.And(ref _state, ~Reading) & Disposed) != 0)
+        {
+            Release();
+        }
+    }
+
+    /// <summary>The one way the buffer goes back to the pool: whoever takes it from the field returns it.</summary>
+    private void Release()
+    {
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        _start = _end = 0;
     }
 
     /// <summary>Reads more into the buffer (compacting or growing it); 0 at the end of the stream.</summary>
     private async ValueTask<int> FillAsync(CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf((Volatile.Read(ref _state) & Disposed) != 0, this);
         if (_buffer is null)
         {
             _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
@@ -139,9 +205,7 @@ internal sealed class Http1Reader : IDisposable
     {
         if (_buffer is not null && _start == _end)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
+            Release();
         }
     }
 }
