@@ -36,7 +36,7 @@ internal sealed class TunnelSession : IAsyncDisposable
     private readonly string _server;
     private readonly string _nodeId;
     private Task? _loop;
-    private volatile TunnelStatus _status = new(TunnelPhase.Connecting);
+    private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
 
@@ -97,7 +97,7 @@ internal sealed class TunnelSession : IAsyncDisposable
     public HttpMessageInvoker Invoker { get; }
 
     /// <summary>The state now.</summary>
-    public TunnelStatus Status => _status;
+    public TunnelStatus Status => Volatile.Read(ref _status);
 
     /// <summary>Completes when the first connection attempt has ended, whether it succeeded or not.</summary>
     public Task FirstAttempt => _firstAttempt.Task;
@@ -138,11 +138,11 @@ internal sealed class TunnelSession : IAsyncDisposable
             }
             // Lost after a while up: try again at once. A failed attempt, or a session that ended as soon as it
             // began, waits connectInterval first, so the loop never spins.
-            var retryNow = _status.Phase == TunnelPhase.Up && Environment.TickCount64 - started >= _options.ConnectInterval.TotalMilliseconds;
-            var changed = _status.Phase != TunnelPhase.Down || _status.ErrorType != failure.ErrorType || _status.Details != failure.Details;
+            var status = Status;
+            var retryNow = status.Phase == TunnelPhase.Up && Environment.TickCount64 - started >= _options.ConnectInterval.TotalMilliseconds;
+            var changed = status.Phase != TunnelPhase.Down || status.ErrorType != failure.ErrorType || status.Details != failure.Details;
             // Status first, then the line: whoever reads "tunnel down" must find requests already answered 503.
-            SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details));
-            if (changed)
+            if (SetStatus(new TunnelStatus(TunnelPhase.Down, failure.ErrorType, failure.Details)) && changed)
             {
                 TunnelLog.SessionDownRationed(_logger, failure.ErrorType, failure.Details, interval);
             }
@@ -190,8 +190,10 @@ internal sealed class TunnelSession : IAsyncDisposable
             var body = await response.Content.ReadAsStreamAsync(attempt.Token).ConfigureAwait(false);
             // Established: from here only the PINGs (maxIdleTimeout) and the socket decide.
             attempt.CancelAfter(Timeout.InfiniteTimeSpan);
-            SetStatus(new TunnelStatus(TunnelPhase.Up));
-            TunnelLog.SessionUp(_logger, _server);
+            if (SetStatus(new TunnelStatus(TunnelPhase.Up)))
+            {
+                TunnelLog.SessionUp(_logger, _server);
+            }
             _firstAttempt.TrySetResult();
             var buffer = new byte[16];
             while (await body.ReadAsync(buffer, stop).ConfigureAwait(false) > 0)
@@ -234,13 +236,26 @@ internal sealed class TunnelSession : IAsyncDisposable
         }
     }
 
-    private void SetStatus(TunnelStatus status)
+    /// <summary>
+    /// Moves to <paramref name="status"/>, unless the session is stopped: <see cref="TunnelPhase.Stopped"/> is final, though
+    /// an attempt may end (up or down) on the loop just after <see cref="DisposeAsync"/> has set it. False when refused.
+    /// </summary>
+    private bool SetStatus(TunnelStatus status)
     {
-        var previous = _status;
-        _status = status;
+        TunnelStatus previous;
+        do
+        {
+            previous = Volatile.Read(ref _status);
+            if (previous.Phase == TunnelPhase.Stopped)
+            {
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _status, status, previous) != previous);
         if (previous != status)
         {
             StatusChanged?.Invoke(status);
         }
+        return true;
     }
 }

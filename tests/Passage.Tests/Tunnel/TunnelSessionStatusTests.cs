@@ -1,9 +1,11 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Configuration;
 using Passage.Identity;
 using Passage.Tests.Infrastructure;
+using Passage.Transport;
 using Passage.Tunnel;
 
 namespace Passage.Tests.Tunnel;
@@ -18,26 +20,9 @@ public sealed class TunnelSessionStatusTests
     public async Task The_status_has_changed_before_tunnel_up_and_tunnel_down_are_logged()
     {
         using var directory = new TemporaryDirectory();
-        var serverKey = Path.Combine(directory.Path, "server.key");
-        var clientKey = Path.Combine(directory.Path, "client.key");
-        NodeId serverId, clientId;
-        using (var identity = NodeIdentity.LoadOrCreate(serverKey, null, out _))
-        {
-            serverId = identity.NodeId;
-        }
-        using (var identity = NodeIdentity.LoadOrCreate(clientKey, null, out _))
-        {
-            clientId = identity.NodeId;
-        }
+        var (serverKey, serverId, clientKey, clientId) = CreateKeys(directory);
 
-        var server = await TunnelServer.StartAsync(new TunnelOptions
-        {
-            Mode = TunnelMode.Server,
-            Peer = clientId,
-            KeyFile = serverKey,
-            BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
-            HttpConnectAddress = new HostPort("127.0.0.1", 9),
-        }, NullLoggerFactory.Instance);
+        var server = await StartServerAsync(serverKey, clientId);
         var serverStopped = false;
         try
         {
@@ -69,6 +54,106 @@ public sealed class TunnelSessionStatusTests
             {
                 await server.DisposeAsync();
             }
+        }
+    }
+
+    [Fact]
+    public async Task Stopped_stays_the_status_when_an_attempt_succeeds_as_the_session_is_disposed()
+    {
+        using var directory = new TemporaryDirectory();
+        var (serverKey, serverId, clientKey, clientId) = CreateKeys(directory);
+        await using var server = await StartServerAsync(serverKey, clientId);
+
+        // The session's first attempt goes through a gate that connects it to the server end only once the session is
+        // being disposed: the attempt then succeeds after Stopped was set and before the loop is told to stop.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var forwarding = ForwardWhenOpenAsync(listener, gate.Task, server.LocalEndpoint);
+
+        var options = new TunnelOptions
+        {
+            Mode = TunnelMode.Client,
+            Peer = serverId,
+            KeyFile = clientKey,
+            ConnectAddress = new HostPort("127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port),
+        };
+        using var credentials = TunnelCredentials.Load(options);
+        var session = new TunnelSession(options, credentials, NullLogger.Instance);
+        var seen = new List<TunnelPhase>();
+        session.StatusChanged += status =>
+        {
+            lock (seen)
+            {
+                seen.Add(status.Phase);
+            }
+            if (status.Phase == TunnelPhase.Stopped)
+            {
+                gate.TrySetResult();
+                // Raised by DisposeAsync before it stops the loop: wait here until the attempt has ended.
+                session.FirstAttempt.Wait(Timeouts.Default);
+            }
+        };
+        session.Start();
+        await session.DisposeAsync();
+
+        Assert.Equal(TunnelPhase.Stopped, session.Status.Phase);
+        lock (seen)
+        {
+            Assert.Equal(TunnelPhase.Stopped, seen[^1]);
+        }
+        listener.Dispose();
+        await forwarding.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>A key for each end, in <paramref name="directory"/>, and the node IDs they make.</summary>
+    private static (string ServerKey, NodeId ServerId, string ClientKey, NodeId ClientId) CreateKeys(TemporaryDirectory directory)
+    {
+        var serverKey = Path.Combine(directory.Path, "server.key");
+        var clientKey = Path.Combine(directory.Path, "client.key");
+        using var server = NodeIdentity.LoadOrCreate(serverKey, null, out _);
+        using var client = NodeIdentity.LoadOrCreate(clientKey, null, out _);
+        return (serverKey, server.NodeId, clientKey, client.NodeId);
+    }
+
+    /// <summary>A server end on loopback that takes the client end <paramref name="clientId"/>; its backend is never reached.</summary>
+    private static Task<TunnelServer> StartServerAsync(string serverKey, NodeId clientId) => TunnelServer.StartAsync(new TunnelOptions
+    {
+        Mode = TunnelMode.Server,
+        Peer = clientId,
+        KeyFile = serverKey,
+        BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
+        HttpConnectAddress = new HostPort("127.0.0.1", 9),
+    }, NullLoggerFactory.Instance);
+
+    /// <summary>Accepts connections and, once <paramref name="open"/> completes, relays each to <paramref name="target"/>.</summary>
+    private static async Task ForwardWhenOpenAsync(Socket listener, Task open, IPEndPoint target)
+    {
+        var relays = new List<Task>();
+        while (true)
+        {
+            Socket inbound;
+            try
+            {
+                inbound = await listener.AcceptAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                break;
+            }
+            relays.Add(RelayAsync(inbound));
+        }
+        await Task.WhenAll(relays);
+
+        async Task RelayAsync(Socket inbound)
+        {
+            await using var client = new SocketConnection(inbound);
+            await open;
+            var outbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await outbound.ConnectAsync(target);
+            await using var upstream = new SocketConnection(outbound);
+            await BytePump.RunAsync(client, upstream);
         }
     }
 
