@@ -10,7 +10,8 @@ internal static class LoggingSetup
     /// <summary>True when systemd connected our output to the journal.</summary>
     public static bool JournalAttached => Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 };
 
-    public static ILoggerFactory Create(LogOptions options) => LoggerFactory.Create(builder =>
+    /// <summary>The factory for <paramref name="options"/>; its messages are written with control characters escaped (<see cref="EscapingLoggerFactory"/>).</summary>
+    public static ILoggerFactory Create(LogOptions options) => new EscapingLoggerFactory(LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(options.Level);
         // Kestrel and hosting are parts inside Passage; their routine lines are not the operator's business.
@@ -47,5 +48,5 @@ internal static class LoggingSetup
                 });
                 break;
         }
-    });
+    }));
 }
