@@ -100,24 +100,27 @@ internal static partial class Http1ConnectParser
     /// <summary>
     /// Refuses a header field line whose end has not arrived when its bytes already break the grammar: a bare CR,
     /// leading whitespace (obs-fold), a byte no field name can hold, a control character in the value. Returns
-    /// null when more bytes could still make it valid (a CR at the very end may be the start of CRLF).
+    /// null when more bytes could still make it valid (a CR at the very end may be the start of CRLF). Looks only at
+    /// the bytes <paramref name="progress"/> has not seen (and the last one it has, a CR that may not be followed by LF
+    /// after all): those before passed these checks.
     /// </summary>
-    private static Http1ParseResult? CheckPartialFieldLine(ReadOnlySpan<byte> partial, int start, int headerCount)
+    private static Http1ParseResult? CheckPartialFieldLine(ReadOnlySpan<byte> partial, int start, int headerCount, ref Http1ParseProgress progress)
     {
         if (partial.IsEmpty)
         {
             return null;
         }
 
-        int cr = partial.IndexOf(Http1Syntax.CR);
-        if (cr >= 0 && cr < partial.Length - 1)
+        int from = Math.Max(0, progress.Looked - 1);
+        int cr = partial[from..].IndexOf(Http1Syntax.CR);
+        if (cr >= 0 && from + cr < partial.Length - 1)
         {
-            return Malformed(start + cr + 1, "bare CR in a header field line");
+            return Malformed(start + from + cr + 1, "bare CR in a header field line");
         }
 
         if (cr >= 0)
         {
-            partial = partial[..cr];
+            partial = partial[..(from + cr)];
         }
 
         if (partial.IsEmpty)
@@ -130,15 +133,35 @@ internal static partial class Http1ConnectParser
             return Malformed(start + 1, headerCount == 0 ? "whitespace before the first header field" : "obsolete line folding in a header field");
         }
 
-        int colon = partial.IndexOf((byte)':');
-        var name = colon < 0 ? partial : partial[..colon];
-        int bad = name.IndexOfAnyExcept(Http1Syntax.TokenChars);
-        if (bad >= 0)
+        from = Math.Min(from, partial.Length);
+        int colon;
+        if (progress.MarkSeen)
         {
-            return Malformed(start + bad + 1, Http1Syntax.IsWhitespace(name[bad]) ? "whitespace in or after a header field name" : "header field name is not a token");
+            colon = progress.Mark;
+        }
+        else
+        {
+            colon = partial[from..].IndexOf((byte)':');
+            if (colon >= 0)
+            {
+                colon += from;
+                progress.MarkSeen = true;
+                progress.Mark = colon;
+            }
         }
 
-        if (colon >= 0 && partial[(colon + 1)..].IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
+        var name = colon < 0 ? partial : partial[..colon];
+        if (from < name.Length)
+        {
+            int bad = name[from..].IndexOfAnyExcept(Http1Syntax.TokenChars);
+            if (bad >= 0)
+            {
+                bad += from;
+                return Malformed(start + bad + 1, Http1Syntax.IsWhitespace(name[bad]) ? "whitespace in or after a header field name" : "header field name is not a token");
+            }
+        }
+
+        if (colon >= 0 && partial[Math.Max(colon + 1, from)..].IndexOfAny(Http1Syntax.ForbiddenInFieldValue) >= 0)
         {
             return Malformed(start + partial.Length, "control character in a header field value");
         }

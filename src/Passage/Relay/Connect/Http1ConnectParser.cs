@@ -7,8 +7,9 @@ namespace Passage.Relay.Connect;
 /// <summary>
 /// Reads the HTTP/1.1 request head a client sends to a CONNECT relay (RFC 9112 §2-§5, RFC 9110 §9.3.6). A pure
 /// function of the bytes buffered so far: call it again with the whole buffer after each read until the status is
-/// no longer <see cref="Http1ParseStatus.Incomplete"/>. It never throws for any content of the buffer and looks at
-/// no more than <see cref="Http1ParseLimits.MaxHeadBytes"/> bytes.
+/// no longer <see cref="Http1ParseStatus.Incomplete"/>, with a <see cref="Http1ParseProgress"/> so that each call
+/// resumes where the last stopped and looks only at the new bytes (the verdict is the same either way). It never
+/// throws for any content of the buffer and looks at no more than <see cref="Http1ParseLimits.MaxHeadBytes"/> bytes.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -44,6 +45,20 @@ internal static partial class Http1ConnectParser
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limits"/> holds a bound below its minimum (a caller bug).</exception>
     public static Http1ParseResult Parse(ReadOnlySequence<byte> buffered, Http1ParseLimits limits)
     {
+        var progress = default(Http1ParseProgress);
+        return Parse(buffered, limits, ref progress);
+    }
+
+    /// <summary>
+    /// As <see cref="Parse(ReadOnlySequence{byte}, Http1ParseLimits)"/>, for a head still arriving: resumes where the
+    /// last call with <paramref name="progress"/> stopped, and looks only at the bytes that came since. The verdict is the
+    /// same as that of a call from scratch.
+    /// </summary>
+    /// <param name="buffered">Everything read so far: the bytes of the last call with <paramref name="progress"/>, and maybe more.</param>
+    /// <param name="limits">The bounds on the head, the same at every call.</param>
+    /// <param name="progress"><c>default</c> at the first call; then as the last call, which said <see cref="Http1ParseStatus.Incomplete"/>, left it.</param>
+    public static Http1ParseResult Parse(ReadOnlySequence<byte> buffered, Http1ParseLimits limits, ref Http1ParseProgress progress)
+    {
         ArgumentNullException.ThrowIfNull(limits);
         ArgumentOutOfRangeException.ThrowIfLessThan(limits.MaxHeadBytes, 1, nameof(limits));
         ArgumentOutOfRangeException.ThrowIfNegative(limits.MaxHeaderCount, nameof(limits));
@@ -52,7 +67,7 @@ internal static partial class Http1ConnectParser
         var window = overLimit ? buffered.Slice(0, limits.MaxHeadBytes) : buffered;
         if (window.IsSingleSegment)
         {
-            return ParseHead(window.FirstSpan, overLimit, limits.MaxHeaderCount);
+            return ParseHead(window.FirstSpan, overLimit, limits.MaxHeaderCount, ref progress);
         }
 
         // A head spread over segments is copied once, bounded by the window; heads are small and pipes usually
@@ -62,7 +77,7 @@ internal static partial class Http1ConnectParser
         try
         {
             window.CopyTo(rented);
-            return ParseHead(rented.AsSpan(0, length), overLimit, limits.MaxHeaderCount);
+            return ParseHead(rented.AsSpan(0, length), overLimit, limits.MaxHeaderCount, ref progress);
         }
         finally
         {
@@ -72,76 +87,81 @@ internal static partial class Http1ConnectParser
         }
     }
 
-    private static Http1ParseResult ParseHead(ReadOnlySpan<byte> head, bool overLimit, int maxHeaderCount)
+    private static Http1ParseResult ParseHead(ReadOnlySpan<byte> head, bool overLimit, int maxHeaderCount, ref Http1ParseProgress progress)
     {
-        int position = 0;
-        ReadOnlySpan<byte> line;
-        int next;
-
-        // RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least
-        // one empty line (CRLF) received prior to the request-line". Any number, within the window.
         while (true)
         {
-            var found = NextLine(head, position, out line, out next);
-            if (found == LineEnd.None)
+            int position = progress.LineStart;
+            // The bytes of this line looked at before hold no LF: the search for its end goes on after them.
+            int lf = head[(position + progress.Looked)..].IndexOf(Http1Syntax.LF);
+            if (lf < 0)
             {
-                return CheckPartialRequestLine(head[position..], position) ?? Pending(position, overLimit);
+                var partial = head[position..];
+                var early = progress.RequestLineRead
+                    ? CheckPartialFieldLine(partial, position, progress.HeaderCount, ref progress)
+                    : CheckPartialRequestLine(partial, position, ref progress);
+                progress.Looked = partial.Length;
+                return early ?? Pending(position, overLimit);
             }
 
-            if (found == LineEnd.BareCarriageReturn)
+            int next = position + progress.Looked + lf + 1;
+            var line = head[position..(next - 1)];
+            if (!line.IsEmpty && line[^1] == Http1Syntax.CR)
             {
-                return Malformed(position, "bare CR in the request line");
+                line = line[..^1];
             }
 
-            if (!line.IsEmpty)
+            // RFC 9112 §2.2: "A sender MUST NOT generate a bare CR ... a recipient of such a bare CR MUST consider that
+            // element to be invalid".
+            bool bareCarriageReturn = line.Contains(Http1Syntax.CR);
+            progress.NextLine(next);
+            if (!progress.RequestLineRead)
             {
-                break;
+                if (bareCarriageReturn)
+                {
+                    return Malformed(position, "bare CR in the request line");
+                }
+
+                // RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least
+                // one empty line (CRLF) received prior to the request-line". Any number, within the window.
+                if (line.IsEmpty)
+                {
+                    continue;
+                }
+
+                var requestLine = ParseRequestLine(line, next, out progress.Target, out progress.Host, out progress.Port, out progress.Version);
+                if (requestLine is { } refused)
+                {
+                    return refused;
+                }
+
+                progress.RequestLineRead = true;
+                progress.RequestLineStart = position;
+                continue;
             }
 
-            position = next;
-        }
-
-        int lineStart = position;
-        var requestLine = ParseRequestLine(line, next, out Range target, out Range host, out int port, out Version? version);
-        if (requestLine is { } refused)
-        {
-            return refused;
-        }
-
-        position = next;
-        int headerCount = 0;
-        Range? proxyAuthorization = null;
-        Range? hostHeader = null;
-        while (true)
-        {
-            var found = NextLine(head, position, out line, out next);
-            if (found == LineEnd.None)
-            {
-                return CheckPartialFieldLine(head[position..], position, headerCount) ?? Pending(position, overLimit);
-            }
-
-            if (found == LineEnd.BareCarriageReturn)
+            if (bareCarriageReturn)
             {
                 return Malformed(position, "bare CR in a header field line");
             }
 
             if (line.IsEmpty)
             {
-                if (CheckHostField(version!, hostHeader is not null) is { } hostProblem)
+                if (CheckHostField(progress.Version!, progress.HostHeader is not null) is { } hostProblem)
                 {
                     return Malformed(next, hostProblem);
                 }
 
                 // Strings are made only now: a head still arriving costs no allocation on each read.
-                var hostName = Encoding.ASCII.GetString(head[lineStart..][target][host]);
+                var hostName = Encoding.ASCII.GetString(head[progress.RequestLineStart..][progress.Target][progress.Host]);
                 var request = new ConnectRequest(
                     "CONNECT",
                     hostName,
-                    port,
-                    version!,
-                    proxyAuthorization,
-                    hostHeader is { } hostField ? Encoding.Latin1.GetString(head[hostField]) : null,
-                    headerCount);
+                    progress.Port,
+                    progress.Version!,
+                    progress.ProxyAuthorization,
+                    progress.HostHeader is { } hostField ? Encoding.Latin1.GetString(head[hostField]) : null,
+                    progress.HeaderCount);
                 return Http1ParseResult.Complete(request, next);
             }
 
@@ -149,22 +169,20 @@ internal static partial class Http1ConnectParser
             {
                 // RFC 9112 §2.2: whitespace between the start-line and the first field MUST be rejected or the
                 // line ignored; §5.2: a server that is not a user agent rejects obs-fold with 400.
-                return Malformed(next, headerCount == 0 ? "whitespace before the first header field" : "obsolete line folding in a header field");
+                return Malformed(next, progress.HeaderCount == 0 ? "whitespace before the first header field" : "obsolete line folding in a header field");
             }
 
-            headerCount++;
-            if (headerCount > maxHeaderCount)
+            progress.HeaderCount++;
+            if (progress.HeaderCount > maxHeaderCount)
             {
                 return Http1ParseResult.Error(RefusalReason.HeadTooLarge, next, "too many header fields");
             }
 
-            var field = ReadField(line, position, next, ref proxyAuthorization, ref hostHeader);
+            var field = ReadField(line, position, next, ref progress.ProxyAuthorization, ref progress.HostHeader);
             if (field is { } badField)
             {
                 return badField;
             }
-
-            position = next;
         }
     }
 
@@ -278,52 +296,43 @@ internal static partial class Http1ConnectParser
 
     /// <summary>
     /// Refuses a first line whose end has not arrived when its bytes already break the grammar: a bare CR, or a
-    /// method byte no token can hold. Returns null when more bytes could still make it valid.
+    /// method byte no token can hold. Returns null when more bytes could still make it valid. Looks only at the bytes
+    /// <paramref name="progress"/> has not seen (and the last one it has, a CR that may not be followed by LF after all).
     /// </summary>
-    private static Http1ParseResult? CheckPartialRequestLine(ReadOnlySpan<byte> partial, int start)
+    private static Http1ParseResult? CheckPartialRequestLine(ReadOnlySpan<byte> partial, int start, ref Http1ParseProgress progress)
     {
-        int cr = partial.IndexOf(Http1Syntax.CR);
-        if (cr >= 0 && cr < partial.Length - 1)
+        int from = Math.Max(0, progress.Looked - 1);
+        int cr = partial[from..].IndexOf(Http1Syntax.CR);
+        if (cr >= 0 && from + cr < partial.Length - 1)
         {
             // No LF in the partial line, so this CR is followed by something else.
-            return Malformed(start + cr + 1, "bare CR in the request line");
+            return Malformed(start + from + cr + 1, "bare CR in the request line");
         }
 
-        int methodEnd = partial.IndexOfAny(Http1Syntax.SP, Http1Syntax.CR);
+        if (progress.MarkSeen)
+        {
+            // The method ended in bytes already judged.
+            return null;
+        }
+
+        // The bytes looked at before are all method, all token bytes.
+        int seen = progress.Looked;
+        int methodEnd = partial[seen..].IndexOfAny(Http1Syntax.SP, Http1Syntax.CR);
+        if (methodEnd >= 0)
+        {
+            methodEnd += seen;
+            progress.MarkSeen = true;
+            progress.Mark = methodEnd;
+        }
+
         var method = methodEnd < 0 ? partial : partial[..methodEnd];
         if (methodEnd == 0 && partial[0] == Http1Syntax.SP)
         {
             return Malformed(start + 1, "whitespace before the method");
         }
 
-        int bad = method.IndexOfAnyExcept(Http1Syntax.TokenChars);
-        return bad >= 0 ? Malformed(start + bad + 1, "method is not a token") : null;
-    }
-
-    /// <summary>
-    /// Finds the line that starts at <paramref name="start"/>: its content without the line end, and where the
-    /// next line starts.
-    /// </summary>
-    private static LineEnd NextLine(ReadOnlySpan<byte> head, int start, out ReadOnlySpan<byte> line, out int next)
-    {
-        line = default;
-        next = start;
-        int lf = head[start..].IndexOf(Http1Syntax.LF);
-        if (lf < 0)
-        {
-            return LineEnd.None;
-        }
-
-        line = head.Slice(start, lf);
-        next = start + lf + 1;
-        if (!line.IsEmpty && line[^1] == Http1Syntax.CR)
-        {
-            line = line[..^1];
-        }
-
-        // RFC 9112 §2.2: "A sender MUST NOT generate a bare CR ... a recipient of such a bare CR MUST consider that
-        // element to be invalid".
-        return line.Contains(Http1Syntax.CR) ? LineEnd.BareCarriageReturn : LineEnd.Found;
+        int bad = method[seen..].IndexOfAnyExcept(Http1Syntax.TokenChars);
+        return bad >= 0 ? Malformed(start + seen + bad + 1, "method is not a token") : null;
     }
 
     private static Http1ParseResult Pending(int examined, bool overLimit) => overLimit
@@ -332,13 +341,6 @@ internal static partial class Http1ConnectParser
 
     private static Http1ParseResult Malformed(int examined, string detail) =>
         Http1ParseResult.Error(RefusalReason.MalformedRequest, examined, detail);
-
-    private enum LineEnd
-    {
-        None,
-        Found,
-        BareCarriageReturn,
-    }
 
     /// <summary>What <see cref="ReadVersion"/> made of an HTTP-version.</summary>
     internal enum VersionVerdict

@@ -156,11 +156,13 @@ internal sealed class Http1ConnectSession(
         try
         {
             var size = Math.Min(buffer.Length, options.MaxRequestHeadBytes);
+            // Each parse resumes where the last stopped: a head trickled in small reads is looked at once, not once per read.
+            var progress = default(Http1ParseProgress);
             while (true)
             {
                 if (filled > 0)
                 {
-                    var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _headLimits);
+                    var result = Http1ConnectParser.Parse(new ReadOnlySequence<byte>(buffer, 0, filled), _headLimits, ref progress);
                     switch (result.Status)
                     {
                         case Http1ParseStatus.Complete:

@@ -1,7 +1,7 @@
 namespace Passage.Relay.Connect;
 
 /// <summary>
-/// The outcome of one <see cref="Http1ConnectParser.Parse"/> call. A value: no exception is ever used for what a
+/// The outcome of one <see cref="Http1ConnectParser.Parse(System.Buffers.ReadOnlySequence{byte}, Http1ParseLimits)"/> call. A value: no exception is ever used for what a
 /// client sent.
 /// </summary>
 internal readonly struct Http1ParseResult

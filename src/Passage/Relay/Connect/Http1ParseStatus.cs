@@ -1,6 +1,6 @@
 namespace Passage.Relay.Connect;
 
-/// <summary>What <see cref="Http1ConnectParser.Parse"/> concluded about the bytes a client has sent so far.</summary>
+/// <summary>What <see cref="Http1ConnectParser.Parse(System.Buffers.ReadOnlySequence{byte}, Http1ParseLimits)"/> concluded about the bytes a client has sent so far.</summary>
 internal enum Http1ParseStatus
 {
     /// <summary>

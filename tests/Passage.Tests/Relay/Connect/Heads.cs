@@ -20,6 +20,35 @@ internal static class Heads
     /// <summary>Parses <paramref name="text"/> in one segment with the default limits.</summary>
     public static Http1ParseResult Parse(string text, Http1ParseLimits? limits = null) => Parse(Bytes(text), limits);
 
+    /// <summary>
+    /// Parses <paramref name="bytes"/> as a relay reads a head that arrives in pieces: a buffer that grows by the next of
+    /// <paramref name="steps"/> (cycled) bytes at a time, each parse resuming where the last stopped. At every length the
+    /// verdict must be that of a parse from scratch (the test fails where it is not); returns the first verdict that is not
+    /// <see cref="Http1ParseStatus.Incomplete"/>, or the last.
+    /// </summary>
+    public static Http1ParseResult ParseResumed(byte[] bytes, Http1ParseLimits limits, params int[] steps)
+    {
+        var progress = default(Http1ParseProgress);
+        var result = default(Http1ParseResult);
+        for (int length = 0, step = 0; length < bytes.Length;)
+        {
+            length = Math.Min(bytes.Length, length + steps[step++ % steps.Length]);
+            var prefix = new ReadOnlySequence<byte>(bytes, 0, length);
+            result = Http1ConnectParser.Parse(prefix, limits, ref progress);
+            var fresh = Http1ConnectParser.Parse(prefix, limits);
+            Assert.True(
+                result.Status == fresh.Status && result.HeadLength == fresh.HeadLength && result.Refusal == fresh.Refusal
+                && result.Detail == fresh.Detail && Equals(result.Request, fresh.Request),
+                $"{length} of {bytes.Length} bytes in steps of {string.Join(",", steps)}: resumed {result}, from scratch {fresh}");
+            if (result.Status != Http1ParseStatus.Incomplete)
+            {
+                break;
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>The Proxy-Authorization value of <paramref name="request"/>, read from the <paramref name="bytes"/> it was parsed from.</summary>
     public static string? ProxyAuthorization(byte[] bytes, ConnectRequest request) =>
         request.ProxyAuthorization is { } value ? Encoding.Latin1.GetString(bytes.AsSpan(value)) : null;

@@ -51,6 +51,57 @@ public sealed class Http1ConnectParserSegmentationTests
         }
     }
 
+    [Fact]
+    public void A_head_arriving_a_byte_at_a_time_is_judged_as_a_whole_one_at_every_length()
+    {
+        string[] heads =
+        [
+            Heads.Minimal,
+            // LF and CRLF line ends mixed, empty lines before the request line, a long value.
+            "\n\r\nCONNECT a.test:1 HTTP/1.1\nHost: a\r\nX: " + new string('v', 3000) + "\n\r\n",
+            "CONNECT a.test:443 HTTP/1.0\r\nProxy-Authorization: Basic YTpi\r\nContent-Length: 0\r\n\n",
+            // Refusals found on a line still arriving, and on a complete one.
+            "CONNECT a.test:443 HTTP/1.1\r\nHost: a\rX: 1\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\nHo st: a\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\nX: a\u0001b\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\n folded\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\nX:1\r\n\r\r\n",
+            "CONN\u00e9CT a.test:443 HTTP/1.1\r\n\r\n",
+            "\rCONNECT a.test:443 HTTP/1.1\r\n\r\n",
+            " CONNECT a.test:443 HTTP/1.1\r\n\r\n",
+            "CONNECT a.test:443\r HTTP/1.1\r\n\r\n",
+            "CONNECT a.test:443 HTTP/1.1\r\nX-" + new string('n', 3000) + "\u007f: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+        ];
+        foreach (var text in heads)
+        {
+            var bytes = Heads.Bytes(text);
+            var whole = Heads.Parse(bytes);
+            Assert.NotEqual(Http1ParseStatus.Incomplete, whole.Status);
+            // One byte per read, then uneven reads that cut CRLF pairs and the final empty line in two. (A refusal found
+            // on a line still arriving may name the rule and the bytes looked at differently from one found on the whole line.)
+            foreach (var steps in new[] { new[] { 1 }, [2, 3, 1, 7] })
+            {
+                var resumed = Heads.ParseResumed(bytes, Http1ParseLimits.Default, steps);
+                Assert.True(
+                    whole.Status == resumed.Status && whole.Refusal == resumed.Refusal && Equals(whole.Request, resumed.Request)
+                    && (whole.Status != Http1ParseStatus.Complete || whole.HeadLength == resumed.HeadLength),
+                    $"{text} in steps of {string.Join(",", steps)}: whole {whole}, resumed {resumed}");
+            }
+        }
+    }
+
+    [Fact]
+    public void A_head_trickled_past_the_limit_is_refused_as_a_whole_one_is()
+    {
+        var bytes = Heads.Bytes("CONNECT a.test:443 HTTP/1.1\r\nX: " + new string('v', 600) + "\r\n\r\n");
+        var limits = new Http1ParseLimits { MaxHeadBytes = 512 };
+        var whole = Heads.Parse(bytes, limits);
+        Assert.Equal(Passage.Relay.RefusalReason.HeadTooLarge, whole.Refusal);
+        AssertSame(whole, Heads.ParseResumed(bytes, limits, 1), "byte by byte");
+    }
+
     private static void AssertSegmentationIndependent(byte[] head)
     {
         var whole = Heads.Parse(head);
@@ -79,6 +130,7 @@ public sealed class Http1ConnectParserSegmentationTests
         }
 
         AssertSame(whole, Parse(TestSequences.BytePerSegment(buffered)), "byte per segment");
+        AssertSame(whole, Heads.ParseResumed(buffered, Http1ParseLimits.Default, 1), "resumed byte by byte");
         AssertSame(whole, Parse(TestSequences.FromChunks([], head, [], [0x16], [])), "empty segments");
     }
 
