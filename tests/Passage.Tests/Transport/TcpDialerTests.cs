@@ -11,8 +11,9 @@ public sealed class TcpDialerTests
     [Fact]
     public async Task An_address_that_swallows_the_syn_does_not_hold_up_the_next_one()
     {
-        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.2"));
-        await using var echo = new EchoServer(IPAddress.Loopback, blackhole.Port);
+        // The echo server's port first, from the system: 127.0.0.1 is busy with other tests' ports, 127.0.0.2 with none.
+        await using var echo = new EchoServer(IPAddress.Loopback);
+        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.2"), echo.Port);
 
         // Well inside the 20 s deadline: without trying the next address beside it, the dial would wait for it.
         var result = await TcpDialer.ConnectAsync(
@@ -26,8 +27,9 @@ public sealed class TcpDialerTests
     [Fact]
     public async Task The_next_address_starts_when_the_attempt_delay_has_passed_on_the_callers_clock()
     {
-        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.9"));
-        await using var echo = new EchoServer(IPAddress.Loopback, blackhole.Port);
+        // The echo server's port first, from the system: 127.0.0.1 is busy with other tests' ports, 127.0.0.9 with none.
+        await using var echo = new EchoServer(IPAddress.Loopback);
+        using var blackhole = new Blackhole(IPAddress.Parse("127.0.0.9"), echo.Port);
         var time = new ManualTimeProvider();
 
         var dial = TcpDialer.ConnectAsync([IPAddress.Parse("127.0.0.9"), IPAddress.Loopback], blackhole.Port, Timeout.InfiniteTimeSpan, time).AsTask();
