@@ -17,12 +17,11 @@ namespace Passage.Relay;
 /// <param name="limits">The connect timeout.</param>
 /// <param name="logger">Where refusals and unavailable upstreams are said.</param>
 /// <param name="time">The clock the timeout runs on.</param>
-/// <param name="ownListeners">
-/// The endpoints the front door listens on, when reaching one of them must be refused (see <see cref="IsOwnListener"/>);
-/// null for none.
+/// <param name="routeBack">
+/// Tells a dial that reached the front door's own listener, refused (see <see cref="RouteBack"/>); null for none.
 /// </param>
 internal sealed partial class UpstreamConnector(
-    DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time, Func<IReadOnlyList<IPEndPoint>>? ownListeners = null)
+    DestinationResolver resolver, RelayLimits limits, ILogger logger, TimeProvider time, RouteBack? routeBack = null)
 {
     /// <summary>
     /// Clients choose destinations, and so how many upstreams fail: at most this many such warnings every 10 s, the
@@ -90,7 +89,7 @@ internal sealed partial class UpstreamConnector(
         }
         if (dialed.Connection is { } connection)
         {
-            if (dialed.Reached is { } reached && IsOwnListener(connection, reached))
+            if (routeBack is not null && dialed.Reached is { } reached && routeBack.OfDial(connection, reached) == RouteBack.Dial.Own)
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
                 Log.DestinationProhibited(logger, target.ToString(), $"{reached} is {OwnListener}");
@@ -109,44 +108,6 @@ internal sealed partial class UpstreamConnector(
     }
 
     private const string OwnListener = "this relay's own listener";
-
-    /// <summary>
-    /// Whether <paramref name="reached"/> is one of <c>ownListeners</c>: a route back to the relay itself, which would
-    /// forward the same first bytes to itself again and again (a pass-through relay with <c>*=:443</c> and a client
-    /// naming the relay), one client connection taking every slot. Known only once connected: a listener bound to every
-    /// address is reached at any of this host's, which the kernel sends from (a local destination is its own source),
-    /// or at loopback; the listener has then accepted a connection that ends at once (counted <c>client_closed</c>).
-    /// </summary>
-    private bool IsOwnListener(SocketConnection connection, IPEndPoint reached)
-    {
-        if (ownListeners is null)
-        {
-            return false;
-        }
-        IReadOnlyList<IPEndPoint> listeners = ownListeners();
-        // By index: a foreach over the interface would allocate an enumerator for every connection.
-        for (int i = 0; i < listeners.Count; i++)
-        {
-            IPEndPoint listening = listeners[i];
-            if (listening.Port != reached.Port)
-            {
-                continue;
-            }
-            IPAddress address = Unmapped(reached.Address);
-            IPAddress bound = Unmapped(listening.Address);
-            bool everyAddress = bound.Equals(IPAddress.IPv6Any)
-                || (bound.Equals(IPAddress.Any) && address.AddressFamily == AddressFamily.InterNetwork);
-            // The socket's own address from the kernel, not LocalEndPoint, which each relayed connection would keep.
-            if (bound.Equals(address)
-                || (everyAddress && (IPAddress.IsLoopback(address) || SocketReadiness.LocalAddressIs(connection.Socket, address))))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     private void Warn(HostPort target, RefusalReason reason, SocketError error)
     {

@@ -450,17 +450,47 @@ internal static unsafe partial class SocketReadiness
     /// read as its IPv4 address. Asked of the kernel each time: <see cref="Socket.LocalEndPoint"/> would keep the endpoint
     /// it made for the socket's life. False for a closed socket or one of another family.
     /// </summary>
-    public static bool LocalAddressIs(Socket socket, IPAddress address)
+    public static bool LocalAddressIs(Socket socket, IPAddress address) =>
+        ToAddress16(address, out var wanted) && TryGetEndpoint(socket, peer: false, out var local, out _) && local.Equals(wanted);
+
+    /// <summary><paramref name="address"/> as 16 bytes, IPv4 as IPv4-mapped IPv6 (see <see cref="Address16"/>).</summary>
+    public static bool ToAddress16(IPAddress address, out Address16 bytes)
+    {
+        bytes = default;
+        Span<byte> written = stackalloc byte[16];
+        if (!address.TryWriteBytes(written, out var length))
+        {
+            return false;
+        }
+        if (length == 4)
+        {
+            WriteMapped(written[..4], bytes.Span);
+        }
+        else
+        {
+            written.CopyTo(bytes.Span);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="socket"/>'s own endpoint (getsockname(2)) or, with <paramref name="peer"/>, its peer's
+    /// (getpeername(2)): the address as 16 bytes (IPv4 as IPv4-mapped IPv6, so either family compares alike) and the
+    /// port. Asked of the kernel, nothing kept on the socket. False for a closed or unconnected socket.
+    /// </summary>
+    public static bool TryGetEndpoint(Socket socket, bool peer, out Address16 address, out int port)
     {
         const ushort AF_INET = 2;
         const ushort AF_INET6 = 10;
+        address = default;
+        port = 0;
         // sockaddr_in6, the larger of the two: family, port, flow info, 16 address bytes, scope.
         var raw = stackalloc byte[28];
         uint length = 28;
         try
         {
             using var socketFd = new SocketDescriptor(socket);
-            if (GetSockName(socketFd.Fd, raw, &length) < 0)
+            if ((peer ? GetPeerName(socketFd.Fd, raw, &length) : GetSockName(socketFd.Fd, raw, &length)) < 0)
             {
                 return false;
             }
@@ -469,24 +499,52 @@ internal static unsafe partial class SocketReadiness
         {
             return false;
         }
-        ReadOnlySpan<byte> local;
+        port = (raw[2] << 8) | raw[3];
         switch (*(ushort*)raw)
         {
             case AF_INET:
-                local = new ReadOnlySpan<byte>(raw + 4, 4);
-                break;
+                WriteMapped(new ReadOnlySpan<byte>(raw + 4, 4), address.Span);
+                return true;
             case AF_INET6:
-                local = new ReadOnlySpan<byte>(raw + 8, 16);
-                if (local[..10].IndexOfAnyExcept((byte)0) < 0 && local[10] == 0xff && local[11] == 0xff)
-                {
-                    local = local[12..];
-                }
-                break;
+                new ReadOnlySpan<byte>(raw + 8, 16).CopyTo(address.Span);
+                return true;
             default:
                 return false;
         }
-        Span<byte> wanted = stackalloc byte[16];
-        return address.TryWriteBytes(wanted, out var written) && wanted[..written].SequenceEqual(local);
+    }
+
+    /// <summary>Writes an IPv4 address's 4 bytes as the 16 of its IPv4-mapped IPv6 address.</summary>
+    private static void WriteMapped(ReadOnlySpan<byte> ipv4, Span<byte> into)
+    {
+        into[..10].Clear();
+        into[10] = 0xff;
+        into[11] = 0xff;
+        ipv4.CopyTo(into[12..]);
+    }
+
+    /// <summary>An IP address as 16 bytes, by value (IPv4 as IPv4-mapped IPv6): a key that compares without allocating.</summary>
+    [InlineArray(16)]
+    public struct Address16 : IEquatable<Address16>
+    {
+        private byte _first;
+
+        /// <summary>The 16 bytes.</summary>
+        public Span<byte> Span => MemoryMarshal.CreateSpan(ref _first, 16);
+
+        /// <inheritdoc />
+        public readonly bool Equals(Address16 other) =>
+            MemoryMarshal.CreateReadOnlySpan(in _first, 16).SequenceEqual(MemoryMarshal.CreateReadOnlySpan(in other._first, 16));
+
+        /// <inheritdoc />
+        public override readonly bool Equals(object? obj) => obj is Address16 other && Equals(other);
+
+        /// <inheritdoc />
+        public override readonly int GetHashCode()
+        {
+            var hash = new HashCode();
+            hash.AddBytes(MemoryMarshal.CreateReadOnlySpan(in _first, 16));
+            return hash.ToHashCode();
+        }
     }
 
     // ioctl is variadic in C; a pointer third argument is passed as for a fixed-argument call.
@@ -495,6 +553,9 @@ internal static unsafe partial class SocketReadiness
 
     [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
     private static partial int GetSockName(int fd, byte* address, uint* length);
+
+    [LibraryImport("libc", EntryPoint = "getpeername", SetLastError = true)]
+    private static partial int GetPeerName(int fd, byte* address, uint* length);
 
     [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
     private static partial int ConnectCall(int fd, byte* address, uint length);

@@ -31,6 +31,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     private readonly TimeProvider _time;
     private readonly SniRouteTable _routes;
     private readonly PumpOptions _pumpOptions;
+    private readonly RouteBack _routeBack;
 
     // listening: the endpoints the relay listens on, once bound; an upstream there is the relay itself, refused.
     public PassthroughConnectionHandler(
@@ -39,7 +40,9 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     {
         _options = options;
         _limits = limits;
-        _upstreams = new UpstreamConnector(resolver, limits, logger, time, listening);
+        // A hop back in has read its hello within the handshake timeout of its accept, which comes right after the dial.
+        _routeBack = new RouteBack(listening, time, limits.HandshakeTimeout + TimeSpan.FromSeconds(10));
+        _upstreams = new UpstreamConnector(resolver, limits, logger, time, _routeBack);
         _logger = logger;
         _metrics = metrics;
         _time = time;
@@ -85,6 +88,13 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             PassthroughRelay.Log.Accepted(_logger, id, client.Socket.RemoteEndPoint);
         }
         var hello = await ReadClientHelloAsync(client, closeAll).ConfigureAwait(false);
+        if (hello.Refusal is null && _routeBack.AnyNoted && _routeBack.CameFromOwnDial(client.Socket))
+        {
+            // This relay dialed itself (see RouteBack): the hop ends here, and the client gets this refusal's alert
+            // through the hop before.
+            BytePump.ReturnPooled(hello.Bytes);
+            hello = Hello.Refused(RefusalReason.DestinationProhibited, "a route back to this relay");
+        }
         if (hello.Refusal is { } refused)
         {
             await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);

@@ -29,6 +29,9 @@ internal sealed class RelayHarness : IAsyncDisposable
     /// <summary>The sum of a counter, by name and tag values joined with '/': "passage.relay.connections.refused/no_route".</summary>
     public long Counter(string key) => _recorder[key];
 
+    /// <summary>The sum of a counter over all its tags: "passage.relay.connections.closed", however they ended.</summary>
+    public long Total(string instrument) => _recorder.Total(instrument);
+
     public static RelayHarness Start(
         PassthroughOptions? options = null,
         RelayLimits? limits = null,
