@@ -26,6 +26,9 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
     private readonly ConcurrentDictionary<(SocketReadiness.Address16 Address, int Port), long> _noted = new();
     private readonly long _keepTicks = (long)(keep.TotalSeconds * time.TimestampFrequency);
     private long _nextSweep;
+    // How many notes are kept: ConcurrentDictionary's IsEmpty takes every lock when it is empty, the usual case, and this
+    // is asked for every connection accepted.
+    private int _count;
 
     /// <summary>What a dial that reached an upstream is, to the relay.</summary>
     public enum Dial
@@ -44,7 +47,7 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
     public TimeSpan Keep => keep;
 
     /// <summary>Whether any dial is noted now (a cheap check before <see cref="CameFromOwnDial"/>).</summary>
-    public bool AnyNoted => !_noted.IsEmpty;
+    public bool AnyNoted => Volatile.Read(ref _count) > 0;
 
     /// <summary>What <paramref name="dialed"/>, connected to <paramref name="reached"/>, is to the relay (see the remarks).</summary>
     public Dial OfDial(SocketConnection dialed, IPEndPoint reached)
@@ -87,10 +90,19 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
     /// talking to itself. The note is used up.
     /// </summary>
     public bool CameFromOwnDial(Socket accepted) =>
-        !_noted.IsEmpty
+        AnyNoted
         && SocketReadiness.TryGetEndpoint(accepted, peer: true, out var address, out var port)
-        && _noted.TryRemove((address, port), out long until)
+        && Removed(_noted.TryRemove((address, port), out long until))
         && time.GetTimestamp() < until;
+
+    private bool Removed(bool removed)
+    {
+        if (removed)
+        {
+            Interlocked.Decrement(ref _count);
+        }
+        return removed;
+    }
 
     private bool Note(Socket dialed)
     {
@@ -99,7 +111,15 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
             return false;
         }
         long now = time.GetTimestamp();
-        _noted[(address, port)] = now + _keepTicks;
+        // The same endpoint again (a port used anew) takes the later dial's time; each note added is counted once.
+        while (!_noted.TryAdd((address, port), now + _keepTicks))
+        {
+            if (_noted.TryGetValue((address, port), out long earlier) && _noted.TryUpdate((address, port), now + _keepTicks, earlier))
+            {
+                return true;
+            }
+        }
+        Interlocked.Increment(ref _count);
         // Notes the hop back in never used (an upstream that only looked like the relay) go at most once a Keep.
         long sweep = Volatile.Read(ref _nextSweep);
         if (now >= sweep && Interlocked.CompareExchange(ref _nextSweep, now + _keepTicks, sweep) == sweep)
@@ -108,7 +128,7 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
             {
                 if (note.Value <= now)
                 {
-                    _noted.TryRemove(note);
+                    Removed(_noted.TryRemove(note));
                 }
             }
         }
