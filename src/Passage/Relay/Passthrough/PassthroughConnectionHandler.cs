@@ -33,7 +33,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     private readonly PumpOptions _pumpOptions;
     private readonly RouteBack _routeBack;
 
-    // listening: the endpoints the relay listens on, once bound; an upstream there is the relay itself, refused.
+    // listening: the endpoints the relay listens on, once bound: a route back to them is refused (see RouteBack).
     public PassthroughConnectionHandler(
         PassthroughOptions options, RelayLimits limits, DestinationResolver resolver, ILogger logger, RelayMetrics metrics, TimeProvider time,
         Func<IReadOnlyList<IPEndPoint>> listening)
