@@ -76,9 +76,13 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
             {
                 return Dial.Own;
             }
-            // The socket's own address from the kernel, not LocalEndPoint, which each relayed connection would keep.
-            if (SocketReadiness.LocalAddressIs(dialed.Socket, address) && Note(dialed.Socket))
+            // The socket's own endpoint from the kernel, not LocalEndPoint, which each relayed connection would keep: sent
+            // from the address it reached, the socket went to this host; that endpoint is the note.
+            if (SocketReadiness.TryGetEndpoint(dialed.Socket, peer: false, out var local, out var localPort)
+                && SocketReadiness.ToAddress16(address, out var reachedAddress)
+                && local.Equals(reachedAddress))
             {
+                Note(local, localPort);
                 return Dial.Noted;
             }
         }
@@ -104,19 +108,15 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
         return removed;
     }
 
-    private bool Note(Socket dialed)
+    private void Note(SocketReadiness.Address16 address, int port)
     {
-        if (!SocketReadiness.TryGetEndpoint(dialed, peer: false, out var address, out var port))
-        {
-            return false;
-        }
         long now = time.GetTimestamp();
         // The same endpoint again (a port used anew) takes the later dial's time; each note added is counted once.
         while (!_noted.TryAdd((address, port), now + _keepTicks))
         {
             if (_noted.TryGetValue((address, port), out long earlier) && _noted.TryUpdate((address, port), now + _keepTicks, earlier))
             {
-                return true;
+                return;
             }
         }
         Interlocked.Increment(ref _count);
@@ -132,7 +132,6 @@ internal sealed class RouteBack(Func<IReadOnlyList<IPEndPoint>> listeners, TimeP
                 }
             }
         }
-        return true;
     }
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

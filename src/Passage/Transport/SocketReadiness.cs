@@ -445,14 +445,6 @@ internal static unsafe partial class SocketReadiness
         }
     }
 
-    /// <summary>
-    /// Whether <paramref name="socket"/>'s own address (getsockname(2)) is <paramref name="address"/>, an IPv4-mapped one
-    /// read as its IPv4 address. Asked of the kernel each time: <see cref="Socket.LocalEndPoint"/> would keep the endpoint
-    /// it made for the socket's life. False for a closed socket or one of another family.
-    /// </summary>
-    public static bool LocalAddressIs(Socket socket, IPAddress address) =>
-        ToAddress16(address, out var wanted) && TryGetEndpoint(socket, peer: false, out var local, out _) && local.Equals(wanted);
-
     /// <summary><paramref name="address"/> as 16 bytes, IPv4 as IPv4-mapped IPv6 (see <see cref="Address16"/>).</summary>
     public static bool ToAddress16(IPAddress address, out Address16 bytes)
     {
