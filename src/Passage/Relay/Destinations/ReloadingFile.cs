@@ -60,7 +60,9 @@ internal static class SystemFile
         var info = new FileInfo(path);
         try
         {
-            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target ? target : info;
+            // The attributes come with the stat the checks make anyway; only a link costs a readlink(2) more.
+            return (info.Attributes & FileAttributes.ReparsePoint) != 0 && info.LinkTarget is not null
+                && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target ? target : info;
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
