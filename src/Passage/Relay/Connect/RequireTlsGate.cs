@@ -21,13 +21,27 @@ internal static class RequireTlsGate
         IDuplexConnection client, ReadOnlyMemory<byte> already, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         const int max = PassthroughOptions.DefaultMaxClientHelloBytes;
-        // Room for what came behind the head too, which a raised maxRequestHeadBytes lets be more than a ClientHello.
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(max + 2048, already.Length));
-        already.CopyTo(buffer);
-        var filled = already.Length;
+        const int room = max + 2048;
         // Each read's bytes are walked once: a hello trickled in one-byte records, parsed again from its start after
         // every read, cost seconds of CPU.
         var progress = default(ClientHelloProgress);
+        if (!already.IsEmpty)
+        {
+            // What came behind the head is judged where it lies: a raised maxRequestHeadBytes lets it be up to a
+            // MiB, and an array that large rented from the shared pool would stay in it.
+            var first = ClientHelloParser.Resume(new ReadOnlySequence<byte>(already), max, ref progress);
+            if (first.Status == ClientHelloStatus.Complete)
+            {
+                return already.ToArray();
+            }
+            if (first.Status != ClientHelloStatus.Incomplete || already.Length >= room)
+            {
+                return null;
+            }
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(room);
+        already.CopyTo(buffer);
+        var filled = already.Length;
         using var deadline = new Deadline(timeout, time, cancellationToken);
         try
         {

@@ -451,6 +451,39 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     /// <summary>
+    /// Bytes that came in the same read as the head are judged where they lie: part of a hello there goes on with what
+    /// follows and passes byte for byte; bytes there that are not TLS are refused without waiting for more.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Require_tls_judges_the_bytes_behind_the_head_and_goes_on_from_them(bool wellFormed)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequireTls = true });
+        var head = Encoding.ASCII.GetBytes(Connect($"origin.test:{echo.Port}"));
+        var hello = Passthrough.SyntheticHello.WithServerName("origin.test");
+        if (!wellFormed)
+        {
+            hello = "GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"u8.ToArray();
+        }
+        var half = hello.Length / 2;
+        using var socket = await relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, (byte[])[.. head, .. hello.AsSpan(0, half)]);
+        Assert.StartsWith("HTTP/1.1 200 ", await ConnectHarness.ReadHeadAsync(socket), StringComparison.Ordinal);
+        if (wellFormed)
+        {
+            await Loopback.SendAllAsync(socket, hello.AsMemory(half));
+            Assert.Equal(hello, await Loopback.ReadToEndAsync(socket, limit: hello.Length));
+        }
+        else
+        {
+            Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/not_tls") == 1);
+        }
+    }
+
+    /// <summary>
     /// A client still short of a whole head when the drain ends is told the relay is stopping (503), and why: one that
     /// had sent nothing yet was told "request head not received in time", a timeout that had not come.
     /// </summary>
