@@ -28,6 +28,14 @@ internal static class Http1Syntax
     /// <summary>Bytes of an IPv6 literal inside brackets (RFC 3986 §3.2.2 IPv6address, dotted IPv4 tail included).</summary>
     public static readonly SearchValues<byte> IPv6Chars = SearchValues.Create("0123456789ABCDEFabcdef:."u8);
 
+    /// <summary>
+    /// Bytes an authority can hold and the relay take (<see cref="ConnectTarget"/>): those of a host name
+    /// (<see cref="HostNameChars"/>), which hold those of an IPv6 literal (<see cref="IPv6Chars"/>), its brackets, and
+    /// the colon before a port.
+    /// </summary>
+    public static readonly SearchValues<byte> AuthorityChars =
+        SearchValues.Create("-._:[]0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
     /// <summary>Request-target bytes (RFC 9112 §3.2): visible ASCII only.</summary>
     public static readonly SearchValues<byte> VisibleAscii = SearchValues.Create(
         "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"u8);

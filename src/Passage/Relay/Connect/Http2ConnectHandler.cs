@@ -51,8 +51,9 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         }
         if (!IsAuthority(context.Request.Headers.Host.ToString()))
         {
-            // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo (Kestrel resets
-            // a stream whose value it cannot read at all, and lets an empty one or a port past 65535 through).
+            // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo. Kestrel lets
+            // an empty one or a port past 65535 through, and one with a byte no host holds comes as AuthorityFieldEncoding
+            // reads it; it still resets a stream whose authority has a shape its host check refuses (":443", "[::1").
             Refuse(context, id, RefusalReason.MalformedRequest, ":authority is missing or not host[:port]");
             return;
         }

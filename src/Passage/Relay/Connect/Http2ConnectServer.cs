@@ -56,8 +56,9 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             kestrel.AllowAlternateSchemes = true;
             // Field values are read as the HTTP/1.1 door reads them, each byte one character: Kestrel's default, UTF-8,
             // would answer a byte of obs-text (RFC 9110 §5.5) that the HTTP/1.1 door takes with a GOAWAY, and make a
-            // value shorter in characters than it was in bytes on the wire.
-            kestrel.RequestHeaderEncodingSelector = _ => FieldEncoding;
+            // value shorter in characters than it was in bytes on the wire. The authority so that one Kestrel would
+            // reset for its bytes reaches the relay, which answers it 400 (AuthorityFieldEncoding).
+            kestrel.RequestHeaderEncodingSelector = name => AuthorityFieldEncoding.Reads(name) ? AuthorityFieldEncoding.Instance : FieldEncoding;
             // Tunnels may sit idle or move bytes slowly for as long as the relay's idle timeout
             // allows: Kestrel's rate and size guards for request bodies must not cut them.
             kestrel.Limits.MinRequestBodyDataRate = null;

@@ -37,8 +37,7 @@ public sealed class ConnectRelayHttp2RequestTests
     }
 
     [Theory]
-    // What Kestrel lets through; an :authority it cannot read at all (userinfo, a path, a space, "host:", "[::1") it
-    // resets with PROTOCOL_ERROR before the relay sees the request.
+    // What Kestrel lets through of itself (for bytes it would not take in a host, see below).
     [InlineData("")]
     [InlineData("relay.test:99999")]
     [InlineData("relay.test:0")]
@@ -49,6 +48,39 @@ public sealed class ConnectRelayHttp2RequestTests
         var answer = await AnswerAsync(relay, RawHttp2.ExtendedConnect(1, MasqueTcpPathFor(echo.Port), authority));
 
         AssertRefused400(relay, answer, ":authority is missing or not host[:port]");
+    }
+
+    [Theory]
+    // Bytes Kestrel's host check refuses (it reset the stream with PROTOCOL_ERROR before the relay saw the request),
+    // which the HTTP/1.1 door answers 400: obs-text and UTF-8 (RFC 9110 §5.5), a control character, userinfo, a
+    // space, a path.
+    [InlineData("r\u00e9lay.test")]
+    [InlineData("relay.test\u00ff")]
+    [InlineData("\u00c3\u00a9.test:443")]
+    [InlineData("[::1\u00e9]:443")]
+    [InlineData("relay\u007f.test")]
+    [InlineData("user@relay.test")]
+    [InlineData("relay .test")]
+    [InlineData("relay.test/x")]
+    public async Task An_authority_with_a_byte_kestrel_cannot_read_as_a_host_gets_400_with_proxy_status_and_the_connection_serves_on(string authority)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, MasqueTcpPathFor(echo.Port), authority));
+
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 1);
+
+        Assert.NotNull(answer);
+        AssertRefused400(relay, answer, ":authority is missing or not host[:port]");
+        // The same bytes again, and then a good request, on the same connection: the first is answered as before, the
+        // second served.
+        await h2.SendAsync(RawHttp2.ExtendedConnect(3, MasqueTcpPathFor(echo.Port), authority));
+        Assert.Equal(Status400, (await h2.ReadUntilAsync(f => f.Stream == 3))?.Payload[0]);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(5, MasqueTcpPathFor(echo.Port), "relay.test"));
+        var served = await h2.ReadUntilAsync(f => f.Stream == 5);
+        Assert.Equal(RawHttp2.Headers, served?.Type);
+        Assert.Equal(200, served!.Status);
     }
 
     [Fact]
