@@ -11,6 +11,7 @@ internal sealed class MetricsRecorder : IDisposable
     private readonly MeterListener _listener = new();
     private readonly Dictionary<string, long> _sums = new();
     private readonly HashSet<string> _frontDoors = new();
+    private readonly Dictionary<(string Instrument, string FrontDoor), long> _byFrontDoor = new();
 
     public MetricsRecorder(Meter meter)
     {
@@ -43,6 +44,10 @@ internal sealed class MetricsRecorder : IDisposable
                 if (frontDoor is not null)
                 {
                     _frontDoors.Add(frontDoor);
+                    if (!instrument.IsObservable)
+                    {
+                        _byFrontDoor[(instrument.Name, frontDoor)] = _byFrontDoor.GetValueOrDefault((instrument.Name, frontDoor)) + value;
+                    }
                 }
             }
         });
@@ -69,6 +74,15 @@ internal sealed class MetricsRecorder : IDisposable
         lock (_sums)
         {
             return _sums.Where(s => s.Key == instrument || s.Key.StartsWith(instrument + "/", StringComparison.Ordinal)).Sum(s => s.Value);
+        }
+    }
+
+    /// <summary>The sum so far of <paramref name="instrument"/> (not an observable one) over the measurements tagged <c>front_door</c> <paramref name="frontDoor"/>.</summary>
+    public long Total(string instrument, string frontDoor)
+    {
+        lock (_sums)
+        {
+            return _byFrontDoor.GetValueOrDefault((instrument, frontDoor));
         }
     }
 

@@ -34,7 +34,18 @@ namespace Passage.Relay.Connect;
 /// </remarks>
 public sealed partial class ConnectRelay : IAsyncDisposable
 {
+    /// <summary>
+    /// The <c>front_door</c> tag of the CONNECT door's connections, HTTP/1.1 and HTTP/2 alike: each is counted accepted,
+    /// then refused or closed once; an HTTP/1.1 connection's tunnel is the connection.
+    /// </summary>
     internal const string FrontDoor = "connect";
+
+    /// <summary>
+    /// The <c>front_door</c> tag of what the requests on the CONNECT door's HTTP/2 connections come to: refused, or
+    /// tunnels opened and then closed. Kept apart from <see cref="FrontDoor"/>, whose connections they ride on, so that
+    /// each tag's counts add up.
+    /// </summary>
+    internal const string Http2FrontDoor = "connect_h2";
 
     private readonly ConnectOptions _options;
     private readonly RelayLimits _limits;
@@ -280,7 +291,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 }
                 if (seen > 0)
                 {
-                    await HandToKestrelAsync(new PrefixedStream(start, tls), local, remote, closeAll).ConfigureAwait(false);
+                    await HandToKestrelAsync(new PrefixedStream(start, tls), local, remote, id, closeAll).ConfigureAwait(false);
                 }
                 return false;
             }
@@ -356,7 +367,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             head.Dispose();
         }
         // Kestrel keeps its own timeouts for the connection's life.
-        await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, closeAll).ConfigureAwait(false);
+        await HandToKestrelAsync(new PrefixedStream(first, new SocketStream(client)), socket.LocalEndPoint as IPEndPoint, remote, id, closeAll).ConfigureAwait(false);
         return false;
     }
 
@@ -499,7 +510,12 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         return 0;
     }
 
-    private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, CancellationToken closeAll)
+    /// <summary>
+    /// Hands an HTTP/2 connection whose start was right to Kestrel and waits until Kestrel is done with it; then counts
+    /// it closed, as an HTTP/1.1 connection is at its tunnel's end (<see cref="Http2End"/>), or refused
+    /// (<c>shutting_down</c>) when Kestrel had stopped taking connections.
+    /// </summary>
+    private async Task HandToKestrelAsync(Stream stream, IPEndPoint? local, IPEndPoint? remote, long id, CancellationToken closeAll)
     {
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var connection = new StreamConnectionContext($"p{Interlocked.Increment(ref _nextHandoffId)}", stream, local, remote, () => closed.TrySetResult());
@@ -509,6 +525,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         if (_http2 is null || !_http2.Hand(connection))
         {
             await connection.DisposeAsync().ConfigureAwait(false);
+            Refused(id, RefusalReason.ShuttingDown);
             return;
         }
         // The front door keeps counting this connection until Kestrel is done with it.
@@ -518,6 +535,24 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             connection.Abort(new ConnectionAbortedException("relay stopping"));
         });
         await closed.Task.ConfigureAwait(false);
+        _metrics.Relayed(FrontDoor, Http2End(idle.Expired, connection.Failed));
+    }
+
+    /// <summary>
+    /// How an HTTP/2 connection ended, as its count in <c>passage.relay.connections.closed</c> tells it: <c>shutdown</c>
+    /// once the relay has begun to stop, <c>idle_timeout</c> when the relay told it to go away for carrying no tunnel
+    /// (<paramref name="idleExpired"/>), <c>client_failed</c> when it broke (<paramref name="failed"/>: its transport
+    /// failed, or Kestrel aborted it, as for a PING left unanswered), else <c>completed</c> (closed by the client, or by
+    /// Kestrel with a GOAWAY, which <c>passage.relay.http2.connection_errors</c> counts again when it carried an error).
+    /// Its bytes were counted by its tunnels.
+    /// </summary>
+    private PumpResult Http2End(bool idleExpired, bool failed)
+    {
+        var end = _tunnels.IsStopping ? PumpEnd.Canceled
+            : idleExpired ? PumpEnd.IdleTimeout
+            : failed ? PumpEnd.Failed
+            : PumpEnd.Completed;
+        return new PumpResult(end, PumpSide.Client, 0, 0);
     }
 
     /// <summary>

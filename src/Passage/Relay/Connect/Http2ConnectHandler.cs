@@ -76,7 +76,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             if (opening.Refusal == RefusalReason.ShuttingDown && !tunnels.IsStopping)
             {
                 // The dial was given up because the request was aborted: the client reset its stream, nobody to answer.
-                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                metrics.Refused(ConnectRelay.Http2FrontDoor, RefusalReason.ClientClosed);
                 return;
             }
             Refuse(context, id, opening.Refusal, opening.Detail);
@@ -97,7 +97,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             if (e is IOException or OperationCanceledException or InvalidOperationException)
             {
                 // The client reset the stream before the answer went out: no tunnel started.
-                metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                metrics.Refused(ConnectRelay.Http2FrontDoor, RefusalReason.ClientClosed);
                 return;
             }
             throw;
@@ -197,7 +197,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
 
     private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)
     {
-        metrics.Refused(ConnectRelay.FrontDoor, reason);
+        metrics.Refused(ConnectRelay.Http2FrontDoor, reason);
         TunnelLog.Refused(logger, id, reason.Name(), detail);
         context.Response.StatusCode = reason.StatusCode();
         context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(reason, detail);

@@ -23,6 +23,7 @@ internal sealed class Http2ConnectionIdle : IDisposable
     private readonly ITimer? _timer;
     private readonly object _gate = new();
     private int _tunnels;
+    private bool _expired;
 
     /// <summary>Starts the clock for <paramref name="connection"/>; <see cref="Timeout.InfiniteTimeSpan"/> never closes it.</summary>
     public Http2ConnectionIdle(ConnectionContext connection, TimeSpan timeout, TimeProvider time)
@@ -31,7 +32,7 @@ internal sealed class Http2ConnectionIdle : IDisposable
         _timeout = timeout;
         if (timeout != Timeout.InfiniteTimeSpan)
         {
-            _timer = time.CreateTimer(static state => ((Http2ConnectionIdle)state!).Expired(), this, timeout, Timeout.InfiniteTimeSpan);
+            _timer = time.CreateTimer(static state => ((Http2ConnectionIdle)state!).Expire(), this, timeout, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -48,6 +49,9 @@ internal sealed class Http2ConnectionIdle : IDisposable
         return new Tunnel(this);
     }
 
+    /// <summary>Whether the clock ran out with no tunnel open, and the connection was told to go away.</summary>
+    public bool Expired => Volatile.Read(ref _expired);
+
     private void TunnelEnded()
     {
         lock (_gate)
@@ -59,7 +63,7 @@ internal sealed class Http2ConnectionIdle : IDisposable
         }
     }
 
-    private void Expired()
+    private void Expire()
     {
         lock (_gate)
         {
@@ -68,6 +72,7 @@ internal sealed class Http2ConnectionIdle : IDisposable
                 return;
             }
         }
+        Volatile.Write(ref _expired, true);
         // Kestrel wraps every connection it takes with this feature; without it (not yet taken), there is nothing to drain.
         if (_connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
         {

@@ -27,10 +27,10 @@ internal sealed class KestrelConnectionErrors : IDisposable
 
     /// <summary>
     /// Error types Kestrel gives ends that are no one's error here: <c>connection_reset</c>, a client that closed or
-    /// reset its connection with tunnels open (the way a client leaves, each tunnel counted in
+    /// reset its connection with tunnels open (the way a client leaves, it and each tunnel counted in
     /// <c>passage.relay.connections.closed</c> already); <c>keep_alive_timeout</c>, one gone silent, its PING unanswered
     /// or no frame for Kestrel's keep-alive timeout; <c>app_shutdown_timeout</c>, one still open when the relay's stop
-    /// closed it, its tunnels counted <c>shutdown</c>.
+    /// closed it, it and its tunnels counted <c>shutdown</c>.
     /// </summary>
     internal static readonly FrozenSet<string> OrdinaryEnds = FrozenSet.Create(StringComparer.Ordinal, "connection_reset", "keep_alive_timeout", "app_shutdown_timeout");
 

@@ -12,13 +12,33 @@ namespace Passage.Relay.Connect;
 /// <see cref="StartAsync"/> returns once the pump runs; the tunnel's end is a <see cref="RelayedConnection"/>'s
 /// continuation, so an idle HTTP/1.1 tunnel keeps no async frame of its own.
 /// </remarks>
-internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeout, PumpOptions pumpOptions, RelayMetrics metrics, ILogger logger) : IRelayAccounting
+internal sealed class TunnelPump
 {
+    private readonly ConnectOptions _options;
+    private readonly TimeSpan _handshakeTimeout;
+    private readonly PumpOptions _pumpOptions;
+    private readonly RelayMetrics _metrics;
+    private readonly ILogger _logger;
+
+    /// <summary>The counts of HTTP/1.1 tunnels (each its connection) and of HTTP/2 ones (each a request on one).</summary>
+    private readonly Door _http1, _http2;
+
+    public TunnelPump(ConnectOptions options, TimeSpan handshakeTimeout, PumpOptions pumpOptions, RelayMetrics metrics, ILogger logger)
+    {
+        _options = options;
+        _handshakeTimeout = handshakeTimeout;
+        _pumpOptions = pumpOptions;
+        _metrics = metrics;
+        _logger = logger;
+        _http1 = new Door(this, ConnectRelay.FrontDoor);
+        _http2 = new Door(this, ConnectRelay.Http2FrontDoor);
+    }
+
     /// <summary>
     /// Starts the tunnel between <paramref name="client"/> and <paramref name="upstream"/>, which holds
-    /// <paramref name="slot"/>. It takes the upstream and the slot at once; the client only when the
-    /// tunnel starts (true): then all three are disposed when it ends, and its end is reported to
-    /// <paramref name="end"/>. False: refused by the gate (the client is aborted; the caller disposes it).
+    /// <paramref name="slot"/>, counted as an HTTP/1.1 one unless <paramref name="http2"/>. It takes the upstream and the
+    /// slot at once; the client only when the tunnel starts (true): then all three are disposed when it ends, and its end
+    /// is reported to <paramref name="end"/>. False: refused by the gate (the client is aborted; the caller disposes it).
     /// </summary>
     public async Task<bool> StartAsync(
         IDuplexConnection client,
@@ -27,27 +47,29 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
         ReadOnlyMemory<byte> preamble,
         long id,
         IConnectionEnd end,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool http2 = false)
     {
+        var door = http2 ? _http2 : _http1;
         var started = false;
         try
         {
-            if (options.RequireTls)
+            if (_options.RequireTls)
             {
-                var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, handshakeTimeout, pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
+                var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, _handshakeTimeout, _pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
                 if (hello is null)
                 {
-                    metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.NotTls);
-                    TunnelLog.Refused(logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
+                    _metrics.Refused(door.FrontDoor, RefusalReason.NotTls);
+                    TunnelLog.Refused(_logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
                     client.Abort();
                     return false;
                 }
                 preamble = hello;
             }
             // Counted where relaying starts, so that every tunnel counted opened is counted closed once.
-            metrics.TunnelOpened(ConnectRelay.FrontDoor);
-            metrics.TunnelOpen(1);
-            new RelayedConnection(client, upstream, slot, this, end, id).Start(pumpOptions, preamble, cancellationToken);
+            _metrics.TunnelOpened(door.FrontDoor);
+            _metrics.TunnelOpen(1);
+            new RelayedConnection(client, upstream, slot, door, end, id).Start(_pumpOptions, preamble, cancellationToken);
             started = true;
             return true;
         }
@@ -62,13 +84,13 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
     }
 
     /// <summary>
-    /// As <see cref="StartAsync"/>, for a caller whose own life is the tunnel's (an HTTP/2 request):
-    /// completes when the tunnel has ended, or at once when it did not start.
+    /// As <see cref="StartAsync"/>, for a caller whose own life is the tunnel's (an HTTP/2 request, counted under
+    /// <see cref="ConnectRelay.Http2FrontDoor"/>): completes when the tunnel has ended, or at once when it did not start.
     /// </summary>
     public async Task RunAsync(IDuplexConnection client, IDuplexConnection upstream, IDisposable? slot, ReadOnlyMemory<byte> preamble, long id, CancellationToken cancellationToken)
     {
         var ended = new Awaited();
-        if (await StartAsync(client, upstream, slot, preamble, id, ended, cancellationToken).ConfigureAwait(false))
+        if (await StartAsync(client, upstream, slot, preamble, id, ended, cancellationToken, http2: true).ConfigureAwait(false))
         {
             await ended.Task.ConfigureAwait(false);
         }
@@ -91,8 +113,8 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
     /// </summary>
     public void ClosingAll() => _closingAll = true;
 
-    /// <inheritdoc />
-    void IRelayAccounting.Relayed(long id, PumpResult relayed)
+    /// <summary>Counts and logs a tunnel's end under <paramref name="frontDoor"/>.</summary>
+    private void Relayed(string frontDoor, long id, PumpResult relayed)
     {
         if (_closingAll)
         {
@@ -104,9 +126,18 @@ internal sealed class TunnelPump(ConnectOptions options, TimeSpan handshakeTimeo
             // stream or dropped the connection. That is the client's end, not a shutdown.
             relayed = relayed with { End = PumpEnd.Failed, FailedSide = PumpSide.Client };
         }
-        metrics.Relayed(ConnectRelay.FrontDoor, relayed);
-        TunnelLog.Closed(logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
-        metrics.TunnelOpen(-1);
+        _metrics.Relayed(frontDoor, relayed);
+        TunnelLog.Closed(_logger, id, relayed.End, relayed.FailedSide, relayed.ClientToUpstreamBytes, relayed.UpstreamToClientBytes);
+        _metrics.TunnelOpen(-1);
+    }
+
+    /// <summary>Where the tunnels of one kind are counted: the <c>front_door</c> tag of their counts.</summary>
+    private sealed class Door(TunnelPump pump, string frontDoor) : IRelayAccounting
+    {
+        public string FrontDoor => frontDoor;
+
+        /// <inheritdoc />
+        public void Relayed(long id, PumpResult result) => pump.Relayed(frontDoor, id, result);
     }
 
     /// <summary>A tunnel's end as a task, for <see cref="RunAsync"/>.</summary>

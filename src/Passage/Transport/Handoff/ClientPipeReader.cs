@@ -15,7 +15,9 @@ namespace Passage.Transport.Handoff;
 /// comes wrapped in an <see cref="IOException"/>; on the plain endpoint (HTTP/2 with prior knowledge) Passage's socket
 /// stream throws the <see cref="SocketException"/> itself, so every client that reset its connection wrote a warning.
 /// </remarks>
-internal sealed class ClientPipeReader(PipeReader inner) : PipeReader
+/// <param name="inner">The pipe over the connection's stream.</param>
+/// <param name="failed">Called each time a read fails (is not cancelled): the connection broke rather than ended.</param>
+internal sealed class ClientPipeReader(PipeReader inner, Action? failed = null) : PipeReader
 {
     public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
 
@@ -34,9 +36,9 @@ internal sealed class ClientPipeReader(PipeReader inner) : PipeReader
             var read = inner.ReadAsync(cancellationToken);
             return read.IsCompletedSuccessfully ? read : Settle(read);
         }
-        catch (SocketException e) when (ClientGone.Is(e))
+        catch (Exception e) when (Failing(e))
         {
-            throw Reset(e);
+            throw Reset((SocketException)e);
         }
     }
 
@@ -46,23 +48,33 @@ internal sealed class ClientPipeReader(PipeReader inner) : PipeReader
         {
             return inner.TryRead(out result);
         }
-        catch (SocketException e) when (ClientGone.Is(e))
+        catch (Exception e) when (Failing(e))
         {
-            throw Reset(e);
+            throw Reset((SocketException)e);
         }
     }
 
     private static ConnectionResetException Reset(SocketException e) => new(e.Message, e);
 
-    private static async ValueTask<ReadResult> Settle(ValueTask<ReadResult> read)
+    /// <summary>Tells of a read that failed (not one cancelled); true for a bare <see cref="SocketException"/> saying the client has gone, to be rethrown as a reset.</summary>
+    private bool Failing(Exception e)
+    {
+        if (e is not OperationCanceledException)
+        {
+            failed?.Invoke();
+        }
+        return e is SocketException && ClientGone.Is(e);
+    }
+
+    private async ValueTask<ReadResult> Settle(ValueTask<ReadResult> read)
     {
         try
         {
             return await read.ConfigureAwait(false);
         }
-        catch (SocketException e) when (ClientGone.Is(e))
+        catch (Exception e) when (Failing(e))
         {
-            throw Reset(e);
+            throw Reset((SocketException)e);
         }
     }
 }

@@ -18,6 +18,7 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
     private readonly Action? _onClosed;
     private readonly CancellationTokenSource _closed = new();
     private int _disposed;
+    private bool _failed;
 
     public StreamConnectionContext(string connectionId, Stream stream, EndPoint? local, EndPoint? remote, Action? onClosed = null)
     {
@@ -27,7 +28,7 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
         LocalEndPoint = local;
         RemoteEndPoint = remote;
         Transport = new DuplexPipe(
-            new ClientPipeReader(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true))),
+            new ClientPipeReader(PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true)), () => Volatile.Write(ref _failed, true)),
             new ClientPipeWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)), () => Abort(new ConnectionAbortedException("the client has gone"))));
         Features = new FeatureCollection();
         Features.Set<IConnectionLifetimeFeature>(this);
@@ -55,8 +56,12 @@ internal sealed class StreamConnectionContext : ConnectionContext, IConnectionLi
 
     public override EndPoint? RemoteEndPoint { get; set; }
 
+    /// <summary>Whether the connection broke rather than ended: a read from the client failed, or it was aborted.</summary>
+    public bool Failed => Volatile.Read(ref _failed);
+
     public override void Abort(ConnectionAbortedException abortReason)
     {
+        Volatile.Write(ref _failed, true);
         // Tearing the stream down fails Kestrel's pending reads and writes at once.
         _stream.Dispose();
         SignalClosed();

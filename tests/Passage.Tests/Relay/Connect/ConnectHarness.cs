@@ -46,6 +46,9 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
     /// <summary>An instrument's sum over all its tags.</summary>
     public long Total(string instrument) => _recorder.Total(instrument);
 
+    /// <summary>An instrument's sum over the measurements of one <c>front_door</c>.</summary>
+    public long Total(string instrument, string frontDoor) => _recorder.Total(instrument, frontDoor);
+
     /// <summary>Every <c>front_door</c> tag counted so far.</summary>
     public IReadOnlyCollection<string> FrontDoors => _recorder.FrontDoors;
 

@@ -61,8 +61,10 @@ public sealed class ConnectRelayClientDropTests
             () => $"connections open {relay.Counter("passage.relay.connections.open")}, tunnels open {relay.Counter("passage.relay.tunnels.open")}");
         var loud = log.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level}: {e.Message} {e.Exception}").ToList();
         Assert.True(loud.Count == 0, string.Join("\n", loud));
-        // Counted as the client's end, not as a shutdown: the relay is still running.
-        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
+        // Counted as the client's end, not as a shutdown: the relay is still running. The tunnel and its connection alike.
+        Assert.Equal(2, relay.Counter("passage.relay.connections.closed/client_failed"));
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed", "connect_h2"));
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed", "connect"));
         Assert.Equal(0, relay.Counter("passage.relay.connections.closed/shutdown"));
     }
 

@@ -74,7 +74,9 @@ public sealed class ConnectRelayKestrelRefusalTests
         socket.Close();
 
         await Timeouts.WaitUntilAsync(() => kestrelEnds.Seen("connection_reset"), () => string.Join(", ", kestrelEnds.All));
-        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
+        // The tunnel, and its connection once the relay has let go of it.
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 0);
+        Assert.Equal(2, relay.Counter("passage.relay.connections.closed/client_failed"));
         Assert.Equal(0, relay.Total("passage.relay.http2.connection_errors"));
     }
 

@@ -51,8 +51,10 @@ public sealed class ConnectRelayRawHttp2Tests
         }
         Assert.Equal(RawHttp2.GoAway, last?.Type);
         Assert.Equal(RawHttp2.NoError, last!.ErrorCode);
-        // Then closed by the relay.
+        // Then closed by the relay, and counted so.
         Assert.Null(await h2.ReadUntilAsync(_ => false));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 0);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/idle_timeout"));
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
     }
 

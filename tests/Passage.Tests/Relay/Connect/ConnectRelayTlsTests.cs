@@ -388,7 +388,9 @@ public sealed class ConnectRelayTlsTests
         await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
         // Waited for by its close, not by the open gauge: the client has its 200 a moment before the relay counts
         // the tunnel open, and under load the gauge was once seen at 0 before then.
-        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/shutdown") == 1);
+        // The tunnel, and its connection.
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/shutdown") == 2);
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed", "connect_h2"));
         await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 0);
         Assert.Equal(0, relay.Counter("passage.relay.connections.closed/client_failed"));
     }
@@ -441,8 +443,10 @@ public sealed class ConnectRelayTlsTests
 
         clock.Advance(drain);
         await stopping.WaitAsync(Timeouts.Default);
-        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed") == 1);
-        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/shutdown"));
+        // The tunnel, and its connection (counted before the stop completes).
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed") == 2);
+        Assert.Equal(2, relay.Counter("passage.relay.connections.closed/shutdown"));
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed", "connect_h2"));
     }
 
     [Fact]
