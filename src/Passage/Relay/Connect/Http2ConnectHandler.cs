@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
 using Passage.Telemetry;
 using Passage.Transport;
 
@@ -62,7 +63,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, pathProblem);
             return;
         }
-        if (opener.Authenticate(context.Request.Headers.ProxyAuthorization) is { } denied)
+        var credentials = opener.Authenticate(context.Request.Headers.ProxyAuthorization);
+        // Kestrel made the field a string before any code of the relay's ran, which the relay cannot clear (the HTTP/1.1
+        // door reads it where it lies in a buffer cleared after): the request lets go of it once checked, rather than
+        // holding it for the tunnel's life.
+        context.Request.Headers.Remove(HeaderNames.ProxyAuthorization);
+        if (credentials is { } denied)
         {
             Refuse(context, id, denied, "credentials required");
             return;
