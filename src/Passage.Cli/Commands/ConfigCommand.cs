@@ -95,7 +95,7 @@ internal static class ConfigCommand
     {
         try
         {
-            using var json = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            using var json = JsonDocument.Parse(new MemoryStream(CliSettings.ReadFile(path)), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             if (json.RootElement.ValueKind == JsonValueKind.Object)
             {
                 var sections = json.RootElement.EnumerateObject().Select(p => p.Name.ToLowerInvariant()).ToHashSet();

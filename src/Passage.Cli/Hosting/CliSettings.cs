@@ -11,6 +11,15 @@ internal static class CliSettings
 {
     public const string EnvironmentPrefix = "PASSAGE__";
 
+    /// <summary>The largest settings file read; a larger one is an error.</summary>
+    public const int MaxFileSize = 1024 * 1024;
+
+    /// <summary>
+    /// The bytes of the settings file <paramref name="configFile"/>: a regular file of at most <see cref="MaxFileSize"/>
+    /// bytes (a FIFO or a device is refused before it is opened, with an <see cref="InputFileException"/> saying what it is).
+    /// </summary>
+    public static byte[] ReadFile(string configFile) => InputFile.ReadAll(configFile, MaxFileSize);
+
     /// <summary>The layers, or the errors that prevent reading them (a missing file, broken JSON).</summary>
     public static (IReadOnlyList<SettingsLayer> Layers, IReadOnlyList<string> Errors) Build(string? configFile, IEnumerable<KeyValuePair<string, string?>> flags)
     {
@@ -18,24 +27,26 @@ internal static class CliSettings
         var errors = new List<string>();
         if (configFile is not null)
         {
-            var path = Path.GetFullPath(configFile);
-            if (!File.Exists(path))
+            try
+            {
+                var file = new ConfigurationBuilder().AddJsonStream(new MemoryStream(ReadFile(configFile))).Build();
+                layers.Add(new SettingsLayer(configFile, file));
+            }
+            catch (FileNotFoundException)
             {
                 errors.Add($"{configFile}: no such file");
             }
-            else
+            catch (InputFileException e)
             {
-                try
-                {
-                    var file = new ConfigurationBuilder()
-                        .AddJsonFile(new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.GetDirectoryName(path)!), Path.GetFileName(path), optional: false, reloadOnChange: false)
-                        .Build();
-                    layers.Add(new SettingsLayer(configFile, file));
-                }
-                catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
-                {
-                    errors.Add($"{configFile}: not valid JSON{Where(e)}");
-                }
+                errors.Add(e.Message);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                errors.Add($"{configFile}: cannot be read: {e.Message}");
+            }
+            catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
+            {
+                errors.Add($"{configFile}: not valid JSON{Where(e)}");
             }
         }
         layers.Add(new SettingsLayer("environment", new ConfigurationBuilder().AddEnvironmentVariables(EnvironmentPrefix).Build()));

@@ -2,6 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Passage.Configuration;
 
 namespace Passage.Identity;
 
@@ -15,7 +16,7 @@ namespace Passage.Identity;
 internal sealed class IdentityPem : IDisposable
 {
     /// <summary>Identity files are a few hundred bytes; anything this large is not one.</summary>
-    private const long MaxFileBytes = 1024 * 1024;
+    private const int MaxFileBytes = 1024 * 1024;
 
     // RFC 5480 §2.1.1 (id-ecPublicKey) and §2.1.1.1 (secp256r1).
     private const string IdEcPublicKey = "1.2.840.10045.2.1";
@@ -37,7 +38,8 @@ internal sealed class IdentityPem : IDisposable
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a usable identity, key or certificate file.</exception>
+    /// <exception cref="InvalidDataException">The file is not a usable identity, key or certificate file: not a regular
+    /// file (a FIFO, a device, a directory; refused before it is opened), too large, or not the PEM it should be.</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
     public static IdentityPem Read(string path)
@@ -46,17 +48,15 @@ internal sealed class IdentityPem : IDisposable
         byte[] bytes;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            if (stream.Length > MaxFileBytes)
-            {
-                throw new InvalidDataException($"'{path}' is {stream.Length} bytes; an identity file is a few hundred.");
-            }
-            bytes = new byte[stream.Length];
-            stream.ReadExactly(bytes);
+            bytes = InputFile.ReadAll(path, MaxFileBytes);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new FileNotFoundException($"'{path}' does not exist.", path, e);
+        }
+        catch (InputFileException e)
+        {
+            throw new InvalidDataException($"{e.Message}; an identity file is a regular file of a few hundred bytes.", e);
         }
 
         var chars = Encoding.UTF8.GetChars(bytes);

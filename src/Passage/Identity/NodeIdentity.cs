@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Passage.Configuration;
 
 namespace Passage.Identity;
 
@@ -110,7 +111,8 @@ public sealed class NodeIdentity : IDisposable
     /// <exception cref="IOException">The file could not be read or written.</exception>
     public static NodeIdentity LoadOrCreate(string path, IEnumerable<string>? names, out bool created)
     {
-        if (!File.Exists(path))
+        // Anything already there is read, so that a directory or a FIFO is refused as what it is.
+        if (!InputFile.Stat(path).Exists)
         {
             var identity = Create(names);
             try

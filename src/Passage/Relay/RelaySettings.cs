@@ -52,6 +52,10 @@ public static class RelaySettings
             // `passage relay` alone: a CONNECT relay on loopback, public destinations on port 443.
             connect = connect with { Endpoints = [ConnectSettings.DefaultEndpoint] };
         }
+        if (connect is not null)
+        {
+            CheckFiles(reader, connect);
+        }
         IPEndPoint? admin = null;
         if (reader.GetString("relay:admin") is { Length: > 0 } adminText)
         {
@@ -127,6 +131,33 @@ public static class RelaySettings
                 MaxEntries = reader.GetInt("relay:dnsCacheSize", DnsCacheOptions.DefaultMaxEntries, 1, 1_000_000),
             },
         };
+    }
+
+    /// <summary>
+    /// The CONNECT relay's key and token files, read now so that a bad one is an error naming its key rather than a
+    /// failure at start: anything at the key's path must be a regular file (it is created when missing), and the token
+    /// file must read as one (a FIFO or a device is refused before it is opened, so checking never waits).
+    /// </summary>
+    private static void CheckFiles(SettingsReader reader, ConnectOptions connect)
+    {
+        FileStatus key = InputFile.Stat(connect.KeyFile);
+        if (key.Exists && key.Kind is not (FileKind.Regular or FileKind.Unknown))
+        {
+            reader.AddError("relay:key", $"'{connect.KeyFile}' is {key.Describe()}, not a regular file");
+        }
+
+        // A missing file has its error already.
+        if (connect.TokenFile is { } tokenFile && InputFile.Stat(tokenFile).Exists)
+        {
+            if (Auth.TokenFile.TryOpen(tokenFile, out var tokens, out var error, timeProvider: null, checkInterval: null, watch: false))
+            {
+                tokens.Dispose();
+            }
+            else
+            {
+                reader.AddError("relay:tokenFile", error);
+            }
+        }
     }
 
     /// <summary>

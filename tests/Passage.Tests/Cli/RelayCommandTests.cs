@@ -44,6 +44,32 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A FIFO given as the settings file, the key or the token file held the relay at start for ever (opening one waits
+    /// for a writer; the relay did not even stop on SIGTERM): each is refused at once, naming its key and saying why.
+    /// </summary>
+    [Fact]
+    public async Task Fifos_for_the_settings_the_key_and_the_token_file_are_refused_at_once_each_by_its_key()
+    {
+        using var directory = new TemporaryDirectory();
+        var config = Configuration.InputFileTests.MakeFifo(directory.Path, "relay.json");
+        var key = Configuration.InputFileTests.MakeFifo(directory.Path, "relay.pem");
+        var tokens = Configuration.InputFileTests.MakeFifo(directory.Path, "tokens");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--config", config, "--key", key, "--token-file", tokens]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("3 errors; nothing was started", stderr);
+        Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", stderr);
+        Assert.Contains($"relay.key: '{key}' is a FIFO (named pipe), not a regular file", stderr);
+        Assert.Contains($"relay.tokenFile: '{tokens}' is a FIFO (named pipe), not a regular file", stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        Assert.Equal(1, checkExit);
+        Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", checkError);
+    }
+
+    /// <summary>
     /// A switch left off the command line says nothing: the file's setting stands. System.CommandLine gives an unused
     /// boolean option an implicit result, which the flags layer took for a given <c>false</c>: the file's
     /// <c>requireTls</c>, <c>allowPrivate</c> and <c>insecurePlain</c> were overridden, silently off.

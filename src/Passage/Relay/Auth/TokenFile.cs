@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Security.Cryptography;
+using Passage.Configuration;
 
 namespace Passage.Relay.Auth;
 
@@ -18,11 +19,13 @@ namespace Passage.Relay.Auth;
 /// with an error naming the line number but not its content.</para>
 /// <para>Re-reading: on use, at most once per check interval (one second by default), the file is
 /// re-read when a <see cref="FileSystemWatcher"/> on its directory has seen it written, created, deleted
-/// or renamed over, or when its length or last-write time differ from those of the last read (through a
-/// symbolic link, those of the file it leads to: a mounted Kubernetes secret changes only there). The
-/// watcher catches replacement by rename (as editors and configuration managers do) even when the new
-/// file keeps the old one's length and time (<c>cp -p</c>, <c>rsync -t</c>); the comparison is the
-/// fallback where no watcher could be created (inotify limits) or an event was lost. The re-read runs on
+/// or renamed over, or when its <see cref="FileStatus"/> (inode, length, last-write and status-change
+/// times) differs from that of the last read (through a symbolic link, that of the file it leads to: a
+/// mounted Kubernetes secret changes only there). Both catch replacement by rename (as editors and
+/// configuration managers do) even when the new file keeps the old one's length and time (<c>cp -p</c>,
+/// <c>rsync -t</c>); the comparison also where no watcher could be created (inotify limits) or an event
+/// was lost. A path that is not a regular file (a FIFO, a device, a directory) is refused before it is
+/// opened, as is a file larger than <see cref="MaxFileSize"/>. The re-read runs on
 /// the thread that calls <see cref="IsValid"/>, never on the watcher's: one caller re-reads while the
 /// others go on with the current set.</para>
 /// <para>A file that becomes missing, unreadable or bad keeps the last good set in force, sets
@@ -50,7 +53,7 @@ public sealed class TokenFile : IDisposable
 
     // Replaced whole on reload, never changed in place until Dispose: readers take one reference.
     private volatile byte[] _hashes;
-    private Fingerprint _fingerprint;
+    private FileStatus _fingerprint;
     private long _lastCheck;
 
     // 1 when the watcher has seen the file change since the last re-read began.
@@ -59,7 +62,7 @@ public sealed class TokenFile : IDisposable
     private volatile bool _disposed;
 
     private TokenFile(
-        string path, TimeProvider time, TimeSpan checkInterval, byte[] hashes, Fingerprint fingerprint, bool watch)
+        string path, TimeProvider time, TimeSpan checkInterval, byte[] hashes, FileStatus fingerprint, bool watch)
     {
         Path = path;
         _time = time;
@@ -89,7 +92,7 @@ public sealed class TokenFile : IDisposable
     /// <param name="path">The file.</param>
     /// <param name="file">The token file, on success.</param>
     /// <param name="error">On failure, why: the file is missing, unreadable, too large, or has a bad line
-    /// (named by number). The caller prefixes its configuration key and refuses to start.</param>
+    /// (named by number), or is not a regular file (a FIFO, a device, a directory). The caller prefixes its configuration key and refuses to start.</param>
     /// <param name="timeProvider">The clock for the check interval; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="checkInterval">How often, at most, to check the file; <see cref="DefaultCheckInterval"/> when null.</param>
     /// <returns>Whether the file was read.</returns>
@@ -116,7 +119,7 @@ public sealed class TokenFile : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(interval, TimeSpan.Zero, nameof(checkInterval));
 
         file = null;
-        if (!TryStat(path, out Fingerprint fingerprint, out error) || !TryRead(path, out byte[]? hashes, out error))
+        if (!TryStat(path, out FileStatus fingerprint, out error) || !TryRead(path, out byte[]? hashes, out error))
         {
             return false;
         }
@@ -221,7 +224,7 @@ public sealed class TokenFile : IDisposable
     {
         // Cleared before reading, so that a change during the read is caught by the next check.
         bool dirty = Interlocked.Exchange(ref _dirty, 0) != 0;
-        if (!TryStat(Path, out Fingerprint fingerprint, out string? error))
+        if (!TryStat(Path, out FileStatus fingerprint, out string? error))
         {
             return Fail(error);
         }
@@ -304,27 +307,17 @@ public sealed class TokenFile : IDisposable
         }
     }
 
-    private static bool TryStat(string path, out Fingerprint fingerprint, [NotNullWhen(false)] out string? error)
+    private static bool TryStat(string path, out FileStatus fingerprint, [NotNullWhen(false)] out string? error)
     {
-        fingerprint = default;
         error = null;
-        try
+        fingerprint = InputFile.Stat(path);
+        error = fingerprint.Kind switch
         {
-            FileInfo info = Destinations.SystemFile.Stat(path);
-            if (!info.Exists)
-            {
-                error = $"'{path}' does not exist or is not a file";
-                return false;
-            }
-
-            fingerprint = new Fingerprint(info.Length, info.LastWriteTimeUtc);
-            return true;
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            error = $"'{path}' cannot be read: {exception.Message}";
-            return false;
-        }
+            FileKind.Missing => $"'{path}' does not exist",
+            FileKind.Regular or FileKind.Unknown => null,
+            _ => $"'{path}' is {fingerprint.Describe()}, not a regular file",
+        };
+        return error is null;
     }
 
     private static bool TryRead(string path, [NotNullWhen(true)] out byte[]? hashes, [NotNullWhen(false)] out string? error)
@@ -333,19 +326,11 @@ public sealed class TokenFile : IDisposable
         byte[] content;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            if (stream.Length > MaxFileSize)
-            {
-                error = string.Create(CultureInfo.InvariantCulture, $"'{path}' is larger than {MaxFileSize} bytes");
-                return false;
-            }
-
-            content = new byte[stream.Length];
-            stream.ReadExactly(content);
+            content = InputFile.ReadAll(path, MaxFileSize);
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            error = $"'{path}' cannot be read: {exception.Message}";
+            error = exception is FileNotFoundException or InputFileException ? exception.Message : $"'{path}' cannot be read: {exception.Message}";
             return false;
         }
 
@@ -396,5 +381,4 @@ public sealed class TokenFile : IDisposable
         return true;
     }
 
-    private readonly record struct Fingerprint(long Length, DateTime LastWriteUtc);
 }

@@ -1,15 +1,20 @@
+using System.Text;
+using Passage.Configuration;
+
 namespace Passage.Relay.Destinations;
 
 /// <summary>
-/// A small system file read again when it changes (its size or time of last write, checked on each use, as the
-/// C library checks resolv.conf and hosts; through a symbolic link, the file it leads to): <c>/etc/hosts</c>, <c>/etc/resolv.conf</c>. A missing or unreadable
-/// file reads as null text.
+/// A small system file read again when it changes (its <see cref="FileStatus"/>, checked on each use as the C library
+/// checks resolv.conf and hosts, but with the inode too, so that a file renamed over it is read even when it keeps the
+/// old one's length and time of last write; through a symbolic link, the file it leads to): <c>/etc/hosts</c>,
+/// <c>/etc/resolv.conf</c>. A missing or unreadable file, or one that is not a regular file, reads as null text
+/// (<see cref="SystemFile.ReadIfPresent"/>).
 /// </summary>
 /// <typeparam name="T">What the file says.</typeparam>
 internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
 {
     private readonly object _gate = new();
-    private (bool Exists, long Length, DateTime Written)? _version;
+    private FileStatus? _version;
     private T? _value;
 
     /// <summary>The file's path.</summary>
@@ -20,7 +25,7 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
     {
         get
         {
-            (bool, long, DateTime) version = Version();
+            FileStatus version = InputFile.Stat(path);
             lock (_gate)
             {
                 if (_version == version)
@@ -29,7 +34,7 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
                 }
             }
 
-            T value = read(version.Item1 ? SystemFile.ReadIfPresent(path) : null);
+            T value = read(version.Exists ? SystemFile.ReadIfPresent(path) : null);
             lock (_gate)
             {
                 _version = version;
@@ -38,44 +43,28 @@ internal sealed class ReloadingFile<T>(string path, Func<string?, T> read)
             }
         }
     }
-
-    private (bool, long, DateTime) Version()
-    {
-        FileInfo info = SystemFile.Stat(path);
-        return info.Exists ? (true, info.Length, info.LastWriteTimeUtc) : (false, 0, default);
-    }
 }
 
 /// <summary>Small system files (resolv.conf, hosts, nsswitch.conf) read whole, the way the C library tolerates them.</summary>
 internal static class SystemFile
 {
     /// <summary>
-    /// The file at <paramref name="path"/> as reading it finds it: through a symbolic link, the file it leads to, whose
-    /// length and time of last write change when new content arrives, where the link's own never do (a Kubernetes secret
-    /// or config map, whose links are swapped to a new directory; resolv.conf under systemd-resolved). The link itself
-    /// when it cannot be followed (a loop): reading it then fails as well.
+    /// The largest system file read: far above any real resolv.conf or nsswitch.conf, and room for a hosts file
+    /// that blocks a few hundred thousand names. A larger one reads as missing.
     /// </summary>
-    public static FileInfo Stat(string path)
-    {
-        var info = new FileInfo(path);
-        try
-        {
-            // The attributes come with the stat the checks make anyway; only a link costs a readlink(2) more.
-            return (info.Attributes & FileAttributes.ReparsePoint) != 0 && info.LinkTarget is not null
-                && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target ? target : info;
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return info;
-        }
-    }
+    public const int MaxFileSize = 64 * 1024 * 1024;
 
-    /// <summary>The text of <paramref name="path"/>, or null when it is missing or cannot be read.</summary>
+    /// <summary>
+    /// The text of <paramref name="path"/>, or null when it is missing, cannot be read, is not a regular file (a FIFO
+    /// would hold the reader until a writer came, a device may never end) or is larger than <see cref="MaxFileSize"/>.
+    /// </summary>
     public static string? ReadIfPresent(string path)
     {
         try
         {
-            return File.ReadAllText(path);
+            // As File.ReadAllText reads: UTF-8 unless a byte order mark says otherwise.
+            using var reader = new StreamReader(new MemoryStream(InputFile.ReadAll(path, MaxFileSize)), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            return reader.ReadToEnd();
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {

@@ -1,4 +1,6 @@
 using Passage.Relay.Auth;
+using Passage.Tests.Configuration;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Auth;
 
@@ -190,6 +192,35 @@ public sealed class TokenFileTests : IDisposable
         _fixture.Tick();
         Assert.True(file.IsValid("third-token"));
         Assert.NotNull(file.LastError);
+    }
+
+    [Fact]
+    public async Task A_token_file_that_is_a_fifo_is_an_error_at_once()
+    {
+        string fifo = InputFileTests.MakeFifo(Path.GetDirectoryName(_fixture.Path)!, "fifo");
+
+        var (opened, error) = await Task.Run(() => (TokenFile.TryOpen(fifo, out TokenFile? file, out string? error), error)).WaitAsync(Timeouts.Default);
+
+        Assert.False(opened);
+        Assert.Equal($"'{fifo}' is a FIFO (named pipe), not a regular file", error);
+    }
+
+    [Fact]
+    public void A_token_file_renamed_over_with_the_same_length_and_time_is_read_again_without_a_watcher()
+    {
+        // As "cp -p new tokens.tmp; mv tokens.tmp tokens" would: only the inode tells the new file from the old.
+        _fixture.Write("token-aaaa\n");
+        DateTime written = File.GetLastWriteTimeUtc(_fixture.Path);
+        using TokenFile file = _fixture.Open(watch: false);
+
+        string aside = _fixture.Path + ".new";
+        File.WriteAllText(aside, "token-bbbb\n");
+        File.SetLastWriteTimeUtc(aside, written);
+        File.Move(aside, _fixture.Path, overwrite: true);
+        _fixture.Tick();
+
+        Assert.True(file.IsValid("token-bbbb"));
+        Assert.False(file.IsValid("token-aaaa"));
     }
 
     [Fact]

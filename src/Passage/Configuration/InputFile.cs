@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Passage.Configuration;
+
+/// <summary>What a path names, as stat(2) tells it.</summary>
+internal enum FileKind
+{
+    /// <summary>Nothing: the path, or a directory on the way, does not exist.</summary>
+    Missing,
+
+    /// <summary>A regular file, the only kind read as settings, keys, tokens or system files.</summary>
+    Regular,
+
+    /// <summary>A directory.</summary>
+    Directory,
+
+    /// <summary>A FIFO (named pipe): opening it waits for a writer, reading it for what the writer sends.</summary>
+    Fifo,
+
+    /// <summary>A character device (<c>/dev/zero</c>, a terminal): it may never end.</summary>
+    CharacterDevice,
+
+    /// <summary>A block device.</summary>
+    BlockDevice,
+
+    /// <summary>A Unix socket.</summary>
+    Socket,
+
+    /// <summary>Something stat(2) could not look at (a directory on the way that may not be searched, a loop of links); opening it says why.</summary>
+    Unknown,
+}
+
+/// <summary>
+/// What stat(2) says of a file, through symbolic links (the file a link leads to, whose status changes when new content
+/// arrives, where the link's own never does: a Kubernetes secret or config map, resolv.conf under systemd-resolved).
+/// Two statuses are equal only when the file is the same one (device and inode) with the same length, time of last
+/// write and time of last status change: a file renamed over another keeps none of the old inode, even when it keeps
+/// its length and time of last write (<c>cp -p</c>, <c>rsync -t</c>).
+/// </summary>
+/// <param name="Kind">What the path names.</param>
+/// <param name="Length">Its length in bytes.</param>
+/// <param name="LastWriteUtc">When it was last written.</param>
+/// <param name="ChangeUtc">When its status last changed (ctime); the default where stat(2) is not available.</param>
+/// <param name="Device">The device it is on; 0 where stat(2) is not available.</param>
+/// <param name="Inode">Its inode number; 0 where stat(2) is not available.</param>
+internal readonly record struct FileStatus(FileKind Kind, long Length, DateTime LastWriteUtc, DateTime ChangeUtc, ulong Device, ulong Inode)
+{
+    /// <summary>Whether the path names anything.</summary>
+    public bool Exists => Kind != FileKind.Missing;
+
+    /// <summary>What <see cref="Kind"/> is called in messages ("a FIFO").</summary>
+    public string Describe() => Kind switch
+    {
+        FileKind.Missing => "missing",
+        FileKind.Regular => "a regular file",
+        FileKind.Directory => "a directory",
+        FileKind.Fifo => "a FIFO (named pipe)",
+        FileKind.CharacterDevice => "a character device",
+        FileKind.BlockDevice => "a block device",
+        FileKind.Socket => "a socket",
+        _ => "not something that can be examined",
+    };
+}
+
+/// <summary>
+/// Files Passage reads at start or again on change (settings, keys, tokens, hosts and resolv.conf): looked at with
+/// stat(2) (statx(2) on Linux; elsewhere, or where it is refused, what <see cref="FileInfo"/> tells) and read only when
+/// they are regular files, never beyond a bound. A FIFO would hold the reader until some writer came, and a device
+/// such as <c>/dev/zero</c> never ends: both are refused at once, as are directories.
+/// </summary>
+internal static partial class InputFile
+{
+    // statx(2): the Linux values, the same on every architecture, as is struct statx's layout.
+    private const int AT_FDCWD = -100;
+    private const uint STATX_BASIC_STATS = 0x7ff;
+    private const int StatxSize = 256;
+    private const int ModeOffset = 28;
+    private const int InodeOffset = 32;
+    private const int SizeOffset = 40;
+    private const int ChangeTimeOffset = 96;
+    private const int WriteTimeOffset = 112;
+    private const int DeviceMajorOffset = 136;
+    private const int DeviceMinorOffset = 140;
+
+    // errno values meaning the path is not there.
+    private const int ENOENT = 2;
+    private const int ENOTDIR = 20;
+
+    // errno values meaning statx itself is not available (an old kernel; a container's seccomp filter).
+    private const int EPERM = 1;
+    private const int ENOSYS = 38;
+
+    private static int s_noStatx;
+
+    /// <summary>The status of <paramref name="path"/>, through symbolic links.</summary>
+    public static FileStatus Stat(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (OperatingSystem.IsLinux() && Volatile.Read(ref s_noStatx) == 0)
+        {
+            try
+            {
+                if (TryStatx(path, out FileStatus status))
+                {
+                    return status;
+                }
+            }
+            catch (Exception exception) when (exception is EntryPointNotFoundException or DllNotFoundException)
+            {
+                // A C library older than statx (glibc 2.28): what FileInfo tells instead, from now on.
+            }
+
+            Volatile.Write(ref s_noStatx, 1);
+        }
+
+        return StatPortably(path);
+    }
+
+    /// <summary>
+    /// The bytes of <paramref name="path"/>, a regular file of at most <paramref name="maxBytes"/> bytes. Whatever
+    /// else the path names is refused before it is opened, and a file that grows while it is read is read no further
+    /// than the bound.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InputFileException">It is not a regular file (the message says what it is) or is larger than
+    /// <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="IOException">It could not be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">It may not be read.</exception>
+    public static byte[] ReadAll(string path, int maxBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        FileStatus status = Stat(path);
+        switch (status.Kind)
+        {
+            case FileKind.Missing:
+                throw new FileNotFoundException($"'{path}' does not exist", path);
+            case FileKind.Regular or FileKind.Unknown:
+                // Unknown: opening it gives the reason.
+                break;
+            default:
+                throw new InputFileException($"'{path}' is {status.Describe()}, not a regular file");
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        if (stream.Length > maxBytes)
+        {
+            throw TooLarge(path, maxBytes);
+        }
+
+        // The length told is where reading starts, not a promise: read to the end, one byte past the bound at most.
+        byte[] buffer = new byte[(int)stream.Length];
+        int filled = 0;
+        while (true)
+        {
+            if (filled == buffer.Length)
+            {
+                if (buffer.Length > maxBytes)
+                {
+                    Array.Clear(buffer);
+                    throw TooLarge(path, maxBytes);
+                }
+
+                byte[] larger = new byte[Math.Min(Math.Max(buffer.Length * 2, 4096), maxBytes + 1)];
+                buffer.CopyTo(larger, 0);
+                Array.Clear(buffer);
+                buffer = larger;
+            }
+
+            int read = stream.Read(buffer, filled, buffer.Length - filled);
+            if (read == 0)
+            {
+                break;
+            }
+
+            filled += read;
+        }
+
+        if (filled == buffer.Length)
+        {
+            return buffer;
+        }
+
+        byte[] exact = buffer[..filled];
+        Array.Clear(buffer);
+        return exact;
+    }
+
+    private static InputFileException TooLarge(string path, int maxBytes) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"'{path}' is larger than {maxBytes} bytes"));
+
+    private static bool TryStatx(string path, out FileStatus status)
+    {
+        Span<byte> bytes = stackalloc byte[StatxSize];
+        if (Statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, bytes) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            status = errno switch
+            {
+                ENOENT or ENOTDIR => default,
+                ENOSYS or EPERM => default,
+                _ => new FileStatus(FileKind.Unknown, 0, default, default, 0, 0),
+            };
+            return errno is not (ENOSYS or EPERM);
+        }
+
+        int mode = MemoryMarshal.Read<ushort>(bytes[ModeOffset..]);
+        ulong device = ((ulong)MemoryMarshal.Read<uint>(bytes[DeviceMajorOffset..]) << 32) | MemoryMarshal.Read<uint>(bytes[DeviceMinorOffset..]);
+        status = new FileStatus(
+            KindOf(mode),
+            (long)MemoryMarshal.Read<ulong>(bytes[SizeOffset..]),
+            TimeAt(bytes[WriteTimeOffset..]),
+            TimeAt(bytes[ChangeTimeOffset..]),
+            device,
+            MemoryMarshal.Read<ulong>(bytes[InodeOffset..]));
+        return true;
+    }
+
+    // struct statx_timestamp: seconds (signed 64 bits), then nanoseconds (unsigned 32 bits).
+    private static DateTime TimeAt(ReadOnlySpan<byte> timestamp) =>
+        DateTime.UnixEpoch.AddTicks((MemoryMarshal.Read<long>(timestamp) * TimeSpan.TicksPerSecond) + (MemoryMarshal.Read<uint>(timestamp[8..]) / 100));
+
+    // The S_IFMT bits of st_mode (inode(7)).
+    private static FileKind KindOf(int mode) => (mode & 0xf000) switch
+    {
+        0x8000 => FileKind.Regular,
+        0x4000 => FileKind.Directory,
+        0x1000 => FileKind.Fifo,
+        0x2000 => FileKind.CharacterDevice,
+        0x6000 => FileKind.BlockDevice,
+        0xc000 => FileKind.Socket,
+        _ => FileKind.Unknown,
+    };
+
+    // Without stat(2): the file a link leads to, or the link itself when it cannot be followed (a loop; reading it then
+    // fails as well). FileInfo tells directories from files only, so a FIFO or a device passes here as a file.
+    private static FileStatus StatPortably(string path)
+    {
+        var info = new FileInfo(path);
+        try
+        {
+            if ((info.Attributes & FileAttributes.ReparsePoint) != 0 && info.LinkTarget is not null
+                && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+            {
+                info = target;
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        if (info.Exists)
+        {
+            return new FileStatus(FileKind.Regular, info.Length, info.LastWriteTimeUtc, default, 0, 0);
+        }
+
+        return Directory.Exists(info.FullName) ? new FileStatus(FileKind.Directory, 0, default, default, 0, 0) : default;
+    }
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int directory, string path, int flags, uint mask, Span<byte> buffer);
+}
+
+/// <summary>A file refused before or while it was read: not a regular file, or too large. The message names the file and says why.</summary>
+internal sealed class InputFileException(string message) : IOException(message);
