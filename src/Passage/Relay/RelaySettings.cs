@@ -146,8 +146,8 @@ public static class RelaySettings
             reader.AddError("relay:key", $"'{connect.KeyFile}' is {key.Describe()}, not a regular file");
         }
 
-        // A missing file has its error already.
-        if (connect.TokenFile is { } tokenFile && InputFile.Stat(tokenFile).Exists)
+        // One that File.Exists does not see (missing, a directory) has its error already.
+        if (connect.TokenFile is { } tokenFile && File.Exists(tokenFile))
         {
             if (Auth.TokenFile.TryOpen(tokenFile, out var tokens, out var error, timeProvider: null, checkInterval: null, watch: false))
             {
