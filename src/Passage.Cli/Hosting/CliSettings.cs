@@ -11,8 +11,8 @@ internal static class CliSettings
 {
     public const string EnvironmentPrefix = "PASSAGE__";
 
-    /// <summary>The largest settings file read; a larger one is an error.</summary>
-    public const int MaxFileSize = 1024 * 1024;
+    /// <summary>The largest settings file read, room for tens of thousands of routes or rules; a larger one is an error.</summary>
+    public const int MaxFileSize = 16 * 1024 * 1024;
 
     /// <summary>
     /// The bytes of the settings file <paramref name="configFile"/>: a regular file of at most <see cref="MaxFileSize"/>

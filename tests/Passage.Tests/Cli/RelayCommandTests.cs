@@ -69,6 +69,19 @@ public sealed class RelayCommandTests
         Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", checkError);
     }
 
+    /// <summary>A settings file is read to a bound, not whole whatever its size: beyond it, valid JSON or not, it is an error.</summary>
+    [Fact]
+    public async Task A_settings_file_over_16_MiB_is_refused()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", "{}" + new string(' ', 16 * 1024 * 1024));
+
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"'{file}' is larger than 16777216 bytes", stderr);
+    }
+
     /// <summary>
     /// A switch left off the command line says nothing: the file's setting stands. System.CommandLine gives an unused
     /// boolean option an implicit result, which the flags layer took for a given <c>false</c>: the file's
