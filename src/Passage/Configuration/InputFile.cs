@@ -35,7 +35,7 @@ internal enum FileKind
 /// What stat(2) says of a file, through symbolic links (the file a link leads to, whose status changes when new content
 /// arrives, where the link's own never does: a Kubernetes secret or config map, resolv.conf under systemd-resolved).
 /// Two statuses are equal only when the file is the same one (device and inode) with the same length, time of last
-/// write and time of last status change: a file renamed over another keeps none of the old inode, even when it keeps
+/// write and time of last status change: a file renamed over another has an inode of its own, even when it keeps
 /// its length and time of last write (<c>cp -p</c>, <c>rsync -t</c>).
 /// </summary>
 /// <param name="Kind">What the path names.</param>
@@ -48,19 +48,6 @@ internal readonly record struct FileStatus(FileKind Kind, long Length, DateTime 
 {
     /// <summary>Whether the path names anything.</summary>
     public bool Exists => Kind != FileKind.Missing;
-
-    /// <summary>What <see cref="Kind"/> is called in messages ("a FIFO").</summary>
-    public string Describe() => Kind switch
-    {
-        FileKind.Missing => "missing",
-        FileKind.Regular => "a regular file",
-        FileKind.Directory => "a directory",
-        FileKind.Fifo => "a FIFO (named pipe)",
-        FileKind.CharacterDevice => "a character device",
-        FileKind.BlockDevice => "a block device",
-        FileKind.Socket => "a socket",
-        _ => "not something that can be examined",
-    };
 }
 
 /// <summary>
@@ -131,15 +118,14 @@ internal static partial class InputFile
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
         FileStatus status = Stat(path);
-        switch (status.Kind)
+        if (!status.Exists)
         {
-            case FileKind.Missing:
-                throw new FileNotFoundException($"'{path}' does not exist", path);
-            case FileKind.Regular or FileKind.Unknown:
-                // Unknown: opening it gives the reason.
-                break;
-            default:
-                throw new InputFileException($"'{path}' is {status.Describe()}, not a regular file");
+            throw new FileNotFoundException($"'{path}' does not exist", path);
+        }
+
+        if (Refusal(path, status) is { } refusal)
+        {
+            throw new InputFileException(refusal);
         }
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
@@ -185,6 +171,21 @@ internal static partial class InputFile
         Array.Clear(buffer);
         return exact;
     }
+
+    /// <summary>
+    /// Why <paramref name="path"/>, whose status is <paramref name="status"/>, is not read ("'PATH' is a FIFO (named
+    /// pipe), not a regular file"), or null when it may be: a regular file, something missing, or something stat(2)
+    /// could not look at (opening it gives the reason).
+    /// </summary>
+    public static string? Refusal(string path, FileStatus status) => status.Kind switch
+    {
+        FileKind.Regular or FileKind.Unknown or FileKind.Missing => null,
+        FileKind.Directory => $"'{path}' is a directory, not a regular file",
+        FileKind.Fifo => $"'{path}' is a FIFO (named pipe), not a regular file",
+        FileKind.CharacterDevice => $"'{path}' is a character device, not a regular file",
+        FileKind.BlockDevice => $"'{path}' is a block device, not a regular file",
+        _ => $"'{path}' is a socket, not a regular file",
+    };
 
     private static InputFileException TooLarge(string path, int maxBytes) =>
         new(string.Create(CultureInfo.InvariantCulture, $"'{path}' is larger than {maxBytes} bytes"));

@@ -140,10 +140,9 @@ public static class RelaySettings
     /// </summary>
     private static void CheckFiles(SettingsReader reader, ConnectOptions connect)
     {
-        FileStatus key = InputFile.Stat(connect.KeyFile);
-        if (key.Exists && key.Kind is not (FileKind.Regular or FileKind.Unknown))
+        if (InputFile.Refusal(connect.KeyFile, InputFile.Stat(connect.KeyFile)) is { } refusal)
         {
-            reader.AddError("relay:key", $"'{connect.KeyFile}' is {key.Describe()}, not a regular file");
+            reader.AddError("relay:key", refusal);
         }
 
         // One that File.Exists does not see (missing, a directory) has its error already.

@@ -309,14 +309,8 @@ public sealed class TokenFile : IDisposable
 
     private static bool TryStat(string path, out FileStatus fingerprint, [NotNullWhen(false)] out string? error)
     {
-        error = null;
         fingerprint = InputFile.Stat(path);
-        error = fingerprint.Kind switch
-        {
-            FileKind.Missing => $"'{path}' does not exist",
-            FileKind.Regular or FileKind.Unknown => null,
-            _ => $"'{path}' is {fingerprint.Describe()}, not a regular file",
-        };
+        error = fingerprint.Exists ? InputFile.Refusal(path, fingerprint) : $"'{path}' does not exist";
         return error is null;
     }
 
