@@ -144,6 +144,12 @@ public static class RelaySettings
         {
             reader.AddError("relay:key", refusal);
         }
+        // The certificate is written beside the key: a FIFO there would hold the start as one at the key's path does.
+        var certificate = Connect.ConnectRelay.CertificatePathFor(connect.KeyFile);
+        if (InputFile.Refusal(certificate, InputFile.Stat(certificate)) is { } certificateRefusal)
+        {
+            reader.AddError("relay:key", $"its certificate: {certificateRefusal}");
+        }
 
         // One that File.Exists does not see (missing, a directory) has its error already.
         if (connect.TokenFile is { } tokenFile && File.Exists(tokenFile))

@@ -64,6 +64,13 @@ public sealed class RelayCommandTests
         Assert.Contains($"relay.tokenFile: '{tokens}' is a FIFO (named pipe), not a regular file", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
 
+        // The certificate is written beside the key: a FIFO there is refused the same way, under the key's name.
+        var regularKey = Path.Combine(directory.Path, "relay2.pem");
+        var certificate = Configuration.InputFileTests.MakeFifo(directory.Path, "relay2.crt");
+        var (certificateExit, _, certificateError) = await PassageProcess.RunAsync(["relay", "--key", regularKey]);
+        Assert.Equal(1, certificateExit);
+        Assert.Contains($"relay.key: its certificate: '{certificate}' is a FIFO (named pipe), not a regular file", certificateError);
+
         var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
         Assert.Equal(1, checkExit);
         Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", checkError);

@@ -3,9 +3,11 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Configuration;
 using Passage.Identity;
 using Passage.Relay.Auth;
 using Passage.Relay.Destinations;
@@ -165,11 +167,15 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Where the relay's certificate (public) is written: the key file's name with <c>.crt</c>.</summary>
     public static string CertificatePathFor(string keyFile) => Path.ChangeExtension(keyFile, ".crt");
 
+    // A PEM certificate is a few KiB.
+    private const int CertificateFileMaxBytes = 1024 * 1024;
+
     private static void WriteCertificateBeside(string keyFile, NodeIdentity identity)
     {
         var path = CertificatePathFor(keyFile);
         var pem = identity.Certificate.ExportCertificatePem() + "\n";
-        if (!File.Exists(path) || File.ReadAllText(path) != pem)
+        // Read only as a regular file, bounded (InputFile throws for anything else): opening a FIFO waits for its other end.
+        if (!File.Exists(path) || Encoding.ASCII.GetString(InputFile.ReadAll(path, CertificateFileMaxBytes)) != pem)
         {
             File.WriteAllText(path, pem);
         }
