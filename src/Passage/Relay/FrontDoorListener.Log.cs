@@ -32,6 +32,9 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.AcceptPaused, LogLevel.Warning, "{FrontDoor}: accept failed ({Error}: out of descriptors or memory); spare descriptors released for the process, and new connections refused (reset) every {PauseMs} ms until the spares can be held again", EventName = "AcceptPaused")]
         public static partial void AcceptPaused(ILogger logger, string frontDoor, System.Net.Sockets.SocketError error, double pauseMs);
 
+        [LoggerMessage(LogEvents.DescriptorHeadroomReached, LogLevel.Warning, "{FrontDoor}: a new connection got one of the last {Headroom} descriptors the open-file limit ({Limit}) allows, kept free for the runtime; new connections refused (reset) until one gets a lower descriptor. Raise the limit (ulimit -n, LimitNOFILE=)", EventName = "DescriptorHeadroomReached")]
+        public static partial void DescriptorHeadroomReached(ILogger logger, string frontDoor, int headroom, long? limit);
+
         [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]
         public static partial void ConnectionFault(ILogger logger, long connectionId, Exception error);
     }

@@ -199,6 +199,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     private async Task AcceptLoopAsync(Socket listener)
     {
         var paused = false;
+        var inHeadroom = false;
         while (true)
         {
             Socket client;
@@ -235,6 +236,19 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             }
             _metrics.Accepted(_metricsFrontDoor);
             var id = Interlocked.Increment(ref _nextConnectionId);
+            if (OpenFileLimit.InHeadroom(client.Handle))
+            {
+                // Fewer descriptors left than the runtime may need at any moment (a thread pool worker's start takes
+                // two): refused like one over the limit, before its upstream takes another.
+                if (!inHeadroom)
+                {
+                    inHeadroom = true;
+                    Log.DescriptorHeadroomReached(_logger, _frontDoor, OpenFileLimit.Headroom, OpenFileLimit.Current);
+                }
+                Refuse(client, id, outOfDescriptors: true);
+                continue;
+            }
+            inHeadroom = false;
             if (paused)
             {
                 if (!OpenFileLimit.HoldSpares())
@@ -317,8 +331,8 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
 
     /// <summary>
     /// Resets <paramref name="client"/> at once, counted as <c>connection_limit_reached</c>: over the open-connection
-    /// limit, or (<paramref name="outOfDescriptors"/>, which the accept pause has already logged) at the edge of the
-    /// open-file limit.
+    /// limit, or (<paramref name="outOfDescriptors"/>, which the accept pause or the headroom warning has already
+    /// logged) at the edge of the open-file limit.
     /// </summary>
     private void Refuse(Socket client, long id, bool outOfDescriptors = false)
     {

@@ -7,7 +7,10 @@ namespace Passage.Relay;
 /// </summary>
 public enum RefusalReason
 {
-    /// <summary>The relay's open-connection limit was reached (<c>connection_limit_reached</c>).</summary>
+    /// <summary>
+    /// The relay's open-connection limit was reached, or its open-file limit: no descriptor for the upstream socket
+    /// (<c>connection_limit_reached</c>).
+    /// </summary>
     ConnectionLimit,
 
     /// <summary>The client did not send its whole ClientHello in time (<c>tls_handshake_timeout</c>).</summary>

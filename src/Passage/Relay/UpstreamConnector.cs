@@ -101,6 +101,8 @@ internal sealed partial class UpstreamConnector(
         {
             DialError.Refused => RefusalReason.UpstreamRefused,
             DialError.TimedOut => RefusalReason.UpstreamTimeout,
+            // No descriptor for the socket (EMFILE, ENFILE, or the runtime's headroom): this relay's limit, not the destination.
+            _ when dialed.SocketError == SocketError.TooManyOpenSockets => RefusalReason.ConnectionLimit,
             _ => RefusalReason.UpstreamUnreachable,
         };
         Warn(target, reason, dialed.SocketError);

@@ -29,6 +29,7 @@ internal static class LogEvents
     public const int RelayStoppedAtSignal = 119;
     public const int TunnelWindowLowered = 121;
     public const int TunnelWindowsTooLarge = 122;
+    public const int DescriptorHeadroomReached = 124;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

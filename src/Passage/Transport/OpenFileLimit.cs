@@ -20,8 +20,27 @@ internal static partial class OpenFileLimit
     /// <summary>The soft limit now, or null where it is not read (not Linux, or getrlimit failed).</summary>
     public static long? Current => OperatingSystem.IsLinux() && GetRLimit(RLIMIT_NOFILE, out var limit) == 0 ? Clamp(limit.Current) : null;
 
-    /// <summary>Descriptors never planned for traffic: the runtime's own (about 190 for an idle relay), logs, admin.</summary>
+    /// <summary>
+    /// Descriptors never planned for traffic: the runtime's own (about 190 for an idle relay), logs, admin, and the
+    /// <see cref="Headroom"/>.
+    /// </summary>
     public const int ProcessReserve = 256;
+
+    /// <summary>
+    /// The highest descriptors the limit allows, which the relay never keeps for traffic (<see cref="InHeadroom"/>): they
+    /// stay free for the runtime. Starting a thread takes a pipe for a moment (the runtime starts every thread suspended
+    /// and wakes it through one); with none to be had the start fails with OutOfMemoryException, and when the thread pool
+    /// was adding a worker nothing catches it: the process printed "Out of memory." and aborted.
+    /// </summary>
+    public const int Headroom = 32;
+
+    /// <summary>
+    /// Whether <paramref name="descriptor"/>, just opened, is one of the <see cref="Headroom"/> highest the current
+    /// limit allows (false where the limit is not read). The kernel gives the lowest free number, so one this high
+    /// means fewer than <see cref="Headroom"/> are left: the caller closes it and treats the call as out of
+    /// descriptors (EMFILE). The limit is read each time: it can be lowered under a running process (prlimit).
+    /// </summary>
+    public static bool InHeadroom(long descriptor) => Current is { } limit && descriptor >= limit - Headroom;
 
     /// <summary>
     /// Descriptors left for traffic under <paramref name="limit"/>: less the splice pipes' share and
@@ -66,14 +85,21 @@ internal static partial class OpenFileLimit
                 return true;
             }
             var spares = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>(SpareCount);
+            var held = true;
             try
             {
-                for (var i = 0; i < SpareCount; i++)
+                for (var i = 0; i < SpareCount && held; i++)
                 {
                     spares.Add(File.OpenHandle("/dev/null"));
+                    // Spares must not take the headroom they are meant to add to.
+                    held = !InHeadroom(spares[^1].DangerousGetHandle());
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                held = false;
+            }
+            if (!held)
             {
                 // Still short: give back what was had and try again later.
                 spares.ForEach(s => s.Dispose());

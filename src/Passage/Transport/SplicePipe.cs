@@ -154,6 +154,15 @@ internal sealed class SplicePipe : IDisposable
             Interlocked.Decrement(ref s_open);
             return null;
         }
+        if (OpenFileLimit.InHeadroom(Math.Max(fds[0], fds[1])))
+        {
+            // The last descriptors are the runtime's (OpenFileLimit.Headroom): as if pipe2(2) had failed.
+            Close(fds[0]);
+            Close(fds[1]);
+            Interlocked.Decrement(ref s_open);
+            errno = EMFILE;
+            return null;
+        }
         var size = ReserveBytes(requestedSize, out var reserved);
         var capacity = Enlarge(fds[1], size);
         if (capacity > 0 && capacity < DefaultCapacity)

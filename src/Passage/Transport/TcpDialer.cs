@@ -164,7 +164,14 @@ public static class TcpDialer
         try
         {
             // Inside the try: no socket for this family (IPv6 off in the kernel) or no descriptor is this address's failure.
-            connection = new SocketConnection(new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            if (OpenFileLimit.InHeadroom(socket.Handle))
+            {
+                // The last descriptors are the runtime's (OpenFileLimit.Headroom): as if socket(2) had failed with EMFILE.
+                socket.Dispose();
+                return (null, new SocketException((int)SocketError.TooManyOpenSockets));
+            }
+            connection = new SocketConnection(socket);
             await connection.ConnectAsync(endpoint, token).ConfigureAwait(false);
             return (connection, null);
         }

@@ -10,4 +10,8 @@ internal static class OpenDescriptors
     /// <summary>How many open descriptors of process <paramref name="pid"/> point at a target starting with <paramref name="prefix"/>.</summary>
     public static int Count(int pid, string prefix) =>
         Targets(pid.ToString(System.Globalization.CultureInfo.InvariantCulture)).Count(t => t.StartsWith(prefix, StringComparison.Ordinal));
+
+    /// <summary>The highest descriptor number process <paramref name="pid"/> has open.</summary>
+    public static int Highest(int pid) =>
+        Directory.GetFiles($"/proc/{pid}/fd").Max(fd => int.Parse(Path.GetFileName(fd), System.Globalization.CultureInfo.InvariantCulture));
 }
