@@ -40,6 +40,9 @@ internal sealed class LookupThreads
     private int _threads;
     private int _idle;
 
+    /// <summary>Starts a thread running the given loop (a seam for tests: a start that fails, as with no descriptor left).</summary>
+    internal Action<ThreadStart> StartThread { get; init; } = static run => new Thread(run) { IsBackground = true, Name = "passage dns" }.UnsafeStart();
+
     /// <summary>Creates the lookup threads (none runs until the first lookup).</summary>
     /// <param name="lookup">The blocking lookup; it signals failure by throwing.</param>
     /// <param name="maxThreads">At most this many lookups run at once.</param>
@@ -112,9 +115,42 @@ internal sealed class LookupThreads
         }
         if (start)
         {
-            new Thread(Run) { IsBackground = true, Name = "passage dns" }.UnsafeStart();
+            try
+            {
+                StartThread(Run);
+            }
+            catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+            {
+                // The runtime could not start it: with no descriptor free its start fails (it takes a pipe) with
+                // OutOfMemoryException. Counted, it would have taken a place for good, and with every place so taken no
+                // lookup would run again.
+                Unstarted();
+            }
         }
         return work.Completion.Task;
+    }
+
+    /// <summary>
+    /// A thread counted by <see cref="LookupAsync"/> did not start: it no longer counts, and when no thread is left to
+    /// take them, the lookups queued fail now (no resources) rather than at their callers' timeouts.
+    /// </summary>
+    private void Unstarted()
+    {
+        List<Work>? orphaned = null;
+        lock (_gate)
+        {
+            _threads--;
+            if (_threads == 0)
+            {
+                orphaned = [.. _queue];
+                _queue.Clear();
+            }
+        }
+        foreach (var work in orphaned ?? [])
+        {
+            work.Completion.TrySetException(new SocketException((int)SocketError.NoBufferSpaceAvailable));
+            work.Registration.Dispose();
+        }
     }
 
     private void Run()

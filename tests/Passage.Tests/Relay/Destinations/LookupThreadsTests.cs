@@ -45,6 +45,38 @@ public sealed class LookupThreadsTests : IDisposable
         Assert.DoesNotContain(true, _onPoolThread);
     }
 
+    /// <summary>
+    /// A thread the runtime cannot start (no descriptor left: its start takes a pipe, and fails with
+    /// OutOfMemoryException) fails the lookup at once and takes no place for good: counted, 32 such failures had left no
+    /// place, and no lookup ran again.
+    /// </summary>
+    [Fact]
+    public async Task A_thread_that_cannot_start_fails_its_lookup_at_once_and_keeps_no_place()
+    {
+        var failing = true;
+        var threads = new LookupThreads(name => [AddressOf(name)], maxThreads: 2, idleExit: TimeSpan.FromSeconds(30))
+        {
+            StartThread = run =>
+            {
+                if (Volatile.Read(ref failing))
+                {
+                    throw new OutOfMemoryException();
+                }
+                new Thread(run) { IsBackground = true }.Start();
+            },
+        };
+        for (var i = 0; i < 5; i++)
+        {
+            var failed = await Assert.ThrowsAsync<SocketException>(() => threads.LookupAsync($"fail{i}.test", CancellationToken.None).WaitAsync(Timeouts.Default));
+            Assert.Equal(SocketError.NoBufferSpaceAvailable, failed.SocketErrorCode);
+        }
+        Assert.Equal(0, threads.Threads);
+
+        Volatile.Write(ref failing, false);
+        var answer = await threads.LookupAsync("after.test", CancellationToken.None).WaitAsync(Timeouts.Default);
+        Assert.Equal(AddressOf("after.test"), Assert.Single(answer));
+    }
+
     [Fact]
     public async Task A_caller_that_gives_up_is_answered_at_once_and_its_lookup_is_never_started()
     {
