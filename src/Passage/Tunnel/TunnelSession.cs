@@ -36,6 +36,10 @@ internal sealed class TunnelSession : IAsyncDisposable
     private readonly string _server;
     private readonly string _nodeId;
     private Task? _loop;
+    private readonly Lock _statusLock = new();
+    // Changes not yet raised, in the order made; _raising while a thread raises them.
+    private readonly Queue<TunnelStatus> _events = new();
+    private bool _raising;
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
@@ -102,7 +106,10 @@ internal sealed class TunnelSession : IAsyncDisposable
     /// <summary>Completes when the first connection attempt has ended, whether it succeeded or not.</summary>
     public Task FirstAttempt => _firstAttempt.Task;
 
-    /// <summary>Raised on every change of <see cref="Status"/> (from the session's loop).</summary>
+    /// <summary>
+    /// Raised on every change of <see cref="Status"/> (from the session's loop, or from <see cref="DisposeAsync"/>), one
+    /// at a time and in the order of the changes; <see cref="TunnelPhase.Stopped"/> is the last.
+    /// </summary>
     public event Action<TunnelStatus>? StatusChanged;
 
     /// <summary>Starts the connect-and-watch loop.</summary>
@@ -240,22 +247,64 @@ internal sealed class TunnelSession : IAsyncDisposable
     /// Moves to <paramref name="status"/>, unless the session is stopped: <see cref="TunnelPhase.Stopped"/> is final, though
     /// an attempt may end (up or down) on the loop just after <see cref="DisposeAsync"/> has set it. False when refused.
     /// </summary>
+    /// <remarks>
+    /// The change and its place in the queue of events are one step under <see cref="_statusLock"/>, so subscribers see
+    /// the changes in the order they were made, <see cref="TunnelPhase.Stopped"/> last. Events are raised outside the
+    /// lock, by one thread at a time: whichever found none being raised raises those queued, its own and any queued
+    /// meanwhile by others, who return at once (a subscriber that waits on the session cannot hold up its loop).
+    /// </remarks>
     private bool SetStatus(TunnelStatus status)
     {
-        TunnelStatus previous;
-        do
+        lock (_statusLock)
         {
-            previous = Volatile.Read(ref _status);
+            var previous = _status;
             if (previous.Phase == TunnelPhase.Stopped)
             {
                 return false;
             }
+            Volatile.Write(ref _status, status);
+            if (previous == status)
+            {
+                return true;
+            }
+            _events.Enqueue(status);
+            if (_raising)
+            {
+                return true;
+            }
+            _raising = true;
         }
-        while (Interlocked.CompareExchange(ref _status, status, previous) != previous);
-        if (previous != status)
-        {
-            StatusChanged?.Invoke(status);
-        }
+        RaiseQueued();
         return true;
+    }
+
+    /// <summary>Raises <see cref="StatusChanged"/> for each queued change, in order, until none is left.</summary>
+    private void RaiseQueued()
+    {
+        while (true)
+        {
+            TunnelStatus? next;
+            lock (_statusLock)
+            {
+                if (!_events.TryDequeue(out next))
+                {
+                    _raising = false;
+                    return;
+                }
+            }
+            try
+            {
+                StatusChanged?.Invoke(next);
+            }
+            catch
+            {
+                // The next change raises what is still queued.
+                lock (_statusLock)
+                {
+                    _raising = false;
+                }
+                throw;
+            }
+        }
     }
 }

@@ -107,6 +107,58 @@ public sealed class TunnelSessionStatusTests
         await forwarding.WaitAsync(Timeouts.Default);
     }
 
+    /// <summary>
+    /// A subscriber that stops the session as it hears of Up (so Stopped is set while Up is still being raised): a later
+    /// subscriber hears Up, then Stopped, never the other way round.
+    /// </summary>
+    [Fact]
+    public async Task Subscribers_hear_the_changes_in_the_order_made_and_Stopped_last()
+    {
+        using var directory = new TemporaryDirectory();
+        var (serverKey, serverId, clientKey, clientId) = CreateKeys(directory);
+        await using var server = await StartServerAsync(serverKey, clientId);
+        var options = new TunnelOptions
+        {
+            Mode = TunnelMode.Client,
+            Peer = serverId,
+            KeyFile = clientKey,
+            ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
+        };
+        using var credentials = TunnelCredentials.Load(options);
+        var session = new TunnelSession(options, credentials, NullLogger.Instance);
+        var disposing = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.StatusChanged += status =>
+        {
+            if (status.Phase == TunnelPhase.Up)
+            {
+                // On the loop's thread, before the next subscriber hears of Up: Stopped is set now.
+                disposing.TrySetResult(session.DisposeAsync().AsTask());
+            }
+        };
+        var heard = new List<TunnelPhase>();
+        var stoppedHeard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.StatusChanged += status =>
+        {
+            lock (heard)
+            {
+                heard.Add(status.Phase);
+            }
+            if (status.Phase == TunnelPhase.Stopped)
+            {
+                stoppedHeard.TrySetResult();
+            }
+        };
+        session.Start();
+
+        await (await disposing.Task.WaitAsync(Timeouts.Default)).WaitAsync(Timeouts.Default);
+        await stoppedHeard.Task.WaitAsync(Timeouts.Default);
+        Assert.Equal(TunnelPhase.Stopped, session.Status.Phase);
+        lock (heard)
+        {
+            Assert.Equal([TunnelPhase.Up, TunnelPhase.Stopped], heard);
+        }
+    }
+
     /// <summary>A key for each end, in <paramref name="directory"/>, and the node IDs they make.</summary>
     private static (string ServerKey, NodeId ServerId, string ClientKey, NodeId ClientId) CreateKeys(TemporaryDirectory directory)
     {
