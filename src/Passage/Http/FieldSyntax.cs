@@ -35,13 +35,16 @@ internal static class FieldSyntax
         }
         foreach (var c in name)
         {
-            if (c > 0x7F || !Http1Syntax.TokenChars.Contains((byte)c))
+            if (!IsTokenChar(c))
             {
                 return false;
             }
         }
         return true;
     }
+
+    /// <summary>RFC 9110 §5.6.2: whether <paramref name="c"/> may appear in a token (a tchar).</summary>
+    public static bool IsTokenChar(char c) => c <= 0x7F && Http1Syntax.TokenChars.Contains((byte)c);
 
     /// <summary>RFC 9110 §5.5: a field value holds no control characters other than HTAB (so no CR, LF or NUL), and no code point above Latin-1.</summary>
     public static bool IsValue(string value)

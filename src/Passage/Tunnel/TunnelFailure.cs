@@ -1,6 +1,9 @@
+using System.Globalization;
 using System.Net.Http;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Text;
+using Passage.Http;
 
 namespace Passage.Tunnel;
 
@@ -50,11 +53,48 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
                 HttpRequestError.NameResolutionError => new("dns_error", "name not resolved"),
                 HttpRequestError.ConnectionError => new("connection_refused", http.Message),
                 HttpRequestError.SecureConnectionError => new("tls_protocol_error", http.Message),
-                HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse => new("http_protocol_error", http.Message),
+                HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse => new("http_protocol_error", WithoutQuotedBytes(http.Message)),
                 HttpRequestError.ResponseEnded => new("connection_terminated", "the connection ended before the answer"),
                 _ => new("connection_terminated", http.Message),
             };
         }
         return new("connection_terminated", exception.Message);
+    }
+
+    /// <summary>The most characters of an answer's bytes that a failure's details show.</summary>
+    private const int MaxQuoted = 32;
+
+    /// <summary>
+    /// The HTTP client's words for an answer it could not parse quote the answer's bytes (<c>Received an invalid header
+    /// name: '...'.</c>), which the sender chose: the problem is named in Passage's words instead, followed by at most
+    /// <see cref="MaxQuoted"/> of those characters, each one that is not a token character written <c>\xHH</c>. Words
+    /// that quote nothing hold no bytes of the answer and are kept.
+    /// </summary>
+    private static string WithoutQuotedBytes(string message)
+    {
+        var open = message.IndexOf('\'');
+        if (open < 0)
+        {
+            return message;
+        }
+        var close = message.LastIndexOf('\'');
+        var quoted = message.AsSpan(open + 1, Math.Max(close - open - 1, 0));
+        var problem = message.StartsWith("Received an invalid header name", StringComparison.Ordinal) ? "a field name of the answer is invalid"
+            : message.StartsWith("Received an invalid header line", StringComparison.Ordinal) ? "a field line of the answer is malformed"
+            : message.StartsWith("Received an invalid status", StringComparison.Ordinal) ? "the answer's status line is malformed"
+            : "the answer is malformed";
+        var shown = new StringBuilder(problem).Append(": '");
+        foreach (var c in quoted[..Math.Min(quoted.Length, MaxQuoted)])
+        {
+            if (c != '\'' && FieldSyntax.IsTokenChar(c))
+            {
+                shown.Append(c);
+            }
+            else
+            {
+                shown.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:X2}");
+            }
+        }
+        return shown.Append(quoted.Length > MaxQuoted ? "...'" : "'").ToString();
     }
 }

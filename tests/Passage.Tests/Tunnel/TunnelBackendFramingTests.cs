@@ -24,6 +24,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/gzip-then-chunked"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/gzip-to-the-end"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
         ["/chunked-twice-named"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
     };
 
@@ -101,6 +102,20 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
             return;
         }
         Assert.Equal("passage; error=http_protocol_error; details=\"the answer has a transfer coding other than chunked\"", Assert.Single(response.Headers.GetValues("Proxy-Status")));
+    }
+
+    /// <summary>
+    /// The backend's own bytes are not reflected to the application: the HTTP client names an invalid field name by quoting
+    /// it, which went out whole in the Proxy-Status details. The problem is named, with the name's first characters escaped.
+    /// </summary>
+    [Fact]
+    public async Task An_invalid_field_name_gets_502_naming_the_problem_without_reflecting_the_name()
+    {
+        using var client = _pair.CreateHttpClient();
+        using var response = await client.GetAsync("/bad-field-name").WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var status = Assert.Single(response.Headers.GetValues("Proxy-Status"));
+        Assert.Equal("passage; error=http_protocol_error; details=\"a field name of the answer is invalid: 'X-Evil\\\\x22\\\\x3B\\\\x20error\\\\x3Dnone\\\\x5Caaaaaaaaaaaa...'\"", status);
     }
 
     [Fact]
