@@ -33,23 +33,24 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
         }
         var head = FormatHead(request, uri);
         var exchange = new Exchange(await ConnectAsync(uri, cancellationToken).ConfigureAwait(false), cancellationToken);
-        Task<(HttpResponseMessage, List<KeyValuePair<string, string>>)>? reading = null;
         try
         {
             await exchange.Stream.WriteAsync(head, cancellationToken).ConfigureAwait(false);
-            exchange.Sending = content.CopyToAsync(exchange.Stream, exchange.Token);
-            reading = ReadHeadAsync(exchange.Reader, request, exchange.Token);
-            if (await Task.WhenAny(reading, exchange.Sending).ConfigureAwait(false) == exchange.Sending && exchange.Sending.IsFaulted
+            var sending = content.CopyToAsync(exchange.Stream, exchange.Token);
+            exchange.Sending = sending;
+            var reading = ReadHeadAsync(exchange.Reader, request, exchange.Token);
+            exchange.Reading = reading;
+            if (await Task.WhenAny(reading, sending).ConfigureAwait(false) == sending && sending.IsFaulted
                 && content.Result != BodyCopyResult.DestinationFailed)
             {
                 // The sender broke off: the backend got a cut-off body, and no answer to it can be passed on as whole.
                 // (Had the backend stopped taking the body instead, its answer may already be there: read on.)
-                await exchange.Sending.ConfigureAwait(false);
+                await sending.ConfigureAwait(false);
             }
             var (response, contentFields) = await reading.ConfigureAwait(false);
             try
             {
-                response.Content = new StreamContent(new BackendBody(exchange, response, contentFields, HasNoBody(request, response)));
+                response.Content = new ExchangeContent(new BackendBody(exchange, response, contentFields, HasNoBody(request, response)));
             }
             catch
             {
@@ -64,14 +65,11 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
         }
         catch
         {
-            exchange.Dispose();
-            Observe(reading);
+            // The body being sent and the head being read end before the exchange does: neither outlives its request.
+            await exchange.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
-
-    /// <summary>Marks a task's failure as seen: it belongs to an exchange that has already failed or ended.</summary>
-    private static void Observe(Task? task) => task?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
 
     private async Task<Socket> ConnectAsync(Uri uri, CancellationToken cancellationToken)
     {
@@ -214,8 +212,13 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
     private static bool HasNoBody(HttpRequestMessage request, HttpResponseMessage response) =>
         request.Method == HttpMethod.Head || response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified;
 
-    /// <summary>One connection and what runs on it: the body being sent, the reader of the answer.</summary>
-    private sealed class Exchange : IDisposable
+    /// <summary>
+    /// One connection and what runs on it: the body being sent, the reader of the answer. The exchange ends with
+    /// <see cref="DisposeAsync"/>, once both have ended: the body's copy reads the request's body and the backend timer,
+    /// which are the request's and must not be touched after it. A body still being sent then is cut off (the answer
+    /// is whole, or the exchange failed), and awaited.
+    /// </summary>
+    private sealed class Exchange : IAsyncDisposable
     {
         private readonly CancellationTokenSource _stop;
 
@@ -234,20 +237,61 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
 
         public Task? Sending { get; set; }
 
-        private int _disposed;
+        public Task? Reading { get; set; }
 
-        public void Dispose()
+        // Set by the first DisposeAsync, completed once the exchange has ended: later calls wait for it too.
+        private TaskCompletionSource? _ended;
+
+        public async ValueTask DisposeAsync()
         {
-            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (Interlocked.CompareExchange(ref _ended, ended, null) is { } first)
+            {
+                await first.Task.ConfigureAwait(false);
+                return;
+            }
+            try
+            {
+                await _stop.CancelAsync().ConfigureAwait(false);
+                Stream.Dispose();
+                // Their failures are not the answer's: the body was cut off here, or the exchange has already failed.
+                await Ended(Sending).ConfigureAwait(false);
+                await Ended(Reading).ConfigureAwait(false);
+                Reader.Dispose();
+                _stop.Dispose();
+            }
+            finally
+            {
+                ended.SetResult();
+            }
+        }
+
+        private static async Task Ended(Task? task)
+        {
+            if (task is null)
             {
                 return;
             }
-            _stop.Cancel();
-            Stream.Dispose();
-            // A body still being sent ends with the connection; its failure is not the answer's.
-            Observe(Sending);
-            Reader.Dispose();
-            _stop.Dispose();
+            try
+            {
+                await task.ConfigureAwait(false);
+            }
+            catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is SocketException)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// The answer's content: its body, and the end of the exchange, which <see cref="ExchangeForwarder.EndAsync"/> awaits
+    /// (disposing the content as <see cref="HttpResponseMessage.Dispose()"/> does cannot wait for it).
+    /// </summary>
+    private sealed class ExchangeContent(BackendBody body) : StreamContent(body), IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await body.DisposeAsync().ConfigureAwait(false);
+            Dispose();
         }
     }
 
@@ -319,14 +363,27 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
         }
 
 
+        /// <summary>
+        /// Ends the exchange without waiting for it (<see cref="HttpResponseMessage.Dispose()"/> disposes the answer this way):
+        /// what still runs is stopped at once and cleaned up as it ends. <see cref="ExchangeForwarder.EndAsync"/> ends the
+        /// exchange with <see cref="DisposeAsync"/> (through <see cref="ExchangeContent"/>) first, so that nothing outlives
+        /// the request.
+        /// </summary>
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
-                _chunked?.Dispose();
-                _exchange.Dispose();
+                // Runs synchronously up to its first wait: by then the token is cancelled and the connection closed.
+                _ = _exchange.DisposeAsync().AsTask();
             }
             base.Dispose(disposing);
+        }
+
+        /// <summary>Ends the exchange: returns once the body being sent and the reads have ended.</summary>
+        public override async ValueTask DisposeAsync()
+        {
+            await _exchange.DisposeAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

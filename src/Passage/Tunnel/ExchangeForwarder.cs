@@ -35,9 +35,33 @@ internal static class ExchangeForwarder
         {
             return;
         }
-        using (response)
+        try
         {
             await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
+        }
+        finally
+        {
+            await EndAsync(response).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Ends an exchange whose answer has been passed on or given up, then disposes the answer. An answer whose content ends
+    /// its exchange asynchronously (<see cref="IAsyncDisposable"/>: <see cref="ChunkedRequestHandler"/>'s, whose request body
+    /// copy reads the request's body, so the request must not end before it) is awaited.
+    /// </summary>
+    public static async Task EndAsync(HttpResponseMessage response)
+    {
+        try
+        {
+            if (response.Content is IAsyncDisposable exchange)
+            {
+                await exchange.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            response.Dispose();
         }
     }
 

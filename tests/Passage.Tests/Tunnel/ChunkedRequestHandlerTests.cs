@@ -147,6 +147,109 @@ public sealed class ChunkedRequestHandlerTests
         Assert.Equal("large", await response.Content.ReadAsStringAsync());
     }
 
+    /// <summary>
+    /// The request body's copy reads the request's own body, so the exchange ends only once the copy has: it was left
+    /// running, still reading the body (and timing it) after the request had ended. Here the backend answers from the head
+    /// alone while the body is still coming, in a read that takes no notice of cancellation.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_exchange_ends_only_once_the_body_copy_has_ended(bool buffered)
+    {
+        await using var backend = await ScriptedBackend.StartAsync("HTTP/1.1 413 Content Too Large\r\nContent-Length: 5\r\n\r\nlarge", readBody: false);
+        var source = new HeldStream();
+        var content = new StreamingContent(source, compress: false, CancellationToken.None, () => []);
+        var response = await SendAsync(backend.Port, content);
+        // Read as the forwarder reads it, or buffered, which disposes the body once read.
+        var answer = new MemoryStream();
+        if (buffered)
+        {
+            await response.Content.LoadIntoBufferAsync();
+        }
+        await (await response.Content.ReadAsStreamAsync()).CopyToAsync(answer);
+        Assert.Equal("large", Encoding.ASCII.GetString(answer.ToArray()));
+        await source.Reading.WaitAsync(Timeouts.Default);
+
+        var ending = ExchangeForwarder.EndAsync(response);
+        Assert.False(ending.IsCompleted);
+        Assert.Null(content.Result);
+
+        source.Release();
+        await ending.WaitAsync(Timeouts.Default);
+        Assert.NotNull(content.Result);
+    }
+
+    /// <summary>A backend that answers as it reads (an echo) gets the body piece by piece while its answer comes back: full duplex, no deadlock.</summary>
+    [Fact]
+    public async Task A_backend_that_answers_as_it_reads_gets_the_body_while_its_answer_comes_back()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var echoing = EchoAsync(listener);
+        var pipe = new System.IO.Pipelines.Pipe();
+        var content = new StreamingContent(pipe.Reader.AsStream(), compress: false, CancellationToken.None, () => [new("x-digest", "d1")]);
+        var response = await SendAsync(((IPEndPoint)listener.LocalEndpoint).Port, content);
+        var body = await response.Content.ReadAsStreamAsync();
+        foreach (var piece in new[] { "one", "two" })
+        {
+            await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes(piece));
+            var echoed = new byte[piece.Length];
+            await body.ReadExactlyAsync(echoed).AsTask().WaitAsync(Timeouts.Default);
+            Assert.Equal(piece, Encoding.ASCII.GetString(echoed));
+        }
+        await pipe.Writer.CompleteAsync();
+        Assert.Equal(0, await body.ReadAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal("d1", Assert.Single(response.TrailingHeaders.GetValues("x-digest")));
+
+        await ExchangeForwarder.EndAsync(response).WaitAsync(Timeouts.Default);
+        Assert.Equal(BodyCopyResult.Completed, content.Result);
+        await echoing.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>Answers one request at once with a chunked body that echoes each piece of the request body as it comes, its trailers as the answer's.</summary>
+    private static async Task EchoAsync(TcpListener listener)
+    {
+        using var socket = await listener.AcceptSocketAsync();
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        using var reader = new Http1Reader(stream);
+        while (await reader.ReadLineAsync(8192, CancellationToken.None) is { Length: > 0 })
+        {
+        }
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        var body = new ChunkedReadStream(reader);
+        var buffer = new byte[1024];
+        int read;
+        while ((read = await body.ReadAsync(buffer)) > 0)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{read:x}\r\n"));
+            await stream.WriteAsync(buffer.AsMemory(0, read));
+            await stream.WriteAsync("\r\n"u8.ToArray());
+        }
+        var trailers = string.Concat(body.Trailers.Select(t => $"{t.Key}: {t.Value}\r\n"));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"0\r\n{trailers}\r\n"));
+        socket.Shutdown(SocketShutdown.Send);
+    }
+
+    /// <summary>A request body whose next piece is slow to come: a read waits, whatever its token says, until <see cref="Release"/> ends the body.</summary>
+    private sealed class HeldStream : Passage.Transport.ReadOnlyStream
+    {
+        private readonly TaskCompletionSource _reading = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes once a read waits.</summary>
+        public Task Reading => _reading.Task;
+
+        public void Release() => _released.TrySetResult();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _reading.TrySetResult();
+            await _released.Task;
+            return 0;
+        }
+    }
+
     [Fact]
     public async Task A_refused_connection_is_a_connection_error()
     {
@@ -156,12 +259,15 @@ public sealed class ChunkedRequestHandlerTests
         Assert.Equal("connection_refused", TunnelFailure.From(error).ErrorType);
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(int port, string body, KeyValuePair<string, string>[] trailers, HttpMethod? method = null, bool acceptsTrailers = false)
+    private static Task<HttpResponseMessage> SendAsync(int port, string body, KeyValuePair<string, string>[] trailers, HttpMethod? method = null, bool acceptsTrailers = false) =>
+        SendAsync(port, new StreamingContent(new MemoryStream(Encoding.ASCII.GetBytes(body)), compress: false, CancellationToken.None, () => trailers), method, acceptsTrailers);
+
+    private static async Task<HttpResponseMessage> SendAsync(int port, StreamingContent content, HttpMethod? method = null, bool acceptsTrailers = false)
     {
         using var invoker = new HttpMessageInvoker(new ChunkedRequestHandler(Timeouts.Default, noDelay: true), disposeHandler: true);
         var request = new HttpRequestMessage(method ?? HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/path?q=%2F"))
         {
-            Content = new StreamingContent(new MemoryStream(Encoding.ASCII.GetBytes(body)), compress: false, CancellationToken.None, () => trailers),
+            Content = content,
         };
         request.Headers.Host = "app.test";
         request.Headers.TryAddWithoutValidation("Trailer", "x-digest");
