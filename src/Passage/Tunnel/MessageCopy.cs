@@ -29,7 +29,7 @@ internal static class MessageCopy
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (string.IsNullOrEmpty(target) || target[0] != '/')
         {
-            // Absolute-form or asterisk-form: forward the path and query Kestrel parsed from it.
+            // Absolute-form (the client end refuses asterisk-form): forward the path and query Kestrel parsed from it.
             target = request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
             if (target.Length == 0)
             {

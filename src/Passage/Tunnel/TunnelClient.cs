@@ -126,6 +126,13 @@ public sealed class TunnelClient : IAsyncDisposable
             await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "CONNECT is not served here")).ConfigureAwait(false);
             return;
         }
+        if (HttpMethods.IsOptions(context.Request.Method) && context.Features.Get<IHttpRequestFeature>()?.RawTarget == "*")
+        {
+            // The server end's HTTP client sends only origin-form targets: forwarded, "OPTIONS *" would reach the backend as
+            // "OPTIONS /", a question about one resource rather than about the server (RFC 9110 §9.3.7).
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "OPTIONS * (asterisk-form) is not carried to the backend")).ConfigureAwait(false);
+            return;
+        }
         var status = session.Status;
         if (status.Phase != TunnelPhase.Up)
         {

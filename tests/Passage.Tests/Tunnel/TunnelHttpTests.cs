@@ -235,6 +235,23 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         Assert.Contains("error=http_request_error", head);
     }
 
+    /// <summary>
+    /// The server end's HTTP client cannot send an asterisk-form target: OPTIONS * reached the backend as OPTIONS /, a
+    /// question about one resource. It is answered 501 with the reason instead; OPTIONS on a path still goes through.
+    /// </summary>
+    [Fact]
+    public async Task OPTIONS_asterisk_is_501_with_a_reason_and_OPTIONS_on_a_path_is_forwarded()
+    {
+        var head = await RawHttp1.SendHeadAsync(Pair.HttpPort, "OPTIONS * HTTP/1.1\r\nHost: app.test\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 501 ", head, StringComparison.Ordinal);
+        Assert.Contains("proxy-status: passage; error=http_request_error; details=\"OPTIONS * (asterisk-form) is not carried to the backend\"", head, StringComparison.OrdinalIgnoreCase);
+
+        using var client = Pair.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Options, "/hash");
+        using var response = await client.SendAsync(request).WaitAsync(Timeouts.Default);
+        Assert.StartsWith("OPTIONS 0 ", await response.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task A_slow_reader_does_not_stall_the_other_requests()
     {
