@@ -1,6 +1,7 @@
 using System.Net;
 using Passage.Configuration;
 using Passage.Identity;
+using Passage.Transport;
 
 namespace Passage.Tunnel;
 
@@ -94,6 +95,13 @@ public sealed record TunnelOptions
     /// begun. A slow client never counts. Default 60s; 0 for none.
     /// </summary>
     public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// <c>system.idleTimeout</c>: an upgraded connection (a WebSocket) through which no byte moved either way for this
+    /// long is closed, at both ends, as the relay closes an idle tunnel. Default 5m; <see cref="Timeout.InfiniteTimeSpan"/>
+    /// for none.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = PumpOptions.Default.IdleTimeout;
 
     /// <summary><c>system.addForwarded</c>: append an RFC 7239 <c>Forwarded</c> element (<c>for=</c> the address the request came from). Default false.</summary>
     public bool AddForwarded { get; init; }

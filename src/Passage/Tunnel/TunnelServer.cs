@@ -169,7 +169,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
         {
-            await UpgradeForwarder.ServeAsync(context, connect, backends.Pooled, origin, options, logger).ConfigureAwait(false);
+            await UpgradeForwarder.ServeAsync(context, connect, origin, options, logger).ConfigureAwait(false);
             return;
         }
         using var backend = new BackendTimer(options.BackendTimeout, context.RequestAborted);
@@ -265,7 +265,10 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>The backend client: plain HTTP/1.1, a pool of keep-alive connections, nothing added or changed.</summary>
-    private static HttpMessageInvoker CreateBackendInvoker(TunnelOptions options) => new(new SocketsHttpHandler
+    private static HttpMessageInvoker CreateBackendInvoker(TunnelOptions options) => new(CreateBackendHandler(options), disposeHandler: true);
+
+    /// <summary>The backend client's handler, for the pool or for one upgrade (which sets its own connect callback).</summary>
+    internal static SocketsHttpHandler CreateBackendHandler(TunnelOptions options) => new()
     {
         AllowAutoRedirect = false,
         UseCookies = false,
@@ -279,5 +282,5 @@ public sealed class TunnelServer : IAsyncDisposable
         ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
         // The other half of the descriptors left for traffic (see the listener's cap); requests beyond wait for a connection.
         MaxConnectionsPerServer = OpenFileLimit.ConnectionsThatFit(2) ?? int.MaxValue,
-    }, disposeHandler: true);
+    };
 }

@@ -22,7 +22,7 @@ public static class TunnelSettings
         "transport:streamReceiveWindow", "transport:receiveWindow", "transport:socketReceiveBufferSize", "transport:socketSendBufferSize",
         "transport:congestionAlgorithm", "transport:compress",
         "system:connectInterval", "system:tcpNoDelay", "system:waitForFirstAttempt", "system:watchdogFactor", "system:addForwarded",
-        "system:drainTimeout", "system:backendTimeout",
+        "system:drainTimeout", "system:backendTimeout", "system:idleTimeout",
         "log:level", "log:format",
     ];
 
@@ -141,6 +141,7 @@ public static class TunnelSettings
             AddForwarded = reader.GetBool("system:addForwarded", defaults.AddForwarded),
             DrainTimeout = reader.GetDuration("system:drainTimeout", defaults.DrainTimeout),
             BackendTimeout = reader.GetDuration("system:backendTimeout", defaults.BackendTimeout, allowZero: true),
+            IdleTimeout = reader.GetDuration("system:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
         };
         return options;
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -21,13 +22,36 @@ namespace Passage.Tunnel;
 /// </summary>
 internal static class UpgradeForwarder
 {
-    // An upgraded connection (a WebSocket) may sit idle for as long as its ends like; it is never two plain sockets.
-    private static readonly PumpOptions UpgradedPump = new() { IdleTimeout = Timeout.InfiniteTimeSpan, ZeroCopy = false };
+    /// <summary>The pump of an upgraded connection: closed once idle for <c>system.idleTimeout</c>; it is never two plain sockets.</summary>
+    private static PumpOptions UpgradedPump(TunnelOptions options) => new() { IdleTimeout = options.IdleTimeout, ZeroCopy = false };
 
-    /// <summary>Server end: open the upgrade at the backend and, when it switches, join it to the CONNECT stream.</summary>
-    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, HttpMessageInvoker backend, string origin, TunnelOptions options, ILogger logger)
+    /// <summary>
+    /// Server end: open the upgrade at the backend and, when it switches, join it to the CONNECT stream. The upgrade goes on
+    /// a connection of its own, whose socket this end holds, so that the application's end of sending (read from the link
+    /// as <see cref="ChunkFramedStream"/>'s last chunk) reaches the backend as a half-close.
+    /// </summary>
+    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, string origin, TunnelOptions options, ILogger logger)
     {
         var protocol = connect.Protocol ?? "";
+        Socket? backendSocket = null;
+        var handler = TunnelServer.CreateBackendHandler(options);
+        handler.ConnectCallback = async (connecting, cancellationToken) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = options.TcpNoDelay };
+            try
+            {
+                await socket.ConnectAsync(connecting.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            backendSocket = socket;
+            return new NetworkStream(socket, ownsSocket: true);
+        };
+        using var backend = new HttpMessageInvoker(handler, disposeHandler: true);
+        var framed = context.Request.Headers[TunnelHeaders.Framing] == TunnelHeaders.Chunked;
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11, HttpMethod.Get);
         if (MessageCopy.SetBackendHost(context, message) is { } badHost)
         {
@@ -65,6 +89,11 @@ internal static class UpgradeForwarder
             // RFC 8441 §5: success is a 2xx; the 101 stays between this end and the backend.
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.Headers[TunnelHeaders.Switched] = protocol;
+            if (framed)
+            {
+                // The client end frames its bytes only once told this end reads the framing back.
+                context.Response.Headers[TunnelHeaders.Framing] = TunnelHeaders.Chunked;
+            }
             Stream upstream;
             Stream downstream;
             try
@@ -78,11 +107,12 @@ internal static class UpgradeForwarder
                 context.Abort();
                 return;
             }
-            await using var tunnel = new StreamConnection(downstream,
+            await using var tunnel = new StreamConnection(framed ? ChunkFramedStream.UnframingReads(downstream) : downstream,
                 completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
                 abort: context.Abort);
-            await using var backendSide = new StreamConnection(upstream);
-            var result = await BytePump.RunAsync(tunnel, backendSide, UpgradedPump, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            // The upgraded stream writes straight to the socket, so a half-close after the last write loses nothing.
+            await using var backendSide = new StreamConnection(upstream, transport: backendSocket);
+            var result = await BytePump.RunAsync(tunnel, backendSide, UpgradedPump(options), cancellationToken: context.RequestAborted).ConfigureAwait(false);
             TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
         }
     }
@@ -132,6 +162,8 @@ internal static class UpgradeForwarder
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect, toPeer: true);
         // RFC 8441 §4: the protocol token, as registered ("websocket"), goes in :protocol.
         message.Headers.Protocol = protocol.ToLowerInvariant();
+        // Offered: the application's bytes in chunked framing, so that its half-close can cross (ChunkFramedStream).
+        message.Headers.TryAddWithoutValidation(TunnelHeaders.Framing, TunnelHeaders.Chunked);
         if (options.AddForwarded)
         {
             MessageCopy.AddForwarded(message, context, withHost: true);
@@ -163,9 +195,18 @@ internal static class UpgradeForwarder
                 context.Abort();
                 return;
             }
+            // Kestrel cannot half-close an HTTP/1.1 connection either way: its transport shuts the socket down both ways when
+            // output ends, so the backend's end of sending reaches the application when the connection closes (once the
+            // application has ended its side too); and it takes the application's half-close for the connection's close,
+            // dropping whatever is written after it.
             await using var application = new StreamConnection(downstream, abort: context.Abort);
-            await using var server = new StreamConnection(upstream);
-            var result = await BytePump.RunAsync(application, server, UpgradedPump, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            var framed = MessageCopy.Single(response, TunnelHeaders.Framing) == TunnelHeaders.Chunked ? ChunkFramedStream.FramingWrites(upstream) : null;
+            await using var server = framed is null
+                ? new StreamConnection(upstream)
+                : new StreamConnection(framed, completeWrites: async (_, cancellationToken) => await framed.CompleteWritesAsync(cancellationToken).ConfigureAwait(false));
+            // Not ended by RequestAborted: Kestrel raises it at the application's half-close, whose end of sending is to
+            // cross as the last chunk (the run still ends when a side fails, at the idle timeout, or when both ends close).
+            var result = await BytePump.RunAsync(application, server, UpgradedPump(options)).ConfigureAwait(false);
             TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
         }
     }
