@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Passage.Configuration;
 
@@ -60,6 +61,7 @@ internal static partial class InputFile
 {
     // statx(2): the Linux values, the same on every architecture, as is struct statx's layout.
     private const int AT_FDCWD = -100;
+    private const int AT_EMPTY_PATH = 0x1000;
     private const uint STATX_BASIC_STATS = 0x7ff;
     private const int StatxSize = 256;
     private const int ModeOffset = 28;
@@ -78,36 +80,33 @@ internal static partial class InputFile
     private const int EPERM = 1;
     private const int ENOSYS = 38;
 
+    // open(2): the generic Linux values, those of every architecture .NET runs on. O_NONBLOCK makes opening a FIFO
+    // return at once instead of waiting for a writer; regular files ignore it.
+    private const int O_RDONLY = 0;
+    private const int O_NOCTTY = 0x100;
+    private const int O_NONBLOCK = 0x800;
+    private const int O_CLOEXEC = 0x80000;
+    private const int EINTR = 4;
+    private const int EACCES = 13;
+
     private static int s_noStatx;
+
+    /// <summary>Called, where set, between the look at a path and its opening: lets a test swap the file in between.</summary>
+    [ThreadStatic]
+    internal static Action<string>? t_beforeOpen;
 
     /// <summary>The status of <paramref name="path"/>, through symbolic links.</summary>
     public static FileStatus Stat(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (OperatingSystem.IsLinux() && Volatile.Read(ref s_noStatx) == 0)
-        {
-            try
-            {
-                if (TryStatx(path, out FileStatus status))
-                {
-                    return status;
-                }
-            }
-            catch (Exception exception) when (exception is EntryPointNotFoundException or DllNotFoundException)
-            {
-                // A C library older than statx (glibc 2.28): what FileInfo tells instead, from now on.
-            }
-
-            Volatile.Write(ref s_noStatx, 1);
-        }
-
-        return StatPortably(path);
+        return TryLinuxStat(AT_FDCWD, path, 0, out FileStatus status) ? status : StatPortably(path);
     }
 
     /// <summary>
     /// The bytes of <paramref name="path"/>, a regular file of at most <paramref name="maxBytes"/> bytes. Whatever
-    /// else the path names is refused before it is opened, and a file that grows while it is read is read no further
-    /// than the bound.
+    /// else the path names is refused before it is opened, and again once it is open, by what the descriptor names: a
+    /// path swapped for a FIFO in between neither holds the open (on Linux it is made not to wait for a writer) nor is
+    /// read. A file that grows while it is read is read no further than the bound.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InputFileException">It is not a regular file (the message says what it is) or is larger than
@@ -128,7 +127,14 @@ internal static partial class InputFile
             throw new InputFileException(refusal);
         }
 
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        t_beforeOpen?.Invoke(path);
+        using SafeFileHandle handle = Open(path);
+        using var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+        if (OpenRefusal(path, handle, stream) is { } openRefusal)
+        {
+            throw new InputFileException(openRefusal);
+        }
+
         if (stream.Length > maxBytes)
         {
             throw TooLarge(path, maxBytes);
@@ -177,23 +183,93 @@ internal static partial class InputFile
     /// pipe), not a regular file"), or null when it may be: a regular file, something missing, or something stat(2)
     /// could not look at (opening it gives the reason).
     /// </summary>
-    public static string? Refusal(string path, FileStatus status) => status.Kind switch
+    public static string? Refusal(string path, FileStatus status) =>
+        status.Kind is FileKind.Regular or FileKind.Unknown or FileKind.Missing ? null : NotRegular(path, status.Kind);
+
+    private static string NotRegular(string path, FileKind kind) => kind switch
     {
-        FileKind.Regular or FileKind.Unknown or FileKind.Missing => null,
         FileKind.Directory => $"'{path}' is a directory, not a regular file",
         FileKind.Fifo => $"'{path}' is a FIFO (named pipe), not a regular file",
         FileKind.CharacterDevice => $"'{path}' is a character device, not a regular file",
         FileKind.BlockDevice => $"'{path}' is a block device, not a regular file",
-        _ => $"'{path}' is a socket, not a regular file",
+        FileKind.Socket => $"'{path}' is a socket, not a regular file",
+        _ => $"'{path}' is not a regular file",
     };
+
+    // Opens the path for reading. On Linux with open(2), which, unlike FileStream, can be told not to wait for a
+    // FIFO's writer; elsewhere what FileStream does.
+    private static SafeFileHandle Open(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+
+        int descriptor;
+        do
+        {
+            descriptor = OpenFile(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        }
+        while (descriptor < 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        if (descriptor >= 0)
+        {
+            return new SafeFileHandle(descriptor, ownsHandle: true);
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        throw errno switch
+        {
+            ENOENT or ENOTDIR => new FileNotFoundException($"'{path}' does not exist", path),
+            EACCES or EPERM => new UnauthorizedAccessException($"Access to the path '{path}' is denied."),
+            _ => new IOException($"'{path}' could not be opened: {Marshal.GetPInvokeErrorMessage(errno)}"),
+        };
+    }
+
+    // Why the file open as handle and stream, opened as path, is not read, or null when it is a regular file: told by
+    // statx(2) of the descriptor where it is available; elsewhere a directory, or a file that cannot seek (a FIFO, a
+    // socket, a terminal) is refused, and a device that can (/dev/zero) is read to the bound.
+    private static string? OpenRefusal(string path, SafeFileHandle handle, FileStream stream)
+    {
+        FileKind kind = TryLinuxStat((int)handle.DangerousGetHandle(), string.Empty, AT_EMPTY_PATH, out FileStatus status)
+            ? status.Kind
+            : (File.GetAttributes(handle) & FileAttributes.Directory) != 0 ? FileKind.Directory
+            : stream.CanSeek ? FileKind.Regular
+            : FileKind.Unknown;
+        return kind == FileKind.Regular ? null : NotRegular(path, kind);
+    }
 
     private static InputFileException TooLarge(string path, int maxBytes) =>
         new(string.Create(CultureInfo.InvariantCulture, $"'{path}' is larger than {maxBytes} bytes"));
 
-    private static bool TryStatx(string path, out FileStatus status)
+    // statx(2) of path, relative to directory, where it is available; false where it is not (and from then on).
+    private static bool TryLinuxStat(int directory, string path, int flags, out FileStatus status)
+    {
+        if (OperatingSystem.IsLinux() && Volatile.Read(ref s_noStatx) == 0)
+        {
+            try
+            {
+                if (TryStatx(directory, path, flags, out status))
+                {
+                    return true;
+                }
+            }
+            catch (Exception exception) when (exception is EntryPointNotFoundException or DllNotFoundException)
+            {
+                // A C library older than statx (glibc 2.28): what FileInfo tells instead, from now on.
+            }
+
+            Volatile.Write(ref s_noStatx, 1);
+        }
+
+        status = default;
+        return false;
+    }
+
+    private static bool TryStatx(int directory, string path, int flags, out FileStatus status)
     {
         Span<byte> bytes = stackalloc byte[StatxSize];
-        if (Statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, bytes) != 0)
+        if (Statx(directory, path, flags, STATX_BASIC_STATS, bytes) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             status = errno switch
@@ -260,6 +336,9 @@ internal static partial class InputFile
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int directory, string path, int flags, uint mask, Span<byte> buffer);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenFile(string path, int flags);
 }
 
 /// <summary>A file refused before or while it was read: not a regular file, or too large. The message names the file and says why.</summary>

@@ -45,6 +45,34 @@ public sealed class InputFileTests : IDisposable
         Assert.Equal(FileKind.Fifo, InputFile.Stat(fifo).Kind);
     }
 
+    /// <summary>
+    /// A path swapped for a FIFO after it was looked at and before it is opened: the open does not wait for a writer,
+    /// and what was opened is refused for what it is.
+    /// </summary>
+    [Fact]
+    public async Task A_file_swapped_for_a_fifo_before_it_is_opened_is_refused_without_waiting()
+    {
+        string path = _directory.Write("swapped", "content");
+        var error = await Task.Run(() =>
+        {
+            InputFile.t_beforeOpen = opened =>
+            {
+                Assert.Equal(path, opened);
+                File.Delete(path);
+                MakeFifo(_directory.Path, "swapped");
+            };
+            try
+            {
+                return Assert.Throws<InputFileException>(() => InputFile.ReadAll(path, 1024));
+            }
+            finally
+            {
+                InputFile.t_beforeOpen = null;
+            }
+        }).WaitAsync(Timeouts.Default);
+        Assert.Equal($"'{path}' is a FIFO (named pipe), not a regular file", error.Message);
+    }
+
     [Fact]
     public void A_file_is_read_up_to_its_bound_and_refused_beyond_it()
     {
