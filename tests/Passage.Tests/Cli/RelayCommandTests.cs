@@ -76,6 +76,40 @@ public sealed class RelayCommandTests
         Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", checkError);
     }
 
+    /// <summary>
+    /// The key is checked with the settings as a path only: one that is a regular file but no identity fails at start,
+    /// and says so in one line naming <c>relay.key</c>, not with a stack.
+    /// </summary>
+    [Fact]
+    public async Task A_key_file_that_holds_no_identity_fails_the_start_in_one_line_naming_its_key()
+    {
+        using var directory = new TemporaryDirectory();
+        var key = directory.Write("relay.pem", "not a key\n");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--key", key]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"Cannot start: relay.key: '{key}' is not a PEM file", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+    }
+
+    /// <summary>
+    /// A token file that turns bad after the settings were checked (swapped for a FIFO, here given straight to the
+    /// relay, whose check is the settings'): the start fails with an error the command reports in one line, naming
+    /// <c>relay.tokenFile</c>, where it used to be an <see cref="ArgumentException"/> that crashed it with a stack.
+    /// </summary>
+    [Fact]
+    public async Task A_token_file_bad_at_start_is_an_error_naming_its_key()
+    {
+        using var directory = new TemporaryDirectory();
+        var tokens = Configuration.InputFileTests.MakeFifo(directory.Path, "tokens");
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(
+            () => Relay.Connect.ConnectHarness.StartAsync(o => o with { TokenFile = tokens }).WaitAsync(Timeouts.Default));
+        Assert.Equal($"relay.tokenFile: '{tokens}' is a FIFO (named pipe), not a regular file", error.Message);
+    }
+
     /// <summary>A settings file is read to a bound, not whole whatever its size: beyond it, valid JSON or not, it is an error.</summary>
     [Fact]
     public async Task A_settings_file_over_16_MiB_is_refused()

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -106,6 +107,9 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// destination rules, token file and client pins. Throws <see cref="ArgumentException"/> for
     /// settings that do not parse (validate them first with <see cref="ConnectSettings"/>).
     /// </summary>
+    /// <exception cref="InvalidDataException">The key, its certificate or the token file cannot be read or written (they
+    /// may have changed since the settings were checked); the message begins with the key that names it
+    /// (<c>relay.key: </c>, <c>relay.tokenFile: </c>).</exception>
     public static ConnectRelay Create(
         ConnectOptions options,
         RelayLimits limits,
@@ -127,20 +131,44 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         // reach the relay there can verify it by name (the banner's curl command among them).
         var bound = options.Endpoints.Where(e => !e.Address.Equals(IPAddress.Any) && !e.Address.Equals(IPAddress.IPv6Any)).Select(e => e.Address.ToString());
         var names = options.Names.Concat(["localhost", "127.0.0.1", "::1"]).Concat(bound).Distinct(StringComparer.OrdinalIgnoreCase);
-        var identity = NodeIdentity.LoadOrCreate(options.KeyFile, names, out _);
-        WriteCertificateBeside(options.KeyFile, identity);
-        var time = timeProvider ?? TimeProvider.System;
-        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConnectRelay>();
         // Checked before the token file is opened, which holds a watcher from then on.
         var clientIds = ClientIdPolicy.Parse(options.ClientIds, "clientIds", errors);
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join("; ", errors), nameof(options));
         }
-        TokenFile? tokens = null;
-        if (options.TokenFile is not null && !TokenFile.TryOpen(options.TokenFile, out tokens, out var tokenError, time))
+        var time = timeProvider ?? TimeProvider.System;
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConnectRelay>();
+        // The files were checked with the settings, but may have changed since: a failure now names its key as the check does.
+        NodeIdentity identity;
+        try
         {
-            throw new ArgumentException($"token file: {tokenError}", nameof(options));
+            identity = NodeIdentity.LoadOrCreate(options.KeyFile, names, out _);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new InvalidDataException($"relay.key: {e.Message}", e);
+        }
+        TokenFile? tokens = null;
+        try
+        {
+            try
+            {
+                WriteCertificateBeside(options.KeyFile, identity);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidDataException($"relay.key: its certificate: {e.Message}", e);
+            }
+            if (options.TokenFile is not null && !TokenFile.TryOpen(options.TokenFile, out tokens, out var tokenError, time))
+            {
+                throw new InvalidDataException($"relay.tokenFile: {tokenError}");
+            }
+        }
+        catch
+        {
+            identity.Dispose();
+            throw;
         }
         if (tokens is not null)
         {
