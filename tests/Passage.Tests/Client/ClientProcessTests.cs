@@ -248,6 +248,31 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// An origin that reads the request's body after answering, and ends its side as the application ends its own, reads
+    /// the body to a clean end. The client used to dispose the tunnel as soon as the application had closed: over HTTP/2
+    /// the stream was reset unless the relay's end of it had been read already, and the relay reset its connection to the
+    /// origin, which saw ECONNRESET (in 195 of 200 rounds so). A few rounds, as one may find the relay's end read in time.
+    /// </summary>
+    [Fact]
+    public async Task An_origin_that_ends_as_the_application_does_reads_the_request_to_a_clean_end()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        for (var round = 0; round < 5; round++)
+        {
+            using var app = await path.ConnectAppAsync();
+            await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+                $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+            using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
+            await ReadHeadAsync(origin);
+            await Loopback.SendAllAsync(origin, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
+            Assert.StartsWith("HTTP/1.1 204 ", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+            origin.Shutdown(SocketShutdown.Send);
+            app.Shutdown(SocketShutdown.Send);
+            Assert.Equal("5\r\nhello\r\n0\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin)));
+        }
+    }
+
+    /// <summary>
     /// RFC 9110 §7.7 and RFC 9112 §3.2.2: the origin gets the path and query byte for byte (no dot segment removed, no
     /// percent-encoding undone) and, for Host, the authority the tunnel goes to, whatever Host fields the application sent.
     /// </summary>

@@ -98,6 +98,12 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                     // The body's framing broke before the origin answered: the tunnel was reset, and the application hears why.
                     await Refuse(app, RefusalReason.MalformedRequest, malformed).ConfigureAwait(false);
                 }
+                else
+                {
+                    // The tunnel ends as a whole once the origin has ended its side too, or at the idle timeout.
+                    using var deadline = new Deadline(pump.IdleTimeout, time, closeAll);
+                    await answer.DrainAsync(deadline.Token).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)

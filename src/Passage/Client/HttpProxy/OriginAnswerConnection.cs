@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using Passage.Http;
 using Passage.Relay;
@@ -29,6 +30,8 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
 {
     /// <summary>The most interim (1xx) answers one request may get (<see cref="InterimAnswers.Max"/>).</summary>
     public const int MaxInterim = InterimAnswers.Max;
+
+    private const int DrainSize = 4 * 1024;
 
     /// <summary>Where each head is read; given back as soon as the final one is (it holds the origin's Set-Cookie, say).</summary>
     private readonly HeadBuffer _head = new();
@@ -158,6 +161,33 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         }
         _ready = ready.AsMemory(0, head.Length + kept);
         _head.Return();
+    }
+
+    /// <summary>
+    /// Once the origin's answer went to the application whole, reads what the tunnel still brings until its end and
+    /// drops it, so that the tunnel's owner closes it as ended rather than resets it. Over HTTP/2 the .NET client resets
+    /// a tunnel stream disposed before the relay's end of it was read, and the relay then resets its connection to the
+    /// origin: an origin that reads the request's body after answering (and ended its side as the application ended
+    /// its own) saw a reset instead of the request's end. An answer refused, or not begun, leaves the tunnel as it is.
+    /// </summary>
+    /// <param name="cancellationToken">Gives up on an origin that keeps its side open.</param>
+    public async ValueTask DrainAsync(CancellationToken cancellationToken)
+    {
+        if (_body is null || Refusal is not null)
+        {
+            return;
+        }
+        var scratch = ArrayPool<byte>.Shared.Rent(DrainSize);
+        try
+        {
+            while (await origin.ReadAsync(scratch.AsMemory(0, DrainSize), cancellationToken).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     /// <summary>The application gets <paramref name="reason"/>'s answer instead of the origin's, and then its end.</summary>
