@@ -151,8 +151,8 @@ public static class RelaySettings
             reader.AddError("relay:key", $"its certificate: {certificateRefusal}");
         }
 
-        // One that File.Exists does not see (missing, a directory) has its error already.
-        if (connect.TokenFile is { } tokenFile && File.Exists(tokenFile))
+        // One missing or not a regular file has its error already (ConnectSettings).
+        if (connect.TokenFile is { } tokenFile && InputFile.Stat(tokenFile) is { Kind: FileKind.Regular or FileKind.Unknown })
         {
             if (Auth.TokenFile.TryOpen(tokenFile, out var tokens, out var error, timeProvider: null, checkInterval: null, watch: false))
             {

@@ -76,6 +76,26 @@ public sealed class RelaySettingsTests
         Assert.Contains(errors, e => e.StartsWith("relay.tokenFile: ", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A token file that is there but is a directory is refused as what it is, once: it was told "no such file", which
+    /// sent the operator looking for a file that exists.
+    /// </summary>
+    [Fact]
+    public void A_token_file_that_is_a_directory_is_one_error_saying_so_and_a_missing_one_says_no_such_file()
+    {
+        using var directory = new Infrastructure.TemporaryDirectory();
+        var (_, errors) = Read(Layer("flags", ("relay:tokenFile", directory.Path)));
+        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file", Assert.Single(errors));
+
+        // The same with a pass-through relay alone, which reads the connect section but starts no CONNECT relay.
+        var (_, passthroughErrors) = Read(Layer("flags", ("relay:routes:*", ":443"), ("relay:tokenFile", directory.Path)));
+        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file", Assert.Single(passthroughErrors));
+
+        var missing = Path.Combine(directory.Path, "tokens");
+        var (_, missingErrors) = Read(Layer("flags", ("relay:tokenFile", missing)));
+        Assert.Equal($"relay.tokenFile: '{missing}': no such file", Assert.Single(missingErrors));
+    }
+
     [Fact]
     public void A_json_file_with_comments_is_read_in_full()
     {

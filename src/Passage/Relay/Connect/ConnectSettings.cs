@@ -44,9 +44,14 @@ public static class ConnectSettings
         }
 
         var tokenFile = reader.GetString("relay:tokenFile") is { Length: > 0 } t ? t : null;
-        if (tokenFile is not null && !File.Exists(tokenFile))
+        if (tokenFile is not null)
         {
-            reader.AddError("relay:tokenFile", $"'{tokenFile}': no such file");
+            // One that is there but is not a regular file (a directory, a FIFO) is told what it is, not "no such file".
+            var status = InputFile.Stat(tokenFile);
+            if ((status.Exists ? InputFile.Refusal(tokenFile, status) : $"'{tokenFile}': no such file") is { } problem)
+            {
+                reader.AddError("relay:tokenFile", problem);
+            }
         }
 
         var version = reader.GetChoice("relay:minHttpVersion", "1.1", "1.1", "2");
