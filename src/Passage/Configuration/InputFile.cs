@@ -294,8 +294,16 @@ internal static partial class InputFile
     }
 
     // struct statx_timestamp: seconds (signed 64 bits), then nanoseconds (unsigned 32 bits).
-    private static DateTime TimeAt(ReadOnlySpan<byte> timestamp) =>
-        DateTime.UnixEpoch.AddTicks((MemoryMarshal.Read<long>(timestamp) * TimeSpan.TicksPerSecond) + (MemoryMarshal.Read<uint>(timestamp[8..]) / 100));
+    // A file system may hold times DateTime cannot (btrfs keeps 64-bit seconds): such a time is the nearest one it can,
+    // rather than an exception out of Stat for every reader of the file.
+    internal static DateTime TimeAt(ReadOnlySpan<byte> timestamp)
+    {
+        long seconds = Math.Clamp(MemoryMarshal.Read<long>(timestamp), s_firstSecond, s_lastSecond);
+        return DateTime.UnixEpoch.AddTicks((seconds * TimeSpan.TicksPerSecond) + (MemoryMarshal.Read<uint>(timestamp[8..]) % 1_000_000_000 / 100));
+    }
+
+    private static readonly long s_firstSecond = (DateTime.MinValue - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerSecond;
+    private static readonly long s_lastSecond = ((DateTime.MaxValue - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerSecond) - 1;
 
     // The S_IFMT bits of st_mode (inode(7)).
     private static FileKind KindOf(int mode) => (mode & 0xf000) switch

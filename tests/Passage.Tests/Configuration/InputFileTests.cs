@@ -119,4 +119,30 @@ public sealed class InputFileTests : IDisposable
         Assert.Null(await Task.Run(() => hosts.Find("a.test")).WaitAsync(Timeouts.Default));
         Assert.Null(await Task.Run(() => SystemFile.ReadIfPresent(fifo)).WaitAsync(Timeouts.Default));
     }
+    /// <summary>
+    /// A time no DateTime holds (btrfs keeps 64-bit seconds: a file touched for the year 10000) is the nearest one that
+    /// does: it threw out of Stat, and with it out of every lookup that checks hosts(5) or a token file for change.
+    /// </summary>
+    [Theory]
+    [InlineData(long.MaxValue, 999_999_999u)]
+    [InlineData(253_402_300_800L, 0u)]
+    [InlineData(long.MinValue, 0u)]
+    [InlineData(-62_135_596_801L, 0u)]
+    public void A_time_beyond_what_DateTime_holds_is_the_nearest_it_can(long seconds, uint nanoseconds)
+    {
+        var timestamp = new byte[16];
+        BitConverter.TryWriteBytes(timestamp, seconds);
+        BitConverter.TryWriteBytes(timestamp.AsSpan(8), nanoseconds);
+        var time = InputFile.TimeAt(timestamp);
+        Assert.True(seconds > 0 ? time.Year == 9999 : time.Year == 1, time.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void A_time_within_range_is_read_to_the_tick()
+    {
+        var timestamp = new byte[16];
+        BitConverter.TryWriteBytes(timestamp, 1_700_000_000L);
+        BitConverter.TryWriteBytes(timestamp.AsSpan(8), 123_456_700u);
+        Assert.Equal(DateTime.UnixEpoch.AddSeconds(1_700_000_000).AddTicks(1_234_567), InputFile.TimeAt(timestamp));
+    }
 }
