@@ -21,6 +21,9 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal sealed class PeerVerifier : IDisposable
 {
+    /// <summary>A CA file holds a root and perhaps intermediates, a few kilobytes each; a whole system bundle is under 1 MiB.</summary>
+    private const int MaxCaFileBytes = 4 * 1024 * 1024;
+
     private readonly NodeId? _pin;
     private readonly X509Certificate2Collection? _roots;
     private readonly string? _hostname;
@@ -63,6 +66,7 @@ internal sealed class PeerVerifier : IDisposable
 
     /// <summary>The verifier the options ask for.</summary>
     /// <exception cref="CryptographicException">The CA file holds no PEM certificate, or no root certificate.</exception>
+    /// <exception cref="InvalidDataException">The CA file is not a regular file (a FIFO, a device), or is too large.</exception>
     /// <exception cref="IOException">The CA file cannot be read.</exception>
     public static PeerVerifier Create(TunnelOptions options)
     {
@@ -71,7 +75,7 @@ internal sealed class PeerVerifier : IDisposable
             return new PeerVerifier(pin, null, null, null);
         }
         var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(options.CaFile ?? throw new InvalidOperationException("neither general.peer nor tls.ca is set"));
+        roots.ImportFromPem(TunnelCredentials.ReadPem(options.CaFile ?? throw new InvalidOperationException("neither general.peer nor tls.ca is set"), "tls.ca", MaxCaFileBytes));
         if (!roots.Any(IsRoot))
         {
             // An intermediate CA's certificate alone anchors nothing: every peer would be refused.

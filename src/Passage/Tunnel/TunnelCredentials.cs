@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Passage.Configuration;
 using Passage.Identity;
 
 namespace Passage.Tunnel;
@@ -6,6 +9,9 @@ namespace Passage.Tunnel;
 /// <summary>This end's certificate (with its key) and how it checks the other end.</summary>
 internal sealed class TunnelCredentials : IDisposable
 {
+    /// <summary>A certificate (with any chain) or a key in PEM is a few kilobytes; anything this large is not one.</summary>
+    private const int MaxPemBytes = 1024 * 1024;
+
     private readonly NodeIdentity? _identity;
 
     private TunnelCredentials(X509Certificate2 certificate, NodeIdentity? identity, PeerVerifier verifier, bool created)
@@ -43,7 +49,18 @@ internal sealed class TunnelCredentials : IDisposable
                 var identity = NodeIdentity.LoadOrCreate(options.KeyFile, null, out var created);
                 return new TunnelCredentials(identity.Certificate, identity, verifier, created);
             }
-            var certificate = X509Certificate2.CreateFromPemFile(options.CertFile, options.KeyFile);
+            var certificatePem = ReadPem(options.CertFile, "tls.cert", MaxPemBytes);
+            var keyPem = ReadPem(options.KeyFile, "tls.key", MaxPemBytes);
+            X509Certificate2 certificate;
+            try
+            {
+                certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
+            }
+            finally
+            {
+                // The private key was in this buffer.
+                Array.Clear(keyPem);
+            }
             if (!IsMeantFor(certificate, options.Mode))
             {
                 certificate.Dispose();
@@ -56,6 +73,34 @@ internal sealed class TunnelCredentials : IDisposable
         {
             verifier.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The text of the PEM file <paramref name="path"/> (set at <paramref name="key"/>, which messages name): a regular
+    /// file of at most <paramref name="maxBytes"/> bytes. A FIFO or a device is refused before it is opened, so a start
+    /// never waits on one.
+    /// </summary>
+    /// <exception cref="InvalidDataException">It is not a regular file, or is too large; the message names the key.</exception>
+    /// <exception cref="IOException">It cannot be read (missing, for one).</exception>
+    internal static char[] ReadPem(string path, string key, int maxBytes)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = InputFile.ReadAll(path, maxBytes);
+        }
+        catch (InputFileException e)
+        {
+            throw new InvalidDataException($"{key}: {e.Message}", e);
+        }
+        try
+        {
+            return Encoding.UTF8.GetChars(bytes);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
         }
     }
 

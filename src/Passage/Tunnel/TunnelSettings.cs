@@ -61,9 +61,19 @@ public static class TunnelSettings
         {
             reader.AddError("tls:key", "required: this end's identity file (created on first start), or the key of tls.cert");
         }
-        else if (cert is not null && !File.Exists(key))
+        else
         {
-            reader.AddError("tls:key", $"'{key}': no such file (with tls.cert, tls.key is that certificate's key)");
+            // A FIFO would hold the start as one at tls.cert would (an identity file is refused when it is read; saying so
+            // here makes --check say it too).
+            var keyStatus = InputFile.Stat(key);
+            if (InputFile.Refusal(key, keyStatus) is { } keyRefusal)
+            {
+                reader.AddError("tls:key", keyRefusal);
+            }
+            else if (cert is not null && !keyStatus.Exists)
+            {
+                reader.AddError("tls:key", $"'{key}': no such file (with tls.cert, tls.key is that certificate's key)");
+            }
         }
         var peerSet = reader.GetString("general:peer") is { Length: > 0 };
         if (peerSet && (ca is not null || peerHostname is not null))
@@ -150,15 +160,25 @@ public static class TunnelSettings
     public static bool IsQuicSupported =>
         (OperatingSystem.IsLinux() || OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()) && QuicConnection.IsSupported;
 
+    /// <summary>
+    /// The path set at <paramref name="key"/>, which must name a regular file: one that is missing, or is a FIFO, a
+    /// device or a directory (which would hold the start: opening a FIFO waits for a writer), is an error naming the key.
+    /// </summary>
     private static string? ExistingFile(SettingsReader reader, string key)
     {
         if (reader.GetString(key) is not { Length: > 0 } path)
         {
             return null;
         }
-        if (!File.Exists(path))
+        var status = InputFile.Stat(path);
+        if (!status.Exists)
         {
             reader.AddError(key, $"'{path}': no such file");
+            return null;
+        }
+        if (InputFile.Refusal(path, status) is { } refusal)
+        {
+            reader.AddError(key, refusal);
             return null;
         }
         return path;

@@ -142,4 +142,53 @@ public sealed class TunnelSettingsTests
         Assert.Contains("general.peer: required", stderr);
         Assert.Contains("tls.key: required", stderr);
     }
+
+    /// <summary>
+    /// A FIFO given as <c>tls.ca</c> or <c>tls.cert</c> passed the settings (they only had to exist) and then held the
+    /// start for ever: reading the CA's or the certificate's PEM opened it and waited for a writer. With <c>tls.cert</c>,
+    /// <c>tls.key</c> was read the same way. Each is refused at once, naming its key, by <c>--check</c> too.
+    /// </summary>
+    [Fact]
+    public async Task Fifos_for_the_CA_the_certificate_and_its_key_are_refused_at_once_each_by_its_key()
+    {
+        using var directory = new TemporaryDirectory();
+        var ca = Configuration.InputFileTests.MakeFifo(directory.Path, "ca.pem");
+        var cert = Configuration.InputFileTests.MakeFifo(directory.Path, "cert.pem");
+        var key = Configuration.InputFileTests.MakeFifo(directory.Path, "key.pem");
+        var file = directory.Write("tunnel.json", $$"""
+            { "general": { "mode": "server", "peerHostname": "client.test", "bindAddress": "127.0.0.1:0", "httpConnectAddress": "127.0.0.1:1" },
+              "tls": { "ca": "{{ca}}", "cert": "{{cert}}", "key": "{{key}}" } }
+            """);
+
+        foreach (var args in new[] { new[] { "tunnel", "--config", file }, ["tunnel", "--config", file, "--check"] })
+        {
+            var (exit, stdout, stderr) = await PassageProcess.RunAsync(args);
+            Assert.Equal(1, exit);
+            Assert.Contains("3 errors; nothing was started", stderr);
+            Assert.Contains($"tls.ca: '{ca}' is a FIFO (named pipe), not a regular file", stderr);
+            Assert.Contains($"tls.cert: '{cert}' is a FIFO (named pipe), not a regular file", stderr);
+            Assert.Contains($"tls.key: '{key}' is a FIFO (named pipe), not a regular file", stderr);
+            Assert.DoesNotContain("listening", stdout + stderr);
+        }
+    }
+
+    /// <summary>
+    /// A file that became a FIFO (or a device) after the settings were checked is refused when it is read, naming its
+    /// key, instead of holding the start: the PEM files are read as regular files only, and to a bound.
+    /// </summary>
+    [Fact]
+    public async Task The_CA_and_certificate_files_are_read_only_as_regular_files()
+    {
+        using var directory = new TemporaryDirectory();
+        var fifo = Configuration.InputFileTests.MakeFifo(directory.Path, "fifo.pem");
+        var options = new TunnelOptions { Mode = TunnelMode.Server, CaFile = fifo, PeerHostname = "client.test", KeyFile = "/dev/zero" };
+
+        // Run aside: opening a FIFO would wait for a writer for ever; the timeout turns that into a failure.
+        var caError = await Task.Run(() => Assert.Throws<InvalidDataException>(() => TunnelCredentials.Load(options))).WaitAsync(Timeouts.Default);
+        Assert.Equal($"tls.ca: '{fifo}' is a FIFO (named pipe), not a regular file", caError.Message);
+
+        var pinned = new TunnelOptions { Mode = TunnelMode.Server, Peer = Passage.Identity.NodeId.Parse(PeerId), CertFile = fifo, KeyFile = "/dev/zero" };
+        var certError = await Task.Run(() => Assert.Throws<InvalidDataException>(() => TunnelCredentials.Load(pinned))).WaitAsync(Timeouts.Default);
+        Assert.Equal($"tls.cert: '{fifo}' is a FIFO (named pipe), not a regular file", certError.Message);
+    }
 }
