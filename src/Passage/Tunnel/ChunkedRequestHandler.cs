@@ -17,10 +17,11 @@ namespace Passage.Tunnel;
 /// </summary>
 /// <remarks>
 /// The connection is used once (<c>Connection: close</c>): such requests are rare, and an unpooled connection
-/// keeps this path small. The request body is sent while the answer is read, so a backend that answers as it
-/// reads (an echo, an early refusal) never deadlocks against a large upload.
+/// keeps this path small. It counts with the others against the backend connections' cap
+/// (<see cref="BackendConnections"/>). The request body is sent while the answer is read, so a backend that answers
+/// as it reads (an echo, an early refusal) never deadlocks against a large upload.
 /// </remarks>
-internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDelay) : HttpMessageHandler
+internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDelay, BackendConnections connections) : HttpMessageHandler
 {
     /// <summary>The most a response head may hold, as for the pooled backend client.</summary>
     private const int MaxHeadBytes = 64 * 1024;
@@ -71,30 +72,21 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
         }
     }
 
-    private async Task<Socket> ConnectAsync(Uri uri, CancellationToken cancellationToken)
+    private async Task<BackendConnections.Connection> ConnectAsync(Uri uri, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(connectTimeout);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay };
         try
         {
-            await socket.ConnectAsync(new DnsEndPoint(uri.IdnHost, uri.Port), deadline.Token).ConfigureAwait(false);
-            return socket;
+            return await connections.ConnectAsync(new DnsEndPoint(uri.IdnHost, uri.Port), noDelay, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            socket.Dispose();
             throw new HttpRequestException(HttpRequestError.ConnectionError, "connecting to the backend timed out", new SocketException((int)SocketError.TimedOut));
         }
         catch (SocketException e)
         {
-            socket.Dispose();
             throw new HttpRequestException(HttpRequestError.ConnectionError, $"connecting to the backend failed ({e.SocketErrorCode})", e);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 
@@ -222,9 +214,9 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
     {
         private readonly CancellationTokenSource _stop;
 
-        public Exchange(Socket socket, CancellationToken cancellationToken)
+        public Exchange(NetworkStream connection, CancellationToken cancellationToken)
         {
-            Stream = new NetworkStream(socket, ownsSocket: true);
+            Stream = connection;
             Reader = new Http1Reader(Stream);
             _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         }

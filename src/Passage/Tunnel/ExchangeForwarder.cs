@@ -67,8 +67,8 @@ internal static class ExchangeForwarder
 
     /// <summary>
     /// Sends <paramref name="message"/> and returns the answer once its head is in; or, when that fails, answers the
-    /// client itself (502 with the reason, 504 when <paramref name="backend"/> ran out waiting, nothing to a client
-    /// that went) and returns null.
+    /// client itself (502 with the reason, 504 when <paramref name="backend"/> ran out waiting, 503 when no backend
+    /// connection could be opened for want of descriptors, nothing to a client that went) and returns null.
     /// </summary>
     public static async Task<HttpResponseMessage?> SendOrRefuseAsync(
         HttpContext context, HttpMessageInvoker invoker, HttpRequestMessage message, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
@@ -104,6 +104,12 @@ internal static class ExchangeForwarder
         {
             TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);
             context.Abort();
+        }
+        catch (Exception e) when (BackendConnections.IsLimitReached(e))
+        {
+            // Every descriptor left for backend connections is in use: the backend was not asked, and may be later.
+            TunnelLog.ExchangeFailedRationed(logger, BackendConnections.LimitReached.ErrorType, BackendConnections.LimitReached.Details);
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, BackendConnections.LimitReached).ConfigureAwait(false);
         }
         catch (Exception e) when (BodyCopier.IsIoFailure(e) || e is System.Security.Authentication.AuthenticationException)
         {

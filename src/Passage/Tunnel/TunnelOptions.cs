@@ -108,4 +108,10 @@ public sealed record TunnelOptions
 
     /// <summary><c>system.drainTimeout</c>: on the first SIGTERM, how long requests in flight may finish. Default 30s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Server: the most backend connections open at once, pooled and upgraded; null (the default) for the share of the
+    /// open-file limit left for them. Set only by tests; no key.
+    /// </summary>
+    internal int? BackendConnectionLimit { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -66,7 +67,10 @@ public sealed class TunnelServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");
         var credentials = TunnelCredentials.Load(options);
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
-        var backends = new BackendInvokers(CreateBackendInvoker(options), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay)));
+        // Connections (a peer's, or anyone's before the handshake) and backend connections share what the open-file
+        // limit leaves for traffic, half each: out of descriptors the process would abort.
+        var connections = new BackendConnections(options.BackendConnectionLimit ?? OpenFileLimit.ConnectionsThatFit(2));
+        var backends = new BackendInvokers(CreateBackendInvoker(options, connections), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay, connections)));
         var builder = KestrelHost.CreateBuilder(loggerFactory);
         // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
         KestrelHost.StopOnlyByGrace(builder);
@@ -96,8 +100,7 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromDays(1);
-            // Connections (a peer's, or anyone's before the handshake) and backend connections share what the open-file
-            // limit leaves for traffic, half each: out of descriptors the process would abort. One more is closed at once.
+            // This end's half of what the open-file limit leaves for traffic (see the backend's above). One more is closed at once.
             kestrel.Limits.MaxConcurrentConnections = OpenFileLimit.ConnectionsThatFit(2);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams;
             kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamReceiveWindow;
@@ -130,7 +133,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
-        app.Run(context => HandleAsync(context, backends, origin, options, logger, stopping));
+        app.Run(context => HandleAsync(context, backends, connections, origin, options, logger, stopping));
         try
         {
             await app.StartAsync().ConfigureAwait(false);
@@ -160,7 +163,7 @@ public sealed class TunnelServer : IAsyncDisposable
         _credentials.Dispose();
     }
 
-    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
+    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, BackendConnections connections, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
     {
         if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
         {
@@ -169,7 +172,7 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
         {
-            await UpgradeForwarder.ServeAsync(context, connect, origin, options, logger).ConfigureAwait(false);
+            await UpgradeForwarder.ServeAsync(context, connect, origin, options, connections, logger).ConfigureAwait(false);
             return;
         }
         using var backend = new BackendTimer(options.BackendTimeout, context.RequestAborted);
@@ -265,10 +268,13 @@ public sealed class TunnelServer : IAsyncDisposable
     }
 
     /// <summary>The backend client: plain HTTP/1.1, a pool of keep-alive connections, nothing added or changed.</summary>
-    private static HttpMessageInvoker CreateBackendInvoker(TunnelOptions options) => new(CreateBackendHandler(options), disposeHandler: true);
+    private static HttpMessageInvoker CreateBackendInvoker(TunnelOptions options, BackendConnections connections) => new(CreateBackendHandler(options, connections), disposeHandler: true);
 
-    /// <summary>The backend client's handler, for the pool or for one upgrade (which sets its own connect callback).</summary>
-    internal static SocketsHttpHandler CreateBackendHandler(TunnelOptions options) => new()
+    /// <summary>
+    /// The backend client's handler, for the pool or for one upgrade: its connections are opened in
+    /// <paramref name="connections"/>' slots, and each socket is shown to <paramref name="connected"/> when set.
+    /// </summary>
+    internal static SocketsHttpHandler CreateBackendHandler(TunnelOptions options, BackendConnections connections, Action<Socket>? connected = null) => new()
     {
         AllowAutoRedirect = false,
         UseCookies = false,
@@ -280,7 +286,13 @@ public sealed class TunnelServer : IAsyncDisposable
         MaxResponseHeadersLength = 64,
         RequestHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
         ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
-        // The other half of the descriptors left for traffic (see the listener's cap); requests beyond wait for a connection.
-        MaxConnectionsPerServer = OpenFileLimit.ConnectionsThatFit(2) ?? int.MaxValue,
+        // Requests beyond the cap wait for a pooled connection; an upgrade's connections count against it too (ConnectCallback).
+        MaxConnectionsPerServer = connections.Limit ?? int.MaxValue,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var connection = await connections.ConnectAsync(context.DnsEndPoint, options.TcpNoDelay, cancellationToken).ConfigureAwait(false);
+            connected?.Invoke(connection.Socket);
+            return connection;
+        },
     };
 }

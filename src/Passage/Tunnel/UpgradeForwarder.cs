@@ -30,26 +30,13 @@ internal static class UpgradeForwarder
     /// a connection of its own, whose socket this end holds, so that the application's end of sending (read from the link
     /// as <see cref="ChunkFramedStream"/>'s last chunk) reaches the backend as a half-close.
     /// </summary>
-    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, string origin, TunnelOptions options, ILogger logger)
+    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, string origin, TunnelOptions options, BackendConnections connections, ILogger logger)
     {
         var protocol = connect.Protocol ?? "";
         Socket? backendSocket = null;
-        var handler = TunnelServer.CreateBackendHandler(options);
-        handler.ConnectCallback = async (connecting, cancellationToken) =>
-        {
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = options.TcpNoDelay };
-            try
-            {
-                await socket.ConnectAsync(connecting.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-            backendSocket = socket;
-            return new NetworkStream(socket, ownsSocket: true);
-        };
+        // Disposed on every path with the invoker: a connection it still holds (an answer other than 101 leaves it pooled)
+        // is closed, giving its slot back.
+        var handler = TunnelServer.CreateBackendHandler(options, connections, socket => backendSocket = socket);
         using var backend = new HttpMessageInvoker(handler, disposeHandler: true);
         var framed = context.Request.Headers[TunnelHeaders.Framing] == TunnelHeaders.Chunked;
         using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11, HttpMethod.Get);

@@ -264,7 +264,7 @@ public sealed class ChunkedRequestHandlerTests
 
     private static async Task<HttpResponseMessage> SendAsync(int port, StreamingContent content, HttpMethod? method = null, bool acceptsTrailers = false)
     {
-        using var invoker = new HttpMessageInvoker(new ChunkedRequestHandler(Timeouts.Default, noDelay: true), disposeHandler: true);
+        using var invoker = new HttpMessageInvoker(new ChunkedRequestHandler(Timeouts.Default, noDelay: true, new BackendConnections(null)), disposeHandler: true);
         var request = new HttpRequestMessage(method ?? HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/path?q=%2F"))
         {
             Content = content,

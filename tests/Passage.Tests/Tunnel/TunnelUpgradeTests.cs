@@ -28,37 +28,13 @@ public sealed class TunnelUpgradeTests
     public async Task The_client_ends_half_close_reaches_the_backend_and_the_backends_answer_and_end_come_back()
     {
         await using var backend = new UpgradeBackend();
-        using var directory = new TemporaryDirectory();
-        var serverKey = Path.Combine(directory.Path, "server.key");
-        var clientKey = Path.Combine(directory.Path, "client.key");
-        using var serverIdentity = NodeIdentity.LoadOrCreate(serverKey, null, out _);
-        using var clientIdentity = NodeIdentity.LoadOrCreate(clientKey, null, out _);
-        await using var server = await TunnelServer.StartAsync(new TunnelOptions
-        {
-            Mode = TunnelMode.Server,
-            Peer = clientIdentity.NodeId,
-            KeyFile = serverKey,
-            BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
-            HttpConnectAddress = new HostPort("127.0.0.1", backend.Port),
-        }, NullLoggerFactory.Instance);
-        var options = new TunnelOptions
-        {
-            Mode = TunnelMode.Client,
-            Peer = serverIdentity.NodeId,
-            KeyFile = clientKey,
-            ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
-        };
-        using var credentials = TunnelCredentials.Load(options);
-        await using var session = new TunnelSession(options, credentials, NullLogger.Instance);
-        session.Start();
-        await session.FirstAttempt.WaitAsync(Timeouts.Default);
-        Assert.Equal(TunnelPhase.Up, session.Status.Phase);
+        await using var ends = await InProcessEnds.StartAsync(backend.Port);
 
-        using var request = new HttpRequestMessage(HttpMethod.Connect, session.Origin + "/echo-at-end") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var request = new HttpRequestMessage(HttpMethod.Connect, ends.Origin + "/echo-at-end");
         request.Headers.Protocol = "x-test";
         request.Headers.TryAddWithoutValidation(TunnelHeaders.Framing, TunnelHeaders.Chunked);
         using var cts = new CancellationTokenSource(Timeouts.Default);
-        using var response = await session.Invoker.SendAsync(request, cts.Token);
+        using var response = await ends.SendAsync(request, cts.Token);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(TunnelHeaders.Chunked, Assert.Single(response.Headers.GetValues(TunnelHeaders.Framing)));
         await using var link = ChunkFramedStream.FramingWrites(await response.Content.ReadAsStreamAsync(cts.Token));
@@ -69,6 +45,55 @@ public sealed class TunnelUpgradeTests
         var answer = new MemoryStream();
         await link.CopyToAsync(answer, cts.Token);
         Assert.Equal("got: hello, backend", Encoding.ASCII.GetString(answer.ToArray()));
+    }
+
+    /// <summary>
+    /// Each upgrade has a backend connection of its own, outside the pooled client and its cap: the server end opened as
+    /// many as it was asked for, past what its open-file limit leaves for backend connections. Upgrades now count with the
+    /// pooled connections against that share (here 2): one more upgrade, or a request needing a new connection, gets 503
+    /// <c>connection_limit_reached</c>; a closed upgrade, and one the backend declined (whose connection the upgrade's own
+    /// client kept), give their slot back.
+    /// </summary>
+    [Fact]
+    public async Task Upgrades_count_against_the_backend_connection_cap_and_give_their_slot_back()
+    {
+        await using var backend = new UpgradeBackend();
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, backendConnectionLimit: 2);
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+
+        // Declined upgrades, more than the cap: each answer is passed on, and its connection closed with its client.
+        for (var i = 0; i < 3; i++)
+        {
+            using var declined = await ends.UpgradeAsync("/refuse", cts.Token);
+            Assert.Equal(HttpStatusCode.NotFound, declined.StatusCode);
+        }
+
+        using var first = await ends.UpgradeAsync("/hold", cts.Token);
+        using var second = await ends.UpgradeAsync("/hold", cts.Token);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+
+        using (var third = await ends.UpgradeAsync("/hold", cts.Token))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, third.StatusCode);
+            Assert.Contains("error=connection_limit_reached", third.Headers.GetValues("Proxy-Status").Single(), StringComparison.Ordinal);
+        }
+        using (var plain = await ends.SendAsync(new HttpRequestMessage(HttpMethod.Post, ends.Origin + "/plain") { Content = new StringContent("x") }, cts.Token))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, plain.StatusCode);
+            Assert.Contains("error=connection_limit_reached", plain.Headers.GetValues("Proxy-Status").Single(), StringComparison.Ordinal);
+        }
+
+        // The first upgrade ends: its slot comes back once the server end has closed its backend connection.
+        first.Dispose();
+        HttpStatusCode status;
+        do
+        {
+            using var again = await ends.UpgradeAsync("/hold", cts.Token);
+            status = again.StatusCode;
+        }
+        while (status == HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(HttpStatusCode.OK, status);
     }
 
     /// <summary>An upgraded connection that moves no byte for <c>system.idleTimeout</c> is closed, the application's and the backend's connections both.</summary>
@@ -85,6 +110,79 @@ public sealed class TunnelUpgradeTests
             pair.Client.WaitForLineAsync(l => l.Contains("protocol upgrade (x-test) ended: IdleTimeout", StringComparison.Ordinal)),
             pair.Server.WaitForLineAsync(l => l.Contains("protocol upgrade (x-test) ended: IdleTimeout", StringComparison.Ordinal)));
         await ended;
+    }
+
+    /// <summary>A server end in this process, to a backend, and a client end's session to it, without the client end's listener.</summary>
+    private sealed class InProcessEnds : IAsyncDisposable
+    {
+        private readonly TemporaryDirectory _directory;
+        private readonly TunnelServer _server;
+        private readonly TunnelCredentials _credentials;
+        private readonly TunnelSession _session;
+
+        private InProcessEnds(TemporaryDirectory directory, TunnelServer server, TunnelCredentials credentials, TunnelSession session)
+        {
+            _directory = directory;
+            _server = server;
+            _credentials = credentials;
+            _session = session;
+        }
+
+        public string Origin => _session.Origin;
+
+        public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null)
+        {
+            var directory = new TemporaryDirectory();
+            var serverKey = Path.Combine(directory.Path, "server.key");
+            var clientKey = Path.Combine(directory.Path, "client.key");
+            using var serverIdentity = NodeIdentity.LoadOrCreate(serverKey, null, out _);
+            using var clientIdentity = NodeIdentity.LoadOrCreate(clientKey, null, out _);
+            var server = await TunnelServer.StartAsync(new TunnelOptions
+            {
+                Mode = TunnelMode.Server,
+                Peer = clientIdentity.NodeId,
+                KeyFile = serverKey,
+                BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
+                HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
+                BackendConnectionLimit = backendConnectionLimit,
+            }, NullLoggerFactory.Instance);
+            var options = new TunnelOptions
+            {
+                Mode = TunnelMode.Client,
+                Peer = serverIdentity.NodeId,
+                KeyFile = clientKey,
+                ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
+            };
+            var credentials = TunnelCredentials.Load(options);
+            var session = new TunnelSession(options, credentials, NullLogger.Instance);
+            session.Start();
+            await session.FirstAttempt.WaitAsync(Timeouts.Default);
+            Assert.Equal(TunnelPhase.Up, session.Status.Phase);
+            return new InProcessEnds(directory, server, credentials, session);
+        }
+
+        public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            return _session.Invoker.SendAsync(request, cancellationToken);
+        }
+
+        /// <summary>An extended CONNECT for <c>x-test</c>, as the client end sends an application's upgrade.</summary>
+        public Task<HttpResponseMessage> UpgradeAsync(string path, CancellationToken cancellationToken)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Connect, Origin + path);
+            request.Headers.Protocol = "x-test";
+            return SendAsync(request, cancellationToken);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _session.DisposeAsync();
+            _credentials.Dispose();
+            await _server.DisposeAsync();
+            _directory.Dispose();
+        }
     }
 
     /// <summary>Opens an upgraded connection through the client end: returns once its 101 has been read.</summary>
@@ -127,7 +225,7 @@ public sealed class TunnelUpgradeTests
     /// <summary>
     /// Switches every request to <c>x-test</c>. On <c>/echo-at-end</c> it reads to the end of the application's bytes, then
     /// answers <c>got: </c> and them, and ends its sending side; on <c>/quiet</c> it sends nothing and notes when the
-    /// connection ends.
+    /// connection ends. <c>/refuse</c> is answered 404 instead, the connection kept open.
     /// </summary>
     private sealed class UpgradeBackend : IAsyncDisposable
     {
@@ -177,7 +275,9 @@ public sealed class TunnelUpgradeTests
                     while (await reader.ReadLineAsync(8192, CancellationToken.None) is { Length: > 0 })
                     {
                     }
-                    await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n\r\n"));
+                    await socket.SendAsync(Encoding.ASCII.GetBytes(path == "/refuse"
+                        ? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                        : "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n\r\n"));
                     var received = new MemoryStream();
                     var buffer = new byte[4096];
                     int n;
