@@ -31,17 +31,28 @@ internal static class ExchangeForwarder
         CancellationToken cancellationToken,
         BackendTimer? backend = null)
     {
-        if (await SendOrRefuseAsync(context, invoker, message, logger, cancellationToken, backend).ConfigureAwait(false) is not { } response)
-        {
-            return;
-        }
         try
         {
-            await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
+            if (await SendOrRefuseAsync(context, invoker, message, logger, cancellationToken, backend).ConfigureAwait(false) is not { } response)
+            {
+                return;
+            }
+            try
+            {
+                await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
+            }
+            finally
+            {
+                await EndAsync(response).ConfigureAwait(false);
+            }
         }
         finally
         {
-            await EndAsync(response).ConfigureAwait(false);
+            // The answer has been passed on or refused: the request body's copy, if it still runs, ends before the request does.
+            if (message.Content is StreamingContent content)
+            {
+                await content.EndAsync().ConfigureAwait(false);
+            }
         }
     }
 

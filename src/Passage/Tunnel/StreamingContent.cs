@@ -20,6 +20,8 @@ internal sealed class StreamingContent : HttpContent
     private readonly CancellationToken _cancellationToken;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>>? _trailers;
     private readonly BackendTimer? _backend;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _copying;
 
     /// <summary>Streams <paramref name="source"/>; with <paramref name="compress"/>, Brotli at its fastest level.</summary>
     /// <param name="source">The body.</param>
@@ -55,9 +57,40 @@ internal sealed class StreamingContent : HttpContent
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);
 
-    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends the body's copy if it still runs, and returns once it has ended: the copy reads the request's body (which
+    /// the server reuses for the connection's next request once this one has ended) and times it on the request's
+    /// <see cref="BackendTimer"/>, so the exchange must not end before it. The HTTP client does not always wait for it:
+    /// when an answer's head fails (malformed, cut off) while the body is still coming, it closes the connection and
+    /// leaves the copy to end in its own time.
+    /// </summary>
+    public async Task EndAsync()
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _cancellationToken);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _copying) is not { } copying)
+        {
+            return;
+        }
+        try
+        {
+            await copying.ConfigureAwait(false);
+        }
+        catch (Exception e) when (BodyCopier.IsIoFailure(e))
+        {
+            // Cut off here, or the exchange had already failed: either way not the answer's business.
+        }
+    }
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        var copying = SerializeAsync(stream, cancellationToken);
+        Volatile.Write(ref _copying, copying);
+        return copying;
+    }
+
+    private async Task SerializeAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _cancellationToken, _stop.Token);
         stream = _backend?.WatchBackend(stream) ?? stream;
         if (_compress)
         {
@@ -88,6 +121,15 @@ internal sealed class StreamingContent : HttpContent
         {
             await chunked.CompleteAsync(_trailers!(), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stop.Dispose();
+        }
+        base.Dispose(disposing);
     }
 
     protected override bool TryComputeLength(out long length)
