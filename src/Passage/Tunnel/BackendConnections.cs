@@ -22,9 +22,6 @@ internal sealed class BackendConnections(int? limit)
     /// <summary>The most connections open at once, or null.</summary>
     public int? Limit => limit;
 
-    /// <summary>How many are open now.</summary>
-    public int Open => Volatile.Read(ref _open);
-
     /// <summary>The failure a refused exchange is answered with.</summary>
     public static TunnelFailure LimitReached { get; } = new("connection_limit_reached", "too many connections to the backend are open");
 
