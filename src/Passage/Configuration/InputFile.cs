@@ -179,6 +179,16 @@ internal static partial class InputFile
     }
 
     /// <summary>
+    /// Why a file a setting names cannot be read, as that setting's error says it: "'x': no such file" when nothing is
+    /// there, else <see cref="Refusal"/>'s words for what is there instead of a regular file; null when it may be read.
+    /// </summary>
+    public static string? Problem(string path)
+    {
+        FileStatus status = Stat(path);
+        return status.Exists ? Refusal(path, status) : $"'{path}': no such file";
+    }
+
+    /// <summary>
     /// Why <paramref name="path"/>, whose status is <paramref name="status"/>, is not read ("'PATH' is a FIFO (named
     /// pipe), not a regular file"), or null when it may be: a regular file, something missing, or something stat(2)
     /// could not look at (opening it gives the reason).

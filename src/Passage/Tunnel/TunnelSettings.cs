@@ -170,15 +170,9 @@ public static class TunnelSettings
         {
             return null;
         }
-        var status = InputFile.Stat(path);
-        if (!status.Exists)
+        if (InputFile.Problem(path) is { } problem)
         {
-            reader.AddError(key, $"'{path}': no such file");
-            return null;
-        }
-        if (InputFile.Refusal(path, status) is { } refusal)
-        {
-            reader.AddError(key, refusal);
+            reader.AddError(key, problem);
             return null;
         }
         return path;

@@ -47,8 +47,7 @@ public static class ConnectSettings
         if (tokenFile is not null)
         {
             // One that is there but is not a regular file (a directory, a FIFO) is told what it is, not "no such file".
-            var status = InputFile.Stat(tokenFile);
-            if ((status.Exists ? InputFile.Refusal(tokenFile, status) : $"'{tokenFile}': no such file") is { } problem)
+            if (InputFile.Problem(tokenFile) is { } problem)
             {
                 reader.AddError("relay:tokenFile", problem);
             }
