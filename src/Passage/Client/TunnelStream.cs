@@ -12,13 +12,36 @@ namespace Passage.Client;
 /// read or a write fails so. The application gets the read's or write's error either way. The watch ends with the first byte, a clean end,
 /// an I/O failure, or the tunnel's disposal (a read it aborts fails by the application's doing, not the relay's): one
 /// field check per read after that.
+/// <para>
+/// With <c>watchWrites</c> (an HTTP/2 tunnel), a write that waits for the relay's flow-control window fails when the
+/// tunnel's stream is reset or its connection ends. The .NET HTTP/2 client leaves such a write waiting for good: it
+/// fails a waiting write only while a request body is being sent, and an extended CONNECT has none. So while a write
+/// waits and the application is not reading, the tunnel waits with a zero-byte read, which the client ends at the reset
+/// without taking any byte; its failure, or that of an application read under way, ends the write (and fails those that
+/// follow). An application read that comes meanwhile waits for the zero-byte read first. Not watched: a write that starts waiting while bytes from the relay sit unread (the zero-byte read ends at
+/// once, and is not repeated for that write).
+/// </para>
 /// </remarks>
-internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null) : DelegatingStream(inner)
+internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
+    : DelegatingStream(inner)
 {
     /// <summary>RFC 9113 §8.5: the error code with which a proxy resets a tunnel's stream after the destination's TCP reset.</summary>
     private const long ConnectError = 0xa;
 
+    private readonly object _gate = new();
     private Action? _watch = brokeBeforeFirstByte;
+
+    /// <summary>The zero-byte read under way while a write waits (see the remarks); taken and tested under <see cref="_gate"/>.</summary>
+    private Task? _probe;
+
+    /// <summary>Whether an application read is under way (set under <see cref="_gate"/>).</summary>
+    private bool _reading;
+
+    /// <summary>Cancelled when a write's wait is to end: a read failed (<see cref="_brokenBy"/>), or the application cancelled a write.</summary>
+    private CancellationTokenSource? _writeEnd;
+
+    /// <summary>The first read's failure seen (the zero-byte read's or the application's): the stream was reset, or its connection ended.</summary>
+    private IOException? _brokenBy;
 
     /// <summary>
     /// True when a read's or write's I/O failure (the application's own cancelling or disposing is none) is the relay's breaking
@@ -39,6 +62,31 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     public override int Read(byte[] buffer, int offset, int count)
     {
+        if (!watchWrites)
+        {
+            return ReadInner(buffer, offset, count);
+        }
+        while (!TryStartReading(out var probe))
+        {
+            probe.Wait();
+        }
+        try
+        {
+            return ReadInner(buffer, offset, count);
+        }
+        catch (IOException e)
+        {
+            Broke(e);
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _reading, false);
+        }
+    }
+
+    private int ReadInner(byte[] buffer, int offset, int count)
+    {
         if (_watch is null)
         {
             return Inner.Read(buffer, offset, count);
@@ -55,7 +103,84 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        watchWrites ? ReadBesideProbeAsync(buffer, cancellationToken) : ReadInnerAsync(buffer, cancellationToken);
+
+    private ValueTask<int> ReadInnerAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         _watch is null ? Inner.ReadAsync(buffer, cancellationToken) : WatchedReadAsync(buffer, cancellationToken);
+
+    /// <summary>A read of a tunnel whose writes are watched: after the zero-byte read under way, if any (see the remarks).</summary>
+    private async ValueTask<int> ReadBesideProbeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (!TryStartReading(out var probe))
+        {
+            await probe.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            return await ReadInnerAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            Broke(e);
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _reading, false);
+        }
+    }
+
+    /// <summary>A read (the application's or the zero-byte one) failed: a write that waits, or comes, fails with it.</summary>
+    private void Broke(IOException failure)
+    {
+        // Full fences both sides (see WatchedWriteAsync): a write that starts now either sees the failure or is cancelled.
+        Interlocked.CompareExchange(ref _brokenBy, failure, null);
+        Volatile.Read(ref _writeEnd)?.Cancel();
+    }
+
+    /// <summary>Marks an application read as under way, unless the zero-byte read <paramref name="probe"/> is (then false).</summary>
+    private bool TryStartReading(out Task probe)
+    {
+        lock (_gate)
+        {
+            if (_probe is { IsCompleted: false } running)
+            {
+                probe = running;
+                return false;
+            }
+            _reading = true;
+            probe = Task.CompletedTask;
+            return true;
+        }
+    }
+
+    /// <summary>Starts the zero-byte read that ends a waiting write at the stream's reset, unless a read is under way.</summary>
+    private void StartProbe()
+    {
+        lock (_gate)
+        {
+            if (!_reading && _probe is not { IsCompleted: false })
+            {
+                _probe = ProbeAsync();
+            }
+        }
+    }
+
+    private async Task ProbeAsync()
+    {
+        try
+        {
+            await Inner.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            Broke(e);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException or HttpRequestException)
+        {
+            // Disposed under way, or a failure a read of the application's will meet too: nothing for a write to learn.
+        }
+    }
 
     private async ValueTask<int> WatchedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
@@ -92,6 +217,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     public override void Write(byte[] buffer, int offset, int count)
     {
+        if (watchWrites)
+        {
+            // The HTTP/2 client's own synchronous write waits on its asynchronous one, too.
+            WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+            return;
+        }
         try
         {
             Inner.Write(buffer, offset, count);
@@ -107,13 +238,51 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     {
         try
         {
-            await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await (watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
         }
         catch (Exception e) when (WriteFailed(e))
         {
             throw Watched(Broken(e));
         }
         await FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A write that, if it has to wait, ends when the zero-byte read fails (see the remarks). The HTTP/2 client takes a
+    /// write's cancellation as the end of all writes (it cancels the stream's sending for good), so the application's
+    /// cancelling ends the same token.
+    /// </summary>
+    private async ValueTask WatchedWriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var writeEnd = Volatile.Read(ref _writeEnd);
+        if (writeEnd is null)
+        {
+            // Writes come one at a time; the exchange is the fence that Broke's pairs with.
+            writeEnd = new CancellationTokenSource();
+            Interlocked.Exchange(ref _writeEnd, writeEnd);
+        }
+        using var cancelled = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), writeEnd);
+        if (Volatile.Read(ref _brokenBy) is { } already)
+        {
+            throw Broken(already);
+        }
+        var write = Inner.WriteAsync(buffer, writeEnd.Token);
+        if (!write.IsCompleted)
+        {
+            StartProbe();
+        }
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (Volatile.Read(ref _brokenBy) is { } broken && !cancellationToken.IsCancellationRequested)
+        {
+            throw Broken(broken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
     }
 
     public override void Flush()

@@ -60,6 +60,15 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>A relay breaking a tunnel it answered: by a stream reset with an error code, a GOAWAY, or its TCP connection's end.</summary>
+    /// <summary>Writes 1000 bytes at a time to <paramref name="tunnel"/> until a write fails.</summary>
+    private static async Task WriteUntilItFailsAsync(Stream tunnel)
+    {
+        while (true)
+        {
+            await tunnel.WriteAsync(new byte[1000]);
+        }
+    }
+
     private static async Task BreakAsync(HostileConnection connection, int stream, string how)
     {
         switch (how)
@@ -688,16 +697,94 @@ public sealed class HostileRelayTests
 
         await using (var broken = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default))
         {
-            async Task WriteUntilItFailsAsync()
-            {
-                while (true)
-                {
-                    await broken.WriteAsync(new byte[1000]);
-                }
-            }
-            await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync().WaitAsync(Timeouts.Default));
+            await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(broken).WaitAsync(Timeouts.Default));
         }
         Assert.False(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// A write that waits for the relay's flow-control window when the relay's connection ends fails, and the relay is taken
+    /// for down. The .NET HTTP/2 client left it waiting for good (it fails waiting writes only of a request body, and an
+    /// extended CONNECT has none): an application that only wrote hung. The relay here ends the connection only once the
+    /// client has used the whole window, so the next write is surely waiting. The same for a reset of the stream; one with
+    /// CONNECT_ERROR (the destination reset its connection) fails the write and leaves the relay up.
+    /// </summary>
+    [Theory]
+    [InlineData("TCP closed between frames")]
+    [InlineData("RST_STREAM INTERNAL_ERROR")]
+    [InlineData("RST_STREAM CONNECT_ERROR")]
+    public async Task A_write_waiting_for_the_relays_window_fails_when_the_relay_breaks_the_tunnel(string how)
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await BreakAsync(connection, stream, how);
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using (var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default))
+        {
+            await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
+        }
+        Assert.Equal(how == "RST_STREAM CONNECT_ERROR", client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// The same when the application is reading all along (the tunnel's own zero-byte read then stays out of its way): the
+    /// read's failure at the reset ends the waiting write too.
+    /// </summary>
+    [Fact]
+    public async Task A_write_waiting_for_the_window_beside_a_read_fails_with_the_read_when_the_relay_resets_the_tunnel()
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var read = tunnel.ReadAsync(new byte[16]).AsTask();
+        await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
+        await Assert.ThrowsAnyAsync<IOException>(() => read.WaitAsync(Timeouts.Default));
+        await Assert.ThrowsAnyAsync<IOException>(() => tunnel.WriteAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.False(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// A read the application starts while a write waits for the window (and the tunnel watches the stream for that write)
+    /// gets the relay's bytes, and the write goes on once the relay opens the window: the watch takes no byte and does not
+    /// stand in the way of either.
+    /// </summary>
+    [Fact]
+    public async Task A_read_while_a_write_waits_for_the_window_gets_the_relays_bytes_and_the_write_goes_on()
+    {
+        var readDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int Sent(HostileConnection connection, int stream) =>
+            connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8));
+            await readDone.Task;
+            await connection.SendAsync((byte[])[.. HostileConnection.WindowUpdate(0, 65_535), .. HostileConnection.WindowUpdate(stream, 65_535)]);
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 70_000);
+            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "bye"u8));
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var write = tunnel.WriteAsync(new byte[70_000]).AsTask();
+        var buffer = new byte[16];
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buffer, 0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default)));
+        Assert.False(write.IsCompleted);
+        readDone.SetResult();
+        await write.WaitAsync(Timeouts.Default);
+        Assert.Equal("bye", System.Text.Encoding.ASCII.GetString(buffer, 0, await tunnel.ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default)));
+        Assert.True(client.Status.Single().IsUp);
     }
 
     /// <summary>
