@@ -4,17 +4,20 @@ namespace Passage.Relay.Connect;
 
 /// <summary>
 /// How Kestrel reads an HTTP/2 request's <c>:authority</c> (and a <c>Host</c> field) for the CONNECT door: each byte one
-/// Latin-1 character, as <see cref="Http2ConnectServer.FieldEncoding"/> reads every field, when every byte is one an
-/// authority the relay takes can hold (<see cref="Http1Syntax.AuthorityChars"/>); otherwise as as many <c>!</c>, a
-/// value Kestrel's host check lets through and the relay's own (<see cref="ConnectTarget"/>) refuses.
+/// Latin-1 character, as <see cref="Http2ConnectServer.FieldEncoding"/> reads every field, when it is an authority the
+/// relay takes (<see cref="Takes"/>); otherwise as as many <c>!</c>, a value Kestrel's host check lets through and the
+/// relay's own (<see cref="ConnectTarget"/>) refuses.
 /// </summary>
 /// <remarks>
-/// Kestrel checks the host itself before any code of the relay's sees the request, and resets the stream
-/// (<c>RST_STREAM</c> <c>PROTOCOL_ERROR</c>, no status, counted nowhere) for a byte it does not take in a host: obs-text
-/// or UTF-8, a space, a control character, <c>@</c> or <c>/</c>, all of which the HTTP/1.1 door answers 400 with a
-/// Proxy-Status. Read so, such an authority reaches the relay, which answers it as that door does. The value keeps its
-/// length in bytes, which the request head's size is measured by; it is read by no one else, and never logged.
-/// What the relay refuses for its shape rather than its bytes (<c>:80</c>, <c>[::1</c>) Kestrel may still reset.
+/// Kestrel checks the host itself before any code of the relay's sees the request (<c>Http2Stream.TryValidateAuthorityAndHost</c>,
+/// which calls <c>HttpUtilities.IsHostHeaderValid</c>), and resets the stream (<c>RST_STREAM</c> <c>PROTOCOL_ERROR</c>, no
+/// status, counted nowhere) for a value it does not take as a host: for a byte (obs-text or UTF-8, a space, a control
+/// character, <c>@</c> or <c>/</c>) or for its shape (a port alone, <c>:443</c>; a bracket left open, <c>[::1</c>;
+/// anything but <c>:</c> and digits after the host; a bracketed literal shorter than <c>[::1]</c>, so <c>[::]</c>),
+/// all of which the HTTP/1.1 door answers 400 with a Proxy-Status. Read so, such an authority reaches the relay, which
+/// answers it as that door does. The value keeps its length in bytes, which the request head's size is measured by; it
+/// is read by no one else, and never logged. An empty value never reaches an encoding; Kestrel lets it through, and the
+/// relay answers it 400 too.
 /// </remarks>
 internal sealed class AuthorityFieldEncoding : Encoding
 {
@@ -52,7 +55,7 @@ internal sealed class AuthorityFieldEncoding : Encoding
     /// <inheritdoc />
     public override int GetChars(ReadOnlySpan<byte> bytes, Span<char> chars)
     {
-        if (bytes.IndexOfAnyExcept(Http1Syntax.AuthorityChars) < 0)
+        if (Takes(bytes))
         {
             return Latin1.GetChars(bytes, chars);
         }
@@ -63,6 +66,17 @@ internal sealed class AuthorityFieldEncoding : Encoding
         chars[..bytes.Length].Fill(Unreadable);
         return bytes.Length;
     }
+
+    /// <summary>
+    /// Whether <paramref name="authority"/> is read as it came: bytes an authority can hold (<see cref="Http1Syntax.AuthorityChars"/>),
+    /// as a host and optional port (<see cref="ConnectTarget.TryParseAuthority"/>), and not <c>[::]</c>, the one such
+    /// authority Kestrel's host check refuses for its length. The unspecified address names no host to reach the relay
+    /// at, and as a destination the address policy refuses it in any spelling.
+    /// </summary>
+    internal static bool Takes(ReadOnlySpan<byte> authority) =>
+        authority.IndexOfAnyExcept(Http1Syntax.AuthorityChars) < 0
+        && ConnectTarget.TryParseAuthority(authority, out var host, out _, out _)
+        && !authority[host].SequenceEqual("::"u8);
 
     /// <inheritdoc />
     public override int GetMaxByteCount(int charCount) => charCount;

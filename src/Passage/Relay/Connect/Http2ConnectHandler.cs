@@ -50,11 +50,11 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, "unsupported :protocol; use connect-tcp");
             return;
         }
-        if (!IsAuthority(context.Request.Headers.Host.ToString()))
+        if (!AuthorityFieldEncoding.Takes(Encoding.Latin1.GetBytes(context.Request.Headers.Host.ToString())))
         {
-            // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo. Kestrel lets
-            // an empty one or a port past 65535 through, and one with a byte no host holds comes as AuthorityFieldEncoding
-            // reads it; it still resets a stream whose authority has a shape its host check refuses (":443", "[::1").
+            // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo. Kestrel puts
+            // it in Host. It lets an empty one through, and one the relay does not take comes as AuthorityFieldEncoding reads
+            // it, which Kestrel lets through too (it resets a stream whose authority it refuses, ":443" or "[::1", say).
             Refuse(context, id, RefusalReason.MalformedRequest, ":authority is missing or not host[:port]");
             return;
         }
@@ -177,10 +177,6 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
 
     /// <summary>The bytes <paramref name="text"/> came as, read by Kestrel in <see cref="Http2ConnectServer.FieldEncoding"/>.</summary>
     private static int Octets(string? text) => text is null ? 0 : Http2ConnectServer.FieldEncoding.GetByteCount(text);
-
-    /// <summary>Whether <paramref name="authority"/> (Kestrel puts :authority in Host) is a host and optional port, read as a CONNECT target is.</summary>
-    private static bool IsAuthority(string authority) =>
-        ConnectTarget.TryParseAuthority(Encoding.Latin1.GetBytes(authority), out _, out _, out _);
 
     /// <summary>RFC 9113 §7: the error code for a tunnel's TCP connection reset or abnormally closed.</summary>
     private const int ConnectError = 0xa;

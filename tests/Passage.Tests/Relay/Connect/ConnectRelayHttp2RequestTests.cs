@@ -62,7 +62,16 @@ public sealed class ConnectRelayHttp2RequestTests
     [InlineData("user@relay.test")]
     [InlineData("relay .test")]
     [InlineData("relay.test/x")]
-    public async Task An_authority_with_a_byte_kestrel_cannot_read_as_a_host_gets_400_with_proxy_status_and_the_connection_serves_on(string authority)
+    // Shapes Kestrel's host check refuses (it reset the stream so too): a port alone, a bracket left open, more after
+    // the host than a port, a bracketed literal shorter than [::1].
+    [InlineData(":443")]
+    [InlineData("[::1")]
+    [InlineData("[::1]x")]
+    [InlineData("relay.test:443x")]
+    [InlineData("[::]")]
+    [InlineData("[::]:443")]
+    [InlineData("[]")]
+    public async Task An_authority_kestrel_cannot_read_as_a_host_gets_400_with_proxy_status_and_the_connection_serves_on(string authority)
     {
         await using var echo = new EchoServer();
         await using var relay = await ConnectHarness.StartAsync();
@@ -81,6 +90,23 @@ public sealed class ConnectRelayHttp2RequestTests
         var served = await h2.ReadUntilAsync(f => f.Stream == 5);
         Assert.Equal(RawHttp2.Headers, served?.Type);
         Assert.Equal(200, served!.Status);
+    }
+
+    [Theory]
+    [InlineData("/.well-known/masque/tcp/%3A%3A/{port}/")]
+    [InlineData("/.well-known/masque/tcp/%5B%3A%3A%5D/{port}/")]
+    [InlineData("/.well-known/masque/tcp/0.0.0.0/{port}/")]
+    public async Task The_unspecified_address_as_the_destination_gets_403_with_proxy_status_though_private_ones_are_allowed(string path)
+    {
+        // Many stacks connect it to the local host: the address policy refuses it whatever else it allows.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, RawHttp2.ExtendedConnect(1, path.Replace("{port}", echo.Port.ToString(), StringComparison.Ordinal)));
+
+        Assert.Equal(403, answer.Status);
+        Assert.Contains("passage; error=destination_ip_prohibited; details=\"resolves to an unspecified address\"", answer.Text);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/destination_ip_prohibited"));
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
     }
 
     [Fact]
