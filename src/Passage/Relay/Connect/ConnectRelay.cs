@@ -556,6 +556,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         // Its clock runs from now: Kestrel's own keep-alive timeout starts again at every PING (Http2ConnectionIdle).
         using var idle = new Http2ConnectionIdle(connection, _limits.IdleTimeout, _time);
         connection.Features.Set(idle);
+        var kestrelEnd = new KestrelConnectionErrors.Watch();
+        connection.Features.Set(kestrelEnd);
         if (_http2 is null || !_http2.Hand(connection))
         {
             await connection.DisposeAsync().ConfigureAwait(false);
@@ -569,16 +571,17 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             connection.Abort(new ConnectionAbortedException("relay stopping"));
         });
         await closed.Task.ConfigureAwait(false);
-        _metrics.Relayed(FrontDoor, Http2End(idle.Expired, connection.Failed));
+        _metrics.Relayed(FrontDoor, Http2End(idle.Expired, connection.Failed || kestrelEnd.IsErrored));
     }
 
     /// <summary>
     /// How an HTTP/2 connection ended, as its count in <c>passage.relay.connections.closed</c> tells it: <c>shutdown</c>
     /// once the relay has begun to stop, <c>idle_timeout</c> when the relay told it to go away for carrying no tunnel
-    /// (<paramref name="idleExpired"/>), <c>client_failed</c> when it broke (<paramref name="failed"/>: its transport
-    /// failed, or Kestrel aborted it, as for a PING left unanswered), else <c>completed</c> (closed by the client, or by
-    /// Kestrel with a GOAWAY, which <c>passage.relay.http2.connection_errors</c> counts again when it carried an error).
-    /// Its bytes were counted by its tunnels.
+    /// (<paramref name="idleExpired"/>), <c>client_failed</c> when it broke or its client broke HTTP/2
+    /// (<paramref name="failed"/>: its transport failed, Kestrel aborted it, as for a PING left unanswered, or Kestrel
+    /// closed it for an error, as with a GOAWAY carrying PROTOCOL_ERROR, which <c>passage.relay.http2.connection_errors</c>
+    /// counts by its type too), else <c>completed</c> (closed by the client, or by Kestrel with a GOAWAY without an
+    /// error). Its bytes were counted by its tunnels.
     /// </summary>
     private PumpResult Http2End(bool idleExpired, bool failed)
     {

@@ -80,7 +80,16 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             kestrel.Limits.Http2.InitialConnectionWindowSize = options.ConnectionWindowBytes;
             kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(30);
-            kestrel.Listen(new HandoffEndPoint(HandoffName), listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(new HandoffEndPoint(HandoffName), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                // So that the relay learns which of its connections Kestrel ended with an error (ConnectRelay.Http2End).
+                listen.Use(next => connection =>
+                {
+                    KestrelConnectionErrors.Follow(connection);
+                    return next(connection);
+                });
+            });
         });
         var app = builder.Build();
         app.Run(handler);

@@ -1,5 +1,7 @@
 using System.Collections.Frozen;
 using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Passage.Telemetry;
 
 namespace Passage.Relay.Connect;
@@ -48,19 +50,59 @@ internal sealed class KestrelConnectionErrors : IDisposable
         };
         _listener.SetMeasurementEventCallback<double>(static (_, _, tags, state) =>
         {
+            string? error = null;
+            Watch? watch = null;
             foreach (var tag in tags)
             {
-                if (tag.Key == ErrorType && tag.Value is string error)
+                if (tag.Key == ErrorType && tag.Value is string type)
                 {
-                    if (!OrdinaryEnds.Contains(error))
-                    {
-                        ((RelayMetrics)state!).Http2ConnectionFailed(error);
-                    }
-                    return;
+                    error = type;
                 }
+                else if (tag.Key == WatchTag && tag.Value is Watch watched)
+                {
+                    watch = watched;
+                }
+            }
+            if (error is not null && !OrdinaryEnds.Contains(error))
+            {
+                ((RelayMetrics)state!).Http2ConnectionFailed(error);
+                watch?.Errored();
             }
         });
         _listener.Start();
+    }
+
+    /// <summary>The tag under which a connection's <see cref="Watch"/> rides on Kestrel's measurement of it; never exported.</summary>
+    private const string WatchTag = "passage.kestrel_connection_watch";
+
+    /// <summary>
+    /// Has Kestrel's measurement of <paramref name="connection"/>'s end tell the <see cref="Watch"/> in its features, if
+    /// any. For a connection middleware: Kestrel sets the feature that carries a connection's own tags just before it
+    /// runs them, and measures the end before it disposes the connection, so the watch knows by then.
+    /// </summary>
+    public static void Follow(ConnectionContext connection)
+    {
+        if (connection.Features.Get<Watch>() is { } watch && connection.Features.Get<IConnectionMetricsTagsFeature>() is { } tags)
+        {
+            tags.Tags.Add(new KeyValuePair<string, object?>(WatchTag, watch));
+        }
+    }
+
+    /// <summary>
+    /// Whether Kestrel ended one connection with an error counted in <c>passage.relay.http2.connection_errors</c> (not one
+    /// of <see cref="OrdinaryEnds"/>): set on the connection's features before it is handed to Kestrel.
+    /// </summary>
+    public sealed class Watch
+    {
+        private volatile bool _errored;
+
+        /// <summary>Whether Kestrel ended the connection with an error: known once Kestrel has disposed it.</summary>
+        public bool IsErrored => _errored;
+
+        internal void Errored() => _errored = true;
+
+        /// <inheritdoc />
+        public override string ToString() => nameof(Watch);
     }
 
     /// <inheritdoc />

@@ -20,8 +20,13 @@ public sealed class ConnectRelayKestrelRefusalTests
     [InlineData("block", RawHttp2.ProtocolError, "max_request_headers_total_size_exceeded")]
     // HEADERS on an even stream, which only a server may open: PROTOCOL_ERROR.
     [InlineData("even", RawHttp2.ProtocolError, "invalid_stream_id")]
-    public async Task A_connection_kestrel_closes_with_a_goaway_is_counted_by_its_error_type(string frames, uint code, string errorType)
+    // A frame past the largest the relay's SETTINGS allow (16 KiB): FRAME_SIZE_ERROR.
+    [InlineData("large", RawHttp2.FrameSizeError, "max_frame_length_exceeded")]
+    // A WINDOW_UPDATE that takes the connection's window past 2^31-1: FLOW_CONTROL_ERROR.
+    [InlineData("window", RawHttp2.FlowControlError, "invalid_window_update_size")]
+    public async Task A_connection_kestrel_closes_with_a_goaway_is_counted_by_its_error_type_and_closed_as_the_clients_failure(string frames, uint code, string errorType)
     {
+        // The connection was counted closed completed, as one its client ended well.
         await using var echo = new EchoServer();
         await using var relay = await ConnectHarness.StartAsync();
         var path = MasqueTcpPath.PathFor("127.0.0.1", echo.Port);
@@ -30,6 +35,8 @@ public sealed class ConnectRelayKestrelRefusalTests
         {
             "field" => ConnectRelayHttp2RequestTests.WithFields(path, 1, KestrelBound + 1),
             "block" => ConnectRelayHttp2RequestTests.WithFields(path, 3, KestrelBound * 2 / 3 + 1),
+            "large" => RawHttp2.Frame(RawHttp2.Ping, 0, 0, new byte[16 * 1024 + 1]),
+            "window" => RawHttp2.Frame(RawHttp2.WindowUpdate, 0, 0, [0x7f, 0xff, 0xff, 0xff]),
             _ => RawHttp2.ExtendedConnect(2, path),
         });
 
@@ -40,6 +47,9 @@ public sealed class ConnectRelayKestrelRefusalTests
         Assert.Equal(1, relay.Counter($"passage.relay.http2.connection_errors/{errorType}"));
         Assert.Equal(1, relay.Total("passage.relay.http2.connection_errors"));
         Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 0);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed"));
     }
 
     [Fact]

@@ -40,7 +40,7 @@ internal sealed class RawHttp2 : IDisposable
 {
     public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7, WindowUpdate = 0x8, Continuation = 0x9;
     public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
-    public const uint NoError = 0x0, ProtocolError = 0x1, RefusedStream = 0x7, Cancel = 0x8, CompressionError = 0x9, ConnectError = 0xa;
+    public const uint NoError = 0x0, ProtocolError = 0x1, FlowControlError = 0x3, FrameSizeError = 0x6, RefusedStream = 0x7, Cancel = 0x8, CompressionError = 0x9, ConnectError = 0xa;
 
     /// <summary>SETTINGS parameters (RFC 9113 §6.5.2, RFC 8441 §3).</summary>
     public const ushort MaxConcurrentStreams = 0x3, InitialWindowSize = 0x4, EnableConnectProtocol = 0x8;
