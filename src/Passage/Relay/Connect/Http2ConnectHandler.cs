@@ -90,7 +90,17 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         }
 
         // From here a tunnel holds the connection open: its end starts the connection's idle clock again.
-        using var busy = context.Features.Get<Http2ConnectionIdle>()?.TunnelStarted();
+        IDisposable? busy = null;
+        if (context.Features.Get<Http2ConnectionIdle>() is { } idle && (busy = idle.TryStartTunnel()) is null)
+        {
+            // The connection's idle clock ran out while the destination was dialed: it has been told to go away for
+            // carrying no tunnel, and is counted so; a tunnel does not start on it.
+            await upstream.DisposeAsync().ConfigureAwait(false);
+            opening.Lease?.Dispose();
+            Refuse(context, id, RefusalReason.ShuttingDown, "connection closing after its idle timeout; open a new one");
+            return;
+        }
+        using var started = busy;
         Stream stream;
         try
         {

@@ -36,11 +36,19 @@ internal sealed class Http2ConnectionIdle : IDisposable
         }
     }
 
-    /// <summary>A tunnel has started on the connection: the clock stops until the result is disposed (once), at the tunnel's end.</summary>
-    public IDisposable TunnelStarted()
+    /// <summary>
+    /// A tunnel is to start on the connection: the clock stops until the result is disposed (once), at the tunnel's end.
+    /// Null when the clock has run out already: the connection has been told to go away for carrying no tunnel, and none
+    /// may start on it. The clock running out and a tunnel starting exclude each other: whichever comes first holds.
+    /// </summary>
+    public IDisposable? TryStartTunnel()
     {
         lock (_gate)
         {
+            if (_expired)
+            {
+                return null;
+            }
             if (_tunnels++ == 0)
             {
                 _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -50,7 +58,16 @@ internal sealed class Http2ConnectionIdle : IDisposable
     }
 
     /// <summary>Whether the clock ran out with no tunnel open, and the connection was told to go away.</summary>
-    public bool Expired => Volatile.Read(ref _expired);
+    public bool Expired
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _expired;
+            }
+        }
+    }
 
     private void TunnelEnded()
     {
@@ -67,12 +84,15 @@ internal sealed class Http2ConnectionIdle : IDisposable
     {
         lock (_gate)
         {
-            if (_tunnels > 0)
+            // Decided under the lock a start takes it under: a tunnel that starts from here on finds the connection
+            // expired and does not start, and one that started before has stopped the clock. (Decided outside it, a
+            // tunnel could start between the count and the decision, and run on a connection counted idle.)
+            if (_tunnels > 0 || _expired)
             {
                 return;
             }
+            _expired = true;
         }
-        Volatile.Write(ref _expired, true);
         // Kestrel wraps every connection it takes with this feature; without it (not yet taken), there is nothing to drain.
         if (_connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
         {

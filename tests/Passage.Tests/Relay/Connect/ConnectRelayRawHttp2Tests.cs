@@ -59,6 +59,47 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
+    public async Task A_tunnel_whose_dial_ends_after_the_connections_idle_clock_ran_out_does_not_start_and_the_connection_counts_idle()
+    {
+        // The clock's decision and a tunnel's start did not exclude each other: a tunnel whose dial ended just after the
+        // clock ran out started on a connection already told to go away for carrying none, which was then counted
+        // idle_timeout with a tunnel on it. Driven in that order: the request waits in its dial (on a DNS answer the
+        // test gives) while the clock runs out.
+        var clock = new ManualTimeProvider();
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource<IPAddress[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(
+            limits: new RelayLimits { IdleTimeout = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromHours(1) },
+            time: clock,
+            dns: async (_, _) =>
+            {
+                asked.TrySetResult();
+                return await answer.Task;
+            });
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.Settings && f.Flags == 0));
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "slow.test", echo.Port));
+        await asked.Task.WaitAsync(Timeouts.Default);
+
+        clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(RawHttp2.NoError, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.GoAway))?.ErrorCode);
+        answer.SetResult([IPAddress.Loopback]);
+
+        var refused = await h2.ReadUntilAsync(f => f.Stream == 1);
+        Assert.Equal(RawHttp2.Headers, refused?.Type);
+        Assert.Equal(503, refused!.Status);
+        Assert.Contains("passage; error=proxy_internal_response; details=\"connection closing after its idle timeout; open a new one\"", refused.Text);
+        Assert.Null(await h2.ReadUntilAsync(_ => false));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 0);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/idle_timeout"));
+        Assert.Equal(1, relay.Total("passage.relay.connections.closed"));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        Assert.Equal(0, relay.Total("passage.relay.tunnels.opened"));
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    [Fact]
     public async Task Rapid_reset_is_stopped_by_closing_the_connection_with_every_slot_freed_and_its_lines_rationed_warnings()
     {
         // CVE-2023-44487: streams opened and reset at once, each one a request the relay starts on. Kestrel closes such
