@@ -234,7 +234,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     /// <summary>Starts Kestrel for HTTP/2 and binds every endpoint.</summary>
     public async Task StartAsync()
     {
-        var handler = new Http2ConnectHandler(_opener, _tunnels, _logger, _metrics, _options.MaxRequestHeadBytes);
+        var handler = new Http2ConnectHandler(_opener, _tunnels, _logger, _metrics, _options.MaxRequestHeadBytes, _time);
         _http2 = await Http2ConnectServer.StartAsync(_options, handler.HandleAsync, _loggerFactory, _metrics).ConfigureAwait(false);
         if (_options.Endpoints.Count > 0)
         {

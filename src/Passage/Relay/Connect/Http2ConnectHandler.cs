@@ -19,7 +19,7 @@ namespace Passage.Relay.Connect;
 /// <see cref="Http1ParseLimits.DefaultMaxHeaderCount"/> fields) and answered 431 with a Proxy-Status beyond them;
 /// Kestrel's own bounds (<see cref="Http2ConnectServer"/>) are set above these, so that it is the relay that answers.
 /// </remarks>
-internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnels, ILogger logger, RelayMetrics metrics, int maxHeadBytes)
+internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnels, ILogger logger, RelayMetrics metrics, int maxHeadBytes, TimeProvider time)
 {
     private long _nextTunnelId;
 
@@ -119,6 +119,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             throw;
         }
         var lease = opening.Lease;
+        var destination = new Http2TunnelDestination(upstream, time);
         await using var tunnel = new StreamConnection(
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
@@ -127,10 +128,17 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
                 // The slot goes back before the reset goes out: a client at its limit that opens a tunnel as soon as it
                 // sees one reset finds the slot free (the tunnel's end gives it back again, which does nothing).
                 lease?.Dispose();
+                // The pump aborts this side first, then the destination's: when the request was aborted before the relay
+                // ended the stream, the client reset it (or left), and a destination told of its end already is closed
+                // whole. Not so at the relay's stop, which closes every tunnel.
+                if (context.RequestAborted.IsCancellationRequested && !tunnels.IsStopping)
+                {
+                    destination.ClientLeft();
+                }
                 Reset(context);
             });
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
-        await tunnels.RunAsync(tunnel, upstream, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+        await tunnels.RunAsync(tunnel, destination, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>

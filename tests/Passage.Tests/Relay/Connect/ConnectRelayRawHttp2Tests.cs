@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Relay;
+using Passage.Relay.Connect;
 using Passage.Tests.Infrastructure;
 using Passage.Transport;
 
@@ -163,6 +164,65 @@ public sealed class ConnectRelayRawHttp2Tests
             () => $"{relay.Total("passage.relay.connections.closed")} closed");
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/upstream_failed"));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_client_that_resets_its_stream_leaves_the_destination_every_byte_it_sent_then_the_end_only_once_it_had_ended(bool endedFirst)
+    {
+        // A .NET HttpClient application that has sent its bytes and END_STREAM, then disposes the tunnel's stream before
+        // it read the relay's end, sends RST_STREAM (CANCEL). The relay reset its connection to the destination, and a
+        // destination that had not read yet lost what was still queued for it: a TCP reset drops the unsent bytes.
+        // Now that connection is closed as the client's end asked (the bytes, then the end), and what the destination
+        // still sends is dropped. A client that resets its stream before its END_STREAM abandons the tunnel midway: the
+        // destination is reset, as a close would tell it the bytes were whole.
+        const int Length = 60_000;
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        // Inherited by the accepted socket: the destination's window fills with the first few KiB, the rest stays queued in the relay.
+        listener.ReceiveBufferSize = 1;
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port));
+        using var upstream = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+        var sent = new byte[Length];
+        Random.Shared.NextBytes(sent);
+        for (var offset = 0; offset < Length; offset += Length / 4)
+        {
+            var last = offset + Length / 4 == Length;
+            await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, last && endedFirst ? RawHttp2.EndStream : (byte)0, 1, sent.AsSpan(offset, Length / 4)));
+        }
+        // Every byte is in the relay's socket to the destination, and, after the END_STREAM, its end behind them
+        // (FIN_WAIT1: the relay has half-closed, the destination has not taken everything).
+        var relaySide = $"0100007F:{((IPEndPoint)upstream.RemoteEndPoint!).Port:X4}";
+        await Timeouts.WaitUntilAsync(
+            () => relay.Counter("passage.relay.bytes/client_to_upstream") == Length && (!endedFirst || TcpState(relaySide) == "04"),
+            () => $"{relay.Counter("passage.relay.bytes/client_to_upstream")} bytes relayed, state {TcpState(relaySide)}");
+
+        await h2.SendAsync(RawHttp2.Reset(1, RawHttp2.Cancel));
+        // The tunnel's end is counted once the relay has dealt with the reset; only then does the destination read.
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed", ConnectRelay.Http2FrontDoor) == 1);
+
+        if (endedFirst)
+        {
+            Assert.Equal(sent, await Loopback.ReadToEndAsync(upstream));
+        }
+        else
+        {
+            await Assert.ThrowsAnyAsync<SocketException>(() => Loopback.ReadToEndAsync(upstream));
+        }
+        // The client's reset is its end of the tunnel, as before; the bytes counted are those the destination was given.
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
+        Assert.Equal(Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    /// <summary>The state of the loopback TCP socket whose local address is <paramref name="local"/> (as /proc/net/tcp writes it), in hex; null when there is none.</summary>
+    private static string? TcpState(string local) => File.ReadLines("/proc/net/tcp").Skip(1)
+        .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        .FirstOrDefault(f => f[1] == local)?[3];
 
     [Theory]
     [InlineData(true)]

@@ -42,7 +42,7 @@ public sealed class Http2ConnectHandlerCredentialsTests
         Assert.Empty(errors);
         var options = new ConnectOptions { KeyFile = Path.Combine(directory.Path, "relay.pem") };
         var tunnels = new TunnelPump(options, TimeSpan.FromSeconds(10), new RelayLimits().PumpOptions(TimeProvider.System), metrics, NullLogger.Instance);
-        var handler = new Http2ConnectHandler(opener, tunnels, NullLogger.Instance, metrics, options.MaxRequestHeadBytes);
+        var handler = new Http2ConnectHandler(opener, tunnels, NullLogger.Instance, metrics, options.MaxRequestHeadBytes, TimeProvider.System);
         var context = new DefaultHttpContext();
         context.Features.Set<IHttpExtendedConnectFeature>(new ExtendedConnect());
         context.Request.Method = HttpMethods.Connect;

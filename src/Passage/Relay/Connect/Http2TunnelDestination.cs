@@ -1,0 +1,91 @@
+using System.Net.Sockets;
+using Passage.Transport;
+
+namespace Passage.Relay.Connect;
+
+/// <summary>
+/// The destination's side of an HTTP/2 tunnel as the pump sees it: the connection to the destination, which an abort
+/// resets, unless the client had ended its side (END_STREAM, passed on to the destination as a half-close) and then
+/// left (<see cref="ClientLeft"/>): then the abort leaves it whole, and its disposal closes it as
+/// <see cref="LingeringClose"/> does, what the destination still sends read and dropped for a short while.
+/// </summary>
+/// <remarks>
+/// A .NET <c>HttpClient</c> application that has sent its bytes and END_STREAM, then disposes the tunnel's stream before
+/// it read the relay's end, sends RST_STREAM (CANCEL). The pump stops at that (the request's token) and aborts both its
+/// sides: a reset to a destination that had not read yet lost the bytes still queued for it, which a TCP reset drops.
+/// The client asked for no more than the end of the tunnel, which the destination had been told already. A client that
+/// resets its stream before END_STREAM abandons the tunnel midway: the destination is reset, as a close would tell it
+/// the bytes were whole. The bytes read and dropped are counted nowhere: the pump counts only what it delivered.
+/// </remarks>
+internal sealed class Http2TunnelDestination(SocketConnection destination, TimeProvider time) : IDuplexConnection
+{
+    /// <summary>Cancels the pump's wait for the destination's bytes, where an abort that leaves it whole does not.</summary>
+    private readonly CancellationTokenSource _reads = new();
+    private int _writesCompleted;
+    private int _clientLeft;
+    private int _lingering;
+    private int _disposed;
+
+    /// <inheritdoc />
+    public Socket? Socket => destination.Socket;
+
+    /// <summary>
+    /// The client ended the tunnel's stream (reset it, or its connection went) before the relay did: an abort from now on
+    /// closes the destination whole if the client's END_STREAM had been passed on to it.
+    /// </summary>
+    public void ClientLeft() => Volatile.Write(ref _clientLeft, 1);
+
+    /// <inheritdoc />
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        destination.ReadAsync(buffer, cancellationToken.CanBeCanceled ? cancellationToken : _reads.Token);
+
+    /// <inheritdoc />
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => destination.WriteAsync(data, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask CompleteWritesAsync(CancellationToken cancellationToken)
+    {
+        await destination.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _writesCompleted, 1);
+    }
+
+    /// <inheritdoc />
+    public void Abort()
+    {
+        if (Volatile.Read(ref _clientLeft) == 1 && Volatile.Read(ref _writesCompleted) == 1)
+        {
+            if (Interlocked.Exchange(ref _lingering, 1) == 0)
+            {
+                try
+                {
+                    // Ends the pump's wait on the destination, which stays open, its end on its way, until disposed.
+                    _reads.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The pump had ended already: nothing waits.
+                }
+            }
+            return;
+        }
+        destination.Abort();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _reads.Dispose();
+        if (Volatile.Read(ref _lingering) == 1)
+        {
+            await LingeringClose.CloseAsync(destination, ReadOnlyMemory<byte>.Empty, time).ConfigureAwait(false);
+        }
+        else
+        {
+            await destination.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
