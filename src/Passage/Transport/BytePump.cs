@@ -283,8 +283,8 @@ public static partial class BytePump
                 ? new DirectionResult(DirectionEnd.Stopped, PumpSide.None, null)
                 : new DirectionResult(DirectionEnd.Failed, side, error);
 
-        /// <summary>What <paramref name="to"/> has taken of writes so far (<see cref="SocketConnection.Written"/>); 0 for an end that cannot tell.</summary>
-        public static long Written(IDuplexConnection to) => to is SocketConnection socket ? socket.Written : 0;
+        /// <summary>What <paramref name="to"/> has taken of writes so far (<see cref="IWrittenCount"/>); 0 for an end that cannot tell.</summary>
+        public static long Written(IDuplexConnection to) => to is IWrittenCount counted ? counted.Written : 0;
 
         /// <summary>
         /// How a direction whose write to <paramref name="to"/> failed with <paramref name="error"/> ended (<see cref="Ended"/>),

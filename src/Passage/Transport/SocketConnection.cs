@@ -18,7 +18,7 @@ namespace Passage.Transport;
 /// <para>Dispose (or abort) through this object, not the socket: that takes the socket out of the
 /// readiness set before it is closed and ends whatever waits on it.</para>
 /// </remarks>
-public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
+public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWrittenCount
 {
     private readonly bool _readiness;
     private SpinLock _lock = new(enableThreadOwnerTracking: false);
@@ -239,6 +239,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget
     /// time that a connection allows.
     /// </summary>
     internal long Written => Volatile.Read(ref _written);
+
+    long IWrittenCount.Written => Written;
 
     /// <summary>
     /// Whether a report said the peer half-closed, hung up, failed or sent urgent data: then a short read, or a splice

@@ -302,6 +302,19 @@ public abstract class BytePumpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bytes_the_upstream_read_before_it_reset_are_counted_through_an_end_that_wraps_its_socket()
+    {
+        // As above, with the upstream wrapped as the HTTP/2 door wraps its destination: the wrapper passes the socket's
+        // count on (IWrittenCount), or the part of the failed write that went out would be counted nowhere.
+        _relayOut.SendBufferSize = 16 * 1024;
+        _server.ReceiveBufferSize = 16 * 1024;
+        var preamble = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        var destination = new Passage.Relay.Connect.Http2TunnelDestination(new SocketConnection(_relayOut), TimeProvider.System);
+        var pump = CheckedPath(BytePump.RunAsync(new SocketConnection(_relayIn), destination, new PumpOptions { ZeroCopy = ZeroCopy }, preamble, default));
+        await ServerReadsSomeThenResets(pump, preamble);
+    }
+
+    [Fact]
     public async Task Relayed_bytes_the_upstream_read_before_it_reset_are_counted_though_the_write_that_carried_them_failed()
     {
         if (!OperatingSystem.IsLinux())
