@@ -67,4 +67,5 @@ internal static class LogEvents
     public const int ClientCapLowered = 504;
     public const int ClientRelayBrokeTunnel = 505;
     public const int ClientRelayStatus = 506;
+    public const int TunnelStatusSubscriberFailed = 507;
 }

@@ -60,6 +60,10 @@ internal static partial class TunnelLog
         Message = "the request was delivered, but its answer could not be passed on: {ErrorType}: {Details}; the client got 502")]
     public static partial void AnswerRefused(ILogger logger, string errorType, string details);
 
+    [LoggerMessage(EventId = LogEvents.TunnelStatusSubscriberFailed, EventName = "TunnelStatusSubscriberFailed", Level = LogLevel.Warning,
+        Message = "a subscriber to the tunnel's status failed ({Error}); later changes are still raised, and further failures not logged")]
+    public static partial void StatusSubscriberFailed(ILogger logger, string error);
+
     [LoggerMessage(EventId = LogEvents.TunnelLinesSkipped, EventName = "TunnelLinesSkipped", Level = LogLevel.Warning,
         Message = "{Count} more '{What}' lines were not logged (at most {PerWindow} every {Seconds} s)")]
     private static partial void Skipped(ILogger logger, int count, string what, int perWindow, int seconds);

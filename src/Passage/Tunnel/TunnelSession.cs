@@ -40,6 +40,8 @@ internal sealed class TunnelSession : IAsyncDisposable
     // Changes not yet raised, in the order made; _raising while a thread raises them.
     private readonly Queue<TunnelStatus> _events = new();
     private bool _raising;
+    // A subscriber has thrown (and that was logged).
+    private bool _subscriberFailed;
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
@@ -108,7 +110,8 @@ internal sealed class TunnelSession : IAsyncDisposable
 
     /// <summary>
     /// Raised on every change of <see cref="Status"/> (from the session's loop, or from <see cref="DisposeAsync"/>), one
-    /// at a time and in the order of the changes; <see cref="TunnelPhase.Stopped"/> is the last.
+    /// at a time and in the order of the changes; <see cref="TunnelPhase.Stopped"/> is the last. A subscriber that throws
+    /// stops neither the others nor later changes: its exception is logged, once per session, and dropped.
     /// </summary>
     public event Action<TunnelStatus>? StatusChanged;
 
@@ -278,7 +281,11 @@ internal sealed class TunnelSession : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Raises <see cref="StatusChanged"/> for each queued change, in order, until none is left.</summary>
+    /// <summary>
+    /// Raises <see cref="StatusChanged"/> for each queued change, in order, until none is left. Each subscriber is called on
+    /// its own: one that throws is logged (the first time) and the others, and the changes after, are raised all the same,
+    /// so that <see cref="TunnelPhase.Stopped"/> is never left in the queue.
+    /// </summary>
     private void RaiseQueued()
     {
         while (true)
@@ -292,18 +299,23 @@ internal sealed class TunnelSession : IAsyncDisposable
                     return;
                 }
             }
-            try
+            if (StatusChanged is not { } subscribers)
             {
-                StatusChanged?.Invoke(next);
+                continue;
             }
-            catch
+            foreach (var subscriber in subscribers.GetInvocationList())
             {
-                // The next change raises what is still queued.
-                lock (_statusLock)
+                try
                 {
-                    _raising = false;
+                    ((Action<TunnelStatus>)subscriber)(next);
                 }
-                throw;
+                catch (Exception e)
+                {
+                    if (!Interlocked.Exchange(ref _subscriberFailed, true))
+                    {
+                        TunnelLog.StatusSubscriberFailed(_logger, $"{e.GetType().Name}: {e.Message}");
+                    }
+                }
             }
         }
     }

@@ -26,14 +26,7 @@ public sealed class TunnelSessionStatusTests
         var serverStopped = false;
         try
         {
-            var options = new TunnelOptions
-            {
-                Mode = TunnelMode.Client,
-                Peer = serverId,
-                KeyFile = clientKey,
-                ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
-                ConnectInterval = TimeSpan.FromMilliseconds(200),
-            };
+            var options = ClientOptions(serverId, clientKey, server.LocalEndpoint.Port) with { ConnectInterval = TimeSpan.FromMilliseconds(200) };
             var logger = new StatusAtLogLogger();
             using var credentials = TunnelCredentials.Load(options);
             await using var session = new TunnelSession(options, credentials, logger);
@@ -72,13 +65,7 @@ public sealed class TunnelSessionStatusTests
         listener.Listen(4);
         var forwarding = ForwardWhenOpenAsync(listener, gate.Task, server.LocalEndpoint);
 
-        var options = new TunnelOptions
-        {
-            Mode = TunnelMode.Client,
-            Peer = serverId,
-            KeyFile = clientKey,
-            ConnectAddress = new HostPort("127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port),
-        };
+        var options = ClientOptions(serverId, clientKey, ((IPEndPoint)listener.LocalEndPoint!).Port);
         using var credentials = TunnelCredentials.Load(options);
         var session = new TunnelSession(options, credentials, NullLogger.Instance);
         var seen = new List<TunnelPhase>();
@@ -109,23 +96,21 @@ public sealed class TunnelSessionStatusTests
 
     /// <summary>
     /// A subscriber that stops the session as it hears of Up (so Stopped is set while Up is still being raised): a later
-    /// subscriber hears Up, then Stopped, never the other way round.
+    /// subscriber hears Up, then Stopped, never the other way round. So it does when the first subscriber also throws at
+    /// every change: the session's loop and its disposal end well all the same, and the failure is logged once.
     /// </summary>
-    [Fact]
-    public async Task Subscribers_hear_the_changes_in_the_order_made_and_Stopped_last()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Subscribers_hear_the_changes_in_the_order_made_and_Stopped_last(bool firstThrows)
     {
         using var directory = new TemporaryDirectory();
         var (serverKey, serverId, clientKey, clientId) = CreateKeys(directory);
         await using var server = await StartServerAsync(serverKey, clientId);
-        var options = new TunnelOptions
-        {
-            Mode = TunnelMode.Client,
-            Peer = serverId,
-            KeyFile = clientKey,
-            ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
-        };
+        var options = ClientOptions(serverId, clientKey, server.LocalEndpoint.Port);
         using var credentials = TunnelCredentials.Load(options);
-        var session = new TunnelSession(options, credentials, NullLogger.Instance);
+        var logger = new RecordingLogger();
+        var session = new TunnelSession(options, credentials, logger);
         var disposing = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.StatusChanged += status =>
         {
@@ -134,28 +119,28 @@ public sealed class TunnelSessionStatusTests
                 // On the loop's thread, before the next subscriber hears of Up: Stopped is set now.
                 disposing.TrySetResult(session.DisposeAsync().AsTask());
             }
-        };
-        var heard = new List<TunnelPhase>();
-        var stoppedHeard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        session.StatusChanged += status =>
-        {
-            lock (heard)
+            if (firstThrows)
             {
-                heard.Add(status.Phase);
-            }
-            if (status.Phase == TunnelPhase.Stopped)
-            {
-                stoppedHeard.TrySetResult();
+                throw new InvalidOperationException("a subscriber's own failure");
             }
         };
+        var heard = new PhasesHeard(session);
         session.Start();
 
         await (await disposing.Task.WaitAsync(Timeouts.Default)).WaitAsync(Timeouts.Default);
-        await stoppedHeard.Task.WaitAsync(Timeouts.Default);
+        await heard.Stopped;
         Assert.Equal(TunnelPhase.Stopped, session.Status.Phase);
-        lock (heard)
+        Assert.Equal([TunnelPhase.Up, TunnelPhase.Stopped], heard.Phases);
+        var failures = logger.Named("TunnelStatusSubscriberFailed");
+        if (firstThrows)
         {
-            Assert.Equal([TunnelPhase.Up, TunnelPhase.Stopped], heard);
+            var logged = Assert.Single(failures);
+            Assert.Equal(LogLevel.Warning, logged.Level);
+            Assert.Contains("a subscriber's own failure", logged.Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Empty(failures);
         }
     }
 
@@ -168,6 +153,15 @@ public sealed class TunnelSessionStatusTests
         using var client = NodeIdentity.LoadOrCreate(clientKey, null, out _);
         return (serverKey, server.NodeId, clientKey, client.NodeId);
     }
+
+    /// <summary>A client end with the key <paramref name="clientKey"/> that takes the server end <paramref name="serverId"/> on loopback's <paramref name="port"/>.</summary>
+    private static TunnelOptions ClientOptions(NodeId serverId, string clientKey, int port) => new()
+    {
+        Mode = TunnelMode.Client,
+        Peer = serverId,
+        KeyFile = clientKey,
+        ConnectAddress = new HostPort("127.0.0.1", port),
+    };
 
     /// <summary>A server end on loopback that takes the client end <paramref name="clientId"/>; its backend is never reached.</summary>
     private static Task<TunnelServer> StartServerAsync(string serverKey, NodeId clientId) => TunnelServer.StartAsync(new TunnelOptions
@@ -206,6 +200,41 @@ public sealed class TunnelSessionStatusTests
             await outbound.ConnectAsync(target);
             await using var upstream = new SocketConnection(outbound);
             await BytePump.RunAsync(client, upstream);
+        }
+    }
+
+    /// <summary>A subscriber that notes the phases it hears, in order.</summary>
+    private sealed class PhasesHeard
+    {
+        private readonly List<TunnelPhase> _phases = [];
+        private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public PhasesHeard(TunnelSession session) => session.StatusChanged += Hear;
+
+        /// <summary>Completes once <see cref="TunnelPhase.Stopped"/> has been heard (fails after <see cref="Timeouts.Default"/>).</summary>
+        public Task Stopped => _stopped.Task.WaitAsync(Timeouts.Default);
+
+        public IReadOnlyList<TunnelPhase> Phases
+        {
+            get
+            {
+                lock (_phases)
+                {
+                    return _phases.ToList();
+                }
+            }
+        }
+
+        private void Hear(TunnelStatus status)
+        {
+            lock (_phases)
+            {
+                _phases.Add(status.Phase);
+            }
+            if (status.Phase == TunnelPhase.Stopped)
+            {
+                _stopped.TrySetResult();
+            }
         }
     }
 
