@@ -14,6 +14,9 @@ namespace Passage.Tunnel;
 /// Used only when both ends agree (<see cref="TunnelHeaders.Framing"/> on the extended CONNECT and on its answer), so an
 /// end that does not know it gets the bytes unframed. The other direction is not framed: the server end can end it
 /// with END_STREAM alone.
+/// <para>An idle connection holds no buffer at either end: a zero-byte read of the server end's side waits until
+/// content is there, reading the framing between chunks as it comes (<see cref="ChunkedReadStream"/>), so the pump
+/// parks on it as on a socket.</para>
 /// </remarks>
 internal sealed class ChunkFramedStream : DelegatingStream
 {

@@ -36,33 +36,20 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
     /// <summary>The trailer fields, in order; complete once a read has returned 0.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Trailers => _trailers;
 
+    /// <summary>
+    /// Reads content. A zero-length <paramref name="buffer"/> waits until content (or the end of the body) is there,
+    /// without holding a buffer: the framing between chunks is read as it comes, so a body idle between chunks (an
+    /// upgraded connection's, for as long as it lasts) holds none either.
+    /// </summary>
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_done)
+        if (!await NextChunkAsync(cancellationToken).ConfigureAwait(false))
         {
             return 0;
         }
         if (buffer.IsEmpty)
         {
-            // Wait for data without holding a buffer (the caller's zero-byte read).
             return await _reader.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-        if (_remaining == 0)
-        {
-            if (_afterChunk)
-            {
-                await ExpectEmptyLineAsync(cancellationToken).ConfigureAwait(false);
-                _afterChunk = false;
-            }
-            _remaining = await ReadChunkSizeAsync(cancellationToken).ConfigureAwait(false);
-            if (_remaining == 0)
-            {
-                await ReadTrailersAsync(cancellationToken).ConfigureAwait(false);
-                _done = true;
-                _onTrailers?.Invoke(_trailers);
-                return 0;
-            }
-            _afterChunk = true;
         }
         var read = await _reader.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken).ConfigureAwait(false);
         if (read == 0)
@@ -71,6 +58,39 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
         }
         _remaining -= read;
         return read;
+    }
+
+    /// <summary>
+    /// Reads the framing up to the next chunk's content, unless inside a chunk: the CRLF that ends a chunk, the next size
+    /// line and, after the last chunk, the trailer section. False once the body has ended. Each line is read once its
+    /// first bytes are there (a zero-byte read of the reader), so waiting for one holds no buffer.
+    /// </summary>
+    private async ValueTask<bool> NextChunkAsync(CancellationToken cancellationToken)
+    {
+        while (_remaining == 0)
+        {
+            if (_done)
+            {
+                return false;
+            }
+            await _reader.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            if (_afterChunk)
+            {
+                await ExpectEmptyLineAsync(cancellationToken).ConfigureAwait(false);
+                _afterChunk = false;
+                continue;
+            }
+            _remaining = await ReadChunkSizeAsync(cancellationToken).ConfigureAwait(false);
+            if (_remaining == 0)
+            {
+                await ReadTrailersAsync(cancellationToken).ConfigureAwait(false);
+                _done = true;
+                _onTrailers?.Invoke(_trailers);
+                return false;
+            }
+            _afterChunk = true;
+        }
+        return true;
     }
 
     /// <summary>Parses <c>chunk-size [ chunk-ext ] CRLF</c>; the size is hexadecimal and must fit in 63 bits.</summary>
