@@ -116,6 +116,44 @@ public sealed class TunnelTrailerTests(TunnelPairFixture fixture) : IClassFixtur
         Assert.Equal("application/octet-stream", answer.Fields["Content-Type"]);
     }
 
+    /// <summary>
+    /// A request with trailers goes on a backend connection of its own, counted against the backend connections' cap (here
+    /// 1) with the pooled ones: while a pooled request the backend does not answer holds the one slot, the application's
+    /// request with trailers is answered 503 with Proxy-Status <c>connection_limit_reached</c>; once that request has
+    /// ended, its slot comes back and the request with trailers goes through again.
+    /// </summary>
+    [Fact]
+    public async Task A_request_with_trailers_at_the_backend_connection_cap_gets_503_connection_limit_reached()
+    {
+        await using var backend = await TunnelBackend.StartAsync();
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, backendConnectionLimit: 1, clientEnd: true);
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        Task<RawHttp1.Answer> SendWithTrailersAsync() => RawHttp1.SendChunkedAsync(ends.HttpPort, "POST", "/hash",
+            new MemoryStream("a body with trailers"u8.ToArray()), "Trailer: x-digest\r\n", "x-digest: abc\r\n", cts.Token);
+
+        // Below the cap it goes through, and its connection gives the slot back when the exchange ends.
+        Assert.Equal(200, (await SendWithTrailersAsync()).Status);
+
+        using var application = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ends.HttpPort}") };
+        using var stopHolding = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        var holding = application.GetAsync("/silent", stopHolding.Token);
+        await Timeouts.WaitUntilAsync(() => Volatile.Read(ref backend.Requests) >= 2);
+
+        var refused = await SendWithTrailersAsync();
+        Assert.Equal(503, refused.Status);
+        Assert.Contains("error=connection_limit_reached", refused.Fields["Proxy-Status"], StringComparison.Ordinal);
+
+        await stopHolding.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holding);
+        int status;
+        do
+        {
+            status = (await SendWithTrailersAsync()).Status;
+        }
+        while (status == 503);
+        Assert.Equal(200, status);
+    }
+
     [Fact]
     public async Task Trailers_that_were_not_announced_are_not_forwarded()
     {

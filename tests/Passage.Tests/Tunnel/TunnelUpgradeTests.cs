@@ -1,9 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Passage.Configuration;
-using Passage.Identity;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
 
@@ -110,79 +107,6 @@ public sealed class TunnelUpgradeTests
             pair.Client.WaitForLineAsync(l => l.Contains("protocol upgrade (x-test) ended: IdleTimeout", StringComparison.Ordinal)),
             pair.Server.WaitForLineAsync(l => l.Contains("protocol upgrade (x-test) ended: IdleTimeout", StringComparison.Ordinal)));
         await ended;
-    }
-
-    /// <summary>A server end in this process, to a backend, and a client end's session to it, without the client end's listener.</summary>
-    private sealed class InProcessEnds : IAsyncDisposable
-    {
-        private readonly TemporaryDirectory _directory;
-        private readonly TunnelServer _server;
-        private readonly TunnelCredentials _credentials;
-        private readonly TunnelSession _session;
-
-        private InProcessEnds(TemporaryDirectory directory, TunnelServer server, TunnelCredentials credentials, TunnelSession session)
-        {
-            _directory = directory;
-            _server = server;
-            _credentials = credentials;
-            _session = session;
-        }
-
-        public string Origin => _session.Origin;
-
-        public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null)
-        {
-            var directory = new TemporaryDirectory();
-            var serverKey = Path.Combine(directory.Path, "server.key");
-            var clientKey = Path.Combine(directory.Path, "client.key");
-            using var serverIdentity = NodeIdentity.LoadOrCreate(serverKey, null, out _);
-            using var clientIdentity = NodeIdentity.LoadOrCreate(clientKey, null, out _);
-            var server = await TunnelServer.StartAsync(new TunnelOptions
-            {
-                Mode = TunnelMode.Server,
-                Peer = clientIdentity.NodeId,
-                KeyFile = serverKey,
-                BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
-                HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
-                BackendConnectionLimit = backendConnectionLimit,
-            }, NullLoggerFactory.Instance);
-            var options = new TunnelOptions
-            {
-                Mode = TunnelMode.Client,
-                Peer = serverIdentity.NodeId,
-                KeyFile = clientKey,
-                ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
-            };
-            var credentials = TunnelCredentials.Load(options);
-            var session = new TunnelSession(options, credentials, NullLogger.Instance);
-            session.Start();
-            await session.FirstAttempt.WaitAsync(Timeouts.Default);
-            Assert.Equal(TunnelPhase.Up, session.Status.Phase);
-            return new InProcessEnds(directory, server, credentials, session);
-        }
-
-        public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            request.Version = HttpVersion.Version20;
-            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-            return _session.Invoker.SendAsync(request, cancellationToken);
-        }
-
-        /// <summary>An extended CONNECT for <c>x-test</c>, as the client end sends an application's upgrade.</summary>
-        public Task<HttpResponseMessage> UpgradeAsync(string path, CancellationToken cancellationToken)
-        {
-            var request = new HttpRequestMessage(HttpMethod.Connect, Origin + path);
-            request.Headers.Protocol = "x-test";
-            return SendAsync(request, cancellationToken);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _session.DisposeAsync();
-            _credentials.Dispose();
-            await _server.DisposeAsync();
-            _directory.Dispose();
-        }
     }
 
     /// <summary>Opens an upgraded connection through the client end: returns once its 101 has been read.</summary>
