@@ -26,6 +26,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/chunked-twice-named"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
+        ["/too-large"] = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
     };
 
     private RawBackend _backend = null!;
@@ -188,5 +189,22 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 502 ", head, StringComparison.Ordinal);
         Assert.Contains("Proxy-Status: passage; error=http_protocol_error", head, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// An application that sends <c>Expect: 100-continue</c> waits for 100 before its body; a backend that refuses the
+    /// request at once, without reading it, has its answer reach the application first, with no body asked for (the
+    /// expectation crosses to the backend, and the HTTP client at each hop sends no body above 1 KiB, or of unknown length,
+    /// once a final error answer has come). A smaller body, a 2xx answer and a request with trailers have the body asked for
+    /// (100 Continue) and sent before the answer comes back: the runtime's HTTP/1.1 client finishes sending a body it has
+    /// begun before it returns the answer.
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Length: 1048576")]
+    [InlineData("Transfer-Encoding: chunked")]
+    public async Task A_backends_refusal_of_an_expected_body_reaches_the_application_before_any_100(string framing)
+    {
+        var head = await RawHttp1.SendHeadAsync(_pair.HttpPort, $"POST /too-large HTTP/1.1\r\nHost: app.test\r\n{framing}\r\nExpect: 100-continue\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 413 ", head, StringComparison.Ordinal);
     }
 }
