@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.AspNetCore.Http;
 
 namespace Passage.Tunnel;
 
@@ -18,11 +19,14 @@ internal static class BodyCopier
     /// <summary>
     /// Copies until <paramref name="source"/> ends. Never throws for I/O failures: they come back as the result, and
     /// what reading the source threw goes to <paramref name="sourceFailed"/> (to tell a sender that broke the framing
-    /// from one that went away).
+    /// from one that went away). A sender that sends no byte for <paramref name="senderIdle"/> (when positive and not
+    /// infinite) has broken off too: <paramref name="sourceFailed"/> gets a 408 (RFC 9110 §15.5.9).
     /// </summary>
-    public static async Task<BodyCopyResult> CopyAsync(Stream source, Stream destination, CancellationToken cancellationToken, Action<Exception>? sourceFailed = null)
+    public static async Task<BodyCopyResult> CopyAsync(
+        Stream source, Stream destination, CancellationToken cancellationToken, Action<Exception>? sourceFailed = null, TimeSpan senderIdle = default)
     {
         byte[]? buffer = null;
+        var idle = senderIdle > TimeSpan.Zero ? new SenderIdle(senderIdle, cancellationToken) : null;
         try
         {
             while (true)
@@ -30,17 +34,25 @@ internal static class BodyCopier
                 int read;
                 try
                 {
+                    var waitToken = idle?.Start() ?? cancellationToken;
                     if (buffer is null)
                     {
                         // Hold no buffer while the sender is quiet; a stream without zero-byte reads returns at once.
-                        read = await source.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                        read = await source.ReadAsync(Memory<byte>.Empty, waitToken).ConfigureAwait(false);
                         buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                     }
-                    read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    read = await source.ReadAsync(buffer, waitToken).ConfigureAwait(false);
+                    idle?.Stop();
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
                     return BodyCopyResult.Canceled;
+                }
+                catch (OperationCanceledException) when (idle is { Expired: true })
+                {
+                    sourceFailed?.Invoke(new BadHttpRequestException(
+                        $"no byte of the request body came for {Configuration.Duration.Format(senderIdle)}", StatusCodes.Status408RequestTimeout));
+                    return BodyCopyResult.SourceFailed;
                 }
                 catch (Exception e) when (IsIoFailure(e))
                 {
@@ -73,11 +85,44 @@ internal static class BodyCopier
         }
         finally
         {
+            idle?.Dispose();
             if (buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>
+    /// The clock of a wait for the sender's next bytes: one timed source for the whole copy, armed for each wait and
+    /// disarmed after it; one that ran out just as its wait ended is replaced, so that only a wait that ran out fails.
+    /// </summary>
+    private sealed class SenderIdle(TimeSpan limit, CancellationToken cancellationToken) : IDisposable
+    {
+        private CancellationTokenSource _clock = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        /// <summary>Whether a wait ran out (and not because of the copy's own token).</summary>
+        public bool Expired => _clock.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
+
+        /// <summary>Arms the clock for a wait; its token ends the wait at the limit or with the copy's token.</summary>
+        public CancellationToken Start()
+        {
+            _clock.CancelAfter(limit);
+            return _clock.Token;
+        }
+
+        /// <summary>The wait ended with bytes (or the end): disarms the clock.</summary>
+        public void Stop()
+        {
+            _clock.CancelAfter(Timeout.InfiniteTimeSpan);
+            if (_clock.IsCancellationRequested)
+            {
+                _clock.Dispose();
+                _clock = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            }
+        }
+
+        public void Dispose() => _clock.Dispose();
     }
 
     /// <summary>The exceptions a broken peer, a reset stream or a bad framing produce.</summary>

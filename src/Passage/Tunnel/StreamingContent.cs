@@ -20,6 +20,7 @@ internal sealed class StreamingContent : HttpContent
     private readonly CancellationToken _cancellationToken;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>>? _trailers;
     private readonly BackendTimer? _backend;
+    private readonly TimeSpan _senderIdle;
     private readonly CancellationTokenSource _stop = new();
     private Task? _copying;
 
@@ -32,8 +33,13 @@ internal sealed class StreamingContent : HttpContent
     /// <paramref name="source"/> has ended.
     /// </param>
     /// <param name="backend">When the body goes to a backend: times its writes, and starts the wait for the answer once the body is through.</param>
-    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken, Func<IEnumerable<KeyValuePair<string, string>>>? trailers = null, BackendTimer? backend = null)
+    /// <param name="senderIdle">
+    /// A sender that sends no byte of the body for this long (<c>system.idleTimeout</c>) has broken off: the copy fails,
+    /// and <see cref="SenderError"/> is a 408. Zero or infinite: no limit.
+    /// </param>
+    public StreamingContent(Stream source, bool compress, CancellationToken cancellationToken, Func<IEnumerable<KeyValuePair<string, string>>>? trailers = null, BackendTimer? backend = null, TimeSpan senderIdle = default)
     {
+        _senderIdle = senderIdle;
         _source = backend?.WatchClient(source) ?? source;
         _compress = compress;
         _cancellationToken = cancellationToken;
@@ -111,7 +117,7 @@ internal sealed class StreamingContent : HttpContent
     {
         var chunked = _trailers is null ? null : new ChunkedWriteStream(destination);
         Result = await BodyCopier.CopyAsync(_source, chunked ?? destination, cancellationToken,
-            e => SenderError = e as Microsoft.AspNetCore.Http.BadHttpRequestException).ConfigureAwait(false);
+            e => SenderError = e as Microsoft.AspNetCore.Http.BadHttpRequestException, _senderIdle).ConfigureAwait(false);
         if (Result != BodyCopyResult.Completed)
         {
             // The receiver must not take a cut-off body for a whole one: fail the exchange.

@@ -162,7 +162,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 ? context.Features.Get<IHttpRequestTrailersFeature>()
                 : null;
             var content = new StreamingContent(context.Request.Body, compress, context.RequestAborted,
-                trailers is null ? null : () => trailers.Available ? TunnelHeaders.Lines(trailers.Trailers) : []);
+                trailers is null ? null : () => trailers.Available ? TunnelHeaders.Lines(trailers.Trailers) : [], senderIdle: options.IdleTimeout);
             if (trailers is not null)
             {
                 message.Headers.TryAddWithoutValidation(TunnelHeaders.Framing, TunnelHeaders.Chunked);

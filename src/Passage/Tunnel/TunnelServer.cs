@@ -203,11 +203,11 @@ public sealed class TunnelServer : IAsyncDisposable
                 var reader = new Http1Reader(body);
                 context.Response.RegisterForDispose(reader);
                 var unframed = new ChunkedReadStream(reader);
-                content = new StreamingContent(unframed, compress: false, context.RequestAborted, () => unframed.Trailers, backend);
+                content = new StreamingContent(unframed, compress: false, context.RequestAborted, () => unframed.Trailers, backend, options.IdleTimeout);
             }
             else
             {
-                content = new StreamingContent(body, compress: false, context.RequestAborted, backend: backend);
+                content = new StreamingContent(body, compress: false, context.RequestAborted, backend: backend, senderIdle: options.IdleTimeout);
                 var length = compressed ? MessageCopy.ParseLength(context.Request.Headers[TunnelHeaders.Length]) : context.Request.ContentLength;
                 if (length is { } known)
                 {

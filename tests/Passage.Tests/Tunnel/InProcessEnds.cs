@@ -34,7 +34,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -49,6 +49,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
             HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
             BackendConnectionLimit = backendConnectionLimit,
+            IdleTimeout = idleTimeout ?? new TunnelOptions().IdleTimeout,
         }, NullLoggerFactory.Instance);
         var options = new TunnelOptions
         {
@@ -57,6 +58,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             KeyFile = clientKey,
             ConnectAddress = new HostPort("127.0.0.1", server.LocalEndpoint.Port),
             HttpBindAddress = new IPEndPoint(IPAddress.Loopback, 0),
+            IdleTimeout = idleTimeout ?? new TunnelOptions().IdleTimeout,
         };
         var credentials = TunnelCredentials.Load(options);
         var session = new TunnelSession(options, credentials, NullLogger.Instance);
