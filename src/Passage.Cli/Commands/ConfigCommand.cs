@@ -93,6 +93,10 @@ internal static class ConfigCommand
     /// <summary>Which role a file configures, from its top-level sections; relay when unclear (its reader names the problem).</summary>
     private static string RoleOf(string path)
     {
+        if (path.Length == 0)
+        {
+            return "relay";
+        }
         try
         {
             using var json = JsonDocument.Parse(new MemoryStream(CliSettings.ReadFile(path)), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });

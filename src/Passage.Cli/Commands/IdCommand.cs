@@ -24,6 +24,11 @@ internal static class IdCommand
         command.SetAction(parseResult =>
         {
             var path = parseResult.GetValue(file)!;
+            if (path.Length == 0)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine("passage id: the file name is empty");
+                return 1;
+            }
             try
             {
                 parseResult.InvocationConfiguration.Output.WriteLine(NodeIdentity.ReadNodeId(path));

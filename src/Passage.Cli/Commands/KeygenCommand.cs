@@ -39,6 +39,11 @@ internal static class KeygenCommand
             var overwrite = parseResult.GetValue(force);
             var stdout = parseResult.InvocationConfiguration.Output;
             var stderr = parseResult.InvocationConfiguration.Error;
+            if (path.Length == 0)
+            {
+                stderr.WriteLine("passage keygen: the file name (--out) is empty");
+                return 1;
+            }
             if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
             {
                 stderr.WriteLine($"passage keygen: '{path}' already exists; it was left untouched. Use --force to replace it with a new identity.");

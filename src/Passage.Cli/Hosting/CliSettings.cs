@@ -20,12 +20,20 @@ internal static class CliSettings
     /// </summary>
     public static byte[] ReadFile(string configFile) => InputFile.ReadAll(configFile, MaxFileSize);
 
+    /// <summary>The error for a settings file given with an empty name.</summary>
+    public const string EmptyFileName = "the settings file's name is empty";
+
     /// <summary>The layers, or the errors that prevent reading them (a missing file, broken JSON).</summary>
     public static (IReadOnlyList<SettingsLayer> Layers, IReadOnlyList<string> Errors) Build(string? configFile, IEnumerable<KeyValuePair<string, string?>> flags)
     {
         var layers = new List<SettingsLayer>();
         var errors = new List<string>();
-        if (configFile is not null)
+        if (configFile is { Length: 0 })
+        {
+            // An unset shell variable (--config "$FILE"): no file to read, and the defaults alone would start.
+            errors.Add(EmptyFileName);
+        }
+        else if (configFile is not null)
         {
             try
             {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Passage.Cli.Commands;
+using Passage.Cli.Hosting;
 using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Cli;
@@ -327,6 +328,25 @@ public sealed class RelayCommandTests
         var (badExit, _, badErrors) = await PassageProcess.RunAsync(["config", "check", badClient]);
         Assert.Equal(1, badExit);
         Assert.Contains("client.relays[0]", badErrors);
+    }
+
+    /// <summary>
+    /// A settings file named by an empty string (<c>--config "$FILE"</c> with the variable unset) ended every command in a
+    /// stack trace: each says so in one line and starts nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("relay", "--config")]
+    [InlineData("client", "--config")]
+    [InlineData("tunnel", "--config")]
+    [InlineData("config", "check")]
+    public async Task An_empty_settings_file_name_is_an_error_not_a_stack(string command, string option)
+    {
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync([command, option, ""]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"  {CliSettings.EmptyFileName}", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("listening", stdout + stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -97,6 +97,19 @@ public sealed class IdentityCommandTests : IDisposable
         Assert.Equal("", bad.StandardOutput);
     }
 
+    /// <summary>An empty file name (an unset shell variable) ended <c>passage id</c> in a stack trace.</summary>
+    [Fact]
+    public async Task AnEmptyFileNameIsOneLineNotAStack()
+    {
+        var id = await PassageProcess.RunAsync(["id", ""], Timeout);
+        var keygen = await PassageProcess.RunAsync(["keygen", "--out", ""], Timeout);
+
+        Assert.Equal(1, id.ExitCode);
+        Assert.Equal("passage id: the file name is empty", id.StandardError.Trim());
+        Assert.Equal(1, keygen.ExitCode);
+        Assert.Equal("passage keygen: the file name (--out) is empty", keygen.StandardError.Trim());
+    }
+
     [Theory]
     [InlineData("keygen", "--out", "--force", "--name")]
     [InlineData("id", "FILE", "node ID", "certificate")]
