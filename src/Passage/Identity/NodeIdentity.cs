@@ -260,18 +260,28 @@ public sealed class NodeIdentity : IDisposable
             {
                 builder.AddIpAddress(address);
             }
-            else if (HostName.IsDnsName(name) || (name.StartsWith("*.", StringComparison.Ordinal) && HostName.IsDnsName(name[2..])))
+            else if (CertificateNameProblem(name) is { } problem)
             {
-                builder.AddDnsName(name);
+                throw new ArgumentException(problem + ".");
             }
             else
             {
-                throw new ArgumentException($"'{name}' is neither a DNS name nor an IP address.");
+                builder.AddDnsName(name);
             }
             any = true;
         }
         return any ? builder.Build(critical: false) : null;
     }
+
+    /// <summary>
+    /// Why a new certificate cannot name <paramref name="name"/> (<c>'a b' is neither a DNS name nor an IP address</c>),
+    /// or null when it can: an IP literal, a DNS name, or a wildcard <c>*.name</c>. Settings check their names with it
+    /// before anything starts, as <see cref="Create"/> refuses the same.
+    /// </summary>
+    internal static string? CertificateNameProblem(string name) =>
+        HostName.TryParseIpLiteral(name, out _) || HostName.IsDnsName(name) || (name.StartsWith("*.", StringComparison.Ordinal) && HostName.IsDnsName(name[2..]))
+            ? null
+            : $"'{name}' is neither a DNS name nor an IP address";
 
     /// <summary>RFC 5280 §4.1.2.2: a positive integer of at most 20 octets; 16 random ones here.</summary>
     private static byte[] NewSerialNumber()

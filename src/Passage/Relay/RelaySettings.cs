@@ -55,6 +55,7 @@ public static class RelaySettings
         if (connect is not null)
         {
             CheckFiles(reader, connect);
+            CheckNames(reader);
         }
         IPEndPoint? admin = null;
         if (reader.GetString("relay:admin") is { Length: > 0 } adminText)
@@ -161,6 +162,21 @@ public static class RelaySettings
             else
             {
                 reader.AddError("relay:tokenFile", error);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The names a new certificate is to carry: each must be one a certificate can name, or the start would fail making
+    /// the key (and does so whether or not the key exists, so that a setting is good or bad whatever is on disk).
+    /// </summary>
+    private static void CheckNames(SettingsReader reader)
+    {
+        foreach (var (key, name, layer) in reader.GetList("relay:names"))
+        {
+            if (Identity.NodeIdentity.CertificateNameProblem(name) is { } problem)
+            {
+                reader.AddError(key, problem, layer);
             }
         }
     }

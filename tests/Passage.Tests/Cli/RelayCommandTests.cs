@@ -96,6 +96,32 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A name a certificate cannot carry (<c>--name "relay example"</c>, a URL) passed the settings and <c>config
+    /// check</c>, then ended the start in an unhandled exception with its stack, as the new key was being made: it is a
+    /// setting's error, naming <c>relay.names</c>, before anything starts, in both.
+    /// </summary>
+    [Fact]
+    public async Task A_name_no_certificate_can_carry_is_an_error_naming_relay_names()
+    {
+        using var directory = new TemporaryDirectory();
+        var key = Path.Combine(directory.Path, "relay.pem");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--key", key, "--name", "relay.test", "--name", "not a name"]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("1 error; nothing was started", stderr);
+        Assert.Contains("relay.names[1]: 'not a name' is neither a DNS name nor an IP address (from flags)", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+        Assert.False(File.Exists(key));
+
+        var config = directory.Write("relay.json", """{ "relay": { "names": ["https://relay.test/"] } }""");
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        Assert.Equal(1, checkExit);
+        Assert.Contains("relay.names[0]: 'https://relay.test/' is neither a DNS name nor an IP address", checkError);
+    }
+
+    /// <summary>
     /// A token file that turns bad after the settings were checked (swapped for a FIFO, here given straight to the
     /// relay, whose check is the settings'): the start fails with an error the command reports in one line, naming
     /// <c>relay.tokenFile</c>, where it used to be an <see cref="ArgumentException"/> that crashed it with a stack.
