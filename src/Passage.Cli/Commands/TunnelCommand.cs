@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Configuration;
+using Passage.Identity;
 using Passage.Relay;
 using Passage.Telemetry;
 using Passage.Tunnel;
@@ -43,6 +44,12 @@ internal static class TunnelCommand
         var (layers, errors) = CliSettings.Build(configFile, flags);
         var reader = new SettingsReader(layers);
         var tunnel = TunnelSettings.Read(reader, TunnelSettings.IsQuicSupported);
+        // An identity file (tls.key without tls.cert) that is there but unusable: said now, naming its key, as the
+        // relay's settings say it of relay.key, rather than at start without the key's name.
+        if (tunnel.CertFile is null && tunnel.KeyFile.Length > 0 && NodeIdentity.Problem(tunnel.KeyFile) is { } problem)
+        {
+            reader.AddError("tls:key", problem);
+        }
         var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         return (tunnel, log, [.. errors, .. reader.Errors]);
     }

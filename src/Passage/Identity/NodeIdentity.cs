@@ -137,6 +137,29 @@ public sealed class NodeIdentity : IDisposable
     }
 
     /// <summary>
+    /// Why the identity file at <paramref name="path"/> cannot be loaded, in the words <see cref="Load"/> would use, or null
+    /// when it can, when nothing is there (<see cref="LoadOrCreate"/> creates it), or when something other than a regular
+    /// file is (<see cref="InputFile.Refusal"/> says what). Settings check their key with it, so that one <c>config
+    /// check</c> accepts does not fail the start.
+    /// </summary>
+    public static string? Problem(string path)
+    {
+        if (InputFile.Stat(path).Kind is not (FileKind.Regular or FileKind.Unknown))
+        {
+            return null;
+        }
+        try
+        {
+            using var identity = Load(path);
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
     /// The node ID in a PEM file holding a certificate, a private key, a public key
     /// (<c>BEGIN PUBLIC KEY</c>), or several of them. A key alone gives the same ID as its
     /// certificate; when the file has more than one, they must belong together.

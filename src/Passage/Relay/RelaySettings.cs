@@ -136,14 +136,19 @@ public static class RelaySettings
 
     /// <summary>
     /// The CONNECT relay's key and token files, read now so that a bad one is an error naming its key rather than a
-    /// failure at start: anything at the key's path must be a regular file (it is created when missing), and the token
-    /// file must read as one (a FIFO or a device is refused before it is opened, so checking never waits).
+    /// failure at start: anything at the key's path must be a regular file holding an identity (it is created when
+    /// missing), and the token file must read as one (a FIFO or a device is refused before it is opened, so checking
+    /// never waits).
     /// </summary>
     private static void CheckFiles(SettingsReader reader, ConnectOptions connect)
     {
         if (InputFile.Refusal(connect.KeyFile, InputFile.Stat(connect.KeyFile)) is { } refusal)
         {
             reader.AddError("relay:key", refusal);
+        }
+        else if (Identity.NodeIdentity.Problem(connect.KeyFile) is { } problem)
+        {
+            reader.AddError("relay:key", problem);
         }
         // The certificate is written beside the key: a FIFO there would hold the start as one at the key's path does.
         var certificate = Connect.ConnectRelay.CertificatePathFor(connect.KeyFile);

@@ -78,11 +78,12 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
-    /// The key is checked with the settings as a path only: one that is a regular file but no identity fails at start,
-    /// and says so in one line naming <c>relay.key</c>, not with a stack.
+    /// A key file that is a regular file but no identity passed <c>config check</c>, then failed the start: the settings
+    /// read it, so both refuse it in one line naming <c>relay.key</c>, not with a stack; and the tunnel's <c>tls.key</c>
+    /// the same way (its start said why without naming the key).
     /// </summary>
     [Fact]
-    public async Task A_key_file_that_holds_no_identity_fails_the_start_in_one_line_naming_its_key()
+    public async Task A_key_file_that_holds_no_identity_is_refused_by_config_check_and_start_naming_its_key()
     {
         using var directory = new TemporaryDirectory();
         var key = directory.Write("relay.pem", "not a key\n");
@@ -90,9 +91,26 @@ public sealed class RelayCommandTests
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--key", key]);
 
         Assert.Equal(1, exit);
-        Assert.Contains($"Cannot start: relay.key: '{key}' is not a PEM file", stderr);
+        Assert.Contains($"1 error; nothing was started:\n  relay.key: '{key}' is not a PEM file", stderr.ReplaceLineEndings("\n"));
         Assert.DoesNotContain("   at ", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
+
+        var config = directory.Write("relay.json", $$"""{ "relay": { "key": {{JsonSerializer.Serialize(key)}} } }""");
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        Assert.Equal(1, checkExit);
+        Assert.Contains($"relay.key: '{key}' is not a PEM file", checkError);
+
+        var peer = Passage.Identity.NodeIdentity.Create().NodeId;
+        var tunnel = directory.Write("tunnel.json", $$"""
+            { "general": { "mode": "server", "peer": "{{peer}}", "bindAddress": "127.0.0.1:0", "httpConnectAddress": "127.0.0.1:1" },
+              "tls": { "key": {{JsonSerializer.Serialize(key)}} } }
+            """);
+        foreach (string[] args in (string[][])[["config", "check", tunnel], ["tunnel", "--config", tunnel, "--check"], ["tunnel", "--config", tunnel]])
+        {
+            var (tunnelExit, tunnelOut, tunnelError) = await PassageProcess.RunAsync(args);
+            Assert.True(tunnelExit == 1, string.Join(' ', args) + ": " + tunnelOut + tunnelError);
+            Assert.Contains($"1 error; nothing was started:\n  tls.key: '{key}' is not a PEM file", tunnelError.ReplaceLineEndings("\n"));
+        }
     }
 
     /// <summary>
