@@ -54,6 +54,7 @@ public static class RelaySettings
         }
         if (connect is not null)
         {
+            CheckEmptyFileNames(reader);
             CheckFiles(reader, connect);
             CheckNames(reader);
         }
@@ -167,6 +168,27 @@ public static class RelaySettings
             else
             {
                 reader.AddError("relay:tokenFile", error);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A key or token file set to an empty name (an unset shell variable: <c>--token-file "$TOKENS"</c>) is an error, not
+    /// the setting left out: without its token file the relay would serve anyone, and without its key it would make a
+    /// new identity in the default place, one its clients do not pin. JSON's null still leaves a setting out.
+    /// </summary>
+    private static void CheckEmptyFileNames(SettingsReader reader)
+    {
+        (string Key, string Otherwise)[] files =
+        [
+            ("relay:tokenFile", "a relay that asks no credentials"),
+            ("relay:key", $"the default, {new ConnectOptions().KeyFile}"),
+        ];
+        foreach (var (key, otherwise) in files)
+        {
+            if (reader.GetString(key) is { Length: 0 })
+            {
+                reader.AddError(key, $"the file name is empty (leave the setting out for {otherwise})");
             }
         }
     }

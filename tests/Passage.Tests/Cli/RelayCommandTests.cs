@@ -114,6 +114,35 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// <c>--token-file ""</c> (an unset shell variable) started a relay that asked nobody for credentials, and
+    /// <c>--key ""</c> one with a new identity in the default place: each is an error naming its key, from flags and from
+    /// the environment, and config check says the same.
+    /// </summary>
+    [Fact]
+    public async Task An_empty_token_file_or_key_name_is_an_error_not_an_open_relay()
+    {
+        using var directory = new TemporaryDirectory();
+        var key = Path.Combine(directory.Path, "relay.pem");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--key", key, "--token-file", ""]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("1 error; nothing was started", stderr);
+        Assert.Contains("relay.tokenFile: the file name is empty (leave the setting out for a relay that asks no credentials)", stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+        Assert.False(File.Exists(key));
+
+        var config = directory.Write("relay.json", """{ "relay": { "connect": ["127.0.0.1:0"], "tokenFile": null } }""");
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(
+            ["config", "check", config],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__KEY"] = "", ["PASSAGE__RELAY__TOKENFILE"] = "" });
+        Assert.Equal(1, checkExit);
+        Assert.Contains("2 errors", checkError);
+        Assert.Contains("relay.key: the file name is empty (leave the setting out for the default, passage-data/relay.pem)", checkError);
+        Assert.Contains("relay.tokenFile: the file name is empty", checkError);
+    }
+
+    /// <summary>
     /// A name a certificate cannot carry (<c>--name "relay example"</c>, a URL) passed the settings and <c>config
     /// check</c>, then ended the start in an unhandled exception with its stack, as the new key was being made: it is a
     /// setting's error, naming <c>relay.names</c>, before anything starts, in both.
