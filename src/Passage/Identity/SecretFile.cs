@@ -59,10 +59,18 @@ internal static class SecretFile
         if (OperatingSystem.IsWindows())
         {
             Directory.CreateDirectory(directory);
+            return;
         }
-        else
+        // Directory.CreateDirectory gives the mode to the last directory only, the ones above it the default (0755 under
+        // the usual umask): each missing one is made here, outermost first.
+        var missing = new Stack<string>();
+        for (var path = directory; path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
         {
-            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            missing.Push(path);
+        }
+        foreach (var path in missing)
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
     }
 

@@ -40,6 +40,8 @@ public sealed class IdentityCommandTests : IDisposable
         {
             var owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
             Assert.Equal(owner, File.GetUnixFileMode(Path.GetDirectoryName(path)!));
+            // Every directory made on the way, not only the last: "keys" was made 0755.
+            Assert.Equal(owner, File.GetUnixFileMode(_directory.File("keys")));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
         }
     }
