@@ -79,7 +79,15 @@ internal static partial class ClientCommand
         var logger = loggerFactory.CreateLogger("Passage.Client");
         using var metrics = new RelayMetrics();
         await using var client = new PassageClient(clientOptions, loggerFactory);
-        await client.StartAsync(signals.StopRequested).ConfigureAwait(false);
+        try
+        {
+            await client.StartAsync(signals.StopRequested).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (signals.StopRequested.IsCancellationRequested)
+        {
+            // SIGTERM or Ctrl-C while the relays were first probed: a stop asked for, as later.
+            return 0;
+        }
         foreach (var (relay, up, rtt) in client.Status)
         {
             RelayStatus(logger, relay, up ? "up" : "down", rtt is { } ms ? $", {ms:0.0} ms" : "");

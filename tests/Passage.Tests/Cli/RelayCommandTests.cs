@@ -422,6 +422,26 @@ public sealed class RelayCommandTests
         Assert.DoesNotContain("listening", stdout + stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// SIGTERM while the client first probes its relays (one that takes the connection and never answers TLS) ended it
+    /// with exit code 1 and no word, as a failure would: it is the stop asked for, exit code 0.
+    /// </summary>
+    [Fact]
+    public async Task Client_stopped_while_probing_its_relays_exits_0()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var relay = $"{Passage.Identity.NodeIdentity.Create().NodeId}@127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        await using var client = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "off", "--connect-timeout", "10m"]);
+        using var probe = await silent.AcceptTcpClientAsync().WaitAsync(Timeouts.Default);
+
+        client.Signal(PassageProcess.SigTerm);
+        await client.WaitForExitAsync(Timeouts.Default);
+
+        Assert.True(client.ExitCode == 0, client.Output);
+        Assert.DoesNotContain("listening", client.StandardError);
+    }
+
     [Fact]
     public async Task Client_without_a_relay_explains_what_it_needs()
     {
