@@ -48,8 +48,8 @@ internal static partial class ClientCommand
         flags.List(Relay, "client:relays");
         flags.List(Socks, "client:socks");
         flags.List(Http, "client:http");
-        flags.Pairs(SocksUser, "client:socksUsers", ':', "USER:PASSWORD");
-        flags.Pairs(HttpUser, "client:httpUsers", ':', "USER:PASSWORD");
+        flags.Pairs(SocksUser, "client:socksUsers", ':', "USER:PASSWORD", secretValues: true);
+        flags.Pairs(HttpUser, "client:httpUsers", ':', "USER:PASSWORD", secretValues: true);
         flags.Switch(InsecureOpen, "client:insecureOpen");
         flags.Scalar(Token, "client:token");
         flags.Scalar(ConnectTimeout, "client:connectTimeout");

@@ -43,15 +43,22 @@ internal sealed class FlagSettings(ParseResult parse)
         }
     }
 
-    /// <summary>Repeated <c>NAME{separator}VALUE</c> flags into a map under <paramref name="key"/>. Values are never echoed in errors.</summary>
-    public void Pairs(Option<string[]> option, string key, char separator, string shape)
+    /// <summary>
+    /// Repeated <c>NAME{separator}VALUE</c> flags into a map under <paramref name="key"/>. Values are never echoed in errors;
+    /// with <paramref name="secretValues"/> (passwords) neither is a flag without the separator, which may be all value.
+    /// </summary>
+    public void Pairs(Option<string[]> option, string key, char separator, string shape, bool secretValues = false)
     {
+        var number = 0;
         foreach (var pair in parse.GetValue(option) ?? [])
         {
+            number++;
             var at = pair.IndexOf(separator, StringComparison.Ordinal);
             if (at <= 0)
             {
-                Errors.Add($"{option.Name} '{pair.Split(separator)[0]}': expected {shape}");
+                Errors.Add(secretValues
+                    ? $"{option.Name} (number {number} of those given): expected {shape}"
+                    : $"{option.Name} '{pair.Split(separator)[0]}': expected {shape}");
                 continue;
             }
             _values.Add(new($"{key}:{pair[..at].Trim()}", pair[(at + 1)..].Trim()));

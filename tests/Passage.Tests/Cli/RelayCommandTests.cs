@@ -442,6 +442,23 @@ public sealed class RelayCommandTests
         Assert.DoesNotContain("listening", client.StandardError);
     }
 
+    /// <summary>
+    /// A user flag written without its colon (<c>--socks-user alice=s3cret</c>) was echoed whole in the error, password
+    /// and all: the error says which flag, not what it held.
+    /// </summary>
+    [Fact]
+    public async Task A_user_flag_without_its_colon_is_refused_without_echoing_the_password()
+    {
+        var relay = $"{Passage.Identity.NodeIdentity.Create().NodeId}@127.0.0.1:{Loopback.ClosedPort()}";
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
+            ["client", "--relay", relay, "--socks", "127.0.0.1:0", "--socks-user", "bob:fine", "--socks-user", "alice=s3cret", "--http-user", "s3cret2"]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("--socks-user (number 2 of those given): expected USER:PASSWORD", stderr);
+        Assert.Contains("--http-user (number 1 of those given): expected USER:PASSWORD", stderr);
+        Assert.DoesNotContain("s3cret", stdout + stderr);
+    }
+
     [Fact]
     public async Task Client_without_a_relay_explains_what_it_needs()
     {
