@@ -17,7 +17,7 @@ public static class Duration
     /// </summary>
     public static readonly TimeSpan Max = TimeSpan.FromDays(30);
 
-    /// <summary>Parses <paramref name="text"/>; false for anything that is not exactly a duration.</summary>
+    /// <summary>Parses <paramref name="text"/>; false for anything that is not exactly a duration of whole milliseconds.</summary>
     public static bool TryParse(string? text, out TimeSpan value)
     {
         value = default;
@@ -63,11 +63,14 @@ public static class Duration
             default:
                 return false;
         }
-        if (milliseconds > Max.TotalMilliseconds)
+        // Whole milliseconds only, the finest a timer keeps: "0.5ms" ran as no time at all, and the effective settings
+        // printed it as "0ms", which does not read back. A decimal's binary error ("1.1s": 1100.0000000000002) is not a fraction.
+        var whole = Math.Round(milliseconds);
+        if (milliseconds > Max.TotalMilliseconds || Math.Abs(milliseconds - whole) > 1e-6)
         {
             return false;
         }
-        value = TimeSpan.FromMilliseconds(milliseconds);
+        value = TimeSpan.FromMilliseconds(whole);
         return true;
     }
 

@@ -9,6 +9,8 @@ public sealed class DurationTests
     [InlineData("1500", 1500)]
     [InlineData("30s", 30_000)]
     [InlineData("1.5s", 1500)]
+    [InlineData("1.1s", 1100)]
+    [InlineData("0.001s", 1)]
     [InlineData("5m", 300_000)]
     [InlineData("2h", 7_200_000)]
     [InlineData(" 1d ", 86_400_000)]
@@ -31,6 +33,8 @@ public sealed class DurationTests
     [InlineData("31d")]
     [InlineData("50d")]
     [InlineData(null)]
+    [InlineData("0.5ms")] // no timer runs it: it was as good as 0, and printed back as "0ms"
+    [InlineData("1.0005s")]
     public void Refuses_anything_else_rather_than_reading_it_as_zero(string? text) =>
         Assert.False(Duration.TryParse(text, out _));
 
