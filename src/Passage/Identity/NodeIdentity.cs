@@ -137,14 +137,22 @@ public sealed class NodeIdentity : IDisposable
     }
 
     /// <summary>
-    /// Why the identity file at <paramref name="path"/> cannot be loaded, in the words <see cref="Load"/> would use, or null
-    /// when it can, when nothing is there (<see cref="LoadOrCreate"/> creates it), or when something other than a regular
+    /// Why the identity file at <paramref name="path"/> cannot be loaded, in the words <see cref="Load"/> would use (or that
+    /// it is a symbolic link to nothing), or null when it can, when nothing is there (<see cref="LoadOrCreate"/> creates
+    /// it), or when something other than a regular
     /// file is (<see cref="InputFile.Refusal"/> says what). Settings check their key with it, so that one <c>config
     /// check</c> accepts does not fail the start.
     /// </summary>
     public static string? Problem(string path)
     {
-        if (InputFile.Stat(path).Kind is not (FileKind.Regular or FileKind.Unknown))
+        var kind = InputFile.Stat(path).Kind;
+        if (kind == FileKind.Missing)
+        {
+            // A symbolic link to nothing (a secret not mounted): the start would not make a key through it, as the link is
+            // there, and would then find nothing to read.
+            return DanglingLinkTarget(path) is { } target ? $"'{path}' is a symbolic link to '{target}', which does not exist" : null;
+        }
+        if (kind is not (FileKind.Regular or FileKind.Unknown))
         {
             return null;
         }
@@ -156,6 +164,19 @@ public sealed class NodeIdentity : IDisposable
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or CryptographicException)
         {
             return e.Message;
+        }
+    }
+
+    /// <summary>Where the symbolic link <paramref name="path"/> leads, or null when it is no link (or cannot be read).</summary>
+    private static string? DanglingLinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

@@ -114,6 +114,31 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A key that is a symbolic link to nothing (a secret not mounted) passed <c>config check</c>, then failed the start
+    /// ("does not exist"): both say what it is, naming <c>relay.key</c>, and no key is made through it.
+    /// </summary>
+    [Fact]
+    public async Task A_key_linked_to_nothing_is_refused_by_config_check_and_start_alike()
+    {
+        using var directory = new TemporaryDirectory();
+        var target = Path.Combine(directory.Path, "secrets", "relay.pem");
+        var key = Path.Combine(directory.Path, "relay.pem");
+        File.CreateSymbolicLink(key, target);
+        var config = directory.Write("relay.json", $$"""{ "relay": { "connect": ["127.0.0.1:0"], "key": {{JsonSerializer.Serialize(key)}} } }""");
+        var expected = $"relay.key: '{key}' is a symbolic link to '{target}', which does not exist";
+
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--config", config]);
+
+        Assert.Equal(1, checkExit);
+        Assert.Contains(expected, checkError);
+        Assert.Equal(1, exit);
+        Assert.Contains(expected, stderr);
+        Assert.DoesNotContain("listening", stdout + stderr);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(target)));
+    }
+
+    /// <summary>
     /// <c>--token-file ""</c> (an unset shell variable) started a relay that asked nobody for credentials, and
     /// <c>--key ""</c> one with a new identity in the default place: each is an error naming its key, from flags and from
     /// the environment, and config check says the same.
