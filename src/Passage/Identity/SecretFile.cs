@@ -66,6 +66,11 @@ internal static class SecretFile
         var missing = new Stack<string>();
         for (var path = directory; path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
         {
+            if (File.Exists(path))
+            {
+                // Else the framework's words: "The file '...' already exists", as if the key were refused for being there.
+                throw new IOException($"'{path}' is a file, not a directory, so nothing can be written in it.");
+            }
             missing.Push(path);
         }
         foreach (var path in missing)

@@ -70,6 +70,19 @@ public sealed class IdentityCommandTests : IDisposable
         Assert.Equal(forced.StandardOutput.Trim(), id.StandardOutput.Trim());
     }
 
+    /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
+    [Fact]
+    public async Task KeygenSaysWhenAFileStandsWhereItsDirectoryShouldBe()
+    {
+        var file = _directory.File("keys");
+        await File.WriteAllTextAsync(file, "").WaitAsync(Timeout);
+
+        var result = await PassageProcess.RunAsync(["keygen", "--out", Path.Combine(file, "relay", "node.pem")], Timeout);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"passage keygen: '{file}' is a file, not a directory, so nothing can be written in it.", result.StandardError.Trim());
+    }
+
     [Fact]
     public async Task KeygenRefusesABadName()
     {
