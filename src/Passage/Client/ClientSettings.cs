@@ -45,11 +45,17 @@ public static class ClientSettings
             RequireCredentialsBeyondLoopback(reader, socks, http, users.Count > 0, httpUsers.Count > 0);
         }
         var clientDefaults = new PassageClientOptions();
+        var token = reader.GetString("client:token") is { Length: > 0 } given ? given : null;
+        if (token is not null && !Relay.Auth.ProxyCredentials.IsBearerToken(token))
+        {
+            // Not shown: it is a secret, and may be one with a typo.
+            reader.AddError("client:token", PassageClientOptions.TokenProblem);
+        }
         return (
             new PassageClientOptions
             {
                 Relays = relays,
-                Token = reader.GetString("client:token") is { Length: > 0 } token ? token : null,
+                Token = token,
                 ConnectTimeout = reader.GetDuration("client:connectTimeout", clientDefaults.ConnectTimeout),
                 AnswerTimeout = reader.GetDuration("client:answerTimeout", clientDefaults.AnswerTimeout),
             },

@@ -52,6 +52,10 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             throw new ArgumentException("at least one relay (ID@host:port) is needed", nameof(options));
         }
+        if (options.Token is { } token && !Relay.Auth.ProxyCredentials.IsBearerToken(token))
+        {
+            throw new ArgumentException($"Token: {PassageClientOptions.TokenProblem}", nameof(options));
+        }
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassageClient>();

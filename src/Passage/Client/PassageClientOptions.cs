@@ -8,8 +8,14 @@ public sealed record PassageClientOptions
     /// <summary>The relays, each pinned by node ID (<c>ID@host:port</c>), in failover order.</summary>
     public IReadOnlyList<PeerAddress> Relays { get; init; } = Array.Empty<PeerAddress>();
 
-    /// <summary>A bearer token for relays that require one. Default none.</summary>
+    /// <summary>
+    /// A bearer token for relays that require one: token68 (RFC 9110 §11.2: letters, digits, <c>-._~+/</c>, then any
+    /// <c>=</c>), at most 1024 characters, as relays take them. Default none.
+    /// </summary>
     public string? Token { get; init; }
+
+    /// <summary>What is wrong with a <see cref="Token"/> that is not one a relay can take (the token itself not shown).</summary>
+    internal const string TokenProblem = "not a token a relay can take: token68 (letters, digits, - . _ ~ + /, then any '='), at most 1024 characters (the value is not shown)";
 
     /// <summary>Time to reach a relay (TCP and TLS). Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);

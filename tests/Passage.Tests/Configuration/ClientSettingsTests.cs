@@ -171,4 +171,36 @@ public sealed class ClientSettingsTests
         Assert.Empty(errors);
         Assert.Equal("se:cret", proxy.HttpUsers["alice"]);
     }
+
+    /// <summary>
+    /// <c>client.token</c> must be a token a relay can take (token68): one with a line break went raw into the HTTP/1.1
+    /// CONNECT head (a field of its choosing there), one with a space or a non-ASCII letter could never be accepted. The
+    /// error names the key, never the token.
+    /// </summary>
+    [Theory]
+    [InlineData("abc\r\nX-Injected: 1")]
+    [InlineData("two words")]
+    [InlineData("café")]
+    [InlineData("==")]
+    public void A_token_a_relay_cannot_take_is_an_error_that_does_not_show_it(string token)
+    {
+        var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:token", token))]);
+        var (client, _) = ClientSettings.Read(reader);
+        var error = Assert.Single(reader.Errors);
+        Assert.Contains("client", error, StringComparison.Ordinal);
+        Assert.Contains("token", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, error, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new PassageClient(client));
+    }
+
+    [Theory]
+    [InlineData("s3cret-Token_1.2~x+y/z==")]
+    [InlineData("a")]
+    public void A_token68_is_taken_as_it_is(string token)
+    {
+        var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:token", token))]);
+        var (client, _) = ClientSettings.Read(reader);
+        Assert.Empty(reader.Errors);
+        Assert.Equal(token, client.Token);
+    }
 }

@@ -103,6 +103,13 @@ internal static class ProxyCredentials
         return space > 0 && !scheme.ContainsAnyExcept(s_tchar) && IsToken68(credentials);
     }
 
+    /// <summary>
+    /// Whether <paramref name="token"/> is one a relay can take as a bearer token: token68 (RFC 9110 §11.2), at most
+    /// <see cref="MaxTokenLength"/> characters. What a client sends is checked by it too, so that a token cannot carry
+    /// line breaks or other fields into the request head it goes in.
+    /// </summary>
+    internal static bool IsBearerToken(ReadOnlySpan<char> token) => token.Length <= MaxTokenLength && IsToken68(token);
+
     // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 9110 §11.2).
     private static bool IsToken68(ReadOnlySpan<char> text)
     {
