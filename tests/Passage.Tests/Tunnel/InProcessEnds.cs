@@ -10,7 +10,8 @@ namespace Passage.Tests.Tunnel;
 /// <summary>
 /// A server end in this process, to a backend, with settings a process cannot be given (the backend connections' cap),
 /// and a client end's session to it; with <c>clientEnd</c>, also a whole client end, taking HTTP/1.1 on
-/// <see cref="HttpPort"/>.
+/// <see cref="HttpPort"/>. <c>idleTimeout</c> is <c>system.idleTimeout</c> at both ends, unless <c>serverIdleTimeout</c>
+/// sets the server end's.
 /// </summary>
 internal sealed class InProcessEnds : IAsyncDisposable
 {
@@ -34,7 +35,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -49,7 +50,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
             HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
             BackendConnectionLimit = backendConnectionLimit,
-            IdleTimeout = idleTimeout ?? new TunnelOptions().IdleTimeout,
+            IdleTimeout = serverIdleTimeout ?? idleTimeout ?? new TunnelOptions().IdleTimeout,
         }, NullLoggerFactory.Instance);
         var options = new TunnelOptions
         {

@@ -12,7 +12,8 @@ public sealed class TunnelSenderIdleTests
     public async Task An_application_that_stops_sending_its_body_gets_408_after_the_idle_timeout()
     {
         await using var backend = await TunnelBackend.StartAsync();
-        await using var ends = await InProcessEnds.StartAsync(backend.Port, clientEnd: true, idleTimeout: TimeSpan.FromSeconds(1));
+        // The server end's own clock (which times the client end's bytes) far off: it is the client end that answers.
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, clientEnd: true, idleTimeout: TimeSpan.FromSeconds(1), serverIdleTimeout: Timeout.InfiniteTimeSpan);
 
         // 10 of the 100 bytes announced, then nothing.
         var answer = await RawHttp1.SendHeadAsync(ends.HttpPort, "POST /hash HTTP/1.1\r\nHost: app\r\nContent-Length: 100\r\n\r\n0123456789");
@@ -22,6 +23,19 @@ public sealed class TunnelSenderIdleTests
         Assert.Contains("Connection: close", answer, StringComparison.OrdinalIgnoreCase);
         // The backend got the request, and never a whole body to answer.
         Assert.Equal(1, Volatile.Read(ref backend.Requests));
+    }
+
+    [Fact]
+    public async Task The_server_end_cuts_off_a_body_the_client_end_stops_sending_and_its_408_reaches_the_application()
+    {
+        await using var backend = await TunnelBackend.StartAsync();
+        // The client end's clock off: the server end, timing what the client end passes on, answers.
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, clientEnd: true, idleTimeout: Timeout.InfiniteTimeSpan, serverIdleTimeout: TimeSpan.FromSeconds(1));
+
+        var answer = await RawHttp1.SendHeadAsync(ends.HttpPort, "POST /hash HTTP/1.1\r\nHost: app\r\nContent-Length: 100\r\n\r\n0123456789");
+
+        Assert.StartsWith("HTTP/1.1 408 ", answer, StringComparison.Ordinal);
+        Assert.Contains("error=http_request_error", answer, StringComparison.Ordinal);
     }
 
     [Fact]
