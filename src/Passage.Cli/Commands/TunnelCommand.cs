@@ -50,6 +50,12 @@ internal static class TunnelCommand
         {
             reader.AddError("tls:key", problem);
         }
+        // A certificate and key (tls.cert and tls.key) that do not load as one, or a certificate not meant for this end's
+        // role: said now too. Only once the settings hold (the files exist, the mode is known).
+        if (tunnel.CertFile is { } cert && reader.Errors.Count == 0 && TunnelCredentials.PairProblem(cert, tunnel.KeyFile, tunnel.Mode) is { } pair)
+        {
+            reader.AddMessage(pair);
+        }
         var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         return (tunnel, log, [.. errors, .. reader.Errors]);
     }

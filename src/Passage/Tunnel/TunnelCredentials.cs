@@ -49,31 +49,62 @@ internal sealed class TunnelCredentials : IDisposable
                 var identity = NodeIdentity.LoadOrCreate(options.KeyFile, null, out var created);
                 return new TunnelCredentials(identity.Certificate, identity, verifier, created);
             }
-            var certificatePem = ReadPem(options.CertFile, "tls.cert", MaxPemBytes);
-            var keyPem = ReadPem(options.KeyFile, "tls.key", MaxPemBytes);
-            X509Certificate2 certificate;
-            try
-            {
-                certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
-            }
-            finally
-            {
-                // The private key was in this buffer.
-                Array.Clear(keyPem);
-            }
-            if (!IsMeantFor(certificate, options.Mode))
-            {
-                certificate.Dispose();
-                var role = options.Mode == TunnelMode.Server ? "server" : "client";
-                throw new InvalidDataException($"tls.cert: '{options.CertFile}' is not meant for TLS {role} authentication (its extended key usage leaves it out), which the {role} end needs");
-            }
-            return new TunnelCredentials(certificate, null, verifier, created: false);
+            return new TunnelCredentials(LoadPair(options.CertFile, options.KeyFile, options.Mode), null, verifier, created: false);
         }
         catch
         {
             verifier.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// What keeps <c>tls.cert</c> and <c>tls.key</c> from serving as this end's certificate (the message names the key),
+    /// or null when they load as one: so that <c>--check</c> says it, not the start.
+    /// </summary>
+    public static string? PairProblem(string certFile, string keyFile, TunnelMode mode)
+    {
+        try
+        {
+            LoadPair(certFile, keyFile, mode).Dispose();
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>The certificate at <paramref name="certFile"/> with the private key at <paramref name="keyFile"/>, fit for <paramref name="mode"/>.</summary>
+    /// <exception cref="InvalidDataException">They are not a certificate and its key, or not one for the role; the message names the key.</exception>
+    private static X509Certificate2 LoadPair(string certFile, string keyFile, TunnelMode mode)
+    {
+        var certificatePem = ReadPem(certFile, "tls.cert", MaxPemBytes);
+        var keyPem = ReadPem(keyFile, "tls.key", MaxPemBytes);
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        {
+            // "The certificate contents do not contain a PEM with a CERTIFICATE label", a key of another kind, or one that
+            // does not match ("The provided key does not match the public key for this certificate", an
+            // ArgumentException, which the start did not catch: a stack trace): the runtime's words, with the keys named.
+            throw new InvalidDataException($"tls.cert and tls.key ('{certFile}', '{keyFile}'): not a certificate and its private key: {e.Message}", e);
+        }
+        finally
+        {
+            // The private key was in this buffer.
+            Array.Clear(keyPem);
+        }
+        if (!IsMeantFor(certificate, mode))
+        {
+            certificate.Dispose();
+            var role = mode == TunnelMode.Server ? "server" : "client";
+            throw new InvalidDataException($"tls.cert: '{certFile}' is not meant for TLS {role} authentication (its extended key usage leaves it out), which the {role} end needs");
+        }
+        return certificate;
     }
 
     /// <summary>

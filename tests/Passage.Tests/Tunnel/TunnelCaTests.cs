@@ -118,17 +118,44 @@ public sealed class TunnelCaTests : IDisposable
     [InlineData(TunnelMode.Client, ServerAuth)]
     public async Task An_end_does_not_start_with_a_certificate_not_meant_for_its_own_role(TunnelMode mode, string usage)
     {
-        // The other end would refuse it (and a server end's TLS cannot even offer it): say so at start, naming the file.
+        // The other end would refuse it (and a server end's TLS cannot even offer it): say so before the start, as --check
+        // does, naming the file.
         var name = mode == TunnelMode.Server ? ServerName : ClientName;
         var end = End("misissued", _ca.Issue(name, [usage]), _directory.Write("ca.pem", _ca.CertificatePem), "peer.tunnel.test");
         var config = _directory.Write("misissued.json", mode == TunnelMode.Server
             ? TunnelPair.ServerConfig(end, TunnelPair.FreePort(), TunnelPair.FreePort(), "")
             : TunnelPair.ClientConfig(end, TunnelPair.FreePort(), ""));
-        var (exitCode, _, error) = await PassageProcess.RunAsync(["tunnel", "--config", config]);
-        Assert.Equal(1, exitCode);
         var role = mode == TunnelMode.Server ? "server" : "client";
-        Assert.Contains($"Cannot start: tls.cert: '{Path.Combine(_directory.Path, "misissued.crt")}' is not meant for TLS {role} authentication", error, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        foreach (string[] run in (string[][])[["tunnel", "--config", config, "--check"], ["tunnel", "--config", config]])
+        {
+            var (exitCode, _, error) = await PassageProcess.RunAsync(run);
+            Assert.Equal(1, exitCode);
+            Assert.Contains($"tls.cert: '{Path.Combine(_directory.Path, "misissued.crt")}' is not meant for TLS {role} authentication", error, StringComparison.Ordinal);
+            Assert.Contains("nothing was started", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// A tls.key that is not tls.cert's key, or a tls.cert that holds no certificate, is refused by <c>--check</c> and by
+    /// the start alike, naming both keys: <c>--check</c> passed them, and the start failed with the runtime's words alone.
+    /// </summary>
+    [Theory]
+    [InlineData("another certificate's key")]
+    [InlineData("no certificate")]
+    public async Task A_certificate_and_key_that_are_no_pair_are_refused_by_check_and_start_naming_them(string how)
+    {
+        var leaf = _ca.Issue(ClientName, [ClientAuth]);
+        var bad = how == "no certificate" ? leaf with { Certificate = "not a certificate\n" } : leaf with { Key = _ca.Issue(ClientName, [ClientAuth]).Key };
+        var end = End("unpaired", bad, _directory.Write("ca.pem", _ca.CertificatePem), ServerName);
+        var config = _directory.Write("unpaired.json", TunnelPair.ClientConfig(end, TunnelPair.FreePort(), ""));
+        foreach (string[] run in (string[][])[["tunnel", "--config", config, "--check"], ["config", "check", config], ["tunnel", "--config", config]])
+        {
+            var (exitCode, _, error) = await PassageProcess.RunAsync(run);
+            Assert.Equal(1, exitCode);
+            Assert.Contains("tls.cert and tls.key", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        }
     }
 
     [Theory]
