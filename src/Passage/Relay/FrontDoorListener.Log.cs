@@ -20,8 +20,8 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.RelayStoppedAtSignal, LogLevel.Information, "{FrontDoor} stopped, told not to wait for the drain deadline; connections closed at once: {Closed}", EventName = "StoppedAtSignal")]
         public static partial void StoppedAtSignal(ILogger logger, string frontDoor, int closed);
 
-        [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
-        public static partial void ConnectionLimitReached(ILogger logger, int max);
+        [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached; new connections wait in the listen backlog for one to close, one refused (reset) every {PauseMs} ms while none does (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
+        public static partial void ConnectionLimitReached(ILogger logger, int max, double pauseMs);
 
         [LoggerMessage(LogEvents.RefusedAtLimit, LogLevel.Debug, "Connection {ConnectionId} refused: connection_limit_reached", EventName = "RefusedAtLimit")]
         public static partial void RefusedAtLimit(ILogger logger, long connectionId);
@@ -32,8 +32,8 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.AcceptPaused, LogLevel.Warning, "{FrontDoor}: accept failed ({Error}: out of descriptors or memory); spare descriptors released for the process, and new connections refused (reset) every {PauseMs} ms until the spares can be held again", EventName = "AcceptPaused")]
         public static partial void AcceptPaused(ILogger logger, string frontDoor, System.Net.Sockets.SocketError error, double pauseMs);
 
-        [LoggerMessage(LogEvents.DescriptorHeadroomReached, LogLevel.Warning, "{FrontDoor}: a new connection got one of the last {Headroom} descriptors the open-file limit ({Limit}) allows, kept free for the runtime; new connections refused (reset) until one gets a lower descriptor. Raise the limit (ulimit -n, LimitNOFILE=)", EventName = "DescriptorHeadroomReached")]
-        public static partial void DescriptorHeadroomReached(ILogger logger, string frontDoor, int headroom, long? limit);
+        [LoggerMessage(LogEvents.DescriptorHeadroomReached, LogLevel.Warning, "{FrontDoor}: a new connection got one of the last {Headroom} descriptors the open-file limit ({Limit}) allows, kept free for the runtime; new connections wait in the listen backlog, one refused (reset) every {PauseMs} ms at most, until one gets a lower descriptor. Raise the limit (ulimit -n, LimitNOFILE=)", EventName = "DescriptorHeadroomReached")]
+        public static partial void DescriptorHeadroomReached(ILogger logger, string frontDoor, int headroom, long? limit, double pauseMs);
 
         [LoggerMessage(LogEvents.ConnectionFault, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFault")]
         public static partial void ConnectionFault(ILogger logger, long connectionId, Exception error);

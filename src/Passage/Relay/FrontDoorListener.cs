@@ -9,7 +9,7 @@ namespace Passage.Relay;
 
 /// <summary>
 /// The accepting half of every relay front door: binds its endpoints, accepts, enforces the
-/// open-connection limit (refusing at once beyond it), hands each connection to a handler, and
+/// open-connection limit (refusing beyond it, then pausing: see below), hands each connection to a handler, and
 /// drains on stop.
 /// </summary>
 /// <remarks>
@@ -20,6 +20,11 @@ namespace Passage.Relay;
 /// A connection counts as open from accept until it has ended: when its handler's setup completes
 /// without handing it on, or when the relay it was handed to reports its end (<see cref="IConnectionEnd"/>);
 /// nothing awaits a relayed connection in between.
+/// <para>A refusal (over the limit, or at the edge of the open-file limit) pauses accepting for <see cref="AcceptPause"/>,
+/// or until a connection ends, or until stopping: the clients that come meanwhile wait in the listen backlog and are
+/// accepted as soon as there is room, rather than each being accepted and reset at once. Clients that reconnect as soon
+/// as they are reset would otherwise keep the loop accepting and resetting (about 6,600 times a second with 40 of them),
+/// on the cores the admitted connections need.</para>
 /// </remarks>
 internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionEnd
 {
@@ -34,8 +39,11 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     private readonly List<Socket> _listeners = new();
     private readonly List<Task> _acceptLoops = new();
     private readonly CancellationTokenSource _closeAll = new();
+    private readonly CancellationTokenSource _stopAccepting = new();
     private readonly object _gate = new();
     private TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Set while an accept loop pauses; completed when a connection ends.
+    private TaskCompletionSource? _slotFreed;
     private int _open;
     private long _nextConnectionId;
     private int _limitLogged;
@@ -148,6 +156,8 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
 
     private async Task StopCoreAsync(CancellationToken cancellationToken)
     {
+        // An accept loop paused after a refusal ends its pause now, not at its end.
+        await _stopAccepting.CancelAsync().ConfigureAwait(false);
         foreach (var listener in _listeners)
         {
             listener.Dispose();
@@ -193,7 +203,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         }
     }
 
-    /// <summary>How long accepting pauses when the process is out of descriptors or memory.</summary>
+    /// <summary>
+    /// How long accepting pauses at most after a refusal (over the limit, or at the edge of the open-file limit), and
+    /// when the process is out of descriptors or memory: at most one connection is refused per pause.
+    /// </summary>
     internal static readonly TimeSpan AcceptPause = TimeSpan.FromMilliseconds(100);
 
     private async Task AcceptLoopAsync(Socket listener)
@@ -226,7 +239,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                     OpenFileLimit.ReleaseSpares();
                     Log.AcceptPaused(_logger, _frontDoor, e.SocketErrorCode, AcceptPause.TotalMilliseconds);
                 }
-                await Task.Delay(AcceptPause, _time).ConfigureAwait(false);
+                await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
             catch (SocketException)
@@ -243,9 +256,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 if (!inHeadroom)
                 {
                     inHeadroom = true;
-                    Log.DescriptorHeadroomReached(_logger, _frontDoor, OpenFileLimit.Headroom, OpenFileLimit.Current);
+                    Log.DescriptorHeadroomReached(_logger, _frontDoor, OpenFileLimit.Headroom, OpenFileLimit.Current, AcceptPause.TotalMilliseconds);
                 }
                 Refuse(client, id, outOfDescriptors: true);
+                await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
             inHeadroom = false;
@@ -256,7 +270,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                     // Still at the edge: this connection would take the descriptors the runtime may need. Refused
                     // like one over the limit, until enough have closed for the spares to be held again.
                     Refuse(client, id, outOfDescriptors: true);
-                    await Task.Delay(AcceptPause, _time).ConfigureAwait(false);
+                    await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     continue;
                 }
                 paused = false;
@@ -264,10 +278,31 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             if (!TryTrack())
             {
                 Refuse(client, id);
+                await PauseAsync(atLimit: true).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
             _ = RunConnectionAsync(client, id);
         }
+    }
+
+    /// <summary>
+    /// The wait after a refusal before the next accept: <see cref="AcceptPause"/>, until a connection ends (its slot and
+    /// descriptors free), or until stopping, whichever comes first; not at all when <paramref name="atLimit"/> and a slot
+    /// has come free since the refusal. Ends in a <see cref="TimeoutException"/> or <see cref="OperationCanceledException"/>
+    /// when no connection ended: the caller suppresses either.
+    /// </summary>
+    private Task PauseAsync(bool atLimit)
+    {
+        Task freed;
+        lock (_gate)
+        {
+            if (atLimit && _open < _limits.MaxConnections)
+            {
+                return Task.CompletedTask;
+            }
+            freed = (_slotFreed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+        return freed.WaitAsync(AcceptPause, _time, _stopAccepting.Token);
     }
 
     private async Task RunConnectionAsync(Socket client, long id)
@@ -320,13 +355,17 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     private void Untrack()
     {
         _metrics.Open(-1);
+        TaskCompletionSource? freed;
         lock (_gate)
         {
             if (--_open == 0)
             {
                 _allClosed.TrySetResult();
             }
+            freed = _slotFreed;
+            _slotFreed = null;
         }
+        freed?.TrySetResult();
     }
 
     /// <summary>
@@ -339,7 +378,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         _metrics.Refused(_metricsFrontDoor, RefusalReason.ConnectionLimit);
         if (!outOfDescriptors && Interlocked.Exchange(ref _limitLogged, 1) == 0)
         {
-            Log.ConnectionLimitReached(_logger, _limits.MaxConnections);
+            Log.ConnectionLimitReached(_logger, _limits.MaxConnections, AcceptPause.TotalMilliseconds);
         }
         Log.RefusedAtLimit(_logger, id);
         // Refused at once: a reset, no read, no answer to wait for.
@@ -351,5 +390,6 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     {
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         _closeAll.Dispose();
+        _stopAccepting.Dispose();
     }
 }

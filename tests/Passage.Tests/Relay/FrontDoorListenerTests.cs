@@ -120,11 +120,178 @@ public sealed class FrontDoorListenerTests
         Assert.IsType<InvalidOperationException>((await logger.WaitForAsync("ConnectionFault")).Exception);
     }
 
-    private static FrontDoorListener Start(ConnectionHandler handler, ILogger logger, RelayLimits limits)
+    /// <summary>
+    /// At the limit, the listener refuses one client and then stops accepting until a connection ends (or a pause
+    /// passes): before, it accepted and reset every client at once, and clients that reconnect as soon as they are reset
+    /// kept it doing so thousands of times a second. Here the clock does not move, so the pause never ends by itself: of
+    /// eight clients that come while one connection holds the only slot, none is accepted; the first is admitted when
+    /// that connection ends, the next refused, the six others still wait, not reset; each pause that passes refuses one more.
+    /// </summary>
+    [Fact]
+    public async Task At_the_limit_clients_wait_in_the_backlog_after_one_refusal_and_the_first_is_admitted_when_a_slot_frees()
     {
-        var listener = new FrontDoorListener("test", [new IPEndPoint(IPAddress.Loopback, 0)], limits, handler, logger, new RelayMetrics(), TimeProvider.System);
+        await using var full = await FullListener.StartAsync();
+        var waiting = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                waiting.Add(await ConnectAsync(full.Listener));
+            }
+
+            full.Held.End();
+            var admitted = await full.NextHandedAsync();
+            Assert.Equal(waiting[0].LocalEndPoint, admitted.Socket.RemoteEndPoint);
+            // The slot is taken again: the next is refused, and the loop pauses.
+            Assert.True(await Loopback.IsClosedByPeerAsync(waiting[1]));
+            await Timeouts.WaitUntilAsync(() => full.Metrics[Refused] == 2);
+            Assert.Equal(4, full.Metrics[Accepted]);
+            Assert.All(waiting.Skip(2), client => Assert.False(client.Poll(0, SelectMode.SelectRead), "a waiting client was closed"));
+            Assert.Single(full.Logger.Named("ConnectionLimitReached"));
+
+            // A pause that passes with no slot free refuses one more, and no other.
+            await Timeouts.WaitUntilAsync(() => full.Time.ArmedTimers > 0);
+            full.Time.Advance(FrontDoorListener.AcceptPause);
+            Assert.True(await Loopback.IsClosedByPeerAsync(waiting[2]));
+            await Timeouts.WaitUntilAsync(() => full.Metrics[Refused] == 3);
+            Assert.Equal(5, full.Metrics[Accepted]);
+            Assert.All(waiting.Skip(3), client => Assert.False(client.Poll(0, SelectMode.SelectRead), "a waiting client was closed"));
+        }
+        finally
+        {
+            waiting.ForEach(s => s.Dispose());
+        }
+    }
+
+    /// <summary>Stopping ends the pause after a refusal at once: here the clock never moves, so it would not end by itself.</summary>
+    [Fact]
+    public async Task Stopping_ends_the_pause_after_a_refusal()
+    {
+        await using var full = await FullListener.StartAsync();
+        await Timeouts.WaitUntilAsync(() => full.Time.ArmedTimers > 0);
+
+        var stop = full.Listener.StopAsync();
+        // The accept loop has ended: the drain begins.
+        Assert.Equal(1, (await full.Logger.WaitForAsync("Draining")).Value("Open"));
+        full.Held.End();
+        await stop.WaitAsync(Timeouts.Default);
+        Assert.Equal(1, full.Metrics[Refused]);
+    }
+
+    /// <summary>
+    /// A listener with a limit of one connection, on a clock that moves only when told: its one slot held by a client,
+    /// and one client more refused (so the accept loop pauses).
+    /// </summary>
+    private sealed class FullListener : IAsyncDisposable
+    {
+        private readonly System.Threading.Channels.Channel<(Socket Socket, Action End)> _handed =
+            System.Threading.Channels.Channel.CreateUnbounded<(Socket Socket, Action End)>();
+        private readonly Socket _holder = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        private FullListener()
+        {
+            var relayMetrics = new RelayMetrics();
+            Metrics = new MetricsRecorder(relayMetrics.Meter);
+            Listener = Start(HandOn(_handed.Writer), Logger, new RelayLimits { MaxConnections = 1 }, relayMetrics, Time);
+        }
+
+        public ManualTimeProvider Time { get; } = new();
+
+        public RecordingLogger Logger { get; } = new();
+
+        public MetricsRecorder Metrics { get; }
+
+        public FrontDoorListener Listener { get; }
+
+        /// <summary>The connection that holds the slot.</summary>
+        public (Socket Socket, Action End) Held { get; private set; }
+
+        public static async Task<FullListener> StartAsync()
+        {
+            var full = new FullListener();
+            try
+            {
+                await full._holder.ConnectAsync(full.Listener.LocalEndpoints[0]).WaitAsync(Timeouts.Default);
+                full.Held = await full.NextHandedAsync();
+                Assert.True(await IsRefusedAsync(full.Listener));
+                Assert.Equal(1, full.Metrics[Refused]);
+                return full;
+            }
+            catch
+            {
+                await full.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>The next connection the listener handed on.</summary>
+        public async Task<(Socket Socket, Action End)> NextHandedAsync() => await _handed.Reader.ReadAsync().AsTask().WaitAsync(Timeouts.Default);
+
+        /// <summary>
+        /// Stops the listener at once, moving the clock on a pause at a time until it has stopped: should a pause ignore the
+        /// stop, the test fails rather than hangs.
+        /// </summary>
+        public async ValueTask DisposeAsync()
+        {
+            _holder.Dispose();
+            Held.End?.Invoke();
+            var stopping = Listener.StopAsync(new CancellationToken(canceled: true));
+            using (var cts = new CancellationTokenSource(Timeouts.Default))
+            {
+                while (!stopping.IsCompleted)
+                {
+                    Time.Advance(FrontDoorListener.AcceptPause);
+                    await Task.Delay(10, cts.Token);
+                }
+            }
+            await Listener.DisposeAsync();
+            Metrics.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A handler that hands each connection on to <paramref name="handed"/> as a way to end it (once: its socket closed,
+    /// its end reported), ended also when the listener closes all (so a failed test's stop does not wait for it).
+    /// </summary>
+    private static ConnectionHandler HandOn(System.Threading.Channels.ChannelWriter<(Socket Socket, Action End)> handed) =>
+        (socket, id, end, closeAll) =>
+        {
+            var ended = 0;
+            void End()
+            {
+                if (Interlocked.Exchange(ref ended, 1) == 0)
+                {
+                    socket.Dispose();
+                    end.Ended(id, null);
+                }
+            }
+            closeAll.Register(End);
+            handed.TryWrite((socket, End));
+            return Task.FromResult(true);
+        };
+
+    private const string Accepted = "passage.relay.connections.accepted";
+    private const string Refused = "passage.relay.connections.refused/connection_limit_reached";
+
+    private static FrontDoorListener Start(ConnectionHandler handler, ILogger logger, RelayLimits limits, RelayMetrics? metrics = null, TimeProvider? time = null)
+    {
+        var listener = new FrontDoorListener("test", [new IPEndPoint(IPAddress.Loopback, 0)], limits, handler, logger, metrics ?? new RelayMetrics(), time ?? TimeProvider.System);
         listener.Start();
         return listener;
+    }
+
+    /// <summary>Connects to <paramref name="listener"/>: whether the connection was reset or closed (the reset can come before the connect completes).</summary>
+    private static async Task<bool> IsRefusedAsync(FrontDoorListener listener)
+    {
+        try
+        {
+            using var socket = await ConnectAsync(listener);
+            return await Loopback.IsClosedByPeerAsync(socket);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return true;
+        }
     }
 
     private static async Task<Socket> ConnectAsync(FrontDoorListener listener)
