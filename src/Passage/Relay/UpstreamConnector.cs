@@ -66,6 +66,10 @@ internal sealed partial class UpstreamConnector(
                 return new(null, RefusalReason.InvalidDestination, "not a valid host name");
             case ResolveStatus.NoAddresses:
                 return new(null, RefusalReason.DnsError, "no addresses");
+            case ResolveStatus.DnsError when resolved.DnsErrorCode == SocketError.TooManyOpenSockets:
+                // No descriptor to ask with (EMFILE, or the runtime's headroom): this relay's limit, as for a dial.
+                Warn(target, RefusalReason.ConnectionLimit, SocketError.TooManyOpenSockets);
+                return new(null, RefusalReason.ConnectionLimit, "no descriptor for the name lookup");
             case ResolveStatus.DnsError when resolved.DnsErrorCode == SocketError.TimedOut:
                 // The relay's own resolver heard nothing from any server within timeout × attempts.
                 return new(null, RefusalReason.DnsTimeout, "no DNS server answered");

@@ -43,6 +43,28 @@ internal static partial class OpenFileLimit
     public static bool InHeadroom(long descriptor) => Current is { } limit && descriptor >= limit - Headroom;
 
     /// <summary>
+    /// Whether the next descriptor the process opens would be in the <see cref="Headroom"/> (or none is left): for code
+    /// that opens descriptors it cannot check itself (getaddrinfo's sockets and files). Opens one for a moment to see.
+    /// False where the limit is not read.
+    /// </summary>
+    public static bool NextInHeadroom()
+    {
+        if (Current is null)
+        {
+            return false;
+        }
+        try
+        {
+            using var probe = File.OpenHandle("/dev/null");
+            return InHeadroom(probe.DangerousGetHandle());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Descriptors left for traffic under <paramref name="limit"/>: less the splice pipes' share and
     /// <see cref="ProcessReserve"/>. Can be zero or less when the limit is very low.
     /// </summary>

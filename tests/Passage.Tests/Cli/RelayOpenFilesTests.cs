@@ -86,13 +86,16 @@ public sealed partial class RelayOpenFilesTests
         return (open, refused);
     }
 
-    /// <summary>Asks for a tunnel every 50 ms until one opens (it is closed again).</summary>
-    private static async Task UntilATunnelOpensAsync(int relayPort, int echoPort)
+    /// <summary>Asks for a tunnel to the echo server every 50 ms until one opens (it is closed again).</summary>
+    private static Task UntilATunnelOpensAsync(int relayPort, int echoPort) => UntilATunnelOpensAsync(relayPort, $"127.0.0.1:{echoPort}");
+
+    /// <summary>Asks for a tunnel to <paramref name="target"/> every 50 ms until one opens (it is closed again).</summary>
+    private static async Task UntilATunnelOpensAsync(int relayPort, string target)
     {
         using var cts = new CancellationTokenSource(Timeouts.Default);
         while (true)
         {
-            var (socket, head) = await TryTunnelAsync(relayPort, echoPort);
+            var (socket, head) = await TryTunnelAsync(relayPort, target);
             using (socket)
             {
                 if (head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
@@ -105,11 +108,14 @@ public sealed partial class RelayOpenFilesTests
     }
 
     /// <summary>A CONNECT to the echo server: the socket and the answer's head ("" when the relay refused the connection outright).</summary>
-    private static async Task<(Socket? Socket, string Head)> TryTunnelAsync(int relayPort, int echoPort)
+    private static Task<(Socket? Socket, string Head)> TryTunnelAsync(int relayPort, int echoPort) => TryTunnelAsync(relayPort, $"127.0.0.1:{echoPort}");
+
+    /// <summary>A CONNECT to <paramref name="target"/>: the socket and the answer's head ("" when the relay refused the connection outright).</summary>
+    private static async Task<(Socket? Socket, string Head)> TryTunnelAsync(int relayPort, string target)
     {
         try
         {
-            return await ConnectHarness.RequestTunnelAsync(relayPort, $"127.0.0.1:{echoPort}");
+            return await ConnectHarness.RequestTunnelAsync(relayPort, target);
         }
         catch (SocketException)
         {
@@ -184,16 +190,9 @@ public sealed partial class RelayOpenFilesTests
         using var directory = new TemporaryDirectory();
         var (started, port) = await StartThenLowerLimitAsync(directory.Path, Limit);
         await using var relay = started;
-        var (open, _) = await OpenTunnelsAsync(port, echo.Port, 150);
-        using var idle = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
         try
         {
-            var full = OpenDescriptors.Count(relay.Id, "socket:");
-            open[0].Dispose();
-            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 2);
-            await idle.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
-            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 1);
-
             var (socket, head) = await TryTunnelAsync(port, echo.Port);
             socket?.Dispose();
             Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);
@@ -203,16 +202,123 @@ public sealed partial class RelayOpenFilesTests
         finally
         {
             open.ForEach(s => s.Dispose());
+            idle.Dispose();
         }
     }
+
+    /// <summary>
+    /// The same edge met by the relay's own resolver: the socket it would ask through would be the first of the
+    /// headroom, so it is closed unused, no question goes out, and the tunnel is answered 503 connection_limit_reached
+    /// (the relay's limit, not the name's: not 502 dns_error, and the failure is not kept in the DNS cache). Before, the
+    /// lookup took the runtime's descriptor and asked; only the dial after it was refused.
+    /// </summary>
+    [Fact]
+    public async Task Out_of_descriptors_for_its_own_resolver_a_tunnel_to_a_name_is_answered_503_connection_limit_reached()
+    {
+        const int Limit = 320;
+        await using var echo = new EchoServer();
+        await using var dns = new TestDnsServer();
+        dns.SetAddress("echo.test", 60, "127.0.0.1");
+        using var directory = new TemporaryDirectory();
+        var (started, port) = await StartThenLowerLimitAsync(directory.Path, Limit, extra: ["--dns-server", dns.EndPoint.ToString()]);
+        await using var relay = started;
+        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
+        try
+        {
+            var (socket, head) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
+            socket?.Dispose();
+            AssertNoDescriptorForTheLookup(head);
+            Assert.Equal(0, dns.Count("echo.test"));
+            Assert.False(relay.HasExited, relay.Output);
+
+            // With room again, the name is looked up at once (the failure was not kept for the cache's 5 s) and the tunnel opens.
+            var sockets = OpenDescriptors.Count(relay.Id, "socket:");
+            open[1].Dispose();
+            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == sockets - 2);
+            var (opened, answer) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
+            opened?.Dispose();
+            Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+            Assert.True(dns.Count("echo.test") > 0);
+        }
+        finally
+        {
+            open.ForEach(s => s.Dispose());
+            idle.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The system's resolver (getaddrinfo) opens sockets and files the relay cannot check: when the next descriptor
+    /// would be the first of the headroom it is not called, and the tunnel is answered as with the relay's own resolver.
+    /// </summary>
+    [Fact]
+    public async Task Out_of_descriptors_for_the_system_resolver_a_tunnel_to_a_name_is_answered_503_connection_limit_reached()
+    {
+        const int Limit = 320;
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        var (started, port) = await StartThenLowerLimitAsync(
+            directory.Path, Limit, new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" });
+        await using var relay = started;
+        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
+        try
+        {
+            var (socket, head) = await TryTunnelAsync(port, $"localhost:{echo.Port}");
+            socket?.Dispose();
+            AssertNoDescriptorForTheLookup(head);
+            Assert.False(relay.HasExited, relay.Output);
+        }
+        finally
+        {
+            open.ForEach(s => s.Dispose());
+            idle.Dispose();
+        }
+    }
+
+    /// <summary>The answer to a tunnel whose name lookup found no descriptor to take: the relay's limit (503), saying where.</summary>
+    private static void AssertNoDescriptorForTheLookup(string head)
+    {
+        Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);
+        Assert.Contains("error=connection_limit_reached", head, StringComparison.Ordinal);
+        Assert.Contains("no descriptor for the name lookup", head, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Fills the relay with tunnels up to the headroom, then closes one (two descriptors below it free: the kernel gives
+    /// the lowest) and takes one back with a connection that sends nothing (returned, the caller's): the next tunnel's
+    /// client takes the other, and whatever the relay opens for it next would be the first of the headroom.
+    /// </summary>
+    private static async Task<(List<Socket> Open, Socket Idle)> UpToTheHeadroomAsync(PassageProcess relay, int port, int echoPort)
+    {
+        var (open, _) = await OpenTunnelsAsync(port, echoPort, 150);
+        var idle = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            var full = OpenDescriptors.Count(relay.Id, "socket:");
+            open[0].Dispose();
+            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 2);
+            await idle.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 1);
+            return (open, idle);
+        }
+        catch
+        {
+            open.ForEach(s => s.Dispose());
+            idle.Dispose();
+            throw;
+        }
+    }
+
 
     /// <summary>
     /// A relay for CONNECT whose open-file limit is lowered to <paramref name="limit"/> once it listens, past what its
     /// caps planned for: the relay and its port.
     /// </summary>
-    private static async Task<(PassageProcess Relay, int Port)> StartThenLowerLimitAsync(string keyDirectory, int limit)
+    private static async Task<(PassageProcess Relay, int Port)> StartThenLowerLimitAsync(
+        string keyDirectory, int limit, IDictionary<string, string?>? environment = null, string[]? extra = null)
     {
-        var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(keyDirectory, "--max-tunnels-per-client", "4096"));
+        var relay = PassageProcess.Start(
+            ConnectHarness.PlainRelayArguments(keyDirectory, ["--max-tunnels-per-client", "4096", .. extra ?? []]), environment);
         try
         {
             var port = await relay.WaitForListeningPortAsync();

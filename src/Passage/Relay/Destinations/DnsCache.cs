@@ -224,6 +224,12 @@ internal sealed class DnsCache
 
     private TimeSpan Lifetime(DnsAnswer answer)
     {
+        if (answer.Error == SocketError.TooManyOpenSockets)
+        {
+            // No descriptor to ask with: the relay's state at that moment, nothing about the name. Not kept.
+            return TimeSpan.Zero;
+        }
+
         TimeSpan maxAge = answer.HasAddresses ? _options.MaxAge : _options.NegativeMaxAge;
         return answer.Ttl is { } ttl && ttl < maxAge ? ttl : maxAge;
     }

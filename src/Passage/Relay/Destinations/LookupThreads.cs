@@ -64,10 +64,14 @@ internal sealed class LookupThreads
     /// <summary>
     /// The process's lookups of destination names: up to 32 at once (getaddrinfo blocks in recvfrom, so they
     /// cost little but a thread each), threads ending after 30 s without work. A TryAgain after nine tenths of
-    /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time.
+    /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time. When the next
+    /// descriptor would be one of those kept free for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>),
+    /// getaddrinfo is not called (its sockets and files would take them) and the lookup fails with
+    /// <see cref="SocketError.TooManyOpenSockets"/>, as when none is left.
     /// </summary>
     public static LookupThreads Shared { get; } = new(
-        Dns.GetHostAddresses, 32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
+        static name => Transport.OpenFileLimit.NextInHeadroom() ? throw new SocketException((int)SocketError.TooManyOpenSockets) : Dns.GetHostAddresses(name),
+        32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
 
     /// <summary>Threads alive now, busy or idle.</summary>
     public int Threads

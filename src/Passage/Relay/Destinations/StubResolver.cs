@@ -38,7 +38,9 @@ namespace Passage.Relay.Destinations;
 /// candidate exists without them, a temporary failure (<see cref="SocketError.TryAgain"/>) when a server could
 /// not answer, <see cref="SocketError.TimedOut"/> when no server said anything at all, and otherwise
 /// "no such host". Both families present, IPv6 comes first when this host has a route to it (RFC 6724 on
-/// most hosts), else IPv4. The caller's cancellation ends a lookup at once.
+/// most hosts), else IPv4. The caller's cancellation ends a lookup at once. A socket that would take one of the
+/// descriptors kept free for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>) is closed unused, and the
+/// lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when the process has none left.
 /// <code>
 ///  name ─▶ hosts(5)? ─yes─▶ its addresses, ordered alike (no TTL: the cache's maximum age)
 ///            │ no
@@ -95,9 +97,14 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         {
             return await ResolveAsync(name, Conf, cancellationToken).ConfigureAwait(false);
         }
+        catch (SocketException exception) when (exception.SocketErrorCode == SocketError.TooManyOpenSockets)
+        {
+            // No descriptor for a socket (EMFILE, or the runtime's headroom): this relay's limit, not the name's.
+            return new DnsAnswer([], SocketError.TooManyOpenSockets);
+        }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // Out of descriptors for a socket, an address family the kernel lacks, ...: this host cannot ask now.
+            // An address family the kernel lacks, ...: this host cannot ask now.
             return new DnsAnswer([], SocketError.TryAgain);
         }
     }
@@ -300,7 +307,7 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         try
         {
             // Connected: the kernel drops datagrams from anyone but the server, and reports its port closed.
-            using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            using var socket = OpenSocket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(server);
             byte[] buffer = new byte[ReceiveBuffer];
             byte[] query = new byte[DnsWire.MaxQuery];
@@ -381,9 +388,10 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             // This server's time is up; the next one is asked.
             failure = "timeout";
         }
-        catch (SocketException)
+        catch (SocketException e) when (e.SocketErrorCode != SocketError.TooManyOpenSockets)
         {
-            // Port unreachable, no route, ...: the next server is asked.
+            // Port unreachable, no route, ...: the next server is asked. (Out of descriptors, the lookup ends: no
+            // server can be asked.)
             failure = "unreachable";
         }
         finally
@@ -415,7 +423,8 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
     /// <summary>The question asked again over TCP (RFC 7766), after a truncated reply; null when that failed.</summary>
     private static async Task<DnsReply?> AskOverTcpAsync(IPEndPoint server, string name, Question question, CancellationToken token)
     {
-        using var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var socket = OpenSocket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.NoDelay = true;
         try
         {
             await socket.ConnectAsync(server, token).ConfigureAwait(false);
@@ -440,6 +449,23 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
             // The stream's end before the whole answer, or a socket error wrapped by NetworkStream.
             return null;
         }
+    }
+
+    /// <summary>
+    /// A new socket, unless it took one of the descriptors kept free for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>):
+    /// then closed again and, as when the process has none left, a <see cref="SocketException"/> with
+    /// <see cref="SocketError.TooManyOpenSockets"/>, which ends the lookup.
+    /// </summary>
+    private static Socket OpenSocket(AddressFamily family, SocketType type, ProtocolType protocol)
+    {
+        var socket = new Socket(family, type, protocol);
+        if (Transport.OpenFileLimit.InHeadroom(socket.Handle))
+        {
+            socket.Dispose();
+            throw new SocketException((int)SocketError.TooManyOpenSockets);
+        }
+
+        return socket;
     }
 
     private static ushort NewId() => (ushort)RandomNumberGenerator.GetInt32(0, 65536);
