@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -64,7 +66,18 @@ public sealed partial class AdminServer : IAsyncDisposable
             kestrel.Limits.KeepAliveTimeout = idleTimeout;
             kestrel.Limits.RequestHeadersTimeout = idleTimeout;
             // HTTP/1.1 only (all a scraper speaks): there are no HTTP/2 connection windows or streams to keep.
-            kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(endpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                // A connection accepted on one of the last descriptors, kept free for the runtime
+                // (OpenFileLimit.Headroom), is closed at once, unanswered, as the front doors refuse theirs: a scrape
+                // must not take what a thread's start needs. (Kestrel's own accept loop is not the relay's: should
+                // accept itself fail for want of descriptors, it tries again at once.)
+                listen.Use(next => connection =>
+                    connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket && OpenFileLimit.InHeadroom(socket.Handle)
+                        ? Task.CompletedTask
+                        : next(connection));
+            });
         });
         var app = builder.Build();
         // HEAD as well as GET (RFC 9110 §9.3.2): probes and load balancers often ask with HEAD.
