@@ -234,7 +234,8 @@ public sealed partial class RelayOpenFilesTests
             // With room again, the name is looked up at once (the failure was not kept for the cache's 5 s) and the tunnel opens.
             var sockets = OpenDescriptors.Count(relay.Id, "socket:");
             open[1].Dispose();
-            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == sockets - 2);
+            // At least its two: the refused tunnel's client socket may close about now too.
+            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") <= sockets - 2);
             var (opened, answer) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
             opened?.Dispose();
             Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
