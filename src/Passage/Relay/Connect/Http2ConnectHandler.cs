@@ -125,15 +125,16 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
             abort: () =>
             {
-                // The slot goes back before the reset goes out: a client at its limit that opens a tunnel as soon as it
-                // sees one reset finds the slot free (the tunnel's end gives it back again, which does nothing).
-                lease?.Dispose();
                 // The pump aborts this side first, then the destination's: when the request was aborted before the relay
                 // ended the stream, the client reset it (or left), and a destination told of its end already is closed
-                // whole. Not so at the relay's stop, which closes every tunnel.
-                if (context.RequestAborted.IsCancellationRequested && !tunnels.IsStopping)
+                // whole. Not so at the relay's stop, which closes every tunnel. Such a destination holds the slot until
+                // it is closed (up to LingeringClose.Deadline; the tunnel's end gives the slot back after the
+                // destination's disposal): the tunnel limits bound the relay's connections to destinations.
+                if (!(context.RequestAborted.IsCancellationRequested && !tunnels.IsStopping && destination.ClientLeft()))
                 {
-                    destination.ClientLeft();
+                    // The slot goes back before the reset goes out: a client at its limit that opens a tunnel as soon as
+                    // it sees one reset finds the slot free (the tunnel's end gives it back again, which does nothing).
+                    lease?.Dispose();
                 }
                 Reset(context);
             });

@@ -33,10 +33,19 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
     public long Written => destination.Written;
 
     /// <summary>
-    /// The client ended the tunnel's stream (reset it, or its connection went) before the relay did: an abort from now on
-    /// closes the destination whole if the client's END_STREAM had been passed on to it.
+    /// The client ended the tunnel's stream (reset it, or its connection went) before the relay did: true when the client's
+    /// END_STREAM had been passed on to the destination, which an abort from now on then leaves whole, to be closed so at
+    /// disposal (the caller keeps the tunnel's slot until then); false when it is to be reset as before.
     /// </summary>
-    public void ClientLeft() => Volatile.Write(ref _clientLeft, 1);
+    public bool ClientLeft()
+    {
+        if (Volatile.Read(ref _writesCompleted) == 0)
+        {
+            return false;
+        }
+        Volatile.Write(ref _clientLeft, 1);
+        return true;
+    }
 
     /// <inheritdoc />
     public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
@@ -55,7 +64,7 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
     /// <inheritdoc />
     public void Abort()
     {
-        if (Volatile.Read(ref _clientLeft) == 1 && Volatile.Read(ref _writesCompleted) == 1)
+        if (Volatile.Read(ref _clientLeft) == 1)
         {
             if (Interlocked.Exchange(ref _lingering, 1) == 0)
             {

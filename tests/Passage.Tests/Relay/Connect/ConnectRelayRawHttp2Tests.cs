@@ -216,7 +216,49 @@ public sealed class ConnectRelayRawHttp2Tests
         // The client's reset is its end of the tunnel, as before; the bytes counted are those the destination was given.
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/client_failed"));
         Assert.Equal(Length, relay.Counter("passage.relay.bytes/client_to_upstream"));
-        Assert.Equal(0, relay.Relay.OpenTunnels);
+        if (endedFirst)
+        {
+            // The connection closed whole holds the tunnel's slot until the destination has closed its side too (or
+            // LingeringClose.Deadline has passed).
+            upstream.Shutdown(SocketShutdown.Send);
+        }
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0, () => $"{relay.Relay.OpenTunnels} tunnels open");
+    }
+
+    [Fact]
+    public async Task A_destination_closed_whole_after_the_clients_reset_holds_its_tunnel_slot_until_it_is_closed()
+    {
+        // After a client's END_STREAM and reset the relay keeps the destination's connection open while it closes it
+        // whole (up to LingeringClose.Deadline, which this clock never reaches). The slot was given back at the reset:
+        // a client could hold any number of such connections, beyond the tunnel limits that bound the relay's
+        // descriptors, by resetting and opening again. The slot now goes back when that connection is closed.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(2);
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxTunnelsPerClient = 1 }, time: new ManualTimeProvider());
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "127.0.0.1", port));
+        using var upstream = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, 1, "bytes"u8));
+        // The destination has every byte and the end: the client's END_STREAM was passed on as a half-close.
+        Assert.Equal("bytes"u8.ToArray(), await Loopback.ReadToEndAsync(upstream));
+        await h2.SendAsync(RawHttp2.Reset(1, RawHttp2.Cancel));
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.connections.closed", ConnectRelay.Http2FrontDoor) == 1);
+
+        // The destination has not closed its side: the relay's connection to it is still open, and holds the slot.
+        await h2.SendAsync(RawHttp2.ExtendedConnect(3, "127.0.0.1", port));
+        var refused = await h2.ReadUntilAsync(f => f.Stream == 3 && f.Type is RawHttp2.Headers or RawHttp2.RstStream);
+        Assert.True(refused is { Type: RawHttp2.Headers, Status: 503 }, refused is null ? "no answer" : $"frame type {refused.Type}, status {(refused.Type == RawHttp2.Headers ? refused.Status : 0)}");
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/connection_limit_reached"));
+
+        // Once the destination closes, the relay's close is over and the slot is free again.
+        upstream.Shutdown(SocketShutdown.Send);
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0, () => $"{relay.Relay.OpenTunnels} tunnels open");
+        await h2.SendAsync(RawHttp2.ExtendedConnect(5, "127.0.0.1", port));
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Stream == 5 && f.Type is RawHttp2.Headers or RawHttp2.RstStream))?.Status);
+        using var next = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
     }
 
     /// <summary>The state of the loopback TCP socket whose local address is <paramref name="local"/> (as /proc/net/tcp writes it), in hex; null when there is none.</summary>
