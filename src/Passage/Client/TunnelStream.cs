@@ -16,7 +16,8 @@ namespace Passage.Client;
 /// With <c>watchWrites</c> (an HTTP/2 tunnel), a write that waits for the relay's flow-control window fails when the
 /// tunnel's stream is reset or its connection ends. The .NET HTTP/2 client leaves such a write waiting for good: it
 /// fails a waiting write only while a request body is being sent, and an extended CONNECT has none. So while a write
-/// waits and the application is not reading, the tunnel waits with a zero-byte read, which the client ends at the reset
+/// waits and the application is not reading (from the write's start, or from the end of the read then under way), the
+/// tunnel waits with a zero-byte read, which the client ends at the reset
 /// without taking any byte; its failure, or that of an application read under way, ends the write (and fails those that
 /// follow). An application read that comes meanwhile waits for the zero-byte read first. Not watched: a write that starts waiting while bytes from the relay sit unread (the zero-byte read ends at
 /// once, and is not repeated for that write).
@@ -36,6 +37,9 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     /// <summary>Whether an application read is under way (set under <see cref="_gate"/>).</summary>
     private bool _reading;
+
+    /// <summary>Whether a write is under way that did not complete at once (set under <see cref="_gate"/>).</summary>
+    private bool _writeWaiting;
 
     /// <summary>Cancelled when a write's wait is to end: a read failed (<see cref="_brokenBy"/>), or the application cancelled a write.</summary>
     private CancellationTokenSource? _writeEnd;
@@ -81,7 +85,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
         finally
         {
-            Volatile.Write(ref _reading, false);
+            EndReading();
         }
     }
 
@@ -126,7 +130,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
         finally
         {
-            Volatile.Write(ref _reading, false);
+            EndReading();
         }
     }
 
@@ -154,15 +158,35 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
     }
 
-    /// <summary>Starts the zero-byte read that ends a waiting write at the stream's reset, unless a read is under way.</summary>
+    /// <summary>
+    /// An application read has ended: a write that began to wait while it was under way is watched from now on (the
+    /// application may read no more; its next read, if any, waits for the zero-byte read as any does).
+    /// </summary>
+    private void EndReading()
+    {
+        lock (_gate)
+        {
+            _reading = false;
+            StartProbeIfWaiting();
+        }
+    }
+
+    /// <summary>A write waits: starts the zero-byte read that ends it at the stream's reset, unless a read is under way.</summary>
     private void StartProbe()
     {
         lock (_gate)
         {
-            if (!_reading && _probe is not { IsCompleted: false })
-            {
-                _probe = ProbeAsync();
-            }
+            _writeWaiting = true;
+            StartProbeIfWaiting();
+        }
+    }
+
+    /// <summary>Under <see cref="_gate"/>: starts the zero-byte read if a write waits, and neither a read nor one is under way.</summary>
+    private void StartProbeIfWaiting()
+    {
+        if (_writeWaiting && !_reading && _probe is not { IsCompleted: false })
+        {
+            _probe = ProbeAsync();
         }
     }
 
@@ -267,7 +291,8 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
             throw Broken(already);
         }
         var write = Inner.WriteAsync(buffer, writeEnd.Token);
-        if (!write.IsCompleted)
+        var waits = !write.IsCompleted;
+        if (waits)
         {
             StartProbe();
         }
@@ -282,6 +307,17 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException(cancellationToken);
+        }
+        finally
+        {
+            if (waits)
+            {
+                // Writes come one at a time: only this one can have set it.
+                lock (_gate)
+                {
+                    _writeWaiting = false;
+                }
+            }
         }
     }
 

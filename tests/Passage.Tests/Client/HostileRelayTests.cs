@@ -59,7 +59,6 @@ public sealed class HostileRelayTests
         return stream => HostileConnection.Answer(stream, status, endStream: true, fields);
     }
 
-    /// <summary>A relay breaking a tunnel it answered: by a stream reset with an error code, a GOAWAY, or its TCP connection's end.</summary>
     /// <summary>Writes 1000 bytes at a time to <paramref name="tunnel"/> until a write fails.</summary>
     private static async Task WriteUntilItFailsAsync(Stream tunnel)
     {
@@ -69,6 +68,7 @@ public sealed class HostileRelayTests
         }
     }
 
+    /// <summary>A relay breaking a tunnel it answered: by a stream reset with an error code, a GOAWAY, or its TCP connection's end.</summary>
     private static async Task BreakAsync(HostileConnection connection, int stream, string how)
     {
         switch (how)
@@ -751,6 +751,35 @@ public sealed class HostileRelayTests
         await Assert.ThrowsAnyAsync<IOException>(() => read.WaitAsync(Timeouts.Default));
         await Assert.ThrowsAnyAsync<IOException>(() => tunnel.WriteAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
         Assert.False(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// A write that began to wait for the window while the application was reading is still watched once that read has
+    /// ended and the application reads no more: the relay's reset after the bytes the read got fails the write. It waited
+    /// for good: the tunnel's own zero-byte read is not started while the application reads, and was not started after.
+    /// </summary>
+    [Fact]
+    public async Task A_write_that_began_waiting_during_a_read_fails_at_a_reset_after_that_read_ended()
+    {
+        var readDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8));
+            await readDone.Task;
+            await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var buffer = new byte[16];
+        var read = tunnel.ReadAsync(buffer).AsTask();
+        var write = tunnel.WriteAsync(new byte[70_000]).AsTask();
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buffer, 0, await read.WaitAsync(Timeouts.Default)));
+        Assert.False(write.IsCompleted);
+        readDone.SetResult();
+        await Assert.ThrowsAnyAsync<IOException>(() => write.WaitAsync(Timeouts.Default));
     }
 
     /// <summary>
