@@ -41,6 +41,8 @@ public sealed class ChunkFramedStreamTests
         ];
         foreach (var (framed, content) in pieces)
         {
+            // Counted before the send: the link may be read, and waited on again, before the send returns.
+            var waits = link.Waits.Count;
             await Loopback.SendAllAsync(application, Encoding.ASCII.GetBytes(framed));
             if (content.Length > 0)
             {
@@ -48,8 +50,7 @@ public sealed class ChunkFramedStreamTests
             }
             else
             {
-                // Framing alone: the wait for it to be read has begun once the pump waits on the link again.
-                var waits = link.Waits.Count;
+                // Framing alone: it has been read once the pump waits on the link again.
                 await Timeouts.WaitUntilAsync(() => link.Waits.Count > waits, () => string.Join(", ", link.Waits));
             }
         }
