@@ -74,6 +74,16 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             return;
         }
 
+        // From here the request, then its tunnel, holds the connection open: the idle clock stops while the destination is
+        // dialed (a slow dial near the idle timeout is not cut), and starts again at the tunnel's end. A request that
+        // comes after the clock ran out (the connection told to go away for carrying nothing) does not start.
+        IDisposable? busy = null;
+        if (context.Features.Get<Http2ConnectionIdle>() is { } idle && (busy = idle.TryStartTunnel()) is null)
+        {
+            Refuse(context, id, RefusalReason.ShuttingDown, "connection closing after its idle timeout; open a new one");
+            return;
+        }
+        using var started = busy;
         var client = context.Connection.RemoteIpAddress;
         TunnelLog.Requested(logger, id, context.Connection.RemoteIpAddress, host, port);
         var opening = await opener.OpenAsync(host, port, client, context.RequestAborted).ConfigureAwait(false);
@@ -89,18 +99,6 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             return;
         }
 
-        // From here a tunnel holds the connection open: its end starts the connection's idle clock again.
-        IDisposable? busy = null;
-        if (context.Features.Get<Http2ConnectionIdle>() is { } idle && (busy = idle.TryStartTunnel()) is null)
-        {
-            // The connection's idle clock ran out while the destination was dialed: it has been told to go away for
-            // carrying no tunnel, and is counted so; a tunnel does not start on it.
-            await upstream.DisposeAsync().ConfigureAwait(false);
-            opening.Lease?.Dispose();
-            Refuse(context, id, RefusalReason.ShuttingDown, "connection closing after its idle timeout; open a new one");
-            return;
-        }
-        using var started = busy;
         Stream stream;
         try
         {

@@ -37,9 +37,10 @@ internal sealed class Http2ConnectionIdle : IDisposable
     }
 
     /// <summary>
-    /// A tunnel is to start on the connection: the clock stops until the result is disposed (once), at the tunnel's end.
-    /// Null when the clock has run out already: the connection has been told to go away for carrying no tunnel, and none
-    /// may start on it. The clock running out and a tunnel starting exclude each other: whichever comes first holds.
+    /// A tunnel request is served on the connection (its dial, then its tunnel): the clock stops until the result is
+    /// disposed (once), at the request's or the tunnel's end. Null when the clock has run out already: the connection has
+    /// been told to go away for carrying no tunnel, and none may start on it. The clock running out and a request's start
+    /// exclude each other: whichever comes first holds.
     /// </summary>
     public IDisposable? TryStartTunnel()
     {
