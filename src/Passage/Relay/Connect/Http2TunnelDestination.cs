@@ -26,8 +26,11 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
     private int _lingering;
     private int _disposed;
 
-    /// <inheritdoc />
-    public Socket? Socket => destination.Socket;
+    /// <summary>
+    /// None: the pump would splice straight between sockets, around this wrapper, and the abort that leaves the
+    /// destination whole would not end its wait. (The HTTP/2 door's other end is a stream, so it copies anyway.)
+    /// </summary>
+    public Socket? Socket => null;
 
     /// <inheritdoc />
     public long Written => destination.Written;
