@@ -44,8 +44,8 @@ internal static partial class OpenFileLimit
 
     /// <summary>
     /// Whether the next descriptor the process opens would be in the <see cref="Headroom"/> (or none is left): for code
-    /// that opens descriptors it cannot check itself (getaddrinfo's sockets and files). Opens one for a moment to see.
-    /// False where the limit is not read.
+    /// that opens descriptors it cannot check itself (getaddrinfo's sockets and files). Opens /dev/null for a moment to
+    /// see. False where the limit is not read, or /dev/null cannot be opened for another reason than a lack of descriptors.
     /// </summary>
     public static bool NextInHeadroom()
     {
@@ -58,8 +58,14 @@ internal static partial class OpenFileLimit
             using var probe = File.OpenHandle("/dev/null");
             return InHeadroom(probe.DangerousGetHandle());
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
+            // No /dev/null to look with (a bare chroot, a sandbox): it cannot tell, and lookups are not kept from running.
+            return false;
+        }
+        catch (IOException)
+        {
+            // EMFILE, ENFILE: none left.
             return true;
         }
     }
