@@ -17,10 +17,10 @@ namespace Passage.Client;
 /// tunnel's stream is reset or its connection ends. The .NET HTTP/2 client leaves such a write waiting for good: it
 /// fails a waiting write only while a request body is being sent, and an extended CONNECT has none. So while a write
 /// waits and the application is not reading (from the write's start, or from the end of the read then under way), the
-/// tunnel waits with a zero-byte read, which the client ends at the reset
-/// without taking any byte; its failure, or that of an application read under way, ends the write (and fails those that
-/// follow). An application read that comes meanwhile waits for the zero-byte read first. Not watched: a write that starts waiting while bytes from the relay sit unread (the zero-byte read ends at
-/// once, and is not repeated for that write).
+/// tunnel waits with a zero-byte read, which the client ends at the reset without taking any byte; its failure, or that
+/// of an application read under way, ends the write (and fails those that follow). An application read that comes
+/// meanwhile waits for the zero-byte read first. Not watched: a write that waits while bytes from the relay sit unread
+/// (the zero-byte read ends at once), until the application's next read ends.
 /// </para>
 /// </remarks>
 internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
