@@ -72,7 +72,10 @@ internal sealed class KestrelConnectionErrors : IDisposable
         _listener.Start();
     }
 
-    /// <summary>The tag under which a connection's <see cref="Watch"/> rides on Kestrel's measurement of it; never exported.</summary>
+    /// <summary>
+    /// The tag under which a connection's <see cref="Watch"/> rides on Kestrel's measurement of it. Passage's /metrics does
+    /// not show Kestrel's meters; a listener that does sees this tag with the one value <c>Watch</c>.
+    /// </summary>
     private const string WatchTag = "passage.kestrel_connection_watch";
 
     /// <summary>
@@ -103,6 +106,16 @@ internal sealed class KestrelConnectionErrors : IDisposable
 
         /// <inheritdoc />
         public override string ToString() => nameof(Watch);
+
+        /// <summary>
+        /// Every watch equals every other: the tag rides on Kestrel's measurement, which any listener in the process also
+        /// hears (dotnet-counters, an OpenTelemetry exporter), and those aggregate by tag value. Equal values keep them at
+        /// one series, not one per connection.
+        /// </summary>
+        public override bool Equals(object? obj) => obj is Watch;
+
+        /// <inheritdoc />
+        public override int GetHashCode() => typeof(Watch).GetHashCode();
     }
 
     /// <inheritdoc />

@@ -90,6 +90,28 @@ public sealed class ConnectRelayKestrelRefusalTests
         Assert.Equal(0, relay.Total("passage.relay.http2.connection_errors"));
     }
 
+    [Fact]
+    public async Task Connections_ended_with_errors_make_one_series_for_a_listener_outside_the_relay()
+    {
+        // The relay's own listener tells each connection's end through a tag on Kestrel's measurement; a listener that
+        // aggregates by tag value (dotnet-counters, OpenTelemetry) must not see a series per connection.
+        using var outside = new KestrelEndTypes();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        for (int i = 0; i < 2; i++)
+        {
+            using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+            await h2.SendAsync(RawHttp2.ExtendedConnect(2, MasqueTcpPath.PathFor("127.0.0.1", echo.Port)));
+            Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.GoAway));
+        }
+
+        await Timeouts.WaitUntilAsync(() => relay.Total("passage.relay.http2.connection_errors") == 2);
+        await Timeouts.WaitUntilAsync(() => outside.Marks.Count >= 2, () => $"{outside.Marks.Count} marks seen");
+        var marks = outside.Marks.ToArray();
+        Assert.Single(marks.Distinct());
+        Assert.Single(marks.Select(m => m.GetHashCode()).Distinct());
+    }
+
     /// <summary>
     /// The error types of the connections any Kestrel in this process ends, as its <c>kestrel.connection.duration</c> gives
     /// them: once one is seen here, the relay's own listener has been given the same measurement.
@@ -98,6 +120,7 @@ public sealed class ConnectRelayKestrelRefusalTests
     {
         private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
         private readonly System.Collections.Concurrent.ConcurrentBag<string> _seen = [];
+        private readonly System.Collections.Concurrent.ConcurrentBag<object> _marks = [];
 
         public KestrelEndTypes()
         {
@@ -116,12 +139,19 @@ public sealed class ConnectRelayKestrelRefusalTests
                     {
                         _seen.Add(error);
                     }
+                    else if (tag is { Key: "passage.kestrel_connection_watch", Value: { } mark })
+                    {
+                        _marks.Add(mark);
+                    }
                 }
             });
             _listener.Start();
         }
 
         public IEnumerable<string> All => _seen;
+
+        /// <summary>The values of the relay's own tag on the measurements seen, one per connection it watched.</summary>
+        public IReadOnlyCollection<object> Marks => _marks;
 
         public bool Seen(string errorType) => _seen.Contains(errorType);
 
