@@ -37,8 +37,8 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
 
     /// <summary>
     /// The client ended the tunnel's stream (reset it, or its connection went) before the relay did: true when the client's
-    /// END_STREAM had been passed on to the destination, which an abort from now on then leaves whole, to be closed so at
-    /// disposal (the caller keeps the tunnel's slot until then); false when it is to be reset as before.
+    /// END_STREAM had been (or was being) passed on to the destination, which an abort from now on then leaves whole, to
+    /// be closed so at disposal (the caller keeps the tunnel's slot until then); false when it is to be reset as before.
     /// </summary>
     public bool ClientLeft()
     {
@@ -60,8 +60,11 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
     /// <inheritdoc />
     public async ValueTask CompleteWritesAsync(CancellationToken cancellationToken)
     {
-        await destination.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+        // Marked before the half-close, not after: the destination may read its end, and the client reset the stream,
+        // before this method's continuation would run, and a destination told of its end must not be reset then. A
+        // half-close that fails meanwhile leaves the closing at disposal a broken connection, which it only disposes.
         Volatile.Write(ref _writesCompleted, 1);
+        await destination.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
