@@ -551,6 +551,29 @@ public sealed class ClientProcessTests
         Assert.EndsWith("\r\n\r\n", answer);
     }
 
+    /// <summary>
+    /// An origin that resets its connection instead of answering breaks the tunnel before a byte of answer: the application
+    /// is told so in a 502, as when the origin closes, and its connection then closes cleanly. It used to be reset, without
+    /// a word of why.
+    /// </summary>
+    [Fact]
+    public async Task An_origin_that_resets_without_answering_is_a_502_with_a_proxy_status()
+    {
+        await using var path = await ProxiedOrigin.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes($"GET http://origin.test:{path.OriginPort}/ HTTP/1.1\r\n\r\n"));
+        using (var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default))
+        {
+            await ReadHeadAsync(origin);
+            origin.LingerState = new LingerOption(true, 0);
+        }
+
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 502 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_response_incomplete; details=\"the tunnel broke before the origin answered\"\r\n", answer);
+        Assert.EndsWith("\r\n\r\n", answer);
+    }
+
     [Theory]
     [InlineData("GET http://origin.test:0/ HTTP/1.1\r\nHost: x\r\n\r\n", "port")]
     [InlineData("POST http://origin.test:8080/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding")]

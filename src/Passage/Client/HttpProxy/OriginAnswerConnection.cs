@@ -21,7 +21,8 @@ namespace Passage.Client.HttpProxy;
 /// instead, since a close would tell it the body was whole (RFC 9112 §8).</para>
 /// <para>An origin that closes before its final head is whole, whose head is too large or one this proxy cannot pass
 /// on, or that sends more interim answers than <see cref="MaxInterim"/>, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
-/// bare close.</para>
+/// bare close. So is a tunnel that breaks before the final head is whole (the origin reset its connection, or the
+/// relay's went): nothing of the answer has reached the application, which is told so rather than reset.</para>
 /// </remarks>
 /// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
 /// <param name="request">The request answered: its method (HEAD's answer has no body) and version.</param>
@@ -39,6 +40,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     private ReadOnlyMemory<byte> _ready;
     private FramedBody? _body;
     private bool _ended;
+    private volatile bool _aborted;
 
     /// <summary>Why the application was answered by this proxy instead of the origin, if it was.</summary>
     public RefusalReason? Refusal { get; private set; }
@@ -65,12 +67,20 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             }
             if (_body is null)
             {
-                if (buffer.IsEmpty)
+                try
                 {
-                    // Waiting for the head holds no buffer; bytes behind an interim head are there at once.
-                    return _head.Filled > 0 ? 0 : await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    if (buffer.IsEmpty)
+                    {
+                        // Waiting for the head holds no buffer; bytes behind an interim head are there at once.
+                        return _head.Filled > 0 ? 0 : await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    }
+                    await ReadHeadAsync(cancellationToken).ConfigureAwait(false);
                 }
-                await ReadHeadAsync(cancellationToken).ConfigureAwait(false);
+                catch (IOException) when (!_aborted)
+                {
+                    // Not the pump's own teardown (see Abort): the tunnel broke before the final answer began.
+                    Refuse(RefusalReason.OriginNoAnswer, "the tunnel broke before the origin answered");
+                }
                 continue;
             }
             if (_body.HasHeld)
@@ -211,7 +221,12 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => origin.CompleteWritesAsync(cancellationToken);
 
     /// <inheritdoc />
-    public void Abort() => origin.Abort();
+    /// <remarks>A read that fails after this is the abort's doing, not the tunnel's breaking: no answer is made of it.</remarks>
+    public void Abort()
+    {
+        _aborted = true;
+        origin.Abort();
+    }
 
     /// <inheritdoc />
     /// <remarks>The tunnel stays its owner's to dispose; a head buffer still held goes back to the pool.</remarks>
