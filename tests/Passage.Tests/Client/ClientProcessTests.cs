@@ -710,6 +710,26 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// An application pointed at the SOCKS port for an HTTP proxy hears, in HTTP, what the port is, and its connection
+    /// closes cleanly behind a request larger than one read. It used to be closed without a word, and reset when its
+    /// request had not been read whole.
+    /// </summary>
+    [Fact]
+    public async Task An_http_request_sent_to_the_socks_port_is_answered_400_saying_so()
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, socks, _) = await StartClientAsync(relay.ToString());
+        await using var _ = client;
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, socks));
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(
+            "GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nCookie: " + new string('a', 16 * 1024) + "\r\n\r\n"));
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket));
+        Assert.StartsWith("HTTP/1.1 400 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"this is a SOCKS5 port, not an HTTP proxy\"\r\n", answer);
+    }
+
+    /// <summary>
     /// The handshake timeout bounds the application's asking, not the relay's answer: a destination that does not
     /// answer within the relay's connect timeout is TTL expired (0x06), even when that is longer than the handshake
     /// timeout (10 s each by default).

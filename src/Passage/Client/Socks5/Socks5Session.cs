@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Passage.Client.HttpProxy;
+using Passage.Relay;
 using Passage.Transport;
 using static Passage.Client.Socks5.Socks5Protocol;
 
@@ -67,10 +69,11 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             (filled, var status) = await ReadUntilAsync(app, buffer, filled, seq => ParseGreeting(seq, requireUser ? MethodUserPass : MethodNoAuth, out offered, out used), deadline.Token).ConfigureAwait(false);
             if (status != ParseStatus.Complete)
             {
-                if (status == ParseStatus.Invalid && buffer[0] == Socks4Version)
+                if (status == ParseStatus.Invalid)
                 {
-                    // A SOCKS4 client hears that its request is rejected, rather than a bare close.
-                    await LingeringClose.CloseAsync(app, Socks4Rejected, time).ConfigureAwait(false);
+                    // Not SOCKS5: a SOCKS4 client hears that its request is rejected, and an HTTP one why, rather than a
+                    // bare close (or a reset, the rest of its request unread).
+                    await LingeringClose.CloseAsync(app, AnswerToAnotherProtocol(buffer[0]), time).ConfigureAwait(false);
                 }
                 return null;
             }
@@ -119,6 +122,23 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the password
         }
     }
+
+    /// <summary>
+    /// What an application that spoke another protocol first (<paramref name="first"/>, its first byte) is answered: SOCKS4's
+    /// "rejected" to SOCKS4 (and 4a); to what starts as an HTTP request line does (a method is a token, and every
+    /// registered one is in capitals: an application pointed at this port for an HTTP proxy), a 400 saying what this port
+    /// is; nothing to anything else.
+    /// </summary>
+    internal static ReadOnlyMemory<byte> AnswerToAnotherProtocol(byte first) => first switch
+    {
+        Socks4Version => Socks4Rejected,
+        >= (byte)'A' and <= (byte)'Z' => NotAnHttpProxy,
+        _ => ReadOnlyMemory<byte>.Empty,
+    };
+
+    /// <summary>The 400 an HTTP request sent to this port gets.</summary>
+    private static readonly ReadOnlyMemory<byte> NotAnHttpProxy =
+        HttpProxySession.Answer(RefusalReason.MalformedRequest, "this is a SOCKS5 port, not an HTTP proxy");
 
     private static async Task<(int Filled, ParseStatus Status)> ReadUntilAsync(
         IDuplexConnection connection, byte[] buffer, int filled, Func<ReadOnlySequence<byte>, ParseStatus> parse, CancellationToken cancellationToken)
