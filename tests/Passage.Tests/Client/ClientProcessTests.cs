@@ -730,6 +730,27 @@ public sealed class ClientProcessTests
     }
 
     /// <summary>
+    /// A SOCKS5 greeting or a TLS ClientHello sent to the HTTP proxy (an application pointed at the wrong port, or told the
+    /// proxy speaks TLS) is answered 400 as soon as it comes, without closing its sending side: it used to wait for the
+    /// head's end until the handshake timeout, its sender waiting as long, and then hear a 408.
+    /// </summary>
+    [Theory]
+    [InlineData("050100")]
+    [InlineData("160301020001")]
+    public async Task What_is_not_http_sent_to_the_http_proxy_is_answered_400_at_once(string sent)
+    {
+        var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
+        var (client, _, http) = await StartClientAsync(relay.ToString(), new Dictionary<string, string?> { ["PASSAGE__CLIENT__HANDSHAKETIMEOUT"] = "1h" });
+        await using var _ = client;
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
+        await Loopback.SendAllAsync(socket, Convert.FromHexString(sent));
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket));
+        Assert.StartsWith("HTTP/1.1 400 ", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"not an HTTP request: a control character in its first line\"\r\n", answer);
+    }
+
+    /// <summary>
     /// The handshake timeout bounds the application's asking, not the relay's answer: a destination that does not
     /// answer within the relay's connect timeout is TTL expired (0x06), even when that is longer than the handshake
     /// timeout (10 s each by default).

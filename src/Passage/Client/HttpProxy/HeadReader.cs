@@ -5,8 +5,9 @@ namespace Passage.Client.HttpProxy;
 /// <summary>
 /// Reads an HTTP/1.1 head into a buffer until the empty line that ends it (RFC 9112 §2.1), bounded by the buffer's
 /// size. Every line must end in CRLF: a bare LF is found at once (a head whose lines end in LF alone would never end
-/// here, and would wait for a timeout), as the relay refuses it. The bytes after the head are the body's, and may
-/// hold anything.
+/// here, and would wait for a timeout), as the relay refuses it; so is a control character in the first line, which no
+/// HTTP/1.x start line holds (a TLS ClientHello or a SOCKS greeting starts with one, and its sender would wait for an
+/// answer as long as this reader for the head's end). The bytes after the head are the body's, and may hold anything.
 /// </summary>
 internal static class HeadReader
 {
@@ -24,6 +25,12 @@ internal static class HeadReader
 
         /// <summary>A line of the head ends in a bare LF.</summary>
         BareLf,
+
+        /// <summary>
+        /// The first line holds a control character other than HTAB (at <c>End</c>): not HTTP/1.x, whose request and status
+        /// lines hold none (RFC 9112 §3, §4).
+        /// </summary>
+        NotHttp,
     }
 
     /// <summary>What <see cref="ReadAsync"/> found.</summary>
@@ -41,6 +48,7 @@ internal static class HeadReader
         var start = 0;
         var scanned = 0;
         var skipping = skipEmptyLines;
+        var inFirstLine = true;
         while (true)
         {
             if (skipping)
@@ -59,9 +67,18 @@ internal static class HeadReader
                 var headEnd = end >= 0 ? searchFrom + end + 4 : filled;
                 for (var i = Math.Max(start, scanned); i < headEnd; i++)
                 {
-                    if (buffer[i] == (byte)'\n' && (i == 0 || buffer[i - 1] != (byte)'\r'))
+                    var b = buffer[i];
+                    if (b == (byte)'\n' && (i == 0 || buffer[i - 1] != (byte)'\r'))
                     {
                         return new Result(Outcome.BareLf, start, i, filled);
+                    }
+                    if (inFirstLine && (b is (byte)'\r' or (byte)'\n'))
+                    {
+                        inFirstLine = false;
+                    }
+                    else if (inFirstLine && (b is < 0x20 and not (byte)'\t' or 0x7F))
+                    {
+                        return new Result(Outcome.NotHttp, start, i, filled);
                     }
                 }
                 if (end >= 0)

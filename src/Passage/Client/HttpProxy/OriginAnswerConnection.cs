@@ -126,6 +126,9 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             case HeadReader.Outcome.BareLf:
                 Refuse(RefusalReason.OriginBadAnswer, "a line of the origin's answer head ends in a bare LF");
                 return;
+            case HeadReader.Outcome.NotHttp:
+                Refuse(RefusalReason.OriginBadAnswer, "the origin's answer does not start with an HTTP/1.x status line");
+                return;
         }
         if (OriginAnswerHead.Parse(_head.Bytes.AsSpan(read.Start..read.End), request, out var error) is not { } answer)
         {
