@@ -99,7 +99,10 @@ internal sealed class TunnelBackend : IAsyncDisposable
             {
                 context.Response.ContentLength = total;
             }
-            for (long sent = 0; sent < total;)
+            // Kestrel takes writes after the connection is gone without an error (RequestAborted tells): without the check,
+            // a client that left a 1 GB body early could keep this loop making pattern bytes past the test's end (a
+            // backend's stop timed out after 30 s on a loaded machine).
+            for (long sent = 0; sent < total && !context.RequestAborted.IsCancellationRequested;)
             {
                 var chunk = (int)Math.Min(64 * 1024, total - sent);
                 await context.Response.Body.WriteAsync(Pattern(sent, chunk));
