@@ -43,20 +43,30 @@ internal static partial class OpenFileLimit
     public static bool InHeadroom(long descriptor) => Current is { } limit && descriptor >= limit - Headroom;
 
     /// <summary>
-    /// Whether the next descriptor the process opens would be in the <see cref="Headroom"/> (or none is left): for code
-    /// that opens descriptors it cannot check itself (getaddrinfo's sockets and files). Opens /dev/null for a moment to
-    /// see. False where the limit is not read, or /dev/null cannot be opened for another reason than a lack of descriptors.
+    /// Whether the next <paramref name="count"/> descriptors the process opens would reach the <see cref="Headroom"/> (or
+    /// none is left): for code that opens descriptors it cannot check itself (getaddrinfo's sockets and files). Opens
+    /// /dev/null that many times for a moment to see: the kernel gives the lowest free number, so the last one tells where
+    /// the <paramref name="count"/>th free descriptor is. False where the limit is not read, or /dev/null cannot be
+    /// opened for another reason than a lack of descriptors.
     /// </summary>
-    public static bool NextInHeadroom()
+    public static bool NextInHeadroom(int count = 1)
     {
         if (Current is null)
         {
             return false;
         }
+        var probes = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>(count);
         try
         {
-            using var probe = File.OpenHandle("/dev/null");
-            return InHeadroom(probe.DangerousGetHandle());
+            for (var i = 0; i < count; i++)
+            {
+                probes.Add(File.OpenHandle("/dev/null"));
+                if (InHeadroom(probes[^1].DangerousGetHandle()))
+                {
+                    return true;
+                }
+            }
+            return false;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
@@ -67,6 +77,10 @@ internal static partial class OpenFileLimit
         {
             // EMFILE, ENFILE: none left.
             return true;
+        }
+        finally
+        {
+            probes.ForEach(p => p.Dispose());
         }
     }
 

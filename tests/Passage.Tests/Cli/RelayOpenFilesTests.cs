@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
+using Passage.Relay.Destinations;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 using Passage.Transport;
@@ -190,19 +191,13 @@ public sealed partial class RelayOpenFilesTests
         using var directory = new TemporaryDirectory();
         var (started, port) = await StartThenLowerLimitAsync(directory.Path, Limit);
         await using var relay = started;
-        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
-        try
+        using (await UpToTheHeadroomAsync(relay, port, echo.Port))
         {
             var (socket, head) = await TryTunnelAsync(port, echo.Port);
             socket?.Dispose();
             Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);
             Assert.Contains("error=connection_limit_reached", head, StringComparison.Ordinal);
             Assert.False(relay.HasExited, relay.Output);
-        }
-        finally
-        {
-            open.ForEach(s => s.Dispose());
-            idle.Dispose();
         }
     }
 
@@ -222,8 +217,7 @@ public sealed partial class RelayOpenFilesTests
         using var directory = new TemporaryDirectory();
         var (started, port) = await StartThenLowerLimitAsync(directory.Path, Limit, extra: ["--dns-server", dns.EndPoint.ToString()]);
         await using var relay = started;
-        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
-        try
+        using (var held = await UpToTheHeadroomAsync(relay, port, echo.Port))
         {
             var (socket, head) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
             socket?.Dispose();
@@ -233,18 +227,13 @@ public sealed partial class RelayOpenFilesTests
 
             // With room again, the name is looked up at once (the failure was not kept for the cache's 5 s) and the tunnel opens.
             var sockets = OpenDescriptors.Count(relay.Id, "socket:");
-            open[1].Dispose();
+            held.Open[0].Dispose();
             // At least its two: the refused tunnel's client socket may close about now too.
             await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") <= sockets - 2);
             var (opened, answer) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
             opened?.Dispose();
             Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
             Assert.True(dns.Count("echo.test") > 0);
-        }
-        finally
-        {
-            open.ForEach(s => s.Dispose());
-            idle.Dispose();
         }
     }
 
@@ -261,18 +250,113 @@ public sealed partial class RelayOpenFilesTests
         var (started, port) = await StartThenLowerLimitAsync(
             directory.Path, Limit, new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" });
         await using var relay = started;
-        var (open, idle) = await UpToTheHeadroomAsync(relay, port, echo.Port);
-        try
+        using (await UpToTheHeadroomAsync(relay, port, echo.Port))
         {
             var (socket, head) = await TryTunnelAsync(port, $"localhost:{echo.Port}");
             socket?.Dispose();
             AssertNoDescriptorForTheLookup(head);
             Assert.False(relay.HasExited, relay.Output);
         }
-        finally
+    }
+
+    /// <summary>
+    /// getaddrinfo holds a UDP socket for each server of resolv.conf until its lookup ends (three at most), and files
+    /// before them: with the next descriptor below the headroom but not the next <see cref="LookupThreads.DescriptorsPerLookup"/>,
+    /// its sockets could take the headroom. It is not called then (the test's server is not asked), and the tunnel is
+    /// answered as above. (The relay has looked a name up before: loading the code that does so took descriptors of its
+    /// own, once.)
+    /// </summary>
+    [Fact]
+    public async Task With_fewer_descriptors_free_than_getaddrinfo_holds_the_system_resolver_is_not_called()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
         {
-            open.ForEach(s => s.Dispose());
-            idle.Dispose();
+            // Port 53 and a mount namespace of its own need root.
+            return;
+        }
+        const int Limit = 320;
+        var address = new System.Net.IPAddress([127, 0, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
+        await using var dns = new TestDnsServer(new System.Net.IPEndPoint(address, 53));
+        dns.SetAddress("warm.test", 60, "127.0.0.1");
+        dns.SetAddress("echo.test", 60, "127.0.0.1");
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        var resolvConf = Path.Combine(directory.Path, "resolv.conf");
+        await File.WriteAllTextAsync(resolvConf, $"nameserver {address}\n");
+        var (started, port) = await StartThenLowerLimitAsync(
+            directory.Path, Limit, new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" }, resolvConf: resolvConf);
+        await using var relay = started;
+        await UntilATunnelOpensAsync(port, $"warm.test:{echo.Port}");
+        using (await UpToTheHeadroomAsync(relay, port, echo.Port, free: LookupThreads.DescriptorsPerLookup - 1))
+        {
+            var (socket, head) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
+            socket?.Dispose();
+            AssertNoDescriptorForTheLookup(head);
+            Assert.Equal(0, dns.Count("echo.test"));
+            Assert.False(relay.HasExited, relay.Output);
+        }
+    }
+
+    /// <summary>
+    /// The relay's own resolver puts IPv6 first when this host has a route to it, which it learns by connecting a UDP
+    /// socket; that socket is not kept in the headroom either: there it finds no route, and the answer comes IPv4 first.
+    /// Seen through the DNS cache: a name of hosts(5) with both families, looked up with the next descriptor the first of
+    /// the headroom (the tunnel refused 503 there, at its dial), is then dialled at 127.0.0.1, where ::1 came first
+    /// when the probe took the headroom.
+    /// </summary>
+    [Fact]
+    public async Task Out_of_descriptors_for_its_route_probe_the_own_resolver_puts_ipv4_first()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare") || !Socket.OSSupportsIPv6)
+        {
+            // A hosts file of its own needs a mount namespace, and so root.
+            return;
+        }
+        const int Limit = 320;
+        await using var echo = new EchoServer();
+        var (v4, v6) = ListenersOnOnePort();
+        using var _ = v4;
+        using var __ = v6;
+        var dualPort = ((System.Net.IPEndPoint)v4.LocalEndPoint!).Port;
+        using var directory = new TemporaryDirectory();
+        var hosts = Path.Combine(directory.Path, "hosts");
+        await File.WriteAllTextAsync(hosts, "::1 dual.test\n127.0.0.1 dual.test\n");
+        var (started, port) = await StartThenLowerLimitAsync(directory.Path, Limit, hostsFile: hosts);
+        await using var relay = started;
+        using (await UpToTheHeadroomAsync(relay, port, echo.Port))
+        {
+            var (socket, head) = await TryTunnelAsync(port, $"dual.test:{dualPort}");
+            socket?.Dispose();
+            Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);
+            Assert.False(v4.Poll(0, SelectMode.SelectRead) || v6.Poll(0, SelectMode.SelectRead));
+        }
+
+        await UntilATunnelOpensAsync(port, $"dual.test:{dualPort}");
+        Assert.True(v4.Poll(0, SelectMode.SelectRead), "not dialled at 127.0.0.1");
+        Assert.False(v6.Poll(0, SelectMode.SelectRead), "dialled at ::1 first");
+    }
+
+    /// <summary>Listeners on 127.0.0.1 and ::1, on one port.</summary>
+    private static (Socket V4, Socket V6) ListenersOnOnePort()
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var v4 = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var v6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                v4.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+                v4.Listen();
+                v6.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Loopback, ((System.Net.IPEndPoint)v4.LocalEndPoint!).Port));
+                v6.Listen();
+                return (v4, v6);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 20)
+            {
+                // Its port taken on ::1: another.
+                v4.Dispose();
+                v6.Dispose();
+            }
         }
     }
 
@@ -285,28 +369,48 @@ public sealed partial class RelayOpenFilesTests
     }
 
     /// <summary>
-    /// Fills the relay with tunnels up to the headroom, then closes one (two descriptors below it free: the kernel gives
-    /// the lowest) and takes one back with a connection that sends nothing (returned, the caller's): the next tunnel's
-    /// client takes the other, and whatever the relay opens for it next would be the first of the headroom.
+    /// Fills the relay with tunnels up to the headroom, then closes a few (two descriptors below it free each: the kernel
+    /// gives the lowest) and takes some back with connections that send nothing (returned, the caller's): the next
+    /// tunnel's client takes one more, and <paramref name="free"/> are left below the headroom for what the relay opens
+    /// for it next.
     /// </summary>
-    private static async Task<(List<Socket> Open, Socket Idle)> UpToTheHeadroomAsync(PassageProcess relay, int port, int echoPort)
+    private static async Task<Held> UpToTheHeadroomAsync(PassageProcess relay, int port, int echoPort, int free = 0)
     {
         var (open, _) = await OpenTunnelsAsync(port, echoPort, 150);
-        var idle = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var idle = new List<Socket>();
         try
         {
             var full = OpenDescriptors.Count(relay.Id, "socket:");
-            open[0].Dispose();
-            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 2);
-            await idle.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
-            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 1);
-            return (open, idle);
+            var closed = (free + 2) / 2;
+            open.Take(closed).ToList().ForEach(s => s.Dispose());
+            open.RemoveRange(0, closed);
+            await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 2 * closed);
+            while (idle.Count < 2 * closed - 1 - free)
+            {
+                idle.Add(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+                await idle[^1].ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                await Timeouts.WaitUntilAsync(() => OpenDescriptors.Count(relay.Id, "socket:") == full - 2 * closed + idle.Count);
+            }
+            return new Held(open, idle);
         }
         catch
         {
             open.ForEach(s => s.Dispose());
-            idle.Dispose();
+            idle.ForEach(s => s.Dispose());
             throw;
+        }
+    }
+
+    /// <summary>The connections that hold a relay up to its headroom (<see cref="UpToTheHeadroomAsync"/>), closed together.</summary>
+    private sealed class Held(List<Socket> open, List<Socket> idle) : IDisposable
+    {
+        /// <summary>Its tunnels.</summary>
+        public List<Socket> Open { get; } = open;
+
+        public void Dispose()
+        {
+            Open.ForEach(s => s.Dispose());
+            idle.ForEach(s => s.Dispose());
         }
     }
 
@@ -316,10 +420,12 @@ public sealed partial class RelayOpenFilesTests
     /// caps planned for: the relay and its port.
     /// </summary>
     private static async Task<(PassageProcess Relay, int Port)> StartThenLowerLimitAsync(
-        string keyDirectory, int limit, IDictionary<string, string?>? environment = null, string[]? extra = null)
+        string keyDirectory, int limit, IDictionary<string, string?>? environment = null, string[]? extra = null,
+        string? resolvConf = null, string? hostsFile = null)
     {
         var relay = PassageProcess.Start(
-            ConnectHarness.PlainRelayArguments(keyDirectory, ["--max-tunnels-per-client", "4096", .. extra ?? []]), environment);
+            ConnectHarness.PlainRelayArguments(keyDirectory, ["--max-tunnels-per-client", "4096", .. extra ?? []]), environment,
+            resolvConf: resolvConf, hostsFile: hostsFile);
         try
         {
             var port = await relay.WaitForListeningPortAsync();

@@ -46,14 +46,16 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// <paramref name="unprivileged"/> (the test running as root) it runs as the user nobody, without capabilities,
     /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here). With
     /// <paramref name="resolvConf"/> (root only) it runs in a mount namespace of its own in which that file is
-    /// /etc/resolv.conf, so the C library's resolver asks the servers it names.
+    /// /etc/resolv.conf, so the C library's resolver asks the servers it names; with <paramref name="hostsFile"/> (root only)
+    /// likewise, that file is /etc/hosts.
     /// </summary>
     public static PassageProcess Start(
         IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true,
-        (int Soft, int Hard)? openFiles = null, bool unprivileged = false, string? resolvConf = null)
+        (int Soft, int Hard)? openFiles = null, bool unprivileged = false, string? resolvConf = null, string? hostsFile = null)
     {
-        var wrapped = openFiles is not null || unprivileged || resolvConf is not null;
-        var info = new ProcessStartInfo(resolvConf is not null ? "unshare" : wrapped ? "/bin/sh" : "dotnet")
+        var mounted = resolvConf is not null || hostsFile is not null;
+        var wrapped = openFiles is not null || unprivileged || mounted;
+        var info = new ProcessStartInfo(mounted ? "unshare" : wrapped ? "/bin/sh" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -61,7 +63,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
-        if (resolvConf is not null)
+        if (mounted)
         {
             // unshare(1) without --fork becomes the shell, which becomes dotnet: one process, one PID throughout.
             info.ArgumentList.Add("--mount");
@@ -74,6 +76,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             info.ArgumentList.Add("-c");
             info.ArgumentList.Add(
                 (resolvConf is not null ? $"mount --bind '{resolvConf}' /etc/resolv.conf && " : "")
+                + (hostsFile is not null ? $"mount --bind '{hostsFile}' /etc/hosts && " : "")
                 + (openFiles is { } limit ? $"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && " : "")
                 + "exec " + (unprivileged ? SetprivNobody + " " : "") + "\"$0\" \"$@\"");
             info.ArgumentList.Add("dotnet");

@@ -64,14 +64,25 @@ internal sealed class LookupThreads
     /// <summary>
     /// The process's lookups of destination names: up to 32 at once (getaddrinfo blocks in recvfrom, so they
     /// cost little but a thread each), threads ending after 30 s without work. A TryAgain after nine tenths of
-    /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time. When the next
-    /// descriptor would be one of those kept free for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>),
-    /// getaddrinfo is not called (its sockets and files would take them) and the lookup fails with
-    /// <see cref="SocketError.TooManyOpenSockets"/>, as when none is left.
+    /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time. When fewer than
+    /// <see cref="DescriptorsPerLookup"/> descriptors are free below those kept for the runtime
+    /// (<see cref="Transport.OpenFileLimit.Headroom"/>), getaddrinfo is not called (its sockets would take them) and the
+    /// lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when none is left.
     /// </summary>
     public static LookupThreads Shared { get; } = new(
-        static name => Transport.OpenFileLimit.NextInHeadroom() ? throw new SocketException((int)SocketError.TooManyOpenSockets) : Dns.GetHostAddresses(name),
+        static name => Transport.OpenFileLimit.NextInHeadroom(DescriptorsPerLookup)
+            ? throw new SocketException((int)SocketError.TooManyOpenSockets)
+            : Dns.GetHostAddresses(name),
         32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
+
+    /// <summary>
+    /// The most descriptors one getaddrinfo holds at once, as traced (glibc 2.36, <c>hosts: files dns</c>): a UDP socket
+    /// per server of resolv.conf, each opened as its turn comes and all held until the lookup ends, so three when three
+    /// servers stay silent (three is the most glibc reads, MAXNS); a reply truncated over UDP closes them before the TCP
+    /// socket opens. The files it reads (nsswitch.conf, host.conf, resolv.conf, hosts) and its probes for nscd come one
+    /// at a time, before the sockets.
+    /// </summary>
+    internal const int DescriptorsPerLookup = 3;
 
     /// <summary>Threads alive now, busy or idle.</summary>
     public int Threads

@@ -40,7 +40,8 @@ namespace Passage.Relay.Destinations;
 /// "no such host". Both families present, IPv6 comes first when this host has a route to it (RFC 6724 on
 /// most hosts), else IPv4. The caller's cancellation ends a lookup at once. A socket that would take one of the
 /// descriptors kept free for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>) is closed unused, and the
-/// lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when the process has none left.
+/// lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when the process has none left; all but the
+/// probe for that route, which then finds none (IPv4 first).
 /// <code>
 ///  name ─▶ hosts(5)? ─yes─▶ its addresses, ordered alike (no TTL: the cache's maximum age)
 ///            │ no
@@ -485,12 +486,16 @@ internal sealed class StubResolver(ResolverConf conf, HostsFile? hosts, RelayMet
         return [.. addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetworkV6 ? (v6First ? 0 : 1) : (v6First ? 1 : 0))];
     }
 
-    /// <summary>Whether the system would send to <paramref name="address"/>: connecting a UDP socket picks a route and sends nothing.</summary>
+    /// <summary>
+    /// Whether the system would send to <paramref name="address"/>: connecting a UDP socket picks a route and sends
+    /// nothing. Not known (false) when the socket would take one of the descriptors kept free for the runtime
+    /// (<see cref="OpenSocket"/>): the order stays IPv4 first, as where IPv6 has no route.
+    /// </summary>
     private static bool HasRoute(IPAddress address)
     {
         try
         {
-            using var probe = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            using var probe = OpenSocket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             probe.Connect(address, 9);
             return true;
         }
