@@ -207,12 +207,11 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     /// How long accepting pauses at most after a refusal (over the limit, or at the edge of the open-file limit), and
     /// when the process is out of descriptors or memory: at most one connection is refused per pause.
     /// </summary>
-    internal static readonly TimeSpan AcceptPause = TimeSpan.FromMilliseconds(100);
+    internal static readonly TimeSpan AcceptPause = AcceptGuard.Pause;
 
     private async Task AcceptLoopAsync(Socket listener)
     {
-        var paused = false;
-        var inHeadroom = false;
+        var guard = new AcceptGuard();
         while (true)
         {
             Socket client;
@@ -225,18 +224,13 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             {
                 return; // The listener was closed: stopping.
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            catch (SocketException e) when (AcceptGuard.IsShortage(e))
             {
-                // Out of descriptors (EMFILE, ENFILE) or kernel memory: every accept fails at once until some are
-                // freed, so trying again at once would spin a core; the connection waits in the listen backlog.
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory: the connection waits in the listen backlog.
                 // The descriptor budget keeps the relay from getting here by itself; something else did (a limit
                 // lowered under the running process, say).
-                if (!paused)
+                if (guard.Failed())
                 {
-                    paused = true;
-                    // The runtime needs a descriptor or two to go on (a thread for the timer below, code to load):
-                    // without the spares it could abort here.
-                    OpenFileLimit.ReleaseSpares();
                     Log.AcceptPaused(_logger, _frontDoor, e.SocketErrorCode, AcceptPause.TotalMilliseconds);
                 }
                 await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -249,31 +243,18 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             }
             _metrics.Accepted(_metricsFrontDoor);
             var id = Interlocked.Increment(ref _nextConnectionId);
-            if (OpenFileLimit.InHeadroom(client.Handle))
+            if (!guard.MayKeep(client, out var firstInHeadroom))
             {
                 // Fewer descriptors left than the runtime may need at any moment (a thread pool worker's start takes
-                // two): refused like one over the limit, before its upstream takes another.
-                if (!inHeadroom)
+                // two), or still at the edge after running out: refused like one over the limit, before its upstream
+                // takes another, until enough have closed.
+                if (firstInHeadroom)
                 {
-                    inHeadroom = true;
                     Log.DescriptorHeadroomReached(_logger, _frontDoor, OpenFileLimit.Headroom, OpenFileLimit.Current, AcceptPause.TotalMilliseconds);
                 }
                 Refuse(client, id, outOfDescriptors: true);
                 await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
-            }
-            inHeadroom = false;
-            if (paused)
-            {
-                if (!OpenFileLimit.HoldSpares())
-                {
-                    // Still at the edge: this connection would take the descriptors the runtime may need. Refused
-                    // like one over the limit, until enough have closed for the spares to be held again.
-                    Refuse(client, id, outOfDescriptors: true);
-                    await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                    continue;
-                }
-                paused = false;
             }
             if (!TryTrack())
             {

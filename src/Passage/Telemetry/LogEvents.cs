@@ -27,6 +27,7 @@ internal static class LogEvents
     public const int TokenFileUnusable = 117;
     public const int RapidResetLinesSkipped = 118;
     public const int RelayStoppedAtSignal = 119;
+    public const int AdminAcceptPaused = 120;
     public const int TunnelWindowLowered = 121;
     public const int TunnelWindowsTooLarge = 122;
     public const int DescriptorHeadroomReached = 124;

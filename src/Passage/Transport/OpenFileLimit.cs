@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace Passage.Transport;
@@ -170,4 +171,75 @@ internal static partial class OpenFileLimit
 
     [LibraryImport("libc", EntryPoint = "getrlimit")]
     private static partial int GetRLimit(int resource, out RLimit limit);
+}
+
+/// <summary>
+/// The descriptor side of an accept loop (a front door's, the admin listener's): what it does when accept fails for
+/// want of descriptors, and which accepted connections it does not keep. One per loop; not thread-safe.
+/// </summary>
+/// <remarks>
+/// Out of descriptors (EMFILE, ENFILE) or kernel memory, every accept fails at once until some are freed, so a loop
+/// that tries again at once spins: Kestrel's own accept loop did, at about half a core with one client waiting. So the
+/// loop pauses
+/// (<see cref="Pause"/>) and the connections wait in the listen backlog; the first such failure releases the spare
+/// descriptors (<see cref="OpenFileLimit.ReleaseSpares"/>) for the runtime, and after it a connection is kept only once
+/// they are held again. A connection accepted on one of the <see cref="OpenFileLimit.Headroom"/> is not kept either.
+/// The loop pauses after each refusal too.
+/// </remarks>
+internal sealed class AcceptGuard
+{
+    /// <summary>How long the loop pauses at most after an accept failed for want of descriptors, or after a refusal.</summary>
+    public static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(100);
+
+    private bool _short;
+    private bool _inHeadroom;
+
+    /// <summary>Whether <paramref name="error"/>, from accept, means no descriptor (or no memory) is to be had now.</summary>
+    public static bool IsShortage(SocketException error) =>
+        error.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable;
+
+    /// <summary>
+    /// Accept failed for want of descriptors (<see cref="IsShortage"/>): the caller pauses. The first time since a
+    /// connection was kept, releases the spare descriptors and returns true (the caller says so).
+    /// </summary>
+    public bool Failed()
+    {
+        if (_short)
+        {
+            return false;
+        }
+        _short = true;
+        // The runtime needs a descriptor or two to go on (a thread for the pause's timer, code to load): without the
+        // spares it could abort here.
+        OpenFileLimit.ReleaseSpares();
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="client"/>, just accepted, may be kept: not when it took one of the
+    /// <see cref="OpenFileLimit.Headroom"/> (<paramref name="firstInHeadroom"/>: the first such since one was kept, for
+    /// the caller to say), nor after a <see cref="Failed"/> while the spares cannot be held again. One refused, the caller
+    /// closes it and pauses.
+    /// </summary>
+    public bool MayKeep(Socket client, out bool firstInHeadroom)
+    {
+        firstInHeadroom = false;
+        if (OpenFileLimit.InHeadroom(client.Handle))
+        {
+            firstInHeadroom = !_inHeadroom;
+            _inHeadroom = true;
+            return false;
+        }
+        _inHeadroom = false;
+        if (_short)
+        {
+            // Still at the edge: this connection would take the descriptors the runtime may need.
+            if (!OpenFileLimit.HoldSpares())
+            {
+                return false;
+            }
+            _short = false;
+        }
+        return true;
+    }
 }

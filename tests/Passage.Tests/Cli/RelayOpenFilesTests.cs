@@ -360,6 +360,32 @@ public sealed partial class RelayOpenFilesTests
         }
     }
 
+    /// <summary>
+    /// Kestrel's own accept loop, when accept fails, tries again at once: out of descriptors, with a client waiting, the
+    /// admin listener spun at about half a core, and the spare descriptors stayed held. Its accepts pause as the front
+    /// doors' do, and it says so. (Here the limit is lowered under an idle relay to its lowest free descriptor: none is
+    /// left at all, and the spares, above the limit, are no help. So left, the runtime aborts the process before long,
+    /// with a client or without, the first time it starts a thread: not asserted on.)
+    /// </summary>
+    [Fact]
+    public async Task Out_of_descriptors_the_admin_listener_pauses_its_accepts_and_says_so()
+    {
+        using var directory = new TemporaryDirectory();
+        await using var relay = PassageProcess.Start(ConnectHarness.PlainRelayArguments(directory.Path, "--admin", "127.0.0.1:0"));
+        await relay.WaitForListeningPortAsync();
+        var adminPort = await relay.WaitForAdminPortAsync();
+        var used = Directory.GetFiles($"/proc/{relay.Id}/fd")
+            .Select(fd => int.Parse(Path.GetFileName(fd), System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+        var lowestFree = Enumerable.Range(0, int.MaxValue).First(fd => !used.Contains(fd));
+        Assert.True(SetLimit(relay.Id, RLIMIT_NOFILE, new RLimit((ulong)lowestFree, (ulong)lowestFree), 0) == 0,
+            $"prlimit failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+
+        // The kernel completes the handshake; the relay's accept fails.
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, adminPort));
+        await relay.WaitForLineAsync(l => l.Contains("admin: accept failed (TooManyOpenSockets", StringComparison.Ordinal));
+    }
+
     /// <summary>The answer to a tunnel whose name lookup found no descriptor to take: the relay's limit (503), saying where.</summary>
     private static void AssertNoDescriptorForTheLookup(string head)
     {
