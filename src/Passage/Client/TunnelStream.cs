@@ -19,8 +19,15 @@ namespace Passage.Client;
 /// waits and the application is not reading (from the write's start, or from the end of the read then under way), the
 /// tunnel waits with a zero-byte read, which the client ends at the reset without taking any byte; its failure, or that
 /// of an application read under way, ends the write (and fails those that follow). An application read that comes
-/// meanwhile waits for the zero-byte read first. Not watched: a write that waits while bytes from the relay sit unread
-/// (the zero-byte read ends at once), until the application's next read ends.
+/// meanwhile waits for the zero-byte read first.
+/// </para>
+/// <para>
+/// A zero-byte read ends at once while bytes from the relay sit unread (and only a read sees a reset: the client fails it
+/// even with bytes left), so then the watch reads those bytes ahead into a buffer of its own, which the application's
+/// next reads take first, and waits again. The read-ahead is one buffer of <see cref="ReadAheadSize"/> bytes: a write that
+/// waits while more than that sits unread is watched again once the application reads. An application read that finds no
+/// byte read ahead ends the watch at its next zero-byte read's end and goes to the stream. When no write waits, a read
+/// costs one empty-buffer check more, and no copy.
 /// </para>
 /// </remarks>
 internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
@@ -29,14 +36,29 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     /// <summary>RFC 9113 §8.5: the error code with which a proxy resets a tunnel's stream after the destination's TCP reset.</summary>
     private const long ConnectError = 0xa;
 
+    /// <summary>The most relay bytes the write watch reads ahead (see the remarks): one DATA frame at HTTP/2's default maximum size.</summary>
+    private const int ReadAheadSize = 16_384;
+
     private readonly object _gate = new();
     private Action? _watch = brokeBeforeFirstByte;
 
-    /// <summary>The zero-byte read under way while a write waits (see the remarks); taken and tested under <see cref="_gate"/>.</summary>
+    /// <summary>The write watch under way while a write waits (see the remarks); taken and tested under <see cref="_gate"/>.</summary>
     private Task? _probe;
 
     /// <summary>Whether an application read is under way (set under <see cref="_gate"/>).</summary>
     private bool _reading;
+
+    /// <summary>Whether an application read waits for the zero-byte read's end (set under <see cref="_gate"/>): the watch then ends there.</summary>
+    private bool _readWaiting;
+
+    /// <summary>Relay bytes the watch read ahead while a write waited (see the remarks); allocated at the first need.</summary>
+    private byte[]? _ahead;
+
+    /// <summary>The bytes of <see cref="_ahead"/> the application has not read: from here (taken under <see cref="_gate"/>)...</summary>
+    private int _aheadFrom;
+
+    /// <summary>...to here (moved by the watch alone, under <see cref="_gate"/>; the watch reads into what follows).</summary>
+    private int _aheadTo;
 
     /// <summary>Whether a write is under way that did not complete at once (set under <see cref="_gate"/>).</summary>
     private bool _writeWaiting;
@@ -70,9 +92,14 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             return ReadInner(buffer, offset, count);
         }
-        while (!TryStartReading(out var probe))
+        int ahead;
+        while (!TryStartReading(buffer.AsSpan(offset, count), out ahead, out var probe))
         {
             probe.Wait();
+        }
+        if (ahead >= 0)
+        {
+            return ahead;
         }
         try
         {
@@ -115,9 +142,23 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     /// <summary>A read of a tunnel whose writes are watched: after the zero-byte read under way, if any (see the remarks).</summary>
     private async ValueTask<int> ReadBesideProbeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        while (!TryStartReading(out var probe))
+        int ahead;
+        while (!TryStartReading(buffer.Span, out ahead, out var probe))
         {
-            await probe.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await probe.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // No longer waiting: the watch goes on, or starts again.
+                EndReading();
+                throw;
+            }
+        }
+        if (ahead >= 0)
+        {
+            return ahead;
         }
         try
         {
@@ -142,18 +183,40 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         Volatile.Read(ref _writeEnd)?.Cancel();
     }
 
-    /// <summary>Marks an application read as under way, unless the zero-byte read <paramref name="probe"/> is (then false).</summary>
-    private bool TryStartReading(out Task probe)
+    /// <summary>
+    /// Starts an application read into <paramref name="buffer"/>: with bytes the watch read ahead, takes them (their count in
+    /// <paramref name="ahead"/>; the watch goes on, or starts again, as after any read); else marks the read as under way
+    /// (<paramref name="ahead"/> -1), unless the watch <paramref name="probe"/> is (then false: it ends at its zero-byte
+    /// read's end, and the read starts again).
+    /// </summary>
+    private bool TryStartReading(Span<byte> buffer, out int ahead, out Task probe)
     {
+        probe = Task.CompletedTask;
         lock (_gate)
         {
+            if (_aheadTo > _aheadFrom)
+            {
+                ahead = Math.Min(buffer.Length, _aheadTo - _aheadFrom);
+                _ahead.AsSpan(_aheadFrom, ahead).CopyTo(buffer);
+                _aheadFrom += ahead;
+                if (ahead > 0)
+                {
+                    // The tunnel's first byte, if none was read before (see Watched).
+                    _watch = null;
+                }
+                _readWaiting = false;
+                StartProbeIfWaiting();
+                return true;
+            }
+            ahead = -1;
             if (_probe is { IsCompleted: false } running)
             {
+                _readWaiting = true;
                 probe = running;
                 return false;
             }
+            _readWaiting = false;
             _reading = true;
-            probe = Task.CompletedTask;
             return true;
         }
     }
@@ -167,6 +230,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         lock (_gate)
         {
             _reading = false;
+            _readWaiting = false;
             StartProbeIfWaiting();
         }
     }
@@ -181,20 +245,45 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
     }
 
-    /// <summary>Under <see cref="_gate"/>: starts the zero-byte read if a write waits, and neither a read nor one is under way.</summary>
+    /// <summary>Under <see cref="_gate"/>: starts the watch if a write waits, no read is under way or waits, and no watch is.</summary>
     private void StartProbeIfWaiting()
     {
-        if (_writeWaiting && !_reading && _probe is not { IsCompleted: false })
+        if (_writeWaiting && !_reading && !_readWaiting && _probe is not { IsCompleted: false })
         {
             _probe = ProbeAsync();
         }
     }
 
+    /// <summary>
+    /// The watch: zero-byte reads, and between them the relay's bytes read ahead (see the remarks), until no write waits, a
+    /// read waits for its end, the read-ahead is full, or the stream ends.
+    /// </summary>
     private async Task ProbeAsync()
     {
         try
         {
-            await Inner.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+            while (true)
+            {
+                await Inner.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                Memory<byte> room;
+                lock (_gate)
+                {
+                    if (!TryMakeRoomAhead(out room))
+                    {
+                        return;
+                    }
+                }
+                // Bytes sit unread (or the stream ended): this read returns at once.
+                var read = await Inner.ReadAsync(room).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _aheadTo += read;
+                    if (read == 0 || _readWaiting)
+                    {
+                        return;
+                    }
+                }
+            }
         }
         catch (IOException e)
         {
@@ -204,6 +293,30 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         {
             // Disposed under way, or a failure a read of the application's will meet too: nothing for a write to learn.
         }
+    }
+
+    /// <summary>
+    /// Under <see cref="_gate"/>, the watch's zero-byte read having ended: true, with the free end of the read-ahead in
+    /// <paramref name="room"/> (the unread bytes moved to its start), if a write still waits, no read waits for the watch's
+    /// end, and the read-ahead is not full.
+    /// </summary>
+    private bool TryMakeRoomAhead(out Memory<byte> room)
+    {
+        room = default;
+        if (!_writeWaiting || _readWaiting)
+        {
+            return false;
+        }
+        _ahead ??= new byte[ReadAheadSize];
+        if (_aheadFrom > 0)
+        {
+            // Reads take from _aheadFrom under the lock, and the watch is not reading into the rest.
+            _ahead.AsSpan(_aheadFrom, _aheadTo - _aheadFrom).CopyTo(_ahead);
+            _aheadTo -= _aheadFrom;
+            _aheadFrom = 0;
+        }
+        room = _ahead.AsMemory(_aheadTo);
+        return !room.IsEmpty;
     }
 
     private async ValueTask<int> WatchedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)

@@ -97,6 +97,18 @@ public sealed class HostileRelayTests
         }
     }
 
+    /// <summary>The DATA bytes the client has sent on <paramref name="stream"/> that the relay has read.</summary>
+    private static int Sent(HostileConnection connection, int stream) =>
+        connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length);
+
+    /// <summary>Sends a PING and waits for the client's acknowledgement: the client has taken in every frame sent before it.</summary>
+    private static async Task PingedAsync(HostileConnection connection)
+    {
+        byte[] payload = [0, 0, 0, 0, 0, 0, 0, 1];
+        await connection.SendAsync(RawHttp2.Frame(RawHttp2.Ping, 0, 0, payload));
+        await Timeouts.WaitUntilAsync(() => connection.Received.Any(f => f.Type == RawHttp2.Ping && (f.Flags & RawHttp2.Ack) != 0 && f.Payload.AsSpan().SequenceEqual(payload)));
+    }
+
     /// <summary>Bytes written to <paramref name="tunnel"/> come back (the relay echoes them).</summary>
     private static async Task AssertEchoesAsync(Stream tunnel)
     {
@@ -707,18 +719,33 @@ public sealed class HostileRelayTests
     /// for down. The .NET HTTP/2 client left it waiting for good (it fails waiting writes only of a request body, and an
     /// extended CONNECT has none): an application that only wrote hung. The relay here ends the connection only once the
     /// client has used the whole window, so the next write is surely waiting. The same for a reset of the stream; one with
-    /// CONNECT_ERROR (the destination reset its connection) fails the write and leaves the relay up.
+    /// CONNECT_ERROR (the destination reset its connection) fails the write and leaves the relay up. The same again with
+    /// bytes from the relay sitting unread, sent before the write waited or while it waited (the relay breaks the tunnel
+    /// then once the client has acknowledged a PING sent behind them: it has taken them in): the tunnel's zero-byte read
+    /// that watches the stream ended at once, and the write waited for good. The application reads no byte: the relay broke
+    /// the tunnel before its first.
     /// </summary>
     [Theory]
-    [InlineData("TCP closed between frames")]
-    [InlineData("RST_STREAM INTERNAL_ERROR")]
-    [InlineData("RST_STREAM CONNECT_ERROR")]
-    public async Task A_write_waiting_for_the_relays_window_fails_when_the_relay_breaks_the_tunnel(string how)
+    [InlineData("TCP closed between frames", "none")]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "none")]
+    [InlineData("RST_STREAM CONNECT_ERROR", "none")]
+    [InlineData("TCP closed between frames", "before the write waits")]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "before the write waits")]
+    [InlineData("RST_STREAM CONNECT_ERROR", "before the write waits")]
+    [InlineData("TCP closed between frames", "while the write waits")]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "while the write waits")]
+    public async Task A_write_waiting_for_the_relays_window_fails_when_the_relay_breaks_the_tunnel(string how, string unreadBytes)
     {
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
-            await connection.SendAsync(HostileConnection.Answer(stream, 200));
-            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200),
+                .. unreadBytes == "before the write waits" ? RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8) : []]);
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            if (unreadBytes == "while the write waits")
+            {
+                await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8));
+                await PingedAsync(connection);
+            }
             await BreakAsync(connection, stream, how);
         });
         await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
@@ -740,7 +767,7 @@ public sealed class HostileRelayTests
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
             await connection.SendAsync(HostileConnection.Answer(stream, 200));
-            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
             await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
         });
         await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
@@ -765,7 +792,7 @@ public sealed class HostileRelayTests
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
             await connection.SendAsync(HostileConnection.Answer(stream, 200));
-            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
             await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8));
             await readDone.Task;
             await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
@@ -783,16 +810,54 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// Bytes that the tunnel read ahead from the relay while a write waited (beyond what it reads ahead, too) reach the
+    /// application in order, and the write is still watched after the application has read them: the relay's reset
+    /// fails it. The application's having read a byte leaves the relay up.
+    /// </summary>
+    [Fact]
+    public async Task Relay_bytes_read_ahead_for_a_waiting_write_reach_the_application_in_order_and_the_write_is_still_watched()
+    {
+        var readDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bulk = System.Security.Cryptography.RandomNumberGenerator.GetBytes(40_000);
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8)]);
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            for (var at = 0; at < bulk.Length; at += 16_384)
+            {
+                await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, bulk.AsSpan(at, Math.Min(16_384, bulk.Length - at))));
+            }
+            await readDone.Task;
+            await BreakAsync(connection, stream, "RST_STREAM INTERNAL_ERROR");
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var write = tunnel.WriteAsync(new byte[70_000]).AsTask();
+        var back = new byte[5 + bulk.Length];
+        // Small reads: some take part of what was read ahead.
+        for (var at = 0; at < back.Length;)
+        {
+            var read = await tunnel.ReadAsync(back.AsMemory(at, Math.Min(3_000, back.Length - at))).AsTask().WaitAsync(Timeouts.Default);
+            Assert.NotEqual(0, read);
+            at += read;
+        }
+        Assert.Equal((byte[])[.. "hello"u8, .. bulk], back);
+        Assert.False(write.IsCompleted);
+        readDone.SetResult();
+        await Assert.ThrowsAnyAsync<IOException>(() => write.WaitAsync(Timeouts.Default));
+        Assert.True(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
     /// A read the application starts while a write waits for the window (and the tunnel watches the stream for that write)
-    /// gets the relay's bytes, and the write goes on once the relay opens the window: the watch takes no byte and does not
-    /// stand in the way of either.
+    /// gets the relay's bytes, and the write goes on once the relay opens the window: the watch keeps no byte from the
+    /// application and does not stand in the way of either.
     /// </summary>
     [Fact]
     public async Task A_read_while_a_write_waits_for_the_window_gets_the_relays_bytes_and_the_write_goes_on()
     {
         var readDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        int Sent(HostileConnection connection, int stream) =>
-            connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length);
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
             await connection.SendAsync(HostileConnection.Answer(stream, 200));
