@@ -33,7 +33,7 @@ internal static class Program
             ConfigCommand.Create(),
             ClientCommand.Create(),
         };
-        // Passage handles SIGTERM and Ctrl-C itself (drain, then stop); the parser must not kill the
+        // Passage handles SIGTERM, SIGHUP and Ctrl-C itself (drain, then stop); the parser must not kill the
         // process a fixed time after the first signal.
         var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null };
         return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);

@@ -85,7 +85,7 @@ internal static partial class ClientCommand
         }
         catch (OperationCanceledException) when (signals.StopRequested.IsCancellationRequested)
         {
-            // SIGTERM or Ctrl-C while the relays were first probed: a stop asked for, as later.
+            // SIGTERM, SIGHUP or Ctrl-C while the relays were first probed: a stop asked for, as later.
             return 0;
         }
         foreach (var (relay, up, rtt) in client.Status)
@@ -110,7 +110,7 @@ internal static partial class ClientCommand
             }
             catch (OperationCanceledException)
             {
-                // SIGTERM or Ctrl-C.
+                // SIGTERM, SIGHUP or Ctrl-C.
             }
             await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         }

@@ -41,7 +41,7 @@ internal static class RelayCommand
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to resolve and connect to an upstream. Default 10s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a relayed connection after this long with no byte either way ('infinite' to never). Default 5m", HelpName = "DURATION" };
     private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has for its TLS handshake (pass-through: its whole ClientHello). Default 5s", HelpName = "DURATION" };
-    private static readonly Option<string?> DrainTimeout = new("--drain-timeout") { Description = "On SIGTERM or Ctrl-C, how long open connections may finish before they are closed (a second signal closes them at once). Default 30s", HelpName = "DURATION" };
+    private static readonly Option<string?> DrainTimeout = new("--drain-timeout") { Description = "On SIGTERM, SIGHUP or Ctrl-C, how long open connections may finish before they are closed (a second signal closes them at once). Default 30s", HelpName = "DURATION" };
     private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information (never pairs a client address with a destination)", HelpName = "LEVEL" };
     private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
 
@@ -157,7 +157,7 @@ internal static class RelayCommand
             }
             catch (OperationCanceledException)
             {
-                // SIGTERM or Ctrl-C: drain.
+                // SIGTERM, SIGHUP or Ctrl-C: drain.
             }
             await host.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         }

@@ -29,7 +29,7 @@ internal static class TunnelCommand
             Each end pins the other by node ID (general.peer; `passage id FILE` prints it), or trusts a CA
             (tls.ca) for a name (general.peerHostname). Settings: --config FILE, overridden by PASSAGE__SECTION__KEY
             environment variables. Under systemd (Type=notify) it reports READY, STATUS and STOPPING and feeds the
-            watchdog. The first SIGTERM lets requests in flight finish; a second stops at once.
+            watchdog. The first SIGTERM (or SIGHUP, or Ctrl-C) lets requests in flight finish; a second stops at once.
             """)
         {
             ConfigFile, Check, LogLevel, LogFormat,
@@ -170,7 +170,7 @@ internal static class TunnelCommand
         }
         catch (OperationCanceledException)
         {
-            // SIGTERM or Ctrl-C: drain.
+            // SIGTERM, SIGHUP or Ctrl-C: drain.
         }
     }
 

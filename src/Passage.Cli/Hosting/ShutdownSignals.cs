@@ -3,9 +3,15 @@ using System.Runtime.InteropServices;
 namespace Passage.Cli.Hosting;
 
 /// <summary>
-/// SIGTERM and SIGINT (Ctrl-C): the first asks for a graceful stop (<see cref="StopRequested"/>),
-/// the second for an immediate one (<see cref="HurryRequested"/>: open connections are closed now).
+/// SIGTERM, SIGINT (Ctrl-C) and SIGHUP (the terminal closed): the first asks for a graceful stop
+/// (<see cref="StopRequested"/>), the second for an immediate one (<see cref="HurryRequested"/>: open connections are
+/// closed now).
 /// </summary>
+/// <remarks>
+/// SIGHUP does not mean "reload": every file Passage reads while it runs (the token file, hosts, resolv.conf) is
+/// re-read when it changes, so there is nothing to reload. Left to its default, it would kill the process at once,
+/// without a drain, when the terminal it runs in is closed.
+/// </remarks>
 internal sealed class ShutdownSignals : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
@@ -19,6 +25,7 @@ internal sealed class ShutdownSignals : IDisposable
         [
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
             PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal),
         ];
     }
 

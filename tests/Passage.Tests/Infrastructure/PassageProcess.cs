@@ -213,7 +213,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends SIGTERM (or SIGINT), as a service manager or Ctrl-C would.</summary>
+    /// <summary>Sends SIGTERM (or SIGINT, or SIGHUP), as a service manager, Ctrl-C or a closed terminal would.</summary>
     public void Signal(int signal = SigTerm)
     {
         if (!_process.HasExited && Kill(_process.Id, signal) != 0)
@@ -222,6 +222,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
         }
     }
 
+    public const int SigHup = 1;
     public const int SigInt = 2;
     public const int SigTerm = 15;
 

@@ -52,12 +52,18 @@ public sealed class PassthroughRelayProcessTests
         Assert.Throws<SocketException>(() => tap.Accept());
     }
 
-    [Fact]
-    public async Task Sigterm_stops_accepting_lets_open_connections_finish_and_exits_cleanly()
+    /// <summary>
+    /// SIGHUP (the terminal closed) is a graceful stop as SIGTERM is: it used to kill the process at once, open
+    /// connections cut and no drain.
+    /// </summary>
+    [Theory]
+    [InlineData(PassageProcess.SigTerm)]
+    [InlineData(PassageProcess.SigHup)]
+    public async Task Sigterm_stops_accepting_lets_open_connections_finish_and_exits_cleanly(int signal)
     {
         var (echoTask, echoPort, echoListener) = StartEcho();
         using var _ = echoListener;
-        var (relay, client, port) = await DrainingWithOneConnectionAsync(echoPort, "20s");
+        var (relay, client, port) = await DrainingWithOneConnectionAsync(echoPort, "20s", signal);
         await using var __ = relay;
         using var ___ = client;
 
@@ -80,16 +86,18 @@ public sealed class PassthroughRelayProcessTests
     /// A second SIGTERM during a long drain closes the open connections at once, and the log says so: closed at the
     /// second signal, not at a drain deadline that was never reached.
     /// </summary>
-    [Fact]
-    public async Task A_second_sigterm_closes_open_connections_at_once_and_the_log_says_so()
+    [Theory]
+    [InlineData(PassageProcess.SigTerm)]
+    [InlineData(PassageProcess.SigHup)]
+    public async Task A_second_sigterm_closes_open_connections_at_once_and_the_log_says_so(int signal)
     {
         var (echoTask, echoPort, echoListener) = StartEcho();
         using var _ = echoListener;
-        var (relay, client, _) = await DrainingWithOneConnectionAsync(echoPort, "10m");
+        var (relay, client, _) = await DrainingWithOneConnectionAsync(echoPort, "10m", signal);
         await using var __ = relay;
         using var ___ = client;
 
-        relay.Signal(PassageProcess.SigTerm);
+        relay.Signal(signal);
 
         await relay.WaitForExitAsync(Timeouts.Default);
         Assert.Equal(0, relay.ExitCode);
@@ -102,9 +110,9 @@ public sealed class PassthroughRelayProcessTests
 
     /// <summary>
     /// A pass-through relay to the echo at <paramref name="echoPort"/> with one open relayed connection (a
-    /// ClientHello-shaped first record gets it past the reader), after a SIGTERM: draining, for up to <paramref name="drainTimeout"/>.
+    /// ClientHello-shaped first record gets it past the reader), after <paramref name="signal"/>: draining, for up to <paramref name="drainTimeout"/>.
     /// </summary>
-    private static async Task<(PassageProcess Relay, Socket Client, int Port)> DrainingWithOneConnectionAsync(int echoPort, string drainTimeout)
+    private static async Task<(PassageProcess Relay, Socket Client, int Port)> DrainingWithOneConnectionAsync(int echoPort, string drainTimeout, int signal)
     {
         var relay = PassageProcess.Start([
             "relay", "--passthrough", "127.0.0.1:0", "--upstream", $"127.0.0.1:{echoPort}", "--allow-private", "--drain-timeout", drainTimeout,
@@ -118,7 +126,7 @@ public sealed class PassthroughRelayProcessTests
             await Loopback.SendAllAsync(client, hello);
             Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
 
-            relay.Signal(PassageProcess.SigTerm);
+            relay.Signal(signal);
             await relay.WaitForLineAsync(l => l.Contains("Stopping", StringComparison.Ordinal));
             return (relay, client, port);
         }
