@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Client;
@@ -88,6 +87,10 @@ internal static partial class ClientCommand
             // SIGTERM, SIGHUP or Ctrl-C while the relays were first probed: a stop asked for, as later.
             return 0;
         }
+        catch (Exception e) when (StartFailure.IsEnvironmental(e))
+        {
+            return StartFailure.Report(logger, e);
+        }
         foreach (var (relay, up, rtt) in client.Status)
         {
             RelayStatus(logger, relay, up ? "up" : "down", rtt is { } ms ? $", {ms:0.0} ms" : "");
@@ -97,10 +100,9 @@ internal static partial class ClientCommand
         {
             proxy = LocalProxy.Start(client, proxyOptions, loggerFactory, metrics);
         }
-        catch (Exception e) when (e is SocketException or IOException)
+        catch (Exception e) when (StartFailure.IsEnvironmental(e))
         {
-            logger.LogCritical("Cannot start: {Error}", e.Message);
-            return 1;
+            return StartFailure.Report(logger, e);
         }
         await using (proxy.ConfigureAwait(false))
         {

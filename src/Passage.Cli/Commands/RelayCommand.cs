@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Configuration;
@@ -140,10 +139,9 @@ internal static class RelayCommand
         {
             host = await RelayHost.StartAsync(options, loggerFactory, metrics).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception e) when (StartFailure.IsEnvironmental(e))
         {
-            logger.LogCritical("Cannot start: {Error}", e.Message);
-            return 1;
+            return StartFailure.Report(logger, e);
         }
         await using (host.ConfigureAwait(false))
         {

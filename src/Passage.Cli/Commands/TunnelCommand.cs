@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Net.Sockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Configuration;
@@ -110,11 +108,11 @@ internal static class TunnelCommand
             }
             return 0;
         }
-        catch (Exception e) when (e is SocketException or IOException or InvalidDataException or UnauthorizedAccessException or CryptographicException)
+        catch (Exception e) when (StartFailure.IsEnvironmental(e))
         {
-            logger.LogCritical("Cannot start: {Error}", e.Message);
+            var exitCode = StartFailure.Report(logger, e);
             Notify(SdNotify.Status($"cannot start: {e.Message}"));
-            return 1;
+            return exitCode;
         }
         finally
         {
