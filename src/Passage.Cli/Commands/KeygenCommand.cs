@@ -17,7 +17,7 @@ internal static class KeygenCommand
         };
         var force = new Option<bool>("--force", "-f")
         {
-            Description = "Replace FILE if it exists. The old key is gone for good, and peers that pinned its node ID will refuse the new one.",
+            Description = "Replace FILE if it exists (a symbolic link is kept: the file it leads to is replaced). The old key is gone for good, and peers that pinned its node ID will refuse the new one.",
         };
         var names = new Option<string[]>("--name")
         {

@@ -16,12 +16,17 @@ internal static class SecretFile
     /// <paramref name="overwrite"/> an existing file is refused with an <see cref="IOException"/>
     /// and left untouched. With it, the content goes to a 0600 temporary file in the same
     /// directory that is then renamed over the old one, so readers see either the old file or
-    /// the whole new one.
+    /// the whole new one. A symbolic link is written through, as ssh-keygen does: the file it leads to is replaced (the
+    /// temporary file made beside that one) and the link is kept, so whatever else names that file gets the new content too.
     /// </summary>
     public static void Write(string path, ReadOnlySpan<byte> content, bool overwrite)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
+        if (overwrite)
+        {
+            fullPath = LinkTarget(fullPath);
+        }
         CreateDirectory(Path.GetDirectoryName(fullPath));
         if (!overwrite)
         {
@@ -48,6 +53,14 @@ internal static class SecretFile
             throw;
         }
     }
+
+    /// <summary>
+    /// The file the symbolic link <paramref name="fullPath"/> finally leads to (through links to links), or
+    /// <paramref name="fullPath"/> itself when it is no link. Renamed over, the link would be replaced by a file of its
+    /// own, leaving the file it led to (a mounted secret, a key kept elsewhere) with the old content.
+    /// </summary>
+    private static string LinkTarget(string fullPath) =>
+        new FileInfo(fullPath).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? fullPath;
 
     /// <summary>A directory missing on the way to a secret is created for its owner only (0700), as a key's home should be.</summary>
     private static void CreateDirectory(string? directory)

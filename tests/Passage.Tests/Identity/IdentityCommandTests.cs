@@ -71,6 +71,33 @@ public sealed class IdentityCommandTests : IDisposable
     }
 
     /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
+    /// <summary>
+    /// --force on a symbolic link replaces the file it leads to, as ssh-keygen does, not the link: the link is kept and the
+    /// new key is in the file it names (it used to be the link that was renamed over, leaving that file with the old key).
+    /// </summary>
+    [Fact]
+    public async Task KeygenForceWritesThroughASymbolicLink()
+    {
+        var target = Path.Combine(_directory.File("secrets"), "node.pem");
+        var first = await PassageProcess.RunAsync(["keygen", "--out", target], Timeout);
+        Assert.True(first.ExitCode == 0, first.StandardError);
+        var link = _directory.File("node.pem");
+        File.CreateSymbolicLink(link, target);
+
+        var forced = await PassageProcess.RunAsync(["keygen", "--out", link, "--force"], Timeout);
+
+        Assert.True(forced.ExitCode == 0, forced.StandardError);
+        Assert.Equal(target, new FileInfo(link).LinkTarget);
+        Assert.Equal(forced.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(target).ToString());
+        Assert.NotEqual(first.StandardOutput.Trim(), forced.StandardOutput.Trim());
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(target));
+        }
+        // No temporary file left beside either.
+        Assert.Equal(["node.pem"], Directory.GetFileSystemEntries(Path.GetDirectoryName(target)!).Select(Path.GetFileName));
+    }
+
     [Fact]
     public async Task KeygenSaysWhenAFileStandsWhereItsDirectoryShouldBe()
     {
