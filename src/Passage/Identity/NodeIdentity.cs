@@ -138,7 +138,8 @@ public sealed class NodeIdentity : IDisposable
 
     /// <summary>
     /// Why the identity file at <paramref name="path"/> cannot be loaded, in the words <see cref="Load"/> would use (or that
-    /// it is a symbolic link to nothing), or null when it can, when nothing is there (<see cref="LoadOrCreate"/> creates
+    /// it is a symbolic link to nothing, or that a file stands where a directory on its way should be, as
+    /// <see cref="LoadOrCreate"/> would say), or null when it can, when nothing is there (<see cref="LoadOrCreate"/> creates
     /// it), or when something other than a regular
     /// file is (<see cref="InputFile.Refusal"/> says what). Settings check their key with it, so that one <c>config
     /// check</c> accepts does not fail the start.
@@ -149,8 +150,11 @@ public sealed class NodeIdentity : IDisposable
         if (kind == FileKind.Missing)
         {
             // A symbolic link to nothing (a secret not mounted): the start would not make a key through it, as the link is
-            // there, and would then find nothing to read.
-            return DanglingLinkTarget(path) is { } target ? $"'{path}' is a symbolic link to '{target}', which does not exist" : null;
+            // there, and would then find nothing to read. A file where a directory on the way should be: the start could
+            // not make the key there, and says so in these words.
+            return DanglingLinkTarget(path) is { } target ? $"'{path}' is a symbolic link to '{target}', which does not exist"
+                : Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory ? SecretFile.FileInTheWay(directory)
+                : null;
         }
         if (kind is not (FileKind.Regular or FileKind.Unknown))
         {

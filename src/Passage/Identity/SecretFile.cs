@@ -74,22 +74,39 @@ internal static class SecretFile
             Directory.CreateDirectory(directory);
             return;
         }
+        // Else the framework's words: "The file '...' already exists", as if the key were refused for being there.
+        if (FileInTheWay(directory) is { } problem)
+        {
+            throw new IOException(problem);
+        }
         // Directory.CreateDirectory gives the mode to the last directory only, the ones above it the default (0755 under
         // the usual umask): each missing one is made here, outermost first.
         var missing = new Stack<string>();
         for (var path = directory; path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
         {
-            if (File.Exists(path))
-            {
-                // Else the framework's words: "The file '...' already exists", as if the key were refused for being there.
-                throw new IOException($"'{path}' is a file, not a directory, so nothing can be written in it.");
-            }
             missing.Push(path);
         }
         foreach (var path in missing)
         {
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
+    }
+
+    /// <summary>
+    /// Why nothing can be made in <paramref name="directory"/> because a file stands where it or a directory above it
+    /// should be (<c>'/etc/passwd' is a file, not a directory, so nothing can be written in it.</c>), or null when
+    /// there is none. <see cref="Write"/> refuses with these words; settings check a key that is to be created with them.
+    /// </summary>
+    internal static string? FileInTheWay(string directory)
+    {
+        for (var path = Path.GetFullPath(directory); path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+            {
+                return $"'{path}' is a file, not a directory, so nothing can be written in it.";
+            }
+        }
+        return null;
     }
 
     private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)

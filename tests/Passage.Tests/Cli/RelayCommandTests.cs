@@ -139,6 +139,33 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A key to be created under a regular file (<c>--key /etc/passwd/x.pem</c>, a file where its directory should be)
+    /// passed <c>config check</c>, relay and tunnel alike, and failed only at start: the check now says it in the start's words.
+    /// </summary>
+    [Fact]
+    public async Task A_key_under_a_regular_file_is_refused_by_config_check_in_the_start_words()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("keys", "not a directory");
+        var key = Path.Combine(file, "relay", "relay.pem");
+        var relay = directory.Write("relay.json", $$"""{ "relay": { "connect": ["127.0.0.1:0"], "key": {{JsonSerializer.Serialize(key)}} } }""");
+        var tunnel = directory.Write("tunnel.json", $$"""
+            { "general": { "mode": "server", "peer": "{{Passage.Identity.NodeIdentity.Create().NodeId}}", "bindAddress": "127.0.0.1:0", "httpConnectAddress": "127.0.0.1:1" },
+              "tls": { "key": {{JsonSerializer.Serialize(key)}} } }
+            """);
+        var words = $"'{file}' is a file, not a directory, so nothing can be written in it.";
+
+        var (relayExit, _, relayError) = await PassageProcess.RunAsync(["config", "check", relay]);
+        var (tunnelExit, _, tunnelError) = await PassageProcess.RunAsync(["config", "check", tunnel]);
+
+        Assert.Equal(1, relayExit);
+        Assert.Contains($"relay.key: {words}", relayError);
+        Assert.Equal(1, tunnelExit);
+        Assert.Contains($"tls.key: {words}", tunnelError);
+        Assert.Equal("not a directory", File.ReadAllText(file));
+    }
+
+    /// <summary>
     /// <c>--token-file ""</c> (an unset shell variable) started a relay that asked nobody for credentials, and
     /// <c>--key ""</c> one with a new identity in the default place: each is an error naming its key, from flags and from
     /// the environment, and config check says the same.
