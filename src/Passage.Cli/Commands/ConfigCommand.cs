@@ -29,10 +29,13 @@ internal static class ConfigCommand
             IReadOnlyList<string> errors;
             string? effective = null;
             IReadOnlyList<string> fitted = [];
+            IReadOnlyList<string> exposed = [];
             switch (role)
             {
                 case "tunnel":
-                    errors = TunnelCommand.Load(path, []).Errors;
+                    var (tunnel, _, tunnelErrors) = TunnelCommand.Load(path, []);
+                    errors = tunnelErrors;
+                    exposed = ExposedSecrets.Of(tunnel);
                     break;
                 case "client":
                     var (layers, fileErrors) = CliSettings.Build(path, []);
@@ -45,11 +48,17 @@ internal static class ConfigCommand
                     var (relay, log, relayErrors) = RelayCommand.Load(path, [], []);
                     errors = relayErrors;
                     effective = RelaySettings.ToJson(relay, log);
+                    exposed = ExposedSecrets.Of(relay);
                     if (errors.Count == 0)
                     {
                         fitted = Fitted(relay, RelayHost.Fit(relay, NullLogger.Instance));
                     }
                     break;
+            }
+            // Warnings only: the exit code is the errors'.
+            foreach (var warning in exposed)
+            {
+                await Console.Error.WriteLineAsync($"warning: {warning}").ConfigureAwait(false);
             }
             if (errors.Count > 0)
             {

@@ -133,6 +133,7 @@ internal static class RelayCommand
         using var signals = new ShutdownSignals();
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Relay");
+        ExposedSecrets.Warn(logger, ExposedSecrets.Of(options));
         using var metrics = new RelayMetrics();
         RelayHost host;
         try

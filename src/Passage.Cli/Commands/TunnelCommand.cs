@@ -83,6 +83,7 @@ internal static class TunnelCommand
         using var signals = new ShutdownSignals();
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");
+        ExposedSecrets.Warn(logger, ExposedSecrets.Of(options));
         using var notify = SdNotify.FromEnvironment();
         void Notify(string state)
         {

@@ -49,6 +49,12 @@ internal readonly record struct FileStatus(FileKind Kind, long Length, DateTime 
 {
     /// <summary>Whether the path names anything.</summary>
     public bool Exists => Kind != FileKind.Missing;
+
+    /// <summary>Its permission bits (<c>0644</c>, with set-user-ID, set-group-ID and sticky); null where stat(2) is not available.</summary>
+    public UnixFileMode? Permissions { get; init; }
+
+    /// <summary>The user ID of its owner; null where stat(2) is not available.</summary>
+    public uint? Owner { get; init; }
 }
 
 /// <summary>
@@ -64,6 +70,7 @@ internal static partial class InputFile
     private const int AT_EMPTY_PATH = 0x1000;
     private const uint STATX_BASIC_STATS = 0x7ff;
     private const int StatxSize = 256;
+    private const int OwnerOffset = 20;
     private const int ModeOffset = 28;
     private const int InodeOffset = 32;
     private const int SizeOffset = 40;
@@ -299,7 +306,11 @@ internal static partial class InputFile
             TimeAt(bytes[WriteTimeOffset..]),
             TimeAt(bytes[ChangeTimeOffset..]),
             device,
-            MemoryMarshal.Read<ulong>(bytes[InodeOffset..]));
+            MemoryMarshal.Read<ulong>(bytes[InodeOffset..]))
+        {
+            Permissions = (UnixFileMode)(mode & 0xfff),
+            Owner = MemoryMarshal.Read<uint>(bytes[OwnerOffset..]),
+        };
         return true;
     }
 

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Passage.Configuration;
 
 namespace Passage.Identity;
 
@@ -7,7 +9,7 @@ namespace Passage.Identity;
 /// moment they exist, never created with wider permissions and narrowed afterwards; a directory
 /// missing on the way is created for the owner only (0700).
 /// </summary>
-internal static class SecretFile
+internal static partial class SecretFile
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
@@ -108,6 +110,33 @@ internal static class SecretFile
         }
         return null;
     }
+
+    /// <summary>
+    /// Why the existing regular file <paramref name="path"/>, which holds a secret (a private key, proxy tokens), is too
+    /// open (<c>'relay.pem' is readable by anyone on this machine (mode 0644); chmod 600 'relay.pem' keeps it its
+    /// owner's</c>; <c>chmod o-r</c> for another user's file), or null when it is not, or where its mode is not known. Too open, as ssh judges a key: readable by
+    /// anyone; or, for a file this process's user owns, by its group. A file another user (root) owns and lets this
+    /// one read through its group is how a service is given a secret, and is not. The one place that decides it: a
+    /// start warns with these words, <c>config check</c> too, and neither refuses the file (secrets are mounted with modes
+    /// their operator did not always choose).
+    /// </summary>
+    internal static string? Exposure(string path)
+    {
+        if (OperatingSystem.IsWindows() || InputFile.Stat(path) is not { Kind: FileKind.Regular, Permissions: { } mode, Owner: { } owner })
+        {
+            return null;
+        }
+        var ours = owner == EffectiveUserId();
+        var readers = (mode & UnixFileMode.OtherRead) != 0 ? "anyone on this machine"
+            : (mode & UnixFileMode.GroupRead) != 0 && ours ? "its group"
+            : null;
+        // Another user's file is read through its group: taking that away would lock this process out.
+        var fix = ours ? $"chmod 600 '{path}' keeps it its owner's" : $"chmod o-r '{path}' keeps it from others";
+        return readers is null ? null : $"'{path}' is readable by {readers} (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); {fix}";
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint EffectiveUserId();
 
     private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)
     {

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+using Passage.Identity;
+using Passage.Relay;
+using Passage.Telemetry;
+using Passage.Tunnel;
+
+namespace Passage.Cli.Hosting;
+
+/// <summary>
+/// The files holding a role's secrets that others than their owner may read (<see cref="SecretFile.Exposure"/>), each
+/// as one line naming its setting: a warning once at start, and from <c>config check</c>. Nothing is refused for it.
+/// </summary>
+internal static partial class ExposedSecrets
+{
+    /// <summary>A relay's: its identity (<c>relay.key</c>) and its token file (<c>relay.tokenFile</c>), for a CONNECT relay.</summary>
+    public static IReadOnlyList<string> Of(RelayOptions relay) =>
+        relay.Connect is { } connect ? Find(("relay.key", connect.KeyFile), ("relay.tokenFile", connect.TokenFile)) : [];
+
+    /// <summary>A tunnel end's: its identity, or the private key of its certificate (<c>tls.key</c>).</summary>
+    public static IReadOnlyList<string> Of(TunnelOptions tunnel) => Find(("tls.key", tunnel.KeyFile));
+
+    /// <summary>Logs each of <paramref name="warnings"/> (from <see cref="Of(RelayOptions)"/> or <see cref="Of(TunnelOptions)"/>) at warning level.</summary>
+    public static void Warn(ILogger logger, IReadOnlyList<string> warnings)
+    {
+        foreach (var warning in warnings)
+        {
+            Readable(logger, warning);
+        }
+    }
+
+    private static IReadOnlyList<string> Find(params (string Key, string? Path)[] files) =>
+        [.. files.Where(f => f.Path is { Length: > 0 }).Select(f => SecretFile.Exposure(f.Path!) is { } exposure ? $"{f.Key}: {exposure}" : null).OfType<string>()];
+
+    [LoggerMessage(LogEvents.SecretFileReadableByOthers, LogLevel.Warning, "{Warning}", EventName = "SecretFileReadableByOthers")]
+    private static partial void Readable(ILogger logger, string warning);
+}

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Passage.Identity;
+using Passage.Tests.Infrastructure;
+
+namespace Passage.Tests.Cli;
+
+/// <summary>
+/// Key and token files others may read were loaded without a word (ssh refuses such a key): a start warns once for each,
+/// naming its setting, the file, its mode and the fix, and <c>config check</c> warns too; neither refuses the file.
+/// </summary>
+public sealed class ExposedSecretsTests
+{
+    [Fact]
+    public async Task A_relay_warns_once_for_each_key_or_token_file_others_may_read_and_starts()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var key = SavedKey(directory, "relay.pem", Mode0644);
+        var tokens = directory.Write("tokens", "token-one\n");
+        File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        var config = directory.Write("relay.json", $$"""{ "relay": { "connect": ["127.0.0.1:0"], "key": {{JsonSerializer.Serialize(key)}}, "tokenFile": {{JsonSerializer.Serialize(tokens)}} } }""");
+        var keyWarning = $"relay.key: '{key}' is readable by anyone on this machine (mode 0644); chmod 600 '{key}' keeps it its owner's";
+        var tokenWarning = $"relay.tokenFile: '{tokens}' is readable by its group (mode 0640); chmod 600 '{tokens}' keeps it its owner's";
+
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        await using var relay = PassageProcess.Start(["relay", "--config", config]);
+        await relay.WaitForListeningPortAsync();
+
+        Assert.True(checkExit == 0, checkError);
+        Assert.Contains($"warning: {keyWarning}", checkError);
+        Assert.Contains($"warning: {tokenWarning}", checkError);
+        Assert.Equal(1, relay.CountLines(keyWarning));
+        Assert.Equal(1, relay.CountLines(tokenWarning));
+        Assert.Contains("warn: Passage.Relay[208] relay.key:", relay.StandardError);
+    }
+
+    [Fact]
+    public async Task Files_only_their_owner_may_read_get_no_warning()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var key = SavedKey(directory, "relay.pem", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var tokens = directory.Write("tokens", "token-one\n");
+        File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var config = directory.Write("relay.json", $$"""{ "relay": { "connect": ["127.0.0.1:0"], "key": {{JsonSerializer.Serialize(key)}}, "tokenFile": {{JsonSerializer.Serialize(tokens)}} } }""");
+
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+
+        Assert.True(checkExit == 0, checkError);
+        Assert.DoesNotContain("readable by", checkError);
+    }
+
+    [Fact]
+    public async Task A_tunnel_key_others_may_read_is_a_warning_from_config_check_not_an_error()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var key = SavedKey(directory, "tunnel.pem", Mode0644);
+        var config = directory.Write("tunnel.json", $$"""
+            { "general": { "mode": "server", "peer": "{{NodeIdentity.Create().NodeId}}", "bindAddress": "127.0.0.1:0", "httpConnectAddress": "127.0.0.1:1" },
+              "tls": { "key": {{JsonSerializer.Serialize(key)}} } }
+            """);
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", config]);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("valid tunnel settings", stdout);
+        Assert.Contains($"warning: tls.key: '{key}' is readable by anyone on this machine (mode 0644); chmod 600 '{key}' keeps it its owner's", stderr);
+    }
+
+    /// <summary>
+    /// A secret root owns and lets the service's user read through its group (the systemd unit's advice for a token file:
+    /// group passage, mode 0640) is how a service is given one: no warning. Readable by anyone, it is, with a fix that
+    /// does not lock the service out.
+    /// </summary>
+    [Fact]
+    public void Another_users_file_read_through_its_group_is_not_too_open_but_one_anyone_may_read_is()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            // Giving the file away needs root.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("tokens", "token-one\n");
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        Assert.NotNull(SecretFile.Exposure(file));
+        Chown(file, 65534, 0);
+
+        Assert.Null(SecretFile.Exposure(file));
+        File.SetUnixFileMode(file, Mode0644);
+        Assert.Equal($"'{file}' is readable by anyone on this machine (mode 0644); chmod o-r '{file}' keeps it from others", SecretFile.Exposure(file));
+    }
+
+    private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>A new identity saved as <paramref name="name"/> in <paramref name="directory"/>, then given <paramref name="mode"/>.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static string SavedKey(TemporaryDirectory directory, string name, UnixFileMode mode)
+    {
+        var key = Path.Combine(directory.Path, name);
+        using (var identity = NodeIdentity.Create())
+        {
+            identity.Save(key, overwrite: false);
+        }
+        File.SetUnixFileMode(key, mode);
+        return key;
+    }
+
+    private static void Chown(string path, int user, int group)
+    {
+        using var chown = System.Diagnostics.Process.Start("chown", [$"{user}:{group}", path]);
+        chown.WaitForExit();
+        Assert.Equal(0, chown.ExitCode);
+    }
+}
