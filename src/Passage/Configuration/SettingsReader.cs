@@ -17,6 +17,11 @@ public sealed class SettingsReader
     private readonly IReadOnlyList<SettingsLayer> _layers;
     private readonly List<string> _errors = new();
 
+    // Entries split at commas from one string that holds a ~regex, by their dotted key ("relay.allow[0]"): the list's
+    // key, whose first error hints that a comma inside a pattern split it too.
+    private readonly Dictionary<string, string> _splitWithRegex = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _hinted = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Reads from <paramref name="layers"/>, lowest precedence first.</summary>
     public SettingsReader(IReadOnlyList<SettingsLayer> layers) => _layers = layers;
 
@@ -27,9 +32,32 @@ public sealed class SettingsReader
     public void AddError(string key, string message, SettingsLayer? layer = null) =>
         AddMessage($"{Display(key)}: {message}", layer);
 
+    /// <summary>
+    /// For the first error in a list split at commas from one string holding a <c>~regex</c>: that a comma in the pattern
+    /// split it as well, and how to give each entry whole (its own environment variable, <c>PASSAGE__RELAY__ALLOW__0</c>;
+    /// in a file, a JSON list). Empty otherwise.
+    /// </summary>
+    private string SplitHint(string entry, SettingsLayer? layer)
+    {
+        if (!_splitWithRegex.TryGetValue(entry, out var list) || !_hinted.Add(list))
+        {
+            return "";
+        }
+        if (layer?.Source == "environment")
+        {
+            var variable = "PASSAGE__" + list.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant();
+            return $"; {variable} is split at commas, a ~regex's too: give each entry its own variable, {variable}__0, {variable}__1, ...";
+        }
+        return "; a list written as one string is split at commas, a ~regex's too: write it as a list, one string each";
+    }
+
     /// <summary>Records an error whose text already names its key.</summary>
-    public void AddMessage(string message, SettingsLayer? layer = null) =>
+    public void AddMessage(string message, SettingsLayer? layer = null)
+    {
+        // The key a message names comes first, dotted ("relay.allow[0]: ..."): keys hold no colon of their own.
+        message += message.IndexOf(':', StringComparison.Ordinal) is > 0 and var end ? SplitHint(message[..end], layer) : "";
         _errors.Add(layer is null ? message : $"{message} (from {layer.Source})");
+    }
 
     /// <summary>The raw text of a scalar key from the top layer that sets it, or null.</summary>
     public string? GetString(string key) => Find(key) is { } hit ? hit.Configuration[key] : null;
@@ -91,8 +119,16 @@ public sealed class SettingsReader
         var section = hit.Configuration.GetSection(key);
         if (section.Value is { } single)
         {
-            return single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            var entries = single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select((v, i) => ($"{key}[{i}]", v, hit)).ToArray();
+            if (entries.Length > 1 && entries.Any(e => e.v.StartsWith('~')))
+            {
+                foreach (var (entryKey, _, _) in entries)
+                {
+                    _splitWithRegex[Display(entryKey)] = key;
+                }
+            }
+            return entries;
         }
         return section.GetChildren()
             .OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue)

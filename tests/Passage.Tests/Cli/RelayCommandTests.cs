@@ -166,6 +166,28 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A list in one environment variable is split at commas, a <c>~regex</c>'s among them (<c>{1,3}</c>): the error now
+    /// says so and names the form that keeps each entry whole, which works.
+    /// </summary>
+    [Fact]
+    public async Task A_regex_split_at_its_comma_in_an_environment_list_hints_at_one_variable_per_entry()
+    {
+        using var directory = new TemporaryDirectory();
+        var config = directory.Write("relay.json", $$"""{ "relay": { "connect": ["127.0.0.1:0"], "key": {{JsonSerializer.Serialize(Path.Combine(directory.Path, "relay.pem"))}} } }""");
+        const string pattern = @"~^a{1,3}\.example\.org:443";
+
+        var split = await PassageProcess.RunAsync(["config", "check", config], environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__ALLOW"] = pattern });
+        var whole = await PassageProcess.RunAsync(["config", "check", config], environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__ALLOW__0"] = pattern });
+
+        Assert.Equal(1, split.ExitCode);
+        Assert.Contains("PASSAGE__RELAY__ALLOW is split at commas, a ~regex's too: give each entry its own variable, PASSAGE__RELAY__ALLOW__0,", split.StandardError);
+        // Once, on the list's first error.
+        Assert.Single(split.StandardError.Split('\n'), l => l.Contains("split at commas", StringComparison.Ordinal));
+        Assert.True(whole.ExitCode == 0, whole.StandardError);
+        Assert.Contains(JsonSerializer.Serialize(pattern), whole.StandardOutput);
+    }
+
+    /// <summary>
     /// <c>--token-file ""</c> (an unset shell variable) started a relay that asked nobody for credentials, and
     /// <c>--key ""</c> one with a new identity in the default place: each is an error naming its key, from flags and from
     /// the environment, and config check says the same.
