@@ -91,7 +91,7 @@ public sealed class TunnelClient : IAsyncDisposable
         session.Start();
         try
         {
-            await app.StartAsync().ConfigureAwait(false);
+            await TunnelHosting.StartAsync(app, "general.httpBindAddress", options.HttpBindAddress).ConfigureAwait(false);
         }
         catch
         {

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -7,9 +8,27 @@ using Microsoft.Extensions.Logging;
 
 namespace Passage.Tunnel;
 
-/// <summary>What the two ends do alike with the Kestrel host they listen with: learn the bound port, drain on stop.</summary>
+/// <summary>What the two ends do alike with the Kestrel host they listen with: start it, learn the bound port, drain on stop.</summary>
 internal static class TunnelHosting
 {
+    /// <summary>
+    /// Starts <paramref name="app"/>, which listens on <paramref name="endpoint"/> (the setting <paramref name="key"/>). A
+    /// listen the system refuses names the address and its setting: its own words alone ("Cannot assign requested
+    /// address" for an address not on this machine) leave the operator to guess which. (Kestrel names it itself only when
+    /// it is in use.)
+    /// </summary>
+    public static async Task StartAsync(WebApplication app, string key, IPEndPoint endpoint)
+    {
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot listen on {endpoint} ({key}): {e.Message}", e);
+        }
+    }
+
     /// <summary>Where <paramref name="app"/> listens: <paramref name="asked"/> with the port the OS chose when 0 was asked for.</summary>
     public static IPEndPoint BoundEndpoint(WebApplication app, IPEndPoint asked)
     {

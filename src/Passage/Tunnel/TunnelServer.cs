@@ -136,7 +136,7 @@ public sealed class TunnelServer : IAsyncDisposable
         app.Run(context => HandleAsync(context, backends, connections, origin, options, logger, stopping));
         try
         {
-            await app.StartAsync().ConfigureAwait(false);
+            await TunnelHosting.StartAsync(app, "general.bindAddress", options.BindAddress).ConfigureAwait(false);
         }
         catch
         {
