@@ -68,6 +68,7 @@ internal static partial class InputFile
     // statx(2): the Linux values, the same on every architecture, as is struct statx's layout.
     private const int AT_FDCWD = -100;
     private const int AT_EMPTY_PATH = 0x1000;
+    private const int AT_SYMLINK_NOFOLLOW = 0x100;
     private const uint STATX_BASIC_STATS = 0x7ff;
     private const int StatxSize = 256;
     private const int OwnerOffset = 20;
@@ -108,6 +109,13 @@ internal static partial class InputFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         return TryLinuxStat(AT_FDCWD, path, 0, out FileStatus status) ? status : StatPortably(path);
     }
+
+    /// <summary>
+    /// The user ID of the owner of <paramref name="path"/> itself, a symbolic link not followed; null where statx(2) is not
+    /// available or the path is not there.
+    /// </summary>
+    public static uint? OwnerOfLink(string path) =>
+        TryLinuxStat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, out FileStatus status) ? status.Owner : null;
 
     /// <summary>
     /// The bytes of <paramref name="path"/>, a regular file of at most <paramref name="maxBytes"/> bytes. Whatever

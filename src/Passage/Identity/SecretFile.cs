@@ -59,10 +59,24 @@ internal static partial class SecretFile
     /// <summary>
     /// The file the symbolic link <paramref name="fullPath"/> finally leads to (through links to links), or
     /// <paramref name="fullPath"/> itself when it is no link. Renamed over, the link would be replaced by a file of its
-    /// own, leaving the file it led to (a mounted secret, a key kept elsewhere) with the old content.
+    /// own, leaving the file it led to (a mounted secret, a key kept elsewhere) with the old content. A link that another
+    /// user than this one or root owns is refused, as the kernel's fs.protected_symlinks refuses to follow one in a
+    /// shared directory: one planted where a key is to go would have any file of this user's replaced by the key
+    /// (ssh-keygen's open(2) meets that rule; reading the link here would not).
     /// </summary>
-    private static string LinkTarget(string fullPath) =>
-        new FileInfo(fullPath).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? fullPath;
+    private static string LinkTarget(string fullPath)
+    {
+        // Linux's MAXSYMLINKS: a loop of links ends here, its last link's write failing with the system's words.
+        for (var links = 0; links < 40 && new FileInfo(fullPath).ResolveLinkTarget(returnFinalTarget: false) is { } next; links++)
+        {
+            if (!OperatingSystem.IsWindows() && InputFile.OwnerOfLink(fullPath) is { } owner && owner != 0 && owner != EffectiveUserId())
+            {
+                throw new IOException($"'{fullPath}' is a symbolic link another user (uid {owner}) owns; no key is written through it. Remove it, or write the key elsewhere.");
+            }
+            fullPath = next.FullName;
+        }
+        return fullPath;
+    }
 
     /// <summary>A directory missing on the way to a secret is created for its owner only (0700), as a key's home should be.</summary>
     private static void CreateDirectory(string? directory)

@@ -70,7 +70,6 @@ public sealed class IdentityCommandTests : IDisposable
         Assert.Equal(forced.StandardOutput.Trim(), id.StandardOutput.Trim());
     }
 
-    /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
     /// <summary>
     /// --force on a symbolic link replaces the file it leads to, as ssh-keygen does, not the link: the link is kept and the
     /// new key is in the file it names (it used to be the link that was renamed over, leaving that file with the old key).
@@ -98,6 +97,45 @@ public sealed class IdentityCommandTests : IDisposable
         Assert.Equal(["node.pem"], Directory.GetFileSystemEntries(Path.GetDirectoryName(target)!).Select(Path.GetFileName));
     }
 
+    /// <summary>
+    /// --force follows a chain of links (a relative one too), but not a link another user owns: one planted where a key is
+    /// to go (a shared directory) would have the key replace whatever file of this user's it names. The link's target is
+    /// left as it was, and the error says why.
+    /// </summary>
+    [Fact]
+    public async Task KeygenForceDoesNotWriteThroughAnotherUsersLink()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            // Giving the link away needs root.
+            return;
+        }
+        var target = Path.Combine(_directory.File("secrets"), "node.pem");
+        var first = await PassageProcess.RunAsync(["keygen", "--out", target], Timeout);
+        Assert.True(first.ExitCode == 0, first.StandardError);
+        var middle = _directory.File("middle.pem");
+        File.CreateSymbolicLink(middle, Path.Combine("secrets", "node.pem"));
+        var link = _directory.File("node.pem");
+        File.CreateSymbolicLink(link, middle);
+
+        var followed = await PassageProcess.RunAsync(["keygen", "--out", link, "--force"], Timeout);
+        Assert.True(followed.ExitCode == 0, followed.StandardError);
+        Assert.Equal(followed.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(target).ToString());
+
+        using (var chown = System.Diagnostics.Process.Start("chown", ["-h", "65534", middle]))
+        {
+            chown.WaitForExit();
+            Assert.Equal(0, chown.ExitCode);
+        }
+        var refused = await PassageProcess.RunAsync(["keygen", "--out", link, "--force"], Timeout);
+
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains($"'{middle}' is a symbolic link another user (uid 65534) owns; no key is written through it.", refused.StandardError);
+        Assert.Equal(followed.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(target).ToString());
+        Assert.Equal(middle, new FileInfo(link).LinkTarget);
+    }
+
+    /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
     [Fact]
     public async Task KeygenSaysWhenAFileStandsWhereItsDirectoryShouldBe()
     {
