@@ -7,7 +7,7 @@ using Passage.Tunnel;
 namespace Passage.Cli.Hosting;
 
 /// <summary>
-/// The files holding a role's secrets that others than their owner may read (<see cref="SecretFile.Exposure"/>), each
+/// The files holding a role's secrets that others than their owner may read (<see cref="SecretFile.Exposure(string)"/>), each
 /// as one line naming its setting: a warning once at start, and from <c>config check</c>. Nothing is refused for it.
 /// </summary>
 internal static partial class ExposedSecrets

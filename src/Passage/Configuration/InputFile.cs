@@ -55,6 +55,9 @@ internal readonly record struct FileStatus(FileKind Kind, long Length, DateTime 
 
     /// <summary>The user ID of its owner; null where stat(2) is not available.</summary>
     public uint? Owner { get; init; }
+
+    /// <summary>The ID of its group; null where stat(2) is not available.</summary>
+    public uint? Group { get; init; }
 }
 
 /// <summary>
@@ -72,6 +75,7 @@ internal static partial class InputFile
     private const uint STATX_BASIC_STATS = 0x7ff;
     private const int StatxSize = 256;
     private const int OwnerOffset = 20;
+    private const int GroupOffset = 24;
     private const int ModeOffset = 28;
     private const int InodeOffset = 32;
     private const int SizeOffset = 40;
@@ -318,6 +322,7 @@ internal static partial class InputFile
         {
             Permissions = (UnixFileMode)(mode & 0xfff),
             Owner = MemoryMarshal.Read<uint>(bytes[OwnerOffset..]),
+            Group = MemoryMarshal.Read<uint>(bytes[GroupOffset..]),
         };
         return true;
     }

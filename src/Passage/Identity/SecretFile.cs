@@ -128,29 +128,62 @@ internal static partial class SecretFile
     /// <summary>
     /// Why the existing regular file <paramref name="path"/>, which holds a secret (a private key, proxy tokens), is too
     /// open (<c>'relay.pem' is readable by anyone on this machine (mode 0644); chmod 600 'relay.pem' keeps it its
-    /// owner's</c>; <c>chmod o-r</c> for another user's file), or null when it is not, or where its mode is not known. Too open, as ssh judges a key: readable by
+    /// owner's</c>), or null when it is not, or where its mode is not known. Too open, as ssh judges a key: readable by
     /// anyone; or, for a file this process's user owns, by its group. A file another user (root) owns and lets this
-    /// one read through its group is how a service is given a secret, and is not. The one place that decides it: a
-    /// start warns with these words, <c>config check</c> too, and neither refuses the file (secrets are mounted with modes
-    /// their operator did not always choose).
+    /// one read through its group is how a service is given a secret, and is not. The fix named keeps this process a
+    /// reader: <c>chmod o-r</c> for another user's file this process reads through its group (or as root); for one it
+    /// reads only as anyone may (a secret mounted 0644), a group of its user's first. The one place that decides it: a
+    /// start warns with these words, <c>config check</c> too, and neither refuses the file (secrets are mounted with
+    /// modes their operator did not always choose).
     /// </summary>
-    internal static string? Exposure(string path)
+    internal static string? Exposure(string path) => OperatingSystem.IsWindows() ? null : Exposure(path, EffectiveUserId(), InGroup);
+
+    /// <summary><see cref="Exposure(string)"/> as judged for the user <paramref name="user"/>, in the groups <paramref name="inGroup"/> tells.</summary>
+    internal static string? Exposure(string path, uint user, Func<uint, bool> inGroup)
     {
-        if (OperatingSystem.IsWindows() || InputFile.Stat(path) is not { Kind: FileKind.Regular, Permissions: { } mode, Owner: { } owner })
+        if (InputFile.Stat(path) is not { Kind: FileKind.Regular, Permissions: { } mode, Owner: { } owner, Group: { } group })
         {
             return null;
         }
-        var ours = owner == EffectiveUserId();
+        var ours = owner == user;
         var readers = (mode & UnixFileMode.OtherRead) != 0 ? "anyone on this machine"
             : (mode & UnixFileMode.GroupRead) != 0 && ours ? "its group"
             : null;
-        // Another user's file is read through its group: taking that away would lock this process out.
-        var fix = ours ? $"chmod 600 '{path}' keeps it its owner's" : $"chmod o-r '{path}' keeps it from others";
+        // Another user's file is read through its group, or by root: taking that away would lock this process out.
+        var fix = ours ? $"chmod 600 '{path}' keeps it its owner's"
+            : user == 0 || inGroup(group) ? $"chmod o-r '{path}' keeps it from others"
+            : $"this process reads it as anyone may, so chmod o-r alone would lock it out: chgrp '{path}' to a group of its user's, then chmod o-r";
         return readers is null ? null : $"'{path}' is readable by {readers} (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); {fix}";
+    }
+
+    /// <summary>Whether this process reads a file of <paramref name="group"/> through its group bits: its effective group, or one of its others.</summary>
+    private static unsafe bool InGroup(uint group)
+    {
+        if (EffectiveGroupId() == group)
+        {
+            return true;
+        }
+        var count = GetGroups(0, null);
+        if (count <= 0)
+        {
+            return false;
+        }
+        var groups = new uint[count];
+        fixed (uint* list = groups)
+        {
+            count = GetGroups(count, list);
+        }
+        return count > 0 && groups.AsSpan(0, count).Contains(group);
     }
 
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint EffectiveUserId();
+
+    [LibraryImport("libc", EntryPoint = "getegid")]
+    private static partial uint EffectiveGroupId();
+
+    [LibraryImport("libc", EntryPoint = "getgroups")]
+    private static unsafe partial int GetGroups(int size, uint* list);
 
     private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)
     {

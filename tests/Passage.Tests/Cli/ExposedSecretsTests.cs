@@ -104,6 +104,29 @@ public sealed class ExposedSecretsTests
         Assert.Equal($"'{file}' is readable by anyone on this machine (mode 0644); chmod o-r '{file}' keeps it from others", SecretFile.Exposure(file));
     }
 
+    /// <summary>
+    /// Another user's file that this process reads only as anyone may (a secret mounted 0644 for a service outside its
+    /// group): the fix named is not chmod o-r alone, which would lock the process out at its next start.
+    /// </summary>
+    [Fact]
+    public void The_fix_for_another_users_file_read_as_anyone_may_does_not_lock_the_reader_out()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("tokens", "token-one\n");
+        File.SetUnixFileMode(file, Mode0644);
+        const uint Someone = 4_000_000;
+
+        Assert.Equal(
+            $"'{file}' is readable by anyone on this machine (mode 0644); this process reads it as anyone may, so chmod o-r alone would lock it out: chgrp '{file}' to a group of its user's, then chmod o-r",
+            SecretFile.Exposure(file, Someone, _ => false));
+        Assert.Equal($"'{file}' is readable by anyone on this machine (mode 0644); chmod o-r '{file}' keeps it from others", SecretFile.Exposure(file, Someone, _ => true));
+    }
+
     private const UnixFileMode Mode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     /// <summary>A new identity saved as <paramref name="name"/> in <paramref name="directory"/>, then given <paramref name="mode"/>.</summary>
