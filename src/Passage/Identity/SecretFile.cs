@@ -66,16 +66,21 @@ internal static partial class SecretFile
     /// </summary>
     private static string LinkTarget(string fullPath)
     {
-        // Linux's MAXSYMLINKS: a loop of links ends here, its last link's write failing with the system's words.
-        for (var links = 0; links < 40 && new FileInfo(fullPath).ResolveLinkTarget(returnFinalTarget: false) is { } next; links++)
+        // Linux's MAXSYMLINKS.
+        for (var links = 0; links <= 40; links++)
         {
+            // Null for no link, and for nothing there (a key not written yet, a dangling link's target: created).
+            if (new FileInfo(fullPath).LinkTarget is not { } target)
+            {
+                return fullPath;
+            }
             if (!OperatingSystem.IsWindows() && InputFile.OwnerOfLink(fullPath) is { } owner && owner != 0 && owner != EffectiveUserId())
             {
                 throw new IOException($"'{fullPath}' is a symbolic link another user (uid {owner}) owns; no key is written through it. Remove it, or write the key elsewhere.");
             }
-            fullPath = next.FullName;
+            fullPath = Path.GetFullPath(target, Path.GetDirectoryName(fullPath)!);
         }
-        return fullPath;
+        throw new IOException($"'{fullPath}': too many levels of symbolic links.");
     }
 
     /// <summary>A directory missing on the way to a secret is created for its owner only (0700), as a key's home should be.</summary>

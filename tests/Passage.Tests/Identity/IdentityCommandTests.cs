@@ -98,6 +98,28 @@ public sealed class IdentityCommandTests : IDisposable
     }
 
     /// <summary>
+    /// --force with nothing there yet writes the key, as without it; so through a dangling link, whose target it creates
+    /// (the link kept). Reading the link of a path that does not exist failed: "Could not find file".
+    /// </summary>
+    [Fact]
+    public async Task KeygenForceWritesAFileNotThereYetAndThroughADanglingLink()
+    {
+        var path = _directory.File("new.pem");
+        var forced = await PassageProcess.RunAsync(["keygen", "--out", path, "--force"], Timeout);
+        Assert.True(forced.ExitCode == 0, forced.StandardError);
+        Assert.Equal(forced.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(path).ToString());
+
+        var target = Path.Combine(_directory.File("secrets"), "node.pem");
+        var link = _directory.File("dangling.pem");
+        File.CreateSymbolicLink(link, target);
+        var throughLink = await PassageProcess.RunAsync(["keygen", "--out", link, "--force"], Timeout);
+
+        Assert.True(throughLink.ExitCode == 0, throughLink.StandardError);
+        Assert.Equal(target, new FileInfo(link).LinkTarget);
+        Assert.Equal(throughLink.StandardOutput.Trim(), Passage.Identity.NodeIdentity.ReadNodeId(target).ToString());
+    }
+
+    /// <summary>
     /// --force follows a chain of links (a relative one too), but not a link another user owns: one planted where a key is
     /// to go (a shared directory) would have the key replace whatever file of this user's it names. The link's target is
     /// left as it was, and the error says why.
