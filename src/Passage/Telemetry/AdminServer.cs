@@ -118,6 +118,13 @@ public sealed partial class AdminServer : IAsyncDisposable
                 // Reported by Kestrel as its own transport's is: "Failed to bind to address ...: address already in use."
                 throw new AddressInUseException(e.Message, e);
             }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                // Kestrel names the address only when it is in use: "Cannot assign requested address" alone (an address not
+                // on this machine) left the operator to guess which listener it was.
+                throw new IOException($"admin cannot listen on {endpoint}: {e.Message}", e);
+            }
             catch
             {
                 socket.Dispose();

@@ -444,6 +444,16 @@ public sealed class RelayCommandTests
     }
 
     [Fact]
+    public async Task An_admin_address_not_on_this_machine_is_one_line_naming_it()
+    {
+        // 192.0.2.0/24 is for documentation (RFC 5737): bind(2) fails with EADDRNOTAVAIL, whose words alone named nothing.
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["relay", "--connect", "127.0.0.1:0", "--admin", "192.0.2.7:9090"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("Cannot start: admin cannot listen on 192.0.2.7:9090: ", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
     public async Task A_client_port_already_in_use_is_a_clear_startup_error()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
