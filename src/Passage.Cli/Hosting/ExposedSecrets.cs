@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Passage.Identity;
 using Passage.Relay;
 using Passage.Telemetry;
 using Passage.Tunnel;
@@ -7,10 +6,10 @@ using Passage.Tunnel;
 namespace Passage.Cli.Hosting;
 
 /// <summary>
-/// The files holding a role's secrets that others than their owner may read (<see cref="SecretFile.Exposure(string)"/>), each
-/// as one line naming its setting: a warning once at start, and from <c>config check</c>. Nothing is refused for it.
+/// The files holding a role's secrets that others than their owner may read or write (<see cref="Identity.SecretFile.Exposure(string)"/>),
+/// each as one line naming its setting (<see cref="SecretWarnings"/>): a warning at start, and from <c>config check</c>.
 /// </summary>
-internal static partial class ExposedSecrets
+internal static class ExposedSecrets
 {
     /// <summary>A relay's: its identity (<c>relay.key</c>) and its token file (<c>relay.tokenFile</c>), for a CONNECT relay.</summary>
     public static IReadOnlyList<string> Of(RelayOptions relay) =>
@@ -24,13 +23,10 @@ internal static partial class ExposedSecrets
     {
         foreach (var warning in warnings)
         {
-            Readable(logger, warning);
+            SecretWarnings.Log(logger, warning);
         }
     }
 
     private static IReadOnlyList<string> Find(params (string Key, string? Path)[] files) =>
-        [.. files.Where(f => f.Path is { Length: > 0 }).Select(f => SecretFile.Exposure(f.Path!) is { } exposure ? $"{f.Key}: {exposure}" : null).OfType<string>()];
-
-    [LoggerMessage(LogEvents.SecretFileReadableByOthers, LogLevel.Warning, "{Warning}", EventName = "SecretFileReadableByOthers")]
-    private static partial void Readable(ILogger logger, string warning);
+        [.. files.Where(f => f.Path is { Length: > 0 }).Select(f => SecretWarnings.Of(f.Key, f.Path!)).OfType<string>()];
 }

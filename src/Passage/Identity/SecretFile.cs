@@ -133,13 +133,14 @@ internal static partial class SecretFile
     /// <summary>
     /// Why the existing regular file <paramref name="path"/>, which holds a secret (a private key, proxy tokens), is too
     /// open (<c>'relay.pem' is readable by anyone on this machine (mode 0644); chmod 600 'relay.pem' keeps it its
-    /// owner's</c>), or null when it is not, or where its mode is not known. Too open, as ssh judges a key: readable by
-    /// anyone; or, for a file this process's user owns, by its group. A file another user (root) owns and lets this
-    /// one read through its group is how a service is given a secret, and is not. The fix named keeps this process a
-    /// reader: <c>chmod o-r</c> for another user's file this process reads through its group (or as root); for one it
-    /// reads only as anyone may (a secret mounted 0644), a group of its user's first. The one place that decides it: a
-    /// start warns with these words, <c>config check</c> too, and neither refuses the file (secrets are mounted with
-    /// modes their operator did not always choose).
+    /// owner's</c>), or null when it is not, or where its mode is not known. Too open, as ssh judges a key: readable or
+    /// writable by anyone; or, for a file this process's user owns, by its group. Writable matters as much as readable:
+    /// whoever may write a token file may add a token of their own, and whoever may write a key may put their own in
+    /// its place. A file another user (root) owns and lets this one read through its group is how a service is given a
+    /// secret, and is not. The fix named keeps this process a reader: <c>chmod o-r</c> for another user's file this
+    /// process reads through its group (or as root); for one it reads only as anyone may (a secret mounted 0644), a
+    /// group of its user's first. The one place that decides it: a start warns with these words, <c>config check</c>
+    /// too, and neither refuses the file (secrets are mounted with modes their operator did not always choose).
     /// </summary>
     internal static string? Exposure(string path) => OperatingSystem.IsWindows() ? null : Exposure(path, EffectiveUserId(), InGroup);
 
@@ -151,15 +152,34 @@ internal static partial class SecretFile
             return null;
         }
         var ours = owner == user;
-        var readers = (mode & UnixFileMode.OtherRead) != 0 ? "anyone on this machine"
-            : (mode & UnixFileMode.GroupRead) != 0 && ours ? "its group"
-            : null;
+        var readers = Who(mode, UnixFileMode.OtherRead, UnixFileMode.GroupRead, ours);
+        var writers = Who(mode, UnixFileMode.OtherWrite, UnixFileMode.GroupWrite, ours);
+        var exposed = (readers, writers) switch
+        {
+            (null, null) => null,
+            ({ } both, _) when both == writers => $"readable and writable by {both}",
+            ({ } r, null) => $"readable by {r}",
+            (null, { } w) => $"writable by {w}",
+            ({ } r, { } w) => $"readable by {r} and writable by {w}",
+        };
+        if (exposed is null)
+        {
+            return null;
+        }
+        // Of another user's file only the bits for others are judged, so those are what its fix takes away.
+        var bits = (readers is null ? "" : "r") + (writers is null ? "" : "w");
         // Another user's file is read through its group, or by root: taking that away would lock this process out.
         var fix = ours ? $"chmod 600 '{path}' keeps it its owner's"
-            : user == 0 || inGroup(group) ? $"chmod o-r '{path}' keeps it from others"
-            : $"this process reads it as anyone may, so chmod o-r alone would lock it out: chgrp '{path}' to a group of its user's, then chmod o-r";
-        return readers is null ? null : $"'{path}' is readable by {readers} (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); {fix}";
+            : readers is null || user == 0 || inGroup(group) ? $"chmod o-{bits} '{path}' keeps it from others"
+            : $"this process reads it as anyone may, so chmod o-{bits} alone would lock it out: chgrp '{path}' to a group of its user's, then chmod o-{bits}";
+        return $"'{path}' is {exposed} (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); {fix}";
     }
+
+    /// <summary>Who besides its owner has the access of <paramref name="other"/> (and, for a file of ours, <paramref name="group"/>).</summary>
+    private static string? Who(UnixFileMode mode, UnixFileMode other, UnixFileMode group, bool ours) =>
+        (mode & other) != 0 ? "anyone on this machine"
+        : (mode & group) != 0 && ours ? "its group"
+        : null;
 
     /// <summary>Whether this process reads a file of <paramref name="group"/> through its group bits: its effective group, or one of its others.</summary>
     private static unsafe bool InGroup(uint group)

@@ -40,7 +40,7 @@ internal static class LogEvents
     public const int DestinationProhibited = 205;
     public const int ConnectionFault = 206;
     public const int UpstreamUnavailableSkipped = 207;
-    public const int SecretFileReadableByOthers = 208;
+    public const int SecretFileExposed = 208;
 
     public const int TunnelRequested = 300;
     public const int TunnelRefused = 301;

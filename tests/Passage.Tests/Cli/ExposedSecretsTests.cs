@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Passage.Identity;
 using Passage.Tests.Infrastructure;
 
@@ -56,6 +57,96 @@ public sealed class ExposedSecretsTests
 
         Assert.True(checkExit == 0, checkError);
         Assert.DoesNotContain("readable by", checkError);
+        Assert.DoesNotContain("writable by", checkError);
+    }
+
+    /// <summary>
+    /// Whoever may write a token file may add a token of their own, and whoever may write a key may put another in its
+    /// place: a secret others may write is as exposed as one they may read, and the fix named takes that away too.
+    /// </summary>
+    [Fact]
+    public void A_secret_others_may_write_is_too_open_and_the_fix_takes_the_write_away()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("tokens", "token-one\n");
+        const uint Someone = 4_000_000;
+        string? Mode(UnixFileMode mode, uint? user = null, bool inGroup = false)
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | mode);
+            return user is { } other ? SecretFile.Exposure(file, other, _ => inGroup) : SecretFile.Exposure(file);
+        }
+
+        Assert.Equal($"'{file}' is writable by anyone on this machine (mode 0602); chmod 600 '{file}' keeps it its owner's", Mode(UnixFileMode.OtherWrite));
+        Assert.Equal($"'{file}' is writable by its group (mode 0620); chmod 600 '{file}' keeps it its owner's", Mode(UnixFileMode.GroupWrite));
+        Assert.Equal(
+            $"'{file}' is readable and writable by anyone on this machine (mode 0666); chmod 600 '{file}' keeps it its owner's",
+            Mode(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite));
+        Assert.Equal(
+            $"'{file}' is readable by its group and writable by anyone on this machine (mode 0642); chmod 600 '{file}' keeps it its owner's",
+            Mode(UnixFileMode.GroupRead | UnixFileMode.OtherWrite));
+        // Another user's file: its group is how a service is given it, so only what others may do is judged, and only
+        // that is taken away.
+        Assert.Null(Mode(UnixFileMode.GroupRead | UnixFileMode.GroupWrite, Someone, inGroup: true));
+        Assert.Equal($"'{file}' is writable by anyone on this machine (mode 0662); chmod o-w '{file}' keeps it from others", Mode(UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite, Someone, inGroup: true));
+        Assert.Equal(
+            $"'{file}' is readable and writable by anyone on this machine (mode 0606); this process reads it as anyone may, so chmod o-rw alone would lock it out: chgrp '{file}' to a group of its user's, then chmod o-rw",
+            Mode(UnixFileMode.OtherRead | UnixFileMode.OtherWrite, Someone));
+        Assert.Null(Mode(UnixFileMode.None));
+    }
+
+    /// <summary>
+    /// A token file is re-read as it changes, a change of mode too: one made readable by anyone while the relay runs is
+    /// warned of when it is re-read, as at start, and once, not at every later re-read.
+    /// </summary>
+    [Fact]
+    public async Task A_token_file_opened_to_others_while_the_relay_runs_is_warned_of_at_its_re_read()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var tokens = directory.Write("tokens", "tok-en\n");
+        File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var log = new RecordingLogger();
+        using var loggerFactory = log.Factory();
+        await using var echo = new EchoServer();
+        await using var relay = await Relay.Connect.ConnectHarness.StartAsync(o => o with { TokenFile = tokens }, loggerFactory: loggerFactory);
+        using var client = relay.CreateHttp2Client();
+        async Task ConnectAsync()
+        {
+            using var request = Relay.Connect.ConnectHarness.ExtendedConnect("origin.test", echo.Port);
+            request.Headers.ProxyAuthorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "tok-en");
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        }
+        // The file is looked at on use, at most once a second.
+        async Task ConnectUntilAsync(Func<bool> seen)
+        {
+            using var timeout = new CancellationTokenSource(Timeouts.Default);
+            while (!seen())
+            {
+                await ConnectAsync();
+                await Task.Delay(100, timeout.Token);
+            }
+        }
+        await ConnectAsync();
+        Assert.Empty(log.Named("SecretFileExposed"));
+
+        File.SetUnixFileMode(tokens, Mode0644);
+        await ConnectUntilAsync(() => log.Named("SecretFileExposed").Count > 0);
+        File.AppendAllText(tokens, "tok-en-two\n");
+        await ConnectUntilAsync(() => log.Named("TokenFileReloaded").Count > 1);
+
+        var warning = Assert.Single(log.Named("SecretFileExposed"));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal($"relay.tokenFile: '{tokens}' is readable by anyone on this machine (mode 0644); chmod 600 '{tokens}' keeps it its owner's", warning.Message);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Security.Cryptography;
 using Passage.Configuration;
+using Passage.Identity;
 
 namespace Passage.Relay.Auth;
 
@@ -61,6 +62,9 @@ public sealed class TokenFile : IDisposable
     private volatile string? _lastError;
     private volatile bool _disposed;
 
+    // How open the file was found at its last read (SecretFile.Exposure), or null when it is only its owner's.
+    private string? _exposure;
+
     private TokenFile(
         string path, TimeProvider time, TimeSpan checkInterval, byte[] hashes, FileStatus fingerprint, bool watch)
     {
@@ -70,6 +74,7 @@ public sealed class TokenFile : IDisposable
         _hashes = hashes;
         _fingerprint = fingerprint;
         _lastCheck = time.GetTimestamp();
+        _exposure = SecretFile.Exposure(path);
         _watcher = watch ? TryWatch(path) : null;
 
         // The watcher starts after the first read: re-read once, in case the file changed in between.
@@ -245,10 +250,15 @@ public sealed class TokenFile : IDisposable
 
         bool same = _lastError is null && hashes.AsSpan().SequenceEqual(_hashes);
         _fingerprint = fingerprint;
+        // A change of mode changes the status-change time, so it is re-read too: one that opens the file to others in a
+        // way not told of yet is reported, with or without new tokens (the first read's, whoever opened it tells of).
+        var exposure = SecretFile.Exposure(Path);
+        var newlyExposed = exposure is not null && exposure != _exposure ? exposure : null;
+        _exposure = exposure;
         if (same)
         {
-            // Touched, or rewritten with the same tokens: nothing to report.
-            return null;
+            // Touched, or rewritten with the same tokens: nothing to report, unless it is now more open.
+            return newlyExposed is null ? null : new TokenFileChangedEventArgs(null, Count, newlyExposed);
         }
 
         // The old array is left as it is: a reader that took it a moment ago may still be comparing, and
@@ -256,7 +266,7 @@ public sealed class TokenFile : IDisposable
         _hashes = hashes;
         _fingerprint = fingerprint;
         _lastError = null;
-        return new TokenFileChangedEventArgs(null, Count);
+        return new TokenFileChangedEventArgs(null, Count, newlyExposed);
     }
 
     private TokenFileChangedEventArgs? Fail(string error)

@@ -7,9 +7,15 @@ public sealed class TokenFileChangedEventArgs : EventArgs
     /// <param name="error">Why the file could not be used, or <see langword="null"/> when it was loaded.</param>
     /// <param name="tokenCount">The number of tokens in force after the re-read.</param>
     public TokenFileChangedEventArgs(string? error, int tokenCount)
+        : this(error, tokenCount, null)
+    {
+    }
+
+    internal TokenFileChangedEventArgs(string? error, int tokenCount, string? exposure)
     {
         Error = error;
         TokenCount = tokenCount;
+        Exposure = exposure;
     }
 
     /// <summary>Whether the new content is in force.</summary>
@@ -23,4 +29,11 @@ public sealed class TokenFileChangedEventArgs : EventArgs
 
     /// <summary>The number of tokens in force after the re-read.</summary>
     public int TokenCount { get; }
+
+    /// <summary>
+    /// When the re-read found the file open to others in a way not reported before (a change of mode is a re-read too),
+    /// why, in the words of the start's warning (<c>'tokens' is readable by anyone on this machine (mode 0644); ...</c>);
+    /// else <see langword="null"/>.
+    /// </summary>
+    public string? Exposure { get; }
 }

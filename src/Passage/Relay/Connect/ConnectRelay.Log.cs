@@ -34,6 +34,10 @@ public sealed partial class ConnectRelay
             {
                 TokenFileReloaded(logger, path, change.TokenCount);
             }
+            if (change.Exposure is { } exposure)
+            {
+                SecretWarnings.Log(logger, SecretWarnings.Format("relay.tokenFile", exposure));
+            }
         }
     }
 }

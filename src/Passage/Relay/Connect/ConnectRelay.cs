@@ -172,7 +172,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         }
         if (tokens is not null)
         {
-            // The file is re-read as it changes: say what each re-read found, and at start if it lets no one in.
+            // The file is re-read as it changes: say what each re-read found (a file opened to others too), and at start
+            // if it lets no one in.
             var tokenPath = options.TokenFile!;
             tokens.Changed += (_, change) => Log.TokenFileChanged(logger, tokenPath, change);
             if (tokens.Count == 0)
