@@ -274,26 +274,49 @@ public sealed partial class RelayOpenFilesTests
             // Port 53 and a mount namespace of its own need root.
             return;
         }
-        const int Limit = 320;
-        var address = new System.Net.IPAddress([127, 0, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
-        await using var dns = new TestDnsServer(new System.Net.IPEndPoint(address, 53));
-        dns.SetAddress("warm.test", 60, "127.0.0.1");
-        dns.SetAddress("echo.test", 60, "127.0.0.1");
+        await using var dns = SystemResolverDns();
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
-        var resolvConf = Path.Combine(directory.Path, "resolv.conf");
-        await File.WriteAllTextAsync(resolvConf, $"nameserver {address}\n");
-        var (started, port) = await StartThenLowerLimitAsync(
-            directory.Path, Limit, new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" }, resolvConf: resolvConf);
+        var (started, port) = await StartWithTheSystemResolverAsync(dns, directory.Path, echo.Port);
         await using var relay = started;
-        await UntilATunnelOpensAsync(port, $"warm.test:{echo.Port}");
         using (await UpToTheHeadroomAsync(relay, port, echo.Port, free: LookupThreads.DescriptorsPerLookup - 1))
         {
-            var (socket, head) = await TryTunnelAsync(port, $"echo.test:{echo.Port}");
-            socket?.Dispose();
-            AssertNoDescriptorForTheLookup(head);
-            Assert.Equal(0, dns.Count("echo.test"));
-            Assert.False(relay.HasExited, relay.Output);
+            await AssertEchoTestIsNotLookedUpAsync(relay, port, echo.Port, dns);
+        }
+    }
+
+    /// <summary>
+    /// Up to 32 lookups run at once, each able to take its descriptors at any moment: one lookup is not admitted to the
+    /// descriptors another still running may take. With one lookup held by a silent server, its socket taken, and room
+    /// below the headroom for one more lookup but not for two, a second name is not looked up (before, each lookup
+    /// checked for room for itself alone, and the 32 could together take 96 descriptors of the headroom).
+    /// </summary>
+    [Fact]
+    public async Task A_lookup_is_not_admitted_to_the_descriptors_another_lookup_running_may_take()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
+        {
+            // Port 53 and a mount namespace of its own need root.
+            return;
+        }
+        await using var dns = SystemResolverDns();
+        dns.Silent["silent.test"] = true;
+        await using var echo = new EchoServer();
+        using var directory = new TemporaryDirectory();
+        // The silent name's lookup holds its socket for as long as the test needs it.
+        var (started, port) = await StartWithTheSystemResolverAsync(dns, directory.Path, echo.Port, "options timeout:30 attempts:1\n");
+        await using var relay = started;
+        // Left after the silent name's lookup takes its socket and the next tunnel's client takes one: room for one
+        // lookup's descriptors, not for two.
+        const int Free = 2 * LookupThreads.DescriptorsPerLookup;
+        using (await UpToTheHeadroomAsync(relay, port, echo.Port, free: Free))
+        {
+            using var silent = new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await silent.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            await silent.SendAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT silent.test:{echo.Port} HTTP/1.1\r\nHost: silent.test:{echo.Port}\r\n\r\n"));
+            await Timeouts.WaitUntilAsync(() => dns.Count("silent.test") > 0);
+
+            await AssertEchoTestIsNotLookedUpAsync(relay, port, echo.Port, dns);
         }
     }
 
@@ -387,6 +410,50 @@ public sealed partial class RelayOpenFilesTests
     }
 
     /// <summary>The answer to a tunnel whose name lookup found no descriptor to take: the relay's limit (503), saying where.</summary>
+    /// <summary>A DNS server on port 53 of a loopback address of its own (so it can be resolv.conf's), knowing warm.test and echo.test.</summary>
+    private static TestDnsServer SystemResolverDns()
+    {
+        var address = new System.Net.IPAddress([127, 0, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
+        var dns = new TestDnsServer(new System.Net.IPEndPoint(address, 53));
+        dns.SetAddress("warm.test", 60, "127.0.0.1");
+        dns.SetAddress("echo.test", 60, "127.0.0.1");
+        return dns;
+    }
+
+    /// <summary>
+    /// A relay with the system's resolver, whose resolv.conf names <paramref name="dns"/> alone (then
+    /// <paramref name="resolvOptions"/>), its open-file limit lowered; it has looked a name up once (loading the code
+    /// that does so takes descriptors of its own, once).
+    /// </summary>
+    private static async Task<(PassageProcess Relay, int Port)> StartWithTheSystemResolverAsync(TestDnsServer dns, string directory, int echoPort, string resolvOptions = "")
+    {
+        const int Limit = 320;
+        var resolvConf = Path.Combine(directory, "resolv.conf");
+        await File.WriteAllTextAsync(resolvConf, $"nameserver {dns.EndPoint.Address}\n{resolvOptions}");
+        var (relay, port) = await StartThenLowerLimitAsync(
+            directory, Limit, new Dictionary<string, string?> { ["PASSAGE__RELAY__DNSRESOLVER"] = "system" }, resolvConf: resolvConf);
+        try
+        {
+            await UntilATunnelOpensAsync(port, $"warm.test:{echoPort}");
+            return (relay, port);
+        }
+        catch
+        {
+            await relay.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A tunnel to echo.test is answered 503 for want of a descriptor for its lookup, and <paramref name="dns"/> is not asked.</summary>
+    private static async Task AssertEchoTestIsNotLookedUpAsync(PassageProcess relay, int port, int echoPort, TestDnsServer dns)
+    {
+        var (socket, head) = await TryTunnelAsync(port, $"echo.test:{echoPort}");
+        socket?.Dispose();
+        AssertNoDescriptorForTheLookup(head);
+        Assert.Equal(0, dns.Count("echo.test"));
+        Assert.False(relay.HasExited, relay.Output);
+    }
+
     private static void AssertNoDescriptorForTheLookup(string head)
     {
         Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);

@@ -65,15 +65,33 @@ internal sealed class LookupThreads
     /// The process's lookups of destination names: up to 32 at once (getaddrinfo blocks in recvfrom, so they
     /// cost little but a thread each), threads ending after 30 s without work. A TryAgain after nine tenths of
     /// resolv.conf's timeout (as the C library reads it now) is silence: no server answered in time. When fewer than
-    /// <see cref="DescriptorsPerLookup"/> descriptors are free below those kept for the runtime
-    /// (<see cref="Transport.OpenFileLimit.Headroom"/>), getaddrinfo is not called (its sockets would take them) and the
-    /// lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when none is left.
+    /// <see cref="DescriptorsPerLookup"/> descriptors for each lookup running (this one's among them) are free below
+    /// those kept for the runtime (<see cref="Transport.OpenFileLimit.Headroom"/>), getaddrinfo is not called (its
+    /// sockets would take them) and the lookup fails with <see cref="SocketError.TooManyOpenSockets"/>, as when none is left.
     /// </summary>
-    public static LookupThreads Shared { get; } = new(
-        static name => Transport.OpenFileLimit.NextInHeadroom(DescriptorsPerLookup)
-            ? throw new SocketException((int)SocketError.TooManyOpenSockets)
-            : Dns.GetHostAddresses(name),
-        32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
+    public static LookupThreads Shared { get; } = new(LookUpOutsideTheHeadroom, 32, TimeSpan.FromSeconds(30), () => ResolverConf.Load().Timeout * 0.9);
+
+    // The lookups of Shared inside getaddrinfo, or about to be.
+    private static int s_calling;
+
+    /// <summary>getaddrinfo, when the descriptors it may take are free below the headroom; those of every lookup running too.</summary>
+    private static IPAddress[] LookUpOutsideTheHeadroom(string name)
+    {
+        // A lookup running takes its sockets as its servers' turns come, at any moment: each free descriptor is
+        // counted for one lookup only. Counted before it looks, so that two starting together each see the other
+        // (both may be refused then, never both admitted to the same descriptors).
+        var calling = Interlocked.Increment(ref s_calling);
+        try
+        {
+            return Transport.OpenFileLimit.NextInHeadroom(DescriptorsPerLookup * calling)
+                ? throw new SocketException((int)SocketError.TooManyOpenSockets)
+                : Dns.GetHostAddresses(name);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref s_calling);
+        }
+    }
 
     /// <summary>
     /// The most descriptors one getaddrinfo holds at once, as traced (glibc 2.36, <c>hosts: files dns</c>): a UDP socket
