@@ -44,7 +44,8 @@ internal static class KeygenCommand
                 stderr.WriteLine("passage keygen: the file name (--out) is empty");
                 return 1;
             }
-            if (!overwrite && (File.Exists(path) || Directory.Exists(path)))
+            // A directory is refused by the write, in words that do not offer --force.
+            if (!overwrite && File.Exists(path))
             {
                 stderr.WriteLine($"passage keygen: '{path}' already exists; it was left untouched. Use --force to replace it with a new identity.");
                 return 1;

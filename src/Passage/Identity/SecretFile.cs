@@ -29,10 +29,16 @@ internal static partial class SecretFile
         {
             fullPath = LinkTarget(fullPath);
         }
+        // Else the framework's "Is a directory", or without overwrite "already exists", as if it could be replaced.
+        if (Directory.Exists(fullPath))
+        {
+            var through = overwrite && fullPath != Path.GetFullPath(path) ? $" (the symbolic link leads to '{fullPath}')" : "";
+            throw new IOException($"'{path}' is a directory{through}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).");
+        }
         CreateDirectory(Path.GetDirectoryName(fullPath));
         if (!overwrite)
         {
-            if (File.Exists(fullPath) || Directory.Exists(fullPath))
+            if (File.Exists(fullPath))
             {
                 throw new IOException($"'{path}' already exists; refusing to overwrite it.");
             }

@@ -157,6 +157,31 @@ public sealed class IdentityCommandTests : IDisposable
         Assert.Equal(middle, new FileInfo(link).LinkTarget);
     }
 
+    /// <summary>
+    /// A directory named as the key, or a symbolic link to one, was "already exists ... Use --force", and with --force
+    /// the framework's "Is a directory": now one line saying it is a directory and to name a file in it, and nothing
+    /// in it is touched.
+    /// </summary>
+    [Fact]
+    public async Task KeygenSaysADirectoryIsOneAndToNameAFileInIt()
+    {
+        var directory = _directory.File("keys");
+        Directory.CreateDirectory(directory);
+        var link = _directory.File("keys-link");
+        File.CreateSymbolicLink(link, directory);
+
+        foreach (var (path, force, through) in new[] { (directory, false, ""), (directory, true, ""), (link, false, ""), (link, true, $" (the symbolic link leads to '{directory}')") })
+        {
+            var result = await PassageProcess.RunAsync(["keygen", "--out", path, .. force ? new[] { "--force" } : []], Timeout);
+
+            Assert.Equal(1, result.ExitCode);
+            Assert.Equal(
+                $"passage keygen: '{path}' is a directory{through}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).",
+                result.StandardError.Trim());
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(directory));
+    }
+
     /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
     [Fact]
     public async Task KeygenSaysWhenAFileStandsWhereItsDirectoryShouldBe()
