@@ -9,8 +9,6 @@ namespace Passage.Cli.Hosting;
 /// </summary>
 internal static class CliSettings
 {
-    public const string EnvironmentPrefix = "PASSAGE__";
-
     /// <summary>The largest settings file read, room for tens of thousands of routes or rules; a larger one is an error.</summary>
     public const int MaxFileSize = 16 * 1024 * 1024;
 
@@ -57,7 +55,7 @@ internal static class CliSettings
                 errors.Add($"{configFile}: not valid JSON{Where(e)}");
             }
         }
-        layers.Add(new SettingsLayer("environment", new ConfigurationBuilder().AddEnvironmentVariables(EnvironmentPrefix).Build()));
+        layers.Add(new SettingsLayer("environment", new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
         layers.Add(new SettingsLayer("flags", new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
         return (layers, errors);
     }

@@ -22,6 +22,9 @@ public sealed class SettingsReader
     private readonly Dictionary<string, string> _splitWithRegex = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _hinted = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>What the environment variables of Passage's settings begin with: <c>PASSAGE__RELAY__ALLOW</c> sets <c>relay:allow</c>.</summary>
+    internal const string EnvironmentPrefix = "PASSAGE__";
+
     /// <summary>Reads from <paramref name="layers"/>, lowest precedence first.</summary>
     public SettingsReader(IReadOnlyList<SettingsLayer> layers) => _layers = layers;
 
@@ -45,7 +48,7 @@ public sealed class SettingsReader
         }
         if (layer?.Source == "environment")
         {
-            var variable = "PASSAGE__" + list.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant();
+            var variable = EnvironmentPrefix + list.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant();
             return $"; {variable} is split at commas, a ~regex's too: give each entry its own variable, {variable}__0, {variable}__1, ...";
         }
         return "; a list written as one string is split at commas, a ~regex's too: write it as a list, one string each";
