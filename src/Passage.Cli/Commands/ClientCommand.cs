@@ -21,6 +21,7 @@ internal static partial class ClientCommand
     private static readonly Option<string?> Token = new("--token") { Description = "A bearer token for relays that require one", HelpName = "TOKEN" };
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to reach a relay. Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a tunnel after this long with no byte either way. Default 5m", HelpName = "DURATION" };
+    private static readonly Option<string?> Admin = new("--admin") { Description = "Serve /metrics (Prometheus text) and /healthz (200 while a relay is usable) on ENDPOINT; no authentication, so bind it to loopback or a management network", HelpName = "ENDPOINT" };
     private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information", HelpName = "LEVEL" };
     private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd", HelpName = "FORMAT" };
 
@@ -35,7 +36,7 @@ internal static partial class ClientCommand
               curl --socks5-hostname 127.0.0.1:1080 https://example.org/
             """)
         {
-            ConfigFile, Relay, Socks, Http, SocksUser, HttpUser, InsecureOpen, Token, ConnectTimeout, IdleTimeout, LogLevel, LogFormat,
+            ConfigFile, Relay, Socks, Http, SocksUser, HttpUser, InsecureOpen, Token, ConnectTimeout, IdleTimeout, Admin, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
         return command;
@@ -53,6 +54,7 @@ internal static partial class ClientCommand
         flags.Scalar(Token, "client:token");
         flags.Scalar(ConnectTimeout, "client:connectTimeout");
         flags.Scalar(IdleTimeout, "client:idleTimeout");
+        flags.Scalar(Admin, "client:admin");
         flags.Scalar(LogLevel, "log:level");
         flags.Scalar(LogFormat, "log:format");
         return flags;
@@ -76,7 +78,6 @@ internal static partial class ClientCommand
         using var signals = new ShutdownSignals();
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Client");
-        using var metrics = new RelayMetrics();
         await using var client = new PassageClient(clientOptions, loggerFactory);
         try
         {
@@ -98,7 +99,7 @@ internal static partial class ClientCommand
         LocalProxy proxy;
         try
         {
-            proxy = LocalProxy.Start(client, proxyOptions, loggerFactory, metrics);
+            proxy = LocalProxy.Start(client, proxyOptions, loggerFactory);
         }
         catch (Exception e) when (StartFailure.IsEnvironmental(e))
         {
@@ -106,6 +107,18 @@ internal static partial class ClientCommand
         }
         await using (proxy.ConfigureAwait(false))
         {
+            AdminServer? admin = null;
+            if (proxyOptions.AdminEndpoint is { } adminEndpoint)
+            {
+                try
+                {
+                    admin = await AdminServer.StartAsync(adminEndpoint, client.Metrics.Meter, () => Unhealthy(client, signals), loggerFactory).ConfigureAwait(false);
+                }
+                catch (Exception e) when (StartFailure.IsEnvironmental(e))
+                {
+                    return StartFailure.Report(logger, e);
+                }
+            }
             try
             {
                 await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
@@ -114,10 +127,24 @@ internal static partial class ClientCommand
             {
                 // SIGTERM, SIGHUP or Ctrl-C.
             }
+            // The admin listener stays while the front doors drain, answering 503 "stopping".
             await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+            if (admin is not null)
+            {
+                await admin.DisposeAsync().ConfigureAwait(false);
+            }
         }
         return 0;
     }
+
+    /// <summary>
+    /// Why <c>/healthz</c> answers 503: stopping, or no relay that would take a tunnel (every one down, or refusing this
+    /// client's credentials); null while one would.
+    /// </summary>
+    private static string? Unhealthy(PassageClient client, ShutdownSignals signals) =>
+        signals.StopRequested.IsCancellationRequested ? "stopping"
+        : client.RelayStates is { Up: 0 } states ? $"no usable relay ({states.Down} down, {states.Refusing} refusing this client's credentials)"
+        : null;
 
     [LoggerMessage(Passage.Telemetry.LogEvents.ClientRelayStatus, Microsoft.Extensions.Logging.LogLevel.Information, "Relay {Relay}: {State}{Rtt}", EventName = "RelayStatus")]
     private static partial void RelayStatus(ILogger logger, string relay, string state, string rtt);

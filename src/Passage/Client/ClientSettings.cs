@@ -10,7 +10,7 @@ public static class ClientSettings
     public static readonly IReadOnlyList<string> KnownKeys =
     [
         "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:httpUsers:*", "client:insecureOpen", "client:token",
-        "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections",
+        "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections", "client:admin",
         "log:level", "log:format",
     ];
 
@@ -68,6 +68,7 @@ public static class ClientSettings
                 MaxConnections = reader.GetInt("client:maxConnections", defaults.MaxConnections, 1, 1_000_000),
                 HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
                 IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
+                AdminEndpoint = Telemetry.AdminServer.ReadEndpoint(reader, "client:admin"),
             });
     }
 

@@ -27,14 +27,17 @@ public sealed partial class LocalProxy : IAsyncDisposable
     /// <summary>The HTTP proxy endpoints actually bound.</summary>
     public IReadOnlyList<IPEndPoint> HttpEndpoints { get; private set; } = Array.Empty<IPEndPoint>();
 
-    /// <summary>Binds the front doors and starts serving.</summary>
+    /// <summary>
+    /// Binds the front doors and starts serving. Their connections are counted in <paramref name="metrics"/>, by default the
+    /// client's own (<see cref="PassageClient.Metrics"/>).
+    /// </summary>
     public static LocalProxy Start(PassageClient client, LocalProxyOptions options, ILoggerFactory? loggerFactory = null, RelayMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(options);
         var time = timeProvider ?? TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalProxy>();
-        metrics ??= new RelayMetrics();
+        metrics ??= client.Metrics.FrontDoors;
         // Each local connection holds its socket and its own connection to a relay: two descriptors. Out of them the
         // process would abort, so the cap fits the open-file limit (see DescriptorBudget).
         var listeners = (options.SocksEndpoints.Count > 0 ? 1 : 0) + (options.HttpEndpoints.Count > 0 ? 1 : 0);
@@ -45,8 +48,9 @@ public sealed partial class LocalProxy : IAsyncDisposable
             CapLowered(logger, openFiles!.Value, options.MaxConnections, listeners, maxConnections);
         }
         var limits = new RelayLimits { MaxConnections = maxConnections, IdleTimeout = options.IdleTimeout, DrainTimeout = TimeSpan.FromSeconds(5) };
-        // Tunnel streams are never plain sockets here, so the copy path is always the one used.
-        var pump = limits.PumpOptions(time);
+        // Tunnel streams are never plain sockets here, so the copy path is always the one used. Its bytes are counted as
+        // they are delivered, as a relay's are.
+        var pump = limits.PumpOptions(time, metrics.Bytes);
         var proxy = new LocalProxy();
         try
         {

@@ -25,4 +25,11 @@ public sealed record LocalProxyOptions
 
     /// <summary>Close a tunnel after this long with no byte either way. Default 5 min.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// <c>client.admin</c>: where <c>passage client</c> serves <c>/metrics</c> and <c>/healthz</c> (an
+    /// <see cref="Telemetry.AdminServer"/> beside the front doors; <see cref="LocalProxy"/> itself does not start it).
+    /// Default none.
+    /// </summary>
+    public IPEndPoint? AdminEndpoint { get; init; }
 }

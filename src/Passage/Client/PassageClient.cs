@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Telemetry;
 
 namespace Passage.Client;
 
@@ -60,6 +61,38 @@ public sealed partial class PassageClient : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassageClient>();
         _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout, options.AnswerTimeout), new RelayHealth(i))).ToArray();
+        Metrics = new ClientMetrics(() => RelayStates);
+    }
+
+    /// <summary>
+    /// This client's counters (meter <c>Passage.Client</c>): tunnels opened and failed, its relays by state, and the
+    /// connections of the <see cref="LocalProxy"/> serving it.
+    /// </summary>
+    public ClientMetrics Metrics { get; }
+
+    /// <summary>How many relays are up, refusing this client's credentials lately, or down, now.</summary>
+    public RelayStates RelayStates
+    {
+        get
+        {
+            int up = 0, refusing = 0, down = 0;
+            foreach (var (_, health) in _relays)
+            {
+                if (!health.IsUp)
+                {
+                    down++;
+                }
+                else if (health.IsRefusing(_time))
+                {
+                    refusing++;
+                }
+                else
+                {
+                    up++;
+                }
+            }
+            return new RelayStates(up, refusing, down);
+        }
     }
 
     /// <summary>
@@ -104,6 +137,7 @@ public sealed partial class PassageClient : IAsyncDisposable
                 answered = _time.GetTimestamp();
                 health.Served(Stopwatch.GetElapsedTime(started));
                 failures = health.Failures;
+                Metrics.TunnelOpened();
                 return stream;
             }
             if (attempt.Failure.TellsMoreThan(last.Failure))
@@ -136,6 +170,7 @@ public sealed partial class PassageClient : IAsyncDisposable
                 }
             }
         }
+        Metrics.TunnelFailed(last.Failure);
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");
     }
 
@@ -276,5 +311,6 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             link.Dispose();
         }
+        Metrics.Dispose();
     }
 }

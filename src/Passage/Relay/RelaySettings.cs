@@ -58,18 +58,7 @@ public static class RelaySettings
             CheckFiles(reader, connect);
             CheckNames(reader);
         }
-        IPEndPoint? admin = null;
-        if (reader.GetString("relay:admin") is { Length: > 0 } adminText)
-        {
-            if (ListenEndpoint.TryParse(adminText, out var endpoint, out var error))
-            {
-                admin = endpoint;
-            }
-            else
-            {
-                reader.AddError("relay:admin", $"'{adminText}': {error}");
-            }
-        }
+        var admin = Telemetry.AdminServer.ReadEndpoint(reader, "relay:admin");
         return new RelayOptions
         {
             Passthrough = passthrough,

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
@@ -13,9 +14,9 @@ using Passage.Transport;
 namespace Passage.Telemetry;
 
 /// <summary>
-/// The admin listener: <c>GET /metrics</c> (Prometheus text: the relay's counters, then the process figures of
-/// <see cref="ProcessMetrics"/>) and <c>GET /healthz</c>. Bind it to a
-/// loopback or management address: it has no authentication.
+/// The admin listener: <c>GET /metrics</c> (Prometheus text: the counters of one meter, a relay's, a client's or a
+/// tunnel end's, then the process figures of <see cref="ProcessMetrics"/>) and <c>GET /healthz</c> (200 <c>ok</c>, or 503
+/// saying why not). Bind it to a loopback or management address: it has no authentication.
 /// </summary>
 public sealed partial class AdminServer : IAsyncDisposable
 {
@@ -38,17 +39,50 @@ public sealed partial class AdminServer : IAsyncDisposable
     /// </summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The admin listener's address from the setting <paramref name="key"/> (<c>relay.admin</c>, <c>client.admin</c>,
+    /// <c>general.adminBindAddress</c>), or null when it is not set; one that is no endpoint is an error naming the key.
+    /// </summary>
+    public static IPEndPoint? ReadEndpoint(Configuration.SettingsReader reader, string key)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        if (reader.GetString(key) is not { Length: > 0 } text)
+        {
+            return null;
+        }
+        if (Configuration.ListenEndpoint.TryParse(text, out var endpoint, out var error))
+        {
+            return endpoint;
+        }
+        reader.AddError(key, $"'{text}': {error}");
+        return null;
+    }
+
     /// <summary>The address actually bound.</summary>
     public IPEndPoint LocalEndpoint { get; }
 
-    /// <summary>Starts serving the counters of <paramref name="metrics"/> on <paramref name="endpoint"/>.</summary>
-    public static Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory) =>
-        StartAsync(endpoint, metrics, healthy, loggerFactory, IdleTimeout);
+    /// <summary>
+    /// Starts serving the counters of <paramref name="metrics"/> on <paramref name="endpoint"/>; <c>/healthz</c> answers 503
+    /// <c>stopping</c> once <paramref name="healthy"/> says false.
+    /// </summary>
+    public static Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        return StartAsync(endpoint, metrics.Meter, () => healthy() ? null : "stopping", loggerFactory, IdleTimeout);
+    }
+
+    /// <summary>
+    /// Starts serving the counters of <paramref name="meter"/> on <paramref name="endpoint"/>; <c>/healthz</c> answers 503
+    /// with what <paramref name="unhealthy"/> says while it says something (why not: <c>stopping</c>, <c>no usable
+    /// relay</c>), 200 <c>ok</c> while it says null.
+    /// </summary>
+    public static Task<AdminServer> StartAsync(IPEndPoint endpoint, Meter meter, Func<string?> unhealthy, ILoggerFactory loggerFactory) =>
+        StartAsync(endpoint, meter, unhealthy, loggerFactory, IdleTimeout);
 
     /// <summary>As the public overload, with <paramref name="idleTimeout"/> in place of <see cref="IdleTimeout"/>.</summary>
-    internal static async Task<AdminServer> StartAsync(IPEndPoint endpoint, RelayMetrics metrics, Func<bool> healthy, ILoggerFactory loggerFactory, TimeSpan idleTimeout)
+    internal static async Task<AdminServer> StartAsync(IPEndPoint endpoint, Meter meter, Func<string?> unhealthy, ILoggerFactory loggerFactory, TimeSpan idleTimeout)
     {
-        var prometheus = new PrometheusText(metrics.Meter);
+        var prometheus = new PrometheusText(meter);
         var builder = KestrelHost.CreateBuilder(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -76,7 +110,9 @@ public sealed partial class AdminServer : IAsyncDisposable
         // HEAD as well as GET (RFC 9110 §9.3.2): probes and load balancers often ask with HEAD.
         string[] methods = [HttpMethods.Get, HttpMethods.Head];
         app.MapMethods("/metrics", methods, () => Results.Text(prometheus.Render() + ProcessMetrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        app.MapMethods("/healthz", methods, () => healthy() ? Results.Text("ok\n") : Results.Text("stopping\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMethods("/healthz", methods, () => unhealthy() is { } why
+            ? Results.Text(why + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ok\n"));
         await app.StartAsync().ConfigureAwait(false);
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
         Listening(logger, bound);

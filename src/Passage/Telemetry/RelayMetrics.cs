@@ -7,8 +7,8 @@ namespace Passage.Telemetry;
 
 /// <summary>
 /// A relay's counters, through <see cref="System.Diagnostics.Metrics"/> (readable with
-/// <c>dotnet-counters</c> or any OpenTelemetry exporter). All aggregate: no tag carries a client
-/// address or a destination.
+/// <c>dotnet-counters</c> or any OpenTelemetry exporter); also the front-door counters of a client's local proxies, under
+/// the client's names (see <see cref="ClientMetrics"/>). All aggregate: no tag carries a client address or a destination.
 /// </summary>
 public sealed class RelayMetrics : IDisposable
 {
@@ -19,21 +19,18 @@ public sealed class RelayMetrics : IDisposable
     private readonly Counter<long> _accepted;
     private readonly Counter<long> _refused;
     private readonly UpDownCounter<long> _open;
-    private readonly Counter<long> _closed;
-    private readonly Counter<long> _tunnelsOpened;
-    private readonly UpDownCounter<long> _tunnelsOpen;
-    private readonly Counter<long> _dnsAnswers;
-    private readonly Counter<long> _dnsQueries;
-    private readonly Counter<long> _http2ConnectionErrors;
+    // The relay's own: a client's local front doors (see the other constructor) neither count nor show them.
+    private readonly Counter<long>? _closed;
+    private readonly Counter<long>? _tunnelsOpened;
+    private readonly UpDownCounter<long>? _tunnelsOpen;
+    private readonly Counter<long>? _dnsAnswers;
+    private readonly Counter<long>? _dnsQueries;
+    private readonly Counter<long>? _http2ConnectionErrors;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new meter.</summary>
     public RelayMetrics(IMeterFactory? meterFactory = null)
+        : this(meterFactory?.Create(MeterName) ?? new Meter(MeterName), "passage.relay")
     {
-        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _accepted = _meter.CreateCounter<long>("passage.relay.connections.accepted", "{connection}", "Client connections accepted");
-        _refused = _meter.CreateCounter<long>("passage.relay.connections.refused", "{connection}", "Client connections turned away before relaying, by reason");
-        _open = _meter.CreateUpDownCounter<long>("passage.relay.connections.open", "{connection}", "Client connections open now");
-        _meter.CreateObservableCounter("passage.relay.bytes", ObserveBytes, "By", "Bytes delivered, by direction, counted as each write completes");
         _closed = _meter.CreateCounter<long>("passage.relay.connections.closed", "{connection}", "Relayed connections and tunnels ended, by how they ended");
         _tunnelsOpened = _meter.CreateCounter<long>("passage.relay.tunnels.opened", "{tunnel}", "CONNECT tunnels established (upstream connected, 2xx sent)");
         _tunnelsOpen = _meter.CreateUpDownCounter<long>("passage.relay.tunnels.open", "{tunnel}", "CONNECT tunnels relaying now");
@@ -52,6 +49,20 @@ public sealed class RelayMetrics : IDisposable
             "Splice pipes open now (moving bytes, or kept spare)");
         _meter.CreateObservableGauge("passage.relay.splice.pipe_capacity", () => SplicePipe.OpenCapacity, "By",
             "Capacity of the splice pipes open now: what counts against fs.pipe-user-pages-soft");
+    }
+
+    /// <summary>
+    /// The front-door counters alone (<c>PREFIX.connections.accepted</c>, <c>.refused</c>, <c>.open</c>, <c>.bytes</c>) on
+    /// <paramref name="meter"/>: what a client's local front doors count, the same way a relay's do, under the client's
+    /// own names (<see cref="ClientMetrics"/>).
+    /// </summary>
+    internal RelayMetrics(Meter meter, string prefix)
+    {
+        _meter = meter;
+        _accepted = _meter.CreateCounter<long>(prefix + ".connections.accepted", "{connection}", "Client connections accepted");
+        _refused = _meter.CreateCounter<long>(prefix + ".connections.refused", "{connection}", "Client connections turned away before relaying, by reason");
+        _open = _meter.CreateUpDownCounter<long>(prefix + ".connections.open", "{connection}", "Client connections open now");
+        _meter.CreateObservableCounter(prefix + ".bytes", ObserveBytes, "By", "Bytes delivered, by direction, counted as each write completes");
     }
 
     /// <summary>
@@ -95,13 +106,13 @@ public sealed class RelayMetrics : IDisposable
     public void Open(int delta) => _open.Add(delta);
 
     /// <summary>Counts a tunnel that starts relaying (its upstream connected, the client answered); each is counted closed once.</summary>
-    public void TunnelOpened(string frontDoor) => _tunnelsOpened.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
+    public void TunnelOpened(string frontDoor) => _tunnelsOpened?.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
 
     /// <summary>Tracks tunnels relaying now.</summary>
-    public void TunnelOpen(int delta) => _tunnelsOpen.Add(delta);
+    public void TunnelOpen(int delta) => _tunnelsOpen?.Add(delta);
 
     /// <summary>Counts a DNS answer for a destination name by where it came from.</summary>
-    internal void DnsAnswered(DnsCacheResult result) => _dnsAnswers.Add(1, new KeyValuePair<string, object?>("result", result switch
+    internal void DnsAnswered(DnsCacheResult result) => _dnsAnswers?.Add(1, new KeyValuePair<string, object?>("result", result switch
     {
         DnsCacheResult.Hit => "hit",
         DnsCacheResult.Coalesced => "coalesced",
@@ -110,10 +121,10 @@ public sealed class RelayMetrics : IDisposable
     }));
 
     /// <summary>Counts a question the relay's own resolver put to a DNS server, by how it was answered (tag <c>result</c>).</summary>
-    internal void DnsQueried(string outcome) => _dnsQueries.Add(1, new KeyValuePair<string, object?>("result", outcome));
+    internal void DnsQueried(string outcome) => _dnsQueries?.Add(1, new KeyValuePair<string, object?>("result", outcome));
 
     /// <summary>Counts an HTTP/2 connection that Kestrel ended with an error, by Kestrel's name for it (tag <c>reason</c>).</summary>
-    internal void Http2ConnectionFailed(string errorType) => _http2ConnectionErrors.Add(1, new KeyValuePair<string, object?>("reason", errorType));
+    internal void Http2ConnectionFailed(string errorType) => _http2ConnectionErrors?.Add(1, new KeyValuePair<string, object?>("reason", errorType));
 
     /// <summary>Counts a finished relay run by how it ended (its bytes were counted as they went, <see cref="Bytes"/>).</summary>
     public void Relayed(string frontDoor, in PumpResult result)
@@ -125,7 +136,7 @@ public sealed class RelayMetrics : IDisposable
             PumpEnd.Canceled => "shutdown",
             _ => result.FailedSide == PumpSide.Client ? "client_failed" : "upstream_failed",
         };
-        _closed.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor), new KeyValuePair<string, object?>("end", end));
+        _closed?.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor), new KeyValuePair<string, object?>("end", end));
     }
 
     /// <inheritdoc />

@@ -62,7 +62,7 @@ public sealed class AdminServerTests
         // Silent connections are kept for the idle timeout, here longer than the test waits: only those beyond the
         // limit close now.
         using var metrics = new RelayMetrics();
-        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), metrics, () => true, NullLoggerFactory.Instance, Timeouts.Default * 2);
+        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), metrics.Meter, () => null, NullLoggerFactory.Instance, Timeouts.Default * 2);
         var held = new List<Socket>();
         try
         {
@@ -95,7 +95,7 @@ public sealed class AdminServerTests
     public async Task Silent_unfinished_and_idle_connections_are_closed_and_healthz_answers_again()
     {
         using var metrics = new RelayMetrics();
-        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), metrics, () => true, NullLoggerFactory.Instance, TimeSpan.FromSeconds(2));
+        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), metrics.Meter, () => null, NullLoggerFactory.Instance, TimeSpan.FromSeconds(2));
         var held = new List<Socket>();
         try
         {
