@@ -127,10 +127,12 @@ internal static class TunnelCommand
         var server = await TunnelServer.StartAsync(options, loggerFactory).ConfigureAwait(false);
         await using (server.ConfigureAwait(false))
         {
+            var admin = await StartAdminAsync(options, server.Metrics, signals, () => "no session: the client end holds none", loggerFactory).ConfigureAwait(false);
             notify($"READY=1\n{SdNotify.Status($"listening on {server.LocalEndpoint}")}");
             await WaitForStopAsync(signals).ConfigureAwait(false);
             notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
             await server.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+            await StopAdminAsync(admin).ConfigureAwait(false);
         }
     }
 
@@ -139,6 +141,7 @@ internal static class TunnelCommand
         var client = await TunnelClient.StartAsync(options, loggerFactory).ConfigureAwait(false);
         await using (client.ConfigureAwait(false))
         {
+            var admin = await StartAdminAsync(options, client.Metrics, signals, () => client.Status.ToString(), loggerFactory).ConfigureAwait(false);
             var ready = 0;
             client.StatusChanged += status =>
             {
@@ -158,6 +161,27 @@ internal static class TunnelCommand
             Volatile.Write(ref ready, 0);
             notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
             await client.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+            await StopAdminAsync(admin).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The admin listener on <c>general.adminBindAddress</c>, when set: <c>/metrics</c> with this end's counters, and
+    /// <c>/healthz</c> 200 while the session with the peer is up, 503 saying why not (<paramref name="down"/>) while it is
+    /// down and while stopping. A start failure throws, named by its address, for the caller's start failure.
+    /// </summary>
+    private static async Task<AdminServer?> StartAdminAsync(TunnelOptions options, TunnelMetrics metrics, ShutdownSignals signals, Func<string> down, ILoggerFactory loggerFactory) =>
+        options.AdminBindAddress is { } endpoint
+            ? await AdminServer.StartAsync(endpoint, metrics.Meter,
+                () => signals.StopRequested.IsCancellationRequested ? "stopping" : metrics.IsUp ? null : down(), loggerFactory).ConfigureAwait(false)
+            : null;
+
+    /// <summary>Closes the admin listener, once the drain it reported on is over.</summary>
+    private static async Task StopAdminAsync(AdminServer? admin)
+    {
+        if (admin is not null)
+        {
+            await admin.DisposeAsync().ConfigureAwait(false);
         }
     }
 

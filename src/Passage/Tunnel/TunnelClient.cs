@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Passage.Identity;
+using Passage.Telemetry;
 using Passage.Transport;
 
 namespace Passage.Tunnel;
@@ -31,8 +32,9 @@ public sealed class TunnelClient : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
 
-    private TunnelClient(WebApplication app, TunnelSession session, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
+    private TunnelClient(WebApplication app, TunnelSession session, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint, TunnelMetrics metrics)
     {
+        Metrics = metrics;
         _app = app;
         _session = session;
         _credentials = credentials;
@@ -43,6 +45,9 @@ public sealed class TunnelClient : IAsyncDisposable
 
     /// <summary>Where local HTTP/1.1 requests are taken (the port the OS chose when 0 was asked for).</summary>
     public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>This end's counters (meter <c>Passage.Tunnel</c>): the session, requests, the link's bytes.</summary>
+    public TunnelMetrics Metrics { get; }
 
     /// <summary>This end's node ID (what the server end puts in <c>general.peer</c>).</summary>
     public NodeId NodeId => _credentials.NodeId;
@@ -69,7 +74,25 @@ public sealed class TunnelClient : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");
         var credentials = TunnelCredentials.Load(options);
         TunnelLog.Identity(logger, credentials.NodeId.ToString(), credentials.Created ? $" (new identity written to {options.KeyFile})" : "", credentials.Verifier.Expected);
-        var session = new TunnelSession(options, credentials, logger);
+        var metrics = new TunnelMetrics();
+        var session = new TunnelSession(options, credentials, logger, metrics);
+        // Raised one at a time, in order: an Up opens a session, the first change away from it ends that one.
+        var up = false;
+        session.StatusChanged += status =>
+        {
+            if ((status.Phase == TunnelPhase.Up) != up)
+            {
+                up = !up;
+                if (up)
+                {
+                    metrics.SessionStarted();
+                }
+                else
+                {
+                    metrics.SessionEnded();
+                }
+            }
+        };
         var builder = KestrelHost.CreateBuilder(loggerFactory);
         // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
         KestrelHost.StopOnlyByGrace(builder);
@@ -87,7 +110,7 @@ public sealed class TunnelClient : IAsyncDisposable
             kestrel.Listen(options.HttpBindAddress, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();
-        app.Run(context => HandleAsync(context, session, options, logger));
+        app.Run(context => metrics.ServeAsync(context, c => HandleAsync(c, session, options, logger)));
         session.Start();
         try
         {
@@ -98,11 +121,12 @@ public sealed class TunnelClient : IAsyncDisposable
             await app.DisposeAsync().ConfigureAwait(false);
             await session.DisposeAsync().ConfigureAwait(false);
             credentials.Dispose();
+            metrics.Dispose();
             throw;
         }
         var bound = TunnelHosting.BoundEndpoint(app, options.HttpBindAddress);
         TunnelLog.Listening(logger, "client", bound, $"HTTP/1.1; carried to {options.ConnectAddress}");
-        return new TunnelClient(app, session, credentials, logger, options.DrainTimeout, bound);
+        return new TunnelClient(app, session, credentials, logger, options.DrainTimeout, bound, metrics);
     }
 
     /// <summary>
@@ -116,6 +140,7 @@ public sealed class TunnelClient : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         await _session.DisposeAsync().ConfigureAwait(false);
         _credentials.Dispose();
+        Metrics.Dispose();
     }
 
     private static async Task HandleAsync(HttpContext context, TunnelSession session, TunnelOptions options, ILogger logger)

@@ -35,6 +35,12 @@ public sealed record TunnelOptions
     /// <summary><c>general.httpConnectAddress</c> (server): the backend, <c>host:port</c>, spoken to in plain HTTP/1.1. Required in server mode.</summary>
     public HostPort? HttpConnectAddress { get; init; }
 
+    /// <summary>
+    /// <c>general.adminBindAddress</c>: where <c>passage tunnel</c> serves <c>/metrics</c> and <c>/healthz</c> (an
+    /// <see cref="Telemetry.AdminServer"/>; <see cref="TunnelClient"/> and <see cref="TunnelServer"/> do not start it). Default none.
+    /// </summary>
+    public IPEndPoint? AdminBindAddress { get; init; }
+
     /// <summary><c>tls.key</c>: this end's identity file (key and certificate; created on first start), or with <c>tls.cert</c> the key of that certificate. Required.</summary>
     public string KeyFile { get; init; } = "";
 

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Passage.Identity;
+using Passage.Telemetry;
 using Passage.Transport;
 
 namespace Passage.Tunnel;
@@ -41,8 +42,9 @@ public sealed class TunnelServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
 
-    private TunnelServer(WebApplication app, BackendInvokers backends, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint)
+    private TunnelServer(WebApplication app, BackendInvokers backends, TunnelCredentials credentials, ILogger logger, TimeSpan drainTimeout, IPEndPoint endpoint, TunnelMetrics metrics)
     {
+        Metrics = metrics;
         _app = app;
         _backends = backends;
         _credentials = credentials;
@@ -53,6 +55,9 @@ public sealed class TunnelServer : IAsyncDisposable
 
     /// <summary>Where the tunnel listens (the port the OS chose when 0 was asked for).</summary>
     public IPEndPoint LocalEndpoint { get; }
+
+    /// <summary>This end's counters (meter <c>Passage.Tunnel</c>): the client ends' sessions, requests, the link's bytes.</summary>
+    public TunnelMetrics Metrics { get; }
 
     /// <summary>This end's node ID.</summary>
     public NodeId NodeId => _credentials.NodeId;
@@ -71,6 +76,7 @@ public sealed class TunnelServer : IAsyncDisposable
         // limit leaves for traffic, half each: out of descriptors the process would abort.
         var connections = new BackendConnections(options.BackendConnectionLimit ?? OpenFileLimit.ConnectionsThatFit(2));
         var backends = new BackendInvokers(CreateBackendInvoker(options, connections), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay, connections)));
+        var metrics = new TunnelMetrics();
         var builder = KestrelHost.CreateBuilder(loggerFactory);
         // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
         KestrelHost.StopOnlyByGrace(builder);
@@ -110,6 +116,15 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Limits.Http2.KeepAlivePingTimeout = options.MaxIdleTimeout;
             kestrel.Listen(options.BindAddress, listen =>
             {
+                if (options.Protocol != TunnelProtocol.Http3)
+                {
+                    // Below TLS: the link's bytes as they cross the socket. (QUIC connections do not pass here.)
+                    listen.Use(next => connection =>
+                    {
+                        connection.Transport = metrics.Count(connection.Transport);
+                        return next(connection);
+                    });
+                }
                 listen.Protocols = options.Protocol == TunnelProtocol.Http3 ? HttpProtocols.Http3 : HttpProtocols.Http2;
                 listen.UseHttps(new HttpsConnectionAdapterOptions
                 {
@@ -133,7 +148,9 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
-        app.Run(context => HandleAsync(context, backends, connections, origin, options, logger, stopping));
+        app.Run(context => context.Request.Headers.ContainsKey(TunnelHeaders.Session)
+            ? HoldSessionAsync(context, metrics, stopping)
+            : metrics.ServeAsync(context, c => HandleAsync(c, backends, connections, origin, options, logger)));
         try
         {
             await TunnelHosting.StartAsync(app, "general.bindAddress", options.BindAddress).ConfigureAwait(false);
@@ -143,11 +160,12 @@ public sealed class TunnelServer : IAsyncDisposable
             await app.DisposeAsync().ConfigureAwait(false);
             backends.Dispose();
             credentials.Dispose();
+            metrics.Dispose();
             throw;
         }
         var bound = TunnelHosting.BoundEndpoint(app, options.BindAddress);
         TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}");
-        return new TunnelServer(app, backends, credentials, logger, options.DrainTimeout, bound);
+        return new TunnelServer(app, backends, credentials, logger, options.DrainTimeout, bound, metrics);
     }
 
     /// <summary>
@@ -161,15 +179,11 @@ public sealed class TunnelServer : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         _backends.Dispose();
         _credentials.Dispose();
+        Metrics.Dispose();
     }
 
-    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, BackendConnections connections, string origin, TunnelOptions options, ILogger logger, CancellationToken stopping)
+    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, BackendConnections connections, string origin, TunnelOptions options, ILogger logger)
     {
-        if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
-        {
-            await HoldSessionAsync(context, stopping).ConfigureAwait(false);
-            return;
-        }
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
         {
             await UpgradeForwarder.ServeAsync(context, connect, origin, options, connections, logger).ConfigureAwait(false);
@@ -235,25 +249,34 @@ public sealed class TunnelServer : IAsyncDisposable
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)
             || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
-    /// <summary>The client end's session request: answered at once and held open until this end stops or the peer goes.</summary>
-    private static async Task HoldSessionAsync(HttpContext context, CancellationToken stopping)
+    /// <summary>
+    /// The client end's session request: answered at once and held open until this end stops or the peer goes; counted in
+    /// <paramref name="metrics"/> as a session while it is held.
+    /// </summary>
+    private static async Task HoldSessionAsync(HttpContext context, TunnelMetrics metrics, CancellationToken stopping)
     {
         if (stopping.IsCancellationRequested)
         {
             await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, new TunnelFailure("proxy_internal_response", "the server end is stopping")).ConfigureAwait(false);
             return;
         }
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        await context.Response.StartAsync(context.RequestAborted).ConfigureAwait(false);
-        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, context.RequestAborted);
+        // Counted before its answer goes: whoever sees the client end up finds it counted here.
+        metrics.SessionStarted();
         try
         {
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            await context.Response.StartAsync(context.RequestAborted).ConfigureAwait(false);
+            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, context.RequestAborted);
             await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             // Stopping, or the peer went away: end the session request so its end reconnects elsewhere or later.
+        }
+        finally
+        {
+            metrics.SessionEnded();
         }
     }
 

@@ -45,11 +45,14 @@ internal sealed class TunnelSession : IAsyncDisposable
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
+    private readonly Telemetry.TunnelMetrics? _metrics;
 
-    public TunnelSession(TunnelOptions options, TunnelCredentials credentials, ILogger logger)
+    /// <summary>A session to the server end of <paramref name="options"/>; its link's bytes counted in <paramref name="metrics"/> when given.</summary>
+    public TunnelSession(TunnelOptions options, TunnelCredentials credentials, ILogger logger, Telemetry.TunnelMetrics? metrics = null)
     {
         _options = options;
         _logger = logger;
+        _metrics = metrics;
         var target = options.ConnectAddress ?? throw new ArgumentException("general.connectAddress is required in client mode", nameof(options));
         _server = target.ToString();
         _nodeId = credentials.NodeId.ToString();
@@ -237,7 +240,8 @@ internal sealed class TunnelSession : IAsyncDisposable
         {
             TcpTuning.Apply(socket, _options);
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            return new NetworkStream(socket, ownsSocket: true);
+            var link = new NetworkStream(socket, ownsSocket: true);
+            return _metrics is null ? link : _metrics.Count(link);
         }
         catch
         {

@@ -16,7 +16,7 @@ public static class TunnelSettings
     public static readonly IReadOnlyList<string> KnownKeys =
     [
         "general:mode", "general:peer", "general:peerHostname", "general:bindAddress", "general:connectAddress",
-        "general:httpBindAddress", "general:httpConnectAddress",
+        "general:httpBindAddress", "general:httpConnectAddress", "general:adminBindAddress",
         "tls:key", "tls:cert", "tls:ca",
         "transport:protocol", "transport:maxIdleTimeout", "transport:keepAliveInterval", "transport:maxConcurrentHttpStreams",
         "transport:streamReceiveWindow", "transport:receiveWindow", "transport:socketReceiveBufferSize", "transport:socketSendBufferSize",
@@ -131,6 +131,7 @@ public static class TunnelSettings
             ConnectAddress = connectAddress,
             HttpBindAddress = httpBindAddress,
             HttpConnectAddress = httpConnectAddress,
+            AdminBindAddress = Telemetry.AdminServer.ReadEndpoint(reader, "general:adminBindAddress"),
             KeyFile = key ?? "",
             CertFile = cert,
             CaFile = ca,

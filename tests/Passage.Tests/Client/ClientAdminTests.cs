@@ -11,7 +11,7 @@ public sealed class ClientAdminTests
     /// <summary>A client with SOCKS5, the HTTP proxy and the admin listener, each on a port from the OS.</summary>
     private sealed class AdminClient : IAsyncDisposable
     {
-        private AdminClient(PassageProcess process, int socks, int http, HttpClient admin) => (Process, Socks, Http, Admin) = (process, socks, http, admin);
+        private AdminClient(PassageProcess process, int socks, int http, AdminScraper admin) => (Process, Socks, Http, Admin) = (process, socks, http, admin);
 
         public PassageProcess Process { get; }
 
@@ -19,23 +19,14 @@ public sealed class ClientAdminTests
 
         public int Http { get; }
 
-        public HttpClient Admin { get; }
+        public AdminScraper Admin { get; }
 
         public static async Task<AdminClient> StartAsync(string relay)
         {
             var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
             var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
             var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
-            var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{await process.WaitForAdminPortAsync()}"), Timeout = Timeouts.Default };
-            return new AdminClient(process, socks, http, admin);
-        }
-
-        public Task<string> MetricsAsync() => Admin.GetStringAsync("/metrics");
-
-        public async Task<(HttpStatusCode Status, string Body)> HealthAsync()
-        {
-            using var answer = await Admin.GetAsync("/healthz");
-            return (answer.StatusCode, await answer.Content.ReadAsStringAsync());
+            return new AdminClient(process, socks, http, await AdminScraper.ForAsync(process));
         }
 
         public async ValueTask DisposeAsync()
@@ -52,18 +43,7 @@ public sealed class ClientAdminTests
         return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The value of the series <paramref name="series"/> (name and labels, as written), or null when it is not there.</summary>
-    private static long? Value(string metrics, string series)
-    {
-        foreach (var line in metrics.Split('\n'))
-        {
-            if (line.StartsWith(series + " ", StringComparison.Ordinal))
-            {
-                return long.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-            }
-        }
-        return null;
-    }
+    private static long? Value(string metrics, string series) => AdminScraper.Value(metrics, series);
 
     [Fact]
     public async Task Metrics_count_the_clients_tunnels_and_connections_under_its_own_names_and_name_no_address()
@@ -72,7 +52,7 @@ public sealed class ClientAdminTests
         await using var relay = await RelayProcess.StartAsync();
         await using var client = await AdminClient.StartAsync(relay.Address.ToString());
 
-        var before = await client.MetricsAsync();
+        var before = await client.Admin.MetricsAsync();
         Assert.Equal(0, Value(before, "passage_client_tunnels_opened_total"));
         Assert.Equal(1, Value(before, "passage_client_relays{state=\"up\"}"));
         Assert.Equal(0, Value(before, "passage_client_relays{state=\"down\"}"));
@@ -87,10 +67,7 @@ public sealed class ClientAdminTests
         Assert.NotEqual(0, refused.ExitCode);
 
         // Bytes are counted once each write has completed, which may come just after curl has read them: look until they are.
-        string after = "";
-        await Timeouts.WaitUntilAsync(
-            () => Value(after = client.MetricsAsync().GetAwaiter().GetResult(), "passage_client_bytes_total{direction=\"upstream_to_client\"}") > 0,
-            () => after);
+        var after = await client.Admin.MetricsWhenAsync(m => Value(m, "passage_client_bytes_total{direction=\"upstream_to_client\"}") > 0);
         Assert.Equal(2, Value(after, "passage_client_tunnels_opened_total"));
         Assert.Equal(1, Value(after, "passage_client_tunnels_failed_total{failure=\"connection_refused\"}"));
         Assert.Equal(2, Value(after, "passage_client_connections_accepted_total{front_door=\"socks\"}"));
@@ -111,16 +88,12 @@ public sealed class ClientAdminTests
     {
         await using var relay = await RelayProcess.StartAsync();
         await using var client = await AdminClient.StartAsync(relay.Address.ToString());
-        Assert.Equal((HttpStatusCode.OK, "ok\n"), await client.HealthAsync());
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await client.Admin.HealthAsync());
 
         await relay.Process.KillAsync();
         // The client learns it at its next probe.
-        var health = (Status: HttpStatusCode.OK, Body: "");
-        await Timeouts.WaitUntilAsync(
-            () => (health = client.HealthAsync().GetAwaiter().GetResult()).Status == HttpStatusCode.ServiceUnavailable,
-            () => $"{health}");
-        Assert.Equal("no usable relay (1 down, 0 refusing this client's credentials)\n", health.Body);
-        var metrics = await client.MetricsAsync();
+        Assert.Equal("no usable relay (1 down, 0 refusing this client's credentials)\n", await client.Admin.HealthWhenAsync(HttpStatusCode.ServiceUnavailable));
+        var metrics = await client.Admin.MetricsAsync();
         Assert.Equal(0, Value(metrics, "passage_client_relays{state=\"up\"}"));
         Assert.Equal(1, Value(metrics, "passage_client_relays{state=\"down\"}"));
     }
@@ -144,7 +117,7 @@ public sealed class ClientAdminTests
         client.Process.Signal();
         // The HTTP proxy's connection has the drain timeout (5 s) to finish, and holds it: the admin listener answers meanwhile.
         await client.Process.WaitForLineAsync(l => l.Contains("accepting no new connections; 1 open", StringComparison.Ordinal));
-        var health = await client.HealthAsync();
+        var health = await client.Admin.HealthAsync();
         Assert.Equal((HttpStatusCode.ServiceUnavailable, "stopping\n"), health);
     }
 

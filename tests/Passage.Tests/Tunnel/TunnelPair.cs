@@ -14,6 +14,7 @@ internal sealed class TunnelPair : IAsyncDisposable
     private readonly TemporaryDirectory _directory = new();
     private EndTrust _serverTrust = null!;
     private int? _backendPort;
+    private IDictionary<string, string?>? _environment;
 
     private TunnelPair()
     {
@@ -47,11 +48,13 @@ internal sealed class TunnelPair : IAsyncDisposable
 
     /// <summary>
     /// Extra JSON members for the sections of both ends, e.g. <c>"transport": { "compress": true }</c>; with
-    /// <paramref name="backendPort"/>, the server end sends requests there instead of to the pair's own <see cref="Backend"/>.
+    /// <paramref name="backendPort"/>, the server end sends requests there instead of to the pair's own <see cref="Backend"/>;
+    /// with <paramref name="environment"/>, both ends (and an end started again) run with those variables.
     /// </summary>
-    public static async Task<TunnelPair> StartAsync(string extra = "", bool waitUntilUp = true, string system = "", int? backendPort = null)
+    public static async Task<TunnelPair> StartAsync(
+        string extra = "", bool waitUntilUp = true, string system = "", int? backendPort = null, IDictionary<string, string?>? environment = null)
     {
-        var pair = new TunnelPair { _backendPort = backendPort };
+        var pair = new TunnelPair { _backendPort = backendPort, _environment = environment };
         pair.ServerKey = pair.NewIdentity("server.pem", out var serverId);
         pair.ClientKey = pair.NewIdentity("client.pem", out var clientId);
         pair.ServerId = serverId;
@@ -126,7 +129,7 @@ internal sealed class TunnelPair : IAsyncDisposable
     public PassageProcess StartEnd(string name, string json, IDictionary<string, string?>? environment = null, (int Soft, int Hard)? openFiles = null)
     {
         var file = _directory.Write(name, json);
-        return PassageProcess.Start(["tunnel", "--config", file, "--log-level", "debug"], environment, openFiles: openFiles);
+        return PassageProcess.Start(["tunnel", "--config", file, "--log-level", "debug"], environment ?? _environment, openFiles: openFiles);
     }
 
     public void ReplaceServer(PassageProcess server) => Server = server;

@@ -1,0 +1,226 @@
+using System.Buffers;
+using System.Diagnostics.Metrics;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
+
+namespace Passage.Telemetry;
+
+/// <summary>
+/// The counters of one end of <c>passage tunnel</c> (meter <c>Passage.Tunnel</c>): whether its session with the peer is
+/// up, sessions established, requests by outcome, and the bytes of the link. All aggregate: no tag carries an address,
+/// a host or a path.
+/// </summary>
+public sealed class TunnelMetrics : IDisposable
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Passage.Tunnel";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _established;
+    private readonly Counter<long> _requests;
+    // Sessions open now: the client end has one at most; the server end holds one per client end that has it open.
+    private int _open;
+    private long _sent;
+    private long _received;
+
+    /// <summary>Creates the instruments on a new meter.</summary>
+    public TunnelMetrics()
+    {
+        _meter = new Meter(MeterName);
+        _meter.CreateObservableGauge("passage.tunnel.session.up", () => IsUp ? 1L : 0L, "{session}",
+            "1 while the session with the peer is up (at the server end: while a client end holds one), else 0");
+        _established = _meter.CreateCounter<long>("passage.tunnel.sessions.established", "{session}",
+            "Sessions with the peer established since the start");
+        _requests = _meter.CreateCounter<long>("passage.tunnel.requests", "{request}",
+            "Requests carried, by outcome: answered (the far side's answer passed on whole), refused (answered with a Proxy-Status naming an error, error: its type), aborted (the exchange broke off before its answer was whole)");
+        _meter.CreateObservableCounter("passage.tunnel.link.bytes", ObserveBytes, "By",
+            "Bytes of the link to the peer (TLS records included), by direction: sent, received");
+    }
+
+    /// <summary>The meter, for listeners that filter by instance.</summary>
+    public Meter Meter => _meter;
+
+    /// <summary>Whether a session with the peer is up now.</summary>
+    public bool IsUp => Volatile.Read(ref _open) > 0;
+
+    /// <summary>Counts a session established (open until <see cref="SessionEnded"/>).</summary>
+    internal void SessionStarted()
+    {
+        Interlocked.Increment(ref _open);
+        _established.Add(1);
+    }
+
+    /// <summary>A session counted by <see cref="SessionStarted"/> has ended.</summary>
+    internal void SessionEnded() => Interlocked.Decrement(ref _open);
+
+    /// <summary>The client end's connection to the peer, its bytes counted as they are read and written.</summary>
+    internal Stream Count(Stream link) => new CountedStream(link, this);
+
+    /// <summary>A connection the server end accepted, below TLS: its bytes counted as they are consumed and written.</summary>
+    internal IDuplexPipe Count(IDuplexPipe link) => new CountedPipe(new CountedReader(link.Input, this), new CountedWriter(link.Output, this));
+
+    private void Sent(long count) => Interlocked.Add(ref _sent, count);
+
+    private void Received(long count) => Interlocked.Add(ref _received, count);
+
+    /// <summary>Serves a request with <paramref name="handle"/> and counts it by how its exchange ended.</summary>
+    internal async Task ServeAsync(HttpContext context, Func<HttpContext, Task> handle)
+    {
+        try
+        {
+            await handle(context).ConfigureAwait(false);
+        }
+        catch
+        {
+            Failed();
+            throw;
+        }
+        Served(context);
+    }
+
+    /// <summary>Counts a request served, by how its exchange ended (see the instrument's description).</summary>
+    private void Served(HttpContext context)
+    {
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            _requests.Add(1, new KeyValuePair<string, object?>("outcome", "aborted"));
+        }
+        else if (Client.TunnelFailures.ErrorType(context.Response.Headers["Proxy-Status"].ToString() is { Length: > 0 } field ? field : null) is { } error)
+        {
+            _requests.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), new KeyValuePair<string, object?>("error", error));
+        }
+        else
+        {
+            _requests.Add(1, new KeyValuePair<string, object?>("outcome", "answered"));
+        }
+    }
+
+    /// <summary>Counts a request whose handling threw: it broke off.</summary>
+    private void Failed() => _requests.Add(1, new KeyValuePair<string, object?>("outcome", "aborted"));
+
+    /// <summary>Each direction once bytes have gone that way.</summary>
+    private IEnumerable<Measurement<long>> ObserveBytes()
+    {
+        if (Volatile.Read(ref _sent) is var sent and > 0)
+        {
+            yield return new Measurement<long>(sent, new KeyValuePair<string, object?>("direction", "sent"));
+        }
+        if (Volatile.Read(ref _received) is var received and > 0)
+        {
+            yield return new Measurement<long>(received, new KeyValuePair<string, object?>("direction", "received"));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+
+    /// <summary>A stream that counts what passes through it (the HTTP/2 client's TLS reads and writes its connection so).</summary>
+    private sealed class CountedStream(Stream inner, TunnelMetrics metrics) : Transport.DelegatingStream(inner)
+    {
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var read = Inner.Read(buffer, offset, count);
+            metrics.Received(read);
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            metrics.Received(read);
+            return read;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Inner.Write(buffer, offset, count);
+            metrics.Sent(count);
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            metrics.Sent(buffer.Length);
+        }
+    }
+
+    private sealed record CountedPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+
+    /// <summary>Counts what its reader consumes (what it only examines is read again, and counted then).</summary>
+    private sealed class CountedReader(PipeReader inner, TunnelMetrics metrics) : PipeReader
+    {
+        private ReadOnlySequence<byte> _buffer;
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            _buffer = result.Buffer;
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (!inner.TryRead(out result))
+            {
+                return false;
+            }
+            _buffer = result.Buffer;
+            return true;
+        }
+
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            Consumed(consumed);
+            inner.AdvanceTo(consumed);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            Consumed(consumed);
+            inner.AdvanceTo(consumed, examined);
+        }
+
+        private void Consumed(SequencePosition consumed)
+        {
+            if (!_buffer.IsEmpty)
+            {
+                metrics.Received(_buffer.Slice(_buffer.Start, consumed).Length);
+            }
+            _buffer = default;
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+    }
+
+    /// <summary>Counts what is written through it.</summary>
+    private sealed class CountedWriter(PipeWriter inner, TunnelMetrics metrics) : PipeWriter
+    {
+        public override void Advance(int bytes)
+        {
+            metrics.Sent(bytes);
+            inner.Advance(bytes);
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            metrics.Sent(source.Length);
+            return inner.WriteAsync(source, cancellationToken);
+        }
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+    }
+}
