@@ -97,12 +97,20 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 {
                     // The body's framing broke before the origin answered: the tunnel was reset, and the application hears why.
                     await Refuse(app, RefusalReason.MalformedRequest, malformed).ConfigureAwait(false);
+                    return;
                 }
-                else
+                // The tunnel ends as a whole once the origin has ended its side too, or at the idle timeout. Meanwhile the
+                // application's connection, its answer out whole, closes gracefully (an answer cut short reset it already).
+                using var deadline = new Deadline(pump.IdleTimeout, time, closeAll);
+                var closing = request.Answered ? request.CloseAnsweredAsync(time, deadline.Token) : Task.CompletedTask;
+                try
                 {
-                    // The tunnel ends as a whole once the origin has ended its side too, or at the idle timeout.
-                    using var deadline = new Deadline(pump.IdleTimeout, time, closeAll);
                     await answer.DrainAsync(deadline.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Never disposed under it (the tunnel's drain fails when the pump reset the tunnel).
+                    await closing.ConfigureAwait(false);
                 }
             }
         }

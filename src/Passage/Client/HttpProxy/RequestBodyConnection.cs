@@ -17,6 +17,9 @@ namespace Passage.Client.HttpProxy;
 /// when the origin's final answer has not begun, the request is refused instead (<see cref="Refusal"/>): the application's
 /// connection is left whole for its owner to answer 400 on, and nothing of the origin's reaches it any more. The
 /// application's end of stream before the body is whole passes on as end of stream, as it would have before.
+/// Once the answer is out whole (<see cref="Answered"/>), nothing more of the body goes on (the origin has said what it
+/// had to say about it), and the application's connection is left whole for its owner to close gracefully
+/// (<see cref="CloseAnsweredAsync"/>): a reset could cost the application the answer it was sent.
 /// </remarks>
 /// <param name="app">The application's connection.</param>
 /// <param name="buffered">Bytes the application sent behind the request head, read already.</param>
@@ -29,9 +32,16 @@ internal sealed class RequestBodyConnection(
 
     private ReadOnlyMemory<byte> _buffered = buffered;
     private bool _ended;
+    private volatile bool _answered;
 
     /// <summary>Why the request was refused (its framing broke before the origin answered); null while it was not.</summary>
     public string? Refusal { get; private set; }
+
+    /// <summary>
+    /// True once the answer went to the application whole and its end with it (the origin's answer, or the 502 this proxy
+    /// gave in its stead): nothing the tunnel does after that is the application's concern.
+    /// </summary>
+    public bool Answered => _answered;
 
     /// <inheritdoc />
     /// <remarks>Null: the body's end is found by reading, so bytes cannot go by splice.</remarks>
@@ -42,6 +52,11 @@ internal sealed class RequestBodyConnection(
     {
         while (true)
         {
+            if (_answered)
+            {
+                // The rest of the body is dropped (see CloseAnsweredAsync), not sent after an answer already given.
+                return 0;
+            }
             if (body.HasHeld)
             {
                 return body.TakeHeld(buffer.Span);
@@ -97,7 +112,7 @@ internal sealed class RequestBodyConnection(
     private async ValueTask<int> DropUntilEndAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         _buffered = default;
-        while (!_ended)
+        while (!_ended && !_answered)
         {
             await app.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             var scratch = buffer.IsEmpty ? ArrayPool<byte>.Shared.Rent(DropSize) : null;
@@ -122,17 +137,73 @@ internal sealed class RequestBodyConnection(
         claim.Refused ? ValueTask.CompletedTask : app.WriteAsync(data, cancellationToken);
 
     /// <inheritdoc />
-    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
-        claim.Refused ? ValueTask.CompletedTask : app.CompleteWritesAsync(cancellationToken);
+    /// <remarks>The answer is out whole once its end is (see <see cref="Answered"/>).</remarks>
+    public async ValueTask CompleteWritesAsync(CancellationToken cancellationToken)
+    {
+        if (claim.Refused)
+        {
+            return;
+        }
+        await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+        _answered = true;
+    }
 
     /// <inheritdoc />
-    /// <remarks>A refused request's connection is kept for its refusal (a reset could cost the application that answer).</remarks>
+    /// <remarks>
+    /// A refused request's connection is kept for its refusal, and an answered one for its graceful close: a reset could
+    /// cost the application that answer. Only an answer cut short resets it, which tells the application so.
+    /// </remarks>
     public void Abort()
     {
-        if (!claim.Refused)
+        if (!claim.Refused && !_answered)
         {
             app.Abort();
         }
+    }
+
+    /// <summary>
+    /// Closes the application's connection once its answer is out whole (<see cref="Answered"/>): what is left of the
+    /// request's body is read and dropped until the body is whole or the application closes, or
+    /// <paramref name="cancellationToken"/> gives up; then the connection closes as a refusal does
+    /// (<see cref="LingeringClose"/>: what still comes is dropped until the application closes, briefly). Closing with the
+    /// application's bytes unread would reset it, and an application that reads its answer only once it has sent its
+    /// body would lose the answer. Never throws for network failures.
+    /// </summary>
+    public async Task CloseAnsweredAsync(TimeProvider time, CancellationToken cancellationToken)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(DropSize);
+        try
+        {
+            while (!body.Done)
+            {
+                var read = _buffered.Length;
+                if (read > 0)
+                {
+                    // Taken as they are: the body's framing only says where it ends.
+                    read = Math.Min(read, DropSize);
+                    _buffered.Span[..read].CopyTo(scratch);
+                    _buffered = _buffered[read..];
+                }
+                else if ((read = await app.ReadAsync(scratch.AsMemory(0, DropSize), cancellationToken).ConfigureAwait(false)) == 0)
+                {
+                    break;
+                }
+                body.Take(scratch.AsSpan(0, read));
+                while (body.HasHeld)
+                {
+                    body.TakeHeld(scratch);
+                }
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Broken framing, a reset, or no end in time: nothing more to wait for.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+        await LingeringClose.CloseAsync(app, ReadOnlyMemory<byte>.Empty, time).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,56 @@
+using System.Net.Sockets;
+using System.Text;
+using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
+
+namespace Passage.Tests.Client.HttpProxy;
+
+/// <summary>
+/// One plain <c>http://</c> request through the client's HTTP proxy, a relay and a real origin, all on loopback: how the
+/// application's connection and the tunnel end around the origin's answer.
+/// </summary>
+public sealed class HttpProxySessionTests
+{
+    /// <summary>A body larger than every buffer between the application and an origin that does not read it.</summary>
+    private const int LargeBody = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// An origin that answers an upload early (413, without reading it) and then goes away with the body unread resets its
+    /// connection, and so the tunnel, while the application still sends. Its answer is out whole by then: the application
+    /// keeps it, the rest of its body is read and dropped, and its connection ends gracefully. The proxy used to abort the
+    /// application's connection as the body's write to the broken tunnel failed: the upload failed with a reset, and an
+    /// application that reads its answer only after sending its body lost the answer to it.
+    /// </summary>
+    [Fact]
+    public async Task An_answer_out_whole_before_the_body_is_whole_is_kept_and_the_rest_of_the_body_is_dropped()
+    {
+        await using var path = await ProxyInProcess.StartAsync();
+        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: {LargeBody}\r\n\r\n");
+        using var _ = app;
+        using var __ = origin;
+        var sending = SendBodyAsync(app, LargeBody);
+        await ConnectHarness.ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"u8.ToArray());
+        Assert.Equal("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+            Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+
+        origin.LingerState = new LingerOption(true, 0);
+        origin.Close();
+        await sending.WaitAsync(Timeouts.Default);
+        app.Shutdown(SocketShutdown.Send);
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections open");
+    }
+
+    /// <summary>
+    /// Sends <paramref name="length"/> bytes on <paramref name="app"/> in a task of its own, as an upload does, whatever comes
+    /// back meanwhile; the task fails if the connection is reset.
+    /// </summary>
+    private static Task SendBodyAsync(Socket app, int length) => Task.Run(async () =>
+    {
+        var chunk = new byte[64 * 1024];
+        for (var sent = 0; sent < length; sent += chunk.Length)
+        {
+            await Loopback.SendAllAsync(app, chunk.AsMemory(0, Math.Min(chunk.Length, length - sent)));
+        }
+    });
+}
