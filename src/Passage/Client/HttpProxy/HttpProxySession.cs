@@ -86,7 +86,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 // Only this request's body follows its head to the origin: what comes after it is not this tunnel's. Only the
                 // origin's answer comes back, and the application's connection ends with it.
                 var claim = new AnswerClaim();
-                var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim);
+                await using var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim);
                 await using var answer = new OriginAnswerConnection(upstream, head, claim);
                 await BytePump.RunAsync(request, answer, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
                 if (answer.Refusal is { } refused)

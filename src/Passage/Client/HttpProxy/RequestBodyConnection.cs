@@ -8,7 +8,7 @@ namespace Passage.Client.HttpProxy;
 /// The application's side of one plain <c>http://</c> request forwarded through a tunnel (one request per tunnel):
 /// reads yield the request's body exactly as framed, passed on byte for byte, and then nothing more. Whatever the
 /// application sends after it (a pipelined request, perhaps for another host, with that host's cookies) is read and
-/// dropped until the application closes, never sent to this request's origin. The origin's answer, written here
+/// dropped until the application closes or its answer is out whole, never sent to this request's origin. The origin's answer, written here
 /// (as <see cref="OriginAnswerConnection"/> gives it), passes straight through.
 /// </summary>
 /// <remarks>
@@ -33,6 +33,8 @@ internal sealed class RequestBodyConnection(
     private ReadOnlyMemory<byte> _buffered = buffered;
     private bool _ended;
     private volatile bool _answered;
+    // Ends a wait for the application's bytes once the answer is out whole: the tunnel then ends without waiting for them.
+    private readonly CancellationTokenSource _answeredSource = new();
 
     /// <summary>Why the request was refused (its framing broke before the origin answered); null while it was not.</summary>
     public string? Refusal { get; private set; }
@@ -48,7 +50,24 @@ internal sealed class RequestBodyConnection(
     public Socket? Socket => null;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Ends (0) as soon as the answer is out whole, a read that waits for the application too: the body ends there for the
+    /// tunnel, which need not wait for the application to close (or for the rest of a body that no longer goes on).
+    /// </remarks>
     public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _answeredSource.Token) : null;
+        try
+        {
+            return await ReadBodyAsync(buffer, linked?.Token ?? _answeredSource.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_answered && !cancellationToken.IsCancellationRequested)
+        {
+            return 0;
+        }
+    }
+
+    private async ValueTask<int> ReadBodyAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -105,7 +124,8 @@ internal sealed class RequestBodyConnection(
     }
 
     /// <summary>
-    /// Past the body: what the application sends is read and dropped until it closes, then end of stream. The pump
+    /// Past the body: what the application sends is read and dropped until it closes, then end of stream (or until the
+    /// answer is out whole, when the tunnel need not wait for the application any more). The pump
     /// waits with a zero-byte read, holding no buffer, and that read does the dropping, with a small buffer of its own
     /// taken only while bytes are there.
     /// </summary>
@@ -146,6 +166,8 @@ internal sealed class RequestBodyConnection(
         }
         await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
         _answered = true;
+        // Wakes the pump's wait for the application's bytes (the wait's end runs on the thread pool, not in here).
+        await _answeredSource.CancelAsync().ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -208,5 +230,9 @@ internal sealed class RequestBodyConnection(
 
     /// <inheritdoc />
     /// <remarks>The application's connection stays its owner's to dispose.</remarks>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        _answeredSource.Dispose();
+        return ValueTask.CompletedTask;
+    }
 }

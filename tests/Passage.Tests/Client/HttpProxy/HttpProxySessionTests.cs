@@ -42,6 +42,29 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// Once the answer is out whole and the request was whole, the tunnel ends (the origin reads the request's end, and the
+    /// relay holds no tunnel) and the application's connection is let go, though the application keeps its side open, as
+    /// a client that pools connections may. They used to be held until the application closed, or the idle timeout.
+    /// </summary>
+    [Fact]
+    public async Task The_tunnel_and_the_application_s_connection_end_with_a_whole_answer_to_a_whole_request()
+    {
+        await using var path = await ProxyInProcess.StartAsync();
+        var (app, origin) = await path.SendAsync($"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+        using var _ = app;
+        using var __ = origin;
+        await ConnectHarness.ReadHeadAsync(origin);
+        Assert.Equal("hello", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: 5)));
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+        origin.Shutdown(SocketShutdown.Send);
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+
+        Assert.Empty(await Loopback.ReadToEndAsync(origin));
+        await Timeouts.WaitUntilAsync(() => path.Relay.Relay.OpenTunnels == 0, () => $"{path.Relay.Relay.OpenTunnels} tunnels open at the relay");
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections open");
+    }
+
+    /// <summary>
     /// Sends <paramref name="length"/> bytes on <paramref name="app"/> in a task of its own, as an upload does, whatever comes
     /// back meanwhile; the task fails if the connection is reset.
     /// </summary>
