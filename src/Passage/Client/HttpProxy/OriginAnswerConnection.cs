@@ -22,7 +22,8 @@ namespace Passage.Client.HttpProxy;
 /// <para>An origin that closes before its final head is whole, whose head is too large or one this proxy cannot pass
 /// on, or that sends more interim answers than <see cref="MaxInterim"/>, is answered for: the application gets a 502 with a Proxy-Status (see <see cref="Refusal"/>) instead of a
 /// bare close. So is a tunnel that breaks before the final head is whole (the origin reset its connection, or the
-/// relay's went): nothing of the answer has reached the application, which is told so rather than reset.</para>
+/// relay's went): nothing of the answer has reached the application, which is told so rather than reset, whether the
+/// break is met first by the read of the answer or by a write of the request's body (see <see cref="WriteAsync"/>).</para>
 /// </remarks>
 /// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
 /// <param name="request">The request answered: its method (HEAD's answer has no body) and version.</param>
@@ -41,6 +42,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     private FramedBody? _body;
     private bool _ended;
     private volatile bool _aborted;
+    private volatile bool _writesBroke;
 
     /// <summary>Why the application was answered by this proxy instead of the origin, if it was.</summary>
     public RefusalReason? Refusal { get; private set; }
@@ -218,10 +220,39 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     }
 
     /// <inheritdoc />
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => origin.WriteAsync(data, cancellationToken);
+    /// <remarks>
+    /// A write that fails before the origin's final answer began (the tunnel broke under the request's body) is dropped,
+    /// and so is the rest of the body: it does not end the pump. The tunnel broke under both directions, and the read of
+    /// the answer fails too, which answers the application with a 502 (see <see cref="ReadAsync"/>). Were the write's
+    /// failure to end the pump, its teardown would reset the application's connection, and the 502 would be lost
+    /// whenever the write failed first.
+    /// </remarks>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken));
 
     /// <inheritdoc />
-    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) => origin.CompleteWritesAsync(cancellationToken);
+    /// <remarks>A failure before the origin's final answer began is the read's to tell, as a write's is (see <see cref="WriteAsync"/>).</remarks>
+    public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken));
+
+    /// <summary><paramref name="write"/>, its failure dropped (and every write after it) while the origin's final answer has not begun.</summary>
+    private async ValueTask UnlessBrokenAsync(ValueTask write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (IOException) when (BeforeTheAnswer)
+        {
+            _writesBroke = true;
+        }
+    }
+
+    /// <summary>
+    /// True while the origin's final answer has not begun (this proxy's 502 in its stead may have) and the pump is not
+    /// tearing the tunnel down.
+    /// </summary>
+    private bool BeforeTheAnswer => Volatile.Read(ref _body) is null && !_aborted;
 
     /// <inheritdoc />
     /// <remarks>A read that fails after this is the abort's doing, not the tunnel's breaking: no answer is made of it.</remarks>

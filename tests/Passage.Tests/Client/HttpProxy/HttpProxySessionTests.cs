@@ -25,11 +25,9 @@ public sealed class HttpProxySessionTests
     public async Task An_answer_out_whole_before_the_body_is_whole_is_kept_and_the_rest_of_the_body_is_dropped()
     {
         await using var path = await ProxyInProcess.StartAsync();
-        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: {LargeBody}\r\n\r\n");
+        var (app, origin, sending) = await StartUploadAsync(path);
         using var _ = app;
         using var __ = origin;
-        var sending = SendBodyAsync(app, LargeBody);
-        await ConnectHarness.ReadHeadAsync(origin);
         await Loopback.SendAllAsync(origin, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"u8.ToArray());
         Assert.Equal("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
             Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
@@ -65,15 +63,46 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
-    /// Sends <paramref name="length"/> bytes on <paramref name="app"/> in a task of its own, as an upload does, whatever comes
-    /// back meanwhile; the task fails if the connection is reset.
+    /// An origin that resets its connection without answering, while the body is on its way, breaks the tunnel under both
+    /// directions at once: the body's write to it fails as the read of the answer does. Whichever fails first, the
+    /// application is told in a 502, and the rest of its body is dropped. The write's failure used to abort the application's
+    /// connection when it came first: a reset instead of the 502, or a 502 cut short.
     /// </summary>
-    private static Task SendBodyAsync(Socket app, int length) => Task.Run(async () =>
+    [Fact]
+    public async Task A_tunnel_that_breaks_under_the_body_before_the_answer_is_a_502()
     {
-        var chunk = new byte[64 * 1024];
-        for (var sent = 0; sent < length; sent += chunk.Length)
+        await using var path = await ProxyInProcess.StartAsync();
+        var (app, origin, sending) = await StartUploadAsync(path);
+        using var _ = app;
+        using var __ = origin;
+        // The body is on its way: its writes to the tunnel wait for an origin that does not read.
+        await Timeouts.WaitUntilAsync(() => origin.Available > 0);
+
+        origin.LingerState = new LingerOption(true, 0);
+        origin.Close();
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", answer);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_response_incomplete; details=\"the tunnel broke before the origin answered\"\r\n", answer);
+        Assert.EndsWith("\r\n\r\n", answer);
+        await sending.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// Starts an upload of <see cref="LargeBody"/> bytes through the proxy, its head read by the origin: the application
+    /// sends its body in a task of its own (which fails if the connection is reset), whatever comes back meanwhile.
+    /// </summary>
+    private static async Task<(Socket App, Socket Origin, Task Sending)> StartUploadAsync(ProxyInProcess path)
+    {
+        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: {LargeBody}\r\n\r\n");
+        var sending = Task.Run(async () =>
         {
-            await Loopback.SendAllAsync(app, chunk.AsMemory(0, Math.Min(chunk.Length, length - sent)));
-        }
-    });
+            var chunk = new byte[64 * 1024];
+            for (var sent = 0; sent < LargeBody; sent += chunk.Length)
+            {
+                await Loopback.SendAllAsync(app, chunk.AsMemory(0, Math.Min(chunk.Length, LargeBody - sent)));
+            }
+        });
+        await ConnectHarness.ReadHeadAsync(origin);
+        return (app, origin, sending);
+    }
 }
