@@ -16,6 +16,7 @@ namespace Passage.Client.HttpProxy;
 /// one request per tunnel: its body goes with it, and anything sent after that is dropped, see
 /// <see cref="RequestBodyConnection"/>; the origin's answer comes back without this hop's fields, and the
 /// connection ends with it, see <see cref="OriginAnswerConnection"/>). A failure answers with a status and a Proxy-Status.
+/// An OPTIONS or TRACE whose Max-Forwards is 0 goes no further: this proxy answers it (RFC 9110 §7.6.2).
 /// </summary>
 internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
 {
@@ -59,6 +60,22 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             {
                 // Missing and wrong credentials alike: the application learns nothing of which.
                 await Refuse(app, RefusalReason.AuthenticationRequired, "credentials required").ConfigureAwait(false);
+                return;
+            }
+            if (head.MaxForwards == 0)
+            {
+                // RFC 9110 §7.6.2: this proxy is the request's final recipient. An OPTIONS learns what it does itself. A TRACE
+                // is refused rather than echoed: the echo would be of a head whose credentials are cleared as soon as checked,
+                // and nothing of it is kept to echo.
+                buffer.Return();
+                if (head.Method == "TRACE")
+                {
+                    await Refuse(app, RefusalReason.MethodNotAllowed, "TRACE is not echoed by this proxy").ConfigureAwait(false);
+                }
+                else
+                {
+                    await LingeringClose.CloseAsync(app, OptionsAnswer, time).ConfigureAwait(false);
+                }
                 return;
             }
 
@@ -124,6 +141,12 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             await app.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// This proxy's answer to an OPTIONS it is the final recipient of (Max-Forwards: 0): what it does itself, opening
+    /// tunnels and answering this (every other method goes on to the origin, whatever its Max-Forwards).
+    /// </summary>
+    private static readonly byte[] OptionsAnswer = "HTTP/1.1 200 OK\r\nAllow: CONNECT, OPTIONS\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
 
     /// <summary>What a 407 of this proxy offers: Basic (RFC 7617), the only scheme it reads.</summary>
     private const string Challenge = "Basic realm=\"passage\", charset=\"UTF-8\"";

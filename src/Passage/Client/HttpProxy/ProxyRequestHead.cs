@@ -55,6 +55,17 @@ internal sealed record ProxyRequestHead(
     public bool AcceptsTrailers => TrailerFields.Accepted(
         Version, Headers.Where(h => h.Name.Equals("TE", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
 
+    /// <summary>
+    /// The request's Max-Forwards (RFC 9110 §7.6.2), which only OPTIONS and TRACE heed: how many more intermediaries
+    /// may forward it; 0 makes this proxy the final recipient, which answers itself. Null for any other method, and
+    /// when there is no Max-Forwards, or not one number (1*DIGIT, below 10^18): the request goes on with it unchanged.
+    /// </summary>
+    public long? MaxForwards => Method is "OPTIONS" or "TRACE"
+        && Headers.Where(h => h.Name.Equals("Max-Forwards", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).ToArray() is [var value]
+        && value.Length is > 0 and <= 18 && value.All(char.IsAsciiDigit)
+            ? long.Parse(value, CultureInfo.InvariantCulture)
+            : null;
+
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
 
@@ -254,7 +265,8 @@ internal sealed record ProxyRequestHead(
     /// The head to send to the origin through the tunnel: origin-form, in HTTP/1.1 whatever the application's version
     /// (RFC 9110 §6.2: an intermediary sends its own), the proxy's hop-by-hop headers removed, Host the target's
     /// authority whatever Host fields the application sent, and sent without one (RFC 9112 §3.2.2: the origin learns the
-    /// destination the tunnel goes to, nothing else), Content-Length written once as it was read, and
+    /// destination the tunnel goes to, nothing else), Content-Length written once as it was read, an OPTIONS or TRACE
+    /// request's Max-Forwards one less (<see cref="MaxForwards"/>; this proxy answers one of 0 itself), and
     /// <c>Connection: close</c> (one request per tunnel). An HTTP/1.0 request's 100-continue expectation is left out: its
     /// recipient ignores it (RFC 9110 §10.1.1), and the origin, reading HTTP/1.1, would not. An application that accepts
     /// trailers (<see cref="AcceptsTrailers"/>) has this hop send <c>TE: trailers</c>, named in Connection as RFC 9110
@@ -274,6 +286,12 @@ internal sealed record ProxyRequestHead(
                 {
                     builder.Append(name).Append(": ").Append(string.Join(", ", others)).Append("\r\n");
                 }
+                continue;
+            }
+            if (name.Equals("Max-Forwards", StringComparison.OrdinalIgnoreCase) && MaxForwards is > 0 and var forwards)
+            {
+                // RFC 9110 §7.6.2: one intermediary fewer may forward it after this one.
+                builder.Append(name).Append(": ").Append((forwards - 1).ToString(CultureInfo.InvariantCulture)).Append("\r\n");
                 continue;
             }
             builder.Append(name).Append(": ").Append(value).Append("\r\n");

@@ -28,6 +28,31 @@ public sealed class ProxyRequestHeadTests
     }
 
     /// <summary>
+    /// RFC 9110 §7.6.2: OPTIONS and TRACE heed Max-Forwards, which each intermediary decrements (at 0 this proxy answers
+    /// itself); every other method ignores it, and so does a value that is not one number: it goes on unchanged.
+    /// </summary>
+    [Theory]
+    [InlineData("OPTIONS", "Max-Forwards: 5", 5L, "Max-Forwards: 4")]
+    [InlineData("TRACE", "max-forwards: 1", 1L, "max-forwards: 0")]
+    [InlineData("OPTIONS", "Max-Forwards: 0", 0L, null)]
+    [InlineData("OPTIONS", "Max-Forwards: 999999999999999999", 999999999999999999L, "Max-Forwards: 999999999999999998")]
+    [InlineData("OPTIONS", "Max-Forwards: 9999999999999999999", null, "Max-Forwards: 9999999999999999999")]
+    [InlineData("OPTIONS", "Max-Forwards: -1", null, "Max-Forwards: -1")]
+    [InlineData("TRACE", "Max-Forwards: 1\r\nMax-Forwards: 1", null, "Max-Forwards: 1\r\nMax-Forwards: 1")]
+    [InlineData("GET", "Max-Forwards: 0", null, "Max-Forwards: 0")]
+    [InlineData("POST", "Max-Forwards: 3", null, "Max-Forwards: 3")]
+    public void Max_forwards_is_heeded_by_options_and_trace_alone_and_decremented(string method, string field, long? maxForwards, string? forwarded)
+    {
+        var head = Parse($"{method} http://origin.test/ HTTP/1.1\r\n{field}\r\n\r\n", out var why);
+        Assert.True(head is not null, why);
+        Assert.Equal(maxForwards, head.MaxForwards);
+        if (forwarded is not null)
+        {
+            Assert.Contains($"\r\n{forwarded}\r\n", Encoding.ASCII.GetString(head.ToOriginForm()));
+        }
+    }
+
+    /// <summary>
     /// This proxy's credentials are kept where they lie in the head, each field's value without its surrounding whitespace,
     /// and are no header: nothing of them is made text, nor goes on to the origin.
     /// </summary>
