@@ -66,8 +66,23 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     /// <summary>Cancelled when a write's wait is to end: a read failed (<see cref="_brokenBy"/>), or the application cancelled a write.</summary>
     private CancellationTokenSource? _writeEnd;
 
+    /// <summary>Whether the application disposed the tunnel (set under <see cref="_gate"/>): the bytes read ahead are not its any more.</summary>
+    private bool _disposed;
+
     /// <summary>The first read's failure seen (the zero-byte read's or the application's): the stream was reset, or its connection ended.</summary>
     private IOException? _brokenBy;
+
+    /// <summary>How many relay bytes the watch holds for the application (read ahead, not read yet).</summary>
+    internal int ReadAhead
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _aheadTo - _aheadFrom;
+            }
+        }
+    }
 
     /// <summary>
     /// True when a read's or write's I/O failure (the application's own cancelling or disposing is none) is the relay's breaking
@@ -194,6 +209,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         probe = Task.CompletedTask;
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_aheadTo > _aheadFrom)
             {
                 ahead = Math.Min(buffer.Length, _aheadTo - _aheadFrom);
@@ -498,7 +514,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     protected override void Dispose(bool disposing)
     {
-        _watch = null;
+        Disposed();
         base.Dispose(disposing);
         if (disposing)
         {
@@ -506,9 +522,19 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
     }
 
-    public override async ValueTask DisposeAsync()
+    /// <summary>The application is done with the tunnel: what it reads from now on fails as a disposed stream's, read ahead or not.</summary>
+    private void Disposed()
     {
         _watch = null;
+        lock (_gate)
+        {
+            _disposed = true;
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Disposed();
         await base.DisposeAsync().ConfigureAwait(false);
         exchange?.Dispose();
     }

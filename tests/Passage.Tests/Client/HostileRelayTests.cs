@@ -850,6 +850,31 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// Relay bytes the tunnel read ahead for a waiting write are not handed out once the application has disposed the
+    /// tunnel: a read then throws <see cref="ObjectDisposedException"/>, as the stream under it does. They were returned.
+    /// </summary>
+    [Fact]
+    public async Task A_read_after_the_tunnel_is_disposed_throws_though_bytes_were_read_ahead()
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, "hello"u8));
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var write = tunnel.WriteAsync(new byte[70_000]).AsTask();
+        await Timeouts.WaitUntilAsync(() => ((TunnelStream)tunnel).ReadAhead == 5, () => $"read ahead: {((TunnelStream)tunnel).ReadAhead}");
+        await tunnel.DisposeAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(Timeouts.Default));
+
+        Assert.Throws<ObjectDisposedException>(() => tunnel.Read(new byte[16], 0, 16));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => tunnel.ReadAsync(new byte[16]).AsTask());
+    }
+
+    /// <summary>
     /// A read the application starts while a write waits for the window (and the tunnel watches the stream for that write)
     /// gets the relay's bytes, and the write goes on once the relay opens the window: the watch keeps no byte from the
     /// application and does not stand in the way of either.
