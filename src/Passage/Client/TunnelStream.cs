@@ -215,11 +215,6 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
                 ahead = Math.Min(buffer.Length, _aheadTo - _aheadFrom);
                 _ahead.AsSpan(_aheadFrom, ahead).CopyTo(buffer);
                 _aheadFrom += ahead;
-                if (ahead > 0)
-                {
-                    // The tunnel's first byte, if none was read before (see Watched).
-                    _watch = null;
-                }
                 _readWaiting = false;
                 StartProbeIfWaiting();
                 return true;
@@ -291,6 +286,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
                 }
                 // Bytes sit unread (or the stream ended): this read returns at once.
                 var read = await Inner.ReadAsync(room).ConfigureAwait(false);
+                if (read > 0)
+                {
+                    // The relay has delivered the tunnel's first byte, if none was read before (see Watched), though the
+                    // application may not read it before the relay breaks the tunnel.
+                    _watch = null;
+                }
                 lock (_gate)
                 {
                     _aheadTo += read;
