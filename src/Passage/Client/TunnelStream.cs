@@ -24,8 +24,9 @@ namespace Passage.Client;
 /// <para>
 /// A zero-byte read ends at once while bytes from the relay sit unread (and only a read sees a reset: the client fails it
 /// even with bytes left), so then the watch reads those bytes ahead into a buffer of its own, which the application's
-/// next reads take first, and waits again. The read-ahead is one buffer of <see cref="ReadAheadSize"/> bytes: a write that
-/// waits while more than that sits unread is watched again once the application reads. An application read that finds no
+/// next reads take first, and waits again. The read-ahead is one buffer of <see cref="ReadAheadSize"/> bytes (a tunnel holds
+/// no more, however much the relay sends): while it is full, the watch asks again every <see cref="FullReadAheadPoll"/>
+/// (a zero-byte read then tells whether the stream was reset), until the application reads. An application read that finds no
 /// byte read ahead ends the watch at its next zero-byte read's end and goes to the stream. When no write waits, a read
 /// costs one empty-buffer check more, and no copy.
 /// </para>
@@ -38,6 +39,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     /// <summary>The most relay bytes the write watch reads ahead (see the remarks): one DATA frame at HTTP/2's default maximum size.</summary>
     private const int ReadAheadSize = 16_384;
+
+    /// <summary>
+    /// How often the watch asks whether the stream was reset while its read-ahead is full and the application does not read
+    /// (see <see cref="ProbeAsync"/>): the longest a waiting write goes on after the relay broke such a tunnel.
+    /// </summary>
+    private static readonly TimeSpan FullReadAheadPoll = TimeSpan.FromSeconds(1);
 
     private readonly object _gate = new();
     private Action? _watch = brokeBeforeFirstByte;
@@ -65,6 +72,9 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
 
     /// <summary>Cancelled when a write's wait is to end: a read failed (<see cref="_brokenBy"/>), or the application cancelled a write.</summary>
     private CancellationTokenSource? _writeEnd;
+
+    /// <summary>Completed to wake the watch while it waits with a full read-ahead (set under <see cref="_gate"/>).</summary>
+    private TaskCompletionSource? _wake;
 
     /// <summary>Whether the application disposed the tunnel (set under <see cref="_gate"/>): the bytes read ahead are not its any more.</summary>
     private bool _disposed;
@@ -223,6 +233,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
             if (_probe is { IsCompleted: false } running)
             {
                 _readWaiting = true;
+                WakeProbe();
                 probe = running;
                 return false;
             }
@@ -256,18 +267,31 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         }
     }
 
-    /// <summary>Under <see cref="_gate"/>: starts the watch if a write waits, no read is under way or waits, and no watch is.</summary>
+    /// <summary>
+    /// Under <see cref="_gate"/>: wakes the watch if it waits with a full read-ahead (it looks again at once), and starts it
+    /// if a write waits, no read is under way or waits, and no watch is.
+    /// </summary>
     private void StartProbeIfWaiting()
     {
+        WakeProbe();
         if (_writeWaiting && !_reading && !_readWaiting && _probe is not { IsCompleted: false })
         {
             _probe = ProbeAsync();
         }
     }
 
+    /// <summary>Under <see cref="_gate"/>: wakes the watch if it waits with a full read-ahead (see <see cref="ProbeAsync"/>).</summary>
+    private void WakeProbe()
+    {
+        _wake?.TrySetResult();
+        _wake = null;
+    }
+
     /// <summary>
     /// The watch: zero-byte reads, and between them the relay's bytes read ahead (see the remarks), until no write waits, a
-    /// read waits for its end, the read-ahead is full, or the stream ends.
+    /// read waits for its end, the tunnel is disposed, or the stream ends. With the read-ahead full, a zero-byte read ends
+    /// at once (more bytes sit unread), and only tells whether the stream was reset by then: it is asked again every
+    /// <see cref="FullReadAheadPoll"/>, or at once when the application reads or the write ends.
     /// </summary>
     private async Task ProbeAsync()
     {
@@ -277,12 +301,26 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
             {
                 await Inner.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
                 Memory<byte> room;
+                Task? woken = null;
                 lock (_gate)
                 {
-                    if (!TryMakeRoomAhead(out room))
+                    if (!_writeWaiting || _readWaiting || _disposed)
                     {
                         return;
                     }
+                    room = RoomAhead();
+                    if (room.IsEmpty)
+                    {
+                        _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        woken = _wake.Task;
+                    }
+                }
+                if (woken is not null)
+                {
+                    using var poll = new CancellationTokenSource();
+                    await Task.WhenAny(woken, Task.Delay(FullReadAheadPoll, poll.Token)).ConfigureAwait(false);
+                    await poll.CancelAsync().ConfigureAwait(false);
+                    continue;
                 }
                 // Bytes sit unread (or the stream ended): this read returns at once.
                 var read = await Inner.ReadAsync(room).ConfigureAwait(false);
@@ -313,17 +351,11 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     }
 
     /// <summary>
-    /// Under <see cref="_gate"/>, the watch's zero-byte read having ended: true, with the free end of the read-ahead in
-    /// <paramref name="room"/> (the unread bytes moved to its start), if a write still waits, no read waits for the watch's
-    /// end, and the read-ahead is not full.
+    /// Under <see cref="_gate"/>, the watch's zero-byte read having ended: the free end of the read-ahead (the unread bytes
+    /// moved to its start), empty when it is full.
     /// </summary>
-    private bool TryMakeRoomAhead(out Memory<byte> room)
+    private Memory<byte> RoomAhead()
     {
-        room = default;
-        if (!_writeWaiting || _readWaiting)
-        {
-            return false;
-        }
         _ahead ??= new byte[ReadAheadSize];
         if (_aheadFrom > 0)
         {
@@ -332,8 +364,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
             _aheadTo -= _aheadFrom;
             _aheadFrom = 0;
         }
-        room = _ahead.AsMemory(_aheadTo);
-        return !room.IsEmpty;
+        return _ahead.AsMemory(_aheadTo);
     }
 
     private async ValueTask<int> WatchedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -446,6 +477,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
                 lock (_gate)
                 {
                     _writeWaiting = false;
+                    WakeProbe();
                 }
             }
         }
@@ -530,6 +562,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
         lock (_gate)
         {
             _disposed = true;
+            WakeProbe();
         }
     }
 

@@ -101,6 +101,15 @@ public sealed class HostileRelayTests
     private static int Sent(HostileConnection connection, int stream) =>
         connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length);
 
+    /// <summary>Sends <paramref name="count"/> relay bytes on <paramref name="stream"/>, in DATA frames of HTTP/2's default maximum size.</summary>
+    private static async Task SendBulkAsync(HostileConnection connection, int stream, int count)
+    {
+        for (var at = 0; at < count; at += 16_384)
+        {
+            await connection.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, stream, new byte[Math.Min(16_384, count - at)]));
+        }
+    }
+
     /// <summary>Sends a PING and waits for the client's acknowledgement: the client has taken in every frame sent before it.</summary>
     private static async Task PingedAsync(HostileConnection connection)
     {
@@ -902,6 +911,40 @@ public sealed class HostileRelayTests
         readAhead.SetResult();
         await Assert.ThrowsAnyAsync<IOException>(() => write.WaitAsync(Timeouts.Default));
         Assert.True(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// A write that waits for the window while more relay bytes sit unread than the tunnel reads ahead fails when the relay
+    /// breaks the tunnel, though the application reads nothing. The watch stopped once its read-ahead was full (it would
+    /// start again only at the application's next read), and the write waited for good.
+    /// </summary>
+    [Theory]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "before the write waits")]
+    [InlineData("RST_STREAM CONNECT_ERROR", "before the write waits")]
+    [InlineData("TCP closed between frames", "before the write waits")]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "while the write waits")]
+    [InlineData("TCP closed between frames", "while the write waits")]
+    public async Task A_write_waiting_for_the_window_fails_when_the_relay_breaks_the_tunnel_with_more_unread_than_is_read_ahead(string how, string unreadBytes)
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            if (unreadBytes == "before the write waits")
+            {
+                await SendBulkAsync(connection, stream, 40_000);
+            }
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            if (unreadBytes == "while the write waits")
+            {
+                await SendBulkAsync(connection, stream, 40_000);
+            }
+            await PingedAsync(connection);
+            await BreakAsync(connection, stream, how);
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
     }
 
     /// <summary>
