@@ -123,7 +123,7 @@ internal static class Http1ConnectDialer
                 // The socket, not the stream: a read or write under way, or one to come, fails with an IOException. The
                 // registration goes with the tunnel: one the application disposes is not kept until the client is.
                 var closed = closing.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
-                return new TunnelAttempt(new TunnelStream(stream, closed), default, "");
+                return new TunnelAttempt(new TunnelStream(stream, closed, $"{relay.Host}:{relay.Port}"), default, "");
             }
             var proxyStatus = answer.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase))?["Proxy-Status:".Length..].Trim();
             return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}");

@@ -31,7 +31,7 @@ namespace Passage.Client;
 /// costs one empty-buffer check more, and no copy.
 /// </para>
 /// </remarks>
-internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
+internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string relay, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
     : DelegatingStream(inner)
 {
     /// <summary>RFC 9113 §8.5: the error code with which a proxy resets a tunnel's stream after the destination's TCP reset.</summary>
@@ -99,16 +99,19 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     /// the tunnel: anything but a reset with CONNECT_ERROR, by which a relay says the destination reset its connection
     /// (RFC 9113 §8.5), which another relay would see too.
     /// </summary>
-    internal static bool IsRelayBreak(IOException failure)
+    internal static bool IsRelayBreak(IOException failure) => Within<HttpProtocolException>(failure)?.ErrorCode != ConnectError;
+
+    /// <summary><paramref name="failure"/>, or the first of its inner exceptions, that is a <typeparamref name="T"/>.</summary>
+    private static T? Within<T>(Exception failure) where T : Exception
     {
         for (Exception? inner = failure; inner is not null; inner = inner.InnerException)
         {
-            if (inner is HttpProtocolException { ErrorCode: ConnectError })
+            if (inner is T found)
             {
-                return false;
+                return found;
             }
         }
-        return true;
+        return null;
     }
 
     public override int Read(byte[] buffer, int offset, int count)
@@ -508,17 +511,18 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     }
 
     /// <summary>
-    /// Whether a write's failure is to be caught and passed on as an <see cref="IOException"/> (see <see cref="CameAsItWas"/>);
-    /// an <see cref="IOException"/> goes on as it came (not caught: its stack kept), watched here.
+    /// Whether a write's failure is to be caught and passed on in Passage's words (see <see cref="Broken"/>): the stream's
+    /// <see cref="IOException"/>, or what the HTTP client passes on as it came (see <see cref="CameAsItWas"/>). One said so
+    /// already goes on as it is, watched here.
     /// </summary>
     private bool WriteFailed(Exception e)
     {
-        if (e is IOException failure)
+        if (e is TunnelBrokeException said)
         {
-            Watched(failure);
+            Watched(said);
             return false;
         }
-        return CameAsItWas(e);
+        return e is IOException || CameAsItWas(e);
     }
 
     /// <summary>
@@ -542,8 +546,23 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, Action? 
     /// </summary>
     private static bool CameAsItWas(Exception e) => e is HttpRequestException || RelayLink.IsHttpClientsOwn(e);
 
-    /// <summary>A write's failure as the application expects a stream's: an <see cref="IOException"/>, with the HTTP client's own inside.</summary>
-    private static IOException Broken(Exception e) => new($"the tunnel's connection to the relay failed: {e.Message}", e);
+    /// <summary>
+    /// A write's failure as the application expects a stream's, an <see cref="IOException"/>, that says what broke and at
+    /// which relay, the HTTP client's own failure inside.
+    /// </summary>
+    private TunnelBrokeException Broken(Exception e) => new($"the tunnel through relay {relay} broke: {WhatBroke(e)}", e);
+
+    /// <summary>What broke, as the HTTP client's <paramref name="failure"/> tells.</summary>
+    private static string WhatBroke(Exception failure) => Within<HttpProtocolException>(failure)?.ErrorCode switch
+    {
+        ConnectError => "the destination reset its connection (the relay reset the tunnel with CONNECT_ERROR)",
+        { } code => $"the relay reset the tunnel (HTTP/2 error code 0x{code:x})",
+        null when Within<HttpIOException>(failure) is { HttpRequestError: HttpRequestError.ResponseEnded } => "the connection to the relay ended",
+        null => "the connection to the relay failed",
+    };
+
+    /// <summary>A write's failure said in Passage's words (see <see cref="Broken"/>).</summary>
+    private sealed class TunnelBrokeException(string message, Exception inner) : IOException(message, inner);
 
     protected override void Dispose(bool disposing)
     {

@@ -948,6 +948,34 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// A write the relay's breaking fails says so in Passage's words, naming the relay and what broke, with the HTTP
+    /// client's own failure inside. It carried the HTTP client's text (or that text behind a generic prefix).
+    /// </summary>
+    [Theory]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "the relay reset the tunnel")]
+    [InlineData("RST_STREAM CONNECT_ERROR", "the destination reset its connection")]
+    [InlineData("TCP closed between frames", "the connection to the relay ended")]
+    public async Task A_write_the_relays_breaking_fails_names_the_relay_and_what_broke(string how, string what)
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            await BreakAsync(connection, stream, how);
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        var error = await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
+        Assert.Contains($"relay {relay.Address.Host}:{relay.Address.Port}", error.Message, StringComparison.Ordinal);
+        Assert.Contains(what, error.Message, StringComparison.Ordinal);
+        Assert.NotNull(error.InnerException);
+        // And every write after it says the same.
+        var next = await Assert.ThrowsAnyAsync<IOException>(() => tunnel.WriteAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Contains(what, next.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A read the application starts while a write waits for the window (and the tunnel watches the stream for that write)
     /// gets the relay's bytes, and the write goes on once the relay opens the window: the watch keeps no byte from the
     /// application and does not stand in the way of either.
