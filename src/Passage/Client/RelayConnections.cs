@@ -110,6 +110,15 @@ internal sealed class RelayConnections : IDisposable
         throw new IOException("the connection to the relay was dropped while it was being opened");
     }
 
+    /// <summary>For each connection open now, a token cancelled when it closes (see <see cref="Lease.ConnectionsClosed"/>).</summary>
+    private CancellationToken[] Closings()
+    {
+        lock (_gate)
+        {
+            return [.. _transports.Select(t => t.Closed)];
+        }
+    }
+
     private void Ended()
     {
         lock (_gate)
@@ -137,9 +146,46 @@ internal sealed class RelayConnections : IDisposable
         }
     }
 
-    /// <summary>One TCP connection of the generation; it leaves the generation's set when closed.</summary>
+    /// <summary>
+    /// One TCP connection of the generation; it leaves the generation's set when closed: by the HTTP client when the
+    /// connection has ended (the relay closed it, it broke, or it went quiet past its pings), or by the generation.
+    /// </summary>
     private sealed class Transport(RelayConnections owner, Stream inner) : DelegatingStream(inner)
     {
+        // Not disposed: it has no timer, and a tunnel may still register with its token.
+        private readonly CancellationTokenSource _closed = new();
+
+        /// <summary>Cancelled when the connection is closed, or has ended (the relay closed it, or it broke).</summary>
+        public CancellationToken Closed => _closed.Token;
+
+        /// <summary>
+        /// The HTTP client's reads: their end of stream or failure is the connection's end, which the client may not close
+        /// at once (it keeps the connection while a stream it counts as open is left).
+        /// </summary>
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = Inner.ReadAsync(buffer, cancellationToken);
+            return read.IsCompletedSuccessfully && (read.Result > 0 || buffer.IsEmpty) ? read : EndWatchedAsync(read, buffer.IsEmpty);
+        }
+
+        private async ValueTask<int> EndWatchedAsync(ValueTask<int> read, bool empty)
+        {
+            try
+            {
+                var count = await read.ConfigureAwait(false);
+                if (count == 0 && !empty)
+                {
+                    _closed.Cancel();
+                }
+                return count;
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                _closed.Cancel();
+                throw;
+            }
+        }
+
         protected override void Dispose(bool disposing)
         {
             if (disposing)
@@ -161,6 +207,7 @@ internal sealed class RelayConnections : IDisposable
             {
                 owner._transports.Remove(this);
             }
+            _closed.Cancel();
         }
     }
 
@@ -169,6 +216,13 @@ internal sealed class RelayConnections : IDisposable
     {
         private IDisposable? _exchange;
         private int _disposed;
+
+        /// <summary>
+        /// Once the relay has answered a tunnel request on it: a token for each connection open now, cancelled when it
+        /// closes. Not told which connection carries the tunnel, the tunnel's end is known when all are cancelled (more than
+        /// one only when a relay's stream limit made the HTTP client open another): late, at worst, never early.
+        /// </summary>
+        public CancellationToken[] ConnectionsClosed() => owner.Closings();
 
         /// <summary>The tunnel's exchange, disposed with this lease: the use goes on as long as the tunnel.</summary>
         public Lease With(IDisposable exchange)

@@ -174,7 +174,7 @@ internal sealed class RelayLink : IDisposable
             try
             {
                 var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                return new TunnelAttempt(new TunnelStream(stream, use, $"{Relay.Host}:{Relay.Port}", brokeBeforeFirstByte, watchWrites: true), default, "");
+                return new TunnelAttempt(new TunnelStream(stream, use, $"{Relay.Host}:{Relay.Port}", brokeBeforeFirstByte, use.ConnectionsClosed()), default, "");
             }
             catch
             {

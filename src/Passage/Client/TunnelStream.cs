@@ -13,7 +13,7 @@ namespace Passage.Client;
 /// an I/O failure, or the tunnel's disposal (a read it aborts fails by the application's doing, not the relay's): one
 /// field check per read after that.
 /// <para>
-/// With <c>watchWrites</c> (an HTTP/2 tunnel), a write that waits for the relay's flow-control window fails when the
+/// With <c>connectionsClosed</c> (an HTTP/2 tunnel), a write that waits for the relay's flow-control window fails when the
 /// tunnel's stream is reset or its connection ends. The .NET HTTP/2 client leaves such a write waiting for good: it
 /// fails a waiting write only while a request body is being sent, and an extended CONNECT has none. So while a write
 /// waits and the application is not reading (from the write's start, or from the end of the read then under way), the
@@ -30,10 +30,18 @@ namespace Passage.Client;
 /// byte read ahead ends the watch at its next zero-byte read's end and goes to the stream. When no write waits, a read
 /// costs one empty-buffer check more, and no copy.
 /// </para>
+/// <para>
+/// Once the relay has ended its side (END_STREAM), the HTTP client tells the stream of nothing more: a waiting write is
+/// then failed by its connection's end alone (see <see cref="WatchConnection"/>). A relay's reset of the stream after its
+/// end is seen by nothing, and leaves such a write waiting.
+/// </para>
 /// </remarks>
-internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string relay, Action? brokeBeforeFirstByte = null, bool watchWrites = false)
+internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string relay, Action? brokeBeforeFirstByte = null, CancellationToken[]? connectionsClosed = null)
     : DelegatingStream(inner)
 {
+    /// <summary>Whether writes are watched (see the remarks): those of an HTTP/2 tunnel, which knows when its connection closes.</summary>
+    private readonly bool _watchWrites = connectionsClosed is not null;
+
     /// <summary>RFC 9113 §8.5: the error code with which a proxy resets a tunnel's stream after the destination's TCP reset.</summary>
     private const long ConnectError = 0xa;
 
@@ -116,7 +124,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
 
     public override int Read(byte[] buffer, int offset, int count)
     {
-        if (!watchWrites)
+        if (!_watchWrites)
         {
             return ReadInner(buffer, offset, count);
         }
@@ -162,7 +170,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        watchWrites ? ReadBesideProbeAsync(buffer, cancellationToken) : ReadInnerAsync(buffer, cancellationToken);
+        _watchWrites ? ReadBesideProbeAsync(buffer, cancellationToken) : ReadInnerAsync(buffer, cancellationToken);
 
     private ValueTask<int> ReadInnerAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         _watch is null ? Inner.ReadAsync(buffer, cancellationToken) : WatchedReadAsync(buffer, cancellationToken);
@@ -405,7 +413,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        if (watchWrites)
+        if (_watchWrites)
         {
             // The HTTP/2 client's own synchronous write waits on its asynchronous one, too.
             WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
@@ -426,7 +434,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
     {
         try
         {
-            await (watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+            await (_watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
         }
         catch (Exception e) when (WriteFailed(e))
         {
@@ -456,9 +464,11 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         }
         var write = Inner.WriteAsync(buffer, writeEnd.Token);
         var waits = !write.IsCompleted;
+        CancellationTokenRegistration[] closed = [];
         if (waits)
         {
             StartProbe();
+            closed = WatchConnection();
         }
         try
         {
@@ -474,6 +484,10 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         }
         finally
         {
+            foreach (var registration in closed)
+            {
+                registration.Dispose();
+            }
             if (waits)
             {
                 // Writes come one at a time: only this one can have set it.
@@ -484,6 +498,24 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// For a waiting write: its connection's close fails it (see <see cref="Broke"/>), the only sign the HTTP client gives
+    /// once the relay has ended its side of the tunnel (the stream is done then: the zero-byte read ends at once, and tells
+    /// of no reset). Registered for the write's wait alone: a tunnel the application left does not stay reachable from its
+    /// connection.
+    /// </summary>
+    private CancellationTokenRegistration[] WatchConnection()
+    {
+        var open = connectionsClosed!.Length;
+        return [.. connectionsClosed.Select(closed => closed.UnsafeRegister(_ =>
+        {
+            if (Interlocked.Decrement(ref open) == 0)
+            {
+                Broke(new HttpIOException(HttpRequestError.ResponseEnded, $"the connection to relay {relay} has closed"));
+            }
+        }, null))];
     }
 
     public override void Flush()

@@ -863,6 +863,40 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
+    /// A write that waits for the window while more relay bytes sit unread than the tunnel reads ahead fails when the relay
+    /// breaks the tunnel, though the application reads nothing. The watch stopped once its read-ahead was full (it would
+    /// start again only at the application's next read), and the write waited for good.
+    /// </summary>
+    [Theory]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "before the write waits")]
+    [InlineData("RST_STREAM CONNECT_ERROR", "before the write waits")]
+    [InlineData("TCP closed between frames", "before the write waits")]
+    [InlineData("RST_STREAM INTERNAL_ERROR", "while the write waits")]
+    [InlineData("TCP closed between frames", "while the write waits")]
+    public async Task A_write_waiting_for_the_window_fails_when_the_relay_breaks_the_tunnel_with_more_unread_than_is_read_ahead(string how, string unreadBytes)
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            if (unreadBytes == "before the write waits")
+            {
+                await SendBulkAsync(connection, stream, 40_000);
+            }
+            await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
+            if (unreadBytes == "while the write waits")
+            {
+                await SendBulkAsync(connection, stream, 40_000);
+            }
+            await PingedAsync(connection);
+            await BreakAsync(connection, stream, how);
+        });
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>
     /// Relay bytes the tunnel read ahead for a waiting write are not handed out once the application has disposed the
     /// tunnel: a read then throws <see cref="ObjectDisposedException"/>, as the stream under it does. They were returned.
     /// </summary>
@@ -914,36 +948,33 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>
-    /// A write that waits for the window while more relay bytes sit unread than the tunnel reads ahead fails when the relay
-    /// breaks the tunnel, though the application reads nothing. The watch stopped once its read-ahead was full (it would
-    /// start again only at the application's next read), and the write waited for good.
+    /// A write that waits for the window after the relay has ended its side of the tunnel (END_STREAM: the destination
+    /// closed its sending half) fails when the relay's connection then ends, whether the application read that end or
+    /// not. The watch stopped at the end of stream, and the write waited for good: the HTTP client tells the stream of
+    /// nothing more then, not even its connection's end. (Nor of a reset of the stream: a relay's RST_STREAM after its
+    /// END_STREAM still leaves such a write waiting.)
     /// </summary>
     [Theory]
-    [InlineData("RST_STREAM INTERNAL_ERROR", "before the write waits")]
-    [InlineData("RST_STREAM CONNECT_ERROR", "before the write waits")]
-    [InlineData("TCP closed between frames", "before the write waits")]
-    [InlineData("RST_STREAM INTERNAL_ERROR", "while the write waits")]
-    [InlineData("TCP closed between frames", "while the write waits")]
-    public async Task A_write_waiting_for_the_window_fails_when_the_relay_breaks_the_tunnel_with_more_unread_than_is_read_ahead(string how, string unreadBytes)
+    [InlineData("TCP closed between frames", true)]
+    [InlineData("TCP closed between frames", false)]
+    public async Task A_write_waiting_for_the_window_fails_when_the_relays_connection_ends_after_it_ended_its_side(string how, bool applicationReadTheEnd)
     {
         await using var relay = HostileRelay.Start(async (connection, stream) =>
         {
-            await connection.SendAsync(HostileConnection.Answer(stream, 200));
-            if (unreadBytes == "before the write waits")
-            {
-                await SendBulkAsync(connection, stream, 40_000);
-            }
+            await connection.SendAsync((byte[])[.. HostileConnection.Answer(stream, 200), .. RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, stream, "bye"u8)]);
             await Timeouts.WaitUntilAsync(() => Sent(connection, stream) >= 65_535);
-            if (unreadBytes == "while the write waits")
-            {
-                await SendBulkAsync(connection, stream, 40_000);
-            }
             await PingedAsync(connection);
             await BreakAsync(connection, stream, how);
         });
         await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
 
         await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        if (applicationReadTheEnd)
+        {
+            var back = new byte[16];
+            Assert.Equal(3, await tunnel.ReadAsync(back).AsTask().WaitAsync(Timeouts.Default));
+            Assert.Equal(0, await tunnel.ReadAsync(back).AsTask().WaitAsync(Timeouts.Default));
+        }
         await Assert.ThrowsAnyAsync<IOException>(() => WriteUntilItFailsAsync(tunnel).WaitAsync(Timeouts.Default));
     }
 
