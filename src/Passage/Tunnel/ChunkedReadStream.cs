@@ -103,13 +103,15 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
 
     /// <summary>
     /// A chunk-size line without its CRLF: the size (hexadecimal, at most 15 digits, so it fits in 63 bits); the
-    /// extensions after a ';' are not read, but may hold no control character other than HTAB.
+    /// extensions after a ';' are not read, but may hold no control character other than HTAB. Whitespace may come
+    /// between the size and a ';' (RFC 9112 §7.1.1: <c>BWS ";"</c>) and nowhere else: a size followed by blanks and
+    /// no extension is refused, as a parser that reads it differently is how a request gets smuggled.
     /// </summary>
     /// <exception cref="InvalidDataException">It is not such a line.</exception>
     public static long ParseSize(string line)
     {
         var end = line.IndexOf(';');
-        var digits = (end < 0 ? line : line[..end]).TrimEnd(' ', '\t');
+        var digits = end < 0 ? line : line[..end].TrimEnd(' ', '\t');
         if (digits.Length is 0 or > 15 || !IsHex(digits) || !FieldSyntax.IsValue(line)
             || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size))
         {

@@ -79,6 +79,25 @@ public sealed class ChunkedBodyTests
         Assert.Empty(trailers);
     }
 
+    [Theory]
+    [InlineData("5;ext", 5)]
+    [InlineData("5 ;ext", 5)]
+    [InlineData("5\t ; ext=\"v\"", 5)]
+    [InlineData("1f", 31)]
+    public void Whitespace_may_come_between_the_size_and_an_extension(string line, long size)
+    {
+        Assert.Equal(size, ChunkedReadStream.ParseSize(line));
+    }
+
+    [Theory]
+    [InlineData("5 ")]
+    [InlineData("5\t")]
+    [InlineData("5 6")]
+    public void Whitespace_after_the_size_without_an_extension_is_refused(string line)
+    {
+        Assert.Throws<InvalidDataException>(() => ChunkedReadStream.ParseSize(line));
+    }
+
     [Fact]
     public async Task Hands_the_trailers_over_once_the_last_chunk_is_read()
     {
@@ -100,6 +119,9 @@ public sealed class ChunkedBodyTests
     [InlineData("0x3\r\nabc\r\n0\r\n\r\n")]                     // prefixed
     [InlineData("1000000000000000\r\n")]                         // more than 15 hex digits
     [InlineData("3\nabc\r\n0\r\n\r\n")]                         // bare LF after the size
+    [InlineData("3 \r\nabc\r\n0\r\n\r\n")]                      // blank after the size, no extension
+    [InlineData("3\t\r\nabc\r\n0\r\n\r\n")]                     // tab after the size, no extension
+    [InlineData(" 3\r\nabc\r\n0\r\n\r\n")]                      // blank before the size
     [InlineData("3\r\nabcX\r\n0\r\n\r\n")]                      // chunk longer than its size
     [InlineData("3\r\nabc\n0\r\n\r\n")]                         // bare LF after the data
     [InlineData("3\r\nabc\r\n0\r\nx-t: a\rb\r\n\r\n")]          // bare CR in a trailer
