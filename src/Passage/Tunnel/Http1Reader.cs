@@ -38,6 +38,9 @@ internal sealed class Http1Reader : IDisposable
     /// <summary>The stream read from.</summary>
     public Stream Inner => _inner;
 
+    /// <summary>The length of the array held from the pool, 0 when none: what an idle reader costs.</summary>
+    internal int HeldBufferLength => Volatile.Read(ref _buffer)?.Length ?? 0;
+
     /// <summary>
     /// Reads one line, without its CRLF, as Latin-1 text (RFC 9110 §5.5: field values are octets; obs-text
     /// survives as the same code points). Null when the stream ends before the line's first byte.
@@ -92,6 +95,10 @@ internal sealed class Http1Reader : IDisposable
                 {
                     throw new InvalidDataException($"a line is longer than {maxLength} bytes");
                 }
+            }
+            if (_buffer is not null)
+            {
+                await WaitForMoreAsync(cancellationToken).ConfigureAwait(false);
             }
             if (await FillAsync(cancellationToken).ConfigureAwait(false) == 0)
             {
@@ -169,6 +176,21 @@ internal sealed class Http1Reader : IDisposable
         _start = _end = 0;
     }
 
+    /// <summary>
+    /// Waits for more of a line whose first bytes are buffered (a zero-byte read of the stream), holding them in an
+    /// array of their size rather than the whole buffer: a peer that sends part of a line and then nothing (a chunk
+    /// size without its CRLF, on a body that may stay open for as long as the connection) pins only what it sent.
+    /// </summary>
+    private async ValueTask WaitForMoreAsync(CancellationToken cancellationToken)
+    {
+        var pending = _end - _start;
+        if (pending <= _buffer!.Length / 2)
+        {
+            MoveTo(ArrayPool<byte>.Shared.Rent(pending));
+        }
+        await _inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Reads more into the buffer (compacting or growing it); 0 at the end of the stream.</summary>
     private async ValueTask<int> FillAsync(CancellationToken cancellationToken)
     {
@@ -178,20 +200,15 @@ internal sealed class Http1Reader : IDisposable
             _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             _start = _end = 0;
         }
+        else if (_buffer.Length < BufferSize || (_end == _buffer.Length && _start == 0))
+        {
+            // A line waited for in a small array, or one that fills the buffer: a larger one.
+            MoveTo(ArrayPool<byte>.Shared.Rent(Math.Max(BufferSize, _buffer.Length * 2)));
+        }
         else if (_end == _buffer.Length)
         {
             var pending = _end - _start;
-            if (_start > 0)
-            {
-                _buffer.AsSpan(_start, pending).CopyTo(_buffer);
-            }
-            else
-            {
-                var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-                _buffer.AsSpan(0, pending).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
-            }
+            _buffer.AsSpan(_start, pending).CopyTo(_buffer);
             _start = 0;
             _end = pending;
         }
@@ -199,6 +216,17 @@ internal sealed class Http1Reader : IDisposable
         _end += read;
         ReleaseIfEmpty();
         return read;
+    }
+
+    /// <summary>Moves the buffered bytes to the start of <paramref name="array"/>, which becomes the buffer; the old one goes back to the pool.</summary>
+    private void MoveTo(byte[] array)
+    {
+        var pending = _end - _start;
+        _buffer.AsSpan(_start, pending).CopyTo(array);
+        ArrayPool<byte>.Shared.Return(_buffer!);
+        _buffer = array;
+        _start = 0;
+        _end = pending;
     }
 
     private void ReleaseIfEmpty()

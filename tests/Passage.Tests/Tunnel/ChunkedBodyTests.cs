@@ -98,6 +98,18 @@ public sealed class ChunkedBodyTests
         Assert.Throws<InvalidDataException>(() => ChunkedReadStream.ParseSize(line));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3000)]
+    [InlineData(8192)]
+    public async Task A_trailer_field_longer_than_the_reader_buffer_reads_back_whole_however_it_arrives(int arrival)
+    {
+        var value = new string('v', 20_000);
+        var (body, trailers) = await ReadAllAsync(Encoding.ASCII.GetBytes($"2\r\nok\r\n0\r\nx-long: {value}\r\n\r\n"), arrival);
+        Assert.Equal("ok"u8.ToArray(), body);
+        Assert.Equal([new("x-long", value)], trailers);
+    }
+
     [Fact]
     public async Task Hands_the_trailers_over_once_the_last_chunk_is_read()
     {
