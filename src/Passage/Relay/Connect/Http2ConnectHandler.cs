@@ -76,11 +76,17 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
 
         // From here the request, then its tunnel, holds the connection open: the idle clock stops while the destination is
         // dialed (a slow dial near the idle timeout is not cut), and starts again at the tunnel's end. A request that
-        // comes after the clock ran out (the connection told to go away for carrying nothing) does not start.
+        // comes after the clock ran out (the connection told to go away for carrying nothing), or once the relay has
+        // begun to stop, does not start: its client sent it before it read the GOAWAY.
+        if (tunnels.IsStopping)
+        {
+            RefuseUnprocessed(context, id, "relay shutting down");
+            return;
+        }
         IDisposable? busy = null;
         if (context.Features.Get<Http2ConnectionIdle>() is { } idle && (busy = idle.TryStartTunnel()) is null)
         {
-            Refuse(context, id, RefusalReason.ShuttingDown, "connection closing after its idle timeout; open a new one");
+            RefuseUnprocessed(context, id, "connection closing after its idle timeout");
             return;
         }
         using var started = busy;
@@ -199,19 +205,35 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     private const int ConnectError = 0xa;
 
     /// <summary>
-    /// Ends a tunnel's stream abnormally: RST_STREAM with CONNECT_ERROR, as RFC 9113 §8.5 has a proxy answer a TCP reset
-    /// from the destination. (Aborting the request would send INTERNAL_ERROR, which says the relay failed.)
+    /// Ends a stream with RST_STREAM and <paramref name="errorCode"/>; by default CONNECT_ERROR, which ends a tunnel
+    /// abnormally, as RFC 9113 §8.5 has a proxy answer a TCP reset from the destination. (Aborting the request would
+    /// send INTERNAL_ERROR, which says the relay failed.)
     /// </summary>
-    private static void Reset(HttpContext context)
+    private static void Reset(HttpContext context, int errorCode = ConnectError)
     {
         if (context.Features.Get<IHttpResetFeature>() is { } reset)
         {
-            reset.Reset(ConnectError);
+            reset.Reset(errorCode);
         }
         else
         {
             context.Abort();
         }
+    }
+
+    /// <summary>RFC 9113 §8.7: the error code for a stream the server did not process, which the client may send again.</summary>
+    private const int RefusedStream = 0x7;
+
+    /// <summary>
+    /// Refuses a request the relay did not act on because its connection is going away: RST_STREAM with REFUSED_STREAM
+    /// (RFC 9113 §8.7), which tells the client that it may send the request again on a new connection, as HttpClient does
+    /// by itself (a 503 would end the request). Counted and logged as <see cref="RefusalReason.ShuttingDown"/>.
+    /// </summary>
+    private void RefuseUnprocessed(HttpContext context, long id, string detail)
+    {
+        metrics.Refused(ConnectRelay.Http2FrontDoor, RefusalReason.ShuttingDown);
+        TunnelLog.Refused(logger, id, RefusalReason.ShuttingDown.Name(), detail);
+        Reset(context, RefusedStream);
     }
 
     private void Refuse(HttpContext context, long id, RefusalReason reason, string detail)

@@ -60,6 +60,34 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
+    public async Task A_request_that_comes_while_the_relay_drains_is_refused_with_REFUSED_STREAM()
+    {
+        // At the relay's stop every HTTP/2 connection is told to go away, and one still carrying a tunnel stays open for
+        // it. A request its client sent before reading the GOAWAY is not served (it started a tunnel the drain would cut)
+        // but reset with REFUSED_STREAM: the client may send it again elsewhere.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { DrainTimeout = TimeSpan.FromMinutes(5) });
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "origin.test", echo.Port));
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+
+        var stopping = relay.Relay.StopAsync();
+        Assert.Equal(RawHttp2.NoError, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.GoAway))?.ErrorCode);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(3, "origin.test", echo.Port));
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 3);
+        Assert.Equal(RawHttp2.RstStream, answer?.Type);
+        Assert.Equal(RawHttp2.RefusedStream, answer!.ErrorCode);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        Assert.Equal(1, relay.Total("passage.relay.tunnels.opened"));
+
+        // The tunnel that was open before the stop still carries bytes; the stop ends once its client has left.
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, 1, "x"u8));
+        Assert.Equal("x", (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Data && f.Stream == 1))?.Text);
+        h2.Dispose();
+        await stopping.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
     public async Task A_connection_whose_request_is_still_dialing_when_the_idle_clock_would_run_out_is_not_idled()
     {
         // The idle clock stopped only once a tunnel had started: a request whose dial took the connection past its idle
