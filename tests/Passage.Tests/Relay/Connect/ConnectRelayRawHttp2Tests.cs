@@ -193,9 +193,10 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_client_that_resets_its_stream_leaves_the_destination_every_byte_it_sent_then_the_end_only_once_it_had_ended(bool endedFirst)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task A_client_that_resets_its_stream_leaves_the_destination_every_byte_it_sent_then_the_end_only_once_it_had_ended(bool endedFirst, bool destinationSends)
     {
         // A .NET HttpClient application that has sent its bytes and END_STREAM, then disposes the tunnel's stream before
         // it read the relay's end, sends RST_STREAM (CANCEL). The relay reset its connection to the destination, and a
@@ -214,6 +215,14 @@ public sealed class ConnectRelayRawHttp2Tests
         await h2.SendAsync(RawHttp2.ExtendedConnect(1, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port));
         using var upstream = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
         Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+        // The destination may be sending when the client resets: far more than the client's window (it sends no
+        // WINDOW_UPDATE), so that the relay's write to the client waits on it. That write ends without error when the
+        // stream is reset (before the request's cancellation is seen): the destination is closed whole all the same.
+        var answering = destinationSends ? SendUntilClosedAsync(upstream) : Task.CompletedTask;
+        if (destinationSends)
+        {
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.bytes/upstream_to_client") >= 65_535);
+        }
         var sent = new byte[Length];
         Random.Shared.NextBytes(sent);
         for (var offset = 0; offset < Length; offset += Length / 4)
@@ -250,6 +259,24 @@ public sealed class ConnectRelayRawHttp2Tests
             upstream.Shutdown(SocketShutdown.Send);
         }
         await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0, () => $"{relay.Relay.OpenTunnels} tunnels open");
+        await answering.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>Sends zeros on <paramref name="socket"/> until a send fails (the relay closed it) or 16 MiB have gone.</summary>
+    private static async Task SendUntilClosedAsync(Socket socket)
+    {
+        var chunk = new byte[64 * 1024];
+        try
+        {
+            for (var i = 0; i < 256; i++)
+            {
+                await socket.SendAsync(chunk, SocketFlags.None);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closed: what it had sent was read and dropped, or lost to the close.
+        }
     }
 
     [Fact]
