@@ -56,7 +56,7 @@ public sealed partial class LocalProxy : IAsyncDisposable
         {
             if (options.SocksEndpoints.Count > 0)
             {
-                var socks = new Socks5Session(client, options, pump, time);
+                var socks = new Socks5Session(client, options, metrics, pump, time);
                 var listener = new FrontDoorListener("socks", options.SocksEndpoints, limits, ServedToTheEnd(socks.HandleAsync), logger, metrics, time);
                 proxy._listeners.Add(listener);
                 listener.Start();

@@ -21,9 +21,9 @@ public sealed class ClientAdminTests
 
         public AdminScraper Admin { get; }
 
-        public static async Task<AdminClient> StartAsync(string relay)
+        public static async Task<AdminClient> StartAsync(string relay, IDictionary<string, string?>? environment = null)
         {
-            var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+            var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"], environment);
             var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
             var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
             return new AdminClient(process, socks, http, await AdminScraper.ForAsync(process));
@@ -44,6 +44,35 @@ public sealed class ClientAdminTests
     }
 
     private static long? Value(string metrics, string series) => AdminScraper.Value(metrics, series);
+
+    /// <summary>
+    /// The SOCKS5 port counts the connections it refuses, as the HTTP proxy does, by the reason the HTTP proxy would give:
+    /// another protocol, a method it may not use, a command it does not serve, no request in time. Before, none was
+    /// counted.
+    /// </summary>
+    [Fact]
+    public async Task Socks5_refusals_are_counted_by_reason()
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        await using var client = await AdminClient.StartAsync(
+            relay.Address.ToString(), new Dictionary<string, string?> { ["PASSAGE__CLIENT__HANDSHAKETIMEOUT"] = "300ms" });
+
+        // SOCKS4; an offer of username/password alone, where none is configured; BIND; a greeting and then nothing.
+        byte[][] attempts = [[4, 1, 0, 80, 127, 0, 0, 1, 0], [5, 1, 2], [5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 80], [5, 1, 0]];
+        foreach (var attempt in attempts)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(IPAddress.Loopback, client.Socks);
+            await socket.SendAsync(attempt);
+            Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        }
+
+        var metrics = await client.Admin.MetricsWhenAsync(m => Value(m, "passage_client_connections_refused_total{front_door=\"socks\",reason=\"http_request_timeout\"}") == 1);
+        Assert.Equal(1, Value(metrics, "passage_client_connections_refused_total{front_door=\"socks\",reason=\"http_request_error\"}"));
+        Assert.Equal(1, Value(metrics, "passage_client_connections_refused_total{front_door=\"socks\",reason=\"authentication_required\"}"));
+        Assert.Equal(1, Value(metrics, "passage_client_connections_refused_total{front_door=\"socks\",reason=\"method_not_allowed\"}"));
+        Assert.Equal(4, Value(metrics, "passage_client_connections_accepted_total{front_door=\"socks\"}"));
+    }
 
     [Fact]
     public async Task Metrics_count_the_clients_tunnels_and_connections_under_its_own_names_and_name_no_address()

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Passage.Client.HttpProxy;
 using Passage.Relay;
+using Passage.Telemetry;
 using Passage.Transport;
 using static Passage.Client.Socks5.Socks5Protocol;
 
@@ -11,10 +12,14 @@ namespace Passage.Client.Socks5;
 
 /// <summary>
 /// One SOCKS5 connection (RFC 1928): method selection, optional username/password (RFC 1929),
-/// a CONNECT request whose host goes to the relay unresolved, the reply, then the pump.
+/// a CONNECT request whose host goes to the relay unresolved, the reply, then the pump. A connection refused (another
+/// protocol, no method or credentials it may use, a request it may not make, no tunnel, no request in time) is counted in
+/// <paramref name="metrics"/> by the reason the HTTP proxy would give: one that merely leaves is not.
 /// </summary>
-internal sealed class Socks5Session(PassageClient client, LocalProxyOptions options, PumpOptions pump, TimeProvider time)
+internal sealed class Socks5Session(PassageClient client, LocalProxyOptions options, RelayMetrics metrics, PumpOptions pump, TimeProvider time)
 {
+    private const string FrontDoor = "socks";
+
     public async Task HandleAsync(Socket socket, long id, CancellationToken closeAll)
     {
         socket.NoDelay = true;
@@ -37,7 +42,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             catch (PassageTunnelException e)
             {
-                await LingeringClose.CloseAsync(app, ReplyBytes(e.Failure.Socks()), time).ConfigureAwait(false);
+                await RefuseAsync(app, e.Failure.Http(), ReplyBytes(e.Failure.Socks())).ConfigureAwait(false);
                 return;
             }
             await using var upstream = new StreamConnection(tunnel);
@@ -73,14 +78,14 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 {
                     // Not SOCKS5: a SOCKS4 client hears that its request is rejected, and an HTTP one why, rather than a
                     // bare close (or a reset, the rest of its request unread).
-                    await LingeringClose.CloseAsync(app, AnswerToAnotherProtocol(buffer[0]), time).ConfigureAwait(false);
+                    await RefuseAsync(app, RefusalReason.MalformedRequest, AnswerToAnotherProtocol(buffer[0])).ConfigureAwait(false);
                 }
                 return null;
             }
             filled = Consume(buffer, filled, used);
             if (!offered)
             {
-                await LingeringClose.CloseAsync(app, new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }, time).ConfigureAwait(false);
+                await RefuseAsync(app, RefusalReason.AuthenticationRequired, new byte[] { Socks5Protocol.Version, MethodNoneAcceptable }).ConfigureAwait(false);
                 return null;
             }
             await app.WriteAsync(new[] { Socks5Protocol.Version, requireUser ? MethodUserPass : MethodNoAuth }, deadline.Token).ConfigureAwait(false);
@@ -100,7 +105,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 filled = status == ParseStatus.Complete ? Consume(buffer, filled, used) : 0;
                 if (!ok)
                 {
-                    await LingeringClose.CloseAsync(app, new byte[] { 1, 1 }, time).ConfigureAwait(false);
+                    await RefuseAsync(app, RefusalReason.AuthenticationRequired, new byte[] { 1, 1 }).ConfigureAwait(false);
                     return null;
                 }
                 await app.WriteAsync(new byte[] { 1, 0 }, deadline.Token).ConfigureAwait(false);
@@ -113,14 +118,27 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             (filled, status) = await ReadUntilAsync(app, buffer, filled, seq => ParseRequest(seq, out host, out port, out used, out error), deadline.Token).ConfigureAwait(false);
             if (status == ParseStatus.Invalid)
             {
-                await LingeringClose.CloseAsync(app, ReplyBytes(error), time).ConfigureAwait(false);
+                await RefuseAsync(app, error == Reply.CommandNotSupported ? RefusalReason.MethodNotAllowed : RefusalReason.MalformedRequest, ReplyBytes(error))
+                    .ConfigureAwait(false);
             }
             return status == ParseStatus.Complete ? (host, port, buffer.AsMemory(used, filled - used).ToArray()) : null;
+        }
+        catch (OperationCanceledException) when (deadline.Token.IsCancellationRequested && !closeAll.IsCancellationRequested)
+        {
+            // No request in time: SOCKS has no answer for it before a request, so the connection is only closed.
+            metrics.Refused(FrontDoor, RefusalReason.RequestHeadTimeout);
+            return null;
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the password
         }
+    }
+
+    private Task RefuseAsync(IDuplexConnection app, RefusalReason reason, ReadOnlyMemory<byte> answer)
+    {
+        metrics.Refused(FrontDoor, reason);
+        return LingeringClose.CloseAsync(app, answer, time);
     }
 
     /// <summary>
