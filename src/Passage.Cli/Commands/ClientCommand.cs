@@ -78,6 +78,7 @@ internal static partial class ClientCommand
         using var signals = new ShutdownSignals();
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Client");
+        ExposedSecrets.Warn(logger, ExposedSecrets.Of(reader));
         await using var client = new PassageClient(clientOptions, loggerFactory);
         try
         {

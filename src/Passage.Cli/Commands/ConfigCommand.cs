@@ -43,6 +43,7 @@ internal static class ConfigCommand
                     ClientSettings.Read(reader);
                     LogOptions.Read(reader, LoggingSetup.JournalAttached);
                     errors = [.. fileErrors, .. reader.Errors];
+                    exposed = ExposedSecrets.Of(reader);
                     break;
                 default:
                     var (relay, log, relayErrors) = RelayCommand.Load(path, [], []);

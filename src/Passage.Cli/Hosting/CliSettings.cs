@@ -55,8 +55,8 @@ internal static class CliSettings
                 errors.Add($"{configFile}: not valid JSON{Where(e)}");
             }
         }
-        layers.Add(new SettingsLayer("environment", new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
-        layers.Add(new SettingsLayer("flags", new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
+        layers.Add(new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
+        layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
         return (layers, errors);
     }
 

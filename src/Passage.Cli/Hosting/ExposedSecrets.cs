@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using Passage.Configuration;
+using Passage.Identity;
 using Passage.Relay;
 using Passage.Telemetry;
 using Passage.Tunnel;
@@ -6,8 +8,9 @@ using Passage.Tunnel;
 namespace Passage.Cli.Hosting;
 
 /// <summary>
-/// The files holding a role's secrets that others than their owner may read or write (<see cref="Identity.SecretFile.Exposure(string)"/>),
-/// each as one line naming its setting (<see cref="SecretWarnings"/>): a warning at start, and from <c>config check</c>.
+/// The files holding a role's secrets that others than their owner may read or write (<see cref="SecretFile.Exposure(string)"/>),
+/// and a client's secrets given on its command line, each as one line naming its setting (<see cref="SecretWarnings"/>): a
+/// warning at start, and from <c>config check</c>.
 /// </summary>
 internal static class ExposedSecrets
 {
@@ -17,6 +20,33 @@ internal static class ExposedSecrets
 
     /// <summary>A tunnel end's: its identity, or the private key of its certificate (<c>tls.key</c>).</summary>
     public static IReadOnlyList<string> Of(TunnelOptions tunnel) => Find(("tls.key", tunnel.KeyFile));
+
+    /// <summary>
+    /// A client's: its token and its local users' passwords (<c>client.token</c>, <c>client.socksUsers</c>,
+    /// <c>client.httpUsers</c>), where a settings file others may read holds them, or where they were given as flags: a
+    /// command line is there for every user of the machine to read (<c>ps</c>, <c>/proc/PID/cmdline</c>), where the
+    /// process's environment is its user's alone.
+    /// </summary>
+    public static IReadOnlyList<string> Of(SettingsReader client)
+    {
+        var warnings = new List<string>();
+        foreach (var (key, entry) in (ReadOnlySpan<(string, string)>)[("client:token", ""), ("client:socksUsers", "__USER"), ("client:httpUsers", "__USER")])
+        {
+            var name = key.Replace(':', '.');
+            foreach (var layer in client.LayersSetting(key))
+            {
+                if (layer.Source == SettingsLayer.Flags)
+                {
+                    warnings.Add($"{name}: given on the command line, which every user of this machine can read (ps); set {SettingsReader.VariableOf(key)}{entry} or put it in a settings file only its owner may read");
+                }
+                else if (layer.Source != SettingsLayer.Environment && SecretFile.Exposure(layer.Source) is { } exposure)
+                {
+                    warnings.Add(SecretWarnings.Format(name, $"in a settings file others may read: {exposure}"));
+                }
+            }
+        }
+        return warnings;
+    }
 
     /// <summary>Logs each of <paramref name="warnings"/> (from <see cref="Of(RelayOptions)"/> or <see cref="Of(TunnelOptions)"/>) at warning level.</summary>
     public static void Warn(ILogger logger, IReadOnlyList<string> warnings)

@@ -25,6 +25,9 @@ public sealed class SettingsReader
     /// <summary>What the environment variables of Passage's settings begin with: <c>PASSAGE__RELAY__ALLOW</c> sets <c>relay:allow</c>.</summary>
     internal const string EnvironmentPrefix = "PASSAGE__";
 
+    /// <summary>The environment variable that sets <paramref name="key"/>: <c>relay:allow</c> → <c>PASSAGE__RELAY__ALLOW</c>.</summary>
+    internal static string VariableOf(string key) => EnvironmentPrefix + key.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant();
+
     /// <summary>Reads from <paramref name="layers"/>, lowest precedence first.</summary>
     public SettingsReader(IReadOnlyList<SettingsLayer> layers) => _layers = layers;
 
@@ -46,9 +49,9 @@ public sealed class SettingsReader
         {
             return "";
         }
-        if (layer?.Source == "environment")
+        if (layer?.Source == SettingsLayer.Environment)
         {
-            var variable = EnvironmentPrefix + list.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant();
+            var variable = VariableOf(list);
             return $"; {variable} is split at commas, a ~regex's too: give each entry its own variable, {variable}__0, {variable}__1, ...";
         }
         return "; a list written as one string is split at commas, a ~regex's too: write it as a list, one string each";
@@ -258,12 +261,20 @@ public sealed class SettingsReader
         return value;
     }
 
+    /// <summary>The layers that set <paramref name="key"/> (a scalar, a list or a map), lowest precedence first, whichever wins.</summary>
+    public IEnumerable<SettingsLayer> LayersSetting(string key) => _layers.Where(layer => Sets(layer, key));
+
+    private static bool Sets(SettingsLayer layer, string key)
+    {
+        var section = layer.Configuration.GetSection(key);
+        return section.Value is not null || section.GetChildren().Any();
+    }
+
     private SettingsLayer? Find(string key)
     {
         for (var i = _layers.Count - 1; i >= 0; i--)
         {
-            var section = _layers[i].Configuration.GetSection(key);
-            if (section.Value is not null || section.GetChildren().Any())
+            if (Sets(_layers[i], key))
             {
                 return _layers[i];
             }

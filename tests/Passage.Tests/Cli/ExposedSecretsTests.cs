@@ -61,6 +61,48 @@ public sealed class ExposedSecretsTests
     }
 
     /// <summary>
+    /// A client's token and its local users' passwords are secrets too: given as flags they are on a command line every
+    /// user of the machine can read, and in a settings file others may read, they are as exposed as a key file would
+    /// be. Both are warned of, at start and by <c>config check</c>; the environment, its user's alone, is not.
+    /// </summary>
+    [Fact]
+    public async Task A_clients_token_and_passwords_are_warned_of_on_the_command_line_and_in_a_file_others_may_read()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var relay = $"{NodeIdentity.Create().NodeId}@127.0.0.1:{Loopback.ClosedPort()}";
+        var config = directory.Write("client.json", $$"""{ "client": { "relays": ["{{relay}}"], "socks": ["127.0.0.1:0"], "token": "tok-en", "httpUsers": { "alice": "s3cret" } } }""");
+        File.SetUnixFileMode(config, Mode0644);
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        var (checkExit, _, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        // Started to fail at once (its port is taken), after its warnings.
+        var (exit, _, stderr) = await PassageProcess.RunAsync(
+            ["client", "--relay", relay, "--socks", $"127.0.0.1:{port}", "--http", "off", "--token", "tok-en-2", "--socks-user", "bob:hunter2"],
+            environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__HTTPUSERS__CAROL"] = "pa55" });
+
+        Assert.True(checkExit == 0, checkError);
+        var inFile = $"in a settings file others may read: '{config}' is readable by anyone on this machine (mode 0644); chmod 600 '{config}' keeps it its owner's";
+        Assert.Contains($"warning: client.token: {inFile}", checkError);
+        Assert.Contains($"warning: client.httpUsers: {inFile}", checkError);
+        Assert.Equal(1, exit);
+        Assert.Contains("client.token: given on the command line, which every user of this machine can read (ps); set PASSAGE__CLIENT__TOKEN or put it in a settings file only its owner may read", stderr);
+        Assert.Contains("client.socksUsers: given on the command line, which every user of this machine can read (ps); set PASSAGE__CLIENT__SOCKSUSERS__USER or put it", stderr);
+        Assert.DoesNotContain("client.httpUsers", stderr);
+        Assert.DoesNotContain("hunter2", stderr);
+
+        File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var (_, _, privateError) = await PassageProcess.RunAsync(["config", "check", config]);
+        Assert.DoesNotContain("warning:", privateError);
+    }
+
+    /// <summary>
     /// Whoever may write a token file may add a token of their own, and whoever may write a key may put another in its
     /// place: a secret others may write is as exposed as one they may read, and the fix named takes that away too.
     /// </summary>
