@@ -85,7 +85,7 @@ public sealed class TunnelMetrics : IDisposable
         {
             _requests.Add(1, new KeyValuePair<string, object?>("outcome", "aborted"));
         }
-        else if (Client.TunnelFailures.ErrorType(context.Response.Headers["Proxy-Status"].ToString() is { Length: > 0 } field ? field : null) is { } error)
+        else if (Refusal(context) is { } error)
         {
             _requests.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), new KeyValuePair<string, object?>("error", error));
         }
@@ -94,6 +94,19 @@ public sealed class TunnelMetrics : IDisposable
             _requests.Add(1, new KeyValuePair<string, object?>("outcome", "answered"));
         }
     }
+
+    /// <summary>Where <see cref="Refused"/> keeps a request's refusal.</summary>
+    private static readonly object RefusalKey = new();
+
+    /// <summary>
+    /// Records that the tunnel refused the request, with <paramref name="errorType"/>: this end answered it itself, or the
+    /// other end did and said so. Only this counts a request refused: a Proxy-Status on the answer may be the backend's own
+    /// (a backend that is a proxy itself), an answer like any other, and its error type any string the backend chose.
+    /// </summary>
+    internal static void Refused(HttpContext context, string errorType) => context.Items[RefusalKey] = errorType;
+
+    /// <summary>The error type <see cref="Refused"/> recorded for the request, null when the tunnel did not refuse it.</summary>
+    internal static string? Refusal(HttpContext context) => context.Items.TryGetValue(RefusalKey, out var error) ? error as string : null;
 
     /// <summary>Counts a request whose handling threw: it broke off.</summary>
     private void Failed() => _requests.Add(1, new KeyValuePair<string, object?>("outcome", "aborted"));

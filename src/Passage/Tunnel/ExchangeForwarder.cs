@@ -155,6 +155,10 @@ internal static class ExchangeForwarder
         {
             return;
         }
+        if (fromPeer && MessageCopy.Single(response, TunnelHeaders.Refused) is { Length: > 0 } refusal)
+        {
+            Telemetry.TunnelMetrics.Refused(context, refusal);
+        }
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
         var compress = !decompress && compressResponse && HasContent(context, status) && response.Content.Headers.ContentEncoding.Count == 0;

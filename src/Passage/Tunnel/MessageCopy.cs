@@ -268,6 +268,7 @@ internal static class MessageCopy
             return;
         }
         context.Response.Clear();
+        Telemetry.TunnelMetrics.Refused(context, failure.ErrorType);
         context.Response.StatusCode = (int)status;
         context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(ProxyStatus.DefaultProxyName, failure.ErrorType, failure.Details);
         context.Response.ContentType = "text/plain; charset=utf-8";

@@ -61,6 +61,13 @@ internal static class TunnelHeaders
     /// </summary>
     public const string Host = "passage-tunnel-host";
 
+    /// <summary>
+    /// On an answer from the server end: the server end refused the request itself (value: the RFC 9209 error type of
+    /// its Proxy-Status), so that the client end counts it refused. A backend's answer may carry a Proxy-Status too; it
+    /// is the backend's answer all the same.
+    /// </summary>
+    public const string Refused = "passage-tunnel-refused";
+
     /// <summary>The one framing <see cref="Framing"/> names.</summary>
     public const string Chunked = "chunked";
 

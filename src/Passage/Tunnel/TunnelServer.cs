@@ -148,9 +148,23 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
-        app.Run(context => context.Request.Headers.ContainsKey(TunnelHeaders.Session)
-            ? HoldSessionAsync(context, metrics, stopping)
-            : metrics.ServeAsync(context, c => HandleAsync(c, backends, connections, origin, options, logger)));
+        app.Run(context =>
+        {
+            if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
+            {
+                return HoldSessionAsync(context, metrics, stopping);
+            }
+            // A refusal of this end's is marked so on its way: the client end counts it refused, a backend's answer answered.
+            context.Response.OnStarting(() =>
+            {
+                if (TunnelMetrics.Refusal(context) is { } error)
+                {
+                    context.Response.Headers[TunnelHeaders.Refused] = error;
+                }
+                return Task.CompletedTask;
+            });
+            return metrics.ServeAsync(context, c => HandleAsync(c, backends, connections, origin, options, logger));
+        });
         try
         {
             await TunnelHosting.StartAsync(app, "general.bindAddress", options.BindAddress).ConfigureAwait(false);

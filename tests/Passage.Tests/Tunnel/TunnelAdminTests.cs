@@ -72,6 +72,43 @@ public sealed class TunnelAdminTests
         Assert.Equal(0, Value(await serverAdmin.MetricsAsync(), "passage_tunnel_session_up"));
     }
 
+    /// <summary>
+    /// A backend that is a proxy itself may answer with a Proxy-Status of its own: that is the backend's answer, counted
+    /// answered, and its error type (any string the backend chose) is no label. What the server end refuses itself is
+    /// counted refused at both ends.
+    /// </summary>
+    [Fact]
+    public async Task A_backends_own_Proxy_Status_is_counted_answered_and_a_server_end_refusal_refused_at_both_ends()
+    {
+        await using var backend = new RawBackend(new Dictionary<string, string>
+        {
+            ["/proxied"] = "HTTP/1.1 502 Bad Gateway\r\nProxy-Status: lb.example; error=made_up_by_the_backend\r\nContent-Length: 2\r\n\r\nno",
+            ["/two-lengths"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        });
+        await using var pair = await TunnelPair.StartAsync(backendPort: backend.Port, environment: WithAdmin);
+        using var clientAdmin = await AdminScraper.ForAsync(pair.Client);
+        using var serverAdmin = await AdminScraper.ForAsync(pair.Server);
+        using var http = pair.CreateHttpClient();
+        using (var proxied = await http.GetAsync("/proxied").WaitAsync(Timeouts.Default))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, proxied.StatusCode);
+            Assert.Equal("lb.example; error=made_up_by_the_backend", Assert.Single(proxied.Headers.GetValues("Proxy-Status")));
+        }
+        using (var refused = await http.GetAsync("/two-lengths").WaitAsync(Timeouts.Default))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+            Assert.False(refused.Headers.Contains("passage-tunnel-refused"));
+        }
+
+        const string Answered = "passage_tunnel_requests_total{outcome=\"answered\"}";
+        const string Refused = "passage_tunnel_requests_total{outcome=\"refused\",error=\"http_protocol_error\"}";
+        foreach (var admin in new[] { clientAdmin, serverAdmin })
+        {
+            var metrics = await admin.MetricsWhenAsync(m => Value(m, Answered) == 1 && Value(m, Refused) == 1);
+            Assert.DoesNotContain("made_up_by_the_backend", metrics);
+        }
+    }
+
     [Fact]
     public async Task An_admin_address_not_here_is_one_line_naming_it_and_a_bad_one_is_named_by_its_key()
     {
