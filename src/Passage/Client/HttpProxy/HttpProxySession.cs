@@ -102,10 +102,12 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             {
                 // Only this request's body follows its head to the origin: what comes after it is not this tunnel's. Only the
                 // origin's answer comes back, and the application's connection ends with it.
+                // Bytes are counted by the two ends as they are delivered, not by the pump: each end drops writes at times (the
+                // rest of a body after the tunnel broke, the origin's answer to a refused request), which are not delivered.
                 var claim = new AnswerClaim();
-                await using var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim);
-                await using var answer = new OriginAnswerConnection(upstream, head, claim);
-                await BytePump.RunAsync(request, answer, pump, head.ToOriginForm(), closeAll).ConfigureAwait(false);
+                await using var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim, pump.Tally);
+                await using var answer = new OriginAnswerConnection(upstream, head, claim, pump.Tally);
+                await BytePump.RunAsync(request, answer, pump with { Tally = null }, head.ToOriginForm(), closeAll).ConfigureAwait(false);
                 if (answer.Refusal is { } refused)
                 {
                     metrics.Refused("http-proxy", refused);

@@ -28,7 +28,9 @@ namespace Passage.Client.HttpProxy;
 /// <param name="origin">The tunnel to the origin; its owner's to dispose.</param>
 /// <param name="request">The request answered: its method (HEAD's answer has no body) and version.</param>
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
-internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim) : IDuplexConnection
+/// <param name="tally">Where the bytes the tunnel took are counted (the pump running this end counts elsewhere): a write dropped
+/// after the tunnel broke is not counted as delivered.</param>
+internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim, ByteTally? tally = null) : IDuplexConnection
 {
     /// <summary>The most interim (1xx) answers one request may get (<see cref="InterimAnswers.Max"/>).</summary>
     public const int MaxInterim = InterimAnswers.Max;
@@ -228,19 +230,23 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// whenever the write failed first.
     /// </remarks>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken));
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
 
     /// <inheritdoc />
     /// <remarks>A failure before the origin's final answer began is the read's to tell, as a write's is (see <see cref="WriteAsync"/>).</remarks>
     public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
-        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken));
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken), 0);
 
-    /// <summary><paramref name="write"/>, its failure dropped (and every write after it) while the origin's final answer has not begun.</summary>
-    private async ValueTask UnlessBrokenAsync(ValueTask write)
+    /// <summary>
+    /// <paramref name="write"/> of <paramref name="length"/> bytes, counted once the tunnel took them; its failure dropped (and
+    /// every write after it) while the origin's final answer has not begun. What is dropped is not counted.
+    /// </summary>
+    private async ValueTask UnlessBrokenAsync(ValueTask write, int length)
     {
         try
         {
             await write.ConfigureAwait(false);
+            tally?.Add(PumpSide.Upstream, length);
         }
         catch (IOException) when (BeforeTheAnswer)
         {

@@ -25,8 +25,10 @@ namespace Passage.Client.HttpProxy;
 /// <param name="buffered">Bytes the application sent behind the request head, read already.</param>
 /// <param name="body">How the request's body is delimited, and which of its trailer fields go on.</param>
 /// <param name="claim">Who answers the application: shared with the origin's side.</param>
+/// <param name="tally">Where the bytes the application took are counted (the pump running this end counts elsewhere): what is
+/// dropped once the request is refused is not counted as delivered.</param>
 internal sealed class RequestBodyConnection(
-    IDuplexConnection app, ReadOnlyMemory<byte> buffered, FramedBody body, AnswerClaim claim) : IDuplexConnection
+    IDuplexConnection app, ReadOnlyMemory<byte> buffered, FramedBody body, AnswerClaim claim, ByteTally? tally = null) : IDuplexConnection
 {
     private const int DropSize = 4 * 1024;
 
@@ -152,9 +154,31 @@ internal sealed class RequestBodyConnection(
     }
 
     /// <inheritdoc />
-    /// <remarks>Once the request is refused, nothing of the origin's goes on.</remarks>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-        claim.Refused ? ValueTask.CompletedTask : app.WriteAsync(data, cancellationToken);
+    /// <remarks>Once the request is refused, nothing of the origin's goes on (nor is counted).</remarks>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (claim.Refused)
+        {
+            return ValueTask.CompletedTask;
+        }
+        var write = app.WriteAsync(data, cancellationToken);
+        if (tally is null)
+        {
+            return write;
+        }
+        if (write.IsCompletedSuccessfully)
+        {
+            tally.Add(PumpSide.Client, data.Length);
+            return ValueTask.CompletedTask;
+        }
+        return CountedAsync(write, data.Length);
+    }
+
+    private async ValueTask CountedAsync(ValueTask write, int length)
+    {
+        await write.ConfigureAwait(false);
+        tally!.Add(PumpSide.Client, length);
+    }
 
     /// <inheritdoc />
     /// <remarks>The answer is out whole once its end is (see <see cref="Answered"/>).</remarks>

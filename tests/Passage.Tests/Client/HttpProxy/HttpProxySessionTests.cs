@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using Passage.Client.HttpProxy;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 
@@ -117,12 +118,46 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// The body's bytes dropped after the tunnel broke under them never reached the origin, and are not counted as delivered
+    /// (passage.client.bytes): counts stay right on errors. The application reads nothing while the origin's interim answers
+    /// wait for it, so the proxy meets the break first in the body's writes, and all of the body is read and dropped before
+    /// the 502. The whole body used to be counted as delivered upstream, though the origin read none of it.
+    /// </summary>
+    [Fact]
+    public async Task Body_bytes_dropped_after_the_tunnel_broke_are_not_counted_as_delivered()
+    {
+        // The tunnel takes no more than the relay's window beyond what the relay passed on to the origin.
+        const int window = 64 * 1024;
+        await using var path = await ProxyInProcess.StartAsync(o => o with { StreamWindowBytes = window });
+        var (app, origin, sending) = await StartUploadAsync(path, receiveBufferSize: 4096);
+        using var _ = app;
+        using var __ = origin;
+        await Timeouts.WaitUntilAsync(() => origin.Available > 0);
+        // Far more than the application's buffer and the proxy's take: the proxy's writes of them to the application wait.
+        var interim = Encoding.ASCII.GetBytes("HTTP/1.1 102 Processing\r\nX-Pad: " + new string('a', 60 * 1024) + "\r\n\r\n");
+        for (var i = 0; i < OriginAnswerConnection.MaxInterim; i++)
+        {
+            await Loopback.SendAllAsync(origin, interim);
+        }
+        await Timeouts.WaitUntilAsync(() => app.Available > 0);
+
+        origin.LingerState = new LingerOption(true, 0);
+        origin.Close();
+        await sending.WaitAsync(Timeouts.Default);
+        var answer = Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.Contains("HTTP/1.1 502 Bad Gateway\r\n", answer);
+        // The head and what the relay held when the origin went (its window, and the pump's buffer it read into).
+        var taken = path.Relay.Metrics.Bytes.ToUpstream + 2 * window;
+        Assert.True(path.Bytes.ToUpstream <= taken, $"{path.Bytes.ToUpstream} bytes counted as delivered upstream; the tunnel took at most {taken}");
+    }
+
+    /// <summary>
     /// Starts an upload of <see cref="LargeBody"/> bytes through the proxy, its head read by the origin: the application
     /// sends its body in a task of its own (which fails if the connection is reset), whatever comes back meanwhile.
     /// </summary>
-    private static async Task<(Socket App, Socket Origin, Task Sending)> StartUploadAsync(ProxyInProcess path)
+    private static async Task<(Socket App, Socket Origin, Task Sending)> StartUploadAsync(ProxyInProcess path, int? receiveBufferSize = null)
     {
-        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: {LargeBody}\r\n\r\n");
+        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: {LargeBody}\r\n\r\n", receiveBufferSize);
         var sending = Task.Run(async () =>
         {
             var chunk = new byte[64 * 1024];
