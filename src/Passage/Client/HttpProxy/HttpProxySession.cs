@@ -70,7 +70,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 buffer.Return();
                 if (head.Method == "TRACE")
                 {
-                    await Refuse(app, RefusalReason.MethodNotAllowed, "TRACE is not echoed by this proxy").ConfigureAwait(false);
+                    metrics.Refused("http-proxy", RefusalReason.MethodNotAllowed);
+                    await LingeringClose.CloseAsync(app, TraceAnswer, time).ConfigureAwait(false);
                 }
                 else
                 {
@@ -148,7 +149,25 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     /// This proxy's answer to an OPTIONS it is the final recipient of (Max-Forwards: 0): what it does itself, opening
     /// tunnels and answering this (every other method goes on to the origin, whatever its Max-Forwards).
     /// </summary>
-    private static readonly byte[] OptionsAnswer = "HTTP/1.1 200 OK\r\nAllow: CONNECT, OPTIONS\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
+    private static readonly byte[] OptionsAnswer = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nAllow: {Allowed}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+
+    /// <summary>What this proxy does itself when it is a request's final recipient (Max-Forwards: 0).</summary>
+    private const string Allowed = "CONNECT, OPTIONS";
+
+    /// <summary>
+    /// This proxy's refusal of a TRACE it is the final recipient of: a 405 whose Allow tells the methods its OPTIONS answer
+    /// tells (a refusal of <see cref="Answer"/> would say CONNECT alone, as the relay's does).
+    /// </summary>
+    private static readonly byte[] TraceAnswer = MethodNotAllowed("TRACE is not echoed by this proxy");
+
+    private static byte[] MethodNotAllowed(string detail)
+    {
+        var answer = new ArrayBufferWriter<byte>(256);
+        answer.Write("HTTP/1.1 405 Method Not Allowed\r\nProxy-Status: "u8);
+        ProxyStatus.Write(answer, ProxyStatus.DefaultProxyName, RefusalReason.MethodNotAllowed.ProxyStatusErrorType(), detail);
+        answer.Write(Encoding.ASCII.GetBytes($"\r\nAllow: {Allowed}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
+        return answer.WrittenSpan.ToArray();
+    }
 
     /// <summary>What a 407 of this proxy offers: Basic (RFC 7617), the only scheme it reads.</summary>
     private const string Challenge = "Basic realm=\"passage\", charset=\"UTF-8\"";
