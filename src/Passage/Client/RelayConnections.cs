@@ -149,8 +149,9 @@ internal sealed class RelayConnections : IDisposable
     /// <summary>
     /// One TCP connection of the generation; it leaves the generation's set when closed: by the HTTP client when the
     /// connection has ended (the relay closed it, it broke, or it went quiet past its pings), or by the generation.
+    /// Internal for its tests alone.
     /// </summary>
-    private sealed class Transport(RelayConnections owner, Stream inner) : DelegatingStream(inner)
+    internal sealed class Transport(RelayConnections owner, Stream inner) : DelegatingStream(inner)
     {
         // Not disposed: it has no timer, and a tunnel may still register with its token.
         private readonly CancellationTokenSource _closed = new();
@@ -165,7 +166,18 @@ internal sealed class RelayConnections : IDisposable
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             var read = Inner.ReadAsync(buffer, cancellationToken);
-            return read.IsCompletedSuccessfully && (read.Result > 0 || buffer.IsEmpty) ? read : EndWatchedAsync(read, buffer.IsEmpty);
+            if (!read.IsCompletedSuccessfully)
+            {
+                return EndWatchedAsync(read, buffer.IsEmpty);
+            }
+            // Its result is taken here, once, and passed on as a result: a read completed through its source (a socket's,
+            // which completed just after it started) cannot be taken twice, the source being reused once it was.
+            var count = read.Result;
+            if (count == 0 && !buffer.IsEmpty)
+            {
+                _closed.Cancel();
+            }
+            return new ValueTask<int>(count);
         }
 
         private async ValueTask<int> EndWatchedAsync(ValueTask<int> read, bool empty)
