@@ -180,6 +180,8 @@ internal sealed class RelayConnections : IDisposable
             return new ValueTask<int>(count);
         }
 
+        // A connection waits in most of its reads: the state those waits hold is pooled rather than one object each.
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
         private async ValueTask<int> EndWatchedAsync(ValueTask<int> read, bool empty)
         {
             try
