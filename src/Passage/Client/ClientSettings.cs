@@ -68,7 +68,7 @@ public static class ClientSettings
                 MaxConnections = reader.GetInt("client:maxConnections", defaults.MaxConnections, 1, 1_000_000),
                 HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
                 IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
-                AdminEndpoint = Telemetry.AdminServer.ReadEndpoint(reader, "client:admin"),
+                AdminEndpoint = reader.GetListenEndpoint("client:admin"),
             });
     }
 

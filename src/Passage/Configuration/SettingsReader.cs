@@ -68,6 +68,24 @@ public sealed class SettingsReader
     /// <summary>The raw text of a scalar key from the top layer that sets it, or null.</summary>
     public string? GetString(string key) => Find(key) is { } hit ? hit.Configuration[key] : null;
 
+    /// <summary>
+    /// The endpoint to listen on that the scalar <paramref name="key"/> names (<see cref="ListenEndpoint"/>), or null when it
+    /// is not set; one that is no endpoint is an error naming the key, and null.
+    /// </summary>
+    public System.Net.IPEndPoint? GetListenEndpoint(string key)
+    {
+        if (GetString(key) is not { Length: > 0 } text)
+        {
+            return null;
+        }
+        if (ListenEndpoint.TryParse(text, out var endpoint, out var error))
+        {
+            return endpoint;
+        }
+        AddError(key, $"'{text}': {error}");
+        return null;
+    }
+
     /// <summary>A boolean (<c>true</c>/<c>false</c>); <paramref name="fallback"/> when unset.</summary>
     public bool GetBool(string key, bool fallback) => Get(key, fallback, "true or false", static (string s, out bool v) => bool.TryParse(s, out v));
 

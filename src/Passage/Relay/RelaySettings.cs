@@ -58,7 +58,7 @@ public static class RelaySettings
             CheckFiles(reader, connect);
             CheckNames(reader);
         }
-        var admin = Telemetry.AdminServer.ReadEndpoint(reader, "relay:admin");
+        var admin = reader.GetListenEndpoint("relay:admin");
         return new RelayOptions
         {
             Passthrough = passthrough,

@@ -39,25 +39,6 @@ public sealed partial class AdminServer : IAsyncDisposable
     /// </summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>
-    /// The admin listener's address from the setting <paramref name="key"/> (<c>relay.admin</c>, <c>client.admin</c>,
-    /// <c>general.adminBindAddress</c>), or null when it is not set; one that is no endpoint is an error naming the key.
-    /// </summary>
-    public static IPEndPoint? ReadEndpoint(Configuration.SettingsReader reader, string key)
-    {
-        ArgumentNullException.ThrowIfNull(reader);
-        if (reader.GetString(key) is not { Length: > 0 } text)
-        {
-            return null;
-        }
-        if (Configuration.ListenEndpoint.TryParse(text, out var endpoint, out var error))
-        {
-            return endpoint;
-        }
-        reader.AddError(key, $"'{text}': {error}");
-        return null;
-    }
-
     /// <summary>The address actually bound.</summary>
     public IPEndPoint LocalEndpoint { get; }
 

@@ -89,8 +89,8 @@ public static class TunnelSettings
             reader.AddError("general:peerHostname", "required with tls.ca: the name the other end's certificate must carry");
         }
 
-        var bindAddress = Endpoint(reader, "general:bindAddress", defaults.BindAddress);
-        var httpBindAddress = Endpoint(reader, "general:httpBindAddress", defaults.HttpBindAddress);
+        var bindAddress = reader.GetListenEndpoint("general:bindAddress") ?? defaults.BindAddress;
+        var httpBindAddress = reader.GetListenEndpoint("general:httpBindAddress") ?? defaults.HttpBindAddress;
         var connectAddress = Target(reader, "general:connectAddress", defaults.ConnectAddress);
         var httpConnectAddress = Target(reader, "general:httpConnectAddress", defaults.HttpConnectAddress);
         if (mode == TunnelMode.Client && connectAddress is null && reader.GetString("general:connectAddress") is null)
@@ -131,7 +131,7 @@ public static class TunnelSettings
             ConnectAddress = connectAddress,
             HttpBindAddress = httpBindAddress,
             HttpConnectAddress = httpConnectAddress,
-            AdminBindAddress = Telemetry.AdminServer.ReadEndpoint(reader, "general:adminBindAddress"),
+            AdminBindAddress = reader.GetListenEndpoint("general:adminBindAddress"),
             KeyFile = key ?? "",
             CertFile = cert,
             CaFile = ca,
@@ -177,20 +177,6 @@ public static class TunnelSettings
             return null;
         }
         return path;
-    }
-
-    private static IPEndPoint Endpoint(SettingsReader reader, string key, IPEndPoint fallback)
-    {
-        if (reader.GetString(key) is not { Length: > 0 } text)
-        {
-            return fallback;
-        }
-        if (ListenEndpoint.TryParse(text, out var endpoint, out var error))
-        {
-            return endpoint;
-        }
-        reader.AddError(key, $"'{text}': {error}");
-        return fallback;
     }
 
     private static HostPort? Target(SettingsReader reader, string key, HostPort? fallback)
