@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 
 namespace Passage.Transport;
 
@@ -324,9 +325,17 @@ public static partial class BytePump
             return null;
         }
 
-        /// <summary>The source ended: passes the half-close on to the destination.</summary>
+        /// <summary>
+        /// The source ended: passes the half-close on to the destination. A source whose end was a reset that the other
+        /// direction's write took the error of (<see cref="IEndOfStreamCheck"/>) failed instead: a
+        /// reset is never passed on as a clean end (RFC 9113 §8.5: the tunnel's client is to learn of it).
+        /// </summary>
         private async ValueTask<DirectionResult?> PassEndOfStreamAsync()
         {
+            if (_from is IEndOfStreamCheck source && source.EndOfStreamWasFailure())
+            {
+                return _run.Ended(_fromSide, new SocketException((int)SocketError.ConnectionReset));
+            }
             try
             {
                 await _to.CompleteWritesAsync(default).ConfigureAwait(false);

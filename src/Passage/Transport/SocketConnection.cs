@@ -18,7 +18,7 @@ namespace Passage.Transport;
 /// <para>Dispose (or abort) through this object, not the socket: that takes the socket out of the
 /// readiness set before it is closed and ends whatever waits on it.</para>
 /// </remarks>
-public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWrittenCount
+public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWrittenCount, IEndOfStreamCheck
 {
     private readonly bool _readiness;
     private SpinLock _lock = new(enableThreadOwnerTracking: false);
@@ -350,6 +350,38 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWri
         }
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>
+    /// Whether the end of stream a read has just returned was in fact the peer's reset (or another failure of the
+    /// connection) whose error a write took first. Linux reports a pending error to whichever call on the socket comes
+    /// next, once: when a write meets the reset, the next read finds the connection gone and returns 0 as if the peer had
+    /// sent its FIN. What tells the two apart is the connection's state: after a FIN it waits for this side's close
+    /// (CLOSE_WAIT); after a reset it is closed. A connection this side has half-closed is closed after the peer's FIN too
+    /// (its TIME_WAIT is another socket), so it cannot tell and says false; so does any other system, or a socket that
+    /// is not TCP.
+    /// </summary>
+    public bool EndOfStreamWasFailure()
+    {
+        if (!OperatingSystem.IsLinux() || Volatile.Read(ref _writesCompleted) != 0)
+        {
+            return false;
+        }
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            // tcp_info begins with tcpi_state; the kernel copies no more than asked for.
+            return Socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) >= 1 && info[0] == TcpStateClose;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    // getsockopt(IPPROTO_TCP, TCP_INFO) and the TCP_CLOSE state, as Linux numbers them.
+    private const int IpProtocolTcp = 6;
+    private const int TcpInfo = 11;
+    private const byte TcpStateClose = 7;
 
     /// <inheritdoc />
     public void Abort()

@@ -290,6 +290,42 @@ public abstract class BytePumpTests : IAsyncLifetime
         Assert.True(await Loopback.IsClosedByPeerAsync(_app));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Upstream_reset_whose_error_a_write_took_is_still_a_reset_not_a_clean_end(bool wrappedAsTheHttp2DoorDoes)
+    {
+        // The server resets; a write to it (the other direction's, in a real run) meets the reset and takes its error,
+        // so the relay's next read of it returns 0 as after a FIN. That is the order the pump runs into when the client
+        // sends while the destination resets. The HTTP/2 door's wrapper must pass the socket's answer on (IEndOfStreamCheck).
+        _server.LingerState = new LingerOption(true, 0);
+        _server.Close();
+        var reset = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            using var cts = new CancellationTokenSource(Timeouts.Default);
+            while (true)
+            {
+                await _relayOut.SendAsync("x"u8.ToArray(), SocketFlags.None, cts.Token);
+                await Task.Delay(10, cts.Token);
+            }
+        });
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+
+        var pump = wrappedAsTheHttp2DoorDoes
+            ? BytePump.RunAsync(
+                new SocketConnection(_relayIn),
+                new Passage.Relay.Connect.Http2TunnelDestination(new SocketConnection(_relayOut), TimeProvider.System),
+                new PumpOptions { ZeroCopy = ZeroCopy })
+            : StartPump();
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Failed, result.End);
+        Assert.Equal(PumpSide.Upstream, result.FailedSide);
+        Assert.Equal(SocketError.ConnectionReset, result.SocketError);
+        // The client is reset too, not sent a FIN that would say the destination ended cleanly.
+        var toldClient = await Assert.ThrowsAsync<SocketException>(() => Loopback.ReadToEndAsync(_app));
+        Assert.Equal(SocketError.ConnectionReset, toldClient.SocketErrorCode);
+    }
+
     [Fact]
     public async Task Bytes_the_upstream_read_before_it_reset_are_counted_though_the_write_that_carried_them_failed()
     {

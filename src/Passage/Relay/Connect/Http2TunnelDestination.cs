@@ -17,7 +17,7 @@ namespace Passage.Relay.Connect;
 /// resets its stream before END_STREAM abandons the tunnel midway: the destination is reset, as a close would tell it
 /// the bytes were whole. The bytes read and dropped are counted nowhere: the pump counts only what it delivered.
 /// </remarks>
-internal sealed class Http2TunnelDestination(SocketConnection destination, TimeProvider time) : IDuplexConnection, IWrittenCount
+internal sealed class Http2TunnelDestination(SocketConnection destination, TimeProvider time) : IDuplexConnection, IWrittenCount, IEndOfStreamCheck
 {
     /// <summary>Cancels the pump's wait for the destination's bytes, where an abort that leaves it whole does not.</summary>
     private readonly CancellationTokenSource _reads = new();
@@ -34,6 +34,9 @@ internal sealed class Http2TunnelDestination(SocketConnection destination, TimeP
 
     /// <inheritdoc />
     public long Written => destination.Written;
+
+    /// <inheritdoc />
+    public bool EndOfStreamWasFailure() => destination.EndOfStreamWasFailure();
 
     /// <summary>
     /// The client ended the tunnel's stream (reset it, or its connection went) before the relay did: true when the client's
