@@ -21,10 +21,19 @@ internal sealed class ManualTimeProvider : TimeProvider
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
+        Interlocked.Increment(ref _created);
         var timer = new ManualTimer(this, callback, state);
         timer.Change(dueTime, period);
         return timer;
     }
+
+    private int _created;
+
+    /// <summary>
+    /// Timers created so far: a test that waits for a new timer to be armed can tell it from an older one that its owner
+    /// has not disposed yet (a <c>Task.WaitAsync</c> disposes its timer after its task has completed).
+    /// </summary>
+    public int CreatedTimers => Volatile.Read(ref _created);
 
     /// <summary>Timers that are set to fire: a test can wait for code under test to have armed its own.</summary>
     public int ArmedTimers

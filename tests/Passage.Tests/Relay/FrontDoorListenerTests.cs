@@ -139,6 +139,7 @@ public sealed class FrontDoorListenerTests
                 waiting.Add(await ConnectAsync(full.Listener));
             }
 
+            var timersBefore = full.Time.CreatedTimers;
             full.Held.End();
             var admitted = await full.NextHandedAsync();
             Assert.Equal(waiting[0].LocalEndPoint, admitted.Socket.RemoteEndPoint);
@@ -149,8 +150,10 @@ public sealed class FrontDoorListenerTests
             Assert.All(waiting.Skip(2), client => Assert.False(client.Poll(0, SelectMode.SelectRead), "a waiting client was closed"));
             Assert.Single(full.Logger.Named("ConnectionLimitReached"));
 
-            // A pause that passes with no slot free refuses one more, and no other.
-            await Timeouts.WaitUntilAsync(() => full.Time.ArmedTimers > 0);
+            // A pause that passes with no slot free refuses one more, and no other. The pause is the one armed after this
+            // refusal: the first one's timer may still be armed a moment after the slot freed it (it used to be the
+            // one waited for, and the clock then moved before the new pause began, which then never ended).
+            await Timeouts.WaitUntilAsync(() => full.Time.CreatedTimers > timersBefore && full.Time.ArmedTimers > 0);
             full.Time.Advance(FrontDoorListener.AcceptPause);
             Assert.True(await Loopback.IsClosedByPeerAsync(waiting[2]));
             await Timeouts.WaitUntilAsync(() => full.Metrics[Refused] == 3);
@@ -215,6 +218,8 @@ public sealed class FrontDoorListenerTests
                 full.Held = await full.NextHandedAsync();
                 Assert.True(await IsRefusedAsync(full.Listener));
                 Assert.Equal(1, full.Metrics[Refused]);
+                // The pause after that refusal has begun (its timer comes just after the refusal is seen).
+                await Timeouts.WaitUntilAsync(() => full.Time.ArmedTimers > 0);
                 return full;
             }
             catch
