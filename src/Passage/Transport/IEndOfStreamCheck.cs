@@ -2,8 +2,8 @@ namespace Passage.Transport;
 
 /// <summary>
 /// An end of a pump that can tell whether the end of stream a read of it just returned was in fact its connection's failure
-/// (<see cref="SocketConnection.EndOfStreamWasFailure"/>): the pump then ends the tunnel as failed rather than pass a clean
-/// end on. An end that wraps a socket connection and reads straight from it passes the socket's answer on.
+/// (<see cref="TcpState"/>): the pump then ends the tunnel as failed rather than pass a clean end on. An end that wraps a
+/// socket connection and reads straight from it passes the socket's answer on.
 /// </summary>
 internal interface IEndOfStreamCheck
 {

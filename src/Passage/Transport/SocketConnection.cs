@@ -351,37 +351,9 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWri
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>
-    /// Whether the end of stream a read has just returned was in fact the peer's reset (or another failure of the
-    /// connection) whose error a write took first. Linux reports a pending error to whichever call on the socket comes
-    /// next, once: when a write meets the reset, the next read finds the connection gone and returns 0 as if the peer had
-    /// sent its FIN. What tells the two apart is the connection's state: after a FIN it waits for this side's close
-    /// (CLOSE_WAIT); after a reset it is closed. A connection this side has half-closed is closed after the peer's FIN too
-    /// (its TIME_WAIT is another socket), so it cannot tell and says false; so does any other system, or a socket that
-    /// is not TCP.
-    /// </summary>
-    public bool EndOfStreamWasFailure()
-    {
-        if (!OperatingSystem.IsLinux() || Volatile.Read(ref _writesCompleted) != 0)
-        {
-            return false;
-        }
-        Span<byte> info = stackalloc byte[8];
-        try
-        {
-            // tcp_info begins with tcpi_state; the kernel copies no more than asked for.
-            return Socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) >= 1 && info[0] == TcpStateClose;
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
-    }
-
-    // getsockopt(IPPROTO_TCP, TCP_INFO) and the TCP_CLOSE state, as Linux numbers them.
-    private const int IpProtocolTcp = 6;
-    private const int TcpInfo = 11;
-    private const byte TcpStateClose = 7;
+    /// <inheritdoc />
+    /// <remarks>Its TCP state (<see cref="TcpState.IsClosed"/>), unless this object has half-closed the socket.</remarks>
+    public bool EndOfStreamWasFailure() => Volatile.Read(ref _writesCompleted) == 0 && TcpState.IsClosed(Socket);
 
     /// <inheritdoc />
     public void Abort()

@@ -7,7 +7,7 @@ namespace Passage.Transport;
 /// An <see cref="IDuplexConnection"/> over a <see cref="Stream"/>: TLS (<see cref="SslStream"/>), an
 /// HTTP/2 tunnel, or anything else with a byte interface. Owns the stream.
 /// </summary>
-public sealed class StreamConnection : IDuplexConnection
+public sealed class StreamConnection : IDuplexConnection, IEndOfStreamCheck
 {
     private readonly Stream _stream;
     private readonly Func<Stream, CancellationToken, ValueTask>? _completeWrites;
@@ -71,6 +71,13 @@ public sealed class StreamConnection : IDuplexConnection
         // Without a transport socket there is no half-close: end of stream is signalled by disposal.
         _transport?.Shutdown(SocketShutdown.Send);
     }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The transport socket's TCP state (<see cref="TcpState.IsClosed"/>), unless this object has ended its writes; false
+    /// without a transport socket. A TLS stream's end without close_notify comes from its transport's end.
+    /// </remarks>
+    public bool EndOfStreamWasFailure() => _transport is not null && Volatile.Read(ref _writesCompleted) == 0 && TcpState.IsClosed(_transport);
 
     /// <inheritdoc />
     public void Abort()

@@ -295,21 +295,9 @@ public abstract class BytePumpTests : IAsyncLifetime
     [InlineData(true)]
     public async Task Upstream_reset_whose_error_a_write_took_is_still_a_reset_not_a_clean_end(bool wrappedAsTheHttp2DoorDoes)
     {
-        // The server resets; a write to it (the other direction's, in a real run) meets the reset and takes its error,
-        // so the relay's next read of it returns 0 as after a FIN. That is the order the pump runs into when the client
-        // sends while the destination resets. The HTTP/2 door's wrapper must pass the socket's answer on (IEndOfStreamCheck).
-        _server.LingerState = new LingerOption(true, 0);
-        _server.Close();
-        var reset = await Assert.ThrowsAsync<SocketException>(async () =>
-        {
-            using var cts = new CancellationTokenSource(Timeouts.Default);
-            while (true)
-            {
-                await _relayOut.SendAsync("x"u8.ToArray(), SocketFlags.None, cts.Token);
-                await Task.Delay(10, cts.Token);
-            }
-        });
-        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+        // The order the pump runs into when the client sends while the destination resets: the write to it takes the
+        // reset's error, and the read then finds an end of stream. The HTTP/2 door's wrapper must pass the socket's answer on (IEndOfStreamCheck).
+        await ResetAndLetAWriteTakeTheError(_server, _relayOut);
 
         var pump = wrappedAsTheHttp2DoorDoes
             ? BytePump.RunAsync(
@@ -324,6 +312,44 @@ public abstract class BytePumpTests : IAsyncLifetime
         // The client is reset too, not sent a FIN that would say the destination ended cleanly.
         var toldClient = await Assert.ThrowsAsync<SocketException>(() => Loopback.ReadToEndAsync(_app));
         Assert.Equal(SocketError.ConnectionReset, toldClient.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Client_reset_whose_error_a_write_took_reaches_the_upstream_as_a_reset_through_a_stream_connection()
+    {
+        // As above from the client's side, read through a stream as the TLS front door reads it (there with TLS over it):
+        // the transport socket's state tells the reset from a FIN, or the destination would be sent a FIN that says the
+        // client's bytes were whole.
+        await ResetAndLetAWriteTakeTheError(_app, _relayIn);
+
+        var result = await BytePump.RunAsync(
+            new StreamConnection(new SocketStream(new SocketConnection(_relayIn)), _relayIn),
+            new SocketConnection(_relayOut),
+            new PumpOptions { ZeroCopy = ZeroCopy }).WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Failed, result.End);
+        Assert.Equal(PumpSide.Client, result.FailedSide);
+        var toldServer = await Assert.ThrowsAsync<SocketException>(() => Loopback.ReadToEndAsync(_server));
+        Assert.Equal(SocketError.ConnectionReset, toldServer.SocketErrorCode);
+    }
+
+    /// <summary>
+    /// <paramref name="peer"/> resets its connection, and a write of <paramref name="relaySide"/> (the other direction's, in
+    /// a real run) meets the reset and takes its error: the relay's next read of it returns 0 as after a FIN.
+    /// </summary>
+    private static async Task ResetAndLetAWriteTakeTheError(Socket peer, Socket relaySide)
+    {
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Close();
+        var reset = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            using var cts = new CancellationTokenSource(Timeouts.Default);
+            while (true)
+            {
+                await relaySide.SendAsync("x"u8.ToArray(), SocketFlags.None, cts.Token);
+                await Task.Delay(10, cts.Token);
+            }
+        });
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
     }
 
     [Fact]
