@@ -116,7 +116,11 @@ internal static class ConnectTarget
 
             if (!TryParsePort(rest[1..], out port))
             {
-                detail = "request target port is not a number from 1 to 65535";
+                // A URI's delimiters after the colon are a URI sent for an authority (https://host:443, host:443/path),
+                // not a port that is out of range.
+                detail = rest[1..].IndexOfAny(UriDelimiters) >= 0
+                    ? "request target is not in authority-form (host:port)"
+                    : "request target port is not a number from 1 to 65535";
                 return false;
             }
         }
@@ -125,6 +129,9 @@ internal static class ConnectTarget
         detail = "";
         return true;
     }
+
+    /// <summary>What ends a URI's authority or begins its userinfo (RFC 3986 §3.2), and a second port's colon.</summary>
+    private static ReadOnlySpan<byte> UriDelimiters => "/?#@:"u8;
 
     // RFC 3986 §3.2.3: port = *DIGIT; a CONNECT needs one (RFC 9110 §9.3.6), and 0 is no TCP port to dial.
     private static bool TryParsePort(ReadOnlySpan<byte> digits, out int port)

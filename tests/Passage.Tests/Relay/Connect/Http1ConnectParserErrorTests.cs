@@ -111,6 +111,22 @@ public sealed class Http1ConnectParserErrorTests
         Assert.Equal(RefusalReason.MalformedRequest, refusal.Reason);
     }
 
+    [Theory]
+    [InlineData("https://origin.test:443", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:443/path", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:443?q", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:443#f", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:443:443", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:x@other.test:443", "request target is not in authority-form (host:port)")]
+    [InlineData("origin.test:65536", "request target port is not a number from 1 to 65535")]
+    [InlineData("origin.test:+443", "request target port is not a number from 1 to 65535")]
+    [InlineData("origin.test:https", "request target port is not a number from 1 to 65535")]
+    public void A_uri_sent_for_an_authority_is_said_to_be_one_and_a_bad_port_a_bad_port(string target, string detail)
+    {
+        // "https://origin.test:443" used to be answered "port is not a number", its port being "//origin.test:443".
+        Assert.Equal(detail, Heads.Refusal($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").Detail);
+    }
+
     [Fact]
     public void Overlong_host_is_malformed()
     {
