@@ -126,7 +126,7 @@ internal static class Http1ConnectDialer
                 return new TunnelAttempt(new TunnelStream(stream, closed, $"{relay.Host}:{relay.Port}"), default, "");
             }
             var proxyStatus = answer.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase))?["Proxy-Status:".Length..].Trim();
-            return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}");
+            return TunnelAttempt.Refused(status, proxyStatus);
         }
         catch (AuthenticationException e)
         {

@@ -171,7 +171,7 @@ public sealed partial class PassageClient : IAsyncDisposable
             }
         }
         Metrics.TunnelFailed(last.Failure);
-        throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})");
+        throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})", details: last.RelayDetails);
     }
 
     /// <summary>

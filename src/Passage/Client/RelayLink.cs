@@ -192,7 +192,7 @@ internal sealed class RelayLink : IDisposable
                 return TunnelAttempt.Failed(TunnelFailure.RelayError, $"{status}: the relay opened the tunnel, but over HTTP/2 this client can use only a 200's");
             }
             var proxyStatus = response.Headers.TryGetValues("Proxy-Status", out var values) ? string.Join(", ", values) : null;
-            return TunnelAttempt.Failed(TunnelFailures.FromAnswer(status, proxyStatus), $"{status} {proxyStatus}".Trim());
+            return TunnelAttempt.Refused(status, proxyStatus);
         }
     }
 

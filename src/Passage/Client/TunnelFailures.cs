@@ -61,6 +61,61 @@ public static class TunnelFailures
         };
     }
 
+    /// <summary>What <paramref name="failure"/> means, for a person (an application's answer names it so).</summary>
+    public static string Describe(this TunnelFailure failure) => failure switch
+    {
+        TunnelFailure.RelayUnavailable => "no relay could be reached",
+        TunnelFailure.PinMismatch => "the relay did not present its pinned key",
+        TunnelFailure.RelayBusy => "the relay is at its tunnel limit or stopping",
+        TunnelFailure.AuthenticationRequired => "the relay refused this client's credentials",
+        TunnelFailure.DestinationDenied => "the relay does not allow this destination",
+        TunnelFailure.DnsError => "the destination's name did not resolve at the relay",
+        TunnelFailure.ConnectionRefused => "the destination refused the connection",
+        TunnelFailure.Unreachable => "the destination could not be reached from the relay",
+        TunnelFailure.Timeout => "the destination did not answer the relay in time",
+        TunnelFailure.InvalidRequest => "the relay found the request malformed",
+        TunnelFailure.Other => "the relay could not reach the destination",
+        _ => "the relay answered what this client cannot pass on",
+    };
+
+    /// <summary>
+    /// The <c>details</c> parameter of a Proxy-Status value (RFC 9209 §2.1.5, an RFC 8941 sf-string, unescaped), or
+    /// null when there is none or it is not a well-formed string.
+    /// </summary>
+    public static string? DetailsOf(string? proxyStatus)
+    {
+        const string Key = "details=\"";
+        var at = proxyStatus?.IndexOf(Key, StringComparison.Ordinal) ?? -1;
+        if (at < 0)
+        {
+            return null;
+        }
+        var text = new System.Text.StringBuilder();
+        for (var i = at + Key.Length; i < proxyStatus!.Length; i++)
+        {
+            var c = proxyStatus[i];
+            if (c == '"')
+            {
+                return text.ToString();
+            }
+            if (c == '\\')
+            {
+                // Only \\ and \" are escapes (RFC 8941 §3.3.3).
+                if (++i == proxyStatus.Length || proxyStatus[i] is not ('\\' or '"'))
+                {
+                    return null;
+                }
+                c = proxyStatus[i];
+            }
+            else if (c is < ' ' or > '~')
+            {
+                return null;
+            }
+            text.Append(c);
+        }
+        return null;
+    }
+
     /// <summary>The <c>error</c> parameter of a Proxy-Status value, or null.</summary>
     public static string? ErrorType(string? proxyStatus)
     {

@@ -777,7 +777,8 @@ public sealed class ClientProcessTests
         // An authority the proxy's own reading lets through (letters, dots, a port), but no host name: an empty label.
         var head = await ConnectThroughHttpProxyAsync(http, "a..b:40443");
         Assert.StartsWith("HTTP/1.1 400 ", head);
-        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"InvalidRequest\"\r\n", head);
+        // The relay's own words pass on (the proxy said "InvalidRequest", an enum's name, before).
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"not a valid host name\"\r\n", head);
         // Not asked of the relay (whose refusal would be 0x01, as for any malformed request): a name the relay's syntax
         // refuses is host unreachable at once, as an empty one is.
         Assert.Equal(0x04, await SocksReplyCodeAsync(socks, "a/b", 40443));
@@ -846,7 +847,7 @@ public sealed class ClientProcessTests
 
         var head = await ConnectThroughHttpProxyAsync(http, "origin.test:443");
         Assert.StartsWith("HTTP/1.1 503 ", head);
-        Assert.Contains("\r\nProxy-Status: passage; error=destination_unavailable; details=\"RelayUnavailable\"\r\n", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=destination_unavailable; details=\"no relay could be reached\"\r\n", head);
         Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
     }
 
@@ -860,7 +861,7 @@ public sealed class ClientProcessTests
 
         var head = await ConnectThroughHttpProxyAsync(http, "origin.test:443");
         Assert.StartsWith("HTTP/1.1 503 ", head);
-        Assert.Contains("\r\nProxy-Status: passage; error=tls_certificate_error; details=\"PinMismatch\"\r\n", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=tls_certificate_error; details=\"the relay did not present its pinned key\"\r\n", head);
         Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
     }
 

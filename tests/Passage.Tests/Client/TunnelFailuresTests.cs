@@ -34,6 +34,33 @@ public sealed class TunnelFailuresTests
     public void A_relay_answer_maps_to_the_failure_it_describes(int status, string? proxyStatus, TunnelFailure expected) =>
         Assert.Equal(expected, TunnelFailures.FromAnswer(status, proxyStatus));
 
+    [Theory]
+    [InlineData("passage; error=dns_error; details=\"HostNotFound\"", "HostNotFound")]
+    [InlineData("passage; error=http_request_denied; details=\"destination not allowed by the relay's policy\"", "destination not allowed by the relay's policy")]
+    [InlineData("passage; error=http_request_error; details=\"a \\\"quoted\\\" \\\\ word\"", "a \"quoted\" \\ word")]
+    [InlineData("passage; details=\"first\"; error=dns_error", "first")]
+    [InlineData("passage; error=dns_error", null)]
+    [InlineData(null, null)]
+    [InlineData("passage; error=dns_error; details=\"not closed", null)]
+    [InlineData("passage; error=dns_error; details=\"bad \\x escape\"", null)]
+    [InlineData("passage; error=dns_error; details=\"a\tcontrol\"", null)]
+    [InlineData("passage; error=dns_error; details=token", null)]
+    public void A_relay_s_details_are_read_as_the_string_it_sent_or_not_at_all(string? proxyStatus, string? expected) =>
+        Assert.Equal(expected, TunnelFailures.DetailsOf(proxyStatus));
+
+    [Fact]
+    public void Every_failure_has_words_for_a_person_and_an_exception_without_the_relay_s_uses_them()
+    {
+        foreach (var failure in Enum.GetValues<TunnelFailure>())
+        {
+            var words = failure.Describe();
+            Assert.False(string.IsNullOrWhiteSpace(words));
+            Assert.NotEqual(failure.ToString(), words);
+            Assert.Equal(words, new PassageTunnelException(failure, "message").Details);
+        }
+        Assert.Equal("HostNotFound", new PassageTunnelException(TunnelFailure.DnsError, "message", details: "HostNotFound").Details);
+    }
+
     [Fact]
     public void Only_the_relay_s_own_failures_send_the_client_to_another_relay()
     {

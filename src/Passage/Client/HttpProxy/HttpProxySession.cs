@@ -87,7 +87,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             }
             catch (PassageTunnelException e)
             {
-                await Refuse(app, e.Failure.Http(), e.Failure.ToString()).ConfigureAwait(false);
+                await Refuse(app, e.Failure.Http(), e.Details).ConfigureAwait(false);
                 return;
             }
 
