@@ -119,13 +119,17 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                     await Refuse(app, RefusalReason.MalformedRequest, malformed).ConfigureAwait(false);
                     return;
                 }
-                // The tunnel ends as a whole once the origin has ended its side too, or at the idle timeout. Meanwhile the
-                // application's connection, its answer out whole, closes gracefully (an answer cut short reset it already).
+                // The tunnel ends as a whole once the origin has ended its side too. The request said Connection: close and
+                // its answer is whole, so an origin that keeps its side open is waited for briefly, as a lingering close
+                // waits for its peer, not until the idle timeout: then the tunnel's disposal ends it. Meanwhile the
+                // application's connection, its answer out whole, closes gracefully (an answer cut short reset it already),
+                // taking what is left of its body until the idle timeout.
                 using var deadline = new Deadline(pump.IdleTimeout, time, closeAll);
+                using var originEnd = new Deadline(LingeringClose.Deadline, time, closeAll);
                 var closing = request.Answered ? request.CloseAnsweredAsync(time, deadline.Token) : Task.CompletedTask;
                 try
                 {
-                    await answer.DrainAsync(deadline.Token).ConfigureAwait(false);
+                    await answer.DrainAsync(originEnd.Token).ConfigureAwait(false);
                 }
                 finally
                 {

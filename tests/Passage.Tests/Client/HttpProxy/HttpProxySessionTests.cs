@@ -41,6 +41,36 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// An origin that ignores the request's Connection: close keeps its connection open after its whole answer. The
+    /// application is answered, and the client ends the tunnel after a brief wait for the origin's end (the relay then
+    /// closes the origin's connection), and lets the application's connection go. Both used to be held until the idle
+    /// timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_whose_origin_ignores_connection_close_ends_after_the_whole_answer()
+    {
+        await using var path = await ProxyInProcess.StartAsync();
+        var (app, origin) = await path.SendAsync($"GET http://origin.test:{path.OriginPort}/a HTTP/1.1\r\n\r\n");
+        using var _ = app;
+        using var __ = origin;
+        Assert.EndsWith("\r\nConnection: close\r\n\r\n", await ConnectHarness.ReadHeadAsync(origin));
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+        app.Shutdown(SocketShutdown.Send);
+
+        await Timeouts.WaitUntilAsync(() => path.Relay.Relay.OpenTunnels == 0, () => $"{path.Relay.Relay.OpenTunnels} tunnels open at the relay");
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections open");
+        try
+        {
+            Assert.Empty(await Loopback.ReadToEndAsync(origin));
+        }
+        catch (SocketException)
+        {
+            // The relay reset the origin's connection as the tunnel ended: it ended all the same.
+        }
+    }
+
+    /// <summary>
     /// Once the answer is out whole and the request was whole, the tunnel ends (the origin reads the request's end, and the
     /// relay holds no tunnel) and the application's connection is let go, though the application keeps its side open, as
     /// a client that pools connections may. They used to be held until the application closed, or the idle timeout.
