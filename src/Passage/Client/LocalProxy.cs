@@ -29,7 +29,8 @@ public sealed partial class LocalProxy : IAsyncDisposable
 
     /// <summary>
     /// Binds the front doors and starts serving. Their connections are counted in <paramref name="metrics"/>, by default the
-    /// client's own (<see cref="PassageClient.Metrics"/>).
+    /// client's own (<see cref="PassageClient.Metrics"/>), and those that ended in the client's own always
+    /// (<c>passage.client.connections.closed</c>).
     /// </summary>
     public static LocalProxy Start(PassageClient client, LocalProxyOptions options, ILoggerFactory? loggerFactory = null, RelayMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
@@ -57,7 +58,7 @@ public sealed partial class LocalProxy : IAsyncDisposable
             if (options.SocksEndpoints.Count > 0)
             {
                 var socks = new Socks5Session(client, options, metrics, pump, time);
-                var listener = new FrontDoorListener("socks", options.SocksEndpoints, limits, ServedToTheEnd(socks.HandleAsync), logger, metrics, time);
+                var listener = new FrontDoorListener("socks", options.SocksEndpoints, limits, ServedToTheEnd(socks.HandleAsync, client.Metrics, "socks"), logger, metrics, time);
                 proxy._listeners.Add(listener);
                 listener.Start();
                 proxy.SocksEndpoints = listener.LocalEndpoints;
@@ -65,7 +66,7 @@ public sealed partial class LocalProxy : IAsyncDisposable
             if (options.HttpEndpoints.Count > 0)
             {
                 var http = new HttpProxySession(client, options, metrics, pump, time);
-                var listener = new FrontDoorListener("http-proxy", options.HttpEndpoints, limits, ServedToTheEnd(http.HandleAsync), logger, metrics, time);
+                var listener = new FrontDoorListener("http-proxy", options.HttpEndpoints, limits, ServedToTheEnd(http.HandleAsync, client.Metrics, "http-proxy"), logger, metrics, time);
                 proxy._listeners.Add(listener);
                 listener.Start();
                 proxy.HttpEndpoints = listener.LocalEndpoints;
@@ -84,12 +85,20 @@ public sealed partial class LocalProxy : IAsyncDisposable
 
     /// <summary>
     /// These sessions serve each connection to its end in one task (their tunnels are streams through
-    /// the client, not a relay's idle sockets by the ten thousand), so nothing is handed on.
+    /// the client, not a relay's idle sockets by the ten thousand), so nothing is handed on, and the connection is
+    /// counted closed in <paramref name="metrics"/> as its task ends.
     /// </summary>
-    private static ConnectionHandler ServedToTheEnd(Func<Socket, long, CancellationToken, Task> serve) =>
+    private static ConnectionHandler ServedToTheEnd(Func<Socket, long, CancellationToken, Task> serve, ClientMetrics metrics, string frontDoor) =>
         async (socket, id, _, closeAll) =>
         {
-            await serve(socket, id, closeAll).ConfigureAwait(false);
+            try
+            {
+                await serve(socket, id, closeAll).ConfigureAwait(false);
+            }
+            finally
+            {
+                metrics.ConnectionClosed(frontDoor);
+            }
             return false;
         };
 

@@ -7,7 +7,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// The counters of a <see cref="PassageClient"/> (meter <c>Passage.Client</c>): tunnels opened and failed, its relays by
 /// state, and the front-door counters of the local proxies serving it (<see cref="FrontDoors"/>, the same instruments a
-/// relay's front doors count into, named <c>passage.client.*</c>). All aggregate: no tag carries an application's address,
+/// relay's front doors count into, named <c>passage.client.*</c>, and the connections they closed). All aggregate: no tag carries an application's address,
 /// a destination or a relay.
 /// </summary>
 public sealed class ClientMetrics : IDisposable
@@ -18,6 +18,7 @@ public sealed class ClientMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _tunnelsOpened;
     private readonly Counter<long> _tunnelsFailed;
+    private readonly Counter<long> _connectionsClosed;
 
     /// <summary>Creates the instruments; <paramref name="relays"/> tells how many relays are in each state when read.</summary>
     internal ClientMetrics(Func<RelayStates> relays)
@@ -28,6 +29,8 @@ public sealed class ClientMetrics : IDisposable
             "Tunnels a relay opened (its 2xx came), for the local proxies and the library alike");
         _tunnelsFailed = _meter.CreateCounter<long>("passage.client.tunnels.failed", "{tunnel}",
             "Tunnels no relay opened, by the failure the application was given (failure)");
+        _connectionsClosed = _meter.CreateCounter<long>("passage.client.connections.closed", "{connection}",
+            "Local proxy connections ended, by front door (front_door): each one counted in connections.open, once it ends, refused or served");
         _meter.CreateObservableGauge("passage.client.relays", () => ObserveRelays(relays()), "{relay}",
             "Configured relays by state: up (new tunnels go there), refusing (up, but it refused this client's credentials lately), down (failed; probed with backoff)");
     }
@@ -40,6 +43,13 @@ public sealed class ClientMetrics : IDisposable
 
     /// <summary>Counts a tunnel a relay opened.</summary>
     internal void TunnelOpened() => _tunnelsOpened.Add(1);
+
+    /// <summary>
+    /// Counts a local proxy's connection that has ended, by its front door (<c>socks</c>, <c>http-proxy</c>): each one
+    /// counted in <c>connections.open</c>, refused or served, once it ends (one refused at the connection limit never
+    /// opened, and is counted in <c>connections.refused</c> alone).
+    /// </summary>
+    internal void ConnectionClosed(string frontDoor) => _connectionsClosed.Add(1, new KeyValuePair<string, object?>("front_door", frontDoor));
 
     /// <summary>Counts a tunnel no relay opened, by the failure reported for it.</summary>
     internal void TunnelFailed(TunnelFailure failure) => _tunnelsFailed.Add(1, new KeyValuePair<string, object?>("failure", Name(failure)));

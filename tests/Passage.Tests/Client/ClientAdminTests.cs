@@ -74,6 +74,40 @@ public sealed class ClientAdminTests
         Assert.Equal(4, Value(metrics, "passage_client_connections_accepted_total{front_door=\"socks\"}"));
     }
 
+    /// <summary>
+    /// Each local connection is counted closed, by its front door, once it ends: refused or left before its request alike,
+    /// and not while it is open. Before, a client counted none (accepted less open was all an operator had).
+    /// </summary>
+    [Fact]
+    public async Task Closed_connections_are_counted_by_front_door()
+    {
+        await using var relay = await RelayProcess.StartAsync();
+        await using var client = await AdminClient.StartAsync(relay.Address.ToString());
+
+        // SOCKS4 at the SOCKS5 port, and a line that is not HTTP at the HTTP proxy: both refused.
+        foreach (var (port, attempt) in new[] { (client.Socks, new byte[] { 4, 1, 0, 80, 127, 0, 0, 1, 0 }), (client.Http, "\u0001\r\n"u8.ToArray()) })
+        {
+            using var refused = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await refused.ConnectAsync(IPAddress.Loopback, port);
+            await refused.SendAsync(attempt);
+            Assert.True(await Loopback.IsClosedByPeerAsync(refused));
+        }
+        await client.Admin.MetricsWhenAsync(m =>
+            Value(m, "passage_client_connections_closed_total{front_door=\"socks\"}") == 1 && Value(m, "passage_client_connections_closed_total{front_door=\"http-proxy\"}") == 1);
+
+        // One open is not counted closed while it lasts, and is once it leaves before its request.
+        using var held = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await held.ConnectAsync(IPAddress.Loopback, client.Http);
+        var open = await client.Admin.MetricsWhenAsync(m => Value(m, "passage_client_connections_accepted_total{front_door=\"http-proxy\"}") == 2 && Value(m, "passage_client_connections_open") == 1);
+        Assert.Equal(1, Value(open, "passage_client_connections_closed_total{front_door=\"http-proxy\"}"));
+        held.Close();
+        var closed = await client.Admin.MetricsWhenAsync(m =>
+            Value(m, "passage_client_connections_closed_total{front_door=\"http-proxy\"}") == 2 && Value(m, "passage_client_connections_open") == 0);
+        Assert.Equal(1, Value(closed, "passage_client_connections_closed_total{front_door=\"socks\"}"));
+        Assert.Contains("# TYPE passage_client_connections_closed_total counter", closed);
+        Assert.DoesNotContain("127.0.0.1", closed);
+    }
+
     [Fact]
     public async Task Metrics_count_the_clients_tunnels_and_connections_under_its_own_names_and_name_no_address()
     {
