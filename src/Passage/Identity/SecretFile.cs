@@ -32,8 +32,9 @@ internal static partial class SecretFile
         // Else the framework's "Is a directory", or without overwrite "already exists", as if it could be replaced.
         if (Directory.Exists(fullPath))
         {
-            var through = overwrite && fullPath != Path.GetFullPath(path) ? $" (the symbolic link leads to '{fullPath}')" : "";
-            throw new IOException($"'{path}' is a directory{through}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).");
+            // Without overwrite no link was followed above; the directory is named all the same, as it is with it.
+            var directory = overwrite ? fullPath : File.ResolveLinkTarget(fullPath, returnFinalTarget: true)?.FullName ?? fullPath;
+            throw new IOException($"'{path}' is a directory{LeadsTo(path, directory)}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).");
         }
         CreateDirectory(Path.GetDirectoryName(fullPath));
         if (!overwrite)
@@ -43,13 +44,15 @@ internal static partial class SecretFile
                 throw new IOException($"'{path}' already exists; refusing to overwrite it.");
             }
             // CreateNew also refuses a file that appeared since the check (O_EXCL).
-            WriteNew(fullPath, content);
+            WriteIn(Path.GetDirectoryName(fullPath), fullPath, content, $"'{path}'", "");
             return;
         }
 
-        var directory = Path.GetDirectoryName(fullPath) ?? throw new IOException($"'{path}' has no directory.");
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
-        WriteNew(temporary, content);
+        var parent = Path.GetDirectoryName(fullPath) ?? throw new IOException($"'{path}' has no directory.");
+        var temporary = Path.Combine(parent, $".{Path.GetFileName(fullPath)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
+        // The temporary file's own name would say nothing to whoever asked for the key: the directory it could not be
+        // made in, and why, are what to fix (through a link, one they may not have had in mind).
+        WriteIn(parent, temporary, content, $"'{path}'{LeadsTo(path, fullPath)}", ", where the new key is first written beside the old one, then renamed over it");
         try
         {
             // rename(2) within one directory replaces the target atomically.
@@ -61,6 +64,13 @@ internal static partial class SecretFile
             throw;
         }
     }
+
+    /// <summary>
+    /// Where the symbolic link <paramref name="path"/> leads (<paramref name="resolved"/>), in words to follow its name in
+    /// a message (<c> (the symbolic link leads to '/etc/passage/relay.pem')</c>); empty when it leads nowhere else.
+    /// </summary>
+    private static string LeadsTo(string path, string resolved) =>
+        resolved != Path.GetFullPath(path) ? $" (the symbolic link leads to '{resolved}')" : "";
 
     /// <summary>
     /// The file the symbolic link <paramref name="fullPath"/> finally leads to (through links to links), or
@@ -215,6 +225,44 @@ internal static partial class SecretFile
 
     [LibraryImport("libc", EntryPoint = "getgroups")]
     private static unsafe partial int GetGroups(int size, uint* list);
+
+    /// <summary>
+    /// <see cref="WriteNew"/> of <paramref name="fullPath"/> in <paramref name="directory"/>; a failure to make or write it
+    /// is an <see cref="IOException"/> that names <paramref name="what"/> was asked for, the directory and the system's
+    /// reason, then <paramref name="after"/> (<c>'/sys/kernel/node.pem' cannot be written: nothing can be created in
+    /// '/sys/kernel' (Permission denied).</c>), not the framework's "Access to the path ... is denied".
+    /// </summary>
+    private static void WriteIn(string? directory, string fullPath, ReadOnlySpan<byte> content, string what, string after)
+    {
+        try
+        {
+            WriteNew(fullPath, content);
+        }
+        catch (Exception e) when (directory is not null && Reason(e) is { } reason)
+        {
+            throw new IOException($"{what} cannot be written: nothing can be created in '{directory}' ({reason}){after}.", e);
+        }
+    }
+
+    /// <summary>
+    /// The system's words for why a file could not be made or written (<c>Permission denied</c>, <c>Read-only file
+    /// system</c>), from the errno the framework keeps in the exception; null for an exception that is no such failure
+    /// (a file that is there already, EEXIST, is said by its caller).
+    /// </summary>
+    private static string? Reason(Exception e)
+    {
+        const int ENOENT = 2, EACCES = 13, EEXIST = 17;
+        var errno = e switch
+        {
+            // The framework's HResult of an IOException it made from an errno is that errno.
+            UnauthorizedAccessException { InnerException: IOException { HResult: > 0 and < 4096 } inner } => inner.HResult,
+            UnauthorizedAccessException => EACCES,
+            FileNotFoundException or DirectoryNotFoundException => ENOENT,
+            IOException { HResult: > 0 and < 4096 } io => io.HResult,
+            _ => 0,
+        };
+        return errno is 0 or EEXIST || OperatingSystem.IsWindows() ? null : Marshal.GetPInvokeErrorMessage(errno);
+    }
 
     private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)
     {

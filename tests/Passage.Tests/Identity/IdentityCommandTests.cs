@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Identity;
@@ -160,7 +161,7 @@ public sealed class IdentityCommandTests : IDisposable
     /// <summary>
     /// A directory named as the key, or a symbolic link to one, was "already exists ... Use --force", and with --force
     /// the framework's "Is a directory": now one line saying it is a directory and to name a file in it, and nothing
-    /// in it is touched.
+    /// in it is touched. A link says where it leads with --force or without (without, it did not).
     /// </summary>
     [Fact]
     public async Task KeygenSaysADirectoryIsOneAndToNameAFileInIt()
@@ -169,8 +170,9 @@ public sealed class IdentityCommandTests : IDisposable
         Directory.CreateDirectory(directory);
         var link = _directory.File("keys-link");
         File.CreateSymbolicLink(link, directory);
+        var leadsTo = $" (the symbolic link leads to '{directory}')";
 
-        foreach (var (path, force, through) in new[] { (directory, false, ""), (directory, true, ""), (link, false, ""), (link, true, $" (the symbolic link leads to '{directory}')") })
+        foreach (var (path, force, through) in new[] { (directory, false, ""), (directory, true, ""), (link, false, leadsTo), (link, true, leadsTo) })
         {
             var result = await PassageProcess.RunAsync(["keygen", "--out", path, .. force ? new[] { "--force" } : []], Timeout);
 
@@ -180,6 +182,36 @@ public sealed class IdentityCommandTests : IDisposable
                 result.StandardError.Trim());
         }
         Assert.Empty(Directory.GetFileSystemEntries(directory));
+    }
+
+    /// <summary>
+    /// --force writes the new key to a file beside the old one, then renames it over: where that directory takes no new
+    /// file, the error was the framework's "Access to the path '.../.node.pem.1f2e0c9a7b3d4e5f.tmp' is denied", naming a
+    /// file nobody asked for. Now it names the key asked for, where the link leads, the directory and the system's reason;
+    /// without --force too. sysfs takes no new file even from root (a sysfs mounted read-only says so instead).
+    /// </summary>
+    [Fact]
+    public async Task KeygenNamesTheDirectoryItCannotWriteInAndWhy()
+    {
+        const string Sysfs = "/sys/kernel", Target = Sysfs + "/node.pem";
+        if (!OperatingSystem.IsLinux() || !Directory.Exists(Sysfs))
+        {
+            return;
+        }
+        var link = _directory.File("node.pem");
+        File.CreateSymbolicLink(link, Target);
+
+        var forced = await PassageProcess.RunAsync(["keygen", "--out", link, "--force"], Timeout);
+        var created = await PassageProcess.RunAsync(["keygen", "--out", Target], Timeout);
+
+        Assert.Equal(1, forced.ExitCode);
+        Assert.Matches(
+            $"^passage keygen: '{Regex.Escape(link)}' \\(the symbolic link leads to '{Target}'\\) cannot be written: nothing can be created in '{Sysfs}' \\((Permission denied|Read-only file system)\\), where the new key is first written beside the old one, then renamed over it\\.$",
+            forced.StandardError.Trim());
+        Assert.Equal(1, created.ExitCode);
+        Assert.Matches(
+            $"^passage keygen: '{Target}' cannot be written: nothing can be created in '{Sysfs}' \\((Permission denied|Read-only file system)\\)\\.$",
+            created.StandardError.Trim());
     }
 
     /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
