@@ -122,17 +122,24 @@ internal static partial class ClientCommand
             }
             try
             {
-                await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // SIGTERM, SIGHUP or Ctrl-C.
+                }
+                // The admin listener stays while the front doors drain, answering 503 "stopping".
+                await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            finally
             {
-                // SIGTERM, SIGHUP or Ctrl-C.
-            }
-            // The admin listener stays while the front doors drain, answering 503 "stopping".
-            await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
-            if (admin is not null)
-            {
-                await admin.DisposeAsync().ConfigureAwait(false);
+                // Closed whatever the drain threw, as the proxy and the client around it are.
+                if (admin is not null)
+                {
+                    await admin.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
         return 0;
