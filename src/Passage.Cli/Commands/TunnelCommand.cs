@@ -128,11 +128,17 @@ internal static class TunnelCommand
         await using (server.ConfigureAwait(false))
         {
             var admin = await StartAdminAsync(options, server.Metrics, signals, () => "no session: the client end holds none", loggerFactory).ConfigureAwait(false);
-            notify($"READY=1\n{SdNotify.Status($"listening on {server.LocalEndpoint}")}");
-            await WaitForStopAsync(signals).ConfigureAwait(false);
-            notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
-            await server.StopAsync(signals.HurryRequested).ConfigureAwait(false);
-            await StopAdminAsync(admin).ConfigureAwait(false);
+            try
+            {
+                notify($"READY=1\n{SdNotify.Status($"listening on {server.LocalEndpoint}")}");
+                await WaitForStopAsync(signals).ConfigureAwait(false);
+                notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
+                await server.StopAsync(signals.HurryRequested).ConfigureAwait(false);
+            }
+            finally
+            {
+                await StopAdminAsync(admin).ConfigureAwait(false);
+            }
         }
     }
 
@@ -142,27 +148,39 @@ internal static class TunnelCommand
         await using (client.ConfigureAwait(false))
         {
             var admin = await StartAdminAsync(options, client.Metrics, signals, () => client.Status.ToString(), loggerFactory).ConfigureAwait(false);
-            var ready = 0;
-            client.StatusChanged += status =>
+            try
             {
-                if (Volatile.Read(ref ready) != 0 && status.Phase != TunnelPhase.Stopped)
-                {
-                    notify(SdNotify.Status(status.ToString()));
-                }
-            };
-            if (options.WaitForFirstAttempt)
-            {
-                // Bounded: an attempt ends within maxIdleTimeout.
-                await Task.WhenAny(client.FirstAttempt, Task.Delay(Timeout.Infinite, signals.StopRequested)).ConfigureAwait(false);
+                await ServeClientAsync(options, client, signals, notify).ConfigureAwait(false);
             }
-            Volatile.Write(ref ready, 1);
-            notify($"READY=1\n{SdNotify.Status(client.Status.ToString())}");
-            await WaitForStopAsync(signals).ConfigureAwait(false);
-            Volatile.Write(ref ready, 0);
-            notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
-            await client.StopAsync(signals.HurryRequested).ConfigureAwait(false);
-            await StopAdminAsync(admin).ConfigureAwait(false);
+            finally
+            {
+                await StopAdminAsync(admin).ConfigureAwait(false);
+            }
         }
+    }
+
+    /// <summary>The client end from its start to the end of its drain: systemd told of its status, then of its stop.</summary>
+    private static async Task ServeClientAsync(TunnelOptions options, TunnelClient client, ShutdownSignals signals, Action<string> notify)
+    {
+        var ready = 0;
+        client.StatusChanged += status =>
+        {
+            if (Volatile.Read(ref ready) != 0 && status.Phase != TunnelPhase.Stopped)
+            {
+                notify(SdNotify.Status(status.ToString()));
+            }
+        };
+        if (options.WaitForFirstAttempt)
+        {
+            // Bounded: an attempt ends within maxIdleTimeout.
+            await Task.WhenAny(client.FirstAttempt, Task.Delay(Timeout.Infinite, signals.StopRequested)).ConfigureAwait(false);
+        }
+        Volatile.Write(ref ready, 1);
+        notify($"READY=1\n{SdNotify.Status(client.Status.ToString())}");
+        await WaitForStopAsync(signals).ConfigureAwait(false);
+        Volatile.Write(ref ready, 0);
+        notify($"STOPPING=1\n{SdNotify.Status("stopping: letting requests in flight finish")}");
+        await client.StopAsync(signals.HurryRequested).ConfigureAwait(false);
     }
 
     /// <summary>
