@@ -127,7 +127,8 @@ internal static class TunnelCommand
         var server = await TunnelServer.StartAsync(options, loggerFactory).ConfigureAwait(false);
         await using (server.ConfigureAwait(false))
         {
-            var admin = await StartAdminAsync(options, server.Metrics, signals, () => "no session: the client end holds none", loggerFactory).ConfigureAwait(false);
+            // The server end's sessions are those client ends hold: counted as they come and go.
+            var admin = await StartAdminAsync(options, server.Metrics, signals, () => server.Metrics.IsUp ? null : "no session: the client end holds none", loggerFactory).ConfigureAwait(false);
             try
             {
                 notify($"READY=1\n{SdNotify.Status($"listening on {server.LocalEndpoint}")}");
@@ -147,7 +148,9 @@ internal static class TunnelCommand
         var client = await TunnelClient.StartAsync(options, loggerFactory).ConfigureAwait(false);
         await using (client.ConfigureAwait(false))
         {
-            var admin = await StartAdminAsync(options, client.Metrics, signals, () => client.Status.ToString(), loggerFactory).ConfigureAwait(false);
+            // The session's status itself, as requests are answered by it: the session counter behind the metrics is moved
+            // by a subscriber to its changes, so it is behind the status until that change's event has been raised.
+            var admin = await StartAdminAsync(options, client.Metrics, signals, () => client.Status switch { { Phase: TunnelPhase.Up } => null, var down => down.ToString() }, loggerFactory).ConfigureAwait(false);
             try
             {
                 await ServeClientAsync(options, client, signals, notify).ConfigureAwait(false);
@@ -185,13 +188,14 @@ internal static class TunnelCommand
 
     /// <summary>
     /// The admin listener on <c>general.adminBindAddress</c>, when set: <c>/metrics</c> with this end's counters, and
-    /// <c>/healthz</c> 200 while the session with the peer is up, 503 saying why not (<paramref name="down"/>) while it is
-    /// down and while stopping. A start failure throws, named by its address, for the caller's start failure.
+    /// <c>/healthz</c> 200 while the session with the peer is up, 503 saying why not while it is down
+    /// (<paramref name="down"/>: null while up) and while stopping. A start failure throws, named by its address, for the
+    /// caller's start failure.
     /// </summary>
-    private static async Task<AdminServer?> StartAdminAsync(TunnelOptions options, TunnelMetrics metrics, ShutdownSignals signals, Func<string> down, ILoggerFactory loggerFactory) =>
+    private static async Task<AdminServer?> StartAdminAsync(TunnelOptions options, TunnelMetrics metrics, ShutdownSignals signals, Func<string?> down, ILoggerFactory loggerFactory) =>
         options.AdminBindAddress is { } endpoint
             ? await AdminServer.StartAsync(endpoint, metrics.Meter,
-                () => signals.StopRequested.IsCancellationRequested ? "stopping" : metrics.IsUp ? null : down(), loggerFactory).ConfigureAwait(false)
+                () => signals.StopRequested.IsCancellationRequested ? "stopping" : down(), loggerFactory).ConfigureAwait(false)
             : null;
 
     /// <summary>Closes the admin listener, once the drain it reported on is over.</summary>
