@@ -57,8 +57,19 @@ internal static class CliSettings
         }
         layers.Add(new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
         layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
+        errors.AddRange(layers.SelectMany(SingleValuedSections));
         return (layers, errors);
     }
+
+    /// <summary>
+    /// An error for each top-level key that <paramref name="layer"/> gives a single value (<c>"relay": 5</c>,
+    /// <c>PASSAGE__LOG=debug</c>). Every setting is in a section, an object of settings; the readers ask for the keys inside
+    /// it, find none, and took the defaults, as if it had not been written.
+    /// </summary>
+    private static IEnumerable<string> SingleValuedSections(SettingsLayer layer) =>
+        layer.Configuration.GetChildren()
+            .Where(section => section.Value is { Length: > 0 })
+            .Select(section => $"{SettingsReader.Display(section.Key)}: expected a section, an object of settings, not the single value '{section.Value}' (from {layer.Source})");
 
     /// <summary>
     /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."), from the JsonException the configuration

@@ -370,6 +370,31 @@ public sealed class RelayCommandTests
         Assert.Contains("not valid JSON: line 4, byte 5: ", stderr);
     }
 
+    /// <summary>
+    /// A section given a single value (<c>"relay": 5</c>, <c>PASSAGE__LOG=debug</c>) holds no setting: it was read as no
+    /// section at all, so the check passed with the defaults and the relay started with them. Each is an error naming it;
+    /// an empty one (<c>"log": []</c>) sets nothing and is none.
+    /// </summary>
+    [Fact]
+    public async Task A_section_given_a_single_value_is_an_error_naming_it()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "relay": 5, "log": [] }""");
+        var environment = new Dictionary<string, string?> { ["PASSAGE__LOG"] = "debug" };
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+        var (started, _, refused) = await PassageProcess.RunAsync(["relay", "--config", file], environment: environment);
+
+        foreach (var (code, errors) in new[] { (exit, stderr), (started, refused) })
+        {
+            Assert.Equal(1, code);
+            Assert.Contains("2 errors; nothing was started", errors);
+            Assert.Contains($"relay: expected a section, an object of settings, not the single value '5' (from {file})", errors);
+            Assert.Contains("LOG: expected a section, an object of settings, not the single value 'debug' (from environment)", errors);
+        }
+        Assert.Equal("", stdout);
+    }
+
     [Fact]
     public async Task Config_check_of_a_missing_file_says_so()
     {
