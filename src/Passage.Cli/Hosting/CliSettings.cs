@@ -50,6 +50,10 @@ internal static class CliSettings
             {
                 errors.Add($"{configFile}: cannot be read: {e.Message}");
             }
+            catch (Exception e) when (DuplicateKey(e) is { } key)
+            {
+                errors.Add($"{SettingsReader.Display(key)}: set twice in {configFile}; a key holds one value");
+            }
             catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
             {
                 errors.Add($"{configFile}: not valid JSON{Where(e)}");
@@ -70,6 +74,16 @@ internal static class CliSettings
         layer.Configuration.GetChildren()
             .Where(section => section.Value is { Length: > 0 })
             .Select(section => $"{SettingsReader.Display(section.Key)}: expected a section, an object of settings, not the single value '{section.Value}' (from {layer.Source})");
+
+    /// <summary>
+    /// The key (<c>relay:connect</c>) that the configuration's JSON reader refused for being set twice, or null for
+    /// another failure. Its own words (<c>A duplicate key 'relay:connect' was found.</c>) were shown as the file's not
+    /// being valid JSON, in the colon form no file is written in.
+    /// </summary>
+    private static string? DuplicateKey(Exception e) =>
+        e is FormatException && System.Text.RegularExpressions.Regex.Match(e.Message, "^A duplicate key '(.+)' was found\\.$") is { Success: true } match
+            ? match.Groups[1].Value
+            : null;
 
     /// <summary>
     /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."), from the JsonException the configuration

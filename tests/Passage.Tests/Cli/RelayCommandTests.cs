@@ -370,6 +370,20 @@ public sealed class RelayCommandTests
         Assert.Contains("not valid JSON: line 4, byte 5: ", stderr);
     }
 
+    /// <summary>A key written twice was "not valid JSON: A duplicate key 'relay:connect' was found.", in a form no file is written in.</summary>
+    [Fact]
+    public async Task Config_check_names_a_key_set_twice()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("twice.json", """{ "relay": { "connect": "127.0.0.1:0", "idleTimeout": "5m", "connect": "127.0.0.1:1" } }""");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+
+        Assert.Equal(1, exit);
+        Assert.Equal("", stdout);
+        Assert.Contains($"  relay.connect: set twice in {file}; a key holds one value", stderr.ReplaceLineEndings("\n").Split('\n'));
+    }
+
     /// <summary>
     /// A section given a single value (<c>"relay": 5</c>, <c>PASSAGE__LOG=debug</c>) holds no setting: it was read as no
     /// section at all, so the check passed with the defaults and the relay started with them. Each is an error naming it;
