@@ -11,7 +11,7 @@ namespace Passage.Tunnel;
 /// </summary>
 internal sealed class ChunkedReadStream : ReadOnlyStream
 {
-    /// <summary>A chunk-size line with its extensions (which are read and ignored, RFC 9112 §7.1.1).</summary>
+    /// <summary>A chunk-size line with its extensions (which are checked and ignored, RFC 9112 §7.1.1).</summary>
     private const int MaxSizeLine = 4 * 1024;
 
     private readonly Http1Reader _reader;
@@ -102,23 +102,106 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
     }
 
     /// <summary>
-    /// A chunk-size line without its CRLF: the size (hexadecimal, at most 15 digits, so it fits in 63 bits); the
-    /// extensions after a ';' are not read, but may hold no control character other than HTAB. Whitespace may come
-    /// between the size and a ';' (RFC 9112 §7.1.1: <c>BWS ";"</c>) and nowhere else: a size followed by blanks and
-    /// no extension is refused, as a parser that reads it differently is how a request gets smuggled.
+    /// A chunk-size line without its CRLF: the size (hexadecimal, at most 15 digits, so it fits in 63 bits), then its
+    /// extensions, which are not used but must follow RFC 9112 §7.1.1:
+    /// <c>*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )</c>, the name a token and the value a token or
+    /// a quoted-string. Whitespace may come only where BWS stands: a size followed by blanks and no extension, an
+    /// extension without a name ("5;") or one followed by blanks is refused, as a parser that reads such a line
+    /// differently is how a request gets smuggled.
     /// </summary>
     /// <exception cref="InvalidDataException">It is not such a line.</exception>
     public static long ParseSize(string line)
     {
-        var end = line.IndexOf(';');
-        var digits = end < 0 ? line : line[..end].TrimEnd(' ', '\t');
-        if (digits.Length is 0 or > 15 || !IsHex(digits) || !FieldSyntax.IsValue(line)
-            || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size))
+        var digits = 0;
+        while (digits < line.Length && char.IsAsciiHexDigit(line[digits]))
+        {
+            digits++;
+        }
+        var extensions = line.AsSpan(digits);
+        if (digits is 0 or > 15 || !(extensions.IsEmpty || extensions.TrimStart(" \t") is [';', ..]))
         {
             throw new InvalidDataException("a chunk size is not a hexadecimal number");
         }
-        return size;
+        if (!IsExtensions(extensions))
+        {
+            throw new InvalidDataException("a chunk extension is malformed");
+        }
+        return long.Parse(line.AsSpan(0, digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Whether <paramref name="text"/> is <c>*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )</c>.</summary>
+    private static bool IsExtensions(ReadOnlySpan<char> text)
+    {
+        while (!text.IsEmpty)
+        {
+            text = text.TrimStart(" \t");
+            if (text.IsEmpty || text[0] != ';')
+            {
+                return false;
+            }
+            text = text[1..].TrimStart(" \t");
+            var name = TokenLength(text);
+            if (name == 0)
+            {
+                return false;
+            }
+            text = text[name..];
+            var afterBlanks = text.TrimStart(" \t");
+            if (afterBlanks.IsEmpty || afterBlanks[0] != '=')
+            {
+                // No value: what follows is the next extension (checked as such), or nothing.
+                continue;
+            }
+            text = afterBlanks[1..].TrimStart(" \t");
+            var value = text.IsEmpty ? 0 : text[0] == '"' ? QuotedStringLength(text) : TokenLength(text);
+            if (value == 0)
+            {
+                return false;
+            }
+            text = text[value..];
+        }
+        return true;
+    }
+
+    /// <summary>How many characters at the start of <paramref name="text"/> are token characters (RFC 9110 §5.6.2).</summary>
+    private static int TokenLength(ReadOnlySpan<char> text)
+    {
+        var length = 0;
+        while (length < text.Length && FieldSyntax.IsTokenChar(text[length]))
+        {
+            length++;
+        }
+        return length;
+    }
+
+    /// <summary>
+    /// The length of the quoted-string (RFC 9110 §5.6.4) that <paramref name="text"/> starts with, its quotes included;
+    /// 0 when it is not closed or holds a character a quoted-string may not: a control character other than HTAB, DEL,
+    /// or one beyond obs-text (the line is read as Latin-1, one character a byte).
+    /// </summary>
+    private static int QuotedStringLength(ReadOnlySpan<char> text)
+    {
+        for (var at = 1; at < text.Length; at++)
+        {
+            var c = text[at];
+            if (c == '"')
+            {
+                return at + 1;
+            }
+            if (c == '\\' && ++at == text.Length)
+            {
+                return 0;
+            }
+            if (!IsQuotedCharacter(text[at]))
+            {
+                return 0;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>qdtext, or what a quoted-pair may escape: HTAB, SP, VCHAR and obs-text.</summary>
+    private static bool IsQuotedCharacter(char c) => c == '\t' || c is >= ' ' and <= '~' || c is >= (char)0x80 and <= (char)0xFF;
 
     private async ValueTask ExpectEmptyLineAsync(CancellationToken cancellationToken)
     {
@@ -149,17 +232,5 @@ internal sealed class ChunkedReadStream : ReadOnlyStream
             }
             _trailers.Add(FieldSyntax.ParseLine(line) ?? throw new InvalidDataException("a trailer field is malformed"));
         }
-    }
-
-    private static bool IsHex(string digits)
-    {
-        foreach (var c in digits)
-        {
-            if (!char.IsAsciiHexDigit(c))
-            {
-                return false;
-            }
-        }
-        return true;
     }
 }

@@ -79,12 +79,21 @@ public sealed class ChunkedBodyTests
         Assert.Empty(trailers);
     }
 
+    /// <summary>RFC 9112 §7.1.1: <c>*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )</c>, value a token or a quoted-string; whitespace only where BWS stands.</summary>
     [Theory]
+    [InlineData("5;a", 5)]
+    [InlineData("5;a;b", 5)]
+    [InlineData("5;a=b;c=\"d e\"", 5)]
+    [InlineData("5 ; a = b", 5)]
+    [InlineData("5;a=\"\"", 5)]
+    [InlineData("5;a=\"q\\\"\\\\\"", 5)]
+    [InlineData("5;a=\"\t\u00e9\"", 5)]
+    [InlineData("5;!#$%&'*+-.^_`|~=x", 5)]
     [InlineData("5;ext", 5)]
     [InlineData("5 ;ext", 5)]
     [InlineData("5\t ; ext=\"v\"", 5)]
     [InlineData("1f", 31)]
-    public void Whitespace_may_come_between_the_size_and_an_extension(string line, long size)
+    public void Size_lines_whose_extensions_follow_the_grammar_are_taken(string line, long size)
     {
         Assert.Equal(size, ChunkedReadStream.ParseSize(line));
     }
@@ -96,6 +105,33 @@ public sealed class ChunkedBodyTests
     public void Whitespace_after_the_size_without_an_extension_is_refused(string line)
     {
         Assert.Throws<InvalidDataException>(() => ChunkedReadStream.ParseSize(line));
+    }
+
+    [Theory]
+    [InlineData("5;")]                  // an extension without a name
+    [InlineData("5 ;")]
+    [InlineData("5;;a")]
+    [InlineData("5;a;")]
+    [InlineData("5;=b")]
+    [InlineData("5;a=")]                // a name and "=" without a value
+    [InlineData("5;a= ")]
+    [InlineData("5;a ")]                // blanks after the last extension
+    [InlineData("5;a=b ")]
+    [InlineData("5;a b")]               // two names without a ";"
+    [InlineData("5;a=b c")]
+    [InlineData("5;a=b=c")]
+    [InlineData("5;a@b")]               // not a token
+    [InlineData("5;a=b@c")]
+    [InlineData("5;a=\"open")]          // a quoted-string not closed
+    [InlineData("5;a=\"esc\\")]
+    [InlineData("5;a=\"x\"y")]          // more after the quoted-string
+    [InlineData("5;a=\"\u0001\"")]      // a control character inside quotes
+    [InlineData("5;a=\"\u007f\"")]
+    [InlineData("5;a=\"\u0100\"")]      // beyond Latin-1
+    public void Extensions_that_break_the_grammar_are_refused(string line)
+    {
+        var refused = Assert.Throws<InvalidDataException>(() => ChunkedReadStream.ParseSize(line));
+        Assert.Equal("a chunk extension is malformed", refused.Message);
     }
 
     [Theory]
@@ -132,6 +168,7 @@ public sealed class ChunkedBodyTests
     [InlineData("1000000000000000\r\n")]                         // more than 15 hex digits
     [InlineData("3\nabc\r\n0\r\n\r\n")]                         // bare LF after the size
     [InlineData("3 \r\nabc\r\n0\r\n\r\n")]                      // blank after the size, no extension
+    [InlineData("3;\r\nabc\r\n0\r\n\r\n")]                      // an extension without a name
     [InlineData("3\t\r\nabc\r\n0\r\n\r\n")]                     // tab after the size, no extension
     [InlineData(" 3\r\nabc\r\n0\r\n\r\n")]                      // blank before the size
     [InlineData("3\r\nabcX\r\n0\r\n\r\n")]                      // chunk longer than its size
