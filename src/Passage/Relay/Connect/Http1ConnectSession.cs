@@ -94,11 +94,26 @@ internal sealed class Http1ConnectSession(
                 await RefuseAsync(client, denied, "credentials required", metrics, time, logger, id).ConfigureAwait(false);
                 return default;
             }
+            // A request that comes once the relay has begun to stop, or whose destination answered after that, does not
+            // start a tunnel the drain deadline would cut: it is told the relay is stopping. A destination already dialed
+            // is let go first, before the answer's lingering close.
+            if (tunnels.IsStopping)
+            {
+                await RefuseAsync(client, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, metrics, time, logger, id).ConfigureAwait(false);
+                return default;
+            }
             TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
             var opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, closeAll).ConfigureAwait(false);
             if (opening.Upstream is not { } upstream)
             {
                 await RefuseAsync(client, opening.Refusal, opening.Detail, metrics, time, logger, id).ConfigureAwait(false);
+                return default;
+            }
+            if (tunnels.IsStopping)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+                opening.Lease?.Dispose();
+                await RefuseAsync(client, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, metrics, time, logger, id).ConfigureAwait(false);
                 return default;
             }
 
@@ -186,7 +201,7 @@ internal sealed class Http1ConnectSession(
                 catch (OperationCanceledException)
                 {
                     return closeAll.IsCancellationRequested
-                        ? (null, RefusalReason.ShuttingDown, "relay shutting down", filled)
+                        ? (null, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, filled)
                         : (null, RefusalReason.RequestHeadTimeout, "request head not received in time", filled);
                 }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

@@ -80,7 +80,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         // begun to stop, does not start: its client sent it before it read the GOAWAY.
         if (tunnels.IsStopping)
         {
-            RefuseUnprocessed(context, id, "relay shutting down");
+            RefuseUnprocessed(context, id, TunnelPump.StoppingDetail);
             return;
         }
         IDisposable? busy = null;
@@ -102,6 +102,15 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
                 return;
             }
             Refuse(context, id, opening.Refusal, opening.Detail);
+            return;
+        }
+        if (tunnels.IsStopping)
+        {
+            // The stop began while the destination was being dialed: a tunnel started now would be cut at the drain
+            // deadline. Nothing has gone to the destination, so the request is refused as one that came after the GOAWAY.
+            await upstream.DisposeAsync().ConfigureAwait(false);
+            opening.Lease?.Dispose();
+            RefuseUnprocessed(context, id, TunnelPump.StoppingDetail);
             return;
         }
 
@@ -227,7 +236,8 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     /// <summary>
     /// Refuses a request the relay did not act on because its connection is going away: RST_STREAM with REFUSED_STREAM
     /// (RFC 9113 §8.7), which tells the client that it may send the request again on a new connection, as HttpClient does
-    /// by itself (a 503 would end the request). Counted and logged as <see cref="RefusalReason.ShuttingDown"/>.
+    /// by itself (a 503 would end the request). Counted and logged as <see cref="RefusalReason.ShuttingDown"/>. A request
+    /// whose destination was dialed before the stop began is one too: its connection is closed before a byte goes to it.
     /// </summary>
     private void RefuseUnprocessed(HttpContext context, long id, string detail)
     {

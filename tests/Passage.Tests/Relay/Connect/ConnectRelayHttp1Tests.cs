@@ -504,6 +504,54 @@ public sealed class ConnectRelayHttp1Tests
         await stopping.WaitAsync(Timeouts.Default);
     }
 
+    /// <summary>
+    /// A request whose destination is still being dialed when the stop begins is not given a tunnel the drain deadline
+    /// would cut: once the destination answers, its connection is closed, its slot given back, and the client told the
+    /// relay is stopping. Driven in that order: the dial waits on a DNS answer the test gives after the stop began.
+    /// </summary>
+    [Fact]
+    public async Task A_request_still_dialing_when_the_stop_begins_is_refused_as_a_shutdown_and_its_destination_let_go()
+    {
+        await using var held = await DialHeldAtStop.StartAsync();
+        using var socket = await held.Relay.ConnectPlainAsync();
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(Connect($"slow.test:{held.DestinationPort}")));
+        var stopping = await held.StopWhileDialingAsync();
+
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 503 ", head, StringComparison.Ordinal);
+        Assert.Contains("Proxy-Status: passage; error=proxy_internal_response; details=\"relay shutting down\"\r\n", head, StringComparison.Ordinal);
+        await held.AssertRefusedAsAShutdownAsync();
+        socket.Dispose();
+        await stopping.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A request whose head comes once the stop has begun, on a connection accepted before, is refused as a shutdown
+    /// without its destination being looked up or dialed: its tunnel would be cut at the drain deadline.
+    /// </summary>
+    [Fact]
+    public async Task A_request_that_comes_while_the_relay_drains_is_refused_without_a_dial()
+    {
+        var dns = new HeldDns();
+        await using var relay = await ConnectHarness.StartAsync(
+            limits: new RelayLimits { DrainTimeout = TimeSpan.FromMinutes(5) },
+            dns: dns.LookupAsync);
+        using var socket = await relay.ConnectPlainAsync();
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.open") == 1);
+        var stopping = relay.Relay.StopAsync();
+        // Answered at once: the test does not wait on a lookup that should not come.
+        dns.Answer(IPAddress.Loopback);
+
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes(Connect($"slow.test:{Loopback.ClosedPort()}")));
+        var head = await ConnectHarness.ReadHeadAsync(socket);
+        Assert.StartsWith("HTTP/1.1 503 ", head, StringComparison.Ordinal);
+        Assert.Contains("details=\"relay shutting down\"", head, StringComparison.Ordinal);
+        Assert.False(dns.Asked.IsCompleted);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        socket.Dispose();
+        await stopping.WaitAsync(Timeouts.Default);
+    }
+
     [Fact]
     public async Task An_idle_tunnel_is_closed_at_the_idle_timeout_and_counted()
     {

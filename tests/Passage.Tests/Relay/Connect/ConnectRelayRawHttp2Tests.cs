@@ -88,6 +88,26 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
+    public async Task A_request_still_dialing_when_the_relay_begins_to_stop_is_refused_with_REFUSED_STREAM_and_its_destination_let_go()
+    {
+        // The check for a stop came before the dial only: a request whose destination answered after the stop began got
+        // its 200 and a tunnel, which the drain deadline then cut. Nothing has gone to the destination, so it is refused as
+        // a request that came after the stop's GOAWAY is: the client may send it again elsewhere.
+        await using var held = await DialHeldAtStop.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(held.Relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "slow.test", held.DestinationPort));
+        var stopping = await held.StopWhileDialingAsync();
+
+        // The stop's GOAWAY (stream 0) may come before or after the answer.
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 1);
+        Assert.Equal(RawHttp2.RstStream, answer?.Type);
+        Assert.Equal(RawHttp2.RefusedStream, answer!.ErrorCode);
+        await held.AssertRefusedAsAShutdownAsync();
+        h2.Dispose();
+        await stopping.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
     public async Task A_connection_whose_request_is_still_dialing_when_the_idle_clock_would_run_out_is_not_idled()
     {
         // The idle clock stopped only once a tunnel had started: a request whose dial took the connection past its idle
@@ -95,24 +115,19 @@ public sealed class ConnectRelayRawHttp2Tests
         // counted idle_timeout). The request now holds the connection busy from its start: driven in that order, the
         // request waits in its dial (on a DNS answer the test gives) while the clock passes the timeout.
         var clock = new ManualTimeProvider();
-        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var answer = new TaskCompletionSource<IPAddress[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dns = new HeldDns();
         await using var echo = new EchoServer();
         await using var relay = await ConnectHarness.StartAsync(
             limits: new RelayLimits { IdleTimeout = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromHours(1) },
             time: clock,
-            dns: async (_, _) =>
-            {
-                asked.TrySetResult();
-                return await answer.Task;
-            });
+            dns: dns.LookupAsync);
         using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
         Assert.NotNull(await h2.ReadUntilAsync(f => f.Type == RawHttp2.Settings && f.Flags == 0));
         await h2.SendAsync(RawHttp2.ExtendedConnect(1, "slow.test", echo.Port));
-        await asked.Task.WaitAsync(Timeouts.Default);
+        await dns.Asked.WaitAsync(Timeouts.Default);
 
         clock.Advance(TimeSpan.FromMinutes(6));
-        answer.SetResult([IPAddress.Loopback]);
+        dns.Answer(IPAddress.Loopback);
 
         var goAways = 0;
         var opened = await h2.ReadUntilAsync(f =>
