@@ -23,9 +23,6 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDelay, BackendConnections connections) : HttpMessageHandler
 {
-    /// <summary>The most a response head may hold, as for the pooled backend client.</summary>
-    private const int MaxHeadBytes = 64 * 1024;
-
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         if (request.Content is not StreamingContent { IsChunkFramed: true } content || request.RequestUri is not { } uri)
@@ -136,7 +133,7 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
             {
                 throw new HttpRequestException(HttpRequestError.InvalidResponse, $"the backend sent more than {InterimAnswers.Max} interim (1xx) answers");
             }
-            var budget = MaxHeadBytes;
+            var budget = TunnelHeaders.MaxAnswerHeadBytes;
             var statusLine = await ReadHeadLineAsync(reader, budget, cancellationToken).ConfigureAwait(false)
                 ?? throw new HttpRequestException(HttpRequestError.ResponseEnded, "the backend closed the connection before answering");
             budget -= statusLine.Length + 2;
@@ -192,7 +189,9 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
     {
         try
         {
-            return await reader.ReadLineAsync(budget, cancellationToken).ConfigureAwait(false);
+            // Past the bound is what the pooled client reports the same way, so that both ways answer it alike.
+            return await reader.ReadLineAsync(budget, cancellationToken, () => new HttpRequestException(HttpRequestError.ConfigurationLimitExceeded,
+                $"the backend's answer head is larger than {TunnelHeaders.MaxAnswerHeadBytes} bytes")).ConfigureAwait(false);
         }
         catch (InvalidDataException e)
         {

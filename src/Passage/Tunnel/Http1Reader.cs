@@ -45,14 +45,20 @@ internal sealed class Http1Reader : IDisposable
     /// Reads one line, without its CRLF, as Latin-1 text (RFC 9110 §5.5: field values are octets; obs-text
     /// survives as the same code points). Null when the stream ends before the line's first byte.
     /// </summary>
+    /// <param name="maxLength">The longest line taken.</param>
+    /// <param name="cancellationToken">Cancels the wait for bytes.</param>
+    /// <param name="tooLong">
+    /// What is thrown for a line longer than <paramref name="maxLength"/>, when a line past a bound means something other
+    /// than a malformed one (an <see cref="InvalidDataException"/> when null).
+    /// </param>
     /// <exception cref="InvalidDataException">The line is longer than <paramref name="maxLength"/>, holds a bare CR or LF, or the stream ends inside it.</exception>
     /// <exception cref="ObjectDisposedException">The reader has been disposed.</exception>
-    public async ValueTask<string?> ReadLineAsync(int maxLength, CancellationToken cancellationToken)
+    public async ValueTask<string?> ReadLineAsync(int maxLength, CancellationToken cancellationToken, Func<Exception>? tooLong = null)
     {
         Enter();
         try
         {
-            return await ReadLineCoreAsync(maxLength, cancellationToken).ConfigureAwait(false);
+            return await ReadLineCoreAsync(maxLength, tooLong, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -60,7 +66,7 @@ internal sealed class Http1Reader : IDisposable
         }
     }
 
-    private async ValueTask<string?> ReadLineCoreAsync(int maxLength, CancellationToken cancellationToken)
+    private async ValueTask<string?> ReadLineCoreAsync(int maxLength, Func<Exception>? tooLong, CancellationToken cancellationToken)
     {
         var scanned = 0;
         while (true)
@@ -79,7 +85,7 @@ internal sealed class Http1Reader : IDisposable
                     var line = pending[..(lf - 1)];
                     if (line.Length > maxLength)
                     {
-                        throw new InvalidDataException($"a line is longer than {maxLength} bytes");
+                        throw tooLong?.Invoke() ?? new InvalidDataException($"a line is longer than {maxLength} bytes");
                     }
                     if (line.Contains((byte)'\r'))
                     {
@@ -93,7 +99,7 @@ internal sealed class Http1Reader : IDisposable
                 scanned = pending.Length;
                 if (scanned > maxLength + 1)
                 {
-                    throw new InvalidDataException($"a line is longer than {maxLength} bytes");
+                    throw tooLong?.Invoke() ?? new InvalidDataException($"a line is longer than {maxLength} bytes");
                 }
             }
             if (_buffer is not null)

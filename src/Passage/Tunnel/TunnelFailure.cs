@@ -55,6 +55,8 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
                 HttpRequestError.SecureConnectionError => new("tls_protocol_error", http.Message),
                 HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse => new("http_protocol_error", WithoutQuotedBytes(http.Message)),
                 HttpRequestError.ResponseEnded => new("connection_terminated", "the connection ended before the answer"),
+                // The one limit of the HTTP client's that an answer can pass: the size of its head (RFC 9209 §2.3.14).
+                HttpRequestError.ConfigurationLimitExceeded => new("http_response_header_section_size", $"the answer head is larger than {TunnelHeaders.MaxAnswerHeadBytes / 1024} KiB"),
                 _ => new("connection_terminated", http.Message),
             };
         }

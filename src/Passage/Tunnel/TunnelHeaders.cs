@@ -18,6 +18,12 @@ internal static class TunnelHeaders
     /// </summary>
     public static readonly System.Text.Encoding FieldEncoding = System.Text.Encoding.Latin1;
 
+    /// <summary>
+    /// The most an answer head may hold, wherever an end reads one (the backend's, the server end's over the link): the
+    /// HTTP client's own default, so one written by Passage's HTTP/1.1 code is held to the same bound.
+    /// </summary>
+    public const int MaxAnswerHeadBytes = 64 * 1024;
+
     /// <summary>The prefix of the fields only the two ends exchange.</summary>
     public const string Prefix = "passage-tunnel-";
 

@@ -320,7 +320,7 @@ public sealed class TunnelServer : IAsyncDisposable
         ActivityHeadersPropagator = null,
         ConnectTimeout = options.MaxIdleTimeout,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
-        MaxResponseHeadersLength = 64,
+        MaxResponseHeadersLength = TunnelHeaders.MaxAnswerHeadBytes / 1024,
         RequestHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
         ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
         // Requests beyond the cap wait for a pooled connection; an upgrade's connections count against it too (ConnectCallback).

@@ -73,7 +73,7 @@ internal sealed class TunnelSession : IAsyncDisposable
             UseProxy = false,
             AutomaticDecompression = DecompressionMethods.None,
             ActivityHeadersPropagator = null,
-            MaxResponseHeadersLength = 64,
+            MaxResponseHeadersLength = TunnelHeaders.MaxAnswerHeadBytes / 1024,
             RequestHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
             ResponseHeaderEncodingSelector = (_, _) => TunnelHeaders.FieldEncoding,
             SslOptions = new SslClientAuthenticationOptions

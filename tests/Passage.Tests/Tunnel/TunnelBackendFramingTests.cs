@@ -27,6 +27,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
         ["/too-large"] = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
+        ["/head-too-large"] = "HTTP/1.1 200 OK\r\nX-Large: " + new string('a', 70 * 1024) + "\r\nContent-Length: 2\r\n\r\nok",
     };
 
     private RawBackend _backend = null!;
@@ -206,5 +207,24 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
     {
         var head = await RawHttp1.SendHeadAsync(_pair.HttpPort, $"POST /too-large HTTP/1.1\r\nHost: app.test\r\n{framing}\r\nExpect: 100-continue\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 413 ", head, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// An answer head past the 64 KiB the server end takes from a backend is refused as RFC 9209 §2.3.14 names it, on the
+    /// pooled way and on a request with trailers, which Passage's own HTTP/1.1 code sends; the session stays up.
+    /// </summary>
+    [Theory]
+    [InlineData("GET /head-too-large HTTP/1.1\r\nHost: app.test\r\n\r\n")]
+    [InlineData("POST /head-too-large HTTP/1.1\r\nHost: app.test\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Sum: 1\r\n\r\n")]
+    public async Task An_answer_head_too_large_gets_502_naming_its_size(string request)
+    {
+        var head = await RawHttp1.SendHeadAsync(_pair.HttpPort, request);
+        Assert.StartsWith("HTTP/1.1 502 ", head, StringComparison.Ordinal);
+        var status = head.Split("\r\n").Single(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal("passage; error=http_response_header_section_size; details=\"the answer head is larger than 64 KiB\"", status["Proxy-Status:".Length..].Trim());
+
+        using var client = _pair.CreateHttpClient();
+        using var next = await client.GetAsync("/after").WaitAsync(Timeouts.Default);
+        Assert.Equal("ok", await next.Content.ReadAsStringAsync());
     }
 }
