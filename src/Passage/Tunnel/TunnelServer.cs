@@ -265,8 +265,15 @@ public sealed class TunnelServer : IAsyncDisposable
 
     /// <summary>
     /// The client end's session request: answered at once and held open until this end stops or the peer goes; counted in
-    /// <paramref name="metrics"/> as a session while it is held.
+    /// <paramref name="metrics"/> as a session while it is held, once its acceptance (the 200) has gone out.
     /// </summary>
+    /// <remarks>
+    /// Kestrel takes writes to a stream the peer has reset, or on a connection that is gone, without an error, and says so
+    /// only through <see cref="HttpContext.RequestAborted"/>: a session is counted when the flush of its 200 has ended
+    /// with the request still open. That flush hands the 200 to the connection rather than to the peer, and Kestrel cancels
+    /// the token on the thread pool, so a peer that leaves at that very moment may still be counted; one that left
+    /// before, as the token says, is not.
+    /// </remarks>
     private static async Task HoldSessionAsync(HttpContext context, TunnelMetrics metrics, CancellationToken stopping)
     {
         if (stopping.IsCancellationRequested)
@@ -274,13 +281,15 @@ public sealed class TunnelServer : IAsyncDisposable
             await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, new TunnelFailure("proxy_internal_response", "the server end is stopping")).ConfigureAwait(false);
             return;
         }
-        // Counted before its answer goes: whoever sees the client end up finds it counted here.
-        metrics.SessionStarted();
+        var counted = false;
         try
         {
             context.Response.StatusCode = StatusCodes.Status200OK;
             await context.Response.StartAsync(context.RequestAborted).ConfigureAwait(false);
             await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            context.RequestAborted.ThrowIfCancellationRequested();
+            metrics.SessionStarted();
+            counted = true;
             using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, context.RequestAborted);
             await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
         }
@@ -290,7 +299,10 @@ public sealed class TunnelServer : IAsyncDisposable
         }
         finally
         {
-            metrics.SessionEnded();
+            if (counted)
+            {
+                metrics.SessionEnded();
+            }
         }
     }
 
