@@ -106,6 +106,13 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromDays(1);
+            // Every head the client end's HTTP/1.1 server takes (Kestrel's defaults there: 32 KiB of fields, 100 of them)
+            // must fit here, where HTTP/2 counts 32 bytes more for each field (RFC 9113 §6.5.2) and the client end has added
+            // fields of its own: twice those bounds. Under Kestrel's own, one that fitted there was refused here, by the
+            // client end's HTTP client (502) or by a 431 of this Kestrel's that passed for the backend's answer.
+            var atTheClientEnd = new KestrelServerLimits();
+            kestrel.Limits.MaxRequestHeadersTotalSize = 2 * atTheClientEnd.MaxRequestHeadersTotalSize;
+            kestrel.Limits.MaxRequestHeaderCount = 2 * atTheClientEnd.MaxRequestHeaderCount;
             // This end's half of what the open-file limit leaves for traffic (see the backend's above). One more is closed at once.
             kestrel.Limits.MaxConcurrentConnections = OpenFileLimit.ConnectionsThatFit(2);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams;
