@@ -51,7 +51,7 @@ internal sealed class Http1Reader : IDisposable
     /// What is thrown for a line longer than <paramref name="maxLength"/>, when a line past a bound means something other
     /// than a malformed one (an <see cref="InvalidDataException"/> when null).
     /// </param>
-    /// <exception cref="InvalidDataException">The line is longer than <paramref name="maxLength"/>, holds a bare CR or LF, or the stream ends inside it.</exception>
+    /// <exception cref="InvalidDataException">The line is longer than <paramref name="maxLength"/> (without <paramref name="tooLong"/>), holds a bare CR or LF, or the stream ends inside it.</exception>
     /// <exception cref="ObjectDisposedException">The reader has been disposed.</exception>
     public async ValueTask<string?> ReadLineAsync(int maxLength, CancellationToken cancellationToken, Func<Exception>? tooLong = null)
     {
