@@ -45,13 +45,6 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     private bool _ended;
     private volatile bool _aborted;
     private volatile bool _writesBroke;
-    // The first is 1 while a write to the tunnel is under way, the second once the answer has ended and the body goes no
-    // further (see GiveUpBody). Each side sets its own by an interlocked exchange before it reads the other's: a write
-    // and the answer's end that meet, one of them sees the other.
-    private int _writing;
-    private int _bodyGivenUp;
-    // Whether the tunnel was reset under a waiting write of the body: there is nothing left of it to end or drain.
-    private volatile bool _bodyAborted;
 
     /// <summary>Why the application was answered by this proxy instead of the origin, if it was.</summary>
     public RefusalReason? Refusal { get; private set; }
@@ -74,7 +67,6 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             }
             if (_ended)
             {
-                GiveUpBody();
                 return 0;
             }
             if (_body is null)
@@ -112,7 +104,6 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
                 if (!buffer.IsEmpty)
                 {
                     _body.Ended();
-                    GiveUpBody();
                 }
                 return 0;
             }
@@ -199,7 +190,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <param name="cancellationToken">Gives up on an origin that keeps its side open.</param>
     public async ValueTask DrainAsync(CancellationToken cancellationToken)
     {
-        if (_body is null || Refusal is not null || _bodyAborted)
+        if (_body is null || Refusal is not null)
         {
             return;
         }
@@ -213,22 +204,6 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         finally
         {
             ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
-    /// <summary>
-    /// The answer has ended (the origin's whole, or this proxy's in its stead): nothing more of the request's body goes to
-    /// the origin, which has said what it had to say about it. A write of the body under way then is given up by resetting
-    /// the tunnel: one that waits for an origin that does not read would otherwise wait until the tunnel breaks or the idle
-    /// timeout, holding the application's sends, though its answer is all there. The write's failure is dropped (see
-    /// <see cref="UnlessBrokenAsync"/>), and the rest of the body is read and dropped as after a broken tunnel.
-    /// </summary>
-    private void GiveUpBody()
-    {
-        if (Interlocked.Exchange(ref _bodyGivenUp, 1) == 0 && Volatile.Read(ref _writing) == 1)
-        {
-            _bodyAborted = true;
-            origin.Abort();
         }
     }
 
@@ -252,36 +227,19 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// and so is the rest of the body: it does not end the pump. The tunnel broke under both directions, and the read of
     /// the answer fails too, which answers the application with a 502 (see <see cref="ReadAsync"/>). Were the write's
     /// failure to end the pump, its teardown would reset the application's connection, and the 502 would be lost
-    /// whenever the write failed first. Once the answer has ended, the body goes no further: its writes are dropped (see
-    /// <see cref="GiveUpBody"/>).
+    /// whenever the write failed first.
     /// </remarks>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        if (_writesBroke)
-        {
-            return ValueTask.CompletedTask;
-        }
-        Interlocked.Exchange(ref _writing, 1);
-        if (Volatile.Read(ref _bodyGivenUp) == 1)
-        {
-            Volatile.Write(ref _writing, 0);
-            return ValueTask.CompletedTask;
-        }
-        return UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
-    }
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
 
     /// <inheritdoc />
-    /// <remarks>
-    /// A failure before the origin's final answer began is the read's to tell, as a write's is (see <see cref="WriteAsync"/>);
-    /// a tunnel reset under a write given up has no end to send.
-    /// </remarks>
+    /// <remarks>A failure before the origin's final answer began is the read's to tell, as a write's is (see <see cref="WriteAsync"/>).</remarks>
     public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
-        _writesBroke || _bodyAborted ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken), 0);
+        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken), 0);
 
     /// <summary>
     /// <paramref name="write"/> of <paramref name="length"/> bytes, counted once the tunnel took them; its failure dropped (and
-    /// every write after it) while the origin's final answer has not begun, or when the write was given up once the answer
-    /// had ended (see <see cref="GiveUpBody"/>). What is dropped is not counted.
+    /// every write after it) while the origin's final answer has not begun. What is dropped is not counted.
     /// </summary>
     private async ValueTask UnlessBrokenAsync(ValueTask write, int length)
     {
@@ -293,14 +251,6 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         catch (IOException) when (BeforeTheAnswer)
         {
             _writesBroke = true;
-        }
-        catch (Exception e) when (_bodyAborted && e is IOException or ObjectDisposedException or OperationCanceledException)
-        {
-            _writesBroke = true;
-        }
-        finally
-        {
-            Volatile.Write(ref _writing, 0);
         }
     }
 
