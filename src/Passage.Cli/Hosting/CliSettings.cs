@@ -60,7 +60,7 @@ internal static class CliSettings
             }
         }
         layers.Add(new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
-        layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()));
+        layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()) { Names = (flags as FlagValues)?.Names });
         errors.AddRange(layers.SelectMany(SingleValuedSections));
         return (layers, errors);
     }

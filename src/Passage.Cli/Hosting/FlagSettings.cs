@@ -8,9 +8,10 @@ namespace Passage.Cli.Hosting;
 /// </summary>
 internal sealed class FlagSettings(ParseResult parse)
 {
-    private readonly List<KeyValuePair<string, string?>> _values = new();
+    private readonly FlagValues _values = new();
 
-    public IReadOnlyList<KeyValuePair<string, string?>> Values => _values;
+    /// <summary>The settings the flags give, each key with the flag that gave it (<see cref="FlagValues.Names"/>).</summary>
+    public FlagValues Values => _values;
 
     public List<string> Errors { get; } = new();
 
@@ -18,7 +19,7 @@ internal sealed class FlagSettings(ParseResult parse)
     {
         if (parse.GetValue(option) is { } value)
         {
-            _values.Add(new(key, value));
+            _values.Add(option, key, value);
         }
     }
 
@@ -27,7 +28,7 @@ internal sealed class FlagSettings(ParseResult parse)
         var values = parse.GetValue(option) ?? [];
         for (var i = 0; i < values.Length; i++)
         {
-            _values.Add(new($"{key}:{i}", values[i]));
+            _values.Add(option, key, values[i], $"{key}:{i}");
         }
     }
 
@@ -39,7 +40,7 @@ internal sealed class FlagSettings(ParseResult parse)
     {
         if (parse.GetResult(option) is { Implicit: false })
         {
-            _values.Add(new(key, parse.GetValue(option) ? "true" : "false"));
+            _values.Add(option, key, parse.GetValue(option) ? "true" : "false");
         }
     }
 
@@ -61,7 +62,26 @@ internal sealed class FlagSettings(ParseResult parse)
                     : $"{option.Name} '{pair.Split(separator)[0]}': expected {shape}");
                 continue;
             }
-            _values.Add(new($"{key}:{pair[..at].Trim()}", pair[(at + 1)..].Trim()));
+            _values.Add(option, key, pair[(at + 1)..].Trim(), $"{key}:{pair[..at].Trim()}");
         }
+    }
+}
+
+/// <summary>
+/// The settings flags give, as configuration keys and values, and for each key the flag it came from: an error about a
+/// setting from the command line names the flag the user typed (<c>--connect-timeout</c>), not only the key.
+/// </summary>
+internal sealed class FlagValues : List<KeyValuePair<string, string?>>
+{
+    private readonly Dictionary<string, string> _names = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Each setting's key (<c>relay:connectTimeout</c>) and the flag that set it.</summary>
+    public IReadOnlyDictionary<string, string> Names => _names;
+
+    /// <summary>Adds <paramref name="value"/> under <paramref name="entry"/> (a list's or map's entry), or under <paramref name="key"/>.</summary>
+    public void Add(Option option, string key, string? value, string? entry = null)
+    {
+        Add(new KeyValuePair<string, string?>(entry ?? key, value));
+        _names[key] = option.Name;
     }
 }

@@ -12,4 +12,25 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
 
     /// <summary>The <see cref="Source"/> of the command line's layer.</summary>
     public const string Flags = "flags";
+
+    /// <summary>
+    /// What set each key, where that is more precise than <see cref="Source"/>: on the command line, the flag
+    /// (<c>relay:connectTimeout</c> → <c>--connect-timeout</c>). Keys are as in the JSON file, without list indexes.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Names { get; init; }
+
+    /// <summary>
+    /// Where the setting an error names (<c>relay.allow[0]</c>, dotted as errors show keys) came from: its flag
+    /// (<see cref="Names"/>); in the environment, a single value's variable (<c>PASSAGE__RELAY__MAXTUNNELS</c>; a list's
+    /// entry may come from one variable split at commas or from one of several, so it says only the environment); or else
+    /// <see cref="Source"/>.
+    /// </summary>
+    public string SourceOf(string displayKey)
+    {
+        var entry = displayKey.IndexOf('[', StringComparison.Ordinal);
+        var key = (entry > 0 ? displayKey[..entry] : displayKey).Replace('.', ':');
+        return Names is not null && Names.TryGetValue(key, out var name) ? name
+            : Source == Environment && entry < 0 ? SettingsReader.VariableOf(key)
+            : Source;
+    }
 }

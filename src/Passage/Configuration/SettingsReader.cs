@@ -61,8 +61,9 @@ public sealed class SettingsReader
     public void AddMessage(string message, SettingsLayer? layer = null)
     {
         // The key a message names comes first, dotted ("relay.allow[0]: ..."): keys hold no colon of their own.
-        message += message.IndexOf(':', StringComparison.Ordinal) is > 0 and var end ? SplitHint(message[..end], layer) : "";
-        _errors.Add(layer is null ? message : $"{message} (from {layer.Source})");
+        var key = message.IndexOf(':', StringComparison.Ordinal) is > 0 and var end ? message[..end] : null;
+        message += key is null ? "" : SplitHint(key, layer);
+        _errors.Add(layer is null ? message : $"{message} (from {(key is null ? layer.Source : layer.SourceOf(key))})");
     }
 
     /// <summary>The raw text of a scalar key from the top layer that sets it, or null.</summary>

@@ -39,8 +39,10 @@ public sealed class RelayCommandTests
         Assert.Contains("4 errors; nothing was started", stderr);
         Assert.Contains("relay.idleTimeout: 'soon'", stderr);
         Assert.Contains("relay.bogus: unknown setting (from relay.json)", stderr.Replace(file, "relay.json"));
-        Assert.Contains("relay.maxConnections: '0' is not a whole number from 1 to 1000000 (from flags)", stderr);
+        // Each names where it came from as the user wrote it: the flag, the variable.
+        Assert.Contains("relay.maxConnections: '0' is not a whole number from 1 to 1000000 (from --max-connections)", stderr);
         Assert.Contains("relay.drainTimeout: '-1s'", stderr);
+        Assert.Contains("(from PASSAGE__RELAY__DRAINTIMEOUT)", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
     }
 
@@ -231,7 +233,7 @@ public sealed class RelayCommandTests
 
         Assert.Equal(1, exit);
         Assert.Contains("1 error; nothing was started", stderr);
-        Assert.Contains("relay.names[1]: 'not a name' is neither a DNS name nor an IP address (from flags)", stderr);
+        Assert.Contains("relay.names[1]: 'not a name' is neither a DNS name nor an IP address (from --name)", stderr);
         Assert.DoesNotContain("   at ", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
         Assert.False(File.Exists(key));
