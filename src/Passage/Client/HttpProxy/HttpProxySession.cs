@@ -107,7 +107,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 // rest of a body after the tunnel broke, the origin's answer to a refused request), which are not delivered.
                 var claim = new AnswerClaim();
                 await using var request = new RequestBodyConnection(app, rest, new FramedBody(head.Framing, head.ContentLength, head.Forwards), claim, pump.Tally);
-                await using var answer = new OriginAnswerConnection(upstream, head, claim, pump.Tally);
+                await using var answer = new OriginAnswerConnection(upstream, head, claim, pump.Tally, time);
                 await BytePump.RunAsync(request, answer, pump with { Tally = null }, head.ToOriginForm(), closeAll).ConfigureAwait(false);
                 if (answer.Refusal is { } refused)
                 {

@@ -30,7 +30,8 @@ namespace Passage.Client.HttpProxy;
 /// <param name="claim">Who answers the application: shared with the request's side, which may refuse the request first.</param>
 /// <param name="tally">Where the bytes the tunnel took are counted (the pump running this end counts elsewhere): a write dropped
 /// after the tunnel broke is not counted as delivered.</param>
-internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim, ByteTally? tally = null) : IDuplexConnection
+/// <param name="time">The clock of the watch for a body write the origin does not take once it has answered.</param>
+internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequestHead request, AnswerClaim claim, ByteTally? tally = null, TimeProvider? time = null) : IDuplexConnection
 {
     /// <summary>The most interim (1xx) answers one request may get (<see cref="InterimAnswers.Max"/>).</summary>
     public const int MaxInterim = InterimAnswers.Max;
@@ -43,6 +44,13 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     private ReadOnlyMemory<byte> _ready;
     private FramedBody? _body;
     private bool _ended;
+    // The watch for a stuck body write, from the answer's end on (see WatchForAStuckWrite): the writes started so far, and
+    // so many when it last looked; whether one is under way; whether it gave one up and reset the tunnel.
+    private ITimer? _watch;
+    private long _writesStarted;
+    private long _writesStartedAtLastLook;
+    private int _writing;
+    private volatile bool _bodyGivenUp;
     private volatile bool _aborted;
     private volatile bool _writesBroke;
 
@@ -94,6 +102,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
             if (_body.Done)
             {
                 _ended = true;
+                WatchForAStuckWrite();
                 continue;
             }
             var read = await origin.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -104,6 +113,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
                 if (!buffer.IsEmpty)
                 {
                     _body.Ended();
+                    WatchForAStuckWrite();
                 }
                 return 0;
             }
@@ -190,7 +200,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <param name="cancellationToken">Gives up on an origin that keeps its side open.</param>
     public async ValueTask DrainAsync(CancellationToken cancellationToken)
     {
-        if (_body is null || Refusal is not null)
+        if (_body is null || Refusal is not null || _bodyGivenUp)
         {
             return;
         }
@@ -207,10 +217,42 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         }
     }
 
+    /// <summary>
+    /// The answer has ended (the origin's, or this proxy's in its stead): from now on, a write of the request's body that
+    /// the tunnel has not taken for <see cref="LingeringClose.Deadline"/> is given up, and the tunnel reset. An origin that
+    /// answered early (a 413) and then neither reads the body nor goes away would otherwise hold that write, and with it the
+    /// application's sends and both connections, until the tunnel's idle timeout, its answer all there. A write merely
+    /// under way is not given up, nor are the body's later writes: an origin that reads the body after answering gets it.
+    /// Once a write is given up, its failure and every write after it are dropped (see <see cref="UnlessBrokenAsync"/>), so
+    /// the rest of the body is read and dropped and the application's connection closes gracefully, its answer whole.
+    /// </summary>
+    private void WatchForAStuckWrite()
+    {
+        if (_watch is null && !_aborted)
+        {
+            _writesStartedAtLastLook = Interlocked.Read(ref _writesStarted);
+            _watch = (time ?? TimeProvider.System).CreateTimer(
+                static state => ((OriginAnswerConnection)state!).LookForAStuckWrite(), this, LingeringClose.Deadline, LingeringClose.Deadline);
+        }
+    }
+
+    /// <summary>Gives up a write under way since the last look (no write has started since): see <see cref="WatchForAStuckWrite"/>.</summary>
+    private void LookForAStuckWrite()
+    {
+        var started = Interlocked.Read(ref _writesStarted);
+        if (Volatile.Read(ref _writing) == 1 && started == _writesStartedAtLastLook && !_bodyGivenUp)
+        {
+            _bodyGivenUp = true;
+            origin.Abort();
+        }
+        _writesStartedAtLastLook = started;
+    }
+
     /// <summary>The application gets <paramref name="reason"/>'s answer instead of the origin's, and then its end.</summary>
     private void Refuse(RefusalReason reason, string detail)
     {
         _ended = true;
+        WatchForAStuckWrite();
         if (!claim.ForOrigin())
         {
             _head.Return();
@@ -229,17 +271,26 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// failure to end the pump, its teardown would reset the application's connection, and the 502 would be lost
     /// whenever the write failed first.
     /// </remarks>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (_writesBroke)
+        {
+            return ValueTask.CompletedTask;
+        }
+        Interlocked.Increment(ref _writesStarted);
+        Volatile.Write(ref _writing, 1);
+        return UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
+    }
 
     /// <inheritdoc />
     /// <remarks>A failure before the origin's final answer began is the read's to tell, as a write's is (see <see cref="WriteAsync"/>).</remarks>
     public ValueTask CompleteWritesAsync(CancellationToken cancellationToken) =>
-        _writesBroke ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken), 0);
+        _writesBroke || _bodyGivenUp ? ValueTask.CompletedTask : UnlessBrokenAsync(origin.CompleteWritesAsync(cancellationToken), 0);
 
     /// <summary>
     /// <paramref name="write"/> of <paramref name="length"/> bytes, counted once the tunnel took them; its failure dropped (and
-    /// every write after it) while the origin's final answer has not begun. What is dropped is not counted.
+    /// every write after it) while the origin's final answer has not begun, or once a write was given up after it ended
+    /// (see <see cref="WatchForAStuckWrite"/>). What is dropped is not counted.
     /// </summary>
     private async ValueTask UnlessBrokenAsync(ValueTask write, int length)
     {
@@ -251,6 +302,15 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         catch (IOException) when (BeforeTheAnswer)
         {
             _writesBroke = true;
+        }
+        catch (Exception e) when (_bodyGivenUp && e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Given up once the answer had ended (see WatchForAStuckWrite): the rest of the body goes nowhere.
+            _writesBroke = true;
+        }
+        finally
+        {
+            Volatile.Write(ref _writing, 0);
         }
     }
 
@@ -272,6 +332,7 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
     /// <remarks>The tunnel stays its owner's to dispose; a head buffer still held goes back to the pool.</remarks>
     public ValueTask DisposeAsync()
     {
+        _watch?.Dispose();
         _head.Return();
         return ValueTask.CompletedTask;
     }

@@ -41,6 +41,32 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// An origin that answers an upload early (413) and then neither reads the body nor goes away leaves the body's write to
+    /// the tunnel waiting for good. Once the answer is whole, a write the tunnel has not taken for a while is given up (the
+    /// tunnel reset, which ends the origin's connection), and the rest of the body is read and dropped: the application's
+    /// upload ends, its connection closes gracefully with its answer whole, and no tunnel is left. The waiting write used to
+    /// hold the application's sends, the tunnel and the application's connection until the idle timeout (5 min).
+    /// </summary>
+    [Fact]
+    public async Task A_body_write_the_origin_never_takes_is_given_up_after_the_whole_answer()
+    {
+        // A small window: the tunnel takes little beyond what the relay holds for the origin, and its writes wait soon.
+        await using var path = await ProxyInProcess.StartAsync(o => o with { StreamWindowBytes = 64 * 1024 });
+        var (app, origin, sending) = await StartUploadAsync(path);
+        using var _ = app;
+        using var __ = origin;
+        await Timeouts.WaitUntilAsync(() => origin.Available > 0);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"u8.ToArray());
+        Assert.Equal("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+            Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+
+        await sending.WaitAsync(Timeouts.Default);
+        app.Shutdown(SocketShutdown.Send);
+        await Timeouts.WaitUntilAsync(() => path.Relay.Relay.OpenTunnels == 0, () => $"{path.Relay.Relay.OpenTunnels} tunnels open at the relay");
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections open");
+    }
+
+    /// <summary>
     /// An origin that ignores the request's Connection: close keeps its connection open after its whole answer. The
     /// application is answered, and the client ends the tunnel after a brief wait for the origin's end (the relay then
     /// closes the origin's connection), and lets the application's connection go. Both used to be held until the idle
