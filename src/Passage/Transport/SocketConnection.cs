@@ -352,8 +352,8 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWri
     }
 
     /// <inheritdoc />
-    /// <remarks>Its TCP state (<see cref="TcpState.IsClosed"/>), unless this object has half-closed the socket.</remarks>
-    public bool EndOfStreamWasFailure() => Volatile.Read(ref _writesCompleted) == 0 && TcpState.IsClosed(Socket);
+    /// <remarks>Its TCP state (<see cref="TcpState.EndWasFailure"/>), unless this object has half-closed the socket.</remarks>
+    public bool EndOfStreamWasFailure() => Volatile.Read(ref _writesCompleted) == 0 && TcpState.EndWasFailure(Socket);
 
     /// <inheritdoc />
     public void Abort()

@@ -74,10 +74,10 @@ public sealed class StreamConnection : IDuplexConnection, IEndOfStreamCheck
 
     /// <inheritdoc />
     /// <remarks>
-    /// The transport socket's TCP state (<see cref="TcpState.IsClosed"/>), unless this object has ended its writes; false
+    /// The transport socket's TCP state (<see cref="TcpState.EndWasFailure"/>), unless this object has ended its writes; false
     /// without a transport socket. A TLS stream's end without close_notify comes from its transport's end.
     /// </remarks>
-    public bool EndOfStreamWasFailure() => _transport is not null && Volatile.Read(ref _writesCompleted) == 0 && TcpState.IsClosed(_transport);
+    public bool EndOfStreamWasFailure() => _transport is not null && Volatile.Read(ref _writesCompleted) == 0 && TcpState.EndWasFailure(_transport);
 
     /// <inheritdoc />
     public void Abort()

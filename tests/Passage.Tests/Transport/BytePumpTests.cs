@@ -332,6 +332,33 @@ public abstract class BytePumpTests : IAsyncLifetime
         Assert.Equal(SocketError.ConnectionReset, toldServer.SocketErrorCode);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Client_that_reset_only_after_its_FIN_ended_cleanly_and_the_upstream_gets_its_bytes_and_the_end(bool throughAStream)
+    {
+        // A client that sent its bytes and closed, then refused a byte the relay wrote to it (a server's greeting, say),
+        // reset after its FIN: its connection is closed as after a reset, yet its bytes were whole, and a reset passed on
+        // would cut what of them the relay still held for the upstream.
+        var request = RandomNumberGenerator.GetBytes(1000);
+        await Loopback.SendAllAsync(_app, request);
+        _app.Close();
+        await Timeouts.WaitUntilAsync(() => TcpState.Of(_relayIn) == TcpState.CloseWait, () => $"state {TcpState.Of(_relayIn)}");
+        _relayIn.Send("x"u8);
+        await Timeouts.WaitUntilAsync(() => TcpState.Of(_relayIn) == TcpState.Close, () => $"state {TcpState.Of(_relayIn)}");
+
+        // Through a stream as the TLS front door reads its client (there with TLS over it), or straight from the socket.
+        IDuplexConnection client = throughAStream
+            ? new StreamConnection(new SocketStream(new SocketConnection(_relayIn)), _relayIn)
+            : new SocketConnection(_relayIn);
+        var pump = BytePump.RunAsync(client, new SocketConnection(_relayOut), new PumpOptions { ZeroCopy = ZeroCopy });
+        Assert.Equal(request, await Loopback.ReadToEndAsync(_server));
+        _server.Shutdown(SocketShutdown.Send);
+        var result = await pump.WaitAsync(Timeouts.Default);
+        Assert.Equal(PumpEnd.Completed, result.End);
+        Assert.Equal(request.Length, result.ClientToUpstreamBytes);
+    }
+
     /// <summary>
     /// <paramref name="peer"/> resets its connection, and a write of <paramref name="relaySide"/> (the other direction's, in
     /// a real run) meets the reset and takes its error: the relay's next read of it returns 0 as after a FIN.
