@@ -352,8 +352,12 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWri
     }
 
     /// <inheritdoc />
-    /// <remarks>Its TCP state (<see cref="TcpState.EndWasFailure"/>), unless this object has half-closed the socket.</remarks>
-    public bool EndOfStreamWasFailure() => Volatile.Read(ref _writesCompleted) == 0 && TcpState.EndWasFailure(Socket);
+    /// <remarks>
+    /// Its TCP state (<see cref="TcpState.EndWasFailure"/>), unless this object has half-closed the socket. The state is
+    /// read first and the flag after it (with a fence): a half-close by the other direction that closed the connection
+    /// (its FIN, then the peer's) set the flag before its shutdown, so it is seen.
+    /// </remarks>
+    public bool EndOfStreamWasFailure() => TcpState.EndWasFailure(Socket) && Interlocked.CompareExchange(ref _writesCompleted, 0, 0) == 0;
 
     /// <inheritdoc />
     public void Abort()

@@ -75,9 +75,11 @@ public sealed class StreamConnection : IDuplexConnection, IEndOfStreamCheck
     /// <inheritdoc />
     /// <remarks>
     /// The transport socket's TCP state (<see cref="TcpState.EndWasFailure"/>), unless this object has ended its writes; false
-    /// without a transport socket. A TLS stream's end without close_notify comes from its transport's end.
+    /// without a transport socket. A TLS stream's end without close_notify comes from its transport's end. The state is read
+    /// first, then the flag, as <see cref="SocketConnection.EndOfStreamWasFailure"/> reads them.
     /// </remarks>
-    public bool EndOfStreamWasFailure() => _transport is not null && Volatile.Read(ref _writesCompleted) == 0 && TcpState.EndWasFailure(_transport);
+    public bool EndOfStreamWasFailure() =>
+        _transport is not null && TcpState.EndWasFailure(_transport) && Interlocked.CompareExchange(ref _writesCompleted, 0, 0) == 0;
 
     /// <inheritdoc />
     public void Abort()
