@@ -37,7 +37,11 @@ internal sealed class ProxyInProcess : IAsyncDisposable
     public ByteTally Bytes { get; }
 
     /// <summary>The application connections the HTTP proxy holds open now.</summary>
-    public long OpenAppConnections => _proxyMetrics.Total("passage.relay.connections.open", "http-proxy");
+    /// <remarks>
+    /// Over all tags: <c>connections.open</c> carries no <c>front_door</c>, and these metrics are the HTTP proxy's alone. Read
+    /// by front door it was 0 whatever was open, and every wait for it ended at once.
+    /// </remarks>
+    public long OpenAppConnections => _proxyMetrics.Total("passage.relay.connections.open");
 
     /// <param name="relayOptions">Changes the relay's options, as <see cref="ConnectHarness.StartAsync"/> does.</param>
     public static async Task<ProxyInProcess> StartAsync(Func<ConnectOptions, ConnectOptions>? relayOptions = null)
