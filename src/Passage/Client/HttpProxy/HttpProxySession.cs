@@ -121,9 +121,9 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 }
                 // The tunnel ends as a whole once the origin has ended its side too. The request said Connection: close and
                 // its answer is whole, so an origin that keeps its side open is waited for briefly, as a lingering close
-                // waits for its peer, not until the idle timeout: then the tunnel's disposal ends it. Meanwhile the
-                // application's connection, its answer out whole, closes gracefully (an answer cut short reset it already),
-                // taking what is left of its body until the idle timeout.
+                // waits for its peer, not until the idle timeout: then the tunnel's disposal ends it, whatever the
+                // application still sends. Meanwhile the application's connection, its answer out whole, closes gracefully
+                // (an answer cut short reset it already), taking what is left of its body until the idle timeout.
                 using var deadline = new Deadline(pump.IdleTimeout, time, closeAll);
                 using var originEnd = new Deadline(LingeringClose.Deadline, time, closeAll);
                 var closing = request.Answered ? request.CloseAnsweredAsync(time, deadline.Token) : Task.CompletedTask;
@@ -133,8 +133,16 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 }
                 finally
                 {
-                    // Never disposed under it (the tunnel's drain fails when the pump reset the tunnel).
-                    await closing.ConfigureAwait(false);
+                    try
+                    {
+                        // Not held for the rest of the application's body, which goes nowhere.
+                        await upstream.DisposeAsync().ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // Never disposed under it (the tunnel's drain fails when the pump reset the tunnel).
+                        await closing.ConfigureAwait(false);
+                    }
                 }
             }
         }

@@ -97,6 +97,30 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// An origin that answers an upload early and keeps its connection open is waited for briefly, as above, though the
+    /// application still holds its connection with its body unfinished: the tunnel ends after that wait, and the
+    /// application's connection alone is kept for the rest of the body. The tunnel used to be held with it, until the
+    /// application had sent its whole body or the idle timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_whose_origin_keeps_its_side_open_ends_though_the_application_is_still_sending()
+    {
+        await using var path = await ProxyInProcess.StartAsync();
+        var (app, origin) = await path.SendAsync($"PUT http://origin.test:{path.OriginPort}/upload HTTP/1.1\r\nContent-Length: 1000\r\n\r\nabc");
+        using var _ = app;
+        using var __ = origin;
+        await ConnectHarness.ReadHeadAsync(origin);
+        await Loopback.SendAllAsync(origin, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"u8.ToArray());
+        Assert.Equal("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+            Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+
+        await Timeouts.WaitUntilAsync(() => path.Relay.Relay.OpenTunnels == 0, () => $"{path.Relay.Relay.OpenTunnels} tunnels open at the relay");
+        Assert.Equal(1, path.OpenAppConnections);
+        await Loopback.SendAllAsync(app, new byte[997]);
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections open");
+    }
+
+    /// <summary>
     /// Once the answer is out whole and the request was whole, the tunnel ends (the origin reads the request's end, and the
     /// relay holds no tunnel) and the application's connection is let go, though the application keeps its side open, as
     /// a client that pools connections may. They used to be held until the application closed, or the idle timeout.
