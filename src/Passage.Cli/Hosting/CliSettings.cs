@@ -61,19 +61,8 @@ internal static class CliSettings
         }
         layers.Add(new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddEnvironmentVariables(SettingsReader.EnvironmentPrefix).Build()));
         layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()) { Names = (flags as FlagValues)?.Names });
-        errors.AddRange(layers.SelectMany(SingleValuedSections));
         return (layers, errors);
     }
-
-    /// <summary>
-    /// An error for each top-level key that <paramref name="layer"/> gives a single value (<c>"relay": 5</c>,
-    /// <c>PASSAGE__LOG=debug</c>). Every setting is in a section, an object of settings; the readers ask for the keys inside
-    /// it, find none, and took the defaults, as if it had not been written.
-    /// </summary>
-    private static IEnumerable<string> SingleValuedSections(SettingsLayer layer) =>
-        layer.Configuration.GetChildren()
-            .Where(section => section.Value is { Length: > 0 })
-            .Select(section => $"{SettingsReader.Display(section.Key)}: expected a section, an object of settings, not the single value '{section.Value}' (from {layer.Source})");
 
     /// <summary>
     /// The key (<c>relay:connect</c>) that the configuration's JSON reader refused for being set twice, or null for

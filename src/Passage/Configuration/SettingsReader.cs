@@ -221,8 +221,10 @@ public sealed class SettingsReader
     }
 
     /// <summary>
-    /// Reports every key that no reader knows. <paramref name="known"/> lists the known keys; a key
-    /// ending in <c>:*</c> accepts any key below it (lists and maps).
+    /// Reports every key that no reader knows, and every section that is given a single value (<c>"relay": 5</c>,
+    /// <c>PASSAGE__LOG=debug</c>): the readers ask for the keys inside it, find none, and would take the defaults as if it
+    /// had not been written. <paramref name="known"/> lists the known keys; a key ending in <c>:*</c> accepts any key below
+    /// it (lists and maps). An empty value (<c>"log": []</c>) sets nothing and is no error.
     /// </summary>
     public void CheckUnknownKeys(IEnumerable<string> known)
     {
@@ -242,14 +244,19 @@ public sealed class SettingsReader
         }
         foreach (var layer in _layers)
         {
-            foreach (var (path, _) in layer.Configuration.AsEnumerable())
+            foreach (var (path, value) in layer.Configuration.AsEnumerable())
             {
-                var isKnown = exact.Contains(path)
-                    || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase))
-                    || exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase));
-                if (!isKnown)
+                if (exact.Contains(path) || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+                if (!exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)))
                 {
                     AddError(path, "unknown setting", layer);
+                }
+                else if (value is { Length: > 0 })
+                {
+                    AddError(path, $"expected a section, an object of settings, not the single value '{value}'", layer);
                 }
             }
         }

@@ -411,6 +411,29 @@ public sealed class RelayCommandTests
         Assert.Equal("", stdout);
     }
 
+    /// <summary>
+    /// A key no reader knows is unknown, whatever it holds: given a single value (<c>"relay": 5</c> mistyped as
+    /// <c>"rleay": 5</c>, a setting set without its section, <c>PASSAGE__TOKEN</c>) it was reported twice, once as a
+    /// section expected there (no section is), with its value (a token's, say) written out. A section's single value is
+    /// still one error.
+    /// </summary>
+    [Fact]
+    public async Task An_unknown_key_given_a_single_value_is_unknown_once()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "rleay": 5, "log": "debug" }""");
+        var environment = new Dictionary<string, string?> { ["PASSAGE__TOKEN"] = "s3cret" };
+
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("3 errors; nothing was started", stderr);
+        Assert.Contains($"rleay: unknown setting (from {file})", stderr);
+        Assert.Contains("TOKEN: unknown setting (from environment)", stderr);
+        Assert.Contains($"log: expected a section, an object of settings, not the single value 'debug' (from {file})", stderr);
+        Assert.DoesNotContain("s3cret", stderr);
+    }
+
     [Fact]
     public async Task Config_check_of_a_missing_file_says_so()
     {
