@@ -406,7 +406,7 @@ public sealed class RelayCommandTests
             Assert.Equal(1, code);
             Assert.Contains("2 errors; nothing was started", errors);
             Assert.Contains($"relay: expected a section, an object of settings, not the single value '5' (from {file})", errors);
-            Assert.Contains("LOG: expected a section, an object of settings, not the single value 'debug' (from environment)", errors);
+            Assert.Contains("LOG: expected a section, an object of settings, not the single value 'debug' (from PASSAGE__LOG)", errors);
         }
         Assert.Equal("", stdout);
     }
@@ -429,7 +429,7 @@ public sealed class RelayCommandTests
         Assert.Equal(1, exit);
         Assert.Contains("3 errors; nothing was started", stderr);
         Assert.Contains($"rleay: unknown setting (from {file})", stderr);
-        Assert.Contains("TOKEN: unknown setting (from environment)", stderr);
+        Assert.Contains("TOKEN: unknown setting (from PASSAGE__TOKEN)", stderr);
         Assert.Contains($"log: expected a section, an object of settings, not the single value 'debug' (from {file})", stderr);
         Assert.DoesNotContain("s3cret", stderr);
     }
