@@ -279,7 +279,18 @@ internal sealed class OriginAnswerConnection(IDuplexConnection origin, ProxyRequ
         }
         Interlocked.Increment(ref _writesStarted);
         Volatile.Write(ref _writing, 1);
-        return UnlessBrokenAsync(origin.WriteAsync(data, cancellationToken), data.Length);
+        ValueTask write;
+        try
+        {
+            write = origin.WriteAsync(data, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            // Thrown before any wait: no write is under way for the watch to give up.
+            Volatile.Write(ref _writing, 0);
+            write = ValueTask.FromException(e);
+        }
+        return UnlessBrokenAsync(write, data.Length);
     }
 
     /// <inheritdoc />

@@ -297,4 +297,70 @@ public sealed class OriginAnswerConnectionTests
         await writing.WaitAsync(Timeouts.Default);
         return (read.ToString(), answer.Refusal);
     }
+
+    /// <summary>
+    /// What of the body is written after the origin's answer ended (read from the application before, written after) still
+    /// reaches the origin, and then the request's end: an origin that reads the body after answering reads it to its end.
+    /// </summary>
+    [Fact]
+    public async Task A_body_write_after_the_answer_ended_still_reaches_the_origin()
+    {
+        var (peer, origin, answer, tally) = await UploadOverStreamAsync(5, new ManualTimeProvider());
+        using var _ = peer;
+        await using var __ = origin;
+        await using var ___ = answer;
+        await Loopback.SendAllAsync(peer, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
+        await PieceByPiece.ReadToEndAsync(answer, new StringBuilder());
+
+        await answer.WriteAsync("hello"u8.ToArray(), CancellationToken.None);
+        await answer.CompleteWritesAsync(CancellationToken.None);
+
+        Assert.Equal("hello", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(peer)));
+        Assert.Equal(5, tally.ToUpstream);
+    }
+
+    /// <summary>
+    /// A write of the request's body that the origin never takes (larger than both sockets' buffers, to an origin that does
+    /// not read: it cannot complete) is given up once the answer has ended and the write has made no progress from one look
+    /// of the watch to the next: it ends without failing and uncounted, the tunnel is reset rather than ended, and no
+    /// request's end follows. Until then it is left alone, however long the clock stands still.
+    /// </summary>
+    [Fact]
+    public async Task A_body_write_the_origin_never_takes_is_given_up_once_the_answer_ended_and_it_made_no_progress()
+    {
+        var time = new ManualTimeProvider();
+        var (peer, origin, answer, tally) = await UploadOverStreamAsync(100_000_000, time);
+        using var _ = peer;
+        await using var __ = origin;
+        await using var ___ = answer;
+
+        var writing = answer.WriteAsync(new byte[64 * 1024 * 1024], CancellationToken.None).AsTask();
+        Assert.False(writing.IsCompleted);
+        await Loopback.SendAllAsync(peer, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"u8.ToArray());
+        var read = new StringBuilder();
+        await PieceByPiece.ReadToEndAsync(answer, read);
+        Assert.Equal("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large", read.ToString());
+
+        // The first look finds the write under way since the answer ended: it was there at the watch's start, so it is given up.
+        Assert.False(writing.IsCompleted);
+        time.Advance(LingeringClose.Deadline);
+        await writing.WaitAsync(Timeouts.Default);
+        await answer.CompleteWritesAsync(CancellationToken.None);
+        Assert.Equal(0, tally.ToUpstream);
+        await Assert.ThrowsAsync<SocketException>(async () => await Loopback.ReadToEndAsync(peer));
+    }
+
+    /// <summary>
+    /// The origin's end of an upload of <paramref name="length"/> bytes over a stream, as the proxy's tunnels are, whose bytes
+    /// taken are counted in the tally, its watch on <paramref name="time"/>: the origin's socket (<c>Peer</c>) and the tunnel's end.
+    /// </summary>
+    private static async Task<(Socket Peer, StreamConnection Origin, OriginAnswerConnection Answer, ByteTally Tally)> UploadOverStreamAsync(long length, TimeProvider time)
+    {
+        var request = ProxyRequestHead.Parse(Encoding.ASCII.GetBytes($"PUT http://origin.test/ HTTP/1.1\r\nContent-Length: {length}\r\n\r\n"), out var why);
+        Assert.True(request is not null, why);
+        var (peer, tunnel) = await Loopback.ConnectedPairAsync();
+        var tally = new ByteTally();
+        var origin = new StreamConnection(new NetworkStream(tunnel, ownsSocket: true), tunnel);
+        return (peer, origin, new OriginAnswerConnection(origin, request, new AnswerClaim(), tally, time), tally);
+    }
 }
