@@ -64,7 +64,7 @@ public static class TunnelFailures
     /// <summary>What <paramref name="failure"/> means, for a person (an application's answer names it so).</summary>
     public static string Describe(this TunnelFailure failure) => failure switch
     {
-        TunnelFailure.RelayUnavailable => "no relay could be reached",
+        TunnelFailure.RelayUnavailable => "no relay could be reached or answered in time",
         TunnelFailure.PinMismatch => "the relay did not present its pinned key",
         TunnelFailure.RelayBusy => "the relay is at its tunnel limit or stopping",
         TunnelFailure.AuthenticationRequired => "the relay refused this client's credentials",
@@ -72,7 +72,7 @@ public static class TunnelFailures
         TunnelFailure.DnsError => "the destination's name did not resolve at the relay",
         TunnelFailure.ConnectionRefused => "the destination refused the connection",
         TunnelFailure.Unreachable => "the destination could not be reached from the relay",
-        TunnelFailure.Timeout => "the destination did not answer the relay in time",
+        TunnelFailure.Timeout => "the relay timed out reaching the destination",
         TunnelFailure.InvalidRequest => "the relay found the request malformed",
         TunnelFailure.Other => "the relay could not reach the destination",
         _ => "the relay answered what this client cannot pass on",
@@ -86,6 +86,11 @@ public static class TunnelFailures
     {
         const string Key = "details=\"";
         var at = proxyStatus?.IndexOf(Key, StringComparison.Ordinal) ?? -1;
+        // A parameter's own name, not the end of another's ("xdetails=").
+        while (at > 0 && proxyStatus![at - 1] is not (';' or ' ' or '\t'))
+        {
+            at = proxyStatus.IndexOf(Key, at + 1, StringComparison.Ordinal);
+        }
         if (at < 0)
         {
             return null;

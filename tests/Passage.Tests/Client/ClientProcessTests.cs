@@ -847,7 +847,7 @@ public sealed class ClientProcessTests
 
         var head = await ConnectThroughHttpProxyAsync(http, "origin.test:443");
         Assert.StartsWith("HTTP/1.1 503 ", head);
-        Assert.Contains("\r\nProxy-Status: passage; error=destination_unavailable; details=\"no relay could be reached\"\r\n", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=destination_unavailable; details=\"no relay could be reached or answered in time\"\r\n", head);
         Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
     }
 

@@ -45,6 +45,8 @@ public sealed class TunnelFailuresTests
     [InlineData("passage; error=dns_error; details=\"bad \\x escape\"", null)]
     [InlineData("passage; error=dns_error; details=\"a\tcontrol\"", null)]
     [InlineData("passage; error=dns_error; details=token", null)]
+    [InlineData("passage; error=dns_error; xdetails=\"not it\"", null)]
+    [InlineData("passage; error=dns_error; xdetails=\"not it\"; details=\"it\"", "it")]
     public void A_relay_s_details_are_read_as_the_string_it_sent_or_not_at_all(string? proxyStatus, string? expected) =>
         Assert.Equal(expected, TunnelFailures.DetailsOf(proxyStatus));
 
