@@ -239,12 +239,16 @@ public sealed class ClientProcessTests
         Assert.Equal(
             $"POST /a HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n",
             await ReadHeadAsync(origin));
-        // The origin answers and closes, the application reads that and closes: only then does the origin's read end.
+        // The origin reads the body whole before it answers (what is left of a body once the answer is whole is dropped, and
+        // an answer read before the proxy had forwarded the trailer section cut it off, about one run in twenty), then
+        // answers and closes; the application reads that and closes: only then does the origin's read end.
+        const string Body = "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n";
+        Assert.Equal(Body, Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin, limit: Body.Length)));
         await Loopback.SendAllAsync(origin, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
         origin.Shutdown(SocketShutdown.Send);
         Assert.StartsWith("HTTP/1.1 204 ", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
         app.Shutdown(SocketShutdown.Send);
-        Assert.Equal("5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin)));
+        Assert.Empty(await Loopback.ReadToEndAsync(origin));
     }
 
     /// <summary>
