@@ -244,10 +244,21 @@ public sealed class SettingsReader
         }
         foreach (var layer in _layers)
         {
+            var notOne = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var (path, value) in layer.Configuration.AsEnumerable())
             {
                 if (exact.Contains(path) || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
                 {
+                    continue;
+                }
+                if (exact.FirstOrDefault(e => path.StartsWith(e + ":", StringComparison.OrdinalIgnoreCase)) is { } single)
+                {
+                    // Below a key that holds one value: it was given a list or an object ("key": ["a"]). Said once, of the
+                    // key, rather than "relay.key.0: unknown setting" (a typed reader then says nothing more of it).
+                    if (notOne.Add(single))
+                    {
+                        AddError(single, "expected one value, not a list or an object", layer);
+                    }
                     continue;
                 }
                 if (!exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)))
@@ -276,7 +287,11 @@ public sealed class SettingsReader
         var text = hit.Configuration[key];
         if (text is null)
         {
-            AddError(key, $"expected {expected}, not an object or list", hit);
+            if (!_errors.Any(e => e.StartsWith(Display(key) + ":", StringComparison.OrdinalIgnoreCase)))
+            {
+                // Not said yet by CheckUnknownKeys (a reader that does not check them).
+                AddError(key, $"expected {expected}, not an object or list", hit);
+            }
             return fallback;
         }
         if (!parse(text, out var value))

@@ -294,6 +294,19 @@ public sealed class RelaySettingsTests
         Assert.Equal(new HostPort("a.test", 443), options.Passthrough.Upstream);
     }
 
+    /// <summary>
+    /// A list or an object where one value goes is said to be so, once, of the key: a text setting's used to come out as
+    /// "relay.key.0: unknown setting" (one per entry), a number's as that and its own reader's error.
+    /// </summary>
+    [Fact]
+    public void A_list_or_object_where_one_value_goes_is_one_error_naming_the_key()
+    {
+        var (_, errors) = Read(JsonLayer("""{ "relay": { "key": ["a.pem", "b.pem"], "maxTunnels": { "x": 1 }, "connect": ["127.0.0.1:0"] } }"""));
+        Assert.Equal(
+            ["relay.key: expected one value, not a list or an object (from relay.json)", "relay.maxTunnels: expected one value, not a list or an object (from relay.json)"],
+            errors.Order());
+    }
+
     [Fact]
     public void An_environment_variable_with_a_typo_is_an_error_not_ignored()
     {
