@@ -18,7 +18,6 @@ internal static class TcpState
     private const int TcpInfo = 11;
     private const int SolSocket = 1;
     private const int SoError = 4;
-    private const int Epipe = 32;
 
     /// <summary>TCP_CLOSE: the connection is over, by a reset, a timeout, or both FINs after this side's own.</summary>
     public const int Close = 7;
@@ -66,7 +65,7 @@ internal static class TcpState
         Span<byte> error = stackalloc byte[sizeof(int)];
         try
         {
-            return !(socket.GetRawSocketOption(SolSocket, SoError, error) == sizeof(int) && BitConverter.ToInt32(error) == Epipe);
+            return !(socket.GetRawSocketOption(SolSocket, SoError, error) == sizeof(int) && BitConverter.ToInt32(error) == LinuxSplice.EPIPE);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
