@@ -21,16 +21,28 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
 
     /// <summary>
     /// Where the setting an error names (<c>relay.allow[0]</c>, dotted as errors show keys) came from: its flag
-    /// (<see cref="Names"/>); in the environment, a single value's variable (<c>PASSAGE__RELAY__MAXTUNNELS</c>; a list's
-    /// entry may come from one variable split at commas or from one of several, so it says only the environment); or else
+    /// (<see cref="Names"/>); in the environment, its variable (<c>PASSAGE__RELAY__MAXTUNNELS</c>; a list's entry, the one
+    /// variable split at commas, <c>PASSAGE__RELAY__ALLOW</c>, or its own, <c>PASSAGE__RELAY__ALLOW__2</c>); or else
     /// <see cref="Source"/>.
     /// </summary>
     public string SourceOf(string displayKey)
     {
         var entry = displayKey.IndexOf('[', StringComparison.Ordinal);
         var key = (entry > 0 ? displayKey[..entry] : displayKey).Replace('.', ':');
-        return Names is not null && Names.TryGetValue(key, out var name) ? name
-            : Source == Environment && entry < 0 ? SettingsReader.VariableOf(key)
-            : Source;
+        if (Names is not null && Names.TryGetValue(key, out var name))
+        {
+            return name;
+        }
+        if (Source != Environment)
+        {
+            return Source;
+        }
+        var variable = SettingsReader.VariableOf(key);
+        // A list's entry is named by its position; indexed variables may skip an index, so the position finds the variable.
+        return entry > 0 && Configuration[key] is null
+            && int.TryParse(displayKey.AsSpan(entry + 1).TrimEnd(']'), out var position)
+            && SettingsReader.ListEntries(Configuration.GetSection(key)) is { } entries && position < entries.Length
+            ? $"{variable}__{entries[position].Key}"
+            : variable;
     }
 }

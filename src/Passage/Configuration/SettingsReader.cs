@@ -124,19 +124,27 @@ public sealed class SettingsReader
         });
     }
 
-    /// <summary>The list at <paramref name="key"/> as plain values, with the layer they came from.</summary>
+    /// <summary>
+    /// The list at <paramref name="key"/> as plain values, with the layer they came from. A list with an entry that is
+    /// not a text value (reported) gives no values: the readers of plain values number their errors by position, and
+    /// would number the entries after it wrongly; the configuration is refused either way.
+    /// </summary>
     public (IReadOnlyList<string> Values, SettingsLayer? Layer) GetValues(string key)
     {
-        var list = GetList(key);
-        return (list.Select(e => e.Value).ToArray(), list.Count > 0 ? list[0].Layer : null);
+        var list = ReadList(key, out var whole);
+        return (whole ? list.Select(e => e.Value).ToArray() : [], list.Count > 0 ? list[0].Layer : null);
     }
 
     /// <summary>
-    /// A list from the top layer that sets it: a JSON array (or indexed keys), or a single string
-    /// holding comma-separated entries. Each entry comes with its display key for messages.
+    /// A list from the top layer that sets it: a JSON array (or indexed keys), or a single string holding
+    /// comma-separated entries. Each entry comes with its display key for messages (<c>relay.allow[2]</c>, its
+    /// position). An object where the list goes, and an entry that is an object or list, are errors and give nothing.
     /// </summary>
-    public IReadOnlyList<(string Key, string Value, SettingsLayer Layer)> GetList(string key)
+    public IReadOnlyList<(string Key, string Value, SettingsLayer Layer)> GetList(string key) => ReadList(key, out _);
+
+    private IReadOnlyList<(string Key, string Value, SettingsLayer Layer)> ReadList(string key, out bool whole)
     {
+        whole = true;
         if (Find(key) is not { } hit)
         {
             return Array.Empty<(string, string, SettingsLayer)>();
@@ -155,11 +163,41 @@ public sealed class SettingsReader
             }
             return entries;
         }
-        return section.GetChildren()
-            .OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue)
-            .Select((c, i) => ($"{key}[{i}]", c.Value ?? "", hit))
-            .ToArray();
+        // A JSON list reads as children named 0, 1, ...; so do indexed variables (PASSAGE__RELAY__ALLOW__0), which may skip
+        // an index. Any other name means an object was written where a list goes: its values are not taken for one.
+        var children = ListEntries(section);
+        if (children is null)
+        {
+            AddError(key, "expected a list, not an object", hit);
+            return Array.Empty<(string, string, SettingsLayer)>();
+        }
+        var list = new List<(string, string, SettingsLayer)>(children.Length);
+        for (var i = 0; i < children.Length; i++)
+        {
+            if (children[i].Value is null && children[i].GetChildren().Any())
+            {
+                AddError($"{key}[{i}]", "expected a text value, not an object or list", hit);
+                whole = false;
+                continue;
+            }
+            list.Add(($"{key}[{i}]", children[i].Value ?? "", hit));
+        }
+        return list;
     }
+
+    /// <summary>A list's entries in order, or null when <paramref name="section"/> has a child that is not a list index.</summary>
+    internal static IConfigurationSection[]? ListEntries(IConfigurationSection section)
+    {
+        var children = section.GetChildren().ToArray();
+        return children.All(c => IsIndex(c.Key))
+            ? children.OrderBy(c => int.Parse(c.Key, NumberStyles.None, CultureInfo.InvariantCulture)).ToArray()
+            : null;
+    }
+
+    /// <summary>A list index as the configuration names it: digits without a leading zero, within an int.</summary>
+    private static bool IsIndex(string name) =>
+        name.Length > 0 && name.All(char.IsAsciiDigit) && (name.Length == 1 || name[0] != '0')
+        && int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
     /// <summary>
     /// A map (JSON object) from the top layer that sets it: name to text value. A single value, a list, and an
@@ -210,8 +248,7 @@ public sealed class SettingsReader
         var indexes = new HashSet<int>();
         foreach (var child in children)
         {
-            if (child.Key.Length == 0 || !child.Key.All(char.IsAsciiDigit) || (child.Key.Length > 1 && child.Key[0] == '0')
-                || !int.TryParse(child.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= children.Count)
+            if (!IsIndex(child.Key) || int.Parse(child.Key, CultureInfo.InvariantCulture) is var index && index >= children.Count)
             {
                 return false;
             }

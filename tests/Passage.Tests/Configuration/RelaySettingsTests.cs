@@ -307,6 +307,30 @@ public sealed class RelaySettingsTests
             errors.Order());
     }
 
+    /// <summary>
+    /// An object where a list goes is one error naming the list (its values were taken for entries, ordered by name), and
+    /// an entry that is an object is an error naming it (it was read as an empty entry); the entries after it are not
+    /// numbered wrongly.
+    /// </summary>
+    [Fact]
+    public void An_object_where_a_list_goes_and_an_entry_that_is_an_object_are_errors_naming_them()
+    {
+        var (_, errors) = Read(JsonLayer("""{ "relay": { "allow": { "a": "example.com:443" }, "deny": [{ "x": "y" }, "bad"], "connect": ["127.0.0.1:0"] } }"""));
+        Assert.Equal(
+            ["relay.allow: expected a list, not an object (from relay.json)", "relay.deny[0]: expected a text value, not an object or list (from relay.json)"],
+            errors.Order());
+    }
+
+    /// <summary>A list entry set by its own variable (indexes may skip) is named by that variable, one split at commas by its.</summary>
+    [Fact]
+    public void A_list_entry_from_the_environment_names_the_variable_that_set_it()
+    {
+        var (_, indexed) = Read(Layer("environment", ("relay:deny:0", "a.example:443"), ("relay:deny:3", "bad")));
+        Assert.Equal("relay.deny[1]: 'bad' has no port (use bad:443, bad:*) (from PASSAGE__RELAY__DENY__3)", Assert.Single(indexed));
+        var (_, split) = Read(Layer("environment", ("relay:deny", "a.example:443,bad")));
+        Assert.Equal("relay.deny[1]: 'bad' has no port (use bad:443, bad:*) (from PASSAGE__RELAY__DENY)", Assert.Single(split));
+    }
+
     [Fact]
     public void An_environment_variable_with_a_typo_is_an_error_not_ignored()
     {
