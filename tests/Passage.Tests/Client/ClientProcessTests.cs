@@ -268,11 +268,15 @@ public sealed class ClientProcessTests
                 $"POST http://origin.test:{path.OriginPort}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
             using var origin = await path.Listener.AcceptAsync().WaitAsync(Timeouts.Default);
             await ReadHeadAsync(origin);
+            // The body must have reached the origin before it answers (what is left of a body once the answer is whole is
+            // dropped, and an answer read before the proxy had forwarded it would cut it off); the origin leaves it unread.
+            const string Body = "5\r\nhello\r\n0\r\n\r\n";
+            await Timeouts.WaitUntilAsync(() => origin.Available >= Body.Length);
             await Loopback.SendAllAsync(origin, "HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
             Assert.StartsWith("HTTP/1.1 204 ", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
             origin.Shutdown(SocketShutdown.Send);
             app.Shutdown(SocketShutdown.Send);
-            Assert.Equal("5\r\nhello\r\n0\r\n\r\n", Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin)));
+            Assert.Equal(Body, Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(origin)));
         }
     }
 
