@@ -230,30 +230,35 @@ internal static partial class SecretFile
     /// <see cref="WriteNew"/> of <paramref name="fullPath"/> in <paramref name="directory"/>; a failure to make or write it
     /// is an <see cref="IOException"/> that names <paramref name="what"/> was asked for, the directory and the system's
     /// reason, then <paramref name="after"/> (<c>'/sys/kernel/node.pem' cannot be written: nothing can be created in
-    /// '/sys/kernel' (Permission denied).</c>), not the framework's "Access to the path ... is denied".
+    /// '/sys/kernel' (Permission denied).</c>; once made, <c>... writing it in '/var/lib/passage' failed (No space left on
+    /// device).</c>), not the framework's "Access to the path ... is denied".
     /// </summary>
     private static void WriteIn(string? directory, string fullPath, ReadOnlySpan<byte> content, string what, string after)
     {
+        var created = false;
         try
         {
-            WriteNew(fullPath, content);
+            WriteNew(fullPath, content, ref created);
         }
-        catch (Exception e) when (directory is not null && Reason(e) is { } reason)
+        catch (Exception e) when (directory is not null && Reason(e, created) is { } reason)
         {
-            throw new IOException($"{what} cannot be written: nothing can be created in '{directory}' ({reason}){after}.", e);
+            var failed = created ? $"writing it in '{directory}' failed" : $"nothing can be created in '{directory}'";
+            throw new IOException($"{what} cannot be written: {failed} ({reason}){after}.", e);
         }
     }
 
     /// <summary>
     /// The system's words for why a file could not be made or written (<c>Permission denied</c>, <c>Read-only file
     /// system</c>), from the errno the framework keeps in the exception; null for an exception that is no such failure
-    /// (a file that is there already, EEXIST, is said by its caller).
+    /// (a file that is there already, EEXIST, is said by its caller). Once the file was <paramref name="created"/>, the
+    /// framework's <see cref="ArgumentOutOfRangeException"/> from a write is its word for EFBIG (a file size limit).
     /// </summary>
-    private static string? Reason(Exception e)
+    private static string? Reason(Exception e, bool created)
     {
-        const int ENOENT = 2, EACCES = 13, EEXIST = 17;
+        const int ENOENT = 2, EACCES = 13, EEXIST = 17, EFBIG = 27;
         var errno = e switch
         {
+            ArgumentOutOfRangeException when created => EFBIG,
             // The framework's HResult of an IOException it made from an errno is that errno.
             UnauthorizedAccessException { InnerException: IOException { HResult: > 0 and < 4096 } inner } => inner.HResult,
             UnauthorizedAccessException => EACCES,
@@ -264,13 +269,21 @@ internal static partial class SecretFile
         return errno is 0 or EEXIST || OperatingSystem.IsWindows() ? null : Marshal.GetPInvokeErrorMessage(errno);
     }
 
-    private static void WriteNew(string fullPath, ReadOnlySpan<byte> content)
+    /// <summary>
+    /// Creates <paramref name="fullPath"/> (refusing one that is there) and writes <paramref name="content"/> to disk;
+    /// <paramref name="created"/> is set once the file exists. A write that fails (a full disk) removes the file: left
+    /// empty or short, it would be taken for a key, and refused as one that exists by the next try.
+    /// </summary>
+    private static void WriteNew(string fullPath, ReadOnlySpan<byte> content, ref bool created)
     {
         var options = new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             Share = FileShare.None,
+            // Unbuffered, so that closing it after a failed write has nothing left to write (and fail on) again: the
+            // failed write's cleanup would never have run.
+            BufferSize = 0,
         };
         if (!OperatingSystem.IsWindows())
         {
@@ -278,6 +291,7 @@ internal static partial class SecretFile
             options.UnixCreateMode = OwnerOnly;
         }
         var stream = new FileStream(fullPath, options);
+        created = true;
         try
         {
             stream.Write(content);
@@ -286,7 +300,14 @@ internal static partial class SecretFile
         }
         catch
         {
-            stream.Dispose();
+            try
+            {
+                stream.Dispose();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // The write's error is the one worth reporting; the file goes either way.
+            }
             TryDelete(fullPath);
             throw;
         }

@@ -214,6 +214,40 @@ public sealed class IdentityCommandTests : IDisposable
             created.StandardError.Trim());
     }
 
+    /// <summary>
+    /// A key file that was created but could not be written (a full disk; here a file size limit, EFBIG) was left behind
+    /// empty, where the next keygen refused it as existing and a relay would read it as a broken key; and the error was
+    /// the framework's "Specified file length was too large for the file system. (Parameter 'value')". Now nothing is
+    /// left, the message says the writing failed and why, and --force keeps the old key whole.
+    /// </summary>
+    [Fact]
+    public async Task A_key_that_cannot_be_written_once_created_is_not_left_behind()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var path = _directory.File("node.pem");
+        await using (var fresh = PassageProcess.Start(["keygen", "--out", path], noFileGrowth: true))
+        {
+            await fresh.WaitForExitAsync(Timeout);
+            Assert.Equal(1, fresh.ExitCode);
+            Assert.Equal($"passage keygen: '{path}' cannot be written: writing it in '{_directory.Path}' failed (File too large).", fresh.StandardError.Trim());
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(_directory.Path));
+
+        Assert.Equal(0, (await PassageProcess.RunAsync(["keygen", "--out", path], Timeout)).ExitCode);
+        var key = await File.ReadAllBytesAsync(path);
+        await using (var forced = PassageProcess.Start(["keygen", "--out", path, "--force"], noFileGrowth: true))
+        {
+            await forced.WaitForExitAsync(Timeout);
+            Assert.Equal(1, forced.ExitCode);
+            Assert.StartsWith($"passage keygen: '{path}' cannot be written: writing it in '{_directory.Path}' failed (File too large), where", forced.StandardError.Trim());
+        }
+        Assert.Equal(key, await File.ReadAllBytesAsync(path));
+        Assert.Equal([path], Directory.GetFileSystemEntries(_directory.Path));
+    }
+
     /// <summary>A file where the key's directory should be was reported as "The file '...' already exists".</summary>
     [Fact]
     public async Task KeygenSaysWhenAFileStandsWhereItsDirectoryShouldBe()

@@ -47,14 +47,17 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here). With
     /// <paramref name="resolvConf"/> (root only) it runs in a mount namespace of its own in which that file is
     /// /etc/resolv.conf, so the C library's resolver asks the servers it names; with <paramref name="hostsFile"/> (root only)
-    /// likewise, that file is /etc/hosts.
+    /// likewise, that file is /etc/hosts. With <paramref name="noFileGrowth"/> no file it writes may grow
+    /// (<c>ulimit -f 0</c>): a write to one fails with EFBIG, as one to a full disk fails with ENOSPC (SIGXFSZ ignored; the
+    /// runtime's double-mapped code memory, a file of its own, is turned off so that it can start at all).
     /// </summary>
     public static PassageProcess Start(
         IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null, bool readStandardError = true,
-        (int Soft, int Hard)? openFiles = null, bool unprivileged = false, string? resolvConf = null, string? hostsFile = null)
+        (int Soft, int Hard)? openFiles = null, bool unprivileged = false, string? resolvConf = null, string? hostsFile = null,
+        bool noFileGrowth = false)
     {
         var mounted = resolvConf is not null || hostsFile is not null;
-        var wrapped = openFiles is not null || unprivileged || mounted;
+        var wrapped = openFiles is not null || unprivileged || mounted || noFileGrowth;
         var info = new ProcessStartInfo(mounted ? "unshare" : wrapped ? "/bin/sh" : "dotnet")
         {
             RedirectStandardOutput = true,
@@ -78,6 +81,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
                 (resolvConf is not null ? $"mount --bind '{resolvConf}' /etc/resolv.conf && " : "")
                 + (hostsFile is not null ? $"mount --bind '{hostsFile}' /etc/hosts && " : "")
                 + (openFiles is { } limit ? $"ulimit -Sn {limit.Soft} && ulimit -Hn {limit.Hard} && " : "")
+                + (noFileGrowth ? "trap '' XFSZ && ulimit -f 0 && " : "")
                 + "exec " + (unprivileged ? SetprivNobody + " " : "") + "\"$0\" \"$@\"");
             info.ArgumentList.Add("dotnet");
         }
@@ -87,6 +91,10 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
         info.Environment["DOTNET_NOLOGO"] = "1";
+        if (noFileGrowth)
+        {
+            info.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
         foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
         {
             if (value is null)
