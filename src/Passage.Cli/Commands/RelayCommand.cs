@@ -171,8 +171,12 @@ internal static class RelayCommand
         text.AppendLine($"node ID  {relay.NodeId}");
         text.AppendLine($"pin      {pin}");
         var certificate = Path.GetRelativePath(Environment.CurrentDirectory, relay.CertificatePath);
-        text.AppendLine($"cert     {certificate}");
-        foreach (var endpoint in relay.LocalEndpoints)
+        text.AppendLine(relay.CertificateProblem is { } problem
+            // No curl command without the file: curl before 8.10 ignores --proxy-pinnedpubkey, so with --proxy-insecure
+            // it would verify nothing.
+            ? $"cert     {certificate} cannot be written ({problem}), so curl cannot verify the relay; clients that pin the node ID can"
+            : $"cert     {certificate}");
+        foreach (var endpoint in relay.CertificateProblem is null ? relay.LocalEndpoints : [])
         {
             var address = Reachable(endpoint.Address);
             var proxy = $"https://{new IPEndPoint(address, endpoint.Port)}";

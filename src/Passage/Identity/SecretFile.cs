@@ -253,7 +253,7 @@ internal static partial class SecretFile
     /// (a file that is there already, EEXIST, is said by its caller). Once the file was <paramref name="created"/>, the
     /// framework's <see cref="ArgumentOutOfRangeException"/> from a write is its word for EFBIG (a file size limit).
     /// </summary>
-    private static string? Reason(Exception e, bool created)
+    internal static string? Reason(Exception e, bool created = false)
     {
         const int ENOENT = 2, EACCES = 13, EEXIST = 17, EFBIG = 27;
         var errno = e switch

@@ -13,6 +13,9 @@ public sealed partial class ConnectRelay
         [LoggerMessage(LogEvents.TokenFileReloaded, LogLevel.Information, "Token file {Path} re-read: {Count} tokens in force", EventName = "TokenFileReloaded")]
         public static partial void TokenFileReloaded(ILogger logger, string path, int count);
 
+        [LoggerMessage(LogEvents.CertificateNotWritten, LogLevel.Warning, "The relay's certificate cannot be written to {Path} ({Reason}): clients that verify the relay by that file cannot, those that pin its node ID can", EventName = "CertificateNotWritten")]
+        public static partial void CertificateNotWritten(ILogger logger, string path, string reason);
+
         [LoggerMessage(LogEvents.TokenFileEmpty, LogLevel.Warning, "Token file {Path} holds no token: every CONNECT is refused 407 until one is added", EventName = "TokenFileEmpty")]
         public static partial void TokenFileEmpty(ILogger logger, string path);
 

@@ -150,16 +150,10 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             throw new InvalidDataException($"relay.key: {e.Message}", e);
         }
         TokenFile? tokens = null;
+        string? certificateProblem;
         try
         {
-            try
-            {
-                WriteCertificateBeside(options.KeyFile, identity);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new InvalidDataException($"relay.key: its certificate: {e.Message}", e);
-            }
+            certificateProblem = WriteCertificateBeside(options.KeyFile, identity);
             if (options.TokenFile is not null && !TokenFile.TryOpen(options.TokenFile, out tokens, out var tokenError, time))
             {
                 throw new InvalidDataException($"relay.tokenFile: {tokenError}");
@@ -190,7 +184,14 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             limits,
             logger,
             time);
-        return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time, tokens);
+        if (certificateProblem is not null)
+        {
+            Log.CertificateNotWritten(logger, CertificatePathFor(options.KeyFile), certificateProblem);
+        }
+        return new ConnectRelay(options, limits, identity, opener, loggerFactory, metrics ?? new RelayMetrics(), time, tokens)
+        {
+            CertificateProblem = certificateProblem,
+        };
     }
 
     /// <summary>Where the relay's certificate (public) is written: the key file's name with <c>.crt</c>.</summary>
@@ -199,16 +200,37 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     // A PEM certificate is a few KiB.
     private const int CertificateFileMaxBytes = 1024 * 1024;
 
-    private static void WriteCertificateBeside(string keyFile, NodeIdentity identity)
+    /// <summary>
+    /// Writes the relay's certificate beside its key unless it is there already; returns why it could not be (the
+    /// system's words: <c>Permission denied</c>, <c>Read-only file system</c>), or null. A key kept where the relay may
+    /// read but not write (a secret mounted read-only, a configuration directory under systemd's ProtectSystem=strict)
+    /// is no reason not to start: clients pin the relay's node ID, and the certificate file only serves those that
+    /// verify by a CA file.
+    /// </summary>
+    private static string? WriteCertificateBeside(string keyFile, NodeIdentity identity)
     {
         var path = CertificatePathFor(keyFile);
         var pem = identity.Certificate.ExportCertificatePem() + "\n";
-        // Read only as a regular file, bounded (InputFile throws for anything else): opening a FIFO waits for its other end.
-        if (!File.Exists(path) || Encoding.ASCII.GetString(InputFile.ReadAll(path, CertificateFileMaxBytes)) != pem)
+        try
         {
-            File.WriteAllText(path, pem);
+            // Read only as a regular file, bounded (InputFile throws for anything else): opening a FIFO waits for its other end.
+            if (!File.Exists(path) || Encoding.ASCII.GetString(InputFile.ReadAll(path, CertificateFileMaxBytes)) != pem)
+            {
+                File.WriteAllText(path, pem);
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return SecretFile.Reason(e) ?? e.Message;
         }
     }
+
+    /// <summary>
+    /// Why the certificate could not be written beside the key at start (<see cref="CertificatePath"/> is then missing,
+    /// or holds another certificate), or null when it is there.
+    /// </summary>
+    public string? CertificateProblem { get; private init; }
 
     /// <summary>The relay's certificate file (public; for clients that verify by CA file, e.g. <c>curl --proxy-cacert</c>).</summary>
     public string CertificatePath => CertificatePathFor(_options.KeyFile);

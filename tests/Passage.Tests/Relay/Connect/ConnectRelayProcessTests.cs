@@ -80,6 +80,46 @@ public sealed partial class ConnectRelayProcessTests
     }
 
     /// <summary>
+    /// A key the relay may read but not write beside (a secret mounted read-only, a configuration directory under
+    /// systemd's ProtectSystem=strict) stopped the relay at start: "relay.key: its certificate: Access to the path
+    /// '.../relay.crt' is denied". It starts, says at warning level why the certificate is not there, and prints no curl
+    /// command that would need it.
+    /// </summary>
+    [Fact]
+    public async Task A_key_in_a_directory_the_relay_cannot_write_to_does_not_stop_it()
+    {
+        if (!OperatingSystem.IsLinux() || !PassageProcess.CanRunUnprivileged())
+        {
+            // Not root, no setpriv, or a checkout the user nobody cannot read.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var key = Path.Combine(directory.Path, "relay.pem");
+        var (keygen, _, keygenError) = await PassageProcess.RunAsync(["keygen", "--out", key, "--name", "127.0.0.1"]);
+        Assert.True(keygen == 0, keygenError);
+        // The user nobody may read the key, and the directory (root's, 0755) but not write in it.
+        File.SetUnixFileMode(directory.Path, (UnixFileMode)Convert.ToInt32("755", 8));
+        using (var chown = System.Diagnostics.Process.Start("chown", ["65534", key]))
+        {
+            await chown.WaitForExitAsync().WaitAsync(Timeouts.Default);
+            Assert.Equal(0, chown.ExitCode);
+        }
+
+        await using var relay = PassageProcess.Start(["relay", "--connect", "127.0.0.1:0", "--key", key], workingDirectory: directory.Path, unprivileged: true);
+        var port = await relay.WaitForListeningPortAsync();
+        var cert = await relay.WaitForLineAsync(l => l.StartsWith("cert ", StringComparison.Ordinal));
+        Assert.Equal("cert     relay.crt cannot be written (Permission denied), so curl cannot verify the relay; clients that pin the node ID can", cert);
+        Assert.Contains("warn: Passage.Relay.Connect.ConnectRelay[125] The relay's certificate cannot be written to ", relay.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("try ", relay.StandardOutput, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(directory.Path, "relay.crt")));
+
+        // It serves: TLS with its key, then CONNECT (refused here: a loopback destination).
+        var (exit, _, error) = await Curl.RunAsync("-v", "-p", "-x", $"https://127.0.0.1:{port}", "--proxy-insecure", "https://127.0.0.1:1/");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("HTTP/1.1 403", error);
+    }
+
+    /// <summary>
     /// Runs a printed <c>try</c> command. The machine has no route to example.org, so the relay answers the CONNECT
     /// with 502 dns_error: proof that TLS to the relay, its certificate's name, the pin and CONNECT worked.
     /// </summary>
