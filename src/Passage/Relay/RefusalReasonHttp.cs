@@ -43,6 +43,12 @@ namespace Passage.Relay;
 public static class RefusalReasonHttp
 {
     /// <summary>
+    /// The Proxy-Status details (and log text) of a request refused because the relay is stopping
+    /// (<see cref="RefusalReason.ShuttingDown"/>), whether it came during the drain or its dial was cut short by it.
+    /// </summary>
+    public const string ShuttingDownDetail = "relay shutting down";
+
+    /// <summary>
     /// The HTTP status code answered for <paramref name="reason"/>, or 0 when the reason is never answered in
     /// HTTP (see <see cref="HasHttpAnswer"/>): the connection or tunnel is closed instead.
     /// </summary>

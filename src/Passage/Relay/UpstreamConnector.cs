@@ -50,7 +50,7 @@ internal sealed partial class UpstreamConnector(
         catch (OperationCanceledException)
         {
             return cancellationToken.IsCancellationRequested
-                ? new(null, RefusalReason.ShuttingDown, "stopping")
+                ? new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
                 : new(null, RefusalReason.DnsTimeout, "lookup timed out");
         }
 
@@ -88,7 +88,7 @@ internal sealed partial class UpstreamConnector(
         catch (OperationCanceledException)
         {
             return cancellationToken.IsCancellationRequested
-                ? new(null, RefusalReason.ShuttingDown, "stopping")
+                ? new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
                 : new(null, RefusalReason.UpstreamTimeout, "connect timed out");
         }
         if (dialed.Connection is { } connection)

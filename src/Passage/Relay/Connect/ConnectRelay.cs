@@ -488,7 +488,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         {
             // As the rest of the head is answered (Http1ConnectSession): the stop is not a timeout.
             var (reason, detail) = closeAll.IsCancellationRequested
-                ? (RefusalReason.ShuttingDown, TunnelPump.StoppingDetail)
+                ? (RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
                 : (RefusalReason.RequestHeadTimeout, "request head not received in time");
             await Http1ConnectSession.RefuseAsync(client, reason, detail, _metrics, _time).ConfigureAwait(false);
             return default;
@@ -555,7 +555,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         catch (OperationCanceledException)
         {
             reason = closeAll.IsCancellationRequested ? RefusalReason.ShuttingDown : RefusalReason.RequestHeadTimeout;
-            (error, detail) = (Http2Start.NoError, closeAll.IsCancellationRequested ? TunnelPump.StoppingDetail : "connection preface not received in time");
+            (error, detail) = (Http2Start.NoError, closeAll.IsCancellationRequested ? RefusalReasonHttp.ShuttingDownDetail : "connection preface not received in time");
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {

@@ -99,7 +99,7 @@ internal sealed class Http1ConnectSession(
             // is let go first, before the answer's lingering close.
             if (tunnels.IsStopping)
             {
-                await RefuseAsync(client, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, metrics, time, logger, id).ConfigureAwait(false);
+                await RefuseAsync(client, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail, metrics, time, logger, id).ConfigureAwait(false);
                 return default;
             }
             TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
@@ -113,7 +113,7 @@ internal sealed class Http1ConnectSession(
             {
                 await upstream.DisposeAsync().ConfigureAwait(false);
                 opening.Lease?.Dispose();
-                await RefuseAsync(client, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, metrics, time, logger, id).ConfigureAwait(false);
+                await RefuseAsync(client, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail, metrics, time, logger, id).ConfigureAwait(false);
                 return default;
             }
 
@@ -201,7 +201,7 @@ internal sealed class Http1ConnectSession(
                 catch (OperationCanceledException)
                 {
                     return closeAll.IsCancellationRequested
-                        ? (null, RefusalReason.ShuttingDown, TunnelPump.StoppingDetail, filled)
+                        ? (null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail, filled)
                         : (null, RefusalReason.RequestHeadTimeout, "request head not received in time", filled);
                 }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

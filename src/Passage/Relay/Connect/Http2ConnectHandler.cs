@@ -80,7 +80,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         // begun to stop, does not start: its client sent it before it read the GOAWAY.
         if (tunnels.IsStopping)
         {
-            RefuseUnprocessed(context, id, TunnelPump.StoppingDetail);
+            RefuseUnprocessed(context, id, RefusalReasonHttp.ShuttingDownDetail);
             return;
         }
         IDisposable? busy = null;
@@ -110,7 +110,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             // deadline. Nothing has gone to the destination, so the request is refused as one that came after the GOAWAY.
             await upstream.DisposeAsync().ConfigureAwait(false);
             opening.Lease?.Dispose();
-            RefuseUnprocessed(context, id, TunnelPump.StoppingDetail);
+            RefuseUnprocessed(context, id, RefusalReasonHttp.ShuttingDownDetail);
             return;
         }
 

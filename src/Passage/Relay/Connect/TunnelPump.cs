@@ -96,9 +96,6 @@ internal sealed class TunnelPump
         }
     }
 
-    /// <summary>The Proxy-Status details (and log text) of a request refused because the relay is stopping.</summary>
-    public const string StoppingDetail = "relay shutting down";
-
     private volatile bool _stopping;
 
     /// <summary>The relay has begun to stop: a tunnel cancelled from now on was cancelled by the stop.</summary>
