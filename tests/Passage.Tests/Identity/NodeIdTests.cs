@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Passage.Identity;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Identity;
 
@@ -90,7 +91,7 @@ public sealed class NodeIdTests
     [OpenSslFact]
     public async Task MatchesOpenSslFromTheCertificateAndFromTheKey()
     {
-        using var directory = new TempDirectory();
+        using var directory = new TemporaryDirectory();
         var path = directory.File("node.pem");
         using (var identity = NodeIdentity.Create(["relay.example"]))
         {
@@ -111,7 +112,7 @@ public sealed class NodeIdTests
     [OpenSslFact]
     public async Task ReadsKeysMadeByOpenSsl()
     {
-        using var directory = new TempDirectory();
+        using var directory = new TemporaryDirectory();
         var pkcs8 = directory.File("pkcs8.pem");
         var sec1 = directory.File("sec1.pem");
         await OpenSsl.PipelineAsync($"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '{pkcs8}'");

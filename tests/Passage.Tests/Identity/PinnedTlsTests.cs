@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Passage.Identity;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Identity;
 
@@ -31,7 +32,7 @@ public sealed class PinnedTlsTests
     [Fact]
     public async Task MutualHandshakeSucceedsWithIdentitiesLoadedFromFiles()
     {
-        using var directory = new TempDirectory();
+        using var directory = new TemporaryDirectory();
         using (var created = NodeIdentity.Create())
         {
             created.Save(directory.File("server.pem"), overwrite: false);
