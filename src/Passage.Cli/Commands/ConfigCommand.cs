@@ -10,15 +10,15 @@ using Passage.Telemetry;
 namespace Passage.Cli.Commands;
 
 /// <summary>
-/// <c>passage config check FILE</c>: prints the effective relay configuration, or every error in the
-/// file; tunnel and client files (told apart by their sections) are validated the same way.
+/// <c>passage config check FILE</c>: prints the effective relay or client configuration, or every error in the
+/// file; tunnel files (told apart by their sections) are validated the same way.
 /// </summary>
 internal static class ConfigCommand
 {
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "The JSON settings file to check" };
-        var check = new Command("check", "Check a settings file (relay, tunnel or client, told apart by its sections) with PASSAGE__ environment variables applied: print the effective relay configuration with defaults filled in, or every error, each naming its key. Exit 0 when valid, 1 otherwise.")
+        var check = new Command("check", "Check a settings file (relay, tunnel or client, told apart by its sections) with PASSAGE__ environment variables applied: print the effective relay or client configuration with defaults filled in, or every error, each naming its key. Exit 0 when valid, 1 otherwise.")
         {
             file,
         };
@@ -40,10 +40,11 @@ internal static class ConfigCommand
                 case "client":
                     var (layers, fileErrors) = CliSettings.Build(path, []);
                     var reader = new SettingsReader(layers);
-                    ClientSettings.Read(reader);
-                    LogOptions.Read(reader, LoggingSetup.JournalAttached);
+                    var (client, proxy) = ClientSettings.Read(reader);
+                    var clientLog = LogOptions.Read(reader, LoggingSetup.JournalAttached);
                     errors = [.. fileErrors, .. reader.Errors];
                     exposed = ExposedSecrets.Of(reader);
+                    effective = ClientSettings.ToJson(client, proxy, clientLog);
                     break;
                 default:
                     var (relay, log, relayErrors) = RelayCommand.Load(path, [], []);

@@ -4,7 +4,7 @@ using Passage.Identity;
 namespace Passage.Client;
 
 /// <summary>The <c>client</c> section of a configuration, read and validated (every error named by key).</summary>
-public static class ClientSettings
+public static partial class ClientSettings
 {
     /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
     public static readonly IReadOnlyList<string> KnownKeys =

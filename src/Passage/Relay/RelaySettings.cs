@@ -366,10 +366,7 @@ public static class RelaySettings
             json.WriteString("handshakeTimeout", Duration.Format(relay.Limits.HandshakeTimeout));
             json.WriteString("drainTimeout", Duration.Format(relay.Limits.DrainTimeout));
             json.WriteEndObject();
-            json.WriteStartObject("log");
-            json.WriteString("level", log.Level.ToString().ToLowerInvariant());
-            json.WriteString("format", log.Format);
-            json.WriteEndObject();
+            log.WriteJson(json);
             json.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
@@ -378,7 +375,8 @@ public static class RelaySettings
     /// <summary>An endpoint as the settings write it: <c>127.0.0.1:9443</c>, <c>[::]:443</c>.</summary>
     public static string FormatEndpoint(IPEndPoint endpoint) => endpoint.ToString();
 
-    private static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<string> values)
+    /// <summary>Writes a list setting: <c>"name": ["a", "b"]</c>.</summary>
+    internal static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<string> values)
     {
         json.WriteStartArray(name);
         foreach (var value in values)

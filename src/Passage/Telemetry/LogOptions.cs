@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Passage.Configuration;
 
@@ -25,5 +26,14 @@ public sealed record LogOptions
             Level = Enum.Parse<LogLevel>(level, ignoreCase: true),
             Format = reader.GetChoice("log:format", journalAttached ? "systemd" : "text", "text", "json", "systemd"),
         };
+    }
+
+    /// <summary>Writes the <c>log</c> section as <see cref="Read"/> takes it, for the effective settings every role prints.</summary>
+    internal void WriteJson(Utf8JsonWriter json)
+    {
+        json.WriteStartObject("log");
+        json.WriteString("level", Level.ToString().ToLowerInvariant());
+        json.WriteString("format", Format);
+        json.WriteEndObject();
     }
 }

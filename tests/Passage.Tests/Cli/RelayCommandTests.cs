@@ -303,7 +303,51 @@ public sealed class RelayCommandTests
         var example = Path.Combine(RepositoryRoot(), "deploy", "client.json");
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", example]);
         Assert.True(exit == 0, stderr);
-        Assert.Contains("valid client settings", stdout);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("127.0.0.1:1080", json.RootElement.GetProperty("client").GetProperty("socks")[0].GetString());
+    }
+
+    /// <summary>
+    /// A client file's effective settings are printed, defaults filled in, as the relay's are (it said only "valid client
+    /// settings"), and read back as the same settings; the token and the proxies' users are said to be set, never shown.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_prints_the_effective_client_configuration_without_its_secrets()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.Write("client.json", $$"""
+            { "client": { "relays": ["{{id}}@[::1]:8443", "{{id}}@relay.example:443"], "http": "off", "socks": ["127.0.0.1:1081"],
+              "socksUsers": { "alice": "s3cret-pw" }, "idleTimeout": "infinite", "admin": "127.0.0.1:9101" },
+              "log": { "level": "debug" } }
+            """);
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
+            ["config", "check", file], environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__TOKEN"] = "t0ken-value" });
+        Assert.True(exit == 0, stderr);
+        Assert.DoesNotContain("s3cret-pw", stdout + stderr);
+        Assert.DoesNotContain("alice", stdout);
+        Assert.DoesNotContain("t0ken-value", stdout + stderr);
+        Assert.Contains("/* client.token is set (not shown) */", stdout);
+        Assert.Contains("/* client.socksUsers: 1 user (not shown) */", stdout);
+        var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip };
+        using (var json = JsonDocument.Parse(stdout, options))
+        {
+            var client = json.RootElement.GetProperty("client");
+            Assert.Equal([$"{id}@[::1]:8443", $"{id}@relay.example:443"], client.GetProperty("relays").EnumerateArray().Select(r => r.GetString()));
+            Assert.Equal("off", client.GetProperty("http").GetString());
+            Assert.Equal("infinite", client.GetProperty("idleTimeout").GetString());
+            Assert.Equal("30s", client.GetProperty("answerTimeout").GetString());
+            Assert.Equal("127.0.0.1:9101", client.GetProperty("admin").GetString());
+            Assert.Equal("debug", json.RootElement.GetProperty("log").GetProperty("level").GetString());
+        }
+
+        // Read back (without the secrets it does not hold), it is the same settings.
+        var printed = directory.Write("printed.json", stdout);
+        var (again, againOut, againErrors) = await PassageProcess.RunAsync(["config", "check", printed]);
+        Assert.True(again == 0, againErrors);
+        Assert.Equal(
+            string.Join('\n', stdout.Split('\n').Where(l => !l.TrimStart().StartsWith("/*", StringComparison.Ordinal))),
+            againOut);
     }
 
     [Fact]
@@ -543,7 +587,7 @@ public sealed class RelayCommandTests
         var client = directory.Write("client.json", $$"""{ "client": { "relays": ["{{id}}@127.0.0.1:8443"], "socks": ["127.0.0.1:0"] } }""");
         var (clientExit, clientOut, clientErrors) = await PassageProcess.RunAsync(["config", "check", client]);
         Assert.True(clientExit == 0, clientErrors);
-        Assert.Contains("valid client settings", clientOut);
+        Assert.Contains("\"127.0.0.1:0\"", clientOut);
 
         var badClient = directory.Write("bad-client.json", """{ "client": { "relays": ["nope@127.0.0.1:1"], "sox": [] } }""");
         var (badExit, _, badErrors) = await PassageProcess.RunAsync(["config", "check", badClient]);

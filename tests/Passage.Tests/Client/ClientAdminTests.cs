@@ -219,6 +219,6 @@ public sealed class ClientAdminTests
         var good = directory.Write("good.json", $$"""{ "client": { "relays": ["{{relay}}"], "admin": "127.0.0.1:9101" } }""");
         var (goodExit, output, goodErrors) = await PassageProcess.RunAsync(["config", "check", good]);
         Assert.True(goodExit == 0, goodErrors);
-        Assert.Contains("valid client settings", output);
+        Assert.Contains("\"admin\": \"127.0.0.1:9101\"", output);
     }
 }
