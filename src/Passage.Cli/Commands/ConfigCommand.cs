@@ -6,19 +6,20 @@ using Passage.Client;
 using Passage.Configuration;
 using Passage.Relay;
 using Passage.Telemetry;
+using Passage.Tunnel;
 
 namespace Passage.Cli.Commands;
 
 /// <summary>
-/// <c>passage config check FILE</c>: prints the effective relay or client configuration, or every error in the
-/// file; tunnel files (told apart by their sections) are validated the same way.
+/// <c>passage config check FILE</c>: prints the effective relay, tunnel or client configuration (told apart by their
+/// sections), or every error in the file.
 /// </summary>
 internal static class ConfigCommand
 {
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "The JSON settings file to check" };
-        var check = new Command("check", "Check a settings file (relay, tunnel or client, told apart by its sections) with PASSAGE__ environment variables applied: print the effective relay or client configuration with defaults filled in, or every error, each naming its key. Exit 0 when valid, 1 otherwise.")
+        var check = new Command("check", "Check a settings file (relay, tunnel or client, told apart by its sections) with PASSAGE__ environment variables applied: print the effective configuration with defaults filled in, or every error, each naming its key. Exit 0 when valid, 1 otherwise.")
         {
             file,
         };
@@ -33,9 +34,10 @@ internal static class ConfigCommand
             switch (role)
             {
                 case "tunnel":
-                    var (tunnel, _, tunnelErrors) = TunnelCommand.Load(path, []);
+                    var (tunnel, tunnelLog, tunnelErrors) = TunnelCommand.Load(path, []);
                     errors = tunnelErrors;
                     exposed = ExposedSecrets.Of(tunnel);
+                    effective = TunnelSettings.ToJson(tunnel, tunnelLog);
                     break;
                 case "client":
                     var (layers, fileErrors) = CliSettings.Build(path, []);

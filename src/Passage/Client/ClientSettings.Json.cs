@@ -18,10 +18,8 @@ public static partial class ClientSettings
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(proxy);
         ArgumentNullException.ThrowIfNull(log);
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        return SettingsJson.Write(json =>
         {
-            json.WriteStartObject();
             json.WriteStartObject("client");
             // First, where a comment reads best (the writer puts one after a value before its comma).
             if (client.Token is not null)
@@ -30,7 +28,7 @@ public static partial class ClientSettings
             }
             WriteUsers(json, "socksUsers", proxy.SocksUsers);
             WriteUsers(json, "httpUsers", proxy.HttpUsers);
-            RelaySettings.WriteArray(json, "relays", client.Relays.Select(r => r.ToString()));
+            SettingsJson.WriteArray(json, "relays", client.Relays.Select(r => r.ToString()));
             WriteListeners(json, "socks", proxy.SocksEndpoints);
             WriteListeners(json, "http", proxy.HttpEndpoints);
             // Not kept in the options: what the listeners above need, so that the output reads back without errors.
@@ -48,9 +46,7 @@ public static partial class ClientSettings
             }
             json.WriteEndObject();
             log.WriteJson(json);
-            json.WriteEndObject();
-        }
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+        });
     }
 
     /// <summary>A front door's endpoints, or <c>"off"</c> for none (an empty list would read back as the default).</summary>
@@ -61,7 +57,7 @@ public static partial class ClientSettings
             json.WriteString(name, "off");
             return;
         }
-        RelaySettings.WriteArray(json, name, endpoints.Select(RelaySettings.FormatEndpoint));
+        SettingsJson.WriteArray(json, name, endpoints.Select(RelaySettings.FormatEndpoint));
     }
 
     /// <summary>How many users a front door asks credentials of, in a comment: their passwords are secrets.</summary>

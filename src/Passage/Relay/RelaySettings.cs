@@ -296,93 +296,75 @@ public static class RelaySettings
     }
 
     /// <summary>Writes the effective configuration in the file's own schema, defaults included.</summary>
-    public static string ToJson(RelayOptions relay, LogOptions log)
+    public static string ToJson(RelayOptions relay, LogOptions log) => SettingsJson.Write(json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        json.WriteStartObject("relay");
+        if (relay.Passthrough is { } p)
         {
-            json.WriteStartObject();
-            json.WriteStartObject("relay");
-            if (relay.Passthrough is { } p)
+            SettingsJson.WriteArray(json, "passthrough", p.Endpoints.Select(FormatEndpoint));
+            json.WriteStartObject("routes");
+            foreach (var route in p.Routes)
             {
-                WriteArray(json, "passthrough", p.Endpoints.Select(FormatEndpoint));
-                json.WriteStartObject("routes");
-                foreach (var route in p.Routes)
-                {
-                    json.WriteString(route.Pattern, route.UpstreamText);
-                }
-                json.WriteEndObject();
-                if (p.Upstream is { } upstream)
-                {
-                    json.WriteString("upstream", upstream.ToString());
-                }
-            }
-            if (relay.Connect is { } c)
-            {
-                WriteArray(json, "connect", c.Endpoints.Select(FormatEndpoint));
-                WriteArray(json, "connectPlain", c.PlainEndpoints.Select(FormatEndpoint));
-                // Not kept in the options: what the endpoints above need, so the output reads back without errors.
-                json.WriteBoolean("insecurePlain", c.PlainEndpoints.Any(e => !IPAddress.IsLoopback(e.Address)));
-                json.WriteString("key", c.KeyFile);
-                WriteArray(json, "names", c.Names);
-                WriteArray(json, "allow", c.Allow);
-                WriteArray(json, "deny", c.Deny);
-                json.WriteBoolean("requireTls", c.RequireTls);
-                if (c.TokenFile is not null)
-                {
-                    json.WriteString("tokenFile", c.TokenFile);
-                }
-                WriteArray(json, "clientIds", c.ClientIds);
-                json.WriteString("minHttpVersion", c.MinHttpVersion >= 2 ? "2" : "1.1");
-                json.WriteString("requestHeadTimeout", Duration.Format(c.RequestHeadTimeout));
-                json.WriteNumber("maxRequestHeadBytes", c.MaxRequestHeadBytes);
-                json.WriteNumber("maxTunnels", c.MaxTunnels);
-                json.WriteNumber("maxTunnelsPerClient", c.MaxTunnelsPerClient);
-                json.WriteNumber("maxStreamsPerConnection", c.MaxStreamsPerConnection);
-                json.WriteNumber("streamWindow", c.StreamWindowBytes);
-                json.WriteNumber("connectionWindow", c.ConnectionWindowBytes);
-            }
-            if (relay.AdminEndpoint is { } admin)
-            {
-                json.WriteString("admin", FormatEndpoint(admin));
-            }
-            json.WriteStartObject("map");
-            foreach (var (host, addresses) in relay.Destinations.Map.OrderBy(m => m.Key, StringComparer.Ordinal))
-            {
-                json.WriteString(host, string.Join(",", addresses.Select(a => a.ToString())));
+                json.WriteString(route.Pattern, route.UpstreamText);
             }
             json.WriteEndObject();
-            json.WriteBoolean("allowPrivate", relay.Destinations.AllowPrivate);
-            WriteArray(json, "allowNetworks", relay.Destinations.AllowNetworks.Select(n => n.ToString()));
-            json.WriteString("dnsCacheTtl", Duration.Format(relay.Destinations.DnsCache.MaxAge));
-            json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
-            json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
-            json.WriteString("dnsResolver", relay.Destinations.Dns is null ? "system" : "builtin");
-            WriteArray(json, "dnsServers", relay.Destinations.Dns?.Servers.Select(s => s.ToString()) ?? []);
-            json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
-            json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
-            json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
-            json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));
-            json.WriteString("handshakeTimeout", Duration.Format(relay.Limits.HandshakeTimeout));
-            json.WriteString("drainTimeout", Duration.Format(relay.Limits.DrainTimeout));
-            json.WriteEndObject();
-            log.WriteJson(json);
-            json.WriteEndObject();
+            if (p.Upstream is { } upstream)
+            {
+                json.WriteString("upstream", upstream.ToString());
+            }
         }
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        if (relay.Connect is { } c)
+        {
+            SettingsJson.WriteArray(json, "connect", c.Endpoints.Select(FormatEndpoint));
+            SettingsJson.WriteArray(json, "connectPlain", c.PlainEndpoints.Select(FormatEndpoint));
+            // Not kept in the options: what the endpoints above need, so the output reads back without errors.
+            json.WriteBoolean("insecurePlain", c.PlainEndpoints.Any(e => !IPAddress.IsLoopback(e.Address)));
+            json.WriteString("key", c.KeyFile);
+            SettingsJson.WriteArray(json, "names", c.Names);
+            SettingsJson.WriteArray(json, "allow", c.Allow);
+            SettingsJson.WriteArray(json, "deny", c.Deny);
+            json.WriteBoolean("requireTls", c.RequireTls);
+            if (c.TokenFile is not null)
+            {
+                json.WriteString("tokenFile", c.TokenFile);
+            }
+            SettingsJson.WriteArray(json, "clientIds", c.ClientIds);
+            json.WriteString("minHttpVersion", c.MinHttpVersion >= 2 ? "2" : "1.1");
+            json.WriteString("requestHeadTimeout", Duration.Format(c.RequestHeadTimeout));
+            json.WriteNumber("maxRequestHeadBytes", c.MaxRequestHeadBytes);
+            json.WriteNumber("maxTunnels", c.MaxTunnels);
+            json.WriteNumber("maxTunnelsPerClient", c.MaxTunnelsPerClient);
+            json.WriteNumber("maxStreamsPerConnection", c.MaxStreamsPerConnection);
+            json.WriteNumber("streamWindow", c.StreamWindowBytes);
+            json.WriteNumber("connectionWindow", c.ConnectionWindowBytes);
+        }
+        if (relay.AdminEndpoint is { } admin)
+        {
+            json.WriteString("admin", FormatEndpoint(admin));
+        }
+        json.WriteStartObject("map");
+        foreach (var (host, addresses) in relay.Destinations.Map.OrderBy(m => m.Key, StringComparer.Ordinal))
+        {
+            json.WriteString(host, string.Join(",", addresses.Select(a => a.ToString())));
+        }
+        json.WriteEndObject();
+        json.WriteBoolean("allowPrivate", relay.Destinations.AllowPrivate);
+        SettingsJson.WriteArray(json, "allowNetworks", relay.Destinations.AllowNetworks.Select(n => n.ToString()));
+        json.WriteString("dnsCacheTtl", Duration.Format(relay.Destinations.DnsCache.MaxAge));
+        json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
+        json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
+        json.WriteString("dnsResolver", relay.Destinations.Dns is null ? "system" : "builtin");
+        SettingsJson.WriteArray(json, "dnsServers", relay.Destinations.Dns?.Servers.Select(s => s.ToString()) ?? []);
+        json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
+        json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
+        json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
+        json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));
+        json.WriteString("handshakeTimeout", Duration.Format(relay.Limits.HandshakeTimeout));
+        json.WriteString("drainTimeout", Duration.Format(relay.Limits.DrainTimeout));
+        json.WriteEndObject();
+        log.WriteJson(json);
+    });
 
     /// <summary>An endpoint as the settings write it: <c>127.0.0.1:9443</c>, <c>[::]:443</c>.</summary>
     public static string FormatEndpoint(IPEndPoint endpoint) => endpoint.ToString();
-
-    /// <summary>Writes a list setting: <c>"name": ["a", "b"]</c>.</summary>
-    internal static void WriteArray(Utf8JsonWriter json, string name, IEnumerable<string> values)
-    {
-        json.WriteStartArray(name);
-        foreach (var value in values)
-        {
-            json.WriteStringValue(value);
-        }
-        json.WriteEndArray();
-    }
 }

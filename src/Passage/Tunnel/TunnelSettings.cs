@@ -10,7 +10,7 @@ namespace Passage.Tunnel;
 /// Reads the tunnel's sections (<c>general</c>, <c>tls</c>, <c>transport</c>, <c>system</c>) into
 /// <see cref="TunnelOptions"/>, collecting every error, each naming its key.
 /// </summary>
-public static class TunnelSettings
+public static partial class TunnelSettings
 {
     /// <summary>Every key the tunnel understands (the <c>log</c> section included).</summary>
     public static readonly IReadOnlyList<string> KnownKeys =

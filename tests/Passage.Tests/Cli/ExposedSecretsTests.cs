@@ -209,7 +209,7 @@ public sealed class ExposedSecretsTests
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", config]);
 
         Assert.True(exit == 0, stderr);
-        Assert.Contains("valid tunnel settings", stdout);
+        Assert.Contains("\"mode\": \"server\"", stdout);
         Assert.Contains($"warning: tls.key: '{key}' is readable by anyone on this machine (mode 0644); chmod 600 '{key}' keeps it its owner's", stderr);
     }
 

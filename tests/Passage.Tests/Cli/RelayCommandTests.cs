@@ -350,6 +350,45 @@ public sealed class RelayCommandTests
             againOut);
     }
 
+    /// <summary>A tunnel file's effective settings are printed, defaults filled in (it said only "valid tunnel settings"), and read back the same.</summary>
+    [Fact]
+    public async Task Config_check_prints_the_effective_tunnel_configuration_which_reads_back_the_same()
+    {
+        using var directory = new TemporaryDirectory();
+        var peer = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.Write("tunnel.json", $$"""
+            { "general": { "mode": "server", "peer": "{{peer}}", "bindAddress": "127.0.0.1:0", "httpConnectAddress": "[::1]:8080",
+                           "adminBindAddress": "127.0.0.1:9102" },
+              "tls": { "key": {{JsonSerializer.Serialize(directory.File("server.pem"))}} },
+              "transport": { "socketReceiveBufferSize": 65536, "compress": true },
+              "system": { "watchdogFactor": 0.25, "backendTimeout": "0", "idleTimeout": "infinite" } }
+            """);
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+        Assert.True(exit == 0, stderr);
+        using (var json = JsonDocument.Parse(stdout))
+        {
+            var general = json.RootElement.GetProperty("general");
+            Assert.Equal("server", general.GetProperty("mode").GetString());
+            Assert.Equal(peer.ToString(), general.GetProperty("peer").GetString());
+            Assert.Equal("[::1]:8080", general.GetProperty("httpConnectAddress").GetString());
+            Assert.Equal("127.0.0.1:20080", general.GetProperty("httpBindAddress").GetString());
+            var transport = json.RootElement.GetProperty("transport");
+            Assert.Equal(65536, transport.GetProperty("socketReceiveBufferSize").GetInt32());
+            Assert.False(transport.TryGetProperty("socketSendBufferSize", out _));
+            Assert.True(transport.GetProperty("compress").GetBoolean());
+            var system = json.RootElement.GetProperty("system");
+            Assert.Equal(0.25, system.GetProperty("watchdogFactor").GetDouble());
+            Assert.Equal("0ms", system.GetProperty("backendTimeout").GetString());
+            Assert.Equal("infinite", system.GetProperty("idleTimeout").GetString());
+            Assert.Equal("30s", system.GetProperty("drainTimeout").GetString());
+        }
+
+        var printed = directory.Write("printed.json", stdout);
+        var (again, againOut, againErrors) = await PassageProcess.RunAsync(["config", "check", printed]);
+        Assert.True(again == 0, againErrors);
+        Assert.Equal(stdout, againOut);
+    }
+
     [Fact]
     public async Task Config_check_prints_the_effective_configuration_with_defaults()
     {
