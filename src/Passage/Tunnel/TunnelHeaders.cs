@@ -81,16 +81,27 @@ internal static class TunnelHeaders
     public const string Brotli = "br";
 
     /// <summary>
+    /// The tunnel's one addition to the hop-by-hop core: what a client and the proxy it talks to exchange (RFC 9110 §11.7),
+    /// credentials and challenges alike. An application's Proxy-Authorization is meant for the client end, which asks
+    /// for none, and reached the backend in the clear; a backend's challenge is for the server end's HTTP client.
+    /// </summary>
+    private static readonly HashSet<string> s_proxyAuthentication = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Proxy-Authorization", "Proxy-Authenticate", "Proxy-Authentication-Info",
+    };
+
+    /// <summary>
     /// Whether <paramref name="name"/> may be forwarded from a message whose Connection field is
     /// <paramref name="connection"/>: not hop-by-hop (<see cref="HopByHop"/>, RFC 9110 §7.6.1; HTTP/2 forbids those
-    /// outright, RFC 9113 §8.2.2), not named in Connection, not one of ours, not an HTTP/2 pseudo-field. The core is
+    /// outright, RFC 9113 §8.2.2), not named in Connection, not proxy authentication (<see cref="s_proxyAuthentication"/>),
+    /// not one of ours, not an HTTP/2 pseudo-field. The core is
     /// taken as it is: Transfer-Encoding stays behind, since each hop of the tunnel frames bodies anew; TE is handled
     /// apart (only "trailers" survives, <see cref="TrailerFields.Accepted"/>); Trailer goes on, as the trailer fields it announces
     /// do (<see cref="IsAllowedTrailer"/>).
     /// </summary>
     public static bool IsEndToEnd(string name, StringValues connection) =>
-        !HopByHop.IsCore(name) && !name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) && !name.StartsWith(':')
-        && (connection.Count == 0 || !HopByHop.Names(connection, name));
+        !HopByHop.IsCore(name) && !s_proxyAuthentication.Contains(name) && !name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)
+        && !name.StartsWith(':') && (connection.Count == 0 || !HopByHop.Names(connection, name));
 
     /// <summary>
     /// Whether a trailer field named <paramref name="name"/> is passed on: one a trailer section may carry

@@ -26,6 +26,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/chunked-twice-named"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
+        ["/proxy-challenge"] = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"backend\"\r\nContent-Length: 2\r\n\r\nno",
         ["/too-large"] = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
         ["/head-too-large"] = "HTTP/1.1 200 OK\r\nX-Large: " + new string('a', 70 * 1024) + "\r\nContent-Length: 2\r\n\r\nok",
     };
@@ -172,6 +173,17 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
         Assert.False(response.Content.Headers.Contains("Content-Length"));
+    }
+
+    /// <summary>A backend's proxy challenge is for the server end's HTTP client, the client it answers (RFC 9110 §11.7.1): the application gets the answer without it.</summary>
+    [Fact]
+    public async Task A_backends_proxy_challenge_stays_at_the_server_end()
+    {
+        using var client = _pair.CreateHttpClient();
+        using var response = await client.GetAsync("/proxy-challenge").WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.ProxyAuthenticationRequired, response.StatusCode);
+        Assert.Equal("no", await response.Content.ReadAsStringAsync());
+        Assert.False(response.Headers.Contains("Proxy-Authenticate"));
     }
 
     [Fact]

@@ -236,6 +236,20 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
     }
 
     /// <summary>
+    /// Proxy credentials are for the proxy the application talks to (RFC 9110 §11.7.2), which the client end is and which
+    /// asks for none: they reached the backend in the clear. They stay at the client end, in the head and in a trailer.
+    /// </summary>
+    [Fact]
+    public async Task Proxy_credentials_do_not_reach_the_backend()
+    {
+        var head = await RawHttp1.SendHeadAsync(Pair.HttpPort,
+            "GET /headers HTTP/1.1\r\nHost: app.test\r\nProxy-Authorization: Basic c2VjcmV0\r\nX-End-To-End: kept\r\nConnection: close\r\n\r\n", readToEnd: true);
+        Assert.StartsWith("HTTP/1.1 200 ", head, StringComparison.Ordinal);
+        Assert.Contains("x-end-to-end: kept\n", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0", head, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The server end's HTTP client cannot send an asterisk-form target: OPTIONS * reached the backend as OPTIONS /, a
     /// question about one resource. It is answered 501 with the reason instead; OPTIONS on a path still goes through.
     /// </summary>
