@@ -187,14 +187,21 @@ internal static class MessageCopy
         {
             return new("http_protocol_error", "a field value of the answer holds a control character");
         }
-        if (response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var codings)
-            && codings.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-                .Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)))
+        if (response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var codings) && NamesOtherThanChunked(codings))
         {
             return new("http_protocol_error", "the answer has a transfer coding other than chunked");
         }
         return null;
     }
+
+    /// <summary>
+    /// Whether the Transfer-Encoding field values <paramref name="codings"/> name a transfer coding other than chunked: one
+    /// that the tunnel does not undo, and that would be lost with the field on the next hop, where the tunnel frames the
+    /// body anew (RFC 9112 §6.1), so that the recipient took the still coded bytes for the content.
+    /// </summary>
+    public static bool NamesOtherThanChunked(IEnumerable<string?> codings) =>
+        codings.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            .Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Whether every value of <paramref name="fields"/> is a valid field value (<see cref="FieldSyntax.IsValue(string)"/>).</summary>
     private static bool AllValues(HttpHeadersNonValidated fields)

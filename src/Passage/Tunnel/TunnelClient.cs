@@ -158,6 +158,14 @@ public sealed class TunnelClient : IAsyncDisposable
             await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "OPTIONS * (asterisk-form) is not carried to the backend")).ConfigureAwait(false);
             return;
         }
+        if (MessageCopy.NamesOtherThanChunked(context.Request.Headers.TransferEncoding))
+        {
+            // Kestrel takes "gzip, chunked" and undoes the chunked framing alone: the backend got the still coded body as
+            // the content, the coding's name gone with the field (RFC 9112 §6.1: 501 for a coding not understood). The
+            // body is left unread, so the connection closes after the answer.
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "the request has a transfer coding other than chunked"), closeConnection: true).ConfigureAwait(false);
+            return;
+        }
         var status = session.Status;
         if (status.Phase != TunnelPhase.Up)
         {
