@@ -90,13 +90,36 @@ internal static class MessageCopy
         var connection = request.Headers.Connection;
         foreach (var (name, values) in request.Headers)
         {
-            // Content fields that Connection names are this hop's too (RFC 9110 §7.6.1), as for every other field.
-            if (IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && TunnelHeaders.IsEndToEnd(name, connection))
+            if (IsForwardedContentField(name, connection))
             {
                 content.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
             }
         }
     }
+
+    /// <summary>
+    /// For a request without a body: an empty content carrying its content fields (Content-Type, ...), which the HTTP client
+    /// keeps on the content alone, so that a request without one lost them (a POST of no bytes with its Content-Type, a
+    /// PUT with Content-Length: 0). Null when the request has none of them, unless <paramref name="always"/>.
+    /// </summary>
+    public static HttpContent? EmptyContent(HttpRequest request, bool always)
+    {
+        var connection = request.Headers.Connection;
+        if (!always && !request.Headers.Keys.Any(name => IsForwardedContentField(name, connection)))
+        {
+            return null;
+        }
+        var content = new ByteArrayContent([]);
+        CopyContentFields(request, content);
+        return content;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> is a content field that goes on beside the body: not Content-Length, which the body
+    /// sent decides, nor one that Connection names (this hop's too, RFC 9110 §7.6.1, as for every other field).
+    /// </summary>
+    private static bool IsForwardedContentField(string name, StringValues connection) =>
+        IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && TunnelHeaders.IsEndToEnd(name, connection);
 
     /// <summary>
     /// Appends an RFC 7239 §4 element to the Forwarded field: <c>for=</c> the address the request came from,

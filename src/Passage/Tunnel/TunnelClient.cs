@@ -215,6 +215,10 @@ public sealed class TunnelClient : IAsyncDisposable
             }
             message.Content = content;
         }
+        else
+        {
+            message.Content = MessageCopy.EmptyContent(context.Request, always: false);
+        }
         await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, fromPeer: true, logger, context.RequestAborted).ConfigureAwait(false);
     }
 }

@@ -252,12 +252,12 @@ public sealed class TunnelServer : IAsyncDisposable
             MessageCopy.CopyContentFields(context.Request, content);
             message.Content = content;
         }
-        else if (!IsIdempotent(context.Request.Method))
+        else
         {
             // The pooled client sends a request without content again, on another connection, when the backend closes
             // a kept-alive one without answering it; a method that is not idempotent might then do its work twice
             // (RFC 9110 §9.2.2). Any content stops that, and these methods carry Content-Length: 0 either way.
-            message.Content = new ByteArrayContent([]);
+            message.Content = MessageCopy.EmptyContent(context.Request, always: !IsIdempotent(context.Request.Method));
         }
         var compressResponse = options.Compress && context.Request.Headers[TunnelHeaders.AcceptEncoding] == TunnelHeaders.Brotli;
         // The pooled client frames bodies itself and cannot send trailers: a request that carries them goes on its own connection.
