@@ -198,7 +198,9 @@ internal static class ExchangeForwarder
             {
                 // The head goes out now: a response that streams slowly must not wait for its first chunk.
                 await context.Response.StartAsync(cancellationToken).ConfigureAwait(false);
-                var target = chunked ?? context.Response.Body;
+                // An answer that may have no content (a 205 whose backend sent some anyway: Kestrel threw on its first byte
+                // and the application got a 502) has what came read to its end and dropped.
+                var target = !HasContent(context, status) ? Stream.Null : chunked ?? context.Response.Body;
                 if (compress)
                 {
                     var brotli = new BrotliStream(target, CompressionLevel.Fastest, leaveOpen: true);
@@ -268,9 +270,12 @@ internal static class ExchangeForwarder
         return await stream.ReadAsync(rest, cancellationToken).ConfigureAwait(false) == 0 ? BodyCopyResult.Completed : BodyCopyResult.SourceFailed;
     }
 
-    /// <summary>Whether the answer has content (RFC 9110 §6.4.1: none to HEAD, nor with a 1xx, 204 or 304).</summary>
+    /// <summary>
+    /// Whether the answer has content (RFC 9110 §6.4.1: none to HEAD, nor with a 1xx, 204 or 304; and a 205 may generate
+    /// none, RFC 9110 §15.3.6, though its framing, RFC 9112 §6.3, may say it came with some).
+    /// </summary>
     private static bool HasContent(HttpContext context, int status) =>
-        !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 304;
+        !HttpMethods.IsHead(context.Request.Method) && status is >= 200 and not 204 and not 205 and not 304;
 
     /// <summary>
     /// Whether the answer goes out in Passage's own chunked framing: over HTTP/1.1, with content, and either of

@@ -158,8 +158,8 @@ internal static class MessageCopy
     {
         to.StatusCode = (int)from.StatusCode;
         // A length means nothing beside chunked framing, which decided where the body ended (RFC 9112 §6.3), and an
-        // answer without content carries none (RFC 9110 §8.6).
-        keepContentLength &= from.Headers.TransferEncodingChunked != true && to.StatusCode is >= 200 and not 204;
+        // answer without content carries none (RFC 9110 §8.6; a 205's content is dropped, RFC 9110 §15.3.6).
+        keepContentLength &= from.Headers.TransferEncodingChunked != true && to.StatusCode is >= 200 and not 204 and not 205;
         var connection = new StringValues(from.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : []);
         foreach (var (name, values) in from.Headers.NonValidated)
         {

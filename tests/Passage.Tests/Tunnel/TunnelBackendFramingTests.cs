@@ -26,6 +26,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/chunked-twice-named"] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
+        ["/reset-content-with-body"] = "HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\n\r\nhello",
         ["/proxy-challenge"] = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"backend\"\r\nContent-Length: 2\r\n\r\nno",
         ["/too-large"] = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
         ["/head-too-large"] = "HTTP/1.1 200 OK\r\nX-Large: " + new string('a', 70 * 1024) + "\r\nContent-Length: 2\r\n\r\nok",
@@ -173,6 +174,20 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
         Assert.False(response.Content.Headers.Contains("Content-Length"));
+    }
+
+    /// <summary>
+    /// A 205 may generate no content (RFC 9110 §15.3.6), though its framing may bring some: Kestrel threw on the first byte
+    /// passed on, and the application got 502 "the answer is malformed: 'INTERNAL_ERROR'" for the server end's own reset.
+    /// The 205 passes on, its content dropped.
+    /// </summary>
+    [Fact]
+    public async Task A_205_with_content_passes_on_without_it()
+    {
+        var answer = await RawHttp1.SendHeadAsync(_pair.HttpPort, "GET /reset-content-with-body HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n", readToEnd: true);
+        Assert.StartsWith("HTTP/1.1 205 ", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("hello", answer, StringComparison.Ordinal);
     }
 
     /// <summary>A backend's proxy challenge is for the server end's HTTP client, the client it answers (RFC 9110 §11.7.1): the application gets the answer without it.</summary>
