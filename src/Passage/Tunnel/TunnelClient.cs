@@ -175,7 +175,10 @@ public sealed class TunnelClient : IAsyncDisposable
             await MessageCopy.RefuseAsync(context, HttpStatusCode.ServiceUnavailable, failure).ConfigureAwait(false);
             return;
         }
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+        // The link carries an upgrade as extended CONNECT, which has no room for the method, and the server end asks the
+        // backend with GET: a DELETE or OPTIONS with Upgrade reached it as a GET, and a backend that declined the upgrade
+        // answered that GET. Another method's request goes on as itself, its Upgrade ignored (RFC 9110 §7.8 lets a server).
+        if (HttpMethods.IsGet(context.Request.Method) && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
         {
             await UpgradeForwarder.RelayAsync(context, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
             return;

@@ -386,6 +386,23 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         Assert.Equal(1, Volatile.Read(ref Pair.Backend.Drops) - drops);
     }
 
+    /// <summary>
+    /// The link carries an upgrade as extended CONNECT, which has no method, and the server end asks the backend with GET:
+    /// a DELETE with Upgrade reached the backend as GET, and the application got the GET's answer. A method other than
+    /// GET goes on as itself, its Upgrade ignored.
+    /// </summary>
+    [Theory]
+    [InlineData("DELETE")]
+    [InlineData("OPTIONS")]
+    public async Task An_upgrade_on_a_method_other_than_GET_reaches_the_backend_with_its_method(string method)
+    {
+        var answer = await RawHttp1.SendHeadAsync(Pair.HttpPort,
+            $"{method} /headers HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n", readToEnd: true);
+        Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
+        Assert.Contains($"{method} /headers\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("upgrade", answer, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Theory]
     [InlineData(", websocket", "HTTP/1.1 101 ")]
     [InlineData("websocket, h2c", "HTTP/1.1 101 ")]
