@@ -116,6 +116,14 @@ internal static class ExchangeForwarder
             TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);
             context.Abort();
         }
+        catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.DestinationFailed })
+        {
+            // The receiver stopped taking the body (a backend that answered early and closed, a peer that went): the HTTP
+            // client's own words, "Error while copying content to a stream.", said nothing of it.
+            var failure = new TunnelFailure("connection_terminated", "the connection ended before the request body was sent whole");
+            TunnelLog.ExchangeFailedRationed(logger, failure.ErrorType, $"{failure.Details} ({e.GetType().Name})");
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway, failure).ConfigureAwait(false);
+        }
         catch (Exception e) when (BackendConnections.IsLimitReached(e))
         {
             // Every descriptor left for backend connections is in use: the backend was not asked, and may be later.

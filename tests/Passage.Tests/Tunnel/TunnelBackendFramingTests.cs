@@ -237,6 +237,22 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A backend that answers at once and closes, leaving a large body unread (as servers do with a 413), breaks the
+    /// server end's send: the pooled HTTP client drops the answer then, and the application gets 502. Its details said
+    /// only the HTTP client's "Error while copying content to a stream."; they say what happened.
+    /// </summary>
+    [Fact]
+    public async Task A_backend_that_closes_without_taking_the_body_gets_502_saying_so()
+    {
+        using var client = _pair.CreateHttpClient();
+        using var content = new StreamContent(new SizedPatternStream(64L * 1024 * 1024));
+        using var response = await client.PostAsync("/too-large", content).WaitAsync(Timeouts.Default);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("passage; error=connection_terminated; details=\"the connection ended before the request body was sent whole\"",
+            Assert.Single(response.Headers.GetValues("Proxy-Status")));
+    }
+
+    /// <summary>
     /// An answer head past the 64 KiB the server end takes from a backend is refused as RFC 9209 §2.3.14 names it, on the
     /// pooled way and on a request with trailers, which Passage's own HTTP/1.1 code sends; the session stays up.
     /// </summary>
