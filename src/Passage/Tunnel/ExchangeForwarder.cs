@@ -169,12 +169,15 @@ internal static class ExchangeForwarder
         }
         var decompress = fromPeer && MessageCopy.Single(response, TunnelHeaders.Encoding) == TunnelHeaders.Brotli;
         var status = (int)response.StatusCode;
-        var compress = !decompress && compressResponse && HasContent(context, status) && response.Content.Headers.ContentEncoding.Count == 0;
-        MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
         if (fromPeer && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Status)) is { } real and >= 200 and < 300)
         {
-            context.Response.StatusCode = (int)real;
+            // The real status decides whether the answer has content: a declined upgrade's 204 framed as a 200 got chunked
+            // framing, on which Kestrel threw, and the application saw its connection reset.
+            status = (int)real;
         }
+        var compress = !decompress && compressResponse && HasContent(context, status) && response.Content.Headers.ContentEncoding.Count == 0;
+        MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
+        context.Response.StatusCode = status;
         if (decompress && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Length)) is { } length)
         {
             context.Response.ContentLength = length;

@@ -27,6 +27,7 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
         ["/bad-field-name"] = "HTTP/1.1 200 OK\r\nX-Evil\"; error=none\\" + new string('a', 300) + ": v\r\nContent-Length: 2\r\n\r\nok",
         ["/beyond-ascii"] = "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9\r\nContent-Length: 2\r\n\r\nok",
         ["/reset-content-with-body"] = "HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\n\r\nhello",
+        ["/no-content"] = "HTTP/1.1 204 No Content\r\nX-Seen: 1\r\n\r\n",
         ["/proxy-challenge"] = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"backend\"\r\nContent-Length: 2\r\n\r\nno",
         ["/too-large"] = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n",
         ["/head-too-large"] = "HTTP/1.1 200 OK\r\nX-Large: " + new string('a', 70 * 1024) + "\r\nContent-Length: 2\r\n\r\nok",
@@ -234,6 +235,23 @@ public sealed class TunnelBackendFramingTests : IAsyncLifetime
     {
         var head = await RawHttp1.SendHeadAsync(_pair.HttpPort, $"POST /too-large HTTP/1.1\r\nHost: app.test\r\n{framing}\r\nExpect: 100-continue\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 413 ", head, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A declined upgrade crosses the link as 200 with the real status beside it; the application's answer was framed by
+    /// the 200, so a 204 or 205 got chunked framing, on which Kestrel threw, and the application saw its connection reset.
+    /// </summary>
+    [Theory]
+    [InlineData("/no-content", "HTTP/1.1 204 ")]
+    [InlineData("/reset-content-with-body", "HTTP/1.1 205 ")]
+    public async Task An_upgrade_declined_with_an_answer_without_content_passes_on_without_any(string path, string expected)
+    {
+        var answer = await RawHttp1.SendHeadAsync(_pair.HttpPort, $"GET {path} HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", readToEnd: true);
+        Assert.StartsWith(expected, answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("Transfer-Encoding", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("hello", answer, StringComparison.Ordinal);
     }
 
     /// <summary>
