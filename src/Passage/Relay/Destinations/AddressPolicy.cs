@@ -72,7 +72,9 @@ public sealed class AddressPolicy
     /// <returns>The networks that parsed; complete only when no error was added.</returns>
     /// <remarks>
     /// Nothing is coerced: surrounding spaces, a missing prefix length, abbreviated IPv4 forms such as
-    /// <c>10.1/16</c>, and address bits set beyond the prefix (<c>10.0.0.1/8</c>) are errors.
+    /// <c>10.1/16</c>, address bits set beyond the prefix (<c>10.0.0.1/8</c>), a zone (<c>fe80::%eth0/64</c>:
+    /// addresses are matched without theirs) and an IPv4-mapped network (<c>::ffff:10.0.0.0/104</c>: an A record's
+    /// address is not matched against it) are errors.
     /// </remarks>
     public static IReadOnlyList<IPNetwork> ParseNetworks(
         IReadOnlyList<string?> entries, string key, ICollection<string> errors)
@@ -102,6 +104,22 @@ public sealed class AddressPolicy
                 continue;
             }
 
+            if (entry.AsSpan(0, slash).Contains('%'))
+            {
+                // Addresses are matched without their zone (see Check), so a network on one interface would be
+                // every interface's: refused rather than silently wider than written.
+                errors.Add($"{where}: '{entry}' names a zone, but networks are matched on every interface; write '{WithoutZone(network)}'");
+                continue;
+            }
+
+            if (written.IsIPv4MappedToIPv6 && network.PrefixLength >= 96)
+            {
+                // An IPv4 address (an A record) is not matched against an IPv6 network, so this would allow the mapped
+                // form of its addresses only; the IPv4 network allows both.
+                errors.Add($"{where}: '{entry}' is an IPv4-mapped network, which IPv4 addresses are not matched against; write '{new IPNetwork(network.BaseAddress.MapToIPv4(), network.PrefixLength - 96)}' (it covers the mapped form too)");
+                continue;
+            }
+
             if (!written.Equals(network.BaseAddress))
             {
                 errors.Add($"{where}: '{entry}' has address bits set beyond its prefix length; did you mean '{network}'?");
@@ -113,6 +131,9 @@ public sealed class AddressPolicy
 
         return networks;
     }
+
+    private static IPNetwork WithoutZone(IPNetwork network) =>
+        new(new IPAddress(network.BaseAddress.GetAddressBytes()), network.PrefixLength);
 
     private bool IsInAllowedNetwork(IPAddress address)
     {

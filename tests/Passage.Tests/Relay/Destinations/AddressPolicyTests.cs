@@ -122,4 +122,30 @@ public sealed class AddressPolicyTests
             ],
             errors);
     }
+
+    /// <summary>
+    /// Addresses are matched without their zone, and an A record's address is not matched against an IPv6 network: a
+    /// network on one interface would allow every interface's link-local addresses, and an IPv4-mapped one only the
+    /// AAAA form of what it names. Each is refused with the network that means what was written.
+    /// </summary>
+    [Fact]
+    public void A_network_with_a_zone_or_in_ipv4_mapped_form_is_refused_with_the_form_that_means_it()
+    {
+        var errors = new List<string>();
+        IReadOnlyList<IPNetwork> networks = AddressPolicy.ParseNetworks(
+            ["fe80::%lo/64", "fe80::%2/64", "::ffff:10.0.0.0/104", "::ffff:192.0.2.7/128", "::ffff:0:0/96", "fe80::/64"],
+            "relay.allowNetworks",
+            errors);
+
+        Assert.Equal([IPNetwork.Parse("fe80::/64")], networks);
+        Assert.Equal(
+            [
+                "relay.allowNetworks[0]: 'fe80::%lo/64' names a zone, but networks are matched on every interface; write 'fe80::/64'",
+                "relay.allowNetworks[1]: 'fe80::%2/64' names a zone, but networks are matched on every interface; write 'fe80::/64'",
+                "relay.allowNetworks[2]: '::ffff:10.0.0.0/104' is an IPv4-mapped network, which IPv4 addresses are not matched against; write '10.0.0.0/8' (it covers the mapped form too)",
+                "relay.allowNetworks[3]: '::ffff:192.0.2.7/128' is an IPv4-mapped network, which IPv4 addresses are not matched against; write '192.0.2.7/32' (it covers the mapped form too)",
+                "relay.allowNetworks[4]: '::ffff:0:0/96' is an IPv4-mapped network, which IPv4 addresses are not matched against; write '0.0.0.0/0' (it covers the mapped form too)",
+            ],
+            errors);
+    }
 }
