@@ -27,9 +27,11 @@ public sealed record SniRoute(string Pattern, string? Upstream, int Port)
     public static bool TryParse(string pattern, string upstream, [NotNullWhen(true)] out SniRoute? route, out string? error)
     {
         route = null;
-        var p = pattern.Trim().TrimEnd('.').ToLowerInvariant();
+        var p = pattern.Trim().ToLowerInvariant();
+        // One final dot, as a name may have: trimming them all made "*.." the catch-all and "a.test.." a name.
+        p = p.EndsWith('.') ? p[..^1] : p;
         var name = p.StartsWith("*.", StringComparison.Ordinal) ? p[2..] : p;
-        if (p != "*" && Destinations.HostSyntax.Parse(name, out _) != Destinations.HostKind.Name)
+        if (p != "*" && (name.EndsWith('.') || Destinations.HostSyntax.Parse(name, out _) != Destinations.HostKind.Name))
         {
             error = $"'{pattern}' is not a host name, '*.' wildcard or '*'";
             return false;
