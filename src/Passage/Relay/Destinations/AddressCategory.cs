@@ -62,6 +62,7 @@ public enum AddressCategory
     /// A cloud instance metadata endpoint, which hands out credentials to whoever asks from inside
     /// the instance: <c>169.254.169.254</c>, <c>169.254.170.2</c>, <c>169.254.0.23</c>,
     /// <c>100.100.100.200</c>, <c>168.63.129.16</c>, <c>192.0.0.192</c> and <c>fd00:ec2::254</c>.
+    /// Allowed only by an allowed network of that one address, never by a wider one that holds it.
     /// </summary>
     Metadata,
 }

@@ -13,7 +13,10 @@ namespace Passage.Relay.Destinations;
 /// <list type="number">
 /// <item>A <see cref="AddressCategory.Public"/> address is allowed.</item>
 /// <item>An address inside one of <see cref="AllowedNetworks"/> (<c>--allow-network</c>) is allowed,
-/// whatever its category. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
+/// whatever its category, but a <see cref="AddressCategory.Metadata"/> address only by a network of that one
+/// address (<c>169.254.169.254/32</c>): one written for a private or link-local range (<c>fd00::/8</c> holds
+/// <c>fd00:ec2::254</c>, <c>169.254.0.0/16</c> holds <c>169.254.169.254</c>) must not hand out the host's cloud
+/// credentials by the way. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
 /// <item>With <see cref="AllowPrivate"/> (<c>--allow-private</c>), <see cref="AddressCategory.Loopback"/>,
 /// <see cref="AddressCategory.Private"/>, <see cref="AddressCategory.LinkLocal"/> and
 /// <see cref="AddressCategory.SharedCgnat"/> are allowed.</item>
@@ -21,7 +24,7 @@ namespace Passage.Relay.Destinations;
 /// <see cref="AddressCategory.Multicast"/>, <see cref="AddressCategory.Unspecified"/> and
 /// <see cref="AddressCategory.Reserved"/> are never opened by <c>--allow-private</c>: a metadata
 /// endpoint hands out the host's cloud credentials, and the others are not unicast destinations.
-/// Each needs its network named with <c>--allow-network</c> (for example <c>169.254.169.254/32</c>).</item>
+/// Each needs its network named with <c>--allow-network</c> (a metadata address, itself: <c>169.254.169.254/32</c>).</item>
 /// </list>
 /// </remarks>
 public sealed class AddressPolicy
@@ -33,7 +36,7 @@ public sealed class AddressPolicy
 
     /// <summary>Creates a policy.</summary>
     /// <param name="allowPrivate">Allow loopback, private, link-local and CGNAT addresses.</param>
-    /// <param name="allowedNetworks">Networks allowed whatever their category; copied.</param>
+    /// <param name="allowedNetworks">Networks allowed whatever their category (a metadata address only by a network of it alone); copied.</param>
     public AddressPolicy(bool allowPrivate, IEnumerable<IPNetwork> allowedNetworks)
     {
         ArgumentNullException.ThrowIfNull(allowedNetworks);
@@ -44,7 +47,7 @@ public sealed class AddressPolicy
     /// <summary>Whether loopback, private, link-local and CGNAT addresses are allowed.</summary>
     public bool AllowPrivate { get; }
 
-    /// <summary>Networks allowed whatever the category of their addresses.</summary>
+    /// <summary>Networks allowed whatever the category of their addresses (a metadata address only by a network of it alone).</summary>
     public IReadOnlyList<IPNetwork> AllowedNetworks => _allowedNetworks;
 
     /// <summary>Decides whether the relay may connect to <paramref name="address"/>.</summary>
@@ -55,7 +58,7 @@ public sealed class AddressPolicy
         ArgumentNullException.ThrowIfNull(address);
         AddressCategory category = AddressClassifier.Classify(address);
         bool allowed = category == AddressCategory.Public
-            || IsInAllowedNetwork(address)
+            || IsInAllowedNetwork(address, alone: category == AddressCategory.Metadata)
             || (AllowPrivate && category is AddressCategory.Loopback or AddressCategory.Private
                 or AddressCategory.LinkLocal or AddressCategory.SharedCgnat);
         return new AddressVerdict(allowed, category);
@@ -135,11 +138,17 @@ public sealed class AddressPolicy
     private static IPNetwork WithoutZone(IPNetwork network) =>
         new(new IPAddress(network.BaseAddress.GetAddressBytes()), network.PrefixLength);
 
-    private bool IsInAllowedNetwork(IPAddress address)
+    /// <summary>Whether an allowed network holds <paramref name="address"/>; with <paramref name="alone"/>, one that holds nothing else.</summary>
+    private bool IsInAllowedNetwork(IPAddress address, bool alone)
     {
         IPAddress? mapped = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : null;
         foreach (IPNetwork network in _allowedNetworks)
         {
+            if (alone && network.PrefixLength != (network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))
+            {
+                continue;
+            }
+
             if (network.Contains(address) || (mapped is not null && network.Contains(mapped)))
             {
                 return true;

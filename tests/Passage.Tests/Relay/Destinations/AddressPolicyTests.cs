@@ -87,6 +87,33 @@ public sealed class AddressPolicyTests
         Assert.Equal(new AddressVerdict(true, AddressCategory.Public), policy.Check(IPAddress.Parse("8.8.8.8")));
     }
 
+    /// <summary>
+    /// A network written for a private or link-local range holds a cloud metadata endpoint (fd00::/8 holds AWS's IPv6
+    /// one): it opens the range, not the host's credentials. Only a network of the metadata address alone does.
+    /// </summary>
+    [Fact]
+    public void A_metadata_address_is_opened_only_by_a_network_of_it_alone()
+    {
+        var wide = new AddressPolicy(
+            allowPrivate: true,
+            [IPNetwork.Parse("169.254.0.0/16"), IPNetwork.Parse("fd00::/8"), IPNetwork.Parse("100.64.0.0/10"), IPNetwork.Parse("0.0.0.0/0"), IPNetwork.Parse("::/0")]);
+
+        Assert.Equal(new AddressVerdict(true, AddressCategory.LinkLocal), wide.Check(IPAddress.Parse("169.254.1.1")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), wide.Check(IPAddress.Parse("fd00:ec2::253")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Reserved), wide.Check(IPAddress.Parse("192.0.2.1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), wide.Check(IPAddress.Parse("169.254.169.254")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), wide.Check(IPAddress.Parse("::ffff:169.254.169.254")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), wide.Check(IPAddress.Parse("fd00:ec2::254")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), wide.Check(IPAddress.Parse("100.100.100.200")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), wide.Check(IPAddress.Parse("168.63.129.16")));
+
+        var named = new AddressPolicy(allowPrivate: false, [IPNetwork.Parse("169.254.169.254/32"), IPNetwork.Parse("fd00:ec2::254/128")]);
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Metadata), named.Check(IPAddress.Parse("169.254.169.254")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Metadata), named.Check(IPAddress.Parse("::ffff:169.254.169.254")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Metadata), named.Check(IPAddress.Parse("fd00:ec2::254")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), named.Check(IPAddress.Parse("169.254.170.2")));
+    }
+
     [Fact]
     public void Copies_the_allowed_networks()
     {
