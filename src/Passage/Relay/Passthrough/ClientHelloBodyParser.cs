@@ -117,7 +117,7 @@ internal static class ClientHelloBodyParser
                             detail = "server_name without a host_name entry";
                             break;
                         case ServerNameOutcome.IpLiteral:
-                            detail = "IP literal in server_name ignored (RFC 6066 §3)";
+                            detail = "an IP literal in server_name, which RFC 6066 §3 forbids, ignored";
                             break;
                         case ServerNameOutcome.BadHostName:
                             return Malformed(bytesExamined, "server_name host_name is not a DNS host name");

@@ -117,7 +117,9 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
             }
             if (target is null)
             {
-                refusal = hello.ServerName is null ? RefusalReason.NoServerName : RefusalReason.NoRoute;
+                // Without a name, the parser's note says why (an IP literal ignored, a server_name without a host_name):
+                // "no server name" alone reads as a client that sent none.
+                (refusal, detail) = hello.ServerName is null ? (RefusalReason.NoServerName, hello.Detail) : (RefusalReason.NoRoute, null);
             }
             else
             {
@@ -147,8 +149,8 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     }
 
     /// <summary>
-    /// The ClientHello read: its server name and its bytes (to forward first, in a buffer rented from the shared
-    /// pool), or why there is none (and no buffer).
+    /// The ClientHello read: its server name (what the parser noted about it in <see cref="Detail"/>) and its bytes (to
+    /// forward first, in a buffer rented from the shared pool), or why there is none (and no buffer).
     /// </summary>
     private readonly record struct Hello(string? ServerName, ReadOnlyMemory<byte> Bytes, RefusalReason? Refusal, string? Detail)
     {
@@ -196,7 +198,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                         // held through the upstream's lookup and dial, up to the connect timeout.
                         var bytes = ArrayPool<byte>.Shared.Rent(filled);
                         buffer.AsSpan(0, filled).CopyTo(bytes);
-                        return new Hello(result.ServerName, bytes.AsMemory(0, filled), null, null);
+                        return new Hello(result.ServerName, bytes.AsMemory(0, filled), null, result.Detail);
                     case ClientHelloStatus.NotTls:
                         return Hello.Refused(RefusalReason.NotTls, result.Detail);
                     case ClientHelloStatus.Malformed:

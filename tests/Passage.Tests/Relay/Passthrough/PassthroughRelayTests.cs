@@ -175,6 +175,28 @@ public sealed class PassthroughRelayTests
         Assert.Equal(noSni, tap.FirstBytes[0]);
     }
 
+    /// <summary>
+    /// An IP literal in server_name is no name (RFC 6066 §3): refused as such when routing by name, and the refusal
+    /// says the client sent a literal, not that it sent nothing, without saying which.
+    /// </summary>
+    [Fact]
+    public async Task An_ip_literal_server_name_is_refused_as_no_server_name_and_the_refusal_says_why()
+    {
+        await using var tap = new TcpTap();
+        var log = new RecordingLogger();
+        using var factory = log.Factory();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port, "*"), map: OriginMap, loggerFactory: factory);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, SyntheticHello.WithServerName("192.0.2.7"));
+
+        Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/no_server_name"));
+        var refused = await log.WaitForAsync("Refused");
+        Assert.EndsWith("refused: no_server_name (an IP literal in server_name, which RFC 6066 §3 forbids, ignored)", refused.Message);
+        Assert.DoesNotContain("192.0.2.7", refused.Message);
+        Assert.Equal(0, tap.Accepted);
+    }
+
     [Fact]
     public async Task Plain_http_gets_a_handshake_failure_alert()
     {

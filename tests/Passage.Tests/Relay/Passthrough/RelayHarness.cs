@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Passage.Relay;
 using Passage.Relay.Destinations;
 using Passage.Relay.Passthrough;
@@ -39,7 +40,8 @@ internal sealed class RelayHarness : IAsyncDisposable
         IReadOnlyDictionary<string, IPAddress[]>? map = null,
         TimeProvider? time = null,
         ResolverConf? resolverConf = null,
-        IEnumerable<IPNetwork>? allowNetworks = null)
+        IEnumerable<IPNetwork>? allowNetworks = null,
+        ILoggerFactory? loggerFactory = null)
     {
         options ??= new PassthroughOptions();
         if (options.Endpoints.Count == 0)
@@ -48,7 +50,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         }
         var metrics = new RelayMetrics();
         var resolver = new DestinationResolver(new AddressPolicy(allowPrivate, allowNetworks ?? []), map, dns: resolverConf);
-        var relay = new PassthroughRelay(options, limits ?? new RelayLimits(), resolver, metrics: metrics, timeProvider: time);
+        var relay = new PassthroughRelay(options, limits ?? new RelayLimits(), resolver, loggerFactory, metrics, time);
         var harness = new RelayHarness(relay, metrics);
         relay.Start();
         return harness;
