@@ -60,8 +60,10 @@ public enum AddressCategory
 
     /// <summary>
     /// A cloud instance metadata endpoint, which hands out credentials to whoever asks from inside
-    /// the instance: <c>169.254.169.254</c>, <c>169.254.170.2</c>, <c>169.254.0.23</c>,
-    /// <c>100.100.100.200</c>, <c>168.63.129.16</c>, <c>192.0.0.192</c> and <c>fd00:ec2::254</c>.
+    /// the instance: <c>169.254.169.254</c>, <c>169.254.170.2</c>, <c>169.254.170.23</c>, <c>169.254.0.23</c>,
+    /// <c>169.254.42.42</c>, <c>100.100.100.200</c>, <c>168.63.129.16</c>, <c>192.0.0.192</c>, <c>fd00:ec2::254</c>,
+    /// <c>fd00:ec2::23</c>, <c>fd20:ce::254</c>, <c>fd00:42::42</c>, <c>fd00:c1::a9fe:a9fe</c>, <c>fd00:a9fe:a9fe::1</c>
+    /// and <c>fd00:100::100:200</c>.
     /// Allowed only by an allowed network of that one address, never by a wider one that holds it.
     /// </summary>
     Metadata,

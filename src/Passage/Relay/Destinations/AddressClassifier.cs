@@ -46,7 +46,9 @@ internal static class AddressClassifier
         // Cloud instance metadata endpoints.
         (IPNetwork.Parse("169.254.169.254/32"), AddressCategory.Metadata), // AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
         (IPNetwork.Parse("169.254.170.2/32"), AddressCategory.Metadata),   // AWS ECS task metadata and credentials
+        (IPNetwork.Parse("169.254.170.23/32"), AddressCategory.Metadata),  // AWS EKS Pod Identity Agent (credentials)
         (IPNetwork.Parse("169.254.0.23/32"), AddressCategory.Metadata),    // Tencent Cloud metadata
+        (IPNetwork.Parse("169.254.42.42/32"), AddressCategory.Metadata),   // Scaleway metadata
         (IPNetwork.Parse("100.100.100.200/32"), AddressCategory.Metadata), // Alibaba Cloud metadata
         (IPNetwork.Parse("168.63.129.16/32"), AddressCategory.Metadata),   // Azure WireServer (host agent); public space, reachable only inside Azure
         (IPNetwork.Parse("192.0.0.192/32"), AddressCategory.Metadata),     // Oracle Cloud legacy metadata
@@ -72,6 +74,12 @@ internal static class AddressClassifier
     private static readonly (IPNetwork Network, AddressCategory Category)[] s_ipv6 =
     [
         (IPNetwork.Parse("fd00:ec2::254/128"), AddressCategory.Metadata),  // AWS instance metadata over IPv6
+        (IPNetwork.Parse("fd00:ec2::23/128"), AddressCategory.Metadata),   // AWS EKS Pod Identity Agent over IPv6 (credentials)
+        (IPNetwork.Parse("fd20:ce::254/128"), AddressCategory.Metadata),   // Google Cloud metadata server over IPv6
+        (IPNetwork.Parse("fd00:42::42/128"), AddressCategory.Metadata),    // Scaleway metadata over IPv6
+        (IPNetwork.Parse("fd00:c1::a9fe:a9fe/128"), AddressCategory.Metadata), // Oracle Cloud metadata over IPv6
+        (IPNetwork.Parse("fd00:a9fe:a9fe::1/128"), AddressCategory.Metadata),  // Akamai (Linode) metadata over IPv6
+        (IPNetwork.Parse("fd00:100::100:200/128"), AddressCategory.Metadata),  // Alibaba Cloud metadata over IPv6
         (IPNetwork.Parse("ff00::/8"), AddressCategory.Multicast),          // RFC 4291 §2.7
         (IPNetwork.Parse("fe80::/10"), AddressCategory.LinkLocal),         // RFC 4291 §2.5.6
         (IPNetwork.Parse("fec0::/10"), AddressCategory.Reserved),          // RFC 3879 deprecated site-local
