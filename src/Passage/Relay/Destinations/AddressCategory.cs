@@ -20,7 +20,8 @@ public enum AddressCategory
     Unspecified,
 
     /// <summary>
-    /// Loopback: <c>127.0.0.0/8</c> (RFC 1122 §3.2.1.3) and <c>::1</c> (RFC 4291 §2.5.3).
+    /// Loopback: <c>127.0.0.0/8</c> (RFC 1122 §3.2.1.3) and <c>::1</c> (RFC 4291 §2.5.3); and, to the policy, any
+    /// address of this host's interfaces, which its kernel delivers locally as it does loopback.
     /// </summary>
     Loopback,
 

@@ -16,7 +16,9 @@ namespace Passage.Relay.Destinations;
 /// whatever its category, but a <see cref="AddressCategory.Metadata"/> address only by a network of that one
 /// address (<c>169.254.169.254/32</c>): one written for a private or link-local range (<c>fd00::/8</c> holds
 /// <c>fd00:ec2::254</c>, <c>169.254.0.0/16</c> holds <c>169.254.169.254</c>) must not hand out the host's cloud
-/// credentials by the way. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
+/// credentials by the way. So with this host's own addresses (<see cref="HostAddresses"/>), which count as
+/// <see cref="AddressCategory.Loopback"/>: a network of the relay's LAN must not open the services of the relay's
+/// host. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
 /// <item>With <see cref="AllowPrivate"/> (<c>--allow-private</c>), <see cref="AddressCategory.Loopback"/>,
 /// <see cref="AddressCategory.Private"/>, <see cref="AddressCategory.LinkLocal"/> and
 /// <see cref="AddressCategory.SharedCgnat"/> are allowed.</item>
@@ -36,7 +38,7 @@ public sealed class AddressPolicy
 
     /// <summary>Creates a policy.</summary>
     /// <param name="allowPrivate">Allow loopback, private, link-local and CGNAT addresses.</param>
-    /// <param name="allowedNetworks">Networks allowed whatever their category (a metadata address only by a network of it alone); copied.</param>
+    /// <param name="allowedNetworks">Networks allowed whatever their category (a metadata address, or one of this host's, only by a network of it alone); copied.</param>
     public AddressPolicy(bool allowPrivate, IEnumerable<IPNetwork> allowedNetworks)
     {
         ArgumentNullException.ThrowIfNull(allowedNetworks);
@@ -47,7 +49,7 @@ public sealed class AddressPolicy
     /// <summary>Whether loopback, private, link-local and CGNAT addresses are allowed.</summary>
     public bool AllowPrivate { get; }
 
-    /// <summary>Networks allowed whatever the category of their addresses (a metadata address only by a network of it alone).</summary>
+    /// <summary>Networks allowed whatever the category of their addresses (a metadata address, or one of this host's, only by a network of it alone).</summary>
     public IReadOnlyList<IPNetwork> AllowedNetworks => _allowedNetworks;
 
     /// <summary>Decides whether the relay may connect to <paramref name="address"/>.</summary>
@@ -57,8 +59,11 @@ public sealed class AddressPolicy
     {
         ArgumentNullException.ThrowIfNull(address);
         AddressCategory category = AddressClassifier.Classify(address);
+        bool own = category is not (AddressCategory.Loopback or AddressCategory.Metadata or AddressCategory.Multicast
+            or AddressCategory.Unspecified) && HostAddresses.Contains(address);
+        category = own ? AddressCategory.Loopback : category;
         bool allowed = category == AddressCategory.Public
-            || IsInAllowedNetwork(address, alone: category == AddressCategory.Metadata)
+            || IsInAllowedNetwork(address, alone: own || category == AddressCategory.Metadata)
             || (AllowPrivate && category is AddressCategory.Loopback or AddressCategory.Private
                 or AddressCategory.LinkLocal or AddressCategory.SharedCgnat);
         return new AddressVerdict(allowed, category);

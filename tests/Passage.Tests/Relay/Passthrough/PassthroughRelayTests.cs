@@ -243,6 +243,54 @@ public sealed class PassthroughRelayTests
         await AssertARouteBackIsRefusedAsync(listenOn, OwnAddressTheoryAttribute.Address!, surely: false);
 
     /// <summary>
+    /// A name at one of this host's own addresses reaches this host's services, a service bound to every address among
+    /// them, as loopback would: it is refused as loopback, even inside an allowed network (the relay's LAN, say), and
+    /// nothing is dialed; a network of that address alone opens it.
+    /// </summary>
+    [OwnAddressTheory]
+    [InlineData(8, false)]
+    [InlineData(24, false)]
+    [InlineData(32, true)]
+    public async Task A_name_at_one_of_the_hosts_own_addresses_is_loopback_unless_its_network_is_it_alone(int prefix, bool reached)
+    {
+        var own = OwnAddressTheoryAttribute.Address!;
+        using var service = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        service.Bind(new IPEndPoint(IPAddress.Any, 0));
+        service.Listen(4);
+        var port = ((IPEndPoint)service.LocalEndPoint!).Port;
+        await using var relay = RelayHarness.Start(
+            RouteTo(port, "service.test"), allowPrivate: false, map: new Dictionary<string, IPAddress[]> { ["service.test"] = [own] },
+            allowNetworks: [NetworkAround(own, prefix)]);
+        using var client = await relay.ConnectAsync();
+        var hello = SyntheticHello.WithServerName("service.test");
+        await Loopback.SendAllAsync(client, hello);
+
+        if (reached)
+        {
+            using var accepted = await service.AcceptAsync().WaitAsync(Timeouts.Default);
+            Assert.Equal(hello, await Loopback.ReadToEndAsync(accepted, limit: hello.Length));
+            return;
+        }
+
+        Assert.Equal(Alert(TlsAlertDescription.UnrecognizedName), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/destination_ip_prohibited"));
+        // A dial would have connected before the alert was sent: nothing waits to be accepted.
+        Assert.False(service.Poll(0, SelectMode.SelectRead));
+    }
+
+    /// <summary>The network of <paramref name="prefix"/> bits that holds <paramref name="address"/>.</summary>
+    private static IPNetwork NetworkAround(IPAddress address, int prefix)
+    {
+        var bytes = address.GetAddressBytes();
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] &= (byte)(0xFF << (8 - Math.Clamp(prefix - (8 * i), 0, 8)));
+        }
+
+        return new IPNetwork(new IPAddress(bytes), prefix);
+    }
+
+    /// <summary>
     /// A relay listening on <paramref name="listenOn"/> that routes every name to its own port, "origin.test" being
     /// <paramref name="origin"/>: the client is refused, and the one hop back in ends at once. <paramref name="surely"/>:
     /// the dial is known for the relay's own (refused, the hop back in sees its client leave); else the hop back in is
