@@ -146,6 +146,11 @@ internal sealed record ProxyRequestHead(
             {
                 return null;
             }
+            if (ConnectContent(headers) is { } content)
+            {
+                error = content;
+                return null;
+            }
             return new ProxyRequestHead(method, connectHost, connectPort, "", version, headers) { Credentials = credentials };
         }
         if (!TryAbsoluteForm(target, out var host, out var port, out var authority, out var pathAndQuery, out error))
@@ -163,6 +168,28 @@ internal sealed record ProxyRequestHead(
             return null;
         }
         return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority) { Credentials = credentials };
+    }
+
+    /// <summary>
+    /// Why a CONNECT's fields announce content, as the relay refuses them (RFC 9110 §9.3.6: "A CONNECT request message
+    /// does not have content"): a Content-Length other than zero, or a Transfer-Encoding. The bytes behind the head are the
+    /// tunnel's; an intermediary before this proxy that framed them as the request's content would read what follows as
+    /// another request. Null when there is none.
+    /// </summary>
+    private static string? ConnectContent(List<(string Name, string Value)> headers)
+    {
+        foreach (var (name, value) in headers)
+        {
+            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                return "Transfer-Encoding on a CONNECT request";
+            }
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && (value.Length == 0 || value.AsSpan().ContainsAnyExcept('0')))
+            {
+                return "content on a CONNECT request";
+            }
+        }
+        return null;
     }
 
     /// <summary>

@@ -236,6 +236,26 @@ public sealed class HttpProxySessionTests
     }
 
     /// <summary>
+    /// A CONNECT whose fields announce content (RFC 9110 §9.3.6: it has none) is refused 400 with the reason, as the relay
+    /// refuses it, without a tunnel: the "content" behind its head used to be sent to the destination as the tunnel's
+    /// first bytes.
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Length: 5", "content on a CONNECT request")]
+    [InlineData("Transfer-Encoding: chunked", "Transfer-Encoding on a CONNECT request")]
+    public async Task A_connect_with_content_is_a_400_and_opens_no_tunnel(string field, string detail)
+    {
+        await using var path = await ProxyInProcess.StartAsync();
+        using var app = await path.ConnectAppAsync();
+        await Loopback.SendAllAsync(app, Encoding.ASCII.GetBytes(
+            $"CONNECT origin.test:{path.OriginPort} HTTP/1.1\r\nHost: origin.test:{path.OriginPort}\r\n{field}\r\n\r\nHELLO"));
+        Assert.Equal(
+            $"HTTP/1.1 400 Bad Request\r\nProxy-Status: passage; error=http_request_error; details=\"{detail}\"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app)));
+        Assert.Equal(0, path.Relay.Counter("passage.relay.tunnels.opened"));
+    }
+
+    /// <summary>
     /// Starts an upload of <see cref="LargeBody"/> bytes through the proxy, its head read by the origin: the application
     /// sends its body in a task of its own (which fails if the connection is reset), whatever comes back meanwhile.
     /// </summary>

@@ -261,6 +261,26 @@ public sealed class ProxyRequestHeadTests
         Assert.Contains(error, why);
     }
 
+    /// <summary>
+    /// RFC 9110 §9.3.6: a CONNECT has no content. One whose fields announce some is refused, as the relay refuses it: the
+    /// bytes behind its head used to go into the tunnel, while an intermediary that framed them as its content would read
+    /// what follows as another request. A Content-Length of zero says there is none.
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Length: 5", "content on a CONNECT request")]
+    [InlineData("Content-Length: 0, 5", "content on a CONNECT request")]
+    [InlineData("Content-Length:", "content on a CONNECT request")]
+    [InlineData("Transfer-Encoding: chunked", "Transfer-Encoding on a CONNECT request")]
+    [InlineData("transfer-encoding: identity", "Transfer-Encoding on a CONNECT request")]
+    [InlineData("Content-Length: 0", null)]
+    [InlineData("Content-Length: 00", null)]
+    public void A_connect_whose_fields_announce_content_is_refused_as_the_relay_refuses_it(string field, string? error)
+    {
+        var head = Parse($"CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n{field}\r\n\r\n", out var why);
+        Assert.Equal(error, why);
+        Assert.Equal(error is null, head is not null);
+    }
+
     [Theory]
     [InlineData("Origin.Test.:443", "origin.test", 443)]
     [InlineData("[::1]:8443", "::1", 8443)]
