@@ -80,7 +80,9 @@ internal static class Http1ConnectDialer
                 }
             }
 
-            var target = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+            // An IPv6 literal goes in brackets (RFC 9112 §3.2.3), once: HttpClient's connect callback names one with them
+            // ("[::1]"), as the extended CONNECT's path may (MasqueTcpPath reads both).
+            var target = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]:{port}" : $"{host}:{port}";
             var head = new StringBuilder().Append("CONNECT ").Append(target).Append(" HTTP/1.1\r\nHost: ").Append(target).Append("\r\n");
             if (token is not null)
             {

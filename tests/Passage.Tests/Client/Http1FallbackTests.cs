@@ -54,6 +54,33 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// An IPv6 literal is bracketed once in the CONNECT target, whether it came bare or, as HttpClient's connect callback
+    /// (<see cref="PassageClient.CreateHttpHandler"/>) names it, in brackets: the client used to send "[[::1]]:port",
+    /// which a relay refuses as malformed, so that an <c>http://[::1]/</c> through a relay without HTTP/2 failed.
+    /// </summary>
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("[::1]")]
+    public async Task An_ipv6_target_is_bracketed_once_in_the_connect_head(string host)
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var heads = new List<string>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads);
+        await using (var client = await StartClientAsync(identity, listener))
+        {
+            await using var tunnel = await client.ConnectAsync(host, echo.Port).AsTask().WaitAsync(Timeouts.Default);
+        }
+        lock (heads)
+        {
+            Assert.StartsWith($"CONNECT [::1]:{echo.Port} HTTP/1.1\r\nHost: [::1]:{echo.Port}\r\n", Assert.Single(heads));
+        }
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
     /// Any 2xx answer to CONNECT opens the tunnel (RFC 9110 §9.3.6), not only a 200; it has no body: a Content-Length or
     /// Transfer-Encoding in it is ignored, and the bytes behind its head (here the destination's greeting, in the same
     /// write) are the tunnel's. A 201 or 204 used to fail the attempt as the relay's.
