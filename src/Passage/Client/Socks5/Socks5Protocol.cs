@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Text;
+using Passage.Relay.Connect;
 using Passage.Relay.Destinations;
 
 namespace Passage.Client.Socks5;
@@ -138,13 +139,8 @@ internal static class Socks5Protocol
                 {
                     return ParseStatus.Incomplete;
                 }
-                // Left empty when the name cannot be one by the relay's own syntax (Latin-1: one character per byte, so
-                // that it sees every byte): refused below, once the command is known.
+                // Latin-1: one character per byte, so that the relay's syntax sees every byte (read below, with the port).
                 host = Encoding.Latin1.GetString(data.Slice(name.Start.Value, name.End.Value - name.Start.Value));
-                if (HostSyntax.Parse(host, out _) == HostKind.Invalid)
-                {
-                    host = "";
-                }
                 break;
             default:
                 error = Reply.AddressTypeNotSupported;
@@ -163,6 +159,10 @@ internal static class Socks5Protocol
             error = Reply.CommandNotSupported;
             return ParseStatus.Invalid;
         }
+        if (addressType == AddressDomain)
+        {
+            host = AsTheRelayReads(host, port);
+        }
         if (host.Length == 0 || port == 0)
         {
             error = Reply.HostUnreachable;
@@ -170,6 +170,16 @@ internal static class Socks5Protocol
         }
         return ParseStatus.Complete;
     }
+
+    /// <summary>
+    /// A domain name as the relay will read it: by its host syntax (<see cref="HostSyntax"/>), and from the tunnel
+    /// request's path (<see cref="MasqueTcpPath"/>), which takes no IPv6 zone and names an IPv6 literal without its
+    /// brackets. Empty when the relay would refuse it: such a request is refused here, without asking a relay.
+    /// </summary>
+    private static string AsTheRelayReads(string name, int port) =>
+        HostSyntax.Parse(name, out _) != HostKind.Invalid && MasqueTcpPath.TryParsePath(MasqueTcpPath.PathFor(name, port), out var host, out _, out _)
+            ? host
+            : "";
 
     /// <summary>The version byte a SOCKS4 request starts with.</summary>
     public const byte Socks4Version = 4;

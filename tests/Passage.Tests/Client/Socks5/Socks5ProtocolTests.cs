@@ -3,7 +3,7 @@ using Passage.Client.Socks5;
 
 namespace Passage.Tests.Client.Socks5;
 
-/// <summary>The RFC 1929 username/password request, read where it lies.</summary>
+/// <summary>The RFC 1929 username/password request, read where it lies, and the CONNECT request.</summary>
 public sealed class Socks5ProtocolTests
 {
     /// <summary>
@@ -29,6 +29,33 @@ public sealed class Socks5ProtocolTests
         Assert.Equal("alice"u8, request.AsSpan(user));
         Assert.Equal("won:der"u8, request.AsSpan(password));
         Assert.Equal(request.Length - 2, consumed);
+    }
+
+    /// <summary>
+    /// A domain name is read as the relay will read it: one it would refuse, an IPv6 literal with a zone among them (the
+    /// relay takes none), is host unreachable without asking a relay (a zone used to go to the relay, whose 400 was a
+    /// general failure), and an IPv6 literal in brackets is named without them.
+    /// </summary>
+    [Theory]
+    [InlineData("fe80::1%lo", "")]
+    [InlineData("[fe80::1%25lo]", "")]
+    [InlineData("a/b", "")]
+    [InlineData("[::1]", "::1")]
+    [InlineData("::1", "::1")]
+    [InlineData("Origin.Test.", "Origin.Test.")]
+    public void A_domain_name_is_read_as_the_relay_reads_it(string name, string expected)
+    {
+        var bytes = System.Text.Encoding.ASCII.GetBytes(name);
+        byte[] request = [Socks5Protocol.Version, Socks5Protocol.CommandConnect, 0, Socks5Protocol.AddressDomain, (byte)bytes.Length, .. bytes, 1, 187];
+        var status = Socks5Protocol.ParseRequest(new ReadOnlySequence<byte>(request), out var host, out var port, out var consumed, out var error);
+        if (expected.Length == 0)
+        {
+            Assert.Equal((Socks5Protocol.ParseStatus.Invalid, Socks5Protocol.Reply.HostUnreachable), (status, error));
+        }
+        else
+        {
+            Assert.Equal((Socks5Protocol.ParseStatus.Complete, expected, 443, request.Length), (status, host, port, consumed));
+        }
     }
 
     /// <summary>
