@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Relay.Connect;
 using Passage.Telemetry;
 
 namespace Passage.Client;
@@ -123,6 +124,14 @@ public sealed partial class PassageClient : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        if (AsRelaysRead(host, port) is null)
+        {
+            // Refused as any relay would refuse it, without asking one: never written into an HTTP/1.1 CONNECT head, where
+            // a line break in it would end the head early and send what follows (the bearer token among it) as the tunnel's
+            // bytes. The host is not in the message: it may hold anything.
+            Metrics.TunnelFailed(TunnelFailure.InvalidRequest);
+            throw new PassageTunnelException(TunnelFailure.InvalidRequest, $"no tunnel to port {port}: the host is not one a relay takes");
+        }
         TunnelAttempt last = TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "no relay");
         foreach (var (link, health) in Ranked())
         {
@@ -173,6 +182,14 @@ public sealed partial class PassageClient : IAsyncDisposable
         Metrics.TunnelFailed(last.Failure);
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})", details: last.RelayDetails);
     }
+
+    /// <summary>
+    /// <paramref name="host"/> as a relay reads a tunnel's target (from the extended CONNECT's path, <see cref="MasqueTcpPath"/>,
+    /// as the HTTP/1.1 door reads its request target): an IPv6 literal without its brackets; null when a relay would refuse it
+    /// as malformed (a byte no host holds, an IPv6 zone, ...).
+    /// </summary>
+    internal static string? AsRelaysRead(string host, int port) =>
+        MasqueTcpPath.TryParsePath(MasqueTcpPath.PathFor(host, port), out var read, out _, out _) ? read : null;
 
     /// <summary>
     /// A handler for <see cref="HttpClient"/> whose every connection is a tunnel through Passage; TLS

@@ -81,6 +81,44 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// A host no relay takes is refused before any relay is asked, as the relay would refuse it (400: the request is
+    /// malformed). One with a line break in it used to be written into the HTTP/1.1 CONNECT head as it came: it ended the
+    /// head early, so that an application passing on a name it was given could have the tunnel go where that name's
+    /// injected target said, and what followed, the client's bearer token among it, sent to that destination as the
+    /// tunnel's first bytes.
+    /// </summary>
+    [Theory]
+    [InlineData("origin.test:{0} HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("origin test")]
+    [InlineData("a/b")]
+    public async Task A_host_no_relay_takes_is_refused_without_asking_one(string hostFormat)
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = Listen();
+        var heads = new List<string>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads);
+        await using (var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            Token = "secret-token",
+        }, timeProvider: new ManualTimeProvider()))
+        {
+            await client.StartAsync().WaitAsync(Timeouts.Default);
+            var host = string.Format(System.Globalization.CultureInfo.InvariantCulture, hostFormat, echo.Port);
+            var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync(host, echo.Port).AsTask().WaitAsync(Timeouts.Default));
+            Assert.Equal(TunnelFailure.InvalidRequest, error.Failure);
+            Assert.DoesNotContain("\n", error.Message);
+        }
+        lock (heads)
+        {
+            Assert.Empty(heads);
+        }
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
     /// Any 2xx answer to CONNECT opens the tunnel (RFC 9110 §9.3.6), not only a 200; it has no body: a Content-Length or
     /// Transfer-Encoding in it is ignored, and the bytes behind its head (here the destination's greeting, in the same
     /// write) are the tunnel's. A 201 or 204 used to fail the attempt as the relay's.
