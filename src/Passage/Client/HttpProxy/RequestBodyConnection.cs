@@ -188,8 +188,19 @@ internal sealed class RequestBodyConnection(
         {
             return;
         }
-        await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+        // Out whole as its end goes out, not after: the tunnel may break the moment the application has that end (an origin
+        // that resets once it has answered), and the pump's abort must find the answer whole then, or it resets the
+        // application's connection, failing the upload it may still be sending.
         _answered = true;
+        try
+        {
+            await app.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _answered = false;
+            throw;
+        }
         // Wakes the pump's wait for the application's bytes (the wait's end runs on the thread pool, not in here).
         await _answeredSource.CancelAsync().ConfigureAwait(false);
     }
