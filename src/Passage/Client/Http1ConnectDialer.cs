@@ -172,9 +172,23 @@ internal static class Http1ConnectDialer
         return (null, []);
     }
 
+    /// <summary>
+    /// The status code of an answer head's status line (RFC 9112 §4: <c>HTTP/1.x SP 3DIGIT SP [reason]</c>; an answer
+    /// without the space before an empty reason is taken too, as RFC 9112 asks of a client), or 0 for a line that is no
+    /// HTTP/1 status line: its code is not taken from a line that only looks like one (<c>FOO 200 X</c> opened a tunnel,
+    /// and <c>HTTP/1.1 200</c> without a reason failed the attempt as the relay's).
+    /// </summary>
     private static int ParseStatus(string head)
     {
-        var parts = head.Split(' ', 3);
-        return parts.Length >= 2 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var status) ? status : 0;
+        var end = head.IndexOf("\r\n", StringComparison.Ordinal);
+        var line = head.AsSpan(0, end >= 0 ? end : head.Length);
+        // "HTTP/1.1 200": the version is 8 characters, then a space and three digits.
+        if (line.Length < 12 || !line.StartsWith("HTTP/1.") || !char.IsAsciiDigit(line[7]) || line[8] != ' '
+            || (line.Length > 12 && line[12] != ' ')
+            || !int.TryParse(line.Slice(9, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var status) || status < 100)
+        {
+            return 0;
+        }
+        return status;
     }
 }

@@ -127,6 +127,9 @@ public sealed class Http1FallbackTests
     [InlineData("HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\n")]
     [InlineData("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n")]
     [InlineData("HTTP/1.1 200 Connection established\r\nContent-Length: 0\r\n\r\n")]
+    [InlineData("HTTP/1.1 200\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 \r\n\r\n")]
+    [InlineData("HTTP/1.0 200 OK\r\n\r\n")]
     public async Task Any_2xx_answer_opens_the_tunnel_and_its_framing_fields_are_ignored(string answer)
     {
         await using var echo = new EchoServer();
@@ -149,6 +152,36 @@ public sealed class Http1FallbackTests
             Assert.Equal("HELLOhello"u8.ToArray(), back);
         }
         Assert.True(client.Status.Single().IsUp);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A line that only looks like a status line opens no tunnel: its code was taken from the second word whatever the
+    /// first (<c>FOO 200 X</c> opened one). The attempt fails as the relay's.
+    /// </summary>
+    [Theory]
+    [InlineData("FOO 200 X\r\n\r\n")]
+    [InlineData("HTTP/2 200 OK\r\n\r\n")]
+    [InlineData("HTTP/1.1 2000 OK\r\n\r\n")]
+    [InlineData("HTTP/1.1  200 OK\r\n\r\n")]
+    [InlineData("200 OK\r\n\r\n")]
+    public async Task An_answer_whose_status_line_is_no_http1_status_line_opens_no_tunnel(string answer)
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], answer: Encoding.ASCII.GetBytes(answer));
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var failure = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, failure.Failure);
         listener.Close();
         await serving.WaitAsync(Timeouts.Default);
     }
