@@ -157,48 +157,27 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
-    /// A line that only looks like a status line opens no tunnel: its code was taken from the second word whatever the
-    /// first (<c>FOO 200 X</c> opened one). The attempt fails as the relay's.
+    /// An answer that opens no tunnel fails the attempt as the relay's (it said nothing of the destination): a line that only
+    /// looks like a status line (its code was taken from the second word whatever the first: <c>FOO 200 X</c> opened a
+    /// tunnel); and a 101 before the 200, which is no interim answer to pass over: nothing asked to switch protocols, and
+    /// the 200 behind it would be the new protocol's bytes.
     /// </summary>
     [Theory]
-    [InlineData("FOO 200 X\r\n\r\n")]
-    [InlineData("HTTP/2 200 OK\r\n\r\n")]
-    [InlineData("HTTP/1.1 2000 OK\r\n\r\n")]
-    [InlineData("HTTP/1.1  200 OK\r\n\r\n")]
-    [InlineData("200 OK\r\n\r\n")]
-    public async Task An_answer_whose_status_line_is_no_http1_status_line_opens_no_tunnel(string answer)
+    [InlineData(null, "FOO 200 X\r\n\r\n")]
+    [InlineData(null, "HTTP/2 200 OK\r\n\r\n")]
+    [InlineData(null, "HTTP/1.1 2000 OK\r\n\r\n")]
+    [InlineData(null, "HTTP/1.1  200 OK\r\n\r\n")]
+    [InlineData(null, "200 OK\r\n\r\n")]
+    [InlineData("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", "HTTP/1.1 200 Connection established\r\n\r\n")]
+    public async Task An_answer_that_opens_no_tunnel_fails_the_attempt_as_the_relays(string? interim, string answer)
     {
         await using var echo = new EchoServer();
         using var identity = NodeIdentity.Create();
         using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(16);
-        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], answer: Encoding.ASCII.GetBytes(answer));
-
-        await using var client = new PassageClient(new PassageClientOptions
-        {
-            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
-        });
-        await client.StartAsync().WaitAsync(Timeouts.Default);
-        var failure = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default));
-        Assert.Equal(TunnelFailure.RelayError, failure.Failure);
-        listener.Close();
-        await serving.WaitAsync(Timeouts.Default);
-    }
-
-    /// <summary>
-    /// A 101 is no interim answer to pass over: nothing asked to switch protocols, and the 200 behind it would be the new
-    /// protocol's bytes. The attempt fails as the relay's (its answer said nothing of the destination).
-    /// </summary>
-    [Fact]
-    public async Task A_101_before_the_200_fails_the_attempt_as_the_relays()
-    {
-        await using var echo = new EchoServer();
-        using var identity = NodeIdentity.Create();
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(16);
-        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], before200: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"u8.ToArray());
+        var serving = ServeHttp1OnlyAsync(
+            listener, identity, echo.Port, [], before200: interim is null ? null : Encoding.ASCII.GetBytes(interim), answer: Encoding.ASCII.GetBytes(answer));
 
         await using var client = new PassageClient(new PassageClientOptions
         {
