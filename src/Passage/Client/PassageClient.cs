@@ -128,9 +128,10 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             // Refused as any relay would refuse it, without asking one: never written into an HTTP/1.1 CONNECT head, where
             // a line break in it would end the head early and send what follows (the bearer token among it) as the tunnel's
-            // bytes. The host is not in the message: it may hold anything.
+            // bytes. The host is not in the message: it may hold anything. The details say why, not the failure's "the relay
+            // found the request malformed": no relay was asked.
             Metrics.TunnelFailed(TunnelFailure.InvalidRequest);
-            throw new PassageTunnelException(TunnelFailure.InvalidRequest, $"no tunnel to port {port}: the host is not one a relay takes");
+            throw new PassageTunnelException(TunnelFailure.InvalidRequest, $"no tunnel to port {port}: {NotARelayHost}", details: NotARelayHost);
         }
         TunnelAttempt last = TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "no relay");
         foreach (var (link, health) in Ranked())
@@ -182,6 +183,9 @@ public sealed partial class PassageClient : IAsyncDisposable
         Metrics.TunnelFailed(last.Failure);
         throw new PassageTunnelException(last.Failure, $"no tunnel to {host}:{port}: {last.Failure} ({last.Detail})", details: last.RelayDetails);
     }
+
+    /// <summary>Why a host no relay takes gets no tunnel (<see cref="PassageTunnelException.Details"/>): no relay was asked.</summary>
+    internal const string NotARelayHost = "the host is not one a relay takes";
 
     /// <summary>
     /// <paramref name="host"/> as a relay reads a tunnel's target (from the extended CONNECT's path, <see cref="MasqueTcpPath"/>,

@@ -109,6 +109,8 @@ public sealed class Http1FallbackTests
             var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync(host, echo.Port).AsTask().WaitAsync(Timeouts.Default));
             Assert.Equal(TunnelFailure.InvalidRequest, error.Failure);
             Assert.DoesNotContain("\n", error.Message);
+            // Its own reason, not the failure's "the relay found the request malformed": no relay was asked.
+            Assert.Equal("the host is not one a relay takes", error.Details);
         }
         lock (heads)
         {
