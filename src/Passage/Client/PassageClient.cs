@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Relay.Connect;
+using Passage.Relay.Destinations;
 using Passage.Telemetry;
 
 namespace Passage.Client;
@@ -190,10 +191,14 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// <summary>
     /// <paramref name="host"/> as a relay reads a tunnel's target (from the extended CONNECT's path, <see cref="MasqueTcpPath"/>,
     /// as the HTTP/1.1 door reads its request target): an IPv6 literal without its brackets; null when a relay would refuse it
-    /// as malformed (a byte no host holds, an IPv6 zone, ...).
+    /// as malformed (a byte no host holds, an IPv6 zone, ...) or, by its host syntax (<see cref="HostSyntax"/>), as no host
+    /// name (an empty label, an IPv4 literal out of range): a 400 either way.
     /// </summary>
     internal static string? AsRelaysRead(string host, int port) =>
-        MasqueTcpPath.TryParsePath(MasqueTcpPath.PathFor(host, port), out var read, out _, out _) ? read : null;
+        MasqueTcpPath.TryParsePath(MasqueTcpPath.PathFor(host, port), out var read, out _, out _)
+        && HostSyntax.Parse(read, out _) != HostKind.Invalid
+            ? read
+            : null;
 
     /// <summary>
     /// A handler for <see cref="HttpClient"/> whose every connection is a tunnel through Passage; TLS

@@ -782,11 +782,12 @@ public sealed class ClientProcessTests
         var (client, socks, http) = await StartClientAsync(relay.Address.ToString());
         await using var _ = client;
 
-        // An authority the proxy's own reading lets through (letters, dots, a port), but no host name: an empty label.
+        // An authority of the request target's syntax (letters, dots, a port), but no host name: an empty label. Refused
+        // as the relay would refuse it, without asking one, and said in words (the proxy said "InvalidRequest", an enum's
+        // name, before).
         var head = await ConnectThroughHttpProxyAsync(http, "a..b:40443");
         Assert.StartsWith("HTTP/1.1 400 ", head);
-        // The relay's own words pass on (the proxy said "InvalidRequest", an enum's name, before).
-        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"not a valid host name\"\r\n", head);
+        Assert.Contains("\r\nProxy-Status: passage; error=http_request_error; details=\"the host is not one a relay takes\"\r\n", head);
         // Not asked of the relay (whose refusal would be 0x01, as for any malformed request): a name the relay's syntax
         // refuses is host unreachable at once, as an empty one is.
         Assert.Equal(0x04, await SocksReplyCodeAsync(socks, "a/b", 40443));

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Text;
-using Passage.Relay.Destinations;
 
 namespace Passage.Client.Socks5;
 
@@ -171,12 +170,11 @@ internal static class Socks5Protocol
     }
 
     /// <summary>
-    /// A domain name as the relay will read it: by its host syntax (<see cref="HostSyntax"/>), and as a tunnel's target
-    /// (<see cref="PassageClient.AsRelaysRead"/>), which takes no IPv6 zone and names an IPv6 literal without its
-    /// brackets. Empty when the relay would refuse it: such a request is refused here, without asking a relay.
+    /// A domain name as the relay will read it (<see cref="PassageClient.AsRelaysRead"/>), which takes no IPv6 zone and
+    /// names an IPv6 literal without its brackets. Empty when the relay would refuse it: such a request is refused here,
+    /// without asking a relay.
     /// </summary>
-    private static string AsTheRelayReads(string name, int port) =>
-        HostSyntax.Parse(name, out _) != HostKind.Invalid && PassageClient.AsRelaysRead(name, port) is { } host ? host : "";
+    private static string AsTheRelayReads(string name, int port) => PassageClient.AsRelaysRead(name, port) ?? "";
 
     /// <summary>The version byte a SOCKS4 request starts with.</summary>
     public const byte Socks4Version = 4;

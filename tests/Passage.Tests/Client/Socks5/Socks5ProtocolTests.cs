@@ -40,6 +40,7 @@ public sealed class Socks5ProtocolTests
     [InlineData("fe80::1%lo", "")]
     [InlineData("[fe80::1%25lo]", "")]
     [InlineData("a/b", "")]
+    [InlineData("a..example", "")]
     [InlineData("[::1]", "::1")]
     [InlineData("::1", "::1")]
     [InlineData("Origin.Test.", "Origin.Test.")]
