@@ -127,6 +127,11 @@ internal static class Http1ConnectDialer
                 var closed = closing.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
                 return new TunnelAttempt(new TunnelStream(stream, closed, $"{relay.Host}:{relay.Port}"), default, "");
             }
+            if (status == 0)
+            {
+                // Nothing in a head without a status line is read, a Proxy-Status neither: it said nothing of the destination.
+                return TunnelAttempt.Failed(TunnelFailure.RelayError, "the relay's answer has no HTTP/1 status line");
+            }
             var proxyStatus = answer.Split("\r\n").FirstOrDefault(l => l.StartsWith("Proxy-Status:", StringComparison.OrdinalIgnoreCase))?["Proxy-Status:".Length..].Trim();
             return TunnelAttempt.Refused(status, proxyStatus);
         }

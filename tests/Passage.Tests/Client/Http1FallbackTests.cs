@@ -165,11 +165,13 @@ public sealed class Http1FallbackTests
     /// <summary>
     /// An answer that opens no tunnel fails the attempt as the relay's (it said nothing of the destination): a line that only
     /// looks like a status line (its code was taken from the second word whatever the first: <c>FOO 200 X</c> opened a
-    /// tunnel); and a 101 before the 200, which is no interim answer to pass over: nothing asked to switch protocols, and
-    /// the 200 behind it would be the new protocol's bytes.
+    /// tunnel), whatever a Proxy-Status behind it says (it was read as the destination's failure), and said so rather than
+    /// as a status "0"; and a 101 before the 200, which is no interim answer to pass over: nothing asked to switch
+    /// protocols, and the 200 behind it would be the new protocol's bytes.
     /// </summary>
     [Theory]
     [InlineData(null, "FOO 200 X\r\n\r\n")]
+    [InlineData(null, "FOO 502 X\r\nProxy-Status: passage; error=dns_error\r\n\r\n")]
     [InlineData(null, "HTTP/2 200 OK\r\n\r\n")]
     [InlineData(null, "HTTP/1.1 2000 OK\r\n\r\n")]
     [InlineData(null, "HTTP/1.1  200 OK\r\n\r\n")]
@@ -192,6 +194,10 @@ public sealed class Http1FallbackTests
         await client.StartAsync().WaitAsync(Timeouts.Default);
         var failure = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default));
         Assert.Equal(TunnelFailure.RelayError, failure.Failure);
+        if (interim is null)
+        {
+            Assert.EndsWith("(the relay's answer has no HTTP/1 status line)", failure.Message);
+        }
         listener.Close();
         await serving.WaitAsync(Timeouts.Default);
     }
