@@ -58,7 +58,8 @@ public static partial class TunnelSettings
             json.WriteString("connectInterval", Duration.Format(tunnel.ConnectInterval));
             json.WriteBoolean("tcpNoDelay", tunnel.TcpNoDelay);
             json.WriteBoolean("waitForFirstAttempt", tunnel.WaitForFirstAttempt);
-            json.WriteNumber("watchdogFactor", tunnel.WatchdogFactor);
+            // As a decimal: a double is written in its shortest form, 1E-05 for 0.00001.
+            json.WriteNumber("watchdogFactor", (decimal)tunnel.WatchdogFactor);
             json.WriteBoolean("addForwarded", tunnel.AddForwarded);
             json.WriteString("drainTimeout", Duration.Format(tunnel.DrainTimeout));
             json.WriteString("backendTimeout", Duration.Format(tunnel.BackendTimeout));

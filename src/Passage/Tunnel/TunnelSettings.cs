@@ -202,7 +202,7 @@ public static partial class TunnelSettings
         {
             return fallback;
         }
-        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value is > 0 and < 1)
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var value) && value is > 0 and < 1)
         {
             return value;
         }

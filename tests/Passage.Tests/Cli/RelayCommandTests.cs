@@ -350,9 +350,15 @@ public sealed class RelayCommandTests
             againOut);
     }
 
-    /// <summary>A tunnel file's effective settings are printed, defaults filled in (it said only "valid tunnel settings"), and read back the same.</summary>
-    [Fact]
-    public async Task Config_check_prints_the_effective_tunnel_configuration_which_reads_back_the_same()
+    /// <summary>
+    /// A tunnel file's effective settings are printed, defaults filled in (it said only "valid tunnel settings"), and read
+    /// back the same; a small factor too (0.00001 was printed 1E-05, which the reader refused, as it refused 1e-5 written so).
+    /// </summary>
+    [Theory]
+    [InlineData("0.25", 0.25)]
+    [InlineData("0.00001", 0.00001)]
+    [InlineData("1e-5", 0.00001)]
+    public async Task Config_check_prints_the_effective_tunnel_configuration_which_reads_back_the_same(string factor, double expected)
     {
         using var directory = new TemporaryDirectory();
         var peer = Passage.Identity.NodeIdentity.Create().NodeId;
@@ -361,7 +367,7 @@ public sealed class RelayCommandTests
                            "adminBindAddress": "127.0.0.1:9102" },
               "tls": { "key": {{JsonSerializer.Serialize(directory.File("server.pem"))}} },
               "transport": { "socketReceiveBufferSize": 65536, "compress": true },
-              "system": { "watchdogFactor": 0.25, "backendTimeout": "0", "idleTimeout": "infinite" } }
+              "system": { "watchdogFactor": {{factor}}, "backendTimeout": "0", "idleTimeout": "infinite" } }
             """);
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
         Assert.True(exit == 0, stderr);
@@ -377,7 +383,8 @@ public sealed class RelayCommandTests
             Assert.False(transport.TryGetProperty("socketSendBufferSize", out _));
             Assert.True(transport.GetProperty("compress").GetBoolean());
             var system = json.RootElement.GetProperty("system");
-            Assert.Equal(0.25, system.GetProperty("watchdogFactor").GetDouble());
+            Assert.Equal(expected, system.GetProperty("watchdogFactor").GetDouble());
+            Assert.DoesNotContain("E", system.GetProperty("watchdogFactor").GetRawText(), StringComparison.OrdinalIgnoreCase);
             Assert.Equal("0ms", system.GetProperty("backendTimeout").GetString());
             Assert.Equal("infinite", system.GetProperty("idleTimeout").GetString());
             Assert.Equal("30s", system.GetProperty("drainTimeout").GetString());
