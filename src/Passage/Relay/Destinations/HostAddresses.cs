@@ -11,37 +11,74 @@ namespace Passage.Relay.Destinations;
 /// loopback; and a host firewall that guards the interface from outside lets it through, as local traffic.
 /// </summary>
 /// <remarks>
-/// Read again, when asked, once the last reading is a second old: addresses come and go (DHCP, a VPN, a container's
-/// network). A reading that fails, or that would take descriptors kept free for the runtime, keeps the one before.
+/// Read again once the last reading is a second old: addresses come and go (DHCP, a VPN, a container's network, IPv6
+/// privacy addresses). Only the first reading is waited for. Later ones run on the thread pool, one at a time, while
+/// the checks go on with the reading before: a reading opens a netlink socket and a few files per interface, which
+/// must not be paid on the dial path, nor by every dial that finds the reading old at once (a host with hundreds of
+/// container interfaces takes milliseconds). A reading that fails, or that would take descriptors kept free for the
+/// runtime, keeps the one before.
 /// </remarks>
-internal static class HostAddresses
+internal sealed class HostAddresses
 {
-    private const long RereadAfterMilliseconds = 1000;
+    private static readonly TimeSpan s_rereadAfter = TimeSpan.FromSeconds(1);
 
-    private static volatile Reading? s_current;
+    private static readonly HostAddresses s_system = new(ReadInterfaces, TimeProvider.System);
+
+    private readonly Func<FrozenSet<IPAddress>?> _read;
+    private readonly TimeProvider _time;
+    private readonly Lock _first = new();
+    private volatile Reading? _current;
+    private int _rereading;
+
+    /// <summary>Creates a view of the addresses that <paramref name="read"/> returns (null when it failed), read again on <paramref name="time"/>.</summary>
+    internal HostAddresses(Func<FrozenSet<IPAddress>?> read, TimeProvider time)
+    {
+        _read = read;
+        _time = time;
+    }
 
     /// <summary>Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is one of this host's.</summary>
-    public static bool Contains(IPAddress address)
+    public static bool Contains(IPAddress address) => s_system.Holds(address);
+
+    /// <summary>Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is in the current reading.</summary>
+    internal bool Holds(IPAddress address)
     {
         IPAddress key = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : WithoutScope(address);
         return Current().Contains(key);
     }
 
-    private static FrozenSet<IPAddress> Current()
+    private FrozenSet<IPAddress> Current()
     {
-        Reading? reading = s_current;
-        long now = Environment.TickCount64;
-        if (reading is null || now - reading.At >= RereadAfterMilliseconds)
+        Reading? reading = _current;
+        if (reading is null)
         {
-            // Two callers may read at once; either reading will do.
-            reading = new Reading(Read() ?? reading?.Addresses ?? FrozenSet<IPAddress>.Empty, now);
-            s_current = reading;
+            lock (_first)
+            {
+                reading = _current ??= new Reading(_read() ?? FrozenSet<IPAddress>.Empty, _time.GetTimestamp());
+            }
+        }
+        else if (_time.GetElapsedTime(reading.At) >= s_rereadAfter && Interlocked.CompareExchange(ref _rereading, 1, 0) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.Reread(), this, preferLocal: false);
         }
 
         return reading.Addresses;
     }
 
-    private static FrozenSet<IPAddress>? Read()
+    private void Reread()
+    {
+        try
+        {
+            FrozenSet<IPAddress>? addresses = _read();
+            _current = new Reading(addresses ?? _current!.Addresses, _time.GetTimestamp());
+        }
+        finally
+        {
+            Volatile.Write(ref _rereading, 0);
+        }
+    }
+
+    private static FrozenSet<IPAddress>? ReadInterfaces()
     {
         // The reading takes a netlink socket and files, two at once at most, that it cannot check itself: not from the
         // descriptors kept free for the runtime (as getaddrinfo, see LookupThreads).
