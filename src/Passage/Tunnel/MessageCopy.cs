@@ -100,12 +100,16 @@ internal static class MessageCopy
     /// <summary>
     /// For a request without a body: an empty content carrying its content fields (Content-Type, ...), which the HTTP client
     /// keeps on the content alone, so that a request without one lost them (a POST of no bytes with its Content-Type, a
-    /// PUT with Content-Length: 0). Null when the request has none of them, unless <paramref name="always"/>.
+    /// PUT with Content-Length: 0). Null when the request has none of them, unless <paramref name="always"/>; null also
+    /// for a request that gave no length and whose method anticipates no content (GET, HEAD, DELETE, OPTIONS, TRACE), as
+    /// the HTTP client would send the empty content's Content-Length: 0, which such a request should not carry (RFC 9110
+    /// §8.6): its content fields, which describe no content, are not worth a length it did not have.
     /// </summary>
     public static HttpContent? EmptyContent(HttpRequest request, bool always)
     {
         var connection = request.Headers.Connection;
-        if (!always && !request.Headers.Keys.Any(name => IsForwardedContentField(name, connection)))
+        if (!always && ((request.ContentLength is null && !AnticipatesContent(request.Method))
+            || !request.Headers.Keys.Any(name => IsForwardedContentField(name, connection))))
         {
             return null;
         }
@@ -113,6 +117,14 @@ internal static class MessageCopy
         CopyContentFields(request, content);
         return content;
     }
+
+    /// <summary>
+    /// Whether a request of <paramref name="method"/> is expected to carry content: the HTTP client sends one without content
+    /// with Content-Length: 0 either way, unless it is a method that anticipates none.
+    /// </summary>
+    private static bool AnticipatesContent(string method) =>
+        !(HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsDelete(method) || HttpMethods.IsOptions(method)
+            || HttpMethods.IsTrace(method));
 
     /// <summary>
     /// Whether <paramref name="name"/> is a content field that goes on beside the body: not Content-Length, which the body
