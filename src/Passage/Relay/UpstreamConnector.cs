@@ -59,7 +59,7 @@ internal sealed partial class UpstreamConnector(
             case ResolveStatus.Ok:
                 break;
             case ResolveStatus.Prohibited:
-                var described = Described(resolved.RefusedCategory);
+                var described = Described(resolved.RefusedCategory, resolved.RefusedAddress);
                 Log.DestinationProhibited(logger, target.ToString(), $"{resolved.RefusedAddress} is {described}");
                 return new(null, RefusalReason.DestinationProhibited, $"resolves to {described}");
             case ResolveStatus.InvalidName:
@@ -137,10 +137,15 @@ internal sealed partial class UpstreamConnector(
         public static partial void DestinationProhibited(ILogger logger, string upstream, string detail);
     }
 
-    /// <summary>A refused address's kind as the refusal's details and its log line say it ("a loopback address", "an unspecified address").</summary>
-    private static string Described(AddressCategory? category) => category switch
+    /// <summary>
+    /// A refused address's kind as the refusal's details and its log line say it ("a loopback address", "an unspecified
+    /// address"). One of this host's own interface addresses is judged as loopback (<see cref="HostAddresses"/>), and said
+    /// as what it is: "203.0.113.7 is a loopback address" would mislead whoever reads it.
+    /// </summary>
+    private static string Described(AddressCategory? category, IPAddress? address) => category switch
     {
         AddressCategory.Unspecified => "an unspecified address",
+        AddressCategory.Loopback when address is not null && !IPAddress.IsLoopback(address) => "an address of the relay's own host",
         AddressCategory.Loopback => "a loopback address",
         AddressCategory.Private => "a private address",
         AddressCategory.LinkLocal => "a link-local address",

@@ -56,4 +56,28 @@ public sealed class UpstreamConnectorWarningTests
         var line = Assert.Single(log.Entries, e => e.Name == "DestinationProhibited");
         Assert.Equal("Destination inside.test:443 refused by policy: 127.0.0.1 is a loopback address", line.Message);
     }
+
+    /// <summary>
+    /// One of this host's own (non-loopback) addresses is refused as loopback, and said as what it is: it was "a loopback
+    /// address", which a reader of "10.1.2.3 is a loopback address" would take for a mistake.
+    /// </summary>
+    [Fact]
+    public async Task A_destination_at_an_address_of_the_relays_own_host_is_refused_in_those_words()
+    {
+        if (Passthrough.OwnAddressTheoryAttribute.Address is not { } own)
+        {
+            // No IPv4 address but loopback on this host.
+            return;
+        }
+        var log = new RecordingLogger();
+        var resolver = new DestinationResolver(new AddressPolicy(allowPrivate: false, []), new Dictionary<string, IPAddress[]> { ["own.test"] = [own] });
+        var connector = new UpstreamConnector(resolver, new RelayLimits(), log, new ManualTimeProvider());
+
+        var result = await connector.ConnectAsync(new HostPort("own.test", 443), CancellationToken.None);
+
+        Assert.Equal(RefusalReason.DestinationProhibited, result.Refusal);
+        Assert.Equal("resolves to an address of the relay's own host", result.Detail);
+        var line = Assert.Single(log.Entries, e => e.Name == "DestinationProhibited");
+        Assert.Equal($"Destination own.test:443 refused by policy: {own} is an address of the relay's own host", line.Message);
+    }
 }
