@@ -65,6 +65,11 @@ public sealed partial class RelayHost : IAsyncDisposable
             && Transport.LinuxSplice.IsAvailable;
         LogSplicing(logger, splices);
         var host = new RelayHost(options, metrics ?? new RelayMetrics());
+        // This host's addresses count as loopback in every destination check: read them before the first dial waits.
+        if (!Destinations.HostAddresses.ReadNow())
+        {
+            HostAddressesUnread(logger);
+        }
         var resolver = new DestinationResolver(
             new AddressPolicy(options.Destinations.AllowPrivate, options.Destinations.AllowNetworks),
             options.Destinations.Map,
@@ -250,6 +255,12 @@ public sealed partial class RelayHost : IAsyncDisposable
         "Splicing plain sockets through 64 KiB pipes (fs.pipe-user-pages-soft could not be read); {Cap}",
         EventName = "SplicingDefaultPipes")]
     private static partial void SplicingDefaultPipes(ILogger logger, string cap);
+
+    [LoggerMessage(LogEvents.HostAddressesUnread, LogLevel.Warning,
+        "This host's network interfaces could not be read (out of descriptors?): until they can be, read again at each "
+        + "dial, every destination address is taken for one of the relay's own host, refused unless private ones are allowed",
+        EventName = "HostAddressesUnread")]
+    private static partial void HostAddressesUnread(ILogger logger);
 
     [LoggerMessage(LogEvents.OwnResolver, LogLevel.Information,
         "Destination names: /etc/hosts, then DNS servers {Servers} (from {Source}), search {Search}, {TimeoutSeconds} s x {Attempts} attempts; answers kept within their TTLs",

@@ -30,6 +30,7 @@ internal static class LogEvents
     public const int AdminAcceptPaused = 120;
     public const int TunnelWindowLowered = 121;
     public const int TunnelWindowsTooLarge = 122;
+    public const int HostAddressesUnread = 123;
     public const int DescriptorHeadroomReached = 124;
     public const int CertificateNotWritten = 125;
 

@@ -12,11 +12,13 @@ namespace Passage.Relay.Destinations;
 /// </summary>
 /// <remarks>
 /// Read again once the last reading is a second old: addresses come and go (DHCP, a VPN, a container's network, IPv6
-/// privacy addresses). Only the first reading is waited for. Later ones run on the thread pool, one at a time, while
-/// the checks go on with the reading before: a reading opens a netlink socket and a few files per interface, which
-/// must not be paid on the dial path, nor by every dial that finds the reading old at once (a host with hundreds of
-/// container interfaces takes milliseconds). A reading that fails, or that would take descriptors kept free for the
-/// runtime, keeps the one before.
+/// privacy addresses). The relay makes the first reading as it starts (<see cref="ReadNow"/>), so that no dial waits
+/// for it. Later ones run on the thread pool, one at a time, while the checks go on with the reading before: a reading
+/// opens a netlink socket and a few files per interface, which must not be paid on the dial path, nor by every dial
+/// that finds the reading old at once (a host with hundreds of container interfaces takes milliseconds). A reading that
+/// fails, or that would take descriptors kept free for the runtime, keeps the one before. Until one has succeeded,
+/// every check tries again and, while none can be made, holds every address as this host's: a relay that cannot tell
+/// its own addresses must not open them (a host out of descriptors has none for the dial either).
 /// </remarks>
 internal sealed class HostAddresses
 {
@@ -40,22 +42,36 @@ internal sealed class HostAddresses
     /// <summary>Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is one of this host's.</summary>
     public static bool Contains(IPAddress address) => s_system.Holds(address);
 
-    /// <summary>Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is in the current reading.</summary>
+    /// <summary>Makes the first reading of this host's addresses now, if none was made yet, rather than at the first check.</summary>
+    /// <returns>Whether a reading is at hand; if not, the checks hold every address as this host's until one is.</returns>
+    public static bool ReadNow() => s_system.Current() is not null;
+
+    /// <summary>
+    /// Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is in the current reading;
+    /// true while no reading could be made.
+    /// </summary>
     internal bool Holds(IPAddress address)
     {
         IPAddress key = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : WithoutScope(address);
-        return Current().Contains(key);
+        return Current()?.Contains(key) ?? true;
     }
 
-    private FrozenSet<IPAddress> Current()
+    private FrozenSet<IPAddress>? Current()
     {
         Reading? reading = _current;
         if (reading is null)
         {
             lock (_first)
             {
-                reading = _current ??= new Reading(_read() ?? FrozenSet<IPAddress>.Empty, _time.GetTimestamp());
+                if (_current is null && _read() is { } addresses)
+                {
+                    _current = new Reading(addresses, _time.GetTimestamp());
+                }
+
+                reading = _current;
             }
+
+            return reading?.Addresses;
         }
         else if (_time.GetElapsedTime(reading.At) >= s_rereadAfter && Interlocked.CompareExchange(ref _rereading, 1, 0) == 0)
         {

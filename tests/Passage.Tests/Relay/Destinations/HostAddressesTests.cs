@@ -53,4 +53,27 @@ public sealed class HostAddressesTests
         Assert.False(hosts.Holds(s_before));
         Assert.Equal(2, Volatile.Read(ref reads));
     }
+
+    /// <summary>
+    /// Until the interfaces could be read once, every address is held as this host's (a relay that cannot tell its own
+    /// addresses must not open them), and every check tries again: a failed first reading is not kept for a second.
+    /// </summary>
+    [Fact]
+    public void Until_a_first_reading_succeeds_every_address_is_held_and_each_check_reads_again()
+    {
+        var time = new ManualTimeProvider();
+        int reads = 0;
+        var hosts = new HostAddresses(
+            () => Interlocked.Increment(ref reads) <= 2 ? null : new[] { s_before }.ToFrozenSet(),
+            time);
+
+        Assert.True(hosts.Holds(s_after));
+        Assert.True(hosts.Holds(s_after));
+        Assert.Equal(2, Volatile.Read(ref reads));
+
+        // The third check reads them, with no time passed, and answers from that reading.
+        Assert.False(hosts.Holds(s_after));
+        Assert.True(hosts.Holds(s_before));
+        Assert.Equal(3, Volatile.Read(ref reads));
+    }
 }
