@@ -145,12 +145,14 @@ internal static class ClientHelloParser
                 return ClientHelloResult.Incomplete(start + reader.Consumed);
             }
 
-            // RFC 8446 §5.1: legacy_record_version is 0x0303, or 0x0301 in an initial ClientHello; RFC 5246
-            // Appendix E lets older clients use their own version. Accept TLS 1.0 (0x0301) to 1.3 (0x0304);
-            // SSL 3.0 (0x0300) and unknown values are refused.
-            if (minor is < 1 or > 4)
+            // RFC 8446 §5.1: legacy_record_version is 0x0303, or 0x0301 in an initial ClientHello, and MUST be
+            // ignored for all purposes; RFC 5246 Appendix E.1 lets a client offer 0x0300 in its first record, the
+            // lowest version it would take, and says which versions it speaks in the hello itself. The destination
+            // judges those. Accepted: SSL 3.0 (0x0300) to TLS 1.3 (0x0304); a minor byte past any version is taken
+            // for another protocol's bytes that happen to start as a handshake record.
+            if (minor > 4)
             {
-                return ClientHelloResult.Malformed(start + reader.Consumed, "record version outside 0x0301..0x0304");
+                return ClientHelloResult.Malformed(start + reader.Consumed, "record version outside 0x0300..0x0304");
             }
 
             if (!reader.TryReadBigEndian(out short rawLength))

@@ -159,7 +159,8 @@ public sealed class ClientHelloParserRealHelloTests
     [InlineData(0x0302)]
     [InlineData(0x0303)]
     [InlineData(0x0304)]
-    public async Task Record_versions_from_tls10_to_tls13_are_accepted(int version)
+    [InlineData(0x0300)]
+    public async Task Record_versions_from_ssl30_to_tls13_are_accepted(int version)
     {
         var hello = await ClientHelloCapture.GetAsync(HelloSource.SslStreamDefault);
         var records = TlsRecords.Wrap(TlsRecords.Handshake(hello.Bytes), [200], (ushort)version);
@@ -171,7 +172,6 @@ public sealed class ClientHelloParserRealHelloTests
     }
 
     [Theory]
-    [InlineData(0x0300)]
     [InlineData(0x0305)]
     [InlineData(0x03FF)]
     public async Task Other_record_versions_are_malformed_even_in_a_later_record(int version)
