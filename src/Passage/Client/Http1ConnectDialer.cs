@@ -113,7 +113,9 @@ internal static class Http1ConnectDialer
             }
             if (answer is null)
             {
-                return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");
+                return extra.Length == MaxHead
+                    ? TunnelAttempt.Failed(TunnelFailure.RelayError, $"the relay's answer head is over {MaxHead / 1024} KiB")
+                    : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");
             }
             var status = ParseStatus(answer);
             if (TunnelFailures.OpensTunnel(status))
@@ -156,6 +158,10 @@ internal static class Http1ConnectDialer
         }
     }
 
+    /// <summary>
+    /// Reads an answer head, up to <see cref="MaxHead"/> bytes, and the bytes read behind it. No head: the relay closed
+    /// before its end (nothing behind it), or sent <see cref="MaxHead"/> bytes without one (all of them behind it).
+    /// </summary>
     private static async Task<(string? Head, byte[] Extra)> ReadHeadAsync(Stream stream, CancellationToken cancellationToken)
     {
         var buffer = new byte[MaxHead];
@@ -174,7 +180,7 @@ internal static class Http1ConnectDialer
                 return (Encoding.ASCII.GetString(buffer, 0, end + 4), buffer[(end + 4)..filled]);
             }
         }
-        return (null, []);
+        return (null, buffer);
     }
 
     /// <summary>

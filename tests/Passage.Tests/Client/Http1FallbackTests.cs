@@ -202,6 +202,33 @@ public sealed class Http1FallbackTests
         await serving.WaitAsync(Timeouts.Default);
     }
 
+    /// <summary>
+    /// An answer head longer than the client reads is the relay's error, said as such: it was reported as "the relay
+    /// closed without answering", a relay gone, while the relay was there and still sending.
+    /// </summary>
+    [Fact]
+    public async Task An_answer_head_over_8_KiB_fails_the_attempt_as_the_relays_and_says_so()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(16);
+        var answer = Encoding.ASCII.GetBytes($"HTTP/1.1 200 Connection established\r\nX-Pad: {new string('a', 9000)}\r\n\r\n");
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, [], answer: answer);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var failure = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayError, failure.Failure);
+        Assert.EndsWith("(the relay's answer head is over 8 KiB)", failure.Message);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
     [Fact]
     public async Task A_relay_that_does_not_answer_a_tunnel_request_fails_it_at_the_answer_timeout()
     {
