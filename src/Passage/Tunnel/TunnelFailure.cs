@@ -44,6 +44,10 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
                     return new("tls_protocol_error", $"TLS handshake failed: {auth.Message}");
                 case TimeoutException or OperationCanceledException:
                     return new("connection_timeout", "no answer in time");
+                case HttpProtocolException protocol:
+                    // A stream reset (or the connection's GOAWAY) with an error code: the HTTP client's words for it
+                    // quote the code's name, which read as "the answer is malformed: 'INTERNAL_ERROR'".
+                    return new("http_protocol_error", $"the request's HTTP/2 stream was ended with {Http2ErrorName(protocol.ErrorCode)}");
             }
         }
         if (exception is HttpRequestException http)
@@ -62,6 +66,26 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
         }
         return new("connection_terminated", exception.Message);
     }
+
+    /// <summary>An HTTP/2 error code as RFC 9113 §7 names it, with its number.</summary>
+    private static string Http2ErrorName(long code) => code switch
+    {
+        0x0 => "NO_ERROR (0x0)",
+        0x1 => "PROTOCOL_ERROR (0x1)",
+        0x2 => "INTERNAL_ERROR (0x2)",
+        0x3 => "FLOW_CONTROL_ERROR (0x3)",
+        0x4 => "SETTINGS_TIMEOUT (0x4)",
+        0x5 => "STREAM_CLOSED (0x5)",
+        0x6 => "FRAME_SIZE_ERROR (0x6)",
+        0x7 => "REFUSED_STREAM (0x7)",
+        0x8 => "CANCEL (0x8)",
+        0x9 => "COMPRESSION_ERROR (0x9)",
+        0xa => "CONNECT_ERROR (0xa)",
+        0xb => "ENHANCE_YOUR_CALM (0xb)",
+        0xc => "INADEQUATE_SECURITY (0xc)",
+        0xd => "HTTP_1_1_REQUIRED (0xd)",
+        _ => string.Create(CultureInfo.InvariantCulture, $"error code 0x{code:x}"),
+    };
 
     /// <summary>The most characters of an answer's bytes that a failure's details show.</summary>
     private const int MaxQuoted = 32;
