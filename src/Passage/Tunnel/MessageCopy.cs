@@ -26,15 +26,11 @@ internal static class MessageCopy
     public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null, bool toPeer = false)
     {
         var request = context.Request;
-        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (string.IsNullOrEmpty(target) || target[0] != '/')
+        var target = PathAndQuery(context.Features.Get<IHttpRequestFeature>()?.RawTarget)
+            ?? request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
+        if (target.Length == 0)
         {
-            // Absolute-form (the client end refuses asterisk-form): forward the path and query Kestrel parsed from it.
-            target = request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
-            if (target.Length == 0)
-            {
-                target = "/";
-            }
+            target = "/";
         }
         var message = new HttpRequestMessage(method ?? HttpMethod.Parse(request.Method), new Uri(origin + target, in s_exactTarget))
         {
@@ -64,6 +60,32 @@ internal static class MessageCopy
             }
         }
         return message;
+    }
+
+    /// <summary>
+    /// The path and query of a request target as written, for the next hop: an origin-form target whole, and the part of an
+    /// absolute-form one behind its authority (RFC 9112 §3.2.2; a bare query gets the path "/"), not the path Kestrel parsed
+    /// from it, whose dot segments are removed and percent-encoding decoded. Null when there is no target to go by
+    /// (asterisk-form, which the client end refuses, or a request that did not come over HTTP/1.1).
+    /// </summary>
+    private static string? PathAndQuery(string? rawTarget)
+    {
+        if (string.IsNullOrEmpty(rawTarget))
+        {
+            return null;
+        }
+        if (rawTarget[0] == '/')
+        {
+            return rawTarget;
+        }
+        var scheme = rawTarget.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0)
+        {
+            return null;
+        }
+        var rest = rawTarget.AsSpan(scheme + 3);
+        var end = rest.IndexOfAny('/', '?');
+        return end < 0 ? "/" : rest[end] == '?' ? string.Concat("/", rest[end..]) : rest[end..].ToString();
     }
 
     /// <summary>

@@ -224,6 +224,25 @@ public sealed class TunnelHttpTests(TunnelPairFixture fixture) : IClassFixture<T
         }
     }
 
+    /// <summary>
+    /// An absolute-form request's path and query go on byte for byte, as an origin-form one's do: the path Kestrel parsed
+    /// from it has its dot segments removed and its percent-encoding decoded, so <c>/x/../head%65rs</c> reached the backend
+    /// as <c>/headers</c> (a backend whose signatures or routes see the raw target saw another request).
+    /// </summary>
+    [Theory]
+    [InlineData("http://backend.test/x/../head%65rs?a=%2F%20b", "/x/../head%65rs?a=%2F%20b")]
+    [InlineData("http://backend.test:80/headers", "/headers")]
+    public async Task An_absolute_form_target_goes_on_as_written(string target, string expected)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Pair.HttpPort)).WaitAsync(Timeouts.Default);
+        var host = new Uri(target).Authority;
+        await Loopback.SendAllAsync(socket, Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        var seen = Encoding.Latin1.GetString(await Loopback.ReadToEndAsync(socket).WaitAsync(Timeouts.Default));
+        Assert.StartsWith("HTTP/1.1 200 ", seen, StringComparison.Ordinal);
+        Assert.Contains($"\nGET {expected}\n", seen);
+    }
+
     [Fact]
     public async Task A_CONNECT_at_the_client_end_is_501_with_a_reason_not_a_502()
     {
