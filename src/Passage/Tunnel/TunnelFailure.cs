@@ -47,7 +47,7 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
                 case HttpProtocolException protocol:
                     // A stream reset (or the connection's GOAWAY) with an error code: the HTTP client's words for it
                     // quote the code's name, which read as "the answer is malformed: 'INTERNAL_ERROR'".
-                    return new("http_protocol_error", $"the request's HTTP/2 stream was ended with {Http2ErrorName(protocol.ErrorCode)}");
+                    return new("http_protocol_error", $"the request's stream was ended with {ErrorCodeName(protocol.ErrorCode)}");
             }
         }
         if (exception is HttpRequestException http)
@@ -67,8 +67,8 @@ internal sealed record TunnelFailure(string ErrorType, string Details)
         return new("connection_terminated", exception.Message);
     }
 
-    /// <summary>An HTTP/2 error code as RFC 9113 §7 names it, with its number.</summary>
-    private static string Http2ErrorName(long code) => code switch
+    /// <summary>An HTTP/2 error code as RFC 9113 §7 names it, with its number; another (HTTP/3's) by its number.</summary>
+    private static string ErrorCodeName(long code) => code switch
     {
         0x0 => "NO_ERROR (0x0)",
         0x1 => "PROTOCOL_ERROR (0x1)",

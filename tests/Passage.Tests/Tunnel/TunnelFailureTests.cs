@@ -38,6 +38,6 @@ public sealed class TunnelFailureTests
 
         var failure = TunnelFailure.From(thrown);
         Assert.Equal("http_protocol_error", failure.ErrorType);
-        Assert.Equal("the request's HTTP/2 stream was ended with INTERNAL_ERROR (0x2)", failure.Details);
+        Assert.Equal("the request's stream was ended with INTERNAL_ERROR (0x2)", failure.Details);
     }
 }
