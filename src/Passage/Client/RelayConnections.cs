@@ -110,6 +110,18 @@ internal sealed class RelayConnections : IDisposable
         throw new IOException("the connection to the relay was dropped while it was being opened");
     }
 
+    /// <summary>Whether a connection of this generation is open now (being set up, or up): a request need not wait for one.</summary>
+    public bool HasConnection
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _transports.Count > 0;
+            }
+        }
+    }
+
     /// <summary>For each connection open now, a token cancelled when it closes (see <see cref="Lease.ConnectionsClosed"/>).</summary>
     private CancellationToken[] Closings()
     {
