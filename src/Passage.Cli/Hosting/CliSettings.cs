@@ -35,8 +35,7 @@ internal static class CliSettings
         {
             try
             {
-                var file = new ConfigurationBuilder().AddJsonStream(new MemoryStream(ReadFile(configFile))).Build();
-                layers.Add(new SettingsLayer(configFile, file));
+                layers.Add(new SettingsLayer(configFile, JsonSettingsFile.Read(ReadFile(configFile))));
             }
             catch (FileNotFoundException)
             {
@@ -50,9 +49,9 @@ internal static class CliSettings
             {
                 errors.Add($"{configFile}: cannot be read: {e.Message}");
             }
-            catch (Exception e) when (DuplicateKey(e) is { } key)
+            catch (DuplicateSettingException e)
             {
-                errors.Add($"{SettingsReader.Display(key)}: set twice in {configFile}; a key holds one value");
+                errors.Add($"{SettingsReader.Display(e.Key)}: set twice in {configFile}; a key holds one value");
             }
             catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
             {
@@ -63,16 +62,6 @@ internal static class CliSettings
         layers.Add(new SettingsLayer(SettingsLayer.Flags, new ConfigurationBuilder().AddInMemoryCollection(flags).Build()) { Names = (flags as FlagValues)?.Names });
         return (layers, errors);
     }
-
-    /// <summary>
-    /// The key (<c>relay:connect</c>) that the configuration's JSON reader refused for being set twice, or null for
-    /// another failure. Its own words (<c>A duplicate key 'relay:connect' was found.</c>) were shown as the file's not
-    /// being valid JSON, in the colon form no file is written in.
-    /// </summary>
-    private static string? DuplicateKey(Exception e) =>
-        e is FormatException && System.Text.RegularExpressions.Regex.Match(e.Message, "^A duplicate key '(.+)' was found\\.$") is { Success: true } match
-            ? match.Groups[1].Value
-            : null;
 
     /// <summary>
     /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."), from the JsonException the configuration

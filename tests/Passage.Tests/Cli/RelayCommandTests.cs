@@ -462,18 +462,39 @@ public sealed class RelayCommandTests
         Assert.Contains("not valid JSON: line 4, byte 5: ", stderr);
     }
 
-    /// <summary>A key written twice was "not valid JSON: A duplicate key 'relay:connect' was found.", in a form no file is written in.</summary>
-    [Fact]
-    public async Task Config_check_names_a_key_set_twice()
+    /// <summary>
+    /// A key written twice was "not valid JSON: A duplicate key 'relay:connect' was found.", in a form no file is written in.
+    /// A section written twice (<c>"relay"</c>, once more in other letters) was merged: the check passed, and the relay took
+    /// settings from both objects, where a JSON reader keeps the last.
+    /// </summary>
+    [Theory]
+    [InlineData("""{ "relay": { "connect": "127.0.0.1:0", "idleTimeout": "5m", "connect": "127.0.0.1:1" } }""", "relay.connect")]
+    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"] }, "Relay": { "idleTimeout": "5s" } }""", "Relay")]
+    public async Task Config_check_names_a_key_set_twice(string json, string key)
     {
         using var directory = new TemporaryDirectory();
-        var file = directory.Write("twice.json", """{ "relay": { "connect": "127.0.0.1:0", "idleTimeout": "5m", "connect": "127.0.0.1:1" } }""");
+        var file = directory.Write("twice.json", json);
 
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
 
         Assert.Equal(1, exit);
         Assert.Equal("", stdout);
-        Assert.Contains($"  relay.connect: set twice in {file}; a key holds one value", stderr.ReplaceLineEndings("\n").Split('\n'));
+        Assert.Contains($"  {key}: set twice in {file}; a key holds one value", stderr.ReplaceLineEndings("\n").Split('\n'));
+    }
+
+    /// <summary>A JSON boolean where another value goes was quoted as .NET spells it, <c>'True'</c>, which the file does not hold.</summary>
+    [Fact]
+    public async Task Config_check_quotes_a_boolean_as_the_file_writes_it()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"], "idleTimeout": true, "maxConnections": false, "requireTls": true } }""");
+
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("relay.idleTimeout: 'true' is not a duration", stderr);
+        Assert.Contains("relay.maxConnections: 'false' is not a whole number", stderr);
+        Assert.Contains("2 errors", stderr);
     }
 
     /// <summary>
