@@ -86,6 +86,58 @@ public sealed class AdminServerTests
     }
 
     /// <summary>
+    /// Kestrel writes a warning for each connection it refuses beyond the limit, so that whoever could reach the port wrote
+    /// lines at will once the slots were full. At most <see cref="AdminServer.RefusalLinesPerWindow"/> are written per
+    /// window, and the next one written after it is preceded by one line counting those left out.
+    /// </summary>
+    [Fact]
+    public async Task Connections_refused_beyond_the_admin_limit_are_logged_within_a_budget()
+    {
+        var log = new RecordingLogger();
+        using var factory = log.Factory();
+        var time = new ManualTimeProvider();
+        using var metrics = new RelayMetrics();
+        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), metrics.Meter, () => null, factory, Timeouts.Default * 2, time);
+        var held = new List<Socket>();
+        try
+        {
+            // Three windows' worth of refusals, all within the first window of the clock that does not move.
+            var beyond = AdminServer.RefusalLinesPerWindow * 3;
+            Assert.Equal(beyond, await ConnectAndCountClosedAsync(admin.LocalEndpoint, AdminServer.MaxConnections + beyond, held));
+            Assert.Equal(AdminServer.RefusalLinesPerWindow, log.Named("ConnectionRejected").Count);
+            Assert.Empty(log.Named("AdminRefusalsSkipped"));
+
+            // In the next window, the first refusal is written after the count of those left out.
+            time.Advance(TimeSpan.FromSeconds(10));
+            Assert.Equal(1, await ConnectAndCountClosedAsync(admin.LocalEndpoint, 1, held));
+            var skipped = Assert.Single(log.Named("AdminRefusalsSkipped"));
+            Assert.Equal(beyond - AdminServer.RefusalLinesPerWindow, skipped.Value("Count"));
+            Assert.Equal(AdminServer.RefusalLinesPerWindow + 1, log.Named("ConnectionRejected").Count);
+            var order = log.Entries.Select(e => e.Name).Where(n => n is "ConnectionRejected" or "AdminRefusalsSkipped").TakeLast(2);
+            Assert.Equal(["AdminRefusalsSkipped", "ConnectionRejected"], order);
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+    }
+
+    /// <summary>Opens <paramref name="count"/> connections to <paramref name="endpoint"/>, held in <paramref name="held"/>, and says how many the listener closed at once.</summary>
+    private static async Task<int> ConnectAndCountClosedAsync(IPEndPoint endpoint, int count, List<Socket> held)
+    {
+        var opened = new List<Socket>();
+        for (var i = 0; i < count; i++)
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            held.Add(socket);
+            opened.Add(socket);
+            await socket.ConnectAsync(endpoint).WaitAsync(Timeouts.Default);
+        }
+        var closed = await Task.WhenAll(opened.Select(s => Loopback.IsClosedByPeerAsync(s, TimeSpan.FromSeconds(2))));
+        return closed.Count(c => c);
+    }
+
+    /// <summary>
     /// A cap's worth of connections that send nothing, stop halfway through a request head, or sit idle after a
     /// request would otherwise have kept every health check out for Kestrel's keep-alive timeout (130 s), as often as
     /// someone opened them again. The admin listener closes each once the idle timeout has passed, and /healthz
