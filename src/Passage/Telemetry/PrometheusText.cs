@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -13,6 +14,9 @@ namespace Passage.Telemetry;
 /// </summary>
 public sealed class PrometheusText : IDisposable
 {
+    /// <summary>What a metric or label name may hold besides a leading digit (see <see cref="Name"/>).</summary>
+    private static readonly SearchValues<char> s_nameCharacters = SearchValues.Create("_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
     private readonly MeterListener _listener = new();
     private readonly Lock _renderLock = new();
     private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, long>> _values = new();
@@ -39,7 +43,7 @@ public sealed class PrometheusText : IDisposable
             var labels = new StringBuilder();
             foreach (var tag in tags)
             {
-                labels.Append(labels.Length == 0 ? "{" : ",").Append(tag.Key).Append("=\"").Append(Escape(Convert.ToString(tag.Value, CultureInfo.InvariantCulture))).Append('"');
+                labels.Append(labels.Length == 0 ? "{" : ",").Append(Name(tag.Key)).Append("=\"").Append(Escape(Convert.ToString(tag.Value, CultureInfo.InvariantCulture))).Append('"');
             }
             if (labels.Length > 0)
             {
@@ -76,13 +80,13 @@ public sealed class PrometheusText : IDisposable
         foreach (var (instrument, series) in _values.OrderBy(v => v.Key.Name, StringComparer.Ordinal))
         {
             var isCounter = instrument is Counter<long> or ObservableCounter<long>;
-            var name = instrument.Name.Replace('.', '_');
+            var name = Name(instrument.Name);
             if (instrument.Unit == "By" && !name.EndsWith("_bytes", StringComparison.Ordinal))
             {
                 name += "_bytes";
             }
             name += isCounter ? "_total" : "";
-            text.Append("# HELP ").Append(name).Append(' ').Append(instrument.Description).Append('\n');
+            text.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(instrument.Description)).Append('\n');
             text.Append("# TYPE ").Append(name).Append(isCounter ? " counter\n" : " gauge\n");
             if (series.IsEmpty)
             {
@@ -95,6 +99,34 @@ public sealed class PrometheusText : IDisposable
         }
         return text.ToString();
     }
+
+    /// <summary>
+    /// <paramref name="name"/> (an instrument's or a tag's) as a Prometheus metric or label name: each character other than a
+    /// letter, a digit or <c>_</c> becomes <c>_</c> (the dots of <c>passage.relay.bytes</c> among them), and one that would
+    /// begin with a digit is preceded by <c>_</c>. A meter given to the admin listener may name its instruments with any
+    /// character .NET allows (<c>-</c>, <c>/</c>), and one such name made the whole exposition unreadable to a scraper.
+    /// </summary>
+    private static string Name(string name)
+    {
+        if (name.Length > 0 && !char.IsAsciiDigit(name[0]) && !name.AsSpan().ContainsAnyExcept(s_nameCharacters))
+        {
+            return name;
+        }
+        var text = new StringBuilder(name.Length + 1);
+        if (name.Length == 0 || char.IsAsciiDigit(name[0]))
+        {
+            text.Append('_');
+        }
+        foreach (var c in name)
+        {
+            text.Append(char.IsAsciiLetterOrDigit(c) ? c : '_');
+        }
+        return text.ToString();
+    }
+
+    /// <summary>A HELP line's text as the format wants it: backslash and line feed escaped, so that a description cannot end the line.</summary>
+    private static string EscapeHelp(string? help) =>
+        (help ?? "").Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     private static string Escape(string? value) =>
         (value ?? "").Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
