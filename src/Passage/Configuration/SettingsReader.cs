@@ -138,7 +138,8 @@ public sealed class SettingsReader
     /// <summary>
     /// A list from the top layer that sets it: a JSON array (or indexed keys), or a single string holding
     /// comma-separated entries. Each entry comes with its display key for messages (<c>relay.allow[2]</c>, its
-    /// position). An object where the list goes, and an entry that is an object or list, are errors and give nothing.
+    /// position). An object where the list goes, an entry that is an object or list, and a variable without an entry are
+    /// errors and give nothing.
     /// </summary>
     public IReadOnlyList<(string Key, string Value, SettingsLayer Layer)> GetList(string key) => ReadList(key, out _);
 
@@ -154,6 +155,15 @@ public sealed class SettingsReader
         {
             var entries = single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select((v, i) => ($"{key}[{i}]", v, hit)).ToArray();
+            if (entries.Length == 0 && hit.Source == SettingsLayer.Environment)
+            {
+                // An unset shell variable (PASSAGE__RELAY__CLIENTIDS="$IDS"): read as no entries, it replaced the list of
+                // the layers below whole, so that a relay's client pins or deny rules were dropped without a word. (A file's
+                // empty list, [], reads as an empty string too, and is one.)
+                AddError(key, "empty; leave the setting out, or give it at least one entry", hit);
+                whole = false;
+                return Array.Empty<(string, string, SettingsLayer)>();
+            }
             if (entries.Length > 1 && entries.Any(e => e.v.StartsWith('~')))
             {
                 foreach (var (entryKey, _, _) in entries)

@@ -219,6 +219,30 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A list set by a variable left empty (<c>PASSAGE__RELAY__CLIENTIDS="$IDS"</c>, unset) read as no entries, and replaced
+    /// the file's list whole: the relay's client pins and deny rules were dropped without a word, and a relay that asked for
+    /// a client certificate took anyone. Each is an error naming its variable, as an empty file name is.
+    /// </summary>
+    [Fact]
+    public async Task A_list_variable_without_an_entry_is_an_error_not_an_empty_list()
+    {
+        using var directory = new TemporaryDirectory();
+        var config = directory.Write("relay.json", """
+            { "relay": { "connectPlain": ["127.0.0.1:0"], "clientIds": ["qz3s5z3worrqn65fv7jk272cdid3xu5k5glwyr6xqcuj5eylqefa"], "deny": ["internal.example:*"] } }
+            """);
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
+            ["config", "check", config],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__CLIENTIDS"] = "", ["PASSAGE__RELAY__DENY"] = " , " });
+
+        Assert.Equal(1, exit);
+        Assert.Equal("", stdout);
+        Assert.Contains("2 errors", stderr);
+        Assert.Contains("relay.clientIds: empty; leave the setting out, or give it at least one entry (from PASSAGE__RELAY__CLIENTIDS)", stderr);
+        Assert.Contains("relay.deny: empty; leave the setting out, or give it at least one entry (from PASSAGE__RELAY__DENY)", stderr);
+    }
+
+    /// <summary>
     /// A name a certificate cannot carry (<c>--name "relay example"</c>, a URL) passed the settings and <c>config
     /// check</c>, then ended the start in an unhandled exception with its stack, as the new key was being made: it is a
     /// setting's error, naming <c>relay.names</c>, before anything starts, in both.
