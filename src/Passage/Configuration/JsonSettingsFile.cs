@@ -33,7 +33,7 @@ internal static class JsonSettingsFile
         {
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
-                Visit(document.RootElement, null, booleans);
+                Visit(document.RootElement, null, new HashSet<string>(StringComparer.OrdinalIgnoreCase), booleans);
             }
         }
         return new ConfigurationBuilder()
@@ -42,29 +42,32 @@ internal static class JsonSettingsFile
             .Build();
     }
 
-    /// <summary>Checks the keys below <paramref name="element"/> (at <paramref name="path"/>) and collects its booleans, keyed as the provider keys them.</summary>
-    private static void Visit(JsonElement element, string? path, Dictionary<string, string?> booleans)
+    /// <summary>
+    /// Checks the keys below <paramref name="element"/> (at <paramref name="path"/>) against those <paramref name="seen"/>
+    /// before, and collects its booleans, keyed as the provider keys them.
+    /// </summary>
+    private static void Visit(JsonElement element, string? path, HashSet<string> seen, Dictionary<string, string?> booleans)
     {
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
-                // Configuration keys are case-insensitive: "Relay" and "relay" are one section.
-                var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach (var property in element.EnumerateObject())
                 {
+                    // Keys are case-insensitive ("Relay" and "relay" are one section), and a name holding a colon is a path
+                    // ("relay:idleTimeout" is the key of "idleTimeout" in "relay"): the set holds whole keys, as the provider's.
                     var key = path is null ? property.Name : ConfigurationPath.Combine(path, property.Name);
-                    if (!names.Add(property.Name))
+                    if (!seen.Add(key))
                     {
                         throw new DuplicateSettingException(key);
                     }
-                    Visit(property.Value, key, booleans);
+                    Visit(property.Value, key, seen, booleans);
                 }
                 break;
             case JsonValueKind.Array:
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    Visit(item, ConfigurationPath.Combine(path!, index.ToString(System.Globalization.CultureInfo.InvariantCulture)), booleans);
+                    Visit(item, ConfigurationPath.Combine(path!, index.ToString(System.Globalization.CultureInfo.InvariantCulture)), seen, booleans);
                     index++;
                 }
                 break;

@@ -494,6 +494,7 @@ public sealed class RelayCommandTests
     [Theory]
     [InlineData("""{ "relay": { "connect": "127.0.0.1:0", "idleTimeout": "5m", "connect": "127.0.0.1:1" } }""", "relay.connect")]
     [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"] }, "Relay": { "idleTimeout": "5s" } }""", "Relay")]
+    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"], "idleTimeout": "5s" }, "relay:idleTimeout": "1s" }""", "relay.idleTimeout")]
     public async Task Config_check_names_a_key_set_twice(string json, string key)
     {
         using var directory = new TemporaryDirectory();
