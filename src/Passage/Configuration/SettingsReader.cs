@@ -153,6 +153,15 @@ public sealed class SettingsReader
         var section = hit.Configuration.GetSection(key);
         if (section.Value is { } single)
         {
+            if (section.GetChildren().Any())
+            {
+                // Only variables can give a list both ways (PASSAGE__RELAY__DENY and PASSAGE__RELAY__DENY__0): the entries of
+                // the numbered ones were left out without a word, a deny rule among them.
+                var variable = VariableOf(key);
+                AddError(key, $"given both as {variable} and as numbered variables ({variable}__0, ...); give the list one way", hit);
+                whole = false;
+                return Array.Empty<(string, string, SettingsLayer)>();
+            }
             var entries = single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select((v, i) => ($"{key}[{i}]", v, hit)).ToArray();
             if (entries.Length == 0 && hit.Source == SettingsLayer.Environment)

@@ -243,6 +243,27 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A list given both as one variable and as numbered ones (the README's way for a <c>~regex</c> holding a comma) took
+    /// the one variable's entries and left the numbered ones out without a word: a deny rule was dropped.
+    /// </summary>
+    [Fact]
+    public async Task A_list_given_both_as_one_variable_and_as_numbered_ones_is_an_error()
+    {
+        using var directory = new TemporaryDirectory();
+        var config = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""");
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
+            ["config", "check", config],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__DENY"] = "a.example:443", ["PASSAGE__RELAY__DENY__0"] = "~^b{1,3}\\.example$:443" });
+
+        Assert.Equal(1, exit);
+        Assert.Equal("", stdout);
+        Assert.Contains(
+            "relay.deny: given both as PASSAGE__RELAY__DENY and as numbered variables (PASSAGE__RELAY__DENY__0, ...); give the list one way (from PASSAGE__RELAY__DENY)",
+            stderr);
+    }
+
+    /// <summary>
     /// A name a certificate cannot carry (<c>--name "relay example"</c>, a URL) passed the settings and <c>config
     /// check</c>, then ended the start in an unhandled exception with its stack, as the new key was being made: it is a
     /// setting's error, naming <c>relay.names</c>, before anything starts, in both.
