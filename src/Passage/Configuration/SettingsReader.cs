@@ -301,9 +301,13 @@ public sealed class SettingsReader
         foreach (var layer in _layers)
         {
             var notOne = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            // Unknown keys said so far: what they hold is not said again (a section written under a wrong name was one error
+            // per key in it, "logs", "logs.level", "logs.format"). The configuration gives a key before the keys in it.
+            var unknown = new List<string>();
             foreach (var (path, value) in layer.Configuration.AsEnumerable())
             {
-                if (exact.Contains(path) || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
+                if (exact.Contains(path) || prefixes.Any(p => path.StartsWith(p, StringComparison.OrdinalIgnoreCase))
+                    || unknown.Any(u => path.StartsWith(u + ":", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }
@@ -320,6 +324,7 @@ public sealed class SettingsReader
                 if (!exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)))
                 {
                     AddError(path, "unknown setting", layer);
+                    unknown.Add(path);
                 }
                 else if (value is { Length: > 0 })
                 {

@@ -331,6 +331,16 @@ public sealed class RelaySettingsTests
         Assert.Equal("relay.deny[1]: 'bad' has no port (use bad:443, bad:*) (from PASSAGE__RELAY__DENY)", Assert.Single(split));
     }
 
+    /// <summary>A section under a wrong name, or a key in no section, was one error per key in it: it is one error, naming it.</summary>
+    [Fact]
+    public void An_unknown_key_is_one_error_whatever_it_holds()
+    {
+        var (_, errors) = Read(JsonLayer("""
+            { "logs": { "level": "debug", "format": "json" }, "relay": { "connectPlain": ["127.0.0.1:0"], "dns": { "servers": ["10.0.0.53"] } } }
+            """));
+        Assert.Equal(["logs: unknown setting (from relay.json)", "relay.dns: unknown setting (from relay.json)"], errors.Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public void An_environment_variable_with_a_typo_is_an_error_not_ignored()
     {
