@@ -97,7 +97,17 @@ public sealed partial class AdminServer : IAsyncDisposable
         app.MapMethods("/healthz", methods, () => unhealthy() is { } why
             ? Results.Text(why + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ok\n"));
-        await app.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is AddressInUseException)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            // Kestrel's words ("Failed to bind to address http://127.0.0.1:9100: address already in use.") name no
+            // listener, and a relay has several: said as the admin listener's other failures to bind are.
+            throw new IOException($"admin cannot listen on {endpoint}: address already in use", e);
+        }
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
         Listening(logger, bound);
         return new AdminServer(app, prometheus, bound);

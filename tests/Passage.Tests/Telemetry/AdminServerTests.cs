@@ -85,6 +85,20 @@ public sealed class AdminServerTests
         await HealthzAnswersAsync(admin.LocalEndpoint);
     }
 
+    /// <summary>A port in use was said in Kestrel's words, "Failed to bind to address http://...", which name no listener of the relay's.</summary>
+    [Fact]
+    public async Task A_port_in_use_is_said_to_be_the_admin_listeners()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        using var metrics = new RelayMetrics();
+
+        var error = await Assert.ThrowsAsync<IOException>(() => AdminServer.StartAsync((IPEndPoint)taken.LocalEndPoint!, metrics.Meter, () => null, NullLoggerFactory.Instance));
+
+        Assert.Equal($"admin cannot listen on {taken.LocalEndPoint}: address already in use", error.Message);
+    }
+
     /// <summary>
     /// Kestrel writes a warning for each connection it refuses beyond the limit, so that whoever could reach the port wrote
     /// lines at will once the slots were full. At most <see cref="AdminServer.RefusalLinesPerWindow"/> are written per
