@@ -59,10 +59,10 @@ internal static class ConfigCommand
                     }
                     break;
             }
-            // Warnings only: the exit code is the errors'.
+            // Warnings only: the exit code is the errors'. Escaped as the errors are: they quote the paths of settings.
             foreach (var warning in exposed)
             {
-                await Console.Error.WriteLineAsync($"warning: {warning}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"warning: {EscapingLoggerFactory.Escape(warning)}").ConfigureAwait(false);
             }
             if (errors.Count > 0)
             {

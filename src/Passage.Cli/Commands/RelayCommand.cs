@@ -200,12 +200,17 @@ internal static class RelayCommand
     private static IPAddress Reachable(IPAddress bound) =>
         bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : bound;
 
+    /// <summary>
+    /// Writes <paramref name="errors"/> to standard error, each on its line with its control characters escaped as the
+    /// log's are (<see cref="EscapingLoggerFactory.Escape"/>): an error quotes the value it refuses, and a value
+    /// holding a line break or an escape sequence could otherwise forge another error line or drive the terminal.
+    /// </summary>
     internal static async Task ReportErrors(IReadOnlyList<string> errors)
     {
         await Console.Error.WriteLineAsync($"passage: the configuration has {errors.Count} error{(errors.Count == 1 ? "" : "s")}; nothing was started:").ConfigureAwait(false);
         foreach (var error in errors)
         {
-            await Console.Error.WriteLineAsync($"  {error}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"  {EscapingLoggerFactory.Escape(error)}").ConfigureAwait(false);
         }
     }
 }

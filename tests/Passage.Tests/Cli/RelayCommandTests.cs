@@ -226,14 +226,9 @@ public sealed class RelayCommandTests
     [Fact]
     public async Task A_list_variable_without_an_entry_is_an_error_not_an_empty_list()
     {
-        using var directory = new TemporaryDirectory();
-        var config = directory.Write("relay.json", """
-            { "relay": { "connectPlain": ["127.0.0.1:0"], "clientIds": ["qz3s5z3worrqn65fv7jk272cdid3xu5k5glwyr6xqcuj5eylqefa"], "deny": ["internal.example:*"] } }
-            """);
-
-        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
-            ["config", "check", config],
-            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__CLIENTIDS"] = "", ["PASSAGE__RELAY__DENY"] = " , " });
+        var (exit, stdout, stderr) = await CheckAsync(
+            """{ "relay": { "connectPlain": ["127.0.0.1:0"], "clientIds": ["qz3s5z3worrqn65fv7jk272cdid3xu5k5glwyr6xqcuj5eylqefa"], "deny": ["internal.example:*"] } }""",
+            new Dictionary<string, string?> { ["PASSAGE__RELAY__CLIENTIDS"] = "", ["PASSAGE__RELAY__DENY"] = " , " });
 
         Assert.Equal(1, exit);
         Assert.Equal("", stdout);
@@ -243,24 +238,46 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// An error quotes the value it refuses: one holding a line break and an escape sequence was written as it is, so that
+    /// it could forge another error line, or clear the operator's terminal. It is escaped as the log's lines are.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_value_is_quoted_with_its_control_characters_escaped()
+    {
+        var (exit, _, stderr) = await CheckAsync(
+            """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""",
+            new Dictionary<string, string?> { ["PASSAGE__RELAY__IDLETIMEOUT"] = "5s\n  relay.forged: \u001b[2J" });
+
+        Assert.Equal(1, exit);
+        Assert.Contains("relay.idleTimeout: '5s\\x0A  relay.forged: \\x1B[2J' is not a duration", stderr);
+        Assert.DoesNotContain("\u001b", stderr);
+        Assert.DoesNotContain("\n  relay.forged", stderr);
+    }
+
+    /// <summary>
     /// A list given both as one variable and as numbered ones (the README's way for a <c>~regex</c> holding a comma) took
     /// the one variable's entries and left the numbered ones out without a word: a deny rule was dropped.
     /// </summary>
     [Fact]
     public async Task A_list_given_both_as_one_variable_and_as_numbered_ones_is_an_error()
     {
-        using var directory = new TemporaryDirectory();
-        var config = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""");
-
-        var (exit, stdout, stderr) = await PassageProcess.RunAsync(
-            ["config", "check", config],
-            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__DENY"] = "a.example:443", ["PASSAGE__RELAY__DENY__0"] = "~^b{1,3}\\.example$:443" });
+        var (exit, stdout, stderr) = await CheckAsync(
+            """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""",
+            new Dictionary<string, string?> { ["PASSAGE__RELAY__DENY"] = "a.example:443", ["PASSAGE__RELAY__DENY__0"] = "~^b{1,3}\\.example$:443" });
 
         Assert.Equal(1, exit);
         Assert.Equal("", stdout);
         Assert.Contains(
             "relay.deny: given both as PASSAGE__RELAY__DENY and as numbered variables (PASSAGE__RELAY__DENY__0, ...); give the list one way (from PASSAGE__RELAY__DENY)",
             stderr);
+    }
+
+    /// <summary><c>passage config check</c> of a relay's settings <paramref name="json"/> with <paramref name="environment"/>.</summary>
+    private static async Task<(int Exit, string Stdout, string Stderr)> CheckAsync(string json, Dictionary<string, string?> environment)
+    {
+        using var directory = new TemporaryDirectory();
+        var config = directory.Write("relay.json", json);
+        return await PassageProcess.RunAsync(["config", "check", config], environment: environment);
     }
 
     /// <summary>
