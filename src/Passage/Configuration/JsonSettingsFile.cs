@@ -5,8 +5,8 @@ namespace Passage.Configuration;
 
 /// <summary>
 /// A settings file's JSON (comments and trailing commas allowed) as configuration keyed as the readers ask for it
-/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with two corrections: a key written twice in one
-/// object, a section's as well as a value's, is refused (<see cref="DuplicateSettingException"/>), and <c>true</c> and
+/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with two corrections: a key written twice, a
+/// section's as well as a value's, is refused (<see cref="DuplicateSettingException"/>), and <c>true</c> and
 /// <c>false</c> read as written.
 /// </summary>
 /// <remarks>
@@ -78,7 +78,7 @@ internal static class JsonSettingsFile
     }
 }
 
-/// <summary>A settings file that writes <see cref="Key"/> twice in one object.</summary>
+/// <summary>A settings file that writes <see cref="Key"/> twice.</summary>
 /// <param name="key">The key as configuration names it: <c>relay:connect</c>.</param>
 internal sealed class DuplicateSettingException(string key) : FormatException($"{SettingsReader.Display(key)} is written twice")
 {
