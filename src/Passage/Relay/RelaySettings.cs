@@ -354,7 +354,9 @@ public static class RelaySettings
         json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
         json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
         json.WriteString("dnsResolver", relay.Destinations.Dns is null ? "system" : "builtin");
-        SettingsJson.WriteArray(json, "dnsServers", relay.Destinations.Dns?.Servers.Select(s => s.ToString()) ?? []);
+        // The servers given, not resolv.conf's: read back, those would pin servers the relay otherwise follows as
+        // resolv.conf changes (the relay says which it asks as it starts).
+        SettingsJson.WriteArray(json, "dnsServers", relay.Destinations.Dns?.GivenServers?.Select(s => s.ToString()) ?? []);
         json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
         json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
         json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));

@@ -472,6 +472,24 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// The DNS servers printed are those given: resolv.conf's were printed, and the printed settings, read back, pinned
+    /// them, so that the relay no longer followed resolv.conf as it changed.
+    /// </summary>
+    [Theory]
+    [InlineData("", "[]")]
+    [InlineData(", \"dnsServers\": [\"127.0.0.1:5353\"]", "[\"127.0.0.1:5353\"]")]
+    public async Task Config_check_prints_the_DNS_servers_given_not_those_of_resolv_conf(string servers, string printed)
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", "{ \"relay\": { \"connectPlain\": [\"127.0.0.1:0\"], \"dnsResolver\": \"builtin\"" + servers + " } }");
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+        Assert.True(exit == 0, stderr);
+        var relay = JsonDocument.Parse(stdout).RootElement.GetProperty("relay");
+        Assert.Equal("builtin", relay.GetProperty("dnsResolver").GetString());
+        Assert.Equal(printed, relay.GetProperty("dnsServers").GetRawText().Replace(" ", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// Under 1024 open files and 1 GiB, a relay starts with 352 connections and tunnels (a share of the descriptors each)
     /// and a window that fits 352 tunnels in half of 1 GiB (512 MiB / 352, in whole pages): config check says so, and
     /// prints the configured values, which read back as the same settings.
