@@ -39,6 +39,12 @@ public sealed class SettingsReader
         AddMessage($"{Display(key)}: {message}", layer);
 
     /// <summary>
+    /// Records an error about <paramref name="key"/>'s value as found where it was set, naming that place (a file, a
+    /// variable, a flag) as an error about its syntax does: for a file it names that is missing, say.
+    /// </summary>
+    public void AddErrorWhereSet(string key, string message) => AddError(key, message, Find(key));
+
+    /// <summary>
     /// For the first error in a list split at commas from one string holding a <c>~regex</c>: that a comma in the pattern
     /// split it as well, and how to give each entry whole (its own environment variable, <c>PASSAGE__RELAY__ALLOW__0</c>;
     /// in a file, a JSON list). Empty otherwise.

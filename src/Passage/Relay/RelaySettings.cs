@@ -134,17 +134,17 @@ public static class RelaySettings
     {
         if (InputFile.Refusal(connect.KeyFile, InputFile.Stat(connect.KeyFile)) is { } refusal)
         {
-            reader.AddError("relay:key", refusal);
+            reader.AddErrorWhereSet("relay:key", refusal);
         }
         else if (Identity.NodeIdentity.Problem(connect.KeyFile) is { } problem)
         {
-            reader.AddError("relay:key", problem);
+            reader.AddErrorWhereSet("relay:key", problem);
         }
         // The certificate is written beside the key: a FIFO there would hold the start as one at the key's path does.
         var certificate = Connect.ConnectRelay.CertificatePathFor(connect.KeyFile);
         if (InputFile.Refusal(certificate, InputFile.Stat(certificate)) is { } certificateRefusal)
         {
-            reader.AddError("relay:key", $"its certificate: {certificateRefusal}");
+            reader.AddErrorWhereSet("relay:key", $"its certificate: {certificateRefusal}");
         }
 
         // One missing or not a regular file has its error already (ConnectSettings).
@@ -156,7 +156,7 @@ public static class RelaySettings
             }
             else
             {
-                reader.AddError("relay:tokenFile", error);
+                reader.AddErrorWhereSet("relay:tokenFile", error);
             }
         }
     }

@@ -68,11 +68,11 @@ public static partial class TunnelSettings
             var keyStatus = InputFile.Stat(key);
             if (InputFile.Refusal(key, keyStatus) is { } keyRefusal)
             {
-                reader.AddError("tls:key", keyRefusal);
+                reader.AddErrorWhereSet("tls:key", keyRefusal);
             }
             else if (cert is not null && !keyStatus.Exists)
             {
-                reader.AddError("tls:key", $"'{key}': no such file (with tls.cert, tls.key is that certificate's key)");
+                reader.AddErrorWhereSet("tls:key", $"'{key}': no such file (with tls.cert, tls.key is that certificate's key)");
             }
         }
         var peerSet = reader.GetString("general:peer") is { Length: > 0 };
@@ -173,7 +173,7 @@ public static partial class TunnelSettings
         }
         if (InputFile.Problem(path) is { } problem)
         {
-            reader.AddError(key, problem);
+            reader.AddErrorWhereSet(key, problem);
             return null;
         }
         return path;

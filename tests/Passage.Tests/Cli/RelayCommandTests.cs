@@ -24,6 +24,28 @@ public sealed class RelayCommandTests
         }
     }
 
+    /// <summary>
+    /// A file a setting names that cannot be read is said where the setting was given, as a value's syntax error is: the
+    /// flag, the variable (it said neither, and the operator looked through every layer for it).
+    /// </summary>
+    [Fact]
+    public async Task A_missing_file_a_setting_names_is_said_where_the_setting_was_given()
+    {
+        using var directory = new TemporaryDirectory();
+        var missing = Path.Combine(directory.Path, "nothere");
+        var (exit, _, stderr) = await PassageProcess.RunAsync(
+            ["relay", "--connect-plain", "127.0.0.1:0", "--token-file", missing, "--key", directory.Path]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"relay.tokenFile: '{missing}': no such file (from --token-file)", stderr);
+        Assert.Contains($"relay.key: '{directory.Path}' is a directory, not a regular file (from --key)", stderr);
+
+        var (_, _, fromVariable) = await PassageProcess.RunAsync(
+            ["relay", "--connect-plain", "127.0.0.1:0"],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__TOKENFILE"] = missing });
+        Assert.Contains($"relay.tokenFile: '{missing}': no such file (from PASSAGE__RELAY__TOKENFILE)", fromVariable);
+    }
+
     [Fact]
     public async Task A_bad_configuration_names_every_bad_key_and_starts_nothing()
     {

@@ -85,15 +85,15 @@ public sealed class RelaySettingsTests
     {
         using var directory = new Infrastructure.TemporaryDirectory();
         var (_, errors) = Read(Layer("flags", ("relay:tokenFile", directory.Path)));
-        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file", Assert.Single(errors));
+        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file (from flags)", Assert.Single(errors));
 
         // The same with a pass-through relay alone, which reads the connect section but starts no CONNECT relay.
         var (_, passthroughErrors) = Read(Layer("flags", ("relay:routes:*", ":443"), ("relay:tokenFile", directory.Path)));
-        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file", Assert.Single(passthroughErrors));
+        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file (from flags)", Assert.Single(passthroughErrors));
 
         var missing = Path.Combine(directory.Path, "tokens");
         var (_, missingErrors) = Read(Layer("flags", ("relay:tokenFile", missing)));
-        Assert.Equal($"relay.tokenFile: '{missing}': no such file", Assert.Single(missingErrors));
+        Assert.Equal($"relay.tokenFile: '{missing}': no such file (from flags)", Assert.Single(missingErrors));
     }
 
     [Fact]

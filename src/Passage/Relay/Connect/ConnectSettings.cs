@@ -49,7 +49,7 @@ public static class ConnectSettings
             // One that is there but is not a regular file (a directory, a FIFO) is told what it is, not "no such file".
             if (InputFile.Problem(tokenFile) is { } problem)
             {
-                reader.AddError("relay:tokenFile", problem);
+                reader.AddErrorWhereSet("relay:tokenFile", problem);
             }
         }
 
