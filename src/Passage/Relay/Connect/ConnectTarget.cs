@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+
 namespace Passage.Relay.Connect;
 
 /// <summary>
@@ -33,6 +36,22 @@ internal static class ConnectTarget
     /// <returns>Whether the target is a valid authority-form.</returns>
     public static bool TryParse(ReadOnlySpan<byte> target, out Range host, out int port, out string detail) =>
         TryParse(target, portRequired: true, out host, out port, out detail);
+
+    /// <summary>
+    /// As <see cref="TryParse(ReadOnlySpan{byte}, out Range, out int, out string)"/>, for a target that came as text (each
+    /// character one byte, Latin-1), such as an HTTP/2 CONNECT's <c>:authority</c>: the host comes back as a string.
+    /// </summary>
+    /// <param name="target">The request target.</param>
+    /// <param name="host">The host, as written and without brackets; null on failure.</param>
+    /// <param name="port">The port; 0 on failure.</param>
+    /// <param name="detail">On failure, a constant reason that holds none of the target's bytes.</param>
+    /// <returns>Whether the target is a valid authority-form.</returns>
+    public static bool TryParse(string target, [NotNullWhen(true)] out string? host, out int port, out string detail)
+    {
+        var bytes = Encoding.Latin1.GetBytes(target);
+        host = TryParse(bytes, out var range, out port, out detail) ? Encoding.ASCII.GetString(bytes.AsSpan(range)) : null;
+        return host is not null;
+    }
 
     /// <summary>
     /// Reads an authority whose port may be left out (RFC 3986 §3.2: <c>host [ ":" port ]</c>), such as an HTTP/2

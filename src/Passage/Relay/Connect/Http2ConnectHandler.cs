@@ -10,7 +10,8 @@ namespace Passage.Relay.Connect;
 
 /// <summary>
 /// Serves one HTTP/2 request handed to Kestrel: an extended CONNECT with <c>:protocol connect-tcp</c>
-/// (draft-ietf-httpbis-connect-tcp; RFC 8441 §4 mechanics) whose path names the target. Each
+/// (draft-ietf-httpbis-connect-tcp; RFC 8441 §4 mechanics) whose path names the target, or a classic CONNECT
+/// (RFC 9113 §8.5) whose <c>:authority</c> does, as browsers and curl send it to an HTTPS proxy. Each
 /// request is one tunnel on its own stream, flow-controlled by HTTP/2, so a stalled tunnel does not
 /// stall the others on the connection.
 /// </summary>
@@ -38,19 +39,21 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             context.Response.StatusCode = StatusCodes.Status204NoContent;
             return;
         }
-        if (connect is not { IsExtendedConnect: true })
+        // A classic CONNECT (RFC 9113 §8.5: no :protocol, and neither :scheme nor :path, which Kestrel enforces) names its
+        // target in :authority, as browsers and curl send it to an HTTPS proxy they speak HTTP/2 to; an extended one
+        // (connect-tcp) in its path.
+        var classic = connect is not { IsExtendedConnect: true };
+        if (classic && !HttpMethods.IsConnect(context.Request.Method))
         {
-            // Classic HTTP/2 CONNECT (RFC 9113 §8.5) is not served: Kestrel offers no tunnel stream for it.
-            var classic = HttpMethods.IsConnect(context.Request.Method);
-            Refuse(context, id, RefusalReason.MethodNotAllowed, classic ? "use extended CONNECT with :protocol connect-tcp" : "only CONNECT is served");
+            Refuse(context, id, RefusalReason.MethodNotAllowed, "only CONNECT is served");
             return;
         }
-        if (!string.Equals(connect.Protocol, "connect-tcp", StringComparison.OrdinalIgnoreCase))
+        if (!classic && !string.Equals(connect!.Protocol, "connect-tcp", StringComparison.OrdinalIgnoreCase))
         {
             Refuse(context, id, RefusalReason.MalformedRequest, "unsupported :protocol; use connect-tcp");
             return;
         }
-        if (!AuthorityFieldEncoding.Takes(Encoding.Latin1.GetBytes(context.Request.Headers.Host.ToString())))
+        if (!classic && !AuthorityFieldEncoding.Takes(Encoding.Latin1.GetBytes(context.Request.Headers.Host.ToString())))
         {
             // RFC 9113 §8.3.1: a request made directly carries :authority, host and optional port, no userinfo. Kestrel puts
             // it in Host. It lets an empty one through, and one the relay does not take comes as AuthorityFieldEncoding reads
@@ -58,9 +61,17 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, ":authority is missing or not host[:port]");
             return;
         }
-        if (!MasqueTcpPath.TryParsePath(context.Features.Get<IHttpRequestFeature>()?.RawTarget, out var host, out var port, out var pathProblem))
+        // A classic CONNECT's :authority is its target, which Kestrel puts in the raw target: read as the HTTP/1.1 door
+        // reads its authority-form target, so that both take the same targets.
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        string? host;
+        int port;
+        string targetProblem;
+        if (!(classic
+            ? ConnectTarget.TryParse(rawTarget ?? "", out host, out port, out targetProblem)
+            : MasqueTcpPath.TryParsePath(rawTarget, out host, out port, out targetProblem)))
         {
-            Refuse(context, id, RefusalReason.MalformedRequest, pathProblem);
+            Refuse(context, id, RefusalReason.MalformedRequest, targetProblem);
             return;
         }
         var credentials = opener.Authenticate(context.Request.Headers.ProxyAuthorization);
@@ -117,7 +128,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         Stream stream;
         try
         {
-            stream = await connect.AcceptAsync().ConfigureAwait(false);
+            stream = classic ? await AcceptClassicAsync(context).ConfigureAwait(false) : await connect!.AcceptAsync().ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -153,6 +164,19 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             });
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
         await tunnels.RunAsync(tunnel, destination, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Answers a classic CONNECT 200 (its HEADERS without END_STREAM, at once) and returns its tunnel: the request's
+    /// content one way, the response's the other, as Kestrel serves both at once over HTTP/2.
+    /// </summary>
+    private static async Task<Stream> AcceptClassicAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        // Flushed, not only started: Kestrel holds an HTTP/2 response's HEADERS until its first flush, and a client waits
+        // for them before it sends a byte (a TLS client its ClientHello).
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        return new ClassicConnectStream(context.Request.Body, context.Response.Body);
     }
 
     /// <summary>

@@ -53,13 +53,7 @@ internal static class MasqueTcpPath
         }
         // An IPv6 literal, its colons encoded, is bracketed here (if it was not) as authority-form wants it.
         var bracket = decoded.Contains(':') && !decoded.StartsWith('[');
-        var authority = Encoding.Latin1.GetBytes($"{(bracket ? "[" : "")}{decoded}{(bracket ? "]" : "")}:{rest[(slash + 1)..]}");
-        if (!ConnectTarget.TryParse(authority, out var range, out port, out detail))
-        {
-            return false;
-        }
-        host = Encoding.ASCII.GetString(authority.AsSpan(range));
-        return true;
+        return ConnectTarget.TryParse($"{(bracket ? "[" : "")}{decoded}{(bracket ? "]" : "")}:{rest[(slash + 1)..]}", out host, out port, out detail);
     }
 
     /// <summary>The path for <paramref name="host"/> and <paramref name="port"/> under the default template.</summary>

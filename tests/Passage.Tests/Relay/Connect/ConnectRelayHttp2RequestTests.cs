@@ -37,6 +37,24 @@ public sealed class ConnectRelayHttp2RequestTests
     }
 
     [Theory]
+    // The authority is the target, read as an HTTP/1.1 CONNECT's; one that is no host[:port] at all comes as
+    // AuthorityFieldEncoding reads it (so that Kestrel lets it through), which no target is.
+    [InlineData("127.0.0.1", "request target has no port")]
+    [InlineData("127.0.0.1:0", "request target is not in authority-form (host:port)")]
+    [InlineData("127.0.0.1:+{port}", "request target is not in authority-form (host:port)")]
+    [InlineData("127.0.0.1:{port}0", "request target is not in authority-form (host:port)")]
+    [InlineData("[::1%25lo]:{port}", "request target is not in authority-form (host:port)")]
+    [InlineData("user@127.0.0.1:{port}", "request target is not in authority-form (host:port)")]
+    public async Task A_classic_connect_whose_authority_is_not_an_http1_target_gets_400_with_proxy_status_and_is_counted(string authority, string detail)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, Request((":method", "CONNECT"), (":authority", authority.Replace("{port}", echo.Port.ToString(), StringComparison.Ordinal))));
+
+        AssertRefused400(relay, answer, detail);
+    }
+
+    [Theory]
     // What Kestrel lets through of itself (for bytes it would not take in a host, see below).
     [InlineData("")]
     [InlineData("relay.test:99999")]
@@ -183,7 +201,7 @@ public sealed class ConnectRelayHttp2RequestTests
         (byte[] Request, int Status, string Reason)[] refusals =
         [
             (Request((":method", "GET"), (":scheme", "https"), (":authority", "relay.test"), (":path", "/")), 405, "method_not_allowed"),
-            (Request((":method", "CONNECT"), (":authority", $"127.0.0.1:{echo.Port}")), 405, "method_not_allowed"),
+            (Request((":method", "CONNECT"), (":authority", $"127.0.0.1:{echo.Port}")), 407, "authentication_required"),
             (Request((":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "relay.test"), (":path", path)), 400, "http_request_error"),
             (RawHttp2.ExtendedConnect(1, path), 407, "authentication_required"),
             (WithFields(path, 1, Http1ParseLimits.DefaultMaxHeadBytes), 431, "http_request_head_too_large"),

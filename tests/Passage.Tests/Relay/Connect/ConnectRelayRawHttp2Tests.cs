@@ -60,6 +60,44 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
+    public async Task A_classic_connect_as_browsers_send_it_to_an_http2_proxy_carries_a_tunnel_both_ways_and_is_counted()
+    {
+        // RFC 9113 §8.5: :method CONNECT and :authority host:port, no :scheme, :path or :protocol; what a browser or
+        // curl --proxy-http2 sends once ALPN chose h2 with an HTTPS proxy. It was answered 405: no such client got through.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
+            (":method", "CONNECT"), (":authority", $"origin.test:{echo.Port}"))));
+
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 1);
+        Assert.Equal(RawHttp2.Headers, answer?.Type);
+        Assert.Equal(200, answer!.Status);
+        Assert.Equal(0, answer.Flags & RawHttp2.EndStream);
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, 1, "ping"u8));
+        Assert.Equal("ping", (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Data && f.Stream == 1))?.Text);
+        // The client's END_STREAM ends the destination's writes; the echo's end comes back as the relay's END_STREAM.
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, 1, "pong"u8));
+        // Its last bytes and its END_STREAM may come in one frame or two.
+        var back = "";
+        RawFrame? frame;
+        do
+        {
+            frame = await h2.ReadUntilAsync(f => f.Type == RawHttp2.Data && f.Stream == 1);
+            back += frame?.Text;
+        }
+        while (frame is not null && (frame.Flags & RawHttp2.EndStream) == 0);
+        Assert.Equal("pong", back);
+        Assert.NotNull(frame);
+
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 0);
+        Assert.Equal(1, relay.Total("passage.relay.tunnels.opened", ConnectRelay.Http2FrontDoor));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
+        Assert.Equal(16, relay.Total("passage.relay.bytes"));
+        Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
+    }
+
+    [Fact]
     public async Task A_request_that_comes_while_the_relay_drains_is_refused_with_REFUSED_STREAM()
     {
         // At the relay's stop every HTTP/2 connection is told to go away, and one still carrying a tunnel stays open for
