@@ -17,9 +17,6 @@ namespace Passage.Relay.Connect;
 /// </remarks>
 internal static class Http1Response
 {
-    /// <summary>The challenges sent with a 407 (RFC 9110 §11.7.1): bearer tokens (RFC 6750) and Basic (RFC 7617).</summary>
-    public const string ProxyAuthenticateChallenges = "Bearer realm=\"passage\", Basic realm=\"passage\"";
-
     /// <summary>
     /// The success answer, <c>HTTP/1.1 200 Connection established</c> and the empty line: the tunnel starts with the
     /// next byte. No Content-Length nor Transfer-Encoding (RFC 9110 §9.3.6: a client MUST ignore them on a 2xx to

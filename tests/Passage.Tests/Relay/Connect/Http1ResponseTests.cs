@@ -60,7 +60,7 @@ public sealed class Http1ResponseTests
             "Content-Length: 0\r\n" +
             "\r\n",
             Write(o => Http1Response.Error(o, RefusalReason.AuthenticationRequired, null, "relay-a")));
-        Assert.Contains(Http1Response.ProxyAuthenticateChallenges, Write(o => Http1Response.Error(o, RefusalReason.AuthenticationRequired, null)), StringComparison.Ordinal);
+        Assert.Contains(Passage.Relay.Auth.ProxyAuthenticator.Challenge, Write(o => Http1Response.Error(o, RefusalReason.AuthenticationRequired, null)), StringComparison.Ordinal);
     }
 
     [Fact]
