@@ -7,6 +7,12 @@ internal static partial class Http1ConnectParser
 {
     private static ReadOnlySpan<byte> ProxyAuthorizationName => "Proxy-Authorization"u8;
 
+    /// <summary>
+    /// The detail of a request with two credentials (RFC 9110 §5.3: a field that is not a list is not repeated), on either
+    /// door: which one counts would be a guess.
+    /// </summary>
+    internal const string RepeatedProxyAuthorization = "more than one Proxy-Authorization field";
+
     private static ReadOnlySpan<byte> HostName => "Host"u8;
 
     private static ReadOnlySpan<byte> ContentLengthName => "Content-Length"u8;
@@ -64,7 +70,7 @@ internal static partial class Http1ConnectParser
             // RFC 9110 §5.3: a field that is not a list may not be repeated; two credentials are ambiguous.
             if (proxyAuthorization is not null)
             {
-                return Malformed(end, "more than one Proxy-Authorization field");
+                return Malformed(end, RepeatedProxyAuthorization);
             }
 
             proxyAuthorization = valueInHead;

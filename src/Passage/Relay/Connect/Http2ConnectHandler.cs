@@ -74,6 +74,13 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, targetProblem);
             return;
         }
+        if (context.Request.Headers.ProxyAuthorization.Count > 1)
+        {
+            // Refused as the HTTP/1.1 door refuses it, whether or not credentials are required (Kestrel would join the two
+            // with a comma, which no credentials hold).
+            Refuse(context, id, RefusalReason.MalformedRequest, Http1ConnectParser.RepeatedProxyAuthorization);
+            return;
+        }
         var credentials = opener.Authenticate(context.Request.Headers.ProxyAuthorization);
         // Kestrel made the field a string before any code of the relay's ran, which the relay cannot clear (the HTTP/1.1
         // door reads it where it lies in a buffer cleared after): the request lets go of it once checked, rather than

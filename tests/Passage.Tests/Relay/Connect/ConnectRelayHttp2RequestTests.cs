@@ -36,6 +36,20 @@ public sealed class ConnectRelayHttp2RequestTests
         AssertRefused400(relay, answer, detail);
     }
 
+    [Fact]
+    public async Task A_request_with_two_proxy_authorization_fields_gets_400_as_on_the_http1_door()
+    {
+        // Kestrel joined the two with a comma: a relay that required no credentials opened the tunnel the HTTP/1.1 door
+        // refuses, and one that did answered 407, as if none had come.
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
+            (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":authority", "relay.test"),
+            (":path", MasqueTcpPathFor(echo.Port)), ("proxy-authorization", "Bearer a"), ("proxy-authorization", "Bearer b"))));
+
+        AssertRefused400(relay, answer, "more than one Proxy-Authorization field");
+    }
+
     [Theory]
     // The authority is the target, read as an HTTP/1.1 CONNECT's; one that is no host[:port] at all comes as
     // AuthorityFieldEncoding reads it (so that Kestrel lets it through), which no target is.
