@@ -13,7 +13,7 @@ namespace Passage.Cli.Commands;
 internal static class RelayCommand
 {
     private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
-    private static readonly Option<string[]> Connect = new("--connect") { Description = "Serve CONNECT over TLS on ENDPOINT (HTTP/1.1 and HTTP/2 extended CONNECT; repeatable). Default 127.0.0.1:8443 when no front door is given", HelpName = "ENDPOINT" };
+    private static readonly Option<string[]> Connect = new("--connect") { Description = "Serve CONNECT over TLS on ENDPOINT (HTTP/1.1 CONNECT, HTTP/2 CONNECT and extended CONNECT; repeatable). Default 127.0.0.1:8443 when no front door is given", HelpName = "ENDPOINT" };
     private static readonly Option<string[]> ConnectPlain = new("--connect-plain") { Description = "Serve CONNECT without TLS on ENDPOINT (repeatable); loopback only unless --insecure-plain", HelpName = "ENDPOINT" };
     private static readonly Option<bool> InsecurePlain = new("--insecure-plain") { Description = "Allow --connect-plain on a non-loopback address (credentials and destinations then cross the network in the clear)" };
     private static readonly Option<string?> Key = new("--key") { Description = "The relay's identity file (key and certificate), created on first start if missing. Default passage-data/relay.pem", HelpName = "FILE" };
@@ -49,7 +49,7 @@ internal static class RelayCommand
         var command = new Command("relay", """
             Run a relay: it sees who connects, never what they say.
             CONNECT (--connect, --connect-plain): an HTTPS proxy with the relay's own key, serving HTTP/1.1
-            CONNECT and HTTP/2 extended CONNECT (many tunnels over one connection). Destinations are checked
+            CONNECT and HTTP/2 CONNECT, classic and extended (many tunnels over one connection). Destinations are checked
             by name and port (--allow, --deny) and by every resolved address; private ranges are refused
             unless allowed.
             Pass-through (--passthrough): reads the server name of each TLS ClientHello without terminating
