@@ -141,14 +141,17 @@ internal sealed record ProxyRequestHead(
         var (method, target, version) = (requestLine[0], requestLine[1], requestLine[2]);
         if (method == "CONNECT")
         {
-            // Read as the relay reads it: what it would refuse (an IPv6 zone, userinfo, no port) is refused here at once.
+            // Read as the relay reads it: what it would refuse (an IPv6 zone, userinfo, no port, two Host fields, or none in
+            // HTTP/1.1, content) is refused here at once. (An absolute-form request's Host fields are replaced by its
+            // target's authority, RFC 9112 §3.2.2, whatever they are.)
             if (!TryAuthority(target, out var connectHost, out var connectPort, out error))
             {
                 return null;
             }
-            if (ConnectContent(headers) is { } content)
+            var hostFields = headers.Count(h => h.Item1.Equals("Host", StringComparison.OrdinalIgnoreCase));
+            if ((Http1ConnectParser.HostFieldsProblem(version == "HTTP/1.1", hostFields) ?? ConnectContent(head, requestLineEnd)) is { } problem)
             {
-                error = content;
+                error = problem;
                 return null;
             }
             return new ProxyRequestHead(method, connectHost, connectPort, "", version, headers) { Credentials = credentials };
@@ -171,23 +174,22 @@ internal sealed record ProxyRequestHead(
     }
 
     /// <summary>
-    /// Why a CONNECT's fields announce content, as the relay refuses them (RFC 9110 §9.3.6: "A CONNECT request message
-    /// does not have content"): a Content-Length other than zero, or a Transfer-Encoding. The bytes behind the head are the
-    /// tunnel's; an intermediary before this proxy that framed them as the request's content would read what follows as
-    /// another request. Null when there is none.
+    /// Why a CONNECT's fields announce content, as the relay refuses them (<see cref="Http1ConnectParser.ConnectFieldProblem"/>),
+    /// read from the field lines of <paramref name="head"/> behind its request line (which ends at
+    /// <paramref name="requestLineEnd"/>), each of which parsed already. Null when there is none.
     /// </summary>
-    private static string? ConnectContent(List<(string Name, string Value)> headers)
+    private static string? ConnectContent(ReadOnlySpan<byte> head, int requestLineEnd)
     {
-        foreach (var (name, value) in headers)
+        for (var rest = head[(requestLineEnd + 2)..]; !rest.IsEmpty;)
         {
-            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            var length = rest.IndexOf("\r\n"u8);
+            var line = length < 0 ? rest : rest[..length];
+            var colon = line.IndexOf((byte)':');
+            if (colon > 0 && Http1ConnectParser.ConnectFieldProblem(line[..colon], line[(colon + 1)..][Http1Syntax.TrimWhitespace(line[(colon + 1)..])]) is { } problem)
             {
-                return "Transfer-Encoding on a CONNECT request";
+                return problem;
             }
-            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && (value.Length == 0 || value.AsSpan().ContainsAnyExcept('0')))
-            {
-                return "content on a CONNECT request";
-            }
+            rest = length < 0 ? [] : rest[(length + 2)..];
         }
         return null;
     }

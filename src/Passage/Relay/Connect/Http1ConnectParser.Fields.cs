@@ -77,31 +77,47 @@ internal static partial class Http1ConnectParser
         }
         else if (Ascii.EqualsIgnoreCase(name, HostName))
         {
-            // RFC 9112 §3.2: a request with more than one Host field is answered 400.
             if (hostHeader is not null)
             {
-                return Malformed(end, "more than one Host field");
+                return Malformed(end, HostFieldsProblem(http11: false, 2)!);
             }
 
             hostHeader = valueInHead;
         }
-        else if (Ascii.EqualsIgnoreCase(name, ContentLengthName))
+        else if (ConnectFieldProblem(name, value) is { } content)
         {
-            // RFC 9110 §9.3.6: "A CONNECT request message does not have content"; a Content-Length of zero says
-            // as much, any other value (or a list, or garbage) would leave bytes whose meaning is ambiguous.
-            if (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0)
-            {
-                return Malformed(end, "content on a CONNECT request");
-            }
-        }
-        else if (Ascii.EqualsIgnoreCase(name, TransferEncodingName))
-        {
-            // RFC 9110 §9.3.6 as above; RFC 9112 §6.1: Transfer-Encoding announces content.
-            return Malformed(end, "Transfer-Encoding on a CONNECT request");
+            return Malformed(end, content);
         }
 
         return null;
     }
+
+    /// <summary>
+    /// Why a CONNECT request whose head holds the field <paramref name="name"/> with the (trimmed) <paramref name="value"/>
+    /// is refused, or null. RFC 9110 §9.3.6: "A CONNECT request message does not have content": a Content-Length of zero
+    /// says as much, any other value (or a list, or garbage) would leave bytes whose meaning is ambiguous, and a
+    /// Transfer-Encoding announces content (RFC 9112 §6.1). The bytes behind the head are the tunnel's; an intermediary
+    /// that framed them as the request's content would read what follows as another request. The client's HTTP proxy
+    /// refuses what the relay refuses, with this.
+    /// </summary>
+    internal static string? ConnectFieldProblem(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>
+        Ascii.EqualsIgnoreCase(name, ContentLengthName) && (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0) ? "content on a CONNECT request"
+        : Ascii.EqualsIgnoreCase(name, TransferEncodingName) ? "Transfer-Encoding on a CONNECT request"
+        : null;
+
+    /// <summary>
+    /// Why a request with <paramref name="hostFields"/> Host fields is refused, or null (RFC 9112 §3.2: a server answers
+    /// 400 to a request with more than one, and to an HTTP/1.1 request with none; an HTTP/1.0 one may leave it out). The
+    /// client's HTTP proxy refuses what the relay refuses, with this. A Host's value is not used, nor held against the
+    /// request: the request target alone names the destination, as a proxy ignores Host beside an absolute-form target
+    /// (§3.2.2). Clients differ in what they put there: most the target, Node's fetch the host alone, Python's http.client
+    /// an IPv6 target without brackets, Node's own <c>http.request</c> (the tunnel of its documentation) the proxy's
+    /// address. The reasons are constants, holding none of the request's bytes.
+    /// </summary>
+    internal static string? HostFieldsProblem(bool http11, int hostFields) =>
+        hostFields > 1 ? "more than one Host field"
+        : hostFields == 0 && http11 ? "no Host field in an HTTP/1.1 request"
+        : null;
 
     /// <summary>
     /// Refuses a header field line whose end has not arrived when its bytes already break the grammar: a bare CR,

@@ -147,7 +147,7 @@ internal static partial class Http1ConnectParser
 
             if (line.IsEmpty)
             {
-                if (CheckHostField(progress.Version!, progress.HostHeader is not null) is { } hostProblem)
+                if (HostFieldsProblem(progress.Version == HttpVersion.Version11, progress.HostHeader is null ? 0 : 1) is { } hostProblem)
                 {
                     return Malformed(next, hostProblem);
                 }
@@ -245,18 +245,6 @@ internal static partial class Http1ConnectParser
 
         return null;
     }
-
-    /// <summary>
-    /// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that
-    /// lacks a Host header field" (more than one is refused as it is read); an HTTP/1.0 request may leave it out. Its
-    /// value is not used, nor held against the request: the request target alone names the destination, as a proxy
-    /// ignores Host beside an absolute-form target (§3.2.2). Clients differ in what they put there: most the target,
-    /// Node's fetch the host alone, Python's http.client an IPv6 target without brackets, Node's own
-    /// <c>http.request</c> (the tunnel of its documentation) the proxy's address.
-    /// Returns null when the field is acceptable, else a constant reason that holds none of the request's bytes.
-    /// </summary>
-    private static string? CheckHostField(Version version, bool hasHostField) =>
-        !hasHostField && version == HttpVersion.Version11 ? "no Host field in an HTTP/1.1 request" : null;
 
     /// <summary>
     /// RFC 9112 §2.3: <c>HTTP-version = HTTP-name "/" DIGIT "." DIGIT</c>, HTTP-name case-sensitive. A well-formed

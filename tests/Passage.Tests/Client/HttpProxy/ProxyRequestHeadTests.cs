@@ -62,10 +62,10 @@ public sealed class ProxyRequestHeadTests
     public void Proxy_authorization_values_are_kept_where_they_lie_and_are_no_header(string requestLine)
     {
         var bytes = Encoding.UTF8.GetBytes(
-            $"{requestLine}\r\nProxy-Authorization: \t Basic YTpi \t\r\nX-A: 1\r\nproxy-authorization:Bearer \u00e9\r\nPROXY-AUTHORIZATION:\r\n\r\n");
+            $"{requestLine}\r\nProxy-Authorization: \t Basic YTpi \t\r\nHost: origin.test\r\nproxy-authorization:Bearer \u00e9\r\nPROXY-AUTHORIZATION:\r\n\r\n");
         var head = ProxyRequestHead.Parse(bytes, out var why);
         Assert.True(head is not null, why);
-        Assert.Equal([("X-A", "1")], head.Headers);
+        Assert.Equal([("Host", "origin.test")], head.Headers);
         Assert.Equal(["Basic YTpi", "Bearer \u00e9", ""], head.Credentials.Select(r => Encoding.UTF8.GetString(bytes.AsSpan(r))));
         Assert.DoesNotContain("YTpi", Encoding.UTF8.GetString(head.ToOriginForm()));
     }
@@ -281,13 +281,30 @@ public sealed class ProxyRequestHeadTests
         Assert.Equal(error is null, head is not null);
     }
 
+    /// <summary>
+    /// RFC 9112 §3.2, as the relay answers it: a CONNECT with two Host fields, or in HTTP/1.1 with none, is refused (the
+    /// proxy opened its tunnel, and the relay, asked over HTTP/1.1 alone, would have refused it); HTTP/1.0 may leave it out.
+    /// </summary>
+    [Theory]
+    [InlineData("HTTP/1.1", "", "no Host field in an HTTP/1.1 request")]
+    [InlineData("HTTP/1.1", "Host: a.test:443\r\nhost: b.test:443\r\n", "more than one Host field")]
+    [InlineData("HTTP/1.0", "Host: a.test:443\r\nHOST: a.test:443\r\n", "more than one Host field")]
+    [InlineData("HTTP/1.0", "", null)]
+    [InlineData("HTTP/1.1", "Host: anything\r\n", null)]
+    public void A_connect_with_two_host_fields_or_none_in_http11_is_refused_as_the_relay_refuses_it(string version, string fields, string? error)
+    {
+        var head = Parse($"CONNECT a.test:443 {version}\r\n{fields}\r\n", out var why);
+        Assert.Equal(error, why);
+        Assert.Equal(error is null, head is not null);
+    }
+
     [Theory]
     [InlineData("Origin.Test.:443", "origin.test", 443)]
     [InlineData("[::1]:8443", "::1", 8443)]
     [InlineData("192.0.2.1:80", "192.0.2.1", 80)]
     public void A_connect_target_names_its_host_and_port(string target, string host, int port)
     {
-        var head = Parse($"CONNECT {target} HTTP/1.1\r\n\r\n", out var why);
+        var head = Parse($"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n", out var why);
         Assert.True(head is not null, why);
         Assert.True(head.IsConnect);
         Assert.Equal((host, port), (head.Host, head.Port));
