@@ -28,8 +28,14 @@ internal static class JsonSettingsFile
     {
         ArgumentNullException.ThrowIfNull(json);
         var booleans = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        // The stream overload skips a byte order mark, as the provider does.
-        using (var document = JsonDocument.Parse(new MemoryStream(json, writable: false), s_options))
+        // The text is decoded as the provider decodes it, by its byte order mark (UTF-8 without one): a file saved as
+        // UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first byte.
+        string text;
+        using (var reader = new StreamReader(new MemoryStream(json, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true))
+        {
+            text = reader.ReadToEnd();
+        }
+        using (var document = JsonDocument.Parse(text, s_options))
         {
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
