@@ -110,14 +110,37 @@ internal sealed class RelayConnections : IDisposable
         throw new IOException("the connection to the relay was dropped while it was being opened");
     }
 
-    /// <summary>Whether a connection of this generation is open now (being set up, or up): a request need not wait for one.</summary>
+    /// <summary>
+    /// Whether a connection of this generation is up: open, and the relay has answered over the generation since it was
+    /// opened (see <see cref="Answered"/>). A request need not wait for one to be set up.
+    /// </summary>
+    /// <remarks>
+    /// A connection joins the generation when its TCP connection is made, before its TLS handshake: counted from then, a
+    /// request that came while the first request's connection was still being set up was given the answer timeout alone
+    /// for that setup and the answer, and failed a relay that was only slow to reach.
+    /// </remarks>
     public bool HasConnection
     {
         get
         {
             lock (_gate)
             {
-                return _transports.Count > 0;
+                return _transports.Any(t => t.Answered);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The relay answered a request of this generation: the connections open now are up. (With more than one, the one
+    /// that carried the answer cannot be told: a second still being set up beside it is counted as up too.)
+    /// </summary>
+    public void Answered()
+    {
+        lock (_gate)
+        {
+            foreach (var transport in _transports)
+            {
+                transport.Answered = true;
             }
         }
     }
@@ -170,6 +193,9 @@ internal sealed class RelayConnections : IDisposable
 
         /// <summary>Cancelled when the connection is closed, or has ended (the relay closed it, or it broke).</summary>
         public CancellationToken Closed => _closed.Token;
+
+        /// <summary>Whether the relay has answered over the generation since this connection was opened; under the owner's gate.</summary>
+        public bool Answered { get; set; }
 
         /// <summary>
         /// The HTTP client's reads: their end of stream or failure is the connection's end, which the client may not close

@@ -82,7 +82,9 @@ internal sealed class RelayLink : IDisposable
             using var request = create();
             try
             {
-                return (await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false), use);
+                var response = await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                connections.Answered();
+                return (response, use);
             }
             catch (ObjectDisposedException) when (!ReferenceEquals(connections, Volatile.Read(ref _connections)))
             {
@@ -129,8 +131,8 @@ internal sealed class RelayLink : IDisposable
         }
         HttpResponseMessage response;
         RelayConnections.Lease use;
-        // The relay's answer, and the setup of a connection when none is open: the relay's own connect timeout should end
-        // that wait first, and this one ends it if the relay does not. Over a connection open already, the answer timeout
+        // The relay's answer, and the setup of a connection when none is up: the relay's own connect timeout should end
+        // that wait first, and this one ends it if the relay does not. Over a connection up already, the answer timeout
         // alone (it was connect + answer whatever: 10.5 s for an answer timeout of 500 ms, said as "within 500ms"); the
         // rare request for which the pool opens another beside it (the first carries as many tunnels as the relay takes)
         // has that much for both.

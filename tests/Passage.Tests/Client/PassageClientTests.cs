@@ -75,6 +75,37 @@ public sealed class PassageClientTests
         Assert.Contains("did not answer within 500ms", error.Message);
     }
 
+    /// <summary>
+    /// A tunnel request that comes while the first one's connection is still in its TLS handshake waits for that setup as
+    /// the first does: the connection is not up yet. Counted as open from its TCP connection, it was given the answer
+    /// timeout alone for the setup and the answer. Which limit a request was given is what its failure names (here the relay
+    /// never answers: its connect timeout is longer than anyone waits, toward a destination that drops SYNs).
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_request_made_while_the_connection_is_set_up_waits_for_the_setup_too()
+    {
+        using var blackhole = new Blackhole();
+        await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
+        // Holds the relay's part of the handshake until both requests are made.
+        await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.TlsPort), held: true);
+        var connectTimeout = TimeSpan.FromSeconds(1);
+        var answerTimeout = TimeSpan.FromMilliseconds(300);
+        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+
+        var first = link.OpenAsync("origin.test", blackhole.Port, () => { }, CancellationToken.None);
+        // Its ClientHello has come: the connection is made, its handshake under way.
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count > 0);
+        var second = link.OpenAsync("origin.test", blackhole.Port, () => { }, CancellationToken.None);
+        tap.Release();
+
+        var setupAndAnswer = $"did not answer within {Passage.Configuration.Duration.Format(connectTimeout + answerTimeout)}";
+        Assert.Contains(setupAndAnswer, (await first.WaitAsync(Timeouts.Default)).Detail);
+        var attempt = await second.WaitAsync(Timeouts.Default);
+        Assert.Equal(TunnelFailure.RelayUnavailable, attempt.Failure);
+        Assert.Contains(setupAndAnswer, attempt.Detail);
+        Assert.Equal(1, tap.Accepted);
+    }
+
     [Fact]
     public async Task A_relay_presenting_another_key_is_refused_with_a_clear_error()
     {

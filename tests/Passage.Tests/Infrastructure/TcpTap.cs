@@ -6,7 +6,8 @@ namespace Passage.Tests.Infrastructure;
 
 /// <summary>
 /// A TCP listener on 127.0.0.1:0 standing in for an upstream. It records what each accepted
-/// connection sends first and, when given a target, relays the connection on to it.
+/// connection sends first and, when given a target, relays the connection on to it: at once, or once
+/// <see cref="Release"/> is called when it is made held (a peer caught between its first bytes and the answer).
 /// </summary>
 internal sealed class TcpTap : IAsyncDisposable
 {
@@ -14,11 +15,16 @@ internal sealed class TcpTap : IAsyncDisposable
     private readonly IPEndPoint? _forwardTo;
     private readonly Task _acceptLoop;
     private readonly List<byte[]> _firstBytes = new();
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _accepted;
 
-    public TcpTap(IPEndPoint? forwardTo = null, int backlog = 16)
+    public TcpTap(IPEndPoint? forwardTo = null, int backlog = 16, bool held = false)
     {
         _forwardTo = forwardTo;
+        if (!held)
+        {
+            _released.SetResult();
+        }
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(backlog);
@@ -29,6 +35,9 @@ internal sealed class TcpTap : IAsyncDisposable
 
     /// <summary>Connections accepted so far.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>Lets a held tap relay its connections on: those that sent their first bytes, and those to come.</summary>
+    public void Release() => _released.TrySetResult();
 
     /// <summary>The first bytes each connection sent (up to 64 KiB, the first read).</summary>
     public IReadOnlyList<byte[]> FirstBytes { get { lock (_firstBytes) { return _firstBytes.ToArray(); } } }
@@ -72,6 +81,7 @@ internal sealed class TcpTap : IAsyncDisposable
         {
             return;
         }
+        await _released.Task;
         var outbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await outbound.ConnectAsync(_forwardTo);
         await using var upstream = new SocketConnection(outbound);
