@@ -39,10 +39,21 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
         }
         var variable = SettingsReader.VariableOf(key);
         // A list's entry is named by its position; indexed variables may skip an index, so the position finds the variable.
-        return entry > 0 && Configuration[key] is null
+        return AsSet(entry > 0 && Configuration[key] is null
             && int.TryParse(displayKey.AsSpan(entry + 1).TrimEnd(']'), out var position)
             && SettingsReader.ListEntries(Configuration.GetSection(key)) is { } entries && position < entries.Length
             ? $"{variable}__{entries[position].Key}"
-            : variable;
+            : variable);
     }
+
+    /// <summary>
+    /// <paramref name="variable"/> spelled as the process's environment has it: settings read variable names ignoring case,
+    /// so <c>PASSAGE__CLIENT__HttpUsers__alice</c> sets a user, and an error about it must not send the operator looking
+    /// for <c>PASSAGE__CLIENT__HTTPUSERS__ALICE</c>, which is nowhere. As given when no variable has that name.
+    /// </summary>
+    private static string AsSet(string variable) =>
+        System.Environment.GetEnvironmentVariable(variable) is not null
+            ? variable
+            : System.Environment.GetEnvironmentVariables().Keys.OfType<string>().Order(StringComparer.Ordinal)
+                .FirstOrDefault(name => name.Equals(variable, StringComparison.OrdinalIgnoreCase)) ?? variable;
 }

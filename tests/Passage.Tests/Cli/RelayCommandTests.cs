@@ -46,6 +46,24 @@ public sealed class RelayCommandTests
         Assert.Contains($"relay.tokenFile: '{missing}': no such file (from PASSAGE__RELAY__TOKENFILE)", fromVariable);
     }
 
+    /// <summary>
+    /// Settings read variable names ignoring case; an error names the variable as the environment spells it, not upper-cased
+    /// into a name no variable has.
+    /// </summary>
+    [Fact]
+    public async Task An_error_names_the_variable_as_the_environment_spells_it()
+    {
+        var (exit, _, stderr) = await PassageProcess.RunAsync(
+            ["relay", "--connect-plain", "127.0.0.1:0"],
+            environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__idleTimeout"] = "soon", ["PASSAGE__RELAY__Deny__0"] = "bad target/" });
+
+        Assert.Equal(1, exit);
+        Assert.Contains("relay.idleTimeout: 'soon'", stderr);
+        Assert.Contains("(from PASSAGE__RELAY__idleTimeout)", stderr);
+        Assert.Contains("(from PASSAGE__RELAY__Deny__0)", stderr);
+        Assert.DoesNotContain("PASSAGE__RELAY__IDLETIMEOUT", stderr);
+    }
+
     [Fact]
     public async Task A_bad_configuration_names_every_bad_key_and_starts_nothing()
     {
