@@ -49,6 +49,15 @@ public static class RefusalReasonHttp
     public const string ShuttingDownDetail = "relay shutting down";
 
     /// <summary>
+    /// The Proxy-Status details of a CONNECT request that announces content (RFC 9110 §9.3.6: "A CONNECT request message
+    /// does not have content"), on either door: a Content-Length other than zero.
+    /// </summary>
+    public const string ContentOnConnectDetail = "content on a CONNECT request";
+
+    /// <summary>As <see cref="ContentOnConnectDetail"/>, for a CONNECT request with Transfer-Encoding (RFC 9112 §6.1).</summary>
+    public const string TransferEncodingOnConnectDetail = "Transfer-Encoding on a CONNECT request";
+
+    /// <summary>
     /// The HTTP status code answered for <paramref name="reason"/>, or 0 when the reason is never answered in
     /// HTTP (see <see cref="HasHttpAnswer"/>): the connection or tunnel is closed instead.
     /// </summary>

@@ -81,6 +81,11 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             Refuse(context, id, RefusalReason.MalformedRequest, Http1ConnectParser.RepeatedProxyAuthorization);
             return;
         }
+        if (ContentProblem(context.Request.Headers) is { } content)
+        {
+            Refuse(context, id, RefusalReason.MalformedRequest, content);
+            return;
+        }
         var credentials = opener.Authenticate(context.Request.Headers.ProxyAuthorization);
         // Kestrel made the field a string before any code of the relay's ran, which the relay cannot clear (the HTTP/1.1
         // door reads it where it lies in a buffer cleared after): the request lets go of it once checked, rather than
@@ -185,6 +190,21 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
         return new ClassicConnectStream(context.Request.Body, context.Response.Body);
     }
+
+    /// <summary>
+    /// Null when the request announces no content, else why it is refused: as the HTTP/1.1 door refuses a Content-Length
+    /// other than zero or a Transfer-Encoding (RFC 9110 §9.3.6), and a Content-Length of zero too. Over HTTP/2 the field
+    /// bounds the request's DATA (RFC 9113 §8.1.1), which Kestrel holds it to: a tunnel under one was answered 200, then
+    /// reset with PROTOCOL_ERROR once the client had sent that many bytes (at its first byte for zero), and counted as
+    /// the client failing.
+    /// </summary>
+    private static string? ContentProblem(IHeaderDictionary headers) =>
+        headers.ContentLength is { } length ? (length == 0 ? ContentLengthOnHttp2Connect : RefusalReasonHttp.ContentOnConnectDetail)
+        : headers.TransferEncoding.Count > 0 ? RefusalReasonHttp.TransferEncodingOnConnectDetail
+        : null;
+
+    /// <summary>The detail of an HTTP/2 CONNECT with <c>content-length: 0</c>, which would end its tunnel at the first byte.</summary>
+    internal const string ContentLengthOnHttp2Connect = "content-length on an HTTP/2 CONNECT request";
 
     /// <summary>
     /// Null when the header list is within the relay's bounds, else why not: its size measured as the HTTP/1.1 head

@@ -51,6 +51,25 @@ public sealed class ConnectRelayHttp2RequestTests
     }
 
     [Theory]
+    // RFC 9110 §9.3.6: a CONNECT has no content. Over HTTP/2 a content-length bounds the request's DATA, which Kestrel
+    // holds it to: such a tunnel was answered 200, then reset with PROTOCOL_ERROR after that many bytes (zero: at the first).
+    [InlineData(false, "content-length", "4", "content on a CONNECT request")]
+    [InlineData(false, "content-length", "0", "content-length on an HTTP/2 CONNECT request")]
+    [InlineData(false, "transfer-encoding", "chunked", "Transfer-Encoding on a CONNECT request")]
+    [InlineData(true, "content-length", "4", "content on a CONNECT request")]
+    [InlineData(true, "content-length", "0", "content-length on an HTTP/2 CONNECT request")]
+    public async Task A_connect_that_announces_content_gets_400_as_on_the_http1_door(bool extended, string name, string value, string detail)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        var answer = await AnswerAsync(relay, extended
+            ? Request((":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":authority", "relay.test"), (":path", MasqueTcpPathFor(echo.Port)), (name, value))
+            : Request((":method", "CONNECT"), (":authority", $"127.0.0.1:{echo.Port}"), (name, value)));
+
+        AssertRefused400(relay, answer, detail);
+    }
+
+    [Theory]
     // The authority is the target, read as an HTTP/1.1 CONNECT's; one that is no host[:port] at all comes as
     // AuthorityFieldEncoding reads it (so that Kestrel lets it through), which no target is.
     [InlineData("127.0.0.1", "request target has no port")]
