@@ -114,7 +114,8 @@ public static class RelaySettings
             AllowPrivate = reader.GetBool("relay:allowPrivate", false),
             AllowNetworks = networks,
             Map = map,
-            Dns = ReadResolver(reader),
+            Dns = ReadResolver(reader, out bool autoResolver),
+            DnsResolverAuto = autoResolver,
             DnsCache = new DnsCacheOptions
             {
                 MaxAge = reader.GetDuration("relay:dnsCacheTtl", dnsDefaults.MaxAge, allowZero: true),
@@ -203,9 +204,14 @@ public static class RelaySettings
     /// (getaddrinfo), or <c>auto</c> (the default: builtin where nsswitch.conf says hosts are files then DNS,
     /// as getaddrinfo would answer the same there; else system). Servers given choose builtin under auto.
     /// </summary>
-    internal static ResolverConf? ReadResolver(SettingsReader reader, string resolvConfPath = ResolverConf.DefaultPath, string nsswitchPath = "/etc/nsswitch.conf")
+    internal static ResolverConf? ReadResolver(SettingsReader reader, string resolvConfPath = ResolverConf.DefaultPath, string nsswitchPath = "/etc/nsswitch.conf") =>
+        ReadResolver(reader, out _, resolvConfPath, nsswitchPath);
+
+    /// <summary>As <see cref="ReadResolver(SettingsReader, string, string)"/>; <paramref name="auto"/> says whether the choice was left to nsswitch.conf.</summary>
+    private static ResolverConf? ReadResolver(SettingsReader reader, out bool auto, string resolvConfPath = ResolverConf.DefaultPath, string nsswitchPath = "/etc/nsswitch.conf")
     {
         string mode = reader.GetChoice("relay:dnsResolver", "auto", "auto", "builtin", "system");
+        auto = mode == "auto";
         var servers = new List<IPEndPoint>();
         foreach (var (key, value, layer) in reader.GetList("relay:dnsServers"))
         {
@@ -353,7 +359,9 @@ public static class RelaySettings
         json.WriteString("dnsCacheTtl", Duration.Format(relay.Destinations.DnsCache.MaxAge));
         json.WriteString("dnsNegativeTtl", Duration.Format(relay.Destinations.DnsCache.NegativeMaxAge));
         json.WriteNumber("dnsCacheSize", relay.Destinations.DnsCache.MaxEntries);
-        json.WriteString("dnsResolver", relay.Destinations.Dns is null ? "system" : "builtin");
+        // Auto as configured, not the resolver it chose here: read back, that would pin the choice nsswitch.conf makes
+        // at each start (on this host, or on the one the printed settings are taken to).
+        json.WriteString("dnsResolver", relay.Destinations.DnsResolverAuto ? "auto" : relay.Destinations.Dns is null ? "system" : "builtin");
         // The servers given, not resolv.conf's: read back, those would pin servers the relay otherwise follows as
         // resolv.conf changes (the relay says which it asks as it starts).
         SettingsJson.WriteArray(json, "dnsServers", relay.Destinations.Dns?.GivenServers?.Select(s => s.ToString()) ?? []);

@@ -27,6 +27,12 @@ public sealed record DestinationOptions
     /// </summary>
     public ResolverConf? Dns { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="Dns"/> was chosen by <c>relay.dnsResolver: auto</c> (by nsswitch.conf as the relay started),
+    /// so that the settings printed say auto, as configured, rather than the choice made. Default false.
+    /// </summary>
+    public bool DnsResolverAuto { get; init; }
+
     /// <summary>How long DNS answers for destination names are reused at most. Default 30 s, failures 5 s, 4096 names.</summary>
     public DnsCacheOptions DnsCache { get; init; } = new();
 }
