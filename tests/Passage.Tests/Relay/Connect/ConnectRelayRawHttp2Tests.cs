@@ -98,6 +98,42 @@ public sealed class ConnectRelayRawHttp2Tests
     }
 
     [Fact]
+    public async Task A_classic_connect_whose_destination_ends_first_ends_the_response_while_the_client_still_sends()
+    {
+        // The destination's FIN becomes the relay's END_STREAM on the response; the request's content still flows to the
+        // destination until the client's own END_STREAM, passed on as a FIN: a half-close each way, as over HTTP/1.1.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
+            (":method", "CONNECT"), (":authority", $"127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}"))));
+        using var upstream = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+
+        await Loopback.SendAllAsync(upstream, "bye"u8.ToArray());
+        upstream.Shutdown(SocketShutdown.Send);
+        var back = "";
+        RawFrame? frame;
+        do
+        {
+            frame = await h2.ReadUntilAsync(f => f.Stream == 1);
+            Assert.Equal(RawHttp2.Data, frame?.Type);
+            back += frame!.Text;
+        }
+        while ((frame.Flags & RawHttp2.EndStream) == 0);
+        Assert.Equal("bye", back);
+
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, 0, 1, "more"u8));
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Data, RawHttp2.EndStream, 1, "last"u8));
+        Assert.Equal("morelast", System.Text.Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(upstream)));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.tunnels.open") == 0);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
+        Assert.Equal(11, relay.Total("passage.relay.bytes"));
+    }
+
+    [Fact]
     public async Task A_request_that_comes_while_the_relay_drains_is_refused_with_REFUSED_STREAM()
     {
         // At the relay's stop every HTTP/2 connection is told to go away, and one still carrying a tunnel stays open for
