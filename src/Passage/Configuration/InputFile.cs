@@ -251,7 +251,9 @@ internal static partial class InputFile
         {
             ENOENT or ENOTDIR => new FileNotFoundException($"'{path}' does not exist", path),
             EACCES or EPERM => new UnauthorizedAccessException($"Access to the path '{path}' is denied."),
-            _ => new IOException($"'{path}' could not be opened: {Marshal.GetPInvokeErrorMessage(errno)}"),
+            // The errno as its HResult, as the runtime's own file calls give it on Unix: a caller tells EMFILE from a file
+            // that cannot be read (SystemFile.TryRead).
+            _ => new IOException($"'{path}' could not be opened: {Marshal.GetPInvokeErrorMessage(errno)}", errno),
         };
     }
 

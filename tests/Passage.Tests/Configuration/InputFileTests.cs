@@ -95,6 +95,23 @@ public sealed class InputFileTests : IDisposable
         Assert.Equal("content"u8.ToArray(), InputFile.ReadAll(link, 100));
     }
 
+    /// <summary>
+    /// A file that cannot be opened for another reason than those with an exception of their own fails with the errno as
+    /// the IOException's HResult, as the runtime's own file calls give it: SystemFile.TryRead tells EMFILE by it (a hosts
+    /// file met while out of descriptors is not taken for a missing one), and its HResult was the generic I/O code.
+    /// Shown with a link that leads to itself (ELOOP, 40).
+    /// </summary>
+    [Fact]
+    public void A_file_that_cannot_be_opened_fails_with_its_errno()
+    {
+        var loop = Path.Combine(_directory.Path, "loop");
+        File.CreateSymbolicLink(loop, loop);
+
+        Assert.Equal(40, Assert.IsAssignableFrom<IOException>(Record.Exception(() => InputFile.ReadAll(loop, 1024))).HResult);
+        Assert.True(SystemFile.TryRead(loop, out var text));
+        Assert.Null(text);
+    }
+
     [Fact]
     public void A_hosts_file_renamed_over_with_the_same_length_and_time_is_read_again()
     {

@@ -101,8 +101,8 @@ internal static partial class Http1ConnectParser
     /// refuses what the relay refuses, with this.
     /// </summary>
     internal static string? ConnectFieldProblem(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>
-        Ascii.EqualsIgnoreCase(name, ContentLengthName) && (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0) ? "content on a CONNECT request"
-        : Ascii.EqualsIgnoreCase(name, TransferEncodingName) ? "Transfer-Encoding on a CONNECT request"
+        Ascii.EqualsIgnoreCase(name, ContentLengthName) && (value.IsEmpty || value.IndexOfAnyExcept((byte)'0') >= 0) ? RefusalReasonHttp.ContentOnConnectDetail
+        : Ascii.EqualsIgnoreCase(name, TransferEncodingName) ? RefusalReasonHttp.TransferEncodingOnConnectDetail
         : null;
 
     /// <summary>
