@@ -257,7 +257,7 @@ public sealed partial class RelayHost : IAsyncDisposable
     private static partial void SplicingDefaultPipes(ILogger logger, string cap);
 
     [LoggerMessage(LogEvents.HostAddressesUnread, LogLevel.Warning,
-        "This host's network interfaces could not be read (out of descriptors?): until they can be, read again at each "
+        "This host's network interfaces could not be read (out of descriptors, or netlink sockets not allowed?): until they can be, read again at each "
         + "dial, every destination address is taken for one of the relay's own host, refused unless private ones are allowed",
         EventName = "HostAddressesUnread")]
     private static partial void HostAddressesUnread(ILogger logger);
