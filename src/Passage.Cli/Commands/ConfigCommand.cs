@@ -112,7 +112,8 @@ internal static class ConfigCommand
         }
         try
         {
-            using var json = JsonDocument.Parse(new MemoryStream(CliSettings.ReadFile(path)), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            // Read as the settings readers read it (JsonSettingsFile): a file saved as UTF-16 is told apart too.
+            using var json = JsonSettingsFile.Parse(CliSettings.ReadFile(path));
             if (json.RootElement.ValueKind == JsonValueKind.Object)
             {
                 var sections = json.RootElement.EnumerateObject().Select(p => p.Name.ToLowerInvariant()).ToHashSet();

@@ -28,14 +28,7 @@ internal static class JsonSettingsFile
     {
         ArgumentNullException.ThrowIfNull(json);
         var booleans = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        // The text is decoded as the provider decodes it, by its byte order mark (UTF-8 without one): a file saved as
-        // UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first byte.
-        string text;
-        using (var reader = new StreamReader(new MemoryStream(json, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true))
-        {
-            text = reader.ReadToEnd();
-        }
-        using (var document = JsonDocument.Parse(text, s_options))
+        using (var document = Parse(json))
         {
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
@@ -46,6 +39,17 @@ internal static class JsonSettingsFile
             .AddJsonStream(new MemoryStream(json, writable: false))
             .AddInMemoryCollection(booleans)
             .Build();
+    }
+
+    /// <summary>
+    /// The document <paramref name="json"/> holds, its text decoded as the provider decodes it, by its byte order mark (UTF-8
+    /// without one): a file saved as UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first
+    /// byte. Comments and trailing commas are allowed, as the provider allows them; broken JSON throws a <see cref="JsonException"/>.
+    /// </summary>
+    public static JsonDocument Parse(byte[] json)
+    {
+        using var reader = new StreamReader(new MemoryStream(json, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return JsonDocument.Parse(reader.ReadToEnd(), s_options);
     }
 
     /// <summary>

@@ -784,6 +784,24 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A file saved as UTF-16 is read as its byte order mark says, by the check that tells its role as by the settings
+    /// readers: it was taken for a relay's (its sections unread), and a client's was refused for its unknown keys.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_tells_a_client_file_saved_as_utf16_apart()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var client = Path.Combine(directory.Path, "client.json");
+        File.WriteAllText(client, $$"""{ "client": { "relays": ["{{id}}@127.0.0.1:8443"], "socks": ["127.0.0.1:0"] } }""", System.Text.Encoding.Unicode);
+
+        var (exit, output, errors) = await PassageProcess.RunAsync(["config", "check", client]);
+
+        Assert.True(exit == 0, errors);
+        Assert.Contains("\"127.0.0.1:0\"", output);
+    }
+
+    /// <summary>
     /// A settings file named by an empty string (<c>--config "$FILE"</c> with the variable unset) ended every command in a
     /// stack trace: each says so in one line and starts nothing.
     /// </summary>
