@@ -39,21 +39,31 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
         }
         var variable = SettingsReader.VariableOf(key);
         // A list's entry is named by its position; indexed variables may skip an index, so the position finds the variable.
-        return AsSet(entry > 0 && Configuration[key] is null
+        return entry > 0 && Configuration[key] is null
             && int.TryParse(displayKey.AsSpan(entry + 1).TrimEnd(']'), out var position)
             && SettingsReader.ListEntries(Configuration.GetSection(key)) is { } entries && position < entries.Length
-            ? $"{variable}__{entries[position].Key}"
-            : variable);
+            ? AsSet($"{variable}__{entries[position].Key}", entries[position].Value)
+            : AsSet(variable, Configuration[key]);
     }
 
     /// <summary>
-    /// <paramref name="variable"/> spelled as the process's environment has it: settings read variable names ignoring case,
-    /// so <c>PASSAGE__CLIENT__HttpUsers__alice</c> sets a user, and an error about it must not send the operator looking
-    /// for <c>PASSAGE__CLIENT__HTTPUSERS__ALICE</c>, which is nowhere. As given when no variable has that name.
+    /// The environment whose variables <see cref="SourceOf"/> names: null for the process's own, which the layer is read from.
     /// </summary>
-    private static string AsSet(string variable) =>
-        System.Environment.GetEnvironmentVariable(variable) is not null
-            ? variable
-            : System.Environment.GetEnvironmentVariables().Keys.OfType<string>().Order(StringComparer.Ordinal)
-                .FirstOrDefault(name => name.Equals(variable, StringComparison.OrdinalIgnoreCase)) ?? variable;
+    internal System.Collections.IDictionary? Variables { get; init; }
+
+    /// <summary>
+    /// <paramref name="variable"/> spelled as the environment has it: settings read variable names ignoring case, so
+    /// <c>PASSAGE__CLIENT__HttpUsers__alice</c> sets a user, and an error about it must not send the operator looking for
+    /// <c>PASSAGE__CLIENT__HTTPUSERS__ALICE</c>, which is nowhere. Of several variables that differ only in case, each sets
+    /// the key and the configuration kept one, in an order that differs from run to run: the one holding the
+    /// <paramref name="value"/> read is named, not one whose value the error does not quote. As given when no variable has
+    /// that name.
+    /// </summary>
+    private string AsSet(string variable, string? value)
+    {
+        var named = (Variables ?? System.Environment.GetEnvironmentVariables()).Cast<System.Collections.DictionaryEntry>()
+            .Where(v => v.Key is string name && name.Equals(variable, StringComparison.OrdinalIgnoreCase))
+            .OrderBy(v => (string)v.Key != variable).ThenBy(v => (string)v.Key, StringComparer.Ordinal).ToArray();
+        return named.Where(v => Equals(v.Value, value)).Concat(named).Select(v => (string)v.Key).FirstOrDefault() ?? variable;
+    }
 }

@@ -36,4 +36,33 @@ public sealed class SettingsReaderTests
         Assert.Equal("m.a: expected a text value, not an object or list (from passage.json)", Assert.Single(reader.Errors));
         Assert.Equal("d", Assert.Single(map).Name);
     }
+
+    /// <summary>
+    /// Of variables that differ only in case, each sets the key and the configuration keeps one, in an order that differs
+    /// from run to run: an error about the value names the variable that holds it (it named the upper-case one whatever it
+    /// held, so that the operator looked at a value the error did not quote).
+    /// </summary>
+    [Theory]
+    [InlineData("soon", "relay.idleTimeout", "PASSAGE__RELAY__idleTimeout")]
+    [InlineData("later", "relay.idleTimeout", "PASSAGE__RELAY__IDLETIMEOUT")]
+    [InlineData("now", "relay.idleTimeout", "PASSAGE__RELAY__IdleTimeout")]
+    [InlineData("bad/", "relay.deny[0]", "PASSAGE__RELAY__Deny__0")]
+    [InlineData("worse/", "relay.deny[0]", "PASSAGE__RELAY__DENY__0")]
+    public void An_error_names_the_variable_that_holds_the_value_read(string value, string displayKey, string variable)
+    {
+        var key = displayKey.Replace("[0]", ":0", StringComparison.Ordinal).Replace('.', ':');
+        var layer = new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddInMemoryCollection([new(key, value)]).Build())
+        {
+            Variables = new System.Collections.Hashtable
+            {
+                ["PASSAGE__RELAY__IDLETIMEOUT"] = "later",
+                ["PASSAGE__RELAY__idleTimeout"] = "soon",
+                ["PASSAGE__RELAY__IdleTimeout"] = "now",
+                ["PASSAGE__RELAY__DENY__0"] = "worse/",
+                ["PASSAGE__RELAY__Deny__0"] = "bad/",
+            },
+        };
+
+        Assert.Equal(variable, layer.SourceOf(displayKey));
+    }
 }
