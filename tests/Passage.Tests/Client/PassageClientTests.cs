@@ -88,7 +88,8 @@ public sealed class PassageClientTests
         await using var relay = await ConnectHarness.StartAsync(limits: new Passage.Relay.RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
         // Holds the relay's part of the handshake until both requests are made.
         await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.TlsPort), held: true);
-        var connectTimeout = TimeSpan.FromSeconds(1);
+        // The handshake, held, then released, must end within the connect timeout: room for a loaded machine.
+        var connectTimeout = TimeSpan.FromSeconds(4);
         var answerTimeout = TimeSpan.FromMilliseconds(300);
         using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
 
