@@ -11,8 +11,8 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.RelayListening, LogLevel.Information, "{FrontDoor} listening on {Endpoint}", EventName = "Listening")]
         public static partial void Listening(ILogger logger, string frontDoor, IPEndPoint endpoint);
 
-        [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "Stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
-        public static partial void Draining(ILogger logger, int open, string drainTimeout);
+        [LoggerMessage(LogEvents.RelayDraining, LogLevel.Information, "{FrontDoor} stopping: accepting no new connections; {Open} open connections have {DrainTimeout} to finish", EventName = "Draining")]
+        public static partial void Draining(ILogger logger, string frontDoor, int open, string drainTimeout);
 
         [LoggerMessage(LogEvents.RelayStopped, LogLevel.Information, "{FrontDoor} stopped; connections closed at the drain deadline: {Closed}", EventName = "Stopped")]
         public static partial void Stopped(ILogger logger, string frontDoor, int closed);

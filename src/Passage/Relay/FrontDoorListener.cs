@@ -163,7 +163,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             listener.Dispose();
         }
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
-        Log.Draining(_logger, OpenConnections, Configuration.Duration.Format(_limits.DrainTimeout));
+        Log.Draining(_logger, _frontDoor, OpenConnections, Configuration.Duration.Format(_limits.DrainTimeout));
 
         Task allClosed;
         lock (_gate)

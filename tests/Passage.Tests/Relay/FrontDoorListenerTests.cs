@@ -31,6 +31,8 @@ public sealed class FrontDoorListenerTests
         var stop = listener.StopAsync();
         var draining = await logger.WaitForAsync("Draining");
         Assert.Equal(1, draining.Value("Open"));
+        // Named: a relay with several front doors says this of each.
+        Assert.Equal("test", draining.Value("FrontDoor"));
         Assert.Equal(1, listener.OpenConnections);
         Assert.False(stop.IsCompleted);
 

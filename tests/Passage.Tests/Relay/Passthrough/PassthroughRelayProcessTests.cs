@@ -127,7 +127,7 @@ public sealed class PassthroughRelayProcessTests
             Assert.Equal(hello, await Loopback.ReadToEndAsync(client, limit: hello.Length));
 
             relay.Signal(signal);
-            await relay.WaitForLineAsync(l => l.Contains("Stopping", StringComparison.Ordinal));
+            await relay.WaitForLineAsync(l => l.Contains("passthrough stopping: accepting no new connections", StringComparison.Ordinal));
             return (relay, client, port);
         }
         catch
