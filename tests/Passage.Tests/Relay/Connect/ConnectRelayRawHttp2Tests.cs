@@ -59,6 +59,32 @@ public sealed class ConnectRelayRawHttp2Tests
         Assert.Equal(1, relay.Counter("passage.relay.connections.closed/completed"));
     }
 
+    /// <summary>
+    /// A CONNECT whose HEADERS end the stream sends nothing (RFC 9113 §8.1: END_STREAM half-closes it): it is no request
+    /// with content, which the relay refuses, but a tunnel whose client side ends at once. It opens, the destination
+    /// gets its end, and the destination's end comes back as the relay's END_STREAM.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_connect_whose_headers_end_the_stream_opens_a_tunnel_half_closed_at_once(bool classic)
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync();
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        var block = classic
+            ? RawHttp2.HeaderBlock((":method", "CONNECT"), (":authority", $"origin.test:{echo.Port}"))
+            : RawHttp2.ExtendedConnect(1, "origin.test", echo.Port)[9..];
+        await h2.SendAsync(RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders | RawHttp2.EndStream, 1, block));
+
+        var answer = await h2.ReadUntilAsync(f => f.Stream == 1);
+        Assert.Equal(RawHttp2.Headers, answer?.Type);
+        Assert.Equal(200, answer!.Status);
+        Assert.NotNull(await h2.ReadUntilAsync(f => f.Stream == 1 && (f.Flags & RawHttp2.EndStream) != 0));
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/completed") == 1);
+        Assert.Equal(0, relay.Total("passage.relay.connections.refused"));
+    }
+
     [Fact]
     public async Task A_classic_connect_as_browsers_send_it_to_an_http2_proxy_carries_a_tunnel_both_ways_and_is_counted()
     {
