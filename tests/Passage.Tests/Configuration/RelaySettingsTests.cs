@@ -418,4 +418,27 @@ public sealed class RelaySettingsTests
         Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMilliseconds(1500), NegativeMaxAge = TimeSpan.FromMilliseconds(1200), MaxEntries = 10 }, again.Destinations.DnsCache);
         Assert.Equal(options.Limits, again.Limits);
     }
+
+    /// <summary>
+    /// The resolver mode is printed as configured. Auto was printed as the resolver it chose on the checking host, and the
+    /// printed settings, read back, pinned that choice, which auto makes from nsswitch.conf at each start.
+    /// </summary>
+    [Theory]
+    [InlineData("", "auto")]
+    [InlineData(", \"dnsResolver\": \"auto\", \"dnsServers\": [\"127.0.0.1:5353\"]", "auto")]
+    [InlineData(", \"dnsResolver\": \"builtin\"", "builtin")]
+    [InlineData(", \"dnsResolver\": \"system\"", "system")]
+    public void The_resolver_mode_is_printed_as_configured_and_reads_back_the_same(string resolver, string printed)
+    {
+        var (options, errors) = Read(JsonLayer("{ \"relay\": { \"connectPlain\": [\"127.0.0.1:0\"]" + resolver + " } }"));
+        Assert.Empty(errors);
+        var json = RelaySettings.ToJson(options, new LogOptions());
+        Assert.Equal(printed, JsonDocument.Parse(json).RootElement.GetProperty("relay").GetProperty("dnsResolver").GetString());
+
+        var (again, againErrors) = Read(JsonLayer(json));
+        Assert.Empty(againErrors);
+        Assert.Equal(options.Destinations.DnsResolverAuto, again.Destinations.DnsResolverAuto);
+        Assert.Equal(options.Destinations.Dns is null, again.Destinations.Dns is null);
+        Assert.Equal(options.Destinations.Dns?.GivenServers, again.Destinations.Dns?.GivenServers);
+    }
 }
