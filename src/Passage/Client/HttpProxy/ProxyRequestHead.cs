@@ -104,6 +104,8 @@ internal sealed record ProxyRequestHead(
                 return null;
         }
         var headers = new List<(string, string)>();
+        // A CONNECT's fields that announce content, judged on their bytes as the relay judges them (the first found).
+        string? connectContent = null;
         var credentials = new List<Range>();
         for (var lineStart = requestLineEnd + 2; requestLineEnd >= 0;)
         {
@@ -126,6 +128,12 @@ internal sealed record ProxyRequestHead(
             else if (FieldSyntax.ParseLine(Encoding.UTF8.GetString(line)) is { } field)
             {
                 headers.Add((field.Key, field.Value));
+                if (connectContent is null && requestLine[0] == "CONNECT")
+                {
+                    var colon = line.IndexOf((byte)':');
+                    var fieldValue = line[(colon + 1)..];
+                    connectContent = Http1ConnectParser.ConnectFieldProblem(line[..colon], fieldValue[Http1Syntax.TrimWhitespace(fieldValue)]);
+                }
             }
             else
             {
@@ -149,7 +157,7 @@ internal sealed record ProxyRequestHead(
                 return null;
             }
             var hostFields = headers.Count(h => h.Item1.Equals("Host", StringComparison.OrdinalIgnoreCase));
-            if ((Http1ConnectParser.HostFieldsProblem(version == "HTTP/1.1", hostFields) ?? ConnectContent(head, requestLineEnd)) is { } problem)
+            if ((Http1ConnectParser.HostFieldsProblem(version == "HTTP/1.1", hostFields) ?? connectContent) is { } problem)
             {
                 error = problem;
                 return null;
@@ -171,27 +179,6 @@ internal sealed record ProxyRequestHead(
             return null;
         }
         return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority) { Credentials = credentials };
-    }
-
-    /// <summary>
-    /// Why a CONNECT's fields announce content, as the relay refuses them (<see cref="Http1ConnectParser.ConnectFieldProblem"/>),
-    /// read from the field lines of <paramref name="head"/> behind its request line (which ends at
-    /// <paramref name="requestLineEnd"/>), each of which parsed already. Null when there is none.
-    /// </summary>
-    private static string? ConnectContent(ReadOnlySpan<byte> head, int requestLineEnd)
-    {
-        for (var rest = head[(requestLineEnd + 2)..]; !rest.IsEmpty;)
-        {
-            var length = rest.IndexOf("\r\n"u8);
-            var line = length < 0 ? rest : rest[..length];
-            var colon = line.IndexOf((byte)':');
-            if (colon > 0 && Http1ConnectParser.ConnectFieldProblem(line[..colon], line[(colon + 1)..][Http1Syntax.TrimWhitespace(line[(colon + 1)..])]) is { } problem)
-            {
-                return problem;
-            }
-            rest = length < 0 ? [] : rest[(length + 2)..];
-        }
-        return null;
     }
 
     /// <summary>
