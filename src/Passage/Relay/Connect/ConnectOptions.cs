@@ -44,7 +44,7 @@ public sealed record ConnectOptions
     /// <summary>Tunnels open at once across all clients. Default 4096.</summary>
     public int MaxTunnels { get; init; } = 4096;
 
-    /// <summary>Tunnels open at once from one client address. Default 256.</summary>
+    /// <summary>Tunnels open at once from one client: an IPv4 address, an IPv6 /64 (see <see cref="TunnelLimiter"/>). Default 256.</summary>
     public int MaxTunnelsPerClient { get; init; } = 256;
 
     /// <summary>HTTP/2 tunnels one connection may carry at once. Default 256.</summary>

@@ -3,7 +3,9 @@ using System.Net;
 namespace Passage.Relay.Connect;
 
 /// <summary>
-/// Counts open tunnels overall and per client address, refusing one more at either limit at once.
+/// Counts open tunnels overall and per client, refusing one more at either limit at once. A client is an IPv4 address,
+/// or an IPv6 address's /64: a host on IPv6 is given a whole /64 (SLAAC, privacy addresses, RFC 8981), so it can
+/// open each connection from an address of its own, and a limit keyed by the whole address would not hold it.
 /// </summary>
 internal sealed class TunnelLimiter(int maxTunnels, int maxPerClient)
 {
@@ -52,8 +54,30 @@ internal sealed class TunnelLimiter(int maxTunnels, int maxPerClient)
         }
     }
 
-    private static IPAddress Normalize(IPAddress? address) =>
-        address is null ? IPAddress.None : address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    /// <summary>
+    /// The key <paramref name="address"/> is counted under: an IPv4 address (mapped or not) itself, an IPv6 address's
+    /// /64, a link-local IPv6 address itself.
+    /// </summary>
+    internal static IPAddress Normalize(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return IPAddress.None;
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4();
+        }
+        // Every link-local address shares fe80::/64: there the whole address (and its interface) is the client.
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || address.IsIPv6LinkLocal)
+        {
+            return address;
+        }
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes);
+    }
 
     /// <summary>A held slot; disposing it gives the slot back (once).</summary>
     public sealed class Lease(TunnelLimiter owner, IPAddress key) : IDisposable
