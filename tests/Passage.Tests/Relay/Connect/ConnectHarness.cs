@@ -87,18 +87,25 @@ internal sealed partial class ConnectHarness : IAsyncDisposable
         return harness;
     }
 
-    /// <summary>A raw connection to the plain endpoint.</summary>
-    public async Task<Socket> ConnectPlainAsync()
+    /// <summary>A raw connection to the plain endpoint, from <paramref name="from"/> (a loopback address) when given.</summary>
+    public async Task<Socket> ConnectPlainAsync(IPAddress? from = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (from is not null)
+        {
+            socket.Bind(new IPEndPoint(from, 0));
+        }
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, PlainPort)).WaitAsync(Timeouts.Default);
         return socket;
     }
 
-    /// <summary>Sends <paramref name="head"/> (each character one byte, Latin-1) on the plain endpoint and returns the status line and headers of the answer.</summary>
-    public async Task<(int Status, string Head, Socket Socket)> SendHeadAsync(string head)
+    /// <summary>
+    /// Sends <paramref name="head"/> (each character one byte, Latin-1) on the plain endpoint, from <paramref name="from"/>
+    /// when given, and returns the status line and headers of the answer.
+    /// </summary>
+    public async Task<(int Status, string Head, Socket Socket)> SendHeadAsync(string head, IPAddress? from = null)
     {
-        var socket = await ConnectPlainAsync();
+        var socket = await ConnectPlainAsync(from);
         await Loopback.SendAllAsync(socket, Encoding.Latin1.GetBytes(head));
         var answer = await ReadHeadAsync(socket);
         return (int.Parse(answer.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), answer, socket);

@@ -280,6 +280,12 @@ public sealed class ConnectRelayHttp1Tests
         Assert.Equal(503, status);
         AssertProxyStatus(head, "connection_limit_reached");
 
+        // Another client address is another client: it is under its own limit.
+        var (other, _, fromOther) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"), IPAddress.Parse("127.0.0.2"));
+        Assert.Equal(200, other);
+        fromOther.Dispose();
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 2);
+
         // One ends: a slot opens again.
         open[0].Dispose();
         await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 1);
