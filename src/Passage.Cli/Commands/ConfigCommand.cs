@@ -127,7 +127,7 @@ internal static class ConfigCommand
                 }
             }
         }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is JsonException or InvalidTextException or IOException or UnauthorizedAccessException)
         {
             // The relay reader reports the file's problem with the usual wording.
         }

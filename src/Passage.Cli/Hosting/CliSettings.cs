@@ -53,6 +53,10 @@ internal static class CliSettings
             {
                 errors.Add($"{SettingsReader.Display(e.Key)}: set twice in {configFile}; a key holds one value");
             }
+            catch (InvalidTextException e)
+            {
+                errors.Add($"{configFile}: {e.Message}");
+            }
             catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
             {
                 errors.Add($"{configFile}: not valid JSON{Where(e)}");

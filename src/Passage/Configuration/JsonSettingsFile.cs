@@ -1,3 +1,7 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 
@@ -5,12 +9,13 @@ namespace Passage.Configuration;
 
 /// <summary>
 /// A settings file's JSON (comments and trailing commas allowed) as configuration keyed as the readers ask for it
-/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with two corrections: a key written twice, a
-/// section's as well as a value's, is refused (<see cref="DuplicateSettingException"/>), and <c>true</c> and
-/// <c>false</c> read as written.
+/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with three corrections: bytes that are no text are
+/// refused (<see cref="InvalidTextException"/>), a key written twice, a section's as well as a value's, is refused
+/// (<see cref="DuplicateSettingException"/>), and <c>true</c> and <c>false</c> read as written.
 /// </summary>
 /// <remarks>
-/// The provider refuses a value's key written twice, but merges two objects under one key: <c>"relay"</c> written twice
+/// The provider reads bytes that are no UTF-8 as U+FFFD, so that a password saved in Latin-1 was another secret than the
+/// one written. It refuses a value's key written twice, but merges two objects under one key: <c>"relay"</c> written twice
 /// took settings from both, which no JSON reader does (they keep the last) and no operator meant. It also stores a JSON
 /// boolean as .NET spells it, <c>True</c>, so that an error quoted a value the file does not hold
 /// (<c>relay.idleTimeout: 'True' is not a duration</c>).
@@ -20,36 +25,127 @@ internal static class JsonSettingsFile
     private static readonly JsonDocumentOptions s_options = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     /// <summary>
-    /// The configuration <paramref name="json"/> holds. Broken JSON throws as the provider does (a
-    /// <see cref="JsonException"/> with its position, or a <see cref="FormatException"/> for a top level that is no object);
-    /// a key written twice throws <see cref="DuplicateSettingException"/>.
+    /// The configuration <paramref name="json"/> holds. Bytes that are no text throw <see cref="InvalidTextException"/>;
+    /// broken JSON throws as the provider does (a <see cref="JsonException"/> with its position, or a
+    /// <see cref="FormatException"/> for a top level that is no object); a key written twice throws
+    /// <see cref="DuplicateSettingException"/>.
     /// </summary>
     public static IConfiguration Read(byte[] json)
     {
         ArgumentNullException.ThrowIfNull(json);
         var booleans = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        using (var document = Parse(json))
+        var text = Decode(json);
+        using (var document = Parse(text))
         {
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
                 Visit(document.RootElement, null, new HashSet<string>(StringComparer.OrdinalIgnoreCase), booleans);
             }
         }
+        // The provider is given the text as decoded here, as UTF-8: it would decode the file's bytes on its own, and put
+        // U+FFFD where they are no text.
         return new ConfigurationBuilder()
-            .AddJsonStream(new MemoryStream(json, writable: false))
+            .AddJsonStream(new MemoryStream(new UTF8Encoding(false).GetBytes(text.Text), writable: false))
             .AddInMemoryCollection(booleans)
             .Build();
     }
 
     /// <summary>
-    /// The document <paramref name="json"/> holds, its text decoded as the provider decodes it, by its byte order mark (UTF-8
+    /// The document <paramref name="json"/> holds, its text decoded by its byte order mark as the provider decodes it (UTF-8
     /// without one): a file saved as UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first
     /// byte. Comments and trailing commas are allowed, as the provider allows them; broken JSON throws a <see cref="JsonException"/>.
     /// </summary>
-    public static JsonDocument Parse(byte[] json)
+    /// <exception cref="InvalidTextException">The file holds bytes that are no text in its encoding.</exception>
+    public static JsonDocument Parse(byte[] json) => Parse(Decode(json));
+
+    private static JsonDocument Parse(SettingsText text) => JsonDocument.Parse(text.Text, s_options);
+
+    /// <summary>
+    /// The text of <paramref name="json"/>, decoded by its byte order mark as a <see cref="StreamReader"/> decodes it: UTF-8,
+    /// UTF-16 or UTF-32, UTF-8 without one.
+    /// </summary>
+    /// <exception cref="InvalidTextException">Some bytes are no text in that encoding. Decoded as the provider decodes them,
+    /// they would read as U+FFFD: a password written in Latin-1 (<c>caf\xe9</c>) would be another secret than the one
+    /// written, without a word.</exception>
+    internal static SettingsText Decode(byte[] json)
     {
-        using var reader = new StreamReader(new MemoryStream(json, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        return JsonDocument.Parse(reader.ReadToEnd(), s_options);
+        ArgumentNullException.ThrowIfNull(json);
+        var (encoding, preamble) = json switch
+        {
+            [0xEF, 0xBB, 0xBF, ..] => ((Encoding)new UTF8Encoding(false, true), 3),
+            [0xFE, 0xFF, ..] => (new UnicodeEncoding(bigEndian: true, byteOrderMark: false, throwOnInvalidBytes: true), 2),
+            [0xFF, 0xFE, 0, 0, ..] => (new UTF32Encoding(bigEndian: false, byteOrderMark: false, throwOnInvalidCharacters: true), 4),
+            [0xFF, 0xFE, ..] => (new UnicodeEncoding(bigEndian: false, byteOrderMark: false, throwOnInvalidBytes: true), 2),
+            [0, 0, 0xFE, 0xFF, ..] => (new UTF32Encoding(bigEndian: true, byteOrderMark: false, throwOnInvalidCharacters: true), 4),
+            _ => (new UTF8Encoding(false, true), 0),
+        };
+        try
+        {
+            return new SettingsText(encoding.GetString(json, preamble, json.Length - preamble), encoding, preamble);
+        }
+        catch (DecoderFallbackException)
+        {
+            // The exception's index is not where the bytes are in every encoding (UTF-32's is 0): found again, by character.
+            var at = preamble + FirstInvalid(json.AsSpan(preamble), encoding);
+            var before = encoding.GetString(json, preamble, at - preamble);
+            var line = before.Count(c => c == '\n');
+            var lineStart = line == 0 ? 0 : preamble + encoding.GetByteCount(before.AsSpan(0, before.LastIndexOf('\n') + 1));
+            var name = SettingsText.NameOf(encoding);
+            // The bytes are not quoted: they may be part of a secret.
+            throw new InvalidTextException(string.Create(CultureInfo.InvariantCulture, $"not valid {name}: line {line + 1}, byte {at - lineStart + 1} is no {name} text")
+                + (preamble > 0
+                    ? $" (its byte order mark says {name})"
+                    : "; save the file as UTF-8: text in another encoding (Latin-1, a Windows code page) would read as other characters than were written"));
+        }
+    }
+
+    /// <summary>The offset of the first bytes in <paramref name="bytes"/> that are no character in <paramref name="encoding"/>; their length when there are none.</summary>
+    private static int FirstInvalid(ReadOnlySpan<byte> bytes, Encoding encoding)
+    {
+        var width = encoding is UTF32Encoding ? 4 : encoding is UnicodeEncoding ? 2 : 1;
+        var bigEndian = encoding.CodePage is 1201 or 12001;
+        Span<char> units = stackalloc char[2];
+        var at = 0;
+        while (at < bytes.Length)
+        {
+            int used;
+            if (width == 1)
+            {
+                if (Rune.DecodeFromUtf8(bytes[at..], out _, out used) != OperationStatus.Done)
+                {
+                    return at;
+                }
+            }
+            else if (width == 2)
+            {
+                var count = Math.Min(2, (bytes.Length - at) / 2);
+                for (var i = 0; i < count; i++)
+                {
+                    var unit = bytes.Slice(at + (2 * i), 2);
+                    units[i] = (char)(bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(unit) : BinaryPrimitives.ReadUInt16LittleEndian(unit));
+                }
+                if (count == 0 || Rune.DecodeFromUtf16(units[..count], out _, out var chars) != OperationStatus.Done)
+                {
+                    return at;
+                }
+                used = 2 * chars;
+            }
+            else
+            {
+                if (bytes.Length - at < 4)
+                {
+                    return at;
+                }
+                var value = bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(bytes[at..]) : BinaryPrimitives.ReadUInt32LittleEndian(bytes[at..]);
+                if (!Rune.IsValid(value))
+                {
+                    return at;
+                }
+                used = 4;
+            }
+            at += used;
+        }
+        return at;
     }
 
     /// <summary>
@@ -95,3 +191,21 @@ internal sealed class DuplicateSettingException(string key) : FormatException($"
     /// <summary>The key written twice, as configuration names it (<c>relay:connect</c>).</summary>
     public string Key { get; } = key;
 }
+
+/// <summary>A settings file's text, decoded.</summary>
+/// <param name="Text">The text.</param>
+/// <param name="Encoding">The encoding it was saved in, as its byte order mark says (UTF-8 without one).</param>
+/// <param name="Preamble">The length of its byte order mark, 0 without one.</param>
+internal sealed record SettingsText(string Text, Encoding Encoding, int Preamble)
+{
+    /// <summary>The name of <paramref name="encoding"/> as errors give it: <c>UTF-8</c>, <c>UTF-16</c>, <c>UTF-32</c>.</summary>
+    public static string NameOf(Encoding encoding) => encoding switch
+    {
+        UnicodeEncoding => "UTF-16",
+        UTF32Encoding => "UTF-32",
+        _ => "UTF-8",
+    };
+}
+
+/// <summary>A settings file holding bytes that are no text in its encoding. The message says where, not which bytes.</summary>
+internal sealed class InvalidTextException(string message) : FormatException(message);

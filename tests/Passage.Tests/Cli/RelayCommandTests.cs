@@ -583,6 +583,30 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A file saved in Latin-1 (a hand-edited password, <c>caf\xe9</c>) was read with U+FFFD for the byte that is no UTF-8,
+    /// without a word: the check passed and the proxy took another password than the one written. It is refused, naming the
+    /// file and where the byte is, not quoting it (it may be part of a secret).
+    /// </summary>
+    [Fact]
+    public async Task Config_check_refuses_a_file_that_is_not_utf8_naming_where()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.File("client.json");
+        File.WriteAllBytes(file, [.. System.Text.Encoding.UTF8.GetBytes($$"""
+            { "client": { "relays": ["{{id}}@127.0.0.1:8443"], "http": ["127.0.0.1:0"],
+              "httpUsers": { "alice": "caf
+            """), 0xE9, .. "\" } } }\n"u8]);
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"{file}: not valid UTF-8: line 2, byte 31 is no UTF-8 text; save the file as UTF-8", stderr);
+        Assert.DoesNotContain("caf", stderr.Replace(file, "client.json", StringComparison.Ordinal));
+        Assert.Equal("", stdout);
+    }
+
+    /// <summary>
     /// A key written twice was "not valid JSON: A duplicate key 'relay:connect' was found.", in a form no file is written in.
     /// A section written twice (<c>"relay"</c>, once more in other letters) was merged: the check passed, and the relay took
     /// settings from both objects, where a JSON reader keeps the last.

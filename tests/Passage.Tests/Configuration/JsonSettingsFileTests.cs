@@ -29,4 +29,33 @@ public sealed class JsonSettingsFileTests
         var e = Assert.Throws<DuplicateSettingException>(() => JsonSettingsFile.Read([.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes(json)]));
         Assert.Equal("Relay", e.Key);
     }
+
+    /// <summary>
+    /// Bytes that are no text in the encoding the byte order mark names (a lone surrogate, half a character at the end, a
+    /// UTF-32 value beyond Unicode) read as U+FFFD: they are refused, naming the line and the byte in it as the file holds them.
+    /// </summary>
+    [Theory]
+    [InlineData("utf-16", new byte[] { 0x00, 0xD8 }, 25)]
+    [InlineData("utf-16BE", new byte[] { 0xDC, 0x00 }, 25)]
+    [InlineData("utf-16", new byte[] { 0x41 }, 25)]
+    [InlineData("utf-32", new byte[] { 0x00, 0x00, 0x11, 0x00 }, 49)]
+    [InlineData("utf-32BE", new byte[] { 0x00, 0x00, 0xD8, 0x00 }, 49)]
+    public void Bytes_that_are_no_text_in_the_files_encoding_are_refused_naming_where(string name, byte[] bad, int at)
+    {
+        var encoding = Encoding.GetEncoding(name);
+        byte[] json = [.. encoding.GetPreamble(), .. encoding.GetBytes("{\n  \"relay\": {\n    \"x\": \"ab"), .. bad, .. (bad.Length == 1 ? Array.Empty<byte>() : encoding.GetBytes("\" } }"))];
+
+        var e = Assert.Throws<InvalidTextException>(() => JsonSettingsFile.Read(json));
+
+        var kind = name[..6].ToUpperInvariant();
+        Assert.Equal($"not valid {kind}: line 3, byte {at} is no {kind} text (its byte order mark says {kind})", e.Message);
+    }
+
+    /// <summary>Without a byte order mark a file is UTF-8; a byte that is none, on the first line, counts from its start.</summary>
+    [Fact]
+    public void A_byte_that_is_no_utf8_is_refused_naming_where()
+    {
+        var e = Assert.Throws<InvalidTextException>(() => JsonSettingsFile.Parse([.. "{ \"a\": \"caf"u8, 0xE9, .. "\" }"u8]));
+        Assert.StartsWith("not valid UTF-8: line 1, byte 12 is no UTF-8 text; save the file as UTF-8", e.Message);
+    }
 }
