@@ -68,8 +68,8 @@ internal static class CliSettings
     }
 
     /// <summary>
-    /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."), from the JsonException the configuration
-    /// provider wraps twice (a file error around a format error); the innermost message when there is none.
+    /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."; the byte counted in the line as the file holds it,
+    /// see <see cref="JsonSettingsFile.Parse(byte[])"/>), from the JsonException; the innermost message when there is none.
     /// </summary>
     private static string Where(Exception e)
     {
@@ -79,10 +79,7 @@ internal static class CliSettings
             innermost = inner;
             if (inner is System.Text.Json.JsonException { LineNumber: { } line } json)
             {
-                // Its message repeats the position 0-based ("LineNumber: 2 | BytePositionInLine: 13."): keep what comes before.
-                var message = json.Message;
-                var cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
-                return $": line {line + 1}, byte {(json.BytePositionInLine ?? 0) + 1}: {(cut > 0 ? message[..cut] : message)}";
+                return $": line {line + 1}, byte {(json.BytePositionInLine ?? 0) + 1}: {json.Message}";
             }
         }
         return ": " + innermost.Message;

@@ -26,8 +26,8 @@ internal static class JsonSettingsFile
 
     /// <summary>
     /// The configuration <paramref name="json"/> holds. Bytes that are no text throw <see cref="InvalidTextException"/>;
-    /// broken JSON throws as the provider does (a <see cref="JsonException"/> with its position, or a
-    /// <see cref="FormatException"/> for a top level that is no object); a key written twice throws
+    /// broken JSON a <see cref="JsonException"/> with its position in the file (<see cref="Parse(byte[])"/>), or, from the
+    /// provider, a <see cref="FormatException"/> for a top level that is no object; a key written twice throws
     /// <see cref="DuplicateSettingException"/>.
     /// </summary>
     public static IConfiguration Read(byte[] json)
@@ -53,12 +53,31 @@ internal static class JsonSettingsFile
     /// <summary>
     /// The document <paramref name="json"/> holds, its text decoded by its byte order mark as the provider decodes it (UTF-8
     /// without one): a file saved as UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first
-    /// byte. Comments and trailing commas are allowed, as the provider allows them; broken JSON throws a <see cref="JsonException"/>.
+    /// byte. Comments and trailing commas are allowed, as the provider allows them.
     /// </summary>
     /// <exception cref="InvalidTextException">The file holds bytes that are no text in its encoding.</exception>
+    /// <exception cref="JsonException">Broken JSON; its position is that in the file as saved (see <see cref="Parse(SettingsText)"/>).</exception>
     public static JsonDocument Parse(byte[] json) => Parse(Decode(json));
 
-    private static JsonDocument Parse(SettingsText text) => JsonDocument.Parse(text.Text, s_options);
+    /// <summary>
+    /// The document <paramref name="text"/> holds. The JSON reader counts a broken document's position in the bytes of its
+    /// UTF-8, which are the file's own only for a UTF-8 file without a byte order mark: the exception thrown counts the
+    /// bytes of the line as the file holds them, its byte order mark included on the first line, so that the position
+    /// given for a file saved as UTF-16 is where the problem is in it.
+    /// </summary>
+    private static JsonDocument Parse(SettingsText text)
+    {
+        try
+        {
+            return JsonDocument.Parse(text.Text, s_options);
+        }
+        catch (JsonException e) when (e.LineNumber is { } line && e.BytePositionInLine is { } position)
+        {
+            // The message repeats the position as the reader counted it ("... LineNumber: 2 | BytePositionInLine: 13.").
+            var cut = e.Message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            throw new JsonException(cut > 0 ? e.Message[..cut] : e.Message, e.Path, line, text.FileBytesInLine(line, position), e);
+        }
+    }
 
     /// <summary>
     /// The text of <paramref name="json"/>, decoded by its byte order mark as a <see cref="StreamReader"/> decodes it: UTF-8,
@@ -205,6 +224,29 @@ internal sealed record SettingsText(string Text, Encoding Encoding, int Preamble
         UTF32Encoding => "UTF-32",
         _ => "UTF-8",
     };
+
+    /// <summary>
+    /// How many bytes of line <paramref name="line"/> (0-based, lines ending at <c>\n</c> as the JSON reader counts them) the
+    /// file holds before the character that starts at <paramref name="utf8Bytes"/> bytes into that line's UTF-8; the byte
+    /// order mark is counted on the first line.
+    /// </summary>
+    public long FileBytesInLine(long line, long utf8Bytes)
+    {
+        var start = 0;
+        for (var i = 0L; i < line && start < Text.Length; i++)
+        {
+            var end = Text.IndexOf('\n', start);
+            start = end < 0 ? Text.Length : end + 1;
+        }
+        var chars = 0;
+        for (long counted = 0; counted < utf8Bytes && start + chars < Text.Length;)
+        {
+            var rune = Rune.GetRuneAt(Text, start + chars);
+            counted += rune.Utf8SequenceLength;
+            chars += rune.Utf16SequenceLength;
+        }
+        return Encoding.GetByteCount(Text.AsSpan(start, chars)) + (line == 0 ? Preamble : 0);
+    }
 }
 
 /// <summary>A settings file holding bytes that are no text in its encoding. The message says where, not which bytes.</summary>

@@ -607,6 +607,43 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// The position of broken JSON counted the bytes of the text as UTF-8 whatever the file was saved in: in a UTF-16 file,
+    /// half the bytes that lead to the problem. It counts them as the file holds them (its byte order mark on the first
+    /// line), the same as before for UTF-8 without one.
+    /// </summary>
+    [Theory]
+    [InlineData("utf-8", false)]
+    [InlineData("utf-8", true)]
+    [InlineData("utf-16", true)]
+    [InlineData("utf-16BE", true)]
+    [InlineData("utf-32", true)]
+    public async Task Config_check_gives_the_position_of_broken_json_in_the_file_as_saved(string name, bool byteOrderMark)
+    {
+        using var directory = new TemporaryDirectory();
+        var encoding = System.Text.Encoding.GetEncoding(name);
+        var preamble = byteOrderMark ? encoding.GetPreamble() : [];
+        // The comma missing before "idleTimeout", on the first line and on the third, after a character of two UTF-8 bytes.
+        var first = """{ "relay": { "connect": "é" "idleTimeout": "5m" } }""";
+        var third = "{\n  \"relay\": {\n    \"connect\": \"é\" \"idleTimeout\": \"5m\"\n  }\n}\n";
+        var one = directory.File("one.json");
+        var three = directory.File("three.json");
+        File.WriteAllBytes(one, [.. preamble, .. encoding.GetBytes(first)]);
+        File.WriteAllBytes(three, [.. preamble, .. encoding.GetBytes(third)]);
+
+        var (exitOne, _, stderrOne) = await PassageProcess.RunAsync(["config", "check", one]);
+        var (exitThree, _, stderrThree) = await PassageProcess.RunAsync(["config", "check", three]);
+
+        Assert.Equal(1, exitOne);
+        Assert.Equal(1, exitThree);
+        var unit = encoding.GetByteCount("a");
+        // 28 characters, one of them two bytes in UTF-8, before the quote that should have been a comma.
+        var expectedOne = preamble.Length + (unit == 1 ? 29 : 28 * unit);
+        var expectedThree = unit == 1 ? 20 : 19 * unit;
+        Assert.Contains($"{one}: not valid JSON: line 1, byte {expectedOne + 1}: ", stderrOne);
+        Assert.Contains($"{three}: not valid JSON: line 3, byte {expectedThree + 1}: ", stderrThree);
+    }
+
+    /// <summary>
     /// A key written twice was "not valid JSON: A duplicate key 'relay:connect' was found.", in a form no file is written in.
     /// A section written twice (<c>"relay"</c>, once more in other letters) was merged: the check passed, and the relay took
     /// settings from both objects, where a JSON reader keeps the last.
