@@ -52,6 +52,24 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
     internal System.Collections.IDictionary? Variables { get; init; }
 
     /// <summary>
+    /// The variables, spelled as the environment has them, that set <paramref name="key"/> (<c>relay:colour</c>) or a key
+    /// below it, read as the configuration reads them (the prefix in any case, <c>__</c> for each colon), in ordinal order:
+    /// what an error about a key that no reader knows names, which has no spelling of its own to show.
+    /// </summary>
+    internal IReadOnlyList<string> VariablesSetting(string key) =>
+        (Variables ?? System.Environment.GetEnvironmentVariables()).Keys.Cast<string>()
+            .Where(name => name.Replace("__", ":", StringComparison.Ordinal) is var path
+                && path.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)
+                && path.AsSpan(Prefix.Length) is var rest
+                && (rest.Equals(key, StringComparison.OrdinalIgnoreCase)
+                    || (rest.StartsWith(key, StringComparison.OrdinalIgnoreCase) && rest[key.Length..].StartsWith(':'))))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+
+    // The environment's prefix as the configuration reads it, its __ a colon.
+    private static readonly string Prefix = SettingsReader.EnvironmentPrefix.Replace("__", ":", StringComparison.Ordinal);
+
+    /// <summary>
     /// <paramref name="variable"/> spelled as the environment has it: settings read variable names ignoring case, so
     /// <c>PASSAGE__CLIENT__HttpUsers__alice</c> sets a user, and an error about it must not send the operator looking for
     /// <c>PASSAGE__CLIENT__HTTPUSERS__ALICE</c>, which is nowhere. Of several variables that differ only in case, each sets

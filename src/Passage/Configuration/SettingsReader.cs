@@ -323,18 +323,42 @@ public sealed class SettingsReader
                     // key, rather than "relay.key.0: unknown setting" (a typed reader then says nothing more of it).
                     if (notOne.Add(single))
                     {
-                        AddError(single, "expected one value, not a list or an object", layer);
+                        const string NotOne = "expected one value, not a list or an object";
+                        if (layer.Source == SettingsLayer.Environment)
+                        {
+                            // Given by variables below the key's own (PASSAGE__RELAY__IDLETIMEOUT__0), which are named: the
+                            // key's own variable, which the source of an error names otherwise, may be set nowhere.
+                            AddMessage($"{Display(single)}: {NotOne} (from {string.Join(", ", layer.VariablesSetting(single))})");
+                        }
+                        else
+                        {
+                            AddError(single, NotOne, layer);
+                        }
                     }
                     continue;
                 }
                 if (!exact.Any(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)))
                 {
-                    AddError(path, "unknown setting", layer);
+                    if (layer.Source == SettingsLayer.Environment)
+                    {
+                        // The key as the configuration holds it (PASSAGE__Relay__Colour is "Relay:Colour", and "Relay:Colour" may
+                        // come from several variables) is spelled nowhere: each variable is named, as the environment spells it.
+                        _errors.AddRange(layer.VariablesSetting(path).DefaultIfEmpty(VariableOf(path)).Select(v => $"{v}: unknown setting"));
+                    }
+                    else
+                    {
+                        AddError(path, "unknown setting", layer);
+                    }
                     unknown.Add(path);
                 }
                 else if (value is { Length: > 0 })
                 {
-                    AddError(path, $"expected a section, an object of settings, not the single value '{value}'", layer);
+                    // From the environment, the section as the readers spell it ("log", not PASSAGE__LOG's "LOG", which no
+                    // file or variable holds), as errors about other known keys name them; the variable is named after it.
+                    var section = layer.Source == SettingsLayer.Environment
+                        && exact.FirstOrDefault(e => e.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)) is { } inside
+                        ? inside[..path.Length] : path;
+                    AddError(section, $"expected a section, an object of settings, not the single value '{value}'", layer);
                 }
             }
         }

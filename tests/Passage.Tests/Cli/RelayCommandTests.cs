@@ -699,7 +699,7 @@ public sealed class RelayCommandTests
             Assert.Equal(1, code);
             Assert.Contains("2 errors; nothing was started", errors);
             Assert.Contains($"relay: expected a section, an object of settings, not the single value '5' (from {file})", errors);
-            Assert.Contains("LOG: expected a section, an object of settings, not the single value 'debug' (from PASSAGE__LOG)", errors);
+            Assert.Contains("log: expected a section, an object of settings, not the single value 'debug' (from PASSAGE__LOG)", errors);
         }
         Assert.Equal("", stdout);
     }
@@ -722,9 +722,31 @@ public sealed class RelayCommandTests
         Assert.Equal(1, exit);
         Assert.Contains("3 errors; nothing was started", stderr);
         Assert.Contains($"rleay: unknown setting (from {file})", stderr);
-        Assert.Contains("TOKEN: unknown setting (from PASSAGE__TOKEN)", stderr);
+        Assert.Contains("  PASSAGE__TOKEN: unknown setting\n", stderr.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.Contains($"log: expected a section, an object of settings, not the single value 'debug' (from {file})", stderr);
         Assert.DoesNotContain("s3cret", stderr);
+    }
+
+    /// <summary>
+    /// An unknown key is named as its source spells it. From the environment it was named as the configuration holds it
+    /// (<c>Relay.Shade</c>, <c>LOGS</c>, with <c>PASSAGE__LOGS</c> as its source), which no variable is: each variable is
+    /// named as set. A file's keeps the file's spelling.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_names_an_unknown_key_as_its_source_spells_it()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "Relay": { "connectPlain": ["127.0.0.1:0"], "Colour": 1 } }""");
+        var environment = new Dictionary<string, string?> { ["PASSAGE__Relay__Shade"] = "red", ["PASSAGE__LOGS__LEVEL"] = "debug" };
+
+        var (exit, _, stderr) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+
+        Assert.Equal(1, exit);
+        var lines = stderr.ReplaceLineEndings("\n").Split('\n');
+        Assert.Contains("passage: the configuration has 3 errors; nothing was started:", lines);
+        Assert.Contains($"  Relay.Colour: unknown setting (from {file})", lines);
+        Assert.Contains("  PASSAGE__Relay__Shade: unknown setting", lines);
+        Assert.Contains("  PASSAGE__LOGS__LEVEL: unknown setting", lines);
     }
 
     [Fact]

@@ -65,4 +65,36 @@ public sealed class SettingsReaderTests
 
         Assert.Equal(variable, layer.SourceOf(displayKey));
     }
+
+    /// <summary>
+    /// A key no reader knows has no spelling but the one it was given in: from the environment it was named as the
+    /// configuration holds it, <c>Relay.Colour</c> or <c>LOGS</c>, which is in no variable. Each variable is named as set;
+    /// a list given to a single value by numbered variables names those, not the key's own, which is set nowhere.
+    /// </summary>
+    [Fact]
+    public void Unknown_keys_from_the_environment_are_named_by_their_variables()
+    {
+        System.Collections.Hashtable variables = new()
+        {
+            ["PASSAGE__Relay__Colour"] = "red",
+            ["PASSAGE__LOGS__LEVEL"] = "debug",
+            ["passage__logs__format"] = "json",
+            ["PASSAGE__RELAY__IDLETIMEOUT__0"] = "5s",
+        };
+        // Keyed as the configuration keys variables: the prefix taken off, each __ a colon.
+        var keys = variables.Keys.Cast<string>().Select(v => new KeyValuePair<string, string?>(v[9..].Replace("__", ":", StringComparison.Ordinal), (string?)variables[v]));
+        var environment = new SettingsLayer(SettingsLayer.Environment, new ConfigurationBuilder().AddInMemoryCollection(keys).Build()) { Variables = variables };
+        var reader = new SettingsReader([environment]);
+
+        RelaySettings.Read(reader);
+
+        Assert.Equal(
+            [
+                "PASSAGE__LOGS__LEVEL: unknown setting",
+                "PASSAGE__Relay__Colour: unknown setting",
+                "passage__logs__format: unknown setting",
+                "relay.idleTimeout: expected one value, not a list or an object (from PASSAGE__RELAY__IDLETIMEOUT__0)",
+            ],
+            reader.Errors.Where(e => !e.StartsWith("relay.routes:", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+    }
 }
