@@ -22,6 +22,9 @@ internal sealed class RelayConnections : IDisposable
     private readonly HashSet<Transport> _transports = [];
     private readonly CancellationTokenRegistration _closing;
     private int _uses;
+    // Connection setups started, and those still making their TCP connection (see Setups and HasConnection).
+    private long _setups;
+    private int _connecting;
     private bool _retired;
     private bool _closed;
 
@@ -32,6 +35,7 @@ internal sealed class RelayConnections : IDisposable
     public RelayConnections(SocketsHttpHandler handler, CancellationToken closing)
     {
         handler.ConnectCallback = ConnectAsync;
+        handler.PlaintextStreamFilter = SetUp;
         Http = new HttpMessageInvoker(handler, disposeHandler: true);
         // Last: on a token already cancelled, Close runs here.
         _closing = closing.Register(Close);
@@ -86,6 +90,26 @@ internal sealed class RelayConnections : IDisposable
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
+        lock (_gate)
+        {
+            _setups++;
+            _connecting++;
+        }
+        try
+        {
+            return await ConnectTransportAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _connecting--;
+            }
+        }
+    }
+
+    private async ValueTask<Stream> ConnectTransportAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -96,7 +120,7 @@ internal sealed class RelayConnections : IDisposable
             socket.Dispose();
             throw;
         }
-        var transport = new Transport(this, new NetworkStream(socket, ownsSocket: true));
+        var transport = new Transport(this, new NetworkStream(socket, ownsSocket: true)) { SettingUpFor = context.InitialRequestMessage };
         lock (_gate)
         {
             // Retired, a connection is still opened for a request on its way (it closes when the last use ends); closed, none.
@@ -111,13 +135,48 @@ internal sealed class RelayConnections : IDisposable
     }
 
     /// <summary>
-    /// Whether a connection of this generation is up: open, and the relay has answered over the generation since it was
-    /// opened (see <see cref="Answered"/>). A request need not wait for one to be set up.
+    /// The HTTP client has a connection's TLS up (it hands over the decrypted stream before HTTP/2 starts on it): the
+    /// connection is set up. Told by the request it was opened for, which the connect callback was given too.
+    /// </summary>
+    private ValueTask<Stream> SetUp(SocketsHttpPlaintextStreamFilterContext context, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            foreach (var transport in _transports)
+            {
+                if (ReferenceEquals(transport.SettingUpFor, context.InitialRequestMessage))
+                {
+                    transport.SettingUpFor = null;
+                }
+            }
+        }
+        return ValueTask.FromResult(context.PlaintextStream);
+    }
+
+    /// <summary>
+    /// How many connection setups this generation has started (the HTTP client's connect callback ran): one started after
+    /// a request was made may be the one it waits for.
+    /// </summary>
+    public long Setups
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _setups;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether a connection of this generation is up (its TLS handshake done) and none is being set up: a request need not
+    /// wait for a setup, unless one starts while it waits (see <see cref="Setups"/>).
     /// </summary>
     /// <remarks>
     /// A connection joins the generation when its TCP connection is made, before its TLS handshake: counted from then, a
     /// request that came while the first request's connection was still being set up was given the answer timeout alone
-    /// for that setup and the answer, and failed a relay that was only slow to reach.
+    /// for that setup and the answer, and failed a relay that was only slow to reach. One that comes while a second is set
+    /// up (the first takes no more streams, or is going away) may wait for it in the HTTP client's queue.
     /// </remarks>
     public bool HasConnection
     {
@@ -125,22 +184,7 @@ internal sealed class RelayConnections : IDisposable
         {
             lock (_gate)
             {
-                return _transports.Any(t => t.Answered);
-            }
-        }
-    }
-
-    /// <summary>
-    /// The relay answered a request of this generation: the connections open now are up. (With more than one, the one
-    /// that carried the answer cannot be told: a second still being set up beside it is counted as up too.)
-    /// </summary>
-    public void Answered()
-    {
-        lock (_gate)
-        {
-            foreach (var transport in _transports)
-            {
-                transport.Answered = true;
+                return _connecting == 0 && _transports.Count > 0 && _transports.All(t => t.SettingUpFor is null);
             }
         }
     }
@@ -194,8 +238,11 @@ internal sealed class RelayConnections : IDisposable
         /// <summary>Cancelled when the connection is closed, or has ended (the relay closed it, or it broke).</summary>
         public CancellationToken Closed => _closed.Token;
 
-        /// <summary>Whether the relay has answered over the generation since this connection was opened; under the owner's gate.</summary>
-        public bool Answered { get; set; }
+        /// <summary>
+        /// Until the connection's TLS handshake is done, the request it was opened for (null once done: it is not kept for
+        /// the connection's life); under the owner's gate.
+        /// </summary>
+        public HttpRequestMessage? SettingUpFor { get; set; }
 
         /// <summary>
         /// The HTTP client's reads: their end of stream or failure is the connection's end, which the client may not close

@@ -83,7 +83,6 @@ internal sealed class RelayLink : IDisposable
             try
             {
                 var response = await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                connections.Answered();
                 return (response, use);
             }
             catch (ObjectDisposedException) when (!ReferenceEquals(connections, Volatile.Read(ref _connections)))
@@ -133,12 +132,19 @@ internal sealed class RelayLink : IDisposable
         RelayConnections.Lease use;
         // The relay's answer, and the setup of a connection when none is up: the relay's own connect timeout should end
         // that wait first, and this one ends it if the relay does not. Over a connection up already, the answer timeout
-        // alone (it was connect + answer whatever: 10.5 s for an answer timeout of 500 ms, said as "within 500ms"); the
-        // rare request for which the pool opens another beside it (the first carries as many tunnels as the relay takes)
-        // has that much for both.
-        var limit = Volatile.Read(ref _connections).HasConnection ? _answerTimeout : _setupAndAnswerTimeout;
-        using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
-        answer.CancelAfter(limit);
+        // alone (it was connect + answer whatever: 10.5 s for an answer timeout of 500 ms, said as "within 500ms"), unless
+        // a setup starts while the request waits (see AnswerDeadline). Setups read first: one that starts before the
+        // connections are looked at finds them not up.
+        var connections = Volatile.Read(ref _connections);
+        var setups = connections.Setups;
+        using var answer = new AnswerDeadline(
+            _answerTimeout,
+            _setupAndAnswerTimeout,
+            connections.HasConnection,
+            // A Reset meanwhile sends the request again over new connections, set up for it.
+            () => !ReferenceEquals(connections, Volatile.Read(ref _connections)) || connections.Setups != setups,
+            cancellationToken,
+            _closing.Token);
         try
         {
             (response, use) = await SendAsync(() => TunnelRequest(host, port), answer.Token).ConfigureAwait(false);
@@ -150,7 +156,7 @@ internal sealed class RelayLink : IDisposable
         }
         catch (OperationCanceledException) when (answer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return TunnelAttempt.NoAnswer(Relay, limit);
+            return TunnelAttempt.NoAnswer(Relay, answer.Limit);
         }
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.VersionNegotiationError)
         {

@@ -107,6 +107,83 @@ public sealed class PassageClientTests
         Assert.Equal(1, tap.Accepted);
     }
 
+    /// <summary>
+    /// A tunnel request made over a connection that is up, which takes no more streams (the relay allows one, which the first
+    /// tunnel holds): the HTTP client opens a second connection, and the request waits in its queue for that setup. Given
+    /// the answer timeout alone for the setup and the answer, it failed a relay that was only slow to reach, and named that
+    /// timeout. The second connection's TLS handshake is held until it has begun; the relay never answers the request
+    /// (toward a destination that drops SYNs), so that its failure names the limit it was given.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_request_that_waits_for_a_second_connection_at_the_relays_stream_limit_waits_for_its_setup_too()
+    {
+        using var blackhole = new Blackhole();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(
+            options => options with { MaxStreamsPerConnection = 1 },
+            limits: new Passage.Relay.RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
+        await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
+        var connectTimeout = TimeSpan.FromSeconds(1);
+        var answerTimeout = TimeSpan.FromMilliseconds(300);
+        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+        var first = await link.OpenAsync("origin.test", echo.Port, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
+        await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
+
+        await AssertWaitsForTheSecondSetupAsync(link, tap, blackhole.Port, connectTimeout + answerTimeout);
+    }
+
+    /// <summary>
+    /// As at the stream limit, a tunnel request made after the relay's GOAWAY (the connection stays for the tunnel it
+    /// carries, no new stream goes on it) waits for the new connection's setup.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_request_made_after_the_relays_GOAWAY_waits_for_the_new_connections_setup_too()
+    {
+        using var blackhole = new Blackhole();
+        var tunnels = 0;
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            if (Interlocked.Increment(ref tunnels) == 1)
+            {
+                // Read before the 200: the client knows of it once the first tunnel is open.
+                await connection.SendAsync(RawHttp2.GoAwayFrame(stream));
+                await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            }
+            // The next: never answered.
+        });
+        await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.Address.Port));
+        var connectTimeout = TimeSpan.FromSeconds(1);
+        var answerTimeout = TimeSpan.FromMilliseconds(300);
+        using var link = new RelayLink(new PeerAddress(relay.Address.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+        var first = await link.OpenAsync("origin.test", 443, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
+        await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
+
+        await AssertWaitsForTheSecondSetupAsync(link, tap, blackhole.Port, connectTimeout + answerTimeout);
+    }
+
+    /// <summary>
+    /// Makes a tunnel request over <paramref name="link"/>, whose connection through <paramref name="tap"/> is up and takes
+    /// no new stream, holding the second connection's TLS handshake until it has begun, and another request while it is
+    /// held; the relay answers neither: each failure names <paramref name="setupAndAnswer"/>, the limit of a request that
+    /// waits for a setup.
+    /// </summary>
+    private static async Task AssertWaitsForTheSecondSetupAsync(RelayLink link, TcpTap tap, int port, TimeSpan setupAndAnswer)
+    {
+        tap.Hold();
+        var second = link.OpenAsync("origin.test", port, () => { }, CancellationToken.None);
+        // Its ClientHello has come: the second connection is made, its handshake under way.
+        await Timeouts.WaitUntilAsync(() => tap.FirstBytes.Count == 2);
+        var third = link.OpenAsync("origin.test", port, () => { }, CancellationToken.None);
+        tap.Release();
+
+        foreach (var attempt in await Task.WhenAll(second, third).WaitAsync(Timeouts.Default))
+        {
+            Assert.Equal(TunnelFailure.RelayUnavailable, attempt.Failure);
+            Assert.Contains($"did not answer within {Passage.Configuration.Duration.Format(setupAndAnswer)}", attempt.Detail);
+        }
+        Assert.True(tap.Accepted >= 2, $"{tap.Accepted} connections");
+    }
+
     [Fact]
     public async Task A_relay_presenting_another_key_is_refused_with_a_clear_error()
     {

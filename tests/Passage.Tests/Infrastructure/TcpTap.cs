@@ -7,7 +7,8 @@ namespace Passage.Tests.Infrastructure;
 /// <summary>
 /// A TCP listener on 127.0.0.1:0 standing in for an upstream. It records what each accepted
 /// connection sends first and, when given a target, relays the connection on to it: at once, or once
-/// <see cref="Release"/> is called when it is made held (a peer caught between its first bytes and the answer).
+/// <see cref="Release"/> is called when it is made held (a peer caught between its first bytes and the answer), from its
+/// start or from a <see cref="Hold"/>.
 /// </summary>
 internal sealed class TcpTap : IAsyncDisposable
 {
@@ -15,7 +16,7 @@ internal sealed class TcpTap : IAsyncDisposable
     private readonly IPEndPoint? _forwardTo;
     private readonly Task _acceptLoop;
     private readonly List<byte[]> _firstBytes = new();
-    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _accepted;
 
     public TcpTap(IPEndPoint? forwardTo = null, int backlog = 16, bool held = false)
@@ -38,6 +39,15 @@ internal sealed class TcpTap : IAsyncDisposable
 
     /// <summary>Lets a held tap relay its connections on: those that sent their first bytes, and those to come.</summary>
     public void Release() => _released.TrySetResult();
+
+    /// <summary>Holds the connections that send their first bytes from now on, until the next <see cref="Release"/>.</summary>
+    public void Hold()
+    {
+        if (_released.Task.IsCompleted)
+        {
+            _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
 
     /// <summary>The first bytes each connection sent (up to 64 KiB, the first read).</summary>
     public IReadOnlyList<byte[]> FirstBytes { get { lock (_firstBytes) { return _firstBytes.ToArray(); } } }
