@@ -60,11 +60,8 @@ internal sealed record ProxyRequestHead(
     /// may forward it; 0 makes this proxy the final recipient, which answers itself. Null for any other method, and
     /// when there is no Max-Forwards, or not one number (1*DIGIT, below 10^18): the request goes on with it unchanged.
     /// </summary>
-    public long? MaxForwards => Method is "OPTIONS" or "TRACE"
-        && Headers.Where(h => h.Name.Equals("Max-Forwards", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).ToArray() is [var value]
-        && value.Length is > 0 and <= 18 && value.All(char.IsAsciiDigit)
-            ? long.Parse(value, CultureInfo.InvariantCulture)
-            : null;
+    public long? MaxForwards =>
+        Http.MaxForwards.Remaining(Method, Headers.Where(h => h.Name.Equals(Http.MaxForwards.Name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
 
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);
