@@ -21,9 +21,10 @@ internal static class MessageCopy
     /// A request for <paramref name="origin"/> (<c>scheme://host:port</c>) with the incoming method, target and
     /// end-to-end fields. The body is not attached. Host is kept: <paramref name="toPeer"/> (the client end's request
     /// to the server end), in <see cref="TunnelHeaders.Host"/>, the request going to the server end's own authority;
-    /// else (the server end's request to the backend) the caller sets it with <see cref="SetBackendHost"/>.
+    /// else (the server end's request to the backend) the caller sets it with <see cref="SetBackendHost"/>. The forwarding
+    /// end, <paramref name="hop"/>, adds its Via entry and counts down Max-Forwards (<see cref="Intermediary.Stamp"/>).
     /// </summary>
-    public static HttpRequestMessage CreateRequest(HttpContext context, string origin, Version version, HttpMethod? method = null, bool toPeer = false)
+    public static HttpRequestMessage CreateRequest(HttpContext context, Intermediary hop, string origin, Version version, HttpMethod? method = null, bool toPeer = false)
     {
         var request = context.Request;
         var target = PathAndQuery(context.Features.Get<IHttpRequestFeature>()?.RawTarget)
@@ -59,6 +60,7 @@ internal static class MessageCopy
                 message.Headers.Connection.Add("TE");
             }
         }
+        hop.Stamp(request, message);
         return message;
     }
 
@@ -322,9 +324,10 @@ internal static class MessageCopy
 
     /// <summary>
     /// Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>;
-    /// with <paramref name="closeConnection"/>, HTTP/1.1 closes the connection after it.
+    /// with <paramref name="closeConnection"/>, HTTP/1.1 closes the connection after it; <paramref name="allow"/>, an Allow
+    /// field's value, which a 405 must carry (RFC 9110 §15.5.6).
     /// </summary>
-    public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure, bool closeConnection = false)
+    public static async Task RefuseAsync(HttpContext context, HttpStatusCode status, TunnelFailure failure, bool closeConnection = false, string? allow = null)
     {
         if (context.Response.HasStarted)
         {
@@ -339,6 +342,10 @@ internal static class MessageCopy
         if (closeConnection)
         {
             context.Response.Headers.Connection = "close";
+        }
+        if (allow is not null)
+        {
+            context.Response.Headers.Allow = allow;
         }
         await context.Response.WriteAsync($"passage tunnel: {failure.ErrorType}: {failure.Details}\n", context.RequestAborted).ConfigureAwait(false);
     }

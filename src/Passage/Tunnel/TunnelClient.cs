@@ -110,7 +110,8 @@ public sealed class TunnelClient : IAsyncDisposable
             kestrel.Listen(options.HttpBindAddress, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();
-        app.Run(context => metrics.ServeAsync(context, c => HandleAsync(c, session, options, logger)));
+        var hop = Intermediary.Create("client end", logger);
+        app.Run(context => metrics.ServeAsync(context, c => HandleAsync(c, hop, session, options, logger)));
         session.Start();
         try
         {
@@ -125,7 +126,7 @@ public sealed class TunnelClient : IAsyncDisposable
             throw;
         }
         var bound = TunnelHosting.BoundEndpoint(app, options.HttpBindAddress);
-        TunnelLog.Listening(logger, "client", bound, $"HTTP/1.1; carried to {options.ConnectAddress}");
+        TunnelLog.Listening(logger, "client", bound, $"HTTP/1.1; carried to {options.ConnectAddress}; Via {hop.Pseudonym}");
         return new TunnelClient(app, session, credentials, logger, options.DrainTimeout, bound, metrics);
     }
 
@@ -143,12 +144,18 @@ public sealed class TunnelClient : IAsyncDisposable
         Metrics.Dispose();
     }
 
-    private static async Task HandleAsync(HttpContext context, TunnelSession session, TunnelOptions options, ILogger logger)
+    private static async Task HandleAsync(HttpContext context, Intermediary hop, TunnelSession session, TunnelOptions options, ILogger logger)
     {
         if (HttpMethods.IsConnect(context.Request.Method))
         {
             // This end serves as the service's origin, not as a proxy: the HTTP client would refuse it on the way anyway.
             await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "CONNECT is not served here")).ConfigureAwait(false);
+            return;
+        }
+        // Before anything that needs the session or the backend: an OPTIONS that ends here (even "OPTIONS *", the usual
+        // question for an intermediary) is answered while the session is down, and a loop is stopped at its first turn.
+        if (await hop.AnsweredHereAsync(context).ConfigureAwait(false))
+        {
             return;
         }
         if (HttpMethods.IsOptions(context.Request.Method) && context.Features.Get<IHttpRequestFeature>()?.RawTarget == "*")
@@ -180,10 +187,10 @@ public sealed class TunnelClient : IAsyncDisposable
         // answered that GET. Another method's request goes on as itself, its Upgrade ignored (RFC 9110 §7.8 lets a server).
         if (HttpMethods.IsGet(context.Request.Method) && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
         {
-            await UpgradeForwarder.RelayAsync(context, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
+            await UpgradeForwarder.RelayAsync(context, hop, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
             return;
         }
-        using var message = MessageCopy.CreateRequest(context, session.Origin, session.Version, toPeer: true);
+        using var message = MessageCopy.CreateRequest(context, hop, session.Origin, session.Version, toPeer: true);
         if (options.AddForwarded)
         {
             MessageCopy.AddForwarded(message, context, withHost: true);

@@ -64,6 +64,10 @@ internal static partial class TunnelLog
         Message = "a subscriber to the tunnel's status failed ({Error}); later changes are still raised, and further failures not logged")]
     public static partial void StatusSubscriberFailed(ILogger logger, string error);
 
+    [LoggerMessage(EventId = LogEvents.TunnelLoopDetected, EventName = "TunnelLoopDetected", Level = LogLevel.Warning,
+        Message = "a request came round to the {End} again (its Via names this end, {Pseudonym}): where the tunnel sends requests leads back to it; answered 502")]
+    public static partial void LoopDetected(ILogger logger, string end, string pseudonym);
+
     [LoggerMessage(EventId = LogEvents.TunnelLinesSkipped, EventName = "TunnelLinesSkipped", Level = LogLevel.Warning,
         Message = "{Count} more '{What}' lines were not logged (at most {PerWindow} every {Seconds} s)")]
     private static partial void Skipped(ILogger logger, int count, string what, int perWindow, int seconds);
@@ -76,6 +80,7 @@ internal static partial class TunnelLog
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_backendTimeouts = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_sessionDowns = new();
     private static readonly ConditionalWeakTable<ILogger, LogBudget> s_answersRefused = new();
+    private static readonly ConditionalWeakTable<ILogger, LogBudget> s_loops = new();
 
     /// <summary>
     /// <see cref="PeerRefused"/>, rationed: anyone who can reach the port can present a certificate of their own
@@ -104,6 +109,15 @@ internal static partial class TunnelLog
         if (Ration(logger, s_answersRefused, "answer could not be passed on"))
         {
             AnswerRefused(logger, errorType, details);
+        }
+    }
+
+    /// <summary><see cref="LoopDetected"/>, rationed: every request of a tunnel that leads back to itself comes round.</summary>
+    public static void LoopDetectedRationed(ILogger logger, string end, string pseudonym)
+    {
+        if (Ration(logger, s_loops, "a request came round"))
+        {
+            LoopDetected(logger, end, pseudonym);
         }
     }
 

@@ -155,6 +155,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
+        var hop = Intermediary.Create("server end", logger);
         app.Run(context =>
         {
             if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))
@@ -170,7 +171,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 }
                 return Task.CompletedTask;
             });
-            return metrics.ServeAsync(context, c => HandleAsync(c, backends, connections, origin, options, logger));
+            return metrics.ServeAsync(context, c => HandleAsync(c, hop, backends, connections, origin, options, logger));
         });
         try
         {
@@ -185,7 +186,7 @@ public sealed class TunnelServer : IAsyncDisposable
             throw;
         }
         var bound = TunnelHosting.BoundEndpoint(app, options.BindAddress);
-        TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}");
+        TunnelLog.Listening(logger, "server", bound, $"HTTP/{(options.Protocol == TunnelProtocol.Http3 ? "3" : "2")} with mutual TLS; requests go to {backendAddress}; Via {hop.Pseudonym}");
         return new TunnelServer(app, backends, credentials, logger, options.DrainTimeout, bound, metrics);
     }
 
@@ -203,15 +204,19 @@ public sealed class TunnelServer : IAsyncDisposable
         Metrics.Dispose();
     }
 
-    private static async Task HandleAsync(HttpContext context, BackendInvokers backends, BackendConnections connections, string origin, TunnelOptions options, ILogger logger)
+    private static async Task HandleAsync(HttpContext context, Intermediary hop, BackendInvokers backends, BackendConnections connections, string origin, TunnelOptions options, ILogger logger)
     {
+        if (await hop.AnsweredHereAsync(context).ConfigureAwait(false))
+        {
+            return;
+        }
         if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
         {
-            await UpgradeForwarder.ServeAsync(context, connect, origin, options, connections, logger).ConfigureAwait(false);
+            await UpgradeForwarder.ServeAsync(context, hop, connect, origin, options, connections, logger).ConfigureAwait(false);
             return;
         }
         using var backend = new BackendTimer(options.BackendTimeout, context.RequestAborted);
-        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11);
+        using var message = MessageCopy.CreateRequest(context, hop, origin, HttpVersion.Version11);
         if (MessageCopy.SetBackendHost(context, message) is { } badHost)
         {
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, badHost).ConfigureAwait(false);

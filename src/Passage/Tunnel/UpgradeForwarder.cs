@@ -30,7 +30,7 @@ internal static class UpgradeForwarder
     /// a connection of its own, whose socket this end holds, so that the application's end of sending (read from the link
     /// as <see cref="ChunkFramedStream"/>'s last chunk) reaches the backend as a half-close.
     /// </summary>
-    public static async Task ServeAsync(HttpContext context, IHttpExtendedConnectFeature connect, string origin, TunnelOptions options, BackendConnections connections, ILogger logger)
+    public static async Task ServeAsync(HttpContext context, Intermediary hop, IHttpExtendedConnectFeature connect, string origin, TunnelOptions options, BackendConnections connections, ILogger logger)
     {
         var protocol = connect.Protocol ?? "";
         Socket? backendSocket = null;
@@ -39,7 +39,7 @@ internal static class UpgradeForwarder
         var handler = TunnelServer.CreateBackendHandler(options, connections, socket => backendSocket = socket);
         using var backend = new HttpMessageInvoker(handler, disposeHandler: true);
         var framed = context.Request.Headers[TunnelHeaders.Framing] == TunnelHeaders.Chunked;
-        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version11, HttpMethod.Get);
+        using var message = MessageCopy.CreateRequest(context, hop, origin, HttpVersion.Version11, HttpMethod.Get);
         if (MessageCopy.SetBackendHost(context, message) is { } badHost)
         {
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, badHost).ConfigureAwait(false);
@@ -136,7 +136,7 @@ internal static class UpgradeForwarder
     }
 
     /// <summary>Client end: carry an HTTP/1.1 Upgrade request across as extended CONNECT and, on success, switch.</summary>
-    public static async Task RelayAsync(HttpContext context, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
+    public static async Task RelayAsync(HttpContext context, Intermediary hop, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
     {
         // RFC 9110 §7.8: the first protocol offered, a token with an optional "/version".
         var protocol = context.Request.Headers.Upgrade.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
@@ -146,7 +146,7 @@ internal static class UpgradeForwarder
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, new TunnelFailure("http_request_error", "the Upgrade field names no protocol")).ConfigureAwait(false);
             return;
         }
-        using var message = MessageCopy.CreateRequest(context, origin, HttpVersion.Version20, HttpMethod.Connect, toPeer: true);
+        using var message = MessageCopy.CreateRequest(context, hop, origin, HttpVersion.Version20, HttpMethod.Connect, toPeer: true);
         // RFC 8441 §4: the protocol token, as registered ("websocket"), goes in :protocol.
         message.Headers.Protocol = protocol.ToLowerInvariant();
         // Offered: the application's bytes in chunked framing, so that its half-close can cross (ChunkFramedStream).

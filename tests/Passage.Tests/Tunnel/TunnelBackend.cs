@@ -41,6 +41,11 @@ internal sealed class TunnelBackend : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
+            // Room for the field lines the tunnel adds (Via) to a head at the client end's bounds, Kestrel's defaults: a head
+            // the client end takes is to reach this backend whole, whose own bounds are not what the tests are about.
+            var defaults = new KestrelServerLimits();
+            kestrel.Limits.MaxRequestHeaderCount = 2 * defaults.MaxRequestHeaderCount;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 2 * defaults.MaxRequestHeadersTotalSize;
             // Field values byte for byte (obs-text), so /headers shows what crossed.
             kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http1);

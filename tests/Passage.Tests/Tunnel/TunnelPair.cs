@@ -134,6 +134,18 @@ internal sealed class TunnelPair : IAsyncDisposable
 
     public void ReplaceServer(PassageProcess server) => Server = server;
 
+    /// <summary>
+    /// Kills the server end and starts it again on the same port with <paramref name="json"/> (and <paramref name="openFiles"/>
+    /// when given); returns once the client end has its second session up.
+    /// </summary>
+    public async Task RestartServerAsync(string json, (int Soft, int Hard)? openFiles = null)
+    {
+        await KillServerAsync();
+        ReplaceServer(StartEnd("server.json", json, openFiles: openFiles));
+        await Server.WaitForListeningPortAsync();
+        await Client.WaitForLineAsync(l => l.Contains("tunnel up", StringComparison.Ordinal) && Client.StandardError.Split("tunnel up").Length > 2, TimeSpan.FromSeconds(20));
+    }
+
     /// <summary>Kills the server end (SIGKILL: no goodbye beyond what the kernel sends).</summary>
     public async Task KillServerAsync()
     {
