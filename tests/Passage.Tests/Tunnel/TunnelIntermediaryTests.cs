@@ -112,6 +112,17 @@ public sealed partial class TunnelIntermediaryTests(TunnelPairFixture fixture) :
         Assert.Contains("error=proxy_internal_response", head, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_OPTIONS_that_ends_at_the_client_end_is_answered_while_the_session_is_down()
+    {
+        await using var pair = await TunnelPair.StartAsync();
+        await pair.KillServerAsync();
+        await pair.Client.WaitForLineAsync(l => l.Contains("tunnel down", StringComparison.Ordinal));
+        var head = await RawHttp1.SendHeadAsync(pair.HttpPort, "OPTIONS * HTTP/1.1\r\nHost: service\r\nMax-Forwards: 0\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200 ", head);
+        Assert.Contains("answered by the client end", head, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("1.1 passage-0a1b2c3d", true)]
     [InlineData("1.0 a, 1.1 passage-0a1b2c3d (comment)", true)]
