@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Diagnostics.Metrics;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
@@ -32,7 +33,7 @@ public sealed class TunnelMetrics : IDisposable
         _established = _meter.CreateCounter<long>("passage.tunnel.sessions.established", "{session}",
             "Sessions with the peer established since the start");
         _requests = _meter.CreateCounter<long>("passage.tunnel.requests", "{request}",
-            "Requests carried, by outcome: answered (the far side's answer passed on whole), refused (answered with a Proxy-Status naming an error, error: its type), aborted (the exchange broke off before its answer was whole)");
+            "Requests carried, by outcome: answered (the far side's answer passed on whole), refused (answered with a Proxy-Status naming an error, error: its type when RFC 9209 registers it, else other), aborted (the exchange broke off before its answer was whole)");
         _meter.CreateObservableCounter("passage.tunnel.link.bytes", ObserveBytes, "By",
             "Bytes of the link to the peer (TLS records included), by direction: sent, received");
     }
@@ -87,7 +88,7 @@ public sealed class TunnelMetrics : IDisposable
         }
         else if (Refusal(context) is { } error)
         {
-            _requests.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), new KeyValuePair<string, object?>("error", error));
+            _requests.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), new KeyValuePair<string, object?>("error", ErrorLabel(error)));
         }
         else
         {
@@ -107,6 +108,31 @@ public sealed class TunnelMetrics : IDisposable
 
     /// <summary>The error type <see cref="Refused"/> recorded for the request, null when the tunnel did not refuse it.</summary>
     internal static string? Refusal(HttpContext context) => context.Items.TryGetValue(RefusalKey, out var error) ? error as string : null;
+
+    /// <summary>
+    /// The error types RFC 9209 §2.3 registers: the only values of the <c>error</c> tag besides <see cref="OtherError"/>. Every
+    /// one Passage itself answers with is among them.
+    /// </summary>
+    private static readonly FrozenSet<string> s_registeredErrorTypes = FrozenSet.Create(StringComparer.Ordinal,
+        "dns_timeout", "dns_error", "destination_not_found", "destination_unavailable", "destination_ip_prohibited",
+        "destination_ip_unroutable", "connection_refused", "connection_terminated", "connection_timeout",
+        "connection_read_timeout", "connection_write_timeout", "connection_limit_reached", "tls_protocol_error",
+        "tls_certificate_error", "tls_alert_received", "http_request_error", "http_request_denied", "http_response_incomplete",
+        "http_response_header_section_size", "http_response_header_size", "http_response_body_size",
+        "http_response_trailer_section_size", "http_response_trailer_size", "http_response_transfer_coding",
+        "http_response_content_coding", "http_response_timeout", "http_upgrade_failed", "http_protocol_error",
+        "proxy_internal_response", "proxy_internal_error", "proxy_configuration_error", "proxy_loop_detected");
+
+    /// <summary>The <c>error</c> tag of a refusal whose error type RFC 9209 does not register.</summary>
+    internal const string OtherError = "other";
+
+    /// <summary>
+    /// The <c>error</c> tag for <paramref name="errorType"/>: itself when RFC 9209 registers it, else <see cref="OtherError"/>.
+    /// A refusal of the other end's carries the error type it chose, any token at all: each new one would have been a new
+    /// series on every scrape from then on, so a peer (or whoever took its place in a configuration) could grow this end's
+    /// metrics without bound.
+    /// </summary>
+    internal static string ErrorLabel(string errorType) => s_registeredErrorTypes.Contains(errorType) ? errorType : OtherError;
 
     /// <summary>Counts a request whose handling threw: it broke off.</summary>
     private void Failed() => _requests.Add(1, new KeyValuePair<string, object?>("outcome", "aborted"));

@@ -198,7 +198,9 @@ internal sealed class TunnelSession : IAsyncDisposable
             }
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                return new TunnelFailure("http_response_status_error", $"the server end answered the session request with {(int)response.StatusCode}; is it a passage tunnel server?");
+                // RFC 9209 registers no error type for an unexpected status: http_protocol_error (§2.3.28) is its word for
+                // a next hop that did not speak as expected where no more specific type fits.
+                return new TunnelFailure("http_protocol_error", $"the server end answered the session request with {(int)response.StatusCode}; is it a passage tunnel server?");
             }
             var body = await response.Content.ReadAsStreamAsync(attempt.Token).ConfigureAwait(false);
             // Established: from here only the PINGs (maxIdleTimeout) and the socket decide.
