@@ -66,7 +66,9 @@ public sealed partial class AdminServer : IAsyncDisposable
     /// </summary>
     internal static async Task<AdminServer> StartAsync(IPEndPoint endpoint, Meter meter, Func<string?> unhealthy, ILoggerFactory loggerFactory, TimeSpan idleTimeout, TimeProvider? time = null)
     {
-        var prometheus = new PrometheusText(meter);
+        var logger = loggerFactory.CreateLogger<AdminServer>();
+        // The process figures follow the meter's on the page, under names no instrument may then have.
+        var prometheus = new PrometheusText(meter, logger, ProcessMetrics.Names);
         var builder = KestrelHost.CreateBuilder(new RationedRefusals(loggerFactory, time ?? TimeProvider.System));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -88,7 +90,6 @@ public sealed partial class AdminServer : IAsyncDisposable
             kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
         });
         // Registered after Kestrel's own socket transport, so Kestrel binds with it (the last registered binds).
-        var logger = loggerFactory.CreateLogger<AdminServer>();
         builder.Services.AddSingleton<IConnectionListenerFactory>(new GuardedListenerFactory(logger));
         var app = builder.Build();
         // HEAD as well as GET (RFC 9110 §9.3.2): probes and load balancers often ask with HEAD.

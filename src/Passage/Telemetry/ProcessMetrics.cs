@@ -13,24 +13,34 @@ namespace Passage.Telemetry;
 /// </summary>
 internal static class ProcessMetrics
 {
+    private const string CpuSeconds = "process_cpu_seconds_total";
+    private const string ResidentMemory = "process_resident_memory_bytes";
+    private const string VirtualMemory = "process_virtual_memory_bytes";
+    private const string OpenFds = "process_open_fds";
+    private const string MaxFds = "process_max_fds";
+    private const string StartTime = "process_start_time_seconds";
+
+    /// <summary>The names of the metric families <see cref="Render"/> may write: no instrument's may be one of them.</summary>
+    public static IReadOnlyList<string> Names { get; } = [CpuSeconds, ResidentMemory, VirtualMemory, OpenFds, MaxFds, StartTime];
+
     /// <summary>The figures in the Prometheus text format.</summary>
     public static string Render()
     {
         var text = new StringBuilder();
         using var process = Process.GetCurrentProcess();
-        Append(text, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+        Append(text, CpuSeconds, "counter", "Total user and system CPU time spent in seconds.",
             Environment.CpuUsage.TotalTime.TotalSeconds);
-        Append(text, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process.WorkingSet64);
-        Append(text, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", process.VirtualMemorySize64);
+        Append(text, ResidentMemory, "gauge", "Resident memory size in bytes.", process.WorkingSet64);
+        Append(text, VirtualMemory, "gauge", "Virtual memory size in bytes.", process.VirtualMemorySize64);
         if (OpenDescriptors() is { } open)
         {
-            Append(text, "process_open_fds", "gauge", "Number of open file descriptors.", open);
+            Append(text, OpenFds, "gauge", "Number of open file descriptors.", open);
         }
         if (OpenFileLimit.Current is { } limit)
         {
-            Append(text, "process_max_fds", "gauge", "Maximum number of open file descriptors.", limit);
+            Append(text, MaxFds, "gauge", "Maximum number of open file descriptors.", limit);
         }
-        Append(text, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+        Append(text, StartTime, "gauge", "Start time of the process since unix epoch in seconds.",
             new DateTimeOffset(process.StartTime.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0);
         return text.ToString();
     }

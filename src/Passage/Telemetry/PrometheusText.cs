@@ -1,8 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Passage.Telemetry;
 
@@ -12,31 +15,57 @@ namespace Passage.Telemetry;
 /// gauges. Observable instruments are read when rendering, and report their value as it is then.
 /// Tags become labels; Passage's tags are aggregate by design (no addresses, no destinations).
 /// </summary>
-public sealed class PrometheusText : IDisposable
+public sealed partial class PrometheusText : IDisposable
 {
     /// <summary>What a metric or label name may hold besides a leading digit (see <see cref="Name"/>).</summary>
     private static readonly SearchValues<char> s_nameCharacters = SearchValues.Create("_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
     private readonly MeterListener _listener = new();
     private readonly Lock _renderLock = new();
-    private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, long>> _values = new();
+    private readonly ConcurrentDictionary<Instrument, Family> _values = new();
+    // Each metric family's name and the instrument that has it: the first published.
+    private readonly ConcurrentDictionary<string, Instrument> _names = new(StringComparer.Ordinal);
 
     /// <summary>Starts collecting the instruments of <paramref name="meter"/>.</summary>
     public PrometheusText(Meter meter)
+        : this(meter, NullLogger.Instance, [])
+    {
+    }
+
+    /// <summary>
+    /// Starts collecting the instruments of <paramref name="meter"/>, leaving out any whose name as a Prometheus metric family
+    /// is in <paramref name="taken"/> (families rendered beside these) or is an earlier instrument's, each said once to
+    /// <paramref name="logger"/>.
+    /// </summary>
+    /// <remarks>
+    /// Two instruments can come to one name (<c>a.b</c> and <c>a_b</c>, a counter <c>a</c> and a gauge <c>a_total</c>), and
+    /// two families of one name make the exposition invalid: a scraper refuses the whole page, every other figure with it.
+    /// Not merged even where both have the same type: a series of one could have the same labels as one of the other.
+    /// </remarks>
+    internal PrometheusText(Meter meter, ILogger logger, IEnumerable<string> taken)
     {
         ArgumentNullException.ThrowIfNull(meter);
+        ArgumentNullException.ThrowIfNull(logger);
+        var reserved = taken.ToFrozenSet(StringComparer.Ordinal);
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter == meter && instrument is Counter<long> or UpDownCounter<long>
-                or ObservableCounter<long> or ObservableGauge<long> or ObservableUpDownCounter<long>)
+            if (instrument.Meter != meter || instrument is not (Counter<long> or UpDownCounter<long>
+                or ObservableCounter<long> or ObservableGauge<long> or ObservableUpDownCounter<long>))
             {
-                _values.TryAdd(instrument, new ConcurrentDictionary<string, long>(StringComparer.Ordinal));
-                listener.EnableMeasurementEvents(instrument);
+                return;
             }
+            var name = FamilyName(instrument);
+            if (reserved.Contains(name) || !_names.TryAdd(name, instrument))
+            {
+                NameTaken(logger, instrument.Name, meter.Name, name, _names.TryGetValue(name, out var owner) ? owner.Name : "another family");
+                return;
+            }
+            _values.TryAdd(instrument, new Family(name, instrument, new ConcurrentDictionary<string, long>(StringComparer.Ordinal)));
+            listener.EnableMeasurementEvents(instrument);
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            if (!_values.TryGetValue(instrument, out var series))
+            if (!_values.TryGetValue(instrument, out var family))
             {
                 return;
             }
@@ -52,11 +81,11 @@ public sealed class PrometheusText : IDisposable
             if (instrument.IsObservable)
             {
                 // A total (or a level) as of now, not an increment.
-                series[labels.ToString()] = value;
+                family.Series[labels.ToString()] = value;
             }
             else
             {
-                series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
+                family.Series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
             }
         });
         _listener.Start();
@@ -77,17 +106,10 @@ public sealed class PrometheusText : IDisposable
     {
         _listener.RecordObservableInstruments();
         var text = new StringBuilder();
-        foreach (var (instrument, series) in _values.OrderBy(v => v.Key.Name, StringComparer.Ordinal))
+        foreach (var (name, instrument, series) in _values.Values.OrderBy(f => f.Name, StringComparer.Ordinal))
         {
-            var isCounter = instrument is Counter<long> or ObservableCounter<long>;
-            var name = Name(instrument.Name);
-            if (instrument.Unit == "By" && !name.EndsWith("_bytes", StringComparison.Ordinal))
-            {
-                name += "_bytes";
-            }
-            name += isCounter ? "_total" : "";
             text.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(instrument.Description)).Append('\n');
-            text.Append("# TYPE ").Append(name).Append(isCounter ? " counter\n" : " gauge\n");
+            text.Append("# TYPE ").Append(name).Append(IsCounter(instrument) ? " counter\n" : " gauge\n");
             if (series.IsEmpty)
             {
                 text.Append(name).Append(" 0\n");
@@ -99,6 +121,29 @@ public sealed class PrometheusText : IDisposable
         }
         return text.ToString();
     }
+
+    /// <summary>Whether <paramref name="instrument"/> is rendered as a counter (else a gauge).</summary>
+    private static bool IsCounter(Instrument instrument) => instrument is Counter<long> or ObservableCounter<long>;
+
+    /// <summary>
+    /// The name of <paramref name="instrument"/>'s metric family: its name made a Prometheus name (<see cref="Name"/>), with
+    /// <c>_bytes</c> for a count of bytes and <c>_total</c> for a counter.
+    /// </summary>
+    private static string FamilyName(Instrument instrument)
+    {
+        var name = Name(instrument.Name);
+        if (instrument.Unit == "By" && !name.EndsWith("_bytes", StringComparison.Ordinal))
+        {
+            name += "_bytes";
+        }
+        return IsCounter(instrument) ? name + "_total" : name;
+    }
+
+    /// <summary>An instrument's figures, as one metric family: its name, the instrument, and its series by their labels.</summary>
+    private sealed record Family(string Name, Instrument Instrument, ConcurrentDictionary<string, long> Series);
+
+    [LoggerMessage(LogEvents.MetricNameTaken, LogLevel.Warning, "/metrics leaves out {Instrument} of meter {Meter}: its Prometheus name {Name} is {Owner}'s already, and a name shown twice makes scrapers refuse the whole page", EventName = "MetricNameTaken")]
+    private static partial void NameTaken(ILogger logger, string instrument, string meter, string name, string owner);
 
     /// <summary>
     /// <paramref name="name"/> (an instrument's or a tag's) as a Prometheus metric or label name: each character other than a

@@ -1,5 +1,8 @@
 using System.Diagnostics.Metrics;
+using System.Net;
+using Passage.Client;
 using Passage.Telemetry;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Telemetry;
 
@@ -52,5 +55,63 @@ public sealed class PrometheusTextTests
             + "# TYPE test_request_duration_x_total counter\n"
             + "test_request_duration_x_total{http_route=\"/a\\\"b\\\\c\\nd\",_2xx=\"yes\"} 1\n",
             text.Render());
+    }
+
+    /// <summary>
+    /// Instruments whose names become one Prometheus name (<c>a.b</c> and <c>a_b</c>; a counter <c>c</c> and a gauge
+    /// <c>c_total</c>; one named as a process figure) were each written as a family of that name, and a page with two families
+    /// of one name is refused whole by a scraper. The first keeps the name, and each one left out is said once.
+    /// </summary>
+    [Fact]
+    public async Task Instruments_that_come_to_one_name_show_once_and_each_one_left_out_is_said_once()
+    {
+        using var meter = new Meter("Passage.Tests.Prometheus." + Guid.NewGuid().ToString("N"));
+        var first = meter.CreateCounter<long>("test.a.b", "{item}", "first");
+        var second = meter.CreateCounter<long>("test.a_b", "{item}", "second");
+        var counter = meter.CreateCounter<long>("test.c", "{item}", "a counter");
+        var log = new RecordingLogger();
+        using var loggers = log.Factory();
+        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), meter, () => null, loggers);
+        first.Add(1);
+        second.Add(2);
+        counter.Add(3);
+        // After the listener began: published to it as they are created.
+        meter.CreateObservableGauge("test.c_total", () => 4L, "{item}", "a gauge");
+        meter.CreateObservableGauge("process.open_fds", () => 5L, "{descriptor}", "not the process's");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{admin.LocalEndpoint}"), Timeout = Timeouts.Default };
+
+        var page = await http.GetStringAsync("/metrics");
+        await http.GetStringAsync("/metrics");
+
+        var families = page.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).ToList();
+        Assert.Equal(families.Distinct().Count(), families.Count);
+        Assert.Contains("# HELP test_a_b_total first\n# TYPE test_a_b_total counter\ntest_a_b_total 1\n", page);
+        Assert.Contains("# TYPE test_c_total counter\ntest_c_total 3\n", page);
+        Assert.DoesNotContain("process_open_fds 5\n", page);
+        var left = log.Named("MetricNameTaken").Select(e => e.Message).ToList();
+        Assert.Equal(3, left.Count);
+        Assert.Contains(left, m => m.Contains("test.a_b of meter", StringComparison.Ordinal) && m.Contains("is test.a.b's already", StringComparison.Ordinal));
+        Assert.Contains(left, m => m.Contains("test.c_total of meter", StringComparison.Ordinal) && m.Contains("is test.c's already", StringComparison.Ordinal));
+        Assert.Contains(left, m => m.Contains("process.open_fds of meter", StringComparison.Ordinal));
+    }
+
+    /// <summary>Each of Passage's own meters, and the process figures after it, make a page where no name is given twice.</summary>
+    [Fact]
+    public void Passages_own_instruments_and_the_process_figures_never_share_a_name()
+    {
+        using var relay = new RelayMetrics();
+        using var client = new ClientMetrics(() => new RelayStates(1, 0, 0));
+        using var tunnel = new TunnelMetrics();
+        foreach (var meter in new[] { relay.Meter, client.Meter, tunnel.Meter })
+        {
+            var log = new RecordingLogger();
+            using var text = new PrometheusText(meter, log, ProcessMetrics.Names);
+            var page = text.Render() + ProcessMetrics.Render();
+
+            Assert.Empty(log.Named("MetricNameTaken"));
+            var families = page.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).ToList();
+            Assert.Equal(families.Distinct().Count(), families.Count);
+            Assert.Contains(families, f => f.StartsWith("passage_", StringComparison.Ordinal));
+        }
     }
 }
