@@ -53,7 +53,9 @@ internal static partial class KestrelHost
     /// write Critical lines at will, several per connection: measured, 50 from eight connections of 1,500 HEADERS and
     /// RST_STREAM each. An operator should still hear of it, as of an upstream that fails: at most
     /// <see cref="RapidResetLinesPerWindow"/> lines every 10 s, then one line counting those left out. Each stream that
-    /// reached the relay is counted too, refused <c>client_closed</c>.
+    /// reached the relay is counted too, refused <c>client_closed</c>. Kestrel's other HTTP/2 lines at Warning or above are
+    /// left as they come: 61 and 63 are Kestrel's own invariants failing, which no frame a client sends leads to, and the
+    /// flow-control queue's overflow (65), which a client that withholds WINDOW_UPDATE can cause, is Debug.
     /// </remarks>
     private sealed class KestrelLoggerFactory(ILoggerFactory inner) : ILoggerFactory
     {
