@@ -69,7 +69,7 @@ public sealed partial class AdminServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger<AdminServer>();
         // The process figures follow the meter's on the page, under names no instrument may then have.
         var prometheus = new PrometheusText(meter, logger, ProcessMetrics.Names);
-        var builder = KestrelHost.CreateBuilder(new RationedRefusals(loggerFactory, time ?? TimeProvider.System));
+        var builder = KestrelHost.CreateBuilder(loggerFactory, time);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -116,61 +116,6 @@ public sealed partial class AdminServer : IAsyncDisposable
 
     [LoggerMessage(LogEvents.AdminListening, LogLevel.Information, "admin listening on {Endpoint} (/metrics, /healthz)", EventName = "AdminListening")]
     private static partial void Listening(ILogger logger, IPEndPoint endpoint);
-
-    /// <summary>At most this many of Kestrel's lines for a connection refused beyond <see cref="MaxConnections"/> every 10 s.</summary>
-    internal const int RefusalLinesPerWindow = 10;
-
-    [LoggerMessage(LogEvents.AdminRefusalsSkipped, LogLevel.Warning, "{Count} more admin connections refused beyond the limit were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "AdminRefusalsSkipped")]
-    private static partial void RefusalsSkipped(ILogger logger, int count, int perWindow, int seconds);
-
-    /// <summary>
-    /// Passage's logger factory as the admin listener's Kestrel gets it: the same loggers, but Kestrel's line for a
-    /// connection refused beyond <see cref="MaxConnections"/> (event 24 of its connections, <c>ConnectionRejected</c>) within
-    /// a budget of <see cref="RefusalLinesPerWindow"/> every 10 s, then one line counting those left out.
-    /// </summary>
-    /// <remarks>
-    /// Kestrel writes that warning for every connection it refuses, so whoever could reach the port wrote lines at will
-    /// once the slots were full: measured, 29,719 lines in 3 s from one client opening and closing connections.
-    /// </remarks>
-    private sealed class RationedRefusals(ILoggerFactory inner, TimeProvider time) : ILoggerFactory
-    {
-        private const string ConnectionsCategory = "Microsoft.AspNetCore.Server.Kestrel.Connections";
-        private const int ConnectionRejected = 24;
-
-        private readonly LogBudget _refusals = new(RefusalLinesPerWindow, TimeSpan.FromSeconds(10), time);
-
-        public ILogger CreateLogger(string categoryName)
-        {
-            var logger = inner.CreateLogger(categoryName);
-            return categoryName == ConnectionsCategory ? new Rationed(logger, _refusals) : logger;
-        }
-
-        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
-
-        public void Dispose()
-        {
-            // Passage's factory, not the admin listener's to dispose.
-        }
-
-        /// <summary>Kestrel's connection lines, its refusals within <paramref name="budget"/>.</summary>
-        private sealed class Rationed(ILogger inner, LogBudget budget) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => inner.BeginScope(state);
-
-            public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (eventId.Id == ConnectionRejected
-                    && !budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RefusalsSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds)))
-                {
-                    return;
-                }
-                inner.Log(logLevel, eventId, state, exception, formatter);
-            }
-        }
-    }
 
     [LoggerMessage(LogEvents.AdminAcceptPaused, LogLevel.Warning, "admin: accept failed ({Error}: out of descriptors or memory); spare descriptors released for the process, and accepting paused {PauseMs} ms at a time until the spares can be held again", EventName = "AdminAcceptPaused")]
     private static partial void AcceptPaused(ILogger logger, SocketError error, double pauseMs);

@@ -64,7 +64,7 @@ internal static class LogEvents
     public const int TunnelLinesSkipped = 411;
     public const int TunnelBackendTimedOut = 412;
     public const int TunnelAnswerRefused = 413;
-    public const int AdminRefusalsSkipped = 414;
+    public const int RefusalLinesSkipped = 414;
     public const int TunnelLoopDetected = 416;
 
     public const int ClientRelayFailed = 500;

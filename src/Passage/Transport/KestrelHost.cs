@@ -21,15 +21,16 @@ internal static partial class KestrelHost
 {
     /// <summary>
     /// A builder with Kestrel and routing and nothing else: no configuration sources, no file
-    /// watching, logging through <paramref name="loggerFactory"/> (Passage's own).
+    /// watching, logging through <paramref name="loggerFactory"/> (Passage's own), the windows of its rationed lines
+    /// measured by <paramref name="time"/> (the system's clock when null).
     /// </summary>
-    public static WebApplicationBuilder CreateBuilder(ILoggerFactory loggerFactory)
+    public static WebApplicationBuilder CreateBuilder(ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();
         builder.Services.AddLogging();
-        builder.Services.AddSingleton<ILoggerFactory>(new KestrelLoggerFactory(loggerFactory));
+        builder.Services.AddSingleton<ILoggerFactory>(new KestrelLoggerFactory(loggerFactory, time ?? TimeProvider.System));
         return builder;
     }
 
@@ -44,11 +45,12 @@ internal static partial class KestrelHost
 
     /// <summary>
     /// Passage's logger factory as Kestrel gets it: the same loggers, but Kestrel's event 60 of HTTP/2
-    /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed, and the host's own
-    /// report of a failed start at Debug.
+    /// (<c>Http2QueueOperationsExceeded</c>) comes at Warning rather than Critical, and rationed, so does its event 24 of
+    /// connections (<c>ConnectionRejected</c>), and the host's own report of a failed start comes at Debug.
     /// </summary>
     /// <remarks>
-    /// That event is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
+    /// <para>
+    /// Event 60 is Kestrel's guard against rapid reset (CVE-2023-44487) doing its job: a client opened and reset streams
     /// faster than Kestrel could clear them, and its connection is closed (GOAWAY, INTERNAL_ERROR). So any client could
     /// write Critical lines at will, several per connection: measured, 50 from eight connections of 1,500 HEADERS and
     /// RST_STREAM each. An operator should still hear of it, as of an upstream that fails: at most
@@ -56,22 +58,33 @@ internal static partial class KestrelHost
     /// reached the relay is counted too, refused <c>client_closed</c>. Kestrel's other HTTP/2 lines at Warning or above are
     /// left as they come: 61 and 63 are Kestrel's own invariants failing, which no frame a client sends leads to, and the
     /// flow-control queue's overflow (65), which a client that withholds WINDOW_UPDATE can cause, is Debug.
+    /// </para>
+    /// <para>
+    /// Event 24 is written for every connection refused beyond a server's <c>MaxConcurrentConnections</c> (the admin
+    /// listener's, either tunnel end's), so whoever could reach the port wrote Warning lines at will once the slots were
+    /// full: measured at the admin listener, 29,719 lines in 3 s from one client opening and closing connections. At most
+    /// <see cref="RefusalLinesPerWindow"/> every 10 s, then one line counting those left out.
+    /// </para>
     /// </remarks>
-    private sealed class KestrelLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+    private sealed class KestrelLoggerFactory(ILoggerFactory inner, TimeProvider time) : ILoggerFactory
     {
         private const string Http2Category = "Microsoft.AspNetCore.Server.Kestrel.Http2";
         private const int QueueOperationsExceeded = 60;
+        private const string ConnectionsCategory = "Microsoft.AspNetCore.Server.Kestrel.Connections";
+        private const int ConnectionRejected = 24;
         private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
         private const int HostingStartupFailed = 11;
 
-        private readonly LogBudget _rapidResets = new(RapidResetLinesPerWindow, TimeSpan.FromSeconds(10), TimeProvider.System);
+        private readonly LogBudget _rapidResets = new(RapidResetLinesPerWindow, Window, time);
+        private readonly LogBudget _refusals = new(RefusalLinesPerWindow, Window, time);
 
         public ILogger CreateLogger(string categoryName)
         {
             var logger = inner.CreateLogger(categoryName);
             return categoryName switch
             {
-                Http2Category => new Relevelled(logger, QueueOperationsExceeded, LogLevel.Warning, _rapidResets),
+                Http2Category => new Relevelled(logger, QueueOperationsExceeded, LogLevel.Warning, (_rapidResets, RapidResetLinesSkipped)),
+                ConnectionsCategory => new Relevelled(logger, ConnectionRejected, LogLevel.Warning, (_refusals, RefusalLinesSkipped)),
                 // The host's "Hosting failed to start" comes with the whole stack of the exception StartAsync throws on
                 // to Passage's caller, which reports it in one line (a port already in use, say).
                 HostCategory => new Relevelled(logger, HostingStartupFailed, LogLevel.Debug),
@@ -88,9 +101,10 @@ internal static partial class KestrelHost
 
         /// <summary>
         /// One of Kestrel's or the host's events at another level: <paramref name="eventId"/> at <paramref name="level"/>,
-        /// and within <paramref name="budget"/> when one is given; every other event as it comes.
+        /// and, when <paramref name="ration"/> is given, within its budget, those left out said with its line; every other
+        /// event as it comes.
         /// </summary>
-        private sealed class Relevelled(ILogger inner, int eventId, LogLevel level, LogBudget? budget = null) : ILogger
+        private sealed class Relevelled(ILogger inner, int eventId, LogLevel level, (LogBudget Budget, SaySkipped Say)? ration = null) : ILogger
         {
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => inner.BeginScope(state);
@@ -103,7 +117,7 @@ internal static partial class KestrelHost
                 {
                     logLevel = level;
                     if (!inner.IsEnabled(logLevel)
-                        || (budget is not null && !budget.TryTakeWarning(inner, 0, static (l, count, b, _) => RapidResetLinesSkipped(l, count, b.PerWindow, (int)b.Window.TotalSeconds))))
+                        || (ration is var (budget, say) && !budget.TryTakeWarning(inner, say, static (l, count, b, say) => say(l, count, b.PerWindow, (int)b.Window.TotalSeconds))))
                     {
                         return;
                     }
@@ -113,9 +127,21 @@ internal static partial class KestrelHost
         }
     }
 
+    /// <summary>Writes the line counting <c>count</c> lines left out, at most <c>perWindow</c> being written every <c>seconds</c>.</summary>
+    private delegate void SaySkipped(ILogger logger, int count, int perWindow, int seconds);
+
+    /// <summary>The window of the rationed lines.</summary>
+    private static readonly TimeSpan Window = TimeSpan.FromSeconds(10);
+
     /// <summary>At most this many of Kestrel's rapid-reset lines every 10 s, per server.</summary>
     internal const int RapidResetLinesPerWindow = 10;
 
+    /// <summary>At most this many of Kestrel's lines for a connection refused beyond the connection limit every 10 s, per server.</summary>
+    internal const int RefusalLinesPerWindow = 10;
+
     [LoggerMessage(LogEvents.RapidResetLinesSkipped, LogLevel.Warning, "{Count} more HTTP/2 connections closed for resetting streams too fast were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RapidResetLinesSkipped")]
     private static partial void RapidResetLinesSkipped(ILogger logger, int count, int perWindow, int seconds);
+
+    [LoggerMessage(LogEvents.RefusalLinesSkipped, LogLevel.Warning, "{Count} more connections refused beyond the connection limit were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RefusalLinesSkipped")]
+    private static partial void RefusalLinesSkipped(ILogger logger, int count, int perWindow, int seconds);
 }

@@ -6,6 +6,7 @@ using Passage.Relay.Passthrough;
 using Passage.Telemetry;
 using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
+using Passage.Transport;
 
 namespace Passage.Tests.Telemetry;
 
@@ -101,7 +102,7 @@ public sealed class AdminServerTests
 
     /// <summary>
     /// Kestrel writes a warning for each connection it refuses beyond the limit, so that whoever could reach the port wrote
-    /// lines at will once the slots were full. At most <see cref="AdminServer.RefusalLinesPerWindow"/> are written per
+    /// lines at will once the slots were full. At most <see cref="KestrelHost.RefusalLinesPerWindow"/> are written per
     /// window, and the next one written after it is preceded by one line counting those left out.
     /// </summary>
     [Fact]
@@ -116,19 +117,19 @@ public sealed class AdminServerTests
         try
         {
             // Three windows' worth of refusals, all within the first window of the clock that does not move.
-            var beyond = AdminServer.RefusalLinesPerWindow * 3;
+            var beyond = KestrelHost.RefusalLinesPerWindow * 3;
             Assert.Equal(beyond, await ConnectAndCountClosedAsync(admin.LocalEndpoint, AdminServer.MaxConnections + beyond, held));
-            Assert.Equal(AdminServer.RefusalLinesPerWindow, log.Named("ConnectionRejected").Count);
-            Assert.Empty(log.Named("AdminRefusalsSkipped"));
+            Assert.Equal(KestrelHost.RefusalLinesPerWindow, log.Named("ConnectionRejected").Count);
+            Assert.Empty(log.Named("RefusalLinesSkipped"));
 
             // In the next window, the first refusal is written after the count of those left out.
             time.Advance(TimeSpan.FromSeconds(10));
             Assert.Equal(1, await ConnectAndCountClosedAsync(admin.LocalEndpoint, 1, held));
-            var skipped = Assert.Single(log.Named("AdminRefusalsSkipped"));
-            Assert.Equal(beyond - AdminServer.RefusalLinesPerWindow, skipped.Value("Count"));
-            Assert.Equal(AdminServer.RefusalLinesPerWindow + 1, log.Named("ConnectionRejected").Count);
-            var order = log.Entries.Select(e => e.Name).Where(n => n is "ConnectionRejected" or "AdminRefusalsSkipped").TakeLast(2);
-            Assert.Equal(["AdminRefusalsSkipped", "ConnectionRejected"], order);
+            var skipped = Assert.Single(log.Named("RefusalLinesSkipped"));
+            Assert.Equal(beyond - KestrelHost.RefusalLinesPerWindow, skipped.Value("Count"));
+            Assert.Equal(KestrelHost.RefusalLinesPerWindow + 1, log.Named("ConnectionRejected").Count);
+            var order = log.Entries.Select(e => e.Name).Where(n => n is "ConnectionRejected" or "RefusalLinesSkipped").TakeLast(2);
+            Assert.Equal(["RefusalLinesSkipped", "ConnectionRejected"], order);
         }
         finally
         {
