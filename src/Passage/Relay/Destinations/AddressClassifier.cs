@@ -185,6 +185,6 @@ internal static class AddressClassifier
         return otherwise;
     }
 
-    // RFC 6052 §2.1: 64:ff9b::/96.
-    private static ReadOnlySpan<byte> Nat64WellKnownPrefix => [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// <summary>RFC 6052 §2.1: the first 96 bits of 64:ff9b::/96.</summary>
+    internal static ReadOnlySpan<byte> Nat64WellKnownPrefix => [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0];
 }
