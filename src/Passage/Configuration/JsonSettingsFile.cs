@@ -23,6 +23,7 @@ namespace Passage.Configuration;
 internal static class JsonSettingsFile
 {
     private static readonly JsonDocumentOptions s_options = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+    private static readonly JsonReaderOptions s_readerOptions = new() { CommentHandling = s_options.CommentHandling, AllowTrailingCommas = s_options.AllowTrailingCommas };
 
     /// <summary>
     /// The configuration <paramref name="json"/> holds. Bytes that are no text throw <see cref="InvalidTextException"/>;
@@ -55,7 +56,8 @@ internal static class JsonSettingsFile
     /// without one): a file saved as UTF-16, as some editors and Windows tools write JSON, is read, not refused at its first
     /// byte. Comments and trailing commas are allowed, as the provider allows them.
     /// </summary>
-    /// <exception cref="InvalidTextException">The file holds bytes that are no text in its encoding.</exception>
+    /// <exception cref="InvalidTextException">The file holds bytes that are no text in its encoding, or a <c>\u</c> escape of
+    /// half a surrogate pair.</exception>
     /// <exception cref="JsonException">Broken JSON; its position is that in the file as saved (see <see cref="Parse(SettingsText)"/>).</exception>
     public static JsonDocument Parse(byte[] json) => Parse(Decode(json));
 
@@ -67,9 +69,10 @@ internal static class JsonSettingsFile
     /// </summary>
     private static JsonDocument Parse(SettingsText text)
     {
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(text.Text, s_options);
+            document = JsonDocument.Parse(text.Text, s_options);
         }
         catch (JsonException e) when (e.LineNumber is { } line && e.BytePositionInLine is { } position)
         {
@@ -77,6 +80,80 @@ internal static class JsonSettingsFile
             var cut = e.Message.IndexOf(" LineNumber:", StringComparison.Ordinal);
             throw new JsonException(cut > 0 ? e.Message[..cut] : e.Message, e.Path, line, text.FileBytesInLine(line, position), e);
         }
+        if (text.Text.Contains("\\u", StringComparison.Ordinal))
+        {
+            try
+            {
+                CheckEscapes(text);
+            }
+            catch
+            {
+                document.Dispose();
+                throw;
+            }
+        }
+        return document;
+    }
+
+    /// <summary>
+    /// Refuses a <c>\u</c> escape that is half a UTF-16 surrogate pair (<c>"\ud800"</c>), naming where it begins as the file
+    /// holds it. JSON's grammar allows one, but it is no character: the document's reader throws when the string is read,
+    /// and a settings file holding one failed every command that read it with an unhandled exception.
+    /// </summary>
+    /// <exception cref="InvalidTextException">A string or a key holds such an escape.</exception>
+    private static void CheckEscapes(SettingsText text)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(text.Text);
+        var reader = new Utf8JsonReader(utf8, s_readerOptions);
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped
+                && LoneSurrogate(reader.ValueSpan) is var at and >= 0)
+            {
+                // A string's token starts at its opening quote; the position is counted as the JSON reader counts it, then in
+                // the file's encoding. The escape is not quoted: it may be part of a secret.
+                var offset = (int)reader.TokenStartIndex + 1 + at;
+                var lineStart = utf8.AsSpan(0, offset).LastIndexOf((byte)'\n') + 1;
+                var line = utf8.AsSpan(0, lineStart).Count((byte)'\n');
+                throw new InvalidTextException(string.Create(CultureInfo.InvariantCulture,
+                    $"not valid text: line {line + 1}, byte {text.FileBytesInLine(line, offset - lineStart) + 1} begins a \\u escape of half a UTF-16 surrogate pair, which is no character"));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where in <paramref name="escaped"/>, a JSON string as written (its escapes well formed), the first <c>\u</c> escape
+    /// of a UTF-16 surrogate not in a pair begins; -1 when none does.
+    /// </summary>
+    private static int LoneSurrogate(ReadOnlySpan<byte> escaped)
+    {
+        for (var i = 0; i < escaped.Length; i++)
+        {
+            if (escaped[i] != (byte)'\\')
+            {
+                continue;
+            }
+            if (escaped[i + 1] != (byte)'u')
+            {
+                i++;
+                continue;
+            }
+            var unit = Unit(escaped.Slice(i + 2, 4));
+            if (char.IsHighSurrogate(unit) && i + 12 <= escaped.Length && escaped[i + 6] == (byte)'\\' && escaped[i + 7] == (byte)'u'
+                && char.IsLowSurrogate(Unit(escaped.Slice(i + 8, 4))))
+            {
+                i += 11;
+                continue;
+            }
+            if (char.IsSurrogate(unit))
+            {
+                return i;
+            }
+            i += 5;
+        }
+        return -1;
+
+        static char Unit(ReadOnlySpan<byte> hex) => (char)ushort.Parse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
     }
 
     /// <summary>
@@ -249,5 +326,8 @@ internal sealed record SettingsText(string Text, Encoding Encoding, int Preamble
     }
 }
 
-/// <summary>A settings file holding bytes that are no text in its encoding. The message says where, not which bytes.</summary>
+/// <summary>
+/// A settings file holding bytes that are no text in its encoding, or a <c>\u</c> escape that is no character. The message
+/// says where, not which bytes.
+/// </summary>
 internal sealed class InvalidTextException(string message) : FormatException(message);

@@ -607,6 +607,28 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A password written with a <c>\u</c> escape of half a surrogate pair is JSON, but no text: reading it threw, and
+    /// <c>config check</c> and every command given the file ended in an unhandled exception. It is an error naming where.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_refuses_an_escape_of_half_a_surrogate_pair_naming_where()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.Write("client.json", $$"""
+            { "client": { "relays": ["{{id}}@127.0.0.1:8443"], "http": ["127.0.0.1:0"],
+              "httpUsers": { "alice": "caf\ud800" } } }
+            """);
+
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"{file}: not valid text: line 2, byte 31 begins a \\u escape of half a UTF-16 surrogate pair", stderr);
+        Assert.DoesNotContain("Unhandled", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    /// <summary>
     /// The position of broken JSON counted the bytes of the text as UTF-8 whatever the file was saved in: in a UTF-16 file,
     /// half the bytes that lead to the problem. It counts them as the file holds them (its byte order mark on the first
     /// line), the same as before for UTF-8 without one.

@@ -58,4 +58,35 @@ public sealed class JsonSettingsFileTests
         var e = Assert.Throws<InvalidTextException>(() => JsonSettingsFile.Parse([.. "{ \"a\": \"caf"u8, 0xE9, .. "\" }"u8]));
         Assert.StartsWith("not valid UTF-8: line 1, byte 12 is no UTF-8 text; save the file as UTF-8", e.Message);
     }
+
+    /// <summary>
+    /// A <c>\u</c> escape of half a surrogate pair is JSON by its grammar, but no character: reading the string threw, and
+    /// every command given the file failed with an unhandled exception. It is refused, naming where the escape begins as
+    /// the file holds it (in a key too); a whole pair, and an escaped backslash before "u", are text.
+    /// </summary>
+    [Theory]
+    [InlineData("utf-8", "\"x\": \"ab\\ud800\"", 13)]
+    [InlineData("utf-8", "\"x\": \"ab\\udc00cd\"", 13)]
+    [InlineData("utf-8", "\"x\": \"é\\ud83d\\u0041\"", 13)]
+    [InlineData("utf-8", "\"\\ud800\": 1", 6)]
+    [InlineData("utf-16", "\"x\": \"ab\\ud800\"", 25)]
+    public void An_escape_of_half_a_surrogate_pair_is_refused_naming_where(string name, string member, int at)
+    {
+        var encoding = Encoding.GetEncoding(name);
+        byte[] json = [.. name == "utf-8" ? [] : encoding.GetPreamble(), .. encoding.GetBytes($"{{\n  \"relay\": {{\n    {member} }} }}")];
+
+        var e = Assert.Throws<InvalidTextException>(() => JsonSettingsFile.Read(json));
+
+        Assert.Equal($"not valid text: line 3, byte {at} begins a \\u escape of half a UTF-16 surrogate pair, which is no character", e.Message);
+        Assert.Throws<InvalidTextException>(() => JsonSettingsFile.Parse(json).Dispose());
+    }
+
+    [Fact]
+    public void An_escaped_surrogate_pair_and_an_escaped_backslash_before_u_are_text()
+    {
+        var configuration = JsonSettingsFile.Read("""{ "relay": { "a": "\ud83d\ude00", "b": "\\ud800", "c": "\u00e9" } }"""u8.ToArray());
+        Assert.Equal("\U0001F600", configuration["relay:a"]);
+        Assert.Equal("\\ud800", configuration["relay:b"]);
+        Assert.Equal("é", configuration["relay:c"]);
+    }
 }
