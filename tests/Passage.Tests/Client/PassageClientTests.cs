@@ -123,8 +123,10 @@ public sealed class PassageClientTests
             options => options with { MaxStreamsPerConnection = 1 },
             limits: new Passage.Relay.RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
         await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.TlsPort));
-        var connectTimeout = TimeSpan.FromSeconds(1);
-        var answerTimeout = TimeSpan.FromMilliseconds(300);
+        // The second connection's setup must begin within the answer timeout (the HTTP client starts it from its thread
+        // pool), and its handshake, once released, end within the connect timeout: room for a loaded machine.
+        var connectTimeout = TimeSpan.FromSeconds(3);
+        var answerTimeout = TimeSpan.FromMilliseconds(1500);
         using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
         var first = await link.OpenAsync("origin.test", echo.Port, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
@@ -152,8 +154,10 @@ public sealed class PassageClientTests
             // The next: never answered.
         });
         await using var tap = new TcpTap(new IPEndPoint(IPAddress.Loopback, relay.Address.Port));
-        var connectTimeout = TimeSpan.FromSeconds(1);
-        var answerTimeout = TimeSpan.FromMilliseconds(300);
+        // The second connection's setup must begin within the answer timeout (the HTTP client starts it from its thread
+        // pool), and its handshake, once released, end within the connect timeout: room for a loaded machine.
+        var connectTimeout = TimeSpan.FromSeconds(3);
+        var answerTimeout = TimeSpan.FromMilliseconds(1500);
         using var link = new RelayLink(new PeerAddress(relay.Address.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
         var first = await link.OpenAsync("origin.test", 443, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
