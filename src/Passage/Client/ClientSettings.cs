@@ -81,6 +81,7 @@ public static partial class ClientSettings
     {
         const string Expected = "an object of user: password pairs, e.g. { \"alice\": \"secret\" }";
         const int MaxBytes = 255;
+        const char Replacement = '\uFFFD';
         var users = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, user, password, layer) in reader.GetMap(setting, Expected))
         {
@@ -101,6 +102,12 @@ public static partial class ClientSettings
             else if (passwordBytes > MaxBytes)
             {
                 reader.AddError(key, $"the password is {passwordBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
+            }
+            else if (user.Contains(Replacement) || password.Contains(Replacement))
+            {
+                // The runtime reads an environment variable or an argument that is no UTF-8 (typed in Latin-1, say) with U+FFFD
+                // where the bytes were: the credential taken would be another than the one written, and no client could send it.
+                reader.AddError(key, $"the {(user.Contains(Replacement) ? "user name" : "password")} holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8", layer);
             }
             else
             {

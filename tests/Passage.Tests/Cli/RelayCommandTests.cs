@@ -607,6 +607,34 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// A password given in an environment variable that is no UTF-8 (typed in a Latin-1 terminal): the runtime reads the
+    /// variable with U+FFFD where the bytes were, and the proxy took a password other than the one written, one no client
+    /// could send. It is an error naming the variable, the password not echoed. The variable's bytes are set by a shell,
+    /// as the runtime would write any text given to it as UTF-8.
+    /// </summary>
+    [Fact]
+    public async Task Config_check_refuses_a_password_variable_that_is_not_utf8()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.Write("client.json", $$"""{ "client": { "relays": ["{{id}}@127.0.0.1:8443"], "http": ["127.0.0.1:0"] } }""");
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("PASSAGE__CLIENT__HTTPUSERS__alice=\"$(printf 'caf\\351')\" exec dotnet \"$0\" config check \"$1\"");
+        info.ArgumentList.Add(PassageProcess.EntryAssembly);
+        info.ArgumentList.Add(file);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(Timeouts.Default);
+        await process.WaitForExitAsync().WaitAsync(Timeouts.Default);
+
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("client.httpUsers.alice: the password holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8 (from PASSAGE__CLIENT__HTTPUSERS__alice)", stderr);
+        Assert.DoesNotContain("caf", stderr);
+        Assert.Equal("", await stdout);
+    }
+
+    /// <summary>
     /// A password written with a <c>\u</c> escape of half a surrogate pair is JSON, but no text: reading it threw, and
     /// <c>config check</c> and every command given the file ended in an unhandled exception. It is an error naming where.
     /// </summary>

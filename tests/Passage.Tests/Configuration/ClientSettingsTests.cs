@@ -103,6 +103,19 @@ public sealed class ClientSettingsTests
         Assert.DoesNotContain("é", error);
     }
 
+    /// <summary>U+FFFD is what the runtime reads where an argument or a variable held bytes that are no UTF-8.</summary>
+    [Theory]
+    [InlineData("alice", "caf\uFFFD", "client.socksUsers.alice: the password holds U+FFFD")]
+    [InlineData("al\uFFFDce", "secret", "client.socksUsers.al\uFFFDce: the user name holds U+FFFD")]
+    public void A_user_or_password_holding_the_replacement_character_is_an_error(string user, string password, string expected)
+    {
+        var (proxy, errors) = Read(Flags(("client:relays:0", Relay), ($"client:socksUsers:{user}", password)));
+        var error = Assert.Single(errors);
+        Assert.StartsWith(expected, error);
+        Assert.DoesNotContain("caf", error);
+        Assert.Empty(proxy.SocksUsers);
+    }
+
     [Fact]
     public void An_empty_password_from_the_flag_is_an_error_naming_the_key_and_the_flags()
     {
