@@ -90,40 +90,61 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
     /// word of a list member (<c>received-protocol RWS received-by [ RWS comment ]</c>); commas inside a comment, which
     /// may nest and quote, do not end a member.
     /// </summary>
+    /// <remarks>
+    /// A field value whose comments are not all closed is read again with every comma ending a member. The entries the
+    /// ends add come after the application's in the one field each end forwards, so a comment the application left open
+    /// took them in: its request went round until its growing Via passed a head bound, as if there were no check.
+    /// </remarks>
     internal static bool Names(StringValues via, string pseudonym)
     {
         foreach (var value in via)
         {
-            if (value is null)
+            if (value is not null && (Names(value, pseudonym, comments: true, out var closed) || (!closed && Names(value, pseudonym, comments: false, out _))))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a member of the one field value <paramref name="value"/> is received by <paramref name="pseudonym"/>; with
+    /// <paramref name="comments"/>, a comma inside a comment does not end a member, and <paramref name="closed"/> says
+    /// whether every comment was closed by the value's end (without, it is true).
+    /// </summary>
+    private static bool Names(string value, string pseudonym, bool comments, out bool closed)
+    {
+        var depth = 0;
+        var start = 0;
+        for (var i = 0; i <= value.Length; i++)
+        {
+            if (i == value.Length || (value[i] == ',' && depth == 0))
+            {
+                if (ReceivedBy(value.AsSpan(start, i - start)).Equals(pseudonym, StringComparison.OrdinalIgnoreCase))
+                {
+                    closed = true;
+                    return true;
+                }
+                start = i + 1;
+            }
+            else if (!comments)
             {
                 continue;
             }
-            var depth = 0;
-            var start = 0;
-            for (var i = 0; i <= value.Length; i++)
+            else if (value[i] == '\\' && depth > 0)
             {
-                if (i == value.Length || (value[i] == ',' && depth == 0))
-                {
-                    if (ReceivedBy(value.AsSpan(start, i - start)).Equals(pseudonym, StringComparison.OrdinalIgnoreCase))
-                    {
-                        return true;
-                    }
-                    start = i + 1;
-                }
-                else if (value[i] == '\\' && depth > 0)
-                {
-                    i++;
-                }
-                else if (value[i] == '(')
-                {
-                    depth++;
-                }
-                else if (value[i] == ')' && depth > 0)
-                {
-                    depth--;
-                }
+                i++;
+            }
+            else if (value[i] == '(')
+            {
+                depth++;
+            }
+            else if (value[i] == ')' && depth > 0)
+            {
+                depth--;
             }
         }
+        closed = depth == 0;
         return false;
     }
 

@@ -130,6 +130,9 @@ public sealed partial class TunnelIntermediaryTests(TunnelPairFixture fixture) :
     [InlineData("1.1 a (passage-0a1b2c3d)", false)]
     [InlineData("1.1 a (x, 1.1 passage-0a1b2c3d y)", false)]
     [InlineData("1.1 a (x \\) , 1.1 passage-0a1b2c3d y)", false)]
+    [InlineData("1.0 a (left open, 1.1 passage-0a1b2c3d", true)]
+    [InlineData("1.0 a (left open \\, 1.1 passage-0a1b2c3d, 2 passage-99999999", true)]
+    [InlineData("1.0 a ((closed once), 1.1 passage-0a1b2c3d", true)]
     [InlineData("1.1 passage-0a1b2c3d0", false)]
     [InlineData("passage-0a1b2c3d", false)]
     public void Via_names_the_pseudonym_only_as_an_entry_s_recipient(string via, bool names) =>
