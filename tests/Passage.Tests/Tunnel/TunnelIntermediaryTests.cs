@@ -113,6 +113,16 @@ public sealed partial class TunnelIntermediaryTests(TunnelPairFixture fixture) :
     }
 
     [Fact]
+    public async Task An_asterisk_form_OPTIONS_that_would_go_on_is_refused_501_at_the_client_end()
+    {
+        var before = Pair.Backend.Requests;
+        var head = await RawHttp1.SendHeadAsync(Pair.HttpPort, "OPTIONS * HTTP/1.1\r\nHost: service\r\nMax-Forwards: 1\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 501 ", head);
+        Assert.Contains("error=http_request_error", head, StringComparison.Ordinal);
+        Assert.Equal(before, Pair.Backend.Requests);
+    }
+
+    [Fact]
     public async Task An_OPTIONS_that_ends_at_the_client_end_is_answered_while_the_session_is_down()
     {
         await using var pair = await TunnelPair.StartAsync();
