@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Primitives;
 
 namespace Passage.Http;
 
@@ -12,13 +13,20 @@ internal static class MaxForwards
     /// <summary>The field's name.</summary>
     public const string Name = "Max-Forwards";
 
+    /// <summary>Whether a request of <paramref name="method"/> heeds Max-Forwards: OPTIONS and TRACE do, no other method.</summary>
+    public static bool Heeds(string method) => method is "OPTIONS" or "TRACE";
+
     /// <summary>
     /// The Max-Forwards of a request of <paramref name="method"/> whose Max-Forwards field lines hold
     /// <paramref name="values"/>. Null for any method but OPTIONS and TRACE, and when there is no Max-Forwards, or not one
     /// number (1*DIGIT, below 10^18): such a request goes on with the field unchanged.
     /// </summary>
-    public static long? Remaining(string method, IEnumerable<string?> values) =>
-        method is "OPTIONS" or "TRACE" && values.ToArray() is [{ Length: > 0 and <= 18 } value] && value.All(char.IsAsciiDigit)
+    /// <remarks>
+    /// Every request a proxy or a tunnel end serves is asked this, so the values come as <see cref="StringValues"/>, which
+    /// a caller holds without an allocation (as an <c>IEnumerable</c> they were boxed for every request).
+    /// </remarks>
+    public static long? Remaining(string method, StringValues values) =>
+        Heeds(method) && values.Count == 1 && values[0] is { Length: > 0 and <= 18 } value && value.All(char.IsAsciiDigit)
             ? long.Parse(value, CultureInfo.InvariantCulture)
             : null;
 }

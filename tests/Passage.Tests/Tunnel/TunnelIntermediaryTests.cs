@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
 
@@ -131,6 +133,28 @@ public sealed partial class TunnelIntermediaryTests(TunnelPairFixture fixture) :
         var head = await RawHttp1.SendHeadAsync(pair.HttpPort, "OPTIONS * HTTP/1.1\r\nHost: service\r\nMax-Forwards: 0\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 200 ", head);
         Assert.Contains("answered by the client end", head, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Each end asks every request whether it is answered here: one that goes on (a GET, its Via naming other hops) is let
+    /// through without an allocation.
+    /// </summary>
+    [Fact]
+    public async Task A_request_that_goes_on_is_let_through_without_allocating()
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = HttpMethods.Get;
+        context.Request.Protocol = "HTTP/1.1";
+        context.Request.Headers.Via = "1.0 upstream, 1.1 passage-99999999";
+        context.Request.Headers.MaxForwards = "3";
+        var hop = new Intermediary("client end", "passage-0a1b2c3d", NullLogger.Instance);
+        Assert.False(await hop.AnsweredHereAsync(context));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var answered = hop.AnsweredHereAsync(context);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(answered.IsCompletedSuccessfully);
+        Assert.False(await answered);
+        Assert.Equal(0, allocated);
     }
 
     [Theory]

@@ -60,8 +60,10 @@ internal sealed record ProxyRequestHead(
     /// may forward it; 0 makes this proxy the final recipient, which answers itself. Null for any other method, and
     /// when there is no Max-Forwards, or not one number (1*DIGIT, below 10^18): the request goes on with it unchanged.
     /// </summary>
-    public long? MaxForwards =>
-        Http.MaxForwards.Remaining(Method, Headers.Where(h => h.Name.Equals(Http.MaxForwards.Name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+    /// <remarks>Asked of every request: the field lines are looked for only when the method heeds them.</remarks>
+    public long? MaxForwards => Http.MaxForwards.Heeds(Method)
+        ? Http.MaxForwards.Remaining(Method, Headers.Where(h => h.Name.Equals(Http.MaxForwards.Name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).ToArray())
+        : null;
 
     /// <summary>Parses a whole head (ending with the empty line). Null, with a reason, when it is not one this proxy serves.</summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out string? error) => Parse(head, out _, out error);

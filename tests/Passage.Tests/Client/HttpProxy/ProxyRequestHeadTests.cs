@@ -53,6 +53,23 @@ public sealed class ProxyRequestHeadTests
     }
 
     /// <summary>
+    /// Max-Forwards is read for every request this proxy serves: for a method that ignores it (all but OPTIONS and TRACE),
+    /// reading it allocates nothing, whatever fields the head has.
+    /// </summary>
+    [Fact]
+    public void Max_forwards_of_a_method_that_ignores_it_is_read_without_allocating()
+    {
+        var head = Parse("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nMax-Forwards: 3\r\n\r\n", out var why);
+        Assert.True(head is not null, why);
+        _ = head.MaxForwards;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var maxForwards = head.MaxForwards;
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Null(maxForwards);
+        Assert.Equal(0, allocated);
+    }
+
+    /// <summary>
     /// This proxy's credentials are kept where they lie in the head, each field's value without its surrounding whitespace,
     /// and are no header: nothing of them is made text, nor goes on to the origin.
     /// </summary>
