@@ -69,7 +69,7 @@ public sealed partial class AdminServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger<AdminServer>();
         // The process figures follow the meter's on the page, under names no instrument may then have.
         var prometheus = new PrometheusText(meter, logger, ProcessMetrics.Names);
-        var builder = KestrelHost.CreateBuilder(loggerFactory, time);
+        var builder = KestrelHost.CreateBuilder("admin listener", loggerFactory, time);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -22,15 +22,16 @@ internal static partial class KestrelHost
     /// <summary>
     /// A builder with Kestrel and routing and nothing else: no configuration sources, no file
     /// watching, logging through <paramref name="loggerFactory"/> (Passage's own), the windows of its rationed lines
-    /// measured by <paramref name="time"/> (the system's clock when null).
+    /// measured by <paramref name="time"/> (the system's clock when null) and the lines counting those left out naming the
+    /// server as <paramref name="server"/> (<c>admin listener</c>): a process may run several, each with its own budget.
     /// </summary>
-    public static WebApplicationBuilder CreateBuilder(ILoggerFactory loggerFactory, TimeProvider? time = null)
+    public static WebApplicationBuilder CreateBuilder(string server, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();
         builder.Services.AddLogging();
-        builder.Services.AddSingleton<ILoggerFactory>(new KestrelLoggerFactory(loggerFactory, time ?? TimeProvider.System));
+        builder.Services.AddSingleton<ILoggerFactory>(new KestrelLoggerFactory(loggerFactory, time ?? TimeProvider.System, server));
         return builder;
     }
 
@@ -66,7 +67,7 @@ internal static partial class KestrelHost
     /// <see cref="RefusalLinesPerWindow"/> every 10 s, then one line counting those left out.
     /// </para>
     /// </remarks>
-    private sealed class KestrelLoggerFactory(ILoggerFactory inner, TimeProvider time) : ILoggerFactory
+    private sealed class KestrelLoggerFactory(ILoggerFactory inner, TimeProvider time, string server) : ILoggerFactory
     {
         private const string Http2Category = "Microsoft.AspNetCore.Server.Kestrel.Http2";
         private const int QueueOperationsExceeded = 60;
@@ -83,8 +84,8 @@ internal static partial class KestrelHost
             var logger = inner.CreateLogger(categoryName);
             return categoryName switch
             {
-                Http2Category => new Relevelled(logger, QueueOperationsExceeded, LogLevel.Warning, (_rapidResets, RapidResetLinesSkipped)),
-                ConnectionsCategory => new Relevelled(logger, ConnectionRejected, LogLevel.Warning, (_refusals, RefusalLinesSkipped)),
+                Http2Category => new Relevelled(logger, QueueOperationsExceeded, LogLevel.Warning, (_rapidResets, RapidResetLinesSkipped, server)),
+                ConnectionsCategory => new Relevelled(logger, ConnectionRejected, LogLevel.Warning, (_refusals, RefusalLinesSkipped, server)),
                 // The host's "Hosting failed to start" comes with the whole stack of the exception StartAsync throws on
                 // to Passage's caller, which reports it in one line (a port already in use, say).
                 HostCategory => new Relevelled(logger, HostingStartupFailed, LogLevel.Debug),
@@ -101,10 +102,10 @@ internal static partial class KestrelHost
 
         /// <summary>
         /// One of Kestrel's or the host's events at another level: <paramref name="eventId"/> at <paramref name="level"/>,
-        /// and, when <paramref name="ration"/> is given, within its budget, those left out said with its line; every other
-        /// event as it comes.
+        /// and, when <paramref name="ration"/> is given, within its budget, those left out said with its line, which names
+        /// the server; every other event as it comes.
         /// </summary>
-        private sealed class Relevelled(ILogger inner, int eventId, LogLevel level, (LogBudget Budget, SaySkipped Say)? ration = null) : ILogger
+        private sealed class Relevelled(ILogger inner, int eventId, LogLevel level, (LogBudget Budget, SaySkipped Say, string Server)? ration = null) : ILogger
         {
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => inner.BeginScope(state);
@@ -117,7 +118,7 @@ internal static partial class KestrelHost
                 {
                     logLevel = level;
                     if (!inner.IsEnabled(logLevel)
-                        || (ration is var (budget, say) && !budget.TryTakeWarning(inner, say, static (l, count, b, say) => say(l, count, b.PerWindow, (int)b.Window.TotalSeconds))))
+                        || (ration is var (budget, say, server) && !budget.TryTakeWarning(inner, (say, server), static (l, count, b, state) => state.say(l, count, state.server, b.PerWindow, (int)b.Window.TotalSeconds))))
                     {
                         return;
                     }
@@ -127,8 +128,8 @@ internal static partial class KestrelHost
         }
     }
 
-    /// <summary>Writes the line counting <c>count</c> lines left out, at most <c>perWindow</c> being written every <c>seconds</c>.</summary>
-    private delegate void SaySkipped(ILogger logger, int count, int perWindow, int seconds);
+    /// <summary>Writes the line counting <c>count</c> lines of <c>server</c> left out, at most <c>perWindow</c> being written every <c>seconds</c>.</summary>
+    private delegate void SaySkipped(ILogger logger, int count, string server, int perWindow, int seconds);
 
     /// <summary>The window of the rationed lines.</summary>
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(10);
@@ -139,9 +140,9 @@ internal static partial class KestrelHost
     /// <summary>At most this many of Kestrel's lines for a connection refused beyond the connection limit every 10 s, per server.</summary>
     internal const int RefusalLinesPerWindow = 10;
 
-    [LoggerMessage(LogEvents.RapidResetLinesSkipped, LogLevel.Warning, "{Count} more HTTP/2 connections closed for resetting streams too fast were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RapidResetLinesSkipped")]
-    private static partial void RapidResetLinesSkipped(ILogger logger, int count, int perWindow, int seconds);
+    [LoggerMessage(LogEvents.RapidResetLinesSkipped, LogLevel.Warning, "{Count} more HTTP/2 connections to the {Server} closed for resetting streams too fast were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RapidResetLinesSkipped")]
+    private static partial void RapidResetLinesSkipped(ILogger logger, int count, string server, int perWindow, int seconds);
 
-    [LoggerMessage(LogEvents.RefusalLinesSkipped, LogLevel.Warning, "{Count} more connections refused beyond the connection limit were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RefusalLinesSkipped")]
-    private static partial void RefusalLinesSkipped(ILogger logger, int count, int perWindow, int seconds);
+    [LoggerMessage(LogEvents.RefusalLinesSkipped, LogLevel.Warning, "{Count} more connections refused beyond the {Server}'s connection limit were not logged (at most {PerWindow} such lines every {Seconds} s)", EventName = "RefusalLinesSkipped")]
+    private static partial void RefusalLinesSkipped(ILogger logger, int count, string server, int perWindow, int seconds);
 }

@@ -93,7 +93,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 }
             }
         };
-        var builder = KestrelHost.CreateBuilder(loggerFactory);
+        var builder = KestrelHost.CreateBuilder("tunnel client end", loggerFactory);
         // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
         KestrelHost.StopOnlyByGrace(builder);
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -77,7 +77,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var connections = new BackendConnections(options.BackendConnectionLimit ?? OpenFileLimit.ConnectionsThatFit(2));
         var backends = new BackendInvokers(CreateBackendInvoker(options, connections), new HttpMessageInvoker(new ChunkedRequestHandler(options.MaxIdleTimeout, options.TcpNoDelay, connections)));
         var metrics = new TunnelMetrics();
-        var builder = KestrelHost.CreateBuilder(loggerFactory);
+        var builder = KestrelHost.CreateBuilder("tunnel server end", loggerFactory);
         // Requests in flight get the whole system.drainTimeout at a stop, not the host's 30 s.
         KestrelHost.StopOnlyByGrace(builder);
         builder.WebHost.UseSockets(sockets =>

@@ -43,7 +43,7 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
     public static async Task<Http2ConnectServer> StartAsync(ConnectOptions options, RequestDelegate handler, ILoggerFactory loggerFactory, RelayMetrics metrics)
     {
         var factory = new HandoffListenerFactory();
-        var builder = KestrelHost.CreateBuilder(loggerFactory);
+        var builder = KestrelHost.CreateBuilder("HTTP/2 CONNECT server", loggerFactory);
         builder.Services.AddSingleton<IConnectionListenerFactory>(factory);
         // The grace StopAsync is given is the only limit on a stop: the host's own (30 s by default, on the wall clock)
         // would cut the HTTP/2 tunnels before a longer drain deadline.
