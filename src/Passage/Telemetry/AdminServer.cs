@@ -102,12 +102,19 @@ public sealed partial class AdminServer : IAsyncDisposable
         {
             await app.StartAsync().ConfigureAwait(false);
         }
-        catch (IOException e) when (e.InnerException is AddressInUseException)
+        catch (Exception e)
         {
+            // Nothing started keeps listening to the meter: a caller that goes on after a failed start (an embedding
+            // application, say) would otherwise carry a listener measuring every instrument for good.
             await app.DisposeAsync().ConfigureAwait(false);
-            // Kestrel's words ("Failed to bind to address http://127.0.0.1:9100: address already in use.") name no
-            // listener, and a relay has several: said as the admin listener's other failures to bind are.
-            throw new IOException($"admin cannot listen on {endpoint}: address already in use", e);
+            prometheus.Dispose();
+            if (e is IOException { InnerException: AddressInUseException })
+            {
+                // Kestrel's words ("Failed to bind to address http://127.0.0.1:9100: address already in use.") name no
+                // listener, and a relay has several: said as the admin listener's other failures to bind are.
+                throw new IOException($"admin cannot listen on {endpoint}: address already in use", e);
+            }
+            throw;
         }
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
         Listening(logger, bound);

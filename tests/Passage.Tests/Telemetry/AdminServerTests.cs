@@ -101,6 +101,28 @@ public sealed class AdminServerTests
     }
 
     /// <summary>
+    /// A start that fails leaves nothing listening to the meter: the page's listener measured every instrument for good
+    /// after an admin listener that never started, in a process that went on (an embedding application).
+    /// </summary>
+    [Fact]
+    public async Task A_failed_start_stops_measuring_the_meter()
+    {
+        using var meter = new System.Diagnostics.Metrics.Meter($"Passage.Tests.Admin.{Guid.NewGuid():N}");
+        var counter = meter.CreateCounter<long>("passage.test.things");
+        await using (var started = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), meter, () => null, NullLoggerFactory.Instance))
+        {
+            Assert.True(counter.Enabled);
+        }
+        Assert.False(counter.Enabled);
+
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        await Assert.ThrowsAsync<IOException>(() => AdminServer.StartAsync((IPEndPoint)taken.LocalEndPoint!, meter, () => null, NullLoggerFactory.Instance));
+        Assert.False(counter.Enabled);
+    }
+
+    /// <summary>
     /// Kestrel writes a warning for each connection it refuses beyond the limit, so that whoever could reach the port wrote
     /// lines at will once the slots were full. At most <see cref="KestrelHost.RefusalLinesPerWindow"/> are written per
     /// window, and the next one written after it is preceded by one line counting those left out.
