@@ -103,10 +103,11 @@ public static partial class ClientSettings
             {
                 reader.AddError(key, $"the password is {passwordBytes} bytes long: RFC 1929 allows 1 to {MaxBytes}", layer);
             }
-            else if (user.Contains(Replacement) || password.Contains(Replacement))
+            else if (layer.Source is SettingsLayer.Environment or SettingsLayer.Flags && (user.Contains(Replacement) || password.Contains(Replacement)))
             {
                 // The runtime reads an environment variable or an argument that is no UTF-8 (typed in Latin-1, say) with U+FFFD
                 // where the bytes were: the credential taken would be another than the one written, and no client could send it.
+                // A settings file is decoded strictly (its bytes that are no text are refused), so one there was written so.
                 reader.AddError(key, $"the {(user.Contains(Replacement) ? "user name" : "password")} holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8", layer);
             }
             else

@@ -818,8 +818,11 @@ public sealed class ClientProcessTests
     public async Task Socks_authentication_failures_are_answered_and_passwords_are_compared_as_bytes()
     {
         var relay = new Passage.Identity.PeerAddress(Passage.Identity.NodeIdentity.Create().NodeId, "127.0.0.1", Loopback.ClosedPort());
-        // A password of one replacement character, the bytes EF BF BD.
-        var (client, socks, _) = await StartClientAsync(relay.ToString(), "--socks-user", "alice:\uFFFD");
+        // A password of one replacement character, the bytes EF BF BD: written so in a settings file (from a variable or a
+        // flag the character is refused, as standing for bytes that were no UTF-8).
+        using var directory = new TemporaryDirectory();
+        var settings = directory.Write("client.json", """{ "client": { "socksUsers": { "alice": "\uFFFD" } } }""");
+        var (client, socks, _) = await StartClientAsync(relay.ToString(), "--config", settings);
         await using var _ = client;
 
         async Task<byte[]> AnswerAsync(byte[] greeting, byte[]? authentication = null, int limit = int.MaxValue)

@@ -116,6 +116,15 @@ public sealed class ClientSettingsTests
         Assert.Empty(proxy.SocksUsers);
     }
 
+    /// <summary>A settings file is decoded strictly: a replacement character there was written so, and is a password like any.</summary>
+    [Fact]
+    public void A_password_holding_the_replacement_character_in_a_file_is_taken()
+    {
+        var (proxy, errors) = Read(JsonLayer("""{ "alice": "caf\uFFFD" }"""));
+        Assert.Empty(errors);
+        Assert.Equal("caf\uFFFD", proxy.SocksUsers["alice"]);
+    }
+
     [Fact]
     public void An_empty_password_from_the_flag_is_an_error_naming_the_key_and_the_flags()
     {
