@@ -5,14 +5,27 @@ namespace Passage.Tests.Infrastructure;
 /// <summary>The real curl binary, run with a time limit.</summary>
 internal static class Curl
 {
-    public static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunAsync(params string[] args)
+    public static Task<(int ExitCode, string StandardOutput, string StandardError)> RunAsync(params string[] args) => RunInAsync(null, args);
+
+    /// <summary>
+    /// As <see cref="RunAsync"/>, inside the network namespace <paramref name="networkNamespace"/> when given
+    /// (<c>ip netns exec</c>, see <see cref="NetworkNamespace"/>).
+    /// </summary>
+    public static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunInAsync(string? networkNamespace, params string[] args)
     {
-        var info = new ProcessStartInfo("curl")
+        var info = new ProcessStartInfo(networkNamespace is null ? "curl" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (networkNamespace is not null)
+        {
+            info.ArgumentList.Add("netns");
+            info.ArgumentList.Add("exec");
+            info.ArgumentList.Add(networkNamespace);
+            info.ArgumentList.Add("curl");
+        }
         info.ArgumentList.Add("--silent");
         info.ArgumentList.Add("--show-error");
         info.ArgumentList.Add("--max-time");

@@ -197,6 +197,12 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// <summary>Waits for the "admin listening on 127.0.0.1:PORT" line and returns the port.</summary>
     public Task<int> WaitForAdminPortAsync() => WaitForPortAsync(AdminMarker + "127.0.0.1:", _ => true);
 
+    /// <summary>
+    /// Waits for a line holding <paramref name="marker"/> (<c>connect-plain listening on 10.0.0.1:</c>, say: one door among
+    /// several on an address) and returns the port written right after it.
+    /// </summary>
+    public Task<int> WaitForPortAfterAsync(string marker) => WaitForPortAsync(marker, _ => true);
+
     private const string AdminMarker = "admin listening on ";
 
     private async Task<int> WaitForPortAsync(string marker, Func<string, bool> also)
