@@ -24,8 +24,8 @@ public sealed class ClientAdminTests
         public static async Task<AdminClient> StartAsync(string relay, IDictionary<string, string?>? environment = null)
         {
             var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"], environment);
-            var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
-            var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
+            var socks = await process.WaitForPortAfterAsync("socks listening on 127.0.0.1:");
+            var http = await process.WaitForPortAfterAsync("http-proxy listening on 127.0.0.1:");
             return new AdminClient(process, socks, http, await AdminScraper.ForAsync(process));
         }
 
@@ -34,13 +34,6 @@ public sealed class ClientAdminTests
             Admin.Dispose();
             await Process.DisposeAsync();
         }
-    }
-
-    private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
-    {
-        var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
-        var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
-        return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static long? Value(string metrics, string series) => AdminScraper.Value(metrics, series);

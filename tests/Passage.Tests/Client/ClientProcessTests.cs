@@ -18,8 +18,8 @@ public sealed class ClientProcessTests
         string relay, IDictionary<string, string?>? environment, params string[] extra)
     {
         var process = PassageProcess.Start(["client", "--relay", relay, "--socks", "127.0.0.1:0", "--http", "127.0.0.1:0", .. extra], environment);
-        var socks = await PortAfterAsync(process, "socks listening on 127.0.0.1:");
-        var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
+        var socks = await process.WaitForPortAfterAsync("socks listening on 127.0.0.1:");
+        var http = await process.WaitForPortAfterAsync("http-proxy listening on 127.0.0.1:");
         return (process, socks, http);
     }
 
@@ -103,13 +103,6 @@ public sealed class ClientProcessTests
         return [.. received];
     }
 
-    private static async Task<int> PortAfterAsync(PassageProcess process, string marker)
-    {
-        var line = await process.WaitForLineAsync(l => l.Contains(marker, StringComparison.Ordinal));
-        var rest = line[(line.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..];
-        return int.Parse(new string(rest.TakeWhile(char.IsAsciiDigit).ToArray()), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     /// <summary>
     /// <c>client.insecureOpen</c> in the configuration file lets a proxy that asks no credentials listen beyond loopback,
     /// as the flag does. The flags layer used to set it false whenever <c>--insecure-open</c> was not given, so the
@@ -125,7 +118,7 @@ public sealed class ClientProcessTests
             { "client": { "relays": ["{{relay}}"], "socks": ["0.0.0.0:0"], "http": ["off"], "insecureOpen": true } }
             """);
         await using var client = PassageProcess.Start(["client", "--config", file]);
-        await PortAfterAsync(client, "socks listening on 0.0.0.0:");
+        await client.WaitForPortAfterAsync("socks listening on 0.0.0.0:");
     }
 
     /// <summary>Each local connection holds two descriptors (its own and its relay's): under 1024 the cap comes down.</summary>
@@ -139,7 +132,7 @@ public sealed class ClientProcessTests
         // (1024 − 256 − 64) / (2 listeners × 2)
         Assert.Contains("client.maxConnections 4096 needs", line);
         Assert.Contains("using 176.", line);
-        await PortAfterAsync(client, "http-proxy listening on 127.0.0.1:");
+        await client.WaitForPortAfterAsync("http-proxy listening on 127.0.0.1:");
     }
 
     [Fact]
@@ -1025,7 +1018,7 @@ public sealed class ClientProcessTests
             // between the 200 and the ping: with 500 ms, the ping once found the tunnel closed already.
             environment: new Dictionary<string, string?> { ["PASSAGE__CLIENT__IDLETIMEOUT"] = "2s" });
         await using var _ = process;
-        var http = await PortAfterAsync(process, "http-proxy listening on 127.0.0.1:");
+        var http = await process.WaitForPortAfterAsync("http-proxy listening on 127.0.0.1:");
 
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, http));
