@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using Passage.Relay;
 using Passage.Relay.Connect;
+using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Passthrough;
 
 namespace Passage.Tests.Relay.Connect;
@@ -64,7 +65,7 @@ public sealed class Http1ConnectParserFuzzTests
         for (int i = 0; i < Mutations; i++)
         {
             var original = corpus[random.Next(corpus.Count)];
-            var mutated = Mutate(original, random);
+            var mutated = ByteMutations.Mutate(original, random, Interesting);
             var limits = random.Next(4) == 0
                 ? new Http1ParseLimits { MaxHeadBytes = random.Next(1, 200), MaxHeaderCount = random.Next(0, 5) }
                 : Http1ParseLimits.Default;
@@ -140,42 +141,5 @@ public sealed class Http1ConnectParserFuzzTests
         {
             throw new Xunit.Sdk.XunitException($"{context}: {e}");
         }
-    }
-
-    private static byte[] Mutate(byte[] original, Random random)
-    {
-        var bytes = new List<byte>(original);
-        int edits = random.Next(1, 4);
-        for (int e = 0; e < edits && bytes.Count > 0; e++)
-        {
-            int at = random.Next(bytes.Count);
-            switch (random.Next(7))
-            {
-                case 0:
-                    bytes[at] ^= (byte)(1 << random.Next(8));
-                    break;
-                case 1:
-                    bytes[at] = Interesting[random.Next(Interesting.Length)];
-                    break;
-                case 2:
-                    bytes.RemoveRange(at, bytes.Count - at);
-                    break;
-                case 3:
-                    bytes.InsertRange(at, Enumerable.Range(0, random.Next(1, 4)).Select(_ => Interesting[random.Next(Interesting.Length)]));
-                    break;
-                case 4:
-                    bytes.RemoveRange(at, Math.Min(random.Next(1, 8), bytes.Count - at));
-                    break;
-                case 5:
-                    // Repeat a stretch: duplicate fields, doubled line ends.
-                    bytes.InsertRange(at, bytes.GetRange(at, Math.Min(random.Next(1, 40), bytes.Count - at)));
-                    break;
-                default:
-                    bytes[at] = (byte)random.Next(256);
-                    break;
-            }
-        }
-
-        return [.. bytes];
     }
 }
