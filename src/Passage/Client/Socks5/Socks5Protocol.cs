@@ -111,13 +111,26 @@ internal static class Socks5Protocol
         consumed = 0;
         error = Reply.GeneralFailure;
         var reader = new SequenceReader<byte>(data);
-        if (!reader.TryRead(out var version) || !reader.TryRead(out var command) || !reader.TryRead(out var reserved) || !reader.TryRead(out var addressType))
+        // Each byte is judged as it comes: a request that no more bytes can make valid is refused now, not when it is whole.
+        if (!reader.TryRead(out var version))
         {
-            return version != 0 && version != Version ? ParseStatus.Invalid : ParseStatus.Incomplete;
+            return ParseStatus.Incomplete;
         }
-        if (version != Version || reserved != 0)
+        if (version != Version)
         {
             return ParseStatus.Invalid;
+        }
+        if (!reader.TryRead(out var command) || !reader.TryRead(out var reserved))
+        {
+            return ParseStatus.Incomplete;
+        }
+        if (reserved != 0)
+        {
+            return ParseStatus.Invalid;
+        }
+        if (!reader.TryRead(out var addressType))
+        {
+            return ParseStatus.Incomplete;
         }
         switch (addressType)
         {
