@@ -271,8 +271,15 @@ internal sealed record ProxyRequestHead(
         {
             port = defaultPort!.Value;
         }
-        error = null;
         host = HostPort.Normalize(Encoding.ASCII.GetString(bytes[range]));
+        if (PassageClient.AsRelaysRead(host, port) is null)
+        {
+            // A name the relay's host syntax refuses (an empty label, a numeric last one, only dots: empty once its last
+            // dot is dropped) is refused here, with the head, as any relay would refuse it: no tunnel is asked for it.
+            error = PassageClient.NotARelayHost;
+            return false;
+        }
+        error = null;
         return true;
     }
 
