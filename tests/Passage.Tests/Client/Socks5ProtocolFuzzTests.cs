@@ -20,7 +20,7 @@ public sealed class Socks5ProtocolFuzzTests
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     // Bytes that matter to the messages: versions, commands, address types, lengths, and what a domain name may not hold.
-    private static readonly byte[] Interesting = [0, 1, 2, 3, 4, 5, 6, 15, 16, 17, 0x7f, 0x80, 0xfe, 0xff, (byte)'.', (byte)':', (byte)'[', (byte)']', (byte)'%', (byte)'/', (byte)' ', (byte)'\r', (byte)'\n', (byte)'@'];
+    internal static readonly byte[] Interesting = [0, 1, 2, 3, 4, 5, 6, 15, 16, 17, 0x7f, 0x80, 0xfe, 0xff, (byte)'.', (byte)':', (byte)'[', (byte)']', (byte)'%', (byte)'/', (byte)' ', (byte)'\r', (byte)'\n', (byte)'@'];
 
     /// <summary>A parse's verdict and everything it gave back, comparable as a whole.</summary>
     private sealed record Verdict(ParseStatus Status, int Consumed, string Result);
