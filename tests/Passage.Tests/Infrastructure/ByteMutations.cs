@@ -2,7 +2,8 @@ namespace Passage.Tests.Infrastructure;
 
 /// <summary>
 /// Seeded mutations of a valid message, for the parsers' fuzz tests: one to three edits among flipped bits, bytes the
-/// grammar cares about, cuts, insertions, deleted and repeated stretches, and random bytes. The same seed gives the same
+/// grammar cares about, cuts, insertions, deleted and repeated stretches, length-like bytes set to an extreme or off by
+/// one, and random bytes. The same seed gives the same
 /// mutations, so that a failure names the input that made it.
 /// </summary>
 internal static class ByteMutations
@@ -15,7 +16,7 @@ internal static class ByteMutations
         for (var e = 0; e < edits && bytes.Count > 0; e++)
         {
             var at = random.Next(bytes.Count);
-            switch (random.Next(7))
+            switch (random.Next(8))
             {
                 case 0:
                     bytes[at] ^= (byte)(1 << random.Next(8));
@@ -35,6 +36,10 @@ internal static class ByteMutations
                 case 5:
                     // Repeat a stretch: duplicate fields, doubled line ends, a length byte twice.
                     bytes.InsertRange(at, bytes.GetRange(at, Math.Min(random.Next(1, 40), bytes.Count - at)));
+                    break;
+                case 6:
+                    // Length-like fields: extremes and off by one around the value there.
+                    bytes[at] = random.Next(4) switch { 0 => 0, 1 => 0xFF, 2 => (byte)(bytes[at] + 1), _ => (byte)(bytes[at] - 1) };
                     break;
                 default:
                     bytes[at] = (byte)random.Next(256);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Passage.Relay.Passthrough;
+using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Relay.Passthrough;
 
@@ -12,6 +13,9 @@ public sealed class ClientHelloParserFuzzTests
     private const int Seed = 20_251_122;
     private const int Mutations = 20_000;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    // A binary format: any byte may matter.
+    private static readonly byte[] AnyByte = [.. Enumerable.Range(0, 256).Select(b => (byte)b)];
 
     [Fact]
     public async Task Mutated_real_hellos_never_throw_and_do_not_depend_on_segmentation()
@@ -58,7 +62,7 @@ public sealed class ClientHelloParserFuzzTests
         for (int i = 0; i < Mutations; i++)
         {
             var original = corpus[random.Next(corpus.Count)];
-            var mutated = Mutate(original, random);
+            var mutated = ByteMutations.Mutate(original, random, AnyByte);
             int max = random.Next(4) == 0 ? random.Next(0, 2000) : ClientHelloParser.DefaultMaxHandshakeBytes;
             string context = $"seed {Seed}, mutation {i}, {mutated.Length} bytes, bound {max}";
 
@@ -104,42 +108,5 @@ public sealed class ClientHelloParserFuzzTests
         {
             throw new Xunit.Sdk.XunitException($"{context}: {e}");
         }
-    }
-
-    private static byte[] Mutate(byte[] original, Random random)
-    {
-        var bytes = new List<byte>(original);
-        int edits = random.Next(1, 4);
-        for (int e = 0; e < edits && bytes.Count > 0; e++)
-        {
-            int at = random.Next(bytes.Count);
-            switch (random.Next(7))
-            {
-                case 0:
-                    bytes[at] ^= (byte)(1 << random.Next(8));
-                    break;
-                case 1:
-                    bytes[at] = (byte)random.Next(256);
-                    break;
-                case 2:
-                    bytes.RemoveRange(at, bytes.Count - at);
-                    break;
-                case 3:
-                    bytes.InsertRange(at, Enumerable.Range(0, random.Next(1, 8)).Select(_ => (byte)random.Next(256)));
-                    break;
-                case 4:
-                    bytes.RemoveRange(at, Math.Min(random.Next(1, 16), bytes.Count - at));
-                    break;
-                case 5:
-                    bytes.InsertRange(at, bytes.GetRange(at, Math.Min(random.Next(1, 32), bytes.Count - at)));
-                    break;
-                default:
-                    // Length-like fields: extremes and off-by-one around the current value.
-                    bytes[at] = random.Next(4) switch { 0 => 0, 1 => 0xFF, 2 => (byte)(bytes[at] + 1), _ => (byte)(bytes[at] - 1) };
-                    break;
-            }
-        }
-
-        return [.. bytes];
     }
 }
