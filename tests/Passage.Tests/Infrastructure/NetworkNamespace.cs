@@ -7,8 +7,10 @@ namespace Passage.Tests.Infrastructure;
 /// <summary>
 /// A network namespace of its own, joined to the test's namespace by a veth pair on a /30 of 10.213.0.0/16: a host with
 /// an address of its own, where on loopback every client, relay and destination is 127.0.0.1. The test's end of the
-/// pair holds <see cref="HostAddress"/>, the namespace's end <see cref="Address"/>. Needs root and iproute2 on Linux
-/// (<see cref="IsAvailable"/>). The namespace and both ends of the pair are deleted on dispose, whatever the test did.
+/// pair holds <see cref="HostAddress"/>, the namespace's end <see cref="Address"/>. Needs root with the capabilities to
+/// make one, and iproute2, on Linux (<see cref="WhyUnavailable"/>; tests skip, saying so, with
+/// <see cref="NetworkNamespaceFactAttribute"/>). The namespace and both ends of the pair are deleted on dispose, whatever
+/// the test did.
 /// </summary>
 internal sealed class NetworkNamespace : IDisposable
 {
@@ -35,18 +37,44 @@ internal sealed class NetworkNamespace : IDisposable
     /// <summary>The address of the namespace's end: what a server in the test's namespace sees a client in it come from.</summary>
     public IPAddress Address { get; }
 
-    /// <summary>Whether namespaces can be made here: Linux, root, and the <c>ip</c> program.</summary>
-    public static bool IsAvailable => OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess && IpProgram is not null;
-
+    // Read before WhyUnavailable, which is initialized from it.
     private static string? IpProgram { get; } =
         new[] { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" }.FirstOrDefault(File.Exists);
+
+    /// <summary>Whether namespaces can be made here (see <see cref="WhyUnavailable"/>).</summary>
+    public static bool IsAvailable => WhyUnavailable is null;
+
+    /// <summary>
+    /// Why no namespace can be made here, null when one can: it takes Linux, the <c>ip</c> program, and root with
+    /// CAP_SYS_ADMIN (<c>ip netns add</c> mounts) and CAP_NET_ADMIN (the veth pair). Root alone is not enough: a
+    /// container's root lacks both unless given them, and every <c>ip netns add</c> there fails.
+    /// </summary>
+    public static string? WhyUnavailable { get; } =
+        !OperatingSystem.IsLinux() ? "network namespaces need Linux"
+        : !Environment.IsPrivilegedProcess ? "network namespaces need root"
+        : IpProgram is null ? "network namespaces need iproute2 (the ip program)"
+        : !HasCapabilities(SysAdmin, NetAdmin) ? "network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN, which this root lacks (a container's, say)"
+        : null;
+
+    // Capability numbers, linux/capability.h.
+    private const int NetAdmin = 12;
+    private const int SysAdmin = 21;
+
+    // Whether the process's effective set (the CapEff line of /proc/self/status, a hexadecimal mask) holds each capability.
+    private static bool HasCapabilities(params int[] capabilities)
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal));
+        return line is not null
+            && ulong.TryParse(line.AsSpan("CapEff:".Length).Trim(), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var effective)
+            && capabilities.All(c => (effective & (1UL << c)) != 0);
+    }
 
     /// <summary>Creates a namespace with its end of a fresh veth pair up, and the test's end up beside it.</summary>
     public static NetworkNamespace Create()
     {
         if (!IsAvailable)
         {
-            throw new InvalidOperationException("network namespaces need Linux, root and iproute2");
+            throw new InvalidOperationException(WhyUnavailable);
         }
         var (hostAddress, address) = FreeSubnet();
         var suffix = Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()));

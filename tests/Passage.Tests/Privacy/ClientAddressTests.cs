@@ -15,20 +15,16 @@ namespace Passage.Tests.Privacy;
 /// Each path checks that the destination was reached from 127.0.0.1, that the client's address is nowhere in its bytes
 /// (no Forwarded, X-Forwarded-For, PROXY header, ...), and that no line of a Passage log at the default level names the
 /// client (the README's promise for logs, see <see cref="AssertClientUnknownAsync"/>). Skipped where namespaces cannot
-/// be made (not Linux, not root, no iproute2); CI runs as root and installs iproute2.
+/// be made (<see cref="NetworkNamespace.WhyUnavailable"/>); CI runs as root and installs iproute2.
 /// </summary>
 public sealed class ClientAddressTests
 {
     private const string Credentials = "alice:wonder";
 
     /// <summary>The control: without Passage between them the destination does see the client, so the checks below can fail.</summary>
-    [Fact]
+    [NetworkNamespaceFact]
     public async Task A_destination_reached_straight_from_the_namespace_sees_the_client_address()
     {
-        if (!NetworkNamespace.IsAvailable)
-        {
-            return;
-        }
         using var network = NetworkNamespace.Create();
         await using var origin = new RecordingOrigin(network.HostAddress);
 
@@ -40,13 +36,9 @@ public sealed class ClientAddressTests
         Assert.Equal(network.Address, connection.Peer.Address);
     }
 
-    [Fact]
+    [NetworkNamespaceFact]
     public async Task Through_the_connect_relay_plain_and_over_tls_the_destination_sees_the_relay_not_the_client()
     {
-        if (!NetworkNamespace.IsAvailable)
-        {
-            return;
-        }
         using var network = NetworkNamespace.Create();
         await using var origin = new RecordingOrigin();
         using var directory = new TemporaryDirectory();
@@ -69,13 +61,9 @@ public sealed class ClientAddressTests
         await AssertClientUnknownAsync(network, origin, 2, [relay]);
     }
 
-    [Fact]
+    [NetworkNamespaceFact]
     public async Task Through_the_passthrough_relay_the_destination_sees_the_relay_not_the_client()
     {
-        if (!NetworkNamespace.IsAvailable)
-        {
-            return;
-        }
         using var network = NetworkNamespace.Create();
         await using var tlsOrigin = await TestOrigin.StartAsync("origin.test");
         // The destination's door: what reaches the TLS origin passes here first, as the relay sent it.
@@ -93,13 +81,9 @@ public sealed class ClientAddressTests
         await AssertClientUnknownAsync(network, origin, 1, [relay]);
     }
 
-    [Fact]
+    [NetworkNamespaceFact]
     public async Task Through_the_client_and_a_relay_the_destination_sees_the_relay_not_the_application()
     {
-        if (!NetworkNamespace.IsAvailable)
-        {
-            return;
-        }
         using var network = NetworkNamespace.Create();
         await using var origin = new RecordingOrigin();
         await using var relay = await RelayProcess.StartAsync();
@@ -125,12 +109,12 @@ public sealed class ClientAddressTests
         await AssertClientUnknownAsync(network, origin, 3, [client, relay.Process]);
     }
 
-    [Fact]
+    [NetworkNamespaceFact]
     public Task Through_the_tunnel_the_backend_does_not_learn_the_application_address() =>
         RequestThroughTunnelAsync(addForwarded: false, (network, backend, ends) => AssertClientUnknownAsync(network, backend, 1, ends));
 
     /// <summary>What the README says <c>system.addForwarded</c> does, and proof that the check of the bytes above can fail.</summary>
-    [Fact]
+    [NetworkNamespaceFact]
     public Task Through_the_tunnel_with_add_forwarded_the_backend_is_told_the_application_address() =>
         RequestThroughTunnelAsync(addForwarded: true, async (network, backend, _) =>
         {
@@ -146,10 +130,6 @@ public sealed class ClientAddressTests
     /// </summary>
     private static async Task RequestThroughTunnelAsync(bool addForwarded, Func<NetworkNamespace, RecordingOrigin, PassageProcess[], Task> check)
     {
-        if (!NetworkNamespace.IsAvailable)
-        {
-            return;
-        }
         using var network = NetworkNamespace.Create();
         await using var backend = new RecordingOrigin();
         await using var pair = await TunnelPair.StartAsync(backendPort: backend.Port);
