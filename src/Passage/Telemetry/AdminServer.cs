@@ -106,8 +106,8 @@ public sealed partial class AdminServer : IAsyncDisposable
         {
             // Nothing started keeps listening to the meter: a caller that goes on after a failed start (an embedding
             // application, say) would otherwise carry a listener measuring every instrument for good.
-            await app.DisposeAsync().ConfigureAwait(false);
             prometheus.Dispose();
+            await app.DisposeAsync().ConfigureAwait(false);
             if (e is IOException { InnerException: AddressInUseException })
             {
                 // Kestrel's words ("Failed to bind to address http://127.0.0.1:9100: address already in use.") name no

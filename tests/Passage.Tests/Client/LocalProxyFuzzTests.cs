@@ -71,6 +71,7 @@ public sealed class LocalProxyFuzzTests
             $"OPTIONS http://origin.test:{port} HTTP/1.1\r\nMax-Forwards: 0\r\n\r\n",
         ];
         var answered = 0;
+        var total = 0;
         await Task.Run(async () =>
         {
             // The random sample, then the hosts at the edge of what a relay reads, which random edits seldom make.
@@ -83,6 +84,7 @@ public sealed class LocalProxyFuzzTests
                 .Select(_ => ByteMutations.Mutate(Encoding.UTF8.GetBytes(corpus[random.Next(corpus.Length)]), random, ProxyRequestHeadFuzzTests.Interesting))
                 .Concat(edges.Select(Encoding.ASCII.GetBytes))
                 .ToList();
+            total = samples.Count;
             foreach (var (sent, i) in samples.Select((s, i) => (s, i)))
             {
                 var context = $"seed {Seed}, sample {i}: {Encoding.Latin1.GetString(sent).ReplaceLineEndings("|")}";
@@ -103,7 +105,8 @@ public sealed class LocalProxyFuzzTests
             }
         }).WaitAsync(Bound);
 
-        Assert.InRange(answered, 1, Samples);
+        // Both ways were taken: heads answered, and heads that never ended.
+        Assert.InRange(answered, 1, total - 1);
         path.AssertNoFault();
         await path.AssertServesAsync(Encoding.ASCII.GetBytes($"CONNECT origin.test:{path.Echo.Port} HTTP/1.1\r\nHost: origin.test:{path.Echo.Port}\r\n\r\n"), false);
     }
