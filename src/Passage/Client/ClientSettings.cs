@@ -108,7 +108,7 @@ public static partial class ClientSettings
                 // The runtime reads an environment variable or an argument that is no UTF-8 (typed in Latin-1, say) with U+FFFD
                 // where the bytes were: the credential taken would be another than the one written, and no client could send it.
                 // A settings file is decoded strictly (its bytes that are no text are refused), so one there was written so.
-                reader.AddError(key, $"the {(user.Contains(Replacement) ? "user name" : "password")} holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8", layer);
+                reader.AddError(key, $"the {(user.Contains(Replacement) ? "user name" : "password")} holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8 (a settings file takes the character itself, if it is meant)", layer);
             }
             else
             {

@@ -629,7 +629,7 @@ public sealed class RelayCommandTests
         await process.WaitForExitAsync().WaitAsync(Timeouts.Default);
 
         Assert.Equal(1, process.ExitCode);
-        Assert.Contains("client.httpUsers.alice: the password holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8 (from PASSAGE__CLIENT__HTTPUSERS__alice)", stderr);
+        Assert.Contains("client.httpUsers.alice: the password holds U+FFFD, which stands for bytes that are no UTF-8 text: give it as UTF-8 (a settings file takes the character itself, if it is meant) (from PASSAGE__CLIENT__HTTPUSERS__alice)", stderr);
         Assert.DoesNotContain("caf", stderr);
         Assert.Equal("", await stdout);
     }
