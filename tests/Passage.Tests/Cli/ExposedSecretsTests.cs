@@ -218,14 +218,10 @@ public sealed class ExposedSecretsTests
     /// group passage, mode 0640) is how a service is given one: no warning. Readable by anyone, it is, with a fix that
     /// does not lock the service out.
     /// </summary>
-    [Fact]
+    [RootFact("giving a file to another user")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Another_users_file_read_through_its_group_is_not_too_open_but_one_anyone_may_read_is()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
-        {
-            // Giving the file away needs root.
-            return;
-        }
         using var directory = new TemporaryDirectory();
         var file = directory.Write("tokens", "token-one\n");
         File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);

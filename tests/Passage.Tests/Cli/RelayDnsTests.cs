@@ -67,14 +67,9 @@ public sealed class RelayDnsTests
     /// first; with a shorter resolver timeout, always 502. The relay tells the two apart by how long the lookup took.
     /// Here the relay runs in a mount namespace whose resolv.conf names a server on port 53 of a loopback address.
     /// </summary>
-    [Fact]
+    [MountNamespaceFact("port 53 and a resolv.conf of its own")]
     public async Task Through_the_system_resolver_a_silent_server_is_504_dns_timeout_and_a_failing_one_502_dns_error()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
-        {
-            // Port 53 and a mount namespace of its own need root.
-            return;
-        }
         var address = new IPAddress([127, 0, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
         await using var dns = new TestDnsServer(new IPEndPoint(address, 53));
         dns.Silent["silent.passage.test"] = true;

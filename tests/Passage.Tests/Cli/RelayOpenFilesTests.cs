@@ -266,14 +266,9 @@ public sealed partial class RelayOpenFilesTests
     /// answered as above. (The relay has looked a name up before: loading the code that does so took descriptors of its
     /// own, once.)
     /// </summary>
-    [Fact]
+    [MountNamespaceFact("port 53 and a resolv.conf of its own")]
     public async Task With_fewer_descriptors_free_than_getaddrinfo_holds_the_system_resolver_is_not_called()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
-        {
-            // Port 53 and a mount namespace of its own need root.
-            return;
-        }
         await using var dns = SystemResolverDns();
         await using var echo = new EchoServer();
         using var directory = new TemporaryDirectory();
@@ -291,14 +286,9 @@ public sealed partial class RelayOpenFilesTests
     /// below the headroom for one more lookup but not for two, a second name is not looked up (before, each lookup
     /// checked for room for itself alone, and the 32 could together take 96 descriptors of the headroom).
     /// </summary>
-    [Fact]
+    [MountNamespaceFact("port 53 and a resolv.conf of its own")]
     public async Task A_lookup_is_not_admitted_to_the_descriptors_another_lookup_running_may_take()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
-        {
-            // Port 53 and a mount namespace of its own need root.
-            return;
-        }
         await using var dns = SystemResolverDns();
         dns.Silent["silent.test"] = true;
         await using var echo = new EchoServer();
@@ -327,14 +317,9 @@ public sealed partial class RelayOpenFilesTests
     /// the headroom (the tunnel refused 503 there, at its dial), is then dialled at 127.0.0.1, where ::1 came first
     /// when the probe took the headroom.
     /// </summary>
-    [Fact]
+    [MountNamespaceFact("a hosts file of its own", Ipv6 = true)]
     public async Task Out_of_descriptors_for_its_route_probe_the_own_resolver_puts_ipv4_first()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare") || !Socket.OSSupportsIPv6)
-        {
-            // A hosts file of its own needs a mount namespace, and so root.
-            return;
-        }
         const int Limit = 320;
         await using var echo = new EchoServer();
         var (v4, v6) = ListenersOnOnePort();

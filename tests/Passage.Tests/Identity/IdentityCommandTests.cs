@@ -125,14 +125,9 @@ public sealed class IdentityCommandTests : IDisposable
     /// to go (a shared directory) would have the key replace whatever file of this user's it names. The link's target is
     /// left as it was, and the error says why.
     /// </summary>
-    [Fact]
+    [RootFact("giving a link to another user")]
     public async Task KeygenForceDoesNotWriteThroughAnotherUsersLink()
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
-        {
-            // Giving the link away needs root.
-            return;
-        }
         var target = Path.Combine(_directory.File("secrets"), "node.pem");
         var first = await PassageProcess.RunAsync(["keygen", "--out", target], Timeout);
         Assert.True(first.ExitCode == 0, first.StandardError);

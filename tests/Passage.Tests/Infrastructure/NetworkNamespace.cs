@@ -50,24 +50,8 @@ internal sealed class NetworkNamespace : IDisposable
     /// container's root lacks both unless given them, and every <c>ip netns add</c> there fails.
     /// </summary>
     public static string? WhyUnavailable { get; } =
-        !OperatingSystem.IsLinux() ? "network namespaces need Linux"
-        : !Environment.IsPrivilegedProcess ? "network namespaces need root"
-        : IpProgram is null ? "network namespaces need iproute2 (the ip program)"
-        : !HasCapabilities(SysAdmin, NetAdmin) ? "network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN, which this root lacks (a container's, say)"
-        : null;
-
-    // Capability numbers, linux/capability.h.
-    private const int NetAdmin = 12;
-    private const int SysAdmin = 21;
-
-    // Whether the process's effective set (the CapEff line of /proc/self/status, a hexadecimal mask) holds each capability.
-    private static bool HasCapabilities(params int[] capabilities)
-    {
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal));
-        return line is not null
-            && ulong.TryParse(line.AsSpan("CapEff:".Length).Trim(), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var effective)
-            && capabilities.All(c => (effective & (1UL << c)) != 0);
-    }
+        Privileges.WhyNot("a network namespace", Privileges.SysAdmin, Privileges.NetAdmin)
+        ?? (IpProgram is null ? "a network namespace needs iproute2 (the ip program)" : null);
 
     /// <summary>Creates a namespace with its end of a fresh veth pair up, and the test's end up beside it.</summary>
     public static NetworkNamespace Create()
