@@ -66,24 +66,12 @@ internal sealed class HostileRelay : IAsyncDisposable
     /// <summary>The client's probes seen so far (requests that end with their headers), on every connection.</summary>
     public int Probes => _connections.Sum(c => c.Probes);
 
-    private async Task AcceptAsync()
+    private Task AcceptAsync() => Loopback.AcceptEachAsync(_listener, accepted =>
     {
-        while (true)
-        {
-            Socket accepted;
-            try
-            {
-                accepted = await _listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            var connection = new HostileConnection(accepted);
-            connection.Serve(_identity, _start, _onTunnel, _probeDelay);
-            _connections.Enqueue(connection);
-        }
-    }
+        var connection = new HostileConnection(accepted);
+        connection.Serve(_identity, _start, _onTunnel, _probeDelay);
+        _connections.Enqueue(connection);
+    });
 
     public async ValueTask DisposeAsync()
     {

@@ -491,17 +491,8 @@ public sealed class Http1FallbackTests
     private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null)
     {
         var tasks = new List<Task>();
-        while (true)
+        await Loopback.AcceptEachAsync(listener, accepted =>
         {
-            Socket accepted;
-            try
-            {
-                accepted = await listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                break;
-            }
             if (silent?.Invoke() == true)
             {
                 var holding = Task.Run(async () =>
@@ -523,7 +514,7 @@ public sealed class Http1FallbackTests
                     held.Add(holding);
                 }
                 tasks.Add(holding);
-                continue;
+                return;
             }
             tasks.Add(Task.Run(async () =>
             {
@@ -563,7 +554,7 @@ public sealed class Http1FallbackTests
                 {
                 }
             }));
-        }
+        });
         await Task.WhenAll(tasks);
     }
 }

@@ -26,22 +26,10 @@ internal sealed class DelayTap : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => Loopback.AcceptEachAsync(_listener, inbound =>
     {
-        while (true)
-        {
-            Socket inbound;
-            try
-            {
-                inbound = await _listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            _ = ServeAsync(inbound);
-        }
-    }
+        _ = ServeAsync(inbound);
+    });
 
     private async Task ServeAsync(Socket inbound)
     {

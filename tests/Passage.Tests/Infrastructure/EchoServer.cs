@@ -27,23 +27,11 @@ internal sealed class EchoServer : IAsyncDisposable
 
     public int Accepted => Volatile.Read(ref _accepted);
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => Loopback.AcceptEachAsync(_listener, peer =>
     {
-        while (true)
-        {
-            Socket peer;
-            try
-            {
-                peer = await _listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            Interlocked.Increment(ref _accepted);
-            _ = EchoAsync(peer, _greeting);
-        }
-    }
+        Interlocked.Increment(ref _accepted);
+        _ = EchoAsync(peer, _greeting);
+    });
 
     private static async Task EchoAsync(Socket peer, byte[]? greeting)
     {

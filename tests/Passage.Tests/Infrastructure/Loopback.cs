@@ -17,6 +17,27 @@ internal static class Loopback
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
+    /// <summary>
+    /// Accepts connections on <paramref name="listener"/> until it is closed, handing each to <paramref name="accepted"/>:
+    /// the accept loop of the tests' servers and taps.
+    /// </summary>
+    public static async Task AcceptEachAsync(Socket listener, Action<Socket> accepted)
+    {
+        while (true)
+        {
+            Socket peer;
+            try
+            {
+                peer = await listener.AcceptAsync();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            accepted(peer);
+        }
+    }
+
     /// <summary>A connected pair of sockets: (the connecting end, the accepted end).</summary>
     public static async Task<(Socket Connector, Socket Accepted)> ConnectedPairAsync(IPAddress? address = null)
     {

@@ -52,23 +52,11 @@ internal sealed class TcpTap : IAsyncDisposable
     /// <summary>The first bytes each connection sent (up to 64 KiB, the first read).</summary>
     public IReadOnlyList<byte[]> FirstBytes { get { lock (_firstBytes) { return _firstBytes.ToArray(); } } }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => Loopback.AcceptEachAsync(_listener, peer =>
     {
-        while (true)
-        {
-            Socket peer;
-            try
-            {
-                peer = await _listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            Interlocked.Increment(ref _accepted);
-            _ = ServeAsync(peer);
-        }
-    }
+        Interlocked.Increment(ref _accepted);
+        _ = ServeAsync(peer);
+    });
 
     private async Task ServeAsync(Socket peer)
     {

@@ -40,27 +40,15 @@ internal sealed class RecordingOrigin : IAsyncDisposable
         return Ended;
     }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => Loopback.AcceptEachAsync(_listener, peer =>
     {
-        while (true)
+        var connection = new Connection((IPEndPoint)peer.RemoteEndPoint!);
+        lock (_connections)
         {
-            Socket peer;
-            try
-            {
-                peer = await _listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            var connection = new Connection((IPEndPoint)peer.RemoteEndPoint!);
-            lock (_connections)
-            {
-                _connections.Add(connection);
-            }
-            _ = ServeAsync(peer, connection);
+            _connections.Add(connection);
         }
-    }
+        _ = ServeAsync(peer, connection);
+    });
 
     private async Task ServeAsync(Socket peer, Connection connection)
     {

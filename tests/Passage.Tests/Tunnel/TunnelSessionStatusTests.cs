@@ -177,19 +177,10 @@ public sealed class TunnelSessionStatusTests
     private static async Task ForwardWhenOpenAsync(Socket listener, Task open, IPEndPoint target)
     {
         var relays = new List<Task>();
-        while (true)
+        await Loopback.AcceptEachAsync(listener, inbound =>
         {
-            Socket inbound;
-            try
-            {
-                inbound = await listener.AcceptAsync();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                break;
-            }
             relays.Add(RelayAsync(inbound));
-        }
+        });
         await Task.WhenAll(relays);
 
         async Task RelayAsync(Socket inbound)

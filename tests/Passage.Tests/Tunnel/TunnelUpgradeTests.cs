@@ -171,19 +171,7 @@ public sealed class TunnelUpgradeTests
         private async Task AcceptAsync()
         {
             var served = new List<Task>();
-            while (true)
-            {
-                Socket socket;
-                try
-                {
-                    socket = await _listener.AcceptSocketAsync();
-                }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException)
-                {
-                    break;
-                }
-                served.Add(ServeAsync(socket));
-            }
+            await Loopback.AcceptEachAsync(_listener.Server, socket => served.Add(ServeAsync(socket)));
             await Task.WhenAll(served);
         }
 
