@@ -15,22 +15,48 @@ namespace Passage.Tunnel;
 /// is 0 itself, forwarding one with more with one less (§7.6.2).
 /// </summary>
 /// <remarks>
+/// <para>
 /// Each end is an intermediary of its own: the client end receives the application's HTTP/1.1 and the server end the
-/// link's HTTP/2, and both forward, so a request reaches the backend with two Via entries and Max-Forwards two less, and
+/// link's HTTP/2, and both forward, so a request reaches the backend with Max-Forwards two less, and
 /// <c>Max-Forwards: 1</c> asks the server end. The pseudonym is drawn at random when the end starts (<c>passage-</c>
-/// and 8 hex digits): it names no host, address or port, nor the end's node ID, and nothing of the application. What it
-/// tells the next hop is that the request passed a Passage end, and which requests passed the same one since it started.
-/// Being this end's alone, it detects a loop honestly: another end, or a request that merely went through another tunnel,
-/// never carries it (unless its sender copied it there, and then the sender is answered what it asked for).
+/// and 8 hex digits): it names no host, address or port, nor the end's node ID, and nothing of the application.
+/// </para>
+/// <para>
+/// The backend sees the tunnel as one intermediary, the server end: the server end puts its own entry in place of the
+/// one its peer appended, keeping the protocol the application spoke, which that entry recorded. Where several client
+/// ends share a server end, their pseudonyms would tell the backend which requests came from the same one (the same
+/// site or team), which it has no need to know. The client end names its entry in <see cref="PeerField"/>, which only
+/// the ends exchange (an application's is removed): a client end from before Via sends none, and then nothing is taken
+/// away, where a last entry that merely looked like an end's could be an earlier tunnel's, or, in a loop through such a
+/// client end, this end's own, and the loop would go round unseen.
+/// </para>
+/// <para>
+/// Loops are still seen: the entry that leaves the server end is its own, so every loop, which passes some server end
+/// twice, reaches one that finds itself named. The peer's entry is never counted as this end's, so the two ends drawing
+/// the same pseudonym (once in 2^32 starts) does not make every request a loop. Being an end's alone, a pseudonym
+/// detects a loop honestly: another end, or a request that merely went through another tunnel, never carries it
+/// (unless its sender copied it there, and then the sender is answered what it asked for).
+/// </para>
 /// </remarks>
-internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
+internal sealed class Intermediary(bool serverEnd, string pseudonym, ILogger logger)
 {
+    /// <summary>
+    /// On a request from the client end: the pseudonym of the Via entry it appended, the last one, which the server end
+    /// puts its own in place of.
+    /// </summary>
+    internal const string PeerField = TunnelHeaders.Prefix + "via";
+
+    private readonly string _end = serverEnd ? "server end" : "client end";
+
     /// <summary>This end's name in Via.</summary>
     public string Pseudonym { get; } = pseudonym;
 
-    /// <summary>An intermediary named anew, for the end called <paramref name="end"/> (in answers and logs: "client end").</summary>
-    public static Intermediary Create(string end, ILogger logger) =>
-        new(end, "passage-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), logger);
+    /// <summary>
+    /// An intermediary for the server end (<paramref name="serverEnd"/>) or the client end, named <paramref name="pseudonym"/>
+    /// when given (a test's choice), else anew.
+    /// </summary>
+    public static Intermediary Create(bool serverEnd, ILogger logger, string? pseudonym = null) =>
+        new(serverEnd, pseudonym ?? "passage-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), logger);
 
     /// <summary>
     /// Answers the request here when it is to go no further, and returns whether it did: one that has been through this end
@@ -42,11 +68,11 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
     public async Task<bool> AnsweredHereAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Names(request.Headers.Via, Pseudonym))
+        if (CameRound(request.Headers))
         {
-            TunnelLog.LoopDetectedRationed(logger, end, Pseudonym);
+            TunnelLog.LoopDetectedRationed(logger, _end, Pseudonym);
             await MessageCopy.RefuseAsync(context, HttpStatusCode.BadGateway,
-                new TunnelFailure("proxy_loop_detected", $"the request came round to the {end} again: its Via names {Pseudonym}")).ConfigureAwait(false);
+                new TunnelFailure("proxy_loop_detected", $"the request came round to the {_end} again: its Via names {Pseudonym}")).ConfigureAwait(false);
             return true;
         }
         if (MaxForwards.Remaining(request.Method, request.Headers.MaxForwards) != 0)
@@ -56,12 +82,12 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
         if (HttpMethods.IsOptions(request.Method))
         {
             await MessageCopy.RefuseAsync(context, HttpStatusCode.OK,
-                new TunnelFailure("proxy_internal_response", $"Max-Forwards is 0: answered by the {end}")).ConfigureAwait(false);
+                new TunnelFailure("proxy_internal_response", $"Max-Forwards is 0: answered by the {_end}")).ConfigureAwait(false);
         }
         else
         {
             await MessageCopy.RefuseAsync(context, HttpStatusCode.MethodNotAllowed,
-                new TunnelFailure("http_request_denied", $"Max-Forwards is 0, and the {end} does not echo TRACE"), allow: "OPTIONS").ConfigureAwait(false);
+                new TunnelFailure("http_request_denied", $"Max-Forwards is 0, and the {_end} does not echo TRACE"), allow: "OPTIONS").ConfigureAwait(false);
         }
         return true;
     }
@@ -69,16 +95,86 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
     /// <summary>
     /// Gives <paramref name="message"/>, forwarded from <paramref name="request"/>, this end's Via entry after those it came
     /// with (the protocol this end received it in, then the pseudonym), and an OPTIONS or TRACE its Max-Forwards one less
-    /// (<see cref="AnsweredHereAsync"/> has answered one of 0).
+    /// (<see cref="AnsweredHereAsync"/> has answered one of 0). The client end names its entry to the server end in
+    /// <see cref="PeerField"/>; the server end writes its entry in place of the one so named, with the protocol that one
+    /// recorded.
     /// </summary>
     public void Stamp(HttpRequest request, HttpRequestMessage message)
     {
-        message.Headers.TryAddWithoutValidation("Via", $"{ReceivedProtocol(request.Protocol)} {Pseudonym}");
+        if (!serverEnd)
+        {
+            message.Headers.TryAddWithoutValidation(PeerField, Pseudonym);
+        }
+        if (serverEnd && PeerEntry(request.Headers, out var before, out var protocol))
+        {
+            // The entries before the peer's, as they came: whole field lines, then what the last one held before it.
+            var via = request.Headers.Via;
+            message.Headers.Remove("Via");
+            for (var i = 0; i < via.Count - 1; i++)
+            {
+                message.Headers.TryAddWithoutValidation("Via", via[i]);
+            }
+            if (!before.IsWhiteSpace())
+            {
+                message.Headers.TryAddWithoutValidation("Via", before.TrimEnd(" \t").ToString());
+            }
+            message.Headers.TryAddWithoutValidation("Via", $"{protocol} {Pseudonym}");
+        }
+        else
+        {
+            message.Headers.TryAddWithoutValidation("Via", $"{ReceivedProtocol(request.Protocol)} {Pseudonym}");
+        }
         if (MaxForwards.Remaining(request.Method, request.Headers.MaxForwards) is > 0 and var remaining)
         {
             message.Headers.Remove(MaxForwards.Name);
             message.Headers.TryAddWithoutValidation(MaxForwards.Name, (remaining - 1).ToString(CultureInfo.InvariantCulture));
         }
+    }
+
+    /// <summary>
+    /// Whether the request's Via names this end: at the server end, among the entries before its peer's (<see cref="PeerEntry"/>),
+    /// which, named by the peer, is never this end's even when the two drew the same pseudonym.
+    /// </summary>
+    private bool CameRound(IHeaderDictionary headers)
+    {
+        var via = headers.Via;
+        if (serverEnd && PeerEntry(headers, out var before, out _))
+        {
+            for (var i = 0; i < via.Count - 1; i++)
+            {
+                if (ValueNames(via[i], Pseudonym))
+                {
+                    return true;
+                }
+            }
+            return ValueNames(before, Pseudonym);
+        }
+        return Names(via, Pseudonym);
+    }
+
+    /// <summary>
+    /// Finds the Via entry the client end appended, which <see cref="PeerField"/> names: the last member of the last field
+    /// line, after its last comma, as the client end's own entry holds none. Gives what that line held before it in
+    /// <paramref name="before"/> and the entry's received-protocol in <paramref name="protocol"/>. False when the request
+    /// names no such entry (a client end from before Via), or its last entry is not the one named.
+    /// </summary>
+    private static bool PeerEntry(IHeaderDictionary headers, out ReadOnlySpan<char> before, out ReadOnlySpan<char> protocol)
+    {
+        before = protocol = [];
+        var via = headers.Via;
+        if (headers[PeerField] is not [{ Length: > 0 } peer] || via.Count == 0 || via[via.Count - 1] is not { } last)
+        {
+            return false;
+        }
+        var comma = last.LastIndexOf(',');
+        var member = last.AsSpan(comma + 1).Trim(" \t");
+        if (!ReceivedBy(member).Equals(peer, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        before = comma < 0 ? [] : last.AsSpan(0, comma);
+        protocol = member[..member.IndexOfAny(' ', '\t')];
+        return true;
     }
 
     /// <summary>A request's protocol as Via's received-protocol writes it (RFC 9110 §7.6.3): <c>1.1</c>, <c>2</c>, the name left out for HTTP.</summary>
@@ -99,7 +195,7 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
     {
         foreach (var value in via)
         {
-            if (value is not null && (Names(value, pseudonym, comments: true, out var closed) || (!closed && Names(value, pseudonym, comments: false, out _))))
+            if (ValueNames(value, pseudonym))
             {
                 return true;
             }
@@ -107,12 +203,16 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
         return false;
     }
 
+    /// <summary>Whether a member of the one field value <paramref name="value"/> is received by <paramref name="pseudonym"/>, read as <see cref="Names(StringValues, string)"/> reads each.</summary>
+    private static bool ValueNames(ReadOnlySpan<char> value, string pseudonym) =>
+        Names(value, pseudonym, comments: true, out var closed) || (!closed && Names(value, pseudonym, comments: false, out _));
+
     /// <summary>
     /// Whether a member of the one field value <paramref name="value"/> is received by <paramref name="pseudonym"/>; with
     /// <paramref name="comments"/>, a comma inside a comment does not end a member, and <paramref name="closed"/> says
     /// whether every comment was closed by the value's end (without, it is true).
     /// </summary>
-    private static bool Names(string value, string pseudonym, bool comments, out bool closed)
+    private static bool Names(ReadOnlySpan<char> value, string pseudonym, bool comments, out bool closed)
     {
         var depth = 0;
         var start = 0;
@@ -120,7 +220,7 @@ internal sealed class Intermediary(string end, string pseudonym, ILogger logger)
         {
             if (i == value.Length || (value[i] == ',' && depth == 0))
             {
-                if (ReceivedBy(value.AsSpan(start, i - start)).Equals(pseudonym, StringComparison.OrdinalIgnoreCase))
+                if (ReceivedBy(value[start..i]).Equals(pseudonym, StringComparison.OrdinalIgnoreCase))
                 {
                     closed = true;
                     return true;

@@ -65,10 +65,13 @@ public sealed class TunnelClient : IAsyncDisposable
         remove => _session.StatusChanged -= value;
     }
 
-    /// <summary>Loads the credentials, starts the session (its first attempt at once) and the local listener.</summary>
+    /// <summary>
+    /// Loads the credentials, starts the session (its first attempt at once) and the local listener.
+    /// <paramref name="viaPseudonym"/> names the end in Via where a test chooses; by default a name is drawn at random.
+    /// </summary>
     /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
     /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
-    public static async Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory)
+    public static async Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");
@@ -110,7 +113,7 @@ public sealed class TunnelClient : IAsyncDisposable
             kestrel.Listen(options.HttpBindAddress, listen => listen.Protocols = HttpProtocols.Http1);
         });
         var app = builder.Build();
-        var hop = Intermediary.Create("client end", logger);
+        var hop = Intermediary.Create(serverEnd: false, logger, viaPseudonym);
         app.Run(context => metrics.ServeAsync(context, c => HandleAsync(c, hop, session, options, logger)));
         session.Start();
         try

@@ -62,10 +62,13 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>This end's node ID.</summary>
     public NodeId NodeId => _credentials.NodeId;
 
-    /// <summary>Loads the credentials, binds the listener and starts serving.</summary>
+    /// <summary>
+    /// Loads the credentials, binds the listener and starts serving. <paramref name="viaPseudonym"/> names the end in Via
+    /// where a test chooses; by default a name is drawn at random.
+    /// </summary>
     /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
     /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
-    public static async Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory)
+    public static async Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var backendAddress = options.HttpConnectAddress ?? throw new ArgumentException("general.httpConnectAddress is required in server mode", nameof(options));
@@ -155,7 +158,7 @@ public sealed class TunnelServer : IAsyncDisposable
         var app = builder.Build();
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var origin = $"http://{backendAddress}";
-        var hop = Intermediary.Create("server end", logger);
+        var hop = Intermediary.Create(serverEnd: true, logger, viaPseudonym);
         app.Run(context =>
         {
             if (context.Request.Headers.ContainsKey(TunnelHeaders.Session))

@@ -11,7 +11,7 @@ namespace Passage.Tests.Tunnel;
 /// A server end in this process, to a backend, with settings a process cannot be given (the backend connections' cap),
 /// and a client end's session to it; with <c>clientEnd</c>, also a whole client end, taking HTTP/1.1 on
 /// <see cref="HttpPort"/>. <c>idleTimeout</c> is <c>system.idleTimeout</c> at both ends, unless <c>serverIdleTimeout</c>
-/// sets the server end's.
+/// sets the server end's. <c>viaPseudonym</c> names both ends in Via, where a test needs to know the name or has them collide.
 /// </summary>
 internal sealed class InProcessEnds : IAsyncDisposable
 {
@@ -35,7 +35,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -51,7 +51,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
             BackendConnectionLimit = backendConnectionLimit,
             IdleTimeout = serverIdleTimeout ?? idleTimeout ?? new TunnelOptions().IdleTimeout,
-        }, NullLoggerFactory.Instance);
+        }, NullLoggerFactory.Instance, viaPseudonym);
         var options = new TunnelOptions
         {
             Mode = TunnelMode.Client,
@@ -69,7 +69,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
         TunnelClient? client = null;
         if (clientEnd)
         {
-            client = await TunnelClient.StartAsync(options, NullLoggerFactory.Instance);
+            client = await TunnelClient.StartAsync(options, NullLoggerFactory.Instance, viaPseudonym);
             await client.FirstAttempt.WaitAsync(Timeouts.Default);
             Assert.Equal(TunnelPhase.Up, client.Status.Phase);
         }

@@ -3,11 +3,14 @@ using Passage.Tests.Infrastructure;
 
 namespace Passage.Tests.Tunnel;
 
-/// <summary>A tunnel whose backend is, by mistake, its own client end: the request is stopped where it comes round.</summary>
+/// <summary>
+/// A tunnel whose backend is, by mistake, its own client end: the request is stopped where it comes round. The client end
+/// does not see itself named, as the server end puts its own entry in place of the client end's; the server end does.
+/// </summary>
 public sealed class TunnelLoopTests
 {
     [Fact]
-    public async Task A_request_that_comes_round_to_the_client_end_again_is_answered_502_with_proxy_loop_detected()
+    public async Task A_request_that_comes_round_to_the_server_end_again_is_answered_502_with_proxy_loop_detected()
     {
         await using var pair = await StartLoopAsync();
 
@@ -15,7 +18,7 @@ public sealed class TunnelLoopTests
         using var response = await client.GetAsync("/anything").WaitAsync(Timeouts.Default);
 
         AssertLoopDetected(response);
-        await pair.Client.WaitForLineAsync(l => l.Contains("a request came round to the client end again", StringComparison.Ordinal));
+        await pair.Server.WaitForLineAsync(l => l.Contains("a request came round to the server end again", StringComparison.Ordinal));
     }
 
     /// <summary>
@@ -53,11 +56,11 @@ public sealed class TunnelLoopTests
         }
     }
 
-    /// <summary>The client end's answer to the request's second turn, passed back through the first as the "backend's" answer.</summary>
+    /// <summary>The server end's answer to the request's second turn, passed back through the first as the "backend's" answer.</summary>
     private static void AssertLoopDetected(HttpResponseMessage response)
     {
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var proxyStatus = string.Join(",", response.Headers.GetValues("Proxy-Status"));
-        Assert.StartsWith("passage; error=proxy_loop_detected; details=\"the request came round to the client end again: its Via names passage-", proxyStatus);
+        Assert.StartsWith("passage; error=proxy_loop_detected; details=\"the request came round to the server end again: its Via names passage-", proxyStatus);
     }
 }
