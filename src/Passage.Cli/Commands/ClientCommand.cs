@@ -42,7 +42,8 @@ internal static partial class ClientCommand
         return command;
     }
 
-    private static FlagSettings Flags(ParseResult parse)
+    /// <summary>Turns the flags into configuration keys (the same names as in the JSON file).</summary>
+    internal static FlagSettings Flags(ParseResult parse)
     {
         var flags = new FlagSettings(parse);
         flags.List(Relay, "client:relays");
