@@ -110,7 +110,9 @@ public sealed class SettingsReader
     /// </summary>
     public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false, TimeSpan? atLeast = null)
     {
-        var expected = atLeast is { } least ? $"{Duration.Expected}, {Duration.Format(least)} or more"
+        // With a least, that comes first: the general examples begin at 500ms, and "'500ms' is not a duration such as 500ms,
+        // ..., 1s or more" read as if the value were malformed.
+        var expected = atLeast is { } least ? $"a duration of {Duration.Format(least)} or more, such as {Duration.Format(least * 5)}, 30s or 5m (at most 30d)"
             : allowInfinite ? Duration.Expected + ", or infinite"
             : allowZero ? Duration.Expected + ", or 0 for none"
             : Duration.Expected + ", above zero";

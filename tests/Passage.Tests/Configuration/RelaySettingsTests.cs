@@ -188,13 +188,16 @@ public sealed class RelaySettingsTests
     [Theory]
     [InlineData("0")]
     [InlineData("0s")]
+    [InlineData("500ms")]
     [InlineData("999ms")]
     public void A_dns_negative_ttl_under_one_second_is_an_error_naming_the_key(string value)
     {
         var (_, errors) = Read(JsonLayer($$"""{ "relay": { "dnsNegativeTtl": "{{value}}" } }"""));
         var error = Assert.Single(errors);
-        Assert.StartsWith($"relay.dnsNegativeTtl: '{value}' is not a duration", error);
-        Assert.Contains("1s or more", error);
+        // The least first, and no example below it: "'500ms' is not a duration such as 500ms, ..., 1s or more" read as if
+        // the value were malformed.
+        Assert.StartsWith($"relay.dnsNegativeTtl: '{value}' is not a duration of 1s or more, such as 5s, 30s or 5m (at most 30d)", error);
+        Assert.DoesNotContain("500ms,", error);
         Assert.EndsWith("(from relay.json)", error);
     }
 
