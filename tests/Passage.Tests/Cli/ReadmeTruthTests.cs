@@ -15,8 +15,8 @@ namespace Passage.Tests.Cli;
 /// <summary>
 /// The README's settings tables and flags held to the code: every key a table names is one the code reads, every key the
 /// code reads is in a table, each stated default is what <c>passage config check</c> prints for a file that sets
-/// nothing, each flag is the one that sets its key, and every flag the README names exists. Tables drift as the code
-/// changes; these tests say where.
+/// nothing, each flag is the one that sets its key, and every flag, section and file the README names exists. Tables
+/// drift as the code changes; these tests say where.
 /// </summary>
 public sealed partial class ReadmeTruthTests
 {
@@ -112,6 +112,28 @@ public sealed partial class ReadmeTruthTests
         Assert.True(exit == 0, stderr);
         using var json = JsonDocument.Parse(stdout);
         Assert.Equal("api.example.org", json.RootElement.GetProperty("relay").GetProperty("routes").EnumerateObject().Single().Name);
+    }
+
+    /// <summary>
+    /// Every link to a section (<c>](#logs-and-counters)</c>) finds its heading, and every file or folder of the
+    /// repository the README names (<c>deploy/relay.json</c>, <c>bench/flows/run</c>) is there.
+    /// </summary>
+    [Fact]
+    public void Every_section_and_file_the_readme_names_exists()
+    {
+        var readme = Readme();
+        var root = RelayCommandTests.RepositoryRoot();
+        // GitHub's anchors: the heading in lower case, spaces as hyphens, punctuation other than hyphens left out.
+        var anchors = HeadingPattern().Matches(readme)
+            .Select(m => new string([.. m.Groups[1].Value.ToLowerInvariant().Replace(' ', '-').Where(c => char.IsLetterOrDigit(c) || c is '-' or '_')]))
+            .ToHashSet();
+        var links = AnchorLinkPattern().Matches(readme).Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.NotEmpty(links);
+        Assert.Empty(links.Where(l => !anchors.Contains(l)).Order());
+
+        var paths = RepositoryPathPattern().Matches(readme).Select(m => m.Value).ToHashSet();
+        Assert.Contains("deploy/relay.json", paths);
+        Assert.Empty(paths.Where(p => !File.Exists(Path.Combine(root, p)) && !Directory.Exists(Path.Combine(root, p))).Order());
     }
 
     /// <summary>A row of a settings table: one key (a row naming two gives two), its flag, its default, where it stands.</summary>
@@ -330,4 +352,13 @@ public sealed partial class ReadmeTruthTests
 
     [GeneratedRegex(@"```jsonc\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex JsoncBlock();
+
+    [GeneratedRegex(@"^#+ (.+)$", RegexOptions.Multiline)]
+    private static partial Regex HeadingPattern();
+
+    [GeneratedRegex(@"\]\(#([^)]+)\)")]
+    private static partial Regex AnchorLinkPattern();
+
+    [GeneratedRegex(@"(?<![\w/.-])(?:deploy|bench|src|tests|\.ci)/[\w@./-]*\w")]
+    private static partial Regex RepositoryPathPattern();
 }
