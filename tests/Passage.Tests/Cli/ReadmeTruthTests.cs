@@ -35,11 +35,24 @@ public sealed partial class ReadmeTruthTests
         [("transport.protocol", "auto")] = "h2",
     };
 
+    /// <summary>
+    /// Flags whose help states a default that depends on where the program runs, as the table's meaning says: the log
+    /// format is systemd's under systemd's journal, else text (the table's default).
+    /// </summary>
+    private static readonly HashSet<string> HelpDefaultsOtherwise = new(StringComparer.Ordinal) { "--log-format" };
+
     /// <summary>Flags the README names that belong to other programs (curl, the bench script), not to passage.</summary>
     private static readonly HashSet<string> OtherProgramsFlags = new(StringComparer.Ordinal)
     {
         "--proxy-cacert", "--proxy-pinnedpubkey", "--proxy-user", "--proxy-http2", "--socks5-hostname", "--connect-to", // curl
         "--quick", // bench/run
+    };
+
+    /// <summary>The commands whose flags set settings, by role, each with the flag that sets each key (<c>relay:connectTimeout</c>).</summary>
+    private static readonly Dictionary<string, (Command Command, IReadOnlyDictionary<string, string> Flags)> FlagCommands = new()
+    {
+        ["relay"] = (RelayCommand.Create(), RelayCommand.Flags(ParseEveryOption(RelayCommand.Create())).Values.Names),
+        ["client"] = (ClientCommand.Create(), ClientCommand.Flags(ParseEveryOption(ClientCommand.Create())).Values.Names),
     };
 
     /// <summary>The effective settings of a file per role that sets only what is required, printed once for all tests.</summary>
@@ -82,6 +95,40 @@ public sealed partial class ReadmeTruthTests
         var removed = Problems(SettingsRows(Drift("| `relay.dnsCacheSize` |", "| `relay.dnsCacheSlots` |")), printed);
         Assert.Contains(removed, p => p.Contains("relay.dnsCacheSlots: not a key the relay reads", StringComparison.Ordinal));
         Assert.Contains(removed, p => p.Contains("relay.dnsCacheSize: the relay reads it, and no table of its settings has it", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The default a flag's help states (<c>Default 10s</c>) is the one its key's table row states: <c>passage relay --help</c>
+    /// said <c>--passthrough</c> defaults to 127.0.0.1:9443, where <c>passage relay</c> alone serves no pass-through.
+    /// </summary>
+    [Fact]
+    public void The_defaults_the_help_states_are_the_tables()
+    {
+        var rows = SettingsRows(Readme());
+        var problems = new List<string>();
+        foreach (var (role, (command, flags)) in FlagCommands)
+        {
+            foreach (var option in command.Options)
+            {
+                // "Default: ..." is prose (what happens when it is not given), not a value to compare.
+                if (HelpDefaultPattern().Match(option.Description ?? "") is not { Success: true } match
+                    || HelpDefaultsOtherwise.Contains(option.Name))
+                {
+                    continue;
+                }
+                var key = SettingsReader.Display(flags.Single(f => f.Value == option.Name).Key);
+                var documented = rows.Single(r => r.Role == role && r.Key == key).Default ?? "";
+                var stated = match.Groups[1].Value;
+                var same = DurationPattern().IsMatch(stated) && DurationPattern().IsMatch(documented)
+                    ? Duration.TryParse(stated, out var a) && Duration.TryParse(documented, out var b) && a == b
+                    : stated == documented;
+                if (!same)
+                {
+                    problems.Add($"passage {role} --help: {option.Name} says Default {stated}, the README's {key} {documented}");
+                }
+            }
+        }
+        Assert.True(problems.Count == 0, string.Join('\n', problems));
     }
 
     /// <summary>
@@ -200,11 +247,6 @@ public sealed partial class ReadmeTruthTests
             ["client"] = ClientSettings.KnownKeys,
             ["tunnel"] = TunnelSettings.KnownKeys,
         };
-        var flags = new Dictionary<string, IReadOnlyDictionary<string, string>>
-        {
-            ["relay"] = RelayCommand.Flags(ParseEveryOption(RelayCommand.Create())).Values.Names,
-            ["client"] = ClientCommand.Flags(ParseEveryOption(ClientCommand.Create())).Values.Names,
-        };
         foreach (var (role, keys) in known)
         {
             var readable = keys.Select(k => SettingsReader.Display(k.EndsWith(":*", StringComparison.Ordinal) ? k[..^2] : k)).ToHashSet();
@@ -227,9 +269,9 @@ public sealed partial class ReadmeTruthTests
                 {
                     problems.Add($"README.md line {row.Line}: {row.Key}: {problem}");
                 }
-                if (row.HasFlagColumn && flags.TryGetValue(role, out var names))
+                if (row.HasFlagColumn && FlagCommands.TryGetValue(role, out var command))
                 {
-                    var flag = names.TryGetValue(row.Key.Replace('.', ':'), out var name) ? name : null;
+                    var flag = command.Flags.TryGetValue(row.Key.Replace('.', ':'), out var name) ? name : null;
                     if (flag != row.Flag)
                     {
                         problems.Add($"README.md line {row.Line}: {row.Key}: documented flag {row.Flag ?? "none"}, the code's {flag ?? "none"}");
@@ -352,6 +394,9 @@ public sealed partial class ReadmeTruthTests
 
     [GeneratedRegex(@"```jsonc\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex JsoncBlock();
+
+    [GeneratedRegex(@"\bDefault ([^ ]+?)(?=[.,;)]? |[.,;)]?$)")]
+    private static partial Regex HelpDefaultPattern();
 
     [GeneratedRegex(@"^#+ (.+)$", RegexOptions.Multiline)]
     private static partial Regex HeadingPattern();
