@@ -69,7 +69,7 @@ internal static partial class ClientCommand
         var reader = new SettingsReader(layers);
         var (clientOptions, proxyOptions) = ClientSettings.Read(reader);
         var logOptions = LogOptions.Read(reader, LoggingSetup.JournalAttached);
-        var all = errors.Concat(flagErrors).Concat(reader.Errors).ToList();
+        var all = CliSettings.Errors(errors, flagErrors, reader);
         if (all.Count > 0)
         {
             await RelayCommand.ReportErrors(all).ConfigureAwait(false);

@@ -44,7 +44,7 @@ internal static class ConfigCommand
                     var reader = new SettingsReader(layers);
                     var (client, proxy) = ClientSettings.Read(reader);
                     var clientLog = LogOptions.Read(reader, LoggingSetup.JournalAttached);
-                    errors = [.. fileErrors, .. reader.Errors];
+                    errors = CliSettings.Errors(fileErrors, [], reader);
                     exposed = ExposedSecrets.Of(reader);
                     effective = ClientSettings.ToJson(client, proxy, clientLog);
                     break;

@@ -117,7 +117,7 @@ internal static class RelayCommand
         var reader = new SettingsReader(layers);
         var relay = RelaySettings.Read(reader);
         var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
-        return (relay, log, [.. errors, .. flagErrors, .. reader.Errors]);
+        return (relay, log, CliSettings.Errors(errors, flagErrors, reader));
     }
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)

@@ -55,7 +55,7 @@ internal static class TunnelCommand
             reader.AddMessage(pair);
         }
         var log = LogOptions.Read(reader, LoggingSetup.JournalAttached);
-        return (tunnel, log, [.. errors, .. reader.Errors]);
+        return (tunnel, log, CliSettings.Errors(errors, [], reader));
     }
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)

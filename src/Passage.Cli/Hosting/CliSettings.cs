@@ -68,6 +68,19 @@ internal static class CliSettings
     }
 
     /// <summary>
+    /// The errors a command reports of its settings: those of the flags' syntax (<paramref name="flagErrors"/>) and the
+    /// <paramref name="reader"/>'s; when the settings file could not be read (<paramref name="fileErrors"/>), its errors and
+    /// the flags' alone.
+    /// </summary>
+    /// <remarks>
+    /// What a file that was not read holds is unknown: a setting the reader found missing may be in it (a client's relays:
+    /// "no relay"), and <c>config check</c>, which tells from the file whose settings it holds, called the variables of a
+    /// client's or a tunnel's unknown. The check and the start said different things of one file; each says its error.
+    /// </remarks>
+    public static IReadOnlyList<string> Errors(IReadOnlyList<string> fileErrors, IEnumerable<string> flagErrors, SettingsReader reader) =>
+        fileErrors.Count > 0 ? [.. fileErrors, .. flagErrors] : [.. flagErrors, .. reader.Errors];
+
+    /// <summary>
     /// Where the JSON reader stopped, 1-based (": line 3, byte 14: ..."; the byte counted in the line as the file holds it,
     /// see <see cref="JsonSettingsFile.Parse(byte[])"/>), from the JsonException; the innermost message when there is none.
     /// </summary>

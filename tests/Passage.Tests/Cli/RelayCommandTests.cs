@@ -88,7 +88,9 @@ public sealed class RelayCommandTests
 
     /// <summary>
     /// A FIFO given as the settings file, the key or the token file held the relay at start for ever (opening one waits
-    /// for a writer; the relay did not even stop on SIGTERM): each is refused at once, naming its key and saying why.
+    /// for a writer; the relay did not even stop on SIGTERM): each is refused at once, naming its key and saying why. (A
+    /// settings file that cannot be read is said alone, what it holds being unknown: the key and the token file are said
+    /// without one.)
     /// </summary>
     [Fact]
     public async Task Fifos_for_the_settings_the_key_and_the_token_file_are_refused_at_once_each_by_its_key()
@@ -98,11 +100,15 @@ public sealed class RelayCommandTests
         var key = Configuration.InputFileTests.MakeFifo(directory.Path, "relay.pem");
         var tokens = Configuration.InputFileTests.MakeFifo(directory.Path, "tokens");
 
-        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--config", config, "--key", key, "--token-file", tokens]);
+        var (configExit, configOut, configError) = await PassageProcess.RunAsync(["relay", "--config", config, "--key", key, "--token-file", tokens]);
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--key", key, "--token-file", tokens]);
 
+        Assert.Equal(1, configExit);
+        Assert.Contains("1 error; nothing was started", configError);
+        Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", configError);
+        Assert.DoesNotContain("listening", configOut + configError);
         Assert.Equal(1, exit);
-        Assert.Contains("3 errors; nothing was started", stderr);
-        Assert.Contains($"'{config}' is a FIFO (named pipe), not a regular file", stderr);
+        Assert.Contains("2 errors; nothing was started", stderr);
         Assert.Contains($"relay.key: '{key}' is a FIFO (named pipe), not a regular file", stderr);
         Assert.Contains($"relay.tokenFile: '{tokens}' is a FIFO (named pipe), not a regular file", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
@@ -604,6 +610,35 @@ public sealed class RelayCommandTests
         Assert.Contains($"{file}: not valid UTF-8: line 2, byte 31 is no UTF-8 text; save the file as UTF-8", stderr);
         Assert.DoesNotContain("caf", stderr.Replace(file, "client.json", StringComparison.Ordinal));
         Assert.Equal("", stdout);
+    }
+
+    /// <summary>
+    /// A client's settings file that cannot be read was one error to <c>config check</c> and two to <c>passage client</c>,
+    /// which added "no relay" (the relays are in the file), while the check, which cannot tell from the file whose settings
+    /// it holds, called the client's variables unknown. Both say the file's error alone, in the same words; a tunnel's too.
+    /// </summary>
+    [Theory]
+    [InlineData("client")]
+    [InlineData("tunnel")]
+    public async Task A_settings_file_that_cannot_be_read_is_one_error_the_same_to_the_check_and_the_start(string command)
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.File($"{command}.json");
+        var section = command == "client" ? $$"""{ "client": { "relays": ["{{id}}@127.0.0.1:8443"], "token": "caf""" : """{ "general": { "mode": "caf""";
+        File.WriteAllBytes(file, [.. System.Text.Encoding.UTF8.GetBytes(section), 0xE9, .. "\" } }\n"u8]);
+        var variable = command == "client" ? "PASSAGE__CLIENT__IDLETIMEOUT" : "PASSAGE__GENERAL__PEERHOSTNAME";
+        var environment = new Dictionary<string, string?> { [variable] = "x" };
+
+        var (checkExit, checkOut, checkError) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+        var (startExit, startOut, startError) = await PassageProcess.RunAsync([command, "--config", file], environment: environment);
+
+        Assert.Equal(1, checkExit);
+        Assert.Equal(1, startExit);
+        Assert.Equal("", checkOut + startOut);
+        var expected = $"passage: the configuration has 1 error; nothing was started:\n  {file}: not valid UTF-8: line 1, byte ";
+        Assert.StartsWith(expected, checkError.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Equal(checkError, startError);
     }
 
     /// <summary>
