@@ -53,6 +53,10 @@ internal static class CliSettings
             {
                 errors.Add($"{SettingsReader.Display(e.Key)}: set twice in {configFile}; a key holds one value");
             }
+            catch (KeyWithColonException e)
+            {
+                errors.Add($"{e.Written}: a key cannot hold a colon (in {configFile}): settings would read it as the path {e.Path}");
+            }
             catch (InvalidTextException e)
             {
                 errors.Add($"{configFile}: {e.Message}");

@@ -9,9 +9,10 @@ namespace Passage.Configuration;
 
 /// <summary>
 /// A settings file's JSON (comments and trailing commas allowed) as configuration keyed as the readers ask for it
-/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with three corrections: bytes that are no text are
+/// (<c>relay:idleTimeout</c>), read by the framework's JSON provider with four corrections: bytes that are no text are
 /// refused (<see cref="InvalidTextException"/>), a key written twice, a section's as well as a value's, is refused
-/// (<see cref="DuplicateSettingException"/>), and <c>true</c> and <c>false</c> read as written.
+/// (<see cref="DuplicateSettingException"/>), so is a key holding a colon, which the provider reads as a path
+/// (<see cref="KeyWithColonException"/>), and <c>true</c> and <c>false</c> read as written.
 /// </summary>
 /// <remarks>
 /// The provider reads bytes that are no UTF-8 as U+FFFD, so that a password saved in Latin-1 was another secret than the
@@ -29,7 +30,7 @@ internal static class JsonSettingsFile
     /// The configuration <paramref name="json"/> holds. Bytes that are no text throw <see cref="InvalidTextException"/>;
     /// broken JSON a <see cref="JsonException"/> with its position in the file (<see cref="Parse(byte[])"/>), or, from the
     /// provider, a <see cref="FormatException"/> for a top level that is no object; a key written twice throws
-    /// <see cref="DuplicateSettingException"/>.
+    /// <see cref="DuplicateSettingException"/>, a key holding a colon <see cref="KeyWithColonException"/>.
     /// </summary>
     public static IConfiguration Read(byte[] json)
     {
@@ -255,9 +256,15 @@ internal static class JsonSettingsFile
             case JsonValueKind.Object:
                 foreach (var property in element.EnumerateObject())
                 {
-                    // Keys are case-insensitive ("Relay" and "relay" are one section), and a name holding a colon is a path
-                    // ("relay:idleTimeout" is the key of "idleTimeout" in "relay"): the set holds whole keys, as the provider's.
                     var key = path is null ? property.Name : ConfigurationPath.Combine(path, property.Name);
+                    if (property.Name.Contains(ConfigurationPath.KeyDelimiter, StringComparison.Ordinal))
+                    {
+                        // The provider reads a name holding a colon as a path ("relay:maxTunnels" is the key of "maxTunnels" in
+                        // "relay"): it set a setting the file does not spell, and errors about it named it dotted, as written
+                        // nowhere. No setting's name holds one (the user names of a proxy cannot: it is Basic's separator).
+                        throw new KeyWithColonException(path, property.Name);
+                    }
+                    // Keys are case-insensitive ("Relay" and "relay" are one section): the set holds whole keys, as the provider's.
                     if (!seen.Add(key))
                     {
                         throw new DuplicateSettingException(key);
@@ -286,6 +293,22 @@ internal sealed class DuplicateSettingException(string key) : FormatException($"
 {
     /// <summary>The key written twice, as configuration names it (<c>relay:connect</c>).</summary>
     public string Key { get; } = key;
+}
+
+/// <summary>A settings file that writes a key holding a colon, which the configuration would read as a path.</summary>
+/// <param name="parent">The key of the object it is in, as configuration names it (<c>relay</c>); null at the top.</param>
+/// <param name="name">The key as the file writes it: <c>idle:Timeout</c>.</param>
+internal sealed class KeyWithColonException(string? parent, string name)
+    : FormatException($"{WrittenOf(parent, name)}: a key cannot hold a colon")
+{
+    /// <summary>The key as errors name it, the file's spelling quoted below its object's dotted key: <c>relay."idle:Timeout"</c>.</summary>
+    public string Written { get; } = WrittenOf(parent, name);
+
+    /// <summary>What the configuration would have read it as, dotted as errors show keys: <c>relay.idle.Timeout</c>.</summary>
+    public string Path { get; } = SettingsReader.Display(parent is null ? name : ConfigurationPath.Combine(parent, name));
+
+    private static string WrittenOf(string? parent, string name) =>
+        (parent is null ? "" : SettingsReader.Display(parent) + ".") + "\"" + name + "\"";
 }
 
 /// <summary>A settings file's text, decoded.</summary>

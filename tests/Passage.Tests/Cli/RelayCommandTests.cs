@@ -736,7 +736,6 @@ public sealed class RelayCommandTests
     [Theory]
     [InlineData("""{ "relay": { "connect": "127.0.0.1:0", "idleTimeout": "5m", "connect": "127.0.0.1:1" } }""", "relay.connect")]
     [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"] }, "Relay": { "idleTimeout": "5s" } }""", "Relay")]
-    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"], "idleTimeout": "5s" }, "relay:idleTimeout": "1s" }""", "relay.idleTimeout")]
     public async Task Config_check_names_a_key_set_twice(string json, string key)
     {
         using var directory = new TemporaryDirectory();
@@ -747,6 +746,31 @@ public sealed class RelayCommandTests
         Assert.Equal(1, exit);
         Assert.Equal("", stdout);
         Assert.Contains($"  {key}: set twice in {file}; a key holds one value", stderr.ReplaceLineEndings("\n").Split('\n'));
+    }
+
+    /// <summary>
+    /// A key written with a colon is read by the configuration as a path: <c>"relay:maxTunnels": 5</c> set
+    /// <c>relay.maxTunnels</c>, and errors named it so, dotted (<c>relay.idle: unknown setting</c> for <c>"idle:Timeout"</c>),
+    /// a key the file does not spell. It is refused, by the check and the start, naming the key as the file writes it.
+    /// </summary>
+    [Theory]
+    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"] }, "relay:maxTunnels": 5 }""", "\"relay:maxTunnels\"", "relay.maxTunnels")]
+    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"], "idle:Timeout": "5s" } }""", "relay.\"idle:Timeout\"", "relay.idle.Timeout")]
+    [InlineData("""{ "relay": { "connectPlain": ["127.0.0.1:0"], "idleTimeout": "5s" }, "relay:idleTimeout": "1s" }""", "\"relay:idleTimeout\"", "relay.idleTimeout")]
+    public async Task A_key_written_with_a_colon_is_refused_naming_it_as_written(string json, string written, string path)
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("colon.json", json);
+
+        var (checkExit, checkOut, checkError) = await PassageProcess.RunAsync(["config", "check", file]);
+        var (startExit, startOut, startError) = await PassageProcess.RunAsync(["relay", "--config", file]);
+
+        Assert.Equal(1, checkExit);
+        Assert.Equal(1, startExit);
+        Assert.Equal("", checkOut + startOut);
+        var error = $"  {written}: a key cannot hold a colon (in {file}): settings would read it as the path {path}";
+        Assert.Equal(["passage: the configuration has 1 error; nothing was started:", error], checkError.ReplaceLineEndings("\n").TrimEnd().Split('\n'));
+        Assert.Equal(checkError, startError);
     }
 
     /// <summary>A JSON boolean where another value goes was quoted as .NET spells it, <c>'True'</c>, which the file does not hold.</summary>
