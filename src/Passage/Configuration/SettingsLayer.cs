@@ -57,7 +57,7 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
     /// what an error about a key that no reader knows names, which has no spelling of its own to show.
     /// </summary>
     internal IReadOnlyList<string> VariablesSetting(string key) =>
-        (Variables ?? System.Environment.GetEnvironmentVariables()).Keys.Cast<string>()
+        VariableNames
             .Where(name => name.Replace("__", ":", StringComparison.Ordinal) is var path
                 && path.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)
                 && path.AsSpan(Prefix.Length) is var rest
@@ -65,6 +65,9 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
                     || (rest.StartsWith(key, StringComparison.OrdinalIgnoreCase) && rest[key.Length..].StartsWith(':'))))
             .Order(StringComparer.Ordinal)
             .ToArray();
+
+    /// <summary>The names of the environment's variables, all of them, in no order.</summary>
+    internal IEnumerable<string> VariableNames => (Variables ?? System.Environment.GetEnvironmentVariables()).Keys.Cast<string>();
 
     // The environment's prefix as the configuration reads it, its __ a colon.
     private static readonly string Prefix = SettingsReader.EnvironmentPrefix.Replace("__", ":", StringComparison.Ordinal);

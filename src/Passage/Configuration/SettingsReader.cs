@@ -288,7 +288,8 @@ public sealed class SettingsReader
     /// Reports every key that no reader knows, and every section that is given a single value (<c>"relay": 5</c>,
     /// <c>PASSAGE__LOG=debug</c>): the readers ask for the keys inside it, find none, and would take the defaults as if it
     /// had not been written. <paramref name="known"/> lists the known keys; a key ending in <c>:*</c> accepts any key below
-    /// it (lists and maps). An empty value (<c>"log": []</c>) sets nothing and is no error.
+    /// it (lists and maps). An empty value (<c>"log": []</c>) sets nothing and is no error. Reported too: in the environment, a
+    /// variable one underscore short of the prefix that reads as a setting (<see cref="CheckVariablesOneUnderscoreShort"/>).
     /// </summary>
     public void CheckUnknownKeys(IEnumerable<string> known)
     {
@@ -308,6 +309,10 @@ public sealed class SettingsReader
         }
         foreach (var layer in _layers)
         {
+            if (layer.Source == SettingsLayer.Environment)
+            {
+                CheckVariablesOneUnderscoreShort(layer, exact, prefixes);
+            }
             var notOne = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             // Unknown keys said so far: what they hold is not said again (a section written under a wrong name was one error
             // per key in it, "logs", "logs.level", "logs.format"). The configuration gives a key before the keys in it.
@@ -362,6 +367,41 @@ public sealed class SettingsReader
                         ? inside[..path.Length] : path;
                     AddError(section, $"expected a section, an object of settings, not the single value '{value}'", layer);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reports each variable of <paramref name="layer"/> that is one underscore short of <see cref="EnvironmentPrefix"/> and
+    /// reads as a setting of a section of the <paramref name="exact"/> keys: one written in the configuration's syntax,
+    /// sections apart by <c>__</c> (<c>PASSAGE_RELAY__MAXTUNNELS</c>), or, apart by single underscores, one naming a known
+    /// key (<c>PASSAGE_RELAY_IDLETIMEOUT</c>, or a list entry's, below one of <paramref name="prefixes"/>). Each is named
+    /// with the variable probably meant, in ordinal order.
+    /// </summary>
+    /// <remarks>
+    /// The configuration reads only the variables that begin with the prefix, so such a one was passed over without a
+    /// word, and the operator believed the setting given: a limit, a deny rule. It is an error, as an unknown key is.
+    /// Other programs' variables may begin as well (<c>PASSAGE_HOME</c>, a script's <c>PASSAGE_RELAY</c> holding a relay's
+    /// address): one that names no section of these settings, or only a section, is none of Passage's, and left alone.
+    /// </remarks>
+    private void CheckVariablesOneUnderscoreShort(SettingsLayer layer, HashSet<string> exact, List<string> prefixes)
+    {
+        var shortPrefix = EnvironmentPrefix[..^1];
+        var sections = exact.Select(k => k.Split(':')[0]).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in layer.VariableNames.Order(StringComparer.Ordinal))
+        {
+            if (!name.StartsWith(shortPrefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            var rest = name[shortPrefix.Length..];
+            var syntax = rest.Contains("__", StringComparison.Ordinal);
+            var parts = syntax ? rest.Split("__") : rest.Split('_');
+            var key = string.Join(':', parts);
+            if (sections.Contains(parts[0])
+                && (syntax || exact.Contains(key) || prefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase))))
+            {
+                _errors.Add($"{name}: not read: a setting's variable begins with {EnvironmentPrefix}, two underscores (meant {EnvironmentPrefix}{string.Join("__", parts)}?)");
             }
         }
     }

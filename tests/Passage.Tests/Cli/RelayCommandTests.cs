@@ -749,6 +749,36 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// <c>PASSAGE_RELAY__MAXTUNNELS=5</c>, one underscore short, was not read and not said: the check passed and the relay
+    /// started without the limit the operator believed set. Both refuse it, naming the variable meant; another program's
+    /// variable that begins so, <c>PASSAGE_HOME</c>, is left alone.
+    /// </summary>
+    [Fact]
+    public async Task A_variable_one_underscore_short_is_refused_by_the_check_and_the_start()
+    {
+        using var directory = new TemporaryDirectory();
+        var file = directory.Write("relay.json", """{ "relay": { "connectPlain": ["127.0.0.1:0"] } }""");
+        var environment = new Dictionary<string, string?> { ["PASSAGE_HOME"] = directory.Path };
+
+        var (cleanExit, _, cleanError) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+        environment["PASSAGE_RELAY__MAXTUNNELS"] = "5";
+        var (checkExit, checkOut, checkError) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+        var (startExit, startOut, startError) = await PassageProcess.RunAsync(["relay", "--config", file], environment: environment);
+
+        Assert.True(cleanExit == 0, cleanError);
+        Assert.Equal(1, checkExit);
+        Assert.Equal(1, startExit);
+        Assert.Equal("", checkOut + startOut);
+        Assert.Equal(
+            [
+                "passage: the configuration has 1 error; nothing was started:",
+                "  PASSAGE_RELAY__MAXTUNNELS: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__RELAY__MAXTUNNELS?)",
+            ],
+            checkError.ReplaceLineEndings("\n").TrimEnd().Split('\n'));
+        Assert.Equal(checkError, startError);
+    }
+
+    /// <summary>
     /// A key written with a colon is read by the configuration as a path: <c>"relay:maxTunnels": 5</c> set
     /// <c>relay.maxTunnels</c>, and errors named it so, dotted (<c>relay.idle: unknown setting</c> for <c>"idle:Timeout"</c>),
     /// a key the file does not spell. It is refused, by the check and the start, naming the key as the file writes it.

@@ -97,4 +97,45 @@ public sealed class SettingsReaderTests
             ],
             reader.Errors.Where(e => !e.StartsWith("relay.routes:", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
     }
+
+    /// <summary>
+    /// A variable one underscore short of the prefix, <c>PASSAGE_RELAY__MAXTUNNELS</c>, is not read as a setting, and was
+    /// passed over without a word: the operator believed the limit set. One that reads as a setting of the reader's
+    /// sections (in the configuration's <c>__</c> syntax, or naming a known key) is an error naming it and the variable
+    /// probably meant; other programs' variables that begin so (<c>PASSAGE_HOME</c>, a script's <c>PASSAGE_RELAY</c>),
+    /// and those of another role's sections, are not Passage's settings, and are left alone.
+    /// </summary>
+    [Fact]
+    public void A_variable_one_underscore_short_of_the_prefix_is_an_error_naming_the_one_meant()
+    {
+        System.Collections.Hashtable variables = new()
+        {
+            ["PASSAGE_RELAY__MAXTUNNELS"] = "5",
+            ["PASSAGE_Relay__Colour"] = "red",
+            ["PASSAGE_RELAY_IDLETIMEOUT"] = "5s",
+            ["passage_log__Level"] = "debug",
+            ["PASSAGE_RELAY_ALLOW_0"] = "a.test:443",
+            ["PASSAGE_HOME"] = "/srv/passage",
+            ["PASSAGE_RELAY"] = "relay.example.org",
+            ["PASSAGE_RELAY_COLOUR"] = "red",
+            ["PASSAGE_CLIENT__TOKEN"] = "t0ken",
+            ["PASSAGE_"] = "",
+            ["PASSAGE__RELAY__CONNECTPLAIN"] = "127.0.0.1:0",
+        };
+        var environment = new SettingsLayer(SettingsLayer.Environment,
+            new ConfigurationBuilder().AddInMemoryCollection([new("relay:connectPlain", "127.0.0.1:0")]).Build()) { Variables = variables };
+        var reader = new SettingsReader([environment]);
+
+        RelaySettings.Read(reader);
+
+        Assert.Equal(
+            [
+                "PASSAGE_RELAY_ALLOW_0: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__RELAY__ALLOW__0?)",
+                "PASSAGE_RELAY_IDLETIMEOUT: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__RELAY__IDLETIMEOUT?)",
+                "PASSAGE_RELAY__MAXTUNNELS: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__RELAY__MAXTUNNELS?)",
+                "PASSAGE_Relay__Colour: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__Relay__Colour?)",
+                "passage_log__Level: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__log__Level?)",
+            ],
+            reader.Errors);
+    }
 }
