@@ -13,22 +13,30 @@ namespace Passage.Relay.Destinations;
 /// <remarks>
 /// Read again once the last reading is a second old: addresses come and go (DHCP, a VPN, a container's network, IPv6
 /// privacy addresses). The relay makes the first reading as it starts (<see cref="ReadNow"/>), so that no dial waits
-/// for it. Later ones run on the thread pool, one at a time, while the checks go on with the reading before: a reading
-/// opens a netlink socket and a few files per interface, which must not be paid on the dial path, nor by every dial
-/// that finds the reading old at once (a host with hundreds of container interfaces takes milliseconds). A reading that
-/// fails, or that would take descriptors kept free for the runtime, keeps the one before. Until one has succeeded,
-/// every check tries again and, while none can be made, holds every address as this host's: a relay that cannot tell
-/// its own addresses must not open them (a host out of descriptors has none for the dial either).
+/// for it. While dials keep coming, later ones run on the thread pool, one at a time, while the checks go on with the
+/// reading before: a reading opens a netlink socket and a few files per interface, which must not be paid on the dial
+/// path, nor by every dial that finds the reading old at once (a host with hundreds of container interfaces takes
+/// milliseconds). A reading two seconds old or more is not used: it means no dial came for a while, and the address the
+/// host took meanwhile would be opened to the first dial after the pause; that dial reads the interfaces itself, and
+/// the checks that come while it does wait for its reading (a quiet relay pays it, not a busy one). So no check uses a
+/// reading more than two seconds old. A reading that fails, or that would take descriptors kept free for the runtime,
+/// keeps the one before. Until one has succeeded, every check tries again and, while none can be made, holds every
+/// address as this host's: a relay that cannot tell its own addresses must not open them (a host out of descriptors has
+/// none for the dial either).
 /// </remarks>
 internal sealed class HostAddresses
 {
     private static readonly TimeSpan s_rereadAfter = TimeSpan.FromSeconds(1);
 
+    /// <summary>How old a reading may be and still be used, while the one after it is made off the dial path.</summary>
+    private static readonly TimeSpan s_usableFor = TimeSpan.FromSeconds(2);
+
     private static readonly HostAddresses s_system = new(ReadInterfaces, TimeProvider.System);
 
     private readonly Func<FrozenSet<IPAddress>?> _read;
     private readonly TimeProvider _time;
-    private readonly Lock _first = new();
+    /// <summary>Held while a check reads the interfaces itself: the first reading, or one after a reading too old to use.</summary>
+    private readonly Lock _reading = new();
     private volatile Reading? _current;
     private int _rereading;
 
@@ -38,6 +46,9 @@ internal sealed class HostAddresses
         _read = read;
         _time = time;
     }
+
+    /// <summary>Whether a reading off the dial path is under way (for tests).</summary>
+    internal bool Rereading => Volatile.Read(ref _rereading) != 0;
 
     /// <summary>Whether <paramref name="address"/> (its scope ignored, an IPv4-mapped one as its IPv4) is one of this host's.</summary>
     public static bool Contains(IPAddress address) => s_system.Holds(address);
@@ -59,16 +70,25 @@ internal sealed class HostAddresses
     private FrozenSet<IPAddress>? Current()
     {
         Reading? reading = _current;
-        if (reading is null)
+        if (reading is null || _time.GetElapsedTime(reading.At) >= s_usableFor)
         {
-            lock (_first)
+            lock (_reading)
             {
-                if (_current is null && _read() is { } addresses)
-                {
-                    _current = new Reading(addresses, _time.GetTimestamp());
-                }
-
+                // Another check may have read them while this one waited.
                 reading = _current;
+                if (reading is null)
+                {
+                    var at = _time.GetTimestamp();
+                    if (_read() is { } addresses)
+                    {
+                        _current = reading = new Reading(addresses, at);
+                    }
+                }
+                else if (_time.GetElapsedTime(reading.At) >= s_usableFor)
+                {
+                    var at = _time.GetTimestamp();
+                    _current = reading = new Reading(_read() ?? reading.Addresses, at);
+                }
             }
 
             return reading?.Addresses;
@@ -85,8 +105,17 @@ internal sealed class HostAddresses
     {
         try
         {
+            // Stamped with when it began, and kept only if no check read them since: one that found this reading too
+            // late to use (a slow reading, on a host of many interfaces) has a newer one already.
+            var at = _time.GetTimestamp();
             FrozenSet<IPAddress>? addresses = _read();
-            _current = new Reading(addresses ?? _current!.Addresses, _time.GetTimestamp());
+            lock (_reading)
+            {
+                if (_current!.At <= at)
+                {
+                    _current = new Reading(addresses ?? _current.Addresses, at);
+                }
+            }
         }
         finally
         {

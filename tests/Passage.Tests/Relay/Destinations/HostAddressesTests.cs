@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Net;
+using System.Runtime.CompilerServices;
 using Passage.Relay.Destinations;
 using Passage.Tests.Infrastructure;
 
@@ -20,23 +21,8 @@ public sealed class HostAddressesTests
         var time = new ManualTimeProvider();
         using var rereading = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
-        int reads = 0;
-        var hosts = new HostAddresses(
-            () =>
-            {
-                switch (Interlocked.Increment(ref reads))
-                {
-                    case 1:
-                        return new[] { s_before }.ToFrozenSet();
-                    case 2:
-                        rereading.Set();
-                        release.Wait(Timeouts.Default);
-                        return new[] { s_after }.ToFrozenSet();
-                    default:
-                        return new[] { s_after }.ToFrozenSet();
-                }
-            },
-            time);
+        var reads = new StrongBox<int>();
+        var hosts = HeldOnTheSecondReading(time, rereading, release, s_after, reads);
 
         Assert.True(hosts.Holds(s_before));
         time.Advance(TimeSpan.FromSeconds(1));
@@ -46,13 +32,93 @@ public sealed class HostAddressesTests
         Assert.True(rereading.Wait(Timeouts.Default));
         // Nor does a check while the interfaces are read again read them too.
         Assert.True(hosts.Holds(s_before));
-        Assert.Equal(2, Volatile.Read(ref reads));
+        Assert.Equal(2, Volatile.Read(ref reads.Value));
 
         release.Set();
         await Timeouts.WaitUntilAsync(() => hosts.Holds(s_after));
         Assert.False(hosts.Holds(s_before));
-        Assert.Equal(2, Volatile.Read(ref reads));
+        Assert.Equal(2, Volatile.Read(ref reads.Value));
     }
+
+    /// <summary>
+    /// A reading two seconds old is not used: no dial came for a while, and an address the host took meanwhile would be
+    /// opened to the first one after the pause. That check reads the interfaces itself, and a check that comes while it
+    /// does waits for that reading rather than answering from the old one or reading them too.
+    /// </summary>
+    [Fact]
+    public async Task A_reading_too_old_to_use_is_read_again_by_the_check_that_finds_it()
+    {
+        var time = new ManualTimeProvider();
+        using var rereading = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var reads = new StrongBox<int>();
+        var hosts = HeldOnTheSecondReading(time, rereading, release, s_after, reads);
+
+        Assert.True(hosts.Holds(s_before));
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        var first = Task.Run(() => hosts.Holds(s_after));
+        Assert.True(rereading.Wait(Timeouts.Default));
+        var second = Task.Run(() => hosts.Holds(s_before));
+        release.Set();
+
+        // Both answer from the new reading, which was made once.
+        Assert.True(await first.WaitAsync(Timeouts.Default));
+        Assert.False(await second.WaitAsync(Timeouts.Default));
+        Assert.Equal(2, Volatile.Read(ref reads.Value));
+    }
+
+    /// <summary>
+    /// A reading made off the dial path that ends after a check has read the interfaces itself is not kept: it began
+    /// before, and what it found may be older.
+    /// </summary>
+    [Fact]
+    public async Task A_slow_reading_off_the_dial_path_does_not_replace_a_newer_one()
+    {
+        var time = new ManualTimeProvider();
+        using var rereading = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        // The second reading, off the dial path, is slow, and still finds the address before.
+        var hosts = HeldOnTheSecondReading(time, rereading, release, s_before, new StrongBox<int>());
+
+        Assert.True(hosts.Holds(s_before));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(hosts.Holds(s_before));
+        Assert.True(rereading.Wait(Timeouts.Default));
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        // This check reads them itself: the slow reading has not ended.
+        Assert.True(hosts.Holds(s_after));
+        Assert.True(hosts.Rereading);
+        release.Set();
+        await Timeouts.WaitUntilAsync(() => !hosts.Rereading);
+        Assert.True(hosts.Holds(s_after));
+        Assert.False(hosts.Holds(s_before));
+    }
+
+    /// <summary>
+    /// Addresses whose first reading finds <see cref="s_before"/>; whose second sets <paramref name="rereading"/>, waits
+    /// for <paramref name="release"/> and finds <paramref name="secondFinds"/>; and every later one <see cref="s_after"/>.
+    /// The readings are counted in <paramref name="reads"/>.
+    /// </summary>
+    private static HostAddresses HeldOnTheSecondReading(
+        TimeProvider time, ManualResetEventSlim rereading, ManualResetEventSlim release, IPAddress secondFinds, StrongBox<int> reads) =>
+        new(
+            () =>
+            {
+                switch (Interlocked.Increment(ref reads.Value))
+                {
+                    case 1:
+                        return new[] { s_before }.ToFrozenSet();
+                    case 2:
+                        rereading.Set();
+                        release.Wait(Timeouts.Default);
+                        return new[] { secondFinds }.ToFrozenSet();
+                    default:
+                        return new[] { s_after }.ToFrozenSet();
+                }
+            },
+            time);
 
     /// <summary>
     /// Until the interfaces could be read once, every address is held as this host's (a relay that cannot tell its own
