@@ -375,14 +375,18 @@ public sealed class SettingsReader
     /// Reports each variable of <paramref name="layer"/> that is one underscore short of <see cref="EnvironmentPrefix"/> and
     /// reads as a setting of a section of the <paramref name="exact"/> keys: one written in the configuration's syntax,
     /// sections apart by <c>__</c> (<c>PASSAGE_RELAY__MAXTUNNELS</c>), or, apart by single underscores, one naming a known
-    /// key (<c>PASSAGE_RELAY_IDLETIMEOUT</c>, or a list entry's, below one of <paramref name="prefixes"/>). Each is named
-    /// with the variable probably meant, in ordinal order.
+    /// key (<c>PASSAGE_RELAY_IDLETIMEOUT</c>, or a list entry's, an index right below one of <paramref name="prefixes"/>:
+    /// <c>PASSAGE_RELAY_ALLOW_0</c>). Each is named with the variable probably meant, in ordinal order.
     /// </summary>
     /// <remarks>
     /// The configuration reads only the variables that begin with the prefix, so such a one was passed over without a
     /// word, and the operator believed the setting given: a limit, a deny rule. It is an error, as an unknown key is.
     /// Other programs' variables may begin as well (<c>PASSAGE_HOME</c>, a script's <c>PASSAGE_RELAY</c> holding a relay's
-    /// address): one that names no section of these settings, or only a section, is none of Passage's, and left alone.
+    /// address): one that names no section of these settings, or only a section, is none of Passage's, and left alone. So
+    /// are the variables a container platform derives from a service's name, which begin with a list's or a map's key where
+    /// the service is named after it (Kubernetes sets <c>PASSAGE_CLIENT_HTTP_PORT=tcp://10.0.0.1:8080</c> and
+    /// <c>PASSAGE_CLIENT_HTTP_SERVICE_HOST</c> in every pod beside a service <c>passage-client-http</c>): below such a key only
+    /// an index, which no such variable ends in, is read as an entry; a map entry with single underscores is not caught.
     /// </remarks>
     private void CheckVariablesOneUnderscoreShort(SettingsLayer layer, HashSet<string> exact, List<string> prefixes)
     {
@@ -399,7 +403,7 @@ public sealed class SettingsReader
             var parts = syntax ? rest.Split("__") : rest.Split('_');
             var key = string.Join(':', parts);
             if (sections.Contains(parts[0])
-                && (syntax || exact.Contains(key) || prefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase))))
+                && (syntax || exact.Contains(key) || (IsIndex(parts[^1]) && prefixes.Any(p => p.Equals(key[..^parts[^1].Length], StringComparison.OrdinalIgnoreCase)))))
             {
                 _errors.Add($"{name}: not read: a setting's variable begins with {EnvironmentPrefix}, two underscores (meant {EnvironmentPrefix}{string.Join("__", parts)}?)");
             }

@@ -1,6 +1,8 @@
 using System.Text;
 using Microsoft.Extensions.Configuration;
+using Passage.Client;
 using Passage.Configuration;
+using Passage.Identity;
 using Passage.Relay;
 
 namespace Passage.Tests.Configuration;
@@ -136,6 +138,38 @@ public sealed class SettingsReaderTests
                 "PASSAGE_Relay__Colour: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__Relay__Colour?)",
                 "passage_log__Level: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__log__Level?)",
             ],
+            reader.Errors);
+    }
+
+    /// <summary>
+    /// A container platform sets variables named after its services in every pod beside them: Kubernetes, for a service
+    /// <c>passage-client-http</c>, <c>PASSAGE_CLIENT_HTTP_PORT=tcp://10.0.0.1:8080</c> and the like, which begin with the
+    /// key of the client's HTTP proxies. They are none of Passage's settings, and a client must start beside them; a list
+    /// entry's variable one underscore short is still said.
+    /// </summary>
+    [Fact]
+    public void Variables_a_container_platform_names_after_a_service_are_left_alone()
+    {
+        System.Collections.Hashtable variables = new()
+        {
+            ["PASSAGE_CLIENT_HTTP_SERVICE_HOST"] = "10.0.0.1",
+            ["PASSAGE_CLIENT_HTTP_SERVICE_PORT"] = "8080",
+            ["PASSAGE_CLIENT_HTTP_SERVICE_PORT_PROXY"] = "8080",
+            ["PASSAGE_CLIENT_HTTP_PORT"] = "tcp://10.0.0.1:8080",
+            ["PASSAGE_CLIENT_HTTP_PORT_8080_TCP"] = "tcp://10.0.0.1:8080",
+            ["PASSAGE_CLIENT_HTTP_PORT_8080_TCP_PROTO"] = "tcp",
+            ["PASSAGE_CLIENT_HTTP_PORT_8080_TCP_PORT"] = "8080",
+            ["PASSAGE_CLIENT_HTTP_PORT_8080_TCP_ADDR"] = "10.0.0.1",
+            ["PASSAGE_CLIENT_RELAYS_1"] = "relay.example.org:8443",
+        };
+        var environment = new SettingsLayer(SettingsLayer.Environment,
+            new ConfigurationBuilder().AddInMemoryCollection([new("client:relays:0", $"{NodeIdentity.Create().NodeId}@127.0.0.1:8443")]).Build()) { Variables = variables };
+        var reader = new SettingsReader([environment]);
+
+        ClientSettings.Read(reader);
+
+        Assert.Equal(
+            ["PASSAGE_CLIENT_RELAYS_1: not read: a setting's variable begins with PASSAGE__, two underscores (meant PASSAGE__CLIENT__RELAYS__1?)"],
             reader.Errors);
     }
 }
