@@ -55,7 +55,9 @@ internal static class CliSettings
             }
             catch (KeyWithColonException e)
             {
-                errors.Add($"{e.Written}: a key cannot hold a colon (in {configFile}): settings would read it as the path {e.Path}");
+                errors.Add(e.IsEntry
+                    ? $"{e.Written}: a key cannot hold a colon (in {configFile}): settings would read it as a path below {e.Path} (what follows the colon in a map entry's name is not shown: it may be a password)"
+                    : $"{e.Written}: a key cannot hold a colon (in {configFile}): settings would read it as the path {e.Path}");
             }
             catch (InvalidTextException e)
             {

@@ -298,17 +298,37 @@ internal sealed class DuplicateSettingException(string key) : FormatException($"
 /// <summary>A settings file that writes a key holding a colon, which the configuration would read as a path.</summary>
 /// <param name="parent">The key of the object it is in, as configuration names it (<c>relay</c>); null at the top.</param>
 /// <param name="name">The key as the file writes it: <c>idle:Timeout</c>.</param>
+/// <remarks>
+/// A section's or a setting's name is named whole, as the file writes it. A map entry's name (below a setting:
+/// <c>client.httpUsers</c>) is named up to its colon: a proxy user written as the flag writes one, <c>alice:secret</c>,
+/// holds a password after it, which no error echoes.
+/// </remarks>
 internal sealed class KeyWithColonException(string? parent, string name)
     : FormatException($"{WrittenOf(parent, name)}: a key cannot hold a colon")
 {
-    /// <summary>The key as errors name it, the file's spelling quoted below its object's dotted key: <c>relay."idle:Timeout"</c>.</summary>
+    /// <summary>
+    /// The key as errors name it, the file's spelling quoted below its object's dotted key: <c>relay."idle:Timeout"</c>;
+    /// a map entry's cut after its colon, <c>client.httpUsers."alice:..."</c> (<see cref="IsEntry"/>).
+    /// </summary>
     public string Written { get; } = WrittenOf(parent, name);
 
-    /// <summary>What the configuration would have read it as, dotted as errors show keys: <c>relay.idle.Timeout</c>.</summary>
-    public string Path { get; } = SettingsReader.Display(parent is null ? name : ConfigurationPath.Combine(parent, name));
+    /// <summary>
+    /// What the configuration would have read it as, dotted as errors show keys: <c>relay.idle.Timeout</c>; for a map
+    /// entry's name, the path it would be read below, <c>client.httpUsers.alice</c>.
+    /// </summary>
+    public string Path { get; } = SettingsReader.Display(parent is null ? name : ConfigurationPath.Combine(parent, Shown(parent, name)));
+
+    /// <summary>Whether the key is a map entry's name, below a setting, of which only what comes before the colon is shown.</summary>
+    public bool IsEntry { get; } = IsEntryName(parent);
+
+    private static bool IsEntryName(string? parent) => parent is not null && parent.Contains(ConfigurationPath.KeyDelimiter, StringComparison.Ordinal);
+
+    /// <summary>The part of <paramref name="name"/> errors show: whole, or a map entry's up to its colon.</summary>
+    private static string Shown(string? parent, string name) =>
+        IsEntryName(parent) ? name[..name.IndexOf(':', StringComparison.Ordinal)] : name;
 
     private static string WrittenOf(string? parent, string name) =>
-        (parent is null ? "" : SettingsReader.Display(parent) + ".") + "\"" + name + "\"";
+        (parent is null ? "" : SettingsReader.Display(parent) + ".") + "\"" + (IsEntryName(parent) ? Shown(parent, name) + ":..." : name) + "\"";
 }
 
 /// <summary>A settings file's text, decoded.</summary>

@@ -803,6 +803,30 @@ public sealed class RelayCommandTests
         Assert.Equal(checkError, startError);
     }
 
+    /// <summary>
+    /// A proxy user written as the flag writes one, <c>USER:PASSWORD</c>, as a users map's key: the password is not echoed
+    /// by the error, which named the key whole (and again as a path); the user's name is.
+    /// </summary>
+    [Fact]
+    public async Task A_map_entry_s_name_with_a_colon_is_refused_without_what_follows_it()
+    {
+        using var directory = new TemporaryDirectory();
+        var id = Passage.Identity.NodeIdentity.Create().NodeId;
+        var file = directory.Write("client.json", $$"""
+            { "client": { "relays": ["{{id}}@127.0.0.1:8443"], "http": ["127.0.0.1:0"], "httpUsers": { "alice:hunter2": "" } } }
+            """);
+
+        var (checkExit, checkOut, checkError) = await PassageProcess.RunAsync(["config", "check", file]);
+        var (startExit, startOut, startError) = await PassageProcess.RunAsync(["client", "--config", file]);
+
+        Assert.Equal(1, checkExit);
+        Assert.Equal(1, startExit);
+        Assert.Equal("", checkOut + startOut);
+        Assert.Contains($"  client.httpUsers.\"alice:...\": a key cannot hold a colon (in {file}): settings would read it as a path below client.httpUsers.alice (what follows the colon in a map entry's name is not shown: it may be a password)", checkError.ReplaceLineEndings("\n").Split('\n'));
+        Assert.DoesNotContain("hunter2", checkError + startError, StringComparison.Ordinal);
+        Assert.Equal(checkError, startError);
+    }
+
     /// <summary>A JSON boolean where another value goes was quoted as .NET spells it, <c>'True'</c>, which the file does not hold.</summary>
     [Fact]
     public async Task Config_check_quotes_a_boolean_as_the_file_writes_it()
