@@ -15,6 +15,9 @@ internal static class TrailerFields
         "Proxy-Authorization", "Proxy-Authenticate", "WWW-Authenticate", "Set-Cookie", "Cookie", "Cache-Control",
         "Expect", "Max-Forwards", "Pragma", "Range", "Age", "Expires", "Date", "Location", "Retry-After", "Vary",
         "Warning", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
+        // The path a request took, which each intermediary appends to in the header section (RFC 9110 §7.6.3): in a
+        // trailer section it would pass by the tunnel ends' loop check and read to the recipient as hops never made.
+        "Via",
     };
 
     /// <summary>Whether a trailer section may carry a field named <paramref name="name"/>.</summary>

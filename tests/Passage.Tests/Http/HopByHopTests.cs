@@ -82,6 +82,7 @@ public sealed class HopByHopTests
     [InlineData("Authorization", false)]
     [InlineData("Trailer", false)]
     [InlineData("TE", false)]
+    [InlineData("via", false)]
     [InlineData("X-Sum", true)]
     [InlineData("Server-Timing", true)]
     public void One_list_says_which_fields_a_trailer_section_may_carry(string name, bool carried)
