@@ -432,6 +432,13 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        // A token cancelled already cancels no write under way: refused here, as any stream refuses it, since the HTTP/2
+        // client would take it for the end of every write (see WatchedWriteAsync).
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_watchWrites && WritesCancelled)
+        {
+            throw new IOException($"the tunnel through relay {relay} takes no more writes: a write was cancelled while it waited, which ends an HTTP/2 tunnel's sending");
+        }
         try
         {
             await (_watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
@@ -442,6 +449,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         }
         await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Whether the application cancelled a write while it waited: the HTTP/2 client then sends nothing more on the stream,
+    /// and every write after fails. Told from a read's failure (<see cref="Broke"/>), which sets its cause before it cancels.
+    /// </summary>
+    private bool WritesCancelled => Volatile.Read(ref _writeEnd) is { IsCancellationRequested: true } && Volatile.Read(ref _brokenBy) is null;
 
     /// <summary>
     /// A write that, if it has to wait, ends when the zero-byte read fails (see the remarks). The HTTP/2 client takes a

@@ -13,7 +13,7 @@ public sealed class HostileRelayTests
     private static Task<PassageClient> StartClientAsync(params HostileRelay[] relays) => StartClientAsync(null, relays);
 
     /// <summary>With a <paramref name="time"/> that does not move, the probe loop never runs: a relay taken for down stays so.</summary>
-    private static async Task<PassageClient> StartClientAsync(TimeProvider? time, params HostileRelay[] relays)
+    internal static async Task<PassageClient> StartClientAsync(TimeProvider? time, params HostileRelay[] relays)
     {
         var client = new PassageClient(new PassageClientOptions
         {
@@ -32,7 +32,7 @@ public sealed class HostileRelayTests
     /// A tunnel script for relays that share it: the n-th tunnel request any of them sees is answered with
     /// <paramref name="answers"/>[n] (the frames for its stream); every later one 200, its bytes echoed.
     /// </summary>
-    private static Func<HostileConnection, int, Task> AnsweredInTurn(params Func<int, byte[]>[] answers)
+    internal static Func<HostileConnection, int, Task> AnsweredInTurn(params Func<int, byte[]>[] answers)
     {
         var requests = 0;
         return async (connection, stream) =>
@@ -119,7 +119,7 @@ public sealed class HostileRelayTests
     }
 
     /// <summary>Bytes written to <paramref name="tunnel"/> come back (the relay echoes them).</summary>
-    private static async Task AssertEchoesAsync(Stream tunnel)
+    internal static async Task AssertEchoesAsync(Stream tunnel)
     {
         await tunnel.WriteAsync("hi"u8.ToArray());
         var back = new byte[2];

@@ -1,0 +1,57 @@
+using Passage.Client;
+using Passage.Tests.Infrastructure;
+using static Passage.Tests.Client.HostileRelayTests;
+
+namespace Passage.Tests.Client;
+
+/// <summary>
+/// A tunnel's stream as an application uses it, and misuses it: cancelled reads and writes, what comes after them, and
+/// what the application's own doing leaves of the tunnel and of the relay's standing.
+/// </summary>
+public sealed class TunnelStreamUseTests
+{
+    /// <summary>
+    /// A write given a token cancelled already is refused, as any stream refuses it, and the tunnel goes on. It was handed
+    /// to the HTTP/2 client, which took it for the end of every write: each write after failed with an
+    /// <see cref="OperationCanceledException"/> nobody asked for, and the tunnel could send no more.
+    /// </summary>
+    [Fact]
+    public async Task A_write_with_a_token_cancelled_already_is_refused_and_the_tunnel_goes_on()
+    {
+        await using var relay = HostileRelay.Start(AnsweredInTurn());
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await tunnel.WriteAsync("xx"u8.ToArray(), cancelled.Token));
+        Assert.Equal(cancelled.Token, error.CancellationToken);
+        await AssertEchoesAsync(tunnel);
+    }
+
+    /// <summary>
+    /// A write the application cancels while it waits for the relay's window ends the tunnel's sending (the HTTP/2 client
+    /// sends nothing more on the stream): the writes after fail with an <see cref="IOException"/> that says so, not with
+    /// an <see cref="OperationCanceledException"/> for a cancelling they were not given. The relay stays up: the
+    /// application ended it. The relay here never grants more than its first window, which one write uses whole.
+    /// </summary>
+    [Fact]
+    public async Task A_write_cancelled_while_it_waits_fails_the_writes_after_saying_why()
+    {
+        await using var relay = HostileRelay.Start((connection, stream) => connection.SendAsync(HostileConnection.Answer(stream, 200)));
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync(new byte[65_535]).AsTask().WaitAsync(Timeouts.Default);
+        using var cancelling = new CancellationTokenSource();
+
+        var waiting = tunnel.WriteAsync(new byte[1000], cancelling.Token).AsTask();
+        await cancelling.CancelAsync();
+        var cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(Timeouts.Default));
+        Assert.Equal(cancelling.Token, cancelled.CancellationToken);
+
+        var error = await Assert.ThrowsAsync<IOException>(async () => await tunnel.WriteAsync(new byte[1]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Contains("takes no more writes: a write was cancelled while it waited", error.Message);
+        Assert.Throws<IOException>(() => tunnel.Write(new byte[1]));
+        Assert.True(client.Status.Single().IsUp);
+    }
+}
