@@ -60,6 +60,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
     /// <summary>The write watch under way while a write waits (see the remarks); taken and tested under <see cref="_gate"/>.</summary>
     private Task? _probe;
 
+    /// <summary>1 while an application read is under way, from its call to its end (see <see cref="Begin"/>).</summary>
+    private int _readUnderWay;
+
+    /// <summary>1 while an application write is under way, its flush included (see <see cref="Begin"/>).</summary>
+    private int _writeUnderWay;
+
     /// <summary>Whether an application read is under way (set under <see cref="_gate"/>).</summary>
     private bool _reading;
 
@@ -128,6 +134,20 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         {
             return ReadInner(buffer, offset, count);
         }
+        Begin(ref _readUnderWay, "read");
+        try
+        {
+            return ReadBesideProbe(buffer, offset, count);
+        }
+        finally
+        {
+            Volatile.Write(ref _readUnderWay, 0);
+        }
+    }
+
+    /// <summary>A read of a tunnel whose writes are watched: after the zero-byte read under way, if any (see the remarks).</summary>
+    private int ReadBesideProbe(byte[] buffer, int offset, int count)
+    {
         int ahead;
         while (!TryStartReading(buffer.AsSpan(offset, count), out ahead, out var probe))
         {
@@ -175,8 +195,22 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
     private ValueTask<int> ReadInnerAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         _watch is null ? Inner.ReadAsync(buffer, cancellationToken) : WatchedReadAsync(buffer, cancellationToken);
 
-    /// <summary>A read of a tunnel whose writes are watched: after the zero-byte read under way, if any (see the remarks).</summary>
+    /// <summary>A read of a tunnel whose writes are watched, the only one under way (see <see cref="Begin"/>).</summary>
     private async ValueTask<int> ReadBesideProbeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        Begin(ref _readUnderWay, "read");
+        try
+        {
+            return await ReadOneBesideProbeAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _readUnderWay, 0);
+        }
+    }
+
+    /// <summary>A read of a tunnel whose writes are watched: after the zero-byte read under way, if any (see the remarks).</summary>
+    private async ValueTask<int> ReadOneBesideProbeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int ahead;
         while (!TryStartReading(buffer.Span, out ahead, out var probe))
@@ -208,6 +242,19 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         finally
         {
             EndReading();
+        }
+    }
+
+    /// <summary>
+    /// Marks an application read or write (<paramref name="underWay"/>) as under way until it is set to 0 again, refusing one
+    /// that comes meanwhile, as the TLS stream of an HTTP/1.1 tunnel refuses it: the HTTP/2 client waits for one read and
+    /// one write of a stream at a time, and a second left both waiting for good (and failed the client's disposing).
+    /// </summary>
+    private static void Begin(ref int underWay, string what)
+    {
+        if (Interlocked.Exchange(ref underWay, 1) != 0)
+        {
+            throw new NotSupportedException($"a {what} of this tunnel is under way already: a tunnel takes one read and one write at a time (a read beside a write is fine)");
         }
     }
 
@@ -439,15 +486,29 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         {
             throw new IOException($"the tunnel through relay {relay} takes no more writes: a write was cancelled while it waited, which ends an HTTP/2 tunnel's sending");
         }
+        if (_watchWrites)
+        {
+            Begin(ref _writeUnderWay, "write");
+        }
         try
         {
-            await (_watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+            try
+            {
+                await (_watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (WriteFailed(e))
+            {
+                throw Watched(Broken(e));
+            }
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (WriteFailed(e))
+        finally
         {
-            throw Watched(Broken(e));
+            if (_watchWrites)
+            {
+                Volatile.Write(ref _writeUnderWay, 0);
+            }
         }
-        await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Passage.Client;
 using Passage.Tests.Infrastructure;
+using Passage.Tests.Relay.Connect;
 using static Passage.Tests.Client.HostileRelayTests;
 
 namespace Passage.Tests.Client;
@@ -53,5 +54,42 @@ public sealed class TunnelStreamUseTests
         Assert.Contains("takes no more writes: a write was cancelled while it waited", error.Message);
         Assert.Throws<IOException>(() => tunnel.Write(new byte[1]));
         Assert.True(client.Status.Single().IsUp);
+    }
+
+    /// <summary>
+    /// A tunnel takes one read and one write at a time, as a TLS stream does (an HTTP/1.1 tunnel's): a second that comes
+    /// while one is under way is refused with a <see cref="NotSupportedException"/> that says so, and the first goes on. The
+    /// HTTP/2 client has room for one waiting read and one waiting write of a stream: a second write left both waiting for
+    /// good, and the client's disposing then threw the stream's broken state at the application; a second read took the
+    /// bytes meant for the first, or left it waiting. A read beside a write is fine.
+    /// </summary>
+    [Fact]
+    public async Task A_second_read_or_write_while_one_is_under_way_is_refused_and_the_first_goes_on()
+    {
+        await using var relay = HostileRelay.Start(async (connection, stream) =>
+        {
+            await connection.SendAsync(HostileConnection.Answer(stream, 200));
+            // Once the client has used the whole first window: more of it, and the echo of what comes after.
+            await Timeouts.WaitUntilAsync(() => connection.Received.Where(f => f.Type == RawHttp2.Data && f.Stream == stream).Sum(f => f.Payload.Length) >= 65_535);
+            connection.Echo(stream);
+            await connection.SendAsync((byte[])[.. HostileConnection.WindowUpdate(0, 65_535), .. HostileConnection.WindowUpdate(stream, 65_535)]);
+        });
+        var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        await using var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync(new byte[65_535]).AsTask().WaitAsync(Timeouts.Default);
+
+        var reading = tunnel.ReadAsync(new byte[16]).AsTask();
+        var read = await Assert.ThrowsAsync<NotSupportedException>(() => tunnel.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Contains("a read of this tunnel is under way already", read.Message);
+        await Assert.ThrowsAsync<NotSupportedException>(() => Task.Run(() => tunnel.Read(new byte[16])).WaitAsync(Timeouts.Default));
+        // The window is used up: this write waits until the relay grants more.
+        var writing = tunnel.WriteAsync("hi"u8.ToArray()).AsTask();
+        var write = await Assert.ThrowsAsync<NotSupportedException>(() => tunnel.WriteAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Contains("a write of this tunnel is under way already", write.Message);
+
+        await writing.WaitAsync(Timeouts.Default);
+        Assert.Equal(2, await reading.WaitAsync(Timeouts.Default));
+        await AssertEchoesAsync(tunnel);
+        await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
     }
 }
