@@ -118,6 +118,9 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// failing over to the next one when a relay fails. Throws <see cref="PassageTunnelException"/>
     /// when no tunnel could be opened; its <see cref="PassageTunnelException.Failure"/> says why, and
     /// <see cref="ObjectDisposedException"/> when the client is disposed before (or while waiting for a relay's answer).
+    /// Cancelled by <paramref name="cancellationToken"/>, it throws an <see cref="OperationCanceledException"/> that names that
+    /// token, at any stage (a request on its way is reset: the relay closes what it opened for it); the token is not the
+    /// tunnel's once it is returned.
     /// </summary>
     public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
@@ -142,7 +145,17 @@ public sealed partial class PassageClient : IAsyncDisposable
             // if the tunnel breaks).
             var answered = 0L;
             var failures = 0;
-            var attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health, answered, failures), cancellationToken).ConfigureAwait(false);
+            TunnelAttempt attempt;
+            try
+            {
+                attempt = await link.OpenAsync(host, port, () => BrokeTunnel(link, health, answered, failures), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e.CancellationToken != cancellationToken)
+            {
+                // The HTTP client names the token it was given, one of the link's own linked to the caller's: the caller's
+                // is the one an application tells its own cancelling by (as HttpClient's callers do).
+                throw new OperationCanceledException(e.Message, e, cancellationToken);
+            }
             if (attempt.Stream is { } stream)
             {
                 answered = _time.GetTimestamp();
