@@ -122,6 +122,15 @@ public sealed partial class PassageClient : IAsyncDisposable
     /// token, at any stage (a request on its way is reset: the relay closes what it opened for it); the token is not the
     /// tunnel's once it is returned.
     /// </summary>
+    /// <returns>
+    /// The tunnel: every write is flushed; it takes one read and one write at a time (a read beside a write is fine, a
+    /// second read or write while one is under way is refused with a <see cref="NotSupportedException"/>). A read
+    /// cancelled by its token leaves the tunnel as it was. A write given a token cancelled already is refused without
+    /// effect; one cancelled while it waits for the relay's flow-control window ends the tunnel's sending (the HTTP/2 client
+    /// sends nothing more on its stream), and the writes after fail with an <see cref="IOException"/>. Disposed, it
+    /// throws <see cref="ObjectDisposedException"/>; broken by the relay or the client's disposing, an
+    /// <see cref="IOException"/>.
+    /// </returns>
     public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
