@@ -482,6 +482,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         // A token cancelled already cancels no write under way: refused here, as any stream refuses it, since the HTTP/2
         // client would take it for the end of every write (see WatchedWriteAsync).
         cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
         if (_watchWrites && WritesCancelled)
         {
             throw new IOException($"the tunnel through relay {relay} takes no more writes: a write was cancelled while it waited, which ends an HTTP/2 tunnel's sending");
@@ -495,6 +496,12 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
             try
             {
                 await (_watchWrites ? WatchedWriteAsync(buffer, cancellationToken) : Inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or IOException && Volatile.Read(ref _disposed))
+            {
+                // Disposed under the write, which fails by the stream's reset or its disposing, whichever comes first: said of
+                // the tunnel, as a read's is, not of the HTTP client's part that noticed.
+                throw new ObjectDisposedException(GetType().FullName);
             }
             catch (Exception e) when (WriteFailed(e))
             {

@@ -92,4 +92,28 @@ public sealed class TunnelStreamUseTests
         await AssertEchoesAsync(tunnel);
         await client.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
     }
+
+    /// <summary>
+    /// A write to a tunnel the application disposed, or one under way when it does, throws the
+    /// <see cref="ObjectDisposedException"/> of the tunnel, as a read does: it named a part of the HTTP client
+    /// (<c>Http2WriteStream</c>, <c>CreditManager</c>) the application never saw. The write under way here waits for the
+    /// relay's window, which one write used whole.
+    /// </summary>
+    [Fact]
+    public async Task A_write_to_a_disposed_tunnel_says_the_tunnel_is_disposed_as_a_read_does()
+    {
+        await using var relay = HostileRelay.Start((connection, stream) => connection.SendAsync(HostileConnection.Answer(stream, 200)));
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+        await tunnel.WriteAsync(new byte[65_535]).AsTask().WaitAsync(Timeouts.Default);
+
+        var waiting = tunnel.WriteAsync(new byte[1000]).AsTask();
+        await tunnel.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        var read = await Assert.ThrowsAsync<ObjectDisposedException>(() => tunnel.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        var under = await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(Timeouts.Default));
+        var after = await Assert.ThrowsAsync<ObjectDisposedException>(() => tunnel.WriteAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(read.ObjectName, under.ObjectName);
+        Assert.Equal(read.ObjectName, after.ObjectName);
+        Assert.True(client.Status.Single().IsUp);
+    }
 }
