@@ -1,4 +1,3 @@
-using System.Collections;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -152,7 +151,7 @@ public sealed partial class ReadmeTruthTests
         using var directory = new TemporaryDirectory();
         var examples = JsoncBlock().Matches(Readme()).Select(m => m.Groups[1].Value).ToList();
         var example = Assert.Single(examples);
-        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", directory.Write("example.jsonc", example)], environment: CodeOnlyEnvironment());
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", directory.Write("example.jsonc", example)]);
         Assert.True(exit == 0, stderr);
         using var json = JsonDocument.Parse(stdout);
         Assert.Equal("api.example.org", json.RootElement.GetProperty("relay").GetProperty("routes").EnumerateObject().Single().Name);
@@ -332,27 +331,9 @@ public sealed partial class ReadmeTruthTests
     }
 
     /// <summary>
-    /// The environment of a <c>passage config check</c> that reads the code and the file alone: outside systemd's journal
-    /// (its variable removed, as the log format's default depends on it), and without the machine's <c>PASSAGE_</c>
-    /// variables, those with two underscores (settings) and those one short, which the check refuses.
-    /// </summary>
-    private static Dictionary<string, string?> CodeOnlyEnvironment()
-    {
-        var environment = new Dictionary<string, string?> { ["JOURNAL_STREAM"] = null };
-        foreach (DictionaryEntry variable in Environment.GetEnvironmentVariables())
-        {
-            if (variable.Key is string name && name.StartsWith("PASSAGE_", StringComparison.OrdinalIgnoreCase))
-            {
-                environment[name] = null;
-            }
-        }
-        return environment;
-    }
-
-    /// <summary>
     /// Runs <c>passage config check</c> once per role on a file that sets only what the role requires and returns what it
-    /// prints, by key (<c>relay.connectTimeout</c>), in <see cref="CodeOnlyEnvironment"/>, so that what is printed is the
-    /// code's defaults alone.
+    /// prints, by key (<c>relay.connectTimeout</c>); the process inherits none of the machine's Passage or journal variables
+    /// (<see cref="PassageProcess.Start"/>), so that what is printed is the code's defaults alone.
     /// </summary>
     private static async Task<Dictionary<string, Dictionary<string, JsonElement>>> PrintDefaultsAsync()
     {
@@ -367,11 +348,10 @@ public sealed partial class ReadmeTruthTests
                   "tls": { "key": "{{directory.File("tunnel.pem")}}" } }
                 """),
         };
-        var environment = CodeOnlyEnvironment();
         var printed = new Dictionary<string, Dictionary<string, JsonElement>>();
         foreach (var (role, file) in files)
         {
-            var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file], environment: environment);
+            var (exit, stdout, stderr) = await PassageProcess.RunAsync(["config", "check", file]);
             Assert.True(exit == 0, $"{role}: {stderr}");
             using var json = JsonDocument.Parse(stdout, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
             printed[role] = json.RootElement.EnumerateObject()
