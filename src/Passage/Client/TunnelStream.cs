@@ -134,6 +134,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         {
             return ReadInner(buffer, offset, count);
         }
+        ThrowIfDisposed();
         Begin(ref _readUnderWay, "read");
         try
         {
@@ -198,6 +199,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
     /// <summary>A read of a tunnel whose writes are watched, the only one under way (see <see cref="Begin"/>).</summary>
     private async ValueTask<int> ReadBesideProbeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
+        ThrowIfDisposed();
         Begin(ref _readUnderWay, "read");
         try
         {
@@ -244,6 +246,13 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
             EndReading();
         }
     }
+
+    /// <summary>
+    /// Refuses a read or write of a disposed tunnel as such, before <see cref="Begin"/> can take it for a second one: a read
+    /// under way at the disposing ends after it, on the thread pool, and one that comes meanwhile (the local HTTP proxy's
+    /// drain, after its pump tore the tunnel down) would be told that a read is under way.
+    /// </summary>
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 
     /// <summary>
     /// Marks an application read or write (<paramref name="underWay"/>) as under way until it is set to 0 again, refusing one
@@ -482,7 +491,7 @@ internal sealed class TunnelStream(Stream inner, IDisposable? exchange, string r
         // A token cancelled already cancels no write under way: refused here, as any stream refuses it, since the HTTP/2
         // client would take it for the end of every write (see WatchedWriteAsync).
         cancellationToken.ThrowIfCancellationRequested();
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        ThrowIfDisposed();
         if (_watchWrites && WritesCancelled)
         {
             throw new IOException($"the tunnel through relay {relay} takes no more writes: a write was cancelled while it waited, which ends an HTTP/2 tunnel's sending");

@@ -116,4 +116,25 @@ public sealed class TunnelStreamUseTests
         Assert.Equal(read.ObjectName, after.ObjectName);
         Assert.True(client.Status.Single().IsUp);
     }
+
+    /// <summary>
+    /// A read of a tunnel disposed while a read was under way throws the tunnel's <see cref="ObjectDisposedException"/>,
+    /// not the refusal of a second read: the read under way ends after the disposing, on the thread pool, and the one that
+    /// came meanwhile was told that a read is under way. The local HTTP proxy reads so (its drain of the origin's end,
+    /// after its pump tore the tunnel down with a wait for the tunnel's bytes pending), which the refusal escaped, as a fault.
+    /// </summary>
+    [Fact]
+    public async Task A_read_of_a_tunnel_disposed_under_a_read_says_the_tunnel_is_disposed()
+    {
+        await using var relay = HostileRelay.Start((connection, stream) => connection.SendAsync(HostileConnection.Answer(stream, 200)));
+        await using var client = await StartClientAsync(new ManualTimeProvider(), relay);
+        var tunnel = await client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default);
+
+        var waiting = tunnel.ReadAsync(Memory<byte>.Empty).AsTask();
+        await tunnel.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => tunnel.ReadAsync(new byte[16]).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Throws<ObjectDisposedException>(() => tunnel.Read(new byte[16]));
+        await Assert.ThrowsAnyAsync<Exception>(() => waiting.WaitAsync(Timeouts.Default));
+        Assert.True(client.Status.Single().IsUp);
+    }
 }
