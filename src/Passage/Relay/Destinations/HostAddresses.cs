@@ -16,11 +16,12 @@ namespace Passage.Relay.Destinations;
 /// for it. While dials keep coming, later ones run on the thread pool, one at a time, while the checks go on with the
 /// reading before: a reading opens a netlink socket and a few files per interface, which must not be paid on the dial
 /// path, nor by every dial that finds the reading old at once (a host with hundreds of container interfaces takes
-/// milliseconds). A reading two seconds old or more is not used: it means no dial came for a while, and the address the
+/// milliseconds: 20 for 300). A reading two seconds old or more is not used: it means no dial came for a while, and the address the
 /// host took meanwhile would be opened to the first dial after the pause; that dial reads the interfaces itself, and
 /// the checks that come while it does wait for its reading (a quiet relay pays it, not a busy one). So no check uses a
-/// reading more than two seconds old. A reading that fails, or that would take descriptors kept free for the runtime,
-/// keeps the one before. Until one has succeeded, every check tries again and, while none can be made, holds every
+/// reading more than two seconds old, but for this: a reading that fails, or that would take descriptors kept free for
+/// the runtime, keeps the one before as if it were made then (the next is tried off the dial path, by the first check a
+/// second later). Until one has succeeded, every check tries again and, while none can be made, holds every
 /// address as this host's: a relay that cannot tell its own addresses must not open them (a host out of descriptors has
 /// none for the dial either).
 /// </remarks>
