@@ -59,12 +59,18 @@ public sealed class HostAddressesTests
 
         var first = Task.Run(() => hosts.Holds(s_after));
         Assert.True(rereading.Wait(Timeouts.Default));
-        var second = Task.Run(() => hosts.Holds(s_before));
+        // The second check is let go only once it waits, or has answered: let go at once, it could come after the reading
+        // and answer from it, whether or not a check waits.
+        bool? secondHeld = null;
+        var second = new Thread(() => secondHeld = hosts.Holds(s_before)) { IsBackground = true };
+        second.Start();
+        await Timeouts.WaitUntilAsync(() => !second.IsAlive || second.ThreadState.HasFlag(ThreadState.WaitSleepJoin));
         release.Set();
 
         // Both answer from the new reading, which was made once.
         Assert.True(await first.WaitAsync(Timeouts.Default));
-        Assert.False(await second.WaitAsync(Timeouts.Default));
+        Assert.True(second.Join(Timeouts.Default));
+        Assert.False(secondHeld);
         Assert.Equal(2, Volatile.Read(ref reads.Value));
     }
 
