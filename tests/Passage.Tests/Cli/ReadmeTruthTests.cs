@@ -333,7 +333,7 @@ public sealed partial class ReadmeTruthTests
     /// <summary>
     /// Runs <c>passage config check</c> once per role on a file that sets only what the role requires and returns what it
     /// prints, by key (<c>relay.connectTimeout</c>); the process inherits none of the machine's Passage or journal variables
-    /// (<see cref="PassageProcess.Start"/>), so that what is printed is the code's defaults alone.
+    /// (<see cref="MachineEnvironment"/>), so that what is printed is the code's defaults alone.
     /// </summary>
     private static async Task<Dictionary<string, Dictionary<string, JsonElement>>> PrintDefaultsAsync()
     {

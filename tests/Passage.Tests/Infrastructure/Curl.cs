@@ -13,6 +13,21 @@ internal static class Curl
     /// </summary>
     public static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunInAsync(string? networkNamespace, params string[] args)
     {
+        using var process = Process.Start(StartInfo(networkNamespace, ["--silent", "--show-error", "--max-time", "20", .. args]))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(Timeouts.Default);
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>
+    /// How to start <c>curl ARGS</c> (in <paramref name="networkNamespace"/> when given), its output redirected. It reads no
+    /// curlrc (<c>-q</c>, which must come first): a <c>proxy</c>, <c>user-agent</c> or <c>header</c> line in the machine's
+    /// would change what it sends. The proxy variables are not in the test process's environment (<see cref="MachineEnvironment"/>).
+    /// </summary>
+    public static ProcessStartInfo StartInfo(string? networkNamespace, IEnumerable<string> args)
+    {
         var info = new ProcessStartInfo(networkNamespace is null ? "curl" : "ip")
         {
             RedirectStandardOutput = true,
@@ -26,19 +41,11 @@ internal static class Curl
             info.ArgumentList.Add(networkNamespace);
             info.ArgumentList.Add("curl");
         }
-        info.ArgumentList.Add("--silent");
-        info.ArgumentList.Add("--show-error");
-        info.ArgumentList.Add("--max-time");
-        info.ArgumentList.Add("20");
+        info.ArgumentList.Add("-q");
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
         }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(Timeouts.Default);
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout, await stderr);
+        return info;
     }
 }

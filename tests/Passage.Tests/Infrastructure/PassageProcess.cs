@@ -38,17 +38,8 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     public string Output => $"--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
 
     /// <summary>
-    /// The variables of this machine's environment that would change what <c>passage</c> does, which no test means it to
-    /// inherit: Passage's own settings (<c>PASSAGE__</c>) and those one underscore short, which it refuses, and the
-    /// service manager's, by which it would write its log for the journal and notify a socket. A test that wants one
-    /// gives it.
-    /// </summary>
-    private static List<string> InheritedSettings(IEnumerable<string> names) =>
-        names.Where(name => name.StartsWith("PASSAGE_", StringComparison.OrdinalIgnoreCase)
-            || name is "JOURNAL_STREAM" or "NOTIFY_SOCKET" or "WATCHDOG_USEC" or "WATCHDOG_PID").ToList();
-
-    /// <summary>
-    /// Starts <c>passage ARGS</c>, without the machine's Passage and service-manager variables (<see cref="InheritedSettings"/>).
+    /// Starts <c>passage ARGS</c>, in the test process's environment, which holds none of the machine's variables that would
+    /// change what it does (<see cref="MachineEnvironment"/>).
     /// Environment entries with a null value are removed. With
     /// <paramref name="readStandardError"/> false nothing reads its standard error, as under a stalled log
     /// reader: once the pipe's buffer is full, a write to it waits (<see cref="StandardError"/> stays empty
@@ -102,10 +93,6 @@ internal sealed partial class PassageProcess : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
         info.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var name in InheritedSettings(info.Environment.Keys))
-        {
-            info.Environment.Remove(name);
-        }
         if (noFileGrowth)
         {
             info.Environment["DOTNET_EnableWriteXorExecute"] = "0";

@@ -70,17 +70,7 @@ internal static class ConnectHeadCapture
     private static Func<int, CancellationToken, Task> Curl(string url, params string[] extra) =>
         async (port, cancellationToken) =>
         {
-            var info = new ProcessStartInfo("curl")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[] { "--silent", "-p", "-x", $"http://127.0.0.1:{port}", "--max-time", "3" }.Concat(extra).Append(url))
-            {
-                info.ArgumentList.Add(arg);
-            }
-
+            var info = Passage.Tests.Infrastructure.Curl.StartInfo(null, ["--silent", "-p", "-x", $"http://127.0.0.1:{port}", "--max-time", "3", .. extra, url]);
             using var process = Process.Start(info) ?? throw new InvalidOperationException("curl did not start");
             var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(cancellationToken), process.StandardError.ReadToEndAsync(cancellationToken));
             try

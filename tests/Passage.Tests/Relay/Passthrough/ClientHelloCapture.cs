@@ -107,17 +107,7 @@ internal static class ClientHelloCapture
 
     private static async Task CurlClient(int port, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo("curl")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { "--silent", "--max-time", "3", "-k", "--connect-to", $"{TargetHost}:443:127.0.0.1:{port}", $"https://{TargetHost}/" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
+        var info = Curl.StartInfo(null, ["--silent", "--max-time", "3", "-k", "--connect-to", $"{TargetHost}:443:127.0.0.1:{port}", $"https://{TargetHost}/"]);
         using var process = Process.Start(info) ?? throw new InvalidOperationException("curl did not start");
         var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(cancellationToken), process.StandardError.ReadToEndAsync(cancellationToken));
         try
