@@ -46,7 +46,7 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     /// until <see cref="StartReadingStandardError"/>). With <paramref name="openFiles"/> it starts under that
     /// limit on open files (soft and hard, as <c>ulimit -Sn</c>/<c>-Hn</c> would set them). With
     /// <paramref name="unprivileged"/> (the test running as root) it runs as the user nobody, without capabilities,
-    /// as the systemd unit's relay does (<see cref="CanRunUnprivileged"/> says whether that works here). With
+    /// as the systemd unit's relay does (<see cref="WhyNotUnprivileged"/> says why that does not work here). With
     /// <paramref name="resolvConf"/> (root only) it runs in a mount namespace of its own in which that file is
     /// /etc/resolv.conf, so the C library's resolver asks the servers it names; with <paramref name="hostsFile"/> (root only)
     /// likewise, that file is /etc/hosts. With <paramref name="noFileGrowth"/> no file it writes may grow
@@ -126,34 +126,43 @@ internal sealed partial class PassageProcess : IAsyncDisposable
     private const string SetprivNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
 
     /// <summary>
-    /// Whether <see cref="Start"/> can run the program as nobody here: the tests run as root, setpriv(1) is there, and
-    /// nobody can reach the program and the runtime (a checkout under a private home directory would not let it).
+    /// Why <see cref="Start"/> cannot run the program as nobody here, null when it can: the tests must run as root, setpriv(1)
+    /// must be there, and nobody must reach the program and the runtime (a checkout under a private home directory, or one
+    /// built under a umask of 077, would not let it). Found once per run.
     /// </summary>
-    public static bool CanRunUnprivileged()
+    public static string? WhyNotUnprivileged => NotUnprivileged.Value;
+
+    private static readonly Lazy<string?> NotUnprivileged = new(() =>
     {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        if (Privileges.WhyNot("running the program as the user nobody") is { } why)
         {
-            return false;
+            return why;
         }
         try
         {
             var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"{SetprivNobody} dotnet --list-runtimes >/dev/null && exec {SetprivNobody} test -r \"$0\"");
+            info.ArgumentList.Add($"command -v setpriv >/dev/null || exit 2; {SetprivNobody} dotnet --list-runtimes >/dev/null && exec {SetprivNobody} test -r \"$0\"");
             info.ArgumentList.Add(EntryAssembly);
             using var check = Process.Start(info)!;
+            var error = check.StandardError.ReadToEndAsync();
             if (!check.WaitForExit(30_000))
             {
                 check.Kill();
-                return false;
+                return "the check whether the user nobody can run the program did not end in 30 s";
             }
-            return check.ExitCode == 0;
+            return check.ExitCode switch
+            {
+                0 => null,
+                2 => "running the program as the user nobody needs setpriv(1) (util-linux)",
+                _ => $"the user nobody cannot run dotnet or read {EntryAssembly}: {error.Result.Trim()}",
+            };
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (System.ComponentModel.Win32Exception e)
         {
-            return false;
+            return $"the check whether the user nobody can run the program did not start: {e.Message}";
         }
-    }
+    });
 
     /// <summary>Begins reading standard error (a process started with it unread).</summary>
     public void StartReadingStandardError()
@@ -311,4 +320,14 @@ internal sealed partial class PassageProcess : IAsyncDisposable
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
+}
+
+/// <summary>
+/// A fact that runs the program as the user nobody (<see cref="PassageProcess.Start"/> with <c>unprivileged</c>); skipped,
+/// saying why (<see cref="PassageProcess.WhyNotUnprivileged"/>), where that cannot be done, so that a run where the check
+/// did not happen says so rather than passing.
+/// </summary>
+internal sealed class UnprivilegedFactAttribute : FactAttribute
+{
+    public UnprivilegedFactAttribute() => Skip = PassageProcess.WhyNotUnprivileged;
 }

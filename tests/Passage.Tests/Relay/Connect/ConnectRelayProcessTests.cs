@@ -85,14 +85,10 @@ public sealed partial class ConnectRelayProcessTests
     /// '.../relay.crt' is denied". It starts, says at warning level why the certificate is not there, and prints no curl
     /// command that would need it.
     /// </summary>
-    [Fact]
+    [UnprivilegedFact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // Skipped elsewhere (UnprivilegedFact).
     public async Task A_key_in_a_directory_the_relay_cannot_write_to_does_not_stop_it()
     {
-        if (!OperatingSystem.IsLinux() || !PassageProcess.CanRunUnprivileged())
-        {
-            // Not root, no setpriv, or a checkout the user nobody cannot read.
-            return;
-        }
         using var directory = new TemporaryDirectory();
         var key = Path.Combine(directory.Path, "relay.pem");
         var (keygen, _, keygenError) = await PassageProcess.RunAsync(["keygen", "--out", key, "--name", "127.0.0.1"]);
