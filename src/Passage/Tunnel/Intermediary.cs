@@ -25,7 +25,7 @@ namespace Passage.Tunnel;
 /// The backend sees the tunnel as one intermediary, the server end: the server end puts its own entry in place of the
 /// one its peer appended, keeping the protocol the application spoke, which that entry recorded. Where several client
 /// ends share a server end, their pseudonyms would tell the backend which requests came from the same one (the same
-/// site or team), which it has no need to know. The client end names its entry in <see cref="PeerField"/>, which only
+/// site or team), which it has no need to know. The client end names its entry in <see cref="TunnelHeaders.Via"/>, which only
 /// the ends exchange (an application's is removed): a client end from before Via sends none, and then nothing is taken
 /// away, where a last entry that merely looked like an end's could be an earlier tunnel's, or, in a loop through such a
 /// client end, this end's own, and the loop would go round unseen.
@@ -40,12 +40,6 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal sealed class Intermediary(bool serverEnd, string pseudonym, ILogger logger)
 {
-    /// <summary>
-    /// On a request from the client end: the pseudonym of the Via entry it appended, the last one, which the server end
-    /// puts its own in place of.
-    /// </summary>
-    internal const string PeerField = TunnelHeaders.Prefix + "via";
-
     private readonly string _end = serverEnd ? "server end" : "client end";
 
     /// <summary>This end's name in Via.</summary>
@@ -96,14 +90,14 @@ internal sealed class Intermediary(bool serverEnd, string pseudonym, ILogger log
     /// Gives <paramref name="message"/>, forwarded from <paramref name="request"/>, this end's Via entry after those it came
     /// with (the protocol this end received it in, then the pseudonym), and an OPTIONS or TRACE its Max-Forwards one less
     /// (<see cref="AnsweredHereAsync"/> has answered one of 0). The client end names its entry to the server end in
-    /// <see cref="PeerField"/>; the server end writes its entry in place of the one so named, with the protocol that one
+    /// <see cref="TunnelHeaders.Via"/>; the server end writes its entry in place of the one so named, with the protocol that one
     /// recorded.
     /// </summary>
     public void Stamp(HttpRequest request, HttpRequestMessage message)
     {
         if (!serverEnd)
         {
-            message.Headers.TryAddWithoutValidation(PeerField, Pseudonym);
+            message.Headers.TryAddWithoutValidation(TunnelHeaders.Via, Pseudonym);
         }
         if (serverEnd && PeerEntry(request.Headers, out var before, out var protocol))
         {
@@ -153,7 +147,7 @@ internal sealed class Intermediary(bool serverEnd, string pseudonym, ILogger log
     }
 
     /// <summary>
-    /// Finds the Via entry the client end appended, which <see cref="PeerField"/> names: the last member of the last field
+    /// Finds the Via entry the client end appended, which <see cref="TunnelHeaders.Via"/> names: the last member of the last field
     /// line, after its last comma, as the client end's own entry holds none. Gives what that line held before it in
     /// <paramref name="before"/> and the entry's received-protocol in <paramref name="protocol"/>. False when the request
     /// names no such entry (a client end from before Via), or its last entry is not the one named.
@@ -162,7 +156,7 @@ internal sealed class Intermediary(bool serverEnd, string pseudonym, ILogger log
     {
         before = protocol = [];
         var via = headers.Via;
-        if (headers[PeerField] is not [{ Length: > 0 } peer] || via.Count == 0 || via[via.Count - 1] is not { } last)
+        if (headers[TunnelHeaders.Via] is not [{ Length: > 0 } peer] || via.Count == 0 || via[via.Count - 1] is not { } last)
         {
             return false;
         }

@@ -67,11 +67,14 @@ public sealed class TunnelClient : IAsyncDisposable
 
     /// <summary>
     /// Loads the credentials, starts the session (its first attempt at once) and the local listener.
-    /// <paramref name="viaPseudonym"/> names the end in Via where a test chooses; by default a name is drawn at random.
+    /// Its name in Via is drawn at random.
     /// </summary>
     /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
     /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
-    public static async Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym = null)
+    public static Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory) => StartAsync(options, loggerFactory, viaPseudonym: null);
+
+    /// <summary>As <see cref="StartAsync(TunnelOptions, ILoggerFactory)"/>, the end named <paramref name="viaPseudonym"/> in Via when given (a test's choice).</summary>
+    internal static async Task<TunnelClient> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym)
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = loggerFactory.CreateLogger("Passage.Tunnel");

@@ -74,6 +74,12 @@ internal static class TunnelHeaders
     /// </summary>
     public const string Refused = "passage-tunnel-refused";
 
+    /// <summary>
+    /// On a request from the client end: the pseudonym of the Via entry it appended, the last one, which the server end
+    /// puts its own in place of (see <c>Intermediary</c>).
+    /// </summary>
+    public const string Via = "passage-tunnel-via";
+
     /// <summary>The one framing <see cref="Framing"/> names.</summary>
     public const string Chunked = "chunked";
 

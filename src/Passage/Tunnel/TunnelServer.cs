@@ -63,12 +63,15 @@ public sealed class TunnelServer : IAsyncDisposable
     public NodeId NodeId => _credentials.NodeId;
 
     /// <summary>
-    /// Loads the credentials, binds the listener and starts serving. <paramref name="viaPseudonym"/> names the end in Via
-    /// where a test chooses; by default a name is drawn at random.
+    /// Loads the credentials, binds the listener and starts serving.
+    /// Its name in Via is drawn at random.
     /// </summary>
     /// <exception cref="IOException">The listener cannot bind, or a key file cannot be read.</exception>
     /// <exception cref="InvalidDataException">A key or certificate file is unusable.</exception>
-    public static async Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym = null)
+    public static Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory) => StartAsync(options, loggerFactory, viaPseudonym: null);
+
+    /// <summary>As <see cref="StartAsync(TunnelOptions, ILoggerFactory)"/>, the end named <paramref name="viaPseudonym"/> in Via when given (a test's choice).</summary>
+    internal static async Task<TunnelServer> StartAsync(TunnelOptions options, ILoggerFactory loggerFactory, string? viaPseudonym)
     {
         ArgumentNullException.ThrowIfNull(options);
         var backendAddress = options.HttpConnectAddress ?? throw new ArgumentException("general.httpConnectAddress is required in server mode", nameof(options));

@@ -129,7 +129,7 @@ public sealed partial class TunnelIntermediaryTests(TunnelPairFixture fixture) :
         request.Headers.TryAddWithoutValidation("Via", via);
         if (named is not null)
         {
-            request.Headers.TryAddWithoutValidation(Intermediary.PeerField, named);
+            request.Headers.TryAddWithoutValidation(TunnelHeaders.Via, named);
         }
         using var response = await ends.SendAsync(request, CancellationToken.None).WaitAsync(Timeouts.Default);
         if (expected is null)
