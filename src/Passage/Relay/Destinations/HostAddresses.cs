@@ -71,7 +71,8 @@ internal sealed class HostAddresses
     private FrozenSet<IPAddress>? Current()
     {
         Reading? reading = _current;
-        if (reading is null || _time.GetElapsedTime(reading.At) >= s_usableFor)
+        var age = reading is null ? TimeSpan.Zero : _time.GetElapsedTime(reading.At);
+        if (reading is null || age >= s_usableFor)
         {
             lock (_reading)
             {
@@ -94,7 +95,7 @@ internal sealed class HostAddresses
 
             return reading?.Addresses;
         }
-        else if (_time.GetElapsedTime(reading.At) >= s_rereadAfter && Interlocked.CompareExchange(ref _rereading, 1, 0) == 0)
+        else if (age >= s_rereadAfter && Interlocked.CompareExchange(ref _rereading, 1, 0) == 0)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static self => self.Reread(), this, preferLocal: false);
         }
