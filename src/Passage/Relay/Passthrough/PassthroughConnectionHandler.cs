@@ -161,10 +161,21 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     /// Reads the whole ClientHello into a pooled buffer and moves a complete one into a pooled array of its own size,
     /// which goes to whoever forwards it (and back to the pool once forwarded: an idle connection holds no buffer).
     /// </summary>
+    /// <remarks>
+    /// The read buffer (the largest hello and its records' headers: 32 KiB from the pool) is held only while a read takes
+    /// bytes into it. A client that has sent nothing yet, or part of a hello and then nothing, is waited for with a
+    /// zero-byte read, what it sent meanwhile in an array of that size: else every silent or stalled connection kept
+    /// 32 KiB until the handshake timeout, as many as the connection limit allows, for a client that had only to connect.
+    /// A read still tries the socket first without waiting (most hellos are there whole by the time the connection is
+    /// accepted), and the wait after that try asks the kernel nothing more: the same calls as a waiting read.
+    /// </remarks>
     private async Task<Hello> ReadClientHelloAsync(SocketConnection client, CancellationToken closeAll)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxClientHelloBytes + RecordOverheadAllowance);
+        var size = _options.MaxClientHelloBytes + RecordOverheadAllowance;
         using var deadline = new Deadline(_limits.HandshakeTimeout, _time, closeAll);
+        byte[]? buffer = null;
+        // What came so far while the buffer is back in the pool (null while it is held, or when nothing came).
+        byte[]? parked = null;
         var filled = 0;
         var progress = default(ClientHelloProgress);
         try
@@ -174,7 +185,21 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                 int read;
                 try
                 {
-                    read = await client.ReadAsync(buffer.AsMemory(filled), deadline.Token).ConfigureAwait(false);
+                    buffer ??= Unpark(ref parked, filled, size);
+                    if (!client.IsNonBlocking)
+                    {
+                        read = await client.ReadAsync(buffer.AsMemory(filled), deadline.Token).ConfigureAwait(false);
+                    }
+                    else if (client.ReceiveNow(buffer.AsSpan(filled)) is var now && now != -LinuxSplice.EAGAIN)
+                    {
+                        read = now >= 0 ? (int)now : throw LinuxSplice.ToSocketException((int)-now);
+                    }
+                    else
+                    {
+                        Park(ref buffer, ref parked, filled);
+                        await client.ReadAsync(Memory<byte>.Empty, deadline.Token).ConfigureAwait(false);
+                        continue;
+                    }
                 }
                 catch (OperationCanceledException)
                 {
@@ -214,8 +239,47 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            if (parked is not null)
+            {
+                ArrayPool<byte>.Shared.Return(parked);
+            }
         }
+    }
+
+    /// <summary>
+    /// Before a wait: the first <paramref name="filled"/> bytes of <paramref name="buffer"/> into a pooled array of about
+    /// their size, and the buffer back to the pool; kept as it is when they fill more than half of it (no smaller array).
+    /// </summary>
+    private static void Park(ref byte[]? buffer, ref byte[]? parked, int filled)
+    {
+        if (buffer is null || filled > buffer.Length / 2)
+        {
+            return;
+        }
+        if (filled > 0)
+        {
+            parked = ArrayPool<byte>.Shared.Rent(filled);
+            buffer.AsSpan(0, filled).CopyTo(parked);
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        buffer = null;
+    }
+
+    /// <summary>After a wait: a read buffer of <paramref name="size"/> bytes, holding the <paramref name="filled"/> bytes parked.</summary>
+    private static byte[] Unpark(ref byte[]? parked, int filled, int size)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        if (parked is not null)
+        {
+            parked.AsSpan(0, filled).CopyTo(buffer);
+            ArrayPool<byte>.Shared.Return(parked);
+            parked = null;
+        }
+        return buffer;
     }
 
     private async Task RefuseAsync(SocketConnection client, long id, RefusalReason reason, string? detail)
