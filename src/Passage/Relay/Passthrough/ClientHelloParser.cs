@@ -122,10 +122,10 @@ internal static class ClientHelloParser
                 // RFC 8446 §4.1.2: a client's first message is the ClientHello, so the first record is a
                 // handshake record. Once committed to TLS, any other record type (alert, change_cipher_spec,
                 // application data) before the hello is complete is out of order (§5.1: handshake messages
-                // may not be interleaved with other record types).
+                // may not be interleaved with other record types): an unexpected_message (§6.2).
                 return records == 0
                     ? ClientHelloResult.NotTls(start + reader.Consumed, "first byte is not a TLS handshake record")
-                    : ClientHelloResult.Malformed(start + reader.Consumed, "non-handshake record before the ClientHello was complete");
+                    : ClientHelloResult.Malformed(start + reader.Consumed, "non-handshake record before the ClientHello was complete", TlsAlertDescription.UnexpectedMessage);
             }
 
             if (!reader.TryRead(out byte major))
@@ -171,7 +171,7 @@ internal static class ClientHelloParser
             // RFC 8446 §5.1: "The length MUST NOT exceed 2^14 bytes" (record_overflow).
             if (fragmentLeft > TlsWire.MaxPlaintextLength)
             {
-                return ClientHelloResult.Malformed(start + reader.Consumed, "record longer than 2^14 bytes");
+                return ClientHelloResult.Malformed(start + reader.Consumed, "record longer than 2^14 bytes", TlsAlertDescription.RecordOverflow);
             }
 
             records++;
@@ -187,7 +187,8 @@ internal static class ClientHelloParser
 
                 if (headerFilled == 0 && b != TlsWire.HandshakeTypeClientHello)
                 {
-                    return ClientHelloResult.Malformed(start + reader.Consumed, "first handshake message is not a ClientHello");
+                    // RFC 8446 §6.2: "the wrong handshake message" is an unexpected_message.
+                    return ClientHelloResult.Malformed(start + reader.Consumed, "first handshake message is not a ClientHello", TlsAlertDescription.UnexpectedMessage);
                 }
 
                 // After the type, the uint24 length, most significant byte first.
@@ -221,7 +222,7 @@ internal static class ClientHelloParser
             // after it in the same record are an unexpected_message. Known from the header, without waiting.
             if (fragmentLeft > bodyRemaining)
             {
-                return ClientHelloResult.Malformed(start + reader.Consumed, "record continues past the end of the ClientHello");
+                return ClientHelloResult.Malformed(start + reader.Consumed, "record continues past the end of the ClientHello", TlsAlertDescription.UnexpectedMessage);
             }
 
             if (reader.Remaining < fragmentLeft)

@@ -6,9 +6,12 @@ namespace Passage.Relay.Passthrough;
 /// </summary>
 internal readonly struct ClientHelloResult
 {
-    private ClientHelloResult(ClientHelloStatus status, long bytesExamined, string? serverName, IReadOnlyList<string>? applicationProtocols, string? detail)
+    private ClientHelloResult(
+        ClientHelloStatus status, long bytesExamined, string? serverName, IReadOnlyList<string>? applicationProtocols, string? detail,
+        TlsAlertDescription alert = TlsAlertDescription.DecodeError)
     {
         Status = status;
+        Alert = alert;
         BytesExamined = bytesExamined;
         ServerName = serverName;
         ApplicationProtocols = applicationProtocols ?? [];
@@ -39,6 +42,13 @@ internal readonly struct ClientHelloResult
     public long BytesExamined { get; }
 
     /// <summary>
+    /// When <see cref="ClientHelloStatus.Malformed"/>: the fatal alert a TLS server would answer with (RFC 8446 §5.1,
+    /// §6.2): record_overflow for a record over 2^14 bytes, unexpected_message for a message or record out of place,
+    /// decode_error for anything that does not parse. Meaningless for the other statuses.
+    /// </summary>
+    public TlsAlertDescription Alert { get; }
+
+    /// <summary>
     /// A short, constant explanation for logs (which rule failed, or why a name was ignored). Never contains
     /// bytes the client sent, so it can be logged without revealing a destination. Null when there is nothing
     /// to add.
@@ -51,8 +61,9 @@ internal readonly struct ClientHelloResult
     /// <summary>A result saying the bytes are not TLS.</summary>
     public static ClientHelloResult NotTls(long bytesExamined, string detail) => new(ClientHelloStatus.NotTls, bytesExamined, null, null, detail);
 
-    /// <summary>A result saying the bytes break a TLS rule.</summary>
-    public static ClientHelloResult Malformed(long bytesExamined, string detail) => new(ClientHelloStatus.Malformed, bytesExamined, null, null, detail);
+    /// <summary>A result saying the bytes break a TLS rule, to be answered with <paramref name="alert"/>.</summary>
+    public static ClientHelloResult Malformed(long bytesExamined, string detail, TlsAlertDescription alert = TlsAlertDescription.DecodeError) =>
+        new(ClientHelloStatus.Malformed, bytesExamined, null, null, detail, alert);
 
     /// <summary>A result saying the announced ClientHello exceeds the caller's bound.</summary>
     public static ClientHelloResult TooLarge(long bytesExamined, string detail) => new(ClientHelloStatus.TooLarge, bytesExamined, null, null, detail);

@@ -97,7 +97,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         }
         if (hello.Refusal is { } refused)
         {
-            await RefuseAsync(client, id, refused, hello.Detail).ConfigureAwait(false);
+            await RefuseAsync(client, id, refused, hello.Detail, hello.Alert).ConfigureAwait(false);
             return default;
         }
         // The hello's buffer is rented: it goes on with a dialed upstream, or back to the pool before a refusal
@@ -152,9 +152,11 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
     /// The ClientHello read: its server name (what the parser noted about it in <see cref="Detail"/>) and its bytes (to
     /// forward first, in a buffer rented from the shared pool), or why there is none (and no buffer).
     /// </summary>
-    private readonly record struct Hello(string? ServerName, ReadOnlyMemory<byte> Bytes, RefusalReason? Refusal, string? Detail)
+    /// <remarks>A malformed hello's <see cref="Alert"/> is the one its parser named.</remarks>
+    private readonly record struct Hello(
+        string? ServerName, ReadOnlyMemory<byte> Bytes, RefusalReason? Refusal, string? Detail, TlsAlertDescription? Alert = null)
     {
-        public static Hello Refused(RefusalReason reason, string? detail) => new(null, default, reason, detail);
+        public static Hello Refused(RefusalReason reason, string? detail, TlsAlertDescription? alert = null) => new(null, default, reason, detail, alert);
     }
 
     /// <summary>
@@ -227,7 +229,7 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
                     case ClientHelloStatus.NotTls:
                         return Hello.Refused(RefusalReason.NotTls, result.Detail);
                     case ClientHelloStatus.Malformed:
-                        return Hello.Refused(RefusalReason.MalformedHello, result.Detail);
+                        return Hello.Refused(RefusalReason.MalformedHello, result.Detail, result.Alert);
                     case ClientHelloStatus.TooLarge:
                         return Hello.Refused(RefusalReason.HelloTooLarge, result.Detail);
                     case ClientHelloStatus.Incomplete when filled == buffer.Length:
@@ -282,11 +284,12 @@ internal sealed class PassthroughConnectionHandler : IRelayAccounting
         return buffer;
     }
 
-    private async Task RefuseAsync(SocketConnection client, long id, RefusalReason reason, string? detail)
+    /// <summary>Counts and logs a refusal and answers it: with <paramref name="alert"/> when given, else the reason's alert.</summary>
+    private async Task RefuseAsync(SocketConnection client, long id, RefusalReason reason, string? detail, TlsAlertDescription? alert = null)
     {
         _metrics.Refused(PassthroughRelay.FrontDoor, reason);
         PassthroughRelay.Log.Refused(_logger, id, reason.Name(), detail is null ? "" : $" ({detail})");
-        var alert = reason switch
+        alert ??= reason switch
         {
             RefusalReason.ClientClosed or RefusalReason.HandshakeTimeout or RefusalReason.ShuttingDown => (TlsAlertDescription?)null,
             RefusalReason.NoServerName or RefusalReason.NoRoute or RefusalReason.InvalidDestination or RefusalReason.DestinationProhibited => TlsAlertDescription.UnrecognizedName,

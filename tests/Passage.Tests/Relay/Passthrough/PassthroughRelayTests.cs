@@ -209,6 +209,41 @@ public sealed class PassthroughRelayTests
         Assert.Equal(0, tap.Accepted);
     }
 
+    /// <summary>
+    /// A hello that breaks a rule of TLS gets the fatal alert a TLS server answers it with (RFC 8446 §5.1, §6.2): a record
+    /// over 2^14 bytes record_overflow; another record type inside the hello, a handshake message other than a
+    /// ClientHello, or bytes after the hello in its last record unexpected_message; what does not parse decode_error.
+    /// Each is counted tls_protocol_error, and nothing is dialed.
+    /// </summary>
+    [Theory]
+    [InlineData("record over 2^14 bytes", (byte)TlsAlertDescription.RecordOverflow)]
+    [InlineData("change_cipher_spec inside the hello", (byte)TlsAlertDescription.UnexpectedMessage)]
+    [InlineData("server_hello", (byte)TlsAlertDescription.UnexpectedMessage)]
+    [InlineData("bytes after the hello in its record", (byte)TlsAlertDescription.UnexpectedMessage)]
+    [InlineData("host name with a space", (byte)TlsAlertDescription.DecodeError)]
+    [InlineData("extensions block too short", (byte)TlsAlertDescription.DecodeError)]
+    public async Task A_malformed_hello_gets_the_alert_tls_names_for_its_fault_and_dials_nothing(string fault, byte expected)
+    {
+        var handshake = SyntheticHello.Handshake(SyntheticHello.Body([SyntheticHello.ServerName("origin.test")]));
+        byte[] sent = fault switch
+        {
+            "record over 2^14 bytes" => [22, 3, 1, 0x40, 0x01, .. handshake],
+            "change_cipher_spec inside the hello" => [.. TlsRecords.Wrap(handshake, [10]).AsSpan(0, 15), 20, 3, 3, 0, 1, 1],
+            "server_hello" => TlsRecords.Wrap([2, .. handshake[1..]], [1 << 14]),
+            "bytes after the hello in its record" => TlsRecords.Wrap([.. handshake, 1, 0, 0, 0], [1 << 14]),
+            "host name with a space" => SyntheticHello.WithServerName("origin test"),
+            _ => TlsRecords.WithField(SyntheticHello.WithServerName("origin.test"), new HelloLayout(SyntheticHello.WithServerName("origin.test")).ExtensionsLength, 2, 1),
+        };
+        await using var tap = new TcpTap();
+        await using var relay = RelayHarness.Start(RouteTo(tap.Port), map: OriginMap);
+        using var client = await relay.ConnectAsync();
+        await Loopback.SendAllAsync(client, sent);
+
+        Assert.Equal(Alert((TlsAlertDescription)expected), await Loopback.ReadToEndAsync(client));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/tls_protocol_error"));
+        Assert.Equal(0, tap.Accepted);
+    }
+
     [Fact]
     public async Task A_private_destination_is_refused_unless_allowed_and_never_dialed()
     {
