@@ -27,15 +27,18 @@ public sealed record SniRoute(string Pattern, string? Upstream, int Port)
     public static bool TryParse(string pattern, string upstream, [NotNullWhen(true)] out SniRoute? route, out string? error)
     {
         route = null;
-        var p = pattern.Trim().ToLowerInvariant();
+        var p = pattern.Trim();
         // One final dot, as a name may have: trimming them all made "*.." the catch-all and "a.test.." a name.
         p = p.EndsWith('.') ? p[..^1] : p;
         var name = p.StartsWith("*.", StringComparison.Ordinal) ? p[2..] : p;
+        // Checked before it is lowered: the invariant culture lowers the Kelvin sign (U+212A) to an ASCII 'k', which
+        // made a name no client can send a route for another one.
         if (p != "*" && (name.EndsWith('.') || Destinations.HostSyntax.Parse(name, out _) != Destinations.HostKind.Name))
         {
             error = $"'{pattern}' is not a host name, '*.' wildcard or '*'";
             return false;
         }
+        p = p.ToLowerInvariant();
         var u = upstream.Trim();
         if (u.StartsWith(':'))
         {

@@ -19,14 +19,17 @@ public sealed class SniRouteTests
 
     /// <summary>
     /// Only one final dot is a name's: more is a typo, and must not turn "*.." into the catch-all that dials whatever
-    /// name a client sends, nor "a.test.." into a.test.
+    /// name a client sends, nor "a.test.." into a.test. A name is ASCII (RFC 5890 A-labels), whatever its lower case is.
     /// </summary>
     [Theory]
     [InlineData("*..")]
     [InlineData("*...")]
     [InlineData("api.example.org..")]
     [InlineData("*.example.org..")]
-    public void More_than_one_final_dot_is_not_a_pattern(string pattern)
+    // The Kelvin sign, which the invariant culture lowers to an ASCII 'k': "ka.test" is not what was written.
+    [InlineData("\u212Aa.test")]
+    [InlineData("*.\u212Aa.test")]
+    public void More_than_one_final_dot_or_a_letter_outside_ascii_is_not_a_pattern(string pattern)
     {
         Assert.False(SniRoute.TryParse(pattern, ":443", out var route, out var error), route?.Pattern);
         Assert.Equal($"'{pattern}' is not a host name, '*.' wildcard or '*'", error);
