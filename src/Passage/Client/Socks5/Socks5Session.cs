@@ -42,7 +42,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             using (var opened = new CancellationTokenSource())
             {
                 var sent = ArrayPool<byte>.Shared.Rent(SentWhileOpening);
-                var watch = WatchWhileOpeningAsync(app, sent, left, opened.Token);
+                var watch = WatchWhileOpeningAsync(app, sent, early.Length > 0, left, opened.Token);
                 try
                 {
                     tunnel = await client.ConnectAsync(host, port, left.Token).ConfigureAwait(false);
@@ -73,8 +73,8 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             if (tunnel is null)
             {
-                // The application ended its side before its reply: one that only half-closed hears that it has no tunnel, and
-                // for one gone the reply is lost, with nothing else.
+                // The application left before its reply (see WatchWhileOpeningAsync): should it have only half-closed, it
+                // hears that it has no tunnel; for one gone the reply is lost, with nothing else.
                 await LingeringClose.CloseAsync(app, ReplyBytes(Reply.GeneralFailure), time).ConfigureAwait(false);
                 return;
             }
@@ -173,15 +173,17 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
 
     /// <summary>
     /// While the tunnel opens, reads what the application sends into <paramref name="sent"/> (bytes it may send before its
-    /// reply, which go through the tunnel first), to see whether it leaves: its end of stream or a reset cancels
-    /// <paramref name="left"/>, and so the tunnel's opening, whose relay closes what it opened for it. It used to go on
-    /// until the relay answered, up to its connect timeout, holding the connection and the relay's dial for an application
-    /// long gone. An application that only half-closed before its reply is taken for gone too (nothing here tells the two
-    /// apart), and answered general failure. Ends at that, when <paramref name="sent"/> is full (the rest waits in the
-    /// socket, and a leaving is seen once the tunnel is open), or when <paramref name="opened"/> is cancelled: returns the
-    /// bytes read.
+    /// reply, which go through the tunnel first), to see whether it leaves: a reset, or an end of stream with nothing sent
+    /// behind the request, cancels <paramref name="left"/>, and so the tunnel's opening, whose relay closes what it opened
+    /// for it. It used to go on until the relay answered, up to its connect timeout, holding the connection and the relay's
+    /// dial for an application long gone. An end of stream cannot be told from a half-close: behind bytes to deliver
+    /// (<paramref name="sentBefore"/>, or some read here) it is taken for one, and the tunnel opens for them (the end stays
+    /// for the pump to read); with none, for a leaving, and answered general failure should the application still read.
+    /// Ends at that, when <paramref name="sent"/> is full (the rest waits in the socket, and a leaving is seen once the
+    /// tunnel is open), or when <paramref name="opened"/> is cancelled: returns the bytes read.
     /// </summary>
-    private static async Task<int> WatchWhileOpeningAsync(IDuplexConnection app, byte[] sent, CancellationTokenSource left, CancellationToken opened)
+    private static async Task<int> WatchWhileOpeningAsync(
+        IDuplexConnection app, byte[] sent, bool sentBefore, CancellationTokenSource left, CancellationToken opened)
     {
         var filled = 0;
         try
@@ -191,7 +193,10 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
                 var read = await app.ReadAsync(sent.AsMemory(filled), opened).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    await left.CancelAsync().ConfigureAwait(false);
+                    if (!sentBefore && filled == 0)
+                    {
+                        await left.CancelAsync().ConfigureAwait(false);
+                    }
                     break;
                 }
                 filled += read;

@@ -61,27 +61,84 @@ public sealed class Socks5SessionTests
     [Fact]
     public async Task What_the_application_sends_while_the_relay_dials_reaches_the_destination_whole()
     {
-        // A destination whose accept queue is full until the test takes its one connection: the relay's dial waits.
-        using var destination = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        destination.Listen(0);
-        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await filler.ConnectAsync(destination.LocalEndPoint!).WaitAsync(Timeouts.Default);
-        var port = ((IPEndPoint)destination.LocalEndPoint!).Port;
+        using var destination = new HeldDestination();
         await using var path = await SocksInProcess.StartAsync();
         using var app = await path.ConnectAppAsync();
         var data = RandomNumberGenerator.GetBytes(64 * 1024);
 
-        await Loopback.SendAllAsync(app, (byte[])[.. Request(port), .. data.AsSpan(0, 100)]);
+        await Loopback.SendAllAsync(app, (byte[])[.. Request(destination.Port), .. data.AsSpan(0, 100)]);
         Assert.Equal(new byte[] { Socks5Protocol.Version, MethodNoAuth }, await Loopback.ReadToEndAsync(app, 2));
-        await Timeouts.WaitUntilAsync(() => DialsTo(port) == 1, () => $"{DialsTo(port)} dials to the destination");
+        await Timeouts.WaitUntilAsync(() => DialsTo(destination.Port) == 1, () => $"{DialsTo(destination.Port)} dials to the destination");
         var rest = Loopback.SendAllAsync(app, data.AsMemory(100));
-        (await destination.AcceptAsync().WaitAsync(Timeouts.Default)).Dispose();
-        using var origin = await destination.AcceptAsync().WaitAsync(Timeouts.Default);
+        using var origin = await destination.ReleaseAsync();
 
         Assert.Equal(data, await Loopback.ReadToEndAsync(origin, data.Length));
         await rest;
         Assert.Equal(ReplyBytes(Reply.Succeeded), await Loopback.ReadToEndAsync(app, 10));
+    }
+
+    /// <summary>
+    /// An application that half-closes behind bytes it sent after its request, while the relay dials (a request sent
+    /// whole, with nothing more to say), has not left: its tunnel opens, the destination gets the bytes, and the
+    /// application its answer.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_application_that_half_closes_behind_what_it_sent_while_the_relay_dials_gets_its_tunnel(bool withRequest)
+    {
+        using var destination = new HeldDestination();
+        await using var path = await SocksInProcess.StartAsync();
+        using var app = await path.ConnectAppAsync();
+
+        // The bytes come with the request (read with it), or after it, while the relay dials.
+        await Loopback.SendAllAsync(app, withRequest ? (byte[])[.. Request(destination.Port), .. "ping"u8] : Request(destination.Port));
+        Assert.Equal(new byte[] { Socks5Protocol.Version, MethodNoAuth }, await Loopback.ReadToEndAsync(app, 2));
+        await Timeouts.WaitUntilAsync(() => DialsTo(destination.Port) == 1, () => $"{DialsTo(destination.Port)} dials to the destination");
+        if (!withRequest)
+        {
+            await Loopback.SendAllAsync(app, "ping"u8.ToArray());
+        }
+        app.Shutdown(SocketShutdown.Send);
+        using var origin = await destination.ReleaseAsync();
+
+        Assert.Equal("ping"u8.ToArray(), await Loopback.ReadToEndAsync(origin, 4));
+        await Loopback.SendAllAsync(origin, "pong"u8.ToArray());
+        origin.Shutdown(SocketShutdown.Send);
+        var answer = await Loopback.ReadToEndAsync(app);
+        Assert.Equal([.. ReplyBytes(Reply.Succeeded), .. "pong"u8], answer);
+    }
+
+    /// <summary>
+    /// A destination on loopback whose accept queue is full until <see cref="ReleaseAsync"/>: a relay's dial to it waits (its
+    /// SYN dropped) until then, and goes through at its next try after.
+    /// </summary>
+    private sealed class HeldDestination : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly Socket _filler = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        public HeldDestination()
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen(0);
+            _filler.Connect(_listener.LocalEndPoint!);
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+        /// <summary>Takes the connection that filled the queue, and returns the next one: the relay's.</summary>
+        public async Task<Socket> ReleaseAsync()
+        {
+            (await _listener.AcceptAsync().WaitAsync(Timeouts.Default)).Dispose();
+            return await _listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        }
+
+        public void Dispose()
+        {
+            _filler.Dispose();
+            _listener.Dispose();
+        }
     }
 
     /// <summary>Connections to 127.0.0.1:<paramref name="port"/> still dialing (SYN sent, no answer), from /proc/net/tcp.</summary>
