@@ -80,20 +80,41 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
                 return;
             }
 
-            Stream tunnel;
-            try
+            byte[] rest = buffer.Bytes.AsSpan(headEnd, filled - headEnd).ToArray();
+            Stream? tunnel;
+            PassageTunnelException? unopened = null;
+            if (head.IsConnect)
             {
-                tunnel = await client.ConnectAsync(head.Host, head.Port, closeAll).ConfigureAwait(false);
+                // An application that leaves while its tunnel opens ends the opening (see TunnelOpening). Not a request
+                // forwarded whole: its application may end its side behind it, as an HTTP/1.0 one may, and wait for the answer.
+                (tunnel, unopened, rest) = await TunnelOpening.OpenAsync(client, head.Host, head.Port, app, rest, closeAll).ConfigureAwait(false);
             }
-            catch (PassageTunnelException e)
+            else
             {
-                await Refuse(app, e.Failure.Http(), e.Details).ConfigureAwait(false);
+                try
+                {
+                    tunnel = await client.ConnectAsync(head.Host, head.Port, closeAll).ConfigureAwait(false);
+                }
+                catch (PassageTunnelException e)
+                {
+                    (tunnel, unopened) = (null, e);
+                }
+            }
+            buffer.Return();
+            if (unopened is not null)
+            {
+                await Refuse(app, unopened.Failure.Http(), unopened.Details).ConfigureAwait(false);
+                return;
+            }
+            if (tunnel is null)
+            {
+                // The application left before its answer: should it have only half-closed, it hears why it has no tunnel; for
+                // one gone the answer is lost, with nothing else. Not a refusal: nothing is counted.
+                await LingeringClose.CloseAsync(app, LeftBeforeTunnel, time).ConfigureAwait(false);
                 return;
             }
 
             await using var upstream = new StreamConnection(tunnel);
-            byte[] rest = buffer.Bytes.AsSpan(headEnd, filled - headEnd).ToArray();
-            buffer.Return();
             if (head.IsConnect)
             {
                 await app.WriteAsync(Http1Response.Established(System.Net.HttpVersion.Version11), closeAll).ConfigureAwait(false);
@@ -156,6 +177,10 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             await app.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>What an application that ended its side before its CONNECT's tunnel opened, with nothing sent behind it, hears.</summary>
+    private static readonly ReadOnlyMemory<byte> LeftBeforeTunnel =
+        Answer(RefusalReason.MalformedRequest, "the application ended its side before its tunnel opened");
 
     /// <summary>
     /// This proxy's answer to an OPTIONS it is the final recipient of (Max-Forwards: 0): what it does itself, opening

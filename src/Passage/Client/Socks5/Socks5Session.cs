@@ -35,37 +35,8 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             // The handshake timeout is the application's time to ask; the relay's answer takes what it takes (its
             // connect timeout bounds it, and the client's answer timeout a relay that does not answer), and the reply
             // goes out whenever it comes: a connect timeout at the relay is 0x06. An application that leaves meanwhile
-            // ends the wait (see WatchWhileOpeningAsync).
-            Stream? tunnel = null;
-            PassageTunnelException? failure = null;
-            using (var left = CancellationTokenSource.CreateLinkedTokenSource(closeAll))
-            using (var opened = new CancellationTokenSource())
-            {
-                var sent = ArrayPool<byte>.Shared.Rent(SentWhileOpening);
-                var watch = WatchWhileOpeningAsync(app, sent, early.Length > 0, left, opened.Token);
-                try
-                {
-                    tunnel = await client.ConnectAsync(host, port, left.Token).ConfigureAwait(false);
-                }
-                catch (PassageTunnelException e)
-                {
-                    failure = e;
-                }
-                catch (OperationCanceledException) when (left.IsCancellationRequested && !closeAll.IsCancellationRequested)
-                {
-                    // The application ended its side (see WatchWhileOpeningAsync): no tunnel, and no refusal counted.
-                }
-                finally
-                {
-                    // The watch is over before anything else reads the application's connection, or its buffer goes back.
-                    await opened.CancelAsync().ConfigureAwait(false);
-                    if (await watch.ConfigureAwait(false) is > 0 and var read)
-                    {
-                        early = [.. early, .. sent.AsSpan(0, read)];
-                    }
-                    ArrayPool<byte>.Shared.Return(sent);
-                }
-            }
+            // ends the wait (see TunnelOpening).
+            (var tunnel, var failure, early) = await TunnelOpening.OpenAsync(client, host, port, app, early, closeAll).ConfigureAwait(false);
             if (failure is not null)
             {
                 await RefuseAsync(app, failure.Failure.Http(), ReplyBytes(failure.Failure.Socks())).ConfigureAwait(false);
@@ -73,7 +44,7 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
             }
             if (tunnel is null)
             {
-                // The application left before its reply (see WatchWhileOpeningAsync): should it have only half-closed, it
+                // The application left before its reply (see TunnelOpening): should it have only half-closed, it
                 // hears that it has no tunnel; for one gone the reply is lost, with nothing else.
                 await LingeringClose.CloseAsync(app, ReplyBytes(Reply.GeneralFailure), time).ConfigureAwait(false);
                 return;
@@ -166,51 +137,6 @@ internal sealed class Socks5Session(PassageClient client, LocalProxyOptions opti
         {
             ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the password
         }
-    }
-
-    /// <summary>How much of what the application sends while its tunnel opens is read meanwhile: 4 KiB, a TLS ClientHello.</summary>
-    private const int SentWhileOpening = 4096;
-
-    /// <summary>
-    /// While the tunnel opens, reads what the application sends into <paramref name="sent"/> (bytes it may send before its
-    /// reply, which go through the tunnel first), to see whether it leaves: a reset, or an end of stream with nothing sent
-    /// behind the request, cancels <paramref name="left"/>, and so the tunnel's opening, whose relay closes what it opened
-    /// for it. It used to go on until the relay answered, up to its connect timeout, holding the connection and the relay's
-    /// dial for an application long gone. An end of stream cannot be told from a half-close: behind bytes to deliver
-    /// (<paramref name="sentBefore"/>, or some read here) it is taken for one, and the tunnel opens for them (the end stays
-    /// for the pump to read); with none, for a leaving, and answered general failure should the application still read.
-    /// Ends at that, when <paramref name="sent"/> is full (the rest waits in the socket, and a leaving is seen once the
-    /// tunnel is open), or when <paramref name="opened"/> is cancelled: returns the bytes read.
-    /// </summary>
-    private static async Task<int> WatchWhileOpeningAsync(
-        IDuplexConnection app, byte[] sent, bool sentBefore, CancellationTokenSource left, CancellationToken opened)
-    {
-        var filled = 0;
-        try
-        {
-            while (filled < sent.Length)
-            {
-                var read = await app.ReadAsync(sent.AsMemory(filled), opened).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    if (!sentBefore && filled == 0)
-                    {
-                        await left.CancelAsync().ConfigureAwait(false);
-                    }
-                    break;
-                }
-                filled += read;
-            }
-        }
-        catch (OperationCanceledException) when (opened.IsCancellationRequested)
-        {
-            // The tunnel opened, or failed to: the session reads on from here.
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            await left.CancelAsync().ConfigureAwait(false);
-        }
-        return filled;
     }
 
     private Task RefuseAsync(IDuplexConnection app, RefusalReason reason, ReadOnlyMemory<byte> answer)

@@ -10,13 +10,13 @@ using Passage.Tests.Infrastructure;
 using Passage.Tests.Relay.Connect;
 using static Passage.Client.Socks5.Socks5Protocol;
 
-namespace Passage.Tests.Client.Socks5;
+namespace Passage.Tests.Client;
 
 /// <summary>
-/// The SOCKS5 front door in this process, in front of a relay in this process: what happens to an application's connection
-/// while the relay opens its tunnel.
+/// The SOCKS5 and HTTP front doors in this process, in front of a relay in this process: what happens to an application's
+/// connection while the relay opens its tunnel.
 /// </summary>
-public sealed class Socks5SessionTests
+public sealed class TunnelOpeningTests
 {
     /// <summary>
     /// An application that leaves while the relay is still dialing its destination (here one that never answers, with a
@@ -32,7 +32,7 @@ public sealed class Socks5SessionTests
     public async Task An_application_that_leaves_while_the_relay_dials_ends_the_tunnels_opening(bool reset)
     {
         using var blackhole = new Blackhole();
-        await using var path = await SocksInProcess.StartAsync();
+        await using var path = await DoorsInProcess.StartAsync();
         using (var app = await path.ConnectAppAsync())
         {
             await Loopback.SendAllAsync(app, Request(blackhole.Port));
@@ -62,7 +62,7 @@ public sealed class Socks5SessionTests
     public async Task What_the_application_sends_while_the_relay_dials_reaches_the_destination_whole()
     {
         using var destination = new HeldDestination();
-        await using var path = await SocksInProcess.StartAsync();
+        await using var path = await DoorsInProcess.StartAsync();
         using var app = await path.ConnectAppAsync();
         var data = RandomNumberGenerator.GetBytes(64 * 1024);
 
@@ -88,7 +88,7 @@ public sealed class Socks5SessionTests
     public async Task An_application_that_half_closes_behind_what_it_sent_while_the_relay_dials_gets_its_tunnel(bool withRequest)
     {
         using var destination = new HeldDestination();
-        await using var path = await SocksInProcess.StartAsync();
+        await using var path = await DoorsInProcess.StartAsync();
         using var app = await path.ConnectAppAsync();
 
         // The bytes come with the request (read with it), or after it, while the relay dials.
@@ -108,6 +108,68 @@ public sealed class Socks5SessionTests
         var answer = await Loopback.ReadToEndAsync(app);
         Assert.Equal([.. ReplyBytes(Reply.Succeeded), .. "pong"u8], answer);
     }
+
+    /// <summary>
+    /// The HTTP proxy's CONNECT as the SOCKS5 door's: an application that leaves while the relay dials ends the opening, and
+    /// one that half-closed with nothing sent behind its request hears why it has no tunnel (400), uncounted.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_application_that_leaves_its_http_connect_while_the_relay_dials_ends_the_tunnels_opening(bool reset)
+    {
+        using var blackhole = new Blackhole();
+        await using var path = await DoorsInProcess.StartAsync();
+        using (var app = await path.ConnectAppAsync(http: true))
+        {
+            await Loopback.SendAllAsync(app, ConnectRequest(blackhole.Port));
+            await Timeouts.WaitUntilAsync(() => DialsTo(blackhole.Port) == 1, () => $"{DialsTo(blackhole.Port)} dials to the destination");
+            if (reset)
+            {
+                app.LingerState = new LingerOption(true, 0);
+            }
+            else
+            {
+                app.Shutdown(SocketShutdown.Send);
+                var answer = System.Text.Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+                Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+                Assert.Contains("the application ended its side before its tunnel opened", answer, StringComparison.Ordinal);
+            }
+        }
+        await Timeouts.WaitUntilAsync(() => path.OpenAppConnections == 0, () => $"{path.OpenAppConnections} application connections still open");
+        await Timeouts.WaitUntilAsync(() => DialsTo(blackhole.Port) == 0, () => $"{DialsTo(blackhole.Port)} dials to the destination still under way");
+        Assert.Equal(0, path.TunnelsFailed);
+    }
+
+    /// <summary>
+    /// Through the HTTP proxy's CONNECT too, what the application sends while the relay dials (more than is read meanwhile),
+    /// then its half-close, reach the destination whole, and the destination's answer comes back behind the 200.
+    /// </summary>
+    [Fact]
+    public async Task What_the_application_sends_before_its_http_connect_is_answered_reaches_the_destination_whole()
+    {
+        using var destination = new HeldDestination();
+        await using var path = await DoorsInProcess.StartAsync();
+        using var app = await path.ConnectAppAsync(http: true);
+        var data = RandomNumberGenerator.GetBytes(64 * 1024);
+
+        await Loopback.SendAllAsync(app, (byte[])[.. ConnectRequest(destination.Port), .. data.AsSpan(0, 100)]);
+        await Timeouts.WaitUntilAsync(() => DialsTo(destination.Port) == 1, () => $"{DialsTo(destination.Port)} dials to the destination");
+        await Loopback.SendAllAsync(app, data.AsMemory(100));
+        app.Shutdown(SocketShutdown.Send);
+        using var origin = await destination.ReleaseAsync();
+
+        Assert.Equal(data, await Loopback.ReadToEndAsync(origin, data.Length));
+        await Loopback.SendAllAsync(origin, "pong"u8.ToArray());
+        origin.Shutdown(SocketShutdown.Send);
+        var answer = System.Text.Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(app));
+        Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\npong", answer, StringComparison.Ordinal);
+    }
+
+    /// <summary>A CONNECT to origin.test at <paramref name="port"/>.</summary>
+    private static byte[] ConnectRequest(int port) =>
+        System.Text.Encoding.ASCII.GetBytes($"CONNECT origin.test:{port} HTTP/1.1\r\nHost: origin.test:{port}\r\n\r\n");
 
     /// <summary>
     /// A destination on loopback whose accept queue is full until <see cref="ReleaseAsync"/>: a relay's dial to it waits (its
@@ -154,8 +216,8 @@ public sealed class Socks5SessionTests
     private static byte[] Request(int port) =>
         [Socks5Protocol.Version, 1, MethodNoAuth, Socks5Protocol.Version, CommandConnect, 0, AddressDomain, 11, .. "origin.test"u8, (byte)(port >> 8), (byte)port];
 
-    /// <summary>A relay, a client of it and its SOCKS5 front door, all in this process, watched through their counters.</summary>
-    private sealed class SocksInProcess : IAsyncDisposable
+    /// <summary>A relay, a client of it and its SOCKS5 and HTTP front doors, all in this process, watched through their counters.</summary>
+    private sealed class DoorsInProcess : IAsyncDisposable
     {
         private readonly ConnectHarness _relay;
         private readonly PassageClient _client;
@@ -163,12 +225,12 @@ public sealed class Socks5SessionTests
         private readonly MetricsRecorder _proxyMetrics;
         private readonly MetricsRecorder _clientMetrics;
 
-        private SocksInProcess(ConnectHarness relay, PassageClient client, LocalProxy proxy, MetricsRecorder proxyMetrics, MetricsRecorder clientMetrics)
+        private DoorsInProcess(ConnectHarness relay, PassageClient client, LocalProxy proxy, MetricsRecorder proxyMetrics, MetricsRecorder clientMetrics)
         {
             (_relay, _client, _proxy, _proxyMetrics, _clientMetrics) = (relay, client, proxy, proxyMetrics, clientMetrics);
         }
 
-        /// <summary>The application connections the SOCKS5 front door holds open now.</summary>
+        /// <summary>The application connections the front doors hold open now.</summary>
         public long OpenAppConnections => _proxyMetrics.Total("passage.relay.connections.open");
 
         /// <summary>Tunnels the client could not open, as counted for the applications that asked.</summary>
@@ -178,7 +240,7 @@ public sealed class Socks5SessionTests
         /// Starts the three. The relay waits ten minutes for a destination to answer its dial, and the client as long for the
         /// relay's answer: whatever a test waits for comes before either gives up.
         /// </summary>
-        public static async Task<SocksInProcess> StartAsync()
+        public static async Task<DoorsInProcess> StartAsync()
         {
             var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { ConnectTimeout = TimeSpan.FromMinutes(10) });
             var client = new PassageClient(new PassageClientOptions
@@ -190,15 +252,15 @@ public sealed class Socks5SessionTests
             var clientMetrics = new MetricsRecorder(client.Metrics.Meter);
             var metrics = new RelayMetrics();
             var proxyMetrics = new MetricsRecorder(metrics.Meter);
-            var proxy = LocalProxy.Start(client, new LocalProxyOptions { SocksEndpoints = [new IPEndPoint(IPAddress.Loopback, 0)], HttpEndpoints = [] }, metrics: metrics);
-            return new SocksInProcess(relay, client, proxy, proxyMetrics, clientMetrics);
+            var proxy = LocalProxy.Start(client, new LocalProxyOptions { SocksEndpoints = [new IPEndPoint(IPAddress.Loopback, 0)], HttpEndpoints = [new IPEndPoint(IPAddress.Loopback, 0)] }, metrics: metrics);
+            return new DoorsInProcess(relay, client, proxy, proxyMetrics, clientMetrics);
         }
 
-        /// <summary>An application's connection to the SOCKS5 port.</summary>
-        public async Task<Socket> ConnectAppAsync()
+        /// <summary>An application's connection to the SOCKS5 port, or to the HTTP proxy's.</summary>
+        public async Task<Socket> ConnectAppAsync(bool http = false)
         {
             var app = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await app.ConnectAsync(_proxy.SocksEndpoints[0]).WaitAsync(Timeouts.Default);
+            await app.ConnectAsync(http ? _proxy.HttpEndpoints[0] : _proxy.SocksEndpoints[0]).WaitAsync(Timeouts.Default);
             return app;
         }
 
