@@ -84,7 +84,7 @@ public sealed record PeerAddress
                 return false;
             }
             host = hostPort[1..close];
-            if (!IPAddress.TryParse(host, out var ip) || ip.AddressFamily != AddressFamily.InterNetworkV6)
+            if (!HostName.TryParseIpLiteral(host, out var ip) || ip.AddressFamily != AddressFamily.InterNetworkV6)
             {
                 error = $"'{host}' in '{text}' is in brackets but is not an IPv6 address.";
                 return false;

@@ -66,6 +66,10 @@ public sealed class NodeIdentityFileTests : IDisposable
 
         var error = Assert.Throws<ArgumentException>(() => NodeIdentity.Create(["not a name"]));
         Assert.Contains("'not a name'", error.Message, StringComparison.Ordinal);
+
+        // IPAddress.TryParse reads both as ::1; written so, a name is a mistake to say, not an address to guess at.
+        Assert.Contains("'[::1]:80'", Assert.Throws<ArgumentException>(() => NodeIdentity.Create(["[::1]:80"])).Message, StringComparison.Ordinal);
+        Assert.Contains("'::1%'", Assert.Throws<ArgumentException>(() => NodeIdentity.Create(["::1%"])).Message, StringComparison.Ordinal);
     }
 
     [Fact]

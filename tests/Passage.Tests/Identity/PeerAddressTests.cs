@@ -51,6 +51,10 @@ public sealed class PeerAddressTests
     [InlineData("{id}@[2001:db8::1:443", "without a closing")]
     [InlineData("{id}@[192.0.2.1]:443", "not an IPv6 address")]
     [InlineData("{id}@[::1]443", "no port after")]
+    [InlineData("{id}@[::1%]:443", "not an IPv6 address")]
+    [InlineData("{id}@[fe80::1%eth 0]:443", "not an IPv6 address")]
+    [InlineData("{id}@[fe80::1%\n]:443", "not an IPv6 address")]
+    [InlineData("{id}@[[::1]]:443", "not an IPv6 address")]
     public void RefusesWithAMessageSayingWhy(string template, string reason)
     {
         var text = template.Replace("{id}", Id.ToString(), StringComparison.Ordinal);
@@ -68,5 +72,30 @@ public sealed class PeerAddressTests
         Assert.Throws<ArgumentException>(() => new PeerAddress(Id, "not a host", 443));
         Assert.Throws<ArgumentOutOfRangeException>(() => new PeerAddress(Id, "relay.example", 0));
         Assert.Equal($"{Id}@[::1]:443", new PeerAddress(Id, "::1", 443).ToString());
+    }
+
+    /// <summary>
+    /// IPAddress.TryParse reads "[::1]:80" as ::1 and ignores a zone it cannot use: a host given so was taken, and the
+    /// address then written as "ID@[[::1]:80]:443", which does not parse back.
+    /// </summary>
+    [Theory]
+    [InlineData("[::1]")]
+    [InlineData("[::1]:80")]
+    [InlineData("::1%")]
+    [InlineData("fe80::1%eth 0")]
+    [InlineData("fe80::1%eth0\n")]
+    public void ConstructorRefusesWhatIsNotABareIPv6Address(string host) =>
+        Assert.Throws<ArgumentException>(() => new PeerAddress(Id, host, 443));
+
+    [Theory]
+    [InlineData("fe80::1%eth0")]
+    [InlineData("fe80::1%2")]
+    [InlineData("fe80::1%en0.100_x-y~z")]
+    public void AnIPv6AddressWithAZoneRoundTrips(string host)
+    {
+        var address = new PeerAddress(Id, host, 443);
+
+        Assert.Equal($"{Id}@[{host}]:443", address.ToString());
+        Assert.Equal(address, PeerAddress.Parse(address.ToString()));
     }
 }
