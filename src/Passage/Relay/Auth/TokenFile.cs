@@ -13,7 +13,7 @@ namespace Passage.Relay.Auth;
 /// </summary>
 /// <remarks>
 /// <para>The file holds one token per line; surrounding spaces, tabs and carriage returns are trimmed,
-/// and blank lines and lines starting with <c>#</c> are skipped. A token is token68 (RFC 9110 §11.2:
+/// and blank lines and lines starting with <c>#</c> are skipped, as is a UTF-8 byte order mark at its start. A token is token68 (RFC 9110 §11.2:
 /// letters, digits, <c>-._~+/</c>, then optional <c>=</c>), so that it can be sent both as
 /// <c>Bearer</c> and as a <c>Basic</c> password, and at most
 /// <see cref="ProxyCredentials.MaxTokenLength"/> characters. Any other line makes the whole file bad,
@@ -355,6 +355,10 @@ public sealed class TokenFile : IDisposable
         error = null;
         var collected = new List<byte[]>();
         int lineNumber = 0;
+
+        // A UTF-8 byte order mark, which some editors write first (Windows PowerShell's -Encoding UTF8 does), says how the
+        // file is encoded: it is no part of the first line, which the operator sees as a token and would be told is not.
+        content = content.StartsWith("\uFEFF"u8) ? content[3..] : content;
         foreach (Range range in content.Split((byte)'\n'))
         {
             lineNumber++;

@@ -49,6 +49,26 @@ public sealed class TokenFileTests : IDisposable
         Assert.False(file.IsValid("sixteen-chars-xé"));
     }
 
+    /// <summary>
+    /// A file saved with a UTF-8 byte order mark (Windows PowerShell's <c>Set-Content -Encoding UTF8</c>) holds the tokens
+    /// it shows: the mark is not taken for part of line 1, which was refused as "not a token" and the relay not started.
+    /// </summary>
+    [Fact]
+    public void A_byte_order_mark_at_the_start_is_not_part_of_the_first_token()
+    {
+        File.WriteAllBytes(_fixture.Path, [0xEF, 0xBB, 0xBF, .. "alpha\r\nbeta\r\n"u8]);
+        using TokenFile file = _fixture.Open();
+
+        Assert.Equal(2, file.Count);
+        Assert.True(file.IsValid("alpha"));
+        Assert.True(file.IsValid("beta"));
+
+        // Only at the start: elsewhere it is a character no token has.
+        File.WriteAllBytes(_fixture.Path, [.. "alpha\n"u8, 0xEF, 0xBB, 0xBF, .. "beta\n"u8]);
+        Assert.False(TokenFile.TryOpen(_fixture.Path, out _, out string? error));
+        Assert.Contains("line 2 is not a token", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Missing_file_at_start_is_an_error()
     {
