@@ -28,7 +28,8 @@ namespace Passage.Relay.Auth;
 /// was lost. A path that is not a regular file (a FIFO, a device, a directory) is refused before it is
 /// opened, as is a file larger than <see cref="MaxFileSize"/>. The re-read runs on
 /// the thread that calls <see cref="IsValid"/>, never on the watcher's: one caller re-reads while the
-/// others go on with the current set.</para>
+/// others go on with the current set. A re-read during which the file changed (written in place, in more than one
+/// write) is not used, as it may hold part of a token: the next check reads the file again.</para>
 /// <para>A file that becomes missing, unreadable or bad keeps the last good set in force, sets
 /// <see cref="LastError"/> and raises <see cref="Changed"/> once per distinct error; a successful
 /// re-read clears the error and raises <see cref="Changed"/>. A file with no tokens is valid and lets
@@ -241,11 +242,25 @@ public sealed class TokenFile : IDisposable
             return null;
         }
 
-        // Stat first, then read: a change during the read gives a new fingerprint, so a re-read follows.
+        // Stat first, then read, then stat again. A file written to meanwhile (an edit in place, a copy still under way) may
+        // have been read in part: its last line the first characters of a token, which would be valid until the next
+        // check. Nothing read so is used or reported; the fingerprint kept is the last one used, so the next check reads
+        // the file again, as it is then.
         if (!TryRead(Path, out byte[]? hashes, out error))
         {
+            if (ChangedSince(fingerprint))
+            {
+                return null;
+            }
+
             _fingerprint = fingerprint;
             return Fail(error);
+        }
+
+        if (ChangedSince(fingerprint))
+        {
+            CryptographicOperations.ZeroMemory(hashes);
+            return null;
         }
 
         bool same = _lastError is null && hashes.AsSpan().SequenceEqual(_hashes);
@@ -267,6 +282,19 @@ public sealed class TokenFile : IDisposable
         _fingerprint = fingerprint;
         _lastError = null;
         return new TokenFileChangedEventArgs(null, Count, newlyExposed);
+    }
+
+    // Under _gate. Whether the file is no longer as it was when fingerprint was taken, before a read; if so, the next
+    // check reads it again.
+    private bool ChangedSince(FileStatus fingerprint)
+    {
+        if (InputFile.Stat(Path) == fingerprint)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _dirty, 1);
+        return true;
     }
 
     private TokenFileChangedEventArgs? Fail(string error)

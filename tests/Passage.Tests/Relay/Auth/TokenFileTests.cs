@@ -1,3 +1,4 @@
+using Passage.Configuration;
 using Passage.Relay.Auth;
 using Passage.Tests.Configuration;
 using Passage.Tests.Infrastructure;
@@ -67,6 +68,76 @@ public sealed class TokenFileTests : IDisposable
         File.WriteAllBytes(_fixture.Path, [.. "alpha\n"u8, 0xEF, 0xBB, 0xBF, .. "beta\n"u8]);
         Assert.False(TokenFile.TryOpen(_fixture.Path, out _, out string? error));
         Assert.Contains("line 2 is not a token", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A file edited in place is read while its writer is half-way: here the writer has put "new-t" of "new-token" in the
+    /// file between the relay's look at it and its read. That read is not used, so "new-t", a token no one was given, is
+    /// never valid, and the old set stays in force, unreported, until the next check finds the write done.
+    /// </summary>
+    [Fact]
+    public void A_file_written_to_while_it_is_read_is_not_used_until_it_is_read_whole()
+    {
+        using TokenFile file = OpenThenEdit();
+
+        Assert.False(CheckWhileWritten("new-t", () => file.IsValid("new-t")));
+        Assert.True(file.IsValid("old-token"));
+        Assert.Empty(_fixture.Changes);
+        Assert.Null(file.LastError);
+
+        File.WriteAllText(_fixture.Path, "new-token\n");
+        _fixture.Tick();
+        Assert.True(file.IsValid("new-token"));
+        Assert.False(file.IsValid("new-t"));
+        Assert.False(file.IsValid("old-token"));
+        Assert.Equal(1, Assert.Single(_fixture.Changes).TokenCount);
+    }
+
+    /// <summary>One that changed during the read and then stayed so is read again at the next check, not left unread.</summary>
+    [Fact]
+    public void A_file_that_changed_during_its_read_is_read_again_at_the_next_check()
+    {
+        using TokenFile file = OpenThenEdit();
+
+        Assert.True(CheckWhileWritten("new-token\n", () => file.IsValid("old-token")));
+
+        _fixture.Tick();
+        Assert.True(file.IsValid("new-token"));
+        Assert.False(file.IsValid("old-token"));
+    }
+
+    /// <summary>
+    /// A file of "old-token", opened without a watcher, then edited so that the next check reads it (a new length tells
+    /// it, whatever the grain of the file system's clock).
+    /// </summary>
+    private TokenFile OpenThenEdit()
+    {
+        _fixture.Write("old-token\n");
+        TokenFile file = _fixture.Open(watch: false);
+        _fixture.Write("old-token\n\n");
+        return file;
+    }
+
+    /// <summary>
+    /// Lets the check interval pass and runs <paramref name="check"/>, during whose re-read <paramref name="midway"/> is
+    /// written to the file between the look at it and its read, as a writer still at work would.
+    /// </summary>
+    private bool CheckWhileWritten(string midway, Func<bool> check)
+    {
+        InputFile.t_beforeOpen = path =>
+        {
+            InputFile.t_beforeOpen = null;
+            File.WriteAllText(path, midway);
+        };
+        try
+        {
+            _fixture.Tick();
+            return check();
+        }
+        finally
+        {
+            InputFile.t_beforeOpen = null;
+        }
     }
 
     [Fact]
