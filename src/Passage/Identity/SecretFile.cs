@@ -13,12 +13,18 @@ internal static partial class SecretFile
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
+    /// <summary>Called, where set, once the content is written and before the file takes its name: lets a test look in between.</summary>
+    [ThreadStatic]
+    internal static Action<string>? t_beforeNamed;
+
     /// <summary>
-    /// Writes <paramref name="content"/> to <paramref name="path"/>. Without
-    /// <paramref name="overwrite"/> an existing file is refused with an <see cref="IOException"/>
-    /// and left untouched. With it, the content goes to a 0600 temporary file in the same
-    /// directory that is then renamed over the old one, so readers see either the old file or
-    /// the whole new one. A symbolic link is written through, as ssh-keygen does: the file it leads to is replaced (the
+    /// Writes <paramref name="content"/> to <paramref name="path"/>: to a 0600 temporary file in the same directory
+    /// first, which then takes the name, so that whoever reads the path (another process starting with the same key, one
+    /// creating it at the same moment) finds nothing, the old file or the whole new one, never one half-written; and a
+    /// write cut short (a crash, a full disk) leaves no key that is not one. Without <paramref name="overwrite"/> an
+    /// existing file is refused with an <see cref="IOException"/> and left untouched, also when it appears meanwhile:
+    /// the name is then taken by link(2), which refuses one that is there. With it, the temporary file is renamed over
+    /// the old one. A symbolic link is written through, as ssh-keygen does: the file it leads to is replaced (the
     /// temporary file made beside that one) and the link is kept, so whatever else names that file gets the new content too.
     /// </summary>
     public static void Write(string path, ReadOnlySpan<byte> content, bool overwrite)
@@ -37,26 +43,29 @@ internal static partial class SecretFile
             throw new IOException($"'{path}' is a directory{LeadsTo(path, directory)}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).");
         }
         CreateDirectory(Path.GetDirectoryName(fullPath));
-        if (!overwrite)
+        if (!overwrite && File.Exists(fullPath))
         {
-            if (File.Exists(fullPath))
-            {
-                throw new IOException($"'{path}' already exists; refusing to overwrite it.");
-            }
-            // CreateNew also refuses a file that appeared since the check (O_EXCL).
-            WriteIn(Path.GetDirectoryName(fullPath), fullPath, content, $"'{path}'", "");
-            return;
+            throw AlreadyExists(path);
         }
 
         var parent = Path.GetDirectoryName(fullPath) ?? throw new IOException($"'{path}' has no directory.");
         var temporary = Path.Combine(parent, $".{Path.GetFileName(fullPath)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
         // The temporary file's own name would say nothing to whoever asked for the key: the directory it could not be
         // made in, and why, are what to fix (through a link, one they may not have had in mind).
-        WriteIn(parent, temporary, content, $"'{path}'{LeadsTo(path, fullPath)}", ", where the new key is first written beside the old one, then renamed over it");
+        WriteIn(parent, temporary, content, $"'{path}'{LeadsTo(path, fullPath)}",
+            overwrite ? ", where the new key is first written beside the old one, then renamed over it" : "");
         try
         {
-            // rename(2) within one directory replaces the target atomically.
-            File.Move(temporary, fullPath, overwrite: true);
+            t_beforeNamed?.Invoke(fullPath);
+            if (overwrite)
+            {
+                // rename(2) within one directory replaces the target atomically.
+                File.Move(temporary, fullPath, overwrite: true);
+            }
+            else
+            {
+                LinkNew(temporary, fullPath, path);
+            }
         }
         catch
         {
@@ -64,6 +73,47 @@ internal static partial class SecretFile
             throw;
         }
     }
+
+    /// <summary>
+    /// Gives the written file <paramref name="temporary"/> the name <paramref name="fullPath"/> unless that name is taken,
+    /// whatever takes it meanwhile: link(2), which refuses a name that is there (a dangling symbolic link too), then the
+    /// temporary name removed. The framework's move without overwrite looks, then renames, which replaces a file that
+    /// appeared in between: two processes creating a key at once would each go on with its own, one of them no longer in
+    /// the file. Where the file system has no hard links, that move is what is left.
+    /// </summary>
+    private static void LinkNew(string temporary, string fullPath, string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            File.Move(temporary, fullPath, overwrite: false);
+            return;
+        }
+        if (Link(temporary, fullPath) == 0)
+        {
+            TryDelete(temporary);
+            return;
+        }
+        var errno = Marshal.GetLastPInvokeError();
+        switch (errno)
+        {
+            case EEXIST:
+                throw AlreadyExists(path);
+            case EPERM or EXDEV or EMLINK or ENOSYS or EOPNOTSUPP:
+                File.Move(temporary, fullPath, overwrite: false);
+                return;
+            default:
+                throw new IOException($"'{path}' cannot be written: {Marshal.GetPInvokeErrorMessage(errno)}.");
+        }
+    }
+
+    private static IOException AlreadyExists(string path) => new($"'{path}' already exists; refusing to overwrite it.");
+
+    // errno of link(2): the name is taken; the file system has no hard links (EPERM, EOPNOTSUPP, ENOSYS) or not across
+    // these (EXDEV), or the file has as many as it may have (EMLINK).
+    private const int EPERM = 1, EEXIST = 17, EXDEV = 18, EMLINK = 31, ENOSYS = 38, EOPNOTSUPP = 95;
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string existing, string name);
 
     /// <summary>
     /// Where the symbolic link <paramref name="path"/> leads (<paramref name="resolved"/>), in words to follow its name in
@@ -255,7 +305,7 @@ internal static partial class SecretFile
     /// </summary>
     internal static string? Reason(Exception e, bool created = false)
     {
-        const int ENOENT = 2, EACCES = 13, EEXIST = 17, EFBIG = 27;
+        const int ENOENT = 2, EACCES = 13, EFBIG = 27;
         var errno = e switch
         {
             ArgumentOutOfRangeException when created => EFBIG,
