@@ -69,7 +69,12 @@ internal static class ConfigCommand
                 await RelayCommand.ReportErrors(errors).ConfigureAwait(false);
                 return 1;
             }
-            await Console.Out.WriteLineAsync(effective ?? $"{path}: valid {role} settings").ConfigureAwait(false);
+            if (StandardOutput.TryWriteLine(Console.Out, effective ?? $"{path}: valid {role} settings") is { } failure)
+            {
+                // The settings are valid, but a script reading the effective ones would get none: not a success.
+                await Console.Error.WriteLineAsync($"passage config check: the settings are valid, but they cannot be written to standard output: {failure}").ConfigureAwait(false);
+                return 1;
+            }
             foreach (var line in fitted)
             {
                 await Console.Error.WriteLineAsync(line).ConfigureAwait(false);

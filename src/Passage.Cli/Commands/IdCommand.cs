@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Security.Cryptography;
+using Passage.Cli.Hosting;
 using Passage.Identity;
 
 namespace Passage.Cli.Commands;
@@ -31,7 +32,12 @@ internal static class IdCommand
             }
             try
             {
-                parseResult.InvocationConfiguration.Output.WriteLine(NodeIdentity.ReadNodeId(path));
+                var nodeId = NodeIdentity.ReadNodeId(path);
+                if (StandardOutput.TryWriteLine(parseResult.InvocationConfiguration.Output, nodeId.ToString()) is { } failure)
+                {
+                    parseResult.InvocationConfiguration.Error.WriteLine($"passage id: the node ID cannot be written to standard output: {failure}");
+                    return 1;
+                }
                 return 0;
             }
             catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or CryptographicException)

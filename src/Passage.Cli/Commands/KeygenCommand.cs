@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Security.Cryptography;
+using Passage.Cli.Hosting;
 using Passage.Identity;
 
 namespace Passage.Cli.Commands;
@@ -54,7 +55,12 @@ internal static class KeygenCommand
             {
                 using var identity = NodeIdentity.Create(parseResult.GetValue(names));
                 identity.Save(path, overwrite);
-                stdout.WriteLine(identity.NodeId);
+                if (StandardOutput.TryWriteLine(stdout, identity.NodeId.ToString()) is { } failure)
+                {
+                    // The key is there: a retry without --force would be refused, and one with it would replace the key.
+                    stderr.WriteLine($"passage keygen: '{path}' was written, but its node ID cannot be written to standard output ({failure}); `passage id {path}` prints it");
+                    return 1;
+                }
                 return 0;
             }
             catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or CryptographicException)

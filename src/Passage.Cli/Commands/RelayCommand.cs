@@ -148,7 +148,10 @@ internal static class RelayCommand
         {
             if (host.Connect is { } connect)
             {
-                await Console.Out.WriteLineAsync(ConnectBanner(connect)).ConfigureAwait(false);
+                // For whoever started it by hand. Standard output may be closed (`passage relay >&-`) or a pipe nobody
+                // reads any more: the relay is running, and a banner it cannot print is no reason to stop it (the node ID
+                // is also what `passage id` of the key prints).
+                StandardOutput.TryWriteLine(Console.Out, ConnectBanner(connect));
             }
             try
             {
