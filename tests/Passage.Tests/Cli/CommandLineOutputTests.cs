@@ -5,7 +5,7 @@ namespace Passage.Tests.Cli;
 
 /// <summary>
 /// What the commands do when their standard output cannot be written (closed, as <c>passage relay &gt;&amp;-</c>, or a full
-/// disk, <c>&gt; /dev/full</c>).
+/// disk, <c>&gt; /dev/full</c>), and what they say of a command line that does not parse.
 /// </summary>
 public sealed class CommandLineOutputTests
 {
@@ -86,6 +86,32 @@ public sealed class CommandLineOutputTests
         var (full, fullError) = await RunAsync("> /dev/full", directory.Path, "id", key);
         Assert.Equal(1, full);
         Assert.Contains("passage id: the node ID cannot be written to standard output: No space left on device", fullError);
+    }
+
+    /// <summary>
+    /// A command line that does not parse: the parser printed the whole help (forty lines, to standard output), then its
+    /// error, which did not say what the flag wants nor which flag was meant.
+    /// </summary>
+    [Fact]
+    public async Task A_flag_that_does_not_parse_is_said_on_standard_error_with_what_it_wants()
+    {
+        var (exit, stdout, stderr) = await PassageProcess.RunAsync(["relay", "--connect-timeout"]);
+        Assert.Equal(1, exit);
+        Assert.Equal("", stdout);
+        Assert.Contains("passage relay: Required argument missing for option: '--connect-timeout'.", stderr);
+        Assert.Contains("  --connect-timeout <DURATION>: Time to resolve and connect to an upstream.", stderr);
+        Assert.Contains("See 'passage relay --help'.", stderr);
+
+        var (typo, typoOut, typoError) = await PassageProcess.RunAsync(["client", "--sock", "127.0.0.1:0"]);
+        Assert.Equal(1, typo);
+        Assert.Equal("", typoOut);
+        Assert.Contains("passage client: Unrecognized command or argument '--sock'.", typoError);
+        Assert.Contains("did you mean --socks?", typoError);
+        Assert.DoesNotContain("Usage:", typoError);
+
+        var (check, _, checkError) = await PassageProcess.RunAsync(["config", "check"]);
+        Assert.Equal(1, check);
+        Assert.Contains("See 'passage config check --help'.", checkError);
     }
 
     /// <summary>Runs <c>passage ARGS</c> with standard output redirected by the shell (<paramref name="redirection"/>); its exit code and standard error.</summary>
