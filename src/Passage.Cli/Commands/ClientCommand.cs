@@ -80,6 +80,8 @@ internal static partial class ClientCommand
         using var loggerFactory = LoggingSetup.Create(logOptions);
         var logger = loggerFactory.CreateLogger("Passage.Client");
         ExposedSecrets.Warn(logger, ExposedSecrets.Of(reader));
+        // Under systemd with Type=notify (deploy/passage-client.service): READY once the local proxies listen, as the relay's.
+        using var notify = Passage.Tunnel.SdNotify.FromEnvironment();
         await using var client = new PassageClient(clientOptions, loggerFactory);
         try
         {
@@ -121,6 +123,7 @@ internal static partial class ClientCommand
                     return StartFailure.Report(logger, e);
                 }
             }
+            notify?.Send("READY=1");
             try
             {
                 try
@@ -131,6 +134,7 @@ internal static partial class ClientCommand
                 {
                     // SIGTERM, SIGHUP or Ctrl-C.
                 }
+                notify?.Send("STOPPING=1");
                 // The admin listener stays while the front doors drain, answering 503 "stopping".
                 await proxy.StopAsync(signals.HurryRequested).ConfigureAwait(false);
             }

@@ -135,6 +135,10 @@ internal static class RelayCommand
         var logger = loggerFactory.CreateLogger("Passage.Relay");
         ExposedSecrets.Warn(logger, ExposedSecrets.Of(options));
         using var metrics = new RelayMetrics();
+        // Under systemd with Type=notify (deploy/passage-relay.service): READY once every listener is bound, so that
+        // `systemctl start` waits for it and fails when the relay cannot start (a port in use, a key it cannot read), where a
+        // unit without it was "active" until the process exited. Best effort: a service manager that went away stops no relay.
+        using var notify = Passage.Tunnel.SdNotify.FromEnvironment();
         RelayHost host;
         try
         {
@@ -153,6 +157,7 @@ internal static class RelayCommand
                 // is also what `passage id` of the key prints).
                 StandardOutput.TryWriteLine(Console.Out, ConnectBanner(connect));
             }
+            notify?.Send("READY=1");
             try
             {
                 await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
@@ -161,6 +166,7 @@ internal static class RelayCommand
             {
                 // SIGTERM, SIGHUP or Ctrl-C: drain.
             }
+            notify?.Send("STOPPING=1");
             await host.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         }
         return 0;
