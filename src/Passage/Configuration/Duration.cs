@@ -3,13 +3,16 @@ using System.Globalization;
 namespace Passage.Configuration;
 
 /// <summary>
-/// Durations as operators write them: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c>, a bare
-/// number of milliseconds, or <c>infinite</c>. Nothing is coerced: a typo is an error, never zero.
+/// Durations as operators write them: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c>, <c>0</c>, or
+/// <c>infinite</c>. Nothing is coerced: a typo is an error, never zero. A number without its unit other than 0 is an
+/// error too: HAProxy reads one as milliseconds, nginx and systemd as seconds, so <c>--idle-timeout 300</c> meant five
+/// minutes to some operators and cut every connection after 300 ms here. Only where a format reads bare numbers as
+/// milliseconds (the tunnel's settings, as ptproxy's) are they so read.
 /// </summary>
 public static class Duration
 {
     /// <summary>The text shown in error messages.</summary>
-    public const string Expected = "a duration such as 500ms, 30s, 5m or 1h (at most 30d)";
+    public const string Expected = "a duration with its unit, such as 500ms, 30s, 5m or 1h (at most 30d)";
 
     /// <summary>
     /// The longest duration read: 30 days. Every duration ends up in a timer, and .NET's timers take at most about 49.7
@@ -17,8 +20,11 @@ public static class Duration
     /// </summary>
     public static readonly TimeSpan Max = TimeSpan.FromDays(30);
 
-    /// <summary>Parses <paramref name="text"/>; false for anything that is not exactly a duration of whole milliseconds.</summary>
-    public static bool TryParse(string? text, out TimeSpan value)
+    /// <summary>
+    /// Parses <paramref name="text"/>; false for anything that is not exactly a duration of whole milliseconds, and for a
+    /// number without its unit other than 0 unless <paramref name="bareMilliseconds"/>.
+    /// </summary>
+    public static bool TryParse(string? text, out TimeSpan value, bool bareMilliseconds = false)
     {
         value = default;
         if (string.IsNullOrWhiteSpace(text))
@@ -43,6 +49,8 @@ public static class Duration
         double milliseconds;
         switch (s[split..].Trim().ToLowerInvariant())
         {
+            case "" when number != 0 && !bareMilliseconds:
+                return false;
             case "":
             case "ms":
                 milliseconds = number;

@@ -106,9 +106,10 @@ public sealed class SettingsReader
 
     /// <summary>
     /// A duration (see <see cref="Duration"/>), positive unless <paramref name="allowInfinite"/> or
-    /// <paramref name="allowZero"/> (for settings that zero turns off), and no shorter than <paramref name="atLeast"/> when given.
+    /// <paramref name="allowZero"/> (for settings that zero turns off), and no shorter than <paramref name="atLeast"/> when given;
+    /// a number without its unit is milliseconds where <paramref name="bareMilliseconds"/>, else an error.
     /// </summary>
-    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false, TimeSpan? atLeast = null)
+    public TimeSpan GetDuration(string key, TimeSpan fallback, bool allowInfinite = false, bool allowZero = false, TimeSpan? atLeast = null, bool bareMilliseconds = false)
     {
         // With a least, that comes first: the general examples begin at 500ms, and "'500ms' is not a duration such as 500ms,
         // ..., 1s or more" read as if the value were malformed.
@@ -117,7 +118,7 @@ public sealed class SettingsReader
             : allowZero ? Duration.Expected + ", or 0 for none"
             : Duration.Expected + ", above zero";
         return Get(key, fallback, expected, (string s, out TimeSpan v) =>
-            Duration.TryParse(s, out v)
+            Duration.TryParse(s, out v, bareMilliseconds)
             && (v > TimeSpan.Zero || (allowZero && v == TimeSpan.Zero) || (allowInfinite && v == Timeout.InfiniteTimeSpan))
             && (atLeast is not { } minimum || v >= minimum));
     }

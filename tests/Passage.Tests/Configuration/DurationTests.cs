@@ -6,7 +6,6 @@ public sealed class DurationTests
 {
     [Theory]
     [InlineData("500ms", 500)]
-    [InlineData("1500", 1500)]
     [InlineData("30s", 30_000)]
     [InlineData("1.5s", 1500)]
     [InlineData("1.1s", 1100)]
@@ -16,6 +15,7 @@ public sealed class DurationTests
     [InlineData(" 1d ", 86_400_000)]
     [InlineData("30d", 2_592_000_000)]
     [InlineData("0", 0)]
+    [InlineData("0.0", 0)]
     public void Reads_the_forms_operators_write(string text, long milliseconds)
     {
         Assert.True(Duration.TryParse(text, out var value));
@@ -35,8 +35,22 @@ public sealed class DurationTests
     [InlineData(null)]
     [InlineData("0.5ms")] // no timer runs it: it was as good as 0, and printed back as "0ms"
     [InlineData("1.0005s")]
+    [InlineData("1500")] // milliseconds to some (HAProxy), seconds to others (nginx, systemd)
+    [InlineData("5")]
+    [InlineData(" 300 ")]
     public void Refuses_anything_else_rather_than_reading_it_as_zero(string? text) =>
         Assert.False(Duration.TryParse(text, out _));
+
+    /// <summary>Where a format reads a bare number as milliseconds (the tunnel's settings, as ptproxy's), it is so read.</summary>
+    [Theory]
+    [InlineData("1500", 1500)]
+    [InlineData("5", 5)]
+    [InlineData("30s", 30_000)]
+    public void A_bare_number_is_milliseconds_where_asked(string text, long milliseconds)
+    {
+        Assert.True(Duration.TryParse(text, out var value, bareMilliseconds: true));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+    }
 
     [Fact]
     public void Infinite_is_spelled_out() =>

@@ -111,7 +111,7 @@ public sealed class RelaySettingsTests
                 "maxConnections": 10,
                 "connectTimeout": "2s",
                 "idleTimeout": "infinite",
-                "handshakeTimeout": 750,
+                "handshakeTimeout": "750ms",
                 "drainTimeout": "1m", /* trailing commas are fine too */
               },
               "log": { "level": "debug", "format": "json" }
@@ -172,7 +172,7 @@ public sealed class RelaySettingsTests
     [Fact]
     public void The_dns_cache_settings_are_read_and_zero_turns_caching_off()
     {
-        var (options, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "2m", "dnsNegativeTtl": 1000, "dnsCacheSize": 100 } }"""));
+        var (options, errors) = Read(JsonLayer("""{ "relay": { "dnsCacheTtl": "2m", "dnsNegativeTtl": "1s", "dnsCacheSize": 100 } }"""));
         Assert.Empty(errors);
         Assert.Equal(new DnsCacheOptions { MaxAge = TimeSpan.FromMinutes(2), NegativeMaxAge = TimeSpan.FromSeconds(1), MaxEntries = 100 }, options.Destinations.DnsCache);
 
