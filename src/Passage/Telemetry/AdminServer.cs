@@ -118,8 +118,15 @@ public sealed partial class AdminServer : IAsyncDisposable
         }
         var bound = new IPEndPoint(endpoint.Address, new Uri(app.Urls.Single()).Port);
         Listening(logger, bound);
+        if (!IPAddress.IsLoopback(bound.Address))
+        {
+            BeyondLoopback(logger, bound);
+        }
         return new AdminServer(app, prometheus, bound);
     }
+
+    [LoggerMessage(LogEvents.AdminBeyondLoopback, LogLevel.Warning, "admin listening on {Endpoint}, beyond loopback: /metrics and /healthz answer whoever reaches it, without authentication; bind it to loopback, or to a management network only its scrapers reach", EventName = "AdminBeyondLoopback")]
+    private static partial void BeyondLoopback(ILogger logger, IPEndPoint endpoint);
 
     [LoggerMessage(LogEvents.AdminListening, LogLevel.Information, "admin listening on {Endpoint} (/metrics, /healthz)", EventName = "AdminListening")]
     private static partial void Listening(ILogger logger, IPEndPoint endpoint);

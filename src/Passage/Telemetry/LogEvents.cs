@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 127, 209, 304, 415, 417, 508.
+/// tunnel, 5xx the client. Next free: 128, 209, 304, 415, 417, 508.
 /// </summary>
 internal static class LogEvents
 {
@@ -34,6 +34,7 @@ internal static class LogEvents
     public const int DescriptorHeadroomReached = 124;
     public const int CertificateNotWritten = 125;
     public const int MetricNameTaken = 126;
+    public const int AdminBeyondLoopback = 127;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Passage.Relay;
 using Passage.Relay.Passthrough;
@@ -57,6 +58,24 @@ public sealed class AdminServerTests
     /// Whoever reaches the admin port could otherwise hold connections until the relay runs out of descriptors (and
     /// the process aborts): beyond <see cref="AdminServer.MaxConnections"/> one more is closed at once.
     /// </summary>
+    /// <summary>The admin endpoint has no authentication: bound beyond loopback, the operator is told so at start.</summary>
+    [Theory]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("0.0.0.0", true)]
+    [InlineData("::", true)]
+    public async Task An_admin_endpoint_beyond_loopback_is_warned_of_at_start(string address, bool warned)
+    {
+        using var metrics = new RelayMetrics();
+        var log = new RecordingLogger();
+        using var factory = new LoggerFactory([log]);
+        await using var admin = await AdminServer.StartAsync(new IPEndPoint(IPAddress.Parse(address), 0), metrics.Meter, () => null, factory);
+        var warnings = log.Named("AdminBeyondLoopback");
+        Assert.Equal(warned ? 1 : 0, warnings.Count);
+        Assert.All(warnings, w => Assert.Equal(LogLevel.Warning, w.Level));
+        Assert.Single(log.Named("AdminListening"));
+    }
+
     [Fact]
     public async Task Connections_beyond_the_admin_limit_are_closed_at_once_and_room_comes_back()
     {
