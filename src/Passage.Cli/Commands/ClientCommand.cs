@@ -81,7 +81,7 @@ internal static partial class ClientCommand
         var logger = loggerFactory.CreateLogger("Passage.Client");
         ExposedSecrets.Warn(logger, ExposedSecrets.Of(reader));
         // Under systemd with Type=notify (deploy/passage-client.service): READY once the local proxies listen, as the relay's.
-        using var notify = Passage.Tunnel.SdNotify.FromEnvironment();
+        using var notify = SdNotify.FromEnvironment();
         await using var client = new PassageClient(clientOptions, loggerFactory);
         try
         {

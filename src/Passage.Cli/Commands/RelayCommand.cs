@@ -138,7 +138,7 @@ internal static class RelayCommand
         // Under systemd with Type=notify (deploy/passage-relay.service): READY once every listener is bound, so that
         // `systemctl start` waits for it and fails when the relay cannot start (a port in use, a key it cannot read), where a
         // unit without it was "active" until the process exited. Best effort: a service manager that went away stops no relay.
-        using var notify = Passage.Tunnel.SdNotify.FromEnvironment();
+        using var notify = SdNotify.FromEnvironment();
         RelayHost host;
         try
         {

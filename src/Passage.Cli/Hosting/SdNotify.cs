@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Passage.Tunnel;
+namespace Passage.Cli.Hosting;
 
 /// <summary>
 /// The service manager's notification protocol (systemd's <c>sd_notify</c>): one datagram of
