@@ -80,8 +80,8 @@ public sealed class NodeIdentity : IDisposable
     /// <summary>Reads an identity written by <see cref="Save"/> (or any PEM file with a P-256 key and its certificate).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">
-    /// The file has no private key, no certificate, a key that is not ECDSA P-256, or a key
-    /// that does not belong to the certificate; the message says which.
+    /// The file has no private key, no certificate, a key that is not ECDSA P-256, a key
+    /// that does not belong to the certificate, or a certificate that is not self-signed; the message says which.
     /// </exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
@@ -97,6 +97,7 @@ public sealed class NodeIdentity : IDisposable
             throw new InvalidDataException($"'{path}' has no certificate ('-----BEGIN CERTIFICATE-----'); an identity file holds a key and its certificate.");
         }
         RequireMatch(pem, pem.Certificate, pem.PrivateKey);
+        RequireSelfSigned(pem, pem.Certificate);
         return new NodeIdentity(Attach(pem.Certificate, pem.PrivateKey), NodeId.FromCertificate(pem.Certificate));
     }
 
@@ -207,6 +208,7 @@ public sealed class NodeIdentity : IDisposable
             {
                 RequireMatch(pem, pem.Certificate, publicKey);
             }
+            RequireSelfSigned(pem, pem.Certificate);
             return NodeId.FromCertificate(pem.Certificate);
         }
         if (pem.PrivateKey is not null)
@@ -284,6 +286,21 @@ public sealed class NodeIdentity : IDisposable
         if (!IdentityPem.SameKey(certificateKey, key))
         {
             throw new InvalidDataException($"The key and the certificate in '{pem.Path}' do not match: the certificate is for a different key.");
+        }
+    }
+
+    /// <summary>
+    /// A node is its key in a certificate it signed itself: peers that pin its ID accept no other
+    /// (<see cref="CertificatePin.MatchesPin"/>), so one issued by someone else is refused here, where its file is named,
+    /// rather than by every peer, which could only say that the node did not present its key.
+    /// </summary>
+    private static void RequireSelfSigned(IdentityPem pem, X509Certificate2 certificate)
+    {
+        if (!CertificateDer.IsSelfSigned(certificate))
+        {
+            throw new InvalidDataException(
+                $"The certificate in '{pem.Path}' is not self-signed (issuer '{certificate.Issuer}'): peers pinning a node's ID accept only its "
+                + "key in a certificate signed by that key itself, as 'passage keygen' writes.");
         }
     }
 

@@ -230,6 +230,36 @@ public sealed class NodeIdentityFileTests : IDisposable
         Assert.Contains("do not match", read.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A key in a certificate that another key signed loaded, and its ID was printed, but every peer pinning that ID refuses
+    /// the certificate (it takes only a node's own, self-signed one) and could only say the node did not present its key:
+    /// the file is refused where it is named. Same name as subject and issuer, so only the signature tells.
+    /// </summary>
+    [Fact]
+    public void A_key_in_a_certificate_signed_by_another_key_is_refused_naming_the_file()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var issuer = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var now = DateTimeOffset.UtcNow;
+        using var issued = new CertificateRequest("CN=passage-node", key, HashAlgorithmName.SHA256).Create(
+            new X500DistinguishedName("CN=passage-node"), X509SignatureGenerator.CreateForECDsa(issuer), now.AddDays(-1), now.AddDays(1), [1, 2, 3]);
+        var path = Write("issued.pem", key.ExportPkcs8PrivateKeyPem() + "\n" + issued.ExportCertificatePem());
+        var certificateOnly = Write("issued-cert.pem", issued.ExportCertificatePem());
+
+        foreach (var (file, message) in new[]
+        {
+            (path, Assert.Throws<InvalidDataException>(() => NodeIdentity.Load(path)).Message),
+            (path, Assert.Throws<InvalidDataException>(() => NodeIdentity.ReadNodeId(path)).Message),
+            (certificateOnly, Assert.Throws<InvalidDataException>(() => NodeIdentity.ReadNodeId(certificateOnly)).Message),
+            (path, NodeIdentity.Problem(path)),
+        })
+        {
+            Assert.Contains($"The certificate in '{file}' is not self-signed", message, StringComparison.Ordinal);
+        }
+        // The key alone still names the node, as it does for a key file without a certificate.
+        Assert.Equal(NodeId.FromPublicKey(key), NodeIdentity.ReadNodeId(Write("key.pem", key.ExportPkcs8PrivateKeyPem())));
+    }
+
     [Fact]
     public void MismatchedPublicKeyIsRefused()
     {
