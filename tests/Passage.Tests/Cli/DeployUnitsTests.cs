@@ -52,6 +52,37 @@ public sealed class DeployUnitsTests
             $"{example}: {key} is in none of {unit}'s state directories ({string.Join(", ", directories.Select(d => "/var/lib/" + d))})");
     }
 
+    /// <summary>
+    /// Each unit bounds its capabilities to those it is given (the relay: binding ports below 1024; the others: none), so
+    /// that nothing the process runs can gain another.
+    /// </summary>
+    [Fact]
+    public void Each_unit_keeps_no_capability_beyond_those_it_is_given()
+    {
+        foreach (var (unit, settings) in Units())
+        {
+            Assert.True(settings.TryGetValue("CapabilityBoundingSet", out var bounding), $"{unit} sets no CapabilityBoundingSet");
+            var given = settings.TryGetValue("AmbientCapabilities", out var ambient) ? ambient : "";
+            Assert.True(Words(given).SetEquals(Words(bounding)), $"{unit}: CapabilityBoundingSet={bounding} but AmbientCapabilities={given}");
+        }
+    }
+
+    /// <summary>
+    /// The relay reads this host's own addresses (to refuse a tunnel back to itself) through a netlink socket: a unit that
+    /// restricts address families without AF_NETLINK leaves it unable to, and it then warns and reads again at each dial.
+    /// </summary>
+    [Fact]
+    public void The_relays_unit_lets_it_read_its_own_addresses()
+    {
+        var relay = Units()["passage-relay.service"];
+        if (relay.TryGetValue("RestrictAddressFamilies", out var families))
+        {
+            Assert.Contains("AF_NETLINK", Words(families));
+        }
+    }
+
+    private static HashSet<string> Words(string value) => [.. value.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+
     private static string Deploy => Path.Combine(RelayCommandTests.RepositoryRoot(), "deploy");
 
     /// <summary>Each unit file's [Service] settings, by name (a setting given twice: its last value).</summary>
