@@ -197,6 +197,9 @@ public static partial class BytePump
         private async ValueTask<DirectionResult?> CopyAsync()
         {
             var buffer = ArrayPool<byte>.Shared.Rent(_run.Options.BufferSize);
+            // Cleared when a read into the buffer is left waiting: it ends only with the run's teardown, after this returns,
+            // and may yet fill the buffer, which must then not be another connection's.
+            var pooled = true;
             try
             {
                 while (true)
@@ -245,6 +248,8 @@ public static partial class BytePump
                             // here goes out meanwhile.
                             if (await SendAsync(buffer, sent, filled).ConfigureAwait(false) is { } failed)
                             {
+                                pooled = false;
+                                _ = Observe(next);
                                 return failed;
                             }
                             sent = filled;
@@ -300,7 +305,10 @@ public static partial class BytePump
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                if (pooled)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
             }
         }
 
