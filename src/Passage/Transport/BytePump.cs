@@ -190,6 +190,9 @@ public static partial class BytePump
             {
                 return;
             }
+            // From here the connections are the caller's again: an idle check or a cancellation still under way finds the
+            // run stopped and leaves them alone (the timer's disposal below does not wait for a check that has begun).
+            Interlocked.CompareExchange(ref _stopped, (int)StopReason.Finished, 0);
 
             var upstreamFirst = Volatile.Read(ref _firstEnded) == (int)PumpSide.Upstream;
             var result2 = Result(upstreamFirst ? _toUpstreamEnd : _toClientEnd, upstreamFirst ? _toClientEnd : _toUpstreamEnd) with
@@ -378,13 +381,16 @@ public static partial class BytePump
         };
     }
 
-    /// <summary>Why a run was stopped before both directions ended by themselves (0: it was not).</summary>
+    /// <summary>Why a run was stopped before both directions ended by themselves (0, then <see cref="Finished"/>: it was not).</summary>
     private enum StopReason
     {
         /// <summary>A direction failed, or a bug ended it.</summary>
         Ended = 1,
         IdleTimeout,
         Canceled,
+
+        /// <summary>Not stopped: both directions had ended by themselves (set last, so that no stop comes after).</summary>
+        Finished,
     }
 
     private enum DirectionEnd
