@@ -69,26 +69,64 @@ public sealed partial class PrometheusText : IDisposable
             {
                 return;
             }
-            var labels = new StringBuilder();
-            foreach (var tag in tags)
-            {
-                labels.Append(labels.Length == 0 ? "{" : ",").Append(Name(tag.Key)).Append("=\"").Append(Escape(Convert.ToString(tag.Value, CultureInfo.InvariantCulture))).Append('"');
-            }
-            if (labels.Length > 0)
-            {
-                labels.Append('}');
-            }
+            var labels = Labels(family, tags);
             if (instrument.IsObservable)
             {
                 // A total (or a level) as of now, not an increment.
-                family.Series[labels.ToString()] = value;
+                family.Series[labels] = value;
             }
             else
             {
-                family.Series.AddOrUpdate(labels.ToString(), value, (_, old) => old + value);
+                family.Series.AddOrUpdate(labels, value, (_, old) => old + value);
             }
         });
         _listener.Start();
+    }
+
+    /// <summary>
+    /// How the label set of a measurement's <paramref name="tags"/> is written in <paramref name="family"/>: as it was written
+    /// the first time it came, in whichever order its tags come now, and each label name once (a tag whose name as a label,
+    /// <see cref="Name"/>, an earlier tag's has already, <c>a.b</c> after <c>a_b</c> or one name given twice, gets <c>_2</c>,
+    /// <c>_3</c>, ... after it). Two measurements of one label set whose tags came in two orders were two lines of one
+    /// series, which a scraper keeps one of (the other's count lost), and a label name written twice made it refuse the
+    /// whole page.
+    /// </summary>
+    private static string Labels(Family family, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (tags.IsEmpty)
+        {
+            return "";
+        }
+        var values = new string[tags.Length];
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var labels = new StringBuilder("{");
+        for (var i = 0; i < tags.Length; i++)
+        {
+            values[i] = Convert.ToString(tags[i].Value, CultureInfo.InvariantCulture) ?? "";
+            var name = Name(tags[i].Key);
+            for (var n = 2; !names.Add(name); n++)
+            {
+                name = Name(tags[i].Key) + "_" + n.ToString(CultureInfo.InvariantCulture);
+            }
+            labels.Append(i == 0 ? "" : ",").Append(name).Append("=\"").Append(Escape(values[i])).Append('"');
+        }
+        var written = labels.Append('}').ToString();
+        if (tags.Length == 1)
+        {
+            return written;
+        }
+        // The set whatever its order: each tag's name and value, sorted, each told by its length where it ends.
+        var pairs = new (string Key, string Value)[tags.Length];
+        for (var i = 0; i < tags.Length; i++)
+        {
+            pairs[i] = (tags[i].Key ?? "", values[i]);
+        }
+        var set = new StringBuilder();
+        foreach (var (key, value) in pairs.OrderBy(t => t.Key, StringComparer.Ordinal).ThenBy(t => t.Value, StringComparer.Ordinal))
+        {
+            set.Append(key.Length).Append(':').Append(key).Append(value.Length).Append(':').Append(value);
+        }
+        return family.LabelSets.GetOrAdd(set.ToString(), written);
     }
 
     /// <summary>The current values, rendered.</summary>
@@ -140,7 +178,11 @@ public sealed partial class PrometheusText : IDisposable
     }
 
     /// <summary>An instrument's figures, as one metric family: its name, the instrument, and its series by their labels.</summary>
-    private sealed record Family(string Name, Instrument Instrument, ConcurrentDictionary<string, long> Series);
+    private sealed record Family(string Name, Instrument Instrument, ConcurrentDictionary<string, long> Series)
+    {
+        /// <summary>How each label set of more than one label is written, by the set whatever its order (see <see cref="Labels"/>).</summary>
+        public ConcurrentDictionary<string, string> LabelSets { get; } = new(StringComparer.Ordinal);
+    }
 
     [LoggerMessage(LogEvents.MetricNameTaken, LogLevel.Warning, "/metrics leaves out {Instrument} of meter {Meter}: its Prometheus name {Name} is {Owner}'s already, and a name shown twice makes scrapers refuse the whole page", EventName = "MetricNameTaken")]
     private static partial void NameTaken(ILogger logger, string instrument, string meter, string name, string owner);

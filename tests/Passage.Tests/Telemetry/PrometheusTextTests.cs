@@ -58,6 +58,35 @@ public sealed class PrometheusTextTests
     }
 
     /// <summary>
+    /// A meter given to the admin listener may count one label set with its tags in either order, and may give tags whose
+    /// names become one label name (<c>a.b</c> and <c>a_b</c>, or a name twice). Each order was written as a series of its
+    /// own, two lines of one series of which a scraper keeps one (the other's counts lost), and a label name written twice
+    /// made the scraper refuse the whole page. One label set is one series, written as it first came, and no label name
+    /// is written twice on a line.
+    /// </summary>
+    [Fact]
+    public void A_label_set_is_one_series_whatever_the_order_of_its_tags_and_no_label_name_is_written_twice()
+    {
+        using var meter = new Meter("Passage.Tests.Prometheus." + Guid.NewGuid().ToString("N"));
+        using var text = new PrometheusText(meter);
+        var counter = meter.CreateCounter<long>("test.c", "{item}", "a counter");
+        var calls = 0L;
+        meter.CreateObservableCounter("test.o", () => new Measurement<long>(++calls, new KeyValuePair<string, object?>(calls % 2 == 0 ? "b" : "a", "x"), new KeyValuePair<string, object?>(calls % 2 == 0 ? "a" : "b", "x")), "{item}", "observed");
+
+        counter.Add(1, new KeyValuePair<string, object?>("outcome", "refused"), new KeyValuePair<string, object?>("error", "other"));
+        counter.Add(2, new KeyValuePair<string, object?>("error", "other"), new KeyValuePair<string, object?>("outcome", "refused"));
+        counter.Add(4, new KeyValuePair<string, object?>("k.a", "1"), new KeyValuePair<string, object?>("k_a", "2"), new KeyValuePair<string, object?>("k_a", "3"));
+        text.Render();
+        var page = text.Render();
+
+        Assert.Contains("test_c_total{outcome=\"refused\",error=\"other\"} 3\n", page);
+        Assert.DoesNotContain("{error=", page);
+        Assert.Contains("test_c_total{k_a=\"1\",k_a_2=\"2\",k_a_3=\"3\"} 4\n", page);
+        Assert.Contains("test_o_total{a=\"x\",b=\"x\"} 2\n", page);
+        Assert.DoesNotContain("{b=", page);
+    }
+
+    /// <summary>
     /// Instruments whose names become one Prometheus name (<c>a.b</c> and <c>a_b</c>; a counter <c>c</c> and a gauge
     /// <c>c_total</c>; one named as a process figure) were each written as a family of that name, and a page with two families
     /// of one name is refused whole by a scraper. The first keeps the name, and each one left out is said once.
