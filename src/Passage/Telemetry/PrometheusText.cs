@@ -142,6 +142,15 @@ public sealed partial class PrometheusText : IDisposable
 
     private string RenderLocked()
     {
+        // An observable instrument's series are those it reports now: one it no longer reports (a queue's depth, the queue
+        // gone) is not shown at its last value for good. Only this render observes them, under its lock.
+        foreach (var family in _values.Values)
+        {
+            if (family.Instrument.IsObservable)
+            {
+                family.Series.Clear();
+            }
+        }
         _listener.RecordObservableInstruments();
         var text = new StringBuilder();
         foreach (var (name, instrument, series) in _values.Values.OrderBy(f => f.Name, StringComparer.Ordinal))

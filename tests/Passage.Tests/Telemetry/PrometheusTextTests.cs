@@ -58,6 +58,29 @@ public sealed class PrometheusTextTests
     }
 
     /// <summary>
+    /// An observable instrument shows the series it reports as of each render, and no other: a series it no longer reports
+    /// (a queue's depth, the queue gone) used to be shown at its last value on every page after.
+    /// </summary>
+    [Fact]
+    public void A_series_an_observable_instrument_no_longer_reports_is_not_shown()
+    {
+        using var meter = new Meter("Passage.Tests.Prometheus." + Guid.NewGuid().ToString("N"));
+        using var text = new PrometheusText(meter);
+        var queues = new Dictionary<string, long> { ["a"] = 3, ["b"] = 7 };
+        meter.CreateObservableGauge("test.depth", () => queues.Select(q => new Measurement<long>(q.Value, new KeyValuePair<string, object?>("queue", q.Key))).ToList(), "{item}", "Items queued");
+
+        var first = text.Render();
+        Assert.Contains("test_depth{queue=\"a\"} 3\n", first);
+        Assert.Contains("test_depth{queue=\"b\"} 7\n", first);
+
+        queues.Remove("b");
+        queues["a"] = 4;
+        var second = text.Render();
+        Assert.Contains("test_depth{queue=\"a\"} 4\n", second);
+        Assert.DoesNotContain("queue=\"b\"", second);
+    }
+
+    /// <summary>
     /// A meter given to the admin listener may count one label set with its tags in either order, and may give tags whose
     /// names become one label name (<c>a.b</c> and <c>a_b</c>, or a name twice). Each order was written as a series of its
     /// own, two lines of one series of which a scraper keeps one (the other's counts lost), and a label name written twice
