@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Passage.Http;
 using Passage.Relay.Connect;
@@ -88,14 +89,25 @@ internal sealed record OriginAnswerHead(
 
     /// <summary>
     /// The head as the application gets it: the status line with this proxy's version and the origin's status and reason,
-    /// the fields that go on (each line as it came), and on a final answer <c>Connection: close</c>.
+    /// the fields that go on (each line as it came), and on a final answer <c>Connection: close</c>. A body's length is
+    /// written once, as this proxy read it, where its first Content-Length line was (RFC 9110 §8.6: a recipient that takes
+    /// repeated or listed equal values as one replaces them by one before forwarding); as the request's is.
     /// </summary>
     public byte[] ToApplication()
     {
         var builder = new StringBuilder("HTTP/1.1").Append(StatusLine.AsSpan(8)).Append("\r\n");
+        var lengthWritten = false;
         foreach (var (name, _, line) in Fields)
         {
-            if (Forwards(name))
+            if (Framing == BodyFraming.Length && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!lengthWritten)
+                {
+                    builder.Append("Content-Length: ").Append(ContentLength.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+                    lengthWritten = true;
+                }
+            }
+            else if (Forwards(name))
             {
                 builder.Append(line).Append("\r\n");
             }
