@@ -156,7 +156,8 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
         }
         var lease = opening.Lease;
         var destination = new Http2TunnelDestination(upstream, time);
-        await using var tunnel = new StreamConnection(
+        var trailers = context.Features.Get<IHttpRequestTrailersFeature>();
+        await using var tunnel = new Http2TunnelClient(new StreamConnection(
             stream,
             completeWrites: async (_, _) => await context.Response.CompleteAsync().ConfigureAwait(false),
             abort: () =>
@@ -172,8 +173,9 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
                     // it sees one reset finds the slot free (the tunnel's end gives it back again, which does nothing).
                     lease?.Dispose();
                 }
-                Reset(context);
-            });
+                // Trailers on a tunnel's stream make it malformed (RFC 9113 §8.5, §8.1.1): PROTOCOL_ERROR.
+                Reset(context, Http2TunnelClient.SentTrailers(trailers) ? ProtocolError : ConnectError);
+            }), trailers);
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
         await tunnels.RunAsync(tunnel, destination, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
     }
@@ -260,6 +262,9 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
 
     /// <summary>The bytes <paramref name="text"/> came as, read by Kestrel in <see cref="Http2ConnectServer.FieldEncoding"/>.</summary>
     private static int Octets(string? text) => text is null ? 0 : Http2ConnectServer.FieldEncoding.GetByteCount(text);
+
+    /// <summary>RFC 9113 §7: the error code for a stream that broke the protocol.</summary>
+    private const int ProtocolError = 0x1;
 
     /// <summary>RFC 9113 §7: the error code for a tunnel's TCP connection reset or abnormally closed.</summary>
     private const int ConnectError = 0xa;
