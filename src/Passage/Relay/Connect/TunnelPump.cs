@@ -59,8 +59,12 @@ internal sealed class TunnelPump
                 var hello = await RequireTlsGate.ReadClientHelloAsync(client, preamble, _handshakeTimeout, _pumpOptions.TimeProvider, cancellationToken).ConfigureAwait(false);
                 if (hello is null)
                 {
-                    _metrics.Refused(door.FrontDoor, RefusalReason.NotTls);
-                    TunnelLog.Refused(_logger, id, RefusalReason.NotTls.Name(), "tunnel did not start with a TLS ClientHello");
+                    // A wait cut by the stop (or, over HTTP/2, by the client's reset) is no client that sent something else.
+                    var (reason, detail) = !cancellationToken.IsCancellationRequested ? (RefusalReason.NotTls, "tunnel did not start with a TLS ClientHello")
+                        : _stopping ? (RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
+                        : (RefusalReason.ClientClosed, "client left before its ClientHello");
+                    _metrics.Refused(door.FrontDoor, reason);
+                    TunnelLog.Refused(_logger, id, reason.Name(), detail);
                     client.Abort();
                     return false;
                 }

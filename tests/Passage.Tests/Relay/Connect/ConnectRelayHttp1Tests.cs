@@ -403,6 +403,30 @@ public sealed class ConnectRelayHttp1Tests
     }
 
     /// <summary>
+    /// A tunnel whose client had not sent its first bytes by the drain deadline was counted refused <c>not_tls</c>, as
+    /// if it had sent something other than a ClientHello: the gate's wait, cut by the stop, gave the same answer as bytes
+    /// that are not TLS. It is counted as what it was, a connection the stop ended.
+    /// </summary>
+    [Fact]
+    public async Task A_tunnel_still_waiting_for_its_client_hello_at_the_drain_deadline_is_counted_a_shutdown_not_a_client_without_tls()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(
+            o => o with { RequireTls = true },
+            limits: new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300), HandshakeTimeout = Timeouts.Default });
+        var (status, _, socket) = await relay.SendHeadAsync(Connect($"origin.test:{echo.Port}"));
+        using var _ = socket;
+        Assert.Equal(200, status);
+
+        await relay.Relay.StopAsync().WaitAsync(Timeouts.Default);
+
+        Assert.True(await Loopback.IsClosedByPeerAsync(socket));
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/not_tls"));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        Assert.Equal(0, relay.Relay.OpenTunnels);
+    }
+
+    /// <summary>
     /// The gate carries on from the records it walked before each read: a hello in one-byte records, sent piece by
     /// piece with pieces split inside records, passes byte for byte, and one that then turns out not to be a hello is refused.
     /// </summary>

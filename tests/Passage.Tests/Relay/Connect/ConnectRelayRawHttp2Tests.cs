@@ -530,4 +530,27 @@ public sealed class ConnectRelayRawHttp2Tests
         await h2.SendAsync(RawHttp2.Frame(RawHttp2.Ping, 0, 0, "passage!"u8));
         return await h2.ReadUntilAsync(f => (f.Type == RawHttp2.Ping && (f.Flags & RawHttp2.Ack) != 0) || f.Type == RawHttp2.GoAway);
     }
+
+    /// <summary>
+    /// Over HTTP/2 the wait ends with the request: a client that resets its tunnel's stream before sending a byte was
+    /// counted refused <c>not_tls</c> too. It left, and is counted so.
+    /// </summary>
+    [Fact]
+    public async Task An_http2_tunnel_reset_by_its_client_before_its_client_hello_is_counted_client_closed_not_a_client_without_tls()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { RequireTls = true }, limits: new RelayLimits { HandshakeTimeout = Timeouts.Default });
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "origin.test", echo.Port));
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))!.Status);
+
+        await h2.SendAsync(RawHttp2.Reset(1));
+
+        await Timeouts.WaitUntilAsync(
+            () => relay.Total("passage.relay.connections.refused", "connect_h2") == 1,
+            () => $"{relay.Total("passage.relay.connections.refused", "connect_h2")} refused");
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/not_tls"));
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/client_closed"));
+        await Timeouts.WaitUntilAsync(() => relay.Relay.OpenTunnels == 0);
+    }
 }
