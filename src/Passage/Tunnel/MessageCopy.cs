@@ -246,9 +246,14 @@ internal static class MessageCopy
         {
             return new("http_protocol_error", "a field value of the answer holds a control character");
         }
-        if (response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var codings) && NamesOtherThanChunked(codings))
+        var coded = response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var codings);
+        if (coded && NamesOtherThanChunked(codings))
         {
             return new("http_protocol_error", "the answer has a transfer coding other than chunked");
+        }
+        if (coded && NamesChunkedTwice(codings))
+        {
+            return new("http_protocol_error", "the answer's Transfer-Encoding names chunked more than once");
         }
         return null;
     }
@@ -259,8 +264,19 @@ internal static class MessageCopy
     /// body anew (RFC 9112 §6.1), so that the recipient took the still coded bytes for the content.
     /// </summary>
     public static bool NamesOtherThanChunked(IEnumerable<string?> codings) =>
-        codings.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            .Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase));
+        Codings(codings).Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Whether the Transfer-Encoding field values <paramref name="codings"/> name chunked more than once, in one field line or
+    /// in several. A sender may apply it once only (RFC 9112 §6.1), and each HTTP stack on the way undoes it once: the body
+    /// went on still chunked once, without a field to say so, so that the recipient took the framing for the content.
+    /// </summary>
+    public static bool NamesChunkedTwice(IEnumerable<string?> codings) =>
+        Codings(codings).Count(coding => coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)) > 1;
+
+    /// <summary>The transfer codings the Transfer-Encoding field values <paramref name="codings"/> name, in order.</summary>
+    private static IEnumerable<string> Codings(IEnumerable<string?> codings) =>
+        codings.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
 
     /// <summary>Whether every value of <paramref name="fields"/> is a valid field value (<see cref="FieldSyntax.IsValue(string)"/>).</summary>
     private static bool AllValues(HttpHeadersNonValidated fields)

@@ -179,6 +179,14 @@ public sealed class TunnelClient : IAsyncDisposable
             await MessageCopy.RefuseAsync(context, HttpStatusCode.NotImplemented, new TunnelFailure("http_request_error", "the request has a transfer coding other than chunked"), closeConnection: true).ConfigureAwait(false);
             return;
         }
+        if (MessageCopy.NamesChunkedTwice(context.Request.Headers.TransferEncoding))
+        {
+            // Kestrel undoes the chunked framing once: the backend got the body still chunked once, as its content. A sender
+            // may not chunk a body twice (RFC 9112 §6.1), so the request is malformed; where its body ends is unsure, so the
+            // connection closes after the answer.
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.BadRequest, new TunnelFailure("http_request_error", "the request's Transfer-Encoding names chunked more than once"), closeConnection: true).ConfigureAwait(false);
+            return;
+        }
         var status = session.Status;
         if (status.Phase != TunnelPhase.Up)
         {
