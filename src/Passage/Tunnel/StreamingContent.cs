@@ -23,6 +23,7 @@ internal sealed class StreamingContent : HttpContent
     private readonly TimeSpan _senderIdle;
     private readonly CancellationTokenSource _stop = new();
     private Task? _copying;
+    private int _serialized;
 
     /// <summary>Streams <paramref name="source"/>; with <paramref name="compress"/>, Brotli at its fastest level.</summary>
     /// <param name="source">The body.</param>
@@ -89,6 +90,13 @@ internal sealed class StreamingContent : HttpContent
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _serialized, 1) != 0)
+        {
+            // The body is read from its source as it goes, so it goes once. The HTTP/2 client sends a request again when its
+            // server refuses the stream (REFUSED_STREAM, or a GOAWAY that leaves it out, RFC 9113 §8.7) even after part of
+            // the body has gone: a second copy sent only the rest, which the receiver took for the whole body.
+            return Task.FromException(new IOException("the request body has been sent in part already and cannot be sent again"));
+        }
         var copying = SerializeAsync(stream, cancellationToken);
         Volatile.Write(ref _copying, copying);
         return copying;
