@@ -18,7 +18,8 @@ namespace Passage.Relay.Destinations;
 /// <c>fd00:ec2::254</c>, <c>169.254.0.0/16</c> holds <c>169.254.169.254</c>) must not hand out the host's cloud
 /// credentials by the way. So with this host's own addresses (<see cref="HostAddresses"/>), which count as
 /// <see cref="AddressCategory.Loopback"/>: a network of the relay's LAN must not open the services of the relay's
-/// host. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses.</item>
+/// host. An IPv4 network also covers the IPv4-mapped IPv6 form of its addresses, and an IPv6 network covers none of them
+/// (<c>::/0</c> holds <c>::ffff:127.0.0.1</c> in its bits, but that is IPv4's loopback).</item>
 /// <item>With <see cref="AllowPrivate"/> (<c>--allow-private</c>), <see cref="AddressCategory.Loopback"/>,
 /// <see cref="AddressCategory.Private"/>, <see cref="AddressCategory.LinkLocal"/> and
 /// <see cref="AddressCategory.SharedCgnat"/> are allowed.</item>
@@ -146,7 +147,9 @@ public sealed class AddressPolicy
     /// <summary>Whether an allowed network holds <paramref name="address"/>; with <paramref name="alone"/>, one that holds nothing else.</summary>
     private bool IsInAllowedNetwork(IPAddress address, bool alone)
     {
-        IPAddress? mapped = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : null;
+        // A mapped address is its IPv4 address, where a dual-stack socket connects: matched against IPv4 networks only,
+        // never against an IPv6 network that holds ::ffff:0:0/96 in its bits (::/0), which opens no IPv4 address.
+        IPAddress matched = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
         foreach (IPNetwork network in _allowedNetworks)
         {
             if (alone && network.PrefixLength != (network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))
@@ -154,7 +157,7 @@ public sealed class AddressPolicy
                 continue;
             }
 
-            if (network.Contains(address) || (mapped is not null && network.Contains(mapped)))
+            if (network.Contains(matched))
             {
                 return true;
             }

@@ -117,6 +117,31 @@ public sealed class AddressPolicyTests
         Assert.Equal(new AddressVerdict(false, AddressCategory.Metadata), named.Check(IPAddress.Parse("169.254.170.2")));
     }
 
+    /// <summary>
+    /// An IPv4-mapped address is where a dual-stack socket connects: its IPv4 address. An IPv6 network (<c>::/0</c> for
+    /// "every IPv6 destination", or <c>::/80</c>) holds the mapped block in its bits, but opens no IPv4 address: an AAAA
+    /// record of <c>::ffff:127.0.0.1</c> must not reach the relay's loopback through it.
+    /// </summary>
+    [Fact]
+    public void An_ipv6_network_does_not_open_ipv4_addresses_in_their_mapped_form()
+    {
+        var policy = new AddressPolicy(allowPrivate: false, [IPNetwork.Parse("::/0")]);
+
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Loopback), policy.Check(IPAddress.Parse("::ffff:127.0.0.1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Private), policy.Check(IPAddress.Parse("::ffff:10.0.0.1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Multicast), policy.Check(IPAddress.Parse("::ffff:224.0.0.1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Reserved), policy.Check(IPAddress.Parse("::ffff:240.0.0.1")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Loopback), policy.Check(IPAddress.Parse("::1")));
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), policy.Check(IPAddress.Parse("fd00::1")));
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Private), policy.Check(IPAddress.Parse("10.0.0.1")));
+
+        var mappedBlock = new AddressPolicy(allowPrivate: false, [IPNetwork.Parse("::/80")]);
+        Assert.Equal(new AddressVerdict(false, AddressCategory.Loopback), mappedBlock.Check(IPAddress.Parse("::ffff:127.0.0.1")));
+
+        var ipv4 = new AddressPolicy(allowPrivate: false, [IPNetwork.Parse("10.0.0.0/8")]);
+        Assert.Equal(new AddressVerdict(true, AddressCategory.Private), ipv4.Check(IPAddress.Parse("::ffff:10.0.0.1")));
+    }
+
     [Fact]
     public void Copies_the_allowed_networks()
     {
