@@ -90,6 +90,23 @@ internal sealed class BackendConnections(int? limit)
         internal Connection(Socket socket, BackendConnections owner)
             : base(socket, ownsSocket: true) => _owner = owner;
 
+        /// <summary>A read for an exchange being sent (its answer's head, interim answers) is a byte moved on its clock (<see cref="BackendTimer.TimeConnectionReads"/>).</summary>
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            BackendTimer.Sending is { } timer ? Timed(base.ReadAsync(buffer, cancellationToken), timer) : base.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private static async ValueTask<int> Timed(ValueTask<int> pending, BackendTimer timer)
+        {
+            var read = await pending.ConfigureAwait(false);
+            if (read > 0)
+            {
+                timer.Moved();
+            }
+            return read;
+        }
+
         protected override void Dispose(bool disposing)
         {
             try

@@ -14,6 +14,9 @@ namespace Passage.Tunnel;
 /// </remarks>
 internal sealed class BackendTimer : IDisposable
 {
+    /// <summary>The timer of the exchange whose send runs in this flow (see <see cref="TimeConnectionReads"/>).</summary>
+    private static readonly AsyncLocal<BackendTimer?> s_sending = new();
+
     private readonly CancellationTokenSource? _source;
     private readonly CancellationToken _outer;
     private readonly TimeSpan _limit;
@@ -48,6 +51,42 @@ internal sealed class BackendTimer : IDisposable
 
     /// <summary>The client's request body: while a read of it waits, the clock stops.</summary>
     public Stream WatchClient(Stream client) => _source is null ? client : new WatchedStream(client, this, backendSide: false);
+
+    /// <summary>
+    /// The timer of the exchange being sent in this flow, if it runs at all: what a backend connection's reads count as bytes
+    /// moved (<see cref="Moved"/>).
+    /// </summary>
+    public static BackendTimer? Sending => s_sending.Value;
+
+    /// <summary>
+    /// From here on in this flow (the caller's async method and what it calls), reads of a backend connection are bytes moved
+    /// for this exchange: the answer's head and the interim (1xx) answers before it, which the HTTP client reads and passes
+    /// over without a word. A backend that sends <c>102 Processing</c> while it works moves bytes and is not cut. The answer's
+    /// body is read through <see cref="WatchBackend"/> once the caller's method has returned, where this no longer holds.
+    /// </summary>
+    public void TimeConnectionReads()
+    {
+        if (_source is not null)
+        {
+            s_sending.Value = this;
+        }
+    }
+
+    /// <summary>Bytes came from the backend: the wait starts again, if the clock runs.</summary>
+    public void Moved()
+    {
+        if (_source is null)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            if (Running)
+            {
+                Schedule();
+            }
+        }
+    }
 
     /// <summary>The request has gone out whole: from now until <see cref="Answered"/>, the backend owes its answer's head.</summary>
     public void AwaitAnswer()

@@ -89,6 +89,8 @@ internal static class ExchangeForwarder
             // No body to send first (or one sent at once): the answer is owed from now.
             backend?.AwaitAnswer();
         }
+        // The head and any interim answers before it are read by the HTTP client, in this flow.
+        backend?.TimeConnectionReads();
         try
         {
             return await invoker.SendAsync(message, backend?.Token ?? cancellationToken).ConfigureAwait(false);

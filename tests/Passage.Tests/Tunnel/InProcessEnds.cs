@@ -35,7 +35,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null, TimeSpan? backendTimeout = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -51,6 +51,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             HttpConnectAddress = new HostPort("127.0.0.1", backendPort),
             BackendConnectionLimit = backendConnectionLimit,
             IdleTimeout = serverIdleTimeout ?? idleTimeout ?? new TunnelOptions().IdleTimeout,
+            BackendTimeout = backendTimeout ?? new TunnelOptions().BackendTimeout,
         }, NullLoggerFactory.Instance, viaPseudonym);
         var options = new TunnelOptions
         {
