@@ -154,6 +154,9 @@ public sealed partial class PassageClient : IAsyncDisposable
             // if the tunnel breaks).
             var answered = 0L;
             var failures = 0;
+            // How often the relay had failed when this attempt began: a failure that another attempt has counted since is
+            // the same one (tunnels opened together, failed together), not one more.
+            var failedBefore = health.Failures;
             TunnelAttempt attempt;
             try
             {
@@ -185,7 +188,10 @@ public sealed partial class PassageClient : IAsyncDisposable
             }
             if (attempt.Failure.IsRelayFault())
             {
-                Failed(link, health);
+                if (health.FailedUnlessSince(failedBefore, _time))
+                {
+                    link.Reset();
+                }
                 Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
             }
             else

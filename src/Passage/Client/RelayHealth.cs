@@ -116,6 +116,24 @@ internal sealed class RelayHealth(int order)
     }
 
     /// <summary>
+    /// As <see cref="Failed"/>, unless the relay has been taken for down since <see cref="Failures"/> read
+    /// <paramref name="failures"/>: true if so. Tunnel setups that failed together (opened at once, one failure met) are
+    /// one failure: the backoff doubles once, not once per tunnel.
+    /// </summary>
+    public bool FailedUnlessSince(int failures, TimeProvider time)
+    {
+        lock (_gate)
+        {
+            if (_failures != failures)
+            {
+                return false;
+            }
+            Failed(time);
+            return true;
+        }
+    }
+
+    /// <summary>
     /// As <see cref="Failed"/>, if the relay is up and has not been taken for down since <see cref="Failures"/> read
     /// <paramref name="failures"/>: true if so. What was known then tells nothing new now: the tunnels of one dropped
     /// connection break at once, and may be read one by one, after the relay is up again.
