@@ -17,6 +17,12 @@ internal static class Http1ConnectDialer
     private const int MaxHead = 8 * 1024;
 
     /// <summary>
+    /// The most bytes of interim answers (1xx) read before the final one: 64 KiB, as the HTTP client reads of an answer's
+    /// heads, interim ones included.
+    /// </summary>
+    private const int MaxInterim = 64 * 1024;
+
+    /// <summary>
     /// A TLS handshake with the relay (pinned, ALPN http/1.1) and nothing more: its duration, or null
     /// when it failed (and whether the relay's key was the reason).
     /// </summary>
@@ -91,6 +97,7 @@ internal static class Http1ConnectDialer
             head.Append("\r\n");
             string? answer;
             byte[] extra;
+            var interim = 0;
             using (var answerDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 answerDeadline.CancelAfter(answerTimeout);
@@ -103,6 +110,12 @@ internal static class Http1ConnectDialer
                     // to switch protocols, and what follows it is no HTTP head; it fails the attempt as any other answer.
                     while (answer is not null && ParseStatus(answer) is >= 100 and < 200 and not 101)
                     {
+                        // Not without end: a relay that sends them and nothing else held the attempt until the answer
+                        // timeout, and for good without one.
+                        if ((interim += answer.Length) > MaxInterim)
+                        {
+                            return TunnelAttempt.Failed(TunnelFailure.RelayError, $"the relay's interim answers are over {MaxInterim / 1024} KiB");
+                        }
                         (answer, extra) = await ReadHeadAsync(extra.Length > 0 ? new PrefixedStream(extra, tls) : tls, answerDeadline.Token).ConfigureAwait(false);
                     }
                 }
