@@ -121,7 +121,9 @@ public sealed class TunnelServer : IAsyncDisposable
             kestrel.Limits.MaxRequestHeaderCount = 2 * atTheClientEnd.MaxRequestHeaderCount;
             // This end's half of what the open-file limit leaves for traffic (see the backend's above). One more is closed at once.
             kestrel.Limits.MaxConcurrentConnections = OpenFileLimit.ConnectionsThatFit(2);
-            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams;
+            // The client end's session request holds one stream for as long as the session lasts: one more than the requests
+            // in flight, or at 1 every request would wait for a stream that never frees (and N would carry N - 1).
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentHttpStreams + 1;
             kestrel.Limits.Http2.InitialStreamWindowSize = options.StreamReceiveWindow;
             kestrel.Limits.Http2.InitialConnectionWindowSize = options.ReceiveWindow;
             // RFC 9113 §6.7: PING after this much silence; no answer within maxIdleTimeout closes the connection.
