@@ -144,7 +144,6 @@ internal sealed class TunnelSession : IAsyncDisposable
         {
             var started = Environment.TickCount64;
             var failure = await HoldOneSessionAsync(stop).ConfigureAwait(false);
-            _firstAttempt.TrySetResult();
             if (stop.IsCancellationRequested)
             {
                 break;
@@ -159,6 +158,9 @@ internal sealed class TunnelSession : IAsyncDisposable
             {
                 TunnelLog.SessionDownRationed(_logger, failure.ErrorType, failure.Details, interval);
             }
+            // Only now, with the outcome the status: whoever waited for the first attempt (READY=1 and its STATUS=) read
+            // "tunnel connecting" when it ran ahead of the change to down.
+            _firstAttempt.TrySetResult();
             if (!retryNow)
             {
                 try
