@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
@@ -30,7 +31,7 @@ namespace Passage.Tunnel;
 ///                                                    ├─ body with trailers: own HTTP/1.1 framing, one connection
 ///                                                    └─ anything else: forwarded, bodies streamed (pooled client)
 /// </code>
-/// Kestrel's own TLS does the handshake; its client-certificate callback applies <see cref="PeerVerifier"/>, so any
+/// Kestrel's own TLS does the handshake; its certificate callback applies <see cref="PeerVerifier"/>, so any
 /// other peer never gets to send a request. Socket options are set on the listening socket, whose accepted sockets
 /// inherit them (Linux).
 /// </remarks>
@@ -102,6 +103,15 @@ public sealed class TunnelServer : IAsyncDisposable
             // where the runtime has QUIC; not testable on machines without libmsquic).
             builder.WebHost.UseQuic();
         }
+        bool AcceptPeer(System.Security.Cryptography.X509Certificates.X509Certificate certificate)
+        {
+            if (credentials.Verifier.Verify(certificate))
+            {
+                return true;
+            }
+            TunnelLog.PeerRefusedRationed(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
+            return false;
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -141,21 +151,35 @@ public sealed class TunnelServer : IAsyncDisposable
                     });
                 }
                 listen.Protocols = options.Protocol == TunnelProtocol.Http3 ? HttpProtocols.Http3 : HttpProtocols.Http2;
-                listen.UseHttps(new HttpsConnectionAdapterOptions
+                if (options.Protocol == TunnelProtocol.Http3)
                 {
-                    ServerCertificate = credentials.Certificate,
-                    SslProtocols = SslProtocols.Tls13,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    OnAuthenticate = (_, tls) => tls.CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
-                    ClientCertificateValidation = (certificate, _, _) =>
+                    listen.UseHttps(new HttpsConnectionAdapterOptions
                     {
-                        if (credentials.Verifier.Verify(certificate))
-                        {
-                            return true;
-                        }
-                        TunnelLog.PeerRefusedRationed(logger, PeerVerifier.Describe(certificate), credentials.Verifier.Expected);
-                        return false;
-                    },
+                        ServerCertificate = credentials.Certificate,
+                        SslProtocols = SslProtocols.Tls13,
+                        ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                        OnAuthenticate = (_, tls) => tls.CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
+                        ClientCertificateValidation = (certificate, _, _) => AcceptPeer(certificate),
+                        HandshakeTimeout = options.MaxIdleTimeout,
+                    });
+                    return;
+                }
+                // This end's certificate context is made here, offline: Kestrel's own (from ServerCertificate) builds the
+                // certificate's chain as it starts, fetching the issuer from the URL the certificate names, and holding the
+                // start until that answers or gives up. (HTTP/3 above keeps Kestrel's: untested, as QUIC is missing here.)
+                var certificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null, offline: true);
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = certificateContext,
+                        EnabledSslProtocols = SslProtocols.Tls13,
+                        ApplicationProtocols = [SslApplicationProtocol.Http2],
+                        ClientCertificateRequired = true,
+                        CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
+                        // A connection without a certificate is refused unlogged, as Kestrel's own check does.
+                        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && AcceptPeer(certificate),
+                    }),
                     HandshakeTimeout = options.MaxIdleTimeout,
                 });
             });

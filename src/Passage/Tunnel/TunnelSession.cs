@@ -80,7 +80,8 @@ internal sealed class TunnelSession : IAsyncDisposable
             {
                 TargetHost = options.PeerHostname ?? target.Host,
                 EnabledSslProtocols = SslProtocols.Tls13,
-                ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null),
+                // Offline: this end's own certificate is sent alone, and what it points to (its issuer's URL) is never fetched.
+                ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null, offline: true),
                 CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                 {

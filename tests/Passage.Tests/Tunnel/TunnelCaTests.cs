@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Passage.Configuration;
 using Passage.Tests.Infrastructure;
 using Passage.Tunnel;
 using static Passage.Tests.Tunnel.TestCertificateAuthority;
@@ -165,8 +167,8 @@ public sealed class TunnelCaTests : IDisposable
     {
         // A certificate from an unknown CA that says where its issuer can be downloaded (authority information access,
         // RFC 5280 §4.2.2.1). Following it would let anyone who connects make this end send requests where they like,
-        // and hold the handshake meanwhile. The stranger is this test rather than a passage process, which would look
-        // the URL up for its own certificate as it starts.
+        // and hold the handshake meanwhile. The stranger is this test rather than a passage process, so that the
+        // certificate's URL is one that only the checking end could have looked up.
         using var issuerUrl = new TcpListener(IPAddress.Loopback, 0);
         issuerUrl.Start();
         var url = new Uri($"http://127.0.0.1:{((IPEndPoint)issuerUrl.LocalEndpoint).Port}/issuer.cer");
@@ -177,6 +179,62 @@ public sealed class TunnelCaTests : IDisposable
         // The refusal is logged after the handshake's certificate checks, so a fetch would have connected by now.
         Assert.False(issuerUrl.Pending(), "an end connected to the URL in the stranger's certificate");
     }
+
+    [Fact]
+    public async Task A_client_end_fetches_nothing_its_own_certificate_points_to()
+    {
+        // Its own certificate from a CA names where its issuer can be fetched, as CA-issued ones commonly do: following
+        // that at start sends a request off the machine and, where the network drops it, holds the start until it gives up.
+        using var issuerUrl = new TcpListener(IPAddress.Loopback, 0);
+        issuerUrl.Start();
+        var leaf = _ca.Issue(ClientName, [ClientAuth], issuerUrl: new Uri($"http://127.0.0.1:{((IPEndPoint)issuerUrl.LocalEndpoint).Port}/issuer.cer"));
+        var options = OwnEndOptions(TunnelMode.Client, leaf, ServerName) with { ConnectAddress = new HostPort("127.0.0.1", 9) };
+        using var credentials = TunnelCredentials.Load(options);
+        await using var session = new TunnelSession(options, credentials, NullLogger.Instance);
+        Assert.False(issuerUrl.Pending(), "the client end connected to the URL in its own certificate");
+    }
+
+    [Fact]
+    public async Task A_server_end_fetches_nothing_its_own_certificate_points_to()
+    {
+        using var issuerUrl = new TcpListener(IPAddress.Loopback, 0);
+        issuerUrl.Start();
+        var leaf = _ca.Issue(ServerName, [ServerAuth], issuerUrl: new Uri($"http://127.0.0.1:{((IPEndPoint)issuerUrl.LocalEndpoint).Port}/issuer.cer"));
+        var options = OwnEndOptions(TunnelMode.Server, leaf, ClientName) with
+        {
+            BindAddress = new IPEndPoint(IPAddress.Loopback, 0),
+            HttpConnectAddress = new HostPort("127.0.0.1", 9),
+        };
+        await using var server = await TunnelServer.StartAsync(options, NullLoggerFactory.Instance);
+        // A handshake too, in case the server end built its certificate's chain only for the first one. Without a
+        // certificate of this side's it is refused, once the server's certificate has been shown.
+        using var connection = new TcpClient();
+        await connection.ConnectAsync(IPAddress.Loopback, server.LocalEndpoint.Port).WaitAsync(Timeouts.Default);
+        await using var tls = new SslStream(connection.GetStream());
+        try
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = ServerName,
+                CertificateChainPolicy = new X509ChainPolicy { DisableCertificateDownloads = true, RevocationMode = X509RevocationMode.NoCheck },
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            }).WaitAsync(Timeouts.Default);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+        }
+        Assert.False(issuerUrl.Pending(), "the server end connected to the URL in its own certificate");
+    }
+
+    /// <summary>In-process options for an end in <paramref name="mode"/> presenting <paramref name="leaf"/>, trusting the test CA.</summary>
+    private TunnelOptions OwnEndOptions(TunnelMode mode, PemLeaf leaf, string peerHostname) => new()
+    {
+        Mode = mode,
+        PeerHostname = peerHostname,
+        CertFile = _directory.Write($"own-{mode}.crt", leaf.Certificate),
+        KeyFile = _directory.Write($"own-{mode}.key", leaf.Key),
+        CaFile = _directory.Write("own-ca.pem", _ca.CertificatePem),
+    };
 
     /// <summary>
     /// Presents <paramref name="leaf"/> from this test to <paramref name="checker"/>: as a TLS client to the pair's server
