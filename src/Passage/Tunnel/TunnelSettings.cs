@@ -136,8 +136,9 @@ public static partial class TunnelSettings
             CertFile = cert,
             CaFile = ca,
             Protocol = protocol,
-            MaxIdleTimeout = reader.GetDuration("transport:maxIdleTimeout", defaults.MaxIdleTimeout, bareMilliseconds: true),
-            KeepAliveInterval = reader.GetDuration("transport:keepAliveInterval", defaults.KeepAliveInterval, bareMilliseconds: true),
+            // HTTP/2 keep-alive pings (Kestrel's and the HTTP client's) take no delay or timeout under a second.
+            MaxIdleTimeout = reader.GetDuration("transport:maxIdleTimeout", defaults.MaxIdleTimeout, atLeast: MinPingTime, bareMilliseconds: true),
+            KeepAliveInterval = reader.GetDuration("transport:keepAliveInterval", defaults.KeepAliveInterval, atLeast: MinPingTime, bareMilliseconds: true),
             MaxConcurrentHttpStreams = reader.GetInt("transport:maxConcurrentHttpStreams", defaults.MaxConcurrentHttpStreams, 1, 100_000),
             StreamReceiveWindow = reader.GetInt("transport:streamReceiveWindow", defaults.StreamReceiveWindow, 65_535, int.MaxValue),
             ReceiveWindow = reader.GetInt("transport:receiveWindow", defaults.ReceiveWindow, 65_535, int.MaxValue),
@@ -156,6 +157,9 @@ public static partial class TunnelSettings
         };
         return options;
     }
+
+    /// <summary>The shortest keep-alive interval and idle timeout: HTTP/2 pings are timed in whole seconds or more.</summary>
+    private static readonly TimeSpan MinPingTime = TimeSpan.FromSeconds(1);
 
     /// <summary>True where the runtime can speak QUIC (and so HTTP/3).</summary>
     public static bool IsQuicSupported =>
