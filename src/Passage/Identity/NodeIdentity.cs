@@ -299,8 +299,8 @@ public sealed class NodeIdentity : IDisposable
         if (!CertificateDer.IsSelfSigned(certificate))
         {
             throw new InvalidDataException(
-                $"The certificate in '{pem.Path}' is not self-signed (issuer '{certificate.Issuer}'): peers pinning a node's ID accept only its "
-                + "key in a certificate signed by that key itself, as 'passage keygen' writes.");
+                $"The certificate in '{pem.Path}' is not self-signed: peers pinning a node's ID accept only its key in a certificate "
+                + "signed by that key itself, as 'passage keygen' writes.");
         }
     }
 
