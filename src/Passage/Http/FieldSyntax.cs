@@ -11,6 +11,16 @@ namespace Passage.Http;
 internal static class FieldSyntax
 {
     /// <summary>
+    /// The members of a comma-separated list field's value (RFC 9110 §5.6.1: Connection, Transfer-Encoding, Expect, ...), as
+    /// written, without the whitespace around them; empty members are left out.
+    /// </summary>
+    public static string[] ListMembers(string? value) =>
+        (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>The members of all of a list field's values (one per field line), in order (see <see cref="ListMembers(string?)"/>).</summary>
+    public static IEnumerable<string> ListMembers(IEnumerable<string?> values) => values.SelectMany(ListMembers);
+
+    /// <summary>
     /// Parses a field line (RFC 9112 §5: <c>field-name ":" OWS field-value OWS</c>), or null when it is not one.
     /// An obs-fold continuation (a line starting with whitespace) is not one either (RFC 9112 §5.2).
     /// </summary>

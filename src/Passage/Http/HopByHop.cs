@@ -24,8 +24,7 @@ internal static class HopByHop
     /// The members of a message's Connection field values (RFC 9110 §7.6.1: a comma-separated list of field names and
     /// connection options such as <c>close</c>), as written, without the whitespace around them.
     /// </summary>
-    public static IEnumerable<string> ConnectionOptions(IEnumerable<string?> connection) => connection
-        .SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+    public static IEnumerable<string> ConnectionOptions(IEnumerable<string?> connection) => FieldSyntax.ListMembers(connection);
 
     /// <summary>Whether the Connection field values <paramref name="connection"/> name the field <paramref name="name"/>.</summary>
     public static bool Names(IEnumerable<string?> connection, string name) =>

@@ -309,7 +309,7 @@ internal sealed class ChunkedRequestHandler(TimeSpan connectTimeout, bool noDela
             {
                 // Transfer-Encoding overrides Content-Length, which must then not be passed on.
                 contentFields.RemoveAll(f => f.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase));
-                if (codings.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Equals("chunked", StringComparison.OrdinalIgnoreCase) == true)
+                if (FieldSyntax.ListMembers(codings).LastOrDefault()?.Equals("chunked", StringComparison.OrdinalIgnoreCase) == true)
                 {
                     _chunked = new ChunkedReadStream(exchange.Reader, onTrailers: trailers =>
                     {

@@ -264,7 +264,7 @@ internal static class MessageCopy
     /// body anew (RFC 9112 §6.1), so that the recipient took the still coded bytes for the content.
     /// </summary>
     public static bool NamesOtherThanChunked(IEnumerable<string?> codings) =>
-        Codings(codings).Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase));
+        FieldSyntax.ListMembers(codings).Any(coding => !coding.Equals("chunked", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Whether the Transfer-Encoding field values <paramref name="codings"/> name chunked more than once, in one field line or
@@ -272,11 +272,7 @@ internal static class MessageCopy
     /// went on still chunked once, without a field to say so, so that the recipient took the framing for the content.
     /// </summary>
     public static bool NamesChunkedTwice(IEnumerable<string?> codings) =>
-        Codings(codings).Count(coding => coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)) > 1;
-
-    /// <summary>The transfer codings the Transfer-Encoding field values <paramref name="codings"/> name, in order.</summary>
-    private static IEnumerable<string> Codings(IEnumerable<string?> codings) =>
-        codings.SelectMany(value => (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        FieldSyntax.ListMembers(codings).Count(coding => coding.Equals("chunked", StringComparison.OrdinalIgnoreCase)) > 1;
 
     /// <summary>Whether every value of <paramref name="fields"/> is a valid field value (<see cref="FieldSyntax.IsValue(string)"/>).</summary>
     private static bool AllValues(HttpHeadersNonValidated fields)

@@ -34,10 +34,7 @@ internal static class MessageFields
     /// <summary>The transfer codings of a message: every member of its Transfer-Encoding fields, in order.</summary>
     public static IEnumerable<string> TransferCodings(IEnumerable<(string Name, string Value)> fields) => fields
         .Where(f => f.Name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
-        .SelectMany(f => Codings(f.Value));
-
-    /// <summary>The members of one Transfer-Encoding field value.</summary>
-    private static string[] Codings(string value) => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        .SelectMany(f => FieldSyntax.ListMembers(f.Value));
 
     /// <summary>
     /// How the message's body is delimited (RFC 9112 §6.3); false, with why, when the fields do not say so unambiguously:
@@ -66,7 +63,7 @@ internal static class MessageFields
             if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
                 transferEncoding = true;
-                codings.AddRange(Codings(value));
+                codings.AddRange(FieldSyntax.ListMembers(value));
             }
             else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {

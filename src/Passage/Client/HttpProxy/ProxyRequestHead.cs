@@ -302,7 +302,7 @@ internal sealed record ProxyRequestHead(
         {
             if (IsHttp10 && name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
             {
-                var others = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                var others = FieldSyntax.ListMembers(value)
                     .Where(e => !e.Equals("100-continue", StringComparison.OrdinalIgnoreCase)).ToArray();
                 if (others.Length > 0)
                 {
