@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Passage.Cli.Hosting;
 using Passage.Client;
 using Passage.Configuration;
+using Passage.Identity;
 using Passage.Relay;
 using Passage.Telemetry;
 
@@ -18,6 +19,7 @@ internal static partial class ClientCommand
     private static readonly Option<string[]> SocksUser = new("--socks-user") { Description = "Require SOCKS5 username/password (RFC 1929); repeatable", HelpName = "USER:PASSWORD" };
     private static readonly Option<string[]> HttpUser = new("--http-user") { Description = "Require HTTP proxy Basic authentication (Proxy-Authorization, RFC 7617); repeatable", HelpName = "USER:PASSWORD" };
     private static readonly Option<bool> InsecureOpen = new("--insecure-open") { Description = "Allow the HTTP proxy without --http-user, or SOCKS5 without --socks-user, on a non-loopback address (anyone who reaches it can then use your relays and token)" };
+    private static readonly Option<string?> Key = new("--key") { Description = "Present this identity file's key to relays that ask for one (mutual TLS: a relay's --client-id lists the node IDs it serves); created on first start. Default none", HelpName = "FILE" };
     private static readonly Option<string?> Token = new("--token") { Description = "A bearer token for relays that require one", HelpName = "TOKEN" };
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to reach a relay. Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a tunnel after this long with no byte either way. Default 5m", HelpName = "DURATION" };
@@ -36,7 +38,7 @@ internal static partial class ClientCommand
               curl --socks5-hostname 127.0.0.1:1080 https://example.org/
             """)
         {
-            ConfigFile, Relay, Socks, Http, SocksUser, HttpUser, InsecureOpen, Token, ConnectTimeout, IdleTimeout, Admin, LogLevel, LogFormat,
+            ConfigFile, Relay, Socks, Http, SocksUser, HttpUser, InsecureOpen, Key, Token, ConnectTimeout, IdleTimeout, Admin, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
         return command;
@@ -52,6 +54,7 @@ internal static partial class ClientCommand
         flags.Pairs(SocksUser, "client:socksUsers", ':', "USER:PASSWORD", secretValues: true);
         flags.Pairs(HttpUser, "client:httpUsers", ':', "USER:PASSWORD", secretValues: true);
         flags.Switch(InsecureOpen, "client:insecureOpen");
+        flags.Scalar(Key, "client:key");
         flags.Scalar(Token, "client:token");
         flags.Scalar(ConnectTimeout, "client:connectTimeout");
         flags.Scalar(IdleTimeout, "client:idleTimeout");
@@ -67,7 +70,7 @@ internal static partial class ClientCommand
         var flagErrors = flags.Errors;
         var (layers, errors) = CliSettings.Build(parse.GetValue(ConfigFile), flags.Values);
         var reader = new SettingsReader(layers);
-        var (clientOptions, proxyOptions) = ClientSettings.Read(reader);
+        var (clientOptions, proxyOptions, keyFile) = ClientSettings.Read(reader);
         var logOptions = LogOptions.Read(reader, LoggingSetup.JournalAttached);
         var all = CliSettings.Errors(errors, flagErrors, reader);
         if (all.Count > 0)
@@ -82,7 +85,22 @@ internal static partial class ClientCommand
         ExposedSecrets.Warn(logger, ExposedSecrets.Of(reader));
         // Under systemd with Type=notify (deploy/passage-client.service): READY once the local proxies listen, as the relay's.
         using var notify = SdNotify.FromEnvironment();
-        await using var client = new PassageClient(clientOptions, loggerFactory);
+        NodeIdentity? identity = null;
+        if (keyFile is not null)
+        {
+            try
+            {
+                identity = NodeIdentity.LoadOrCreate(keyFile, names: null, out var created);
+                Identity(logger, identity.NodeId.ToString(), created ? $" (new identity written to {keyFile})" : "");
+            }
+            catch (Exception e) when (StartFailure.IsEnvironmental(e))
+            {
+                // Changed since the settings were checked, or not writable where it is to be made.
+                return StartFailure.Report(logger, new InvalidDataException($"client.key: {e.Message}", e));
+            }
+        }
+        using var _ = identity;
+        await using var client = new PassageClient(clientOptions with { Identity = identity }, loggerFactory);
         try
         {
             await client.StartAsync(signals.StopRequested).ConfigureAwait(false);
@@ -158,6 +176,9 @@ internal static partial class ClientCommand
         signals.StopRequested.IsCancellationRequested ? "stopping"
         : client.RelayStates is { Up: 0 } states ? $"no usable relay ({states.Down} down, {states.Refusing} refusing this client's credentials)"
         : null;
+
+    [LoggerMessage(Passage.Telemetry.LogEvents.ClientIdentity, Microsoft.Extensions.Logging.LogLevel.Information, "This client's node ID is {NodeId}{Created}: presented to relays that ask for one", EventName = "Identity")]
+    private static partial void Identity(ILogger logger, string nodeId, string created);
 
     [LoggerMessage(Passage.Telemetry.LogEvents.ClientRelayStatus, Microsoft.Extensions.Logging.LogLevel.Information, "Relay {Relay}: {State}{Rtt}", EventName = "RelayStatus")]
     private static partial void RelayStatus(ILogger logger, string relay, string state, string rtt);

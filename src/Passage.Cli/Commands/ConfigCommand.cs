@@ -42,11 +42,11 @@ internal static class ConfigCommand
                 case "client":
                     var (layers, fileErrors) = CliSettings.Build(path, []);
                     var reader = new SettingsReader(layers);
-                    var (client, proxy) = ClientSettings.Read(reader);
+                    var (client, proxy, keyFile) = ClientSettings.Read(reader);
                     var clientLog = LogOptions.Read(reader, LoggingSetup.JournalAttached);
                     errors = CliSettings.Errors(fileErrors, [], reader);
                     exposed = ExposedSecrets.Of(reader);
-                    effective = ClientSettings.ToJson(client, proxy, clientLog);
+                    effective = ClientSettings.ToJson(client, proxy, keyFile, clientLog);
                     break;
                 default:
                     var (relay, log, relayErrors) = RelayCommand.Load(path, [], []);

@@ -22,14 +22,14 @@ internal static class ExposedSecrets
     public static IReadOnlyList<string> Of(TunnelOptions tunnel) => Find(("tls.key", tunnel.KeyFile));
 
     /// <summary>
-    /// A client's: its token and its local users' passwords (<c>client.token</c>, <c>client.socksUsers</c>,
-    /// <c>client.httpUsers</c>), where a settings file others may read holds them, or where they were given as flags: a
-    /// command line is there for every user of the machine to read (<c>ps</c>, <c>/proc/PID/cmdline</c>), where the
-    /// process's environment is its user's alone.
+    /// A client's: its identity file (<c>client.key</c>), and its token and its local users' passwords (<c>client.token</c>,
+    /// <c>client.socksUsers</c>, <c>client.httpUsers</c>) where a settings file others may read holds them, or where they were
+    /// given as flags: a command line is there for every user of the machine to read (<c>ps</c>, <c>/proc/PID/cmdline</c>),
+    /// where the process's environment is its user's alone.
     /// </summary>
     public static IReadOnlyList<string> Of(SettingsReader client)
     {
-        var warnings = new List<string>();
+        var warnings = new List<string>(Find(("client.key", client.GetString("client:key"))));
         foreach (var (key, entry) in (ReadOnlySpan<(string, string)>)[("client:token", ""), ("client:socksUsers", "__USER"), ("client:httpUsers", "__USER")])
         {
             var name = key.Replace(':', '.');

@@ -13,7 +13,7 @@ public static partial class ClientSettings
     /// the same settings; secrets (the token, the proxies' users and passwords) are never written: a comment says which
     /// are set, and where they are, the output reads back only once they are added again.
     /// </summary>
-    public static string ToJson(PassageClientOptions client, LocalProxyOptions proxy, LogOptions log)
+    public static string ToJson(PassageClientOptions client, LocalProxyOptions proxy, string? keyFile, LogOptions log)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(proxy);
@@ -29,6 +29,10 @@ public static partial class ClientSettings
             WriteUsers(json, "socksUsers", proxy.SocksUsers);
             WriteUsers(json, "httpUsers", proxy.HttpUsers);
             SettingsJson.WriteArray(json, "relays", client.Relays.Select(r => r.ToString()));
+            if (keyFile is not null)
+            {
+                json.WriteString("key", keyFile);
+            }
             WriteListeners(json, "socks", proxy.SocksEndpoints);
             WriteListeners(json, "http", proxy.HttpEndpoints);
             // Not kept in the options: what the listeners above need, so that the output reads back without errors.

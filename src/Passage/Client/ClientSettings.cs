@@ -9,13 +9,16 @@ public static partial class ClientSettings
     /// <summary>Every key this reader understands; <c>:*</c> marks free-form children.</summary>
     public static readonly IReadOnlyList<string> KnownKeys =
     [
-        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:httpUsers:*", "client:insecureOpen", "client:token",
+        "client:relays:*", "client:socks:*", "client:http:*", "client:socksUsers:*", "client:httpUsers:*", "client:insecureOpen", "client:token", "client:key",
         "client:connectTimeout", "client:answerTimeout", "client:idleTimeout", "client:handshakeTimeout", "client:maxConnections", "client:admin",
         "log:level", "log:format",
     ];
 
-    /// <summary>Reads the client and local proxy options; check <see cref="SettingsReader.Errors"/> before using them.</summary>
-    public static (PassageClientOptions Client, LocalProxyOptions Proxy) Read(SettingsReader reader)
+    /// <summary>
+    /// Reads the client and local proxy options, and the identity file the client presents to relays (<c>client.key</c>,
+    /// null when none: it is loaded, or created, at start); check <see cref="SettingsReader.Errors"/> before using them.
+    /// </summary>
+    public static (PassageClientOptions Client, LocalProxyOptions Proxy, string? KeyFile) Read(SettingsReader reader)
     {
         reader.CheckUnknownKeys(KnownKeys);
         var relays = new List<PeerAddress>();
@@ -51,6 +54,17 @@ public static partial class ClientSettings
             // Not shown: it is a secret, and may be one with a typo.
             reader.AddError("client:token", PassageClientOptions.TokenProblem);
         }
+        var keyFile = reader.GetString("client:key");
+        if (keyFile is { Length: 0 })
+        {
+            // An unset shell variable (--key "$KEY"): the client would present no key, and relays that ask for one refuse it.
+            reader.AddError("client:key", "the file name is empty (leave the setting out for a client that presents no key)");
+            keyFile = null;
+        }
+        else if (keyFile is not null && NodeIdentity.FileProblem(keyFile) is { } problem)
+        {
+            reader.AddErrorWhereSet("client:key", problem);
+        }
         return (
             new PassageClientOptions
             {
@@ -69,7 +83,8 @@ public static partial class ClientSettings
                 HandshakeTimeout = reader.GetDuration("client:handshakeTimeout", defaults.HandshakeTimeout),
                 IdleTimeout = reader.GetDuration("client:idleTimeout", defaults.IdleTimeout, allowInfinite: true),
                 AdminEndpoint = reader.GetListenEndpoint("client:admin"),
-            });
+            },
+            keyFile);
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ internal static class Http1ConnectDialer
     /// A TLS handshake with the relay (pinned, ALPN http/1.1) and nothing more: its duration, or null
     /// when it failed (and whether the relay's key was the reason).
     /// </summary>
-    public static async Task<(TimeSpan? RoundTrip, bool PinMismatch)> ProbeAsync(PeerAddress relay, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    public static async Task<(TimeSpan? RoundTrip, bool PinMismatch)> ProbeAsync(PeerAddress relay, SslStreamCertificateContext? certificate, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -36,7 +36,7 @@ internal static class Http1ConnectDialer
         {
             await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
             await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false));
-            await tls.AuthenticateAsClientAsync(ClientOptions(relay), deadline.Token).ConfigureAwait(false);
+            await tls.AuthenticateAsClientAsync(ClientOptions(relay, certificate), deadline.Token).ConfigureAwait(false);
             return (System.Diagnostics.Stopwatch.GetElapsedTime(started), false);
         }
         catch (AuthenticationException)
@@ -49,13 +49,14 @@ internal static class Http1ConnectDialer
         }
     }
 
-    private static SslClientAuthenticationOptions ClientOptions(PeerAddress relay) => new()
+    /// <summary>The link's TLS options (<see cref="RelayLink.TlsOptions"/>), with the relay's name and ALPN http/1.1.</summary>
+    private static SslClientAuthenticationOptions ClientOptions(PeerAddress relay, SslStreamCertificateContext? certificate)
     {
-        TargetHost = relay.Host,
-        ApplicationProtocols = [SslApplicationProtocol.Http11],
-        RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
-        CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
-    };
+        var options = RelayLink.TlsOptions(relay, certificate);
+        options.TargetHost = relay.Host;
+        options.ApplicationProtocols = [SslApplicationProtocol.Http11];
+        return options;
+    }
 
     /// <summary>
     /// Opens a tunnel to <paramref name="host"/>:<paramref name="port"/> through <paramref name="relay"/> over a connection
@@ -63,7 +64,7 @@ internal static class Http1ConnectDialer
     /// the tunnel is: its reads and writes then fail with an <see cref="IOException"/>, as an HTTP/2 tunnel's do when its
     /// connection is closed (not with the <see cref="ObjectDisposedException"/> of a stream disposed under them).
     /// </summary>
-    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, string host, int port, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout, CancellationToken closing, CancellationToken cancellationToken)
+    public static async Task<TunnelAttempt> OpenAsync(PeerAddress relay, SslStreamCertificateContext? certificate, string host, int port, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout, CancellationToken closing, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         SslStream? tls = null;
@@ -76,7 +77,7 @@ internal static class Http1ConnectDialer
                 {
                     await socket.ConnectAsync(relay.Host, relay.Port, deadline.Token).ConfigureAwait(false);
                     tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
-                    await tls.AuthenticateAsClientAsync(ClientOptions(relay), deadline.Token).ConfigureAwait(false);
+                    await tls.AuthenticateAsClientAsync(ClientOptions(relay, certificate), deadline.Token).ConfigureAwait(false);
                     // A tunnel may stay open and idle for long: its TLS buffers go back while it is.
                     TlsIdleBuffers.Apply(tls);
                 }

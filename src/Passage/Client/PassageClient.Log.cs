@@ -8,13 +8,14 @@ public sealed partial class PassageClient
 {
     private static partial class Log
     {
-        [LoggerMessage(LogEvents.ClientRelayFailed, LogLevel.Warning, "Relay {Relay} failed a tunnel setup: {Failure}", EventName = "RelayFailed")]
-        public static partial void RelayFailedCore(ILogger logger, string relay, TunnelFailure failure);
+        [LoggerMessage(LogEvents.ClientRelayFailed, LogLevel.Warning, "Relay {Relay} failed a tunnel setup: {Failure}{Hint}", EventName = "RelayFailed")]
+        public static partial void RelayFailedCore(ILogger logger, string relay, TunnelFailure failure, string hint);
 
-        public static void RelayFailed(ILogger logger, string relay, TunnelFailure failure, string detail)
+        /// <summary>The failure, and what it may mean (<see cref="TunnelAttempt.Hint"/>); its detail at Debug: it may name the destination.</summary>
+        public static void RelayFailed(ILogger logger, TunnelAttempt attempt, string relay)
         {
-            RelayFailedCore(logger, relay, failure);
-            RelayFailedDetail(logger, relay, detail);
+            RelayFailedCore(logger, relay, attempt.Failure, attempt.Hint is { } hint ? $" ({hint})" : "");
+            RelayFailedDetail(logger, relay, attempt.Detail);
         }
 
         [LoggerMessage(LogEvents.ClientRelayFailedDetail, LogLevel.Debug, "Relay {Relay}: {Detail}", EventName = "RelayFailedDetail")]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Security;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -62,7 +63,11 @@ public sealed partial class PassageClient : IAsyncDisposable
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PassageClient>();
-        _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, options.ConnectTimeout, options.AnswerTimeout), new RelayHealth(i))).ToArray();
+        // Built once, offline (the certificate's chain is never fetched), for every connection to every relay.
+        var certificate = options.Identity is { } identity
+            ? SslStreamCertificateContext.Create(identity.Certificate, additionalCertificates: null, offline: true)
+            : null;
+        _relays = options.Relays.Select((relay, i) => (new RelayLink(relay, options.Token, certificate, options.ConnectTimeout, options.AnswerTimeout), new RelayHealth(i))).ToArray();
         Metrics = new ClientMetrics(() => RelayStates);
     }
 
@@ -192,7 +197,7 @@ public sealed partial class PassageClient : IAsyncDisposable
                 {
                     link.Reset();
                 }
-                Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
+                Log.RelayFailed(_logger, attempt, link.Relay.ToString());
             }
             else
             {
@@ -201,7 +206,7 @@ public sealed partial class PassageClient : IAsyncDisposable
                 health.Succeeded(null);
                 if (health.Refused(_time))
                 {
-                    Log.RelayFailed(_logger, link.Relay.ToString(), attempt.Failure, attempt.Detail);
+                    Log.RelayFailed(_logger, attempt, link.Relay.ToString());
                 }
                 else
                 {

@@ -17,6 +17,14 @@ public sealed record PassageClientOptions
     /// <summary>What is wrong with a <see cref="Token"/> that is not one a relay can take (the token itself not shown).</summary>
     internal const string TokenProblem = "not a token a relay can take: token68 (letters, digits, - . _ ~ + /, then any '='), at most 1024 characters (the value is not shown)";
 
+    /// <summary>
+    /// The key this client presents to relays that ask for one (mutual TLS: a relay started with <c>--client-id</c> serves
+    /// only the node IDs it lists). Default none: a client without one presents no certificate, and relays cannot tell it
+    /// apart by a key (one presented to several relays is the same ID at each). The caller keeps it undisposed while the
+    /// client runs.
+    /// </summary>
+    public NodeIdentity? Identity { get; init; }
+
     /// <summary>Time to reach a relay (TCP and TLS). Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

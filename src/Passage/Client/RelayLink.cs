@@ -19,15 +19,24 @@ internal sealed class RelayLink : IDisposable
     // disposed, so that a Reset after that (a tunnel's read failing) still gets a token, and a generation closed at once.
     private readonly CancellationTokenSource _closing = new();
     private readonly string? _token;
+    private readonly SslStreamCertificateContext? _certificate;
     private readonly TimeSpan _connectTimeout;
     private readonly TimeSpan _answerTimeout;
     private readonly TimeSpan _setupAndAnswerTimeout;
     private volatile bool _http1Only;
+    // Whether the relay has answered a request (any status) on the connections since they were last dropped.
+    private bool _answered;
 
-    public RelayLink(PeerAddress relay, string? token, TimeSpan connectTimeout, TimeSpan answerTimeout)
+    /// <param name="relay">The relay, pinned by node ID.</param>
+    /// <param name="token">The bearer token for a relay that requires one, or null.</param>
+    /// <param name="certificate">The client's own key and certificate, for a relay that asks for one (mutual TLS), or null.</param>
+    /// <param name="connectTimeout">Time to reach the relay (TCP and TLS).</param>
+    /// <param name="answerTimeout">Time for the relay to answer a tunnel request.</param>
+    public RelayLink(PeerAddress relay, string? token, SslStreamCertificateContext? certificate, TimeSpan connectTimeout, TimeSpan answerTimeout)
     {
         Relay = relay;
         _token = token;
+        _certificate = certificate;
         _connectTimeout = connectTimeout;
         // Infinite (a library caller's choice) is no limit; a timer takes no more than Duration.Max. Over HTTP/2 the wait
         // also covers the link's setup, which the connect timeout bounds.
@@ -56,18 +65,29 @@ internal sealed class RelayLink : IDisposable
         KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
         InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
-        SslOptions = new SslClientAuthenticationOptions
-        {
-            RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(Relay.NodeId),
-            CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
-        },
+        SslOptions = TlsOptions(Relay, _certificate),
+    };
+
+    /// <summary>
+    /// The TLS options of every connection to <paramref name="relay"/>: its key pinned, nothing fetched for its chain, the
+    /// client's own <paramref name="certificate"/> presented when it has one and the relay asks.
+    /// </summary>
+    internal static SslClientAuthenticationOptions TlsOptions(PeerAddress relay, SslStreamCertificateContext? certificate) => new()
+    {
+        RemoteCertificateValidationCallback = CertificatePin.CreateValidationCallback(relay.NodeId),
+        CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
+        ClientCertificateContext = certificate,
     };
 
     /// <summary>
     /// Drops the link's connections, after the relay failed: the next request opens a new one. The connections close
     /// once no tunnel they carry and no request sent on them is left, at once when none is (see <see cref="RelayConnections"/>).
     /// </summary>
-    public void Reset() => Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler(), _closing.Token)).Dispose();
+    public void Reset()
+    {
+        Volatile.Write(ref _answered, false);
+        Interlocked.Exchange(ref _connections, new RelayConnections(CreateHandler(), _closing.Token)).Dispose();
+    }
 
     /// <summary>
     /// Sends a request made by <paramref name="create"/>, again on the new connections if <see cref="Reset"/> came between;
@@ -83,6 +103,7 @@ internal sealed class RelayLink : IDisposable
             try
             {
                 var response = await connections.Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _answered, true);
                 return (response, use);
             }
             catch (ObjectDisposedException) when (!ReferenceEquals(connections, Volatile.Read(ref _connections)))
@@ -233,7 +254,7 @@ internal sealed class RelayLink : IDisposable
         using var probing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         if (_http1Only)
         {
-            return (await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, probing.Token).ConfigureAwait(false)).RoundTrip;
+            return (await Http1ConnectDialer.ProbeAsync(Relay, _certificate, _connectTimeout, probing.Token).ConfigureAwait(false)).RoundTrip;
         }
         var started = Stopwatch.GetTimestamp();
         try
@@ -257,7 +278,7 @@ internal sealed class RelayLink : IDisposable
         {
             if (IsTlsFailure(e))
             {
-                var (roundTrip, pinMismatch) = await Http1ConnectDialer.ProbeAsync(Relay, _connectTimeout, probing.Token).ConfigureAwait(false);
+                var (roundTrip, pinMismatch) = await Http1ConnectDialer.ProbeAsync(Relay, _certificate, _connectTimeout, probing.Token).ConfigureAwait(false);
                 _http1Only = !pinMismatch && roundTrip is not null;
                 return roundTrip;
             }
@@ -276,7 +297,7 @@ internal sealed class RelayLink : IDisposable
         TunnelAttempt attempt;
         try
         {
-            attempt = await Http1ConnectDialer.OpenAsync(Relay, host, port, _token, _connectTimeout, _answerTimeout, _closing.Token, closing.Token).ConfigureAwait(false);
+            attempt = await Http1ConnectDialer.OpenAsync(Relay, _certificate, host, port, _token, _connectTimeout, _answerTimeout, _closing.Token, closing.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -312,7 +333,38 @@ internal sealed class RelayLink : IDisposable
 
     private TunnelAttempt Failure(Exception e) => IsTlsFailure(e)
         ? TunnelAttempt.Failed(TunnelFailure.PinMismatch, $"relay {Relay.Host}:{Relay.Port} did not present the key of {Relay.NodeId}")
-        : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}");
+        : Unavailable(e);
+
+    private TunnelAttempt Unavailable(Exception e)
+    {
+        var (under, hint) = Cause(e);
+        return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"relay {Relay.Host}:{Relay.Port}: {e.Message}{under}{(hint is null ? "" : $"; {hint}")}", hint);
+    }
+
+    /// <summary>
+    /// What the HTTP client's message leaves out: the failure under it (a reset, a stream disposed under a request). And
+    /// when the relay took the connection (TCP and, as far as this end can tell, TLS) but has answered nothing on the
+    /// connections since they were last dropped: that a relay requiring mutual TLS ends the connection so, as it refuses a
+    /// key it does not list only after the TLS 1.3 handshake is over for the client, with the key this client presents,
+    /// so that its operator can be told which ID to allow.
+    /// </summary>
+    private (string Under, string? Hint) Cause(Exception e)
+    {
+        var innermost = e;
+        while (innermost.InnerException is { } inner)
+        {
+            innermost = inner;
+        }
+        var under = ReferenceEquals(innermost, e) || innermost.Message == e.Message ? "" : $": {innermost.Message.ReplaceLineEndings(" ")}";
+        if (Volatile.Read(ref _answered)
+            || e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError }
+            || e is OperationCanceledException)
+        {
+            return (under, null);
+        }
+        var presented = _certificate is null ? "no key (client.key)" : $"node ID {NodeId.FromCertificate(_certificate.TargetCertificate)}";
+        return (under, $"it took the connection and has answered nothing since: if it requires mutual TLS (--client-id), it does not list this client's key (this client presents {presented})");
+    }
 
     /// <summary>Closes every connection of the link, those tunnels and requests still use too, and ends the requests waiting.</summary>
     public void Dispose()

@@ -172,6 +172,12 @@ public sealed class NodeIdentity : IDisposable
         }
     }
 
+    /// <summary>
+    /// What keeps the file at <paramref name="path"/> from serving as an identity, loaded or created at start: something
+    /// other than a regular file there (<see cref="InputFile.Refusal"/>), else <see cref="Problem"/>; null when nothing does.
+    /// </summary>
+    public static string? FileProblem(string path) => InputFile.Refusal(path, InputFile.Stat(path)) ?? Problem(path);
+
     /// <summary>Where the symbolic link <paramref name="path"/> leads, or null when it is no link (or cannot be read).</summary>
     private static string? DanglingLinkTarget(string path)
     {

@@ -133,11 +133,7 @@ public static class RelaySettings
     /// </summary>
     private static void CheckFiles(SettingsReader reader, ConnectOptions connect)
     {
-        if (InputFile.Refusal(connect.KeyFile, InputFile.Stat(connect.KeyFile)) is { } refusal)
-        {
-            reader.AddErrorWhereSet("relay:key", refusal);
-        }
-        else if (Identity.NodeIdentity.Problem(connect.KeyFile) is { } problem)
+        if (Identity.NodeIdentity.FileProblem(connect.KeyFile) is { } problem)
         {
             reader.AddErrorWhereSet("relay:key", problem);
         }

@@ -102,6 +102,32 @@ public sealed class ExposedSecretsTests
         Assert.DoesNotContain("warning:", privateError);
     }
 
+    /// <summary>A client's key (<c>client.key</c>) others may read: warned of by <c>config check</c> and at start, as a relay's.</summary>
+    [Fact]
+    public async Task A_client_key_others_may_read_is_warned_of_by_config_check_and_at_start()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // No Unix file modes.
+            return;
+        }
+        using var directory = new TemporaryDirectory();
+        var key = SavedKey(directory, "client.pem", Mode0644);
+        var relay = $"{NodeIdentity.Create().NodeId}@127.0.0.1:{Loopback.ClosedPort()}";
+        var config = directory.Write("client.json", $$"""{ "client": { "relays": ["{{relay}}"], "socks": ["127.0.0.1:0"], "http": ["off"], "key": {{JsonSerializer.Serialize(key)}} } }""");
+        File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var warning = $"client.key: '{key}' is readable by anyone on this machine (mode 0644); chmod 600 '{key}' keeps it its owner's";
+
+        var (checkExit, checkOutput, checkError) = await PassageProcess.RunAsync(["config", "check", config]);
+        await using var client = PassageProcess.Start(["client", "--config", config]);
+        await client.WaitForPortAfterAsync("socks listening on 127.0.0.1:");
+
+        Assert.True(checkExit == 0, checkError);
+        Assert.Contains($"warning: {warning}", checkError);
+        Assert.Contains($"\"key\": {JsonSerializer.Serialize(key)}", checkOutput);
+        Assert.Equal(1, client.CountLines(warning));
+    }
+
     /// <summary>
     /// Whoever may write a token file may add a token of their own, and whoever may write a key may put another in its
     /// place: a secret others may write is as exposed as one they may read, and the fix named takes that away too.

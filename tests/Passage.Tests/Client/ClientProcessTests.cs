@@ -856,6 +856,51 @@ public sealed class ClientProcessTests
         Assert.Equal(0x01, await SocksReplyCodeAsync(socks, "origin.test", 443));
     }
 
+    /// <summary>
+    /// <c>--key FILE</c>: a key missing is made at the first start (mode 0600) and its node ID logged, the one
+    /// <c>passage id</c> reads from it; a relay that serves only that ID (<c>--client-id</c>) then carries the client's
+    /// tunnels, and refuses a client without the key.
+    /// </summary>
+    [Fact]
+    public async Task A_key_made_at_the_first_start_is_presented_to_a_relay_serving_only_its_node_id()
+    {
+        using var directory = new TemporaryDirectory();
+        var keyFile = directory.File("client.pem");
+        string logged;
+        var (first, _, _) = await StartClientAsync($"{NodeIdentity.Create().NodeId}@127.0.0.1:{Loopback.ClosedPort()}", "--key", keyFile);
+        await using (first)
+        {
+            var line = await first.WaitForLineAsync(l => l.Contains("This client's node ID is ", StringComparison.Ordinal));
+            Assert.Contains($"(new identity written to {keyFile}): presented to relays that ask for one", line);
+            logged = System.Text.RegularExpressions.Regex.Match(line, "node ID is ([a-z2-7]+)").Groups[1].Value;
+        }
+        Assert.Equal(NodeIdentity.ReadNodeId(keyFile).ToString(), logged);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+        }
+
+        await using var origin = await TestOrigin.StartAsync("origin.test");
+        await using var relay = await RelayProcess.StartAsync("127.0.0.1", "--client-id", logged);
+        var (client, socks, _) = await StartClientAsync(relay.Address.ToString(), "--key", keyFile);
+        await using (client)
+        {
+            var again = await client.WaitForLineAsync(l => l.Contains("This client's node ID is ", StringComparison.Ordinal));
+            Assert.Contains($"This client's node ID is {logged}: presented", again);
+            var viaSocks = await Curl.RunAsync("--max-time", "10", "--socks5-hostname", $"127.0.0.1:{socks}", "--cacert", origin.CertificatePath, $"https://origin.test:{origin.Port}/");
+            Assert.True(viaSocks.ExitCode == 0, viaSocks.StandardError + client.Output);
+            Assert.StartsWith("origin origin.test saw remote=", viaSocks.StandardOutput);
+        }
+
+        var (keyless, keylessSocks, _) = await StartClientAsync(relay.Address.ToString());
+        await using (keyless)
+        {
+            Assert.Equal(0x01, await SocksReplyCodeAsync(keylessSocks, "origin.test", origin.Port));
+            var warning = await keyless.WaitForLineAsync(l => l.Contains("does not list this client's key", StringComparison.Ordinal));
+            Assert.Contains("(this client presents no key (client.key))", warning);
+        }
+    }
+
     [Fact]
     public async Task A_relay_with_another_key_than_the_pinned_one_is_a_503_certificate_error()
     {

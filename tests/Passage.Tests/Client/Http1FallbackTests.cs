@@ -38,10 +38,7 @@ public sealed class Http1FallbackTests
         for (var i = 0; i < 2; i++)
         {
             await using var tunnel = await client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default);
-            await tunnel.WriteAsync("hello"u8.ToArray());
-            var back = new byte[5];
-            await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
-            Assert.Equal("hello"u8.ToArray(), back);
+            await EchoServer.AssertEchoesAsync(tunnel, "hello"u8.ToArray());
         }
         lock (heads)
         {
@@ -49,6 +46,38 @@ public sealed class Http1FallbackTests
             Assert.All(heads, h => Assert.StartsWith($"CONNECT origin.test:{echo.Port} HTTP/1.1\r\n", h));
         }
         Assert.True(client.Status.Single().IsUp);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
+    /// A relay without HTTP/2 that serves only one client's key (mutual TLS): the client presents its own over HTTP/1.1
+    /// CONNECT as over HTTP/2.
+    /// </summary>
+    [Fact]
+    public async Task A_relay_without_http2_serving_only_this_clients_key_carries_its_tunnels()
+    {
+        await using var echo = new EchoServer();
+        using var identity = NodeIdentity.Create();
+        using var clientIdentity = NodeIdentity.Create();
+        using var listener = Listen();
+        var heads = new List<string>();
+        var serving = ServeHttp1OnlyAsync(listener, identity, echo.Port, heads, clientId: clientIdentity.NodeId);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            Identity = clientIdentity,
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        await using (var tunnel = await client.ConnectAsync("origin.test", echo.Port).AsTask().WaitAsync(Timeouts.Default))
+        {
+            await EchoServer.AssertEchoesAsync(tunnel, "hello"u8.ToArray());
+        }
+        lock (heads)
+        {
+            Assert.Single(heads);
+        }
         listener.Close();
         await serving.WaitAsync(Timeouts.Default);
     }
@@ -488,7 +517,7 @@ public sealed class Http1FallbackTests
     /// <paramref name="silent"/> says so gets nothing, not even the TLS handshake: it is read until the client closes it
     /// (the task that does so added to <paramref name="held"/>).
     /// </summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null)
+    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null, NodeId? clientId = null)
     {
         var tasks = new List<Task>();
         await Loopback.AcceptEachAsync(listener, accepted =>
@@ -525,6 +554,9 @@ public sealed class Http1FallbackTests
                     {
                         ServerCertificate = identity.Certificate,
                         ApplicationProtocols = [SslApplicationProtocol.Http11],
+                        // A relay serving only one client ID (mutual TLS), when given.
+                        ClientCertificateRequired = clientId is not null,
+                        RemoteCertificateValidationCallback = clientId is null ? null : (_, certificate, _, _) => CertificatePin.MatchesPin(certificate, clientId),
                     });
                     var head = new StringBuilder();
                     var one = new byte[1];

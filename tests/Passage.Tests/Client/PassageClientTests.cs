@@ -91,7 +91,7 @@ public sealed class PassageClientTests
         // The handshake, held, then released, must end within the connect timeout: room for a loaded machine.
         var connectTimeout = TimeSpan.FromSeconds(4);
         var answerTimeout = TimeSpan.FromMilliseconds(300);
-        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, null, connectTimeout, answerTimeout);
 
         var first = link.OpenAsync("origin.test", blackhole.Port, () => { }, CancellationToken.None);
         // Its ClientHello has come: the connection is made, its handshake under way.
@@ -127,7 +127,7 @@ public sealed class PassageClientTests
         // pool), and its handshake, once released, end within the connect timeout: room for a loaded machine.
         var connectTimeout = TimeSpan.FromSeconds(3);
         var answerTimeout = TimeSpan.FromMilliseconds(1500);
-        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+        using var link = new RelayLink(new PeerAddress(relay.Relay.NodeId, "127.0.0.1", tap.Port), null, null, connectTimeout, answerTimeout);
         var first = await link.OpenAsync("origin.test", echo.Port, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
 
@@ -158,7 +158,7 @@ public sealed class PassageClientTests
         // pool), and its handshake, once released, end within the connect timeout: room for a loaded machine.
         var connectTimeout = TimeSpan.FromSeconds(3);
         var answerTimeout = TimeSpan.FromMilliseconds(1500);
-        using var link = new RelayLink(new PeerAddress(relay.Address.NodeId, "127.0.0.1", tap.Port), null, connectTimeout, answerTimeout);
+        using var link = new RelayLink(new PeerAddress(relay.Address.NodeId, "127.0.0.1", tap.Port), null, null, connectTimeout, answerTimeout);
         var first = await link.OpenAsync("origin.test", 443, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await using var tunnel = first.Stream ?? throw new InvalidOperationException(first.Detail);
 

@@ -26,7 +26,7 @@ public sealed class ClientSettingsTests
     private static (LocalProxyOptions Proxy, IReadOnlyList<string> Errors) Read(params SettingsLayer[] layers)
     {
         var reader = new SettingsReader(layers);
-        var (_, proxy) = ClientSettings.Read(reader);
+        var (_, proxy, _) = ClientSettings.Read(reader);
         return (proxy, reader.Errors);
     }
 
@@ -207,7 +207,7 @@ public sealed class ClientSettingsTests
     public void A_token_a_relay_cannot_take_is_an_error_that_does_not_show_it(string token)
     {
         var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:token", token))]);
-        var (client, _) = ClientSettings.Read(reader);
+        var (client, _, _) = ClientSettings.Read(reader);
         var error = Assert.Single(reader.Errors);
         Assert.Contains("client", error, StringComparison.Ordinal);
         Assert.Contains("token", error, StringComparison.Ordinal);
@@ -221,8 +221,45 @@ public sealed class ClientSettingsTests
     public void A_token68_is_taken_as_it_is(string token)
     {
         var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:token", token))]);
-        var (client, _) = ClientSettings.Read(reader);
+        var (client, _, _) = ClientSettings.Read(reader);
         Assert.Empty(reader.Errors);
         Assert.Equal(token, client.Token);
+    }
+
+    /// <summary>
+    /// <c>client.key</c>: an identity file the client presents to relays; one missing is made at start. A file that is no
+    /// identity, a directory, or an empty name (an unset variable: the client would present no key) is an error naming
+    /// the key.
+    /// </summary>
+    [Fact]
+    public void The_client_key_is_an_identity_file_or_a_path_to_make_one_at()
+    {
+        using var directory = new TemporaryDirectory();
+        var existing = Path.Combine(directory.Path, "client.pem");
+        using (var identity = NodeIdentity.Create())
+        {
+            identity.Save(existing, overwrite: false);
+        }
+        foreach (var good in new[] { existing, Path.Combine(directory.Path, "new.pem") })
+        {
+            var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:key", good))]);
+            var (_, _, keyFile) = ClientSettings.Read(reader);
+            Assert.Empty(reader.Errors);
+            Assert.Equal(good, keyFile);
+        }
+        var none = new SettingsReader([Flags(("client:relays:0", Relay))]);
+        Assert.Null(ClientSettings.Read(none).KeyFile);
+        Assert.Empty(none.Errors);
+
+        var notAnIdentity = Path.Combine(directory.Path, "notes.txt");
+        File.WriteAllText(notAnIdentity, "hello");
+        foreach (var (bad, says) in new[] { (notAnIdentity, "is not a PEM file"), (directory.Path, "directory"), ("", "the file name is empty") })
+        {
+            var reader = new SettingsReader([Flags(("client:relays:0", Relay), ("client:key", bad))]);
+            var (_, _, keyFile) = ClientSettings.Read(reader);
+            var error = Assert.Single(reader.Errors);
+            Assert.StartsWith("client.key", error, StringComparison.Ordinal);
+            Assert.Contains(says, error, StringComparison.Ordinal);
+        }
     }
 }

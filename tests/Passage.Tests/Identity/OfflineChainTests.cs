@@ -31,7 +31,7 @@ public sealed class OfflineChainTests : IDisposable
     public async Task A_client_probing_a_relay_fetches_nothing_the_relays_certificate_points_to()
     {
         var (port, serving) = ServeStranger();
-        var (_, pinMismatch) = await Http1ConnectDialer.ProbeAsync(new PeerAddress(OtherNodeId(), "127.0.0.1", port), Timeouts.Default, CancellationToken.None);
+        var (_, pinMismatch) = await Http1ConnectDialer.ProbeAsync(new PeerAddress(OtherNodeId(), "127.0.0.1", port), certificate: null, Timeouts.Default, CancellationToken.None);
         await serving;
         Assert.True(pinMismatch);
         Assert.False(_issuerUrl.Pending(), "the client connected to the URL in the relay's certificate");
@@ -41,7 +41,7 @@ public sealed class OfflineChainTests : IDisposable
     public async Task A_clients_HTTP2_link_fetches_nothing_the_relays_certificate_points_to()
     {
         var (port, serving) = ServeStranger();
-        using var link = new RelayLink(new PeerAddress(OtherNodeId(), "127.0.0.1", port), token: null, Timeouts.Default, Timeouts.Default);
+        using var link = new RelayLink(new PeerAddress(OtherNodeId(), "127.0.0.1", port), token: null, certificate: null, Timeouts.Default, Timeouts.Default);
         var attempt = await link.OpenAsync("origin.test", 443, () => { }, CancellationToken.None).WaitAsync(Timeouts.Default);
         await serving;
         Assert.Null(attempt.Stream);

@@ -58,6 +58,15 @@ internal sealed class EchoServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes <paramref name="data"/> into a tunnel to an echo server and asserts that the same bytes come back.</summary>
+    public static async Task AssertEchoesAsync(Stream tunnel, byte[] data)
+    {
+        await tunnel.WriteAsync(data);
+        var back = new byte[data.Length];
+        await tunnel.ReadExactlyAsync(back).AsTask().WaitAsync(Timeouts.Default);
+        Assert.Equal(data, back);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _listener.Dispose();
