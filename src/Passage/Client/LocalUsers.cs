@@ -29,7 +29,7 @@ internal static class LocalUsers
         try
         {
             HashUtf8(known ? expected! : UnknownUserPassword, expectedHash);
-            SHA256.HashData(password, passwordHash);
+            HashPadded(password, passwordHash);
             var same = CryptographicOperations.FixedTimeEquals(expectedHash, passwordHash);
             // Both computed before either is looked at: no branch on which failed.
             return known & same;
@@ -70,17 +70,57 @@ internal static class LocalUsers
         }
     }
 
-    /// <summary>The SHA-256 of <paramref name="text"/>'s UTF-8, through a buffer cleared after.</summary>
+    /// <summary>
+    /// The longest password hashed in the same time whatever its length: RFC 1929's 255 bytes, as long as a configured one
+    /// may be. A known user's password was hashed as it is, an unknown name's stand-in (21 bytes) in one SHA-256 block and a
+    /// 255-byte password in five: how long a refusal took told which names exist.
+    /// </summary>
+    private const int PaddedLength = 255;
+
+    /// <summary><see cref="HashPadded"/> of <paramref name="text"/>'s UTF-8, through a buffer cleared after.</summary>
     private static void HashUtf8(string text, Span<byte> hash)
     {
         var bytes = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
         try
         {
-            SHA256.HashData(bytes.AsSpan(0, Encoding.UTF8.GetBytes(text, bytes)), hash);
+            HashPadded(bytes.AsSpan(0, Encoding.UTF8.GetBytes(text, bytes)), hash);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(bytes, clearArray: true);
+        }
+    }
+
+    /// <summary>
+    /// The SHA-256 of <paramref name="bytes"/> up to <see cref="PaddedLength"/> long as one block of a fixed size (a tag, their
+    /// length, them, zeros), so that the work does not depend on their length; a longer input (only an HTTP Basic attempt
+    /// can be, and matches no configured password) under another tag, as it is. Through a buffer cleared after.
+    /// </summary>
+    private static void HashPadded(ReadOnlySpan<byte> bytes, Span<byte> hash)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(PaddedLength + 2, bytes.Length + 1));
+        try
+        {
+            int length;
+            if (bytes.Length <= PaddedLength)
+            {
+                buffer[0] = 1;
+                buffer[1] = (byte)bytes.Length;
+                bytes.CopyTo(buffer.AsSpan(2));
+                buffer.AsSpan(2 + bytes.Length, PaddedLength - bytes.Length).Clear();
+                length = PaddedLength + 2;
+            }
+            else
+            {
+                buffer[0] = 2;
+                bytes.CopyTo(buffer.AsSpan(1));
+                length = bytes.Length + 1;
+            }
+            SHA256.HashData(buffer.AsSpan(0, length), hash);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
         }
     }
 }

@@ -34,6 +34,30 @@ public sealed class LocalUsersTests
         Assert.False(LocalUsers.Admits(users, [0xFF], "x"u8));
     }
 
+    /// <summary>
+    /// Passwords are hashed padded to RFC 1929's 255 bytes, so that the work is the same for every configured one and for an
+    /// unknown name's stand-in; a longer one (a library's, an HTTP Basic attempt) as it is, under another tag: an attempt
+    /// whose bytes are a password's padded form (its length, it, zeros) is not that password.
+    /// </summary>
+    [Fact]
+    public void Passwords_of_every_length_are_told_apart_and_a_padded_form_is_not_the_password()
+    {
+        var atLimit = new string('p', 255);
+        var beyond = new string('q', 300);
+        var users = new Dictionary<string, string>(StringComparer.Ordinal) { ["alice"] = "won:der", ["bob"] = atLimit, ["carol"] = beyond };
+        Assert.True(LocalUsers.Admits(users, "bob"u8, Encoding.UTF8.GetBytes(atLimit)));
+        Assert.False(LocalUsers.Admits(users, "bob"u8, Encoding.UTF8.GetBytes(atLimit + "p")));
+        Assert.False(LocalUsers.Admits(users, "bob"u8, Encoding.UTF8.GetBytes(atLimit[1..])));
+        Assert.True(LocalUsers.Admits(users, "carol"u8, Encoding.UTF8.GetBytes(beyond)));
+        Assert.False(LocalUsers.Admits(users, "carol"u8, Encoding.UTF8.GetBytes(beyond[1..])));
+        var padded = new byte[256];
+        padded[0] = 7;
+        "won:der"u8.CopyTo(padded.AsSpan(1));
+        Assert.False(LocalUsers.Admits(users, "alice"u8, padded));
+        Assert.False(LocalUsers.Admits(users, "alice"u8, [1, .. padded]));
+        Assert.True(LocalUsers.Admits(users, "alice"u8, "won:der"u8));
+    }
+
     /// <summary>Users are found by name in any dictionary, whatever its kind, and whatever the name's length.</summary>
     [Fact]
     public void Users_are_found_in_any_dictionary_and_by_a_long_name()
