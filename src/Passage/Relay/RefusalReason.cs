@@ -99,7 +99,7 @@ public enum RefusalReason
     /// </summary>
     RequestHeadTimeout,
 
-    /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher, or a refused client certificate (<c>tls_handshake_failed</c>).</summary>
+    /// <summary>The TLS handshake with the relay failed: bad record, no shared version or cipher (<c>tls_handshake_failed</c>).</summary>
     TlsHandshakeFailed,
 
     /// <summary>
@@ -145,4 +145,10 @@ public enum RefusalReason
     /// protocols (<c>origin_bad_answer</c>; answered 502, Proxy-Status <c>http_protocol_error</c>).
     /// </summary>
     OriginBadAnswer,
+
+    /// <summary>
+    /// A relay that serves only listed client IDs (<c>--client-id</c>) was presented no client certificate, or one whose key
+    /// it does not list (<c>client_id_not_allowed</c>; no HTTP answer: the TLS handshake fails).
+    /// </summary>
+    ClientIdNotAllowed,
 }

@@ -31,7 +31,8 @@ namespace Passage.Relay;
 ///  OriginAnswerTooLarge     502    http_response_header_section_size  the client's HTTP proxy: the origin's answer head
 ///  OriginBadAnswer          502    http_protocol_error       the client's HTTP proxy: an answer head it cannot pass on
 ///  ClientClosed, HandshakeTimeout, NotTls, MalformedHello,
-///  HelloTooLarge, NoServerName  0  (none)                    no HTTP answer: the connection or tunnel is closed
+///  HelloTooLarge, NoServerName,
+///  ClientIdNotAllowed        0  (none)                    no HTTP answer: the connection or tunnel is closed
 /// </code>
 /// RFC 9209 recommends 502 for <c>destination_ip_prohibited</c>; Passage answers 403 because the refusal is
 /// the relay's policy, not a failure of the next hop, and a client should not retry it. <see cref="RefusalReason.NotTls"/>

@@ -10,6 +10,7 @@ public static class RefusalReasonNames
         RefusalReason.HandshakeTimeout => "tls_handshake_timeout",
         RefusalReason.ClientClosed => "client_closed",
         RefusalReason.TlsHandshakeFailed => "tls_handshake_failed",
+        RefusalReason.ClientIdNotAllowed => "client_id_not_allowed",
         RefusalReason.NotTls => "not_tls",
         RefusalReason.MalformedHello => "tls_protocol_error",
         RefusalReason.HelloTooLarge => "tls_hello_too_large",

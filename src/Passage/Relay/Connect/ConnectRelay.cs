@@ -59,6 +59,8 @@ public sealed partial class ConnectRelay : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly TunnelOpener _opener;
     private readonly SslServerAuthenticationOptions _tlsOptions;
+    // The TLS connections whose handshake refused the client's key (--client-id), until each is collected.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _clientIdRefused = new();
     private readonly TunnelPump _tunnels;
     private readonly IDisposable? _tokenFile;
     private readonly Http1ConnectSession _http1;
@@ -96,7 +98,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateRequired = opener.RequiresClientCertificate,
             RemoteCertificateValidationCallback = opener.RequiresClientCertificate
-                ? (_, certificate, _, _) => opener.AllowsClientCertificate(certificate)
+                ? (tls, certificate, _, _) => opener.AllowsClientCertificate(certificate) || ClientIdRefused(tls)
                 : null,
             CertificateChainPolicy = CertificatePin.OfflineChainPolicy(),
         };
@@ -332,7 +334,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 }
                 catch (Exception e) when (e is AuthenticationException or IOException or SocketException)
                 {
-                    Refused(id, RefusalReason.TlsHandshakeFailed);
+                    Refused(id, _clientIdRefused.TryGetValue(tls, out _) ? RefusalReason.ClientIdNotAllowed : RefusalReason.TlsHandshakeFailed);
                     return false;
                 }
             }
@@ -640,6 +642,16 @@ public sealed partial class ConnectRelay : IAsyncDisposable
             answer = TlsAlert.Fatal(TlsAlertDescription.HandshakeFailure);
         }
         await LingeringClose.CloseAsync(client, answer, _time).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Marks the handshake of <paramref name="tls"/> as refused for its client's key (none, or one <c>--client-id</c> does not
+    /// list), so that its failure is counted as that rather than as a broken handshake; false, the callback's answer.
+    /// </summary>
+    private bool ClientIdRefused(object tls)
+    {
+        _clientIdRefused.AddOrUpdate(tls, tls);
+        return false;
     }
 
     private void Refused(long id, RefusalReason reason)

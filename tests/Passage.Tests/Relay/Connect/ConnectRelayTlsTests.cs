@@ -218,7 +218,19 @@ public sealed class ConnectRelayTlsTests
             var error = await Assert.ThrowsAnyAsync<Exception>(() => TryAsync(refused));
             Assert.True(error is HttpRequestException or IOException, error.ToString());
         }
-        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/tls_handshake_failed") == 2);
+        // Counted as the key's refusal, not as a broken handshake: an operator tells a client to list from broken TLS.
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/client_id_not_allowed") == 2);
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/tls_handshake_failed"));
+
+        // A handshake that breaks before any key is looked at stays a broken handshake.
+        using (var broken = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await broken.ConnectAsync(System.Net.IPAddress.Loopback, relay.TlsPort);
+            await broken.SendAsync(new byte[] { 0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5 });
+            broken.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.refused/tls_handshake_failed") == 1);
+        }
+        Assert.Equal(2, relay.Counter("passage.relay.connections.refused/client_id_not_allowed"));
     }
 
     [Fact]
