@@ -267,7 +267,14 @@ public sealed class TunnelServer : IAsyncDisposable
         if (MessageCopy.HasBody(context))
         {
             var compressed = context.Request.Headers[TunnelHeaders.Encoding] == TunnelHeaders.Brotli;
-            var body = compressed ? new System.IO.Compression.BrotliStream(context.Request.Body, System.IO.Compression.CompressionMode.Decompress) : context.Request.Body;
+            var body = context.Request.Body;
+            if (compressed)
+            {
+                // Its decoder holds native memory (up to the stream's window, 4 MiB) that only its disposing or a finalizer
+                // gives back; a garbage collection may be far off when the bodies are big and the managed allocations few.
+                body = new System.IO.Compression.BrotliStream(body, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true);
+                context.Response.RegisterForDisposeAsync(body);
+            }
             StreamingContent content;
             if (framing.Count > 0)
             {
