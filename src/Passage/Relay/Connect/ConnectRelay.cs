@@ -363,7 +363,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                 await RefuseHttp1Async(connection).ConfigureAwait(false);
                 return false;
             }
-            relayed = await _http1.StartAsync(connection, remote, id, end, closeAll).ConfigureAwait(false);
+            relayed = await _http1.StartAsync(connection, transport, remote, id, end, closeAll).ConfigureAwait(false);
             return relayed;
         }
         finally
@@ -404,7 +404,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
                     return false;
                 }
                 // The buffer is the session's from here: the rest of the head is read into it, behind what came.
-                return await _http1.StartAsync(client, remote, id, end, closeAll, new Http1ConnectSession.ReadSoFar(buffer, seen), head.Token).ConfigureAwait(false);
+                return await _http1.StartAsync(client, client, remote, id, end, closeAll, new Http1ConnectSession.ReadSoFar(buffer, seen), head.Token).ConfigureAwait(false);
             }
             try
             {

@@ -30,13 +30,13 @@ internal sealed class Http1ConnectSession(
     /// end to <paramref name="end"/>; false: the connection has ended (refused or gone).
     /// </summary>
     public async Task<bool> StartAsync(
-        IDuplexConnection client, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll,
+        IDuplexConnection client, SocketConnection socket, IPEndPoint? remote, long id, IConnectionEnd end, CancellationToken closeAll,
         ReadSoFar? readSoFar = null, CancellationToken headDeadline = default)
     {
         var started = false;
         try
         {
-            var opened = await OpenAsync(client, remote, id, closeAll, readSoFar, headDeadline).ConfigureAwait(false);
+            var opened = await OpenAsync(client, socket, remote, id, closeAll, readSoFar, headDeadline).ConfigureAwait(false);
             if (opened.Upstream is { } upstream)
             {
                 started = await tunnels.StartAsync(client, upstream, opened.Lease, opened.Early, id, end, closeAll).ConfigureAwait(false);
@@ -67,7 +67,7 @@ internal sealed class Http1ConnectSession(
     /// and comes back without an upstream.
     /// </summary>
     private async ValueTask<Opened> OpenAsync(
-        IDuplexConnection client, IPEndPoint? remote, long id, CancellationToken closeAll, ReadSoFar? readSoFar, CancellationToken headDeadline)
+        IDuplexConnection client, SocketConnection socket, IPEndPoint? remote, long id, CancellationToken closeAll, ReadSoFar? readSoFar, CancellationToken headDeadline)
     {
         byte[]? buffer = readSoFar?.Buffer ?? ArrayPool<byte>.Shared.Rent(options.MaxRequestHeadBytes);
         try
@@ -103,7 +103,28 @@ internal sealed class Http1ConnectSession(
                 return default;
             }
             TunnelLog.Requested(logger, id, remote?.Address, request.Host, request.Port);
-            var opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, closeAll).ConfigureAwait(false);
+            TunnelOpening opening;
+            using (var left = CancellationTokenSource.CreateLinkedTokenSource(closeAll))
+            {
+                using var dialed = new CancellationTokenSource();
+                var watching = WatchLeavingAsync(socket, sentBehind: filled > head.Value.HeadLength, left, dialed.Token);
+                try
+                {
+                    opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, left.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Its wait given up before the client's connection is read by anyone else.
+                    await dialed.CancelAsync().ConfigureAwait(false);
+                    await watching.ConfigureAwait(false);
+                }
+                if (opening.Upstream is null && left.IsCancellationRequested && !closeAll.IsCancellationRequested)
+                {
+                    // Gone while its destination was dialed: nobody to answer (a dial that ended otherwise is answered).
+                    metrics.Refused(ConnectRelay.FrontDoor, RefusalReason.ClientClosed);
+                    return default;
+                }
+            }
             if (opening.Upstream is not { } upstream)
             {
                 await RefuseAsync(client, opening.Refusal, opening.Detail, metrics, time, logger, id).ConfigureAwait(false);
@@ -151,6 +172,34 @@ internal sealed class Http1ConnectSession(
             {
                 ArrayPool<byte>.Shared.Return(buffer, clearArray: true); // it held the head, and with it any Proxy-Authorization
             }
+        }
+    }
+
+    /// <summary>
+    /// Cancels <paramref name="left"/> when the client leaves while its destination is dialed: it resets its connection, or
+    /// ends its side with nothing sent behind its head, as an HTTP/2 client that resets its stream ends the dial, rather than
+    /// holding its slot and the dial (which would still reach the destination) until the connect timeout. Bytes waiting
+    /// behind the head, or read with it (<paramref name="sentBehind"/>), leave the dial running: such a client may have
+    /// ended only its sending, and a TLS client's close_notify is bytes too, so that only its end without one, or its reset,
+    /// is seen. Waits for the socket without reading from it, until <paramref name="dialed"/>.
+    /// </summary>
+    private static async Task WatchLeavingAsync(SocketConnection socket, bool sentBehind, CancellationTokenSource left, CancellationToken dialed)
+    {
+        try
+        {
+            if (await socket.PeekByteAsync(dialed).ConfigureAwait(false) < 0 && !sentBehind)
+            {
+                await left.CancelAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The dial ended first.
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Reset, or closed under it (the relay aborting the connection): gone either way.
+            await left.CancelAsync().ConfigureAwait(false);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Passage.Tests.Infrastructure;
@@ -95,5 +96,78 @@ public sealed class ConnectRelayClientDropTests
             () => relay.Counter("passage.relay.connections.refused/client_closed") == 1,
             () => $"client_closed {relay.Counter("passage.relay.connections.refused/client_closed")}, proxy_shutting_down {relay.Counter("passage.relay.connections.refused/proxy_shutting_down")}");
         Assert.Equal(0, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+    }
+
+    /// <summary>
+    /// An HTTP/1.1 client that resets its connection, or ends it with nothing sent behind its CONNECT (over TLS: without a
+    /// close_notify, as a killed process's), while the relay is still resolving its destination: the dial is given up and
+    /// its slot freed at once, as for an HTTP/2 client's reset, counted as a client gone. It used to go on until the
+    /// connect timeout (here never: the name is never answered), and then reach the destination for nobody.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task An_http1_client_gone_while_the_relay_dials_ends_the_dial(bool tls, bool reset)
+    {
+        var dns = new HeldDns();
+        await using var relay = await ConnectHarness.StartAsync(dns: dns.LookupAsync);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, tls ? relay.TlsPort : relay.PlainPort));
+        var head = "CONNECT silent.test:443 HTTP/1.1\r\nHost: silent.test:443\r\n\r\n"u8.ToArray();
+        SslStream? secure = null;
+        if (tls)
+        {
+            secure = await ConnectHarness.TlsToRelayAsync(new NetworkStream(socket, ownsSocket: false));
+            await secure.WriteAsync(head);
+        }
+        else
+        {
+            await socket.SendAsync(head);
+        }
+        await dns.Asked.WaitAsync(Timeouts.Default);
+        Assert.Equal(1, relay.Relay.OpenTunnels);
+
+        if (reset)
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }
+        else
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+
+        await Timeouts.WaitUntilAsync(
+            () => relay.Counter("passage.relay.connections.refused/client_closed") == 1 && relay.Relay.OpenTunnels == 0,
+            () => $"client_closed {relay.Counter("passage.relay.connections.refused/client_closed")}, {relay.Relay.OpenTunnels} open");
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        secure?.Dispose();
+    }
+
+    /// <summary>
+    /// A client that sent its first tunnel bytes behind its CONNECT and then ended its sending (a one-shot request) still
+    /// gets its tunnel: only an end with nothing sent behind the head is taken for leaving.
+    /// </summary>
+    [Fact]
+    public async Task An_http1_client_that_sent_bytes_behind_its_connect_and_ended_its_sending_still_gets_its_tunnel()
+    {
+        var dns = new HeldDns();
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(dns: dns.LookupAsync);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.PlainPort));
+        await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"CONNECT slow.test:{echo.Port} HTTP/1.1\r\nHost: slow.test:{echo.Port}\r\n\r\nping"));
+        await dns.Asked.WaitAsync(Timeouts.Default);
+        socket.Shutdown(SocketShutdown.Send);
+        // The relay reads what came with the head, or after it, while it dials: either way it is the tunnel's.
+        await Task.Yield();
+        dns.Answer(IPAddress.Loopback);
+
+        var answer = System.Text.Encoding.ASCII.GetString(await Loopback.ReadToEndAsync(socket).WaitAsync(Timeouts.Default));
+        Assert.StartsWith("HTTP/1.1 200 ", answer);
+        Assert.EndsWith("\r\n\r\nping", answer);
+        Assert.Equal(0, relay.Counter("passage.relay.connections.refused/client_closed"));
     }
 }
