@@ -129,7 +129,7 @@ internal static class Http1ConnectDialer
             {
                 return extra.Length == MaxHead
                     ? TunnelAttempt.Failed(TunnelFailure.RelayError, $"the relay's answer head is over {MaxHead / 1024} KiB")
-                    : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, "the relay closed without answering");
+                    : Unanswered("the relay closed without answering", certificate);
             }
             var status = ParseStatus(answer);
             if (TunnelFailures.OpensTunnel(status))
@@ -157,7 +157,8 @@ internal static class Http1ConnectDialer
         }
         catch (Exception e) when (e is SocketException or IOException)
         {
-            return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, e.Message);
+            // Past the handshake, a reset may be the relay's refusal of this client's key.
+            return tls is { IsAuthenticated: true } ? Unanswered(e.Message, certificate) : TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, e.Message);
         }
         finally
         {
@@ -170,6 +171,13 @@ internal static class Http1ConnectDialer
                 socket.Dispose();
             }
         }
+    }
+
+    /// <summary>A relay that took the connection (TLS included, as far as this end can tell) and ended it without an answer.</summary>
+    private static TunnelAttempt Unanswered(string what, SslStreamCertificateContext? certificate)
+    {
+        var hint = RelayLink.MutualTlsHint(certificate);
+        return TunnelAttempt.Failed(TunnelFailure.RelayUnavailable, $"{what}; {hint}", hint);
     }
 
     /// <summary>

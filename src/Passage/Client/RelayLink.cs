@@ -362,9 +362,17 @@ internal sealed class RelayLink : IDisposable
         {
             return (under, null);
         }
-        var presented = _certificate is null ? "no key (client.key)" : $"node ID {NodeId.FromCertificate(_certificate.TargetCertificate)}";
-        return (under, $"it took the connection and has answered nothing since: if it requires mutual TLS (--client-id), it does not list this client's key (this client presents {presented})");
+        return (under, $"it took the connection and has answered nothing since: {MutualTlsHint(_certificate)}");
     }
+
+    /// <summary>
+    /// What a relay that took the connection and answered nothing may be saying: that it requires mutual TLS and does not
+    /// list this client's key, which it can tell only by ending the connection once the client's side of a TLS 1.3
+    /// handshake is over. Names the key this client presents (<paramref name="certificate"/>'s node ID, or none).
+    /// </summary>
+    internal static string MutualTlsHint(SslStreamCertificateContext? certificate) =>
+        "if it requires mutual TLS (--client-id), it does not list this client's key (this client presents "
+        + (certificate is null ? "no key (client.key))" : $"node ID {NodeId.FromCertificate(certificate.TargetCertificate)})");
 
     /// <summary>Closes every connection of the link, those tunnels and requests still use too, and ends the requests waiting.</summary>
     public void Dispose()

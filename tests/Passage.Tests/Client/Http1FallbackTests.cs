@@ -83,6 +83,36 @@ public sealed class Http1FallbackTests
     }
 
     /// <summary>
+    /// Such a relay ends the connection of a client that presents no key, or another, once the client's side of the TLS
+    /// 1.3 handshake is over: over HTTP/1.1 too the failure says what that may mean, and which key this client presents.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_relay_without_http2_refusing_this_clients_key_is_a_failure_that_says_which_it_presents(bool presentsOne)
+    {
+        using var identity = NodeIdentity.Create();
+        using var listed = NodeIdentity.Create();
+        using var other = NodeIdentity.Create();
+        using var listener = Listen();
+        var serving = ServeHttp1OnlyAsync(listener, identity, 1, [], clientId: listed.NodeId);
+
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(identity.NodeId, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port)],
+            Identity = presentsOne ? other : null,
+        });
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        var error = await Assert.ThrowsAsync<PassageTunnelException>(() => client.ConnectAsync("origin.test", 443).AsTask().WaitAsync(Timeouts.Default));
+        Assert.Equal(TunnelFailure.RelayUnavailable, error.Failure);
+        Assert.Contains(
+            $"if it requires mutual TLS (--client-id), it does not list this client's key (this client presents {(presentsOne ? $"node ID {other.NodeId})" : "no key (client.key))")}",
+            error.Message);
+        listener.Close();
+        await serving.WaitAsync(Timeouts.Default);
+    }
+
+    /// <summary>
     /// An IPv6 literal is bracketed once in the CONNECT target, whether it came bare or, as HttpClient's connect callback
     /// (<see cref="PassageClient.CreateHttpHandler"/>) names it, in brackets: the client used to send "[[::1]]:port",
     /// which a relay refuses as malformed, so that an <c>http://[::1]/</c> through a relay without HTTP/2 failed.
