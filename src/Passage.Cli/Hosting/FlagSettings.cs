@@ -47,10 +47,16 @@ internal sealed class FlagSettings(ParseResult parse)
     /// <summary>
     /// Repeated <c>NAME{separator}VALUE</c> flags into a map under <paramref name="key"/>. Values are never echoed in errors;
     /// with <paramref name="secretValues"/> (passwords) neither is a flag without the separator, which may be all value.
+    /// A name given twice (in any case: settings' keys ignore it, as a file's do) is an error naming the flag and the name.
     /// </summary>
+    /// <remarks>
+    /// The configuration takes its keys one each: a second <c>--route a.example=...</c> threw out of the settings' reading, and
+    /// the command ended in a stack trace instead of an error.
+    /// </remarks>
     public void Pairs(Option<string[]> option, string key, char separator, string shape, bool secretValues = false)
     {
         var number = 0;
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var pair in parse.GetValue(option) ?? [])
         {
             number++;
@@ -62,7 +68,13 @@ internal sealed class FlagSettings(ParseResult parse)
                     : $"{option.Name} '{pair.Split(separator)[0]}': expected {shape}");
                 continue;
             }
-            _values.Add(option, key, pair[(at + 1)..].Trim(), $"{key}:{pair[..at].Trim()}");
+            var name = pair[..at].Trim();
+            if (!names.Add(name))
+            {
+                Errors.Add($"{option.Name} '{name}': given twice (names are told apart ignoring case); give each once");
+                continue;
+            }
+            _values.Add(option, key, pair[(at + 1)..].Trim(), $"{key}:{name}");
         }
     }
 }
