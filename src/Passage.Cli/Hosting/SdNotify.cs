@@ -11,8 +11,9 @@ namespace Passage.Cli.Hosting;
 /// </summary>
 internal sealed class SdNotify : IDisposable
 {
-    private readonly Socket _socket;
-    private readonly UnixDomainSocketEndPoint _endpoint;
+    private readonly Socket? _socket;
+    private readonly UnixDomainSocketEndPoint? _endpoint;
+    private readonly string? _problem;
 
     private SdNotify(Socket socket, UnixDomainSocketEndPoint endpoint)
     {
@@ -20,15 +21,31 @@ internal sealed class SdNotify : IDisposable
         _endpoint = endpoint;
     }
 
+    // A notifier that sends nothing: every send returns problem.
+    private SdNotify(string problem) => _problem = problem;
+
     /// <summary>A notifier for <c>NOTIFY_SOCKET</c>, or null when it is not set (not run by a service manager).</summary>
     public static SdNotify? FromEnvironment() =>
         Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 } name ? Create(name) : null;
 
-    /// <summary>A notifier for the socket <paramref name="name"/>: a path, or <c>@name</c> for an abstract socket.</summary>
+    /// <summary>
+    /// A notifier for the socket <paramref name="name"/>: a path, or <c>@name</c> for an abstract socket. A name no Unix
+    /// socket address can hold (longer than its 108 bytes) gives a notifier whose every send returns that error: it threw
+    /// here, before the start, and the service ended in a stack trace, where sd_notify(3) returns an error and the
+    /// service goes on.
+    /// </summary>
     public static SdNotify Create(string name)
     {
-        // Linux abstract socket names start with a NUL byte; systemd writes it as '@'.
-        var endpoint = new UnixDomainSocketEndPoint(name.StartsWith('@') ? "\0" + name[1..] : name);
+        UnixDomainSocketEndPoint endpoint;
+        try
+        {
+            // Linux abstract socket names start with a NUL byte; systemd writes it as '@'.
+            endpoint = new UnixDomainSocketEndPoint(name.StartsWith('@') ? "\0" + name[1..] : name);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return new SdNotify($"NOTIFY_SOCKET '{name}' is longer than a Unix socket's address may be");
+        }
         return new SdNotify(new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified), endpoint);
     }
 
@@ -53,6 +70,10 @@ internal sealed class SdNotify : IDisposable
     /// <summary>Sends <paramref name="state"/> (newline-separated assignments). Null on success, else the error.</summary>
     public string? Send(string state)
     {
+        if (_socket is null || _endpoint is null)
+        {
+            return _problem;
+        }
         try
         {
             _socket.SendTo(Encoding.UTF8.GetBytes(state), SocketFlags.None, _endpoint);
@@ -67,5 +88,5 @@ internal sealed class SdNotify : IDisposable
     /// <summary>A STATUS= value on one line.</summary>
     public static string Status(string text) => "STATUS=" + text.ReplaceLineEndings(" ");
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose() => _socket?.Dispose();
 }
