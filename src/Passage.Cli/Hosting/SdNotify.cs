@@ -51,7 +51,9 @@ internal sealed class SdNotify : IDisposable
 
     /// <summary>
     /// How often to send <c>WATCHDOG=1</c>: <c>WATCHDOG_USEC</c> × <paramref name="factor"/>, or null when no
-    /// watchdog is asked for (or it is meant for another process, <c>WATCHDOG_PID</c>).
+    /// watchdog is asked for (or it is meant for another process, <c>WATCHDOG_PID</c>). Within what a timer can wait, 1 ms
+    /// to <see cref="Passage.Configuration.Duration.Max"/>: a share under a millisecond, or one past the timer's longest
+    /// (about 49.7 days), made the timer throw, so that the watchdog was never fed.
     /// </summary>
     public static TimeSpan? WatchdogInterval(double factor)
     {
@@ -64,7 +66,7 @@ internal sealed class SdNotify : IDisposable
         {
             return null;
         }
-        return TimeSpan.FromMicroseconds(microseconds * factor);
+        return TimeSpan.FromMicroseconds(Math.Clamp(microseconds * factor, 1000, Passage.Configuration.Duration.Max.TotalMicroseconds));
     }
 
     /// <summary>Sends <paramref name="state"/> (newline-separated assignments). Null on success, else the error.</summary>

@@ -1,5 +1,8 @@
+using System.Net.Sockets;
+using System.Text;
 using Passage.Cli.Hosting;
 using Passage.Tests.Infrastructure;
+using Passage.Tests.Tunnel;
 
 namespace Passage.Tests.Cli;
 
@@ -33,5 +36,55 @@ public sealed class NotifySocketTests
         await relay.WaitForExitAsync(Timeouts.Default);
         Assert.True(relay.ExitCode == 0, relay.Output);
         Assert.DoesNotContain("Unhandled exception", relay.StandardError);
+    }
+
+    /// <summary>
+    /// A watchdog timeout whose share (WATCHDOG_USEC × system.watchdogFactor) is under the millisecond a timer can wait, or
+    /// past the longest one it can (about 49.7 days): the watchdog is fed all the same, and the end stops cleanly. The
+    /// timer threw, so no WATCHDOG=1 was ever sent (the service manager would kill the end), and the exception came out of
+    /// the stop as a stack trace.
+    /// </summary>
+    [Theory]
+    [InlineData("1")]
+    [InlineData("10000000000000")]
+    public async Task A_tunnel_end_feeds_a_watchdog_whose_interval_is_past_a_timer_s_bounds(string watchdogMicroseconds)
+    {
+        await using var pair = await TunnelPair.StartAsync();
+        var path = Path.Combine(pair.Directory, "watchdog-notify.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        var port = TunnelPair.FreePort();
+        await using var server = pair.StartEnd("watchdog-server.json",
+            pair.ServerConfig("").Replace($"127.0.0.1:{pair.TunnelPort}", $"127.0.0.1:{port}", StringComparison.Ordinal),
+            new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = path, ["WATCHDOG_USEC"] = watchdogMicroseconds, ["WATCHDOG_PID"] = null });
+
+        // Read as the service manager reads, to the end: a sender whose datagrams nobody reads waits once the queue is full.
+        var fed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+        var reading = Task.Run(async () =>
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                while (true)
+                {
+                    if (Encoding.UTF8.GetString(buffer, 0, await listener.ReceiveAsync(buffer, SocketFlags.None, stop.Token)) == "WATCHDOG=1")
+                    {
+                        fed.TrySetResult();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await fed.Task.WaitAsync(Timeouts.Default);
+
+        server.Signal();
+        await server.WaitForExitAsync(Timeouts.Default);
+        await stop.CancelAsync();
+        await reading;
+        Assert.True(server.ExitCode == 0, server.Output);
+        Assert.DoesNotContain("Unhandled exception", server.StandardError);
     }
 }
