@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Security.Cryptography;
 using Passage.Cli.Hosting;
+using Passage.Configuration;
 using Passage.Identity;
 
 namespace Passage.Cli.Commands;
@@ -45,7 +46,14 @@ internal static class KeygenCommand
                 stderr.WriteLine("passage keygen: the file name (--out) is empty");
                 return 1;
             }
-            // A directory is refused by the write, in words that do not offer --force.
+            // A directory is refused by the write, in words that do not offer --force. Anything else that is no regular file
+            // (through links, as the write follows them) is refused here, with or without --force: the write renames the key
+            // over what is there, and `--out /dev/stdout --force` run as root put a key file where the terminal's device was.
+            if (InputFile.Stat(path) is { Kind: not (FileKind.Regular or FileKind.Missing or FileKind.Unknown or FileKind.Directory) } status)
+            {
+                stderr.WriteLine($"passage keygen: {InputFile.Refusal(path, status)}; a key is written to a regular file, and --force replaces only one. It was left untouched.");
+                return 1;
+            }
             if (!overwrite && File.Exists(path))
             {
                 stderr.WriteLine($"passage keygen: '{path}' already exists; it was left untouched. Use --force to replace it with a new identity.");
