@@ -89,7 +89,8 @@ public sealed class SettingsReader
         {
             return endpoint;
         }
-        AddError(key, $"'{text}': {error}");
+        // Named where it was set, as every other value's error is: the flag (--admin), the variable, the file.
+        AddErrorWhereSet(key, $"'{text}': {error}");
         return null;
     }
 
