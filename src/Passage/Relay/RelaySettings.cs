@@ -59,6 +59,7 @@ public static class RelaySettings
             CheckNames(reader);
         }
         var admin = reader.GetListenEndpoint("relay:admin");
+        CheckListenersApart(reader, passthrough, connect, admin);
         return new RelayOptions
         {
             Passthrough = passthrough,
@@ -273,6 +274,31 @@ public static class RelaySettings
         return IPAddress.TryParse(host, out IPAddress? hostAddress) && (bracketed == (hostAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6))
             ? new IPEndPoint(hostAddress, port)
             : null;
+    }
+
+    /// <summary>
+    /// Refuses an address and port (not port 0, which the system picks anew for each) given to two front doors: the relay's
+    /// listeners are bound so as to share one (.NET's ReuseAddress sets SO_REUSEPORT on Linux), so both bound, and the system
+    /// split the connections between them: a pass-through and a CONNECT listener (or a TLS and a plain one) on one port each
+    /// got some of the other's clients. The admin listener's bind failed at start; said now, by <c>config check</c> too.
+    /// </summary>
+    private static void CheckListenersApart(SettingsReader reader, PassthroughOptions? passthrough, ConnectOptions? connect, IPEndPoint? admin)
+    {
+        var listeners = new List<(string Key, IPEndPoint Endpoint)>();
+        void Add(string key, IEnumerable<IPEndPoint>? endpoints) => listeners.AddRange((endpoints ?? []).Select(e => (key, e)));
+        Add("relay:passthrough", passthrough?.Endpoints);
+        Add("relay:connect", connect?.Endpoints);
+        Add("relay:connectPlain", connect?.PlainEndpoints);
+        Add("relay:admin", admin is null ? null : [admin]);
+        for (var i = 0; i < listeners.Count; i++)
+        {
+            var (key, endpoint) = listeners[i];
+            if (endpoint.Port != 0 && listeners.Take(i).FirstOrDefault(l => l.Key != key && l.Endpoint.Equals(endpoint)) is { Key: { } first })
+            {
+                reader.AddErrorWhereSet(key,
+                    $"{endpoint} is {SettingsReader.Display(first)}'s too: listeners on one address and port share its connections, so each would get some of the other's clients");
+            }
+        }
     }
 
     /// <summary>
