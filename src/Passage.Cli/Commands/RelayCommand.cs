@@ -10,7 +10,7 @@ using Passage.Telemetry;
 namespace Passage.Cli.Commands;
 
 /// <summary><c>passage relay</c>: run a relay. With no arguments, a CONNECT relay on 127.0.0.1:8443.</summary>
-internal static class RelayCommand
+internal static partial class RelayCommand
 {
     private static readonly Option<string?> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed); flags override it", HelpName = "FILE" };
     private static readonly Option<string[]> Connect = new("--connect") { Description = "Serve CONNECT over TLS on ENDPOINT (HTTP/1.1 CONNECT, HTTP/2 CONNECT and extended CONNECT; repeatable). Default 127.0.0.1:8443 when no front door is given", HelpName = "ENDPOINT" };
@@ -157,7 +157,7 @@ internal static class RelayCommand
                 // is also what `passage id` of the key prints).
                 StandardOutput.TryWriteLine(Console.Out, ConnectBanner(connect));
             }
-            notify?.Send("READY=1");
+            Notify(notify, logger, "READY=1");
             try
             {
                 await Task.Delay(Timeout.Infinite, signals.StopRequested).ConfigureAwait(false);
@@ -166,11 +166,27 @@ internal static class RelayCommand
             {
                 // SIGTERM, SIGHUP or Ctrl-C: drain.
             }
-            notify?.Send("STOPPING=1");
+            Notify(notify, logger, "STOPPING=1");
             await host.StopAsync(signals.HurryRequested).ConfigureAwait(false);
         }
         return 0;
     }
+
+    /// <summary>
+    /// Sends <paramref name="state"/> to the service manager, if any; one it cannot be sent to (NOTIFY_SOCKET naming no socket,
+    /// or one nobody listens at) is logged, as the tunnel logs it: the relay went on without a word, and a unit of
+    /// Type=notify was killed at its start timeout with nothing in the log to say why.
+    /// </summary>
+    private static void Notify(SdNotify? notify, ILogger logger, string state)
+    {
+        if (notify?.Send(state) is { } error)
+        {
+            NotifyFailed(logger, error);
+        }
+    }
+
+    [LoggerMessage(LogEvents.RelayNotifyFailed, Microsoft.Extensions.Logging.LogLevel.Warning, "could not notify the service manager at NOTIFY_SOCKET: {Error}", EventName = "RelayNotifyFailed")]
+    private static partial void NotifyFailed(ILogger logger, string error);
 
     /// <summary>What a user needs to use a CONNECT relay: its ID, its pin, and a command that works as printed.</summary>
     internal static string ConnectBanner(ConnectRelay relay)

@@ -35,6 +35,7 @@ internal static class LogEvents
     public const int CertificateNotWritten = 125;
     public const int MetricNameTaken = 126;
     public const int AdminBeyondLoopback = 127;
+    public const int RelayNotifyFailed = 128;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;

@@ -39,6 +39,27 @@ public sealed class NotifySocketTests
     }
 
     /// <summary>
+    /// A NOTIFY_SOCKET the relay cannot send to (here a regular file) is a warning in its log, as in the tunnel's, and the
+    /// relay runs on: it said nothing, and a unit of Type=notify was killed at its start timeout without a word why.
+    /// </summary>
+    [Fact]
+    public async Task A_relay_that_cannot_notify_says_so_and_runs_on()
+    {
+        using var directory = new TemporaryDirectory();
+        var notASocket = directory.Write("notify", "");
+        await using var relay = PassageProcess.Start(
+            ["relay", "--connect", "127.0.0.1:0", "--key", directory.File("relay.pem")],
+            new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = notASocket });
+
+        var warning = await relay.WaitForLineAsync(line => line.Contains("[128]", StringComparison.Ordinal));
+        Assert.Contains("warn:", warning);
+        Assert.Contains("could not notify the service manager at NOTIFY_SOCKET", warning);
+        relay.Signal();
+        await relay.WaitForExitAsync(Timeouts.Default);
+        Assert.True(relay.ExitCode == 0, relay.Output);
+    }
+
+    /// <summary>
     /// A watchdog timeout whose share (WATCHDOG_USEC × system.watchdogFactor) is under the millisecond a timer can wait, or
     /// past the longest one it can (about 49.7 days): the watchdog is fed all the same, and the end stops cleanly. The
     /// timer threw, so no WATCHDOG=1 was ever sent (the service manager would kill the end), and the exception came out of
