@@ -39,12 +39,18 @@ public sealed record SettingsLayer(string Source, IConfiguration Configuration)
         }
         var variable = SettingsReader.VariableOf(key);
         // A list's entry is named by its position; indexed variables may skip an index, so the position finds the variable.
-        return entry > 0 && Configuration[key] is null
+        if (entry > 0 && Configuration[key] is null
             && int.TryParse(displayKey.AsSpan(entry + 1).TrimEnd(']'), out var position)
-            && SettingsReader.ListEntries(Configuration.GetSection(key)) is { } entries && position < entries.Length
-            ? AsSet($"{variable}__{entries[position].Key}", entries[position].Value)
-            : AsSet(variable, Configuration[key]);
+            && SettingsReader.ListEntries(Configuration.GetSection(key)) is { } entries && position < entries.Length)
+        {
+            return AsSet($"{variable}__{entries[position].Key}", entries[position].Value);
+        }
+        // Not set itself, but by variables below it (PASSAGE__RELAY__ALLOW__01: an object where a list goes): those are named,
+        // not the key's own variable, which is set nowhere.
+        return !IsSet(variable) && VariablesSetting(key) is { Count: > 0 } below ? string.Join(", ", below) : AsSet(variable, Configuration[key]);
     }
+
+    private bool IsSet(string variable) => VariableNames.Any(name => name.Equals(variable, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The environment whose variables <see cref="SourceOf"/> names: null for the process's own, which the layer is read from.
