@@ -63,7 +63,13 @@ internal static class CliSettings
             {
                 errors.Add($"{configFile}: {e.Message}");
             }
-            catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException or IOException)
+            catch (IOException e)
+            {
+                // Opening or reading failed (a loop of links, a name too long, an I/O error): nothing was read, so it was not
+                // "not valid JSON", which sent the operator to look for a syntax error in a file that may be fine.
+                errors.Add($"{configFile}: cannot be read: {e.Message}");
+            }
+            catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
             {
                 errors.Add($"{configFile}: not valid JSON{Where(e)}");
             }
