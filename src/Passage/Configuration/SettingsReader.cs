@@ -94,6 +94,29 @@ public sealed class SettingsReader
         return null;
     }
 
+    /// <summary>
+    /// Refuses an address and port (not port 0, which the system picks anew for each) that two of <paramref name="listeners"/>
+    /// (a setting's key and the endpoints it listens on) are given, naming the later setting where it was set and the
+    /// earlier: listeners on one address and port share its connections, or the second fails to bind at start, where
+    /// <c>config check</c> had passed the settings.
+    /// </summary>
+    public void CheckListenersApart(params (string Key, IReadOnlyList<System.Net.IPEndPoint> Endpoints)[] listeners)
+    {
+        var seen = new List<(string Key, System.Net.IPEndPoint Endpoint)>();
+        foreach (var (key, endpoints) in listeners)
+        {
+            foreach (var endpoint in endpoints)
+            {
+                if (endpoint.Port != 0 && seen.FirstOrDefault(l => l.Key != key && l.Endpoint.Equals(endpoint)) is { Key: { } first })
+                {
+                    AddErrorWhereSet(key,
+                        $"{endpoint} is {Display(first)}'s too: one address and port serves one listener (two would share its connections, or the second could not listen)");
+                }
+            }
+            seen.AddRange(endpoints.Select(e => (key, e)));
+        }
+    }
+
     /// <summary>A boolean (<c>true</c>/<c>false</c>); <paramref name="fallback"/> when unset.</summary>
     public bool GetBool(string key, bool fallback) => Get(key, fallback, "true or false", static (string s, out bool v) => bool.TryParse(s, out v));
 

@@ -277,29 +277,17 @@ public static class RelaySettings
     }
 
     /// <summary>
-    /// Refuses an address and port (not port 0, which the system picks anew for each) given to two front doors: the relay's
-    /// listeners are bound so as to share one (.NET's ReuseAddress sets SO_REUSEPORT on Linux), so both bound, and the system
-    /// split the connections between them: a pass-through and a CONNECT listener (or a TLS and a plain one) on one port each
-    /// got some of the other's clients. The admin listener's bind failed at start; said now, by <c>config check</c> too.
+    /// The front doors' listeners, for <see cref="SettingsReader.CheckListenersApart"/>: the relay's are bound so as to share
+    /// an address and port (.NET's ReuseAddress sets SO_REUSEPORT on Linux), so two front doors on one both bound, and the
+    /// system split the connections between them: a pass-through and a CONNECT listener (or a TLS and a plain one) on one
+    /// port each got some of the other's clients. The admin listener's bind failed at start.
     /// </summary>
-    private static void CheckListenersApart(SettingsReader reader, PassthroughOptions? passthrough, ConnectOptions? connect, IPEndPoint? admin)
-    {
-        var listeners = new List<(string Key, IPEndPoint Endpoint)>();
-        void Add(string key, IEnumerable<IPEndPoint>? endpoints) => listeners.AddRange((endpoints ?? []).Select(e => (key, e)));
-        Add("relay:passthrough", passthrough?.Endpoints);
-        Add("relay:connect", connect?.Endpoints);
-        Add("relay:connectPlain", connect?.PlainEndpoints);
-        Add("relay:admin", admin is null ? null : [admin]);
-        for (var i = 0; i < listeners.Count; i++)
-        {
-            var (key, endpoint) = listeners[i];
-            if (endpoint.Port != 0 && listeners.Take(i).FirstOrDefault(l => l.Key != key && l.Endpoint.Equals(endpoint)) is { Key: { } first })
-            {
-                reader.AddErrorWhereSet(key,
-                    $"{endpoint} is {SettingsReader.Display(first)}'s too: listeners on one address and port share its connections, so each would get some of the other's clients");
-            }
-        }
-    }
+    private static void CheckListenersApart(SettingsReader reader, PassthroughOptions? passthrough, ConnectOptions? connect, IPEndPoint? admin) =>
+        reader.CheckListenersApart(
+            ("relay:passthrough", passthrough?.Endpoints ?? []),
+            ("relay:connect", connect?.Endpoints ?? []),
+            ("relay:connectPlain", connect?.PlainEndpoints ?? []),
+            ("relay:admin", admin is null ? [] : [admin]));
 
     /// <summary>
     /// Reads a list of listen endpoints, reporting each bad one; with the layer they came from (null when unset), for

@@ -155,6 +155,11 @@ public static partial class TunnelSettings
             BackendTimeout = reader.GetDuration("system:backendTimeout", defaults.BackendTimeout, allowZero: true, bareMilliseconds: true),
             IdleTimeout = reader.GetDuration("system:idleTimeout", defaults.IdleTimeout, allowInfinite: true, bareMilliseconds: true),
         };
+        // The admin listener on this end's own (the server's tunnel, the client's HTTP): config check passed it, and the start
+        // failed, the address in use.
+        reader.CheckListenersApart(
+            options.Mode == TunnelMode.Server ? ("general:bindAddress", [options.BindAddress]) : ("general:httpBindAddress", [options.HttpBindAddress]),
+            ("general:adminBindAddress", options.AdminBindAddress is { } admin ? [admin] : []));
         return options;
     }
 
