@@ -81,6 +81,7 @@ public static class RelaySettings
         }
 
         var map = new Dictionary<string, IPAddress[]>(StringComparer.OrdinalIgnoreCase);
+        var mapKeys = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, name, value, layer) in reader.GetMap("relay:map"))
         {
             var host = name.TrimEnd('.').ToLowerInvariant();
@@ -89,6 +90,13 @@ public static class RelaySettings
                 reader.AddError(key, $"'{name}' is not a host name", layer);
                 continue;
             }
+            if (mapKeys.TryGetValue(host, out var first))
+            {
+                // Names are read ignoring case and a trailing dot: one of the two was dropped without a word.
+                reader.AddError(key, $"the same name as {SettingsReader.Display(first)} (read ignoring case and a trailing dot); give it once", layer);
+                continue;
+            }
+            mapKeys[host] = key;
             var addresses = new List<IPAddress>();
             var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var part in parts)

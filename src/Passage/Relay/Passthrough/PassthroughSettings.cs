@@ -15,10 +15,18 @@ public static class PassthroughSettings
         var (endpoints, _) = RelaySettings.ReadEndpoints(reader, "relay:passthrough");
 
         var routes = new List<SniRoute>();
+        // Patterns are read ignoring case and a trailing dot: two that read as one ("a.example" and "A.example.") were both
+        // taken, one of them dropped without a word, and the effective settings printed the key twice, which does not read back.
+        var patterns = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, pattern, upstream, layer) in reader.GetMap("relay:routes"))
         {
             if (SniRoute.TryParse(pattern, upstream, out var route, out var error))
             {
+                if (!patterns.TryAdd(route.Pattern, key))
+                {
+                    reader.AddError(key, $"the same pattern as {SettingsReader.Display(patterns[route.Pattern])} (read ignoring case and a trailing dot); give it once", layer);
+                    continue;
+                }
                 routes.Add(route);
             }
             else
