@@ -88,6 +88,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     /// <summary>Client connections open now.</summary>
     public int OpenConnections => Volatile.Read(ref _open);
 
+    // Linux's <sys/socket.h>.
+    private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
+
     /// <summary>
     /// Binds every endpoint and starts accepting. Throws <see cref="IOException"/> naming this front door and the endpoint
     /// if one cannot be bound (the <see cref="SocketException"/> inside it).
@@ -106,8 +110,14 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 {
                     listener.DualMode = true;
                 }
-                // Restarting while old connections sit in TIME_WAIT must not fail the bind.
-                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // Restarting while old connections sit in TIME_WAIT must not fail the bind: SO_REUSEADDR, set as it is.
+                // Not through .NET's ReuseAddress, which on Linux sets SO_REUSEPORT too: a second relay (or a second
+                // front door) on the same address and port then bound as well, and the kernel split the connections
+                // between them.
+                if (OperatingSystem.IsLinux())
+                {
+                    listener.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+                }
                 try
                 {
                     listener.Bind(endpoint);

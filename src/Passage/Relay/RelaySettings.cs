@@ -285,10 +285,9 @@ public static class RelaySettings
     }
 
     /// <summary>
-    /// The front doors' listeners, for <see cref="SettingsReader.CheckListenersApart"/>: the relay's are bound so as to share
-    /// an address and port (.NET's ReuseAddress sets SO_REUSEPORT on Linux), so two front doors on one both bound, and the
-    /// system split the connections between them: a pass-through and a CONNECT listener (or a TLS and a plain one) on one
-    /// port each got some of the other's clients. The admin listener's bind failed at start.
+    /// The front doors' listeners, for <see cref="SettingsReader.CheckListenersApart"/>: two on one address and port (a
+    /// pass-through and a CONNECT listener, or a TLS and a plain one) cannot both be bound, and the admin listener not beside
+    /// one: said by <c>config check</c> rather than by a failed start.
     /// </summary>
     private static void CheckListenersApart(SettingsReader reader, PassthroughOptions? passthrough, ConnectOptions? connect, IPEndPoint? admin) =>
         reader.CheckListenersApart(
