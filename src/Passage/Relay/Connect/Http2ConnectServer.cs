@@ -73,6 +73,12 @@ internal sealed class Http2ConnectServer : IAsyncDisposable
             // past them: at least its defaults (32 KiB, 100 fields), and twice the relay's when that is more.
             kestrel.Limits.MaxRequestHeadersTotalSize = Math.Max(kestrel.Limits.MaxRequestHeadersTotalSize, 2 * options.MaxRequestHeadBytes);
             kestrel.Limits.Http2.MaxRequestHeaderFieldSize = kestrel.Limits.MaxRequestHeadersTotalSize;
+            // Kestrel will not start with a request buffer (1 MiB by default) smaller than those bounds: a head limit over
+            // 512 KiB (the settings take up to 1 MiB) ended the start in its InvalidOperationException.
+            if (kestrel.Limits.MaxRequestBufferSize is { } buffer && buffer < kestrel.Limits.MaxRequestHeadersTotalSize)
+            {
+                kestrel.Limits.MaxRequestBufferSize = kestrel.Limits.MaxRequestHeadersTotalSize;
+            }
             kestrel.Limits.MaxRequestHeaderCount = Math.Max(kestrel.Limits.MaxRequestHeaderCount, 2 * Http1ParseLimits.DefaultMaxHeaderCount);
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
             // The defaults (768 KiB per stream, 1 MiB per connection) cap one tunnel's throughput.

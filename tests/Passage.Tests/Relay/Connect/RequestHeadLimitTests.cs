@@ -97,6 +97,28 @@ public sealed class RequestHeadLimitTests
         Assert.Equal(past, relay.Counter("passage.relay.connections.refused/http_request_head_too_large"));
     }
 
+    /// <summary>
+    /// The largest head limit the settings take (1 MiB) starts the relay and serves both doors: Kestrel refuses to start
+    /// with header bounds (twice the relay's) above its request buffer (1 MiB by default), so a limit over 512 KiB ended
+    /// the start in a stack trace though <c>config check</c> took it.
+    /// </summary>
+    [Fact]
+    public async Task The_largest_head_limit_starts_the_relay_and_both_doors_serve_under_it()
+    {
+        await using var echo = new EchoServer();
+        await using var relay = await ConnectHarness.StartAsync(o => o with { MaxRequestHeadBytes = 1024 * 1024 });
+        var padding = new string('p', 8000);
+
+        var (http1, _, socket) = await relay.SendHeadAsync($"CONNECT 127.0.0.1:{echo.Port} HTTP/1.1\r\nHost: 127.0.0.1:{echo.Port}\r\nx-padding: {padding}\r\n\r\n");
+        using var _ = socket;
+        var http2 = await ConnectRelayHttp2RequestTests.AnswerAsync(relay, RawHttp2.Frame(RawHttp2.Headers, RawHttp2.EndHeaders, 1, RawHttp2.HeaderBlock(
+            (":method", "CONNECT"), (":protocol", "connect-tcp"), (":scheme", "https"), (":authority", "relay.test"),
+            (":path", MasqueTcpPath.PathFor("127.0.0.1", echo.Port)), ("x-padding", padding))));
+
+        Assert.Equal(200, http1);
+        Assert.Equal(200, http2.Status);
+    }
+
     /// <summary>"é" in UTF-8, two bytes.</summary>
     private const string Utf8 = "\u00c3\u00a9";
 
