@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 128, 209, 304, 415, 417, 510.
+/// tunnel, 5xx the client. Next free: 129, 209, 304, 415, 417, 510.
 /// </summary>
 internal static class LogEvents
 {
