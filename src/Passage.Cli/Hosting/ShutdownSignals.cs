@@ -37,13 +37,13 @@ internal sealed class ShutdownSignals : IDisposable
     {
         // We stop on our own terms: keep the runtime from terminating the process.
         context.Cancel = true;
-        if (Interlocked.Increment(ref _count) == 1)
+        try
         {
-            _stop.Cancel();
+            (Interlocked.Increment(ref _count) == 1 ? _stop : _hurry).Cancel();
         }
-        else
+        catch (ObjectDisposedException)
         {
-            _hurry.Cancel();
+            // A signal handled while the process ends: disposing the registrations does not wait for a handler under way.
         }
     }
 
