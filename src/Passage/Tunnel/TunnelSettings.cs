@@ -50,7 +50,7 @@ public static partial class TunnelSettings
         {
             if (!NodeId.TryParse(peerText.Trim(), out peer))
             {
-                reader.AddError("general:peer", $"'{peerText}' is not a node ID: expected {NodeId.TextLength} characters of base32 (a-z, 2-7); `passage id FILE` prints one");
+                reader.AddErrorWhereSet("general:peer", $"'{peerText}' is not a node ID: expected {NodeId.TextLength} characters of base32 (a-z, 2-7); `passage id FILE` prints one");
             }
         }
         var peerHostname = reader.GetString("general:peerHostname") is { Length: > 0 } h ? h.Trim().TrimEnd('.').ToLowerInvariant() : null;
@@ -112,14 +112,14 @@ public static partial class TunnelSettings
             }
             else
             {
-                reader.AddError("transport:protocol", "h3 needs QUIC, and this system has none (the runtime reports QuicConnection.IsSupported = false: no libmsquic); use h2 or auto");
+                reader.AddErrorWhereSet("transport:protocol", "h3 needs QUIC, and this system has none (the runtime reports QuicConnection.IsSupported = false: no libmsquic); use h2 or auto");
             }
         }
 
         var congestion = reader.GetString("transport:congestionAlgorithm") is { Length: > 0 } c ? c.Trim() : null;
         if (congestion is not null && TcpTuning.CheckCongestionAlgorithm(congestion) is { } congestionError)
         {
-            reader.AddError("transport:congestionAlgorithm", congestionError);
+            reader.AddErrorWhereSet("transport:congestionAlgorithm", congestionError);
         }
 
         var options = new TunnelOptions
@@ -198,7 +198,7 @@ public static partial class TunnelSettings
         {
             return target;
         }
-        reader.AddError(key, $"'{text}': {error}");
+        reader.AddErrorWhereSet(key, $"'{text}': {error}");
         return fallback;
     }
 
@@ -215,7 +215,7 @@ public static partial class TunnelSettings
         {
             return value;
         }
-        reader.AddError(key, $"'{text}' is not a number between 0 and 1 (exclusive), e.g. 0.5");
+        reader.AddErrorWhereSet(key, $"'{text}' is not a number between 0 and 1 (exclusive), e.g. 0.5");
         return fallback;
     }
 }

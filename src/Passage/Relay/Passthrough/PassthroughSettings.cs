@@ -44,7 +44,7 @@ public static class PassthroughSettings
             }
             else
             {
-                reader.AddError("relay:upstream", $"'{upstreamText}': {error}");
+                reader.AddErrorWhereSet("relay:upstream", $"'{upstreamText}': {error}");
             }
         }
 
