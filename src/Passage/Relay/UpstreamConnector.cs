@@ -49,9 +49,12 @@ internal sealed partial class UpstreamConnector(
         }
         catch (OperationCanceledException)
         {
-            return cancellationToken.IsCancellationRequested
-                ? new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
-                : new(null, RefusalReason.DnsTimeout, "lookup timed out");
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail);
+            }
+            Warn(target, RefusalReason.DnsTimeout, SocketError.TimedOut);
+            return new(null, RefusalReason.DnsTimeout, "lookup timed out");
         }
 
         switch (resolved.Status)
@@ -72,6 +75,7 @@ internal sealed partial class UpstreamConnector(
                 return new(null, RefusalReason.ConnectionLimit, "no descriptor for the name lookup");
             case ResolveStatus.DnsError when resolved.DnsErrorCode == SocketError.TimedOut:
                 // The relay's own resolver heard nothing from any server within timeout × attempts.
+                Warn(target, RefusalReason.DnsTimeout, SocketError.TimedOut);
                 return new(null, RefusalReason.DnsTimeout, "no DNS server answered");
             default:
                 var dnsError = resolved.DnsErrorCode ?? SocketError.HostNotFound;
@@ -87,9 +91,14 @@ internal sealed partial class UpstreamConnector(
         }
         catch (OperationCanceledException)
         {
-            return cancellationToken.IsCancellationRequested
-                ? new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail)
-                : new(null, RefusalReason.UpstreamTimeout, "connect timed out");
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new(null, RefusalReason.ShuttingDown, RefusalReasonHttp.ShuttingDownDetail);
+            }
+            // The deadline, not the dialer, ends a dial that hears nothing: an upstream that fails as much as one that
+            // refuses (a dead host, a firewall dropping SYNs), and the operator's to know of as well.
+            Warn(target, RefusalReason.UpstreamTimeout, SocketError.TimedOut);
+            return new(null, RefusalReason.UpstreamTimeout, "connect timed out");
         }
         if (dialed.Connection is { } connection)
         {
