@@ -17,7 +17,7 @@ public sealed record LocalProxyOptions
     /// <summary>HTTP proxy users (<c>Proxy-Authorization: Basic</c>, RFC 7617); none means no authentication. Default none.</summary>
     public IReadOnlyDictionary<string, string> HttpUsers { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Connections open at once on each front door's listener (SOCKS5 and the HTTP proxy each have as many). Default 4096.</summary>
+    /// <summary>Connections open at once on each front door, shared by its endpoints (SOCKS5 and the HTTP proxy each have as many). Default 4096.</summary>
     public int MaxConnections { get; init; } = 4096;
 
     /// <summary>Time for a SOCKS handshake or an HTTP request head (the application's part, not the relay's answer). Default 10 s.</summary>
