@@ -42,6 +42,12 @@ internal static partial class SecretFile
             var directory = overwrite ? fullPath : File.ResolveLinkTarget(fullPath, returnFinalTarget: true)?.FullName ?? fullPath;
             throw new IOException($"'{path}' is a directory{LeadsTo(path, directory)}; a key is written to a file: name one in it ('{Path.Combine(path, "relay.pem")}', say).");
         }
+        // A FIFO, a device or a socket is not replaced by a key file (the rename would put it where /dev/null was), with or
+        // without overwrite: through a link too, as the link was followed above.
+        if (InputFile.Refusal(fullPath, InputFile.Stat(fullPath)) is { } notAFile)
+        {
+            throw new IOException($"{notAFile}; a key is written to a regular file, and it was left untouched.");
+        }
         CreateDirectory(Path.GetDirectoryName(fullPath));
         if (!overwrite && File.Exists(fullPath))
         {

@@ -112,6 +112,26 @@ public sealed class NodeIdentityFileTests : IDisposable
         Assert.Equal(["node.pem"], Directory.GetFiles(_directory.Path).Select(file => Path.GetFileName(file)!).ToArray());
     }
 
+    /// <summary>
+    /// Saving over a FIFO (or a device, a socket), directly or through a link, is refused and leaves it as it was: the
+    /// rename that replaces a key would otherwise put a key file where it was (<c>/dev/null</c>, for a save run as root).
+    /// </summary>
+    [Fact]
+    public void OverwriteRefusesAFifoAndLeavesIt()
+    {
+        var fifo = Configuration.InputFileTests.MakeFifo(_directory.Path, "node.pem");
+        var link = _directory.File("link.pem");
+        File.CreateSymbolicLink(link, fifo);
+        using var identity = NodeIdentity.Create();
+
+        foreach (var path in new[] { fifo, link })
+        {
+            var error = Assert.Throws<IOException>(() => identity.Save(path, overwrite: true));
+            Assert.Contains("it was left untouched", error.Message);
+            Assert.Equal(Passage.Configuration.FileKind.Fifo, Passage.Configuration.InputFile.Stat(fifo).Kind);
+        }
+    }
+
     [Fact]
     public void LoadOrCreateCreatesOnceThenLoads()
     {
