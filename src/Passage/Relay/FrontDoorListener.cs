@@ -48,6 +48,8 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     private long _nextConnectionId;
     private int _limitLogged;
     private Task? _stopping;
+    // Set once every endpoint is bound: a front door that never listened has nothing to drain or to say at stop.
+    private bool _started;
 
     /// <summary>Creates the listener; nothing listens until <see cref="Start"/>.</summary>
     /// <param name="frontDoor">Its name in log lines, and its <c>front_door</c> tag unless <paramref name="metricsFrontDoor"/> is given.</param>
@@ -149,6 +151,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             Log.Listening(_logger, _frontDoor, bound[i]);
             _acceptLoops.Add(AcceptLoopAsync(_listeners[i]));
         }
+        _started = true;
     }
 
     /// <summary>
@@ -173,6 +176,11 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
             listener.Dispose();
         }
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        if (!_started)
+        {
+            // Its bind failed (the start's error says so): "stopping ... 30s to finish" would only muddle that.
+            return;
+        }
         Log.Draining(_logger, _frontDoor, OpenConnections, Configuration.Duration.Format(_limits.DrainTimeout));
 
         Task allClosed;

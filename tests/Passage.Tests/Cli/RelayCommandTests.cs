@@ -968,6 +968,9 @@ public sealed class RelayCommandTests
         Assert.Contains("Cannot start", stderr);
         Assert.Contains($"passthrough cannot listen on 127.0.0.1:{port}: ", stderr);
         Assert.Contains("address already in use", stderr, StringComparison.OrdinalIgnoreCase);
+        // A front door that never listened has nothing to drain: no "stopping ... have 30s to finish" before the error.
+        Assert.DoesNotContain("passthrough stopping", stderr);
+        Assert.DoesNotContain("passthrough stopped", stderr);
     }
 
     [Fact]
