@@ -37,6 +37,7 @@ internal static partial class RelayCommand
     private static readonly Option<bool> AllowPrivate = new("--allow-private") { Description = "Allow loopback, private, link-local and CGNAT destinations (metadata, multicast and reserved ranges still need --allow-network)" };
     private static readonly Option<string[]> AllowNetwork = new("--allow-network") { Description = "Allow destinations in CIDR whatever their kind (repeatable)", HelpName = "CIDR" };
     private static readonly Option<string?> MaxConnections = new("--max-connections") { Description = $"Client connections open at once; one more is refused at once. Default {RelayLimits.DefaultMaxConnections}", HelpName = "N" };
+    private static readonly Option<string?> MaxConnectionsPerClient = new("--max-connections-per-client") { Description = $"Client connections open at once from one client (an IPv4 address, an IPv6 /64); one more is refused at once. Default {RelayLimits.DefaultMaxConnectionsPerClient}", HelpName = "N" };
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to resolve and connect to an upstream. Default 10s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a relayed connection after this long with no byte either way ('infinite' to never). Default 5m", HelpName = "DURATION" };
     private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has for its TLS handshake (pass-through: its whole ClientHello). Default 5s", HelpName = "DURATION" };
@@ -63,7 +64,7 @@ internal static partial class RelayCommand
             ConfigFile, Connect, ConnectPlain, InsecurePlain, Key, Name, Allow, Deny, RequireTls, TokenFile, ClientId, MinHttpVersion,
             RequestHeadTimeout, MaxRequestHeadBytes, MaxTunnels, MaxTunnelsPerClient, Admin,
             Passthrough, Route, Upstream, Map, DnsServer, AllowPrivate, AllowNetwork,
-            MaxConnections, ConnectTimeout, IdleTimeout, HandshakeTimeout, DrainTimeout, LogLevel, LogFormat,
+            MaxConnections, MaxConnectionsPerClient, ConnectTimeout, IdleTimeout, HandshakeTimeout, DrainTimeout, LogLevel, LogFormat,
         };
         command.SetAction(RunAsync);
         return command;
@@ -101,6 +102,7 @@ internal static partial class RelayCommand
         Switch(AllowPrivate, "relay:allowPrivate");
         List(AllowNetwork, "relay:allowNetworks");
         Scalar(MaxConnections, "relay:maxConnections");
+        Scalar(MaxConnectionsPerClient, "relay:maxConnectionsPerClient");
         Scalar(ConnectTimeout, "relay:connectTimeout");
         Scalar(IdleTimeout, "relay:idleTimeout");
         Scalar(HandshakeTimeout, "relay:handshakeTimeout");

@@ -48,7 +48,11 @@ public sealed partial class LocalProxy : IAsyncDisposable
         {
             CapLowered(logger, openFiles!.Value, options.MaxConnections, listeners, maxConnections);
         }
-        var limits = new RelayLimits { MaxConnections = maxConnections, IdleTimeout = options.IdleTimeout, DrainTimeout = TimeSpan.FromSeconds(5) };
+        // No cap per client of its own: the applications are this host's (one loopback address) or users who log in.
+        var limits = new RelayLimits
+        {
+            MaxConnections = maxConnections, MaxConnectionsPerClient = maxConnections, IdleTimeout = options.IdleTimeout, DrainTimeout = TimeSpan.FromSeconds(5),
+        };
         // Tunnel streams are never plain sockets here, so the copy path is always the one used. Its bytes are counted as
         // they are delivered, as a relay's are.
         var pump = limits.PumpOptions(time, metrics.Bytes);

@@ -23,6 +23,12 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached; new connections wait in the listen backlog for one to close, one refused (reset) every {PauseMs} ms while none does (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
         public static partial void ConnectionLimitReached(ILogger logger, int max, double pauseMs);
 
+        [LoggerMessage(LogEvents.ClientConnectionLimitReached, LogLevel.Warning, "{FrontDoor}: connection refused (reset): client {Client} holds {Max} open connections, its limit (relay.maxConnectionsPerClient); others are still accepted", EventName = "ClientConnectionLimitReached")]
+        public static partial void ClientLimitReached(ILogger logger, string frontDoor, IPAddress client, int max);
+
+        [LoggerMessage(LogEvents.ClientConnectionLimitLinesSkipped, LogLevel.Warning, "{FrontDoor}: {Count} more connections refused for a client at its limit were not logged (at most 10 lines every {WindowSeconds} s; connections.refused counts every one)", EventName = "ClientConnectionLimitLinesSkipped")]
+        public static partial void ClientLimitLinesSkipped(ILogger logger, string frontDoor, int count, int windowSeconds);
+
         [LoggerMessage(LogEvents.RefusedAtLimit, LogLevel.Debug, "Connection {ConnectionId} refused: connection_limit_reached", EventName = "RefusedAtLimit")]
         public static partial void RefusedAtLimit(ILogger logger, long connectionId);
 

@@ -45,6 +45,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     // Set while an accept loop pauses; completed when a connection ends.
     private TaskCompletionSource? _slotFreed;
     private int _open;
+    // Open connections per client (ClientKey), and the client of each open connection by id, for its end.
+    private readonly Dictionary<IPAddress, int> _perClient = new();
+    private readonly Dictionary<long, IPAddress> _clientOf = new();
+    private readonly LogBudget _clientLimitWarnings;
     private long _nextConnectionId;
     private int _limitLogged;
     private Task? _stopping;
@@ -81,6 +85,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         _logger = logger;
         _metrics = metrics;
         _time = time;
+        _clientLimitWarnings = new LogBudget(ClientLimitWarningsPerWindow, TimeSpan.FromSeconds(10), time);
         _allClosed.TrySetResult();
     }
 
@@ -274,13 +279,21 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 await PauseAsync(atLimit: false).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
-            if (!TryTrack())
+            var clientKey = ClientKey.Of((client.RemoteEndPoint as IPEndPoint)?.Address);
+            switch (TryTrack(clientKey, id))
             {
-                Refuse(client, id);
-                await PauseAsync(atLimit: true).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                continue;
+                case Admission.Admitted:
+                    _ = RunConnectionAsync(client, id);
+                    break;
+                case Admission.AtLimit:
+                    Refuse(client, id);
+                    await PauseAsync(atLimit: true).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    break;
+                default:
+                    // One client at its own limit: no pause, which would make everyone else wait for it.
+                    RefuseClient(client, id, clientKey);
+                    break;
             }
-            _ = RunConnectionAsync(client, id);
         }
     }
 
@@ -320,7 +333,7 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         }
         if (!relayed)
         {
-            Untrack();
+            Untrack(id);
         }
     }
 
@@ -331,32 +344,59 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         {
             Log.ConnectionFault(_logger, id, fault);
         }
-        Untrack();
+        Untrack(id);
     }
 
-    private bool TryTrack()
+    private enum Admission
+    {
+        Admitted,
+        AtLimit,
+        ClientAtLimit,
+    }
+
+    /// <summary>Counts connection <paramref name="id"/> of <paramref name="clientKey"/> open, unless a limit is reached.</summary>
+    private Admission TryTrack(IPAddress clientKey, long id)
     {
         lock (_gate)
         {
             if (_open >= _limits.MaxConnections)
             {
-                return false;
+                return Admission.AtLimit;
             }
+            var ofClient = _perClient.GetValueOrDefault(clientKey);
+            if (ofClient >= _limits.MaxConnectionsPerClient)
+            {
+                return Admission.ClientAtLimit;
+            }
+            _perClient[clientKey] = ofClient + 1;
+            _clientOf.Add(id, clientKey);
             if (_open++ == 0)
             {
                 _allClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
         _metrics.Open(1);
-        return true;
+        return Admission.Admitted;
     }
 
-    private void Untrack()
+    private void Untrack(long id)
     {
         _metrics.Open(-1);
         TaskCompletionSource? freed;
         lock (_gate)
         {
+            if (_clientOf.Remove(id, out var clientKey))
+            {
+                var left = _perClient[clientKey] - 1;
+                if (left == 0)
+                {
+                    _perClient.Remove(clientKey);
+                }
+                else
+                {
+                    _perClient[clientKey] = left;
+                }
+            }
             if (--_open == 0)
             {
                 _allClosed.TrySetResult();
@@ -381,6 +421,25 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         }
         Log.RefusedAtLimit(_logger, id);
         // Refused at once: a reset, no read, no answer to wait for.
+        SocketReset.Close(client);
+    }
+
+    /// <summary>Warnings about clients at their own limit written per front door per 10 s at most: a client causes them at will.</summary>
+    internal const int ClientLimitWarningsPerWindow = 10;
+
+    /// <summary>
+    /// Resets <paramref name="client"/> at once, counted as <c>connection_limit_reached</c>: its client
+    /// (<paramref name="clientKey"/>) holds <see cref="RelayLimits.MaxConnectionsPerClient"/> open connections already.
+    /// </summary>
+    private void RefuseClient(Socket client, long id, IPAddress clientKey)
+    {
+        _metrics.Refused(_metricsFrontDoor, RefusalReason.ConnectionLimit);
+        if (_clientLimitWarnings.TryTakeWarning(_logger, this, static (logger, count, budget, self) => Log.ClientLimitLinesSkipped(logger, self._frontDoor, count, (int)budget.Window.TotalSeconds)))
+        {
+            // A client address and no destination: nothing here pairs the two.
+            Log.ClientLimitReached(_logger, _frontDoor, clientKey, _limits.MaxConnectionsPerClient);
+        }
+        Log.RefusedAtLimit(_logger, id);
         SocketReset.Close(client);
     }
 

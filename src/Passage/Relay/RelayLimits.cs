@@ -13,6 +13,16 @@ public sealed record RelayLimits
     /// </summary>
     public int MaxConnections { get; init; } = DefaultMaxConnections;
 
+    /// <summary>Default for <see cref="MaxConnectionsPerClient"/>: 512.</summary>
+    public const int DefaultMaxConnectionsPerClient = 512;
+
+    /// <summary>
+    /// Client connections open at once on each front-door listener from one client (<see cref="ClientKey"/>: an IPv4
+    /// address, an IPv6 /64), so that no one client takes every slot of <see cref="MaxConnections"/>. One more from it is
+    /// refused at once (closed with a reset) and counted, without pausing the listener for others. Default 512.
+    /// </summary>
+    public int MaxConnectionsPerClient { get; init; } = DefaultMaxConnectionsPerClient;
+
     /// <summary>
     /// Time a client has for its TLS handshake: to send its whole ClientHello (pass-through) or to
     /// complete the handshake with the relay (CONNECT). Default 5 s.

@@ -24,7 +24,7 @@ public static class RelaySettings
         "relay:streamWindow", "relay:connectionWindow",
         "relay:allowPrivate", "relay:allowNetworks:*", "relay:dnsCacheTtl", "relay:dnsNegativeTtl", "relay:dnsCacheSize",
         "relay:dnsResolver", "relay:dnsServers:*",
-        "relay:zeroCopy", "relay:maxConnections", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
+        "relay:zeroCopy", "relay:maxConnections", "relay:maxConnectionsPerClient", "relay:connectTimeout", "relay:idleTimeout", "relay:handshakeTimeout", "relay:drainTimeout",
         "log:level", "log:format",
     ];
 
@@ -35,6 +35,7 @@ public static class RelaySettings
         var limits = new RelayLimits
         {
             MaxConnections = reader.GetInt("relay:maxConnections", RelayLimits.DefaultMaxConnections, 1, 1_000_000),
+            MaxConnectionsPerClient = reader.GetInt("relay:maxConnectionsPerClient", RelayLimits.DefaultMaxConnectionsPerClient, 1, 1_000_000),
             ConnectTimeout = reader.GetDuration("relay:connectTimeout", new RelayLimits().ConnectTimeout),
             IdleTimeout = reader.GetDuration("relay:idleTimeout", new RelayLimits().IdleTimeout, allowInfinite: true),
             DrainTimeout = reader.GetDuration("relay:drainTimeout", new RelayLimits().DrainTimeout),
@@ -384,6 +385,7 @@ public static class RelaySettings
         SettingsJson.WriteArray(json, "dnsServers", relay.Destinations.Dns?.GivenServers?.Select(s => s.ToString()) ?? []);
         json.WriteBoolean("zeroCopy", relay.Limits.ZeroCopy);
         json.WriteNumber("maxConnections", relay.Limits.MaxConnections);
+        json.WriteNumber("maxConnectionsPerClient", relay.Limits.MaxConnectionsPerClient);
         json.WriteString("connectTimeout", Duration.Format(relay.Limits.ConnectTimeout));
         json.WriteString("idleTimeout", Duration.Format(relay.Limits.IdleTimeout));
         json.WriteString("handshakeTimeout", Duration.Format(relay.Limits.HandshakeTimeout));

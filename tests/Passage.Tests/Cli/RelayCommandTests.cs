@@ -72,15 +72,16 @@ public sealed class RelayCommandTests
             { "relay": { "passthrough": ["127.0.0.1:0"], "routes": { "a.test": ":443" }, "idleTimeout": "soon", "bogus": 1 } }
             """);
         var (exit, stdout, stderr) = await PassageProcess.RunAsync(
-            ["relay", "--config", file, "--max-connections", "0"],
+            ["relay", "--config", file, "--max-connections", "0", "--max-connections-per-client", "-2"],
             environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__DRAINTIMEOUT"] = "-1s" });
 
         Assert.Equal(1, exit);
-        Assert.Contains("4 errors; nothing was started", stderr);
+        Assert.Contains("5 errors; nothing was started", stderr);
         Assert.Contains("relay.idleTimeout: 'soon'", stderr);
         Assert.Contains("relay.bogus: unknown setting (from relay.json)", stderr.Replace(file, "relay.json"));
         // Each names where it came from as the user wrote it: the flag, the variable.
         Assert.Contains("relay.maxConnections: '0' is not a whole number from 1 to 1000000 (from --max-connections)", stderr);
+        Assert.Contains("relay.maxConnectionsPerClient: '-2' is not a whole number from 1 to 1000000 (from --max-connections-per-client)", stderr);
         Assert.Contains("relay.drainTimeout: '-1s'", stderr);
         Assert.Contains("(from PASSAGE__RELAY__DRAINTIMEOUT)", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);

@@ -38,6 +38,7 @@ public sealed class RelaySettingsTests
         Assert.Equal("passage-data/relay.pem", connect.KeyFile);
         Assert.False(options.Destinations.AllowPrivate);
         Assert.Equal(RelayLimits.DefaultMaxConnections, options.Limits.MaxConnections);
+        Assert.Equal(512, options.Limits.MaxConnectionsPerClient);
     }
 
     [Fact]
@@ -109,6 +110,7 @@ public sealed class RelaySettingsTests
                 "allowPrivate": true,
                 "allowNetworks": ["192.0.2.0/24"],
                 "maxConnections": 10,
+                "maxConnectionsPerClient": 3,
                 "connectTimeout": "2s",
                 "idleTimeout": "infinite",
                 "handshakeTimeout": "750ms",
@@ -125,6 +127,7 @@ public sealed class RelaySettingsTests
         Assert.True(options.Destinations.AllowPrivate);
         Assert.Equal(IPNetwork.Parse("192.0.2.0/24"), Assert.Single(options.Destinations.AllowNetworks));
         Assert.Equal(10, options.Limits.MaxConnections);
+        Assert.Equal(3, options.Limits.MaxConnectionsPerClient);
         Assert.Equal(Timeout.InfiniteTimeSpan, options.Limits.IdleTimeout);
         Assert.Equal(TimeSpan.FromMilliseconds(750), options.Limits.HandshakeTimeout);
         Assert.Equal(TimeSpan.FromMinutes(1), options.Limits.DrainTimeout);

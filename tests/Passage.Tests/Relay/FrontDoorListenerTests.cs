@@ -168,6 +168,79 @@ public sealed class FrontDoorListenerTests
         }
     }
 
+    /// <summary>
+    /// One client (an address; an IPv6 /64) may hold at most <see cref="RelayLimits.MaxConnectionsPerClient"/> connections:
+    /// one more from it is reset at once, and, unlike at the listener's own limit, accepting does not pause (the clock here
+    /// never moves, so a pause would never end), so another client is still admitted right after. A slot its client
+    /// gives back is its client's again.
+    /// </summary>
+    [Fact]
+    public async Task A_client_at_its_own_limit_is_refused_at_once_while_other_clients_are_still_admitted()
+    {
+        var handed = System.Threading.Channels.Channel.CreateUnbounded<(Socket Socket, Action End)>();
+        var logger = new RecordingLogger();
+        var relayMetrics = new RelayMetrics();
+        using var metrics = new MetricsRecorder(relayMetrics.Meter);
+        var time = new ManualTimeProvider();
+        var listener = new FrontDoorListener("test", [new IPEndPoint(IPAddress.Any, 0)], new RelayLimits { MaxConnections = 10, MaxConnectionsPerClient = 2 },
+            HandOn(handed.Writer), logger, relayMetrics, time);
+        listener.Start();
+        var port = listener.LocalEndpoints[0].Port;
+        var sockets = new List<Socket>();
+        async Task<Socket> From(string address)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            sockets.Add(socket);
+            socket.Bind(new IPEndPoint(IPAddress.Parse(address), 0));
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(Timeouts.Default);
+            return socket;
+        }
+        // Reset: the reset may come before the connect completes.
+        async Task<bool> RefusedFrom(string address)
+        {
+            try
+            {
+                return await Loopback.IsClosedByPeerAsync(await From(address));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                return true;
+            }
+        }
+        async Task<(Socket Socket, Action End)> Next() => await handed.Reader.ReadAsync().AsTask().WaitAsync(Timeouts.Default);
+        try
+        {
+            await From("127.0.0.1");
+            var first = await Next();
+            await From("127.0.0.1");
+            await Next();
+
+            Assert.True(await RefusedFrom("127.0.0.1"));
+            Assert.Equal(1, metrics[Refused]);
+            var warning = Assert.Single(logger.Named("ClientConnectionLimitReached"));
+            Assert.Equal(IPAddress.Loopback, warning.Value("Client"));
+            Assert.Equal(LogLevel.Warning, warning.Level);
+            Assert.Empty(logger.Named("ConnectionLimitReached"));
+
+            // No pause: another client is admitted with the clock standing still.
+            var other = await From("127.0.0.2");
+            Assert.Equal(other.LocalEndPoint, (await Next()).Socket.RemoteEndPoint);
+            Assert.Equal(3, listener.OpenConnections);
+
+            // A slot given back is the first client's again, and only one.
+            first.End();
+            var again = await From("127.0.0.1");
+            Assert.Equal(again.LocalEndPoint, (await Next()).Socket.RemoteEndPoint);
+            Assert.True(await RefusedFrom("127.0.0.1"));
+            Assert.Equal(2, metrics[Refused]);
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+            await listener.DisposeAsync();
+        }
+    }
+
     /// <summary>Stopping ends the pause after a refusal at once: here the clock never moves, so it would not end by itself.</summary>
     [Fact]
     public async Task Stopping_ends_the_pause_after_a_refusal()
