@@ -29,7 +29,11 @@ public sealed record ConnectOptions
     /// <summary>A file of bearer tokens, one per line, re-read when it changes. Default none (no authentication).</summary>
     public string? TokenFile { get; init; }
 
-    /// <summary>Node IDs of clients allowed in by mutual TLS; none means no client certificate is asked for.</summary>
+    /// <summary>
+    /// Node IDs of clients allowed in by mutual TLS; none means no client certificate is asked for. They guard
+    /// <see cref="Endpoints"/> only: <see cref="PlainEndpoints"/> have no TLS and serve every client (the settings refuse both
+    /// together).
+    /// </summary>
     public IReadOnlyList<string> ClientIds { get; init; } = Array.Empty<string>();
 
     /// <summary>Lowest HTTP version served: 1 (HTTP/1.1 and HTTP/2) or 2 (HTTP/2 only). Default 1.</summary>

@@ -42,6 +42,11 @@ public static class ConnectSettings
         {
             reader.AddMessage(error, clientIdsLayer);
         }
+        if (clientIds.Count > 0 && plain.Count > 0)
+        {
+            // Node IDs are checked in the TLS handshake, which a plain door has none of: it served whoever reached it.
+            reader.AddError("relay:connectPlain", "serves without TLS, so no client there presents a node ID: relay.clientIds could not keep anyone out of it (serve listed clients on relay.connect alone)", plainLayer);
+        }
 
         var tokenFile = reader.GetString("relay:tokenFile") is { Length: > 0 } t ? t : null;
         if (tokenFile is not null)
