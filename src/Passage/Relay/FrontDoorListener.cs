@@ -45,9 +45,10 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
     // Set while an accept loop pauses; completed when a connection ends.
     private TaskCompletionSource? _slotFreed;
     private int _open;
-    // Open connections per client (ClientKey), and the client of each open connection by id, for its end.
-    private readonly Dictionary<IPAddress, int> _perClient = new();
-    private readonly Dictionary<long, IPAddress> _clientOf = new();
+    // Open connections per client (ClientKey), and the client of each open connection by id, for its end: a
+    // dictionary entry per connection, the client's count shared by its connections.
+    private readonly Dictionary<IPAddress, ClientConnections> _perClient = new();
+    private readonly Dictionary<long, ClientConnections> _clientOf = new();
     private readonly LogBudget _clientLimitWarnings;
     private long _nextConnectionId;
     private int _limitLogged;
@@ -347,6 +348,14 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         Untrack(id);
     }
 
+    /// <summary>A client's open connections on this front door (counted under <see cref="_gate"/>).</summary>
+    private sealed class ClientConnections(IPAddress key)
+    {
+        public IPAddress Key { get; } = key;
+
+        public int Open { get; set; }
+    }
+
     private enum Admission
     {
         Admitted,
@@ -364,12 +373,16 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
                 return Admission.AtLimit;
             }
             var ofClient = _perClient.GetValueOrDefault(clientKey);
-            if (ofClient >= _limits.MaxConnectionsPerClient)
+            if (ofClient?.Open >= _limits.MaxConnectionsPerClient)
             {
                 return Admission.ClientAtLimit;
             }
-            _perClient[clientKey] = ofClient + 1;
-            _clientOf.Add(id, clientKey);
+            if (ofClient is null)
+            {
+                _perClient.Add(clientKey, ofClient = new ClientConnections(clientKey));
+            }
+            ofClient.Open++;
+            _clientOf.Add(id, ofClient);
             if (_open++ == 0)
             {
                 _allClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -385,17 +398,9 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         TaskCompletionSource? freed;
         lock (_gate)
         {
-            if (_clientOf.Remove(id, out var clientKey))
+            if (_clientOf.Remove(id, out var ofClient) && --ofClient.Open == 0)
             {
-                var left = _perClient[clientKey] - 1;
-                if (left == 0)
-                {
-                    _perClient.Remove(clientKey);
-                }
-                else
-                {
-                    _perClient[clientKey] = left;
-                }
+                _perClient.Remove(ofClient.Key);
             }
             if (--_open == 0)
             {
