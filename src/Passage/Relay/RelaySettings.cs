@@ -184,7 +184,7 @@ public static class RelaySettings
         {
             if (reader.GetString(key) is { Length: 0 })
             {
-                reader.AddError(key, $"the file name is empty (leave the setting out for {otherwise})");
+                reader.AddErrorWhereSet(key, $"the file name is empty (leave the setting out for {otherwise})");
             }
         }
     }

@@ -251,7 +251,7 @@ public sealed class RelayCommandTests
 
         Assert.Equal(1, exit);
         Assert.Contains("1 error; nothing was started", stderr);
-        Assert.Contains("relay.tokenFile: the file name is empty (leave the setting out for a relay that asks no credentials)", stderr);
+        Assert.Contains("relay.tokenFile: the file name is empty (leave the setting out for a relay that asks no credentials) (from --token-file)", stderr);
         Assert.DoesNotContain("listening", stdout + stderr);
         Assert.False(File.Exists(key));
 
@@ -261,8 +261,8 @@ public sealed class RelayCommandTests
             environment: new Dictionary<string, string?> { ["PASSAGE__RELAY__KEY"] = "", ["PASSAGE__RELAY__TOKENFILE"] = "" });
         Assert.Equal(1, checkExit);
         Assert.Contains("2 errors", checkError);
-        Assert.Contains("relay.key: the file name is empty (leave the setting out for the default, passage-data/relay.pem)", checkError);
-        Assert.Contains("relay.tokenFile: the file name is empty", checkError);
+        Assert.Contains("relay.key: the file name is empty (leave the setting out for the default, passage-data/relay.pem) (from PASSAGE__RELAY__KEY)", checkError);
+        Assert.Contains("relay.tokenFile: the file name is empty (leave the setting out for a relay that asks no credentials) (from PASSAGE__RELAY__TOKENFILE)", checkError);
     }
 
     /// <summary>
