@@ -46,6 +46,7 @@ public static class RelaySettings
         var (connect, connectConfigured) = ConnectSettings.Read(reader);
         if (!connectConfigured && passthrough is not null)
         {
+            CheckGuardsWithoutConnect(reader, connect);
             connect = null;
         }
         else if (!connectConfigured)
@@ -188,6 +189,34 @@ public static class RelaySettings
             }
         }
     }
+
+    /// <summary>
+    /// With no CONNECT door (routes or an upstream alone start pass-through only), the settings that guard CONNECT would
+    /// guard nothing: pass-through reads no credentials and goes where its routes say. One of them set is taken for a
+    /// relay its operator believes guarded, so it is an error rather than ignored.
+    /// </summary>
+    private static void CheckGuardsWithoutConnect(SettingsReader reader, ConnectOptions read)
+    {
+        (string Key, bool Set)[] guards =
+        [
+            ("relay:tokenFile", read.TokenFile is not null),
+            ("relay:clientIds", read.ClientIds.Count > 0),
+            ("relay:allow", read.Allow.Count > 0),
+            ("relay:deny", read.Deny.Count > 0),
+            ("relay:requireTls", read.RequireTls),
+        ];
+        foreach (var (key, set) in guards)
+        {
+            if (set)
+            {
+                reader.AddErrorWhereSet(key, GuardsNothing);
+            }
+        }
+    }
+
+    private const string GuardsNothing =
+        "guards the CONNECT doors, and there is none: routes or an upstream alone start pass-through only, which reads no "
+        + "credentials and goes where its routes say (add relay.connect or relay.connectPlain for a CONNECT door, or leave this out)";
 
     /// <summary>
     /// The names a new certificate is to carry: each must be one a certificate can name, or the start would fail making

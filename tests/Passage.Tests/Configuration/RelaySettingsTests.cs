@@ -88,13 +88,45 @@ public sealed class RelaySettingsTests
         var (_, errors) = Read(Layer("flags", ("relay:tokenFile", directory.Path)));
         Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file (from flags)", Assert.Single(errors));
 
-        // The same with a pass-through relay alone, which reads the connect section but starts no CONNECT relay.
+        // The same with a pass-through relay alone, which reads the connect section but starts no CONNECT relay (and says
+        // that the token file would guard nothing there).
         var (_, passthroughErrors) = Read(Layer("flags", ("relay:routes:*", ":443"), ("relay:tokenFile", directory.Path)));
-        Assert.Equal($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file (from flags)", Assert.Single(passthroughErrors));
+        Assert.Equal(2, passthroughErrors.Count);
+        Assert.Contains($"relay.tokenFile: '{directory.Path}' is a directory, not a regular file (from flags)", passthroughErrors);
+        Assert.Contains(passthroughErrors, e => e.StartsWith("relay.tokenFile: guards the CONNECT doors", StringComparison.Ordinal));
 
         var missing = Path.Combine(directory.Path, "tokens");
         var (_, missingErrors) = Read(Layer("flags", ("relay:tokenFile", missing)));
         Assert.Equal($"relay.tokenFile: '{missing}': no such file (from flags)", Assert.Single(missingErrors));
+    }
+
+    /// <summary>
+    /// Routes alone start pass-through only, which reads no credentials and follows its routes: a token file, client IDs,
+    /// destination rules or requireTls set beside them would guard nothing, and the operator who set them believes the
+    /// relay guarded. Each is an error naming where it was set; with a CONNECT door beside the routes they are fine.
+    /// </summary>
+    [Fact]
+    public void Connect_guards_without_a_connect_door_are_errors_each_naming_its_key()
+    {
+        var (_, errors) = Read(JsonLayer("""
+            { "relay": { "routes": { "*": ":443" }, "tokenFile": "tokens", "clientIds": ["a"], "allow": ["*:443"], "deny": ["a.test:443"], "requireTls": true } }
+            """));
+        foreach (var key in new[] { "tokenFile", "clientIds", "allow", "deny", "requireTls" })
+        {
+            Assert.Contains(errors, e => e.StartsWith($"relay.{key}: guards the CONNECT doors, and there is none", StringComparison.Ordinal) && e.EndsWith("(from relay.json)", StringComparison.Ordinal));
+        }
+
+        var (options, none) = Read(JsonLayer("""
+            { "relay": { "routes": { "*": ":443" }, "requireTls": false, "allow": [] } }
+            """));
+        Assert.Empty(none);
+        Assert.Null(options.Connect);
+
+        var (both, alsoNone) = Read(JsonLayer("""
+            { "relay": { "routes": { "*": ":443" }, "connectPlain": ["127.0.0.1:0"], "allow": ["*:443"], "requireTls": true } }
+            """));
+        Assert.Empty(alsoNone);
+        Assert.NotNull(both.Connect);
     }
 
     [Fact]
