@@ -56,6 +56,57 @@ public sealed class HopByHopTests
         Assert.Equal(!named, MessageFields.Forwards(name, MessageFields.ConnectionOptions([("Connection", "keep-alive"), ("connection", connection)])));
     }
 
+    [Theory]
+    [InlineData("a ,\tX-Hop\t, b", true)]
+    [InlineData("X-Hopper, x-hop", true)]
+    [InlineData("X-Hopper, X-HopX-Hop", false)]
+    [InlineData("aX-Hop, X-Hop b", false)]
+    [InlineData("X-Ho", false)]
+    [InlineData(",,X-HOP,,", true)]
+    public void A_named_field_is_a_whole_member_in_any_case(string connection, bool named)
+    {
+        Assert.Equal(named, HopByHop.Names(new StringValues(["close", connection]), "X-Hop"));
+        Assert.Equal(named, HopByHop.Names([connection], "X-Hop"));
+    }
+
+    /// <summary>
+    /// A forwarder asks, for each field of a message, whether its Connection names it: that reads the Connection values in
+    /// place. Making a string of each member for each field cost seconds for one answer head of a few thousand fields and a
+    /// Connection of thousands of members.
+    /// </summary>
+    [Fact]
+    public void Asking_whether_a_long_connection_field_names_a_field_allocates_nothing()
+    {
+        var connection = new StringValues(["keep-alive", string.Join(", ", Enumerable.Range(0, 4000).Select(i => $"x-{i}"))]);
+        Assert.True(TunnelHeaders.IsEndToEnd("x-4000", connection));
+        Assert.False(TunnelHeaders.IsEndToEnd("X-3999", connection));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var endToEnd = TunnelHeaders.IsEndToEnd("x-4000", connection);
+        var named = HopByHop.Names(connection, "X-3999");
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(endToEnd);
+        Assert.True(named);
+        Assert.Equal(0, allocated);
+    }
+
+    /// <summary>Whether Connection names a field, read in place, agrees with its members as <see cref="FieldSyntax.ListMembers(string?)"/> lists them.</summary>
+    [Fact]
+    public void A_named_field_is_one_of_the_connection_options()
+    {
+        var random = new Random(20_261_207);
+        const string Alphabet = "aAbB-, \t";
+        for (var round = 0; round < 20_000; round++)
+        {
+            var values = Enumerable.Range(0, random.Next(1, 3))
+                .Select(_ => new string(Enumerable.Range(0, random.Next(0, 12)).Select(_ => Alphabet[random.Next(Alphabet.Length)]).ToArray()))
+                .ToArray();
+            var name = new string(Enumerable.Range(0, random.Next(1, 4)).Select(_ => "aAbB-"[random.Next(5)]).ToArray());
+            var expected = HopByHop.ConnectionOptions(values).Contains(name, StringComparer.OrdinalIgnoreCase);
+            Assert.True(expected == HopByHop.Names(new StringValues(values), name), $"[{string.Join("|", values)}] {name}");
+            Assert.Equal(expected, HopByHop.Names(values, name));
+        }
+    }
+
     [Fact]
     public void The_connection_options_are_its_members_as_written()
     {
