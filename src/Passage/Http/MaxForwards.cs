@@ -19,14 +19,16 @@ internal static class MaxForwards
     /// <summary>
     /// The Max-Forwards of a request of <paramref name="method"/> whose Max-Forwards field lines hold
     /// <paramref name="values"/>. Null for any method but OPTIONS and TRACE, and when there is no Max-Forwards, or not one
-    /// number (1*DIGIT, below 10^18): such a request goes on with the field unchanged.
+    /// number (1*DIGIT, below 10^18): such a request goes on with the field unchanged. Leading zeros count for nothing
+    /// (<c>0000000000000000000</c> is 0, and this intermediary the request's final recipient).
     /// </summary>
     /// <remarks>
     /// Every request a proxy or a tunnel end serves is asked this, so the values come as <see cref="StringValues"/>, which
     /// a caller holds without an allocation (as an <c>IEnumerable</c> they were boxed for every request).
     /// </remarks>
     public static long? Remaining(string method, StringValues values) =>
-        Heeds(method) && values.Count == 1 && values[0] is { Length: > 0 and <= 18 } value && value.All(char.IsAsciiDigit)
-            ? long.Parse(value, CultureInfo.InvariantCulture)
+        Heeds(method) && values.Count == 1 && values[0] is { Length: > 0 } value && !value.AsSpan().ContainsAnyExceptInRange('0', '9')
+            && value.AsSpan().TrimStart('0') is { Length: <= 18 } digits
+            ? digits.IsEmpty ? 0 : long.Parse(digits, CultureInfo.InvariantCulture)
             : null;
 }
