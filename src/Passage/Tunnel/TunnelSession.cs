@@ -45,6 +45,9 @@ internal sealed class TunnelSession : IAsyncDisposable
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
+    // When the link last brought a byte (Environment.TickCount64): a session that fails after none for maxIdleTimeout
+    // failed for its unanswered keep-alive ping, which the HTTP client reports as a PROTOCOL_ERROR of its own.
+    private long _lastReceived;
     private readonly Telemetry.TunnelMetrics? _metrics;
 
     /// <summary>A session to the server end of <paramref name="options"/>; its link's bytes counted in <paramref name="metrics"/> when given.</summary>
@@ -234,6 +237,10 @@ internal sealed class TunnelSession : IAsyncDisposable
             {
                 return new TunnelFailure("connection_terminated", $"the server end closed the connection after the TLS handshake, before answering (as it does when it refuses this end's certificate, node ID {_nodeId})");
             }
+            if (answered && Environment.TickCount64 - Volatile.Read(ref _lastReceived) >= (long)_options.MaxIdleTimeout.TotalMilliseconds)
+            {
+                return new TunnelFailure("connection_timeout", $"the server end answered no keep-alive ping within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
+            }
             return TunnelFailure.From(e, _peerRefused);
         }
     }
@@ -245,7 +252,8 @@ internal sealed class TunnelSession : IAsyncDisposable
         {
             TcpTuning.Apply(socket, _options);
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            var link = new NetworkStream(socket, ownsSocket: true);
+            Volatile.Write(ref _lastReceived, Environment.TickCount64);
+            Stream link = new ReceiveClock(new NetworkStream(socket, ownsSocket: true), this);
             return _metrics is null ? link : _metrics.Count(link);
         }
         catch
@@ -326,6 +334,29 @@ internal sealed class TunnelSession : IAsyncDisposable
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>The link's socket stream, noting in <see cref="_lastReceived"/> when each read brings bytes.</summary>
+    private sealed class ReceiveClock(Stream inner, TunnelSession owner) : Transport.DelegatingStream(inner)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => Noted(Inner.Read(buffer, offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = Inner.ReadAsync(buffer, cancellationToken);
+            return read.IsCompletedSuccessfully ? new(Noted(read.Result)) : NotedAsync(read);
+        }
+
+        private async ValueTask<int> NotedAsync(ValueTask<int> read) => Noted(await read.ConfigureAwait(false));
+
+        private int Noted(int count)
+        {
+            if (count > 0)
+            {
+                Volatile.Write(ref owner._lastReceived, Environment.TickCount64);
+            }
+            return count;
         }
     }
 }
