@@ -218,7 +218,7 @@ public sealed class TunnelClient : IAsyncDisposable
             var trailers = length is null && TunnelHeaders.DeclaresTrailers(context.Request.Headers)
                 ? context.Features.Get<IHttpRequestTrailersFeature>()
                 : null;
-            var content = new StreamingContent(context.Request.Body, compress, context.RequestAborted,
+            var content = new StreamingContent(new RequestBodyStream(context.Request.BodyReader), compress, context.RequestAborted,
                 trailers is null ? null : () => trailers.Available ? TunnelHeaders.Lines(trailers.Trailers) : [], senderIdle: options.IdleTimeout);
             if (trailers is not null)
             {

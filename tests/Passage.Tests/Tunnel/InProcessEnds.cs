@@ -11,7 +11,8 @@ namespace Passage.Tests.Tunnel;
 /// A server end in this process, to a backend, with settings a process cannot be given (the backend connections' cap),
 /// and a client end's session to it; with <c>clientEnd</c>, also a whole client end, taking HTTP/1.1 on
 /// <see cref="HttpPort"/>. <c>idleTimeout</c> is <c>system.idleTimeout</c> at both ends, unless <c>serverIdleTimeout</c>
-/// sets the server end's. <c>viaPseudonym</c> names both ends in Via, where a test needs to know the name or has them collide.
+/// sets the server end's. <c>viaPseudonym</c> names both ends in Via, where a test needs to know the name or has them collide;
+/// <c>clientLoggerFactory</c> takes the client end's log, Kestrel's included.
 /// </summary>
 internal sealed class InProcessEnds : IAsyncDisposable
 {
@@ -35,7 +36,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null, TimeSpan? backendTimeout = null)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null, TimeSpan? backendTimeout = null, Microsoft.Extensions.Logging.ILoggerFactory? clientLoggerFactory = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -70,7 +71,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
         TunnelClient? client = null;
         if (clientEnd)
         {
-            client = await TunnelClient.StartAsync(options, NullLoggerFactory.Instance, viaPseudonym);
+            client = await TunnelClient.StartAsync(options, clientLoggerFactory ?? NullLoggerFactory.Instance, viaPseudonym);
             await client.FirstAttempt.WaitAsync(Timeouts.Default);
             Assert.Equal(TunnelPhase.Up, client.Status.Phase);
         }
