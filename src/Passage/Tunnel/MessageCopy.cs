@@ -351,7 +351,8 @@ internal static class MessageCopy
         context.Response.StatusCode = (int)status;
         context.Response.Headers["Proxy-Status"] = ProxyStatus.Format(ProxyStatus.DefaultProxyName, failure.ErrorType, failure.Details);
         context.Response.ContentType = "text/plain; charset=utf-8";
-        if (closeConnection)
+        // An HTTP/2 answer has no Connection field (RFC 9113 §8.2.2): Kestrel drops it there, with a warning each time.
+        if (closeConnection && (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol)))
         {
             context.Response.Headers.Connection = "close";
         }

@@ -12,7 +12,7 @@ namespace Passage.Tests.Tunnel;
 /// and a client end's session to it; with <c>clientEnd</c>, also a whole client end, taking HTTP/1.1 on
 /// <see cref="HttpPort"/>. <c>idleTimeout</c> is <c>system.idleTimeout</c> at both ends, unless <c>serverIdleTimeout</c>
 /// sets the server end's. <c>viaPseudonym</c> names both ends in Via, where a test needs to know the name or has them collide;
-/// <c>clientLoggerFactory</c> takes the client end's log, Kestrel's included.
+/// <c>clientLoggerFactory</c> and <c>serverLoggerFactory</c> take the client end's and the server end's log, Kestrel's included.
 /// </summary>
 internal sealed class InProcessEnds : IAsyncDisposable
 {
@@ -36,7 +36,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
     /// <summary>The client end's HTTP/1.1 port (started with <c>clientEnd</c> only).</summary>
     public int HttpPort => (_client ?? throw new InvalidOperationException("started without a client end")).LocalEndpoint.Port;
 
-    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null, TimeSpan? backendTimeout = null, Microsoft.Extensions.Logging.ILoggerFactory? clientLoggerFactory = null)
+    public static async Task<InProcessEnds> StartAsync(int backendPort, int? backendConnectionLimit = null, bool clientEnd = false, TimeSpan? idleTimeout = null, TimeSpan? serverIdleTimeout = null, string? viaPseudonym = null, TimeSpan? backendTimeout = null, Microsoft.Extensions.Logging.ILoggerFactory? clientLoggerFactory = null, Microsoft.Extensions.Logging.ILoggerFactory? serverLoggerFactory = null)
     {
         var directory = new TemporaryDirectory();
         var serverKey = Path.Combine(directory.Path, "server.key");
@@ -53,7 +53,7 @@ internal sealed class InProcessEnds : IAsyncDisposable
             BackendConnectionLimit = backendConnectionLimit,
             IdleTimeout = serverIdleTimeout ?? idleTimeout ?? new TunnelOptions().IdleTimeout,
             BackendTimeout = backendTimeout ?? new TunnelOptions().BackendTimeout,
-        }, NullLoggerFactory.Instance, viaPseudonym);
+        }, serverLoggerFactory ?? NullLoggerFactory.Instance, viaPseudonym);
         var options = new TunnelOptions
         {
             Mode = TunnelMode.Client,

@@ -50,4 +50,22 @@ public sealed class TunnelSenderIdleLogTests
         var errors = log.Entries.Where(e => e.Level >= LogLevel.Error).Select(e => $"{e.Level} {e.Name}: {e.Message} {e.Exception?.GetType().Name}: {e.Exception?.Message}");
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public async Task The_server_ends_408_for_a_body_the_client_end_stopped_sending_logs_no_warning_of_HTTP_2_fields()
+    {
+        await using var backend = await TunnelBackend.StartAsync();
+        var log = new RecordingLogger();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Trace));
+        // The client end's clock off: the server end, timing what the client end passes on, answers over HTTP/2.
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, clientEnd: true, idleTimeout: Timeout.InfiniteTimeSpan,
+            serverIdleTimeout: TimeSpan.FromSeconds(1), serverLoggerFactory: loggers);
+
+        var answer = await RawHttp1.SendHeadAsync(ends.HttpPort, "POST /hash HTTP/1.1\r\nHost: app\r\nContent-Length: 100\r\n\r\n0123456789");
+
+        Assert.StartsWith("HTTP/1.1 408 ", answer, StringComparison.Ordinal);
+        // An HTTP/2 answer has no Connection field (RFC 9113 §8.2.2): Kestrel dropped it with a warning, one per request.
+        var warnings = log.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level} {e.Name}: {e.Message}");
+        Assert.DoesNotContain(warnings, w => w.Contains("Connection", StringComparison.Ordinal));
+    }
 }
