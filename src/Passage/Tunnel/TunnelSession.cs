@@ -45,8 +45,8 @@ internal sealed class TunnelSession : IAsyncDisposable
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
-    // When the link last brought a byte (Environment.TickCount64): a session that fails after none for maxIdleTimeout
-    // failed for its unanswered keep-alive ping, which the HTTP client reports as a PROTOCOL_ERROR of its own.
+    // When the link last brought a byte (Environment.TickCount64): a session that fails with a PROTOCOL_ERROR after none
+    // for maxIdleTimeout failed for its unanswered keep-alive ping, which the HTTP client reports so.
     private long _lastReceived;
     private readonly Telemetry.TunnelMetrics? _metrics;
 
@@ -237,12 +237,28 @@ internal sealed class TunnelSession : IAsyncDisposable
             {
                 return new TunnelFailure("connection_terminated", $"the server end closed the connection after the TLS handshake, before answering (as it does when it refuses this end's certificate, node ID {_nodeId})");
             }
-            if (answered && Environment.TickCount64 - Volatile.Read(ref _lastReceived) >= (long)_options.MaxIdleTimeout.TotalMilliseconds)
+            if (answered && PingUnanswered(e))
             {
                 return new TunnelFailure("connection_timeout", $"the server end answered no keep-alive ping within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
             }
             return TunnelFailure.From(e, _peerRefused);
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="failure"/> is the HTTP client giving up on its keep-alive ping: a PROTOCOL_ERROR of its own
+    /// (a peer's GOAWAY or reset with that code is bytes just received) after no byte for maxIdleTimeout.
+    /// </summary>
+    private bool PingUnanswered(Exception failure)
+    {
+        for (var e = failure; e is not null; e = e.InnerException)
+        {
+            if (e is HttpProtocolException { ErrorCode: 0x1 })
+            {
+                return Environment.TickCount64 - Volatile.Read(ref _lastReceived) >= (long)_options.MaxIdleTimeout.TotalMilliseconds;
+            }
+        }
+        return false;
     }
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
