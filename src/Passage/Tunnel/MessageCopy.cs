@@ -229,7 +229,7 @@ internal static class MessageCopy
     /// upgrade asked for), a Content-Length that disagrees with itself or is no number (RFC 9112 §6.3: a proxy answers
     /// 502 then), a field value with a control character (RFC 9110 §5.5: invalid; Kestrel will not send it), or a transfer
     /// coding other than chunked (RFC 9112 §6.1: this hop's, which the application could not undo once its name is gone;
-    /// the backend was never offered one, RFC 9110 §10.1.4).
+    /// the backend was never offered one, RFC 9110 §10.1.4), or a Transfer-Encoding that names none.
     /// </summary>
     public static TunnelFailure? InvalidAnswer(HttpResponseMessage response, bool switched = false)
     {
@@ -254,6 +254,12 @@ internal static class MessageCopy
         if (coded && NamesChunkedTwice(codings))
         {
             return new("http_protocol_error", "the answer's Transfer-Encoding names chunked more than once");
+        }
+        if (coded && !FieldSyntax.ListMembers(codings).Any())
+        {
+            // Present, it says the Content-Length is not the length (RFC 9112 §6.3: the body runs to the close); empty, it
+            // names nothing to undo. The two ways to the backend framed such an answer apart, so it is passed on by neither.
+            return new("http_protocol_error", "the answer's Transfer-Encoding names no coding");
         }
         return null;
     }
