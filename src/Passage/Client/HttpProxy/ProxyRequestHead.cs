@@ -77,14 +77,15 @@ internal sealed record ProxyRequestHead(
     {
         refusal = RefusalReason.MalformedRequest;
         error = null;
-        if (!Utf8.IsValid(head))
-        {
-            error = "the request head is not text";
-            return null;
-        }
         // Line by line, each made text on its own: a Proxy-Authorization line never is (see Credentials).
         var requestLineEnd = head.IndexOf("\r\n"u8);
-        var firstLine = Encoding.UTF8.GetString(requestLineEnd < 0 ? head : head[..requestLineEnd]);
+        var requestLineBytes = requestLineEnd < 0 ? head : head[..requestLineEnd];
+        if (!Utf8.IsValid(requestLineBytes))
+        {
+            error = "the request line is not text";
+            return null;
+        }
+        var firstLine = Encoding.UTF8.GetString(requestLineBytes);
         var requestLine = firstLine.Split(' ');
         if (requestLine.Length != 3 || !FieldSyntax.IsToken(requestLine[0]) || firstLine.Any(char.IsControl))
         {
@@ -124,7 +125,9 @@ internal sealed record ProxyRequestHead(
                 }
                 credentials.Add(new Range(lineStart + value.Start.Value, lineStart + value.End.Value));
             }
-            else if (FieldSyntax.ParseLine(Encoding.UTF8.GetString(line)) is { } field)
+            // A field value's bytes beyond ASCII are opaque (RFC 9110 §5.5: obs-text; UTF-8 in practice, a file name in
+            // Content-Disposition say): one character per byte, so that they go on to the origin as they came.
+            else if (FieldSyntax.ParseLine(Encoding.Latin1.GetString(line)) is { } field)
             {
                 headers.Add((field.Key, field.Value));
                 if (connectContent is null && requestLine[0] == "CONNECT")
@@ -331,6 +334,7 @@ internal sealed record ProxyRequestHead(
         {
             builder.Append("Connection: close\r\n\r\n");
         }
-        return Encoding.UTF8.GetBytes(builder.ToString());
+        // The request line and Host are visible ASCII (TryAbsoluteForm), the field values one character per byte.
+        return Encoding.Latin1.GetBytes(builder.ToString());
     }
 }

@@ -56,6 +56,27 @@ public sealed class ProxyRequestHeadTests
     /// Max-Forwards is read for every request this proxy serves: for a method that ignores it (all but OPTIONS and TRACE),
     /// reading it allocates nothing, whatever fields the head has.
     /// </summary>
+    /// <summary>
+    /// A field value's bytes beyond ASCII are opaque (RFC 9110 §5.5): UTF-8 (a file name in Content-Disposition), or a
+    /// Latin-1 byte. They were refused 400 ("malformed header" for a character beyond U+00FF, "not text" for a byte that
+    /// is not UTF-8); they go on to the origin byte for byte. Control bytes are still refused.
+    /// </summary>
+    [Fact]
+    public void Field_values_beyond_ascii_go_on_to_the_origin_byte_for_byte()
+    {
+        byte[][] values = [Encoding.UTF8.GetBytes("attachment; filename=\"файл €.txt\""), [(byte)'c', (byte)'a', (byte)'f', 0xE9]];
+        foreach (var value in values)
+        {
+            byte[] head = [.. "GET http://origin.test/ HTTP/1.1\r\nX-Name: "u8, .. value, .. "\r\n\r\n"u8];
+            var parsed = ProxyRequestHead.Parse(head, out var why);
+            Assert.True(parsed is not null, why);
+            byte[] line = [.. "\r\nX-Name: "u8, .. value, .. "\r\n"u8];
+            Assert.True(parsed.ToOriginForm().AsSpan().IndexOf(line) >= 0);
+        }
+        Assert.Null(ProxyRequestHead.Parse("GET http://origin.test/ HTTP/1.1\r\nX-Name: a\u0001b\r\n\r\n"u8, out var error));
+        Assert.Equal("malformed header", error);
+    }
+
     [Fact]
     public void Max_forwards_of_a_method_that_ignores_it_is_read_without_allocating()
     {
