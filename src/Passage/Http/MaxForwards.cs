@@ -19,8 +19,10 @@ internal static class MaxForwards
     /// <summary>
     /// The Max-Forwards of a request of <paramref name="method"/> whose Max-Forwards field lines hold
     /// <paramref name="values"/>. Null for any method but OPTIONS and TRACE, and when there is no Max-Forwards, or not one
-    /// number (1*DIGIT, below 10^18): such a request goes on with the field unchanged. Leading zeros count for nothing
-    /// (<c>0000000000000000000</c> is 0, and this intermediary the request's final recipient).
+    /// number (1*DIGIT): such a request goes on with the field unchanged. Leading zeros count for nothing
+    /// (<c>0000000000000000000</c> is 0, and this intermediary the request's final recipient); a number of 10^18 or more
+    /// counts as <see cref="Largest"/>, the largest this intermediary supports (RFC 9110 §7.6.2 forwards the lesser of one
+    /// less and that).
     /// </summary>
     /// <remarks>
     /// Every request a proxy or a tunnel end serves is asked this, so the values come as <see cref="StringValues"/>, which
@@ -28,7 +30,14 @@ internal static class MaxForwards
     /// </remarks>
     public static long? Remaining(string method, StringValues values) =>
         Heeds(method) && values.Count == 1 && values[0] is { Length: > 0 } value && !value.AsSpan().ContainsAnyExceptInRange('0', '9')
-            && value.AsSpan().TrimStart('0') is { Length: <= 18 } digits
-            ? digits.IsEmpty ? 0 : long.Parse(digits, CultureInfo.InvariantCulture)
+            ? value.AsSpan().TrimStart('0') switch
+            {
+                { IsEmpty: true } => 0,
+                { Length: <= 18 } digits => long.Parse(digits, CultureInfo.InvariantCulture),
+                _ => Largest,
+            }
             : null;
+
+    /// <summary>The largest Max-Forwards counted: 10^18 - 1 (what a longer number counts as).</summary>
+    public const long Largest = 999_999_999_999_999_999;
 }
