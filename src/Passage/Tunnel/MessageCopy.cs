@@ -38,7 +38,7 @@ internal static class MessageCopy
             Version = version,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        var connection = request.Headers.Connection;
+        var connection = new TunnelHeaders.Nominees(request.Headers.Connection);
         foreach (var (name, values) in request.Headers)
         {
             if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || !TunnelHeaders.IsEndToEnd(name, connection) || IsContentField(name))
@@ -111,7 +111,7 @@ internal static class MessageCopy
     /// <summary>Adds the incoming request's content fields (Content-Type, ...) to <paramref name="content"/>, except Content-Length.</summary>
     public static void CopyContentFields(HttpRequest request, HttpContent content)
     {
-        var connection = request.Headers.Connection;
+        var connection = new TunnelHeaders.Nominees(request.Headers.Connection);
         foreach (var (name, values) in request.Headers)
         {
             if (IsForwardedContentField(name, connection))
@@ -131,7 +131,7 @@ internal static class MessageCopy
     /// </summary>
     public static HttpContent? EmptyContent(HttpRequest request, bool always)
     {
-        var connection = request.Headers.Connection;
+        var connection = new TunnelHeaders.Nominees(request.Headers.Connection);
         if (!always && ((request.ContentLength is null && !AnticipatesContent(request.Method))
             || !request.Headers.Keys.Any(name => IsForwardedContentField(name, connection))))
         {
@@ -154,7 +154,7 @@ internal static class MessageCopy
     /// Whether <paramref name="name"/> is a content field that goes on beside the body: not Content-Length, which the body
     /// sent decides, nor one that Connection names (this hop's too, RFC 9110 §7.6.1, as for every other field).
     /// </summary>
-    private static bool IsForwardedContentField(string name, StringValues connection) =>
+    private static bool IsForwardedContentField(string name, in TunnelHeaders.Nominees connection) =>
         IsContentField(name) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && TunnelHeaders.IsEndToEnd(name, connection);
 
     /// <summary>
@@ -196,7 +196,7 @@ internal static class MessageCopy
         // A length means nothing beside chunked framing, which decided where the body ended (RFC 9112 §6.3), and an
         // answer without content carries none (RFC 9110 §8.6; a 205's content is dropped, RFC 9110 §15.3.6).
         keepContentLength &= from.Headers.TransferEncodingChunked != true && to.StatusCode is >= 200 and not 204 and not 205;
-        var connection = new StringValues(from.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : []);
+        var connection = new TunnelHeaders.Nominees(new StringValues(from.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : []));
         foreach (var (name, values) in from.Headers.NonValidated)
         {
             if (TunnelHeaders.IsEndToEnd(name, connection))
