@@ -24,8 +24,8 @@ internal static partial class ClientCommand
     private static readonly Option<string?> ConnectTimeout = new("--connect-timeout") { Description = "Time to reach a relay. Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a tunnel after this long with no byte either way. Default 5m", HelpName = "DURATION" };
     private static readonly Option<string?> Admin = new("--admin") { Description = "Serve /metrics (Prometheus text) and /healthz (200 while a relay is usable) on ENDPOINT; no authentication, so bind it to loopback or a management network", HelpName = "ENDPOINT" };
-    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information", HelpName = "LEVEL" };
-    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd", HelpName = "FORMAT" };
+    private static readonly Option<string?> LogLevel = LoggingSetup.LevelOption();
+    private static readonly Option<string?> LogFormat = LoggingSetup.FormatOption();
 
     public static Command Create()
     {

@@ -42,8 +42,8 @@ internal static partial class RelayCommand
     private static readonly Option<string?> IdleTimeout = new("--idle-timeout") { Description = "Close a relayed connection after this long with no byte either way ('infinite' to never). Default 5m", HelpName = "DURATION" };
     private static readonly Option<string?> HandshakeTimeout = new("--handshake-timeout") { Description = "Time a client has for its TLS handshake (pass-through: its whole ClientHello). Default 5s", HelpName = "DURATION" };
     private static readonly Option<string?> DrainTimeout = new("--drain-timeout") { Description = "On SIGTERM, SIGHUP or Ctrl-C, how long open connections may finish before they are closed (a second signal closes them at once). Default 30s", HelpName = "DURATION" };
-    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information (never pairs a client address with a destination)", HelpName = "LEVEL" };
-    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
+    private static readonly Option<string?> LogLevel = LoggingSetup.LevelOption(" (never pairs a client address with a destination)");
+    private static readonly Option<string?> LogFormat = LoggingSetup.FormatOption();
 
     public static Command Create()
     {

@@ -14,8 +14,8 @@ internal static class TunnelCommand
 {
     private static readonly Option<string> ConfigFile = new("--config") { Description = "JSON settings file (comments allowed): general, tls, transport, system and log sections", HelpName = "FILE", Required = true };
     private static readonly Option<bool> Check = new("--check") { Description = "Only check the settings: print the errors, or nothing and exit 0" };
-    private static readonly Option<string?> LogLevel = new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information", HelpName = "LEVEL" };
-    private static readonly Option<string?> LogFormat = new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
+    private static readonly Option<string?> LogLevel = LoggingSetup.LevelOption();
+    private static readonly Option<string?> LogFormat = LoggingSetup.FormatOption();
 
     public static Command Create()
     {

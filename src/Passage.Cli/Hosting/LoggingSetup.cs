@@ -7,6 +7,14 @@ namespace Passage.Cli.Hosting;
 /// <summary>Console logging in the chosen format, always to standard error (standard output is for results).</summary>
 internal static class LoggingSetup
 {
+    /// <summary>The <c>--log-level</c> flag, alike in every role; <paramref name="note"/> is added to its help.</summary>
+    public static System.CommandLine.Option<string?> LevelOption(string note = "") =>
+        new("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default information" + note, HelpName = "LEVEL" };
+
+    /// <summary>The <c>--log-format</c> flag, alike in every role.</summary>
+    public static System.CommandLine.Option<string?> FormatOption() =>
+        new("--log-format") { Description = "text, json or systemd. Default systemd under systemd's journal, else text", HelpName = "FORMAT" };
+
     /// <summary>
     /// True when standard error is the journal stream systemd connected: <c>JOURNAL_STREAM</c> names that stream
     /// (<c>DEVICE:INODE</c>, systemd.exec(5)), and is compared with standard error, not merely found set, as a shell or a

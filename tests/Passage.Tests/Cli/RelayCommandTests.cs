@@ -25,6 +25,22 @@ public sealed class RelayCommandTests
     }
 
     /// <summary>
+    /// The logging flags mean the same in every role, and their help says so alike: the client's said nothing of the
+    /// journal's format being its default under systemd, as it is for the relay and the tunnel.
+    /// </summary>
+    [Fact]
+    public void Every_role_describes_its_logging_flags_alike()
+    {
+        var commands = new[] { RelayCommand.Create(), ClientCommand.Create(), TunnelCommand.Create() };
+        foreach (var name in new[] { "--log-format", "--log-level" })
+        {
+            var descriptions = commands.Select(c => c.Options.Single(o => o.Name == name).Description!).ToArray();
+            Assert.All(descriptions, d => Assert.StartsWith(descriptions[1], d, StringComparison.Ordinal));
+        }
+        Assert.EndsWith("Default systemd under systemd's journal, else text", ClientCommand.Create().Options.Single(o => o.Name == "--log-format").Description, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A file a setting names that cannot be read is said where the setting was given, as a value's syntax error is: the
     /// flag, the variable (it said neither, and the operator looked through every layer for it).
     /// </summary>
