@@ -5,6 +5,7 @@ using Passage.Cli.Hosting;
 using Passage.Configuration;
 using Passage.Relay;
 using Passage.Relay.Connect;
+using Passage.Relay.Destinations;
 using Passage.Telemetry;
 
 namespace Passage.Cli.Commands;
@@ -157,7 +158,7 @@ internal static partial class RelayCommand
                 // For whoever started it by hand. Standard output may be closed (`passage relay >&-`) or a pipe nobody
                 // reads any more: the relay is running, and a banner it cannot print is no reason to stop it (the node ID
                 // is also what `passage id` of the key prints).
-                StandardOutput.TryWriteLine(Console.Out, ConnectBanner(connect));
+                StandardOutput.TryWriteLine(Console.Out, ConnectBanner(connect, options.Connect!));
             }
             Notify(notify, logger, "READY=1");
             try
@@ -190,8 +191,11 @@ internal static partial class RelayCommand
     [LoggerMessage(LogEvents.RelayNotifyFailed, Microsoft.Extensions.Logging.LogLevel.Warning, "could not notify the service manager at NOTIFY_SOCKET: {Error}", EventName = "RelayNotifyFailed")]
     private static partial void NotifyFailed(ILogger logger, string error);
 
-    /// <summary>What a user needs to use a CONNECT relay: its ID, its pin, and a command that works as printed.</summary>
-    internal static string ConnectBanner(ConnectRelay relay)
+    /// <summary>
+    /// What a user needs to use a CONNECT relay: its ID, its pin, and a curl command for each door that works as printed,
+    /// or, where the relay asks what a command line cannot hold (a token, a client key) or curl cannot speak, what to add.
+    /// </summary>
+    internal static string ConnectBanner(ConnectRelay relay, ConnectOptions options)
     {
         var pin = "sha256//" + Convert.ToBase64String(relay.NodeId.Hash);
         var text = new System.Text.StringBuilder();
@@ -203,21 +207,46 @@ internal static partial class RelayCommand
             // it would verify nothing.
             ? $"cert     {certificate} cannot be written ({problem}), so curl cannot verify the relay; clients that pin the node ID can"
             : $"cert     {certificate}");
+        // A token is not printed (the banner goes to logs too): the command reads it from the shell's TOKEN.
+        var token = options.TokenFile is null ? "" : " --proxy-header \"Proxy-Authorization: Bearer $TOKEN\"";
+        var http2Only = options.MinHttpVersion >= 2;
         foreach (var endpoint in relay.CertificateProblem is null ? relay.LocalEndpoints : [])
         {
             var address = Reachable(endpoint.Address);
             var proxy = $"https://{new IPEndPoint(address, endpoint.Port)}";
             // --proxy-cacert verifies the relay on every curl, by name; curl 8.10 and later also check the pin.
             text.AppendLine(relay.CertificateNames(address)
-                ? $"try      curl -p -x {proxy} --proxy-cacert {certificate} --proxy-pinnedpubkey '{pin}' https://example.org/"
+                ? $"try      curl -p -x {proxy} --proxy-cacert {certificate} --proxy-pinnedpubkey '{pin}'{(http2Only ? " --proxy-http2" : "")}{token} https://{Destination}/"
                 : $"note     {certificate} does not name {address}, so curl cannot verify the relay at {proxy}; clients that pin the node ID can (a key made with --name {address} would serve both)");
         }
         foreach (var endpoint in relay.LocalPlainEndpoints)
         {
-            text.AppendLine($"plain    curl -p -x http://{new IPEndPoint(Reachable(endpoint.Address), endpoint.Port)} https://example.org/");
+            var proxy = $"http://{new IPEndPoint(Reachable(endpoint.Address), endpoint.Port)}";
+            text.AppendLine(http2Only
+                ? $"note     {proxy} serves HTTP/2 only (relay.minHttpVersion 2), which curl does not speak to a proxy without TLS"
+                : $"plain    curl -p -x {proxy}{token} https://{Destination}/");
+        }
+        if (options.TokenFile is { } tokens)
+        {
+            text.AppendLine($"token    the relay asks for a token: set TOKEN to one of the lines of {tokens} first");
+        }
+        if (http2Only)
+        {
+            text.AppendLine("http2    the relay serves HTTP/2 only: --proxy-http2 needs curl 8.1 or later");
+        }
+        if (options.ClientIds.Count > 0)
+        {
+            text.AppendLine("clients  the relay serves only the client IDs it lists: add --proxy-cert FILE, FILE a key (passage keygen) whose ID is one of them");
+        }
+        if (DestinationRules.Parse(options.Allow, options.Deny, "allow", "deny", new List<string>()).Check(Destination, 443).Status != RuleStatus.Allowed)
+        {
+            text.AppendLine($"allow    {Destination}:443 is not a destination the relay allows (relay.allow, relay.deny): name one it does instead");
         }
         return text.ToString().TrimEnd();
     }
+
+    /// <summary>The destination the banner's commands ask for.</summary>
+    private const string Destination = "example.org";
 
     /// <summary>
     /// Where a command run on this machine reaches a listener bound to <paramref name="bound"/>: 127.0.0.1 for the

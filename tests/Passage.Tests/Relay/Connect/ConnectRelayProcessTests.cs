@@ -119,6 +119,41 @@ public sealed partial class ConnectRelayProcessTests
     /// Runs a printed <c>try</c> command. The machine has no route to example.org, so the relay answers the CONNECT
     /// with 502 dns_error: proof that TLS to the relay, its certificate's name, the pin and CONNECT worked.
     /// </summary>
+    /// <summary>
+    /// A relay that asks for a token printed commands that got 407 as printed. They now send the token from the shell's
+    /// TOKEN, and a line says where to take it from; the banner itself holds no token (it goes to logs too).
+    /// </summary>
+    [Fact]
+    public async Task With_a_token_file_the_printed_commands_send_the_token_from_the_shell()
+    {
+        using var directory = new TemporaryDirectory();
+        var tokens = directory.Write("tokens", "# who may use this relay\nsecret-one\n");
+        await using var relay = PassageProcess.Start(
+            ["relay", "--connect", "127.0.0.1:0", "--connect-plain", "127.0.0.1:0", "--token-file", tokens], workingDirectory: directory.Path);
+        var lines = new[] { await relay.WaitForLineAsync(l => l.StartsWith("try ", StringComparison.Ordinal)), await relay.WaitForLineAsync(l => l.StartsWith("plain ", StringComparison.Ordinal)) };
+        Assert.Contains($"token    the relay asks for a token: set TOKEN to one of the lines of {tokens} first", await relay.WaitForLineAsync(l => l.StartsWith("token ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("secret-one", relay.StandardOutput, StringComparison.Ordinal);
+        foreach (var line in lines)
+        {
+            var command = line[line.IndexOf("curl ", StringComparison.Ordinal)..].Replace("curl ", "curl -q -v --max-time 20 ", StringComparison.Ordinal);
+            var start = new System.Diagnostics.ProcessStartInfo("bash", ["-c", command])
+            {
+                WorkingDirectory = directory.Path,
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            start.Environment["TOKEN"] = "secret-one";
+            using var curl = System.Diagnostics.Process.Start(start)!;
+            var output = curl.StandardOutput.ReadToEndAsync();
+            var error = await curl.StandardError.ReadToEndAsync().WaitAsync(Timeouts.Default);
+            await curl.WaitForExitAsync().WaitAsync(Timeouts.Default);
+            await output;
+            // Past the token: the relay looked the destination up (no DNS here), where without it it answered 407.
+            Assert.Contains("HTTP/1.1 502", error);
+            Assert.Contains("error=dns_error", error);
+        }
+    }
+
     private static async Task RunThePrintedCurlCommandAsync(string tryLine, string workingDirectory)
     {
         var match = CurlCommand().Match(tryLine);
