@@ -193,11 +193,18 @@ public sealed partial class PassageClient : IAsyncDisposable
             }
             if (attempt.Failure.IsRelayFault())
             {
-                if (health.FailedUnlessSince(failedBefore, _time))
+                var wasUp = health.IsUp;
+                var takenDown = health.FailedUnlessSince(failedBefore, _time);
+                if (takenDown)
                 {
                     link.Reset();
                 }
                 Log.RelayFailed(_logger, attempt, link.Relay.ToString());
+                if (takenDown && wasUp)
+                {
+                    // As when a probe finds it down: the "is up" that a probe will say later has a line to follow.
+                    Log.RelayDown(_logger, link.Relay.ToString());
+                }
             }
             else
             {
@@ -339,6 +346,7 @@ public sealed partial class PassageClient : IAsyncDisposable
         {
             link.Reset();
             Log.RelayBrokeTunnel(_logger, link.Relay.ToString());
+            Log.RelayDown(_logger, link.Relay.ToString());
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Passage.Client;
 using Passage.Identity;
 using Passage.Tests.Infrastructure;
@@ -239,6 +240,36 @@ public sealed class PassageClientTests
         await starting.WaitAsync(Timeouts.Default);
         Assert.Empty(log.Named("RelayDown"));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => client.StartAsync().WaitAsync(Timeouts.Default));
+    }
+
+    /// <summary>
+    /// A relay taken for down by a failed tunnel setup is said to be down, as one a probe finds down is: the log said
+    /// that it failed a setup, and later that it was up, with no line between saying it had been taken for down. Once:
+    /// a relay already down is not said down again. (The clock stands still: no probe runs.)
+    /// </summary>
+    [Fact]
+    public async Task A_relay_a_failed_setup_takes_down_is_said_down_once()
+    {
+        var relay = await ConnectHarness.StartAsync();
+        var log = new RecordingLogger();
+        using var loggerFactory = log.Factory();
+        await using var client = new PassageClient(new PassageClientOptions
+        {
+            Relays = [new PeerAddress(relay.Relay.NodeId, "127.0.0.1", relay.TlsPort)],
+        }, loggerFactory, new ManualTimeProvider());
+        await client.StartAsync().WaitAsync(Timeouts.Default);
+        Assert.True(client.Status.Single().IsUp);
+        await relay.DisposeAsync();
+
+        for (var i = 0; i < 2; i++)
+        {
+            await Assert.ThrowsAsync<PassageTunnelException>(async () => await client.ConnectAsync("origin.test", 443));
+        }
+        Assert.False(client.Status.Single().IsUp);
+        Assert.NotEmpty(log.Named("RelayFailed"));
+        var down = Assert.Single(log.Named("RelayDown"));
+        Assert.Equal(LogLevel.Warning, down.Level);
+        Assert.True(log.Entries.ToList().FindIndex(e => e.Name == "RelayFailed") < log.Entries.ToList().FindIndex(e => e.Name == "RelayDown"));
     }
 
     [Fact]
