@@ -9,8 +9,8 @@ namespace Passage.Relay;
 
 /// <summary>
 /// The accepting half of every relay front door: binds its endpoints, accepts, enforces the
-/// open-connection limit (refusing beyond it, then pausing: see below), hands each connection to a handler, and
-/// drains on stop.
+/// open-connection limit (refusing beyond it, then pausing: see below) and the limit per client (refusing beyond it,
+/// without a pause), hands each connection to a handler, and drains on stop.
 /// </summary>
 /// <remarks>
 /// Lifecycle: created → <see cref="Start"/> (listening) → <see cref="StopAsync"/> (draining: no new
