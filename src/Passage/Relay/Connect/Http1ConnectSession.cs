@@ -106,17 +106,29 @@ internal sealed class Http1ConnectSession(
             TunnelOpening opening;
             using (var left = CancellationTokenSource.CreateLinkedTokenSource(closeAll))
             {
-                using var dialed = new CancellationTokenSource();
-                var watching = WatchLeavingAsync(socket, sentBehind: filled > head.Value.HeadLength, left, dialed.Token);
-                try
+                var dialing = opener.OpenAsync(request.Host, request.Port, remote?.Address, left.Token);
+                if (dialing.IsCompleted)
                 {
-                    opening = await opener.OpenAsync(request.Host, request.Port, remote?.Address, left.Token).ConfigureAwait(false);
+                    // Reached at once (a literal address connected by the time connect(2) returned, as on a loopback or a
+                    // near network): no wait for the client to leave. The watch costs about 100 µs of CPU a tunnel
+                    // (bench/connect/run: 300 against 190 ms per 1000 setups), the wait and its cancellation's hop to
+                    // the thread pool, not the exception it ends in (a cancellation without one measured the same).
+                    opening = dialing.Result;
                 }
-                finally
+                else
                 {
-                    // Its wait given up before the client's connection is read by anyone else.
-                    await dialed.CancelAsync().ConfigureAwait(false);
-                    await watching.ConfigureAwait(false);
+                    using var dialed = new CancellationTokenSource();
+                    var watching = WatchLeavingAsync(socket, sentBehind: filled > head.Value.HeadLength, left, dialed.Token);
+                    try
+                    {
+                        opening = await dialing.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // Its wait given up before the client's connection is read by anyone else.
+                        await dialed.CancelAsync().ConfigureAwait(false);
+                        await watching.ConfigureAwait(false);
+                    }
                 }
                 if (opening.Upstream is null && left.IsCancellationRequested && !closeAll.IsCancellationRequested)
                 {
