@@ -583,21 +583,35 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         connection.Features.Set(idle);
         var kestrelEnd = new KestrelConnectionErrors.Watch();
         connection.Features.Set(kestrelEnd);
+        using var drain = new Http2DrainDeadline(connection);
+        connection.Features.Set(drain);
         if (_http2 is null || !_http2.Hand(connection))
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             Refused(id, RefusalReason.ShuttingDown);
             return;
         }
-        // The front door keeps counting this connection until Kestrel is done with it.
-        using var abortAtDeadline = closeAll.Register(() =>
+        // The front door keeps counting this connection until Kestrel is done with it. At the drain deadline its streams
+        // are ended one by one, then the connection (Http2DrainDeadline); a client that does not take those last answers
+        // (one that does not read) has its connection aborted a little later.
+        ITimer? abortLater = null;
+        using (closeAll.Register(() =>
         {
             _tunnels.ClosingAll();
-            connection.Abort(new ConnectionAbortedException("relay stopping"));
-        });
-        await closed.Task.ConfigureAwait(false);
+            drain.Reach();
+            Volatile.Write(ref abortLater, _time.CreateTimer(
+                static state => ((ConnectionContext)state!).Abort(new ConnectionAbortedException("relay stopping")),
+                connection, LastAnswersAtDrainDeadline, Timeout.InfiniteTimeSpan));
+        }))
+        {
+            await closed.Task.ConfigureAwait(false);
+        }
+        Volatile.Read(ref abortLater)?.Dispose();
         _metrics.Relayed(FrontDoor, Http2End(idle.Expired, connection.Failed || kestrelEnd.IsErrored));
     }
+
+    /// <summary>How long an HTTP/2 connection is given at the drain deadline to take its streams' last answers.</summary>
+    private static readonly TimeSpan LastAnswersAtDrainDeadline = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// How an HTTP/2 connection ended, as its count in <c>passage.relay.connections.closed</c> tells it: <c>shutdown</c>

@@ -27,6 +27,8 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
     public async Task HandleAsync(HttpContext context)
     {
         var id = Interlocked.Increment(ref _nextTunnelId);
+        var drain = context.Features.Get<Http2DrainDeadline>();
+        drain?.Serving(context.Response);
         var connect = context.Features.Get<IHttpExtendedConnectFeature>();
         if (HeadProblem(context, connect) is { } tooLarge)
         {
@@ -113,9 +115,12 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
             return;
         }
         using var started = busy;
+        // The dial and the tunnel end when the request is aborted (the client reset its stream or left) or at the drain
+        // deadline, which has the dial answered and the tunnel reset on its own stream (Http2DrainDeadline).
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, drain?.Token ?? CancellationToken.None);
         var client = context.Connection.RemoteIpAddress;
         TunnelLog.Requested(logger, id, context.Connection.RemoteIpAddress, host, port);
-        var opening = await opener.OpenAsync(host, port, client, context.RequestAborted).ConfigureAwait(false);
+        var opening = await opener.OpenAsync(host, port, client, ended.Token).ConfigureAwait(false);
         if (opening.Upstream is not { } upstream)
         {
             if (opening.Refusal == RefusalReason.ShuttingDown && !tunnels.IsStopping)
@@ -177,7 +182,7 @@ internal sealed class Http2ConnectHandler(TunnelOpener opener, TunnelPump tunnel
                 Reset(context, Http2TunnelClient.SentTrailers(trailers) ? ProtocolError : ConnectError);
             }), trailers);
         // Kestrel keeps the stream as long as this request runs: it waits for the tunnel's end.
-        await tunnels.RunAsync(tunnel, destination, lease, ReadOnlyMemory<byte>.Empty, id, context.RequestAborted).ConfigureAwait(false);
+        await tunnels.RunAsync(tunnel, destination, lease, ReadOnlyMemory<byte>.Empty, id, ended.Token).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -205,6 +206,111 @@ public sealed class ConnectRelayRawHttp2Tests
         await held.AssertRefusedAsAShutdownAsync();
         h2.Dispose();
         await stopping.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public async Task At_the_drain_deadline_a_request_still_dialing_is_answered_503_and_a_tunnel_reset_before_the_connection_closes()
+    {
+        // The front door aborted the connection at the deadline: a request whose destination was still being dialed got
+        // no answer at all (the HTTP/1.1 door answers it 503), and a tunnel no RST_STREAM. Each stream now gets its own
+        // end, and then the connection is closed. The dial waits on a DNS answer that never comes.
+        await using var echo = new EchoServer();
+        var held = new HeldDns();
+        await using var relay = await ConnectHarness.StartAsync(
+            limits: new RelayLimits { DrainTimeout = TimeSpan.FromMilliseconds(300), ConnectTimeout = TimeSpan.FromHours(1) },
+            dns: (name, cancellationToken) => name == "slow.test" ? held.LookupAsync(name, cancellationToken) : Task.FromResult(new[] { IPAddress.Loopback }));
+        using var h2 = await RawHttp2.ConnectAsync(relay.PlainPort);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(1, "origin.test", echo.Port));
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+        await h2.SendAsync(RawHttp2.ExtendedConnect(3, "slow.test", 443));
+        await held.Asked.WaitAsync(Timeouts.Default);
+
+        var stopping = relay.Relay.StopAsync();
+        var frames = new List<RawFrame>();
+        while (await h2.ReadFrameAsync() is { } frame)
+        {
+            frames.Add(frame);
+        }
+        // Its answer first; Kestrel may then reset the stream with NO_ERROR, its request never having ended (RFC 9113 §8.1).
+        var dialing = frames.First(f => f.Stream == 3);
+        Assert.Equal(RawHttp2.Headers, dialing.Type);
+        Assert.Equal(503, dialing.Status);
+        Assert.Contains("relay shutting down", dialing.Text, StringComparison.Ordinal);
+        var tunnel = frames.First(f => f.Stream == 1 && f.Type != RawHttp2.WindowUpdate);
+        Assert.Equal(RawHttp2.RstStream, tunnel.Type);
+        Assert.Equal(RawHttp2.ConnectError, tunnel.ErrorCode);
+        // Then the connection is closed as at a client's close, its last GOAWAY naming the last stream it took, which
+        // says the relay wrote everything before it (an abort writes nothing more).
+        var last = frames[^1];
+        Assert.Equal(RawHttp2.GoAway, last.Type);
+        Assert.Equal(RawHttp2.NoError, last.ErrorCode);
+        Assert.Equal(3, BinaryPrimitives.ReadInt32BigEndian(last.Payload) & 0x7fff_ffff);
+
+        await stopping.WaitAsync(Timeouts.Default);
+        Assert.Equal(1, relay.Counter("passage.relay.connections.refused/proxy_shutting_down"));
+        // The tunnel, and its connection.
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/shutdown") == 2);
+        Assert.Equal(0, relay.Counter("passage.relay.connections.closed/client_failed"));
+    }
+
+    [Fact]
+    public async Task At_the_drain_deadline_a_connection_whose_client_takes_no_more_bytes_is_aborted_soon_after()
+    {
+        // The streams' last answers cannot be written to a client that has stopped reading with its window open and its
+        // socket full: the connection is aborted a moment after the deadline, on the relay's clock, not left to Kestrel's
+        // own grace (ten seconds of the wall clock past the drain).
+        var clock = new ManualTimeProvider();
+        using var source = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        source.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        source.Listen(1);
+        long sent = 0;
+        var sending = Task.Run(async () =>
+        {
+            using var accepted = await source.AcceptAsync();
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                while (true)
+                {
+                    Interlocked.Add(ref sent, await accepted.SendAsync(chunk));
+                }
+            }
+            catch (SocketException)
+            {
+                // The relay closed its end.
+            }
+        });
+        await using var relay = await ConnectHarness.StartAsync(limits: new RelayLimits { DrainTimeout = TimeSpan.FromMinutes(1) }, time: clock);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, relay.PlainPort)).WaitAsync(Timeouts.Default);
+        using var h2 = RawHttp2.Over(new NetworkStream(socket, ownsSocket: true));
+        var window = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(window, int.MaxValue - 65_535);
+        await h2.SendAsync((byte[])[
+            .. Http2Start.Preface,
+            .. RawHttp2.SettingsFrame((RawHttp2.InitialWindowSize, int.MaxValue)),
+            .. RawHttp2.Frame(RawHttp2.WindowUpdate, 0, 0, window),
+            .. RawHttp2.ExtendedConnect(1, "origin.test", ((IPEndPoint)source.LocalEndPoint!).Port)]);
+        Assert.Equal(200, (await h2.ReadUntilAsync(f => f.Type == RawHttp2.Headers && f.Stream == 1))?.Status);
+        // Read no more: once the source's bytes stop moving, every buffer on the way is full.
+        long before;
+        do
+        {
+            before = Interlocked.Read(ref sent);
+            await Task.Delay(300);
+        }
+        while (Interlocked.Read(ref sent) != before);
+
+        var stopping = relay.Relay.StopAsync();
+        // A second at a time: the drain's clock starts once the stop has begun to drain, which the test does not see.
+        for (var i = 0; i < 100 && !stopping.IsCompleted; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(stopping, Task.Delay(100));
+        }
+        await stopping.WaitAsync(Timeouts.Default);
+        await Timeouts.WaitUntilAsync(() => relay.Counter("passage.relay.connections.closed/shutdown") == 2);
+        await sending.WaitAsync(Timeouts.Default);
     }
 
     [Fact]
