@@ -33,12 +33,13 @@ internal sealed class HeadBuffer
     /// Reads from <paramref name="from"/> until the head is whole or <see cref="MaxSize"/> bytes are there, as
     /// <see cref="HeadReader.ReadAsync"/> does: the buffer grows once, to the limit, when the head is larger than it.
     /// </summary>
-    public async ValueTask<HeadReader.Result> ReadAsync(IDuplexConnection from, bool skipEmptyLines, CancellationToken cancellationToken)
+    public async ValueTask<HeadReader.Result> ReadAsync(
+        IDuplexConnection from, bool skipEmptyLines, CancellationToken cancellationToken, HeadReader.FirstLineCheck? firstLine = null)
     {
         while (true)
         {
             var bytes = Bytes;
-            var read = await HeadReader.ReadAsync(from, bytes, Filled, Math.Min(bytes.Length, MaxSize), skipEmptyLines, cancellationToken).ConfigureAwait(false);
+            var read = await HeadReader.ReadAsync(from, bytes, Filled, Math.Min(bytes.Length, MaxSize), skipEmptyLines, cancellationToken, firstLine).ConfigureAwait(false);
             Filled = read.Filled;
             if (read.Outcome != HeadReader.Outcome.TooLarge || bytes.Length >= MaxSize)
             {

@@ -31,7 +31,16 @@ internal static class HeadReader
         /// lines hold none (RFC 9112 §3, §4).
         /// </summary>
         NotHttp,
+
+        /// <summary>
+        /// The first line, whole (it lies in <c>buffer[Start..End]</c>, its CR at <c>End</c>), is not one the caller's check
+        /// takes: a request line without the shape of one, which could not become one whatever came after it.
+        /// </summary>
+        BadFirstLine,
     }
+
+    /// <summary>Whether a whole first line, without its line end, is one to read the rest of the head for.</summary>
+    public delegate bool FirstLineCheck(ReadOnlySpan<byte> line);
 
     /// <summary>What <see cref="ReadAsync"/> found.</summary>
     public readonly record struct Result(Outcome Outcome, int Start, int End, int Filled);
@@ -41,9 +50,12 @@ internal static class HeadReader
     /// head already, until the head is whole or <paramref name="size"/> bytes are there. With
     /// <paramref name="skipEmptyLines"/>, empty lines before the head's first line are passed over (RFC 9112 §2.2: a server
     /// SHOULD ignore at least one before a request-line); they count towards <paramref name="size"/>, which bounds them.
+    /// With <paramref name="firstLine"/>, the first line is checked as soon as its CR is read, without waiting for the
+    /// head's end (a CR not followed by LF would not make it any better).
     /// </summary>
     public static async ValueTask<Result> ReadAsync(
-        IDuplexConnection from, byte[] buffer, int filled, int size, bool skipEmptyLines, CancellationToken cancellationToken)
+        IDuplexConnection from, byte[] buffer, int filled, int size, bool skipEmptyLines, CancellationToken cancellationToken,
+        FirstLineCheck? firstLine = null)
     {
         var start = 0;
         var scanned = 0;
@@ -75,6 +87,10 @@ internal static class HeadReader
                     if (inFirstLine && (b is (byte)'\r' or (byte)'\n'))
                     {
                         inFirstLine = false;
+                        if (firstLine is not null && !firstLine(buffer.AsSpan(start, i - start)))
+                        {
+                            return new Result(Outcome.BadFirstLine, start, i, filled);
+                        }
                     }
                     else if (inFirstLine && (b is < 0x20 and not (byte)'\t' or 0x7F))
                     {

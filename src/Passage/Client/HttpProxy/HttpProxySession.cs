@@ -255,7 +255,8 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
     /// <summary>
     /// Reads the request head, empty lines before it passed over, into <paramref name="buffer"/> (at most 64 KiB, as the
     /// origin's answer heads: large cookies take real request heads past 16 KiB): where it lies and how much was read; or
-    /// the refusal to answer (too large: 431, too slow, a bare LF, not HTTP at all), or with none when the application closed first (the
+    /// the refusal to answer (too large: 431, too slow, a bare LF, not HTTP at all, a request line of another shape, refused as
+    /// soon as it is whole), or with none when the application closed first (the
     /// range is empty then).
     /// </summary>
     private async Task<(Range Head, int Filled, (RefusalReason Reason, string Detail)? Failure)> ReadHeadAsync(IDuplexConnection app, HeadBuffer buffer, CancellationToken closeAll)
@@ -264,7 +265,7 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
         HeadReader.Result read;
         try
         {
-            read = await buffer.ReadAsync(app, skipEmptyLines: true, deadline.Token).ConfigureAwait(false);
+            read = await buffer.ReadAsync(app, skipEmptyLines: true, deadline.Token, RequestLineShaped).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!closeAll.IsCancellationRequested)
         {
@@ -276,7 +277,16 @@ internal sealed class HttpProxySession(PassageClient client, LocalProxyOptions o
             HeadReader.Outcome.TooLarge => (default, read.Filled, (RefusalReason.HeadTooLarge, $"request head larger than {HeadBuffer.MaxSize / 1024} KiB")),
             HeadReader.Outcome.BareLf => (default, read.Filled, (RefusalReason.MalformedRequest, "a line of the request head ends in a bare LF")),
             HeadReader.Outcome.NotHttp => (default, read.Filled, (RefusalReason.MalformedRequest, "not an HTTP request: a control character in its first line")),
+            HeadReader.Outcome.BadFirstLine => (default, read.Filled, RequestLineRefusal(buffer.Bytes.AsSpan(read.Start..read.End))),
             _ => (default, read.Filled, null),
         };
+    }
+
+    private static bool RequestLineShaped(ReadOnlySpan<byte> line) => ProxyRequestHead.ReadRequestLine(line, out _, out _) is not null;
+
+    private static (RefusalReason, string) RequestLineRefusal(ReadOnlySpan<byte> line)
+    {
+        ProxyRequestHead.ReadRequestLine(line, out var reason, out var error);
+        return (reason, error ?? "malformed request line");
     }
 }

@@ -75,33 +75,11 @@ internal sealed record ProxyRequestHead(
     /// </summary>
     public static ProxyRequestHead? Parse(ReadOnlySpan<byte> head, out RefusalReason refusal, out string? error)
     {
-        refusal = RefusalReason.MalformedRequest;
-        error = null;
         // Line by line, each made text on its own: a Proxy-Authorization line never is (see Credentials).
         var requestLineEnd = head.IndexOf("\r\n"u8);
-        var requestLineBytes = requestLineEnd < 0 ? head : head[..requestLineEnd];
-        if (!Utf8.IsValid(requestLineBytes))
+        if (ReadRequestLine(requestLineEnd < 0 ? head : head[..requestLineEnd], out refusal, out error) is not { } requestLine)
         {
-            error = "the request line is not text";
             return null;
-        }
-        var firstLine = Encoding.UTF8.GetString(requestLineBytes);
-        var requestLine = firstLine.Split(' ');
-        if (requestLine.Length != 3 || !FieldSyntax.IsToken(requestLine[0]) || firstLine.Any(char.IsControl))
-        {
-            error = "malformed request line";
-            return null;
-        }
-        // Exactly HTTP/1.1 or HTTP/1.0. The origin is sent HTTP/1.1 either way (RFC 9110 §6.2: this proxy's own version).
-        switch (Http1ConnectParser.ReadVersion(Encoding.Latin1.GetBytes(requestLine[2]), out _))
-        {
-            case Http1ConnectParser.VersionVerdict.Garbage:
-                error = "HTTP version is malformed";
-                return null;
-            case Http1ConnectParser.VersionVerdict.Unsupported:
-                refusal = RefusalReason.UnsupportedVersion;
-                error = "only HTTP/1.1 and HTTP/1.0 are spoken here";
-                return null;
         }
         var headers = new List<(string, string)>();
         // A CONNECT's fields that announce content, judged on their bytes as the relay judges them (the first found).
@@ -181,6 +159,42 @@ internal sealed record ProxyRequestHead(
             return null;
         }
         return new ProxyRequestHead(method, host, port, pathAndQuery, version, headers, framing, contentLength, authority) { Credentials = credentials };
+    }
+
+    /// <summary>
+    /// Reads a request line, without its CRLF (RFC 9112 §3: method SP request-target SP HTTP-version): its three parts,
+    /// or null with the refusal to answer and why. Asked as soon as the line is whole, before the rest of the head comes
+    /// (see <see cref="HeadReader"/>): what has not this shape is no HTTP request, and its sender (an SSH client, say,
+    /// which sends its banner and waits) would wait for an answer as long as the proxy for the head's end.
+    /// </summary>
+    public static string[]? ReadRequestLine(ReadOnlySpan<byte> line, out RefusalReason refusal, out string? error)
+    {
+        refusal = RefusalReason.MalformedRequest;
+        error = null;
+        if (!Utf8.IsValid(line))
+        {
+            error = "the request line is not text";
+            return null;
+        }
+        var text = Encoding.UTF8.GetString(line);
+        var parts = text.Split(' ');
+        if (parts.Length != 3 || !FieldSyntax.IsToken(parts[0]) || text.Any(char.IsControl))
+        {
+            error = "malformed request line";
+            return null;
+        }
+        // Exactly HTTP/1.1 or HTTP/1.0. The origin is sent HTTP/1.1 either way (RFC 9110 §6.2: this proxy's own version).
+        switch (Http1ConnectParser.ReadVersion(Encoding.Latin1.GetBytes(parts[2]), out _))
+        {
+            case Http1ConnectParser.VersionVerdict.Garbage:
+                error = "HTTP version is malformed";
+                return null;
+            case Http1ConnectParser.VersionVerdict.Unsupported:
+                refusal = RefusalReason.UnsupportedVersion;
+                error = "only HTTP/1.1 and HTTP/1.0 are spoken here";
+                return null;
+        }
+        return parts;
     }
 
     /// <summary>
