@@ -102,7 +102,10 @@ internal static class Socks5Protocol
     /// <summary>
     /// RFC 1928 §4: VER CMD RSV ATYP DST.ADDR DST.PORT. The host comes back as text: a domain name
     /// exactly as sent (never resolved here), or an address literal. A command other than CONNECT is
-    /// refused as such whatever its address: UDP ASSOCIATE and BIND usually name 0.0.0.0:0.
+    /// refused as such (0x07) whatever follows it, RSV and ATYP included: UDP ASSOCIATE and BIND usually name 0.0.0.0:0,
+    /// and a request's first wrong field, in the order of its bytes, is the one its reply names (RFC 1928 §6 sets no
+    /// order; OpenSSH's <c>-D</c> judges them so). Of a CONNECT, an RSV other than 0 is a general failure (0x01) and an unknown
+    /// ATYP 0x08.
     /// </summary>
     public static ParseStatus ParseRequest(ReadOnlySequence<byte> data, out string host, out int port, out int consumed, out Reply error)
     {
@@ -126,6 +129,7 @@ internal static class Socks5Protocol
         }
         if (reserved != 0)
         {
+            error = command == CommandConnect ? Reply.GeneralFailure : Reply.CommandNotSupported;
             return ParseStatus.Invalid;
         }
         if (!reader.TryRead(out var addressType))
@@ -154,7 +158,7 @@ internal static class Socks5Protocol
                 host = Encoding.Latin1.GetString(data.Slice(name.Start.Value, name.End.Value - name.Start.Value));
                 break;
             default:
-                error = Reply.AddressTypeNotSupported;
+                error = command == CommandConnect ? Reply.AddressTypeNotSupported : Reply.CommandNotSupported;
                 return ParseStatus.Invalid;
         }
         Span<byte> portBytes = stackalloc byte[2];

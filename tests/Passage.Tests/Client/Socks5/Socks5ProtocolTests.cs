@@ -60,6 +60,27 @@ public sealed class Socks5ProtocolTests
     }
 
     /// <summary>
+    /// A request's first wrong field, in the order of its bytes, names its reply (RFC 1928 §6): a command other than
+    /// CONNECT is not supported (0x07) whatever its RSV and ATYP, as the README says of BIND and UDP ASSOCIATE; a
+    /// CONNECT's RSV other than 0 is a general failure (0x01), its unknown ATYP 0x08. A BIND or UDP ASSOCIATE with an
+    /// unknown ATYP or RSV was answered 0x08 or 0x01, as if the command were one this proxy serves. Each is refused as
+    /// soon as its wrong byte is there.
+    /// </summary>
+    [Theory]
+    [InlineData("05020005", 0x07)]     // BIND, unknown ATYP
+    [InlineData("050300FF", 0x07)]     // UDP ASSOCIATE, unknown ATYP
+    [InlineData("05030100", 0x07)]     // UDP ASSOCIATE, RSV 1
+    [InlineData("05090201", 0x07)]     // unknown command, RSV 2
+    [InlineData("05010100", 0x01)]     // CONNECT, RSV 1
+    [InlineData("05010005", 0x08)]     // CONNECT, unknown ATYP
+    public void A_requests_first_wrong_field_names_its_reply(string request, byte expected)
+    {
+        var bytes = Convert.FromHexString(request);
+        var status = Socks5Protocol.ParseRequest(new ReadOnlySequence<byte>(bytes), out _, out _, out _, out var error);
+        Assert.Equal((Socks5Protocol.ParseStatus.Invalid, expected), (status, (byte)error));
+    }
+
+    /// <summary>
     /// A greeting and the RFC 1929 request in one read: once the greeting is consumed, the request moves up, and no copy
     /// of it stays behind in the buffer, where its clearing once checked would not reach (it stayed until the handshake's
     /// end: with 255 methods offered, the whole password).
