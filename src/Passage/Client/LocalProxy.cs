@@ -78,9 +78,12 @@ public sealed partial class LocalProxy : IAsyncDisposable
         }
         catch
         {
+            // A front door that started is stopped before the error returns: its port free again, and nothing of it left
+            // to run (and log) behind a caller that reports the error and exits. Quick: disposal closes at once what it may have
+            // accepted meanwhile, and never waits for the thread that blocks here (its awaits are ConfigureAwait(false)).
             foreach (var listener in proxy._listeners)
             {
-                _ = listener.DisposeAsync();
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
             throw;
         }
