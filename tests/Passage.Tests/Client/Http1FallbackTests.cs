@@ -547,7 +547,7 @@ public sealed class Http1FallbackTests
     /// <paramref name="silent"/> says so gets nothing, not even the TLS handshake: it is read until the client closes it
     /// (the task that does so added to <paramref name="held"/>).
     /// </summary>
-    private static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null, NodeId? clientId = null)
+    internal static async Task ServeHttp1OnlyAsync(Socket listener, NodeIdentity identity, int echoPort, List<string> heads, byte[]? behind200 = null, byte[]? before200 = null, byte[]? answer = null, Func<bool>? silent = null, List<Task>? held = null, NodeId? clientId = null)
     {
         var tasks = new List<Task>();
         await Loopback.AcceptEachAsync(listener, accepted =>
