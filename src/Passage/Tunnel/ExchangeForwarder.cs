@@ -29,11 +29,12 @@ internal static class ExchangeForwarder
         bool fromPeer,
         ILogger logger,
         CancellationToken cancellationToken,
-        BackendTimer? backend = null)
+        BackendTimer? backend = null,
+        Func<Exception, TunnelFailure?>? linkTimedOut = null)
     {
         try
         {
-            if (await SendOrRefuseAsync(context, invoker, message, logger, cancellationToken, backend).ConfigureAwait(false) is not { } response)
+            if (await SendOrRefuseAsync(context, invoker, message, logger, cancellationToken, backend, linkTimedOut).ConfigureAwait(false) is not { } response)
             {
                 return;
             }
@@ -79,11 +80,14 @@ internal static class ExchangeForwarder
     /// <summary>
     /// Sends <paramref name="message"/> and returns the answer once its head is in; or, when that fails, answers the
     /// client itself (502 with the reason, 504 when <paramref name="backend"/> ran out waiting, 503 when no backend
-    /// connection could be opened for want of descriptors, nothing to a client that went) and returns null.
+    /// connection could be opened for want of descriptors, nothing to a client that went) and returns null. A failure that
+    /// <paramref name="linkTimedOut"/> names (the session's keep-alive ping left unanswered) is answered 504 with its cause.
     /// </summary>
     public static async Task<HttpResponseMessage?> SendOrRefuseAsync(
-        HttpContext context, HttpMessageInvoker invoker, HttpRequestMessage message, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
+        HttpContext context, HttpMessageInvoker invoker, HttpRequestMessage message, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null,
+        Func<Exception, TunnelFailure?>? linkTimedOut = null)
     {
+        TunnelFailure? timedOut = null;
         if (message.Content is not StreamingContent)
         {
             // No body to send first (or one sent at once): the answer is owed from now.
@@ -117,6 +121,13 @@ internal static class ExchangeForwarder
         {
             TunnelLog.RequestFailed(logger, "request body broke off", e.GetType().Name);
             context.Abort();
+        }
+        catch (Exception e) when ((timedOut = linkTimedOut?.Invoke(e)) is not null)
+        {
+            // The HTTP client fails the requests in flight with its own PROTOCOL_ERROR when the link's ping goes unanswered:
+            // the peer broke no protocol, it went silent, and RFC 9209 §2.3.9 recommends 504 for that timeout.
+            TunnelLog.ExchangeFailedRationed(logger, timedOut.ErrorType, $"{timedOut.Details} ({e.GetType().Name})");
+            await MessageCopy.RefuseAsync(context, HttpStatusCode.GatewayTimeout, timedOut).ConfigureAwait(false);
         }
         catch (Exception e) when (message.Content is StreamingContent { Result: BodyCopyResult.DestinationFailed })
         {

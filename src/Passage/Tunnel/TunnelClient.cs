@@ -201,7 +201,7 @@ public sealed class TunnelClient : IAsyncDisposable
         // answered that GET. Another method's request goes on as itself, its Upgrade ignored (RFC 9110 §7.8 lets a server).
         if (HttpMethods.IsGet(context.Request.Method) && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
         {
-            await UpgradeForwarder.RelayAsync(context, hop, upgrade, session.Invoker, session.Origin, options, logger).ConfigureAwait(false);
+            await UpgradeForwarder.RelayAsync(context, hop, upgrade, session.Invoker, session.Origin, options, logger, session.LinkFailure).ConfigureAwait(false);
             return;
         }
         using var message = MessageCopy.CreateRequest(context, hop, session.Origin, session.Version, toPeer: true);
@@ -243,6 +243,7 @@ public sealed class TunnelClient : IAsyncDisposable
         {
             message.Content = MessageCopy.EmptyContent(context.Request, always: false);
         }
-        await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, fromPeer: true, logger, context.RequestAborted).ConfigureAwait(false);
+        await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, fromPeer: true, logger, context.RequestAborted,
+            linkTimedOut: session.LinkFailure).ConfigureAwait(false);
     }
 }

@@ -45,8 +45,8 @@ internal sealed class TunnelSession : IAsyncDisposable
     private TunnelStatus _status = new(TunnelPhase.Connecting);
     private volatile bool _peerRefused;
     private volatile bool _peerAccepted;
-    // When the link last brought a byte (Environment.TickCount64): a session that fails with a PROTOCOL_ERROR after none
-    // for maxIdleTimeout failed for its unanswered keep-alive ping, which the HTTP client reports so.
+    // When the link last brought a byte (Environment.TickCount64): a session that fails with a PROTOCOL_ERROR after a
+    // silence failed for its unanswered keep-alive ping, which the HTTP client reports so (see PingUnanswered).
     private long _lastReceived;
     private readonly Telemetry.TunnelMetrics? _metrics;
 
@@ -239,15 +239,28 @@ internal sealed class TunnelSession : IAsyncDisposable
             }
             if (answered && PingUnanswered(e))
             {
-                return new TunnelFailure("connection_timeout", $"the server end answered no keep-alive ping within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
+                return PingTimeout;
             }
             return TunnelFailure.From(e, _peerRefused);
         }
     }
 
+    /// <summary>The session's keep-alive ping went unanswered: why the session went down, and why the requests on it failed.</summary>
+    private TunnelFailure PingTimeout =>
+        new("connection_timeout", $"the server end answered no keep-alive ping within maxIdleTimeout ({Configuration.Duration.Format(_options.MaxIdleTimeout)})");
+
+    /// <summary>
+    /// The failure a request sent over the session met, when <paramref name="failure"/> is the HTTP client giving up on the
+    /// session's keep-alive ping (it fails the requests in flight with its own PROTOCOL_ERROR, as it does the session); else null.
+    /// </summary>
+    public TunnelFailure? LinkFailure(Exception failure) => PingUnanswered(failure) ? PingTimeout : null;
+
     /// <summary>
     /// Whether <paramref name="failure"/> is the HTTP client giving up on its keep-alive ping: a PROTOCOL_ERROR of its own
-    /// (a peer's GOAWAY or reset with that code is bytes just received) after no byte for maxIdleTimeout.
+    /// (a peer's GOAWAY or reset with that code is bytes just received) after a silence. The ping's maxIdleTimeout runs from
+    /// its sending, and what the peer sent before it stopped (its own ping, a window update) may come after that: the
+    /// silence is maxIdleTimeout less the round trip and both ends' delays, which on a loaded machine may be most of a
+    /// second, so half of maxIdleTimeout is asked for.
     /// </summary>
     private bool PingUnanswered(Exception failure)
     {
@@ -255,7 +268,7 @@ internal sealed class TunnelSession : IAsyncDisposable
         {
             if (e is HttpProtocolException { ErrorCode: 0x1 })
             {
-                return Environment.TickCount64 - Volatile.Read(ref _lastReceived) >= (long)_options.MaxIdleTimeout.TotalMilliseconds;
+                return Environment.TickCount64 - Volatile.Read(ref _lastReceived) >= (long)_options.MaxIdleTimeout.TotalMilliseconds / 2;
             }
         }
         return false;
@@ -268,7 +281,8 @@ internal sealed class TunnelSession : IAsyncDisposable
         {
             TcpTuning.Apply(socket, _options);
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _lastReceived, Environment.TickCount64);
+            // The clock is not set here: the next attempt, which a frozen server end's kernel accepts at once, would make a
+            // request still failing on the connection before it look as if it had just heard from the server end.
             Stream link = new ReceiveClock(new NetworkStream(socket, ownsSocket: true), this);
             return _metrics is null ? link : _metrics.Count(link);
         }

@@ -136,7 +136,8 @@ internal static class UpgradeForwarder
     }
 
     /// <summary>Client end: carry an HTTP/1.1 Upgrade request across as extended CONNECT and, on success, switch.</summary>
-    public static async Task RelayAsync(HttpContext context, Intermediary hop, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger)
+    public static async Task RelayAsync(HttpContext context, Intermediary hop, IHttpUpgradeFeature upgrade, HttpMessageInvoker tunnel, string origin, TunnelOptions options, ILogger logger,
+        Func<Exception, TunnelFailure?>? linkTimedOut = null)
     {
         // RFC 9110 §7.8: the first protocol offered, a token with an optional "/version".
         var protocol = context.Request.Headers.Upgrade.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
@@ -155,7 +156,7 @@ internal static class UpgradeForwarder
         {
             MessageCopy.AddForwarded(message, context, withHost: true);
         }
-        if (await ExchangeForwarder.SendOrRefuseAsync(context, tunnel, message, logger, context.RequestAborted).ConfigureAwait(false) is not { } response)
+        if (await ExchangeForwarder.SendOrRefuseAsync(context, tunnel, message, logger, context.RequestAborted, linkTimedOut: linkTimedOut).ConfigureAwait(false) is not { } response)
         {
             return;
         }

@@ -34,4 +34,33 @@ public sealed class TunnelKeepAliveTests
             pair.Server.Signal(SigCont);
         }
     }
+
+    [Fact]
+    public async Task A_request_in_flight_when_the_ping_goes_unanswered_is_told_the_same_timeout()
+    {
+        await using var pair = await TunnelPair.StartAsync("""
+            "transport": { "maxIdleTimeout": "4s", "keepAliveInterval": "1s" }
+            """);
+        using var client = pair.CreateHttpClient();
+        // The backend holds its answer: once it has the request, the request is in flight on the session.
+        var before = Volatile.Read(ref pair.Backend.Requests);
+        var pending = client.GetAsync("/silent");
+        while (Volatile.Read(ref pair.Backend.Requests) == before)
+        {
+            Assert.False(pending.IsCompleted, "answered before the backend had the request");
+            await Task.Delay(20);
+        }
+        pair.Server.Signal(SigStop);
+        try
+        {
+            using var answer = await pending.WaitAsync(Timeouts.Default);
+            var seen = $"{(int)answer.StatusCode} {Assert.Single(answer.Headers.GetValues("Proxy-Status"))}";
+            Assert.StartsWith("504 passage; error=connection_timeout; ", seen, StringComparison.Ordinal);
+            Assert.Contains("keep-alive ping", seen, StringComparison.Ordinal);
+        }
+        finally
+        {
+            pair.Server.Signal(SigCont);
+        }
+    }
 }
