@@ -336,9 +336,11 @@ internal static class MessageCopy
         }
     }
 
-    /// <summary>The answer's trailer fields that came after its body, one per field line.</summary>
+    /// <summary>The answer's trailer fields that came after its body, one per field line, but those its Connection field names.</summary>
     public static IEnumerable<KeyValuePair<string, string>> TrailerLines(HttpResponseMessage response) =>
-        response.TrailingHeaders.NonValidated.SelectMany(field => field.Value.Select(value => new KeyValuePair<string, string>(field.Key, value)));
+        TunnelHeaders.NotNominated(
+            response.TrailingHeaders.NonValidated.SelectMany(field => field.Value.Select(value => new KeyValuePair<string, string>(field.Key, value))),
+            new TunnelHeaders.Nominees(new StringValues(response.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : [])));
 
     /// <summary>
     /// Answers locally with <paramref name="status"/> and a Proxy-Status field (RFC 9209) naming <paramref name="failure"/>;

@@ -218,8 +218,11 @@ public sealed class TunnelClient : IAsyncDisposable
             var trailers = length is null && TunnelHeaders.DeclaresTrailers(context.Request.Headers)
                 ? context.Features.Get<IHttpRequestTrailersFeature>()
                 : null;
+            // The server end gets no Connection field (HTTP/2 has none): the trailer fields it names stay here.
+            var connection = new TunnelHeaders.Nominees(context.Request.Headers.Connection);
             var content = new StreamingContent(new RequestBodyStream(context.Request.BodyReader), compress, context.RequestAborted,
-                trailers is null ? null : () => trailers.Available ? TunnelHeaders.Lines(trailers.Trailers) : [], senderIdle: options.IdleTimeout);
+                trailers is null ? null : () => trailers.Available ? TunnelHeaders.NotNominated(TunnelHeaders.Lines(trailers.Trailers), connection) : [],
+                senderIdle: options.IdleTimeout);
             if (trailers is not null)
             {
                 message.Headers.TryAddWithoutValidation(TunnelHeaders.Framing, TunnelHeaders.Chunked);

@@ -142,6 +142,14 @@ internal static class TunnelHeaders
     /// </summary>
     public static bool IsAllowedTrailer(string name) => TrailerFields.MayCarry(name) && IsEndToEnd(name, default);
 
+    /// <summary>
+    /// The field lines of a message's trailer section, <paramref name="lines"/>, that its head's Connection field,
+    /// <paramref name="connection"/>, does not name: a field it names is this hop's, in the trailer section as in the head
+    /// (RFC 9110 §7.6.1), and goes no further.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> NotNominated(IEnumerable<KeyValuePair<string, string>> lines, Nominees connection) =>
+        lines.Where(line => !connection.Name(line.Key));
+
     /// <summary>True when the message announces trailer fields in a Trailer field (RFC 9110 §6.6.2).</summary>
     public static bool DeclaresTrailers(IHeaderDictionary headers) => !StringValues.IsNullOrEmpty(headers.Trailer);
 

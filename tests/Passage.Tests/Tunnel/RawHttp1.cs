@@ -17,16 +17,18 @@ internal static class RawHttp1
 
     /// <summary>
     /// Sends <paramref name="method"/> <paramref name="target"/> with <paramref name="body"/> in chunks of up to
-    /// 64 KiB, then <paramref name="trailerSection"/> (field lines, each ending in CRLF), while reading the answer.
+    /// 64 KiB, then <paramref name="trailerSection"/> (field lines, each ending in CRLF), while reading the answer. With
+    /// <paramref name="close"/> false, no <c>Connection: close</c> is sent (Kestrel reads a Connection field that holds
+    /// <c>close</c> as <c>close</c> alone, whatever else it names).
     /// </summary>
-    public static async Task<Answer> SendChunkedAsync(int port, string method, string target, Stream body, string fields, string trailerSection, CancellationToken cancellationToken)
+    public static async Task<Answer> SendChunkedAsync(int port, string method, string target, Stream body, string fields, string trailerSection, CancellationToken cancellationToken, bool close = true)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var sending = Task.Run(async () =>
         {
-            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{method} {target} HTTP/1.1\r\nHost: tunnel.test\r\n{fields}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"), cancellationToken);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{method} {target} HTTP/1.1\r\nHost: tunnel.test\r\n{fields}Transfer-Encoding: chunked\r\n{(close ? "Connection: close\r\n" : "")}\r\n"), cancellationToken);
             var buffer = new byte[64 * 1024];
             int n;
             while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0)
