@@ -191,6 +191,13 @@ internal static class ExchangeForwarder
         var compress = !decompress && compressResponse && HasContent(context, status) && response.Content.Headers.ContentEncoding.Count == 0;
         MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: !decompress && !compress);
         context.Response.StatusCode = status;
+        if (status == StatusCodes.Status408RequestTimeout && (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol)))
+        {
+            // A 408 says the request was given up, most often its body cut off (the server end's, whose HTTP/2 answer has no
+            // Connection field, or the backend's, whose Connection is this hop's): the connection is closed after it (RFC 9110
+            // §15.5.9), so that the application closes its end rather than leave Kestrel draining the rest until it resets it.
+            context.Response.Headers.Connection = "close";
+        }
         if (decompress && MessageCopy.ParseLength(MessageCopy.Single(response, TunnelHeaders.Length)) is { } length)
         {
             context.Response.ContentLength = length;

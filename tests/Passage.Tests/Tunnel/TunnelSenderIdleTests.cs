@@ -36,6 +36,9 @@ public sealed class TunnelSenderIdleTests
 
         Assert.StartsWith("HTTP/1.1 408 ", answer, StringComparison.Ordinal);
         Assert.Contains("error=http_request_error", answer, StringComparison.Ordinal);
+        // As the client end's own 408 does (RFC 9110 §15.5.9): the application is to close rather than hold a connection
+        // whose body was given up, which Kestrel drains and, with nothing more coming, resets.
+        Assert.Contains("\r\nConnection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
