@@ -189,13 +189,23 @@ internal static class UpgradeForwarder
             // dropping whatever is written after it.
             await using var application = new StreamConnection(downstream, abort: context.Abort);
             var framed = MessageCopy.Single(response, TunnelHeaders.Framing) == TunnelHeaders.Chunked ? ChunkFramedStream.FramingWrites(upstream) : null;
-            await using var server = framed is null
-                ? new StreamConnection(upstream)
-                : new StreamConnection(framed, completeWrites: async (_, cancellationToken) => await framed.CompleteWritesAsync(cancellationToken).ConfigureAwait(false));
+            // The application's end of sending is its connection's end: Kestrel drops whatever is written after it, so the
+            // backend's bytes could reach no one, and the run, which waited for the backend's end (or system.idleTimeout, never
+            // while the backend kept sending), held the link's stream and the server end's backend connection. Once the end
+            // has crossed (as the last chunk, where the server end reads the framing), the run ends.
+            using var applicationGone = new CancellationTokenSource();
+            await using var server = new StreamConnection(framed ?? upstream, completeWrites: async (_, cancellationToken) =>
+            {
+                if (framed is not null)
+                {
+                    await framed.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+                }
+                await applicationGone.CancelAsync().ConfigureAwait(false);
+            });
             // Not ended by RequestAborted: Kestrel raises it at the application's half-close, whose end of sending is to
-            // cross as the last chunk (the run still ends when a side fails, at the idle timeout, or when both ends close).
-            var result = await BytePump.RunAsync(application, server, UpgradedPump(options)).ConfigureAwait(false);
-            TunnelLog.UpgradeEnded(logger, protocol, result.End.ToString());
+            // cross as the last chunk first.
+            var result = await BytePump.RunAsync(application, server, UpgradedPump(options), cancellationToken: applicationGone.Token).ConfigureAwait(false);
+            TunnelLog.UpgradeEnded(logger, protocol, result.End == PumpEnd.Canceled && applicationGone.IsCancellationRequested ? "ApplicationClosed" : result.End.ToString());
         }
     }
 }

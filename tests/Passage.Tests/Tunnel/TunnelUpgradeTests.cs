@@ -109,6 +109,25 @@ public sealed class TunnelUpgradeTests
         await ended;
     }
 
+    /// <summary>
+    /// An application that closes its upgraded connection: Kestrel takes its end of sending for the connection's close and
+    /// drops what is written after it, so the backend's bytes can reach no one. The tunnel waited for the backend's end
+    /// all the same, holding the link's stream and the backend's connection until system.idleTimeout (5 min), and for good
+    /// while the backend kept sending. Once the application's end has reached the backend, the tunnel ends.
+    /// </summary>
+    [Fact]
+    public async Task An_application_that_closes_its_upgraded_connection_no_longer_holds_the_backends()
+    {
+        await using var backend = new UpgradeBackend();
+        await using var ends = await InProcessEnds.StartAsync(backend.Port, clientEnd: true);
+        using (await OpenAsync(ends.HttpPort, "/linger"))
+        {
+        }
+
+        // The backend, which keeps sending after the application's end, finds its connection closed.
+        await backend.LingerEnded.WaitAsync(Timeouts.Default);
+    }
+
     /// <summary>Opens an upgraded connection through the client end: returns once its 101 has been read.</summary>
     private static async Task<Socket> OpenAsync(int port, string path)
     {
@@ -149,12 +168,14 @@ public sealed class TunnelUpgradeTests
     /// <summary>
     /// Switches every request to <c>x-test</c>. On <c>/echo-at-end</c> it reads to the end of the application's bytes, then
     /// answers <c>got: </c> and them, and ends its sending side; on <c>/quiet</c> it sends nothing and notes when the
-    /// connection ends. <c>/refuse</c> is answered 404 instead, the connection kept open.
+    /// connection ends; on <c>/linger</c>, after the end of the application's bytes, it sends a byte every 100 ms until the
+    /// connection is closed. <c>/refuse</c> is answered 404 instead, the connection kept open.
     /// </summary>
     private sealed class UpgradeBackend : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly TaskCompletionSource _quietEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _lingerEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Task _accepting;
 
         public UpgradeBackend()
@@ -167,6 +188,9 @@ public sealed class TunnelUpgradeTests
 
         /// <summary>Completes when a <c>/quiet</c> connection has been closed by the other side.</summary>
         public Task QuietEnded => _quietEnded.Task;
+
+        /// <summary>Completes when a <c>/linger</c> connection has been closed by the other side.</summary>
+        public Task LingerEnded => _lingerEnded.Task;
 
         private async Task AcceptAsync()
         {
@@ -202,6 +226,11 @@ public sealed class TunnelUpgradeTests
                         await socket.SendAsync(Encoding.ASCII.GetBytes("got: " + Encoding.ASCII.GetString(received.ToArray())));
                         socket.Shutdown(SocketShutdown.Send);
                     }
+                    while (path == "/linger")
+                    {
+                        await socket.SendAsync("."u8.ToArray());
+                        await Task.Delay(100);
+                    }
                 }
                 catch (Exception e) when (e is IOException or SocketException)
                 {
@@ -210,6 +239,10 @@ public sealed class TunnelUpgradeTests
                 if (path == "/quiet")
                 {
                     _quietEnded.TrySetResult();
+                }
+                if (path == "/linger")
+                {
+                    _lingerEnded.TrySetResult();
                 }
             }
         }
