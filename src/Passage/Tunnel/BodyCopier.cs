@@ -20,13 +20,16 @@ internal static class BodyCopier
     /// Copies until <paramref name="source"/> ends. Never throws for I/O failures: they come back as the result, and
     /// what reading the source threw goes to <paramref name="sourceFailed"/> (to tell a sender that broke the framing
     /// from one that went away). A sender that sends no byte for <paramref name="senderIdle"/> (when positive and not
-    /// infinite) has broken off too: <paramref name="sourceFailed"/> gets a 408 (RFC 9110 §15.5.9).
+    /// infinite) has broken off too: <paramref name="sourceFailed"/> gets a 408 (RFC 9110 §15.5.9). A receiver that takes
+    /// no byte for <paramref name="receiverIdle"/> (the same way) has gone too: <see cref="BodyCopyResult.ReceiverIdle"/>.
     /// </summary>
     public static async Task<BodyCopyResult> CopyAsync(
-        Stream source, Stream destination, CancellationToken cancellationToken, Action<Exception>? sourceFailed = null, TimeSpan senderIdle = default)
+        Stream source, Stream destination, CancellationToken cancellationToken, Action<Exception>? sourceFailed = null, TimeSpan senderIdle = default,
+        TimeSpan receiverIdle = default)
     {
         byte[]? buffer = null;
-        var idle = senderIdle > TimeSpan.Zero ? new SenderIdle(senderIdle, cancellationToken) : null;
+        var idle = senderIdle > TimeSpan.Zero ? new WaitClock(senderIdle, cancellationToken) : null;
+        var taking = receiverIdle > TimeSpan.Zero ? new WaitClock(receiverIdle, cancellationToken) : null;
         try
         {
             while (true)
@@ -65,12 +68,18 @@ internal static class BodyCopier
                 }
                 try
                 {
-                    await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    var writeToken = taking?.Start() ?? cancellationToken;
+                    await destination.WriteAsync(buffer.AsMemory(0, read), writeToken).ConfigureAwait(false);
+                    await destination.FlushAsync(writeToken).ConfigureAwait(false);
+                    taking?.Stop();
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
                     return BodyCopyResult.Canceled;
+                }
+                catch (OperationCanceledException) when (taking is { Expired: true })
+                {
+                    return BodyCopyResult.ReceiverIdle;
                 }
                 catch (Exception e) when (IsIoFailure(e))
                 {
@@ -86,6 +95,7 @@ internal static class BodyCopier
         finally
         {
             idle?.Dispose();
+            taking?.Dispose();
             if (buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
@@ -94,10 +104,11 @@ internal static class BodyCopier
     }
 
     /// <summary>
-    /// The clock of a wait for the sender's next bytes: one timed source for the whole copy, armed for each wait and
-    /// disarmed after it; one that ran out just as its wait ended is replaced, so that only a wait that ran out fails.
+    /// The clock of a wait for the sender's next bytes, or for the receiver to take the last: one timed source for the
+    /// whole copy, armed for each wait and disarmed after it; one that ran out just as its wait ended is replaced, so that
+    /// only a wait that ran out fails.
     /// </summary>
-    private sealed class SenderIdle(TimeSpan limit, CancellationToken cancellationToken) : IDisposable
+    private sealed class WaitClock(TimeSpan limit, CancellationToken cancellationToken) : IDisposable
     {
         private CancellationTokenSource _clock = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
 

@@ -12,6 +12,9 @@ internal enum BodyCopyResult
     /// <summary>Writing failed (the receiver went away).</summary>
     DestinationFailed,
 
+    /// <summary>The receiver took no byte for the limit it was given (it stopped reading).</summary>
+    ReceiverIdle,
+
     /// <summary>The caller's token ended the copy.</summary>
     Canceled,
 }

@@ -30,7 +30,8 @@ internal static class ExchangeForwarder
         ILogger logger,
         CancellationToken cancellationToken,
         BackendTimer? backend = null,
-        Func<Exception, TunnelFailure?>? linkTimedOut = null)
+        Func<Exception, TunnelFailure?>? linkTimedOut = null,
+        TimeSpan receiverIdle = default)
     {
         try
         {
@@ -40,7 +41,7 @@ internal static class ExchangeForwarder
             }
             try
             {
-                await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend).ConfigureAwait(false);
+                await CopyResponseAsync(context, response, compressResponse, fromPeer, logger, cancellationToken, backend, receiverIdle).ConfigureAwait(false);
             }
             finally
             {
@@ -167,9 +168,12 @@ internal static class ExchangeForwarder
     /// <summary>
     /// Copies an answer that came back to the waiting client. Only an answer <paramref name="fromPeer"/> has its
     /// <c>passage-tunnel-</c> fields read (compression, the real status); a backend's are dropped unread. With
-    /// <paramref name="backend"/> set, the reads of the body are waits on the backend and may time out.
+    /// <paramref name="backend"/> set, the reads of the body are waits on the backend and may time out. A client that takes
+    /// none of the body for <paramref name="receiverIdle"/> (when positive) has it cut off: a client that never reads would
+    /// otherwise hold the answer's source (the link's stream, the backend's connection) for good.
     /// </summary>
-    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null)
+    public static async Task CopyResponseAsync(HttpContext context, HttpResponseMessage response, bool compressResponse, bool fromPeer, ILogger logger, CancellationToken cancellationToken, BackendTimer? backend = null,
+        TimeSpan receiverIdle = default)
     {
         cancellationToken = backend?.Token ?? cancellationToken;
         if (await RefusedAsInvalidAsync(context, response, logger).ConfigureAwait(false))
@@ -237,12 +241,12 @@ internal static class ExchangeForwarder
                     var brotli = new BrotliStream(target, CompressionLevel.Fastest, leaveOpen: true);
                     await using (brotli.ConfigureAwait(false))
                     {
-                        result = await BodyCopier.CopyAsync(body, brotli, cancellationToken).ConfigureAwait(false);
+                        result = await BodyCopier.CopyAsync(body, brotli, cancellationToken, receiverIdle: receiverIdle).ConfigureAwait(false);
                     }
                 }
                 else
                 {
-                    result = await BodyCopier.CopyAsync(body, target, cancellationToken).ConfigureAwait(false);
+                    result = await BodyCopier.CopyAsync(body, target, cancellationToken, receiverIdle: receiverIdle).ConfigureAwait(false);
                 }
                 if (result == BodyCopyResult.Completed && decompress)
                 {

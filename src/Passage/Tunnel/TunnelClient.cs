@@ -247,6 +247,6 @@ public sealed class TunnelClient : IAsyncDisposable
             message.Content = MessageCopy.EmptyContent(context.Request, always: false);
         }
         await ExchangeForwarder.ForwardAsync(context, session.Invoker, message, compressResponse: false, fromPeer: true, logger, context.RequestAborted,
-            linkTimedOut: session.LinkFailure).ConfigureAwait(false);
+            linkTimedOut: session.LinkFailure, receiverIdle: options.IdleTimeout).ConfigureAwait(false);
     }
 }

@@ -105,7 +105,8 @@ public sealed record TunnelOptions
     /// <summary>
     /// <c>system.idleTimeout</c>: an upgraded connection (a WebSocket) through which no byte moved either way for this
     /// long is closed, at both ends, as the relay closes an idle tunnel; a request body of which no byte came for this
-    /// long is cut off (408). Default 5m; <see cref="Timeout.InfiniteTimeSpan"/> for none.
+    /// long is cut off (408); so is an answer of which the client end's application took no byte for this long. Default 5m;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> for none.
     /// </summary>
     public TimeSpan IdleTimeout { get; init; } = PumpOptions.Default.IdleTimeout;
 

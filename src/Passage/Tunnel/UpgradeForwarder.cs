@@ -164,7 +164,8 @@ internal static class UpgradeForwarder
         {
             if (response.StatusCode != HttpStatusCode.OK || MessageCopy.Single(response, TunnelHeaders.Switched) is null)
             {
-                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: true, logger, context.RequestAborted).ConfigureAwait(false);
+                await ExchangeForwarder.CopyResponseAsync(context, response, compressResponse: false, fromPeer: true, logger, context.RequestAborted,
+                    receiverIdle: options.IdleTimeout).ConfigureAwait(false);
                 return;
             }
             MessageCopy.CopyResponseHead(response, context.Response, keepContentLength: false);
