@@ -583,7 +583,7 @@ public sealed partial class ConnectRelay : IAsyncDisposable
         connection.Features.Set(idle);
         var kestrelEnd = new KestrelConnectionErrors.Watch();
         connection.Features.Set(kestrelEnd);
-        using var drain = new Http2DrainDeadline(connection);
+        var drain = new Http2DrainDeadline(connection);
         connection.Features.Set(drain);
         if (_http2 is null || !_http2.Hand(connection))
         {

@@ -13,8 +13,10 @@ namespace Passage.Relay.Connect;
 /// dialing its destination got no answer at all, and a tunnel no RST_STREAM, where the HTTP/1.1 door answers the one 503.
 /// Kestrel, which sent its first GOAWAY when the stop began, would close the connection once its last stream ended, but
 /// only when something wakes its reading of the connection, and while it stops nothing but a frame from the client does.
+/// Never disposed: a stream's handler may still ask for <see cref="Token"/> after Kestrel has let go of the connection
+/// (under a rapid reset, seen), and a disposed source throws there. It holds no timer, so nothing is lost.
 /// </remarks>
-internal sealed class Http2DrainDeadline(ConnectionContext connection) : IDisposable
+internal sealed class Http2DrainDeadline(ConnectionContext connection)
 {
     private readonly CancellationTokenSource _reached = new();
     private int _requests;
@@ -45,15 +47,7 @@ internal sealed class Http2DrainDeadline(ConnectionContext connection) : IDispos
     public void Reach()
     {
         _isReached = true;
-        try
-        {
-            _reached.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The connection has closed already.
-            return;
-        }
+        _reached.Cancel();
         if (Volatile.Read(ref _requests) == 0)
         {
             EndConnection();
@@ -75,6 +69,4 @@ internal sealed class Http2DrainDeadline(ConnectionContext connection) : IDispos
             // The connection has closed already.
         }
     }
-
-    public void Dispose() => _reached.Dispose();
 }
