@@ -177,6 +177,9 @@ public static partial class BytePump
                     }
                     if (sent > 0)
                     {
+                        // Every byte the destination took counted in its Written, as a write's are: the idle check
+                        // compares the two (PumpRun.WrittenAhead).
+                        (_to as SocketConnection)?.CountSpliced(sent);
                         _run.Delivered(_toSide, (int)sent, waited: roomWaited);
                         roomWaited = false;
                         continue;
@@ -198,9 +201,11 @@ public static partial class BytePump
                         // The send buffer is full: wait for room holding no bytes but the pipe's, then splice on.
                         try
                         {
-                            var room = roomFor.WaitWritableAsync(writeMark, default);
-                            roomWaited = !room.IsCompleted;
-                            await Waited(room).ConfigureAwait(false);
+                            // Bytes sent after a full send buffer are activity whether or not this wait found room at
+                            // once (the room was reported since the last send): a slow reader that frees a little at a
+                            // time before each wait moved bytes for as long as it read, and was cut at the idle timeout.
+                            roomWaited = true;
+                            await Waited(roomFor.WaitWritableAsync(writeMark, default)).ConfigureAwait(false);
                         }
                         catch (Exception e)
                         {

@@ -113,6 +113,12 @@ public static partial class BytePump
         private int _toUpstreamPath;
         private int _toClientPath;
         private long _lastActivity;
+        // What each end had taken of writes before the run (see WrittenAhead); what of writes still waiting the two had
+        // taken, and what their send queues held, when the idle timer last looked (see CheckIdle).
+        private readonly long _clientWrittenBefore;
+        private readonly long _upstreamWrittenBefore;
+        private long _aheadAtCheck;
+        private long _queuedAtCheck;
         private long _toUpstream;
         private long _toClient;
         // Why the run was stopped (a StopReason): set once, by whichever stop came first.
@@ -131,6 +137,9 @@ public static partial class BytePump
             _options = options;
             _clientPreamble = clientPreamble;
             _lastActivity = options.TimeProvider.GetTimestamp();
+            _clientWrittenBefore = Written(client);
+            _upstreamWrittenBefore = Written(upstream);
+            _queuedAtCheck = Queued(client) + Queued(upstream);
             if (client is SocketConnection clientSocket && upstream is SocketConnection upstreamSocket)
             {
                 SocketConnection.KeepTogether(clientSocket, upstreamSocket);
@@ -329,8 +338,34 @@ public static partial class BytePump
 
         public void Touch() => Volatile.Write(ref _lastActivity, _options.TimeProvider.GetTimestamp());
 
+        /// <summary>What <paramref name="end"/>'s socket holds unacknowledged (0 for an end without one, or that cannot tell).</summary>
+        private static long Queued(IDuplexConnection end) => end.Socket is { } socket ? Math.Max(0, SocketReadiness.Unacknowledged(socket)) : 0;
+
+        /// <summary>
+        /// What the ends have taken of writes that have not completed yet: for each end, all it has taken during the run
+        /// (<see cref="IWrittenCount"/>, spliced bytes included; nothing for an end that cannot tell) less what the run's
+        /// completed writes and splices delivered to it.
+        /// </summary>
+        private long WrittenAhead() =>
+            Math.Max(0, Written(_client) - _clientWrittenBefore - Interlocked.Read(ref _toClient))
+            + Math.Max(0, Written(_upstream) - _upstreamWrittenBefore - Interlocked.Read(ref _toUpstream));
+
         private void CheckIdle()
         {
+            // A write that waits on a reader taking its bytes slowly is stamped only when it completes: on the copy path one
+            // buffer (64 KiB) to a reader taking 100 bytes a second takes longer than a 5-minute idle timeout, and such a
+            // connection was cut though its bytes moved. What the ends have taken of writes still waiting, when it has
+            // changed since the last look, is activity too; and so are bytes the peers took from the send queues (the
+            // kernel moves them with no write of the pump's). A write that completed was stamped by the read before it, or
+            // by its own end when it waited; so was each splice.
+            var ahead = WrittenAhead();
+            var queued = Queued(_client) + Queued(_upstream);
+            if ((ahead > 0 && ahead != _aheadAtCheck) || queued < _queuedAtCheck)
+            {
+                Touch();
+            }
+            _aheadAtCheck = ahead;
+            _queuedAtCheck = queued;
             var idleFor = _options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity));
             if (idleFor >= _options.IdleTimeout)
             {

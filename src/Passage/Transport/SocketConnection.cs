@@ -243,6 +243,12 @@ public sealed class SocketConnection : IDuplexConnection, IReadinessTarget, IWri
     long IWrittenCount.Written => Written;
 
     /// <summary>
+    /// Counts <paramref name="count"/> bytes the kernel took from a pipe spliced into this socket (the pump's splice path,
+    /// which writes past this object), so that <see cref="Written"/> counts every byte written to it.
+    /// </summary>
+    internal void CountSpliced(long count) => Volatile.Write(ref _written, _written + count);
+
+    /// <summary>
     /// Whether a report said the peer half-closed, hung up, failed or sent urgent data: then a short read, or a splice
     /// that stops, proves nothing about what is still queued.
     /// </summary>

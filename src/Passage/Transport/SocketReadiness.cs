@@ -422,6 +422,29 @@ internal static unsafe partial class SocketReadiness
         }
     }
 
+    /// <summary>
+    /// Bytes in <paramref name="socket"/>'s send queue that its peer has not acknowledged yet (ioctl SIOCOUTQ); -1 when
+    /// that cannot be told (not Linux, the socket closed).
+    /// </summary>
+    public static long Unacknowledged(Socket socket)
+    {
+        const nuint SIOCOUTQ = 0x5411;
+        if (!OperatingSystem.IsLinux())
+        {
+            return -1;
+        }
+        try
+        {
+            using var socketFd = new SocketDescriptor(socket);
+            var count = 0;
+            return Ioctl(socketFd.Fd, SIOCOUTQ, &count) < 0 ? -1 : count;
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1;
+        }
+    }
+
     /// <summary>connect(2) on a non-blocking socket: 0 when connected at once, else the errno (EINPROGRESS: under way).</summary>
     public static int Connect(Socket socket, SocketAddress address)
     {

@@ -252,6 +252,57 @@ public abstract class BytePumpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_that_waits_on_a_slow_reader_is_activity_as_long_as_the_reader_takes_bytes()
+    {
+        // On the copy path, a write was stamped only when it completed: one buffer (64 KiB) to a reader taking a little at
+        // a time outlasted the idle timeout, and the connection was cut though its bytes moved. Here the reader takes
+        // 16 KiB every 4 s of a 10 s timeout, for two minutes, and the first buffer (1 MiB) is never done.
+        var clock = new ManualTimeProvider();
+        // Small buffers from the connection's start (set later, the window already offered stays): every 16 KiB read then
+        // takes bytes the pump has yet to send.
+        using (var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 })
+        {
+            listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+            listener.Listen(1);
+            var relayOut = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = 4096 };
+            _relayOut.Dispose();
+            _relayOut = relayOut;
+            await relayOut.ConnectAsync(listener.LocalEndPoint!);
+            _server.Dispose();
+            _server = await listener.AcceptAsync();
+        }
+        var pump = StartPump(new PumpOptions { IdleTimeout = TimeSpan.FromSeconds(10), TimeProvider = clock, BufferSize = 1024 * 1024 });
+        var sending = Task.Run(async () =>
+        {
+            try
+            {
+                await Loopback.SendAllAsync(_app, new byte[4 * 1024 * 1024], TimeSpan.FromMinutes(5));
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                // The run ended and closed the relay's side.
+            }
+        });
+        for (var i = 0; i < 30; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(4));
+            Assert.Equal(16 * 1024, (await Loopback.ReadToEndAsync(_server, limit: 16 * 1024)).Length);
+        }
+        Assert.False(pump.IsCompleted);
+
+        // A write that nobody takes bytes of is no activity: once the bytes the last read made room for have moved, the
+        // run is idle. (Those may move after the clock has passed on: it is moved until the run ends.)
+        for (var i = 0; i < 100 && !pump.IsCompleted; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(11));
+            await Task.WhenAny(pump, Task.Delay(100));
+        }
+        Assert.Equal(PumpEnd.IdleTimeout, (await pump.WaitAsync(Timeouts.Default)).End);
+        _app.Dispose();
+        await sending.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
     public async Task Cancellation_ends_the_run_and_closes_both_sides()
     {
         using var cts = new CancellationTokenSource();
