@@ -98,7 +98,8 @@ public sealed class SettingsReader
     /// Refuses an address and port (not port 0, which the system picks anew for each) that two of <paramref name="listeners"/>
     /// (a setting's key and the endpoints it listens on) are given, naming the later setting where it was set and the
     /// earlier: listeners on one address and port share its connections, or the second fails to bind at start, where
-    /// <c>config check</c> had passed the settings.
+    /// <c>config check</c> had passed the settings. A wildcard address takes its port on every address it stands for
+    /// (<see cref="Overlap"/>): <c>0.0.0.0:8443</c> beside <c>127.0.0.1:8443</c> is refused too.
     /// </summary>
     public void CheckListenersApart(params (string Key, IReadOnlyList<System.Net.IPEndPoint> Endpoints)[] listeners)
     {
@@ -107,15 +108,42 @@ public sealed class SettingsReader
         {
             foreach (var endpoint in endpoints)
             {
-                if (endpoint.Port != 0 && seen.FirstOrDefault(l => l.Key != key && l.Endpoint.Equals(endpoint)) is { Key: { } first })
+                if (endpoint.Port == 0 || seen.FirstOrDefault(l => l.Key != key && Overlap(l.Endpoint, endpoint)) is not { Key: { } first, Endpoint: var other })
                 {
-                    AddErrorWhereSet(key,
-                        $"{endpoint} is {Display(first)}'s too: one address and port serves one listener (two would share its connections, or the second could not listen)");
+                    continue;
                 }
+                var wildcard = new[] { other.Address, endpoint.Address }.Where(IsWildcard).OrderBy(a => a.Equals(System.Net.IPAddress.Any)).FirstOrDefault();
+                AddErrorWhereSet(key, other.Equals(endpoint) || wildcard is null
+                    ? $"{endpoint} is {Display(first)}'s too: one address and port serves one listener (two would share its connections, or the second could not listen)"
+                    : $"{endpoint} and {Display(first)}'s {other} take one port on one address ({(wildcard.Equals(System.Net.IPAddress.Any) ? "0.0.0.0 stands for every IPv4 address" : "[::] stands for every address, IPv4 ones too")}): the second could not listen");
             }
             seen.AddRange(endpoints.Select(e => (key, e)));
         }
     }
+
+    /// <summary>
+    /// Whether listeners on <paramref name="a"/> and <paramref name="b"/> would take one port on one address, as the system
+    /// binds them: the same address, or a wildcard and an address it stands for (<c>0.0.0.0</c> every IPv4 address,
+    /// <c>[::]</c>, which the listeners open for both families, every address).
+    /// </summary>
+    internal static bool Overlap(System.Net.IPEndPoint a, System.Net.IPEndPoint b)
+    {
+        if (a.Port != b.Port)
+        {
+            return false;
+        }
+        var (x, y) = (Unmapped(a.Address), Unmapped(b.Address));
+        return x.Equals(y) || StandsFor(x, y) || StandsFor(y, x);
+
+        static System.Net.IPAddress Unmapped(System.Net.IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+        static bool StandsFor(System.Net.IPAddress wildcard, System.Net.IPAddress address) =>
+            wildcard.Equals(System.Net.IPAddress.IPv6Any)
+            || (wildcard.Equals(System.Net.IPAddress.Any) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+    }
+
+    private static bool IsWildcard(System.Net.IPAddress address) =>
+        address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any);
 
     /// <summary>A boolean (<c>true</c>/<c>false</c>); <paramref name="fallback"/> when unset.</summary>
     public bool GetBool(string key, bool fallback) => Get(key, fallback, "true or false", static (string s, out bool v) => bool.TryParse(s, out v));

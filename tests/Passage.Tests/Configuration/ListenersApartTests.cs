@@ -64,4 +64,74 @@ public sealed class ListenersApartTests
         // The listener an end does not open is no conflict: a server takes no local HTTP requests.
         Assert.Empty(ErrorsOf(Read, [.. server, ("general:adminBindAddress", "127.0.0.1:20080")]));
     }
+
+    [Fact]
+    public void A_wildcard_listener_beside_one_on_an_address_it_stands_for_on_the_same_port_is_refused()
+    {
+        // Only the same address and port was refused: 0.0.0.0:8080 beside 127.0.0.1:8080 passed config check and the second
+        // failed to listen at start (address in use).
+        using var directory = new Passage.Tests.Infrastructure.TemporaryDirectory();
+        var key = ("relay:key", directory.File("relay.pem"));
+        Assert.Equal(
+            "relay.connectPlain: 127.0.0.1:8080 and relay.connect's 0.0.0.0:8080 take one port on one address (0.0.0.0 stands for every IPv4 address): the second could not listen (from relay.json)",
+            Assert.Single(ErrorsOf(("relay:connect:0", "0.0.0.0:8080"), ("relay:connectPlain:0", "127.0.0.1:8080"), key)));
+        Assert.Contains("relay.admin: 127.0.0.1:9090 and relay.connect's [::]:9090 take one port on one address ([::] stands for every address, IPv4 ones too)",
+            Assert.Single(ErrorsOf(("relay:connect:0", "[::]:9090"), ("relay:admin", "127.0.0.1:9090"), key)));
+        Assert.Contains("relay.admin: [::]:9090 and relay.connect's 0.0.0.0:9090 take one port on one address ([::] stands for",
+            Assert.Single(ErrorsOf(("relay:connect:0", "0.0.0.0:9090"), ("relay:admin", "[::]:9090"), key)));
+        Assert.Contains("relay.admin: [::1]:9090 and relay.connect's [::]:9090",
+            Assert.Single(ErrorsOf(("relay:connect:0", "[::]:9090"), ("relay:admin", "[::1]:9090"), key)));
+
+        // The IPv4 wildcard does not stand for IPv6 addresses, nor one port for another.
+        Assert.Empty(ErrorsOf(("relay:connect:0", "0.0.0.0:9090"), ("relay:admin", "[::1]:9090"), key));
+        Assert.Empty(ErrorsOf(("relay:connect:0", "0.0.0.0:9090"), ("relay:admin", "127.0.0.1:9091"), key));
+    }
+
+    [Fact]
+    public void What_the_check_refuses_the_system_refuses_too()
+    {
+        // The rule above, against real listeners set up as the relay's are (SO_REUSEADDR; [::] for both families).
+        foreach (var (first, second, overlap) in new[]
+        {
+            ("0.0.0.0", "127.0.0.1", true), ("[::]", "127.0.0.1", true), ("[::]", "::1", true), ("[::]", "0.0.0.0", true),
+            ("0.0.0.0", "::1", false),
+        })
+        {
+            using var a = Listen(System.Net.IPAddress.Parse(first.Trim('[', ']')), 0);
+            var port = ((System.Net.IPEndPoint)a.LocalEndPoint!).Port;
+            var secondEndpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(second.Trim('[', ']')), port);
+            Assert.Equal(overlap, SettingsReader.Overlap((System.Net.IPEndPoint)a.LocalEndPoint!, secondEndpoint));
+            Exception? failed = null;
+            try
+            {
+                using var b = Listen(secondEndpoint.Address, port);
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                failed = e;
+            }
+            Assert.True(overlap == (failed is not null), $"{first} then {second}: the system {(failed is null ? "took both" : "refused the second")}");
+        }
+
+        static System.Net.Sockets.Socket Listen(System.Net.IPAddress address, int port)
+        {
+            var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                if (address.Equals(System.Net.IPAddress.IPv6Any))
+                {
+                    socket.DualMode = true;
+                }
+                socket.SetRawSocketOption(1, 2, BitConverter.GetBytes(1)); // SOL_SOCKET, SO_REUSEADDR
+                socket.Bind(new System.Net.IPEndPoint(address, port));
+                socket.Listen();
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+    }
 }
