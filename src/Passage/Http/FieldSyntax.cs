@@ -11,11 +11,52 @@ namespace Passage.Http;
 internal static class FieldSyntax
 {
     /// <summary>
-    /// The members of a comma-separated list field's value (RFC 9110 §5.6.1: Connection, Transfer-Encoding, Expect, ...), as
-    /// written, without the whitespace around them; empty members are left out.
+    /// The members of a comma-separated list field's value (RFC 9110 §5.6.1: Connection, Transfer-Encoding, TE, ...), as
+    /// written, without the whitespace around them; empty members are left out. A comma within a quoted string (a
+    /// parameter's value, RFC 9110 §5.6.4, its backslash escapes included) is part of its member: <c>x;p=", trailers, "</c>
+    /// is one member, not a TE asking for trailers.
     /// </summary>
-    public static string[] ListMembers(string? value) =>
-        (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    public static string[] ListMembers(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return [];
+        }
+        if (!value.Contains('"'))
+        {
+            return value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        }
+        var members = new List<string>();
+        var start = 0;
+        var quoted = false;
+        for (var i = 0; i < value.Length; i++)
+        {
+            switch (value[i])
+            {
+                case '\\' when quoted:
+                    i++;
+                    break;
+                case '"':
+                    quoted = !quoted;
+                    break;
+                case ',' when !quoted:
+                    Add(members, value[start..i]);
+                    start = i + 1;
+                    break;
+            }
+        }
+        // An unclosed quoted string runs to the end of the value.
+        Add(members, value[start..]);
+        return [.. members];
+
+        static void Add(List<string> members, string member)
+        {
+            if (member.Trim() is { Length: > 0 } trimmed)
+            {
+                members.Add(trimmed);
+            }
+        }
+    }
 
     /// <summary>The members of all of a list field's values (one per field line), in order (see <see cref="ListMembers(string?)"/>).</summary>
     public static IEnumerable<string> ListMembers(IEnumerable<string?> values) => values.SelectMany(ListMembers);
