@@ -46,7 +46,9 @@ internal sealed class SdNotify : IDisposable
         {
             return new SdNotify($"NOTIFY_SOCKET '{name}' is longer than a Unix socket's address may be");
         }
-        return new SdNotify(new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified), endpoint);
+        // Not blocking: a manager that stops reading (its socket's queue full) held every send, and with it a stop waiting
+        // to say STOPPING=1, a tunnel's change of state, the watchdog's thread. Such a notification is dropped, and said so.
+        return new SdNotify(new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false }, endpoint);
     }
 
     /// <summary>
@@ -80,6 +82,10 @@ internal sealed class SdNotify : IDisposable
         {
             _socket.SendTo(Encoding.UTF8.GetBytes(state), SocketFlags.None, _endpoint);
             return null;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+        {
+            return "the service manager is not reading its notifications (its socket's queue is full); this one was dropped";
         }
         catch (SocketException e)
         {

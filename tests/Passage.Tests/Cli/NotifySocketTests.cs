@@ -22,6 +22,35 @@ public sealed class NotifySocketTests
         Assert.NotNull(abstractName.Send("READY=1"));
     }
 
+    /// <summary>
+    /// A service manager that stops reading: once its socket's queue is full a send says so at once. Sends blocked there,
+    /// and with them a stop waiting to say STOPPING=1 or a tunnel's change of state.
+    /// </summary>
+    [Fact]
+    public async Task A_send_to_a_manager_that_does_not_read_fails_at_once_once_its_queue_is_full()
+    {
+        using var directory = new TemporaryDirectory();
+        var path = directory.File("notify");
+        // Disposed after the manager's socket, whose close ends a send left blocked there (were it to block again).
+        using var notify = SdNotify.Create(path);
+        using var manager = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        manager.Bind(new UnixDomainSocketEndPoint(path));
+
+        var error = await Task.Run(() =>
+        {
+            // The queue holds net.unix.max_dgram_qlen datagrams (512 by default) or the socket's buffer's worth.
+            for (var i = 0; i < 100_000; i++)
+            {
+                if (notify.Send("WATCHDOG=1") is { } failed)
+                {
+                    return failed;
+                }
+            }
+            return null;
+        }).WaitAsync(Timeouts.Default);
+        Assert.Contains("not reading its notifications", error, StringComparison.Ordinal);
+    }
+
     /// <summary>The relay under such a NOTIFY_SOCKET starts, serves and stops: it ended in a stack trace before it listened.</summary>
     [Fact]
     public async Task A_relay_under_a_NOTIFY_SOCKET_too_long_starts_and_stops()
