@@ -23,8 +23,13 @@ internal sealed partial class FrontDoorListener
         [LoggerMessage(LogEvents.ConnectionLimitReached, LogLevel.Warning, "Connection refused: the limit of {Max} open connections is reached; new connections wait in the listen backlog for one to close, one refused (reset) every {PauseMs} ms while none does (further refusals are logged at Debug)", EventName = "ConnectionLimitReached")]
         public static partial void ConnectionLimitReached(ILogger logger, int max, double pauseMs);
 
-        [LoggerMessage(LogEvents.ClientConnectionLimitReached, LogLevel.Warning, "{FrontDoor}: connection refused (reset): client {Client} holds {Max} open connections, its limit (relay.maxConnectionsPerClient); others are still accepted", EventName = "ClientConnectionLimitReached")]
-        public static partial void ClientLimitReached(ILogger logger, string frontDoor, IPAddress client, int max);
+        // No client address at default level: on a front door with one destination (pass-through to one upstream, a single
+        // route or allow rule), a line naming the client pairs it with that destination.
+        [LoggerMessage(LogEvents.ClientConnectionLimitReached, LogLevel.Warning, "{FrontDoor}: connection refused (reset): a client holds {Max} open connections, its limit (relay.maxConnectionsPerClient); others are still accepted (the client's address is logged at Debug)", EventName = "ClientConnectionLimitReached")]
+        public static partial void ClientLimitReached(ILogger logger, string frontDoor, int max);
+
+        [LoggerMessage(LogEvents.ClientConnectionLimitRefused, LogLevel.Debug, "Connection {ConnectionId} from {Client} refused: connection_limit_reached (the client's own limit)", EventName = "ClientConnectionLimitRefused")]
+        public static partial void ClientLimitRefused(ILogger logger, long connectionId, IPAddress client);
 
         [LoggerMessage(LogEvents.ClientConnectionLimitLinesSkipped, LogLevel.Warning, "{FrontDoor}: {Count} more connections refused for a client at its limit were not logged (at most 10 lines every {WindowSeconds} s; connections.refused counts every one)", EventName = "ClientConnectionLimitLinesSkipped")]
         public static partial void ClientLimitLinesSkipped(ILogger logger, string frontDoor, int count, int windowSeconds);

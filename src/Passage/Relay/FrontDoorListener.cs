@@ -441,10 +441,9 @@ internal sealed partial class FrontDoorListener : IAsyncDisposable, IConnectionE
         _metrics.Refused(_metricsFrontDoor, RefusalReason.ConnectionLimit);
         if (_clientLimitWarnings.TryTakeWarning(_logger, this, static (logger, count, budget, self) => Log.ClientLimitLinesSkipped(logger, self._frontDoor, count, (int)budget.Window.TotalSeconds)))
         {
-            // A client address and no destination: nothing here pairs the two.
-            Log.ClientLimitReached(_logger, _frontDoor, clientKey, _limits.MaxConnectionsPerClient);
+            Log.ClientLimitReached(_logger, _frontDoor, _limits.MaxConnectionsPerClient);
         }
-        Log.RefusedAtLimit(_logger, id);
+        Log.ClientLimitRefused(_logger, id, clientKey);
         SocketReset.Close(client);
     }
 

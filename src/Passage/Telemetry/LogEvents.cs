@@ -3,7 +3,7 @@ namespace Passage.Telemetry;
 /// <summary>
 /// Event ids of Passage's log lines, one range per area so that ids stay stable as code moves.
 /// 1xx relay lifecycle, 2xx pass-through connections, 3xx CONNECT tunnels, 4xx the point-to-point
-/// tunnel, 5xx the client. Next free: 131, 209, 304, 415, 417, 510.
+/// tunnel, 5xx the client. Next free: 132, 209, 304, 415, 417, 510.
 /// </summary>
 internal static class LogEvents
 {
@@ -38,6 +38,7 @@ internal static class LogEvents
     public const int RelayNotifyFailed = 128;
     public const int ClientConnectionLimitReached = 129;
     public const int ClientConnectionLimitLinesSkipped = 130;
+    public const int ClientConnectionLimitRefused = 131;
 
     public const int PassthroughAccepted = 200;
     public const int PassthroughRouted = 201;
