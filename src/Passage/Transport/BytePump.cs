@@ -114,7 +114,9 @@ public static partial class BytePump
         private int _toClientPath;
         private long _lastActivity;
         // What each end had taken of writes before the run (see WrittenAhead); what of writes still waiting the two had
-        // taken, and what their send queues held, when the idle timer last looked (see CheckIdle).
+        // taken, and what their send queues held, when the idle timer last looked (see CheckIdle). The queues are first
+        // read by the first check (reading them here would cost two ioctls per connection set up); a drop before then
+        // goes unseen.
         private readonly long _clientWrittenBefore;
         private readonly long _upstreamWrittenBefore;
         private long _aheadAtCheck;
@@ -139,7 +141,6 @@ public static partial class BytePump
             _lastActivity = options.TimeProvider.GetTimestamp();
             _clientWrittenBefore = Written(client);
             _upstreamWrittenBefore = Written(upstream);
-            _queuedAtCheck = Queued(client) + Queued(upstream);
             if (client is SocketConnection clientSocket && upstream is SocketConnection upstreamSocket)
             {
                 SocketConnection.KeepTogether(clientSocket, upstreamSocket);
