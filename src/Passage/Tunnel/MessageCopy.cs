@@ -338,7 +338,8 @@ internal static class MessageCopy
 
     /// <summary>The answer's trailer fields that came after its body, one per field line, but those its Connection field names.</summary>
     public static IEnumerable<KeyValuePair<string, string>> TrailerLines(HttpResponseMessage response) =>
-        TunnelHeaders.NotNominated(
+        // Most answers have none: their Connection field is not read for nothing.
+        response.TrailingHeaders.NonValidated.Count == 0 ? [] : TunnelHeaders.NotNominated(
             response.TrailingHeaders.NonValidated.SelectMany(field => field.Value.Select(value => new KeyValuePair<string, string>(field.Key, value))),
             new TunnelHeaders.Nominees(new StringValues(response.Headers.NonValidated.TryGetValues("Connection", out var c) ? c.ToArray() : [])));
 
